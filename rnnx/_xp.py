@@ -1,0 +1,66 @@
+"""Array-namespace plumbing: resolve ``xp`` once at the public boundary, pass it down.
+
+Two layers, as in array-api-extra: pure-standard code, plus a tiny delegation to a
+backend's native function where one exists (``torch.sigmoid``).  Nothing here imports
+an array library; every array is reached through the namespace ``array_namespace``
+returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat as compat
+
+__all__ = ["namespace", "sigmoid", "library_name"]
+
+
+def library_name(a: Any) -> str:
+    """Short name of the library an array belongs to (``numpy``, ``torch``, ``jax``...)."""
+    name = compat.array_namespace(a).__name__.removeprefix("array_api_compat.")
+    return name.split(".")[0]
+
+
+def namespace(**arrays: Any) -> Any:
+    """Return the one array namespace shared by the keyword-named arrays.
+
+    ``None`` values are skipped.  Raises ``TypeError`` naming the arguments when an
+    argument is not an array or the arrays come from different libraries, and
+    ``ValueError`` when they live on different devices.
+    """
+    named = {k: v for k, v in arrays.items() if v is not None}
+    by_lib: dict[str, list[str]] = {}
+    for name, a in named.items():
+        if not compat.is_array_api_obj(a):
+            raise TypeError(f"{name}: expected an array, got {type(a).__name__}")
+        by_lib.setdefault(library_name(a), []).append(name)
+    if len(by_lib) > 1:
+        got = "; ".join(f"{lib}: {', '.join(names)}" for lib, names in by_lib.items())
+        raise TypeError(
+            f"arrays from different libraries mixed in one call ({got}); "
+            "expected every array from one library"
+        )
+    xp = compat.array_namespace(*named.values())
+    by_dev: dict[str, list[str]] = {}
+    for name, a in named.items():
+        dev = compat.device(a)
+        if dev is not None:  # traced JAX arrays have no concrete device
+            by_dev.setdefault(str(dev), []).append(name)
+    if len(by_dev) > 1:
+        got = "; ".join(f"{dev}: {', '.join(names)}" for dev, names in by_dev.items())
+        raise ValueError(
+            f"arrays on different devices mixed in one call ({got}); "
+            "expected every array on one device"
+        )
+    return xp
+
+
+def sigmoid(x: Any, /, *, xp: Any) -> Any:
+    """Numerically stable logistic function ``1 / (1 + exp(-x))``.
+
+    Uses the backend's native kernel where it has one, otherwise the standard-only
+    identity ``sigmoid(x) = (tanh(x / 2) + 1) / 2``, which never overflows.
+    """
+    if compat.is_torch_namespace(xp):
+        return xp.sigmoid(x)
+    return 0.5 * (xp.tanh(0.5 * x) + 1.0)

@@ -1,0 +1,53 @@
+"""Recurrent cells as pure step functions, and the registry the layers look them up in.
+
+A cell is four functions and two numbers (see :class:`Cell`).  The time loop in
+:mod:`rnnx.loop` runs any of them; the layers in :mod:`rnnx.layers` hold configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rnnx.cells import gru, lstm, rnn
+
+__all__ = ["Cell", "CELLS", "RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A recurrent cell, written as pure functions of arrays.
+
+    name:
+        Registry key (``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``).
+    gates:
+        G, the number of H-row blocks in ``weight_ih`` (G*H, I) and ``weight_hh`` (G*H, H).
+    state_size:
+        1 for a state ``(h,)``, 2 for ``(h, c)``.
+    split_bias(b_ih, b_hh, *, xp) -> (b_x, b_h):
+        ``b_x`` (G*H,) is added to the hoisted input projection ``x W_ih^T`` of all steps;
+        ``b_h`` (or ``None``) is what must stay inside the step.
+    step(a_x, state, w_hh_t, b_h, *, xp) -> (new_state, saved):
+        One step forward.  ``a_x`` (B, G*H) is this step's input projection (biases
+        folded in), ``w_hh_t`` (H, G*H) is ``weight_hh`` transposed once before the loop.
+        ``saved`` is what the backward step needs besides the states.
+    step_back(dstate, prev, new, saved, w_hh, *, xp) -> (dprev, da_x, da_h):
+        One step backward.  ``dstate`` is dL/d(new state); returns dL/d(previous state),
+        dL/d(a_x) and dL/d(h W_hh^T + b_hh) (the same array where they are equal), from
+        which the layer forms every weight gradient with one product after the loop.
+    """
+
+    name: str
+    gates: int
+    state_size: int
+    split_bias: Callable[..., tuple[Any, Any]]
+    step: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]]
+    step_back: Callable[..., tuple[tuple[Any, ...], Any, Any]]
+
+
+RNN_TANH = Cell("rnn_tanh", 1, 1, rnn.split_bias, rnn.step_tanh, rnn.step_back_tanh)
+RNN_RELU = Cell("rnn_relu", 1, 1, rnn.split_bias, rnn.step_relu, rnn.step_back_relu)
+LSTM = Cell("lstm", 4, 2, lstm.split_bias, lstm.step, lstm.step_back)
+GRU = Cell("gru", 3, 1, gru.split_bias, gru.step, gru.step_back)
+
+CELLS = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM, GRU)}

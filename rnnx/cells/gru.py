@@ -1,0 +1,59 @@
+r"""GRU cell, PyTorch's ``nn.GRU`` equations, gates in the order r, z, n.
+
+.. math::
+    r = \sigma(W_{ir} x + b_{ir} + W_{hr} h + b_{hr})
+
+    z = \sigma(W_{iz} x + b_{iz} + W_{hz} h + b_{hz})
+
+    n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn}))
+
+    h' = (1 - z) \odot n + z \odot h
+
+Shapes: x (B, I), h (B, H), W_ih (3H, I), W_hh (3H, H), b_ih, b_hh (3H,).
+The term ``a_x = x W_ih^T + b_ih + [b_hr, b_hz, 0]`` arrives precomputed for every step;
+``b_hn`` stays in the step because r multiplies it.
+Saved for backward per step: r, z, n (B, 3H) and ``W_hn h + b_hn`` (B, H).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat as compat
+
+from rnnx._xp import sigmoid
+
+
+def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, Any]:
+    """Fold b_hr, b_hz into the hoisted projection; keep b_hn for the step."""
+    H = b_hh.shape[0] // 3
+    zeros = xp.zeros((H,), dtype=b_hh.dtype, device=compat.device(b_hh))
+    return b_ih + xp.concat([b_hh[: 2 * H], zeros]), b_hh[2 * H :]
+
+
+def step(a_x, state, w_hh_t, b_h, *, xp):
+    """One GRU step; returns ((h',), (gates, hn))."""
+    (h,) = state
+    H = h.shape[-1]
+    a_h = h @ w_hh_t  # all three recurrent terms with one (B,H)x(H,3H) product
+    rz = sigmoid(a_x[..., : 2 * H] + a_h[..., : 2 * H], xp=xp)
+    hn = a_h[..., 2 * H :] if b_h is None else a_h[..., 2 * H :] + b_h
+    n = xp.tanh(a_x[..., 2 * H :] + rz[..., :H] * hn)
+    z = rz[..., H:]
+    return (n + z * (h - n),), (xp.concat([rz, n], axis=-1), hn)
+
+
+def step_back(dstate, prev, new, saved, w_hh, *, xp):
+    """Backward of :func:`step`; returns (dh_prev,), da_x, da_h."""
+    (dh,) = dstate
+    (h_prev,) = prev
+    gates, hn = saved
+    H = hn.shape[-1]
+    r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    dan = dh * (1.0 - z) * (1.0 - n * n)  # h' = (1-z) n + z h: into n, through tanh
+    dar = dan * hn * r * (1.0 - r)  # a_n = a_xn + r*hn: into r, through sigmoid
+    daz = dh * (h_prev - n) * z * (1.0 - z)  # into z, through sigmoid
+    da_x = xp.concat([dar, daz, dan], axis=-1)  # into the input projection
+    da_h = xp.concat([dar, daz, dan * r], axis=-1)  # into h W_hh^T + b_hh (hn gets r*dan)
+    dh_prev = dh * z + da_h @ w_hh  # into h: directly through z*h, and through W_hh
+    return (dh_prev,), da_x, da_h

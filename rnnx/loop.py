@@ -1,0 +1,100 @@
+"""The generic time loop: runs any :class:`~rnnx.cells.Cell` over a sequence, forward or
+reversed, and its generic backward (BPTT) loop.
+
+Only what the recurrence forces happens per step: the input projections of all steps
+arrive precomputed, and the weight gradients are formed after the backward loop from the
+per-step pre-activation gradients this module returns.
+
+Variable lengths use a mask ``m`` (T, B, 1), True where ``t < length[b]``:
+
+    s_t = where(m_t, cell(a_t, s_{t-1}), s_{t-1})
+
+so a finished sequence keeps its last valid state, and in reversed time a sequence stays at
+its initial state until its last valid step, which is where it starts: a packed sequence.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Arrays = tuple[Any, ...]
+
+
+def scan(
+    f: Callable[[Any, Arrays], tuple[Any, Arrays]],
+    carry: Any,
+    xs: Arrays,
+    *,
+    reverse: bool = False,
+    xp: Any,
+) -> tuple[Any, Arrays]:
+    """Loop ``carry, y_t = f(carry, x_t)`` over the leading axis of every array in ``xs``.
+
+    The semantics of ``jax.lax.scan``: returns the last carry and the per-step outputs
+    stacked along a new leading axis, in time order even when ``reverse=True``.
+    """
+    T = xs[0].shape[0]
+    ys = []
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        carry, y = f(carry, tuple(a[t, ...] for a in xs))
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    return carry, tuple(xp.stack([y[k] for y in ys], axis=0) for k in range(len(ys[0])))
+
+
+def previous(states: Arrays, state0: Arrays, *, reverse: bool, xp: Any) -> Arrays:
+    """The state each step started from: s0 then s_0..s_{T-2} (mirrored when reversed)."""
+    out = []
+    for s, s0 in zip(states, state0):
+        s0 = xp.expand_dims(s0, axis=0)
+        out.append(xp.concat([s[1:, ...], s0]) if reverse else xp.concat([s0, s[:-1, ...]]))
+    return tuple(out)
+
+
+def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp):
+    """Run ``cell`` over all T steps of one direction.
+
+    a_x (T, B, G*H): input projections with biases folded in; state0: tuple of (B, H);
+    w_hh (G*H, H); b_h: per-step bias or None; mask (T, B, 1) bool or None.
+    Returns (final state, states (tuple of (T, B, H)), saved (tuple of (T, B, ...))).
+    """
+    w_hh_t = xp.matrix_transpose(w_hh)  # transposed once, not per step
+    k = cell.state_size
+
+    def f(state, x_t):
+        new, saved = cell.step(x_t[0], state, w_hh_t, b_h, xp=xp)
+        if mask is not None:  # past a sequence's end, keep its state
+            new = tuple(xp.where(x_t[1], n, s) for n, s in zip(new, state))
+        return new, new + saved
+
+    xs = (a_x,) if mask is None else (a_x, mask)
+    final, ys = scan(f, tuple(state0), xs, reverse=reverse, xp=xp)
+    return final, ys[:k], ys[k:]
+
+
+def run_back(cell, dy, states, saved, state0, w_hh, dstate, *, mask, reverse, xp):
+    """Backpropagate through :func:`run` (one direction).
+
+    dy (T, B, H): dL/dh_t from the outputs; states, saved, state0: what :func:`run` gave;
+    dstate: tuple, dL/d(final state).  Returns (dL/d state0, da_x (T, B, G*H),
+    da_h (T, B, G*H), h_prev (T, B, H)); ``dW_ih = sum da_x^T x`` and
+    ``dW_hh = sum da_h^T h_prev`` are then one product each.
+    """
+    k = cell.state_size
+    prev = previous(states, state0, reverse=reverse, xp=xp)
+    off = 1 if mask is None else 2
+
+    def g(ds, x_t):
+        prev_t, new_t, saved_t = x_t[off : off + k], x_t[off + k : off + 2 * k], x_t[off + 2 * k :]
+        ds_cell = (ds[0] + x_t[0],) + tuple(ds[1:])  # h_t feeds the output and the next step
+        if mask is not None:  # padded steps: nothing enters the cell, the state passes through
+            ds_cell = tuple(xp.where(x_t[1], d, 0.0) for d in ds_cell)
+        dprev, da_x, da_h = cell.step_back(ds_cell, prev_t, new_t, saved_t, w_hh, xp=xp)
+        if mask is not None:
+            dprev = tuple(p + xp.where(x_t[1], 0.0, d) for p, d in zip(dprev, ds))
+        return dprev, ((da_x,) if da_h is da_x else (da_x, da_h))
+
+    xs = (dy,) + (() if mask is None else (mask,)) + prev + tuple(states) + tuple(saved)
+    dstate0, das = scan(g, tuple(dstate), xs, reverse=not reverse, xp=xp)
+    return dstate0, das[0], das[-1], prev[0]
