@@ -24,9 +24,10 @@ def step_tanh(a_x, state, w_hh_t, b_h, *, xp):
 
 
 def step_relu(a_x, state, w_hh_t, b_h, *, xp):
-    """h' = max(a_x + h W_hh^T, 0)."""
+    """h' = relu(a_x + h W_hh^T), with relu'(0) = 0 as in torch (also under autodiff)."""
     (h,) = state
-    return (xp.maximum(a_x + h @ w_hh_t, 0.0),), ()
+    a = a_x + h @ w_hh_t
+    return (xp.where(a > 0.0, a, 0.0),), ()
 
 
 def step_back_tanh(dstate, prev, new, saved, w_hh, *, xp):

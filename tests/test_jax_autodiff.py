@@ -1,0 +1,70 @@
+"""The explicit BPTT against ``jax.vjp`` of rnnx's own forward on JAX (float64, <= 1e-12),
+and the JAX forward and backward under ``jax.jit`` against eager."""
+
+from __future__ import annotations
+
+import pytest
+
+from _cases import Case, all_cases, assert_close, data, flatten, run_rnnx
+from rnnx.backends import Target
+
+JAX = Target("jax", "cpu")
+if JAX.unavailable():
+    pytest.skip(f"jax unavailable: {JAX.unavailable()}", allow_module_level=True)
+jnp = JAX.namespace()
+import jax  # noqa: E402  (after the backend module has switched on float64)
+
+TOL = 1e-12
+
+
+def _conv(s):
+    if s is None:
+        return None
+    return tuple(jnp.asarray(a) for a in s) if isinstance(s, tuple) else jnp.asarray(s)
+
+
+def autodiff(case, d):
+    """Gradients of <y, dy> + <state, dstate> by jax.vjp through rnnx's forward."""
+    layer = case.layer()
+    D = 2 if case.bidirectional else 1
+    zeros = jnp.zeros((case.num_layers * D, 3, 3), dtype=jnp.float64)
+    s0 = _conv(d.state0) if d.state0 is not None else ((zeros, zeros) if case.state_size == 2 else zeros)
+    lengths = None if d.lengths is None else jnp.asarray(d.lengths)
+
+    def f(params, x, s0):
+        return layer(params, x, s0, lengths=lengths)
+
+    params = {k: jnp.asarray(v) for k, v in d.params.items()}
+    (y, state), vjp = jax.vjp(f, params, jnp.asarray(d.x), s0)
+    dparams, dx, ds0 = vjp((jnp.asarray(d.dy), _conv(d.dstate)))
+    return flatten(case, y, state, dparams, dx, ds0)
+
+
+@pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.id)
+def test_explicit_bptt_matches_jax_vjp(case):
+    d = data(case)
+    got = run_rnnx(case, d, convert=jnp.asarray)
+    assert_close(got, autodiff(case, d), out_tol=TOL, grad_tol=TOL, what=case.id)
+
+
+JIT_CASES = [
+    Case(c, num_layers=2, bidirectional=True, batch_first=bf, bias=b, state0=s, lengths=ln)
+    for c in ("rnn_tanh", "rnn_relu", "lstm", "gru")
+    for bf, b, s, ln in ((False, True, True, True), (True, False, False, False))
+]
+
+
+@pytest.mark.parametrize("case", JIT_CASES, ids=lambda c: c.id)
+def test_forward_and_backward_under_jit(case):
+    """Traced end to end (no Python float()/bool() on arrays, cache as a pytree)."""
+    d = data(case)
+    layer = case.layer()
+    params = {k: jnp.asarray(v) for k, v in d.params.items()}
+    lengths = None if d.lengths is None else jnp.asarray(d.lengths)
+    fwd = jax.jit(lambda p, x, s0, n: layer.forward(p, x, s0, lengths=n))
+    bwd = jax.jit(layer.backward)
+    y, state, cache = fwd(params, jnp.asarray(d.x), _conv(d.state0), lengths)
+    dparams, dx, ds0 = bwd(params, cache, jnp.asarray(d.dy), _conv(d.dstate))
+    got = flatten(case, y, state, dparams, dx, ds0)
+    eager = run_rnnx(case, d, convert=jnp.asarray)
+    assert_close(got, eager, out_tol=1e-13, grad_tol=1e-13, what=case.id)
