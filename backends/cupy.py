@@ -26,9 +26,9 @@ def device(label: str) -> Any:
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # no driver, no GPU
-        raise Unavailable(f"cupy-cuda: no usable CUDA device ({type(e).__name__}: {e})") from None
+        raise Unavailable(f"no usable CUDA device ({type(e).__name__}: {e})") from None
     if n == 0:
-        raise Unavailable("cupy-cuda: no CUDA device visible")
+        raise Unavailable("no CUDA device visible")
     return cupy.cuda.Device(0)
 
 

@@ -33,7 +33,7 @@ def device(label: str) -> Any:
     try:
         return jax.devices(label)[0]
     except RuntimeError as e:
-        raise Unavailable(f"jax-{label}: no {label} device in this jax install ({e})") from None
+        raise Unavailable(f"no {label} device in this jax install ({e})") from None
 
 
 def dtypes(label: str) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ def device(label: str) -> Any:
 
     if label == "cuda" and not torch.cuda.is_available():
         why = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise Unavailable(f"torch-cuda: {why} (torch {torch.__version__})")
+        raise Unavailable(f"{why} (torch {torch.__version__})")
     return torch.device(label)
 
 

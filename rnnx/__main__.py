@@ -1,0 +1,5 @@
+import sys
+
+from rnnx.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""Packaging and discipline: ``backends/`` ships as ``rnnx.backends`` (editable and wheel);
+the core reaches arrays only through array-api-compat; the registry is data."""
+
+from __future__ import annotations
+
+import ast
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+import rnnx
+from rnnx import backends
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: Modules allowed to import an array library (lazily, inside functions).
+LAZY_OK = {"cli.py", "demo.py", "__main__.py"}
+ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
+
+
+def _imports(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield node, [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node, [node.module.split(".")[0]]
+
+
+def test_core_imports_no_array_library():
+    """No numpy/jax/cupy/torch import in the core; CLI modules only inside functions."""
+    offenders = []
+    for path in sorted((ROOT / "rnnx").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        top_level = {id(n) for n in tree.body}
+        for node, mods in _imports(tree):
+            bad = ARRAY_LIBS.intersection(mods)
+            if bad and (path.name not in LAZY_OK or id(node) in top_level):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {sorted(bad)}")
+    assert not offenders, offenders
+
+
+def test_backends_is_the_subpackage_in_this_install():
+    import rnnx.backends.numpy as bn
+
+    assert pathlib.Path(backends.__file__).parent == ROOT / "backends"
+    assert bn.NAME == "numpy"
+    assert pathlib.Path(rnnx.__file__).parent == ROOT / "rnnx"
+
+
+@pytest.mark.skipif(os.environ.get("RNNX_SKIP_WHEEL") == "1", reason="RNNX_SKIP_WHEEL=1")
+def test_wheel_ships_backends_as_rnnx_backends(tmp_path):
+    """Build the wheel, check its file list, install it to a folder and import from there."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    (whl,) = tmp_path.glob("rnnx-*.whl")
+    names = set(zipfile.ZipFile(whl).namelist())
+    for mod in ("__init__", "_base", "numpy", "jax", "torch", "cupy", "array_api_strict"):
+        assert f"rnnx/backends/{mod}.py" in names
+    assert not any(n.startswith("backends/") for n in names)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(whl)],
+                   check=True, capture_output=True)
+    code = "import rnnx.backends as b, rnnx; print(b.__file__); print([t.id for t in b.targets()][0])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(target)}).stdout.split()
+    assert out[0].startswith(str(target)) and out[1] == "numpy-cpu"
+
+
+def test_registry_is_data_and_env_selects(monkeypatch):
+    ids = [t.id for t in backends.targets()]
+    assert ids[:3] == ["numpy-cpu", "array-api-strict-device1", "torch-cpu"]
+    assert {"jax-cpu", "jax-gpu", "torch-cuda", "cupy-cuda"} <= set(ids)
+    monkeypatch.setenv("RNNX_BACKENDS", "numpy,jax")
+    assert [t.id for t in backends.selected()] == ["numpy-cpu", "jax-cpu", "jax-gpu"]
+    assert [t.id for t in backends.selected("torch-cpu, array-api-strict")] == ["torch-cpu", "array-api-strict-device1"]
+    monkeypatch.setenv("RNNX_BACKENDS", "")
+    assert len(backends.selected()) == len(ids)
+    with pytest.raises(ValueError, match="RNNX_BACKENDS: unknown backend or target 'tensorflow'"):
+        backends.selected("numpy,tensorflow")
+    with pytest.raises(ValueError, match="backend: unknown backend 'mxnet'"):
+        backends.get("mxnet")
+
+
+def test_unavailable_targets_say_why():
+    """Every target is either usable or carries a reason; GPU ones name what is missing."""
+    for t in backends.targets():
+        reason = t.unavailable()
+        if reason is None:
+            t.namespace()
+            t.device_obj()
+            assert set(t.dtypes()) <= {"float32", "float64"} and "float32" in t.dtypes()
+            assert t.tolerance("float32") == {"out": 2e-6, "grad": 1e-5}
+        else:
+            assert len(reason) > 10, (t.id, reason)
+
+
+def test_missing_library_is_reported(monkeypatch):
+    """A library that cannot be imported makes its target unavailable with the install hint."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError
+    reason = backends.Target("cupy", "cuda").unavailable()
+    assert "cupy is not installed" in reason and "pip install" in reason
+
+
+def test_cli_demo_runs_and_rejects_unknown_backend():
+    env = {**os.environ, "RNNX_BACKENDS": "numpy,torch"}
+    r = subprocess.run([sys.executable, "-m", "rnnx", "demo"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "numpy-cpu" in r.stdout and "max relative difference of float64 gradients" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "rnnx", "demo", "--backends", "nope"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown backend or target 'nope'" in r.stderr
