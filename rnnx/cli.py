@@ -3,31 +3,131 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _lr(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", help="numpy | jax | torch | cupy | array-api-strict (default numpy)")
+    p.add_argument("--device", help="the backend's device: cpu, cuda, gpu, device1 (default: its first)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rnnx", description="Recurrent networks with hand-derived BPTT on any array-API backend.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="rnnx", description="Recurrent networks with hand-derived BPTT on any array-API backend.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model on a preset or a CSV series")
+    t.add_argument("--preset", help="seed000 | seed001 | seed001-original")
+    t.add_argument("--csv", help="CSV file with a header row")
+    t.add_argument("--column", help="the column of --csv to model")
+    t.add_argument("--window", type=int, help="input steps per window")
+    t.add_argument("--horizon", type=int, help="predict this many steps after the window (default 1)")
+    t.add_argument("--split", type=_floats, help="train,val,test fractions in time order (default 0.7,0.15,0.15)")
+    _backend_args(t)
+    t.add_argument("--dtype", choices=["float32", "float64"])
+    t.add_argument("--cell", choices=["rnn", "lstm", "gru"])
+    t.add_argument("--hidden", type=int, help="hidden units")
+    t.add_argument("--layers", type=int, help="stacked recurrent layers")
+    t.add_argument("--bidirectional", action="store_true", default=None)
+    t.add_argument("--nonlinearity", choices=["tanh", "relu"], help="for --cell rnn")
+    t.add_argument("--output-activation", choices=["none", "tanh", "sigmoid"])
+    t.add_argument("--objective", choices=["many-to-one", "many-to-many"])
+    t.add_argument("--optimizer", choices=["sgd", "adam", "adagrad"])
+    t.add_argument("--lr", type=_lr, help="learning rate (> 0)")
+    t.add_argument("--momentum", type=float, help="SGD momentum")
+    t.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    t.add_argument("--batch-size", type=int, help="windows per update; 1 is per-sample SGD")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--clip-value", type=float, help="clip every gradient element to [-v, v]")
+    t.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this")
+    t.add_argument("--tbptt", type=_ints, help="K1,K2: truncated BPTT, update every K1 steps through K2 steps")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without a "
+                   "better validation loss, keep the best params")
+    t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10)")
+    t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    for name, helptext in (("predict", "one-step predictions of a trained model"),
+                           ("forecast", "autoregressive multi-step forecast from the end of the series")):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("--model", required=True, metavar="DIR", help="a run folder written by rnnx train")
+        q.add_argument("--csv", help="a new series (default: the run's own data)")
+        q.add_argument("--column")
+        q.add_argument("--out", help="CSV file to write (default DIR/%s.csv)" % ("predictions" if name == "predict" else "forecast"))
+        _backend_args(q)
+        if name == "forecast":
+            q.add_argument("--steps", type=int, default=50, help="steps to forecast (default 50)")
+
     d = sub.add_parser("demo", help="the same LSTM forward + gradient on every available backend")
-    d.add_argument("--backends", default=None,
-                   help="comma-separated backends or targets (default: $RNNX_BACKENDS, else all)")
+    d.add_argument("--backends", default=None, help="comma-separated backends or targets (default: all)")
     sub.add_parser("backends", help="list every backend/device target and why any is unavailable")
     return p
 
 
+def _train(args) -> int:
+    from rnnx import app
+
+    cli = {k: v for k, v in vars(args).items() if k not in ("command", "out", "resume", "quiet")}
+    if args.resume and any(v is not None for k, v in cli.items()):
+        given = sorted(k for k, v in cli.items() if v is not None)
+        raise app.AppError(f"--resume: continues with the run's own settings; drop {', '.join('--' + g.replace('_', '-') for g in given)}")
+    m = app.train(cli, out=args.out, resume=args.resume, quiet=args.quiet)
+    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
+          f"{m['backend']}-{m['device']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
+          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "demo":
-            import os
+    from rnnx.app import AppError
 
-            from rnnx import demo
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command in ("predict", "forecast"):
+            from rnnx import app
+
+            cli = {"csv": args.csv, "column": args.column, "out": args.out, "backend": args.backend,
+                   "device": args.device}
+            r = app.predict(args.model, cli) if args.command == "predict" else app.forecast(args.model, cli, args.steps)
+            print(json.dumps(r))
+            return 0
+        if args.command == "demo":
+            from rnnx import backends, demo
 
             if args.backends is not None:
                 os.environ["RNNX_BACKENDS"] = args.backends
-            from rnnx import backends
-
             backends.selected()  # validate the selection before any work
             return demo.main()
         if args.command == "backends":
@@ -37,9 +137,15 @@ def main(argv: list[str] | None = None) -> int:
                 reason = t.unavailable()
                 print(f"{t.id:<26}" + ("available" if reason is None else f"unavailable: {reason}"))
             return 0
+    except AppError as e:
+        print(f"rnnx {args.command}: error: {e}", file=sys.stderr)
+        return e.code
     except (ValueError, TypeError) as e:
         print(f"rnnx {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"rnnx {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

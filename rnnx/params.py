@@ -44,7 +44,7 @@ def shapes(
 
 
 def init(
-    xp: Any, param_shapes: dict[str, tuple[int, ...]], *, hidden_size: int, seed: int, dtype: Any, device: Any
+    xp: Any, param_shapes: dict[str, tuple[int, ...]], *, hidden_size: int, seed: int | str, dtype: Any, device: Any
 ) -> dict[str, Any]:
     """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)), as PyTorch does.
 
@@ -57,5 +57,19 @@ def init(
     out = {}
     for name, shape in param_shapes.items():
         values = [k * (2.0 * rng.random() - 1.0) for _ in range(math.prod(shape))]
+        out[name] = xp.reshape(xp.asarray(values, dtype=dtype, device=device), shape)
+    return out
+
+
+def init_normal(
+    xp: Any, param_shapes: dict[str, tuple[int, ...]], *, std: float, seed: int | str, dtype: Any, device: Any
+) -> dict[str, Any]:
+    """Weights from N(0, std^2), biases zero (seed 001's ``randn * 0.01`` and ``zeros``),
+    drawn with Python's generator like :func:`init`."""
+    rng = random.Random(seed)
+    out = {}
+    for name, shape in param_shapes.items():
+        n = math.prod(shape)
+        values = [0.0] * n if name.startswith("bias") else [std * rng.gauss(0.0, 1.0) for _ in range(n)]
         out[name] = xp.reshape(xp.asarray(values, dtype=dtype, device=device), shape)
     return out

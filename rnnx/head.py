@@ -1,0 +1,41 @@
+r"""The linear read-out on top of the recurrent layers, and its hand-derived backward.
+
+.. math::  z = h W_{hy}^T + b_y, \qquad \hat y = \mathrm{act}(z),
+           \quad \mathrm{act} \in \{\mathrm{none}, \tanh, \sigma\}
+
+Shapes: h (..., D*H), W_hy (O, D*H), b_y (O,), z and y-hat (..., O).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnx._xp import sigmoid
+
+ACTIVATIONS = ("none", "tanh", "sigmoid")
+
+
+def forward(h: Any, w: Any, b: Any, activation: str, *, xp: Any) -> Any:
+    """y-hat = act(h W^T + b) over any leading axes."""
+    lead = h.shape[:-1]
+    z = xp.reshape(xp.reshape(h, (-1, h.shape[-1])) @ xp.matrix_transpose(w) + b, (*lead, w.shape[0]))
+    if activation == "tanh":
+        return xp.tanh(z)
+    if activation == "sigmoid":
+        return sigmoid(z, xp=xp)
+    return z
+
+
+def backward(h: Any, y: Any, w: Any, dy: Any, activation: str, *, xp: Any) -> tuple[Any, Any, Any]:
+    """Given dL/d(y-hat), return (dL/dW, dL/db, dL/dh); ``y`` is the forward's y-hat."""
+    if activation == "tanh":
+        dz = dy * (1.0 - y * y)  # through tanh: 1 - y^2
+    elif activation == "sigmoid":
+        dz = dy * y * (1.0 - y)  # through sigmoid: y (1 - y)
+    else:
+        dz = dy  # no activation
+    dz2 = xp.reshape(dz, (-1, dz.shape[-1]))
+    dw = xp.matrix_transpose(dz2) @ xp.reshape(h, (-1, h.shape[-1]))  # dW = sum dz^T h
+    db = xp.sum(dz2, axis=0)  # db = sum dz
+    dh = xp.reshape(dz2 @ w, h.shape)  # dh = dz W
+    return dw, db, dh

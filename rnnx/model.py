@@ -1,0 +1,126 @@
+r"""A sequence model: recurrent layer(s) + linear head, trained by its explicit gradient.
+
+.. math::
+    h_{1..T} = \mathrm{RNN}(x_{1..T}; h_0), \qquad \hat y = \mathrm{act}(h W_{hy}^T + b_y)
+
+Many-to-one reads out the last step only (``pred`` (B, O)); many-to-many reads out every
+step (``pred`` (T, B, O)).  Parameters: the layer's (PyTorch names) plus ``weight_hy``
+(O, D*H) and ``bias_y`` (O,), initialised U(-1/sqrt(D*H), 1/sqrt(D*H)) like ``nn.Linear``.
+Time-major throughout: x (T, B, I).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnx import head
+from rnnx import params as P
+from rnnx._xp import namespace
+from rnnx.layers import GRU, LSTM, RNN
+from rnnx.losses import LOSSES
+
+CELL_TYPES = ("rnn", "lstm", "gru")
+OBJECTIVES = ("many-to-one", "many-to-many")
+
+
+class Model:
+    """``Model(cell, input_size, hidden_size, output_size=1, num_layers=1,
+    bidirectional=False, nonlinearity="tanh", output_activation="none",
+    objective="many-to-one")``."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int = 1, num_layers: int = 1,
+                 bidirectional: bool = False, nonlinearity: str = "tanh", output_activation: str = "none",
+                 objective: str = "many-to-one") -> None:
+        if cell not in CELL_TYPES:
+            raise ValueError(f"cell: expected one of {', '.join(CELL_TYPES)}, got {cell!r}")
+        if output_activation not in head.ACTIVATIONS:
+            raise ValueError(f"output_activation: expected one of {', '.join(head.ACTIVATIONS)}, "
+                             f"got {output_activation!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        if isinstance(output_size, bool) or not isinstance(output_size, int) or output_size < 1:
+            raise ValueError(f"output_size: expected a positive int, got {output_size!r}")
+        kw = dict(num_layers=num_layers, bidirectional=bidirectional)
+        self.layer = (RNN(input_size, hidden_size, nonlinearity=nonlinearity, **kw) if cell == "rnn"
+                      else {"lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size, **kw))
+        self.cell, self.output_size = cell, output_size
+        self.output_activation, self.objective = output_activation, objective
+
+    def config(self) -> dict:
+        """Everything that fixes the parameter shapes and the computation (JSON-able)."""
+        L = self.layer
+        return {"cell": self.cell, "input_size": L.input_size, "hidden_size": L.hidden_size,
+                "output_size": self.output_size, "num_layers": L.num_layers, "bidirectional": L.bidirectional,
+                "nonlinearity": getattr(L, "nonlinearity", "tanh"), "output_activation": self.output_activation,
+                "objective": self.objective}
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> Model:
+        return cls(**cfg)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        dh = self.layer.num_directions * self.layer.hidden_size
+        return {**self.layer.param_shapes(), "weight_hy": (self.output_size, dh), "bias_y": (self.output_size,)}
+
+    def init_params(self, xp: Any, *, seed: int = 0, dtype: Any = None, device: Any = None) -> dict[str, Any]:
+        p = self.layer.init_params(xp, seed=seed, dtype=dtype, device=device)
+        some = next(iter(p.values()))
+        shapes = self.param_shapes()
+        head_shapes = {k: shapes[k] for k in ("weight_hy", "bias_y")}
+        xp2 = namespace(p=some)
+        return {**p, **P.init(xp2, head_shapes, hidden_size=shapes["weight_hy"][1], seed=f"{seed}:head",
+                               dtype=some.dtype, device=device)}
+
+    def _split(self, params: dict) -> tuple[dict, Any, Any]:
+        if not hasattr(params, "items") or "weight_hy" not in params or "bias_y" not in params:
+            missing = [k for k in ("weight_hy", "bias_y") if not hasattr(params, "items") or k not in params]
+            raise ValueError(f"params: missing key(s) {missing}; a Model needs the layer's keys and the head's")
+        return {k: v for k, v in params.items() if k not in ("weight_hy", "bias_y")}, params["weight_hy"], params["bias_y"]
+
+    def forward(self, params: dict, x: Any, state0: Any = None) -> tuple[Any, Any, tuple]:
+        """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O)."""
+        lp, w, b = self._split(params)
+        y, state, cache = self.layer.forward(lp, x, state0)
+        xp = namespace(y=y, w=w, b=b)
+        h = y[-1, ...] if self.objective == "many-to-one" else y
+        pred = head.forward(h, w, b, self.output_activation, xp=xp)
+        return pred, state, (cache, h, pred)
+
+    def backward(self, params: dict, cache: tuple, dpred: Any, dstate: Any = None) -> tuple[dict, Any, Any]:
+        """Given dL/dpred (and dL/d final state), return (dparams, dx, dstate0)."""
+        lp, w, b = self._split(params)
+        lcache, h, pred = cache
+        xp = namespace(dpred=dpred, w=w)
+        dw, db, dh = head.backward(h, pred, w, dpred, self.output_activation, xp=xp)
+        if self.objective == "many-to-one":  # only the last step feeds the head
+            T = lcache.y_shape[0]
+            zeros = xp.zeros((T - 1, *dh.shape), dtype=dh.dtype, device=_device(dh))
+            dh = xp.concat([zeros, xp.expand_dims(dh, axis=0)], axis=0)
+        dlp, dx, ds0 = self.layer.backward(lp, lcache, dh, dstate)
+        return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
+
+    def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, loss: str = "mse",
+                      mask_steps: int = 0):
+        """The loss (``"mse"`` or ``"half-sse"``) and its gradient with respect to every parameter.
+
+        ``mask_steps`` (many-to-many only): the first ``mask_steps`` steps carry no loss
+        (used by truncated BPTT, whose window reaches back past the new targets).
+        Returns (loss, grads, final state).
+        """
+        pred, state, cache = self.forward(params, x, state0)
+        xp = namespace(pred=pred, target=target)
+        fn = LOSSES[loss]
+        if mask_steps:
+            value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp)
+            zeros = xp.zeros((mask_steps, *dpred.shape[1:]), dtype=dpred.dtype, device=_device(dpred))
+            dpred = xp.concat([zeros, dpred], axis=0)
+        else:
+            value, dpred = fn(pred, target, xp=xp)
+        grads, _, _ = self.backward(params, cache, dpred)
+        return value, grads, state
+
+
+def _device(a: Any) -> Any:
+    import array_api_compat as compat
+
+    return compat.device(a)

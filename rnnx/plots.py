@@ -1,0 +1,70 @@
+"""PNG plots of a run (a plotting module: imports matplotlib lazily, headless)."""
+
+from __future__ import annotations
+
+import os
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str) -> None:
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+
+
+def convergence(history: list[dict], path: str, title: str) -> None:
+    """Train and validation MSE per epoch, log scale."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    ep = [r["epoch"] for r in history]
+    ax.semilogy(ep, [r["train_mse"] for r in history], label="train MSE")
+    val = [r["val_mse"] for r in history]
+    if any(v == v for v in val):  # not all NaN
+        ax.semilogy(ep, val, label="validation MSE")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (series units)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def predictions(index: list[int], truth: list[float], pred: list[float], persistence: list[float],
+                path: str, title: str) -> None:
+    """The test part: truth, the model's one-step forecasts and the persistence baseline."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    ax.plot(index, truth, color="black", lw=2, label="truth")
+    ax.plot(index, pred, color="tab:red", lw=1.2, ls="--", label="rnnx forecast")
+    ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
+    ax.set_xlabel("series index")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def forecast(history_index: list[int], history: list[float], index: list[int], values: list[float],
+             path: str, title: str) -> None:
+    """The end of the series and the autoregressive forecast that continues it."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    ax.plot(history_index, history, color="black", label="series")
+    ax.plot(index, values, color="tab:red", ls="--", marker=".", label="forecast")
+    ax.set_xlabel("series index")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)

@@ -1,0 +1,199 @@
+"""The training loop: mini-batches with a seeded shuffle, an optimizer, clipping, truncated
+BPTT, early stopping, and a state that checkpoints and resumes bit for bit.
+
+The shuffle of epoch e is drawn from ``random.Random(f"{seed}:{e}")``: the whole random
+state of a run is (seed, epoch), so a resumed run repeats exactly what an uninterrupted
+one does.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from rnnx import optim, tbptt
+from rnnx.dataset import Dataset
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or Inf."""
+
+    def __init__(self, epoch: int, value: float) -> None:
+        super().__init__(f"training loss became {value} at epoch {epoch}")
+        self.epoch, self.value = epoch, value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    clip_value: float | None = None
+    clip_norm: float | None = None
+    tbptt: tuple[int, int] | None = None
+    loss: str = "mse"
+    seed: int = 0
+    early_stopping: int | None = None
+    freeze: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr: expected a finite learning rate > 0, got {self.lr!r}")
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {v!r}")
+        if self.optimizer not in optim.OPTIMIZERS:
+            raise ValueError(f"--optimizer: expected one of {', '.join(optim.OPTIMIZERS)}, got {self.optimizer!r}")
+        for name in ("clip_value", "clip_norm"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"--{name.replace('_', '-')}: expected a finite number > 0, got {v!r}")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise ValueError(f"--early-stopping: expected a patience >= 1 epoch, got {self.early_stopping}")
+        self.make_optimizer()
+
+    def make_optimizer(self):
+        if self.optimizer == "sgd":
+            return optim.SGD(lr=self.lr, momentum=self.momentum, nesterov=self.nesterov)
+        if self.optimizer == "adam":
+            return optim.Adam(lr=self.lr)
+        return optim.Adagrad(lr=self.lr)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["freeze"] = list(self.freeze)
+        d["tbptt"] = list(self.tbptt) if self.tbptt else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["freeze"] = tuple(d.get("freeze", ()))
+        d["tbptt"] = tuple(d["tbptt"]) if d.get("tbptt") else None
+        return cls(**d)
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds besides the configuration."""
+
+    params: dict
+    opt_state: dict
+    epoch: int = 0  # epochs completed
+    history: list[dict] = field(default_factory=list)
+    best_params: dict | None = None
+    best_val: float = math.inf
+    best_epoch: int = 0
+    clipped: int = 0  # updates whose gradient was clipped, in all
+    updates: int = 0
+
+
+class Trainer:
+    """Runs epochs of a :class:`~rnnx.model.Model` on a :class:`~rnnx.dataset.Dataset`."""
+
+    def __init__(self, model, ds: Dataset, cfg: TrainConfig, state: TrainState, *, target: Any) -> None:
+        """``target`` is the :class:`rnnx.backends.Target` the arrays live on."""
+        self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
+        self.xp, self.device = target.namespace(), target.device_obj()
+        self.opt = cfg.make_optimizer()
+
+    # -- one update -----------------------------------------------------------------------
+    def _update(self, params: dict, grads: dict) -> dict:
+        xp, cfg, st = self.xp, self.cfg, self.state
+        if cfg.freeze:
+            grads = {k: (xp.zeros_like(g) if k in cfg.freeze else g) for k, g in grads.items()}
+        clipped = False
+        if cfg.clip_value is not None:
+            grads, gmax = optim.clip_by_value(grads, cfg.clip_value, xp=xp)
+            clipped = float(gmax) > cfg.clip_value
+        if cfg.clip_norm is not None:
+            grads, norm = optim.clip_by_global_norm(grads, cfg.clip_norm, xp=xp)
+            clipped = clipped or float(norm) > cfg.clip_norm
+        st.clipped += int(clipped)
+        st.updates += 1
+        params, st.opt_state = self.opt.step(params, grads, st.opt_state, xp=xp)
+        return params
+
+    # -- one epoch ------------------------------------------------------------------------
+    def _batches(self, epoch: int):
+        part = self.ds.parts["train"]
+        order = list(range(part.n))
+        random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
+        idx = self.xp.asarray(order, dtype=self.xp.int64, device=self.device)
+        x = self.xp.take(part.x, idx, axis=1)
+        y = self.xp.take(part.y, idx, axis=part.y.ndim - 2)
+        bs = self.cfg.batch_size
+        for a in range(0, part.n, bs):
+            yield x[:, a : a + bs, ...], y[..., a : a + bs, :]
+
+    def train_epoch(self) -> float:
+        """One pass over the training windows; returns the mean of the batch losses."""
+        st, cfg = self.state, self.cfg
+        params, total, n = st.params, 0.0, 0
+        for xb, yb in self._batches(st.epoch):
+            if cfg.tbptt:
+                params, losses = tbptt.run(self.model, params, xb, yb, k1=cfg.tbptt[0], k2=cfg.tbptt[1],
+                                           update=self._update, loss=cfg.loss)
+                total += sum(float(v) for v in losses) / len(losses)
+            else:
+                loss, grads, _ = self.model.loss_and_grad(params, xb, yb, loss=cfg.loss)
+                params = self._update(params, grads)
+                total += float(loss)
+            n += 1
+        st.params = params
+        return total / n
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def predict(self, part: str, params: dict | None = None) -> list[float]:
+        """The model's forecast of the value after each window (original units)."""
+        p = self.ds.parts[part]
+        if p.n == 0:
+            return []
+        pred, _, _ = self.model.forward(params if params is not None else self.state.params, p.x)
+        last = pred if pred.ndim == 2 else pred[-1, ...]
+        return [self.ds.norm.inverse(float(v)) for v in self.target.to_numpy(last[:, 0]).tolist()]
+
+    def mse(self, part: str, params: dict | None = None) -> float:
+        """MSE of the forecast of the value after each window, in the series' units."""
+        p = self.ds.parts[part]
+        if p.n == 0:
+            return math.nan
+        pred = self.predict(part, params)
+        return math.fsum((a - b) ** 2 for a, b in zip(pred, p.last_target)) / p.n
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, *, on_epoch: Callable[[dict], None] | None = None,
+            checkpoint: Callable[[bool], None] | None = None, checkpoint_every: int = 0) -> str:
+        """Train until ``cfg.epochs`` (or early stopping); returns why it stopped."""
+        st, cfg = self.state, self.cfg
+        while st.epoch < cfg.epochs:
+            t0 = time.perf_counter()
+            clipped0, updates0 = st.clipped, st.updates
+            batch_loss = self.train_epoch()
+            if not math.isfinite(batch_loss):
+                raise NonFiniteLoss(st.epoch + 1, batch_loss)
+            st.epoch += 1
+            train, val = self.mse("train"), self.mse("val")
+            row = {"epoch": st.epoch, "batch_loss": batch_loss, "train_mse": train, "val_mse": val,
+                   "clipped": (st.clipped - clipped0) / max(1, st.updates - updates0),
+                   "seconds": time.perf_counter() - t0}
+            st.history.append(row)
+            score = val if math.isfinite(val) else train
+            if score < st.best_val:
+                st.best_val, st.best_epoch, st.best_params = score, st.epoch, st.params
+            if on_epoch:
+                on_epoch(row)
+            stop = cfg.early_stopping is not None and st.epoch - st.best_epoch >= cfg.early_stopping
+            last = stop or st.epoch >= cfg.epochs
+            if checkpoint and (last or (checkpoint_every and st.epoch % checkpoint_every == 0)):
+                checkpoint(last)
+            if stop:
+                return "early-stopped"
+        return "done"
