@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from typing import Any
 
 import rnnx
@@ -34,7 +35,7 @@ DEFAULTS: dict[str, Any] = dict(
     nonlinearity="tanh", output_activation="none", objective="many-to-one", optimizer="adam", lr=1e-3,
     momentum=0.0, nesterov=False, batch_size=32, epochs=100, clip_value=None, clip_norm=None, tbptt=None,
     seed=0, early_stopping=None, checkpoint_every=10, loss="mse", init="torch", final_target_every_step=False,
-    freeze=(),
+    freeze=(), normalise=True,
 )
 
 
@@ -105,7 +106,8 @@ def dataset_for(s: dict, series: list[float], target: backends.Target) -> Datase
     xp = target.namespace()
     return build(series, window=s["window"], horizon=s["horizon"], split=s["split"],
                  every_step=s["objective"] == "many-to-many", final_target_every_step=s["final_target_every_step"],
-                 xp=xp, dtype=getattr(xp, s["dtype"]), device=target.device_obj())
+                 xp=xp, dtype=getattr(xp, s["dtype"]), device=target.device_obj(),
+                 norm=None if s["normalise"] else data.Normaliser(0.0, 1.0))
 
 
 def _dtype_ok(s: dict, target: backends.Target) -> None:
@@ -181,7 +183,8 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
     else:
         s = resolve(cli)
         out = out or os.path.join("runs", s["preset"] or os.path.splitext(os.path.basename(s["csv"]))[0])
-        prepare_out(out, resume=False)
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
     target = target_for(s["backend"], s["device"])
     _dtype_ok(s, target)
     cfg = train_config(s)
@@ -193,6 +196,8 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
         raise AppError(str(e)) from None
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
+    if not resume:  # only now, with every input checked, touch the output folder
+        prepare_out(out, resume=False)
     xp, dev, dtype = target.namespace(), target.device_obj(), getattr(target.namespace(), s["dtype"])
     opt = cfg.make_optimizer()
     if resume:
@@ -233,7 +238,9 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
 
     t0 = time.perf_counter()
     try:
-        why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s["checkpoint_every"])
+        with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s["checkpoint_every"])
     except NonFiniteLoss as e:
         if bar is not None:
             bar.close()
@@ -277,7 +284,7 @@ def _metrics(s, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str,
     st = trainer.state
     m = {
         "preset": s["preset"], "csv": s["csv"], "column": s["column"],
-        "backend": target.backend, "device": target.device, "dtype": s["dtype"],
+        "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
         "model": trainer.model.config(), "train": trainer.cfg.to_json(),
         "stopped": why, "epochs": st.epoch, "best_epoch": st.best_epoch,
         "final": {p: trainer.mse(p, final) for p in ("train", "val", "test")},

@@ -102,7 +102,7 @@ def _train(args) -> int:
         raise app.AppError(f"--resume: continues with the run's own settings; drop {', '.join('--' + g.replace('_', '-') for g in given)}")
     m = app.train(cli, out=args.out, resume=args.resume, quiet=args.quiet)
     print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
-          f"{m['backend']}-{m['device']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
           f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
           f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
     return 0
@@ -146,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rnnx {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: still one line, the traceback on request
+        if os.environ.get("RNNX_DEBUG"):
+            raise
+        print(f"rnnx {args.command}: internal error: {type(e).__name__}: {e} (RNNX_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -20,13 +20,18 @@ def _save(fig, path: str) -> None:
     os.replace(tmp, path)
 
 
+def _plottable(values: list[float]) -> list[float]:
+    """NaN (a gap) for what a log axis cannot show: inf, overflowing or non-positive values."""
+    return [v if (v == v and 0 < v < 1e100) else float("nan") for v in values]
+
+
 def convergence(history: list[dict], path: str, title: str) -> None:
     """Train and validation MSE per epoch, log scale."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
-    ax.semilogy(ep, [r["train_mse"] for r in history], label="train MSE")
-    val = [r["val_mse"] for r in history]
+    ax.semilogy(ep, _plottable([r["train_mse"] for r in history]), label="train MSE")
+    val = _plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")
     ax.set_xlabel("epoch")
@@ -44,7 +49,9 @@ def predictions(index: list[int], truth: list[float], pred: list[float], persist
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     ax.plot(index, truth, color="black", lw=2, label="truth")
-    ax.plot(index, pred, color="tab:red", lw=1.2, ls="--", label="rnnx forecast")
+    lim = 1e6 * (1 + max(abs(v) for v in truth))
+    ax.plot(index, [v if abs(v) < lim else float("nan") for v in pred], color="tab:red", lw=1.2, ls="--",
+            label="rnnx forecast")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
     ax.set_xlabel("series index")
     ax.set_ylabel("value")

@@ -179,8 +179,10 @@ class Trainer:
             batch_loss = self.train_epoch()
             if not math.isfinite(batch_loss):
                 raise NonFiniteLoss(st.epoch + 1, batch_loss)
-            st.epoch += 1
             train, val = self.mse("train"), self.mse("val")
+            if not math.isfinite(train):
+                raise NonFiniteLoss(st.epoch + 1, train)
+            st.epoch += 1
             row = {"epoch": st.epoch, "batch_loss": batch_loss, "train_mse": train, "val_mse": val,
                    "clipped": (st.clipped - clipped0) / max(1, st.updates - updates0),
                    "seconds": time.perf_counter() - t0}
