@@ -59,8 +59,12 @@ def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint: {path!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise CheckpointError(f"checkpoint: {path!r} is a bare array, not an rnnx checkpoint")
+            with z:
+                files = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
         raise CheckpointError(f"checkpoint: {path!r} is corrupt or truncated ({type(e).__name__}: {e})") from None
     if "meta" not in files:

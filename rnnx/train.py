@@ -182,6 +182,8 @@ class Trainer:
             train, val = self.mse("train"), self.mse("val")
             if not math.isfinite(train):
                 raise NonFiniteLoss(st.epoch + 1, train)
+            if not all(bool(self.xp.all(self.xp.isfinite(p))) for p in st.params.values()):
+                raise NonFiniteLoss(st.epoch + 1, math.inf)  # e.g. -inf behind a ReLU: the loss can hide it
             st.epoch += 1
             row = {"epoch": st.epoch, "batch_loss": batch_loss, "train_mse": train, "val_mse": val,
                    "clipped": (st.clipped - clipped0) / max(1, st.updates - updates0),

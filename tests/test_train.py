@@ -1,0 +1,164 @@
+"""The main job: presets reach their accuracy (shortened where needed), backends agree,
+checkpoints resume bit for bit (also after SIGKILL), early stopping keeps the best."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rnnx import app, checkpoint
+from rnnx.backends import Target
+
+CPU = [t for t in ("numpy", "torch", "jax", "array_api_strict") if not Target(t, "cpu" if t != "array_api_strict"
+       else "device1").unavailable()]
+
+
+def train(tmp_path, name="run", **cli):
+    return app.train(cli, out=str(tmp_path / name), resume=None, quiet=True)
+
+
+def test_seed001_preset_reaches_1e_4(tmp_path):
+    m = train(tmp_path, preset="seed001")
+    assert m["test_mse"] <= 1e-4, m["test_mse"]
+    assert m["persistence_test_mse"] == pytest.approx(0.00491, rel=0.01)
+    assert m["windows"] == {"train": 713, "val": 79, "test": 198}
+    out = tmp_path / "run"
+    for f in ("metrics.json", "history.csv", "convergence.png", "predictions.png", "checkpoint.npz", "model.npz"):
+        assert (out / f).stat().st_size > 0, f
+    saved = json.loads((out / "metrics.json").read_text())
+    for k in ("final", "best", "persistence_test_mse", "epochs", "seconds_training", "backend", "versions"):
+        assert k in saved
+    assert set(saved["final"]) == {"train", "val", "test"}
+    assert (out / "history.csv").read_text().count("\n") == m["epochs"] + 1
+
+
+_SEED000: dict = {}
+
+
+def _seed000(tmp_path_factory, backend):
+    """25 epochs of seed000 (the preset runs up to 300) in float64, once per backend."""
+    if backend not in _SEED000:
+        out = tmp_path_factory.mktemp(f"seed000-{backend}")
+        _SEED000[backend] = app.train({"preset": "seed000", "backend": backend.replace("_", "-"), "epochs": 25},
+                                      out=str(out / "run"), resume=None, quiet=True)["test_mse"]
+    return _SEED000[backend]
+
+
+@pytest.mark.parametrize("backend", CPU)
+def test_seed000_shortened_on_every_cpu_backend(tmp_path_factory, backend):
+    """<= 1e-4 on every CPU backend, and the same test MSE as NumPy to 3 significant figures."""
+    got, ref = _seed000(tmp_path_factory, backend), _seed000(tmp_path_factory, "numpy")
+    assert got <= 1e-4
+    assert f"{got:.3g}" == f"{ref:.3g}", (got, ref)
+
+
+def test_early_stopping_keeps_best(tmp_path):
+    m = train(tmp_path, preset="seed001", epochs=60, early_stopping=3, lr=0.05)
+    assert m["stopped"] == "early-stopped" and m["epochs"] == m["best_epoch"] + 3
+    assert m["used_params"] == "best" and m["test_mse"] == m["best"]["test"]
+
+
+def _params(path):
+    return checkpoint.load(str(path))[1]["params"]
+
+
+def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch):
+    """Interrupted in epoch 7 (last checkpoint: epoch 4), resumed: same params, bit for bit."""
+    full = train(tmp_path, name="full", preset="seed001", epochs=12, checkpoint_every=4, early_stopping=None)
+    from rnnx.train import Trainer
+
+    real = Trainer.train_epoch
+
+    def interrupted(self):
+        if self.state.epoch == 6:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, name="cut", preset="seed001", epochs=12, checkpoint_every=4)
+    assert checkpoint.load(str(tmp_path / "cut" / "checkpoint.npz"))[0]["epoch"] == 4
+    monkeypatch.setattr(Trainer, "train_epoch", real)
+    resumed = app.train({}, out=None, resume=str(tmp_path / "cut"), quiet=True)
+    a, b = _params(tmp_path / "full" / "model.npz"), _params(tmp_path / "cut" / "model.npz")
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+    assert resumed["test_mse"] == full["test_mse"] and resumed["epochs"] == 12
+    ha = (tmp_path / "full" / "history.csv").read_text().splitlines()
+    hb = (tmp_path / "cut" / "history.csv").read_text().splitlines()
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731  (drop the seconds column)
+    assert strip(ha) == strip(hb)
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+    """A run killed with SIGKILL mid-training resumes from its last checkpoint to the same
+    final params as a run that was never interrupted."""
+    args = ["--preset", "seed001", "--epochs", "150", "--checkpoint-every", "5", "--quiet"]
+    ref = tmp_path / "ref"
+    subprocess.run([sys.executable, "-m", "rnnx", "train", *args, "--out", str(ref)], check=True,
+                   capture_output=True)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnx", "train", *args, "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = run / "checkpoint.npz"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if ck.exists():
+            try:
+                if checkpoint.load(str(ck))[0]["epoch"] >= 10:
+                    break
+            except checkpoint.CheckpointError:
+                pass  # never happens with atomic writes, but keep polling
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = checkpoint.load(str(ck))[0]["epoch"]
+    final_epochs = json.loads((ref / "metrics.json").read_text())["epochs"]
+    assert 10 <= killed_at < final_epochs, "the run must be killed before it finished"
+    assert not (run / "metrics.json").exists()
+    r = subprocess.run([sys.executable, "-m", "rnnx", "train", "--resume", str(run), "--quiet"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    a, b = _params(ref / "model.npz"), _params(run / "model.npz")
+    assert a.keys() == b.keys() and all(a[k].tobytes() == b[k].tobytes() for k in a)
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (ref, run))
+    assert ma["test_mse"] == mb["test_mse"] and ma["epochs"] == mb["epochs"]
+
+
+@pytest.mark.parametrize("backend", [b for b in CPU if b != "numpy"])
+def test_checkpoint_loads_on_any_backend(tmp_path, backend):
+    train(tmp_path, preset="seed001", epochs=5)
+    ref = app.predict(str(tmp_path / "run"), {"out": str(tmp_path / "p0.csv")})
+    got = app.predict(str(tmp_path / "run"), {"backend": backend.replace("_", "-"), "out": str(tmp_path / "p1.csv")})
+    assert got["windows"] == ref["windows"] == 198
+    assert abs(got["mse"] - ref["mse"]) <= 1e-9 * ref["mse"]
+
+
+def test_resume_on_a_finished_run_changes_nothing(tmp_path):
+    train(tmp_path, preset="seed001", epochs=3)
+    before = _params(tmp_path / "run" / "model.npz")
+    app.train({}, out=None, resume=str(tmp_path / "run"), quiet=True)
+    after = _params(tmp_path / "run" / "model.npz")
+    assert all(before[k].tobytes() == after[k].tobytes() for k in before)
+
+
+def test_forecast_feeds_predictions_back(tmp_path):
+    train(tmp_path, preset="seed001", epochs=40)
+    r = app.forecast(str(tmp_path / "run"), {}, 20)
+    assert len(r["values"]) == 20 and os.path.getsize(r["plot"]) > 0
+    truth = np.sin(np.linspace(0, 100, 1000)[-1] + (100 / 999) * np.arange(1, 21))
+    assert np.max(np.abs(np.asarray(r["values"]) - truth)) < 0.05
+
+
+def test_tbptt_and_other_optimizers_train(tmp_path):
+    m = train(tmp_path, preset="seed001", objective="many-to-many", tbptt=(5, 8), epochs=3, cell="gru",
+              optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True)
+    assert m["epochs"] == 3 and np.isfinite(m["test_mse"])
+    m = train(tmp_path, name="ada", preset="seed001", epochs=3, optimizer="adagrad", lr=0.05, clip_value=0.5)
+    assert m["epochs"] == 3 and 0 <= m["clipped_fraction"] <= 1
