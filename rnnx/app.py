@@ -175,6 +175,9 @@ def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: s
 def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dict:
     """``rnnx train``: returns the metrics it wrote."""
     t_start = time.perf_counter()
+    _need("matplotlib", "the plots")
+    if not quiet:
+        _need("tqdm", "the progress bar (or pass --quiet)")
     if resume:
         meta, groups = load_run(resume)
         s = {**DEFAULTS, **meta["settings"]}
@@ -259,6 +262,14 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
     metrics["seconds_total"] = time.perf_counter() - t_start
     _write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
     return {**metrics, "out": out}
+
+
+def _need(module: str, what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
+                       "pip install 'rnnx[cli]'")
 
 
 def _ckpt_epoch(out: str) -> Any:

@@ -32,6 +32,9 @@ def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy) 
             arrays[f"{g}/{k}"] = np.asarray(to_numpy(v))
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # a normal file, not mkstemp's private 0600
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

@@ -17,7 +17,7 @@ from rnnx import backends
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Modules allowed to import an array library (lazily, inside functions).
-LAZY_OK = {"cli.py", "demo.py", "__main__.py"}
+LAZY_OK = {"cli.py", "demo.py", "__main__.py", "checkpoint.py", "plots.py"}
 ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
 
 
