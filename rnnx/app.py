@@ -260,8 +260,19 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
     metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start)
     _write_outputs(out, s, model, ds, trainer, use, metrics, target)
     metrics["seconds_total"] = time.perf_counter() - t_start
-    _write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
+    _write_text(os.path.join(out, "metrics.json"), json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
     return {**metrics, "out": out}
+
+
+def _finite_or_null(obj: Any) -> Any:
+    """NaN/Inf become null: metrics.json stays strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
 
 
 def _need(module: str, what: str) -> None:
