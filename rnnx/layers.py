@@ -96,7 +96,7 @@ class _Layer:
         extra = "".join(
             f", {k}={getattr(self, k)!r}"
             for k, default in (("num_layers", 1), ("nonlinearity", "tanh"), ("bias", True),
-                               ("batch_first", False), ("bidirectional", False))
+                               ("batch_first", False), ("bidirectional", False), ("reset_after", True))
             if hasattr(self, k) and getattr(self, k) != default
         )
         return f"{self._type}({self.input_size}, {self.hidden_size}{extra})"
@@ -253,8 +253,17 @@ class GRU(_Layer):
     ``h' = (1-z)*n + z*h``.
 
     ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    bidirectional=False)``, as ``torch.nn.GRU``.
+    bidirectional=False, reset_after=True)``, as ``torch.nn.GRU``.  ``reset_after=False``
+    is the other form (Keras ``reset_after=False``, Cho et al. 2014):
+    ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)``, same parameter layout.
     """
 
     _type = "GRU"
-    cell_name = "gru"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, reset_after=True):
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"reset_after: expected a bool, got {reset_after!r}")
+        self.reset_after = reset_after
+        self.cell_name = "gru" if reset_after else "gru_reset_before"
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional)

@@ -77,7 +77,12 @@ def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bia
             dax = xp.reshape(da_x, (T * B, G))
             dah = dax if da_h is da_x else xp.reshape(da_h, (T * B, G))
             grads[k_ih] = xp.matrix_transpose(dax) @ xp.reshape(inp, (T * B, n_in))  # dW_ih = sum da_x^T x
-            grads[k_hh] = xp.matrix_transpose(dah) @ xp.reshape(h_prev, (T * B, H))  # dW_hh = sum da_h^T h_prev
+            hp = xp.reshape(h_prev, (T * B, H))
+            if cell.weight_hh_grad is None:
+                grads[k_hh] = xp.matrix_transpose(dah) @ hp  # dW_hh = sum da_h^T h_prev
+            else:  # a recurrent product of something else than h (reset-before GRU)
+                flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in dc["saved"])
+                grads[k_hh] = cell.weight_hh_grad(dah, hp, flat, xp=xp)
             if bias:
                 grads[k_bih] = xp.sum(dax, axis=0)  # db_ih = sum da_x
                 grads[k_bhh] = xp.sum(dah, axis=0)  # db_hh = sum da_h

@@ -12,7 +12,7 @@ import numpy as np
 
 import rnnx
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
 T, B, I, H = 4, 3, 2, 3
 LENGTHS = (4, 1, 3)  # the full length, the shortest possible, one in between
 
@@ -41,6 +41,8 @@ class Case:
               if f.name in ("num_layers", "bidirectional", "batch_first", "bias")}
         if self.cell.startswith("rnn"):
             return rnnx.RNN(I, H, nonlinearity=self.cell[4:], **kw)
+        if self.cell == "gru_reset_before":
+            return rnnx.GRU(I, H, reset_after=False, **kw)
         return {"lstm": rnnx.LSTM, "gru": rnnx.GRU}[self.cell](I, H, **kw)
 
     @property

@@ -49,7 +49,7 @@ def test_explicit_bptt_matches_jax_vjp(case):
 
 JIT_CASES = [
     Case(c, num_layers=2, bidirectional=True, batch_first=bf, bias=b, state0=s, lengths=ln)
-    for c in ("rnn_tanh", "rnn_relu", "lstm", "gru")
+    for c in ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
     for bf, b, s, ln in ((False, True, True, True), (True, False, False, False))
 ]
 

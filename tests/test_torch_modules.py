@@ -49,7 +49,10 @@ def torch_run(case, d):
     return {k: v.detach().numpy() for k, v in out.items()}
 
 
-@pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.id)
+TORCH_CASES = [c for c in all_cases() if c.cell != "gru_reset_before"]  # torch has only reset-after
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_matches_torch_nn_modules(case):
     want = torch_run(case, data(case))
     got = reference(case)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from rnnx.cells import gru, lstm, rnn
 
-__all__ = ["Cell", "CELLS", "RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+__all__ = ["Cell", "CELLS", "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "GRU_RESET_BEFORE"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class Cell:
         One step backward.  ``dstate`` is dL/d(new state); returns dL/d(previous state),
         dL/d(a_x) and dL/d(h W_hh^T + b_hh) (the same array where they are equal), from
         which the layer forms every weight gradient with one product after the loop.
+    weight_hh_grad(da_h, h_prev, saved, *, xp) -> dW_hh, or None for ``da_h^T h_prev``:
+        for cells whose recurrent product does not take ``h`` itself (reset-before GRU);
+        arguments flattened over time and batch: (T*B, G*H), (T*B, H), saved (T*B, ...).
     """
 
     name: str
@@ -43,11 +46,14 @@ class Cell:
     split_bias: Callable[..., tuple[Any, Any]]
     step: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]]
     step_back: Callable[..., tuple[tuple[Any, ...], Any, Any]]
+    weight_hh_grad: Callable[..., Any] | None = None
 
 
 RNN_TANH = Cell("rnn_tanh", 1, 1, rnn.split_bias, rnn.step_tanh, rnn.step_back_tanh)
 RNN_RELU = Cell("rnn_relu", 1, 1, rnn.split_bias, rnn.step_relu, rnn.step_back_relu)
 LSTM = Cell("lstm", 4, 2, lstm.split_bias, lstm.step, lstm.step_back)
 GRU = Cell("gru", 3, 1, gru.split_bias, gru.step, gru.step_back)
+GRU_RESET_BEFORE = Cell("gru_reset_before", 3, 1, gru.split_bias_rb, gru.step_rb, gru.step_back_rb,
+                        gru.weight_hh_grad_rb)
 
-CELLS = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM, GRU)}
+CELLS = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE)}

@@ -57,3 +57,56 @@ def step_back(dstate, prev, new, saved, w_hh, *, xp):
     da_h = xp.concat([dar, daz, dan * r], axis=-1)  # into h W_hh^T + b_hh (hn gets r*dan)
     dh_prev = dh * z + da_h @ w_hh  # into h: directly through z*h, and through W_hh
     return (dh_prev,), da_x, da_h
+
+
+# --- reset before the recurrent product (Keras reset_after=False, Cho et al. 2014) ------------
+r"""
+.. math::
+    n = \tanh(W_{in} x + b_{in} + W_{hn} (r \odot h) + b_{hn})
+
+Every bias is additive here, so all of them fold into the hoisted projection.  Per step:
+one (B,H)x(H,2H) product for r, z and one (B,H)x(H,H) product of ``r*h`` for n; the n rows
+of ``dW_hh`` are ``sum dn^T (r*h_prev)``, formed after the loop by :func:`weight_hh_grad_rb`.
+Saved per step: r, z, n (B, 3H).
+"""
+
+
+def split_bias_rb(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, None]:
+    """Every bias adds to a pre-activation: fold both into the hoisted projection."""
+    return b_ih + b_hh, None
+
+
+def step_rb(a_x, state, w_hh_t, b_h, *, xp):
+    """One reset-before GRU step; returns ((h',), (gates,))."""
+    (h,) = state
+    H = h.shape[-1]
+    rz = sigmoid(a_x[..., : 2 * H] + h @ w_hh_t[:, : 2 * H], xp=xp)
+    n = xp.tanh(a_x[..., 2 * H :] + (rz[..., :H] * h) @ w_hh_t[:, 2 * H :])
+    z = rz[..., H:]
+    return (n + z * (h - n),), (xp.concat([rz, n], axis=-1),)
+
+
+def step_back_rb(dstate, prev, new, saved, w_hh, *, xp):
+    """Backward of :func:`step_rb`; returns (dh_prev,), da, da."""
+    (dh,) = dstate
+    (h_prev,) = prev
+    (gates,) = saved
+    H = h_prev.shape[-1]
+    r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    dan = dh * (1.0 - z) * (1.0 - n * n)  # h' = (1-z) n + z h: into n, through tanh
+    drh = dan @ w_hh[2 * H :, :]  # a_n = a_xn + (r*h) W_hn^T: into r*h
+    dar = drh * h_prev * r * (1.0 - r)  # into r, through sigmoid
+    daz = dh * (h_prev - n) * z * (1.0 - z)  # into z, through sigmoid
+    da = xp.concat([dar, daz, dan], axis=-1)  # into every pre-activation (all biases additive)
+    dh_prev = dh * z + drh * r + da[..., : 2 * H] @ w_hh[: 2 * H, :]  # into h: via z*h, r*h and W_hr, W_hz
+    return (dh_prev,), da, da
+
+
+def weight_hh_grad_rb(da_h, h_prev, saved, *, xp):
+    """dW_hh after the loop: rows r, z from ``da^T h_prev``, rows n from ``dn^T (r*h_prev)``.
+
+    da_h (T*B, 3H), h_prev (T*B, H), saved[0] gates (T*B, 3H)."""
+    H = h_prev.shape[-1]
+    rh = saved[0][:, :H] * h_prev
+    return xp.concat([xp.matrix_transpose(da_h[:, : 2 * H]) @ h_prev,
+                      xp.matrix_transpose(da_h[:, 2 * H :]) @ rh], axis=0)
