@@ -87,6 +87,21 @@ def _parser() -> argparse.ArgumentParser:
         if name == "forecast":
             q.add_argument("--steps", type=int, default=50, help="steps to forecast (default 50)")
 
+    q = sub.add_parser("parity", help="forward + BPTT of every cell on every backend vs NumPy float64 and torch.nn")
+    q.add_argument("--backend", help="comma-separated backends or targets (default: all available)")
+    q.add_argument("--namespace", action="append", default=[], metavar="MODULE[:DEVICE]",
+                   help="also test any array-API module by import name, e.g. array_api_strict (repeatable)")
+    q.add_argument("--cells", default=",".join(("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")),
+                   help="comma-separated cells")
+    q.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+
+    s_ = sub.add_parser("save", help="convert a PyTorch module/state dict file to an rnnx .npz")
+    s_.add_argument("--from-torch", required=True, metavar="FILE", help="a torch.save()d nn.RNN/LSTM/GRU or state dict")
+    s_.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"], help="for an RNN state dict")
+    s_.add_argument("--out", required=True, metavar="FILE.npz")
+    ld = sub.add_parser("load", help="check an rnnx .npz file and describe it")
+    ld.add_argument("file")
+
     d = sub.add_parser("demo", help="the same LSTM forward + gradient on every available backend")
     d.add_argument("--backends", default=None, help="comma-separated backends or targets (default: all)")
     sub.add_parser("backends", help="list every backend/device target and why any is unavailable")
@@ -108,6 +123,29 @@ def _train(args) -> int:
     return 0
 
 
+def _save(args) -> int:
+    import rnnx
+    from rnnx.app import AppError
+    from rnnx.interop import from_torch
+
+    try:
+        import torch
+    except ImportError:
+        raise AppError("save: --from-torch needs torch; install it with: pip install 'rnnx[torch]'") from None
+    if not os.path.isfile(args.from_torch):
+        raise AppError(f"--from-torch: {args.from_torch!r} does not exist")
+    try:
+        obj = torch.load(args.from_torch, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise AppError(f"--from-torch: {args.from_torch!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
+    if os.path.isdir(args.out):
+        raise AppError(f"--out: {args.out!r} is a folder, expected a file name")
+    layer, params = from_torch(obj, nonlinearity=args.nonlinearity)
+    rnnx.save(args.out, layer, params)
+    print(f"rnnx save: {layer!r} -> {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from rnnx.app import AppError
@@ -122,6 +160,24 @@ def main(argv: list[str] | None = None) -> int:
                    "device": args.device}
             r = app.predict(args.model, cli) if args.command == "predict" else app.forecast(args.model, cli, args.steps)
             print(json.dumps(r))
+            return 0
+        if args.command == "parity":
+            from rnnx import parity
+
+            cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
+            unknown = [c for c in cells if c not in parity.CELLS]
+            if unknown:
+                raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity.CELLS)}")
+            return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells)
+        if args.command == "save":
+            return _save(args)
+        if args.command == "load":
+            import rnnx
+
+            obj, params = rnnx.load(args.file)
+            print(f"{args.file}: {obj!r}" if not hasattr(obj, "layer") else f"{args.file}: {obj.layer!r} + head")
+            for k, v in params.items():
+                print(f"  {k:<24}{str(tuple(v.shape)):<14}{v.dtype}")
             return 0
         if args.command == "demo":
             from rnnx import backends, demo

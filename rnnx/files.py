@@ -1,0 +1,98 @@
+"""``rnnx.save`` / ``rnnx.load``: a layer (or a model) and its parameters in one ``.npz``.
+
+The file holds a JSON ``meta`` record (format tag, version, kind, configuration) and every
+parameter under ``params/<name>`` on the host; it is written atomically (temporary file,
+fsync, rename), read with ``allow_pickle=False``, and checked on load: a corrupt or foreign
+file, or parameters that do not fit the stored configuration (or the one the caller
+expects), raise :class:`FileFormatError` naming the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnx import checkpoint
+from rnnx.layers import GRU, LSTM, RNN, _Layer
+from rnnx.model import Model
+
+
+class FileFormatError(ValueError):
+    """A file that cannot be loaded as asked: corrupt, foreign, or another cell or size."""
+
+
+def layer_config(layer: _Layer) -> dict:
+    cfg = {"type": layer._type, "input_size": layer.input_size, "hidden_size": layer.hidden_size,
+           "num_layers": layer.num_layers, "bias": layer.bias, "batch_first": layer.batch_first,
+           "bidirectional": layer.bidirectional}
+    if layer._type == "RNN":
+        cfg["nonlinearity"] = layer.nonlinearity
+    if layer._type == "GRU":
+        cfg["reset_after"] = layer.reset_after
+    return cfg
+
+
+def layer_from_config(cfg: dict) -> _Layer:
+    cfg = dict(cfg)
+    cls = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}.get(cfg.pop("type", None))
+    if cls is None:
+        raise FileFormatError(f"file: unknown layer type in {cfg}; expected RNN, LSTM or GRU")
+    return cls(**cfg)
+
+
+def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None) -> None:
+    """Write ``params`` of ``layer_or_model`` to ``path`` (``.npz``), checked first."""
+    import numpy as np
+
+    if isinstance(layer_or_model, Model):
+        meta = {"kind": "rnnx-model", "model": layer_or_model.config()}
+        shapes = layer_or_model.param_shapes()
+    elif isinstance(layer_or_model, _Layer):
+        meta = {"kind": "rnnx-layer", "layer": layer_config(layer_or_model)}
+        shapes = layer_or_model.param_shapes()
+    else:
+        raise TypeError(f"layer_or_model: expected an rnnx RNN/LSTM/GRU or Model, got {type(layer_or_model).__name__}")
+    if to_numpy is None:
+        def to_numpy(a):
+            from rnnx.interop._common import host
+
+            return host(a)
+    host = {k: np.asarray(to_numpy(v)) for k, v in params.items()}
+    try:
+        checkpoint.check_params(path, host, shapes, repr(getattr(layer_or_model, "layer", layer_or_model)))
+    except checkpoint.CheckpointError as e:
+        raise FileFormatError(str(e).replace("checkpoint:", "save:")) from None
+    checkpoint.save(path, meta, {"params": host}, to_numpy=lambda a: a)
+
+
+def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, expect: Any = None):
+    """Read a file written by :func:`save` -> ``(layer_or_model, params)`` on ``xp``.
+
+    ``expect`` (a layer or model) makes a file of another cell or size an error."""
+    try:
+        meta, groups = checkpoint.load(path)
+    except checkpoint.CheckpointError as e:
+        raise FileFormatError(str(e).replace("checkpoint:", "load:")) from None
+    kind = meta.get("kind")
+    if kind == "rnnx-layer":
+        obj = layer_from_config(meta["layer"])
+        what = repr(obj)
+    elif kind in ("rnnx-model", "model"):
+        obj = Model.from_config(meta["model"])
+        what = f"{obj.layer!r} + head"
+    else:
+        raise FileFormatError(f"load: {path!r} holds a {kind!r}, expected an rnnx layer or model file")
+    if expect is not None:
+        want = layer_config(expect) if isinstance(expect, _Layer) else expect.config()
+        got = layer_config(obj) if isinstance(obj, _Layer) else obj.config()
+        if want != got:
+            diff = {k: (got.get(k), want.get(k)) for k in set(want) | set(got) if got.get(k) != want.get(k)}
+            raise FileFormatError(f"load: {path!r} holds {what}, expected {expect!r}; differs in "
+                                  + ", ".join(f"{k}={g!r} (expected {w!r})" for k, (g, w) in sorted(diff.items())))
+    arrays = groups.get("params", {})
+    try:
+        checkpoint.check_params(path, arrays, obj.param_shapes(), what)
+    except checkpoint.CheckpointError as e:
+        raise FileFormatError(str(e).replace("checkpoint:", "load:")) from None
+    from rnnx.interop._common import to_xp
+
+    return obj, to_xp(arrays, xp, dtype, device)
