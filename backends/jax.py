@@ -13,7 +13,6 @@ from rnnx.backends._base import TOLERANCE, Unavailable, require
 NAME = "jax"
 INSTALL = "pip install 'rnnx[jax]'"
 DEVICES = ("cpu", "gpu")
-scan = None
 _registered: set[type] = set()
 
 
@@ -67,6 +66,21 @@ def block(tree: Any) -> Any:
     return jax.block_until_ready(tree)
 
 
+def scan(f: Any, carry: Any, xs: tuple, *, reverse: bool = False, xp: Any = None) -> Any:
+    """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.loop.scan``): used
+    while JAX traces, so the loop compiles once whatever T is."""
+    import jax
+
+    return jax.lax.scan(f, carry, xs, reverse=reverse)
+
+
+def jit(fn: Any) -> Any:
+    """Compile a whole function of arrays (the trainer's forward + backward) with jax.jit."""
+    import jax
+
+    return jax.jit(fn)
+
+
 def register_pytree(cls: type, *, data_fields: Iterable[str], meta_fields: Iterable[str]) -> None:
     """Register an rnnx dataclass (the forward cache) as a JAX pytree, once."""
     if cls in _registered:
@@ -78,4 +92,4 @@ def register_pytree(cls: type, *, data_fields: Iterable[str], meta_fields: Itera
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan", "block", "register_pytree"]
+           "to_numpy", "from_numpy", "synchronize", "scan", "jit", "block", "register_pytree"]

@@ -17,7 +17,19 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import array_api_compat as compat
+
 Arrays = tuple[Any, ...]
+
+
+def scan_for(xs: Arrays, xp: Any) -> Callable:
+    """The loop to run: a backend's compiled one (``lax.scan`` while JAX is tracing, e.g.
+    under ``jax.jit``, so compile time does not grow with T), else :func:`scan`."""
+    if compat.is_jax_namespace(xp) and compat.is_lazy_array(xs[0]):
+        from rnnx.backends.jax import scan as compiled
+
+        return compiled
+    return scan
 
 
 def scan(
@@ -69,7 +81,7 @@ def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp):
         return new, new + saved
 
     xs = (a_x,) if mask is None else (a_x, mask)
-    final, ys = scan(f, tuple(state0), xs, reverse=reverse, xp=xp)
+    final, ys = scan_for(xs, xp)(f, tuple(state0), xs, reverse=reverse, xp=xp)
     return final, ys[:k], ys[k:]
 
 
@@ -96,5 +108,5 @@ def run_back(cell, dy, states, saved, state0, w_hh, dstate, *, mask, reverse, xp
         return dprev, ((da_x,) if da_h is da_x else (da_x, da_h))
 
     xs = (dy,) + (() if mask is None else (mask,)) + prev + tuple(states) + tuple(saved)
-    dstate0, das = scan(g, tuple(dstate), xs, reverse=not reverse, xp=xp)
+    dstate0, das = scan_for(xs, xp)(g, tuple(dstate), xs, reverse=not reverse, xp=xp)
     return dstate0, das[0], das[-1], prev[0]

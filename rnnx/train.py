@@ -103,6 +103,11 @@ class Trainer:
         self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
         self.xp, self.device = target.namespace(), target.device_obj()
         self.opt = cfg.make_optimizer()
+        grad = lambda p, x, y: model.loss_and_grad(p, x, y, loss=cfg.loss)  # noqa: E731
+        compile_ = getattr(target.module, "jit", None)  # JAX: forward + backward as one compiled program
+        self._loss_and_grad = compile_(grad) if compile_ else grad
+        fwd = lambda p, x: model.forward(p, x)[0]  # noqa: E731
+        self._predict = compile_(fwd) if compile_ else fwd
 
     # -- one update -----------------------------------------------------------------------
     def _update(self, params: dict, grads: dict) -> dict:
@@ -143,7 +148,7 @@ class Trainer:
                                            update=self._update, loss=cfg.loss)
                 total += sum(float(v) for v in losses) / len(losses)
             else:
-                loss, grads, _ = self.model.loss_and_grad(params, xb, yb, loss=cfg.loss)
+                loss, grads, _ = self._loss_and_grad(params, xb, yb)
                 params = self._update(params, grads)
                 total += float(loss)
             n += 1
@@ -156,7 +161,7 @@ class Trainer:
         p = self.ds.parts[part]
         if p.n == 0:
             return []
-        pred, _, _ = self.model.forward(params if params is not None else self.state.params, p.x)
+        pred = self._predict(params if params is not None else self.state.params, p.x)
         last = pred if pred.ndim == 2 else pred[-1, ...]
         return [self.ds.norm.inverse(float(v)) for v in self.target.to_numpy(last[:, 0]).tolist()]
 

@@ -68,3 +68,31 @@ def test_forward_and_backward_under_jit(case):
     got = flatten(case, y, state, dparams, dx, ds0)
     eager = run_rnnx(case, d, convert=jnp.asarray)
     assert_close(got, eager, out_tol=1e-13, grad_tol=1e-13, what=case.id)
+
+
+def test_jit_uses_lax_scan_so_the_program_does_not_grow_with_T():
+    """Under jit the loop is a lax.scan: the traced program has the same size for T=5 and
+    T=200, and gives the eager numbers."""
+    import numpy as np
+
+    import rnnx
+
+    layer = rnnx.LSTM(3, 4, num_layers=2, bidirectional=True)
+    p = layer.init_params(jnp, seed=1, dtype=jnp.float64)
+
+    def size(T):
+        x = jnp.ones((T, 2, 3))
+
+        def f(p, x):
+            y, s, cache = layer.forward(p, x)
+            return layer.backward(p, cache, y)
+
+        jaxpr = jax.make_jaxpr(f)(p, x)
+        return len(jaxpr.eqns), str(jaxpr).count("scan")
+
+    (n5, s5), (n200, s200) = size(5), size(200)
+    assert n5 == n200 and s5 == s200 >= 8  # 2 layers x 2 directions x (forward + backward)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((9, 2, 3)))
+    y_eager, _ = layer(p, x)
+    y_jit, _ = jax.jit(layer.__call__)(p, x)
+    assert float(jnp.max(jnp.abs(y_eager - y_jit))) <= 1e-14
