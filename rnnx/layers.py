@@ -40,13 +40,19 @@ class Cache:
     data: dict
     unbatched: bool
     y_shape: tuple[int, ...]
+    checkpoint: Any = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the cache holds (the caller's x not counted)."""
+        return stack.cache_nbytes(self.data)
 
 
 def _register_for(xp: Any) -> None:
     if compat.is_jax_namespace(xp):
         from rnnx.backends.jax import register_pytree
 
-        register_pytree(Cache, data_fields=("data",), meta_fields=("unbatched", "y_shape"))
+        register_pytree(Cache, data_fields=("data",), meta_fields=("unbatched", "y_shape", "checkpoint"))
 
 
 class _Layer:
@@ -120,7 +126,7 @@ class _Layer:
     # -- forward / backward -------------------------------------------------------------
     def __call__(self, params, x, state0=None, *, lengths=None):
         """``y, state = layer(params, x, state0, lengths=...)``; see :meth:`forward`."""
-        y, state, _ = self.forward(params, x, state0, lengths=lengths)
+        y, state, _ = self.forward(params, x, state0, lengths=lengths, checkpoint=None)
         return y, state
 
     def _state_shape(self, batch: int | None) -> tuple[int, ...]:
@@ -130,7 +136,7 @@ class _Layer:
     def _pack(self, state: tuple[Any, ...]) -> Any:
         return state if self.cell.state_size == 2 else state[0]
 
-    def forward(self, params, x, state0=None, *, lengths=None):
+    def forward(self, params, x, state0=None, *, lengths=None, checkpoint=None):
         """Run the network over ``x``; returns ``(y, state, cache)``.
 
         params: dict in torch's state_dict layout (see :meth:`param_shapes`).
@@ -139,6 +145,9 @@ class _Layer:
         lengths: (B,) integers in [1, T] for variable-length sequences: outputs past a
             sequence's end are zero, its final state is that of its last valid step, and
             the reverse direction starts there, exactly like a packed sequence in torch.
+        checkpoint: memory-bounded BPTT.  ``k`` (or ``"sqrt"`` for ceil(sqrt(T))) keeps only
+            every k-th state; :meth:`backward` recomputes one k-step segment at a time.  The
+            cache holds O(T/k) states instead of O(T); the gradients are the same.
         """
         if isinstance(lengths, (list, tuple)):
             lengths = compat.array_namespace(x).asarray(lengths, device=compat.device(x))
@@ -166,10 +175,11 @@ class _Layer:
             checks.lengths(lengths, batch=None if unbatched else B, steps=T, xp=xp)
             t = xp.arange(T, dtype=lengths.dtype, device=dev)
             mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(lengths, axis=0), axis=2)
+        k = stack.segment_length(checkpoint, T)
         y, state, data = stack.forward(self.cell, params, x, s0, mask, num_layers=self.num_layers,
-                                       num_directions=self.num_directions, bias=self.bias, xp=xp)
+                                       num_directions=self.num_directions, bias=self.bias, xp=xp, checkpoint=k)
         y, state = self._unlayout(y, state, unbatched, xp=xp)
-        return y, self._pack(state), Cache(data, unbatched, tuple(y.shape))
+        return y, self._pack(state), Cache(data, unbatched, tuple(y.shape), k)
 
     def _unlayout(self, y, state, unbatched, *, xp):
         if unbatched:
@@ -208,7 +218,8 @@ class _Layer:
         elif self.batch_first:
             dy = xp.permute_dims(dy, (1, 0, 2))
         dparams, dx, ds0 = stack.backward(self.cell, params, cache.data, dy, ds, num_layers=self.num_layers,
-                                          num_directions=self.num_directions, bias=self.bias, xp=xp)
+                                          num_directions=self.num_directions, bias=self.bias, xp=xp,
+                                          checkpoint=cache.checkpoint)
         dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
         return dparams, dx, self._pack(ds0)
 

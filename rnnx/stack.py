@@ -7,10 +7,17 @@ index ``l * D + d`` as in PyTorch.  Per layer and direction:
     (loop)                                only h W_hh^T and the cell per step
     dW_ih = da_x^T x,  dW_hh = da_h^T h_prev,  dx = da_x W_ih
                                           one product each after the backward loop
+
+Memory-bounded BPTT (``checkpoint=k``): the forward keeps only the state at the start of
+every k-step segment (and each layer's input); the backward recomputes one segment at a
+time, backpropagates through it, and adds that segment's weight-gradient products.  The
+cache then holds O(T/k) states instead of O(T) states and gate activations, and the
+backward holds O(k) of them at once; the price is a second forward pass.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rnnx import params as P
@@ -23,39 +30,111 @@ def _mm_time(a: Any, w_t: Any, *, xp: Any) -> Any:
     return xp.reshape(xp.reshape(a, (T * B, K)) @ w_t, (T, B, w_t.shape[-1]))
 
 
-def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, xp):
+def segment_length(checkpoint: Any, T: int) -> int | None:
+    """``None``/``0`` (keep everything), an int k >= 1, or ``"sqrt"`` (k = ceil(sqrt(T)))."""
+    if checkpoint is None or checkpoint is False or checkpoint == 0:
+        return None
+    if checkpoint == "sqrt":
+        return max(1, math.ceil(math.sqrt(T)))
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 1:
+        raise ValueError(f"checkpoint: expected None, a segment length >= 1 or 'sqrt', got {checkpoint!r}")
+    return checkpoint
+
+
+def _segments(T: int, k: int | None) -> list[tuple[int, int]]:
+    k = T if k is None else k
+    return [(a, min(a + k, T)) for a in range(0, T, k)]
+
+
+class _Direction:
+    """One layer and direction: its weights, folded biases and orientation."""
+
+    def __init__(self, cell, params, layer: int, d: int, bias: bool, *, xp):
+        self.cell, self.xp, self.reverse = cell, xp, d == 1
+        self.k_ih, self.k_hh, self.k_bih, self.k_bhh = P.names(layer, d)
+        self.w_ih, self.w_hh = params[self.k_ih], params[self.k_hh]
+        self.w_ih_t = xp.matrix_transpose(self.w_ih)
+        self.b_x = self.b_h = None
+        if bias:
+            self.b_x, self.b_h = cell.split_bias(params[self.k_bih], params[self.k_bhh], xp=xp)
+
+    def a_x(self, x):
+        """Hoisted input projection of a span of steps: one product."""
+        a = _mm_time(x, self.w_ih_t, xp=self.xp)
+        return a if self.b_x is None else a + self.b_x
+
+    def forward(self, x, s0, mask):
+        return run(self.cell, self.a_x(x), s0, self.w_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp)
+
+    def backward(self, x, dy, states, saved, s0, ds, mask, bias: bool):
+        """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
+        span's weight gradients (one product each) and its dx."""
+        xp, cell = self.xp, self.cell
+        ds0, da_x, da_h, h_prev = run_back(cell, dy, states, saved, s0, self.w_hh, ds, mask=mask,
+                                           reverse=self.reverse, xp=xp)
+        T, B, n_in = x.shape
+        G, H = da_x.shape[-1], h_prev.shape[-1]
+        dax = xp.reshape(da_x, (T * B, G))
+        dah = dax if da_h is da_x else xp.reshape(da_h, (T * B, G))
+        hp = xp.reshape(h_prev, (T * B, H))
+        g = {self.k_ih: xp.matrix_transpose(dax) @ xp.reshape(x, (T * B, n_in))}  # dW_ih = sum da_x^T x
+        if cell.weight_hh_grad is None:
+            g[self.k_hh] = xp.matrix_transpose(dah) @ hp  # dW_hh = sum da_h^T h_prev
+        else:  # a recurrent product of something else than h (reset-before GRU)
+            flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in saved)
+            g[self.k_hh] = cell.weight_hh_grad(dah, hp, flat, xp=xp)
+        if bias:
+            g[self.k_bih] = xp.sum(dax, axis=0)  # db_ih = sum da_x
+            g[self.k_bhh] = xp.sum(dah, axis=0)  # db_hh = sum da_h
+        dx = xp.reshape(dax @ self.w_ih, (T, B, n_in))  # dx = da_x W_ih
+        return ds0, g, dx
+
+
+def _sl(a, lo, hi):
+    return None if a is None else a[lo:hi, ...]
+
+
+def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, xp, checkpoint=None):
     """Returns y (T, B, D*H), final state (tuple of (L*D, B, H)) and the cache dict."""
-    D = num_directions
+    D, T = num_directions, x.shape[0]
+    k = segment_length(checkpoint, T)
     inp, layers = x, []
     finals: list[list[Any]] = [[] for _ in range(cell.state_size)]
     for layer in range(num_layers):
         outs, dirs = [], []
         for d in range(D):
-            w_ih, w_hh, b_ih, b_hh = (params.get(k) for k in P.names(layer, d))
-            a_x = _mm_time(inp, xp.matrix_transpose(w_ih), xp=xp)  # hoisted input projection
-            b_h = None
-            if bias:
-                b_x, b_h = cell.split_bias(b_ih, b_hh, xp=xp)
-                a_x = a_x + b_x
+            run_d = _Direction(cell, params, layer, d, bias, xp=xp)
             s0 = tuple(s[layer * D + d, ...] for s in state0)
-            final, states, saved = run(cell, a_x, s0, w_hh, b_h, mask=mask, reverse=d == 1, xp=xp)
-            outs.append(states[0] if mask is None else xp.where(mask, states[0], 0.0))
-            dirs.append({"state0": s0, "states": states, "saved": saved})
-            for k, f in enumerate(final):
-                finals[k].append(f)
+            if k is None:  # keep every state and activation
+                final, states, saved = run_d.forward(inp, s0, mask)
+                h = states[0]
+                dirs.append({"state0": s0, "states": states, "saved": saved})
+            else:  # keep the state at each segment's start only
+                segs = _segments(T, k)
+                st, bounds, hs = s0, {}, {}
+                for a, b in reversed(segs) if run_d.reverse else segs:
+                    bounds[a] = st
+                    st, states, _ = run_d.forward(inp[a:b, ...], st, _sl(mask, a, b))
+                    hs[a] = states[0]
+                final, h = st, xp.concat([hs[a] for a, _ in segs], axis=0)
+                dirs.append({"state0": s0, "bounds": [bounds[a] for a, _ in segs]})
+            outs.append(h if mask is None else xp.where(mask, h, 0.0))
+            for j, f in enumerate(final):
+                finals[j].append(f)
         layers.append({"x": inp, "dirs": dirs})
         inp = outs[0] if D == 1 else xp.concat(outs, axis=-1)
     final_state = tuple(xp.stack(f, axis=0) for f in finals)
     return inp, final_state, {"layers": layers, "mask": mask}
 
 
-def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bias, xp):
+def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None):
     """Explicit BPTT through :func:`forward`.
 
     dy (T, B, D*H): dL/dy; dstate: tuple of (L*D, B, H), dL/d(final state).
     Returns (dparams keyed like params, dx (T, B, I), dstate0 tuple of (L*D, B, H)).
     """
-    D, mask = num_directions, cache["mask"]
+    D, mask, T = num_directions, cache["mask"], dy.shape[0]
+    k = segment_length(checkpoint, T)
     H = dy.shape[-1] // D
     grads: dict[str, Any] = {}
     dstate0: list[list[Any]] = [[None] * (num_layers * D) for _ in range(cell.state_size)]
@@ -63,33 +142,64 @@ def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bia
     for layer in reversed(range(num_layers)):
         lc = cache["layers"][layer]
         inp, din = lc["x"], None
-        T, B, n_in = inp.shape
         for d in range(D):
-            dc = lc["dirs"][d]
-            k_ih, k_hh, k_bih, k_bhh = P.names(layer, d)
-            w_ih, w_hh = params[k_ih], params[k_hh]
+            dc, run_d = lc["dirs"][d], _Direction(cell, params, layer, d, bias, xp=xp)
             ds = tuple(s[layer * D + d, ...] for s in dstate)
-            ds0, da_x, da_h, h_prev = run_back(
-                cell, dout[..., d * H : (d + 1) * H], dc["states"], dc["saved"], dc["state0"],
-                w_hh, ds, mask=mask, reverse=d == 1, xp=xp,
-            )
-            G = da_x.shape[-1]
-            dax = xp.reshape(da_x, (T * B, G))
-            dah = dax if da_h is da_x else xp.reshape(da_h, (T * B, G))
-            grads[k_ih] = xp.matrix_transpose(dax) @ xp.reshape(inp, (T * B, n_in))  # dW_ih = sum da_x^T x
-            hp = xp.reshape(h_prev, (T * B, H))
-            if cell.weight_hh_grad is None:
-                grads[k_hh] = xp.matrix_transpose(dah) @ hp  # dW_hh = sum da_h^T h_prev
-            else:  # a recurrent product of something else than h (reset-before GRU)
-                flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in dc["saved"])
-                grads[k_hh] = cell.weight_hh_grad(dah, hp, flat, xp=xp)
-            if bias:
-                grads[k_bih] = xp.sum(dax, axis=0)  # db_ih = sum da_x
-                grads[k_bhh] = xp.sum(dah, axis=0)  # db_hh = sum da_h
-            dx = xp.reshape(dax @ w_ih, (T, B, n_in))  # dx = da_x W_ih
+            dy_d = dout[..., d * H : (d + 1) * H]
+            if k is None:
+                ds, g, dx = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask, bias)
+            else:  # recompute one segment at a time, last processed first
+                segs = list(enumerate(_segments(T, k)))
+                g, dxs = None, {}
+                for i, (a, b) in segs if run_d.reverse else reversed(segs):
+                    s_a, m = dc["bounds"][i], _sl(mask, a, b)
+                    _, states, saved = run_d.forward(inp[a:b, ...], s_a, m)
+                    ds, gi, dxs[a] = run_d.backward(inp[a:b, ...], dy_d[a:b, ...], states, saved, s_a, ds, m, bias)
+                    g = gi if g is None else {key: g[key] + gi[key] for key in g}
+                dx = xp.concat([dxs[a] for _, (a, _) in segs], axis=0)
+            grads.update(g)
             din = dx if din is None else din + dx
-            for k, g in enumerate(ds0):
-                dstate0[k][layer * D + d] = g
+            for j, gj in enumerate(ds):
+                dstate0[j][layer * D + d] = gj
         dout = din
-    dparams = {k: grads[k] for k in params}
+    dparams = {key: grads[key] for key in params}
     return dparams, dout, tuple(xp.stack(g, axis=0) for g in dstate0)
+
+
+def _itemsize(a: Any) -> int:
+    size = getattr(a.dtype, "itemsize", None)
+    if isinstance(size, int):
+        return size
+    import array_api_compat as compat
+
+    xp = compat.array_namespace(a)
+    if xp.isdtype(a.dtype, "bool"):
+        return 1
+    info = xp.finfo if xp.isdtype(a.dtype, "real floating") else xp.iinfo
+    return info(a.dtype).bits // 8
+
+
+def cache_nbytes(data: dict, *, include_input: bool = False) -> int:
+    """Bytes held by a forward cache's arrays (the caller's own x not counted by default)."""
+    seen: set[int] = set()
+    total = 0
+
+    def walk(o: Any) -> None:
+        nonlocal total
+        if isinstance(o, dict):
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                walk(v)
+        elif o is not None and id(o) not in seen:
+            seen.add(id(o))
+            total += math.prod(o.shape) * _itemsize(o)
+
+    layers = data["layers"]
+    if include_input:
+        walk(layers[0]["x"])
+    walk([lay["dirs"] for lay in layers])
+    walk([lay["x"] for lay in layers[1:]])
+    walk(data["mask"])
+    return total
