@@ -95,6 +95,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated cells")
     q.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
 
+    b = sub.add_parser("bench", help="time forward+backward against torch.nn and jax.grad, interleaved")
+    b.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm, gru, rnn")
+    b.add_argument("--sizes", nargs="+", metavar="B,T,I,H", help="sizes (default: the five of issue #5)")
+    b.add_argument("--backend", help="rnnx backends/targets to time (default numpy,torch,jax,cupy where usable)")
+    b.add_argument("--repeat", type=int, default=7, help="timed rounds (default 7)")
+    b.add_argument("--warmup", type=int, default=2, help="untimed calls per row first (default 2)")
+    b.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    b.add_argument("--no-anchors", action="store_true", help="time rnnx alone")
+    b.add_argument("--checkpoint", action="store_true", help="also time checkpoint='sqrt' on NumPy")
+    b.add_argument("--json", metavar="FILE")
+    b.add_argument("--plot", metavar="FILE.png")
+
     s_ = sub.add_parser("save", help="convert a PyTorch module/state dict file to an rnnx .npz")
     s_.add_argument("--from-torch", required=True, metavar="FILE", help="a torch.save()d nn.RNN/LSTM/GRU or state dict")
     s_.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"], help="for an RNN state dict")
@@ -169,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity.CELLS)}")
             return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells)
+        if args.command == "bench":
+            from rnnx import bench
+
+            return bench.main(cells=[c.strip() for c in args.cells.split(",") if c.strip()], sizes=args.sizes,
+                              backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
+                              json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
+                              checkpoint=args.checkpoint)
         if args.command == "save":
             return _save(args)
         if args.command == "load":

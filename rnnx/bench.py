@@ -1,0 +1,352 @@
+"""``rnnx bench``: forward + backward (and forward alone) of rnnx against the frameworks'
+own RNNs, interleaved in one run.  (A tool module: imports NumPy, torch and JAX lazily.)
+
+Rows per size (B, T, I, H) and cell: rnnx on each available backend (JAX compiled with
+``jax.jit``, its first-call compile time reported), rnnx with ``checkpoint="sqrt"`` on
+NumPy, and the anchors ``torch.nn.RNN/LSTM/GRU`` (``.backward()``) and ``jax.grad`` of a
+``lax.scan`` recurrence written the plain way.  Each round times every row once (after
+warm-up, with the backend's synchronisation); the report gives median / min / max, the
+ratio to the anchor, and GFLOP/s as a fraction of the matmul peak of the row's own library,
+measured in the same run (2048^3 float32).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rnnx import backends
+from rnnx.layers import GRU, LSTM, RNN
+
+DEFAULT_SIZES = ((1, 25, 1, 100), (175, 25, 1, 100), (64, 100, 32, 128), (64, 100, 128, 512), (16, 1000, 32, 128))
+CELLS = ("lstm", "gru", "rnn")
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def parse_sizes(specs: list[str]) -> list[tuple[int, int, int, int]]:
+    """``"B,T,I,H"`` strings -> tuples; ValueError naming a malformed one."""
+    out = []
+    for s in specs:
+        try:
+            v = tuple(int(p) for p in s.split(","))
+        except ValueError:
+            v = ()
+        if len(v) != 4 or min(v) < 1:
+            raise ValueError(f"--sizes: {s!r} is not B,T,I,H with four positive integers")
+        out.append(v)
+    return out
+
+
+def flops(cell: str, B: int, T: int, I: int, H: int, *, backward: bool) -> float:
+    """Matmul flops: forward 2*T*B*G*H*(I+H); the backward does twice that (inputs and weights)."""
+    f = 2.0 * T * B * GATES[cell] * H * (I + H)
+    return 3 * f if backward else f
+
+
+@dataclass
+class Row:
+    name: str
+    library: str  # whose matmul peak it is compared with
+    kind: str  # "rnnx" | "anchor"
+    fn: Callable[[], Any]
+    sync: Callable[[Any], None]
+    backward: bool
+    times: list[float] = field(default_factory=list)
+    compile_s: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _layer(cell: str, I: int, H: int):
+    return {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell](I, H)
+
+
+def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=None) -> list[Row]:
+    import numpy as np
+
+    B, T, I, H = size
+    layer = _layer(cell, I, H)
+    xp, dev = t.namespace(), t.device_obj()
+    p = layer.init_params(xp, seed=0, dtype=getattr(xp, dtype), device=dev)
+    rng = np.random.default_rng(0)
+    x = t.from_numpy(rng.standard_normal((T, B, I)).astype(dtype))
+    dy = t.from_numpy(rng.standard_normal((T, B, H)).astype(dtype))
+
+    def both(p, x, dy):
+        y, _, cache = layer.forward(p, x, checkpoint=checkpoint)
+        return layer.backward(p, cache, dy)
+
+    def fwd(p, x):
+        return layer(p, x)
+
+    jit = getattr(t.module, "jit", None)
+    if jit is not None:
+        both, fwd = jit(both), jit(fwd)
+    block = getattr(t.module, "block", None)
+
+    def sync(out):
+        if block is not None:
+            block(out)
+        else:
+            t.synchronize()
+
+    label = f"rnnx {t.id}" + (f" checkpoint={checkpoint}" if checkpoint else "")
+    rows = [Row(label, t.backend, "rnnx", lambda: both(p, x, dy), sync, True)]
+    if not checkpoint:
+        rows.append(Row(label, t.backend, "rnnx", lambda: fwd(p, x), sync, False))
+    else:
+        full = layer.forward(p, x)[2].nbytes
+        seg = layer.forward(p, x, checkpoint=checkpoint)[2].nbytes
+        rows[0].extra = {"cache_bytes": seg, "full_cache_bytes": full}
+    return rows
+
+
+def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
+    import torch
+
+    B, T, I, H = size
+    dt = getattr(torch, dtype)
+    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H, dtype=dt, device=device)
+    x = torch.randn(T, B, I, dtype=dt, device=device, requires_grad=True)
+    dy = torch.randn(T, B, H, dtype=dt, device=device)
+
+    def both():
+        y, _ = mod(x)
+        y.backward(dy)
+        return y
+
+    def fwd():
+        with torch.no_grad():
+            return mod(x)[0]
+
+    def sync(_):
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    name = f"torch.nn.{mod.__class__.__name__} ({'cuDNN' if device != 'cpu' else 'CPU'})"
+    return [Row(name, "torch", "anchor", both, sync, True), Row(name, "torch", "anchor", fwd, sync, False)]
+
+
+def jax_rows(cell: str, size, dtype: str) -> list[Row]:
+    """``jax.grad`` of the recurrence written the plain way with ``lax.scan``."""
+    backends.Target("jax", "cpu").namespace()  # x64 on, highest matmul precision
+    import jax
+    import jax.numpy as jnp
+
+    B, T, I, H = size
+    G = GATES[cell]
+    dt = getattr(jnp, dtype)
+    k = jax.random.split(jax.random.PRNGKey(0), 5)
+    w_ih = (jax.random.normal(k[0], (G * H, I)) * 0.1).astype(dt)
+    w_hh = (jax.random.normal(k[1], (G * H, H)) * 0.1).astype(dt)
+    b = jnp.zeros((G * H,), dt)
+    x = jax.random.normal(k[2], (T, B, I)).astype(dt)
+    dy = jax.random.normal(k[3], (T, B, H)).astype(dt)
+
+    def out(w_ih, w_hh, b, x):
+        def step(carry, xt):
+            h, c = carry
+            if cell == "lstm":
+                i, f, g, o = jnp.split(xt @ w_ih.T + h @ w_hh.T + b, 4, axis=-1)
+                c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+                h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            elif cell == "gru":
+                xr, xz, xn = jnp.split(xt @ w_ih.T + b, 3, axis=-1)
+                hr, hz, hn = jnp.split(h @ w_hh.T, 3, axis=-1)
+                r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
+                n = jnp.tanh(xn + r * hn)
+                h = (1 - z) * n + z * h
+            else:
+                h = jnp.tanh(xt @ w_ih.T + h @ w_hh.T + b)
+            return (h, c), h
+
+        z = jnp.zeros((B, H), dt)
+        return jax.lax.scan(step, (z, z), x)[1]
+
+    both = jax.jit(jax.grad(lambda *a: jnp.sum(out(*a) * dy), argnums=(0, 1, 2, 3)))
+    fwd = jax.jit(out)
+    return [Row("jax.grad(lax.scan)", "jax", "anchor", lambda: both(w_ih, w_hh, b, x), jax.block_until_ready, True),
+            Row("jax.grad(lax.scan)", "jax", "anchor", lambda: fwd(w_ih, w_hh, b, x), jax.block_until_ready, False)]
+
+
+def matmul_peak(library: str, n: int = 2048, repeat: int = 3) -> float | None:
+    """Measured float32 GFLOP/s of an n^3 matmul in ``library`` (None if not installed)."""
+    try:
+        if library in ("numpy", "array_api_strict"):
+            import numpy as np
+
+            a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+            f, sync = (lambda: a @ a), (lambda r: None)
+        elif library == "torch":
+            import torch
+
+            a = torch.randn(n, n)
+            f, sync = (lambda: a @ a), (lambda r: None)
+        elif library == "jax":
+            import jax
+            import jax.numpy as jnp
+
+            a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+            mm = jax.jit(lambda a: a @ a)
+            f, sync = (lambda: mm(a)), jax.block_until_ready
+        else:
+            return None
+    except ImportError:
+        return None
+    sync(f())
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        sync(f())
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+def _time_once(row: Row) -> float:
+    t0 = time.perf_counter()
+    row.sync(row.fn())
+    return 1e3 * (time.perf_counter() - t0)
+
+
+def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors: bool, checkpoint: bool,
+        log=print) -> dict:
+    skipped = []
+    peaks = {}
+    results = []
+    for size in sizes:
+        for cell in cells:
+            rows: list[Row] = []
+            for t in targets:
+                rows += rnnx_rows(t, cell, size, dtype)
+                if checkpoint and t.backend == "numpy":
+                    rows += rnnx_rows(t, cell, size, dtype, checkpoint="sqrt")
+            if anchors:
+                for name, make in (("torch", lambda: torch_rows(cell, size, dtype)),
+                                   ("torch-cuda", lambda: torch_rows(cell, size, dtype, "cuda")),
+                                   ("jax", lambda: jax_rows(cell, size, dtype))):
+                    try:
+                        if name == "torch-cuda":
+                            import torch
+
+                            if not torch.cuda.is_available():
+                                continue
+                        rows += make()
+                    except ImportError as e:
+                        skipped.append(f"anchor {name}: not installed ({e})")
+            for r in rows:  # warm-up (compiles JAX), first call timed as compile time
+                t0 = time.perf_counter()
+                r.sync(r.fn())
+                if r.library == "jax":
+                    r.compile_s = time.perf_counter() - t0
+                for _ in range(max(0, warmup - 1)):
+                    r.sync(r.fn())
+            for _ in range(repeat):  # interleaved: one timing of every row per round
+                for r in rows:
+                    r.times.append(_time_once(r))
+            for r in rows:
+                if r.library not in peaks:
+                    peaks[r.library] = matmul_peak(r.library)
+            def anchor_for(r: Row) -> Row | None:  # torch.nn on the same kind of device (CPU or cuDNN)
+                gpu = any(g in r.name for g in ("cuda", "gpu", "cuDNN"))
+                return next((a for a in rows if a.name.startswith("torch.nn") and a.backward == r.backward
+                             and ("cuDNN" in a.name) == gpu), None)
+
+            jax_anchor = {bw: next((r for r in rows if r.name.startswith("jax.grad") and r.backward == bw), None)
+                          for bw in (True, False)}
+            for r in rows:
+                med = statistics.median(r.times)
+                gf = flops(cell, *size, backward=r.backward) / (med / 1e3) / 1e9
+                a = anchor_for(r)
+                ja = jax_anchor[r.backward] if r.library == "jax" and r.kind == "rnnx" else None
+                peak = peaks.get(r.library)
+                results.append({
+                    "size": list(size), "cell": cell, "row": r.name, "kind": r.kind,
+                    "pass": "forward+backward" if r.backward else "forward",
+                    "median_ms": med, "min_ms": min(r.times), "max_ms": max(r.times), "n": len(r.times),
+                    "vs_torch": med / statistics.median(a.times) if a else None,
+                    "vs_jax_autodiff": med / statistics.median(ja.times) if ja else None,
+                    "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak if peak else None,
+                    "compile_s": r.compile_s, **r.extra})
+            log(format_rows([x for x in results if x["size"] == list(size) and x["cell"] == cell]))
+    return {"dtype": dtype, "repeat": repeat, "matmul_peak_gflops": peaks, "rows": results,
+            "skipped": sorted(set(skipped))}
+
+
+def format_rows(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    B, T, I, H = rows[0]["size"]
+    f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+    lines = [f"\n{rows[0]['cell'].upper()}  (B, T, I, H) = ({B}, {T}, {I}, {H})",
+             f"  {'row':<38}{'pass':<18}{'median ms':>10}{'min':>9}{'max':>9}{'x torch':>9}{'x jax-ad':>9}"
+             f"{'GFLOP/s':>9}{'of peak':>8}{'compile s':>10}"]
+    for r in rows:
+        lines.append(f"  {r['row']:<38}{r['pass']:<18}{r['median_ms']:>10.2f}{r['min_ms']:>9.2f}{r['max_ms']:>9.2f}"
+                     f"{f(r['vs_torch'], '.2f'):>9}{f(r['vs_jax_autodiff'], '.2f'):>9}{r['gflops']:>9.1f}"
+                     f"{f(r['peak_fraction'], '.0%'):>8}{f(r['compile_s'], '.2f'):>10}")
+        if "cache_bytes" in r:
+            lines.append(f"  {'':<38}cache {r['cache_bytes'] / 1e6:.2f} MB vs {r['full_cache_bytes'] / 1e6:.2f} MB "
+                         f"full ({r['cache_bytes'] / r['full_cache_bytes']:.1%})")
+    return "\n".join(lines)
+
+
+def plot(doc: dict, path: str) -> None:
+    """Bar chart of rnnx/anchor ratios (forward+backward), one group per size and cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in doc["rows"] if r["kind"] == "rnnx" and r["pass"] == "forward+backward"]
+    groups = sorted({(tuple(r["size"]), r["cell"]) for r in rows}, key=lambda g: (g[1], g[0]))
+    names = sorted({r["row"] for r in rows})
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * max(1, len(names)) / 2), 4.5), layout="constrained")
+    w = 0.8 / max(1, len(names))
+    for j, n in enumerate(names):
+        vals = []
+        for g in groups:
+            r = next((r for r in rows if (tuple(r["size"]), r["cell"]) == g and r["row"] == n), None)
+            v = None if r is None else (r["vs_jax_autodiff"] if r["vs_jax_autodiff"] is not None else r["vs_torch"])
+            vals.append(float("nan") if v is None else v)
+        ax.bar([i + j * w for i in range(len(groups))], vals, width=w, label=n)
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xticks([i + 0.4 - w / 2 for i in range(len(groups))],
+                  [f"{c}\n{s[0]},{s[1]},{s[2]},{s[3]}" for s, c in groups], fontsize=8)
+    ax.set_ylabel("time / anchor (JAX: / jax.grad; others: / torch.nn)")
+    ax.set_title(f"rnnx forward+backward vs the frameworks ({doc['dtype']}); below 1 is faster")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
+         json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool) -> int:
+    unknown = [c for c in cells if c not in CELLS]
+    if unknown:
+        raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(CELLS)}")
+    sz = parse_sizes(sizes) if sizes else list(DEFAULT_SIZES)
+    if repeat < 1:
+        raise ValueError(f"--repeat: expected at least 1, got {repeat}")
+    targets = backends.selected(backend or "numpy,torch,jax,cupy")
+    usable = []
+    for t in targets:
+        why = t.unavailable()
+        if why:
+            print(f"skipped: {t.id}: {why}")
+        elif dtype in t.dtypes():
+            usable.append(t)
+    doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype, anchors=anchors,
+              checkpoint=checkpoint)
+    peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
+    print(f"\nmeasured float32 matmul peak (2048^3), GFLOP/s: {peaks}")
+    for s in doc["skipped"]:
+        print(f"skipped: {s}")
+    if json_path:
+        from rnnx.app import _finite_or_null, _write_text
+
+        _write_text(json_path, json.dumps(_finite_or_null(doc), indent=2) + "\n")
+    if plot_path:
+        plot(doc, plot_path)
+    return 0

@@ -1,0 +1,49 @@
+"""``rnnx bench`` as a smoke test on one tiny size (timings are never asserted), and its
+bad input: one line, non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rnnx.bench import flops, parse_sizes
+from rnnx.cli import main
+
+
+def test_bench_smoke(tmp_path, capsys):
+    out, png = tmp_path / "b.json", tmp_path / "b.png"
+    code = main(["bench", "--sizes", "2,4,3,5", "--cells", "lstm,gru", "--repeat", "1", "--warmup", "1",
+                 "--checkpoint", "--json", str(out), "--plot", str(png)])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    rows = doc["rows"]
+    assert {r["cell"] for r in rows} == {"lstm", "gru"}
+    assert any(r["row"] == "rnnx numpy-cpu" and r["pass"] == "forward+backward" for r in rows)
+    ck = [r for r in rows if "checkpoint" in r["row"]]
+    assert ck and all(r["cache_bytes"] < r["full_cache_bytes"] for r in ck)
+    for r in rows:
+        assert r["min_ms"] <= r["median_ms"] <= r["max_ms"] and r["gflops"] > 0
+        if r["kind"] == "rnnx" and any(a["row"].startswith("torch.nn") for a in rows):
+            assert r["vs_torch"] is not None
+    assert png.stat().st_size > 0
+    assert "measured float32 matmul peak" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["bench", "--sizes", "2,4,3"], "--sizes: '2,4,3' is not B,T,I,H"),
+    (["bench", "--sizes", "2,4,x,5"], "is not B,T,I,H"),
+    (["bench", "--cells", "lstm,transformer"], "--cells: unknown ['transformer']"),
+    (["bench", "--backend", "tensorflow"], "unknown backend or target 'tensorflow'"),
+    (["bench", "--repeat", "0", "--sizes", "1,2,1,2"], "--repeat: expected at least 1"),
+])
+def test_bench_bad_input(argv, msg, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1
+
+
+def test_flop_count():
+    assert flops("lstm", 1, 1, 1, 1, backward=False) == 2 * 4 * 2
+    assert flops("gru", 2, 3, 4, 5, backward=True) == 3 * 2 * 3 * 2 * 3 * 5 * 9
+    assert parse_sizes(["1,25,1,100"]) == [(1, 25, 1, 100)]
