@@ -282,8 +282,20 @@ def test_from_flax_linen_agrees_and_round_trips(kind):
     variables = jax.tree_util.tree_map(lambda a: a + 0.1, variables)  # non-zero biases
     layer, params = from_flax(mod, variables, xp=np)
     fy = _run_cell(lambda c, xt: mod.apply(variables, c, xt), carry0, jnp.asarray(x))
-    y, _ = layer(params, x)
-    assert rel_err(y, fy) <= 1e-12
+    dy = np.random.default_rng(5).standard_normal(fy.shape)
+
+    def loss(v, x):
+        return jnp.sum(_run_cell(lambda c, xt: mod.apply(v, c, xt), carry0, x) * dy)
+
+    gv, gx = jax.grad(loss, argnums=(0, 1))(variables, jnp.asarray(x))
+    y, dp, dx = rnnx_run(layer, params, x, dy)
+    assert rel_err(y, fy) <= 1e-12 and rel_err(dx, gx) <= 1e-12
+    _, gp = from_flax(mod, gv, xp=np)  # the gradients in rnnx's layout
+    bias = "bias_hh_l0" if kind == "LSTMCell" else "bias_ih_l0"  # where Flax has its bias
+    for k in ("weight_ih_l0", "weight_hh_l0", bias):
+        assert rel_err(dp[k], gp[k]) <= 1e-12, k
+    if kind == "GRUCell":  # linen's hn bias: the n rows of bias_hh
+        assert rel_err(dp["bias_hh_l0"][2 * H :], gp["bias_hh_l0"][2 * H :]) <= 1e-12
     back = to_flax(params, mod, variables)
     la, lb = jax.tree_util.tree_leaves(back), jax.tree_util.tree_leaves(variables)
     assert jax.tree_util.tree_structure(back) == jax.tree_util.tree_structure(variables)
