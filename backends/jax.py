@@ -66,6 +66,13 @@ def block(tree: Any) -> Any:
     return jax.block_until_ready(tree)
 
 
+def staged(x: Any) -> bool:
+    """True while JAX builds a program (jit, make_jaxpr, vmap): ``x`` is a tracer without
+    a concrete value (an eager ``vjp`` traces concrete values: False)."""
+    to_concrete = getattr(x, "to_concrete_value", None)
+    return to_concrete is not None and to_concrete() is None
+
+
 def scan(f: Any, carry: Any, xs: tuple, *, reverse: bool = False, xp: Any = None) -> Any:
     """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.loop.scan``): used
     while JAX traces, so the loop compiles once whatever T is."""
@@ -92,4 +99,4 @@ def register_pytree(cls: type, *, data_fields: Iterable[str], meta_fields: Itera
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan", "jit", "block", "register_pytree"]
+           "to_numpy", "from_numpy", "synchronize", "scan", "staged", "jit", "block", "register_pytree"]

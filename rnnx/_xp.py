@@ -12,7 +12,14 @@ from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["namespace", "sigmoid", "library_name"]
+__all__ = ["namespace", "sigmoid", "library_name", "is_traced"]
+
+
+def is_traced(a: Any) -> bool:
+    """True for an abstract array being traced (``jax.jit``/``vjp``): no values to read.
+
+    (``array_api_compat.is_lazy_array`` is True for every JAX array, concrete ones too.)"""
+    return any(c.__name__ == "Tracer" for c in type(a).__mro__)
 
 
 def library_name(a: Any) -> str:

@@ -302,7 +302,7 @@ def plot(doc: dict, path: str) -> None:
     rows = [r for r in doc["rows"] if r["kind"] == "rnnx" and r["pass"] == "forward+backward"]
     groups = sorted({(tuple(r["size"]), r["cell"]) for r in rows}, key=lambda g: (g[1], g[0]))
     names = sorted({r["row"] for r in rows})
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * max(1, len(names)) / 2), 4.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(16, max(6, 0.9 * len(groups))), 5), layout="constrained")
     w = 0.8 / max(1, len(names))
     for j, n in enumerate(names):
         vals = []

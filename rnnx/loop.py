@@ -19,16 +19,20 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
+from rnnx._xp import is_traced
+
 Arrays = tuple[Any, ...]
 
 
 def scan_for(xs: Arrays, xp: Any) -> Callable:
-    """The loop to run: a backend's compiled one (``lax.scan`` while JAX is tracing, e.g.
-    under ``jax.jit``, so compile time does not grow with T), else :func:`scan`."""
-    if compat.is_jax_namespace(xp) and compat.is_lazy_array(xs[0]):
-        from rnnx.backends.jax import scan as compiled
+    """The loop to run: a backend's compiled one (``lax.scan`` while JAX stages a program,
+    e.g. under ``jax.jit``, so compile time does not grow with T), else :func:`scan`
+    (eager, also eager ``jax.vjp``, where a fresh ``lax.scan`` would compile every call)."""
+    if compat.is_jax_namespace(xp) and is_traced(xs[0]):
+        from rnnx.backends import jax as jax_backend
 
-        return compiled
+        if jax_backend.staged(xs[0]):
+            return jax_backend.scan
     return scan
 
 

@@ -57,14 +57,21 @@ class _Direction:
         self.b_x = self.b_h = None
         if bias:
             self.b_x, self.b_h = cell.split_bias(params[self.k_bih], params[self.k_bhh], xp=xp)
+        self.fw_ih_t, self.fw_hh, self.fb_x = self.w_ih_t, self.w_hh, self.b_x  # what the forward uses
+        if cell.row_scale is not None:  # exact per-row factors (powers of two), forward only
+            import array_api_compat as compat
+
+            sc = cell.row_scale(self.w_hh.shape[1], xp=xp, dtype=self.w_hh.dtype, device=compat.device(self.w_hh))
+            self.fw_ih_t, self.fw_hh = self.w_ih_t * sc, self.w_hh * xp.expand_dims(sc, axis=1)
+            self.fb_x = None if self.b_x is None else self.b_x * sc
 
     def a_x(self, x):
         """Hoisted input projection of a span of steps: one product."""
-        a = _mm_time(x, self.w_ih_t, xp=self.xp)
-        return a if self.b_x is None else a + self.b_x
+        a = _mm_time(x, self.fw_ih_t, xp=self.xp)
+        return a if self.fb_x is None else a + self.fb_x
 
     def forward(self, x, s0, mask):
-        return run(self.cell, self.a_x(x), s0, self.w_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp)
+        return run(self.cell, self.a_x(x), s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp)
 
     def backward(self, x, dy, states, saved, s0, ds, mask, bias: bool):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the

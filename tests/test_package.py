@@ -18,7 +18,7 @@ from rnnx import backends
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Modules allowed to import an array library, lazily (inside functions): the CLI and its
 #: tools, plotting, file I/O and the weight converters; never the maths.
-LAZY_OK = {"cli.py", "demo.py", "__main__.py", "checkpoint.py", "plots.py", "files.py", "parity.py", "app.py"}
+LAZY_OK = {"cli.py", "demo.py", "__main__.py", "checkpoint.py", "plots.py", "files.py", "parity.py", "app.py", "bench.py"}
 LAZY_DIRS = {"interop"}
 ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
 

@@ -38,6 +38,9 @@ class Cell:
     weight_hh_grad(da_h, h_prev, saved, *, xp) -> dW_hh, or None for ``da_h^T h_prev``:
         for cells whose recurrent product does not take ``h`` itself (reset-before GRU);
         arguments flattened over time and batch: (T*B, G*H), (T*B, H), saved (T*B, ...).
+    row_scale(H, *, xp, dtype, device) -> (G*H,) or None:
+        exact factors for the pre-activation rows in the forward only (LSTM: 1/2 for
+        i, f, o, so one tanh computes every gate); step_back returns unscaled gradients.
     """
 
     name: str
@@ -47,11 +50,12 @@ class Cell:
     step: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]]
     step_back: Callable[..., tuple[tuple[Any, ...], Any, Any]]
     weight_hh_grad: Callable[..., Any] | None = None
+    row_scale: Callable[..., Any] | None = None
 
 
 RNN_TANH = Cell("rnn_tanh", 1, 1, rnn.split_bias, rnn.step_tanh, rnn.step_back_tanh)
 RNN_RELU = Cell("rnn_relu", 1, 1, rnn.split_bias, rnn.step_relu, rnn.step_back_relu)
-LSTM = Cell("lstm", 4, 2, lstm.split_bias, lstm.step, lstm.step_back)
+LSTM = Cell("lstm", 4, 2, lstm.split_bias, lstm.step, lstm.step_back, row_scale=lstm.row_scale)
 GRU = Cell("gru", 3, 1, gru.split_bias, gru.step, gru.step_back)
 GRU_RESET_BEFORE = Cell("gru_reset_before", 3, 1, gru.split_bias_rb, gru.step_rb, gru.step_back_rb,
                         gru.weight_hh_grad_rb)
