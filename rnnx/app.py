@@ -180,8 +180,7 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
         _need("tqdm", "the progress bar (or pass --quiet)")
     if resume:
         meta, groups = load_run(resume)
-        s = {**DEFAULTS, **meta["settings"]}
-        s = resolve({**{k: v for k, v in s.items()}, "preset": s["preset"]})
+        s = resolve({**DEFAULTS, **meta["settings"]})  # the run's own settings, as stored
         out = resume
     else:
         s = resolve(cli)
