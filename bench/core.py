@@ -1,5 +1,5 @@
 """Forward + backward of rnnx against the anchors, interleaved in one run: the script form
-of ``rnnx bench`` (same code, ``rnnx.bench``).
+of ``rnnx bench`` (same code, ``rnnx.cli.bench``).
 
     python bench/core.py [--cells lstm] [--sizes 1,25,1,100 64,100,32,128] [--repeat 7] [--json F] [--plot F]
 """

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rnnx.bench import flops, parse_sizes
+from rnnx.cli.bench import flops, parse_sizes
 from rnnx.cli import main
 
 

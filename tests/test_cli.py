@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from rnnx import checkpoint
+from rnnx.io import checkpoint
 from rnnx.cli import main
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import parity
+from rnnx.cli import parity
 from rnnx.backends import Target
 from rnnx.cli import main
-from rnnx.files import FileFormatError
+from rnnx.io.files import FileFormatError
 
 CPU = [t for t in ("numpy", "array_api_strict", "torch", "jax")
        if not Target(t, "device1" if t == "array_api_strict" else "cpu").unavailable()]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _cases import rel_err
-from rnnx.parity import Shape, inputs, run, torch_run
+from rnnx.cli.parity import Shape, inputs, run, torch_run
 
 pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 

@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from rnnx import app, checkpoint
+from rnnx.cli import app
+from rnnx.io import checkpoint
 from rnnx.backends import Target
 
 CPU = [t for t in ("numpy", "torch", "jax", "array_api_strict") if not Target(t, "cpu" if t != "array_api_strict"

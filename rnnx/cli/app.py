@@ -20,7 +20,8 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, checkpoint, data
+from rnnx import backends, data
+from rnnx.io import checkpoint
 from rnnx import params as P
 from rnnx.dataset import PRESETS, Dataset, build, preset_series
 from rnnx.model import Model

@@ -325,7 +325,7 @@ def main(*, backend: str | None, namespaces: list[str], json_path: str | None, c
         print(f"FAIL: {r['target']} {r['dtype']} {r['cell']}: {why}")
     if json_path:
         import rnnx
-        from rnnx.app import _finite_or_null, _write_text
+        from rnnx.cli.app import _finite_or_null, _write_text
 
         doc = {"rnnx": rnnx.__version__, "python": platform.python_version(), "battery": [vars(s) for s in BATTERY],
                "rows": rows, "absent": absent,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx import checkpoint
+from rnnx.io import checkpoint
 from rnnx.layers import GRU, LSTM, RNN, _Layer
 from rnnx.model import Model
 

@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from rnnx import app
+    from rnnx.cli import app
 
     cli = {k: v for k, v in vars(args).items() if k not in ("command", "out", "resume", "quiet")}
     if args.resume and any(v is not None for k, v in cli.items()):
@@ -137,7 +137,7 @@ def _train(args) -> int:
 
 def _save(args) -> int:
     import rnnx
-    from rnnx.app import AppError
+    from rnnx.cli.app import AppError
     from rnnx.interop import from_torch
 
     try:
@@ -160,13 +160,13 @@ def _save(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from rnnx.app import AppError
+    from rnnx.cli.app import AppError
 
     try:
         if args.command == "train":
             return _train(args)
         if args.command in ("predict", "forecast"):
-            from rnnx import app
+            from rnnx.cli import app
 
             cli = {"csv": args.csv, "column": args.column, "out": args.out, "backend": args.backend,
                    "device": args.device}
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(r))
             return 0
         if args.command == "parity":
-            from rnnx import parity
+            from rnnx.cli import parity
 
             cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
             unknown = [c for c in cells if c not in parity.CELLS]
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity.CELLS)}")
             return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells)
         if args.command == "bench":
-            from rnnx import bench
+            from rnnx.cli import bench
 
             return bench.main(cells=[c.strip() for c in args.cells.split(",") if c.strip()], sizes=args.sizes,
                               backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {k:<24}{str(tuple(v.shape)):<14}{v.dtype}")
             return 0
         if args.command == "demo":
-            from rnnx import backends, demo
+            from rnnx import backends
+            from rnnx.cli import demo
 
             if args.backends is not None:
                 os.environ["RNNX_BACKENDS"] = args.backends

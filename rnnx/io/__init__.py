@@ -1,0 +1,1 @@
+"""File I/O: atomic checkpoints and the rnnx .npz format (imports NumPy lazily)."""
