@@ -12,7 +12,7 @@ r"""GRU cell, PyTorch's ``nn.GRU`` equations, gates in the order r, z, n.
 Shapes: x (B, I), h (B, H), W_ih (3H, I), W_hh (3H, H), b_ih, b_hh (3H,).
 The term ``a_x = x W_ih^T + b_ih + [b_hr, b_hz, 0]`` arrives precomputed for every step;
 ``b_hn`` stays in the step because r multiplies it.
-Saved for backward per step: r, z, n (B, 3H) and ``W_hn h + b_hn`` (B, H).
+Saved for backward per step: [r, z] (B, 2H), n and ``W_hn h + b_hn`` (B, H each).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, Any]:
 
 
 def step(a_x, state, w_hh_t, b_h, *, xp):
-    """One GRU step; returns ((h',), (gates, hn))."""
+    """One GRU step; returns ((h',), ([r, z], n, hn))."""
     (h,) = state
     H = h.shape[-1]
     a_h = h @ w_hh_t  # all three recurrent terms with one (B,H)x(H,3H) product
@@ -40,16 +40,16 @@ def step(a_x, state, w_hh_t, b_h, *, xp):
     hn = a_h[..., 2 * H :] if b_h is None else a_h[..., 2 * H :] + b_h
     n = xp.tanh(a_x[..., 2 * H :] + rz[..., :H] * hn)
     z = rz[..., H:]
-    return (n + z * (h - n),), (xp.concat([rz, n], axis=-1), hn)
+    return (n + z * (h - n),), (rz, n, hn)
 
 
 def step_back(dstate, prev, new, saved, w_hh, *, xp):
     """Backward of :func:`step`; returns (dh_prev,), da_x, da_h."""
     (dh,) = dstate
     (h_prev,) = prev
-    gates, hn = saved
+    rz, n, hn = saved
     H = hn.shape[-1]
-    r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    r, z = rz[..., :H], rz[..., H:]
     dan = dh * (1.0 - z) * (1.0 - n * n)  # h' = (1-z) n + z h: into n, through tanh
     dar = dan * hn * r * (1.0 - r)  # a_n = a_xn + r*hn: into r, through sigmoid
     daz = dh * (h_prev - n) * z * (1.0 - z)  # into z, through sigmoid
@@ -67,7 +67,7 @@ r"""
 Every bias is additive here, so all of them fold into the hoisted projection.  Per step:
 one (B,H)x(H,2H) product for r, z and one (B,H)x(H,H) product of ``r*h`` for n; the n rows
 of ``dW_hh`` are ``sum dn^T (r*h_prev)``, formed after the loop by :func:`weight_hh_grad_rb`.
-Saved per step: r, z, n (B, 3H).
+Saved per step: [r, z] (B, 2H) and n (B, H).
 """
 
 
@@ -77,22 +77,22 @@ def split_bias_rb(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, None]:
 
 
 def step_rb(a_x, state, w_hh_t, b_h, *, xp):
-    """One reset-before GRU step; returns ((h',), (gates,))."""
+    """One reset-before GRU step; returns ((h',), ([r, z], n))."""
     (h,) = state
     H = h.shape[-1]
     rz = sigmoid(a_x[..., : 2 * H] + h @ w_hh_t[:, : 2 * H], xp=xp)
     n = xp.tanh(a_x[..., 2 * H :] + (rz[..., :H] * h) @ w_hh_t[:, 2 * H :])
     z = rz[..., H:]
-    return (n + z * (h - n),), (xp.concat([rz, n], axis=-1),)
+    return (n + z * (h - n),), (rz, n)
 
 
 def step_back_rb(dstate, prev, new, saved, w_hh, *, xp):
     """Backward of :func:`step_rb`; returns (dh_prev,), da, da."""
     (dh,) = dstate
     (h_prev,) = prev
-    (gates,) = saved
+    rz, n = saved
     H = h_prev.shape[-1]
-    r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    r, z = rz[..., :H], rz[..., H:]
     dan = dh * (1.0 - z) * (1.0 - n * n)  # h' = (1-z) n + z h: into n, through tanh
     drh = dan @ w_hh[2 * H :, :]  # a_n = a_xn + (r*h) W_hn^T: into r*h
     dar = drh * h_prev * r * (1.0 - r)  # into r, through sigmoid
@@ -105,7 +105,7 @@ def step_back_rb(dstate, prev, new, saved, w_hh, *, xp):
 def weight_hh_grad_rb(da_h, h_prev, saved, *, xp):
     """dW_hh after the loop: rows r, z from ``da^T h_prev``, rows n from ``dn^T (r*h_prev)``.
 
-    da_h (T*B, 3H), h_prev (T*B, H), saved[0] gates (T*B, 3H)."""
+    da_h (T*B, 3H), h_prev (T*B, H), saved[0] = [r, z] (T*B, 2H)."""
     H = h_prev.shape[-1]
     rh = saved[0][:, :H] * h_prev
     return xp.concat([xp.matrix_transpose(da_h[:, : 2 * H]) @ h_prev,
