@@ -14,7 +14,6 @@ from rnnx.backends._base import TOLERANCE, require
 NAME = "array_api_strict"
 INSTALL = "pip install array-api-strict"
 DEVICES = ("device1",)
-scan = None
 
 
 def load() -> Any:
@@ -46,4 +45,4 @@ def synchronize(dev: Any) -> None:
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan"]
+           "to_numpy", "from_numpy", "synchronize"]

@@ -9,7 +9,6 @@ from rnnx.backends._base import TOLERANCE, Unavailable, require
 NAME = "cupy"
 INSTALL = "pip install 'rnnx[cupy]' (a cupy-cuda12x/13x wheel matching your CUDA driver)"
 DEVICES = ("cuda",)
-scan = None
 
 
 def load() -> Any:
@@ -55,4 +54,4 @@ def synchronize(dev: Any) -> None:
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan"]
+           "to_numpy", "from_numpy", "synchronize"]

@@ -10,7 +10,6 @@ from rnnx.backends._base import TOLERANCE, require
 NAME = "numpy"
 INSTALL = "pip install numpy"
 DEVICES = ("cpu",)
-scan = None  # the generic Python loop
 
 
 def load() -> Any:
@@ -46,4 +45,4 @@ def synchronize(dev: Any) -> None:
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan"]
+           "to_numpy", "from_numpy", "synchronize"]

@@ -9,7 +9,6 @@ from rnnx.backends._base import TOLERANCE, Unavailable, require
 NAME = "torch"
 INSTALL = "pip install 'rnnx[torch]' (CPU-only build: pip install torch==2.13.0 first)"
 DEVICES = ("cpu", "cuda")
-scan = None
 
 
 def load() -> Any:
@@ -53,4 +52,4 @@ def synchronize(dev: Any) -> None:
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan"]
+           "to_numpy", "from_numpy", "synchronize"]

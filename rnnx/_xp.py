@@ -12,7 +12,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["namespace", "sigmoid", "library_name", "is_traced"]
+__all__ = ["namespace", "sigmoid", "library_name", "is_traced", "zeros_before"]
 
 
 def is_traced(a: Any) -> bool:
@@ -60,6 +60,12 @@ def namespace(**arrays: Any) -> Any:
             "expected every array on one device"
         )
     return xp
+
+
+def zeros_before(a: Any, n: int, /, *, xp: Any) -> Any:
+    """``a`` (T, ...) with ``n`` zero steps prepended along axis 0: (n + T, ...)."""
+    zeros = xp.zeros((n, *a.shape[1:]), dtype=a.dtype, device=compat.device(a))
+    return xp.concat([zeros, a], axis=0)
 
 
 def sigmoid(x: Any, /, *, xp: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from rnnx import head
 from rnnx import params as P
-from rnnx._xp import namespace
+from rnnx._xp import namespace, zeros_before
 from rnnx.layers import GRU, LSTM, RNN
 from rnnx.losses import LOSSES
 
@@ -93,9 +93,7 @@ class Model:
         xp = namespace(dpred=dpred, w=w)
         dw, db, dh = head.backward(h, pred, w, dpred, self.output_activation, xp=xp)
         if self.objective == "many-to-one":  # only the last step feeds the head
-            T = lcache.y_shape[0]
-            zeros = xp.zeros((T - 1, *dh.shape), dtype=dh.dtype, device=_device(dh))
-            dh = xp.concat([zeros, xp.expand_dims(dh, axis=0)], axis=0)
+            dh = zeros_before(xp.expand_dims(dh, axis=0), lcache.y_shape[0] - 1, xp=xp)
         dlp, dx, ds0 = self.layer.backward(lp, lcache, dh, dstate)
         return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
 
@@ -112,15 +110,9 @@ class Model:
         fn = LOSSES[loss]
         if mask_steps:
             value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp)
-            zeros = xp.zeros((mask_steps, *dpred.shape[1:]), dtype=dpred.dtype, device=_device(dpred))
-            dpred = xp.concat([zeros, dpred], axis=0)
+            dpred = zeros_before(dpred, mask_steps, xp=xp)
         else:
             value, dpred = fn(pred, target, xp=xp)
         grads, _, _ = self.backward(params, cache, dpred)
         return value, grads, state
 
-
-def _device(a: Any) -> Any:
-    import array_api_compat as compat
-
-    return compat.device(a)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rnnx._xp import namespace
+from rnnx._xp import namespace, zeros_before
 from rnnx.losses import LOSSES
 
 
@@ -54,8 +54,7 @@ def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: C
         first = done - s  # steps before `done` carry no loss
         value, dpred = fn(pred[first:, ...], target[done:e, ...], xp=xp)
         if first:
-            zeros = xp.zeros((first, *dpred.shape[1:]), dtype=dpred.dtype, device=_device(dpred))
-            dpred = xp.concat([zeros, dpred], axis=0)
+            dpred = zeros_before(dpred, first, xp=xp)
         grads, dstate = None, None
         for (a, b), cache in zip(reversed(segs), reversed(caches)):
             # backprop through the later segment first; its dstate0 is dL/d(state at a)
@@ -66,8 +65,3 @@ def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: C
         state, done = carried, e
     return params, losses
 
-
-def _device(a: Any) -> Any:
-    import array_api_compat as compat
-
-    return compat.device(a)

@@ -169,7 +169,7 @@ def test_tbptt_needs_many_to_many(capsys, tmp_path):
 
 
 def test_predict_and_forecast_problems(capsys, tmp_path, finished_run):
-    assert "not a run folder" in one_line_error(capsys, "predict", "--model", str(tmp_path / "none"))
+    assert "--model: " in (e := one_line_error(capsys, "predict", "--model", str(tmp_path / "none"))) and "is not a folder holding a run" in e
     assert "--steps" in one_line_error(capsys, "forecast", "--model", str(finished_run), "--steps", "0")
     code, out, _ = run(capsys, "forecast", "--model", str(finished_run), "--steps", "5")
     assert code == 0 and '"steps": 5' in out

@@ -150,17 +150,22 @@ def _jsonable(s: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}
 
 
-def load_run(folder: str) -> tuple[dict, dict]:
-    path = os.path.join(folder, CHECKPOINT)
+def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict]:
+    """Read ``folder/name`` (a file of ``kind``); every problem is one AppError line."""
+    path = os.path.join(folder, name)
     if not os.path.isdir(folder):
-        raise AppError(f"--resume: {folder!r} is not a folder holding a run")
+        raise AppError(f"{option}: {folder!r} is not a folder holding a run")
     try:
         meta, groups = checkpoint.load(path)
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
-    if meta.get("kind") != "checkpoint":
-        raise AppError(f"checkpoint: {path!r} is a {meta.get('kind')!r} file, expected a training checkpoint")
+    if meta.get("kind") != kind:
+        raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
     return meta, groups
+
+
+def load_run(folder: str) -> tuple[dict, dict]:
+    return _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
 
 
 def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
@@ -349,14 +354,7 @@ def _write_outputs(out, s, model, ds, trainer: Trainer, use, metrics, target) ->
 # -- predict / forecast --------------------------------------------------------------------------------
 def load_model(folder: str, backend: str | None, device: str | None):
     path = os.path.join(folder, MODEL)
-    if not os.path.isdir(folder):
-        raise AppError(f"--model: {folder!r} is not a run folder")
-    try:
-        meta, groups = checkpoint.load(path)
-    except checkpoint.CheckpointError as e:
-        raise AppError(str(e)) from None
-    if meta.get("kind") != "model":
-        raise AppError(f"--model: {path!r} is a {meta.get('kind')!r} file, expected a model file")
+    meta, groups = _read_run_file(folder, MODEL, "model", "--model", "a model file")
     s = {**DEFAULTS, **meta["settings"]}
     target = target_for(backend or s["backend"], device if backend else (device or s["device"]))
     dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
