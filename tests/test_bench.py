@@ -27,6 +27,7 @@ def test_bench_smoke(tmp_path, capsys):
         if r["kind"] == "rnnx" and any(a["row"].startswith("torch.nn") for a in rows):
             assert r["vs_torch"] is not None
     assert png.stat().st_size > 0
+    assert all(r["calls_per_round"] >= 1 for r in rows) and doc["settle_s"] == 0.2 and doc["malloc"]
     assert "measured float32 matmul peak" in capsys.readouterr().out
 
 
@@ -36,6 +37,8 @@ def test_bench_smoke(tmp_path, capsys):
     (["bench", "--cells", "lstm,transformer"], "--cells: unknown ['transformer']"),
     (["bench", "--backend", "tensorflow"], "unknown backend or target 'tensorflow'"),
     (["bench", "--repeat", "0", "--sizes", "1,2,1,2"], "--repeat: expected at least 1"),
+    (["bench", "--settle", "-1", "--sizes", "1,2,1,2"], "--settle: expected seconds >= 0, got -1.0"),
+    (["bench", "--min-round-ms", "nan", "--sizes", "1,2,1,2"], "--min-round-ms: expected milliseconds >= 0"),
 ])
 def test_bench_bad_input(argv, msg, capsys):
     assert main(argv) == 2
@@ -47,3 +50,26 @@ def test_flop_count():
     assert flops("lstm", 1, 1, 1, 1, backward=False) == 2 * 4 * 2
     assert flops("gru", 2, 3, 4, 5, backward=True) == 3 * 2 * 3 * 2 * 3 * 5 * 9
     assert parse_sizes(["1,25,1,100"]) == [(1, 25, 1, 100)]
+
+
+def test_calls_per_round():
+    from rnnx.cli.bench import _calls_per_round
+
+    assert _calls_per_round(50.0, 20.0) == 1 and _calls_per_round(0.3, 20.0) == 67
+    assert _calls_per_round(0.0, 20.0) == 100 and _calls_per_round(5.0, 0.0) == 1
+
+
+def test_malloc_tune(monkeypatch):
+    """Once per process, says what it did; RNNX_MALLOC=default leaves malloc alone."""
+    import importlib
+
+    from rnnx.backends import malloc
+
+    monkeypatch.setenv("RNNX_MALLOC", "default")
+    m = importlib.reload(malloc)
+    assert m.tune() == "malloc left at its defaults (RNNX_MALLOC=default)"
+    monkeypatch.delenv("RNNX_MALLOC")
+    m = importlib.reload(malloc)
+    said = m.tune()
+    assert said.startswith("glibc mallopt M_MMAP_THRESHOLD=32 MiB") or "left at its defaults" in said
+    assert m.tune() is said

@@ -99,3 +99,37 @@ def test_param_layout_is_torch_state_dict(cell):
     assert {k: tuple(v.shape) for k, v in p.items()} == {k: tuple(v.shape) for k, v in sd.items()}
     bound = 1 / np.sqrt(H)
     assert all(np.abs(v).max() <= bound for v in p.values())
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_one_input_feature_matches_torch(cell, lib):
+    """I = 1 (the sine-wave workloads) takes a broadcast multiply instead of a K=1 product
+    for the input projection: same numbers as torch.nn, on NumPy and on the torch namespace
+    (whose LSTM step runs on the native sigmoid)."""
+    import rnnx
+
+    rng = np.random.default_rng(4)
+    T_, B_, H_ = 6, 3, 4
+    layer = rnnx.RNN(1, H_) if cell == "rnn_tanh" else {"lstm": rnnx.LSTM, "gru": rnnx.GRU}[cell](1, H_)
+    p = layer.init_params(np, seed=2, dtype=np.float64)
+    p = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in p.items()}  # non-zero biases
+    mod = {"rnn_tanh": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](1, H_, dtype=torch.float64)
+    mod.load_state_dict({k: torch.from_numpy(v) for k, v in p.items()})
+    x = rng.standard_normal((T_, B_, 1))
+    s0 = tuple(rng.standard_normal((1, B_, H_)) for _ in range(2 if cell == "lstm" else 1))
+    dy = rng.standard_normal((T_, B_, H_))
+    conv = (lambda a: a) if lib == "numpy" else torch.from_numpy  # noqa: E731
+    pp = {k: conv(v) for k, v in p.items()}
+    s0_ = tuple(conv(s) for s in s0)
+    y, _, cache = layer.forward(pp, conv(x), s0_ if cell == "lstm" else s0_[0])
+    dp, dx, _ = layer.backward(pp, cache, conv(dy))
+    xt = torch.tensor(x, requires_grad=True)
+    st = tuple(torch.tensor(s) for s in s0)
+    yt, _ = mod(xt, st if cell == "lstm" else st[0])
+    (yt * torch.from_numpy(dy)).sum().backward()
+    as_np = (lambda a: np.asarray(a)) if lib == "numpy" else (lambda a: a.numpy())  # noqa: E731
+    np.testing.assert_allclose(as_np(y), yt.detach().numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(as_np(dx), xt.grad.numpy(), rtol=0, atol=1e-13)
+    for k, prm in mod.named_parameters():
+        np.testing.assert_allclose(as_np(dp[k]), prm.grad.numpy(), rtol=0, atol=1e-13)

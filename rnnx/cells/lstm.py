@@ -9,17 +9,27 @@ r"""LSTM cell, PyTorch's ``nn.LSTM`` equations, gates in the order i, f, g, o.
 
 Shapes: x (B, I), h, c (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,).
 
-One tanh serves all four gates: the rows of i, f, o are scaled by 1/2 before the loop
-(:func:`row_scale`, exact in binary floating point), so the step sees
-``[a_i/2, a_f/2, a_g, a_o/2]`` and ``t = tanh`` of it gives ``g = t_g`` and
-``sigmoid(a) = (tanh(a/2) + 1) / 2`` for the others.  The term
-``a_x = (x W_ih^T + b_ih + b_hh)`` arrives precomputed (and scaled) for every step.
-Saved for backward per step: ``t`` (B, 4H) and tanh(c') (B, H).
+One nonlinearity serves all four gates.  With ``s_g = sigmoid(2 a_g)``, ``g = 2 s_g - 1``,
+so ``s = sigmoid([a_i, a_f, 2 a_g, a_o])`` holds every gate.  The factors (and the 1/2 of
+a tanh-made sigmoid, :func:`rnnx._xp.sigmoid_prescale`) are folded into the weight rows
+before the loop (:func:`row_scale`, powers of two: exact), so each step takes one
+(B,H)x(H,4H) product and one sigmoid (native on PyTorch, whose tanh is several times
+slower) or one tanh (NumPy, JAX: ``s = (tanh + 1) / 2`` and ``g = t_g`` directly).
+The term ``a_x = (x W_ih^T + b_ih + b_hh)`` arrives precomputed (and scaled) for every step.
+Saved for backward per step: ``s`` (B, 4H) and tanh(c') (B, H).
+
+Backward, with ``sigmoid' = s (1 - s)`` and ``tanh'(a_g) = 1 - g^2 = 4 s_g (1 - s_g)``:
+
+    dc  += dh o (1 - tanh(c')^2)
+    da   = [dc g, dc c, 4 dc i, dh tanh(c')] * s (1 - s)
+    dh_prev = da W_hh,   dc_prev = dc f
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from rnnx._xp import native_sigmoid, sigmoid_prescale
 
 
 def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, None]:
@@ -28,41 +38,43 @@ def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, None]:
 
 
 def row_scale(H: int, *, xp: Any, dtype: Any, device: Any) -> Any:
-    """(4H,) factors applied to the pre-activation rows in the forward: 1/2 for i, f, o."""
-    half = xp.full((H,), 0.5, dtype=dtype, device=device)
-    return xp.concat([half, half, xp.ones((H,), dtype=dtype, device=device), half])
+    """(4H,) factors on the pre-activation rows, forward only: c * [1, 1, 2, 1] per block,
+    c = 1 with a native sigmoid, 1/2 where the step uses tanh."""
+    c = sigmoid_prescale(xp)
+    one = xp.full((H,), c, dtype=dtype, device=device)
+    return xp.concat([one, one, xp.full((H,), 2.0 * c, dtype=dtype, device=device), one])
+
+
+def _gates(z: Any, H: int, *, xp: Any) -> tuple[Any, Any]:
+    """s (all four gates as sigmoids) and g from the row-scaled pre-activations z."""
+    if native_sigmoid(xp):  # z = [a_i, a_f, 2 a_g, a_o]
+        s = xp.sigmoid(z)
+        return s, 2.0 * s[..., 2 * H : 3 * H] - 1.0  # tanh(a) = 2 sigmoid(2a) - 1
+    t = xp.tanh(z)  # z = [a_i, a_f, 2 a_g, a_o] / 2
+    return 0.5 * t + 0.5, t[..., 2 * H : 3 * H]  # sigmoid(a) = (tanh(a/2) + 1) / 2; g = t_g
 
 
 def step(a_x, state, w_hh_t, b_h, *, xp):
-    """One LSTM step on row-scaled pre-activations; returns ((h', c'), (t, tanh(c')))."""
+    """One LSTM step on row-scaled pre-activations; returns ((h', c'), (s, tanh(c')))."""
     h, c = state
     H = h.shape[-1]
-    t = xp.tanh(a_x + h @ w_hh_t)  # one (B,H)x(H,4H) product, one tanh for all four gates
-    s = 0.5 * t + 0.5  # i, f, o = sigmoid(a) = (tanh(a/2) + 1) / 2; g = t_g
-    c_new = s[..., H : 2 * H] * c + s[..., :H] * t[..., 2 * H : 3 * H]
+    s, g = _gates(a_x + h @ w_hh_t, H, xp=xp)  # one (B,H)x(H,4H) product for all four gates
+    c_new = s[..., H : 2 * H] * c + s[..., :H] * g
     tc = xp.tanh(c_new)
-    return (s[..., 3 * H :] * tc, c_new), (t, tc)
+    return (s[..., 3 * H :] * tc, c_new), (s, tc)
 
 
 def step_back(dstate, prev, new, saved, w_hh, *, xp):
-    """Backward of :func:`step`; returns (dh_prev, dc_prev), da, da."""
+    """Backward of :func:`step`; returns (dh_prev, dc_prev), da, da (unscaled rows)."""
     dh, dc = dstate
     c_prev = prev[1]
-    t, tc = saved
+    s, tc = saved
     H = tc.shape[-1]
-    s = 0.5 * t + 0.5  # the gates again, from the saved tanh
-    i, f, g, o = s[..., :H], s[..., H : 2 * H], t[..., 2 * H : 3 * H], s[..., 3 * H :]
-    do = dh * tc  # h' = o * tanh(c'): into o
-    dc = dc + dh * o * (1.0 - tc * tc)  # ... and into c' through tanh
-    da = xp.concat(
-        [
-            (dc * g) * i * (1.0 - i),  # c' = f c + i g: into i, then through sigmoid
-            (dc * c_prev) * f * (1.0 - f),  # into f, then through sigmoid
-            (dc * i) * (1.0 - g * g),  # into g, then through tanh
-            do * o * (1.0 - o),  # o through sigmoid
-        ],
-        axis=-1,
-    )
+    i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
+    g = 2.0 * s[..., 2 * H : 3 * H] - 1.0  # g from its sigmoid: tanh(a) = 2 sigmoid(2a) - 1
+    dc = dc + dh * o * (1.0 - tc * tc)  # h' = o tanh(c'): into c' through tanh
+    dgates = xp.concat([dc * g, dc * c_prev, (dc * i) * 4.0, dh * tc], axis=-1)  # c' = f c + i g, h' = o tanh(c')
+    da = dgates * (s - s * s)  # through the sigmoids: s(1-s); g's 4 s_g(1-s_g) = 1 - g^2 took its 4 above
     dh_prev = da @ w_hh  # into h through W_hh (all four gates at once)
     dc_prev = dc * f  # into c through the forget gate
     return (dh_prev, dc_prev), da, da

@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=7, help="timed rounds (default 7)")
     b.add_argument("--warmup", type=int, default=2, help="untimed calls per row first (default 2)")
     b.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    b.add_argument("--settle", type=float, default=0.2, metavar="SECONDS",
+                   help="pause before a row of another library, so its idle threads stop spinning (default 0.2)")
+    b.add_argument("--min-round-ms", type=float, default=20.0, metavar="MS",
+                   help="calls shorter than this are repeated within a round and averaged (default 20)")
     b.add_argument("--no-anchors", action="store_true", help="time rnnx alone")
     b.add_argument("--checkpoint", action="store_true", help="also time checkpoint='sqrt' on NumPy")
     b.add_argument("--json", metavar="FILE")
@@ -160,7 +164,10 @@ def _save(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from rnnx.backends import malloc
     from rnnx.cli.app import AppError
+
+    malloc.tune()  # CPU loops: keep freed large blocks instead of re-faulting them every call
 
     try:
         if args.command == "train":
@@ -187,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             return bench.main(cells=[c.strip() for c in args.cells.split(",") if c.strip()], sizes=args.sizes,
                               backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
                               json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
-                              checkpoint=args.checkpoint)
+                              checkpoint=args.checkpoint, settle=args.settle, min_round_ms=args.min_round_ms)
         if args.command == "save":
             return _save(args)
         if args.command == "load":

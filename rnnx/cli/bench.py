@@ -8,11 +8,18 @@ NumPy, and the anchors ``torch.nn.RNN/LSTM/GRU`` (``.backward()``) and ``jax.gra
 warm-up, with the backend's synchronisation); the report gives median / min / max, the
 ratio to the anchor, and GFLOP/s as a fraction of the matmul peak of the row's own library,
 measured in the same run (2048^3 float32).
+
+Two things keep one library's timing free of another's: a pause (``settle``, 0.2 s) before
+a row whose library differs from the previous row's, because idle worker threads keep
+spinning on the cores for a while after their last call (OpenBLAS ~0.1 s; measured:
+``rnnx torch-cpu`` LSTM at (175, 25, 1, 100) took 103 ms right after NumPy rows, 21 ms
+alone); and, for calls shorter than ``min_round_ms``, several calls per round, timed together.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -204,14 +211,20 @@ def matmul_peak(library: str, n: int = 2048, repeat: int = 3) -> float | None:
     return 2.0 * n**3 / best / 1e9
 
 
-def _time_once(row: Row) -> float:
+def _time_once(row: Row, calls: int = 1) -> float:
+    """ms per call over ``calls`` back-to-back calls (synchronised after each)."""
     t0 = time.perf_counter()
-    row.sync(row.fn())
-    return 1e3 * (time.perf_counter() - t0)
+    for _ in range(calls):
+        row.sync(row.fn())
+    return 1e3 * (time.perf_counter() - t0) / calls
+
+
+def _calls_per_round(ms: float, min_round_ms: float) -> int:
+    return max(1, min(100, math.ceil(min_round_ms / max(ms, 1e-3))))
 
 
 def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors: bool, checkpoint: bool,
-        log=print) -> dict:
+        settle: float = 0.2, min_round_ms: float = 20.0, log=print) -> dict:
     skipped = []
     peaks = {}
     results = []
@@ -235,6 +248,7 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                         rows += make()
                     except ImportError as e:
                         skipped.append(f"anchor {name}: not installed ({e})")
+            calls = {}
             for r in rows:  # warm-up (compiles JAX), first call timed as compile time
                 t0 = time.perf_counter()
                 r.sync(r.fn())
@@ -242,11 +256,17 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                     r.compile_s = time.perf_counter() - t0
                 for _ in range(max(0, warmup - 1)):
                     r.sync(r.fn())
+                calls[id(r)] = _calls_per_round(_time_once(r), min_round_ms)
+            last = None
             for _ in range(repeat):  # interleaved: one timing of every row per round
                 for r in rows:
-                    r.times.append(_time_once(r))
+                    if r.library != last and settle > 0:  # let the last library's threads go idle
+                        time.sleep(settle)
+                    last = r.library
+                    r.times.append(_time_once(r, calls[id(r)]))
             for r in rows:
                 if r.library not in peaks:
+                    time.sleep(settle)
                     peaks[r.library] = matmul_peak(r.library)
             def anchor_for(r: Row) -> Row | None:  # torch.nn on the same kind of device (CPU or cuDNN)
                 gpu = any(g in r.name for g in ("cuda", "gpu", "cuDNN"))
@@ -265,12 +285,16 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                     "size": list(size), "cell": cell, "row": r.name, "kind": r.kind,
                     "pass": "forward+backward" if r.backward else "forward",
                     "median_ms": med, "min_ms": min(r.times), "max_ms": max(r.times), "n": len(r.times),
+                    "calls_per_round": calls[id(r)],
                     "vs_torch": med / statistics.median(a.times) if a else None,
                     "vs_jax_autodiff": med / statistics.median(ja.times) if ja else None,
                     "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak if peak else None,
                     "compile_s": r.compile_s, **r.extra})
             log(format_rows([x for x in results if x["size"] == list(size) and x["cell"] == cell]))
-    return {"dtype": dtype, "repeat": repeat, "matmul_peak_gflops": peaks, "rows": results,
+    from rnnx.backends import malloc
+
+    return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "min_round_ms": min_round_ms,
+            "matmul_peak_gflops": peaks, "rows": results,
             "skipped": sorted(set(skipped))}
 
 
@@ -322,13 +346,18 @@ def plot(doc: dict, path: str) -> None:
 
 
 def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
-         json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool) -> int:
+         json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
+         min_round_ms: float = 20.0) -> int:
     unknown = [c for c in cells if c not in CELLS]
     if unknown:
         raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(CELLS)}")
     sz = parse_sizes(sizes) if sizes else list(DEFAULT_SIZES)
     if repeat < 1:
         raise ValueError(f"--repeat: expected at least 1, got {repeat}")
+    if not (settle >= 0 and math.isfinite(settle)):
+        raise ValueError(f"--settle: expected seconds >= 0, got {settle}")
+    if not (min_round_ms >= 0 and math.isfinite(min_round_ms)):
+        raise ValueError(f"--min-round-ms: expected milliseconds >= 0, got {min_round_ms}")
     targets = backends.selected(backend or "numpy,torch,jax,cupy")
     usable = []
     for t in targets:
@@ -338,9 +367,9 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         elif dtype in t.dtypes():
             usable.append(t)
     doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype, anchors=anchors,
-              checkpoint=checkpoint)
+              checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms)
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
-    print(f"\nmeasured float32 matmul peak (2048^3), GFLOP/s: {peaks}")
+    print(f"\nmeasured float32 matmul peak (2048^3), GFLOP/s: {peaks}; {doc['malloc']}")
     for s in doc["skipped"]:
         print(f"skipped: {s}")
     if json_path:
