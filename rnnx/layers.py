@@ -126,7 +126,7 @@ class _Layer:
     # -- forward / backward -------------------------------------------------------------
     def __call__(self, params, x, state0=None, *, lengths=None):
         """``y, state = layer(params, x, state0, lengths=...)``; see :meth:`forward`."""
-        y, state, _ = self.forward(params, x, state0, lengths=lengths, checkpoint=None)
+        y, state, _ = self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=False)
         return y, state
 
     def _state_shape(self, batch: int | None) -> tuple[int, ...]:
@@ -149,6 +149,11 @@ class _Layer:
             every k-th state; :meth:`backward` recomputes one k-step segment at a time.  The
             cache holds O(T/k) states instead of O(T); the gradients are the same.
         """
+        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True)
+
+    def _forward(self, params, x, state0, *, lengths, checkpoint, keep):
+        """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
+        stacks only the outputs, not every state and gate activation."""
         if isinstance(lengths, (list, tuple)):
             lengths = compat.array_namespace(x).asarray(lengths, device=compat.device(x))
         xp = namespace(x=x, lengths=lengths, **_named_state("state0", state0),
@@ -177,9 +182,10 @@ class _Layer:
             mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(lengths, axis=0), axis=2)
         k = stack.segment_length(checkpoint, T)
         y, state, data = stack.forward(self.cell, params, x, s0, mask, num_layers=self.num_layers,
-                                       num_directions=self.num_directions, bias=self.bias, xp=xp, checkpoint=k)
+                                       num_directions=self.num_directions, bias=self.bias, xp=xp, checkpoint=k,
+                                       keep=keep)
         y, state = self._unlayout(y, state, unbatched, xp=xp)
-        return y, self._pack(state), Cache(data, unbatched, tuple(y.shape), k)
+        return y, self._pack(state), (Cache(data, unbatched, tuple(y.shape), k) if keep else None)
 
     def _unlayout(self, y, state, unbatched, *, xp):
         if unbatched:

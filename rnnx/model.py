@@ -86,6 +86,13 @@ class Model:
         pred = head.forward(h, w, b, self.output_activation, xp=xp)
         return pred, state, (cache, h, pred)
 
+    def predict(self, params: dict, x: Any, state0: Any = None) -> tuple[Any, Any]:
+        """x (T, B, I) -> (pred, final state), keeping nothing for a backward pass."""
+        lp, w, b = self._split(params)
+        y, state = self.layer(lp, x, state0)
+        h = y[-1, ...] if self.objective == "many-to-one" else y
+        return head.forward(h, w, b, self.output_activation, xp=namespace(y=y, w=w, b=b)), state
+
     def backward(self, params: dict, cache: tuple, dpred: Any, dstate: Any = None) -> tuple[dict, Any, Any]:
         """Given dL/dpred (and dL/d final state), return (dparams, dx, dstate0)."""
         lp, w, b = self._split(params)

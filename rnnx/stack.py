@@ -73,8 +73,9 @@ class _Direction:
         a = _mm_time(x, self.fw_ih_t, xp=self.xp)
         return a if self.fb_x is None else a + self.fb_x
 
-    def forward(self, x, s0, mask):
-        return run(self.cell, self.a_x(x), s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp)
+    def forward(self, x, s0, mask, keep=True):
+        return run(self.cell, self.a_x(x), s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp,
+                   keep=keep)
 
     def backward(self, x, dy, states, saved, s0, ds, mask, bias: bool):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
@@ -104,8 +105,9 @@ def _sl(a, lo, hi):
     return None if a is None else a[lo:hi, ...]
 
 
-def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, xp, checkpoint=None):
-    """Returns y (T, B, D*H), final state (tuple of (L*D, B, H)) and the cache dict."""
+def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, xp, checkpoint=None, keep=True):
+    """Returns y (T, B, D*H), final state (tuple of (L*D, B, H)) and the cache dict
+    (``keep=False``, inference: nothing kept for a backward pass, cache None)."""
     D, T = num_directions, x.shape[0]
     k = segment_length(checkpoint, T)
     inp, layers = x, []
@@ -115,7 +117,9 @@ def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, 
         for d in range(D):
             run_d = _Direction(cell, params, layer, d, bias, xp=xp)
             s0 = tuple(s[layer * D + d, ...] for s in state0)
-            if k is None:  # keep every state and activation
+            if not keep:  # inference: outputs and final state only
+                final, (h,), _ = run_d.forward(inp, s0, mask, keep=False)
+            elif k is None:  # keep every state and activation
                 final, states, saved = run_d.forward(inp, s0, mask)
                 h = states[0]
                 dirs.append({"state0": s0, "states": states, "saved": saved})
@@ -124,8 +128,7 @@ def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, 
                 st, bounds, hs = s0, {}, {}
                 for a, b in reversed(segs) if run_d.reverse else segs:
                     bounds[a] = st
-                    st, states, _ = run_d.forward(inp[a:b, ...], st, _sl(mask, a, b))
-                    hs[a] = states[0]
+                    st, (hs[a],), _ = run_d.forward(inp[a:b, ...], st, _sl(mask, a, b), keep=False)
                 final, h = st, xp.concat([hs[a] for a, _ in segs], axis=0)
                 dirs.append({"state0": s0, "bounds": [bounds[a] for a, _ in segs]})
             outs.append(h if mask is None else xp.where(mask, h, 0.0))
@@ -134,7 +137,7 @@ def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, 
         layers.append({"x": inp, "dirs": dirs})
         inp = outs[0] if D == 1 else xp.concat(outs, axis=-1)
     final_state = tuple(xp.stack(f, axis=0) for f in finals)
-    return inp, final_state, {"layers": layers, "mask": mask}
+    return inp, final_state, ({"layers": layers, "mask": mask} if keep else None)
 
 
 def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None):

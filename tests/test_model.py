@@ -151,3 +151,27 @@ def test_tbptt_bad_arguments():
     m1 = Model("rnn", I, H, O)
     with pytest.raises(ValueError, match="many-to-many"):
         tbptt.run(m1, m1.init_params(np, dtype=np.float64), x, np.zeros((B, O)), k1=2, k2=2, update=_sgd(0.1))
+
+
+def test_predict_equals_forward_without_a_cache():
+    """``Model.predict`` / ``layer(...)`` (inference) keep no cache and give forward's numbers."""
+    import rnnx
+    from rnnx.model import Model
+
+    rng = np.random.default_rng(7)
+    for cell in ("lstm", "gru", "rnn"):
+        m = Model(cell, 1, 5, 1, num_layers=2)
+        p = m.init_params(np, seed=3, dtype=np.float64)
+        x = rng.standard_normal((6, 3, 1))
+        pred, state, _ = m.forward(p, x)
+        pred2, state2 = m.predict(p, x)
+        np.testing.assert_array_equal(pred, pred2)
+        for a, b in zip(state if isinstance(state, tuple) else (state,), state2 if isinstance(state2, tuple) else (state2,)):
+            np.testing.assert_array_equal(a, b)
+    layer = rnnx.LSTM(2, 3, bidirectional=True)
+    p = layer.init_params(np, seed=0, dtype=np.float64)
+    x = rng.standard_normal((4, 2, 2))
+    y, (h, c), _ = layer.forward(p, x, lengths=[4, 2])
+    y2, (h2, c2) = layer(p, x, lengths=[4, 2])
+    np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(c, c2)
