@@ -29,6 +29,23 @@ def test_bench_smoke(tmp_path, capsys):
     assert png.stat().st_size > 0
     assert all(r["calls_per_round"] >= 1 for r in rows) and doc["settle_s"] == 0.2 and doc["malloc"]
     assert "measured float32 matmul peak" in capsys.readouterr().out
+    report = _report_module()
+    md = report.table(doc, "lstm")
+    assert md.startswith("LSTM, forward + backward") and "| rnnx numpy-cpu |" in md and "[cache " in md
+    lines = report.targets(doc)
+    assert lines and all(x.startswith(("MET", "MISSED")) for x in lines)
+    assert any("fastest rnnx CPU" in x for x in lines)
+
+
+def _report_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "report.py"
+    spec = importlib.util.spec_from_file_location("bench_report", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.mark.parametrize("argv,msg", [
