@@ -39,8 +39,9 @@ class Cell:
         for cells whose recurrent product does not take ``h`` itself (reset-before GRU);
         arguments flattened over time and batch: (T*B, G*H), (T*B, H), saved (T*B, ...).
     row_scale(H, *, xp, dtype, device) -> (G*H,) or None:
-        exact factors for the pre-activation rows in the forward only (LSTM: 1/2 for
-        i, f, o, so one tanh computes every gate); step_back returns unscaled gradients.
+        exact factors for the pre-activation rows in the forward only (LSTM: c*[1, 1, 2, 1]
+        per block with c from :func:`rnnx._xp.sigmoid_prescale`, so one sigmoid, or one
+        tanh, computes every gate); step_back returns unscaled gradients.
     """
 
     name: str
