@@ -14,10 +14,19 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str) -> None:
+def _finish(plt, fig, ax, path: str, *, title: str, xlabel: str, ylabel: str | None = None,
+            grid: str = "major") -> None:
+    """Labels, grid and legend, then write the PNG atomically (temp file + rename) and close."""
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which=grid, alpha=0.3)
+    ax.legend()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, path)
+    plt.close(fig)
 
 
 def _plottable(values: list[float]) -> list[float]:
@@ -34,13 +43,7 @@ def convergence(history: list[dict], path: str, title: str) -> None:
     val = _plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (series units)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    _save(fig, path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title=title, xlabel="epoch", ylabel="MSE (series units)", grid="both")
 
 
 def predictions(index: list[int], truth: list[float], pred: list[float], persistence: list[float],
@@ -53,13 +56,7 @@ def predictions(index: list[int], truth: list[float], pred: list[float], persist
     ax.plot(index, [v if abs(v) < lim else float("nan") for v in pred], color="tab:red", lw=1.2, ls="--",
             label="rnnx forecast")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-    ax.set_xlabel("series index")
-    ax.set_ylabel("value")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    _save(fig, path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title=title, xlabel="series index", ylabel="value")
 
 
 def forecast(history_index: list[int], history: list[float], index: list[int], values: list[float],
@@ -69,9 +66,4 @@ def forecast(history_index: list[int], history: list[float], index: list[int], v
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     ax.plot(history_index, history, color="black", label="series")
     ax.plot(index, values, color="tab:red", ls="--", marker=".", label="forecast")
-    ax.set_xlabel("series index")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    _save(fig, path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title=title, xlabel="series index")
