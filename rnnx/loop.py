@@ -36,6 +36,17 @@ def scan_for(xs: Arrays, xp: Any) -> Callable:
     return scan
 
 
+def project_in_step(x: Any, xp: Any) -> bool:
+    """Whether the input projection ``x_t W_ih^T + b`` goes inside the step instead of being
+    hoisted into one product before the loop: a backend's choice (``in_step_projection``),
+    made where its compiler does better that way (XLA on CPU), never in eager code."""
+    if compat.is_jax_namespace(xp) and is_traced(x):
+        from rnnx.backends import jax as jax_backend
+
+        return jax_backend.staged(x) and jax_backend.in_step_projection()
+    return False
+
+
 def scan(
     f: Callable[[Any, Arrays], tuple[Any, Arrays]],
     carry: Any,
@@ -77,10 +88,11 @@ def previous(states: Arrays, state0: Arrays, *, reverse: bool, xp: Any) -> Array
     return tuple(out)
 
 
-def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True):
+def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True, project=None):
     """Run ``cell`` over all T steps of one direction.
 
-    a_x (T, B, G*H): input projections with biases folded in; state0: tuple of (B, H);
+    a_x (T, B, G*H): input projections with biases folded in (or, with ``project``, the
+    inputs (T, B, I) and ``project(x_t)`` forms each step's (B, G*H)); state0: tuple of (B, H);
     w_hh (G*H, H); b_h: per-step bias or None; mask (T, B, 1) bool or None.
     Returns (final state, states (tuple of (T, B, H)), saved (tuple of (T, B, ...))); with
     ``keep=False`` (inference) states holds h alone and saved is empty.
@@ -89,7 +101,8 @@ def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True):
     k = cell.state_size
 
     def f(state, x_t):
-        new, saved = cell.step(x_t[0], state, w_hh_t, b_h, xp=xp)
+        a_t = x_t[0] if project is None else project(x_t[0])
+        new, saved = cell.step(a_t, state, w_hh_t, b_h, xp=xp)
         if mask is not None:  # past a sequence's end, keep its state
             new = tuple(xp.where(x_t[1], n, s) for n, s in zip(new, state))
         return new, (new + saved if keep else new[:1])

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from rnnx import params as P
-from rnnx.loop import run, run_back
+from rnnx.loop import project_in_step, run, run_back
 
 
 def _mm_time(a: Any, w_t: Any, *, xp: Any) -> Any:
@@ -73,7 +73,15 @@ class _Direction:
         a = _mm_time(x, self.fw_ih_t, xp=self.xp)
         return a if self.fb_x is None else a + self.fb_x
 
+    def project(self, x_t):
+        """One step's input projection, where the backend wants it inside the step."""
+        a = x_t @ self.fw_ih_t
+        return a if self.fb_x is None else a + self.fb_x
+
     def forward(self, x, s0, mask, keep=True):
+        if project_in_step(x, self.xp):
+            return run(self.cell, x, s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp,
+                       keep=keep, project=self.project)
         return run(self.cell, self.a_x(x), s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp,
                    keep=keep)
 

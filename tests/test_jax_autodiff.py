@@ -54,9 +54,12 @@ JIT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("projection", ["in_step", "hoisted"])
 @pytest.mark.parametrize("case", JIT_CASES, ids=lambda c: c.id)
-def test_forward_and_backward_under_jit(case):
-    """Traced end to end (no Python float()/bool() on arrays, cache as a pytree)."""
+def test_forward_and_backward_under_jit(case, projection, monkeypatch):
+    """Traced end to end (no Python float()/bool() on arrays, cache as a pytree), with the
+    input projection inside the compiled step (XLA CPU's default) or hoisted before it."""
+    monkeypatch.setenv("RNNX_JAX_PROJECTION", projection)
     d = data(case)
     layer = case.layer()
     params = {k: jnp.asarray(v) for k, v in d.params.items()}
@@ -96,3 +99,27 @@ def test_jit_uses_lax_scan_so_the_program_does_not_grow_with_T():
     y_eager, _ = layer(p, x)
     y_jit, _ = jax.jit(layer.__call__)(p, x)
     assert float(jnp.max(jnp.abs(y_eager - y_jit))) <= 1e-14
+
+
+def test_projection_placement_is_the_backends_choice(monkeypatch):
+    """On CPU the compiled step forms x_t W_ih^T itself: no (T, B, G*H) projection of all
+    steps in the program; hoisted on request; a bad override names the variable."""
+    import rnnx
+
+    T, B, I, H = 7, 2, 3, 5
+    layer = rnnx.LSTM(I, H)
+    p = layer.init_params(jnp, seed=0, dtype=jnp.float64)
+    x = jnp.ones((T, B, I))
+
+    def hoisted_shapes():
+        jaxpr = jax.make_jaxpr(lambda p, x: layer(p, x)[0])(p, x)
+        return [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "dot_general"
+                and tuple(e.outvars[0].aval.shape) in ((T * B, 4 * H), (T, B, 4 * H))]
+
+    monkeypatch.setenv("RNNX_JAX_PROJECTION", "in_step")
+    assert hoisted_shapes() == []
+    monkeypatch.setenv("RNNX_JAX_PROJECTION", "hoisted")
+    assert len(hoisted_shapes()) == 1
+    monkeypatch.setenv("RNNX_JAX_PROJECTION", "inside")
+    with pytest.raises(ValueError, match="RNNX_JAX_PROJECTION.*'inside'"):
+        jax.jit(lambda p, x: layer(p, x)[0])(p, x)
