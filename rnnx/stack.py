@@ -96,9 +96,12 @@ class _Direction:
         dax = xp.reshape(da_x, (T * B, G))
         dah = dax if da_h is da_x else xp.reshape(da_h, (T * B, G))
         hp = xp.reshape(h_prev, (T * B, H))
-        g = {self.k_ih: xp.matrix_transpose(dax) @ xp.reshape(x, (T * B, n_in))}  # dW_ih = sum da_x^T x
+        # dW = sum_t da_t^T v_t as one contraction over (T, B): NumPy and torch hand it to BLAS as
+        # one (T*B)-deep product; XLA CPU runs it 1.3-2x faster than the 2-D da^T v (transposed operand)
+        tb = ((0, 1), (0, 1))
+        g = {self.k_ih: xp.tensordot(da_x, x, axes=tb)}  # dW_ih = sum da_x^T x
         if cell.weight_hh_grad is None:
-            g[self.k_hh] = xp.matrix_transpose(dah) @ hp  # dW_hh = sum da_h^T h_prev
+            g[self.k_hh] = xp.tensordot(da_x if da_h is da_x else da_h, h_prev, axes=tb)  # dW_hh = sum da_h^T h_prev
         else:  # a recurrent product of something else than h (reset-before GRU)
             flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in saved)
             g[self.k_hh] = cell.weight_hh_grad(dah, hp, flat, xp=xp)
