@@ -75,7 +75,7 @@ class _Direction:
 
     def project(self, x_t):
         """One step's input projection, where the backend wants it inside the step."""
-        a = x_t @ self.fw_ih_t
+        a = x_t * self.fw_ih_t[0, :] if x_t.shape[-1] == 1 else x_t @ self.fw_ih_t  # I = 1: fuses into the step
         return a if self.fb_x is None else a + self.fb_x
 
     def forward(self, x, s0, mask, keep=True):
