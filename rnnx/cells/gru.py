@@ -50,12 +50,14 @@ def step_back(dstate, prev, new, saved, w_hh, *, xp):
     rz, n, hn = saved
     H = hn.shape[-1]
     r, z = rz[..., :H], rz[..., H:]
-    dan = dh * (1.0 - z) * (1.0 - n * n)  # h' = (1-z) n + z h: into n, through tanh
-    dar = dan * hn * r * (1.0 - r)  # a_n = a_xn + r*hn: into r, through sigmoid
-    daz = dh * (h_prev - n) * z * (1.0 - z)  # into z, through sigmoid
+    dhz = dh * z
+    dn = dh - dhz  # h' = (1-z) n + z h: into n
+    dan = dn - (dn * n) * n  # through tanh: 1 - n^2
+    dar = (dan * hn) * (r - r * r)  # a_n = a_xn + r*hn: into r, through sigmoid
+    daz = (dh * (h_prev - n)) * (z - z * z)  # into z, through sigmoid
     da_x = xp.concat([dar, daz, dan], axis=-1)  # into the input projection
     da_h = xp.concat([dar, daz, dan * r], axis=-1)  # into h W_hh^T + b_hh (hn gets r*dan)
-    dh_prev = dh * z + da_h @ w_hh  # into h: directly through z*h, and through W_hh
+    dh_prev = dhz + da_h @ w_hh  # into h: directly through z*h, and through W_hh
     return (dh_prev,), da_x, da_h
 
 
@@ -93,12 +95,14 @@ def step_back_rb(dstate, prev, new, saved, w_hh, *, xp):
     rz, n = saved
     H = h_prev.shape[-1]
     r, z = rz[..., :H], rz[..., H:]
-    dan = dh * (1.0 - z) * (1.0 - n * n)  # h' = (1-z) n + z h: into n, through tanh
+    dhz = dh * z
+    dn = dh - dhz  # h' = (1-z) n + z h: into n
+    dan = dn - (dn * n) * n  # through tanh: 1 - n^2
     drh = dan @ w_hh[2 * H :, :]  # a_n = a_xn + (r*h) W_hn^T: into r*h
-    dar = drh * h_prev * r * (1.0 - r)  # into r, through sigmoid
-    daz = dh * (h_prev - n) * z * (1.0 - z)  # into z, through sigmoid
+    dar = (drh * h_prev) * (r - r * r)  # into r, through sigmoid
+    daz = (dh * (h_prev - n)) * (z - z * z)  # into z, through sigmoid
     da = xp.concat([dar, daz, dan], axis=-1)  # into every pre-activation (all biases additive)
-    dh_prev = dh * z + drh * r + da[..., : 2 * H] @ w_hh[: 2 * H, :]  # into h: via z*h, r*h and W_hr, W_hz
+    dh_prev = dhz + drh * r + da[..., : 2 * H] @ w_hh[: 2 * H, :]  # into h: via z*h, r*h and W_hr, W_hz
     return (dh_prev,), da, da
 
 

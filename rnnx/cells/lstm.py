@@ -49,7 +49,8 @@ def _gates(z: Any, H: int, *, xp: Any) -> tuple[Any, Any]:
     """s (all four gates as sigmoids) and g from the row-scaled pre-activations z."""
     if native_sigmoid(xp):  # z = [a_i, a_f, 2 a_g, a_o]
         s = xp.sigmoid(z)
-        return s, 2.0 * s[..., 2 * H : 3 * H] - 1.0  # tanh(a) = 2 sigmoid(2a) - 1
+        s_g = s[..., 2 * H : 3 * H]
+        return s, s_g + s_g - 1.0  # tanh(a) = 2 sigmoid(2a) - 1
     t = xp.tanh(z)  # z = [a_i, a_f, 2 a_g, a_o] / 2
     return 0.5 * t + 0.5, t[..., 2 * H : 3 * H]  # sigmoid(a) = (tanh(a/2) + 1) / 2; g = t_g
 
@@ -71,8 +72,10 @@ def step_back(dstate, prev, new, saved, w_hh, *, xp):
     s, tc = saved
     H = tc.shape[-1]
     i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
-    g = 2.0 * s[..., 2 * H : 3 * H] - 1.0  # g from its sigmoid: tanh(a) = 2 sigmoid(2a) - 1
-    dc = dc + dh * o * (1.0 - tc * tc)  # h' = o tanh(c'): into c' through tanh
+    s_g = s[..., 2 * H : 3 * H]
+    g = s_g + s_g - 1.0  # g from its sigmoid: tanh(a) = 2 sigmoid(2a) - 1
+    dho = dh * o
+    dc = dc + (dho - (dho * tc) * tc)  # h' = o tanh(c'): into c' through tanh, 1 - tanh^2
     dgates = xp.concat([dc * g, dc * c_prev, (dc * i) * 4.0, dh * tc], axis=-1)  # c' = f c + i g, h' = o tanh(c')
     da = dgates * (s - s * s)  # through the sigmoids: s(1-s); g's 4 s_g(1-s_g) = 1 - g^2 took its 4 above
     dh_prev = da @ w_hh  # into h through W_hh (all four gates at once)

@@ -34,7 +34,7 @@ def step_back_tanh(dstate, prev, new, saved, w_hh, *, xp):
     """Backward of :func:`step_tanh`; returns (dh_prev,), da, da."""
     (dh,) = dstate
     (h_new,) = new
-    da = dh * (1.0 - h_new * h_new)  # backprop through tanh: tanh'(a) = 1 - h'^2
+    da = dh - (dh * h_new) * h_new  # backprop through tanh: tanh'(a) = 1 - h'^2 (no scalar operand)
     return (da @ w_hh,), da, da  # backprop into h_prev through W_hh
 
 
