@@ -90,7 +90,9 @@ def main() -> None:
         if _rows(doc, cell):
             print(table(doc, cell), end="\n\n")
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
-    print(f"(matmul peak GFLOP/s in this run: {peaks}; {doc.get('malloc', '')})\n")
+    proj = doc.get("jax_projection")
+    proj = f"; JAX input projection {proj.replace('_', '-')}" if proj else ""
+    print(f"(matmul peak GFLOP/s in this run: {peaks}; {doc.get('malloc', '')}{proj})\n")
     t = targets(doc)
     print("\n".join(t))
     print(f"\n{sum(x.startswith('MET') for x in t)} of {len(t)} targets met")

@@ -28,6 +28,7 @@ def test_bench_smoke(tmp_path, capsys):
             assert r["vs_torch"] is not None
     assert png.stat().st_size > 0
     assert all(r["calls_per_round"] >= 1 for r in rows) and doc["settle_s"] == 0.2 and doc["malloc"]
+    assert doc["jax_projection"] in ("in_step", "hoisted", None)
     assert "measured float32 matmul peak" in capsys.readouterr().out
     report = _report_module()
     md = report.table(doc, "lstm")

@@ -178,6 +178,18 @@ def jax_rows(cell: str, size, dtype: str) -> list[Row]:
             Row("jax.grad(lax.scan)", "jax", "anchor", lambda: fwd(w_ih, w_hh, b, x), jax.block_until_ready, False)]
 
 
+def jax_projection() -> str | None:
+    """Where rnnx's compiled JAX step takes its input projection here: "in_step" (XLA CPU)
+    or "hoisted"; None without JAX."""
+    try:
+        from rnnx.backends import jax as jax_backend
+
+        jax_backend.load()
+    except backends.Unavailable:
+        return None
+    return "in_step" if jax_backend.in_step_projection() else "hoisted"
+
+
 def matmul_peak(library: str, n: int = 2048, repeat: int = 3) -> float | None:
     """Measured float32 GFLOP/s of an n^3 matmul in ``library`` (None if not installed)."""
     try:
@@ -294,6 +306,7 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
     from rnnx.backends import malloc
 
     return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "min_round_ms": min_round_ms,
+            "jax_projection": jax_projection(),
             "matmul_peak_gflops": peaks, "rows": results,
             "skipped": sorted(set(skipped))}
 
