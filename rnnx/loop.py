@@ -103,7 +103,7 @@ def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True, project=N
 
     def f(state, x_t):
         a_t = x_t[0] if project is None else project(x_t[0])
-        new, saved = cell.step(a_t, state, w_hh_t, b_h, xp=xp)
+        new, saved = cell.step(a_t, state, w_hh_t, b_h, xp=xp, save=keep)
         if mask is not None:  # past a sequence's end, keep its state
             new = tuple(xp.where(x_t[1], n, s) for n, s in zip(new, state))
         return new, (new + saved if keep else new[:1])

@@ -27,10 +27,11 @@ class Cell:
     split_bias(b_ih, b_hh, *, xp) -> (b_x, b_h):
         ``b_x`` (G*H,) is added to the hoisted input projection ``x W_ih^T`` of all steps;
         ``b_h`` (or ``None``) is what must stay inside the step.
-    step(a_x, state, w_hh_t, b_h, *, xp) -> (new_state, saved):
+    step(a_x, state, w_hh_t, b_h, *, xp, save=True) -> (new_state, saved):
         One step forward.  ``a_x`` (B, G*H) is this step's input projection (biases
         folded in), ``w_hh_t`` (H, G*H) is ``weight_hh`` transposed once before the loop.
-        ``saved`` is what the backward step needs besides the states.
+        ``saved`` is what the backward step needs besides the states; with ``save=False``
+        (inference) a cell may skip forming it and return ``()``.
     step_back(dstate, prev, new, saved, w_hh, *, xp) -> (dprev, da_x, da_h):
         One step backward.  ``dstate`` is dL/d(new state); returns dL/d(previous state),
         dL/d(a_x) and dL/d(h W_hh^T + b_hh) (the same array where they are equal), from

@@ -31,7 +31,7 @@ def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, Any]:
     return b_ih + xp.concat([b_hh[: 2 * H], zeros]), b_hh[2 * H :]
 
 
-def step(a_x, state, w_hh_t, b_h, *, xp):
+def step(a_x, state, w_hh_t, b_h, *, xp, save=True):
     """One GRU step; returns ((h',), ([r, z], n, hn))."""
     (h,) = state
     H = h.shape[-1]
@@ -78,7 +78,7 @@ def split_bias_rb(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, None]:
     return b_ih + b_hh, None
 
 
-def step_rb(a_x, state, w_hh_t, b_h, *, xp):
+def step_rb(a_x, state, w_hh_t, b_h, *, xp, save=True):
     """One reset-before GRU step; returns ((h',), ([r, z], n))."""
     (h,) = state
     H = h.shape[-1]

@@ -17,13 +17,13 @@ def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, None]:
     return b_ih + b_hh, None
 
 
-def step_tanh(a_x, state, w_hh_t, b_h, *, xp):
+def step_tanh(a_x, state, w_hh_t, b_h, *, xp, save=True):
     """h' = tanh(a_x + h W_hh^T)."""
     (h,) = state
     return (xp.tanh(a_x + h @ w_hh_t),), ()
 
 
-def step_relu(a_x, state, w_hh_t, b_h, *, xp):
+def step_relu(a_x, state, w_hh_t, b_h, *, xp, save=True):
     """h' = relu(a_x + h W_hh^T), with relu'(0) = 0 as in torch (also under autodiff)."""
     (h,) = state
     a = a_x + h @ w_hh_t
