@@ -24,6 +24,8 @@ def test_bench_smoke(tmp_path, capsys):
     assert ck and all(r["cache_bytes"] < r["full_cache_bytes"] for r in ck)
     for r in rows:
         assert r["min_ms"] <= r["median_ms"] <= r["max_ms"] and r["gflops"] > 0
+        peak = doc["matmul_peak_gflops"].get(r["library"])  # the run's best peak of the row's own library
+        assert r["peak_gflops"] == peak and r["peak_fraction"] == pytest.approx(r["gflops"] / peak)
         if r["kind"] == "rnnx" and any(a["row"].startswith("torch.nn") for a in rows):
             assert r["vs_torch"] is not None
     assert png.stat().st_size > 0
@@ -68,6 +70,21 @@ def test_flop_count():
     assert flops("lstm", 1, 1, 1, 1, backward=False) == 2 * 4 * 2
     assert flops("gru", 2, 3, 4, 5, backward=True) == 3 * 2 * 3 * 2 * 3 * 5 * 9
     assert parse_sizes(["1,25,1,100"]) == [(1, 25, 1, 100)]
+
+
+def test_peak_is_the_best_of_the_run(monkeypatch):
+    """A slow moment on a shared machine (a low matmul peak after one size) must not inflate
+    the fraction of peak: every row is measured against its library's best over the run."""
+    import rnnx.cli.bench as bench
+    from rnnx import backends
+
+    seen = iter([50.0, 200.0, 100.0])
+    monkeypatch.setattr(bench, "matmul_peak", lambda lib: next(seen) if lib == "numpy" else None)
+    target = next(t for t in backends.targets() if t.id == "numpy-cpu")
+    doc = bench.run(cells=["rnn"], sizes=[(1, 2, 1, 2), (1, 3, 1, 2), (1, 4, 1, 2)], targets=[target], repeat=1,
+                    warmup=1, dtype="float32", anchors=False, checkpoint=False, settle=0.0, log=lambda s: None)
+    assert doc["matmul_peak_gflops"] == {"numpy": 200.0}
+    assert all(r["peak_gflops"] == 200.0 for r in doc["rows"])
 
 
 def test_calls_per_round():

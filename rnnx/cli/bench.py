@@ -235,6 +235,14 @@ def _calls_per_round(ms: float, min_round_ms: float) -> int:
     return max(1, min(100, math.ceil(min_round_ms / max(ms, 1e-3))))
 
 
+def _against_peak(rows: list[dict], peaks: dict) -> list[dict]:
+    """Set each row's ``peak_gflops`` and ``peak_fraction`` (GFLOP/s over its library's peak)."""
+    for x in rows:
+        peak = peaks.get(x["library"])
+        x["peak_gflops"], x["peak_fraction"] = peak, (x["gflops"] / peak if peak else None)
+    return rows
+
+
 def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors: bool, checkpoint: bool,
         settle: float = 0.2, min_round_ms: float = 20.0, log=print) -> dict:
     skipped = []
@@ -276,10 +284,11 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                         time.sleep(settle)
                     last = r.library
                     r.times.append(_time_once(r, calls[id(r)]))
-            for r in rows:
-                if r.library not in peaks:
-                    time.sleep(settle)
-                    peaks[r.library] = matmul_peak(r.library)
+            for lib in dict.fromkeys(r.library for r in rows):  # the best over the run: one slow moment
+                time.sleep(settle)                             # on a shared machine must not lower it
+                p = matmul_peak(lib)
+                if p is not None:
+                    peaks[lib] = max(peaks.get(lib, 0.0), p)
             def anchor_for(r: Row) -> Row | None:  # torch.nn on the same kind of device (CPU or cuDNN)
                 gpu = any(g in r.name for g in ("cuda", "gpu", "cuDNN"))
                 return next((a for a in rows if a.name.startswith("torch.nn") and a.backward == r.backward
@@ -292,17 +301,18 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                 gf = flops(cell, *size, backward=r.backward) / (med / 1e3) / 1e9
                 a = anchor_for(r)
                 ja = jax_anchor[r.backward] if r.library == "jax" and r.kind == "rnnx" else None
-                peak = peaks.get(r.library)
                 results.append({
-                    "size": list(size), "cell": cell, "row": r.name, "kind": r.kind,
+                    "size": list(size), "cell": cell, "row": r.name, "kind": r.kind, "library": r.library,
                     "pass": "forward+backward" if r.backward else "forward",
                     "median_ms": med, "min_ms": min(r.times), "max_ms": max(r.times), "n": len(r.times),
                     "calls_per_round": calls[id(r)],
                     "vs_torch": med / statistics.median(a.times) if a else None,
                     "vs_jax_autodiff": med / statistics.median(ja.times) if ja else None,
-                    "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak if peak else None,
+                    "gflops": gf,
                     "compile_s": r.compile_s, **r.extra})
-            log(format_rows([x for x in results if x["size"] == list(size) and x["cell"] == cell]))
+            block = [x for x in results if x["size"] == list(size) and x["cell"] == cell]
+            log(format_rows(_against_peak(block, peaks)))  # the terminal: the best peak so far
+    _against_peak(results, peaks)  # the JSON: against the best peak of the whole run
     from rnnx.backends import malloc
 
     return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "min_round_ms": min_round_ms,
