@@ -4,6 +4,8 @@ NumPy reference every backend is compared with."""
 from __future__ import annotations
 
 import functools
+import json
+import os
 import zlib
 import itertools
 from dataclasses import dataclass, fields
@@ -141,9 +143,13 @@ def assert_close(got: dict, want: dict, *, out_tol: float, grad_tol: float, what
     """Compare every named array; the message lists each breach with its error."""
     assert got.keys() == want.keys()
     bad = []
+    log = os.environ.get("RNNX_ERR_LOG")  # a JSON line per comparison: README's "worst measured"
     for k in want:
         tol = grad_tol if k.startswith("d") else out_tol
         e = rel_err(got[k], want[k])
+        if log:
+            with open(log, "a") as f:
+                f.write(json.dumps({"what": what, "array": k, "err": e, "tol": tol}) + "\n")
         if not e <= tol:
             bad.append(f"{k}: {e:.3e} > {tol:.0e}")
     assert not bad, f"{what}: " + "; ".join(bad)
