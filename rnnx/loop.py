@@ -95,18 +95,19 @@ def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True, project=N
     a_x (T, B, G*H): input projections with biases folded in (or, with ``project``, the
     inputs (T, B, I) and ``project(x_t)`` forms each step's (B, G*H)); state0: tuple of (B, H);
     w_hh (G*H, H); b_h: per-step bias or None; mask (T, B, 1) bool or None.
-    Returns (final state, states (tuple of (T, B, H)), saved (tuple of (T, B, ...))); with
-    ``keep=False`` (inference) states holds h alone and saved is empty.
+    Returns (final state, states (tuple of (T, B, H): the first ``cell.kept`` components),
+    saved (tuple of (T, B, ...))); with ``keep=False`` (inference) states holds h alone and
+    saved is empty.
     """
     w_hh_t = transposed(w_hh, xp=xp)  # transposed once (contiguous), not per step
-    k = cell.state_size
+    k = cell.kept  # state components BPTT reads (LSTM: h only; its c lives on in ``saved``)
 
     def f(state, x_t):
         a_t = x_t[0] if project is None else project(x_t[0])
         new, saved = cell.step(a_t, state, w_hh_t, b_h, xp=xp, save=keep)
         if mask is not None:  # past a sequence's end, keep its state
             new = tuple(xp.where(x_t[1], n, s) for n, s in zip(new, state))
-        return new, (new + saved if keep else new[:1])
+        return new, (new[:k] + saved if keep else new[:1])
 
     xs = (a_x,) if mask is None else (a_x, mask)
     final, ys = scan_for(xs, xp)(f, tuple(state0), xs, reverse=reverse, xp=xp)
@@ -121,8 +122,8 @@ def run_back(cell, dy, states, saved, state0, w_hh, dstate, *, mask, reverse, xp
     da_h (T, B, G*H), h_prev (T, B, H)); ``dW_ih = sum da_x^T x`` and
     ``dW_hh = sum da_h^T h_prev`` are then one product each.
     """
-    k = cell.state_size
-    prev = previous(states, state0, reverse=reverse, xp=xp)
+    k = cell.kept
+    prev = previous(states, state0[:k], reverse=reverse, xp=xp)
     off = 1 if mask is None else 2
 
     def g(ds, x_t):

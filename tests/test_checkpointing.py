@@ -68,7 +68,7 @@ def test_cache_holds_o_of_t_over_k_states():
     seg = layer.forward(p, x, checkpoint="sqrt")[2]
     assert seg.checkpoint == 32
     assert seg.nbytes * 10 <= full
-    assert full == 1000 * 2 * (2 + 4 + 1 + 1) * 8 * 4 + 2 * 2 * 8 * 4  # h, c, P, q, f per step; state0
+    assert full == 1000 * 2 * (1 + 4 + 1 + 1) * 8 * 4 + 2 * 2 * 8 * 4  # h, P, q, f per step (c lives on in P and f); state0
 
 
 @pytest.mark.parametrize("bad", [0.5, -1, "log", True])

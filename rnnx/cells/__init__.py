@@ -33,12 +33,17 @@ class Cell:
         ``saved`` is what the backward step needs besides the states; with ``save=False``
         (inference) a cell may skip forming it and return ``()``.
     step_back(dstate, prev, new, saved, w_hh, *, xp) -> (dprev, da_x, da_h):
-        One step backward.  ``dstate`` is dL/d(new state); returns dL/d(previous state),
+        One step backward.  ``prev`` and ``new`` are the first ``kept_states`` components
+        of the states before and after the step.  ``dstate`` is dL/d(new state); returns dL/d(previous state),
         dL/d(a_x) and dL/d(h W_hh^T + b_hh) (the same array where they are equal), from
         which the layer forms every weight gradient with one product after the loop.
     weight_hh_grad(da_h, h_prev, saved, *, xp) -> dW_hh, or None for ``da_h^T h_prev``:
         for cells whose recurrent product does not take ``h`` itself (reset-before GRU);
         arguments flattened over time and batch: (T*B, G*H), (T*B, H), saved (T*B, ...).
+    kept_states:
+        how many state components (from ``h``) the cache keeps per step for BPTT; ``None``
+        keeps all.  ``h`` is always kept (``dW_hh`` needs ``h_prev``); the LSTM keeps only
+        ``h``, its ``saved`` holds all that the backward reads of ``c``.
     row_scale(H, *, xp, dtype, device) -> (G*H,) or None:
         exact factors for the pre-activation rows in the forward only (LSTM: c*[1, 1, 2, 1]
         per block with c from :func:`rnnx._xp.sigmoid_prescale`, so one sigmoid, or one
@@ -53,11 +58,17 @@ class Cell:
     step_back: Callable[..., tuple[tuple[Any, ...], Any, Any]]
     weight_hh_grad: Callable[..., Any] | None = None
     row_scale: Callable[..., Any] | None = None
+    kept_states: int | None = None
+
+    @property
+    def kept(self) -> int:
+        """The number of state components kept per step (:attr:`kept_states`)."""
+        return self.state_size if self.kept_states is None else self.kept_states
 
 
 RNN_TANH = Cell("rnn_tanh", 1, 1, rnn.split_bias, rnn.step_tanh, rnn.step_back_tanh)
 RNN_RELU = Cell("rnn_relu", 1, 1, rnn.split_bias, rnn.step_relu, rnn.step_back_relu)
-LSTM = Cell("lstm", 4, 2, lstm.split_bias, lstm.step, lstm.step_back, row_scale=lstm.row_scale)
+LSTM = Cell("lstm", 4, 2, lstm.split_bias, lstm.step, lstm.step_back, row_scale=lstm.row_scale, kept_states=1)
 GRU = Cell("gru", 3, 1, gru.split_bias, gru.step, gru.step_back)
 GRU_RESET_BEFORE = Cell("gru_reset_before", 3, 1, gru.split_bias_rb, gru.step_rb, gru.step_back_rb,
                         gru.weight_hh_grad_rb)
