@@ -14,6 +14,11 @@ a row whose library differs from the previous row's, because idle worker threads
 spinning on the cores for a while after their last call (OpenBLAS ~0.1 s; measured:
 ``rnnx torch-cpu`` LSTM at (175, 25, 1, 100) took 103 ms right after NumPy rows, 21 ms
 alone); and, for calls shorter than ``min_round_ms``, several calls per round, timed together.
+After the pause, ``rewarm`` (1) untimed calls of the next row come first: a call right after
+0.2 s of idle cores runs cold (measured at (175, 25, 1, 100), LSTM forward + backward:
+``nn.LSTM`` 10.8 ms back to back, 18.2 ms after a 0.2 s sleep; rnnx on JAX 15.4 and 22.5 ms),
+so without it rows timed once per round (>= ``min_round_ms``) would carry that penalty and
+shorter ones, repeated within the round, mostly not.
 """
 
 from __future__ import annotations
@@ -244,7 +249,7 @@ def _against_peak(rows: list[dict], peaks: dict) -> list[dict]:
 
 
 def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors: bool, checkpoint: bool,
-        settle: float = 0.2, min_round_ms: float = 20.0, log=print) -> dict:
+        settle: float = 0.2, min_round_ms: float = 20.0, rewarm: int = 1, log=print) -> dict:
     skipped = []
     peaks = {}
     results = []
@@ -280,8 +285,11 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
             last = None
             for _ in range(repeat):  # interleaved: one timing of every row per round
                 for r in rows:
-                    if r.library != last and settle > 0:  # let the last library's threads go idle
-                        time.sleep(settle)
+                    if r.library != last:
+                        if settle > 0:  # let the last library's threads go idle
+                            time.sleep(settle)
+                        for _ in range(rewarm):  # and wake this one's (cores idle 0.2 s run cold)
+                            r.sync(r.fn())
                     last = r.library
                     r.times.append(_time_once(r, calls[id(r)]))
             for lib in dict.fromkeys(r.library for r in rows):  # the best over the run: one slow moment
@@ -315,7 +323,8 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
     _against_peak(results, peaks)  # the JSON: against the best peak of the whole run
     from rnnx.backends import malloc
 
-    return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "min_round_ms": min_round_ms,
+    return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "rewarm": rewarm,
+            "min_round_ms": min_round_ms,
             "jax_projection": jax_projection(),
             "matmul_peak_gflops": peaks, "rows": results,
             "skipped": sorted(set(skipped))}
@@ -370,7 +379,7 @@ def plot(doc: dict, path: str) -> None:
 
 def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
          json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
-         min_round_ms: float = 20.0) -> int:
+         min_round_ms: float = 20.0, rewarm: int = 1) -> int:
     unknown = [c for c in cells if c not in CELLS]
     if unknown:
         raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(CELLS)}")
@@ -381,6 +390,8 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         raise ValueError(f"--settle: expected seconds >= 0, got {settle}")
     if not (min_round_ms >= 0 and math.isfinite(min_round_ms)):
         raise ValueError(f"--min-round-ms: expected milliseconds >= 0, got {min_round_ms}")
+    if rewarm < 0:
+        raise ValueError(f"--rewarm: expected calls >= 0, got {rewarm}")
     targets = backends.selected(backend or "numpy,torch,jax,cupy")
     usable = []
     for t in targets:
@@ -390,7 +401,7 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         elif dtype in t.dtypes():
             usable.append(t)
     doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype, anchors=anchors,
-              checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms)
+              checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms, rewarm=rewarm)
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
     print(f"\nmeasured float32 matmul peak (2048^3), GFLOP/s: {peaks}; {doc['malloc']}")
     for s in doc["skipped"]:
