@@ -34,9 +34,10 @@ class Cell:
         (inference) a cell may skip forming it and return ``()``.
     step_back(dstate, prev, new, saved, w_hh, *, xp) -> (dprev, da_x, da_h):
         One step backward.  ``prev`` and ``new`` are the first ``kept_states`` components
-        of the states before and after the step.  ``dstate`` is dL/d(new state); returns dL/d(previous state),
-        dL/d(a_x) and dL/d(h W_hh^T + b_hh) (the same array where they are equal), from
-        which the layer forms every weight gradient with one product after the loop.
+        of the states before and after the step.  ``dstate`` is dL/d(new state); returns
+        dL/d(previous state), dL/d(a_x) and dL/d(h W_hh^T + b_hh) (the same array where
+        they are equal), from which the layer forms every weight gradient with one product
+        after the loop.
     weight_hh_grad(da_h, h_prev, saved, *, xp) -> dW_hh, or None for ``da_h^T h_prev``:
         for cells whose recurrent product does not take ``h`` itself (reset-before GRU);
         arguments flattened over time and batch: (T*B, G*H), (T*B, H), saved (T*B, ...).
