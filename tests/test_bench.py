@@ -30,7 +30,7 @@ def test_bench_smoke(tmp_path, capsys):
             assert r["vs_torch"] is not None
     assert png.stat().st_size > 0
     assert all(r["calls_per_round"] >= 1 for r in rows) and doc["settle_s"] == 0.2 and doc["malloc"]
-    assert doc["rewarm"] == 1
+    assert doc["rewarm_ms"] == 50.0
     assert doc["jax_projection"] in ("in_step", "hoisted", None)
     assert "measured float32 matmul peak" in capsys.readouterr().out
     report = _report_module()
@@ -60,7 +60,8 @@ def _report_module():
     (["bench", "--repeat", "0", "--sizes", "1,2,1,2"], "--repeat: expected at least 1"),
     (["bench", "--settle", "-1", "--sizes", "1,2,1,2"], "--settle: expected seconds >= 0, got -1.0"),
     (["bench", "--min-round-ms", "nan", "--sizes", "1,2,1,2"], "--min-round-ms: expected milliseconds >= 0"),
-    (["bench", "--rewarm", "-1", "--sizes", "1,2,1,2"], "--rewarm: expected calls >= 0, got -1"),
+    (["bench", "--rewarm-ms", "-1", "--sizes", "1,2,1,2"], "--rewarm-ms: expected milliseconds >= 0, got -1.0"),
+    (["bench", "--rewarm-ms", "inf", "--sizes", "1,2,1,2"], "--rewarm-ms: expected milliseconds >= 0, got inf"),
 ])
 def test_bench_bad_input(argv, msg, capsys):
     assert main(argv) == 2

@@ -106,8 +106,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="pause before a row of another library, so its idle threads stop spinning (default 0.2)")
     b.add_argument("--min-round-ms", type=float, default=20.0, metavar="MS",
                    help="calls shorter than this are repeated within a round and averaged (default 20)")
-    b.add_argument("--rewarm", type=int, default=1, metavar="N",
-                   help="untimed calls of a row after the pause, so idle cores do not time cold (default 1)")
+    b.add_argument("--rewarm-ms", type=float, default=50.0, metavar="MS",
+                   help="untimed calls of a row after the pause, for MS and at least one, so idle cores "
+                        "do not time cold (default 50)")
     b.add_argument("--no-anchors", action="store_true", help="time rnnx alone")
     b.add_argument("--checkpoint", action="store_true", help="also time checkpoint='sqrt' on NumPy")
     b.add_argument("--json", metavar="FILE")
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                               backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
                               json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
                               checkpoint=args.checkpoint, settle=args.settle, min_round_ms=args.min_round_ms,
-                              rewarm=args.rewarm)
+                              rewarm_ms=args.rewarm_ms)
         if args.command == "save":
             return _save(args)
         if args.command == "load":

@@ -14,11 +14,12 @@ a row whose library differs from the previous row's, because idle worker threads
 spinning on the cores for a while after their last call (OpenBLAS ~0.1 s; measured:
 ``rnnx torch-cpu`` LSTM at (175, 25, 1, 100) took 103 ms right after NumPy rows, 21 ms
 alone); and, for calls shorter than ``min_round_ms``, several calls per round, timed together.
-After the pause, ``rewarm`` (1) untimed calls of the next row come first: a call right after
-0.2 s of idle cores runs cold (measured at (175, 25, 1, 100), LSTM forward + backward:
-``nn.LSTM`` 10.8 ms back to back, 18.2 ms after a 0.2 s sleep; rnnx on JAX 15.4 and 22.5 ms),
-so without it rows timed once per round (>= ``min_round_ms``) would carry that penalty and
-shorter ones, repeated within the round, mostly not.
+After the pause, untimed calls of the next row come first, for ``rewarm_ms`` (50) and at
+least one call: a call right after 0.2 s of idle cores runs cold (measured at
+(175, 25, 1, 100), LSTM forward + backward: ``nn.LSTM`` 10.8 ms back to back, 18.2 ms after a
+0.2 s sleep; rnnx on JAX 15.4 and 22.5 ms, and still ~19 ms on the second call), so without it
+rows timed once per round (>= ``min_round_ms``) would carry that penalty and shorter ones,
+repeated within the round, mostly not.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ def _against_peak(rows: list[dict], peaks: dict) -> list[dict]:
 
 
 def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors: bool, checkpoint: bool,
-        settle: float = 0.2, min_round_ms: float = 20.0, rewarm: int = 1, log=print) -> dict:
+        settle: float = 0.2, min_round_ms: float = 20.0, rewarm_ms: float = 50.0, log=print) -> dict:
     skipped = []
     peaks = {}
     results = []
@@ -288,8 +289,11 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                     if r.library != last:
                         if settle > 0:  # let the last library's threads go idle
                             time.sleep(settle)
-                        for _ in range(rewarm):  # and wake this one's (cores idle 0.2 s run cold)
+                        t0 = time.perf_counter()  # and wake this one's (cores idle 0.2 s run cold)
+                        while True:
                             r.sync(r.fn())
+                            if time.perf_counter() - t0 >= rewarm_ms / 1e3:
+                                break
                     last = r.library
                     r.times.append(_time_once(r, calls[id(r)]))
             for lib in dict.fromkeys(r.library for r in rows):  # the best over the run: one slow moment
@@ -323,7 +327,7 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
     _against_peak(results, peaks)  # the JSON: against the best peak of the whole run
     from rnnx.backends import malloc
 
-    return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "rewarm": rewarm,
+    return {"dtype": dtype, "repeat": repeat, "malloc": malloc.tune(), "settle_s": settle, "rewarm_ms": rewarm_ms,
             "min_round_ms": min_round_ms,
             "jax_projection": jax_projection(),
             "matmul_peak_gflops": peaks, "rows": results,
@@ -379,7 +383,7 @@ def plot(doc: dict, path: str) -> None:
 
 def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
          json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
-         min_round_ms: float = 20.0, rewarm: int = 1) -> int:
+         min_round_ms: float = 20.0, rewarm_ms: float = 50.0) -> int:
     unknown = [c for c in cells if c not in CELLS]
     if unknown:
         raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(CELLS)}")
@@ -390,8 +394,8 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         raise ValueError(f"--settle: expected seconds >= 0, got {settle}")
     if not (min_round_ms >= 0 and math.isfinite(min_round_ms)):
         raise ValueError(f"--min-round-ms: expected milliseconds >= 0, got {min_round_ms}")
-    if rewarm < 0:
-        raise ValueError(f"--rewarm: expected calls >= 0, got {rewarm}")
+    if not (rewarm_ms >= 0 and math.isfinite(rewarm_ms)):
+        raise ValueError(f"--rewarm-ms: expected milliseconds >= 0, got {rewarm_ms}")
     targets = backends.selected(backend or "numpy,torch,jax,cupy")
     usable = []
     for t in targets:
@@ -401,7 +405,7 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         elif dtype in t.dtypes():
             usable.append(t)
     doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype, anchors=anchors,
-              checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms, rewarm=rewarm)
+              checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms, rewarm_ms=rewarm_ms)
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
     print(f"\nmeasured float32 matmul peak (2048^3), GFLOP/s: {peaks}; {doc['malloc']}")
     for s in doc["skipped"]:
