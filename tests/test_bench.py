@@ -90,6 +90,21 @@ def test_peak_is_the_best_of_the_run(monkeypatch):
     assert all(r["peak_gflops"] == 200.0 for r in doc["rows"])
 
 
+def test_missing_anchor_is_skipped_with_its_reason(monkeypatch, capsys):
+    """An anchor library that is not installed is skipped and named, not a crash."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    monkeypatch.setitem(sys.modules, "jax", None)
+    code = main(["bench", "--sizes", "1,3,1,2", "--cells", "rnn", "--backend", "numpy", "--repeat", "1",
+                 "--warmup", "1", "--settle", "0", "--rewarm-ms", "0"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "skipped: anchor torch: not installed" in out
+    assert "skipped: anchor jax: unavailable (jax is not installed" in out
+    assert "rnnx numpy-cpu" in out and "torch.nn.RNN" not in out
+
+
 def test_calls_per_round():
     from rnnx.cli.bench import _calls_per_round
 

@@ -274,6 +274,8 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                         rows += make()
                     except ImportError as e:
                         skipped.append(f"anchor {name}: not installed ({e})")
+                    except backends.Unavailable as e:  # installed but not usable here, or missing
+                        skipped.append(f"anchor {name}: unavailable ({e})")
             calls = {}
             for r in rows:  # warm-up (compiles JAX), first call timed as compile time
                 t0 = time.perf_counter()
