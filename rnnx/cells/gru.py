@@ -53,8 +53,9 @@ def step_back(dstate, prev, new, saved, w_hh, *, xp):
     dhz = dh * z
     dn = dh - dhz  # h' = (1-z) n + z h: into n
     dan = dn - (dn * n) * n  # through tanh: 1 - n^2
-    dar = (dan * hn) * (r - r * r)  # a_n = a_xn + r*hn: into r, through sigmoid
-    daz = (dh * (h_prev - n)) * (z - z * z)  # into z, through sigmoid
+    ds = rz - rz * rz  # sigmoid' of r and z at once: [r(1-r), z(1-z)]
+    dar = (dan * hn) * ds[..., :H]  # a_n = a_xn + r*hn: into r, through sigmoid
+    daz = (dh * (h_prev - n)) * ds[..., H:]  # into z, through sigmoid
     da_x = xp.concat([dar, daz, dan], axis=-1)  # into the input projection
     da_h = xp.concat([dar, daz, dan * r], axis=-1)  # into h W_hh^T + b_hh (hn gets r*dan)
     dh_prev = dhz + da_h @ w_hh  # into h: directly through z*h, and through W_hh
@@ -99,8 +100,9 @@ def step_back_rb(dstate, prev, new, saved, w_hh, *, xp):
     dn = dh - dhz  # h' = (1-z) n + z h: into n
     dan = dn - (dn * n) * n  # through tanh: 1 - n^2
     drh = dan @ w_hh[2 * H :, :]  # a_n = a_xn + (r*h) W_hn^T: into r*h
-    dar = (drh * h_prev) * (r - r * r)  # into r, through sigmoid
-    daz = (dh * (h_prev - n)) * (z - z * z)  # into z, through sigmoid
+    ds = rz - rz * rz  # sigmoid' of r and z at once: [r(1-r), z(1-z)]
+    dar = (drh * h_prev) * ds[..., :H]  # into r, through sigmoid
+    daz = (dh * (h_prev - n)) * ds[..., H:]  # into z, through sigmoid
     da = xp.concat([dar, daz, dan], axis=-1)  # into every pre-activation (all biases additive)
     dh_prev = dhz + drh * r + da[..., : 2 * H] @ w_hh[: 2 * H, :]  # into h: via z*h, r*h and W_hr, W_hz
     return (dh_prev,), da, da
