@@ -32,10 +32,10 @@ import ctypes.util
 import os
 import sys
 
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -2, -3, -4, -8
+PARAM = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_THRESHOLD": -3, "M_MMAP_MAX": -4, "M_ARENA_MAX": -8}
 SETTINGS = {"M_MMAP_THRESHOLD": 32 << 20, "M_TRIM_THRESHOLD": 256 << 20, "M_TOP_PAD": 64 << 20,
             "M_MMAP_MAX": 0, "M_ARENA_MAX": 1}
-_UNITS = {"M_MMAP_MAX": "", "M_ARENA_MAX": ""}
+_COUNTS = {"M_MMAP_MAX", "M_ARENA_MAX"}  # the other settings are bytes, shown in MiB
 _applied: str | None = None
 
 
@@ -55,9 +55,7 @@ def tune() -> str:
         except (OSError, AttributeError):
             _applied = "malloc left at its defaults (no glibc mallopt)"
         else:
-            codes = {"M_MMAP_THRESHOLD": M_MMAP_THRESHOLD, "M_TRIM_THRESHOLD": M_TRIM_THRESHOLD,
-                     "M_TOP_PAD": M_TOP_PAD, "M_MMAP_MAX": M_MMAP_MAX, "M_ARENA_MAX": M_ARENA_MAX}
-            ok = [name for name, value in SETTINGS.items() if mallopt(codes[name], value) == 1]
+            ok = [name for name, value in SETTINGS.items() if mallopt(PARAM[name], value) == 1]
             _applied = ("glibc mallopt " + ", ".join(_show(n) for n in ok)) if ok \
                 else "malloc left at its defaults (mallopt refused)"
     return _applied
@@ -65,7 +63,7 @@ def tune() -> str:
 
 def _show(name: str) -> str:
     value = SETTINGS[name]
-    return f"{name}={value}" if name in _UNITS else f"{name}={value >> 20} MiB"
+    return f"{name}={value}" if name in _COUNTS else f"{name}={value >> 20} MiB"
 
 
 __all__ = ["SETTINGS", "tune"]
