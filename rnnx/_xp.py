@@ -36,30 +36,31 @@ def namespace(**arrays: Any) -> Any:
     ``ValueError`` when they live on different devices.
     """
     named = {k: v for k, v in arrays.items() if v is not None}
-    by_lib: dict[str, list[str]] = {}
     for name, a in named.items():
         if not compat.is_array_api_obj(a):
             raise TypeError(f"{name}: expected an array, got {type(a).__name__}")
-        by_lib.setdefault(library_name(a), []).append(name)
-    if len(by_lib) > 1:
-        got = "; ".join(f"{lib}: {', '.join(names)}" for lib, names in by_lib.items())
-        raise TypeError(
-            f"arrays from different libraries mixed in one call ({got}); "
-            "expected every array from one library"
-        )
-    xp = compat.array_namespace(*named.values())
-    by_dev: dict[str, list[str]] = {}
-    for name, a in named.items():
-        dev = compat.device(a)
-        if dev is not None:  # traced JAX arrays have no concrete device
-            by_dev.setdefault(str(dev), []).append(name)
-    if len(by_dev) > 1:
-        got = "; ".join(f"{dev}: {', '.join(names)}" for dev, names in by_dev.items())
-        raise ValueError(
-            f"arrays on different devices mixed in one call ({got}); "
-            "expected every array on one device"
-        )
+    try:  # one call for all the arrays; the grouping below only runs to name the culprits
+        xp = compat.array_namespace(*named.values())
+    except TypeError:
+        _raise_if_mixed(named, library_name, TypeError, "from different libraries", "from one library")
+        raise
+    devices = [compat.device(a) for a in named.values()]  # None for traced JAX arrays
+    first = next((d for d in devices if d is not None), None)
+    if any(d is not None and d != first for d in devices):
+        on_device = {k: a for k, a in named.items() if compat.device(a) is not None}
+        _raise_if_mixed(on_device, lambda a: str(compat.device(a)), ValueError, "on different devices", "on one device")
     return xp
+
+
+def _raise_if_mixed(named: dict[str, Any], key: Any, error: type, mixed: str, one: str) -> None:
+    """Raise ``error`` listing which arguments fall in which group of ``key`` (library or
+    device), if there is more than one group."""
+    groups: dict[str, list[str]] = {}
+    for name, a in named.items():
+        groups.setdefault(key(a), []).append(name)
+    if len(groups) > 1:
+        got = "; ".join(f"{g}: {', '.join(names)}" for g, names in groups.items())
+        raise error(f"arrays {mixed} mixed in one call ({got}); expected every array {one}")
 
 
 def zeros_before(a: Any, n: int, /, *, xp: Any) -> Any:

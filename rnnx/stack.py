@@ -17,6 +17,7 @@ backward holds O(k) of them at once; the price is a second forward pass.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -53,37 +54,45 @@ class _Direction:
     """One layer and direction: its weights, folded biases and orientation."""
 
     def __init__(self, cell, params, layer: int, d: int, bias: bool, *, xp):
-        self.cell, self.xp, self.reverse = cell, xp, d == 1
+        self.cell, self.xp, self.reverse, self.params, self.bias = cell, xp, d == 1, params, bias
         self.k_ih, self.k_hh, self.k_bih, self.k_bhh = P.names(layer, d)
         self.w_ih, self.w_hh = params[self.k_ih], params[self.k_hh]
-        self.w_ih_t = xp.matrix_transpose(self.w_ih)
-        self.b_x = self.b_h = None
-        if bias:
-            self.b_x, self.b_h = cell.split_bias(params[self.k_bih], params[self.k_bhh], xp=xp)
-        self.fw_ih_t, self.fw_hh, self.fb_x = self.w_ih_t, self.w_hh, self.b_x  # what the forward uses
-        if cell.row_scale is not None:  # exact per-row factors (powers of two), forward only
+
+    @functools.cached_property
+    def _fw(self) -> tuple[Any, Any, Any, Any]:
+        """What the forward uses, formed on its first use (a backward pass without
+        recomputation needs none of it): W_ih^T, W_hh and the bias folded into the hoisted
+        projection, each times the cell's exact row factors (powers of two), and b_h."""
+        xp, cell = self.xp, self.cell
+        w_ih_t, w_hh, b_x, b_h = xp.matrix_transpose(self.w_ih), self.w_hh, None, None
+        if self.bias:
+            b_x, b_h = cell.split_bias(self.params[self.k_bih], self.params[self.k_bhh], xp=xp)
+        if cell.row_scale is not None:
             import array_api_compat as compat
 
-            sc = cell.row_scale(self.w_hh.shape[1], xp=xp, dtype=self.w_hh.dtype, device=compat.device(self.w_hh))
-            self.fw_ih_t, self.fw_hh = self.w_ih_t * sc, self.w_hh * xp.expand_dims(sc, axis=1)
-            self.fb_x = None if self.b_x is None else self.b_x * sc
+            sc = cell.row_scale(w_hh.shape[1], xp=xp, dtype=w_hh.dtype, device=compat.device(w_hh))
+            w_ih_t, w_hh = w_ih_t * sc, w_hh * xp.expand_dims(sc, axis=1)
+            b_x = None if b_x is None else b_x * sc
+        return w_ih_t, w_hh, b_x, b_h
 
     def a_x(self, x):
         """Hoisted input projection of a span of steps: one product."""
-        a = _mm_time(x, self.fw_ih_t, xp=self.xp)
-        return a if self.fb_x is None else a + self.fb_x
+        w_ih_t, _, b_x, _ = self._fw
+        a = _mm_time(x, w_ih_t, xp=self.xp)
+        return a if b_x is None else a + b_x
 
     def project(self, x_t):
         """One step's input projection, where the backend wants it inside the step."""
-        a = x_t * self.fw_ih_t[0, :] if x_t.shape[-1] == 1 else x_t @ self.fw_ih_t  # I = 1: fuses into the step
-        return a if self.fb_x is None else a + self.fb_x
+        w_ih_t, _, b_x, _ = self._fw
+        a = x_t * w_ih_t[0, :] if x_t.shape[-1] == 1 else x_t @ w_ih_t  # I = 1: fuses into the step
+        return a if b_x is None else a + b_x
 
     def forward(self, x, s0, mask, keep=True):
+        _, w_hh, _, b_h = self._fw
         if project_in_step(x, self.xp):
-            return run(self.cell, x, s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp,
-                       keep=keep, project=self.project)
-        return run(self.cell, self.a_x(x), s0, self.fw_hh, self.b_h, mask=mask, reverse=self.reverse, xp=self.xp,
-                   keep=keep)
+            return run(self.cell, x, s0, w_hh, b_h, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep,
+                       project=self.project)
+        return run(self.cell, self.a_x(x), s0, w_hh, b_h, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep)
 
     def backward(self, x, dy, states, saved, s0, ds, mask, bias: bool):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
