@@ -21,6 +21,8 @@ import functools
 import math
 from typing import Any
 
+import array_api_compat as compat
+
 from rnnx import params as P
 from rnnx.loop import project_in_step, run, run_back
 
@@ -68,8 +70,6 @@ class _Direction:
         if self.bias:
             b_x, b_h = cell.split_bias(self.params[self.k_bih], self.params[self.k_bhh], xp=xp)
         if cell.row_scale is not None:
-            import array_api_compat as compat
-
             sc = cell.row_scale(w_hh.shape[1], xp=xp, dtype=w_hh.dtype, device=compat.device(w_hh))
             w_ih_t, w_hh = w_ih_t * sc, w_hh * xp.expand_dims(sc, axis=1)
             b_x = None if b_x is None else b_x * sc
@@ -94,7 +94,7 @@ class _Direction:
                        project=self.project)
         return run(self.cell, self.a_x(x), s0, w_hh, b_h, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep)
 
-    def backward(self, x, dy, states, saved, s0, ds, mask, bias: bool):
+    def backward(self, x, dy, states, saved, s0, ds, mask):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
         span's weight gradients (one product each) and its dx."""
         xp, cell = self.xp, self.cell
@@ -114,7 +114,7 @@ class _Direction:
         else:  # a recurrent product of something else than h (reset-before GRU)
             flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in saved)
             g[self.k_hh] = cell.weight_hh_grad(dah, hp, flat, xp=xp)
-        if bias:
+        if self.bias:
             g[self.k_bih] = xp.sum(dax, axis=0)  # db_ih = sum da_x
             g[self.k_bhh] = xp.sum(dah, axis=0)  # db_hh = sum da_h
         dx = xp.reshape(dax @ self.w_ih, (T, B, n_in))  # dx = da_x W_ih
@@ -180,14 +180,14 @@ def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bia
             ds = tuple(s[layer * D + d, ...] for s in dstate)
             dy_d = dout[..., d * H : (d + 1) * H]
             if k is None:
-                ds, g, dx = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask, bias)
+                ds, g, dx = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask)
             else:  # recompute one segment at a time, last processed first
                 segs = list(enumerate(_segments(T, k)))
                 g, dxs = None, {}
                 for i, (a, b) in segs if run_d.reverse else reversed(segs):
                     s_a, m = dc["bounds"][i], _sl(mask, a, b)
                     _, states, saved = run_d.forward(inp[a:b, ...], s_a, m)
-                    ds, gi, dxs[a] = run_d.backward(inp[a:b, ...], dy_d[a:b, ...], states, saved, s_a, ds, m, bias)
+                    ds, gi, dxs[a] = run_d.backward(inp[a:b, ...], dy_d[a:b, ...], states, saved, s_a, ds, m)
                     g = gi if g is None else {key: g[key] + gi[key] for key in g}
                 dx = xp.concat([dxs[a] for _, (a, _) in segs], axis=0)
             grads.update(g)
@@ -203,8 +203,6 @@ def _itemsize(a: Any) -> int:
     size = getattr(a.dtype, "itemsize", None)
     if isinstance(size, int):
         return size
-    import array_api_compat as compat
-
     xp = compat.array_namespace(a)
     if xp.isdtype(a.dtype, "bool"):
         return 1
