@@ -69,6 +69,22 @@ def zeros_before(a: Any, n: int, /, *, xp: Any) -> Any:
     return xp.concat([zeros, a], axis=0)
 
 
+def outer_sum(da: Any, v: Any, *, xp: Any) -> tuple[Any, Any]:
+    """``dW = sum_t da_t^T v_t`` (G, K) and ``db = sum_t da_t`` (G,) from one product:
+    ``[v, 1]^T da`` (K+1, G), da (N, G), v (N, K), N = T*B.
+
+    The ones column turns the bias sums into the product's last row, and makes XLA CPU hand
+    the product to its GEMM with the narrow operand ``v`` transposed: measured here (jax 0.10.2,
+    2 cores, float32, (T, B, G, H)), against ``tensordot(da, v)`` over (T, B) plus ``sum(da)``:
+    (25, 175, 300, 100) 1.27 -> 0.95 ms, (1000, 16, 512, 128) 10.6 -> 8.4 ms, (100, 64, 512, 128)
+    4.0 -> 3.2 ms, (100, 64, 2048, 512) 35.0 -> 34.1 ms (``da^T v`` in 2-D: 0.97, 14.1, 6.0,
+    45.5 ms; XLA rewrites ``(v^T da)^T`` into it).  NumPy and torch: the same within noise.
+    Without biases the last row goes unused (1/(K+1) of the product), the layout gain stays."""
+    N, K = v.shape
+    m = xp.matrix_transpose(xp.concat([v, xp.ones((N, 1), dtype=v.dtype, device=compat.device(v))], axis=1)) @ da
+    return xp.matrix_transpose(m[:K, :]), m[K, :]
+
+
 def transposed(w: Any, /, *, xp: Any) -> Any:
     """``w`` (..., M, N) transposed to (..., N, M) as an array of its own in row-major
     order (a reshape through 1-D forces the copy), so a product ``h @ w^T`` repeated every

@@ -24,6 +24,7 @@ from typing import Any
 import array_api_compat as compat
 
 from rnnx import params as P
+from rnnx._xp import outer_sum
 from rnnx.loop import project_in_step, run, run_back
 
 
@@ -105,10 +106,10 @@ class _Direction:
         dax = xp.reshape(da_x, (T * B, G))
         dah = dax if da_h is da_x else xp.reshape(da_h, (T * B, G))
         hp = xp.reshape(h_prev, (T * B, H))
-        g = {}
-        g[self.k_ih], db_x = _outer_sum(dax, xp.reshape(x, (T * B, n_in)), xp=xp)  # dW_ih = sum da_x^T x
+        g: dict[str, Any] = {}
+        g[self.k_ih], db_x = outer_sum(dax, xp.reshape(x, (T * B, n_in)), xp=xp)  # dW_ih = sum da_x^T x
         if cell.weight_hh_grad is None:
-            g[self.k_hh], db_h = _outer_sum(dah, hp, xp=xp)  # dW_hh = sum da_h^T h_prev
+            g[self.k_hh], db_h = outer_sum(dah, hp, xp=xp)  # dW_hh = sum da_h^T h_prev
         else:  # a recurrent product of something else than h (reset-before GRU)
             flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in saved)
             g[self.k_hh], db_h = cell.weight_hh_grad(dah, hp, flat, xp=xp), db_x
@@ -117,22 +118,6 @@ class _Direction:
             g[self.k_bhh] = db_x if dah is dax else db_h  # db_hh = sum da_h
         dx = xp.reshape(dax @ self.w_ih, (T, B, n_in))  # dx = da_x W_ih
         return ds0, g, dx
-
-
-def _outer_sum(da: Any, v: Any, *, xp: Any) -> tuple[Any, Any]:
-    """``dW = sum_t da_t^T v_t`` (G, K) and ``db = sum_t da_t`` (G,) from one product:
-    ``[v, 1]^T da`` (K+1, G), da (N, G), v (N, K), N = T*B.
-
-    The ones column turns the bias sums into the product's last row, and makes XLA CPU hand
-    the product to its GEMM with the narrow operand ``v`` transposed: measured here (jax 0.10.2,
-    2 cores, float32, (T, B, G, H)), against ``tensordot(da, v)`` over (T, B) plus ``sum(da)``:
-    (25, 175, 300, 100) 1.27 -> 0.95 ms, (1000, 16, 512, 128) 10.6 -> 8.4 ms, (100, 64, 512, 128)
-    4.0 -> 3.2 ms, (100, 64, 2048, 512) 35.0 -> 34.1 ms (``da^T v`` in 2-D: 0.97, 14.1, 6.0,
-    45.5 ms; XLA rewrites ``(v^T da)^T`` into it).  NumPy and torch: the same within noise.
-    Without biases the last row goes unused (1/(K+1) of the product), the layout gain stays."""
-    N, K = v.shape
-    m = xp.matrix_transpose(xp.concat([v, xp.ones((N, 1), dtype=v.dtype, device=compat.device(v))], axis=1)) @ da
-    return xp.matrix_transpose(m[:K, :]), m[K, :]
 
 
 def _sl(a, lo, hi):

@@ -21,7 +21,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx._xp import sigmoid
+from rnnx._xp import outer_sum, sigmoid
 
 
 def split_bias(b_ih: Any, b_hh: Any, *, xp: Any) -> tuple[Any, Any]:
@@ -114,5 +114,5 @@ def weight_hh_grad_rb(da_h, h_prev, saved, *, xp):
     da_h (T*B, 3H), h_prev (T*B, H), saved[0] = [r, z] (T*B, 2H)."""
     H = h_prev.shape[-1]
     rh = saved[0][:, :H] * h_prev
-    return xp.concat([xp.matrix_transpose(da_h[:, : 2 * H]) @ h_prev,
-                      xp.matrix_transpose(da_h[:, 2 * H :]) @ rh], axis=0)
+    return xp.concat([outer_sum(da_h[:, : 2 * H], h_prev, xp=xp)[0],
+                      outer_sum(da_h[:, 2 * H :], rh, xp=xp)[0]], axis=0)
