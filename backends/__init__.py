@@ -2,8 +2,11 @@
 
 Each backend module (``numpy``, ``array_api_strict``, ``torch``, ``jax``, ``cupy``) says
 how to import its library, whether it is usable here and why not, its devices,
-host<->device transfer, synchronisation for timing, an optional compiled time loop, and
-its test tolerances.  This package installs as ``rnnx.backends``.
+host<->device transfer and synchronisation for timing and its test tolerances, and fills
+one :class:`Capabilities` record (``CAPABILITIES``): what the standard lacks and the
+backend adds (a native sigmoid, a compiled scan, jit, pytrees, a precision scope).  The
+core asks :func:`capabilities` for the record of a namespace; it never imports a backend
+module by name.  This package installs as ``rnnx.backends``.
 
 The list of (backend, device) targets is data: the tests, ``rnnx parity`` and ``rnnx bench``
 iterate over :func:`targets`.  ``RNNX_BACKENDS=numpy,jax`` (backend names, or target ids
@@ -18,9 +21,9 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
-from rnnx.backends._base import Unavailable
+from rnnx.backends._base import Capabilities, Unavailable
 
-__all__ = ["NAMES", "Target", "Unavailable", "get", "targets", "selected"]
+__all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected"]
 
 #: Every backend rnnx knows, in report order.
 NAMES: tuple[str, ...] = ("numpy", "array_api_strict", "torch", "jax", "cupy")
@@ -32,6 +35,32 @@ def get(name: str) -> ModuleType:
     if key not in NAMES:
         raise ValueError(f"backend: unknown backend {name!r}; expected one of {', '.join(NAMES)}")
     return import_module(f"rnnx.backends.{key}")
+
+
+_BY_NAMESPACE: dict[int, Capabilities] = {}
+
+
+def _backend_of(xp: Any) -> str | None:
+    import array_api_compat as compat
+
+    for name, test in (("numpy", compat.is_numpy_namespace), ("torch", compat.is_torch_namespace),
+                       ("jax", compat.is_jax_namespace), ("cupy", compat.is_cupy_namespace),
+                       ("array_api_strict", compat.is_array_api_strict_namespace)):
+        if test(xp):
+            return name
+    return None
+
+
+def capabilities(xp: Any) -> Capabilities:
+    """The capability record of the backend a namespace belongs to (an array-api-compat
+    wrapper or the library itself); a library rnnx does not know gets the standard-only
+    defaults, ``Capabilities(<its module name>)``.  Cached per namespace object."""
+    caps = _BY_NAMESPACE.get(id(xp))
+    if caps is None:
+        name = _backend_of(xp)
+        caps = get(name).CAPABILITIES if name else Capabilities(getattr(xp, "__name__", type(xp).__name__))
+        _BY_NAMESPACE[id(xp)] = caps
+    return caps
 
 
 @dataclass(frozen=True)
@@ -81,6 +110,15 @@ class Target:
 
     def synchronize(self) -> None:
         self.module.synchronize(self.device_obj())
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.module.CAPABILITIES
+
+    def scope(self) -> Any:
+        """float64 and full-precision matmuls for a ``with`` block (JAX: ``jax_enable_x64``
+        and ``highest`` precision; torch: no TF32), restored after it."""
+        return self.module.CAPABILITIES.scope()
 
 
 def targets() -> list[Target]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx.backends._base import TOLERANCE, require
+from rnnx.backends._base import TOLERANCE, Capabilities, require
 
 NAME = "array_api_strict"
 INSTALL = "pip install array-api-strict"
@@ -44,5 +44,9 @@ def synchronize(dev: Any) -> None:
     """array-api-strict is synchronous."""
 
 
+#: The standard and nothing more: every capability at its standard-only default.
+CAPABILITIES = Capabilities(NAME)
+
+
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize"]
+           "to_numpy", "from_numpy", "synchronize", "CAPABILITIES"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx.backends._base import TOLERANCE, Unavailable, require
+from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, require
 
 NAME = "cupy"
 INSTALL = "pip install 'rnnx[cupy]' (a cupy-cuda12x/13x wheel matching your CUDA driver)"
@@ -53,5 +53,22 @@ def synchronize(dev: Any) -> None:
         cupy.cuda.get_current_stream().synchronize()
 
 
-__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
+def _sigmoid(x: Any) -> Any:
+    from cupyx.scipy.special import expit
+
+    return expit(x)
+
+
+def _block(tree: Any) -> Any:
+    import cupy
+
+    cupy.cuda.get_current_stream().synchronize()
+    return tree
+
+
+#: cupyx's expit is one fused elementwise kernel: the native sigmoid.
+CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, block=_block)
+
+
+__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "CAPABILITIES", "load", "device", "dtypes",
            "to_numpy", "from_numpy", "synchronize"]

@@ -1,14 +1,19 @@
 """JAX on CPU or GPU.
 
-Loading it through this module turns on ``jax_enable_x64`` (rnnx's reference precision is
-float64) and ``highest`` float32 matmul precision (no TF32/bf16 passes on GPUs).
+Loading it changes no JAX setting.  rnnx's reference precision is float64, which JAX only
+computes with ``jax_enable_x64``; :func:`scope` turns that on, and ``highest`` float32
+matmul precision (no TF32/bf16 passes on GPUs), for the duration of a ``with`` block, with
+JAX's own scoped configuration (``jax.enable_x64``, ``jax.default_matmul_precision``).  A
+program that wants float64 JAX arrays outside rnnx's tools sets ``jax_enable_x64`` itself.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+import os
+from typing import Any, Iterable, Iterator
 
-from rnnx.backends._base import TOLERANCE, Unavailable, require
+from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, require
 
 NAME = "jax"
 INSTALL = "pip install 'rnnx[jax]'"
@@ -17,12 +22,19 @@ _registered: set[type] = set()
 
 
 def load() -> Any:
-    jax = require("jax", INSTALL)
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_default_matmul_precision", "highest")
+    require("jax", INSTALL)
     import jax.numpy as jnp
 
     return jnp
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """float64 available and float32 matmuls at ``highest`` precision inside the block."""
+    import jax
+
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
+        yield
 
 
 def device(label: str) -> Any:
@@ -92,8 +104,6 @@ def in_step_projection() -> bool:
     than one that does the small (B, I) x (I, 4H) product itself, and the stacked array
     adds 32 MB to the temporary buffer it maps afresh on every call.
     ``RNNX_JAX_PROJECTION=hoisted`` or ``=in_step`` overrides the choice."""
-    import os
-
     import jax
 
     choice = os.environ.get("RNNX_JAX_PROJECTION", "")
@@ -119,5 +129,25 @@ def register_pytree(cls: type, *, data_fields: Iterable[str], meta_fields: Itera
     _registered.add(cls)
 
 
-__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan", "staged", "in_step_projection", "jit", "block", "register_pytree"]
+def int64() -> bool:
+    """64-bit integers exist only with ``jax_enable_x64`` (globally or in :func:`scope`)."""
+    import jax
+
+    return bool(jax.config.read("jax_enable_x64"))
+
+
+def _sigmoid(x: Any) -> Any:
+    import jax
+
+    return jax.nn.sigmoid(x)
+
+
+#: XLA's logistic op (exact in both tails; on CPU as fast as the tanh form), the compiled
+#: scan while tracing, pytrees for the cache, jit for the trainer.
+CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in_step_projection=in_step_projection,
+                            register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope)
+
+
+__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "CAPABILITIES", "load", "device", "dtypes",
+           "to_numpy", "from_numpy", "synchronize", "scan", "staged", "in_step_projection", "jit", "block",
+           "register_pytree", "int64", "scope"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx.backends._base import TOLERANCE, require
+from rnnx.backends._base import TOLERANCE, Capabilities, require
 
 NAME = "numpy"
 INSTALL = "pip install numpy"
@@ -44,5 +44,9 @@ def synchronize(dev: Any) -> None:
     """NumPy is synchronous."""
 
 
+#: NumPy has no logistic kernel of its own: rnnx forms sigmoid from exp (rnnx._xp).
+CAPABILITIES = Capabilities(NAME)
+
+
 __all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize"]
+           "to_numpy", "from_numpy", "synchronize", "CAPABILITIES"]

@@ -1,10 +1,16 @@
-"""PyTorch, eager, on CPU or CUDA (rnnx's own loop, not torch's RNN kernels)."""
+"""PyTorch, eager, on CPU or CUDA (rnnx's own loop, not torch's RNN kernels).
+
+Loading it changes no torch setting.  :func:`scope` turns TF32 off for cuBLAS matmuls and
+cuDNN for the duration of a ``with`` block (float32 tolerances hold on GPUs) and restores
+the caller's values after it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
-from rnnx.backends._base import TOLERANCE, Unavailable, require
+from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, require
 
 NAME = "torch"
 INSTALL = "pip install 'rnnx[torch]' (CPU-only build: pip install torch==2.13.0 first)"
@@ -12,9 +18,7 @@ DEVICES = ("cpu", "cuda")
 
 
 def load() -> Any:
-    torch = require("torch", INSTALL)
-    # float32 matmuls in full float32, never TF32, so GPU rows meet float32 tolerances
-    torch.backends.cuda.matmul.allow_tf32 = False
+    require("torch", INSTALL)
     import array_api_compat.torch as xp
 
     return xp
@@ -51,5 +55,30 @@ def synchronize(dev: Any) -> None:
         torch.cuda.synchronize(dev)
 
 
-__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
-           "to_numpy", "from_numpy", "synchronize"]
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """float32 matmuls and convolutions in full float32 (no TF32) inside the block; the
+    caller's ``allow_tf32`` flags are restored after it."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _sigmoid(x: Any) -> Any:
+    import torch
+
+    return torch.sigmoid(x)
+
+
+#: torch's own logistic kernel (its tanh is several times slower on CPU); eager, so no
+#: compiled loop or jit.
+CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scope=scope)
+
+
+__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "CAPABILITIES", "load", "device", "dtypes",
+           "to_numpy", "from_numpy", "synchronize", "scope"]

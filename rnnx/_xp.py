@@ -1,18 +1,22 @@
 """Array-namespace plumbing: resolve ``xp`` once at the public boundary, pass it down.
 
 Two layers, as in array-api-extra: pure-standard code, plus a tiny delegation to a
-backend's native function where one exists (``torch.sigmoid``).  Nothing here imports
-an array library; every array is reached through the namespace ``array_namespace``
-returns.
+backend's native function where its capability record (:func:`rnnx.backends.capabilities`)
+has one (``torch.sigmoid``).  Nothing here imports an array library; every array is reached
+through the namespace ``array_namespace`` returns.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["namespace", "transposed", "sigmoid", "sigmoid_prescale", "sigmoid_of_scaled", "native_sigmoid", "library_name", "is_traced", "zeros_before"]
+from rnnx.backends import capabilities
+
+__all__ = ["namespace", "transposed", "sigmoid", "sigmoid_of_negated", "native_sigmoid", "library_name", "is_traced",
+           "zeros_before", "outer_sum", "index_dtype"]
 
 
 def is_traced(a: Any) -> bool:
@@ -85,6 +89,12 @@ def outer_sum(da: Any, v: Any, *, xp: Any) -> tuple[Any, Any]:
     return xp.matrix_transpose(m[:K, :]), m[K, :]
 
 
+def index_dtype(xp: Any, device: Any) -> Any:
+    """The namespace's default integer dtype on ``device`` (int64; int32 in JAX without
+    x64): what time indices and lengths are compared in, whatever dtype ``lengths`` has."""
+    return xp.__array_namespace_info__().default_dtypes(device=device)["integral"]
+
+
 def transposed(w: Any, /, *, xp: Any) -> Any:
     """``w`` (..., M, N) transposed to (..., N, M) as an array of its own in row-major
     order (a reshape through 1-D forces the copy), so a product ``h @ w^T`` repeated every
@@ -93,32 +103,30 @@ def transposed(w: Any, /, *, xp: Any) -> Any:
     return xp.reshape(xp.reshape(wt, (-1,)), wt.shape)
 
 
-def native_sigmoid(xp: Any) -> bool:
-    """True where the namespace has its own ``sigmoid`` kernel (PyTorch).  A property of
-    the namespace, not of an array, so it is safe inside ``jax.jit``."""
-    return compat.is_torch_namespace(xp)
+def _exp_bound(dtype: Any, xp: Any) -> float:
+    """The largest whole z with finite exp(z) in ``dtype`` (88 in float32, 709 in float64)."""
+    return float(math.floor(math.log(xp.finfo(dtype).max)))
 
 
-def sigmoid_prescale(xp: Any) -> float:
-    """The factor c with ``sigmoid_of_scaled(c * x) == sigmoid(x)``: 1 with a native
-    sigmoid, 1/2 where it is formed from tanh.  Cells fold c into their weight rows once
-    before the loop (a power of two: exact), so no step multiplies its input by 1/2."""
-    return 1.0 if native_sigmoid(xp) else 0.5
+def sigmoid_of_negated(z: Any, /, *, xp: Any) -> Any:
+    """``sigmoid(-z) = 1 / (1 + exp(z))``, standard-only and accurate in both tails: for
+    z -> +inf the result is ``exp(-z)`` to a few ulp (the tanh form ``(tanh(-z/2) + 1) / 2``
+    cancels to 0 there: 0 for every z > 16.6 in float32), for z -> -inf it rounds to 1.
+    ``exp``'s argument stops at the dtype's bound, so it never overflows (nor warns)."""
+    return 1.0 / (1.0 + xp.exp(xp.clip(z, max=_exp_bound(z.dtype, xp))))
 
 
-def sigmoid_of_scaled(z: Any, /, *, xp: Any) -> Any:
-    """``sigmoid(z / c)`` for ``c = sigmoid_prescale(xp)``: the native kernel, or
-    ``(tanh(z) + 1) / 2`` (``sigmoid(x) = (tanh(x/2) + 1) / 2`` never overflows)."""
-    if native_sigmoid(xp):
-        return xp.sigmoid(z)
-    return 0.5 * xp.tanh(z) + 0.5
+def native_sigmoid(xp: Any) -> Any:
+    """The backend's own logistic kernel (torch, JAX, CuPy), or None: a field of its
+    capability record, a property of the namespace, so safe inside ``jax.jit``."""
+    return capabilities(xp).sigmoid
 
 
 def sigmoid(x: Any, /, *, xp: Any) -> Any:
-    """Numerically stable logistic function ``1 / (1 + exp(-x))``.
+    """Logistic function ``1 / (1 + exp(-x))``, accurate in both tails.
 
-    Uses the backend's native kernel where it has one, otherwise the standard-only
-    identity ``sigmoid(x) = (tanh(x / 2) + 1) / 2``, which never overflows.
+    The backend's native kernel where its capability record has one, otherwise
+    :func:`sigmoid_of_negated` of ``-x``.
     """
-    c = sigmoid_prescale(xp)
-    return sigmoid_of_scaled(x if c == 1.0 else c * x, xp=xp)
+    native = native_sigmoid(xp)
+    return native(x) if native is not None else sigmoid_of_negated(-x, xp=xp)

@@ -69,21 +69,26 @@ def params(got: Any, expected: dict[str, tuple[int, ...]], *, dtype: Any, layer:
 
 
 def state(
-    name: str, got: Any, *, size: int, expected: tuple[int, ...], dtype: Any, cell: str
+    name: str, got: Any, *, components: tuple[str, ...], expected: tuple[tuple[int, ...], ...], dtype: Any,
+    cell: str, sizes: tuple[str, ...]
 ) -> tuple[Any, ...]:
-    """An initial or final-state (gradient) argument: an array, or a pair for LSTM."""
-    if size == 2:
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
+    """An initial or final-state (gradient) argument: an array h, or a tuple (h, c) for a
+    cell whose state has two components; ``expected`` holds each component's shape and
+    ``sizes`` the name of its last dimension (``hidden_size``, ``proj_size``)."""
+    size = len(components)
+    if size > 1:
+        if not isinstance(got, (tuple, list)) or len(got) != size:
             what = type(got).__name__ if not isinstance(got, (tuple, list)) else f"a {len(got)}-tuple"
-            raise TypeError(f"{name}: expected a tuple (h, c) of two arrays for {cell}, got {what}")
+            raise TypeError(f"{name}: expected a tuple ({', '.join(components)}) of {size} arrays for {cell}, "
+                            f"got {what}")
         parts = tuple(got)
     else:
         if isinstance(got, (tuple, list)):
             raise TypeError(f"{name}: expected one array h for {cell}, got a {type(got).__name__}")
         parts = (got,)
-    for label, a in zip("hc", parts):
-        n = f"{name}[{'hc'.index(label)}]" if size == 2 else name
-        shape(n, a, expected, " (num_layers * num_directions, [B,] hidden_size)")
+    for j, (a, want, last) in enumerate(zip(parts, expected, sizes)):
+        n = f"{name}[{j}]" if size > 1 else name
+        shape(n, a, want, f" (num_layers * num_directions, [B,] {last})")
         same_dtype(n, a, dtype)
     return parts
 
@@ -95,8 +100,9 @@ def lengths(got: Any, *, batch: int | None, steps: int, xp: Any) -> None:
     if not xp.isdtype(got.dtype, "integral"):
         raise TypeError(f"lengths: expected an integer array, got dtype {_dtype_name(got.dtype)}")
     shape("lengths", got, (batch,), " (one length per sequence in the batch)")
-    if is_traced(got):  # under jax.jit: no values to check
+    lo, hi = xp.min(got), xp.max(got)
+    if is_traced(lo):  # under jax.jit (a traced array, or a concrete one closed over): no values to check
         return
-    lo, hi = int(xp.min(got)), int(xp.max(got))
+    lo, hi = int(lo), int(hi)
     if lo < 1 or hi > steps:
         raise ValueError(f"lengths: expected every length in [1, T={steps}], got values in [{lo}, {hi}]")

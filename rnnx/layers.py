@@ -1,16 +1,21 @@
-"""``rnnx.RNN``, ``rnnx.LSTM``, ``rnnx.GRU``: thin configuration objects with PyTorch's
-constructor arguments and parameter layout, whose methods run the pure functions.
+"""Recurrent layers: thin configuration objects with PyTorch's constructor arguments and
+parameter layout, whose methods run the pure functions.  Every cell and option comes from
+the registry (:data:`rnnx.cells.CELLS`) through one factory, :func:`layer`.
 
-    layer = rnnx.LSTM(input_size, hidden_size, num_layers=1, bias=True,
-                      batch_first=False, bidirectional=False)
+    layer = rnnx.layer("lstm", input_size, hidden_size, num_layers=1, proj_size=0)
+    layer = rnnx.LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                      bidirectional=False, dropout=0.0, proj_size=0, activation="tanh", ...)
     params = layer.init_params(xp, seed=0, dtype=xp.float64)
-    y, state = layer(params, x, state0, lengths=lengths)
-    y, state, cache = layer.forward(params, x, state0, lengths=lengths)
+    y, state = layer(params, x, state0, lengths=lengths)                  # inference
+    y, state, cache = layer.forward(params, x, state0, lengths=lengths,
+                                    train=True, seed=step)                 # dropout masks
     dparams, dx, dstate0 = layer.backward(params, cache, dy, dstate)
+    same = rnnx.layer_from_config(layer.config())
 
 Shapes (time-major; with ``batch_first=True`` x and y are (B, T, .)):
-    x (T, B, I) or unbatched (T, I);  y (T, B, D*H);  lengths (B,) integers in [1, T];
-    state (L*D, B, H) for RNN/GRU, a pair (h, c) of those for LSTM.
+    x (T, B, I) or unbatched (T, I);  y (T, B, D*R);  lengths (B,) integers in [1, T];
+    state (L*D, B, R) for RNN/GRU, a pair (h (L*D, B, R), c (L*D, B, H)) for LSTM;
+    R = H, or an LSTM's proj_size.
 """
 
 from __future__ import annotations
@@ -23,18 +28,21 @@ import array_api_compat as compat
 from rnnx import checks
 from rnnx import params as P
 from rnnx import stack
-from rnnx._xp import namespace
-from rnnx.cells import CELLS, Cell
+from rnnx._xp import index_dtype, namespace
+from rnnx.backends import capabilities
+from rnnx.cells import CELLS, CellSpec, spec as cell_spec
+from rnnx.cells.spec import Option, boolean, positive_int
 
-__all__ = ["RNN", "LSTM", "GRU", "Cache"]
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "Cache", "layer", "layer_from_config", "LAYER_OPTIONS"]
 
 
 @dataclass(frozen=True)
 class Cache:
-    """What :meth:`backward` needs from :meth:`forward`.
+    """What :meth:`Recurrent.backward` needs from :meth:`Recurrent.forward`.
 
     ``data`` holds arrays only (a pytree); the layout flags are static, so a Cache passes
-    in and out of ``jax.jit`` (it is registered as a JAX pytree on first use with JAX).
+    in and out of ``jax.jit`` (registered through the backend's capability record on first
+    use with a backend that has pytrees).
     """
 
     data: dict
@@ -48,69 +56,117 @@ class Cache:
         return stack.cache_nbytes(self.data)
 
 
-def _register_for(xp: Any) -> None:
-    if compat.is_jax_namespace(xp):
-        from rnnx.backends.jax import register_pytree
-
-        register_pytree(Cache, data_fields=("data",), meta_fields=("unbatched", "y_shape", "checkpoint"))
+def _positive(name: str, v: Any, opts: Any, hidden_size: int) -> None:
+    positive_int(name, v)
 
 
-class _Layer:
-    """Shared machinery of the three layer types (not public)."""
+def _dropout(name: str, v: Any, opts: Any, hidden_size: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= v < 1.0):
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {v!r}")
+    if v > 0 and opts["num_layers"] == 1:
+        raise ValueError(f"{name}: {v} acts between stacked layers and would do nothing with num_layers=1 "
+                         "(torch only warns; rnnx refuses); expected dropout=0 or num_layers > 1")
 
-    cell_name: str = ""
-    _type: str = ""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        bidirectional: bool = False,
-    ) -> None:
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected a positive int, got {v!r}")
-        for name, v in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
-            if not isinstance(v, bool):
-                raise TypeError(f"{name}: expected a bool, got {v!r}")
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
+#: The options every layer has, whatever its cell (PyTorch's constructor arguments).
+LAYER_OPTIONS: tuple[Option, ...] = (
+    Option("num_layers", 1, "stacked recurrent layers", _positive),
+    Option("bias", True, "the biases bias_ih and bias_hh", boolean, (True, False)),
+    Option("batch_first", False, "x and y are (B, T, .) instead of (T, B, .)", boolean, (True, False)),
+    Option("bidirectional", False, "a second direction running backwards in time", boolean, (True, False)),
+    Option("dropout", 0.0, "p: in training (forward(train=True, seed=...)), each layer's input but the first "
+           "is zeroed with probability p and scaled by 1/(1-p), as torch's dropout=", _dropout),
+)
+_LAYER_DEFAULTS = {o.name: o.default for o in LAYER_OPTIONS}
+_CLASSES: dict[str, type] = {}
+
+
+def layer(cell: str, input_size: int, hidden_size: int, **options: Any) -> Recurrent:
+    """The one factory: a layer of the registry's ``cell`` (``"rnn"``, ``"lstm"``, ``"gru"``)
+    with the layer options (:data:`LAYER_OPTIONS`) and the cell's own options; an option
+    the cell does not have is a ``TypeError`` naming it."""
+    spec = cell_spec(cell)
+    cls = _CLASSES.get(spec.name)
+    return cls(input_size, hidden_size, **options) if cls else Recurrent(spec, input_size, hidden_size, **options)
+
+
+def layer_from_config(cfg: dict) -> Recurrent:
+    """Inverse of :meth:`Recurrent.config`."""
+    cfg = dict(cfg)
+    if "cell" not in cfg:
+        raise ValueError(f"config: expected a 'cell' key (one of {', '.join(CELLS)}), got keys {sorted(cfg)}")
+    return layer(cfg.pop("cell"), **cfg)
+
+
+class Recurrent:
+    """Recurrent layer(s) of one cell: ``Recurrent(cell, input_size, hidden_size, **options)``.
+
+    ``cell`` is a registry name or a :class:`~rnnx.cells.spec.CellSpec`; ``options`` are the
+    layer options (num_layers, bias, batch_first, bidirectional, dropout) and the cell's
+    (``spec.options``), each validated; their values are attributes (``layer.proj_size``).
+    """
+
+    def __init__(self, cell: str | CellSpec, input_size: int, hidden_size: int, **options: Any) -> None:
+        self.spec: CellSpec = cell if isinstance(cell, CellSpec) else cell_spec(cell)
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+            positive_int(name, v)
+        layer_opts = {**_LAYER_DEFAULTS, **{k: options.pop(k) for k in list(options) if k in _LAYER_DEFAULTS}}
+        for o in LAYER_OPTIONS:
+            o.check(o.name, layer_opts[o.name], layer_opts, hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bias = layer_opts["num_layers"], layer_opts["bias"]
+        self.batch_first, self.bidirectional = layer_opts["batch_first"], layer_opts["bidirectional"]
+        self.dropout = float(layer_opts["dropout"])
+        try:
+            self.options = self.spec.resolve(hidden_size, options)
+        except TypeError as e:
+            raise TypeError(f"{e}; layer options: {', '.join(_LAYER_DEFAULTS)}") from None
+        self.kernel = self.spec.kernel(self.options, hidden_size)
+        self.output_size = self.spec.output_size(self.options, hidden_size)
+        self.state_sizes = self.spec.state_sizes(self.options, hidden_size)
+        self._shapes, self._keys = P.layout(
+            lambda fan_in: self.spec.param_shapes(self.options, hidden_size, fan_in, self.bias),
+            input_size=input_size, output_size=self.output_size, num_layers=self.num_layers,
+            num_directions=self.num_directions)
+
+    def __getattr__(self, name: str) -> Any:  # the cell's options as attributes
+        opts = self.__dict__.get("options", {})
+        if name in opts:
+            return opts[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     # -- configuration ----------------------------------------------------------------
-    @property
-    def cell(self) -> Cell:
-        return CELLS[self.cell_name]
-
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def _config(self) -> tuple:
-        return (self.cell_name, self.input_size, self.hidden_size, self.num_layers,
-                self.bias, self.batch_first, self.bidirectional)
+    def config(self) -> dict:
+        """Every argument (layer and cell options, defaults included), JSON-able;
+        :func:`layer_from_config` inverts it."""
+        return {"cell": self.spec.name, "input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "bias": self.bias, "batch_first": self.batch_first,
+                "bidirectional": self.bidirectional, "dropout": self.dropout, **self.options}
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> Recurrent:
+        return layer_from_config(cfg)
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._config() == other._config()  # type: ignore[attr-defined]
+        return isinstance(other, Recurrent) and self.config() == other.config()
 
     def __hash__(self) -> int:
-        return hash(self._config())
+        return hash(tuple(sorted(self.config().items())))
 
     def __repr__(self) -> str:
-        extra = "".join(
-            f", {k}={getattr(self, k)!r}"
-            for k, default in (("num_layers", 1), ("nonlinearity", "tanh"), ("bias", True),
-                               ("batch_first", False), ("bidirectional", False), ("reset_after", True))
-            if hasattr(self, k) and getattr(self, k) != default
-        )
-        return f"{self._type}({self.input_size}, {self.hidden_size}{extra})"
+        defaults = {**_LAYER_DEFAULTS, **self.spec.defaults()}
+        cfg = self.config()
+        extra = "".join(f", {k}={v!r}" for k, v in cfg.items()
+                        if k in defaults and v != defaults[k])
+        return f"{self.spec.title}({self.input_size}, {self.hidden_size}{extra})"
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Parameter keys and shapes, as in the matching ``torch.nn`` module's state_dict."""
-        return P.shapes(gates=self.cell.gates, input_size=self.input_size, hidden_size=self.hidden_size,
-                        num_layers=self.num_layers, num_directions=self.num_directions, bias=self.bias)
+        return dict(self._shapes)
 
     def init_params(self, xp: Any, *, seed: int = 0, dtype: Any = None, device: Any = None) -> dict[str, Any]:
         """Parameters drawn from U(-1/sqrt(H), 1/sqrt(H)) like PyTorch, reproducible from
@@ -125,42 +181,64 @@ class _Layer:
 
     # -- forward / backward -------------------------------------------------------------
     def __call__(self, params, x, state0=None, *, lengths=None):
-        """``y, state = layer(params, x, state0, lengths=...)``; see :meth:`forward`."""
-        y, state, _ = self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=False)
+        """``y, state = layer(params, x, state0, lengths=...)``: inference (no dropout, no
+        cache); see :meth:`forward`."""
+        y, state, _ = self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=False, seed=None)
         return y, state
 
-    def _state_shape(self, batch: int | None) -> tuple[int, ...]:
+    def _state_shapes(self, batch: int | None) -> tuple[tuple[int, ...], ...]:
         lead = self.num_layers * self.num_directions
-        return (lead, self.hidden_size) if batch is None else (lead, batch, self.hidden_size)
+        return tuple((lead, n) if batch is None else (lead, batch, n) for n in self.state_sizes)
+
+    def _state_labels(self) -> tuple[str, ...]:
+        return tuple("hidden_size" if n == self.hidden_size else "proj_size" for n in self.state_sizes)
 
     def _pack(self, state: tuple[Any, ...]) -> Any:
-        return state if self.cell.state_size == 2 else state[0]
+        return state if len(self.spec.state) > 1 else state[0]
 
-    def forward(self, params, x, state0=None, *, lengths=None, checkpoint=None):
+    def forward(self, params, x, state0=None, *, lengths=None, checkpoint=None, train=False, seed=None):
         """Run the network over ``x``; returns ``(y, state, cache)``.
 
         params: dict in torch's state_dict layout (see :meth:`param_shapes`).
         x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I).
-        state0: initial state (L*D, B, H) (a pair (h0, c0) for LSTM); None means zeros.
+        state0: initial state (L*D, B, R) (a pair (h0, c0) for LSTM); None means zeros.
         lengths: (B,) integers in [1, T] for variable-length sequences: outputs past a
             sequence's end are zero, its final state is that of its last valid step, and
-            the reverse direction starts there, exactly like a packed sequence in torch.
+            the reverse direction starts there, exactly like a packed sequence in torch
+            (steps past the end are never read: NaN padding stays out of every result).
         checkpoint: memory-bounded BPTT.  ``k`` (or ``"sqrt"`` for ceil(sqrt(T))) keeps only
             every k-th state; :meth:`backward` recomputes one k-step segment at a time.  The
             cache holds O(T/k) states instead of O(T); the gradients are the same.
+        train, seed: training mode.  With ``dropout`` > 0 a layer's input (but the first
+            layer's) is multiplied by a mask drawn from ``seed`` (an int or an integer array
+            of shape ()): the same seed gives the same mask on every backend.  Training with
+            dropout needs a seed; a seed is refused where no mask is drawn.
         """
-        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True)
+        if seed is not None and not (train and self.dropout > 0):
+            raise ValueError(f"seed: draws dropout masks only with train=True and dropout > 0; got train={train!r}, "
+                             f"dropout={self.dropout}")
+        if train and self.dropout > 0:
+            if seed is None:
+                raise ValueError(f"seed: training with dropout={self.dropout} needs a seed for its masks (an int, "
+                                 "or an integer array of shape ()); vary it between updates")
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                if not compat.is_array_api_obj(seed) or seed.ndim != 0:
+                    raise TypeError(f"seed: expected an int or an integer array of shape (), got {type(seed).__name__}")
+        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True, seed=seed)
 
-    def _forward(self, params, x, state0, *, lengths, checkpoint, keep):
+    def _forward(self, params, x, state0, *, lengths, checkpoint, keep, seed):
         """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
         stacks only the outputs, not every state and gate activation."""
         if isinstance(lengths, (list, tuple)):
             lengths = compat.array_namespace(x).asarray(lengths, device=compat.device(x))
-        xp = namespace(x=x, lengths=lengths, **_named_state("state0", state0),
+        arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
+        xp = namespace(x=x, lengths=lengths, **_named_state("state0", state0), **arrays,
                        **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
         _register_for(xp)
         unbatched = checks.x_input(x, input_size=self.input_size, batch_first=self.batch_first, xp=xp)
         checks.params(params, self.param_shapes(), dtype=x.dtype, layer=repr(self))
+        if arrays and not xp.isdtype(seed.dtype, "integral"):
+            raise TypeError(f"seed: expected an integer array, got dtype {seed.dtype}")
         if unbatched:
             x = xp.expand_dims(x, axis=1)
         elif self.batch_first:
@@ -168,22 +246,24 @@ class _Layer:
         T, B, _ = x.shape
         dev = compat.device(x)
         if state0 is None:
-            zeros = xp.zeros(self._state_shape(B), dtype=x.dtype, device=dev)
-            s0 = (zeros,) * self.cell.state_size
+            s0 = tuple(xp.zeros(s, dtype=x.dtype, device=dev) for s in self._state_shapes(B))
         else:
-            s0 = checks.state("state0", state0, size=self.cell.state_size, cell=self._type,
-                              expected=self._state_shape(None if unbatched else B), dtype=x.dtype)
+            s0 = checks.state("state0", state0, components=self.spec.state, cell=self.spec.title,
+                              expected=self._state_shapes(None if unbatched else B), dtype=x.dtype,
+                              sizes=self._state_labels())
             if unbatched:
                 s0 = tuple(xp.expand_dims(s, axis=1) for s in s0)
         mask = None
         if lengths is not None:
             checks.lengths(lengths, batch=None if unbatched else B, steps=T, xp=xp)
-            t = xp.arange(T, dtype=lengths.dtype, device=dev)
-            mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(lengths, axis=0), axis=2)
+            it = index_dtype(xp, dev)  # compare in the default integer dtype: a uint8 length never wraps
+            t = xp.arange(T, dtype=it, device=dev)
+            mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(xp.astype(lengths, it), axis=0), axis=2)
+            x = xp.where(mask, x, 0.0)  # padding is never read: 0 * NaN there must not reach a gradient
         k = stack.segment_length(checkpoint, T)
-        y, state, data = stack.forward(self.cell, params, x, s0, mask, num_layers=self.num_layers,
+        y, state, data = stack.forward(self.kernel, params, self._keys, x, s0, mask, num_layers=self.num_layers,
                                        num_directions=self.num_directions, bias=self.bias, xp=xp, checkpoint=k,
-                                       keep=keep)
+                                       keep=keep, dropout=self.dropout, seed=seed)
         y, state = self._unlayout(y, state, unbatched, xp=xp)
         return y, self._pack(state), (Cache(data, unbatched, tuple(y.shape), k) if keep else None)
 
@@ -195,7 +275,7 @@ class _Layer:
         return y, state
 
     def backward(self, params, cache, dy, dstate=None):
-        """Explicit, hand-derived BPTT through :meth:`forward`.
+        """Explicit, hand-derived BPTT through :meth:`forward` (through its dropout masks).
 
         cache: the third result of :meth:`forward`; dy: dL/dy, the shape of ``y``;
         dstate: dL/d(final state), the shape of ``state`` (None means zero).
@@ -212,22 +292,28 @@ class _Layer:
         checks.same_dtype("dy", dy, x0.dtype)
         T, B, _ = x0.shape
         if dstate is None:
-            zeros = xp.zeros(self._state_shape(B), dtype=x0.dtype, device=compat.device(x0))
-            ds = (zeros,) * self.cell.state_size
+            ds = tuple(xp.zeros(s, dtype=x0.dtype, device=compat.device(x0)) for s in self._state_shapes(B))
         else:
-            ds = checks.state("dstate", dstate, size=self.cell.state_size, cell=self._type,
-                              expected=self._state_shape(None if cache.unbatched else B), dtype=x0.dtype)
+            ds = checks.state("dstate", dstate, components=self.spec.state, cell=self.spec.title,
+                              expected=self._state_shapes(None if cache.unbatched else B), dtype=x0.dtype,
+                              sizes=self._state_labels())
             if cache.unbatched:
                 ds = tuple(xp.expand_dims(s, axis=1) for s in ds)
         if cache.unbatched:
             dy = xp.expand_dims(dy, axis=1)
         elif self.batch_first:
             dy = xp.permute_dims(dy, (1, 0, 2))
-        dparams, dx, ds0 = stack.backward(self.cell, params, cache.data, dy, ds, num_layers=self.num_layers,
-                                          num_directions=self.num_directions, bias=self.bias, xp=xp,
-                                          checkpoint=cache.checkpoint)
+        dparams, dx, ds0 = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
+                                          num_layers=self.num_layers, num_directions=self.num_directions,
+                                          bias=self.bias, xp=xp, checkpoint=cache.checkpoint)
         dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
         return dparams, dx, self._pack(ds0)
+
+
+def _register_for(xp: Any) -> None:
+    register = capabilities(xp).register_pytree
+    if register is not None:
+        register(Cache, data_fields=("data",), meta_fields=("unbatched", "y_shape", "checkpoint"))
 
 
 def _named_state(name: str, s: Any) -> dict[str, Any]:
@@ -236,51 +322,25 @@ def _named_state(name: str, s: Any) -> dict[str, Any]:
     return {name: s}
 
 
-class RNN(_Layer):
-    """Elman RNN, ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act = tanh or relu.
+def _fixed_cell(spec_name: str, doc: str) -> type:
+    """The layer class of one registry cell: ``LSTM(input_size, hidden_size, num_layers=1,
+    **options)``."""
+    spec = CELLS[spec_name]
 
-    ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-    batch_first=False, bidirectional=False)``, as ``torch.nn.RNN``.
-    """
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **options: Any) -> None:
+        Recurrent.__init__(self, spec, input_size, hidden_size, num_layers=num_layers, **options)
 
-    _type = "RNN"
-
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, bidirectional=False):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        self.cell_name = f"rnn_{nonlinearity}"
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional)
-
-
-class LSTM(_Layer):
-    """LSTM, gates i, f, g, o; ``c' = f*c + i*g``, ``h' = o*tanh(c')``; state ``(h, c)``.
-
-    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    bidirectional=False)``, as ``torch.nn.LSTM``.
-    """
-
-    _type = "LSTM"
-    cell_name = "lstm"
+    opts = ", ".join(f"{o.name}={o.default!r}" for o in (*LAYER_OPTIONS[1:], *spec.options))
+    cls = type(spec.title, (Recurrent,), {
+        "__init__": __init__, "__module__": __name__,
+        "__doc__": f"{doc}\n\n    ``{spec.title}(input_size, hidden_size, num_layers=1, {opts})``; options: "
+                   + "; ".join(f"``{o.name}``: {o.help}" for o in spec.options) + "."})
+    _CLASSES[spec_name] = cls
+    return cls
 
 
-class GRU(_Layer):
-    """GRU, gates r, z, n; ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``,
-    ``h' = (1-z)*n + z*h``.
-
-    ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    bidirectional=False, reset_after=True)``, as ``torch.nn.GRU``.  ``reset_after=False``
-    is the other form (Keras ``reset_after=False``, Cho et al. 2014):
-    ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)``, same parameter layout.
-    """
-
-    _type = "GRU"
-
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, reset_after=True):
-        if not isinstance(reset_after, bool):
-            raise TypeError(f"reset_after: expected a bool, got {reset_after!r}")
-        self.reset_after = reset_after
-        self.cell_name = "gru" if reset_after else "gru_reset_before"
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional)
+RNN = _fixed_cell("rnn", "Elman RNN, ``h' = phi(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNN``.")
+LSTM = _fixed_cell("lstm", "LSTM, gates i, f, g, o; ``c' = f*c + i*g``, ``h' = o*phi(c')`` (times W_hr^T with "
+                   "proj_size); state ``(h, c)``; as ``torch.nn.LSTM``.")
+GRU = _fixed_cell("gru", "GRU, gates r, z, n; ``n = phi(W_in x + b_in + r*(W_hn h + b_hn))``, "
+                  "``h' = (1-z)*n + z*h``; as ``torch.nn.GRU`` (``reset_after=False``: Keras's other form).")

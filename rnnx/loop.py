@@ -17,22 +17,19 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import array_api_compat as compat
-
-from rnnx._xp import is_traced, transposed
+from rnnx.backends import capabilities
 
 Arrays = tuple[Any, ...]
 
 
 def scan_for(xs: Arrays, xp: Any) -> Callable:
-    """The loop to run: a backend's compiled one (``lax.scan`` while JAX stages a program,
-    e.g. under ``jax.jit``, so compile time does not grow with T), else :func:`scan`
-    (eager, also eager ``jax.vjp``, where a fresh ``lax.scan`` would compile every call)."""
-    if compat.is_jax_namespace(xp) and is_traced(xs[0]):
-        from rnnx.backends import jax as jax_backend
-
-        if jax_backend.staged(xs[0]):
-            return jax_backend.scan
+    """The loop to run: the backend's compiled one (``lax.scan``, from its capability record)
+    while it stages a program, e.g. under ``jax.jit``, so compile time does not grow with T;
+    else :func:`scan` (eager, also eager ``jax.vjp``, where a fresh ``lax.scan`` would
+    compile every call)."""
+    caps = capabilities(xp)
+    if caps.scan is not None and caps.staged(xs[0]):
+        return caps.scan
     return scan
 
 
@@ -40,11 +37,8 @@ def project_in_step(x: Any, xp: Any) -> bool:
     """Whether the input projection ``x_t W_ih^T + b`` goes inside the step instead of being
     hoisted into one product before the loop: a backend's choice (``in_step_projection``),
     made where its compiler does better that way (XLA on CPU), never in eager code."""
-    if compat.is_jax_namespace(xp) and is_traced(x):
-        from rnnx.backends import jax as jax_backend
-
-        return jax_backend.staged(x) and jax_backend.in_step_projection()
-    return False
+    caps = capabilities(xp)
+    return caps.staged(x) and caps.in_step_projection()
 
 
 def scan(
@@ -89,22 +83,21 @@ def previous(states: Arrays, state0: Arrays, *, reverse: bool, xp: Any) -> Array
     return tuple(out)
 
 
-def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True, project=None):
-    """Run ``cell`` over all T steps of one direction.
+def run(kernel, a_x, state0, rec, *, mask, reverse, xp, keep=True, project=None):
+    """Run ``kernel`` (a :class:`~rnnx.cells.spec.Kernel`) over all T steps of one direction.
 
     a_x (T, B, G*H): input projections with biases folded in (or, with ``project``, the
-    inputs (T, B, I) and ``project(x_t)`` forms each step's (B, G*H)); state0: tuple of (B, H);
-    w_hh (G*H, H); b_h: per-step bias or None; mask (T, B, 1) bool or None.
-    Returns (final state, states (tuple of (T, B, H): the first ``cell.kept`` components),
+    inputs (T, B, I) and ``project(x_t)`` forms each step's (B, G*H)); state0: tuple of
+    (B, .); rec: the kernel's prepared recurrent parameters; mask (T, B, 1) bool or None.
+    Returns (final state, states (tuple of (T, B, .): the first ``kernel.kept`` components),
     saved (tuple of (T, B, ...))); with ``keep=False`` (inference) states holds h alone and
     saved is empty.
     """
-    w_hh_t = transposed(w_hh, xp=xp)  # transposed once (contiguous), not per step
-    k = cell.kept  # state components BPTT reads (LSTM: h only; its c lives on in ``saved``)
+    k = kernel.kept  # state components BPTT reads (fused LSTM: h only; its c lives on in ``saved``)
 
     def f(state, x_t):
         a_t = x_t[0] if project is None else project(x_t[0])
-        new, saved = cell.step(a_t, state, w_hh_t, b_h, xp=xp, save=keep)
+        new, saved = kernel.step(a_t, state, rec, xp=xp, save=keep)
         if mask is not None:  # past a sequence's end, keep its state
             new = tuple(xp.where(x_t[1], n, s) for n, s in zip(new, state))
         return new, (new[:k] + saved if keep else new[:1])
@@ -114,15 +107,17 @@ def run(cell, a_x, state0, w_hh, b_h, *, mask, reverse, xp, keep=True, project=N
     return final, ys[:k], ys[k:]
 
 
-def run_back(cell, dy, states, saved, state0, w_hh, dstate, *, mask, reverse, xp):
+def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, xp):
     """Backpropagate through :func:`run` (one direction).
 
-    dy (T, B, H): dL/dh_t from the outputs; states, saved, state0: what :func:`run` gave;
-    dstate: tuple, dL/d(final state).  Returns (dL/d state0, da_x (T, B, G*H),
-    da_h (T, B, G*H), h_prev (T, B, H)); ``dW_ih = sum da_x^T x`` and
-    ``dW_hh = sum da_h^T h_prev`` are then one product each.
+    dy (T, B, R): dL/dh_t from the outputs; states, saved, state0: what :func:`run` gave;
+    recb: the kernel's backward parameters; dstate: tuple, dL/d(final state).  Returns
+    (dL/d state0, da_x (T, B, G*H), extra (tuple of (T, B, ...): the kernel's further
+    per-step arrays), prev (the kept components of the state before each step)); the weight
+    gradients are then one product each (``dW_ih = sum da_x^T x``, the kernel's
+    ``weight_grads``).
     """
-    k = cell.kept
+    k = kernel.kept
     prev = previous(states, state0[:k], reverse=reverse, xp=xp)
     off = 1 if mask is None else 2
 
@@ -131,11 +126,11 @@ def run_back(cell, dy, states, saved, state0, w_hh, dstate, *, mask, reverse, xp
         ds_cell = (ds[0] + x_t[0],) + tuple(ds[1:])  # h_t feeds the output and the next step
         if mask is not None:  # padded steps: nothing enters the cell, the state passes through
             ds_cell = tuple(xp.where(x_t[1], d, 0.0) for d in ds_cell)
-        dprev, da_x, da_h = cell.step_back(ds_cell, prev_t, new_t, saved_t, w_hh, xp=xp)
+        dprev, da_x, extra = kernel.step_back(ds_cell, prev_t, new_t, saved_t, recb, xp=xp)
         if mask is not None:
             dprev = tuple(p + xp.where(x_t[1], 0.0, d) for p, d in zip(dprev, ds))
-        return dprev, ((da_x,) if da_h is da_x else (da_x, da_h))
+        return dprev, (da_x,) + tuple(extra)
 
     xs = (dy,) + (() if mask is None else (mask,)) + prev + tuple(states) + tuple(saved)
     dstate0, das = scan_for(xs, xp)(g, tuple(dstate), xs, reverse=not reverse, xp=xp)
-    return dstate0, das[0], das[-1], prev[0]
+    return dstate0, das[0], das[1:], prev

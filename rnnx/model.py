@@ -16,23 +16,21 @@ from typing import Any
 from rnnx import head
 from rnnx import params as P
 from rnnx._xp import namespace, zeros_before
-from rnnx.layers import GRU, LSTM, RNN
+from rnnx.layers import layer
 from rnnx.losses import LOSSES
 
-CELL_TYPES = ("rnn", "lstm", "gru")
 OBJECTIVES = ("many-to-one", "many-to-many")
 
 
 class Model:
-    """``Model(cell, input_size, hidden_size, output_size=1, num_layers=1,
-    bidirectional=False, nonlinearity="tanh", output_activation="none",
-    objective="many-to-one")``."""
+    """``Model(cell, input_size, hidden_size, output_size=1, *, output_activation="none",
+    objective="many-to-one", **options)``: ``options`` are every layer option
+    (num_layers, bias, batch_first, bidirectional, dropout) and the cell's own
+    (:data:`rnnx.cells.CELLS`), passed to :func:`rnnx.layer`; one that does not apply to
+    the cell is an error naming it."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int = 1, num_layers: int = 1,
-                 bidirectional: bool = False, nonlinearity: str = "tanh", output_activation: str = "none",
-                 objective: str = "many-to-one") -> None:
-        if cell not in CELL_TYPES:
-            raise ValueError(f"cell: expected one of {', '.join(CELL_TYPES)}, got {cell!r}")
+    def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int = 1, *,
+                 output_activation: str = "none", objective: str = "many-to-one", **options: Any) -> None:
         if output_activation not in head.ACTIVATIONS:
             raise ValueError(f"output_activation: expected one of {', '.join(head.ACTIVATIONS)}, "
                              f"got {output_activation!r}")
@@ -40,26 +38,28 @@ class Model:
             raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
         if isinstance(output_size, bool) or not isinstance(output_size, int) or output_size < 1:
             raise ValueError(f"output_size: expected a positive int, got {output_size!r}")
-        kw = dict(num_layers=num_layers, bidirectional=bidirectional)
-        self.layer = (RNN(input_size, hidden_size, nonlinearity=nonlinearity, **kw) if cell == "rnn"
-                      else {"lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size, **kw))
-        self.cell, self.output_size = cell, output_size
+        if options.get("batch_first"):
+            raise ValueError("batch_first: a Model is time-major, x (T, B, I); expected batch_first=False")
+        self.layer = layer(cell, input_size, hidden_size, **options)
+        self.cell, self.output_size = self.layer.spec.name, output_size
         self.output_activation, self.objective = output_activation, objective
 
     def config(self) -> dict:
-        """Everything that fixes the parameter shapes and the computation (JSON-able)."""
-        L = self.layer
-        return {"cell": self.cell, "input_size": L.input_size, "hidden_size": L.hidden_size,
-                "output_size": self.output_size, "num_layers": L.num_layers, "bidirectional": L.bidirectional,
-                "nonlinearity": getattr(L, "nonlinearity", "tanh"), "output_activation": self.output_activation,
-                "objective": self.objective}
+        """Everything that fixes the parameter shapes and the computation (JSON-able): the
+        head's settings and every option of the layer (:meth:`rnnx.layers.Recurrent.config`)."""
+        return {**self.layer.config(), "output_size": self.output_size,
+                "output_activation": self.output_activation, "objective": self.objective}
 
     @classmethod
     def from_config(cls, cfg: dict) -> Model:
-        return cls(**cfg)
+        cfg = dict(cfg)
+        if cfg.get("cell") != "rnn" and cfg.get("nonlinearity") == "tanh":
+            del cfg["nonlinearity"]  # files written before the cell spec stored tanh for every cell
+        cfg.pop("batch_first", None)
+        return cls(cfg.pop("cell"), cfg.pop("input_size"), cfg.pop("hidden_size"), **cfg)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        dh = self.layer.num_directions * self.layer.hidden_size
+        dh = self.layer.num_directions * self.layer.output_size
         return {**self.layer.param_shapes(), "weight_hy": (self.output_size, dh), "bias_y": (self.output_size,)}
 
     def init_params(self, xp: Any, *, seed: int = 0, dtype: Any = None, device: Any = None) -> dict[str, Any]:
@@ -77,10 +77,12 @@ class Model:
             raise ValueError(f"params: missing key(s) {missing}; a Model needs the layer's keys and the head's")
         return {k: v for k, v in params.items() if k not in ("weight_hy", "bias_y")}, params["weight_hy"], params["bias_y"]
 
-    def forward(self, params: dict, x: Any, state0: Any = None) -> tuple[Any, Any, tuple]:
-        """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O)."""
+    def forward(self, params: dict, x: Any, state0: Any = None, *, train: bool = False,
+                seed: Any = None) -> tuple[Any, Any, tuple]:
+        """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O).  ``train`` and
+        ``seed``: dropout between layers (:meth:`rnnx.layers.Recurrent.forward`)."""
         lp, w, b = self._split(params)
-        y, state, cache = self.layer.forward(lp, x, state0)
+        y, state, cache = self.layer.forward(lp, x, state0, train=train, seed=seed)
         xp = namespace(y=y, w=w, b=b)
         h = y[-1, ...] if self.objective == "many-to-one" else y
         pred = head.forward(h, w, b, self.output_activation, xp=xp)
@@ -105,14 +107,15 @@ class Model:
         return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
 
     def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, loss: str = "mse",
-                      mask_steps: int = 0):
-        """The loss (``"mse"`` or ``"half-sse"``) and its gradient with respect to every parameter.
+                      mask_steps: int = 0, seed: Any = None):
+        """The loss (``"mse"`` or ``"half-sse"``) and its gradient with respect to every parameter,
+        in training mode (with ``dropout`` > 0, ``seed`` draws the masks).
 
         ``mask_steps`` (many-to-many only): the first ``mask_steps`` steps carry no loss
         (used by truncated BPTT, whose window reaches back past the new targets).
         Returns (loss, grads, final state).
         """
-        pred, state, cache = self.forward(params, x, state0)
+        pred, state, cache = self.forward(params, x, state0, train=True, seed=seed)
         xp = namespace(pred=pred, target=target)
         fn = LOSSES[loss]
         if mask_steps:

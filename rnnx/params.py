@@ -1,13 +1,16 @@
 """Parameter names, shapes and initialisation, in PyTorch's ``state_dict`` layout.
 
-For layer ``k`` and direction suffix ``""`` / ``"_reverse"``::
+For layer ``k`` and direction suffix ``""`` / ``"_reverse"``, the cell's bases (its spec's
+``param_shapes``), e.g.::
 
-    weight_ih_l{k}{sfx}  (G*H, I_k)   I_0 = input_size, I_k = D*H for k > 0
-    weight_hh_l{k}{sfx}  (G*H, H)
+    weight_ih_l{k}{sfx}  (G*H, I_k)   I_0 = input_size, I_k = D*R for k > 0
+    weight_hh_l{k}{sfx}  (G*H, R)
     bias_ih_l{k}{sfx}    (G*H,)       only with bias=True
     bias_hh_l{k}{sfx}    (G*H,)
+    weight_hr_l{k}{sfx}  (P, H)       LSTM with proj_size = P > 0
 
-G is 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n); D is 2 when bidirectional.
+G is 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n); D is 2 when bidirectional; R, the
+size of h, is H or the LSTM's proj_size.
 """
 
 from __future__ import annotations
@@ -21,26 +24,37 @@ def suffix(direction: int) -> str:
     return "_reverse" if direction else ""
 
 
+def key(base: str, layer: int, direction: int) -> str:
+    """``weight_ih``, layer 1, reverse -> ``weight_ih_l1_reverse``."""
+    return f"{base}_l{layer}{suffix(direction)}"
+
+
 def names(layer: int, direction: int) -> tuple[str, str, str, str]:
     """Keys of (weight_ih, weight_hh, bias_ih, bias_hh) for one layer and direction."""
-    s = f"_l{layer}{suffix(direction)}"
-    return f"weight_ih{s}", f"weight_hh{s}", f"bias_ih{s}", f"bias_hh{s}"
+    return tuple(key(b, layer, direction) for b in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
 
 
-def shapes(
-    *, gates: int, input_size: int, hidden_size: int, num_layers: int, num_directions: int, bias: bool
-) -> dict[str, tuple[int, ...]]:
-    """Every parameter's shape, keyed and ordered as in the torch module's ``state_dict``."""
-    G, H = gates * hidden_size, hidden_size
-    out: dict[str, tuple[int, ...]] = {}
+def layout(
+    direction_shapes: Any, *, input_size: int, output_size: int, num_layers: int, num_directions: int
+) -> tuple[dict[str, tuple[int, ...]], list[list[dict[str, str]]]]:
+    """Every parameter's shape, keyed and ordered as in the torch module's ``state_dict``,
+    and each layer's and direction's keys by base name.
+
+    ``direction_shapes(fan_in) -> {base: shape}`` is the cell's per-direction layout (its
+    spec's ``param_shapes``); layer 0 takes ``input_size`` inputs, layer k > 0 takes
+    ``num_directions * output_size`` (the concatenated h of the layer below)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    keys: list[list[dict[str, str]]] = []
     for layer in range(num_layers):
-        fan_in = input_size if layer == 0 else num_directions * H
+        fan_in = input_size if layer == 0 else num_directions * output_size
+        keys.append([])
         for d in range(num_directions):
-            w_ih, w_hh, b_ih, b_hh = names(layer, d)
-            out[w_ih], out[w_hh] = (G, fan_in), (G, H)
-            if bias:
-                out[b_ih], out[b_hh] = (G,), (G,)
-    return out
+            ks = {}
+            for base, shp in direction_shapes(fan_in).items():
+                ks[base] = key(base, layer, d)
+                shapes[ks[base]] = tuple(shp)
+            keys[-1].append(ks)
+    return shapes, keys
 
 
 def init(

@@ -1,12 +1,17 @@
 """Layers x directions: runs the generic loop for each, wiring outputs to inputs.
 
-Layout here is always time-major: x (T, B, I), y (T, B, D*H), states (L*D, B, H) with
-index ``l * D + d`` as in PyTorch.  Per layer and direction:
+Layout here is always time-major: x (T, B, I), y (T, B, D*R), states (L*D, B, .) with
+index ``l * D + d`` as in PyTorch (R: the size of h, H or an LSTM's proj_size).  Per layer
+and direction, for any cell's :class:`~rnnx.cells.spec.Kernel`:
 
     a_x = x W_ih^T + b_x                  one (T*B, I) x (I, G*H) product before the loop
     (loop)                                only h W_hh^T and the cell per step
-    dW_ih = da_x^T x,  dW_hh = da_h^T h_prev,  dx = da_x W_ih
+    dW_ih = da_x^T x,  dx = da_x W_ih,  the kernel's weight_grads (dW_hh = da_h^T h_prev...)
                                           one product each after the backward loop
+
+Dropout between layers (training): layer l > 0 takes ``mask_l * y_{l-1}``, the mask drawn
+from (seed, l) by :mod:`rnnx.random`, and the backward multiplies the gradient into its
+input by the same mask (kept in the cache).
 
 Memory-bounded BPTT (``checkpoint=k``): the forward keeps only the state at the start of
 every k-step segment (and each layer's input); the backward recomputes one segment at a
@@ -23,9 +28,9 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx import params as P
 from rnnx._xp import outer_sum
 from rnnx.loop import project_in_step, run, run_back
+from rnnx.random import dropout_mask
 
 
 def _mm_time(a: Any, w_t: Any, *, xp: Any) -> Any:
@@ -54,87 +59,90 @@ def _segments(T: int, k: int | None) -> list[tuple[int, int]]:
 
 
 class _Direction:
-    """One layer and direction: its weights, folded biases and orientation."""
+    """One layer and direction: its kernel, its parameters (by base name) and orientation."""
 
-    def __init__(self, cell, params, layer: int, d: int, bias: bool, *, xp):
-        self.cell, self.xp, self.reverse, self.params, self.bias = cell, xp, d == 1, params, bias
-        self.k_ih, self.k_hh, self.k_bih, self.k_bhh = P.names(layer, d)
-        self.w_ih, self.w_hh = params[self.k_ih], params[self.k_hh]
+    def __init__(self, kernel, params, keys: dict[str, str], reverse: bool, bias: bool, *, xp):
+        self.kernel, self.xp, self.reverse, self.bias, self.keys = kernel, xp, reverse, bias, keys
+        self.p = {base: params[key] for base, key in keys.items()}
 
     @functools.cached_property
-    def _fw(self) -> tuple[Any, Any, Any, Any]:
+    def _fw(self) -> tuple[Any, Any, Any]:
         """What the forward uses, formed on its first use (a backward pass without
-        recomputation needs none of it): W_ih^T, W_hh and the bias folded into the hoisted
-        projection, each times the cell's exact row factors (powers of two), and b_h."""
-        xp, cell = self.xp, self.cell
-        w_ih_t, w_hh, b_x, b_h = xp.matrix_transpose(self.w_ih), self.w_hh, None, None
-        if self.bias:
-            b_x, b_h = cell.split_bias(self.params[self.k_bih], self.params[self.k_bhh], xp=xp)
-        if cell.row_scale is not None:
-            sc = cell.row_scale(w_hh.shape[1], xp=xp, dtype=w_hh.dtype, device=compat.device(w_hh))
-            w_ih_t, w_hh = w_ih_t * sc, w_hh * xp.expand_dims(sc, axis=1)
-            b_x = None if b_x is None else b_x * sc
-        return w_ih_t, w_hh, b_x, b_h
+        recomputation needs none of it): W_ih^T times the kernel's exact column factors
+        (if any), the bias folded into the hoisted projection, the recurrent parameters."""
+        b_x, rec, scale = self.kernel.prepare(self.p, xp=self.xp, bias=self.bias)
+        w_ih_t = self.xp.matrix_transpose(self.p["weight_ih"])
+        return (w_ih_t if scale is None else w_ih_t * scale), b_x, rec
 
     def a_x(self, x):
         """Hoisted input projection of a span of steps: one product."""
-        w_ih_t, _, b_x, _ = self._fw
+        w_ih_t, b_x, _ = self._fw
         a = _mm_time(x, w_ih_t, xp=self.xp)
         return a if b_x is None else a + b_x
 
     def project(self, x_t):
         """One step's input projection, where the backend wants it inside the step."""
-        w_ih_t, _, b_x, _ = self._fw
+        w_ih_t, b_x, _ = self._fw
         a = x_t * w_ih_t[0, :] if x_t.shape[-1] == 1 else x_t @ w_ih_t  # I = 1: fuses into the step
         return a if b_x is None else a + b_x
 
     def forward(self, x, s0, mask, keep=True):
-        _, w_hh, _, b_h = self._fw
+        rec = self._fw[2]
         if project_in_step(x, self.xp):
-            return run(self.cell, x, s0, w_hh, b_h, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep,
+            return run(self.kernel, x, s0, rec, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep,
                        project=self.project)
-        return run(self.cell, self.a_x(x), s0, w_hh, b_h, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep)
+        return run(self.kernel, self.a_x(x), s0, rec, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep)
 
     def backward(self, x, dy, states, saved, s0, ds, mask):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
-        span's weight gradients (one product each) and its dx."""
-        xp, cell = self.xp, self.cell
-        ds0, da_x, da_h, h_prev = run_back(cell, dy, states, saved, s0, self.w_hh, ds, mask=mask,
-                                           reverse=self.reverse, xp=xp)
+        span's gradients (one product each) and its dx."""
+        xp, kernel = self.xp, self.kernel
+        recb = kernel.prepare_back(self.p, xp=xp)
+        ds0, da_x, extra, prev = run_back(kernel, dy, states, saved, s0, recb, ds, mask=mask,
+                                          reverse=self.reverse, xp=xp)
         T, B, n_in = x.shape
-        G, H = da_x.shape[-1], h_prev.shape[-1]
-        dax = xp.reshape(da_x, (T * B, G))
-        dah = dax if da_h is da_x else xp.reshape(da_h, (T * B, G))
-        hp = xp.reshape(h_prev, (T * B, H))
+        N = T * B
+        flat = lambda arrays: tuple(xp.reshape(a, (N, a.shape[-1])) for a in arrays)  # noqa: E731
+        dax = xp.reshape(da_x, (N, da_x.shape[-1]))
         g: dict[str, Any] = {}
-        g[self.k_ih], db_x = outer_sum(dax, xp.reshape(x, (T * B, n_in)), xp=xp)  # dW_ih = sum da_x^T x
-        if cell.weight_hh_grad is None:
-            g[self.k_hh], db_h = outer_sum(dah, hp, xp=xp)  # dW_hh = sum da_h^T h_prev
-        else:  # a recurrent product of something else than h (reset-before GRU)
-            flat = tuple(xp.reshape(a, (T * B, a.shape[-1])) for a in saved)
-            g[self.k_hh], db_h = cell.weight_hh_grad(dah, hp, flat, xp=xp), db_x
+        dw_ih, db_ih = outer_sum(dax, xp.reshape(x, (N, n_in)), xp=xp)  # dW_ih = sum da_x^T x, db_ih = sum da_x
+        g["weight_ih"] = dw_ih
         if self.bias:
-            g[self.k_bih] = db_x  # db_ih = sum da_x
-            g[self.k_bhh] = db_x if dah is dax else db_h  # db_hh = sum da_h
-        dx = xp.reshape(dax @ self.w_ih, (T, B, n_in))  # dx = da_x W_ih
-        return ds0, g, dx
+            g["bias_ih"] = db_ih
+        g.update(kernel.weight_grads(dax, flat(extra), flat(prev), flat(saved), xp=xp, bias=self.bias))
+        dx = xp.reshape(dax @ self.p["weight_ih"], (T, B, n_in))  # dx = da_x W_ih
+        return ds0, {self.keys[b]: v for b, v in g.items()}, dx
 
 
 def _sl(a, lo, hi):
     return None if a is None else a[lo:hi, ...]
 
 
-def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, xp, checkpoint=None, keep=True):
-    """Returns y (T, B, D*H), final state (tuple of (L*D, B, H)) and the cache dict
-    (``keep=False``, inference: nothing kept for a backward pass, cache None)."""
+def _dropout(a, seed, layer: int, p: float, *, xp):
+    """The dropout mask of layer ``layer``'s input (T, B, F), drawn from (seed, layer)."""
+    return dropout_mask(seed, layer, tuple(a.shape), p, xp=xp, dtype=a.dtype, device=compat.device(a))
+
+
+def forward(kernel, params, keys, x, state0, mask, *, num_layers, num_directions, bias, xp, checkpoint=None,
+            keep=True, dropout=0.0, seed=None):
+    """Returns y (T, B, D*R), final state (tuple of (L*D, B, .)) and the cache dict
+    (``keep=False``, inference: nothing kept for a backward pass, cache None).
+
+    keys[layer][d]: that direction's parameter keys by base name.  ``dropout`` > 0 with a
+    ``seed`` (training): every layer's input but the first is multiplied by a mask drawn
+    from (seed, layer), ``1/(1-p)`` where kept, as torch's ``dropout=`` between layers."""
     D, T = num_directions, x.shape[0]
     k = segment_length(checkpoint, T)
     inp, layers = x, []
-    finals: list[list[Any]] = [[] for _ in range(cell.state_size)]
+    finals: list[list[Any]] = [[] for _ in state0]
     for layer in range(num_layers):
+        drop = None
+        if layer > 0 and dropout > 0.0 and seed is not None:
+            drop = _dropout(inp, seed, layer, dropout, xp=xp)
+            inp = inp * drop  # h_{l-1} -> dropout -> layer l
         outs, dirs = [], []
         for d in range(D):
-            run_d = _Direction(cell, params, layer, d, bias, xp=xp)
+            run_d = _Direction(kernel, params, keys[layer][d], d == 1, bias, xp=xp)
             s0 = tuple(s[layer * D + d, ...] for s in state0)
             if not keep:  # inference: outputs and final state only
                 final, (h,), _ = run_d.forward(inp, s0, mask, keep=False)
@@ -153,31 +161,31 @@ def forward(cell, params, x, state0, mask, *, num_layers, num_directions, bias, 
             outs.append(h if mask is None else xp.where(mask, h, 0.0))
             for j, f in enumerate(final):
                 finals[j].append(f)
-        layers.append({"x": inp, "dirs": dirs})
+        layers.append({"x": inp, "dirs": dirs} if drop is None else {"x": inp, "dirs": dirs, "dropout": drop})
         inp = outs[0] if D == 1 else xp.concat(outs, axis=-1)
     final_state = tuple(xp.stack(f, axis=0) for f in finals)
     return inp, final_state, ({"layers": layers, "mask": mask} if keep else None)
 
 
-def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None):
+def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None):
     """Explicit BPTT through :func:`forward`.
 
-    dy (T, B, D*H): dL/dy; dstate: tuple of (L*D, B, H), dL/d(final state).
-    Returns (dparams keyed like params, dx (T, B, I), dstate0 tuple of (L*D, B, H)).
+    dy (T, B, D*R): dL/dy; dstate: tuple of (L*D, B, .), dL/d(final state).
+    Returns (dparams keyed like params, dx (T, B, I), dstate0 tuple of (L*D, B, .)).
     """
     D, mask, T = num_directions, cache["mask"], dy.shape[0]
     k = segment_length(checkpoint, T)
-    H = dy.shape[-1] // D
+    R = dy.shape[-1] // D
     grads: dict[str, Any] = {}
-    dstate0: list[list[Any]] = [[None] * (num_layers * D) for _ in range(cell.state_size)]
+    dstate0: list[list[Any]] = [[None] * (num_layers * D) for _ in dstate]
     dout = dy
     for layer in reversed(range(num_layers)):
         lc = cache["layers"][layer]
         inp, din = lc["x"], None
         for d in range(D):
-            dc, run_d = lc["dirs"][d], _Direction(cell, params, layer, d, bias, xp=xp)
+            dc, run_d = lc["dirs"][d], _Direction(kernel, params, keys[layer][d], d == 1, bias, xp=xp)
             ds = tuple(s[layer * D + d, ...] for s in dstate)
-            dy_d = dout[..., d * H : (d + 1) * H]
+            dy_d = dout[..., d * R : (d + 1) * R]
             if k is None:
                 ds, g, dx = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask)
             else:  # recompute one segment at a time, last processed first
@@ -193,6 +201,8 @@ def backward(cell, params, cache, dy, dstate, *, num_layers, num_directions, bia
             din = dx if din is None else din + dx
             for j, gj in enumerate(ds):
                 dstate0[j][layer * D + d] = gj
+        if "dropout" in lc:
+            din = din * lc["dropout"]  # back through the mask into the layer below's output
         dout = din
     dparams = {key: grads[key] for key in params}
     return dparams, dout, tuple(xp.stack(g, axis=0) for g in dstate0)

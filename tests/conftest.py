@@ -7,6 +7,13 @@ import pytest
 
 from rnnx import backends
 
+try:  # The tests compare float64 JAX results: this test process (the user) turns x64 on for
+    import jax  # itself; rnnx never does (backends/jax.py: scope() does it for a with-block).
+
+    jax.config.update("jax_enable_x64", True)
+except ImportError:
+    pass
+
 
 def target_params(spec: str | None = None):
     out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnnx import params as P
-from rnnx.layers import GRU, LSTM, RNN
+from rnnx.layers import layer as rnnx_layer
 
 
 class ConversionError(ValueError):
@@ -50,14 +50,12 @@ def blocks(a: Any, order: tuple[int, ...], axis: int) -> Any:
     return np.concatenate([parts[i] for i in order], axis=axis)
 
 
-def layer_for(cell: str, input_size: int, hidden_size: int, *, num_layers: int = 1, bidirectional: bool = False,
-              bias: bool = True, batch_first: bool = False, nonlinearity: str = "tanh", reset_after: bool = True):
-    kw = dict(num_layers=num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional)
-    if cell == "rnn":
-        return RNN(input_size, hidden_size, nonlinearity=nonlinearity, **kw)
-    if cell == "lstm":
-        return LSTM(input_size, hidden_size, **kw)
-    return GRU(input_size, hidden_size, reset_after=reset_after, **kw)
+def layer_for(cell: str, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh",
+              reset_after: bool = True, **options: Any):
+    """The rnnx layer of registry cell ``cell`` (the one factory), with the foreign layer's
+    ``nonlinearity`` (RNN) or ``reset_after`` (GRU) where the cell has that option."""
+    cell_opts = {"rnn": {"nonlinearity": nonlinearity}, "gru": {"reset_after": reset_after}}.get(cell, {})
+    return rnnx_layer(cell, input_size, hidden_size, **cell_opts, **options)
 
 
 def check_layout(params: dict, layer, source: str) -> None:

@@ -69,14 +69,13 @@ def to_torch(params: dict, layer: Any = None) -> Any:
         layer = infer_layer(host_rnn, "to_torch")
     else:
         check_layout(host_rnn, layer, "to_torch")
-    cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[layer._type]
-    if getattr(layer, "reset_after", True) is False:
-        raise ConversionError("to_torch: a reset_after=False GRU has no torch.nn equivalent (torch's GRU resets "
-                              "after the recurrent product)")
+    extra = layer.spec.torch_kwargs(layer.options) if layer.spec.torch else None
+    if extra is None:
+        raise ConversionError(f"to_torch: {layer!r} has no torch.nn equivalent (torch.nn.{layer.spec.torch} computes "
+                              "other options)")
+    cls = getattr(torch.nn, layer.spec.torch)
     kw = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
-              bidirectional=layer.bidirectional, dtype=torch.from_numpy(host_rnn["weight_ih_l0"]).dtype)
-    if layer._type == "RNN":
-        kw["nonlinearity"] = layer.nonlinearity
+              bidirectional=layer.bidirectional, dtype=torch.from_numpy(host_rnn["weight_ih_l0"]).dtype, **extra)
     mod = cls(layer.input_size, layer.hidden_size, **kw)
     mod.load_state_dict({k: torch.from_numpy(v) for k, v in host_rnn.items()})
     return mod if lin is None else (mod, lin)

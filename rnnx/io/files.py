@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnnx.io import checkpoint
-from rnnx.layers import GRU, LSTM, RNN, _Layer
+from rnnx.layers import Recurrent, layer_from_config as _layer_from_config
 from rnnx.model import Model
 
 
@@ -20,23 +20,23 @@ class FileFormatError(ValueError):
     """A file that cannot be loaded as asked: corrupt, foreign, or another cell or size."""
 
 
-def layer_config(layer: _Layer) -> dict:
-    cfg = {"type": layer._type, "input_size": layer.input_size, "hidden_size": layer.hidden_size,
-           "num_layers": layer.num_layers, "bias": layer.bias, "batch_first": layer.batch_first,
-           "bidirectional": layer.bidirectional}
-    if layer._type == "RNN":
-        cfg["nonlinearity"] = layer.nonlinearity
-    if layer._type == "GRU":
-        cfg["reset_after"] = layer.reset_after
-    return cfg
+def layer_config(layer: Recurrent) -> dict:
+    return layer.config()
 
 
-def layer_from_config(cfg: dict) -> _Layer:
+def layer_from_config(cfg: dict) -> Recurrent:
+    """A layer from its stored configuration: :meth:`Recurrent.config`'s dict, or the
+    ``{"type": "LSTM", ...}`` dict of files written before the cell spec."""
     cfg = dict(cfg)
-    cls = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}.get(cfg.pop("type", None))
-    if cls is None:
-        raise FileFormatError(f"file: unknown layer type in {cfg}; expected RNN, LSTM or GRU")
-    return cls(**cfg)
+    if "type" in cfg:  # the first format: the class name, torch's options only
+        kind = cfg.pop("type")
+        if kind not in ("RNN", "LSTM", "GRU"):
+            raise FileFormatError(f"file: unknown layer type {kind!r}; expected RNN, LSTM or GRU")
+        cfg["cell"] = kind.lower()
+    try:
+        return _layer_from_config(cfg)
+    except (TypeError, ValueError) as e:
+        raise FileFormatError(f"file: the stored layer configuration {cfg} is not valid here: {e}") from None
 
 
 def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None) -> None:
@@ -46,7 +46,7 @@ def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None) 
     if isinstance(layer_or_model, Model):
         meta = {"kind": "rnnx-model", "model": layer_or_model.config()}
         shapes = layer_or_model.param_shapes()
-    elif isinstance(layer_or_model, _Layer):
+    elif isinstance(layer_or_model, Recurrent):
         meta = {"kind": "rnnx-layer", "layer": layer_config(layer_or_model)}
         shapes = layer_or_model.param_shapes()
     else:
@@ -82,8 +82,8 @@ def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, ex
     else:
         raise FileFormatError(f"load: {path!r} holds a {kind!r}, expected an rnnx layer or model file")
     if expect is not None:
-        want = layer_config(expect) if isinstance(expect, _Layer) else expect.config()
-        got = layer_config(obj) if isinstance(obj, _Layer) else obj.config()
+        want = expect.config()
+        got = obj.config()
         if want != got:
             diff = {k: (got.get(k), want.get(k)) for k in set(want) | set(got) if got.get(k) != want.get(k)}
             raise FileFormatError(f"load: {path!r} holds {what}, expected {expect!r}; differs in "
