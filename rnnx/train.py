@@ -104,7 +104,7 @@ class Trainer:
         self.xp, self.device = target.namespace(), target.device_obj()
         self.opt = cfg.make_optimizer()
         grad = lambda p, x, y: model.loss_and_grad(p, x, y, loss=cfg.loss)  # noqa: E731
-        compile_ = getattr(target.module, "jit", None)  # JAX: forward + backward as one compiled program
+        compile_ = target.capabilities.jit  # JAX: forward + backward as one compiled program
         self._loss_and_grad = compile_(grad) if compile_ else grad
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
         self._predict = compile_(fwd) if compile_ else fwd

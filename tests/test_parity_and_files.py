@@ -110,7 +110,7 @@ def test_load_errors(tmp_path):
     layer = rnnx.LSTM(2, 3)
     path = tmp_path / "l.npz"
     rnnx.save(str(path), layer, layer.init_params(np))
-    with pytest.raises(FileFormatError, match=r"holds LSTM\(2, 3\), expected GRU\(2, 3\); differs in .*type='LSTM'"):
+    with pytest.raises(FileFormatError, match=r"holds LSTM\(2, 3\), expected GRU\(2, 3\); differs in .*cell='lstm'"):
         rnnx.load(str(path), expect=rnnx.GRU(2, 3))
     with pytest.raises(FileFormatError, match=r"hidden_size=3 \(expected 4\)"):
         rnnx.load(str(path), expect=rnnx.LSTM(2, 4))

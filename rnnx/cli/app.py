@@ -8,6 +8,7 @@ temporary name and renamed, so nothing already there is ever half-overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -90,8 +91,9 @@ def series_for(s: dict) -> list[float]:
 
 
 def model_for(s: dict) -> Model:
+    cell_opts = {"nonlinearity": s["nonlinearity"]} if s["cell"] == "rnn" else {}
     return Model(s["cell"], 1, s["hidden"], 1, num_layers=s["layers"], bidirectional=s["bidirectional"],
-                 nonlinearity=s["nonlinearity"], output_activation=s["output_activation"], objective=s["objective"])
+                 output_activation=s["output_activation"], objective=s["objective"], **cell_opts)
 
 
 def train_config(s: dict) -> TrainConfig:
@@ -179,7 +181,13 @@ def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: s
 
 # -- train ------------------------------------------------------------------------------------------
 def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dict:
-    """``rnnx train``: returns the metrics it wrote."""
+    """``rnnx train``: returns the metrics it wrote.  The run computes inside its backend's
+    precision scope (JAX: float64 on; torch: no TF32), left as it was after it."""
+    with contextlib.ExitStack() as scopes:
+        return _train(cli, out=out, resume=resume, quiet=quiet, scopes=scopes)
+
+
+def _train(cli: dict, *, out: str | None, resume: str | None, quiet: bool, scopes: contextlib.ExitStack) -> dict:
     t_start = time.perf_counter()
     _need("matplotlib", "the plots")
     if not quiet:
@@ -194,6 +202,7 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
         if os.path.exists(out) and not os.path.isdir(out):
             raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
     target = target_for(s["backend"], s["device"])
+    scopes.enter_context(target.scope())
     _dtype_ok(s, target)
     cfg = train_config(s)
     try:
@@ -210,7 +219,7 @@ def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dic
     opt = cfg.make_optimizer()
     if resume:
         path = os.path.join(resume, CHECKPOINT)
-        if meta["model"] != model.config():
+        if Model.from_config(meta["model"]).config() != model.config():
             raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
         params = _restore(groups, model, target, s["dtype"], path, "params")
         best = _restore(groups, model, target, s["dtype"], path, "best")
@@ -352,11 +361,12 @@ def _write_outputs(out, s, model, ds, trainer: Trainer, use, metrics, target) ->
 
 
 # -- predict / forecast --------------------------------------------------------------------------------
-def load_model(folder: str, backend: str | None, device: str | None):
+def load_model(folder: str, backend: str | None, device: str | None, scopes: contextlib.ExitStack):
     path = os.path.join(folder, MODEL)
     meta, groups = _read_run_file(folder, MODEL, "model", "--model", "a model file")
     s = {**DEFAULTS, **meta["settings"]}
     target = target_for(backend or s["backend"], device if backend else (device or s["device"]))
+    scopes.enter_context(target.scope())
     dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
     model = Model.from_config(meta["model"])
     params = _restore(groups, model, target, dtype, path, "params")
@@ -374,7 +384,12 @@ def _series_arg(s: dict, cli: dict) -> list[float]:
 def predict(folder: str, cli: dict) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
     new series (``--csv``), normalised as the model was trained."""
-    meta, s, target, dtype, model, params = load_model(folder, cli.get("backend"), cli.get("device"))
+    with contextlib.ExitStack() as scopes:
+        return _predict(folder, cli, scopes)
+
+
+def _predict(folder: str, cli: dict, scopes: contextlib.ExitStack) -> dict:
+    meta, s, target, dtype, model, params = load_model(folder, cli.get("backend"), cli.get("device"), scopes)
     xp = target.namespace()
     try:
         series = _series_arg(s, cli)
@@ -399,7 +414,12 @@ def forecast(folder: str, cli: dict, steps: int) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back."""
     if steps < 1:
         raise AppError(f"--steps: expected a positive number of steps, got {steps}")
-    meta, s, target, dtype, model, params = load_model(folder, cli.get("backend"), cli.get("device"))
+    with contextlib.ExitStack() as scopes:
+        return _forecast(folder, cli, steps, scopes)
+
+
+def _forecast(folder: str, cli: dict, steps: int, scopes: contextlib.ExitStack) -> dict:
+    meta, s, target, dtype, model, params = load_model(folder, cli.get("backend"), cli.get("device"), scopes)
     if meta["horizon"] != 1:
         raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                        f"{meta['horizon']}")

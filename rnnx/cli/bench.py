@@ -24,6 +24,7 @@ repeated within the round, mostly not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import statistics
@@ -72,6 +73,9 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
+_no_block = backends.Capabilities("").block
+
+
 def _layer(cell: str, I: int, H: int):
     return {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell](I, H)
 
@@ -94,16 +98,15 @@ def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=Non
     def fwd(p, x):
         return layer(p, x)
 
-    jit = getattr(t.module, "jit", None)
-    if jit is not None:
-        both, fwd = jit(both), jit(fwd)
-    block = getattr(t.module, "block", None)
+    caps = t.capabilities
+    if caps.jit is not None:
+        both, fwd = caps.jit(both), caps.jit(fwd)
 
     def sync(out):
-        if block is not None:
-            block(out)
-        else:
+        if caps.block is _no_block:  # no way to wait on one result: wait for the device
             t.synchronize()
+        else:
+            caps.block(out)
 
     label = f"rnnx {t.id}" + (f" checkpoint={checkpoint}" if checkpoint else "")
     rows = [Row(label, t.backend, "rnnx", lambda: both(p, x, dy), sync, True)]
@@ -144,7 +147,7 @@ def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
 
 def jax_rows(cell: str, size, dtype: str) -> list[Row]:
     """``jax.grad`` of the recurrence written the plain way with ``lax.scan``."""
-    backends.Target("jax", "cpu").namespace()  # x64 on, highest matmul precision
+    backends.Target("jax", "cpu").namespace()  # raises Unavailable without JAX
     import jax
     import jax.numpy as jnp
 
@@ -406,8 +409,13 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
             print(f"skipped: {t.id}: {why}")
         elif dtype in t.dtypes():
             usable.append(t)
-    doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype, anchors=anchors,
-              checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms, rewarm_ms=rewarm_ms)
+    with contextlib.ExitStack() as scopes:  # each backend's precision scope (JAX float64, no TF32)
+        anchors_too = [backends.Target(b, "cpu") for b in ("jax", "torch") if anchors]
+        for t in dict.fromkeys(usable + [a for a in anchors_too if not a.unavailable()]):
+            scopes.enter_context(t.scope())
+        doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype,
+                  anchors=anchors, checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms,
+                  rewarm_ms=rewarm_ms)
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
     print(f"\nmeasured float32 matmul peak (2048^3), GFLOP/s: {peaks}; {doc['malloc']}")
     for s in doc["skipped"]:

@@ -11,6 +11,7 @@ the float64 NumPy reference (inputs rounded to the row's dtype) and with PyTorch
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import time
@@ -156,6 +157,7 @@ class Runner:
     to_numpy: Any
     sync: Any = None
     capabilities: dict = field(default_factory=dict)
+    scope: Any = None  # float64 and full-precision matmuls while the row runs (backends' scope())
 
 
 def registry_runner(t: backends.Target) -> Runner:
@@ -168,7 +170,7 @@ def registry_runner(t: backends.Target) -> Runner:
         return convert
 
     return Runner(t.id, t.backend, t.device, t.dtypes(), {d: t.tolerance(d) for d in t.dtypes()}, make, t.to_numpy,
-                  t.synchronize)
+                  t.synchronize, scope=t.scope)
 
 
 def generic_runners(spec: str) -> list[Runner]:
@@ -240,7 +242,8 @@ def run_parity(runners: list[Runner], *, cells=CELLS, battery=BATTERY, with_torc
                 e_out = e_grad = t_out = t_grad = 0.0
                 torch_cmp, error = False, None
                 try:
-                    e_out, e_grad, t_out, t_grad, torch_cmp = _row(r, dtype, cell, battery, refs, with_torch)
+                    with r.scope() if r.scope else contextlib.nullcontext():
+                        e_out, e_grad, t_out, t_grad, torch_cmp = _row(r, dtype, cell, battery, refs, with_torch)
                 except Exception as e:  # a library that cannot run a case fails its row, with the reason
                     error = f"{type(e).__name__}: {e}"
                 if r.sync:
