@@ -311,11 +311,12 @@ def _row(r: Runner, dtype: str, cell: str, battery, refs: dict, with_torch: bool
 def format_table(rows: list[dict]) -> str:
     f = lambda v: "-" if v is None else f"{v:.2e}"  # noqa: E731
     w = max([26] + [len(r["target"]) + 2 for r in rows])
-    head = (f"{'target':<{w}}{'dtype':<9}{'cell':<18}{'out err':>10}{'grad err':>10}{'torch out':>11}"
+    wc = max([18] + [len(r["cell"]) + 2 for r in rows])
+    head = (f"{'target':<{w}}{'dtype':<9}{'cell':<{wc}}{'out err':>10}{'grad err':>10}{'torch out':>11}"
             f"{'torch grad':>11}{'tol out/grad':>16}{'':>6}{'ms':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['target']:<{w}}{r['dtype']:<9}{r['cell']:<18}{f(r['ref_out_err']):>10}"
+        lines.append(f"{r['target']:<{w}}{r['dtype']:<9}{r['cell']:<{wc}}{f(r['ref_out_err']):>10}"
                      f"{f(r['ref_grad_err']):>10}{f(r['torch_out_err']):>11}{f(r['torch_grad_err']):>11}"
                      f"{r['tol_out']:>8.0e}/{r['tol_grad']:<7.0e}{'pass' if r['pass'] else 'FAIL':>6}{r['ms']:>9.1f}")
     return "\n".join(lines)
