@@ -226,32 +226,48 @@ OLD_LAYOUT = dict(
     seed=0, early_stopping=30, checkpoint_every=10, loss="mse", init="torch", final_target_every_step=False,
     freeze=[], normalise=True,
 )
+#: ``Model.config()`` as those files hold it (``nonlinearity`` for every cell, too).
+OLD_MODEL = dict(cell="rnn", input_size=1, hidden_size=16, output_size=1, num_layers=1, bidirectional=False,
+                 nonlinearity="tanh", output_activation="none", objective="many-to-one")
 
 
-@pytest.fixture
-def old_layout_run(finished_run):
-    """A finished 2-epoch run whose files hold the settings in the old layout."""
+def _write_old_layout(folder, settings, model):
     for name in ("checkpoint.npz", "model.npz"):
-        meta, groups = checkpoint.load(str(finished_run / name))
-        assert meta["settings"] == {**{k: v for k, v in OLD_LAYOUT.items() if k != "nonlinearity"},
-                                    "cell_options": {"nonlinearity": "tanh"}}  # the same run, new layout
-        meta["settings"] = OLD_LAYOUT
-        checkpoint.save(str(finished_run / name), {k: v for k, v in meta.items() if k not in ("format", "version")},
+        meta, groups = checkpoint.load(str(folder / name))
+        meta["settings"], meta["model"] = settings, model
+        checkpoint.save(str(folder / name), {k: v for k, v in meta.items() if k not in ("format", "version")},
                         groups, to_numpy=np.asarray)
-    return finished_run
+
+
+@pytest.fixture(params=["rnn", "lstm"])
+def old_layout_run(request, capsys, tmp_path):
+    """A finished 2-epoch run whose files hold the settings and model config in the old
+    layout, and the epochs its settings now ask for (one more)."""
+    cell, out = request.param, tmp_path / "old"
+    hidden = 16 if cell == "rnn" else 4
+    assert run(capsys, "train", "--preset", "seed001", "--cell", cell, "--hidden", str(hidden), "--epochs", "2",
+               "--quiet", "--out", str(out))[0] == 0
+    _write_old_layout(out, {**OLD_LAYOUT, "cell": cell, "hidden": hidden, "epochs": 3},
+                      {**OLD_MODEL, "cell": cell, "hidden_size": hidden})
+    return out
 
 
 def test_old_layout_run_resumes_and_predicts(capsys, old_layout_run):
+    code, out, err = run(capsys, "predict", "--model", str(old_layout_run))
+    assert code == 0 and '"windows": 198' in out, err
+    code, out, err = run(capsys, "train", "--resume", str(old_layout_run), "--quiet")
+    assert code == 0 and "rnnx train: 3 epochs" in out, err
+    assert checkpoint.load(str(old_layout_run / "checkpoint.npz"))[0]["epoch"] == 3
+
+
+def test_old_layout_settings():
     from rnnx.cli.settings import TrainSettings
 
     s = TrainSettings.from_json(OLD_LAYOUT)
     assert s.cell_options == {"nonlinearity": "tanh"} and s.split == (0.72, 0.08, 0.2) and s.freeze == ()
     lstm = TrainSettings.from_json({**OLD_LAYOUT, "cell": "lstm", "nonlinearity": "relu"})  # ignored then, dropped now
     assert lstm.cell_options == {}
-    code, out, err = run(capsys, "predict", "--model", str(old_layout_run))
-    assert code == 0 and '"windows": 198' in out, err
-    code, out, err = run(capsys, "train", "--resume", str(old_layout_run), "--quiet")
-    assert code == 0 and "rnnx train: 2 epochs" in out, err
+    assert TrainSettings.from_json(s.to_json()) == s
 
 
 def test_resume_keeps_its_folder(capsys, tmp_path, finished_run):
