@@ -17,7 +17,8 @@ from typing import Any
 
 
 class DataError(ValueError):
-    """Bad data: the message names the file, row or option and what was expected."""
+    """Bad data: the message starts with the parameter (``csv``, ``window``, ...) and names the
+    file, row and what was expected."""
 
 
 def sine(n: int, start: float, stop: float, *, step: float | None = None) -> list[float]:
@@ -31,17 +32,17 @@ def sine(n: int, start: float, stop: float, *, step: float | None = None) -> lis
 def load_csv(path: str, column: str) -> list[float]:
     """Read one numeric column of a CSV file with a header row."""
     if not os.path.exists(path):
-        raise DataError(f"--csv: file {path!r} does not exist")
+        raise DataError(f"csv: file {path!r} does not exist")
     if os.path.isdir(path):
-        raise DataError(f"--csv: {path!r} is a directory, expected a CSV file")
+        raise DataError(f"csv: {path!r} is a directory, expected a CSV file")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if not header or all(not h.strip() for h in header):
-            raise DataError(f"--csv: {path!r} is empty; expected a header row and numeric rows")
+            raise DataError(f"csv: {path!r} is empty; expected a header row and numeric rows")
         names = [h.strip() for h in header]
         if column not in names:
-            raise DataError(f"--column: {column!r} is not a column of {path!r}; its columns are {names}")
+            raise DataError(f"column: {column!r} is not a column of {path!r}; its columns are {names}")
         j = names.index(column)
         values = []
         for row_no, row in enumerate(reader, start=2):
@@ -51,13 +52,13 @@ def load_csv(path: str, column: str) -> list[float]:
             try:
                 v = float(cell)
             except ValueError:
-                raise DataError(f"--csv: {path!r} row {row_no}, column {column!r}: {cell!r} is not a number") from None
+                raise DataError(f"csv: {path!r} row {row_no}, column {column!r}: {cell!r} is not a number") from None
             if not math.isfinite(v):
-                raise DataError(f"--csv: {path!r} row {row_no}, column {column!r}: {cell!r} is not finite "
+                raise DataError(f"csv: {path!r} row {row_no}, column {column!r}: {cell!r} is not finite "
                                 "(NaN/Inf); clean or interpolate the series first")
             values.append(v)
     if not values:
-        raise DataError(f"--csv: {path!r} has a header but no data rows")
+        raise DataError(f"csv: {path!r} has a header but no data rows")
     return values
 
 
@@ -73,12 +74,12 @@ class Windows:
 def windows(values: list[float], window: int, horizon: int = 1, *, every_step: bool = False) -> Windows:
     """Every window of ``window`` inputs with its target(s) ``horizon`` steps ahead."""
     if window < 1:
-        raise DataError(f"--window: expected a positive length, got {window}")
+        raise DataError(f"window: expected a positive length, got {window}")
     if horizon < 1:
-        raise DataError(f"--horizon: expected a positive number of steps, got {horizon}")
+        raise DataError(f"horizon: expected a positive number of steps, got {horizon}")
     n = len(values) - window - horizon + 1
     if n < 1:
-        raise DataError(f"--window: a window of {window} steps with horizon {horizon} needs at least "
+        raise DataError(f"window: a window of {window} steps with horizon {horizon} needs at least "
                         f"{window + horizon} values, the series has {len(values)}")
     ins = [values[i : i + window] for i in range(n)]
     if every_step:
@@ -91,12 +92,12 @@ def windows(values: list[float], window: int, horizon: int = 1, *, every_step: b
 def split_counts(n: int, fractions: tuple[float, float, float], *, need_train: bool = True) -> tuple[int, int, int]:
     """Window counts of train / val / test for the given fractions, in time order."""
     if len(fractions) != 3 or any(not (0 <= f <= 1) for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise DataError(f"--split: expected three fractions train,val,test summing to 1, got {fractions}")
+        raise DataError(f"split: expected three fractions train,val,test summing to 1, got {fractions}")
     n_test = int(round(fractions[2] * n))
     n_val = int(round(fractions[1] * n))
     n_train = n - n_val - n_test
     if (need_train and n_train < 1) or (fractions[2] > 0 and n_test < 1):
-        raise DataError(f"--split: {n} windows split {fractions} leave train={n_train}, val={n_val}, "
+        raise DataError(f"split: {n} windows split {fractions} leave train={n_train}, val={n_val}, "
                         f"test={n_test}; expected at least one window in train and test")
     return n_train, n_val, n_test
 

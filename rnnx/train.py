@@ -44,19 +44,19 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"--lr: expected a finite learning rate > 0, got {self.lr!r}")
+            raise ValueError(f"lr: expected a finite learning rate > 0, got {self.lr!r}")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {v!r}")
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
         if self.optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"--optimizer: expected one of {', '.join(optim.OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ValueError(f"optimizer: expected one of {', '.join(optim.OPTIMIZERS)}, got {self.optimizer!r}")
         for name in ("clip_value", "clip_norm"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
-                raise ValueError(f"--{name.replace('_', '-')}: expected a finite number > 0, got {v!r}")
+                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
         if self.early_stopping is not None and self.early_stopping < 1:
-            raise ValueError(f"--early-stopping: expected a patience >= 1 epoch, got {self.early_stopping}")
+            raise ValueError(f"early_stopping: expected a patience >= 1 epoch, got {self.early_stopping}")
         self.make_optimizer()
 
     def make_optimizer(self):

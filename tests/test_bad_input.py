@@ -180,3 +180,26 @@ def test_constructor_arguments():
         rnnx.RNN(3, 4, batch_first=1)
     with raises(TypeError, "dtype:", "real floating", "int32"):
         rnnx.RNN(3, 4).init_params(np, dtype=np.int32)
+
+
+def test_data_errors_name_the_parameter(tmp_path):
+    """rnnx.data / rnnx.dataset name their parameters (the CLI maps them to flags)."""
+    from rnnx import data
+    from rnnx.dataset import build
+
+    with raises(data.DataError, "csv: file", "does not exist"):
+        data.load_csv(str(tmp_path / "no.csv"), "v")
+    (tmp_path / "a.csv").write_text("t,v\n0,1.0\n1,x\n")
+    with raises(data.DataError, "column: 'w' is not a column", "['t', 'v']"):
+        data.load_csv(str(tmp_path / "a.csv"), "w")
+    with raises(data.DataError, "csv: ", "row 3, column 'v': 'x' is not a number"):
+        data.load_csv(str(tmp_path / "a.csv"), "v")
+    with raises(data.DataError, "window: expected a positive length, got 0"):
+        data.windows([1.0, 2.0], 0)
+    with raises(data.DataError, "horizon: expected a positive number of steps, got 0"):
+        data.windows([1.0, 2.0], 1, 0)
+    with raises(data.DataError, "split: expected three fractions"):
+        data.split_counts(10, (0.5, 0.5))
+    with raises(data.DataError, "window: a window of 5 steps with horizon 1 needs at least 6 values"):
+        build([0.0] * 3, window=5, horizon=1, split=(0.8, 0.0, 0.2), every_step=False, xp=np, dtype=np.float64,
+              device=None)

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from rnnx.io import checkpoint
 from rnnx.cli import main
+from rnnx.io import checkpoint
 
 
 def run(capsys, *argv):
@@ -173,3 +173,166 @@ def test_predict_and_forecast_problems(capsys, tmp_path, finished_run):
     assert "--steps" in one_line_error(capsys, "forecast", "--model", str(finished_run), "--steps", "0")
     code, out, _ = run(capsys, "forecast", "--model", str(finished_run), "--steps", "5")
     assert code == 0 and '"steps": 5' in out
+
+
+# -- the command table, typed settings, errors that name flags ---------------------------------------
+def test_option_of_another_cell_is_an_error(capsys, tmp_path):
+    out = tmp_path / "o"
+    err = one_line_error(capsys, "train", "--preset", "seed001", "--cell", "lstm", "--nonlinearity", "relu",
+                         "--out", str(out))
+    assert "--nonlinearity: applies to --cell rnn only, got --cell lstm" in err
+    err = one_line_error(capsys, "train", "--csv", "s.csv", "--column", "v", "--nonlinearity", "tanh", "--out", str(out))
+    assert "--nonlinearity: applies to --cell rnn only, got --cell lstm" in err  # lstm: the default cell
+    assert not out.exists()
+
+
+def test_cell_option_reaches_model_and_settings(capsys, tmp_path):
+    out = tmp_path / "o"
+    assert run(capsys, "train", "--preset", "seed001", "--nonlinearity", "relu", "--epochs", "1", "--quiet",
+               "--out", str(out))[0] == 0
+    import json
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["model"]["nonlinearity"] == "relu" and m["settings"]["cell_options"] == {"nonlinearity": "relu"}
+    assert checkpoint.load(str(out / "model.npz"))[0]["settings"] == m["settings"]
+
+
+def test_settings_precedence_and_json():
+    import dataclasses
+
+    from rnnx.cli.settings import TrainSettings, resolve
+
+    assert resolve({"csv": "a.csv", "column": "v"}).lr == TrainSettings.lr == 1e-3  # the defaults table
+    s = resolve({"preset": "seed001", "lr": None, "hidden": None})
+    assert (s.lr, s.hidden, s.window, s.cell, s.cell_options) == (0.01, 16, 10, "rnn", {"nonlinearity": "tanh"})
+    s = resolve({"preset": "seed001", "lr": 0.2, "split": [0.5, 0.25, 0.25], "cell": "gru"})
+    assert (s.lr, s.split, s.window, s.cell, s.cell_options) == (0.2, (0.5, 0.25, 0.25), 10, "gru", {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.lr = 1.0
+    j = s.to_json()
+    assert j == dataclasses.asdict(s) | {"split": [0.5, 0.25, 0.25], "freeze": []} and TrainSettings.from_json(j) == s
+    assert list(j) == [f.name for f in dataclasses.fields(TrainSettings)]
+    with pytest.raises(ValueError, match=r"settings: unknown key\(s\) \['colour'\]"):
+        TrainSettings.from_json({**j, "colour": "red"})
+
+
+#: The settings a run stored before they became a dataclass (every key of the old DEFAULTS,
+#: ``nonlinearity`` at the top level for every cell), here those of ``--preset seed001 --epochs 2``.
+OLD_LAYOUT = dict(
+    preset="seed001", csv=None, column=None, window=10, horizon=1, split=[0.72, 0.08, 0.2],
+    backend="numpy", device=None, dtype="float64", cell="rnn", hidden=16, layers=1, bidirectional=False,
+    nonlinearity="tanh", output_activation="none", objective="many-to-one", optimizer="adam", lr=0.01,
+    momentum=0.0, nesterov=False, batch_size=64, epochs=2, clip_value=None, clip_norm=1.0, tbptt=None,
+    seed=0, early_stopping=30, checkpoint_every=10, loss="mse", init="torch", final_target_every_step=False,
+    freeze=[], normalise=True,
+)
+#: ``Model.config()`` as those files hold it (``nonlinearity`` for every cell, too).
+OLD_MODEL = dict(cell="rnn", input_size=1, hidden_size=16, output_size=1, num_layers=1, bidirectional=False,
+                 nonlinearity="tanh", output_activation="none", objective="many-to-one")
+
+
+def _write_old_layout(folder, settings, model):
+    for name in ("checkpoint.npz", "model.npz"):
+        meta, groups = checkpoint.load(str(folder / name))
+        meta["settings"], meta["model"] = settings, model
+        checkpoint.save(str(folder / name), {k: v for k, v in meta.items() if k not in ("format", "version")},
+                        groups, to_numpy=np.asarray)
+
+
+@pytest.fixture(params=["rnn", "lstm"])
+def old_layout_run(request, capsys, tmp_path):
+    """A finished 2-epoch run whose files hold the settings and model config in the old
+    layout, and the epochs its settings now ask for (one more)."""
+    cell, out = request.param, tmp_path / "old"
+    hidden = 16 if cell == "rnn" else 4
+    assert run(capsys, "train", "--preset", "seed001", "--cell", cell, "--hidden", str(hidden), "--epochs", "2",
+               "--quiet", "--out", str(out))[0] == 0
+    _write_old_layout(out, {**OLD_LAYOUT, "cell": cell, "hidden": hidden, "epochs": 3},
+                      {**OLD_MODEL, "cell": cell, "hidden_size": hidden})
+    return out
+
+
+def test_old_layout_run_resumes_and_predicts(capsys, old_layout_run):
+    code, out, err = run(capsys, "predict", "--model", str(old_layout_run))
+    assert code == 0 and '"windows": 198' in out, err
+    code, out, err = run(capsys, "train", "--resume", str(old_layout_run), "--quiet")
+    assert code == 0 and "rnnx train: 3 epochs" in out, err
+    assert checkpoint.load(str(old_layout_run / "checkpoint.npz"))[0]["epoch"] == 3
+
+
+def test_old_layout_settings():
+    from rnnx.cli.settings import TrainSettings
+
+    s = TrainSettings.from_json(OLD_LAYOUT)
+    assert s.cell_options == {"nonlinearity": "tanh"} and s.split == (0.72, 0.08, 0.2) and s.freeze == ()
+    lstm = TrainSettings.from_json({**OLD_LAYOUT, "cell": "lstm", "nonlinearity": "relu"})  # ignored then, dropped now
+    assert lstm.cell_options == {}
+    assert TrainSettings.from_json(s.to_json()) == s
+
+
+def test_resume_keeps_its_folder(capsys, tmp_path, finished_run):
+    assert "drop --out" in one_line_error(capsys, "train", "--resume", str(finished_run), "--out", str(tmp_path / "x"))
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--hidden", "0"], "--hidden: expected a positive int, got 0"),
+    (["--layers", "0"], "--layers: expected a positive int"),
+    (["--batch-size", "0"], "--batch-size: expected a positive integer, got 0"),
+    (["--epochs", "0"], "--epochs: expected a positive integer, got 0"),
+    (["--clip-norm", "-1"], "--clip-norm: expected a finite number > 0, got -1.0"),
+    (["--early-stopping", "0"], "--early-stopping: expected a patience >= 1 epoch"),
+    (["--window", "0"], "--window: expected a positive length, got 0"),
+    (["--horizon", "0"], "--horizon: expected a positive number of steps, got 0"),
+    (["--split", "0.5,0.5"], "--split: expected three fractions train,val,test summing to 1"),
+])
+def test_library_errors_are_reported_with_their_flag(capsys, tmp_path, argv, msg):
+    err = one_line_error(capsys, "train", "--preset", "seed001", *argv, "--out", str(tmp_path / "o"))
+    assert f"rnnx train: error: {msg}" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_flag_table():
+    """Every flag of the table is one a command has; a message is rewritten only where the
+    command has the flag."""
+    from rnnx.cli import _parser
+    from rnnx.cli.errors import FLAGS, for_cli
+
+    options = {name: _parser(name)[1].option_strings() for name in ("train", "predict", "forecast")}
+    assert set(FLAGS.values()) <= set().union(*options.values())
+    assert for_cli("lr: expected a finite learning rate > 0, got 0", options["train"]) == \
+        "--lr: expected a finite learning rate > 0, got 0"
+    assert for_cli("hidden_size: expected a positive int", options["train"]) == "--hidden: expected a positive int"
+    assert for_cli("csv: file 'a' does not exist", options["predict"]) == "--csv: file 'a' does not exist"
+    assert for_cli("window: a window of 10 steps", options["predict"]) == "window: a window of 10 steps"  # the model's
+    assert for_cli("x: expected a 3-D array", options["train"]) == "x: expected a 3-D array"
+
+
+def test_command_table():
+    """Each command's module has its parser and its run; ``rnnx --help`` lists the table in
+    order and imports no command module (nor the run machinery)."""
+    import importlib
+    import subprocess
+    import sys
+
+    from rnnx.cli.commands import COMMANDS
+
+    assert list(COMMANDS) == ["train", "predict", "forecast", "parity", "bench", "save", "load", "demo", "backends"]
+    for name, info in COMMANDS.items():
+        mod = importlib.import_module(info.module)
+        assert callable(mod.add_arguments) and callable(mod.run), name
+    code = ("import sys\nfrom rnnx.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
+            "    assert e.code == 0\nprint(sorted(m for m in sys.modules if m.startswith('rnnx.cli')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    *help_lines, loaded = r.stdout.strip().splitlines()
+    assert loaded == "['rnnx.cli', 'rnnx.cli.commands', 'rnnx.cli.errors']", loaded
+    listed = [line.split()[0] for line in help_lines if line.startswith("    ") and line.split()[0] in COMMANDS]
+    assert listed == list(COMMANDS)
+    for name, info in COMMANDS.items():
+        assert info.summary in " ".join(" ".join(help_lines).split()), name
+
+
+def test_unknown_command_is_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["tain", "--preset", "seed001"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "invalid choice: 'tain'" in err

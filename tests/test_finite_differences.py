@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _cases import all_cases, data, reference, rel_err
+from rnnx.testing import all_cases, data, reference, rel_err
 
 EPS = 1e-6
 TOL = 1e-6

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from _cases import rel_err
+from rnnx.testing import rel_err
 from rnnx.interop import from_flax, from_keras, from_torch, to_flax, to_keras, to_torch
 from rnnx.interop._common import ConversionError
 

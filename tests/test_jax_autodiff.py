@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from _cases import Case, all_cases, assert_close, data, flatten, run_rnnx
+from rnnx.testing import Case, all_cases, assert_close, data, flatten, run_rnnx
 from rnnx.backends import Target
 
 JAX = Target("jax", "cpu")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _cases import rel_err
+from rnnx.testing import rel_err
 from rnnx import tbptt
 from rnnx.model import Model
 

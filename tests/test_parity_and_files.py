@@ -87,6 +87,197 @@ def test_parity_bad_arguments(capsys):
     assert main(["parity", "--backend", "mxnet"]) == 2
 
 
+def _numpy_runner():
+    return parity.registry_runner(Target("numpy", "cpu"))
+
+
+def test_crashed_row_reports_null_errors_and_the_reason(tmp_path, capsys):
+    """A row that cannot finish has no errors to report: null (never 0.0), pass false, the
+    exception's text; the table prints '-' in those columns."""
+    r = _numpy_runner()
+    calls = {"n": 0}
+    real = r.to_numpy
+
+    def flaky(a):  # float32 reads back; float64 crashes in the second battery entry (20 arrays in the first)
+        if a.dtype == np.float64:
+            calls["n"] += 1
+            if calls["n"] > 25:
+                raise RuntimeError("device lost")
+        return real(a)
+
+    r.to_numpy = flaky
+    path = tmp_path / "p.json"
+    assert parity.report([r], [], json_path=str(path), cells=("rnn_tanh",)) == 1
+    out = capsys.readouterr().out
+    f32, row = json.loads(path.read_text())["rows"]
+    assert f32["dtype"] == "float32" and f32["pass"] and 0 < f32["ref_out_err"] <= f32["tol_out"]
+    assert row["pass"] is False and row["error"] == "RuntimeError: device lost"
+    for k in ("ref_out_err", "ref_grad_err", "torch_out_err", "torch_grad_err"):
+        assert row[k] is None, k
+    line = next(ln for ln in out.splitlines() if ln.startswith("numpy-cpu") and "float64" in ln)
+    assert line.split()[3:7] == ["-", "-", "-", "-"] and "FAIL" in line
+    assert "FAIL: numpy-cpu float64 rnn_tanh: RuntimeError: device lost" in out
+
+
+class _FakeDevice:  # str() and repr() are the default '<...FakeDevice object at 0x7f...>'
+    pass
+
+
+class _NamedDevice:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_device_labels_carry_no_object_address():
+    xps = pytest.importorskip("array_api_strict")
+    devs = [_FakeDevice(), _FakeDevice(), _NamedDevice("npu0"), *xps.__array_namespace_info__().devices()[:2]]
+    assert "0x" in str(devs[0])
+    assert parity.device_labels(devs) == ["dev0", "dev1", "npu0", "CPU_DEVICE", "device1"]
+    assert parity.device_labels([_NamedDevice("cpu"), _NamedDevice("cpu")]) == ["cpu", "cpu-1"]
+    torch = pytest.importorskip("torch")
+    assert parity.device_labels([torch.device("cpu")]) == ["cpu"]
+
+
+def test_generic_target_ids_from_a_library_with_address_devices(monkeypatch):
+    """A library whose devices print as object addresses (ndonnx does) gets ids by index."""
+    import types
+
+    fake = types.ModuleType("fakexp")
+    devices = [_FakeDevice(), _FakeDevice()]
+
+    class Info:
+        def devices(self):
+            return devices
+
+        def default_device(self):
+            return devices[0]
+
+        def dtypes(self, *, device=None, kind=None):
+            return {"float32": np.float32, "float64": np.float64}
+
+        def default_dtypes(self, *, device=None):
+            return {"real floating": "float64", "integral": "int64"}
+
+    class Arr:
+        def __array_namespace__(self, api_version=None):
+            return fake
+
+    fake.asarray = lambda *a, **k: Arr()
+    fake.__array_namespace_info__ = Info
+    monkeypatch.setitem(sys.modules, "fakexp", fake)
+    runners = parity.generic_runners("fakexp")
+    assert [r.id for r in runners] == ["fakexp-dev0", "fakexp-dev1"]
+    assert runners[0].capabilities["devices"] == ["dev0", "dev1"] and runners[0].capabilities["default_device"] == "dev0"
+    assert [r.id for r in parity.generic_runners("fakexp:dev1")] == ["fakexp-dev1"]
+    assert not any("0x" in json.dumps(r.capabilities) for r in runners)
+
+
+class _NoDLPack:
+    """An array that refuses DLPack, as ndonnx does, and cannot change device; it reads back
+    only through its own ``unwrap_numpy``."""
+
+    def __init__(self, a):
+        self._a, self.shape = a, a.shape
+
+    def __dlpack__(self, *, stream=None, **kw):
+        raise BufferError("does not support the export of array data")
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+    def to_device(self, device, /, *, stream=None):
+        raise ValueError("no control over the used device")
+
+    def unwrap_numpy(self):
+        return self._a.copy()
+
+
+class _ToCPU(_NoDLPack):
+    def to_device(self, device, /, *, stream=None):
+        assert device == "the-cpu"
+        return self._a
+
+
+def test_readback_without_dlpack():
+    a = np.arange(6.0).reshape(2, 3)
+    got, how = parity.readback(_NoDLPack(a), cpu="the-cpu")
+    assert how == "unwrap_numpy()" and np.array_equal(got, a)
+    got, how = parity.readback(_ToCPU(a), cpu="the-cpu")
+    assert how == "to_device" and np.array_equal(got, a)
+    assert parity.readback(a)[1] == "dlpack"
+
+    class Nothing(_NoDLPack):
+        unwrap_numpy = None
+
+    with pytest.raises(TypeError, match="tried dlpack: BufferError: does not support the export.*to_device: ValueError"):
+        parity.readback(Nothing(a), cpu="the-cpu")
+
+
+def test_generic_rows_read_back_another_way_when_dlpack_is_refused(monkeypatch, capsys, tmp_path):
+    """array-api-strict with its DLPack export refused: rows still pass, read back through
+    to_device (its CPU device then hands NumPy the data by __array__), and say so."""
+    xps = pytest.importorskip("array_api_strict")
+
+    def refuse(self, **kw):
+        raise BufferError("DLPack export refused")
+
+    monkeypatch.setattr(type(xps.asarray(0.0)), "__dlpack__", refuse)
+    runners = parity.generic_runners("array_api_strict:device1")
+    path = tmp_path / "p.json"
+    assert parity.report(runners, [], json_path=str(path), cells=("gru",)) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert rows and all(r["pass"] and r["readback"] == "to_device" for r in rows)
+    assert "read back by to_device" in capsys.readouterr().out
+    assert {r["readback"] for r in parity.run_parity([_numpy_runner()], cells=("gru",), with_torch=False)} == {"backend"}
+
+
+class _Lacking:
+    """A namespace like another, less some names (pydata sparse has no ``arange``)."""
+
+    def __init__(self, xp, lacks):
+        self._xp, self._lacks = xp, set(lacks)
+
+    def __getattr__(self, name):
+        if name in self._lacks:
+            raise AttributeError(name)
+        return getattr(self._xp, name)
+
+
+def test_missing_standard_functions_are_named_once_and_rows_skipped(capsys, tmp_path):
+    pytest.importorskip("array_api_strict")
+    strict = parity.generic_runners("array_api_strict:CPU_DEVICE")
+    for r in strict:
+        r.xp = _Lacking(r.xp, {"arange", "unstack"})
+    path = tmp_path / "p.json"
+    assert parity.report([_numpy_runner(), *strict], [], json_path=str(path), cells=("gru",)) == 0
+    out = capsys.readouterr().out
+    assert out.count("lacks") == 1
+    assert "missing: array_api_strict lacks arange, unstack (skipped: array_api_strict-CPU_DEVICE)" in out
+    assert "1 target(s) skipped for missing functions" in out
+    doc = json.loads(path.read_text())
+    assert doc["missing"] == [{"namespace": "array_api_strict", "lacks": ["arange", "unstack"],
+                               "targets": ["array_api_strict-CPU_DEVICE"]}]
+    assert {r["target"] for r in doc["rows"]} == {"numpy-cpu"} and doc["failed"] == 0
+
+
+def test_namespace_uses_is_read_from_the_core_source():
+    """What the probe asks for: every ``xp.<name>`` of the core's code (not its docstrings),
+    the optional native sigmoid excepted; all of it standard, so strict and NumPy lack none."""
+    import pathlib
+    import re
+
+    uses = parity.namespace_uses()
+    root = pathlib.Path(rnnx.__file__).parent
+    grep = {m for p in [*root.glob("*.py"), *(root / "cells").glob("*.py")]
+            for m in re.findall(r"\bxp\.(\w+)", p.read_text())}
+    assert set(uses) <= grep and {"arange", "unstack", "take", "tanh", "matrix_transpose", "isdtype"} <= set(uses)
+    assert not parity.NAMESPACE_OPTIONAL & set(uses)  # the native sigmoid, where a backend has one
+    assert parity.missing_functions(_Lacking(Target("numpy", "cpu").namespace(), {"arange"})) == ["arange"]
+    assert parity.missing_functions(Target("numpy", "cpu").namespace()) == []
+    xps = pytest.importorskip("array_api_strict")
+    assert parity.missing_functions(xps) == []
+
+
 # -- the file format --------------------------------------------------------------------------------
 def test_save_load_round_trip_on_every_backend(tmp_path):
     layer = rnnx.GRU(3, 5, num_layers=2, bidirectional=True, reset_after=False)

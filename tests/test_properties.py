@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _cases import rel_err
-from rnnx.cli.parity import Shape, inputs, run, torch_run
+from rnnx.testing import Shape, inputs, rel_err, run, torch_run
 
 pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _cases import B, H, I, all_cases, assert_close, data, reference
+from rnnx.testing import B, H, I, all_cases, assert_close, data, reference
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 TOL = 1e-12

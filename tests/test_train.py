@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rnnx.cli import app
+from rnnx.cli.settings import resolve
 from rnnx.io import checkpoint
 from rnnx.backends import Target
 
@@ -22,7 +23,7 @@ CPU = [t for t in ("numpy", "torch", "jax", "array_api_strict") if not Target(t,
 
 
 def train(tmp_path, name="run", **cli):
-    return app.train(cli, out=str(tmp_path / name), resume=None, quiet=True)
+    return app.train(resolve(cli), out=str(tmp_path / name), quiet=True)
 
 
 def test_seed001_preset_reaches_1e_4(tmp_path):
@@ -47,8 +48,8 @@ def _seed000(tmp_path_factory, backend):
     """25 epochs of seed000 (the preset runs up to 300) in float64, once per backend."""
     if backend not in _SEED000:
         out = tmp_path_factory.mktemp(f"seed000-{backend}")
-        _SEED000[backend] = app.train({"preset": "seed000", "backend": backend.replace("_", "-"), "epochs": 25},
-                                      out=str(out / "run"), resume=None, quiet=True)["test_mse"]
+        _SEED000[backend] = app.train(resolve({"preset": "seed000", "backend": backend.replace("_", "-"), "epochs": 25}),
+                                      out=str(out / "run"), quiet=True)["test_mse"]
     return _SEED000[backend]
 
 
@@ -87,7 +88,7 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch):
         train(tmp_path, name="cut", preset="seed001", epochs=12, checkpoint_every=4)
     assert checkpoint.load(str(tmp_path / "cut" / "checkpoint.npz"))[0]["epoch"] == 4
     monkeypatch.setattr(Trainer, "train_epoch", real)
-    resumed = app.train({}, out=None, resume=str(tmp_path / "cut"), quiet=True)
+    resumed = app.resume(str(tmp_path / "cut"), quiet=True)
     a, b = _params(tmp_path / "full" / "model.npz"), _params(tmp_path / "cut" / "model.npz")
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
     assert resumed["test_mse"] == full["test_mse"] and resumed["epochs"] == 12
@@ -135,8 +136,8 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
 @pytest.mark.parametrize("backend", [b for b in CPU if b != "numpy"])
 def test_checkpoint_loads_on_any_backend(tmp_path, backend):
     train(tmp_path, preset="seed001", epochs=5)
-    ref = app.predict(str(tmp_path / "run"), {"out": str(tmp_path / "p0.csv")})
-    got = app.predict(str(tmp_path / "run"), {"backend": backend.replace("_", "-"), "out": str(tmp_path / "p1.csv")})
+    ref = app.predict(str(tmp_path / "run"), out=str(tmp_path / "p0.csv"))
+    got = app.predict(str(tmp_path / "run"), backend=backend.replace("_", "-"), out=str(tmp_path / "p1.csv"))
     assert got["windows"] == ref["windows"] == 198
     assert abs(got["mse"] - ref["mse"]) <= 1e-9 * ref["mse"]
 
@@ -144,14 +145,14 @@ def test_checkpoint_loads_on_any_backend(tmp_path, backend):
 def test_resume_on_a_finished_run_changes_nothing(tmp_path):
     train(tmp_path, preset="seed001", epochs=3)
     before = _params(tmp_path / "run" / "model.npz")
-    app.train({}, out=None, resume=str(tmp_path / "run"), quiet=True)
+    app.resume(str(tmp_path / "run"), quiet=True)
     after = _params(tmp_path / "run" / "model.npz")
     assert all(before[k].tobytes() == after[k].tobytes() for k in before)
 
 
 def test_forecast_feeds_predictions_back(tmp_path):
     train(tmp_path, preset="seed001", epochs=40)
-    r = app.forecast(str(tmp_path / "run"), {}, 20)
+    r = app.forecast(str(tmp_path / "run"), 20)
     assert len(r["values"]) == 20 and os.path.getsize(r["plot"]) > 0
     truth = np.sin(np.linspace(0, 100, 1000)[-1] + (100 / 999) * np.arange(1, 21))
     assert np.max(np.abs(np.asarray(r["values"]) - truth)) < 0.05
@@ -163,3 +164,21 @@ def test_tbptt_and_other_optimizers_train(tmp_path):
     assert m["epochs"] == 3 and np.isfinite(m["test_mse"])
     m = train(tmp_path, name="ada", preset="seed001", epochs=3, optimizer="adagrad", lr=0.05, clip_value=0.5)
     assert m["epochs"] == 3 and 0 <= m["clipped_fraction"] <= 1
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(lr=0), "lr: expected a finite learning rate > 0, got 0"),
+    (dict(lr=float("nan")), "lr: expected a finite learning rate > 0, got nan"),
+    (dict(batch_size=0), "batch_size: expected a positive integer, got 0"),
+    (dict(epochs=True), "epochs: expected a positive integer, got True"),
+    (dict(optimizer="rmsprop"), "optimizer: expected one of sgd, adam, adagrad, got 'rmsprop'"),
+    (dict(clip_value=-1.0), "clip_value: expected a finite number > 0, got -1.0"),
+    (dict(early_stopping=0), "early_stopping: expected a patience >= 1 epoch, got 0"),
+])
+def test_train_config_errors_name_the_parameter(kw, msg):
+    """The library names its parameter (the CLI maps it to the flag: tests/test_cli.py)."""
+    from rnnx.train import TrainConfig
+
+    with pytest.raises(ValueError) as e:
+        TrainConfig(**kw)
+    assert str(e.value) == msg

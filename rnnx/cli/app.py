@@ -1,6 +1,11 @@
-"""What ``rnnx train``, ``rnnx predict`` and ``rnnx forecast`` do, apart from parsing.
+"""What ``rnnx train``, ``predict``, ``forecast`` and ``save`` do, apart from parsing:
+:func:`train` (a new run from :class:`~rnnx.cli.settings.TrainSettings`), :func:`resume`,
+:func:`predict` and :func:`forecast` (from a run folder), :func:`save_from_torch`.
 
-Every user-facing failure is an :class:`AppError` (one line, a non-zero exit in the CLI).
+A failure of the command's own is an :class:`AppError` worded for the command line; the
+library's errors (a ValueError naming a parameter: ``lr: ...``, ``window: ...``) pass
+through, and the CLI names the flag (:mod:`rnnx.cli.errors`).
+
 A run's folder holds ``checkpoint.npz`` (resumable state), ``model.npz`` (the trained
 model), ``metrics.json``, ``history.csv`` and the PNG plots; every file is written to a
 temporary name and renamed, so nothing already there is ever half-overwritten.
@@ -8,8 +13,7 @@ temporary name and renamed, so nothing already there is ever half-overwritten.
 
 from __future__ import annotations
 
-import contextlib
-import csv
+import csv as _csv
 import io
 import json
 import math
@@ -22,52 +26,20 @@ from typing import Any
 
 import rnnx
 from rnnx import backends, data
-from rnnx.io import checkpoint
 from rnnx import params as P
+from rnnx.cli.errors import AppError
+from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS, Dataset, build, preset_series
+from rnnx.io import checkpoint
 from rnnx.model import Model
-from rnnx.train import NonFiniteLoss, Trainer, TrainConfig, TrainState
+from rnnx.train import NonFiniteLoss, TrainConfig, Trainer, TrainState
 
 CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
 
-#: Defaults of every setting, before a preset and the command line.
-DEFAULTS: dict[str, Any] = dict(
-    preset=None, csv=None, column=None, window=20, horizon=1, split=(0.7, 0.15, 0.15),
-    backend="numpy", device=None, dtype="float64", cell="lstm", hidden=32, layers=1, bidirectional=False,
-    nonlinearity="tanh", output_activation="none", objective="many-to-one", optimizer="adam", lr=1e-3,
-    momentum=0.0, nesterov=False, batch_size=32, epochs=100, clip_value=None, clip_norm=None, tbptt=None,
-    seed=0, early_stopping=None, checkpoint_every=10, loss="mse", init="torch", final_target_every_step=False,
-    freeze=(), normalise=True,
-)
+__all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
 
 
-class AppError(Exception):
-    """A failure to report as one line on stderr; ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-# -- settings --------------------------------------------------------------------------------
-def resolve(cli: dict[str, Any]) -> dict[str, Any]:
-    """Defaults, then the preset's values, then what the command line gave explicitly."""
-    s = dict(DEFAULTS)
-    preset = cli.get("preset")
-    if preset is not None:
-        if preset not in PRESETS:
-            raise AppError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-        s.update({k: v for k, v in PRESETS[preset].items() if k != "series"})
-    s.update({k: v for k, v in cli.items() if v is not None and k in DEFAULTS})
-    if preset is None and s["csv"] is None:
-        raise AppError("train: give --preset NAME or --csv FILE --column NAME")
-    if s["csv"] is not None and s["column"] is None:
-        raise AppError("--column: required with --csv (the name of the column to model)")
-    s["split"], s["freeze"] = tuple(s["split"]), tuple(s["freeze"])
-    s["tbptt"] = tuple(s["tbptt"]) if s["tbptt"] else None
-    return s
-
-
+# -- what a run is built from ------------------------------------------------------------------
 def target_for(backend: str, device: str | None) -> backends.Target:
     """The backend target, or an AppError saying why it is unusable and how to install it."""
     try:
@@ -84,38 +56,34 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     return t
 
 
-def series_for(s: dict) -> list[float]:
-    if s["csv"] is not None:
-        return data.load_csv(s["csv"], s["column"])
-    return preset_series(PRESETS[s["preset"]]["series"])
+def series_for(s: TrainSettings) -> list[float]:
+    if s.csv is not None:
+        return data.load_csv(s.csv, s.column)
+    return preset_series(PRESETS[s.preset]["series"])
 
 
-def model_for(s: dict) -> Model:
-    cell_opts = {"nonlinearity": s["nonlinearity"]} if s["cell"] == "rnn" else {}
-    return Model(s["cell"], 1, s["hidden"], 1, num_layers=s["layers"], bidirectional=s["bidirectional"],
-                 output_activation=s["output_activation"], objective=s["objective"], **cell_opts)
+def model_for(s: TrainSettings) -> Model:
+    return Model(s.cell, 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.cell_options,
+                 output_activation=s.output_activation, objective=s.objective)
 
 
-def train_config(s: dict) -> TrainConfig:
-    keys = ("epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "clip_value", "clip_norm",
-            "tbptt", "loss", "seed", "early_stopping", "freeze")
-    try:
-        return TrainConfig(**{k: s[k] for k in keys})
-    except (ValueError, TypeError) as e:
-        raise AppError(str(e)) from None
+def train_config(s: TrainSettings) -> TrainConfig:
+    return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, optimizer=s.optimizer, lr=s.lr, momentum=s.momentum,
+                       nesterov=s.nesterov, clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt,
+                       loss=s.loss, seed=s.seed, early_stopping=s.early_stopping, freeze=s.freeze)
 
 
-def dataset_for(s: dict, series: list[float], target: backends.Target) -> Dataset:
+def dataset_for(s: TrainSettings, series: list[float], target: backends.Target) -> Dataset:
     xp = target.namespace()
-    return build(series, window=s["window"], horizon=s["horizon"], split=s["split"],
-                 every_step=s["objective"] == "many-to-many", final_target_every_step=s["final_target_every_step"],
-                 xp=xp, dtype=getattr(xp, s["dtype"]), device=target.device_obj(),
-                 norm=None if s["normalise"] else data.Normaliser(0.0, 1.0))
+    return build(series, window=s.window, horizon=s.horizon, split=s.split,
+                 every_step=s.objective == "many-to-many", final_target_every_step=s.final_target_every_step,
+                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(),
+                 norm=None if s.normalise else data.Normaliser(0.0, 1.0))
 
 
-def _dtype_ok(s: dict, target: backends.Target) -> None:
-    if s["dtype"] not in target.dtypes():
-        raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
+def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
+    if s.dtype not in target.dtypes():
+        raise AppError(f"--dtype: {target.id} has no {s.dtype}; expected one of {', '.join(target.dtypes())}")
 
 
 # -- output folder ------------------------------------------------------------------------------
@@ -138,22 +106,19 @@ def _write_text(path: str, text: str) -> None:
 
 
 # -- checkpoints --------------------------------------------------------------------------------
-def save_checkpoint(out: str, s: dict, model: Model, ds: Dataset, st: TrainState, target) -> None:
-    meta = {"kind": "checkpoint", "settings": _jsonable(s), "model": model.config(), "epoch": st.epoch,
+def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: TrainState, target) -> None:
+    meta = {"kind": "checkpoint", "settings": s.to_json(), "model": model.config(), "epoch": st.epoch,
             "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_val,
             "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
-            "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s["seed"], "epoch": st.epoch}}
+            "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch}}
     groups = {"params": st.params, "best": st.best_params or st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
     checkpoint.save(os.path.join(out, CHECKPOINT), meta, groups, to_numpy=target.to_numpy)
 
 
-def _jsonable(s: dict) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}
-
-
-def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict]:
-    """Read ``folder/name`` (a file of ``kind``); every problem is one AppError line."""
+def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict, TrainSettings]:
+    """Read ``folder/name`` (a file of ``kind``) and the settings it stores; every problem
+    is one AppError line."""
     path = os.path.join(folder, name)
     if not os.path.isdir(folder):
         raise AppError(f"{option}: {folder!r} is not a folder holding a run")
@@ -163,10 +128,14 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
         raise AppError(str(e)) from None
     if meta.get("kind") != kind:
         raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
-    return meta, groups
+    try:
+        s = TrainSettings.from_json(meta.get("settings") or {})
+    except (ValueError, TypeError) as e:
+        raise AppError(f"{option}: {path!r} holds settings this rnnx cannot read ({e})") from None
+    return meta, groups, s
 
 
-def load_run(folder: str) -> tuple[dict, dict]:
+def load_run(folder: str) -> tuple[dict, dict, TrainSettings]:
     return _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
 
 
@@ -179,70 +148,81 @@ def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: s
     return {k: target.from_numpy(arrs[k].astype(dtype)) for k in model.param_shapes()}
 
 
+def _same_model(stored: dict, model: Model) -> bool:
+    """Does a stored ``Model.config()`` describe ``model`` (an older file's config, with
+    fewer keys, read as this version reads it)?"""
+    try:
+        return Model.from_config(stored).config() == model.config()
+    except (ValueError, TypeError):
+        return False
+
+
 # -- train ------------------------------------------------------------------------------------------
-def train(cli: dict, *, out: str | None, resume: str | None, quiet: bool) -> dict:
-    """``rnnx train``: returns the metrics it wrote.  The run computes inside its backend's
-    precision scope (JAX: float64 on; torch: no TF32), left as it was after it."""
-    with contextlib.ExitStack() as scopes:
-        return _train(cli, out=out, resume=resume, quiet=quiet, scopes=scopes)
+def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True) -> dict:
+    """``rnnx train``: a new run in ``out`` (default ``runs/<preset or csv name>``); returns
+    the metrics it wrote."""
+    out = out or os.path.join("runs", s.preset or os.path.splitext(os.path.basename(str(s.csv)))[0])
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
+    return _run(s, out, None, quiet)
 
 
-def _train(cli: dict, *, out: str | None, resume: str | None, quiet: bool, scopes: contextlib.ExitStack) -> dict:
+def resume(folder: str, *, quiet: bool = True) -> dict:
+    """``rnnx train --resume``: continue the run in ``folder`` with its own settings."""
+    meta, groups, s = load_run(folder)
+    return _run(s, folder, (meta, groups), quiet)
+
+
+def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool) -> dict:
     t_start = time.perf_counter()
     _need("matplotlib", "the plots")
     if not quiet:
         _need("tqdm", "the progress bar (or pass --quiet)")
-    if resume:
-        meta, groups = load_run(resume)
-        s = resolve({**DEFAULTS, **meta["settings"]})  # the run's own settings, as stored
-        out = resume
-    else:
-        s = resolve(cli)
-        out = out or os.path.join("runs", s["preset"] or os.path.splitext(os.path.basename(s["csv"]))[0])
-        if os.path.exists(out) and not os.path.isdir(out):
-            raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
-    target = target_for(s["backend"], s["device"])
-    scopes.enter_context(target.scope())
+    target = target_for(s.backend, s.device)
+    with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
+        return _run_on(target, s, out, resumed, quiet, t_start)
+
+
+def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float
+            ) -> dict:
     _dtype_ok(s, target)
-    cfg = train_config(s)
-    try:
-        series = series_for(s)
-        ds = dataset_for(s, series, target)
-        model = model_for(s)
-    except (data.DataError, ValueError) as e:
-        raise AppError(str(e)) from None
+    cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
+    series = series_for(s)
+    ds = dataset_for(s, series, target)
+    model = model_for(s)
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
-    if not resume:  # only now, with every input checked, touch the output folder
+    if resumed is None:  # only now, with every input checked, touch the output folder
         prepare_out(out, resume=False)
-    xp, dev, dtype = target.namespace(), target.device_obj(), getattr(target.namespace(), s["dtype"])
+    xp, dev, dtype = target.namespace(), target.device_obj(), getattr(target.namespace(), s.dtype)
     opt = cfg.make_optimizer()
-    if resume:
-        path = os.path.join(resume, CHECKPOINT)
-        if Model.from_config(meta["model"]).config() != model.config():
+    if resumed is not None:
+        meta, groups = resumed
+        path = os.path.join(out, CHECKPOINT)
+        if not _same_model(meta["model"], model):
             raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
-        params = _restore(groups, model, target, s["dtype"], path, "params")
-        best = _restore(groups, model, target, s["dtype"], path, "best")
+        params = _restore(groups, model, target, s.dtype, path, "params")
+        best = _restore(groups, model, target, s.dtype, path, "best")
         opt_state = opt.init(params)
         opt_state["step"] = meta["opt_step"]
         for slot in opt_state["slots"]:
             if meta["opt_step"] > 0 or slot == "sum":
-                opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s["dtype"]))
+                opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
                                             for k, v in groups.get(f"opt.{slot}", {}).items()}
         st = TrainState(params, opt_state, meta["epoch"], meta["history"], best, meta["best_val"],
                         meta["best_epoch"], meta["clipped"], meta["updates"])
     else:
-        if s["init"] == "normal-0.01":
-            params = P.init_normal(xp, model.param_shapes(), std=0.01, seed=s["seed"], dtype=dtype, device=dev)
+        if s.init == "normal-0.01":
+            params = P.init_normal(xp, model.param_shapes(), std=0.01, seed=s.seed, dtype=dtype, device=dev)
         else:
-            params = model.init_params(xp, seed=s["seed"], dtype=dtype, device=dev)
+            params = model.init_params(xp, seed=s.seed, dtype=dtype, device=dev)
         st = TrainState(params, opt.init(params))
     trainer = Trainer(model, ds, cfg, st, target=target)
     bar = None
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.epochs, initial=st.epoch, desc=f"rnnx train {s['preset'] or s['csv']}",
+        bar = tqdm(total=cfg.epochs, initial=st.epoch, desc=f"rnnx train {s.name}",
                    unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
     def on_epoch(row: dict) -> None:
@@ -257,7 +237,7 @@ def _train(cli: dict, *, out: str | None, resume: str | None, quiet: bool, scope
     try:
         with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
             warnings.simplefilter("ignore", RuntimeWarning)
-            why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s["checkpoint_every"])
+            why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s.checkpoint_every)
     except NonFiniteLoss as e:
         if bar is not None:
             bar.close()
@@ -316,11 +296,11 @@ def _versions(target) -> dict:
     return v
 
 
-def _metrics(s, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds, t_start):
+def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds, t_start):
     st = trainer.state
     m = {
-        "preset": s["preset"], "csv": s["csv"], "column": s["column"],
-        "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
+        "preset": s.preset, "csv": s.csv, "column": s.column,
+        "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
         "model": trainer.model.config(), "train": trainer.cfg.to_json(),
         "stopped": why, "epochs": st.epoch, "best_epoch": st.best_epoch,
         "final": {p: trainer.mse(p, final) for p in ("train", "val", "test")},
@@ -333,24 +313,25 @@ def _metrics(s, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str,
         "seconds_training": train_seconds, "seconds_to_train_end": time.perf_counter() - t_start,
         "versions": _versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
         "normalisation": {"mean": ds.norm.mean, "std": ds.norm.std},
+        "settings": s.to_json(),
     }
     return m
 
 
-def _write_outputs(out, s, model, ds, trainer: Trainer, use, metrics, target) -> None:
+def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metrics, target) -> None:
     buf = io.StringIO()
     if trainer.state.history:
-        w = csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
+        w = _csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
         w.writeheader()
         w.writerows(trainer.state.history)
     _write_text(os.path.join(out, "history.csv"), buf.getvalue())
     meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
-            "horizon": ds.horizon, "dtype": s["dtype"], "settings": _jsonable(s)}
+            "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json()}
     checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
     from rnnx import plots
 
-    name = s["preset"] or os.path.basename(s["csv"])
-    title = f"{name}: {model.cell.upper()} H={s['hidden']}, {s['backend']} {s['dtype']}"
+    name = s.preset or os.path.basename(str(s.csv))
+    title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
     plots.convergence(trainer.state.history, os.path.join(out, "convergence.png"), title)
     test = ds.parts["test"]
     if test.n:
@@ -361,48 +342,58 @@ def _write_outputs(out, s, model, ds, trainer: Trainer, use, metrics, target) ->
 
 
 # -- predict / forecast --------------------------------------------------------------------------------
-def load_model(folder: str, backend: str | None, device: str | None, scopes: contextlib.ExitStack):
+def load_model(folder: str, backend: str | None, device: str | None, scopes: contextlib.ExitStack | None = None):
+    """The model of a run folder, on ``backend`` (default: the run's own) and ``device``;
+    with ``scopes``, the backend's precision scope is entered on it."""
     path = os.path.join(folder, MODEL)
-    meta, groups = _read_run_file(folder, MODEL, "model", "--model", "a model file")
-    s = {**DEFAULTS, **meta["settings"]}
-    target = target_for(backend or s["backend"], device if backend else (device or s["device"]))
-    scopes.enter_context(target.scope())
+    meta, groups, s = _read_run_file(folder, MODEL, "model", "--model", "a model file")
+    target = target_for(backend or s.backend, device if backend else (device or s.device))
+    if scopes is not None:
+        scopes.enter_context(target.scope())
     dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
     model = Model.from_config(meta["model"])
     params = _restore(groups, model, target, dtype, path, "params")
     return meta, s, target, dtype, model, params
 
 
-def _series_arg(s: dict, cli: dict) -> list[float]:
-    if cli.get("csv"):
-        if not cli.get("column"):
+def _series(s: TrainSettings, csv_path: str | None, column: str | None) -> list[float]:
+    """A new series (``--csv``, ``--column``), or the run's own."""
+    if csv_path:
+        if not column:
             raise AppError("--column: required with --csv")
-        return data.load_csv(cli["csv"], cli["column"])
+        return data.load_csv(csv_path, column)
     return series_for(s)
 
 
-def predict(folder: str, cli: dict) -> dict:
+def _scoped(fn):
+    """Run ``fn`` inside the precision scope of every backend (entered lazily: only a
+    backend ``fn`` loads is imported), so a model computes as it was trained."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with contextlib.ExitStack() as scopes:
+            kwargs["_scopes"] = scopes
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_scoped
+def predict(folder: str, *, csv: str | None = None, column: str | None = None, out: str | None = None,
+            backend: str | None = None, device: str | None = None, _scopes=None) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
-    new series (``--csv``), normalised as the model was trained."""
-    with contextlib.ExitStack() as scopes:
-        return _predict(folder, cli, scopes)
-
-
-def _predict(folder: str, cli: dict, scopes: contextlib.ExitStack) -> dict:
-    meta, s, target, dtype, model, params = load_model(folder, cli.get("backend"), cli.get("device"), scopes)
+    new series (``csv``), normalised as the model was trained."""
+    meta, s, target, dtype, model, params = load_model(folder, backend, device, _scopes)
     xp = target.namespace()
-    try:
-        series = _series_arg(s, cli)
-        ds = build(series, window=meta["window"], horizon=meta["horizon"],
-                   split=(0.0, 0.0, 1.0) if cli.get("csv") else tuple(s["split"]),
-                   every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-                   device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
-    except data.DataError as e:
-        raise AppError(str(e)) from None
+    series = _series(s, csv, column)
+    ds = build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+               every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+               device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
     tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
     test = ds.parts["test"]
     pred = tr.predict("test")
-    out = cli.get("out") or os.path.join(folder, "predictions.csv")
+    out = out or os.path.join(folder, "predictions.csv")
     lines = ["index,truth,prediction,persistence"] + [
         f"{i},{t!r},{p!r},{b!r}" for i, t, p, b in zip(test.target_index, test.last_target, pred, test.last_input)]
     _write_text(out, "\n".join(lines) + "\n")
@@ -410,23 +401,17 @@ def _predict(folder: str, cli: dict, scopes: contextlib.ExitStack) -> dict:
     return {"windows": test.n, "mse": mse, "persistence_mse": ds.persistence_mse("test"), "out": out}
 
 
-def forecast(folder: str, cli: dict, steps: int) -> dict:
+@_scoped
+def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: str | None = None,
+             out: str | None = None, backend: str | None = None, device: str | None = None, _scopes=None) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back."""
     if steps < 1:
         raise AppError(f"--steps: expected a positive number of steps, got {steps}")
-    with contextlib.ExitStack() as scopes:
-        return _forecast(folder, cli, steps, scopes)
-
-
-def _forecast(folder: str, cli: dict, steps: int, scopes: contextlib.ExitStack) -> dict:
-    meta, s, target, dtype, model, params = load_model(folder, cli.get("backend"), cli.get("device"), scopes)
+    meta, s, target, dtype, model, params = load_model(folder, backend, device, _scopes)
     if meta["horizon"] != 1:
         raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                        f"{meta['horizon']}")
-    try:
-        series = _series_arg(s, cli)
-    except data.DataError as e:
-        raise AppError(str(e)) from None
+    series = _series(s, csv, column)
     W = meta["window"]
     if len(series) < W:
         raise AppError(f"forecast: the series has {len(series)} values, the model's window needs {W}")
@@ -441,7 +426,7 @@ def _forecast(folder: str, cli: dict, steps: int, scopes: contextlib.ExitStack) 
         z = float(target.to_numpy(last).reshape(-1)[0])
         hist.append(z)
         values.append(norm.inverse(z))
-    out = cli.get("out") or os.path.join(folder, "forecast.csv")
+    out = out or os.path.join(folder, "forecast.csv")
     n = len(series)
     _write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))
     from rnnx import plots
@@ -451,3 +436,26 @@ def _forecast(folder: str, cli: dict, steps: int, scopes: contextlib.ExitStack) 
     plots.forecast(list(range(n - k, n)), series[-k:], list(range(n, n + steps)), values, png,
                    f"{steps}-step autoregressive forecast")
     return {"steps": steps, "values": values, "out": out, "plot": png}
+
+
+# -- save ------------------------------------------------------------------------------------------------
+def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh"):
+    """``rnnx save``: the torch.save()d module or state dict at ``path`` as an rnnx .npz at
+    ``out``; returns the layer."""
+    from rnnx.interop import from_torch
+
+    try:
+        import torch
+    except ImportError:
+        raise AppError("save: --from-torch needs torch; install it with: pip install 'rnnx[torch]'") from None
+    if not os.path.isfile(path):
+        raise AppError(f"--from-torch: {path!r} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
+    if os.path.isdir(out):
+        raise AppError(f"--out: {out!r} is a folder, expected a file name")
+    layer, params = from_torch(obj, nonlinearity=nonlinearity)
+    rnnx.save(out, layer, params)
+    return layer

@@ -1,146 +1,145 @@
 """``rnnx parity``: does an array library compute recurrent networks right?
 
 For every available backend x device x dtype (and any array-API module named with
-``--namespace``), runs RNN (tanh, relu), LSTM, GRU (both forms) forward + explicit BPTT
-over a fixed battery of shapes and options, and compares every output and gradient with
-the float64 NumPy reference (inputs rounded to the row's dtype) and with PyTorch's own
-``nn.RNN/LSTM/GRU`` (float64, where torch is installed).  Errors are norm-wise relative,
-``||a - b|| / ||b||``; a row fails when any of them breaches its tolerance.
+``--namespace``), runs every cell variant of :data:`rnnx.testing.CELLS` forward + explicit
+BPTT over the fixed battery :data:`rnnx.testing.BATTERY`, and compares every output and
+gradient with the float64 NumPy reference (inputs rounded to the row's dtype) and with
+PyTorch's own ``torch.nn`` module (float64, where torch is installed and has the cell).
+Errors are norm-wise relative, ``||a - b|| / ||b||``; a row fails when any of them breaches
+its tolerance, or when it could not run (its errors are then null and ``error`` says why).
+
+Before any row runs, each library's namespace is probed for the standard functions rnnx
+uses (:func:`namespace_uses`); a library that lacks some is reported once (``missing``) and
+its rows are skipped, like an absent target: parity measures numerical agreement, and such a
+library cannot be measured.  Results of a ``--namespace`` library are read back by DLPack,
+else ``to_device`` to the CPU, else the buffer protocol / ``__array__``, else the library's
+own method (``unwrap_numpy`` ...); each row names the way it used (``readback``).
 (A tool module: imports NumPy, and torch when it is there.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from rnnx import backends
-from rnnx.layers import GRU, LSTM, RNN
+from rnnx.testing import BATTERY, CELLS, inputs, rel_err, run, torch_run
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+__all__ = ["CELLS", "NAMESPACE_OPTIONAL", "namespace_uses", "Runner", "missing_functions", "readback", "device_labels", "registry_runner",
+           "generic_runners", "probe", "run_parity", "format_table", "collect", "report", "main"]
 
-
-@dataclass(frozen=True)
-class Shape:
-    T: int
-    B: int | None  # None: unbatched
-    I: int
-    H: int
-    num_layers: int = 1
-    bidirectional: bool = False
-    batch_first: bool = False
-    bias: bool = True
-    lengths: bool = False
+#: Names the core takes from a namespace only after checking that it has them (the native
+#: ``sigmoid``: :func:`rnnx._xp.native_sigmoid`).
+NAMESPACE_OPTIONAL = frozenset({"sigmoid"})
 
 
-#: The fixed battery: every option at least once, non-zero biases and initial states.
-BATTERY = (
-    Shape(7, 4, 5, 6, num_layers=2, bidirectional=True, lengths=True),
-    Shape(12, 2, 3, 8, batch_first=True, bias=False),
-    Shape(5, None, 3, 4, num_layers=2),
-    Shape(1, 1, 1, 1, bidirectional=True),
-    Shape(30, 3, 2, 5, lengths=True),
-)
+@functools.lru_cache(maxsize=None)
+def namespace_uses() -> tuple[str, ...]:
+    """Every name rnnx's core takes from an array namespace: each ``xp.<name>`` (and
+    ``self.xp.<name>``) in the code of rnnx/*.py and rnnx/cells/*.py, the CLI, file I/O and
+    interop excluded, less :data:`NAMESPACE_OPTIONAL`.  Read from the source, so a cell that
+    starts using a new function needs no list updated here."""
+    import ast
+    import pathlib
+
+    import rnnx
+
+    root = pathlib.Path(rnnx.__file__).parent
+    names = set()
+    for path in sorted([*root.glob("*.py"), *(root / "cells").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and (
+                    (isinstance(node.value, ast.Name) and node.value.id == "xp")
+                    or (isinstance(node.value, ast.Attribute) and node.value.attr == "xp")):
+                names.add(node.attr)
+    return tuple(sorted(names - NAMESPACE_OPTIONAL))
 
 
-def make_layer(cell: str, s: Shape):
-    kw = dict(num_layers=s.num_layers, bidirectional=s.bidirectional, batch_first=s.batch_first, bias=s.bias)
-    if cell.startswith("rnn"):
-        return RNN(s.I, s.H, nonlinearity=cell[4:], **kw)
-    if cell == "lstm":
-        return LSTM(s.I, s.H, **kw)
-    return GRU(s.I, s.H, reset_after=cell == "gru", **kw)
-
-
-def inputs(cell: str, s: Shape, seed: int) -> dict:
-    """NumPy float64 inputs of one battery entry."""
-    import numpy as np
-
-    layer = make_layer(cell, s)
-    rng = np.random.default_rng(seed)
-    D = 2 if s.bidirectional else 1
-    params = layer.init_params(np, seed=seed, dtype=np.float64)
-    xs = (s.T, s.I) if s.B is None else ((s.B, s.T, s.I) if s.batch_first else (s.T, s.B, s.I))
-    ss = (s.num_layers * D, s.H) if s.B is None else (s.num_layers * D, s.B, s.H)
-    ys = xs[:-1] + (D * s.H,)
-    n = 2 if cell == "lstm" else 1
-    st = lambda: tuple(0.5 * rng.standard_normal(ss) for _ in range(n))  # noqa: E731
-    lengths = None
-    if s.lengths and s.B:
-        lengths = np.asarray([s.T] + [int(v) for v in rng.integers(1, s.T + 1, s.B - 1)], dtype=np.int64)
-    return {"layer": layer, "params": params, "x": rng.standard_normal(xs), "state0": st(), "lengths": lengths,
-            "dy": rng.standard_normal(ys), "dstate": st()}
-
-
-def run(layer, d: dict, convert, to_numpy) -> dict:
-    """Forward + backward on converted inputs; every result as NumPy float64."""
-    import numpy as np
-
-    pack = lambda s: s if len(s) == 2 else s[0]  # noqa: E731
-    params = {k: convert(v) for k, v in d["params"].items()}
-    s0 = pack(tuple(convert(a) for a in d["state0"]))
-    lengths = None if d["lengths"] is None else convert(d["lengths"], integer=True)
-    y, state, cache = layer.forward(params, convert(d["x"]), s0, lengths=lengths)
-    dp, dx, ds0 = layer.backward(params, cache, convert(d["dy"]), pack(tuple(convert(a) for a in d["dstate"])))
-    out = {"y": y}
-    for name, a in zip("hc", state if isinstance(state, tuple) else (state,)):
-        out[f"{name}_n"] = a
-    out.update({f"d{k}": v for k, v in dp.items()})
-    out["dx"] = dx
-    for name, a in zip("hc", ds0 if isinstance(ds0, tuple) else (ds0,)):
-        out[f"d{name}0"] = a
-    return {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in out.items()}
-
-
-def torch_run(cell: str, s: Shape, d: dict) -> dict | None:
-    """The same through ``torch.nn`` in float64 (None where torch has no such cell)."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if cell == "gru_reset_before":
-        return None
-    nn = torch.nn
-    kw = dict(num_layers=s.num_layers, bidirectional=s.bidirectional, batch_first=s.batch_first, bias=s.bias,
-              dtype=torch.float64)
-    mod = (nn.RNN(s.I, s.H, nonlinearity=cell[4:], **kw) if cell.startswith("rnn")
-           else (nn.LSTM if cell == "lstm" else nn.GRU)(s.I, s.H, **kw))
-    mod.load_state_dict({k: torch.from_numpy(v) for k, v in d["params"].items()})
-    t = lambda a: torch.tensor(a, requires_grad=True)  # noqa: E731
-    x, s0 = t(d["x"]), tuple(t(a) for a in d["state0"])
-    inp = x
-    if d["lengths"] is not None:
-        inp = nn.utils.rnn.pack_padded_sequence(x, torch.from_numpy(d["lengths"]), batch_first=s.batch_first,
-                                                enforce_sorted=False)
-    y, st = mod(inp, s0 if cell == "lstm" else s0[0])
-    if d["lengths"] is not None:
-        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=s.batch_first, total_length=s.T)
-    st = st if cell == "lstm" else (st,)
-    loss = (y * torch.from_numpy(d["dy"])).sum() + sum((a * torch.from_numpy(g)).sum() for a, g in zip(st, d["dstate"]))
-    loss.backward()
-    out = {"y": y}
-    out.update({f"{n}_n": a for n, a in zip("hc", st)})
-    out.update({f"d{k}": p.grad for k, p in mod.named_parameters()})
-    out["dx"] = x.grad
-    out.update({f"d{n}0": a.grad for n, a in zip("hc", s0)})
-    return {k: v.detach().numpy() for k, v in out.items()}
-
-
-def rel_err(a, b) -> float:
-    import numpy as np
-
-    nb = float(np.linalg.norm(b))
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / (nb if nb > 0 else 1.0))
+def missing_functions(xp: Any) -> list[str]:
+    """The names of :func:`namespace_uses` that namespace ``xp`` lacks."""
+    return [n for n in namespace_uses() if not hasattr(xp, n)]
 
 
 def _errors(got: dict, want: dict) -> tuple[float, float]:
     out = max((rel_err(got[k], want[k]) for k in want if not k.startswith("d")), default=0.0)
     grad = max((rel_err(got[k], want[k]) for k in want if k.startswith("d")), default=0.0)
     return out, grad
+
+
+# -- reading results back -------------------------------------------------------------------------------------
+_METHODS = ("unwrap_numpy", "to_numpy", "todense", "numpy", "get")  # ndonnx, ndonnx < 0.10, sparse, torch, cupy
+
+
+def _via_to_device(a, cpu):
+    if cpu is None:
+        raise ValueError("the library names no CPU device")
+    b = a.to_device(cpu)
+    try:
+        return np.from_dlpack(b)
+    except Exception:
+        return np.asarray(b)
+
+
+def _via_method(name):
+    def read(a, cpu):
+        return np.asarray(getattr(a, name)())
+
+    return read
+
+
+_PATHS: tuple[tuple[str, Callable], ...] = (
+    ("dlpack", lambda a, cpu: np.from_dlpack(a)),
+    ("to_device", _via_to_device),
+    ("asarray", lambda a, cpu: np.asarray(a)),  # the buffer protocol, __array__, __array_interface__
+) + tuple((f"{m}()", _via_method(m)) for m in _METHODS)
+
+
+def readback(a: Any, *, cpu: Any = None, first: str | None = None) -> tuple[np.ndarray, str]:
+    """``a`` as a NumPy array, and the way it was read: ``np.from_dlpack`` ("dlpack"),
+    ``a.to_device(cpu)`` ("to_device"), the buffer protocol / ``__array__`` ("asarray"), or
+    a library's own method ("unwrap_numpy()", "to_numpy()", "todense()", "numpy()",
+    "get()"), tried in that order (``first``, a way that worked before, is tried first).
+    A way counts only when it gives a numeric array of ``a``'s shape; ``TypeError`` when
+    none does, naming what each way said."""
+    shape = getattr(a, "shape", None)
+    shape = None if shape is None else tuple(shape)
+    paths = sorted(_PATHS, key=lambda p: p[0] != first)
+    tried = []
+    for name, read in paths:
+        if name.endswith("()") and not callable(getattr(a, name[:-2], None)):
+            continue
+        try:
+            out = read(a, cpu)
+        except Exception as e:
+            tried.append(f"{name}: {type(e).__name__}: {e}")
+            continue
+        if not isinstance(out, np.ndarray) or out.dtype.kind not in "biuf" or (shape is not None and out.shape != shape):
+            what = f"{getattr(out, 'dtype', '?')} {getattr(out, 'shape', '?')}"
+            tried.append(f"{name}: gave {type(out).__name__} {what}, not the {shape} numbers")
+            continue
+        return out, name
+    raise TypeError(f"cannot read a {type(a).__name__} back as NumPy; tried " + "; ".join(tried))
+
+
+class _Reader:
+    """A runner's ``to_numpy``: :func:`readback`, remembering the ways it used."""
+
+    def __init__(self, cpu):
+        self.cpu, self.used, self.last = cpu, set(), None
+
+    def __call__(self, a):
+        out, how = readback(a, cpu=self.cpu, first=self.last)
+        self.used.add(how)
+        self.last = how
+        return out
 
 
 # -- targets: the registry's, and any array-API module by name ---------------------------------------
@@ -157,12 +156,12 @@ class Runner:
     to_numpy: Any
     sync: Any = None
     capabilities: dict = field(default_factory=dict)
-    scope: Any = None  # float64 and full-precision matmuls while the row runs (backends' scope())
+    xp: Any = None  # the namespace rnnx computes in (probed by missing_functions)
+    readback: str | None = "backend"  # how results come back: the backend module's to_numpy
+    scope: Any = None  # float64 and full-precision matmuls while the row runs (the backend's scope())
 
 
 def registry_runner(t: backends.Target) -> Runner:
-    xp, dev = t.namespace(), t.device_obj()
-
     def make(dtype):
         def convert(a, integer=False):
             return t.from_numpy(a if integer else a.astype(dtype))
@@ -170,14 +169,46 @@ def registry_runner(t: backends.Target) -> Runner:
         return convert
 
     return Runner(t.id, t.backend, t.device, t.dtypes(), {d: t.tolerance(d) for d in t.dtypes()}, make, t.to_numpy,
-                  t.synchronize, scope=t.scope)
+                  t.synchronize, xp=t.namespace(), scope=t.scope)
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
+
+
+def _clean(s: Any) -> str | None:
+    """A device's text as an id part, or None when it is not stable (an object address)."""
+    if not isinstance(s, str) or not s or _ADDRESS.search(s):
+        return None
+    s = re.sub(r"^.*Device\((['\"]?)(.*)\1\)$", r"\2", s)  # array_api_strict.Device('CPU_DEVICE') -> CPU_DEVICE
+    s = re.sub(r"[<>\s]", "", s)
+    return s if re.fullmatch(r"[\w.:+-]+", s) else None
+
+
+def device_labels(devices: list) -> list[str]:
+    """A stable label per device, for target ids: its ``name`` attribute, else its text when
+    that carries no object address, else ``dev<i>`` with i its index in ``devices``;
+    duplicates get their index appended."""
+    labels = []
+    for i, d in enumerate(devices):
+        label = _clean(getattr(d, "name", None)) or _clean(str(d)) or f"dev{i}"
+        labels.append(label if label not in labels else f"{label}-{i}")
+    return labels
+
+
+def _cpu_device(devices: list, labels: list[str], default: Any) -> Any:
+    for d, label in zip(devices, labels):
+        if "cpu" in label.lower():
+            return d
+    return default
 
 
 def generic_runners(spec: str) -> list[Runner]:
-    """Any array-API module, ``module`` or ``module:device``: devices and dtypes come from its
-    inspection API, arrays cross by DLPack (or ``asarray``)."""
-    import numpy as np
+    """Any array-API module, ``module`` or ``module:device`` (a label, as in the target ids):
+    devices and dtypes come from its inspection API, arrays are made by ``asarray`` and read
+    back by :func:`readback`."""
     import array_api_compat as compat
+
+    from rnnx.backends._base import TOLERANCE
 
     name, _, want_dev = spec.partition(":")
     try:
@@ -189,17 +220,22 @@ def generic_runners(spec: str) -> list[Runner]:
         info = xp.__array_namespace_info__()
     except Exception as e:
         raise ValueError(f"--namespace: {name!r} is not an array-API namespace ({type(e).__name__}: {e})") from None
-    devices = list(info.devices())
+    all_devices = list(info.devices())
+    all_labels = device_labels(all_devices)
+    default = info.default_device()
+    default_label = next((lb for d, lb in zip(all_devices, all_labels) if d == default), None)
+    cpu = _cpu_device(all_devices, all_labels, default)
+    chosen = list(zip(all_devices, all_labels))
     if want_dev:
-        devices = [d for d in devices if str(d) == want_dev or repr(d) == want_dev or want_dev in str(d)]
-        if not devices:
-            raise ValueError(f"--namespace: {name!r} has no device {want_dev!r}; it has {list(info.devices())}")
+        chosen = [(d, lb) for d, lb in chosen if want_dev in (lb, str(d), repr(d))]
+        chosen = chosen or [(d, lb) for d, lb in zip(all_devices, all_labels) if want_dev in lb]
+        if not chosen:
+            raise ValueError(f"--namespace: {name!r} has no device {want_dev!r}; it has {', '.join(all_labels)}")
     runners = []
-    for dev in devices:
+    for dev, label in chosen:
         floats = [k for k in ("float32", "float64") if k in info.dtypes(device=dev, kind="real floating")]
-        caps = {"devices": [str(d) for d in info.devices()], "default_device": str(info.default_device()),
-                "dtypes": floats, "default_float": str(info.default_dtypes(device=dev)["real floating"])}
-
+        caps = {"devices": all_labels, "default_device": default_label or str(default), "dtypes": floats,
+                "default_float": str(info.default_dtypes(device=dev)["real floating"])}
         int_dtype = info.default_dtypes(device=dev)["integral"]
 
         def make(dtype, dev=dev, int_dtype=int_dtype):
@@ -210,60 +246,51 @@ def generic_runners(spec: str) -> list[Runner]:
 
             return convert
 
-        def to_numpy(a):
-            try:
-                return np.from_dlpack(a)
-            except Exception:
-                cpu = info.default_device()
-                try:
-                    return np.asarray(a.to_device(cpu))
-                except Exception:
-                    return np.asarray(a)
-
-        from rnnx.backends._base import TOLERANCE
-
-        label = re.sub(r"^.*Device\('(.*)'\)$", r"\1", str(dev)).replace(" ", "")
-        runners.append(Runner(f"{name}-{label}", name, label, tuple(floats),
-                              {d: TOLERANCE[d] for d in floats}, make, to_numpy, None, caps))
+        runners.append(Runner(f"{name}-{label}", name, label, tuple(floats), {d: TOLERANCE[d] for d in floats}, make,
+                              _Reader(cpu), None, caps, xp=xp, readback=None))
     return runners
 
 
 # -- the report -----------------------------------------------------------------------------------------------
 def run_parity(runners: list[Runner], *, cells=CELLS, battery=BATTERY, with_torch: bool = True) -> list[dict]:
     """One row per runner x dtype x cell."""
-    import numpy as np
-
     refs: dict = {}
     rows = []
     for r in runners:
         for dtype in r.dtypes:
             for cell in cells:
                 t0 = time.perf_counter()
-                e_out = e_grad = t_out = t_grad = 0.0
+                e_out = e_grad = t_out = t_grad = None
                 torch_cmp, error = False, None
+                if isinstance(r.to_numpy, _Reader):
+                    r.to_numpy.used = set()
                 try:
-                    with r.scope() if r.scope else contextlib.nullcontext():
+                    with r.scope() if r.scope else contextlib.nullcontext():  # JAX float64, no TF32
                         e_out, e_grad, t_out, t_grad, torch_cmp = _row(r, dtype, cell, battery, refs, with_torch)
                 except Exception as e:  # a library that cannot run a case fails its row, with the reason
                     error = f"{type(e).__name__}: {e}"
+                    e_out = e_grad = t_out = t_grad = None  # not computed: null, never 0.0
                 if r.sync:
-                    r.sync()
+                    try:
+                        r.sync()
+                    except Exception as e:
+                        error = error or f"{type(e).__name__}: {e}"
                 tol = r.tolerance[dtype]
                 ok = error is None and e_out <= tol["out"] and e_grad <= tol["grad"] and (
                     not torch_cmp or (t_out <= tol["out"] and t_grad <= tol["grad"]))
+                how = r.readback if not isinstance(r.to_numpy, _Reader) else (
+                    ",".join(sorted(r.to_numpy.used)) or None)
                 rows.append({"target": r.id, "backend": r.backend, "device": r.device, "dtype": dtype, "cell": cell,
                              "cases": len(battery), "ref_out_err": e_out, "ref_grad_err": e_grad,
                              "torch_out_err": t_out if torch_cmp else None,
                              "torch_grad_err": t_grad if torch_cmp else None,
-                             "tol_out": tol["out"], "tol_grad": tol["grad"], "pass": ok, "error": error,
-                             "ms": 1e3 * (time.perf_counter() - t0)})
+                             "tol_out": tol["out"], "tol_grad": tol["grad"], "pass": bool(ok), "error": error,
+                             "readback": how, "ms": 1e3 * (time.perf_counter() - t0)})
     return rows
 
 
 def _row(r: Runner, dtype: str, cell: str, battery, refs: dict, with_torch: bool):
     """Worst errors of one runner/dtype/cell over the battery."""
-    import numpy as np
-
     e_out = e_grad = t_out = t_grad = 0.0
     torch_cmp = False
     for i, s in enumerate(battery):
@@ -287,20 +314,20 @@ def _row(r: Runner, dtype: str, cell: str, battery, refs: dict, with_torch: bool
 def format_table(rows: list[dict]) -> str:
     f = lambda v: "-" if v is None else f"{v:.2e}"  # noqa: E731
     w = max([26] + [len(r["target"]) + 2 for r in rows])
-    head = (f"{'target':<{w}}{'dtype':<9}{'cell':<18}{'out err':>10}{'grad err':>10}{'torch out':>11}"
+    wc = max([18] + [len(r["cell"]) + 2 for r in rows])
+    head = (f"{'target':<{w}}{'dtype':<9}{'cell':<{wc}}{'out err':>10}{'grad err':>10}{'torch out':>11}"
             f"{'torch grad':>11}{'tol out/grad':>16}{'':>6}{'ms':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['target']:<{w}}{r['dtype']:<9}{r['cell']:<18}{f(r['ref_out_err']):>10}"
+        lines.append(f"{r['target']:<{w}}{r['dtype']:<9}{r['cell']:<{wc}}{f(r['ref_out_err']):>10}"
                      f"{f(r['ref_grad_err']):>10}{f(r['torch_out_err']):>11}{f(r['torch_grad_err']):>11}"
                      f"{r['tol_out']:>8.0e}/{r['tol_grad']:<7.0e}{'pass' if r['pass'] else 'FAIL':>6}{r['ms']:>9.1f}")
     return "\n".join(lines)
 
 
-def main(*, backend: str | None, namespaces: list[str], json_path: str | None, cells=CELLS) -> int:
-    import json
-    import platform
-
+def collect(backend: str | None, namespaces: list[str]) -> tuple[list[Runner], list[dict]]:
+    """The runners of the selected registry targets and ``--namespace`` modules, and the
+    absent targets with the reason each is absent."""
     runners, absent = [], []
     targets = backends.selected(backend) if (backend or not namespaces) else []
     for t in targets:
@@ -311,28 +338,81 @@ def main(*, backend: str | None, namespaces: list[str], json_path: str | None, c
             runners.append(registry_runner(t))
     for spec in namespaces:
         runners += generic_runners(spec)
+    return runners, absent
+
+
+def probe(runners: list[Runner]) -> tuple[list[Runner], list[dict]]:
+    """The runners whose namespace has every name of :func:`namespace_uses`, and one entry
+    per library that lacks some: ``{"namespace", "lacks", "targets"}``."""
+    ok, missing = [], {}
+    for r in runners:
+        lacks = missing_functions(r.xp) if r.xp is not None else []
+        if lacks:
+            m = missing.setdefault(r.backend, {"namespace": r.backend, "lacks": lacks, "targets": []})
+            m["targets"].append(r.id)
+        else:
+            ok.append(r)
+    return ok, list(missing.values())
+
+
+def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, cells=CELLS) -> int:
+    """Probe, run, print the table and write the JSON; 1 when a row failed."""
+    import json
+    import platform
+
+    runners, missing = probe(runners)
     rows = run_parity(runners, cells=cells)
     print(format_table(rows))
     for a in absent:
         print(f"absent: {a['target']}: {a['reason']}")
+    for m in missing:
+        print(f"missing: {m['namespace']} lacks {', '.join(m['lacks'])} (skipped: {', '.join(m['targets'])})")
     for r in runners:
         if r.capabilities:
             print(f"found: {r.id}: float dtypes {r.capabilities['dtypes']} (default {r.capabilities['default_float']}); "
-                  f"the library's devices: {', '.join(r.capabilities['devices'])}")
+                  f"the library's devices: {', '.join(r.capabilities['devices'])}; read back by "
+                  f"{', '.join(sorted({row['readback'] or '-' for row in rows if row['target'] == r.id})) or '-'}")
     failed = [r for r in rows if not r["pass"]]
-    print(f"\nparity rows: {len(rows) - len(failed)} within tolerance, {len(failed)} breached")
+    skipped = sum(len(m["targets"]) for m in missing)
+    print(f"\nparity rows: {len(rows) - len(failed)} within tolerance, {len(failed)} breached"
+          + (f"; {skipped} target(s) skipped for missing functions" if skipped else ""))
+    e = lambda v: "-" if v is None else f"{v:.2e}"  # noqa: E731
     for r in failed:
-        why = r["error"] or (f"out {r['ref_out_err']:.2e} grad {r['ref_grad_err']:.2e}, torch out "
-                             f"{r['torch_out_err']} grad {r['torch_grad_err']} (tolerance {r['tol_out']:.0e} / "
+        why = r["error"] or (f"out {e(r['ref_out_err'])} grad {e(r['ref_grad_err'])}, torch out "
+                             f"{e(r['torch_out_err'])} grad {e(r['torch_grad_err'])} (tolerance {r['tol_out']:.0e} / "
                              f"{r['tol_grad']:.0e})")
         print(f"FAIL: {r['target']} {r['dtype']} {r['cell']}: {why}")
     if json_path:
         import rnnx
-        from rnnx.cli.app import _finite_or_null, _write_text
 
         doc = {"rnnx": rnnx.__version__, "python": platform.python_version(), "battery": [vars(s) for s in BATTERY],
-               "rows": rows, "absent": absent,
+               "cells": list(cells), "rows": rows, "absent": absent, "missing": missing,
                "generic": [{"target": r.id, **r.capabilities} for r in runners if r.capabilities],
                "passed": len(rows) - len(failed), "failed": len(failed)}
-        _write_text(json_path, json.dumps(_finite_or_null(doc), indent=2) + "\n")
+        _write_json(json_path, doc)
     return 1 if failed else 0
+
+
+def _finite_or_null(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
+def _write_json(path: str, doc: dict) -> None:
+    """Strict JSON (NaN/Inf -> null), written whole or not at all."""
+    import json
+
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(_finite_or_null(doc), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def main(*, backend: str | None, namespaces: list[str], json_path: str | None, cells=CELLS) -> int:
+    runners, absent = collect(backend, namespaces)
+    return report(runners, absent, json_path=json_path, cells=cells)

@@ -1,0 +1,77 @@
+"""The commands of ``rnnx``, as pip's ``commands_dict``: name -> the module that holds its
+parser and its run, and a one-line summary.
+
+Help lists the commands in this order, and a command's module is imported only when that
+command runs (``rnnx --help`` imports none of them).  Each module has
+``add_arguments(parser)`` and ``run(args) -> int``; to add a command, write its module and
+add a row here.  Below the table: argument types and groups that several commands share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from types import ModuleType
+from typing import NamedTuple
+
+
+class CommandInfo(NamedTuple):
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, CommandInfo] = {
+    "train": CommandInfo("rnnx.cli.commands.train", "train a model on a preset or a CSV series"),
+    "predict": CommandInfo("rnnx.cli.commands.predict", "one-step predictions of a trained model"),
+    "forecast": CommandInfo("rnnx.cli.commands.forecast",
+                            "autoregressive multi-step forecast from the end of the series"),
+    "parity": CommandInfo("rnnx.cli.commands.parity",
+                          "forward + BPTT of every cell on every backend vs NumPy float64 and torch.nn"),
+    "bench": CommandInfo("rnnx.cli.commands.bench", "time forward+backward against torch.nn and jax.grad, interleaved"),
+    "save": CommandInfo("rnnx.cli.commands.save", "convert a PyTorch module/state dict file to an rnnx .npz"),
+    "load": CommandInfo("rnnx.cli.commands.load", "check an rnnx .npz file and describe it"),
+    "demo": CommandInfo("rnnx.cli.commands.demo", "the same LSTM forward + gradient on every available backend"),
+    "backends": CommandInfo("rnnx.cli.commands.backends",
+                            "list every backend/device target and why any is unavailable"),
+}
+
+
+def command_module(name: str) -> ModuleType:
+    """The module of command ``name`` (imported now)."""
+    return importlib.import_module(COMMANDS[name].module)
+
+
+# -- shared by several commands ------------------------------------------------------------------
+def floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", help="numpy | jax | torch | cupy | array-api-strict (default numpy)")
+    p.add_argument("--device", help="the backend's device: cpu, cuda, gpu, device1 (default: its first)")
+
+
+def run_folder_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
+    """``--model DIR`` and the series and output of ``predict`` / ``forecast``."""
+    p.add_argument("--model", required=True, metavar="DIR", help="a run folder written by rnnx train")
+    p.add_argument("--csv", help="a new series (default: the run's own data)")
+    p.add_argument("--column")
+    p.add_argument("--out", help=f"CSV file to write (default DIR/{default_out})")
+    backend_arguments(p)

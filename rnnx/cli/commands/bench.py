@@ -1,0 +1,38 @@
+"""``rnnx bench``: forward + backward timed against torch.nn and jax.grad, interleaved (the
+work is :func:`rnnx.cli.bench.main`, which checks its arguments)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from rnnx.cli import bench
+
+    p.add_argument("--cells", default=",".join(bench.CELLS), help="comma-separated: " + ", ".join(bench.CELLS))
+    p.add_argument("--sizes", nargs="+", metavar="B,T,I,H", help="sizes (default: the five of issue #5)")
+    p.add_argument("--backend", help="rnnx backends/targets to time (default numpy,torch,jax,cupy where usable)")
+    p.add_argument("--repeat", type=int, default=7, help="timed rounds (default 7)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per row first (default 2)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--settle", type=float, default=0.2, metavar="SECONDS",
+                   help="pause before a row of another library, so its idle threads stop spinning (default 0.2)")
+    p.add_argument("--min-round-ms", type=float, default=20.0, metavar="MS",
+                   help="calls shorter than this are repeated within a round and averaged (default 20)")
+    p.add_argument("--rewarm-ms", type=float, default=50.0, metavar="MS",
+                   help="untimed calls of a row after the pause, for MS and at least one, so idle cores "
+                        "do not time cold (default 50)")
+    p.add_argument("--no-anchors", action="store_true", help="time rnnx alone")
+    p.add_argument("--checkpoint", action="store_true", help="also time checkpoint='sqrt' on NumPy")
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--plot", metavar="FILE.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnx.cli import bench
+
+    return bench.main(cells=[c.strip() for c in args.cells.split(",") if c.strip()], sizes=args.sizes,
+                      backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
+                      json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
+                      checkpoint=args.checkpoint, settle=args.settle, min_round_ms=args.min_round_ms,
+                      rewarm_ms=args.rewarm_ms)

@@ -1,0 +1,23 @@
+"""``rnnx forecast --model DIR``: an autoregressive multi-step forecast from the end of the
+series (each prediction fed back); prints a JSON summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rnnx.cli.commands import run_folder_arguments
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    run_folder_arguments(p, "forecast.csv")
+    p.add_argument("--steps", type=int, default=50, help="steps to forecast (default 50)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnx.cli import app
+
+    r = app.forecast(args.model, args.steps, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
+                     device=args.device)
+    print(json.dumps(r))
+    return 0

@@ -1,0 +1,81 @@
+"""``rnnx train``: train a model on a preset or a CSV series and write a run folder; or
+continue one (``--resume DIR``).  Every setting flag defaults to ``None`` ("not given"):
+:func:`rnnx.cli.settings.resolve` lays the flags given over the preset and the defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rnnx.cli.commands import backend_arguments, floats, ints, number
+from rnnx.cli.errors import AppError
+
+#: Flags of the command that are not settings of the run.
+NOT_SETTINGS = ("out", "resume", "quiet")
+
+
+def add_arguments(t: argparse.ArgumentParser) -> None:
+    from rnnx.cli import settings
+
+    t.add_argument("--preset", help=" | ".join(settings.PRESETS))
+    t.add_argument("--csv", help="CSV file with a header row")
+    t.add_argument("--column", help="the column of --csv to model")
+    t.add_argument("--window", type=int, help="input steps per window")
+    t.add_argument("--horizon", type=int, help="predict this many steps after the window (default 1)")
+    t.add_argument("--split", type=floats, help="train,val,test fractions in time order (default 0.7,0.15,0.15)")
+    backend_arguments(t)
+    t.add_argument("--dtype", choices=["float32", "float64"])
+    t.add_argument("--cell", choices=list(settings.CELL_OPTIONS))
+    t.add_argument("--hidden", type=int, help="hidden units")
+    t.add_argument("--layers", type=int, help="stacked recurrent layers")
+    t.add_argument("--bidirectional", action="store_true", default=None)
+    _cell_option_arguments(t, settings)
+    t.add_argument("--output-activation", choices=["none", "tanh", "sigmoid"])
+    t.add_argument("--objective", choices=["many-to-one", "many-to-many"])
+    t.add_argument("--optimizer", choices=["sgd", "adam", "adagrad"])
+    t.add_argument("--lr", type=number, help="learning rate (> 0)")
+    t.add_argument("--momentum", type=float, help="SGD momentum")
+    t.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    t.add_argument("--batch-size", type=int, help="windows per update; 1 is per-sample SGD")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--clip-value", type=float, help="clip every gradient element to [-v, v]")
+    t.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this")
+    t.add_argument("--tbptt", type=ints, help="K1,K2: truncated BPTT, update every K1 steps through K2 steps")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without a "
+                   "better validation loss, keep the best params")
+    t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10)")
+    t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cell_option_arguments(t: argparse.ArgumentParser, settings) -> None:
+    """One flag per cell option (the option's name, - for _), valid with the cells that have it."""
+    for name in settings.option_names():
+        cells = settings.cells_with(name)
+        default, allowed = settings.CELL_OPTIONS[cells[0]][name]
+        t.add_argument("--" + name.replace("_", "-"), choices=allowed,
+                       help=f"for --cell {', '.join(cells)} (default {default})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnx.cli import app
+    from rnnx.cli.settings import resolve
+
+    given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS)}
+    if args.resume:
+        extra = sorted(k for k, v in given.items() if v is not None)
+        if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+            extra.append("out")  # the run stays in its folder
+        if extra:
+            raise AppError("--resume: continues with the run's own settings; drop "
+                           + ", ".join("--" + k.replace("_", "-") for k in extra))
+        m = app.resume(args.resume, quiet=args.quiet)
+    else:
+        m = app.train(resolve(given), out=args.out, quiet=args.quiet)
+    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
+          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
+          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
+    return 0

@@ -1,0 +1,51 @@
+"""How the CLI reports a failure: one line on stderr, a non-zero exit.
+
+The library's errors name its parameters (``lr: expected ...``, ``window: ...``); the CLI
+says which flag the user gave for that parameter.  :data:`FLAGS` is the one table of that
+mapping; a message is rewritten only when the command at hand has the flag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+
+class AppError(Exception):
+    """A failure to report as one line on stderr; ``code`` is the exit status.  Its
+    message is already worded for the command line (it names flags)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: Library parameter -> the flag that sets it (rnnx.train.TrainConfig, rnnx.data,
+#: rnnx.dataset, rnnx.Model).
+FLAGS: dict[str, str] = {
+    # rnnx.train.TrainConfig
+    "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
+    "momentum": "--momentum", "nesterov": "--nesterov", "clip_value": "--clip-value", "clip_norm": "--clip-norm",
+    "tbptt": "--tbptt", "seed": "--seed", "early_stopping": "--early-stopping",
+    # rnnx.data, rnnx.dataset
+    "csv": "--csv", "column": "--column", "window": "--window", "horizon": "--horizon", "split": "--split",
+    # rnnx.Model and its layer
+    "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers", "bidirectional": "--bidirectional",
+    "output_activation": "--output-activation", "objective": "--objective",
+}  # any other parameter (the cell and layer options): -- and its name with - for _
+
+_PARAM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ")
+
+
+def flag_for(param: str) -> str:
+    """The flag of a library parameter (a cell option not in the table: ``--`` + its name)."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def for_cli(message: str, options: Collection[str]) -> str:
+    """``<param>: ...`` -> ``<flag>: ...`` when ``<flag>`` is one of ``options`` (the
+    command's option strings); any other message as it is."""
+    m = _PARAM.match(message)
+    if m and flag_for(m[1]) in options:
+        return flag_for(m[1]) + ": " + message[m.end():]
+    return message
