@@ -13,6 +13,7 @@ temporary name and renamed, so nothing already there is ever half-overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import csv as _csv
 import io
 import json
