@@ -136,7 +136,8 @@ class Trainer:
         y = self.xp.take(part.y, idx, axis=part.y.ndim - 2)
         bs = self.cfg.batch_size
         for a in range(0, part.n, bs):
-            yield x[:, a : a + bs, ...], y[..., a : a + bs, :]
+            e = min(a + bs, part.n)  # the standard leaves a slice past the end unspecified (array-api-strict refuses it)
+            yield x[:, a:e, ...], y[..., a:e, :]
 
     def train_epoch(self) -> float:
         """One pass over the training windows; returns the mean of the batch losses."""

@@ -182,3 +182,11 @@ def test_train_config_errors_name_the_parameter(kw, msg):
     with pytest.raises(ValueError) as e:
         TrainConfig(**kw)
     assert str(e.value) == msg
+
+
+@pytest.mark.parametrize("backend", CPU)
+def test_short_last_batch_on_every_cpu_backend(tmp_path, backend):
+    """seed001: 713 training windows in batches of 64, the last one of 9 (the standard leaves
+    a slice past the end unspecified, and array-api-strict refuses it)."""
+    m = train(tmp_path, preset="seed001", backend=backend.replace("_", "-"), epochs=1)
+    assert m["updates"] == 12 and np.isfinite(m["test_mse"])
