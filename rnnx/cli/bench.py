@@ -119,6 +119,60 @@ def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=Non
     return rows
 
 
+class _NoTF32:
+    """While entered: cuDNN and cuBLAS compute float32 in full float32 (TF32 off), so the cuDNN
+    anchor is the fair float32 one (torch's default lets cuDNN's RNNs use TF32 on Ampere and
+    later).  Every flag is read on entry and put back on exit, the precision strings of
+    torch >= 2.9 too: a library must not leave another library's process-wide setting changed.
+    The flags are found once; an entry and exit then cost about 7 us (measured on 2 CPU cores),
+    paid by each anchor call.  Inactive (``active=False``: the CPU anchor), it does nothing."""
+
+    #: the two switches it turns off, then (where the torch has them) the strings they also set
+    FLAGS = ("cudnn.allow_tf32", "cuda.matmul.allow_tf32", "cuda.matmul.fp32_precision", "cudnn.fp32_precision",
+             "cudnn.conv.fp32_precision", "cudnn.rnn.fp32_precision")
+
+    def __init__(self, active: bool = True):
+        self.active, self._flags, self._saved = active, None, []
+
+    @staticmethod
+    def _where(path: str):
+        import torch
+
+        obj = torch.backends
+        *up, name = path.split(".")
+        for part in up:
+            obj = getattr(obj, part)
+        return obj, name
+
+    def _found(self) -> list:
+        if self._flags is None:
+            flags = []
+            for path in self.FLAGS:
+                try:
+                    obj, name = self._where(path)
+                    getattr(obj, name)
+                except AttributeError:  # an older torch has no such flag
+                    continue
+                flags.append((obj, name))
+            self._flags = flags
+        return self._flags
+
+    def __enter__(self):
+        if self.active:
+            flags = self._found()
+            self._saved = [(obj, name, getattr(obj, name)) for obj, name in flags]
+            for obj, name in flags:
+                if name == "allow_tf32":  # the switches (cuDNN, cuBLAS); torch sets the strings from them
+                    setattr(obj, name, False)
+        return self
+
+    def __exit__(self, *exc):
+        for obj, name, value in self._saved:  # in reading order: the switches, then the strings
+            setattr(obj, name, value)
+        self._saved = []
+        return False
+
+
 def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
     import torch
 
@@ -127,14 +181,16 @@ def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
     mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H, dtype=dt, device=device)
     x = torch.randn(T, B, I, dtype=dt, device=device, requires_grad=True)
     dy = torch.randn(T, B, H, dtype=dt, device=device)
+    exact = _NoTF32(active=device != "cpu")  # cuDNN in float32 without TF32 while a call runs, as rnnx computes
 
     def both():
-        y, _ = mod(x)
-        y.backward(dy)
-        return y
+        with exact:
+            y, _ = mod(x)
+            y.backward(dy)
+            return y
 
     def fwd():
-        with torch.no_grad():
+        with exact, torch.no_grad():
             return mod(x)[0]
 
     def sync(_):
@@ -142,7 +198,9 @@ def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
             torch.cuda.synchronize()
 
     name = f"torch.nn.{mod.__class__.__name__} ({'cuDNN' if device != 'cpu' else 'CPU'})"
-    return [Row(name, "torch", "anchor", both, sync, True), Row(name, "torch", "anchor", fwd, sync, False)]
+    extra = {"tf32": False} if device != "cpu" else {}
+    return [Row(name, "torch", "anchor", both, sync, True, extra=dict(extra)),
+            Row(name, "torch", "anchor", fwd, sync, False, extra=dict(extra))]
 
 
 def jax_rows(cell: str, size, dtype: str) -> list[Row]:
