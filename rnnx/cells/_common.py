@@ -3,9 +3,10 @@ and the one-product recurrent gradient."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from rnnx._xp import outer_sum
+from rnnx.cells.spec import Option
 
 
 def standard_shapes(gates: int, hidden_size: int, fan_in: int, bias: bool, *, rec_in: int | None = None
@@ -19,14 +20,20 @@ def standard_shapes(gates: int, hidden_size: int, fan_in: int, bias: bool, *, re
     return out
 
 
-def check_fused(name: str, v: Any, covered: bool, what: str) -> None:
-    """``fused`` is None (the fused step where it covers the options), True (require it)
-    or False (the reference step)."""
-    if v is not None and not isinstance(v, bool):
-        raise TypeError(f"{name}: expected None, True or False, got {v!r}")
-    if v is True and not covered:
-        raise ValueError(f"{name}: the fused step covers {what} only; expected fused=None or False for these "
-                         "options")
+def fused_option(covered: Callable[[Mapping[str, Any]], bool], what: str) -> Option:
+    """Every cell's ``fused`` option: None (the fused step where it covers the options, the
+    reference step elsewhere), True (require the fused step) or False (the reference step);
+    ``covered(opts)`` says whether the fused step computes these options, ``what`` which."""
+
+    def check(name: str, v: Any, opts: Mapping[str, Any], hidden_size: int) -> None:
+        if v is not None and not isinstance(v, bool):
+            raise TypeError(f"{name}: expected None, True or False, got {v!r}")
+        if v is True and not covered(opts):
+            raise ValueError(f"{name}: the fused step covers {what} only; expected fused=None or False for these "
+                             "options")
+
+    return Option("fused", None, f"None: the fused step for {what}, the reference step otherwise; True: require "
+                  "the fused one; False: the reference step", check, (None, True, False))
 
 
 def use_fused(opts: Mapping[str, Any], covered: bool) -> bool:

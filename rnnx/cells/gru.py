@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import array_api_compat as compat
 
 from rnnx._xp import outer_sum, sigmoid, transposed
-from rnnx.cells._common import check_fused, recurrent_grads, standard_shapes, use_fused
+from rnnx.cells._common import fused_option, recurrent_grads, standard_shapes, use_fused
 from rnnx.cells.activations import ACTIVATIONS, NAMES
 from rnnx.cells.spec import CellSpec, Kernel, Option, boolean, one_of
 
@@ -207,10 +207,6 @@ def _kernel(opts: Mapping[str, Any], hidden_size: int) -> Kernel:
     return _reference(opts["activation"], opts["recurrent_activation"], opts["reset_after"])
 
 
-def _check_fused(name, v, opts, hidden_size):
-    check_fused(name, v, _covered(opts), "activation='tanh' with recurrent_activation='sigmoid'")
-
-
 SPEC = CellSpec(
     name="gru", title="GRU", gates=("r", "z", "n"), state=("h",),
     options=(
@@ -219,8 +215,7 @@ SPEC = CellSpec(
         Option("activation", "tanh", "phi, of the candidate n (Keras activation=)", one_of(*NAMES), NAMES),
         Option("recurrent_activation", "sigmoid", "sigma, of the gates r and z (Keras recurrent_activation=)",
                one_of(*NAMES), NAMES),
-        Option("fused", None, "None: the fused step for tanh/sigmoid, the reference step otherwise; True: "
-               "require the fused one; False: the reference step", _check_fused, (None, True, False)),
+        fused_option(_covered, "activation='tanh' with recurrent_activation='sigmoid'"),
     ),
     param_shapes=lambda opts, H, fan_in, bias: standard_shapes(3, H, fan_in, bias),
     output_size=lambda opts, H: H,

@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from rnnx._xp import native_sigmoid, outer_sum, sigmoid_of_negated, transposed
-from rnnx.cells._common import check_fused, recurrent_grads, standard_shapes, use_fused
+from rnnx.cells._common import fused_option, recurrent_grads, standard_shapes, use_fused
 from rnnx.cells.activations import ACTIVATIONS, NAMES
 from rnnx.cells.spec import CellSpec, Kernel, Option, one_of, positive_int
 
@@ -175,10 +175,6 @@ def _check_proj(name, v, opts, hidden_size):
         raise ValueError(f"{name}: expected 0 <= proj_size < hidden_size={hidden_size} (torch's rule), got {v}")
 
 
-def _check_fused(name, v, opts, hidden_size):
-    check_fused(name, v, _covered(opts), "activation='tanh' with recurrent_activation='sigmoid'")
-
-
 def _shapes(opts, H, fan_in, bias):
     P = opts["proj_size"]
     out = standard_shapes(4, H, fan_in, bias, rec_in=P or H)
@@ -202,8 +198,7 @@ SPEC = CellSpec(
                one_of(*NAMES), NAMES),
         Option("recurrent_activation", "sigmoid", "sigma, of the gates i, f, o (Keras recurrent_activation=)",
                one_of(*NAMES), NAMES),
-        Option("fused", None, "None: the fused step for tanh/sigmoid, the reference step otherwise; True: "
-               "require the fused one; False: the reference step", _check_fused, (None, True, False)),
+        fused_option(_covered, "activation='tanh' with recurrent_activation='sigmoid'"),
     ),
     param_shapes=_shapes,
     output_size=lambda opts, H: opts["proj_size"] or H,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from rnnx._xp import transposed
-from rnnx.cells._common import check_fused, recurrent_grads, standard_shapes, use_fused
+from rnnx.cells._common import fused_option, recurrent_grads, standard_shapes, use_fused
 from rnnx.cells.activations import ACTIVATIONS, NAMES
 from rnnx.cells.spec import CellSpec, Kernel, Option, one_of
 
@@ -93,17 +93,12 @@ def _kernel(opts: Mapping[str, Any], hidden_size: int) -> Kernel:
     return _reference(act)
 
 
-def _check_fused(name, v, opts, hidden_size):
-    check_fused(name, v, opts["nonlinearity"] in FUSED, "nonlinearity 'tanh' or 'relu'")
-
-
 SPEC = CellSpec(
     name="rnn", title="RNN", gates=("h",), state=("h",),
     options=(
         Option("nonlinearity", "tanh", "the activation phi: torch's tanh or relu, or Keras's sigmoid, "
                "hard_sigmoid, linear", one_of(*NAMES), NAMES),
-        Option("fused", None, "None: the fused step for tanh/relu, the reference step otherwise; True: require "
-               "the fused one; False: the reference step", _check_fused, (None, True, False)),
+        fused_option(lambda opts: opts["nonlinearity"] in FUSED, "nonlinearity 'tanh' or 'relu'"),
     ),
     param_shapes=lambda opts, H, fan_in, bias: standard_shapes(1, H, fan_in, bias),
     output_size=lambda opts, H: H,
