@@ -13,6 +13,7 @@ recomputation.
 
 from __future__ import annotations
 
+import random
 from typing import Any, Callable
 
 from rnnx._xp import namespace, zeros_before
@@ -23,12 +24,17 @@ def _add(a: dict, b: dict) -> dict:
     return {k: a[k] + b[k] for k in a}
 
 
-def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: Callable, loss: str = "mse"):
+def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: Callable, loss: str = "mse",
+        seed: int | None = None):
     """Run truncated BPTT over one batch of sequences x (T, B, I), target (T, B, O).
 
-    ``update(params, grads) -> params`` applies one optimizer step.  Returns the final
-    params and the list of window losses.
+    ``update(params, grads) -> params`` applies one optimizer step.  Every forward is in
+    training mode; with a model that has dropout, ``seed`` (an int) seeds its masks, each
+    window segment's from (seed, window, segment).  Returns the final params and the list
+    of window losses.
     """
+    if seed is None and model.layer.dropout > 0:
+        raise ValueError(f"seed: truncated BPTT of a model with dropout={model.layer.dropout} needs a seed")
     if model.objective != "many-to-many":
         raise ValueError("tbptt: truncated BPTT needs the many-to-many objective (a target at every step)")
     if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
@@ -36,15 +42,16 @@ def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: C
     xp = namespace(x=x, target=target)
     T = x.shape[0]
     fn = LOSSES[loss]
-    state, losses, done = None, [], 0  # steps [0, done) have had their update
+    state, losses, done, window = None, [], 0, 0  # steps [0, done) have had their update
     while done < T:
         e = min(done + k1, T)  # this window's new steps are [done, e)
         s = max(0, done + k1 - k2)  # it backpropagates from e to s
         m = min(e, max(s, done + 2 * k1 - k2))  # the next window's start
         preds, caches, segs, st, carried = [], [], [], state, state
-        for a, b in ((s, m), (m, e)):
+        for j, (a, b) in enumerate(((s, m), (m, e))):
             if b > a:
-                pred, st, cache = model.forward(params, x[a:b, ...], st)
+                sd = None if seed is None else random.Random(f"{seed}:{window}:{j}").getrandbits(31)
+                pred, st, cache = model.forward(params, x[a:b, ...], st, train=True, seed=sd)
                 preds.append(pred)
                 caches.append(cache)
                 segs.append((a, b))
@@ -62,6 +69,6 @@ def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: C
             grads = g if grads is None else _add(grads, g)
         losses.append(value)
         params = update(params, grads)
-        state, done = carried, e
+        state, done, window = carried, e, window + 1
     return params, losses
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from rnnx import optim, tbptt
+from rnnx._xp import index_dtype
 from rnnx.dataset import Dataset
 
 
@@ -103,13 +104,22 @@ class Trainer:
         self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
         self.xp, self.device = target.namespace(), target.device_obj()
         self.opt = cfg.make_optimizer()
-        grad = lambda p, x, y: model.loss_and_grad(p, x, y, loss=cfg.loss)  # noqa: E731
+        self._dropout = model.layer.dropout > 0  # then every update draws its masks from its own seed
+        if self._dropout:
+            grad = lambda p, x, y, s: model.loss_and_grad(p, x, y, loss=cfg.loss, seed=s)  # noqa: E731
+        else:
+            grad = lambda p, x, y: model.loss_and_grad(p, x, y, loss=cfg.loss)  # noqa: E731
         compile_ = target.capabilities.jit  # JAX: forward + backward as one compiled program
         self._loss_and_grad = compile_(grad) if compile_ else grad
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
         self._predict = compile_(fwd) if compile_ else fwd
 
     # -- one update -----------------------------------------------------------------------
+    def _dropout_seed(self) -> int:
+        """The dropout seed of the next update: a function of (seed, update count) only, so a
+        resumed run draws the masks an uninterrupted one draws."""
+        return random.Random(f"{self.cfg.seed}:dropout:{self.state.updates}").getrandbits(31)
+
     def _update(self, params: dict, grads: dict) -> dict:
         xp, cfg, st = self.xp, self.cfg, self.state
         if cfg.freeze:
@@ -146,8 +156,14 @@ class Trainer:
         for xb, yb in self._batches(st.epoch):
             if cfg.tbptt:
                 params, losses = tbptt.run(self.model, params, xb, yb, k1=cfg.tbptt[0], k2=cfg.tbptt[1],
-                                           update=self._update, loss=cfg.loss)
+                                           update=self._update, loss=cfg.loss,
+                                           seed=self._dropout_seed() if self._dropout else None)
                 total += sum(float(v) for v in losses) / len(losses)
+            elif self._dropout:  # the seed as an array: one compiled program for every update
+                seed = self.xp.asarray(self._dropout_seed(), dtype=index_dtype(self.xp, self.device),
+                                       device=self.device)
+                loss, grads, _ = self._loss_and_grad(params, xb, yb, seed)
+                params = self._update(params, grads)
             else:
                 loss, grads, _ = self._loss_and_grad(params, xb, yb)
                 params = self._update(params, grads)
