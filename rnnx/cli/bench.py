@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rnnx import backends
-from rnnx.layers import GRU, LSTM, RNN
+from rnnx.cells import CELLS as REGISTRY
+from rnnx.layers import layer as make_layer
 
 DEFAULT_SIZES = ((1, 25, 1, 100), (175, 25, 1, 100), (64, 100, 32, 128), (64, 100, 128, 512), (16, 1000, 32, 128))
-CELLS = ("lstm", "gru", "rnn")
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+CELLS = ("lstm", "gru", "rnn")  # the default order of the report; any registry cell may be asked for
+GATES = {name: len(spec.gates) for name, spec in REGISTRY.items()}
 
 
 def parse_sizes(specs: list[str]) -> list[tuple[int, int, int, int]]:
@@ -77,7 +78,7 @@ _no_block = backends.Capabilities("").block
 
 
 def _layer(cell: str, I: int, H: int):
-    return {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell](I, H)
+    return make_layer(cell, I, H)
 
 
 def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=None) -> list[Row]:
@@ -447,9 +448,9 @@ def plot(doc: dict, path: str) -> None:
 def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
          json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
          min_round_ms: float = 20.0, rewarm_ms: float = 50.0) -> int:
-    unknown = [c for c in cells if c not in CELLS]
+    unknown = [c for c in cells if c not in REGISTRY]
     if unknown:
-        raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(CELLS)}")
+        raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(REGISTRY)}")
     sz = parse_sizes(sizes) if sizes else list(DEFAULT_SIZES)
     if repeat < 1:
         raise ValueError(f"--repeat: expected at least 1, got {repeat}")
