@@ -183,30 +183,79 @@ def test_option_of_another_cell_is_an_error(capsys, tmp_path):
     assert "--nonlinearity: applies to --cell rnn only, got --cell lstm" in err
     err = one_line_error(capsys, "train", "--csv", "s.csv", "--column", "v", "--nonlinearity", "tanh", "--out", str(out))
     assert "--nonlinearity: applies to --cell rnn only, got --cell lstm" in err  # lstm: the default cell
+    err = one_line_error(capsys, "train", "--preset", "seed001", "--activation", "relu", "--out", str(out))
+    assert "--activation: applies to --cell lstm, gru only, got --cell rnn" in err
+    err = one_line_error(capsys, "train", "--preset", "seed001", "--cell", "gru", "--proj-size", "2", "--out", str(out))
+    assert "--proj-size: applies to --cell lstm only, got --cell gru" in err
+    err = one_line_error(capsys, "train", "--preset", "seed001", "--cell", "lstm", "--no-reset-after", "--out", str(out))
+    assert "--reset-after: applies to --cell gru only, got --cell lstm" in err
     assert not out.exists()
 
 
-def test_cell_option_reaches_model_and_settings(capsys, tmp_path):
-    out = tmp_path / "o"
-    assert run(capsys, "train", "--preset", "seed001", "--nonlinearity", "relu", "--epochs", "1", "--quiet",
-               "--out", str(out))[0] == 0
+def test_model_flags_are_the_registry(capsys):
+    """A flag for every layer and cell option a run sets (the option's name, - for _)."""
+    from rnnx.cells import CELLS
+    from rnnx.cli import _parser
+    from rnnx.cli.settings import all_options, options_of
+
+    flags = _parser("train")[1].option_strings()
+    for name in all_options():
+        assert "--" + name.replace("_", "-") in flags, name
+    for flag in ("--nonlinearity", "--activation", "--recurrent-activation", "--proj-size", "--reset-after",
+                 "--no-reset-after", "--dropout"):
+        assert flag in flags
+    for cell, spec in CELLS.items():  # every option of the cell is set by a run, but how it is computed
+        assert {o.name for o in spec.options} - {o.name for o in options_of(cell)} <= {"fused"}
+
+
+def test_settings_carry_model_options_into_model():
+    from rnnx.cli import app
+    from rnnx.cli.settings import resolve
+
+    s = resolve({"preset": "seed001", "cell": "lstm", "hidden": 6, "layers": 2, "dropout": 0.25, "proj_size": 3,
+                 "recurrent_activation": "hard_sigmoid"})
+    cfg = app.model_for(s).config()
+    assert (cfg["cell"], cfg["hidden_size"], cfg["num_layers"], cfg["dropout"], cfg["proj_size"]) == ("lstm", 6, 2, 0.25, 3)
+    assert cfg["recurrent_activation"] == "hard_sigmoid" and cfg["activation"] == "tanh"
+
+
+@pytest.mark.parametrize("argv,config", [
+    (["--nonlinearity", "relu"], {"cell": "rnn", "nonlinearity": "relu"}),
+    (["--cell", "lstm", "--hidden", "4", "--proj-size", "2", "--activation", "sigmoid"],
+     {"cell": "lstm", "proj_size": 2, "activation": "sigmoid", "recurrent_activation": "sigmoid"}),
+    (["--cell", "gru", "--hidden", "4", "--no-reset-after", "--recurrent-activation", "hard_sigmoid", "--no-bias"],
+     {"cell": "gru", "reset_after": False, "recurrent_activation": "hard_sigmoid", "bias": False}),
+    (["--cell", "gru", "--hidden", "4", "--layers", "2", "--dropout", "0.25"], {"cell": "gru", "num_layers": 2, "dropout": 0.25}),
+    (["--objective", "many-to-many", "--tbptt", "5,5", "--layers", "2", "--dropout", "0.1"],
+     {"cell": "rnn", "objective": "many-to-many", "dropout": 0.1}),
+])
+def test_model_options_reach_model_and_settings(capsys, tmp_path, argv, config):
     import json
 
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "train", "--preset", "seed001", *argv, "--epochs", "1", "--quiet", "--out", str(out))
+    assert code == 0, err
     m = json.loads((out / "metrics.json").read_text())
-    assert m["model"]["nonlinearity"] == "relu" and m["settings"]["cell_options"] == {"nonlinearity": "relu"}
+    assert {k: m["model"][k] for k in config} == config
+    assert {k: m["settings"]["model_options"][k] for k in config if k in m["settings"]["model_options"]} == \
+        {k: v for k, v in config.items() if k in m["settings"]["model_options"]}
     assert checkpoint.load(str(out / "model.npz"))[0]["settings"] == m["settings"]
+    code, out_, err = run(capsys, "predict", "--model", str(out))
+    assert code == 0 and '"windows": 198' in out_, err
 
 
 def test_settings_precedence_and_json():
     import dataclasses
 
-    from rnnx.cli.settings import TrainSettings, resolve
+    from rnnx.cli.settings import TrainSettings, defaults_of, resolve
 
     assert resolve({"csv": "a.csv", "column": "v"}).lr == TrainSettings.lr == 1e-3  # the defaults table
     s = resolve({"preset": "seed001", "lr": None, "hidden": None})
-    assert (s.lr, s.hidden, s.window, s.cell, s.cell_options) == (0.01, 16, 10, "rnn", {"nonlinearity": "tanh"})
-    s = resolve({"preset": "seed001", "lr": 0.2, "split": [0.5, 0.25, 0.25], "cell": "gru"})
-    assert (s.lr, s.split, s.window, s.cell, s.cell_options) == (0.2, (0.5, 0.25, 0.25), 10, "gru", {})
+    assert (s.lr, s.hidden, s.window, s.cell, s.model_options) == (0.01, 16, 10, "rnn", defaults_of("rnn"))
+    assert s.model_options["nonlinearity"] == "tanh" and s.model_options["dropout"] == 0.0
+    s = resolve({"preset": "seed001", "lr": 0.2, "split": [0.5, 0.25, 0.25], "cell": "gru", "reset_after": False})
+    assert (s.lr, s.split, s.window, s.cell, s.model_options) == (0.2, (0.5, 0.25, 0.25), 10, "gru",
+                                                                   {**defaults_of("gru"), "reset_after": False})
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.lr = 1.0
     j = s.to_json()
@@ -261,12 +310,13 @@ def test_old_layout_run_resumes_and_predicts(capsys, old_layout_run):
 
 
 def test_old_layout_settings():
-    from rnnx.cli.settings import TrainSettings
+    from rnnx.cli.settings import TrainSettings, defaults_of
 
     s = TrainSettings.from_json(OLD_LAYOUT)
-    assert s.cell_options == {"nonlinearity": "tanh"} and s.split == (0.72, 0.08, 0.2) and s.freeze == ()
+    assert s.model_options == defaults_of("rnn") and s.split == (0.72, 0.08, 0.2) and s.freeze == ()
+    assert TrainSettings.from_json({**OLD_LAYOUT, "nonlinearity": "relu"}).model_options["nonlinearity"] == "relu"
     lstm = TrainSettings.from_json({**OLD_LAYOUT, "cell": "lstm", "nonlinearity": "relu"})  # ignored then, dropped now
-    assert lstm.cell_options == {}
+    assert lstm.model_options == defaults_of("lstm") and "nonlinearity" not in lstm.model_options
     assert TrainSettings.from_json(s.to_json()) == s
 
 
@@ -284,6 +334,9 @@ def test_resume_keeps_its_folder(capsys, tmp_path, finished_run):
     (["--window", "0"], "--window: expected a positive length, got 0"),
     (["--horizon", "0"], "--horizon: expected a positive number of steps, got 0"),
     (["--split", "0.5,0.5"], "--split: expected three fractions train,val,test summing to 1"),
+    (["--dropout", "0.5"], "--dropout: 0.5 acts between stacked layers"),
+    (["--dropout", "1.5", "--layers", "2"], "--dropout: expected a probability in [0, 1), got 1.5"),
+    (["--cell", "lstm", "--proj-size", "16"], "--proj-size: "),
 ])
 def test_library_errors_are_reported_with_their_flag(capsys, tmp_path, argv, msg):
     err = one_line_error(capsys, "train", "--preset", "seed001", *argv, "--out", str(tmp_path / "o"))

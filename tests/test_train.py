@@ -71,9 +71,12 @@ def _params(path):
     return checkpoint.load(str(path))[1]["params"]
 
 
-def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch):
-    """Interrupted in epoch 7 (last checkpoint: epoch 4), resumed: same params, bit for bit."""
-    full = train(tmp_path, name="full", preset="seed001", epochs=12, checkpoint_every=4, early_stopping=None)
+@pytest.mark.parametrize("extra", [{}, {"cell": "gru", "hidden": 8, "layers": 2, "dropout": 0.3}],
+                         ids=["rnn", "gru-dropout"])
+def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch, extra):
+    """Interrupted in epoch 7 (last checkpoint: epoch 4), resumed: same params, bit for bit
+    (with dropout: the same masks)."""
+    full = train(tmp_path, name="full", preset="seed001", epochs=12, checkpoint_every=4, early_stopping=None, **extra)
     from rnnx.train import Trainer
 
     real = Trainer.train_epoch
@@ -85,7 +88,7 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(tmp_path, name="cut", preset="seed001", epochs=12, checkpoint_every=4)
+        train(tmp_path, name="cut", preset="seed001", epochs=12, checkpoint_every=4, **extra)
     assert checkpoint.load(str(tmp_path / "cut" / "checkpoint.npz"))[0]["epoch"] == 4
     monkeypatch.setattr(Trainer, "train_epoch", real)
     resumed = app.resume(str(tmp_path / "cut"), quiet=True)
@@ -190,3 +193,17 @@ def test_short_last_batch_on_every_cpu_backend(tmp_path, backend):
     a slice past the end unspecified, and array-api-strict refuses it)."""
     m = train(tmp_path, preset="seed001", backend=backend.replace("_", "-"), epochs=1)
     assert m["updates"] == 12 and np.isfinite(m["test_mse"])
+
+
+def test_dropout_changes_training_only(tmp_path):
+    """``--dropout`` from the settings reaches training (another model than without it; the
+    same seed, the same model) and not evaluation (predict gives the run's test MSE)."""
+    kw = dict(preset="seed001", cell="gru", hidden=8, layers=2, epochs=2)
+    a = train(tmp_path, "a", dropout=0.3, **kw)
+    b = train(tmp_path, "b", dropout=0.3, **kw)
+    d = train(tmp_path, "d", **kw)
+    pa, pb, pd = (_params(tmp_path / n / "model.npz") for n in "abd")
+    assert all(pa[k].tobytes() == pb[k].tobytes() for k in pa)
+    assert any(pa[k].tobytes() != pd[k].tobytes() for k in pa)
+    assert a["test_mse"] == b["test_mse"] != d["test_mse"] and a["model"]["dropout"] == 0.3
+    assert app.predict(str(tmp_path / "a"))["mse"] == pytest.approx(a["test_mse"], rel=1e-12)

@@ -64,7 +64,7 @@ def series_for(s: TrainSettings) -> list[float]:
 
 
 def model_for(s: TrainSettings) -> Model:
-    return Model(s.cell, 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.cell_options,
+    return Model(s.cell, 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
                  output_activation=s.output_activation, objective=s.objective)
 
 
@@ -343,18 +343,18 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
 
 
 # -- predict / forecast --------------------------------------------------------------------------------
-def load_model(folder: str, backend: str | None, device: str | None, scopes: contextlib.ExitStack | None = None):
-    """The model of a run folder, on ``backend`` (default: the run's own) and ``device``;
-    with ``scopes``, the backend's precision scope is entered on it."""
+@contextlib.contextmanager
+def loaded_model(folder: str, backend: str | None, device: str | None):
+    """The model of a run folder, on ``backend`` (default: the run's own) and ``device``,
+    inside that backend's precision scope (so it computes as it was trained): yields
+    ``(meta, settings, target, dtype, model, params)``."""
     path = os.path.join(folder, MODEL)
     meta, groups, s = _read_run_file(folder, MODEL, "model", "--model", "a model file")
     target = target_for(backend or s.backend, device if backend else (device or s.device))
-    if scopes is not None:
-        scopes.enter_context(target.scope())
-    dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
-    model = Model.from_config(meta["model"])
-    params = _restore(groups, model, target, dtype, path, "params")
-    return meta, s, target, dtype, model, params
+    with target.scope():
+        dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
+        model = Model.from_config(meta["model"])
+        yield meta, s, target, dtype, model, _restore(groups, model, target, dtype, path, "params")
 
 
 def _series(s: TrainSettings, csv_path: str | None, column: str | None) -> list[float]:
@@ -366,34 +366,19 @@ def _series(s: TrainSettings, csv_path: str | None, column: str | None) -> list[
     return series_for(s)
 
 
-def _scoped(fn):
-    """Run ``fn`` inside the precision scope of every backend (entered lazily: only a
-    backend ``fn`` loads is imported), so a model computes as it was trained."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with contextlib.ExitStack() as scopes:
-            kwargs["_scopes"] = scopes
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-@_scoped
 def predict(folder: str, *, csv: str | None = None, column: str | None = None, out: str | None = None,
-            backend: str | None = None, device: str | None = None, _scopes=None) -> dict:
+            backend: str | None = None, device: str | None = None) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
     new series (``csv``), normalised as the model was trained."""
-    meta, s, target, dtype, model, params = load_model(folder, backend, device, _scopes)
-    xp = target.namespace()
-    series = _series(s, csv, column)
-    ds = build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-               every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-               device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
-    tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
-    test = ds.parts["test"]
-    pred = tr.predict("test")
+    with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        xp = target.namespace()
+        series = _series(s, csv, column)
+        ds = build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+                   every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+                   device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
+        tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
+        test = ds.parts["test"]
+        pred = tr.predict("test")
     out = out or os.path.join(folder, "predictions.csv")
     lines = ["index,truth,prediction,persistence"] + [
         f"{i},{t!r},{p!r},{b!r}" for i, t, p, b in zip(test.target_index, test.last_target, pred, test.last_input)]
@@ -402,31 +387,30 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
     return {"windows": test.n, "mse": mse, "persistence_mse": ds.persistence_mse("test"), "out": out}
 
 
-@_scoped
 def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: str | None = None,
-             out: str | None = None, backend: str | None = None, device: str | None = None, _scopes=None) -> dict:
+             out: str | None = None, backend: str | None = None, device: str | None = None) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back."""
     if steps < 1:
         raise AppError(f"--steps: expected a positive number of steps, got {steps}")
-    meta, s, target, dtype, model, params = load_model(folder, backend, device, _scopes)
-    if meta["horizon"] != 1:
-        raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
-                       f"{meta['horizon']}")
-    series = _series(s, csv, column)
-    W = meta["window"]
-    if len(series) < W:
-        raise AppError(f"forecast: the series has {len(series)} values, the model's window needs {W}")
-    norm = data.Normaliser(*meta["norm"])
-    xp, dev = target.namespace(), target.device_obj()
-    hist = [norm(v) for v in series[-W:]]
-    values = []
-    for _ in range(steps):
-        x = xp.reshape(xp.asarray(hist[-W:], dtype=getattr(xp, dtype), device=dev), (W, 1, 1))
-        pred, _, _ = model.forward(params, x)
-        last = pred if pred.ndim == 2 else pred[-1, ...]
-        z = float(target.to_numpy(last).reshape(-1)[0])
-        hist.append(z)
-        values.append(norm.inverse(z))
+    with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        if meta["horizon"] != 1:
+            raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
+                           f"{meta['horizon']}")
+        series = _series(s, csv, column)
+        W = meta["window"]
+        if len(series) < W:
+            raise AppError(f"forecast: the series has {len(series)} values, the model's window needs {W}")
+        norm = data.Normaliser(*meta["norm"])
+        xp, dev = target.namespace(), target.device_obj()
+        hist = [norm(v) for v in series[-W:]]
+        values = []
+        for _ in range(steps):
+            x = xp.reshape(xp.asarray(hist[-W:], dtype=getattr(xp, dtype), device=dev), (W, 1, 1))
+            pred, _, _ = model.forward(params, x)
+            last = pred if pred.ndim == 2 else pred[-1, ...]
+            z = float(target.to_numpy(last).reshape(-1)[0])
+            hist.append(z)
+            values.append(norm.inverse(z))
     out = out or os.path.join(folder, "forecast.csv")
     n = len(series)
     _write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))

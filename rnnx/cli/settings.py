@@ -4,50 +4,60 @@ gave explicitly (a value of ``None`` is "not given").
 
 A run stores its settings (``TrainSettings.to_json()``, the :func:`dataclasses.asdict` of
 it) in ``checkpoint.npz``, ``model.npz`` and ``metrics.json``; :meth:`TrainSettings.from_json`
-reads them back, also those of runs written before ``cell_options`` existed (they held
+reads them back, also those of runs written before ``model_options`` existed (they held
 ``nonlinearity`` at the top level, for every cell).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rnnx.cells import CELLS, Option
+from rnnx.cells import spec as cell_spec
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.dataset import PRESETS
+from rnnx.layers import LAYER_OPTIONS
 
-#: The options of each cell besides the layer's shape, name -> (default, allowed values).
-#: (Until the cell spec registry lands: by hand.)
-CELL_OPTIONS: dict[str, dict[str, tuple[Any, tuple | None]]] = {
-    "rnn": {"nonlinearity": ("tanh", ("tanh", "relu"))},
-    "lstm": {},
-    "gru": {},
-}
+#: Layer and cell options that are not model options of a run: they have a setting of
+#: their own (``--layers``, ``--bidirectional``), mean nothing to it (a Model is time-major),
+#: or choose how rather than what is computed (``fused``: the library picks the kernel).
+_NOT_SETTINGS = ("num_layers", "bidirectional", "batch_first", "fused")
 
 
-def options_of(cell: str) -> dict[str, Any]:
-    """Option name -> default, of the cell ``cell``."""
-    if cell not in CELL_OPTIONS:
-        raise ValueError(f"cell: expected one of {', '.join(CELL_OPTIONS)}, got {cell!r}")
-    return {name: default for name, (default, _) in CELL_OPTIONS[cell].items()}
+def options_of(cell: str) -> tuple[Option, ...]:
+    """The model options a run of ``cell`` carries (``TrainSettings.model_options``): the
+    layer's (``dropout``, ``bias``) and the cell's own (:data:`rnnx.cells.CELLS`)."""
+    spec = cell_spec(cell)  # ValueError naming the cells
+    return tuple(o for o in (*LAYER_OPTIONS, *spec.options) if o.name not in _NOT_SETTINGS)
 
 
-def option_names() -> tuple[str, ...]:
-    """Every cell option of any cell, in the order the cells declare them."""
-    return tuple(dict.fromkeys(n for c in CELL_OPTIONS for n in options_of(c)))
+def all_options() -> dict[str, Option]:
+    """Every model option of any cell, by name, in the order the layer and the cells declare
+    them (the first declaration of a name)."""
+    out: dict[str, Option] = {}
+    for cell in CELLS:
+        for o in options_of(cell):
+            out.setdefault(o.name, o)
+    return out
 
 
 def cells_with(option: str) -> tuple[str, ...]:
-    return tuple(c for c in CELL_OPTIONS if option in options_of(c))
+    return tuple(c for c in CELLS if any(o.name == option for o in options_of(c)))
+
+
+def defaults_of(cell: str) -> dict[str, Any]:
+    return {o.name: o.default for o in options_of(cell)}
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that fixes a run of ``rnnx train`` (the defaults table is the field
-    defaults).  ``cell_options`` holds every option of the chosen cell (``nonlinearity``
-    of the RNN, ...), given or default; the dataclass does not check values, the library
-    does when the run builds its model, data and trainer."""
+    defaults).  ``model_options`` holds every option of the layer and of the chosen cell
+    (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of the
+    LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
+    check values: the library does when the run builds its model, data and trainer."""
 
     # the data
     preset: str | None = None
@@ -65,7 +75,7 @@ class TrainSettings:
     hidden: int = 32
     layers: int = 1
     bidirectional: bool = False
-    cell_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
     output_activation: str = "none"
     objective: str = "many-to-one"
     # the training
@@ -93,7 +103,7 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
-        object.__setattr__(self, "cell_options", dict(self.cell_options))
+        object.__setattr__(self, "model_options", dict(self.model_options))
 
     @property
     def name(self) -> str:
@@ -107,30 +117,30 @@ class TrainSettings:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> TrainSettings:
         """Settings a run stored.  A cell option at the top level (the layout before
-        ``cell_options``) moves into it; an option that does not apply to the run's cell
+        ``model_options``) moves into it; an option that does not apply to the run's cell
         never had an effect and is dropped; missing ones take their defaults."""
         d = dict(d)
         names = {f.name for f in fields(cls)}
-        opts = dict(d.pop("cell_options", None) or {})
-        for k in [k for k in d if k not in names and k in option_names()]:
+        opts = dict(d.pop("model_options", None) or {})
+        for k in [k for k in d if k not in names and k in all_options()]:
             opts.setdefault(k, d.pop(k))
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"settings: unknown key(s) {unknown}; expected some of {sorted(names)}")
         cell = d.get("cell", cls.cell)
-        applies = options_of(cell)
-        return cls(**{**d, "cell_options": {**applies, **{k: v for k, v in opts.items() if k in applies}}})
+        applies = defaults_of(cell)
+        return cls(**{**d, "model_options": {**applies, **{k: v for k, v in opts.items() if k in applies}}})
 
 
-#: The fields a command line or a preset may set (all of them; the cell options by name).
-FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings) if f.name != "cell_options")
+#: The fields a command line or a preset may set (all but model_options: its options go by name).
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings) if f.name != "model_options")
 
 
 def resolve(given: Mapping[str, Any]) -> TrainSettings:
     """Defaults, then the preset's values, then what ``given`` sets (``None``: not given).
-    ``given`` holds field names and cell option names (``nonlinearity=...``); an option
+    ``given`` holds field names and model option names (``nonlinearity=...``); an option
     given that the chosen cell does not have is an error naming it."""
-    known = set(FIELDS) | set(option_names())
+    known = set(FIELDS) | set(all_options())
     extra = sorted(set(given) - known)
     if extra:
         raise TypeError(f"resolve: unknown setting(s) {extra}")
@@ -147,10 +157,10 @@ def resolve(given: Mapping[str, Any]) -> TrainSettings:
     if s.get("csv") is not None and s.get("column") is None:
         raise AppError("--column: required with --csv (the name of the column to model)")
     cell = s.get("cell", TrainSettings.cell)
-    applies = options_of(cell)
-    for k in option_names():
+    applies = defaults_of(cell)
+    for k in all_options():
         if k in explicit and k not in applies:
             only = ", ".join(cells_with(k))
             raise AppError(f"{flag_for(k)}: applies to --cell {only} only, got --cell {cell}")
     opts = {k: s.get(k, default) for k, default in applies.items()}  # a preset's other cell's: dropped
-    return TrainSettings(**{k: v for k, v in s.items() if k in FIELDS}, cell_options=opts)
+    return TrainSettings(**{k: v for k, v in s.items() if k in FIELDS}, model_options=opts)

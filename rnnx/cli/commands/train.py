@@ -25,11 +25,11 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--split", type=floats, help="train,val,test fractions in time order (default 0.7,0.15,0.15)")
     backend_arguments(t)
     t.add_argument("--dtype", choices=["float32", "float64"])
-    t.add_argument("--cell", choices=list(settings.CELL_OPTIONS))
+    t.add_argument("--cell", choices=list(settings.CELLS))
     t.add_argument("--hidden", type=int, help="hidden units")
     t.add_argument("--layers", type=int, help="stacked recurrent layers")
     t.add_argument("--bidirectional", action="store_true", default=None)
-    _cell_option_arguments(t, settings)
+    _model_option_arguments(t, settings)
     t.add_argument("--output-activation", choices=["none", "tanh", "sigmoid"])
     t.add_argument("--objective", choices=["many-to-one", "many-to-many"])
     t.add_argument("--optimizer", choices=["sgd", "adam", "adagrad"])
@@ -50,13 +50,21 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _cell_option_arguments(t: argparse.ArgumentParser, settings) -> None:
-    """One flag per cell option (the option's name, - for _), valid with the cells that have it."""
-    for name in settings.option_names():
+def _model_option_arguments(t: argparse.ArgumentParser, settings) -> None:
+    """One flag per layer and cell option of the registry (its name with - for _), valid
+    with the cells that have it: a bool is --name/--no-name, a finite set a choice."""
+    for name, o in settings.all_options().items():
         cells = settings.cells_with(name)
-        default, allowed = settings.CELL_OPTIONS[cells[0]][name]
-        t.add_argument("--" + name.replace("_", "-"), choices=allowed,
-                       help=f"for --cell {', '.join(cells)} (default {default})")
+        defaults = dict.fromkeys(str(settings.defaults_of(c)[name]) for c in cells)
+        where = "" if len(cells) == len(settings.CELLS) else f"--cell {', '.join(cells)}; "
+        text = f"{o.help} ({where}default {' / '.join(defaults)})".replace("%", "%%")
+        flag = "--" + name.replace("_", "-")
+        if o.allowed is not None and set(o.allowed) == {True, False}:
+            t.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif o.allowed is not None:
+            t.add_argument(flag, choices=o.allowed, help=text)
+        else:
+            t.add_argument(flag, type=type(o.default), metavar=name.upper(), help=text)
 
 
 def run(args: argparse.Namespace) -> int:
