@@ -9,49 +9,80 @@ Flax kernels are (in, out), transposed with respect to PyTorch.  Where the two A
 * nnx ``GRUCell``: ``dense_i`` (I, 3H, bias) and ``dense_h`` (H, 3H, no bias): b_hn = 0;
   linen ``GRUCell``: ``ir, iz, in`` (bias), ``hr, hz`` (no bias), ``hn`` (bias).
 * nnx ``SimpleCell``: ``dense_i`` (bias), ``dense_h`` (no bias); linen: ``i`` (bias), ``h``.
+
+So, per gate block with PyTorch's order (LSTM i, f, g, o; GRU r, z, n)::
+
+    weight_ih = concat(input kernels)^T    weight_hh = concat(hidden kernels)^T
+    LSTM: bias_ih = 0,  bias_hh = hidden biases;   GRU / SimpleCell: bias_ih = input biases,
+    bias_hh = 0 (linen GRU: [0, 0, b_hn])
+
+The cell is the registry spec whose ``spec.flax`` names the class.  ``activation_fn`` is the
+cell's ``activation`` (LSTM: g and the cell-state output; GRU: n) or, for ``SimpleCell``, the
+RNN's ``nonlinearity``; ``gate_fn`` (LSTM i, f, o; GRU r, z) is its ``recurrent_activation``.
+Accepted are the JAX functions whose definitions are rnnx's (:func:`_flax_functions`):
+``jax.numpy.tanh`` (= ``nnx.tanh``, ``jax.nn.tanh``), ``jax.nn.sigmoid``, ``jax.nn.relu``,
+``jax.nn.hard_sigmoid`` (``relu6(x + 3) / 6``, the same as Keras 3's); any other function is a
+:class:`ConversionError` naming the option and these.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rnnx.interop._common import ConversionError, check_layout, host, layer_for, to_xp
+from rnnx.cells import CellSpec
+from rnnx.interop._common import ConversionError, check_layout, host, layer_for, spec_of, to_xp
 
 W_IH, W_HH, B_IH, B_HH = "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"
-_LINEN = {
-    "LSTMCell": "lstm", "OptimizedLSTMCell": "lstm", "GRUCell": "gru", "SimpleCell": "rnn",
-}
+#: Flax function attribute -> the rnnx option it sets (the first the cell has).
+_FLAX_FNS = {"activation_fn": ("activation", "nonlinearity"), "gate_fn": ("recurrent_activation",)}
 
 
 def _fn(fn: Any) -> str:
-    return getattr(fn, "__name__", str(fn))
+    return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def _check_fns(cell: Any, kind: str) -> str:
-    """Gate/activation functions must be the defaults rnnx implements."""
-    act = _fn(getattr(cell, "activation_fn", None))
-    if kind == "rnn":
-        if act not in ("tanh", "relu"):
-            raise ConversionError(f"from_flax: SimpleCell activation_fn={act!r} is not supported; expected tanh or relu")
-        if getattr(cell, "residual", False):
-            raise ConversionError("from_flax: SimpleCell(residual=True) is not supported; expected residual=False")
-        return act
-    if act != "tanh":
-        raise ConversionError(f"from_flax: {type(cell).__name__} activation_fn={act!r} is not supported; expected tanh")
-    gate = _fn(getattr(cell, "gate_fn", None))
-    if gate != "sigmoid":
-        raise ConversionError(f"from_flax: {type(cell).__name__} gate_fn={gate!r} is not supported; expected sigmoid")
-    return "tanh"
+def _flax_functions() -> dict[str, tuple[str, Any]]:
+    """rnnx activation name -> (how to write it, the JAX function Flax calls): the ones whose
+    definition is rnnx's (:mod:`rnnx.cells.activations`): ``jax.nn.hard_sigmoid`` is
+    ``relu6(x + 3) / 6``, Keras 3's; ``flax.nnx.tanh`` etc. are these same objects.  Flax
+    has no identity function, so ``linear`` has none."""
+    import jax
+    import jax.numpy as jnp
+
+    return {"tanh": ("jax.numpy.tanh", jnp.tanh), "sigmoid": ("jax.nn.sigmoid", jax.nn.sigmoid),
+            "relu": ("jax.nn.relu", jax.nn.relu), "hard_sigmoid": ("jax.nn.hard_sigmoid", jax.nn.hard_sigmoid)}
+
+
+def _check_fns(cell: Any, spec: CellSpec) -> dict[str, Any]:
+    """The cell options of a Flax cell's ``activation_fn`` / ``gate_fn``: each must be one of
+    the JAX functions of :func:`_flax_functions` that the option allows; another function,
+    or ``SimpleCell(residual=True)``, is a :class:`ConversionError` naming it."""
+    name = type(cell).__name__
+    if getattr(cell, "residual", False):
+        raise ConversionError(f"from_flax: {name}(residual=True) is not computed by rnnx; expected residual=False")
+    table = _flax_functions()
+    opts: dict[str, Any] = {}
+    for attr, targets in _FLAX_FNS.items():
+        if not hasattr(cell, attr):
+            continue
+        fn = getattr(cell, attr)
+        target = next((o for o in spec.options if o.name in targets), None)
+        if target is None:
+            raise ConversionError(f"from_flax: {name} {attr}={_fn(fn)!r}: rnnx's {spec.title} has no such option")
+        allowed = [(n, table[n]) for n in target.allowed if n in table]
+        got = next((n for n, (_, f) in allowed if fn is f), None)
+        if got is None:
+            raise ConversionError(f"from_flax: {name} {attr}={_fn(fn)!r} is not computed by rnnx; expected one of "
+                                  + ", ".join(w for _, (w, _) in allowed))
+        opts[target.name] = got
+    return opts
 
 
 def _nnx_params(cell: Any) -> tuple[str, dict]:
     import numpy as np
 
     kind_name = type(cell).__name__
-    kind = _LINEN.get(kind_name)
-    if kind is None:
-        raise ConversionError(f"from_flax: {kind_name} is not supported; expected nnx LSTMCell, OptimizedLSTMCell, "
-                              "GRUCell or SimpleCell")
+    kind = spec_of("flax", kind_name, "from_flax").name
     k = lambda lin: host(lin.kernel[...])  # noqa: E731
     b = lambda lin: host(lin.bias[...])  # noqa: E731
     if kind_name == "LSTMCell":
@@ -72,10 +103,7 @@ def _linen_params(module: Any, p: dict) -> tuple[str, dict]:
     import numpy as np
 
     kind_name = type(module).__name__
-    kind = _LINEN.get(kind_name)
-    if kind is None:
-        raise ConversionError(f"from_flax: linen {kind_name} is not supported; expected LSTMCell, "
-                              "OptimizedLSTMCell, GRUCell or SimpleCell")
+    kind = spec_of("flax", kind_name, "from_flax: linen").name
     p = p.get("params", p)
     need = {"lstm": ["ii", "if", "ig", "io", "hi", "hf", "hg", "ho"], "gru": ["ir", "iz", "in", "hr", "hz", "hn"],
             "rnn": ["i", "h"]}[kind]
@@ -104,18 +132,31 @@ def _linen_params(module: Any, p: dict) -> tuple[str, dict]:
 
 def from_flax(cell: Any, params: dict | None = None, *, xp: Any = None, dtype: Any = None, device: Any = None):
     """An nnx cell (or ``nnx.RNN`` of one), or a linen cell module with its ``params`` ->
-    ``(layer, params)`` (a one-layer, unidirectional, batch-first rnnx layer)."""
+    ``(layer, params)``: a one-layer, unidirectional rnnx layer, ``batch_first=True`` (an
+    ``nnx.RNN(time_major=True)``: False), with the cell's ``activation_fn`` / ``gate_fn`` as
+    its options (:func:`_check_fns`).  ``nnx.RNN(reverse=True)`` is an error."""
+    batch_first = True
     if params is None:
         if type(cell).__name__ == "RNN" and hasattr(cell, "cell"):
+            if getattr(cell, "reverse", False):
+                raise ConversionError("from_flax: nnx.RNN(reverse=True) is not computed by rnnx; expected "
+                                      "reverse=False (reverse the input instead)")
+            batch_first = not getattr(cell, "time_major", False)
             cell = cell.cell
         kind, p = _nnx_params(cell)
     else:
         kind, p = _linen_params(cell, params)
-    act = _check_fns(cell, kind)
-    hidden, n_in = p[W_HH].shape[1], p[W_IH].shape[1]
-    layer = layer_for(kind, n_in, hidden, batch_first=True, nonlinearity=act)
+    layer = _layer(kind, cell, p, batch_first=batch_first)
     check_layout(p, layer, "from_flax")
     return layer, to_xp(p, xp, dtype, device)
+
+
+def _layer(kind: str, cell: Any, p: dict, *, batch_first: bool = True):
+    from rnnx.cells import spec
+
+    s = spec(kind)
+    return layer_for(s, p[W_IH].shape[1], p[W_HH].shape[1], "from_flax", batch_first=batch_first,
+                     **_check_fns(cell, s))
 
 
 def to_flax(params: dict, cell: Any, linen_params: dict | None = None) -> Any:
@@ -127,8 +168,7 @@ def to_flax(params: dict, cell: Any, linen_params: dict | None = None) -> Any:
 
     kind, ref = _linen_params(cell, linen_params) if linen_params is not None else _nnx_params(cell)
     hp = {k: host(v) for k, v in params.items()}
-    layer = layer_for(kind, ref[W_IH].shape[1], ref[W_HH].shape[1], batch_first=True,
-                      nonlinearity=_check_fns(cell, kind))
+    layer = _layer(kind, cell, ref)
     try:
         check_layout(hp, layer, "to_flax")
     except ConversionError as e:
