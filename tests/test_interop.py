@@ -86,6 +86,10 @@ def test_torch_bad_state_dicts():
         from_torch({**gru, "weight_hr_l0": torch.zeros(2, 3)})  # a GRU has no projection
     with pytest.raises(ConversionError, match=r"nonlinearity='relu' does not apply to the LSTM this state dict holds"):
         from_torch(sd, nonlinearity="relu")
+    with pytest.raises(ConversionError, match=r"nonlinearity='relu' does not apply to GRU \(its options: reset_after"):
+        from_torch(torch.nn.GRU(I, H), nonlinearity="relu")
+    with pytest.raises(ConversionError, match=r"nonlinearity='tanh' given, but the module has nonlinearity='relu'"):
+        from_torch(torch.nn.RNN(I, H, nonlinearity="relu"), nonlinearity="tanh")
     with pytest.raises(ConversionError, match=r"weight_hh_l1 has shape \(12, 4\), expected \(12, 3\)"):
         from_torch({**sd, "weight_hh_l1": torch.zeros(12, 4)})
     with pytest.raises(ConversionError, match=r"2 gates \(no cell has that many\), expected 1 \(RNN\), 3 \(GRU\), 4 \(LSTM\)"):
@@ -259,10 +263,11 @@ def _check_keras_layer(keras, lay, kind, kw, dtype, bidirectional):
         if k.startswith("bias_hh") and not (kind == "GRU" and kw.get("reset_after", True)):
             g = gp[k.replace("bias_hh", "bias_ih")]  # Keras has one bias there: both rnnx biases' gradient
         assert rel_err(dp[k], g) <= gtol, k
-    weights = lambda: [np.array(v.value) for v in lay.weights]  # noqa: E731
-    before = weights()
-    to_keras(params, lay)
-    assert all(np.array_equal(a, b) for a, b in zip(before, weights()))
+    before = [np.array(v.value) for v in lay.weights]
+    for v in lay.weights:  # to_keras must write every weight
+        v.assign(np.zeros(v.shape, dtype=v.dtype))
+    assert to_keras(params, lay) is lay
+    assert all(np.array_equal(a, np.array(v.value)) for a, v in zip(before, lay.weights))
     return layer
 
 
@@ -378,7 +383,9 @@ def _keras_model_check(keras, model, x, target):
         errs[f"d{k}"] = rel_err(grads[k], g)
     assert max(errs.values()) <= 1e-12, errs
     before = [np.array(v.value) for v in model.weights]
-    to_keras(params, model)
+    for v in model.weights:  # to_keras must write every weight, the Dense's included
+        v.assign(np.zeros(v.shape, dtype=v.dtype))
+    assert to_keras(params, model) is model
     assert all(np.array_equal(a, np.array(v.value)) for a, v in zip(before, model.weights))
     return rmodel, errs
 
@@ -475,6 +482,14 @@ def test_keras_sequential_errors(monkeypatch):
     assert rmodel.config() == rmodel2.config() and rmodel.layer.dropout == 0.0
     layer, _ = from_keras(list(ok.layers)[:3], xp=np)  # no Dense: a batch-first layer
     assert layer.batch_first and layer.num_layers == 2
+    with _floatx64(keras):  # float64 layers
+        nobias = seq(L.SimpleRNN(3, activation="hard_sigmoid"), L.Dense(2, use_bias=False, activation="sigmoid"))
+    rmodel, params = from_keras(nobias, xp=np)
+    assert not params["bias_y"].any() and rmodel.output_activation == "sigmoid"
+    x = np.random.default_rng(4).standard_normal((B, T, I))
+    assert rel_err(rmodel.predict(params, x.transpose(1, 0, 2))[0], np.asarray(nobias(x))) <= 1e-12
+    with pytest.raises(ConversionError, match=r"to_keras: layer '.*' \(Dense\) has use_bias=False; expected bias_y = 0"):
+        to_keras({**params, "bias_y": params["bias_y"] + 1.0}, nobias)
 
 
 # -- Flax ---------------------------------------------------------------------------------------------

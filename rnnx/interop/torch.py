@@ -72,9 +72,12 @@ def from_torch(obj: Any, *, xp: Any = None, dtype: Any = None, device: Any = Non
             raise ConversionError(f"from_torch: expected nn.RNN/LSTM/GRU, nn.Linear or a state dict, got "
                                   f"{type(obj).__name__}")
         cell_opts = {o.name: getattr(obj, o.name) for o in spec.options if hasattr(obj, o.name)}
-        if nonlinearity is not None and cell_opts.get("nonlinearity", nonlinearity) != nonlinearity:
+        if nonlinearity is not None and "nonlinearity" in cell_opts and cell_opts["nonlinearity"] != nonlinearity:
             raise ConversionError(f"from_torch: nonlinearity={nonlinearity!r} given, but the module has "
                                   f"nonlinearity={cell_opts['nonlinearity']!r}")
+        if nonlinearity not in (None, "tanh") and "nonlinearity" not in cell_opts:
+            raise ConversionError(f"from_torch: nonlinearity={nonlinearity!r} does not apply to {type(obj).__name__} "
+                                  f"(its options: {', '.join(spec.option_names)})")
         opts = {a: getattr(obj, a) for a in _LAYER_ATTRS}
         p = float(obj.dropout)
         if p and obj.num_layers == 1:
