@@ -406,6 +406,14 @@ def _floatx64(keras):
     return Scope()
 
 
+def _seeded_weights(model, rng):
+    """Every weight drawn from ``rng`` (the run is reproducible): kernels U(-1/sqrt(n),
+    1/sqrt(n)) with n their rows, biases U(-0.5, 0.5) (non-zero, the Dense's included)."""
+    for v in model.weights:
+        k = 0.5 if v.path.endswith("bias") else 1.0 / np.sqrt(v.shape[0])
+        v.assign(rng.uniform(-k, k, v.shape))
+
+
 def test_keras_course_lstm_dense_model(monkeypatch):
     """The course notes' model, as written there, loads through from_keras and agrees with
     Keras's model(x), loss and gradients to <= 1e-12 (float64)."""
@@ -419,9 +427,7 @@ def test_keras_course_lstm_dense_model(monkeypatch):
                             LSTM(50, activation='sigmoid', return_sequences=True),
                             Dense(1)])
     rng = np.random.default_rng(11)
-    for v in model.weights:  # non-zero biases, the Dense's included
-        if v.path.endswith("bias"):
-            v.assign(rng.uniform(-0.5, 0.5, v.shape))
+    _seeded_weights(model, rng)
     x = rng.standard_normal((batch, n_steps, n_features))
     target = rng.standard_normal((batch, n_steps, 1))
     rmodel, errs = _keras_model_check(keras, model, x, target)
@@ -439,9 +445,7 @@ def test_keras_stacked_gru_dropout_dense_many_to_one(monkeypatch):
                                   L.Dropout(0.2), L.GRU(4, recurrent_activation="hard_sigmoid"),
                                   L.Dense(2, activation="tanh")])
     rng = np.random.default_rng(12)
-    for v in model.weights:
-        if v.path.endswith("bias"):
-            v.assign(rng.uniform(-0.5, 0.5, v.shape))
+    _seeded_weights(model, rng)
     rmodel, _ = _keras_model_check(keras, model, rng.standard_normal((B, T, I)), rng.standard_normal((B, 2)))
     assert (rmodel.layer.num_layers, rmodel.layer.dropout, rmodel.objective, rmodel.output_activation,
             rmodel.output_size) == (2, 0.2, "many-to-one", "tanh", 2)
