@@ -112,8 +112,10 @@ def sigmoid_of_negated(z: Any, /, *, xp: Any) -> Any:
     """``sigmoid(-z) = 1 / (1 + exp(z))``, standard-only and accurate in both tails: for
     z -> +inf the result is ``exp(-z)`` to a few ulp (the tanh form ``(tanh(-z/2) + 1) / 2``
     cancels to 0 there: 0 for every z > 16.6 in float32), for z -> -inf it rounds to 1.
-    ``exp``'s argument stops at the dtype's bound, so it never overflows (nor warns)."""
-    return 1.0 / (1.0 + xp.exp(xp.clip(z, max=_exp_bound(z.dtype, xp))))
+    Past the dtype's bound (z > 88 in float32, where the result is below the smallest normal
+    number) ``exp`` takes +inf, so the result is 0 as torch's and JAX's kernels give, and
+    ``exp`` never overflows (nor warns)."""
+    return 1.0 / (1.0 + xp.exp(xp.where(z > _exp_bound(z.dtype, xp), math.inf, z)))
 
 
 def native_sigmoid(xp: Any) -> Any:

@@ -93,16 +93,20 @@ def state(
     return parts
 
 
-def lengths(got: Any, *, batch: int | None, steps: int, xp: Any) -> None:
-    """``lengths`` (B,) integer, each in [1, T]; values checked unless traced (jax.jit)."""
+def lengths(got: Any, *, batch: int | None, steps: int, xp: Any, dtype: Any) -> Any:
+    """``lengths`` (B,) integer, each in [1, T], returned in ``dtype`` (the default integer
+    dtype: a uint8 length never wraps, and torch has no min of uint16); values checked
+    unless traced (jax.jit)."""
     if batch is None:
         raise ValueError("lengths: only batched input takes lengths; got an unbatched 2-D x")
     if not xp.isdtype(got.dtype, "integral"):
         raise TypeError(f"lengths: expected an integer array, got dtype {_dtype_name(got.dtype)}")
     shape("lengths", got, (batch,), " (one length per sequence in the batch)")
+    got = xp.astype(got, dtype)
     lo, hi = xp.min(got), xp.max(got)
     if is_traced(lo):  # under jax.jit (a traced array, or a concrete one closed over): no values to check
-        return
+        return got
     lo, hi = int(lo), int(hi)
     if lo < 1 or hi > steps:
         raise ValueError(f"lengths: expected every length in [1, T={steps}], got values in [{lo}, {hi}]")
+    return got

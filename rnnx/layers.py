@@ -255,10 +255,10 @@ class Recurrent:
                 s0 = tuple(xp.expand_dims(s, axis=1) for s in s0)
         mask = None
         if lengths is not None:
-            checks.lengths(lengths, batch=None if unbatched else B, steps=T, xp=xp)
             it = index_dtype(xp, dev)  # compare in the default integer dtype: a uint8 length never wraps
+            lengths = checks.lengths(lengths, batch=None if unbatched else B, steps=T, xp=xp, dtype=it)
             t = xp.arange(T, dtype=it, device=dev)
-            mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(xp.astype(lengths, it), axis=0), axis=2)
+            mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(lengths, axis=0), axis=2)
             x = xp.where(mask, x, 0.0)  # padding is never read: 0 * NaN there must not reach a gradient
         k = stack.segment_length(checkpoint, T)
         y, state, data = stack.forward(self.kernel, params, self._keys, x, s0, mask, num_layers=self.num_layers,

@@ -12,7 +12,7 @@ uint32 right shift, and every other backend has int64.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from rnnx.backends import capabilities
 
@@ -20,40 +20,46 @@ M32 = 0xFFFFFFFF
 _C1, _C2 = 0x7FEB352D, 0x846CA68B
 
 
-def _mul(x: Any, c: int, wide: bool) -> Any:
-    """x * c mod 2^32, x in [0, 2^32)."""
-    if not wide:
-        return x * c  # uint32 wraps
-    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & M32
+def _ops(xp: Any, dtype: Any, device: Any) -> tuple[Callable[[Any, int], Any], Callable[[int], Any]]:
+    """``mul(x, c) = x * c mod 2^32`` for x in [0, 2^32), and ``const(c)``, the constant as an
+    operand: in int64 the product of 16-bit halves (nothing overflows) masked to 32 bits; in
+    uint32 the wrapping product, the constant an array (a Python int >= 2^31 does not fit
+    JAX's int32 weak type)."""
+    if xp.isdtype(dtype, "signed integer"):
+        def mul(x: Any, c: int) -> Any:
+            return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & M32
+
+        return mul, lambda c: c
+
+    def const(c: int) -> Any:
+        return xp.asarray(c, dtype=dtype, device=device)
+
+    return (lambda x, c: x * const(c)), const
 
 
-def _hash(x: Any, wide: bool) -> Any:
+def _hash(x: Any, mul: Callable[[Any, int], Any]) -> Any:
+    """lowbias32: x in [0, 2^32) -> a well-mixed 32-bit value."""
     x = x ^ (x >> 16)
-    x = _mul(x, _C1, wide)
+    x = mul(x, _C1)
     x = x ^ (x >> 15)
-    x = _mul(x, _C2, wide)
+    x = mul(x, _C2)
     return x ^ (x >> 16)
 
 
-def _key(seed: Any, stream: int, *, xp: Any, dtype: Any, device: Any) -> Any:
-    """The seed (a Python int or an integer array of shape ()) and stream as one 32-bit key."""
-    if isinstance(seed, int):
-        seed = (seed ^ (seed >> 32)) & M32
-        s = xp.asarray(seed, dtype=dtype, device=device)
-    else:
-        s = xp.astype(seed, dtype) & M32 if xp.isdtype(dtype, "signed integer") else xp.astype(seed, dtype)
-    wide = xp.isdtype(dtype, "signed integer")
-    return _hash(s ^ ((stream * 0x9E3779B9) & M32), wide)
-
-
 def uniform(seed: Any, stream: int, shape: tuple[int, ...], *, xp: Any, dtype: Any, device: Any) -> Any:
-    """(shape) uniform numbers in [0, 1) of ``dtype``, a function of (seed, stream, index)."""
+    """(shape) uniform numbers in [0, 1) of ``dtype``, a function of (seed, stream, index);
+    ``seed`` a Python int or an integer array of shape ()."""
     wide = capabilities(xp).int64()
     it = xp.int64 if wide else xp.uint32
-    k = _key(seed, stream, xp=xp, dtype=it, device=device)
-    y = _hash(xp.arange(math.prod(shape), dtype=it, device=device) ^ k, wide) + k
-    x = _hash(y & M32 if wide else y, wide)
-    u = xp.astype(x >> 8, dtype) * (1.0 / (1 << 24))
+    mul, const = _ops(xp, it, device)
+    if isinstance(seed, int):
+        s = xp.asarray((seed ^ (seed >> 32)) & M32, dtype=it, device=device)
+    else:
+        s = xp.astype(seed, it) & M32 if wide else xp.astype(seed, it)
+    k = _hash(s ^ const((stream * 0x9E3779B9) & M32), mul)  # the key of (seed, stream)
+    y = _hash(xp.arange(math.prod(shape), dtype=it, device=device) ^ k, mul) + k
+    x = _hash(y & M32 if wide else y, mul)
+    u = xp.astype(x >> 8, dtype) * (1.0 / (1 << 24))  # the top 24 bits: exact in float32
     return xp.reshape(u, shape)
 
 
