@@ -159,13 +159,12 @@ class Trainer:
                                            update=self._update, loss=cfg.loss,
                                            seed=self._dropout_seed() if self._dropout else None)
                 total += sum(float(v) for v in losses) / len(losses)
-            elif self._dropout:  # the seed as an array: one compiled program for every update
-                seed = self.xp.asarray(self._dropout_seed(), dtype=index_dtype(self.xp, self.device),
-                                       device=self.device)
-                loss, grads, _ = self._loss_and_grad(params, xb, yb, seed)
-                params = self._update(params, grads)
             else:
-                loss, grads, _ = self._loss_and_grad(params, xb, yb)
+                args = (params, xb, yb)
+                if self._dropout:  # the seed as an array: one compiled program for every update
+                    args += (self.xp.asarray(self._dropout_seed(), dtype=index_dtype(self.xp, self.device),
+                                             device=self.device),)
+                loss, grads, _ = self._loss_and_grad(*args)
                 params = self._update(params, grads)
                 total += float(loss)
             n += 1

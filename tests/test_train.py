@@ -3,6 +3,8 @@ checkpoints resume bit for bit (also after SIGKILL), early stopping keeps the be
 
 from __future__ import annotations
 
+import csv
+
 import json
 import os
 import signal
@@ -207,3 +209,6 @@ def test_dropout_changes_training_only(tmp_path):
     assert any(pa[k].tobytes() != pd[k].tobytes() for k in pa)
     assert a["test_mse"] == b["test_mse"] != d["test_mse"] and a["model"]["dropout"] == 0.3
     assert app.predict(str(tmp_path / "a"))["mse"] == pytest.approx(a["test_mse"], rel=1e-12)
+    with open(tmp_path / "a" / "history.csv") as f:  # the epoch's mean batch loss is kept
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(r["batch_loss"]) > 0 for r in rows)
