@@ -29,51 +29,75 @@ from typing import Callable
 import numpy as np
 
 import rnnx
+from rnnx.cells import CELLS as SPECS
+from rnnx.cells import CellSpec
 
 __all__ = ["CELLS", "T", "B", "I", "H", "LENGTHS", "Case", "all_cases", "Data", "data", "flatten", "run_rnnx",
            "reference", "rel_err", "assert_close", "Shape", "BATTERY", "inputs", "run", "torch_run", "make_layer",
-           "state_size", "torch_module"]
+           "state_size", "torch_module", "VARIANTS", "variant", "applies", "CLASSIC_CELLS", "classic_cases",
+           "hidden_state_cases"]
 
-#: Every cell variant the harness runs.
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+#: Every cell variant the harness runs, by id, as (cell spec, its options): the registry's
+#: :attr:`~rnnx.cells.spec.CellSpec.variants`, in registry order.
+VARIANTS: dict[str, tuple[CellSpec, dict]] = {
+    vid: (spec, dict(opts)) for spec in SPECS.values() for vid, opts in spec.variants.items()}
+#: The variant ids (``rnn_tanh``, ``lstm_proj``, ``gru_reset_before``, ...).
+CELLS = tuple(VARIANTS)
 
 #: Layer options every case sets (the rest of a layer's configuration is the cell's).
 LAYER_OPTIONS = ("num_layers", "bidirectional", "batch_first", "bias")
 
 
 # -- cells ----------------------------------------------------------------------------------------------
+def variant(cell: str) -> tuple[CellSpec, dict]:
+    """The spec and options of variant ``cell`` (one of :data:`CELLS`)."""
+    try:
+        spec, opts = VARIANTS[cell]
+    except KeyError:
+        raise ValueError(f"cell: unknown variant {cell!r}; expected one of {', '.join(CELLS)}") from None
+    return spec, dict(opts)
+
+
 def make_layer(cell: str, input_size: int, hidden_size: int, **layer_options):
-    """The rnnx layer of cell variant ``cell`` (one of :data:`CELLS`)."""
-    if cell.startswith("rnn_"):
-        return rnnx.RNN(input_size, hidden_size, nonlinearity=cell[4:], **layer_options)
-    if cell == "lstm":
-        return rnnx.LSTM(input_size, hidden_size, **layer_options)
-    if cell in ("gru", "gru_reset_before"):
-        return rnnx.GRU(input_size, hidden_size, reset_after=cell == "gru", **layer_options)
-    raise ValueError(f"cell: unknown {cell!r}; expected one of {', '.join(CELLS)}")
+    """The rnnx layer of variant ``cell``, through the one factory :func:`rnnx.layer`."""
+    spec, opts = variant(cell)
+    return rnnx.layer(spec.name, input_size, hidden_size, **layer_options, **opts)
 
 
 def state_size(cell: str) -> int:
     """The number of state components: 2 for ``(h, c)``, 1 for ``h``."""
-    return 2 if cell.startswith("lstm") else 1
+    return len(variant(cell)[0].state)
+
+
+def applies(cell: str, hidden_size: int) -> bool:
+    """Whether variant ``cell`` is valid at this hidden size (``proj_size`` must be below it)."""
+    spec, opts = variant(cell)
+    try:
+        spec.resolve(hidden_size, opts)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _sizes(layer) -> tuple[int, tuple[int, ...]]:
+    """The size of h per direction (the output), and of each state component."""
+    return layer.output_size, tuple(layer.spec.state_sizes(layer.options, layer.hidden_size))
 
 
 def torch_module(cell: str, input_size: int, hidden_size: int, **layer_options):
-    """The float64 ``torch.nn`` module computing ``cell``, or None where torch has none (or
-    is not installed)."""
+    """The float64 ``torch.nn`` module computing ``cell``:
+    ``getattr(torch.nn, spec.torch)(..., **spec.torch_kwargs(options))``, or None where
+    torch has no such module, ``torch_kwargs`` says torch cannot compute these options, or
+    torch is not installed."""
+    spec, opts = variant(cell)
+    kw = None if spec.torch is None else spec.torch_kwargs(spec.resolve(hidden_size, opts))
+    if kw is None:
+        return None
     try:
         import torch
     except ImportError:
         return None
-    nn = torch.nn
-    kw = dict(layer_options, dtype=torch.float64)
-    if cell.startswith("rnn_"):
-        return nn.RNN(input_size, hidden_size, nonlinearity=cell[4:], **kw)
-    if cell == "lstm":
-        return nn.LSTM(input_size, hidden_size, **kw)
-    if cell == "gru":
-        return nn.GRU(input_size, hidden_size, **kw)
-    return None  # gru_reset_before: torch has only the reset-after form
+    return getattr(torch.nn, spec.torch)(input_size, hidden_size, **layer_options, **kw, dtype=torch.float64)
 
 
 # -- the error measure ----------------------------------------------------------------------------------
@@ -163,9 +187,26 @@ class Case:
         return state_size(self.cell)
 
 
-def all_cases() -> list[Case]:
+def all_cases(cells: tuple[str, ...] = CELLS) -> list[Case]:
+    """Every option combination (64) of every variant in ``cells`` (all of the registry's)."""
     opts = list(itertools.product((1, 2), (False, True), (False, True), (False, True), (True, False), (False, True)))
-    return [Case(c, *o) for c in CELLS for o in opts]
+    return [Case(c, *o) for c in cells for o in opts]
+
+
+#: The five variant ids rnnx had before the cell registry: what test bodies that build
+#: torch modules, zero states or kink rules from a cell's *name* know how to run.
+CLASSIC_CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+
+
+def classic_cases() -> list[Case]:
+    """:func:`all_cases` of :data:`CLASSIC_CELLS` (the test ids of before the registry)."""
+    return all_cases(CLASSIC_CELLS)
+
+
+def hidden_state_cases() -> list[Case]:
+    """:func:`all_cases` of the variants whose every state component has ``hidden_size``
+    (not ``lstm_proj``'s P-sized h): for test bodies that make zero states of size H."""
+    return all_cases(tuple(c for c in CELLS if all(n == H for n in _sizes(make_layer(c, I, H))[1])))
 
 
 @dataclass
@@ -188,16 +229,16 @@ def _state(arrs, size):
 def data(case: Case, dtype: str = "float64") -> Data:
     """Seeded inputs; non-zero biases (PyTorch's init) and, when given, non-zero h0/c0."""
     layer = case.layer()
+    out_size, sizes = _sizes(layer)
     rng = np.random.default_rng(zlib.crc32(case.id.encode()))
     params = {k: v.astype(dtype) for k, v in layer.init_params(np, seed=7, dtype=np.float64).items()}
     D = 2 if case.bidirectional else 1
     x = rng.standard_normal((B, T, I) if case.batch_first else (T, B, I)).astype(dtype)
-    sshape = (case.num_layers * D, B, H)
-    s0 = [rng.standard_normal(sshape).astype(dtype) for _ in range(case.state_size)]
+    s0 = [rng.standard_normal((case.num_layers * D, B, n)).astype(dtype) for n in sizes]
     lengths = np.asarray(LENGTHS, dtype=np.int64) if case.lengths else None
-    yshape = (B, T, D * H) if case.batch_first else (T, B, D * H)
+    yshape = (B, T, D * out_size) if case.batch_first else (T, B, D * out_size)
     dy = rng.standard_normal(yshape).astype(dtype)
-    ds = [rng.standard_normal(sshape).astype(dtype) for _ in range(case.state_size)]
+    ds = [rng.standard_normal((case.num_layers * D, B, n)).astype(dtype) for n in sizes]
     return Data(params, x, _state(s0, case.state_size) if case.state0 else None, lengths, dy,
                 _state(ds, case.state_size))
 
@@ -243,7 +284,7 @@ class Shape:
 
 
 #: The fixed battery of ``rnnx parity``: every option at least once, non-zero biases and
-#: initial states.
+#: initial states (a variant runs on the entries it :func:`applies` to).
 BATTERY = (
     Shape(7, 4, 5, 6, num_layers=2, bidirectional=True, lengths=True),
     Shape(12, 2, 3, 8, batch_first=True, bias=False),
@@ -255,15 +296,17 @@ BATTERY = (
 
 def inputs(cell: str, s: Shape, seed: int) -> dict:
     """NumPy float64 inputs of one battery entry (the layer included): ``state0`` and
-    ``dstate`` are tuples of one or two arrays."""
+    ``dstate`` are tuples of one or two arrays.  ``ValueError`` where the variant does not
+    apply at this size (:func:`applies`)."""
     layer = make_layer(cell, s.I, s.H, **s.layer_options())
+    out_size, sizes = _sizes(layer)
     rng = np.random.default_rng(seed)
     D = 2 if s.bidirectional else 1
     params = layer.init_params(np, seed=seed, dtype=np.float64)
     xs = (s.T, s.I) if s.B is None else ((s.B, s.T, s.I) if s.batch_first else (s.T, s.B, s.I))
-    ss = (s.num_layers * D, s.H) if s.B is None else (s.num_layers * D, s.B, s.H)
-    ys = xs[:-1] + (D * s.H,)
-    st = lambda: tuple(0.5 * rng.standard_normal(ss) for _ in range(state_size(cell)))  # noqa: E731
+    ss = lambda n: (s.num_layers * D, n) if s.B is None else (s.num_layers * D, s.B, n)  # noqa: E731
+    ys = xs[:-1] + (D * out_size,)
+    st = lambda: tuple(0.5 * rng.standard_normal(ss(n)) for n in sizes)  # noqa: E731
     lengths = None
     if s.lengths and s.B:
         lengths = np.asarray([s.T] + [int(v) for v in rng.integers(1, s.T + 1, s.B - 1)], dtype=np.int64)
@@ -283,8 +326,8 @@ def run(layer, d: dict, convert, to_numpy) -> dict:
 
 
 def torch_run(cell: str, s: Shape, d: dict) -> dict | None:
-    """The same through ``torch.nn`` in float64, gradients by autograd of <y, dy> + <state,
-    dstate> (None where torch has no such cell or is not installed)."""
+    """The same through ``torch.nn`` in float64 (:func:`torch_module`), gradients by autograd
+    of <y, dy> + <state, dstate>; None where torch cannot compute the variant."""
     mod = torch_module(cell, s.I, s.H, **s.layer_options())
     if mod is None:
         return None

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import rnnx
+from rnnx import testing
 from rnnx.cli import parity
 from rnnx.backends import Target
 from rnnx.cli import main
@@ -33,11 +34,38 @@ def test_parity_passes_on_every_cpu_backend_and_writes_json(tmp_path):
     for row in rows:
         assert row["pass"] and row["error"] is None
         assert row["ref_out_err"] <= row["tol_out"] and row["ref_grad_err"] <= row["tol_grad"]
-        if row["dtype"] == "float64" and row["cell"] != "gru_reset_before" and "torch" in CPU:
+        if row["dtype"] == "float64" and testing.torch_module(row["cell"], 1, 4) is not None and "torch" in CPU:
             assert row["torch_out_err"] is not None and row["torch_grad_err"] <= 1e-12
         assert set(row) >= {"target", "device", "dtype", "cell", "tol_out", "tol_grad", "ms", "cases"}
     assert all(row["tol_out"] == (2e-6 if row["dtype"] == "float32" else 1e-12) for row in rows)
     assert "within tolerance" in r.stdout
+
+
+def test_cells_are_the_registry_variants(capsys, tmp_path):
+    """``--cells`` takes the registry's variant ids; the torch reference is the spec's torch
+    class with its ``torch_kwargs``, and none where those are None."""
+    from rnnx.cells import CELLS as SPECS
+
+    assert parity.CELLS == testing.CELLS == tuple(v for s in SPECS.values() for v in s.variants)
+    assert set(testing.CLASSIC_CELLS) | {"lstm_proj"} <= set(parity.CELLS)
+    assert {c.cell for c in testing.hidden_state_cases()} == {v for v, (_, o) in testing.VARIANTS.items()
+                                                              if not o.get("proj_size")}
+    if "torch" in CPU:
+        assert testing.torch_module("lstm_proj", 2, 3).proj_size == 2
+        assert testing.torch_module("gru_reset_before", 2, 3) is None
+    assert main(["parity", "--backend", "numpy", "--cells", "lstm_proj,gru_reset_before",
+                 "--json", str(tmp_path / "v.json")]) == 0
+    rows = json.loads((tmp_path / "v.json").read_text())["rows"]
+    assert sorted((r["cell"], r["dtype"]) for r in rows) == [
+        ("gru_reset_before", "float32"), ("gru_reset_before", "float64"), ("lstm_proj", "float32"),
+        ("lstm_proj", "float64")]
+    proj = [r for r in rows if r["cell"] == "lstm_proj"]
+    assert all(r["cases"] == sum(testing.applies("lstm_proj", s.H) for s in testing.BATTERY) < len(testing.BATTERY)
+               for r in proj)  # proj_size=2 needs hidden_size > 2: the H=1 entry is left out
+    if "torch" in CPU:
+        f64 = next(r for r in proj if r["dtype"] == "float64")
+        assert f64["torch_out_err"] <= 1e-12 and f64["torch_grad_err"] <= 1e-12
+    assert "lstm_proj" in capsys.readouterr().out
 
 
 def test_parity_reports_absent_gpu_targets(capsys, tmp_path):
