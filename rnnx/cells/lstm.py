@@ -211,5 +211,8 @@ SPEC = CellSpec(
     variants={"lstm": {}, "lstm_reference": {"fused": False}, "lstm_proj": {"proj_size": 2},
               "lstm_proj_reference": {"proj_size": 2, "fused": False},
               "lstm_keras": {"activation": "sigmoid", "recurrent_activation": "hard_sigmoid"},
-              "lstm_relu_linear": {"activation": "relu", "recurrent_activation": "linear"}},
+              # gates in [-1, 1]: linear or relu gates are unbounded (|y| 2e18 within T=4 in the tests);
+              # a relu activation's kinks at c = 0 cost float32 3e-5 relative in dW_hh (relu is
+              # checked in float64: tests/test_cell_features.py, tests/test_interop.py)
+              "lstm_linear_tanh": {"activation": "linear", "recurrent_activation": "tanh"}},
 )
