@@ -92,6 +92,25 @@ def test_broken_tanh_fails_and_names_the_rows(monkeypatch, capsys):
     assert "FAIL: numpy" not in out
 
 
+def test_a_nan_error_fails_its_row(monkeypatch, capsys):
+    """A NaN in one result makes that row's error NaN and the row fail (a NaN that is not the
+    first error used to vanish in max() and the row passed)."""
+    xps = pytest.importorskip("array_api_strict")
+    real = xps.tanh
+
+    def tanh(x):  # NaN in the last hidden unit only: the first arrays compared stay finite
+        y = real(x)
+        return xps.where(xps.arange(y.shape[-1], device=y.device) == y.shape[-1] - 1, xps.nan, y)
+
+    monkeypatch.setattr(xps, "tanh", tanh)
+    ok, bad = np.ones(3), np.array([1.0, np.nan, 1.0])
+    out, grad = parity._errors({"y": ok, "h_n": bad, "dx": ok}, {"y": ok, "h_n": ok, "dx": ok})
+    assert out != out and grad == 0.0  # the NaN after a finite error is kept
+    code = parity.main(backend="array-api-strict", namespaces=[], json_path=None, cells=("rnn_tanh",))
+    out = capsys.readouterr().out
+    assert code == 1 and "FAIL: array-api-strict-device1 float64 rnn_tanh" in out
+
+
 def test_generic_namespace_path(capsys, tmp_path):
     """A library not in backends/ (array-api-strict named by module) runs with what its
     inspection API reports: every device, only the dtypes each device has."""

@@ -70,9 +70,20 @@ def missing_functions(xp: Any) -> list[str]:
     return [n for n in namespace_uses() if not hasattr(xp, n)]
 
 
+def _worst(errors) -> float:
+    """The largest error, NaN if any is NaN (Python's max drops a NaN that is not first, and a
+    NaN row would pass)."""
+    worst = 0.0
+    for e in errors:
+        if e != e:
+            return float("nan")
+        worst = max(worst, e)
+    return worst
+
+
 def _errors(got: dict, want: dict) -> tuple[float, float]:
-    out = max((rel_err(got[k], want[k]) for k in want if not k.startswith("d")), default=0.0)
-    grad = max((rel_err(got[k], want[k]) for k in want if k.startswith("d")), default=0.0)
+    out = _worst(rel_err(got[k], want[k]) for k in want if not k.startswith("d"))
+    grad = _worst(rel_err(got[k], want[k]) for k in want if k.startswith("d"))
     return out, grad
 
 
@@ -309,10 +320,10 @@ def _row(r: Runner, dtype: str, cell: str, battery, refs: dict, with_torch: bool
             by_dtype[dtype] = run(d["layer"], d, up, np.asarray)
         got = run(d["layer"], d, r.convert(dtype), r.to_numpy)
         o, g = _errors(got, by_dtype[dtype])
-        e_out, e_grad = max(e_out, o), max(e_grad, g)
+        e_out, e_grad = _worst((e_out, o)), _worst((e_grad, g))
         if tref is not None and dtype == "float64":
             o, g = _errors(got, {k: tref[k] for k in got})
-            t_out, t_grad, torch_cmp = max(t_out, o), max(t_grad, g), True
+            t_out, t_grad, torch_cmp = _worst((t_out, o)), _worst((t_grad, g)), True
     return e_out, e_grad, t_out, t_grad, torch_cmp
 
 
