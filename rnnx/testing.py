@@ -34,7 +34,7 @@ from rnnx.cells import CellSpec
 
 __all__ = ["CELLS", "T", "B", "I", "H", "LENGTHS", "Case", "all_cases", "Data", "data", "flatten", "run_rnnx",
            "reference", "rel_err", "assert_close", "Shape", "BATTERY", "inputs", "run", "torch_run", "make_layer",
-           "state_size", "torch_module", "VARIANTS", "variant", "applies", "CLASSIC_CELLS", "FULL_CELLS", "REDUCED",
+           "state_size", "torch_module", "finite_differences", "VARIANTS", "variant", "applies", "CLASSIC_CELLS", "FULL_CELLS", "REDUCED",
            "classic_cases",
            "hidden_state_cases"]
 
@@ -102,6 +102,25 @@ def torch_module(cell: str, input_size: int, hidden_size: int, **layer_options):
 
 
 # -- the error measure ----------------------------------------------------------------------------------
+def finite_differences(f: Callable[[], float], a: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Central differences of the scalar ``f()`` with respect to every element of ``a``
+    (perturbed in place and restored), and the mask of the elements where f has a kink
+    (the one-sided differences disagree: ReLU at 0)."""
+    g = np.empty_like(a)
+    kink = np.zeros(a.shape, dtype=bool)
+    f0 = f()
+    for idx in np.ndindex(a.shape):
+        orig = a[idx]
+        a[idx] = orig + eps
+        up = f()
+        a[idx] = orig - eps
+        down = f()
+        a[idx] = orig
+        g[idx] = (up - down) / (2 * eps)
+        kink[idx] = abs((up - f0) - (f0 - down)) / eps > 1e-3 * (1.0 + abs(g[idx]))
+    return g, kink
+
+
 def rel_err(a, b) -> float:
     """Norm-wise relative error ||a - b|| / ||b|| (absolute when b is zero)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

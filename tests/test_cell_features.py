@@ -29,6 +29,7 @@ import rnnx
 from rnnx.backends import Target
 from rnnx.cells import CELLS
 from rnnx.cells.activations import ACTIVATIONS
+from rnnx.testing import finite_differences
 
 NUMPY = Target("numpy", "cpu")
 TORCH = Target("torch", "cpu")
@@ -143,21 +144,9 @@ def loss(layer, d: dict, params, x, s0, lengths=None, **fw) -> float:
 
 
 def fd(f, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Central differences of scalar f with respect to every element of a (in place), and
-    the mask of elements where f has a kink (one-sided differences disagree)."""
-    g = np.empty_like(a)
-    kink = np.zeros(a.shape, dtype=bool)
-    f0 = f()
-    for idx in np.ndindex(a.shape):
-        orig = a[idx]
-        a[idx] = orig + EPS
-        up = f()
-        a[idx] = orig - EPS
-        down = f()
-        a[idx] = orig
-        g[idx] = (up - down) / (2 * EPS)
-        kink[idx] = abs((up - f0) - (f0 - down)) / EPS > 1e-3 * (1.0 + abs(g[idx]))
-    return g, kink
+    """Central differences (EPS) of scalar f with respect to every element of a (in place),
+    and the kink mask: :func:`rnnx.testing.finite_differences`."""
+    return finite_differences(f, a, EPS)
 
 
 def fd_errors(layer, d: dict, exact: dict, lengths=None, **fw) -> tuple[dict, int, int]:

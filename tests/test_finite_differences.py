@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rnnx.testing import classic_cases as all_cases  # its kink rule and zero states know the classic ids
+from rnnx.testing import finite_differences
 from rnnx.testing import data, reference, rel_err
 
 EPS = 1e-6
@@ -22,21 +23,9 @@ def _loss(layer, d, params, x, s0):
 
 
 def _fd(f, a):
-    """Central differences of scalar f with respect to every element of array a, and a
-    mask of the elements where f has a kink (one-sided differences disagree: ReLU at 0)."""
-    g = np.empty_like(a)
-    kink = np.zeros(a.shape, dtype=bool)
-    f0 = f()
-    for idx in np.ndindex(a.shape):
-        orig = a[idx]
-        a[idx] = orig + EPS
-        up = f()
-        a[idx] = orig - EPS
-        down = f()
-        a[idx] = orig
-        g[idx] = (up - down) / (2 * EPS)
-        kink[idx] = abs((up - f0) - (f0 - down)) / EPS > 1e-3 * (1.0 + abs(g[idx]))
-    return g, kink
+    """Central differences (EPS) of scalar f with respect to every element of a, and the
+    mask of the elements where f has a kink (:func:`rnnx.testing.finite_differences`)."""
+    return finite_differences(f, a, EPS)
 
 
 def _check(ref, fd_and_kink, cell):

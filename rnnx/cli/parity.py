@@ -373,7 +373,6 @@ def probe(runners: list[Runner]) -> tuple[list[Runner], list[dict]]:
 
 def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, cells=CELLS) -> int:
     """Probe, run, print the table and write the JSON; 1 when a row failed."""
-    import json
     import platform
 
     runners, missing = probe(runners)
@@ -409,23 +408,15 @@ def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, 
     return 1 if failed else 0
 
 
-def _finite_or_null(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_null(v) for v in obj]
-    return obj
-
-
 def _write_json(path: str, doc: dict) -> None:
     """Strict JSON (NaN/Inf -> null), written whole or not at all."""
     import json
 
+    from rnnx.cli.app import _finite_or_null as finite_or_null
+
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(_finite_or_null(doc), indent=2, allow_nan=False) + "\n")
+        f.write(json.dumps(finite_or_null(doc), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
