@@ -26,11 +26,22 @@ import zlib
 from dataclasses import dataclass, fields
 from typing import Callable
 
-import numpy as np
-
 import rnnx
 from rnnx.cells import CELLS as SPECS
 from rnnx.cells import CellSpec
+
+
+class _Lazy:
+    """NumPy, imported on its first use: a tool module imports array libraries lazily, as
+    tests/test_package.py requires (``import rnnx.testing`` costs no NumPy import)."""
+
+    def __getattr__(self, name: str):
+        import numpy
+
+        return getattr(numpy, name)
+
+
+np = _Lazy()
 
 __all__ = ["CELLS", "T", "B", "I", "H", "LENGTHS", "Case", "all_cases", "Data", "data", "flatten", "run_rnnx",
            "reference", "rel_err", "assert_close", "Shape", "BATTERY", "inputs", "run", "torch_run", "make_layer",
@@ -158,7 +169,9 @@ def _named(y, state, dparams: dict, dx, dstate0) -> dict:
     return out
 
 
-def _as_numpy(named: dict, to_numpy: Callable) -> dict[str, np.ndarray]:
+def _as_numpy(named: dict, to_numpy: Callable | None) -> dict[str, np.ndarray]:
+    """Every named array as NumPy float64 (``to_numpy``: the backend's read-back; None: asarray)."""
+    to_numpy = np.asarray if to_numpy is None else to_numpy
     return {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in named.items()}
 
 
@@ -274,12 +287,12 @@ def data(case: Case, dtype: str = "float64") -> Data:
                 _state(ds, case.state_size))
 
 
-def flatten(case: Case, y, state, dparams, dx, dstate0, to_numpy=np.asarray) -> dict[str, np.ndarray]:
+def flatten(case: Case, y, state, dparams, dx, dstate0, to_numpy=None) -> dict[str, np.ndarray]:
     """Every output and gradient of one run, as named NumPy arrays."""
     return _as_numpy(_named(y, state, dparams, dx, dstate0), to_numpy)
 
 
-def run_rnnx(case: Case, d: Data, convert=lambda a: a, to_numpy=np.asarray, check=None):
+def run_rnnx(case: Case, d: Data, convert=lambda a: a, to_numpy=None, check=None):
     """Forward + backward of rnnx on the arrays ``convert`` makes of ``d``; ``check(name,
     array)`` sees every result before it is turned into NumPy."""
     conv = lambda s: None if s is None else (tuple(convert(a) for a in s) if isinstance(s, tuple) else convert(s))  # noqa: E731

@@ -20,9 +20,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: tools, plotting, file I/O and the weight converters; never the maths.
 LAZY_OK = {"plots.py", "__main__.py", "testing.py"}
 LAZY_DIRS = {"interop", "cli", "io"}
-#: Tool modules that may import NumPy at module level: the test harness shared by the tests and
-#: ``rnnx parity``, and that command (which imports the harness); nothing imports them eagerly.
-TOP_LEVEL_OK = {"testing.py", "cli/parity.py"}
 ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
 
 
@@ -43,8 +40,6 @@ def test_core_imports_no_array_library():
         for node, mods in _imports(tree):
             bad = ARRAY_LIBS.intersection(mods)
             lazy_ok = path.name in LAZY_OK or path.parent.name in LAZY_DIRS
-            if path.relative_to(ROOT / "rnnx").as_posix() in TOP_LEVEL_OK:
-                bad -= {"numpy"}
             if bad and (not lazy_ok or id(node) in top_level):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {sorted(bad)}")
     assert not offenders, offenders

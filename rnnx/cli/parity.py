@@ -30,10 +30,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from rnnx import backends
-from rnnx.testing import BATTERY, CELLS, applies, inputs, rel_err, run, torch_run
+from rnnx.testing import BATTERY, CELLS, applies, inputs, np, rel_err, run, torch_run  # np: NumPy, lazily
 
 __all__ = ["CELLS", "NAMESPACE_OPTIONAL", "namespace_uses", "Runner", "missing_functions", "readback", "device_labels", "registry_runner",
            "generic_runners", "probe", "run_parity", "format_table", "collect", "report", "main"]
