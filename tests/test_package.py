@@ -18,7 +18,7 @@ from rnnx import backends
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Modules allowed to import an array library, lazily (inside functions): the CLI and its
 #: tools, plotting, file I/O and the weight converters; never the maths.
-LAZY_OK = {"plots.py", "__main__.py", "testing.py"}
+LAZY_OK = {"plots.py", "__main__.py"}
 LAZY_DIRS = {"interop", "cli", "io"}
 ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import testing
+from rnnx.cli import testing
 from rnnx.cli import parity
 from rnnx.backends import Target
 from rnnx.cli import main

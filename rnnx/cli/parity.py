@@ -1,9 +1,9 @@
 """``rnnx parity``: does an array library compute recurrent networks right?
 
 For every available backend x device x dtype (and any array-API module named with
-``--namespace``), runs every cell variant of the registry (:data:`rnnx.testing.CELLS`: each
+``--namespace``), runs every cell variant of the registry (:data:`rnnx.cli.testing.CELLS`: each
 spec's ``variants``) forward + explicit BPTT over the fixed battery
-:data:`rnnx.testing.BATTERY` (the entries a variant applies to), and compares every output and
+:data:`rnnx.cli.testing.BATTERY` (the entries a variant applies to), and compares every output and
 gradient with the float64 NumPy reference (inputs rounded to the row's dtype) and with
 PyTorch's own ``torch.nn`` module (float64, where torch is installed and its spec's
 ``torch_kwargs`` says torch computes the variant).
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rnnx import backends
-from rnnx.testing import BATTERY, CELLS, applies, inputs, np, rel_err, run, torch_run  # np: NumPy, lazily
+from rnnx.cli.testing import BATTERY, CELLS, applies, inputs, np, rel_err, run, torch_run  # np: NumPy, lazily
 
 __all__ = ["CELLS", "NAMESPACE_OPTIONAL", "namespace_uses", "Runner", "missing_functions", "readback", "device_labels", "registry_runner",
            "generic_runners", "probe", "run_parity", "format_table", "collect", "report", "main"]
