@@ -23,7 +23,8 @@ from typing import Any
 
 from rnnx.backends._base import Capabilities, Unavailable
 
-__all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected"]
+__all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected",
+           "to_numpy"]
 
 #: Every backend rnnx knows, in report order.
 NAMES: tuple[str, ...] = ("numpy", "array_api_strict", "torch", "jax", "cupy")
@@ -49,6 +50,27 @@ def _backend_of(xp: Any) -> str | None:
         if test(xp):
             return name
     return None
+
+
+def to_numpy(a: Any) -> Any:
+    """A host NumPy array of ``a``, through the ``to_numpy`` of the backend ``a`` belongs to
+    (CuPy ``.get()``, torch ``.detach().cpu()``, JAX ``np.asarray``); a NumPy array, a
+    Python number or sequence, or an array of a library rnnx does not know goes through
+    ``np.asarray``.  Every host transfer of rnnx (save, interop, plots, metrics) is this."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return a
+    import array_api_compat as compat
+
+    try:
+        xp = compat.array_namespace(a)
+    except TypeError:  # not an array of a known library: a number, a list, a foreign object
+        return np.asarray(a)
+    name = _backend_of(xp)
+    if name is None or name == "numpy":
+        return np.asarray(a)
+    return np.asarray(get(name).to_numpy(a))
 
 
 def capabilities(xp: Any) -> Capabilities:
