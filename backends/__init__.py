@@ -11,20 +11,25 @@ module by name.  This package installs as ``rnnx.backends``.
 The list of (backend, device) targets is data: the tests, ``rnnx parity`` and ``rnnx bench``
 iterate over :func:`targets`.  ``RNNX_BACKENDS=numpy,jax`` (backend names, or target ids
 such as ``torch-cuda``) selects a subset.
+
+Device labels may carry an index (``cuda:1``, ``gpu:0``, ``cpu:0``): each backend module's
+``parse_device`` canonicalises a label, :func:`resolve_device` gives the label a run uses,
+and :func:`versions` what its ``metrics.json`` records of the backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterator
 
 from rnnx.backends._base import Capabilities, Unavailable
 
 __all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected",
-           "to_numpy"]
+           "to_numpy", "resolve_device", "versions"]
 
 #: Every backend rnnx knows, in report order.
 NAMES: tuple[str, ...] = ("numpy", "array_api_strict", "torch", "jax", "cupy")
@@ -85,6 +90,40 @@ def capabilities(xp: Any) -> Capabilities:
     return caps
 
 
+def resolve_device(backend: str, label: str | None) -> str:
+    """The canonical device label a run of ``backend`` uses: the backend's default
+    (``DEVICES[0]``) when ``label`` is None, else ``label`` checked by the backend's
+    ``parse_device`` (``cuda:01`` -> ``cuda:1``).
+
+    Raises ``ValueError`` starting ``backend:`` for an unknown backend and ``device:`` for
+    a malformed label (``device: expected cpu, cuda or cuda:N (N >= 0) for torch, got
+    'cuda:x'``); whether the device exists here is :meth:`Target.unavailable`'s question.
+    """
+    mod = get(backend)
+    return mod.DEVICES[0] if label is None else mod.parse_device(label)
+
+
+def versions(backend: str, device: str | None = None) -> dict[str, str | None]:
+    """What a run's ``metrics.json`` records of ``backend``: its library versions and,
+    for a GPU backend, the name of the GPU (``"gpu"``, None when there is none or
+    ``device`` is a CPU label).  ``device`` is the run's device label (default: the
+    backend's GPU, ``cuda`` / ``gpu``).  Every key is always there; what cannot be read
+    here is None.
+
+    numpy ``{"numpy"}``; array_api_strict ``{"array-api-strict"}``; torch ``{"torch",
+    "cuda", "gpu"}`` (``cuda``: the CUDA torch was built with); jax ``{"jax", "jaxlib",
+    "gpu"}``; cupy ``{"cupy", "cuda_runtime", "cuda_driver", "gpu"}`` (the versions as
+    CUDA's integers, ``"12040"``).  Raises ``ValueError`` only for an unknown backend or a
+    malformed label, as :func:`resolve_device` does; never for a missing library or GPU.
+    """
+    mod = get(backend)
+    if not mod.GPU:
+        if device is not None:
+            mod.parse_device(device)
+        return mod.versions()
+    return mod.versions(None if device is None else mod.parse_device(device))
+
+
 @dataclass(frozen=True)
 class Target:
     """One backend on one device: a row of the test matrix, of ``rnnx parity``, of the bench."""
@@ -137,10 +176,16 @@ class Target:
     def capabilities(self) -> Capabilities:
         return self.module.CAPABILITIES
 
-    def scope(self) -> Any:
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
         """float64 and full-precision matmuls for a ``with`` block (JAX: ``jax_enable_x64``
-        and ``highest`` precision; torch: no TF32), restored after it."""
-        return self.module.CAPABILITIES.scope()
+        and ``highest`` precision; torch: no TF32), restored after it; for a backend whose
+        module has ``current(dev)`` (CuPy), this target's device is also the current one
+        inside the block (raises :class:`Unavailable` when it cannot be used)."""
+        current = getattr(self.module, "current", None)
+        with self.module.CAPABILITIES.scope():
+            with current(self.device_obj()) if current else contextlib.nullcontext():
+                yield
 
 
 def targets() -> list[Target]:

@@ -1,9 +1,10 @@
 """Shared pieces of the backend modules: the capability record each one fills, tolerances,
-and the import helper."""
+the import helper, and device-label parsing."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
@@ -90,3 +91,65 @@ def require(module: str, install: str) -> ModuleType:
         return import_module(module)
     except ImportError as e:
         raise Unavailable(f"{module} is not installed ({e}); install it with: {install}") from None
+
+
+_LABEL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::([0-9]+))?")
+
+
+def _expected(plain: tuple[str, ...], indexed: tuple[str, ...]) -> str:
+    """The accepted labels in words: ``cpu, cuda or cuda:N (N >= 0)``."""
+    words = []
+    for kind in dict.fromkeys(plain + indexed):
+        words += [kind] * (kind in plain) + [f"{kind}:N"] * (kind in indexed)
+    text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return text + (" (N >= 0)" if indexed else "")
+
+
+def parse_label(label: Any, backend: str, plain: tuple[str, ...], indexed: tuple[str, ...] = ()) -> str:
+    """The canonical form of a device label of ``backend``: one of ``plain`` as it is, or
+    ``<kind>:<N>`` with ``kind`` in ``indexed`` and N a decimal integer >= 0, written
+    without leading zeros (``cuda:01`` -> ``cuda:1``).
+
+    Raises ``ValueError`` (``TypeError`` for a non-string), the message starting
+    ``device:``, e.g. ``device: expected cuda or cuda:N (N >= 0) for cupy, got 'cuda:x'``.
+    """
+    expected = _expected(plain, indexed)
+    if not isinstance(label, str):
+        raise TypeError(f"device: expected {expected} for {backend}, got {type(label).__name__} {label!r}")
+    m = _LABEL.fullmatch(label)
+    if m and m[2] is None and m[1] in plain:
+        return label
+    if m and m[2] is not None and m[1] in indexed:
+        return f"{m[1]}:{int(m[2])}"
+    raise ValueError(f"device: expected {expected} for {backend}, got {label!r}")
+
+
+def label_index(label: str) -> int | None:
+    """N of a canonical ``<kind>:<N>`` label; None for a label without an index."""
+    _, sep, index = label.partition(":")
+    return int(index) if sep else None
+
+
+def check_index(label: str, count: int, what: str) -> None:
+    """Raise :class:`Unavailable` when the index of ``label`` (``<kind>:<N>``) is not below
+    ``count``, the number of visible ``what`` devices (``CUDA``, ``GPU``, ``CPU``):
+    ``cuda:3: only 2 CUDA devices are visible (cuda:0..cuda:1)``."""
+    index = label_index(label)
+    if index is None or index < count:
+        return
+    kind = label.partition(":")[0]
+    if count == 0:
+        seen = f"no {what} devices are visible"
+    elif count == 1:
+        seen = f"only 1 {what} device is visible ({kind}:0)"
+    else:
+        seen = f"only {count} {what} devices are visible ({kind}:0..{kind}:{count - 1})"
+    raise Unavailable(f"{label}: {seen}")
+
+
+def version_of(module: str) -> str | None:
+    """``module.__version__`` when ``module`` imports, else None (never raises)."""
+    try:
+        return str(import_module(module).__version__)
+    except Exception:  # not installed, or broken: the record says so with null
+        return None

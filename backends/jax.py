@@ -5,6 +5,10 @@ computes with ``jax_enable_x64``; :func:`scope` turns that on, and ``highest`` f
 matmul precision (no TF32/bf16 passes on GPUs), for the duration of a ``with`` block, with
 JAX's own scoped configuration (``jax.enable_x64``, ``jax.default_matmul_precision``).  A
 program that wants float64 JAX arrays outside rnnx's tools sets ``jax_enable_x64`` itself.
+
+Devices: ``cpu``, ``gpu`` (the first of the kind) and ``cpu:N``, ``gpu:N`` (the N-th of
+``jax.devices(kind)``); arrays put there with ``jax.device_put`` are committed, so the
+operations on them, and ``jax.jit`` of them, run there.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import contextlib
 import os
 from typing import Any, Iterable, Iterator
 
-from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, require
+from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, check_index, label_index, parse_label, require, version_of
 
 NAME = "jax"
 INSTALL = "pip install 'rnnx[jax]'"
 DEVICES = ("cpu", "gpu")
+#: The label kind of this backend's GPUs.
+GPU = "gpu"
 _registered: set[type] = set()
 
 
@@ -37,14 +43,45 @@ def scope() -> Iterator[None]:
         yield
 
 
+def parse_device(label: str) -> str:
+    """The canonical label: ``cpu``, ``cpu:N``, ``gpu`` or ``gpu:N`` (N >= 0);
+    ``ValueError`` otherwise."""
+    return parse_label(label, NAME, ("cpu", "gpu"), ("cpu", "gpu"))
+
+
 def device(label: str) -> Any:
+    """The device ``jax.devices(kind)[N]`` of ``<kind>`` (N = 0) or ``<kind>:N``;
+    :class:`Unavailable` when JAX has no device of that kind here, or fewer than N + 1:
+    ``cpu:5: only 1 CPU device is visible (cpu:0)``."""
+    canon = parse_device(label)
     load()
     import jax
 
+    kind = canon.partition(":")[0]
     try:
-        return jax.devices(label)[0]
+        devs = jax.devices(kind)
     except RuntimeError as e:
-        raise Unavailable(f"no {label} device in this jax install ({e})") from None
+        raise Unavailable(f"no {kind} device in this jax install ({e})") from None
+    check_index(canon, len(devs), kind.upper())
+    return devs[label_index(canon) or 0]
+
+
+def versions(label: str | None = None) -> dict[str, str | None]:
+    """What a run records of this backend: ``{"jax": <version>, "jaxlib": <version>,
+    "gpu": <device_kind>}``, where ``gpu`` is the ``device_kind`` of the GPU of ``label``
+    (default ``gpu``, e.g. ``"NVIDIA H200"``), None for a CPU label or when JAX has no such
+    GPU.  Never raises: what cannot be read is None."""
+    return {"jax": version_of("jax"), "jaxlib": version_of("jaxlib"), "gpu": _gpu_name(label or GPU)}
+
+
+def _gpu_name(label: str) -> str | None:
+    """The ``device_kind`` of the device of ``label`` when it is a GPU, else None."""
+    if not label.startswith(GPU):
+        return None
+    try:
+        return str(device(label).device_kind)
+    except Exception:  # not installed, no GPU platform, an index past the visible GPUs
+        return None
 
 
 def dtypes(label: str) -> tuple[str, ...]:
@@ -148,6 +185,7 @@ CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in
                             register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope)
 
 
-__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "CAPABILITIES", "load", "device", "dtypes",
+__all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "CAPABILITIES", "load", "parse_device", "device",
+           "versions", "dtypes",
            "to_numpy", "from_numpy", "synchronize", "scan", "staged", "in_step_projection", "jit", "block",
            "register_pytree", "int64", "scope"]

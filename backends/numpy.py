@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx.backends._base import TOLERANCE, Capabilities, require
+from rnnx.backends._base import TOLERANCE, Capabilities, parse_label, require, version_of
 
 NAME = "numpy"
 INSTALL = "pip install numpy"
 DEVICES = ("cpu",)
+#: The label kind of this backend's GPUs (None: it has none).
+GPU = None
 
 
 def load() -> Any:
@@ -19,9 +21,21 @@ def load() -> Any:
     return xp
 
 
+def parse_device(label: str) -> str:
+    """The canonical label: NumPy has one device, ``cpu`` (``ValueError`` otherwise)."""
+    return parse_label(label, NAME, ("cpu",))
+
+
 def device(label: str) -> Any:
+    """The device of ``label`` (only ``cpu``)."""
+    parse_device(label)
     load()
     return "cpu"
+
+
+def versions() -> dict[str, str | None]:
+    """What a run records of this backend: ``{"numpy": <version>}`` (None when absent)."""
+    return {"numpy": version_of("numpy")}
 
 
 def dtypes(label: str) -> tuple[str, ...]:
@@ -48,5 +62,5 @@ def synchronize(dev: Any) -> None:
 CAPABILITIES = Capabilities(NAME)
 
 
-__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "load", "device", "dtypes",
+__all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "load", "parse_device", "device", "versions", "dtypes",
            "to_numpy", "from_numpy", "synchronize", "CAPABILITIES"]

@@ -3,6 +3,9 @@
 Loading it changes no torch setting.  :func:`scope` turns TF32 off for cuBLAS matmuls and
 cuDNN for the duration of a ``with`` block (float32 tolerances hold on GPUs) and restores
 the caller's values after it.
+
+Devices: ``cpu``, ``cuda`` (torch's current CUDA device) and ``cuda:N`` (the N-th visible
+GPU); torch runs each operation on its tensors' device, so nothing is made current.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, require
+from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, check_index, parse_label, require
 
 NAME = "torch"
 INSTALL = "pip install 'rnnx[torch]' (CPU-only build: pip install torch==2.13.0 first)"
 DEVICES = ("cpu", "cuda")
+#: The label kind of this backend's GPUs.
+GPU = "cuda"
 
 
 def load() -> Any:
@@ -24,14 +29,50 @@ def load() -> Any:
     return xp
 
 
+def parse_device(label: str) -> str:
+    """The canonical label: ``cpu``, ``cuda`` or ``cuda:N`` (N >= 0); ``ValueError``
+    otherwise: ``device: expected cpu, cuda or cuda:N (N >= 0) for torch, got 'cuda:x'``."""
+    return parse_label(label, NAME, ("cpu", "cuda"), ("cuda",))
+
+
 def device(label: str) -> Any:
+    """``torch.device(label)``; :class:`Unavailable` when torch has no CUDA here, or when
+    N of ``cuda:N`` is not below ``torch.cuda.device_count()``."""
+    canon = parse_device(label)
     load()
     import torch
 
-    if label == "cuda" and not torch.cuda.is_available():
+    if canon == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
         why = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
         raise Unavailable(f"{why} (torch {torch.__version__})")
-    return torch.device(label)
+    check_index(canon, torch.cuda.device_count(), "CUDA")
+    return torch.device(canon)
+
+
+def versions(label: str | None = None) -> dict[str, str | None]:
+    """What a run records of this backend: ``{"torch": <version>, "cuda": <the CUDA torch
+    was built with, None for a CPU build>, "gpu": <name>}``, where ``gpu`` names the GPU of
+    ``label`` (default ``cuda``), None for ``cpu`` or when that GPU is not usable.  Never
+    raises: what cannot be read is None."""
+    try:
+        import torch
+    except Exception:  # not installed, or broken
+        return {"torch": None, "cuda": None, "gpu": None}
+    return {"torch": str(torch.__version__), "cuda": torch.version.cuda, "gpu": _gpu_name(label or GPU)}
+
+
+def _gpu_name(label: str) -> str | None:
+    """``torch.cuda.get_device_name`` of the device of ``label``; None for ``cpu`` or an
+    unusable GPU."""
+    import torch
+
+    try:
+        dev = device(label)
+        return str(torch.cuda.get_device_name(dev)) if dev.type == "cuda" else None
+    except Exception:  # no CUDA, an index past the visible GPUs, a driver error
+        return None
 
 
 def dtypes(label: str) -> tuple[str, ...]:
@@ -80,5 +121,6 @@ def _sigmoid(x: Any) -> Any:
 CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scope=scope)
 
 
-__all__ = ["NAME", "INSTALL", "DEVICES", "TOLERANCE", "CAPABILITIES", "load", "device", "dtypes",
+__all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "CAPABILITIES", "load", "parse_device", "device",
+           "versions", "dtypes",
            "to_numpy", "from_numpy", "synchronize", "scope"]
