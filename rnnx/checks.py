@@ -1,9 +1,17 @@
 """Input validation at the public boundary: every message names the argument, what it got
-and what it expected."""
+and what it expected.
+
+The NaN/Inf policy: values are not inspected by default (no array op, no host sync).
+``check_finite=True`` on the layer and model methods runs :func:`all_finite` on their
+inputs and parameters before computing and on their results after, raising
+:class:`NonFiniteError` for the first non-finite array in a fixed order;
+:func:`finite_flags` and :func:`explain_flags` split the same check into a device part and a
+host part for a caller that reads it once per many updates (the trainer)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rnnx._xp import is_traced
@@ -110,3 +118,109 @@ def lengths(got: Any, *, batch: int | None, steps: int, xp: Any, dtype: Any) -> 
     if lo < 1 or hi > steps:
         raise ValueError(f"lengths: expected every length in [1, T={steps}], got values in [{lo}, {hi}]")
     return got
+
+
+# -- the NaN/Inf policy (check_finite=True) -------------------------------------------------
+
+#: Why ``check_finite=True`` refuses traced arrays (it would otherwise check nothing).
+JIT_REFUSAL = ("check_finite: cannot read values under jax.jit (traced arrays); "
+               "call without jit or use check_finite=False")
+
+
+class NonFiniteError(FloatingPointError, ValueError):
+    """A NaN or an infinity where finite numbers were expected (``check_finite=True``).
+
+    A ``FloatingPointError`` (what ``numpy.errstate(all="raise")`` raises) and a
+    ``ValueError`` (the library's bad-value error); the message starts with the name of the
+    first non-finite array: ``params['weight_hh_l0']: 3 non-finite values (first nan at
+    index (2, 5)); expected finite numbers``."""
+
+
+def _pairs(named: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return list(named.items()) if isinstance(named, Mapping) else [(n, a) for n, a in named]
+
+
+def finite_flags(arrays: Mapping[str, Any] | Sequence[tuple[str, Any]], *, xp: Any) -> Any:
+    """``flags`` (N,) bool with ``flags[i] = all(isfinite(a_i))``, one per entry in order.
+
+    Computed on the arrays' device and never read back (no host sync; it traces under
+    ``jax.jit``): a caller can stack it per update and read it once, then turn the host copy
+    into a message with :func:`explain_flags`.  ``arrays`` may not be empty."""
+    pairs = _pairs(arrays)
+    if not pairs:
+        raise ValueError("arrays: expected at least one array to check, got none")
+    return xp.stack([xp.all(xp.isfinite(a)) for _, a in pairs])
+
+
+def _unravel(i: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The row-major (C-order) index of flat position ``i`` in ``shape``."""
+    index = []
+    for n in reversed(shape):
+        i, r = divmod(i, n)
+        index.append(r)
+    return tuple(reversed(index))
+
+
+def describe_non_finite(name: str, a: Any, *, xp: Any) -> str:
+    """The message for an array ``a`` known to hold a NaN or an infinity: how many
+    elements are non-finite and the first one in row-major order (kind and index)."""
+    bad = xp.reshape(xp.logical_not(xp.isfinite(a)), (-1,))
+    where = xp.nonzero(bad)[0]
+    count, i = int(where.shape[0]), int(where[0])
+    v = float(xp.reshape(a, (-1,))[i])
+    kind = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    plural = "" if count == 1 else "s"
+    return (f"{name}: {count} non-finite value{plural} (first {kind} at index {_unravel(i, tuple(a.shape))}); "
+            "expected finite numbers")
+
+
+def first_non_finite(named: Mapping[str, Any] | Sequence[tuple[str, Any]], *, xp: Any) -> str | None:
+    """The message naming the first array (in the given order) that holds a NaN or an
+    infinity, or None when every one is finite.
+
+    One host read when all are finite (``all(finite_flags)``); more only to describe a bad
+    array.  Traced arrays (``jax.jit``) have no values: ``ValueError`` (:data:`JIT_REFUSAL`)."""
+    pairs = _pairs(named)
+    if not pairs:
+        return None
+    flags = finite_flags(pairs, xp=xp)
+    ok = xp.all(flags)
+    if is_traced(ok):
+        raise ValueError(JIT_REFUSAL)
+    if bool(ok):
+        return None
+    name, a = next((n, a) for j, (n, a) in enumerate(pairs) if not bool(flags[j]))
+    return describe_non_finite(name, a, xp=xp)
+
+
+def finite(name: str, a: Any, *, xp: Any) -> None:
+    """``a`` must hold finite numbers only; raises :class:`NonFiniteError` naming ``name``."""
+    all_finite([(name, a)], xp=xp)
+
+
+def all_finite(named: Mapping[str, Any] | Sequence[tuple[str, Any]], *, xp: Any) -> None:
+    """Every array must be finite; raises :class:`NonFiniteError` for the first one (in the
+    given order) that is not (:func:`first_non_finite`)."""
+    message = first_non_finite(named, xp=xp)
+    if message is not None:
+        raise NonFiniteError(message)
+
+
+def explain_flags(names: Sequence[str], flags: Any) -> str | None:
+    """The message for a host copy of :func:`finite_flags` results, or None if all are True.
+
+    ``flags``: N bools (one result, or several ANDed), or U rows of N (one row per update,
+    stacked); ``names[i]`` names column i.  The first False (first row, then first column)
+    gives ``grads['weight_hh_l0']: non-finite values at update 3 of 12 checked; expected
+    finite numbers`` (rows, counted from 1), or without the ``at update`` part for one row."""
+    rows = [list(r) for r in flags] if len(flags) and hasattr(flags[0], "__len__") else None
+    table = rows if rows is not None else [list(flags)]
+    for u, row in enumerate(table):
+        if len(row) != len(names):
+            raise ValueError(f"flags: expected {len(names)} flags per row (one per name), "
+                             f"got {len(row)} in row {u}")
+        bad = next((names[j] for j, f in enumerate(row) if not bool(f)), None)
+        if bad is not None:
+            where = f" at update {u + 1} of {len(table)} checked" if rows is not None else ""
+            return f"{bad}: non-finite values{where}; expected finite numbers"
+    return None

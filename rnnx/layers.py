@@ -180,10 +180,11 @@ class Recurrent:
         return P.init(xp, self.param_shapes(), hidden_size=self.hidden_size, seed=seed, dtype=dtype, device=device)
 
     # -- forward / backward -------------------------------------------------------------
-    def __call__(self, params, x, state0=None, *, lengths=None):
+    def __call__(self, params, x, state0=None, *, lengths=None, check_finite=False):
         """``y, state = layer(params, x, state0, lengths=...)``: inference (no dropout, no
-        cache); see :meth:`forward`."""
-        y, state, _ = self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=False, seed=None)
+        cache); see :meth:`forward` (``check_finite`` too)."""
+        y, state, _ = self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=False, seed=None,
+                                    check_finite=check_finite)
         return y, state
 
     def _state_shapes(self, batch: int | None) -> tuple[tuple[int, ...], ...]:
@@ -196,7 +197,8 @@ class Recurrent:
     def _pack(self, state: tuple[Any, ...]) -> Any:
         return state if len(self.spec.state) > 1 else state[0]
 
-    def forward(self, params, x, state0=None, *, lengths=None, checkpoint=None, train=False, seed=None):
+    def forward(self, params, x, state0=None, *, lengths=None, checkpoint=None, train=False, seed=None,
+                check_finite=False):
         """Run the network over ``x``; returns ``(y, state, cache)``.
 
         params: dict in torch's state_dict layout (see :meth:`param_shapes`).
@@ -213,6 +215,11 @@ class Recurrent:
             layer's) is multiplied by a mask drawn from ``seed`` (an int or an integer array
             of shape ()): the same seed gives the same mask on every backend.  Training with
             dropout needs a seed; a seed is refused where no mask is drawn.
+        check_finite: False (default) inspects no value.  True raises
+            :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in ``x`` (its valid
+            steps only, with ``lengths``), ``state0``, ``params`` (in :meth:`param_shapes`
+            order) before computing, then in ``y`` and ``state``; under ``jax.jit`` it is a
+            ``ValueError`` (values of traced arrays cannot be read).
         """
         if seed is not None and not (train and self.dropout > 0):
             raise ValueError(f"seed: draws dropout masks only with train=True and dropout > 0; got train={train!r}, "
@@ -224,9 +231,10 @@ class Recurrent:
             if not isinstance(seed, int) or isinstance(seed, bool):
                 if not compat.is_array_api_obj(seed) or seed.ndim != 0:
                     raise TypeError(f"seed: expected an int or an integer array of shape (), got {type(seed).__name__}")
-        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True, seed=seed)
+        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True, seed=seed,
+                             check_finite=check_finite)
 
-    def _forward(self, params, x, state0, *, lengths, checkpoint, keep, seed):
+    def _forward(self, params, x, state0, *, lengths, checkpoint, keep, seed, check_finite):
         """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
         stacks only the outputs, not every state and gate activation."""
         if isinstance(lengths, (list, tuple)):
@@ -237,6 +245,7 @@ class Recurrent:
         _register_for(xp)
         unbatched = checks.x_input(x, input_size=self.input_size, batch_first=self.batch_first, xp=xp)
         checks.params(params, self.param_shapes(), dtype=x.dtype, layer=repr(self))
+        x_user = x
         if arrays and not xp.isdtype(seed.dtype, "integral"):
             raise TypeError(f"seed: expected an integer array, got dtype {seed.dtype}")
         if unbatched:
@@ -260,27 +269,42 @@ class Recurrent:
             t = xp.arange(T, dtype=it, device=dev)
             mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(lengths, axis=0), axis=2)
             x = xp.where(mask, x, 0.0)  # padding is never read: 0 * NaN there must not reach a gradient
+        if check_finite:  # x as the caller laid it out (its padding zeroed), so indices are theirs
+            x_seen = x_user if mask is None else self._user_layout(x, xp=xp)
+            checks.all_finite({"x": x_seen, **_named_state("state0", state0), **self._named_params(params)},
+                              xp=xp)
         k = stack.segment_length(checkpoint, T)
         y, state, data = stack.forward(self.kernel, params, self._keys, x, s0, mask, num_layers=self.num_layers,
                                        num_directions=self.num_directions, bias=self.bias, xp=xp, checkpoint=k,
                                        keep=keep, dropout=self.dropout, seed=seed)
         y, state = self._unlayout(y, state, unbatched, xp=xp)
+        if check_finite:
+            checks.all_finite({"y": y, **_named_state("state", self._pack(state))}, xp=xp)
         return y, self._pack(state), (Cache(data, unbatched, tuple(y.shape), k) if keep else None)
 
     def _unlayout(self, y, state, unbatched, *, xp):
         if unbatched:
             return y[:, 0, :], tuple(s[:, 0, :] for s in state)
-        if self.batch_first:
-            y = xp.permute_dims(y, (1, 0, 2))
-        return y, state
+        return self._user_layout(y, xp=xp), state
 
-    def backward(self, params, cache, dy, dstate=None):
+    def _user_layout(self, a, *, xp):
+        """A batched time-major (T, B, .) array in the caller's layout ((B, T, .) with batch_first)."""
+        return xp.permute_dims(a, (1, 0, 2)) if self.batch_first else a
+
+    def _named_params(self, params, prefix="params"):
+        """``params`` (or gradients) keyed ``params['<key>']``, in :meth:`param_shapes` order."""
+        return {f"{prefix}[{k!r}]": params[k] for k in self._shapes}
+
+    def backward(self, params, cache, dy, dstate=None, *, check_finite=False):
         """Explicit, hand-derived BPTT through :meth:`forward` (through its dropout masks).
 
         cache: the third result of :meth:`forward`; dy: dL/dy, the shape of ``y``;
         dstate: dL/d(final state), the shape of ``state`` (None means zero).
         Returns ``(dparams, dx, dstate0)``: dparams keyed like ``params``, dx the shape of
         ``x``, dstate0 the shape of the initial state (a pair for LSTM).
+        check_finite: True raises :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf
+        in ``dy`` (its valid steps only, with ``lengths``), ``dstate``, ``params`` before
+        computing, then in ``grads['<key>']``, ``dx``, ``dstate0``; see :meth:`forward`.
         """
         if not isinstance(cache, Cache):
             raise TypeError(f"cache: expected the Cache returned by forward(), got {type(cache).__name__}")
@@ -299,14 +323,23 @@ class Recurrent:
                               sizes=self._state_labels())
             if cache.unbatched:
                 ds = tuple(xp.expand_dims(s, axis=1) for s in ds)
+        dy_user = dy
         if cache.unbatched:
             dy = xp.expand_dims(dy, axis=1)
         elif self.batch_first:
             dy = xp.permute_dims(dy, (1, 0, 2))
+        mask = cache.data["mask"]
+        if check_finite:  # past a sequence's end dy is never read (as x in forward)
+            dy_seen = dy_user if mask is None else self._user_layout(xp.where(mask, dy, 0.0), xp=xp)
+            checks.all_finite({"dy": dy_seen, **_named_state("dstate", dstate), **self._named_params(params)},
+                              xp=xp)
         dparams, dx, ds0 = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
                                           num_layers=self.num_layers, num_directions=self.num_directions,
                                           bias=self.bias, xp=xp, checkpoint=cache.checkpoint)
         dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
+        if check_finite:
+            checks.all_finite({**self._named_params(dparams, "grads"), "dx": dx,
+                               **_named_state("dstate0", self._pack(ds0))}, xp=xp)
         return dparams, dx, self._pack(ds0)
 
 
@@ -317,6 +350,9 @@ def _register_for(xp: Any) -> None:
 
 
 def _named_state(name: str, s: Any) -> dict[str, Any]:
+    """A state argument by name: ``{name: h}``, ``{name[0]: h, name[1]: c}``, or ``{}`` for None."""
+    if s is None:
+        return {}
     if isinstance(s, (tuple, list)):
         return {f"{name}[{i}]": a for i, a in enumerate(s)}
     return {name: s}

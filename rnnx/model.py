@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx import head
+from rnnx import checks, head
 from rnnx import params as P
 from rnnx._xp import namespace, zeros_before
-from rnnx.layers import layer
+from rnnx.layers import _named_state, layer
 from rnnx.losses import LOSSES
 
 OBJECTIVES = ("many-to-one", "many-to-many")
@@ -77,26 +77,72 @@ class Model:
             raise ValueError(f"params: missing key(s) {missing}; a Model needs the layer's keys and the head's")
         return {k: v for k, v in params.items() if k not in ("weight_hy", "bias_y")}, params["weight_hy"], params["bias_y"]
 
+    def _named(self, params: dict, prefix: str = "params") -> dict[str, Any]:
+        """``params`` (or gradients) keyed ``params['<key>']`` in :meth:`param_shapes` order
+        (only the keys present: a missing one is :meth:`_split`'s or the layer's error)."""
+        return {f"{prefix}[{k!r}]": params[k] for k in self.param_shapes() if k in params}
+
+    @staticmethod
+    def _check(named: dict[str, Any]) -> None:
+        """:func:`rnnx.checks.all_finite` on ``named`` (called only under ``check_finite``, so
+        that False builds nothing)."""
+        checks.all_finite(named, xp=namespace(**named))
+
     def forward(self, params: dict, x: Any, state0: Any = None, *, train: bool = False,
-                seed: Any = None) -> tuple[Any, Any, tuple]:
+                seed: Any = None, check_finite: bool = False) -> tuple[Any, Any, tuple]:
         """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O).  ``train`` and
-        ``seed``: dropout between layers (:meth:`rnnx.layers.Recurrent.forward`)."""
+        ``seed``: dropout between layers (:meth:`rnnx.layers.Recurrent.forward`).
+
+        ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
+        ``x``, ``state0``, ``params`` (in :meth:`param_shapes` order) before computing, then
+        in ``pred``, ``state``; a ``ValueError`` under ``jax.jit``.  False inspects nothing."""
+        pred, state, cache = self._forward(params, x, state0, train=train, seed=seed,
+                                           check_finite=check_finite)
+        if check_finite:
+            self._check({"pred": pred, **_named_state("state", state)})
+        return pred, state, cache
+
+    def _forward(self, params, x, state0, *, train, seed, check_finite):
+        """:meth:`forward` without the check of its results."""
         lp, w, b = self._split(params)
+        if check_finite:
+            self._check({"x": x, **_named_state("state0", state0), **self._named(params)})
         y, state, cache = self.layer.forward(lp, x, state0, train=train, seed=seed)
         xp = namespace(y=y, w=w, b=b)
         h = y[-1, ...] if self.objective == "many-to-one" else y
         pred = head.forward(h, w, b, self.output_activation, xp=xp)
         return pred, state, (cache, h, pred)
 
-    def predict(self, params: dict, x: Any, state0: Any = None) -> tuple[Any, Any]:
-        """x (T, B, I) -> (pred, final state), keeping nothing for a backward pass."""
+    def predict(self, params: dict, x: Any, state0: Any = None, *,
+                check_finite: bool = False) -> tuple[Any, Any]:
+        """x (T, B, I) -> (pred, final state), keeping nothing for a backward pass;
+        ``check_finite`` as in :meth:`forward`."""
         lp, w, b = self._split(params)
+        if check_finite:
+            self._check({"x": x, **_named_state("state0", state0), **self._named(params)})
         y, state = self.layer(lp, x, state0)
         h = y[-1, ...] if self.objective == "many-to-one" else y
-        return head.forward(h, w, b, self.output_activation, xp=namespace(y=y, w=w, b=b)), state
+        pred = head.forward(h, w, b, self.output_activation, xp=namespace(y=y, w=w, b=b))
+        if check_finite:
+            self._check({"pred": pred, **_named_state("state", state)})
+        return pred, state
 
-    def backward(self, params: dict, cache: tuple, dpred: Any, dstate: Any = None) -> tuple[dict, Any, Any]:
-        """Given dL/dpred (and dL/d final state), return (dparams, dx, dstate0)."""
+    def backward(self, params: dict, cache: tuple, dpred: Any, dstate: Any = None, *,
+                 check_finite: bool = False) -> tuple[dict, Any, Any]:
+        """Given dL/dpred (and dL/d final state), return (dparams, dx, dstate0).
+
+        ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
+        ``dpred``, ``dstate``, ``params`` before computing, then in ``grads['<key>']`` (in
+        :meth:`param_shapes` order), ``dx``, ``dstate0``; a ``ValueError`` under ``jax.jit``."""
+        if check_finite:
+            self._check({"dpred": dpred, **_named_state("dstate", dstate), **self._named(params)})
+        grads, dx, ds0 = self._backward(params, cache, dpred, dstate)
+        if check_finite:
+            self._check({**self._named(grads, "grads"), "dx": dx, **_named_state("dstate0", ds0)})
+        return grads, dx, ds0
+
+    def _backward(self, params, cache, dpred, dstate):
+        """:meth:`backward` without checks."""
         lp, w, b = self._split(params)
         lcache, h, pred = cache
         xp = namespace(dpred=dpred, w=w)
@@ -107,15 +153,22 @@ class Model:
         return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
 
     def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, loss: str = "mse",
-                      mask_steps: int = 0, seed: Any = None):
+                      mask_steps: int = 0, seed: Any = None, check_finite: bool = False):
         """The loss (``"mse"`` or ``"half-sse"``) and its gradient with respect to every parameter,
         in training mode (with ``dropout`` > 0, ``seed`` draws the masks).
 
         ``mask_steps`` (many-to-many only): the first ``mask_steps`` steps carry no loss
         (used by truncated BPTT, whose window reaches back past the new targets).
+        ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
+        ``x``, ``state0``, ``target`` (all of it), ``params`` (in :meth:`param_shapes` order)
+        before computing, then in ``grads['<key>']`` (same order), ``loss``, ``state``; a
+        ``ValueError`` under ``jax.jit``.  False inspects nothing.
         Returns (loss, grads, final state).
         """
-        pred, state, cache = self.forward(params, x, state0, train=True, seed=seed)
+        self._split(params)
+        if check_finite:
+            self._check({"x": x, **_named_state("state0", state0), "target": target, **self._named(params)})
+        pred, state, cache = self._forward(params, x, state0, train=True, seed=seed, check_finite=False)
         xp = namespace(pred=pred, target=target)
         fn = LOSSES[loss]
         if mask_steps:
@@ -123,6 +176,8 @@ class Model:
             dpred = zeros_before(dpred, mask_steps, xp=xp)
         else:
             value, dpred = fn(pred, target, xp=xp)
-        grads, _, _ = self.backward(params, cache, dpred)
+        grads, _, _ = self._backward(params, cache, dpred, None)
+        if check_finite:
+            self._check({**self._named(grads, "grads"), "loss": value, **_named_state("state", state)})
         return value, grads, state
 
