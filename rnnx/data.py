@@ -10,8 +10,13 @@ part of the series only.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import math
 import os
+import stat
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,37 +34,188 @@ def sine(n: int, start: float, stop: float, *, step: float | None = None) -> lis
     return [math.sin(start + i * d) for i in range(n)]
 
 
-def load_csv(path: str, column: str) -> list[float]:
-    """Read one numeric column of a CSV file with a header row."""
-    if not os.path.exists(path):
-        raise DataError(f"csv: file {path!r} does not exist")
-    if os.path.isdir(path):
+#: The largest CSV file :func:`load_csv` reads (bytes); a larger one is refused before reading.
+MAX_CSV_BYTES = 1 << 30
+
+_CHUNK = 1 << 20  # file_digest reads this many bytes at a time
+_BOM = b"\xef\xbb\xbf"
+
+
+class DataChanged(DataError):
+    """The CSV file's sha256 is not the one recorded: the file changed since the run began."""
+
+
+def file_digest(path: str) -> tuple[str, int]:
+    """The sha256 (hex) and size in bytes of the file at ``path``, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _size(n: int) -> str:
+    """``n`` bytes for a message: ``120 bytes``, ``3.4 MiB``, ``1.2 GiB``."""
+    if n < 1024:
+        return f"{n} bytes"
+    unit, scale = next((u, k) for u, k in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)) if n >= k)
+    return f"{n / scale:.1f} {unit}"
+
+
+def _line(raw: bytes, offset: int) -> int:
+    """The line (1-based) of the byte at ``offset``."""
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def _check_sha256(sha256: Any) -> str | None:
+    """The expected digest in lower case, or None; anything but 64 hex digits is refused."""
+    if sha256 is None:
+        return None
+    if not isinstance(sha256, str):
+        raise TypeError(f"sha256: expected a hex string of 64 digits or None, got {type(sha256).__name__}")
+    if len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
+        raise ValueError(f"sha256: expected 64 hexadecimal digits, got {sha256[:80]!r}")
+    return sha256.lower()
+
+
+def _read_bytes(path: str) -> bytes:
+    """The whole file, after checking it exists, is a file and is at most MAX_CSV_BYTES."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"csv: file {path!r} does not exist") from None
+    except OSError as e:
+        raise DataError(f"csv: cannot read {path!r} ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise DataError(f"csv: {path!r} is a directory, expected a CSV file")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header or all(not h.strip() for h in header):
-            raise DataError(f"csv: {path!r} is empty; expected a header row and numeric rows")
-        names = [h.strip() for h in header]
-        if column not in names:
-            raise DataError(f"column: {column!r} is not a column of {path!r}; its columns are {names}")
-        j = names.index(column)
-        values = []
-        for row_no, row in enumerate(reader, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            cell = row[j].strip() if j < len(row) else ""
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DataError(f"csv: {path!r} row {row_no}, column {column!r}: {cell!r} is not a number") from None
-            if not math.isfinite(v):
-                raise DataError(f"csv: {path!r} row {row_no}, column {column!r}: {cell!r} is not finite "
-                                "(NaN/Inf); clean or interpolate the series first")
-            values.append(v)
+    limit = MAX_CSV_BYTES
+    too_big = f"expected at most {_size(limit)} (MAX_CSV_BYTES)"
+    if st.st_size > limit:
+        raise DataError(f"csv: {path!r} is {_size(st.st_size)}; {too_big}")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)  # a file that grew after the stat is still bounded
+    except OSError as e:
+        raise DataError(f"csv: cannot read {path!r} ({e.strerror or e})") from None
+    if len(raw) > limit:
+        raise DataError(f"csv: {path!r} is more than {_size(limit)}; {too_big}")
+    return raw
+
+
+def _decode(path: str, raw: bytes) -> str:
+    """The file's text: UTF-8 with an optional BOM and no NUL byte; anything else is one
+    DataError naming the byte, its offset in the file and its line (1-based)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"csv: {path!r} is UTF-16 text (it starts with a UTF-16 byte-order mark), "
+                        "not UTF-8; re-save it as UTF-8")
+    skip = len(_BOM) if raw.startswith(_BOM) else 0
+    try:
+        text = raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = skip + e.start
+        raise DataError(f"csv: {path!r} is not UTF-8 text (byte 0x{raw[at]:02x} at offset {at}, "
+                        f"line {_line(raw, at)}); re-save it as UTF-8") from None
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataError(f"csv: {path!r} has a NUL byte at offset {nul} (line {_line(raw, nul)}); "
+                        "expected a text file (is it UTF-16 or binary? re-save it as UTF-8 CSV)")
+    return text
+
+
+def _records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:
+    """``(row, cells)`` of each CSV record, the header being row 1; a record the csv
+    module cannot read is one DataError naming the row."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    row_no = 0
+    while True:
+        row_no += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            if "field larger than field limit" in str(e):
+                raise DataError(f"csv: {path!r} row {row_no}: a field of more than {csv.field_size_limit()} "
+                                "characters; expected numeric cells") from None
+            raise DataError(f"csv: {path!r} row {row_no}: not readable as CSV ({e})") from None
+        yield row_no, row
+
+
+def _short(s: str, n: int = 40) -> str:
+    """``repr(s)``, cut to about ``n`` characters for a one-line message."""
+    return repr(s) if len(s) <= n else repr(s[:n]) + f"... ({len(s)} characters)"
+
+
+def _column_index(path: str, header: list[str] | None, column: str) -> int:
+    """Where ``column`` is in the header; an empty header, a duplicated name or a
+    missing column is one DataError."""
+    if not header or all(not h.strip() for h in header):
+        raise DataError(f"csv: {path!r} is empty; expected a header row and numeric rows")
+    names = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name and name in seen:
+            raise DataError(f"csv: {path!r} names column {_short(name)} twice (columns {seen[name] + 1} and "
+                            f"{j + 1} of the header); expected unique column names")
+        seen[name] = j
+    if column not in seen:
+        listed = ", ".join(_short(n) for n in names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        raise DataError(f"column: {column!r} is not a column of {path!r}; its columns are [{listed}]")
+    return seen[column]
+
+
+def _cell_value(path: str, row_no: int, column: str, cell: str | None) -> float:
+    """The number in one cell; a missing, blank, non-numeric or non-finite cell is one
+    DataError naming the row and column."""
+    where = f"csv: {path!r} row {row_no}, column {column!r}"
+    if cell is None or not cell.strip():
+        raise DataError(f"{where}: missing value; fill or drop the row")
+    cell = cell.strip()
+    try:
+        v = float(cell)
+    except ValueError:
+        raise DataError(f"{where}: {_short(cell)} is not a number") from None
+    if math.isinf(v) and cell.lstrip("+-").lower() not in ("inf", "infinity"):
+        raise DataError(f"{where}: {_short(cell)} is beyond float64 (largest {sys.float_info.max:.3g}); "
+                        "rescale the column")
+    if not math.isfinite(v):
+        raise DataError(f"{where}: {_short(cell)} is not finite (NaN/Inf); clean or interpolate the series first")
+    return v
+
+
+def read_csv(path: str, column: str, *, sha256: str | None = None) -> tuple[list[float], str]:
+    """One numeric column of a CSV file with a header row, and the file's sha256 (hex).
+
+    The file is read once, as bytes (at most :data:`MAX_CSV_BYTES`); its sha256 is taken from
+    those bytes and, when ``sha256`` is given and differs, :class:`DataChanged` is raised
+    before anything is decoded (its message holds nothing of the file).  The text is UTF-8
+    (a BOM is skipped); blank lines are skipped; every other row needs a number in
+    ``column``.  Every problem is one :class:`DataError` naming the file and, where it
+    applies, the row (the header is row 1) and the column."""
+    expected = _check_sha256(sha256)
+    raw = _read_bytes(path)
+    digest = hashlib.sha256(raw).hexdigest()
+    if expected is not None and digest != expected:
+        raise DataChanged(f"csv: {path!r} changed since the run began "
+                          f"(sha256 {digest[:12]}... now, {expected[:12]}... recorded)")
+    records = _records(path, _decode(path, raw))
+    header = next(records, (1, None))[1]
+    j = _column_index(path, header, column)
+    values = []
+    for row_no, row in records:
+        if not row or all(not c.strip() for c in row):
+            continue
+        values.append(_cell_value(path, row_no, column, row[j] if j < len(row) else None))
     if not values:
         raise DataError(f"csv: {path!r} has a header but no data rows")
-    return values
+    return values, digest
+
+
+def load_csv(path: str, column: str, *, sha256: str | None = None) -> list[float]:
+    """One numeric column of a CSV file with a header row: :func:`read_csv` without the digest."""
+    return read_csv(path, column, sha256=sha256)[0]
 
 
 @dataclass(frozen=True)
@@ -111,9 +267,26 @@ class Normaliser:
 
     @classmethod
     def fit(cls, values: list[float]) -> Normaliser:
-        m = math.fsum(values) / len(values)
-        s = math.sqrt(math.fsum((v - m) ** 2 for v in values) / len(values))
-        return cls(m, s if s > 0 else 1.0)
+        """Mean and (population) standard deviation of ``values``; a std of 0 becomes 1.
+
+        Both are computed on ``u = v / 2**k``, with ``2**k`` the power of two just above the
+        largest ``|v|`` (an exact scaling): ``|u| < 1``, so the squares cannot overflow and
+        values up to the float64 maximum keep full precision; then ``mean = 2**k * mean(u)``
+        and ``std = 2**k * sqrt(mean((u - mean(u))**2))``.  Values whose spread
+        ``max - min`` exceeds float64 cannot all be normalised (``v - mean`` overflows for
+        some of them): a DataError."""
+        if not values:
+            raise DataError("values: expected at least one value to fit the normalisation, got none")
+        lo, hi = min(values), max(values)
+        if math.isinf(hi - lo):
+            raise DataError(f"csv: values from {lo:.3g} to {hi:.3g} are too far apart to normalise in float64; "
+                            "rescale the column")
+        k = math.frexp(max(-lo, hi))[1]
+        u = [math.ldexp(v, -k) for v in values]
+        m = math.fsum(u) / len(u)
+        s = math.sqrt(math.fsum((x - m) ** 2 for x in u) / len(u))
+        std = math.ldexp(s, k)  # 0 when s is 0, or underflows (a spread below 5e-324)
+        return cls(math.ldexp(m, k), std if std > 0 else 1.0)
 
     def __call__(self, v: Any) -> Any:
         if isinstance(v, list):

@@ -31,11 +31,23 @@ class Dataset:
     parts: dict[str, Part] = field(default_factory=dict)
 
     def persistence_mse(self, part: str = "test") -> float:
-        """Test MSE of predicting the last seen value (original units)."""
+        """Test MSE of predicting the last seen value (original units); ``inf`` when the
+        squared errors exceed float64 (values beyond about 1e154)."""
         p = self.parts[part]
         if p.n == 0:
             return float("nan")
-        return sum((a - b) ** 2 for a, b in zip(p.last_input, p.last_target)) / p.n
+        return sum((a - b) * (a - b) for a, b in zip(p.last_input, p.last_target)) / p.n
+
+
+def _check_normalised(series: list[float], norm: D.Normaliser, xp: Any, dtype: Any) -> None:
+    """Every ``norm(v)`` of the series must be a finite number of ``dtype``: a value far
+    outside the training part (or an unnormalised series in float32) is a DataError."""
+    top = max(abs(norm(v)) for v in series)
+    info = xp.finfo(dtype)
+    if not top <= float(info.max):  # also catches inf and nan
+        raise D.DataError(f"csv: values from {min(series):.3g} to {max(series):.3g} normalise (mean {norm.mean:.3g}, "
+                          f"std {norm.std:.3g}) to {top:.3g}, beyond float{info.bits} (largest {float(info.max):.3g}); "
+                          "rescale the column")
 
 
 def build(series: list[float], *, window: int, horizon: int, split: tuple[float, float, float],
@@ -52,6 +64,7 @@ def build(series: list[float], *, window: int, horizon: int, split: tuple[float,
     n_train, n_val, n_test = D.split_counts(len(w.inputs), split, need_train=norm is None)
     if norm is None:
         norm = D.Normaliser.fit(series[: w.target_index[n_train - 1] + 1])
+    _check_normalised(series, norm, xp, dtype)
     ds = Dataset(series, norm, window, horizon)
     bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(w.inputs))}
     for name, (a, b) in bounds.items():
