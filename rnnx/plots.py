@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def _plt():
     import matplotlib
@@ -23,10 +21,13 @@ def _finish(plt, fig, ax, path: str, *, title: str, xlabel: str, ylabel: str | N
     ax.set_title(title)
     ax.grid(True, which=grid, alpha=0.3)
     ax.legend()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
-    plt.close(fig)
+    from rnnx.io import atomic
+
+    try:
+        with atomic.replacing(path) as f:
+            fig.savefig(f, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _plottable(values: list[float]) -> list[float]:

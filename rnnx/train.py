@@ -19,6 +19,15 @@ from rnnx._xp import index_dtype
 from rnnx.dataset import Dataset
 
 
+class Stopped(Exception):
+    """Training was asked to stop (``should_stop``) and did, at an epoch boundary: the state
+    is that after ``epoch`` completed epochs (an epoch cut short is undone)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"stopped after epoch {epoch}")
+        self.epoch = epoch
+
+
 class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or Inf."""
 
@@ -58,6 +67,11 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
         if self.early_stopping is not None and self.early_stopping < 1:
             raise ValueError(f"early_stopping: expected a patience >= 1 epoch, got {self.early_stopping}")
+        if self.tbptt is not None:
+            t = self.tbptt
+            if (not isinstance(t, (tuple, list)) or len(t) != 2
+                    or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in t) or t[0] > t[1]):
+                raise ValueError(f"tbptt: expected two integers K1,K2 with 1 <= K1 <= K2, got {t!r}")
         self.make_optimizer()
 
     def make_optimizer(self):
@@ -94,6 +108,7 @@ class TrainState:
     best_epoch: int = 0
     clipped: int = 0  # updates whose gradient was clipped, in all
     updates: int = 0
+    patience_from: int = 0  # early stopping counts epochs without improvement from here (a run extended)
 
 
 class Trainer:
@@ -149,11 +164,17 @@ class Trainer:
             e = min(a + bs, part.n)  # the standard leaves a slice past the end unspecified (array-api-strict refuses it)
             yield x[:, a:e, ...], y[..., a:e, :]
 
-    def train_epoch(self) -> float:
-        """One pass over the training windows; returns the mean of the batch losses."""
+    def train_epoch(self, should_stop: Callable[[], bool] | None = None) -> float:
+        """One pass over the training windows; returns the mean of the batch losses.
+        ``should_stop`` is asked before every batch: when it says yes, the epoch is undone
+        (the state is left as it was before the epoch) and :class:`Stopped` raised."""
         st, cfg = self.state, self.cfg
         params, total, n = st.params, 0.0, 0
+        before = (st.opt_state, st.clipped, st.updates)  # arrays are never mutated: references suffice
         for xb, yb in self._batches(st.epoch):
+            if should_stop is not None and should_stop():
+                st.opt_state, st.clipped, st.updates = before
+                raise Stopped(st.epoch)
             if cfg.tbptt:
                 params, losses = tbptt.run(self.model, params, xb, yb, k1=cfg.tbptt[0], k2=cfg.tbptt[1],
                                            update=self._update, loss=cfg.loss,
@@ -190,14 +211,28 @@ class Trainer:
         return math.fsum((a - b) ** 2 for a, b in zip(pred, p.last_target)) / p.n
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, *, on_epoch: Callable[[dict], None] | None = None,
-            checkpoint: Callable[[bool], None] | None = None, checkpoint_every: int = 0) -> str:
-        """Train until ``cfg.epochs`` (or early stopping); returns why it stopped."""
+    def early_stop_due(self) -> bool:
+        """Has the validation loss not improved for ``early_stopping`` epochs (counted from
+        the best epoch, or from where a finished run was extended)?"""
         st, cfg = self.state, self.cfg
+        return cfg.early_stopping is not None and st.epoch - max(st.best_epoch, st.patience_from) >= cfg.early_stopping
+
+    def run(self, *, on_epoch: Callable[[dict], None] | None = None,
+            checkpoint: Callable[[bool], None] | None = None, checkpoint_every: int = 0,
+            should_stop: Callable[[], bool] | None = None) -> str:
+        """Train until ``cfg.epochs`` (or early stopping); returns why it stopped.  A state
+        that is already done (resumed after its last epoch) trains nothing.  ``should_stop``
+        (a signal arrived) is asked before every batch and after every epoch: training then
+        ends at the last completed epoch with :class:`Stopped`."""
+        st, cfg = self.state, self.cfg
+        if self.early_stop_due():
+            return "early-stopped"
         while st.epoch < cfg.epochs:
+            if should_stop is not None and should_stop():
+                raise Stopped(st.epoch)
             t0 = time.perf_counter()
             clipped0, updates0 = st.clipped, st.updates
-            batch_loss = self.train_epoch()
+            batch_loss = self.train_epoch(should_stop)
             if not math.isfinite(batch_loss):
                 raise NonFiniteLoss(st.epoch + 1, batch_loss)
             train, val = self.mse("train"), self.mse("val")
@@ -215,7 +250,7 @@ class Trainer:
                 st.best_val, st.best_epoch, st.best_params = score, st.epoch, st.params
             if on_epoch:
                 on_epoch(row)
-            stop = cfg.early_stopping is not None and st.epoch - st.best_epoch >= cfg.early_stopping
+            stop = self.early_stop_due()
             last = stop or st.epoch >= cfg.epochs
             if checkpoint and (last or (checkpoint_every and st.epoch % checkpoint_every == 0)):
                 checkpoint(last)

@@ -12,7 +12,7 @@ import os
 import sys
 
 from rnnx.cli.commands import COMMANDS, command_module
-from rnnx.cli.errors import AppError, for_cli
+from rnnx.cli.errors import AppError, for_cli, os_error
 
 __all__ = ["AppError", "main"]
 
@@ -54,8 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command_module(args.command).run(args)
     except AppError as e:
-        print(f"{name}: error: {_one_line(str(e))}", file=sys.stderr)
+        print(f"{name}: {e.label + ': ' if e.label else ''}{_one_line(str(e))}", file=sys.stderr)
         return e.code
+    except OSError as e:  # a file the user named or a folder rnnx writes: the path and the reason
+        print(f"{name}: error: {_one_line(os_error(e))}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{name}: error: out of memory; try a smaller --hidden, --batch-size or --window", file=sys.stderr)
+        return 1
     except (ValueError, TypeError) as e:  # the library's: it names a parameter, we name the flag
         print(f"{name}: error: {_one_line(for_cli(str(e), sub.option_strings() if sub else ()))}", file=sys.stderr)
         return 2

@@ -8,19 +8,36 @@ through, and the CLI names the flag (:mod:`rnnx.cli.errors`).
 
 A run's folder holds ``checkpoint.npz`` (resumable state), ``model.npz`` (the trained
 model), ``metrics.json``, ``history.csv`` and the PNG plots; every file is written to a
-temporary name and renamed, so nothing already there is ever half-overwritten.
+temporary name and renamed, so nothing already there is ever half-overwritten.  A run
+holds the folder's lock from start to end (:mod:`rnnx.cli.runfolder`); a folder that
+holds anything is reused only with ``--resume`` or ``--overwrite``.
+
+The order of a run's last writes makes every kill recoverable: the last epoch's
+checkpoint, then ``model.npz``, ``history.csv``, the plots and ``metrics.json``, then the
+checkpoint again, marked ``finished``.  ``--resume`` of a finished run rewrites nothing;
+of one killed after its last epoch it writes only what is missing.
+
+A checkpoint records where its data came from: a preset, or the CSV's absolute path,
+size and SHA-256; a resumed run refuses a CSV that changed unless told
+``--allow-changed-data``, and ``predict``/``forecast`` read a run's CSV only after its
+hash matches.  SIGINT, SIGTERM and SIGHUP stop a run at the next batch: the epoch in
+progress is undone, a checkpoint of the last complete one written, and the exit status
+is 128 + the signal's number.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv as _csv
+import dataclasses
 import io
 import json
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 import warnings
 from typing import Any
@@ -28,14 +45,17 @@ from typing import Any
 import rnnx
 from rnnx import backends, data
 from rnnx import params as P
-from rnnx.cli.errors import AppError
+from rnnx.cli import bounds, runfolder
+from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS, Dataset, build, preset_series
-from rnnx.io import checkpoint
+from rnnx.io import atomic, checkpoint
 from rnnx.model import Model
-from rnnx.train import NonFiniteLoss, TrainConfig, Trainer, TrainState
+from rnnx.train import NonFiniteLoss, Stopped, TrainConfig, Trainer, TrainState
 
-CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
+#: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
+MAX_FORECAST_STEPS = 1_000_000
 
 __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
 
@@ -47,9 +67,10 @@ def target_for(backend: str, device: str | None) -> backends.Target:
         mod = backends.get(backend)
     except ValueError as e:
         raise AppError(f"--backend: {e}") from None
-    dev = device or mod.DEVICES[0]
-    if dev not in mod.DEVICES and not (backend.replace("-", "_") == "array_api_strict"):
-        raise AppError(f"--device: {backend} has no device {dev!r}; expected one of {', '.join(mod.DEVICES)}")
+    try:
+        dev = backends.resolve_device(mod.NAME, device)
+    except ValueError as e:
+        raise AppError(f"--{e}") from None
     t = backends.Target(mod.NAME, dev)
     why = t.unavailable()
     if why:
@@ -57,10 +78,28 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     return t
 
 
-def series_for(s: TrainSettings) -> list[float]:
-    if s.csv is not None:
-        return data.load_csv(s.csv, s.column)
-    return preset_series(PRESETS[s.preset]["series"])
+def series_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
+               allow_changed: bool = False) -> tuple[list[float], dict]:
+    """The run's series and the record of where it came from (``data`` in checkpoints and
+    model files: a preset, or a CSV's absolute path, size and SHA-256).  With ``record`` (a
+    stored run's), the CSV must be the file the run was given and unchanged: its bytes are
+    hashed before any is parsed (``allow_changed``: a changed file is read as it is now)."""
+    if s.csv is None:
+        return preset_series(PRESETS[s.preset]["series"]), {"kind": "preset", "path": None, "sha256": None,
+                                                            "bytes": None}
+    path, want = os.path.abspath(s.csv), None
+    if record is not None and record.get("kind") == "csv":
+        if record.get("path") != path:
+            raise AppError(f"{option}: the file records its data as {record.get('path')!r} but its settings as "
+                           f"{path!r}; expected the same file (the file was edited by hand?)")
+        want = None if allow_changed else record.get("sha256")
+    try:
+        values, digest = data.read_csv(path, s.column, sha256=want)
+    except data.DataChanged as e:
+        if option == "--resume":
+            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+        raise AppError(f"{option}: {e}; predict on it as it is now with --csv {path} --column {s.column}") from None
+    return values, {"kind": "csv", "path": path, "sha256": digest, "bytes": os.path.getsize(path)}
 
 
 def model_for(s: TrainSettings) -> Model:
@@ -74,12 +113,15 @@ def train_config(s: TrainSettings) -> TrainConfig:
                        loss=s.loss, seed=s.seed, early_stopping=s.early_stopping, freeze=s.freeze)
 
 
-def dataset_for(s: TrainSettings, series: list[float], target: backends.Target) -> Dataset:
+def dataset_for(s: TrainSettings, series: list[float], target: backends.Target,
+                norm: data.Normaliser | None = None) -> Dataset:
+    """The windows of the run on its target; ``norm``: a resumed run's own normalisation."""
     xp = target.namespace()
+    if not s.normalise:
+        norm = data.Normaliser(0.0, 1.0)
     return build(series, window=s.window, horizon=s.horizon, split=s.split,
                  every_step=s.objective == "many-to-many", final_target_every_step=s.final_target_every_step,
-                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(),
-                 norm=None if s.normalise else data.Normaliser(0.0, 1.0))
+                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm)
 
 
 def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
@@ -87,31 +129,20 @@ def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
         raise AppError(f"--dtype: {target.id} has no {s.dtype}; expected one of {', '.join(target.dtypes())}")
 
 
-# -- output folder ------------------------------------------------------------------------------
-def prepare_out(out: str, *, resume: bool) -> None:
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
-    if not resume and os.path.exists(os.path.join(out, CHECKPOINT)):
-        raise AppError(f"--out: {out!r} already holds a run ({CHECKPOINT}); continue it with --resume {out} "
-                       "or choose another --out (nothing was overwritten)")
-    os.makedirs(out, exist_ok=True)
-
-
 def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.write_text(path, text)
 
 
 # -- checkpoints --------------------------------------------------------------------------------
-def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: TrainState, target) -> None:
+def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: TrainState, target, *,
+                    source: dict, finished: str | None = None) -> None:
+    """``out/checkpoint.npz``: the state after ``st.epoch`` epochs; ``finished``: why the run
+    ended, once every output file is written."""
     meta = {"kind": "checkpoint", "settings": s.to_json(), "model": model.config(), "epoch": st.epoch,
             "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_val,
             "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
-            "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch}}
+            "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch},
+            "data": source, "finished": finished, "patience_from": st.patience_from}
     groups = {"params": st.params, "best": st.best_params or st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
     checkpoint.save(os.path.join(out, CHECKPOINT), meta, groups, to_numpy=target.to_numpy)
@@ -159,65 +190,164 @@ def _same_model(stored: dict, model: Model) -> bool:
 
 
 # -- train ------------------------------------------------------------------------------------------
-def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True) -> dict:
+def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overwrite: bool = False) -> dict:
     """``rnnx train``: a new run in ``out`` (default ``runs/<preset or csv name>``); returns
-    the metrics it wrote."""
-    out = out or os.path.join("runs", s.preset or os.path.splitext(os.path.basename(str(s.csv)))[0])
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
-    return _run(s, out, None, quiet)
+    the metrics it wrote.  ``out`` must be missing or empty unless ``overwrite`` (which
+    replaces a previous run's files there and leaves any other file)."""
+    out = out if out is not None else os.path.join(
+        "runs", s.preset or os.path.splitext(os.path.basename(str(s.csv)))[0])
+    runfolder.check_out(out)
+    runfolder.check_new(out, overwrite=overwrite)
+    if s.csv is not None:  # the run records where its data is, from wherever it is resumed
+        s = dataclasses.replace(s, csv=os.path.abspath(s.csv))
+    return _run(s, out, None, quiet, overwrite=overwrite)
 
 
-def resume(folder: str, *, quiet: bool = True) -> dict:
-    """``rnnx train --resume``: continue the run in ``folder`` with its own settings."""
-    meta, groups, s = load_run(folder)
-    return _run(s, folder, (meta, groups), quiet)
+def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False) -> dict:
+    """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
+    ``epochs`` extends it (also a finished one).  A finished run without ``epochs`` is
+    reported as finished and nothing is written (``{"finished": True, ...}``)."""
+    if not os.path.isdir(folder):
+        raise AppError(f"--resume: {folder!r} is not a folder holding a run")
+    if not os.path.isfile(os.path.join(folder, CHECKPOINT)):
+        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
+                       "first checkpoint: start it again with --out)")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise AppError(f"--epochs: expected a positive integer, got {epochs!r}")
+    with Lock(folder, option="--resume") as lock:
+        meta, groups, s = load_run(folder)
+        done = meta.get("finished")
+        if epochs is not None:
+            if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
+                raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
+                               "extend it (nothing was changed)")
+            extended = epochs > s.epochs or bool(done)
+            s = dataclasses.replace(s, epochs=epochs)
+            if extended:  # early stopping counts its patience from here
+                meta = {**meta, "patience_from": meta["epoch"]}
+        elif done:
+            runfolder.start(folder, lock, fresh=False)
+            runfolder.say(lock.notes)
+            return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
+                    "best_epoch": meta["best_epoch"]}
+        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data)
 
 
-def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool) -> dict:
+def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
+         lock: Lock | None = None, allow_changed_data: bool = False) -> dict:
     t_start = time.perf_counter()
     _need("matplotlib", "the plots")
     if not quiet:
         _need("tqdm", "the progress bar (or pass --quiet)")
     target = target_for(s.backend, s.device)
     with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
-        return _run_on(target, s, out, resumed, quiet, t_start)
+        return _run_on(target, s, out, resumed, quiet, t_start, overwrite=overwrite, lock=lock,
+                       allow_changed_data=allow_changed_data)
 
 
-def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float
-            ) -> dict:
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP, while a run trains: the first asks it to stop at the next
+    safe point (:attr:`pending`); a second stops it at once (:class:`_Forced`).  Outside
+    the main thread (where handlers cannot be set) nothing changes."""
+
+    NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", **(
+        {signal.SIGHUP: "SIGHUP"} if hasattr(signal, "SIGHUP") else {})}
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.NAMES:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.pending is not None:
+            raise _Forced(signum)
+        self.pending = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def stop_requested(self) -> bool:
+        return self.pending is not None
+
+
+class _Forced(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
+    kept = f"kept epoch {epoch} in {os.path.join(out, CHECKPOINT)}" if written else \
+        f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}"
+    return (f"stopped by {_Signals.NAMES.get(signum, signum)}; {kept}; continue with: "
+            f"{runfolder.resume_command(out)}")
+
+
+def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float,
+            *, overwrite: bool, lock: Lock | None, allow_changed_data: bool) -> dict:
     _dtype_ok(s, target)
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
-    series = series_for(s)
-    ds = dataset_for(s, series, target)
+    bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
+    meta = resumed[0] if resumed is not None else None
+    series, source = series_for(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
+                                allow_changed=allow_changed_data)
+    if s.csv is not None:
+        bounds.check_fits(s, series_length=len(series))
+    if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
+        print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
+              f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
+    norm = data.Normaliser(*meta["norm"]) if meta is not None else None
+    ds = dataset_for(s, series, target, norm)
     model = model_for(s)
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
     if resumed is None:  # only now, with every input checked, touch the output folder
-        prepare_out(out, resume=False)
+        runfolder.make_folder(out)
+        with Lock(out, option="--out") as lock:
+            runfolder.check_new(out, overwrite=overwrite)  # again, under the lock: another run may have been quicker
+            runfolder.start(out, lock, fresh=True)
+            runfolder.say(lock.notes)
+            return _train_in(target, s, out, None, quiet, t_start, cfg, ds, model, source)
+    runfolder.start(out, lock, fresh=False)
+    runfolder.say(lock.notes)
+    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source)
+
+
+def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> TrainState:
     xp, dev, dtype = target.namespace(), target.device_obj(), getattr(target.namespace(), s.dtype)
-    opt = cfg.make_optimizer()
-    if resumed is not None:
-        meta, groups = resumed
-        path = os.path.join(out, CHECKPOINT)
-        if not _same_model(meta["model"], model):
-            raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
-        params = _restore(groups, model, target, s.dtype, path, "params")
-        best = _restore(groups, model, target, s.dtype, path, "best")
-        opt_state = opt.init(params)
-        opt_state["step"] = meta["opt_step"]
-        for slot in opt_state["slots"]:
-            if meta["opt_step"] > 0 or slot == "sum":
-                opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
-                                            for k, v in groups.get(f"opt.{slot}", {}).items()}
-        st = TrainState(params, opt_state, meta["epoch"], meta["history"], best, meta["best_val"],
-                        meta["best_epoch"], meta["clipped"], meta["updates"])
-    else:
+    if resumed is None:
         if s.init == "normal-0.01":
             params = P.init_normal(xp, model.param_shapes(), std=0.01, seed=s.seed, dtype=dtype, device=dev)
         else:
             params = model.init_params(xp, seed=s.seed, dtype=dtype, device=dev)
-        st = TrainState(params, opt.init(params))
+        return TrainState(params, opt.init(params))
+    meta, groups = resumed
+    path = os.path.join(out, CHECKPOINT)
+    if not _same_model(meta["model"], model):
+        raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
+    params = _restore(groups, model, target, s.dtype, path, "params")
+    best = _restore(groups, model, target, s.dtype, path, "best")
+    opt_state = opt.init(params)
+    opt_state["step"] = meta["opt_step"]
+    for slot in opt_state["slots"]:
+        if meta["opt_step"] > 0 or slot == "sum":
+            opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
+                                        for k, v in groups.get(f"opt.{slot}", {}).items()}
+    return TrainState(params, opt_state, meta["epoch"], meta["history"], best, meta["best_val"],
+                      meta["best_epoch"], meta["clipped"], meta["updates"], meta.get("patience_from", 0))
+
+
+def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
+              ds: Dataset, model: Model, source: dict) -> dict:
+    """Train in the locked folder ``out`` and write the run's files."""
+    opt = cfg.make_optimizer()
+    st = _initial_state(target, s, out, resumed, model, opt)
     trainer = Trainer(model, ds, cfg, st, target=target)
     bar = None
     if not quiet:
@@ -232,30 +362,64 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
             bar.update(1)
 
     def ckpt(last: bool) -> None:
-        save_checkpoint(out, s, model, ds, st, target)
+        save_checkpoint(out, s, model, ds, st, target, source=source)
 
     t0 = time.perf_counter()
-    try:
-        with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s.checkpoint_every)
-    except NonFiniteLoss as e:
-        if bar is not None:
-            bar.close()
-        kept = os.path.exists(os.path.join(out, CHECKPOINT))
-        last = f"the last good checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}" if kept else \
-            "no checkpoint had been written yet"
-        raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {last}; "
-                       "try --clip-norm 1.0 or a lower --lr", code=3) from None
-    train_seconds = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
-    final = st.params
-    use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
-    metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start)
-    _write_outputs(out, s, model, ds, trainer, use, metrics, target)
-    metrics["seconds_total"] = time.perf_counter() - t_start
-    _write_text(os.path.join(out, "metrics.json"), json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
+    with _Signals() as signals:
+        try:
+            try:
+                with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s.checkpoint_every,
+                                      should_stop=signals.stop_requested)
+            finally:
+                if bar is not None:
+                    bar.close()
+        except Stopped as e:
+            signum = signals.pending
+            try:
+                ckpt(False)
+            except _Forced as f:
+                raise AppError(_stopped_message(out, e.epoch, f.signum, written=False), code=128 + f.signum,
+                               label=None) from None
+            raise AppError(_stopped_message(out, e.epoch, signum, written=True), code=128 + signum,
+                           label=None) from None
+        except _Forced as f:
+            raise AppError(_stopped_message(out, st.epoch, f.signum, written=False), code=128 + f.signum,
+                           label=None) from None
+        except NonFiniteLoss as e:
+            kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            last = f"the last good checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}" if kept else \
+                "no checkpoint had been written yet"
+            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {last}; "
+                           "try --clip-norm 1.0 or a lower --lr", code=3) from None
+        except OSError as e:
+            kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"
+            raise AppError(f"{os_error(e)}; {last}; free space or fix permissions, then continue with: "
+                           f"{runfolder.resume_command(out)}", code=1) from None
+        train_seconds = time.perf_counter() - t0
+        # the last writes: a first signal now waits until they are done (well under a second)
+        final = st.params
+        use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
+        try:
+            metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
+            _write_outputs(out, s, model, ds, trainer, use, metrics, target, source)
+            metrics["seconds_total"] = time.perf_counter() - t_start
+            _write_text(os.path.join(out, "metrics.json"),
+                        json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
+            save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
+        except _Forced as f:
+            raise AppError(f"stopped by {_Signals.NAMES.get(f.signum, f.signum)} while writing the results; the "
+                           f"trained state is in {os.path.join(out, CHECKPOINT)}; write them with: "
+                           f"{runfolder.resume_command(out)}", code=128 + f.signum, label=None) from None
+        except OSError as e:
+            raise AppError(f"{os_error(e)}; the trained state is in {os.path.join(out, CHECKPOINT)}; free space or "
+                           f"fix permissions, then write the results with: {runfolder.resume_command(out)}",
+                           code=1) from None
+        if signals.pending is not None:
+            print(f"rnnx train: note: {_Signals.NAMES.get(signals.pending)} arrived while the results were being "
+                  "written; the run finished first", file=sys.stderr)
     return {**metrics, "out": out}
 
 
@@ -286,18 +450,21 @@ def _ckpt_epoch(out: str) -> Any:
 
 
 def _versions(target) -> dict:
+    """rnnx, Python, NumPy, array-api-compat and the backend's own (:func:`rnnx.backends.versions`:
+    the library, CUDA and the GPU's name where there is one)."""
     import importlib.metadata as md
 
     v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
-    for dist in {"numpy", "array-api-compat", target.backend.replace("_", "-")}:
+    for dist in ("numpy", "array-api-compat"):
         try:
             v[dist] = md.version(dist)
         except md.PackageNotFoundError:
             pass
-    return v
+    return {**v, **backends.versions(target.backend, target.device)}
 
 
-def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds, t_start):
+def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds,
+             t_start, source: dict):
     st = trainer.state
     m = {
         "preset": s.preset, "csv": s.csv, "column": s.column,
@@ -314,12 +481,12 @@ def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: 
         "seconds_training": train_seconds, "seconds_to_train_end": time.perf_counter() - t_start,
         "versions": _versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
         "normalisation": {"mean": ds.norm.mean, "std": ds.norm.std},
-        "settings": s.to_json(),
+        "settings": s.to_json(), "data": source,
     }
     return m
 
 
-def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metrics, target) -> None:
+def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metrics, target, source: dict) -> None:
     buf = io.StringIO()
     if trainer.state.history:
         w = _csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
@@ -327,7 +494,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
         w.writerows(trainer.state.history)
     _write_text(os.path.join(out, "history.csv"), buf.getvalue())
     meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
-            "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json()}
+            "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
     checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
     from rnnx import plots
 
@@ -357,46 +524,90 @@ def loaded_model(folder: str, backend: str | None, device: str | None):
         yield meta, s, target, dtype, model, _restore(groups, model, target, dtype, path, "params")
 
 
-def _series(s: TrainSettings, csv_path: str | None, column: str | None) -> list[float]:
-    """A new series (``--csv``, ``--column``), or the run's own."""
+def _series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | None) -> list[float]:
+    """A new series (``--csv``, ``--column``), or the run's own: a CSV the model file
+    records is read only when it is the run's file, unchanged (its SHA-256 matches)."""
     if csv_path:
         if not column:
-            raise AppError("--column: required with --csv")
+            raise AppError("--column: required with --csv (the name of the column to predict)")
         return data.load_csv(csv_path, column)
-    return series_for(s)
+    if column:
+        raise AppError("--column: applies with --csv only (without it the run's own data is used)")
+    if s.csv is not None and not (meta.get("data") or {}).get("sha256"):
+        raise AppError(f"--model: this model file (written by an older rnnx) records no checksum of its data "
+                       f"{s.csv!r}; pass --csv FILE --column NAME")
+    return series_for(s, meta.get("data"), option="--model")[0]
+
+
+def _out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
+    """Where ``predict``/``forecast`` write: never over a file of the run (model,
+    checkpoint, metrics, history, plots); an existing file that is not the command's own
+    earlier output only with ``--overwrite``; the folder must exist.  ``also``: the other
+    files written beside ``out`` (forecast's PNG), checked the same way."""
+    out = out if out is not None else os.path.join(folder, default)
+    if not out.strip():
+        raise AppError(f"--out: expected a file name, got {out!r}")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise AppError(f"--out: the folder {parent!r} does not exist (nothing was written)")
+    if os.path.isdir(out):
+        raise AppError(f"--out: {out!r} is a folder, expected a file name")
+    run_dir = os.path.realpath(folder)
+    for path in (out, *(os.path.splitext(out)[0] + ext for ext in also)):
+        real = os.path.realpath(path)
+        if os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.RUN_FILES:
+            raise AppError(f"--out: {path!r} is a file of the run in {folder!r}; choose another name "
+                           "(nothing was written)")
+        ours = os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.COMMAND_FILES
+        if os.path.exists(path) and not ours and not overwrite:
+            raise AppError(f"--out: {path!r} exists; pass --overwrite to replace it (nothing was written)")
+    return out
+
+
+@contextlib.contextmanager
+def _writing_into(folder: str, out: str):
+    """Hold the run folder's lock while writing into it (not while writing elsewhere)."""
+    if os.path.dirname(os.path.realpath(out)) == os.path.realpath(folder):
+        with Lock(folder, option="--model"):
+            yield
+    else:
+        yield
 
 
 def predict(folder: str, *, csv: str | None = None, column: str | None = None, out: str | None = None,
-            backend: str | None = None, device: str | None = None) -> dict:
+            backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
     new series (``csv``), normalised as the model was trained."""
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        out = _out_file(folder, out, "predictions.csv", overwrite=overwrite)
         xp = target.namespace()
-        series = _series(s, csv, column)
+        series = _series(s, meta, csv, column)
         ds = build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
                    every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
                    device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
         tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
         test = ds.parts["test"]
         pred = tr.predict("test")
-    out = out or os.path.join(folder, "predictions.csv")
     lines = ["index,truth,prediction,persistence"] + [
         f"{i},{t!r},{p!r},{b!r}" for i, t, p, b in zip(test.target_index, test.last_target, pred, test.last_input)]
-    _write_text(out, "\n".join(lines) + "\n")
+    with _writing_into(folder, out):
+        _write_text(out, "\n".join(lines) + "\n")
     mse = math.fsum((a - b) ** 2 for a, b in zip(pred, test.last_target)) / max(1, test.n)
     return {"windows": test.n, "mse": mse, "persistence_mse": ds.persistence_mse("test"), "out": out}
 
 
 def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: str | None = None,
-             out: str | None = None, backend: str | None = None, device: str | None = None) -> dict:
+             out: str | None = None, backend: str | None = None, device: str | None = None,
+             overwrite: bool = False) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back."""
-    if steps < 1:
-        raise AppError(f"--steps: expected a positive number of steps, got {steps}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_FORECAST_STEPS:
+        raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        out = _out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
         if meta["horizon"] != 1:
             raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                            f"{meta['horizon']}")
-        series = _series(s, csv, column)
+        series = _series(s, meta, csv, column)
         W = meta["window"]
         if len(series) < W:
             raise AppError(f"forecast: the series has {len(series)} values, the model's window needs {W}")
@@ -411,22 +622,23 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
             z = float(target.to_numpy(last).reshape(-1)[0])
             hist.append(z)
             values.append(norm.inverse(z))
-    out = out or os.path.join(folder, "forecast.csv")
     n = len(series)
-    _write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))
     from rnnx import plots
 
     k = min(n, 5 * W)
     png = os.path.splitext(out)[0] + ".png"
-    plots.forecast(list(range(n - k, n)), series[-k:], list(range(n, n + steps)), values, png,
-                   f"{steps}-step autoregressive forecast")
+    with _writing_into(folder, out):
+        _write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))
+        plots.forecast(list(range(n - k, n)), series[-k:], list(range(n, n + steps)), values, png,
+                       f"{steps}-step autoregressive forecast")
     return {"steps": steps, "values": values, "out": out, "plot": png}
 
 
 # -- save ------------------------------------------------------------------------------------------------
-def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh"):
+def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrite: bool = False):
     """``rnnx save``: the torch.save()d module or state dict at ``path`` as an rnnx .npz at
-    ``out``; returns the layer."""
+    ``out`` (an existing ``out`` only with ``overwrite``, keeping its permissions); returns
+    the layer."""
     from rnnx.interop import from_torch
 
     try:
@@ -441,6 +653,10 @@ def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh"):
         raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
     if os.path.isdir(out):
         raise AppError(f"--out: {out!r} is a folder, expected a file name")
+    if os.path.lexists(out) and not overwrite:
+        raise AppError(f"--out: {out!r} exists; pass --overwrite to replace it (nothing was changed)")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise AppError(f"--out: the folder {os.path.dirname(os.path.abspath(out))!r} does not exist")
     layer, params = from_torch(obj, nonlinearity=nonlinearity)
-    rnnx.save(out, layer, params)
+    rnnx.save(out, layer, params, overwrite=overwrite)
     return layer

@@ -12,12 +12,15 @@ from collections.abc import Collection
 
 
 class AppError(Exception):
-    """A failure to report as one line on stderr; ``code`` is the exit status.  Its
-    message is already worded for the command line (it names flags)."""
+    """A failure to report as one line on stderr; ``code`` is the exit status (2: usage,
+    1: a runtime failure, 3: training diverged, 128+N: stopped by signal N).  Its message
+    is already worded for the command line (it names flags).  ``label`` goes between the
+    command and the message (``rnnx train: error: ...``); None for a stop the user asked
+    for (``rnnx train: stopped by SIGTERM; ...``)."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
+    def __init__(self, message: str, code: int = 2, label: str | None = "error") -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.label = code, label
 
 
 #: Library parameter -> the flag that sets it (rnnx.train.TrainConfig, rnnx.data,
@@ -33,6 +36,15 @@ FLAGS: dict[str, str] = {
     "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers", "bidirectional": "--bidirectional",
     "output_activation": "--output-activation", "objective": "--objective",
 }  # any other parameter (the cell and layer options): -- and its name with - for _
+
+def os_error(e: OSError) -> str:
+    """``'<path>': <reason> (<errno name>)``: an OS error as the one line the user sees."""
+    import errno
+
+    name = errno.errorcode.get(e.errno, "") if e.errno else ""
+    where = f"{e.filename!r}: " if e.filename else ""
+    return f"{where}{e.strerror or e}" + (f" ({name})" if name else "")
+
 
 _PARAM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ")
 

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import app
 
-    r = app.forecast(args.model, args.steps, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
+    r = app.forecast(args.model, args.steps, csv=args.csv, column=args.column, out=args.out, backend=args.backend, overwrite=args.overwrite,
                      device=args.device)
     print(json.dumps(r))
     return 0

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import app
 
-    r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
+    r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend, overwrite=args.overwrite,
                     device=args.device)
     print(json.dumps(r))
     return 0

@@ -11,7 +11,7 @@ from rnnx.cli.commands import backend_arguments, floats, ints, number
 from rnnx.cli.errors import AppError
 
 #: Flags of the command that are not settings of the run.
-NOT_SETTINGS = ("out", "resume", "quiet")
+NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data")
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
@@ -46,7 +46,12 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "better validation loss, keep the best params")
     t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with --epochs N: "
+                   "extend it to N epochs, also a finished one)")
+    t.add_argument("--overwrite", action="store_true", help="let a new run use an --out folder that holds files "
+                   "(a previous run's files there are replaced; other files stay)")
+    t.add_argument("--allow-changed-data", action="store_true", help="with --resume: continue on a CSV that "
+                   "changed since the run began")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -72,16 +77,24 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.cli.settings import resolve
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS)}
-    if args.resume:
-        extra = sorted(k for k, v in given.items() if v is not None)
-        if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+    if args.resume is not None:
+        extra = sorted(k for k, v in given.items() if v is not None and k != "epochs")
+        if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
             extra.append("out")  # the run stays in its folder
+        if args.overwrite:
+            extra.append("overwrite")
         if extra:
-            raise AppError("--resume: continues with the run's own settings; drop "
+            raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
                            + ", ".join("--" + k.replace("_", "-") for k in extra))
-        m = app.resume(args.resume, quiet=args.quiet)
+        m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data)
+        if m.get("finished"):
+            print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
+                  f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
+            return 0
     else:
-        m = app.train(resolve(given), out=args.out, quiet=args.quiet)
+        if args.allow_changed_data:
+            raise AppError("--allow-changed-data: applies with --resume only")
+        m = app.train(resolve(given), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
           f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
           f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "

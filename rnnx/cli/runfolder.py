@@ -1,0 +1,172 @@
+"""A run folder as a transaction: one writer at a time, never reused by accident.
+
+- :class:`Lock`: an exclusive advisory lock (``flock`` on ``.rnnx.lock`` in the folder,
+  holding the owner's pid).  The kernel releases it when its process ends, however it ends,
+  so a lock file left by a killed run is stale by construction: the next run takes it and
+  says so.  A lock whose owner lives is never broken: the second run is refused, naming the
+  owner's pid.
+- :func:`check_new`: a folder for a new run must be missing or empty; one that holds a run,
+  rnnx results or anything at all is refused unless the user said ``--overwrite``.
+- :func:`start`: under the lock, the temporaries of killed writes are removed.
+
+Every file of a run is written through :mod:`rnnx.io.atomic` (temporary, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shlex
+import socket
+import sys
+import time
+
+from rnnx.cli.errors import AppError
+from rnnx.io import atomic
+
+LOCK = ".rnnx.lock"
+CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
+#: The files ``rnnx train`` writes; ``predict``/``forecast`` never write over these.
+RUN_FILES = (CHECKPOINT, MODEL, "metrics.json", "history.csv", "convergence.png", "predictions.png")
+#: The files ``predict``/``forecast`` write by default (a rerun replaces them).
+COMMAND_FILES = ("predictions.csv", "forecast.csv", "forecast.png")
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks
+    fcntl = None
+
+
+def resume_command(folder: str) -> str:
+    return f"rnnx train --resume {shlex.quote(folder)}"
+
+
+class Lock:
+    """``with Lock(folder, option="--out"):`` the folder is this process's until the block
+    ends (or the process does).  A lock held by a live process: AppError (exit 1) naming
+    it.  ``notes`` collects what the caller should print (a stale lock taken over)."""
+
+    def __init__(self, folder: str, *, option: str) -> None:
+        self.folder, self.option, self.path = folder, option, os.path.join(folder, LOCK)
+        self.fd: int | None = None
+        self.notes: list[str] = []
+
+    def __enter__(self) -> Lock:
+        if fcntl is None:
+            raise AppError(f"{self.option}: this platform has no file locks (fcntl); rnnx train needs them "
+                           "to keep two runs out of one folder", code=1)
+        for _ in range(100):  # another process may unlink the file between our open and flock
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                owner = _read_owner(fd)
+                os.close(fd)
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise AppError(f"{self.option}: {self.folder!r} is in use by another rnnx process "
+                                   f"({owner or 'pid unknown'}); wait for it to end or choose another folder "
+                                   "(nothing was changed)", code=1) from None
+                raise
+            if self._same_file(fd):
+                break
+            os.close(fd)  # we locked a file that was unlinked meanwhile: take the new one
+        else:
+            raise AppError(f"{self.option}: could not lock {self.path!r}", code=1)
+        stale = _read_owner(fd)
+        if stale:
+            self.notes.append(f"took over the stale lock of {stale} (that process has ended)")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+                  .encode(), 0)
+        self.fd = fd
+        return self
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise type(e)(e.errno, e.strerror, self.path) from None
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # while still holding it: a waiter then sees another inode and retries
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_owner(fd: int) -> str:
+    try:
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _entries(folder: str) -> list[str]:
+    """What the folder holds, without the lock file and the temporaries of killed writes."""
+    return sorted(n for n in os.listdir(folder)
+                  if n != LOCK and atomic.owner_pid(n) is None)
+
+
+def check_out(out: str) -> None:
+    """``--out`` must be a usable folder name (checked before anything is created)."""
+    if not out or not out.strip():
+        raise AppError(f"--out: expected a folder name, got {out!r}")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise AppError(f"--out: {out!r} is a file, expected a folder (it is left as it is)")
+    parent = os.path.dirname(os.path.abspath(out))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise AppError(f"--out: {out!r} lies under {parent!r}, which is a file, not a folder")
+
+
+def check_new(out: str, *, overwrite: bool) -> None:
+    """A folder for a new run: missing, empty, or (``overwrite``) anything but a live run."""
+    if not os.path.isdir(out):
+        return
+    names = _entries(out)
+    if not names or overwrite:
+        return
+    if CHECKPOINT in names:
+        raise AppError(f"--out: {out!r} already holds a run ({CHECKPOINT}); continue it with --resume {out}, "
+                       "replace it with --overwrite, or choose another --out (nothing was changed)")
+    ours = [n for n in names if n in RUN_FILES or n in COMMAND_FILES]
+    if ours:
+        raise AppError(f"--out: {out!r} holds rnnx results ({', '.join(ours)}); replace them with --overwrite "
+                       "or choose another --out (nothing was changed)")
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    raise AppError(f"--out: {out!r} is not empty ({', '.join(map(repr, names[:3]))}{more}); choose an empty or "
+                   "new folder, or pass --overwrite to write the run's files beside them (nothing was changed)")
+
+
+def start(out: str, lock: Lock, *, fresh: bool) -> None:
+    """Under ``lock``: remove killed writes' temporaries; for a ``fresh`` run (a new one,
+    possibly ``--overwrite``) remove the previous run's files, so that nothing of an older
+    run can be mistaken for this one's (the other files of the folder stay)."""
+    for name in atomic.remove_stale(out):
+        lock.notes.append(f"removed {name}, left by a killed write")
+    if fresh:
+        for name in (*RUN_FILES, *COMMAND_FILES):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(out, name))
+
+
+def make_folder(out: str) -> None:
+    """Create ``out`` (and its parents); OS errors keep the path."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise type(e)(e.errno, e.strerror, e.filename or out) from None
+
+
+def say(notes: list[str], name: str = "rnnx train") -> None:
+    for n in notes:
+        print(f"{name}: note: {n}", file=sys.stderr)

@@ -1,0 +1,126 @@
+"""Files that are either wholly there or not at all: every rnnx output is written to a
+temporary in the target's folder, flushed and fsynced, and renamed over the target
+(``os.replace`` is atomic on one file system), so a crash, a kill or a full disk never
+leaves a half-written file where a good one was.
+
+Temporaries are named ``.tmp-<pid>-<random>-<name>``: a later run that holds the folder's
+lock removes those of dead processes (:func:`remove_stale`).  A replaced file keeps the
+permission bits of the file it replaces (a 0600 file stays 0600); a new file gets
+``0666 & ~umask`` like any file a program creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from typing import IO
+
+PREFIX = ".tmp-"
+
+
+def temporary_name(path: str) -> str:
+    """The temporary a write of ``path`` goes through (same folder, so the rename is atomic)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
+
+
+def _mode_for(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def replacing(path: str, *, overwrite: bool = True, binary: bool = True) -> Iterator[IO]:
+    """``with replacing(path) as f: f.write(...)``: the file appears at ``path`` only when
+    the block ends without an exception; otherwise nothing at ``path`` changes and the
+    temporary is removed.  ``overwrite=False`` and an existing ``path``: FileExistsError
+    before anything is written.  OS errors keep their path (``e.filename``)."""
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "exists; pass overwrite=True to replace it", path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "no such folder", folder)
+    mode = _mode_for(path)
+    tmp = temporary_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise type(e)(e.errno, e.strerror, path) from None  # name the file the user knows
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename in (None, tmp):
+            raise type(e)(e.errno, e.strerror, path) from None
+        raise
+    sync_folder(folder)
+
+
+def sync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text(path: str, text: str, *, overwrite: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with replacing(path, overwrite=overwrite, binary=False) as f:
+        f.write(text)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def owner_pid(name: str) -> int | None:
+    """The pid in a temporary's name ``.tmp-<pid>-...``, or None for any other name."""
+    if not name.startswith(PREFIX):
+        return None
+    head = name[len(PREFIX):].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def remove_stale(folder: str) -> list[str]:
+    """Remove the temporaries in ``folder`` left by killed writes (their process is gone);
+    returns the names removed.  A live process's temporary is left alone."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        pid = owner_pid(name)
+        if pid is None or (pid != os.getpid() and _pid_alive(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(name)
+    return removed
