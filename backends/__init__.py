@@ -193,11 +193,25 @@ def targets() -> list[Target]:
     return [Target(name, dev) for name in NAMES for dev in get(name).DEVICES]
 
 
+def _labelled(word: str) -> Target | None:
+    """The target of an id ``<backend>-<device label>`` (``torch-cuda:1``), the label
+    canonicalised; None when ``word`` is not one."""
+    for name in NAMES:
+        for prefix in (name.replace("_", "-") + "-", name + "-"):
+            if word.startswith(prefix):
+                try:
+                    return Target(name, get(name).parse_device(word[len(prefix):]))
+                except (TypeError, ValueError):
+                    return None
+    return None
+
+
 def selected(spec: str | None = None) -> list[Target]:
     """The targets named by ``spec`` (default: ``$RNNX_BACKENDS``; empty means all).
 
     ``spec`` is comma-separated backend names (``numpy,jax``) or target ids
-    (``torch-cuda``).  An unknown name raises ``ValueError``.
+    (``torch-cuda``, or with any device label of that backend: ``torch-cuda:1``,
+    ``jax-cpu:0``).  An unknown name raises ``ValueError``.
     """
     if spec is None:
         spec = os.environ.get("RNNX_BACKENDS", "")
@@ -213,6 +227,8 @@ def selected(spec: str | None = None) -> list[Target]:
             out += [t for t in every if t.backend == name]
         elif w in ids:
             out += [t for t in every if t.id == w]
+        elif _labelled(w) is not None:
+            out.append(_labelled(w))
         else:
             raise ValueError(
                 f"RNNX_BACKENDS: unknown backend or target {w!r}; expected backend names "

@@ -114,6 +114,23 @@ def test_resolve_device_unknown_backend_names_backend():
         backends.resolve_device("mxnet", "cpu")
 
 
+@pytest.mark.parametrize("spec,ids", [
+    ("torch-cuda:1", ["torch-cuda:1"]),
+    ("jax-cpu:0,numpy", ["jax-cpu:0", "numpy-cpu"]),
+    ("cupy-cuda:02", ["cupy-cuda:2"]),
+    ("array-api-strict-device2,array_api_strict-no_x64", ["array-api-strict-device2", "array-api-strict-no_x64"]),
+    ("torch-cuda", ["torch-cuda"]),
+])
+def test_selected_takes_ids_with_any_label(spec, ids):
+    assert [t.id for t in backends.selected(spec)] == ids
+
+
+@pytest.mark.parametrize("spec", ["torch-cuda:x", "jax-tpu", "numpy-cuda", "torch-"])
+def test_selected_refuses_malformed_labels(spec):
+    with pytest.raises(ValueError, match=f"^RNNX_BACKENDS: unknown backend or target {re.escape(repr(spec))}"):
+        backends.selected(spec)
+
+
 @pytest.mark.parametrize("label,count,what,message", [
     ("cuda:3", 2, "CUDA", "cuda:3: only 2 CUDA devices are visible (cuda:0..cuda:1)"),
     ("cuda:1", 1, "CUDA", "cuda:1: only 1 CUDA device is visible (cuda:0)"),
