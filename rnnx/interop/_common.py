@@ -25,17 +25,22 @@ class ConversionError(ValueError):
 
 
 def host(a: Any) -> Any:
-    """A NumPy copy of any array (torch tensor, JAX array, Keras variable, NumPy)."""
+    """A NumPy copy of any array: an array of a library rnnx knows (NumPy, torch, JAX, CuPy,
+    array-api-strict) through :func:`rnnx.backends.to_numpy` (CuPy ``.get()``, torch
+    ``.detach().cpu()``); anything else (a Keras variable, a TF tensor) through its
+    ``.numpy()`` when it has one, ``np.array`` otherwise."""
+    import array_api_compat as compat
     import numpy as np
 
-    if hasattr(a, "detach"):  # torch
-        a = a.detach().cpu()
-    if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
-        try:
+    from rnnx.backends import to_numpy
+
+    try:
+        compat.array_namespace(a)
+    except TypeError:  # not an array of a known library
+        if hasattr(a, "numpy") and not isinstance(a, np.generic):
             return np.array(a.numpy(), copy=True)
-        except Exception:
-            pass
-    return np.array(a, copy=True)
+        return np.array(a, copy=True)
+    return np.array(to_numpy(a), copy=True)
 
 
 def to_xp(params: dict, xp: Any, dtype: Any = None, device: Any = None) -> dict:

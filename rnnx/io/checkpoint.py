@@ -1,48 +1,118 @@
 """Checkpoints and model files: one ``.npz`` written atomically (temporary file, fsync,
 rename), so a crash never leaves a half-written file where a good one was.
 
-Layout: ``meta`` holds JSON (format tag, version, model and training configuration,
-counters, history); every array is stored under ``<group>/<name>`` on the host in its
-dtype, and loads onto any backend.  (An I/O module: imports NumPy lazily.)
+Layout: ``meta`` holds JSON (format tag, version, kind, configuration, counters, history;
+checked by :mod:`rnnx.io.schema`); every array is stored under ``<group>/<name>`` on the host
+as float16/32/64, and loads onto any backend.  (An I/O module: imports NumPy lazily.)
+
+:func:`load` trusts nothing in the file before it is checked: it reads the zip directory and
+each member's ``.npy`` header first, and reads array data only when every member is an array
+the meta record implies, of a float dtype and that shape, whose size in the zip directory is
+exactly header + data (Python's zip reader stops at that size, so nothing decompresses past
+what the record justifies) and no more than deflate can expand from its compressed bytes.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 import zipfile
+import zlib
 from typing import Any
 
-FORMAT = "rnnx-checkpoint"
-VERSION = 1
+from rnnx.io.schema import FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Shapes, show, validate
+
+__all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "save", "load", "check_params",
+           "float_array", "MAX_META_BYTES", "MAX_MEMBERS", "FLOAT_DTYPES"]
+
+#: One error class for every unusable file (``rnnx.io.files.FileFormatError`` is the same).
+CheckpointError = FileFormatError
+
+MAX_META_BYTES = 4 * 2**20  # the meta member, decompressed (header + text)
+MAX_MEMBERS = 4096
+FLOAT_DTYPES = ("float16", "float32", "float64")
+_DEFLATE_MAX_RATIO = 1032  # deflate emits at most 258 bytes per 2 bits it reads
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+               NotImplementedError, RuntimeError, OverflowError)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: corrupt, truncated, foreign or mismatched."""
+# -- save --------------------------------------------------------------------------------------------
+def float_array(where: str, key: str, a: Any) -> Any:
+    """``a`` as a NumPy array; a :class:`TypeError` naming ``key`` unless it is float16/32/64."""
+    import numpy as np
+
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.dtype.name not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: {key} has dtype {a.dtype}; expected a real float array "
+                        f"({', '.join(FLOAT_DTYPES)})")
+    return a
 
 
-def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy) -> None:
-    """Write ``meta`` and the array ``groups`` to ``path`` atomically."""
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _with_path(e: OSError, path: str) -> OSError:
+    """``e`` as an OSError of the same errno whose ``filename`` is ``path`` (the file the
+    caller asked for, not a temporary)."""
+    if e.errno is None:
+        return OSError(errno.EIO, e.strerror or str(e), path)
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), path)
+
+
+def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: Any,
+         overwrite: bool = True) -> None:
+    """Write ``meta`` (plus ``format`` and ``version``) and the array ``groups`` to ``path``
+    atomically: every array is host-transferred by ``to_numpy`` and checked first (not
+    float16/32/64: :class:`TypeError` naming it), then written to ``.tmp-<pid>-<random>.npz``
+    beside ``path``, fsynced and renamed over it.  ``overwrite=False`` and ``path`` exists:
+    :class:`FileExistsError`, nothing written.  A replaced file's permission bits carry over;
+    a new file gets ``0666 & ~umask``.  An :class:`OSError` (no space, no permission, a
+    read-only disk) removes the temporary and propagates with ``filename`` = ``path``."""
     import numpy as np
 
     arrays = {"meta": np.asarray(json.dumps({"format": FORMAT, "version": VERSION, **meta}))}
     for g, d in groups.items():
         for k, v in d.items():
-            arrays[f"{g}/{k}"] = np.asarray(to_numpy(v))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # a normal file, not mkstemp's private 0600
+            arrays[f"{g}/{k}"] = float_array("groups", f"{g}/{k}", to_numpy(v))
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it")
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file name", path)
     try:
+        _write(path, arrays, overwrite)
+    except OSError as e:
+        if isinstance(e, FileExistsError) and not overwrite:
+            raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it") from None
+        if e.filename == path:
+            raise
+        raise _with_path(e, path) from e
+
+
+def _write(path: str, arrays: dict[str, Any], overwrite: bool) -> None:
+    import numpy as np
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()  # a normal file, not mkstemp's private 0600
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", suffix=".npz", dir=folder)
+    try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path, overwrite)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
     try:  # make the rename itself durable
@@ -55,35 +125,215 @@ def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy) 
         pass
 
 
-def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
-    """Read a file written by :func:`save`: (meta, groups of NumPy arrays)."""
+def _publish(tmp: str, path: str, overwrite: bool) -> None:
+    """Move the finished ``tmp`` to ``path``; without ``overwrite`` a hard link, which fails
+    if ``path`` appeared meanwhile (a file system without links: rename if still absent)."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists", path) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+# -- load ----------------------------------------------------------------------------------------------
+def _fail(path: str, what: str) -> FileFormatError:
+    return FileFormatError(f"checkpoint: {path!r}{what}")
+
+
+def _corrupt(path: str, e: BaseException) -> FileFormatError:
+    return _fail(path, f" is corrupt or truncated ({type(e).__name__}: {e})")
+
+
+def _members(zf: zipfile.ZipFile, path: str, size: int) -> dict[str, zipfile.ZipInfo]:
+    """The zip directory: at most :data:`MAX_MEMBERS` distinct ``<key>.npy`` members, plain or
+    deflated, unencrypted, each within the file and none overlapping another -> {key: info}."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise _fail(path, f" has {len(infos)} members; an rnnx file has at most {MAX_MEMBERS}")
+    out: dict[str, zipfile.ZipInfo] = {}
+    for zi in infos:
+        name = zi.filename
+        if not name.endswith(".npy"):
+            raise _fail(path, f": member {show(name)} is not a .npy array")
+        if name[:-4] in out:
+            raise _fail(path, f": member {show(name)} appears twice")
+        if zi.flag_bits & 0x1:
+            raise _fail(path, f": member {show(name)} is encrypted")
+        if zi.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _fail(path, f": member {show(name)} uses compression method {zi.compress_type}; "
+                              "expected stored or deflated")
+        out[name[:-4]] = zi
+    end = 0
+    for zi in sorted(infos, key=lambda z: z.header_offset):
+        if zi.header_offset < end:
+            raise _fail(path, f": member {show(zi.filename)} overlaps another")
+        end = zi.header_offset + 30 + len(zi.filename.encode()) + zi.compress_size
+        if end > size:
+            raise _fail(path, f": member {show(zi.filename)} extends past the end of the file (truncated)")
+    return out
+
+
+def _header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, Any, int]:
+    """A member's ``.npy`` header -> (shape, fortran_order, dtype, header length)."""
     import numpy as np
 
+    fmt = np.lib.format
+    with zf.open(zi) as f:
+        try:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise ValueError(f".npy format version {version}; expected 1.0 or 2.0")
+        except (ValueError, SyntaxError, TypeError, EOFError) as e:
+            raise _fail(path, f": member {show(zi.filename)} has no valid .npy header ({e})") from None
+        return tuple(shape), fortran, dtype, f.tell()
+
+
+def _check_size(zi: zipfile.ZipInfo, path: str, nbytes: int, hlen: int) -> None:
+    """The zip directory's sizes must be the header's: ``file_size`` = header + data, within
+    what deflate can expand from ``compress_size``."""
+    if zi.file_size != hlen + nbytes:
+        raise _fail(path, f": member {show(zi.filename)} claims {zi.file_size} bytes, its header "
+                          f"implies {hlen + nbytes}")
+    limit = zi.compress_size if zi.compress_type == zipfile.ZIP_STORED else \
+        _DEFLATE_MAX_RATIO * zi.compress_size + 1024
+    if zi.file_size > limit:
+        raise _fail(path, f": member {show(zi.filename)} claims {zi.file_size} bytes from "
+                          f"{zi.compress_size} compressed, more than its compression can give")
+
+
+def _read_meta(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> Any:
+    """The ``meta`` member: a unicode scalar of at most :data:`MAX_META_BYTES`, UTF-8 text,
+    decoded JSON (too deep a nesting, or bad JSON: :class:`FileFormatError`)."""
+    import numpy as np
+
+    if zi.file_size > MAX_META_BYTES:
+        raise _fail(path, f": the meta record claims {zi.file_size} bytes; at most {MAX_META_BYTES}")
+    shape, _, dtype, hlen = _header(zf, zi, path)
+    if dtype.kind != "U" or shape != ():
+        raise _fail(path, f": the meta record is a {dtype} array of shape {shape}; expected a unicode string")
+    _check_size(zi, path, dtype.itemsize, hlen)
+    with zf.open(zi) as f:
+        a = np.lib.format.read_array(f, allow_pickle=False)
+    try:
+        text = str(a[()])
+        text.encode("utf-8")
+    except (UnicodeError, ValueError) as e:
+        raise _fail(path, f": the meta record is not UTF-8 text ({type(e).__name__})") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _fail(path, ": the meta record is nested too deeply") from None
+    except ValueError as e:
+        raise _fail(path, f" has an unreadable meta record ({show(str(e))})") from None
+
+
+def _group_shapes(expected: Shapes, group: str) -> dict[str, tuple[int, ...]] | None:
+    if group in expected:
+        return expected[group]
+    if OPT in expected and OPT_GROUP.match(group):
+        return expected[OPT]
+    return None
+
+
+def _plan(members: dict[str, zipfile.ZipInfo], expected: Shapes, path: str) -> dict[str, dict[str, zipfile.ZipInfo]]:
+    """Match the array members to the record's groups: {group: {name: info}}; a member the
+    record does not imply, or a missing array of a full group: :class:`FileFormatError`."""
+    found: dict[str, dict[str, zipfile.ZipInfo]] = {}
+    for key, zi in members.items():
+        group, _, name = key.partition("/")
+        shapes = _group_shapes(expected, group)
+        if shapes is None or name not in shapes:
+            raise _fail(path, f" does not fit {expected.what}: unexpected array {show(key)}")
+        found.setdefault(group, {})[name] = zi
+    for group, shapes in expected.items():
+        if group == OPT:
+            continue
+        missing = [k for k in shapes if k not in found.get(group, {})]
+        if missing:
+            raise _fail(path, f" does not fit {expected.what}: missing {[f'{group}/{k}' for k in missing]}")
+    return found
+
+
+def _check_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, want: tuple[int, ...], what: str,
+                 path: str) -> None:
+    """An array member's header: a float16/32/64 dtype, the shape ``want``, and the zip
+    directory's sizes matching it."""
+    import math
+
+    shape, _, dtype, hlen = _header(zf, zi, path)
+    if dtype.kind != "f" or dtype.name not in FLOAT_DTYPES or dtype.fields is not None:
+        raise _fail(path, f": array {key} has dtype {dtype}; expected float16, float32 or float64")
+    if shape != tuple(want):
+        raise _fail(path, f" does not fit {what}: {key} has shape {shape}, expected {tuple(want)}")
+    _check_size(zi, path, math.prod(shape) * dtype.itemsize, hlen)
+
+
+def _read_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str) -> Any:
+    import numpy as np
+
+    with zf.open(zi) as f:
+        a = np.lib.format.read_array(f, allow_pickle=False)
+    if a.dtype.kind != "f":  # the member changed since its header was checked
+        raise _fail(path, f": array {key} changed while it was read")
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+
+
+def _open(path: str) -> Any:
+    """The open file at ``path``; a missing file, a folder, an unreadable file or a bare
+    ``.npy``: :class:`FileFormatError`."""
+    if os.path.isdir(path):
+        raise _fail(path, " is a folder, expected an rnnx .npz file")
     if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint: {path!r} does not exist")
+        raise _fail(path, " does not exist")
     try:
-        with open(path, "rb") as f:
-            z = np.load(f, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"checkpoint: {path!r} is a bare array, not an rnnx checkpoint")
-            with z:
-                files = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
-        raise CheckpointError(f"checkpoint: {path!r} is corrupt or truncated ({type(e).__name__}: {e})") from None
-    if "meta" not in files:
-        raise CheckpointError(f"checkpoint: {path!r} is not an rnnx checkpoint (no meta record)")
-    try:
-        meta = json.loads(str(files.pop("meta")))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"checkpoint: {path!r} has an unreadable meta record ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint: {path!r} is not an rnnx checkpoint (format {meta.get('format')!r})")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint: {path!r} has version {meta.get('version')}, this rnnx reads {VERSION}")
-    groups: dict[str, dict[str, Any]] = {}
-    for k, v in files.items():
-        g, _, name = k.partition("/")
-        groups.setdefault(g, {})[name] = v
+        f = open(path, "rb")
+        start = f.read(len(_NPY_MAGIC))
+    except OSError as e:
+        raise _fail(path, f" cannot be read ({e.strerror or e})") from None
+    if start == _NPY_MAGIC:
+        f.close()
+        raise _fail(path, " is a bare array (.npy), not an rnnx checkpoint")
+    f.seek(0)
+    return f
+
+
+def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
+    """Read a file written by :func:`save`: (meta, groups of NumPy arrays in native byte
+    order).  The zip directory, the meta record (:func:`rnnx.io.schema.validate`) and every
+    array's header are checked before any array data is read; every problem is one
+    :class:`FileFormatError` line naming ``path`` and the member or field."""
+    with _open(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            with zipfile.ZipFile(f) as zf:
+                members = _members(zf, path, size)
+                if "meta" not in members:
+                    raise _fail(path, " is not an rnnx checkpoint (no meta record)")
+                meta = _read_meta(zf, members.pop("meta"), path)
+                expected = validate(meta, path)
+                plan = _plan(members, expected, path)
+                for group, d in plan.items():
+                    shapes = _group_shapes(expected, group)
+                    for name, zi in d.items():
+                        _check_array(zf, zi, f"{group}/{name}", shapes[name], expected.what, path)
+                groups = {g: {k: _read_array(zf, zi, f"{g}/{k}", path) for k, zi in d.items()}
+                          for g, d in plan.items()}
+        except FileFormatError:
+            raise
+        except _ZIP_ERRORS as e:
+            raise _corrupt(path, e) from None
     return meta, groups
 
 

@@ -12,67 +12,62 @@ from __future__ import annotations
 from typing import Any
 
 from rnnx.io import checkpoint
-from rnnx.layers import Recurrent, layer_from_config as _layer_from_config
+from rnnx.io.schema import FileFormatError, layer_from_config
+from rnnx.layers import Recurrent
 from rnnx.model import Model
 
-
-class FileFormatError(ValueError):
-    """A file that cannot be loaded as asked: corrupt, foreign, or another cell or size."""
+__all__ = ["FileFormatError", "layer_config", "layer_from_config", "save", "load"]
 
 
 def layer_config(layer: Recurrent) -> dict:
     return layer.config()
 
 
-def layer_from_config(cfg: dict) -> Recurrent:
-    """A layer from its stored configuration: :meth:`Recurrent.config`'s dict, or the
-    ``{"type": "LSTM", ...}`` dict of files written before the cell spec."""
-    cfg = dict(cfg)
-    if "type" in cfg:  # the first format: the class name, torch's options only
-        kind = cfg.pop("type")
-        if kind not in ("RNN", "LSTM", "GRU"):
-            raise FileFormatError(f"file: unknown layer type {kind!r}; expected RNN, LSTM or GRU")
-        cfg["cell"] = kind.lower()
-    try:
-        return _layer_from_config(cfg)
-    except (TypeError, ValueError) as e:
-        raise FileFormatError(f"file: the stored layer configuration {cfg} is not valid here: {e}") from None
+def _as(e: Exception, who: str) -> FileFormatError:
+    """A checkpoint error as this function's: ``checkpoint: ...`` -> ``<who>: ...``."""
+    msg = str(e)
+    if msg.startswith("checkpoint:"):
+        msg = who + ":" + msg[len("checkpoint:"):]
+    return FileFormatError(msg)
 
 
-def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None) -> None:
-    """Write ``params`` of ``layer_or_model`` to ``path`` (``.npz``), checked first."""
-    import numpy as np
-
+def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None, overwrite: bool = False) -> None:
+    """Write ``params`` of ``layer_or_model`` to ``path`` (``.npz``, atomically), checked
+    first: every array host-transferred by ``to_numpy`` (default
+    :func:`rnnx.backends.to_numpy`) must be float16/32/64 (:class:`TypeError` naming the key
+    and dtype otherwise) and the keys and shapes exactly ``layer_or_model.param_shapes()``
+    (:class:`FileFormatError`).  An existing ``path`` is replaced only with
+    ``overwrite=True`` (:class:`FileExistsError` ``path: '<p>' exists; pass overwrite=True
+    to replace it`` otherwise); see :func:`rnnx.io.checkpoint.save`."""
     if isinstance(layer_or_model, Model):
         meta = {"kind": "rnnx-model", "model": layer_or_model.config()}
-        shapes = layer_or_model.param_shapes()
     elif isinstance(layer_or_model, Recurrent):
         meta = {"kind": "rnnx-layer", "layer": layer_config(layer_or_model)}
-        shapes = layer_or_model.param_shapes()
     else:
         raise TypeError(f"layer_or_model: expected an rnnx RNN/LSTM/GRU or Model, got {type(layer_or_model).__name__}")
+    if not hasattr(params, "items"):
+        raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
     if to_numpy is None:
-        def to_numpy(a):
-            from rnnx.interop._common import host
-
-            return host(a)
-    host = {k: np.asarray(to_numpy(v)) for k, v in params.items()}
+        from rnnx.backends import to_numpy
+    host = {k: checkpoint.float_array("params", k, to_numpy(v)) for k, v in params.items()}
     try:
-        checkpoint.check_params(path, host, shapes, repr(getattr(layer_or_model, "layer", layer_or_model)))
+        checkpoint.check_params(path, host, layer_or_model.param_shapes(),
+                                repr(getattr(layer_or_model, "layer", layer_or_model)))
     except checkpoint.CheckpointError as e:
-        raise FileFormatError(str(e).replace("checkpoint:", "save:")) from None
-    checkpoint.save(path, meta, {"params": host}, to_numpy=lambda a: a)
+        raise _as(e, "save") from None
+    checkpoint.save(path, meta, {"params": host}, to_numpy=lambda a: a, overwrite=overwrite)
 
 
 def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, expect: Any = None):
-    """Read a file written by :func:`save` -> ``(layer_or_model, params)`` on ``xp``.
-
-    ``expect`` (a layer or model) makes a file of another cell or size an error."""
+    """Read a file written by :func:`save` (or a run's ``model.npz``) -> ``(layer_or_model,
+    params)`` on ``xp``.  The file is checked before its arrays are read
+    (:func:`rnnx.io.checkpoint.load`); ``expect`` (a layer or model) makes a file of another
+    cell or size an error.  Every problem: one :class:`FileFormatError` line naming ``path``."""
     try:
         meta, groups = checkpoint.load(path)
     except checkpoint.CheckpointError as e:
-        raise FileFormatError(str(e).replace("checkpoint:", "load:")) from None
-    kind = meta.get("kind")
+        raise _as(e, "load") from None
+    kind = meta["kind"]
     if kind == "rnnx-layer":
         obj = layer_from_config(meta["layer"])
         what = repr(obj)
@@ -92,7 +87,7 @@ def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, ex
     try:
         checkpoint.check_params(path, arrays, obj.param_shapes(), what)
     except checkpoint.CheckpointError as e:
-        raise FileFormatError(str(e).replace("checkpoint:", "load:")) from None
+        raise _as(e, "load") from None
     from rnnx.interop._common import to_xp
 
     return obj, to_xp(arrays, xp, dtype, device)
