@@ -227,8 +227,8 @@ def selected(spec: str | None = None) -> list[Target]:
             out += [t for t in every if t.backend == name]
         elif w in ids:
             out += [t for t in every if t.id == w]
-        elif _labelled(w) is not None:
-            out.append(_labelled(w))
+        elif (labelled := _labelled(w)) is not None:
+            out.append(labelled)
         else:
             raise ValueError(
                 f"RNNX_BACKENDS: unknown backend or target {w!r}; expected backend names "
