@@ -10,6 +10,7 @@ reads them back, also those of runs written before ``model_options`` existed (th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -139,7 +140,18 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings) if f.name 
 def resolve(given: Mapping[str, Any]) -> TrainSettings:
     """Defaults, then the preset's values, then what ``given`` sets (``None``: not given).
     ``given`` holds field names and model option names (``nonlinearity=...``); an option
-    given that the chosen cell does not have is an error naming it."""
+    given that the chosen cell does not have is an error naming it.
+
+    Refused (:class:`AppError`, code 2, one line naming the flag, what it got and what is
+    expected): ``--preset`` with ``--csv``/``--column``, ``--column`` without ``--csv``;
+    counts below 1 (``--epochs``, ``--batch-size``, ``--window``, ``--horizon``,
+    ``--hidden``, ``--layers``), ``--checkpoint-every`` below 0, ``--lr``/``--clip-value``/
+    ``--clip-norm`` not finite and > 0, ``--momentum`` outside [0, 1), ``--early-stopping``
+    below 1; a ``--split`` that is not three fractions in [0, 1] summing to 1 with train and
+    test > 0, or has no validation part under early stopping; ``--momentum`` > 0 or
+    ``--nesterov`` with an optimizer other than sgd, ``--nesterov`` with momentum 0;
+    ``--tbptt`` other than K1,K2 with 1 <= K1 <= K2 <= window, or without ``--objective
+    many-to-many``, or with ``--bidirectional`` (:func:`check_settings`)."""
     known = set(FIELDS) | set(all_options())
     extra = sorted(set(given) - known)
     if extra:
@@ -151,11 +163,8 @@ def resolve(given: Mapping[str, Any]) -> TrainSettings:
         if preset not in PRESETS:
             raise AppError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
         from_preset = {k: v for k, v in PRESETS[preset].items() if k != "series"}
+    _check_data_source(explicit)
     s = {**from_preset, **explicit}
-    if preset is None and s.get("csv") is None:
-        raise AppError("train: give --preset NAME or --csv FILE --column NAME")
-    if s.get("csv") is not None and s.get("column") is None:
-        raise AppError("--column: required with --csv (the name of the column to model)")
     cell = s.get("cell", TrainSettings.cell)
     applies = defaults_of(cell)
     for k in all_options():
@@ -163,4 +172,137 @@ def resolve(given: Mapping[str, Any]) -> TrainSettings:
             only = ", ".join(cells_with(k))
             raise AppError(f"{flag_for(k)}: applies to --cell {only} only, got --cell {cell}")
     opts = {k: s.get(k, default) for k, default in applies.items()}  # a preset's other cell's: dropped
-    return TrainSettings(**{k: v for k, v in s.items() if k in FIELDS}, model_options=opts)
+    settings = TrainSettings(**{k: v for k, v in s.items() if k in FIELDS}, model_options=opts)
+    check_settings(settings, explicit)
+    return settings
+
+
+def _check_data_source(explicit: Mapping[str, Any]) -> None:
+    """Either ``--preset`` or ``--csv`` with ``--column``."""
+    has = {k for k in ("preset", "csv", "column") if k in explicit}
+    if "preset" in has and has & {"csv", "column"}:
+        other = "--csv" if "csv" in has else "--column"
+        raise AppError(f"{other}: give either --preset or --csv, not both (--preset {explicit['preset']} brings its "
+                       f"own series; got {other} {explicit.get('csv') or explicit.get('column')})")
+    if not has:
+        raise AppError("train: give --preset NAME or --csv FILE --column NAME")
+    if "column" in has and "csv" not in has:
+        raise AppError(f"--column: names a column of --csv, but no --csv was given (got --column {explicit['column']})")
+    if "csv" in has and "column" not in has:
+        raise AppError("--column: required with --csv (the name of the column to model)")
+
+
+def _origin(field: str, value: Any, s: TrainSettings, explicit: Mapping[str, Any]) -> str:
+    """``--optimizer adam`` and where it came from: ``(from --preset seed001)``, ``(the default)``."""
+    text = f"{flag_for(field)} {value}"
+    if field in explicit:
+        return text
+    return f"{text} (from --preset {s.preset})" if s.preset is not None else f"{text} (the default)"
+
+
+#: The integer settings that must be >= 1, and how the library words it (the same words here).
+_POSITIVE = {"epochs": "a positive integer", "batch_size": "a positive integer", "window": "a positive length",
+             "horizon": "a positive number of steps", "hidden": "a positive int", "layers": "a positive int"}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _finite_positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _check_numbers(s: TrainSettings) -> None:
+    """Counts >= 1, --checkpoint-every >= 0, --lr and the clips finite and > 0, --momentum
+    in [0, 1), --early-stopping >= 1."""
+    for field, words in _POSITIVE.items():
+        v = getattr(s, field)
+        if not _is_int(v) or v < 1:
+            raise AppError(f"{flag_for(field)}: expected {words}, got {v!r}")
+    if not _is_int(s.checkpoint_every) or s.checkpoint_every < 0:
+        raise AppError(f"--checkpoint-every: expected N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at "
+                       f"the end only), got {s.checkpoint_every!r}")
+    if not _finite_positive(s.lr):
+        raise AppError(f"--lr: expected a finite learning rate > 0, got {s.lr!r}")
+    for field in ("clip_value", "clip_norm"):
+        v = getattr(s, field)
+        if v is not None and not _finite_positive(v):
+            raise AppError(f"{flag_for(field)}: expected a finite number > 0, got {v!r}")
+    if not (isinstance(s.momentum, (int, float)) and 0 <= s.momentum < 1):
+        raise AppError(f"--momentum: expected a number in [0, 1), got {s.momentum!r}")
+    if s.early_stopping is not None and (not _is_int(s.early_stopping) or s.early_stopping < 1):
+        raise AppError(f"--early-stopping: expected a patience >= 1 epoch, got {s.early_stopping!r}")
+
+
+def _fractions(split: tuple) -> str:
+    return ",".join(f"{f:g}" if isinstance(f, (int, float)) else repr(f) for f in split)
+
+
+def _check_split(s: TrainSettings) -> None:
+    """Three fractions in [0, 1] summing to 1, with a training and a test part."""
+    sp, text = s.split, _fractions(s.split)
+    if (len(sp) != 3 or not all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in sp)
+            or abs(math.fsum(sp) - 1) > 1e-9):
+        raise AppError(f"--split: expected three fractions train,val,test summing to 1, each in [0, 1]; got {text}")
+    if sp[2] == 0:
+        raise AppError(f"--split: {text} leaves no test part; expected a test fraction > 0 (the run ends by "
+                       "evaluating on it)")
+    if sp[0] == 0:
+        raise AppError(f"--split: {text} leaves no training part; expected a train fraction > 0")
+
+
+def _check_optimizer(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """--momentum and --nesterov are SGD's; Nesterov needs momentum > 0."""
+    for field, used in (("momentum", s.momentum > 0), ("nesterov", s.nesterov)):
+        if used and s.optimizer != "sgd":
+            got = f"--momentum {s.momentum}" if field == "momentum" else "--nesterov"
+            raise AppError(f"{flag_for(field)}: applies to --optimizer sgd only, got {got} with "
+                           f"{_origin('optimizer', s.optimizer, s, explicit)}")
+    if s.nesterov and s.momentum <= 0:
+        raise AppError(f"--nesterov: needs --momentum > 0 (Nesterov's is a form of momentum), got "
+                       f"{_origin('momentum', s.momentum, s, explicit)}")
+
+
+def _check_tbptt(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """K1,K2 with 1 <= K1 <= K2 <= --window, for the many-to-many objective of a one-way layer."""
+    if s.tbptt is None:
+        return
+    tb = s.tbptt
+    if len(tb) != 2 or not all(_is_int(k) for k in tb):
+        raise AppError(f"--tbptt: expected two integers K1,K2 (update every K1 steps, backpropagating through "
+                       f"K2), got {','.join(str(k) for k in tb)}")
+    k1, k2 = tb
+    if not 1 <= k1 <= k2 <= s.window:
+        raise AppError(f"--tbptt: expected 1 <= K1 <= K2 <= --window {s.window}, got K1={k1}, K2={k2}")
+    if s.objective != "many-to-many":
+        raise AppError(f"--tbptt: truncated BPTT needs --objective many-to-many (a target at every step), got "
+                       f"{_origin('objective', s.objective, s, explicit)}")
+    if s.bidirectional:
+        raise AppError("--tbptt: carries the state forward in time, which the reverse direction of "
+                       "--bidirectional cannot use; drop one of them")
+
+
+def _check_early_stopping(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """Early stopping watches the validation loss: the split needs a validation part."""
+    if s.early_stopping is None or s.split[1] > 0:
+        return
+    split = _fractions(s.split)
+    if "early_stopping" in explicit:
+        raise AppError(f"--early-stopping: watches the validation loss, but --split {split} has no validation "
+                       "part; expected a validation fraction > 0 with it")
+    raise AppError(f"--split: {split} has no validation part, which "
+                   f"{_origin('early_stopping', s.early_stopping, s, explicit)} watches; expected a validation "
+                   "fraction > 0")
+
+
+def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:
+    """Refuse (AppError, code 2, naming the flag) settings that are out of range or that
+    conflict, so a run refuses them before it creates anything: see :func:`resolve`.
+    ``explicit``: what the command line gave, to say where a conflicting value came from."""
+    explicit = {} if explicit is None else explicit
+    _check_numbers(s)
+    _check_split(s)
+    _check_early_stopping(s, explicit)
+    _check_optimizer(s, explicit)
+    _check_tbptt(s, explicit)
