@@ -181,23 +181,29 @@ def _members(zf: zipfile.ZipFile, path: str, size: int) -> dict[str, zipfile.Zip
     return out
 
 
-def _header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, Any, int]:
-    """A member's ``.npy`` header -> (shape, fortran_order, dtype, header length)."""
+def _read_header(f: Any, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, Any, int]:
+    """The ``.npy`` header at the start of the open member ``f`` -> (shape, fortran_order,
+    dtype, header length); ``f`` is left at the first data byte."""
     import numpy as np
 
     fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f".npy format version {version}; expected 1.0 or 2.0")
+    except (ValueError, SyntaxError, TypeError, EOFError) as e:
+        raise _fail(path, f": member {show(zi.filename)} has no valid .npy header ({show(str(e))})") from None
+    return tuple(shape), fortran, dtype, f.tell()
+
+
+def _header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, Any, int]:
+    """A member's ``.npy`` header (:func:`_read_header`), no data read."""
     with zf.open(zi) as f:
-        try:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise ValueError(f".npy format version {version}; expected 1.0 or 2.0")
-        except (ValueError, SyntaxError, TypeError, EOFError) as e:
-            raise _fail(path, f": member {show(zi.filename)} has no valid .npy header ({e})") from None
-        return tuple(shape), fortran, dtype, f.tell()
+        return _read_header(f, zi, path)
 
 
 def _check_size(zi: zipfile.ZipInfo, path: str, nbytes: int, hlen: int) -> None:
@@ -214,23 +220,26 @@ def _check_size(zi: zipfile.ZipInfo, path: str, nbytes: int, hlen: int) -> None:
 
 
 def _read_meta(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> Any:
-    """The ``meta`` member: a unicode scalar of at most :data:`MAX_META_BYTES`, UTF-8 text,
-    decoded JSON (too deep a nesting, or bad JSON: :class:`FileFormatError`)."""
-    import numpy as np
+    """The ``meta`` member: a unicode scalar of at most :data:`MAX_META_BYTES` (header + text),
+    valid UTF-32 code points (decoded here, not by NumPy), then JSON (bad JSON, or nesting too
+    deep for the parser: :class:`FileFormatError`)."""
+    import sys
 
     if zi.file_size > MAX_META_BYTES:
         raise _fail(path, f": the meta record claims {zi.file_size} bytes; at most {MAX_META_BYTES}")
-    shape, _, dtype, hlen = _header(zf, zi, path)
-    if dtype.kind != "U" or shape != ():
-        raise _fail(path, f": the meta record is a {dtype} array of shape {shape}; expected a unicode string")
-    _check_size(zi, path, dtype.itemsize, hlen)
     with zf.open(zi) as f:
-        a = np.lib.format.read_array(f, allow_pickle=False)
+        shape, _, dtype, hlen = _read_header(f, zi, path)
+        if dtype.kind != "U" or shape != ():
+            raise _fail(path, f": the meta record is a {dtype} array of shape {shape}; expected a unicode string")
+        _check_size(zi, path, dtype.itemsize, hlen)
+        data = f.read(dtype.itemsize)
+    if len(data) != dtype.itemsize:
+        raise _fail(path, " is corrupt or truncated (the meta record ends early)")
+    little = dtype.byteorder == "<" or (dtype.byteorder in "=|" and sys.byteorder == "little")
     try:
-        text = str(a[()])
-        text.encode("utf-8")
-    except (UnicodeError, ValueError) as e:
-        raise _fail(path, f": the meta record is not UTF-8 text ({type(e).__name__})") from None
+        text = data.decode("utf-32-le" if little else "utf-32-be").rstrip("\x00")
+    except UnicodeDecodeError as e:
+        raise _fail(path, f": the meta record is not valid text ({e.reason} at byte {e.start})") from None
     try:
         return json.loads(text)
     except RecursionError:

@@ -1,0 +1,472 @@
+"""Crafted .npz files against ``rnnx.load`` / ``checkpoint.load`` and ``rnnx load``: pickles,
+zip bombs, foreign dtypes, shapes that do not fit, missing and extra arrays, and every
+malformed field of the meta record (generated from a table, one case each).  Each must be
+one clean :class:`FileFormatError` line naming the file (and on the command line: exit 2,
+one stderr line, no traceback), and no pickle may run.  Then saving: non-float arrays,
+overwrite, permission bits, a failing write, the temporary's name; old files still load.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import json
+import os
+import pickle
+import re
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+import zipfile
+import zlib
+from io import BytesIO
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import rnnx
+from rnnx.cli import main
+from rnnx.io import checkpoint, schema
+from rnnx.io.files import FileFormatError
+
+LAYER = rnnx.LSTM(2, 3)
+MODEL = rnnx.Model("lstm", 1, 4)
+LAYER_P = LAYER.init_params(np, seed=1)
+MODEL_P = MODEL.init_params(np, seed=1)
+PRESET = {"kind": "preset", "path": None, "sha256": None, "bytes": None}
+CSV = {"kind": "csv", "path": "/data/series.csv", "sha256": "0123456789abcdef" * 4, "bytes": 1200}
+HEAD = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION}
+META = {
+    "rnnx-layer": {**HEAD, "kind": "rnnx-layer", "layer": LAYER.config()},
+    "rnnx-model": {**HEAD, "kind": "rnnx-model", "model": MODEL.config()},
+    "model": {**HEAD, "kind": "model", "model": MODEL.config(), "norm": [0.5, 2.0], "window": 10, "horizon": 1,
+              "dtype": "float64", "settings": {"preset": "seed001"}, "data": PRESET},
+    "checkpoint": {**HEAD, "kind": "checkpoint", "settings": {"preset": "seed001"}, "model": MODEL.config(), "epoch": 2,
+                   "opt_step": 8, "history": [{"epoch": 1, "val_mse": 0.5, "seconds": None},
+                                              {"epoch": 2, "val_mse": float("nan")}],
+                   "best_val": float("inf"), "best_epoch": 0, "clipped": 0, "updates": 8, "norm": [0.5, 2.0],
+                   "rng": {"seed": 0, "epoch": 2}, "data": CSV, "finished": None, "epochs": 3},
+}
+
+
+def groups_of(kind: str) -> dict:
+    if kind == "rnnx-layer":
+        return {"params": LAYER_P}
+    if kind == "checkpoint":
+        return {"params": MODEL_P, "best": MODEL_P, "opt.exp_avg": {"weight_hy": MODEL_P["weight_hy"]}}
+    return {"params": MODEL_P}
+
+
+# -- writing crafted files ----------------------------------------------------------------------------
+def npy(a, *, allow_pickle: bool = False) -> bytes:
+    b = BytesIO()
+    np.lib.format.write_array(b, a, allow_pickle=allow_pickle)
+    return b.getvalue()
+
+
+def npy_header(shape, descr: str = "<f8") -> bytes:
+    b = BytesIO()
+    np.lib.format.write_array_header_1_0(b, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+    return b.getvalue()
+
+
+def meta_npy(meta) -> bytes:
+    return npy(np.asarray(meta if isinstance(meta, str) else json.dumps(meta)))
+
+
+def members_of(meta, groups) -> dict[str, bytes]:
+    out = {"meta.npy": meta_npy(meta)}
+    for g, d in groups.items():
+        out.update({f"{g}/{k}.npy": npy(v) for k, v in d.items()})
+    return out
+
+
+def write_zip(path, members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> str:
+    with zipfile.ZipFile(path, "w", compression=compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+def raw_zip(path, entries) -> str:
+    """A zip written by hand: ``entries`` are (name, data as stored, method, crc, file_size,
+    flags); a name may repeat, and offsets may be shared (``data`` None: the previous one's)."""
+    out, central, offset, last = BytesIO(), [], 0, 0
+    for name, data, method, crc, size, flags in entries:
+        n = name.encode()
+        if data is None:
+            central.append((n, method, crc, central[-1][3], size, flags, last))
+            continue
+        last = out.tell()
+        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0, crc, len(data), size, len(n), 0))
+        out.write(n + data)
+        central.append((n, method, crc, len(data), size, flags, last))
+    cd = out.tell()
+    for n, method, crc, csize, size, flags, off in central:
+        out.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, method, 0, 0, crc, csize, size,
+                              len(n), 0, 0, 0, 0, 0, off))
+        out.write(n)
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), out.tell() - cd, cd, 0))
+    with open(path, "wb") as f:
+        f.write(out.getvalue())
+    return str(path)
+
+
+def stored(name: str, data: bytes, *, size=None, flags=0):
+    return (name, data, zipfile.ZIP_STORED, zlib.crc32(data), len(data) if size is None else size, flags)
+
+
+def deflated(name: str, data: bytes, *, size=None):
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return (name, c.compress(data) + c.flush(), zipfile.ZIP_DEFLATED, zlib.crc32(data),
+            len(data) if size is None else size, 0)
+
+
+BOMB_ELEMENTS = 2**28  # float64: 2 GiB of zeros from about 2 MB of deflate
+
+
+def bomb_stream(header: bytes, n_bytes: int) -> bytes:
+    """Raw deflate of ``header`` + ``n_bytes`` zeros, built from one compressed 1 MiB block
+    repeated (a full flush makes each block independent), so the test never compresses 2 GB."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
+    mib = bytes(2**20)
+    block = c.compress(mib) + c.flush(zlib.Z_FULL_FLUSH)
+    assert c.compress(mib) + c.flush(zlib.Z_FULL_FLUSH) == block
+    return head + block * (n_bytes // 2**20 - 1) + c.flush()
+
+
+@pytest.fixture(scope="module")
+def bomb_data():
+    return bomb_stream(npy_header((BOMB_ELEMENTS,)), BOMB_ELEMENTS * 8)
+
+
+def layer_file_with(d, replace: dict[str, bytes] | None = None, drop=(), meta=None) -> dict[str, bytes]:
+    m = members_of(META["rnnx-layer"] if meta is None else meta, {"params": LAYER_P})
+    for k in drop:
+        del m[k]
+    m.update(replace or {})
+    return m
+
+
+class Marker:
+    """Unpickling this creates the file ``path``: proof that a pickle ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return builtins.open, (self.path, "w")
+
+
+# -- the crafted cases: (builder(dir, marker) -> path, what the one-line error must say) ---------------
+def _w(name, members, **kw):
+    return lambda d, ctx: write_zip(d / name, members(d, ctx) if callable(members) else members, **kw)
+
+
+def _pickled(d, ctx):
+    a = np.empty((12, 2), dtype=object)
+    a[0, 0] = Marker(ctx.marker)
+    return layer_file_with(d, {"params/weight_ih_l0.npy": npy(a, allow_pickle=True)})
+
+
+def _pickled_meta(d, ctx):
+    return {"meta.npy": npy(np.array([Marker(ctx.marker)], dtype=object), allow_pickle=True)}
+
+
+def _raw_pickle(d, ctx):
+    return layer_file_with(d, {"params/weight_ih_l0.npy": pickle.dumps(Marker(ctx.marker))})
+
+
+def _bad_dtype(a):
+    return _w("dtype.npz", lambda d, m: layer_file_with(d, {"params/weight_ih_l0.npy": npy(a, allow_pickle=True)}))
+
+
+def bomb_file(path, bomb: bytes) -> str:
+    """A layer file whose ``params/weight_ih_l0`` is ``bomb``: a .npy header claiming 2**28
+    float64 (2 GiB, all of it in the stream, sizes consistent) where (12, 2) belongs."""
+    m = layer_file_with(None)
+    del m["params/weight_ih_l0.npy"]
+    return raw_zip(path, [stored(k, v) for k, v in m.items()] + [
+        ("params/weight_ih_l0.npy", bomb, zipfile.ZIP_DEFLATED, 0,
+         len(npy_header((BOMB_ELEMENTS,))) + BOMB_ELEMENTS * 8, 0)])
+
+
+def _bomb_claims_shape(d, ctx):
+    return bomb_file(d / "bomb.npz", ctx.bomb)
+
+
+def _bomb_lies_about_size(d, ctx):  # the right header, but the zip directory claims 2 GiB
+    m = layer_file_with(d)
+    w = m.pop("params/weight_ih_l0.npy")
+    return raw_zip(d / "lies.npz", [stored(k, v) for k, v in m.items()] + [
+        deflated("params/weight_ih_l0.npy", w + bytes(2**20), size=2**31)])
+
+
+def _bomb_consistent_but_impossible(d, ctx):  # a record for a huge layer, sizes that agree, 1 KB of data
+    big = rnnx.LSTM(2, 2**12)
+    meta = {**HEAD, "kind": "rnnx-layer", "layer": big.config()}
+    entries = [stored("meta.npy", meta_npy(meta))]
+    for k, s in big.param_shapes().items():
+        h = npy_header(s)
+        _, data, method, crc, _, _ = deflated(k, h)
+        entries.append((f"params/{k}.npy", data, method, crc, len(h) + int(np.prod(s)) * 8, 0))
+    return raw_zip(d / "huge.npz", entries)
+
+
+def _huge_meta(d, ctx):
+    h = npy_header((), "<U2000000")
+    return raw_zip(d / "meta.npz", [deflated("meta.npy", h + bytes(8_000_000))])
+
+
+def _too_many(d, ctx):
+    m = layer_file_with(d)
+    m.update({f"params/x{i}.npy": b"" for i in range(checkpoint.MAX_MEMBERS)})
+    return write_zip(d / "many.npz", m)
+
+
+def _duplicate(d, ctx):
+    m = layer_file_with(d)
+    return raw_zip(d / "dup.npz", [stored(k, v) for k, v in m.items()] + [stored("params/bias_ih_l0.npy",
+                                                                              npy(np.zeros(12)))])
+
+
+def _overlap(d, ctx):
+    m = layer_file_with(d)
+    entries = [stored(k, v) for k, v in m.items() if k != "params/bias_hh_l0.npy"]
+    w = m["params/bias_ih_l0.npy"]
+    entries.append(("params/bias_hh_l0.npy", None, zipfile.ZIP_STORED, zlib.crc32(w), len(w), 0))
+    return raw_zip(d / "overlap.npz", entries)
+
+
+def _encrypted(d, ctx):
+    return raw_zip(d / "enc.npz", [stored(k, v, flags=1 if k != "meta.npy" else 0)
+                                   for k, v in layer_file_with(d).items()])
+
+
+def _meta_bytes(meta_array):
+    return _w("m.npz", lambda d, m: layer_file_with(d, {"meta.npy": npy(meta_array)}))
+
+
+def _meta_text(text: str):
+    return _w("m.npz", lambda d, m: layer_file_with(d, {"meta.npy": meta_npy(text)}))
+
+
+def _meta_code_point(cp: int):
+    def build(d, m):
+        raw = bytearray(meta_npy(json.dumps(META["rnnx-layer"])))
+        raw[-4:] = struct.pack("<I", cp)
+        return layer_file_with(d, {"meta.npy": bytes(raw)})
+    return _w("m.npz", build)
+
+
+def _with_meta(kind, change):
+    def build(d, m):
+        meta = json.loads(json.dumps(META[kind]))
+        change(meta)
+        return write_zip(d / f"{kind}.npz", members_of(meta, groups_of(kind)))
+    return build
+
+
+def _bytes_file(data: bytes):
+    def build(d, m):
+        (d / "f.npz").write_bytes(data)
+        return str(d / "f.npz")
+    return build
+
+
+def _good_bytes():
+    b = BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        for k, v in layer_file_with(None).items():
+            z.writestr(k, v)
+    return b.getvalue()
+
+
+GOOD = _good_bytes()
+
+FILE_CASES = [
+    pytest.param(_w("pickle.npz", _pickled), "array params/weight_ih_l0 has dtype object", id="pickle-object-array"),
+    pytest.param(_w("pickle.npz", _pickled_meta), "the meta record is a object array", id="pickle-as-meta"),
+    pytest.param(_w("pickle.npz", _raw_pickle), "has no valid .npy header", id="raw-pickle-member"),
+    pytest.param(_bomb_claims_shape, "weight_ih_l0 has shape (268435456,), expected (12, 2)", id="bomb-header-shape"),
+    pytest.param(_bomb_lies_about_size, "claims 2147483648 bytes, its header implies 320", id="bomb-directory-size"),
+    pytest.param(_bomb_consistent_but_impossible, "more than its compression can give", id="bomb-consistent-sizes"),
+    pytest.param(_huge_meta, "the meta record claims 8000128 bytes; at most 4194304", id="bomb-meta"),
+    pytest.param(_too_many, "members; an rnnx file has at most 4096", id="too-many-members"),
+    pytest.param(_duplicate, "member 'params/bias_ih_l0.npy' appears twice", id="duplicate-member"),
+    pytest.param(_overlap, "overlaps another", id="overlapping-members"),
+    pytest.param(_encrypted, "is encrypted", id="encrypted-member"),
+    pytest.param(_w("bz.npz", layer_file_with(None), compression=zipfile.ZIP_BZIP2), "compression method 12",
+                 id="bzip2-member"),
+    pytest.param(_w("x.npz", layer_file_with(None, {"README.txt": b"hi"})), "'README.txt' is not a .npy array",
+                 id="non-npy-member"),
+    *[pytest.param(_bad_dtype(a), f"params/weight_ih_l0 has dtype {a.dtype}; expected float16, float32 or float64",
+                   id=f"dtype-{name}")
+      for name, a in [("int64", np.zeros((12, 2), np.int64)), ("complex128", np.zeros((12, 2), np.complex128)),
+                      ("bool", np.zeros((12, 2), bool)), ("object", np.full((12, 2), None, object)),
+                      ("structured", np.zeros((12, 2), [("a", "<f8")])), ("unicode", np.full((12, 2), "x"))]],
+    pytest.param(_w("s.npz", layer_file_with(None, {"params/weight_ih_l0.npy": npy(np.zeros((12, 3)))})),
+                 "does not fit LSTM(2, 3): params/weight_ih_l0 has shape (12, 3), expected (12, 2)", id="shape-wrong"),
+    pytest.param(_w("s.npz", layer_file_with(None, {"params/bias_ih_l0.npy": npy(np.zeros(()))})),
+                 "params/bias_ih_l0 has shape (), expected (12,)", id="shape-scalar"),
+    pytest.param(_w("s.npz", layer_file_with(None, drop=["params/bias_hh_l0.npy"])),
+                 "does not fit LSTM(2, 3): missing ['params/bias_hh_l0']", id="array-missing"),
+    pytest.param(_w("s.npz", layer_file_with(None, {"params/extra.npy": npy(np.zeros(2))})),
+                 "unexpected array 'params/extra'", id="array-extra"),
+    pytest.param(_w("s.npz", layer_file_with(None, {"best/weight_ih_l0.npy": npy(np.zeros((12, 2)))})),
+                 "unexpected array 'best/weight_ih_l0'", id="group-extra"),
+    pytest.param(_w("s.npz", layer_file_with(None, drop=["meta.npy"])), "not an rnnx checkpoint (no meta record)",
+                 id="no-meta"),
+    pytest.param(_bytes_file(npy(np.zeros(3))), "is a bare array (.npy)", id="bare-npy"),
+    pytest.param(_bytes_file(b"not a zip file at all"), "is corrupt or truncated", id="not-a-zip"),
+    pytest.param(_bytes_file(b""), "is corrupt or truncated", id="empty-file"),
+    pytest.param(_bytes_file(GOOD[: len(GOOD) // 2]), "is corrupt or truncated", id="truncated-half"),
+    pytest.param(_bytes_file(GOOD[:100]), "is corrupt or truncated", id="truncated-100"),
+    pytest.param(_bytes_file(b"PK\x03\x04garbage"), "is corrupt or truncated", id="zip-garbage"),
+    pytest.param(lambda d, m: str(d), "is a folder, expected an rnnx .npz file", id="folder"),
+    pytest.param(lambda d, m: str(d / "none.npz"), "does not exist", id="missing-file"),
+    pytest.param(_meta_bytes(np.asarray(b"\xff\xfe{}")), "the meta record is a |S4 array", id="meta-non-utf8-bytes"),
+    pytest.param(_meta_code_point(0xD800), "the meta record is not valid text", id="meta-surrogate"),
+    pytest.param(_meta_code_point(0xFFFFFFFF), "the meta record is not valid text", id="meta-code-point-2**32-1"),
+    pytest.param(_meta_bytes(np.asarray(["{}", "{}"])), "of shape (2,); expected a unicode string", id="meta-1d"),
+    pytest.param(_meta_bytes(np.asarray(7)), "the meta record is a int64 array", id="meta-int"),
+    pytest.param(_meta_text("[" * 100_000 + "]" * 100_000), "nested too deeply", id="json-deep-nesting"),
+    pytest.param(_meta_text('{"a": ' * 50_000 + "1" + "}" * 50_000), "nested too deeply", id="json-deep-objects"),
+    pytest.param(_meta_text("[1, 2]"), "meta: expected a JSON object, got list", id="json-list"),
+    pytest.param(_meta_text('"text"'), "meta: expected a JSON object, got str", id="json-string"),
+    pytest.param(_meta_text("{'kind': 1}"), "has an unreadable meta record", id="json-bad"),
+    pytest.param(_meta_text("1" * 5000), "has an unreadable meta record", id="json-huge-int"),
+]
+
+
+# -- the meta record: every field missing, of the wrong kind, out of range (a table) -----------------
+BAD_LAYER = {**LAYER.config(), "hidden_size": -3}
+BAD_MODEL = {**MODEL.config(), "hidden_size": -3}
+#: kind -> field -> (a value of the wrong type, a value out of range or None, the message of that one)
+FIELD_TABLE = {
+    "rnnx-layer": {"layer": ("LSTM", BAD_LAYER, "meta.layer.hidden_size: expected a positive int, got -3")},
+    "rnnx-model": {"model": ([1], BAD_MODEL, "meta.model.hidden_size: expected a positive int, got -3")},
+    "model": {
+        "model": (3, {**MODEL.config(), "cell": "xx"}, "meta.model.cell: expected one of"),
+        "norm": ("x", [0.0, 0.0], "meta.norm: expected [mean, std]"),
+        "window": ("10", 0, "meta.window: expected an int >= 1, got 0"),
+        "horizon": (1.0, -1, "meta.horizon: expected an int >= 1, got -1"),
+        "dtype": (32, "float16", "meta.dtype: expected one of 'float32', 'float64', got 'float16'"),
+        "settings": ([], None, None),
+        "data": ("x", {**CSV, "path": "series.csv"}, "meta.data.path: expected an absolute path, got 'series.csv'"),
+    },
+    "checkpoint": {
+        "settings": ("x", None, None),
+        "model": ([], {**MODEL.config(), "dropout": 2.0}, "meta.model.dropout: expected a probability"),
+        "epoch": (1.5, -1, "meta.epoch: expected an int >= 0, got -1"),
+        "opt_step": (True, -2, "meta.opt_step: expected an int >= 0, got -2"),
+        "history": ({}, [{"val_mse": "x"}], "meta.history[0].val_mse: expected a number or null, got 'x'"),
+        "best_val": ("inf", float("nan"), "meta.best_val: expected a number (inf allowed), got nan"),
+        "best_epoch": (None, -1, "meta.best_epoch: expected an int >= 0"),
+        "clipped": ("0", -1, "meta.clipped: expected an int >= 0"),
+        "updates": (2.0, -1, "meta.updates: expected an int >= 0"),
+        "norm": ([0.5], [0.5, float("inf")], "meta.norm: expected [mean, std]"),
+        "rng": ([], None, None),
+        "data": ([], {**CSV, "sha256": "ABC"}, "meta.data.sha256: expected 64 lowercase hex digits, got 'ABC'"),
+        "finished": (3, None, None),
+        "epochs": ("3", 0, "meta.epochs: expected an int >= 1, got 0"),
+        "patience_from": (0.5, -1, "meta.patience_from: expected an int >= 0, got -1"),
+    },
+}
+OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
+            ("checkpoint", "patience_from")}
+
+
+def _set(field, value):
+    return lambda m: m.__setitem__(field, value)
+
+
+def _field_cases():
+    for kind, fields in FIELD_TABLE.items():
+        for field, (wrong, out_of_range, msg) in fields.items():
+            if (kind, field) not in OPTIONAL:
+                yield pytest.param(_with_meta(kind, lambda m, f=field: m.pop(f)), f"meta.{field}: missing",
+                                   id=f"{kind}-{field}-missing")
+            yield pytest.param(_with_meta(kind, _set(field, wrong)), f"meta.{field}",
+                               id=f"{kind}-{field}-wrong-type")
+            if out_of_range is not None:
+                yield pytest.param(_with_meta(kind, _set(field, out_of_range)), msg, id=f"{kind}-{field}-out-of-range")
+        yield pytest.param(_with_meta(kind, _set("colour", "red")), "meta: unexpected field(s) ['colour']",
+                           id=f"{kind}-unknown-field")
+    for sub, value, msg in [("kind", "url", "meta.data.kind: expected one of 'preset', 'csv'"),
+                            ("path", None, "meta.data.path: expected an absolute path, got None"),
+                            ("bytes", -1, "meta.data.bytes: expected an int >= 0 or null, got -1"),
+                            ("bytes", True, "meta.data.bytes: expected an int >= 0 or null, got True"),
+                            ("extra", 1, "meta.data: unexpected field(s) ['extra']")]:
+        yield pytest.param(_with_meta("checkpoint", lambda m, s=sub, v=value: m["data"].__setitem__(s, v)), msg,
+                           id=f"checkpoint-data-{sub}-{value}")
+    yield pytest.param(_with_meta("checkpoint", lambda m: m["data"].pop("bytes")), "meta.data.bytes: missing",
+                       id="checkpoint-data-bytes-missing")
+    for field, value, msg in [("format", None, "meta.format: missing (not an rnnx file)"),
+                              ("format", "other", "meta.format: expected 'rnnx-checkpoint', got 'other'"),
+                              ("version", 2, "meta.version: expected 1, got 2"),
+                              ("version", True, "meta.version: expected 1, got True"),
+                              ("version", "1", "meta.version: expected 1, got '1'"),
+                              ("kind", None, "meta.kind: missing"),
+                              ("kind", "weights", "meta.kind: expected one of"),
+                              ("kind", 3, "meta.kind: expected one of")]:
+        change = (lambda m, f=field: m.pop(f)) if value is None else _set(field, value)
+        yield pytest.param(_with_meta("rnnx-model", change), msg, id=f"header-{field}-{value}")
+    yield pytest.param(_with_meta("rnnx-layer", _set("layer", {"type": "LSTMX", "input_size": 2, "hidden_size": 3})),
+                       "meta.layer.type: expected 'RNN', 'LSTM' or 'GRU'", id="rnnx-layer-old-type-unknown")
+    yield pytest.param(_with_meta("rnnx-model", lambda m: m["model"].pop("hidden_size")),
+                       "meta.model.hidden_size: missing", id="rnnx-model-hidden-missing")
+    yield pytest.param(_with_meta("rnnx-model", _set("model", {**MODEL.config(), "foo": 1})),
+                       "meta.model.foo: not an option of LSTM", id="rnnx-model-unknown-option")
+
+
+CASES = FILE_CASES + list(_field_cases())
+
+
+@pytest.fixture
+def crafted(tmp_path, bomb_data):
+    """builder -> (the crafted file's path, the file a pickle in it would create)."""
+    ctx = SimpleNamespace(marker=tmp_path / "PICKLE-RAN", bomb=bomb_data)
+    files = tmp_path / "files"
+    files.mkdir()
+    return lambda builder: (builder(files, ctx), ctx.marker)
+
+
+def _message_ok(msg: str, path: str, fragment: str) -> None:
+    assert "\n" not in msg and repr(path) in msg and fragment in msg, msg
+
+
+@pytest.mark.parametrize("builder, fragment", CASES)
+def test_load_refuses_crafted_file(crafted, builder, fragment):
+    path, marker = crafted(builder)
+    with pytest.raises(FileFormatError) as e:
+        rnnx.load(path)
+    _message_ok(str(e.value), path, fragment)
+    assert str(e.value).startswith("load: ")
+    with pytest.raises(checkpoint.CheckpointError) as e2:
+        checkpoint.load(path)
+    _message_ok(str(e2.value), path, fragment)
+    assert not marker.exists(), "a pickle in the file was run"
+
+
+@pytest.mark.parametrize("builder, fragment", CASES)
+def test_cli_load_refuses_crafted_file(crafted, capsys, builder, fragment):
+    path, marker = crafted(builder)
+    capsys.readouterr()
+    assert main(["load", path]) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnx load: error: load: "), err
+    assert "internal error" not in err and "Traceback" not in err and fragment in err, err
+    assert out == "" and not marker.exists()
+
+
+def test_the_cases_cover_every_field():
+    """Every field of every kind in :mod:`rnnx.io.schema` has its row in the table."""
+    for kind in schema.FIELDS:
+        assert set(FIELD_TABLE[kind]) == set(schema.FIELDS[kind]) | set(schema.OPTIONAL[kind])
+    assert OPTIONAL == {(k, f) for k, d in schema.OPTIONAL.items() for f in d}
