@@ -22,6 +22,7 @@ import textwrap
 import zipfile
 import zlib
 from io import BytesIO
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -470,3 +471,202 @@ def test_the_cases_cover_every_field():
     for kind in schema.FIELDS:
         assert set(FIELD_TABLE[kind]) == set(schema.FIELDS[kind]) | set(schema.OPTIONAL[kind])
     assert OPTIONAL == {(k, f) for k, d in schema.OPTIONAL.items() for f in d}
+
+
+def test_random_damage_is_a_clean_error_or_a_good_load(tmp_path):
+    """300 seeded truncations and byte flips of a good file: each loads (a flip in padding)
+    or raises FileFormatError; nothing else escapes."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "f.npz"
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(300):
+        raw = bytearray(GOOD)
+        if i % 3 == 0:
+            raw = raw[: int(rng.integers(0, len(raw)))]
+        else:
+            for _ in range(int(rng.integers(1, 4))):
+                raw[int(rng.integers(0, len(raw)))] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(raw))
+        try:
+            rnnx.load(str(path))
+            outcomes["loaded"] += 1
+        except FileFormatError as e:
+            assert "\n" not in str(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 200, outcomes
+
+
+def test_bomb_fails_fast_and_small(tmp_path, bomb_data):
+    """The 2 MB file whose member claims 2 GiB: refused in < 0.5 s with < 50 MB more memory
+    (ru_maxrss in a fresh process, after imports)."""
+    path = bomb_file(tmp_path / "bomb.npz", bomb_data)
+    assert os.path.getsize(path) < 3 * 2**20
+    code = textwrap.dedent(f"""
+        import resource, time, json
+        import rnnx
+        r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        try:
+            rnnx.load({str(path)!r})
+            err = None
+        except rnnx.io.files.FileFormatError as e:
+            err = str(e)
+        dt = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({{"seconds": dt, "extra_kib": r1 - r0, "error": err}}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = json.loads(r.stdout)
+    assert got["error"] and "has shape (268435456,), expected (12, 2)" in got["error"]
+    assert got["seconds"] < 0.5 and got["extra_kib"] < 50 * 1024, got
+
+
+# -- files that must load ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(META))
+def test_every_kind_loads_with_and_without_its_optional_fields(tmp_path, kind):
+    for drop in ((), tuple(schema.OPTIONAL[kind])):
+        meta = {k: v for k, v in META[kind].items() if k not in drop}
+        path = write_zip(tmp_path / f"{kind}.npz", members_of(meta, groups_of(kind)))
+        got, groups = checkpoint.load(path)
+        assert got["kind"] == kind and set(groups) == set(groups_of(kind))
+        assert all(np.array_equal(groups[g][k], v) for g, d in groups_of(kind).items() for k, v in d.items())
+
+
+def test_first_format_files_still_load(tmp_path):
+    """A layer stored as {"type": "GRU", ...} (the first format) and a model config holding
+    ``nonlinearity='tanh'`` for an LSTM and ``batch_first`` (before the cell spec)."""
+    gru = rnnx.GRU(2, 3, reset_after=False)
+    old_layer = {"type": "GRU", "input_size": 2, "hidden_size": 3, "num_layers": 1, "bias": True,
+                 "batch_first": False, "bidirectional": False, "reset_after": False}
+    path = write_zip(tmp_path / "old.npz", members_of({**HEAD, "kind": "rnnx-layer", "layer": old_layer},
+                                                      {"params": gru.init_params(np)}))
+    assert rnnx.load(path)[0] == gru
+    old_model = {"cell": "lstm", "input_size": 1, "hidden_size": 4, "output_size": 1, "num_layers": 1,
+                 "bidirectional": False, "batch_first": False, "nonlinearity": "tanh", "output_activation": "none",
+                 "objective": "many-to-one"}
+    path = write_zip(tmp_path / "oldm.npz", members_of({**HEAD, "kind": "rnnx-model", "model": old_model},
+                                                       {"params": MODEL_P}))
+    assert rnnx.load(path)[0].config() == MODEL.config()
+
+
+def test_float16_big_endian_and_fortran_arrays_load_native(tmp_path):
+    p = {k: v.astype(">f4") for k, v in LAYER_P.items()}
+    p["weight_ih_l0"] = np.asfortranarray(LAYER_P["weight_ih_l0"].astype(np.float16))
+    path = write_zip(tmp_path / "be.npz", members_of(META["rnnx-layer"], {"params": p}), compression=zipfile.ZIP_DEFLATED)
+    _, groups = checkpoint.load(path)
+    got = groups["params"]
+    assert got["weight_hh_l0"].dtype == np.float32 and got["weight_hh_l0"].dtype.isnative
+    assert got["weight_ih_l0"].dtype == np.float16 and np.array_equal(got["weight_ih_l0"], p["weight_ih_l0"])
+    _, on = rnnx.load(path)
+    assert on["weight_hh_l0"].dtype == np.float32
+
+
+# -- saving ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.complex128, np.bool_, object])
+def test_save_refuses_non_float_arrays_and_writes_nothing(tmp_path, dtype):
+    bad = {**LAYER_P, "weight_hh_l0": np.zeros((12, 3), dtype=dtype)}
+    with pytest.raises(TypeError, match=rf"^params: weight_hh_l0 has dtype {np.dtype(dtype)}; expected a real float"):
+        rnnx.save(str(tmp_path / "l.npz"), LAYER, bad)
+    with pytest.raises(TypeError, match=rf"^groups: params/weight_hh_l0 has dtype {np.dtype(dtype)}"):
+        checkpoint.save(str(tmp_path / "c.npz"), {"kind": "rnnx-layer", "layer": LAYER.config()}, {"params": bad},
+                        to_numpy=np.asarray)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_to_overwrite_and_keeps_the_old_file(tmp_path):
+    path = str(tmp_path / "l.npz")
+    rnnx.save(path, LAYER, LAYER_P)
+    before = Path(path).read_bytes()
+    with pytest.raises(FileExistsError) as e:
+        rnnx.save(path, LAYER, rnnx.LSTM(2, 3).init_params(np, seed=9))
+    assert str(e.value) == f"path: {path!r} exists; pass overwrite=True to replace it"
+    assert Path(path).read_bytes() == before and os.listdir(tmp_path) == ["l.npz"]
+    rnnx.save(path, LAYER, rnnx.LSTM(2, 3).init_params(np, seed=9), overwrite=True)
+    assert Path(path).read_bytes() != before
+
+
+def test_overwrite_keeps_permission_bits_and_new_files_follow_umask(tmp_path):
+    path = str(tmp_path / "l.npz")
+    old = os.umask(0o027)
+    try:
+        rnnx.save(path, LAYER, LAYER_P)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+        os.chmod(path, 0o600)
+        rnnx.save(path, LAYER, LAYER_P, overwrite=True)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_temporary_is_named_with_the_pid(tmp_path, monkeypatch):
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (seen.append(os.path.basename(a)), real(a, b)))
+    path = str(tmp_path / "l.npz")
+    checkpoint.save(path, META["rnnx-layer"], {"params": LAYER_P}, to_numpy=np.asarray)
+    assert len(seen) == 1 and re.fullmatch(rf"\.tmp-{os.getpid()}-[^/]+\.npz", seen[0]), seen
+    seen.clear()
+    rnnx.save(str(tmp_path / "new.npz"), LAYER, LAYER_P)  # a new file without overwrite: linked, not renamed
+    assert seen == [] and sorted(os.listdir(tmp_path)) == ["l.npz", "new.npz"]
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_failing_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, overwrite):
+    path = str(tmp_path / ("l.npz" if overwrite else "new.npz"))
+    rnnx.save(str(tmp_path / "l.npz"), LAYER, LAYER_P)
+    before = (tmp_path / "l.npz").read_bytes()
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(np, "savez", full)
+    with pytest.raises(OSError) as e:
+        rnnx.save(path, LAYER, LAYER_P, overwrite=overwrite)
+    assert e.value.errno == errno.ENOSPC and e.value.filename == path
+    assert sorted(os.listdir(tmp_path)) == ["l.npz"] and (tmp_path / "l.npz").read_bytes() == before
+
+
+def test_save_into_a_missing_folder_names_the_path(tmp_path):
+    path = str(tmp_path / "no" / "l.npz")
+    with pytest.raises(FileNotFoundError) as e:
+        rnnx.save(path, LAYER, LAYER_P)
+    assert e.value.filename == path
+
+
+def test_saved_file_round_trips_through_the_checks(tmp_path):
+    for obj, p in ((LAYER, LAYER_P), (MODEL, MODEL_P)):
+        path = str(tmp_path / f"{type(obj).__name__}.npz")
+        rnnx.save(path, obj, p)
+        back, q = rnnx.load(path)
+        assert back.config() == obj.config() and all(np.array_equal(q[k], p[k]) for k in p)
+
+
+def test_host_copies_through_the_backend(monkeypatch):
+    from rnnx.interop._common import host
+
+    a = np.ones(3)
+    h = host(a)
+    assert h is not a and np.array_equal(h, a)
+    torch = pytest.importorskip("torch")
+    t = torch.ones(2, requires_grad=True)
+    assert np.array_equal(host(t), np.ones(2))
+    import rnnx.backends as backends
+
+    calls = []
+    real = backends.to_numpy
+    monkeypatch.setattr(backends, "to_numpy", lambda x: (calls.append(type(x).__name__), real(x))[1])
+    host(t)
+    assert calls == ["Tensor"]
+
+
+def test_cli_save_refuses_to_overwrite_unless_asked(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    torch.save(torch.nn.GRU(3, 4).state_dict(), tmp_path / "gru.pt")
+    out = tmp_path / "gru.npz"
+    out.write_bytes(b"precious")
+    os.chmod(out, 0o600)
+    assert main(["save", "--from-torch", str(tmp_path / "gru.pt"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--out: " in err and "pass --overwrite" in err, err
+    assert out.read_bytes() == b"precious"
+    assert main(["save", "--from-torch", str(tmp_path / "gru.pt"), "--out", str(out), "--overwrite"]) == 0
+    assert rnnx.load(str(out))[0] == rnnx.GRU(3, 4) and stat.S_IMODE(os.stat(out).st_mode) == 0o600

@@ -27,9 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.overwrite and os.path.lexists(args.out) and not os.path.isdir(args.out):
         raise AppError(_exists(args.out))
     try:
-        # overwrite=True only when asked: app.save_from_torch(..., overwrite=...) passes it to rnnx.save
         layer = app.save_from_torch(args.from_torch, args.out, nonlinearity=args.nonlinearity,
-                                    **({"overwrite": True} if args.overwrite else {}))
+                                    overwrite=args.overwrite)
     except FileExistsError:  # --out appeared while converting: left as it is
         raise AppError(_exists(args.out)) from None
     except OSError as e:
