@@ -29,11 +29,13 @@ class Stopped(Exception):
 
 
 class NonFiniteLoss(RuntimeError):
-    """The training loss became NaN or Inf."""
+    """The training loss (or a parameter, or a gradient) became NaN or Inf.  ``where``
+    (with ``check_finite``): which array first, in which update, e.g. ``update 3 of epoch 7:
+    grads['weight_hh_l0']: 2 non-finite values (first nan at index (0, 1)); ...``."""
 
-    def __init__(self, epoch: int, value: float) -> None:
-        super().__init__(f"training loss became {value} at epoch {epoch}")
-        self.epoch, self.value = epoch, value
+    def __init__(self, epoch: int, value: float, where: str | None = None) -> None:
+        super().__init__(f"training loss became {value} at epoch {epoch}" + (f" ({where})" if where else ""))
+        self.epoch, self.value, self.where = epoch, value, where
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class TrainConfig:
     seed: int = 0
     early_stopping: int | None = None
     freeze: tuple[str, ...] = ()
+    #: Check the inputs and initial parameters once, and name the first non-finite loss,
+    #: gradient or parameter when an epoch goes wrong (found by replaying that epoch with
+    #: every array checked: no extra work while the numbers are finite).
+    check_finite: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -118,6 +124,7 @@ class Trainer:
         """``target`` is the :class:`rnnx.backends.Target` the arrays live on."""
         self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
         self.xp, self.device = target.namespace(), target.device_obj()
+        self._checking: tuple[int, list[int]] | None = None  # (epoch, [update]) while an epoch is replayed
         self.opt = cfg.make_optimizer()
         self._dropout = model.layer.dropout > 0  # then every update draws its masks from its own seed
         if self._dropout:
@@ -137,6 +144,8 @@ class Trainer:
 
     def _update(self, params: dict, grads: dict) -> dict:
         xp, cfg, st = self.xp, self.cfg, self.state
+        if self._checking is not None:
+            self._check(grads, "grads")
         if cfg.freeze:
             grads = {k: (xp.zeros_like(g) if k in cfg.freeze else g) for k, g in grads.items()}
         clipped = False
@@ -149,7 +158,20 @@ class Trainer:
         st.clipped += int(clipped)
         st.updates += 1
         params, st.opt_state = self.opt.step(params, grads, st.opt_state, xp=xp)
+        if self._checking is not None:
+            self._check(params, "params")
+            self._checking[1][0] += 1
         return params
+
+    def _check(self, arrays: dict, what: str) -> None:
+        """While replaying an epoch: the first non-finite array of ``arrays`` ends it."""
+        from rnnx import checks
+
+        named = [(f"{what}[{k!r}]", arrays[k]) for k in self.model.param_shapes() if k in arrays]
+        bad = checks.first_non_finite(named, xp=self.xp)
+        if bad is not None:
+            epoch, count = self._checking
+            raise NonFiniteLoss(epoch, math.nan, f"update {count[0] + 1} of epoch {epoch}: {bad}")
 
     # -- one epoch ------------------------------------------------------------------------
     def _batches(self, epoch: int):
@@ -186,6 +208,10 @@ class Trainer:
                     args += (self.xp.asarray(self._dropout_seed(), dtype=index_dtype(self.xp, self.device),
                                              device=self.device),)
                 loss, grads, _ = self._loss_and_grad(*args)
+                if self._checking is not None and not math.isfinite(float(loss)):
+                    epoch, count = self._checking
+                    raise NonFiniteLoss(epoch, float(loss), f"update {count[0] + 1} of epoch {epoch}: the loss is "
+                                        f"{float(loss)} with finite inputs and parameters")
                 params = self._update(params, grads)
                 total += float(loss)
             n += 1
@@ -203,12 +229,46 @@ class Trainer:
         return [self.ds.norm.inverse(float(v)) for v in self.target.to_numpy(last[:, 0]).tolist()]
 
     def mse(self, part: str, params: dict | None = None) -> float:
-        """MSE of the forecast of the value after each window, in the series' units."""
+        """MSE of the forecast of the value after each window, in the series' units
+        (``inf`` when that overflows float64, for a series of values beyond ~1e154)."""
+        z = self.mse_normalised(part, params)
+        return z * self.ds.norm.std * self.ds.norm.std if math.isfinite(z) else z
+
+    def mse_normalised(self, part: str, params: dict | None = None) -> float:
+        """The same MSE in the normalised units the model computes in: the divergence check
+        and early stopping use it, so a series' magnitude never reads as divergence."""
         p = self.ds.parts[part]
         if p.n == 0:
             return math.nan
-        pred = self.predict(part, params)
-        return math.fsum((a - b) ** 2 for a, b in zip(pred, p.last_target)) / p.n
+        std = self.ds.norm.std
+        err = [(a - b) / std for a, b in zip(self.predict(part, params), p.last_target)]
+        return math.fsum(e * e for e in err) / p.n
+
+    # -- finiteness -------------------------------------------------------------------------
+    def check_inputs(self) -> None:
+        """The windows of every part and the parameters must be finite (``check_finite``):
+        :class:`rnnx.NonFiniteError` naming the first array that is not."""
+        from rnnx import checks
+
+        named = [(f"{name} {a}", getattr(p, a)) for name, p in self.ds.parts.items() if p.n for a in ("x", "y")]
+        named += [(f"params[{k!r}]", self.state.params[k]) for k in self.model.param_shapes()]
+        checks.all_finite(named, xp=self.xp)
+
+    def _replay(self, start: tuple) -> str | None:
+        """Redo the epoch that went non-finite from its start, every loss, gradient and
+        updated parameter checked (the same shuffle and dropout seeds: the same numbers),
+        and name the first non-finite one; the state is left as at the epoch's start."""
+        st = self.state
+        st.params, st.opt_state, st.clipped, st.updates = start
+        self._checking = (st.epoch + 1, [0])
+        try:
+            self.train_epoch()
+        except NonFiniteLoss as e:
+            return e.where
+        finally:
+            self._checking = None
+            st.params, st.opt_state, st.clipped, st.updates = start
+        return None
 
     # -- the loop ---------------------------------------------------------------------------
     def early_stop_due(self) -> bool:
@@ -225,6 +285,8 @@ class Trainer:
         (a signal arrived) is asked before every batch and after every epoch: training then
         ends at the last completed epoch with :class:`Stopped`."""
         st, cfg = self.state, self.cfg
+        if cfg.check_finite:
+            self.check_inputs()
         if self.early_stop_due():
             return "early-stopped"
         while st.epoch < cfg.epochs:
@@ -232,20 +294,33 @@ class Trainer:
                 raise Stopped(st.epoch)
             t0 = time.perf_counter()
             clipped0, updates0 = st.clipped, st.updates
+            start = (st.params, st.opt_state, st.clipped, st.updates)
             batch_loss = self.train_epoch(should_stop)
+            bad = math.inf
             if not math.isfinite(batch_loss):
-                raise NonFiniteLoss(st.epoch + 1, batch_loss)
-            train, val = self.mse("train"), self.mse("val")
-            if not math.isfinite(train):
-                raise NonFiniteLoss(st.epoch + 1, train)
-            if not all(bool(self.xp.all(self.xp.isfinite(p))) for p in st.params.values()):
-                raise NonFiniteLoss(st.epoch + 1, math.inf)  # e.g. -inf behind a ReLU: the loss can hide it
+                bad = batch_loss
+            else:
+                train_z, val_z = self.mse_normalised("train"), self.mse_normalised("val")
+                if not math.isfinite(train_z):
+                    bad = train_z
+                elif all(bool(self.xp.all(self.xp.isfinite(p))) for p in st.params.values()):
+                    bad = None  # (a -inf behind a ReLU can hide from the loss: the parameters are checked too)
+            if bad is not None:
+                where = None
+                if cfg.check_finite:
+                    where = self._replay(start) or (
+                        "every update's loss, gradients and parameters are finite, but "
+                        + ("the sum of the batch losses overflows" if not math.isfinite(batch_loss) else
+                           "the predictions on the training windows overflow"))
+                raise NonFiniteLoss(st.epoch + 1, bad, where)
+            var = self.ds.norm.std * self.ds.norm.std
+            train, val = (z * var if math.isfinite(z) else z for z in (train_z, val_z))  # the series' units
             st.epoch += 1
             row = {"epoch": st.epoch, "batch_loss": batch_loss, "train_mse": train, "val_mse": val,
                    "clipped": (st.clipped - clipped0) / max(1, st.updates - updates0),
                    "seconds": time.perf_counter() - t0}
             st.history.append(row)
-            score = val if math.isfinite(val) else train
+            score = val_z if math.isfinite(val_z) else train_z
             if score < st.best_val:
                 st.best_val, st.best_epoch, st.best_params = score, st.epoch, st.params
             if on_epoch:

@@ -147,7 +147,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(capsys, tmp_path, series_
                          "--epochs", "30", "--quiet", "--out", str(out), code=3)
     import re
 
-    m = re.search(r"the loss became (nan|inf) at epoch (\d+); stopped, the last good checkpoint \(epoch (\d+)\)", err)
+    m = re.search(r"the loss became (nan|inf) at epoch (\d+) \((.*)\); stopped, the last good checkpoint \(epoch (\d+)\)",
+                  err)
+    assert m and re.match(r"update \d+ of epoch \d+: ", m[3]), err  # check_finite names where it went wrong
+    m = (None, m[1], m[2], m[4])
     assert m and int(m[3]) == int(m[2]) - 1 >= 1, err
     assert "--clip-norm" in err and "lower --lr" in err
     meta, groups = checkpoint.load(str(out / "checkpoint.npz"))
@@ -284,8 +287,8 @@ def _write_old_layout(folder, settings, model):
     for name in ("checkpoint.npz", "model.npz"):
         meta, groups = checkpoint.load(str(folder / name))
         meta["settings"], meta["model"] = settings, model
-        checkpoint.save(str(folder / name), {k: v for k, v in meta.items() if k not in ("format", "version")},
-                        groups, to_numpy=np.asarray)
+        old = {k: v for k, v in meta.items() if k not in ("format", "version", "data", "finished", "patience_from")}
+        checkpoint.save(str(folder / name), old, groups, to_numpy=np.asarray)  # the fields before issue 16: none
 
 
 @pytest.fixture(params=["rnn", "lstm"])

@@ -93,12 +93,17 @@ def reference(tmp_path_factory):
 def wait_for_training(folder, proc, timeout=60.0) -> bool:
     """Until the run holds its folder's lock (its inputs are checked and it is about to
     train); False when the process ended first."""
-    t0 = time.monotonic()
-    while not os.path.exists(os.path.join(folder, ".rnnx.lock")):
+    t0, lock = time.monotonic(), os.path.join(folder, ".rnnx.lock")
+    while True:  # a SIGKILLed run leaves its lock file: wait for this process's pid in it
+        try:
+            with open(lock, encoding="utf-8") as f:
+                if f.read().startswith(f"pid {proc.pid} "):
+                    return True
+        except FileNotFoundError:
+            pass
         if proc.poll() is not None or time.monotonic() - t0 > timeout:
             return False
         time.sleep(0.01)
-    return True
 
 
 def finished(folder) -> bool:
@@ -118,14 +123,18 @@ def test_sigkill_loop_resumes_bit_identical(tmp_path, reference):
     while kills < kills_wanted:
         rounds += 1
         folder = tmp_path / f"round{rounds}"
+        stalls, last = 0, None
         for _ in range(200):
             if finished(folder):
                 break
             argv = ["train", "--resume", folder.name, "--quiet"] if (folder / "checkpoint.npz").exists() else \
                 ["train", *RUN, "--out", folder.name]
+            state = sorted(os.listdir(folder)) + [str(history_of(folder)[-1:])] if argv[1] == "--resume" else None
+            stalls = stalls + 1 if state == last else 0  # no progress since the last kill: wait longer
+            last = state
             proc = rnnx_process(*argv, cwd=tmp_path)
             if wait_for_training(folder, proc):
-                time.sleep(rng.uniform(0.0, 0.6))
+                time.sleep(rng.uniform(0.0, 0.6 * 1.5**stalls))
             if proc.poll() is None:
                 after_checkpoint += (folder / "checkpoint.npz").exists()
                 proc.send_signal(signal.SIGKILL)
@@ -134,6 +143,8 @@ def test_sigkill_loop_resumes_bit_identical(tmp_path, reference):
             assert proc.returncode in (0, -signal.SIGKILL), err
             if proc.returncode == 0:
                 assert err == "" or all(": note: " in ln for ln in err.splitlines()), err
+                if not finished(folder):  # "finished" written, then killed before exit? no: 0 means it exited
+                    raise AssertionError(f"exit 0 without a finished checkpoint in {folder}: {out}{err}")
         assert finished(folder)
         assert params_of(folder / "model.npz") == params_of(reference / "model.npz")
         assert history_of(folder) == history_of(reference)

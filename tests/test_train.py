@@ -83,10 +83,10 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch, extra):
 
     real = Trainer.train_epoch
 
-    def interrupted(self):
+    def interrupted(self, *args):
         if self.state.epoch == 6:
             raise KeyboardInterrupt
-        return real(self)
+        return real(self, *args)
 
     monkeypatch.setattr(Trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):

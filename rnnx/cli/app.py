@@ -339,7 +339,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
         if meta["opt_step"] > 0 or slot == "sum":
             opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
                                         for k, v in groups.get(f"opt.{slot}", {}).items()}
-    return TrainState(params, opt_state, meta["epoch"], meta["history"], best, meta["best_val"],
+    best_val = meta["best_val"]
+    if "data" not in meta:  # written before issue 16: the best validation MSE in the series' units
+        best_val = best_val / (meta["norm"][1] * meta["norm"][1])
+    return TrainState(params, opt_state, meta["epoch"], meta["history"], best, best_val,
                       meta["best_epoch"], meta["clipped"], meta["updates"], meta.get("patience_from", 0))
 
 
@@ -391,7 +394,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
             last = f"the last good checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}" if kept else \
                 "no checkpoint had been written yet"
-            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {last}; "
+            where = f" ({e.where})" if e.where else ""
+            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
                            "try --clip-norm 1.0 or a lower --lr", code=3) from None
         except OSError as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
@@ -592,7 +596,7 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
         f"{i},{t!r},{p!r},{b!r}" for i, t, p, b in zip(test.target_index, test.last_target, pred, test.last_input)]
     with _writing_into(folder, out):
         _write_text(out, "\n".join(lines) + "\n")
-    mse = math.fsum((a - b) ** 2 for a, b in zip(pred, test.last_target)) / max(1, test.n)
+    mse = math.fsum((a - b) * (a - b) for a, b in zip(pred, test.last_target)) / max(1, test.n)
     return {"windows": test.n, "mse": mse, "persistence_mse": ds.persistence_mse("test"), "out": out}
 
 
