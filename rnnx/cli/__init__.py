@@ -8,6 +8,7 @@ is, a library error (ValueError/TypeError naming a parameter) with the parameter
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as e:
         print(f"{name}: {e.label + ': ' if e.label else ''}{_one_line(str(e))}", file=sys.stderr)
         return e.code
+    except BrokenPipeError:  # the reader of our output went away (rnnx backends | head): nothing to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as e:  # a file the user named or a folder rnnx writes: the path and the reason
         print(f"{name}: error: {_one_line(os_error(e))}", file=sys.stderr)
         return 1

@@ -74,7 +74,7 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     t = backends.Target(mod.NAME, dev)
     why = t.unavailable()
     if why:
-        raise AppError(f"--backend: {t.id} is not usable here: {why}")
+        raise AppError(f"--{'device' if device else 'backend'}: {t.id} is not usable here: {why}")
     return t
 
 
