@@ -1,0 +1,936 @@
+"""Careless and hostile use of the ``rnnx`` command line, counted.
+
+Run (from the repository root, about 3-4 minutes on 2 cores):
+
+    /work/venv/bin/python bench/reliability.py [--json docs/reliability-tally.json] [--kills N]
+
+It makes a temporary working folder, trains one base run there (``--preset seed001``) and
+a few small fixtures, then runs every case of :data:`CASES` as a real subprocess
+(``python -m rnnx ...``, cwd = the working folder).  For each case it records the command,
+the exit status and stderr, and checks:
+
+  (a) exit status: 0 where success is the right outcome; for a refusal 2 (usage) or 1
+      (runtime) as the case says ("refuse" accepts either), 128+N after signal N;
+  (b) a refusal prints exactly one non-empty stderr line, naming the argument or file;
+  (c) no "Traceback" on stderr;
+  (d) no "internal error" on stderr (every case here is a user mistake, not an rnnx bug);
+  (e) the sha256 and mode of every file under the working folder are unchanged after a
+      refused or failed command (after a successful one, outside its own outputs);
+  (f) no ``.tmp-*`` file is left anywhere under the working folder;
+  (g) no pickle ran: the marker file a crafted pickle's ``__reduce__`` would create is absent;
+plus each case's own check (``check``: e.g. a finished run resumed rewrites nothing).
+
+Then a SIGKILL loop: ``rnnx train --preset seed001 --epochs 70 --quiet`` killed at seeded
+random moments (``--kills``, default 20) and resumed until finished, its ``model.npz``
+parameters compared bit for bit with an uninterrupted run (``rnnx.io.checkpoint.load``).
+
+At the end it prints a table (cases per category, clean one-line errors, tracebacks,
+"internal error", files modified by failed/refused commands, temporaries left, kills
+survived) and every case that violated a check, and writes the same as JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+PY = sys.executable
+W = ""  # the working folder (set in main)
+MARKER = ""  # a crafted pickle's __reduce__ creates this file
+TIMEOUT = 30.0
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def p(*parts: str) -> str:
+    return os.path.join(W, *parts)
+
+
+def write(path: str, data: bytes | str) -> None:
+    path = p(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def series_csv(n: int = 120, header: str = "t,v") -> str:
+    return header + "\n" + "".join(f"{i},{np.sin(i / 5):.6f}\n" for i in range(n))
+
+
+def copy_run(dst: str, src: str = "base") -> None:
+    shutil.copytree(p("fixtures", src), p(dst), copy_function=shutil.copy2)
+
+
+class Evil:
+    """Unpickling this runs code that creates MARKER."""
+
+    def __reduce__(self):
+        return (exec, (f"open({MARKER!r}, 'w').write('pickle ran')",))
+
+
+def npy(a: np.ndarray, allow_pickle: bool = False) -> bytes:
+    b = io.BytesIO()
+    np.lib.format.write_array(b, a, allow_pickle=allow_pickle)
+    return b.getvalue()
+
+
+def base_meta() -> dict:
+    with np.load(p("fixtures", "base", "model.npz")) as z:
+        return json.loads(str(z["meta"]))
+
+
+def base_params() -> dict[str, np.ndarray]:
+    with np.load(p("fixtures", "base", "model.npz")) as z:
+        return {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("params/")}
+
+
+def craft_npz(dst: str, meta=None, params=None, extra: dict | None = None) -> None:
+    """A run folder ``dst`` (copy of base) whose model.npz is rebuilt from ``meta`` (dict,
+    str or ndarray), ``params`` (name -> array) and ``extra`` members (name -> bytes)."""
+    copy_run(dst)
+    meta = base_meta() if meta is None else meta
+    params = base_params() if params is None else params
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        if isinstance(meta, np.ndarray):
+            z.writestr("meta.npy", npy(meta, allow_pickle=meta.dtype == object))
+        elif meta is not False:
+            z.writestr("meta.npy", npy(np.asarray(meta if isinstance(meta, str) else json.dumps(meta))))
+        for k, a in params.items():
+            z.writestr(f"params/{k}.npy", npy(a, allow_pickle=getattr(a, "dtype", None) == object))
+        for k, b in (extra or {}).items():
+            z.writestr(k, b)
+    with open(p(dst, "model.npz"), "wb") as f:
+        f.write(buf.getvalue())
+
+
+def bomb_npz(dst: str, gib: float = 1.0) -> None:
+    """model.npz whose weight_hh_l0 member is a deflated run of zeros of ``gib`` GiB behind a
+    header that declares that many float64s (a few MB on disk)."""
+    copy_run(dst)
+    n = int(gib * 2**30) // 8
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (n,)})
+    params = base_params()
+    with zipfile.ZipFile(p(dst, "model.npz"), "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("meta.npy", npy(np.asarray(json.dumps(base_meta()))))
+        for k, a in params.items():
+            if k != "weight_hh_l0":
+                z.writestr(f"params/{k}.npy", npy(a))
+        with z.open("params/weight_hh_l0.npy", "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            chunk = bytes(2**24)
+            for _ in range(n * 8 // len(chunk)):
+                f.write(chunk)
+
+
+def meta_with(dst: str, **changes) -> None:
+    """Craft model.npz with meta changed: ``key=value`` or ``model__key=value``; value
+    DELETE removes the key."""
+    m = base_meta()
+    for k, v in changes.items():
+        d, key = (m[k.split("__")[0]], k.split("__")[1]) if "__" in k else (m, k)
+        if v is DELETE:
+            d.pop(key, None)
+        else:
+            d[key] = v
+    craft_npz(dst, meta=m)
+
+
+DELETE = object()
+
+
+def sha(path: str, st: os.stat_result, cache: dict = {}) -> str:
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for b in iter(lambda: f.read(2**20), b""):
+                h.update(b)
+        cache[key] = h.hexdigest()
+    return cache[key]
+
+
+def snapshot(root: str) -> dict[str, tuple]:
+    """relative path -> (sha256 or link target, mode) of every file and symlink under root."""
+    snap = {}
+    for d, dirs, files in os.walk(root):
+        for n in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            f = os.path.join(d, n)
+            st = os.lstat(f)
+            rel = os.path.relpath(f, root)
+            if stat.S_ISLNK(st.st_mode):
+                snap[rel] = ("link " + os.readlink(f), 0)
+            elif stat.S_ISREG(st.st_mode):
+                snap[rel] = (sha(f, st), stat.S_IMODE(st.st_mode))
+            else:
+                snap[rel] = ("special", stat.S_IMODE(st.st_mode))
+    return snap
+
+
+def temporaries(root: str) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, n), root) for d, _, fs in os.walk(root)
+                  for n in fs if n.startswith(".tmp-") or n.endswith(".tmp"))
+
+
+def metrics(run: str) -> dict:
+    with open(p(run, "metrics.json")) as f:
+        return json.load(f)
+
+
+# -- case checks (each returns a list of problems) ---------------------------------------------------
+def unchanged(*paths: str):
+    """The listed files must exist afterwards with their old content (even on success)."""
+    def check(r):
+        return [f"{x} changed or vanished" for x in paths if r["before"].get(x) != r["after"].get(x)]
+    return check
+
+
+def epochs_are(run: str, n: int):
+    def check(r):
+        got = metrics(run).get("epochs")
+        return [] if got == n else [f"{run}/metrics.json epochs {got}, expected {n}"]
+    return check
+
+
+def stderr_has(*words: str):
+    def check(r):
+        return [f"stderr lacks {w!r}" for w in words if w not in r["stderr"]]
+    return check
+
+
+def stderr_lacks(*words: str):
+    def check(r):
+        return [f"stderr shows {w!r}" for w in words if w in r["stderr"] or w in r["stdout"]]
+    return check
+
+
+def exists(*paths: str):
+    return lambda r: [f"{x} missing" for x in paths if not os.path.lexists(p(x))]
+
+
+def absent(*paths: str):
+    return lambda r: [f"{x} exists" for x in paths if os.path.lexists(p(x))]
+
+
+def faster_than(seconds: float):
+    return lambda r: [] if r["wall_s"] < seconds else [f"took {r['wall_s']:.1f} s (> {seconds} s)"]
+
+
+def both(*checks):
+    return lambda r: [m for c in checks for m in c(r)]
+
+
+# -- the cases ---------------------------------------------------------------------------------------
+T = ["train", "--quiet"]
+SMALL = ["--epochs", "2", "--hidden", "4", "--window", "5"]  # a tiny CSV run
+
+
+def csv_train(name: str, column: str = "v", *more: str) -> list[str]:
+    return [*T, "--csv", name, "--column", column, *SMALL, "--out", "out/" + name.replace("/", "_"), *more]
+
+
+def mk(path, data):
+    return lambda: write(path, data)
+
+
+def mkrun(dst, src="base"):
+    return lambda: copy_run(dst, src)
+
+
+def chain(*fs):
+    return lambda: [f() for f in fs]
+
+
+def latin1():
+    os.makedirs(p("csv"), exist_ok=True)
+    with open(p("csv/latin1.csv"), "wb") as f:
+        f.write(("t,v\n" + "".join(f"{i},{i % 5}.5\n" for i in range(60))).encode() + b"caf\xe9,1\n" + b"61,2\n")
+
+
+def symlink(target: str, name: str):
+    def f():
+        os.makedirs(os.path.dirname(p(name)) or W, exist_ok=True)
+        os.symlink(target, p(name))
+    return f
+
+
+def passwd_model(dst: str, kind: str = "model"):
+    """A run folder whose model.npz (and checkpoint) name /etc/passwd as the CSV."""
+    def f():
+        m = base_meta()
+        m["settings"].update(preset=None, csv="/etc/passwd", column="root")
+        m["data"] = {"kind": "csv", "path": "/etc/passwd", "sha256": "0" * 64, "bytes": 100}
+        craft_npz(dst, meta=m)
+    return f
+
+
+def passwd_checkpoint(dst: str):
+    def f():
+        copy_run(dst, "early")
+        with np.load(p(dst, "checkpoint.npz")) as z:
+            members = {k: z[k] for k in z.files}
+        m = json.loads(str(members["meta"]))
+        m["settings"].update(preset=None, csv="/etc/passwd", column="root")
+        m["data"] = {"kind": "csv", "path": "/etc/passwd", "sha256": "0" * 64, "bytes": 100}
+        members["meta"] = np.asarray(json.dumps(m))
+        np.savez(p(dst, "checkpoint.npz"), **members)
+    return f
+
+
+def torch_evil():
+    import torch
+
+    torch.save({"weight_ih_l0": Evil()}, p("evil.pt"))
+
+
+def torch_good():
+    import torch
+
+    torch.save(torch.nn.GRU(1, 3).state_dict(), p("gru.pt"))
+
+
+def deep_json(n: int) -> str:
+    return '{"format": "rnnx-checkpoint", "version": 1, "kind": "model", "model": ' + "[" * n + "]" * n + "}"
+
+
+def stale_tmp(run: str):
+    def f():
+        copy_run(run, "early")
+        write(f"{run}/.tmp-999999-deadbeef-checkpoint.npz", b"half a write")
+    return f
+
+
+def mutate_csv(path: str):
+    def f():
+        with open(p(path), "a") as fh:
+            fh.write("999,0.5\n")
+    return f
+
+
+LOAD_OK = ("cr-window", "cr-nan-params")  # rnnx load only describes a file: these may load
+SIG = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+
+CASES: list[dict] = [
+    # ---- folder reuse and run-folder transactions ----
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "fr1"], setup=mkrun("fr1"), expect="refuse", names="fr1"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "fr2"], setup=chain(mkrun("fr2"), lambda: os.unlink(p("fr2/checkpoint.npz"))), expect="refuse", names="fr2"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "fr3"], setup=mk("fr3/notes.txt", "mine"), expect="refuse", names="fr3"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "fr4"], setup=mk("fr4/.hidden", "x"), expect="refuse", names="fr4"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--epochs", "3", "--out", "fr5", "--overwrite"], setup=mk("fr5/notes.txt", "mine"), expect="ok", changes=["fr5"], check=unchanged("fr5/notes.txt")),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--epochs", "3", "--out", "fr6", "--overwrite"], setup=mkrun("fr6"), expect="ok", changes=["fr6"], check=epochs_are("fr6", 3)),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "fr7"], setup=mk("fr7/.rnnx.lock", "pid 999999 on nowhere since 2020\n"), expect="ok", changes=["fr7"]),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "link-to-run"], setup=chain(mkrun("fr8"), symlink("fr8", "link-to-run")), expect="refuse", names="link-to-run"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "dangling"], setup=symlink("nowhere/at/all", "dangling"), expect="refuse", names="dangling"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "fr9/predictions.csv"], setup=mk("fr9/predictions.csv", "x"), expect="refuse", names="predictions.csv"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "fr10"], setup=mk("fr10/forecast.csv", "index,forecast\n"), expect="refuse", names="fr10"),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "."], expect="refuse", names="."),
+    dict(cat="folder reuse", argv=[*T, "--preset", "seed001", "--out", "/"], expect="refuse", names="/"),
+    # ---- --resume ----
+    dict(cat="resume", argv=[*T, "--resume", "rs1"], setup=mkrun("rs1"), expect="ok", check=both(stderr_lacks("Traceback"), epochs_are("rs1", 80))),
+    dict(cat="resume", argv=[*T, "--resume", "rs1"], expect="ok", check=epochs_are("rs1", 80), note="second resume of the same finished run"),
+    dict(cat="resume", argv=[*T, "--resume", "rs2", "--out", "rs2-other"], setup=mkrun("rs2"), expect="refuse", names="--out", check=absent("rs2-other")),
+    dict(cat="resume", argv=[*T, "--resume", "rs3", "--hidden", "8"], setup=mkrun("rs3"), expect="usage", names="--hidden"),
+    dict(cat="resume", argv=[*T, "--resume", "rs4", "--preset", "seed000"], setup=mkrun("rs4"), expect="usage", names="--preset"),
+    dict(cat="resume", argv=[*T, "--resume", "rs5", "--epochs", "85"], setup=mkrun("rs5"), expect="ok", changes=["rs5"]),
+    dict(cat="resume", argv=[*T, "--resume", "rs6", "--epochs", "40"], setup=mkrun("rs6"), expect="nochange", names="--epochs"),
+    dict(cat="resume", argv=[*T, "--resume", "rs7", "--epochs", "0"], setup=mkrun("rs7"), expect="usage", names="--epochs"),
+    dict(cat="resume", argv=[*T, "--resume", "no-such-run"], expect="refuse", names="no-such-run", check=absent("no-such-run")),
+    dict(cat="resume", argv=[*T, "--resume", "rs8"], setup=chain(mkrun("rs8"), lambda: os.unlink(p("rs8/checkpoint.npz"))), expect="refuse", names="rs8"),
+    dict(cat="resume", argv=[*T, "--resume", "rs9.txt"], setup=mk("rs9.txt", "not a folder"), expect="refuse", names="rs9.txt"),
+    dict(cat="resume", argv=[*T, "--resume", "rs10"], setup=chain(mkrun("rs10"), lambda: open(p("rs10/checkpoint.npz"), "r+b").truncate(5000)), expect="refuse", names="checkpoint.npz"),
+    dict(cat="resume", argv=[*T, "--resume", "rs11"], setup=chain(mkrun("rs11"), mk("rs11/checkpoint.npz", "t,v\n1,2\n")), expect="refuse", names="checkpoint.npz"),
+    dict(cat="resume", argv=[*T, "--resume", "rs12", "--epochs", "6"], setup=chain(mkrun("rs12", "csvrun"), mutate_csv("fixtures/data.csv")), expect="refuse", names="--allow-changed-data", note="the run's CSV changed since it began"),
+    dict(cat="resume", argv=[*T, "--resume", "rs12", "--epochs", "6", "--allow-changed-data"], expect="ok", changes=["rs12"]),
+    dict(cat="resume", argv=[*T, "--resume", "rs13", "--epochs", "6"], setup=chain(mkrun("rs13", "relcsv"), lambda: None), expect="ok", changes=["rs13"], note="run trained in sub/ with a relative --csv, resumed from the parent folder"),
+    dict(cat="resume", argv=[*T, "--resume", "rs14", "--epochs", "6"], setup=chain(mkrun("rs14", "csvrun2"), lambda: os.unlink(p("fixtures/data2.csv"))), expect="refuse", names="data2.csv"),
+    dict(cat="resume", argv=[*T, "--resume", "rs15", "--epochs", "20"], setup=stale_tmp("rs15"), expect="ok", changes=["rs15"], check=absent("rs15/.tmp-999999-deadbeef-checkpoint.npz")),
+    dict(cat="resume", argv=[*T, "--resume", "rs16", "--epochs", "20"], setup=chain(mkrun("rs16", "early"), mk("rs16/.rnnx.lock", "pid 999999\n")), expect="ok", changes=["rs16"]),
+    dict(cat="resume", argv=[*T, "--resume", "rs17", "--allow-changed-data"], setup=mkrun("rs17"), expect="nochange", note="--allow-changed-data on a preset run"),
+    dict(cat="resume", argv=[*T, "--resume", "rs18", "--epochs", "20"], setup=passwd_checkpoint("rs18"), expect="refuse", names="/etc/passwd", check=stderr_lacks("root:x:", "/bin/bash", "daemon")),
+    # ---- predict / forecast --out over run files ----
+    *[dict(cat="predict/forecast --out", argv=[cmd, "--model", "po", "--out", f"po/{f}", *ov], setup=(mkrun("po") if i == 0 else None), expect="refuse", names=(_ or [f])[0])
+      for i, (cmd, f, ov, *_) in enumerate([
+          ("predict", "model.npz", []), ("predict", "model.npz", ["--overwrite"]), ("predict", "checkpoint.npz", ["--overwrite"]),
+          ("predict", "metrics.json", ["--overwrite"]), ("predict", "history.csv", ["--overwrite"]), ("forecast", "model.npz", ["--overwrite"]),
+          ("forecast", "predictions.csv", ["--overwrite"], "predictions.png"), ("forecast", "convergence.csv", [], "convergence.png"), ("predict", "convergence.png", ["--overwrite"]),
+          ("predict", ".rnnx.lock", []), ("predict", "../po/./model.npz", ["--overwrite"]),
+      ])],
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "po-link.csv", "--overwrite"], setup=symlink("po/model.npz", "po-link.csv"), expect="refuse", names="po-link.csv", check=unchanged("po/model.npz")),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "mine.csv"], setup=mk("mine.csv", "keep me"), expect="refuse", names="mine.csv"),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "missing/dir/p.csv"], expect="refuse", names="missing", check=absent("missing")),
+    dict(cat="predict/forecast --out", argv=["forecast", "--model", "po", "--out", "missing2/f.csv"], expect="refuse", names="missing2", check=absent("missing2")),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "po"], expect="refuse", names="po"),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", ""], expect="usage", names="--out"),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "mine.csv/p.csv"], expect="refuse", names="mine.csv"),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "/dev/full"], expect="refuse", names="/dev/full"),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po", "--out", "ok dir/ü p.csv"], setup=lambda: os.makedirs(p("ok dir")), expect="ok", changes=["ok dir"], check=exists("ok dir/ü p.csv")),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po"], expect="ok", changes=["po/predictions.csv"], check=unchanged("po/model.npz", "po/predictions.png")),
+    dict(cat="predict/forecast --out", argv=["predict", "--model", "po"], expect="ok", changes=["po/predictions.csv"], note="a rerun replaces its own predictions.csv"),
+    dict(cat="predict/forecast --out", argv=["forecast", "--model", "po", "--steps", "5"], expect="ok", changes=["po/forecast.csv", "po/forecast.png"], check=unchanged("po/predictions.png", "po/convergence.png")),
+    # ---- predict / forecast misuse ----
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "nowhere"], expect="refuse", names="nowhere"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "mine.csv"], expect="refuse", names="mine.csv"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "empty-dir"], setup=lambda: os.makedirs(p("empty-dir")), expect="refuse", names="empty-dir"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po", "--csv", "fixtures/data.csv"], expect="usage", names="--column"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po", "--csv", "fixtures/data.csv", "--column", "nope"], expect="refuse", names="nope"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po", "--csv", "csv/short.csv", "--column", "v", "--out", "short-pred.csv"], setup=mk("csv/short.csv", "t,v\n1,1\n2,2\n3,3\n"), expect="refuse", names="short.csv"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po", "--column", "v"], expect="usage", names="--column"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po", "--device", "cuda:7", "--out", "x.csv"], expect="refuse", names="--device"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po", "--backend", "nonsense", "--out", "x.csv"], expect="usage", names="--backend"),
+    dict(cat="predict/forecast misuse", argv=["forecast", "--model", "po", "--steps", "10000000000000", "--out", "f1.csv"], expect="usage", names="--steps", check=faster_than(5)),
+    dict(cat="predict/forecast misuse", argv=["forecast", "--model", "po", "--steps", "0", "--out", "f2.csv"], expect="usage", names="--steps"),
+    dict(cat="predict/forecast misuse", argv=["forecast", "--model", "po", "--steps", "-3", "--out", "f3.csv"], expect="usage", names="--steps"),
+    dict(cat="predict/forecast misuse", argv=["forecast", "--model", "po", "--steps", "1e3", "--out", "f4.csv"], expect="usage", names="--steps"),
+    dict(cat="predict/forecast misuse", argv=["forecast", "--model", "h2", "--steps", "5", "--out", "f5.csv"], setup=mkrun("h2", "horizon2"), expect="refuse", names="horizon"),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "po-dir-link", "--out", "via-link.csv"], setup=symlink("po", "po-dir-link"), expect="ok", changes=["via-link.csv"]),
+    # ---- rnnx save / load ----
+    dict(cat="save/load", argv=["save", "--from-torch", "gru.pt", "--out", "sv/existing.npz"], setup=chain(mk("sv/existing.npz", "precious"), lambda: os.chmod(p("sv/existing.npz"), 0o600)), expect="refuse", names="existing.npz"),
+    dict(cat="save/load", argv=["save", "--from-torch", "gru.pt", "--out", "sv/existing.npz", "--overwrite"], expect="ok", changes=["sv/existing.npz"], check=lambda r: [] if stat.S_IMODE(os.stat(p("sv/existing.npz")).st_mode) == 0o600 else ["mode not kept 0600"]),
+    dict(cat="save/load", argv=["save", "--from-torch", "gru.pt", "--out", "po-save/model.npz", "--overwrite"], setup=mkrun("po-save"), expect="refuse", names="model.npz", note="rnnx save over a run's own model.npz"),
+    dict(cat="save/load", argv=["save", "--from-torch", "nothere.pt", "--out", "sv/a.npz"], expect="refuse", names="nothere.pt"),
+    dict(cat="save/load", argv=["save", "--from-torch", "fixtures/data.csv", "--out", "sv/b.npz"], expect="refuse", names="data.csv"),
+    dict(cat="save/load", argv=["save", "--from-torch", "evil.pt", "--out", "sv/c.npz"], setup=torch_evil, expect="refuse", names="evil.pt"),
+    dict(cat="save/load", argv=["save", "--from-torch", "gru.pt", "--out", "mine.csv/x.npz"], expect="refuse", names="mine.csv"),
+    dict(cat="save/load", argv=["save", "--from-torch", "gru.pt", "--out", "nodir/x.npz"], expect="refuse", names="nodir"),
+    dict(cat="save/load", argv=["save", "--from-torch", "gru.pt", "--out", "sv"], expect="refuse", names="sv"),
+    dict(cat="save/load", argv=["load", "nothere.npz"], expect="refuse", names="nothere.npz"),
+    dict(cat="save/load", argv=["load", "sv"], expect="refuse", names="sv"),
+    dict(cat="save/load", argv=["load", "/dev/zero"], expect="refuse", names="/dev/zero", timeout=15),
+    # ---- conflicting / meaningless options ----
+    *[dict(cat="conflicting options", argv=[*T, *a, "--out", f"co{i}"], expect="usage", names=n, check=absent(f"co{i}"))
+      for i, (a, n) in enumerate([
+          (["--preset", "seed001", "--csv", "fixtures/data.csv"], "--csv"), (["--column", "v"], "--column"),
+          (["--csv", "fixtures/data.csv"], "--column"), (["--preset", "nope"], "--preset"),
+          (["--preset", "seed001", "--momentum", "0.9"], "--momentum"), (["--preset", "seed001", "--nesterov"], "--nesterov"),
+          (["--preset", "seed001", "--optimizer", "sgd", "--nesterov"], "--nesterov"),
+          (["--preset", "seed001", "--checkpoint-every", "-2"], "--checkpoint-every"),
+          (["--preset", "seed001", "--split", "1,0,0"], "--split"), (["--preset", "seed001", "--split", "0.5,0.5"], "--split"),
+          (["--preset", "seed001", "--split", "0.9,0.9,0.9"], "--split"), (["--preset", "seed001", "--split", "a,b,c"], "--split"),
+          (["--preset", "seed001", "--split", "-1,1,1"], "--split"),
+          (["--preset", "seed001", "--lr", "0"], "--lr"), (["--preset", "seed001", "--lr", "nan"], "--lr"),
+          (["--preset", "seed001", "--lr", "inf"], "--lr"), (["--preset", "seed001", "--lr", "-1"], "--lr"),
+          (["--preset", "seed001", "--clip-norm", "0"], "--clip-norm"), (["--preset", "seed001", "--clip-value", "nan"], "--clip-value"),
+          (["--preset", "seed001", "--dropout", "0.5"], "--dropout"), (["--preset", "seed001", "--dropout", "1.5", "--layers", "2"], "--dropout"),
+          (["--preset", "seed001", "--cell", "gru", "--nonlinearity", "relu"], "--nonlinearity"),
+          (["--preset", "seed001", "--cell", "lstm", "--proj-size", "16"], "--proj-size"),
+          (["--preset", "seed001", "--proj-size", "4"], "--proj-size"),
+          (["--preset", "seed001", "--dtype", "float16"], "--dtype"), (["--preset", "seed001", "--backend", "nonsense"], "--backend"),
+          (["--preset", "seed001", "--epochs", "0"], "--epochs"), (["--preset", "seed001", "--epochs", "-1"], "--epochs"),
+          (["--preset", "seed001", "--batch-size", "0"], "--batch-size"), (["--preset", "seed001", "--window", "0"], "--window"),
+          (["--preset", "seed001", "--horizon", "0"], "--horizon"), (["--preset", "seed001", "--layers", "0"], "--layers"),
+          (["--preset", "seed001", "--early-stopping", "0"], "--early-stopping"), (["--preset", "seed001", "--hidden", "abc"], "--hidden"),
+          (["--preset", "seed001", "--hidden", "0"], "--hidden"), (["--preset", "seed001", "--hidden", "-5"], "--hidden"),
+          (["--preset", "seed001", "--bogus-flag"], "--bogus-flag"),
+          (["--preset", "seed001", "--allow-changed-data"], "--allow-changed-data"),
+      ])],
+    dict(cat="conflicting options", argv=[*T, "--preset", "seed001", "--out", ""], expect="usage", names="--out"),
+    dict(cat="conflicting options", argv=[*T, "--preset", "seed001", "--out", "   "], expect="usage", names="--out", check=absent("   ")),
+    dict(cat="conflicting options", argv=[*T, "--preset", "seed001", "--out"], expect="usage", names="--out"),
+    dict(cat="conflicting options", argv=[*T, "--preset", "seed001", "--out", "--weird"], expect="usage", names="--out"),
+    dict(cat="conflicting options", argv=["trian", "--preset", "seed001"], expect="usage", names="trian"),
+    dict(cat="conflicting options", argv=[], expect="usage", names="COMMAND"),
+    dict(cat="conflicting options", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out=--weird"], expect="ok", changes=["--weird"], note="a folder named like a flag"),
+    # ---- bounds ----
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--hidden", "100000", "--out", "bd1"], expect="refuse", names="--hidden", check=both(absent("bd1"), faster_than(5))),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--layers", "100000", "--out", "bd2"], expect="refuse", names="--layers", check=both(absent("bd2"), faster_than(5))),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--window", "10000000", "--out", "bd3"], expect="refuse", names="--window", check=both(absent("bd3"), faster_than(5))),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--horizon", "100000", "--out", "bd4"], expect="refuse", names="--horizon", check=absent("bd4")),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--batch-size", "1000000000000", "--epochs", "2", "--out", "bd5"], expect="clean", changes=["bd5"]),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--seed", "-1", "--epochs", "2", "--out", "bd6"], expect="clean", changes=["bd6"]),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--seed", str(2**70), "--epochs", "2", "--out", "bd7"], expect="clean", changes=["bd7"]),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--lr", "1e6", "--epochs", "5", "--out", "bd8"], expect="clean", changes=["bd8"], note="diverges: exit 3 expected"),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--hidden", "30000", "--cell", "lstm", "--out", "bd9"], expect="refuse", names="--hidden", check=both(absent("bd9"), faster_than(5))),
+    dict(cat="bounds", argv=[*T, "--preset", "seed001", "--epochs", "1000000000000000", "--out", "bd10"], expect="clean", changes=["bd10"], timeout=40, note="early-stops at 80 if accepted"),
+    # ---- tbptt misuse ----
+    *[dict(cat="tbptt", argv=[*T, "--preset", "seed001", *a, "--out", f"tb{i}"], expect="usage", names="--tbptt", check=absent(f"tb{i}"))
+      for i, a in enumerate([
+          ["--objective", "many-to-many", "--tbptt", "5"], ["--tbptt", "5,5"], ["--objective", "many-to-many", "--tbptt", "0,0"],
+          ["--objective", "many-to-many", "--tbptt", "-1,2"], ["--objective", "many-to-many", "--tbptt", "100,100"],
+          ["--objective", "many-to-many", "--tbptt", "a,b"], ["--objective", "many-to-many", "--tbptt", "5,5,5"],
+          ["--objective", "many-to-many", "--tbptt", ""], ["--objective", "many-to-many", "--tbptt", "3,3", "--bidirectional"],
+          ["--objective", "many-to-many", "--tbptt", "1e9,1e9"],
+      ])],
+    dict(cat="tbptt", argv=[*T, "--preset", "seed001", "--objective", "many-to-many", "--tbptt", "5,5", "--epochs", "2", "--out", "tbok"], expect="ok", changes=["tbok"]),
+    # ---- CSV content ----
+    dict(cat="csv", argv=csv_train("csv/huge.csv"), setup=mk("csv/huge.csv", "t,v\n" + "".join(f"{i},{(i % 7) * 1e200:.3e}\n" for i in range(80))), expect="clean", changes=["out/csv_huge.csv"]),
+    dict(cat="csv", argv=csv_train("csv/huge300.csv"), setup=mk("csv/huge300.csv", "t,v\n" + "".join(f"{i},{(i % 7 - 3) * 1e300:.3e}\n" for i in range(80))), expect="clean", changes=["out/csv_huge300.csv"]),
+    dict(cat="csv", argv=csv_train("csv/over.csv"), setup=mk("csv/over.csv", series_csv(60) + "60,1e309\n" + series_csv(20).split("\n", 1)[1]), expect="refuse", names="row"),
+    dict(cat="csv", argv=csv_train("csv/nan.csv"), setup=mk("csv/nan.csv", series_csv(60) + "60,nan\n"), expect="refuse", names="row"),
+    dict(cat="csv", argv=csv_train("csv/inf.csv"), setup=mk("csv/inf.csv", series_csv(60) + "60,-inf\n"), expect="refuse", names="row"),
+    dict(cat="csv", argv=csv_train("csv/blank.csv"), setup=mk("csv/blank.csv", series_csv(60) + "60,\n" + "61,1\n"), expect="refuse", names="missing value"),
+    dict(cat="csv", argv=csv_train("csv/word.csv"), setup=mk("csv/word.csv", series_csv(60) + "60,abc\n"), expect="refuse", names="row"),
+    dict(cat="csv", argv=csv_train("csv/bigfield.csv"), setup=mk("csv/bigfield.csv", series_csv(60) + "60," + "1" * 200_000 + "\n"), expect="refuse", names="bigfield.csv"),
+    dict(cat="csv", argv=csv_train("csv/bigheader.csv"), setup=mk("csv/bigheader.csv", "x" * 300_000 + ",v\n" + series_csv(60).split("\n", 1)[1]), expect="refuse", names="bigheader.csv"),
+    dict(cat="csv", argv=csv_train("csv/latin1.csv"), setup=latin1, expect="refuse", names="latin1.csv"),
+    dict(cat="csv", argv=csv_train("csv/utf16.csv"), setup=lambda: write("csv/utf16.csv", series_csv(60).encode("utf-16")), expect="refuse", names="utf16.csv"),
+    dict(cat="csv", argv=csv_train("csv/bom.csv", "t"), setup=lambda: write("csv/bom.csv", "\ufeff" + series_csv(60)), expect="clean", changes=["out/csv_bom.csv"], note="UTF-8 BOM before the first column's name"),
+    dict(cat="csv", argv=csv_train("csv/nul.csv"), setup=lambda: write("csv/nul.csv", series_csv(30) + "30,\x001\n" + "31,2\n"), expect="refuse", names="nul.csv"),
+    dict(cat="csv", argv=csv_train("csv/binary.csv"), setup=lambda: write("csv/binary.csv", random.Random(1).randbytes(5000)), expect="refuse", names="binary.csv"),
+    dict(cat="csv", argv=csv_train("csv/gz.csv"), setup=lambda: write("csv/gz.csv", gzip.compress(series_csv(60).encode())), expect="refuse", names="gz.csv"),
+    dict(cat="csv", argv=csv_train("csv/empty.csv"), setup=mk("csv/empty.csv", ""), expect="refuse", names="empty.csv"),
+    dict(cat="csv", argv=csv_train("csv/header.csv"), setup=mk("csv/header.csv", "t,v\n"), expect="refuse", names="header.csv"),
+    dict(cat="csv", argv=csv_train("csv/one.csv"), setup=mk("csv/one.csv", "t,v\n0,1.5\n"), expect="refuse", names="one.csv"),
+    dict(cat="csv", argv=csv_train("csv/few.csv"), setup=mk("csv/few.csv", series_csv(8)), expect="refuse", names="few.csv"),
+    dict(cat="csv", argv=csv_train("csv/const.csv"), setup=mk("csv/const.csv", "t,v\n" + "".join(f"{i},2.5\n" for i in range(80))), expect="clean", changes=["out/csv_const.csv"], note="a constant series: std 0"),
+    dict(cat="csv", argv=csv_train("csv/nocol.csv", "close"), setup=mk("csv/nocol.csv", series_csv(60)), expect="refuse", names="close"),
+    dict(cat="csv", argv=csv_train("csv/semi.csv"), setup=mk("csv/semi.csv", series_csv(60).replace(",", ";")), expect="refuse", names="v"),
+    dict(cat="csv", argv=csv_train("csv/dup.csv"), setup=mk("csv/dup.csv", "v,v\n" + "".join(f"{i},{i % 3}\n" for i in range(60))), expect="clean", changes=["out/csv_dup.csv"]),
+    dict(cat="csv", argv=csv_train("csv/crlf.csv"), setup=mk("csv/crlf.csv", series_csv(60).replace("\n", "\r\n")), expect="ok", changes=["out/csv_crlf.csv"]),
+    dict(cat="csv", argv=csv_train("csv/ragged.csv"), setup=mk("csv/ragged.csv", series_csv(40) + "40\n" + "41,1,2,3\n" + series_csv(20).split("\n", 1)[1]), expect="clean", changes=["out/csv_ragged.csv"]),
+    dict(cat="csv", argv=csv_train("csv"), setup=lambda: os.makedirs(p("csv"), exist_ok=True), expect="refuse", names="csv"),
+    dict(cat="csv", argv=csv_train("nope.csv"), expect="refuse", names="nope.csv"),
+    dict(cat="csv", argv=[*T, "--csv", "/dev/zero", "--column", "v", *SMALL, "--out", "out/devzero"], expect="refuse", names="/dev/zero", timeout=20),
+    dict(cat="csv", argv=[*T, "--csv", "/etc/passwd", "--column", "v", *SMALL, "--out", "out/passwd"], expect="refuse", names="/etc/passwd", note="the user named the file: its header is shown as its columns"),
+    dict(cat="csv", argv=csv_train("sp ace/dä ta.csv"), setup=mk("sp ace/dä ta.csv", series_csv(60)), expect="ok", changes=["out/sp ace_dä ta.csv"]),
+    dict(cat="csv", argv=[*T, "--csv", "csv-link.csv", "--column", "v", *SMALL, "--out", "out/link"], setup=symlink("fixtures/data.csv", "csv-link.csv"), expect="ok", changes=["out/link"]),
+    dict(cat="csv", argv=[*T, "--csv", "-", "--column", "v", *SMALL, "--out", "out/stdin"], expect="refuse", names="-", stdin=series_csv(60)),
+    dict(cat="csv", argv=csv_train("csv/neg0.csv"), setup=mk("csv/neg0.csv", "t,v\n" + "".join(f"{i},{'-0' if i % 2 else '1e-320'}\n" for i in range(60))), expect="clean", changes=["out/csv_neg0.csv"], note="subnormal and -0 values"),
+    # ---- --out paths ----
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--out", "mine.csv/run"], expect="refuse", names="mine.csv"),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--out", "mine.csv"], expect="refuse", names="mine.csv"),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--out", "/dev/null"], expect="refuse", names="/dev/null"),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--out", "/proc/rnnx-run"], expect="runtime", names="/proc"),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--out", "x" * 300], expect="runtime", names="xxxx"),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "ü n i/c ö d e"], expect="ok", changes=["ü n i"]),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "deep/a/b/c/d"], expect="ok", changes=["deep"]),
+    dict(cat="--out paths", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "nl\nname"], expect="clean", changes=["nl\nname"], note="a newline in --out"),
+    # ---- crafted model files: rnnx load FILE and rnnx predict --model DIR on each ----
+    *[dict(cat="crafted files", argv=a, setup=s if k == 0 else None, expect="clean" if (k == 0 and name in LOAD_OK) else "refuse",
+           names="model.npz" if k else "cr", check=c, timeout=20)
+      for name, s, c in [
+          ("cr-pickle-member", lambda: craft_npz("cr-pickle-member", extra={"params/evil.npy": npy(np.array([Evil()], dtype=object), True)}), None),
+          ("cr-pickle-param", lambda: craft_npz("cr-pickle-param", params={**base_params(), "bias_y": np.array([Evil()], dtype=object)}), None),
+          ("cr-pickle-meta", lambda: craft_npz("cr-pickle-meta", meta=np.array([Evil()], dtype=object)), None),
+          ("cr-bomb", lambda: bomb_npz("cr-bomb", 1.0), faster_than(5)),
+          ("cr-int", lambda: craft_npz("cr-int", params={k: v.astype(np.int64) for k, v in base_params().items()}), None),
+          ("cr-complex", lambda: craft_npz("cr-complex", params={k: v.astype(np.complex128) for k, v in base_params().items()}), None),
+          ("cr-bool", lambda: craft_npz("cr-bool", params={k: v > 0 for k, v in base_params().items()}), None),
+          ("cr-longdouble", lambda: craft_npz("cr-longdouble", params={k: v.astype(np.longdouble) for k, v in base_params().items()}), None),
+          ("cr-str", lambda: craft_npz("cr-str", params={k: v.astype(str) for k, v in base_params().items()}), None),
+          ("cr-struct", lambda: craft_npz("cr-struct", params={k: np.zeros(v.shape, dtype=[("a", "<f8")]) for k, v in base_params().items()}), None),
+          ("cr-shape", lambda: craft_npz("cr-shape", params={**base_params(), "weight_hh_l0": np.zeros((16, 17))}), None),
+          ("cr-missing", lambda: craft_npz("cr-missing", params={k: v for k, v in base_params().items() if k != "bias_y"}), None),
+          ("cr-nometa", lambda: craft_npz("cr-nometa", meta=False), None),
+          ("cr-notjson", lambda: craft_npz("cr-notjson", meta="{not json"), None),
+          ("cr-list", lambda: craft_npz("cr-list", meta="[1, 2, 3]"), None),
+          ("cr-deep", lambda: craft_npz("cr-deep", meta=deep_json(100000)), None),
+          ("cr-hidden-neg", lambda: meta_with("cr-hidden-neg", model__hidden_size=-1), None),
+          ("cr-hidden-str", lambda: meta_with("cr-hidden-str", model__hidden_size="16"), None),
+          ("cr-hidden-huge", lambda: meta_with("cr-hidden-huge", model__hidden_size=10**9), None),
+          ("cr-cell", lambda: meta_with("cr-cell", model__cell="transformer"), None),
+          ("cr-nomodel", lambda: meta_with("cr-nomodel", model=DELETE), None),
+          ("cr-norm", lambda: meta_with("cr-norm", norm=["a", None]), None),
+          ("cr-norm-zero", lambda: meta_with("cr-norm-zero", norm=[0.0, 0.0]), None),
+          ("cr-window", lambda: meta_with("cr-window", window=10**12), None),
+          ("cr-version", lambda: meta_with("cr-version", version=99), None),
+          ("cr-format", lambda: meta_with("cr-format", format="evil"), None),
+          ("cr-nan-meta", lambda: craft_npz("cr-nan-meta", meta=json.dumps(base_meta()).replace("0.7060022693970612", "NaN")), None),
+          ("cr-int-meta", lambda: craft_npz("cr-int-meta", meta=np.arange(3)), None),
+          ("cr-csvtext", lambda: (copy_run("cr-csvtext"), write("cr-csvtext/model.npz", series_csv(20))), None),
+          ("cr-empty", lambda: (copy_run("cr-empty"), write("cr-empty/model.npz", b"")), None),
+          ("cr-trunc", lambda: (copy_run("cr-trunc"), open(p("cr-trunc/model.npz"), "r+b").truncate(3000)), None),
+          ("cr-random", lambda: (copy_run("cr-random"), write("cr-random/model.npz", random.Random(2).randbytes(9000))), None),
+          ("cr-dir", lambda: (copy_run("cr-dir"), os.unlink(p("cr-dir/model.npz")), os.makedirs(p("cr-dir/model.npz"))), None),
+          ("cr-passwd-link", lambda: (copy_run("cr-passwd-link"), os.unlink(p("cr-passwd-link/model.npz")), os.symlink("/etc/passwd", p("cr-passwd-link/model.npz"))), stderr_lacks("root:x:")),
+          ("cr-loop", lambda: (copy_run("cr-loop"), os.unlink(p("cr-loop/model.npz")), os.symlink("model.npz", p("cr-loop/model.npz"))), None),
+          ("cr-nan-params", lambda: craft_npz("cr-nan-params", params={k: np.full_like(v, np.nan) for k, v in base_params().items()}), None),
+          ("cr-dup", lambda: craft_npz("cr-dup", extra={"params/bias_y.npy": npy(np.zeros(1))}), None),
+      ]
+      for k, a in enumerate([["load", f"{name}/model.npz"], ["predict", "--model", name, "--out", f"{name}-pred.csv"]])],
+    dict(cat="crafted files", argv=["predict", "--model", "pw", "--out", "pw.csv"], setup=passwd_model("pw"), expect="refuse", names="/etc/passwd", check=stderr_lacks("root:x:", "daemon", "/bin/")),
+    dict(cat="crafted files", argv=["forecast", "--model", "pw", "--out", "pwf.csv"], expect="refuse", names="/etc/passwd", check=stderr_lacks("root:x:", "daemon", "/bin/")),
+    dict(cat="crafted files", argv=["load", "pw/model.npz"], expect="clean", check=stderr_lacks("root:x:", "daemon")),
+    # ---- concurrency ----
+    dict(cat="concurrency", concurrent=[[*T, "--preset", "seed001", "--epochs", "40", "--out", "cc1"]] * 2, expect="one-wins", changes=["cc1"], names="in use"),
+    dict(cat="concurrency", concurrent=[[*T, "--preset", "seed001", "--epochs", "40", "--out", "cc2"]] * 3, expect="one-wins", changes=["cc2"], names="in use"),
+    dict(cat="concurrency", concurrent=[[*T, "--preset", "seed001", "--epochs", "150", "--early-stopping", "200", "--out", "cc3"], [*T, "--resume", "cc3"]], delay=1.5, expect="one-wins", changes=["cc3"], names="cc3", note="resume while the first run trains"),
+    dict(cat="concurrency", concurrent=[[*T, "--resume", "cc4", "--epochs", "300"], [*T, "--resume", "cc4", "--epochs", "300"]], setup=mkrun("cc4"), expect="one-wins", changes=["cc4"], names="in use"),
+    # ---- signals ----
+    *[dict(cat="signals", argv=[*T, "--preset", "seed001", "--hidden", "48", "--epochs", "200", "--early-stopping", "200", "--out", f"sg-{s}"], signal=SIG[s], expect=128 + SIG[s],
+           changes=[f"sg-{s}"], check=both(stderr_has("--resume"), exists(f"sg-{s}/checkpoint.npz")))
+      for s in SIG],
+    *[dict(cat="signals", argv=[*T, "--resume", f"sg-{s}"], expect="ok", changes=[f"sg-{s}"], note="resume after the signal")
+      for s in SIG],
+    dict(cat="signals", argv=[*T, "--preset", "seed001", "--out", "sg-early"], signal=signal.SIGINT, signal_at=0.15, expect=130, changes=["sg-early"], note="Ctrl-C during start-up"),
+    dict(cat="signals", argv=["forecast", "--model", "po", "--steps", "100000", "--out", "sg-f.csv"], signal=signal.SIGTERM, signal_at=1.0, expect="signal-or-ok", changes=["sg-f.csv", "sg-f.png"]),
+]
+
+
+# -- full / read-only disks (unshare + tmpfs) --------------------------------------------------------
+def disk_cases() -> list[dict]:
+    """Cases run inside ``unshare -rm`` on a small tmpfs at DIR: ``prep`` (shell, before the
+    snapshot) fills it; ``disk="ro"`` remounts it read-only after ``prep``.  ``keep``: files
+    a failed run may legitimately leave (a resumable checkpoint it reports)."""
+    fill = "dd if=/dev/zero of=DIR/fill bs=1k count=100000 2>/dev/null; "
+    run, early = "cp -a fixtures/base DIR/run; ", "cp -a fixtures/early DIR/run; "
+    c = "full/read-only disk"
+    return [
+        dict(cat=c, disk="64k", prep="", argv=[*T, "--preset", "seed001", "--out", "DIR/new"], keep=["new/checkpoint.npz"], note="train onto a 64 KiB disk"),
+        dict(cat=c, disk="1m", prep=run + fill, argv=["predict", "--model", "DIR/run", "--out", "DIR/p.csv"]),
+        dict(cat=c, disk="1m", prep=run + fill, argv=["predict", "--model", "DIR/run"], note="default --out, full disk"),
+        dict(cat=c, disk="1m", prep=run + fill, argv=["forecast", "--model", "DIR/run", "--steps", "2000", "--out", "DIR/f.csv"]),
+        dict(cat=c, disk="1m", prep=early + fill, argv=[*T, "--resume", "DIR/run", "--epochs", "40"], keep=["run/checkpoint.npz"], note="resume onto a full disk"),
+        dict(cat=c, disk="1m", prep=fill, argv=["save", "--from-torch", "gru.pt", "--out", "DIR/g.npz"]),
+        dict(cat=c, disk="ro", prep="", argv=[*T, "--preset", "seed001", "--out", "DIR/new"]),
+        dict(cat=c, disk="ro", prep=run, argv=["predict", "--model", "DIR/run", "--out", "DIR/p.csv"]),
+        dict(cat=c, disk="ro", prep=run, argv=["predict", "--model", "DIR/run"], note="default --out inside a read-only run"),
+        dict(cat=c, disk="ro", prep=early, argv=[*T, "--resume", "DIR/run", "--epochs", "40"]),
+        dict(cat=c, disk="ro", prep=run, argv=["load", "DIR/run/model.npz"], expect="ok", note="reading a read-only file is fine"),
+    ]
+
+
+def disk_shell(c: dict, d: str) -> str:
+    import shlex
+
+    snap = f"(cd {d} && find . -type f ! -name .rnnx.lock -exec sha256sum {{}} + | sort) > {d}.%s"
+    size = "1m" if c["disk"] == "ro" else c["disk"]
+    ro = f" && mount -o remount,ro {d}" if c["disk"] == "ro" else ""
+    argv = " ".join(shlex.quote(x.replace("DIR", d)) for x in c["argv"])
+    return (f"mount -t tmpfs -o size={size} none {d} || exit 99; {c['prep'].replace('DIR', d)} true{ro}; {snap % 'before'}; "
+            f"{shlex.quote(PY)} -m rnnx {argv} 2>{d}.err; rc=$?; {snap % 'after'}; "
+            f"(cd {d} && find . -name '.tmp-*' -o -name '*.tmp') > {d}.tmps; exit $rc")
+
+
+# -- running -----------------------------------------------------------------------------------------
+def run_one(c: dict, n: int) -> dict:
+    if c.get("setup"):
+        c["setup"]()
+    before = snapshot(W)
+    t0 = time.monotonic()
+    timeout = c.get("timeout", TIMEOUT)
+    if "concurrent" in c:
+        procs = []
+        for i, a in enumerate(c["concurrent"]):
+            procs.append(subprocess.Popen([PY, "-m", "rnnx", *a], cwd=W, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            if i == 0 and c.get("delay"):
+                time.sleep(c["delay"])
+        outs = [pr.communicate(timeout=timeout) for pr in procs]
+        rcs = [pr.returncode for pr in procs]
+        r = dict(cmd=" & ".join("rnnx " + " ".join(a) for a in c["concurrent"]), rc=rcs,
+                 stdout="\n".join(o for o, _ in outs), stderr="\n".join(e for _, e in outs), errs=[e for _, e in outs])
+    elif "disk" in c:
+        d = f"disk{n}"
+        os.makedirs(p(d))
+        pr = subprocess.run(["unshare", "-rm", "sh", "-c", disk_shell(c, d)], cwd=W, capture_output=True, text=True, timeout=timeout)
+        out = {x: open(p(f"{d}.{x}")).read() for x in ("before", "after", "tmps", "err") if os.path.exists(p(f"{d}.{x}"))}
+        r = dict(cmd=f"[{c['disk']} tmpfs at DIR] rnnx " + " ".join(map(quote, c["argv"])), rc=pr.returncode, stdout=pr.stdout,
+                 stderr=out.get("err", pr.stderr).replace(d, "DIR"))
+        if pr.returncode == 99:
+            r["skipped"] = "mount failed: " + pr.stderr.strip()
+        else:
+            b, a = (set(out.get(x, "").splitlines()) for x in ("before", "after"))
+            r["disk_changed"] = sorted({ln.split("  ", 1)[-1][2:] for ln in b ^ a} - set(c.get("keep", [])))
+            r["disk_tmps"] = out.get("tmps", "").split()
+        for x in out:
+            os.unlink(p(f"{d}.{x}"))
+    else:
+        pr = subprocess.Popen([PY, "-m", "rnnx", *c["argv"]], cwd=W, stdin=subprocess.PIPE if "stdin" in c else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if "signal" in c:
+            wait_for_training(pr, c)
+            pr.send_signal(c["signal"])
+        try:
+            out, err = pr.communicate(input=c.get("stdin"), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pr.kill()
+            out, err = pr.communicate()
+            err += f"\n[reliability.py: killed after {timeout} s]"
+        r = dict(cmd="rnnx " + " ".join(map(quote, c["argv"])), rc=pr.returncode, stdout=out, stderr=err)
+    r["wall_s"] = time.monotonic() - t0
+    r["before"], r["after"] = before, snapshot(W)
+    return r
+
+
+def quote(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)
+
+
+def wait_for_training(pr: subprocess.Popen, c: dict) -> None:
+    """Sleep until the run holds its folder and has trained a little (or ``signal_at`` s)."""
+    if "signal_at" in c:
+        time.sleep(c["signal_at"])
+        return
+    out = c["argv"][c["argv"].index("--out") + 1] if "--out" in c["argv"] else None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 20 and pr.poll() is None:
+        if out and os.path.exists(p(out, "history.csv")) or out and os.path.exists(p(out, "checkpoint.npz")):
+            break
+        if out and os.path.exists(p(out, ".rnnx.lock")) and time.monotonic() - t0 > 2.5:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+
+def judge(c: dict, r: dict) -> list[str]:
+    """The violated checks of one case (empty: clean)."""
+    bad = []
+    exp = c.get("expect", "refuse")
+    rcs = r["rc"] if isinstance(r["rc"], list) else [r["rc"]]
+    lines = [x for x in r["stderr"].splitlines() if x.strip()]
+    if r.get("skipped"):
+        return []
+    if "disk" in c:
+        exp = c.get("expect", "runtime")
+    refused = rcs != [0] and exp not in ("one-wins",)
+    # (a) exit status
+    if exp == "ok" and rcs != [0]:
+        bad.append(f"(a) exit {r['rc']}, expected 0")
+    elif exp == "usage" and rcs != [2]:
+        bad.append(f"(a) exit {r['rc']}, expected 2 (usage)")
+    elif exp == "runtime" and rcs != [1]:
+        bad.append(f"(a) exit {r['rc']}, expected 1 (runtime)")
+    elif exp == "refuse" and rcs[0] not in (1, 2):
+        bad.append(f"(a) exit {r['rc']}, expected a refusal (1 or 2)")
+    elif exp == "clean" and rcs[0] < 0:
+        bad.append(f"(a) exit {r['rc']}: killed")
+    elif isinstance(exp, int) and rcs != [exp]:
+        bad.append(f"(a) exit {r['rc']}, expected {exp}")
+    elif exp == "signal-or-ok" and rcs[0] not in (0, 143, -15):
+        bad.append(f"(a) exit {r['rc']}, expected 143")
+    elif exp == "nochange" and rcs[0] not in (0, 1, 2):
+        bad.append(f"(a) exit {r['rc']}")
+    elif exp == "one-wins" and sorted(rcs) != [0] + [1] * (len(rcs) - 1):
+        bad.append(f"(a) exits {rcs}, expected one 0 and the others 1")
+    # (b) one line naming the argument or file
+    if exp == "one-wins":
+        for e, rc in zip(r["errs"], rcs):
+            ls = [x for x in e.splitlines() if x.strip()]
+            if rc != 0 and (len(ls) != 1 or c["names"] not in e):
+                bad.append(f"(b) loser's stderr has {len(ls)} lines / does not name {c['names']!r}")
+    elif refused and not isinstance(exp, int) and exp != "signal-or-ok":
+        if len(lines) != 1:
+            bad.append(f"(b) {len(lines)} stderr lines, expected 1")
+        want = c.get("names", "DIR" if "disk" in c else None)
+        if want and want not in r["stderr"]:
+            bad.append(f"(b) stderr does not name {want!r}")
+    elif isinstance(exp, int) and exp > 128:
+        if len(lines) != 1:
+            bad.append(f"(b) {len(lines)} stderr lines after the signal, expected 1")
+    # (c), (d)
+    if "Traceback" in r["stderr"]:
+        bad.append("(c) Traceback")
+    if "internal error" in r["stderr"]:
+        bad.append("(d) internal error")
+    # (e) files unchanged
+    allowed = tuple(c.get("changes", [])) if rcs and all(x == 0 for x in rcs) or exp in ("one-wins",) or (isinstance(exp, int) and exp > 128) or exp == "signal-or-ok" else ()
+    if exp == "nochange":
+        allowed = ()
+    changed = sorted(k for k in set(r["before"]) | set(r["after"])
+                     if r["before"].get(k) != r["after"].get(k)
+                     and not any(k == a or k.startswith(a.rstrip("/") + "/") for a in allowed)
+                     and not k.endswith(".rnnx.lock"))
+    if "disk" in c:
+        changed += [f"(in the tmpfs) {x}" for x in r.get("disk_changed", [])]
+    if changed:
+        bad.append(f"(e) files changed: {changed[:6]}{' ...' if len(changed) > 6 else ''}")
+    r["changed"] = changed
+    # (f) temporaries
+    tmps = temporaries(W) + r.get("disk_tmps", [])
+    if tmps:
+        bad.append(f"(f) temporaries left: {tmps[:4]}")
+        for t in temporaries(W):  # count each once
+            os.unlink(p(t))
+    r["tmps"] = tmps
+    # (g) pickle
+    if os.path.exists(MARKER):
+        bad.append("(g) a pickle ran")
+        os.unlink(MARKER)
+    if c.get("check") and not r.get("skipped"):
+        try:
+            bad += [f"(case) {m}" for m in c["check"](r)]
+        except Exception as e:  # the check itself could not look (a file missing)
+            bad.append(f"(case) check failed: {type(e).__name__}: {e}")
+    return bad
+
+
+# -- the SIGKILL loop --------------------------------------------------------------------------------
+def params_of(run: str) -> dict[str, bytes]:
+    from rnnx.io.checkpoint import load
+
+    _, groups = load(p(run, "model.npz"))
+    return {k: (str(v.dtype), v.shape, np.ascontiguousarray(v).tobytes()) for k, v in groups["params"].items()}
+
+
+def kill_loop(kills: int, seed: int = 16) -> dict:
+    argv = [*T, "--preset", "seed001", "--epochs", "70"]
+    t0 = time.monotonic()
+    subprocess.run([PY, "-m", "rnnx", *argv, "--out", "kill-ref"], cwd=W, check=True, capture_output=True)
+    ref = params_of("kill-ref")
+    rng = random.Random(seed)
+    done, rounds, survived, problems, delivered = 0, [], 0, [], 0
+    while done < kills:
+        out = f"kill-{len(rounds)}"
+        per_round = min(kills - done, 5)
+        k, starts, delay_floor = 0, 0, 0.3
+        while True:
+            resume = os.path.exists(p(out, "checkpoint.npz"))
+            cmd = [*T, "--resume", out] if resume else [*argv, "--out", out]
+            pr = subprocess.Popen([PY, "-m", "rnnx", *cmd], cwd=W, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            starts += 1
+            if k < per_round:
+                time.sleep(rng.uniform(delay_floor, delay_floor + 2.0))
+                if pr.poll() is None:
+                    pr.kill()
+                    pr.communicate()
+                    k += 1
+                    continue
+            o, e = pr.communicate(timeout=120)
+            if pr.returncode != 0:
+                problems.append(f"{out}: rnnx {' '.join(cmd)} exited {pr.returncode}: {e.strip()}")
+                if "Traceback" in e or starts > 40:
+                    break
+                continue
+            if k < per_round:  # finished before the kill: start the round again
+                delay_floor = 0.3
+                shutil.rmtree(p(out))
+                k, starts = 0, 0
+                continue
+            break
+        same = os.path.exists(p(out, "model.npz")) and params_of(out) == ref
+        tmps = temporaries(p(out))
+        if tmps:
+            problems.append(f"{out}: temporaries left after the run finished: {tmps}")
+        if not same:
+            problems.append(f"{out}: model.npz params differ from the uninterrupted run after {k} kills")
+        survived += k if same and not tmps else 0
+        delivered += k
+        done += k
+        rounds.append(dict(folder=out, kills=k, starts=starts, bit_identical=same))
+    return dict(kills=delivered, survived_bit_identical=survived, rounds=rounds, problems=problems,
+                wall_s=round(time.monotonic() - t0, 1), seed=seed)
+
+
+# -- fixtures ----------------------------------------------------------------------------------------
+def fixtures() -> None:
+    def train(*a, cwd=W):
+        pr = subprocess.run([PY, "-m", "rnnx", *T, *a], cwd=cwd, capture_output=True, text=True)
+        if pr.returncode:
+            sys.exit(f"fixture failed: rnnx train {' '.join(a)}: {pr.stderr}")
+
+    os.makedirs(p("fixtures"))
+    write("fixtures/data.csv", series_csv(120))
+    write("fixtures/data2.csv", series_csv(120))
+    train("--preset", "seed001", "--out", "fixtures/base")  # finished, early-stopped at 80
+    train("--preset", "seed001", "--epochs", "15", "--out", "fixtures/early")  # done at 15: resume extends
+    train("--csv", "fixtures/data.csv", "--column", "v", *SMALL, "--out", "fixtures/csvrun")
+    train("--csv", "fixtures/data2.csv", "--column", "v", *SMALL, "--out", "fixtures/csvrun2")
+    train("--csv", "fixtures/data.csv", "--column", "v", *SMALL, "--horizon", "2", "--out", "fixtures/horizon2")
+    torch_good()
+    os.makedirs(p("sub"))
+    write("sub/data.csv", series_csv(120))
+    train("--csv", "data.csv", "--column", "v", *SMALL, "--out", "../fixtures/relcsv", cwd=p("sub"))
+
+
+def main() -> int:
+    global W, MARKER
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", help="write the tally here")
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--keep", action="store_true", help="keep the working folder")
+    ap.add_argument("--only", help="run only the categories containing this word (no kill loop with --kills 0)")
+    args = ap.parse_args()
+    W = tempfile.mkdtemp(prefix="rnnx-reliability-")
+    MARKER = os.path.join(W, "PICKLE-RAN")
+    t0 = time.monotonic()
+    fixtures()
+    cases = [c for c in CASES + disk_cases() if not args.only or args.only in c["cat"]]
+    results = []
+    for n, c in enumerate(cases):
+        r = run_one(c, n)
+        bad = judge(c, r)
+        results.append((c, r, bad))
+        mark = "ok " if not bad else "BAD"
+        print(f"{mark} {n:3d} [{c['cat']}] {r['cmd'][:110]}  -> {r['rc']} ({r['wall_s']:.1f} s) {'; '.join(bad)[:200]}", flush=True)
+    kl = kill_loop(args.kills) if args.kills else dict(kills=0, survived_bit_identical=0, rounds=[], problems=[])
+    tally = summarise(results, kl, time.monotonic() - t0)
+    print_table(tally)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(tally, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    if args.keep:
+        print("working folder:", W)
+    else:
+        shutil.rmtree(W, ignore_errors=True)
+    return 0
+
+
+def summarise(results, kl, wall) -> dict:
+    cats: dict[str, dict] = {}
+    viol = []
+    for c, r, bad in results:
+        s = cats.setdefault(c["cat"], dict(cases=0, clean=0, violations=0, skipped=0))
+        s["cases"] += 1
+        if r.get("skipped"):
+            s["skipped"] += 1
+        s["clean"] += not bad
+        s["violations"] += bool(bad)
+        if bad:
+            viol.append(dict(category=c["cat"], command=r["cmd"], exit=r["rc"], problems=bad, wall_s=round(r["wall_s"], 2),
+                             stderr=r["stderr"].strip()[-1500:], note=c.get("note")))
+    nonzero = [(c, r, b) for c, r, b in results if (r["rc"] if not isinstance(r["rc"], list) else max(r["rc"])) != 0]
+    one_line = sum(1 for c, r, b in nonzero if len([x for x in r["stderr"].splitlines() if x.strip()]) == 1
+                   and "Traceback" not in r["stderr"] and "internal error" not in r["stderr"])
+    return dict(
+        cases=len(results), per_category=cats,
+        failed_or_refused=len(nonzero), clean_one_line_errors=one_line,
+        tracebacks=sum("Traceback" in r["stderr"] for _, r, _ in results),
+        internal_errors=sum("internal error" in r["stderr"] for _, r, _ in results),
+        commands_that_modified_files=sum(bool(r["changed"]) for _, r, _ in results),
+        files_modified=sum(len(r["changed"]) for _, r, _ in results),
+        commands_leaving_temporaries=sum(bool(r["tmps"]) for _, r, _ in results),
+        pickles_run=sum(any("(g)" in b for b in bad) for _, _, bad in results),
+        skipped=[dict(command=r["cmd"], reason=r["skipped"]) for _, r, _ in results if r.get("skipped")],
+        cases_with_violations=len(viol), kill_loop=kl,
+        exits=dict(sorted(__import__("collections").Counter(str(r["rc"]) for _, r, _ in results).items())), wall_s=round(wall, 1), violations=viol,
+    )
+
+
+def print_table(t: dict) -> None:
+    print(f"\n{'category':28s} {'cases':>5s} {'clean':>5s} {'violations':>10s}")
+    for k, s in t["per_category"].items():
+        print(f"{k:28s} {s['cases']:5d} {s['clean']:5d} {s['violations']:10d}")
+    print(f"{'total':28s} {t['cases']:5d} {t['cases'] - t['cases_with_violations']:5d} {t['cases_with_violations']:10d}\n")
+    kl = t["kill_loop"]
+    for label, v in [
+        ("failed or refused commands", t["failed_or_refused"]),
+        ("  of which clean one-line errors", t["clean_one_line_errors"]),
+        ("tracebacks", t["tracebacks"]),
+        ('"internal error" for a user mistake', t["internal_errors"]),
+        ("commands that modified files when they should not", t["commands_that_modified_files"]),
+        ("  files modified", t["files_modified"]),
+        ("commands leaving temporaries", t["commands_leaving_temporaries"]),
+        ("pickles run", t["pickles_run"]),
+        ("cases skipped", len(t["skipped"])),
+        ("SIGKILLs survived with bit-identical resume / kills", f"{kl['survived_bit_identical']} / {kl['kills']}"),
+        ("wall time (s)", t["wall_s"]),
+    ]:
+        print(f"{label:52s} {v}")
+    for s in t["skipped"]:
+        print("skipped:", s["command"], "--", s["reason"])
+    for m in kl["problems"]:
+        print("kill loop:", m)
+    print(f"\n{len(t['violations'])} cases violated a check:")
+    for v in t["violations"]:
+        print(f"- [{v['category']}] {v['command']}\n    exit {v['exit']}: {'; '.join(v['problems'])}\n    stderr: {v['stderr'][-400:]!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
