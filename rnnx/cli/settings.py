@@ -216,19 +216,19 @@ def _finite_positive(v: Any) -> bool:
 def _check_numbers(s: TrainSettings) -> None:
     """Counts >= 1, --checkpoint-every >= 0, --lr and the clips finite and > 0, --momentum
     in [0, 1), --early-stopping >= 1."""
-    for field, words in _POSITIVE.items():
-        v = getattr(s, field)
+    for name, words in _POSITIVE.items():
+        v = getattr(s, name)
         if not _is_int(v) or v < 1:
-            raise AppError(f"{flag_for(field)}: expected {words}, got {v!r}")
+            raise AppError(f"{flag_for(name)}: expected {words}, got {v!r}")
     if not _is_int(s.checkpoint_every) or s.checkpoint_every < 0:
         raise AppError(f"--checkpoint-every: expected N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at "
                        f"the end only), got {s.checkpoint_every!r}")
     if not _finite_positive(s.lr):
         raise AppError(f"--lr: expected a finite learning rate > 0, got {s.lr!r}")
-    for field in ("clip_value", "clip_norm"):
-        v = getattr(s, field)
+    for name in ("clip_value", "clip_norm"):
+        v = getattr(s, name)
         if v is not None and not _finite_positive(v):
-            raise AppError(f"{flag_for(field)}: expected a finite number > 0, got {v!r}")
+            raise AppError(f"{flag_for(name)}: expected a finite number > 0, got {v!r}")
     if not (isinstance(s.momentum, (int, float)) and 0 <= s.momentum < 1):
         raise AppError(f"--momentum: expected a number in [0, 1), got {s.momentum!r}")
     if s.early_stopping is not None and (not _is_int(s.early_stopping) or s.early_stopping < 1):
@@ -254,10 +254,10 @@ def _check_split(s: TrainSettings) -> None:
 
 def _check_optimizer(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--momentum and --nesterov are SGD's; Nesterov needs momentum > 0."""
-    for field, used in (("momentum", s.momentum > 0), ("nesterov", s.nesterov)):
+    for name, used in (("momentum", s.momentum > 0), ("nesterov", s.nesterov)):
         if used and s.optimizer != "sgd":
-            got = f"--momentum {s.momentum}" if field == "momentum" else "--nesterov"
-            raise AppError(f"{flag_for(field)}: applies to --optimizer sgd only, got {got} with "
+            got = f"--momentum {s.momentum}" if name == "momentum" else "--nesterov"
+            raise AppError(f"{flag_for(name)}: applies to --optimizer sgd only, got {got} with "
                            f"{_origin('optimizer', s.optimizer, s, explicit)}")
     if s.nesterov and s.momentum <= 0:
         raise AppError(f"--nesterov: needs --momentum > 0 (Nesterov's is a form of momentum), got "

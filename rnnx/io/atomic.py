@@ -44,10 +44,12 @@ def replacing(path: str, *, overwrite: bool = True, binary: bool = True) -> Iter
     temporary is removed.  ``overwrite=False`` and an existing ``path``: FileExistsError
     before anything is written.  OS errors keep their path (``e.filename``)."""
     if not overwrite and os.path.lexists(path):
-        raise FileExistsError(errno.EEXIST, "exists; pass overwrite=True to replace it", path)
+        raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it")
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file name", path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, "no such folder", folder)
+        raise FileNotFoundError(errno.ENOENT, f"its folder {folder!r} does not exist", path)
     mode = _mode_for(path)
     tmp = temporary_name(path)
     try:
@@ -60,14 +62,33 @@ def replacing(path: str, *, overwrite: bool = True, binary: bool = True) -> Iter
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        _publish(tmp, path, overwrite)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename in (None, tmp):
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, tmp):
             raise type(e)(e.errno, e.strerror, path) from None
         raise
     sync_folder(folder)
+
+
+def _publish(tmp: str, path: str, overwrite: bool) -> None:
+    """Move the finished ``tmp`` to ``path``.  Without ``overwrite``: a hard link, which
+    fails if ``path`` appeared meanwhile (another writer), then the temporary goes; a file
+    system without hard links gets a rename if ``path`` is still absent."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it") from None
+    except OSError:
+        if os.path.lexists(path):
+            raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def sync_folder(folder: str) -> None:

@@ -17,12 +17,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
-import tempfile
 import zipfile
 import zlib
 from typing import Any
 
+from rnnx.io import atomic
 from rnnx.io.schema import FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Shapes, show, validate
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "save", "load", "check_params",
@@ -52,26 +51,13 @@ def float_array(where: str, key: str, a: Any) -> Any:
     return a
 
 
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def _with_path(e: OSError, path: str) -> OSError:
-    """``e`` as an OSError of the same errno whose ``filename`` is ``path`` (the file the
-    caller asked for, not a temporary)."""
-    if e.errno is None:
-        return OSError(errno.EIO, e.strerror or str(e), path)
-    return OSError(e.errno, e.strerror or os.strerror(e.errno), path)
-
-
 def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: Any,
          overwrite: bool = True) -> None:
     """Write ``meta`` (plus ``format`` and ``version``) and the array ``groups`` to ``path``
     atomically: every array is host-transferred by ``to_numpy`` and checked first (not
-    float16/32/64: :class:`TypeError` naming it), then written to ``.tmp-<pid>-<random>.npz``
-    beside ``path``, fsynced and renamed over it.  ``overwrite=False`` and ``path`` exists:
+    float16/32/64: :class:`TypeError` naming it), then written through
+    :func:`rnnx.io.atomic.replacing` (a temporary ``.tmp-<pid>-<random>-<name>`` beside
+    ``path``, fsynced and renamed over it).  ``overwrite=False`` and ``path`` exists:
     :class:`FileExistsError`, nothing written.  A replaced file's permission bits carry over;
     a new file gets ``0666 & ~umask``.  An :class:`OSError` (no space, no permission, a
     read-only disk) removes the temporary and propagates with ``filename`` = ``path``."""
@@ -81,66 +67,8 @@ def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: 
     for g, d in groups.items():
         for k, v in d.items():
             arrays[f"{g}/{k}"] = float_array("groups", f"{g}/{k}", to_numpy(v))
-    if not overwrite and os.path.lexists(path):
-        raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it")
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file name", path)
-    try:
-        _write(path, arrays, overwrite)
-    except OSError as e:
-        if isinstance(e, FileExistsError) and not overwrite:
-            raise FileExistsError(f"path: {path!r} exists; pass overwrite=True to replace it") from None
-        if e.filename == path:
-            raise
-        raise _with_path(e, path) from e
-
-
-def _write(path: str, arrays: dict[str, Any], overwrite: bool) -> None:
-    import numpy as np
-
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()  # a normal file, not mkstemp's private 0600
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", suffix=".npz", dir=folder)
-    try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path, overwrite)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def _publish(tmp: str, path: str, overwrite: bool) -> None:
-    """Move the finished ``tmp`` to ``path``; without ``overwrite`` a hard link, which fails
-    if ``path`` appeared meanwhile (a file system without links: rename if still absent)."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        if os.path.lexists(path):
-            raise FileExistsError(errno.EEXIST, "exists", path) from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
+    with atomic.replacing(path, overwrite=overwrite) as f:
+        np.savez(f, **arrays)
 
 
 # -- load ----------------------------------------------------------------------------------------------
