@@ -11,7 +11,8 @@
 #            pytest-xdist, and rnnx itself (reinstalled when it is a plain, non-editable install)
 #   env      nvidia-smi, versions of cupy / jax / torch and whether each sees CUDA -> env.txt;
 #            fails when a target of the run is unavailable
-#   pytest   the GPU half of the test matrix (tests/test_backends.py), concurrently with
+#   pytest   the GPU half of the test matrix (tests/test_backends.py) and save/load/to_torch and
+#            train/predict/forecast on each GPU target (tests/test_io_targets.py), concurrently with
 #   parity   rnnx parity on the same targets
 #   bench    rnnx bench --sizes 256,100,256,512, cuDNN (TF32 off) as the float32 anchor; alone
 #   summary  bench/gpu_summary.py -> summary.txt
@@ -310,7 +311,7 @@ EOF
 step pytest "$T_PYTEST" "$OUT/pytest.log" --foreground -- \
     env RNNX_BACKENDS="$TEST_TARGETS" XLA_PYTHON_CLIENT_PREALLOCATE=false \
     PYTHONPATH="$WORK/plugin${PYTHONPATH:+:$PYTHONPATH}" \
-    "$PY" -m pytest tests/test_backends.py -q -n "$WORKERS" -p gpu_check_stop -p no:cacheprovider \
+    "$PY" -m pytest tests/test_backends.py tests/test_io_targets.py -q -n "$WORKERS" -p gpu_check_stop -p no:cacheprovider \
     --junitxml "$OUT/pytest.xml" "${K[@]}" &
 pytest_pid=$!
 step parity "$T_PARITY" "$OUT/parity.log" -- \
