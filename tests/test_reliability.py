@@ -450,3 +450,34 @@ def test_read_only_folder(tmp_path):
     assert lines[1::2] == ["rc=1", "rc=1", "rc=1"], p.stdout + p.stderr
     for ln in lines[0::2]:
         assert "Read-only file system (EROFS)" in ln and "Traceback" not in ln, ln
+
+
+# -- a model file that names a file it should not read ---------------------------------------------------
+@pytest.mark.parametrize("record", ["wrong-hash", "no-hash", "other-path"])
+def test_model_file_cannot_make_rnnx_read_another_file(capsys, tmp_path, monkeypatch, record):
+    """A crafted model.npz whose settings name a private file as the run's CSV: predict and
+    forecast refuse before parsing it, and echo nothing of it (its header included)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.csv").write_text("v\n" + "".join(f"{np.sin(i / 5):.6f}\n" for i in range(120)))
+    code, _, err = cli(capsys, "train", "--csv", "s.csv", "--column", "v", "--epochs", "2", "--hidden", "4",
+                       "--out", "r", "--quiet")
+    assert code == 0, err
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password_column,TOPSECRET\nhunter2,1\n")
+    meta, groups = checkpoint.load("r/model.npz")
+    settings = {**meta["settings"], "csv": str(secret), "column": "nonexistent"}
+    data = {"kind": "csv", "path": str(secret), "sha256": "0" * 64, "bytes": 10}
+    if record == "no-hash":
+        crafted = {k: v for k, v in meta.items() if k not in ("format", "version", "data")}
+    else:
+        crafted = {**{k: v for k, v in meta.items() if k not in ("format", "version")}, "data": data}
+        if record == "other-path":
+            crafted["data"] = {**meta["data"]}  # the run's true record, for another file than the settings'
+    checkpoint.save("r/model.npz", {**crafted, "settings": settings}, groups, to_numpy=lambda a: a)
+    before = snapshot(tmp_path)
+    for argv in (["predict", "--model", "r"], ["forecast", "--model", "r"]):
+        code, out, err = cli(capsys, *argv)
+        line = one_line(err)
+        assert code == 2 and line.startswith(f"rnnx {argv[0]}: error: --model: "), line
+        assert "TOPSECRET" not in line and "password_column" not in line and "hunter2" not in line, line
+    assert snapshot(tmp_path) == before
