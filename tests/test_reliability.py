@@ -4,8 +4,9 @@ read-only disks, and the careless-user cases of issue 16, through the real comma
 Every refused command is checked four ways: its exit status, exactly one line on stderr
 naming the argument or file, no traceback and no "internal error", and not one byte or
 permission bit of the files already there changed.  The SIGKILL loop kills training at
-random moments (``RNNX_KILLS``, default 10) and requires the resumed run's model to be
-bit-identical to an uninterrupted one.  Full-disk and read-only cases mount a small
+random moments (``RNNX_KILLS``, default 10; marked ``soak``: ``RNNX_KILLS=200 python -m
+pytest -m soak tests/test_reliability.py`` runs the long loop alone) and requires the
+resumed run's model to be bit-identical to an uninterrupted one.  Full-disk and read-only cases mount a small
 tmpfs in a user namespace (``unshare -rm``) and skip, with the reason, where the machine
 does not allow it.
 """
@@ -114,6 +115,7 @@ def finished(folder) -> bool:
 
 
 # -- SIGKILL at random moments ----------------------------------------------------------------------
+@pytest.mark.soak
 def test_sigkill_loop_resumes_bit_identical(tmp_path, reference):
     """Kill training with SIGKILL at random moments (during training, checkpoint writes and
     the final writes), resume each time; every run must end with the reference's model."""
@@ -155,6 +157,7 @@ def test_sigkill_loop_resumes_bit_identical(tmp_path, reference):
 
 
 # -- SIGINT / SIGTERM / SIGHUP ----------------------------------------------------------------------
+@pytest.mark.soak
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_signal_stops_at_a_safe_point(tmp_path, reference, sig):
     proc = rnnx_process("train", *RUN, "--checkpoint-every", "1000", "--out", "r", cwd=tmp_path)
