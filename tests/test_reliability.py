@@ -484,3 +484,13 @@ def test_model_file_cannot_make_rnnx_read_another_file(capsys, tmp_path, monkeyp
         assert code == 2 and line.startswith(f"rnnx {argv[0]}: error: --model: "), line
         assert "TOPSECRET" not in line and "password_column" not in line and "hunter2" not in line, line
     assert snapshot(tmp_path) == before
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.csv").write_text("v\n" + "".join(f"{i}\n" for i in range(1, 101)))
+    code, _, err = cli(capsys, "train", "--csv", "s.csv", "--column", "v", "--cell", "rnn", "--nonlinearity",
+                       "relu", "--optimizer", "sgd", "--lr", "100", "--epochs", "5", "--out", "r", "--quiet")
+    line = one_line(err)
+    assert code == 3 and "at epoch 1" in line and "no checkpoint had been written yet" in line, line
+    assert sorted(os.listdir(tmp_path)) == ["s.csv"]

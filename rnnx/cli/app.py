@@ -308,12 +308,19 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
     if resumed is None:  # only now, with every input checked, touch the output folder
+        created = not os.path.isdir(out)
         runfolder.make_folder(out)
-        with Lock(out, option="--out") as lock:
-            runfolder.check_new(out, overwrite=overwrite)  # again, under the lock: another run may have been quicker
-            runfolder.start(out, lock, fresh=True)
-            runfolder.say(lock.notes)
-            return _train_in(target, s, out, None, quiet, t_start, cfg, ds, model, source)
+        try:
+            with Lock(out, option="--out") as lock:
+                runfolder.check_new(out, overwrite=overwrite)  # again, under the lock: another run may have been quicker
+                runfolder.start(out, lock, fresh=True)
+                runfolder.say(lock.notes)
+                return _train_in(target, s, out, None, quiet, t_start, cfg, ds, model, source)
+        except BaseException:
+            if created:  # a run that failed before its first checkpoint leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    os.rmdir(out)
+            raise
     runfolder.start(out, lock, fresh=False)
     runfolder.say(lock.notes)
     return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source)
