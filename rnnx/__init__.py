@@ -1,12 +1,37 @@
 """rnnx: recurrent networks (RNN, LSTM, GRU) with hand-derived BPTT, written once against
 the Python array API standard.  See :mod:`rnnx.layers` for the API and
-:data:`rnnx.cells.CELLS` for the cells and their options."""
+:data:`rnnx.cells.CELLS` for the cells and their options.
 
-from rnnx.checks import NonFiniteError
-from rnnx.io.files import load, save
-from rnnx.layers import GRU, LSTM, RNN, Cache, Recurrent, layer, layer_from_config
-from rnnx.model import Model
+The names below are imported on first use (PEP 562), so that ``import rnnx.cli`` (the
+``rnnx`` command) starts in milliseconds and a Ctrl-C during its start-up reaches the
+command's own handler."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+#: public name -> the module that defines it
+_LAZY = {
+    "NonFiniteError": "rnnx.checks",
+    "load": "rnnx.io.files", "save": "rnnx.io.files",
+    "GRU": "rnnx.layers", "LSTM": "rnnx.layers", "RNN": "rnnx.layers", "Cache": "rnnx.layers",
+    "Recurrent": "rnnx.layers", "layer": "rnnx.layers", "layer_from_config": "rnnx.layers",
+    "Model": "rnnx.model",
+}
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrent", "Cache", "Model", "layer", "layer_from_config", "save", "load",
            "NonFiniteError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rnnx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

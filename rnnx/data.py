@@ -227,6 +227,17 @@ class Windows:
     target_index: list[int]  # series index of each window's (last) target
 
 
+def too_short(n: int, window: int, horizon: int) -> DataError:
+    """The error for a series of ``n`` values too short for one window and its target; it
+    names ``horizon`` when a window with a next-step target would fit, else ``window``."""
+    values = f"{n} value{'' if n == 1 else 's'}"
+    if n >= window + 1:  # the window fits with a next-step target: the horizon reaches too far
+        return DataError(f"horizon: a target {horizon} steps after a window of {window} needs at least "
+                         f"{window + horizon} values, the series has {values}")
+    return DataError(f"window: a window of {window} steps with horizon {horizon} needs at least "
+                     f"{window + horizon} values, the series has {values}")
+
+
 def windows(values: list[float], window: int, horizon: int = 1, *, every_step: bool = False) -> Windows:
     """Every window of ``window`` inputs with its target(s) ``horizon`` steps ahead."""
     if window < 1:
@@ -235,8 +246,7 @@ def windows(values: list[float], window: int, horizon: int = 1, *, every_step: b
         raise DataError(f"horizon: expected a positive number of steps, got {horizon}")
     n = len(values) - window - horizon + 1
     if n < 1:
-        raise DataError(f"window: a window of {window} steps with horizon {horizon} needs at least "
-                        f"{window + horizon} values, the series has {len(values)}")
+        raise too_short(len(values), window, horizon)
     ins = [values[i : i + window] for i in range(n)]
     if every_step:
         tgt: list[Any] = [values[i + horizon : i + window + horizon] for i in range(n)]

@@ -58,8 +58,7 @@ def build(series: list[float], *, window: int, horizon: int, split: tuple[float,
     every step of a window is trained towards the window's final target.  A given ``norm``
     (a trained model's) is used as it is, and then the split may leave no training part."""
     if len(series) < window + horizon:
-        raise D.DataError(f"window: a window of {window} steps with horizon {horizon} needs at least "
-                          f"{window + horizon} values, the series has {len(series)}")
+        raise D.too_short(len(series), window, horizon)
     w = D.windows(series, window, horizon, every_step=every_step and not final_target_every_step)
     n_train, n_val, n_test = D.split_counts(len(w.inputs), split, need_train=norm is None)
     if norm is None:

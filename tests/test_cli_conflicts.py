@@ -132,6 +132,14 @@ def test_too_big_names_the_flag_and_what_fits(kw, flag):
     check_fits(_csv(**{field: top}), available_bytes=22 * GB)  # what it suggests does fit
 
 
+def test_layers_bound_independent_of_memory():
+    """--layers 100000 of 16 units fits in memory but is refused: an update would take hours."""
+    with pytest.raises(AppError) as e:
+        check_fits(resolve({"preset": "seed001", "layers": 100000}), available_bytes=1 << 50)
+    assert e.value.code == 2 and str(e.value) == "--layers: expected at most 1000 stacked layers, got 100000"
+    check_fits(resolve({"preset": "seed001", "layers": 1000}), available_bytes=1 << 50)
+
+
 def test_hidden_100000_message():
     with pytest.raises(AppError) as e:
         check_fits(_csv(hidden=100000), available_bytes=22 * GB)

@@ -289,6 +289,18 @@ REFUSED = [
     ("save-over-existing", _torch_file, ["save", "--from-torch", "x", "--out", "s.csv"], 2,
      "--out: 's.csv' exists; pass --overwrite"),
     ("save-not-torch", None, ["save", "--from-torch", "s.csv", "--out", "y.npz"], 2, "--from-torch"),
+    ("predict-over-the-lock", None, ["predict", "--model", "r", "--out", "r/.rnnx.lock"], 2, "is a file of the run"),
+    ("save-over-a-run-file", _torch_file, ["save", "--from-torch", "x", "--out", "r/model.npz", "--overwrite"], 2,
+     "is a file of the run"),
+    ("predict-nan-model", "nan-model", ["predict", "--model", "x"], 2, "non-finite parameters: params["),
+    ("predict-short-csv", "short-csv", ["predict", "--model", "r", "--csv", "x", "--column", "v"], 2,
+     "--csv: 'x' (3 values) does not fit the model"),
+    ("forecast-short-csv", "short-csv", ["forecast", "--model", "r", "--csv", "x", "--column", "v"], 2,
+     "--csv: 'x' has 3 values"),
+    ("horizon-too-far", None, ["train", *RUN, "--horizon", "100000", "--out", "y"], 2, "--horizon: "),
+    ("csv-too-short", "short-csv", ["train", "--csv", "x", "--column", "v", "--out", "y", "--quiet"], 2,
+     "(--csv "),
+    ("layers-too-many", None, ["train", *RUN, "--layers", "100000", "--out", "y"], 2, "--layers: expected at most"),
     ("load-a-csv", None, ["load", "s.csv"], 2, "s.csv"),
     ("load-missing", None, ["load", "nothing.npz"], 2, "nothing.npz"),
 ]
@@ -305,6 +317,15 @@ def _setup(root, how) -> None:
     elif how == "notes":
         x.mkdir()
         (x / "notes.txt").write_text("my notes\n")
+    elif how == "short-csv":
+        x.write_text("v\n1\n2\n3\n")
+    elif how == "nan-model":
+        shutil.copytree(root / "r", x)
+        meta, groups = checkpoint.load(str(x / "model.npz"))
+        w = groups["params"]["weight_hh_l0"].copy()
+        w[0, 1] = np.nan
+        checkpoint.save(str(x / "model.npz"), {k: v for k, v in meta.items() if k not in ("format", "version")},
+                        {"params": {**groups["params"], "weight_hh_l0": w}}, to_numpy=lambda a: a)
     else:
         how(x)
 
@@ -494,3 +515,19 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(capsys, t
     line = one_line(err)
     assert code == 3 and "at epoch 1" in line and "no checkpoint had been written yet" in line, line
     assert sorted(os.listdir(tmp_path)) == ["s.csv"]
+
+
+@needs_tmpfs
+def test_full_disk_names_the_file_for_predict_and_resume(tmp_path):
+    """A disk already full when predict or a resumed run starts: the lock still holds (its
+    pid line is best effort), and the write that fails names its file and ENOSPC."""
+    rx = f"{PY} -m rnnx"
+    p = in_tmpfs(f"{rx} train {' '.join(RUN)} --epochs 3 --out r >/dev/null && "
+                 "(cat /dev/zero > /mnt/filler 2>/dev/null; true) && "
+                 f"({rx} predict --model r; echo rc=$?; {rx} train --resume r --epochs 4 --quiet; echo rc=$?; "
+                 "ls -a r) 2>&1", "2m", tmp_path)
+    lines = [ln for ln in p.stdout.splitlines() if ln]
+    assert lines[1] == "rc=1" and lines[3] == "rc=1", p.stdout + p.stderr
+    assert "'r/predictions.csv': No space left on device (ENOSPC)" in lines[0], lines[0]
+    assert "r/" in lines[2] and "No space left on device (ENOSPC)" in lines[2], lines[2]
+    assert not [n for n in lines[4:] if n.startswith(".tmp-") or n == ".rnnx.lock"], lines

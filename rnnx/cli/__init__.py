@@ -45,15 +45,26 @@ def _parser(command: str | None) -> tuple[_Parser, _Parser | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``rnnx`` with ``argv`` (default: the process's arguments) and return its exit
+    status; every failure is one line on stderr."""
+    program = argv is None  # the process's own command line: the program is ending when this returns
     argv = sys.argv[1:] if argv is None else list(argv)
-    p, sub = _parser(argv[0] if argv and argv[0] in COMMANDS else None)
-    args = p.parse_args(argv)
-    from rnnx.backends import malloc
-
-    malloc.tune()  # CPU loops: keep freed large blocks instead of re-faulting them every call
-    name = f"rnnx {args.command}"
+    name, sub = "rnnx", None
     try:
+        p, sub = _parser(argv[0] if argv and argv[0] in COMMANDS else None)
+        args = p.parse_args(argv)
+        name = f"rnnx {args.command}"
+        from rnnx.backends import malloc
+
+        malloc.tune()  # CPU loops: keep freed large blocks instead of re-faulting them every call
         return command_module(args.command).run(args)
+    except KeyboardInterrupt:  # Ctrl-C before training has its handlers (start-up, data, plots)
+        print(f"{name}: interrupted", file=sys.stderr)
+        if program:  # the program ends here: exit 130 now (an interrupt that landed in an extension
+            sys.stdout.flush()  # module's start-up would otherwise make CPython re-raise SIGINT at exit)
+            sys.stderr.flush()
+            os._exit(130)
+        return 130
     except AppError as e:
         print(f"{name}: {e.label + ': ' if e.label else ''}{_one_line(str(e))}", file=sys.stderr)
         return e.code
@@ -70,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as e:  # the library's: it names a parameter, we name the flag
         print(f"{name}: error: {_one_line(for_cli(str(e), sub.option_strings() if sub else ()))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
     except Exception as e:  # a bug: still one line, the traceback on request
         if os.environ.get("RNNX_DEBUG"):
             raise

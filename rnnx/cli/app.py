@@ -303,7 +303,12 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
         print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
               f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
     norm = data.Normaliser(*meta["norm"]) if meta is not None else None
-    ds = dataset_for(s, series, target, norm)
+    try:
+        ds = dataset_for(s, series, target, norm)
+    except data.DataError as e:  # --window, --horizon, --split against this series: say which series
+        if s.csv is None or not str(e).startswith(("window:", "horizon:", "split:")):
+            raise
+        raise data.DataError(f"{e} (--csv {s.csv})") from None
     model = model_for(s)
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
@@ -532,7 +537,14 @@ def loaded_model(folder: str, backend: str | None, device: str | None):
     with target.scope():
         dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
         model = Model.from_config(meta["model"])
-        yield meta, s, target, dtype, model, _restore(groups, model, target, dtype, path, "params")
+        params = _restore(groups, model, target, dtype, path, "params")
+        from rnnx import checks
+
+        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()],
+                                      xp=target.namespace())
+        if bad is not None:
+            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        yield meta, s, target, dtype, model, params
 
 
 def _series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | None) -> list[float]:
@@ -566,8 +578,9 @@ def _out_file(folder: str, out: str | None, default: str, *, overwrite: bool, al
     run_dir = os.path.realpath(folder)
     for path in (out, *(os.path.splitext(out)[0] + ext for ext in also)):
         real = os.path.realpath(path)
-        if os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.RUN_FILES:
-            raise AppError(f"--out: {path!r} is a file of the run in {folder!r}; choose another name "
+        owner = runfolder.protected(path)
+        if owner is not None or (os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.PROTECTED):
+            raise AppError(f"--out: {path!r} is a file of the run in {owner or folder!r}; choose another name "
                            "(nothing was written)")
         ours = os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.COMMAND_FILES
         if os.path.exists(path) and not ours and not overwrite:
@@ -593,9 +606,14 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
         out = _out_file(folder, out, "predictions.csv", overwrite=overwrite)
         xp = target.namespace()
         series = _series(s, meta, csv, column)
-        ds = build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                   every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-                   device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
+        try:
+            ds = build(series, window=meta["window"], horizon=meta["horizon"],
+                       split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
+                       xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
+                       norm=data.Normaliser(*meta["norm"]))
+        except data.DataError as e:  # the series against the model's window: name the one at fault
+            raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
+                           f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
         tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
         test = ds.parts["test"]
         pred = tr.predict("test")
@@ -621,7 +639,9 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
         series = _series(s, meta, csv, column)
         W = meta["window"]
         if len(series) < W:
-            raise AppError(f"forecast: the series has {len(series)} values, the model's window needs {W}")
+            raise AppError(f"--csv: {csv!r} has {len(series)} values, the model's window needs {W}" if csv else
+                           f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
+                           f"{len(series)} values")
         norm = data.Normaliser(*meta["norm"])
         xp, dev = target.namespace(), target.device_obj()
         hist = [norm(v) for v in series[-W:]]
@@ -664,6 +684,9 @@ def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrit
         raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
     if os.path.isdir(out):
         raise AppError(f"--out: {out!r} is a folder, expected a file name")
+    owner = runfolder.protected(out)
+    if owner is not None:
+        raise AppError(f"--out: {out!r} is a file of the run in {owner!r}; choose another name (nothing was changed)")
     if os.path.lexists(out) and not overwrite:
         raise AppError(f"--out: {out!r} exists; pass --overwrite to replace it (nothing was changed)")
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):

@@ -51,6 +51,9 @@ from rnnx.model import Model
 #: No parameter tensor may hold more elements than this, whatever the memory (index
 #: arithmetic in some backends' kernels is 32-bit).
 MAX_TENSOR_ELEMENTS = 2**31
+#: Stacked layers at most: each is a sequential pass over the window in every update, so
+#: a deeper stack would run for hours per epoch and answer a stop request only after it.
+MAX_LAYERS = 1000
 
 #: Bytes per element of the Python list a parameter is drawn into (a float object + its pointer).
 _PY_FLOAT_BYTES = sys.getsizeof(0.0) + struct.calcsize("P")
@@ -210,6 +213,11 @@ def _max_fit(s: TrainSettings, field: str, fits: Callable[[TrainSettings], bool]
     return _largest(lambda v: fits(dataclasses.replace(s, **{field: v})), _smallest_valid(s, field), given - 1)
 
 
+def _check_layers(s: TrainSettings) -> None:
+    if s.layers > MAX_LAYERS:
+        raise AppError(f"--layers: expected at most {MAX_LAYERS} stacked layers, got {s.layers}")
+
+
 def _check_tensor_bound(s: TrainSettings) -> None:
     """No parameter tensor above MAX_TENSOR_ELEMENTS elements (grows with --hidden only)."""
     e = estimate(s)
@@ -230,6 +238,8 @@ def _culprit(s: TrainSettings, fits: Callable[[TrainSettings], bool]) -> tuple[s
     best, ratio = ("hidden", "--hidden", "units", None), -1.0
     for field, flag, unit in _SIZES:
         top = _max_fit(s, field, fits)
+        if field == "layers" and top is not None:
+            top = min(top, MAX_LAYERS)
         over = getattr(s, field) / getattr(TrainSettings, field)
         if top is not None and over > ratio:
             best, ratio = (field, flag, unit, top), over
@@ -248,6 +258,7 @@ def check_fits(settings: TrainSettings, *, available_bytes: int | None = None,
     avail = available_memory() if available_bytes is None else available_bytes
     if avail is not None:
         _check_memory(s, avail, PRESETS[s.preset]["series"][1] if s.preset in PRESETS else series_length)
+    _check_layers(s)
     _check_tensor_bound(s)
 
 

@@ -31,6 +31,20 @@ CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
 RUN_FILES = (CHECKPOINT, MODEL, "metrics.json", "history.csv", "convergence.png", "predictions.png")
 #: The files ``predict``/``forecast`` write by default (a rerun replaces them).
 COMMAND_FILES = ("predictions.csv", "forecast.csv", "forecast.png")
+#: What no other command may write over in a run folder: the run's files and its lock.
+PROTECTED = (*RUN_FILES, ".rnnx.lock")
+
+
+def protected(path: str) -> str | None:
+    """The run folder when ``path`` is one of its :data:`PROTECTED` files or a temporary
+    of a write in progress there (a folder that holds a checkpoint or a lock), else None."""
+    real = os.path.realpath(path)
+    folder, name = os.path.split(real)
+    if name not in PROTECTED and atomic.owner_pid(name) is None:
+        return None
+    if any(os.path.exists(os.path.join(folder, n)) for n in (CHECKPOINT, LOCK)):
+        return folder
+    return None
 
 try:
     import fcntl
@@ -76,9 +90,12 @@ class Lock:
         stale = _read_owner(fd)
         if stale:
             self.notes.append(f"took over the stale lock of {stale} (that process has ended)")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-                  .encode(), 0)
+        try:  # who holds it, for the message of a refused second run; the lock itself is the flock
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode(), 0)
+        except OSError:  # a full disk: the lock holds all the same; the write that needs space names its file
+            pass
         self.fd = fd
         return self
 

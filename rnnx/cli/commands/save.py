@@ -32,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
     except FileExistsError:  # --out appeared while converting: left as it is
         raise AppError(_exists(args.out)) from None
     except OSError as e:
-        raise AppError(f"--out: cannot write {e.filename or args.out!r}: {e.strerror or e}") from None
+        raise AppError(f"--out: cannot write {e.filename or args.out!r}: {e.strerror or e}", code=1) from None
     print(f"rnnx save: {layer!r} -> {args.out}")
     return 0
