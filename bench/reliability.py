@@ -2,7 +2,7 @@
 
 Run (from the repository root, about 3-4 minutes on 2 cores):
 
-    /work/venv/bin/python bench/reliability.py [--json docs/reliability-tally.json] [--kills N]
+    python bench/reliability.py [--json docs/reliability-tally.json] [--kills N]
 
 It makes a temporary working folder, trains one base run there (``--preset seed001``) and
 a few small fixtures, then runs every case of :data:`CASES` as a real subprocess
