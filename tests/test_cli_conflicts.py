@@ -221,3 +221,22 @@ def test_cli_refuses_hidden_100000_before_creating_out(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("rnnx train: error: --hidden: 100000 units need about")
     assert "internal error" not in r.stderr and not out.exists()
+
+
+def test_a_presets_early_stopping_and_clipping_can_be_turned_off():
+    s = resolve({"preset": "seed001"}, ("early_stopping", "clip"))
+    assert s.early_stopping is None and s.clip_norm is None and s.clip_value is None
+    assert resolve({"preset": "seed001-original"}, ("clip",)).clip_value is None
+    s = resolve({"preset": "seed001", "split": (0.8, 0.0, 0.2)}, ("early_stopping",))  # no val part: fine now
+    assert s.split == (0.8, 0.0, 0.2) and s.early_stopping is None
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--no-early-stopping", "--early-stopping", "5"], "--no-early-stopping: turns --early-stopping off"),
+    (["--no-clip", "--clip-norm", "2"], "--no-clip: turns --clip-norm off"),
+])
+def test_turning_off_and_setting_at_once_is_refused(capsys, tmp_path, argv, flag):
+    code = main(["train", "--preset", "seed001", *argv, "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rnnx train: error: {flag}") and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()

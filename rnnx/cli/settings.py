@@ -137,8 +137,16 @@ class TrainSettings:
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings) if f.name != "model_options")
 
 
-def resolve(given: Mapping[str, Any]) -> TrainSettings:
-    """Defaults, then the preset's values, then what ``given`` sets (``None``: not given).
+#: What ``unset`` may clear: the optional settings a preset can switch on (``--no-early-stopping``,
+#: ``--no-clip``), as (flag, the fields it clears).
+UNSET = {"early_stopping": ("--no-early-stopping", ("early_stopping",)),
+         "clip": ("--no-clip", ("clip_value", "clip_norm"))}
+
+
+def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSettings:
+    """Defaults, then the preset's values, then what ``given`` sets (``None``: not given),
+    then ``unset`` (keys of :data:`UNSET`: ``"early_stopping"`` and ``"clip"`` turn a
+    preset's early stopping / gradient clipping off; giving the setting too is an error).
     ``given`` holds field names and model option names (``nonlinearity=...``); an option
     given that the chosen cell does not have is an error naming it.
 
@@ -165,6 +173,13 @@ def resolve(given: Mapping[str, Any]) -> TrainSettings:
         from_preset = {k: v for k, v in PRESETS[preset].items() if k != "series"}
     _check_data_source(explicit)
     s = {**from_preset, **explicit}
+    for key in unset:
+        flag, cleared = UNSET[key]
+        both = [f for f in cleared if f in explicit]
+        if both:
+            raise AppError(f"{flag}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
+                           f"{explicit[both[0]]} was given too; expected one of them")
+        s.update(dict.fromkeys(cleared))
     cell = s.get("cell", TrainSettings.cell)
     applies = defaults_of(cell)
     for k in all_options():

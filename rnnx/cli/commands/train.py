@@ -11,7 +11,7 @@ from rnnx.cli.commands import backend_arguments, floats, ints, number
 from rnnx.cli.errors import AppError
 
 #: Flags of the command that are not settings of the run.
-NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data")
+NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip")
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
@@ -44,6 +44,10 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int)
     t.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without a "
                    "better validation loss, keep the best params")
+    t.add_argument("--no-early-stopping", action="store_true", help="train every --epochs epoch (turns a "
+                   "preset's early stopping off)")
+    t.add_argument("--no-clip", action="store_true", help="no gradient clipping (turns a preset's --clip-norm / "
+                   "--clip-value off)")
     t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with --epochs N: "
@@ -81,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
         extra = sorted(k for k, v in given.items() if v is not None and k != "epochs")
         if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
             extra.append("out")  # the run stays in its folder
-        if args.overwrite:
-            extra.append("overwrite")
+        extra += [k for k in ("overwrite", "no_early_stopping", "no_clip") if getattr(args, k)]
         if extra:
             raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
                            + ", ".join("--" + k.replace("_", "-") for k in extra))
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.allow_changed_data:
             raise AppError("--allow-changed-data: applies with --resume only")
-        m = app.train(resolve(given), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+        unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
+        m = app.train(resolve(given, unset), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
           f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
           f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
