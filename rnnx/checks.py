@@ -5,8 +5,9 @@ The NaN/Inf policy: values are not inspected by default (no array op, no host sy
 ``check_finite=True`` on the layer and model methods runs :func:`all_finite` on their
 inputs and parameters before computing and on their results after, raising
 :class:`NonFiniteError` for the first non-finite array in a fixed order;
-:func:`finite_flags` and :func:`explain_flags` split the same check into a device part and a
-host part for a caller that reads it once per many updates (the trainer)."""
+:func:`finite_flags` is its device part (no host read; it traces under ``jax.jit``).  The
+trainer checks nothing while the numbers are finite and replays an epoch that went
+non-finite with every array checked (:mod:`rnnx.train`)."""
 
 from __future__ import annotations
 
@@ -144,8 +145,7 @@ def finite_flags(arrays: Mapping[str, Any] | Sequence[tuple[str, Any]], *, xp: A
     """``flags`` (N,) bool with ``flags[i] = all(isfinite(a_i))``, one per entry in order.
 
     Computed on the arrays' device and never read back (no host sync; it traces under
-    ``jax.jit``): a caller can stack it per update and read it once, then turn the host copy
-    into a message with :func:`explain_flags`.  ``arrays`` may not be empty."""
+    ``jax.jit``).  ``arrays`` may not be empty."""
     pairs = _pairs(arrays)
     if not pairs:
         raise ValueError("arrays: expected at least one array to check, got none")
@@ -204,23 +204,3 @@ def all_finite(named: Mapping[str, Any] | Sequence[tuple[str, Any]], *, xp: Any)
     message = first_non_finite(named, xp=xp)
     if message is not None:
         raise NonFiniteError(message)
-
-
-def explain_flags(names: Sequence[str], flags: Any) -> str | None:
-    """The message for a host copy of :func:`finite_flags` results, or None if all are True.
-
-    ``flags``: N bools (one result, or several ANDed), or U rows of N (one row per update,
-    stacked); ``names[i]`` names column i.  The first False (first row, then first column)
-    gives ``grads['weight_hh_l0']: non-finite values at update 3 of 12 checked; expected
-    finite numbers`` (rows, counted from 1), or without the ``at update`` part for one row."""
-    rows = [list(r) for r in flags] if len(flags) and hasattr(flags[0], "__len__") else None
-    table = rows if rows is not None else [list(flags)]
-    for u, row in enumerate(table):
-        if len(row) != len(names):
-            raise ValueError(f"flags: expected {len(names)} flags per row (one per name), "
-                             f"got {len(row)} in row {u}")
-        bad = next((names[j] for j, f in enumerate(row) if not bool(f)), None)
-        if bad is not None:
-            where = f" at update {u + 1} of {len(table)} checked" if rows is not None else ""
-            return f"{bad}: non-finite values{where}; expected finite numbers"
-    return None

@@ -95,7 +95,7 @@ def write_zip(path, members: dict[str, bytes], compression=zipfile.ZIP_STORED) -
 def raw_zip(path, entries) -> str:
     """A zip written by hand: ``entries`` are (name, data as stored, method, crc, file_size,
     flags); a name may repeat, and offsets may be shared (``data`` None: the previous one's)."""
-    out, central, offset, last = BytesIO(), [], 0, 0
+    out, central, last = BytesIO(), [], 0
     for name, data, method, crc, size, flags in entries:
         n = name.encode()
         if data is None:

@@ -129,10 +129,6 @@ def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
         raise AppError(f"--dtype: {target.id} has no {s.dtype}; expected one of {', '.join(target.dtypes())}")
 
 
-def _write_text(path: str, text: str) -> None:
-    atomic.write_text(path, text)
-
-
 # -- checkpoints --------------------------------------------------------------------------------
 def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: TrainState, target, *,
                     source: dict, finished: str | None = None) -> None:
@@ -422,7 +418,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, trainer, use, metrics, target, source)
             metrics["seconds_total"] = time.perf_counter() - t_start
-            _write_text(os.path.join(out, "metrics.json"),
+            atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
             save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
         except _Forced as f:
@@ -508,7 +504,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
         w = _csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
         w.writeheader()
         w.writerows(trainer.state.history)
-    _write_text(os.path.join(out, "history.csv"), buf.getvalue())
+    atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
     meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
             "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
     checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
@@ -620,7 +616,7 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
     lines = ["index,truth,prediction,persistence"] + [
         f"{i},{t!r},{p!r},{b!r}" for i, t, p, b in zip(test.target_index, test.last_target, pred, test.last_input)]
     with _writing_into(folder, out):
-        _write_text(out, "\n".join(lines) + "\n")
+        atomic.write_text(out, "\n".join(lines) + "\n")
     mse = math.fsum((a - b) * (a - b) for a, b in zip(pred, test.last_target)) / max(1, test.n)
     return {"windows": test.n, "mse": mse, "persistence_mse": ds.persistence_mse("test"), "out": out}
 
@@ -659,7 +655,7 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
     k = min(n, 5 * W)
     png = os.path.splitext(out)[0] + ".png"
     with _writing_into(folder, out):
-        _write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))
+        atomic.write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))
         plots.forecast(list(range(n - k, n)), series[-k:], list(range(n, n + steps)), values, png,
                        f"{steps}-step autoregressive forecast")
     return {"steps": steps, "values": values, "out": out, "plot": png}

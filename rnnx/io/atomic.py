@@ -28,13 +28,27 @@ def temporary_name(path: str) -> str:
     return os.path.join(folder, f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
 
 
+def _umask() -> int:
+    """The process's umask, read from /proc where it is (Linux 4.7+); elsewhere set and put
+    back at once (the only portable way, a moment in which another thread's new file
+    could get other bits)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def _mode_for(path: str) -> int:
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~_umask()
 
 
 @contextlib.contextmanager

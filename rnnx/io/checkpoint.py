@@ -14,7 +14,6 @@ what the record justifies) and no more than deflate can expand from its compress
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import zipfile
