@@ -23,8 +23,18 @@ from typing import Any
 from rnnx.data import MAX_CSV_BYTES, DataError, _size
 from rnnx.io import checkpoint as ck
 
-__all__ = ["Panel", "pad", "load_npz", "load_ts", "bundled_uea", "encode_labels", "decode_labels",
-           "PREFIX", "MAX_PANEL_BYTES", "NPZ_KEYS"]
+__all__ = [
+    "MAX_PANEL_BYTES",
+    "NPZ_KEYS",
+    "PREFIX",
+    "Panel",
+    "bundled_uea",
+    "decode_labels",
+    "encode_labels",
+    "load_npz",
+    "load_ts",
+    "pad",
+]
 
 #: The start of every file error of this module (the CLI maps it to its panel flag).
 PREFIX = "panel"
@@ -189,10 +199,10 @@ def _check_npz_shapes(path: str, x: Any, y: Any, lengths: Any) -> tuple[Any, Any
         raise _fail(path, f": x has shape {x.shape}; expected (N, T, I) or (N, T), none of them 0")
     x = x.astype(np.float64).reshape(*x.shape[:2], -1)
     n, t = x.shape[:2]
-    if y.ndim not in (1, 2) or y.shape[0] != n:
-        rows = f"{y.shape[0]} rows" if y.ndim else "a scalar"
-        raise _fail(path, f": y has {rows}, x has {n}" if y.ndim in (1, 2)
-                    else f": y has shape {y.shape}; expected (N,) or (N, T) with N = {n}")
+    if y.ndim not in (1, 2):
+        raise _fail(path, f": y has shape {y.shape}; expected (N,) or (N, T) with N = {n} (the rows of x)")
+    if y.shape[0] != n:
+        raise _fail(path, f": y has {y.shape[0]} rows, x has {n}")
     if y.ndim == 2 and y.shape[1] != t:
         raise _fail(path, f": y has {y.shape[1]} steps per row, x has {t}")
     if lengths is None:
@@ -286,7 +296,7 @@ def _read_ts(path: str) -> tuple[list[Any], Any]:
         return list(x), y
     except UnicodeDecodeError as e:
         raise _fail(path, f" is not UTF-8 text (byte offset {e.start}); re-save it as UTF-8") from None
-    except Exception as e:  # the loader's own error, whatever its class: one line naming the file
+    except Exception as e:  # noqa: BLE001 -- the loader's own error, whatever its class: one line naming the file
         text = " ".join(str(e).split())[:200]
         raise _fail(path, f" could not be read by {name} ({type(e).__name__}: {text})") from None
 
@@ -323,8 +333,7 @@ def load_ts(path: str) -> Panel:
         raise _fail(path, " has no cases")
     y = np.asarray(y)
     if y.shape != (len(cases),):
-        raise _fail(path, f": {y.shape[0] if y.ndim else 0} class labels for {len(cases)} cases; "
-                          "expected one label per case")
+        raise _fail(path, f": labels of shape {y.shape} for {len(cases)} cases; expected one label per case")
     trimmed = [_trim(path, i, c) for i, c in enumerate(cases)]
     try:
         x, lengths = pad(trimmed, name="cases")
@@ -343,7 +352,7 @@ def bundled_uea(name: str, split: str) -> str:
     spec = importlib.util.find_spec("sktime")
     if spec is None or not spec.submodule_search_locations:
         raise DataError(f"name: the bundled UEA/UCR datasets come with sktime: {_INSTALL}")
-    root = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
+    root = os.path.join(next(iter(spec.submodule_search_locations)), "datasets", "data")
     found = sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, f"{d}_TRAIN.ts")))
     if name not in found:
         raise DataError(f"name: {name!r} is not a UEA/UCR dataset bundled with sktime; expected one of "
@@ -377,8 +386,8 @@ def encode_labels(y: Any) -> tuple[Any, tuple]:
     if a.size == 0:
         raise ValueError("y: expected at least one label, got none")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise ValueError(f"y: label {a.ravel()[~np.isfinite(a.ravel())][0]} at flat index "
-                         f"{int(np.flatnonzero(~np.isfinite(a.ravel()))[0])}; expected finite labels")
+        at = int(np.flatnonzero(~np.isfinite(a))[0])
+        raise ValueError(f"y: label {a.ravel()[at]} at flat index {at}; expected finite labels")
     if a.dtype.kind != "O":
         classes, codes = np.unique(a, return_inverse=True)
         return codes.reshape(a.shape).astype(np.int64), tuple(c.item() for c in classes)
