@@ -5,16 +5,28 @@ Each optimizer is a frozen configuration with two pure functions::
     state = opt.init(params)
     params, state = opt.step(params, grads, state, xp=xp)
 
-``state`` is ``{"step": int, "slots": {slot: {param_name: array}}}``.  The update rules,
+``state`` is ``{"step": t, "slots": {slot: {param_name: array}}}``.  The update rules,
 defaults and order of operations are PyTorch's (``torch.optim.SGD/Adam/Adagrad``), so the
 same gradients give the same parameters to float64 rounding.
+
+The step count ``t`` is either a Python int (what :meth:`init` makes and checkpoints store)
+or a 0-d integer array (what :func:`as_arrays` makes), and ``step`` returns it in the kind
+it got.  With an array count there is no Python control flow on array values, so one
+``jax.jit`` program serves every update: the bias corrections are computed from ``t`` with
+array operations in each parameter's dtype, SGD's first-step rule is an ``xp.where``.
+Convert a state with :func:`as_arrays` before a compiled loop and :func:`as_python` after.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
+
+import array_api_compat as compat
+
+from rnnx._xp import index_dtype
 
 Params = dict[str, Any]
 
@@ -29,6 +41,64 @@ def _positive(name: str, v: float, *, allow_zero: bool = False) -> None:
 def _unit(name: str, v: float) -> None:
     if not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
         raise ValueError(f"{name}: expected a number in [0, 1), got {v!r}")
+
+
+def _is_int(step: Any) -> bool:
+    """True for a Python (or NumPy scalar) whole number, False for an array step count."""
+    return isinstance(step, numbers.Integral) and not isinstance(step, bool)
+
+
+def _as_float(t: Any, like: Any, *, xp: Any) -> Any:
+    """The array step count ``t`` in the dtype of the parameter ``like`` (for the bias
+    corrections, computed in the dtype they scale)."""
+    return xp.astype(t, like.dtype)
+
+
+def as_arrays(state: dict, *, xp: Any, device: Any, params: Params | None = None) -> dict:
+    """The optimizer state ``state`` with its step count as a 0-d array of the namespace's
+    default integer dtype on ``device`` (int64; int32 in JAX without x64), for a
+    ``jax.jit``-compiled update.  A slot that is still empty (SGD's momentum buffer before
+    the first step) is filled with zeros shaped like ``params``, so the state has the same
+    structure before and after every step; the zeros are never read (the first step sets
+    ``b = d``).  ``state`` itself is not changed; a step that is already an array is kept.
+
+    Raises ValueError (``state: ...``) for a step that is not a whole number >= 0 or a 0-d
+    integer array, and (``params: ...``) when an empty slot needs ``params`` and none is given.
+    """
+    step = state["step"]
+    if _is_int(step):
+        if step < 0:
+            raise ValueError(f"state: expected 'step' a whole number >= 0, got {step!r}")
+        step = xp.asarray(int(step), dtype=index_dtype(xp, device), device=device)
+    elif not (hasattr(step, "shape") and tuple(step.shape) == () and xp.isdtype(step.dtype, "integral")):
+        raise ValueError(f"state: expected 'step' a whole number or a 0-d integer array, got {step!r}")
+    slots = {}
+    for name, d in state["slots"].items():
+        if d or not params:
+            slots[name] = d
+        else:
+            slots[name] = {k: xp.zeros_like(p) for k, p in params.items()}
+    empty = [name for name, d in slots.items() if not d]
+    if empty:
+        raise ValueError(f"params: expected the params to create the empty slot {empty[0]!r} of a state at step "
+                         f"{int(step)} (as_arrays(state, xp=..., device=..., params=params)), got none")
+    return {"step": step, "slots": slots}
+
+
+def as_python(state: dict) -> dict:
+    """The optimizer state ``state`` with its step count as a Python int (what a checkpoint
+    stores as JSON); the slots are the same arrays.  Call it outside any traced function."""
+    step = state["step"]
+    return {"step": step if _is_int(step) else int(step), "slots": state["slots"]}
+
+
+def _buffer(state: dict, k: str) -> Any:
+    """The momentum buffer of parameter ``k`` for an array-step update (one must exist)."""
+    bufs = state["slots"]["momentum_buffer"]
+    if k not in bufs:
+        raise ValueError(f"state: expected a momentum buffer for {k!r} with an array step; "
+                         "convert the state with optim.as_arrays(state, xp=..., device=..., params=params)")
+    return bufs[k]
 
 
 @dataclass(frozen=True)
@@ -54,15 +124,23 @@ class SGD:
     def init(self, params: Params) -> dict:
         return {"step": 0, "slots": {"momentum_buffer": {}} if self.momentum else {}}
 
+    def _momentum(self, d: Any, k: str, state: dict, *, xp: Any) -> Any:
+        """The new buffer ``b``: ``d`` on the first step, else ``mu b + (1 - dampening) d``."""
+        step = state["step"]
+        if _is_int(step):
+            if step == 0:
+                return d
+            return self.momentum * state["slots"]["momentum_buffer"][k] + (1.0 - self.dampening) * d
+        return xp.where(step == 0, d, self.momentum * _buffer(state, k) + (1.0 - self.dampening) * d)
+
     def step(self, params: Params, grads: Params, state: dict, *, xp: Any) -> tuple[Params, dict]:
         new, bufs = {}, {}
-        first = state["step"] == 0
         for k, p in params.items():
             d = grads[k]
             if self.weight_decay:
                 d = d + self.weight_decay * p
             if self.momentum:
-                b = d if first else self.momentum * state["slots"]["momentum_buffer"][k] + (1.0 - self.dampening) * d
+                b = self._momentum(d, k, state, xp=xp)
                 bufs[k] = b
                 d = d + self.momentum * b if self.nesterov else b
             new[k] = p - self.lr * d
@@ -88,23 +166,29 @@ class Adam:
         _positive("weight_decay", self.weight_decay, allow_zero=True)
 
     def init(self, params: Params) -> dict:
-        import array_api_compat as compat
-
         z = {k: compat.array_namespace(p).zeros_like(p) for k, p in params.items()}
         slots = {"exp_avg": z, "exp_avg_sq": dict(z)}
         if self.amsgrad:
             slots["max_exp_avg_sq"] = dict(z)
         return {"step": 0, "slots": slots}
 
+    def _scales(self, t: Any, p: Any, *, xp: Any) -> tuple[Any, Any]:
+        """``(lr / (1 - b1^t), sqrt(1 - b2^t))``: Python floats for an int ``t``, 0-d arrays
+        in ``p``'s dtype for an array ``t``."""
+        b1, b2 = self.betas
+        if _is_int(t):
+            return self.lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t)
+        tf = _as_float(t, p, xp=xp)
+        return self.lr / (1.0 - b1**tf), xp.sqrt(1.0 - b2**tf)
+
     def step(self, params: Params, grads: Params, state: dict, *, xp: Any) -> tuple[Params, dict]:
         b1, b2 = self.betas
         t = state["step"] + 1
-        step_size = self.lr / (1.0 - b1**t)
-        bc2_sqrt = math.sqrt(1.0 - b2**t)
         s = state["slots"]
         out: dict[str, dict] = {name: {} for name in s}
         new = {}
         for k, p in params.items():
+            step_size, bc2_sqrt = self._scales(t, p, xp=xp)
             g = grads[k] if not self.weight_decay else grads[k] + self.weight_decay * p
             m = s["exp_avg"][k] + (1.0 - b1) * (g - s["exp_avg"][k])  # torch's lerp
             v = b2 * s["exp_avg_sq"][k] + (1.0 - b2) * (g * g)
@@ -132,20 +216,24 @@ class Adagrad:
             _positive(name, getattr(self, name), allow_zero=True)
 
     def init(self, params: Params) -> dict:
-        import array_api_compat as compat
-
         acc = {k: compat.array_namespace(p).full_like(p, self.initial_accumulator_value) for k, p in params.items()}
         return {"step": 0, "slots": {"sum": acc}}
 
+    def _clr(self, t: Any, p: Any, *, xp: Any) -> Any:
+        """``lr / (1 + (t - 1) lr_decay)``: a Python float for an int ``t``, a 0-d array in
+        ``p``'s dtype for an array ``t``."""
+        if _is_int(t):
+            return self.lr / (1.0 + (t - 1) * self.lr_decay)
+        return self.lr / (1.0 + (_as_float(t, p, xp=xp) - 1.0) * self.lr_decay)
+
     def step(self, params: Params, grads: Params, state: dict, *, xp: Any) -> tuple[Params, dict]:
         t = state["step"] + 1
-        clr = self.lr / (1.0 + (t - 1) * self.lr_decay)
         sums, new = {}, {}
         for k, p in params.items():
             g = grads[k] if not self.weight_decay else grads[k] + self.weight_decay * p
             s = state["slots"]["sum"][k] + g * g
             sums[k] = s
-            new[k] = p - clr * (g / (xp.sqrt(s) + self.eps))
+            new[k] = p - self._clr(t, p, xp=xp) * (g / (xp.sqrt(s) + self.eps))
         return new, {"step": t, "slots": {"sum": sums}}
 
 
@@ -153,17 +241,25 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad}
 
 
 def clip_by_value(grads: Params, clip: float, *, xp: Any) -> tuple[Params, Any]:
-    """Clamp every element to [-clip, clip]; also returns max |g| before clipping."""
+    """Clamp every element to [-clip, clip]; also returns max |g| before clipping (0-d)."""
     _positive("clip_value", clip)
     gmax = xp.max(xp.stack([xp.max(xp.abs(g)) for g in grads.values()]))
     return {k: xp.clip(g, -clip, clip) for k, g in grads.items()}, gmax
 
 
+def global_norm(grads: Params, *, xp: Any) -> Any:
+    """``||g|| = sqrt(sum_i sum(g_i^2))``, the 2-norm of all gradients together, as a 0-d
+    array in their dtype.  Raises ValueError (``grads: ...``) for an empty dict."""
+    if not grads:
+        raise ValueError("grads: expected at least one gradient array, got none")
+    return xp.sqrt(sum(xp.sum(g * g) for g in grads.values()))
+
+
 def clip_by_global_norm(grads: Params, max_norm: float, *, xp: Any) -> tuple[Params, Any]:
     """``torch.nn.utils.clip_grad_norm_``: scale all gradients by
-    ``min(1, max_norm / (||g|| + 1e-6))`` where ``||g||`` is the norm of all of them
-    together; also returns ``||g||`` before clipping."""
+    ``min(1, max_norm / (||g|| + 1e-6))`` where ``||g||`` is :func:`global_norm`; also
+    returns ``||g||`` before clipping (0-d)."""
     _positive("clip_norm", max_norm)
-    total = xp.sqrt(sum(xp.sum(g * g) for g in grads.values()))
+    total = global_norm(grads, xp=xp)
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     return {k: g * coef for k, g in grads.items()}, total
