@@ -96,3 +96,141 @@ def test_bad_learning_rate(bad):
 def test_nesterov_needs_momentum():
     with pytest.raises(ValueError, match="nesterov: requires momentum > 0"):
         optim.SGD(lr=0.1, nesterov=True)
+
+
+# -- array step counts: the update as one jax.jit program (issue 17) ------------------------------
+
+def _run_torch(name, kw, params, grads):
+    tparams = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    topt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}[name](
+        list(tparams.values()), **kw)
+    for g in grads:
+        for k, p in tparams.items():
+            p.grad = torch.tensor(g[k])
+        topt.step()
+    return {k: p.detach().numpy() for k, p in tparams.items()}
+
+
+def _run_eager_int(opt, params, grads):
+    state = opt.init(params)
+    for g in grads:
+        params, state = opt.step(params, g, state, xp=xp)
+    assert type(state["step"]) is int and state["step"] == len(grads)  # int in, int out
+    return params
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    params = {k: rng.standard_normal(s) for k, s in SHAPES.items()}
+    return params, [{k: rng.standard_normal(s) for k, s in SHAPES.items()} for _ in range(STEPS)]
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(map(str, k))}" for n, k in CASES])
+def test_jit_array_step_matches_eager_and_torch(name, kw):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    params, grads = _problem()
+    opt = optim.OPTIMIZERS[name](**kw)
+    traces = []
+
+    def update(p, g, s):
+        traces.append(1)  # a Python side effect: runs once per trace, never per call
+        return opt.step(p, g, s, xp=jnp)
+
+    jstep = jax.jit(update)
+    jp = {k: jnp.asarray(v) for k, v in params.items()}
+    state = optim.as_arrays(opt.init(jp), xp=jnp, device=jax.devices("cpu")[0], params=jp)
+    for g in grads:
+        jp, state = jstep(jp, {k: jnp.asarray(v) for k, v in g.items()}, state)
+    assert len(traces) == 1, "the jitted update was traced more than once in 20 steps"
+    assert state["step"].shape == () and int(state["step"]) == STEPS  # array in, array out
+    assert optim.as_python(state)["step"] == STEPS
+    eager, theirs = _run_eager_int(opt, params, grads), _run_torch(name, kw, params, grads)
+    for k in params:
+        assert jp[k].dtype == jnp.float64
+        assert rel_err(np.asarray(jp[k]), eager[k]) <= 1e-14, k
+        assert rel_err(np.asarray(jp[k]), theirs[k]) <= 1e-13, k
+
+
+EAGER_BACKENDS = ["numpy", "torch", "array_api_strict"]
+
+
+@pytest.mark.parametrize("lib", EAGER_BACKENDS)
+def test_array_step_eager(lib):
+    """An array step count eagerly on a namespace without jit gives the int path's numbers
+    (for one optimizer of each kind) and returns an array step."""
+    if lib == "array_api_strict":
+        ns = pytest.importorskip("array_api_strict")
+    else:
+        ns = pytest.importorskip(f"array_api_compat.{lib}")
+    params, grads = _problem(3)
+    grads = grads[:5]
+    for opt in (optim.SGD(lr=0.05, momentum=0.9, nesterov=True), optim.Adam(lr=0.01, amsgrad=True),
+                optim.Adagrad(lr=0.1, lr_decay=0.01)):
+        p = {k: ns.asarray(v, dtype=ns.float64) for k, v in params.items()}
+        dev = next(iter(p.values())).device
+        state = optim.as_arrays(opt.init(p), xp=ns, device=dev, params=p)
+        for g in grads:
+            p, state = opt.step(p, {k: ns.asarray(v, dtype=ns.float64) for k, v in g.items()}, state, xp=ns)
+        assert not isinstance(state["step"], int) and int(state["step"]) == len(grads)
+        eager = _run_eager_int(opt, params, grads)
+        for k in params:
+            assert rel_err(np.asarray(p[k]), eager[k]) <= 1e-14, (type(opt).__name__, k)
+
+
+def test_as_arrays_as_python_round_trip():
+    params, grads = _problem()
+    for opt in (optim.SGD(lr=0.1, momentum=0.9), optim.Adam(), optim.Adagrad(), optim.SGD(lr=0.1)):
+        state = opt.init(params)
+        arr = optim.as_arrays(state, xp=xp, device="cpu", params=params)
+        assert state["step"] == 0 and type(state["step"]) is int  # the input is left as it was
+        assert arr["step"].shape == () and arr["step"].dtype == xp.int64 and int(arr["step"]) == 0
+        assert set(arr["slots"]) == set(state["slots"])
+        for d in arr["slots"].values():  # every slot holds one array per parameter: a fixed structure
+            assert set(d) == set(params)
+        back = optim.as_python(arr)
+        assert type(back["step"]) is int and back["step"] == 0 and back["slots"] is arr["slots"]
+        assert optim.as_python(back) == back  # an int step stays as it is
+        assert optim.as_arrays(arr, xp=xp, device="cpu")["step"] is arr["step"]
+    sgd = optim.SGD(lr=0.1, momentum=0.9)
+    assert all(not np.any(b) for b in optim.as_arrays(sgd.init(params), xp=xp, device="cpu",
+                                                      params=params)["slots"]["momentum_buffer"].values())
+    s = sgd.init(params)
+    for g in grads[:3]:
+        params, s = sgd.step(params, g, s, xp=xp)
+    arr = optim.as_arrays(s, xp=xp, device="cpu")  # buffers there: no params needed, none replaced
+    assert int(arr["step"]) == 3 and arr["slots"]["momentum_buffer"] is s["slots"]["momentum_buffer"]
+
+
+def test_as_arrays_errors():
+    params, _ = _problem()
+    sgd = optim.SGD(lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"^params: expected the params to create the empty slot 'momentum_buffer'"):
+        optim.as_arrays(sgd.init(params), xp=xp, device="cpu")
+    for bad in (-1, 1.5, True, np.zeros(2, dtype=np.int64), np.float64(2.0)):
+        with pytest.raises(ValueError, match=r"^state: expected 'step' a whole number"):
+            optim.as_arrays({"step": bad, "slots": {}}, xp=xp, device="cpu")
+    with pytest.raises(ValueError, match=r"^state: expected a momentum buffer for 'weight_ih_l0' with an array step"):
+        sgd.step(params, params, {"step": np.asarray(0), "slots": {"momentum_buffer": {}}}, xp=xp)
+
+
+def test_clip_under_jit_equals_eager():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    rng = np.random.default_rng(4)
+    g = {k: 3 * rng.standard_normal(s) for k, s in SHAPES.items()}
+    jg = {k: jnp.asarray(v) for k, v in g.items()}
+    for fn, bound in ((optim.clip_by_global_norm, 0.5), (optim.clip_by_global_norm, 1e3), (optim.clip_by_value, 1.0)):
+        jc, jstat = jax.jit(lambda d: fn(d, bound, xp=jnp))(jg)
+        ec, estat = fn(g, bound, xp=xp)
+        assert abs(float(jstat) - float(estat)) <= 1e-15 * float(estat), fn.__name__
+        for k in g:
+            assert rel_err(np.asarray(jc[k]), ec[k]) <= 1e-15, (fn.__name__, k)
+    jn = jax.jit(lambda d: optim.global_norm(d, xp=jnp))(jg)
+    assert jn.shape == () and abs(float(jn) - float(torch.linalg.vector_norm(
+        torch.cat([torch.tensor(v).reshape(-1) for v in g.values()])))) <= 1e-14 * float(jn)
+
+
+def test_global_norm_empty():
+    with pytest.raises(ValueError, match=r"^grads: expected at least one gradient array, got none"):
+        optim.global_norm({}, xp=xp)
