@@ -18,10 +18,12 @@ _LAZY = {
     "GRU": "rnnx.layers", "LSTM": "rnnx.layers", "RNN": "rnnx.layers", "Cache": "rnnx.layers",
     "Recurrent": "rnnx.layers", "layer": "rnnx.layers", "layer_from_config": "rnnx.layers",
     "Model": "rnnx.model",
+    "fit": "rnnx.fitting", "evaluate": "rnnx.fitting", "predict": "rnnx.fitting", "FitResult": "rnnx.fitting",
+    "RNNRegressor": "rnnx.estimators", "RNNClassifier": "rnnx.estimators",
 }
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrent", "Cache", "Model", "layer", "layer_from_config", "save", "load",
-           "NonFiniteError"]
+           "NonFiniteError", "fit", "evaluate", "predict", "FitResult", "RNNRegressor", "RNNClassifier"]
 __version__ = "0.1.0"
 
 

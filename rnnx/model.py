@@ -4,7 +4,11 @@ r"""A sequence model: recurrent layer(s) + linear head, trained by its explicit 
     h_{1..T} = \mathrm{RNN}(x_{1..T}; h_0), \qquad \hat y = \mathrm{act}(h W_{hy}^T + b_y)
 
 Many-to-one reads out the last step only (``pred`` (B, O)); many-to-many reads out every
-step (``pred`` (T, B, O)).  Parameters: the layer's (PyTorch names) plus ``weight_hy``
+step (``pred`` (T, B, O)).  With ``lengths`` (B,) (padded sequences), many-to-one reads each
+sequence's last valid step, :math:`h_b = y_{L_b - 1, b}` (torch's packed ``h_n`` for one
+direction; a reverse direction's output there has seen one step, as without lengths), and
+its backward puts dL/dh_b at that step only; many-to-many losses count steps t < L_b only.
+Parameters: the layer's (PyTorch names) plus ``weight_hy``
 (O, D*H) and ``bias_y`` (O,), initialised U(-1/sqrt(D*H), 1/sqrt(D*H)) like ``nn.Linear``.
 Time-major throughout: x (T, B, I).
 """
@@ -15,9 +19,11 @@ from typing import Any
 
 from rnnx import checks, head
 from rnnx import params as P
-from rnnx._xp import namespace, zeros_before
+import array_api_compat as compat
+
+from rnnx import losses
+from rnnx._xp import index_dtype, namespace, zeros_before
 from rnnx.layers import _named_state, layer
-from rnnx.losses import LOSSES
 
 OBJECTIVES = ("many-to-one", "many-to-many")
 
@@ -88,40 +94,70 @@ class Model:
         that False builds nothing)."""
         checks.all_finite(named, xp=namespace(**named))
 
-    def forward(self, params: dict, x: Any, state0: Any = None, *, train: bool = False,
+    def forward(self, params: dict, x: Any, state0: Any = None, *, lengths: Any = None, train: bool = False,
                 seed: Any = None, check_finite: bool = False) -> tuple[Any, Any, tuple]:
-        """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O).  ``train`` and
+        """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O).  ``lengths``
+        (B,) integers in [1, T]: padded sequences (see the module docstring).  ``train`` and
         ``seed``: dropout between layers (:meth:`rnnx.layers.Recurrent.forward`).
 
         ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
         ``x``, ``state0``, ``params`` (in :meth:`param_shapes` order) before computing, then
         in ``pred``, ``state``; a ``ValueError`` under ``jax.jit``.  False inspects nothing."""
-        pred, state, cache = self._forward(params, x, state0, train=train, seed=seed,
+        pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=train, seed=seed,
                                            check_finite=check_finite)
         if check_finite:
             self._check({"pred": pred, **_named_state("state", state)})
         return pred, state, cache
 
-    def _forward(self, params, x, state0, *, train, seed, check_finite):
+    def _forward(self, params, x, state0, *, lengths, train, seed, check_finite):
         """:meth:`forward` without the check of its results."""
         lp, w, b = self._split(params)
         if check_finite:
             self._check({"x": x, **_named_state("state0", state0), **self._named(params)})
-        y, state, cache = self.layer.forward(lp, x, state0, train=train, seed=seed)
+        y, state, cache = self.layer.forward(lp, x, state0, lengths=lengths, train=train, seed=seed)
         xp = namespace(y=y, w=w, b=b)
-        h = y[-1, ...] if self.objective == "many-to-one" else y
+        h, last = self._read_out(y, lengths, xp=xp)
         pred = head.forward(h, w, b, self.output_activation, xp=xp)
-        return pred, state, (cache, h, pred)
+        return pred, state, (cache, h, pred, last)
 
-    def predict(self, params: dict, x: Any, state0: Any = None, *,
+    def _read_out(self, y: Any, lengths: Any, *, xp: Any) -> tuple[Any, Any]:
+        """What the head reads: ``(h, last)``.  Many-to-many: every step (last None).
+        Many-to-one: the last step, or with ``lengths`` each sequence's last valid one,
+        ``h = sum_t [t = L_b - 1] y_t`` with ``last`` that (T, B, 1) selector (kept for the
+        backward, which puts dL/dh there)."""
+        if self.objective == "many-to-many":
+            return y, None
+        if lengths is None:
+            return y[-1, ...], None
+        last = self._last_step(y.shape[0], lengths, xp=xp, device=compat.device(y))
+        return xp.sum(xp.where(last, y, 0.0), axis=0), last
+
+    @staticmethod
+    def _last_step(T: int, lengths: Any, *, xp: Any, device: Any) -> Any:
+        """(T, B, 1) bool: step t is sequence b's last valid step (t = L_b - 1)."""
+        it = index_dtype(xp, device)
+        lengths = xp.asarray(lengths, device=device)
+        t = xp.arange(T, dtype=it, device=device)
+        return xp.expand_dims(xp.expand_dims(t, axis=1) == xp.expand_dims(xp.astype(lengths, it) - 1, axis=0), axis=2)
+
+    @staticmethod
+    def step_mask(T: int, lengths: Any, *, xp: Any, device: Any) -> Any:
+        """(T, B) bool: step t of sequence b is valid (t < L_b); the losses' mask for
+        many-to-many training on padded sequences."""
+        it = index_dtype(xp, device)
+        lengths = xp.asarray(lengths, device=device)
+        t = xp.arange(T, dtype=it, device=device)
+        return xp.expand_dims(t, axis=1) < xp.expand_dims(xp.astype(lengths, it), axis=0)
+
+    def predict(self, params: dict, x: Any, state0: Any = None, *, lengths: Any = None,
                 check_finite: bool = False) -> tuple[Any, Any]:
         """x (T, B, I) -> (pred, final state), keeping nothing for a backward pass;
-        ``check_finite`` as in :meth:`forward`."""
+        ``lengths`` and ``check_finite`` as in :meth:`forward`."""
         lp, w, b = self._split(params)
         if check_finite:
             self._check({"x": x, **_named_state("state0", state0), **self._named(params)})
-        y, state = self.layer(lp, x, state0)
-        h = y[-1, ...] if self.objective == "many-to-one" else y
+        y, state = self.layer(lp, x, state0, lengths=lengths)
+        h, _ = self._read_out(y, lengths, xp=namespace(y=y, w=w, b=b))
         pred = head.forward(h, w, b, self.output_activation, xp=namespace(y=y, w=w, b=b))
         if check_finite:
             self._check({"pred": pred, **_named_state("state", state)})
@@ -144,21 +180,28 @@ class Model:
     def _backward(self, params, cache, dpred, dstate):
         """:meth:`backward` without checks."""
         lp, w, b = self._split(params)
-        lcache, h, pred = cache
+        lcache, h, pred, last = cache
         xp = namespace(dpred=dpred, w=w)
         dw, db, dh = head.backward(h, pred, w, dpred, self.output_activation, xp=xp)
-        if self.objective == "many-to-one":  # only the last step feeds the head
+        if last is not None:  # each sequence's last valid step feeds the head
+            dh = xp.where(last, xp.expand_dims(dh, axis=0), 0.0)
+        elif self.objective == "many-to-one":  # only the last step feeds the head
             dh = zeros_before(xp.expand_dims(dh, axis=0), lcache.y_shape[0] - 1, xp=xp)
         dlp, dx, ds0 = self.layer.backward(lp, lcache, dh, dstate)
         return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
 
-    def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, loss: str = "mse",
-                      mask_steps: int = 0, seed: Any = None, check_finite: bool = False):
-        """The loss (``"mse"`` or ``"half-sse"``) and its gradient with respect to every parameter,
-        in training mode (with ``dropout`` > 0, ``seed`` draws the masks).
+    def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, lengths: Any = None,
+                      loss: Any = "mse", mask_steps: int = 0, seed: Any = None, check_finite: bool = False):
+        """The loss and its gradient with respect to every parameter, in training mode (with
+        ``dropout`` > 0, ``seed`` draws the masks).
 
-        ``mask_steps`` (many-to-many only): the first ``mask_steps`` steps carry no loss
-        (used by truncated BPTT, whose window reaches back past the new targets).
+        ``loss``: a name of :data:`rnnx.losses.LOSSES` or a loss function
+        (:func:`rnnx.losses.get`); ``target`` is what it takes: floats the shape of ``pred``,
+        or integer class labels (B,) / (T, B) for cross-entropy.  ``lengths`` (B,): padded
+        sequences; many-to-one reads each one's last valid step, many-to-many counts the
+        loss over valid steps only (their mean).  ``mask_steps`` (many-to-many only): the
+        first ``mask_steps`` steps carry no loss (used by truncated BPTT, whose window
+        reaches back past the new targets).
         ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
         ``x``, ``state0``, ``target`` (all of it), ``params`` (in :meth:`param_shapes` order)
         before computing, then in ``grads['<key>']`` (same order), ``loss``, ``state``; a
@@ -166,18 +209,23 @@ class Model:
         Returns (loss, grads, final state).
         """
         self._split(params)
+        fn = losses.get(loss) if isinstance(loss, str) else loss
         if check_finite:
-            self._check({"x": x, **_named_state("state0", state0), "target": target, **self._named(params)})
-        pred, state, cache = self._forward(params, x, state0, train=True, seed=seed, check_finite=False)
+            floats = {"target": target} if namespace(target=target).isdtype(target.dtype, "real floating") else {}
+            self._check({"x": x, **_named_state("state0", state0), **floats, **self._named(params)})
+        pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=True, seed=seed,
+                                           check_finite=False)
         xp = namespace(pred=pred, target=target)
-        fn = LOSSES[loss]
+        mask = None
+        if lengths is not None and self.objective == "many-to-many":
+            mask = self.step_mask(pred.shape[0], lengths, xp=xp, device=compat.device(pred))
         if mask_steps:
-            value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp)
+            value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp,
+                              **({} if mask is None else {"mask": mask[mask_steps:, ...]}))
             dpred = zeros_before(dpred, mask_steps, xp=xp)
         else:
-            value, dpred = fn(pred, target, xp=xp)
+            value, dpred = fn(pred, target, xp=xp, **({} if mask is None else {"mask": mask}))
         grads, _, _ = self._backward(params, cache, dpred, None)
         if check_finite:
             self._check({**self._named(grads, "grads"), "loss": value, **_named_state("state", state)})
         return value, grads, state
-

@@ -17,18 +17,19 @@ import random
 from typing import Any, Callable
 
 from rnnx._xp import namespace, zeros_before
-from rnnx.losses import LOSSES
+from rnnx import losses as L
 
 
 def _add(a: dict, b: dict) -> dict:
     return {k: a[k] + b[k] for k in a}
 
 
-def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: Callable, loss: str = "mse",
+def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: Callable, loss: Any = "mse",
         seed: int | None = None):
     """Run truncated BPTT over one batch of sequences x (T, B, I), target (T, B, O).
 
-    ``update(params, grads) -> params`` applies one optimizer step.  Every forward is in
+    ``update(params, grads) -> params`` applies one optimizer step; ``loss`` is a name of
+    :data:`rnnx.losses.LOSSES` or a loss function (:func:`rnnx.losses.get`).  Every forward is in
     training mode; with a model that has dropout, ``seed`` (an int) seeds its masks, each
     window segment's from (seed, window, segment).  Returns the final params and the list
     of window losses.
@@ -41,7 +42,7 @@ def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: C
         raise ValueError(f"tbptt: expected integers 1 <= k1 <= k2, got k1={k1!r}, k2={k2!r}")
     xp = namespace(x=x, target=target)
     T = x.shape[0]
-    fn = LOSSES[loss]
+    fn = L.get(loss) if isinstance(loss, str) else loss
     state, losses, done, window = None, [], 0, 0  # steps [0, done) have had their update
     while done < T:
         e = min(done + k1, T)  # this window's new steps are [done, e)

@@ -14,7 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from rnnx import optim, tbptt
+from rnnx import fitting, optim, tbptt
+from rnnx.fitting import NonFiniteLoss  # noqa: F401  (raised here too; defined with the loop)
+from rnnx import losses as L
 from rnnx._xp import index_dtype
 from rnnx.dataset import Dataset
 
@@ -26,16 +28,6 @@ class Stopped(Exception):
     def __init__(self, epoch: int) -> None:
         super().__init__(f"stopped after epoch {epoch}")
         self.epoch = epoch
-
-
-class NonFiniteLoss(RuntimeError):
-    """The training loss (or a parameter, or a gradient) became NaN or Inf.  ``where``
-    (with ``check_finite``): which array first, in which update, e.g. ``update 3 of epoch 7:
-    grads['weight_hh_l0']: 2 non-finite values (first nan at index (0, 1)); ...``."""
-
-    def __init__(self, epoch: int, value: float, where: str | None = None) -> None:
-        super().__init__(f"training loss became {value} at epoch {epoch}" + (f" ({where})" if where else ""))
-        self.epoch, self.value, self.where = epoch, value, where
 
 
 @dataclass(frozen=True)
@@ -127,12 +119,15 @@ class Trainer:
         self._checking: tuple[int, list[int]] | None = None  # (epoch, [update]) while an epoch is replayed
         self.opt = cfg.make_optimizer()
         self._dropout = model.layer.dropout > 0  # then every update draws its masks from its own seed
-        if self._dropout:
-            grad = lambda p, x, y, s: model.loss_and_grad(p, x, y, loss=cfg.loss, seed=s)  # noqa: E731
-        else:
-            grad = lambda p, x, y: model.loss_and_grad(p, x, y, loss=cfg.loss)  # noqa: E731
-        compile_ = target.capabilities.jit  # JAX: forward + backward as one compiled program
-        self._loss_and_grad = compile_(grad) if compile_ else grad
+        xp = self.xp
+        # the update rnnx.fit runs: loss_and_grad, clipping, the optimizer step; one compiled
+        # program where the backend has jit (JAX), and nothing read back to the host per update
+        self._apply = fitting.make_apply(self.opt, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm,
+                                         freeze=cfg.freeze, xp=xp)
+        update = fitting.make_update(model, self._apply, L.get(cfg.loss))
+        compile_ = target.capabilities.jit
+        self._compiled = compile_ is not None
+        self._step = compile_(update) if compile_ else update
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
         self._predict = compile_(fwd) if compile_ else fwd
 
@@ -143,21 +138,14 @@ class Trainer:
         return random.Random(f"{self.cfg.seed}:dropout:{self.state.updates}").getrandbits(31)
 
     def _update(self, params: dict, grads: dict) -> dict:
-        xp, cfg, st = self.xp, self.cfg, self.state
+        """One optimizer step from ``grads`` (truncated BPTT, and the checked replay of an
+        epoch): :func:`rnnx.fitting.make_apply`'s freeze, clip and step, eagerly."""
+        st = self.state
         if self._checking is not None:
             self._check(grads, "grads")
-        if cfg.freeze:
-            grads = {k: (xp.zeros_like(g) if k in cfg.freeze else g) for k, g in grads.items()}
-        clipped = False
-        if cfg.clip_value is not None:
-            grads, gmax = optim.clip_by_value(grads, cfg.clip_value, xp=xp)
-            clipped = float(gmax) > cfg.clip_value
-        if cfg.clip_norm is not None:
-            grads, norm = optim.clip_by_global_norm(grads, cfg.clip_norm, xp=xp)
-            clipped = clipped or float(norm) > cfg.clip_norm
+        params, st.opt_state, clipped = self._apply(params, st.opt_state, grads)
         st.clipped += int(clipped)
         st.updates += 1
-        params, st.opt_state = self.opt.step(params, grads, st.opt_state, xp=xp)
         if self._checking is not None:
             self._check(params, "params")
             self._checking[1][0] += 1
@@ -190,33 +178,44 @@ class Trainer:
         """One pass over the training windows; returns the mean of the batch losses.
         ``should_stop`` is asked before every batch: when it says yes, the epoch is undone
         (the state is left as it was before the epoch) and :class:`Stopped` raised."""
-        st, cfg = self.state, self.cfg
-        params, total, n = st.params, 0.0, 0
+        st, cfg, xp = self.state, self.cfg, self.xp
+        params, n = st.params, 0
         before = (st.opt_state, st.clipped, st.updates)  # arrays are never mutated: references suffice
+        eager = cfg.tbptt or self._checking is not None  # the update step by step, its arrays checked
+        opt_state = st.opt_state if eager or not self._compiled else optim.as_arrays(st.opt_state, xp=xp,
+                                                                                         device=self.device,
+                                                                                         params=st.params)
+        total, clipped = 0.0, None  # the loss and clip count summed on the device: one host read per epoch
         for xb, yb in self._batches(st.epoch):
             if should_stop is not None and should_stop():
                 st.opt_state, st.clipped, st.updates = before
                 raise Stopped(st.epoch)
+            seed = self._dropout_seed() if self._dropout else None
             if cfg.tbptt:
                 params, losses = tbptt.run(self.model, params, xb, yb, k1=cfg.tbptt[0], k2=cfg.tbptt[1],
-                                           update=self._update, loss=cfg.loss,
-                                           seed=self._dropout_seed() if self._dropout else None)
+                                           update=self._update, loss=cfg.loss, seed=seed)
                 total += sum(float(v) for v in losses) / len(losses)
-            else:
-                args = (params, xb, yb)
-                if self._dropout:  # the seed as an array: one compiled program for every update
-                    args += (self.xp.asarray(self._dropout_seed(), dtype=index_dtype(self.xp, self.device),
-                                             device=self.device),)
-                loss, grads, _ = self._loss_and_grad(*args)
-                if self._checking is not None and not math.isfinite(float(loss)):
+            elif eager:
+                loss, grads, _ = self.model.loss_and_grad(params, xb, yb, loss=cfg.loss, seed=seed)
+                if not math.isfinite(float(loss)):
                     epoch, count = self._checking
                     raise NonFiniteLoss(epoch, float(loss), f"update {count[0] + 1} of epoch {epoch}: the loss is "
                                         f"{float(loss)} with finite inputs and parameters")
                 params = self._update(params, grads)
                 total += float(loss)
+            else:
+                if seed is not None:  # the seed as an array: one compiled program for every update
+                    seed = xp.asarray(seed, dtype=index_dtype(xp, self.device), device=self.device)
+                params, opt_state, loss, c = self._step(params, opt_state, xb, yb, None, seed)
+                c = xp.astype(c, index_dtype(xp, self.device))
+                total, clipped = total + loss, (c if clipped is None else clipped + c)
+                st.updates += 1
             n += 1
+        if not eager:
+            st.opt_state = optim.as_python(opt_state) if self._compiled else opt_state
+            st.clipped += int(clipped) if clipped is not None else 0
         st.params = params
-        return total / n
+        return float(total) / n
 
     # -- evaluation ---------------------------------------------------------------------------
     def predict(self, part: str, params: dict | None = None) -> list[float]:

@@ -1,0 +1,445 @@
+"""scikit-learn-style estimators over :func:`rnnx.fit`: ``RNNRegressor``, ``RNNClassifier``.
+
+    clf = rnnx.RNNClassifier(cell="gru", hidden_size=64, random_state=0).fit(X, y)
+    clf.predict(X_test); clf.predict_proba(X_test); clf.score(X_test, y_test)
+    sklearn.model_selection.GridSearchCV(clf, {"hidden_size": [32, 64]}).fit(X, y)
+
+X is an array (N, T, I) (or (N, T): one feature), or a list of N arrays (T_i, I) of
+different lengths (padded internally, the lengths kept: many-to-one reads each
+sequence's last valid step).  y: regression targets (N,) / (N, O), or (N, T[, O]) for a
+value at every step; class labels (N,) of any hashable, sortable kind (``classes_``,
+sorted as scikit-learn's ``LabelEncoder``), or (N, T) / a list of (T_i,) per-step labels
+(sequence labelling).
+
+They follow scikit-learn's conventions (``__init__`` stores its arguments as given and
+checks nothing; ``fit`` checks and sets the ``*_`` attributes; ``get_params`` /
+``set_params`` / ``clone``; ``random_state``), so ``GridSearchCV`` and ``cross_val_score``
+work; scikit-learn itself is needed only by those tools (``__sklearn_tags__`` imports it
+when they ask).  Features are standardised on the training data (each feature's mean and
+std over the valid steps of every sequence; ``standardize=False`` turns it off);
+regression targets too (``standardize_target``), predictions back in the target's units.
+The defaults (an LSTM of 32 units, Adam at lr 3e-3, clipping at norm 1, at most 200
+epochs, stopping when the training loss has not improved for 20, as scikit-learn's
+``MLPClassifier`` does) train without tuning; ``validation_fraction`` > 0 holds out that
+fraction (stratified for a classifier) and stops on its loss instead, restoring the best
+epoch's weights.
+(Not core maths: NumPy is imported inside the functions.)
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from typing import Any
+
+from rnnx import backends
+
+__all__ = ["RNNRegressor", "RNNClassifier"]
+
+
+class _Base:
+    """Configuration, ``get_params``/``set_params``, and the shared fit/predict path."""
+
+    _estimator_type: str = ""
+    _loss_names: tuple[str, ...] = ()
+
+    def __init__(self, *, cell: str = "lstm", hidden_size: int = 32, num_layers: int = 1, bidirectional: bool = False,
+                 dropout: float = 0.0, epochs: int = 200, batch_size: int = 32, optimizer: str = "adam",
+                 lr: float = 3e-3, clip_norm: float | None = 1.0, early_stopping: int | None = 20,
+                 validation_fraction: float = 0.0, shuffle: bool = True, standardize: bool = True,
+                 backend: str = "numpy", device: str | None = None, dtype: str = "float64",
+                 random_state: Any = None, verbose: int = 0) -> None:
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.bidirectional, self.dropout, self.epochs, self.batch_size = bidirectional, dropout, epochs, batch_size
+        self.optimizer, self.lr, self.clip_norm, self.early_stopping = optimizer, lr, clip_norm, early_stopping
+        self.validation_fraction, self.shuffle, self.standardize = validation_fraction, shuffle, standardize
+        self.backend, self.device, self.dtype = backend, device, dtype
+        self.random_state, self.verbose = random_state, verbose
+
+    # -- scikit-learn's estimator protocol ---------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names = []
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind is p.KEYWORD_ONLY and p.name not in names:
+                    names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as given (scikit-learn's protocol)."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params: Any):
+        """Set constructor arguments by name; an unknown name is a ValueError naming the valid ones."""
+        valid = self._param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"{k}: not a parameter of {type(self).__name__}; expected one of {', '.join(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k, object()) != v)
+        return f"{type(self).__name__}({changed})"
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
+
+        tags = Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=True),
+                    input_tags=InputTags(two_d_array=True, three_d_array=True))
+        if self._estimator_type == "classifier":
+            tags.classifier_tags = ClassifierTags()
+        else:
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+    # -- the shared path ----------------------------------------------------------------------------
+    def _seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return random.SystemRandom().randrange(2**31)
+        if isinstance(rs, bool) or not (isinstance(rs, int) or hasattr(rs, "randint")):
+            raise ValueError(f"random_state: expected None, an int or a numpy RandomState, got {rs!r}")
+        return int(rs) if isinstance(rs, int) else int(rs.randint(2**31))
+
+    def _target(self):
+        try:
+            mod = backends.get(self.backend)
+            t = backends.Target(mod.NAME, backends.resolve_device(mod.NAME, self.device))
+        except ValueError as e:
+            raise ValueError(f"backend: {e}") from None
+        why = t.unavailable()
+        if why:
+            raise ValueError(f"backend: {t.id} is not usable here: {why}")
+        return t
+
+    def _panel(self, X: Any, name: str = "X") -> tuple[Any, Any, bool]:
+        """X as (x (N, T, I) float64 host array, lengths (N,) or None, ragged)."""
+        import numpy as np
+
+        if isinstance(X, (list, tuple)) and len(X) and not np.isscalar(X[0]) and np.ndim(X[0]) in (1, 2) and (
+                len({np.shape(s)[0] for s in X}) > 1):
+            seqs = [np.asarray(s, dtype=np.float64) for s in X]
+            seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
+            feats = seqs[0].shape[1]
+            for i, s in enumerate(seqs):
+                if s.ndim != 2 or s.shape[0] < 1:
+                    raise ValueError(f"{name}: sequence {i} has shape {s.shape}, expected (T_i, I) with T_i >= 1")
+                if s.shape[1] != feats:
+                    raise ValueError(f"{name}: sequence {i} has {s.shape[1]} features, expected {feats} "
+                                     "(those of sequence 0)")
+            lengths = np.asarray([s.shape[0] for s in seqs], dtype=np.int64)
+            x = np.zeros((len(seqs), int(lengths.max()), feats))
+            for i, s in enumerate(seqs):
+                x[i, : s.shape[0]] = s
+            return x, lengths, True
+        try:
+            x = np.asarray(backends.to_numpy(X) if hasattr(X, "__array_namespace__") else X, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}: expected an array (N, T, I) or a list of (T_i, I) arrays of numbers; {e}") from None
+        if x.ndim == 2:
+            x = x[:, :, None]
+        if x.ndim != 3 or 0 in x.shape:
+            raise ValueError(f"{name}: expected an array (N, T, I) or (N, T), got shape {x.shape}")
+        return x, None, False
+
+    def _valid(self, x: Any, lengths: Any) -> Any:
+        import numpy as np
+
+        if lengths is None:
+            return np.ones(x.shape[:2], dtype=bool)
+        return np.arange(x.shape[1])[None, :] < lengths[:, None]
+
+    def _fit_scaler(self, x: Any, lengths: Any) -> None:
+        import numpy as np
+
+        I = x.shape[2]
+        if not np.all(np.isfinite(x[self._valid(x, lengths)])):
+            raise ValueError("X: expected finite numbers (NaN or Inf found in the valid steps)")
+        if not self.standardize:
+            self.feature_mean_, self.feature_scale_ = np.zeros(I), np.ones(I)
+            return
+        v = x[self._valid(x, lengths)]  # (valid steps, I)
+        mean, std = v.mean(axis=0), v.std(axis=0)
+        self.feature_mean_, self.feature_scale_ = mean, np.where(std > 0, std, 1.0)
+
+    def _scaled(self, x: Any, lengths: Any) -> Any:
+        import numpy as np
+
+        z = (x - self.feature_mean_) / self.feature_scale_
+        return np.where(self._valid(x, lengths)[..., None], z, 0.0)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise ValueError(f"{type(self).__name__}: not fitted yet; call fit(X, y) first")
+
+    def _check_X(self, X: Any) -> tuple[Any, Any, bool]:
+        self._check_fitted()
+        x, lengths, ragged = self._panel(X)
+        if x.shape[2] != self.n_features_in_:
+            raise ValueError(f"X: has {x.shape[2]} features per step, expected {self.n_features_in_} (as in fit)")
+        return x, lengths, ragged
+
+    def _split(self, n: int, seed: int, strata: Any = None) -> tuple[list[int], list[int]]:
+        """Training and validation sample indices: none validating with
+        ``validation_fraction=0``, else a seeded shuffle of which that fraction validates
+        (stratified by class for a classifier)."""
+        f = self.validation_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 1.0:
+            raise ValueError(f"validation_fraction: expected a fraction in [0, 1), got {f!r}")
+        if f == 0:
+            return list(range(n)), []
+        rng = random.Random(f"{seed}:split")
+        groups: dict[Any, list[int]] = {}
+        for i in range(n):
+            groups.setdefault(None if strata is None else strata[i], []).append(i)
+        train, val = [], []
+        for members in groups.values():
+            rng.shuffle(members)
+            k = int(round(len(members) * f))
+            val += members[:k]
+            train += members[k:]
+        if not val or not train:
+            raise ValueError(f"validation_fraction: {f} of {n} samples leaves {len(train)} to train on and {len(val)} "
+                             "to validate; expected at least 1 of each (or validation_fraction=0)")
+        return sorted(train), sorted(val)
+
+    def _train(self, x: Any, y: Any, lengths: Any, *, objective: str, output_size: int, loss: str, strata: Any):
+        """Build the model and run :func:`rnnx.fit` on the chosen backend."""
+        import numpy as np
+
+        from rnnx import fitting
+        from rnnx.model import Model
+
+        seed = self._seed()
+        target = self._target()
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        opts = {"num_layers": self.num_layers, "bidirectional": self.bidirectional, "dropout": self.dropout}
+        model = Model(self.cell, x.shape[2], self.hidden_size, output_size, objective=objective, **opts)
+        tr, va = self._split(x.shape[0], seed, strata)
+        fdt = np.dtype(self.dtype)
+
+        def arrays(idx):
+            xs = target.from_numpy(np.ascontiguousarray(x[idx], dtype=fdt))
+            ys = target.from_numpy(np.ascontiguousarray(y[idx], dtype=y.dtype if y.dtype.kind in "iu" else fdt))
+            ls = None if lengths is None else target.from_numpy(np.ascontiguousarray(lengths[idx]))
+            return xs, ys, ls
+
+        with target.scope():
+            xt, yt, lt = arrays(tr)
+            val = arrays(va) if va else None
+            result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=self.epochs,
+                                 batch_size=self.batch_size, shuffle=self.shuffle, optimizer=self.optimizer,
+                                 lr=self.lr, loss=loss, clip_norm=self.clip_norm, early_stopping=self.early_stopping,
+                                 verbose=self.verbose, seed=seed)
+        self.model_, self.params_, self.history_ = model, result.params, result.history
+        self.best_epoch_, self.n_epochs_ = result.best_epoch, len(result.history)
+        self.n_features_in_ = x.shape[2]
+        self._target_ = target
+        return self
+
+    def _raw_predict(self, x: Any, lengths: Any) -> Any:
+        """The model's output on host: (N, O) or (N, T, O)."""
+        import numpy as np
+
+        from rnnx import fitting
+
+        t = self._target_
+        fdt = np.dtype(self.dtype)
+        with t.scope():
+            xs = t.from_numpy(np.ascontiguousarray(self._scaled(x, lengths), dtype=fdt))
+            ls = None if lengths is None else t.from_numpy(np.ascontiguousarray(lengths))
+            out = fitting.predict(self.model_, self.params_, xs, lengths=ls, batch_size=256)
+            return np.asarray(t.to_numpy(out), dtype=np.float64)
+
+    @staticmethod
+    def _ragged(a: Any, lengths: Any) -> list:
+        return [a[i, : int(n)] for i, n in enumerate(lengths)]
+
+
+class RNNRegressor(_Base):
+    """A recurrent network regressor: y (N,) or (N, O) from each sequence (many-to-one), or
+    (N, T[, O]) / a list of (T_i[, O]) per step (many-to-many).  ``loss``: "mse", "mae" or
+    "huber"; ``standardize_target``: fit on standardised targets, predict in their units.
+    ``score``: the coefficient of determination R^2 (scikit-learn's ``r2_score``, outputs
+    averaged uniformly), over valid steps for per-step targets."""
+
+    _estimator_type = "regressor"
+
+    def __init__(self, *, loss: str = "mse", standardize_target: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loss, self.standardize_target = loss, standardize_target
+
+    def fit(self, X: Any, y: Any):
+        import numpy as np
+
+        if self.loss not in ("mse", "mae", "huber"):
+            raise ValueError(f"loss: expected one of mse, mae, huber, got {self.loss!r}")
+        x, lengths, ragged = self._panel(X)
+        yv, per_step = self._targets(y, x, lengths, ragged)
+        self._fit_scaler(x, lengths)
+        mask = self._valid(x, lengths) if per_step else np.ones(x.shape[0], dtype=bool)
+        vals = yv[mask] if per_step else yv
+        if not np.all(np.isfinite(vals)):
+            raise ValueError("y: expected finite numbers (NaN or Inf found)")
+        mean, std = vals.mean(axis=0), vals.std(axis=0)
+        self.target_mean_ = mean if self.standardize_target else np.zeros_like(mean)
+        self.target_scale_ = np.where(std > 0, std, 1.0) if self.standardize_target else np.ones_like(std)
+        z = (yv - self.target_mean_) / self.target_scale_
+        if per_step:
+            z = np.where(mask[..., None], z, 0.0)
+        self.n_outputs_, self.per_step_, self._y_1d = yv.shape[-1], per_step, self._y_was_1d
+        return self._train(self._scaled(x, lengths), z, lengths, objective="many-to-many" if per_step else "many-to-one",
+                           output_size=yv.shape[-1], loss=self.loss, strata=None)
+
+    def _targets(self, y: Any, x: Any, lengths: Any, ragged: bool) -> tuple[Any, bool]:
+        """y as (N, O) or (N, T, O) float64, and whether it is per step."""
+        import numpy as np
+
+        N, T = x.shape[0], x.shape[1]
+        if ragged and isinstance(y, (list, tuple)) and len(y) == N and np.ndim(y[0]) >= 1 and (
+                np.shape(y[0])[0] == lengths[0] and (np.ndim(y[0]) == 2 or len({np.shape(s)[0] for s in y}) > 1)):
+            seqs = [np.asarray(s, dtype=np.float64) for s in y]
+            seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
+            out = np.zeros((N, T, seqs[0].shape[1]))
+            for i, s in enumerate(seqs):
+                if s.shape[0] != lengths[i]:
+                    raise ValueError(f"y: sequence {i} has {s.shape[0]} targets, expected {lengths[i]} (its length in X)")
+                out[i, : s.shape[0]] = s
+            self._y_was_1d = seqs[0].shape[1] == 1 and np.ndim(y[0]) == 1
+            return out, True
+        yv = np.asarray(y, dtype=np.float64)
+        if yv.shape[:1] != (N,):
+            raise ValueError(f"y: expected {N} rows (one per sequence of X), got shape {yv.shape}")
+        self._y_was_1d = yv.ndim == 1 or (yv.ndim == 2 and yv.shape[1] == T and T > 1 and not ragged)
+        if yv.ndim == 1:
+            return yv[:, None], False
+        if yv.ndim == 2 and yv.shape[1] == T and T > 1:
+            return yv[:, :, None], True
+        if yv.ndim == 2:
+            return yv, False
+        if yv.ndim == 3 and yv.shape[1] == T:
+            return yv, True
+        raise ValueError(f"y: expected shape (N,), (N, O), (N, T) or (N, T, O) with N={N}, T={T}, got {yv.shape}")
+
+    def predict(self, X: Any) -> Any:
+        """Predictions in the target's units: (N,) / (N, O), or per step (N, T[, O]) (a list
+        of (T_i[, O]) for a list X)."""
+        x, lengths, ragged = self._check_X(X)
+        out = self._raw_predict(x, lengths) * self.target_scale_ + self.target_mean_
+        if self._y_1d:
+            out = out[..., 0]
+        if self.per_step_ and lengths is not None:
+            return self._ragged(out, lengths) if ragged else out
+        return out
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2 of the predictions (uniform average over outputs)."""
+        import numpy as np
+
+        if sample_weight is not None:
+            raise ValueError("sample_weight: not supported by RNNRegressor.score; expected None")
+        x, lengths, ragged = self._check_X(X)
+        yv, per_step = self._targets(y, x, lengths, ragged)
+        pred = self._raw_predict(x, lengths) * self.target_scale_ + self.target_mean_
+        if per_step:
+            m = self._valid(x, lengths)
+            yv, pred = yv[m], pred[m]
+        ss_res = ((yv - pred) ** 2).sum(axis=0)
+        ss_tot = ((yv - yv.mean(axis=0)) ** 2).sum(axis=0)
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.where(ss_res > 0, 0.0, 1.0))
+        return float(r2.mean())
+
+
+class RNNClassifier(_Base):
+    """A recurrent network classifier: one label per sequence (y (N,)), or one per step
+    (y (N, T), or a list of (T_i,) arrays: sequence labelling).  Softmax cross-entropy over
+    ``classes_`` (the sorted distinct labels); ``predict_proba`` gives (N, n_classes) (or
+    per step); ``score`` is the accuracy (over valid steps for per-step labels)."""
+
+    _estimator_type = "classifier"
+
+    def fit(self, X: Any, y: Any):
+        import numpy as np
+
+        x, lengths, ragged = self._panel(X)
+        labels, per_step = self._labels(y, x, lengths, ragged)
+        valid = self._valid(x, lengths) if per_step else np.ones(x.shape[0], dtype=bool)
+        try:
+            self.classes_ = np.unique(labels[valid])
+        except TypeError as e:
+            raise ValueError(f"y: labels must be mutually comparable to sort them into classes_ ({e})") from None
+        if len(self.classes_) < 2:
+            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)} ({list(self.classes_)!r})")
+        codes = np.zeros(labels.shape, dtype=np.int64)
+        codes[valid] = np.searchsorted(self.classes_, labels[valid])
+        self._fit_scaler(x, lengths)
+        self.per_step_ = per_step
+        strata = None if per_step else codes.tolist()
+        return self._train(self._scaled(x, lengths), codes, lengths, objective="many-to-many" if per_step else
+                           "many-to-one", output_size=len(self.classes_), loss="cross-entropy", strata=strata)
+
+    def _labels(self, y: Any, x: Any, lengths: Any, ragged: bool) -> tuple[Any, bool]:
+        """y as an (N,) or (N, T) array of labels, and whether they are per step."""
+        import numpy as np
+
+        N, T = x.shape[0], x.shape[1]
+        if ragged and isinstance(y, (list, tuple)) and len(y) == N and np.ndim(y[0]) == 1:
+            first = np.asarray(y[0])
+            out = np.full((N, T), first[0], dtype=first.dtype if first.dtype.kind != "U" else object)
+            for i, s in enumerate(y):
+                s = np.asarray(s)
+                if s.shape != (lengths[i],):
+                    raise ValueError(f"y: sequence {i} has {s.shape[0] if s.ndim else 0} labels, expected "
+                                     f"{lengths[i]} (its length in X)")
+                out[i, : s.shape[0]] = s
+            return out, True
+        yv = np.asarray(y)
+        if yv.ndim == 1 and yv.shape[0] == N:
+            return yv, False
+        if yv.ndim == 2 and yv.shape == (N, T):
+            return yv, True
+        raise ValueError(f"y: expected labels of shape ({N},) (one per sequence) or ({N}, {T}) (one per step), "
+                         f"got {yv.shape}")
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (softmax of the logits), columns in ``classes_`` order:
+        (N, n_classes), or per step (N, T, n_classes) / a list of (T_i, n_classes)."""
+        import numpy as np
+
+        x, lengths, ragged = self._check_X(X)
+        z = self._raw_predict(x, lengths)
+        z = z - z.max(axis=-1, keepdims=True)
+        p = np.exp(z)
+        p = p / p.sum(axis=-1, keepdims=True)
+        return self._ragged(p, lengths) if (self.per_step_ and ragged) else p
+
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each sequence (or step), as labels of ``classes_``."""
+        import numpy as np
+
+        x, lengths, ragged = self._check_X(X)
+        codes = np.argmax(self._raw_predict(x, lengths), axis=-1)
+        out = self.classes_[codes]
+        return self._ragged(out, lengths) if (self.per_step_ and ragged) else out
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (the fraction of sequences, or valid steps, whose label is predicted)."""
+        import numpy as np
+
+        if sample_weight is not None:
+            raise ValueError("sample_weight: not supported by RNNClassifier.score; expected None")
+        x, lengths, ragged = self._check_X(X)
+        labels, per_step = self._labels(y, x, lengths, ragged)
+        pred = self.classes_[np.argmax(self._raw_predict(x, lengths), axis=-1)]
+        if per_step:
+            m = self._valid(x, lengths)
+            labels, pred = labels[m], pred[m]
+        return float(np.mean(pred == labels))
+

@@ -1,0 +1,585 @@
+r"""Training a :class:`~rnnx.model.Model` on arrays: ``fit``, ``evaluate``, ``predict``.
+
+    result = rnnx.fit(model, x, y, lengths=None, validation_data=None, validation_split=0.0,
+                      epochs=10, batch_size=32, shuffle=True, optimizer="adam", lr=None,
+                      loss=None, metrics=None, clip_norm=None, clip_value=None, tbptt=None,
+                      early_stopping=None, restore_best_weights=None, on_epoch=None,
+                      verbose=0, seed=0, params=None, resume=None)
+    result.params, result.history        # the trained parameters, one dict per epoch
+    rnnx.evaluate(model, result.params, x_test, y_test)   # {"loss": ..., "rmse": ...}
+    rnnx.predict(model, result.params, x_new)             # (B, O) or (B, T, O)
+
+Arrays of any backend (NumPy, JAX, torch, CuPy, array-api-strict); everything runs on the
+backend and device of ``x``.  Batch-first, as Keras: x (B, T, I); y (B, O) many-to-one or
+(B, T, O) many-to-many (``(B,)`` / ``(B, T)`` when O = 1), or integer class labels (B,) /
+(B, T) for ``loss="cross-entropy"``; ``lengths`` (B,) for padded sequences
+(``batch_first=False``: x (T, B, I), y (T, B, O)).
+
+One update is one function of arrays::
+
+    loss, g = dL/dparams (explicit BPTT, rnnx.model)      g = clip(g)      params, opt = opt.step(...)
+
+compiled as one program where the backend can (``jax.jit``: forward, backward, clipping
+and the optimizer step).  No value is read back to the host per update: the epoch's loss
+is summed on the device and read once per epoch (and every ``progress_every`` updates by
+the progress bar), so NumPy and torch never sync per update either.
+
+The shuffle of epoch e is drawn from ``random.Random(f"{seed}:{e}")`` and the dropout seed
+of update n from ``f"{seed}:dropout:{n}"``: a run resumed from a :class:`FitState` repeats
+exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import array_api_compat as compat
+
+from rnnx import losses as L
+from rnnx import metrics as M
+from rnnx import optim, tbptt as TB
+from rnnx._xp import index_dtype, namespace
+from rnnx.backends import capabilities
+
+__all__ = ["fit", "evaluate", "predict", "FitResult", "FitState", "Batches"]
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss (or a parameter, or a gradient) became NaN or Inf.  ``where``
+    (with ``check_finite``): which array first, in which update, e.g. ``update 3 of epoch 7:
+    grads['weight_hh_l0']: 2 non-finite values (first nan at index (0, 1)); ...``."""
+
+    def __init__(self, epoch: int, value: float, where: str | None = None) -> None:
+        super().__init__(f"training loss became {value} at epoch {epoch}" + (f" ({where})" if where else ""))
+        self.epoch, self.value, self.where = epoch, value, where
+
+
+# -- the data ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Batches:
+    """Data in the model's layout: x (T, N, I) time-major; y (N, O) / labels (N,)
+    (many-to-one, ``y_axis`` 0) or (T, N, O) / labels (T, N) (many-to-many, ``y_axis`` 1);
+    lengths (N,) or None."""
+
+    x: Any
+    y: Any
+    lengths: Any = None
+    y_axis: int = 0
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    def take(self, idx: Any, *, xp: Any) -> Batches:
+        """The samples ``idx`` (an integer index array), in that order."""
+        return Batches(xp.take(self.x, idx, axis=1), xp.take(self.y, idx, axis=self.y_axis),
+                       None if self.lengths is None else xp.take(self.lengths, idx, axis=0), self.y_axis)
+
+    def part(self, a: int, b: int) -> Batches:
+        """Samples [a, b) (a < b <= n)."""
+        y = self.y[a:b, ...] if self.y_axis == 0 else self.y[:, a:b, ...]
+        return Batches(self.x[:, a:b, ...], y, None if self.lengths is None else self.lengths[a:b], self.y_axis)
+
+
+def _labels(loss_name: str) -> bool:
+    return L.target_kind(loss_name) == "labels"
+
+
+def _as_array(name: str, a: Any, like: Any, xp: Any) -> Any:
+    """Lists and scalars become arrays on ``like``'s device; arrays must share its library."""
+    if a is None or compat.is_array_api_obj(a):
+        return a
+    if isinstance(a, (list, tuple)):
+        return xp.asarray(a, device=compat.device(like))
+    raise TypeError(f"{name}: expected an array, got {type(a).__name__}")
+
+
+def prepare(model, x: Any, y: Any, lengths: Any = None, *, loss: str, batch_first: bool = True,
+            names: tuple[str, str, str] = ("x", "y", "lengths")) -> Batches:
+    """Check ``x``, ``y``, ``lengths`` against the model and the loss and put them in the
+    model's layout.  Every error names the argument, what it got and what was expected."""
+    nx, ny, nl = names
+    if not compat.is_array_api_obj(x):
+        raise TypeError(f"{nx}: expected an array (B, T, I), got {type(x).__name__}")
+    xp0 = compat.array_namespace(x)
+    y = _as_array(ny, y, x, xp0)
+    lengths = _as_array(nl, lengths, x, xp0)
+    xp = namespace(**{nx: x, ny: y, nl: lengths})
+    if x.ndim != 3:
+        raise ValueError(f"{nx}: expected a 3-D array ({'B, T' if batch_first else 'T, B'}, I), got shape "
+                         f"{tuple(x.shape)}")
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{nx}: expected a real floating array, got dtype {x.dtype}")
+    B, T = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
+    if x.shape[-1] != model.layer.input_size:
+        raise ValueError(f"{nx}: expected {model.layer.input_size} features on the last axis (the model's "
+                         f"input_size), got shape {tuple(x.shape)}")
+    O, m2m, labels = model.output_size, model.objective == "many-to-many", _labels(loss)
+    lead = ((B, T) if batch_first else (T, B)) if m2m else (B,)
+    if labels:
+        want = lead
+        if not xp.isdtype(y.dtype, "integral"):
+            raise TypeError(f"{ny}: expected integer class labels of shape {want} for {loss}, got dtype {y.dtype}"
+                            " (the estimators rnnx.RNNClassifier map any labels to integers)")
+        if tuple(y.shape) != want:
+            raise ValueError(f"{ny}: expected class labels of shape {want} ({model.objective}), got "
+                             f"{tuple(y.shape)}")
+        _check_labels(ny, y, O, xp=xp, lengths=lengths if m2m else None, batch_first=batch_first)
+    else:
+        want = (*lead, O)
+        if O == 1 and tuple(y.shape) == lead:
+            y = xp.expand_dims(y, axis=-1)
+        if tuple(y.shape) != want:
+            raise ValueError(f"{ny}: expected shape {want} ({model.objective}, output_size={O}), got "
+                             f"{tuple(y.shape)}")
+        if not xp.isdtype(y.dtype, "real floating"):
+            raise TypeError(f"{ny}: expected real floating targets for loss {loss!r}, got dtype {y.dtype}")
+        if y.dtype != x.dtype:
+            raise TypeError(f"{ny}: expected dtype {x.dtype} (that of {nx}), got {y.dtype}")
+    if lengths is not None:
+        if lengths.ndim != 1 or lengths.shape[0] != B:
+            raise ValueError(f"{nl}: expected shape ({B},) (one length per sequence of {nx}), got "
+                             f"{tuple(lengths.shape)}")
+        if not xp.isdtype(lengths.dtype, "integral"):
+            raise TypeError(f"{nl}: expected integers, got dtype {lengths.dtype}")
+        lo, hi = int(xp.min(lengths)), int(xp.max(lengths))
+        if lo < 1 or hi > T:
+            raise ValueError(f"{nl}: expected every length in [1, T={T}], got values in [{lo}, {hi}]")
+    if batch_first:
+        x = xp.permute_dims(x, (1, 0, 2))
+        if m2m:
+            y = xp.permute_dims(y, (1, 0)) if labels else xp.permute_dims(y, (1, 0, 2))
+    return Batches(x, y, lengths, 1 if m2m else 0)
+
+
+def _check_labels(name: str, y: Any, n_classes: int, *, xp: Any, lengths: Any, batch_first: bool) -> None:
+    """Class labels in [0, n_classes) (padded steps past ``lengths`` are not read)."""
+    if lengths is not None:
+        T = y.shape[1] if batch_first else y.shape[0]
+        t = xp.arange(T, device=compat.device(y))
+        valid = (t[None, :] < lengths[:, None]) if batch_first else (t[:, None] < lengths[None, :])
+        lo = int(xp.min(xp.where(valid, y, 0)))
+        hi = int(xp.max(xp.where(valid, y, 0)))
+    else:
+        lo, hi = int(xp.min(y)), int(xp.max(y))
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"{name}: expected class labels in [0, {n_classes}) (the model's output_size), got values "
+                         f"in [{lo}, {hi}]")
+
+
+# -- the state of a run -------------------------------------------------------------------------
+@dataclass
+class FitState:
+    """Everything needed to continue a run exactly: pass it back as ``fit(..., resume=state)``
+    with ``epochs`` larger than ``state.epoch`` (the same data, model and settings)."""
+
+    params: dict
+    opt_state: dict
+    epoch: int = 0  # epochs completed
+    updates: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_params: dict | None = None
+    best_score: float = math.inf
+    best_epoch: int = 0
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: ``params`` (the best epoch's with early stopping and
+    ``restore_best_weights``, else the last), ``history`` (one dict per epoch: ``epoch``,
+    ``loss``, ``val_loss`` and ``val_<metric>`` with validation data, ``clipped`` (the
+    fraction of updates whose gradient was clipped), ``seconds``), ``stopped`` ("done",
+    "early-stopped" or "callback"), ``best_epoch``, and ``state`` to resume from."""
+
+    params: dict
+    history: list[dict]
+    stopped: str
+    best_epoch: int
+    state: FitState
+
+    def history_by_key(self) -> dict[str, list]:
+        """The history as Keras's ``History.history``: one list per key."""
+        keys = dict.fromkeys(k for row in self.history for k in row)
+        return {k: [row.get(k) for row in self.history] for k in keys}
+
+
+# -- one update -----------------------------------------------------------------------------------
+def _optimizer(optimizer: Any, lr: float | None):
+    """An optimizer object from a name (``"adam"``, ``"sgd"``, ``"adagrad"``; ``lr`` its
+    learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object as it is."""
+    if isinstance(optimizer, str):
+        if optimizer not in optim.OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {', '.join(optim.OPTIMIZERS)} or an rnnx.optim object, "
+                             f"got {optimizer!r}")
+        cls = optim.OPTIMIZERS[optimizer]
+        return cls() if lr is None else cls(lr=lr)
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "step")):
+        raise TypeError(f"optimizer: expected a name or an rnnx.optim optimizer, got {type(optimizer).__name__}")
+    if lr is not None:
+        raise ValueError(f"lr: set the learning rate on the optimizer object ({type(optimizer).__name__}(lr=...)), "
+                         "not both")
+    return optimizer
+
+
+def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze: tuple[str, ...] = (),
+               xp: Any) -> Callable:
+    """``apply(params, opt_state, grads) -> (params, opt_state, clipped)``: freeze, clip (by
+    value, then by global norm, as the CLI always has), one optimizer step; ``clipped`` a
+    0-d bool array (the gradient was clipped).  Frozen parameters get a zero gradient."""
+
+    def apply(params, opt_state, grads):
+        if freeze:
+            grads = {k: (xp.zeros_like(g) if k in freeze else g) for k, g in grads.items()}
+        some = next(iter(grads.values()))
+        clipped = xp.zeros((), dtype=xp.bool, device=compat.device(some))
+        if clip_value is not None:
+            grads, gmax = optim.clip_by_value(grads, clip_value, xp=xp)
+            clipped = clipped | (gmax > clip_value)
+        if clip_norm is not None:
+            grads, norm = optim.clip_by_global_norm(grads, clip_norm, xp=xp)
+            clipped = clipped | (norm > clip_norm)
+        params, opt_state = opt.step(params, grads, opt_state, xp=xp)
+        return params, opt_state, clipped
+
+    return apply
+
+
+def make_update(model, apply: Callable, loss_fn: Callable) -> Callable:
+    """The whole update as one pure function of arrays (what ``jax.jit`` compiles)::
+
+        update(params, opt_state, x, y, lengths, seed) -> (params, opt_state, loss, clipped)
+
+    ``loss_and_grad`` (explicit BPTT) then :func:`make_apply`'s ``apply``."""
+
+    def update(params, opt_state, x, y, lengths, seed):
+        loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed)
+        params, opt_state, clipped = apply(params, opt_state, grads)
+        return params, opt_state, loss, clipped
+
+    return update
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+def _predict_tm(model, params: dict, data: Batches, batch_size: int, *, xp: Any, compiled: Callable) -> Any:
+    """Predictions of every sample, in batches of ``batch_size``, in the model's layout."""
+    outs = []
+    for a in range(0, data.n, batch_size):
+        part = data.part(a, min(a + batch_size, data.n))
+        outs.append(compiled(params, part.x, part.lengths))
+    if len(outs) == 1:
+        return outs[0]
+    return xp.concat(outs, axis=1 if model.objective == "many-to-many" else 0)
+
+
+def _scores(model, pred: Any, data: Batches, loss_fn: Callable, metric_names: tuple[str, ...], *, xp: Any,
+            ignore_index: int = -100) -> dict[str, Any]:
+    """The loss and metrics (0-d arrays) of ``pred`` against ``data`` (masked past lengths)."""
+    mask = None
+    if data.lengths is not None and model.objective == "many-to-many":
+        mask = model.step_mask(pred.shape[0], data.lengths, xp=xp, device=compat.device(pred))
+    kw = {} if mask is None else {"mask": mask}
+    out = {"loss": loss_fn(pred, data.y, xp=xp, **kw)[0]}
+    for name in metric_names:
+        out[name] = M.get(name)(pred, data.y, xp=xp, **kw)
+    return out
+
+
+def _compile(fn: Callable, xp: Any) -> Callable:
+    jit = capabilities(xp).jit
+    return jit(fn) if jit else fn
+
+
+def _predictor(model, xp: Any) -> Callable:
+    return _compile(lambda p, x, lengths: model.predict(p, x, lengths=lengths)[0], xp)
+
+
+def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str | None = None,
+             metrics: Any = None, batch_size: int = 256, batch_first: bool = True) -> dict[str, float]:
+    """The loss and metrics of ``params`` on (x, y): ``{"loss": ..., "<metric>": ...}`` as
+    Python floats, each the exact mean over every sample (valid steps only with
+    ``lengths``), not a mean of batch means.  ``loss`` and ``metrics`` default as in
+    :func:`fit`."""
+    loss_name, loss_fn = _loss(model, loss)
+    names = _metrics(metrics, loss_name)
+    data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    _positive_int("batch_size", batch_size)
+    xp = namespace(x=data.x, y=data.y)
+    pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=_predictor(model, xp))
+    return {k: float(v) for k, v in _scores(model, pred, data, loss_fn, names, xp=xp).items()}
+
+
+def predict(model, params: dict, x: Any, *, lengths: Any = None, batch_size: int = 256,
+            batch_first: bool = True) -> Any:
+    """The model's output for every sample of x (B, T, I): (B, O) many-to-one, (B, T, O)
+    many-to-many (raw: logits for a classification loss), on x's backend and device."""
+    if not compat.is_array_api_obj(x) or x.ndim != 3:
+        raise ValueError(f"x: expected a 3-D array (B, T, I), got {getattr(x, 'shape', type(x).__name__)}")
+    xp = compat.array_namespace(x)
+    _positive_int("batch_size", batch_size)
+    x_tm = xp.permute_dims(x, (1, 0, 2)) if batch_first else x
+    lengths = _as_array("lengths", lengths, x, xp)
+    fake_y = xp.zeros((x_tm.shape[1],), dtype=x.dtype, device=compat.device(x))
+    data = Batches(x_tm, fake_y, lengths, 0)
+    pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=_predictor(model, xp))
+    if batch_first and pred.ndim == 3:
+        return xp.permute_dims(pred, (1, 0, 2))
+    return pred
+
+
+# -- settings -------------------------------------------------------------------------------------
+def _positive_int(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+
+
+def _loss(model, loss: str | None) -> tuple[str, Callable]:
+    """The loss name (``"mse"`` unless given) and its function."""
+    name = "mse" if loss is None else loss
+    if not isinstance(name, str):
+        raise TypeError(f"loss: expected a loss name ({', '.join(L.LOSSES)}), got {type(loss).__name__}")
+    return name, L.get(name)
+
+
+def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
+    if metrics is None:
+        return tuple(M.default_metrics(loss_name))
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    names = tuple(metrics)
+    for n in names:
+        M.get(n)  # ValueError naming the metrics
+    if len(set(names)) != len(names):
+        raise ValueError(f"metrics: each metric once, got {list(names)}")
+    return names
+
+
+def _validation(model, data: Batches, validation_data: Any, validation_split: float, *, loss: str,
+                batch_first: bool) -> tuple[Batches, Batches | None]:
+    """(training part, validation part or None) from ``validation_data`` or the last
+    ``validation_split`` of the samples (before any shuffling, as Keras)."""
+    if validation_data is not None and validation_split:
+        raise ValueError("validation_split: give validation_data or validation_split, not both")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data: expected a tuple (x, y) or (x, y, lengths), got "
+                            f"{type(validation_data).__name__}")
+        vx, vy, *vl = validation_data
+        val = prepare(model, vx, vy, vl[0] if vl else None, loss=loss, batch_first=batch_first,
+                      names=("validation_data[0]", "validation_data[1]", "validation_data[2]"))
+        namespace(x=data.x, **{"validation_data[0]": val.x})  # one library and device
+        return data, val
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not (
+            0.0 <= validation_split < 1.0):
+        raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+    if not validation_split:
+        return data, None
+    n_train = int(data.n * (1.0 - validation_split))
+    if n_train < 1 or n_train >= data.n:
+        raise ValueError(f"validation_split: {validation_split} of {data.n} samples leaves "
+                         f"{n_train} to train on and {data.n - n_train} to validate; expected at least 1 of each")
+    return data.part(0, n_train), data.part(n_train, data.n)
+
+
+def _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
+              seed, model, lengths) -> None:
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    for name, v in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                  and v > 0):
+            raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+    if early_stopping is not None:
+        _positive_int("early_stopping", early_stopping)
+    elif restore_best_weights is not None:
+        raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
+                         "without it the last epoch's parameters are returned")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if tbptt is not None:
+        if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
+                or tbptt[0] > tbptt[1]):
+            raise ValueError(f"tbptt: expected two integers (k1, k2) with 1 <= k1 <= k2, got {tbptt!r}")
+        if model.objective != "many-to-many":
+            raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
+        if lengths is not None:
+            raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
+
+
+class _Progress:
+    """verbose=1: a tqdm bar per epoch (a line per epoch without tqdm); 2: a line per epoch."""
+
+    def __init__(self, verbose: int, epochs: int, n_batches: int) -> None:
+        self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n_batches, None
+        self.tqdm = None
+        if verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+
+                self.tqdm = tqdm
+            except ImportError:
+                self.verbose = 2
+
+    def start(self, epoch: int) -> None:
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False)
+
+    def batches(self, done: int, loss: float | None) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.refresh()
+
+    def end(self, row: dict) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.verbose:
+            parts = " - ".join(f"{k}: {v:.4g}" for k, v in row.items()
+                               if k not in ("epoch", "seconds", "clipped") and isinstance(v, float))
+            print(f"epoch {row['epoch']}/{self.epochs} - {row['seconds']:.2f}s - {parts}", file=sys.stderr)
+
+
+def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
+        epochs: int = 10, batch_size: int = 32, shuffle: bool = True, optimizer: Any = "adam", lr: float | None = None,
+        loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
+        tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
+        restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
+        seed: int = 0, params: dict | None = None, resume: FitState | None = None, batch_first: bool = True,
+        freeze: tuple[str, ...] = (), progress_every: int = 10) -> FitResult:
+    """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
+    shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
+
+    - ``params``: the starting parameters (default ``model.init_params(xp, seed=seed)`` in
+      x's dtype, on x's device); ``resume``: a previous result's ``state`` to continue (to
+      ``epochs`` in all, as Keras's ``initial_epoch``).
+    - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
+      the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
+    - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"cross-entropy"`` (integer
+      labels), ``"bce-logits"`` (:mod:`rnnx.losses`); ``metrics``: names of
+      :mod:`rnnx.metrics` (default: rmse and mae, or accuracy for a classification loss).
+    - ``optimizer``: ``"adam"`` / ``"sgd"`` / ``"adagrad"`` with ``lr`` (else the
+      optimizer's default), or an :mod:`rnnx.optim` object.
+    - ``clip_value`` then ``clip_norm``: gradient clipping per update.
+    - ``tbptt=(k1, k2)``: truncated BPTT (many-to-many, equal lengths).
+    - ``early_stopping``: patience in epochs on ``val_loss`` (``loss`` without validation);
+      ``restore_best_weights`` (default True with it) returns the best epoch's parameters.
+    - ``on_epoch(row)``: called after every epoch with its history row; returning True
+      stops training ("callback").
+    - ``verbose``: 0 silent, 1 a progress bar (tqdm, reading the loss every
+      ``progress_every`` updates), 2 one line per epoch.
+    - ``shuffle``: a new order of the training samples every epoch (seeded), else in order.
+    - ``freeze``: parameter names that keep their values.
+    """
+    loss_name, loss_fn = _loss(model, loss)
+    names = _metrics(metrics, loss_name)
+    _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
+              seed, model, lengths)
+    _positive_int("progress_every", progress_every)
+    unknown = [k for k in freeze if k not in model.param_shapes()]
+    if isinstance(freeze, str) or unknown:
+        raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "
+                         f"got {freeze!r}")
+    data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    train, val = _validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
+    xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
+    opt = _optimizer(optimizer, lr)
+
+    if resume is not None:
+        if not isinstance(resume, FitState):
+            raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
+                            f"{type(resume).__name__}")
+        if params is not None:
+            raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
+        st = replace(resume, history=list(resume.history))
+    else:
+        if params is None:
+            params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
+        namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
+        st = FitState(params=dict(params), opt_state=opt.init(params))
+
+    apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
+    jit = capabilities(xp).jit
+    compiled = jit is not None and tbptt is None
+    update = make_update(model, apply, loss_fn)
+    if compiled:
+        update = jit(update)
+        st.opt_state = optim.as_arrays(st.opt_state, xp=xp, device=dev, params=st.params)
+    predictor = _predictor(model, xp)
+    dropout = model.layer.dropout > 0
+    it = index_dtype(xp, dev)
+    n_batches = -(-train.n // batch_size)
+    progress = _Progress(verbose, epochs, n_batches)
+    stopped = "done"
+    monitor = "val_loss" if val is not None else "loss"
+
+    def dropout_seed():
+        s = random.Random(f"{seed}:dropout:{st.updates}").getrandbits(31)
+        return xp.asarray(s, dtype=it, device=dev) if compiled else s
+
+    while st.epoch < epochs:
+        t0 = time.perf_counter()
+        order = list(range(train.n))
+        if shuffle:
+            random.Random(f"{seed}:{st.epoch}").shuffle(order)
+        params, opt_state = st.params, st.opt_state
+        total, clipped_n, done = None, None, 0
+        progress.start(st.epoch + 1)
+        for a in range(0, train.n, batch_size):
+            e = min(a + batch_size, train.n)
+            b = train.take(xp.asarray(order[a:e], dtype=it, device=dev), xp=xp) if shuffle else train.part(a, e)
+            if tbptt is not None:
+                def tb_update(p, g):
+                    nonlocal opt_state, clipped_n
+                    p, opt_state, c = apply(p, opt_state, g)
+                    c = xp.astype(c, it)
+                    clipped_n = c if clipped_n is None else clipped_n + c
+                    return p
+
+                params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=tb_update,
+                                               loss=loss_fn, seed=dropout_seed() if dropout else None)
+                value = sum(window_losses[1:], window_losses[0]) / len(window_losses)
+            else:
+                params, opt_state, value, c = update(params, opt_state, b.x, b.y, b.lengths,
+                                                     dropout_seed() if dropout else None)
+                c = xp.astype(c, it)
+                clipped_n = c if clipped_n is None else clipped_n + c
+            st.updates += 1
+            total = value if total is None else total + value
+            done += 1
+            if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
+                progress.batches(done, float(total) / done)
+        epoch_loss = float(total) / done  # the one host read of the epoch
+        if not math.isfinite(epoch_loss) or not all(bool(xp.all(xp.isfinite(p))) for p in params.values()):
+            progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
+            raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
+                                "lower lr, or clip the gradient (clip_norm=1.0)")
+        st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
+        row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
+        if val is not None:
+            pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predictor)
+            row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
+        row["clipped"] = (int(clipped_n) if clipped_n is not None else 0) / done
+        row["seconds"] = time.perf_counter() - t0
+        st.history.append(row)
+        score = row[monitor]
+        if score < st.best_score:
+            st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+        progress.end(row)
+        if on_epoch is not None and on_epoch(dict(row)) is True:
+            stopped = "callback"
+            break
+        if early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
+            stopped = "early-stopped"
+            break
+    if compiled:
+        st.opt_state = optim.as_python(st.opt_state)
+    restore = early_stopping is not None and restore_best_weights is not False and st.best_params is not None
+    return FitResult(st.best_params if restore else st.params, st.history, stopped, st.best_epoch, st)
