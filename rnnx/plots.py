@@ -47,8 +47,21 @@ def convergence(history: list[dict], path: str, title: str) -> None:
     _finish(plt, fig, ax, path, title=title, xlabel="epoch", ylabel="MSE (series units)", grid="both")
 
 
-def predictions(index: list[int], truth: list[float], pred: list[float], persistence: list[float],
-                path: str, title: str) -> None:
+def time_axis(index: list[int], labels: tuple[str, ...] | None) -> tuple[list, str]:
+    """The x values of rows ``index`` and the axis label: the time column's labels as dates
+    when they all parse as ISO dates/times (``--time-column``), else the row indices."""
+    if labels:
+        import numpy as np
+
+        try:
+            return list(np.array([labels[i] for i in index], dtype="datetime64[s]")), "time"
+        except (ValueError, TypeError, IndexError):
+            pass
+    return list(index), "series index"
+
+
+def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
+                path: str, title: str, xlabel: str = "series index") -> None:
     """The test part: truth, the model's one-step forecasts and the persistence baseline."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
@@ -57,7 +70,7 @@ def predictions(index: list[int], truth: list[float], pred: list[float], persist
     ax.plot(index, [v if abs(v) < lim else float("nan") for v in pred], color="tab:red", lw=1.2, ls="--",
             label="rnnx forecast")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-    _finish(plt, fig, ax, path, title=title, xlabel="series index", ylabel="value")
+    _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="value")
 
 
 def forecast(history_index: list[int], history: list[float], index: list[int], values: list[float],

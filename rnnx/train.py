@@ -45,6 +45,8 @@ class TrainConfig:
     seed: int = 0
     early_stopping: int | None = None
     freeze: tuple[str, ...] = ()
+    #: a new order of the training windows every epoch (seeded), else in time order (Keras's shuffle=False)
+    shuffle: bool = True
     #: Check the inputs and initial parameters once, and name the first non-finite loss,
     #: gradient or parameter when an epoch goes wrong (found by replaying that epoch with
     #: every array checked: no extra work while the numbers are finite).
@@ -164,11 +166,13 @@ class Trainer:
     # -- one epoch ------------------------------------------------------------------------
     def _batches(self, epoch: int):
         part = self.ds.parts["train"]
-        order = list(range(part.n))
-        random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
-        idx = self.xp.asarray(order, dtype=self.xp.int64, device=self.device)
-        x = self.xp.take(part.x, idx, axis=1)
-        y = self.xp.take(part.y, idx, axis=part.y.ndim - 2)
+        x, y = part.x, part.y
+        if self.cfg.shuffle:
+            order = list(range(part.n))
+            random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
+            idx = self.xp.asarray(order, dtype=self.xp.int64, device=self.device)
+            x = self.xp.take(part.x, idx, axis=1)
+            y = self.xp.take(part.y, idx, axis=part.y.ndim - 2)
         bs = self.cfg.batch_size
         for a in range(0, part.n, bs):
             e = min(a + bs, part.n)  # the standard leaves a slice past the end unspecified (array-api-strict refuses it)
@@ -225,7 +229,8 @@ class Trainer:
             return []
         pred = self._predict(params if params is not None else self.state.params, p.x)
         last = pred if pred.ndim == 2 else pred[-1, ...]
-        return [self.ds.norm.inverse(float(v)) for v in self.target.to_numpy(last[:, 0]).tolist()]
+        out = [self.ds.norm.inverse(float(v)) for v in self.target.to_numpy(last[:, 0]).tolist()]
+        return out if p.base is None else [b + v for b, v in zip(p.base, out)]  # a change: back to levels
 
     def mse(self, part: str, params: dict | None = None) -> float:
         """MSE of the forecast of the value after each window, in the series' units

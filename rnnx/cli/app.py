@@ -49,7 +49,7 @@ from rnnx.cli import bounds, runfolder
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
-from rnnx.dataset import PRESETS, Dataset, build, preset_series
+from rnnx.dataset import PRESETS, Dataset, build, build_table, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.model import Model
 from rnnx.train import NonFiniteLoss, Stopped, TrainConfig, Trainer, TrainState
@@ -102,26 +102,87 @@ def series_for(s: TrainSettings, record: dict | None = None, *, option: str = "-
     return values, {"kind": "csv", "path": path, "sha256": digest, "bytes": os.path.getsize(path)}
 
 
+def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
+              allow_changed: bool = False) -> tuple[Any, dict]:
+    """The named columns of a run (``--csv --targets [--inputs]`` or a preset of a bundled
+    table) as a :class:`rnnx.tables.Table`, and the record of where they came from (as
+    :func:`series_for`; the file's bytes hashed before any is parsed)."""
+    from rnnx import tables
+
+    preset = s.preset is not None
+    if preset:
+        try:
+            path = preset_table(PRESETS[s.preset]["table"])
+        except data.DataError as e:
+            raise AppError(f"--preset {s.preset}: {str(e).removeprefix('preset: ')}") from None
+    else:
+        path = os.path.abspath(s.csv)
+    want = None
+    if record is not None and record.get("sha256"):
+        if record.get("path") not in (None, path):
+            raise AppError(f"{option}: the file records its data as {record.get('path')!r} but its settings as "
+                           f"{path!r}; expected the same file (the file was edited by hand?)")
+        want = None if allow_changed else record.get("sha256")
+    try:
+        table = tables.read_table(path, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
+                                  missing=s.missing, sha256=want)
+    except data.DataChanged as e:
+        if option == "--resume":
+            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+        raise AppError(f"{option}: {e}; predict on a file as it is now with --csv FILE") from None
+    except data.DataError as e:  # the inputs default to the targets: name the flag that was given
+        if s.inputs is None and str(e).startswith("inputs: "):
+            raise data.DataError("targets: " + str(e).removeprefix("inputs: ")) from None
+        raise
+    return table, {"kind": "preset" if preset else "csv", "path": path, "sha256": table.digest,
+                   "bytes": os.path.getsize(path)}
+
+
 def model_for(s: TrainSettings) -> Model:
-    return Model(s.cell, 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
+    n_in = len(s.inputs or s.targets) if s.table else 1
+    return Model(s.cell, n_in, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
                  output_activation=s.output_activation, objective=s.objective)
 
 
 def train_config(s: TrainSettings) -> TrainConfig:
     return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, optimizer=s.optimizer, lr=s.lr, momentum=s.momentum,
                        nesterov=s.nesterov, clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt,
-                       loss=s.loss, seed=s.seed, early_stopping=s.early_stopping, freeze=s.freeze)
+                       loss=s.loss, seed=s.seed, early_stopping=s.early_stopping, freeze=s.freeze,
+                       shuffle=s.shuffle)
 
 
-def dataset_for(s: TrainSettings, series: list[float], target: backends.Target,
-                norm: data.Normaliser | None = None) -> Dataset:
-    """The windows of the run on its target; ``norm``: a resumed run's own normalisation."""
+def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
+                norm: data.Normaliser | None = None, scalers: tuple | None = None) -> Dataset:
+    """The windows of the run on its target (``series``: a list of values, or a
+    :class:`rnnx.tables.Table` for a run of named columns); ``norm`` (and ``scalers``, a
+    table run's input columns'): a resumed run's own normalisation."""
     xp = target.namespace()
+    if s.table:
+        return build_table(series.values, columns=series.columns, inputs=s.inputs or s.targets,
+                           target=s.targets[0], window=s.window, horizon=s.horizon, split=s.split,
+                           every_step=s.objective == "many-to-many", difference=s.difference,
+                           final_target_every_step=s.final_target_every_step, time=series.time, xp=xp,
+                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm, scalers=scalers)
     if not s.normalise:
         norm = data.Normaliser(0.0, 1.0)
     return build(series, window=s.window, horizon=s.horizon, split=s.split,
                  every_step=s.objective == "many-to-many", final_target_every_step=s.final_target_every_step,
                  xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm)
+
+
+def _warn_range(ds: Dataset, name: str) -> None:
+    """A test part whose target leaves the training range (a trending series): say so, and
+    that --difference models the change instead."""
+    from rnnx import tables
+
+    import numpy as np
+
+    train, test = ds.parts["train"], ds.parts["test"]
+    if train.n and test.n:
+        msg = tables.range_warning(np.asarray(train.last_target)[:, None], np.asarray(test.last_target)[:, None],
+                                   [name])
+        if msg:
+            print(f"rnnx train: {msg}", file=sys.stderr)
 
 
 def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
@@ -139,6 +200,8 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: T
             "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
             "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch},
             "data": source, "finished": finished, "patience_from": st.patience_from}
+    if ds.scalers:
+        meta["scalers"] = [[n.mean, n.std] for n in ds.scalers]
     groups = {"params": st.params, "best": st.best_params or st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
     checkpoint.save(os.path.join(out, CHECKPOINT), meta, groups, to_numpy=target.to_numpy)
@@ -291,20 +354,24 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
     meta = resumed[0] if resumed is not None else None
-    series, source = series_for(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
-                                allow_changed=allow_changed_data)
+    load = table_for if s.table else series_for
+    series, source = load(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
+                          allow_changed=allow_changed_data)
     if s.csv is not None:
-        bounds.check_fits(s, series_length=len(series))
+        bounds.check_fits(s, series_length=len(series.values) if s.table else len(series))
     if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
         print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
               f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
     norm = data.Normaliser(*meta["norm"]) if meta is not None else None
+    scalers = tuple(data.Normaliser(*v) for v in meta["scalers"]) if meta is not None and meta.get("scalers") else None
     try:
-        ds = dataset_for(s, series, target, norm)
+        ds = dataset_for(s, series, target, norm, scalers)
     except data.DataError as e:  # --window, --horizon, --split against this series: say which series
         if s.csv is None or not str(e).startswith(("window:", "horizon:", "split:")):
             raise
         raise data.DataError(f"{e} (--csv {s.csv})") from None
+    if s.table and not s.difference and resumed is None:
+        _warn_range(ds, s.targets[0])
     model = model_for(s)
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
@@ -479,7 +546,8 @@ def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: 
              t_start, source: dict):
     st = trainer.state
     m = {
-        "preset": s.preset, "csv": s.csv, "column": s.column,
+        "preset": s.preset, "csv": s.csv, "column": s.column, "inputs": list(ds.inputs) or None,
+        "targets": list(s.targets) if s.table else None, "difference": s.difference,
         "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
         "model": trainer.model.config(), "train": trainer.cfg.to_json(),
         "stopped": why, "epochs": st.epoch, "best_epoch": st.best_epoch,
@@ -507,6 +575,8 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
     meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
             "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
+    if ds.scalers:
+        meta["scalers"] = [[n.mean, n.std] for n in ds.scalers]
     checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
     from rnnx import plots
 
@@ -515,10 +585,11 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     plots.convergence(trainer.state.history, os.path.join(out, "convergence.png"), title)
     test = ds.parts["test"]
     if test.n:
-        plots.predictions(test.target_index, test.last_target, trainer.predict("test", use), test.last_input,
+        xs, xlabel = plots.time_axis(test.target_index, ds.time)
+        plots.predictions(xs, test.last_target, trainer.predict("test", use), test.last_input,
                           os.path.join(out, "predictions.png"),
                           f"{name} test part: MSE {metrics['test_mse']:.3g} "
-                          f"(persistence {metrics['persistence_test_mse']:.3g})")
+                          f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel)
 
 
 # -- predict / forecast --------------------------------------------------------------------------------
@@ -594,6 +665,35 @@ def _writing_into(folder: str, out: str):
         yield
 
 
+def _table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
+                   dtype: str) -> Dataset:
+    """The windows a model of named columns predicts: its run's test part, or every window
+    of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    from rnnx import tables
+
+    if column:
+        raise AppError(f"--column: this model reads the columns {', '.join(s.inputs or s.targets)} (its --inputs); "
+                       "give --csv FILE with those columns, without --column")
+    if csv:
+        table = tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
+                                  missing=s.missing)
+    else:
+        if not (meta.get("data") or {}).get("sha256"):
+            raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
+        table = table_for(s, meta.get("data"), option="--model")[0]
+    xp = target.namespace()
+    try:
+        return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, target=s.targets[0],
+                           window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+                           every_step=s.objective == "many-to-many", difference=s.difference,
+                           final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
+                           dtype=getattr(xp, dtype), device=target.device_obj(), norm=data.Normaliser(*meta["norm"]),
+                           scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
+    except data.DataError as e:
+        raise AppError(f"--csv: {csv!r} ({len(table.values)} rows) does not fit the model: {e}" if csv else
+                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+
+
 def predict(folder: str, *, csv: str | None = None, column: str | None = None, out: str | None = None,
             backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
@@ -601,15 +701,18 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = _out_file(folder, out, "predictions.csv", overwrite=overwrite)
         xp = target.namespace()
-        series = _series(s, meta, csv, column)
-        try:
-            ds = build(series, window=meta["window"], horizon=meta["horizon"],
-                       split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
-                       xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
-                       norm=data.Normaliser(*meta["norm"]))
-        except data.DataError as e:  # the series against the model's window: name the one at fault
-            raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
-                           f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+        if s.table:
+            ds = _table_windows(folder, meta, s, csv, column, target, dtype)
+        else:
+            series = _series(s, meta, csv, column)
+            try:
+                ds = build(series, window=meta["window"], horizon=meta["horizon"],
+                           split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
+                           xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
+                           norm=data.Normaliser(*meta["norm"]))
+            except data.DataError as e:  # the series against the model's window: name the one at fault
+                raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
+                               f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
         tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
         test = ds.parts["test"]
         pred = tr.predict("test")
@@ -629,6 +732,10 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
         raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = _out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
+        if s.table:
+            raise AppError(f"forecast: this model reads {', '.join(s.inputs or s.targets)} and predicts "
+                           f"{s.targets[0]}{' changes' if s.difference else ''}; feeding predictions back needs a "
+                           "model of one series (--csv FILE --column NAME); use rnnx predict")
         if meta["horizon"] != 1:
             raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                            f"{meta['horizon']}")

@@ -78,7 +78,7 @@ class Estimate(NamedTuple):
 
 def model_of(s: TrainSettings) -> Model:
     """The run's model, as ``rnnx.cli.app.model_for`` builds it (no array is allocated)."""
-    return Model(s.cell, 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
+    return Model(s.cell, len(s.inputs or s.targets) if s.table else 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
                  output_activation=s.output_activation, objective=s.objective)
 
 
@@ -257,7 +257,8 @@ def check_fits(settings: TrainSettings, *, available_bytes: int | None = None,
     s = settings
     avail = available_memory() if available_bytes is None else available_bytes
     if avail is not None:
-        _check_memory(s, avail, PRESETS[s.preset]["series"][1] if s.preset in PRESETS else series_length)
+        _check_memory(s, avail, PRESETS[s.preset]["series"][1] if "series" in PRESETS.get(s.preset, {})
+                      else series_length)
     _check_layers(s)
     _check_tensor_bound(s)
 

@@ -64,6 +64,11 @@ class TrainSettings:
     preset: str | None = None
     csv: str | None = None
     column: str | None = None
+    inputs: tuple[str, ...] | None = None  # several columns in (--inputs a,b,c --targets c)
+    targets: tuple[str, ...] | None = None
+    time_column: str | None = None
+    missing: str = "error"
+    difference: bool = False
     window: int = 20
     horizon: int = 1
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
@@ -85,6 +90,7 @@ class TrainSettings:
     momentum: float = 0.0
     nesterov: bool = False
     batch_size: int = 32
+    shuffle: bool = True
     epochs: int = 100
     clip_value: float | None = None
     clip_norm: float | None = None
@@ -100,11 +106,16 @@ class TrainSettings:
     normalise: bool = True
 
     def __post_init__(self) -> None:  # JSON gives lists: the sequence fields are tuples
-        for name in ("split", "tbptt", "freeze"):
+        for name in ("split", "tbptt", "freeze", "inputs", "targets"):
             v = getattr(self, name)
             if isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
         object.__setattr__(self, "model_options", dict(self.model_options))
+
+    @property
+    def table(self) -> bool:
+        """A run of named CSV columns (``--targets``, or a preset of a table), not one series."""
+        return self.targets is not None
 
     @property
     def name(self) -> str:
@@ -170,7 +181,7 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     if preset is not None:
         if preset not in PRESETS:
             raise AppError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-        from_preset = {k: v for k, v in PRESETS[preset].items() if k != "series"}
+        from_preset = {k: v for k, v in PRESETS[preset].items() if k not in ("series", "table")}
     _check_data_source(explicit)
     s = {**from_preset, **explicit}
     for key in unset:
@@ -193,18 +204,33 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
 
 
 def _check_data_source(explicit: Mapping[str, Any]) -> None:
-    """Either ``--preset`` or ``--csv`` with ``--column``."""
-    has = {k for k in ("preset", "csv", "column") if k in explicit}
-    if "preset" in has and has & {"csv", "column"}:
-        other = "--csv" if "csv" in has else "--column"
-        raise AppError(f"{other}: give either --preset or --csv, not both (--preset {explicit['preset']} brings its "
-                       f"own series; got {other} {explicit.get('csv') or explicit.get('column')})")
+    """Either ``--preset``, or ``--csv`` with ``--column`` (one series) or with
+    ``--targets`` (and ``--inputs``: named columns)."""
+    has = {k for k in ("preset", "csv", "column", "inputs", "targets", "time_column") if k in explicit}
+    csv_only = has & {"csv", "column", "inputs", "targets", "time_column"}
+    if "preset" in has and csv_only:
+        key = "csv" if "csv" in has else sorted(csv_only)[0]
+        raise AppError(f"{flag_for(key)}: give either --preset or --csv, not both (--preset {explicit['preset']} "
+                       f"brings its own data; got {flag_for(key)} {explicit[key]})")
     if not has:
-        raise AppError("train: give --preset NAME or --csv FILE --column NAME")
-    if "column" in has and "csv" not in has:
-        raise AppError(f"--column: names a column of --csv, but no --csv was given (got --column {explicit['column']})")
-    if "csv" in has and "column" not in has:
-        raise AppError("--column: required with --csv (the name of the column to model)")
+        raise AppError("train: give --preset NAME, or --csv FILE with --column NAME (one series) or --targets "
+                       "NAMES (and --inputs NAMES)")
+    if "preset" in has:
+        return
+    if "csv" not in has:
+        key = sorted(has)[0]
+        what = "a column" if key in ("column", "time_column") else "columns"
+        raise AppError(f"{flag_for(key)}: names {what} of --csv, but no --csv was given (got {flag_for(key)} "
+                       f"{','.join(explicit[key]) if isinstance(explicit[key], tuple) else explicit[key]})")
+    if "column" in has and has & {"inputs", "targets"}:
+        other = "--inputs" if "inputs" in has else "--targets"
+        raise AppError(f"{other}: give --column NAME (one series) or --inputs/--targets, not both")
+    if "inputs" in has and "targets" not in has:
+        raise AppError("--targets: required with --inputs (the column(s) to predict)")
+    if "column" not in has and "targets" not in has:
+        raise AppError("--column: required with --csv (the name of the column to model), or --targets NAMES")
+    if "time_column" in has and "targets" not in has:
+        raise AppError("--time-column: applies with --inputs/--targets (use --targets NAME for one column)")
 
 
 def _origin(field: str, value: Any, s: TrainSettings, explicit: Mapping[str, Any]) -> str:
@@ -311,6 +337,34 @@ def _check_early_stopping(s: TrainSettings, explicit: Mapping[str, Any]) -> None
                    "fraction > 0")
 
 
+def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """--targets: one column; --missing: a policy; --missing/--difference: for named columns."""
+    from rnnx.tables import MISSING_POLICIES
+
+    if s.missing not in MISSING_POLICIES:
+        raise AppError(f"--missing: expected one of {', '.join(MISSING_POLICIES)}, got {s.missing!r}")
+    if not s.table:
+        for name, used in (("missing", s.missing != "error"), ("difference", s.difference)):
+            if used and name in explicit:
+                raise AppError(f"{flag_for(name)}: applies to a run of named columns (--csv FILE --targets NAME "
+                               "[--inputs ...]); got --column / a series preset")
+        return
+    for name in ("inputs", "targets"):
+        cols = getattr(s, name)
+        if name == "inputs" and cols is None:  # the targets' own past
+            continue
+        if not cols or not all(isinstance(c, str) and c for c in cols):
+            raise AppError(f"{flag_for(name)}: expected comma-separated column names, got {','.join(map(str, cols))!r}")
+    if len(s.targets) != 1:
+        raise AppError(f"--targets: one target column per run (got {','.join(s.targets)}); train one model per "
+                       "target")
+    if s.difference and s.objective != "many-to-one":
+        raise AppError(f"--difference: models the change to the value after each window (--objective "
+                       f"many-to-one), got {_origin('objective', s.objective, s, explicit)}")
+    if s.difference and s.loss != "mse":
+        raise AppError(f"--difference: applies to regression with mse, got loss {s.loss}")
+
+
 def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:
     """Refuse (AppError, code 2, naming the flag) settings that are out of range or that
     conflict, so a run refuses them before it creates anything: see :func:`resolve`.
@@ -321,3 +375,4 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     _check_early_stopping(s, explicit)
     _check_optimizer(s, explicit)
     _check_tbptt(s, explicit)
+    _check_table(s, explicit)

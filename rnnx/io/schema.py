@@ -113,6 +113,14 @@ def _norm(v: Any, field: str) -> None:
         raise _Bad(field, f"expected [mean, std] with a finite mean and a finite std > 0, got {show(v)}")
 
 
+def _scalers(v: Any, field: str) -> None:
+    """One ``[mean, std]`` per input column (a run of several CSV columns)."""
+    if not isinstance(v, list) or not v:
+        raise _Bad(field, f"expected a list of [mean, std], one per input column, got {show(v)}")
+    for i, x in enumerate(v):
+        _norm(x, f"{field}[{i}]")
+
+
 def _history(v: Any, field: str) -> None:
     """A list of rows, each a JSON object of numbers or nulls (nan and inf allowed)."""
     if not isinstance(v, list):
@@ -220,8 +228,8 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
 OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
     "rnnx-model": {},
-    "model": {"data": _data},
-    "checkpoint": {"data": _data, "finished": _str_or_null, "epochs": _int(1), "patience_from": _int(0)},
+    "model": {"data": _data, "scalers": _scalers},
+    "checkpoint": {"data": _data, "scalers": _scalers, "finished": _str_or_null, "epochs": _int(1), "patience_from": _int(0)},
 }
 COMMON = ("format", "version", "kind")
 

@@ -49,6 +49,14 @@ def floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def names(text: str) -> tuple[str, ...]:
+    """Comma-separated column names (spaces around each stripped)."""
+    cols = tuple(c.strip() for c in text.split(","))
+    if not all(cols):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return cols
+
+
 def ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))

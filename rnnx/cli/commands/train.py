@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from rnnx.cli.commands import backend_arguments, floats, ints, number
+from rnnx.cli.commands import backend_arguments, floats, ints, names, number
 from rnnx.cli.errors import AppError
 
 #: Flags of the command that are not settings of the run.
@@ -19,7 +19,15 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 
     t.add_argument("--preset", help=" | ".join(settings.PRESETS))
     t.add_argument("--csv", help="CSV file with a header row")
-    t.add_argument("--column", help="the column of --csv to model")
+    t.add_argument("--column", help="the column of --csv to model (one series: its past predicts its next value)")
+    t.add_argument("--inputs", type=names, help="columns of --csv the model reads at each step (default: the "
+                   "--targets column)")
+    t.add_argument("--targets", type=names, help="the column of --csv to predict, after each window of --inputs")
+    t.add_argument("--time-column", help="a column of --csv labelling the rows (dates): the x-axis of the plots")
+    t.add_argument("--missing", choices=["error", "interpolate", "drop"], help="blank/NA cells of the used columns: "
+                   "refuse them naming row and column (default), interpolate linearly, or drop their rows")
+    t.add_argument("--difference", action="store_true", default=None, help="model the change of the target "
+                   "over the horizon from first differences of the inputs; metrics stay in the target's units")
     t.add_argument("--window", type=int, help="input steps per window")
     t.add_argument("--horizon", type=int, help="predict this many steps after the window (default 1)")
     t.add_argument("--split", type=floats, help="train,val,test fractions in time order (default 0.7,0.15,0.15)")
@@ -37,6 +45,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--momentum", type=float, help="SGD momentum")
     t.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
     t.add_argument("--batch-size", type=int, help="windows per update; 1 is per-sample SGD")
+    t.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None, help="a new seeded order of "
+                   "the training windows every epoch (default), or --no-shuffle: in time order, as Keras's "
+                   "shuffle=False")
     t.add_argument("--epochs", type=int)
     t.add_argument("--clip-value", type=float, help="clip every gradient element to [-v, v]")
     t.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this")
