@@ -1,35 +1,321 @@
-r"""Losses with their gradients: ``loss, dL/dprediction``.
+r"""Losses with hand-derived gradients: ``fn(pred, target, *, xp, mask=None) -> (value, dpred)``.
 
-.. math:: \mathrm{MSE}(\hat y, y) = \frac{1}{N} \sum_i (\hat y_i - y_i)^2,
-          \qquad \frac{\partial\,\mathrm{MSE}}{\partial \hat y} = \frac{2}{N} (\hat y - y)
+``value`` is a 0-d array of ``pred``'s dtype, ``dpred = dL/dpred`` has ``pred``'s shape and
+dtype.  No autodiff and no host reads in the arithmetic: every loss traces under ``jax.jit``
+(the label/range checks read values only when the arrays are concrete).
 
-N is the number of elements (``torch.nn.MSELoss(reduction="mean")``).
+``mask`` (optional): a bool array of shape ``pred.shape[:-1]`` ((T, B) many-to-many, (B,)
+many-to-one).  A False position carries no loss and gets a zero gradient; means are over the
+valid positions only.  Values at masked positions (padding) may be anything, NaN and Inf
+included: they are replaced by ``xp.where`` before any arithmetic, so they never reach the
+value or the gradient.  With no valid position (N = 0) every loss here is 0 with a zero
+gradient (torch's ``reduction="mean"`` gives nan).
+
+With :math:`d = \hat y - y` over the N valid elements (valid positions x O outputs):
+
+.. math:: \mathrm{MSE} = \frac1N \sum d^2, \qquad \partial/\partial\hat y = \frac2N d
+
+          \mathrm{MAE} = \frac1N \sum |d|, \qquad \partial/\partial\hat y = \frac1N \operatorname{sign}(d)
+
+          \mathrm{Huber}_\delta = \frac1N \sum \begin{cases} \tfrac12 d^2 & |d| < \delta \\
+          \delta(|d| - \tfrac12\delta) & \text{otherwise}\end{cases}, \qquad
+          \partial/\partial\hat y = \frac1N \operatorname{clip}(d, -\delta, \delta)
+
+as ``torch.nn.functional.mse_loss``, ``l1_loss``, ``huber_loss`` (``reduction="mean"``);
+``half-sse`` is ``0.5 * sum d^2 / B`` (B = ``pred.shape[-2]``), gradient ``d / B``.
+:func:`cross_entropy` and :func:`bce_logits` state theirs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from typing import Any, Callable
+
+import array_api_compat as compat
+
+from rnnx._xp import index_dtype, is_traced, sigmoid
+
+__all__ = ["mse", "mae", "huber", "half_sse", "cross_entropy", "bce_logits", "LOSSES", "CLASSIFICATION", "get",
+           "target_kind"]
 
 
-def mse(pred: Any, target: Any, *, xp: Any) -> tuple[Any, Any]:
-    """Mean squared error over every element, and its gradient with respect to ``pred``."""
+# -- input checks ------------------------------------------------------------------------------
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def _array(name: str, a: Any) -> None:
+    if not compat.is_array_api_obj(a):
+        raise TypeError(f"{name}: expected an array, got {type(a).__name__}")
+
+
+def _floating(name: str, a: Any, xp: Any) -> None:
+    _array(name, a)
+    if not xp.isdtype(a.dtype, "real floating"):
+        raise TypeError(f"{name}: expected a real floating array, got dtype {_dtype_name(a.dtype)}")
+
+
+def _same_shape(pred: Any, target: Any) -> None:
     if tuple(pred.shape) != tuple(target.shape):
         raise ValueError(f"target: expected shape {tuple(pred.shape)} (the prediction's), got {tuple(target.shape)}")
-    diff = pred - target
-    n = math.prod(pred.shape)
-    return xp.sum(diff * diff) / n, (2.0 / n) * diff
 
 
-def half_sse(pred: Any, target: Any, *, xp: Any) -> tuple[Any, Any]:
-    r"""``0.5 * sum (pred - target)^2`` over steps and outputs, averaged over the batch axis
-    (axis -2); its gradient is ``(pred - target) / B``.  With one sample this is the loss
-    whose gradient seed 001's listing backpropagates (``dy = y_t - target``)."""
-    if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(f"target: expected shape {tuple(pred.shape)} (the prediction's), got {tuple(target.shape)}")
-    diff = pred - target
+def _check_mask(mask: Any, pred: Any, xp: Any) -> None:
+    """``mask``: None or a bool array of shape ``pred.shape[:-1]``."""
+    if mask is None:
+        return
+    want = tuple(pred.shape[:-1])
+    if not compat.is_array_api_obj(mask):
+        got = type(mask).__name__
+    elif mask.dtype != xp.bool or tuple(mask.shape) != want:
+        got = f"dtype {_dtype_name(mask.dtype)} shape {tuple(mask.shape)}"
+    else:
+        return
+    raise ValueError(f"mask: expected a bool array of shape {want} (pred's shape without its last axis), got {got}")
+
+
+def _check_ignore_index(ignore_index: Any) -> None:
+    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
+        raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
+
+
+def _check_delta(delta: Any) -> None:
+    ok = isinstance(delta, (int, float)) and not isinstance(delta, bool) and math.isfinite(delta) and delta > 0
+    if not ok:
+        raise ValueError(f"delta: expected a finite number > 0, got {delta!r}")
+
+
+def _concrete(a: Any) -> bool:
+    """True when ``a``'s values can be read (not traced by ``jax.jit``)."""
+    return not is_traced(a)
+
+
+# -- masked differences (regression) ---------------------------------------------------------
+
+def _float_pair(pred: Any, target: Any, mask: Any, xp: Any) -> None:
+    """Checks shared by the losses whose target is floats the shape of ``pred``."""
+    _floating("pred", pred, xp)
+    _floating("target", target, xp)
+    _same_shape(pred, target)
+    if mask is not None and pred.ndim == 0:
+        raise ValueError("pred: expected at least 1 axis to take a mask, got shape ()")
+    _check_mask(mask, pred, xp)
+
+
+def _valid(mask: Any, xp: Any) -> Any:
+    """(..., 1) bool: the mask broadcast over the last axis."""
+    return xp.expand_dims(mask, axis=-1)
+
+
+def _count(mask: Any, pred: Any, xp: Any) -> Any:
+    """N = valid positions x O (a 0-d array of pred's dtype), 1 in place of 0 so that a
+    sum over nothing divides to 0."""
+    n = xp.sum(xp.astype(mask, pred.dtype)) * pred.shape[-1]
+    return xp.where(n > 0, n, 1.0)
+
+
+def _diff(pred: Any, target: Any, mask: Any, xp: Any) -> tuple[Any, Any]:
+    """``d = pred - target`` with 0 at masked positions, and N: ``math.prod(shape)`` (an int)
+    without a mask, else :func:`_count`.  Masked values are dropped before the subtraction."""
+    _float_pair(pred, target, mask, xp)
+    if mask is None:
+        return pred - target, math.prod(pred.shape)
+    valid = _valid(mask, xp)
+    return xp.where(valid, pred, 0.0) - xp.where(valid, target, 0.0), _count(mask, pred, xp)
+
+
+# -- regression losses ---------------------------------------------------------------------------
+
+def mse(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+    r"""Mean squared error over the valid elements, ``sum d^2 / N``, and its gradient ``2 d / N``."""
+    d, n = _diff(pred, target, mask, xp)
+    return xp.sum(d * d) / n, (2.0 / n) * d
+
+
+def mae(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+    r"""Mean absolute error ``sum |d| / N`` and its gradient ``sign(d) / N`` (0 at d = 0, as torch)."""
+    d, n = _diff(pred, target, mask, xp)
+    return xp.sum(xp.abs(d)) / n, xp.sign(d) / n
+
+
+def huber(pred: Any, target: Any, *, xp: Any, mask: Any = None, delta: float = 1.0) -> tuple[Any, Any]:
+    r"""Huber loss (``torch.nn.functional.huber_loss``): per element ``0.5 d^2`` where
+    ``|d| < delta``, else ``delta * (|d| - 0.5 delta)``, mean over N; gradient
+    ``clip(d, -delta, delta) / N``."""
+    _check_delta(delta)
+    d, n = _diff(pred, target, mask, xp)
+    a = xp.abs(d)
+    value = xp.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    return xp.sum(value) / n, xp.where(a <= delta, d, delta * xp.sign(d)) / n
+
+
+def half_sse(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+    r"""``0.5 * sum (pred - target)^2`` over steps and outputs (valid elements only with a
+    mask), divided by the batch size B = ``pred.shape[-2]``; its gradient is
+    ``(pred - target) / B``.  With one sample this is the loss whose gradient seed 001's
+    listing backpropagates (``dy = y_t - target``)."""
+    if compat.is_array_api_obj(pred) and pred.ndim < 2:
+        raise ValueError(f"pred: expected at least 2 axes (..., B, O) for half-sse, got shape {tuple(pred.shape)}")
+    d, _ = _diff(pred, target, mask, xp)
     b = pred.shape[-2]
-    return 0.5 * xp.sum(diff * diff) / b, diff / b
+    return 0.5 * xp.sum(d * d) / b, d / b
 
 
-LOSSES = {"mse": mse, "half-sse": half_sse}
+# -- classification ------------------------------------------------------------------------------
+
+def _labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what: str) -> tuple[Any, Any, Any]:
+    """Check logits ``pred`` (..., C) and integer labels ``target`` (...); return
+    ``(labels, counted, n)``: the labels in the index dtype with 0 where not counted,
+    ``counted`` (...) bool (not ``ignore_index`` and mask True), and the count n (a 0-d
+    array of pred's dtype, 1 in place of 0)."""
+    _floating("pred", pred, xp)
+    if pred.ndim == 0 or pred.shape[-1] < 1:
+        raise ValueError(f"pred: expected at least 1 class on the last axis, got shape {tuple(pred.shape)}")
+    _array("target", target)
+    if not xp.isdtype(target.dtype, "integral"):
+        raise TypeError(f"target: expected integer class labels for {what}, got dtype {_dtype_name(target.dtype)}")
+    if tuple(target.shape) != tuple(pred.shape[:-1]):
+        raise ValueError(f"target: expected shape {tuple(pred.shape[:-1])} (pred's without its class axis), "
+                         f"got {tuple(target.shape)}")
+    _check_mask(mask, pred, xp)
+    _check_ignore_index(ignore_index)
+    labels = xp.astype(target, index_dtype(xp, compat.device(pred)))
+    counted = labels != ignore_index
+    if mask is not None:
+        counted = xp.logical_and(counted, mask)
+    _check_label_range(labels, counted, pred.shape[-1], ignore_index, xp)
+    n = xp.sum(xp.astype(counted, pred.dtype))
+    return xp.where(counted, labels, 0), counted, xp.where(n > 0, n, 1.0)
+
+
+def _check_label_range(labels: Any, counted: Any, classes: int, ignore_index: int, xp: Any) -> None:
+    """Every counted label in [0, classes); read only when concrete."""
+    if math.prod(labels.shape) == 0:
+        return
+    top, bottom = xp.max(labels), xp.min(labels)
+    lo = xp.min(xp.where(counted, labels, top))
+    hi = xp.max(xp.where(counted, labels, bottom))
+    anything = xp.any(counted)
+    if not (_concrete(lo) and _concrete(anything)) or not bool(anything):
+        return
+    lo, hi = int(lo), int(hi)
+    if lo < 0 or hi >= classes:
+        raise ValueError(f"target: expected class labels in [0, {classes}) (or ignore_index {ignore_index}), "
+                         f"got values in [{lo}, {hi}]")
+
+
+def _log_softmax(pred: Any, counted: Any, xp: Any) -> Any:
+    """Stable ``log softmax`` over the last axis, ``z - max z - log sum exp(z - max z)``, with
+    the logits of uncounted positions replaced by 0 first (padding never reaches it)."""
+    z = xp.where(xp.expand_dims(counted, axis=-1), pred, 0.0)
+    s = z - xp.max(z, axis=-1, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
+
+
+def _one_hot(labels: Any, classes: int, xp: Any) -> Any:
+    """(..., C) bool: ``labels[..., None] == arange(C)``."""
+    return xp.expand_dims(labels, axis=-1) == xp.arange(classes, dtype=labels.dtype, device=compat.device(labels))
+
+
+def _mean_nll(logp: Any, onehot: Any, counted: Any, n: Any, xp: Any) -> Any:
+    """``-sum_counted log p[label] / n``."""
+    nll = -xp.sum(xp.where(onehot, logp, 0.0), axis=-1)
+    return xp.sum(xp.where(counted, nll, 0.0)) / n
+
+
+def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
+                  ignore_index: int = -100) -> tuple[Any, Any]:
+    r"""Softmax cross-entropy of logits ``pred`` (..., C) against integer class labels
+    ``target`` (...) in [0, C), as ``torch.nn.functional.cross_entropy(reduction="mean",
+    ignore_index=...)``.
+
+    .. math:: L = -\frac1n \sum_{i\ \mathrm{counted}} \log \operatorname{softmax}(z_i)_{y_i},
+              \qquad \frac{\partial L}{\partial z_i} = \frac1n (\operatorname{softmax}(z_i) - e_{y_i})
+
+    A position is counted when its label is not ``ignore_index`` and ``mask`` (if given) is
+    True there; n is the number counted, and uncounted positions get a zero gradient.  With
+    n = 0 the value is 0 and the gradient zero (torch gives nan).  log-softmax subtracts the
+    row's max first, so large logits never overflow."""
+    labels, counted, n = _labels(pred, target, mask, ignore_index, xp, "cross-entropy")
+    logp = _log_softmax(pred, counted, xp)
+    onehot = _one_hot(labels, pred.shape[-1], xp)
+    grad = xp.where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0) / n
+    return _mean_nll(logp, onehot, counted, n, xp), grad
+
+
+def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any) -> Any:
+    """Check logits and float targets in [0, 1] (valid positions, when concrete); return
+    the (..., 1) valid mask or None."""
+    _float_pair(pred, target, mask, xp)
+    valid = None if mask is None else _valid(mask, xp)
+    if math.prod(pred.shape) == 0:
+        return valid
+    t = target if valid is None else xp.where(valid, target, 0.5)
+    lo, hi = xp.min(t), xp.max(t)
+    if _concrete(lo):
+        lo, hi = float(lo), float(hi)
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"target: expected values in [0, 1], got values in [{lo:g}, {hi:g}]")
+    return valid
+
+
+def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+    r"""Binary cross-entropy on logits ``z = pred`` against targets ``y`` in [0, 1] of the same
+    shape, as ``torch.nn.functional.binary_cross_entropy_with_logits(reduction="mean")``.
+
+    .. math:: L = \frac1N \sum \max(z, 0) - z y + \log(1 + e^{-|z|}), \qquad
+              \frac{\partial L}{\partial z} = \frac1N (\sigma(z) - y)
+
+    the stable form of ``-y log sigma(z) - (1 - y) log(1 - sigma(z))``; N as for the
+    regression losses (valid elements)."""
+    valid = _bce_checks(pred, target, mask, xp)
+    if valid is None:
+        z, y, n = pred, target, math.prod(pred.shape)
+    else:
+        z, y, n = xp.where(valid, pred, 0.0), xp.where(valid, target, 0.0), _count(mask, pred, xp)
+    each = xp.where(z > 0, z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+    grad = sigmoid(z, xp=xp) - y
+    if valid is not None:
+        each, grad = xp.where(valid, each, 0.0), xp.where(valid, grad, 0.0)
+    return xp.sum(each) / n, grad / n
+
+
+# -- registry ---------------------------------------------------------------------------------------
+
+LOSSES: dict[str, Callable] = {"mse": mse, "mae": mae, "huber": huber, "half-sse": half_sse,
+                               "cross-entropy": cross_entropy, "bce-logits": bce_logits}
+"""name -> loss function with its default options."""
+
+CLASSIFICATION = ("cross-entropy", "bce-logits")
+"""The losses whose pred is logits."""
+
+_OPTIONS = {"huber": {"delta": _check_delta}, "cross-entropy": {"ignore_index": _check_ignore_index}}
+
+
+def _known(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"loss: expected a loss name ({', '.join(LOSSES)}), got {type(name).__name__}")
+    if name not in LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {name!r}")
+    return name
+
+
+def get(name: str, **options: Any) -> Callable:
+    """The loss called ``name``, with ``options`` bound: ``delta`` (huber, a number > 0) and
+    ``ignore_index`` (cross-entropy, an int).  ValueError for an unknown name or a bad
+    option value; TypeError for an option the loss does not take."""
+    fn = LOSSES[_known(name)]
+    takes = _OPTIONS.get(name, {})
+    for key, value in options.items():
+        if key not in takes:
+            raise TypeError(f"loss {name!r}: takes no option {key!r}")
+        takes[key](value)
+    return functools.partial(fn, **options) if options else fn
+
+
+def target_kind(name: str) -> str:
+    """``"labels"`` when loss ``name`` takes integer class labels (cross-entropy), else
+    ``"float"`` (a float target the shape of pred)."""
+    return "labels" if _known(name) == "cross-entropy" else "float"
