@@ -208,6 +208,55 @@ class FitResult:
         return {k: [row.get(k) for row in self.history] for k in keys}
 
 
+def _run_settings(opt, train: Batches, *, batch_size, shuffle, seed, loss, clip_value, clip_norm, tbptt, freeze,
+                  early_stopping, dtype) -> dict:
+    """What must not change between a run and its resumption (the epochs may)."""
+    return {"batch_size": batch_size, "shuffle": shuffle, "seed": seed, "loss": loss, "optimizer": repr(opt),
+            "clip_value": clip_value, "clip_norm": clip_norm, "tbptt": list(tbptt) if tbptt else None,
+            "freeze": list(freeze), "early_stopping": early_stopping, "n_train": train.n, "dtype": str(dtype)}
+
+
+def save_state(path: str, model, state: FitState, settings: dict, *, overwrite: bool = True) -> None:
+    """``state`` as an rnnx ``fit-state`` file (:mod:`rnnx.io.checkpoint`: written to a
+    temporary file and renamed, never half-written): params, the best epoch's params, the
+    optimizer's slots, the counters and history, and the run's ``settings``."""
+    from rnnx import backends
+    from rnnx.io import checkpoint
+
+    opt = optim.as_python(state.opt_state)
+    meta = {"kind": "fit-state", "model": model.config(), "epoch": state.epoch, "updates": state.updates,
+            "opt_step": opt["step"], "history": state.history,
+            "best_score": state.best_score if math.isfinite(state.best_score) else 1e308,
+            "best_epoch": state.best_epoch, "settings": settings}
+    groups = {"params": state.params, "best": state.best_params or state.params}
+    groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items()})
+    checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy, overwrite=overwrite)
+
+
+def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any) -> tuple[FitState, dict]:
+    """A ``fit-state`` file back as (FitState on ``xp``/``device`` in ``dtype``, its settings);
+    a file of another model or kind: ``ValueError`` naming ``resume`` and the file."""
+    from rnnx.io import checkpoint
+
+    meta, groups = checkpoint.load(path)
+    if meta["kind"] != "fit-state":
+        raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of rnnx.fit "
+                         "(fit(..., checkpoint=PATH))")
+    if meta["model"] != model.config():
+        raise ValueError(f"resume: {path!r} was written for the model {meta['model']}, not {model.config()}")
+    arrays = lambda d: {k: xp.asarray(d[k], dtype=dtype, device=device) for k in model.param_shapes()}  # noqa: E731
+    params = arrays(groups["params"])
+    st = opt.init(params)
+    st["step"] = meta["opt_step"]
+    for slot in st["slots"]:
+        if f"opt.{slot}" in groups:
+            st["slots"][slot] = {k: xp.asarray(v, dtype=dtype, device=device) for k, v in groups[f"opt.{slot}"].items()}
+    best = meta["best_score"] if meta["best_score"] < 1e308 else math.inf
+    state = FitState(params, st, meta["epoch"], meta["updates"], list(meta["history"]),
+                     arrays(groups["best"]) if meta["best_epoch"] else None, best, meta["best_epoch"])
+    return state, meta["settings"]
+
+
 # -- one update -----------------------------------------------------------------------------------
 def _optimizer(optimizer: Any, lr: float | None):
     """An optimizer object from a name (``"adam"``, ``"sgd"``, ``"adagrad"``; ``lr`` its
@@ -452,14 +501,18 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
         tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
         restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
-        seed: int = 0, params: dict | None = None, resume: FitState | None = None, batch_first: bool = True,
-        freeze: tuple[str, ...] = (), progress_every: int = 10) -> FitResult:
+        seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
+        freeze: tuple[str, ...] = (), progress_every: int = 10, checkpoint: str | None = None,
+        checkpoint_every: int = 1) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
     - ``params``: the starting parameters (default ``model.init_params(xp, seed=seed)`` in
-      x's dtype, on x's device); ``resume``: a previous result's ``state`` to continue (to
-      ``epochs`` in all, as Keras's ``initial_epoch``).
+      x's dtype, on x's device); ``resume``: a previous result's ``state``, or the path of a
+      ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
+      the same data and settings give the numbers of an uninterrupted run, bit for bit.
+    - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
+      the end: :func:`save_state`.
     - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
       the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
     - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"cross-entropy"`` (integer
@@ -492,6 +545,19 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
     opt = _optimizer(optimizer, lr)
 
+    _positive_int("checkpoint_every", checkpoint_every)
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise TypeError(f"checkpoint: expected a file path, got {type(checkpoint).__name__}")
+    run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_name,
+                        clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
+                        early_stopping=early_stopping, dtype=train.x.dtype)
+    if isinstance(resume, str):
+        resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype)
+        changed = [k for k in run if stored.get(k) != run[k]]
+        if changed:
+            k = changed[0]
+            raise ValueError(f"resume: the checkpoint was written with {k}={stored.get(k)!r}, this fit has "
+                             f"{k}={run[k]!r}; expected the run's own settings to continue it")
     if resume is not None:
         if not isinstance(resume, FitState):
             raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
@@ -575,9 +641,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         progress.end(row)
         if on_epoch is not None and on_epoch(dict(row)) is True:
             stopped = "callback"
-            break
-        if early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
+        elif early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
             stopped = "early-stopped"
+        if checkpoint is not None and (stopped != "done" or st.epoch >= epochs or st.epoch % checkpoint_every == 0):
+            save_state(checkpoint, model, st, run)
+        if stopped != "done":
             break
     if compiled:
         st.opt_state = optim.as_python(st.opt_state)

@@ -268,3 +268,37 @@ def test_x_and_y_from_different_libraries_are_refused():
     model = Model("gru", 2, 3, 1)
     with pytest.raises(TypeError, match=r"^x, y: expected arrays from one library|different libraries"):
         rnnx.fit(model, np.zeros((4, 6, 2)), torch.zeros((4, 1), dtype=torch.float64), epochs=1)
+
+
+def test_checkpoint_file_resumes_bit_for_bit(tmp_path):
+    x, y = _sine_task(40)
+    model = Model("lstm", 2, 8, 1)
+    kw = dict(batch_size=8, clip_norm=0.5, seed=3, validation_split=0.25, optimizer="sgd", lr=0.05)
+    full = rnnx.fit(model, x, y, epochs=4, **kw)
+    path = str(tmp_path / "state.npz")
+    rnnx.fit(model, x, y, epochs=2, checkpoint=path, **kw)
+    rest = rnnx.fit(model, x, y, epochs=4, resume=path, checkpoint=path, **kw)
+    for k in full.params:
+        assert np.array_equal(full.params[k], rest.params[k]), k
+    assert [r["val_loss"] for r in rest.history] == [r["val_loss"] for r in full.history]
+    with pytest.raises(ValueError, match=r"^resume: the checkpoint was written with batch_size=8, this fit has "
+                                         r"batch_size=4; expected the run's own settings"):
+        rnnx.fit(model, x, y, epochs=6, resume=path, **{**kw, "batch_size": 4})
+    with pytest.raises(ValueError, match=r"^resume: .* was written for the model"):
+        rnnx.fit(Model("gru", 2, 8, 1), x, y, epochs=6, resume=path, **kw)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_checkpoint_with_jax_compiled_update(tmp_path, momentum):
+    jnp = pytest.importorskip("jax.numpy")
+    x, y = _sine_task(24)
+    model = Model("gru", 2, 4, 1)
+    from rnnx.optim import SGD
+
+    kw = dict(batch_size=8, seed=1, optimizer=SGD(lr=0.05, momentum=momentum))
+    full = rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), epochs=3, **kw)
+    path = str(tmp_path / "s.npz")
+    rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), epochs=1, checkpoint=path, **kw)
+    rest = rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), epochs=3, resume=path, **kw)
+    for k in full.params:
+        assert np.array_equal(np.asarray(full.params[k]), np.asarray(rest.params[k])), k

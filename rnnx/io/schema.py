@@ -223,12 +223,16 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "checkpoint": {"settings": _dict, "model": _model, "epoch": _int(0), "opt_step": _int(0),
                    "history": _history, "best_val": _best_val, "best_epoch": _int(0), "clipped": _int(0),
                    "updates": _int(0), "norm": _norm, "rng": _dict},
+    # rnnx.fit(..., checkpoint=PATH): the state to resume from (rnnx.fitting.save_state)
+    "fit-state": {"model": _model, "epoch": _int(0), "updates": _int(0), "opt_step": _int(0),
+                  "history": _history, "best_score": _best_val, "best_epoch": _int(0), "settings": _dict},
 }
 #: kind -> the fields files written before them lack.
 OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
     "rnnx-model": {},
     "model": {"data": _data, "scalers": _scalers},
+    "fit-state": {},
     "checkpoint": {"data": _data, "scalers": _scalers, "finished": _str_or_null, "epochs": _int(1), "patience_from": _int(0)},
 }
 COMMON = ("format", "version", "kind")
@@ -272,7 +276,7 @@ def _check(meta: Any) -> Shapes:
         return Shapes({"params": layer.param_shapes()}, repr(layer))
     model = built["model"]
     shapes, what = model.param_shapes(), f"{model.layer!r} + head"
-    if kind == "checkpoint":
+    if kind in ("checkpoint", "fit-state"):
         return Shapes({"params": shapes, "best": shapes, OPT: shapes}, what)
     return Shapes({"params": shapes}, what)
 
