@@ -211,8 +211,7 @@ class Model:
         self._split(params)
         fn = losses.get(loss) if isinstance(loss, str) else loss
         if check_finite:
-            floats = {"target": target} if namespace(target=target).isdtype(target.dtype, "real floating") else {}
-            self._check({"x": x, **_named_state("state0", state0), **floats, **self._named(params)})
+            self._check({"x": x, **_named_state("state0", state0), "target": target, **self._named(params)})
         pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=True, seed=seed,
                                            check_finite=False)
         xp = namespace(pred=pred, target=target)

@@ -50,13 +50,16 @@ META = {
                                               {"epoch": 2, "val_mse": float("nan")}],
                    "best_val": float("inf"), "best_epoch": 0, "clipped": 0, "updates": 8, "norm": [0.5, 2.0],
                    "rng": {"seed": 0, "epoch": 2}, "data": CSV, "finished": None, "epochs": 3},
+    "fit-state": {**HEAD, "kind": "fit-state", "model": MODEL.config(), "epoch": 2, "updates": 8, "opt_step": 8,
+                  "history": [{"epoch": 1, "loss": 0.5}], "best_score": 0.25, "best_epoch": 1,
+                  "settings": {"batch_size": 4}},
 }
 
 
 def groups_of(kind: str) -> dict:
     if kind == "rnnx-layer":
         return {"params": LAYER_P}
-    if kind == "checkpoint":
+    if kind in ("checkpoint", "fit-state"):
         return {"params": MODEL_P, "best": MODEL_P, "opt.exp_avg": {"weight_hy": MODEL_P["weight_hy"]}}
     return {"params": MODEL_P}
 
@@ -359,6 +362,7 @@ FIELD_TABLE = {
         "dtype": (32, "float16", "meta.dtype: expected one of 'float32', 'float64', got 'float16'"),
         "settings": ([], None, None),
         "data": ("x", {**CSV, "path": "series.csv"}, "meta.data.path: expected an absolute path, got 'series.csv'"),
+        "scalers": ("x", [], "meta.scalers: expected a list of [mean, std]"),
     },
     "checkpoint": {
         "settings": ("x", None, None),
@@ -376,10 +380,21 @@ FIELD_TABLE = {
         "finished": (3, None, None),
         "epochs": ("3", 0, "meta.epochs: expected an int >= 1, got 0"),
         "patience_from": (0.5, -1, "meta.patience_from: expected an int >= 0, got -1"),
+        "scalers": ([0.5, 1.0], [[0.0, 1.0], [0.0, -1.0]], "meta.scalers[1]: expected [mean, std]"),
+    },
+    "fit-state": {
+        "model": ("x", {**MODEL.config(), "cell": "xx"}, "meta.model.cell: expected one of"),
+        "epoch": ("2", -1, "meta.epoch: expected an int >= 0, got -1"),
+        "updates": (2.5, -1, "meta.updates: expected an int >= 0"),
+        "opt_step": (None, -1, "meta.opt_step: expected an int >= 0"),
+        "history": ("x", [{"loss": "x"}], "meta.history[0].loss: expected a number or null, got 'x'"),
+        "best_score": ("x", float("nan"), "meta.best_score: expected a number (inf allowed), got nan"),
+        "best_epoch": (1.5, -1, "meta.best_epoch: expected an int >= 0"),
+        "settings": (3, None, None),
     },
 }
 OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
-            ("checkpoint", "patience_from")}
+            ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers")}
 
 
 def _set(field, value):
