@@ -20,7 +20,8 @@ from typing import Any
 
 from rnnx.data import _BOM, DataError, _line, _size
 
-__all__ = ["MAX_TEXT_BYTES", "Vocabulary", "bundled_text", "chunks", "one_hot", "read_text", "sample"]
+__all__ = ["MAX_TEXT_BYTES", "Vocabulary", "bundled_text", "chunks", "evaluate_text", "fit_text", "one_hot", "read_text",
+           "sample", "stream_chunks", "summed_cross_entropy"]
 
 #: The largest text file :func:`read_text` reads (bytes); a larger one is refused unread.
 MAX_TEXT_BYTES = 64 * 2**20
@@ -233,3 +234,268 @@ def sample(model: Any, params: dict, vocab: Vocabulary, *, prime: str, length: i
         out.append(k)
         feed = [k]
     return "".join(vocab.chars[k] for k in out)
+
+
+# -- training a character model (min-char-rnn's loop) ---------------------------------------------
+#: Loss values kept on the device before one host read turns them into history rows.
+_FLUSH_EVERY = 256
+
+
+def _positive_int(name: str, v: Any, *, none_ok: bool = False) -> None:
+    """``name``: a positive int (or None when ``none_ok``), else one ValueError line."""
+    if none_ok and v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name}: expected a positive int{' or None' if none_ok else ''}, got {v!r}")
+
+
+def _check_char_model(model: Any) -> int:
+    """A character model: many-to-many, one direction, logits (no output activation),
+    reading and scoring the same V characters; returns V."""
+    layer = getattr(model, "layer", None)
+    if layer is None or not hasattr(model, "loss_and_grad"):
+        raise TypeError(f"model: expected an rnnx.Model, got {type(model).__name__}")
+    v, o = layer.input_size, model.output_size
+    if (v != o or model.objective != "many-to-many" or layer.num_directions != 1
+            or model.output_activation != "none"):
+        raise ValueError(f"model: input_size {v}, output_size {o}, {model.objective}, {layer.num_directions} "
+                         f"direction(s), output_activation {model.output_activation!r}; expected input_size = "
+                         "output_size (the vocabulary), many-to-many, one direction, output_activation 'none'")
+    return v
+
+
+def _host_ids(ids: Any, vocab_size: int) -> Any:
+    """``ids`` as a 1-D NumPy int64 array of values in [0, vocab_size)."""
+    import numpy as np
+
+    from rnnx.backends import to_numpy
+
+    try:
+        a = to_numpy(ids)
+    except (TypeError, ValueError):
+        a = np.asarray(ids)
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise TypeError(f"ids: expected a 1-D array of integer character ids, got shape {tuple(a.shape)} "
+                        f"dtype {a.dtype}")
+    if len(a) and (int(a.min()) < 0 or int(a.max()) >= vocab_size):
+        bad = int(a.min()) if int(a.min()) < 0 else int(a.max())
+        raise ValueError(f"ids: id {bad} is outside [0, {vocab_size}) (the model's input_size, its vocabulary)")
+    return a.astype(np.int64)
+
+
+def stream_chunks(ids: Any, *, seq_len: int, streams: int) -> tuple[Any, Any]:
+    """The text cut into ``streams`` contiguous streams of S = len(ids) // streams ids
+    (the last ``len(ids) % streams`` dropped), each cut by :func:`chunks`: ``inputs[n, :, b]``
+    is chunk n of stream b, ``targets`` the next characters; both (N, seq_len, streams)
+    NumPy int64, N = (S - 1) // seq_len.  Chunk n + 1 of a stream continues chunk n."""
+    import numpy as np
+
+    _positive_int("seq_len", seq_len)
+    _positive_int("streams", streams)
+    a = np.asarray(ids).reshape(-1)
+    if streams == 1:
+        x, y = chunks(a, seq_len)
+        return x[..., None], y[..., None]
+    s = len(a) // streams
+    if s < seq_len + 1:
+        raise DataError(f"text: {len(a)} characters make {streams} streams of {s}, expected at least "
+                        f"seq_len + 1 = {seq_len + 1} characters per stream")
+    parts = [chunks(a[b * s:(b + 1) * s], seq_len) for b in range(streams)]
+    return np.stack([p[0] for p in parts], axis=-1), np.stack([p[1] for p in parts], axis=-1)
+
+
+def summed_cross_entropy(pred: Any, target: Any, *, xp: Any) -> tuple[Any, Any]:
+    r"""min-char-rnn's loss of a chunk: cross-entropy summed over the T steps and averaged
+    over the B streams, :math:`L = \frac1B \sum_{t,b} -\log \mathrm{softmax}(z_{t,b})_{y_{t,b}}`
+    = T x :func:`rnnx.losses.cross_entropy` (the mean), gradient likewise T x the mean's:
+    the scale at which ``clip_value=5`` clips as min-char-rnn does.  pred (T, B, V)."""
+    from rnnx import losses
+
+    value, grad = losses.cross_entropy(pred, target, xp=xp)
+    steps = pred.shape[0]
+    return value * steps, grad * steps
+
+
+def _text_optimizer(optimizer: Any) -> Any:
+    """min-char-rnn's Adagrad (lr=0.1, eps=1e-8) for None, else a name or an rnnx.optim object."""
+    from rnnx import optim
+    from rnnx.fitting import _optimizer
+
+    return optim.Adagrad(lr=0.1, eps=1e-8) if optimizer is None else _optimizer(optimizer, None)
+
+
+def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: int) -> tuple[Any, Any, Any, Any]:
+    """``(xp, device, inputs, targets)``: the stream chunks as integer arrays on the
+    backend and device of ``params['weight_hy']`` (ids only: the one-hot is made per chunk)."""
+    import array_api_compat as compat
+
+    from rnnx._xp import index_dtype
+
+    v = _check_char_model(model)
+    w = params.get("weight_hy") if hasattr(params, "get") else None
+    if w is None or not compat.is_array_api_obj(w):
+        raise ValueError(f"params: expected the model's parameters (a dict with 'weight_hy'), got "
+                         f"{type(params).__name__}")
+    x, y = stream_chunks(_host_ids(ids, v), seq_len=seq_len, streams=streams)
+    xp, dev = compat.array_namespace(w), compat.device(w)
+    it = index_dtype(xp, dev)
+    return xp, dev, xp.asarray(x, dtype=it, device=dev), xp.asarray(y, dtype=it, device=dev)
+
+
+def _compile(fn: Any, xp: Any) -> tuple[Any, bool]:
+    from rnnx.backends import capabilities
+
+    jit = capabilities(xp).jit
+    return (jit(fn), True) if jit else (fn, False)
+
+
+def _rows(pending: list, epoch_of: dict) -> list[dict]:
+    """History rows from ``pending`` (update, 0-d mean loss) pairs: one host read for all."""
+    from rnnx.backends import to_numpy
+
+    if not pending:
+        return []
+    import array_api_compat as compat
+
+    xp = compat.array_namespace(pending[0][1])
+    values = to_numpy(xp.stack([v for _, v in pending])).tolist()
+    return [{"update": u, "epoch": epoch_of[u], "loss": v, "bpc": v / math.log(2.0)}
+            for (u, _), v in zip(pending, values)]
+
+
+def _check_fit_text(epochs: Any, max_updates: Any, clip_value: Any, log_every: Any, seed: Any,
+                    on_update: Any) -> None:
+    _positive_int("epochs", epochs)
+    _positive_int("max_updates", max_updates, none_ok=True)
+    _positive_int("log_every", log_every)
+    if clip_value is not None and (isinstance(clip_value, bool) or not isinstance(clip_value, (int, float))
+                                   or not math.isfinite(clip_value) or clip_value <= 0):
+        raise ValueError(f"clip_value: expected a finite number > 0 or None, got {clip_value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    if on_update is not None and not callable(on_update):
+        raise TypeError(f"on_update: expected a function (update, params, loss) or None, got "
+                        f"{type(on_update).__name__}")
+
+
+def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, streams: int = 1, epochs: int = 1,
+             max_updates: int | None = None, optimizer: Any = None, clip_value: float | None = 5.0, seed: int = 0,
+             log_every: int = 1, on_update: Any = None) -> tuple[dict, list[dict]]:
+    r"""Train a character model on integer ``ids`` (len N, values in [0, V)) as min-char-rnn
+    does, with ``streams`` = B parallel streams (char-rnn's batches).
+
+    The text is cut into B contiguous streams (:func:`stream_chunks`); update n reads chunk
+    n of every stream, one-hot (seq_len, B, V) made on the params' backend and device
+    (never the whole text one-hot), runs ``model`` (many-to-many, input and output size V)
+    from the state the previous chunk ended in (a constant: no gradient flows into it; zeros
+    at each epoch's start), takes :func:`summed_cross_entropy` against the next characters,
+    its explicit BPTT gradient, and :func:`rnnx.fitting.make_apply`'s clip (``clip_value``,
+    elementwise, as min-char-rnn's ``np.clip(d, -5, 5)``) and optimizer step (default
+    ``Adagrad(lr=0.1, eps=1e-8)``; a name or an :mod:`rnnx.optim` object).  On a backend with
+    ``jax.jit`` the update is one compiled program.
+
+    ``epochs`` passes over the text, at most ``max_updates`` updates in all.  ``params``:
+    the starting parameters, or None for ``model.init_params`` (NumPy float64, ``seed``);
+    ``seed`` also draws the dropout masks of update n (``f"{seed}:dropout:{n}"``).
+
+    History: one row per ``log_every`` updates, ``{"update", "epoch", "loss", "bpc"}``: the
+    mean loss per character of those updates in nats and in bits (= nats / ln 2).  Losses
+    stay on the device and are read ``256`` rows at a time; ``on_update(update, params,
+    loss)`` is called after every update with the update's 0-d loss array (nats per
+    character; reading it, ``float(loss)``, is a host read) and stops training by
+    returning True.  A NaN/Inf loss raises :class:`rnnx.fitting.NonFiniteLoss`.
+    Returns ``(params, history)``."""
+    import random
+
+    import numpy as np
+
+    from rnnx.fitting import NonFiniteLoss, make_apply
+
+    _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update)
+    if params is None:
+        params = model.init_params(np, seed=seed, dtype=np.float64) if hasattr(model, "init_params") else None
+    xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
+    opt = _text_optimizer(optimizer)
+    v, dtype = model.layer.input_size, params["weight_hy"].dtype
+    apply = make_apply(opt, clip_value=None if clip_value is None else float(clip_value), clip_norm=None, xp=xp)
+
+    def update(p, opt_state, x_ids, y_ids, state, drop_seed):
+        x = one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev)
+        loss, grads, state = model.loss_and_grad(p, x, y_ids, state, loss=summed_cross_entropy, seed=drop_seed)
+        p, opt_state, _ = apply(p, opt_state, grads)
+        return p, opt_state, loss / seq_len, state
+
+    from rnnx import optim
+    from rnnx._xp import index_dtype
+
+    update, compiled = _compile(update, xp)
+    opt_state = opt.init(params)
+    if compiled:
+        opt_state = optim.as_arrays(opt_state, xp=xp, device=dev, params=params)
+    dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
+    n_chunks, total = x_all.shape[0], epochs * x_all.shape[0]
+    total = total if max_updates is None else min(total, max_updates)
+    history: list[dict] = []
+    pending: list = []
+    epoch_of: dict[int, int] = {}
+    window, count, done = None, 0, 0
+
+    def drop_seed(n: int) -> Any:
+        if not dropout:
+            return None
+        s = random.Random(f"{seed}:dropout:{n}").getrandbits(31)
+        return xp.asarray(s, dtype=it, device=dev) if compiled else s
+
+    def flush() -> None:
+        rows = _rows(pending, epoch_of)
+        pending.clear()
+        bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
+        if bad is not None:
+            raise NonFiniteLoss(bad["epoch"], bad["loss"], f"update {bad['update']}: lower the learning rate "
+                                "or clip the gradient (clip_value)")
+        history.extend(rows)
+
+    while done < total:
+        epoch, state = done // n_chunks + 1, None
+        for n in range(n_chunks):
+            if done >= total:
+                break
+            params, opt_state, loss, state = update(params, opt_state, x_all[n], y_all[n], state, drop_seed(done))
+            done += 1
+            window, count = (loss if window is None else window + loss), count + 1
+            if count == log_every or done == total:
+                epoch_of[done] = epoch
+                pending.append((done, window / count))
+                window, count = None, 0
+                if len(pending) >= _FLUSH_EVERY:
+                    flush()
+            if on_update is not None and on_update(done, params, loss) is True:
+                total = done
+                if count:
+                    epoch_of[done] = epoch
+                    pending.append((done, window / count))
+                break
+    flush()
+    return params, history
+
+
+def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, streams: int = 1) -> float:
+    """Mean bits per character of ``model`` over the held-out text ``ids``, cut as
+    :func:`fit_text` cuts it, the state carried from chunk to chunk (so the value is that
+    of one forward over each whole stream, less its last ``(S - 1) % seq_len``
+    characters).  The losses are summed on the device and read once."""
+    from rnnx import losses
+
+    xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
+    v, dtype = model.layer.input_size, params["weight_hy"].dtype
+
+    def chunk(p, x_ids, y_ids, state):
+        pred, state = model.predict(p, one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev), state)
+        return losses.cross_entropy(pred, y_ids, xp=xp)[0], state
+
+    chunk, _ = _compile(chunk, xp)
+    total, state = None, None
+    for n in range(x_all.shape[0]):
+        value, state = chunk(params, x_all[n], y_all[n], state)
+        total = value if total is None else total + value
+    return float(total) / x_all.shape[0] / math.log(2.0)
