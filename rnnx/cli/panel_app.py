@@ -1,0 +1,729 @@
+"""``rnnx train --npz / --ts / --uea``: sequence classification from panel data.
+
+    rnnx train --uea BasicMotions                    # sktime's bundled UEA/UCR set, its own test split
+    rnnx train --ts TRAIN.ts --test-ts TEST.ts       # a .ts pair; validation cases from TRAIN.ts
+    rnnx train --npz cases.npz --split 0.7,0.15,0.15 # x (N, T, I), y (N,) or (N, T), lengths (N,)
+
+:func:`add_panel_arguments` adds the data flags to ``rnnx train``'s parser and
+:func:`run_panel` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
+the classes sorted), a stratified seeded split, features standardised on the training
+cases (valid steps only), a :class:`rnnx.Model` of ``len(classes)`` logits trained by
+:func:`rnnx.fit` with the cross-entropy, early stopping on the validation loss (best
+weights restored).  Labels per sequence (N,) make a many-to-one model; labels per step
+(N, T) a many-to-many one (sequence labelling, the loss masked past each length).
+
+The split, ``--split``:
+
+- no test file (``--npz``, or ``--ts`` alone): three fractions train,val,test of the cases
+  (default 0.7,0.15,0.15), each > 0;
+- a test file (``--ts`` with ``--test-ts``, or ``--uea``: its official TEST file): two
+  fractions train,val of the training file's cases (default 0.8,0.2), each > 0; the test
+  cases are the test file's.
+
+Each class is split on its own (a seeded shuffle, ``random.Random(f"{seed}:split")``);
+per-step labels are split without strata.
+
+The run folder (``--out``, default ``runs/<name>``) has the guarantees of a regression
+run (:mod:`rnnx.cli.runfolder`: a new or empty folder unless ``--overwrite``, the folder's
+lock held throughout, every file written to a temporary and renamed) and holds
+``model.npz`` (an ``rnnx-model`` file, :func:`rnnx.save`), ``classes.json``,
+``history.csv``, ``confusion.png``, ``convergence.png`` and, written last,
+``metrics.json``.  A run that fails before it wrote a file removes the folder it created.
+There is no checkpoint: ``--resume`` of a classification run is refused.
+(An I/O module: NumPy and matplotlib are imported inside the functions.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv as _csv
+import io
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rnnx.cli import runfolder
+from rnnx.cli.errors import AppError, flag_for
+
+__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "refuse_resume", "run_panel", "wants_panel"]
+
+#: The file of a classification run that names its classes (and marks the folder as one).
+CLASSES_FILE = "classes.json"
+#: The settings of a classification run when not given on the command line.
+DEFAULTS: dict[str, Any] = {
+    "cell": "gru", "hidden": 64, "layers": 1, "bidirectional": False, "optimizer": "adam", "lr": 3e-3,
+    "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
+    "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
+    "shuffle": True,
+}
+_DATA_FLAGS = ("npz", "ts", "uea")
+_SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
+_REGRESSION = "applies to regression on a CSV, not to classification"
+#: Flags of ``rnnx train`` that mean nothing to a classification run, and why.
+REFUSED: dict[str, str] = {
+    "resume": "not supported yet for classification runs; start again with --out",
+    "preset": "brings its own regression data; give one data source",
+    "csv": "is regression data; give one data source",
+    **dict.fromkeys(("column", "inputs", "targets", "time_column", "missing", "difference", "window", "horizon",
+                     "tbptt"), _REGRESSION),
+    "objective": "follows the labels in classification (per sequence: many-to-one, per step: many-to-many)",
+    "output_activation": "a classifier outputs logits (the softmax is in the cross-entropy)",
+    "checkpoint_every": "classification runs write no checkpoint (they are not resumable yet)",
+    "allow_changed_data": "applies with --resume only",
+}
+
+
+def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data flags of a classification run: ``--npz``, ``--ts``, ``--test-ts``, ``--uea``."""
+    split = (" --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class")
+    parser.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
+                        "(N, T), y (N,) labels per sequence or (N, T) per step, optional lengths (N,);" + split)
+    parser.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "
+                        "or aeon); without --test-ts" + split)
+    parser.add_argument("--test-ts", metavar="TEST.ts", help="the test cases for --ts (same features, no class "
+                        "unseen in training); --split is then train,val of TRAIN.ts (default 0.8,0.2)")
+    parser.add_argument("--uea", metavar="NAME", help="classify a UEA/UCR dataset bundled with sktime "
+                        "(BasicMotions, ItalyPowerDemand, ...; an unknown name lists them) on its own TRAIN/TEST "
+                        "split; --split is train,val of the TRAIN cases (default 0.8,0.2)")
+
+
+def wants_panel(args: argparse.Namespace) -> bool:
+    """Did the command line ask for a classification run (any of the flags of
+    :func:`add_panel_arguments`)?  Then ``rnnx train`` calls :func:`run_panel`."""
+    return any(getattr(args, k, None) is not None for k in (*_DATA_FLAGS, "test_ts"))
+
+
+def refuse_resume(folder: str) -> None:
+    """``rnnx train --resume FOLDER`` of a classification run (a folder holding
+    :data:`CLASSES_FILE`): AppError, one line."""
+    if os.path.isfile(os.path.join(folder, CLASSES_FILE)):
+        raise AppError(f"--resume: {folder!r} holds a classification run; --resume is not supported yet for "
+                       "classification runs; start again with --out")
+
+
+# -- the command line ---------------------------------------------------------------------------
+def _given(args: argparse.Namespace, key: str) -> bool:
+    return getattr(args, key, None) not in (None, False)
+
+
+def _data_flag(args: argparse.Namespace) -> str:
+    """The one data flag given (``npz``, ``ts`` or ``uea``); conflicts refused."""
+    given = [k for k in _DATA_FLAGS if _given(args, k)]
+    if _given(args, "test_ts"):
+        if "ts" not in given:
+            raise AppError("--test-ts: applies with --ts TRAIN.ts (the test cases of that training file)"
+                           + (f"; --uea {args.uea} brings its own test cases" if "uea" in given else
+                              f"; got {'--npz ' + args.npz if 'npz' in given else 'no --ts'}"))
+    if len(given) > 1:
+        raise AppError(f"--{given[1]}: give one data source, got --{given[0]} and --{given[1]}; expected one of "
+                       "--npz, --ts, --uea")
+    if not given:
+        raise AppError("train: give --npz FILE, --ts TRAIN.ts or --uea NAME for a classification run")
+    return given[0]
+
+
+def _refuse_flags(args: argparse.Namespace, flag: str) -> None:
+    for key, why in REFUSED.items():
+        if _given(args, key):
+            raise AppError(f"{flag_for(key)}: {why} (--{flag})")
+
+
+def _positive_int(key: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise AppError(f"{flag_for(key)}: expected a positive integer, got {v!r}")
+
+
+def _positive_number(key: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise AppError(f"{flag_for(key)}: expected a finite number > 0, got {v!r}")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """:data:`DEFAULTS` overlaid with the flags given, ``--no-early-stopping`` / ``--no-clip``
+    applied, every number checked (AppError naming the flag)."""
+    s = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in DEFAULTS.items()}
+    for off, keys in (("no_early_stopping", ("early_stopping",)), ("no_clip", ("clip_norm", "clip_value"))):
+        if getattr(args, off, False):
+            both = [k for k in keys if getattr(args, k, None) is not None]
+            if both:
+                raise AppError(f"--{off.replace('_', '-')}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
+                               f"{getattr(args, both[0])} was given too; expected one of them")
+            s.update(dict.fromkeys(keys))
+    for key in ("hidden", "layers", "batch_size", "epochs"):
+        _positive_int(key, s[key])
+    if s["early_stopping"] is not None:
+        _positive_int("early_stopping", s["early_stopping"])
+    _positive_number("lr", s["lr"])
+    for key in ("clip_norm", "clip_value"):
+        if s[key] is not None:
+            _positive_number(key, s[key])
+    if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
+        raise AppError(f"--seed: expected an integer, got {s['seed']!r}")
+    if s["optimizer"] != "sgd" and (s["momentum"] or s["nesterov"]):
+        flag = "--momentum" if s["momentum"] else "--nesterov"
+        raise AppError(f"{flag}: applies to --optimizer sgd only, got --optimizer {s['optimizer']}")
+    s["model_options"] = _model_options(args, s["cell"])
+    return s
+
+
+def _model_options(args: argparse.Namespace, cell: str) -> dict[str, Any]:
+    """The layer and cell options given (``--dropout``, ``--nonlinearity``...), each one the
+    chosen cell has."""
+    from rnnx.cli import settings
+
+    applies = settings.defaults_of(cell)
+    out = {}
+    for name in settings.all_options():
+        v = getattr(args, name, None)
+        if v is None:
+            continue
+        if name not in applies:
+            raise AppError(f"{flag_for(name)}: applies to --cell {', '.join(settings.cells_with(name))} only, got "
+                           f"--cell {cell}")
+        out[name] = v
+    return out
+
+
+def _split_fractions(args: argparse.Namespace, has_test: bool, flag: str) -> tuple[float, ...]:
+    """``--split`` as (train, val, test) without a test file, (train, val) with one."""
+    sp = tuple(args.split) if getattr(args, "split", None) is not None else (
+        _SPLIT_WITH_TEST if has_test else _SPLIT_NO_TEST)
+    text = ",".join(f"{f:g}" for f in sp)
+    want = 2 if has_test else 3
+    words = ("train,val fractions of the training file's cases (the test cases are the test file's, "
+             f"--{'uea' if flag == 'uea' else 'test-ts'}), e.g. 0.8,0.2") if has_test else \
+        "train,val,test fractions of the cases, e.g. 0.7,0.15,0.15"
+    if (len(sp) != want or not all(math.isfinite(f) and 0 < f < 1 for f in sp)
+            or abs(math.fsum(sp) - 1) > 1e-9):
+        raise AppError(f"--split: expected {want} {words}, each > 0, summing to 1; got {text}")
+    return sp
+
+
+# -- the data -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Cases:
+    """Cases on the host: ``x`` (N, T, I) float64, ``lengths`` (N,) int64, ``y`` (N,) or
+    (N, T) int64 class codes (0 past each length)."""
+
+    x: Any
+    lengths: Any
+    y: Any
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, idx: list[int]) -> _Cases:
+        import numpy as np
+
+        i = np.asarray(idx, dtype=np.int64)
+        return _Cases(self.x[i], self.lengths[i], self.y[i])
+
+    def valid(self) -> Any:
+        """(N, T) bool: step t of case i is within its length."""
+        import numpy as np
+
+        return np.arange(self.x.shape[1])[None, :] < self.lengths[:, None]
+
+
+def _panel_error(e: Exception, flag: str) -> AppError:
+    """A :mod:`rnnx.panel` error (``panel: ...``, ``name: ...``) worded with the flag that named the file."""
+    text = str(e)
+    for head in ("panel: ", "name: "):
+        if text.startswith(head):
+            text = text[len(head):]
+            break
+    return AppError(f"--{flag.replace('_', '-')}: {text}")
+
+
+def _load(args: argparse.Namespace, flag: str) -> tuple[Any, Any, dict]:
+    """(training panel, test panel or None, the record of where they came from)."""
+    from rnnx import panel
+    from rnnx.data import DataError
+
+    try:
+        if flag == "npz":
+            return panel.load_npz(args.npz), None, {"kind": "npz", "path": os.path.abspath(args.npz)}
+        if flag == "ts":
+            train = panel.load_ts(args.ts)
+            test = None
+            if args.test_ts is not None:
+                flag = "test_ts"
+                test = panel.load_ts(args.test_ts)
+            return train, test, {"kind": "ts", "path": os.path.abspath(args.ts),
+                                 "test_path": None if test is None else os.path.abspath(args.test_ts)}
+        paths = [panel.bundled_uea(args.uea, part) for part in ("train", "test")]
+        return panel.load_ts(paths[0]), panel.load_ts(paths[1]), {"kind": "uea", "name": args.uea,
+                                                                  "path": paths[0], "test_path": paths[1]}
+    except DataError as e:
+        raise _panel_error(e, flag) from None
+
+
+def _source_text(flag: str, args: argparse.Namespace) -> str:
+    return f"--{flag} {getattr(args, flag)}"
+
+
+def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[_Cases, _Cases | None, tuple, str]:
+    """Both panels with class codes of the training panel's classes; (train, test, classes,
+    ``"per-sequence"`` or ``"per-step"``)."""
+    import numpy as np
+
+    from rnnx import panel
+
+    where = _source_text(flag, args)
+    per_step = np.ndim(train.y) == 2
+    valid = np.arange(train.x.shape[1])[None, :] < train.lengths[:, None]
+    y = train.y
+    if per_step:  # the steps past a length (any padding value) take a real label, then code 0
+        y = np.where(valid, y, y[valid][0])
+    try:
+        codes, classes = panel.encode_labels(y)
+    except (ValueError, TypeError) as e:
+        raise AppError(f"--{flag}: {train.source!r}: {e}") from None
+    if len(classes) < 2:
+        raise AppError(f"--{flag}: {train.source!r} has one class ({classes[0]!r}); expected at least two to classify")
+    cases = _Cases(train.x, train.lengths, np.where(valid, codes, 0) if per_step else codes)
+    if test is None:
+        return cases, None, tuple(classes), "per-step" if per_step else "per-sequence"
+    test_flag = "uea" if flag == "uea" else "test-ts"
+    if test.x.shape[2] != train.x.shape[2]:
+        raise AppError(f"--{test_flag}: {test.source!r} has {test.x.shape[2]} features per step, the training file "
+                       f"{train.source!r} has {train.x.shape[2]}; expected the same features")
+    index = {c: k for k, c in enumerate(classes)}
+    labels = np.asarray(test.y).tolist()
+    unseen = [v for v in labels if v not in index]
+    if unseen:
+        raise AppError(f"--{test_flag}: class {unseen[0]!r} of {test.source!r} is not among the training cases' "
+                       f"classes ({', '.join(map(repr, classes))}); expected only classes seen in training ({where})")
+    return cases, _Cases(test.x, test.lengths, np.asarray([index[v] for v in labels], dtype=np.int64)), \
+        tuple(classes), "per-sequence"
+
+
+def _stratified(cases: _Cases, fractions: tuple[float, ...], seed: int, per_step: bool) -> list[list[int]]:
+    """Case indices of each part (len(fractions) parts, the first training): each class's
+    cases shuffled by ``random.Random(f"{seed}:split")``, ``round(n_c * f)`` to every part
+    after the first, the rest to training."""
+    rng = random.Random(f"{seed}:split")
+    groups: dict[int, list[int]] = {}
+    for i in range(cases.n):
+        groups.setdefault(0 if per_step else int(cases.y[i]), []).append(i)
+    parts: list[list[int]] = [[] for _ in fractions]
+    for c in sorted(groups):
+        members = groups[c]
+        rng.shuffle(members)
+        left = len(members)
+        for p in range(1, len(fractions)):
+            k = min(left, int(round(len(members) * fractions[p])))
+            parts[p] += members[left - k:left]
+            left -= k
+        parts[0] += members[:left]
+    return [sorted(p) for p in parts]
+
+
+def _check_parts(parts: list[list[int]], cases: _Cases, classes: tuple, fractions: tuple, per_step: bool,
+                 where: str) -> None:
+    """Every part holds a case; the training part a case of every class."""
+    names = ("train on", "validate", "test")
+    text = ",".join(f"{f:g}" for f in fractions)
+    if any(not p for p in parts):
+        counts = ", ".join(f"{len(p)} to {names[i]}" for i, p in enumerate(parts))
+        raise AppError(f"--split: {text} of the {cases.n} cases of {where} leaves {counts}; expected at least one "
+                       "case in each part (more cases, or other --split fractions)")
+    if not per_step:
+        seen = {int(cases.y[i]) for i in parts[0]}
+        missing = [classes[k] for k in range(len(classes)) if k not in seen]
+        if missing:
+            raise AppError(f"--split: {text} of the {cases.n} cases of {where} leaves no training case of class "
+                           f"{missing[0]!r}; expected every class in the training part (more cases, or a larger "
+                           "train fraction)")
+
+
+def _standardise(parts: dict[str, _Cases]) -> tuple[dict[str, _Cases], Any, Any]:
+    """Each feature's mean and std over the valid steps of the training cases (std 0 -> 1);
+    every part scaled by them, 0 past each length."""
+    import numpy as np
+
+    tr = parts["train"]
+    v = tr.x[tr.valid()]
+    mean, std = v.mean(axis=0), v.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    out = {k: _Cases(np.where(p.valid()[..., None], (p.x - mean) / std, 0.0), p.lengths, p.y)
+           for k, p in parts.items()}
+    return out, mean, std
+
+
+def _data(args: argparse.Namespace, flag: str, seed: int) -> tuple[dict[str, _Cases], tuple, str, dict, Any, Any]:
+    """The standardised parts ``train``/``val``/``test``, the classes, the label kind, the
+    source record, and the standardisation's mean and std."""
+    train, test, source = _load(args, flag)
+    cases, test_cases, classes, kind = _encode(train, test, flag, args)
+    per_step = kind == "per-step"
+    fractions = _split_fractions(args, test_cases is not None, flag)
+    idx = _stratified(cases, fractions, seed, per_step)
+    _check_parts(idx, cases, classes, fractions, per_step, _source_text(flag, args))
+    parts = {"train": cases.take(idx[0]), "val": cases.take(idx[1]),
+             "test": test_cases if test_cases is not None else cases.take(idx[2])}
+    parts, mean, std = _standardise(parts)
+    source = {**source, "split": list(fractions), "cases": {k: p.n for k, p in parts.items()}}
+    return parts, classes, kind, source, mean, std
+
+
+# -- the model and its training -------------------------------------------------------------------
+def _library(e: Exception) -> AppError:
+    """A library error ``param: ...`` as the flag's."""
+    text = str(e)
+    head, sep, rest = text.partition(": ")
+    return AppError(f"{flag_for(head)}: {rest}" if sep and head.isidentifier() else text)
+
+
+def _model(s: dict, n_in: int, n_classes: int, kind: str):
+    from rnnx.model import Model
+
+    try:
+        return Model(s["cell"], n_in, s["hidden"], n_classes, num_layers=s["layers"],
+                     bidirectional=s["bidirectional"], objective="many-to-many" if kind == "per-step" else "many-to-one",
+                     **s["model_options"])
+    except (ValueError, TypeError) as e:
+        raise _library(e) from None
+
+
+def _optimizer(s: dict):
+    from rnnx import optim
+
+    try:
+        if s["optimizer"] == "sgd":
+            return optim.SGD(lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"])
+        return optim.OPTIMIZERS[s["optimizer"]](lr=s["lr"])
+    except (ValueError, TypeError) as e:
+        raise _library(e) from None
+
+
+def _arrays(target, p: _Cases, dtype: str) -> tuple[Any, Any, Any]:
+    """(x, y, lengths) of a part on the target; lengths None when every case is full length."""
+    import numpy as np
+
+    x = target.from_numpy(np.ascontiguousarray(p.x, dtype=dtype))
+    y = target.from_numpy(np.ascontiguousarray(p.y))
+    full = bool(np.all(p.lengths == p.x.shape[1]))
+    return x, y, None if full else target.from_numpy(np.ascontiguousarray(p.lengths))
+
+
+def _progress(quiet: bool, epochs: int, name: str):
+    """``(on_epoch, close)``: a tqdm bar over the epochs (nothing with ``quiet``)."""
+    if quiet:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=epochs, desc=f"rnnx train {name}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(row: dict) -> None:
+        bar.set_postfix(loss=f"{row['loss']:.3g}", val_acc=f"{row.get('val_accuracy', float('nan')):.3f}",
+                        refresh=False)
+        bar.update(1)
+
+    return on_epoch, bar.close
+
+
+def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: str):
+    """:func:`rnnx.fit` with the cross-entropy and the validation part; the divergence of
+    the loss as AppError (exit 3)."""
+    from rnnx import fitting
+
+    xt, yt, lt = _arrays(target, parts["train"], s["dtype"])
+    on_epoch, close = _progress(quiet, s["epochs"], name)
+    try:
+        return fitting.fit(model, xt, yt, lengths=lt, validation_data=_arrays(target, parts["val"], s["dtype"]),
+                           epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
+                           optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
+                           clip_norm=s["clip_norm"], clip_value=s["clip_value"], early_stopping=s["early_stopping"],
+                           on_epoch=on_epoch, seed=s["seed"])
+    except fitting.NonFiniteLoss as e:
+        raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, nothing was written; try "
+                       "--clip-norm 1.0 or a lower --lr", code=3) from None
+    finally:
+        close()
+
+
+# -- scores ---------------------------------------------------------------------------------------
+def _predicted(target, model, params: dict, p: _Cases, dtype: str) -> Any:
+    """The predicted class codes on the host: (N,) or (N, T)."""
+    import numpy as np
+
+    from rnnx import fitting
+
+    x, _, lengths = _arrays(target, p, dtype)
+    logits = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)))
+    return np.argmax(logits, axis=-1)
+
+
+def _counted(p: _Cases) -> Any:
+    """Which labels count: every case (N,), or the valid steps (N, T)."""
+    import numpy as np
+
+    return p.valid() if p.y.ndim == 2 else np.ones(p.y.shape, dtype=bool)
+
+
+def _confusion(truth: Any, pred: Any, n_classes: int) -> list[list[int]]:
+    """``m[i][j]``: the counted labels of class i predicted as class j."""
+    import numpy as np
+
+    flat = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).tolist()
+
+
+def _scores(target, model, params: dict, parts: dict[str, _Cases], classes: tuple, dtype: str) -> dict:
+    """Loss and accuracy of every part, the test part's confusion matrix, per-class
+    accuracy and the majority-class baseline (the training part's most frequent class)."""
+    import numpy as np
+
+    from rnnx import fitting
+
+    out: dict[str, Any] = {}
+    for k, p in parts.items():
+        x, y, lengths = _arrays(target, p, dtype)
+        out[k] = fitting.evaluate(model, params, x, y, lengths=lengths, loss="cross-entropy", metrics=("accuracy",))
+    test = parts["test"]
+    counted = _counted(test)
+    truth, pred = test.y[counted], _predicted(target, model, params, test, dtype)[counted]
+    matrix = _confusion(truth, pred, len(classes))
+    per_class = [{"class": c, "cases": int(sum(matrix[i])),
+                  "accuracy": matrix[i][i] / sum(matrix[i]) if sum(matrix[i]) else None}
+                 for i, c in enumerate(classes)]
+    tr = parts["train"]
+    majority = int(np.argmax(np.bincount(tr.y[_counted(tr)], minlength=len(classes))))
+    out.update({
+        "test_accuracy": out["test"]["accuracy"],
+        "per_class_test_accuracy": per_class,
+        "confusion": {"classes": list(classes), "rows": "true class", "columns": "predicted class",
+                      "matrix": matrix},
+        "majority_class": {"class": classes[majority], "test_accuracy": float(np.mean(truth == majority))},
+    })
+    return out
+
+
+def _versions(target) -> dict:
+    import importlib.metadata as md
+
+    import rnnx
+    from rnnx import backends
+
+    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
+    for dist in ("numpy", "array-api-compat"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            v[dist] = md.version(dist)
+    return {**v, **backends.versions(target.backend, target.device)}
+
+
+# -- the files ------------------------------------------------------------------------------------
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_png(plt, fig, path: str) -> None:
+    from rnnx.io import atomic
+
+    try:
+        with atomic.replacing(path) as f:
+            fig.savefig(f, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+
+
+def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str) -> None:
+    """Training and validation cross-entropy (left axis) and validation accuracy (right
+    axis) per epoch, the best validation epoch marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    ep = [r["epoch"] for r in history]
+    ax.plot(ep, [r["loss"] for r in history], label="train loss")
+    ax.plot(ep, [r.get("val_loss", float("nan")) for r in history], label="validation loss")
+    ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.grid(True, alpha=0.3)
+    acc = ax.twinx()
+    acc.plot(ep, [r.get("val_accuracy", float("nan")) for r in history], color="tab:green",
+             label="validation accuracy")
+    acc.set_ylim(0, 1.02)
+    acc.set_ylabel("accuracy")
+    lines = ax.get_legend_handles_labels(), acc.get_legend_handles_labels()
+    ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="center right")
+    ax.set_title(title)
+    _save_png(plt, fig, path)
+
+
+def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: str) -> None:
+    """The test confusion matrix: rows the true class, columns the predicted, each cell's count."""
+    plt = _plt()
+    n = len(classes)
+    size = min(12.0, 4.5 + 0.5 * n)
+    fig, ax = plt.subplots(figsize=(size, size), layout="constrained")
+    ax.imshow(matrix, cmap="Blues")
+    names = [str(c) for c in classes]
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    top = max(max(r) for r in matrix) or 1
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(matrix[i][j]), ha="center", va="center",
+                        color="white" if matrix[i][j] > top / 2 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=9)
+    _save_png(plt, fig, path)
+
+
+def _history_csv(history: list[dict]) -> str:
+    buf = io.StringIO()
+    if history:
+        w = _csv.DictWriter(buf, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    return buf.getvalue()
+
+
+def _finite_or_null(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(_finite_or_null(obj), indent=2, allow_nan=False) + "\n"
+
+
+def _write(out: str, target, s: dict, model, result, metrics: dict, classes_record: dict, title: str,
+           overwrite: bool) -> None:
+    """The run's files, ``metrics.json`` last."""
+    import rnnx
+    from rnnx.io import atomic
+
+    atomic.write_text(os.path.join(out, "history.csv"), _history_csv(result.history))
+    rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy,
+              overwrite=overwrite)
+    atomic.write_text(os.path.join(out, CLASSES_FILE), _json(classes_record))
+    plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
+    acc = metrics["test_accuracy"]
+    plot_confusion(metrics["confusion"]["matrix"], tuple(classes_record["classes"]),
+                   os.path.join(out, "confusion.png"), f"{title}\ntest accuracy {acc:.3f}")
+    atomic.write_text(os.path.join(out, "metrics.json"), _json(metrics))
+
+
+# -- the run ----------------------------------------------------------------------------------------
+def _need(module: str, what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
+                       "pip install 'rnnx[cli]'")
+
+
+def _default_out(flag: str, args: argparse.Namespace) -> str:
+    """``runs/<name>``: the UEA name in lower case, or the data file's name without its
+    extension (and a ``_TRAIN`` suffix)."""
+    if flag == "uea":
+        return os.path.join("runs", args.uea.lower())
+    stem = os.path.splitext(os.path.basename(getattr(args, flag)))[0]
+    if stem.upper().endswith("_TRAIN") and len(stem) > 6:
+        stem = stem[:-6]
+    return os.path.join("runs", stem or flag)
+
+
+def _target(s: dict):
+    from rnnx.cli import app
+
+    target = app.target_for(s["backend"], s["device"])
+    if s["dtype"] not in target.dtypes():
+        raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
+    return target
+
+
+def run_panel(args: argparse.Namespace) -> int:
+    """``rnnx train --npz FILE | --ts TRAIN.ts [--test-ts TEST.ts] | --uea NAME``: train a
+    classifier, write its run folder, print one line; returns 0.  Every refusal is an
+    :class:`AppError` (exit 2) naming the flag, raised before the folder is touched."""
+    t_start = time.perf_counter()
+    if _given(args, "resume"):
+        raise AppError(f"--resume: {REFUSED['resume']}")
+    flag = _data_flag(args)
+    _refuse_flags(args, flag)
+    s = _settings(args)
+    out = args.out if args.out is not None else _default_out(flag, args)
+    overwrite = bool(getattr(args, "overwrite", False))
+    runfolder.check_out(out)
+    runfolder.check_new(out, overwrite=overwrite)
+    _need("matplotlib", "the plots")
+    if not args.quiet:
+        _need("tqdm", "the progress bar (or pass --quiet)")
+    target = _target(s)
+    with target.scope():
+        m = _prepared(args, flag, s, out, target, overwrite, t_start)
+    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.1f} s on {m['target']} "
+          f"{m['dtype']}; test accuracy {m['test_accuracy']:.3f} (majority class "
+          f"{m['majority_class']['test_accuracy']:.3f}, best val epoch {m['best_epoch']}); wrote {out}")
+    return 0
+
+
+def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_start: float) -> dict:
+    """Data and model checked, then the folder made, locked and trained in; a folder this
+    run created is removed again when it fails before writing a file."""
+    from rnnx.cli.runfolder import Lock
+
+    parts, classes, kind, source, mean, std = _data(args, flag, s["seed"])
+    model = _model(s, int(parts["train"].x.shape[2]), len(classes), kind)
+    _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
+    created = not os.path.isdir(out)
+    runfolder.make_folder(out)
+    try:
+        with Lock(out, option="--out") as lock:
+            runfolder.check_new(out, overwrite=overwrite)  # again, under the lock
+            runfolder.start(out, lock, fresh=True)
+            runfolder.say(lock.notes)
+            return _train_in(args, flag, s, out, target, overwrite, t_start, parts, classes, kind, source,
+                             mean, std, model)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(out)
+        raise
+
+
+def _train_in(args, flag, s, out, target, overwrite, t_start, parts, classes, kind, source, mean, std, model) -> dict:
+    name = args.uea if flag == "uea" else os.path.basename(getattr(args, flag))
+    t0 = time.perf_counter()
+    result = _fit(target, s, model, parts, args.quiet, name)
+    seconds = time.perf_counter() - t0
+    settings = {k: v for k, v in s.items()}
+    scores = _scores(target, model, result.params, parts, classes, s["dtype"])
+    metrics = {
+        "task": "classification", "labels": kind, "data": source, "classes": list(classes),
+        "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
+        "model": model.config(), "settings": settings, **scores,
+        "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
+        "used_params": "best" if s["early_stopping"] is not None else "final",
+        "seconds_training": seconds, "versions": _versions(target),
+    }
+    record = {"kind": "rnnx-classes", "classes": list(classes), "labels": kind, "input_size": int(mean.shape[0]),
+              "standardisation": {"mean": mean.tolist(), "std": std.tolist()}, "model_file": runfolder.MODEL,
+              "settings": settings, "data": source}
+    metrics["seconds_total"] = time.perf_counter() - t_start
+    title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
+    _write(out, target, s, model, result, metrics, record, title, overwrite)
+    return metrics
