@@ -25,6 +25,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "predict": CommandInfo("rnnx.cli.commands.predict", "one-step predictions of a trained model"),
     "forecast": CommandInfo("rnnx.cli.commands.forecast",
                             "autoregressive multi-step forecast from the end of the series"),
+    "sample": CommandInfo("rnnx.cli.commands.sample", "text drawn from a character model (rnnx train --text)"),
     "parity": CommandInfo("rnnx.cli.commands.parity",
                           "forward + BPTT of every cell on every backend vs NumPy float64 and torch.nn"),
     "bench": CommandInfo("rnnx.cli.commands.bench", "time forward+backward against torch.nn and jax.grad, interleaved"),

@@ -1,0 +1,112 @@
+"""``rnnx sample --model DIR``: text drawn from a character model that ``rnnx train --text``
+wrote (``DIR/model.npz`` and ``DIR/text.json``): the prime, then ``--length`` drawn
+characters, printed to stdout.
+
+The prime (default: the training text's first character) sets the state; then each
+character is drawn from ``softmax(logits / temperature)`` with a seeded generator
+(:func:`rnnx.text.sample`): the same flags print the same text.  Every bad input is one
+line: a usage error (unknown folder, not a text run, a prime character outside the
+vocabulary, ``--temperature`` <= 0, ``--length`` < 0) exits 2, a damaged run file 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from rnnx.cli.commands import number
+
+#: The most characters one ``rnnx sample`` draws (each is one forward step and a host read).
+MAX_LENGTH = 1_000_000
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR", help="a run folder written by rnnx train --text")
+    p.add_argument("--length", type=int, default=200, help="characters to draw (default 200)")
+    p.add_argument("--temperature", type=number, default=1.0, help="> 0: below 1 more likely characters, above "
+                   "1 more varied ones (default 1)")
+    p.add_argument("--prime", help="text read before sampling (default: the training text's first character)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    import math
+
+    from rnnx.cli.errors import AppError
+
+    if args.length < 0 or args.length > MAX_LENGTH:
+        raise AppError(f"--length: expected 0 to {MAX_LENGTH:,} characters, got {args.length}")
+    if not math.isfinite(args.temperature) or args.temperature <= 0:
+        raise AppError(f"--temperature: expected a finite number > 0, got {args.temperature:g}")
+    if args.seed < 0:
+        raise AppError(f"--seed: expected an integer >= 0, got {args.seed}")
+    if args.prime is not None and not args.prime:
+        raise AppError("--prime: expected at least one character, got ''")
+
+
+def _record(folder: str) -> dict:
+    """The run's ``text.json``, checked: missing folder or file exit 2, a damaged one 1."""
+    from rnnx.cli.errors import AppError
+    from rnnx.cli.text_app import TEXT_FILE
+
+    if not os.path.isdir(folder):
+        raise AppError(f"--model: {folder!r} is not a folder; expected a run folder written by rnnx train --text")
+    path = os.path.join(folder, TEXT_FILE)
+    if not os.path.isfile(path):
+        raise AppError(f"--model: {folder!r} holds no {TEXT_FILE}: not a character model's run (rnnx train --text "
+                       "writes one)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            rec = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise AppError(f"--model: {path!r} cannot be read as JSON ({e})", code=1) from None
+    if not isinstance(rec, dict) or rec.get("kind") != "rnnx-text" or not isinstance(rec.get("vocabulary"), str) \
+            or not isinstance(rec.get("first"), str) or not isinstance(rec.get("dtype"), str):
+        raise AppError(f"--model: {path!r} is not an rnnx text record (kind 'rnnx-text' with vocabulary, first, "
+                       "dtype)", code=1)
+    return rec
+
+
+def _loaded(folder: str, rec: dict):
+    """``(model, params, vocabulary)`` of the run, on NumPy in the run's dtype."""
+    import numpy as np
+
+    import rnnx
+    from rnnx import text as T
+    from rnnx.cli.errors import AppError
+
+    path = os.path.join(folder, "model.npz")
+    try:
+        vocab = T.Vocabulary(tuple(rec["vocabulary"]))
+    except ValueError as e:
+        raise AppError(f"--model: {os.path.join(folder, 'text.json')!r}: {e}", code=1) from None
+    if not os.path.isfile(path):
+        raise AppError(f"--model: {folder!r} holds no model.npz (a text run killed before its end: train it again)",
+                       code=1)
+    try:
+        model, params = rnnx.load(path, xp=np, dtype=np.float32 if rec["dtype"] == "float32" else np.float64)
+    except rnnx.io.files.FileFormatError as e:
+        raise AppError(f"--model: {e}", code=1) from None
+    sizes = (getattr(getattr(model, "layer", None), "input_size", None), getattr(model, "output_size", None))
+    if sizes != (vocab.size, vocab.size) or getattr(model, "objective", None) != "many-to-many":
+        raise AppError(f"--model: {path!r} is not a character model of the {vocab.size} characters of its text.json "
+                       f"(input and output sizes {sizes[0]}, {sizes[1]})", code=1)
+    return model, params, vocab
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnx import text as T
+    from rnnx.cli.errors import AppError, for_cli
+
+    _check_flags(args)
+    rec = _record(args.model)
+    model, params, vocab = _loaded(args.model, rec)
+    prime = rec["first"] if args.prime is None else args.prime
+    try:
+        text = T.sample(model, params, vocab, prime=prime, length=args.length, temperature=args.temperature,
+                        seed=args.seed)
+    except ValueError as e:
+        raise AppError(for_cli(str(e), ("--prime", "--length", "--temperature", "--seed"))) from None
+    print(prime + text)
+    return 0
