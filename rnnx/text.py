@@ -342,6 +342,14 @@ def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: in
     return xp, dev, xp.asarray(x, dtype=it, device=dev), xp.asarray(y, dtype=it, device=dev)
 
 
+def _zero_state(layer: Any, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
+    """The layer's zero state for ``batch`` sequences: (L*D, B, n) per state component (a
+    pair for LSTM).  Passed explicitly (not None), so a compiled update is traced once."""
+    lead = layer.num_layers * layer.num_directions
+    parts = tuple(xp.zeros((lead, batch, n), dtype=dtype, device=device) for n in layer.state_sizes)
+    return parts if len(layer.spec.state) > 1 else parts[0]
+
+
 def _compile(fn: Any, xp: Any) -> tuple[Any, bool]:
     from rnnx.backends import capabilities
 
@@ -456,7 +464,8 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
         history.extend(rows)
 
     while done < total:
-        epoch, state = done // n_chunks + 1, None
+        epoch = done // n_chunks + 1
+        state = _zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
         for n in range(n_chunks):
             if done >= total:
                 break
@@ -494,7 +503,7 @@ def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, stre
         return losses.cross_entropy(pred, y_ids, xp=xp)[0], state
 
     chunk, _ = _compile(chunk, xp)
-    total, state = None, None
+    total, state = None, _zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
     for n in range(x_all.shape[0]):
         value, state = chunk(params, x_all[n], y_all[n], state)
         total = value if total is None else total + value
