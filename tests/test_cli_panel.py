@@ -184,7 +184,7 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     (["--output-activation", "tanh"], "--output-activation: a classifier outputs logits"),
     (["--resume", "runs/x"], "--resume: not supported yet for classification runs; start again with --out"),
     (["--csv", "a.csv"], "--csv: is regression data"),
-    (["--split", "0.5,0.5"], "--split: expected 3 train,val,test fractions"),
+    (["--split", "0.5,0.5"], "--split: expected 3 fractions train,val,test of the cases"),
     (["--split", "0.8,0,0.2"], "--split: expected 3"),
     (["--lr", "-1"], "--lr: expected a finite number > 0, got -1.0"),
     (["--epochs", "0"], "--epochs: expected a positive integer, got 0"),
@@ -192,10 +192,22 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     (["--no-clip", "--clip-norm", "2"], "--no-clip: turns --clip-norm off"),
     (["--proj-size", "2"], "--proj-size: applies to --cell lstm only, got --cell gru"),
     (["--backend", "nope"], "--backend:"),
+    (["--checkpoint-every", "5"], "--checkpoint-every: classification runs write no checkpoint"),
+    (["--allow-changed-data"], "--allow-changed-data: applies with --resume only (--npz)"),
+    (["--preset", "seed001"], "--preset: brings its own regression data; give one data source (--npz)"),
 ])
 def test_flags_that_mean_nothing_here_are_refused(tmp_path, extra, text):
     npz = frequency_npz(tmp_path / "freq.npz", n=12)
     refused(["--npz", npz, "--quiet", *extra], tmp_path / "out", text)
+
+
+def test_a_flag_no_classification_run_reads_is_refused(tmp_path):
+    p = parser()
+    p.add_argument("--seq-len", type=int)  # a flag another kind of run adds to rnnx train
+    npz = frequency_npz(tmp_path / "freq.npz", n=12)
+    with pytest.raises(AppError, match=r"^--seq-len: does not apply to a classification run; drop it \(--npz\)$"):
+        panel_app.run_panel(p.parse_args(["--npz", npz, "--seq-len", "5", "--out", str(tmp_path / "o")]))
+    assert not os.path.exists(tmp_path / "o")
 
 
 def test_data_sources_conflicts(tmp_path):
@@ -232,7 +244,8 @@ def test_unknown_uea_name_lists_them(tmp_path):
     msg = refused(["--uea", "NoSuchSet"], tmp_path / "o", "--uea: 'NoSuchSet' is not a UEA/UCR dataset")
     assert "BasicMotions" in msg and "ItalyPowerDemand" in msg
     refused(["--uea", "ItalyPowerDemand", "--split", "0.7,0.15,0.15"], tmp_path / "o",
-            "--split: expected 2 train,val fractions of the training file's cases")
+            "--split: expected 2 fractions train,val of the training file's cases, each > 0, summing to 1 (e.g. 0.8,0.2; "
+            "the test cases are those of --uea); got 0.7,0.15,0.15")
 
 
 @needs_sktime

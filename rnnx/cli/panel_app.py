@@ -77,19 +77,24 @@ REFUSED: dict[str, str] = {
     "output_activation": "a classifier outputs logits (the softmax is in the cross-entropy)",
     "checkpoint_every": "classification runs write no checkpoint (they are not resumable yet)",
     "allow_changed_data": "applies with --resume only",
+    "text": "is a character model's data; give one data source",
 }
+#: What a classification run reads of the parsed command line (any other flag given is refused).
+USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_stopping", "no_clip", "test_ts",
+                  *_DATA_FLAGS, *DEFAULTS})
 
 
 def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     """The data flags of a classification run: ``--npz``, ``--ts``, ``--test-ts``, ``--uea``."""
     split = (" --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class")
-    parser.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
+    g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)")
+    g.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
                         "(N, T), y (N,) labels per sequence or (N, T) per step, optional lengths (N,);" + split)
-    parser.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "
+    g.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "
                         "or aeon); without --test-ts" + split)
-    parser.add_argument("--test-ts", metavar="TEST.ts", help="the test cases for --ts (same features, no class "
+    g.add_argument("--test-ts", metavar="TEST.ts", help="the test cases for --ts (same features, no class "
                         "unseen in training); --split is then train,val of TRAIN.ts (default 0.8,0.2)")
-    parser.add_argument("--uea", metavar="NAME", help="classify a UEA/UCR dataset bundled with sktime "
+    g.add_argument("--uea", metavar="NAME", help="classify a UEA/UCR dataset bundled with sktime "
                         "(BasicMotions, ItalyPowerDemand, ...; an unknown name lists them) on its own TRAIN/TEST "
                         "split; --split is train,val of the TRAIN cases (default 0.8,0.2)")
 
@@ -116,11 +121,10 @@ def _given(args: argparse.Namespace, key: str) -> bool:
 def _data_flag(args: argparse.Namespace) -> str:
     """The one data flag given (``npz``, ``ts`` or ``uea``); conflicts refused."""
     given = [k for k in _DATA_FLAGS if _given(args, k)]
-    if _given(args, "test_ts"):
-        if "ts" not in given:
-            raise AppError("--test-ts: applies with --ts TRAIN.ts (the test cases of that training file)"
-                           + (f"; --uea {args.uea} brings its own test cases" if "uea" in given else
-                              f"; got {'--npz ' + args.npz if 'npz' in given else 'no --ts'}"))
+    if _given(args, "test_ts") and "ts" not in given:
+        raise AppError("--test-ts: applies with --ts TRAIN.ts (the test cases of that training file)"
+                       + (f"; --uea {args.uea} brings its own test cases" if "uea" in given else
+                          f"; got {'--npz ' + args.npz if 'npz' in given else 'no --ts'}"))
     if len(given) > 1:
         raise AppError(f"--{given[1]}: give one data source, got --{given[0]} and --{given[1]}; expected one of "
                        "--npz, --ts, --uea")
@@ -130,8 +134,14 @@ def _data_flag(args: argparse.Namespace) -> str:
 
 
 def _refuse_flags(args: argparse.Namespace, flag: str) -> None:
-    for key, why in REFUSED.items():
-        if _given(args, key):
+    """A flag of ``rnnx train`` that a classification run does not read is refused, not
+    ignored: :data:`REFUSED` says why, any other ``does not apply``."""
+    from rnnx.cli import settings
+
+    read = USED | set(settings.all_options())
+    for key in (*REFUSED, *sorted(vars(args))):
+        if key not in read and _given(args, key):
+            why = REFUSED.get(key, "does not apply to a classification run; drop it")
             raise AppError(f"{flag_for(key)}: {why} (--{flag})")
 
 
@@ -196,13 +206,14 @@ def _split_fractions(args: argparse.Namespace, has_test: bool, flag: str) -> tup
     sp = tuple(args.split) if getattr(args, "split", None) is not None else (
         _SPLIT_WITH_TEST if has_test else _SPLIT_NO_TEST)
     text = ",".join(f"{f:g}" for f in sp)
-    want = 2 if has_test else 3
-    words = ("train,val fractions of the training file's cases (the test cases are the test file's, "
-             f"--{'uea' if flag == 'uea' else 'test-ts'}), e.g. 0.8,0.2") if has_test else \
-        "train,val,test fractions of the cases, e.g. 0.7,0.15,0.15"
+    if has_test:
+        want, words = 2, ("fractions train,val of the training file's cases, each > 0, summing to 1 (e.g. 0.8,0.2; "
+                          f"the test cases are those of --{'uea' if flag == 'uea' else 'test-ts'})")
+    else:
+        want, words = 3, "fractions train,val,test of the cases, each > 0, summing to 1 (e.g. 0.7,0.15,0.15)"
     if (len(sp) != want or not all(math.isfinite(f) and 0 < f < 1 for f in sp)
             or abs(math.fsum(sp) - 1) > 1e-9):
-        raise AppError(f"--split: expected {want} {words}, each > 0, summing to 1; got {text}")
+        raise AppError(f"--split: expected {want} {words}; got {text}")
     return sp
 
 
@@ -320,7 +331,7 @@ def _stratified(cases: _Cases, fractions: tuple[float, ...], seed: int, per_step
         rng.shuffle(members)
         left = len(members)
         for p in range(1, len(fractions)):
-            k = min(left, int(round(len(members) * fractions[p])))
+            k = min(left, round(len(members) * fractions[p]))
             parts[p] += members[left - k:left]
             left -= k
         parts[0] += members[:left]
@@ -710,7 +721,7 @@ def _train_in(args, flag, s, out, target, overwrite, t_start, parts, classes, ki
     t0 = time.perf_counter()
     result = _fit(target, s, model, parts, args.quiet, name)
     seconds = time.perf_counter() - t0
-    settings = {k: v for k, v in s.items()}
+    settings = dict(s)
     scores = _scores(target, model, result.params, parts, classes, s["dtype"])
     metrics = {
         "task": "classification", "labels": kind, "data": source, "classes": list(classes),
