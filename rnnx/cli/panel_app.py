@@ -87,11 +87,13 @@ USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_sto
 def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     """The data flags of a classification run: ``--npz``, ``--ts``, ``--test-ts``, ``--uea``."""
     split = (" --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class")
-    g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)")
+    g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)", "defaults: --cell gru --hidden 64 "
+                                  "--optimizer adam --lr 3e-3 --batch-size 32 --epochs 300 --early-stopping 30 "
+                                  "--clip-norm 1.0; the run writes no checkpoint (no --resume)")
     g.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
                         "(N, T), y (N,) labels per sequence or (N, T) per step, optional lengths (N,);" + split)
     g.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "
-                        "or aeon); without --test-ts" + split)
+                        "or aeon); without --test-ts," + split)
     g.add_argument("--test-ts", metavar="TEST.ts", help="the test cases for --ts (same features, no class "
                         "unseen in training); --split is then train,val of TRAIN.ts (default 0.8,0.2)")
     g.add_argument("--uea", metavar="NAME", help="classify a UEA/UCR dataset bundled with sktime "
@@ -621,8 +623,9 @@ def _json(obj: Any) -> str:
 
 
 def _write(out: str, target, s: dict, model, result, metrics: dict, classes_record: dict, title: str,
-           overwrite: bool) -> None:
-    """The run's files, ``metrics.json`` last."""
+           overwrite: bool, t_start: float) -> None:
+    """The run's files, ``metrics.json`` last (with ``seconds_total``: from the command's
+    start to it)."""
     import rnnx
     from rnnx.io import atomic
 
@@ -634,6 +637,7 @@ def _write(out: str, target, s: dict, model, result, metrics: dict, classes_reco
     acc = metrics["test_accuracy"]
     plot_confusion(metrics["confusion"]["matrix"], tuple(classes_record["classes"]),
                    os.path.join(out, "confusion.png"), f"{title}\ntest accuracy {acc:.3f}")
+    metrics["seconds_total"] = time.perf_counter() - t_start
     atomic.write_text(os.path.join(out, "metrics.json"), _json(metrics))
 
 
@@ -734,7 +738,6 @@ def _train_in(args, flag, s, out, target, overwrite, t_start, parts, classes, ki
     record = {"kind": "rnnx-classes", "classes": list(classes), "labels": kind, "input_size": int(mean.shape[0]),
               "standardisation": {"mean": mean.tolist(), "std": std.tolist()}, "model_file": runfolder.MODEL,
               "settings": settings, "data": source}
-    metrics["seconds_total"] = time.perf_counter() - t_start
     title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
-    _write(out, target, s, model, result, metrics, record, title, overwrite)
+    _write(out, target, s, model, result, metrics, record, title, overwrite, t_start)
     return metrics
