@@ -4,7 +4,9 @@ chunks, one-hot inputs and sampling from a trained :class:`rnnx.Model`.
 A text of characters :math:`c_0 \dots c_{n-1}` becomes ids :math:`k_j` = the index of
 :math:`c_j` in the sorted vocabulary; the model reads one-hot :math:`x_t = e_{k_t}` and its
 logits :math:`z_t` (V,) score the next character: :math:`p(c_{t+1} = v) =
-\mathrm{softmax}(z_t / \tau)_v` at temperature :math:`\tau`.  File errors are one
+\mathrm{softmax}(z_t / \tau)_v` at temperature :math:`\tau`.  :func:`fit_text` trains such a
+model as min-char-rnn does (chunks of the text, the state carried from chunk to chunk) and
+:func:`evaluate_text` scores it in bits per character.  File errors are one
 :class:`~rnnx.data.DataError` line starting ``text:`` that names the file.  (An I/O module:
 NumPy is imported inside functions; the one-hot and softmax go through the array namespace.)
 """

@@ -59,7 +59,7 @@ def test_state_carried_chunk_to_chunk_equals_one_forward(cell):
     ids = ids[:16]  # 3 chunks of 5 (+1 target)
     m = _model(cell, vocab.size)
     p = m.init_params(np, seed=3, dtype=np.float64)
-    xs, ys = T.stream_chunks(ids, seq_len=5, streams=1)
+    xs, _ = T.stream_chunks(ids, seq_len=5, streams=1)
     assert xs.shape == (3, 5, 1)
     state, outs = None, []
     for n in range(3):
@@ -109,7 +109,7 @@ def test_updates_equal_torch_autograd_with_the_carried_state(cell, clip):
     m = _model(cell, vocab.size, 7)
     p0 = m.init_params(np, seed=5, dtype=np.float64)
     seen = [p0]
-    p, hist = T.fit_text(m, p0, ids, seq_len=6, streams=2, max_updates=2, optimizer=optim.SGD(lr=1.0),
+    _, hist = T.fit_text(m, p0, ids, seq_len=6, streams=2, max_updates=2, optimizer=optim.SGD(lr=1.0),
                          clip_value=clip, on_update=lambda n, q, loss: seen.append(_copy(q)))
     xs, ys = T.stream_chunks(ids, seq_len=6, streams=2)
     h = None
@@ -242,7 +242,7 @@ def test_train_text_writes_the_run_folder(run_dir):
     assert 0 < m["train_bpc"] < math.log2(_V) + 1 and 0 < m["val_bpc"] < math.log2(_V) + 1
     rows = (run_dir / "history.csv").read_text().splitlines()
     assert rows[0] == "update,epoch,loss,bpc" and len(rows) == 4  # every 10 updates
-    model, params = rnnx.load(str(run_dir / "model.npz"))
+    model, _ = rnnx.load(str(run_dir / "model.npz"))
     assert (model.layer.input_size, model.layer.hidden_size, model.output_size) == (_V, 16, _V)
 
 
@@ -270,6 +270,8 @@ def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
     with pytest.raises(AppError, match=r"^--text: 804 characters; the first 90% trains"):
         (tmp_path / "short.txt").write_text(TEXT, encoding="utf-8")
         run_text(_args("--text", str(tmp_path / "short.txt"), "--streams", "100", "--out", str(tmp_path / "x")))
+    with pytest.raises(AppError, match=r"^--text: expected a UTF-8 text file or 'bundled', got none$"):
+        run_text(_args("--seq-len", "5", "--out", str(tmp_path / "x")))
     with pytest.raises(DataError, match=r"^text: file .* does not exist"):
         run_text(_args("--text", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")))
     assert not (tmp_path / "x").exists()

@@ -260,6 +260,8 @@ def run_text(args: argparse.Namespace) -> int:
     from rnnx.cli import app, runfolder
 
     t_start = time.perf_counter()
+    if not getattr(args, "text", None):
+        raise AppError("--text: expected a UTF-8 text file or 'bundled', got none")
     _refuse_others(args)
     s = _settings(args)
     name, text, source = _load(args.text)
