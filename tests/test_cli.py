@@ -372,7 +372,8 @@ def test_command_table():
 
     from rnnx.cli.commands import COMMANDS
 
-    assert list(COMMANDS) == ["train", "predict", "forecast", "parity", "bench", "save", "load", "demo", "backends"]
+    assert list(COMMANDS) == ["train", "predict", "forecast", "sample", "parity", "bench", "save", "load", "demo",
+                              "backends"]
     for name, info in COMMANDS.items():
         mod = importlib.import_module(info.module)
         assert callable(mod.add_arguments) and callable(mod.run), name

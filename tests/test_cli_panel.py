@@ -22,10 +22,9 @@ FAST = ["--quiet", "--hidden", "8", "--epochs", "3"]
 
 
 def parser() -> argparse.ArgumentParser:
-    """The parser of ``rnnx train`` with the panel flags, as the CLI builds it."""
+    """The parser of ``rnnx train`` (which has the panel flags), as the CLI builds it."""
     p = argparse.ArgumentParser()
     train.add_arguments(p)
-    panel_app.add_panel_arguments(p)
     return p
 
 
@@ -203,7 +202,6 @@ def test_flags_that_mean_nothing_here_are_refused(tmp_path, extra, text):
 
 def test_a_flag_no_classification_run_reads_is_refused(tmp_path):
     p = parser()
-    p.add_argument("--seq-len", type=int)  # a flag another kind of run adds to rnnx train
     npz = frequency_npz(tmp_path / "freq.npz", n=12)
     with pytest.raises(AppError, match=r"^--seq-len: does not apply to a classification run; drop it \(--npz\)$"):
         panel_app.run_panel(p.parse_args(["--npz", npz, "--seq-len", "5", "--out", str(tmp_path / "o")]))

@@ -211,12 +211,10 @@ def test_bad_arguments_are_one_line(kwargs, model, exc, start):
 
 # -- the CLI -------------------------------------------------------------------------------------
 def _args(*argv: str) -> argparse.Namespace:
-    from rnnx.cli import text_app
     from rnnx.cli.commands import train
 
     p = argparse.ArgumentParser()
-    train.add_arguments(p)
-    text_app.add_text_arguments(p)
+    train.add_arguments(p)  # the text flags included
     return p.parse_args(list(argv))
 
 

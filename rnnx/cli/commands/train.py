@@ -10,6 +10,8 @@ import os
 from rnnx.cli.commands import backend_arguments, floats, ints, names, number
 from rnnx.cli.errors import AppError
 
+#: Flags of the text and classification runs (rnnx/cli/text_app.py, panel_app.py), not settings of a series run.
+_OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea"}
 #: Flags of the command that are not settings of the run.
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip")
 
@@ -68,6 +70,10 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--allow-changed-data", action="store_true", help="with --resume: continue on a CSV that "
                    "changed since the run began")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    from rnnx.cli import panel_app, text_app
+
+    panel_app.add_panel_arguments(t)  # --npz / --ts / --uea: sequence classification
+    text_app.add_text_arguments(t)  # --text: a character-level model
 
 
 def _model_option_arguments(t: argparse.ArgumentParser, settings) -> None:
@@ -91,7 +97,17 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.cli import app
     from rnnx.cli.settings import resolve
 
-    given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS)}
+    from rnnx.cli import panel_app, text_app
+
+    if panel_app.wants_panel(args):
+        return panel_app.run_panel(args)
+    if getattr(args, "text", None) is not None:
+        return text_app.run_text(args)
+    extra = _OTHER_RUNS & {k for k, v in vars(args).items() if v is not None and v is not False}
+    if extra:
+        flag = "--" + sorted(extra)[0].replace("_", "-")
+        raise AppError(f"{flag}: applies to a character model (--text FILE) only")
+    given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS, *_OTHER_RUNS)}
     if args.resume is not None:
         extra = sorted(k for k, v in given.items() if v is not None and k != "epochs")
         if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
@@ -100,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if extra:
             raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
                            + ", ".join("--" + k.replace("_", "-") for k in extra))
+        panel_app.refuse_resume(args.resume)
         m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data)
         if m.get("finished"):
             print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
