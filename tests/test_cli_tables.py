@@ -105,6 +105,13 @@ def test_seed004_preset(tmp_path, capsys):
     assert abs(m["persistence_test_mse"] - 8.5725) < 1e-3
 
 
+def test_seed004_corrected_preset(tmp_path, capsys):
+    pytest.importorskip("vega_datasets", reason="the seed004 preset's data: pip install 'rnnx[data]'")
+    m, _ = _train(tmp_path, capsys, "--preset", "seed004-corrected", "--epochs", "1")
+    assert m["model"]["objective"] == "many-to-one" and m["model"]["activation"] == "tanh"
+    assert m["train"]["batch_size"] == 32 and m["train"]["shuffle"] is True and m["train"]["clip_norm"] == 1.0
+
+
 REFUSED = [
     (["--csv", "X", "--inputs", "a"], "--targets: required with --inputs"),
     (["--csv", "X", "--column", "a", "--targets", "a"], "--targets: give --column NAME (one series) or --inputs/"),
