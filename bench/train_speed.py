@@ -1,0 +1,344 @@
+"""Training speed of one epoch: rnnx.fit against a plain torch loop and Keras 3 (issue 17, item 8).
+
+    python bench/train_speed.py [--quick] [--repeats 7] [--json docs/train-speed.json]
+                                [--baseline-fitting OLD_FITTING.py]
+
+The workload of the issue: LSTM(4 -> 50) + Linear(50 -> 1), many-to-one, T = 14, batch 64,
+Adam(lr=1e-3), shuffled every epoch, on the Seattle weather windows (inputs precipitation,
+temp_max, temp_min, wind, scaled on the training rows -> the next day's temp_max; the first
+70 % of the 1447 windows: 1013 samples, 16 updates an epoch, the last one of 53), or random
+windows of that shape without vega_datasets.  float32 everywhere (rnnx in float64 too).
+
+Every contestant is a worker process (its own thread settings: rnnx on NumPy and torch with
+one BLAS/OpenMP/torch thread, and at the default count in the full run, Keras on the JAX backend
+without touching this process) that runs one epoch each time it is told to; the epochs are
+interleaved round-robin (warm-up epoch, then ``--repeats`` rounds), so the load of a shared
+machine falls on every contestant alike: compare the ratios.  Per contestant: the median and
+min epoch (ms), the median per update (epoch / 16), and the warm-up epoch minus the median
+(compile / first-call cost).  The rnnx workers also time a second whole ``rnnx.fit(epochs=1)``
+call (setup and, on JAX, the compile of fresh jitted updates) and split one update into its
+parts (``--quick`` skips that): forward, backward (loss_and_grad minus forward), optimizer
+(update minus loss_and_grad), the batch gather (``Batches.take``) and the rest of an epoch
+(fit's Python loop), each timed alone on a full batch (jitted on JAX).
+
+``--baseline-fitting FILE`` adds rnnx-numpy/jax workers running ``fit`` from FILE (an older
+rnnx/fitting.py, e.g. ``git show af7e84f:rnnx/fitting.py > /tmp/fitting_before.py``) to show
+a change's before/after in the same interleaved run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+T_STEPS, BATCH, HIDDEN, LR = 14, 64, 50, 1e-3
+WEATHER = ["precipitation", "temp_max", "temp_min", "wind"]
+
+
+# -- the data ---------------------------------------------------------------------------------------
+def data(dtype: str):
+    """(x (1013, 14, 4), y (1013, 1), source): the training windows as NumPy arrays."""
+    import numpy as np
+
+    try:
+        import vega_datasets
+    except ImportError:
+        rng = np.random.default_rng(0)
+        return (rng.standard_normal((1013, T_STEPS, 4)).astype(dtype),
+                rng.standard_normal((1013, 1)).astype(dtype), "random windows (vega_datasets not installed)")
+    from rnnx import tables
+
+    t = tables.read_table(vega_datasets.local_data.seattle_weather.filepath, inputs=WEATHER,
+                          targets=["temp_max"], time_column="date")
+    n_all = t.values.shape[0] - T_STEPS
+    n_train = tables.chronological_split(n_all, (0.7, 0.15, 0.15))[0]
+    v = tables.ColumnScaler.fit(t.values[: n_train + T_STEPS]).transform(t.values)
+    x, y, _ = tables.windows(v, input_cols=t.input_index(), target_cols=t.target_index(), window=T_STEPS)
+    return x[:n_train].astype(dtype), y[:n_train].astype(dtype), "vega_datasets seattle-weather"
+
+
+# -- workers: each answers "go" with one epoch's milliseconds ------------------------------------------
+def _commands():
+    for line in sys.stdin:
+        yield line.strip()
+
+
+def _say(obj) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def _rnnx_worker(backend: str, dtype: str, threads: int, fitting_file: str | None, profile: bool) -> None:
+    import rnnx
+    from rnnx import fitting as fit_mod
+
+    if fitting_file:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("rnnx._fitting_baseline", fitting_file)
+        fit_mod = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fit_mod)
+    x, y, source = data(dtype)
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_platforms", "cpu")
+        if dtype == "float64":
+            jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        x, y = jnp.asarray(x), jnp.asarray(y)
+    elif backend == "torch":
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        x, y = torch.asarray(x), torch.asarray(y)
+    model = rnnx.Model("lstm", 4, HIDDEN, 1)
+    cmds = _commands()
+    _say({"ready": True, "source": source, "updates": -(-x.shape[0] // BATCH)})
+    if next(cmds) != "go":
+        return
+
+    def on_epoch(row):
+        _say({"ms": row["seconds"] * 1e3})
+        return next(cmds) != "go"
+
+    result = fit_mod.fit(model, x, y, epochs=10**6, batch_size=BATCH, shuffle=True, optimizer="adam", lr=LR,
+                         on_epoch=on_epoch)
+    t0 = time.perf_counter()
+    fit_mod.fit(model, x, y, epochs=1, batch_size=BATCH, params=result.params, optimizer="adam", lr=LR)
+    extra = {"fit_call_ms": (time.perf_counter() - t0) * 1e3}
+    if profile:
+        extra["parts_ms"] = _parts(fit_mod, model, result.params, x, y)
+    _say(extra)
+
+
+def _best(fn, n: int = 15) -> float:
+    """Milliseconds of ``fn()`` (which blocks until done): the median of n calls after one."""
+    fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _parts(fit_mod, model, params, x, y) -> dict:
+    """One full-batch update split into its parts (ms), each timed alone."""
+    from rnnx import losses, optim
+    from rnnx._xp import index_dtype, namespace
+    from rnnx.backends import capabilities
+
+    import array_api_compat as compat
+
+    data = fit_mod.prepare(model, x, y, loss="mse")
+    xp, dev = namespace(x=data.x), compat.device(data.x)
+    jit = capabilities(xp).jit or (lambda f: f)
+    block = (lambda a: a.block_until_ready()) if compat.is_jax_array(data.x) else (lambda a: a)
+    b = data.part(0, BATCH)
+    opt = optim.Adam(lr=LR)
+    st = opt.init(params)
+    if capabilities(xp).jit:
+        st = optim.as_arrays(st, xp=xp, device=dev, params=params)
+    loss_fn = losses.get("mse")
+    fwd = jit(lambda p, x_: model.predict(p, x_)[0])
+    lg = jit(lambda p, x_, y_: model.loss_and_grad(p, x_, y_, loss=loss_fn)[:2])
+    upd = jit(fit_mod.make_update(model, fit_mod.make_apply(opt, clip_value=None, clip_norm=None, xp=xp), loss_fn))
+    order = list(range(data.n))
+    it = index_dtype(xp, dev)
+    t_fwd = _best(lambda: block(fwd(params, b.x)))
+    t_lg = _best(lambda: block(lg(params, b.x, b.y)[0]))
+    t_upd = _best(lambda: block(upd(params, st, b.x, b.y, None, None)[2]))
+    t_take = _best(lambda: block(data.take(xp.asarray(order[:BATCH], dtype=it, device=dev), xp=xp).x))
+    return {"forward": t_fwd, "backward": t_lg - t_fwd, "optimizer": t_upd - t_lg, "take": t_take}
+
+
+def _torch_worker(threads: int | None, dtype: str) -> None:
+    import torch
+    from torch import nn
+
+    if threads:
+        torch.set_num_threads(threads)
+    x, y, source = data(dtype)
+    x, y = torch.asarray(x), torch.asarray(y)
+    torch.manual_seed(0)
+    lstm = nn.LSTM(4, HIDDEN, batch_first=True).to(getattr(torch, dtype))
+    head = nn.Linear(HIDDEN, 1).to(getattr(torch, dtype))
+    opt = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=LR)
+    n = x.shape[0]
+    _say({"ready": True, "source": source, "updates": -(-n // BATCH), "threads": torch.get_num_threads()})
+    for cmd in _commands():
+        if cmd != "go":
+            break
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        for a in range(0, n, BATCH):
+            idx = perm[a:a + BATCH]
+            opt.zero_grad()
+            out, _ = lstm(x[idx])
+            loss = nn.functional.mse_loss(head(out[:, -1]), y[idx])
+            loss.backward()
+            opt.step()
+        float(loss)
+        _say({"ms": (time.perf_counter() - t0) * 1e3})
+    _say({})
+
+
+def _keras_worker(dtype: str) -> None:
+    import keras
+
+    x, y, source = data(dtype)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((T_STEPS, 4)), keras.layers.LSTM(HIDDEN), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(LR), loss="mse")
+    _say({"ready": True, "source": source, "updates": -(-x.shape[0] // BATCH), "backend": keras.backend.backend(),
+          "keras": keras.__version__})
+    for cmd in _commands():
+        if cmd != "go":
+            break
+        t0 = time.perf_counter()
+        model.fit(x, y, epochs=1, batch_size=BATCH, shuffle=True, verbose=0)
+        _say({"ms": (time.perf_counter() - t0) * 1e3})
+    _say({})
+
+
+def worker(spec: str, profile: bool) -> None:
+    kind, *rest = spec.split(":")
+    if kind == "rnnx":
+        backend, dtype, threads, *fitting_file = rest
+        _rnnx_worker(backend, dtype, int(threads), fitting_file[0] if fitting_file else None, profile)
+    elif kind == "torch-loop":
+        _torch_worker(int(rest[0]) or None, "float32")
+    else:
+        _keras_worker("float32")
+
+
+# -- the coordinator ----------------------------------------------------------------------------------
+def contestants(quick: bool, baseline: str | None) -> dict[str, str]:
+    """name -> worker spec."""
+    c = {"rnnx-numpy-f32": "rnnx:numpy:float32:1", "rnnx-torch-f32": "rnnx:torch:float32:1",
+         "rnnx-jax-f32": "rnnx:jax:float32:0", "torch-loop-1thread": "torch-loop:1",
+         "keras-jax": "keras"}
+    if not quick:
+        c.update({"torch-loop-default-threads": "torch-loop:0", "rnnx-numpy-f32-default-threads": "rnnx:numpy:float32:0",
+                  "rnnx-torch-f32-default-threads": "rnnx:torch:float32:0", "rnnx-numpy-f64": "rnnx:numpy:float64:1",
+                  "rnnx-torch-f64": "rnnx:torch:float64:1", "rnnx-jax-f64": "rnnx:jax:float64:0"})
+    if baseline:
+        c.update({"rnnx-numpy-f32-before": f"rnnx:numpy:float32:1:{baseline}",
+                  "rnnx-jax-f32-before": f"rnnx:jax:float32:0:{baseline}"})
+    return c
+
+
+def _start(spec: str, profile: bool) -> subprocess.Popen:
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    if spec.startswith("rnnx:") and spec.split(":")[3] == "1":  # BLAS / OpenMP pools of one thread
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, __file__, "--worker", spec] + (["--profile"] if profile else [])
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _ask(p: subprocess.Popen, cmd: str | None) -> dict:
+    if cmd is not None:
+        p.stdin.write(cmd + "\n")
+        p.stdin.flush()
+    line = p.stdout.readline()
+    if not line:
+        raise RuntimeError(f"worker {p.args[-1]} ended without an answer")
+    return json.loads(line)
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def summary(info: dict, times: list[float], extra: dict) -> dict:
+    warm, rest = times[0], times[1:]
+    med = statistics.median(rest)
+    out = {"epoch_ms_median": round(med, 2), "epoch_ms_min": round(min(rest), 2),
+           "update_ms_median": round(med / info["updates"], 3), "first_epoch_ms": round(warm, 1),
+           "compile_ms": round(max(warm - med, 0.0), 1), "epochs_ms": [round(t, 2) for t in rest]}
+    out.update({k: v for k, v in info.items() if k not in ("ready", "source")})
+    for k, v in extra.items():
+        out[k] = {kk: round(vv, 3) for kk, vv in v.items()} if isinstance(v, dict) else round(v, 1)
+    return out
+
+
+def ratios(res: dict) -> dict:
+    rnnx_f32 = {k: v["epoch_ms_median"] for k, v in res.items() if k.startswith("rnnx-") and "f32" in k
+                and not k.endswith("before")}
+    best = min(rnnx_f32, key=rnnx_f32.get)
+    out = {"rnnx_fastest": best}
+    for other in ("torch-loop-1thread", "torch-loop-default-threads", "keras-jax"):
+        if other in res:
+            out[f"{best} / {other}"] = round(rnnx_f32[best] / res[other]["epoch_ms_median"], 3)
+    if "rnnx-jax-f32-before" in res:
+        out["rnnx-jax-f32 / rnnx-jax-f32-before"] = round(
+            res["rnnx-jax-f32"]["epoch_ms_median"] / res["rnnx-jax-f32-before"]["epoch_ms_median"], 3)
+    if "rnnx-numpy-f32-before" in res:
+        out["rnnx-numpy-f32 / rnnx-numpy-f32-before"] = round(
+            res["rnnx-numpy-f32"]["epoch_ms_median"] / res["rnnx-numpy-f32-before"]["epoch_ms_median"], 3)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="5 contestants, 5 rounds, no part timings (<= 30 s)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed rounds after the warm-up (default 9; 5 quick)")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--baseline-fitting", default=None, help="an older rnnx/fitting.py to compare against")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        return worker(a.worker, a.profile)
+    repeats = a.repeats or (5 if a.quick else 9)
+    if repeats < 5:
+        ap.error(f"--repeats: expected at least 5 rounds, got {repeats}")
+    if a.baseline_fitting and not Path(a.baseline_fitting).is_file():
+        ap.error(f"--baseline-fitting: {a.baseline_fitting!r} is not a file")
+    t_start, load_before = time.perf_counter(), loadavg()
+    names = contestants(a.quick, a.baseline_fitting)
+    procs = {n: _start(spec, not a.quick) for n, spec in names.items()}
+    try:
+        info = {n: _ask(p, None) for n, p in procs.items()}
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for _ in range(repeats + 1):  # round 0 is the warm-up
+            for n, p in procs.items():
+                times[n].append(_ask(p, "go")["ms"])
+                print(f"{n:28s} {times[n][-1]:9.1f} ms", file=sys.stderr)
+        extra = {n: _ask(p, "stop") for n, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait(timeout=60)
+    res = {n: summary(info[n], times[n], extra[n]) for n in names}
+    sources = sorted({i["source"] for i in info.values()})
+    import torch
+
+    out = {"workload": f"LSTM(4 -> {HIDDEN}) + Linear({HIDDEN} -> 1), many-to-one, T={T_STEPS}, batch {BATCH}, "
+                       f"Adam lr={LR}, shuffled; {', '.join(sources)}; {repeats} interleaved rounds after a warm-up",
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                       "loadavg_before": load_before, "loadavg_after": loadavg()},
+           "goal": "rnnx fastest / torch loop <= 1.0 and / Keras <= 0.8 per epoch",
+           "ratios": ratios(res), "contestants": res, "seconds": round(time.perf_counter() - t_start, 1)}
+    text = json.dumps(out, indent=1)
+    print(text)
+    if a.json:
+        tmp = a.json.with_name(a.json.name + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(a.json)
+
+
+if __name__ == "__main__":
+    main()
