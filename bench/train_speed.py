@@ -133,11 +133,11 @@ def _best(fn, n: int = 15) -> float:
 
 def _parts(fit_mod, model, params, x, y) -> dict:
     """One full-batch update split into its parts (ms), each timed alone."""
-    from rnnx import losses, optim
-    from rnnx._xp import index_dtype, namespace
+    import array_api_compat as compat
     from rnnx.backends import capabilities
 
-    import array_api_compat as compat
+    from rnnx import losses, optim
+    from rnnx._xp import index_dtype, namespace
 
     data = fit_mod.prepare(model, x, y, loss="mse")
     xp, dev = namespace(x=data.x), compat.device(data.x)
