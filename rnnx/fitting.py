@@ -345,8 +345,25 @@ _UPDATES: dict[tuple, Callable] = {}
 _UPDATES_KEPT = 8
 
 
+def make_step(update: Callable, *, y_axis: int, index_dtype: Any, xp: Any) -> Callable:
+    """One update of the compiled loop, the batch gathered inside the program::
+
+        step(params, opt_state, total, clipped, x, y, lengths, idx, seed)
+            -> (params, opt_state, total + loss, clipped + was_clipped)
+
+    ``x, y, lengths``: the whole training data (time-major), ``idx`` the batch's sample
+    indices; the loss and clip count are summed in the same program (no dispatch of its own)."""
+
+    def step(params, opt_state, total, clipped, x, y, lengths, idx, seed):
+        b = Batches(x, y, lengths, y_axis).take(idx, xp=xp)
+        params, opt_state, loss, c = update(params, opt_state, b.x, b.y, b.lengths, seed)
+        return params, opt_state, total + loss, clipped + xp.astype(c, index_dtype)
+
+    return step
+
+
 def _compiled_update(model, opt, loss_name: str, clip_value, clip_norm, freeze: tuple[str, ...], xp: Any,
-                     jit: Callable, update: Callable) -> Callable:
+                     jit: Callable, update: Callable, extra: tuple = ()) -> Callable:
     """``jit(update)``, or the one compiled before for an equal model configuration, optimizer
     (``repr`` of a frozen dataclass, as those of :mod:`rnnx.optim`: all its settings; any other
     optimizer object is compiled afresh, its attributes may change), loss, clipping, freeze
@@ -357,7 +374,7 @@ def _compiled_update(model, opt, loss_name: str, clip_value, clip_norm, freeze: 
     if not (dataclasses.is_dataclass(opt) and type(opt).__dataclass_params__.frozen):
         return jit(update)
     key = (json.dumps(model.config(), sort_keys=True), repr(opt), loss_name, clip_value, clip_norm, freeze,
-           xp.__name__, id(jit))
+           xp.__name__, id(jit), *extra)
     hit = _UPDATES.pop(key, None)
     if hit is None:
         hit = jit(update)
@@ -604,12 +621,14 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     jit = capabilities(xp).jit
     compiled = jit is not None and tbptt is None
     update = make_update(model, apply, loss_fn)
+    it = index_dtype(xp, dev)
     if compiled:
-        update = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit, update)
+        step = make_step(update, y_axis=train.y_axis, index_dtype=it, xp=xp)
+        step = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit, step,
+                                extra=("step", str(it)))
         st.opt_state = optim.as_arrays(st.opt_state, xp=xp, device=dev, params=st.params)
     predictor = _predictor(model, xp)
     dropout = model.layer.dropout > 0
-    it = index_dtype(xp, dev)
     n_batches = -(-train.n // batch_size)
     progress = _Progress(verbose, epochs, n_batches)
     stopped = "done"
@@ -624,12 +643,25 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{st.epoch}").shuffle(order)
+        if shuffle or compiled:
             perm = xp.asarray(order, dtype=it, device=dev)  # one host-to-device copy an epoch
         params, opt_state = st.params, st.opt_state
         total, clipped_n, done = None, None, 0
+        if compiled:
+            total = xp.zeros((), dtype=train.x.dtype, device=dev)
+            clipped_n = xp.zeros((), dtype=it, device=dev)
         progress.start(st.epoch + 1)
         for a in range(0, train.n, batch_size):
             e = min(a + batch_size, train.n)
+            if compiled:  # the gather, the update and the sums: one program
+                params, opt_state, total, clipped_n = step(params, opt_state, total, clipped_n, train.x, train.y,
+                                                           train.lengths, perm[a:e],
+                                                           dropout_seed() if dropout else None)
+                st.updates += 1
+                done += 1
+                if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
+                    progress.batches(done, float(total) / done)
+                continue
             b = train.take(perm[a:e], xp=xp) if shuffle else train.part(a, e)
             if tbptt is not None:
                 def tb_update(p, g):
