@@ -19,7 +19,7 @@ _LAZY = {
     "Recurrent": "rnnx.layers", "layer": "rnnx.layers", "layer_from_config": "rnnx.layers",
     "Model": "rnnx.model",
     "fit": "rnnx.fitting", "evaluate": "rnnx.fitting", "predict": "rnnx.fitting", "FitResult": "rnnx.fitting",
-    "RNNRegressor": "rnnx.estimators", "RNNClassifier": "rnnx.estimators",
+    "RNNRegressor": "rnnx.interop.sklearn", "RNNClassifier": "rnnx.interop.sklearn",
 }
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrent", "Cache", "Model", "layer", "layer_from_config", "save", "load",

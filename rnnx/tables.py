@@ -14,7 +14,10 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rnnx.dataset import Dataset
 
 from rnnx.data import (
     DataChanged,
@@ -425,3 +428,82 @@ def windows(values: Any, *, input_cols: Sequence[int], target_cols: Sequence[int
 def chronological_split(n_windows: int, fractions: Sequence[float]) -> tuple[int, int, int]:
     """Window counts (train, val, test) in time order: :func:`rnnx.data.split_counts`."""
     return split_counts(n_windows, tuple(fractions))
+
+
+_difference = difference  # build_table's parameter `difference` shadows the function
+
+
+def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...], target: str, window: int,
+                horizon: int, split: tuple[float, float, float], every_step: bool, difference: bool = False,
+                final_target_every_step: bool = False,
+                time: tuple[str, ...] | None = None, xp: Any, dtype: Any, device: Any,
+                norm: Normaliser | None = None, scalers: tuple[Normaliser, ...] | None = None) -> Dataset:
+    """Windows of a table (``values`` (N, C) float64 NumPy, ``columns`` its names): each
+    window's ``inputs`` columns, the ``target`` column ``horizon`` rows after its end (or at
+    every step), split in time order; each input column and the target normalised on the
+    training rows (``norm``/``scalers``: a trained model's, used as they are).
+
+    ``difference``: the inputs are the first differences of the input columns and the
+    modelled quantity is the change of the target over the horizon,
+    ``y[t] - y[t - horizon]``; each window keeps ``base`` = the target's level at its end,
+    so predictions (``base`` + change) and every metric stay in the target's levels.
+    ``final_target_every_step``: many-to-many towards the window's one target at every step
+    (what Keras does with ``return_sequences=True`` and a (N, 1) target).
+    ``series`` holds the target column's levels (persistence, plots)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    in_cols = [columns.index(c) for c in inputs]
+    t_col = columns.index(target)
+    levels = values[:, t_col]
+    if difference:
+        if values.shape[0] < 2:
+            raise too_short(values.shape[0], window, horizon)
+        feats = _difference(values, list(range(values.shape[1])))  # row j is row j+1's change
+        x, _, rows = windows(feats, input_cols=in_cols, target_cols=[t_col], window=window,
+                                    horizon=horizon)
+        rows = rows + 1  # the target's row in the table
+        y = (levels[rows] - levels[rows - horizon])[:, None]
+        first = 1
+    else:
+        x, y, rows = windows(values, input_cols=in_cols, target_cols=[t_col], window=window, horizon=horizon,
+                                    every_step=every_step and not final_target_every_step)
+        first = 0
+    n_train, n_val, n_test = split_counts(len(rows), split, need_train=norm is None)
+    if norm is None:
+        fit_rows = (feats if difference else values)[: rows[n_train - 1] + 1 - first]
+        scalers = tuple(Normaliser.fit(fit_rows[:, j].tolist()) for j in in_cols)
+        if difference:
+            norm = Normaliser.fit(y[:n_train, 0].tolist())
+        else:
+            norm = Normaliser.fit(fit_rows[:, t_col].tolist())
+    mean = np.asarray([s.mean for s in scalers])
+    std = np.asarray([s.std for s in scalers])
+    xz = (x - mean) / std
+    yz = (y - norm.mean) / norm.std
+    for name, arr in (("inputs", xz), ("target", yz)):
+        top = float(np.max(np.abs(arr))) if arr.size else 0.0
+        info = xp.finfo(dtype)
+        if not top <= float(info.max):
+            raise DataError(f"csv: the {name} normalise to values up to {top:.3g}, beyond float{info.bits}; "
+                              "rescale the column")
+    from rnnx.dataset import Dataset, Part
+
+    ds = Dataset(levels.tolist(), norm, window, horizon, inputs=tuple(inputs), scalers=tuple(scalers), time=time)
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(rows))}
+    for name, (a, b) in bounds.items():
+        idx = rows[a:b].tolist()
+        end = [r - horizon for r in idx]  # the window's last row (many-to-one)
+        if b > a:
+            xt = xp.asarray(np.ascontiguousarray(np.transpose(xz[a:b], (1, 0, 2))), dtype=dtype, device=device)
+            yb = yz[a:b]
+            if final_target_every_step:
+                yb = np.repeat(yb[:, None, :], window, axis=1)
+            if yb.ndim == 3:  # every step: (N, T, 1) -> (T, N, 1)
+                yb = np.transpose(yb, (1, 0, 2))
+            yt = xp.asarray(np.ascontiguousarray(yb), dtype=dtype, device=device)
+        else:
+            xt = yt = None
+        ds.parts[name] = Part(xt, yt, levels[idx].tolist(), levels[end].tolist(), idx,
+                              base=levels[end].tolist() if difference else None)
+    return ds

@@ -19,9 +19,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Modules allowed to import an array library, lazily (inside functions): the CLI and its
 #: tools, plotting, file I/O and the weight converters; never the maths.
 LAZY_OK = {"plots.py", "__main__.py",
-           # host-side data in: CSV tables, .npz/.ts panels, text files, the windows built from
-           # them (dataset.py), and the scikit-learn estimators (NumPy in, NumPy out)
-           "tables.py", "panel.py", "text.py", "dataset.py", "estimators.py"}
+           # host-side data in: CSV tables (and the windows built from them), .npz/.ts panels, text files
+           "tables.py", "panel.py", "text.py"}
 LAZY_DIRS = {"interop", "cli", "io"}
 ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
 

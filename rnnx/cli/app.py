@@ -49,7 +49,8 @@ from rnnx.cli import bounds, runfolder
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
-from rnnx.dataset import PRESETS, Dataset, build, build_table, preset_series, preset_table
+from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
+from rnnx.tables import build_table
 from rnnx.io import atomic, checkpoint
 from rnnx.model import Model
 from rnnx.train import NonFiniteLoss, Stopped, TrainConfig, Trainer, TrainState

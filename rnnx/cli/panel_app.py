@@ -608,17 +608,9 @@ def _history_csv(history: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _finite_or_null(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_null(v) for v in obj]
-    return obj
-
-
 def _json(obj: Any) -> str:
+    from rnnx.cli.app import _finite_or_null  # NaN/Inf -> null, as regression runs write it
+
     return json.dumps(_finite_or_null(obj), indent=2, allow_nan=False) + "\n"
 
 
