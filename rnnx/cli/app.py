@@ -35,9 +35,7 @@ import json
 import math
 import os
 import platform
-import signal
 import sys
-import threading
 import time
 import warnings
 from typing import Any
@@ -49,10 +47,12 @@ from rnnx.cli import bounds, runfolder
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
+from rnnx.cli.signals import Forced as _Forced
+from rnnx.cli.signals import Signals as _Signals
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
-from rnnx.tables import build_table
 from rnnx.io import atomic, checkpoint
 from rnnx.model import Model
+from rnnx.tables import build_table
 from rnnx.train import NonFiniteLoss, Stopped, TrainConfig, Trainer, TrainState
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
@@ -174,9 +174,9 @@ def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
 def _warn_range(ds: Dataset, name: str) -> None:
     """A test part whose target leaves the training range (a trending series): say so, and
     that --difference models the change instead."""
-    from rnnx import tables
-
     import numpy as np
+
+    from rnnx import tables
 
     train, test = ds.parts["train"], ds.parts["test"]
     if train.n and test.n:
@@ -303,43 +303,6 @@ def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: b
     with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
         return _run_on(target, s, out, resumed, quiet, t_start, overwrite=overwrite, lock=lock,
                        allow_changed_data=allow_changed_data)
-
-
-class _Signals:
-    """SIGINT, SIGTERM and SIGHUP, while a run trains: the first asks it to stop at the next
-    safe point (:attr:`pending`); a second stops it at once (:class:`_Forced`).  Outside
-    the main thread (where handlers cannot be set) nothing changes."""
-
-    NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", **(
-        {signal.SIGHUP: "SIGHUP"} if hasattr(signal, "SIGHUP") else {})}
-
-    def __init__(self) -> None:
-        self.pending: int | None = None
-        self._old: dict = {}
-
-    def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.NAMES:
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.pending is not None:
-            raise _Forced(signum)
-        self.pending = signum
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def stop_requested(self) -> bool:
-        return self.pending is not None
-
-
-class _Forced(BaseException):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
