@@ -2,7 +2,8 @@ r"""Losses with hand-derived gradients: ``fn(pred, target, *, xp, mask=None) -> 
 
 ``value`` is a 0-d array of ``pred``'s dtype, ``dpred = dL/dpred`` has ``pred``'s shape and
 dtype.  No autodiff and no host reads in the arithmetic: every loss traces under ``jax.jit``
-(the label/range checks read values only when the arrays are concrete).
+(the label/range checks read values only when the arrays are concrete: one host read per
+call, so a training loop that checked its labels once passes ``check_values=False``).
 
 ``mask`` (optional): a bool array of shape ``pred.shape[:-1]`` ((T, B) many-to-many, (B,)
 many-to-one).  A False position carries no loss and gets a zero gradient; means are over the
@@ -165,8 +166,10 @@ def half_sse(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any,
 
 # -- classification ------------------------------------------------------------------------------
 
-def _labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what: str) -> tuple[Any, Any, Any]:
-    """Check logits ``pred`` (..., C) and integer labels ``target`` (...); return
+def _labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what: str,
+            check_values: bool = True) -> tuple[Any, Any, Any]:
+    """Check logits ``pred`` (..., C) and integer labels ``target`` (...) (the labels' range
+    only with ``check_values``: it reads two values to the host); return
     ``(labels, counted, n)``: the labels in the index dtype with 0 where not counted,
     ``counted`` (...) bool (not ``ignore_index`` and mask True), and the count n (a 0-d
     array of pred's dtype, 1 in place of 0)."""
@@ -185,7 +188,8 @@ def _labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what:
     counted = labels != ignore_index
     if mask is not None:
         counted = xp.logical_and(counted, mask)
-    _check_label_range(labels, counted, pred.shape[-1], ignore_index, xp)
+    if check_values:
+        _check_label_range(labels, counted, pred.shape[-1], ignore_index, xp)
     n = xp.sum(xp.astype(counted, pred.dtype))
     return xp.where(counted, labels, 0), counted, xp.where(n > 0, n, 1.0)
 
@@ -226,7 +230,7 @@ def _mean_nll(logp: Any, onehot: Any, counted: Any, n: Any, xp: Any) -> Any:
 
 
 def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
-                  ignore_index: int = -100) -> tuple[Any, Any]:
+                  ignore_index: int = -100, check_values: bool = True) -> tuple[Any, Any]:
     r"""Softmax cross-entropy of logits ``pred`` (..., C) against integer class labels
     ``target`` (...) in [0, C), as ``torch.nn.functional.cross_entropy(reduction="mean",
     ignore_index=...)``.
@@ -237,20 +241,25 @@ def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
     A position is counted when its label is not ``ignore_index`` and ``mask`` (if given) is
     True there; n is the number counted, and uncounted positions get a zero gradient.  With
     n = 0 the value is 0 and the gradient zero (torch gives nan).  log-softmax subtracts the
-    row's max first, so large logits never overflow."""
-    labels, counted, n = _labels(pred, target, mask, ignore_index, xp, "cross-entropy")
+    row's max first, so large logits never overflow.
+
+    ``check_values`` (default True): a counted label outside [0, C) is a ValueError; this
+    reads the labels' min and max to the host (a device sync) on every eager call.  False
+    skips it (the caller checked the labels once, as :func:`rnnx.fit` does); an out-of-range
+    label then counts with a zero one-hot row (its loss is ``log sum exp``, not an error)."""
+    labels, counted, n = _labels(pred, target, mask, ignore_index, xp, "cross-entropy", check_values)
     logp = _log_softmax(pred, counted, xp)
     onehot = _one_hot(labels, pred.shape[-1], xp)
     grad = xp.where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0) / n
     return _mean_nll(logp, onehot, counted, n, xp), grad
 
 
-def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any) -> Any:
+def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any, check_values: bool = True) -> Any:
     """Check logits and float targets in [0, 1] (valid positions, when concrete); return
     the (..., 1) valid mask or None."""
     _float_pair(pred, target, mask, xp)
     valid = None if mask is None else _valid(mask, xp)
-    if math.prod(pred.shape) == 0:
+    if math.prod(pred.shape) == 0 or not check_values:
         return valid
     t = target if valid is None else xp.where(valid, target, 0.5)
     lo, hi = xp.min(t), xp.max(t)
@@ -261,7 +270,7 @@ def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any) -> Any:
     return valid
 
 
-def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None, check_values: bool = True) -> tuple[Any, Any]:
     r"""Binary cross-entropy on logits ``z = pred`` against targets ``y`` in [0, 1] of the same
     shape, as ``torch.nn.functional.binary_cross_entropy_with_logits(reduction="mean")``.
 
@@ -269,8 +278,10 @@ def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[An
               \frac{\partial L}{\partial z} = \frac1N (\sigma(z) - y)
 
     the stable form of ``-y log sigma(z) - (1 - y) log(1 - sigma(z))``; N as for the
-    regression losses (valid elements)."""
-    valid = _bce_checks(pred, target, mask, xp)
+    regression losses (valid elements).  ``check_values``: targets outside [0, 1] are a
+    ValueError (a host read per eager call); False skips that check, as for
+    :func:`cross_entropy`."""
+    valid = _bce_checks(pred, target, mask, xp, check_values)
     if valid is None:
         z, y, n = pred, target, math.prod(pred.shape)
     else:
@@ -291,7 +302,16 @@ LOSSES: dict[str, Callable] = {"mse": mse, "mae": mae, "huber": huber, "half-sse
 CLASSIFICATION = ("cross-entropy", "bce-logits")
 """The losses whose pred is logits."""
 
-_OPTIONS = {"huber": {"delta": _check_delta}, "cross-entropy": {"ignore_index": _check_ignore_index}}
+def _check_flag(name: str) -> Callable:
+    def check(v: Any) -> None:
+        if not isinstance(v, bool):
+            raise TypeError(f"{name}: expected True or False, got {v!r}")
+    return check
+
+
+_OPTIONS = {"huber": {"delta": _check_delta},
+            "cross-entropy": {"ignore_index": _check_ignore_index, "check_values": _check_flag("check_values")},
+            "bce-logits": {"check_values": _check_flag("check_values")}}
 
 
 def _known(name: Any) -> str:
@@ -303,8 +323,9 @@ def _known(name: Any) -> str:
 
 
 def get(name: str, **options: Any) -> Callable:
-    """The loss called ``name``, with ``options`` bound: ``delta`` (huber, a number > 0) and
-    ``ignore_index`` (cross-entropy, an int).  ValueError for an unknown name or a bad
+    """The loss called ``name``, with ``options`` bound: ``delta`` (huber, a number > 0),
+    ``ignore_index`` (cross-entropy, an int) and ``check_values`` (cross-entropy and
+    bce-logits, a bool).  ValueError for an unknown name or a bad
     option value; TypeError for an option the loss does not take."""
     fn = LOSSES[_known(name)]
     takes = _OPTIONS.get(name, {})

@@ -354,10 +354,27 @@ def bundled_uea(name: str, split: str) -> str:
         raise DataError(f"name: the bundled UEA/UCR datasets come with sktime: {_INSTALL}")
     root = os.path.join(next(iter(spec.submodule_search_locations)), "datasets", "data")
     found = sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, f"{d}_TRAIN.ts")))
-    if name not in found:
+    classified = [d for d in found if _has_class_labels(os.path.join(root, d, f"{d}_TRAIN.ts"))]
+    if name in found and name not in classified:
+        raise DataError(f"name: {name!r} is a regression set of sktime (its .ts header has no '@classLabel "
+                        f"true'); expected a classification set: {', '.join(classified)}")
+    if name not in classified:
         raise DataError(f"name: {name!r} is not a UEA/UCR dataset bundled with sktime; expected one of "
-                        f"{', '.join(found)}")
+                        f"{', '.join(classified)}")
     return os.path.join(root, name, f"{name}_{split.upper()}.ts")
+
+
+def _has_class_labels(path: str) -> bool:
+    """Whether a .ts file's header (the lines before ``@data``) says ``@classLabel true``
+    (a classification set; regression sets say ``@targetLabel true``)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            words = line.strip().lower().split()
+            if words[:1] == ["@data"]:
+                return False
+            if words[:2] == ["@classlabel", "true"]:
+                return True
+    return False
 
 
 # -- labels ----------------------------------------------------------------------------------

@@ -262,6 +262,31 @@ def test_masked_labels_are_not_range_checked_and_nothing_counted_is_zero():
     assert float(value) == 0.0 and np.all(grad == 0.0)
 
 
+def test_check_values_false_skips_only_the_value_checks():
+    """``check_values=False`` (what fit passes after checking its labels once) reads nothing
+    to the host: the same value and gradient on valid labels, no error on a bad one; the
+    shape and dtype checks stay."""
+    xp = _np()
+    rng = np.random.default_rng(3)
+    pred, labels = rng.normal(size=(4, 3)), np.asarray([0, 2, 1, 2])
+    for a, b in zip(L.cross_entropy(pred, labels, xp=xp), L.get("cross-entropy", check_values=False)(pred, labels, xp=xp)):
+        assert np.array_equal(a, b)
+    probs = rng.uniform(size=(4, 3))
+    for a, b in zip(L.bce_logits(pred, probs, xp=xp), L.bce_logits(pred, probs, xp=xp, check_values=False)):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match=r"target: expected class labels in \[0, 3\)"):
+        L.cross_entropy(pred, np.asarray([0, 3, 1, 2]), xp=xp)
+    value, _ = L.cross_entropy(pred, np.asarray([0, 3, 1, 2]), xp=xp, check_values=False)
+    assert np.isfinite(value)
+    L.bce_logits(pred, probs + 2.0, xp=xp, check_values=False)
+    with pytest.raises(TypeError, match="target: expected integer class labels"):
+        L.cross_entropy(pred, probs[:, 0], xp=xp, check_values=False)
+    with pytest.raises(TypeError, match="check_values: expected True or False, got 'no'"):
+        L.get("bce-logits", check_values="no")
+    with pytest.raises(TypeError, match="takes no option 'check_values'"):
+        L.get("mse", check_values=False)
+
+
 def test_registry():
     assert list(L.LOSSES) == ["mse", "mae", "huber", "half-sse", "cross-entropy", "bce-logits"]
     assert L.get("mse") is L.mse and L.CLASSIFICATION == ("cross-entropy", "bce-logits")

@@ -239,6 +239,10 @@ def test_bundled_uea_paths_and_errors(monkeypatch):
     with pytest.raises(DataError, match=r"^name: 'Sunspots' is not a UEA/UCR dataset bundled with sktime; "
                                         r"expected one of .*BasicMotions, .*JapaneseVowels"):
         panel.bundled_uea("Sunspots", "train")
+    with pytest.raises(DataError, match=r"^name: 'Covid3Month' is a regression set of sktime .*'@classLabel true'\); "
+                                        r"expected a classification set: .*BasicMotions") as e:
+        panel.bundled_uea("Covid3Month", "train")
+    assert "Tecator" not in str(e.value) and "Covid3Month" not in str(e.value).split(": ", 2)[-1]
     with pytest.raises(ValueError, match=r"^split: expected 'train' or 'test', got 'TRAIN'$"):
         panel.bundled_uea("BasicMotions", "TRAIN")
     monkeypatch.setattr(panel.importlib.util, "find_spec", lambda name: None)

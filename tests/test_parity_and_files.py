@@ -5,6 +5,7 @@ format of ``rnnx.save`` / ``rnnx.load``."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -22,19 +23,32 @@ CPU = [t for t in ("numpy", "array_api_strict", "torch", "jax")
        if not Target(t, "device1" if t == "array_api_strict" else "cpu").unavailable()]
 
 
+#: The parity command end to end, by default on three cells (one of each family) and the
+#: backends whose eager calls compile nothing: JAX eager compiles each operation per shape
+#: (~650 XLA compilations, ~30 s of a 2-core machine, for the first cell alone), and
+#: test_backends.py already runs every variant on jax-cpu.  ``RNNX_PARITY=full python -m
+#: pytest -m long tests/test_parity_and_files.py`` runs all 19 variants on every CPU backend
+#: (about 2 minutes on 2 cores).
+FULL = os.environ.get("RNNX_PARITY") == "full"
+PARITY_CELLS = parity.CELLS if FULL else ("rnn_relu", "lstm_proj", "gru")
+PARITY_TARGETS = CPU if FULL else [t for t in CPU if t != "jax"]
+
+
+@pytest.mark.long
 def test_parity_passes_on_every_cpu_backend_and_writes_json(tmp_path):
     out = tmp_path / "parity.json"
-    r = subprocess.run([sys.executable, "-m", "rnnx", "parity", "--backend", ",".join(CPU), "--json", str(out)],
-                       capture_output=True, text=True)
+    cells = PARITY_CELLS
+    r = subprocess.run([sys.executable, "-m", "rnnx", "parity", "--backend", ",".join(PARITY_TARGETS), "--cells",
+                        ",".join(cells), "--json", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     doc = json.loads(out.read_text())
     rows = doc["rows"]
-    assert len(rows) == len(CPU) * 2 * len(parity.CELLS) and doc["failed"] == 0
-    assert {row["cell"] for row in rows} == set(parity.CELLS)
+    assert len(rows) == len(PARITY_TARGETS) * 2 * len(cells) and doc["failed"] == 0
+    assert {row["cell"] for row in rows} == set(cells)
     for row in rows:
         assert row["pass"] and row["error"] is None
         assert row["ref_out_err"] <= row["tol_out"] and row["ref_grad_err"] <= row["tol_grad"]
-        if row["dtype"] == "float64" and testing.torch_module(row["cell"], 1, 4) is not None and "torch" in CPU:
+        if row["dtype"] == "float64" and testing.torch_module(row["cell"], 1, 4) is not None and "torch" in PARITY_TARGETS:
             assert row["torch_out_err"] is not None and row["torch_grad_err"] <= 1e-12
         assert set(row) >= {"target", "device", "dtype", "cell", "tol_out", "tol_grad", "ms", "cases"}
     assert all(row["tol_out"] == (2e-6 if row["dtype"] == "float32" else 1e-12) for row in rows)
