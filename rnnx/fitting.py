@@ -4,7 +4,8 @@ r"""Training a :class:`~rnnx.model.Model` on arrays: ``fit``, ``evaluate``, ``pr
                       epochs=10, batch_size=32, shuffle=True, optimizer="adam", lr=None,
                       loss=None, metrics=None, clip_norm=None, clip_value=None, tbptt=None,
                       early_stopping=None, restore_best_weights=None, on_epoch=None,
-                      verbose=0, seed=0, params=None, resume=None)
+                      verbose=0, seed=0, params=None, resume=None, checkpoint=None,
+                      checkpoint_every=1, should_stop=None)
     result.params, result.history        # the trained parameters, one dict per epoch
     rnnx.evaluate(model, result.params, x_test, y_test)   # {"loss": ..., "rmse": ...}
     rnnx.predict(model, result.params, x_new)             # (B, O) or (B, T, O)
@@ -27,11 +28,18 @@ the progress bar), so NumPy and torch never sync per update either.
 The shuffle of epoch e is drawn from ``random.Random(f"{seed}:{e}")`` and the dropout seed
 of update n from ``f"{seed}:dropout:{n}"``: a run resumed from a :class:`FitState` repeats
 exactly what an uninterrupted one does.
+
+``should_stop`` (a callable, asked before every batch: a plain Python call, no array read)
+ends a run early and cleanly: when it returns True, the epoch in progress is undone (its
+updates discarded) and :class:`Stopped` raised with the :class:`FitState` of the last
+complete epoch, already written to ``checkpoint`` when one was given; resuming from it
+repeats the uninterrupted run bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import sys
 import time
@@ -42,11 +50,12 @@ import array_api_compat as compat
 
 from rnnx import losses as L
 from rnnx import metrics as M
-from rnnx import optim, tbptt as TB
+from rnnx import optim
+from rnnx import tbptt as TB
 from rnnx._xp import index_dtype, namespace
 from rnnx.backends import capabilities
 
-__all__ = ["fit", "evaluate", "predict", "FitResult", "FitState", "Batches"]
+__all__ = ["fit", "evaluate", "predict", "FitResult", "FitState", "Batches", "Stopped"]
 
 
 class NonFiniteLoss(RuntimeError):
@@ -57,6 +66,18 @@ class NonFiniteLoss(RuntimeError):
     def __init__(self, epoch: int, value: float, where: str | None = None) -> None:
         super().__init__(f"training loss became {value} at epoch {epoch}" + (f" ({where})" if where else ""))
         self.epoch, self.value, self.where = epoch, value, where
+
+
+class Stopped(Exception):
+    """``fit(..., should_stop=f)``: ``f()`` returned True before a batch, so training stopped.
+    ``state`` is the :class:`FitState` of the last complete epoch (``epoch`` of them; the
+    epoch in progress undone: its parameters, optimizer state and update count discarded),
+    to pass back as ``fit(..., resume=state)``; with ``checkpoint=PATH`` that file holds
+    this state when the exception is raised."""
+
+    def __init__(self, state: FitState) -> None:
+        super().__init__(f"training stopped by should_stop; kept epoch {state.epoch}")
+        self.state, self.epoch = state, state.epoch
 
 
 # -- the data ---------------------------------------------------------------------------------
@@ -533,6 +554,12 @@ class _Progress:
                 self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
             self.bar.refresh()
 
+    def abort(self) -> None:
+        """The epoch in progress is undone: its bar goes, no line is printed."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
     def end(self, row: dict) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -549,7 +576,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
         freeze: tuple[str, ...] = (), progress_every: int = 10, checkpoint: str | None = None,
-        checkpoint_every: int = 1) -> FitResult:
+        checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
@@ -559,6 +586,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       the same data and settings give the numbers of an uninterrupted run, bit for bit.
     - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
       the end: :func:`save_state`.
+    - ``should_stop()``: asked before every batch; True raises :class:`Stopped` with the
+      state of the last complete epoch (the one in progress undone), which ``checkpoint``
+      then holds (written now if ``checkpoint_every`` skipped that epoch).  A state that
+      had stopped early (``early_stopping``) resumes to no further epoch, as the
+      uninterrupted run would.
     - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
       the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
     - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"cross-entropy"`` (integer
@@ -594,6 +626,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     _positive_int("checkpoint_every", checkpoint_every)
     if checkpoint is not None and not isinstance(checkpoint, str):
         raise TypeError(f"checkpoint: expected a file path, got {type(checkpoint).__name__}")
+    if should_stop is not None and not callable(should_stop):
+        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
+    # the epoch the checkpoint file holds (a run resumed from that very file: its epoch)
+    written = -1
+    if isinstance(resume, str) and checkpoint is not None and os.path.abspath(resume) == os.path.abspath(checkpoint):
+        written = None  # set to the loaded state's epoch below
     run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_name,
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
                         early_stopping=early_stopping, dtype=train.x.dtype)
@@ -611,6 +649,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if params is not None:
             raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
         st = replace(resume, history=list(resume.history))
+        if written is None:
+            written = st.epoch
     else:
         if params is None:
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
@@ -633,13 +673,25 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     progress = _Progress(verbose, epochs, n_batches)
     stopped = "done"
     monitor = "val_loss" if val is not None else "loss"
+    if early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
+        stopped = "early-stopped"  # a resumed state that had stopped: the uninterrupted run trains no further
+
+    def stop(updates0: int) -> Stopped:
+        """The epoch in progress undone; the last complete one kept (and in the checkpoint)."""
+        progress.abort()
+        st.updates = updates0
+        kept = replace(st, history=list(st.history), opt_state=optim.as_python(st.opt_state))
+        if checkpoint is not None and written != kept.epoch:
+            save_state(checkpoint, model, kept, run)
+        return Stopped(kept)
 
     def dropout_seed():
         s = random.Random(f"{seed}:dropout:{st.updates}").getrandbits(31)
         return xp.asarray(s, dtype=it, device=dev) if compiled else s
 
-    while st.epoch < epochs:
+    while st.epoch < epochs and stopped == "done":
         t0 = time.perf_counter()
+        updates0 = st.updates
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{st.epoch}").shuffle(order)
@@ -652,6 +704,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             clipped_n = xp.zeros((), dtype=it, device=dev)
         progress.start(st.epoch + 1)
         for a in range(0, train.n, batch_size):
+            if should_stop is not None and should_stop():
+                raise stop(updates0)
             e = min(a + batch_size, train.n)
             if compiled:  # the gather, the update and the sums: one program
                 params, opt_state, total, clipped_n = step(params, opt_state, total, clipped_n, train.x, train.y,
@@ -707,8 +761,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             stopped = "early-stopped"
         if checkpoint is not None and (stopped != "done" or st.epoch >= epochs or st.epoch % checkpoint_every == 0):
             save_state(checkpoint, model, st, run)
-        if stopped != "done":
-            break
+            written = st.epoch
     if compiled:
         st.opt_state = optim.as_python(st.opt_state)
     restore = early_stopping is not None and restore_best_weights is not False and st.best_params is not None

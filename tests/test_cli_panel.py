@@ -1,23 +1,33 @@
 """``rnnx train --npz / --ts / --uea`` (rnnx.cli.panel_app): classification runs, their run
-folder, determinism, and every refusal (one line naming the flag, exit 2, no folder left)."""
+folder, determinism, every refusal (one line naming the flag, exit 2, no folder left), the
+checkpoint, ``--resume`` (bit-identical to an uninterrupted run), signals, and
+``rnnx predict`` of a classification run."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from rnnx.cli import panel_app
-from rnnx.cli.commands import train
+from rnnx.cli import signals as sig
+from rnnx.cli.commands import predict, train
 from rnnx.cli.errors import AppError
+from rnnx.io import checkpoint
 
 HAS_SKTIME = importlib.util.find_spec("sktime") is not None
 needs_sktime = pytest.mark.skipif(not HAS_SKTIME, reason="sktime is not installed (the .ts reader and the UEA data)")
-RUN_FILES = ("model.npz", "classes.json", "history.csv", "metrics.json", "confusion.png", "convergence.png")
+RUN_FILES = ("checkpoint.npz", "model.npz", "classes.json", "history.csv", "metrics.json", "confusion.png", "convergence.png")
 FAST = ["--quiet", "--hidden", "8", "--epochs", "3"]
 
 
@@ -119,7 +129,7 @@ def test_uea_italy_power_demand_writes_every_file(tmp_path, capsys):
     assert model.output_size == 2 and set(params) == set(model.param_shapes())
 
 
-def test_per_step_labels_train_a_sequence_labeller(tmp_path):
+def test_per_step_labels_train_a_sequence_labeller(tmp_path, capsys):
     """Label of step t: is x[t] above 0; padding labels (-1) are no class and not scored."""
     rng = np.random.default_rng(1)
     n, t_max = 60, 16
@@ -137,6 +147,12 @@ def test_per_step_labels_train_a_sequence_labeller(tmp_path):
     test_steps = sum(map(sum, m["confusion"]["matrix"]))  # the valid steps of the test cases only
     assert 6 * m["data"]["cases"]["test"] <= test_steps <= t_max * m["data"]["cases"]["test"]
     assert m["test_accuracy"] >= 0.9, m["test_accuracy"]
+    capsys.readouterr()
+    assert predict.run(predict_args(["--model", out])) == 0  # a row per valid step of each test case
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == test_steps and abs(summary["accuracy"] - m["test_accuracy"]) < 1e-12
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "case,step,length,true,predicted,p_5,p_6" and len(rows) == 1 + test_steps
 
 
 def test_a_seed_fixes_the_run(tmp_path):
@@ -181,7 +197,8 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     (["--tbptt", "2,4"], "--tbptt: applies to regression"),
     (["--objective", "many-to-many"], "--objective: follows the labels"),
     (["--output-activation", "tanh"], "--output-activation: a classifier outputs logits"),
-    (["--resume", "runs/x"], "--resume: not supported yet for classification runs; start again with --out"),
+    (["--resume", "runs/x"], "--resume: continues a run with its own data and settings; give --resume DIR without a "
+                             "data flag"),
     (["--csv", "a.csv"], "--csv: is regression data"),
     (["--split", "0.5,0.5"], "--split: expected 3 fractions train,val,test of the cases"),
     (["--split", "0.8,0,0.2"], "--split: expected 3"),
@@ -191,7 +208,7 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     (["--no-clip", "--clip-norm", "2"], "--no-clip: turns --clip-norm off"),
     (["--proj-size", "2"], "--proj-size: applies to --cell lstm only, got --cell gru"),
     (["--backend", "nope"], "--backend:"),
-    (["--checkpoint-every", "5"], "--checkpoint-every: classification runs write no checkpoint"),
+    (["--checkpoint-every", "0"], "--checkpoint-every: expected a positive integer, got 0"),
     (["--allow-changed-data"], "--allow-changed-data: applies with --resume only (--npz)"),
     (["--preset", "seed001"], "--preset: brings its own regression data; give one data source (--npz)"),
 ])
@@ -283,12 +300,221 @@ def test_a_folder_holding_files_is_refused_and_left_alone(tmp_path):
     assert os.listdir(out) == ["notes.txt"]
 
 
-def test_resume_of_a_classification_folder_is_refused(tmp_path):
-    npz = frequency_npz(tmp_path / "freq.npz", n=30)
-    out = tmp_path / "done"
-    run(["--npz", npz, "--out", str(out), *FAST])
-    with pytest.raises(AppError, match="not supported yet for classification runs; start again with --out"):
-        panel_app.refuse_resume(str(out))
-    panel_app.refuse_resume(str(tmp_path))  # not a classification run: nothing to say
+def test_holds_run_and_wants_panel():
+    assert not panel_app.holds_run("/nonexistent")
     assert panel_app.wants_panel(parser().parse_args(["--test-ts", "x.ts"]))
     assert not panel_app.wants_panel(parser().parse_args(["--csv", "x.csv", "--column", "a"]))
+
+
+# -- checkpoint, resume, signals ------------------------------------------------------------------------
+def main_train(argv: list[str]) -> int:
+    """``rnnx train ARGV`` as the CLI dispatches it (a classification run or --resume)."""
+    return train.run(parser().parse_args([str(a) for a in argv]))
+
+
+def params_of(path) -> dict[str, bytes]:
+    meta, groups = checkpoint.load(str(path))
+    return {k: v.tobytes() for k, v in groups["params"].items()}
+
+
+def history_of(folder) -> list[list[str]]:
+    """history.csv without its seconds column."""
+    rows = [r.split(",") for r in (folder / "history.csv").read_text().splitlines()]
+    keep = [i for i, k in enumerate(rows[0]) if k != "seconds"]
+    return [[r[i] for i in keep] for r in rows]
+
+
+def snapshot(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
+            if p.is_file()}
+
+
+def sha256(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def record(folder) -> dict:
+    return json.loads((folder / "classes.json").read_text())
+
+
+RESUMABLE = ["--quiet", "--hidden", "6", "--epochs", "4", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 4-epoch run: its npz and folder."""
+    root = tmp_path_factory.mktemp("ref")
+    npz = frequency_npz(root / "f.npz", n=45)
+    assert main_train(["--npz", npz, "--out", root / "ref", *RESUMABLE]) == 0
+    return npz, root / "ref"
+
+
+def stop_after(monkeypatch, calls: int, signum=signal.SIGTERM) -> None:
+    """The first signal, arriving before the ``calls``-th batch: Signals.stop_requested says so."""
+    asked = []
+
+    def stop_requested(self) -> bool:
+        asked.append(1)
+        if len(asked) >= calls and self.pending is None:
+            self.pending = signum
+        return self.pending is not None
+
+    monkeypatch.setattr(sig.Signals, "stop_requested", stop_requested)
+
+
+def test_a_stopped_run_keeps_its_last_epoch_and_resumes_bit_identical(tmp_path, monkeypatch, capsys, reference):
+    npz, ref = reference
+    out = tmp_path / "r"
+    assert json.loads((ref / "metrics.json").read_text())["data"]["cases"]["train"] == 33  # 3 batches of 16 an epoch
+    stop_after(monkeypatch, 2 * 3 + 2)  # before the 2nd batch of epoch 3
+    with pytest.raises(AppError) as e:
+        main_train(["--npz", npz, "--out", out, *RESUMABLE])
+    assert e.value.code == 128 + signal.SIGTERM and e.value.label is None
+    assert str(e.value) == (f"stopped by SIGTERM; kept epoch 2 in {out}/checkpoint.npz; continue with: "
+                            f"rnnx train --resume {out}")
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "classes.json"]  # --checkpoint-every 10: written at the stop
+    assert checkpoint.load(str(out / "checkpoint.npz"))[0]["epoch"] == 2 and record(out)["finished"] is None
+    assert record(out)["data"]["sha256"] == sha256(npz)
+    monkeypatch.undo()
+    assert main_train(["--resume", out, "--quiet"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"wrote {out}")
+    assert params_of(out / "model.npz") == params_of(ref / "model.npz")
+    assert history_of(out) == history_of(ref)
+    assert record(out)["finished"] == "done" and sorted(os.listdir(out)) == sorted(RUN_FILES)
+    before = snapshot(out)
+    assert main_train(["--resume", out]) == 0
+    assert capsys.readouterr().out.strip() == (f"rnnx train: {out} is finished (4 epochs, done, best val epoch "
+                                               f"{json.loads((ref / 'metrics.json').read_text())['best_epoch']}); "
+                                               f"nothing was changed; extend it with --resume {out} --epochs N")
+    for argv, text in ((["--epochs", "4"], "--epochs: the run in"), (["--lr", "0.1"], "--resume: continues with the "
+                       "run's own settings (only --epochs may extend it); drop --lr"),
+                       (["--npz", npz], "--resume: continues a run with its own data"),
+                       (["--checkpoint-every", "2"], "drop --checkpoint-every")):
+        with pytest.raises(AppError, match=re.escape(text)):
+            main_train(["--resume", out, *argv])
+    assert snapshot(out) == before
+    assert main_train(["--resume", out, "--epochs", "5", "--quiet"]) == 0  # extended
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 5 and record(out)["settings"]["epochs"] == 5
+
+
+def test_a_changed_data_file_is_refused_on_resume(tmp_path, capsys):
+    npz = frequency_npz(tmp_path / "f.npz", n=30)
+    out = tmp_path / "r"
+    assert main_train(["--npz", npz, "--out", out, *FAST]) == 0
+    with np.load(npz) as f:
+        arrays = dict(f)
+    np.savez(npz, **{**arrays, "x": arrays["x"] * 1.01})
+    before = snapshot(tmp_path)
+    with pytest.raises(AppError, match=r"^--resume: '.*f\.npz' changed since the run began \(sha256 .* recorded\); "
+                                       "resume on it as it is now with --allow-changed-data, or restore it$"):
+        main_train(["--resume", out, "--epochs", "4", "--quiet"])
+    with pytest.raises(AppError, match=r"^--model: '.*f\.npz' changed since the run began .*; predict on it as it is "
+                                       r"now with --npz "):
+        predict.run(predict_args(["--model", out]))
+    assert snapshot(tmp_path) == before
+    assert main_train(["--resume", out, "--epochs", "4", "--quiet", "--allow-changed-data"]) == 0
+    assert "changed since the run began (--allow-changed-data): training on it as it is now from epoch 4" in \
+        capsys.readouterr().err
+    assert record(out)["data"]["sha256"] == sha256(npz)
+
+
+def test_an_early_stopped_run_is_not_extended(tmp_path):
+    npz = frequency_npz(tmp_path / "f.npz", n=30)
+    out = tmp_path / "r"
+    assert main_train(["--npz", npz, "--out", out, "--quiet", "--hidden", "4", "--epochs", "40", "--early-stopping",
+                       "1", "--lr", "0.3"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["stopped"] == "early-stopped" and m["epochs"] < 40
+    with pytest.raises(AppError, match=rf"^--epochs: the run in .* stopped early at epoch {m['epochs']} "):
+        main_train(["--resume", out, "--epochs", "50"])
+    # killed after its last checkpoint, before its results: resumed, it writes them and trains no further
+    os.unlink(out / "model.npz")
+    (out / "classes.json").write_text(json.dumps({**record(out), "finished": None}))
+    assert main_train(["--resume", out, "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == m["epochs"]
+    assert record(out)["finished"] == "early-stopped"
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    npz = frequency_npz(tmp_path / "f.npz", n=30)
+    out = tmp_path / "r"
+    assert main_train(["--npz", npz, "--out", out, *FAST]) == 0
+    os.unlink(out / "checkpoint.npz")  # a run of an rnnx before classification checkpoints
+    with pytest.raises(AppError, match=r"holds a classification run without checkpoint\.npz"):
+        main_train(["--resume", out])
+    (out / "classes.json").write_text("{not json")
+    with pytest.raises(AppError, match=r"^--model: .*classes\.json' is not a readable run record"):
+        predict.run(predict_args(["--model", out]))
+
+
+def test_sigterm_stops_a_run_that_then_resumes(tmp_path, capsys):
+    """A real SIGTERM through the CLI: one line, exit 143, the last complete epoch kept."""
+    npz = frequency_npz(tmp_path / "f.npz", n=45)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnx", "train", "--npz", npz, "--out", "r", "--quiet", "--hidden",
+                             "6", "--epochs", "100000", "--no-early-stopping", "--checkpoint-every", "1000"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock, t0 = tmp_path / "r" / ".rnnx.lock", time.monotonic()
+    while not (lock.exists() and lock.read_text().startswith(f"pid {proc.pid} ")):
+        assert proc.poll() is None and time.monotonic() - t0 < 60, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    m = re.fullmatch(r"rnnx train: stopped by SIGTERM; kept epoch (\d+) in r/checkpoint\.npz; continue with: "
+                     r"rnnx train --resume r\n", err)
+    assert m, err
+    meta, _ = checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))
+    assert meta["epoch"] == int(m[1]) and len(meta["history"]) == int(m[1])
+    assert not (tmp_path / "r" / "model.npz").exists()
+    assert main_train(["--resume", tmp_path / "r", "--epochs", int(m[1]) + 1, "--quiet"]) == 0
+    assert f"{int(m[1]) + 1} epochs (done)" in capsys.readouterr().out
+
+
+# -- predict ----------------------------------------------------------------------------------------------
+def predict_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    predict.add_arguments(p)
+    return p.parse_args([str(a) for a in argv])
+
+
+def test_predict_classifies_the_run_test_cases_and_new_ones(tmp_path, capsys):
+    npz = frequency_npz(tmp_path / "f.npz", n=30)
+    out = tmp_path / "r"
+    assert main_train(["--npz", npz, "--out", out, *FAST]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    capsys.readouterr()
+    assert predict.run(predict_args(["--model", out])) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == m["data"]["cases"]["test"] and summary["data"] == "the run's test cases"
+    assert abs(summary["accuracy"] - m["test_accuracy"]) < 1e-12 and summary["out"] == str(out / "predictions.csv")
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "case,length,true,predicted,p_high,p_low,p_mid" and len(rows) == 1 + summary["cases"]
+    with np.load(npz) as f:
+        y, lengths = f["y"], f["lengths"]
+    for row in rows[1:]:
+        case, length, truth, guess, *p = row.split(",")
+        assert truth == y[int(case)] and int(length) == lengths[int(case)] and guess in ("high", "low", "mid")
+        assert abs(sum(map(float, p)) - 1) < 1e-12
+    new = frequency_npz(tmp_path / "new.npz", n=9, seed=5)
+    assert predict.run(predict_args(["--model", out, "--npz", new, "--out", tmp_path / "new.csv"])) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == 9 and summary["data"] == new and 0 <= summary["accuracy"] <= 1
+    assert len((tmp_path / "new.csv").read_text().splitlines()) == 10
+    np.savez(tmp_path / "two.npz", x=np.zeros((3, 5, 2)), y=np.array(["low"] * 3))
+    np.savez(tmp_path / "other.npz", x=np.zeros((3, 5)), y=np.array(["low", "top", "mid"]))
+    for argv, text in (
+            (["--npz", tmp_path / "two.npz"], f"--npz: {str(tmp_path / 'two.npz')!r} has 2 features per step, the "
+                                              "run's model reads 1; expected the same features"),
+            (["--npz", tmp_path / "other.npz"], "--npz: class 'top' of"),
+            (["--csv", npz], "--csv: "),
+            (["--npz", new, "--ts", new], "--ts: give the new cases in one file"),
+            (["--out", out / "model.npz"], "is a file of the run"),
+            (["--out", tmp_path / "new.csv"], "exists; pass --overwrite"),
+    ):
+        with pytest.raises(AppError, match=re.escape(text)):
+            predict.run(predict_args(["--model", out, *argv]))
+    with pytest.raises(AppError, match=r"^--npz: applies to a classification run"):
+        predict.run(predict_args(["--model", tmp_path, "--npz", new]))

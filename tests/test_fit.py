@@ -302,3 +302,61 @@ def test_checkpoint_with_jax_compiled_update(tmp_path, momentum):
     rest = rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), epochs=3, resume=path, **kw)
     for k in full.params:
         assert np.array_equal(np.asarray(full.params[k]), np.asarray(rest.params[k])), k
+
+
+def _stop_at(call: int):
+    """A ``should_stop`` that says yes at its ``call``-th question (and after)."""
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) >= call
+
+    return should_stop
+
+
+@pytest.mark.parametrize("backend, every", [("numpy", 1), ("numpy", 10), ("jax", 10)])
+def test_should_stop_mid_epoch_keeps_the_last_epoch_and_resumes_bit_identical(tmp_path, backend, every):
+    """Stopped before the 3rd of 4 batches of epoch 3: epoch 2 kept (in the checkpoint too,
+    written then when checkpoint_every skipped it), resumed to the end == uninterrupted."""
+    from rnnx import fitting
+    from rnnx.io import checkpoint
+
+    xp = pytest.importorskip("jax.numpy") if backend == "jax" else np
+    kw = dict(batch_size=8, clip_norm=0.5, seed=3)
+    if backend == "jax":  # the compiled update, kept small: 32 samples, one batch shape, no validation to compile
+        x, y = (xp.asarray(a) for a in _sine_task(32))
+        model, resumes = Model("gru", 2, 3, 1), ("path",)
+    else:  # dropout: the update count seeds the masks, so the undone epoch's updates must not count
+        x, y = _sine_task(40)
+        kw.update(validation_split=0.25, early_stopping=20)  # 30 to train on: 4 batches an epoch
+        model, resumes = Model("gru", 2, 4, 1, num_layers=2, dropout=0.25), ("path", "state")
+    full = rnnx.fit(model, x, y, epochs=4, **kw)
+    path = str(tmp_path / "state.npz")
+    with pytest.raises(fitting.Stopped) as e:
+        rnnx.fit(model, x, y, epochs=4, checkpoint=path, checkpoint_every=every, should_stop=_stop_at(2 * 4 + 3), **kw)
+    st = e.value.state
+    assert e.value.epoch == st.epoch == 2 and st.updates == 8 and [r["epoch"] for r in st.history] == [1, 2]
+    meta, _ = checkpoint.load(path)
+    assert meta["epoch"] == 2 and meta["updates"] == 8
+    for resume in (path if r == "path" else st for r in resumes):
+        rest = rnnx.fit(model, x, y, epochs=4, resume=resume, **kw)
+        for k in full.params:
+            assert np.array_equal(np.asarray(full.params[k]), np.asarray(rest.params[k])), k
+        drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+        assert drop(rest.history) == drop(full.history)
+    with pytest.raises(TypeError, match=r"^should_stop: expected a callable"):
+        rnnx.fit(model, x, y, epochs=1, should_stop=True)
+
+
+def test_an_early_stopped_state_resumes_to_no_further_epoch(tmp_path):
+    x, y = _sine_task(48)
+    model = Model("gru", 2, 4, 1)
+    kw = dict(lr=0.05, early_stopping=2, validation_split=0.25, seed=1)
+    path = str(tmp_path / "s.npz")
+    res = rnnx.fit(model, x, y, epochs=200, checkpoint=path, **kw)
+    assert res.stopped == "early-stopped"
+    again = rnnx.fit(model, x, y, epochs=200, resume=path, **kw)
+    assert again.stopped == "early-stopped" and len(again.history) == len(res.history)
+    for k in res.params:
+        assert np.array_equal(res.params[k], again.params[k]), k

@@ -25,11 +25,26 @@ per-step labels are split without strata.
 
 The run folder (``--out``, default ``runs/<name>``) has the guarantees of a regression
 run (:mod:`rnnx.cli.runfolder`: a new or empty folder unless ``--overwrite``, the folder's
-lock held throughout, every file written to a temporary and renamed) and holds
-``model.npz`` (an ``rnnx-model`` file, :func:`rnnx.save`), ``classes.json``,
-``history.csv``, ``confusion.png``, ``convergence.png`` and, written last,
-``metrics.json``.  A run that fails before it wrote a file removes the folder it created.
-There is no checkpoint: ``--resume`` of a classification run is refused.
+lock held throughout, every file written to a temporary and renamed).  Its write order
+makes every kill recoverable:
+
+1. ``classes.json``: the run's record (classes, label kind, standardisation, settings,
+   and the data: each file's absolute path, size and SHA-256), ``finished`` null;
+2. ``checkpoint.npz``: :func:`rnnx.fitting.save_state`'s ``fit-state`` file, every
+   ``--checkpoint-every`` epochs (default 10), at the last epoch, and when a signal stops
+   the run;
+3. ``history.csv``, ``model.npz`` (an ``rnnx-model`` file, :func:`rnnx.save`),
+   ``convergence.png``, ``confusion.png``, ``metrics.json``;
+4. ``classes.json`` again, ``finished`` set (``done`` or ``early-stopped``): the marker.
+
+:func:`resume_panel` (``rnnx train --resume DIR``) continues such a folder with its own
+settings and data (the files hashed before they are read; a changed one refused unless
+``--allow-changed-data``); a finished run is reported and nothing written.  SIGINT,
+SIGTERM, SIGHUP stop the run before the next batch (:class:`rnnx.cli.signals.Signals`,
+``fit(should_stop=)``), the epoch in progress undone and the last complete one in
+``checkpoint.npz``; exit status 128 + the signal's number.  :func:`predict_panel`
+(``rnnx predict --model DIR``) classifies the run's test cases or new ones.  A run that
+fails before its first checkpoint removes its record (and the folder it created).
 (An I/O module: NumPy and matplotlib are imported inside the functions.)
 """
 
@@ -44,6 +59,7 @@ import math
 import os
 import platform
 import random
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -52,7 +68,8 @@ from typing import Any
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
 
-__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "refuse_resume", "run_panel", "wants_panel"]
+__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "holds_run", "predict_panel", "resume_panel", "run_panel",
+           "wants_panel"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
@@ -61,21 +78,21 @@ DEFAULTS: dict[str, Any] = {
     "cell": "gru", "hidden": 64, "layers": 1, "bidirectional": False, "optimizer": "adam", "lr": 3e-3,
     "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
     "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
-    "shuffle": True,
+    "shuffle": True, "checkpoint_every": 10,
 }
 _DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
 _REGRESSION = "applies to regression on a CSV, not to classification"
 #: Flags of ``rnnx train`` that mean nothing to a classification run, and why.
 REFUSED: dict[str, str] = {
-    "resume": "not supported yet for classification runs; start again with --out",
+    "resume": "continues a run with its own data and settings; give --resume DIR without a data flag (only --epochs "
+              "may extend it)",
     "preset": "brings its own regression data; give one data source",
     "csv": "is regression data; give one data source",
     **dict.fromkeys(("column", "inputs", "targets", "time_column", "missing", "difference", "window", "horizon",
                      "tbptt"), _REGRESSION),
     "objective": "follows the labels in classification (per sequence: many-to-one, per step: many-to-many)",
     "output_activation": "a classifier outputs logits (the softmax is in the cross-entropy)",
-    "checkpoint_every": "classification runs write no checkpoint (they are not resumable yet)",
     "allow_changed_data": "applies with --resume only",
     "text": "is a character model's data; give one data source",
 }
@@ -89,7 +106,7 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     split = (" --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class")
     g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)", "defaults: --cell gru --hidden 64 "
                                   "--optimizer adam --lr 3e-3 --batch-size 32 --epochs 300 --early-stopping 30 "
-                                  "--clip-norm 1.0; the run writes no checkpoint (no --resume)")
+                                  "--clip-norm 1.0 --checkpoint-every 10; continue a run with --resume DIR")
     g.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
                         "(N, T), y (N,) labels per sequence or (N, T) per step, optional lengths (N,);" + split)
     g.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "
@@ -107,12 +124,10 @@ def wants_panel(args: argparse.Namespace) -> bool:
     return any(getattr(args, k, None) is not None for k in (*_DATA_FLAGS, "test_ts"))
 
 
-def refuse_resume(folder: str) -> None:
-    """``rnnx train --resume FOLDER`` of a classification run (a folder holding
-    :data:`CLASSES_FILE`): AppError, one line."""
-    if os.path.isfile(os.path.join(folder, CLASSES_FILE)):
-        raise AppError(f"--resume: {folder!r} holds a classification run; --resume is not supported yet for "
-                       "classification runs; start again with --out")
+def holds_run(folder: str) -> bool:
+    """Does ``folder`` hold a classification run (its :data:`CLASSES_FILE`)?  Then
+    ``rnnx train --resume`` calls :func:`resume_panel` and ``rnnx predict`` :func:`predict_panel`."""
+    return os.path.isfile(os.path.join(folder, CLASSES_FILE))
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -168,7 +183,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                 raise AppError(f"--{off.replace('_', '-')}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
                                f"{getattr(args, both[0])} was given too; expected one of them")
             s.update(dict.fromkeys(keys))
-    for key in ("hidden", "layers", "batch_size", "epochs"):
+    for key in ("hidden", "layers", "batch_size", "epochs", "checkpoint_every"):
         _positive_int(key, s[key])
     if s["early_stopping"] is not None:
         _positive_int("early_stopping", s["early_stopping"])
@@ -256,27 +271,62 @@ def _panel_error(e: Exception, flag: str) -> AppError:
     return AppError(f"--{flag.replace('_', '-')}: {text}")
 
 
-def _load(args: argparse.Namespace, flag: str) -> tuple[Any, Any, dict]:
-    """(training panel, test panel or None, the record of where they came from)."""
+def _hashed(path: str, want: str | None, *, option: str, allow_changed: bool, hint: str) -> dict:
+    """``{"path", "bytes", "sha256"}`` of the data file ``path``, hashed before a byte of it
+    is parsed.  ``want``: the SHA-256 a stored run records; another file is an AppError
+    naming ``option`` (ending with ``hint``) unless ``allow_changed``."""
+    from rnnx import data
+
+    try:
+        digest, size = data.file_digest(path)
+    except OSError as e:
+        if want is None:  # a new run: the reader names the problem (no such file, a folder)
+            return {"path": path, "bytes": None, "sha256": None}
+        raise AppError(f"{option}: the run's data {path!r} cannot be read ({e.strerror or e}); restore it") from None
+    if want is not None and digest != want and not allow_changed:
+        raise AppError(f"{option}: {path!r} changed since the run began (sha256 {digest[:12]}... now, {want[:12]}... "
+                       f"recorded); {hint}")
+    return {"path": path, "bytes": size, "sha256": digest}
+
+
+def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, option: str | None = None,
+          allow_changed: bool = False) -> tuple[Any, Any, dict]:
+    """(training panel, test panel or None, the record of where they came from: the kind,
+    each file's absolute path, size and SHA-256).  ``stored``: a run's record, whose files
+    are read (named by ``option``) only when their hashes match it (``allow_changed``: as
+    they are now)."""
     from rnnx import panel
     from rnnx.data import DataError
 
-    try:
-        if flag == "npz":
-            return panel.load_npz(args.npz), None, {"kind": "npz", "path": os.path.abspath(args.npz)}
-        if flag == "ts":
-            train = panel.load_ts(args.ts)
-            test = None
-            if args.test_ts is not None:
-                flag = "test_ts"
-                test = panel.load_ts(args.test_ts)
-            return train, test, {"kind": "ts", "path": os.path.abspath(args.ts),
-                                 "test_path": None if test is None else os.path.abspath(args.test_ts)}
-        paths = [panel.bundled_uea(args.uea, part) for part in ("train", "test")]
-        return panel.load_ts(paths[0]), panel.load_ts(paths[1]), {"kind": "uea", "name": args.uea,
-                                                                  "path": paths[0], "test_path": paths[1]}
-    except DataError as e:
-        raise _panel_error(e, flag) from None
+    if stored is None:
+        if flag == "uea":
+            try:
+                paths = [panel.bundled_uea(args.uea, part) for part in ("train", "test")]
+            except DataError as e:
+                raise _panel_error(e, flag) from None
+        else:  # read as given (the messages name the file so), recorded absolute
+            paths = [getattr(args, flag), args.test_ts if flag == "ts" else None]
+        wants = [None, None]
+    else:
+        paths, wants = [stored["path"], stored.get("test_path")], [stored["sha256"], stored.get("test_sha256")]
+    flags = [option or flag, option or ("uea" if flag == "uea" else "test_ts")]
+    hints = [f"predict on it as it is now with --{'npz' if flag == 'npz' else 'ts'} {shlex.quote(p or '')}"
+             if option == "--model" else "resume on it as it is now with --allow-changed-data, or restore it"
+             for p in paths]
+    files = [None if p is None else _hashed(p, w, option=option or f"--{flag}", allow_changed=allow_changed, hint=h)
+             for p, w, h in zip(paths, wants, hints)]
+    read = panel.load_npz if flag == "npz" else panel.load_ts
+    panels = []
+    for p, f in zip(paths, flags):
+        try:
+            panels.append(None if p is None else read(p))
+        except DataError as e:
+            raise _panel_error(e, f.lstrip("-")) from None
+    test = files[1] or {}
+    source = {"kind": flag, **({"name": args.uea} if flag == "uea" else {}), **files[0],
+              "path": os.path.abspath(paths[0]), "test_path": paths[1] and os.path.abspath(paths[1]),
+              "test_bytes": test.get("bytes"), "test_sha256": test.get("sha256")}
+    return panels[0], panels[1], source
 
 
 def _source_text(flag: str, args: argparse.Namespace) -> str:
@@ -358,24 +408,49 @@ def _check_parts(parts: list[list[int]], cases: _Cases, classes: tuple, fraction
                            "train fraction)")
 
 
-def _standardise(parts: dict[str, _Cases]) -> tuple[dict[str, _Cases], Any, Any]:
-    """Each feature's mean and std over the valid steps of the training cases (std 0 -> 1);
-    every part scaled by them, 0 past each length."""
+def _scaled(p: _Cases, mean: Any, std: Any) -> _Cases:
+    """``(x - mean) / std`` at the valid steps of ``p``, 0 past each length."""
     import numpy as np
 
-    tr = parts["train"]
-    v = tr.x[tr.valid()]
-    mean, std = v.mean(axis=0), v.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    out = {k: _Cases(np.where(p.valid()[..., None], (p.x - mean) / std, 0.0), p.lengths, p.y)
-           for k, p in parts.items()}
-    return out, mean, std
+    return _Cases(np.where(p.valid()[..., None], (p.x - mean) / std, 0.0), p.lengths, p.y)
 
 
-def _data(args: argparse.Namespace, flag: str, seed: int) -> tuple[dict[str, _Cases], tuple, str, dict, Any, Any]:
-    """The standardised parts ``train``/``val``/``test``, the classes, the label kind, the
-    source record, and the standardisation's mean and std."""
-    train, test, source = _load(args, flag)
+def _standardise(parts: dict[str, _Cases], stats: tuple | None = None) -> tuple[dict[str, _Cases], Any, Any]:
+    """Each feature's mean and std over the valid steps of the training cases (std 0 -> 1),
+    or ``stats`` (a stored run's); every part scaled by them, 0 past each length."""
+    import numpy as np
+
+    if stats is None:
+        tr = parts["train"]
+        v = tr.x[tr.valid()]
+        mean, std = v.mean(axis=0), v.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+    else:
+        mean, std = (np.asarray(v, dtype=np.float64) for v in stats)
+    return {k: _scaled(p, mean, std) for k, p in parts.items()}, mean, std
+
+
+@dataclass(frozen=True)
+class _RunData:
+    """A run's standardised parts ``train``/``val``/``test``, its classes, label kind
+    (``per-sequence``/``per-step``), the record of its files and split, the
+    standardisation, and each test case's row in its file."""
+
+    parts: dict[str, _Cases]
+    classes: tuple
+    kind: str
+    source: dict
+    mean: Any
+    std: Any
+    test_rows: list[int]
+
+
+def _data(args: argparse.Namespace, flag: str, seed: int, stored: dict | None = None, *, option: str | None = None,
+          allow_changed: bool = False, stats: tuple | None = None) -> _RunData:
+    """Read, encode, split and standardise a run's data: a new run's (the flags of
+    ``args``), or, with ``stored`` (a run's data record) and ``stats`` (its mean and std),
+    the same cases again from the recorded files once their hashes match."""
+    train, test, source = _load(args, flag, stored, option=option, allow_changed=allow_changed)
     cases, test_cases, classes, kind = _encode(train, test, flag, args)
     per_step = kind == "per-step"
     fractions = _split_fractions(args, test_cases is not None, flag)
@@ -383,9 +458,10 @@ def _data(args: argparse.Namespace, flag: str, seed: int) -> tuple[dict[str, _Ca
     _check_parts(idx, cases, classes, fractions, per_step, _source_text(flag, args))
     parts = {"train": cases.take(idx[0]), "val": cases.take(idx[1]),
              "test": test_cases if test_cases is not None else cases.take(idx[2])}
-    parts, mean, std = _standardise(parts)
+    parts, mean, std = _standardise(parts, stats)
     source = {**source, "split": list(fractions), "cases": {k: p.n for k, p in parts.items()}}
-    return parts, classes, kind, source, mean, std
+    rows = list(range(test_cases.n)) if test_cases is not None else idx[2]
+    return _RunData(parts, classes, kind, source, mean, std, rows)
 
 
 # -- the model and its training -------------------------------------------------------------------
@@ -428,13 +504,14 @@ def _arrays(target, p: _Cases, dtype: str) -> tuple[Any, Any, Any]:
     return x, y, None if full else target.from_numpy(np.ascontiguousarray(p.lengths))
 
 
-def _progress(quiet: bool, epochs: int, name: str):
-    """``(on_epoch, close)``: a tqdm bar over the epochs (nothing with ``quiet``)."""
+def _progress(quiet: bool, epochs: int, name: str, initial: int = 0):
+    """``(on_epoch, close)``: a tqdm bar over the epochs, from ``initial`` (nothing with ``quiet``)."""
     if quiet:
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=epochs, desc=f"rnnx train {name}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=epochs, initial=initial, desc=f"rnnx train {name}", unit="epoch", file=sys.stderr,
+               dynamic_ncols=True)
 
     def on_epoch(row: dict) -> None:
         bar.set_postfix(loss=f"{row['loss']:.3g}", val_acc=f"{row.get('val_accuracy', float('nan')):.3f}",
@@ -444,22 +521,29 @@ def _progress(quiet: bool, epochs: int, name: str):
     return on_epoch, bar.close
 
 
-def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: str):
-    """:func:`rnnx.fit` with the cross-entropy and the validation part; the divergence of
-    the loss as AppError (exit 3)."""
+def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
+         should_stop):
+    """:func:`rnnx.fit` with the cross-entropy and the validation part, its state in
+    ``out/checkpoint.npz`` every ``checkpoint_every`` epochs (``resumed``: the epoch that
+    file holds, continued from it); the divergence of the loss as AppError (exit 3)."""
     from rnnx import fitting
+    from rnnx.cli import app
 
+    ckpt = os.path.join(out, runfolder.CHECKPOINT)
     xt, yt, lt = _arrays(target, parts["train"], s["dtype"])
-    on_epoch, close = _progress(quiet, s["epochs"], name)
+    on_epoch, close = _progress(quiet, s["epochs"], name, resumed or 0)
     try:
         return fitting.fit(model, xt, yt, lengths=lt, validation_data=_arrays(target, parts["val"], s["dtype"]),
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], early_stopping=s["early_stopping"],
-                           on_epoch=on_epoch, seed=s["seed"])
+                           on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
+                           resume=None if resumed is None else ckpt, should_stop=should_stop)
     except fitting.NonFiniteLoss as e:
-        raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, nothing was written; try "
-                       "--clip-norm 1.0 or a lower --lr", code=3) from None
+        kept = f"the last good checkpoint (epoch {app._ckpt_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
+            else "nothing was written"
+        raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
+                       "a lower --lr", code=3) from None
     finally:
         close()
 
@@ -614,23 +698,29 @@ def _json(obj: Any) -> str:
     return json.dumps(_finite_or_null(obj), indent=2, allow_nan=False) + "\n"
 
 
-def _write(out: str, target, s: dict, model, result, metrics: dict, classes_record: dict, title: str,
-           overwrite: bool, t_start: float) -> None:
-    """The run's files, ``metrics.json`` last (with ``seconds_total``: from the command's
-    start to it)."""
+def _record(data: _RunData, s: dict, finished: str | None) -> dict:
+    """``classes.json``: all that classifying (and resuming) needs besides the parameters."""
+    return {"kind": "rnnx-classes", "classes": list(data.classes), "labels": data.kind,
+            "input_size": int(data.mean.shape[0]),
+            "standardisation": {"mean": data.mean.tolist(), "std": data.std.tolist()}, "model_file": runfolder.MODEL,
+            "settings": s, "data": data.source, "finished": finished}
+
+
+def _write(out: str, target, model, result, metrics: dict, record: dict, title: str, t_start: float) -> None:
+    """The run's files, ``metrics.json`` (with ``seconds_total``: from the command's start
+    to it) then ``classes.json`` marked ``finished`` last."""
     import rnnx
     from rnnx.io import atomic
 
     atomic.write_text(os.path.join(out, "history.csv"), _history_csv(result.history))
-    rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy,
-              overwrite=overwrite)
-    atomic.write_text(os.path.join(out, CLASSES_FILE), _json(classes_record))
+    rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy, overwrite=True)
     plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
     acc = metrics["test_accuracy"]
-    plot_confusion(metrics["confusion"]["matrix"], tuple(classes_record["classes"]),
+    plot_confusion(metrics["confusion"]["matrix"], tuple(record["classes"]),
                    os.path.join(out, "confusion.png"), f"{title}\ntest accuracy {acc:.3f}")
     metrics["seconds_total"] = time.perf_counter() - t_start
     atomic.write_text(os.path.join(out, "metrics.json"), _json(metrics))
+    atomic.write_text(os.path.join(out, CLASSES_FILE), _json({**record, "finished": result.stopped}))
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -662,6 +752,12 @@ def _target(s: dict):
     return target
 
 
+def _summary(m: dict, out: str) -> str:
+    return (f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.1f} s on {m['target']} "
+            f"{m['dtype']}; test accuracy {m['test_accuracy']:.3f} (majority class "
+            f"{m['majority_class']['test_accuracy']:.3f}, best val epoch {m['best_epoch']}); wrote {out}")
+
+
 def run_panel(args: argparse.Namespace) -> int:
     """``rnnx train --npz FILE | --ts TRAIN.ts [--test-ts TEST.ts] | --uea NAME``: train a
     classifier, write its run folder, print one line; returns 0.  Every refusal is an
@@ -682,19 +778,21 @@ def run_panel(args: argparse.Namespace) -> int:
     target = _target(s)
     with target.scope():
         m = _prepared(args, flag, s, out, target, overwrite, t_start)
-    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.1f} s on {m['target']} "
-          f"{m['dtype']}; test accuracy {m['test_accuracy']:.3f} (majority class "
-          f"{m['majority_class']['test_accuracy']:.3f}, best val epoch {m['best_epoch']}); wrote {out}")
+    print(_summary(m, out))
     return 0
 
 
+def _run_name(flag: str, args: argparse.Namespace) -> str:
+    return args.uea if flag == "uea" else os.path.basename(getattr(args, flag))
+
+
 def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_start: float) -> dict:
-    """Data and model checked, then the folder made, locked and trained in; a folder this
-    run created is removed again when it fails before writing a file."""
+    """Data and model checked, then the folder made, locked and trained in.  A run that
+    fails before its first checkpoint removes its record, and the folder if it created it."""
     from rnnx.cli.runfolder import Lock
 
-    parts, classes, kind, source, mean, std = _data(args, flag, s["seed"])
-    model = _model(s, int(parts["train"].x.shape[2]), len(classes), kind)
+    data = _data(args, flag, s["seed"])
+    model = _model(s, int(data.parts["train"].x.shape[2]), len(data.classes), data.kind)
     _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
     created = not os.path.isdir(out)
     runfolder.make_folder(out)
@@ -703,8 +801,14 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
             runfolder.check_new(out, overwrite=overwrite)  # again, under the lock
             runfolder.start(out, lock, fresh=True)
             runfolder.say(lock.notes)
-            return _train_in(args, flag, s, out, target, overwrite, t_start, parts, classes, kind, source,
-                             mean, std, model)
+            try:
+                return _train_in(out, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
+                                 t_start=t_start, resumed=None)
+            except BaseException:
+                if not os.path.exists(os.path.join(out, runfolder.CHECKPOINT)):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(out, CLASSES_FILE))
+                raise
     except BaseException:
         if created:
             with contextlib.suppress(OSError):
@@ -712,24 +816,378 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
         raise
 
 
-def _train_in(args, flag, s, out, target, overwrite, t_start, parts, classes, kind, source, mean, std, model) -> dict:
-    name = args.uea if flag == "uea" else os.path.basename(getattr(args, flag))
+def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, quiet: bool, t_start: float,
+              resumed: int | None) -> dict:
+    """In the locked folder ``out``: the record, training (checkpointed; resumed from the
+    epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
+    stops before the next batch (the last complete epoch kept), a second at once; during
+    the last writes a first signal waits for them."""
+    from rnnx import fitting
+    from rnnx.cli import app
+    from rnnx.cli import signals as sig
+    from rnnx.cli.errors import os_error
+    from rnnx.io import atomic
+
+    record = _record(data, s, None)
+    atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
+    ckpt = os.path.join(out, runfolder.CHECKPOINT)
     t0 = time.perf_counter()
-    result = _fit(target, s, model, parts, args.quiet, name)
-    seconds = time.perf_counter() - t0
-    settings = dict(s)
-    scores = _scores(target, model, result.params, parts, classes, s["dtype"])
-    metrics = {
-        "task": "classification", "labels": kind, "data": source, "classes": list(classes),
-        "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
-        "model": model.config(), "settings": settings, **scores,
-        "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
-        "used_params": "best" if s["early_stopping"] is not None else "final",
-        "seconds_training": seconds, "versions": _versions(target),
-    }
-    record = {"kind": "rnnx-classes", "classes": list(classes), "labels": kind, "input_size": int(mean.shape[0]),
-              "standardisation": {"mean": mean.tolist(), "std": std.tolist()}, "model_file": runfolder.MODEL,
-              "settings": settings, "data": source}
-    title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
-    _write(out, target, s, model, result, metrics, record, title, overwrite, t_start)
+    with sig.Signals() as signals:
+        try:
+            result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
+                          should_stop=signals.stop_requested)
+        except fitting.Stopped as e:
+            n = signals.pending
+            raise AppError(app._stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
+        except sig.Forced as f:
+            if not os.path.exists(ckpt):
+                raise AppError(f"stopped by {sig.name(f.signum)} before the first checkpoint; nothing was kept",
+                               code=128 + f.signum, label=None) from None
+            raise AppError(app._stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
+                           label=None) from None
+        except OSError as e:
+            if not os.path.exists(ckpt):
+                raise
+            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app._ckpt_epoch(out)}) is kept; free space or "
+                           f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
+        seconds = time.perf_counter() - t0
+        try:  # the last writes: a first signal now waits until they are done
+            scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
+            metrics = {
+                "task": "classification", "labels": data.kind, "data": data.source, "classes": list(data.classes),
+                "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
+                "model": model.config(), "settings": dict(s), **scores,
+                "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
+                "used_params": "best" if s["early_stopping"] is not None else "final",
+                "seconds_training": seconds, "versions": _versions(target),
+            }
+            title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
+            _write(out, target, model, result, metrics, record, title, t_start)
+        except sig.Forced as f:
+            raise AppError(f"stopped by {sig.name(f.signum)} while writing the results; the trained state is in "
+                           f"{ckpt}; write them with: {runfolder.resume_command(out)}", code=128 + f.signum,
+                           label=None) from None
+        except OSError as e:
+            raise AppError(f"{os_error(e)}; the trained state is in {ckpt}; free space or fix permissions, then write "
+                           f"the results with: {runfolder.resume_command(out)}", code=1) from None
+        if signals.pending is not None:
+            print(f"rnnx train: note: {sig.name(signals.pending)} arrived while the results were being written; the "
+                  "run finished first", file=sys.stderr)
     return metrics
+
+
+# -- resume -------------------------------------------------------------------------------------------
+_HEX64 = frozenset("0123456789abcdef")
+#: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
+MAX_RECORD_BYTES = 16 * 2**20
+
+
+def _is_sha256(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 64 and set(v) <= _HEX64
+
+
+def _data_problem(d: Any) -> str | None:
+    """What is wrong with a record's ``data`` (None: nothing)."""
+    if not isinstance(d, dict) or d.get("kind") not in _DATA_FLAGS:
+        return f"data: expected an object with kind one of {', '.join(_DATA_FLAGS)}"
+    if not (isinstance(d.get("path"), str) and os.path.isabs(d["path"])) or not _is_sha256(d.get("sha256")):
+        return "data: records no absolute path and SHA-256 of its file (written by an older rnnx)"
+    if d.get("test_path") is not None and not (isinstance(d["test_path"], str) and os.path.isabs(d["test_path"])
+                                               and _is_sha256(d.get("test_sha256"))):
+        return "data: records no absolute path and SHA-256 of its test file"
+    if d["kind"] == "uea" and not isinstance(d.get("name"), str):
+        return "data: records no UEA dataset name"
+    split = d.get("split")
+    if not (isinstance(split, list) and len(split) in (2, 3) and all(_is_number(f) for f in split)):
+        return f"data.split: expected 2 or 3 fractions, got {split!r}"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _record_problem(rec: Any, *, resume: bool, own_data: bool) -> str | None:
+    """What is wrong with a ``classes.json`` for its use (None: nothing): classifying needs
+    the classes, label kind, input size, standardisation and target settings; the run's own
+    cases its data record; resuming every setting too."""
+    if not isinstance(rec, dict) or rec.get("kind") != "rnnx-classes":
+        return "expected a JSON object of kind 'rnnx-classes'"
+    classes = rec.get("classes")
+    if not (isinstance(classes, list) and len(classes) >= 2
+            and all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes)
+            and len({str(c) for c in classes}) == len(classes)):
+        return "classes: expected a list of at least two distinct labels"
+    if rec.get("labels") not in ("per-sequence", "per-step"):
+        return f"labels: expected 'per-sequence' or 'per-step', got {rec.get('labels')!r}"
+    n = rec.get("input_size")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return f"input_size: expected a positive integer, got {n!r}"
+    st = rec.get("standardisation")
+    for key in ("mean", "std"):
+        v = st.get(key) if isinstance(st, dict) else None
+        if not (isinstance(v, list) and len(v) == n and all(_is_number(x) for x in v)) or (
+                key == "std" and min(v) <= 0):
+            return f"standardisation.{key}: expected {n} finite numbers{' > 0' if key == 'std' else ''}"
+    s = rec.get("settings")
+    need = (*DEFAULTS, "model_options") if resume else ("backend", "device", "dtype")
+    if not isinstance(s, dict) or any(k not in s for k in need):
+        missing = [k for k in need if not isinstance(s, dict) or k not in s]
+        return f"settings: expected {', '.join(need)}; missing {', '.join(missing)} (written by an older rnnx)"
+    if resume and not isinstance(s["model_options"], dict):
+        return "settings.model_options: expected an object"
+    if resume and rec.get("finished") not in (None, "done", "early-stopped"):
+        return f"finished: expected null, 'done' or 'early-stopped', got {rec.get('finished')!r}"
+    return _data_problem(rec.get("data")) if own_data else None
+
+
+def _read_record(folder: str, option: str, *, resume: bool = False, own_data: bool = False) -> dict:
+    """``folder/classes.json``, checked for its use (:func:`_record_problem`); every problem
+    one AppError line naming the file."""
+    from rnnx.cli.errors import os_error
+
+    path = os.path.join(folder, CLASSES_FILE)
+    try:
+        if os.path.getsize(path) > MAX_RECORD_BYTES:
+            raise AppError(f"{option}: {path!r} is larger than {MAX_RECORD_BYTES} bytes; expected a run's record")
+        with open(path, encoding="utf-8") as f:
+            rec = json.load(f)
+    except OSError as e:
+        raise AppError(f"{option}: {os_error(e)}", code=1) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise AppError(f"{option}: {path!r} is not a readable run record ({type(e).__name__}: {e})") from None
+    why = _record_problem(rec, resume=resume, own_data=own_data)
+    if why:
+        raise AppError(f"{option}: {path!r} is not a classification run's record this rnnx can use: {why}")
+    return rec
+
+
+def _stored_args(record: dict) -> tuple[str, argparse.Namespace]:
+    """(the data flag, the flags) that name a stored run's data, as its command line did."""
+    d = record["data"]
+    ns = argparse.Namespace(npz=None, ts=None, test_ts=None, uea=None, split=tuple(d["split"]))
+    flag = d["kind"]
+    if flag == "uea":
+        ns.uea = d["name"]
+    else:
+        setattr(ns, flag, d["path"])
+        ns.test_ts = d.get("test_path")
+    return flag, ns
+
+
+def _read_state(path: str) -> dict:
+    """The record of a classification run's ``checkpoint.npz`` (an rnnx ``fit-state`` file)."""
+    from rnnx.io import checkpoint
+
+    try:
+        meta, _ = checkpoint.load(path)
+    except checkpoint.CheckpointError as e:
+        raise AppError(str(e)) from None
+    if meta["kind"] != "fit-state":
+        raise AppError(f"--resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of a classification "
+                       "run (an rnnx fit-state file)")
+    return meta
+
+
+def resume_panel(args: argparse.Namespace) -> int:
+    """``rnnx train --resume DIR`` of a classification run (:func:`holds_run`): continue it
+    from ``DIR/checkpoint.npz`` with its own settings and data, to its ``--epochs`` or to
+    ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished
+    run without ``--epochs`` is reported and nothing is written.  The data files are
+    hashed before they are read: a changed one is refused unless
+    ``args.allow_changed_data``.  The other flags are refused by ``rnnx train``'s parser."""
+    from rnnx.cli.runfolder import Lock
+
+    t_start = time.perf_counter()
+    folder, epochs = args.resume, args.epochs
+    if epochs is not None:
+        _positive_int("epochs", epochs)
+    ckpt = os.path.join(folder, runfolder.CHECKPOINT)
+    if not os.path.isfile(ckpt):
+        raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
+                       "an older rnnx, or stopped before its first checkpoint); start it again with --out")
+    _need("matplotlib", "the plots")
+    if not args.quiet:
+        _need("tqdm", "the progress bar (or pass --quiet)")
+    with Lock(folder, option="--resume") as lock:
+        record = _read_record(folder, "--resume", resume=True, own_data=True)
+        meta = _read_state(ckpt)
+        s, done, at = dict(record["settings"]), record.get("finished"), meta["epoch"]
+        stopped_early = s["early_stopping"] is not None and at - meta["best_epoch"] >= s["early_stopping"]
+        if epochs is not None:
+            if epochs < at or (done and epochs == at):
+                raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it "
+                               "(nothing was changed)")
+            if stopped_early and epochs > at:
+                raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
+                               f"loss in {s['early_stopping']} epochs); more epochs would train none, as an "
+                               "uninterrupted run of as many stops there too; start a new run with a larger "
+                               "--early-stopping or --no-early-stopping (nothing was changed)")
+            s["epochs"] = epochs
+        elif done:
+            runfolder.start(folder, lock, fresh=False)
+            runfolder.say(lock.notes)
+            print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
+                  f"nothing was changed; extend it with --resume {folder} --epochs N")
+            return 0
+        runfolder.start(folder, lock, fresh=False)
+        runfolder.say(lock.notes)
+        target = _target(s)
+        flag, ns = _stored_args(record)
+        std = record["standardisation"]
+        with target.scope():
+            data = _data(ns, flag, s["seed"], record["data"], option="--resume",
+                         allow_changed=args.allow_changed_data, stats=(std["mean"], std["std"]))
+            _same_run(data, record, folder)
+            for part in ("", "test_"):
+                if data.source[f"{part}sha256"] != record["data"].get(f"{part}sha256"):
+                    print(f"rnnx train: note: {data.source[f'{part}path']} changed since the run began "
+                          f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
+            model = _model(s, record["input_size"], len(data.classes), data.kind)
+            name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
+            m = _train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at)
+    print(_summary(m, folder))
+    return 0
+
+
+def _same_run(data: _RunData, record: dict, folder: str) -> None:
+    """The data read again (changed, with --allow-changed-data) still fits the run: its
+    classes, label kind and features."""
+    n_in = int(data.parts["train"].x.shape[2])
+    if [str(c) for c in data.classes] != [str(c) for c in record["classes"]] or data.kind != record["labels"]:
+        raise AppError(f"--allow-changed-data: the data of {folder!r} now has the classes {list(data.classes)} "
+                       f"({data.kind}), the run {record['classes']} ({record['labels']}); expected the run's classes "
+                       "to continue it")
+    if n_in != record["input_size"]:
+        raise AppError(f"--allow-changed-data: the data of {folder!r} now has {n_in} features per step, the run "
+                       f"{record['input_size']}; expected the run's features to continue it")
+
+
+# -- predict ------------------------------------------------------------------------------------------
+def _new_cases(path: str, flag: str, record: dict) -> _Cases:
+    """The cases of ``--npz``/``--ts`` FILE with class codes of the run's classes: the run's
+    number of features, labels of its kind (per sequence or per step), only its classes."""
+    import numpy as np
+
+    from rnnx import panel
+    from rnnx.data import DataError
+
+    try:
+        p = (panel.load_npz if flag == "npz" else panel.load_ts)(path)
+    except DataError as e:
+        raise _panel_error(e, flag) from None
+    n_in, want = int(p.x.shape[2]), record["labels"]
+    if n_in != record["input_size"]:
+        raise AppError(f"--{flag}: {path!r} has {n_in} features per step, the run's model reads "
+                       f"{record['input_size']}; expected the same features")
+    kind = "per-step" if np.ndim(p.y) == 2 else "per-sequence"
+    if kind != want:
+        raise AppError(f"--{flag}: {path!r} has labels {kind} (y of shape {tuple(np.shape(p.y))}), the run labels "
+                       f"{want}; expected y of shape {'(N, T)' if want == 'per-step' else '(N,)'}")
+    index = {str(c): k for k, c in enumerate(record["classes"])}
+    valid = np.arange(p.x.shape[1])[None, :] < p.lengths[:, None]
+    labels = np.asarray(p.y)
+    seen = labels[valid] if kind == "per-step" else labels
+    unseen = [v for v in seen.tolist() if str(v) not in index]
+    if unseen:
+        raise AppError(f"--{flag}: class {unseen[0]!r} of {path!r} is not among the run's classes "
+                       f"({', '.join(map(repr, record['classes']))}); expected only classes it was trained on")
+    codes = np.vectorize(lambda v: index.get(str(v), 0), otypes=[np.int64])(labels.astype(object))
+    return _Cases(p.x, p.lengths, np.where(valid, codes, 0) if kind == "per-step" else codes)
+
+
+def _probabilities(target, model, params: dict, p: _Cases, dtype: str) -> Any:
+    """The softmax of the logits on the host, float64: (N, C) or (N, T, C)."""
+    import numpy as np
+
+    from rnnx import fitting
+
+    x, _, lengths = _arrays(target, p, dtype)
+    z = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)), dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _predictions_csv(p: _Cases, rows: list[int], prob: Any, classes: list, per_step: bool) -> tuple[str, int, int]:
+    """(the CSV text, the labels counted, those right): a row per case (per valid step of
+    it with per-step labels): its row in its file, [step,] length, true and predicted class,
+    one probability per class."""
+    import numpy as np
+
+    buf = io.StringIO()
+    w = _csv.writer(buf, lineterminator="\n")
+    w.writerow(["case", *(["step"] if per_step else []), "length", "true", "predicted",
+                *(f"p_{c}" for c in classes)])
+    pred = np.argmax(prob, axis=-1)
+    counted = right = 0
+    for i in range(p.n):
+        length = int(p.lengths[i])
+        for t in range(length) if per_step else (None,):
+            at = (i, t) if per_step else (i,)
+            truth, guess = int(p.y[at]), int(pred[at])
+            w.writerow([rows[i], *([t] if per_step else []), length, classes[truth], classes[guess],
+                        *(repr(float(v)) for v in prob[at])])
+            counted, right = counted + 1, right + (truth == guess)
+    return buf.getvalue(), counted, right
+
+
+def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, csv: str | None = None,
+                  column: str | None = None, out: str | None = None, backend: str | None = None,
+                  device: str | None = None, overwrite: bool = False) -> dict:
+    """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
+    run's own test cases (its data read again only once the files' SHA-256 match its
+    record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
+    its number of features); ``predictions.csv`` (``out``, never a file of the run) and
+    the summary: cases, accuracy, where the cases came from, the file written."""
+    import rnnx
+    from rnnx import checks
+    from rnnx.cli import app
+    from rnnx.io import atomic, checkpoint
+
+    for key, v in (("csv", csv), ("column", column)):
+        if v is not None:
+            raise AppError(f"--{key}: {folder!r} holds a classification run ({CLASSES_FILE}); give new cases with "
+                           "--npz FILE or --ts FILE, or neither for the run's own test cases")
+    if npz is not None and ts is not None:
+        raise AppError("--ts: give the new cases in one file, --npz FILE or --ts FILE; got both")
+    record = _read_record(folder, "--model", own_data=npz is None and ts is None)
+    path = os.path.join(folder, runfolder.MODEL)
+    if not os.path.isfile(path):
+        raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
+                       f"with: {runfolder.resume_command(folder)}")
+    s = record["settings"]
+    target = app.target_for(backend or s["backend"], device if backend else (device or s["device"]))
+    with target.scope():
+        dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
+        xp = target.namespace()
+        try:
+            model, params = rnnx.load(path, xp=xp, dtype=getattr(xp, dtype), device=target.device_obj())
+        except checkpoint.CheckpointError as e:
+            raise AppError(str(e)) from None
+        classes, per_step = record["classes"], record["labels"] == "per-step"
+        if (getattr(model, "output_size", None) != len(classes) or model.layer.input_size != record["input_size"]
+                or (model.objective == "many-to-many") != per_step):
+            raise AppError(f"--model: {path!r} holds {model!r}, its {CLASSES_FILE} {len(classes)} classes "
+                           f"{record['labels']} of {record['input_size']} features; expected the run's own model")
+        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
+        if bad is not None:
+            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        out = app._out_file(folder, out, "predictions.csv", overwrite=overwrite)
+        std = record["standardisation"]
+        if npz is None and ts is None:
+            flag, ns = _stored_args(record)
+            data = _data(ns, flag, s["seed"], record["data"], option="--model", stats=(std["mean"], std["std"]))
+            cases, rows, source = data.parts["test"], data.test_rows, "the run's test cases"
+        else:
+            import numpy as np
+
+            flag, file = ("npz", npz) if npz is not None else ("ts", ts)
+            mean, sd = (np.asarray(std[k], dtype=np.float64) for k in ("mean", "std"))
+            cases = _scaled(_new_cases(file, flag, record), mean, sd)
+            rows, source = list(range(cases.n)), os.path.abspath(file)
+        prob = _probabilities(target, model, params, cases, dtype)
+    text, counted, right = _predictions_csv(cases, rows, prob, classes, per_step)
+    with app._writing_into(folder, out):
+        atomic.write_text(out, text)
+    return {"cases": cases.n, **({"steps": counted} if per_step else {}), "accuracy": right / counted,
+            "labels": record["labels"], "classes": classes, "data": source, "out": out}

@@ -78,10 +78,11 @@ def backend_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_folder_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
-    """``--model DIR`` and the series and output of ``predict`` / ``forecast``."""
+    """``--model DIR`` and the series and output of ``predict`` / ``forecast`` (``predict``
+    adds the new cases of a classification run: ``--npz``, ``--ts``)."""
     p.add_argument("--model", required=True, metavar="DIR", help="a run folder written by rnnx train")
-    p.add_argument("--csv", help="a new series (default: the run's own data)")
-    p.add_argument("--column")
+    p.add_argument("--csv", help="a new series for a regression run (default: the run's own data)")
+    p.add_argument("--column", help="the column of --csv")
     p.add_argument("--out", help=f"CSV file to write (default DIR/{default_out}); never a file of the run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     backend_arguments(p)

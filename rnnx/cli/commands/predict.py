@@ -1,5 +1,6 @@
 """``rnnx predict --model DIR``: one-step predictions of a trained model on its test part or
-on a new series; prints a JSON summary."""
+on a new series; for a classification run (rnnx.cli.panel_app), the class probabilities of
+its test cases or of new ones (``--npz``, ``--ts``).  Prints a JSON summary."""
 
 from __future__ import annotations
 
@@ -7,16 +8,29 @@ import argparse
 import json
 
 from rnnx.cli.commands import run_folder_arguments
+from rnnx.cli.errors import AppError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     run_folder_arguments(p, "predictions.csv")
+    p.add_argument("--npz", metavar="FILE", help="new cases for a classification run: x (N, T, I) or (N, T), y labels "
+                   "(N,) or (N, T), optional lengths (default: the run's own test cases)")
+    p.add_argument("--ts", metavar="FILE", help="new cases for a classification run, a UEA/UCR .ts file")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app
+    from rnnx.cli import app, panel_app
 
-    r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend, overwrite=args.overwrite,
-                    device=args.device)
+    if panel_app.holds_run(args.model):
+        r = panel_app.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, column=args.column,
+                                    out=args.out, backend=args.backend, device=args.device, overwrite=args.overwrite)
+    else:
+        for flag in ("npz", "ts"):
+            if getattr(args, flag) is not None:
+                raise AppError(f"--{flag}: applies to a classification run (a folder holding "
+                               f"{panel_app.CLASSES_FILE}), not {args.model!r}; a regression run predicts on its own "
+                               "data or on --csv FILE --column NAME")
+        r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
+                        overwrite=args.overwrite, device=args.device)
     print(json.dumps(r))
     return 0

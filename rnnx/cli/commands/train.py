@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if extra:
             raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
                            + ", ".join("--" + k.replace("_", "-") for k in extra))
-        panel_app.refuse_resume(args.resume)
+        if panel_app.holds_run(args.resume): return panel_app.resume_panel(args)  # noqa: E701 (classification)
         m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data)
         if m.get("finished"):
             print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
