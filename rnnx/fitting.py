@@ -162,6 +162,8 @@ def prepare(model, x: Any, y: Any, lengths: Any = None, *, loss: str, batch_firs
             raise TypeError(f"{ny}: expected real floating targets for loss {loss!r}, got dtype {y.dtype}")
         if y.dtype != x.dtype:
             raise TypeError(f"{ny}: expected dtype {x.dtype} (that of {nx}), got {y.dtype}")
+        if loss == "bce-logits":
+            _check_probabilities(ny, y, xp=xp, lengths=lengths if m2m else None, batch_first=batch_first)
     if lengths is not None:
         if lengths.ndim != 1 or lengths.shape[0] != B:
             raise ValueError(f"{nl}: expected shape ({B},) (one length per sequence of {nx}), got "
@@ -191,6 +193,20 @@ def _check_labels(name: str, y: Any, n_classes: int, *, xp: Any, lengths: Any, b
     if lo < 0 or hi >= n_classes:
         raise ValueError(f"{name}: expected class labels in [0, {n_classes}) (the model's output_size), got values "
                          f"in [{lo}, {hi}]")
+
+
+def _check_probabilities(name: str, y: Any, *, xp: Any, lengths: Any, batch_first: bool) -> None:
+    """bce-logits targets in [0, 1] (padded steps past ``lengths`` are not read)."""
+    if math.prod(y.shape) == 0:
+        return
+    if lengths is not None:
+        T = y.shape[1] if batch_first else y.shape[0]
+        t = xp.arange(T, device=compat.device(y))
+        valid = (t[None, :] < lengths[:, None]) if batch_first else (t[:, None] < lengths[None, :])
+        y = xp.where(xp.expand_dims(valid, axis=-1), y, 0.5)
+    lo, hi = float(xp.min(y)), float(xp.max(y))
+    if not (0.0 <= lo and hi <= 1.0):
+        raise ValueError(f"{name}: expected targets in [0, 1] for bce-logits, got values in [{lo:g}, {hi:g}]")
 
 
 # -- the state of a run -------------------------------------------------------------------------
@@ -458,7 +474,8 @@ def _loss(model, loss: str | None) -> tuple[str, Callable]:
     name = "mse" if loss is None else loss
     if not isinstance(name, str):
         raise TypeError(f"loss: expected a loss name ({', '.join(L.LOSSES)}), got {type(loss).__name__}")
-    return name, L.get(name)
+    # the labels' / targets' range was checked once by prepare(): the loss reads nothing to the host
+    return name, L.get(name, check_values=False) if name in L.CLASSIFICATION else L.get(name)
 
 
 def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:

@@ -247,7 +247,27 @@ BAD = [
      "y: expected class labels in [0, 1) (the model's output_size), got values in [0, 2]"),
     (dict(y=np.zeros((4,)), loss="cross-entropy"), TypeError, "y: expected integer class labels of shape (4,)"),
     (dict(x=np.zeros((4, 6, 2), dtype=np.float32)), TypeError, "y: expected dtype float32 (that of x), got float64"),
+    (dict(y=np.asarray([[0.0], [1.0], [1.5], [0.2]]), loss="bce-logits"), ValueError,
+     "y: expected targets in [0, 1] for bce-logits, got values in [0, 1.5]"),
 ]
+
+
+@pytest.mark.parametrize("loss,y", [("cross-entropy", np.asarray([0, 2, 1, 2, 0, 1])),
+                                    ("bce-logits", np.asarray([[0.0, 1, 0], [1, 1, 0], [0.5, 0, 1]] * 2))])
+def test_fit_checks_labels_once_and_the_updates_read_nothing(monkeypatch, loss, y):
+    """fit checks the labels (or bce targets) once in prepare(); the loss inside each update
+    then runs with check_values=False: no host read of the labels per update."""
+    from rnnx import losses
+
+    reads = []
+    monkeypatch.setattr(losses, "_check_label_range", lambda *a: reads.append("labels"))
+    real = losses._bce_checks
+    monkeypatch.setattr(losses, "_bce_checks", lambda p, t, m, xp, check_values=True: (
+        reads.append("bce") if check_values else None, real(p, t, m, xp, check_values))[1])
+    model = Model("gru", 2, 3, 3)
+    x = np.random.default_rng(0).normal(size=(6, 5, 2))
+    result = rnnx.fit(model, x, y, loss=loss, epochs=2, batch_size=2, seed=0)
+    assert len(result.history) == 2 and reads == []
 
 
 @pytest.mark.parametrize("kw,exc,msg", BAD, ids=[str(i) for i in range(len(BAD))])
