@@ -1,7 +1,7 @@
 """From a series, or from named columns of a table, to train / val / test arrays on a
 backend, and the presets of the seed workloads.  Arrays are time-major: x (T, N, I)
-(I = 1 for a series, the number of input columns for a table); y (N, 1) many-to-one or
-(T, N, 1)."""
+(I = 1 for a series, the number of input columns for a table); y (N, O) many-to-one or
+(T, N, O) (O = 1 for a series, the number of target columns for a table)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,37 @@ from rnnx import data as D
 
 @dataclass
 class Part:
-    x: Any  # (T, N, 1), normalised
-    y: Any  # (N, 1) or (T, N, 1), normalised
-    last_target: list[float]  # the value after each window, original units
-    last_input: list[float]  # each window's last input: the persistence forecast
+    """One part (train, val or test) of a Dataset: its N windows on the backend and, per
+    target column (O of them: 1 for a series), each window's true value and persistence
+    forecast in the target's own units."""
+
+    x: Any  # (T, N, I), normalised
+    y: Any  # (N, O) or (T, N, O), normalised
+    last_targets: tuple[list[float], ...]  # per target: the value after each window, original units
+    last_inputs: tuple[list[float], ...]  # per target: its level at each window's end, the persistence forecast
     target_index: list[int]
-    #: with --difference: the target's level at each window's end, which the modelled
+    #: with --difference, per target: its level at each window's end, which the modelled
     #: change is added to (predictions and metrics are then in levels)
-    base: list[float] | None = None
+    bases: tuple[list[float], ...] | None = None
 
     @property
     def n(self) -> int:
-        return len(self.last_target)
+        return len(self.last_targets[0])
+
+    @property
+    def last_target(self) -> list[float]:
+        """The first (or only) target's true values."""
+        return self.last_targets[0]
+
+    @property
+    def last_input(self) -> list[float]:
+        """The first (or only) target's persistence forecasts."""
+        return self.last_inputs[0]
+
+    @property
+    def base(self) -> list[float] | None:
+        """The first (or only) target's levels at the windows' ends (--difference), else None."""
+        return None if self.bases is None else self.bases[0]
 
 
 @dataclass
@@ -34,19 +53,31 @@ class Dataset:
     window: int
     horizon: int
     parts: dict[str, Part] = field(default_factory=dict)
-    #: a table run: the input columns' names and normalisers (``norm`` is the target's)
+    #: a table run: the input columns' names and normalisers (``norm`` is the first target's)
     inputs: tuple[str, ...] = ()
     scalers: tuple[D.Normaliser, ...] = ()
     #: the time column's label of every row (plots), or None
     time: tuple[str, ...] | None = None
+    #: a table run: the target columns' names and normalisers (``norms[0]`` is ``norm``)
+    targets: tuple[str, ...] = ()
+    norms: tuple[D.Normaliser, ...] = ()
 
-    def persistence_mse(self, part: str = "test") -> float:
-        """Test MSE of predicting the last seen value (original units); ``inf`` when the
-        squared errors exceed float64 (values beyond about 1e154)."""
+    @property
+    def target_norms(self) -> tuple[D.Normaliser, ...]:
+        """One normaliser per target column (``(norm,)`` for a series)."""
+        return self.norms or (self.norm,)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.target_norms)
+
+    def persistence_mse(self, part: str = "test", k: int = 0) -> float:
+        """Test MSE of predicting the last seen value of target ``k`` (its units); ``inf``
+        when the squared errors exceed float64 (values beyond about 1e154)."""
         p = self.parts[part]
         if p.n == 0:
             return float("nan")
-        return sum((a - b) * (a - b) for a, b in zip(p.last_input, p.last_target)) / p.n
+        return sum((a - b) * (a - b) for a, b in zip(p.last_inputs[k], p.last_targets[k])) / p.n
 
 
 def _check_normalised(series: list[float], norm: D.Normaliser, xp: Any, dtype: Any) -> None:
@@ -92,7 +123,7 @@ def build(series: list[float], *, window: int, horizon: int, split: tuple[float,
                 y = xp.asarray([[norm(v)] for v in last_target], dtype=dtype, device=device)
         else:
             x = y = None
-        ds.parts[name] = Part(x, y, last_target, [r[-1] for r in w.inputs[a:b]], w.target_index[a:b])
+        ds.parts[name] = Part(x, y, (last_target,), ([r[-1] for r in w.inputs[a:b]],), w.target_index[a:b])
     return ds
 
 

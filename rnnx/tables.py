@@ -433,54 +433,89 @@ def chronological_split(n_windows: int, fractions: Sequence[float]) -> tuple[int
 _difference = difference  # build_table's parameter `difference` shadows the function
 
 
-def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...], target: str, window: int,
+def _target_names(target: Any, targets: Any, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The target columns of a :func:`build_table` call: ``targets`` (distinct names), or the
+    one column ``target``; exactly one of the two, each a column of ``columns``."""
+    if (target is None) == (targets is None):
+        raise TypeError("targets: expected the target columns as targets=(...) or one as target=NAME, "
+                        f"not {'both' if target is not None else 'neither'}")
+    if target is not None:
+        if not isinstance(target, str):
+            raise TypeError(f"target: expected a column name, got {type(target).__name__} {target!r}")
+        names = (target,)
+    else:
+        names = _names("targets", targets)
+    missing = next((n for n in names if n not in columns), None)
+    if missing is not None:
+        raise DataError(f"targets: {missing!r} is not among the columns {', '.join(columns)}")
+    return names
+
+
+def _target_normalisers(arg: str, norm: Any, n: int) -> tuple[Normaliser, ...] | None:
+    """``norm`` as one Normaliser per target: None, a Normaliser (one target) or a sequence
+    of ``n`` of them."""
+    if norm is None:
+        return None
+    got = (norm,) if isinstance(norm, Normaliser) else tuple(norm) if isinstance(norm, Sequence) else None
+    if got is None or len(got) != n or not all(isinstance(g, Normaliser) for g in got):
+        raise TypeError(f"{arg}: expected a Normaliser per target column ({n}), got {str(norm)[:80]}")
+    return got
+
+
+def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...],
+                targets: Sequence[str] | None = None, target: str | None = None, window: int,
                 horizon: int, split: tuple[float, float, float], every_step: bool, difference: bool = False,
                 final_target_every_step: bool = False,
                 time: tuple[str, ...] | None = None, xp: Any, dtype: Any, device: Any,
-                norm: Normaliser | None = None, scalers: tuple[Normaliser, ...] | None = None) -> Dataset:
+                norm: Normaliser | Sequence[Normaliser] | None = None,
+                scalers: tuple[Normaliser, ...] | None = None) -> Dataset:
     """Windows of a table (``values`` (N, C) float64 NumPy, ``columns`` its names): each
-    window's ``inputs`` columns, the ``target`` column ``horizon`` rows after its end (or at
-    every step), split in time order; each input column and the target normalised on the
-    training rows (``norm``/``scalers``: a trained model's, used as they are).
+    window's ``inputs`` columns and the O ``targets`` columns (or the one ``target``)
+    ``horizon`` rows after its end (or at every step), split in time order; each input column
+    and each target normalised on the training rows by its own scaler (``norm``: one
+    Normaliser per target, or one for one target, and ``scalers``: a trained model's, used as
+    they are).  y is (N, O) many-to-one, (T, N, O) at every step.
 
     ``difference``: the inputs are the first differences of the input columns and the
-    modelled quantity is the change of the target over the horizon,
-    ``y[t] - y[t - horizon]``; each window keeps ``base`` = the target's level at its end,
-    so predictions (``base`` + change) and every metric stay in the target's levels.
-    ``final_target_every_step``: many-to-many towards the window's one target at every step
-    (what Keras does with ``return_sequences=True`` and a (N, 1) target).
-    ``series`` holds the target column's levels (persistence, plots)."""
+    modelled quantity is each target's change over the horizon, ``y[t] - y[t - horizon]``;
+    each window keeps ``bases`` = the targets' levels at its end, so predictions (base +
+    change) and every metric stay in the targets' levels.  ``final_target_every_step``:
+    many-to-many towards the window's targets at every step (what Keras does with
+    ``return_sequences=True`` and an (N, O) target).  ``series`` holds the first target
+    column's levels (persistence, plots); a Part's ``last_targets`` every target's."""
     import numpy as np
 
     values = np.asarray(values, dtype=np.float64)
+    names = _target_names(target, targets, columns)
+    norms = _target_normalisers("norm", norm, len(names))
     in_cols = [columns.index(c) for c in inputs]
-    t_col = columns.index(target)
-    levels = values[:, t_col]
+    t_cols = [columns.index(c) for c in names]
+    levels = values[:, t_cols]  # (N, O)
     if difference:
         if values.shape[0] < 2:
             raise too_short(values.shape[0], window, horizon)
         feats = _difference(values, list(range(values.shape[1])))  # row j is row j+1's change
-        x, _, rows = windows(feats, input_cols=in_cols, target_cols=[t_col], window=window,
+        x, _, rows = windows(feats, input_cols=in_cols, target_cols=t_cols, window=window,
                                     horizon=horizon)
         rows = rows + 1  # the target's row in the table
-        y = (levels[rows] - levels[rows - horizon])[:, None]
+        y = levels[rows] - levels[rows - horizon]
         first = 1
     else:
-        x, y, rows = windows(values, input_cols=in_cols, target_cols=[t_col], window=window, horizon=horizon,
+        x, y, rows = windows(values, input_cols=in_cols, target_cols=t_cols, window=window, horizon=horizon,
                                     every_step=every_step and not final_target_every_step)
         first = 0
-    n_train, n_val, n_test = split_counts(len(rows), split, need_train=norm is None)
-    if norm is None:
+    n_train, n_val, n_test = split_counts(len(rows), split, need_train=norms is None)
+    if norms is None:
         fit_rows = (feats if difference else values)[: rows[n_train - 1] + 1 - first]
         scalers = tuple(Normaliser.fit(fit_rows[:, j].tolist()) for j in in_cols)
         if difference:
-            norm = Normaliser.fit(y[:n_train, 0].tolist())
+            norms = tuple(Normaliser.fit(y[:n_train, k].tolist()) for k in range(len(names)))
         else:
-            norm = Normaliser.fit(fit_rows[:, t_col].tolist())
+            norms = tuple(Normaliser.fit(fit_rows[:, j].tolist()) for j in t_cols)
     mean = np.asarray([s.mean for s in scalers])
     std = np.asarray([s.std for s in scalers])
     xz = (x - mean) / std
-    yz = (y - norm.mean) / norm.std
+    yz = (y - np.asarray([n.mean for n in norms])) / np.asarray([n.std for n in norms])
     for name, arr in (("inputs", xz), ("target", yz)):
         top = float(np.max(np.abs(arr))) if arr.size else 0.0
         info = xp.finfo(dtype)
@@ -489,7 +524,8 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
                               "rescale the column")
     from rnnx.dataset import Dataset, Part
 
-    ds = Dataset(levels.tolist(), norm, window, horizon, inputs=tuple(inputs), scalers=tuple(scalers), time=time)
+    ds = Dataset(levels[:, 0].tolist(), norms[0], window, horizon, inputs=tuple(inputs), scalers=tuple(scalers),
+                 time=time, targets=names, norms=norms)
     bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(rows))}
     for name, (a, b) in bounds.items():
         idx = rows[a:b].tolist()
@@ -499,11 +535,12 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
             yb = yz[a:b]
             if final_target_every_step:
                 yb = np.repeat(yb[:, None, :], window, axis=1)
-            if yb.ndim == 3:  # every step: (N, T, 1) -> (T, N, 1)
+            if yb.ndim == 3:  # every step: (N, T, O) -> (T, N, O)
                 yb = np.transpose(yb, (1, 0, 2))
             yt = xp.asarray(np.ascontiguousarray(yb), dtype=dtype, device=device)
         else:
             xt = yt = None
-        ds.parts[name] = Part(xt, yt, levels[idx].tolist(), levels[end].tolist(), idx,
-                              base=levels[end].tolist() if difference else None)
+        truth = tuple(levels[idx, k].tolist() for k in range(len(names)))
+        last = tuple(levels[end, k].tolist() for k in range(len(names)))
+        ds.parts[name] = Part(xt, yt, truth, last, idx, bases=last if difference else None)
     return ds

@@ -222,31 +222,55 @@ class Trainer:
         return float(total) / n
 
     # -- evaluation ---------------------------------------------------------------------------
-    def predict(self, part: str, params: dict | None = None) -> list[float]:
-        """The model's forecast of the value after each window (original units)."""
+    def predict_all(self, part: str, params: dict | None = None) -> list[list[float]]:
+        """The model's forecast of each target after each window, one list per target
+        (its own units: output k through target k's normaliser, plus its base under
+        ``--difference``)."""
         p = self.ds.parts[part]
+        norms = self.ds.target_norms
         if p.n == 0:
-            return []
+            return [[] for _ in norms]
         pred = self._predict(params if params is not None else self.state.params, p.x)
-        last = pred if pred.ndim == 2 else pred[-1, ...]
-        out = [self.ds.norm.inverse(float(v)) for v in self.target.to_numpy(last[:, 0]).tolist()]
-        return out if p.base is None else [b + v for b, v in zip(p.base, out)]  # a change: back to levels
+        last = self.target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...])
+        out = []
+        for k, norm in enumerate(norms):
+            col = [norm.inverse(float(v)) for v in last[:, k].tolist()]
+            out.append(col if p.bases is None else [b + v for b, v in zip(p.bases[k], col)])  # a change: levels
+        return out
+
+    def predict(self, part: str, params: dict | None = None) -> list[float]:
+        """The model's forecast of the (first) target after each window (original units)."""
+        return self.predict_all(part, params)[0]
+
+    def mse_per_target(self, part: str, params: dict | None = None) -> list[float]:
+        """Each target's MSE of the forecast of the value after each window, in its own
+        units (``inf`` when that overflows float64, for values beyond ~1e154)."""
+        zs = self.mse_normalised_per_target(part, params)
+        return [z * n.std * n.std if math.isfinite(z) else z for z, n in zip(zs, self.ds.target_norms)]
 
     def mse(self, part: str, params: dict | None = None) -> float:
-        """MSE of the forecast of the value after each window, in the series' units
-        (``inf`` when that overflows float64, for a series of values beyond ~1e154)."""
-        z = self.mse_normalised(part, params)
-        return z * self.ds.norm.std * self.ds.norm.std if math.isfinite(z) else z
+        """The mean over the targets of :meth:`mse_per_target` (the one target's MSE, in its
+        units, for a run of one)."""
+        return _mean(self.mse_per_target(part, params))
+
+    def mse_normalised_per_target(self, part: str, params: dict | None = None) -> list[float]:
+        """Each target's MSE in the normalised units the model computes in."""
+        p = self.ds.parts[part]
+        norms = self.ds.target_norms
+        if p.n == 0:
+            return [math.nan for _ in norms]
+        out = []
+        for pred, truth, norm in zip(self.predict_all(part, params), p.last_targets, norms):
+            std = norm.std
+            err = [(a - b) / std for a, b in zip(pred, truth)]
+            out.append(math.fsum(e * e for e in err) / p.n)
+        return out
 
     def mse_normalised(self, part: str, params: dict | None = None) -> float:
-        """The same MSE in the normalised units the model computes in: the divergence check
-        and early stopping use it, so a series' magnitude never reads as divergence."""
-        p = self.ds.parts[part]
-        if p.n == 0:
-            return math.nan
-        std = self.ds.norm.std
-        err = [(a - b) / std for a, b in zip(self.predict(part, params), p.last_target)]
-        return math.fsum(e * e for e in err) / p.n
+        """The MSE over every target in normalised units (the mean of
+        :meth:`mse_normalised_per_target`, the training loss's quantity): the divergence
+        check and early stopping use it, so a series' magnitude never reads as divergence."""
+        return _mean(self.mse_normalised_per_target(part, params))
 
     # -- finiteness -------------------------------------------------------------------------
     def check_inputs(self) -> None:
@@ -273,6 +297,15 @@ class Trainer:
             self._checking = None
             st.params, st.opt_state, st.clipped, st.updates = start
         return None
+
+    def _history_units(self, zs: list[float]) -> float:
+        """A history row's MSE: the mean over the targets of each normalised MSE times its
+        target's variance (its units)."""
+        out = []
+        for z, norm in zip(zs, self.ds.target_norms):
+            var = norm.std * norm.std
+            out.append(z * var if math.isfinite(z) else z)
+        return _mean(out)
 
     # -- the loop ---------------------------------------------------------------------------
     def early_stop_due(self) -> bool:
@@ -304,7 +337,8 @@ class Trainer:
             if not math.isfinite(batch_loss):
                 bad = batch_loss
             else:
-                train_z, val_z = self.mse_normalised("train"), self.mse_normalised("val")
+                train_zs, val_zs = self.mse_normalised_per_target("train"), self.mse_normalised_per_target("val")
+                train_z, val_z = _mean(train_zs), _mean(val_zs)
                 if not math.isfinite(train_z):
                     bad = train_z
                 elif all(bool(self.xp.all(self.xp.isfinite(p))) for p in st.params.values()):
@@ -317,8 +351,7 @@ class Trainer:
                         + ("the sum of the batch losses overflows" if not math.isfinite(batch_loss) else
                            "the predictions on the training windows overflow"))
                 raise NonFiniteLoss(st.epoch + 1, bad, where)
-            var = self.ds.norm.std * self.ds.norm.std
-            train, val = (z * var if math.isfinite(z) else z for z in (train_z, val_z))  # the series' units
+            train, val = (self._history_units(zs) for zs in (train_zs, val_zs))  # the series' units
             st.epoch += 1
             row = {"epoch": st.epoch, "batch_loss": batch_loss, "train_mse": train, "val_mse": val,
                    "clipped": (st.clipped - clipped0) / max(1, st.updates - updates0),
@@ -336,3 +369,8 @@ class Trainer:
             if stop:
                 return "early-stopped"
         return "done"
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of per-target numbers; the one number itself for one target (bit for bit)."""
+    return values[0] if len(values) == 1 else math.fsum(values) / len(values)

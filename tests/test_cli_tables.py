@@ -1,11 +1,13 @@
-"""``rnnx train`` on named CSV columns: --inputs/--targets, --time-column, --missing,
---difference, --no-shuffle, the seed004 preset; predict and resume of such runs; refusals."""
+"""``rnnx train`` on named CSV columns: --inputs/--targets (one target or several),
+--time-column, --missing, --difference, --no-shuffle, the seed004 preset; predict, forecast
+and resume of such runs; refusals."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,7 +117,11 @@ def test_seed004_corrected_preset(tmp_path, capsys):
 REFUSED = [
     (["--csv", "X", "--inputs", "a"], "--targets: required with --inputs"),
     (["--csv", "X", "--column", "a", "--targets", "a"], "--targets: give --column NAME (one series) or --inputs/"),
-    (["--csv", "X", "--targets", "a,b"], "--targets: one target column per run (got a,b)"),
+    (["--csv", "X", "--targets", "a,a"], "--targets: column 'a' listed twice (got a,a)"),
+    (["--csv", "X", "--inputs", "a", "--targets", "a,zzz"], "--targets: X has no column 'zzz' (columns: date, a, b"),
+    (["--csv", "X", "--column", "a", "--targets", "a,b"], "--targets: give --column NAME (one series) or --inputs/"),
+    (["--csv", "X", "--targets", "a,b", "--difference", "--objective", "many-to-many"],
+     "--difference: models the change to the value after each window (--objective many-to-one)"),
     (["--csv", "X", "--column", "a", "--difference"], "--difference: applies to a run of named columns"),
     (["--csv", "X", "--column", "a", "--missing", "drop"], "--missing: applies to a run of named columns"),
     (["--csv", "X", "--targets", "a", "--difference", "--objective", "many-to-many"],
@@ -123,6 +129,8 @@ REFUSED = [
     (["--csv", "X", "--column", "a", "--time-column", "date"], "--time-column: applies with --inputs/--targets"),
     (["--targets", "a"], "--targets: names columns of --csv, but no --csv was given (got --targets a)"),
     (["--preset", "seed001", "--inputs", "a"], "--inputs: give either --preset or --csv, not both"),
+    (["--preset", "seed004", "--targets", "a,b"], "--targets: give either --preset or --csv, not both (--preset "
+     "seed004 brings its own data; got --targets a,b)"),
     (["--csv", "X", "--targets", "zzz"], "--targets: X has no column 'zzz' (columns: date, a, b, notes)"),
     (["--csv", "X", "--inputs", "a,a", "--targets", "a"], "--inputs: column 'a' listed twice"),
     (["--csv", "X", "--inputs", "a", "--targets", "a", "--time-column", "a"], "--time-column: 'a' is also in inputs"),
@@ -152,8 +160,145 @@ def test_forecast_and_predict_column_are_refused_for_a_table_model(tmp_path, cap
     f = _csv(tmp_path / "d.csv", n=60)
     _train(tmp_path, capsys, "--csv", f, "--inputs", "a,b", "--targets", "a", "--epochs", "1", "--window", "6")
     assert main(["forecast", "--model", str(tmp_path / "r")]) == 2
-    assert "forecast: this model reads a, b and predicts a; feeding predictions back" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "forecast: this model reads a, b and predicts a; feeding predictions back needs a model whose inputs " \
+           "are exactly its targets" in err and err.count("\n") == 1, err
     assert main(["predict", "--model", str(tmp_path / "r"), "--csv", f, "--column", "a"]) == 2
     assert "--column: this model reads the columns a, b" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path / "r"), "--csv", f]) == 0
     assert json.loads(capsys.readouterr().out)["windows"] == 60 - 6
+
+
+def _predict(capsys, *argv):
+    assert main(["predict", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_one_target_numbers_are_those_before_several_targets(tmp_path, capsys):
+    """The numbers of a tiny one-target run as rnnx computed them before runs of several
+    targets existed (on this machine they agree bit for bit, every metric, history row,
+    parameter and predictions.csv line; the trained numbers here allow 1e-12 for another
+    BLAS); the model file and checkpoint have the fields they had."""
+    from rnnx.io import checkpoint
+
+    f = _csv(tmp_path / "d.csv", n=80)
+    m, _ = _train(tmp_path, capsys, "--csv", f, "--inputs", "a,b", "--targets", "a", "--time-column", "date",
+                  "--epochs", "3", "--window", "6", "--hidden", "4")
+    assert m["windows"] == {"train": 52, "val": 11, "test": 11} and "per_target" not in m
+    assert m["persistence_test_mse"] == 1.2986101837650001
+    assert m["normalisation"] == {"mean": 10.093013637931035, "std": 2.096913073185551}
+    want = {"test_mse": 5.063413784175543, "train": 4.810507432395248, "val": 4.92418278560533}
+    got = {"test_mse": m["test_mse"], "train": m["final"]["train"], "val": m["final"]["val"]}
+    assert all(math.isclose(got[k], want[k], rel_tol=1e-12) for k in want), got
+    p = _predict(capsys, "--model", str(tmp_path / "r"))
+    assert math.isclose(p["mse"], 5.063413784175544, rel_tol=1e-12) and set(p) == {"windows", "mse",
+                                                                                    "persistence_mse", "out"}
+    with open(tmp_path / "r" / "predictions.csv") as fh:
+        assert fh.readline() == "index,truth,prediction,persistence\n"
+    old = {"format", "version", "kind", "model", "norm", "window", "horizon", "dtype", "settings", "data", "scalers"}
+    assert set(checkpoint.load(str(tmp_path / "r" / "model.npz"))[0]) == old
+    assert "target_norms" not in checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))[0]
+
+
+def test_several_targets_train_predict_and_resume(tmp_path, capsys):
+    from rnnx.data import Normaliser
+    from rnnx.io import checkpoint
+
+    f = _csv(tmp_path / "d.csv", n=80)
+    args = ["--csv", f, "--inputs", "b", "--targets", "a,b", "--window", "6", "--hidden", "4", "--no-shuffle"]
+    m, _ = _train(tmp_path, capsys, *args, "--epochs", "4", out="whole")
+    assert m["targets"] == ["a", "b"] and m["model"]["input_size"] == 1 and m["model"]["output_size"] == 2
+    per = m["per_target"]
+    assert list(per) == ["a", "b"]
+    for key in ("test_mse", "persistence_test_mse"):  # the top level: the mean over the targets, in their units
+        assert m[key] == math.fsum(per[t][key] for t in per) / 2
+    assert m["final"]["val"] == (per["a"]["final"]["val"] + per["b"]["final"]["val"]) / 2
+    # each target normalised on the training rows by its own scaler; the same windows as a run of one target
+    one, _ = _train(tmp_path, capsys, "--csv", f, "--inputs", "b", "--targets", "a", "--window", "6",
+                    "--hidden", "4", "--epochs", "1", out="one")
+    assert per["a"]["normalisation"] == one["normalisation"] == m["normalisation"]
+    assert per["a"]["persistence_test_mse"] == one["persistence_test_mse"]
+    b = np.loadtxt(f, delimiter=",", skiprows=1, usecols=2)[: 52 + 6]  # the rows of the 52 training windows
+    assert per["b"]["normalisation"] == {"mean": Normaliser.fit(b.tolist()).mean, "std": Normaliser.fit(b.tolist()).std}
+    meta = checkpoint.load(str(tmp_path / "whole" / "model.npz"))[0]
+    assert meta["target_norms"] == [[per[t]["normalisation"]["mean"], per[t]["normalisation"]["std"]] for t in per]
+    assert meta["norm"] == meta["target_norms"][0]
+    # predict: one true, predicted and persistence column per target, its MSEs the run's
+    p = _predict(capsys, "--model", str(tmp_path / "whole"))
+    for t in per:
+        assert math.isclose(p["per_target"][t]["mse"], per[t]["test_mse"], rel_tol=1e-12)
+        assert p["per_target"][t]["persistence_mse"] == per[t]["persistence_test_mse"]
+    rows = (tmp_path / "whole" / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "index,a,a_predicted,a_persistence,b,b_predicted,b_persistence" and len(rows) == 1 + 11
+    assert os.path.getsize(tmp_path / "whole" / "predictions.png") > 0
+    # a resumed run of several targets ends where an uninterrupted one does
+    _train(tmp_path, capsys, *args, "--epochs", "2", out="half")
+    assert main(["train", "--resume", str(tmp_path / "half"), "--epochs", "4", "--quiet"]) == 0
+    capsys.readouterr()
+    with open(tmp_path / "half" / "metrics.json") as fh:
+        resumed = json.load(fh)
+    assert resumed["test_mse"] == m["test_mse"] and resumed["per_target"] == per
+
+
+def test_several_targets_difference_and_the_range_warning_per_target(tmp_path, capsys):
+    f = _csv(tmp_path / "trend.csv", n=120, trend=0.12)
+    args = ["--csv", f, "--targets", "a,b", "--epochs", "3", "--window", "6", "--hidden", "4"]
+    _, err = _train(tmp_path, capsys, *args, out="l")
+    assert "leave the training range" in err and "'a' test" in err and "'b' test" not in err, err
+    diff, err = _train(tmp_path, capsys, *args, "--difference", out="d")
+    assert "leave the training range" not in err
+    # each target modelled as its change (its scaler fitted on the changes), predictions and metrics in levels
+    assert abs(diff["per_target"]["a"]["normalisation"]["mean"] - 0.12) < 0.05
+    p = _predict(capsys, "--model", str(tmp_path / "d"))
+    for t in ("a", "b"):
+        assert math.isclose(p["per_target"][t]["mse"], diff["per_target"][t]["test_mse"], rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["levels", "difference"])
+def test_forecast_of_a_model_whose_inputs_are_its_targets(tmp_path, capsys, difference):
+    f = _csv(tmp_path / "d.csv", n=60)
+    extra = ["--difference"] if difference else []
+    _train(tmp_path, capsys, "--csv", f, "--inputs", "b,a", "--targets", "a,b", "--epochs", "2", "--window", "6",
+           "--hidden", "4", *extra)
+    assert main(["forecast", "--model", str(tmp_path / "r"), "--steps", "2"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    steps = (tmp_path / "r" / "forecast.csv").read_text().splitlines()
+    assert steps[0] == "index,a,b" and steps[1].startswith("60,") and len(steps) == 3
+    assert os.path.getsize(r["plot"]) > 0
+    text = Path(f).read_text()
+    # the first step is the model's prediction after the last window (predict on one more row)
+    with open(tmp_path / "more.csv", "w") as fh:
+        fh.write(text + "2099-01-01,0,0,x\n")
+    assert main(["predict", "--model", str(tmp_path / "r"), "--csv", str(tmp_path / "more.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    capsys.readouterr()
+    last = (tmp_path / "p.csv").read_text().splitlines()[-1].split(",")
+    assert math.isclose(float(last[2]), r["values"]["a"][0], rel_tol=1e-12)
+    assert math.isclose(float(last[5]), r["values"]["b"][0], rel_tol=1e-12)
+    # the second is the first step from the table with the first forecast row appended: each prediction fed back
+    with open(tmp_path / "fed.csv", "w") as fh:
+        fh.write(text + f"2099-01-01,{r['values']['a'][0]!r},{r['values']['b'][0]!r},x\n")
+    assert main(["forecast", "--model", str(tmp_path / "r"), "--steps", "1", "--csv", str(tmp_path / "fed.csv"),
+                 "--out", str(tmp_path / "f.csv")]) == 0
+    fed = json.loads(capsys.readouterr().out)["values"]
+    for t in ("a", "b"):
+        assert math.isclose(fed[t][0], r["values"][t][1], rel_tol=1e-9), (fed, r["values"])
+
+
+def test_several_targets_refusals_of_predict_and_forecast(tmp_path, capsys):
+    from rnnx.io import checkpoint
+
+    f = _csv(tmp_path / "d.csv", n=40)
+    _train(tmp_path, capsys, "--csv", f, "--inputs", "a", "--targets", "a,b", "--epochs", "1", "--window", "6")
+    assert main(["forecast", "--model", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "forecast: this model reads a and predicts a, b; feeding predictions back needs" in err, err
+    # a file whose per-target normalisers were removed (edited by hand): one line, nothing written
+    path = str(tmp_path / "r" / "model.npz")
+    meta, groups = checkpoint.load(path)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "target_norms")}
+    checkpoint.save(path, meta, groups, to_numpy=np.asarray)
+    assert main(["predict", "--model", str(tmp_path / "r"), "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "holds 1 target normaliser(s) for the 2 target column(s)" in err and err.count("\n") == 1, err
+    assert not os.path.exists(tmp_path / "p.csv")

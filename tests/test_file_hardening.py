@@ -363,6 +363,7 @@ FIELD_TABLE = {
         "settings": ([], None, None),
         "data": ("x", {**CSV, "path": "series.csv"}, "meta.data.path: expected an absolute path, got 'series.csv'"),
         "scalers": ("x", [], "meta.scalers: expected a list of [mean, std]"),
+        "target_norms": ({}, [[0.0, 1.0], [0.0, 0.0]], "meta.target_norms[1]: expected [mean, std]"),
     },
     "checkpoint": {
         "settings": ("x", None, None),
@@ -381,6 +382,7 @@ FIELD_TABLE = {
         "epochs": ("3", 0, "meta.epochs: expected an int >= 1, got 0"),
         "patience_from": (0.5, -1, "meta.patience_from: expected an int >= 0, got -1"),
         "scalers": ([0.5, 1.0], [[0.0, 1.0], [0.0, -1.0]], "meta.scalers[1]: expected [mean, std]"),
+        "target_norms": ("x", [], "meta.target_norms: expected a list of [mean, std], one per target column"),
     },
     "fit-state": {
         "model": ("x", {**MODEL.config(), "cell": "xx"}, "meta.model.cell: expected one of"),
@@ -394,7 +396,8 @@ FIELD_TABLE = {
     },
 }
 OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
-            ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers")}
+            ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers"),
+            ("model", "target_norms"), ("checkpoint", "target_norms")}
 
 
 def _set(field, value):

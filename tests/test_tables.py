@@ -262,3 +262,58 @@ def test_windows_errors_and_split(tmp_path):
     assert T.chronological_split(100, (0.7, 0.15, 0.15)) == (70, 15, 15)
     with pytest.raises(DataError, match=r"^split: "):
         T.chronological_split(2, (0.7, 0.15, 0.15))
+
+
+def _build(v, **kw):
+    base = dict(columns=("p", "q", "r"), inputs=("p", "q"), window=3, horizon=1, split=(0.6, 0.2, 0.2),
+                every_step=False, xp=np, dtype=np.float64, device="cpu")
+    return T.build_table(v, **{**base, **kw})
+
+
+@pytest.mark.parametrize("difference", [False, True])
+def test_build_table_several_targets_each_scaled_on_its_training_rows(difference):
+    from rnnx.data import Normaliser
+
+    rng = np.random.default_rng(1)
+    v = np.cumsum(rng.normal(size=(40, 3)), axis=0) * np.array([1.0, 10.0, 0.1])
+    ds = _build(v, targets=("r", "p"), difference=difference)
+    tr = ds.parts["train"]
+    assert ds.targets == ("r", "p") and ds.n_targets == 2 and tr.y.shape == (tr.n, 2) and tr.x.shape[2] == 2
+    rows = np.asarray(tr.target_index)
+    for k, col in enumerate((2, 0)):
+        levels = v[:, col]
+        assert tr.last_targets[k] == levels[rows].tolist() and tr.last_inputs[k] == levels[rows - 1].tolist()
+        modelled = levels[rows] - levels[rows - 1] if difference else levels[: rows[-1] + 1]
+        norm = Normaliser.fit(modelled.tolist())
+        assert ds.target_norms[k] == norm
+        y = levels[rows] - levels[rows - 1] if difference else levels[rows]
+        np.testing.assert_allclose(tr.y[:, k], (y - norm.mean) / norm.std, rtol=1e-12)
+    assert (tr.bases is not None) == difference and ds.norm == ds.target_norms[0] and ds.series == v[:, 2].tolist()
+    every = _build(v, targets=("r", "p"), every_step=True)
+    assert every.parts["test"].y.shape == (3, every.parts["test"].n, 2)  # (T, N, O)
+    # target= is targets=(one,): the same windows, the same numbers
+    one, many = _build(v, target="q"), _build(v, targets=("q",))
+    for name in ("train", "val", "test"):
+        a, b = one.parts[name], many.parts[name]
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+        assert a.last_targets == b.last_targets and a.last_inputs == b.last_inputs
+    assert one.target_norms == many.target_norms and one.scalers == many.scalers
+    # a trained model's normalisers, one per target, are used as they are
+    again = _build(v, targets=("r", "p"), norm=ds.target_norms, scalers=ds.scalers, difference=difference)
+    np.testing.assert_array_equal(again.parts["test"].y, ds.parts["test"].y)
+
+
+def test_build_table_target_arguments_refused():
+    v = np.arange(60, dtype=np.float64).reshape(20, 3)
+    with pytest.raises(TypeError, match=r"^targets: expected the target columns as targets=\(...\) or one as "
+                                        r"target=NAME, not both$"):
+        _build(v, target="p", targets=("p",))
+    with pytest.raises(TypeError, match=r"not neither$"):
+        _build(v)
+    with pytest.raises(DataError, match=r"^targets: column 'p' listed twice$"):
+        _build(v, targets=("p", "p"))
+    with pytest.raises(DataError, match=r"^targets: 'z' is not among the columns p, q, r$"):
+        _build(v, targets=("p", "z"))
+    with pytest.raises(TypeError, match=r"^norm: expected a Normaliser per target column \(2\)"):
+        _build(v, targets=("p", "q"), norm=T.Normaliser(0.0, 1.0))

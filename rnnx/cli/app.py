@@ -140,8 +140,10 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
 
 
 def model_for(s: TrainSettings) -> Model:
+    """The run's model: one input per input column (1 for a series), one output per target."""
     n_in = len(s.inputs or s.targets) if s.table else 1
-    return Model(s.cell, n_in, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
+    n_out = len(s.targets) if s.table else 1
+    return Model(s.cell, n_in, s.hidden, n_out, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
                  output_activation=s.output_activation, objective=s.objective)
 
 
@@ -153,17 +155,18 @@ def train_config(s: TrainSettings) -> TrainConfig:
 
 
 def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
-                norm: data.Normaliser | None = None, scalers: tuple | None = None) -> Dataset:
+                norms: tuple[data.Normaliser, ...] | None = None, scalers: tuple | None = None) -> Dataset:
     """The windows of the run on its target (``series``: a list of values, or a
-    :class:`rnnx.tables.Table` for a run of named columns); ``norm`` (and ``scalers``, a
-    table run's input columns'): a resumed run's own normalisation."""
+    :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
+    ``scalers``, a table run's input columns'): a resumed run's own normalisation."""
     xp = target.namespace()
     if s.table:
         return build_table(series.values, columns=series.columns, inputs=s.inputs or s.targets,
-                           target=s.targets[0], window=s.window, horizon=s.horizon, split=s.split,
+                           targets=s.targets, window=s.window, horizon=s.horizon, split=s.split,
                            every_step=s.objective == "many-to-many", difference=s.difference,
                            final_target_every_step=s.final_target_every_step, time=series.time, xp=xp,
-                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm, scalers=scalers)
+                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norms, scalers=scalers)
+    norm = norms[0] if norms else None
     if not s.normalise:
         norm = data.Normaliser(0.0, 1.0)
     return build(series, window=s.window, horizon=s.horizon, split=s.split,
@@ -171,17 +174,16 @@ def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
                  xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm)
 
 
-def _warn_range(ds: Dataset, name: str) -> None:
-    """A test part whose target leaves the training range (a trending series): say so, and
-    that --difference models the change instead."""
+def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
+    """A test part whose targets leave the training range (a trending series): one line
+    naming each target that does, and that --difference models the change instead."""
     import numpy as np
 
     from rnnx import tables
 
     train, test = ds.parts["train"], ds.parts["test"]
     if train.n and test.n:
-        msg = tables.range_warning(np.asarray(train.last_target)[:, None], np.asarray(test.last_target)[:, None],
-                                   [name])
+        msg = tables.range_warning(np.asarray(train.last_targets).T, np.asarray(test.last_targets).T, list(names))
         if msg:
             print(f"rnnx train: {msg}", file=sys.stderr)
 
@@ -189,6 +191,32 @@ def _warn_range(ds: Dataset, name: str) -> None:
 def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
     if s.dtype not in target.dtypes():
         raise AppError(f"--dtype: {target.id} has no {s.dtype}; expected one of {', '.join(target.dtypes())}")
+
+
+def _norm_meta(ds: Dataset) -> dict:
+    """The normalisation a model file and a checkpoint record: ``norm`` (the first or only
+    target's ``[mean, std]``, as every file has), ``target_norms`` (one ``[mean, std]`` per
+    target: a run of several targets only, so a one-target file is as before) and
+    ``scalers`` (a table run's input columns')."""
+    meta: dict = {"norm": [ds.norm.mean, ds.norm.std]}
+    if ds.n_targets > 1:
+        meta["target_norms"] = [[n.mean, n.std] for n in ds.target_norms]
+    if ds.scalers:
+        meta["scalers"] = [[n.mean, n.std] for n in ds.scalers]
+    return meta
+
+
+def stored_norms(meta: dict, s: TrainSettings, path: str, option: str) -> tuple[data.Normaliser, ...]:
+    """One normaliser per target of a stored run (``target_norms``, else ``norm``: a file of
+    one target, also one written before several targets existed); a count that is not the
+    run's number of targets is one AppError."""
+    stored = meta.get("target_norms")
+    norms = tuple(data.Normaliser(*v) for v in stored) if stored else (data.Normaliser(*meta["norm"]),)
+    want = len(s.targets) if s.table else 1
+    if len(norms) != want:
+        raise AppError(f"{option}: {path!r} holds {len(norms)} target normaliser(s) for the {want} target "
+                       f"column(s) of its settings; expected one per target (the file was edited by hand?)")
+    return norms
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -201,8 +229,7 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: T
             "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
             "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch},
             "data": source, "finished": finished, "patience_from": st.patience_from}
-    if ds.scalers:
-        meta["scalers"] = [[n.mean, n.std] for n in ds.scalers]
+    meta.update(_norm_meta(ds))
     groups = {"params": st.params, "best": st.best_params or st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
     checkpoint.save(os.path.join(out, CHECKPOINT), meta, groups, to_numpy=target.to_numpy)
@@ -326,16 +353,16 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
         print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
               f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
-    norm = data.Normaliser(*meta["norm"]) if meta is not None else None
+    norms = stored_norms(meta, s, os.path.join(out, CHECKPOINT), "--resume") if meta is not None else None
     scalers = tuple(data.Normaliser(*v) for v in meta["scalers"]) if meta is not None and meta.get("scalers") else None
     try:
-        ds = dataset_for(s, series, target, norm, scalers)
+        ds = dataset_for(s, series, target, norms, scalers)
     except data.DataError as e:  # --window, --horizon, --split against this series: say which series
         if s.csv is None or not str(e).startswith(("window:", "horizon:", "split:")):
             raise
         raise data.DataError(f"{e} (--csv {s.csv})") from None
     if s.table and not s.difference and resumed is None:
-        _warn_range(ds, s.targets[0])
+        _warn_range(ds, s.targets)
     model = model_for(s)
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
@@ -527,7 +554,23 @@ def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: 
         "normalisation": {"mean": ds.norm.mean, "std": ds.norm.std},
         "settings": s.to_json(), "data": source,
     }
+    if ds.n_targets > 1:
+        m["per_target"] = _per_target(trainer, ds, final, use, st.best_params or final)
+        m["persistence_test_mse"] = math.fsum(ds.persistence_mse("test", k) for k in range(ds.n_targets)) / ds.n_targets
     return m
+
+
+def _per_target(trainer: Trainer, ds: Dataset, final: dict, use: dict, best: dict) -> dict:
+    """metrics.json's ``per_target`` (a run of several targets): each target's MSEs in its
+    own units, as the top-level keys (which are their means over the targets) hold them."""
+    parts = ("train", "val", "test")
+    fin = {p: trainer.mse_per_target(p, final) for p in parts}
+    bst = {p: trainer.mse_per_target(p, best) for p in parts}
+    test = trainer.mse_per_target("test", use)
+    return {name: {"test_mse": test[k], "persistence_test_mse": ds.persistence_mse("test", k),
+                   "final": {p: fin[p][k] for p in parts}, "best": {p: bst[p][k] for p in parts},
+                   "normalisation": {"mean": norm.mean, "std": norm.std}}
+            for k, (name, norm) in enumerate(zip(ds.targets, ds.target_norms))}
 
 
 def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metrics, target, source: dict) -> None:
@@ -539,8 +582,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
     meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
             "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
-    if ds.scalers:
-        meta["scalers"] = [[n.mean, n.std] for n in ds.scalers]
+    meta.update(_norm_meta(ds))
     checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
     from rnnx import plots
 
@@ -548,12 +590,20 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
     plots.convergence(trainer.state.history, os.path.join(out, "convergence.png"), title)
     test = ds.parts["test"]
-    if test.n:
-        xs, xlabel = plots.time_axis(test.target_index, ds.time)
-        plots.predictions(xs, test.last_target, trainer.predict("test", use), test.last_input,
-                          os.path.join(out, "predictions.png"),
+    if not test.n:
+        return
+    xs, xlabel = plots.time_axis(test.target_index, ds.time)
+    path = os.path.join(out, "predictions.png")
+    if ds.n_targets == 1:
+        plots.predictions(xs, test.last_target, trainer.predict("test", use), test.last_input, path,
                           f"{name} test part: MSE {metrics['test_mse']:.3g} "
                           f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel)
+        return
+    per = metrics["per_target"]
+    titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
+              for t in ds.targets]
+    plots.prediction_panels(xs, list(ds.targets), list(test.last_targets), trainer.predict_all("test", use),
+                            list(test.last_inputs), path, titles, f"{name} test part", xlabel)
 
 
 # -- predict / forecast --------------------------------------------------------------------------------
@@ -629,29 +679,35 @@ def _writing_into(folder: str, out: str):
         yield
 
 
-def _table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
-                   dtype: str) -> Dataset:
-    """The windows a model of named columns predicts: its run's test part, or every window
-    of ``csv`` (which must have the run's columns), normalised as it was trained."""
+def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None) -> Any:
+    """The table a model of named columns reads: ``csv`` (which must have the run's
+    columns), or its run's own file, unchanged (its SHA-256 matches)."""
     from rnnx import tables
 
     if column:
         raise AppError(f"--column: this model reads the columns {', '.join(s.inputs or s.targets)} (its --inputs); "
                        "give --csv FILE with those columns, without --column")
     if csv:
-        table = tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
-                                  missing=s.missing)
-    else:
-        if not (meta.get("data") or {}).get("sha256"):
-            raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
-        table = table_for(s, meta.get("data"), option="--model")[0]
+        return tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
+                                 missing=s.missing)
+    if not (meta.get("data") or {}).get("sha256"):
+        raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
+    return table_for(s, meta.get("data"), option="--model")[0]
+
+
+def _table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
+                   dtype: str) -> Dataset:
+    """The windows a model of named columns predicts: its run's test part, or every window
+    of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    table = _model_table(folder, meta, s, csv, column)
     xp = target.namespace()
     try:
-        return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, target=s.targets[0],
+        return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
                            window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
                            every_step=s.objective == "many-to-many", difference=s.difference,
                            final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
-                           dtype=getattr(xp, dtype), device=target.device_obj(), norm=data.Normaliser(*meta["norm"]),
+                           dtype=getattr(xp, dtype), device=target.device_obj(),
+                           norm=stored_norms(meta, s, os.path.join(folder, MODEL), "--model"),
                            scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
     except data.DataError as e:
         raise AppError(f"--csv: {csv!r} ({len(table.values)} rows) does not fit the model: {e}" if csv else
@@ -679,13 +735,30 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
                                f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
         tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
         test = ds.parts["test"]
-        pred = tr.predict("test")
-    lines = ["index,truth,prediction,persistence"] + [
-        f"{i},{t!r},{p!r},{b!r}" for i, t, p, b in zip(test.target_index, test.last_target, pred, test.last_input)]
+        preds = tr.predict_all("test")
     with _writing_into(folder, out):
-        atomic.write_text(out, "\n".join(lines) + "\n")
-    mse = math.fsum((a - b) * (a - b) for a, b in zip(pred, test.last_target)) / max(1, test.n)
-    return {"windows": test.n, "mse": mse, "persistence_mse": ds.persistence_mse("test"), "out": out}
+        atomic.write_text(out, _predictions_csv(ds, preds))
+    mses = [math.fsum((a - b) * (a - b) for a, b in zip(pred, truth)) / max(1, test.n)
+            for pred, truth in zip(preds, test.last_targets)]
+    if ds.n_targets == 1:
+        return {"windows": test.n, "mse": mses[0], "persistence_mse": ds.persistence_mse("test"), "out": out}
+    pers = [ds.persistence_mse("test", k) for k in range(ds.n_targets)]
+    per = {t: {"mse": m, "persistence_mse": p} for t, m, p in zip(ds.targets, mses, pers)}
+    return {"windows": test.n, "mse": math.fsum(mses) / len(mses), "persistence_mse": math.fsum(pers) / len(pers),
+            "per_target": per, "out": out}
+
+
+def _predictions_csv(ds: Dataset, preds: list[list[float]]) -> str:
+    """predictions.csv: ``index,truth,prediction,persistence`` for one target; for several,
+    ``index`` then ``<target>,<target>_predicted,<target>_persistence`` for each target."""
+    test = ds.parts["test"]
+    if ds.n_targets == 1:
+        header = ["index,truth,prediction,persistence"]
+    else:
+        header = [_csv_row(["index", *(f"{t}{end}" for t in ds.targets for end in ("", "_predicted", "_persistence"))])]
+    cols = [c for k in range(ds.n_targets) for c in (test.last_targets[k], preds[k], test.last_inputs[k])]
+    lines = header + [",".join([str(i), *(f"{c[j]!r}" for c in cols)]) for j, i in enumerate(test.target_index)]
+    return "\n".join(lines) + "\n"
 
 
 def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: str | None = None,
@@ -696,13 +769,19 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
         raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = _out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
-        if s.table:
-            raise AppError(f"forecast: this model reads {', '.join(s.inputs or s.targets)} and predicts "
-                           f"{s.targets[0]}{' changes' if s.difference else ''}; feeding predictions back needs a "
-                           "model of one series (--csv FILE --column NAME); use rnnx predict")
+        ins = s.inputs or s.targets
+        if s.table and set(ins) != set(s.targets):
+            raise AppError(f"forecast: this model reads {', '.join(ins)} and predicts "
+                           f"{', '.join(s.targets)}{' changes' if s.difference else ''}; feeding predictions back "
+                           "needs a model whose inputs are exactly its targets (--targets NAMES without --inputs) "
+                           "or of one series (--column NAME); use rnnx predict")
         if meta["horizon"] != 1:
             raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                            f"{meta['horizon']}")
+        if s.table:
+            table = _model_table(folder, meta, s, csv, column)
+            hist, values = _forecast_table(folder, meta, s, table, csv, target, dtype, model, params, steps)
+            return _write_forecast(folder, out, s.targets, hist, values, steps, meta["window"])
         series = _series(s, meta, csv, column)
         W = meta["window"]
         if len(series) < W:
@@ -720,16 +799,78 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
             z = float(target.to_numpy(last).reshape(-1)[0])
             hist.append(z)
             values.append(norm.inverse(z))
-    n = len(series)
+    return _write_forecast(folder, out, None, [series], [values], steps, W)
+
+
+def _forecast_table(folder: str, meta: dict, s: TrainSettings, table: Any, csv: str | None, target, dtype: str,
+                    model: Model, params: dict, steps: int) -> tuple[list[list[float]], list[list[float]]]:
+    """Feed a table model's predictions back (its inputs are its targets, in any order):
+    each step's row of the inputs is the previous predictions (``--difference``: the
+    predicted changes, the levels their running sum from the last row); normalised by the
+    run's own scalers.  Returns each target's levels (the table's) and its forecasts."""
+    import numpy as np
+
+    ins = list(s.inputs or s.targets)
+    in_cols = [table.columns.index(c) for c in ins]
+    t_cols = [table.columns.index(c) for c in s.targets]
+    W, n = meta["window"], len(table.values)
+    need = W + 1 if s.difference else W
+    if n < need:
+        raise AppError(f"--csv: {csv!r} has {n} rows, the model's window needs {need}" if csv else
+                       f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
+                       f"{n} rows")
+    norms = stored_norms(meta, s, os.path.join(folder, MODEL), "--model")
+    mean = np.asarray([v[0] for v in meta["scalers"]], dtype=np.float64)
+    std = np.asarray([v[1] for v in meta["scalers"]], dtype=np.float64)
+    levels = np.asarray(table.values, dtype=np.float64)
+    rows = list(np.diff(levels[-W - 1:], axis=0) if s.difference else levels[-W:])  # the model's input rows
+    now = levels[-1].copy()
+    xp, dev = target.namespace(), target.device_obj()
+    values: list[list[float]] = [[] for _ in t_cols]
+    for _ in range(steps):
+        xz = (np.stack(rows[-W:])[:, in_cols] - mean) / std
+        x = xp.reshape(xp.asarray(xz, dtype=getattr(xp, dtype), device=dev), (W, 1, len(ins)))
+        pred, _, _ = model.forward(params, x)
+        z = target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...]).reshape(-1)
+        new = [norm.inverse(float(v)) for norm, v in zip(norms, z.tolist())]  # levels, or changes
+        row = np.zeros_like(now)
+        row[t_cols] = new  # every column is a target: the inputs are the targets
+        now = now + row if s.difference else row
+        rows.append(row)
+        for k, j in enumerate(t_cols):
+            values[k].append(float(now[j]))
+    return [levels[:, j].tolist() for j in t_cols], values
+
+
+def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: list[list[float]],
+                    values: list[list[float]], steps: int, W: int) -> dict:
+    """forecast.csv (``index,forecast`` for one series or target, ``index,<target>,...`` for
+    several) and its plot beside it: the last ``5 * W`` values and the forecast, one panel
+    per target."""
     from rnnx import plots
 
+    n = len(hist[0])
     k = min(n, 5 * W)
     png = os.path.splitext(out)[0] + ".png"
+    several = len(values) > 1
+    header = _csv_row(["index", *names]) if several else "index,forecast"
+    body = "".join(",".join([str(n + i), *(f"{v[i]!r}" for v in values)]) + "\n" for i in range(steps))
     with _writing_into(folder, out):
-        atomic.write_text(out, "index,forecast\n" + "".join(f"{n + i},{v!r}\n" for i, v in enumerate(values)))
-        plots.forecast(list(range(n - k, n)), series[-k:], list(range(n, n + steps)), values, png,
-                       f"{steps}-step autoregressive forecast")
-    return {"steps": steps, "values": values, "out": out, "plot": png}
+        atomic.write_text(out, header + "\n" + body)
+        if several:
+            plots.forecast_panels(list(range(n - k, n)), [h[-k:] for h in hist], list(range(n, n + steps)), values,
+                                  list(names), png, f"{steps}-step autoregressive forecast")
+        else:
+            plots.forecast(list(range(n - k, n)), hist[0][-k:], list(range(n, n + steps)), values[0], png,
+                           f"{steps}-step autoregressive forecast")
+    return {"steps": steps, "values": dict(zip(names, values)) if several else values[0], "out": out, "plot": png}
+
+
+def _csv_row(fields: list[str]) -> str:
+    """One CSV line of ``fields`` (a column name with a comma or quote is quoted), no newline."""
+    buf = io.StringIO()
+    _csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
 
 
 # -- save ------------------------------------------------------------------------------------------------

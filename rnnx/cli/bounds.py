@@ -78,7 +78,8 @@ class Estimate(NamedTuple):
 
 def model_of(s: TrainSettings) -> Model:
     """The run's model, as ``rnnx.cli.app.model_for`` builds it (no array is allocated)."""
-    return Model(s.cell, len(s.inputs or s.targets) if s.table else 1, s.hidden, 1, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
+    return Model(s.cell, len(s.inputs or s.targets) if s.table else 1, s.hidden, len(s.targets) if s.table else 1,
+                 num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
                  output_activation=s.output_activation, objective=s.objective)
 
 

@@ -210,8 +210,9 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
     csv_only = has & {"csv", "column", "inputs", "targets", "time_column"}
     if "preset" in has and csv_only:
         key = "csv" if "csv" in has else sorted(csv_only)[0]
+        got = ",".join(explicit[key]) if isinstance(explicit[key], tuple) else explicit[key]
         raise AppError(f"{flag_for(key)}: give either --preset or --csv, not both (--preset {explicit['preset']} "
-                       f"brings its own data; got {flag_for(key)} {explicit[key]})")
+                       f"brings its own data; got {flag_for(key)} {got})")
     if not has:
         raise AppError("train: give --preset NAME, or --csv FILE with --column NAME (one series) or --targets "
                        "NAMES (and --inputs NAMES)")
@@ -338,7 +339,8 @@ def _check_early_stopping(s: TrainSettings, explicit: Mapping[str, Any]) -> None
 
 
 def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """--targets: one column; --missing: a policy; --missing/--difference: for named columns."""
+    """--inputs/--targets: distinct column names (any number of targets); --missing: a policy;
+    --missing/--difference: for named columns; --difference: many-to-one with mse."""
     from rnnx.tables import MISSING_POLICIES
 
     if s.missing not in MISSING_POLICIES:
@@ -355,9 +357,9 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
             continue
         if not cols or not all(isinstance(c, str) and c for c in cols):
             raise AppError(f"{flag_for(name)}: expected comma-separated column names, got {','.join(map(str, cols))!r}")
-    if len(s.targets) != 1:
-        raise AppError(f"--targets: one target column per run (got {','.join(s.targets)}); train one model per "
-                       "target")
+        twice = next((c for i, c in enumerate(cols) if c in cols[:i]), None)
+        if twice is not None:
+            raise AppError(f"{flag_for(name)}: column {twice!r} listed twice (got {','.join(cols)})")
     if s.difference and s.objective != "many-to-one":
         raise AppError(f"--difference: models the change to the value after each window (--objective "
                        f"many-to-one), got {_origin('objective', s.objective, s, explicit)}")

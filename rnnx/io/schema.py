@@ -121,6 +121,14 @@ def _scalers(v: Any, field: str) -> None:
         _norm(x, f"{field}[{i}]")
 
 
+def _target_norms(v: Any, field: str) -> None:
+    """One ``[mean, std]`` per target column (a run of several targets; ``norm`` is the first's)."""
+    if not isinstance(v, list) or not v:
+        raise _Bad(field, f"expected a list of [mean, std], one per target column, got {show(v)}")
+    for i, x in enumerate(v):
+        _norm(x, f"{field}[{i}]")
+
+
 def _history(v: Any, field: str) -> None:
     """A list of rows, each a JSON object of numbers or nulls (nan and inf allowed)."""
     if not isinstance(v, list):
@@ -231,9 +239,10 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
 OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
     "rnnx-model": {},
-    "model": {"data": _data, "scalers": _scalers},
+    "model": {"data": _data, "scalers": _scalers, "target_norms": _target_norms},
     "fit-state": {},
-    "checkpoint": {"data": _data, "scalers": _scalers, "finished": _str_or_null, "epochs": _int(1), "patience_from": _int(0)},
+    "checkpoint": {"data": _data, "scalers": _scalers, "target_norms": _target_norms, "finished": _str_or_null,
+                   "epochs": _int(1), "patience_from": _int(0)},
 }
 COMMON = ("format", "version", "kind")
 
