@@ -24,7 +24,7 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--column", help="the column of --csv to model (one series: its past predicts its next value)")
     t.add_argument("--inputs", type=names, help="columns of --csv the model reads at each step (default: the "
                    "--targets column)")
-    t.add_argument("--targets", type=names, help="the column of --csv to predict, after each window of --inputs")
+    t.add_argument("--targets", type=names, help="the column(s) of --csv to predict (A or A,B), after each window of --inputs")
     t.add_argument("--time-column", help="a column of --csv labelling the rows (dates): the x-axis of the plots")
     t.add_argument("--missing", choices=["error", "interpolate", "drop"], help="blank/NA cells of the used columns: "
                    "refuse them naming row and column (default), interpolate linearly, or drop their rows")
