@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
 from dataclasses import dataclass
 from typing import Any
 
-from rnnx.data import _BOM, DataError, _line, _size
+from rnnx.data import DataError, _decode, _read_bytes
 
 __all__ = ["MAX_TEXT_BYTES", "Vocabulary", "bundled_text", "chunks", "evaluate_text", "fit_text", "one_hot", "read_text",
            "sample", "stream_chunks", "summed_cross_entropy"]
@@ -29,47 +27,14 @@ __all__ = ["MAX_TEXT_BYTES", "Vocabulary", "bundled_text", "chunks", "evaluate_t
 MAX_TEXT_BYTES = 64 * 2**20
 
 
-def _read_raw(path: str) -> bytes:
-    """The bytes of the file at ``path``: it exists, is a file, at most :data:`MAX_TEXT_BYTES`."""
-    too_big = f"expected at most {_size(MAX_TEXT_BYTES)} (MAX_TEXT_BYTES)"
-    try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise DataError(f"text: {path!r} is a directory, expected a text file")
-        if st.st_size > MAX_TEXT_BYTES:
-            raise DataError(f"text: {path!r} is {_size(st.st_size)}; {too_big}")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_TEXT_BYTES + 1)  # bounded even if the file grew after the stat
-    except FileNotFoundError:
-        raise DataError(f"text: file {path!r} does not exist") from None
-    except OSError as e:
-        raise DataError(f"text: cannot read {path!r} ({e.strerror or e})") from None
-    if len(raw) > MAX_TEXT_BYTES:
-        raise DataError(f"text: {path!r} is more than {_size(MAX_TEXT_BYTES)}; {too_big}")
-    return raw
-
-
 def read_text(path: str) -> str:
-    """The text of a UTF-8 file (a leading BOM skipped) of at most :data:`MAX_TEXT_BYTES`;
-    a missing, empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line
-    named) or one holding a NUL byte is one DataError naming the file."""
-    raw = _read_raw(path)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DataError(f"text: {path!r} is UTF-16 text (it starts with a UTF-16 byte-order mark); "
-                        "re-save it as UTF-8")
-    skip = len(_BOM) if raw.startswith(_BOM) else 0
-    try:
-        text = raw[skip:].decode("utf-8")
-    except UnicodeDecodeError as e:
-        at = skip + e.start
-        raise DataError(f"text: {path!r} is not UTF-8 (byte 0x{raw[at]:02x} at offset {at}, line "
-                        f"{_line(raw, at)}); re-save it as UTF-8") from None
+    """The text of a UTF-8 file (a leading BOM skipped) of at most :data:`MAX_TEXT_BYTES`,
+    read by :mod:`rnnx.data`'s file reader (the one the CSV files go through); a missing,
+    empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line named) or one
+    holding a NUL byte is one DataError ``text: '<path>' ...``."""
+    text = _decode(path, _read_bytes(path, "text", limit=MAX_TEXT_BYTES, limit_name="MAX_TEXT_BYTES"), "text")
     if not text:
         raise DataError(f"text: {path!r} is empty; expected some text")
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise DataError(f"text: {path!r} has a NUL byte at offset {nul} (line {_line(raw, nul)}); "
-                        "expected a text file, not a binary one")
     return text
 
 
