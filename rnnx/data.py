@@ -80,47 +80,56 @@ def _check_sha256(sha256: Any) -> str | None:
     return sha256.lower()
 
 
-def _read_bytes(path: str) -> bytes:
-    """The whole file, after checking it exists, is a file and is at most MAX_CSV_BYTES."""
+def _noun(what: str) -> str:
+    """The kind of file a reader's messages expect: ``CSV`` for ``csv``, else ``what``."""
+    return "CSV" if what == "csv" else what
+
+
+def _read_bytes(path: str, what: str = "csv", *, limit: int | None = None,
+                limit_name: str = "MAX_CSV_BYTES") -> bytes:
+    """The whole file, after checking it exists, is a file and is at most ``limit`` bytes
+    (default :data:`MAX_CSV_BYTES`).  Every problem is one DataError starting ``<what>:``
+    and naming the file (``what``: the parameter or flag it came from, ``csv``, ``text``)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise DataError(f"csv: file {path!r} does not exist") from None
+        raise DataError(f"{what}: file {path!r} does not exist") from None
     except OSError as e:
-        raise DataError(f"csv: cannot read {path!r} ({e.strerror or e})") from None
+        raise DataError(f"{what}: cannot read {path!r} ({e.strerror or e})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise DataError(f"csv: {path!r} is a directory, expected a CSV file")
-    limit = MAX_CSV_BYTES
-    too_big = f"expected at most {_size(limit)} (MAX_CSV_BYTES)"
+        raise DataError(f"{what}: {path!r} is a directory, expected a {_noun(what)} file")
+    limit = MAX_CSV_BYTES if limit is None else limit
+    too_big = f"expected at most {_size(limit)} ({limit_name})"
     if st.st_size > limit:
-        raise DataError(f"csv: {path!r} is {_size(st.st_size)}; {too_big}")
+        raise DataError(f"{what}: {path!r} is {_size(st.st_size)}; {too_big}")
     try:
         with open(path, "rb") as f:
             raw = f.read(limit + 1)  # a file that grew after the stat is still bounded
     except OSError as e:
-        raise DataError(f"csv: cannot read {path!r} ({e.strerror or e})") from None
+        raise DataError(f"{what}: cannot read {path!r} ({e.strerror or e})") from None
     if len(raw) > limit:
-        raise DataError(f"csv: {path!r} is more than {_size(limit)}; {too_big}")
+        raise DataError(f"{what}: {path!r} is more than {_size(limit)}; {too_big}")
     return raw
 
 
-def _decode(path: str, raw: bytes) -> str:
+def _decode(path: str, raw: bytes, what: str = "csv") -> str:
     """The file's text: UTF-8 with an optional BOM and no NUL byte; anything else is one
-    DataError naming the byte, its offset in the file and its line (1-based)."""
+    DataError starting ``<what>:`` naming the byte, its offset in the file and its line
+    (1-based)."""
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DataError(f"csv: {path!r} is UTF-16 text (it starts with a UTF-16 byte-order mark), "
+        raise DataError(f"{what}: {path!r} is UTF-16 text (it starts with a UTF-16 byte-order mark), "
                         "not UTF-8; re-save it as UTF-8")
     skip = len(_BOM) if raw.startswith(_BOM) else 0
     try:
         text = raw[skip:].decode("utf-8")
     except UnicodeDecodeError as e:
         at = skip + e.start
-        raise DataError(f"csv: {path!r} is not UTF-8 text (byte 0x{raw[at]:02x} at offset {at}, "
+        raise DataError(f"{what}: {path!r} is not UTF-8 text (byte 0x{raw[at]:02x} at offset {at}, "
                         f"line {_line(raw, at)}); re-save it as UTF-8") from None
     nul = raw.find(b"\x00")
     if nul >= 0:
-        raise DataError(f"csv: {path!r} has a NUL byte at offset {nul} (line {_line(raw, nul)}); "
-                        "expected a text file (is it UTF-16 or binary? re-save it as UTF-8 CSV)")
+        raise DataError(f"{what}: {path!r} has a NUL byte at offset {nul} (line {_line(raw, nul)}); "
+                        f"expected a text file (is it UTF-16 or binary? re-save it as UTF-8 {_noun(what)})")
     return text
 
 

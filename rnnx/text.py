@@ -15,62 +15,43 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from rnnx.data import _BOM, DataError, _line, _size
+from rnnx.data import DataChanged, DataError, _check_sha256, _decode, _read_bytes
 
-__all__ = ["MAX_TEXT_BYTES", "Vocabulary", "bundled_text", "chunks", "evaluate_text", "fit_text", "one_hot", "read_text",
-           "sample", "stream_chunks", "summed_cross_entropy"]
+__all__ = ["MAX_TEXT_BYTES", "STATE_KIND", "Stopped", "TextState", "Vocabulary", "bundled_text", "chunks",
+           "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
+           "save_state", "stream_chunks", "summed_cross_entropy"]
 
 #: The largest text file :func:`read_text` reads (bytes); a larger one is refused unread.
 MAX_TEXT_BYTES = 64 * 2**20
 
 
-def _read_raw(path: str) -> bytes:
-    """The bytes of the file at ``path``: it exists, is a file, at most :data:`MAX_TEXT_BYTES`."""
-    too_big = f"expected at most {_size(MAX_TEXT_BYTES)} (MAX_TEXT_BYTES)"
-    try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise DataError(f"text: {path!r} is a directory, expected a text file")
-        if st.st_size > MAX_TEXT_BYTES:
-            raise DataError(f"text: {path!r} is {_size(st.st_size)}; {too_big}")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_TEXT_BYTES + 1)  # bounded even if the file grew after the stat
-    except FileNotFoundError:
-        raise DataError(f"text: file {path!r} does not exist") from None
-    except OSError as e:
-        raise DataError(f"text: cannot read {path!r} ({e.strerror or e})") from None
-    if len(raw) > MAX_TEXT_BYTES:
-        raise DataError(f"text: {path!r} is more than {_size(MAX_TEXT_BYTES)}; {too_big}")
-    return raw
-
-
 def read_text(path: str) -> str:
-    """The text of a UTF-8 file (a leading BOM skipped) of at most :data:`MAX_TEXT_BYTES`;
-    a missing, empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line
-    named) or one holding a NUL byte is one DataError naming the file."""
-    raw = _read_raw(path)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DataError(f"text: {path!r} is UTF-16 text (it starts with a UTF-16 byte-order mark); "
-                        "re-save it as UTF-8")
-    skip = len(_BOM) if raw.startswith(_BOM) else 0
-    try:
-        text = raw[skip:].decode("utf-8")
-    except UnicodeDecodeError as e:
-        at = skip + e.start
-        raise DataError(f"text: {path!r} is not UTF-8 (byte 0x{raw[at]:02x} at offset {at}, line "
-                        f"{_line(raw, at)}); re-save it as UTF-8") from None
+    """The text of a UTF-8 file (a leading BOM skipped) of at most :data:`MAX_TEXT_BYTES`,
+    read by :mod:`rnnx.data`'s file reader (the one the CSV files go through); a missing,
+    empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line named) or one
+    holding a NUL byte is one DataError ``text: '<path>' ...``."""
+    return read_text_digest(path)[0]
+
+
+def read_text_digest(path: str, *, sha256: str | None = None) -> tuple[str, str]:
+    """:func:`read_text`'s text and the SHA-256 (hex) of the file's bytes, read once; with
+    ``sha256`` given and different, :class:`rnnx.data.DataChanged` is raised before any
+    byte is decoded (its message holds nothing of the file)."""
+    import hashlib
+
+    expected = _check_sha256(sha256)
+    raw = _read_bytes(path, "text", limit=MAX_TEXT_BYTES, limit_name="MAX_TEXT_BYTES")
+    digest = hashlib.sha256(raw).hexdigest()
+    if expected is not None and digest != expected:
+        raise DataChanged(f"text: {path!r} changed since the run began "
+                          f"(sha256 {digest[:12]}... now, {expected[:12]}... recorded)")
+    text = _decode(path, raw, "text")
     if not text:
         raise DataError(f"text: {path!r} is empty; expected some text")
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise DataError(f"text: {path!r} has a NUL byte at offset {nul} (line {_line(raw, nul)}); "
-                        "expected a text file, not a binary one")
-    return text
+    return text, digest
 
 
 def bundled_text() -> tuple[str, str]:
@@ -359,8 +340,9 @@ def _compile(fn: Any, xp: Any) -> tuple[Any, bool]:
     return (jit(fn), True) if jit else (fn, False)
 
 
-def _rows(pending: list, epoch_of: dict) -> list[dict]:
-    """History rows from ``pending`` (update, 0-d mean loss) pairs: one host read for all."""
+def _rows(pending: list, n_chunks: int) -> list[dict]:
+    """History rows from ``pending`` (update, 0-d mean loss) pairs: one host read for all;
+    the epoch of update u (1-based) is ``(u - 1) // n_chunks + 1``."""
     from rnnx.backends import to_numpy
 
     if not pending:
@@ -369,15 +351,16 @@ def _rows(pending: list, epoch_of: dict) -> list[dict]:
 
     xp = compat.array_namespace(pending[0][1])
     values = to_numpy(xp.stack([v for _, v in pending])).tolist()
-    return [{"update": u, "epoch": epoch_of[u], "loss": v, "bpc": v / math.log(2.0)}
+    return [{"update": u, "epoch": (u - 1) // n_chunks + 1, "loss": v, "bpc": v / math.log(2.0)}
             for (u, _), v in zip(pending, values)]
 
 
 def _check_fit_text(epochs: Any, max_updates: Any, clip_value: Any, log_every: Any, seed: Any,
-                    on_update: Any) -> None:
+                    on_update: Any, should_stop: Any, checkpoint: Any, checkpoint_every: Any) -> None:
     _positive_int("epochs", epochs)
     _positive_int("max_updates", max_updates, none_ok=True)
     _positive_int("log_every", log_every)
+    _positive_int("checkpoint_every", checkpoint_every)
     if clip_value is not None and (isinstance(clip_value, bool) or not isinstance(clip_value, (int, float))
                                    or not math.isfinite(clip_value) or clip_value <= 0):
         raise ValueError(f"clip_value: expected a finite number > 0 or None, got {clip_value!r}")
@@ -386,11 +369,154 @@ def _check_fit_text(epochs: Any, max_updates: Any, clip_value: Any, log_every: A
     if on_update is not None and not callable(on_update):
         raise TypeError(f"on_update: expected a function (update, params, loss) or None, got "
                         f"{type(on_update).__name__}")
+    if should_stop is not None and not callable(should_stop):
+        raise TypeError(f"should_stop: expected a function () -> bool or None, got {type(should_stop).__name__}")
+    if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
+        raise TypeError(f"checkpoint: expected a file path, a function (state, settings) or None, got "
+                        f"{type(checkpoint).__name__}")
+
+
+# -- the state of a run: in memory, and as a checkpoint file ---------------------------------------------
+@dataclass
+class TextState:
+    """Everything :func:`fit_text` needs to continue a run exactly where it stopped.
+
+    - ``params``, ``opt_state``: after ``updates`` updates (the step count a Python int);
+    - ``state``: the hidden state the streams were carried to by update ``updates`` (one
+      (L, B, n) array, a pair for LSTM); the next update starts from it unless it starts an
+      epoch (then from zeros);
+    - ``history``: the rows completed so far (each of ``log_every`` updates);
+    - ``window``, ``count``: the sum of the mean losses (nats per character) of the
+      ``count`` updates since the last row, and their number (None and 0 at a row's end).
+      The last row of a run that ends between rows (the mean of those ``count`` updates)
+      is added to the history :func:`fit_text` returns, not to the state, so a run extended
+      from its end state writes the rows an uninterrupted longer run writes."""
+
+    params: dict
+    opt_state: dict
+    updates: int = 0
+    state: Any = None
+    history: list = field(default_factory=list)
+    window: float | None = None
+    count: int = 0
+
+
+class Stopped(Exception):
+    """``should_stop()`` returned True before update ``updates + 1``: training stopped after
+    the last complete update; ``state`` (a :class:`TextState`) is that update's, the state
+    the checkpoint (when one was asked for) holds."""
+
+    def __init__(self, state: TextState) -> None:
+        super().__init__(f"stopped after update {state.updates}")
+        self.state, self.updates = state, state.updates
+
+
+#: The ``kind`` of a checkpoint file of :func:`fit_text` (:func:`save_state`).
+STATE_KIND = "text-state"
+
+
+def _state_parts(state: Any) -> tuple:
+    return state if isinstance(state, tuple) else (state,)
+
+
+def save_state(path: str, model: Any, st: TextState, settings: dict, *, run: dict | None = None) -> None:
+    """``st`` as an rnnx ``text-state`` file at ``path`` (:func:`rnnx.io.checkpoint.save`:
+    written to a temporary file, fsynced and renamed: never half-written).  Arrays: the
+    params, the optimizer's slots (``opt.<slot>``) and the carried state (``state/h``, and
+    ``state/c`` for LSTM); the meta record: the model's configuration, ``updates``,
+    ``opt_step``, ``history``, ``window`` (``[sum, count]``), ``streams``, the run's
+    ``settings`` (what :func:`fit_text` must find unchanged to continue) and ``run``, any
+    JSON object of the caller's (``rnnx train --text`` keeps its own record there)."""
+    from rnnx import backends, optim
+    from rnnx.io import checkpoint
+
+    opt = optim.as_python(st.opt_state)
+    names = model.layer.spec.state
+    parts = _state_parts(st.state)
+    meta = {"kind": STATE_KIND, "model": model.config(), "updates": st.updates, "opt_step": opt["step"],
+            "history": st.history, "window": [st.window, st.count], "streams": int(parts[0].shape[1]),
+            "settings": settings}
+    if run is not None:
+        meta["run"] = run
+    groups = {"params": st.params, "state": dict(zip(names, parts))}
+    groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items() if d})
+    checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy)
+
+
+def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = None, dtype: Any = None
+               ) -> tuple[TextState, dict]:
+    """The ``text-state`` file at ``path`` (:func:`save_state`) as ``(TextState, meta)``, its
+    arrays on ``xp`` (default NumPy) and ``device`` in ``dtype`` (default: as stored);
+    ``model``: the model it must have been written for (None: any; build it with
+    ``rnnx.Model.from_config(meta["model"])``).  A file of another kind or another model:
+    ValueError ``resume: '<path>' ...``; a damaged one:
+    :class:`rnnx.io.checkpoint.CheckpointError` naming the file and the field."""
+    import numpy as np
+
+    from rnnx.io import checkpoint
+
+    xp = np if xp is None else xp
+    meta, groups = checkpoint.load(path)
+    if meta["kind"] != STATE_KIND:
+        raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of a character "
+                         f"model ({STATE_KIND!r}, written by fit_text(..., checkpoint=PATH))")
+    from rnnx.model import Model
+
+    stored = Model.from_config(meta["model"])
+    if model is None:
+        model = stored
+    elif stored.config() != model.config():
+        raise ValueError(f"resume: {path!r} was written for the model {meta['model']}, not {model.config()}")
+
+    def arrays(d: dict) -> dict:
+        return {k: xp.asarray(a, device=device) if dtype is None else xp.asarray(a, dtype=dtype, device=device)
+                for k, a in d.items()}
+
+    parts = tuple(arrays(groups["state"])[n] for n in model.layer.spec.state)
+    slots = {g.removeprefix("opt."): arrays(d) for g, d in groups.items() if g.startswith("opt.")}
+    window, count = meta["window"]
+    st = TextState(arrays(groups["params"]), {"step": meta["opt_step"], "slots": slots}, meta["updates"],
+                   parts if len(parts) > 1 else parts[0], list(meta["history"]), window, count)
+    return st, meta
+
+
+def _ids_digest(a: Any) -> str:
+    import hashlib
+
+    import numpy as np
+
+    return hashlib.sha256(np.ascontiguousarray(a, dtype="<i8").tobytes()).hexdigest()
+
+
+def _fit_settings(opt: Any, seq_len: int, streams: int, clip_value: Any, seed: int, log_every: int, dtype: Any,
+                  ids: Any) -> dict:
+    """What must not change between a run and its continuation (epochs and max_updates may)."""
+    return {"seq_len": seq_len, "streams": streams, "optimizer": repr(opt),
+            "clip_value": None if clip_value is None else float(clip_value), "seed": seed, "log_every": log_every,
+            "dtype": str(dtype).removeprefix("torch."), "ids": {"n": int(len(ids)), "sha256": _ids_digest(ids)}}
+
+
+def _check_resume(resume: Any, model: Any, streams: int) -> TextState:
+    """``resume`` is a :class:`TextState` of ``model`` for ``streams`` streams."""
+    if not isinstance(resume, TextState):
+        raise TypeError(f"resume: expected a TextState (a Stopped's .state, load_state) or a checkpoint path, got "
+                        f"{type(resume).__name__}")
+    shapes = model.param_shapes()
+    p = resume.params if isinstance(resume.params, dict) else {}
+    if set(p) != set(shapes) or any(tuple(p[k].shape) != s for k, s in shapes.items()):
+        raise ValueError(f"resume: the state's params do not fit {model.layer!r} + head")
+    layer = model.layer
+    want = tuple((layer.num_layers * layer.num_directions, streams, n) for n in layer.state_sizes)
+    got = None if resume.state is None else tuple(tuple(a.shape) for a in _state_parts(resume.state))
+    if got is not None and got != want:
+        raise ValueError(f"resume: the carried state has shapes {got}, expected {want} (streams={streams})")
+    return resume
 
 
 def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, streams: int = 1, epochs: int = 1,
              max_updates: int | None = None, optimizer: Any = None, clip_value: float | None = 5.0, seed: int = 0,
-             log_every: int = 1, on_update: Any = None) -> tuple[dict, list[dict]]:
+             log_every: int = 1, on_update: Any = None, should_stop: Any = None, checkpoint: Any = None,
+             checkpoint_every: int = 100, resume: Any = None) -> tuple[dict, list[dict]]:
     r"""Train a character model on integer ``ids`` (len N, values in [0, V)) as min-char-rnn
     does, with ``streams`` = B parallel streams (char-rnn's batches).
 
@@ -409,24 +535,60 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     ``seed`` also draws the dropout masks of update n (``f"{seed}:dropout:{n}"``).
 
     History: one row per ``log_every`` updates, ``{"update", "epoch", "loss", "bpc"}``: the
-    mean loss per character of those updates in nats and in bits (= nats / ln 2).  Losses
-    stay on the device and are read ``256`` rows at a time; ``on_update(update, params,
-    loss)`` is called after every update with the update's 0-d loss array (nats per
-    character; reading it, ``float(loss)``, is a host read) and stops training by
-    returning True.  A NaN/Inf loss raises :class:`rnnx.fitting.NonFiniteLoss`.
-    Returns ``(params, history)``."""
+    mean loss per character of those updates in nats and in bits (= nats / ln 2); a run
+    that ends between rows ends with a row of its last updates.  Losses stay on the device
+    and are read ``256`` rows at a time; ``on_update(update, params, loss)`` is called after
+    every update with the update's 0-d loss array (nats per character; reading it,
+    ``float(loss)``, is a host read) and stops training by returning True.  A NaN/Inf loss
+    raises :class:`rnnx.fitting.NonFiniteLoss`.  Returns ``(params, history)``.
+
+    Stopping and continuing (the whole state is a :class:`TextState`):
+
+    - ``should_stop``: a plain function, called (no array read) before every update; when it
+      returns True, training stops after the last complete update: the checkpoint (if any)
+      is written with that state, then :class:`Stopped` is raised carrying it.
+    - ``checkpoint``: a path, written (:func:`save_state`, atomically) after every
+      ``checkpoint_every`` updates, on a stop and at the end; or a function
+      ``checkpoint(state, settings)`` called at those points with the :class:`TextState` and
+      the settings :func:`save_state` stores (it writes what it likes).  Each write reads
+      the pending losses from the device (one host read).
+    - ``resume``: a :class:`TextState` or a checkpoint path to continue from (``params``
+      must then be None); a path's settings (seq_len, streams, optimizer, clip, seed,
+      log_every, dtype and the ids' SHA-256) must be this call's.  ``epochs`` and
+      ``max_updates`` may differ (to extend a run); resuming past this call's end is a
+      ValueError.  A run stopped after update k and continued gives the params and history
+      of an uninterrupted run bit for bit (NumPy; JAX: the same compiled program)."""
     import random
 
     import numpy as np
 
+    from rnnx import optim
+    from rnnx._xp import index_dtype
     from rnnx.fitting import NonFiniteLoss, make_apply
 
-    _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update)
-    if params is None:
+    _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update, should_stop, checkpoint,
+                    checkpoint_every)
+    stored = None
+    if resume is not None and params is not None:
+        raise ValueError("params: a resumed run continues from its state's params; give one of params, resume")
+    if isinstance(resume, str):
+        resume, meta = load_state(resume, model)  # NumPy, in the stored dtype
+        stored = meta["settings"]
+    if resume is not None:
+        st = _check_resume(resume, model, streams)
+        params = st.params
+    elif params is None:
         params = model.init_params(np, seed=seed, dtype=np.float64) if hasattr(model, "init_params") else None
     xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
     opt = _text_optimizer(optimizer)
     v, dtype = model.layer.input_size, params["weight_hy"].dtype
+    run = None
+    if checkpoint is not None or stored is not None:
+        run = _fit_settings(opt, seq_len, streams, clip_value, seed, log_every, dtype, _host_ids(ids, v))
+    changed = None if stored is None else next((k for k in run if stored.get(k) != run[k]), None)
+    if changed is not None:
+        raise ValueError(f"resume: the checkpoint was written with {changed}={stored.get(changed)!r}, this fit has "
+                         f"{changed}={run[changed]!r}; expected the run's own settings and ids to continue it")
     apply = make_apply(opt, clip_value=None if clip_value is None else float(clip_value), clip_norm=None, xp=xp)
 
     def update(p, opt_state, x_ids, y_ids, state, drop_seed):
@@ -435,20 +597,32 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
         p, opt_state, _ = apply(p, opt_state, grads)
         return p, opt_state, loss / seq_len, state
 
-    from rnnx import optim
-    from rnnx._xp import index_dtype
-
     update, compiled = _compile(update, xp)
     opt_state = opt.init(params)
+    if resume is not None:
+        extra = sorted(set(st.opt_state["slots"]) - set(opt_state["slots"]))
+        if extra:
+            raise ValueError(f"resume: the state holds optimizer slots {extra} that {opt!r} does not have; "
+                             "expected the run's own optimizer")
+        opt_state = {"step": st.opt_state["step"],
+                     "slots": {s: st.opt_state["slots"].get(s) or d for s, d in opt_state["slots"].items()}}
     if compiled:
         opt_state = optim.as_arrays(opt_state, xp=xp, device=dev, params=params)
     dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
     n_chunks, total = x_all.shape[0], epochs * x_all.shape[0]
     total = total if max_updates is None else min(total, max_updates)
+    zeros = _zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
     history: list[dict] = []
     pending: list = []
-    epoch_of: dict[int, int] = {}
-    window, count, done = None, 0, 0
+    window, count, done, state = None, 0, 0, zeros
+    if resume is not None:
+        if st.updates > total:
+            raise ValueError(f"resume: the state is after {st.updates} updates, more than this run's {total} "
+                             f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
+        history, done, count = list(st.history), st.updates, st.count
+        window = None if st.window is None else xp.asarray(st.window, dtype=dtype, device=dev)
+        if st.state is not None:
+            state = st.state
 
     def drop_seed(n: int) -> Any:
         if not dropout:
@@ -456,38 +630,56 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
         s = random.Random(f"{seed}:dropout:{n}").getrandbits(31)
         return xp.asarray(s, dtype=it, device=dev) if compiled else s
 
-    def flush() -> None:
-        rows = _rows(pending, epoch_of)
-        pending.clear()
+    def checked(rows: list[dict]) -> list[dict]:
         bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
         if bad is not None:
             raise NonFiniteLoss(bad["epoch"], bad["loss"], f"update {bad['update']}: lower the learning rate "
                                 "or clip the gradient (clip_value)")
-        history.extend(rows)
+        return rows
+
+    def flush() -> None:
+        history.extend(checked(_rows(pending, n_chunks)))
+        pending.clear()
+
+    def snapshot() -> TextState:
+        flush()
+        w = None if window is None else float(window)
+        if w is not None and not math.isfinite(w):
+            raise NonFiniteLoss((done - 1) // n_chunks + 1, w, f"update {done}: lower the learning rate or clip "
+                                "the gradient (clip_value)")
+        return TextState(params, optim.as_python(opt_state), done, state, list(history), w, count)
+
+    def save(snap: TextState) -> None:
+        if isinstance(checkpoint, str):
+            save_state(checkpoint, model, snap, run)
+        elif checkpoint is not None:
+            checkpoint(snap, run)
 
     while done < total:
-        epoch = done // n_chunks + 1
-        state = _zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
-        for n in range(n_chunks):
-            if done >= total:
-                break
-            params, opt_state, loss, state = update(params, opt_state, x_all[n], y_all[n], state, drop_seed(done))
-            done += 1
-            window, count = (loss if window is None else window + loss), count + 1
-            if count == log_every or done == total:
-                epoch_of[done] = epoch
-                pending.append((done, window / count))
-                window, count = None, 0
-                if len(pending) >= _FLUSH_EVERY:
-                    flush()
-            if on_update is not None and on_update(done, params, loss) is True:
-                total = done
-                if count:
-                    epoch_of[done] = epoch
-                    pending.append((done, window / count))
-                break
+        if done % n_chunks == 0:
+            state = zeros
+        if should_stop is not None and should_stop():
+            snap = snapshot()
+            save(snap)
+            raise Stopped(snap)
+        n = done % n_chunks
+        params, opt_state, loss, state = update(params, opt_state, x_all[n], y_all[n], state, drop_seed(done))
+        done += 1
+        window, count = (loss if window is None else window + loss), count + 1
+        if count >= log_every:
+            pending.append((done, window / count))
+            window, count = None, 0
+            if len(pending) >= _FLUSH_EVERY:
+                flush()
+        if checkpoint is not None and done % checkpoint_every == 0 and done < total:
+            save(snapshot())
+        if on_update is not None and on_update(done, params, loss) is True:
+            break
+    tail = [] if window is None else [(done, window / count)]
+    if checkpoint is not None:
+        save(snapshot())
     flush()
-    return params, history
+    return params, history + checked(_rows(tail, n_chunks))
 
 
 def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, streams: int = 1) -> float:

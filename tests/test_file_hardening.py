@@ -53,6 +53,9 @@ META = {
     "fit-state": {**HEAD, "kind": "fit-state", "model": MODEL.config(), "epoch": 2, "updates": 8, "opt_step": 8,
                   "history": [{"epoch": 1, "loss": 0.5}], "best_score": 0.25, "best_epoch": 1,
                   "settings": {"batch_size": 4}},
+    "text-state": {**HEAD, "kind": "text-state", "model": MODEL.config(), "updates": 9, "opt_step": 9,
+                   "history": [{"update": 5, "epoch": 1, "loss": 2.5, "bpc": 3.6}], "window": [10.5, 4], "streams": 2,
+                   "settings": {"seq_len": 25}, "run": {"kind": "rnnx-text-run"}},
 }
 
 
@@ -61,6 +64,9 @@ def groups_of(kind: str) -> dict:
         return {"params": LAYER_P}
     if kind in ("checkpoint", "fit-state"):
         return {"params": MODEL_P, "best": MODEL_P, "opt.exp_avg": {"weight_hy": MODEL_P["weight_hy"]}}
+    if kind == "text-state":  # the carried state of 2 streams: (layers, streams, hidden) for h and c
+        return {"params": MODEL_P, "opt.sum": {"weight_hy": MODEL_P["weight_hy"]},
+                "state": {"h": np.zeros((1, 2, 4)), "c": np.ones((1, 2, 4))}}
     return {"params": MODEL_P}
 
 
@@ -394,10 +400,20 @@ FIELD_TABLE = {
         "best_epoch": (1.5, -1, "meta.best_epoch: expected an int >= 0"),
         "settings": (3, None, None),
     },
+    "text-state": {
+        "model": ("x", {**MODEL.config(), "hidden_size": 0}, "meta.model.hidden_size: expected a positive int"),
+        "updates": ("9", -1, "meta.updates: expected an int >= 0, got -1"),
+        "opt_step": (1.0, -1, "meta.opt_step: expected an int >= 0"),
+        "history": ({}, [{"loss": "x"}], "meta.history[0].loss: expected a number or null, got 'x'"),
+        "window": (3.5, [None, 2], "meta.window: expected [sum, count]: a finite number and an int >= 1, or [null, 0]"),
+        "streams": ("2", 0, "meta.streams: expected an int >= 1, got 0"),
+        "settings": ([], None, None),
+        "run": ("x", None, None),
+    },
 }
 OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
             ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers"),
-            ("model", "target_norms"), ("checkpoint", "target_norms")}
+            ("model", "target_norms"), ("checkpoint", "target_norms"), ("text-state", "run")}
 
 
 def _set(field, value):

@@ -24,11 +24,13 @@ def test_read_text_utf8_and_bom(tmp_path):
 
 
 @pytest.mark.parametrize("raw, message", [
-    ("line one\ncafé".encode("latin-1"), "is not UTF-8 (byte 0xe9 at offset 12, line 2); re-save it as UTF-8"),
+    ("line one\ncafé".encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 12, line 2); re-save it as UTF-8"),
     (b"", "is empty; expected some text"),
     (b"\xef\xbb\xbf", "is empty; expected some text"),
-    ("hi".encode("utf-16"), "is UTF-16 text (it starts with a UTF-16 byte-order mark); re-save it as UTF-8"),
-    (b"ab\ncd\x00", "has a NUL byte at offset 5 (line 2); expected a text file, not a binary one"),
+    ("hi".encode("utf-16"), "is UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; re-save it as "
+     "UTF-8"),
+    (b"ab\ncd\x00", "has a NUL byte at offset 5 (line 2); expected a text file (is it UTF-16 or binary? re-save it "
+     "as UTF-8 text)"),
 ])
 def test_read_text_errors(tmp_path, raw, message):
     f = tmp_path / "t.txt"

@@ -151,6 +151,11 @@ def test_jax_compiled_updates_equal_numpy():
     for k in p:
         np.testing.assert_allclose(np.asarray(pj[k]), p[k], rtol=0, atol=1e-12, err_msg=k)
     assert abs(T.evaluate_text(m, pj, ids[:200], seq_len=4) - T.evaluate_text(m, p, ids[:200], seq_len=4)) < 1e-12
+    with pytest.raises(T.Stopped) as e:  # stopped before update 3 and resumed (one more compile): bit for bit
+        T.fit_text(m, {k: jnp.asarray(a) for k, a in p0.items()}, ids, seq_len=4, max_updates=4,
+                   should_stop=_stop_before(3))
+    pr, hr = T.fit_text(m, None, ids, seq_len=4, max_updates=4, resume=e.value.state)
+    assert hr == hj and _same(pr, pj)
 
 
 def test_history_rows_and_on_update_stop():
@@ -176,6 +181,84 @@ def test_divergence_is_one_error():
     p = {**p, "bias_y": p["bias_y"] * np.nan}
     with pytest.raises(NonFiniteLoss, match=r"update 1: lower the learning rate"):
         T.fit_text(m, p, ids, seq_len=5, max_updates=3)
+
+
+# -- stopping, checkpoints and resuming ----------------------------------------------------------------
+def _stop_before(k: int):
+    """A should_stop that says stop before update ``k`` (it is polled once before each one)."""
+    polls = []
+    return lambda: polls.append(1) or len(polls) == k
+
+
+def _same(a: dict, b: dict) -> bool:
+    return set(a) == set(b) and all(np.asarray(a[k]).tobytes() == np.asarray(b[k]).tobytes() for k in a)
+
+
+def test_stopped_and_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
+    """Stopped before update 53 (in epoch 2, between history rows, the state carried from
+    update 52), resumed from the checkpoint file: the params and every history row of an
+    uninterrupted run, bit for bit; so is a run extended from its end checkpoint.  (Two
+    LSTM layers with dropout: a carried pair of states, seeded masks.)"""
+    vocab, ids = _ids()
+    m = rnnx.Model("lstm", vocab.size, 8, vocab.size, objective="many-to-many", num_layers=2, dropout=0.2)
+    kw = dict(seq_len=10, streams=2, epochs=2, log_every=7, seed=3)  # 40 chunks an epoch, 80 updates
+    want, hist = T.fit_text(m, None, ids, **kw)
+    ck = str(tmp_path / "c.npz")
+    with pytest.raises(T.Stopped) as e:
+        T.fit_text(m, None, ids, **kw, should_stop=_stop_before(53), checkpoint=ck, checkpoint_every=5)
+    st, meta = T.load_state(ck, m)
+    assert e.value.updates == st.updates == 52 and meta["kind"] == "text-state"
+    assert [r["update"] for r in st.history] == [7, 14, 21, 28, 35, 42, 49] and st.count == 3
+    assert _same(st.params, e.value.state.params)
+    got, got_hist = T.fit_text(m, None, ids, **kw, resume=ck)
+    assert _same(got, want) and got_hist == hist
+    short = str(tmp_path / "short.npz")  # ends between rows (update 33); extended to the whole run
+    _, h33 = T.fit_text(m, None, ids, **kw, max_updates=33, checkpoint=short)
+    assert [r["update"] for r in h33][-2:] == [28, 33]
+    got, got_hist = T.fit_text(m, None, ids, **kw, resume=short)
+    assert _same(got, want) and got_hist == hist
+
+
+def test_checkpoints_are_written_every_n_updates_and_in_memory_resume():
+    vocab, ids = _ids()
+    m = _model("rnn", vocab.size)
+    seen = []
+    _, hist = T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10,
+                         checkpoint=lambda st, s: seen.append(st), checkpoint_every=10)
+    assert [st.updates for st in seen] == [10, 20, 23]
+    assert seen[-1].history == hist[:-1] and seen[-1].count == 3 and hist[-1]["update"] == 23
+    assert seen[-1].state.shape == (1, 1, 12)
+    with pytest.raises(T.Stopped) as e:
+        T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10, should_stop=_stop_before(1))
+    assert e.value.updates == 0 and e.value.state.history == []
+    p, h = T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10, resume=e.value.state)  # in memory
+    assert _same(p, seen[-1].params) and h == hist
+
+
+def test_resume_refuses_what_does_not_continue_the_run(tmp_path):
+    vocab, ids = _ids()
+    m = _model("rnn", vocab.size)
+    ck = str(tmp_path / "c.npz")
+    T.fit_text(m, None, ids, seq_len=10, max_updates=20, checkpoint=ck)
+    st, _ = T.load_state(ck)
+    for kwargs, exc, start in [
+        ({"seq_len": 5}, ValueError, "resume: the checkpoint was written with seq_len=10, this fit has seq_len=5"),
+        ({"ids": ids[:-10]}, ValueError, "resume: the checkpoint was written with ids="),
+        ({"max_updates": 10}, ValueError, "resume: the state is after 20 updates, more than this run's 10"),
+        ({"params": st.params}, ValueError, "params: a resumed run continues from its state's params"),
+        ({"streams": 2, "resume": st}, ValueError, "resume: the carried state has shapes ((1, 1, 12),), expected "
+                                                   "((1, 2, 12),) (streams=2)"),
+        ({"resume": 3}, TypeError, "resume: expected a TextState"),
+        ({"should_stop": 1}, TypeError, "should_stop: expected a function"),
+        ({"checkpoint": 1}, TypeError, "checkpoint: expected a file path, a function (state, settings) or None"),
+        ({"checkpoint_every": 0}, ValueError, "checkpoint_every: expected a positive int, got 0"),
+    ]:
+        kw = {"seq_len": 10, "resume": ck, **kwargs}
+        with pytest.raises(exc) as e:
+            T.fit_text(m, kw.pop("params", None), kw.pop("ids", ids), **kw)
+        assert str(e.value).startswith(start) and "\n" not in str(e.value), str(e.value)
+    with pytest.raises(ValueError, match=r"^resume: .* was written for the model"):
+        T.load_state(ck, _model("gru", vocab.size))
 
 
 _V = T.Vocabulary.from_text(TEXT).size
@@ -231,7 +314,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_text_writes_the_run_folder(run_dir):
-    assert sorted(os.listdir(run_dir)) == ["history.csv", "metrics.json", "model.npz", "text.json"]
+    assert sorted(os.listdir(run_dir)) == ["checkpoint.npz", "history.csv", "metrics.json", "model.npz", "text.json"]
     rec = json.loads((run_dir / "text.json").read_text(encoding="utf-8"))
     assert rec["kind"] == "rnnx-text" and rec["vocabulary"] == "".join(T.Vocabulary.from_text(TEXT).chars)
     assert (rec["seq_len"], rec["streams"], rec["text"]["chars"]) == (10, 2, 3 * len(TEXT))
@@ -258,7 +341,7 @@ def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
 
     src = str(run_dir.parent / "t.txt")
     before = (run_dir / "model.npz").read_bytes()
-    with pytest.raises(AppError, match=r"^--out: .* holds rnnx results"):
+    with pytest.raises(AppError, match=r"^--out: .* already holds a run \(checkpoint.npz\); continue it with --resume"):
         run_text(_args("--text", src, "--quiet", "--out", str(run_dir)))
     assert (run_dir / "model.npz").read_bytes() == before
     with pytest.raises(AppError, match=r"^--window: does not apply to a character model \(--text\); drop it$"):
@@ -283,14 +366,119 @@ def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
     ("length", ["--model", "{run}", "--length", "-1"], 2, "--length: expected 0 to 1,000,000 characters, got -1"),
     ("damaged", ["--model", "{tmp}/bad"], 1, "--model: '{tmp}/bad/text.json' cannot be read as JSON"),
     ("no model", ["--model", "{tmp}/nomodel"], 1, "--model: '{tmp}/nomodel' holds no model.npz"),
+    ("unfinished", ["--model", "{tmp}/stopped"], 2, "--model: '{tmp}/stopped' holds a character model's run that has "
+     "not finished (no text.json yet); finish it with: rnnx train --resume {tmp}/stopped"),
 ])
 def test_sample_bad_inputs_are_one_line(run_dir, tmp_path, capsys, case, argv, code, message):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "text.json").write_text("{not json", encoding="utf-8")
     (tmp_path / "nomodel").mkdir()
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / "checkpoint.npz").write_bytes((run_dir / "checkpoint.npz").read_bytes())
     (tmp_path / "nomodel" / "text.json").write_text((run_dir / "text.json").read_text(encoding="utf-8"),
                                                     encoding="utf-8")
     fill = {"tmp": str(tmp_path), "run": str(run_dir)}
     assert main(["sample", *(a.format(**fill) for a in argv)]) == code
     err = capsys.readouterr().err
     assert err.startswith("rnnx sample: error: " + message.format(**fill)) and err.count("\n") == 1, err
+
+
+# -- rnnx train --resume / signals of a text run ------------------------------------------------------
+def _files(folder) -> dict[str, bytes]:
+    return {n: (folder / n).read_bytes() for n in sorted(os.listdir(folder))}
+
+
+def _params(path) -> dict:
+    return rnnx.load(str(path))[1]
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT * 3, encoding="utf-8")
+    return tmp_path / "t.txt"
+
+
+SMALL = ["--hidden", "12", "--seq-len", "10", "--streams", "2", "--quiet"]
+
+
+def test_cli_resume_extends_bit_for_bit_and_a_finished_run_is_left_alone(text_file, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--text", str(text_file), *SMALL, "--max-updates", "25", "--checkpoint-every", "7",
+                 "--out", str(a)]) == 0
+    assert main(["train", "--text", str(text_file), *SMALL, "--max-updates", "60", "--out", str(b)]) == 0
+    before = _files(a)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(a)]) == 0  # finished: one line, nothing rewritten
+    out, err = capsys.readouterr()
+    assert out == f"rnnx train: {a} is finished (25 updates); nothing was changed; extend it with --resume {a} " \
+                  "--max-updates N\n" and err == ""
+    assert _files(a) == before
+    assert main(["train", "--resume", str(a), "--max-updates", "60", "--quiet"]) == 0
+    assert _same(_params(a / "model.npz"), _params(b / "model.npz"))
+    assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
+    meta, _ = rnnx.io.checkpoint.load(str(a / "checkpoint.npz"))
+    assert meta["run"]["finished"] and meta["updates"] == 60 and meta["run"]["settings"]["max_updates"] == 60
+    assert json.loads((a / "metrics.json").read_text(encoding="utf-8"))["updates"] == 60
+
+
+@pytest.mark.parametrize("argv,change,message", [
+    (["--hidden", "4", "--seq-len", "5"], None,
+     "--resume: continues with the run's own settings (only --max-updates or --epochs may extend it); drop --hidden, "
+     "--seq-len"),
+    (["--out", "{tmp}/elsewhere"], None, "--resume: continues with the run's own settings (only --max-updates or "
+     "--epochs may extend it); drop --out"),
+    (["--max-updates", "20"], None, "--max-updates: the run in '{tmp}/a' has 25 updates and --epochs 1 x "),
+    (["--max-updates", "40"], "changed", "--resume: text: '{tmp}/t.txt' changed since the run began (sha256 "),
+    (["--max-updates", "40", "--allow-changed-data"], "changed", "--resume: the text now holds 'Q', a character "
+     "outside the run's vocabulary of 16; restore the text it trained on (nothing was changed)"),
+])
+def test_cli_resume_refusals_are_one_line_and_change_nothing(text_file, tmp_path, capsys, argv, change, message):
+    a = tmp_path / "a"
+    assert main(["train", "--text", str(text_file), *SMALL, "--max-updates", "25", "--out", str(a)]) == 0
+    if change:
+        text_file.write_text(TEXT * 3 + "Q", encoding="utf-8")
+    before = _files(a)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(a), *(x.format(tmp=tmp_path) for x in argv)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnx train: error: " + message.format(tmp=tmp_path)) and err.count("\n") == 1, err
+    assert _files(a) == before
+
+
+def test_sigterm_stops_a_text_run_that_resumes_bit_for_bit(text_file, tmp_path, capsys):
+    """A subprocess run stopped by SIGTERM: exit 143, one line naming the update kept; the
+    folder resumed (extended to 15 updates more) equals a run trained to there at once."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout's rnnx in the subprocess
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnx", "train", "--text", "t.txt", *SMALL, "--epochs", "100000",
+                             "--out", "s"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lock, t0 = tmp_path / "s" / ".rnnx.lock", time.monotonic()
+    while not (lock.exists() and lock.read_text().startswith(f"pid {proc.pid} ")) and proc.poll() is None:
+        assert time.monotonic() - t0 < 60
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    m = re.fullmatch(r"rnnx train: stopped by SIGTERM; kept update (\d+) in s/checkpoint\.npz; continue with: "
+                     r"rnnx train --resume s\n", err)
+    assert m, err
+    n = int(m[1])
+    assert os.listdir(tmp_path / "s") == ["checkpoint.npz"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(["train", "--resume", "s", "--max-updates", str(n + 15), "--quiet"]) == 0
+        assert main(["train", "--text", "t.txt", *SMALL, "--epochs", "100000", "--max-updates", str(n + 15),
+                     "--out", "r"]) == 0
+    finally:
+        os.chdir(cwd)
+    assert _same(_params(tmp_path / "s" / "model.npz"), _params(tmp_path / "r" / "model.npz"))
+    assert (tmp_path / "s" / "history.csv").read_bytes() == (tmp_path / "r" / "history.csv").read_bytes()

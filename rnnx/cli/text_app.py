@@ -1,26 +1,42 @@
 """``rnnx train --text FILE``: a character-level model trained as min-char-rnn trains one
-(:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads.
+(:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
+``rnnx train --resume DIR`` continues one (:func:`resume_text`).
 
 :func:`add_text_arguments` adds the text flags to ``rnnx train``'s parser; :func:`run_text`
 trains from the parsed flags.  Of ``rnnx train``'s other flags it reads the model's
 (``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
 ``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
-``--dtype``, ``--out``, ``--overwrite`` and ``--quiet``; any other one given is refused, one
-line naming it.  Defaults where a flag is not given: an RNN of 100 units, one layer,
-Adagrad lr 0.1 (eps 1e-8; another --optimizer: its own default lr), 25 characters per update, 1 stream, 1 epoch, clip 5.
+``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
+``--quiet``; any other one given is refused, one line naming it.  Defaults where a flag is
+not given: an RNN of 100 units, one layer, Adagrad lr 0.1 (eps 1e-8; another --optimizer:
+its own default lr), 25 characters per update, 1 stream, 1 epoch, clip 5, a checkpoint
+every 1000 updates.
 
 The text (a UTF-8 file, or ``bundled``: :func:`rnnx.text.bundled_text`) is split 90/10: the
 first 90% trains, the last 10% gives the validation bits per character.  The vocabulary is
 every character of the whole text.  The run folder (default ``runs/<text name>``), written
 under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this order:
 
+- ``checkpoint.npz`` (:func:`rnnx.text.save_state`, kind ``text-state``) every
+  ``--checkpoint-every`` updates, on a signal and after the last update: the whole training
+  state (params, optimizer slots, the streams' carried state, history, the pending loss
+  window) and, under ``run``, what ``--resume`` needs: the settings, the text's record
+  (name, absolute path, bytes, SHA-256), the vocabulary;
 - ``text.json``: ``{"kind": "rnnx-text", "version": 1, "vocabulary": "<characters>",
-  "first": "<the text's first character>", "text": {name, path, chars, sha256},
-  "seq_len", "streams", "split": 0.9, "dtype"}``;
+  "first": "<the text's first character>", "text": {name, path, bytes, sha256, chars},
+  "seq_len", "streams", "split": 0.9, "dtype"}`` (sha256: of the file's bytes; of the
+  UTF-8 text for ``bundled``);
 - ``model.npz``: :func:`rnnx.save` of the model and its trained parameters;
 - ``history.csv``: ``update,epoch,loss,bpc`` (mean of every 10 updates, nats and bits/char);
-- ``metrics.json`` (last: a folder with it is complete): train and validation bits per
-  character of the trained model, updates, seconds, settings.
+- ``metrics.json`` (a folder with it is complete): train and validation bits per
+  character of the trained model, updates, seconds, settings;
+- ``checkpoint.npz`` again, its record marked ``finished``.
+
+SIGINT, SIGTERM and SIGHUP stop a run before its next update (:mod:`rnnx.cli.signals`): the
+last complete update's state is kept in checkpoint.npz and the exit status is 128 + the
+signal's number; a second signal stops at once.  ``--resume`` continues with the run's own
+settings (``--max-updates``/``--epochs`` may extend it) and bit for bit as an uninterrupted
+run; it refuses a text file whose bytes changed unless ``--allow-changed-data``.
 """
 
 from __future__ import annotations
@@ -37,21 +53,25 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli.errors import AppError
+from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.runfolder import CHECKPOINT
 
 TEXT_FILE = "text.json"
 #: The share of the text that trains; the rest gives the validation bits per character.
 TRAIN_SHARE = 0.9
 #: History rows: the mean of every this many updates.
 LOG_EVERY = 10
+#: ``--checkpoint-every`` of a text run, in updates, when it is not given.
+CHECKPOINT_EVERY = 1000
 #: Characters of each sample printed by ``--sample-every``.
 SAMPLE_LENGTH = 200
 #: ``rnnx train``'s flags that a text run reads (by their ``args`` names).
 USED = ("text", "seq_len", "streams", "max_updates", "sample_every", "cell", "hidden", "layers", "optimizer",
         "lr", "epochs", "clip_value", "no_clip", "seed", "backend", "device", "dtype", "out", "overwrite", "quiet",
-        "command")
+        "checkpoint_every", "command")
 DEFAULTS = {"cell": "rnn", "hidden": 100, "layers": 1, "optimizer": "adagrad", "lr": None, "epochs": 1,
-            "seq_len": 25, "streams": 1, "clip_value": 5.0, "seed": 0, "backend": "numpy", "dtype": "float64"}
+            "seq_len": 25, "streams": 1, "clip_value": 5.0, "seed": 0, "backend": "numpy", "dtype": "float64",
+            "checkpoint_every": CHECKPOINT_EVERY}
 
 
 def add_text_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +86,9 @@ def add_text_arguments(p: argparse.ArgumentParser) -> None:
                    "every --epochs)")
     g.add_argument("--sample-every", type=int, metavar="N", help=f"print a {SAMPLE_LENGTH}-character sample "
                    "every N updates")
+    for action in p._actions:  # rnnx train's own flag: say what its N counts in a text run
+        if action.dest == "checkpoint_every" and action.help:
+            action.help += f"; with --text: every N updates (default {CHECKPOINT_EVERY})"
 
 
 def _refuse_others(args: argparse.Namespace) -> None:
@@ -100,7 +123,7 @@ def _settings(args: argparse.Namespace) -> dict:
     s["device"] = getattr(args, "device", None)
     for flag, k in (("--seq-len", "seq_len"), ("--streams", "streams"), ("--epochs", "epochs"),
                     ("--hidden", "hidden"), ("--layers", "layers"), ("--max-updates", "max_updates"),
-                    ("--sample-every", "sample_every")):
+                    ("--sample-every", "sample_every"), ("--checkpoint-every", "checkpoint_every")):
         _positive(flag, s[k])
     if s["seed"] < 0:
         raise AppError(f"--seed: expected an integer >= 0, got {s['seed']}")
@@ -109,16 +132,22 @@ def _settings(args: argparse.Namespace) -> dict:
     return s
 
 
+def _bundled_source(name: str, text: str) -> dict:
+    return {"name": name, "path": None, "bytes": None, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
 def _load(text_arg: str) -> tuple[str, str, dict]:
-    """``(name, text, source)`` of ``--text``: a file, or ``bundled``."""
+    """``(name, text, source)`` of ``--text``: a file (source: its name, absolute path, size
+    and the SHA-256 of its bytes), or ``bundled`` (the SHA-256 of the text's UTF-8)."""
     from rnnx import text as T
 
     if text_arg == "bundled":
         name, text = T.bundled_text()
-        return name, text, {"name": name, "path": None}
-    text = T.read_text(text_arg)
+        return name, text, _bundled_source(name, text)
+    path = os.path.abspath(text_arg)
+    text, digest = T.read_text_digest(text_arg)
     return os.path.splitext(os.path.basename(text_arg))[0] or "text", text, \
-        {"name": os.path.basename(text_arg), "path": os.path.abspath(text_arg)}
+        {"name": os.path.basename(text_arg), "path": path, "bytes": os.path.getsize(path), "sha256": digest}
 
 
 def _split(ids: Any, seq_len: int, streams: int) -> int:
@@ -185,57 +214,132 @@ def _history_csv(history: list[dict]) -> str:
 
 def _text_record(vocab, text: str, source: dict, s: dict) -> dict:
     return {"kind": "rnnx-text", "version": 1, "vocabulary": "".join(vocab.chars), "first": text[0],
-            "text": {**source, "chars": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()},
-            "seq_len": s["seq_len"], "streams": s["streams"], "split": TRAIN_SHARE, "dtype": s["dtype"]}
+            "text": {**source, "chars": len(text)}, "seq_len": s["seq_len"], "streams": s["streams"],
+            "split": TRAIN_SHARE, "dtype": s["dtype"]}
+
+
+def _run_record(s: dict, name: str, vocab, text: str, source: dict) -> dict:
+    """What ``--resume`` needs beside the training state (``run`` in checkpoint.npz): the
+    settings, the text's record (name, path, bytes, SHA-256, characters), the vocabulary."""
+    return {"kind": "rnnx-text-run", "name": name, "settings": s, "text": {**source, "chars": len(text)},
+            "vocabulary": "".join(vocab.chars), "first": text[0], "finished": False}
 
 
 def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _train_in(out: str, s: dict, args, name: str, text: str, source: dict, target, t_start: float) -> dict:
-    """Train and write the run's files into the locked folder ``out``."""
+def _kept(out: str) -> int | None:
+    """The update the checkpoint in ``out`` holds, or None when there is none (or it is unreadable)."""
+    from rnnx.io import checkpoint
+
+    try:
+        return checkpoint.load(os.path.join(out, CHECKPOINT))[0]["updates"]
+    except checkpoint.CheckpointError:
+        return None
+
+
+def _forced(out: str, signum: int, when: str = "") -> AppError:
+    """A second signal: the message naming what is kept."""
+    from rnnx.cli import runfolder, signals
+
+    n = _kept(out)
+    kept = f"the last checkpoint (update {n}) is kept in {out}; continue with: {runfolder.resume_command(out)}" \
+        if n is not None else "no checkpoint had been written yet: start the run again"
+    return AppError(f"stopped by {signals.name(signum)}{when}; {kept}", code=128 + signum, label=None)
+
+
+def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
+              quiet: bool, resumed=None) -> dict:
+    """Train (from ``resumed``, a :class:`rnnx.text.TextState`, or afresh) and write the
+    run's files into the locked folder ``out``: checkpoint.npz every ``checkpoint_every``
+    updates, on a signal and at the end; then text.json, model.npz, history.csv,
+    metrics.json and the checkpoint again, marked finished."""
     import rnnx
     from rnnx import text as T
+    from rnnx.cli import runfolder, signals
     from rnnx.fitting import NonFiniteLoss
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
-    vocab = T.Vocabulary.from_text(text)
     ids = vocab.encode(text)
     cut = _split(ids, s["seq_len"], s["streams"])
-    model = _model(s, vocab.size, args)
-    params = model.init_params(xp, seed=s["seed"], dtype=getattr(xp, s["dtype"]), device=dev)
-    n_chunks = T.stream_chunks(ids[:cut], seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
-    total = n_chunks * s["epochs"] if s["max_updates"] is None else min(n_chunks * s["epochs"], s["max_updates"])
-    report = _Reporter(model, vocab, text[0], s, total, args.quiet)
+    params = None if resumed is not None else \
+        model.init_params(xp, seed=s["seed"], dtype=getattr(xp, s["dtype"]), device=dev)
+    total = _total(s, ids[:cut])
+    record = _run_record(s, name, vocab, text, source)
+    path, last = os.path.join(out, CHECKPOINT), {}
+
+    def ckpt(st, settings: dict) -> None:
+        T.save_state(path, model, st, settings, run=record)
+        last.update(state=st, settings=settings)
+
+    report = _Reporter(model, vocab, text[0], s, total, quiet)
     t0 = time.perf_counter()
-    try:
-        params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
-                                     clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
-                                     on_update=report)
-    except NonFiniteLoss as e:
-        raise AppError(f"training diverged: {e}; nothing was written", code=3) from None
-    seconds_training = time.perf_counter() - t0
-    val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
-    train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
-    atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
-    rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
-    atomic.write_text(os.path.join(out, "history.csv"), _history_csv(history))
-    updates = history[-1]["update"] if history else 0
-    metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
-               "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": _finite(train_bpc),
-               "val_bpc": _finite(val_bpc), "updates": updates, "chars_per_update": s["seq_len"] * s["streams"],
-               "seconds_training": seconds_training, "seconds": time.perf_counter() - t_start,
-               "target": target.id, "model": model.config(), "settings": s}
-    atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    with signals.Signals() as sig:
+        try:
+            params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
+                                         epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
+                                         clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
+                                         on_update=report, should_stop=sig.stop_requested, checkpoint=ckpt,
+                                         checkpoint_every=s["checkpoint_every"], resume=resumed)
+        except T.Stopped as e:
+            raise AppError(f"stopped by {signals.name(sig.pending)}; kept update {e.updates} in {path}; continue "
+                           f"with: {runfolder.resume_command(out)}", code=128 + sig.pending, label=None) from None
+        except signals.Forced as f:
+            raise _forced(out, f.signum) from None
+        except NonFiniteLoss as e:
+            n = _kept(out)
+            kept = f"the last good checkpoint (update {n}) is kept in {out}" if n is not None else \
+                "nothing was written"
+            raise AppError(f"training diverged: {e}; {kept}", code=3) from None
+        except OSError as e:
+            n = _kept(out)
+            kept = f"the last checkpoint (update {n}) is kept" if n is not None else "no checkpoint was written"
+            raise AppError(f"{os_error(e)}; {kept}; free space or fix permissions, then "
+                           + (f"continue with: {runfolder.resume_command(out)}" if n is not None else
+                              "start the run again"), code=1) from None
+        seconds_training = time.perf_counter() - t0
+        # the last writes: a first signal now waits until they are done
+        try:
+            val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
+            train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
+            atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
+            rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
+            atomic.write_text(os.path.join(out, "history.csv"), _history_csv(history))
+            metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
+                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": _finite(train_bpc),
+                       "val_bpc": _finite(val_bpc), "updates": last["state"].updates,
+                       "chars_per_update": s["seq_len"] * s["streams"], "seconds_training": seconds_training,
+                       "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
+                       "settings": s}
+            atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+            T.save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
+        except signals.Forced as f:
+            raise AppError(f"stopped by {signals.name(f.signum)} while writing the results; the trained state is "
+                           f"in {path}; write them with: {runfolder.resume_command(out)}", code=128 + f.signum,
+                           label=None) from None
+        except OSError as e:
+            raise AppError(f"{os_error(e)}; the trained state is in {path}; free space or fix permissions, then "
+                           f"write the results with: {runfolder.resume_command(out)}", code=1) from None
+        if sig.pending is not None:
+            print(f"rnnx train: note: {signals.name(sig.pending)} arrived while the results were being written; "
+                  "the run finished first", file=sys.stderr)
     return {**metrics, "out": out}
+
+
+def _total(s: dict, train_ids: Any) -> int:
+    """The updates of a run: every chunk of every epoch, at most ``max_updates``."""
+    from rnnx import text as T
+
+    n_chunks = T.stream_chunks(train_ids, seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
+    return n_chunks * s["epochs"] if s["max_updates"] is None else min(n_chunks * s["epochs"], s["max_updates"])
 
 
 def _run_in_folder(out: str, overwrite: bool, work) -> dict:
     """``work(out)`` under the folder's lock, the folder checked again there and the
-    previous run's files removed; a folder this call created is removed if ``work`` fails."""
+    previous run's files removed; a folder this call created is removed if ``work`` fails
+    before writing anything into it."""
     from rnnx.cli import runfolder
 
     created = not os.path.isdir(out)
@@ -244,8 +348,6 @@ def _run_in_folder(out: str, overwrite: bool, work) -> dict:
         with runfolder.Lock(out, option="--out") as lock:
             runfolder.check_new(out, overwrite=overwrite)
             runfolder.start(out, lock, fresh=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(out, TEXT_FILE))  # no vocabulary of an older run beside a new model
             runfolder.say(lock.notes)
             return work(out)
     except BaseException:
@@ -255,8 +357,15 @@ def _run_in_folder(out: str, overwrite: bool, work) -> dict:
         raise
 
 
+def _summary(m: dict, s: dict, out: str) -> None:
+    print(f"rnnx train: {m['updates']} updates of {m['chars_per_update']} characters in "
+          f"{m['seconds_training']:.2f} s on {m['target']} {s['dtype']}; bits per character: train "
+          f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
+
+
 def run_text(args: argparse.Namespace) -> int:
     """``rnnx train --text ...``: train, write the run folder, print one summary line."""
+    from rnnx import text as T
     from rnnx.cli import app, runfolder
 
     t_start = time.perf_counter()
@@ -272,9 +381,153 @@ def run_text(args: argparse.Namespace) -> int:
     with target.scope():
         if s["dtype"] not in target.dtypes():
             raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
-        m = _run_in_folder(out, args.overwrite,
-                           lambda o: _train_in(o, s, args, name, text, source, target, t_start))
-    print(f"rnnx train: {m['updates']} updates of {m['chars_per_update']} characters in "
-          f"{m['seconds_training']:.2f} s on {m['target']} {s['dtype']}; bits per character: train "
-          f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
+        vocab = T.Vocabulary.from_text(text)
+        model = _model(s, vocab.size, args)
+        m = _run_in_folder(out, args.overwrite, lambda o: _train_in(o, s, name, text, source, target, t_start,
+                                                                    model=model, vocab=vocab, quiet=args.quiet))
+    _summary(m, s, out)
+    return 0
+
+
+# -- rnnx train --resume DIR (a text run) -------------------------------------------------------------
+#: The flags ``--resume`` of a text run reads; ``--max-updates`` and ``--epochs`` extend it.
+RESUME_FLAGS = ("command", "resume", "quiet", "allow_changed_data", "max_updates", "epochs", "out")
+
+
+def is_text_run(folder: str) -> bool:
+    """Does ``folder`` hold a character model's run (its text.json, or a text checkpoint)?"""
+    from rnnx import text as T
+    from rnnx.io import checkpoint
+
+    if not os.path.isdir(folder):
+        return False
+    if os.path.isfile(os.path.join(folder, TEXT_FILE)):
+        return True
+    try:
+        return checkpoint.load(os.path.join(folder, CHECKPOINT))[0]["kind"] == T.STATE_KIND
+    except checkpoint.CheckpointError:
+        return False
+
+
+def _refuse_for_resume(args: argparse.Namespace) -> None:
+    """A resumed run keeps its own settings: any other flag given is refused, one line."""
+    extra = sorted(k for k, v in vars(args).items() if k not in RESUME_FLAGS and v not in (None, False))
+    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        extra.append("out")  # the run stays in its folder
+    if extra:
+        raise AppError("--resume: continues with the run's own settings (only --max-updates or --epochs may extend "
+                       "it); drop " + ", ".join("--" + k.replace("_", "-") for k in extra))
+    for flag, v in (("--max-updates", args.max_updates), ("--epochs", args.epochs)):
+        _positive(flag, v)
+
+
+def _stored_run(folder: str) -> tuple[Any, dict, dict]:
+    """``(TextState on NumPy, meta, run record)`` of the folder's checkpoint; one AppError line
+    for a missing, damaged or foreign one."""
+    from rnnx import text as T
+    from rnnx.io import checkpoint
+
+    path = os.path.join(folder, CHECKPOINT)
+    if not os.path.isfile(path):
+        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (a text run stopped before its first "
+                       "checkpoint, or written by an rnnx whose text runs had none): start it again with --text "
+                       f"FILE --out {folder} --overwrite")
+    try:
+        st, meta = T.load_state(path)
+    except checkpoint.CheckpointError as e:
+        raise AppError(str(e), code=1) from None
+    except ValueError as e:
+        raise AppError(f"--resume: {e}") from None
+    rec = meta.get("run")
+    want = {"kind", "name", "settings", "text", "vocabulary", "first", "finished"}
+    if not isinstance(rec, dict) or set(rec) != want or rec["kind"] != "rnnx-text-run" \
+            or not isinstance(rec["settings"], dict) or set(rec["settings"]) != set(_settings_keys()):
+        raise AppError(f"--resume: {path!r} holds no record of an rnnx train --text run (a checkpoint of "
+                       "rnnx.text.fit_text? continue it with fit_text(..., resume=PATH))", code=1)
+    return st, meta, rec
+
+
+def _settings_keys() -> tuple[str, ...]:
+    return (*DEFAULTS, "max_updates", "sample_every", "device")
+
+
+def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
+    """The run's text, read again: a file must be unchanged (its bytes hashed before any is
+    decoded) unless ``allow_changed``; the bundled text must be the one it trained on."""
+    from rnnx import data
+    from rnnx import text as T
+
+    src = rec["text"]
+    if src.get("path") is None:
+        name, text = T.bundled_text()
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if digest != src.get("sha256") and not allow_changed:
+            raise AppError(f"--resume: the bundled text ({name}) of this Python differs from the one the run began "
+                           "on (another CPython version?); resume on it as it is with --allow-changed-data")
+        return text, {**_bundled_source(name, text)}
+    try:
+        text, digest = T.read_text_digest(src["path"], sha256=None if allow_changed else src.get("sha256"))
+    except data.DataChanged as e:
+        raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+    return text, {"name": src.get("name"), "path": src["path"], "bytes": os.path.getsize(src["path"]),
+                  "sha256": digest}
+
+
+def resume_text(args: argparse.Namespace) -> int:
+    """``rnnx train --resume DIR`` of a character model's run: continue it with its own
+    settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
+    without them: one line, nothing written."""
+    from rnnx import text as T
+    from rnnx.cli import app, runfolder
+    from rnnx.model import Model
+
+    t_start = time.perf_counter()
+    folder = args.resume
+    _refuse_for_resume(args)
+    with runfolder.Lock(folder, option="--resume") as lock:
+        st, meta, rec = _stored_run(folder)
+        s = dict(rec["settings"])
+        extend = [(f, k, v) for f, k, v in (("--max-updates", "max_updates", args.max_updates),
+                                            ("--epochs", "epochs", args.epochs)) if v is not None]
+        if rec["finished"] and not extend:
+            runfolder.start(folder, lock, fresh=False)
+            runfolder.say(lock.notes)
+            print(f"rnnx train: {folder} is finished ({st.updates} updates); nothing was changed; extend it with "
+                  f"--resume {folder} --max-updates N")
+            return 0
+        s.update({k: v for _, k, v in extend})
+        text, source = _reload_text(rec, args.allow_changed_data)
+        vocab = T.Vocabulary(tuple(rec["vocabulary"]))
+        missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)
+        if missing is not None:
+            raise AppError(f"--resume: the text now holds {missing!r}, a character outside the run's vocabulary of "
+                           f"{vocab.size}; restore the text it trained on (nothing was changed)")
+        if source["sha256"] != rec["text"].get("sha256"):
+            print(f"rnnx train: note: {source['path'] or source['name']} changed since the run began "
+                  f"(--allow-changed-data): training on it as it is now from update {st.updates + 1}",
+                  file=sys.stderr)
+        ids = vocab.encode(text)
+        train_ids = ids[:_split(ids, s["seq_len"], s["streams"])]
+        total = _total(s, train_ids)
+        if total < st.updates or (rec["finished"] and total == st.updates):
+            flag = extend[0][0] if extend else "--max-updates"
+            n_chunks = T.stream_chunks(train_ids, seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
+            raise AppError(f"{flag}: the run in {folder!r} has {st.updates} updates and --epochs {s['epochs']} x "
+                           f"{n_chunks} chunks, --max-updates {s['max_updates']} give {total}; expected more to extend "
+                           "it (nothing was changed)")
+        target = app.target_for(s["backend"], s["device"])
+        with target.scope():
+            dtype = s["dtype"]
+            conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
+            parts = tuple(target.from_numpy(a.astype(dtype)) for a in
+                          (st.state if isinstance(st.state, tuple) else (st.state,)))
+            slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
+                     for n, d in st.opt_state["slots"].items()}
+            resumed = T.TextState(conv, {"step": st.opt_state["step"], "slots": slots}, st.updates,
+                                  parts if len(parts) > 1 else parts[0], st.history, st.window, st.count)
+            runfolder.start(folder, lock, fresh=False)
+            runfolder.say(lock.notes)
+            m = _train_in(folder, s, rec["name"], text, source, target, t_start,
+                          model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
+    _summary(m, s, folder)
     return 0

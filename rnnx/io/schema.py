@@ -162,6 +162,15 @@ def _data(v: Any, field: str) -> None:
         raise _Bad(f"{field}.bytes", f"expected an int >= 0 or null, got {show(size)}")
 
 
+def _window(v: Any, field: str) -> None:
+    """``[sum, count]`` of a text run's losses since its last history row: a finite number
+    and an int >= 1, or null and 0."""
+    ok = isinstance(v, list) and len(v) == 2 and _is_int(v[1]) and (
+        (v[0] is None and v[1] == 0) or (_is_number(v[0]) and math.isfinite(v[0]) and v[1] >= 1))
+    if not ok:
+        raise _Bad(field, f"expected [sum, count]: a finite number and an int >= 1, or [null, 0], got {show(v)}")
+
+
 _PARAM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ")
 
 
@@ -234,6 +243,9 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     # rnnx.fit(..., checkpoint=PATH): the state to resume from (rnnx.fitting.save_state)
     "fit-state": {"model": _model, "epoch": _int(0), "updates": _int(0), "opt_step": _int(0),
                   "history": _history, "best_score": _best_val, "best_epoch": _int(0), "settings": _dict},
+    # rnnx.text.fit_text(..., checkpoint=PATH) and rnnx train --text: a character model's run (rnnx.text.save_state)
+    "text-state": {"model": _model, "updates": _int(0), "opt_step": _int(0), "history": _history,
+                   "window": _window, "streams": _int(1), "settings": _dict},
 }
 #: kind -> the fields files written before them lack.
 OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
@@ -241,6 +253,7 @@ OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-model": {},
     "model": {"data": _data, "scalers": _scalers, "target_norms": _target_norms},
     "fit-state": {},
+    "text-state": {"run": _dict},
     "checkpoint": {"data": _data, "scalers": _scalers, "target_norms": _target_norms, "finished": _str_or_null,
                    "epochs": _int(1), "patience_from": _int(0)},
 }
@@ -287,6 +300,10 @@ def _check(meta: Any) -> Shapes:
     shapes, what = model.param_shapes(), f"{model.layer!r} + head"
     if kind in ("checkpoint", "fit-state"):
         return Shapes({"params": shapes, "best": shapes, OPT: shapes}, what)
+    if kind == "text-state":  # the state the streams are carried in: (L*D, streams, n) per component
+        layer, lead = model.layer, model.layer.num_layers * model.layer.num_directions
+        state = {n: (lead, meta["streams"], k) for n, k in zip(layer.spec.state, layer.state_sizes)}
+        return Shapes({"params": shapes, OPT: shapes, "state": state}, what)
     return Shapes({"params": shapes}, what)
 
 

@@ -48,12 +48,16 @@ def _check_flags(args: argparse.Namespace) -> None:
 def _record(folder: str) -> dict:
     """The run's ``text.json``, checked: missing folder or file exit 2, a damaged one 1."""
     from rnnx.cli.errors import AppError
-    from rnnx.cli.text_app import TEXT_FILE
+    from rnnx.cli.runfolder import resume_command
+    from rnnx.cli.text_app import TEXT_FILE, is_text_run
 
     if not os.path.isdir(folder):
         raise AppError(f"--model: {folder!r} is not a folder; expected a run folder written by rnnx train --text")
     path = os.path.join(folder, TEXT_FILE)
     if not os.path.isfile(path):
+        if os.path.isfile(os.path.join(folder, "checkpoint.npz")) and is_text_run(folder):
+            raise AppError(f"--model: {folder!r} holds a character model's run that has not finished (no {TEXT_FILE} "
+                           f"yet); finish it with: {resume_command(folder)}")
         raise AppError(f"--model: {folder!r} holds no {TEXT_FILE}: not a character model's run (rnnx train --text "
                        "writes one)")
     try:
@@ -82,8 +86,11 @@ def _loaded(folder: str, rec: dict):
     except ValueError as e:
         raise AppError(f"--model: {os.path.join(folder, 'text.json')!r}: {e}", code=1) from None
     if not os.path.isfile(path):
-        raise AppError(f"--model: {folder!r} holds no model.npz (a text run killed before its end: train it again)",
-                       code=1)
+        from rnnx.cli.runfolder import resume_command
+
+        how = f"finish it with: {resume_command(folder)}" if os.path.isfile(os.path.join(folder, "checkpoint.npz")) \
+            else "train it again"
+        raise AppError(f"--model: {folder!r} holds no model.npz (a text run stopped before its end: {how})", code=1)
     try:
         model, params = rnnx.load(path, xp=np, dtype=np.float32 if rec["dtype"] == "float32" else np.float64)
     except rnnx.io.files.FileFormatError as e:

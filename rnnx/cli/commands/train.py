@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
     if panel_app.wants_panel(args):
         return panel_app.run_panel(args)
+    if args.resume is not None and text_app.is_text_run(args.resume):  # before the checks below: --max-updates
+        return text_app.resume_text(args)  # extends a text run (its own flag checks)
     if getattr(args, "text", None) is not None:
         return text_app.run_text(args)
     extra = _OTHER_RUNS & {k for k, v in vars(args).items() if v is not None and v is not False}
