@@ -86,9 +86,6 @@ def add_text_arguments(p: argparse.ArgumentParser) -> None:
                    "every --epochs)")
     g.add_argument("--sample-every", type=int, metavar="N", help=f"print a {SAMPLE_LENGTH}-character sample "
                    "every N updates")
-    for action in p._actions:  # rnnx train's own flag: say what its N counts in a text run
-        if action.dest == "checkpoint_every" and action.help:
-            action.help += f"; with --text: every N updates (default {CHECKPOINT_EVERY})"
 
 
 def _refuse_others(args: argparse.Namespace) -> None:

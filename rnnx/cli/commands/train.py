@@ -61,10 +61,11 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "preset's early stopping off)")
     t.add_argument("--no-clip", action="store_true", help="no gradient clipping (turns a preset's --clip-norm / "
                    "--clip-value off)")
-    t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10)")
+    t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10); with "
+                   "--text: every N updates (default 1000)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with --epochs N: "
-                   "extend it to N epochs, also a finished one)")
+                   "extend it to N epochs, also a finished one; a text run: --max-updates N or --epochs N)")
     t.add_argument("--overwrite", action="store_true", help="let a new run use an --out folder that holds files "
                    "(a previous run's files there are replaced; other files stay)")
     t.add_argument("--allow-changed-data", action="store_true", help="with --resume: continue on a CSV that "
