@@ -1,6 +1,9 @@
 """Panel data for sequence classification: N sequences of T_i steps and I features each, with
 a label per sequence (N,) or per step (N, T).  Read from NumPy ``.npz`` files or from the
 UEA/UCR ``.ts`` format that sktime and aeon use; returned zero-padded with their lengths.
+Both readers take ``labels="required"`` (the default: training data) or ``"optional"``
+(cases to predict on: an ``.npz`` without ``y``, a ``.ts`` file whose header says
+``@classLabel false``, load with ``y`` None).
 
 Every problem with a file is one :class:`~rnnx.data.DataError` whose message starts with
 ``panel:`` (the CLI's panel flag) and names the file, the key and the row or step; an
@@ -24,6 +27,7 @@ from rnnx.data import MAX_CSV_BYTES, DataError, _size
 from rnnx.io import checkpoint as ck
 
 __all__ = [
+    "LABELS",
     "MAX_PANEL_BYTES",
     "NPZ_KEYS",
     "PREFIX",
@@ -42,6 +46,8 @@ PREFIX = "panel"
 MAX_PANEL_BYTES = 1 << 31
 #: The keys a panel ``.npz`` may hold.
 NPZ_KEYS = ("x", "y", "lengths")
+#: The values of the readers' ``labels`` argument.
+LABELS = ("required", "optional")
 _INSTALL = 'pip install "rnnx[panel]"'
 
 
@@ -49,7 +55,8 @@ _INSTALL = 'pip install "rnnx[panel]"'
 class Panel:
     """``x`` (N, T_max, I) float64, zero past each sequence's length; ``lengths`` (N,) int64
     in [1, T_max]; ``y`` (N,) labels as loaded (integers, or strings for ``.ts`` class
-    labels) or (N, T_max) per-step labels; ``source`` the file they came from."""
+    labels) or (N, T_max) per-step labels, or None for unlabelled cases (read with
+    ``labels="optional"``); ``source`` the file they came from."""
 
     x: Any
     lengths: Any
@@ -59,6 +66,11 @@ class Panel:
 
 def _fail(path: str, what: str) -> DataError:
     return DataError(f"{PREFIX}: {path!r}{what}")
+
+
+def _check_labels_arg(labels: Any) -> None:
+    if not isinstance(labels, str) or labels not in LABELS:
+        raise ValueError(f"labels: expected 'required' or 'optional', got {labels!r}")
 
 
 # -- pad -------------------------------------------------------------------------------------
@@ -153,10 +165,10 @@ def _check_header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str)
     return shape, dtype
 
 
-def _read_members(path: str) -> dict[str, Any]:
+def _read_members(path: str, need: tuple[str, ...] = ("x", "y")) -> dict[str, Any]:
     """The arrays of a panel ``.npz``: the zip directory and every header checked
-    (:data:`NPZ_KEYS` only, ``x`` and ``y`` present, at most :data:`MAX_PANEL_BYTES` in all)
-    before any data is read, then read with ``allow_pickle=False``."""
+    (:data:`NPZ_KEYS` only, the keys ``need`` present, at most :data:`MAX_PANEL_BYTES` in
+    all) before any data is read, then read with ``allow_pickle=False``."""
     import numpy as np
 
     size = _stat_file(path, ".npz", MAX_CSV_BYTES)
@@ -166,7 +178,7 @@ def _read_members(path: str) -> dict[str, Any]:
             unknown = sorted(k for k in members if k not in NPZ_KEYS)
             if unknown:
                 raise _fail(path, f": unknown key(s) {unknown}; expected {', '.join(NPZ_KEYS)}")
-            missing = [k for k in ("x", "y") if k not in members]
+            missing = [k for k in need if k not in members]
             if missing:
                 raise _fail(path, f": missing key(s) {missing}; expected x (N, T, I) or (N, T), y (N,) or (N, T), "
                                   "optional lengths (N,)")
@@ -190,7 +202,7 @@ def _read_members(path: str) -> dict[str, Any]:
 
 def _check_npz_shapes(path: str, x: Any, y: Any, lengths: Any) -> tuple[Any, Any]:
     """``x`` as (N, T, I) float64 and ``lengths`` as (N,) int64 (all T when absent), after
-    checking every shape and dtype against ``x``'s."""
+    checking every shape and dtype against ``x``'s (``y`` None: no labels to check)."""
     import numpy as np
 
     if x.dtype.kind not in "iuf":
@@ -199,12 +211,8 @@ def _check_npz_shapes(path: str, x: Any, y: Any, lengths: Any) -> tuple[Any, Any
         raise _fail(path, f": x has shape {x.shape}; expected (N, T, I) or (N, T), none of them 0")
     x = x.astype(np.float64).reshape(*x.shape[:2], -1)
     n, t = x.shape[:2]
-    if y.ndim not in (1, 2):
-        raise _fail(path, f": y has shape {y.shape}; expected (N,) or (N, T) with N = {n} (the rows of x)")
-    if y.shape[0] != n:
-        raise _fail(path, f": y has {y.shape[0]} rows, x has {n}")
-    if y.ndim == 2 and y.shape[1] != t:
-        raise _fail(path, f": y has {y.shape[1]} steps per row, x has {t}")
+    if y is not None:
+        _check_y_shape(path, y, n, t)
     if lengths is None:
         return x, np.full((n,), t, dtype=np.int64)
     if lengths.dtype.kind not in "iu":
@@ -218,8 +226,19 @@ def _check_npz_shapes(path: str, x: Any, y: Any, lengths: Any) -> tuple[Any, Any
     return x, lengths.astype(np.int64)
 
 
-def _check_finite_steps(path: str, key: str, a: Any, lengths: Any) -> None:
-    """No NaN/Inf in ``a`` (N, T, ...) at a valid step (t < lengths[i])."""
+def _check_y_shape(path: str, y: Any, n: int, t: int) -> None:
+    """``y`` is (N,) or (N, T) for ``x`` of N rows of T steps."""
+    if y.ndim not in (1, 2):
+        raise _fail(path, f": y has shape {y.shape}; expected (N,) or (N, T) with N = {n} (the rows of x)")
+    if y.shape[0] != n:
+        raise _fail(path, f": y has {y.shape[0]} rows, x has {n}")
+    if y.ndim == 2 and y.shape[1] != t:
+        raise _fail(path, f": y has {y.shape[1]} steps per row, x has {t}")
+
+
+def _check_finite_steps(path: str, key: str, a: Any, lengths: Any, given: bool = True) -> None:
+    """No NaN/Inf in ``a`` (N, T, ...) at a valid step (t < lengths[i]); ``given``: whether
+    the file holds ``lengths`` (when not, every step is valid and the message says so)."""
     import numpy as np
 
     if a.dtype.kind != "f":
@@ -229,25 +248,31 @@ def _check_finite_steps(path: str, key: str, a: Any, lengths: Any) -> None:
     if bad.any():
         i, t = (int(v) for v in np.argwhere(bad)[0])
         raise _fail(path, f": {key}[{i}] step {t} is not finite (NaN/Inf) within its length "
-                          f"{int(lengths[i])}; clean or drop the sequence")
+                          f"{int(lengths[i])}; clean or drop the sequence"
+                          + ("" if given else ", or give each sequence's length in a lengths (N,) key (without "
+                                              "it every sequence has all the steps of x)"))
 
 
-def load_npz(path: str) -> Panel:
+def load_npz(path: str, *, labels: str = "required") -> Panel:
     """A panel from a NumPy ``.npz`` with keys ``x`` (N, T, I) or (N, T) (then I = 1), ``y``
     (N,) or (N, T) and optional ``lengths`` (N,) in [1, T] (T when absent).
 
-    The file is read as :mod:`rnnx.io.checkpoint` reads one: zip directory and ``.npy``
-    headers first, no pickles, sizes bounded.  ``x`` (and a float ``y``) must be finite at
-    every valid step; ``x`` past each length is returned as 0."""
+    ``labels="required"`` (training data): a file without ``y`` is a DataError (``missing
+    key(s) ['y']``); ``"optional"`` (cases to predict on): it loads with ``y`` None, and a
+    ``y`` it holds is checked as always.  The file is read as :mod:`rnnx.io.checkpoint`
+    reads one: zip directory and ``.npy`` headers first, no pickles, sizes bounded.  ``x``
+    (and a float ``y``) must be finite at every valid step; ``x`` past each length is
+    returned as 0."""
     import numpy as np
 
-    arrays = _read_members(path)
-    x, lengths = _check_npz_shapes(path, arrays["x"], arrays["y"], arrays.get("lengths"))
-    y = arrays["y"]
-    _check_finite_steps(path, "x", x, lengths)
-    if y.ndim == 2:
-        _check_finite_steps(path, "y", y, lengths)
-    elif y.dtype.kind == "f" and not np.isfinite(y).all():
+    _check_labels_arg(labels)
+    arrays = _read_members(path, ("x", "y") if labels == "required" else ("x",))
+    x, lengths = _check_npz_shapes(path, arrays["x"], arrays.get("y"), arrays.get("lengths"))
+    y, given = arrays.get("y"), "lengths" in arrays
+    _check_finite_steps(path, "x", x, lengths, given)
+    if y is not None and y.ndim == 2:
+        _check_finite_steps(path, "y", y, lengths, given)
+    elif y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
         raise _fail(path, f": y[{int(np.flatnonzero(~np.isfinite(y))[0])}] is not finite (NaN/Inf); expected labels")
     valid = np.arange(x.shape[1])[None, :, None] < lengths[:, None, None]
     return Panel(np.where(valid, x, 0.0), lengths, y, path)
@@ -265,35 +290,68 @@ def _loader() -> tuple[str, Any]:
     return "", None
 
 
-def _equal_length(path: str) -> bool:
-    """False when the ``.ts`` header says ``@equalLength false``; the header ends at ``@data``."""
+def _header(path: str) -> dict[str, list[str]]:
+    """The tags of a ``.ts`` file's header (the lines before ``@data``), lower case: each
+    tag's words after it, e.g. ``{"@classlabel": ["true", "a", "b"], ...}`` (a tag given
+    twice: its first line)."""
+    tags: dict[str, list[str]] = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             words = line.strip().lower().split()
             if words[:1] == ["@data"]:
                 break
-            if words[:2] == ["@equallength", "false"]:
-                return False
-    return True
+            if words and words[0].startswith("@"):
+                tags.setdefault(words[0], words[1:])
+    return tags
 
 
-def _read_ts(path: str) -> tuple[list[Any], Any]:
-    """The cases of a ``.ts`` file as (channels, steps) arrays and their labels, through the
-    loader installed; its exceptions become one DataError naming the file."""
+def _equal_length(path: str) -> bool:
+    """False when the ``.ts`` header says ``@equalLength false``."""
+    return _header(path).get("@equallength", [])[:1] != ["false"]
+
+
+def _unlabelled(path: str) -> bool:
+    """True when the ``.ts`` header says ``@classLabel false``: no label ends a case."""
+    return _header(path).get("@classlabel", [])[:1] == ["false"]
+
+
+def _has_class_labels(path: str) -> bool:
+    """Whether a .ts file's header says ``@classLabel true`` (a classification set;
+    regression sets say ``@targetLabel true``)."""
+    return _header(path).get("@classlabel", [])[:1] == ["true"]
+
+
+def _nested_cases(frame: Any) -> list[Any]:
+    """The cases of sktime's nested DataFrame (a pd.Series per case and channel) as
+    (channels, steps) arrays."""
     import numpy as np
 
+    return [np.stack([np.asarray(c, dtype=np.float64) for c in row]) for row in frame.itertuples(index=False)]
+
+
+def _read_ts(path: str, labelled: bool = True) -> tuple[list[Any], Any]:
+    """The cases of a ``.ts`` file as (channels, steps) arrays and their labels (None when
+    not ``labelled``), through the loader installed; its exceptions become one DataError
+    naming the file.  An unlabelled file: sktime's ``load_from_tsfile`` always unpacks a
+    label array (1.2 fails on such a file), so its ``load_from_tsfile_to_dataframe`` reads
+    it (the nested DataFrame alone); aeon returns the cases and an empty label array."""
     name, fn = _loader()
     if fn is None:
         raise _fail(path, f": reading .ts files needs sktime or aeon: {_INSTALL}")
     try:
+        if name == "sktime" and not labelled:
+            frame = importlib.import_module("sktime.datasets").load_from_tsfile_to_dataframe(
+                path, return_separate_X_and_y=True)
+            return _nested_cases(frame[0] if isinstance(frame, tuple) else frame), None
         if name == "sktime":
             if _equal_length(path):
                 x, y = fn(path, return_data_type="np3D")
                 return list(x), y
             x, y = fn(path)  # a nested DataFrame: one pd.Series per case and channel
-            return [np.stack([np.asarray(c, dtype=np.float64) for c in row]) for row in x.itertuples(index=False)], y
-        x, y = fn(path)  # aeon: np3D for equal length, a list of (channels, steps) otherwise
-        return list(x), y
+            return _nested_cases(x), y
+        got = fn(path)  # aeon: np3D for equal length, a list of (channels, steps) otherwise
+        x, y = got if isinstance(got, tuple) else (got, None)
+        return list(x), (y if labelled else None)
     except UnicodeDecodeError as e:
         raise _fail(path, f" is not UTF-8 text (byte offset {e.start}); re-save it as UTF-8") from None
     except Exception as e:  # noqa: BLE001 -- the loader's own error, whatever its class: one line naming the file
@@ -320,20 +378,30 @@ def _trim(path: str, i: int, case: Any) -> Any:
     return a.T
 
 
-def load_ts(path: str) -> Panel:
+def load_ts(path: str, *, labels: str = "required") -> Panel:
     """A panel from a UEA/UCR ``.ts`` file through sktime's ``load_from_tsfile`` (``np3D`` for
     equal lengths, the nested DataFrame otherwise) or aeon's ``load_from_ts_file``; neither
     installed: a DataError saying which extra to install.  Unequal lengths are padded
-    (:func:`pad`) and kept in ``lengths``; ``y`` holds the class labels as strings."""
+    (:func:`pad`) and kept in ``lengths``; ``y`` holds the class labels as strings.
+
+    A file whose header says ``@classLabel false`` (no label after a case's last channel):
+    with ``labels="required"`` (training data) a DataError; with ``"optional"`` (cases to
+    predict on) ``y`` is None.  A ``@classLabel true`` file loads its labels either way."""
     import numpy as np
 
+    _check_labels_arg(labels)
     _stat_file(path, ".ts", MAX_CSV_BYTES)
-    cases, y = _read_ts(path)
+    unlabelled = _unlabelled(path)
+    if unlabelled and labels == "required":
+        raise _fail(path, " has no class labels (its header says '@classLabel false'); expected labelled cases "
+                          "('@classLabel true' with the classes, each case ending with ':' and its label)")
+    cases, y = _read_ts(path, labelled=not unlabelled)
     if not cases:
         raise _fail(path, " has no cases")
-    y = np.asarray(y)
-    if y.shape != (len(cases),):
-        raise _fail(path, f": labels of shape {y.shape} for {len(cases)} cases; expected one label per case")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (len(cases),):
+            raise _fail(path, f": labels of shape {y.shape} for {len(cases)} cases; expected one label per case")
     trimmed = [_trim(path, i, c) for i, c in enumerate(cases)]
     try:
         x, lengths = pad(trimmed, name="cases")
@@ -362,19 +430,6 @@ def bundled_uea(name: str, split: str) -> str:
         raise DataError(f"name: {name!r} is not a UEA/UCR dataset bundled with sktime; expected one of "
                         f"{', '.join(classified)}")
     return os.path.join(root, name, f"{name}_{split.upper()}.ts")
-
-
-def _has_class_labels(path: str) -> bool:
-    """Whether a .ts file's header (the lines before ``@data``) says ``@classLabel true``
-    (a classification set; regression sets say ``@targetLabel true``)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            words = line.strip().lower().split()
-            if words[:1] == ["@data"]:
-                return False
-            if words[:2] == ["@classlabel", "true"]:
-                return True
-    return False
 
 
 # -- labels ----------------------------------------------------------------------------------

@@ -146,6 +146,32 @@ def test_npz_file_errors(tmp_path, monkeypatch):
         panel.load_npz(path)
 
 
+def test_npz_without_y_loads_unlabelled_when_labels_are_optional(tmp_path):
+    x = np.arange(24, dtype=np.float64).reshape(3, 4, 2)
+    path = _npz(tmp_path, x=np.where(np.arange(4)[None, :, None] >= 3, np.nan, x), lengths=np.array([3, 1, 2]))
+    p = panel.load_npz(path, labels="optional")
+    assert p.y is None and p.lengths.tolist() == [3, 1, 2] and p.x.shape == (3, 4, 2)
+    np.testing.assert_array_equal(p.x[0, :3], x[0, :3])
+    assert not p.x[1, 1:].any() and not p.x[2, 2:].any()  # padding (NaN here) returned as 0
+    full = panel.load_npz(_npz(tmp_path, "full.npz", x=x[..., 0]), labels="optional")
+    assert full.y is None and full.lengths.tolist() == [4, 4, 4] and full.x.shape == (3, 4, 1)
+    labelled = panel.load_npz(_npz(tmp_path, "y.npz", x=x, y=np.array(["a", "b", "a"])), labels="optional")
+    assert labelled.y.tolist() == ["a", "b", "a"]  # a y it holds is kept (and checked)
+    with pytest.raises(DataError, match=re.escape(": y has 2 rows, x has 3")):
+        panel.load_npz(_npz(tmp_path, "y2.npz", x=x, y=np.zeros(2)), labels="optional")
+    with pytest.raises(DataError, match=re.escape(f"panel: {path!r}: missing key(s) ['y']; expected x (N, T, I)")):
+        panel.load_npz(path)  # labels="required", the default: training data
+    nan = _npz(tmp_path, "nan.npz", x=np.where(np.arange(4)[None, :, None] >= 3, np.nan, x))
+    with pytest.raises(DataError) as e:  # NaN padding without lengths: every step counts, the message says so
+        panel.load_npz(nan, labels="optional")
+    assert str(e.value) == (f"panel: {nan!r}: x[0] step 3 is not finite (NaN/Inf) within its length 4; clean or "
+                            "drop the sequence, or give each sequence's length in a lengths (N,) key (without it "
+                            "every sequence has all the steps of x)")
+    for bad in ("maybe", True, None):
+        with pytest.raises(ValueError, match=r"^labels: expected 'required' or 'optional', got "):
+            panel.load_npz(path, labels=bad)
+
+
 def _npy(a, shape_text=None):
     buf = io.BytesIO()
     np.lib.format.write_array(buf, a)
@@ -203,6 +229,33 @@ def test_load_ts_trailing_missing_values_are_padding(tmp_path):
     p = panel.load_ts(str(f))
     assert p.lengths.tolist() == [3, 2] and p.x[:, :, 0].tolist() == [[1, 2, 3], [4, 5, 0]]
     assert p.y.tolist() == ["a", "b"]
+
+
+UNLABELLED_HEAD = "@problemName u\n@timeStamps false\n@missing true\n@univariate {}\n@equalLength {}\n" \
+                  "@classLabel false\n@data\n"
+
+
+@needs_sktime
+def test_load_ts_class_label_false_loads_unlabelled_when_labels_are_optional(tmp_path):
+    uni = tmp_path / "uni.ts"
+    uni.write_text(UNLABELLED_HEAD.format("true", "true") + "1,2,3\n4,5,6\n")
+    p = panel.load_ts(str(uni), labels="optional")
+    assert p.y is None and p.x[:, :, 0].tolist() == [[1, 2, 3], [4, 5, 6]] and p.lengths.tolist() == [3, 3]
+    multi = tmp_path / "multi.ts"  # two channels (':' between them), unequal lengths
+    multi.write_text(UNLABELLED_HEAD.format("false", "false") + "1,2,3:4,5,6\n7,8:9,10\n")
+    p = panel.load_ts(str(multi), labels="optional")
+    assert p.y is None and p.x.shape == (2, 3, 2) and p.lengths.tolist() == [3, 2]
+    assert p.x[0].tolist() == [[1, 4], [2, 5], [3, 6]] and p.x[1].tolist() == [[7, 9], [8, 10], [0, 0]]
+    with pytest.raises(DataError) as e:
+        panel.load_ts(str(uni))  # labels="required", the default: training data
+    assert str(e.value) == (f"panel: {str(uni)!r} has no class labels (its header says '@classLabel false'); "
+                            "expected labelled cases ('@classLabel true' with the classes, each case ending with "
+                            "':' and its label)")
+    labelled = tmp_path / "labelled.ts"
+    labelled.write_text(TS_HEAD + "1,2,3:a\n4,5:b\n")
+    assert panel.load_ts(str(labelled), labels="optional").y.tolist() == ["a", "b"]
+    with pytest.raises(ValueError, match=r"^labels: expected 'required' or 'optional', got 'no'$"):
+        panel.load_ts(str(uni), labels="no")
 
 
 @needs_sktime
