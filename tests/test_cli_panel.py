@@ -57,12 +57,14 @@ def frequency_npz(path, n: int = 90, t_max: int = 24, seed: int = 0) -> str:
     return str(path)
 
 
-def write_ts(path, cases: list[list[list[float]]], labels: list[str], classes: list[str]) -> str:
-    """A UEA .ts file: each case a list of channels of values."""
+def write_ts(path, cases: list[list[list[float]]], labels: list[str] | None, classes: list[str] | None) -> str:
+    """A UEA .ts file: each case a list of channels of values; labels None: '@classLabel false'."""
+    equal = len({len(ch) for case in cases for ch in case}) == 1
     head = [f"@problemName {os.path.basename(str(path))}", "@timeStamps false",
-            f"@univariate {'true' if len(cases[0]) == 1 else 'false'}", "@equalLength true",
-            f"@classLabel true {' '.join(classes)}", "@data"]
-    rows = [":".join(",".join(f"{v:g}" for v in ch) for ch in case) + f":{lab}" for case, lab in zip(cases, labels)]
+            f"@univariate {'true' if len(cases[0]) == 1 else 'false'}", f"@equalLength {str(equal).lower()}",
+            f"@classLabel true {' '.join(classes)}" if labels is not None else "@classLabel false", "@data"]
+    rows = [":".join(",".join(f"{v:g}" for v in ch) for ch in case) + ("" if lab is None else f":{lab}")
+            for case, lab in zip(cases, labels if labels is not None else [None] * len(cases))]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(head + rows) + "\n")
     return str(path)
@@ -153,6 +155,26 @@ def test_per_step_labels_train_a_sequence_labeller(tmp_path, capsys):
     assert summary["steps"] == test_steps and abs(summary["accuracy"] - m["test_accuracy"]) < 1e-12
     rows = (out / "predictions.csv").read_text().splitlines()
     assert rows[0] == "case,step,length,true,predicted,p_5,p_6" and len(rows) == 1 + test_steps
+    # unlabelled cases: a row per step within lengths (all T steps without lengths), 'true' empty, no accuracy
+    np.savez(tmp_path / "lab.npz", x=x[:5], y=y[:5], lengths=lengths[:5])
+    np.savez(tmp_path / "unl.npz", x=x[:5], lengths=lengths[:5])
+    csvs = {}
+    for name in ("lab", "unl"):
+        assert predict.run(predict_args(["--model", out, "--npz", tmp_path / f"{name}.npz", "--out",
+                                         tmp_path / f"{name}.csv"])) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["steps"] == sum(lengths[:5]) and summary["cases"] == 5
+        csvs[name] = [r.split(",") for r in (tmp_path / f"{name}.csv").read_text().splitlines()]
+    assert summary["accuracy"] is None and csvs["unl"][0] == csvs["lab"][0]
+    assert csvs["unl"][1:] == [[*r[:3], "", *r[4:]] for r in csvs["lab"][1:]]
+    np.savez(tmp_path / "full.npz", x=x[:5])
+    assert predict.run(predict_args(["--model", out, "--npz", tmp_path / "full.npz", "--out", tmp_path / "f.csv"])) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 5 * t_max
+    np.savez(tmp_path / "nan.npz", x=np.where(valid[:5, :, None], x[:5], np.nan))
+    with pytest.raises(AppError, match=re.escape(f"--npz: {str(tmp_path / 'nan.npz')!r}: x[0] step ")) as e:
+        predict.run(predict_args(["--model", out, "--npz", tmp_path / "nan.npz", "--out", tmp_path / "n.csv"]))
+    assert "give each sequence's length in a lengths (N,) key" in str(e.value)
+    assert not (tmp_path / "n.csv").exists()
 
 
 def test_a_seed_fixes_the_run(tmp_path):
@@ -239,6 +261,12 @@ def test_panel_file_errors_keep_their_text(tmp_path):
     refused(["--npz", str(tmp_path / "bad.npz")], tmp_path / "o", "--npz: ", )
     msg = refused(["--npz", str(tmp_path / "bad.npz")], tmp_path / "o", "missing key(s) ['y']")
     assert not msg.startswith("panel:")
+    unl = write_ts(tmp_path / "unl.ts", [[[1.0, 2.0, 3.0]]] * 4, None, None)
+    if HAS_SKTIME:  # an unlabelled .ts (cases to predict on) is refused for training and as its test file
+        refused(["--ts", unl], tmp_path / "o", f"--ts: {unl!r} has no class labels (its header says "
+                                                "'@classLabel false'); expected labelled cases")
+        refused(["--ts", write_ts(tmp_path / "l.ts", *ts_cases(8, 1, 0), ["a", "b"]), "--test-ts", unl],
+                tmp_path / "o", f"--test-ts: {unl!r} has no class labels")
     np.savez(tmp_path / "one.npz", x=np.zeros((3, 4)), y=np.array([1, 1, 1]))
     refused(["--npz", str(tmp_path / "one.npz")], tmp_path / "o", "has one class (1); expected at least two")
 
@@ -502,7 +530,27 @@ def test_predict_classifies_the_run_test_cases_and_new_ones(tmp_path, capsys):
     assert predict.run(predict_args(["--model", out, "--npz", new, "--out", tmp_path / "new.csv"])) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cases"] == 9 and summary["data"] == new and 0 <= summary["accuracy"] <= 1
-    assert len((tmp_path / "new.csv").read_text().splitlines()) == 10
+    labelled = [r.split(",") for r in (tmp_path / "new.csv").read_text().splitlines()]
+    assert len(labelled) == 10
+    with np.load(new) as f:  # the same cases without y: the same rows and probabilities, 'true' empty
+        np.savez(tmp_path / "unl.npz", x=f["x"], lengths=f["lengths"])
+    assert predict.run(predict_args(["--model", out, "--npz", tmp_path / "unl.npz", "--out", tmp_path / "u.csv"])) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == 9 and summary["accuracy"] is None and summary["data"] == str(tmp_path / "unl.npz")
+    unlabelled = [r.split(",") for r in (tmp_path / "u.csv").read_text().splitlines()]
+    assert unlabelled[0] == labelled[0] and unlabelled[1:] == [[*r[:2], "", *r[3:]] for r in labelled[1:]]
+    if HAS_SKTIME:  # a .ts of '@classLabel false', unequal lengths
+        ts = write_ts(tmp_path / "unl.ts", [[[0.1 * k for k in range(n)]] for n in (12, 20, 15)], None, None)
+        assert predict.run(predict_args(["--model", out, "--ts", ts, "--out", tmp_path / "ts.csv"])) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["cases"] == 3 and summary["accuracy"] is None and summary["data"] == ts
+        rows = [r.split(",") for r in (tmp_path / "ts.csv").read_text().splitlines()[1:]]
+        assert [r[:3] for r in rows] == [["0", "12", ""], ["1", "20", ""], ["2", "15", ""]]
+        assert all(r[3] in ("high", "low", "mid") and abs(sum(map(float, r[4:])) - 1) < 1e-12 for r in rows)
+        two = write_ts(tmp_path / "two.ts", [[[1.0, 2.0], [3.0, 4.0]]] * 2, None, None)
+        with pytest.raises(AppError, match=re.escape(f"--ts: {two!r} has 2 features per step, the run's model "
+                                                     "reads 1; expected the same features")):
+            predict.run(predict_args(["--model", out, "--ts", two, "--out", tmp_path / "two.csv"]))
     np.savez(tmp_path / "two.npz", x=np.zeros((3, 5, 2)), y=np.array(["low"] * 3))
     np.savez(tmp_path / "other.npz", x=np.zeros((3, 5)), y=np.array(["low", "top", "mid"]))
     for argv, text in (

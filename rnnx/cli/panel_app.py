@@ -238,7 +238,7 @@ def _split_fractions(args: argparse.Namespace, has_test: bool, flag: str) -> tup
 @dataclass(frozen=True)
 class _Cases:
     """Cases on the host: ``x`` (N, T, I) float64, ``lengths`` (N,) int64, ``y`` (N,) or
-    (N, T) int64 class codes (0 past each length)."""
+    (N, T) int64 class codes (0 past each length), or None (unlabelled cases to predict on)."""
 
     x: Any
     lengths: Any
@@ -495,11 +495,12 @@ def _optimizer(s: dict):
 
 
 def _arrays(target, p: _Cases, dtype: str) -> tuple[Any, Any, Any]:
-    """(x, y, lengths) of a part on the target; lengths None when every case is full length."""
+    """(x, y, lengths) of a part on the target; y None for unlabelled cases, lengths None
+    when every case is full length."""
     import numpy as np
 
     x = target.from_numpy(np.ascontiguousarray(p.x, dtype=dtype))
-    y = target.from_numpy(np.ascontiguousarray(p.y))
+    y = None if p.y is None else target.from_numpy(np.ascontiguousarray(p.y))
     full = bool(np.all(p.lengths == p.x.shape[1]))
     return x, y, None if full else target.from_numpy(np.ascontiguousarray(p.lengths))
 
@@ -1066,20 +1067,25 @@ def _same_run(data: _RunData, record: dict, folder: str) -> None:
 # -- predict ------------------------------------------------------------------------------------------
 def _new_cases(path: str, flag: str, record: dict) -> _Cases:
     """The cases of ``--npz``/``--ts`` FILE with class codes of the run's classes: the run's
-    number of features, labels of its kind (per sequence or per step), only its classes."""
+    number of features, labels of its kind (per sequence or per step), only its classes;
+    or unlabelled (an ``.npz`` without ``y``, a ``.ts`` file of ``@classLabel false``):
+    ``y`` None, and a per-step run labels every step within each length (``lengths``,
+    else all T steps)."""
     import numpy as np
 
     from rnnx import panel
     from rnnx.data import DataError
 
     try:
-        p = (panel.load_npz if flag == "npz" else panel.load_ts)(path)
+        p = (panel.load_npz if flag == "npz" else panel.load_ts)(path, labels="optional")
     except DataError as e:
         raise _panel_error(e, flag) from None
     n_in, want = int(p.x.shape[2]), record["labels"]
     if n_in != record["input_size"]:
         raise AppError(f"--{flag}: {path!r} has {n_in} features per step, the run's model reads "
                        f"{record['input_size']}; expected the same features")
+    if p.y is None:
+        return _Cases(p.x, p.lengths, None)
     kind = "per-step" if np.ndim(p.y) == 2 else "per-sequence"
     if kind != want:
         raise AppError(f"--{flag}: {path!r} has labels {kind} (y of shape {tuple(np.shape(p.y))}), the run labels "
@@ -1109,9 +1115,10 @@ def _probabilities(target, model, params: dict, p: _Cases, dtype: str) -> Any:
 
 
 def _predictions_csv(p: _Cases, rows: list[int], prob: Any, classes: list, per_step: bool) -> tuple[str, int, int]:
-    """(the CSV text, the labels counted, those right): a row per case (per valid step of
-    it with per-step labels): its row in its file, [step,] length, true and predicted class,
-    one probability per class."""
+    """(the CSV text, the rows written, those right): a row per case (per valid step of it
+    with per-step labels): its row in its file, [step,] length, true and predicted class,
+    one probability per class.  Unlabelled cases (``p.y`` None): the same columns, ``true``
+    empty, none counted right."""
     import numpy as np
 
     buf = io.StringIO()
@@ -1124,9 +1131,9 @@ def _predictions_csv(p: _Cases, rows: list[int], prob: Any, classes: list, per_s
         length = int(p.lengths[i])
         for t in range(length) if per_step else (None,):
             at = (i, t) if per_step else (i,)
-            truth, guess = int(p.y[at]), int(pred[at])
-            w.writerow([rows[i], *([t] if per_step else []), length, classes[truth], classes[guess],
-                        *(repr(float(v)) for v in prob[at])])
+            truth, guess = None if p.y is None else int(p.y[at]), int(pred[at])
+            w.writerow([rows[i], *([t] if per_step else []), length, "" if truth is None else classes[truth],
+                        classes[guess], *(repr(float(v)) for v in prob[at])])
             counted, right = counted + 1, right + (truth == guess)
     return buf.getvalue(), counted, right
 
@@ -1137,8 +1144,10 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
     run's own test cases (its data read again only once the files' SHA-256 match its
     record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
-    its number of features); ``predictions.csv`` (``out``, never a file of the run) and
-    the summary: cases, accuracy, where the cases came from, the file written."""
+    its number of features; unlabelled cases too: ``.npz`` without ``y``, ``.ts`` of
+    ``@classLabel false``); ``predictions.csv`` (``out``, never a file of the run; ``true``
+    empty for unlabelled cases) and the summary: cases, accuracy (None for unlabelled
+    cases), where the cases came from, the file written."""
     import rnnx
     from rnnx import checks
     from rnnx.cli import app
@@ -1189,5 +1198,6 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     text, counted, right = _predictions_csv(cases, rows, prob, classes, per_step)
     with app._writing_into(folder, out):
         atomic.write_text(out, text)
-    return {"cases": cases.n, **({"steps": counted} if per_step else {}), "accuracy": right / counted,
+    accuracy = None if cases.y is None else right / counted
+    return {"cases": cases.n, **({"steps": counted} if per_step else {}), "accuracy": accuracy,
             "labels": record["labels"], "classes": classes, "data": source, "out": out}
