@@ -13,9 +13,10 @@ from rnnx.cli.errors import AppError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     run_folder_arguments(p, "predictions.csv")
-    p.add_argument("--npz", metavar="FILE", help="new cases for a classification run: x (N, T, I) or (N, T), y labels "
-                   "(N,) or (N, T), optional lengths (default: the run's own test cases)")
-    p.add_argument("--ts", metavar="FILE", help="new cases for a classification run, a UEA/UCR .ts file")
+    p.add_argument("--npz", metavar="FILE", help="new cases for a classification run: x (N, T, I) or (N, T), optional "
+                   "y labels (N,) or (N, T) (then the accuracy), optional lengths (default: the run's own test cases)")
+    p.add_argument("--ts", metavar="FILE", help="new cases for a classification run, a UEA/UCR .ts file "
+                   "(@classLabel true or false)")
 
 
 def run(args: argparse.Namespace) -> int:
