@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import losses
+from rnnx import diagnostics, losses
 from rnnx.random import dropout_mask
 
 jax = pytest.importorskip("jax")
@@ -315,3 +315,85 @@ def test_collect_shapes_unbatched_and_bad_input():
     model = rnnx.Model("rnn", I, H)
     with pytest.raises(ValueError, match="collect:"):
         model.loss_and_grad(model.init_params(np, dtype=np.float64), x[:, None, :], np.zeros((1, 1)), collect="all")
+
+
+# -- gate saturation ------------------------------------------------------------------------------
+def _np_gates(cell, p, x_t, s, act):
+    """Gate activations {name: (B, H)} and the new state, torch's equations in NumPy."""
+    phi = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0.0)}[act]
+    a_x, a_h = x_t @ p["weight_ih"].T + p["bias_ih"], s[0] @ p["weight_hh"].T + p["bias_hh"]
+    if cell == "rnn":
+        h = phi(a_x + a_h)
+        return {"h": h}, (h,)
+    sig = lambda a: 1.0 / (1.0 + np.exp(-a))  # noqa: E731
+    if cell == "lstm":
+        a = a_x + a_h
+        gates = {"i": sig(a[:, :H]), "f": sig(a[:, H : 2 * H]), "g": phi(a[:, 2 * H : 3 * H]), "o": sig(a[:, 3 * H :])}
+        c = gates["f"] * s[1] + gates["i"] * gates["g"]
+        return gates, (gates["o"] * phi(c), c)
+    r, z = sig(a_x[:, :H] + a_h[:, :H]), sig(a_x[:, H : 2 * H] + a_h[:, H : 2 * H])
+    n = phi(a_x[:, 2 * H :] + r * a_h[:, 2 * H :])
+    return {"r": r, "z": z, "n": n}, ((1.0 - z) * n + z * s[0],)
+
+
+def _direct_counts(cell, params, x, lengths, act):
+    """Saturated fractions (L=2, D=2) and dead units counted on gates recomputed here."""
+    valid = np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+    rules = {"sigmoid": lambda y: (y < 0.01) | (y > 0.99), "tanh": lambda y: np.abs(y) > 0.99,
+             "relu": lambda y: y <= 0.0}
+    sat, dead, inp = {}, {}, x
+    for layer in range(2):
+        outs = []
+        for d in range(2):
+            p = _dir_params(params, layer, d)
+            s = tuple(np.zeros((B, H)) for _ in range(2 if cell == "lstm" else 1))
+            hs = np.zeros((T, B, H))
+            for t in reversed(range(T)) if d else range(T):
+                gates, new = _np_gates(cell, p, inp[t], s, act)
+                m = valid[t][:, None]
+                s = tuple(np.where(m, n, o) for n, o in zip(new, s))
+                hs[t] = np.where(m, s[0], 0.0)
+                for g, y in gates.items():
+                    kind = act if g in ("h", "g", "n") else "sigmoid"
+                    sat.setdefault(g, np.zeros((2, 2, T)))[layer, d, t] = rules[kind](y)[valid[t]].mean()
+                    if kind == "relu":
+                        was = dead.setdefault(g, np.ones((2, 2, H), dtype=bool))
+                        was[layer, d] &= ~np.any((y > 0.0)[valid[t]], axis=0)
+            outs.append(hs)
+        inp = np.concatenate(outs, axis=-1)
+    return sat, dead
+
+
+@pytest.mark.parametrize("cell, act", [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu"),
+                                       ("lstm", "relu")])
+def test_gate_saturation_equals_a_direct_count(cell, act):
+    opts = {"nonlinearity": act} if cell == "rnn" else ({"activation": act} if act != "tanh" else {})
+    model = rnnx.Model(cell, I, H, num_layers=2, bidirectional=True, **opts)
+    params = {k: 4.0 * v for k, v in model.init_params(np, seed=6, dtype=np.float64).items()}  # large: saturates
+    if act == "relu":  # unit 0 of the relu gate in layer 0's forward direction never activates
+        params["bias_ih_l0"] = params["bias_ih_l0"].copy()
+        params["bias_ih_l0"][0 if cell == "rnn" else 2 * H] -= 1e3
+    x = 3.0 * np.random.default_rng(8).normal(size=(T, B, I))
+    lengths = [5, 2, 4]
+    stats = diagnostics.gate_saturation(model, params, x, lengths=lengths)
+    sat, dead = _direct_counts(cell, params, x, lengths, act)
+    assert set(stats.saturated) == set(sat) and set(stats.dead) == set(dead)
+    for g in sat:
+        np.testing.assert_allclose(stats.saturated[g], sat[g], rtol=0, atol=1e-12)
+        assert 0.0 < np.mean(sat[g]) < 1.0 or g == "f"
+    for g in dead:
+        assert np.array_equal(stats.dead[g], dead[g]) and dead[g][0, 0, 0]  # unit 0 of layer 0: bias -1000
+    assert stats.rule["i" if cell == "lstm" else next(iter(sat))]
+    layer_stats = diagnostics.gate_saturation(model.layer, params, x, lengths=lengths)
+    assert all(np.array_equal(layer_stats.saturated[g], stats.saturated[g]) for g in sat)
+
+
+def test_gate_saturation_empty_steps_and_bad_input():
+    layer = rnnx.layer("gru", I, H, activation="linear")
+    params = layer.init_params(np, dtype=np.float64)
+    x = np.random.default_rng(0).normal(size=(T, B, I))
+    stats = diagnostics.gate_saturation(layer, params, x, lengths=[2, 3, 1])
+    assert set(stats.saturated) == {"r", "z"} and stats.dead == {}  # a linear gate never saturates
+    assert np.all(np.isnan(stats.saturated["r"][0, 0, 3:])) and not np.any(np.isnan(stats.saturated["r"][0, 0, :3]))
+    with pytest.raises(TypeError, match="model_or_layer: expected an rnnx Model or recurrent layer, got str"):
+        diagnostics.gate_saturation("gru", params, x)
