@@ -5,6 +5,8 @@ The reference is written here, independent of rnnx's kernels: the cells with tor
 equations and gate order on the same parameters, a loop with packed-sequence semantics, and
 additive zero perturbations e on each h_t (and c_t), on each direction's input x_t: dL/de
 is the flow (``jax.grad``; torch: ``h_t.retain_grad()`` and zero leaves on nn.*Cell loops).
+Gate saturation against a direct NumPy count; the Jacobian profile against explicit products
+of per-step Jacobians (torch autograd).
 """
 
 from __future__ import annotations
@@ -397,3 +399,83 @@ def test_gate_saturation_empty_steps_and_bad_input():
     assert np.all(np.isnan(stats.saturated["r"][0, 0, 3:])) and not np.any(np.isnan(stats.saturated["r"][0, 0, :3]))
     with pytest.raises(TypeError, match="model_or_layer: expected an rnnx Model or recurrent layer, got str"):
         diagnostics.gate_saturation("gru", params, x)
+
+
+# -- Jacobian profile -----------------------------------------------------------------------------
+def _explicit_profile(cell, params, x, probes):
+    """||v^T dh_T/dh_t||, ||v^T dh_T/dc_t|| from explicit products of the step Jacobians
+    (torch.autograd.functional.jacobian of one step of the reference cell), L = 2, D = 2,
+    no lengths."""
+    nc = 2 if cell == "lstm" else 1
+    tp = {k: torch.from_numpy(v) for k, v in params.items()}
+    nb, K = x.shape[1], probes.shape[3]
+    out_h, out_c, inp = np.zeros((2, 2, T, nb, K)), np.zeros((2, 2, T, nb, K)), x
+    for layer in range(2):
+        outs = []
+        for d in range(2):
+            p = _dir_params(tp, layer, d)
+            order = list(reversed(range(T))) if d else list(range(T))
+            hs = np.zeros((T, nb, H))
+            for b in range(nb):
+                s, prev, steps = torch.zeros(nc * H, dtype=torch.float64), {}, {}
+                for t in order:
+                    x_t = torch.from_numpy(inp[t, b])[None, :]
+
+                    def step(flat, x_t=x_t, p=p):  # one sequence: state (nc*H,) -> state
+                        return torch.cat(_jnp_cell(cell, p, x_t, tuple(flat[None, k * H : (k + 1) * H]
+                                                                       for k in range(nc))), dim=-1)[0]
+
+                    prev[t], steps[t], s = s, step, step(s).detach()
+                    hs[t, b] = s[:H].numpy()
+                M = np.eye(nc * H)[:H]  # dh_T / d(state at the final step)
+                for t in reversed(order):  # from the final step back to the first
+                    for k in range(K):
+                        w = probes[layer, d, b, k] @ M
+                        out_h[layer, d, t, b, k] = np.linalg.norm(w[:H])
+                        out_c[layer, d, t, b, k] = np.linalg.norm(w[H:])
+                    M = M @ torch.autograd.functional.jacobian(steps[t], prev[t]).numpy()
+            outs.append(hs)
+        inp = np.concatenate(outs, axis=-1)
+    return out_h, out_c
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_jacobian_profile_equals_explicit_jacobian_products(cell):
+    model = rnnx.Model(cell, I, H, num_layers=2, bidirectional=True)
+    params = {k: 2.0 * v for k, v in model.init_params(np, seed=11, dtype=np.float64).items()}
+    x = np.random.default_rng(12).normal(size=(T, 2, I))
+    prof = diagnostics.jacobian_profile(model, params, x, probes=2, seed=3)
+    probes = np.asarray(prof.probes)
+    assert probes.shape == (2, 2, 2, 2, H) and np.allclose(np.linalg.norm(probes, axis=-1), 1.0)
+    want_h, want_c = _explicit_profile(cell, params, x, probes)
+    np.testing.assert_allclose(prof.h, want_h, rtol=0, atol=1e-6)
+    if cell == "lstm":
+        np.testing.assert_allclose(prof.c, want_c, rtol=0, atol=1e-6)
+    else:
+        assert prof.c is None and prof.forget is None
+    far = np.stack([want_h[:, 0, 0], want_h[:, 1, T - 1]], axis=1)  # (L, D, B, K)
+    np.testing.assert_allclose(prof.growth, np.exp(np.mean(np.log(far), axis=(2, 3)) / (T - 1)), rtol=1e-10)
+    for layer in range(2):
+        for d in range(2):
+            w = _dir_params(params, layer, d)["weight_hh"]
+            assert abs(prof.w_hh_norm[layer, d] - np.linalg.svd(w, compute_uv=False)[0]) < 1e-12
+
+
+def test_jacobian_profile_lengths_forget_gate_and_bad_input():
+    layer = rnnx.layer("lstm", I, H, bidirectional=True)
+    params = layer.init_params(np, seed=2, dtype=np.float64)
+    x = np.random.default_rng(1).normal(size=(T, 2, I))
+    prof = diagnostics.jacobian_profile(layer, params, x, lengths=[5, 3], probes=3)
+    alone = diagnostics.jacobian_profile(layer, params, x[:3, 1:], probes=3)  # sequence 1 without padding
+    h = np.asarray(prof.h)
+    assert np.all(h[:, :, 3:, 1] == 0.0) and np.allclose(h[0, 0, 4, 0], 1.0) and np.allclose(h[0, 1, 0], 1.0)
+    assert np.all(h[:, :, :3, 1] > 0.0) and alone.h.shape == (1, 2, 3, 1, 3)
+    f0 = np.asarray(diagnostics.jacobian_profile(layer, params, x[:, :1], probes=1).forget)
+    f1 = np.asarray(alone.forget)  # the padded sequence's gates are those of it alone
+    np.testing.assert_allclose(prof.forget[..., :3], (f0[..., :3] + f1) / 2, rtol=1e-12)
+    np.testing.assert_allclose(prof.forget[..., 3:], f0[..., 3:], rtol=1e-12)  # only sequence 0 reaches t >= 3
+    assert np.all((prof.forget > 0.0) & (prof.forget < 1.0))
+    for kw, msg in (({"probes": 0}, "probes: expected a positive int, got 0"),
+                    ({"seed": 1.5}, "seed: expected an int, got 1.5")):
+        with pytest.raises((ValueError, TypeError), match=msg):
+            diagnostics.jacobian_profile(layer, params, x, **kw)
