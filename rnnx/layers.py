@@ -25,15 +25,15 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx import checks
+from rnnx import checks, stack
 from rnnx import params as P
-from rnnx import stack
 from rnnx._xp import index_dtype, namespace
 from rnnx.backends import capabilities
-from rnnx.cells import CELLS, CellSpec, spec as cell_spec
+from rnnx.cells import CELLS, CellSpec
+from rnnx.cells import spec as cell_spec
 from rnnx.cells.spec import Option, boolean, positive_int
 
-__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "Cache", "layer", "layer_from_config", "LAYER_OPTIONS"]
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "Cache", "GradientFlow", "layer", "layer_from_config", "LAYER_OPTIONS"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,42 @@ class Cache:
     def nbytes(self) -> int:
         """Bytes of the arrays the cache holds (the caller's x not counted)."""
         return stack.cache_nbytes(self.data)
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """The gradient flow of one backward pass (``backward(..., collect=...)``): per layer l,
+    direction d (0 forward, 1 reverse, both indexed in forward time) and step t.
+
+    With ``collect="norms"``, Euclidean norms over the units, each (L, D, T, B):
+
+    ``h[l, d, t, b] = ||dL/dh_t||``
+        the TOTAL gradient of the loss with respect to h_t, through the output y_t and
+        through every later step (the recurrence), for sequence b: what BPTT's loop carries
+        into step t's cell (with ``dstate``, dL/d(final state), added at the last step).
+    ``c[l, d, t, b] = ||dL/dc_t||`` (LSTM only; ``None`` for a cell without a cell state)
+        the gradient the cell state carries into step t+1: dL/d(c_t + e) at e = 0 for a
+        perturbation e of the state the next step reads, with h_t = o_t * phi(c_t) held
+        fixed (that path is in ``h``).
+    ``x[l, d, t, b] = ||dL/dx_t||``
+        the gradient into layer l's input at step t through direction d, ``da_x W_ih``
+        (layer 0: the model's x; above: the layer below's output after its dropout mask);
+        the layer's whole input gradient is the sum over d of the ``"units"`` arrays.
+
+    With ``collect="units"`` the gradients themselves: ``h`` (L, D, T, B, R), ``c``
+    (L, D, T, B, H), and ``x`` a tuple of L arrays (D, T, B, I_l) (I_0 = I, else D*R).
+
+    Padded steps (``lengths``: t >= L_b) hold 0: nothing enters the cell there (the state
+    passes through).  Always time-major ([layer, direction, step, sequence], also with
+    ``batch_first``); an unbatched x drops the B axis.  Extra memory: O(T*B) per layer and
+    direction for norms (three (T, B) arrays at most), O(T*B*H) for units.  A pytree under
+    ``jax.jit`` (``collect`` is static).
+    """
+
+    h: Any
+    c: Any
+    x: Any
+    collect: str = "norms"
 
 
 def _positive(name: str, v: Any, opts: Any, hidden_size: int) -> None:
@@ -295,7 +331,7 @@ class Recurrent:
         """``params`` (or gradients) keyed ``params['<key>']``, in :meth:`param_shapes` order."""
         return {f"{prefix}[{k!r}]": params[k] for k in self._shapes}
 
-    def backward(self, params, cache, dy, dstate=None, *, check_finite=False):
+    def backward(self, params, cache, dy, dstate=None, *, check_finite=False, collect=None):
         """Explicit, hand-derived BPTT through :meth:`forward` (through its dropout masks).
 
         cache: the third result of :meth:`forward`; dy: dL/dy, the shape of ``y``;
@@ -305,9 +341,16 @@ class Recurrent:
         check_finite: True raises :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf
         in ``dy`` (its valid steps only, with ``lengths``), ``dstate``, ``params`` before
         computing, then in ``grads['<key>']``, ``dx``, ``dstate0``; see :meth:`forward`.
+        collect: None (default: nothing more is formed, the results bit for bit those
+            without it), ``"norms"`` or ``"units"``: a fourth result, the
+            :class:`GradientFlow` (per layer, direction and step, dL/dh_t, dL/dc_t for the
+            LSTM and dL/dx_t, read from the backward loop; extra memory O(T*B) per layer
+            and direction for norms, O(T*B*H) for units).
         """
         if not isinstance(cache, Cache):
             raise TypeError(f"cache: expected the Cache returned by forward(), got {type(cache).__name__}")
+        if collect is not None:
+            check_collect(collect)
         x0 = cache.data["layers"][0]["x"]
         xp = namespace(dy=dy, x=x0, **_named_state("dstate", dstate),
                        **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
@@ -333,20 +376,40 @@ class Recurrent:
             dy_seen = dy_user if mask is None else self._user_layout(xp.where(mask, dy, 0.0), xp=xp)
             checks.all_finite({"dy": dy_seen, **_named_state("dstate", dstate), **self._named_params(params)},
                               xp=xp)
-        dparams, dx, ds0 = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
-                                          num_layers=self.num_layers, num_directions=self.num_directions,
-                                          bias=self.bias, xp=xp, checkpoint=cache.checkpoint)
+        dparams, dx, ds0, *flows = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
+                                                  num_layers=self.num_layers, num_directions=self.num_directions,
+                                                  bias=self.bias, xp=xp, checkpoint=cache.checkpoint,
+                                                  collect=collect)
         dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
         if check_finite:
             checks.all_finite({**self._named_params(dparams, "grads"), "dx": dx,
                                **_named_state("dstate0", self._pack(ds0))}, xp=xp)
-        return dparams, dx, self._pack(ds0)
+        if collect is None:
+            return dparams, dx, self._pack(ds0)
+        return dparams, dx, self._pack(ds0), self._flow(flows[0], collect, cache.unbatched, xp=xp)
+
+    def _flow(self, raw: dict, collect: str, unbatched: bool, *, xp: Any) -> GradientFlow:
+        """:class:`GradientFlow` from :func:`rnnx.stack.backward`'s raw record (norms of x
+        stacked over layers; an unbatched x's B axis dropped)."""
+        drop = (lambda a: a[:, :, :, 0, ...]) if unbatched else (lambda a: a)  # noqa: E731
+        state = tuple(drop(a) for a in raw["state"])
+        xs = tuple(a[:, :, 0, ...] if unbatched else a for a in raw["x"])
+        x = xp.stack(xs, axis=0) if collect == "norms" else xs
+        c = state[self.spec.state.index("c")] if "c" in self.spec.state else None
+        return GradientFlow(h=state[0], c=c, x=x, collect=collect)
+
+
+def check_collect(collect: Any) -> None:
+    """``collect``: None, ``"norms"`` or ``"units"`` (``ValueError`` naming it otherwise)."""
+    if collect is not None and collect not in stack.COLLECT:
+        raise ValueError(f"collect: expected None, {' or '.join(map(repr, stack.COLLECT))}, got {collect!r}")
 
 
 def _register_for(xp: Any) -> None:
     register = capabilities(xp).register_pytree
     if register is not None:
         register(Cache, data_fields=("data",), meta_fields=("unbatched", "y_shape", "checkpoint"))
+        register(GradientFlow, data_fields=("h", "c", "x"), meta_fields=("collect",))
 
 
 def _named_state(name: str, s: Any) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def run(kernel, a_x, state0, rec, *, mask, reverse, xp, keep=True, project=None)
     return final, ys[:k], ys[k:]
 
 
-def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, xp):
+def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, xp, flow=None):
     """Backpropagate through :func:`run` (one direction).
 
     dy (T, B, R): dL/dh_t from the outputs; states, saved, state0: what :func:`run` gave;
@@ -116,6 +116,12 @@ def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, 
     per-step arrays), prev (the kept components of the state before each step)); the weight
     gradients are then one product each (``dW_ih = sum da_x^T x``, the kernel's
     ``weight_grads``).
+
+    ``flow`` (None: nothing more is formed): a function of ``ds_cell``, the tuple of
+    dL/ds_t per state component that enters step t's cell (h: through the output and the
+    next step; c: through the next step; 0 at padded steps), returning a tuple of arrays;
+    they become further per-step outputs of the loop and a fifth result (tuple of
+    (T, B, ...), in time order).
     """
     k = kernel.kept
     prev = previous(states, state0[:k], reverse=reverse, xp=xp)
@@ -129,8 +135,13 @@ def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, 
         dprev, da_x, extra = kernel.step_back(ds_cell, prev_t, new_t, saved_t, recb, xp=xp)
         if mask is not None:
             dprev = tuple(p + xp.where(x_t[1], 0.0, d) for p, d in zip(dprev, ds))
-        return dprev, (da_x,) + tuple(extra)
+        if flow is None:
+            return dprev, (da_x,) + tuple(extra)
+        return dprev, (da_x,) + tuple(extra) + flow(ds_cell)
 
     xs = (dy,) + (() if mask is None else (mask,)) + prev + tuple(states) + tuple(saved)
     dstate0, das = scan_for(xs, xp)(g, tuple(dstate), xs, reverse=not reverse, xp=xp)
-    return dstate0, das[0], das[1:], prev
+    if flow is None:
+        return dstate0, das[0], das[1:], prev
+    n = len(dstate)
+    return dstate0, das[0], das[1:-n], prev, das[-n:]

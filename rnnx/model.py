@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx import checks, head
-from rnnx import params as P
 import array_api_compat as compat
 
-from rnnx import losses
+from rnnx import checks, head, losses
+from rnnx import params as P
 from rnnx._xp import index_dtype, namespace, zeros_before
-from rnnx.layers import _named_state, layer
+from rnnx.layers import _named_state, check_collect, layer
 
 OBJECTIVES = ("many-to-one", "many-to-many")
 
@@ -164,20 +163,26 @@ class Model:
         return pred, state
 
     def backward(self, params: dict, cache: tuple, dpred: Any, dstate: Any = None, *,
-                 check_finite: bool = False) -> tuple[dict, Any, Any]:
+                 check_finite: bool = False, collect: Any = None) -> tuple:
         """Given dL/dpred (and dL/d final state), return (dparams, dx, dstate0).
 
         ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
         ``dpred``, ``dstate``, ``params`` before computing, then in ``grads['<key>']`` (in
-        :meth:`param_shapes` order), ``dx``, ``dstate0``; a ``ValueError`` under ``jax.jit``."""
+        :meth:`param_shapes` order), ``dx``, ``dstate0``; a ``ValueError`` under ``jax.jit``.
+        ``collect`` (None, ``"norms"``, ``"units"``): with one, a fourth result, the
+        recurrent layers' :class:`~rnnx.layers.GradientFlow` (per layer, direction and step
+        ||dL/dh_t||, ||dL/dc_t|| for the LSTM, ||dL/dx_t||; O(T*B) extra memory per layer
+        and direction for norms); None forms nothing more."""
+        if collect is not None:
+            check_collect(collect)
         if check_finite:
             self._check({"dpred": dpred, **_named_state("dstate", dstate), **self._named(params)})
-        grads, dx, ds0 = self._backward(params, cache, dpred, dstate)
+        grads, dx, ds0, *flow = self._backward(params, cache, dpred, dstate, collect)
         if check_finite:
             self._check({**self._named(grads, "grads"), "dx": dx, **_named_state("dstate0", ds0)})
-        return grads, dx, ds0
+        return (grads, dx, ds0, *flow)
 
-    def _backward(self, params, cache, dpred, dstate):
+    def _backward(self, params, cache, dpred, dstate, collect=None):
         """:meth:`backward` without checks."""
         lp, w, b = self._split(params)
         lcache, h, pred, last = cache
@@ -187,11 +192,15 @@ class Model:
             dh = xp.where(last, xp.expand_dims(dh, axis=0), 0.0)
         elif self.objective == "many-to-one":  # only the last step feeds the head
             dh = zeros_before(xp.expand_dims(dh, axis=0), lcache.y_shape[0] - 1, xp=xp)
-        dlp, dx, ds0 = self.layer.backward(lp, lcache, dh, dstate)
-        return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
+        if collect is None:
+            dlp, dx, ds0 = self.layer.backward(lp, lcache, dh, dstate)
+            return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
+        dlp, dx, ds0, flow = self.layer.backward(lp, lcache, dh, dstate, collect=collect)
+        return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0, flow
 
     def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, lengths: Any = None,
-                      loss: Any = "mse", mask_steps: int = 0, seed: Any = None, check_finite: bool = False):
+                      loss: Any = "mse", mask_steps: int = 0, seed: Any = None, check_finite: bool = False,
+                      collect: Any = None):
         """The loss and its gradient with respect to every parameter, in training mode (with
         ``dropout`` > 0, ``seed`` draws the masks).
 
@@ -206,9 +215,13 @@ class Model:
         ``x``, ``state0``, ``target`` (all of it), ``params`` (in :meth:`param_shapes` order)
         before computing, then in ``grads['<key>']`` (same order), ``loss``, ``state``; a
         ``ValueError`` under ``jax.jit``.  False inspects nothing.
-        Returns (loss, grads, final state).
+        ``collect`` (None, ``"norms"``, ``"units"``): see :meth:`backward`.
+        Returns (loss, grads, final state), and the :class:`~rnnx.layers.GradientFlow` with
+        ``collect``.
         """
         self._split(params)
+        if collect is not None:
+            check_collect(collect)
         fn = losses.get(loss) if isinstance(loss, str) else loss
         if check_finite:
             self._check({"x": x, **_named_state("state0", state0), "target": target, **self._named(params)})
@@ -224,7 +237,7 @@ class Model:
             dpred = zeros_before(dpred, mask_steps, xp=xp)
         else:
             value, dpred = fn(pred, target, xp=xp, **({} if mask is None else {"mask": mask}))
-        grads, _, _ = self._backward(params, cache, dpred, None)
+        grads, _, _, *flow = self._backward(params, cache, dpred, None, collect)
         if check_finite:
             self._check({**self._named(grads, "grads"), "loss": value, **_named_state("state", state)})
-        return value, grads, state
+        return (value, grads, state, *flow)

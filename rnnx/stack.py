@@ -93,13 +93,14 @@ class _Direction:
                        project=self.project)
         return run(self.kernel, self.a_x(x), s0, rec, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep)
 
-    def backward(self, x, dy, states, saved, s0, ds, mask):
+    def backward(self, x, dy, states, saved, s0, ds, mask, flow=None):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
-        span's gradients (one product each) and its dx."""
+        span's gradients (one product each) and its dx (and, with ``flow``, the per-step
+        flows :func:`rnnx.loop.run_back` formed)."""
         xp, kernel = self.xp, self.kernel
         recb = kernel.prepare_back(self.p, xp=xp)
-        ds0, da_x, extra, prev = run_back(kernel, dy, states, saved, s0, recb, ds, mask=mask,
-                                          reverse=self.reverse, xp=xp)
+        ds0, da_x, extra, prev, *flows = run_back(kernel, dy, states, saved, s0, recb, ds, mask=mask,
+                                                  reverse=self.reverse, xp=xp, flow=flow)
         T, B, n_in = x.shape
         N = T * B
         flat = lambda arrays: tuple(xp.reshape(a, (N, a.shape[-1])) for a in arrays)  # noqa: E731
@@ -111,7 +112,9 @@ class _Direction:
             g["bias_ih"] = db_ih
         g.update(kernel.weight_grads(dax, flat(extra), flat(prev), flat(saved), xp=xp, bias=self.bias))
         dx = xp.reshape(dax @ self.p["weight_ih"], (T, B, n_in))  # dx = da_x W_ih
-        return ds0, {self.keys[b]: v for b, v in g.items()}, dx
+        if flow is None:
+            return ds0, {self.keys[b]: v for b, v in g.items()}, dx
+        return ds0, {self.keys[b]: v for b, v in g.items()}, dx, flows[0]
 
 
 def _sl(a, lo, hi):
@@ -167,45 +170,86 @@ def forward(kernel, params, keys, x, state0, mask, *, num_layers, num_directions
     return inp, final_state, ({"layers": layers, "mask": mask} if keep else None)
 
 
-def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None):
+COLLECT = ("norms", "units")
+
+
+def _norm(a, *, xp):
+    """Euclidean norm over the last axis: sqrt(sum a^2)."""
+    return xp.sqrt(xp.sum(a * a, axis=-1))
+
+
+def flow_function(collect: str, *, xp):
+    """What :func:`rnnx.loop.run_back` keeps per step and state component: each gradient's
+    norm over its units (``"norms"``, (B,)) or the gradient itself (``"units"``, (B, n))."""
+    if collect == "norms":
+        return lambda ds: tuple(_norm(d, xp=xp) for d in ds)
+    return tuple
+
+
+def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None,
+             collect=None):
     """Explicit BPTT through :func:`forward`.
 
     dy (T, B, D*R): dL/dy; dstate: tuple of (L*D, B, .), dL/d(final state).
     Returns (dparams keyed like params, dx (T, B, I), dstate0 tuple of (L*D, B, .)).
+
+    ``collect`` (``"norms"`` or ``"units"``; None forms nothing more): a fourth result, the
+    gradient flow ``{"state": tuple per state component of (L, D, T, B) norms or
+    (L, D, T, B, n) gradients, "x": per layer (D, T, B) norms or (D, T, B, I_l)
+    gradients}`` (layer l's input: I_0 = I, else D*R), every direction in forward time
+    order (checkpointed segments concatenated).
     """
     D, mask, T = num_directions, cache["mask"], dy.shape[0]
     k = segment_length(checkpoint, T)
     R = dy.shape[-1] // D
+    flow = None if collect is None else flow_function(collect, xp=xp)
     grads: dict[str, Any] = {}
     dstate0: list[list[Any]] = [[None] * (num_layers * D) for _ in dstate]
+    if flow is not None:
+        state_flow: list[list[Any]] = [[None] * (num_layers * D) for _ in dstate]  # [component][l * D + d]
+        x_flow: list[Any] = [None] * num_layers
     dout = dy
     for layer in reversed(range(num_layers)):
         lc = cache["layers"][layer]
-        inp, din = lc["x"], None
+        inp, din, x_dirs = lc["x"], None, []
         for d in range(D):
             dc, run_d = lc["dirs"][d], _Direction(kernel, params, keys[layer][d], d == 1, bias, xp=xp)
             ds = tuple(s[layer * D + d, ...] for s in dstate)
             dy_d = dout[..., d * R : (d + 1) * R]
             if k is None:
-                ds, g, dx = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask)
+                ds, g, dx, *fl = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask, flow)
+                fl = fl[0] if fl else None
             else:  # recompute one segment at a time, last processed first
                 segs = list(enumerate(_segments(T, k)))
-                g, dxs = None, {}
+                g, dxs, fls = None, {}, {}
                 for i, (a, b) in segs if run_d.reverse else reversed(segs):
                     s_a, m = dc["bounds"][i], _sl(mask, a, b)
                     _, states, saved = run_d.forward(inp[a:b, ...], s_a, m)
-                    ds, gi, dxs[a] = run_d.backward(inp[a:b, ...], dy_d[a:b, ...], states, saved, s_a, ds, m)
+                    ds, gi, dxs[a], *fls[a] = run_d.backward(inp[a:b, ...], dy_d[a:b, ...], states, saved, s_a, ds,
+                                                             m, flow)
                     g = gi if g is None else {key: g[key] + gi[key] for key in g}
                 dx = xp.concat([dxs[a] for _, (a, _) in segs], axis=0)
+                fl = None if flow is None else tuple(
+                    xp.concat([fls[a][0][j] for _, (a, _) in segs], axis=0) for j in range(len(ds)))
             grads.update(g)
             din = dx if din is None else din + dx
             for j, gj in enumerate(ds):
                 dstate0[j][layer * D + d] = gj
+                if fl is not None:
+                    state_flow[j][layer * D + d] = fl[j]
+            if flow is not None:
+                x_dirs.append(_norm(dx, xp=xp) if collect == "norms" else dx)
+        if flow is not None:
+            x_flow[layer] = xp.stack(x_dirs, axis=0)
         if "dropout" in lc:
             din = din * lc["dropout"]  # back through the mask into the layer below's output
         dout = din
     dparams = {key: grads[key] for key in params}
-    return dparams, dout, tuple(xp.stack(g, axis=0) for g in dstate0)
+    out = dparams, dout, tuple(xp.stack(g, axis=0) for g in dstate0)
+    if flow is None:
+        return out
+    per_layer = lambda a: xp.reshape(a, (num_layers, D, *a.shape[1:]))  # noqa: E731  (L*D, ...) -> (L, D, ...)
+    return (*out, {"state": tuple(per_layer(xp.stack(f, axis=0)) for f in state_flow), "x": tuple(x_flow)})
 
 
 def _itemsize(a: Any) -> int:
