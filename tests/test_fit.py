@@ -351,10 +351,13 @@ def test_should_stop_mid_epoch_keeps_the_last_epoch_and_resumes_bit_identical(tm
         x, y = _sine_task(40)
         kw.update(validation_split=0.25, early_stopping=20)  # 30 to train on: 4 batches an epoch
         model, resumes = Model("gru", 2, 4, 1, num_layers=2, dropout=0.25), ("path", "state")
+    if backend == "jax":
+        kw.update(steps_per_execution=2)  # 4 batches an epoch as 2 programs: should_stop asked twice an epoch
     full = rnnx.fit(model, x, y, epochs=4, **kw)
     path = str(tmp_path / "state.npz")
+    at = 2 * 2 + 2 if backend == "jax" else 2 * 4 + 3  # before epoch 3's 2nd program / 3rd batch
     with pytest.raises(fitting.Stopped) as e:
-        rnnx.fit(model, x, y, epochs=4, checkpoint=path, checkpoint_every=every, should_stop=_stop_at(2 * 4 + 3), **kw)
+        rnnx.fit(model, x, y, epochs=4, checkpoint=path, checkpoint_every=every, should_stop=_stop_at(at), **kw)
     st = e.value.state
     assert e.value.epoch == st.epoch == 2 and st.updates == 8 and [r["epoch"] for r in st.history] == [1, 2]
     meta, _ = checkpoint.load(path)
@@ -367,6 +370,24 @@ def test_should_stop_mid_epoch_keeps_the_last_epoch_and_resumes_bit_identical(tm
         assert drop(rest.history) == drop(full.history)
     with pytest.raises(TypeError, match=r"^should_stop: expected a callable"):
         rnnx.fit(model, x, y, epochs=1, should_stop=True)
+
+
+def test_steps_per_execution_is_bit_identical_and_refused_where_it_does_nothing():
+    """On JAX, K full batches as one lax.scan program give the bits of K separate programs
+    (dropout seeds, a short last batch, validation, clipping); NumPy refuses K > 1."""
+    jnp = pytest.importorskip("jax.numpy")
+    x, y = (jnp.asarray(a) for a in _sine_task(44))  # 33 to train: 4 full batches of 8 and one of 1
+    model = Model("lstm", 2, 3, 1, num_layers=2, dropout=0.3)
+    kw = dict(epochs=2, batch_size=8, clip_norm=0.5, validation_split=0.25, seed=5)
+    runs = [rnnx.fit(model, x, y, steps_per_execution=k, **kw) for k in (1, 3, None)]
+    for r in runs[1:]:
+        for k in runs[0].params:
+            assert np.array_equal(np.asarray(runs[0].params[k]), np.asarray(r.params[k])), k
+        assert [row["loss"] for row in r.history] == [row["loss"] for row in runs[0].history]
+    with pytest.raises(ValueError, match=r"^steps_per_execution: 2 needs a backend that compiles"):
+        rnnx.fit(model, *_sine_task(44), steps_per_execution=2, epochs=1)
+    with pytest.raises(ValueError, match=r"^steps_per_execution: expected a positive integer, got 0"):
+        rnnx.fit(model, x, y, steps_per_execution=0, epochs=1)
 
 
 def test_an_early_stopped_state_resumes_to_no_further_epoch(tmp_path):
