@@ -42,7 +42,7 @@ settings and data (the files hashed before they are read; a changed one refused 
 ``--allow-changed-data``); a finished run is reported and nothing written.  SIGINT,
 SIGTERM, SIGHUP stop the run before the next batch (:class:`rnnx.cli.signals.Signals`,
 ``fit(should_stop=)``), the epoch in progress undone and the last complete one in
-``checkpoint.npz``; exit status 128 + the signal's number.  :func:`predict_panel`
+``checkpoint.npz``; exit status 128 + the signal's number.  :func:`rnnx.cli.panel_predict.predict_panel`
 (``rnnx predict --model DIR``) classifies the run's test cases or new ones.  A run that
 fails before its first checkpoint removes its record (and the folder it created).
 (An I/O module: NumPy and matplotlib are imported inside the functions.)
@@ -68,7 +68,7 @@ from typing import Any
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
 
-__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "holds_run", "predict_panel", "resume_panel", "run_panel",
+__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "holds_run", "resume_panel", "run_panel",
            "wants_panel"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
@@ -126,7 +126,8 @@ def wants_panel(args: argparse.Namespace) -> bool:
 
 def holds_run(folder: str) -> bool:
     """Does ``folder`` hold a classification run (its :data:`CLASSES_FILE`)?  Then
-    ``rnnx train --resume`` calls :func:`resume_panel` and ``rnnx predict`` :func:`predict_panel`."""
+    ``rnnx train --resume`` calls :func:`resume_panel` and ``rnnx predict``
+    :func:`rnnx.cli.panel_predict.predict_panel`."""
     return os.path.isfile(os.path.join(folder, CLASSES_FILE))
 
 
@@ -1062,142 +1063,3 @@ def _same_run(data: _RunData, record: dict, folder: str) -> None:
     if n_in != record["input_size"]:
         raise AppError(f"--allow-changed-data: the data of {folder!r} now has {n_in} features per step, the run "
                        f"{record['input_size']}; expected the run's features to continue it")
-
-
-# -- predict ------------------------------------------------------------------------------------------
-def _new_cases(path: str, flag: str, record: dict) -> _Cases:
-    """The cases of ``--npz``/``--ts`` FILE with class codes of the run's classes: the run's
-    number of features, labels of its kind (per sequence or per step), only its classes;
-    or unlabelled (an ``.npz`` without ``y``, a ``.ts`` file of ``@classLabel false``):
-    ``y`` None, and a per-step run labels every step within each length (``lengths``,
-    else all T steps)."""
-    import numpy as np
-
-    from rnnx import panel
-    from rnnx.data import DataError
-
-    try:
-        p = (panel.load_npz if flag == "npz" else panel.load_ts)(path, labels="optional")
-    except DataError as e:
-        raise _panel_error(e, flag) from None
-    n_in, want = int(p.x.shape[2]), record["labels"]
-    if n_in != record["input_size"]:
-        raise AppError(f"--{flag}: {path!r} has {n_in} features per step, the run's model reads "
-                       f"{record['input_size']}; expected the same features")
-    if p.y is None:
-        return _Cases(p.x, p.lengths, None)
-    kind = "per-step" if np.ndim(p.y) == 2 else "per-sequence"
-    if kind != want:
-        raise AppError(f"--{flag}: {path!r} has labels {kind} (y of shape {tuple(np.shape(p.y))}), the run labels "
-                       f"{want}; expected y of shape {'(N, T)' if want == 'per-step' else '(N,)'}")
-    index = {str(c): k for k, c in enumerate(record["classes"])}
-    valid = np.arange(p.x.shape[1])[None, :] < p.lengths[:, None]
-    labels = np.asarray(p.y)
-    seen = labels[valid] if kind == "per-step" else labels
-    unseen = [v for v in seen.tolist() if str(v) not in index]
-    if unseen:
-        raise AppError(f"--{flag}: class {unseen[0]!r} of {path!r} is not among the run's classes "
-                       f"({', '.join(map(repr, record['classes']))}); expected only classes it was trained on")
-    codes = np.vectorize(lambda v: index.get(str(v), 0), otypes=[np.int64])(labels.astype(object))
-    return _Cases(p.x, p.lengths, np.where(valid, codes, 0) if kind == "per-step" else codes)
-
-
-def _probabilities(target, model, params: dict, p: _Cases, dtype: str) -> Any:
-    """The softmax of the logits on the host, float64: (N, C) or (N, T, C)."""
-    import numpy as np
-
-    from rnnx import fitting
-
-    x, _, lengths = _arrays(target, p, dtype)
-    z = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)), dtype=np.float64)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _predictions_csv(p: _Cases, rows: list[int], prob: Any, classes: list, per_step: bool) -> tuple[str, int, int]:
-    """(the CSV text, the rows written, those right): a row per case (per valid step of it
-    with per-step labels): its row in its file, [step,] length, true and predicted class,
-    one probability per class.  Unlabelled cases (``p.y`` None): the same columns, ``true``
-    empty, none counted right."""
-    import numpy as np
-
-    buf = io.StringIO()
-    w = _csv.writer(buf, lineterminator="\n")
-    w.writerow(["case", *(["step"] if per_step else []), "length", "true", "predicted",
-                *(f"p_{c}" for c in classes)])
-    pred = np.argmax(prob, axis=-1)
-    counted = right = 0
-    for i in range(p.n):
-        length = int(p.lengths[i])
-        for t in range(length) if per_step else (None,):
-            at = (i, t) if per_step else (i,)
-            truth, guess = None if p.y is None else int(p.y[at]), int(pred[at])
-            w.writerow([rows[i], *([t] if per_step else []), length, "" if truth is None else classes[truth],
-                        classes[guess], *(repr(float(v)) for v in prob[at])])
-            counted, right = counted + 1, right + (truth == guess)
-    return buf.getvalue(), counted, right
-
-
-def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, csv: str | None = None,
-                  column: str | None = None, out: str | None = None, backend: str | None = None,
-                  device: str | None = None, overwrite: bool = False) -> dict:
-    """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
-    run's own test cases (its data read again only once the files' SHA-256 match its
-    record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
-    its number of features; unlabelled cases too: ``.npz`` without ``y``, ``.ts`` of
-    ``@classLabel false``); ``predictions.csv`` (``out``, never a file of the run; ``true``
-    empty for unlabelled cases) and the summary: cases, accuracy (None for unlabelled
-    cases), where the cases came from, the file written."""
-    import rnnx
-    from rnnx import checks
-    from rnnx.cli import app
-    from rnnx.io import atomic, checkpoint
-
-    for key, v in (("csv", csv), ("column", column)):
-        if v is not None:
-            raise AppError(f"--{key}: {folder!r} holds a classification run ({CLASSES_FILE}); give new cases with "
-                           "--npz FILE or --ts FILE, or neither for the run's own test cases")
-    if npz is not None and ts is not None:
-        raise AppError("--ts: give the new cases in one file, --npz FILE or --ts FILE; got both")
-    record = _read_record(folder, "--model", own_data=npz is None and ts is None)
-    path = os.path.join(folder, runfolder.MODEL)
-    if not os.path.isfile(path):
-        raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
-                       f"with: {runfolder.resume_command(folder)}")
-    s = record["settings"]
-    target = app.target_for(backend or s["backend"], device if backend else (device or s["device"]))
-    with target.scope():
-        dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
-        xp = target.namespace()
-        try:
-            model, params = rnnx.load(path, xp=xp, dtype=getattr(xp, dtype), device=target.device_obj())
-        except checkpoint.CheckpointError as e:
-            raise AppError(str(e)) from None
-        classes, per_step = record["classes"], record["labels"] == "per-step"
-        if (getattr(model, "output_size", None) != len(classes) or model.layer.input_size != record["input_size"]
-                or (model.objective == "many-to-many") != per_step):
-            raise AppError(f"--model: {path!r} holds {model!r}, its {CLASSES_FILE} {len(classes)} classes "
-                           f"{record['labels']} of {record['input_size']} features; expected the run's own model")
-        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
-        if bad is not None:
-            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
-        out = app._out_file(folder, out, "predictions.csv", overwrite=overwrite)
-        std = record["standardisation"]
-        if npz is None and ts is None:
-            flag, ns = _stored_args(record)
-            data = _data(ns, flag, s["seed"], record["data"], option="--model", stats=(std["mean"], std["std"]))
-            cases, rows, source = data.parts["test"], data.test_rows, "the run's test cases"
-        else:
-            import numpy as np
-
-            flag, file = ("npz", npz) if npz is not None else ("ts", ts)
-            mean, sd = (np.asarray(std[k], dtype=np.float64) for k in ("mean", "std"))
-            cases = _scaled(_new_cases(file, flag, record), mean, sd)
-            rows, source = list(range(cases.n)), os.path.abspath(file)
-        prob = _probabilities(target, model, params, cases, dtype)
-    text, counted, right = _predictions_csv(cases, rows, prob, classes, per_step)
-    with app._writing_into(folder, out):
-        atomic.write_text(out, text)
-    accuracy = None if cases.y is None else right / counted
-    return {"cases": cases.n, **({"steps": counted} if per_step else {}), "accuracy": accuracy,
-            "labels": record["labels"], "classes": classes, "data": source, "out": out}

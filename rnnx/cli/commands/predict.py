@@ -20,11 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app, panel_app
+    from rnnx.cli import app, panel_app, panel_predict
 
     if panel_app.holds_run(args.model):
-        r = panel_app.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, column=args.column,
-                                    out=args.out, backend=args.backend, device=args.device, overwrite=args.overwrite)
+        r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, column=args.column,
+                                        out=args.out, backend=args.backend, device=args.device,
+                                        overwrite=args.overwrite)
     else:
         for flag in ("npz", "ts"):
             if getattr(args, flag) is not None:
