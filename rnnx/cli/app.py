@@ -49,6 +49,7 @@ from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
 from rnnx.cli.signals import Signals as _Signals
+from rnnx.cli.signals import writing_results
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.model import Model
@@ -472,24 +473,13 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params
         use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
-        try:
+        with writing_results(out, os.path.join(out, CHECKPOINT), signals):
             metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, trainer, use, metrics, target, source)
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
             save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
-        except _Forced as f:
-            raise AppError(f"stopped by {_Signals.NAMES.get(f.signum, f.signum)} while writing the results; the "
-                           f"trained state is in {os.path.join(out, CHECKPOINT)}; write them with: "
-                           f"{runfolder.resume_command(out)}", code=128 + f.signum, label=None) from None
-        except OSError as e:
-            raise AppError(f"{os_error(e)}; the trained state is in {os.path.join(out, CHECKPOINT)}; free space or "
-                           f"fix permissions, then write the results with: {runfolder.resume_command(out)}",
-                           code=1) from None
-        if signals.pending is not None:
-            print(f"rnnx train: note: {_Signals.NAMES.get(signals.pending)} arrived while the results were being "
-                  "written; the run finished first", file=sys.stderr)
     return {**metrics, "out": out}
 
 

@@ -853,7 +853,7 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
             raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app._ckpt_epoch(out)}) is kept; free space or "
                            f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
         seconds = time.perf_counter() - t0
-        try:  # the last writes: a first signal now waits until they are done
+        with sig.writing_results(out, ckpt, signals):  # the last writes: a first signal now waits for them
             scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
             metrics = {
                 "task": "classification", "labels": data.kind, "data": data.source, "classes": list(data.classes),
@@ -865,16 +865,6 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
             }
             title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
             _write(out, target, model, result, metrics, record, title, t_start)
-        except sig.Forced as f:
-            raise AppError(f"stopped by {sig.name(f.signum)} while writing the results; the trained state is in "
-                           f"{ckpt}; write them with: {runfolder.resume_command(out)}", code=128 + f.signum,
-                           label=None) from None
-        except OSError as e:
-            raise AppError(f"{os_error(e)}; the trained state is in {ckpt}; free space or fix permissions, then write "
-                           f"the results with: {runfolder.resume_command(out)}", code=1) from None
-        if signals.pending is not None:
-            print(f"rnnx train: note: {sig.name(signals.pending)} arrived while the results were being written; the "
-                  "run finished first", file=sys.stderr)
     return metrics
 
 

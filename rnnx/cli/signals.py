@@ -9,10 +9,13 @@ handlers are put back on exit.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
 import threading
+from collections.abc import Iterator
 
-__all__ = ["NAMES", "Forced", "Signals", "name"]
+__all__ = ["NAMES", "Forced", "Signals", "name", "writing_results"]
 
 NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", **(
     {signal.SIGHUP: "SIGHUP"} if hasattr(signal, "SIGHUP") else {})}
@@ -58,3 +61,25 @@ class Signals:
 
     def stop_requested(self) -> bool:
         return self.pending is not None
+
+
+@contextlib.contextmanager
+def writing_results(out: str, state: str, signals: Signals) -> Iterator[None]:
+    """The last writes of a training run in folder ``out`` whose trained state is already in
+    the file ``state``: a second signal (:class:`Forced`) or an OSError there becomes one
+    line saying where the state is and the ``--resume`` command that writes the results; a
+    first signal that arrived meanwhile is reported once the results are written."""
+    from rnnx.cli.errors import AppError, os_error
+    from rnnx.cli.runfolder import resume_command
+
+    try:
+        yield
+    except Forced as f:
+        raise AppError(f"stopped by {name(f.signum)} while writing the results; the trained state is in {state}; "
+                       f"write them with: {resume_command(out)}", code=128 + f.signum, label=None) from None
+    except OSError as e:
+        raise AppError(f"{os_error(e)}; the trained state is in {state}; free space or fix permissions, then write "
+                       f"the results with: {resume_command(out)}", code=1) from None
+    if signals.pending is not None:
+        print(f"rnnx train: note: {name(signals.pending)} arrived while the results were being written; the run "
+              "finished first", file=sys.stderr)

@@ -297,8 +297,7 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
                            + (f"continue with: {runfolder.resume_command(out)}" if n is not None else
                               "start the run again"), code=1) from None
         seconds_training = time.perf_counter() - t0
-        # the last writes: a first signal now waits until they are done
-        try:
+        with signals.writing_results(out, path, sig):  # the last writes: a first signal now waits for them
             val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
             train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
             atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
@@ -312,16 +311,6 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
                        "settings": s}
             atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
             T.save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
-        except signals.Forced as f:
-            raise AppError(f"stopped by {signals.name(f.signum)} while writing the results; the trained state is "
-                           f"in {path}; write them with: {runfolder.resume_command(out)}", code=128 + f.signum,
-                           label=None) from None
-        except OSError as e:
-            raise AppError(f"{os_error(e)}; the trained state is in {path}; free space or fix permissions, then "
-                           f"write the results with: {runfolder.resume_command(out)}", code=1) from None
-        if sig.pending is not None:
-            print(f"rnnx train: note: {signals.name(sig.pending)} arrived while the results were being written; "
-                  "the run finished first", file=sys.stderr)
     return {**metrics, "out": out}
 
 
