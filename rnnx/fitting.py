@@ -56,7 +56,7 @@ from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
 from rnnx import tbptt as TB
-from rnnx._xp import index_dtype, namespace
+from rnnx._xp import index_array, index_dtype, namespace
 from rnnx.backends import capabilities
 
 __all__ = ["fit", "evaluate", "predict", "FitResult", "FitState", "Batches", "Stopped"]
@@ -790,7 +790,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if shuffle:
             random.Random(f"{seed}:{st.epoch}").shuffle(order)
         if shuffle or compiled:
-            perm = xp.asarray(order, dtype=it, device=dev)  # one host-to-device copy an epoch
+            perm = index_array(order, xp=xp, dtype=it, device=dev)  # one host-to-device copy an epoch
         params, opt_state = st.params, st.opt_state
         total, clipped_n, done = None, None, 0
         if compiled:

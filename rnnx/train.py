@@ -17,7 +17,7 @@ from typing import Any, Callable
 from rnnx import fitting, optim, tbptt
 from rnnx.fitting import NonFiniteLoss  # noqa: F401  (raised here too; defined with the loop)
 from rnnx import losses as L
-from rnnx._xp import index_dtype
+from rnnx._xp import index_array, index_dtype
 from rnnx.dataset import Dataset
 
 
@@ -170,7 +170,7 @@ class Trainer:
         if self.cfg.shuffle:
             order = list(range(part.n))
             random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
-            idx = self.xp.asarray(order, dtype=self.xp.int64, device=self.device)
+            idx = index_array(order, xp=self.xp, dtype=self.xp.int64, device=self.device)
             x = self.xp.take(part.x, idx, axis=1)
             y = self.xp.take(part.y, idx, axis=part.y.ndim - 2)
         bs = self.cfg.batch_size

@@ -27,6 +27,8 @@ import rnnx
 from rnnx.backends import Target
 from rnnx.cells import CELLS
 
+from conftest import target_params
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 NUMPY = Target("numpy", "cpu")
@@ -292,6 +294,21 @@ def test_float32_sigmoid_of_negated_tails(target):
     got = target.to_numpy(sigmoid_of_negated(zs, xp=xp)).astype(np.float64)
     bad = {v: w for v, g in zip(TAIL_POINTS, got) if (w := _tail_verdict(float(g), _exact_sigmoid(v)))}
     assert not bad, f"float32 sigmoid_of_negated on {target.id}: {bad}"
+
+
+@pytest.mark.parametrize("target", target_params())
+def test_index_array_equals_asarray_of_the_list(target):
+    """``rnnx._xp.index_array`` (one buffer) gives what ``asarray`` of the list gives: same
+    values, the requested dtype (int32 and int64), the target's device."""
+    from rnnx._xp import index_array
+
+    xp, dev = target.namespace(), target.device_obj()
+    values = [5, 0, 2**31 - 1, 3, 1]
+    for dt in (xp.int32, xp.int64):
+        a = index_array(values, xp=xp, dtype=dt, device=dev)
+        want = xp.asarray(values, dtype=dt, device=dev)
+        assert a.dtype == want.dtype and a.shape == (5,)
+        assert target.to_numpy(a).tolist() == values
 
 
 def _blockwise_rel(a: np.ndarray, b: np.ndarray, gates: int) -> float:
