@@ -339,17 +339,21 @@ def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze
     return apply
 
 
-def make_update(model, apply: Callable, loss_fn: Callable) -> Callable:
+def make_update(model, apply: Callable, loss_fn: Callable, *, stats: Callable | None = None) -> Callable:
     """The whole update as one pure function of arrays (what ``jax.jit`` compiles)::
 
         update(params, opt_state, x, y, lengths, seed) -> (params, opt_state, loss, clipped)
 
-    ``loss_and_grad`` (explicit BPTT) then :func:`make_apply`'s ``apply``."""
+    ``loss_and_grad`` (explicit BPTT) then :func:`make_apply`'s ``apply``.  With ``stats``
+    (``stats(params, grads, new_params, loss, clipped) -> dict``, e.g.
+    :func:`rnnx.recorder.update_stats`) a fifth result: that dict, formed in the same program."""
 
     def update(params, opt_state, x, y, lengths, seed):
         loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed)
-        params, opt_state, clipped = apply(params, opt_state, grads)
-        return params, opt_state, loss, clipped
+        new, opt_state, clipped = apply(params, opt_state, grads)
+        if stats is None:
+            return new, opt_state, loss, clipped
+        return new, opt_state, loss, clipped, stats(params, grads, new, loss, clipped)
 
     return update
 
@@ -393,12 +397,13 @@ def make_step(update: Callable, *, y_axis: int, index_dtype: Any, xp: Any) -> Ca
             -> (params, opt_state, total + loss, clipped + was_clipped)
 
     ``x, y, lengths``: the whole training data (time-major), ``idx`` the batch's sample
-    indices; the loss and clip count are summed in the same program (no dispatch of its own)."""
+    indices; the loss and clip count are summed in the same program (no dispatch of its own).
+    An update with ``stats`` (:func:`make_update`) adds its record as a fifth result."""
 
     def step(params, opt_state, total, clipped, x, y, lengths, idx, seed):
         b = Batches(x, y, lengths, y_axis).take(idx, xp=xp)
-        params, opt_state, loss, c = update(params, opt_state, b.x, b.y, b.lengths, seed)
-        return params, opt_state, total + loss, clipped + xp.astype(c, index_dtype)
+        params, opt_state, loss, c, *stats = update(params, opt_state, b.x, b.y, b.lengths, seed)
+        return (params, opt_state, total + loss, clipped + xp.astype(c, index_dtype), *stats)
 
     return step
 
@@ -508,6 +513,30 @@ def predict(model, params: dict, x: Any, *, lengths: Any = None, batch_size: int
 
 
 # -- settings -------------------------------------------------------------------------------------
+def _recorder(diagnostics: Any, model, train: Batches, loss_fn: Callable, loss_name: str, *, tbptt, clip_value,
+              clip_norm, freeze: tuple[str, ...], steps_per_execution, jit, xp: Any) -> tuple[Any, Callable | None]:
+    """The Recorder of ``diagnostics`` started on the training data, and its per-update
+    statistics function (None when it records no updates)."""
+    if diagnostics is None:
+        return None, None
+    from rnnx import recorder
+
+    if not isinstance(diagnostics, recorder.Recorder):
+        raise TypeError(f"diagnostics: expected an rnnx.recorder.Recorder, got {type(diagnostics).__name__}")
+    if tbptt is not None:
+        raise ValueError("diagnostics: not recorded with tbptt (its updates are per window of a batch); "
+                         "train without tbptt to record them")
+    if steps_per_execution is not None and steps_per_execution != 1:
+        raise ValueError(f"steps_per_execution: diagnostics record every update, one program each; expected None "
+                         f"or 1 with diagnostics, got {steps_per_execution!r}")
+    diagnostics.start(model, train.x, train.y, train.lengths, loss=loss_fn, loss_name=loss_name,
+                      y_axis=train.y_axis, clip_value=clip_value, clip_norm=clip_norm, jit=jit)
+    if not diagnostics.records_updates:
+        return diagnostics, None
+    trainable = tuple(k for k in model.param_shapes() if k not in freeze)
+    return diagnostics, functools.partial(recorder.update_stats, xp=xp, trainable=trainable)
+
+
 def _steps_per_execution(v: Any, compiled: bool, has_scan: bool, n_full: int) -> int:
     """Updates per compiled call: ``v`` (an int >= 1), or None: up to
     :data:`AUTO_STEPS_PER_EXECUTION` full batches (1 without a compiled loop).  An int > 1
@@ -652,7 +681,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
         freeze: tuple[str, ...] = (), progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
-        steps_per_execution: int | None = None) -> FitResult:
+        steps_per_execution: int | None = None, diagnostics: Any = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
@@ -690,6 +719,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       ``progress_every`` updates), 2 one line per epoch.
     - ``shuffle``: a new order of the training samples every epoch (seeded), else in order.
     - ``freeze``: parameter names that keep their values.
+    - ``diagnostics``: an :class:`rnnx.recorder.Recorder`: per update the gradient norms
+      before clipping, whether clipped, the update-to-parameter ratios (in the update's own
+      program; read once an epoch), and per epoch (and before the first) the gradient flow,
+      Jacobian profile and gate saturation on its probe batch.  One program per update
+      (``steps_per_execution`` > 1 refused); not with ``tbptt``.  The numbers trained are
+      the same bits as without it.
     """
     loss_name, loss_fn = _loss(model, loss)
     names = _metrics(metrics, loss_name)
@@ -742,14 +777,17 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
     jit = capabilities(xp).jit
     compiled = jit is not None and tbptt is None
-    update = make_update(model, apply, loss_fn)
+    rec, stats = _recorder(diagnostics, model, train, loss_fn, loss_name, tbptt=tbptt, clip_value=clip_value,
+                           clip_norm=clip_norm, freeze=tuple(freeze), steps_per_execution=steps_per_execution,
+                           jit=jit, xp=xp)
+    update = make_update(model, apply, loss_fn, stats=stats)
     it = index_dtype(xp, dev)
-    spe = _steps_per_execution(steps_per_execution, compiled, capabilities(xp).scan is not None,
-                               train.n // batch_size)
+    spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
+                                                         capabilities(xp).scan is not None, train.n // batch_size)
     if compiled:
         one = make_step(update, y_axis=train.y_axis, index_dtype=it, xp=xp)
         step = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit, one,
-                                extra=("step", str(it)))
+                                extra=("step", str(it), "stats" if stats is not None else ""))
         if spe > 1:
             steps = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit,
                                      make_steps(one, scan=capabilities(xp).scan, xp=xp),
@@ -783,9 +821,14 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         return xp.asarray([random.Random(f"{seed}:dropout:{st.updates + j}").getrandbits(31) for j in range(k)],
                           dtype=it, device=dev)
 
+    if rec is not None:
+        rec.truncate(st.epoch)
+        if not any(r["epoch"] == st.epoch for r in rec.epochs):
+            rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
     while st.epoch < epochs and stopped == "done":
         t0 = time.perf_counter()
         updates0 = st.updates
+        epoch_stats: list = []
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{st.epoch}").shuffle(order)
@@ -811,9 +854,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 done += spe
             elif compiled:  # the gather, the update and the sums: one program
                 e = min(a + batch_size, train.n)
-                params, opt_state, total, clipped_n = step(params, opt_state, total, clipped_n, train.x, train.y,
-                                                           train.lengths, perm[a:e],
-                                                           dropout_seed() if dropout else None)
+                params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, train.x,
+                                                                   train.y, train.lengths, perm[a:e],
+                                                                   dropout_seed() if dropout else None)
+                epoch_stats += rec_u
                 st.updates += 1
                 done += 1
             if compiled:
@@ -836,8 +880,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                                                loss=loss_fn, seed=dropout_seed() if dropout else None)
                 value = sum(window_losses[1:], window_losses[0]) / len(window_losses)
             else:
-                params, opt_state, value, c = update(params, opt_state, b.x, b.y, b.lengths,
-                                                     dropout_seed() if dropout else None)
+                params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
+                                                             dropout_seed() if dropout else None)
+                epoch_stats += rec_u
                 c = xp.astype(c, it)
                 clipped_n = c if clipped_n is None else clipped_n + c
             st.updates += 1
@@ -847,6 +892,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
                 progress.batches(done, float(total) / done)
         epoch_loss = float(total) / done  # the one host read of the epoch
+        if rec is not None:  # before the finiteness check: an update that exploded is on record
+            rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
         if not math.isfinite(epoch_loss) or not _finite(params, xp=xp, compiled=finite_c):
             progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
             raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
@@ -858,6 +905,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
         row["clipped"] = (int(clipped_n) if clipped_n is not None else 0) / done
         row["seconds"] = time.perf_counter() - t0
+        if rec is not None:
+            rec.record_epoch(st.epoch, params)
         st.history.append(row)
         score = row[monitor]
         if score < st.best_score:

@@ -133,3 +133,107 @@ def forecast(history_index: list[int], history: list[float], index: list[int], v
     ax.plot(history_index, history, color="black", label="series")
     ax.plot(index, values, color="tab:red", ls="--", marker=".", label="forecast")
     _finish(plt, fig, ax, path, title=title, xlabel="series index")
+
+
+def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: int = 0) -> None:
+    """The four panels of ``diagnostics.json`` (:meth:`rnnx.recorder.Recorder.to_json`), for
+    one layer and direction: (1) log10 ||dL/dh_t|| over (epoch, step), a step no gradient
+    reaches blank; (2) the Jacobian profile ||v^T dh_T/dh_t|| per epoch against the steps
+    back from the last, log axis; (3) the fraction of saturated gates per gate type (mean
+    over steps) per epoch; (4) the pre-clip gradient norm per update, log axis, with the
+    clipping threshold and the clipped updates marked.  A panel whose record is absent
+    (``--diagnostics`` without it) says so."""
+    import math
+
+    import numpy as np
+
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
+    epochs = d.get("epochs") or []
+    where = f"layer {layer}, direction {direction}"
+
+    def pick(row: dict, key: str):
+        v = row.get(key)
+        return None if v is None else v[layer][direction]
+
+    def empty(ax, text: str) -> None:
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    ax = axes[0][0]
+    rows = [pick(r, "flow_h") for r in epochs]
+    if rows and all(r is not None for r in rows):
+        grid = np.array([[math.log10(v) if v is not None and v > 0 else np.nan for v in r] for r in rows])
+        im = ax.imshow(grid, aspect="auto", origin="lower", interpolation="nearest", cmap="viridis",
+                       extent=(-0.5, grid.shape[1] - 0.5, epochs[0]["epoch"] - 0.5, epochs[-1]["epoch"] + 0.5))
+        fig.colorbar(im, ax=ax, label="log10 ||dL/dh_t||")
+        ax.set_xlabel("step t")
+        ax.set_ylabel("epoch (0: before training)")
+    else:
+        empty(ax, "no gradient flow recorded (--diagnostics flow)")
+    ax.set_title(f"gradient flow, mean over the probe batch ({where})")
+
+    ax = axes[0][1]
+    prof = [(r["epoch"], pick(r, "jacobian")) for r in epochs if r.get("jacobian") is not None]
+    if prof:
+        chosen = prof if len(prof) <= 6 else [prof[round(i * (len(prof) - 1) / 5)] for i in range(6)]
+        for e, p in chosen:
+            back = list(range(len(p)))  # steps back from the final step
+            vals = p[::-1] if direction == 0 else p
+            ax.semilogy(back, _plottable([v if v is not None else float("nan") for v in vals]), label=f"epoch {e}")
+        ax.set_xlabel("steps back from the last")
+        ax.set_ylabel("||v^T dh_T/dh_t||")
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+    else:
+        empty(ax, "no Jacobian profile recorded (--diagnostics jacobian)")
+    ax.set_title("Jacobian profile")
+
+    ax = axes[1][0]
+    sat = [r for r in epochs if r.get("saturated")]
+    if sat:
+        for g in sat[0]["saturated"]:
+            ys = []
+            for r in sat:
+                v = [u for u in r["saturated"][g][layer][direction] if u is not None]
+                ys.append(sum(v) / len(v) if v else float("nan"))
+            ax.plot([r["epoch"] for r in sat], ys, marker=".", label=f"gate {g}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("fraction saturated")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend()
+        ax.grid(True, alpha=0.3)
+    else:
+        empty(ax, "no gate statistics recorded (--diagnostics gates)")
+    ax.set_title("gate saturation, mean over steps")
+
+    ax = axes[1][1]
+    ups = d.get("updates") or []
+    if ups:
+        n = [u["update"] for u in ups]
+        g = _plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups])
+        ax.semilogy(n, g, lw=0.8, label="||g|| before clipping")
+        cl = [(u["update"], u["grad_norm"]) for u in ups if u["clipped"] and u["grad_norm"] is not None]
+        if cl:
+            ax.semilogy(*zip(*cl), "r.", ms=3, label=f"clipped ({len(cl)})")
+        bad = [u["update"] for u in ups if not u.get("finite", True)]
+        for b in bad:
+            ax.axvline(b, color="k", lw=0.8)
+        if d.get("clip_norm"):
+            ax.axhline(d["clip_norm"], color="r", ls="--", lw=1, label=f"--clip-norm {d['clip_norm']:g}")
+        ax.set_xlabel("update")
+        ax.set_ylabel("global gradient norm")
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+    else:
+        empty(ax, "no updates recorded (--diagnostics updates)")
+    ax.set_title("gradient norm per update")
+    fig.suptitle(title)
+    from rnnx.io import atomic
+
+    try:
+        with atomic.replacing(path) as f:
+            fig.savefig(f, dpi=100, format="png")
+    finally:
+        plt.close(fig)

@@ -114,8 +114,11 @@ class TrainState:
 class Trainer:
     """Runs epochs of a :class:`~rnnx.model.Model` on a :class:`~rnnx.dataset.Dataset`."""
 
-    def __init__(self, model, ds: Dataset, cfg: TrainConfig, state: TrainState, *, target: Any) -> None:
-        """``target`` is the :class:`rnnx.backends.Target` the arrays live on."""
+    def __init__(self, model, ds: Dataset, cfg: TrainConfig, state: TrainState, *, target: Any,
+                 diagnostics: Any = None) -> None:
+        """``target`` is the :class:`rnnx.backends.Target` the arrays live on;
+        ``diagnostics`` an :class:`rnnx.recorder.Recorder` (what ``rnnx.fit(diagnostics=)``
+        records: per update in the update's program, per epoch on its probe batch)."""
         self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
         self.xp, self.device = target.namespace(), target.device_obj()
         self._checking: tuple[int, list[int]] | None = None  # (epoch, [update]) while an epoch is replayed
@@ -126,8 +129,15 @@ class Trainer:
         # program where the backend has jit (JAX), and nothing read back to the host per update
         self._apply = fitting.make_apply(self.opt, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm,
                                          freeze=cfg.freeze, xp=xp)
-        update = fitting.make_update(model, self._apply, L.get(cfg.loss))
         compile_ = target.capabilities.jit
+        part = ds.parts["train"]
+        self.recorder, stats = fitting._recorder(diagnostics, model, fitting.Batches(part.x, part.y, None,
+                                                                                      part.y.ndim - 2),
+                                                 L.get(cfg.loss), cfg.loss, tbptt=cfg.tbptt,
+                                                 clip_value=cfg.clip_value, clip_norm=cfg.clip_norm,
+                                                 freeze=cfg.freeze, steps_per_execution=None, jit=compile_, xp=xp)
+        self._epoch_stats: list = []
+        update = fitting.make_update(model, self._apply, L.get(cfg.loss), stats=stats)
         self._compiled = compile_ is not None
         self._step = compile_(update) if compile_ else update
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
@@ -184,6 +194,7 @@ class Trainer:
         (the state is left as it was before the epoch) and :class:`Stopped` raised."""
         st, cfg, xp = self.state, self.cfg, self.xp
         params, n = st.params, 0
+        self._epoch_stats = []
         before = (st.opt_state, st.clipped, st.updates)  # arrays are never mutated: references suffice
         eager = cfg.tbptt or self._checking is not None  # the update step by step, its arrays checked
         opt_state = st.opt_state if eager or not self._compiled else optim.as_arrays(st.opt_state, xp=xp,
@@ -210,7 +221,8 @@ class Trainer:
             else:
                 if seed is not None:  # the seed as an array: one compiled program for every update
                     seed = xp.asarray(seed, dtype=index_dtype(xp, self.device), device=self.device)
-                params, opt_state, loss, c = self._step(params, opt_state, xb, yb, None, seed)
+                params, opt_state, loss, c, *rec = self._step(params, opt_state, xb, yb, None, seed)
+                self._epoch_stats += rec
                 c = xp.astype(c, index_dtype(xp, self.device))
                 total, clipped = total + loss, (c if clipped is None else clipped + c)
                 st.updates += 1
@@ -326,6 +338,11 @@ class Trainer:
             self.check_inputs()
         if self.early_stop_due():
             return "early-stopped"
+        rec = self.recorder
+        if rec is not None:
+            rec.truncate(st.epoch)
+            if not any(r["epoch"] == st.epoch for r in rec.epochs):
+                rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
         while st.epoch < cfg.epochs:
             if should_stop is not None and should_stop():
                 raise Stopped(st.epoch)
@@ -333,6 +350,8 @@ class Trainer:
             clipped0, updates0 = st.clipped, st.updates
             start = (st.params, st.opt_state, st.clipped, st.updates)
             batch_loss = self.train_epoch(should_stop)
+            if rec is not None:  # before the finiteness checks: an update that exploded is on record
+                rec.record_updates(st.epoch + 1, updates0, self._epoch_stats, self.xp)
             bad = math.inf
             if not math.isfinite(batch_loss):
                 bad = batch_loss
@@ -357,6 +376,8 @@ class Trainer:
                    "clipped": (st.clipped - clipped0) / max(1, st.updates - updates0),
                    "seconds": time.perf_counter() - t0}
             st.history.append(row)
+            if rec is not None:
+                rec.record_epoch(st.epoch, st.params)
             score = val_z if math.isfinite(val_z) else train_z
             if score < st.best_val:
                 st.best_val, st.best_epoch, st.best_params = score, st.epoch, st.params

@@ -418,7 +418,17 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     """Train in the locked folder ``out`` and write the run's files."""
     opt = cfg.make_optimizer()
     st = _initial_state(target, s, out, resumed, model, opt)
-    trainer = Trainer(model, ds, cfg, st, target=target)
+    rec = _recorder(s, out, resumed)
+    try:
+        trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec)
+    except ValueError as e:  # the probe batch larger than the training windows
+        raise AppError(f"--{str(e).replace('_', '-', 1).replace('sequences of the training data', 'training windows')}") from None
+    if rec is not None and resumed is not None:
+        try:
+            rec.load(os.path.join(out, DIAGNOSTICS))
+        except ValueError as e:
+            raise AppError(f"--resume: {e}; the run records --diagnostics, so its diagnostics file must be there "
+                           "(restore it, or start a new run)") from None
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -432,6 +442,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             bar.update(1)
 
     def ckpt(last: bool) -> None:
+        if rec is not None:  # first: the diagnostics file always covers the checkpoint's epochs
+            rec.save(os.path.join(out, DIAGNOSTICS))
         save_checkpoint(out, s, model, ds, st, target, source=source)
 
     t0 = time.perf_counter()
@@ -459,6 +471,9 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                            label=None) from None
         except NonFiniteLoss as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            if rec is not None:  # the updates of the epoch that went non-finite are on record
+                with contextlib.suppress(OSError):
+                    rec.save(os.path.join(out, DIAGNOSTICS))
             last = f"the last good checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}" if kept else \
                 "no checkpoint had been written yet"
             where = f" ({e.where})" if e.where else ""
@@ -476,11 +491,37 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         with writing_results(out, os.path.join(out, CHECKPOINT), signals):
             metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, trainer, use, metrics, target, source)
+            if rec is not None:
+                _write_diagnostics(out, s, model, rec, metrics)
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
             save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
     return {**metrics, "out": out}
+
+
+DIAGNOSTICS = "diagnostics.json"
+
+
+def _recorder(s: TrainSettings, out: str, resumed) -> Any:
+    """The Recorder of a run with --diagnostics (None without)."""
+    if s.diagnostics is None:
+        return None
+    from rnnx import recorder
+
+    what = None if tuple(s.diagnostics) == ("all",) else s.diagnostics
+    return recorder.Recorder(what, probe_size=s.probe_size, seed=s.seed)
+
+
+def _write_diagnostics(out: str, s: TrainSettings, model, rec, metrics: dict) -> None:
+    """diagnostics.json, diagnostics.png, and the headline numbers into metrics.json."""
+    from rnnx import plots, recorder
+
+    rec.save(os.path.join(out, DIAGNOSTICS))
+    d = rec.to_json()
+    metrics["diagnostics"] = recorder.summary(d)
+    title = f"{s.name}: {model.cell.upper()} H={s.hidden}, probe batch {d['probe_size']}"
+    plots.diagnostics(d, os.path.join(out, "diagnostics.png"), title)
 
 
 def _finite_or_null(obj: Any) -> Any:

@@ -29,7 +29,8 @@ LOCK = ".rnnx.lock"
 CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
 #: The files ``rnnx train`` writes; ``predict``/``forecast`` never write over these.
 RUN_FILES = (CHECKPOINT, MODEL, "metrics.json", "history.csv", "convergence.png", "predictions.png",
-             "classes.json", "confusion.png", "text.json")  # the last three: classification and text runs
+             "classes.json", "confusion.png", "text.json",  # classification and text runs
+             "diagnostics.json", "diagnostics.png")  # --diagnostics
 #: The files ``predict``/``forecast`` write by default (a rerun replaces them).
 COMMAND_FILES = ("predictions.csv", "forecast.csv", "forecast.png")
 #: What no other command may write over in a run folder: the run's files and its lock.

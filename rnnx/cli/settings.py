@@ -98,6 +98,9 @@ class TrainSettings:
     seed: int = 0
     early_stopping: int | None = None
     checkpoint_every: int = 10
+    #: None, or what diagnostics.json records (rnnx.recorder.WHAT; ("all",): everything the cell has)
+    diagnostics: tuple[str, ...] | None = None
+    probe_size: int = 32
     # set by presets only
     loss: str = "mse"
     init: str = "torch"
@@ -106,7 +109,7 @@ class TrainSettings:
     normalise: bool = True
 
     def __post_init__(self) -> None:  # JSON gives lists: the sequence fields are tuples
-        for name in ("split", "tbptt", "freeze", "inputs", "targets"):
+        for name in ("split", "tbptt", "freeze", "inputs", "targets", "diagnostics"):
             v = getattr(self, name)
             if isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
@@ -367,6 +370,26 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
         raise AppError(f"--difference: applies to regression with mse, got loss {s.loss}")
 
 
+def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """--diagnostics: names of rnnx.recorder.WHAT (or all) the cell has; not with --tbptt;
+    --probe-size >= 1, with --diagnostics only."""
+    from rnnx import recorder
+
+    if s.diagnostics is None:
+        if "probe_size" in explicit:
+            raise AppError("--probe-size: applies with --diagnostics only (the batch its profiles are measured on)")
+        return
+    if not _is_int(s.probe_size) or s.probe_size < 1:
+        raise AppError(f"--probe-size: expected a positive integer, got {s.probe_size!r}")
+    if s.tbptt is not None:
+        raise AppError("--diagnostics: not recorded with --tbptt (its updates are per window of a batch); drop one "
+                       "of them")
+    try:
+        recorder.check_what(None if tuple(s.diagnostics) == ("all",) else s.diagnostics, s.cell)
+    except ValueError as e:
+        raise AppError(f"--{str(e).replace('diagnostics: expected names from', 'diagnostics: expected all or names from')}") from None
+
+
 def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:
     """Refuse (AppError, code 2, naming the flag) settings that are out of range or that
     conflict, so a run refuses them before it creates anything: see :func:`resolve`.
@@ -378,3 +401,4 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     _check_optimizer(s, explicit)
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
+    _check_diagnostics(s, explicit)

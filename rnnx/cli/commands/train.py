@@ -63,6 +63,13 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "--clip-value off)")
     t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10); with "
                    "--text: every N updates (default 1000)")
+    t.add_argument("--diagnostics", nargs="?", const=("all",), type=names, metavar="WHAT",
+                   help="record gradient diagnostics in diagnostics.json and diagnostics.png: per update the "
+                   "gradient norm before clipping, per-parameter norms, clipping and update/parameter ratio; per "
+                   "epoch on a probe batch ||dL/dh_t||, the Jacobian profile and gate saturation. WHAT: all "
+                   "(default) or some of updates,flow,cell,jacobian,gates (cell: LSTM only)")
+    t.add_argument("--probe-size", type=int, metavar="N", help="with --diagnostics: the first N training windows "
+                   "are the probe batch (default 32)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with --epochs N: "
                    "extend it to N epochs, also a finished one; a text run: --max-updates N or --epochs N)")
