@@ -193,6 +193,10 @@ class Recorder:
         self._fn: Callable | None = None
         self._probe: tuple | None = None
         self._keys: tuple[str, ...] = ()
+        self._model: Any = None
+        self._loss: Any = None
+        #: :meth:`record_gradient`'s record (``rnnx diagnose --model``), else None
+        self.gradient: dict | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def start(self, model, x: Any, y: Any, lengths: Any, *, loss: Any, loss_name: str, y_axis: int,
@@ -217,6 +221,7 @@ class Recorder:
 
         self._fn = jit(fn) if jit is not None else fn
         self._keys = tuple(model.param_shapes())
+        self._model, self._loss = model, loss
         self.meta = {"model": model.config(), "what": list(self.what), "probe_size": k, "probes": probes,
                      "seed": seed, "loss": loss_name, "clip_value": clip_value, "clip_norm": clip_norm,
                      "steps": x.shape[0]}
@@ -239,6 +244,20 @@ class Recorder:
                 row[k] = _host(v)
         self.epochs = [r for r in self.epochs if r["epoch"] < epoch] + [row]
         return row
+
+    def record_gradient(self, params: dict) -> dict:
+        """The loss and gradient norms (total and per parameter) at ``params`` on the probe
+        batch, without an update: what a trained model's gradient looks like."""
+        import array_api_compat as compat
+
+        xb, yb, lb = self._probe
+        seed = self.seed if self._model.layer.dropout > 0 else None
+        loss, grads, _ = self._model.loss_and_grad(params, xb, yb, lengths=lb, loss=self._loss, seed=seed)
+        xp = compat.array_namespace(xb)
+        norms = {k: _norm(grads[k], xp=xp) for k in self._keys}
+        self.gradient = {"loss": _host(loss), "grad_norm": _host(_norm_of(list(norms.values()), xp=xp)),
+                         "grad_norms": {k: _host(v) for k, v in norms.items()}}
+        return self.gradient
 
     def record_updates(self, epoch: int, first: int, stats: list[dict], xp: Any) -> None:
         """The update records of one epoch (``stats``: :func:`update_stats` dicts, still on
@@ -264,7 +283,10 @@ class Recorder:
 
     # -- files ----------------------------------------------------------------------------
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, **self.meta, "updates": self.updates, "epochs": self.epochs}
+        d = {"format": FORMAT, "version": VERSION, **self.meta, "updates": self.updates, "epochs": self.epochs}
+        if self.gradient is not None:
+            d["gradient"] = self.gradient
+        return d
 
     def save(self, path: str) -> None:
         """Write :meth:`to_json` to ``path`` atomically (the old file whole until replaced)."""

@@ -26,6 +26,8 @@ COMMANDS: dict[str, CommandInfo] = {
     "forecast": CommandInfo("rnnx.cli.commands.forecast",
                             "autoregressive multi-step forecast from the end of the series"),
     "sample": CommandInfo("rnnx.cli.commands.sample", "text drawn from a character model (rnnx train --text)"),
+    "diagnose": CommandInfo("rnnx.cli.commands.diagnose",
+                            "gradient flow and clipping diagnostics of a trained model, or a --compare study"),
     "parity": CommandInfo("rnnx.cli.commands.parity",
                           "forward + BPTT of every cell on every backend vs NumPy float64 and torch.nn"),
     "bench": CommandInfo("rnnx.cli.commands.bench", "time forward+backward against torch.nn and jax.grad, interleaved"),

@@ -1,0 +1,85 @@
+"""``rnnx diagnose``: the gradient diagnostics of a trained model (``--model DIR``), or a study
+that trains one model with each variant of clipping, cell or output activation from the
+same seeds and says whether gradients exploded and whether the variant changed the test
+metric beyond the seed-to-seed spread (``--compare``).  rnnx/cli/diagnose_app.py does it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rnnx.cli.errors import AppError
+
+#: What ``--model`` reads; any other flag given with it is refused.
+_MODEL_FLAGS = {"command", "model", "csv", "column", "part", "out", "overwrite", "probe_size", "diagnostics",
+                "backend", "device", "quiet"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from rnnx.cli.commands import train
+    from rnnx.cli.diagnose_app import MIN_SEEDS, VARIANTS
+
+    g = p.add_argument_group("what to diagnose (one of)")
+    g.add_argument("--model", metavar="DIR", help="a regression run folder written by rnnx train: its model's "
+                   "gradient flow, Jacobian profile, gate saturation and gradient on a probe batch, into "
+                   "OUT/diagnostics.json and diagnostics.png (OUT default DIR/diagnose)")
+    g.add_argument("--compare", choices=list(VARIANTS), help="train the model of the training flags below with "
+                   "each variant (clip: none, norm 0.1/1/10, value 0.1/1; cell: rnn/lstm/gru; output-activation: "
+                   "none/tanh/sigmoid) and --seeds seeds, every run with --diagnostics, a run folder each under "
+                   "--out (default runs/compare-<study>-<preset>); then compare.csv/json/png and a verdict")
+    g.add_argument("--seeds", type=int, default=MIN_SEEDS, help=f"with --compare: seeds per variant (>= {MIN_SEEDS}, "
+                   f"default {MIN_SEEDS}): --seed, --seed+1, ...")
+    g.add_argument("--part", choices=["train", "val", "test"], help="with --model: the part of the run's data "
+                   "the probe batch is taken from (default train; with --csv every window of it)")
+    train.add_arguments(p)  # the training flags (--compare) and --csv/--column/--out/--probe-size/--diagnostics
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnx.cli import diagnose_app
+
+    if (args.model is None) == (args.compare is None):
+        raise AppError("diagnose: give one of --model DIR (a trained model) or --compare STUDY (train and compare)")
+    given = {k for k, v in vars(args).items() if v is not None and v is not False and k != "seeds"}
+    if args.model is not None:
+        extra = sorted(given - _MODEL_FLAGS)
+        if extra or args.seeds != diagnose_app.MIN_SEEDS:
+            flag = "--" + (extra[0] if extra else "seeds").replace("_", "-")
+            raise AppError(f"{flag}: applies to --compare (the runs it trains), not to --model")
+        r = diagnose_app.diagnose_model(args.model, csv=args.csv, column=args.column, part=args.part or "train",
+                                        out=args.out, overwrite=args.overwrite, probe_size=args.probe_size or 32,
+                                        what=args.diagnostics, backend=args.backend, device=args.device)
+        print(json.dumps(r))
+        return 0
+    r = _compare(args, diagnose_app)
+    for t in r["variants"]:
+        def f(v):
+            return "-" if v is None else f"{v:.4g}"
+
+        print(f"{t['variant']:>10}  test MSE {f(t['test_mse_mean'])} +- {f(t['test_mse_std'])}  "
+              f"grad norm max {f(t['grad_norm_max'])} median {f(t['grad_norm_median'])}  "
+              f"clipped {t['clipped']}/{t['updates']}  exploded runs {t['exploded_runs']}/{t['seeds']}  "
+              f"growth/step {f(t['growth'])}")
+    print(f"rnnx diagnose: {r['verdict']}; wrote {r['out']}")
+    return 0
+
+
+def _compare(args: argparse.Namespace, diagnose_app) -> dict:
+    from rnnx.cli.commands.train import _OTHER_RUNS, NOT_SETTINGS
+    from rnnx.cli.settings import resolve
+
+    for k in ("resume", "part", *sorted(_OTHER_RUNS)):
+        if getattr(args, k, None) not in (None, False):
+            why = ("trains new runs" if k == "resume" else "applies to --model" if k == "part"
+                   else "--compare studies regression runs (--preset or --csv)")
+            raise AppError(f"--{k.replace('_', '-')}: {why}; drop it with --compare")
+    if args.overwrite or args.allow_changed_data:
+        raise AppError(f"--{'overwrite' if args.overwrite else 'allow-changed-data'}: --compare writes new run "
+                       "folders only (into an --out that is missing or empty)")
+    skip = {"command", *NOT_SETTINGS, *_OTHER_RUNS, "model", "compare", "seeds", "part"}
+    given = {k: v for k, v in vars(args).items() if k not in skip}
+    unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
+    base = resolve(given, unset)
+    explicit = {k for k, v in given.items() if v is not None}
+    if args.no_clip:
+        explicit.add("clip_norm")
+    return diagnose_app.compare(args.compare, base, explicit, seeds=args.seeds, out=args.out, quiet=args.quiet)

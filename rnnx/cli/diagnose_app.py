@@ -1,0 +1,286 @@
+"""What ``rnnx diagnose`` does (docs/diagnostics.md):
+
+- ``--model DIR``: the profiles of a trained regression model (``rnnx.recorder.profile``:
+  gradient flow, Jacobian profile, gate saturation) and its gradient on a probe batch of the
+  run's own data (``--part``, default train) or of a new CSV, into ``OUT/diagnostics.json``
+  and ``OUT/diagnostics.png`` (``OUT`` default ``DIR/diagnose``);
+- ``--compare clip|cell|output-activation``: the same model trained from the same seeds
+  with each variant, every run with ``--diagnostics`` (a run folder each under ``OUT``), and
+  one table (``compare.csv``, ``compare.json``), one figure (``compare.png``) and a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import statistics
+from typing import Any
+
+from rnnx.cli import runfolder
+from rnnx.cli.errors import AppError
+from rnnx.cli.settings import TrainSettings, check_settings
+from rnnx.io import atomic
+
+#: The variants of each study: (label, settings changed).
+VARIANTS: dict[str, tuple[tuple[str, dict], ...]] = {
+    "clip": (("none", {"clip_value": None, "clip_norm": None}),
+             ("norm=0.1", {"clip_value": None, "clip_norm": 0.1}),
+             ("norm=1", {"clip_value": None, "clip_norm": 1.0}),
+             ("norm=10", {"clip_value": None, "clip_norm": 10.0}),
+             ("value=0.1", {"clip_value": 0.1, "clip_norm": None}),
+             ("value=1", {"clip_value": 1.0, "clip_norm": None})),
+    "cell": (("rnn", {"cell": "rnn", "model_options": {}}), ("lstm", {"cell": "lstm", "model_options": {}}),
+             ("gru", {"cell": "gru", "model_options": {}})),
+    "output-activation": (("none", {"output_activation": "none"}), ("tanh", {"output_activation": "tanh"}),
+                          ("sigmoid", {"output_activation": "sigmoid"})),
+}
+#: The settings each study sets itself: giving one of them too is refused.
+SETS = {"clip": ("clip_value", "clip_norm"), "cell": ("cell",), "output-activation": ("output_activation",)}
+#: Fewer seeds leave no seed-to-seed spread to compare a change with.
+MIN_SEEDS = 3
+#: A change of the mean test MSE beyond this many standard deviations (seed to seed) is a change.
+SPREADS = 2.0
+
+
+# -- rnnx diagnose --model DIR --------------------------------------------------------------------
+def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: str, out: str | None,
+                   overwrite: bool, probe_size: int, what: Any, backend: str | None, device: str | None) -> dict:
+    """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
+    summary printed."""
+    from rnnx import plots, recorder
+    from rnnx.cli import app, panel_app
+
+    if panel_app.holds_run(folder):
+        raise AppError(f"--model: {folder!r} is a classification run; rnnx diagnose --model reads regression runs "
+                       "(train a classifier with rnnx.fit(diagnostics=rnnx.recorder.Recorder()) in Python)")
+    out = out if out is not None else os.path.join(folder, "diagnose")
+    files = [os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]
+    _check_out(out, files, overwrite)
+    with app.loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        ds = _windows(app, folder, meta, s, csv, column, target, dtype, model)
+        name = "test" if csv else part
+        p = ds.parts[name]
+        if p.n == 0:
+            raise AppError(f"--part: the run's {name} part holds no windows; choose another part")
+        rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=s.seed)
+        try:
+            rec.start(model, p.x, p.y, None, loss=s.loss, loss_name=s.loss, y_axis=p.y.ndim - 2,
+                      clip_value=s.clip_value, clip_norm=s.clip_norm, jit=target.capabilities.jit,
+                      n_name=f"the {name} windows" if not csv else f"{csv!r}")
+        except ValueError as e:
+            raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
+        epoch = app._ckpt_epoch(folder)
+        epoch = epoch if isinstance(epoch, int) else 0
+        rec.record_epoch(epoch, params)
+        rec.record_gradient(params)
+    rec.meta.update({"model_folder": os.path.abspath(folder), "part": name, "csv": csv})
+    os.makedirs(out, exist_ok=True)
+    rec.save(files[0])
+    d = rec.to_json()
+    plots.diagnostics(d, files[1], f"{s.name}: {model.cell.upper()} H={s.hidden}, trained model, {name} windows")
+    row = d["epochs"][0]
+    g = row.get("growth")
+    fh = row.get("flow_h")
+    return {"probe_size": d["probe_size"], "part": name, "grad_norm": d["gradient"]["grad_norm"],
+            "growth": g[0][0] if g else None,
+            "flow_ratio": (fh[0][0][0] / fh[0][0][-1]) if fh and fh[0][0][-1] else None, "out": out}
+
+
+def _windows(app, folder, meta, s: TrainSettings, csv, column, target, dtype, model):
+    from rnnx import data
+    from rnnx.dataset import build
+
+    if s.table:
+        return app._table_windows(folder, meta, s, csv, column, target, dtype)
+    series = app._series(s, meta, csv, column)
+    xp = target.namespace()
+    try:
+        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
+    except data.DataError as e:
+        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}") from None
+
+
+def _check_out(out: str, files: list[str], overwrite: bool) -> None:
+    runfolder.check_out(out)
+    there = [f for f in files if os.path.exists(f)]
+    if there and not overwrite:
+        raise AppError(f"--out: {there[0]!r} exists (an earlier diagnose); pass --overwrite to replace it, or "
+                       "another --out")
+
+
+# -- rnnx diagnose --compare ----------------------------------------------------------------------
+def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, out: str | None, quiet: bool) -> dict:
+    """Train ``base`` with each variant of ``study`` and ``seeds`` seeds (base.seed, +1, ...),
+    every run with diagnostics, and write the table, figure and verdict into ``out``."""
+    from rnnx.cli import app
+
+    if study not in VARIANTS:
+        raise AppError(f"--compare: expected one of {', '.join(VARIANTS)}, got {study!r}")
+    clash = [k for k in SETS[study] if k in explicit]
+    if clash:
+        raise AppError(f"--compare {study}: sets --{clash[0].replace('_', '-')} itself (each variant); drop it")
+    if study == "cell" and base.model_options:
+        opt = sorted(base.model_options)[0]
+        raise AppError(f"--compare cell: trains every cell with its default options; drop --{opt.replace('_', '-')}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < MIN_SEEDS:
+        raise AppError(f"--seeds: expected at least {MIN_SEEDS} (the verdict compares each change with the "
+                       f"seed-to-seed spread), got {seeds!r}")
+    if base.tbptt is not None:
+        raise AppError("--compare: records every update's gradient, which --tbptt's per-window updates are not; "
+                       "drop --tbptt")
+    out = out if out is not None else os.path.join("runs", f"compare-{study}-{base.preset or 'csv'}")
+    runfolder.check_out(out)
+    runfolder.check_new(out, overwrite=False)
+    runs = []
+    for label, change in VARIANTS[study]:
+        for k in range(seeds):
+            s = dataclasses.replace(base, **change, seed=base.seed + k, diagnostics=base.diagnostics or ("all",))
+            check_settings(s)
+            folder = os.path.join(out, _safe(label), f"seed{s.seed}")
+            runs.append(_one(app, s, folder, label, quiet))
+    table = _table(study, runs)
+    verdict = _verdict(study, table)
+    result = {"study": study, "seeds": seeds, "settings": base.to_json(), "variants": table, "verdict": verdict,
+              "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
+    atomic.write_text(os.path.join(out, "compare.json"), json.dumps(_json_safe(result), indent=1) + "\n")
+    atomic.write_text(os.path.join(out, "compare.csv"), _csv(table))
+    _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
+    return {**result, "out": out}
+
+
+def _safe(label: str) -> str:
+    return label.replace("=", "-")
+
+
+def _one(app, s: TrainSettings, folder: str, label: str, quiet: bool) -> dict:
+    """One run of the study: its metrics and diagnostics (a run that went non-finite: its
+    diagnostics up to the update that did, test MSE None)."""
+    failed = None
+    try:
+        m = app.train(s, out=folder, quiet=True)
+    except AppError as e:
+        if e.code != 3:  # not "the loss became non-finite"
+            raise
+        m, failed = {}, str(e)
+    if not quiet:
+        print(f"rnnx diagnose: {label} seed {s.seed}: test MSE {m.get('test_mse', float('nan')):.4g}"
+              + (f" (failed: {failed})" if failed else ""), flush=True)
+    path = os.path.join(folder, "diagnostics.json")
+    d = json.loads(open(path, encoding="utf-8").read()) if os.path.exists(path) else {"updates": [], "epochs": []}
+    from rnnx import recorder
+
+    return {"variant": label, "seed": s.seed, "folder": folder, "test_mse": m.get("test_mse"),
+            "persistence_test_mse": m.get("persistence_test_mse"), "failed": failed,
+            "summary": recorder.summary(d), "diagnostics": d}
+
+
+def _table(study: str, runs: list[dict]) -> list[dict]:
+    out = []
+    for label, _ in VARIANTS[study]:
+        rs = [r for r in runs if r["variant"] == label]
+        sm = [r["summary"] for r in rs]
+        mses = [r["test_mse"] for r in rs if r["test_mse"] is not None and math.isfinite(r["test_mse"])]
+        growth = [x["growth"] for x in sm if x.get("growth") is not None]
+        maxes = [x["grad_norm_max"] for x in sm if x["grad_norm_max"] is not None]
+        meds = [x["grad_norm_median"] for x in sm if x["grad_norm_median"] is not None]
+        n_up = sum(x["updates"] for x in sm)
+        out.append({
+            "variant": label, "seeds": len(rs),
+            "grad_norm_max": max(maxes) if maxes else None,
+            "grad_norm_median": statistics.median(meds) if meds else None,
+            "clipped": sum(x["clipped"] for x in sm), "updates": n_up,
+            "exploded_runs": sum(1 for r, x in zip(rs, sm) if x["exploded"] or r["failed"]),
+            "growth": statistics.fmean(growth) if growth else None,
+            "test_mse_mean": statistics.fmean(mses) if mses else None,
+            "test_mse_std": statistics.stdev(mses) if len(mses) > 1 else None,
+            "failed_runs": sum(1 for r in rs if r["failed"]),
+        })
+    return out
+
+
+def _verdict(study: str, table: list[dict]) -> str:
+    """One line from the numbers: did any gradient explode; did the variants change the test
+    MSE beyond the seed-to-seed spread (SPREADS standard deviations)."""
+    boom = [t["variant"] for t in table if t["exploded_runs"]]
+    part1 = ("gradients exploded (an update above 1e3 x the run's median norm, or non-finite) with: "
+             + ", ".join(f"{t['variant']} ({t['exploded_runs']}/{t['seeds']} runs)" for t in table if t["exploded_runs"])
+             if boom else "no gradient exploded (no update above 1e3 x its run's median norm, none non-finite)")
+    base = table[0]
+    changed, same = [], []
+    for t in table[1:]:
+        if base["test_mse_mean"] is None or t["test_mse_mean"] is None:
+            changed.append(f"{t['variant']} (a run failed)")
+            continue
+        spread = max(base["test_mse_std"] or 0.0, t["test_mse_std"] or 0.0)
+        d = t["test_mse_mean"] - base["test_mse_mean"]
+        (changed if abs(d) > SPREADS * spread else same).append(
+            f"{t['variant']} {t['test_mse_mean']:.4g} vs {base['test_mse_mean']:.4g} (spread {spread:.2g})")
+    what = {"clip": "clipping", "cell": "the cell", "output-activation": "the output activation"}[study]
+    ref = f"{base['variant']}"
+    if changed:
+        part2 = (f"{what} changed the test MSE beyond the seed-to-seed spread ({SPREADS:g} sd) against {ref}: "
+                 + "; ".join(changed))
+    else:
+        part2 = f"{what} did not change the test MSE beyond the seed-to-seed spread ({SPREADS:g} sd) against {ref}"
+    return f"{part1}; {part2}"
+
+
+def _csv(table: list[dict]) -> str:
+    cols = list(table[0])
+    lines = [",".join(cols)]
+    for t in table:
+        lines.append(",".join("" if t[c] is None else (f"{t[c]!r}" if isinstance(t[c], float) else str(t[c]))
+                              for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _json_safe(u) for k, u in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(u) for u in v]
+    return v
+
+
+def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path: str, base: TrainSettings) -> None:
+    """Left: each variant's pre-clip gradient norm per update (first seed), log axis; right:
+    each run's test MSE per variant, the mean marked."""
+    from rnnx.plots import _plt, _plottable
+
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
+    labels = [t["variant"] for t in table]
+    for label in labels:
+        r = next(r for r in runs if r["variant"] == label)
+        ups = r["diagnostics"]["updates"]
+        if ups:
+            a.semilogy([u["update"] for u in ups],
+                       _plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups]),
+                       lw=0.8, label=label)
+    a.set_xlabel("update")
+    a.set_ylabel("global gradient norm before clipping")
+    a.set_title(f"seed {base.seed}")
+    a.grid(True, which="both", alpha=0.3)
+    a.legend()
+    for i, label in enumerate(labels):
+        ys = [r["test_mse"] for r in runs if r["variant"] == label and r["test_mse"] is not None]
+        b.plot([i] * len(ys), ys, "o", alpha=0.6)
+        t = table[i]
+        if t["test_mse_mean"] is not None:
+            b.plot([i - 0.25, i + 0.25], [t["test_mse_mean"]] * 2, "k-", lw=2)
+    b.set_xticks(range(len(labels)), labels)
+    b.set_ylabel("test MSE (each seed; bar: mean)")
+    b.grid(True, alpha=0.3)
+    b.set_title(f"--compare {study}, {len(runs) // len(labels)} seeds")
+    fig.suptitle(verdict.replace("; ", "\n"), fontsize=9)
+    try:
+        with atomic.replacing(path) as f:
+            fig.savefig(f, dpi=100, format="png")
+    finally:
+        plt.close(fig)
