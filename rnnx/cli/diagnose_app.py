@@ -170,7 +170,10 @@ def _one(app, s: TrainSettings, folder: str, label: str, quiet: bool) -> dict:
         print(f"rnnx diagnose: {label} seed {s.seed}: test MSE {m.get('test_mse', float('nan')):.4g}"
               + (f" (failed: {failed})" if failed else ""), flush=True)
     path = os.path.join(folder, "diagnostics.json")
-    d = json.loads(open(path, encoding="utf-8").read()) if os.path.exists(path) else {"updates": [], "epochs": []}
+    d = {"updates": [], "epochs": []}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
     from rnnx import recorder
 
     return {"variant": label, "seed": s.seed, "folder": folder, "test_mse": m.get("test_mse"),
