@@ -130,12 +130,15 @@ class Trainer:
         self._apply = fitting.make_apply(self.opt, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm,
                                          freeze=cfg.freeze, xp=xp)
         compile_ = target.capabilities.jit
-        part = ds.parts["train"]
-        self.recorder, stats = fitting._recorder(diagnostics, model, fitting.Batches(part.x, part.y, None,
-                                                                                      part.y.ndim - 2),
-                                                 L.get(cfg.loss), cfg.loss, tbptt=cfg.tbptt,
-                                                 clip_value=cfg.clip_value, clip_norm=cfg.clip_norm,
-                                                 freeze=cfg.freeze, steps_per_execution=None, jit=compile_, xp=xp)
+        self.recorder, stats = None, None
+        if diagnostics is not None:
+            part = ds.parts["train"]
+            self.recorder, stats = fitting._recorder(diagnostics, model, fitting.Batches(part.x, part.y, None,
+                                                                                          part.y.ndim - 2),
+                                                     L.get(cfg.loss), cfg.loss, tbptt=cfg.tbptt,
+                                                     clip_value=cfg.clip_value, clip_norm=cfg.clip_norm,
+                                                     freeze=cfg.freeze, steps_per_execution=None, jit=compile_,
+                                                     xp=xp)
         self._epoch_stats: list = []
         update = fitting.make_update(model, self._apply, L.get(cfg.loss), stats=stats)
         self._compiled = compile_ is not None

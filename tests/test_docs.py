@@ -146,6 +146,10 @@ def tiny(argv: list[str], tmp_path: Path) -> list[str]:
             i = argv.index("--out") + 1
             if Path(argv[i]).is_absolute() and tmp_path not in Path(argv[i]).parents:
                 argv[i] = str(tmp_path / "runs" / Path(argv[i]).name)
+    elif cmd == "diagnose":
+        if "--compare" in argv:
+            _set(argv, "--epochs", "2")
+            _set(argv, "--quiet")
     elif cmd == "forecast":
         _set(argv, "--steps", "5")
     elif cmd == "bench":

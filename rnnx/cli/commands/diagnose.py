@@ -12,7 +12,7 @@ from rnnx.cli.errors import AppError
 
 #: What ``--model`` reads; any other flag given with it is refused.
 _MODEL_FLAGS = {"command", "model", "csv", "column", "part", "out", "overwrite", "probe_size", "diagnostics",
-                "backend", "device", "quiet"}
+                "backend", "device"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
