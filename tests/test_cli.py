@@ -372,7 +372,7 @@ def test_command_table():
 
     from rnnx.cli.commands import COMMANDS
 
-    assert list(COMMANDS) == ["train", "predict", "forecast", "sample", "parity", "bench", "save", "load", "demo",
+    assert list(COMMANDS) == ["train", "predict", "forecast", "sample", "diagnose", "parity", "bench", "save", "load", "demo",
                               "backends"]
     for name, info in COMMANDS.items():
         mod = importlib.import_module(info.module)
