@@ -289,11 +289,14 @@ def test_diagnose_model_equals_the_runs_last_epoch(capsys, tmp_path):
 
 def test_diagnose_compare_table_and_verdict(capsys, tmp_path):
     out = tmp_path / "cmp"
-    assert main(["diagnose", "--compare", "output-activation", "--preset", "seed001", "--epochs", "2", "--quiet",
+    assert main(["diagnose", "--compare", "cell", "--preset", "seed001", "--epochs", "2", "--quiet", "--no-bias",
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
     r = json.loads((out / "compare.json").read_text())
-    assert [t["variant"] for t in r["variants"]] == ["none", "tanh", "sigmoid"] and r["seeds"] == 3
+    assert [t["variant"] for t in r["variants"]] == ["rnn", "lstm", "gru"] and r["seeds"] == 3
+    with np.load(out / "gru" / "seed1" / "model.npz") as z:  # the given layer option carried to every cell
+        meta = json.loads(str(z["meta"]))
+    assert meta["model"]["cell"] == "gru" and meta["model"]["bias"] is False
     assert len(r["runs"]) == 9 and all((tmp_path / run["folder"]).exists() or os.path.exists(run["folder"])
                                        for run in r["runs"])
     for t in r["variants"]:
@@ -356,6 +359,8 @@ def test_diagnose_unknown_study(capsys):
     (("--compare", "clip", "--preset", "seed001", "--seeds", "2"), "--seeds: expected at least 3"),
     (("--compare", "clip", "--preset", "seed001", "--clip-norm", "1"), "--compare clip: sets --clip-norm itself"),
     (("--compare", "cell", "--preset", "seed001", "--cell", "gru"), "--compare cell: sets --cell itself"),
+    (("--compare", "cell", "--preset", "seed001", "--nonlinearity", "relu"),
+     "--compare cell: --nonlinearity applies to --cell rnn only"),
     (("--compare", "clip", "--npz", "x.npz"), "--npz: --compare studies regression runs"),
     (("--compare", "clip", "--preset", "seed001", "--part", "test"), "--part: applies to --model"),
     (("--model", "nowhere", "--epochs", "3"), "--epochs: applies to --compare"),

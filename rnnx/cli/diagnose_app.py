@@ -123,9 +123,17 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
     clash = [k for k in SETS[study] if k in explicit]
     if clash:
         raise AppError(f"--compare {study}: sets --{clash[0].replace('_', '-')} itself (each variant); drop it")
-    if study == "cell" and base.model_options:
-        opt = sorted(base.model_options)[0]
-        raise AppError(f"--compare cell: trains every cell with its default options; drop --{opt.replace('_', '-')}")
+    variants = VARIANTS[study]
+    if study == "cell":  # options given that every cell has (--dropout, --bias) carry over; another is refused
+        from rnnx.cli.settings import cells_with, defaults_of
+
+        given = {k: v for k, v in base.model_options.items() if k in explicit}
+        odd = sorted(k for k in given if set(cells_with(k)) < {"rnn", "lstm", "gru"})
+        if odd:
+            raise AppError(f"--compare cell: --{odd[0].replace('_', '-')} applies to --cell "
+                           f"{', '.join(cells_with(odd[0]))} only; drop it")
+        variants = tuple((label, {"cell": c["cell"], "model_options": {**defaults_of(c["cell"]), **given}})
+                         for label, c in variants)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < MIN_SEEDS:
         raise AppError(f"--seeds: expected at least {MIN_SEEDS} (the verdict compares each change with the "
                        f"seed-to-seed spread), got {seeds!r}")
@@ -136,7 +144,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
     runfolder.check_out(out)
     runfolder.check_new(out, overwrite=False)
     runs = []
-    for label, change in VARIANTS[study]:
+    for label, change in variants:
         for k in range(seeds):
             s = dataclasses.replace(base, **change, seed=base.seed + k, diagnostics=base.diagnostics or ("all",))
             check_settings(s)
