@@ -321,7 +321,9 @@ def summary(d: dict) -> dict:
     """The headline numbers of a diagnostics record (:meth:`Recorder.to_json`): max and
     median pre-clip gradient norm, updates clipped, exploded updates (norm > 1e3 x the
     median, or non-finite), and the last epoch's growth factor and gradient ratio
-    ``||dL/dh_0|| / ||dL/dh_{T-1}||`` (layer 0, forward direction)."""
+    ``||dL/dh_0|| / ||dL/dh_{T-1}||`` (layer 0, forward direction; ``growth_start``,
+    ``flow_ratio_start``: the first recorded epoch's).  A ratio or growth of 0 can be an
+    underflow: in float32 a product below ~1e-38 (a factor 0.64 over 200 steps) reads 0."""
     ups = d.get("updates") or []
     norms = [u["grad_norm"] for u in ups if u["grad_norm"] is not None]
     med = _median(norms)
@@ -329,14 +331,16 @@ def summary(d: dict) -> dict:
     out = {"updates": len(ups), "grad_norm_max": max(norms) if norms else None, "grad_norm_median": med,
            "clipped": sum(1 for u in ups if u["clipped"]), "exploded": exploded,
            "non_finite": sum(1 for u in ups if not u.get("finite", True))}
-    last = (d.get("epochs") or [None])[-1]
-    if last is not None:
-        g = last.get("growth")
-        out["growth"] = g[0][0] if g else None
-        fh = last.get("flow_h")
+    eps = d.get("epochs") or []
+    for key, row in (("", eps[-1] if eps else None), ("_start", eps[0] if eps else None)):
+        if row is None:
+            continue
+        g = row.get("growth")
+        out["growth" + key] = g[0][0] if g else None
+        fh = row.get("flow_h")
         if fh:
-            row = fh[0][0]
-            out["flow_ratio"] = (row[0] / row[-1]) if row and row[0] is not None and row[-1] else None
+            r = fh[0][0]
+            out["flow_ratio" + key] = (r[0] / r[-1]) if r and r[0] is not None and r[-1] else None
     return out
 
 

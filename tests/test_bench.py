@@ -127,3 +127,35 @@ def test_malloc_tune(monkeypatch):
     assert said.startswith("glibc mallopt M_MMAP_THRESHOLD=32 MiB") or "left at its defaults" in said
     assert "left at its defaults" in said or said.endswith("M_MMAP_MAX=0, M_ARENA_MAX=1")
     assert m.tune() is said
+
+
+def test_long_dependency_quick(tmp_path):
+    """bench/long_dependency.py --quick (T = 20, tiny) runs and writes a table of finite numbers."""
+    import math
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ld.json"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, str(root / "bench" / "long_dependency.py"), "--quick", "--json", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert {"task", "settings", "command", "seconds", "table", "runs"} <= set(doc)
+    assert doc["settings"]["quick"] is True and doc["settings"]["steps"] == [20]
+    tab = doc["table"]
+    assert sorted((r["cell"], r["T"]) for r in tab) == [("gru", 20), ("lstm", 20), ("rnn", 20)]
+    numbers = ("test_accuracy", "test_mse", "growth_epoch0", "growth_end", "flow_ratio_epoch0", "flow_ratio_end",
+               "grad_norm_max", "grad_norm_median", "clipped", "updates", "seconds")
+    for r in tab:
+        for k in numbers:
+            assert isinstance(r[k], (int, float)) and math.isfinite(r[k]), (r["cell"], k, r[k])
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and 0 <= r["clipped"] <= r["updates"] == 16
+        assert (r["forget_epoch0"] is not None) == (r["cell"] == "lstm")
+    for run in doc["runs"]:
+        curves = run["flow_h_epoch0"] + run["flow_h_end"] + run["train_loss"]
+        assert len(run["flow_h_epoch0"]) == 20 and all(math.isfinite(v) for v in curves)
+    assert "| lstm | 20 |" in proc.stdout

@@ -230,6 +230,10 @@ def test_cli_diagnostics_files_and_same_model(capsys, tmp_path):
     assert (tmp_path / "on" / "diagnostics.png").stat().st_size > 10_000
     m = json.loads((tmp_path / "on" / "metrics.json").read_text())
     assert m["diagnostics"]["updates"] == len(d["updates"]) and m["diagnostics"]["clipped"] == m["clipped_updates"]
+    assert m["diagnostics"]["growth_start"] == d["epochs"][0]["growth"][0][0]
+    assert m["diagnostics"]["growth"] == d["epochs"][-1]["growth"][0][0]
+    fh = d["epochs"][0]["flow_h"][0][0]
+    assert m["diagnostics"]["flow_ratio_start"] == fh[0] / fh[-1]
 
 
 def test_cli_resumed_diagnostics_equal_uninterrupted(capsys, tmp_path):
