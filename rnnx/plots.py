@@ -21,11 +21,16 @@ def _finish(plt, fig, ax, path: str, *, title: str, xlabel: str, ylabel: str | N
     ax.set_title(title)
     ax.grid(True, which=grid, alpha=0.3)
     ax.legend()
+    save(plt, fig, path)
+
+
+def save(plt, fig, path: str, *, dpi: int = 110) -> None:
+    """Write ``fig`` as a PNG atomically (temp file + rename), then close it."""
     from rnnx.io import atomic
 
     try:
         with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=110, format="png")
+            fig.savefig(f, dpi=dpi, format="png")
     finally:
         plt.close(fig)
 
@@ -87,13 +92,7 @@ def _finish_panels(plt, fig, axes, path: str, *, title: str, xlabel: str, titles
         ax.legend(fontsize="small")
     axes[-1].set_xlabel(xlabel)
     fig.suptitle(title)
-    from rnnx.io import atomic
-
-    try:
-        with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    save(plt, fig, path)
 
 
 def prediction_panels(index: list, names: list[str], truth: list[list[float]], pred: list[list[float]],
@@ -230,10 +229,4 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         empty(ax, "no updates recorded (--diagnostics updates)")
     ax.set_title("gradient norm per update")
     fig.suptitle(title)
-    from rnnx.io import atomic
-
-    try:
-        with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=100, format="png")
-    finally:
-        plt.close(fig)
+    save(plt, fig, path, dpi=100)

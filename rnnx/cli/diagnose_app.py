@@ -262,7 +262,7 @@ def _json_safe(v: Any) -> Any:
 def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path: str, base: TrainSettings) -> None:
     """Left: each variant's pre-clip gradient norm per update (first seed), log axis; right:
     each run's test MSE per variant, the mean marked."""
-    from rnnx.plots import _plt, _plottable
+    from rnnx.plots import _plt, _plottable, save
 
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
@@ -290,8 +290,4 @@ def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path:
     b.grid(True, alpha=0.3)
     b.set_title(f"--compare {study}, {len(runs) // len(labels)} seeds")
     fig.suptitle(verdict.replace("; ", "\n"), fontsize=9)
-    try:
-        with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=100, format="png")
-    finally:
-        plt.close(fig)
+    save(plt, fig, path, dpi=100)
