@@ -374,3 +374,57 @@ def test_diagnose_bad_input(capsys, tmp_path, argv, words):
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1, err
     assert not (tmp_path / "o").exists()
+
+
+# -- classification runs --------------------------------------------------------------------------
+@pytest.fixture
+def panel_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 80)
+    x = rng.normal(size=(80, 15, 2)) + y[:, None, None] * 0.5
+    p = tmp_path / "p.npz"
+    np.savez(p, x=x, y=y, lengths=rng.integers(8, 16, 80))
+    return str(p)
+
+
+def test_classification_run_diagnostics_and_resume(capsys, tmp_path, panel_npz):
+    """--npz with --diagnostics: the files, cross-entropy on the labels with lengths, the
+    summary in metrics.json; stopped at 2 and resumed to 4 == 4 uninterrupted."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    common = ["train", "--npz", panel_npz, "--diagnostics", "--probe-size", "8", "--quiet"]
+    assert main([*common, "--epochs", "4", "--checkpoint-every", "3", "--out", str(a)]) == 0
+    assert main([*common, "--epochs", "2", "--out", str(b)]) == 0
+    assert main(["train", "--resume", str(b), "--epochs", "4", "--quiet"]) == 0
+    capsys.readouterr()
+    da = json.loads((a / "diagnostics.json").read_text())
+    assert da == json.loads((b / "diagnostics.json").read_text())
+    assert da["loss"] == "cross-entropy" and [e["epoch"] for e in da["epochs"]] == [0, 1, 2, 3, 4]
+    assert (a / "diagnostics.png").exists()
+    m = json.loads((a / "metrics.json").read_text())
+    assert m["diagnostics"]["updates"] == len(da["updates"]) > 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (("--diagnostics", "--probe-size", "500"), "--probe-size: expected at most 58 (the training cases), got 500"),
+    (("--diagnostics", "cell"), "--diagnostics: 'cell' (the gradient dL/dc_t of the cell state) exists for an LSTM"),
+    (("--probe-size", "3"), "--probe-size: applies with --diagnostics only"),
+])
+def test_classification_bad_diagnostics_flags(capsys, tmp_path, panel_npz, argv, words):
+    code = main(["train", "--npz", panel_npz, "--quiet", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_diagnose_model_of_a_classification_run(capsys, tmp_path, panel_npz):
+    run = tmp_path / "run"
+    assert main(["train", "--npz", panel_npz, "--epochs", "3", "--diagnostics", "--probe-size", "8", "--quiet",
+                 "--no-early-stopping", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", "--model", str(run), "--probe-size", "8"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    d = json.loads((run / "diagnose" / "diagnostics.json").read_text())
+    assert d["epochs"] == [json.loads((run / "diagnostics.json").read_text())["epochs"][-1]]
+    assert d["loss"] == "cross-entropy" and out["grad_norm"] == d["gradient"]["grad_norm"] > 0
+    assert main(["diagnose", "--model", str(run), "--csv", "x.csv", "--overwrite"]) == 2
+    assert "is a classification run" in capsys.readouterr().err

@@ -43,7 +43,7 @@ from typing import Any
 import rnnx
 from rnnx import backends, data
 from rnnx import params as P
-from rnnx.cli import bounds, runfolder
+from rnnx.cli import bounds, run_diagnostics, runfolder
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
@@ -418,17 +418,13 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     """Train in the locked folder ``out`` and write the run's files."""
     opt = cfg.make_optimizer()
     st = _initial_state(target, s, out, resumed, model, opt)
-    rec = _recorder(s, out, resumed)
+    rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     try:
         trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec)
     except ValueError as e:  # the probe batch larger than the training windows
-        raise AppError(f"--{str(e).replace('_', '-', 1).replace('sequences of the training data', 'training windows')}") from None
+        raise run_diagnostics.probe_error(e, "training windows") from None
     if rec is not None and resumed is not None:
-        try:
-            rec.load(os.path.join(out, DIAGNOSTICS))
-        except ValueError as e:
-            raise AppError(f"--resume: {e}; the run records --diagnostics, so its diagnostics file must be there "
-                           "(restore it, or start a new run)") from None
+        run_diagnostics.load(rec, out)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -442,8 +438,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             bar.update(1)
 
     def ckpt(last: bool) -> None:
-        if rec is not None:  # first: the diagnostics file always covers the checkpoint's epochs
-            rec.save(os.path.join(out, DIAGNOSTICS))
+        run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
         save_checkpoint(out, s, model, ds, st, target, source=source)
 
     t0 = time.perf_counter()
@@ -471,9 +466,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                            label=None) from None
         except NonFiniteLoss as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            if rec is not None:  # the updates of the epoch that went non-finite are on record
-                with contextlib.suppress(OSError):
-                    rec.save(os.path.join(out, DIAGNOSTICS))
+            with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
+                run_diagnostics.save(rec, out)
             last = f"the last good checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}" if kept else \
                 "no checkpoint had been written yet"
             where = f" ({e.where})" if e.where else ""
@@ -492,36 +486,12 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, trainer, use, metrics, target, source)
             if rec is not None:
-                _write_diagnostics(out, s, model, rec, metrics)
+                run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
             save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
     return {**metrics, "out": out}
-
-
-DIAGNOSTICS = "diagnostics.json"
-
-
-def _recorder(s: TrainSettings, out: str, resumed) -> Any:
-    """The Recorder of a run with --diagnostics (None without)."""
-    if s.diagnostics is None:
-        return None
-    from rnnx import recorder
-
-    what = None if tuple(s.diagnostics) == ("all",) else s.diagnostics
-    return recorder.Recorder(what, probe_size=s.probe_size, seed=s.seed)
-
-
-def _write_diagnostics(out: str, s: TrainSettings, model, rec, metrics: dict) -> None:
-    """diagnostics.json, diagnostics.png, and the headline numbers into metrics.json."""
-    from rnnx import plots, recorder
-
-    rec.save(os.path.join(out, DIAGNOSTICS))
-    d = rec.to_json()
-    metrics["diagnostics"] = recorder.summary(d)
-    title = f"{s.name}: {model.cell.upper()} H={s.hidden}, probe batch {d['probe_size']}"
-    plots.diagnostics(d, os.path.join(out, "diagnostics.png"), title)
 
 
 def _finite_or_null(obj: Any) -> Any:

@@ -1,8 +1,9 @@
 """What ``rnnx diagnose`` does (docs/diagnostics.md):
 
-- ``--model DIR``: the profiles of a trained regression model (``rnnx.recorder.profile``:
-  gradient flow, Jacobian profile, gate saturation) and its gradient on a probe batch of the
-  run's own data (``--part``, default train) or of a new CSV, into ``OUT/diagnostics.json``
+- ``--model DIR``: the profiles of a trained model (``rnnx.recorder.profile``: gradient
+  flow, Jacobian profile, gate saturation) and its gradient on a probe batch of the run's
+  own data (``--part``, default train; a classification run's own cases) or of a new CSV
+  (regression), into ``OUT/diagnostics.json``
   and ``OUT/diagnostics.png`` (``OUT`` default ``DIR/diagnose``);
 - ``--compare clip|cell|output-activation``: the same model trained from the same seeds
   with each variant, every run with ``--diagnostics`` (a run folder each under ``OUT``), and
@@ -52,11 +53,14 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
     from rnnx import plots, recorder
     from rnnx.cli import app, panel_app
 
-    if panel_app.holds_run(folder):
-        raise AppError(f"--model: {folder!r} is a classification run; rnnx diagnose --model reads regression runs "
-                       "(train a classifier with rnnx.fit(diagnostics=rnnx.recorder.Recorder()) in Python)")
     out = out if out is not None else os.path.join(folder, "diagnose")
     files = [os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]
+    if panel_app.holds_run(folder):
+        if csv is not None or column is not None:
+            raise AppError(f"--{'csv' if csv is not None else 'column'}: {folder!r} is a classification run; "
+                           "its probe batch comes from its own cases (--part train|val|test)")
+        _check_out(out, files, overwrite)
+        return _diagnose_panel(folder, part, out, files, probe_size, what, backend, device)
     _check_out(out, files, overwrite)
     with app.loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         ds = _windows(app, folder, meta, s, csv, column, target, dtype, model)
@@ -80,10 +84,45 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
     rec.save(files[0])
     d = rec.to_json()
     plots.diagnostics(d, files[1], f"{s.name}: {model.cell.upper()} H={s.hidden}, trained model, {name} windows")
+    return _result(d, name, out)
+
+
+def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
+                    backend: str | None, device: str | None) -> dict:
+    """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
+    from rnnx import fitting, plots, recorder
+    from rnnx.cli import app, panel_app, panel_predict
+
+    with panel_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model, params):
+        s = record["settings"]
+        cases = panel_predict.own_data(record).parts[part]
+        if cases.n == 0:
+            raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
+        x, y, lengths = panel_app._arrays(target, cases, dtype)
+        b = fitting.prepare(model, x, y, lengths, loss="cross-entropy")
+        rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=s["seed"])
+        try:
+            rec.start(model, b.x, b.y, b.lengths, loss="cross-entropy", loss_name="cross-entropy", y_axis=b.y_axis,
+                      clip_value=s["clip_value"], clip_norm=s["clip_norm"], jit=target.capabilities.jit,
+                      n_name=f"the {part} cases")
+        except ValueError as e:
+            raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
+        epoch = app._ckpt_epoch(folder)
+        rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
+        rec.record_gradient(params)
+    rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": None})
+    os.makedirs(out, exist_ok=True)
+    rec.save(files[0])
+    d = rec.to_json()
+    plots.diagnostics(d, files[1], f"{os.path.basename(os.path.abspath(folder))}: {model.cell.upper()}, trained "
+                      f"model, {part} cases")
+    return _result(d, part, out)
+
+
+def _result(d: dict, part: str, out: str) -> dict:
     row = d["epochs"][0]
-    g = row.get("growth")
-    fh = row.get("flow_h")
-    return {"probe_size": d["probe_size"], "part": name, "grad_norm": d["gradient"]["grad_norm"],
+    g, fh = row.get("growth"), row.get("flow_h")
+    return {"probe_size": d["probe_size"], "part": part, "grad_norm": d["gradient"]["grad_norm"],
             "growth": g[0][0] if g else None,
             "flow_ratio": (fh[0][0][0] / fh[0][0][-1]) if fh and fh[0][0][-1] else None, "out": out}
 

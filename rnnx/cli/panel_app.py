@@ -78,7 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "cell": "gru", "hidden": 64, "layers": 1, "bidirectional": False, "optimizer": "adam", "lr": 3e-3,
     "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
     "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
-    "shuffle": True, "checkpoint_every": 10,
+    "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32,
 }
 _DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
@@ -98,6 +98,7 @@ REFUSED: dict[str, str] = {
 }
 #: What a classification run reads of the parsed command line (any other flag given is refused).
 USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_stopping", "no_clip", "test_ts",
+                  "probe_size",
                   *_DATA_FLAGS, *DEFAULTS})
 
 
@@ -198,6 +199,13 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         flag = "--momentum" if s["momentum"] else "--nesterov"
         raise AppError(f"{flag}: applies to --optimizer sgd only, got --optimizer {s['optimizer']}")
     s["model_options"] = _model_options(args, s["cell"])
+    if s["diagnostics"] is None and getattr(args, "probe_size", None) is not None:
+        raise AppError("--probe-size: applies with --diagnostics only (the batch its profiles are measured on)")
+    if s["diagnostics"] is not None:
+        from rnnx.cli import run_diagnostics
+
+        run_diagnostics.check(s["diagnostics"], s["probe_size"], s["cell"])
+        s["diagnostics"] = list(s["diagnostics"])
     return s
 
 
@@ -524,24 +532,38 @@ def _progress(quiet: bool, epochs: int, name: str, initial: int = 0):
 
 
 def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
-         should_stop):
+         should_stop, rec=None):
     """:func:`rnnx.fit` with the cross-entropy and the validation part, its state in
     ``out/checkpoint.npz`` every ``checkpoint_every`` epochs (``resumed``: the epoch that
-    file holds, continued from it); the divergence of the loss as AppError (exit 3)."""
+    file holds, continued from it); the divergence of the loss as AppError (exit 3).  ``rec``:
+    the run's Recorder (--diagnostics), saved in every epoch that checkpoints, before the checkpoint."""
     from rnnx import fitting
-    from rnnx.cli import app
+    from rnnx.cli import app, run_diagnostics
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
     xt, yt, lt = _arrays(target, parts["train"], s["dtype"])
-    on_epoch, close = _progress(quiet, s["epochs"], name, resumed or 0)
+    bar, close = _progress(quiet, s["epochs"], name, resumed or 0)
+
+    def on_epoch(row: dict) -> None:
+        if bar is not None:
+            bar(row)
+        if rec is not None and (row["epoch"] % s["checkpoint_every"] == 0 or row["epoch"] >= s["epochs"]):
+            run_diagnostics.save(rec, out)
+
     try:
         return fitting.fit(model, xt, yt, lengths=lt, validation_data=_arrays(target, parts["val"], s["dtype"]),
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], early_stopping=s["early_stopping"],
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
-                           resume=None if resumed is None else ckpt, should_stop=should_stop)
+                           resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec)
+    except ValueError as e:
+        if rec is not None and str(e).startswith("probe_size:"):
+            raise run_diagnostics.probe_error(e, "training cases") from None
+        raise
     except fitting.NonFiniteLoss as e:
+        with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
+            run_diagnostics.save(rec, out)
         kept = f"the last good checkpoint (epoch {app._ckpt_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
             else "nothing was written"
         raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
@@ -830,16 +852,23 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
     from rnnx.cli.errors import os_error
     from rnnx.io import atomic
 
+    from rnnx.cli import run_diagnostics
+
     record = _record(data, s, None)
     atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
+    rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
+    if rec is not None and resumed is not None:
+        run_diagnostics.load(rec, out)
     t0 = time.perf_counter()
     with sig.Signals() as signals:
         try:
             result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
-                          should_stop=signals.stop_requested)
+                          should_stop=signals.stop_requested, rec=rec)
         except fitting.Stopped as e:
             n = signals.pending
+            with contextlib.suppress(OSError):
+                run_diagnostics.save(rec, out)
             raise AppError(app._stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
         except sig.Forced as f:
             if not os.path.exists(ckpt):
@@ -864,6 +893,8 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
                 "seconds_training": seconds, "versions": _versions(target),
             }
             title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
+            if rec is not None:
+                run_diagnostics.finish(rec, out, f"{name}: {model.cell.upper()} H={s['hidden']}", metrics)
             _write(out, target, model, result, metrics, record, title, t_start)
     return metrics
 

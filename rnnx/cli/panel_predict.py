@@ -8,6 +8,7 @@ JSON summary.  (An I/O module: NumPy is imported inside the functions.)
 
 from __future__ import annotations
 
+import contextlib
 import csv as _csv
 import io
 import os
@@ -94,28 +95,18 @@ def _predictions_csv(p: _Cases, rows: list[int], prob: Any, classes: list, per_s
     return buf.getvalue(), counted, right
 
 
-def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, csv: str | None = None,
-                  column: str | None = None, out: str | None = None, backend: str | None = None,
-                  device: str | None = None, overwrite: bool = False) -> dict:
-    """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
-    run's own test cases (its data read again only once the files' SHA-256 match its
-    record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
-    its number of features; unlabelled cases too: ``.npz`` without ``y``, ``.ts`` of
-    ``@classLabel false``); ``predictions.csv`` (``out``, never a file of the run; ``true``
-    empty for unlabelled cases) and the summary: cases, accuracy (None for unlabelled
-    cases), where the cases came from, the file written."""
+@contextlib.contextmanager
+def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bool):
+    """The model of a classification run on ``backend`` (default the run's) inside its
+    precision scope: yields ``(record, target, dtype, model, params)``; the record, the
+    model file and the parameters checked (``own_data``: the run's data files must still
+    be there unchanged)."""
     import rnnx
     from rnnx import checks
     from rnnx.cli import app
-    from rnnx.io import atomic, checkpoint
+    from rnnx.io import checkpoint
 
-    for key, v in (("csv", csv), ("column", column)):
-        if v is not None:
-            raise AppError(f"--{key}: {folder!r} holds a classification run ({CLASSES_FILE}); give new cases with "
-                           "--npz FILE or --ts FILE, or neither for the run's own test cases")
-    if npz is not None and ts is not None:
-        raise AppError("--ts: give the new cases in one file, --npz FILE or --ts FILE; got both")
-    record = _read_record(folder, "--model", own_data=npz is None and ts is None)
+    record = _read_record(folder, "--model", own_data=own_data)
     path = os.path.join(folder, runfolder.MODEL)
     if not os.path.isfile(path):
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
@@ -137,11 +128,43 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
         bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
         if bad is not None:
             raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        yield record, target, dtype, model, params
+
+
+def own_data(record: dict):
+    """The run's own cases (train, val, test parts), standardised as it was trained."""
+    std = record["standardisation"]
+    flag, ns = _stored_args(record)
+    return _data(ns, flag, record["settings"]["seed"], record["data"], option="--model",
+                 stats=(std["mean"], std["std"]))
+
+
+def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, csv: str | None = None,
+                  column: str | None = None, out: str | None = None, backend: str | None = None,
+                  device: str | None = None, overwrite: bool = False) -> dict:
+    """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
+    run's own test cases (its data read again only once the files' SHA-256 match its
+    record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
+    its number of features; unlabelled cases too: ``.npz`` without ``y``, ``.ts`` of
+    ``@classLabel false``); ``predictions.csv`` (``out``, never a file of the run; ``true``
+    empty for unlabelled cases) and the summary: cases, accuracy (None for unlabelled
+    cases), where the cases came from, the file written."""
+    from rnnx.cli import app
+    from rnnx.io import atomic
+
+    for key, v in (("csv", csv), ("column", column)):
+        if v is not None:
+            raise AppError(f"--{key}: {folder!r} holds a classification run ({CLASSES_FILE}); give new cases with "
+                           "--npz FILE or --ts FILE, or neither for the run's own test cases")
+    if npz is not None and ts is not None:
+        raise AppError("--ts: give the new cases in one file, --npz FILE or --ts FILE; got both")
+    with loaded(folder, backend, device, own_data=npz is None and ts is None) as (record, target, dtype, model,
+                                                                                   params):
+        classes, per_step = record["classes"], record["labels"] == "per-step"
         out = app._out_file(folder, out, "predictions.csv", overwrite=overwrite)
         std = record["standardisation"]
         if npz is None and ts is None:
-            flag, ns = _stored_args(record)
-            data = _data(ns, flag, s["seed"], record["data"], option="--model", stats=(std["mean"], std["std"]))
+            data = own_data(record)
             cases, rows, source = data.parts["test"], data.test_rows, "the run's test cases"
         else:
             import numpy as np

@@ -373,21 +373,13 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
 def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--diagnostics: names of rnnx.recorder.WHAT (or all) the cell has; not with --tbptt;
     --probe-size >= 1, with --diagnostics only."""
-    from rnnx import recorder
+    from rnnx.cli import run_diagnostics
 
     if s.diagnostics is None:
         if "probe_size" in explicit:
             raise AppError("--probe-size: applies with --diagnostics only (the batch its profiles are measured on)")
         return
-    if not _is_int(s.probe_size) or s.probe_size < 1:
-        raise AppError(f"--probe-size: expected a positive integer, got {s.probe_size!r}")
-    if s.tbptt is not None:
-        raise AppError("--diagnostics: not recorded with --tbptt (its updates are per window of a batch); drop one "
-                       "of them")
-    try:
-        recorder.check_what(None if tuple(s.diagnostics) == ("all",) else s.diagnostics, s.cell)
-    except ValueError as e:
-        raise AppError(f"--{str(e).replace('diagnostics: expected names from', 'diagnostics: expected all or names from')}") from None
+    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt)
 
 
 def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from rnnx.cli.diagnose_app import MIN_SEEDS, VARIANTS
 
     g = p.add_argument_group("what to diagnose (one of)")
-    g.add_argument("--model", metavar="DIR", help="a regression run folder written by rnnx train: its model's "
+    g.add_argument("--model", metavar="DIR", help="a run folder written by rnnx train (regression or classification): its model's "
                    "gradient flow, Jacobian profile, gate saturation and gradient on a probe batch, into "
                    "OUT/diagnostics.json and diagnostics.png (OUT default DIR/diagnose)")
     g.add_argument("--compare", choices=list(VARIANTS), help="train the model of the training flags below with "

@@ -1,0 +1,70 @@
+"""``--diagnostics`` in a run folder, for regression (rnnx/cli/app.py) and classification
+(rnnx/cli/panel_app.py) runs alike: the Recorder of the run's settings, its file
+``diagnostics.json`` (written before every checkpoint, so ``--resume`` finds at least the
+checkpoint's epochs), and at the end the figure and the headline numbers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rnnx.cli.errors import AppError
+
+FILE = "diagnostics.json"
+FIGURE = "diagnostics.png"
+
+
+def check(what: Any, probe_size: Any, cell: str, *, tbptt: Any = None) -> None:
+    """``--diagnostics WHAT`` names of rnnx.recorder.WHAT (or all) the cell has, not with
+    --tbptt; ``--probe-size`` a positive integer (AppError naming the flag)."""
+    from rnnx import recorder
+
+    if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
+        raise AppError(f"--probe-size: expected a positive integer, got {probe_size!r}")
+    if tbptt is not None:
+        raise AppError("--diagnostics: not recorded with --tbptt (its updates are per window of a batch); drop one "
+                       "of them")
+    try:
+        recorder.check_what(None if tuple(what) == ("all",) else what, cell)
+    except ValueError as e:
+        raise AppError("--" + str(e).replace("diagnostics: expected names from",
+                                             "diagnostics: expected all or names from")) from None
+
+
+def recorder_for(what: Any, probe_size: int, seed: int) -> Any:
+    """The Recorder of a run (None when ``what`` is None: no --diagnostics)."""
+    if what is None:
+        return None
+    from rnnx import recorder
+
+    return recorder.Recorder(None if tuple(what) == ("all",) else tuple(what), probe_size=probe_size, seed=seed)
+
+
+def probe_error(e: ValueError, windows: str) -> AppError:
+    """The Recorder's probe-size refusal in the CLI's words."""
+    text = str(e).replace("probe_size", "probe-size", 1).replace("sequences of the training data", windows)
+    return AppError(f"--{text}")
+
+
+def load(rec: Any, out: str) -> None:
+    """A resumed run continues its records (``--resume``); a missing or foreign file is refused."""
+    try:
+        rec.load(os.path.join(out, FILE))
+    except ValueError as e:
+        raise AppError(f"--resume: {e}; the run records --diagnostics, so its diagnostics file must be there "
+                       "(restore it, or start a new run)") from None
+
+
+def save(rec: Any, out: str) -> None:
+    if rec is not None:
+        rec.save(os.path.join(out, FILE))
+
+
+def finish(rec: Any, out: str, title: str, metrics: dict) -> None:
+    """diagnostics.json, diagnostics.png, and the headline numbers into ``metrics``."""
+    from rnnx import plots, recorder
+
+    rec.save(os.path.join(out, FILE))
+    d = rec.to_json()
+    metrics["diagnostics"] = recorder.summary(d)
+    plots.diagnostics(d, os.path.join(out, FIGURE), f"{title}, probe batch {d['probe_size']}")
