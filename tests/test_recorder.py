@@ -428,3 +428,23 @@ def test_diagnose_model_of_a_classification_run(capsys, tmp_path, panel_npz):
     assert d["loss"] == "cross-entropy" and out["grad_norm"] == d["gradient"]["grad_norm"] > 0
     assert main(["diagnose", "--model", str(run), "--csv", "x.csv", "--overwrite"]) == 2
     assert "is a classification run" in capsys.readouterr().err
+
+
+def test_steps_no_sequence_reaches_are_stated_empty(tmp_path):
+    """Padding past every length: no gradient reaches those steps; their averages are None
+    in the record (JSON null), the summary's ratio None, and the figure is still drawn."""
+    x, y, _ = _data(n=16, T=12)
+    ln = np.full(16, 9)
+    rec = recorder.Recorder(probe_size=8)
+    fitting.fit(rnnx.Model("lstm", 3, 4, 1), x, y, lengths=ln, epochs=1, batch_size=8, diagnostics=rec)
+    for row in rec.epochs:
+        for key in ("flow_h", "flow_x", "flow_c", "jacobian", "forget"):
+            assert row[key][0][0][9:] == [None] * 3 and None not in row[key][0][0][:9], key
+        assert all(v[0][0][9:] == [None] * 3 for v in row["saturated"].values())
+    d = rec.to_json()
+    json.dumps(d, allow_nan=False)
+    assert recorder.summary(d)["flow_ratio"] is None
+    from rnnx import plots
+
+    plots.diagnostics(d, str(tmp_path / "d.png"), "padded")
+    assert (tmp_path / "d.png").stat().st_size > 10_000
