@@ -25,7 +25,8 @@
 #
 # Settings (environment): PYTHON (default python3), RNNX_WHEELS (wheel folder),
 # RNNX_GPU_CHECK_K (a pytest -k expression), RNNX_GPU_CHECK_WORKERS (pytest -n; default 4, 2 with
-# --cpu), RNNX_GPU_CHECK_CELLS (--cells of parity and bench, e.g. lstm), RNNX_GPU_CHECK_T_<STEP>
+# --cpu), RNNX_GPU_CHECK_CELLS (--cells of parity and bench, e.g. lstm), RNNX_GPU_CHECK_PARITY_TARGETS
+# (--cpu only: parity's targets, default numpy-cpu,torch-cpu,jax-cpu), RNNX_GPU_CHECK_T_<STEP>
 # (seconds: INSTALL 30, ENV 30, PYTEST 195, PARITY 195, BENCH 155, SUMMARY 15).
 set -uo pipefail
 
@@ -59,7 +60,7 @@ cd "$REPO" || exit 2
 if ((CPU)); then
     MODE=cpu
     TEST_TARGETS=numpy-cpu,torch-cpu,jax-cpu
-    PARITY_TARGETS=numpy-cpu,torch-cpu,jax-cpu
+    PARITY_TARGETS=${RNNX_GPU_CHECK_PARITY_TARGETS:-numpy-cpu,torch-cpu,jax-cpu}
     BENCH_TARGETS=numpy-cpu,jax-cpu,torch-cpu
     BENCH_ARGS=(--sizes 1,5,1,8 --repeat 1 --warmup 1 --settle 0 --rewarm-ms 0 --min-round-ms 0)
     WORKERS=${RNNX_GPU_CHECK_WORKERS:-2}

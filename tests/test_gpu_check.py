@@ -201,7 +201,8 @@ def test_gpu_check_cpu_runs_the_whole_pipeline(tmp_path):
     wheels.mkdir()  # nothing can be installed: every package must import already
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RNNX_"))}
     env.update(PYTHON=sys.executable, RNNX_WHEELS=str(wheels), RNNX_GPU_CHECK_K=FEW_CASES,
-               RNNX_GPU_CHECK_CELLS="lstm", RNNX_GPU_CHECK_WORKERS="1")
+               RNNX_GPU_CHECK_CELLS="lstm", RNNX_GPU_CHECK_WORKERS="1",
+               RNNX_GPU_CHECK_PARITY_TARGETS="numpy-cpu,torch-cpu")  # jax-cpu's eager parity: ~36 s of compiles
     t0 = time.perf_counter()
     r = subprocess.run(["bash", str(SCRIPT), "--cpu", str(out)], capture_output=True, text=True, env=env,
                        cwd=tmp_path, timeout=480, check=False)
@@ -228,9 +229,9 @@ def test_gpu_check_cpu_runs_the_whole_pipeline(tmp_path):
 
     parity = json.loads((out / "parity.json").read_text())
     n = len(parity["rows"])
-    assert n == 6 and {r["cell"] for r in parity["rows"]} == {"lstm"}
+    assert n == 4 and {r["cell"] for r in parity["rows"]} == {"lstm"}
     assert f"parity: {n} rows, {n} within tolerance, 0 breached" in summary
-    for t in ("numpy-cpu", "torch-cpu", "jax-cpu"):
+    for t in ("numpy-cpu", "torch-cpu"):
         assert f"worst {t}: float32 " in summary
 
     bench = json.loads((out / "bench.json").read_text())
@@ -239,5 +240,5 @@ def test_gpu_check_cpu_runs_the_whole_pipeline(tmp_path):
     assert {"rnnx numpy-cpu", "rnnx jax-cpu", "rnnx torch-cpu", "torch.nn.LSTM (CPU)"} <= names
     ratio_lines = [ln for ln in summary.splitlines() if ln.startswith("  1,5,1,8 ")]
     assert len(ratio_lines) == len(bench["rows"])
-    assert "parity rows: 6 within tolerance" in (out / "parity.log").read_text()
+    assert "parity rows: 4 within tolerance" in (out / "parity.log").read_text()
     print(textwrap.indent(f"gpu_check --cpu: {wall:.1f}s wall", "  "))
