@@ -16,8 +16,8 @@ from typing import Any
 
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError
-from rnnx.cli.panel_app import (CLASSES_FILE, _arrays, _Cases, _data, _panel_error, _read_record, _scaled,
-                                _stored_args)
+from rnnx.cli.panel_app import CLASSES_FILE, _arrays, _Cases, _data, _panel_error, _scaled
+from rnnx.cli.panel_resume import _read_record, _stored_args
 
 __all__ = ["predict_panel"]
 
