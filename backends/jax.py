@@ -124,10 +124,40 @@ def staged(x: Any) -> bool:
 
 def scan(f: Any, carry: Any, xs: tuple, *, reverse: bool = False, xp: Any = None) -> Any:
     """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.loop.scan``): used
-    while JAX traces, so the loop compiles once whatever T is."""
+    while JAX traces, so the loop compiles once whatever T is.
+
+    Inside ``jax.shard_map`` the per-step inputs vary over the mesh axes their shard does
+    (a batch shard); rnnx's zero initial state does not, and ``lax.scan`` wants the carry's
+    type, varying axes included, unchanged by a step: the initial carry is cast to vary
+    over the axes the inputs vary over (:func:`_varying_like`; nothing outside shard_map)."""
     import jax
 
-    return jax.lax.scan(f, carry, xs, reverse=reverse)
+    return jax.lax.scan(f, _varying_like(carry, xs), xs, reverse=reverse)
+
+
+def _vma(a: Any) -> frozenset:
+    """The mesh axes ``a`` varies over inside ``shard_map`` (empty elsewhere): its type's
+    ``manual_axis_type.varying`` (jax 0.10), ``vma`` before that."""
+    import jax
+
+    t = jax.typeof(a)
+    mat = getattr(t, "manual_axis_type", None)
+    return frozenset(getattr(mat, "varying", None) or getattr(t, "vma", None) or ())
+
+
+def _varying_like(carry: Any, xs: Any) -> Any:
+    """``carry`` with every leaf cast to vary over the axes some leaf of ``xs`` varies over."""
+    import jax
+
+    axes = frozenset().union(*(_vma(a) for a in jax.tree.leaves(xs)))
+    if not axes:
+        return carry
+
+    def cast(c):
+        missing = tuple(sorted(axes - _vma(c)))
+        return jax.lax.pcast(c, missing, to="varying") if missing else c
+
+    return jax.tree.map(cast, carry)
 
 
 def in_step_projection() -> bool:
