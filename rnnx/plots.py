@@ -155,6 +155,12 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         v = row.get(key)
         return None if v is None else v[layer][direction]
 
+    def labels(ax, xlabel: str, ylabel: str, grid: str) -> None:
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend()
+        ax.grid(True, which=grid, alpha=0.3)
+
     def empty(ax, text: str) -> None:
         ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
         ax.set_xticks([])
@@ -181,10 +187,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
             back = list(range(len(p)))  # steps back from the final step
             vals = p[::-1] if direction == 0 else p
             ax.semilogy(back, _plottable([v if v is not None else float("nan") for v in vals]), label=f"epoch {e}")
-        ax.set_xlabel("steps back from the last")
-        ax.set_ylabel("||v^T dh_T/dh_t||")
-        ax.legend()
-        ax.grid(True, which="both", alpha=0.3)
+        labels(ax, "steps back from the last", "||v^T dh_T/dh_t||", "both")
     else:
         empty(ax, "no Jacobian profile recorded (--diagnostics jacobian)")
     ax.set_title("Jacobian profile")
@@ -198,11 +201,8 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
                 v = [u for u in r["saturated"][g][layer][direction] if u is not None]
                 ys.append(sum(v) / len(v) if v else float("nan"))
             ax.plot([r["epoch"] for r in sat], ys, marker=".", label=f"gate {g}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("fraction saturated")
         ax.set_ylim(-0.02, 1.02)
-        ax.legend()
-        ax.grid(True, alpha=0.3)
+        labels(ax, "epoch", "fraction saturated", "major")
     else:
         empty(ax, "no gate statistics recorded (--diagnostics gates)")
     ax.set_title("gate saturation, mean over steps")
@@ -221,10 +221,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
             ax.axvline(b, color="k", lw=0.8)
         if d.get("clip_norm"):
             ax.axhline(d["clip_norm"], color="r", ls="--", lw=1, label=f"--clip-norm {d['clip_norm']:g}")
-        ax.set_xlabel("update")
-        ax.set_ylabel("global gradient norm")
-        ax.legend()
-        ax.grid(True, which="both", alpha=0.3)
+        labels(ax, "update", "global gradient norm", "both")
     else:
         empty(ax, "no updates recorded (--diagnostics updates)")
     ax.set_title("gradient norm per update")

@@ -50,7 +50,7 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
                    overwrite: bool, probe_size: int, what: Any, backend: str | None, device: str | None) -> dict:
     """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
     summary printed."""
-    from rnnx import plots, recorder
+    from rnnx import recorder
     from rnnx.cli import app, panel_app
 
     out = out if out is not None else os.path.join(folder, "diagnose")
@@ -75,22 +75,15 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
                       n_name=f"the {name} windows" if not csv else f"{csv!r}")
         except ValueError as e:
             raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-        epoch = app._ckpt_epoch(folder)
-        epoch = epoch if isinstance(epoch, int) else 0
-        rec.record_epoch(epoch, params)
-        rec.record_gradient(params)
-    rec.meta.update({"model_folder": os.path.abspath(folder), "part": name, "csv": csv})
-    os.makedirs(out, exist_ok=True)
-    rec.save(files[0])
-    d = rec.to_json()
-    plots.diagnostics(d, files[1], f"{s.name}: {model.cell.upper()} H={s.hidden}, trained model, {name} windows")
-    return _result(d, name, out)
+        _measure(app, rec, folder, params)
+    return _write(rec, folder, name, csv, out, files, f"{s.name}: {model.cell.upper()} H={s.hidden}, trained model, "
+                  f"{name} windows")
 
 
 def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
                     backend: str | None, device: str | None) -> dict:
     """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
-    from rnnx import fitting, plots, recorder
+    from rnnx import fitting, recorder
     from rnnx.cli import app, panel_app, panel_predict
 
     with panel_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model, params):
@@ -107,24 +100,30 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
                       n_name=f"the {part} cases")
         except ValueError as e:
             raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-        epoch = app._ckpt_epoch(folder)
-        rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
-        rec.record_gradient(params)
-    rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": None})
+        _measure(app, rec, folder, params)
+    return _write(rec, folder, part, None, out, files, f"{os.path.basename(os.path.abspath(folder))}: "
+                  f"{model.cell.upper()}, trained model, {part} cases")
+
+
+def _measure(app, rec, folder: str, params: dict) -> None:
+    """The profile (numbered with the epochs the run's checkpoint holds) and the gradient."""
+    epoch = app._ckpt_epoch(folder)
+    rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
+    rec.record_gradient(params)
+
+
+def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
+    """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
+    from rnnx import plots, recorder
+
+    rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
     os.makedirs(out, exist_ok=True)
     rec.save(files[0])
     d = rec.to_json()
-    plots.diagnostics(d, files[1], f"{os.path.basename(os.path.abspath(folder))}: {model.cell.upper()}, trained "
-                      f"model, {part} cases")
-    return _result(d, part, out)
-
-
-def _result(d: dict, part: str, out: str) -> dict:
-    row = d["epochs"][0]
-    g, fh = row.get("growth"), row.get("flow_h")
+    plots.diagnostics(d, files[1], title)
+    sm = recorder.summary(d)
     return {"probe_size": d["probe_size"], "part": part, "grad_norm": d["gradient"]["grad_norm"],
-            "growth": g[0][0] if g else None,
-            "flow_ratio": (fh[0][0][0] / fh[0][0][-1]) if fh and fh[0][0][-1] else None, "out": out}
+            "growth": sm.get("growth"), "flow_ratio": sm.get("flow_ratio"), "out": out}
 
 
 def _windows(app, folder, meta, s: TrainSettings, csv, column, target, dtype, model):
@@ -193,7 +192,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
     verdict = _verdict(study, table)
     result = {"study": study, "seeds": seeds, "settings": base.to_json(), "variants": table, "verdict": verdict,
               "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
-    atomic.write_text(os.path.join(out, "compare.json"), json.dumps(_json_safe(result), indent=1) + "\n")
+    atomic.write_text(os.path.join(out, "compare.json"), json.dumps(app._finite_or_null(result), indent=1) + "\n")
     atomic.write_text(os.path.join(out, "compare.csv"), _csv(table))
     _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
     return {**result, "out": out}
@@ -286,16 +285,6 @@ def _csv(table: list[dict]) -> str:
         lines.append(",".join("" if t[c] is None else (f"{t[c]!r}" if isinstance(t[c], float) else str(t[c]))
                               for c in cols))
     return "\n".join(lines) + "\n"
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _json_safe(u) for k, u in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(u) for u in v]
-    return v
 
 
 def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path: str, base: TrainSettings) -> None:

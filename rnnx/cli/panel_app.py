@@ -199,12 +199,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         flag = "--momentum" if s["momentum"] else "--nesterov"
         raise AppError(f"{flag}: applies to --optimizer sgd only, got --optimizer {s['optimizer']}")
     s["model_options"] = _model_options(args, s["cell"])
-    if s["diagnostics"] is None and getattr(args, "probe_size", None) is not None:
-        raise AppError("--probe-size: applies with --diagnostics only (the batch its profiles are measured on)")
-    if s["diagnostics"] is not None:
-        from rnnx.cli import run_diagnostics
+    from rnnx.cli import run_diagnostics
 
-        run_diagnostics.check(s["diagnostics"], s["probe_size"], s["cell"])
+    run_diagnostics.check(s["diagnostics"], s["probe_size"], s["cell"],
+                          probe_given=getattr(args, "probe_size", None) is not None)
+    if s["diagnostics"] is not None:
         s["diagnostics"] = list(s["diagnostics"])
     return s
 

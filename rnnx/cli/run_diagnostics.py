@@ -14,10 +14,16 @@ FILE = "diagnostics.json"
 FIGURE = "diagnostics.png"
 
 
-def check(what: Any, probe_size: Any, cell: str, *, tbptt: Any = None) -> None:
+def check(what: Any, probe_size: Any, cell: str, *, tbptt: Any = None, probe_given: bool = False) -> None:
     """``--diagnostics WHAT`` names of rnnx.recorder.WHAT (or all) the cell has, not with
-    --tbptt; ``--probe-size`` a positive integer (AppError naming the flag)."""
+    --tbptt; ``--probe-size`` a positive integer, given only with --diagnostics (AppError
+    naming the flag)."""
     from rnnx import recorder
+
+    if what is None:
+        if probe_given:
+            raise AppError("--probe-size: applies with --diagnostics only (the batch its profiles are measured on)")
+        return
 
     if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
         raise AppError(f"--probe-size: expected a positive integer, got {probe_size!r}")

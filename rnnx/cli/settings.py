@@ -375,11 +375,7 @@ def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     --probe-size >= 1, with --diagnostics only."""
     from rnnx.cli import run_diagnostics
 
-    if s.diagnostics is None:
-        if "probe_size" in explicit:
-            raise AppError("--probe-size: applies with --diagnostics only (the batch its profiles are measured on)")
-        return
-    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt)
+    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
 def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:
