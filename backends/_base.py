@@ -67,6 +67,19 @@ class Capabilities:
         float64 and full-precision float32 matmuls (no TF32) for the duration of a
         ``with`` block, restored after it: what ``rnnx parity``, ``rnnx bench``, the CLI and
         the tests wrap around their work.  Loading a backend never sets either.
+    parallel_devices(n) -> tuple of devices, or None:
+        the first ``n`` devices of the default platform for data parallel (all with None);
+        :class:`Unavailable` naming how many there are when fewer.  None: no SPMD here.
+    data_parallel(fn, devices, split) -> fn, or None:
+        ``fn`` compiled as one SPMD program over ``devices``: argument i is split into
+        equal parts along axis ``split[i]`` (None: every device gets all of it), each device
+        runs ``fn`` on its parts, and the results (which must be equal on every device, e.g.
+        through :attr:`all_sum`) come back replicated (``jax.shard_map`` over a 1-D mesh).
+    all_sum(a) -> a:
+        inside ``data_parallel``'s ``fn``: the sum of ``a`` over the devices (one all-reduce).
+    place(tree, devices) -> tree:
+        the arrays of ``tree`` on ``devices``: committed to the one device, or replicated
+        on every one of several (what ``data_parallel``'s programs take).
     """
 
     name: str
@@ -79,6 +92,10 @@ class Capabilities:
     block: Callable[[Any], Any] = _identity
     int64: Callable[[], bool] = _yes
     scope: Callable[[], ContextManager] = contextlib.nullcontext
+    parallel_devices: Callable[[Any], tuple] | None = None
+    data_parallel: Callable[..., Callable] | None = None
+    all_sum: Callable[[Any], Any] | None = None
+    place: Callable[[Any, tuple], Any] | None = None
 
 
 class Unavailable(RuntimeError):

@@ -126,38 +126,45 @@ def scan(f: Any, carry: Any, xs: tuple, *, reverse: bool = False, xp: Any = None
     """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.loop.scan``): used
     while JAX traces, so the loop compiles once whatever T is.
 
-    Inside ``jax.shard_map`` the per-step inputs vary over the mesh axes their shard does
-    (a batch shard); rnnx's zero initial state does not, and ``lax.scan`` wants the carry's
-    type, varying axes included, unchanged by a step: the initial carry is cast to vary
-    over the axes the inputs vary over (:func:`_varying_like`; nothing outside shard_map)."""
+    Inside ``jax.shard_map`` a step's output may vary over mesh axes its initial carry
+    does not (rnnx's zero initial state against a batch shard); ``lax.scan`` wants the
+    carry's type, varying axes included, unchanged by a step, so the initial carry is cast
+    to vary where the step makes it vary (:func:`_varying_like`; nothing outside shard_map)."""
     import jax
 
-    return jax.lax.scan(f, _varying_like(carry, xs), xs, reverse=reverse)
+    return jax.lax.scan(f, _varying_like(f, carry, xs), xs, reverse=reverse)
 
 
 def _vma(a: Any) -> frozenset:
-    """The mesh axes ``a`` varies over inside ``shard_map`` (empty elsewhere): its type's
-    ``manual_axis_type.varying`` (jax 0.10), ``vma`` before that."""
+    """The mesh axes ``a`` (an array, tracer or ``ShapeDtypeStruct``) varies over inside
+    ``shard_map`` (empty elsewhere): ``manual_axis_type.varying`` (jax 0.10), ``vma`` before."""
     import jax
 
-    t = jax.typeof(a)
+    t = a if isinstance(a, jax.ShapeDtypeStruct) else jax.typeof(a)
     mat = getattr(t, "manual_axis_type", None)
     return frozenset(getattr(mat, "varying", None) or getattr(t, "vma", None) or ())
 
 
-def _varying_like(carry: Any, xs: Any) -> Any:
-    """``carry`` with every leaf cast to vary over the axes some leaf of ``xs`` varies over."""
+def _varying_like(f: Any, carry: Any, xs: Any) -> Any:
+    """``carry`` with each leaf cast to vary over the mesh axes that ``f``'s carry output
+    varies over there (found by ``jax.eval_shape`` of one step, repeated until nothing more
+    changes); the carry as it is when no leaf of ``xs`` varies (outside ``shard_map``)."""
     import jax
 
-    axes = frozenset().union(*(_vma(a) for a in jax.tree.leaves(xs)))
-    if not axes:
+    if not any(_vma(a) for a in jax.tree.leaves(xs)):
         return carry
+    first = jax.tree.map(lambda a: a[0], xs)
 
-    def cast(c):
-        missing = tuple(sorted(axes - _vma(c)))
+    def cast(c, out):
+        missing = tuple(sorted(_vma(out) - _vma(c)))
         return jax.lax.pcast(c, missing, to="varying") if missing else c
 
-    return jax.tree.map(cast, carry)
+    for _ in range(len(jax.tree.leaves(carry)) + 1):
+        out = jax.eval_shape(f, carry, first)[0]
+        if all(_vma(o) <= _vma(c) for c, o in zip(jax.tree.leaves(carry), jax.tree.leaves(out))):
+            return carry
+        carry = jax.tree.map(cast, carry, out)
+    return carry
 
 
 def in_step_projection() -> bool:
@@ -209,13 +216,72 @@ def _sigmoid(x: Any) -> Any:
     return jax.nn.sigmoid(x)
 
 
+#: The mesh axis of :func:`data_parallel`'s programs.
+AXIS = "batch"
+
+
+def parallel_devices(n: int | None) -> tuple:
+    """The first ``n`` devices of JAX's default platform (every one with None);
+    :class:`Unavailable` when there are fewer: ``devices: 4 requested, 1 cpu device present
+    ...`` (on CPU, with the flag that forces more host devices)."""
+    import jax
+
+    devs = jax.devices()
+    if n is None:
+        return tuple(devs)
+    if n > len(devs):
+        kind = devs[0].platform
+        hint = (f"; for {n} on one CPU start Python with XLA_FLAGS=--xla_force_host_platform_device_count={n}"
+                if kind == "cpu" else "")
+        raise Unavailable(f"devices: {n} requested, {len(devs)} {kind} device{'s' * (len(devs) != 1)} "
+                          f"present{hint}")
+    return tuple(devs[:n])
+
+
+def _mesh(devices: tuple) -> Any:
+    import numpy as np
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(devices, dtype=object), (AXIS,))
+
+
+def data_parallel(fn: Any, devices: tuple, split: tuple) -> Any:
+    """``jax.jit(jax.shard_map(fn))`` over a 1-D mesh of ``devices`` (axis :data:`AXIS`):
+    argument i split along axis ``split[i]`` (None: replicated), results replicated."""
+    import jax
+    from jax.sharding import PartitionSpec as P
+
+    specs = tuple(P() if a is None else P(*([None] * a), AXIS) for a in split)
+    return jax.jit(jax.shard_map(fn, mesh=_mesh(devices), in_specs=specs, out_specs=P()))
+
+
+def all_sum(a: Any) -> Any:
+    """The sum of ``a`` over :func:`data_parallel`'s devices (``lax.psum``: one all-reduce)."""
+    import jax
+
+    return jax.lax.psum(a, AXIS)
+
+
+def place(tree: Any, devices: tuple) -> Any:
+    """``tree`` committed to ``devices[0]`` when it is the only one, else replicated on all."""
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    if len(devices) == 1:
+        return jax.device_put(tree, devices[0])
+    return jax.device_put(tree, NamedSharding(_mesh(devices), P()))
+
+
 #: XLA's logistic op (exact in both tails; on CPU as fast as the tanh form), the compiled
 #: scan while tracing, pytrees for the cache, jit for the trainer.
 CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in_step_projection=in_step_projection,
-                            register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope)
+                            register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope,
+                            parallel_devices=parallel_devices, data_parallel=data_parallel, all_sum=all_sum,
+                            place=place)
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "CAPABILITIES", "load", "parse_device", "device",
            "versions", "dtypes",
            "to_numpy", "from_numpy", "synchronize", "scan", "staged", "in_step_projection", "jit", "block",
-           "register_pytree", "int64", "scope"]
+           "register_pytree", "int64", "scope", "AXIS", "parallel_devices", "data_parallel", "all_sum", "place"]

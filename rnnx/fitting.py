@@ -52,6 +52,7 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
+from rnnx import distributed
 from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
@@ -435,8 +436,15 @@ def make_steps(step: Callable, *, scan: Callable, xp: Any) -> Callable:
     return steps
 
 
+def _spmd(par, fn: Callable, *, split: tuple) -> Callable:
+    """``fn`` (a step of :func:`make_step`'s signature) as one program over ``par``'s
+    devices: the index argument (and ``valid``) split along ``split``'s axes, the rest
+    replicated."""
+    return par.data_parallel(fn, par.devices, (None,) * 7 + split)
+
+
 def _compiled_update(model, opt, loss_name: str, clip_value, clip_norm, freeze: tuple[str, ...], xp: Any,
-                     jit: Callable, update: Callable, extra: tuple = ()) -> Callable:
+                     jit: Callable, update: Callable, extra: tuple = (), jit_key: Any = None) -> Callable:
     """``jit(update)``, or the one compiled before for an equal model configuration, optimizer
     (``repr`` of a frozen dataclass, as those of :mod:`rnnx.optim`: all its settings; any other
     optimizer object is compiled afresh, its attributes may change), loss, clipping, freeze
@@ -447,7 +455,7 @@ def _compiled_update(model, opt, loss_name: str, clip_value, clip_norm, freeze: 
     if not (dataclasses.is_dataclass(opt) and type(opt).__dataclass_params__.frozen):
         return jit(update)
     key = (json.dumps(model.config(), sort_keys=True), repr(opt), loss_name, clip_value, clip_norm, freeze,
-           xp.__name__, id(jit), *extra)
+           xp.__name__, id(jit) if jit_key is None else jit_key, *extra)
     hit = _UPDATES.pop(key, None)
     if hit is None:
         hit = jit(update)
@@ -681,7 +689,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
         freeze: tuple[str, ...] = (), progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
-        steps_per_execution: int | None = None, diagnostics: Any = None) -> FitResult:
+        steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
@@ -725,6 +733,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       Jacobian profile and gate saturation on its probe batch.  One program per update
       (``steps_per_execution`` > 1 refused); not with ``tbptt``.  The numbers trained are
       the same bits as without it.
+    - ``distribution``: an :class:`rnnx.distributed.DataParallel`: every update's batch split
+      over several devices (JAX), one SPMD program with one all-reduce of the gradients,
+      clipping after it; the numbers of one device (see :mod:`rnnx.distributed`: a short last
+      batch is padded and masked; ``batch_size`` a multiple of the devices).  The returned
+      parameters are on the first device.
     """
     loss_name, loss_fn = _loss(model, loss)
     names = _metrics(metrics, loss_name)
@@ -780,11 +793,14 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     rec, stats = _recorder(diagnostics, model, train, loss_fn, loss_name, tbptt=tbptt, clip_value=clip_value,
                            clip_norm=clip_norm, freeze=tuple(freeze), steps_per_execution=steps_per_execution,
                            jit=jit, xp=xp)
+    par = distributed.plan(distribution, xp, batch_size=batch_size, tbptt=tbptt, diagnostics=diagnostics,
+                           model=model, loss_name=loss_name)
     update = make_update(model, apply, loss_fn, stats=stats)
     it = index_dtype(xp, dev)
+    home = par.home if par is not None else (lambda tree: tree)
     spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
                                                          capabilities(xp).scan is not None, train.n // batch_size)
-    if compiled:
+    if compiled and par is None:
         one = make_step(update, y_axis=train.y_axis, index_dtype=it, xp=xp)
         step = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit, one,
                                 extra=("step", str(it), "stats" if stats is not None else ""))
@@ -792,7 +808,27 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             steps = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit,
                                      make_steps(one, scan=capabilities(xp).scan, xp=xp),
                                      extra=("steps", str(it)))
+    elif compiled:  # data parallel: the same update as one SPMD program over par.devices
+        one = distributed.make_step(model, apply, loss_name, loss_fn, y_axis=train.y_axis, index_dtype=it, xp=xp,
+                                    all_sum=par.all_sum)
+        spmd = functools.partial(_spmd, par)
+        step = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp,
+                                functools.partial(spmd, split=(0, None)), one,
+                                extra=("dp-step", str(it), *par.key()), jit_key="dp")
+        padded = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp,
+                                  functools.partial(spmd, split=(0, None, 0)), one,
+                                  extra=("dp-padded", str(it), *par.key()), jit_key="dp")
+        if spe > 1:
+            steps = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp,
+                                     functools.partial(spmd, split=(1, None)),
+                                     make_steps(one, scan=capabilities(xp).scan, xp=xp),
+                                     extra=("dp-steps", str(it), *par.key()), jit_key="dp")
+    if compiled:
         st.opt_state = optim.as_arrays(st.opt_state, xp=xp, device=dev, params=st.params)
+    if par is not None:
+        train = Batches(*par.place((train.x, train.y, train.lengths)), train.y_axis)
+        val = None if val is None else Batches(*par.place((val.x, val.y, val.lengths)), val.y_axis)
+        st.params, st.opt_state = par.place(st.params), par.place(st.opt_state)
     predictor = _predictor(model, xp)
     finite_c = _compile(functools.partial(_all_finite, xp=xp), xp) if compiled else None
     dropout = model.layer.dropout > 0
@@ -807,7 +843,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         """The epoch in progress undone; the last complete one kept (and in the checkpoint)."""
         progress.abort()
         st.updates = updates0
-        kept = replace(st, history=list(st.history), opt_state=optim.as_python(st.opt_state))
+        kept = replace(st, history=list(st.history), opt_state=optim.as_python(home(st.opt_state)),
+                       params=home(st.params), best_params=home(st.best_params))
         if checkpoint is not None and written != kept.epoch:
             save_state(checkpoint, model, kept, run)
         return Stopped(kept)
@@ -834,11 +871,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             random.Random(f"{seed}:{st.epoch}").shuffle(order)
         if shuffle or compiled:
             perm = index_array(order, xp=xp, dtype=it, device=dev)  # one host-to-device copy an epoch
+            if par is not None:
+                perm = par.place(perm)
         params, opt_state = st.params, st.opt_state
         total, clipped_n, done = None, None, 0
         if compiled:
             total = xp.zeros((), dtype=train.x.dtype, device=dev)
             clipped_n = xp.zeros((), dtype=it, device=dev)
+            if par is not None:
+                total, clipped_n = par.place((total, clipped_n))
         progress.start(st.epoch + 1)
         a = 0
         while a < train.n:
@@ -852,6 +893,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     xp.reshape(perm[a:e], (spe, batch_size)), dropout_seeds(spe) if dropout else None)
                 st.updates += spe
                 done += spe
+            elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
+                e = train.n  # a short last batch that does not split evenly: padded, the padding masked
+                idx, valid = par.pad(order[a:e])
+                params, opt_state, total, clipped_n = padded(
+                    params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
+                    par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
+                    par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
+                st.updates += 1
+                done += 1
             elif compiled:  # the gather, the update and the sums: one program
                 e = min(a + batch_size, train.n)
                 params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, train.x,
@@ -919,6 +969,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if checkpoint is not None and (stopped != "done" or st.epoch >= epochs or st.epoch % checkpoint_every == 0):
             save_state(checkpoint, model, st, run)
             written = st.epoch
+    if par is not None:
+        st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
     if compiled:
         st.opt_state = optim.as_python(st.opt_state)
     restore = early_stopping is not None and restore_best_weights is not False and st.best_params is not None

@@ -38,7 +38,7 @@ import array_api_compat as compat
 from rnnx._xp import index_dtype, is_traced, sigmoid
 
 __all__ = ["mse", "mae", "huber", "half_sse", "cross_entropy", "bce_logits", "LOSSES", "CLASSIFICATION", "get",
-           "target_kind"]
+           "target_kind", "count"]
 
 
 # -- input checks ------------------------------------------------------------------------------
@@ -340,3 +340,25 @@ def target_kind(name: str) -> str:
     """``"labels"`` when loss ``name`` takes integer class labels (cross-entropy), else
     ``"float"`` (a float target the shape of pred)."""
     return "labels" if _known(name) == "cross-entropy" else "float"
+
+
+def count(name: str, target: Any, *, xp: Any, mask: Any = None, dtype: Any, ignore_index: int = -100) -> Any:
+    r"""The number N that loss ``name`` divides its sum by on this ``target`` and ``mask``
+    (a 0-d array of ``dtype``, 0 when nothing counts): valid positions x O for mse, mae,
+    huber and bce-logits (``target`` the shape of pred), counted labels (mask True and not
+    ``ignore_index``) for cross-entropy.  What makes a mean over several batches exact:
+    with batch k's mean :math:`L_k = S_k / N_k`, the mean over all of them is
+    :math:`\sum_k N_k L_k / \sum_k N_k` (data parallel, :mod:`rnnx.distributed`).
+    half-sse divides by the batch's size, padding included: a ValueError."""
+    name = _known(name)
+    if name == "half-sse":
+        raise ValueError("loss: half-sse divides by the batch size, not by the valid elements, so means of "
+                         "parts do not combine; expected mse, mae, huber, cross-entropy or bce-logits")
+    if name == "cross-entropy":
+        counted = xp.astype(target, index_dtype(xp, compat.device(target))) != ignore_index
+        if mask is not None:
+            counted = xp.logical_and(counted, mask)
+        return xp.sum(xp.astype(counted, dtype))
+    if mask is None:
+        return xp.asarray(float(math.prod(target.shape)), dtype=dtype, device=compat.device(target))
+    return xp.sum(xp.astype(mask, dtype)) * target.shape[-1]

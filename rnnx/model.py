@@ -148,6 +148,26 @@ class Model:
         t = xp.arange(T, dtype=it, device=device)
         return xp.expand_dims(t, axis=1) < xp.expand_dims(xp.astype(lengths, it), axis=0)
 
+    def loss_mask(self, T: int, lengths: Any, sample_mask: Any, *, xp: Any, device: Any) -> Any:
+        """The mask the loss of :meth:`loss_and_grad` takes, or None: many-to-many (T, B),
+        step t of sample b valid (``t < L_b``) and ``sample_mask[b]``; many-to-one (B,),
+        ``sample_mask`` itself."""
+        if sample_mask is not None:
+            if (not compat.is_array_api_obj(sample_mask) or sample_mask.dtype != xp.bool
+                    or sample_mask.ndim != 1):
+                got = (f"dtype {sample_mask.dtype} shape {tuple(sample_mask.shape)}"
+                       if compat.is_array_api_obj(sample_mask) else type(sample_mask).__name__)
+                raise ValueError(f"sample_mask: expected a bool array of shape (B,), got {got}")
+            if self.objective == "many-to-one":
+                return sample_mask
+        if self.objective != "many-to-many":
+            return None
+        steps = None if lengths is None else self.step_mask(T, lengths, xp=xp, device=device)
+        if sample_mask is None:
+            return steps
+        samples = xp.expand_dims(sample_mask, axis=0)
+        return xp.broadcast_to(samples, (T, sample_mask.shape[0])) if steps is None else xp.logical_and(steps, samples)
+
     def predict(self, params: dict, x: Any, state0: Any = None, *, lengths: Any = None,
                 check_finite: bool = False) -> tuple[Any, Any]:
         """x (T, B, I) -> (pred, final state), keeping nothing for a backward pass;
@@ -200,7 +220,7 @@ class Model:
 
     def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, lengths: Any = None,
                       loss: Any = "mse", mask_steps: int = 0, seed: Any = None, check_finite: bool = False,
-                      collect: Any = None):
+                      collect: Any = None, sample_mask: Any = None):
         """The loss and its gradient with respect to every parameter, in training mode (with
         ``dropout`` > 0, ``seed`` draws the masks).
 
@@ -210,7 +230,9 @@ class Model:
         sequences; many-to-one reads each one's last valid step, many-to-many counts the
         loss over valid steps only (their mean).  ``mask_steps`` (many-to-many only): the
         first ``mask_steps`` steps carry no loss (used by truncated BPTT, whose window
-        reaches back past the new targets).
+        reaches back past the new targets).  ``sample_mask`` (B,) bool: a sample whose entry
+        is False carries no loss and no gradient (the mean is over the others): the padding
+        of a batch that does not split evenly over devices (:mod:`rnnx.distributed`).
         ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
         ``x``, ``state0``, ``target`` (all of it), ``params`` (in :meth:`param_shapes` order)
         before computing, then in ``grads['<key>']`` (same order), ``loss``, ``state``; a
@@ -228,9 +250,7 @@ class Model:
         pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=True, seed=seed,
                                            check_finite=False)
         xp = namespace(pred=pred, target=target)
-        mask = None
-        if lengths is not None and self.objective == "many-to-many":
-            mask = self.step_mask(pred.shape[0], lengths, xp=xp, device=compat.device(pred))
+        mask = self.loss_mask(pred.shape[0], lengths, sample_mask, xp=xp, device=compat.device(pred))
         if mask_steps:
             value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp,
                               **({} if mask is None else {"mask": mask[mask_steps:, ...]}))

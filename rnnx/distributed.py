@@ -1,0 +1,192 @@
+r"""Data parallel training: each update's batch split over several devices, one SPMD program.
+
+    strategy = rnnx.distributed.DataParallel(4)        # the first 4 devices (None: every one)
+    result = rnnx.fit(model, x, y, distribution=strategy, batch_size=64, clip_norm=1.0)
+
+The parameters and the optimizer state are replicated; device k gathers its part of the
+batch from its own copy of the training data, runs the forward and the explicit BPTT on it,
+and holds ``n_k`` of the batch's loss terms (valid positions, :func:`rnnx.losses.count`)
+with mean :math:`L_k` and gradient :math:`g_k`.  The batch's loss and gradient are then
+
+.. math:: L = \frac{\sum_k n_k L_k}{\sum_k n_k}, \qquad g = \frac{\sum_k n_k g_k}{\sum_k n_k}
+
+exactly what one device computes (up to the order of the additions: float64 runs agree to
+~1e-16 per update).  One all-reduce carries :math:`[n_k g_k` (every parameter, flattened),
+:math:`n_k L_k, n_k]`; clipping (by value, then by global norm) and the optimizer step run
+after it, on the reduced gradient, identically on every device.  The whole update (gather,
+forward, backward, all-reduce, clip, step) is one compiled program (``jax.shard_map`` in
+``jax.jit``, through the backend's capability record: :attr:`~rnnx.backends.Capabilities.data_parallel`).
+
+Batches: ``batch_size`` must be a multiple of the number of devices (else a ValueError);
+an epoch's short last batch is padded up to the next multiple with copies of its first
+sample, masked out of the loss and the gradient (``sample_mask`` of
+:meth:`rnnx.model.Model.loss_and_grad`), so every update of every epoch is the one-device
+update.  Refused with a ValueError: a backend without SPMD (only JAX has it), ``tbptt``,
+``diagnostics``, dropout between layers (its masks are drawn per device) and the
+``half-sse`` loss (its mean is over the batch size, padding included).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import array_api_compat as compat
+
+from rnnx import losses as L
+from rnnx.backends import capabilities
+
+__all__ = ["DataParallel", "Plan", "plan", "loss_and_grad"]
+
+
+@dataclass(frozen=True)
+class DataParallel:
+    """Split every update's batch over ``devices`` devices of the backend (None: all of
+    the default platform's; on CPU, several host devices need
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before JAX starts)."""
+
+    devices: int | None = None
+
+    def __post_init__(self) -> None:
+        d = self.devices
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
+            raise ValueError(f"devices: expected a positive integer or None (every device), got {d!r}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A :class:`DataParallel` resolved for one fit: its devices and the backend's SPMD
+    functions."""
+
+    devices: tuple
+    data_parallel: Callable
+    all_sum: Callable
+    _place: Callable
+
+    @property
+    def n(self) -> int:
+        return len(self.devices)
+
+    def key(self) -> tuple:
+        """What identifies the compiled programs of this plan (the devices)."""
+        return ("data-parallel", *(str(d) for d in self.devices))
+
+    def place(self, tree: Any) -> Any:
+        """``tree``'s arrays replicated on every device of the plan."""
+        return self._place(tree, self.devices)
+
+    def home(self, tree: Any) -> Any:
+        """``tree``'s arrays on the plan's first device only (what ``fit`` returns)."""
+        return self._place(tree, self.devices[:1])
+
+    def pad(self, order: list[int]) -> tuple[list[int], list[bool] | None]:
+        """A batch's sample indices padded to a multiple of the devices with copies of its
+        first one, and which are real (None when nothing was padded)."""
+        extra = -len(order) % self.n
+        if not extra:
+            return order, None
+        return order + [order[0]] * extra, [True] * len(order) + [False] * extra
+
+
+def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics: Any, model: Any,
+         loss_name: str) -> Plan | None:
+    """The :class:`Plan` of ``distribution`` (None: none) for a fit with these settings;
+    a ValueError / TypeError naming the argument for what it cannot do."""
+    if distribution is None:
+        return None
+    if not isinstance(distribution, DataParallel):
+        raise TypeError(f"distribution: expected rnnx.distributed.DataParallel(devices), got "
+                        f"{type(distribution).__name__}")
+    cap = capabilities(xp)
+    if cap.data_parallel is None or cap.parallel_devices is None or cap.all_sum is None or cap.place is None:
+        raise ValueError(f"distribution: data parallel needs a backend with SPMD programs (jax); got {cap.name}")
+    if tbptt is not None:
+        raise ValueError("distribution: not with tbptt (its windows update the parameters within a batch); "
+                         "train without tbptt")
+    if diagnostics is not None:
+        raise ValueError("distribution: diagnostics are recorded on one device; train without distribution "
+                         "to record them")
+    if model.layer.dropout > 0:
+        raise ValueError(f"distribution: not with dropout (got {model.layer.dropout}): its masks would be "
+                         "drawn per device, not as one device draws them")
+    if loss_name == "half-sse":
+        raise ValueError("loss: half-sse divides by the batch size (padding included), so data parallel cannot "
+                         "split it; expected mse, mae, huber, cross-entropy or bce-logits")
+    devices = cap.parallel_devices(distribution.devices)
+    if batch_size % len(devices):
+        raise ValueError(f"batch_size: {batch_size} does not split over {len(devices)} devices; expected a "
+                         f"multiple of {len(devices)}")
+    return Plan(devices, cap.data_parallel, cap.all_sum, cap.place)
+
+
+def _reduced(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, loss_name: str,
+             loss_fn: Callable, seed: Any, xp: Any, all_sum: Callable) -> tuple[Any, dict]:
+    r"""One device's part of the batch (time-major) -> the whole batch's (loss, grads):
+    its ``n_k g_k``, ``n_k L_k`` and ``n_k`` flattened into one vector, summed over the
+    devices by one ``all_sum`` (one all-reduce), then divided by :math:`\sum_k n_k`."""
+    names, shapes = tuple(model.param_shapes()), model.param_shapes()
+    loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed, sample_mask=valid)
+    mask = model.loss_mask(x.shape[0], lengths, valid, xp=xp, device=compat.device(loss))
+    n = L.count(loss_name, y, xp=xp, mask=mask, dtype=loss.dtype)
+    parts = [xp.reshape(grads[k] * n, (-1,)) for k in names]
+    summed = all_sum(xp.concat(parts + [xp.reshape(loss * n, (1,)), xp.reshape(n, (1,))]))
+    count = summed[-1]
+    count = xp.where(count > 0, count, xp.ones_like(count))
+    reduced, a = {}, 0
+    for k in names:
+        size = math.prod(shapes[k])
+        reduced[k] = xp.reshape(summed[a:a + size], shapes[k]) / count
+        a += size
+    return summed[-2] / count, reduced
+
+
+def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_axis: int, index_dtype: Any,
+              xp: Any, all_sum: Callable) -> Callable:
+    """One device's part of a data-parallel update (run inside ``Plan.data_parallel``)::
+
+        step(params, opt_state, total, clipped, x, y, lengths, idx, seed, valid=None)
+            -> (params, opt_state, total + loss, clipped + was_clipped)
+
+    ``x, y, lengths`` the whole training data (every device holds it), ``idx`` this
+    device's sample indices, ``valid`` their real/padding flags (None: all real).  The
+    signature of :func:`rnnx.fitting.make_step`'s step, so :func:`rnnx.fitting.make_steps`
+    runs K of them as one program."""
+    from rnnx.fitting import Batches
+
+    def step(params, opt_state, total, clipped, x, y, lengths, idx, seed, valid=None):
+        b = Batches(x, y, lengths, y_axis).take(idx, xp=xp)
+        loss, grads = _reduced(model, params, b.x, b.y, b.lengths, valid, loss_name=loss_name, loss_fn=loss_fn,
+                               seed=seed, xp=xp, all_sum=all_sum)
+        new, opt_state, c = apply(params, opt_state, grads)
+        return new, opt_state, total + loss, clipped + xp.astype(c, index_dtype)
+
+    return step
+
+
+def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str = "mse",
+                  distribution: DataParallel) -> tuple[Any, dict]:
+    """The loss and gradient of :meth:`rnnx.model.Model.loss_and_grad` (time-major x
+    (T, B, I)), computed with the batch split over ``distribution``'s devices: one SPMD
+    program, one all-reduce.  B must be a multiple of the devices.  Returns (loss, grads)
+    on every device (replicated); compiled afresh on every call (for a loop, use ``fit``)."""
+    from rnnx._xp import namespace
+
+    xp = namespace(x=x)
+    name, fn = _loss(model, loss)
+    par = plan(distribution, xp, batch_size=x.shape[1], tbptt=None, diagnostics=None, model=model,
+               loss_name=name)
+
+    def local(p, x, y, lengths):
+        return _reduced(model, p, x, y, lengths, None, loss_name=name, loss_fn=fn, seed=None, xp=xp,
+                        all_sum=par.all_sum)
+
+    y_axis = 1 if model.objective == "many-to-many" else 0
+    run = par.data_parallel(local, par.devices, (None, 1, y_axis, 0))
+    return run(*par.place((params, x, y, lengths)))
+
+
+def _loss(model, loss: str) -> tuple[str, Callable]:
+    from rnnx.fitting import _loss as fitting_loss
+
+    return fitting_loss(model, loss)
