@@ -67,6 +67,12 @@ class Capabilities:
         float64 and full-precision float32 matmuls (no TF32) for the duration of a
         ``with`` block, restored after it: what ``rnnx parity``, ``rnnx bench``, the CLI and
         the tests wrap around their work.  Loading a backend never sets either.
+    leading_axes(a) -> bool:
+        whether products over the (T, B, .) array ``a`` contract its leading axes as they
+        are (``tensordot`` over two axes, ``(T, B, K) @ (K, N)``) instead of through a
+        (T*B, .) reshape: what keeps a batch-sharded ``jax.jit`` program free of
+        all-gathers under XLA's SPMD partitioner (JAX with several devices); the flattened
+        2-D product is one BLAS call, faster on one device.
     parallel_devices(n) -> tuple of devices, or None:
         the first ``n`` devices of the default platform for data parallel (all with None);
         :class:`Unavailable` naming how many there are when fewer.  None: no SPMD here.
@@ -92,6 +98,7 @@ class Capabilities:
     block: Callable[[Any], Any] = _identity
     int64: Callable[[], bool] = _yes
     scope: Callable[[], ContextManager] = contextlib.nullcontext
+    leading_axes: Callable[[Any], bool] = _never
     parallel_devices: Callable[[Any], tuple] | None = None
     data_parallel: Callable[..., Callable] | None = None
     all_sum: Callable[[Any], Any] | None = None

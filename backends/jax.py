@@ -216,6 +216,16 @@ def _sigmoid(x: Any) -> Any:
     return jax.nn.sigmoid(x)
 
 
+def leading_axes(a: Any) -> bool:
+    """True when JAX has several devices and ``a`` is not inside ``shard_map`` (no varying
+    mesh axis): a plain ``jax.jit`` may then get batch-sharded inputs, and rnnx's products
+    over (T, B, .) contract those axes as they are (no reshape, no all-gather).  One device,
+    or one device's part inside ``shard_map``: the faster reshaped 2-D products."""
+    import jax
+
+    return jax.device_count() > 1 and not _vma(a)
+
+
 #: The mesh axis of :func:`data_parallel`'s programs.
 AXIS = "batch"
 
@@ -277,7 +287,7 @@ def place(tree: Any, devices: tuple) -> Any:
 #: scan while tracing, pytrees for the cache, jit for the trainer.
 CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in_step_projection=in_step_projection,
                             register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope,
-                            parallel_devices=parallel_devices, data_parallel=data_parallel, all_sum=all_sum,
+                            leading_axes=leading_axes, parallel_devices=parallel_devices, data_parallel=data_parallel, all_sum=all_sum,
                             place=place)
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx._xp import sigmoid
+from rnnx._xp import outer_sum, rows_product, sigmoid
 
 ACTIVATIONS = ("none", "tanh", "sigmoid")
 
 
 def forward(h: Any, w: Any, b: Any, activation: str, *, xp: Any) -> Any:
     """y-hat = act(h W^T + b) over any leading axes."""
-    lead = h.shape[:-1]
-    z = xp.reshape(xp.reshape(h, (-1, h.shape[-1])) @ xp.matrix_transpose(w) + b, (*lead, w.shape[0]))
+    z = rows_product(h, xp.matrix_transpose(w), xp=xp) + b
     if activation == "tanh":
         return xp.tanh(z)
     if activation == "sigmoid":
@@ -34,8 +33,5 @@ def backward(h: Any, y: Any, w: Any, dy: Any, activation: str, *, xp: Any) -> tu
         dz = dy * y * (1.0 - y)  # through sigmoid: y (1 - y)
     else:
         dz = dy  # no activation
-    dz2 = xp.reshape(dz, (-1, dz.shape[-1]))
-    dw = xp.matrix_transpose(dz2) @ xp.reshape(h, (-1, h.shape[-1]))  # dW = sum dz^T h
-    db = xp.sum(dz2, axis=0)  # db = sum dz
-    dh = xp.reshape(dz2 @ w, h.shape)  # dh = dz W
-    return dw, db, dh
+    dw, db = outer_sum(dz, h, xp=xp)  # dW = sum dz^T h, db = sum dz (over every leading axis)
+    return dw, db, rows_product(dz, w, xp=xp)  # dh = dz W

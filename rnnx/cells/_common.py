@@ -42,5 +42,5 @@ def use_fused(opts: Mapping[str, Any], covered: bool) -> bool:
 
 def recurrent_grads(da_h: Any, h_prev: Any, *, xp: Any, bias: bool) -> dict[str, Any]:
     """``dW_hh = sum da_h^T h_prev`` and ``db_hh = sum da_h`` from one product (N rows)."""
-    dw, db = outer_sum(da_h, h_prev, xp=xp)
+    dw, db = outer_sum(da_h, h_prev, xp=xp, bias=bias)
     return {"weight_hh": dw, "bias_hh": db} if bias else {"weight_hh": dw}

@@ -43,12 +43,12 @@ def _prepare_back(p, *, xp):
 def _rb_grads(da, extra, prev, saved, *, xp, bias):
     """reset-before: dW_hh rows r, z from ``da^T h_prev``, rows n from ``dn^T (r*h_prev)``;
     every bias is additive, so ``db_hh = sum da``.  da (N, 3H), prev[0] (N, H), saved[0]
-    starts with [r, z] (N, 2H)."""
+    starts with [r, z] (N, 2H) (N: any leading axes, time and batch)."""
     h_prev = prev[0]
     H = h_prev.shape[-1]
-    rh = saved[0][:, :H] * h_prev
-    dw_rz, db_rz = outer_sum(da[:, : 2 * H], h_prev, xp=xp)
-    dw_n, db_n = outer_sum(da[:, 2 * H :], rh, xp=xp)
+    rh = saved[0][..., :H] * h_prev
+    dw_rz, db_rz = outer_sum(da[..., : 2 * H], h_prev, xp=xp, bias=bias)
+    dw_n, db_n = outer_sum(da[..., 2 * H :], rh, xp=xp, bias=bias)
     out = {"weight_hh": xp.concat([dw_rz, dw_n], axis=0)}
     if bias:
         out["bias_hh"] = xp.concat([db_rz, db_n], axis=0)

@@ -50,7 +50,7 @@ def _covered(opts: Mapping[str, Any]) -> bool:
 def _proj_grad(grads: dict, extra, saved, *, xp) -> dict:
     """dW_hr = sum_t dh_t^T m_t, where h = m W_hr^T (one product after the loop)."""
     if extra:
-        grads["weight_hr"] = outer_sum(extra[0], saved[-1], xp=xp)[0]
+        grads["weight_hr"] = outer_sum(extra[0], saved[-1], xp=xp, bias=False)[0]
     return grads
 
 

@@ -26,8 +26,9 @@ product each after it), the kernel owns the recurrence:
     one step backward from dL/d(new state): dL/d(previous state), dL/d(a_x), and a tuple of
     further per-step arrays ``weight_grads`` reads (stacked over time by the loop).
 ``weight_grads(da_x, extra, prev, saved, *, xp, bias) -> {base: gradient}``
-    every recurrent parameter's gradient after the loop, from the per-step arrays
-    flattened over time and batch (N = T*B rows): ``weight_hh``, ``bias_hh`` (with bias),
+    every recurrent parameter's gradient after the loop, from the per-step arrays stacked
+    over time, (T, B, .) (index the last axis with ``...``; :func:`rnnx._xp.outer_sum`
+    contracts the leading ones): ``weight_hh``, ``bias_hh`` (with bias),
     and any parameter the cell adds.
 ``kept``: how many state components (from h) the cache keeps per step.
 """

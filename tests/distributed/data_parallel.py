@@ -19,6 +19,7 @@ import sys
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 
 import json  # noqa: E402
+import math  # noqa: E402
 import re  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -48,17 +49,22 @@ T, B, I, H, O = 12, 16, 3, 5, 2
 KINDS = ("all-gather", "all-reduce", "all-to-all", "collective-permute", "reduce-scatter")
 
 
+def _ops(text: str, kind: str) -> list[str]:
+    """The instructions of opcode ``kind`` (``kind(`` or ``kind-start(`` after the result shape)."""
+    return [line for line in text.splitlines() if re.search(r"[\])}] " + kind + r"(?:-start)?\(", line)]
+
+
 def collectives(text: str) -> dict:
-    """How many of each collective the optimised HLO holds (its instructions, not names)."""
-    return {k: len(re.findall(r"= [^=]*? " + k + r"(?:-start)?\(", text)) for k in KINDS}
+    """How many of each collective the optimised HLO holds."""
+    return {k: len(_ops(text, k)) for k in KINDS}
 
 
 def all_reduce_sizes(text: str) -> list[int]:
-    """The element counts of the all-reduces' operands (f64[N] -> N)."""
+    """The element counts of every all-reduce operand (f64[6,15] -> 90)."""
     sizes = []
-    for m in re.finditer(r"= (\(?[^=]*?) all-reduce(?:-start)?\(", text):
-        sizes += [int(np.prod([int(d) for d in dims.split(",") if d])) for dims in re.findall(r"\[([0-9,]*)\]",
-                                                                                               m[1])]
+    for line in _ops(text, "all-reduce"):
+        shapes = line.split("=", 1)[1].split(" all-reduce", 1)[0]
+        sizes += [math.prod(int(d) for d in dims.split(",") if d) for dims in re.findall(r"\[([0-9,]*)\]", shapes)]
     return sizes
 
 
@@ -152,8 +158,9 @@ def check_jit(name: str, spec: dict) -> dict:
     l4, g4 = f(*args)
     text = f.lower(*args).compile().as_text()
     d, scale = worst(g4, g1)
+    n_params = sum(int(np.prod(s)) for s in model.param_shapes().values())
     return {"check": "jit", "case": name, "loss": abs(float(l4) - float(l1)), "grads": d, "scale": scale,
-            "collectives": collectives(text)}
+            "collectives": collectives(text), "all_reduce_sizes": all_reduce_sizes(text), "n_params": n_params}
 
 
 def check_fit(name: str, spec: dict) -> dict:
