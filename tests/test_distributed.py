@@ -1,10 +1,20 @@
-"""Data parallel on a JAX mesh (issue 19): rnnx's forward and explicit BPTT inside
-``jax.shard_map`` over a batch-sharded mesh of 4 forced host devices, gradients averaged by
-``lax.pmean``, equal one device to <= 1e-13 (float64), and the compiled program's only
-collectives are all-reduces (no all-gather, all-to-all, collective-permute or
-reduce-scatter).  Each case runs in a fresh process (the device count is fixed when JAX
-starts): one case by default (2 layers, bidirectional, lengths), all of them with ``RNNX_DISTRIBUTED=full``
-(``python -m pytest -m distributed``)."""
+"""Data parallel on a JAX mesh (issue 19), each check in a fresh process with 4 forced host
+devices (the device count is fixed when JAX starts; ``tests/distributed/data_parallel.py``):
+
+- ``rnnx.distributed.loss_and_grad`` (the batch split over 4 devices, one shard_map
+  program) equals one device to <= 1e-13 (float64), and the layer's own BPTT under
+  shard_map with a non-zero initial state and memory checkpointing does too;
+- plain ``jax.jit`` of ``Model.loss_and_grad`` on batch-sharded inputs is right and its
+  program's only collectives are all-reduces of exactly the loss (and the valid count) and
+  the parameter gradients: no all-gather, all-to-all, collective-permute, reduce-scatter;
+- ``rnnx.fit(distribution=DataParallel(4))``: three epochs (Adam, clip-norm, lengths, a
+  validation split, a padded short last batch) equal one device; the update program holds
+  one all-reduce of exactly n_params + 2 numbers; resume is bit for bit;
+- the refusals that need several devices (a batch size that does not split, more devices
+  than present).
+
+By default a few cases; ``RNNX_DISTRIBUTED=full python -m pytest -m distributed`` runs every
+case of the 5 cells x layers, directions, lengths, objectives and checkpointing."""
 
 from __future__ import annotations
 
@@ -18,20 +28,112 @@ import pytest
 
 pytest.importorskip("jax")
 
-SCRIPT = Path(__file__).parent / "distributed" / "shard_map_grads.py"
+ROOT = Path(__file__).parent.parent
+SCRIPT = Path(__file__).parent / "distributed" / "data_parallel.py"
 FULL = os.environ.get("RNNX_DISTRIBUTED") == "full"
+#: the default cases: every cell once, lengths, many-to-many, checkpointing, 2 layers, bidirectional
+DEFAULT = {"grads": ["lstm-proj-L2-ckpt", "gru-L2-bi-lengths", "rnn-relu-bi-m2m-lengths-ckpt"],
+           "jit": ["lstm-bi-m2m-lengths", "gru-L2-bi-lengths"],
+           "fit": ["lstm-bi-m2m-lengths"],
+           "errors": ["rnn-tanh"]}
+
+
+def run(check: str) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    cases = [] if FULL else DEFAULT[check]
+    r = subprocess.run([sys.executable, str(SCRIPT), check, *cases], capture_output=True, text=True, env=env,
+                       timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert rows and (FULL or len(rows) == len(cases)), r.stdout
+    return rows
+
+
+def only_all_reduces(c: dict) -> bool:
+    return c["all-reduce"] >= 1 and all(c[k] == 0 for k in c if k != "all-reduce")
 
 
 @pytest.mark.distributed
-def test_shard_map_gradients_equal_one_device_with_all_reduces_only():
-    cases = [] if FULL else ["lstm-L2-bi-lengths"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    r = subprocess.run([sys.executable, str(SCRIPT), *cases], capture_output=True, text=True, env=env, timeout=300,
-                       cwd=Path(__file__).parent.parent)
-    assert r.returncode == 0, r.stderr[-3000:]
-    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    assert len(rows) == (5 if FULL else 1), r.stdout
-    for row in rows:
+def test_data_parallel_gradients_equal_one_device_with_one_all_reduce():
+    for row in run("grads"):
         assert row["loss"] <= 1e-13 and row["grads"] <= 1e-13 * max(1.0, row["scale"]), row
-        c = row["collectives"]
-        assert c["all-reduce"] >= 1 and all(c[k] == 0 for k in c if k != "all-reduce"), row
+        assert row["layer_grads"] <= 1e-13 * max(1.0, row["layer_scale"]), row
+        assert row["collectives"]["all-reduce"] == 1 and only_all_reduces(row["collectives"]), row
+        assert row["all_reduce_sizes"] == [row["n_params"] + 2], row  # [n_k g_k..., n_k L_k, n_k]
+
+
+@pytest.mark.distributed
+def test_plain_jit_on_sharded_inputs_has_no_all_gather():
+    for row in run("jit"):
+        assert row["loss"] <= 1e-13 and row["grads"] <= 1e-13 * max(1.0, row["scale"]), row
+        assert only_all_reduces(row["collectives"]), row
+        # exactly the parameter gradients, the loss and (with a mask) its valid count
+        assert sum(row["all_reduce_sizes"]) - row["n_params"] in (1, 2), row
+
+
+@pytest.mark.distributed
+def test_fit_on_four_devices_equals_one_and_resumes_bit_for_bit():
+    for row in run("fit"):
+        assert row["params"] <= 1e-13 * max(1.0, row["scale"]) and row["history"] <= 1e-13, row
+        assert row["spe"] == 0.0, row  # one program per update or 32 in one scan: the same bits
+        assert row["resume_bits"] is True, row
+        assert row["collectives"]["all-reduce"] == 1 and only_all_reduces(row["collectives"]), row
+        assert row["all_reduce_sizes"] == [row["n_params"] + 2], row
+
+
+@pytest.mark.distributed
+def test_refusals_that_need_several_devices():
+    (row,) = run("errors")
+    assert row["batch"] == "ValueError: batch_size: 6 does not split over 4 devices; expected a multiple of 4", row
+    assert row["too-many"].startswith("Unavailable: devices: 9 requested, 4 cpu devices present"), row
+
+
+def test_bad_distribution_arguments_are_one_clear_error():
+    import jax.numpy as jnp
+    import numpy as np
+
+    import rnnx
+    from rnnx.backends import Unavailable
+    from rnnx.distributed import DataParallel
+
+    x, y = np.zeros((8, 5, 2)), np.zeros((8, 1))
+    model = rnnx.Model("lstm", 2, 3, 1)
+    with pytest.raises(ValueError, match=r"^devices: expected a positive integer or None \(every device\), got 0$"):
+        DataParallel(0)
+    with pytest.raises(TypeError, match=r"^distribution: expected rnnx.distributed.DataParallel\(devices\), got int$"):
+        rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), distribution=4, epochs=1)
+    with pytest.raises(ValueError, match=r"^distribution: data parallel needs a backend with SPMD programs \(jax\); "
+                                         r"got numpy$"):
+        rnnx.fit(model, x, y, distribution=DataParallel(1), epochs=1)
+    with pytest.raises(ValueError, match=r"^distribution: not with tbptt"):
+        rnnx.fit(rnnx.Model("lstm", 2, 3, 1, objective="many-to-many"), jnp.asarray(x), jnp.zeros((8, 5, 1)),
+                 distribution=DataParallel(1), tbptt=(2, 2), epochs=1)
+    with pytest.raises(ValueError, match=r"^distribution: not with dropout \(got 0.5\)"):
+        rnnx.fit(rnnx.Model("lstm", 2, 3, 1, num_layers=2, dropout=0.5), jnp.asarray(x), jnp.asarray(y),
+                 distribution=DataParallel(1), epochs=1)
+    with pytest.raises(ValueError, match=r"^loss: half-sse divides by the batch size"):
+        rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), distribution=DataParallel(1), loss="half-sse", epochs=1)
+    with pytest.raises(Unavailable, match=r"^devices: 2 requested, 1 cpu device present; for 2 on one CPU start "
+                                         r"Python with XLA_FLAGS=--xla_force_host_platform_device_count=2$"):
+        rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), distribution=DataParallel(2), epochs=1)
+
+
+def test_one_device_data_parallel_equals_plain_fit():
+    """DataParallel(1): the same shard_map program on a mesh of one; equal to plain fit."""
+    import jax
+    import numpy as np
+
+    import rnnx
+    from rnnx.distributed import DataParallel
+
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        x, y = jax.numpy.asarray(rng.standard_normal((21, 6, 2))), jax.numpy.asarray(rng.standard_normal((21, 1)))
+        model = rnnx.Model("gru", 2, 4, 1)
+        kw = dict(epochs=2, batch_size=8, clip_norm=0.5, seed=1)
+        a = rnnx.fit(model, x, y, **kw)
+        b = rnnx.fit(model, x, y, distribution=DataParallel(1), **kw)
+        for k in a.params:
+            assert float(jax.numpy.max(jax.numpy.abs(a.params[k] - b.params[k]))) <= 1e-14, k
+        assert [r["loss"] for r in a.history] == pytest.approx([r["loss"] for r in b.history], abs=1e-14)

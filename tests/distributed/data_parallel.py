@@ -203,7 +203,22 @@ def check_fit(name: str, spec: dict) -> dict:
             "n_params": n_params}
 
 
-CHECKS = {"grads": check_grads, "jit": check_jit, "fit": check_fit}
+def check_errors(name: str, spec: dict) -> dict:
+    """The refusals that need several devices: their messages."""
+    model, x, y, ln = data(spec, n=24)
+    xb = jnp.swapaxes(x, 0, 1)
+    out = {}
+    for key, kw in {"batch": dict(distribution=distributed.DataParallel(4), batch_size=6),
+                    "too-many": dict(distribution=distributed.DataParallel(9), batch_size=8)}.items():
+        try:
+            rnnx.fit(model, xb, y, epochs=1, **kw)
+            out[key] = None
+        except Exception as e:  # noqa: BLE001 - the message is the result
+            out[key] = f"{type(e).__name__}: {e}"
+    return {"check": "errors", "case": name, **out}
+
+
+CHECKS = {"grads": check_grads, "jit": check_jit, "fit": check_fit, "errors": check_errors}
 
 if __name__ == "__main__":
     jax.config.update("jax_enable_x64", True)
