@@ -164,6 +164,38 @@ def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_ax
     return step
 
 
+def make_update(model, apply: Callable, loss_name: str, loss_fn: Callable, *, xp: Any,
+                all_sum: Callable) -> Callable:
+    """One device's part of a data-parallel update of a given batch (run inside
+    ``Plan.data_parallel``, the batch split)::
+
+        update(params, opt_state, x, y, lengths, seed, valid=None) -> (params, opt_state, loss, clipped)
+
+    :func:`rnnx.fitting.make_update`'s signature and results, for a batch already cut
+    (``rnnx.Trainer``); ``valid`` the samples' real/padding flags."""
+
+    def update(params, opt_state, x, y, lengths, seed, valid=None):
+        loss, grads = _reduced(model, params, x, y, lengths, valid, loss_name=loss_name, loss_fn=loss_fn, seed=seed,
+                               xp=xp, all_sum=all_sum)
+        new, opt_state, c = apply(params, opt_state, grads)
+        return new, opt_state, loss, c
+
+    return update
+
+
+def pad_batch(x: Any, y: Any, n: int, *, y_axis: int, xp: Any) -> tuple[Any, Any, Any]:
+    """A time-major batch (x (T, B, I), y along ``y_axis``) padded with copies of its
+    first sample to a multiple of ``n``, and its (B',) real/padding flags; as it is, with
+    flags None, when B already is one."""
+    B = x.shape[1]
+    extra = -B % n
+    if not extra:
+        return x, y, None
+    idx = xp.asarray([*range(B), *([0] * extra)], device=compat.device(x))
+    valid = xp.asarray([True] * B + [False] * extra, dtype=xp.bool, device=compat.device(x))
+    return xp.take(x, idx, axis=1), xp.take(y, idx, axis=y_axis), valid
+
+
 def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str = "mse",
                   distribution: DataParallel) -> tuple[Any, dict]:
     """The loss and gradient of :meth:`rnnx.model.Model.loss_and_grad` (time-major x

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from rnnx import fitting, optim, tbptt
+from rnnx import distributed, fitting, optim, tbptt
 from rnnx.fitting import NonFiniteLoss  # noqa: F401  (raised here too; defined with the loop)
 from rnnx import losses as L
 from rnnx._xp import index_array, index_dtype
@@ -115,10 +115,13 @@ class Trainer:
     """Runs epochs of a :class:`~rnnx.model.Model` on a :class:`~rnnx.dataset.Dataset`."""
 
     def __init__(self, model, ds: Dataset, cfg: TrainConfig, state: TrainState, *, target: Any,
-                 diagnostics: Any = None) -> None:
+                 diagnostics: Any = None, distribution: Any = None) -> None:
         """``target`` is the :class:`rnnx.backends.Target` the arrays live on;
         ``diagnostics`` an :class:`rnnx.recorder.Recorder` (what ``rnnx.fit(diagnostics=)``
-        records: per update in the update's program, per epoch on its probe batch)."""
+        records: per update in the update's program, per epoch on its probe batch);
+        ``distribution`` an :class:`rnnx.distributed.DataParallel`: each batch split over
+        its devices, one SPMD program per update (what ``rnnx.fit(distribution=)`` does;
+        the parameters are on the first device between epochs)."""
         self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
         self.xp, self.device = target.namespace(), target.device_obj()
         self._checking: tuple[int, list[int]] | None = None  # (epoch, [update]) while an epoch is replayed
@@ -140,9 +143,19 @@ class Trainer:
                                                      freeze=cfg.freeze, steps_per_execution=None, jit=compile_,
                                                      xp=xp)
         self._epoch_stats: list = []
-        update = fitting.make_update(model, self._apply, L.get(cfg.loss), stats=stats)
+        self.plan = distributed.plan(distribution, xp, batch_size=cfg.batch_size, tbptt=cfg.tbptt,
+                                     diagnostics=diagnostics, model=model, loss_name=cfg.loss)
         self._compiled = compile_ is not None
-        self._step = compile_(update) if compile_ else update
+        if self.plan is None:
+            update = fitting.make_update(model, self._apply, L.get(cfg.loss), stats=stats)
+            self._step = compile_(update) if compile_ else update
+        else:
+            update = distributed.make_update(model, self._apply, cfg.loss, L.get(cfg.loss), xp=xp,
+                                             all_sum=self.plan.all_sum)
+            y_axis = ds.parts["train"].y.ndim - 2
+            split = (None, None, 1, y_axis, None, None)
+            self._step = self.plan.data_parallel(update, self.plan.devices, split)
+            self._padded = self.plan.data_parallel(update, self.plan.devices, split + (0,))
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
         self._predict = compile_(fwd) if compile_ else fwd
 
@@ -180,12 +193,16 @@ class Trainer:
     def _batches(self, epoch: int):
         part = self.ds.parts["train"]
         x, y = part.x, part.y
+        if self.plan is not None:  # every device holds the training windows
+            x, y = self.plan.place((x, y))
         if self.cfg.shuffle:
             order = list(range(part.n))
             random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
             idx = index_array(order, xp=self.xp, dtype=self.xp.int64, device=self.device)
-            x = self.xp.take(part.x, idx, axis=1)
-            y = self.xp.take(part.y, idx, axis=part.y.ndim - 2)
+            if self.plan is not None:
+                idx = self.plan.place(idx)
+            x = self.xp.take(x, idx, axis=1)
+            y = self.xp.take(y, idx, axis=part.y.ndim - 2)
         bs = self.cfg.batch_size
         for a in range(0, part.n, bs):
             e = min(a + bs, part.n)  # the standard leaves a slice past the end unspecified (array-api-strict refuses it)
@@ -203,6 +220,8 @@ class Trainer:
         opt_state = st.opt_state if eager or not self._compiled else optim.as_arrays(st.opt_state, xp=xp,
                                                                                          device=self.device,
                                                                                          params=st.params)
+        if self.plan is not None:
+            params, opt_state = self.plan.place((params, opt_state))
         total, clipped = 0.0, None  # the loss and clip count summed on the device: one host read per epoch
         for xb, yb in self._batches(st.epoch):
             if should_stop is not None and should_stop():
@@ -224,12 +243,20 @@ class Trainer:
             else:
                 if seed is not None:  # the seed as an array: one compiled program for every update
                     seed = xp.asarray(seed, dtype=index_dtype(xp, self.device), device=self.device)
-                params, opt_state, loss, c, *rec = self._step(params, opt_state, xb, yb, None, seed)
+                if self.plan is None:
+                    params, opt_state, loss, c, *rec = self._step(params, opt_state, xb, yb, None, seed)
+                else:  # a batch that does not split over the devices: padded, the padding masked
+                    xb, yb, valid = distributed.pad_batch(xb, yb, self.plan.n, y_axis=yb.ndim - 2, xp=xp)
+                    params, opt_state, loss, c, *rec = (self._step(params, opt_state, xb, yb, None, seed)
+                                                        if valid is None else
+                                                        self._padded(params, opt_state, xb, yb, None, seed, valid))
                 self._epoch_stats += rec
                 c = xp.astype(c, index_dtype(xp, self.device))
                 total, clipped = total + loss, (c if clipped is None else clipped + c)
                 st.updates += 1
             n += 1
+        if self.plan is not None:  # back on the first device between epochs
+            params, opt_state = self.plan.home((params, opt_state))
         if not eager:
             st.opt_state = optim.as_python(opt_state) if self._compiled else opt_state
             st.clipped += int(clipped) if clipped is not None else 0

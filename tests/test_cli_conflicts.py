@@ -69,6 +69,14 @@ REFUSED = [
     ([*P, "--lr", "-0.1"], "--lr: expected a finite learning rate > 0, got -0.1"),
     ([*P, "--lr", "inf"], "--lr: expected a finite learning rate > 0, got inf"),
     ([*P, "--lr", "nan"], "--lr: expected a finite learning rate > 0, got nan"),
+    ([*P, "--devices", "2"], "--devices: data parallel runs on --backend jax (XLA SPMD), got --backend numpy "
+                             "(from --preset seed001)"),
+    ([*P, "--devices", "0", "--backend", "jax"], "--devices: expected a positive integer, got 0"),
+    ([*M2M, "--tbptt", "5,5", "--devices", "2", "--backend", "jax"], "--devices: not with --tbptt"),
+    ([*P, "--diagnostics", "--devices", "2", "--backend", "jax"], "--devices: --diagnostics are recorded on one "
+                                                                  "device; drop one of them"),
+    ([*P, "--devices", "4", "--backend", "jax", "--batch-size", "6"], "--batch-size: 6 does not split over "
+                                                                      "--devices 4; expected a multiple of 4"),
 ]
 
 

@@ -137,3 +137,61 @@ def test_one_device_data_parallel_equals_plain_fit():
         for k in a.params:
             assert float(jax.numpy.max(jax.numpy.abs(a.params[k] - b.params[k]))) <= 1e-14, k
         assert [r["loss"] for r in a.history] == pytest.approx([r["loss"] for r in b.history], abs=1e-14)
+
+
+def _rnnx(*argv, cwd, devices: int = 4) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "rnnx", *map(str, argv)], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=cwd)
+
+
+def _numbers(a, b, path=""):
+    """Every number of two metrics.json equal to 1e-12 (relative), timings and settings.devices aside."""
+    if isinstance(a, dict):
+        for k in a:
+            if not k.startswith("seconds") and k not in ("devices", "versions", "command", "argv", "written"):
+                _numbers(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            _numbers(u, v, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert abs(a - b) <= 1e-12 * max(1.0, abs(a)), (path, a, b)
+
+
+@pytest.mark.distributed
+def test_rnnx_train_devices_4_gives_the_metrics_of_devices_1(tmp_path):
+    """A CSV regression run (Trainer) and a classification run (rnnx.fit), each with a
+    short last batch that does not split over 4 devices (padded and masked)."""
+    import math
+
+    import numpy as np
+
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{math.sin(0.3 * t) + 0.01 * t:.6f}" for t in range(130)))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((45, 7, 2))
+    np.savez(tmp_path / "p.npz", x=x, y=(x[:, :, 0].sum(axis=1) > 0).astype(np.int64))
+    runs = {"csv": ["--csv", "s.csv", "--column", "v", "--window", "8", "--hidden", "6", "--epochs", "3",
+                    "--batch-size", "8", "--clip-norm", "1"],
+            "npz": ["--npz", "p.npz", "--hidden", "6", "--epochs", "3", "--batch-size", "8"]}
+    for name, argv in runs.items():
+        got = {}
+        for n in (1, 4):
+            out = tmp_path / f"{name}{n}"
+            r = _rnnx("train", *argv, "--backend", "jax", "--devices", n, "--out", out, "--quiet", cwd=tmp_path)
+            assert r.returncode == 0, r.stderr[-2000:]
+            got[n] = json.loads((out / "metrics.json").read_text())
+        assert got[4]["settings"]["devices"] == 4 if "settings" in got[4] else True
+        _numbers(got[1], got[4])
+
+
+def test_rnnx_train_more_devices_than_present_is_one_line(tmp_path):
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    r = _rnnx("train", "--csv", "s.csv", "--column", "v", "--backend", "jax", "--devices", "8", "--epochs", "1",
+              "--out", tmp_path / "r", "--quiet", cwd=tmp_path, devices=2)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == ("rnnx train: error: --devices: 8 requested, 2 cpu devices present; for 8 on one CPU start "
+                        "Python with XLA_FLAGS=--xla_force_host_platform_device_count=8\n"), r.stderr
+    assert not (tmp_path / "r").exists()

@@ -63,6 +63,15 @@ __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "trai
 
 
 # -- what a run is built from ------------------------------------------------------------------
+def distribution_for(s: TrainSettings) -> Any:
+    """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices, else None."""
+    if s.devices is None:
+        return None
+    from rnnx.distributed import DataParallel
+
+    return DataParallel(s.devices)
+
+
 def target_for(backend: str, device: str | None) -> backends.Target:
     """The backend target, or an AppError saying why it is unusable and how to install it."""
     try:
@@ -420,8 +429,12 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     st = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     try:
-        trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec)
-    except ValueError as e:  # the probe batch larger than the training windows
+        trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec, distribution=distribution_for(s))
+    except backends.Unavailable as e:  # more --devices than present
+        raise AppError(f"--{e}") from None
+    except ValueError as e:  # the probe batch larger than the training windows; what data parallel refuses
+        if s.devices is not None and str(e).startswith(("distribution:", "loss:")):
+            raise AppError(f"--devices: {str(e).split(': ', 1)[1]}") from None
         raise run_diagnostics.probe_error(e, "training windows") from None
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)

@@ -63,8 +63,10 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+from rnnx.backends import Unavailable
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
 
@@ -78,7 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "cell": "gru", "hidden": 64, "layers": 1, "bidirectional": False, "optimizer": "adam", "lr": 3e-3,
     "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
     "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
-    "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32,
+    "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
 }
 _DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
@@ -205,6 +207,15 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                           probe_given=getattr(args, "probe_size", None) is not None)
     if s["diagnostics"] is not None:
         s["diagnostics"] = list(s["diagnostics"])
+    if s["devices"] is not None:
+        _positive_int("devices", s["devices"])
+        if s["backend"] != "jax":
+            raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got --backend {s['backend']}")
+        if s["diagnostics"] is not None:
+            raise AppError("--devices: --diagnostics are recorded on one device; drop one of them")
+        if s["batch_size"] % s["devices"]:
+            raise AppError(f"--batch-size: {s['batch_size']} does not split over --devices {s['devices']}; "
+                           f"expected a multiple of {s['devices']}")
     return s
 
 
@@ -555,8 +566,13 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], early_stopping=s["early_stopping"],
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
-                           resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec)
+                           resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
+                           distribution=app.distribution_for(SimpleNamespace(devices=s.get("devices"))))
+    except Unavailable as e:  # more --devices than present
+        raise AppError(f"--{e}") from None
     except ValueError as e:
+        if s.get("devices") is not None and str(e).startswith("distribution:"):
+            raise AppError(f"--devices: {str(e).split(': ', 1)[1]}") from None
         if rec is not None and str(e).startswith("probe_size:"):
             raise run_diagnostics.probe_error(e, "training cases") from None
         raise

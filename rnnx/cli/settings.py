@@ -75,6 +75,7 @@ class TrainSettings:
     # where it runs
     backend: str = "numpy"
     device: str | None = None
+    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
     dtype: str = "float64"
     # the model
     cell: str = "lstm"
@@ -378,6 +379,25 @@ def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
+def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
+    --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""
+    if s.devices is None:
+        return
+    if not _is_int(s.devices) or s.devices < 1:
+        raise AppError(f"--devices: expected a positive integer, got {s.devices!r}")
+    if s.backend != "jax":
+        raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got "
+                       f"{_origin('backend', s.backend, s, explicit)}")
+    if s.tbptt is not None:
+        raise AppError("--devices: not with --tbptt (its windows update within a batch); drop one of them")
+    if s.diagnostics is not None:
+        raise AppError("--devices: --diagnostics are recorded on one device; drop one of them")
+    if s.batch_size % s.devices:
+        raise AppError(f"--batch-size: {s.batch_size} does not split over --devices {s.devices}; expected a "
+                       f"multiple of {s.devices}")
+
+
 def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:
     """Refuse (AppError, code 2, naming the flag) settings that are out of range or that
     conflict, so a run refuses them before it creates anything: see :func:`resolve`.
@@ -390,3 +410,4 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
     _check_diagnostics(s, explicit)
+    _check_devices(s, explicit)

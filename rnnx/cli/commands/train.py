@@ -68,6 +68,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "gradient norm before clipping, per-parameter norms, clipping and update/parameter ratio; per "
                    "epoch on a probe batch ||dL/dh_t||, the Jacobian profile and gate saturation. WHAT: all "
                    "(default) or some of updates,flow,cell,jacobian,gates (cell: LSTM only)")
+    t.add_argument("--devices", type=int, metavar="N", help="data parallel: split every batch over N devices "
+                   "(--backend jax; on one CPU start with XLA_FLAGS=--xla_force_host_platform_device_count=N); "
+                   "the same numbers as one device")
     t.add_argument("--probe-size", type=int, metavar="N", help="with --diagnostics: the first N training windows "
                    "are the probe batch (default 32)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
