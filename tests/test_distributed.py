@@ -32,7 +32,7 @@ ROOT = Path(__file__).parent.parent
 SCRIPT = Path(__file__).parent / "distributed" / "data_parallel.py"
 FULL = os.environ.get("RNNX_DISTRIBUTED") == "full"
 #: the default cases: every cell once, lengths, many-to-many, checkpointing, 2 layers, bidirectional
-DEFAULT = {"grads": ["lstm-proj-L2-ckpt", "gru-L2-bi-lengths", "rnn-relu-bi-m2m-lengths-ckpt"],
+DEFAULT = {"grads": ["lstm-proj-L2-ckpt", "rnn-relu-bi-m2m-lengths-ckpt"],
            "jit": ["lstm-bi-m2m-lengths", "gru-L2-bi-lengths"],
            "fit": ["lstm-bi-m2m-lengths"],
            "errors": ["rnn-tanh"]}
@@ -163,8 +163,9 @@ def _numbers(a, b, path=""):
 
 @pytest.mark.distributed
 def test_rnnx_train_devices_4_gives_the_metrics_of_devices_1(tmp_path):
-    """A CSV regression run (Trainer) and a classification run (rnnx.fit), each with a
-    short last batch that does not split over 4 devices (padded and masked)."""
+    """A CSV regression run (Trainer) and (RNNX_DISTRIBUTED=full) a classification run
+    (rnnx.fit, also covered by test_fit_on_four_devices_equals_one...), each with a short
+    last batch that does not split over 4 devices (padded and masked)."""
     import math
 
     import numpy as np
@@ -177,13 +178,14 @@ def test_rnnx_train_devices_4_gives_the_metrics_of_devices_1(tmp_path):
                     "--batch-size", "8", "--clip-norm", "1"],
             "npz": ["--npz", "p.npz", "--hidden", "6", "--epochs", "3", "--batch-size", "8"]}
     for name, argv in runs.items():
+        if name == "npz" and not FULL:  # the classification run (rnnx.fit) only with RNNX_DISTRIBUTED=full
+            continue
         got = {}
         for n in (1, 4):
             out = tmp_path / f"{name}{n}"
             r = _rnnx("train", *argv, "--backend", "jax", "--devices", n, "--out", out, "--quiet", cwd=tmp_path)
             assert r.returncode == 0, r.stderr[-2000:]
             got[n] = json.loads((out / "metrics.json").read_text())
-        assert got[4]["settings"]["devices"] == 4 if "settings" in got[4] else True
         _numbers(got[1], got[4])
 
 
