@@ -37,7 +37,7 @@ import array_api_compat as compat
 from rnnx import losses as L
 from rnnx.backends import capabilities
 
-__all__ = ["DataParallel", "Plan", "plan", "loss_and_grad"]
+__all__ = ["DataParallel", "Plan", "plan", "loss_and_grad", "partial_sums", "combine"]
 
 
 @dataclass(frozen=True)
@@ -120,25 +120,53 @@ def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics
     return Plan(devices, cap.data_parallel, cap.all_sum, cap.place)
 
 
-def _reduced(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, loss_name: str,
-             loss_fn: Callable, seed: Any, xp: Any, all_sum: Callable) -> tuple[Any, dict]:
-    r"""One device's part of the batch (time-major) -> the whole batch's (loss, grads):
-    its ``n_k g_k``, ``n_k L_k`` and ``n_k`` flattened into one vector, summed over the
-    devices by one ``all_sum`` (one all-reduce), then divided by :math:`\sum_k n_k`."""
-    names, shapes = tuple(model.param_shapes()), model.param_shapes()
+def _sums(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, loss_name: str, loss_fn: Callable,
+          seed: Any, xp: Any) -> Any:
+    """One part's ``[n_k g_k (every parameter, flattened, in param_shapes order), n_k L_k, n_k]``."""
     loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed, sample_mask=valid)
     mask = model.loss_mask(x.shape[0], lengths, valid, xp=xp, device=compat.device(loss))
     n = L.count(loss_name, y, xp=xp, mask=mask, dtype=loss.dtype)
-    parts = [xp.reshape(grads[k] * n, (-1,)) for k in names]
-    summed = all_sum(xp.concat(parts + [xp.reshape(loss * n, (1,)), xp.reshape(n, (1,))]))
+    parts = [xp.reshape(grads[k] * n, (-1,)) for k in model.param_shapes()]
+    return xp.concat(parts + [xp.reshape(loss * n, (1,)), xp.reshape(n, (1,))])
+
+
+def combine(model, summed: Any) -> tuple[Any, dict]:
+    r"""The whole batch's (loss, grads) from the sum over its parts of :func:`partial_sums`:
+    :math:`L = \sum_k n_k L_k / \sum_k n_k`, :math:`g = \sum_k n_k g_k / \sum_k n_k`
+    (0 and zeros when nothing counted)."""
+    xp = compat.array_namespace(summed)
     count = summed[-1]
     count = xp.where(count > 0, count, xp.ones_like(count))
-    reduced, a = {}, 0
-    for k in names:
-        size = math.prod(shapes[k])
-        reduced[k] = xp.reshape(summed[a:a + size], shapes[k]) / count
+    grads, a = {}, 0
+    for k, shape in model.param_shapes().items():
+        size = math.prod(shape)
+        grads[k] = xp.reshape(summed[a:a + size], shape) / count
         a += size
-    return summed[-2] / count, reduced
+    return summed[-2] / count, grads
+
+
+def partial_sums(model, params: dict, x: Any, y: Any, *, lengths: Any = None, valid: Any = None, loss: str = "mse",
+                 seed: Any = None) -> Any:
+    r"""What one part of a batch (time-major x (T, B_k, I), its targets and lengths)
+    contributes to the whole batch's loss and gradient: the 1-D array
+    ``[n_k g_k (every parameter flattened, in param_shapes order), n_k L_k, n_k]`` (n_k its
+    counted loss terms, :func:`rnnx.losses.count`; ``valid`` (B_k,) bool marks padding
+    False).  Sum these over the parts by any means (an all-reduce of torch.distributed, a
+    Dask tree reduction) and :func:`combine` gives the batch's (loss, grads), equal to
+    ``Model.loss_and_grad`` of the whole batch up to the order of the additions."""
+    from rnnx._xp import namespace
+
+    name, fn = _loss(model, loss)
+    return _sums(model, params, x, y, lengths, valid, loss_name=name, loss_fn=fn, seed=seed, xp=namespace(x=x))
+
+
+def _reduced(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, loss_name: str,
+             loss_fn: Callable, seed: Any, xp: Any, all_sum: Callable) -> tuple[Any, dict]:
+    r"""One device's part of the batch (time-major) -> the whole batch's (loss, grads):
+    :func:`partial_sums` summed over the devices by one ``all_sum`` (one all-reduce), then
+    :func:`combine`."""
+    return combine(model, all_sum(_sums(model, params, x, y, lengths, valid, loss_name=loss_name, loss_fn=loss_fn,
+                                        seed=seed, xp=xp)))
 
 
 def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_axis: int, index_dtype: Any,

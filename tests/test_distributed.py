@@ -197,3 +197,17 @@ def test_rnnx_train_more_devices_than_present_is_one_line(tmp_path):
     assert r.stderr == ("rnnx train: error: --devices: 8 requested, 2 cpu devices present; for 8 on one CPU start "
                         "Python with XLA_FLAGS=--xla_force_host_platform_device_count=8\n"), r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_torch_gloo_recipe_two_ranks_equal_one_process(tmp_path):
+    """docs/distributed.md's train_rank in 2 processes (gloo, localhost) = rnnx.fit in one."""
+    pytest.importorskip("torch")
+    script = Path(__file__).parent / "distributed" / "torch_gloo.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    rendezvous = str(tmp_path / "rendezvous")
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", rendezvous], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for r in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    row = json.loads(outs[0][0].strip().splitlines()[-1])
+    assert row["world"] == 2 and row["diff"] <= 1e-13 * max(1.0, row["scale"]), row
