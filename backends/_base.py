@@ -25,6 +25,10 @@ def _no(*_: Any) -> bool:
     return False
 
 
+def _zero() -> int:
+    return 0
+
+
 def _yes() -> bool:
     return True
 
@@ -83,6 +87,11 @@ class Capabilities:
         through :attr:`all_sum`) come back replicated (``jax.shard_map`` over a 1-D mesh).
     all_sum(a) -> a:
         inside ``data_parallel``'s ``fn``: the sum of ``a`` over the devices (one all-reduce).
+    process_index() -> int:
+        this process's index among several (``jax.distributed``); 0 with one.  Only process 0
+        writes checkpoints.
+    initialize(coordinator, num_processes, process_id, timeout), or None:
+        join a multi-process run (``jax.distributed.initialize``).
     place(tree, devices) -> tree:
         the arrays of ``tree`` on ``devices``: committed to the one device, or replicated
         on every one of several (what ``data_parallel``'s programs take).
@@ -103,6 +112,8 @@ class Capabilities:
     data_parallel: Callable[..., Callable] | None = None
     all_sum: Callable[[Any], Any] | None = None
     place: Callable[[Any, tuple], Any] | None = None
+    process_index: Callable[[], int] = _zero
+    initialize: Callable[..., None] | None = None
 
 
 class Unavailable(RuntimeError):

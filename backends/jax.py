@@ -273,14 +273,44 @@ def all_sum(a: Any) -> Any:
 
 
 def place(tree: Any, devices: tuple) -> Any:
-    """``tree`` committed to ``devices[0]`` when it is the only one, else replicated on all."""
+    """``tree`` committed to ``devices[0]`` when it is the only one (a replicated array of
+    several processes: this process's copy), else replicated on all of them (with several
+    processes every one passes the same values: each keeps its own devices' copies)."""
     import jax
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
     if len(devices) == 1:
-        return jax.device_put(tree, devices[0])
+        local = lambda a: a.addressable_data(0) if isinstance(a, jax.Array) and not a.is_fully_addressable else a  # noqa: E731
+        return jax.device_put(jax.tree.map(local, tree), devices[0])
+    if jax.process_count() > 1:  # through the host: a committed local array cannot move to others' devices
+        import numpy as np
+
+        tree = jax.tree.map(lambda a: np.asarray(a) if isinstance(a, jax.Array) else a, tree)
     return jax.device_put(tree, NamedSharding(_mesh(devices), P()))
+
+
+def process_index() -> int:
+    """This process's index among JAX's processes (0 when there is one)."""
+    import jax
+
+    return jax.process_index()
+
+
+def initialize(coordinator: str | None, num_processes: int | None, process_id: int | None,
+               timeout: int) -> None:
+    """``jax.distributed.initialize``: the explicit coordinator ``HOST:PORT``, process count
+    and index, or (all None) JAX's detection of a SLURM or Open MPI job.  Unreachable
+    within ``timeout`` seconds, or no cluster detected: :class:`Unavailable`, one line with
+    the address."""
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        where = coordinator or "the SLURM / Open MPI environment"
+        raise Unavailable(f"coordinator: {where} not reached within {timeout} s ({first[:200]})") from None
 
 
 #: XLA's logistic op (exact in both tails; on CPU as fast as the tanh form), the compiled
@@ -288,7 +318,7 @@ def place(tree: Any, devices: tuple) -> Any:
 CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in_step_projection=in_step_projection,
                             register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope,
                             leading_axes=leading_axes, parallel_devices=parallel_devices, data_parallel=data_parallel, all_sum=all_sum,
-                            place=place)
+                            place=place, process_index=process_index, initialize=initialize)
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "CAPABILITIES", "load", "parse_device", "device",

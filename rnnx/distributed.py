@@ -37,7 +37,7 @@ import array_api_compat as compat
 from rnnx import losses as L
 from rnnx.backends import capabilities
 
-__all__ = ["DataParallel", "Plan", "plan", "loss_and_grad", "partial_sums", "combine"]
+__all__ = ["DataParallel", "Plan", "plan", "loss_and_grad", "partial_sums", "combine", "initialize"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Plan:
     data_parallel: Callable
     all_sum: Callable
     _place: Callable
+    home_device: Any = None
 
     @property
     def n(self) -> int:
@@ -77,8 +78,9 @@ class Plan:
         return self._place(tree, self.devices)
 
     def home(self, tree: Any) -> Any:
-        """``tree``'s arrays on the plan's first device only (what ``fit`` returns)."""
-        return self._place(tree, self.devices[:1])
+        """``tree``'s arrays on the data's own device (what ``fit`` returns), else the
+        plan's first."""
+        return self._place(tree, (self.home_device if self.home_device is not None else self.devices[0],))
 
     def pad(self, order: list[int]) -> tuple[list[int], list[bool] | None]:
         """A batch's sample indices padded to a multiple of the devices with copies of its
@@ -90,7 +92,7 @@ class Plan:
 
 
 def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics: Any, model: Any,
-         loss_name: str) -> Plan | None:
+         loss_name: str, home: Any = None) -> Plan | None:
     """The :class:`Plan` of ``distribution`` (None: none) for a fit with these settings;
     a ValueError / TypeError naming the argument for what it cannot do."""
     if distribution is None:
@@ -117,7 +119,7 @@ def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics
     if batch_size % len(devices):
         raise ValueError(f"batch_size: {batch_size} does not split over {len(devices)} devices; expected a "
                          f"multiple of {len(devices)}")
-    return Plan(devices, cap.data_parallel, cap.all_sum, cap.place)
+    return Plan(devices, cap.data_parallel, cap.all_sum, cap.place, home)
 
 
 def _sums(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, loss_name: str, loss_fn: Callable,
@@ -167,6 +169,25 @@ def _reduced(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, l
     :func:`combine`."""
     return combine(model, all_sum(_sums(model, params, x, y, lengths, valid, loss_name=loss_name, loss_fn=loss_fn,
                                         seed=seed, xp=xp)))
+
+
+def initialize(xp: Any, *, coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, timeout: int = 60) -> None:
+    """Join a multi-process run of backend ``xp`` (JAX: ``jax.distributed.initialize``)
+    before any array is made: the coordinator ``HOST:PORT`` (process 0 serves it), the
+    number of processes and this one's index; all None: the backend's detection of a SLURM
+    or Open MPI job.  Afterwards ``DataParallel()`` spans every process's devices, each
+    process loads the same data, and only process 0 writes checkpoints.
+    :class:`~rnnx.backends.Unavailable` (one line, with the address) when the coordinator
+    is not reached within ``timeout`` seconds."""
+    cap = capabilities(xp)
+    if cap.initialize is None:
+        raise ValueError(f"initialize: multi-process runs need a backend with SPMD programs (jax); got {cap.name}")
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if any(given) and not all(given):
+        raise ValueError("initialize: give coordinator, num_processes and process_id together, or none of them "
+                         "(SLURM / Open MPI detection)")
+    cap.initialize(coordinator, num_processes, process_id, timeout)
 
 
 def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_axis: int, index_dtype: Any,

@@ -698,7 +698,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
       the same data and settings give the numbers of an uninterrupted run, bit for bit.
     - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
-      the end: :func:`save_state`.
+      the end: :func:`save_state`; in a multi-process JAX run by process 0 only.
     - ``steps_per_execution``: updates per compiled call where the update is compiled with a
       compiled loop (JAX, no tbptt): None (default) runs up to :data:`AUTO_STEPS_PER_EXECUTION`
       full batches as one ``lax.scan`` program (the rest, and a short last batch, one at a
@@ -794,10 +794,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                            clip_norm=clip_norm, freeze=tuple(freeze), steps_per_execution=steps_per_execution,
                            jit=jit, xp=xp)
     par = distributed.plan(distribution, xp, batch_size=batch_size, tbptt=tbptt, diagnostics=diagnostics,
-                           model=model, loss_name=loss_name)
+                           model=model, loss_name=loss_name, home=dev)
     update = make_update(model, apply, loss_fn, stats=stats)
     it = index_dtype(xp, dev)
     home = par.home if par is not None else (lambda tree: tree)
+    writer = capabilities(xp).process_index() == 0  # several processes (jax.distributed): process 0 writes
     spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
                                                          capabilities(xp).scan is not None, train.n // batch_size)
     if compiled and par is None:
@@ -845,7 +846,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         st.updates = updates0
         kept = replace(st, history=list(st.history), opt_state=optim.as_python(home(st.opt_state)),
                        params=home(st.params), best_params=home(st.best_params))
-        if checkpoint is not None and written != kept.epoch:
+        if checkpoint is not None and written != kept.epoch and writer:
             save_state(checkpoint, model, kept, run)
         return Stopped(kept)
 
@@ -966,7 +967,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             stopped = "callback"
         elif early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
             stopped = "early-stopped"
-        if checkpoint is not None and (stopped != "done" or st.epoch >= epochs or st.epoch % checkpoint_every == 0):
+        if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
+                                                  or st.epoch % checkpoint_every == 0):
             save_state(checkpoint, model, st, run)
             written = st.epoch
     if par is not None:

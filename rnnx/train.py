@@ -144,7 +144,7 @@ class Trainer:
                                                      xp=xp)
         self._epoch_stats: list = []
         self.plan = distributed.plan(distribution, xp, batch_size=cfg.batch_size, tbptt=cfg.tbptt,
-                                     diagnostics=diagnostics, model=model, loss_name=cfg.loss)
+                                     diagnostics=diagnostics, model=model, loss_name=cfg.loss, home=self.device)
         self._compiled = compile_ is not None
         if self.plan is None:
             update = fitting.make_update(model, self._apply, L.get(cfg.loss), stats=stats)

@@ -211,3 +211,40 @@ def test_torch_gloo_recipe_two_ranks_equal_one_process(tmp_path):
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     row = json.loads(outs[0][0].strip().splitlines()[-1])
     assert row["world"] == 2 and row["diff"] <= 1e-13 * max(1.0, row["scale"]), row
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.distributed
+def test_two_processes_of_two_devices_equal_one_process(tmp_path):
+    """jax.distributed on localhost (gloo CPU collectives): rnnx.fit(DataParallel()) over the
+    4 devices of 2 processes = one process; only process 0 writes its checkpoint."""
+    import numpy as np
+
+    script = Path(__file__).parent / "distributed" / "multi_process.py"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    port = _free_port()
+    (tmp_path / "multi").mkdir()
+    (tmp_path / "single").mkdir()
+    procs = [subprocess.Popen([sys.executable, str(script), str(i), "2", str(port), str(tmp_path / "multi")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    ref = subprocess.run([sys.executable, str(script), "single", str(tmp_path / "single")], capture_output=True,
+                         text=True, env=env, timeout=300)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    multi = json.loads(outs[0][0].strip().splitlines()[-1])
+    one = json.loads(ref.stdout.strip().splitlines()[-1])
+    assert (multi["devices"], multi["processes"]) == (4, 2), multi
+    for k in one["params"]:
+        assert np.max(np.abs(np.asarray(multi["params"][k]) - np.asarray(one["params"][k]))) <= 1e-13, k
+    assert np.allclose(multi["losses"], one["losses"], rtol=0, atol=1e-13)
+    assert np.allclose(multi["val"], one["val"], rtol=0, atol=1e-13)
+    assert multi["written"] == ["state-0.npz"], multi["written"]  # process 1 wrote nothing
