@@ -50,7 +50,7 @@ def parse_device(label: str) -> str:
 
 
 def device(label: str) -> Any:
-    """The device ``jax.devices(kind)[N]`` of ``<kind>`` (N = 0) or ``<kind>:N``;
+    """The device ``jax.local_devices(backend=kind)[N]`` of ``<kind>`` (N = 0) or ``<kind>:N``;
     :class:`Unavailable` when JAX has no device of that kind here, or fewer than N + 1:
     ``cpu:5: only 1 CPU device is visible (cpu:0)``."""
     canon = parse_device(label)
@@ -59,7 +59,7 @@ def device(label: str) -> Any:
 
     kind = canon.partition(":")[0]
     try:
-        devs = jax.devices(kind)
+        devs = jax.local_devices(backend=kind)  # this process's (all of them with one process)
     except RuntimeError as e:
         raise Unavailable(f"no {kind} device in this jax install ({e})") from None
     check_index(canon, len(devs), kind.upper())
@@ -290,6 +290,26 @@ def place(tree: Any, devices: tuple) -> Any:
     return jax.device_put(tree, NamedSharding(_mesh(devices), P()))
 
 
+def _reach(address: str, timeout: int) -> None:
+    """Wait until ``HOST:PORT`` accepts a TCP connection, for up to ``timeout`` seconds;
+    :class:`Unavailable` naming the address otherwise."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise Unavailable(f"coordinator: expected HOST:PORT, got {address!r}")
+    deadline, why = time.monotonic() + timeout, "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+                return
+        except OSError as e:
+            why = e.strerror or type(e).__name__
+            time.sleep(0.2)
+    raise Unavailable(f"coordinator: {address} not reachable within {timeout} s ({why})")
+
+
 def process_index() -> int:
     """This process's index among JAX's processes (0 when there is one)."""
     import jax
@@ -305,6 +325,8 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
     the address."""
     import jax
 
+    if coordinator is not None and process_id != 0:  # JAX aborts the process (no exception) when it is not there
+        _reach(coordinator, timeout)
     try:
         jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout)
     except (RuntimeError, ValueError) as e:

@@ -75,6 +75,16 @@ REFUSED = [
     ([*M2M, "--tbptt", "5,5", "--devices", "2", "--backend", "jax"], "--devices: not with --tbptt"),
     ([*P, "--diagnostics", "--devices", "2", "--backend", "jax"], "--devices: --diagnostics are recorded on one "
                                                                   "device; drop one of them"),
+    ([*P, "--num-processes", "2"], "--num-processes: applies with --coordinator only"),
+    ([*P, "--coordinator", "localhost:1234", "--backend", "jax"], "--coordinator: a multi-process run splits every "
+                                                                   "batch over the devices of all processes; expected "
+                                                                   "--backend jax --devices N"),
+    ([*P, "--coordinator", "localhost:1234", "--backend", "jax", "--devices", "2"],
+     "--coordinator: localhost:1234 needs --num-processes N and --process-id I"),
+    ([*P, "--coordinator", "localhost:1234", "--backend", "jax", "--devices", "2", "--num-processes", "2",
+      "--process-id", "2"], "--process-id: expected 0 <= I < --num-processes 2, got 2"),
+    ([*P, "--coordinator", "auto", "--backend", "jax", "--devices", "2", "--process-id", "0"],
+     "--coordinator: auto detects the processes of a SLURM / Open MPI job; drop --num-processes and --process-id"),
     ([*P, "--devices", "4", "--backend", "jax", "--batch-size", "6"], "--batch-size: 6 does not split over "
                                                                       "--devices 4; expected a multiple of 4"),
 ]

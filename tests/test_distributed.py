@@ -248,3 +248,46 @@ def test_two_processes_of_two_devices_equal_one_process(tmp_path):
     assert np.allclose(multi["losses"], one["losses"], rtol=0, atol=1e-13)
     assert np.allclose(multi["val"], one["val"], rtol=0, atol=1e-13)
     assert multi["written"] == ["state-0.npz"], multi["written"]  # process 1 wrote nothing
+
+
+@pytest.mark.distributed
+def test_rnnx_train_two_processes_equal_one_and_only_process_0_writes(tmp_path):
+    """`rnnx train --coordinator localhost:PORT --num-processes 2 --process-id I --devices 4`
+    (2 processes x 2 host devices) = `--devices 4` in one process; process 1 leaves no file."""
+    import math
+
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{math.sin(0.3 * t) + 0.01 * t:.6f}" for t in range(130)))
+    (tmp_path / "tmp").mkdir()
+    argv = ["train", "--csv", "s.csv", "--column", "v", "--window", "8", "--hidden", "6", "--epochs", "3",
+            "--batch-size", "8", "--backend", "jax", "--devices", "4", "--quiet"]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", TMPDIR=str(tmp_path / "tmp"),
+               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-m", "rnnx", *argv, "--out", "multi", "--coordinator",
+                               f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+             for i in range(2)]
+    one = _rnnx(*argv, "--out", "single", cwd=tmp_path)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert "rnnx train: process 1 done; process 0 wrote the run" in outs[1][0]
+    assert list((tmp_path / "tmp").iterdir()) == []  # process 1's private folder is gone
+    multi = json.loads((tmp_path / "multi" / "metrics.json").read_text())
+    _numbers(json.loads((tmp_path / "single" / "metrics.json").read_text()), multi)
+
+
+def test_unreachable_coordinator_is_one_line_within_the_timeout(tmp_path):
+    import time
+
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    port = _free_port()  # nobody serves it
+    t0 = time.monotonic()
+    r = _rnnx("train", "--csv", "s.csv", "--column", "v", "--backend", "jax", "--devices", "2", "--coordinator",
+              f"localhost:{port}", "--num-processes", "2", "--process-id", "1", "--coordinator-timeout", "2",
+              "--out", "r", "--quiet", cwd=tmp_path, devices=1)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == f"rnnx train: error: --coordinator: localhost:{port} not reachable within 2 s (Connection " \
+                       "refused)\n", r.stderr
+    assert time.monotonic() - t0 < 30 and not (tmp_path / "r").exists()

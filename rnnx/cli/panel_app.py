@@ -100,7 +100,7 @@ REFUSED: dict[str, str] = {
 }
 #: What a classification run reads of the parsed command line (any other flag given is refused).
 USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_stopping", "no_clip", "test_ts",
-                  "probe_size",
+                  "probe_size", "coordinator", "num_processes", "process_id", "coordinator_timeout",
                   *_DATA_FLAGS, *DEFAULTS})
 
 

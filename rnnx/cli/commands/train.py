@@ -5,6 +5,8 @@ continue one (``--resume DIR``).  Every setting flag defaults to ``None`` ("not 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 
 from rnnx.cli.commands import backend_arguments, floats, ints, names, number
@@ -13,7 +15,8 @@ from rnnx.cli.errors import AppError
 #: Flags of the text and classification runs (rnnx/cli/text_app.py, panel_app.py), not settings of a series run.
 _OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea"}
 #: Flags of the command that are not settings of the run.
-NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip")
+NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
+                "coordinator", "num_processes", "process_id", "coordinator_timeout")
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
@@ -71,6 +74,15 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--devices", type=int, metavar="N", help="data parallel: split every batch over N devices "
                    "(--backend jax; on one CPU start with XLA_FLAGS=--xla_force_host_platform_device_count=N); "
                    "the same numbers as one device")
+    t.add_argument("--coordinator", metavar="HOST:PORT", help="a multi-process run (jax.distributed): process 0 "
+                   "serves HOST:PORT, every process runs the same command with its --process-id; 'auto': "
+                   "detect a SLURM or Open MPI job. Needs --backend jax --devices N; only process 0 writes --out")
+    t.add_argument("--num-processes", type=int, metavar="N", help="with --coordinator HOST:PORT: the number of "
+                   "processes")
+    t.add_argument("--process-id", type=int, metavar="I", help="with --coordinator HOST:PORT: this process's index "
+                   "(0 .. N-1)")
+    t.add_argument("--coordinator-timeout", type=int, metavar="S", help="with --coordinator: seconds to wait for "
+                   "every process (default 60)")
     t.add_argument("--probe-size", type=int, metavar="N", help="with --diagnostics: the first N training windows "
                    "are the probe batch (default 32)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
@@ -104,7 +116,71 @@ def _model_option_arguments(t: argparse.ArgumentParser, settings) -> None:
             t.add_argument(flag, type=type(o.default), metavar=name.upper(), help=text)
 
 
+def _multi_process(args: argparse.Namespace) -> int | None:
+    """``--coordinator``: join the multi-process run (before JAX makes any array) and
+    return this process's index; None without it.  AppError for flags that do not fit."""
+    given = [k for k in ("num_processes", "process_id", "coordinator_timeout") if getattr(args, k) is not None]
+    if args.coordinator is None:
+        if given:
+            raise AppError(f"--{given[0].replace('_', '-')}: applies with --coordinator only")
+        return None
+    if getattr(args, "text", None) is not None or args.resume is not None:
+        flag = "--text" if getattr(args, "text", None) is not None else "--resume"
+        raise AppError(f"--coordinator: a multi-process run starts a new regression or classification run; "
+                       f"not with {flag}")
+    if args.backend != "jax" or args.devices is None:
+        raise AppError("--coordinator: a multi-process run splits every batch over the devices of all processes; "
+                       "expected --backend jax --devices N")
+    explicit = args.coordinator != "auto"
+    if explicit and (args.num_processes is None or args.process_id is None):
+        raise AppError(f"--coordinator: {args.coordinator} needs --num-processes N and --process-id I (or "
+                       "--coordinator auto under SLURM / Open MPI)")
+    if not explicit and (args.num_processes is not None or args.process_id is not None):
+        raise AppError("--coordinator: auto detects the processes of a SLURM / Open MPI job; drop --num-processes "
+                       "and --process-id")
+    if explicit and (args.num_processes < 1 or not 0 <= args.process_id < args.num_processes):
+        raise AppError(f"--process-id: expected 0 <= I < --num-processes {args.num_processes}, got "
+                       f"{args.process_id}")
+    timeout = 60 if args.coordinator_timeout is None else args.coordinator_timeout
+    if timeout < 1:
+        raise AppError(f"--coordinator-timeout: expected a positive number of seconds, got {timeout}")
+    from rnnx import distributed
+    from rnnx.backends import Unavailable, get
+
+    try:
+        xp = get("jax").load()
+        distributed.initialize(xp, coordinator=args.coordinator if explicit else None,
+                               num_processes=args.num_processes, process_id=args.process_id, timeout=timeout)
+    except Unavailable as e:
+        raise AppError(f"--{e}") from None
+    return _process_index(xp)
+
+
+def _process_index(xp) -> int:
+    from rnnx.backends import capabilities
+
+    return capabilities(xp).process_index()
+
+
 def run(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    process = _multi_process(args)
+    if not process:  # one process, or process 0: the run folder is --out
+        return _run(args)
+    # every other process trains the same updates and writes nothing of the run: a private folder, removed
+    args.out, args.quiet, args.overwrite = tempfile.mkdtemp(prefix=f"rnnx-process-{process}-"), True, False
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            _run(args)
+    finally:
+        shutil.rmtree(args.out, ignore_errors=True)
+    print(f"rnnx train: process {process} done; process 0 wrote the run")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     from rnnx.cli import app
     from rnnx.cli.settings import resolve
 
