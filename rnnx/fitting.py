@@ -53,6 +53,7 @@ from typing import Any, Callable
 import array_api_compat as compat
 
 from rnnx import distributed
+from rnnx.dask_parallel import WorkersLost
 from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
@@ -434,6 +435,24 @@ def make_steps(step: Callable, *, scan: Callable, xp: Any) -> Callable:
         return carry
 
     return steps
+
+
+def _dask_session(distribution: Any, model, train: Batches, loss_name: str, xp: Any, *, tbptt, diagnostics):
+    """The connected :class:`rnnx.dask_parallel.Session` of a ``DaskParallel``, else None."""
+    from rnnx.dask_parallel import DaskParallel, Session
+
+    if not isinstance(distribution, DaskParallel):
+        return None
+    for name, v in (("tbptt", tbptt), ("diagnostics", diagnostics)):
+        if v is not None:
+            raise ValueError(f"distribution: Dask data parallel is not with {name}; train without it")
+    if model.layer.dropout > 0:
+        raise ValueError(f"distribution: not with dropout (got {model.layer.dropout}): its masks would be drawn "
+                         "per part, not as one process draws them")
+    if loss_name == "half-sse":
+        raise ValueError("loss: half-sse divides by the batch size, so parts of a batch do not combine; expected "
+                         "mse, mae, huber, cross-entropy or bce-logits")
+    return Session(distribution, model, train, loss_name, xp)
 
 
 def _spmd(par, fn: Callable, *, split: tuple) -> Callable:
@@ -863,114 +882,129 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         rec.truncate(st.epoch)
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
             rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
-    while st.epoch < epochs and stopped == "done":
-        t0 = time.perf_counter()
-        updates0 = st.updates
-        epoch_stats: list = []
-        order = list(range(train.n))
-        if shuffle:
-            random.Random(f"{seed}:{st.epoch}").shuffle(order)
-        if shuffle or compiled:
-            perm = index_array(order, xp=xp, dtype=it, device=dev)  # one host-to-device copy an epoch
-            if par is not None:
-                perm = par.place(perm)
-        params, opt_state = st.params, st.opt_state
-        total, clipped_n, done = None, None, 0
-        if compiled:
-            total = xp.zeros((), dtype=train.x.dtype, device=dev)
-            clipped_n = xp.zeros((), dtype=it, device=dev)
-            if par is not None:
-                total, clipped_n = par.place((total, clipped_n))
-        progress.start(st.epoch + 1)
-        a = 0
-        while a < train.n:
-            if should_stop is not None and should_stop():
-                raise stop(updates0)
-            before = done
-            if compiled and spe > 1 and train.n - a >= spe * batch_size:  # spe full batches: one program
-                e = a + spe * batch_size
-                params, opt_state, total, clipped_n = steps(
-                    params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
-                    xp.reshape(perm[a:e], (spe, batch_size)), dropout_seeds(spe) if dropout else None)
-                st.updates += spe
-                done += spe
-            elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
-                e = train.n  # a short last batch that does not split evenly: padded, the padding masked
-                idx, valid = par.pad(order[a:e])
-                params, opt_state, total, clipped_n = padded(
-                    params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
-                    par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
-                    par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
-                st.updates += 1
-                done += 1
-            elif compiled:  # the gather, the update and the sums: one program
-                e = min(a + batch_size, train.n)
-                params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, train.x,
-                                                                   train.y, train.lengths, perm[a:e],
-                                                                   dropout_seed() if dropout else None)
-                epoch_stats += rec_u
-                st.updates += 1
-                done += 1
+    dask = _dask_session(distribution, model, train, loss_name, xp, tbptt=tbptt, diagnostics=rec)
+    try:
+        while st.epoch < epochs and stopped == "done":
+            t0 = time.perf_counter()
+            updates0 = st.updates
+            epoch_stats: list = []
+            order = list(range(train.n))
+            if shuffle:
+                random.Random(f"{seed}:{st.epoch}").shuffle(order)
+            if shuffle or compiled:
+                perm = index_array(order, xp=xp, dtype=it, device=dev)  # one host-to-device copy an epoch
+                if par is not None:
+                    perm = par.place(perm)
+            params, opt_state = st.params, st.opt_state
+            total, clipped_n, done = None, None, 0
             if compiled:
-                a = e
-                if progress.bar is not None and (done // progress_every > before // progress_every
-                                                 or done == n_batches):
-                    progress.batches(done, float(total) / done)
-                continue
-            e = min(a + batch_size, train.n)
-            b = train.take(perm[a:e], xp=xp) if shuffle else train.part(a, e)
-            if tbptt is not None:
-                def tb_update(p, g):
-                    nonlocal opt_state, clipped_n
-                    p, opt_state, c = apply(p, opt_state, g)
+                total = xp.zeros((), dtype=train.x.dtype, device=dev)
+                clipped_n = xp.zeros((), dtype=it, device=dev)
+                if par is not None:
+                    total, clipped_n = par.place((total, clipped_n))
+            progress.start(st.epoch + 1)
+            a = 0
+            while a < train.n:
+                if should_stop is not None and should_stop():
+                    raise stop(updates0)
+                before = done
+                if compiled and spe > 1 and train.n - a >= spe * batch_size:  # spe full batches: one program
+                    e = a + spe * batch_size
+                    params, opt_state, total, clipped_n = steps(
+                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
+                        xp.reshape(perm[a:e], (spe, batch_size)), dropout_seeds(spe) if dropout else None)
+                    st.updates += spe
+                    done += spe
+                elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
+                    e = train.n  # a short last batch that does not split evenly: padded, the padding masked
+                    idx, valid = par.pad(order[a:e])
+                    params, opt_state, total, clipped_n = padded(
+                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
+                        par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
+                        par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
+                    st.updates += 1
+                    done += 1
+                elif compiled:  # the gather, the update and the sums: one program
+                    e = min(a + batch_size, train.n)
+                    params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, train.x,
+                                                                       train.y, train.lengths, perm[a:e],
+                                                                       dropout_seed() if dropout else None)
+                    epoch_stats += rec_u
+                    st.updates += 1
+                    done += 1
+                if compiled:
+                    a = e
+                    if progress.bar is not None and (done // progress_every > before // progress_every
+                                                     or done == n_batches):
+                        progress.batches(done, float(total) / done)
+                    continue
+                e = min(a + batch_size, train.n)
+                b = train.take(perm[a:e], xp=xp) if shuffle else train.part(a, e)
+                if tbptt is not None:
+                    def tb_update(p, g):
+                        nonlocal opt_state, clipped_n
+                        p, opt_state, c = apply(p, opt_state, g)
+                        c = xp.astype(c, it)
+                        clipped_n = c if clipped_n is None else clipped_n + c
+                        return p
+
+                    params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=tb_update,
+                                                   loss=loss_fn, seed=dropout_seed() if dropout else None)
+                    value = sum(window_losses[1:], window_losses[0]) / len(window_losses)
+                else:
+                    if dask is not None:  # the batch's parts on the Dask workers; clip and step here
+                        try:
+                            value, grads = dask.loss_and_grad(model, params, order[a:e])
+                        except WorkersLost as lost:
+                            kept = stop(updates0).state
+                            where = f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}" if checkpoint else ""
+                            raise WorkersLost(f"{lost}; the run stops{where}") from None
+                        params, opt_state, c = apply(params, opt_state, grads)
+                        rec_u = []
+                    else:
+                        params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
+                                                                     dropout_seed() if dropout else None)
+                    epoch_stats += rec_u
                     c = xp.astype(c, it)
                     clipped_n = c if clipped_n is None else clipped_n + c
-                    return p
-
-                params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=tb_update,
-                                               loss=loss_fn, seed=dropout_seed() if dropout else None)
-                value = sum(window_losses[1:], window_losses[0]) / len(window_losses)
-            else:
-                params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
-                                                             dropout_seed() if dropout else None)
-                epoch_stats += rec_u
-                c = xp.astype(c, it)
-                clipped_n = c if clipped_n is None else clipped_n + c
-            st.updates += 1
-            total = value if total is None else total + value
-            done += 1
-            a = e
-            if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
-                progress.batches(done, float(total) / done)
-        epoch_loss = float(total) / done  # the one host read of the epoch
-        if rec is not None:  # before the finiteness check: an update that exploded is on record
-            rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
-        if not math.isfinite(epoch_loss) or not _finite(params, xp=xp, compiled=finite_c):
-            progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
-            raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
-                                "lower lr, or clip the gradient (clip_norm=1.0)")
-        st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
-        row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
-        if val is not None:
-            pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predictor)
-            row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
-        row["clipped"] = (int(clipped_n) if clipped_n is not None else 0) / done
-        row["seconds"] = time.perf_counter() - t0
-        if rec is not None:
-            rec.record_epoch(st.epoch, params)
-        st.history.append(row)
-        score = row[monitor]
-        if score < st.best_score:
-            st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
-        progress.end(row)
-        if on_epoch is not None and on_epoch(dict(row)) is True:
-            stopped = "callback"
-        elif early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
-            stopped = "early-stopped"
-        if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
-                                                  or st.epoch % checkpoint_every == 0):
-            save_state(checkpoint, model, st, run)
-            written = st.epoch
+                st.updates += 1
+                total = value if total is None else total + value
+                done += 1
+                a = e
+                if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
+                    progress.batches(done, float(total) / done)
+            epoch_loss = float(total) / done  # the one host read of the epoch
+            if rec is not None:  # before the finiteness check: an update that exploded is on record
+                rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
+            if not math.isfinite(epoch_loss) or not _finite(params, xp=xp, compiled=finite_c):
+                progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
+                raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
+                                    "lower lr, or clip the gradient (clip_norm=1.0)")
+            st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
+            row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
+            if val is not None:
+                pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predictor)
+                row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
+            row["clipped"] = (int(clipped_n) if clipped_n is not None else 0) / done
+            row["seconds"] = time.perf_counter() - t0
+            if rec is not None:
+                rec.record_epoch(st.epoch, params)
+            st.history.append(row)
+            score = row[monitor]
+            if score < st.best_score:
+                st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+            progress.end(row)
+            if on_epoch is not None and on_epoch(dict(row)) is True:
+                stopped = "callback"
+            elif early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
+                stopped = "early-stopped"
+            if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
+                                                      or st.epoch % checkpoint_every == 0):
+                save_state(checkpoint, model, st, run)
+                written = st.epoch
+    finally:
+        if dask is not None:
+            dask.close()
     if par is not None:
         st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
     if compiled:

@@ -291,3 +291,61 @@ def test_unreachable_coordinator_is_one_line_within_the_timeout(tmp_path):
     assert r.stderr == f"rnnx train: error: --coordinator: localhost:{port} not reachable within 2 s (Connection " \
                        "refused)\n", r.stderr
     assert time.monotonic() - t0 < 30 and not (tmp_path / "r").exists()
+
+
+def _dask(check: str) -> dict:
+    pytest.importorskip("distributed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, str(Path(__file__).parent / "distributed" / "dask_parallel.py"), check],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
+
+
+@pytest.mark.distributed
+def test_dask_one_two_three_shards_equal_one_process_and_only_gradients_cross():
+    row = _dask("shards")
+    assert all(d <= 1e-13 * max(1.0, row["scale"]) for d in row["diff"].values()), row
+    results = [b for kind, b in row["transfers"] if kind == "result"]
+    data = [b for kind, b in row["transfers"] if kind == "data"]
+    # between workers per update: only the partial-sum vectors of the tree (n_params + 2 numbers)
+    assert results and set(results) == {row["vector_bytes"]}, row
+    # the data: scattered once per fit (3 fits x 3 arrays x at most 3 workers), never per update
+    assert len(data) <= 27 and all(b <= row["data_bytes"] for b in data), row
+
+
+@pytest.mark.distributed
+def test_dask_worker_killed_mid_run_is_retried_with_the_same_result():
+    row = _dask("kill")
+    assert row["killed"] == 1 and row["epochs"] == 4 and row["diff"] <= 1e-13, row
+
+
+@pytest.mark.distributed
+def test_dask_every_worker_lost_stops_with_its_last_checkpoint():
+    row = _dask("lost")
+    assert row["message"] == ("dask: the update was cancelled: its data were lost with the workers (0 workers "
+                              "left); the run stops; its last checkpoint (epoch 1): CHECKPOINT"), row
+    assert row["checkpoint_epoch"] == 1, row
+
+
+def test_dask_unreachable_scheduler_is_one_line_within_the_timeout():
+    row = _dask("unreachable")
+    assert row["message"] == "dask-scheduler: tcp://127.0.0.1:PORT not reachable within 2 s (OSError)", row
+    assert row["seconds"] < 15, row
+
+
+def test_dask_refusals():
+    import numpy as np
+
+    import rnnx
+    from rnnx.dask_parallel import DaskParallel
+
+    with pytest.raises(ValueError, match=r"^distribution: DaskParallel takes a scheduler address or a number of "
+                                         r"workers, exactly one; got scheduler=None, workers=None$"):
+        DaskParallel()
+    with pytest.raises(ValueError, match=r"^shards: expected a positive integer, got 0$"):
+        DaskParallel(workers=2, shards=0)
+    x, y = np.zeros((8, 5, 2)), np.zeros((8, 5, 1))
+    m2m = rnnx.Model("lstm", 2, 3, 1, objective="many-to-many")
+    with pytest.raises(ValueError, match=r"^distribution: Dask data parallel is not with tbptt"):
+        rnnx.fit(m2m, x, y, distribution=DaskParallel(workers=1), tbptt=(2, 2), epochs=1)
