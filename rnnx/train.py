@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from rnnx import distributed, fitting, optim, tbptt
+from rnnx.dask_parallel import WorkersLost
 from rnnx.fitting import NonFiniteLoss  # noqa: F401  (raised here too; defined with the loop)
 from rnnx import losses as L
 from rnnx._xp import index_array, index_dtype
@@ -143,6 +144,9 @@ class Trainer:
                                                      freeze=cfg.freeze, steps_per_execution=None, jit=compile_,
                                                      xp=xp)
         self._epoch_stats: list = []
+        self.dask = fitting._dask_session(distribution, model, fitting.Batches(ds.parts["train"].x, ds.parts["train"].y,
+                                                                               None, ds.parts["train"].y.ndim - 2),
+                                          cfg.loss, xp, tbptt=cfg.tbptt, diagnostics=diagnostics)
         self.plan = distributed.plan(distribution, xp, batch_size=cfg.batch_size, tbptt=cfg.tbptt,
                                      diagnostics=diagnostics, model=model, loss_name=cfg.loss, home=self.device)
         self._compiled = compile_ is not None
@@ -158,6 +162,12 @@ class Trainer:
             self._padded = self.plan.data_parallel(update, self.plan.devices, split + (0,))
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
         self._predict = compile_(fwd) if compile_ else fwd
+
+    def close(self) -> None:
+        """Close what the trainer holds open (a Dask client and its LocalCluster)."""
+        if self.dask is not None:
+            self.dask.close()
+            self.dask = None
 
     # -- one update -----------------------------------------------------------------------
     def _dropout_seed(self) -> int:
@@ -195,8 +205,8 @@ class Trainer:
         x, y = part.x, part.y
         if self.plan is not None:  # every device holds the training windows
             x, y = self.plan.place((x, y))
+        order = list(range(part.n))
         if self.cfg.shuffle:
-            order = list(range(part.n))
             random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
             idx = index_array(order, xp=self.xp, dtype=self.xp.int64, device=self.device)
             if self.plan is not None:
@@ -206,7 +216,7 @@ class Trainer:
         bs = self.cfg.batch_size
         for a in range(0, part.n, bs):
             e = min(a + bs, part.n)  # the standard leaves a slice past the end unspecified (array-api-strict refuses it)
-            yield x[:, a:e, ...], y[..., a:e, :]
+            yield x[:, a:e, ...], y[..., a:e, :], order[a:e]
 
     def train_epoch(self, should_stop: Callable[[], bool] | None = None) -> float:
         """One pass over the training windows; returns the mean of the batch losses.
@@ -223,7 +233,7 @@ class Trainer:
         if self.plan is not None:
             params, opt_state = self.plan.place((params, opt_state))
         total, clipped = 0.0, None  # the loss and clip count summed on the device: one host read per epoch
-        for xb, yb in self._batches(st.epoch):
+        for xb, yb, idx in self._batches(st.epoch):
             if should_stop is not None and should_stop():
                 st.opt_state, st.clipped, st.updates = before
                 raise Stopped(st.epoch)
@@ -232,6 +242,16 @@ class Trainer:
                 params, losses = tbptt.run(self.model, params, xb, yb, k1=cfg.tbptt[0], k2=cfg.tbptt[1],
                                            update=self._update, loss=cfg.loss, seed=seed)
                 total += sum(float(v) for v in losses) / len(losses)
+            elif self.dask is not None:  # the batch's parts on the Dask workers; clip and step here
+                try:
+                    loss, grads = self.dask.loss_and_grad(self.model, params, idx)
+                except WorkersLost:
+                    st.opt_state, st.clipped, st.updates = before
+                    raise
+                params, opt_state, c = self._apply(params, opt_state, grads)
+                c = xp.astype(c, index_dtype(xp, self.device))
+                total, clipped = total + loss, (c if clipped is None else clipped + c)
+                st.updates += 1
             elif eager:
                 loss, grads, _ = self.model.loss_and_grad(params, xb, yb, loss=cfg.loss, seed=seed)
                 if not math.isfinite(float(loss)):

@@ -76,6 +76,14 @@ REFUSED = [
     ([*P, "--diagnostics", "--devices", "2", "--backend", "jax"], "--devices: --diagnostics are recorded on one "
                                                                   "device; drop one of them"),
     ([*P, "--num-processes", "2"], "--num-processes: applies with --coordinator only"),
+    ([*P, "--dask-workers", "2", "--dask-scheduler", "tcp://h:1"], "--dask-workers: starts a LocalCluster, "
+                                                                    "--dask-scheduler joins a running one"),
+    ([*P, "--dask-workers", "0"], "--dask-workers: expected a positive integer, got 0"),
+    ([*P, "--dask-workers", "2", "--backend", "jax", "--devices", "2"], "--dask-workers: Dask workers or JAX "
+                                                                        "--devices, not both; drop one of them"),
+    ([*P, "--dask-workers", "2", "--backend", "jax"], "--dask-workers: Dask workers run --backend numpy or cupy, got "
+                                                      "--backend jax (for jax use --devices)"),
+    ([*P, "--dask-scheduler", "tcp://h:1", "--diagnostics"], "--dask-scheduler: not with --diagnostics"),
     ([*P, "--coordinator", "localhost:1234", "--backend", "jax"], "--coordinator: a multi-process run splits every "
                                                                    "batch over the devices of all processes; expected "
                                                                    "--backend jax --devices N"),

@@ -101,7 +101,8 @@ def test_bad_distribution_arguments_are_one_clear_error():
     model = rnnx.Model("lstm", 2, 3, 1)
     with pytest.raises(ValueError, match=r"^devices: expected a positive integer or None \(every device\), got 0$"):
         DataParallel(0)
-    with pytest.raises(TypeError, match=r"^distribution: expected rnnx.distributed.DataParallel\(devices\), got int$"):
+    with pytest.raises(TypeError, match=r"^distribution: expected rnnx.distributed.DataParallel\(devices\) or "
+                                        r"rnnx.dask_parallel.DaskParallel\(...\), got int$"):
         rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), distribution=4, epochs=1)
     with pytest.raises(ValueError, match=r"^distribution: data parallel needs a backend with SPMD programs \(jax\); "
                                          r"got numpy$"):
@@ -151,7 +152,8 @@ def _numbers(a, b, path=""):
     """Every number of two metrics.json equal to 1e-12 (relative), timings and settings.devices aside."""
     if isinstance(a, dict):
         for k in a:
-            if not k.startswith("seconds") and k not in ("devices", "versions", "command", "argv", "written"):
+            if not k.startswith("seconds") and k not in ("devices", "dask_workers", "versions", "command", "argv",
+                                                         "written"):
                 _numbers(a[k], b[k], f"{path}/{k}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
@@ -349,3 +351,29 @@ def test_dask_refusals():
     m2m = rnnx.Model("lstm", 2, 3, 1, objective="many-to-many")
     with pytest.raises(ValueError, match=r"^distribution: Dask data parallel is not with tbptt"):
         rnnx.fit(m2m, x, y, distribution=DaskParallel(workers=1), tbptt=(2, 2), epochs=1)
+
+
+@pytest.mark.distributed
+def test_rnnx_train_dask_workers_gives_the_metrics_of_one_process(tmp_path):
+    """`rnnx train --dask-workers 2` (a CSV run through the Trainer, a classification run
+    through rnnx.fit) = the same run in one process."""
+    pytest.importorskip("distributed")
+    import math
+
+    import numpy as np
+
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{math.sin(0.3 * t) + 0.01 * t:.6f}" for t in range(130)))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((45, 7, 2))
+    np.savez(tmp_path / "p.npz", x=x, y=(x[:, :, 0].sum(axis=1) > 0).astype(np.int64))
+    runs = {"csv": ["--csv", "s.csv", "--column", "v", "--window", "8", "--hidden", "6", "--epochs", "3",
+                    "--batch-size", "8", "--clip-norm", "1"],
+            "npz": ["--npz", "p.npz", "--hidden", "6", "--epochs", "3", "--batch-size", "8"]}
+    for name, argv in runs.items():
+        got = {}
+        for extra in ((), ("--dask-workers", "2")):
+            out = tmp_path / f"{name}{len(extra)}"
+            r = _rnnx("train", *argv, *extra, "--out", out, "--quiet", cwd=tmp_path, devices=1)
+            assert r.returncode == 0, r.stderr[-2000:]
+            got[len(extra)] = json.loads((out / "metrics.json").read_text())
+        _numbers(got[0], got[2])

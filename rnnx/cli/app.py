@@ -54,6 +54,7 @@ from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.model import Model
 from rnnx.tables import build_table
+from rnnx.dask_parallel import WorkersLost
 from rnnx.train import NonFiniteLoss, Stopped, TrainConfig, Trainer, TrainState
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
@@ -64,7 +65,13 @@ __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "trai
 
 # -- what a run is built from ------------------------------------------------------------------
 def distribution_for(s: TrainSettings) -> Any:
-    """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices, else None."""
+    """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices;
+    ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.dask_parallel.DaskParallel`;
+    else None."""
+    if getattr(s, "dask_scheduler", None) is not None or getattr(s, "dask_workers", None) is not None:
+        from rnnx.dask_parallel import DaskParallel
+
+        return DaskParallel(s.dask_scheduler, s.dask_workers)
     if s.devices is None:
         return None
     from rnnx.distributed import DataParallel
@@ -430,11 +437,13 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     try:
         trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec, distribution=distribution_for(s))
-    except backends.Unavailable as e:  # more --devices than present
+    except (backends.Unavailable, WorkersLost) as e:  # more --devices than present; no Dask scheduler there
         raise AppError(f"--{e}") from None
     except ValueError as e:  # the probe batch larger than the training windows; what data parallel refuses
-        if s.devices is not None and str(e).startswith(("distribution:", "loss:")):
-            raise AppError(f"--devices: {str(e).split(': ', 1)[1]}") from None
+        flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
+                                                          "--dask-scheduler" if s.dask_scheduler is not None else None)
+        if flag is not None and str(e).startswith(("distribution:", "loss:")):
+            raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
         raise run_diagnostics.probe_error(e, "training windows") from None
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
@@ -463,6 +472,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                     why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s.checkpoint_every,
                                       should_stop=signals.stop_requested)
             finally:
+                trainer.close()  # a Dask client and its LocalCluster
                 if bar is not None:
                     bar.close()
         except Stopped as e:
@@ -486,6 +496,11 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             where = f" ({e.where})" if e.where else ""
             raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
                            "try --clip-norm 1.0 or a lower --lr", code=3) from None
+        except WorkersLost as e:
+            kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"
+            raise AppError(f"{e}; the run stops; {last}; continue with: {runfolder.resume_command(out)}",
+                           code=1) from None
         except OSError as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
             last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"

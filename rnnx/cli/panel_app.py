@@ -67,6 +67,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from rnnx.backends import Unavailable
+from rnnx.dask_parallel import WorkersLost
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
 
@@ -81,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
     "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
     "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
+    "dask_scheduler": None, "dask_workers": None,
 }
 _DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
@@ -207,6 +209,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                           probe_given=getattr(args, "probe_size", None) is not None)
     if s["diagnostics"] is not None:
         s["diagnostics"] = list(s["diagnostics"])
+    dask = "--dask-scheduler" if s["dask_scheduler"] is not None else "--dask-workers" if s["dask_workers"] else None
+    if s["dask_scheduler"] is not None and s["dask_workers"] is not None:
+        raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
+    if s["dask_workers"] is not None:
+        _positive_int("dask_workers", s["dask_workers"])
+    if dask is not None:
+        if s["devices"] is not None:
+            raise AppError(f"{dask}: Dask workers or JAX --devices, not both; drop one of them")
+        if s["backend"] not in ("numpy", "cupy"):
+            raise AppError(f"{dask}: Dask workers run --backend numpy or cupy, got --backend {s['backend']} (for "
+                           "jax use --devices)")
+        if s["diagnostics"] is not None:
+            raise AppError(f"{dask}: not with --diagnostics; drop one of them")
     if s["devices"] is not None:
         _positive_int("devices", s["devices"])
         if s["backend"] != "jax":
@@ -567,12 +582,16 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], early_stopping=s["early_stopping"],
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
-                           distribution=app.distribution_for(SimpleNamespace(devices=s.get("devices"))))
-    except Unavailable as e:  # more --devices than present
-        raise AppError(f"--{e}") from None
+                           distribution=app.distribution_for(SimpleNamespace(
+                               devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
+                               dask_workers=s.get("dask_workers"))))
+    except (Unavailable, WorkersLost) as e:  # more --devices than present; the Dask scheduler or workers gone
+        raise AppError(f"--{e}" if str(e).startswith(("devices:", "dask-scheduler:")) else str(e)) from None
     except ValueError as e:
-        if s.get("devices") is not None and str(e).startswith("distribution:"):
-            raise AppError(f"--devices: {str(e).split(': ', 1)[1]}") from None
+        flag = next((f for k, f in (("devices", "--devices"), ("dask_workers", "--dask-workers"),
+                                    ("dask_scheduler", "--dask-scheduler")) if s.get(k) is not None), None)
+        if flag is not None and str(e).startswith(("distribution:", "loss:")):
+            raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
         if rec is not None and str(e).startswith("probe_size:"):
             raise run_diagnostics.probe_error(e, "training cases") from None
         raise

@@ -76,6 +76,8 @@ class TrainSettings:
     backend: str = "numpy"
     device: str | None = None
     devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
+    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.dask_parallel
+    dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
     dtype: str = "float64"
     # the model
     cell: str = "lstm"
@@ -379,6 +381,26 @@ def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
+def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+    """--dask-scheduler ADDRESS or --dask-workers N (one of them): NumPy or CuPy workers;
+    not with --devices, --tbptt, --diagnostics."""
+    if s.dask_scheduler is None and s.dask_workers is None:
+        return
+    if s.dask_scheduler is not None and s.dask_workers is not None:
+        raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
+    flag = "--dask-scheduler" if s.dask_scheduler is not None else "--dask-workers"
+    if s.dask_workers is not None and (not _is_int(s.dask_workers) or s.dask_workers < 1):
+        raise AppError(f"--dask-workers: expected a positive integer, got {s.dask_workers!r}")
+    if s.devices is not None:
+        raise AppError(f"{flag}: Dask workers or JAX --devices, not both; drop one of them")
+    if s.backend not in ("numpy", "cupy"):
+        raise AppError(f"{flag}: Dask workers run --backend numpy or cupy, got "
+                       f"{_origin('backend', s.backend, s, explicit)} (for jax use --devices)")
+    for name, given in (("--tbptt", s.tbptt is not None), ("--diagnostics", s.diagnostics is not None)):
+        if given:
+            raise AppError(f"{flag}: not with {name}; drop one of them")
+
+
 def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
     --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""
@@ -410,4 +432,5 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
     _check_diagnostics(s, explicit)
+    _check_dask(s, explicit)
     _check_devices(s, explicit)

@@ -74,6 +74,10 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--devices", type=int, metavar="N", help="data parallel: split every batch over N devices "
                    "(--backend jax; on one CPU start with XLA_FLAGS=--xla_force_host_platform_device_count=N); "
                    "the same numbers as one device")
+    t.add_argument("--dask-workers", type=int, metavar="N", help="data parallel on a Dask LocalCluster of N worker "
+                   "processes (--backend numpy or cupy; needs rnnx[dask]): every batch in N parts, the optimizer here")
+    t.add_argument("--dask-scheduler", metavar="ADDRESS", help="data parallel on a running Dask cluster "
+                   "(tcp://HOST:PORT): every batch in one part per worker")
     t.add_argument("--coordinator", metavar="HOST:PORT", help="a multi-process run (jax.distributed): process 0 "
                    "serves HOST:PORT, every process runs the same command with its --process-id; 'auto': "
                    "detect a SLURM or Open MPI job. Needs --backend jax --devices N; only process 0 writes --out")
