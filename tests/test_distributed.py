@@ -377,3 +377,17 @@ def test_rnnx_train_dask_workers_gives_the_metrics_of_one_process(tmp_path):
             assert r.returncode == 0, r.stderr[-2000:]
             got[len(extra)] = json.loads((out / "metrics.json").read_text())
         _numbers(got[0], got[2])
+
+
+@pytest.mark.distributed
+@pytest.mark.skipif(not FULL, reason="the scaling bench (~40 s): RNNX_DISTRIBUTED=full python -m pytest -m distributed")
+def test_scaling_bench_quick_writes_its_rows(tmp_path):
+    pytest.importorskip("distributed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "scaling.py"), "--quick", "--json", str(tmp_path / "s.json")],
+                       capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert [(r["engine"], r.get("devices", r.get("workers"))) for r in rows] == [
+        ("jax", 1), ("jax", 2), ("numpy", 0), ("dask", 1), ("dask", 2)]
+    assert all(r["update_ms"] > 0 for r in rows)
