@@ -5,7 +5,8 @@ r"""Training a :class:`~rnnx.model.Model` on arrays: ``fit``, ``evaluate``, ``pr
                       loss=None, metrics=None, clip_norm=None, clip_value=None, tbptt=None,
                       early_stopping=None, restore_best_weights=None, on_epoch=None,
                       verbose=0, seed=0, params=None, resume=None, checkpoint=None,
-                      checkpoint_every=1, should_stop=None, steps_per_execution=None)
+                      checkpoint_every=1, should_stop=None, steps_per_execution=None,
+                      diagnostics=None, distribution=None)
     result.params, result.history        # the trained parameters, one dict per epoch
     rnnx.evaluate(model, result.params, x_test, y_test)   # {"loss": ..., "rmse": ...}
     rnnx.predict(model, result.params, x_new)             # (B, O) or (B, T, O)
@@ -756,7 +757,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       over several devices (JAX), one SPMD program with one all-reduce of the gradients,
       clipping after it; the numbers of one device (see :mod:`rnnx.distributed`: a short last
       batch is padded and masked; ``batch_size`` a multiple of the devices).  The returned
-      parameters are on the first device.
+      parameters are on the data's device.  Or an :class:`rnnx.dask_parallel.DaskParallel`
+      (NumPy / CuPy): each batch in parts on Dask workers, the optimizer here
+      (:class:`~rnnx.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
     """
     loss_name, loss_fn = _loss(model, loss)
     names = _metrics(metrics, loss_name)

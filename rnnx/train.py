@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from rnnx import distributed, fitting, optim, tbptt
-from rnnx.dask_parallel import WorkersLost
+from rnnx.dask_parallel import DaskParallel, WorkersLost
 from rnnx.fitting import NonFiniteLoss  # noqa: F401  (raised here too; defined with the loop)
 from rnnx import losses as L
 from rnnx._xp import index_array, index_dtype
@@ -144,9 +144,12 @@ class Trainer:
                                                      freeze=cfg.freeze, steps_per_execution=None, jit=compile_,
                                                      xp=xp)
         self._epoch_stats: list = []
-        self.dask = fitting._dask_session(distribution, model, fitting.Batches(ds.parts["train"].x, ds.parts["train"].y,
-                                                                               None, ds.parts["train"].y.ndim - 2),
-                                          cfg.loss, xp, tbptt=cfg.tbptt, diagnostics=diagnostics)
+        self.dask = None
+        if isinstance(distribution, DaskParallel):  # the training windows on the Dask workers
+            part = ds.parts["train"]
+            self.dask = fitting._dask_session(distribution, model, fitting.Batches(part.x, part.y, None,
+                                                                                   part.y.ndim - 2),
+                                              cfg.loss, xp, tbptt=cfg.tbptt, diagnostics=diagnostics)
         self.plan = distributed.plan(distribution, xp, batch_size=cfg.batch_size, tbptt=cfg.tbptt,
                                      diagnostics=diagnostics, model=model, loss_name=cfg.loss, home=self.device)
         self._compiled = compile_ is not None
