@@ -331,8 +331,10 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
         jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout)
     except (RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        where = coordinator or "the SLURM / Open MPI environment"
-        raise Unavailable(f"coordinator: {where} not reached within {timeout} s ({first[:200]})") from None
+        if coordinator is None:  # JAX found no cluster it knows (SLURM, Open MPI, Kubernetes ...)
+            raise Unavailable(f"coordinator: auto detected no cluster job ({first[:200]}); give HOST:PORT with the "
+                              "number of processes and this one's index") from None
+        raise Unavailable(f"coordinator: {coordinator} not reached within {timeout} s ({first[:200]})") from None
 
 
 #: XLA's logistic op (exact in both tails; on CPU as fast as the tanh form), the compiled

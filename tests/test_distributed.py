@@ -391,3 +391,16 @@ def test_scaling_bench_quick_writes_its_rows(tmp_path):
     assert [(r["engine"], r.get("devices", r.get("workers"))) for r in rows] == [
         ("jax", 1), ("jax", 2), ("numpy", 0), ("dask", 1), ("dask", 2)]
     assert all(r["update_ms"] > 0 for r in rows)
+
+
+def test_coordinator_auto_without_a_cluster_job_is_one_line(tmp_path):
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    env_cluster = ("SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri", "KUBERNETES_SERVICE_HOST")
+    if any(k in os.environ for k in env_cluster):
+        pytest.skip("running inside a cluster job")
+    r = _rnnx("train", "--csv", "s.csv", "--column", "v", "--backend", "jax", "--devices", "1", "--coordinator",
+              "auto", "--out", tmp_path / "r", "--quiet", cwd=tmp_path, devices=1)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("rnnx train: error: --coordinator: auto detected no cluster job (") and \
+        r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "r").exists()
