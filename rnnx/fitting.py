@@ -886,25 +886,45 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
             rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
     dask = _dask_session(distribution, model, train, loss_name, xp, tbptt=tbptt, diagnostics=rec)
+
+    def epoch_order(epoch: int) -> tuple:
+        """Epoch ``epoch``'s sample order, its index array (one host-to-device copy) and,
+        where updates are compiled, each program's indices by first sample (sliced here, so
+        that this host work can run while the device computes the epoch before)."""
+        order = list(range(train.n))
+        if shuffle:
+            random.Random(f"{seed}:{epoch}").shuffle(order)
+        perm, chunks = None, {}
+        if shuffle or compiled:
+            perm = index_array(order, xp=xp, dtype=it, device=dev)
+            if par is not None:
+                perm = par.place(perm)
+        a = 0
+        while compiled and a < train.n:
+            if spe > 1 and train.n - a >= spe * batch_size:
+                chunks[a] = xp.reshape(perm[a:a + spe * batch_size], (spe, batch_size))
+                a += spe * batch_size
+            else:
+                chunks[a] = perm[a:min(a + batch_size, train.n)]
+                a += batch_size
+        return epoch, order, perm, chunks
+
+    ahead = None  # the next epoch's epoch_order, made while the device computes this one
+    if compiled:
+        zeros = (xp.zeros((), dtype=train.x.dtype, device=dev), xp.zeros((), dtype=it, device=dev))
+        if par is not None:
+            zeros = par.place(zeros)
     try:
         while st.epoch < epochs and stopped == "done":
             t0 = time.perf_counter()
             updates0 = st.updates
             epoch_stats: list = []
-            order = list(range(train.n))
-            if shuffle:
-                random.Random(f"{seed}:{st.epoch}").shuffle(order)
-            if shuffle or compiled:
-                perm = index_array(order, xp=xp, dtype=it, device=dev)  # one host-to-device copy an epoch
-                if par is not None:
-                    perm = par.place(perm)
+            _, order, perm, chunks = ahead if ahead is not None and ahead[0] == st.epoch else epoch_order(st.epoch)
+            ahead = None
             params, opt_state = st.params, st.opt_state
             total, clipped_n, done = None, None, 0
             if compiled:
-                total = xp.zeros((), dtype=train.x.dtype, device=dev)
-                clipped_n = xp.zeros((), dtype=it, device=dev)
-                if par is not None:
-                    total, clipped_n = par.place((total, clipped_n))
+                total, clipped_n = zeros  # arrays are never mutated: the same two every epoch
             progress.start(st.epoch + 1)
             a = 0
             while a < train.n:
@@ -914,8 +934,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 if compiled and spe > 1 and train.n - a >= spe * batch_size:  # spe full batches: one program
                     e = a + spe * batch_size
                     params, opt_state, total, clipped_n = steps(
-                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
-                        xp.reshape(perm[a:e], (spe, batch_size)), dropout_seeds(spe) if dropout else None)
+                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths, chunks[a],
+                        dropout_seeds(spe) if dropout else None)
                     st.updates += spe
                     done += spe
                 elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
@@ -930,7 +950,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 elif compiled:  # the gather, the update and the sums: one program
                     e = min(a + batch_size, train.n)
                     params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, train.x,
-                                                                       train.y, train.lengths, perm[a:e],
+                                                                       train.y, train.lengths, chunks[a],
                                                                        dropout_seed() if dropout else None)
                     epoch_stats += rec_u
                     st.updates += 1
@@ -976,10 +996,16 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 a = e
                 if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
                     progress.batches(done, float(total) / done)
+            finite_flag = None
+            if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
+                finite_flag = finite_c(params)
+                if st.epoch + 1 < epochs:
+                    ahead = epoch_order(st.epoch + 1)
             epoch_loss = float(total) / done  # the one host read of the epoch
             if rec is not None:  # before the finiteness check: an update that exploded is on record
                 rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
-            if not math.isfinite(epoch_loss) or not _finite(params, xp=xp, compiled=finite_c):
+            if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else _finite(params, xp=xp,
+                                                                                                 compiled=None)):
                 progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
                 raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
                                     "lower lr, or clip the gradient (clip_norm=1.0)")
