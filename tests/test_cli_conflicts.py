@@ -79,6 +79,8 @@ REFUSED = [
     ([*P, "--dask-workers", "2", "--dask-scheduler", "tcp://h:1"], "--dask-workers: starts a LocalCluster, "
                                                                     "--dask-scheduler joins a running one"),
     ([*P, "--dask-workers", "0"], "--dask-workers: expected a positive integer, got 0"),
+    ([*P, "--dask-timeout", "5"], "--dask-timeout: applies with --dask-scheduler or --dask-workers only"),
+    ([*P, "--dask-workers", "2", "--dask-timeout", "0"], "--dask-timeout: expected a number of seconds > 0, got 0.0"),
     ([*P, "--dask-workers", "2", "--backend", "jax", "--devices", "2"], "--dask-workers: Dask workers or JAX "
                                                                         "--devices, not both; drop one of them"),
     ([*P, "--dask-workers", "2", "--backend", "jax"], "--dask-workers: Dask workers run --backend numpy or cupy, got "

@@ -404,3 +404,14 @@ def test_coordinator_auto_without_a_cluster_job_is_one_line(tmp_path):
     assert r.stderr.startswith("rnnx train: error: --coordinator: auto detected no cluster job (") and \
         r.stderr.count("\n") == 1, r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_rnnx_train_unreachable_dask_scheduler_is_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    port = _free_port()
+    r = _rnnx("train", "--csv", "s.csv", "--column", "v", "--dask-scheduler", f"tcp://127.0.0.1:{port}",
+              "--dask-timeout", "2", "--out", tmp_path / "r", "--quiet", cwd=tmp_path, devices=1)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"rnnx train: error: --dask-scheduler: tcp://127.0.0.1:{port} not reachable within 2 s "
+                        "(OSError)\n"), r.stderr

@@ -71,7 +71,7 @@ def distribution_for(s: TrainSettings) -> Any:
     if getattr(s, "dask_scheduler", None) is not None or getattr(s, "dask_workers", None) is not None:
         from rnnx.dask_parallel import DaskParallel
 
-        return DaskParallel(s.dask_scheduler, s.dask_workers)
+        return DaskParallel(s.dask_scheduler, s.dask_workers, timeout=getattr(s, "dask_timeout", 60.0))
     if s.devices is None:
         return None
     from rnnx.distributed import DataParallel

@@ -82,7 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
     "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
     "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
-    "dask_scheduler": None, "dask_workers": None,
+    "dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0,
 }
 _DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
@@ -584,7 +584,7 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
                            distribution=app.distribution_for(SimpleNamespace(
                                devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
-                               dask_workers=s.get("dask_workers"))))
+                               dask_workers=s.get("dask_workers"), dask_timeout=s.get("dask_timeout", 60.0))))
     except (Unavailable, WorkersLost) as e:  # more --devices than present; the Dask scheduler or workers gone
         raise AppError(f"--{e}" if str(e).startswith(("devices:", "dask-scheduler:")) else str(e)) from None
     except ValueError as e:

@@ -78,6 +78,7 @@ class TrainSettings:
     devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
     dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.dask_parallel
     dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
+    dask_timeout: float = 60.0  # seconds to reach the scheduler, and to wait for one update
     dtype: str = "float64"
     # the model
     cell: str = "lstm"
@@ -385,10 +386,14 @@ def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--dask-scheduler ADDRESS or --dask-workers N (one of them): NumPy or CuPy workers;
     not with --devices, --tbptt, --diagnostics."""
     if s.dask_scheduler is None and s.dask_workers is None:
+        if "dask_timeout" in explicit:
+            raise AppError("--dask-timeout: applies with --dask-scheduler or --dask-workers only")
         return
     if s.dask_scheduler is not None and s.dask_workers is not None:
         raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
     flag = "--dask-scheduler" if s.dask_scheduler is not None else "--dask-workers"
+    if not (isinstance(s.dask_timeout, (int, float)) and not isinstance(s.dask_timeout, bool) and s.dask_timeout > 0):
+        raise AppError(f"--dask-timeout: expected a number of seconds > 0, got {s.dask_timeout!r}")
     if s.dask_workers is not None and (not _is_int(s.dask_workers) or s.dask_workers < 1):
         raise AppError(f"--dask-workers: expected a positive integer, got {s.dask_workers!r}")
     if s.devices is not None:

@@ -78,6 +78,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "processes (--backend numpy or cupy; needs rnnx[dask]): every batch in N parts, the optimizer here")
     t.add_argument("--dask-scheduler", metavar="ADDRESS", help="data parallel on a running Dask cluster "
                    "(tcp://HOST:PORT): every batch in one part per worker")
+    t.add_argument("--dask-timeout", type=float, metavar="S", help="with --dask-*: seconds to reach the scheduler, "
+                   "and to wait for one update's result (default 60)")
     t.add_argument("--coordinator", metavar="HOST:PORT", help="a multi-process run (jax.distributed): process 0 "
                    "serves HOST:PORT, every process runs the same command with its --process-id; 'auto': "
                    "detect a SLURM or Open MPI job. Needs --backend jax --devices N; only process 0 writes --out")
