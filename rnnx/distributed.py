@@ -91,6 +91,25 @@ class Plan:
         return order + [order[0]] * extra, [True] * len(order) + [False] * extra
 
 
+def refuse(model, loss_name: str, *, tbptt: Any, diagnostics: Any, parts: str) -> None:
+    """What no data-parallel fit takes (a ValueError naming it): tbptt (its windows update
+    the parameters within a batch), diagnostics (recorded on one device), dropout (masks
+    drawn per ``parts``, not as one process draws them), half-sse (its mean is over the
+    batch size, padding included)."""
+    if tbptt is not None:
+        raise ValueError("distribution: not with tbptt (its windows update the parameters within a batch); "
+                         "train without tbptt")
+    if diagnostics is not None:
+        raise ValueError("distribution: diagnostics are recorded on one device; train without distribution "
+                         "to record them")
+    if model.layer.dropout > 0:
+        raise ValueError(f"distribution: not with dropout (got {model.layer.dropout}): its masks would be "
+                         f"drawn per {parts}, not as one process draws them")
+    if loss_name == "half-sse":
+        raise ValueError("loss: half-sse divides by the batch size (padding included), so data parallel cannot "
+                         "split it; expected mse, mae, huber, cross-entropy or bce-logits")
+
+
 def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics: Any, model: Any,
          loss_name: str, home: Any = None) -> Plan | None:
     """The :class:`Plan` of ``distribution`` (None: none) for a fit with these settings;
@@ -105,18 +124,7 @@ def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics
     cap = capabilities(xp)
     if cap.data_parallel is None or cap.parallel_devices is None or cap.all_sum is None or cap.place is None:
         raise ValueError(f"distribution: data parallel needs a backend with SPMD programs (jax); got {cap.name}")
-    if tbptt is not None:
-        raise ValueError("distribution: not with tbptt (its windows update the parameters within a batch); "
-                         "train without tbptt")
-    if diagnostics is not None:
-        raise ValueError("distribution: diagnostics are recorded on one device; train without distribution "
-                         "to record them")
-    if model.layer.dropout > 0:
-        raise ValueError(f"distribution: not with dropout (got {model.layer.dropout}): its masks would be "
-                         "drawn per device, not as one device draws them")
-    if loss_name == "half-sse":
-        raise ValueError("loss: half-sse divides by the batch size (padding included), so data parallel cannot "
-                         "split it; expected mse, mae, huber, cross-entropy or bce-logits")
+    refuse(model, loss_name, tbptt=tbptt, diagnostics=diagnostics, parts="device")
     devices = cap.parallel_devices(distribution.devices)
     if batch_size % len(devices):
         raise ValueError(f"batch_size: {batch_size} does not split over {len(devices)} devices; expected a "

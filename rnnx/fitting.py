@@ -444,15 +444,7 @@ def _dask_session(distribution: Any, model, train: Batches, loss_name: str, xp: 
 
     if not isinstance(distribution, DaskParallel):
         return None
-    for name, v in (("tbptt", tbptt), ("diagnostics", diagnostics)):
-        if v is not None:
-            raise ValueError(f"distribution: Dask data parallel is not with {name}; train without it")
-    if model.layer.dropout > 0:
-        raise ValueError(f"distribution: not with dropout (got {model.layer.dropout}): its masks would be drawn "
-                         "per part, not as one process draws them")
-    if loss_name == "half-sse":
-        raise ValueError("loss: half-sse divides by the batch size, so parts of a batch do not combine; expected "
-                         "mse, mae, huber, cross-entropy or bce-logits")
+    distributed.refuse(model, loss_name, tbptt=tbptt, diagnostics=diagnostics, parts="part")
     return Session(distribution, model, train, loss_name, xp)
 
 
