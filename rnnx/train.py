@@ -122,7 +122,7 @@ class Trainer:
         records: per update in the update's program, per epoch on its probe batch);
         ``distribution`` an :class:`rnnx.distributed.DataParallel`: each batch split over
         its devices, one SPMD program per update (what ``rnnx.fit(distribution=)`` does;
-        the parameters are on the first device between epochs)."""
+        the parameters are on the trainer's device between epochs)."""
         self.model, self.ds, self.cfg, self.state, self.target = model, ds, cfg, state, target
         self.xp, self.device = target.namespace(), target.device_obj()
         self._checking: tuple[int, list[int]] | None = None  # (epoch, [update]) while an epoch is replayed
@@ -278,7 +278,7 @@ class Trainer:
                 total, clipped = total + loss, (c if clipped is None else clipped + c)
                 st.updates += 1
             n += 1
-        if self.plan is not None:  # back on the first device between epochs
+        if self.plan is not None:  # back on the trainer's device between epochs
             params, opt_state = self.plan.home((params, opt_state))
         if not eager:
             st.opt_state = optim.as_python(opt_state) if self._compiled else opt_state
