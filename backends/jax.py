@@ -310,6 +310,38 @@ def _reach(address: str, timeout: int) -> None:
     raise Unavailable(f"coordinator: {address} not reachable within {timeout} s ({why})")
 
 
+def _gather(address: str, others: int, timeout: int) -> None:
+    """Process 0: accept ``others`` connections (each other process's :func:`_reach`) on the
+    port of ``HOST:PORT`` within ``timeout`` seconds, then free the port for JAX's service;
+    :class:`Unavailable` saying how many came otherwise."""
+    import socket
+    import time
+
+    _, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise Unavailable(f"coordinator: expected HOST:PORT, got {address!r}")
+    came, deadline = 0, time.monotonic() + timeout
+    try:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("", int(port)))
+    except OSError as e:
+        raise Unavailable(f"coordinator: cannot serve {address} ({e.strerror or type(e).__name__})") from None
+    with server:
+        server.listen(max(others, 1))
+        while came < others and time.monotonic() < deadline:
+            server.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                break
+            conn.close()
+            came += 1
+    if came < others:
+        raise Unavailable(f"coordinator: {came} of the {others} other process{'es' * (others != 1)} reached "
+                          f"{address} within {timeout} s")
+
+
 def process_index() -> int:
     """This process's index among JAX's processes (0 when there is one)."""
     import jax
@@ -325,8 +357,12 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
     the address."""
     import jax
 
-    if coordinator is not None and process_id != 0:  # JAX aborts the process (no exception) when it is not there
+    # JAX's client and service abort the process (a C++ fatal error, no exception) when the others do not
+    # come: a TCP rendezvous of our own first, on the coordinator's port, before JAX serves it
+    if coordinator is not None and process_id != 0:
         _reach(coordinator, timeout)
+    elif coordinator is not None and num_processes > 1:
+        _gather(coordinator, num_processes - 1, timeout)
     try:
         jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout)
     except (RuntimeError, ValueError) as e:

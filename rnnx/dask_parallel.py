@@ -77,6 +77,18 @@ def _part(config: dict, params: dict, x: Any, y: Any, lengths: Any, idx: list[in
     return partial_sums(Model.from_config(config), params, b.x, b.y, lengths=b.lengths, loss=loss_name)
 
 
+def _check_address(address: Any) -> None:
+    """A scheduler address Dask can dial (``tcp://HOST:PORT``, ``HOST:PORT``...), else a
+    ValueError naming it (before a Client is made: a half-made one complains as it goes)."""
+    from distributed.comm import get_address_host_port
+
+    try:
+        get_address_host_port(address if "://" in str(address) else f"tcp://{address}")
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"dask-scheduler: expected an address such as tcp://HOST:PORT, got {address!r} ({e})") \
+            from None
+
+
 def _add(a: Any, b: Any) -> Any:
     return a + b
 
@@ -101,6 +113,7 @@ class Session:
             address = self.cluster.scheduler_address
         else:
             address = strategy.scheduler
+            _check_address(address)
         try:
             self.client = Client(address, timeout=strategy.timeout, set_as_default=False)
         except (OSError, TimeoutError) as e:

@@ -93,6 +93,8 @@ REFUSED = [
      "--coordinator: localhost:1234 needs --num-processes N and --process-id I"),
     ([*P, "--coordinator", "localhost:1234", "--backend", "jax", "--devices", "2", "--num-processes", "2",
       "--process-id", "2"], "--process-id: expected 0 <= I < --num-processes 2, got 2"),
+    ([*P, "--coordinator", "localhost:1234", "--backend", "jax", "--devices", "2", "--num-processes", "0",
+      "--process-id", "0"], "--num-processes: expected a positive integer, got 0"),
     ([*P, "--coordinator", "auto", "--backend", "jax", "--devices", "2", "--process-id", "0"],
      "--coordinator: auto detects the processes of a SLURM / Open MPI job; drop --num-processes and --process-id"),
     ([*P, "--devices", "4", "--backend", "jax", "--batch-size", "6"], "--batch-size: 6 does not split over "

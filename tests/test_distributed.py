@@ -411,3 +411,30 @@ def test_rnnx_train_unreachable_dask_scheduler_is_one_line(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr == (f"rnnx train: error: --dask-scheduler: tcp://127.0.0.1:{port} not reachable within 2 s "
                         "(OSError)\n"), r.stderr
+
+
+def test_process_0_whose_peers_never_come_is_one_line_within_the_timeout(tmp_path):
+    """JAX's service would abort process 0 (SIGABRT) after its own deadline: rnnx's rendezvous
+    says how many came, in one line, after --coordinator-timeout."""
+    import time
+
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    port = _free_port()
+    t0 = time.monotonic()
+    r = _rnnx("train", "--csv", "s.csv", "--column", "v", "--backend", "jax", "--devices", "2", "--coordinator",
+              f"localhost:{port}", "--num-processes", "2", "--process-id", "0", "--coordinator-timeout", "2",
+              "--out", "r", "--quiet", cwd=tmp_path, devices=1)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"rnnx train: error: --coordinator: 0 of the 1 other process reached localhost:{port} "
+                        "within 2 s\n"), r.stderr
+    assert time.monotonic() - t0 < 30 and not (tmp_path / "r").exists()
+
+
+def test_malformed_dask_scheduler_address_is_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    r = _rnnx("train", "--csv", "s.csv", "--column", "v", "--dask-scheduler", "garbage", "--dask-timeout", "2",
+              "--out", tmp_path / "r", "--quiet", cwd=tmp_path, devices=1)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == ("rnnx train: error: --dask-scheduler: expected an address such as tcp://HOST:PORT, got "
+                        "'garbage' (missing port number in address 'garbage')\n"), r.stderr

@@ -438,12 +438,16 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     try:
         trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec, distribution=distribution_for(s))
     except (backends.Unavailable, WorkersLost) as e:  # more --devices than present; no Dask scheduler there
-        raise AppError(f"--{e}") from None
+        own = f" (the run's own --devices {s.devices})" if resumed is not None and str(e).startswith("devices:") \
+            else ""
+        raise AppError(f"--{e}{own}") from None
     except ValueError as e:  # the probe batch larger than the training windows; what data parallel refuses
         flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
                                                           "--dask-scheduler" if s.dask_scheduler is not None else None)
         if flag is not None and str(e).startswith(("distribution:", "loss:")):
             raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
+        if str(e).startswith("dask-scheduler:"):
+            raise AppError(f"--{e}") from None
         raise run_diagnostics.probe_error(e, "training windows") from None
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)

@@ -592,6 +592,8 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
                                     ("dask_scheduler", "--dask-scheduler")) if s.get(k) is not None), None)
         if flag is not None and str(e).startswith(("distribution:", "loss:")):
             raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
+        if str(e).startswith("dask-scheduler:"):
+            raise AppError(f"--{e}") from None
         if rec is not None and str(e).startswith("probe_size:"):
             raise run_diagnostics.probe_error(e, "training cases") from None
         raise

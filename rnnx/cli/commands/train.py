@@ -144,7 +144,9 @@ def _multi_process(args: argparse.Namespace) -> int | None:
     if not explicit and (args.num_processes is not None or args.process_id is not None):
         raise AppError("--coordinator: auto detects the processes of a SLURM / Open MPI job; drop --num-processes "
                        "and --process-id")
-    if explicit and (args.num_processes < 1 or not 0 <= args.process_id < args.num_processes):
+    if explicit and args.num_processes < 1:
+        raise AppError(f"--num-processes: expected a positive integer, got {args.num_processes}")
+    if explicit and not 0 <= args.process_id < args.num_processes:
         raise AppError(f"--process-id: expected 0 <= I < --num-processes {args.num_processes}, got "
                        f"{args.process_id}")
     timeout = 60 if args.coordinator_timeout is None else args.coordinator_timeout
