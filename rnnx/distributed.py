@@ -242,17 +242,16 @@ def make_update(model, apply: Callable, loss_name: str, loss_fn: Callable, *, xp
     return update
 
 
-def pad_batch(x: Any, y: Any, n: int, *, y_axis: int, xp: Any) -> tuple[Any, Any, Any]:
-    """A time-major batch (x (T, B, I), y along ``y_axis``) padded with copies of its
-    first sample to a multiple of ``n``, and its (B',) real/padding flags; as it is, with
-    flags None, when B already is one."""
-    B = x.shape[1]
-    extra = -B % n
-    if not extra:
+def pad_batch(plan: Plan, x: Any, y: Any, *, y_axis: int, xp: Any) -> tuple[Any, Any, Any]:
+    """A time-major batch (x (T, B, I), y along ``y_axis``) padded as :meth:`Plan.pad`
+    pads its indices, and its (B',) real/padding flags; as it is, with flags None, when B
+    already splits over the plan's devices."""
+    idx, valid = plan.pad(list(range(x.shape[1])))
+    if valid is None:
         return x, y, None
-    idx = xp.asarray([*range(B), *([0] * extra)], device=compat.device(x))
-    valid = xp.asarray([True] * B + [False] * extra, dtype=xp.bool, device=compat.device(x))
-    return xp.take(x, idx, axis=1), xp.take(y, idx, axis=y_axis), valid
+    dev = compat.device(x)
+    idx = xp.asarray(idx, device=dev)
+    return xp.take(x, idx, axis=1), xp.take(y, idx, axis=y_axis), xp.asarray(valid, dtype=xp.bool, device=dev)
 
 
 def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str = "mse",

@@ -482,11 +482,9 @@ def _all_finite(params: dict, *, xp: Any) -> Any:
     return xp.all(xp.stack([xp.all(xp.isfinite(v)) for v in params.values()]))
 
 
-def _finite(params: dict, *, xp: Any, compiled: Callable | None) -> bool:
-    """Whether every parameter is finite: one compiled program and one host read where the
-    update is compiled, else one read per parameter."""
-    if compiled is not None:
-        return bool(compiled(params))
+def _finite(params: dict, *, xp: Any) -> bool:
+    """Whether every parameter is finite, one host read per parameter (where the update is
+    compiled, ``fit`` queues :func:`_all_finite` as one program instead)."""
     return all(bool(xp.all(xp.isfinite(p))) for p in params.values())
 
 
@@ -996,8 +994,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             epoch_loss = float(total) / done  # the one host read of the epoch
             if rec is not None:  # before the finiteness check: an update that exploded is on record
                 rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
-            if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else _finite(params, xp=xp,
-                                                                                                 compiled=None)):
+            if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else _finite(params, xp=xp)):
                 progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
                 raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
                                     "lower lr, or clip the gradient (clip_norm=1.0)")

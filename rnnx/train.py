@@ -269,7 +269,7 @@ class Trainer:
                 if self.plan is None:
                     params, opt_state, loss, c, *rec = self._step(params, opt_state, xb, yb, None, seed)
                 else:  # a batch that does not split over the devices: padded, the padding masked
-                    xb, yb, valid = distributed.pad_batch(xb, yb, self.plan.n, y_axis=yb.ndim - 2, xp=xp)
+                    xb, yb, valid = distributed.pad_batch(self.plan, xb, yb, y_axis=yb.ndim - 2, xp=xp)
                     params, opt_state, loss, c, *rec = (self._step(params, opt_state, xb, yb, None, seed)
                                                         if valid is None else
                                                         self._padded(params, opt_state, xb, yb, None, seed, valid))
