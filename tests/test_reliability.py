@@ -91,7 +91,7 @@ def reference(tmp_path_factory):
     return root / "ref"
 
 
-def wait_for_training(folder, proc, timeout=60.0) -> bool:
+def wait_for_training(folder, proc, timeout=600.0) -> bool:
     """Until the run holds its folder's lock (its inputs are checked and it is about to
     train); False when the process ended first."""
     t0, lock = time.monotonic(), os.path.join(folder, ".rnnx.lock")
