@@ -53,7 +53,7 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx import distributed
+from rnnx import bounds, distributed
 from rnnx.dask_parallel import WorkersLost
 from rnnx import losses as L
 from rnnx import metrics as M
@@ -764,6 +764,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     train, val = _validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
     xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
     opt = _optimizer(optimizer, lr)
+    bounds.check_training(model, batch_size=batch_size, steps=int(train.x.shape[0]), sequences=train.n,
+                          itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
+                          transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
 
     _positive_int("checkpoint_every", checkpoint_every)
     if checkpoint is not None and not isinstance(checkpoint, str):

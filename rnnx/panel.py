@@ -23,6 +23,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rnnx import bounds
 from rnnx.data import MAX_CSV_BYTES, DataError, _size
 from rnnx.io import checkpoint as ck
 
@@ -32,6 +33,7 @@ __all__ = [
     "NPZ_KEYS",
     "PREFIX",
     "Panel",
+    "PanelTooLarge",
     "bundled_uea",
     "decode_labels",
     "encode_labels",
@@ -62,6 +64,26 @@ class Panel:
     lengths: Any
     y: Any
     source: str
+
+
+class PanelTooLarge(DataError, bounds.TooLarge):
+    """A panel file whose cases, as float64, would not fit in the memory available (said
+    from the ``.npz`` headers, or the ``.ts`` cases' lengths, before the padded array is
+    built): both a :class:`~rnnx.data.DataError` and an :class:`rnnx.bounds.TooLarge`."""
+
+
+#: The float64 copies of the padded cases a reader holds at peak (the cases converted, or
+#: the trimmed ``.ts`` cases, and the padded or masked array built from them).
+READ_COPIES = 2
+
+
+def _check_memory(path: str, shape: tuple[int, ...], stored: int = 0) -> None:
+    """:data:`READ_COPIES` float64 copies of cases of ``shape`` (N, T, I), plus ``stored``
+    bytes read as they are, within the memory available (:class:`PanelTooLarge`)."""
+    n, t, i = shape
+    bounds.check_bytes(f"{PREFIX}: {path!r}: {n} cases of up to {t} steps and {i} features as float64 "
+                       f"({READ_COPIES} copies" + (f", and {stored} bytes as stored)," if stored else "),"),
+                       READ_COPIES * n * t * i * 8 + stored, error=PanelTooLarge, name=path)
 
 
 def _fail(path: str, what: str) -> DataError:
@@ -187,6 +209,9 @@ def _read_members(path: str, need: tuple[str, ...] = ("x", "y")) -> dict[str, An
             if total > MAX_PANEL_BYTES:
                 raise _fail(path, f" holds {_size(total)} of arrays; expected at most {_size(MAX_PANEL_BYTES)} "
                                   "(MAX_PANEL_BYTES)")
+            xs = headers["x"][0] if "x" in headers else ()
+            if len(xs) in (2, 3):  # as float64 (N, T, I), before any data is read
+                _check_memory(path, (xs[0], xs[1], math.prod(xs[2:])), total)
             out = {}
             for k, zi in members.items():
                 with zf.open(zi) as m:
@@ -360,14 +385,16 @@ def _read_ts(path: str, labelled: bool = True) -> tuple[list[Any], Any]:
 
 
 def _trim(path: str, i: int, case: Any) -> Any:
-    """Case ``i`` (channels, steps) as (T_i, I): trailing steps missing in every channel
-    (NaN padding some archives use) dropped; any other missing value is a DataError."""
+    """Case ``i`` (channels, steps) as (T_i, I): trailing steps missing (NaN, ``?``) in every
+    channel (the padding some archives use) dropped; any other missing or infinite value,
+    an Inf at the last step included (``inf``, ``1e999``: a value, never padding), is a
+    DataError naming the case, channel and step."""
     import numpy as np
 
     a = np.asarray(case, dtype=np.float64)
     a = a.reshape(1, -1) if a.ndim == 1 else a
     finite = np.isfinite(a)
-    kept = np.flatnonzero(finite.any(axis=0))
+    kept = np.flatnonzero((~np.isnan(a)).any(axis=0))
     steps = int(kept[-1]) + 1 if len(kept) else 0
     if steps == 0:
         raise _fail(path, f": case {i} has no values; expected at least one step")
@@ -402,6 +429,8 @@ def load_ts(path: str, *, labels: str = "required") -> Panel:
         y = np.asarray(y)
         if y.shape != (len(cases),):
             raise _fail(path, f": labels of shape {y.shape} for {len(cases)} cases; expected one label per case")
+    _check_memory(path, (len(cases), max(np.shape(c)[-1] for c in cases),
+                         max(1 if np.ndim(c) < 2 else np.shape(c)[0] for c in cases)))  # before the padding
     trimmed = [_trim(path, i, c) for i, c in enumerate(cases)]
     try:
         x, lengths = pad(trimmed, name="cases")

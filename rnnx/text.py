@@ -20,19 +20,24 @@ from typing import Any
 
 from rnnx.data import DataChanged, DataError, _check_sha256, _decode, _read_bytes
 
-__all__ = ["MAX_TEXT_BYTES", "STATE_KIND", "Stopped", "TextState", "Vocabulary", "bundled_text", "chunks",
+__all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextState", "Vocabulary", "bundled_text", "chunks",
            "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
            "save_state", "stream_chunks", "summed_cross_entropy"]
 
 #: The largest text file :func:`read_text` reads (bytes); a larger one is refused unread.
 MAX_TEXT_BYTES = 64 * 2**20
+#: The most distinct characters a text :func:`read_text` reads may hold: a character model
+#: reads them one-hot and scores every one at every step (its input and output layers grow
+#: with them), so a text of more (1.1 million: every Unicode character) is refused.
+MAX_VOCABULARY = 2**16
 
 
 def read_text(path: str) -> str:
     """The text of a UTF-8 file (a leading BOM skipped) of at most :data:`MAX_TEXT_BYTES`,
     read by :mod:`rnnx.data`'s file reader (the one the CSV files go through); a missing,
-    empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line named) or one
-    holding a NUL byte is one DataError ``text: '<path>' ...``."""
+    empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line named), one
+    holding a NUL byte or more than :data:`MAX_VOCABULARY` distinct characters is one
+    DataError ``text: '<path>' ...``."""
     return read_text_digest(path)[0]
 
 
@@ -51,6 +56,10 @@ def read_text_digest(path: str, *, sha256: str | None = None) -> tuple[str, str]
     text = _decode(path, raw, "text")
     if not text:
         raise DataError(f"text: {path!r} is empty; expected some text")
+    distinct = len(set(text))
+    if distinct > MAX_VOCABULARY:
+        raise DataError(f"text: {path!r} has {distinct} distinct characters (the vocabulary of a character model, "
+                        f"read one-hot and scored at every step); expected at most {MAX_VOCABULARY} (MAX_VOCABULARY)")
     return text, digest
 
 
@@ -578,6 +587,12 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
         st = _check_resume(resume, model, streams)
         params = st.params
     elif params is None:
+        if hasattr(model, "param_shapes") and all(isinstance(v, int) and v > 0 for v in (seq_len, streams)):
+            from rnnx import bounds  # before the parameters are drawn: a model that cannot fit is refused
+
+            bounds.check_training(model, batch_size=streams, steps=seq_len, sequences=streams,
+                                  slots=bounds.optimizer_slots(_text_optimizer(optimizer)),
+                                  transforms=int(clip_value is not None), names=("model", "streams", "seq_len"))
         params = model.init_params(np, seed=seed, dtype=np.float64) if hasattr(model, "init_params") else None
     xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
     opt = _text_optimizer(optimizer)

@@ -231,6 +231,34 @@ def test_load_ts_trailing_missing_values_are_padding(tmp_path):
     assert p.y.tolist() == ["a", "b"]
 
 
+@needs_sktime
+@pytest.mark.parametrize("body, at", [
+    ("1,2,inf:a\n4,5:b\n", "case 0 channel 0 step 2"),
+    ("1,2,1e999:a\n4,5:b\n", "case 0 channel 0 step 2"),
+    ("1,2,3:a\n4,-inf:b\n", "case 1 channel 0 step 1"),
+    ("1,2,3:a\n4,5,6,-1e999,?:b\n", "case 1 channel 0 step 3"),
+])
+def test_load_ts_refuses_a_final_inf_as_the_npz_reader_does(tmp_path, body, at):
+    """An Inf (written inf or 1e999) is a value, never padding: at a case's last step too
+    (it was dropped as if it were missing); NaN ('?') after the last step stays padding."""
+    f = tmp_path / "inf.ts"
+    f.write_text(TS_HEAD + body)
+    with pytest.raises(DataError) as e:
+        panel.load_ts(str(f))
+    assert str(e.value) == f"panel: {str(f)!r}: {at} is missing or not finite; clean or drop the case"
+
+
+@needs_sktime
+def test_load_ts_a_final_inf_in_one_channel_is_refused(tmp_path):
+    f = tmp_path / "multi.ts"
+    f.write_text(UNLABELLED_HEAD.format("false", "false") + "1,2,3:4,5,inf\n7,8:9,10\n")
+    with pytest.raises(DataError, match=r": case 0 channel 1 step 2 is missing or not finite; clean or drop"):
+        panel.load_ts(str(f), labels="optional")
+    ok = tmp_path / "ok.ts"  # NaN padding in every channel after the last step still is padding
+    ok.write_text(UNLABELLED_HEAD.format("false", "false") + "1,2,?:4,5,?\n7,8,9:9,10,11\n")
+    assert panel.load_ts(str(ok), labels="optional").lengths.tolist() == [2, 3]
+
+
 UNLABELLED_HEAD = "@problemName u\n@timeStamps false\n@missing true\n@univariate {}\n@equalLength {}\n" \
                   "@classLabel false\n@data\n"
 

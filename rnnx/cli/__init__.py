@@ -44,12 +44,36 @@ def _parser(command: str | None) -> tuple[_Parser, _Parser | None]:
     return p, chosen
 
 
+#: The size flags an out-of-memory message may advise, by the kind of run (only those the
+#: command has are named; a run from a stored folder or model has none to change).
+_SIZE_FLAGS = {"series": ("--hidden", "--layers", "--batch-size", "--window"),
+               "panel": ("--hidden", "--layers", "--batch-size"),
+               "text": ("--hidden", "--layers", "--seq-len", "--streams")}
+
+
+def _out_of_memory(args: argparse.Namespace | None, sub: _Parser | None) -> str:
+    """The out-of-memory line: the size flags of this command and run kind to lower."""
+    options = sub.option_strings() if sub is not None else set()
+    if args is None or getattr(args, "resume", None) or getattr(args, "model", None):
+        kind = ""
+    elif getattr(args, "text", None):
+        kind = "text"
+    elif any(getattr(args, k, None) for k in ("npz", "ts", "uea")):
+        kind = "panel"
+    else:
+        kind = "series"
+    flags = [f for f in _SIZE_FLAGS.get(kind, ()) if f in options]
+    if not flags:
+        return "out of memory; free some memory or use a machine with more"
+    return "out of memory; try a smaller " + (f"{', '.join(flags[:-1])} or {flags[-1]}" if len(flags) > 1 else flags[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``rnnx`` with ``argv`` (default: the process's arguments) and return its exit
     status; every failure is one line on stderr."""
     program = argv is None  # the process's own command line: the program is ending when this returns
     argv = sys.argv[1:] if argv is None else list(argv)
-    name, sub = "rnnx", None
+    name, sub, args = "rnnx", None, None
     try:
         p, sub = _parser(argv[0] if argv and argv[0] in COMMANDS else None)
         args = p.parse_args(argv)
@@ -76,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: error: {_one_line(os_error(e))}", file=sys.stderr)
         return 1
     except MemoryError:
-        print(f"{name}: error: out of memory; try a smaller --hidden, --batch-size or --window", file=sys.stderr)
+        print(f"{name}: error: {_out_of_memory(args, sub)}", file=sys.stderr)
         return 1
     except (ValueError, TypeError) as e:  # the library's: it names a parameter, we name the flag
         print(f"{name}: error: {_one_line(for_cli(str(e), sub.option_strings() if sub else ()))}", file=sys.stderr)

@@ -1,34 +1,18 @@
-"""Does a run of ``rnnx train`` fit this machine?  :func:`check_fits` says so before anything
-is allocated: it sizes the run from the model's parameter shapes (building an
-:class:`rnnx.Model` allocates no array) and the batch and window sizes, and refuses, naming
-the flag to lower, a run that needs more memory than is available, or a parameter tensor
-above :data:`MAX_TENSOR_ELEMENTS` elements whatever the memory.
+"""Does a run fit this machine?  The command line's layer on :mod:`rnnx.bounds` (which
+sizes a run from the model's parameter shapes, the batch and the steps, and holds the
+equations): it names the flag to lower.  Every run kind calls it before anything is
+allocated: :func:`check_fits` (``rnnx train`` of a series: --hidden, --layers,
+--batch-size, --window), :func:`check_panel` (``--npz``/``--ts``/``--uea``, once the
+cases' shapes are known), :func:`check_panel_data` (the copies of the cases a run makes
+while it standardises them), :func:`check_text` (``--text``, once the vocabulary is known)
+and :func:`check_workers` (``--dask-workers``).  A run is refused with an :class:`AppError`
+(exit 2) that needs more memory than is available, has a parameter tensor above
+:data:`MAX_TENSOR_ELEMENTS` elements whatever the memory, or more than :data:`MAX_LAYERS`
+layers.
 
-The estimate (bytes, ``b`` the dtype's itemsize, ``P`` the parameter count, ``n`` the
-elements of the largest parameter tensor) is the larger of two peaks:
-
-* initialisation: :func:`rnnx.params.init` draws each tensor as a Python list of floats
-  (``sys.getsizeof(0.0)`` + a pointer each, 32 bytes on CPython) before the array exists:
-  ``P b + n (32 + b)``;
-* training: ``copies * P b + 3 n b`` (element-wise temporaries of the optimizer step) plus
-  the larger of the training step's forward cache and one evaluation pass (they do not
-  overlap).  ``copies`` (see :func:`param_copies`) counts what rnnx/train.py and
-  rnnx/optim.py hold at once during an update: the params, the new params being built, the
-  best params (``TrainState.best_params`` keeps the dict of its epoch alive), the gradients
-  (one more per transform, clipping or freezing, up to two: the caller keeps the raw ones),
-  and the optimizer's slots twice (the old and the new state): adam 2, sgd with momentum 1,
-  adagrad 1, sgd without momentum 0.  A checkpoint's host copy (params, best, slots, on a
-  backend other than NumPy) is taken between epochs, when the gradients and the new params
-  are gone: ``2 (2 + slots)`` copies at most, never more than an update's ``4 + 2 slots``.
-
-  The forward cache of a batch: ``T * B * L * D * (G + S) * H * b`` (T the window, B the
-  batch, capped at the training windows when the series length is known, L layers, D
-  directions, G gate blocks and S state components of the cell: what rnnx/stack.py and
-  rnnx/loop.py keep per step, within a factor 2 of ``Cache.nbytes``).  One evaluation pass
-  over the largest part of N windows (inference, one layer at a time): its hoisted input
-  projection and outputs, ``T * N * (G * H + 3 * D * H) * b``.
-
-Memory is counted as one pool (a GPU backend's device memory is not told apart).
+For ``rnnx train`` of a series, :func:`rnnx.bounds.estimate` gets: the batch capped at the
+training windows when the series length is known, and one evaluation pass over the
+largest part of the windows (rnnx/train.py evaluates a part at once).
 """
 
 from __future__ import annotations
@@ -36,13 +20,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import struct
-import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any
 
+from rnnx import bounds as lib
 from rnnx import data
-from rnnx.cells import spec as cell_spec
+from rnnx.bounds import Estimate, available_memory, human  # noqa: F401 -- this module's names since 0.1
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS
@@ -54,26 +37,20 @@ MAX_TENSOR_ELEMENTS = 2**31
 #: Stacked layers at most: each is a sequential pass over the window in every update, so
 #: a deeper stack would run for hours per epoch and answer a stop request only after it.
 MAX_LAYERS = 1000
-
-#: Bytes per element of the Python list a parameter is drawn into (a float object + its pointer).
-_PY_FLOAT_BYTES = sys.getsizeof(0.0) + struct.calcsize("P")
+#: ``--dask-workers`` at most, per CPU core of this machine (each worker is a process).
+MAX_WORKERS_PER_CPU = 4
+#: The memory of one Dask worker process before it holds any data (an interpreter with
+#: NumPy, Dask and rnnx imported: about 100 MB resident, measured).
+WORKER_BASE_BYTES = 100 * 10**6
+#: The float64 copies of the cases the classification run makes while it splits and
+#: standardises them (the parts, two temporaries of ``(x - mean) / std``, the result).
+PANEL_DATA_COPIES = 4
 
 _ITEMSIZE = {"float32": 4, "float64": 8}
 
 #: The settings whose size check_fits may name, with the flag and the unit of its value.
 _SIZES = (("hidden", "--hidden", "units"), ("layers", "--layers", "layers"),
           ("batch_size", "--batch-size", "windows per batch"), ("window", "--window", "steps"))
-
-
-class Estimate(NamedTuple):
-    """A run's size: ``params`` (count), ``largest`` (elements of its largest tensor, and
-    that tensor's name), ``copies`` of the parameters training holds, and the bytes."""
-
-    params: int
-    largest: int
-    largest_name: str
-    copies: int
-    total_bytes: int
 
 
 def model_of(s: TrainSettings) -> Model:
@@ -98,11 +75,14 @@ def optimizer_slots(s: TrainSettings) -> int:
     return 1 if s.momentum else 0
 
 
+def _transforms(s: Any) -> int:
+    get = s.get if isinstance(s, dict) else (lambda k, d=None: getattr(s, k, d))
+    return (get("clip_value") is not None) + (get("clip_norm") is not None) + bool(get("freeze", ()))
+
+
 def param_copies(s: TrainSettings) -> int:
-    """Copies of the parameters an update holds at once (module docstring):
-    params + new params + best params + gradients (1 + up to 2 transforms) + 2 * slots."""
-    transforms = (s.clip_value is not None) + (s.clip_norm is not None) + bool(s.freeze)
-    return 3 + 1 + min(2, transforms) + 2 * optimizer_slots(s)
+    """Copies of the parameters an update holds at once (:func:`rnnx.bounds.param_copies`)."""
+    return lib.param_copies(optimizer_slots(s), _transforms(s))
 
 
 def _windows(s: TrainSettings, series_length: int | None) -> tuple[int, int] | None:
@@ -117,59 +97,20 @@ def _windows(s: TrainSettings, series_length: int | None) -> tuple[int, int] | N
 
 
 def param_counts(s: TrainSettings) -> dict[str, int]:
-    """Elements of every parameter tensor of the run's model.  Layers above the first have
-    the same shapes, so the model is built with at most two layers and the count of the
-    second repeated (building a model of 10**6 layers would take seconds)."""
-    shapes = _two_layer_model(s).param_shapes()
-    counts = {k: math.prod(v) for k, v in shapes.items()}
-    if s.layers > 2:
-        counts["layers 2 and up"] = (s.layers - 2) * sum(n for k, n in counts.items() if "_l1" in k)
-    return counts
+    """Elements of every parameter tensor of the run's model (:func:`rnnx.bounds.param_counts`
+    of a model of at most two layers, the second's count repeated for the layers above)."""
+    return lib.param_counts(_two_layer_model(s), s.layers)
 
 
 def estimate(s: TrainSettings, series_length: int | None = None) -> Estimate:
-    """The peak bytes of a run of ``s`` (module docstring); ``series_length``: the number of
-    values of the series, for the evaluation pass and the cap on the batch (a preset's is
-    known)."""
-    counts = param_counts(s)
-    n_params = sum(counts.values())
-    name = max((k for k in counts if k != "layers 2 and up"), key=counts.get)
-    b = _ITEMSIZE[s.dtype]
-    init_peak = n_params * b + counts[name] * (_PY_FLOAT_BYTES + b)
-    copies = param_copies(s)
-    spec = cell_spec(s.cell)
-    D, H, T = 2 if s.bidirectional else 1, s.hidden, s.window
-    G, S = len(spec.gates), len(spec.state)
+    """The peak bytes of a run of ``s`` (:func:`rnnx.bounds.estimate`); ``series_length``: the
+    number of values of the series, for the evaluation pass and the cap on the batch (a
+    preset's is known)."""
     parts = _windows(s, series_length)
-    batch = s.batch_size if parts is None else min(s.batch_size, parts[0])
-    cache = T * batch * s.layers * D * (G + S) * H * b
-    evaluation = 0 if parts is None else T * parts[1] * (G * H + 3 * D * H) * b
-    train_peak = copies * n_params * b + 3 * counts[name] * b + max(cache, evaluation)
-    return Estimate(n_params, counts[name], name, copies, max(init_peak, train_peak))
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now: ``MemAvailable`` of /proc/meminfo, else
-    ``SC_AVPHYS_PAGES * SC_PAGE_SIZE``, else None (not known)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def human(n: float) -> str:
-    """``3.2e11`` -> ``'320 GB'`` (decimal units)."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{int(n)} bytes"
+    return lib.estimate(_two_layer_model(s), batch_size=s.batch_size, steps=s.window,
+                        sequences=None if parts is None else parts[0], itemsize=_ITEMSIZE[s.dtype],
+                        slots=optimizer_slots(s), transforms=_transforms(s),
+                        eval_sequences=0 if parts is None else parts[1], num_layers=s.layers)
 
 
 def _about(v: int) -> int:
@@ -256,12 +197,15 @@ def check_fits(settings: TrainSettings, *, available_bytes: int | None = None,
     values of a CSV series, once read (a preset's is known); it adds the evaluation pass
     and caps the batch at the training windows.  Allocates nothing."""
     s = settings
-    avail = available_memory() if available_bytes is None else available_bytes
+    avail = lib.available_memory() if available_bytes is None else available_bytes
+    length = PRESETS[s.preset]["series"][1] if "series" in PRESETS.get(s.preset, {}) else series_length
     if avail is not None:
-        _check_memory(s, avail, PRESETS[s.preset]["series"][1] if "series" in PRESETS.get(s.preset, {})
-                      else series_length)
+        _check_memory(s, avail, length)
     _check_layers(s)
     _check_tensor_bound(s)
+    if s.dask_workers is not None:
+        e = estimate(s, length)
+        check_workers(s.dask_workers, e.params * _ITEMSIZE[s.dtype], available_bytes=avail)
 
 
 def _check_memory(s: TrainSettings, avail: int, length: int | None) -> None:
@@ -277,3 +221,178 @@ def _check_memory(s: TrainSettings, avail: int, length: int | None) -> None:
                    f"({human(e.total_bytes)}) for {e.params} parameters ({e.copies} copies: parameters, "
                    f"gradients and optimizer state) and the forward cache in {s.dtype}; this machine has "
                    f"{human(avail)} available; {at_most}")
+
+
+# -- --dask-workers ---------------------------------------------------------------------------------
+def check_workers(workers: Any, param_bytes: int, data_bytes: int = 0, *, available_bytes: int | None = None,
+                  cpus: int | None = None) -> None:
+    """``--dask-workers N``: at most :data:`MAX_WORKERS_PER_CPU` per CPU core (``cpus``,
+    default ``os.cpu_count()``), and N worker processes of :data:`WORKER_BASE_BYTES` each
+    plus their copy of the parameters and gradients (2 x ``param_bytes``) and of the data
+    (``data_bytes``) within ``available_bytes`` (default :func:`available_memory`; not
+    checked when not known).  Refused before any process starts."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        return  # the settings' own check names it
+    cpus = cpus or os.cpu_count() or 1
+    top = MAX_WORKERS_PER_CPU * cpus
+    if workers > top:
+        raise AppError(f"--dask-workers: {workers} worker processes; expected at most {top} "
+                       f"({MAX_WORKERS_PER_CPU} per CPU core, this machine has {cpus})")
+    each = WORKER_BASE_BYTES + 2 * param_bytes + data_bytes
+    avail = lib.available_memory() if available_bytes is None else available_bytes
+    if avail is not None and workers * each > avail:
+        fit = max(0, avail // each)
+        raise AppError(f"--dask-workers: {workers} worker processes need about {workers * each:.2g} bytes "
+                       f"({human(workers * each)}: {human(each)} each, an interpreter and its copy of the parameters, "
+                       f"gradients and data); this machine has {human(avail)} ({avail} bytes) available; expected "
+                       + (f"at most {fit}" if fit else "fewer workers, a smaller model or less data"))
+
+
+# -- classification and text runs -------------------------------------------------------------------
+def _pick(sizes: list[tuple[str, str, str, int, int]], need: Callable[[dict[str, int]], int],
+          avail: int) -> tuple[str, str, int, int | None]:
+    """Of ``sizes`` (key, flag, unit, given value, default), the one to lower: of those that
+    alone make ``need`` fit ``avail`` (the others as they are), the one given furthest above
+    its default.  (flag, unit, given, the largest value that fits); the first with None if
+    none alone fits."""
+    best, ratio = (sizes[0][1], sizes[0][2], sizes[0][3], None), -1.0
+    for key, flag, unit, given, default in sizes:
+        top = _largest(lambda v, k=key: need({k: v}) <= avail, 1, given - 1)
+        if top is not None and given / default > ratio:
+            best, ratio = (flag, unit, given, top), given / default
+    return best
+
+
+def _layers_bound(layers: int) -> None:
+    if layers > MAX_LAYERS:
+        raise AppError(f"--layers: expected at most {MAX_LAYERS} stacked layers, got {layers}")
+
+
+def _tensor_bound(model: Model, hidden: int) -> None:
+    shapes = model.param_shapes()
+    name = max(shapes, key=lambda k: math.prod(shapes[k]))
+    n = math.prod(shapes[name])
+    if n > MAX_TENSOR_ELEMENTS:
+        raise AppError(f"--hidden: {hidden} units make {name} {shapes[name]} {n:.2g} elements; expected at most "
+                       "2**31 elements per parameter tensor")
+
+
+def _panel_model(s: dict, n_in: int, n_classes: int, per_step: bool, hidden: int, layers: int) -> Model:
+    return Model(s["cell"], n_in, hidden, n_classes, num_layers=min(layers, 2), bidirectional=s["bidirectional"],
+                 objective="many-to-many" if per_step else "many-to-one", **s["model_options"])
+
+
+def _optimizer_slots(s: dict) -> int:
+    return {"adam": 2, "adagrad": 1}.get(s["optimizer"], 1 if s.get("momentum") else 0)
+
+
+def check_panel(s: dict, *, cases: tuple[int, int, int], fitted: int, n_classes: int, per_step: bool,
+                source: str, available_bytes: int | None = None) -> None:
+    """A classification run (``s``: its settings) on ``cases`` (N, T, I) of which
+    ``fitted`` (training + validation) go to the device: :func:`rnnx.bounds.estimate` of
+    the model on batches of --batch-size, plus the device copy of those cases and their
+    labels, within ``available_bytes`` (default :func:`available_memory`).  Refused naming
+    the flag to lower (--hidden, --layers, --batch-size) or, when none alone fits, the data
+    flag ``source`` (``--ts 'f.ts'``) and its steps; also more than :data:`MAX_LAYERS`
+    layers, a tensor above :data:`MAX_TENSOR_ELEMENTS` elements and --dask-workers (see
+    :func:`check_workers`).  An invalid model is left to the run's own check."""
+    n, t, i = cases
+    b = _ITEMSIZE[s["dtype"]]
+    _layers_bound(s["layers"])
+    try:
+        model = _panel_model(s, i, n_classes, per_step, s["hidden"], s["layers"])
+    except (ValueError, TypeError):
+        return  # the run's _model says what is wrong
+    data_bytes = fitted * t * (i * b + (8 if per_step else 0)) + fitted * 16
+
+    def need(change: dict[str, int]) -> int:
+        v = {"hidden": s["hidden"], "layers": s["layers"], "batch_size": s["batch_size"], **change}
+        same = v["hidden"] == s["hidden"] and min(v["layers"], 2) == min(s["layers"], 2)
+        try:
+            m = model if same else _panel_model(s, i, n_classes, per_step, v["hidden"], v["layers"])
+        except (ValueError, TypeError):  # e.g. --proj-size above a smaller --hidden: not a way out
+            return 1 << 80
+        return lib.estimate(m, batch_size=v["batch_size"], steps=t, sequences=fitted, itemsize=b,
+                            slots=_optimizer_slots(s), transforms=_transforms(s), num_layers=v["layers"],
+                            extra_bytes=data_bytes).total_bytes
+
+    avail = lib.available_memory() if available_bytes is None else available_bytes
+    total = need({})
+    if avail is not None and total > avail:
+        sizes = [("hidden", "--hidden", "units", s["hidden"], 64), ("layers", "--layers", "layers", s["layers"], 1),
+                 ("batch_size", "--batch-size", "cases per batch", s["batch_size"], 32)]
+        flag, unit, given, top = _pick(sizes, need, avail)
+        head = (f"{flag}: {given} {unit} need" if top is not None else
+                f"{source}: {n} cases of up to {t} steps and {i} features need")
+        at_most = (f"expected at most about {_about(top)} {unit}" if top is not None else
+                   "expected shorter or fewer cases (or a smaller --hidden, --layers, --batch-size: none alone fits)")
+        raise AppError(f"{head} about {total:.2g} bytes ({human(total)}) for the parameters (optimizer state "
+                       f"included), the forward cache of {s['batch_size']} cases of {t} steps and the cases of {source} "
+                       f"in {s['dtype']}; this machine has {human(avail)} ({avail} bytes) available; {at_most}")
+    _tensor_bound(model, s["hidden"])
+    if s.get("dask_workers") is not None:
+        check_workers(s["dask_workers"], sum(lib.param_counts(model, s["layers"]).values()) * b,
+                      fitted * t * i * 8, available_bytes=avail)
+
+
+def check_panel_data(source: str, shape: tuple[int, ...], *, available_bytes: int | None = None) -> None:
+    """The float64 copies (:data:`PANEL_DATA_COPIES`) a classification run makes of cases
+    of ``shape`` (N, T, I) read from ``source`` (``--npz 'f.npz'``) while it splits and
+    standardises them, within ``available_bytes`` (default :func:`available_memory`)."""
+    try:
+        lib.check_bytes(f"{source}: {shape[0]} cases of up to {shape[1]} steps and {shape[2]} features, split and "
+                        f"standardised ({PANEL_DATA_COPIES} float64 copies),",
+                        PANEL_DATA_COPIES * math.prod(shape) * 8, available_bytes=available_bytes)
+    except lib.TooLarge as e:
+        raise AppError(f"{e}; expected shorter or fewer cases") from None
+
+
+def check_text(s: dict, *, vocabulary: int, source: str, model_options: dict | None = None,
+               available_bytes: int | None = None) -> None:
+    """A character model's run (``s``: its settings) on a text of ``vocabulary`` distinct
+    characters (``source``: ``--text 'f.txt'``): :func:`rnnx.bounds.estimate` of the model
+    (input and output size the vocabulary, many-to-many) on --streams sequences of
+    --seq-len steps, within ``available_bytes`` (default :func:`available_memory`).  Refused
+    naming the flag to lower (--hidden, --layers, --seq-len, --streams) with the vocabulary's
+    size, or ``source`` when none alone fits; also more than :data:`MAX_LAYERS` layers and a
+    tensor above :data:`MAX_TENSOR_ELEMENTS` elements.  An invalid model is left to the
+    run's own check."""
+    options = model_options or {}
+    b = _ITEMSIZE[s["dtype"]]
+    _layers_bound(s["layers"])
+
+    def build(hidden: int, layers: int) -> Model:
+        return Model(s["cell"], vocabulary, hidden, vocabulary, objective="many-to-many",
+                     num_layers=min(layers, 2), **options)
+
+    try:
+        model = build(s["hidden"], s["layers"])
+    except (ValueError, TypeError):
+        return
+
+    def need(change: dict[str, int]) -> int:
+        v = {k: s[k] for k in ("hidden", "layers", "seq_len", "streams")} | change
+        same = v["hidden"] == s["hidden"] and min(v["layers"], 2) == min(s["layers"], 2)
+        try:
+            m = model if same else build(v["hidden"], v["layers"])
+        except (ValueError, TypeError):  # e.g. --proj-size above a smaller --hidden: not a way out
+            return 1 << 80
+        slots = {"adam": 2, "adagrad": 1}.get(s["optimizer"], 0)
+        return lib.estimate(m, batch_size=v["streams"], steps=v["seq_len"], itemsize=b, slots=slots,
+                            transforms=int(s.get("clip_value") is not None), num_layers=v["layers"]).total_bytes
+
+    avail = lib.available_memory() if available_bytes is None else available_bytes
+    total = need({})
+    if avail is not None and total > avail:
+        sizes = [("hidden", "--hidden", "units", s["hidden"], 100), ("layers", "--layers", "layers", s["layers"], 1),
+                 ("seq_len", "--seq-len", "steps", s["seq_len"], 25), ("streams", "--streams", "streams", s["streams"], 1)]
+        flag, unit, given, top = _pick(sizes, need, avail)
+        head = f"{flag}: {given} {unit}" if top is not None else f"{source}: its vocabulary of {vocabulary} characters"
+        at_most = (f"expected at most about {_about(top)} {unit}" if top is not None else
+                   "expected a text of fewer distinct characters (or a smaller --hidden, --layers, --seq-len, "
+                   "--streams: none alone fits)")
+        raise AppError(f"{head} need about {total:.2g} bytes ({human(total)}) for a model reading and scoring the "
+                       f"{vocabulary} distinct characters of {source} (parameters, optimizer state, the one-hot "
+                       f"inputs and the logits) in {s['dtype']}; this machine has {human(avail)} ({avail} bytes) "
+                       f"available; {at_most}")
+    _tensor_bound(model, s["hidden"])

@@ -485,6 +485,9 @@ def _data(args: argparse.Namespace, flag: str, seed: int, stored: dict | None = 
     ``args``), or, with ``stored`` (a run's data record) and ``stats`` (its mean and std),
     the same cases again from the recorded files once their hashes match."""
     train, test, source = _load(args, flag, stored, option=option, allow_changed=allow_changed)
+    from rnnx.cli import bounds
+
+    bounds.check_panel_data(_source_text(flag, args), tuple(train.x.shape))  # the copies made below
     cases, test_cases, classes, kind = _encode(train, test, flag, args)
     per_step = kind == "per-step"
     fractions = _split_fractions(args, test_cases is not None, flag)
@@ -849,10 +852,14 @@ def _run_name(flag: str, args: argparse.Namespace) -> str:
 def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_start: float) -> dict:
     """Data and model checked, then the folder made, locked and trained in.  A run that
     fails before its first checkpoint removes its record, and the folder if it created it."""
+    from rnnx.cli import bounds
     from rnnx.cli.runfolder import Lock
 
     data = _data(args, flag, s["seed"])
-    model = _model(s, int(data.parts["train"].x.shape[2]), len(data.classes), data.kind)
+    tr = data.parts["train"]
+    bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n, n_classes=len(data.classes),
+                       per_step=data.kind == "per-step", source=_source_text(flag, args))  # before the model's arrays
+    model = _model(s, int(tr.x.shape[2]), len(data.classes), data.kind)
     _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
     created = not os.path.isdir(out)
     runfolder.make_folder(out)

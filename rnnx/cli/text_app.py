@@ -368,6 +368,11 @@ def run_text(args: argparse.Namespace) -> int:
         if s["dtype"] not in target.dtypes():
             raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
         vocab = T.Vocabulary.from_text(text)
+        from rnnx.cli import bounds, settings
+
+        bounds.check_text(s, vocabulary=vocab.size, source=f"--text {args.text}",  # before the model's arrays
+                          model_options={k: getattr(args, k) for k in settings.all_options()
+                                         if getattr(args, k, None) is not None})
         model = _model(s, vocab.size, args)
         m = _run_in_folder(out, args.overwrite, lambda o: _train_in(o, s, name, text, source, target, t_start,
                                                                     model=model, vocab=vocab, quiet=args.quiet))

@@ -20,14 +20,26 @@ import zipfile
 import zlib
 from typing import Any
 
+from rnnx import bounds
 from rnnx.io import atomic
 from rnnx.io.schema import FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Shapes, show, validate
 
-__all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "save", "load", "check_params",
+__all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "FileTooLarge", "save", "load", "check_params",
            "float_array", "MAX_META_BYTES", "MAX_MEMBERS", "FLOAT_DTYPES"]
 
 #: One error class for every unusable file (``rnnx.io.files.FileFormatError`` is the same).
 CheckpointError = FileFormatError
+
+
+class FileTooLarge(FileFormatError, bounds.TooLarge):
+    """A file whose arrays would not fit in the memory available (:func:`load` says so from
+    their headers, before any is read): both a :class:`FileFormatError` and an
+    :class:`rnnx.bounds.TooLarge`."""
+
+
+#: The copies of its arrays loading a file holds at peak: the arrays read, and one
+#: conversion (dtype, byte order or the host-to-device copy) of each.
+LOAD_COPIES = 2
 
 MAX_META_BYTES = 4 * 2**20  # the meta member, decompressed (header + text)
 MAX_MEMBERS = 4096
@@ -245,10 +257,18 @@ def _open(path: str) -> Any:
     return f
 
 
+def _check_memory(path: str, stored: int) -> None:
+    """:data:`LOAD_COPIES` x the arrays' ``stored`` bytes (their headers' shapes and dtypes,
+    checked against the zip directory) within the memory available, before any is read."""
+    bounds.check_bytes(f"checkpoint: {path!r}: its arrays ({stored} bytes decompressed), read and converted "
+                       f"({LOAD_COPIES} copies),", LOAD_COPIES * stored, error=FileTooLarge, name=path)
+
+
 def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
     """Read a file written by :func:`save`: (meta, groups of NumPy arrays in native byte
     order).  The zip directory, the meta record (:func:`rnnx.io.schema.validate`) and every
-    array's header are checked before any array data is read; every problem is one
+    array's header are checked before any array data is read, and the arrays' size against
+    the memory available (:class:`FileTooLarge`); every problem is one
     :class:`FileFormatError` line naming ``path`` and the member or field."""
     with _open(path) as f:
         size = os.fstat(f.fileno()).st_size
@@ -264,6 +284,7 @@ def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
                     shapes = _group_shapes(expected, group)
                     for name, zi in d.items():
                         _check_array(zf, zi, f"{group}/{name}", shapes[name], expected.what, path)
+                _check_memory(path, sum(zi.file_size for d in plan.values() for zi in d.values()))
                 groups = {g: {k: _read_array(zf, zi, f"{g}/{k}", path) for k, zi in d.items()}
                           for g, d in plan.items()}
         except FileFormatError:
