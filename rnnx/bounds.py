@@ -24,10 +24,16 @@ elements of the largest parameter tensor) is the larger of two peaks:
   and the new params are gone: ``2 (2 + slots)`` copies at most, never more than an
   update's ``4 + 2 slots``.
 
-  The activations of a batch: the forward cache ``T * B * L * D * (G + S) * H * b`` (T the
+  The activations of a batch: ``T * B * D * H * b * (L * (G + S) + K_G * G + K_0)`` (T the
   steps, B the batch, capped at the sequences, L layers, D directions, G gate blocks and S
-  state components of the cell: what rnnx/stack.py and rnnx/loop.py keep per step, within
-  a factor 2 of ``Cache.nbytes``) plus the batch's inputs and outputs three times (the
+  state components of the cell): the forward cache every layer keeps per step (rnnx/stack.py,
+  rnnx/loop.py: ``L * (G + S)``) and the backward pass's per-step arrays of the one layer it
+  is in (the gate gradients kept for the weight gradients' one product after the loop, the
+  lists and their stacked copies, the hoisted projection: ``K_G * G + K_0`` with
+  :data:`BACKWARD_PER_GATE` and :data:`BACKWARD_EXTRA`).  Measured as the ``tracemalloc``
+  peak of one epoch of :func:`rnnx.fit` on NumPy (per ``T B D H b``, 1 layer: rnn 5.4, gru
+  19.3, lstm 21.3; 2 bidirectional layers: 4.3, 10.8, 11.8); this formula gives 9, 21, 28
+  and 5.5, 12.5, 17: an upper bound within 1.7x, which tests/test_bounds.py checks; plus the batch's inputs and outputs three times (the
   input, the predictions and their gradient): ``3 * B * (T * I + T_o * O) * b`` (I the
   input size, O the output size, T_o = T many-to-many, else 1; a character model's
   one-hot inputs and logits are this term).  One evaluation pass over ``N`` sequences at
@@ -53,6 +59,9 @@ __all__ = ["TooLarge", "Estimate", "available_memory", "human", "param_counts", 
 PY_FLOAT_BYTES = sys.getsizeof(0.0) + struct.calcsize("P")
 #: The batch's inputs, predictions and their gradient: the copies of the input/output term.
 IO_COPIES = 3
+#: Per-step arrays of the backward pass of one layer, per gate block and besides (module
+#: docstring: measured with tracemalloc, an upper bound checked by tests/test_bounds.py).
+BACKWARD_PER_GATE, BACKWARD_EXTRA = 5, 2
 
 
 class TooLarge(ValueError):
@@ -155,7 +164,7 @@ def estimate(model: Any, *, batch_size: int, steps: int, sequences: int | None =
     G, S = len(spec.gates), len(spec.state)
     batch = batch_size if sequences is None else min(batch_size, sequences)
     t_out = T if getattr(model, "objective", "many-to-one") == "many-to-many" else 1
-    cache = T * batch * L * D * (G + S) * H * b
+    cache = T * batch * D * H * b * (L * (G + S) + BACKWARD_PER_GATE * G + BACKWARD_EXTRA)
     io = IO_COPIES * batch * (T * layer.input_size + t_out * getattr(model, "output_size", 0)) * b
     evaluation = T * eval_sequences * (G * H + 3 * D * H) * b
     fixed = max(init_peak, copies * n_params * b + 3 * counts[name] * b)
@@ -206,10 +215,10 @@ def check_training(model: Any, *, batch_size: int, steps: int, sequences: int, i
                        available=avail)
     top = _largest(lambda v: size(v).total_bytes <= avail, 1, min(batch_size, sequences) - 1)
     if top is not None:
-        raise TooLarge(f"{names[1]}: {batch_size} sequences of {steps} steps {need} for the forward cache and "
-                       f"{e.params} parameters in {dtype}; {have}; expected at most about {top}",
+        raise TooLarge(f"{names[1]}: {batch_size} sequences of {steps} steps {need} for the activations "
+                       f"(forward cache and backward pass) and {e.params} parameters in {dtype}; {have}; expected at most about {top}",
                        name=names[1], needed=e.total_bytes, available=avail)
-    raise TooLarge(f"{names[2]}: sequences of {steps} steps {need} for the forward cache of one sequence and "
+    raise TooLarge(f"{names[2]}: sequences of {steps} steps {need} for the activations of one sequence and "
                    f"{e.params} parameters in {dtype}; {have}; expected shorter sequences (or a smaller model)",
                    name=names[2], needed=e.total_bytes, available=avail)
 

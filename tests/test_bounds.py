@@ -344,3 +344,33 @@ def test_the_library_check_allocates_nothing():
     finally:
         tracemalloc.stop()
     assert peak < MiB, peak
+
+
+@pytest.mark.parametrize("cell, layers, bidirectional, objective", [
+    ("rnn", 1, False, "many-to-one"), ("gru", 1, False, "many-to-one"), ("lstm", 1, False, "many-to-many"),
+    ("lstm", 2, True, "many-to-one"), ("gru", 2, True, "many-to-many")])
+def test_the_estimate_bounds_what_fit_allocates(cell, layers, bidirectional, objective):
+    """rnnx.bounds.estimate is an upper bound of the tracemalloc peak of one epoch of
+    rnnx.fit on NumPy (NumPy reports its buffers to tracemalloc), and not more than twice it:
+    a run refused by it would not fit, a run it admits does."""
+    import tracemalloc
+
+    import numpy as np
+
+    import rnnx
+    from rnnx import bounds
+
+    T, N, H, B = 400, 16, 32, 16
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, T, 2))
+    y = rng.standard_normal((N, 3) if objective == "many-to-one" else (N, T, 3))
+    model = rnnx.Model(cell, 2, H, 3, objective=objective, num_layers=layers, bidirectional=bidirectional)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        rnnx.fit(model, x, y, epochs=1, batch_size=B, seed=0)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    est = bounds.estimate(model, batch_size=B, steps=T, sequences=N).total_bytes
+    assert peak <= est <= 2 * peak, (peak, est, est / peak)

@@ -173,9 +173,9 @@ def test_layers_bound_independent_of_memory():
 def test_hidden_100000_message():
     with pytest.raises(AppError) as e:
         check_fits(_csv(hidden=100000), available_bytes=22 * GB)
-    assert re.fullmatch(r"--hidden: 100000 units need about 3\.5e\+12 bytes \(3\.52 TB\) for 40001300001 parameters "
-                        r"\(8 copies: parameters, gradients and optimizer state\) and the forward cache in float64; "
-                        r"this machine has 22 GB available; expected at most about 7800 units", str(e.value)), e.value
+    assert re.fullmatch(r"--hidden: 100000 units need about 3\.5e\+12 bytes \(3\.53 TB\) for 40001300001 parameters "
+                        r"\(8 copies: parameters, gradients and optimizer state\) and the activations \(forward cache and backward pass\) in float64; "
+                        r"this machine has 22 GB available; expected at most about 7700 units", str(e.value)), e.value
 
 
 def test_presets_fit_and_nothing_alone_fits_is_said():
@@ -214,7 +214,9 @@ def test_param_count_is_the_models():
         assert sum(param_counts(s).values()) == sum(math.prod(v) for v in real.param_shapes().values())
 
 
-def test_cache_term_is_within_a_factor_2_of_the_real_cache():
+def test_activation_term_holds_the_real_forward_cache():
+    """The activations per batch hold at least the forward cache itself (the whole peak of
+    fit, backward pass included, is bounded in tests/test_bounds.py with tracemalloc)."""
     import numpy as np
 
     for cell in ("rnn", "lstm", "gru"):
@@ -223,7 +225,7 @@ def test_cache_term_is_within_a_factor_2_of_the_real_cache():
         params = model.init_params(np, dtype=np.float64)
         _, _, cache = model.forward(params, np.zeros((s2.window, 100, 1)), train=True)
         per_100 = estimate(s2).total_bytes - estimate(s1).total_bytes
-        assert 0.5 <= per_100 / cache[0].nbytes <= 2.0, (cell, per_100, cache[0].nbytes)
+        assert 1.0 <= per_100 / cache[0].nbytes <= 8.0, (cell, per_100, cache[0].nbytes)
 
 
 def test_checking_allocates_nothing():

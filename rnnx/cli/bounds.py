@@ -219,8 +219,8 @@ def _check_memory(s: TrainSettings, avail: int, length: int | None) -> None:
                "expected a smaller --hidden, --layers, --batch-size or --window (none alone fits)")
     raise AppError(f"{flag}: {getattr(s, field)} {unit} need about {e.total_bytes:.2g} bytes "
                    f"({human(e.total_bytes)}) for {e.params} parameters ({e.copies} copies: parameters, "
-                   f"gradients and optimizer state) and the forward cache in {s.dtype}; this machine has "
-                   f"{human(avail)} available; {at_most}")
+                   f"gradients and optimizer state) and the activations (forward cache and backward pass) in "
+                   f"{s.dtype}; this machine has {human(avail)} available; {at_most}")
 
 
 # -- --dask-workers ---------------------------------------------------------------------------------
@@ -327,8 +327,9 @@ def check_panel(s: dict, *, cases: tuple[int, int, int], fitted: int, n_classes:
         at_most = (f"expected at most about {_about(top)} {unit}" if top is not None else
                    "expected shorter or fewer cases (or a smaller --hidden, --layers, --batch-size: none alone fits)")
         raise AppError(f"{head} about {total:.2g} bytes ({human(total)}) for the parameters (optimizer state "
-                       f"included), the forward cache of {s['batch_size']} cases of {t} steps and the cases of {source} "
-                       f"in {s['dtype']}; this machine has {human(avail)} ({avail} bytes) available; {at_most}")
+                       f"included), the activations (forward cache and backward pass) of {s['batch_size']} cases "
+                       f"of {t} steps and the cases of {source} in {s['dtype']}; this machine has {human(avail)} "
+                       f"({avail} bytes) available; {at_most}")
     _tensor_bound(model, s["hidden"])
     if s.get("dask_workers") is not None:
         check_workers(s["dask_workers"], sum(lib.param_counts(model, s["layers"]).values()) * b,
