@@ -691,6 +691,45 @@ class _Progress:
             print(f"epoch {row['epoch']}/{self.epochs} - {row['seconds']:.2f}s - {parts}", file=sys.stderr)
 
 
+def _check_model(model: Any) -> None:
+    from rnnx.model import Model
+
+    if not isinstance(model, Model):
+        got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
+        raise TypeError(f"model: expected an rnnx.Model, got {got}; build one with "
+                        'rnnx.Model("gru", input_size, hidden_size)')
+
+
+def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resumed: bool, batch_first: bool) -> None:
+    """:func:`fit`'s one-time input checks: at least one sequence; x, floating y (their
+    valid steps, where ``lengths`` pads) and the starting parameters finite
+    (:func:`rnnx.checks.first_non_finite`: one host read when all are, the message naming
+    the array and its first bad element in the caller's layout)."""
+    from rnnx import checks
+
+    if data.x.shape[1] == 0:
+        raise ValueError(f"x: expected at least one sequence, got shape {tuple(x.shape)}"
+                         f"{'' if batch_first else ' (T, B, I)'}")
+    if not compat.is_array_api_obj(y):
+        y = data.y
+    if data.lengths is not None:  # the steps past a sequence's length are padding: anything may be there
+        T = data.x.shape[0]
+        steps = xp.arange(T, dtype=data.lengths.dtype, device=compat.device(data.lengths))
+        valid = steps[None, :] < data.lengths[:, None]  # (B, T)
+        if not batch_first:
+            valid = xp.permute_dims(valid, (1, 0))
+        x = xp.where(valid[..., None], x, xp.zeros((), dtype=x.dtype, device=compat.device(x)))
+        if y.ndim == 3:  # many-to-many targets follow x's steps
+            y = xp.where(valid[..., None], y, xp.zeros((), dtype=y.dtype, device=compat.device(y)))
+    named = [("x", x)]
+    if xp.isdtype(data.y.dtype, "real floating"):
+        named.append(("y", y))
+    named += [(f"{'resume.params' if resumed else 'params'}[{k!r}]", v) for k, v in params.items()]
+    bad = checks.first_non_finite(named, xp=xp)
+    if bad is not None:
+        raise ValueError(bad)
+
+
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
         epochs: int = 10, batch_size: int = 32, shuffle: bool = True, optimizer: Any = "adam", lr: float | None = None,
         loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
@@ -750,7 +789,14 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       parameters are on the data's device.  Or an :class:`rnnx.dask_parallel.DaskParallel`
       (NumPy / CuPy): each batch in parts on Dask workers, the optimizer here
       (:class:`~rnnx.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
+
+    Checked once before training (one host read, no per-step sync): ``model`` an
+    :class:`rnnx.Model` (TypeError), x with at least one sequence, and x, floating y and the
+    starting parameters finite (ValueError naming the array and its first bad element, as
+    ``x: 1 non-finite value (first nan at index (2, 3, 0)); ...``); so a :class:`NonFiniteLoss`
+    is a loss that diverged from finite inputs.
     """
+    _check_model(model)
     loss_name, loss_fn = _loss(model, loss)
     names = _metrics(metrics, loss_name)
     _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
@@ -801,6 +847,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
         namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
         st = FitState(params=dict(params), opt_state=opt.init(params))
+    _check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first)
 
     apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
     jit = capabilities(xp).jit

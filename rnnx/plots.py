@@ -65,17 +65,43 @@ def time_axis(index: list[int], labels: tuple[str, ...] | None) -> tuple[list, s
     return list(index), "series index"
 
 
+#: Values beyond this are drawn divided by a power of ten (the axis says which): matplotlib's
+#: tick arithmetic overflows on ranges near the float64 limit (1.8e308).
+_BIG = 1e100
+
+
+def _drawable(*series: list[float]) -> tuple[list[list[float]], str, int]:
+    """``series`` as they can be drawn: non-finite values as NaN (gaps), and all of them
+    divided by ``10**k`` when the largest finite magnitude is beyond :data:`_BIG`; returns
+    (the series, the axis label's suffix: ``""`` or ``" (x 1e308)"``, the number of
+    non-finite values left out)."""
+    import math
+
+    finite = [abs(v) for s in series for v in s if math.isfinite(v)]
+    top = max(finite, default=0.0)
+    k = int(math.floor(math.log10(top))) if top > _BIG else 0
+    out = [[v / 10.0**k if math.isfinite(v) else float("nan") for v in s] for s in series]
+    dropped = sum(1 for s in series for v in s if not math.isfinite(v))
+    return out, (f" (x 1e{k})" if k else ""), dropped
+
+
+def _dropped_note(dropped: int) -> str:
+    return f" [{dropped} non-finite value{'s' if dropped != 1 else ''} not drawn]" if dropped else ""
+
+
 def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
                 path: str, title: str, xlabel: str = "series index") -> None:
-    """The test part: truth, the model's one-step forecasts and the persistence baseline."""
+    """The test part: truth, the model's one-step forecasts and the persistence baseline
+    (values near the float64 limit drawn scaled, non-finite ones left out: both said)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    (truth, pred, persistence), unit, dropped = _drawable(truth, pred, persistence)
     ax.plot(index, truth, color="black", lw=2, label="truth")
-    lim = 1e6 * (1 + max(abs(v) for v in truth))
+    lim = 1e6 * (1 + max((abs(v) for v in truth if v == v), default=0.0))
     ax.plot(index, [v if abs(v) < lim else float("nan") for v in pred], color="tab:red", lw=1.2, ls="--",
             label="rnnx forecast")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-    _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel="value")
+    _finish(plt, fig, ax, path, title=title + _dropped_note(dropped), xlabel=xlabel, ylabel="value" + unit)
 
 
 def _panels(plt, n: int, width: float = 9):
@@ -102,13 +128,16 @@ def prediction_panels(index: list, names: list[str], truth: list[list[float]], p
     its values ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``)."""
     plt = _plt()
     fig, axes = _panels(plt, len(names))
-    for ax, name, t, p, b in zip(axes, names, truth, pred, persistence):
+    titles = list(titles)
+    for i, (ax, name, t, p, b) in enumerate(zip(axes, names, truth, pred, persistence)):
+        (t, p, b), unit, dropped = _drawable(t, p, b)
+        titles[i] += _dropped_note(dropped)
         ax.plot(index, t, color="black", lw=2, label="truth")
-        lim = 1e6 * (1 + max(abs(v) for v in t))
+        lim = 1e6 * (1 + max((abs(v) for v in t if v == v), default=0.0))
         ax.plot(index, [v if abs(v) < lim else float("nan") for v in p], color="tab:red", lw=1.2, ls="--",
                 label="rnnx forecast")
         ax.plot(index, b, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-        ax.set_ylabel(name)
+        ax.set_ylabel(name + unit)
     _finish_panels(plt, fig, axes, path, title=title, xlabel=xlabel, titles=titles)
 
 
@@ -117,11 +146,14 @@ def forecast_panels(history_index: list[int], history: list[list[float]], index:
     """:func:`forecast` for several targets: one panel per target."""
     plt = _plt()
     fig, axes = _panels(plt, len(names))
+    titles = []
     for ax, name, h, v in zip(axes, names, history, values):
+        (h, v), unit, dropped = _drawable(h, v)
         ax.plot(history_index, h, color="black", label="series")
         ax.plot(index, v, color="tab:red", ls="--", marker=".", label="forecast")
-        ax.set_ylabel(name)
-    _finish_panels(plt, fig, axes, path, title=title, xlabel="series index", titles=list(names))
+        ax.set_ylabel(name + unit)
+        titles.append(name + _dropped_note(dropped))
+    _finish_panels(plt, fig, axes, path, title=title, xlabel="series index", titles=titles)
 
 
 def forecast(history_index: list[int], history: list[float], index: list[int], values: list[float],
@@ -129,9 +161,11 @@ def forecast(history_index: list[int], history: list[float], index: list[int], v
     """The end of the series and the autoregressive forecast that continues it."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    (history, values), unit, dropped = _drawable(history, values)
     ax.plot(history_index, history, color="black", label="series")
     ax.plot(index, values, color="tab:red", ls="--", marker=".", label="forecast")
-    _finish(plt, fig, ax, path, title=title, xlabel="series index")
+    _finish(plt, fig, ax, path, title=title + _dropped_note(dropped), xlabel="series index",
+            ylabel=("value" + unit) if unit else None)
 
 
 def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: int = 0) -> None:

@@ -568,6 +568,16 @@ def _versions(target) -> dict:
 
 def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds,
              t_start, source: dict):
+    """metrics.json's record (a number that is not finite is written as null, :func:`_finite_or_null`);
+    a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
+    from rnnx.cli.signals import stage
+
+    with stage("metrics.json"):
+        return _metrics_of(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
+
+
+def _metrics_of(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target,
+                train_seconds, t_start, source: dict):
     st = trainer.state
     m = {
         "preset": s.preset, "csv": s.csv, "column": s.column, "inputs": list(ds.inputs) or None,
@@ -607,36 +617,63 @@ def _per_target(trainer: Trainer, ds: Dataset, final: dict, use: dict, best: dic
 
 
 def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metrics, target, source: dict) -> None:
-    buf = io.StringIO()
-    if trainer.state.history:
-        w = _csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
-        w.writeheader()
-        w.writerows(trainer.state.history)
-    atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
-    meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
-            "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
-    meta.update(_norm_meta(ds))
-    checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
+    """history.csv, model.npz and the plots.  A failure names its stage (``writing
+    model.npz: ...``, :func:`rnnx.cli.signals.stage`; the run stays resumable); a plot that
+    cannot be drawn is left out with a note naming it (:func:`_plot`), never failing the run."""
+    from rnnx.cli.signals import stage
+
+    with stage("history.csv"):
+        buf = io.StringIO()
+        if trainer.state.history:
+            w = _csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
+            w.writeheader()
+            w.writerows(trainer.state.history)
+        atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
+    with stage(MODEL):
+        meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
+                "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
+        meta.update(_norm_meta(ds))
+        checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
     from rnnx import plots
 
     name = s.preset or os.path.basename(str(s.csv))
     title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
-    plots.convergence(trainer.state.history, os.path.join(out, "convergence.png"), title)
+    _plot(os.path.join(out, "convergence.png"),
+          lambda path: plots.convergence(trainer.state.history, path, title))
     test = ds.parts["test"]
     if not test.n:
         return
     xs, xlabel = plots.time_axis(test.target_index, ds.time)
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
-        plots.predictions(xs, test.last_target, trainer.predict("test", use), test.last_input, path,
-                          f"{name} test part: MSE {metrics['test_mse']:.3g} "
-                          f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel)
+        _plot(path, lambda path: plots.predictions(
+            xs, test.last_target, trainer.predict("test", use), test.last_input, path,
+            f"{name} test part: MSE {metrics['test_mse']:.3g} (persistence {metrics['persistence_test_mse']:.3g})",
+            xlabel))
         return
     per = metrics["per_target"]
     titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
               for t in ds.targets]
-    plots.prediction_panels(xs, list(ds.targets), list(test.last_targets), trainer.predict_all("test", use),
-                            list(test.last_inputs), path, titles, f"{name} test part", xlabel)
+    _plot(path, lambda path: plots.prediction_panels(
+        xs, list(ds.targets), list(test.last_targets), trainer.predict_all("test", use), list(test.last_inputs), path,
+        titles, f"{name} test part", xlabel))
+
+
+def _plot(path: str, draw) -> None:
+    """``draw(path)``, a plot of the run's results; one that matplotlib cannot draw (a
+    ValueError, OverflowError or FloatingPointError from its range arithmetic) is left out
+    with a note naming it, and an older file of that name removed (it would show another
+    state of the run).  Other failures name the stage (``writing predictions.png: ...``)."""
+    from rnnx.cli.signals import stage
+
+    with stage(os.path.basename(path)):
+        try:
+            draw(path)
+        except (ValueError, OverflowError, FloatingPointError) as e:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            print(f"rnnx train: note: {path} not drawn ({type(e).__name__}: {' '.join(str(e).split())}); the "
+                  "numbers are in metrics.json", file=sys.stderr)
 
 
 # -- predict / forecast --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import os
 import statistics
 from typing import Any
 
-from rnnx.cli import runfolder
+from rnnx.cli import runfolder, signals
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings, check_settings
 from rnnx.io import atomic
@@ -116,11 +116,14 @@ def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[s
     """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
     from rnnx import plots, recorder
 
+    from rnnx.cli import signals
+
     rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
-    os.makedirs(out, exist_ok=True)
-    rec.save(files[0])
-    d = rec.to_json()
-    plots.diagnostics(d, files[1], title)
+    with signals.writing():  # a first signal waits for both files (rnnx diagnose stops after them)
+        os.makedirs(out, exist_ok=True)
+        rec.save(files[0])
+        d = rec.to_json()
+        plots.diagnostics(d, files[1], title)
     sm = recorder.summary(d)
     return {"probe_size": d["probe_size"], "part": part, "grad_norm": d["gradient"]["grad_norm"],
             "growth": sm.get("growth"), "flow_ratio": sm.get("flow_ratio"), "out": out}
@@ -181,21 +184,63 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
     out = out if out is not None else os.path.join("runs", f"compare-{study}-{base.preset or 'csv'}")
     runfolder.check_out(out)
     runfolder.check_new(out, overwrite=False)
-    runs = []
+    plan = []
     for label, change in variants:
         for k in range(seeds):
             s = dataclasses.replace(base, **change, seed=base.seed + k, diagnostics=base.diagnostics or ("all",))
             check_settings(s)
-            folder = os.path.join(out, _safe(label), f"seed{s.seed}")
-            runs.append(_one(app, s, folder, label, quiet))
-    table = _table(study, runs)
-    verdict = _verdict(study, table)
-    result = {"study": study, "seeds": seeds, "settings": base.to_json(), "variants": table, "verdict": verdict,
-              "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
-    atomic.write_text(os.path.join(out, "compare.json"), json.dumps(app._finite_or_null(result), indent=1) + "\n")
-    atomic.write_text(os.path.join(out, "compare.csv"), _csv(table))
-    _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
+            plan.append((label, s, os.path.join(out, _safe(label), f"seed{s.seed}")))
+    runs: list[dict] = []
+    progress = _Progress(out, [folder for _, _, folder in plan])
+    # SIGINT/SIGTERM/SIGHUP stop the study between its inner runs (an inner run answers them as rnnx train does,
+    # and its signal is the study's too): one line naming the runs that finished, exit 128 + N
+    with signals.stopping(report=progress.report) as sig:
+        for label, s, folder in plan:
+            sig.check()
+            progress.started += 1
+            try:
+                runs.append(_one(app, s, folder, label, quiet))
+            except AppError as e:
+                if sig.pending is None:
+                    raise
+                progress.inner = str(e)  # that run stopped: where its state is kept and how to continue it
+                raise signals.Forced(sig.pending) from None
+        sig.check()
+        table = _table(study, runs)
+        verdict = _verdict(study, table)
+        result = {"study": study, "seeds": seeds, "settings": base.to_json(), "variants": table, "verdict": verdict,
+                  "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
+        with sig.writing():  # the three files of the study: a first signal waits for them
+            atomic.write_text(os.path.join(out, "compare.json"),
+                              json.dumps(app._finite_or_null(result), indent=1) + "\n")
+            atomic.write_text(os.path.join(out, "compare.csv"), _csv(table))
+            _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
+            progress.written = True
     return {**result, "out": out}
+
+
+class _Progress:
+    """How far a study got, for the line of a signal that stopped it."""
+
+    def __init__(self, out: str, folders: list[str]) -> None:
+        self.out, self.folders = out, folders
+        self.started, self.inner, self.written = 0, None, False
+
+    def report(self) -> str:
+        from rnnx.io import checkpoint
+
+        done = []
+        for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
+            try:
+                if checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT))[0].get("finished"):
+                    done.append(folder)
+            except (checkpoint.CheckpointError, OSError):
+                pass
+        said = f"{len(done)} of {len(self.folders)} runs finished: {', '.join(done) or 'none'}"
+        if self.inner is not None:
+            said += f"; the run in {self.folders[self.started - 1]}: {self.inner.split('; ', 1)[-1]}"
+        files = ", ".join(os.path.join(self.out, f"compare.{e}") for e in ("json", "csv", "png"))
+        return f"{said}; {files} {'written whole' if self.written else 'not written'}"
 
 
 def _safe(label: str) -> str:

@@ -36,7 +36,8 @@ def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None, 
     first: every array host-transferred by ``to_numpy`` (default
     :func:`rnnx.backends.to_numpy`) must be float16/32/64 (:class:`TypeError` naming the key
     and dtype otherwise) and the keys and shapes exactly ``layer_or_model.param_shapes()``
-    (:class:`FileFormatError`).  An existing ``path`` is replaced only with
+    (:class:`FileFormatError`), and finite (ValueError naming the parameter and its first
+    NaN/Inf element).  An existing ``path`` is replaced only with
     ``overwrite=True`` (:class:`FileExistsError` ``path: '<p>' exists; pass overwrite=True
     to replace it`` otherwise); see :func:`rnnx.io.checkpoint.save`."""
     if isinstance(layer_or_model, Model):
@@ -55,14 +56,50 @@ def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None, 
                                 repr(getattr(layer_or_model, "layer", layer_or_model)))
     except checkpoint.CheckpointError as e:
         raise _as(e, "save") from None
+    import numpy as np
+
+    from rnnx import checks
+
+    bad = checks.first_non_finite([(f"params[{k!r}]", v) for k, v in host.items()], xp=np)
+    if bad is not None:  # a model that cannot predict: refused here, not found out when it is loaded
+        raise ValueError(bad)
     checkpoint.save(path, meta, {"params": host}, to_numpy=lambda a: a, overwrite=overwrite)
+
+
+def _check_xp_dtype(xp: Any, dtype: Any) -> None:
+    """:func:`load`'s ``xp`` (a module with ``asarray``, as every rnnx function takes it) and
+    ``dtype`` (real floating: the parameters are floats; an integer one would truncate them)."""
+    if xp is not None and (isinstance(xp, str) or not callable(getattr(xp, "asarray", None))):
+        got = f"str {xp!r}; pass the module itself: import {xp}; rnnx.load(path, xp={xp})" if isinstance(xp, str) \
+            else type(xp).__name__
+        raise TypeError(f"xp: expected an array namespace module (numpy, torch, jax.numpy, ...), got {got}")
+    if dtype is None:
+        return
+    import array_api_compat as compat
+
+    if xp is None:
+        import numpy as xp
+    try:
+        ok = bool(compat.array_namespace(xp.asarray(0.0)).isdtype(dtype, "real floating"))
+    except (TypeError, ValueError, AttributeError):  # a name such as "float32": what NumPy makes of it
+        import numpy as np
+
+        try:
+            ok = np.dtype(dtype).kind == "f"
+        except TypeError:
+            ok = False
+    if not ok:
+        raise ValueError(f"dtype: expected a real floating dtype (float16, float32, float64), got {dtype!r}")
 
 
 def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, expect: Any = None):
     """Read a file written by :func:`save` (or a run's ``model.npz``) -> ``(layer_or_model,
     params)`` on ``xp``.  The file is checked before its arrays are read
     (:func:`rnnx.io.checkpoint.load`); ``expect`` (a layer or model) makes a file of another
-    cell or size an error.  Every problem: one :class:`FileFormatError` line naming ``path``."""
+    cell or size an error.  Every problem: one :class:`FileFormatError` line naming ``path``.
+    ``xp`` must be an array namespace module (TypeError for a name such as ``"numpy"``),
+    ``dtype`` one of its real floating dtypes (ValueError otherwise)."""
+    _check_xp_dtype(xp, dtype)
     try:
         meta, groups = checkpoint.load(path)
     except checkpoint.CheckpointError as e:

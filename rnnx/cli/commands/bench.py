@@ -29,10 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import bench
+    from rnnx.cli import bench, signals
 
-    return bench.main(cells=[c.strip() for c in args.cells.split(",") if c.strip()], sizes=args.sizes,
-                      backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
-                      json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
-                      checkpoint=args.checkpoint, settle=args.settle, min_round_ms=args.min_round_ms,
-                      rewarm_ms=args.rewarm_ms)
+    # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of --json/--plot were written (whole)
+    with signals.stopping(outputs=[args.json, args.plot]):
+        return bench.main(cells=[c.strip() for c in args.cells.split(",") if c.strip()], sizes=args.sizes,
+                          backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
+                          json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
+                          checkpoint=args.checkpoint, settle=args.settle, min_round_ms=args.min_round_ms,
+                          rewarm_ms=args.rewarm_ms)

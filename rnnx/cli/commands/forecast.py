@@ -15,9 +15,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app
+    import os
 
-    r = app.forecast(args.model, args.steps, csv=args.csv, column=args.column, out=args.out, backend=args.backend, overwrite=args.overwrite,
-                     device=args.device)
+    from rnnx.cli import app, signals
+
+    out = args.out or os.path.join(args.model, "forecast.csv")
+    # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of the CSV and its plot were written (whole)
+    with signals.stopping(outputs=[out, os.path.splitext(out)[0] + ".png"]):
+        r = app.forecast(args.model, args.steps, csv=args.csv, column=args.column, out=args.out, backend=args.backend, overwrite=args.overwrite,
+                         device=args.device)
     print(json.dumps(r))
     return 0

@@ -19,10 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import parity
+    from rnnx.cli import parity, signals
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     unknown = [c for c in cells if c not in parity.CELLS]
     if unknown:
         raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity.CELLS)}")
-    return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells)
+    with signals.stopping(outputs=[args.json]):  # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N
+        return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells)

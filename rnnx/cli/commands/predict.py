@@ -20,19 +20,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app, panel_app, panel_predict
+    import os
 
-    if panel_app.holds_run(args.model):
-        r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, column=args.column,
-                                        out=args.out, backend=args.backend, device=args.device,
-                                        overwrite=args.overwrite)
-    else:
-        for flag in ("npz", "ts"):
-            if getattr(args, flag) is not None:
-                raise AppError(f"--{flag}: applies to a classification run (a folder holding "
-                               f"{panel_app.CLASSES_FILE}), not {args.model!r}; a regression run predicts on its own "
-                               "data or on --csv FILE --column NAME")
-        r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
-                        overwrite=args.overwrite, device=args.device)
+    from rnnx.cli import app, panel_app, panel_predict, signals
+
+    # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N; the CSV is written whole or not at all
+    with signals.stopping(outputs=[args.out or os.path.join(args.model, "predictions.csv")]):
+        if panel_app.holds_run(args.model):
+            r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, column=args.column,
+                                            out=args.out, backend=args.backend, device=args.device,
+                                            overwrite=args.overwrite)
+        else:
+            for flag in ("npz", "ts"):
+                if getattr(args, flag) is not None:
+                    raise AppError(f"--{flag}: applies to a classification run (a folder holding "
+                                   f"{panel_app.CLASSES_FILE}), not {args.model!r}; a regression run predicts on its "
+                                   "own data or on --csv FILE --column NAME")
+            r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
+                            overwrite=args.overwrite, device=args.device)
     print(json.dumps(r))
     return 0

@@ -104,16 +104,18 @@ def _loaded(folder: str, rec: dict):
 
 def run(args: argparse.Namespace) -> int:
     from rnnx import text as T
+    from rnnx.cli import signals
     from rnnx.cli.errors import AppError, for_cli
 
     _check_flags(args)
-    rec = _record(args.model)
-    model, params, vocab = _loaded(args.model, rec)
-    prime = rec["first"] if args.prime is None else args.prime
-    try:
-        text = T.sample(model, params, vocab, prime=prime, length=args.length, temperature=args.temperature,
-                        seed=args.seed)
-    except ValueError as e:
-        raise AppError(for_cli(str(e), ("--prime", "--length", "--temperature", "--seed"))) from None
+    with signals.stopping(report=lambda: "nothing was printed"):  # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N
+        rec = _record(args.model)
+        model, params, vocab = _loaded(args.model, rec)
+        prime = rec["first"] if args.prime is None else args.prime
+        try:
+            text = T.sample(model, params, vocab, prime=prime, length=args.length, temperature=args.temperature,
+                            seed=args.seed)
+        except ValueError as e:
+            raise AppError(for_cli(str(e), ("--prime", "--length", "--temperature", "--seed"))) from None
     print(prime + text)
     return 0
