@@ -196,3 +196,46 @@ def test_live_lock_names_only_its_pid_and_host(tmp_path):
     line = one_line(p.stderr)
     assert p.returncode == 1 and f"pid {os.getpid()} on " in line and "since" not in line, p.stderr
     assert socket.gethostname() in line or "unknown" in line
+
+
+# -- item 8: only rnnx's own temporaries are removed ------------------------------------------------------
+def test_temporary_names_parse_strictly(tmp_path):
+    tmp = os.path.basename(atomic.temporary_name(str(tmp_path / "checkpoint.npz")))
+    assert atomic.owner_pid(tmp) == os.getpid() and tmp.endswith("-checkpoint.npz"), tmp
+    for name in (f".tmp-{DEAD}-notes.txt", f".tmp-{DEAD}-0badc0de-checkpoint.npz", f".rnnx-tmp-{DEAD}-0badc0de-x",
+                 f".rnnx-tmp-{DEAD}-0123456789ABCDEF-x", f".rnnx-tmp-0{DEAD}-0123456789abcdef-x",
+                 f".rnnx-tmp-{DEAD}-0123456789abcdef-", f".rnnx-tmp--1-0123456789abcdef-x", "notes.txt"):
+        assert atomic.owner_pid(name) is None, name
+    assert atomic.owner_pid(f".rnnx-tmp-{DEAD}-0123456789abcdef-model.npz") == DEAD
+
+
+def test_resume_leaves_what_is_not_rnnxs_temporary(capsys, tmp_path, trained):
+    r = copy_run(trained, tmp_path / "r")
+    outside = tmp_path / "outside.txt"
+    outside.write_text(SECRET)
+    (r / f".tmp-{DEAD}-notes.txt").write_text(SECRET)  # a user's file, of the old temporaries' form
+    (r / f".tmp-{DEAD}-0badc0de-checkpoint.npz").write_bytes(b"an older rnnx's killed write: left, not rnnx's now")
+    (r / f".rnnx-tmp-{DEAD}-0123456789abcdef-checkpoint.npz").mkdir()  # a folder of the very form
+    (r / f".rnnx-tmp-{DEAD}-0123456789abcdef-history.csv").symlink_to(outside)  # a link of that form
+    (r / f".rnnx-tmp-{DEAD}-fedcba9876543210-model.npz").write_bytes(b"half a write")  # rnnx's: removed
+    keep = {k: v for k, v in snapshot(r).items() if k.startswith((".tmp-", ".rnnx-tmp-"))}
+    del keep[f".rnnx-tmp-{DEAD}-fedcba9876543210-model.npz"]
+    before = state(outside)
+    code, _, err = cli(capsys, "train", "--resume", r, "--epochs", "4", "--quiet")
+    assert code == 0, err
+    removed = [ln for ln in err.splitlines() if "removed" in ln]
+    assert len(removed) == 1 and f".rnnx-tmp-{DEAD}-fedcba9876543210-model.npz" in removed[0], err
+    assert {k: v for k, v in snapshot(r).items() if k.startswith((".tmp-", ".rnnx-tmp-"))} == keep
+    assert state(outside) == before
+
+
+def test_old_temporary_names_are_not_rnnxs_files(tmp_path, trained):
+    """A ``.tmp-<pid>-...`` file is the user's: a folder holding one is not empty, and
+    ``predict --out`` may write it (with --overwrite) like any file of the user's."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / f".tmp-{DEAD}-notes.txt").write_text("mine")
+    with pytest.raises(AppError, match="is not empty"):
+        runfolder.check_new(str(tmp_path / "d"), overwrite=False)
+    r = copy_run(trained, tmp_path / "r")
+    assert runfolder.protected(str(r / f".tmp-{DEAD}-notes.txt")) is None
+    assert runfolder.protected(str(r / f".rnnx-tmp-{DEAD}-0123456789abcdef-x.csv")) == os.path.realpath(r)

@@ -210,9 +210,9 @@ def _read_record(fd: int) -> tuple[int, str | None] | tuple[()] | None:
 
 
 def _entries(folder: str) -> list[str]:
-    """What the folder holds, without the lock file and the temporaries of killed writes."""
+    """What the folder holds, without the lock file and rnnx's temporaries (:func:`rnnx.io.atomic.is_temporary`)."""
     return sorted(n for n in os.listdir(folder)
-                  if n != LOCK and atomic.owner_pid(n) is None)
+                  if n != LOCK and not atomic.is_temporary(folder, n))
 
 
 def check_out(out: str) -> None:

@@ -55,7 +55,7 @@ def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: 
     """Write ``meta`` (plus ``format`` and ``version``) and the array ``groups`` to ``path``
     atomically: every array is host-transferred by ``to_numpy`` and checked first (not
     float16/32/64: :class:`TypeError` naming it), then written through
-    :func:`rnnx.io.atomic.replacing` (a temporary ``.tmp-<pid>-<random>-<name>`` beside
+    :func:`rnnx.io.atomic.replacing` (a temporary ``.rnnx-tmp-<pid>-<random>-<name>`` beside
     ``path``, fsynced and renamed over it).  ``overwrite=False`` and ``path`` exists:
     :class:`FileExistsError`, nothing written.  A replaced file's permission bits carry over;
     a new file gets ``0666 & ~umask``.  An :class:`OSError` (no space, no permission, a
