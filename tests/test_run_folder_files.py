@@ -239,3 +239,133 @@ def test_old_temporary_names_are_not_rnnxs_files(tmp_path, trained):
     r = copy_run(trained, tmp_path / "r")
     assert runfolder.protected(str(r / f".tmp-{DEAD}-notes.txt")) is None
     assert runfolder.protected(str(r / f".rnnx-tmp-{DEAD}-0123456789abcdef-x.csv")) == os.path.realpath(r)
+
+
+# -- item 3: an existing file is replaced only with --overwrite, never a run's, never twice ---------------
+def _user_file(path, text="the user's own file\n"):
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    return state(path)
+
+
+@pytest.fixture
+def no_bench(monkeypatch):
+    """Count the bench's rounds: a refused command runs none."""
+    from rnnx.cli import bench
+
+    calls = []
+    monkeypatch.setattr(bench, "run", lambda **kw: calls.append(kw) or pytest.fail("the bench ran"))
+    return calls
+
+
+def test_bench_outputs_refused_before_the_bench_runs(capsys, tmp_path, trained, no_bench):
+    mine = tmp_path / "mine.json"
+    before = _user_file(mine)
+    small = ["bench", "--sizes", "2,4,3,5", "--cells", "lstm", "--repeat", "1", "--warmup", "1", "--no-anchors",
+             "--backend", "numpy"]
+    run_before = snapshot(trained)
+    for argv, flag, words in (
+            (["--json", mine], "--json", "pass --overwrite"),
+            (["--plot", mine], "--plot", "pass --overwrite"),
+            (["--json", trained / "metrics.json", "--overwrite"], "--json", "is a file of the run"),
+            (["--plot", trained / "model.npz", "--overwrite"], "--plot", "is a file of the run"),
+            (["--json", tmp_path / "b.out", "--plot", tmp_path / "b.out"], "--plot", "same file"),
+            (["--json", tmp_path / "nofolder" / "b.json"], "--json", "does not exist")):
+        code, out, err = cli(capsys, *small, *argv)
+        line = one_line(err)
+        assert code == 2 and line.startswith(f"rnnx bench: error: {flag}: ") and words in line, (argv, err)
+    assert not no_bench and state(mine) == before and snapshot(trained) == run_before
+    assert not (tmp_path / "b.out").exists()
+
+
+def test_bench_overwrite_replaces_a_users_file(capsys, tmp_path):
+    mine = tmp_path / "mine.json"
+    _user_file(mine)
+    os.link(mine, tmp_path / "mine-too.json")  # a second name of the same file: one output, two names
+    code, _, err = cli(capsys, "bench", "--sizes", "2,4,3,5", "--cells", "lstm", "--repeat", "1", "--warmup", "1",
+                       "--no-anchors", "--backend", "numpy", "--json", mine, "--plot", tmp_path / "mine-too.json",
+                       "--overwrite")
+    assert code == 2 and "same file" in one_line(err), err
+    os.unlink(tmp_path / "mine-too.json")
+    code, _, err = cli(capsys, "bench", "--sizes", "2,4,3,5", "--cells", "lstm", "--repeat", "1", "--warmup", "1",
+                       "--no-anchors", "--backend", "numpy", "--json", mine, "--overwrite")
+    assert code == 0, err
+    assert '"rows"' in mine.read_text() and stat.S_IMODE(os.stat(mine).st_mode) == 0o600
+
+
+def test_parity_json_refused_before_the_parity_runs(capsys, tmp_path, trained, monkeypatch):
+    from rnnx.cli import parity
+
+    calls = []
+    monkeypatch.setattr(parity, "collect", lambda *a, **k: calls.append(a) or pytest.fail("the parity ran"))
+    mine = tmp_path / "mine.json"
+    before, run_before = _user_file(mine), snapshot(trained)
+    for argv, words in ((["--json", mine], "pass --overwrite"),
+                        (["--json", trained / "checkpoint.npz", "--overwrite"], "is a file of the run"),
+                        (["--json", tmp_path], "is a folder")):
+        code, _, err = cli(capsys, "parity", "--backend", "numpy", "--cells", "lstm", *argv)
+        line = one_line(err)
+        assert code == 2 and line.startswith("rnnx parity: error: --json: ") and words in line, (argv, err)
+    assert not calls and state(mine) == before and snapshot(trained) == run_before
+
+
+def test_parity_json_overwrite_is_atomic_and_keeps_the_mode(capsys, tmp_path):
+    mine = tmp_path / "mine.json"
+    _user_file(mine)
+    code, _, err = cli(capsys, "parity", "--backend", "numpy", "--cells", "lstm", "--json", mine, "--overwrite")
+    assert code == 0, err
+    assert '"rows"' in mine.read_text() and stat.S_IMODE(os.stat(mine).st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["mine.json"]  # no temporary left beside it
+
+
+def test_forecast_csv_and_plot_never_share_a_file(capsys, tmp_path, trained):
+    r = copy_run(trained, tmp_path / "r")
+    run_before = snapshot(r)
+    code, _, err = cli(capsys, "forecast", "--model", r, "--steps", "3", "--out", tmp_path / "mine.png")
+    line = one_line(err)
+    assert code == 2 and line.startswith("rnnx forecast: error: --out: ") and "same file" in line, err
+    assert not (tmp_path / "mine.png").exists()
+    a = tmp_path / "f.csv"
+    before = _user_file(a)
+    os.link(a, tmp_path / "f.png")  # the plot's name is a second name of the CSV
+    code, _, err = cli(capsys, "forecast", "--model", r, "--steps", "3", "--out", a, "--overwrite")
+    assert code == 2 and "same file" in one_line(err), err
+    assert state(a) == before and snapshot(r) == run_before
+
+
+def test_predict_out_never_a_run_file_even_through_a_link(capsys, tmp_path, trained):
+    r = copy_run(trained, tmp_path / "r")
+    run_before = snapshot(r)
+    (tmp_path / "p.csv").symlink_to(r / "metrics.json")
+    code, _, err = cli(capsys, "predict", "--model", r, "--out", tmp_path / "p.csv", "--overwrite")
+    line = one_line(err)
+    assert code == 2 and "is a file of the run" in line, err
+    assert snapshot(r) == run_before
+    mine = tmp_path / "mine.csv"
+    before = _user_file(mine)
+    code, _, err = cli(capsys, "predict", "--model", r, "--out", mine)
+    assert code == 2 and "pass --overwrite" in one_line(err), err
+    assert state(mine) == before
+
+
+def test_save_out_refused_before_the_torch_file_is_read(capsys, tmp_path, trained, monkeypatch):
+    torch = pytest.importorskip("torch")
+    torch.save(torch.nn.GRU(3, 4).state_dict(), tmp_path / "gru.pt")
+    r = copy_run(trained, tmp_path / "r")
+    run_before = snapshot(r)
+    calls = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+    code, _, err = cli(capsys, "save", "--from-torch", tmp_path / "gru.pt", "--out", r / "model.npz", "--overwrite")
+    line = one_line(err)
+    assert code == 2 and line.startswith("rnnx save: error: --out: ") and "is a file of the run" in line, err
+    assert not calls and snapshot(r) == run_before
+
+
+def test_diagnose_out_never_writes_into_a_run(capsys, tmp_path, trained):
+    r = copy_run(trained, tmp_path / "r")
+    run_before = snapshot(r)
+    code, _, err = cli(capsys, "diagnose", "--model", r, "--out", r, "--overwrite")
+    line = one_line(err)
+    assert code == 2 and line.startswith("rnnx diagnose: error: --out: ") and "is a file of the run" in line, err
+    assert snapshot(r) == run_before

@@ -50,6 +50,49 @@ def protected(path: str) -> str | None:
         return folder
     return None
 
+def check_output(flag: str, path: str, *, overwrite: bool, replaceable: bool = False) -> None:
+    """A file a command writes at a user-named ``path`` (``flag`` names it), checked before
+    any work starts: a name, in an existing folder, not a folder; never a file of a run
+    (:func:`protected`), not even with ``overwrite``; an existing file (or link) only with
+    ``overwrite`` or when ``replaceable`` (the command's own earlier output).  One AppError
+    line otherwise (exit 2, nothing written)."""
+    if not path or not str(path).strip():
+        raise AppError(f"{flag}: expected a file name, got {path!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise AppError(f"{flag}: the folder {parent!r} does not exist (nothing was written)")
+    if os.path.isdir(path):
+        raise AppError(f"{flag}: {path!r} is a folder, expected a file name (nothing was written)")
+    owner = protected(path)
+    if owner is not None:
+        raise AppError(f"{flag}: {path!r} is a file of the run in {owner!r}; choose another name (nothing was written)")
+    if os.path.lexists(path) and not overwrite and not replaceable:
+        raise AppError(f"{flag}: {path!r} exists; pass --overwrite to replace it (nothing was written)")
+
+
+def same_file(a: str, b: str) -> bool:
+    """Do ``a`` and ``b`` name one file: the same real path (links resolved), or, where
+    both exist, the same device and inode (a hard link, a case-insensitive name)?"""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_distinct(outputs: list[tuple[str, str]]) -> None:
+    """The ``(flag, path)`` outputs of one command must be different files: two that are one
+    (:func:`same_file`) are one AppError line naming both (exit 2, nothing written)."""
+    for i, (flag_b, b) in enumerate(outputs):
+        for flag_a, a in outputs[:i]:
+            if same_file(a, b):
+                also = f"{flag_a} " if flag_a != flag_b else ""
+                raise AppError(f"{flag_b}: {b!r} is the same file as {also}{a!r}; one command's outputs need a "
+                               "name each (nothing was written)")
+
+
 try:
     import fcntl
 except ImportError:  # not POSIX: no advisory locks
