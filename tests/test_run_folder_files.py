@@ -369,3 +369,103 @@ def test_diagnose_out_never_writes_into_a_run(capsys, tmp_path, trained):
     line = one_line(err)
     assert code == 2 and line.startswith("rnnx diagnose: error: --out: ") and "is a file of the run" in line, err
     assert snapshot(r) == run_before
+
+
+# -- item 9b: a FIFO or a device as an input is refused before a byte is read -------------------------
+TS = ("@problemName t\n@timeStamps false\n@univariate true\n@equalLength true\n@classLabel true a b\n@data\n"
+      + "".join(f"1,2,3,{i},5,6,7,8:{'ab'[i % 2]}\n" for i in range(12)))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, trained):
+    """A folder with a FIFO (no writer: a reader would wait forever), good files of each
+    kind, a regression run, a classification run, and runs whose files are a FIFO or a
+    link to /dev/zero."""
+    import shutil
+
+    import numpy as np
+
+    d = tmp_path_factory.mktemp("inputs")
+    os.mkfifo(d / "fifo")
+    (d / "t.ts").write_text(TS)
+    rng = np.random.default_rng(0)
+    np.savez(d / "p.npz", x=rng.standard_normal((30, 10)), y=np.arange(30) % 2)
+    shutil.copytree(trained, d / "r")
+    assert main(["train", "--npz", str(d / "p.npz"), "--epochs", "1", "--hidden", "4", "--quiet",
+                 "--out", str(d / "rc")]) == 0
+    for name, make in (("rfifo", lambda p: os.mkfifo(p)), ("rzero", lambda p: os.symlink("/dev/zero", p))):
+        shutil.copytree(trained, d / name)
+        os.unlink(d / name / "model.npz")
+        make(d / name / "model.npz")
+    shutil.copytree(trained, d / "rck")
+    os.unlink(d / "rck" / "checkpoint.npz")
+    os.mkfifo(d / "rck" / "checkpoint.npz")
+    return d
+
+
+_TRAIN = ["train", "--epochs", "1", "--quiet", "--out", "o"]
+NONREGULAR = [  # (argv with {bad} for the FIFO or /dev/zero, the flag or file named)
+    (["train", "--csv", "{bad}", "--column", "v", "--epochs", "1", "--quiet", "--out", "o"], "--csv"),
+    (["train", "--csv", "{bad}", "--targets", "v", "--epochs", "1", "--quiet", "--out", "o"], "--csv"),
+    ([*_TRAIN, "--npz", "{bad}"], "--npz"),
+    ([*_TRAIN, "--ts", "{bad}"], "--ts"),
+    ([*_TRAIN, "--ts", "t.ts", "--test-ts", "{bad}"], "--test-ts"),
+    ([*_TRAIN, "--text", "{bad}"], "--text"),
+    (["predict", "--model", "r", "--csv", "{bad}", "--column", "v"], "--csv"),
+    (["forecast", "--model", "r", "--csv", "{bad}", "--column", "v"], "--csv"),
+    (["predict", "--model", "rc", "--npz", "{bad}"], "--npz"),
+    (["predict", "--model", "rc", "--ts", "{bad}"], "--ts"),
+    (["load", "{bad}"], "{bad}"),
+    (["save", "--from-torch", "{bad}", "--out", "s.npz"], "--from-torch"),
+]
+
+
+@pytest.mark.parametrize("bad", ["fifo", "/dev/zero"])
+@pytest.mark.parametrize("argv,flag", NONREGULAR, ids=[f"{a[0]}-{f}" for a, f in NONREGULAR])
+def test_non_regular_input_is_refused_before_reading(inputs, argv, flag, bad):
+    if bad != "fifo" and not os.path.exists(bad):
+        pytest.skip(f"{bad} does not exist here")
+    before = snapshot(inputs)
+    argv = [a.replace("{bad}", bad) for a in argv]
+    p = rnnx_run(*argv, cwd=inputs)  # a reader of the FIFO would wait for a writer: the timeout fails it
+    line = one_line(p.stderr)
+    kind = "FIFO" if bad == "fifo" else "character device"
+    assert p.returncode in (1, 2) and kind in line and repr(bad) in line, p.stderr
+    assert line.split(": error: ")[1].startswith(flag.replace("{bad}", repr(bad))), p.stderr
+    assert snapshot(inputs) == before and not (inputs / "o").exists()
+
+
+@pytest.mark.parametrize("argv,kind", [(["predict", "--model", "rfifo"], "FIFO"),
+                                       (["forecast", "--model", "rfifo"], "FIFO"),
+                                       (["predict", "--model", "rzero"], "symbolic link"),
+                                       (["load", "rzero/model.npz"], "character device"),
+                                       (["train", "--resume", "rck", "--epochs", "4"], "FIFO")])
+def test_a_run_file_that_is_not_a_regular_file_is_refused(inputs, argv, kind):
+    before = snapshot(inputs)
+    p = rnnx_run(*argv, cwd=inputs)
+    line = one_line(p.stderr)
+    assert p.returncode in (1, 2) and kind in line and argv[-1 if argv[0] == "load" else 2] in line, p.stderr
+    assert snapshot(inputs) == before
+
+
+def test_open_regular_reads_nothing_of_a_device(tmp_path):
+    import tracemalloc
+
+    from rnnx.io import inputs
+
+    os.mkfifo(tmp_path / "f")
+    tracemalloc.start()
+    try:
+        for path in (str(tmp_path / "f"), "/dev/zero", str(tmp_path)):
+            with pytest.raises(inputs.NotARegularFile, match="expected a regular file"):
+                inputs.open_regular(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+    (tmp_path / "a").write_text("abc")
+    os.symlink(tmp_path / "a", tmp_path / "l")
+    with inputs.open_regular(str(tmp_path / "l")) as f:
+        assert f.read() == b"abc"
+    with pytest.raises(inputs.NotARegularFile, match="symbolic link"):
+        inputs.open_regular(str(tmp_path / "l"), nofollow=True)
