@@ -397,6 +397,9 @@ def inputs(tmp_path_factory, trained):
         shutil.copytree(trained, d / name)
         os.unlink(d / name / "model.npz")
         make(d / name / "model.npz")
+    assert main(["train", *RUN, "--diagnostics", "--out", str(d / "rdiag")]) == 0
+    os.unlink(d / "rdiag" / "diagnostics.json")
+    os.mkfifo(d / "rdiag" / "diagnostics.json")
     shutil.copytree(trained, d / "rck")
     os.unlink(d / "rck" / "checkpoint.npz")
     os.mkfifo(d / "rck" / "checkpoint.npz")
@@ -415,7 +418,7 @@ NONREGULAR = [  # (argv with {bad} for the FIFO or /dev/zero, the flag or file n
     (["forecast", "--model", "r", "--csv", "{bad}", "--column", "v"], "--csv"),
     (["predict", "--model", "rc", "--npz", "{bad}"], "--npz"),
     (["predict", "--model", "rc", "--ts", "{bad}"], "--ts"),
-    (["load", "{bad}"], "{bad}"),
+    (["load", "{bad}"], "load: {bad}"),
     (["save", "--from-torch", "{bad}", "--out", "s.npz"], "--from-torch"),
 ]
 
@@ -430,8 +433,8 @@ def test_non_regular_input_is_refused_before_reading(inputs, argv, flag, bad):
     p = rnnx_run(*argv, cwd=inputs)  # a reader of the FIFO would wait for a writer: the timeout fails it
     line = one_line(p.stderr)
     kind = "FIFO" if bad == "fifo" else "character device"
-    assert p.returncode in (1, 2) and kind in line and repr(bad) in line, p.stderr
-    assert line.split(": error: ")[1].startswith(flag.replace("{bad}", repr(bad))), p.stderr
+    assert p.returncode in (1, 2) and kind in line and f"{bad}'" in line, p.stderr
+    assert line.split(": error: ")[1].startswith(flag.replace("{bad}", repr(bad))), p.stderr  # the flag first
     assert snapshot(inputs) == before and not (inputs / "o").exists()
 
 
@@ -439,7 +442,8 @@ def test_non_regular_input_is_refused_before_reading(inputs, argv, flag, bad):
                                        (["forecast", "--model", "rfifo"], "FIFO"),
                                        (["predict", "--model", "rzero"], "symbolic link"),
                                        (["load", "rzero/model.npz"], "character device"),
-                                       (["train", "--resume", "rck", "--epochs", "4"], "FIFO")])
+                                       (["train", "--resume", "rck", "--epochs", "4"], "checkpoint.npz"),
+                                       (["train", "--resume", "rdiag", "--epochs", "4"], "FIFO")])
 def test_a_run_file_that_is_not_a_regular_file_is_refused(inputs, argv, kind):
     before = snapshot(inputs)
     p = rnnx_run(*argv, cwd=inputs)

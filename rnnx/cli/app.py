@@ -259,7 +259,7 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
     if not os.path.isdir(folder):
         raise AppError(f"{option}: {folder!r} is not a folder holding a run")
     try:
-        meta, groups = checkpoint.load(path)
+        meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
     if meta.get("kind") != kind:
@@ -915,10 +915,19 @@ def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrit
         import torch
     except ImportError:
         raise AppError("save: --from-torch needs torch; install it with: pip install 'rnnx[torch]'") from None
-    if not os.path.isfile(path):
-        raise AppError(f"--from-torch: {path!r} does not exist")
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        f = open_regular(path)  # a FIFO or a device: refused before a byte is read
+    except FileNotFoundError:
+        raise AppError(f"--from-torch: {path!r} does not exist") from None
+    except NotARegularFile as e:
+        raise AppError(f"--from-torch: {path!r} {e.strerror}") from None
+    except OSError as e:
+        raise AppError(f"--from-torch: cannot read {path!r} ({e.strerror or e})") from None
+    try:
+        with f:
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:
         raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
     if os.path.isdir(out):

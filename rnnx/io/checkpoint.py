@@ -226,17 +226,26 @@ def _read_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str) -
     return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 
 
-def _open(path: str) -> Any:
-    """The open file at ``path``; a missing file, a folder, an unreadable file or a bare
-    ``.npy``: :class:`FileFormatError`."""
-    if os.path.isdir(path):
-        raise _fail(path, " is a folder, expected an rnnx .npz file")
-    if not os.path.isfile(path):
-        raise _fail(path, " does not exist")
+def _open(path: str, *, nofollow: bool = False) -> Any:
+    """The open file at ``path``; a missing file, a folder, a FIFO or device (refused before
+    a byte is read, :func:`rnnx.io.inputs.open_regular`; with ``nofollow`` a symbolic link
+    too), an unreadable file or a bare ``.npy``: :class:`FileFormatError`."""
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     try:
-        f = open(path, "rb")
+        f = open_regular(path, nofollow=nofollow)
+    except FileNotFoundError:
+        raise _fail(path, " does not exist") from None
+    except NotARegularFile as e:
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise _fail(path, " is a folder, expected an rnnx .npz file") from None
+        raise _fail(path, f" {e.strerror}") from None
+    except OSError as e:
+        raise _fail(path, f" cannot be read ({e.strerror or e})") from None
+    try:
         start = f.read(len(_NPY_MAGIC))
     except OSError as e:
+        f.close()
         raise _fail(path, f" cannot be read ({e.strerror or e})") from None
     if start == _NPY_MAGIC:
         f.close()
@@ -245,12 +254,14 @@ def _open(path: str) -> Any:
     return f
 
 
-def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
+def load(path: str, *, nofollow: bool = False) -> tuple[dict, dict[str, dict[str, Any]]]:
     """Read a file written by :func:`save`: (meta, groups of NumPy arrays in native byte
     order).  The zip directory, the meta record (:func:`rnnx.io.schema.validate`) and every
     array's header are checked before any array data is read; every problem is one
-    :class:`FileFormatError` line naming ``path`` and the member or field."""
-    with _open(path) as f:
+    :class:`FileFormatError` line naming ``path`` and the member or field.  Anything but a
+    regular file (a FIFO, a device) is refused before a byte is read; ``nofollow`` (a file
+    inside a run folder, which rnnx never writes as a link) refuses a symbolic link too."""
+    with _open(path, nofollow=nofollow) as f:
         size = os.fstat(f.fileno()).st_size
         try:
             with zipfile.ZipFile(f) as zf:
