@@ -26,6 +26,7 @@ import time
 
 from rnnx.cli.errors import AppError
 from rnnx.io import atomic
+from rnnx.io.inputs import kind_of
 
 LOCK = ".rnnx.lock"
 CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
@@ -196,12 +197,12 @@ class Lock:
             except OSError:
                 raise type(e)(e.errno, e.strerror, self.path) from None
             if not stat.S_ISREG(st.st_mode):
-                raise self._refuse(f"is {_kind(st.st_mode)}, not an rnnx lock file") from None
+                raise self._refuse(f"is {kind_of(st.st_mode)}, not an rnnx lock file") from None
             raise type(e)(e.errno, e.strerror, self.path) from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise self._refuse(f"is {_kind(st.st_mode)}, not an rnnx lock file")
+                raise self._refuse(f"is {kind_of(st.st_mode)}, not an rnnx lock file")
             if st.st_nlink != 1:
                 raise self._refuse(f"is a hard link ({st.st_nlink} names of one file), not an rnnx lock file")
         except BaseException:
@@ -223,16 +224,6 @@ class Lock:
                 os.unlink(self.path)  # while still holding it: a waiter then sees another inode and retries
             os.close(self.fd)
             self.fd = None
-
-
-def _kind(mode: int) -> str:
-    """What a non-regular file is, for a message."""
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def _read_record(fd: int) -> tuple[int, str | None] | tuple[()] | None:
