@@ -14,7 +14,6 @@ import hashlib
 import io
 import math
 import os
-import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,10 +45,13 @@ class DataChanged(DataError):
 
 
 def file_digest(path: str) -> tuple[str, int]:
-    """The sha256 (hex) and size in bytes of the file at ``path``, read in 1 MiB chunks."""
+    """The sha256 (hex) and size in bytes of the file at ``path``, read in 1 MiB chunks
+    (anything but a regular file: :class:`rnnx.io.inputs.NotARegularFile`, nothing read)."""
+    from rnnx.io.inputs import open_regular
+
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a FIFO or a device: NotARegularFile (an OSError), nothing read
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
             size += len(chunk)
@@ -87,24 +89,26 @@ def _noun(what: str) -> str:
 
 def _read_bytes(path: str, what: str = "csv", *, limit: int | None = None,
                 limit_name: str = "MAX_CSV_BYTES") -> bytes:
-    """The whole file, after checking it exists, is a file and is at most ``limit`` bytes
-    (default :data:`MAX_CSV_BYTES`).  Every problem is one DataError starting ``<what>:``
-    and naming the file (``what``: the parameter or flag it came from, ``csv``, ``text``)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise DataError(f"{what}: file {path!r} does not exist") from None
-    except OSError as e:
-        raise DataError(f"{what}: cannot read {path!r} ({e.strerror or e})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise DataError(f"{what}: {path!r} is a directory, expected a {_noun(what)} file")
+    """The whole file, after checking it exists, is a regular file (not a folder, a FIFO,
+    a device: refused before a byte is read) and is at most ``limit`` bytes (default
+    :data:`MAX_CSV_BYTES`).  Every problem is one DataError starting ``<what>:`` and naming
+    the file (``what``: the parameter or flag it came from, ``csv``, ``text``)."""
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     limit = MAX_CSV_BYTES if limit is None else limit
     too_big = f"expected at most {_size(limit)} ({limit_name})"
-    if st.st_size > limit:
-        raise DataError(f"{what}: {path!r} is {_size(st.st_size)}; {too_big}")
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise DataError(f"{what}: {path!r} is {_size(size)}; {too_big}")
             raw = f.read(limit + 1)  # a file that grew after the stat is still bounded
+    except FileNotFoundError:
+        raise DataError(f"{what}: file {path!r} does not exist") from None
+    except NotARegularFile as e:
+        if os.path.isdir(path):
+            raise DataError(f"{what}: {path!r} is a directory, expected a {_noun(what)} file") from None
+        raise DataError(f"{what}: {path!r} {e.strerror}") from None
     except OSError as e:
         raise DataError(f"{what}: cannot read {path!r} ({e.strerror or e})") from None
     if len(raw) > limit:

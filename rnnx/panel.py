@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import math
 import os
-import stat
 import zipfile
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -152,19 +151,32 @@ def pad(sequences: Sequence[Any], *, name: str = "X") -> tuple[Any, Any]:
 
 
 # -- .npz ------------------------------------------------------------------------------------
-def _stat_file(path: str, kind: str, limit: int) -> int:
-    """The size of the file at ``path`` after checking it exists, is a file and is at most ``limit``."""
+def _open_file(path: str, kind: str, limit: int) -> Any:
+    """The file at ``path`` opened for reading, after checking it exists, is a regular file
+    (not a folder, a FIFO, a device: refused before a byte is read) and is at most ``limit``."""
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     try:
-        st = os.stat(path)
+        f = open_regular(path)
     except FileNotFoundError:
         raise _fail(path, " does not exist") from None
+    except NotARegularFile as e:
+        if os.path.isdir(path):
+            raise _fail(path, f" is a directory, expected a {kind} file") from None
+        raise _fail(path, f" {e.strerror}") from None
     except OSError as e:
         raise _fail(path, f" cannot be read ({e.strerror or e})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise _fail(path, f" is a directory, expected a {kind} file")
-    if st.st_size > limit:
-        raise _fail(path, f" is {_size(st.st_size)}; expected at most {_size(limit)}")
-    return st.st_size
+    size = os.fstat(f.fileno()).st_size
+    if size > limit:
+        f.close()
+        raise _fail(path, f" is {_size(size)}; expected at most {_size(limit)}")
+    return f
+
+
+def _stat_file(path: str, kind: str, limit: int) -> int:
+    """The size of the file at ``path`` after checking it (:func:`_open_file`)."""
+    with _open_file(path, kind, limit) as f:
+        return os.fstat(f.fileno()).st_size
 
 
 def _rewrap(path: str, e: ck.FileFormatError) -> DataError:
@@ -193,9 +205,10 @@ def _read_members(path: str, need: tuple[str, ...] = ("x", "y")) -> dict[str, An
     all) before any data is read, then read with ``allow_pickle=False``."""
     import numpy as np
 
-    size = _stat_file(path, ".npz", MAX_CSV_BYTES)
+    f = _open_file(path, ".npz", MAX_CSV_BYTES)
+    size = os.fstat(f.fileno()).st_size
     try:
-        with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        with f, zipfile.ZipFile(f) as zf:
             members = ck._members(zf, path, size)
             unknown = sorted(k for k in members if k not in NPZ_KEYS)
             if unknown:
@@ -320,7 +333,9 @@ def _header(path: str) -> dict[str, list[str]]:
     tag's words after it, e.g. ``{"@classlabel": ["true", "a", "b"], ...}`` (a tag given
     twice: its first line)."""
     tags: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
+    import io
+
+    with io.TextIOWrapper(_open_file(path, ".ts", MAX_CSV_BYTES), encoding="utf-8", errors="replace") as f:
         for line in f:
             words = line.strip().lower().split()
             if words[:1] == ["@data"]:

@@ -302,9 +302,11 @@ class Recorder:
         diagnostics file of these settings."""
         import json
 
+        from rnnx.io.inputs import open_regular
+
         try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
+            with open_regular(path) as f:  # a FIFO or a device: refused before a byte is read
+                d = json.loads(f.read().decode("utf-8"))
         except (OSError, ValueError) as e:
             raise ValueError(f"{path!r}: expected the run's diagnostics file, could not read it ({e})") from None
         if not isinstance(d, dict) or d.get("format") != FORMAT or d.get("version") != VERSION:

@@ -663,7 +663,7 @@ def test_temporary_is_named_with_the_pid(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", lambda a, b: (seen.append(os.path.basename(a)), real(a, b)))
     path = str(tmp_path / "l.npz")
     checkpoint.save(path, META["rnnx-layer"], {"params": LAYER_P}, to_numpy=np.asarray)
-    assert len(seen) == 1 and re.fullmatch(rf"\.tmp-{os.getpid()}-[^/]+\.npz", seen[0]), seen
+    assert len(seen) == 1 and re.fullmatch(rf"\.rnnx-tmp-{os.getpid()}-[0-9a-f]{{16}}-[^/]+\.npz", seen[0]), seen
     seen.clear()
     rnnx.save(str(tmp_path / "new.npz"), LAYER, LAYER_P)  # a new file without overwrite: linked, not renamed
     assert seen == [] and sorted(os.listdir(tmp_path)) == ["l.npz", "new.npz"]

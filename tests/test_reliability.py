@@ -150,7 +150,7 @@ def test_sigkill_loop_resumes_bit_identical(tmp_path, reference):
         assert finished(folder)
         assert params_of(folder / "model.npz") == params_of(reference / "model.npz")
         assert history_of(folder) == history_of(reference)
-        assert not [n for n in os.listdir(folder) if n.startswith(".tmp-") or n == ".rnnx.lock"]
+        assert not [n for n in os.listdir(folder) if n.startswith(".rnnx-tmp-") or n == ".rnnx.lock"]
     print(f"{kills} SIGKILLs ({after_checkpoint} after the first checkpoint) in {rounds} round(s): "
           "every resumed model bit-identical")
     assert kills >= kills_wanted and after_checkpoint >= 1
@@ -186,11 +186,11 @@ def test_stale_temporaries_and_lock_are_cleaned_up(capsys, tmp_path):
     assert code == 0
     r = tmp_path / "r"
     dead = 2**22 + 12345  # above any pid_max default: no such process
-    (r / f".tmp-{dead}-0badc0de-checkpoint.npz").write_bytes(b"half a checkpoint")
+    (r / f".rnnx-tmp-{dead}-0badc0de0badc0de-checkpoint.npz").write_bytes(b"half a checkpoint")
     (r / ".rnnx.lock").write_text(f"pid {dead} on somewhere since then\n")
     code, _, err = cli(capsys, "train", "--resume", r, "--epochs", "4", "--quiet")
     assert code == 0, err
-    assert "took over the stale lock" in err and f".tmp-{dead}-0badc0de-checkpoint.npz" in err
+    assert "took over the stale lock" in err and f".rnnx-tmp-{dead}-0badc0de0badc0de-checkpoint.npz" in err
     assert sorted(os.listdir(r)) == sorted(["checkpoint.npz", "model.npz", "metrics.json", "history.csv",
                                             "convergence.png", "predictions.png"])
 
@@ -458,7 +458,7 @@ def test_full_disk(tmp_path):
     assert "No space left on device (ENOSPC)" in first and ("'/mnt/r/" in first or "'r/" in first), p.stderr
     assert "Traceback" not in p.stderr and "internal error" not in p.stderr
     listing = out.split("rc=1")[1].split("epoch")[0]
-    assert ".tmp-" not in listing and "checkpoint.npz" in listing
+    assert ".rnnx-tmp-" not in listing and "checkpoint.npz" in listing
     assert "epoch 5" in out and "rc=0" in out and "model.npz" in out.split("rc=0")[1]
 
 
@@ -530,4 +530,4 @@ def test_full_disk_names_the_file_for_predict_and_resume(tmp_path):
     assert lines[1] == "rc=1" and lines[3] == "rc=1", p.stdout + p.stderr
     assert "'r/predictions.csv': No space left on device (ENOSPC)" in lines[0], lines[0]
     assert "r/" in lines[2] and "No space left on device (ENOSPC)" in lines[2], lines[2]
-    assert not [n for n in lines[4:] if n.startswith(".tmp-") or n == ".rnnx.lock"], lines
+    assert not [n for n in lines[4:] if n.startswith(".rnnx-tmp-") or n == ".rnnx.lock"], lines

@@ -259,7 +259,7 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
     if not os.path.isdir(folder):
         raise AppError(f"{option}: {folder!r} is not a folder holding a run")
     try:
-        meta, groups = checkpoint.load(path)
+        meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
     if meta.get("kind") != kind:
@@ -716,26 +716,24 @@ def _series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | No
 def _out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
     """Where ``predict``/``forecast`` write: never over a file of the run (model,
     checkpoint, metrics, history, plots); an existing file that is not the command's own
-    earlier output only with ``--overwrite``; the folder must exist.  ``also``: the other
-    files written beside ``out`` (forecast's PNG), checked the same way."""
+    earlier output only with ``--overwrite`` (:func:`rnnx.cli.runfolder.check_output`); the
+    folder must exist.  ``also``: the other files written beside ``out`` (forecast's PNG),
+    checked the same way, and never the same file as ``out``."""
     out = out if out is not None else os.path.join(folder, default)
-    if not out.strip():
-        raise AppError(f"--out: expected a file name, got {out!r}")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise AppError(f"--out: the folder {parent!r} does not exist (nothing was written)")
-    if os.path.isdir(out):
-        raise AppError(f"--out: {out!r} is a folder, expected a file name")
     run_dir = os.path.realpath(folder)
-    for path in (out, *(os.path.splitext(out)[0] + ext for ext in also)):
-        real = os.path.realpath(path)
-        owner = runfolder.protected(path)
-        if owner is not None or (os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.PROTECTED):
-            raise AppError(f"--out: {path!r} is a file of the run in {owner or folder!r}; choose another name "
+    paths = [out, *(os.path.splitext(out)[0] + ext for ext in also)]
+    for path in paths:
+        real = os.path.realpath(path) if path.strip() else ""
+        in_run = os.path.dirname(real) == run_dir
+        if in_run and os.path.basename(real) in runfolder.PROTECTED and runfolder.protected(path) is None:
+            raise AppError(f"--out: {path!r} is a file of the run in {folder!r}; choose another name "
                            "(nothing was written)")
-        ours = os.path.dirname(real) == run_dir and os.path.basename(real) in runfolder.COMMAND_FILES
-        if os.path.exists(path) and not ours and not overwrite:
-            raise AppError(f"--out: {path!r} exists; pass --overwrite to replace it (nothing was written)")
+        runfolder.check_output("--out", path, overwrite=overwrite,
+                               replaceable=in_run and os.path.basename(real) in runfolder.COMMAND_FILES)
+    for path in paths[1:]:
+        if runfolder.same_file(out, path):
+            raise AppError(f"--out: {out!r} would be both the {default.split('.')[0]} CSV and its plot {path!r} "
+                           "(the same file); give --out a name of its own, ending in .csv (nothing was written)")
     return out
 
 
@@ -954,10 +952,19 @@ def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrit
         import torch
     except ImportError:
         raise AppError("save: --from-torch needs torch; install it with: pip install 'rnnx[torch]'") from None
-    if not os.path.isfile(path):
-        raise AppError(f"--from-torch: {path!r} does not exist")
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        f = open_regular(path)  # a FIFO or a device: refused before a byte is read
+    except FileNotFoundError:
+        raise AppError(f"--from-torch: {path!r} does not exist") from None
+    except NotARegularFile as e:
+        raise AppError(f"--from-torch: {path!r} {e.strerror}") from None
+    except OSError as e:
+        raise AppError(f"--from-torch: cannot read {path!r} ({e.strerror or e})") from None
+    try:
+        with f:
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:
         raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
     if os.path.isdir(out):

@@ -441,13 +441,19 @@ def plot(doc: dict, path: str) -> None:
     ax.set_ylabel("time / anchor (JAX: / jax.grad; others: / torch.nn)")
     ax.set_title(f"rnnx forward+backward vs the frameworks ({doc['dtype']}); below 1 is faster")
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from rnnx.io import atomic
+
+    try:
+        with atomic.replacing(path) as f:
+            fig.savefig(f, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
          json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
-         min_round_ms: float = 20.0, rewarm_ms: float = 50.0) -> int:
+         min_round_ms: float = 20.0, rewarm_ms: float = 50.0, overwrite: bool = False) -> int:
+    check_outputs(json_path, plot_path, overwrite=overwrite)
     unknown = [c for c in cells if c not in REGISTRY]
     if unknown:
         raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(REGISTRY)}")
@@ -487,3 +493,14 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
     if plot_path:
         plot(doc, plot_path)
     return 0
+
+
+def check_outputs(json_path: str | None, plot_path: str | None, *, overwrite: bool) -> None:
+    """``--json``/``--plot``, before the bench runs: each a new file, or an existing one
+    with ``overwrite``, never a file of a run folder, never both one file."""
+    from rnnx.cli import runfolder
+
+    outputs = [(flag, p) for flag, p in (("--json", json_path), ("--plot", plot_path)) if p is not None]
+    for flag, p in outputs:
+        runfolder.check_output(flag, p, overwrite=overwrite)
+    runfolder.check_distinct(outputs)

@@ -147,7 +147,13 @@ def _windows(app, folder, meta, s: TrainSettings, csv, column, target, dtype, mo
 
 def _check_out(out: str, files: list[str], overwrite: bool) -> None:
     runfolder.check_out(out)
-    there = [f for f in files if os.path.exists(f)]
+    for f in files:  # never a file of a run, not even with --overwrite
+        owner = runfolder.protected(f)
+        if owner is not None:
+            raise AppError(f"--out: {f!r} is a file of the run in {owner!r}; choose another --out (nothing was "
+                           "written)")
+    runfolder.check_distinct([("--out", f) for f in files])
+    there = [f for f in files if os.path.lexists(f)]
     if there and not overwrite:
         raise AppError(f"--out: {there[0]!r} exists (an earlier diagnose); pass --overwrite to replace it, or "
                        "another --out")

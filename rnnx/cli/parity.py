@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -412,10 +411,9 @@ def _write_json(path: str, doc: dict) -> None:
 
     from rnnx.cli.app import _finite_or_null as finite_or_null
 
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(finite_or_null(doc), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    from rnnx.io import atomic
+
+    atomic.write_text(path, json.dumps(finite_or_null(doc), indent=2, allow_nan=False) + "\n")
 
 
 def main(*, backend: str | None, namespaces: list[str], json_path: str | None, cells=CELLS) -> int:

@@ -3,8 +3,10 @@ temporary in the target's folder, flushed and fsynced, and renamed over the targ
 (``os.replace`` is atomic on one file system), so a crash, a kill or a full disk never
 leaves a half-written file where a good one was.
 
-Temporaries are named ``.tmp-<pid>-<random>-<name>``: a later run that holds the folder's
-lock removes those of dead processes (:func:`remove_stale`).  A replaced file keeps the
+Temporaries are named ``.rnnx-tmp-<pid>-<16 hex digits>-<name>``: a later run that holds the
+folder's lock removes those of dead processes (:func:`remove_stale`), and nothing else: only
+a regular file (never a link, never a folder) whose name has exactly that form.  (An older
+rnnx named them ``.tmp-<pid>-...``; such a file is left alone, like any file of the user's.)  A replaced file keeps the
 permission bits of the file it replaces (a 0600 file stays 0600); a new file gets
 ``0666 & ~umask`` like any file a program creates.
 """
@@ -14,18 +16,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
 from typing import IO
 
-PREFIX = ".tmp-"
+PREFIX = ".rnnx-tmp-"
+#: A temporary's name, exactly: the prefix, the writer's pid, 16 lower-case hex digits, the target's name.
+_TEMPORARY = re.compile(re.escape(PREFIX) + r"([1-9][0-9]{0,9})-[0-9a-f]{16}-(.+)", re.DOTALL)
 
 
 def temporary_name(path: str) -> str:
     """The temporary a write of ``path`` goes through (same folder, so the rename is atomic)."""
     folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
+    return os.path.join(folder, f"{PREFIX}{os.getpid()}-{secrets.token_hex(8)}-{name}")
 
 
 def _umask() -> int:
@@ -136,16 +141,27 @@ def _pid_alive(pid: int) -> bool:
 
 
 def owner_pid(name: str) -> int | None:
-    """The pid in a temporary's name ``.tmp-<pid>-...``, or None for any other name."""
-    if not name.startswith(PREFIX):
-        return None
-    head = name[len(PREFIX):].split("-", 1)[0]
-    return int(head) if head.isdigit() else None
+    """The pid in a temporary's name ``.rnnx-tmp-<pid>-<16 hex>-<name>``, or None for any
+    other name (an older rnnx's ``.tmp-<pid>-...`` included)."""
+    m = _TEMPORARY.fullmatch(name)
+    return int(m[1]) if m else None
+
+
+def is_temporary(folder: str, name: str) -> bool:
+    """Is ``folder/name`` one of rnnx's temporaries: a regular file (not followed if a
+    link) whose name :func:`owner_pid` parses?"""
+    if owner_pid(name) is None:
+        return False
+    try:
+        return stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode)
+    except OSError:
+        return False
 
 
 def remove_stale(folder: str) -> list[str]:
     """Remove the temporaries in ``folder`` left by killed writes (their process is gone);
-    returns the names removed.  A live process's temporary is left alone."""
+    returns the names removed.  A live process's temporary is left alone, and so is any
+    link, folder or other file, whatever its name."""
     removed = []
     try:
         names = os.listdir(folder)
@@ -153,7 +169,7 @@ def remove_stale(folder: str) -> list[str]:
         return removed
     for name in sorted(names):
         pid = owner_pid(name)
-        if pid is None or (pid != os.getpid() and _pid_alive(pid)):
+        if pid is None or (pid != os.getpid() and _pid_alive(pid)) or not is_temporary(folder, name):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, name))

@@ -67,7 +67,7 @@ def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: 
     """Write ``meta`` (plus ``format`` and ``version``) and the array ``groups`` to ``path``
     atomically: every array is host-transferred by ``to_numpy`` and checked first (not
     float16/32/64: :class:`TypeError` naming it), then written through
-    :func:`rnnx.io.atomic.replacing` (a temporary ``.tmp-<pid>-<random>-<name>`` beside
+    :func:`rnnx.io.atomic.replacing` (a temporary ``.rnnx-tmp-<pid>-<random>-<name>`` beside
     ``path``, fsynced and renamed over it).  ``overwrite=False`` and ``path`` exists:
     :class:`FileExistsError`, nothing written.  A replaced file's permission bits carry over;
     a new file gets ``0666 & ~umask``.  An :class:`OSError` (no space, no permission, a
@@ -238,17 +238,26 @@ def _read_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str) -
     return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 
 
-def _open(path: str) -> Any:
-    """The open file at ``path``; a missing file, a folder, an unreadable file or a bare
-    ``.npy``: :class:`FileFormatError`."""
-    if os.path.isdir(path):
-        raise _fail(path, " is a folder, expected an rnnx .npz file")
-    if not os.path.isfile(path):
-        raise _fail(path, " does not exist")
+def _open(path: str, *, nofollow: bool = False) -> Any:
+    """The open file at ``path``; a missing file, a folder, a FIFO or device (refused before
+    a byte is read, :func:`rnnx.io.inputs.open_regular`; with ``nofollow`` a symbolic link
+    too), an unreadable file or a bare ``.npy``: :class:`FileFormatError`."""
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     try:
-        f = open(path, "rb")
+        f = open_regular(path, nofollow=nofollow)
+    except FileNotFoundError:
+        raise _fail(path, " does not exist") from None
+    except NotARegularFile as e:
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise _fail(path, " is a folder, expected an rnnx .npz file") from None
+        raise _fail(path, f" {e.strerror}") from None
+    except OSError as e:
+        raise _fail(path, f" cannot be read ({e.strerror or e})") from None
+    try:
         start = f.read(len(_NPY_MAGIC))
     except OSError as e:
+        f.close()
         raise _fail(path, f" cannot be read ({e.strerror or e})") from None
     if start == _NPY_MAGIC:
         f.close()
@@ -264,13 +273,15 @@ def _check_memory(path: str, stored: int) -> None:
                        f"({LOAD_COPIES} copies),", LOAD_COPIES * stored, error=FileTooLarge, name=path)
 
 
-def load(path: str) -> tuple[dict, dict[str, dict[str, Any]]]:
+def load(path: str, *, nofollow: bool = False) -> tuple[dict, dict[str, dict[str, Any]]]:
     """Read a file written by :func:`save`: (meta, groups of NumPy arrays in native byte
     order).  The zip directory, the meta record (:func:`rnnx.io.schema.validate`) and every
     array's header are checked before any array data is read, and the arrays' size against
     the memory available (:class:`FileTooLarge`); every problem is one
-    :class:`FileFormatError` line naming ``path`` and the member or field."""
-    with _open(path) as f:
+    :class:`FileFormatError` line naming ``path`` and the member or field.  Anything but a
+    regular file (a FIFO, a device) is refused before a byte is read; ``nofollow`` (a file
+    inside a run folder, which rnnx never writes as a link) refuses a symbolic link too."""
+    with _open(path, nofollow=nofollow) as f:
         size = os.fstat(f.fileno()).st_size
         try:
             with zipfile.ZipFile(f) as zf:

@@ -24,8 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "do not time cold (default 50)")
     p.add_argument("--no-anchors", action="store_true", help="time rnnx alone")
     p.add_argument("--checkpoint", action="store_true", help="also time checkpoint='sqrt' on NumPy")
-    p.add_argument("--json", metavar="FILE")
-    p.add_argument("--plot", metavar="FILE.png")
+    p.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="write the figure")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json/--plot file (never a file "
+                   "of a run folder)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
                           backend=args.backend, repeat=args.repeat, warmup=args.warmup, dtype=args.dtype,
                           json_path=args.json, plot_path=args.plot, anchors=not args.no_anchors,
                           checkpoint=args.checkpoint, settle=args.settle, min_round_ms=args.min_round_ms,
-                          rewarm_ms=args.rewarm_ms)
+                          rewarm_ms=args.rewarm_ms, overwrite=args.overwrite)

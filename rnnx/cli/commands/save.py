@@ -6,7 +6,6 @@ nn.RNN/LSTM/GRU or its state dict, converted to an rnnx .npz (the work is
 from __future__ import annotations
 
 import argparse
-import os
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,8 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.cli import app
     from rnnx.cli.errors import AppError
 
-    if not args.overwrite and os.path.lexists(args.out) and not os.path.isdir(args.out):
-        raise AppError(_exists(args.out))
+    from rnnx.cli import runfolder
+
+    runfolder.check_output("--out", args.out, overwrite=args.overwrite)  # before --from-torch is read
     try:
         layer = app.save_from_torch(args.from_torch, args.out, nonlinearity=args.nonlinearity,
                                     overwrite=args.overwrite)
