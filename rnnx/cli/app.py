@@ -268,6 +268,10 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
         s = TrainSettings.from_json(meta.get("settings") or {})
     except (ValueError, TypeError) as e:
         raise AppError(f"{option}: {path!r} holds settings this rnnx cannot read ({e})") from None
+    if s.preset is not None and (not isinstance(s.preset, str) or s.preset not in PRESETS):
+        shown = repr(s.preset) if len(repr(s.preset)) <= 80 else repr(s.preset)[:77] + "..."
+        raise AppError(f"{option}: {path!r} holds settings.preset {shown}, not one of rnnx's presets "
+                       f"({', '.join(PRESETS)}); the file is malformed (edited by hand?)")
     return meta, groups, s
 
 
@@ -307,10 +311,20 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
     return _run(s, out, None, quiet, overwrite=overwrite)
 
 
-def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False) -> dict:
+def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
+           dask: dict | None = None) -> dict:
     """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
     ``epochs`` extends it (also a finished one).  A finished run without ``epochs`` is
-    reported as finished and nothing is written (``{"finished": True, ...}``)."""
+    reported as finished and nothing is written (``{"finished": True, ...}``).
+
+    ``dask``: the command line's ``dask_scheduler`` / ``dask_workers`` / ``dask_timeout``
+    (None: not given).  Where the run trains comes from them only, never from the
+    checkpoint (a file is data: it names no address or process count to use); the stored
+    ones are compared and a difference said in one note line
+    (:func:`rnnx.cli.settings.placement`)."""
+    from rnnx.cli import settings
+
+    dask = {k: (dask or {}).get(k) for k in settings.DASK}
     if not os.path.isdir(folder):
         raise AppError(f"--resume: {folder!r} is not a folder holding a run")
     if not os.path.isfile(os.path.join(folder, CHECKPOINT)):
@@ -320,7 +334,16 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
         raise AppError(f"--epochs: expected a positive integer, got {epochs!r}")
     with Lock(folder, option="--resume") as lock:
         meta, groups, s = load_run(folder)
+        placed, note = settings.placement(meta.get("settings") or {}, dask)
+        s = dataclasses.replace(s, **placed)
+        settings.check_resumed_dask(s, dask)
         done = meta.get("finished")
+        given = next(("--" + k.replace("_", "-") for k, v in dask.items() if v is not None), None)
+        if done and epochs is None and given is not None:
+            raise AppError(f"{given}: the run in {folder!r} is finished ({meta['epoch']} epochs): nothing trains; "
+                           f"extend it with --epochs N (nothing was changed)")
+        if note is not None and (epochs is not None or not done):
+            lock.notes.append(note)
         if epochs is not None:
             if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
                 raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
