@@ -523,16 +523,17 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             where = f" ({e.where})" if e.where else ""
             raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
                            "try --clip-norm 1.0 or a lower --lr", code=3) from None
-        except WorkersLost as e:
+        except WorkersLost as e:  # without a checkpoint there is nothing to resume (and a new folder is removed)
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"
-            raise AppError(f"{e}; the run stops; {last}; continue with: {runfolder.resume_command(out)}",
-                           code=1) from None
+            then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; continue with: " \
+                f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
+            raise AppError(f"{e}; the run stops; {then}", code=1) from None
         except OSError as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"
-            raise AppError(f"{os_error(e)}; {last}; free space or fix permissions, then continue with: "
-                           f"{runfolder.resume_command(out)}", code=1) from None
+            then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; free space or fix permissions, then " \
+                f"continue with: {runfolder.resume_command(out)}" if kept else \
+                "no checkpoint was written; free space or fix permissions, then start the run again"
+            raise AppError(f"{os_error(e)}; {then}", code=1) from None
         train_seconds = time.perf_counter() - t0
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params

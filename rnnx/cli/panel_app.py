@@ -946,8 +946,9 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
             raise AppError(app._stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
                            label=None) from None
         except OSError as e:
-            if not os.path.exists(ckpt):
-                raise
+            if not os.path.exists(ckpt):  # nothing to resume (and a new run's folder is removed)
+                raise AppError(f"{os_error(e)}; no checkpoint was written; free space or fix permissions, then start "
+                               "the run again", code=1) from None
             raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app._ckpt_epoch(out)}) is kept; free space or "
                            f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
         seconds = time.perf_counter() - t0
