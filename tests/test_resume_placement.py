@@ -148,11 +148,49 @@ def test_a_resumed_dask_run_takes_its_scheduler_from_the_command_line(capsys, tw
     code, _, err = run(capsys, "train", "--resume", two_epochs, "--epochs", "3", "--quiet", "--dask-scheduler",
                        address, "--dask-timeout", "1")
     assert code == 2 and accepted() >= 1
-    lines = err.splitlines()
-    assert lines[0] == (f"rnnx train: note: resuming on Dask with --dask-scheduler {address} --dask-timeout 1; the "
-                        "run stored --dask-workers 2 --dask-timeout 60")
-    assert lines[-1].startswith(f"rnnx train: error: --dask-scheduler: {address} not reachable within 1 s (")
+    assert err.count("\n") == 1  # refused: one line (the note comes once the run is placed)
+    assert err.startswith(f"rnnx train: error: --dask-scheduler: {address} not reachable within 1 s (")
     assert snapshot(two_epochs) == before
+
+
+def test_placement_takes_the_command_line_and_compares_the_stored():
+    from rnnx.cli.settings import placement
+
+    none = {"dask_scheduler": None, "dask_workers": None, "dask_timeout": None}
+    assert placement({"dask_workers": 2, "dask_timeout": 60.0}, {**none, "dask_workers": 3}) == (
+        {"dask_scheduler": None, "dask_workers": 3, "dask_timeout": 60.0},
+        "resuming on Dask with --dask-workers 3 --dask-timeout 60; the run stored --dask-workers 2 --dask-timeout 60")
+    assert placement({"dask_workers": 2, "dask_timeout": 60.0}, {**none, "dask_workers": 2}) == (
+        {"dask_scheduler": None, "dask_workers": 2, "dask_timeout": 60.0}, None)  # the same: nothing to say
+    assert placement({}, {**none, "dask_scheduler": "tcp://h:1", "dask_timeout": 5.0})[1] == (
+        "resuming on Dask with --dask-scheduler tcp://h:1 --dask-timeout 5; the run stored none (it trained in one "
+        "process)")
+    assert placement({"dask_timeout": 7.0}, none) == ({"dask_scheduler": None, "dask_workers": None,
+                                                       "dask_timeout": 60.0}, None)
+    long = "tcp://" + "x" * 500
+    got = placement({"dask_scheduler": long, "dask_workers": "400\n"}, none)
+    assert got[0] == {"dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0}
+    assert "\n" not in got[1] and len(got[1]) < 300 and "'400\\n'" in got[1]
+
+
+@pytest.mark.distributed
+def test_a_run_resumed_on_dask_workers_gives_the_numbers_of_one_process(tmp_path, capsys):
+    """``--resume DIR --dask-workers 1`` (a real LocalCluster, in a subprocess): placed there,
+    said in one note, and the numbers of the run continued in one process."""
+    pytest.importorskip("distributed")
+    for name in ("one", "dask"):
+        assert run(capsys, "train", "--preset", "seed001", "--epochs", "2", "--quiet", "--out", tmp_path / name)[0] == 0
+    assert run(capsys, "train", "--resume", tmp_path / "one", "--epochs", "3", "--quiet")[0] == 0
+    p = subprocess.run([sys.executable, "-m", "rnnx", "train", "--resume", str(tmp_path / "dask"), "--epochs", "3",
+                        "--quiet", "--dask-workers", "1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert ("rnnx train: note: resuming on Dask with --dask-workers 1 --dask-timeout 60; the run stored none (it "
+            "trained in one process)\n") in p.stderr
+    a, b = (json.loads((tmp_path / f / "metrics.json").read_text()) for f in ("one", "dask"))
+    assert b["settings"]["dask_workers"] == 1 and a["epochs"] == b["epochs"] == 3
+    for key in ("test_mse", "final", "best"):
+        x, y = (np.asarray(list(m[key].values()) if isinstance(m[key], dict) else [m[key]]) for m in (a, b))
+        assert np.allclose(x, y, rtol=1e-12, atol=0), (key, x, y)
 
 
 @pytest.mark.parametrize("argv, text", [
@@ -196,6 +234,18 @@ def test_a_stored_preset_that_is_a_path_is_a_malformed_checkpoint(capsys, two_ep
     code, _, err = run(capsys, "predict", "--model", two_epochs)
     assert code == 2 and err.startswith(f"rnnx predict: error: --model: {str(two_epochs / 'model.npz')!r} holds "
                                         "settings.preset '../x', not one of rnnx's presets (")
+
+
+def test_predict_forecast_and_diagnose_read_no_placement_from_a_model_file(capsys, two_epochs, listener):
+    address, accepted = listener
+    meta, groups = checkpoint.load(str(two_epochs / "model.npz"))
+    meta["settings"].update(dask_scheduler=address, dask_workers=400, dask_timeout=1.0)
+    checkpoint.save(str(two_epochs / "model.npz"), {k: v for k, v in meta.items() if k not in ("format", "version")},
+                    groups, to_numpy=np.asarray)
+    for argv in (["predict"], ["forecast", "--steps", "3"], ["diagnose", "--diagnostics", "updates"]):
+        code, _, err = run(capsys, *argv, "--model", two_epochs)
+        assert code == 0 and err == "", (argv, err)
+    assert accepted() == 0
 
 
 @pytest.mark.parametrize("address", ["localhost:99999", "localhost:0", "localhost:http", "localhost"])
@@ -274,10 +324,8 @@ def test_an_unreachable_scheduler_refuses_a_classification_resume_and_changes_no
     code, _, err = run(capsys, "train", "--resume", panel_run, "--epochs", "3", "--quiet", "--dask-scheduler",
                        address, "--dask-timeout", "1")
     assert code == 2 and accepted() >= 1
-    lines = err.splitlines()
-    assert lines[0] == (f"rnnx train: note: resuming on Dask with --dask-scheduler {address} --dask-timeout 1; the "
-                        "run stored none (it trained in one process)")
-    assert lines[-1].startswith(f"rnnx train: error: --dask-scheduler: {address} not reachable within 1 s (")
+    assert err.count("\n") == 1
+    assert err.startswith(f"rnnx train: error: --dask-scheduler: {address} not reachable within 1 s (")
     assert snapshot(panel_run) == before
 
 

@@ -342,8 +342,6 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
         if done and epochs is None and given is not None:
             raise AppError(f"{given}: the run in {folder!r} is finished ({meta['epoch']} epochs): nothing trains; "
                            f"extend it with --epochs N (nothing was changed)")
-        if note is not None and (epochs is not None or not done):
-            lock.notes.append(note)
         if epochs is not None:
             if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
                 raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
@@ -357,11 +355,11 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
             runfolder.say(lock.notes)
             return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
                     "best_epoch": meta["best_epoch"]}
-        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data)
+        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
 
 
 def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
-         lock: Lock | None = None, allow_changed_data: bool = False) -> dict:
+         lock: Lock | None = None, allow_changed_data: bool = False, note: str | None = None) -> dict:
     t_start = time.perf_counter()
     _need("matplotlib", "the plots")
     if not quiet:
@@ -369,7 +367,7 @@ def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: b
     target = target_for(s.backend, s.device)
     with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
         return _run_on(target, s, out, resumed, quiet, t_start, overwrite=overwrite, lock=lock,
-                       allow_changed_data=allow_changed_data)
+                       allow_changed_data=allow_changed_data, note=note)
 
 
 def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
@@ -380,7 +378,7 @@ def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str
 
 
 def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float,
-            *, overwrite: bool, lock: Lock | None, allow_changed_data: bool) -> dict:
+            *, overwrite: bool, lock: Lock | None, allow_changed_data: bool, note: str | None = None) -> dict:
     _dtype_ok(s, target)
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
@@ -422,7 +420,7 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
             raise
     runfolder.start(out, lock, fresh=False)
     runfolder.say(lock.notes)
-    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source)
+    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source, note=note)
 
 
 def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> TrainState:
@@ -453,8 +451,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
 
 
 def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
-              ds: Dataset, model: Model, source: dict) -> dict:
-    """Train in the locked folder ``out`` and write the run's files."""
+              ds: Dataset, model: Model, source: dict, *, note: str | None = None) -> dict:
+    """Train in the locked folder ``out`` and write the run's files.  ``note``: where a
+    resumed run trains against where it trained (:func:`rnnx.cli.settings.placement`),
+    printed once the run is placed (a refusal before stays one line)."""
     opt = cfg.make_optimizer()
     st = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
@@ -472,6 +472,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         if str(e).startswith("dask-scheduler:"):
             raise AppError(f"--{e}") from None
         raise run_diagnostics.probe_error(e, "training windows") from None
+    if note is not None:
+        runfolder.say([note])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
     bar = None

@@ -900,7 +900,7 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
 
 
 def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, quiet: bool, t_start: float,
-              resumed: int | None) -> dict:
+              resumed: int | None, note: str | None = None) -> dict:
     """In the locked folder ``out``: the record, training (checkpointed; resumed from the
     epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
     stops before the next batch (the last complete epoch kept), a second at once; during
@@ -929,6 +929,8 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
             scheduler, so that a refused resume changes no file."""
             if pending:
                 atomic.write_text(os.path.join(out, CLASSES_FILE), _json(pending.pop()))
+                if note is not None:  # where it trains against where it trained: said once it is placed
+                    runfolder.say([note])
             return signals.stop_requested()
 
         try:

@@ -198,10 +198,9 @@ def resume_panel(args: argparse.Namespace) -> int:
             model = _model(s, record["input_size"], len(data.classes), data.kind)
             name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
             runfolder.start(folder, lock, fresh=False)  # only now: a refused resume changes no file
-            if note is not None:
-                lock.notes.append(note)
             runfolder.say(lock.notes)
-            m = _train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at)
+            m = _train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
+                          note=note)
     print(_summary(m, folder))
     return 0
 
