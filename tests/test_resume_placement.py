@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import select
 import socket
 import subprocess
@@ -92,7 +91,7 @@ def two_epochs(capsys, tmp_path):
 def test_resume_connects_to_no_scheduler_a_checkpoint_names(capsys, two_epochs, listener):
     address, accepted = listener
     edit_checkpoint(two_epochs, dask_scheduler=address, dask_timeout=1.0)
-    code, out, err = run(capsys, "train", "--resume", two_epochs, "--epochs", "3", "--quiet")
+    code, _, err = run(capsys, "train", "--resume", two_epochs, "--epochs", "3", "--quiet")
     assert code == 0, err
     assert accepted() == 0
     assert err == (f"rnnx train: note: the run trained on Dask (stored --dask-scheduler {address!r}); resuming in "
@@ -129,12 +128,12 @@ def test_stored_dask_workers_start_no_process_and_import_no_distributed(tmp_path
     guard = "import sys; sys.modules['distributed'] = None\n"
     p = subprocess.run([sys.executable, "-c", guard + script.replace("'distributed' in sys.modules",
                                                                      "sys.modules['distributed'] is not None")],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.splitlines()[-1]) == {"code": 0, "distributed": False, "children": 0}, p.stderr
     edit_checkpoint(two_epochs, dask_workers=400)  # the resume above stored the command line's (none)
     p = subprocess.run([sys.executable, "-c", script.replace("'--epochs', '3'", "'--epochs', '4'")],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     assert json.loads(p.stdout.splitlines()[-1]) == {"code": 0, "distributed": False, "children": 0}, p.stderr
 
 
@@ -182,7 +181,7 @@ def test_a_run_resumed_on_dask_workers_gives_the_numbers_of_one_process(tmp_path
         assert run(capsys, "train", "--preset", "seed001", "--epochs", "2", "--quiet", "--out", tmp_path / name)[0] == 0
     assert run(capsys, "train", "--resume", tmp_path / "one", "--epochs", "3", "--quiet")[0] == 0
     p = subprocess.run([sys.executable, "-m", "rnnx", "train", "--resume", str(tmp_path / "dask"), "--epochs", "3",
-                        "--quiet", "--dask-workers", "1"], capture_output=True, text=True, timeout=300)
+                        "--quiet", "--dask-workers", "1"], capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 0, p.stderr[-2000:]
     assert ("rnnx train: note: resuming on Dask with --dask-workers 1 --dask-timeout 60; the run stored none (it "
             "trained in one process)\n") in p.stderr
@@ -197,8 +196,9 @@ def test_a_run_resumed_on_dask_workers_gives_the_numbers_of_one_process(tmp_path
     (["--dask-workers", "0"], "--dask-workers: expected a positive integer, got 0"),
     (["--dask-timeout", "5"], "--dask-timeout: applies with --dask-scheduler or --dask-workers only"),
     (["--dask-workers", "2", "--dask-timeout", "0"], "--dask-timeout: expected a number of seconds > 0, got 0.0"),
-    (["--dask-workers", "2", "--dask-scheduler", "tcp://127.0.0.1:9"], "--dask-workers: starts a LocalCluster, "
-     "--dask-scheduler joins a running one; give one of them"),
+    (["--dask-workers", "2", "--dask-scheduler", "tcp://127.0.0.1:9"], ("--dask-workers: starts a LocalCluster, "
+                                                                        "--dask-scheduler joins a running one; give "
+                                                                        "one of them")),
 ])
 def test_resume_checks_the_dask_flags_as_a_new_run_does(capsys, two_epochs, argv, text):
     before = snapshot(two_epochs)
@@ -332,8 +332,8 @@ def test_an_unreachable_scheduler_refuses_a_classification_resume_and_changes_no
 def test_classification_resume_checks_the_dask_flags(capsys, panel_run):
     before = snapshot(panel_run)
     for argv, text in ((["--dask-workers", "0"], "--dask-workers: expected a positive integer, got 0"),
-                       (["--dask-timeout", "3"], "--dask-timeout: applies with --dask-scheduler or --dask-workers "
-                                                 "only")):
+                       (["--dask-timeout", "3"], ("--dask-timeout: applies with --dask-scheduler or "
+                                                  "--dask-workers only"))):
         code, _, err = run(capsys, "train", "--resume", panel_run, "--epochs", "3", "--quiet", *argv)
         assert (code, err) == (2, f"rnnx train: error: {text}\n")
     assert snapshot(panel_run) == before
