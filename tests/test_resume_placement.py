@@ -337,3 +337,12 @@ def test_classification_resume_checks_the_dask_flags(capsys, panel_run):
         code, _, err = run(capsys, "train", "--resume", panel_run, "--epochs", "3", "--quiet", *argv)
         assert (code, err) == (2, f"rnnx train: error: {text}\n")
     assert snapshot(panel_run) == before
+
+
+def test_a_new_classification_run_refuses_a_dask_timeout_alone(capsys, tmp_path):
+    """--dask-timeout without --dask-scheduler / --dask-workers does nothing: refused, as for regression."""
+    npz = small_npz(tmp_path / "f.npz")
+    code, _, err = run(capsys, "train", "--npz", npz, "--out", tmp_path / "p", "--quiet", "--dask-timeout", "5")
+    assert (code, err) == (2, "rnnx train: error: --dask-timeout: applies with --dask-scheduler or --dask-workers "
+                              "only\n")
+    assert not (tmp_path / "p").exists()
