@@ -268,6 +268,10 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
         s = TrainSettings.from_json(meta.get("settings") or {})
     except (ValueError, TypeError) as e:
         raise AppError(f"{option}: {path!r} holds settings this rnnx cannot read ({e})") from None
+    if s.preset is not None and (not isinstance(s.preset, str) or s.preset not in PRESETS):
+        shown = repr(s.preset) if len(repr(s.preset)) <= 80 else repr(s.preset)[:77] + "..."
+        raise AppError(f"{option}: {path!r} holds settings.preset {shown}, not one of rnnx's presets "
+                       f"({', '.join(PRESETS)}); the file is malformed (edited by hand?)")
     return meta, groups, s
 
 
@@ -307,10 +311,20 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
     return _run(s, out, None, quiet, overwrite=overwrite)
 
 
-def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False) -> dict:
+def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
+           dask: dict | None = None) -> dict:
     """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
     ``epochs`` extends it (also a finished one).  A finished run without ``epochs`` is
-    reported as finished and nothing is written (``{"finished": True, ...}``)."""
+    reported as finished and nothing is written (``{"finished": True, ...}``).
+
+    ``dask``: the command line's ``dask_scheduler`` / ``dask_workers`` / ``dask_timeout``
+    (None: not given).  Where the run trains comes from them only, never from the
+    checkpoint (a file is data: it names no address or process count to use); the stored
+    ones are compared and a difference said in one note line
+    (:func:`rnnx.cli.settings.placement`)."""
+    from rnnx.cli import settings
+
+    dask = {k: (dask or {}).get(k) for k in settings.DASK}
     if not os.path.isdir(folder):
         raise AppError(f"--resume: {folder!r} is not a folder holding a run")
     if not os.path.isfile(os.path.join(folder, CHECKPOINT)):
@@ -320,7 +334,14 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
         raise AppError(f"--epochs: expected a positive integer, got {epochs!r}")
     with Lock(folder, option="--resume") as lock:
         meta, groups, s = load_run(folder)
+        placed, note = settings.placement(meta.get("settings") or {}, dask)
+        s = dataclasses.replace(s, **placed)
+        settings.check_resumed_dask(s, dask)
         done = meta.get("finished")
+        given = next(("--" + k.replace("_", "-") for k, v in dask.items() if v is not None), None)
+        if done and epochs is None and given is not None:
+            raise AppError(f"{given}: the run in {folder!r} is finished ({meta['epoch']} epochs): nothing trains; "
+                           f"extend it with --epochs N (nothing was changed)")
         if epochs is not None:
             if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
                 raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
@@ -334,11 +355,11 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
             runfolder.say(lock.notes)
             return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
                     "best_epoch": meta["best_epoch"]}
-        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data)
+        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
 
 
 def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
-         lock: Lock | None = None, allow_changed_data: bool = False) -> dict:
+         lock: Lock | None = None, allow_changed_data: bool = False, note: str | None = None) -> dict:
     t_start = time.perf_counter()
     _need("matplotlib", "the plots")
     if not quiet:
@@ -346,7 +367,7 @@ def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: b
     target = target_for(s.backend, s.device)
     with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
         return _run_on(target, s, out, resumed, quiet, t_start, overwrite=overwrite, lock=lock,
-                       allow_changed_data=allow_changed_data)
+                       allow_changed_data=allow_changed_data, note=note)
 
 
 def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
@@ -357,7 +378,7 @@ def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str
 
 
 def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float,
-            *, overwrite: bool, lock: Lock | None, allow_changed_data: bool) -> dict:
+            *, overwrite: bool, lock: Lock | None, allow_changed_data: bool, note: str | None = None) -> dict:
     _dtype_ok(s, target)
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
@@ -399,7 +420,7 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
             raise
     runfolder.start(out, lock, fresh=False)
     runfolder.say(lock.notes)
-    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source)
+    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source, note=note)
 
 
 def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> TrainState:
@@ -430,8 +451,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
 
 
 def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
-              ds: Dataset, model: Model, source: dict) -> dict:
-    """Train in the locked folder ``out`` and write the run's files."""
+              ds: Dataset, model: Model, source: dict, *, note: str | None = None) -> dict:
+    """Train in the locked folder ``out`` and write the run's files.  ``note``: where a
+    resumed run trains against where it trained (:func:`rnnx.cli.settings.placement`),
+    printed once the run is placed (a refusal before stays one line)."""
     opt = cfg.make_optimizer()
     st = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
@@ -449,6 +472,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         if str(e).startswith("dask-scheduler:"):
             raise AppError(f"--{e}") from None
         raise run_diagnostics.probe_error(e, "training windows") from None
+    if note is not None:
+        runfolder.say([note])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
     bar = None
@@ -500,16 +525,17 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             where = f" ({e.where})" if e.where else ""
             raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
                            "try --clip-norm 1.0 or a lower --lr", code=3) from None
-        except WorkersLost as e:
+        except WorkersLost as e:  # without a checkpoint there is nothing to resume (and a new folder is removed)
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"
-            raise AppError(f"{e}; the run stops; {last}; continue with: {runfolder.resume_command(out)}",
-                           code=1) from None
+            then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; continue with: " \
+                f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
+            raise AppError(f"{e}; the run stops; {then}", code=1) from None
         except OSError as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            last = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept" if kept else "no checkpoint was written"
-            raise AppError(f"{os_error(e)}; {last}; free space or fix permissions, then continue with: "
-                           f"{runfolder.resume_command(out)}", code=1) from None
+            then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; free space or fix permissions, then " \
+                f"continue with: {runfolder.resume_command(out)}" if kept else \
+                "no checkpoint was written; free space or fix permissions, then start the run again"
+            raise AppError(f"{os_error(e)}; {then}", code=1) from None
         train_seconds = time.perf_counter() - t0
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params

@@ -71,8 +71,8 @@ from rnnx.dask_parallel import WorkersLost
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
 
-__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "holds_run", "resume_panel", "run_panel",
-           "wants_panel"]
+__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "check_values", "holds_run", "resume_panel",
+           "run_panel", "wants_panel"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
@@ -168,14 +168,14 @@ def _refuse_flags(args: argparse.Namespace, flag: str) -> None:
             raise AppError(f"{flag_for(key)}: {why} (--{flag})")
 
 
-def _positive_int(key: str, v: Any) -> None:
+def _positive_int(key: str, v: Any, name=flag_for) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise AppError(f"{flag_for(key)}: expected a positive integer, got {v!r}")
+        raise AppError(f"{name(key)}: expected a positive integer, got {v!r}")
 
 
-def _positive_number(key: str, v: Any) -> None:
+def _positive_number(key: str, v: Any, name=flag_for) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise AppError(f"{flag_for(key)}: expected a finite number > 0, got {v!r}")
+        raise AppError(f"{name(key)}: expected a finite number > 0, got {v!r}")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -189,19 +189,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                 raise AppError(f"--{off.replace('_', '-')}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
                                f"{getattr(args, both[0])} was given too; expected one of them")
             s.update(dict.fromkeys(keys))
-    for key in ("hidden", "layers", "batch_size", "epochs", "checkpoint_every"):
-        _positive_int(key, s[key])
-    if s["early_stopping"] is not None:
-        _positive_int("early_stopping", s["early_stopping"])
-    _positive_number("lr", s["lr"])
-    for key in ("clip_norm", "clip_value"):
-        if s[key] is not None:
-            _positive_number(key, s[key])
-    if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
-        raise AppError(f"--seed: expected an integer, got {s['seed']!r}")
-    if s["optimizer"] != "sgd" and (s["momentum"] or s["nesterov"]):
-        flag = "--momentum" if s["momentum"] else "--nesterov"
-        raise AppError(f"{flag}: applies to --optimizer sgd only, got --optimizer {s['optimizer']}")
+    check_values(s)
     s["model_options"] = _model_options(args, s["cell"])
     from rnnx.cli import run_diagnostics
 
@@ -209,19 +197,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                           probe_given=getattr(args, "probe_size", None) is not None)
     if s["diagnostics"] is not None:
         s["diagnostics"] = list(s["diagnostics"])
-    dask = "--dask-scheduler" if s["dask_scheduler"] is not None else "--dask-workers" if s["dask_workers"] else None
-    if s["dask_scheduler"] is not None and s["dask_workers"] is not None:
-        raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
-    if s["dask_workers"] is not None:
-        _positive_int("dask_workers", s["dask_workers"])
-    if dask is not None:
-        if s["devices"] is not None:
-            raise AppError(f"{dask}: Dask workers or JAX --devices, not both; drop one of them")
-        if s["backend"] not in ("numpy", "cupy"):
-            raise AppError(f"{dask}: Dask workers run --backend numpy or cupy, got --backend {s['backend']} (for "
-                           "jax use --devices)")
-        if s["diagnostics"] is not None:
-            raise AppError(f"{dask}: not with --diagnostics; drop one of them")
+    check_dask(s, timeout_given=getattr(args, "dask_timeout", None) is not None)
     if s["devices"] is not None:
         _positive_int("devices", s["devices"])
         if s["backend"] != "jax":
@@ -232,6 +208,53 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             raise AppError(f"--batch-size: {s['batch_size']} does not split over --devices {s['devices']}; "
                            f"expected a multiple of {s['devices']}")
     return s
+
+
+def check_values(s: dict[str, Any], name=flag_for) -> None:
+    """The numbers and choices of a classification run's settings ``s`` (AppError naming the
+    setting: ``name(key)``, its flag by default)."""
+    for key in ("hidden", "layers", "batch_size", "epochs", "checkpoint_every"):
+        _positive_int(key, s[key], name)
+    if s["early_stopping"] is not None:
+        _positive_int("early_stopping", s["early_stopping"], name)
+    _positive_number("lr", s["lr"], name)
+    for key in ("clip_norm", "clip_value"):
+        if s[key] is not None:
+            _positive_number(key, s[key], name)
+    if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
+        raise AppError(f"{name('seed')}: expected an integer, got {s['seed']!r}")
+    if s["optimizer"] not in ("sgd", "adam", "adagrad"):
+        raise AppError(f"{name('optimizer')}: expected one of sgd, adam, adagrad, got {s['optimizer']!r}")
+    if s["optimizer"] != "sgd" and (s["momentum"] or s["nesterov"]):
+        flag = name("momentum") if s["momentum"] else name("nesterov")
+        raise AppError(f"{flag}: applies to --optimizer sgd only, got --optimizer {s['optimizer']}")
+
+
+def check_dask(s: dict[str, Any], *, timeout_given: bool) -> None:
+    """``--dask-scheduler`` / ``--dask-workers`` / ``--dask-timeout`` (``timeout_given``: on the
+    command line) against the run's other settings, as :func:`rnnx.cli.settings.check_settings`
+    checks them for a regression run: one of the two, a positive count and timeout, NumPy or
+    CuPy, not with --devices or --diagnostics."""
+    dask = "--dask-scheduler" if s["dask_scheduler"] is not None else \
+        "--dask-workers" if s["dask_workers"] is not None else None
+    if dask is None:
+        if timeout_given:
+            raise AppError("--dask-timeout: applies with --dask-scheduler or --dask-workers only")
+        return
+    if s["dask_scheduler"] is not None and s["dask_workers"] is not None:
+        raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
+    t = s["dask_timeout"]
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+        raise AppError(f"--dask-timeout: expected a number of seconds > 0, got {t!r}")
+    if s["dask_workers"] is not None:
+        _positive_int("dask_workers", s["dask_workers"])
+    if s["devices"] is not None:
+        raise AppError(f"{dask}: Dask workers or JAX --devices, not both; drop one of them")
+    if s["backend"] not in ("numpy", "cupy"):
+        raise AppError(f"{dask}: Dask workers run --backend numpy or cupy, got --backend {s['backend']} (for "
+                       "jax use --devices)")
+    if s["diagnostics"] is not None:
+        raise AppError(f"{dask}: not with --diagnostics; drop one of them")
 
 
 def _model_options(args: argparse.Namespace, cell: str) -> dict[str, Any]:
@@ -884,7 +907,7 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
 
 
 def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, quiet: bool, t_start: float,
-              resumed: int | None) -> dict:
+              resumed: int | None, note: str | None = None) -> dict:
     """In the locked folder ``out``: the record, training (checkpointed; resumed from the
     epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
     stops before the next batch (the last complete epoch kept), a second at once; during
@@ -898,16 +921,28 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
     from rnnx.cli import run_diagnostics
 
     record = _record(data, s, None)
-    atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
+    pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below
+    if resumed is None:
+        atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
     rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
     t0 = time.perf_counter()
     with sig.Signals() as signals:
+        def should_stop() -> bool:
+            """Before every batch.  First, a resumed run's record (its settings now, ``finished``
+            null) is written: only once rnnx.fit has checked the settings and reached any Dask
+            scheduler, so that a refused resume changes no file."""
+            if pending:
+                atomic.write_text(os.path.join(out, CLASSES_FILE), _json(pending.pop()))
+                if note is not None:  # where it trains against where it trained: said once it is placed
+                    runfolder.say([note])
+            return signals.stop_requested()
+
         try:
             result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
-                          should_stop=signals.stop_requested, rec=rec)
+                          should_stop=should_stop, rec=rec)
         except fitting.Stopped as e:
             n = signals.pending
             with contextlib.suppress(OSError):
@@ -920,8 +955,9 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
             raise AppError(app._stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
                            label=None) from None
         except OSError as e:
-            if not os.path.exists(ckpt):
-                raise
+            if not os.path.exists(ckpt):  # nothing to resume (and a new run's folder is removed)
+                raise AppError(f"{os_error(e)}; no checkpoint was written; free space or fix permissions, then start "
+                               "the run again", code=1) from None
             raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app._ckpt_epoch(out)}) is kept; free space or "
                            f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
         seconds = time.perf_counter() - t0

@@ -123,8 +123,10 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
         classes, per_step = record["classes"], record["labels"] == "per-step"
         if (getattr(model, "output_size", None) != len(classes) or model.layer.input_size != record["input_size"]
                 or (model.objective == "many-to-many") != per_step):
-            raise AppError(f"--model: {path!r} holds {model!r}, its {CLASSES_FILE} {len(classes)} classes "
-                           f"{record['labels']} of {record['input_size']} features; expected the run's own model")
+            held = (f"a {model.objective} model of {model.layer.input_size} feature(s) and {model.output_size} "
+                    "outputs" if hasattr(model, "output_size") else f"a {type(model).__name__} without an output head")
+            raise AppError(f"--model: {path!r} holds {held}, its {CLASSES_FILE} {len(classes)} classes "
+                           f"{record['labels']} of {record['input_size']} feature(s); expected the run's own model")
         bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
         if bad is not None:
             raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")

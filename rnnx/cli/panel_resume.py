@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli import runfolder
-from rnnx.cli.errors import AppError
+from rnnx.cli import panel_app, runfolder, settings
+from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.panel_app import (_DATA_FLAGS, CLASSES_FILE, DEFAULTS, _data, _model, _need, _positive_int, _RunData,
                                 _summary, _target, _train_in)
 
@@ -135,7 +135,12 @@ def resume_panel(args: argparse.Namespace) -> int:
     ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished
     run without ``--epochs`` is reported and nothing is written.  The data files are
     hashed before they are read: a changed one is refused unless
-    ``args.allow_changed_data``.  The other flags are refused by ``rnnx train``'s parser."""
+    ``args.allow_changed_data``.  Where it trains comes from the command line only
+    (``args.dask_scheduler`` / ``dask_workers`` / ``dask_timeout``; none: this process), never
+    from ``classes.json``, whose stored values are compared in one note line
+    (:func:`rnnx.cli.settings.placement`).  A refused resume changes no file: the record is
+    rewritten only once the run has started (:func:`rnnx.cli.panel_app._train_in`).  The
+    other flags are refused by ``rnnx train``'s parser."""
     from rnnx.cli.runfolder import Lock
 
     t_start = time.perf_counter()
@@ -149,10 +154,19 @@ def resume_panel(args: argparse.Namespace) -> int:
     _need("matplotlib", "the plots")
     if not args.quiet:
         _need("tqdm", "the progress bar (or pass --quiet)")
+    given = {k: getattr(args, k, None) for k in settings.DASK}
     with Lock(folder, option="--resume") as lock:
         record = _read_record(folder, "--resume", resume=True, own_data=True)
         meta = _read_state(ckpt)
-        s, done, at = dict(record["settings"]), record.get("finished"), meta["epoch"]
+        s, done, at = _stored_settings(record, os.path.join(folder, CLASSES_FILE)), record.get("finished"), \
+            meta["epoch"]
+        placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
+        s.update(placed)
+        panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
+        flag = next((flag_for(k) for k, v in given.items() if v is not None), None)
+        if done and epochs is None and flag is not None:
+            raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
+                           "--epochs N (nothing was changed)")
         stopped_early = s["early_stopping"] is not None and at - meta["best_epoch"] >= s["early_stopping"]
         if epochs is not None:
             if epochs < at or (done and epochs == at):
@@ -170,8 +184,6 @@ def resume_panel(args: argparse.Namespace) -> int:
             print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
                   f"nothing was changed; extend it with --resume {folder} --epochs N")
             return 0
-        runfolder.start(folder, lock, fresh=False)
-        runfolder.say(lock.notes)
         target = _target(s)
         flag, ns = _stored_args(record)
         std = record["standardisation"]
@@ -185,9 +197,27 @@ def resume_panel(args: argparse.Namespace) -> int:
                           f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
             model = _model(s, record["input_size"], len(data.classes), data.kind)
             name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
-            m = _train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at)
+            runfolder.start(folder, lock, fresh=False)  # only now: a refused resume changes no file
+            runfolder.say(lock.notes)
+            m = _train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
+                          note=note)
     print(_summary(m, folder))
     return 0
+
+
+def _stored_settings(record: dict, path: str) -> dict[str, Any]:
+    """The settings of a stored run (``record["settings"]``): the keys of :data:`DEFAULTS` and
+    ``model_options``, nothing else of the file (a key it adds is never read), their numbers
+    checked: a bad one is an AppError naming the file and the setting.  The Dask settings are
+    still the file's here: :func:`resume_panel` replaces them with the command line's."""
+    stored = record["settings"]
+    s = {k: stored[k] for k in (*DEFAULTS, "model_options")}
+    try:
+        panel_app.check_values(s, name=lambda key: f"settings.{key}")
+    except AppError as e:
+        raise AppError(f"--resume: {path!r} holds {e}; the file is malformed (edited by hand?), nothing was "
+                       "changed") from None
+    return s
 
 
 def _same_run(data: _RunData, record: dict, folder: str) -> None:

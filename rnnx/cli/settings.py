@@ -406,6 +406,60 @@ def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
             raise AppError(f"{flag}: not with {name}; drop one of them")
 
 
+#: The settings that place a run on Dask: a scheduler's address, a number of worker processes
+#: and a timeout.  A run that is resumed takes them from its command line, never from the file
+#: it resumes (:func:`placement`): a stored file is data, not instructions.
+DASK: dict[str, Any] = {"dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0}
+
+
+def _shown(v: Any, *, stored: bool) -> str:
+    """A Dask setting in a note: a stored one as its repr (it may be anything), cut at 80 characters."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"{v:g}"
+    text = repr(v) if stored else str(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _where(d: Mapping[str, Any], *, stored: bool, timeout: bool) -> str:
+    """``--dask-scheduler ADDRESS`` / ``--dask-workers N`` (and ``--dask-timeout S``) of ``d``."""
+    keys = [k for k in ("dask_scheduler", "dask_workers") if d.get(k) is not None]
+    if timeout:
+        keys.append("dask_timeout")
+    return " ".join(f"{flag_for(k)} {_shown(d.get(k), stored=stored)}" for k in keys)
+
+
+def placement(stored: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The Dask settings of a resumed run and the note that compares them with the stored run's.
+
+    ``given``: the command line's ``dask_scheduler`` / ``dask_workers`` / ``dask_timeout``
+    (None: not given); ``stored``: the settings the run's file holds.  The values are the
+    command line's (or the defaults: one process), never the file's, which are only shown:
+    a run stored on Dask and resumed without the flags trains in this process (the same
+    numbers: Dask's data-parallel sums are one process's) and the note says so; a given
+    placement that differs from the stored one is said in the note too.  The note is one
+    line, None when there is nothing to say."""
+    new = {k: given.get(k) if given.get(k) is not None else v for k, v in DASK.items()}
+    old = {k: stored.get(k, v) for k, v in DASK.items()}
+    was = old["dask_scheduler"] is not None or old["dask_workers"] is not None
+    now = new["dask_scheduler"] is not None or new["dask_workers"] is not None
+    if not now:
+        note = (f"the run trained on Dask (stored {_where(old, stored=True, timeout=False)}); resuming in this "
+                "process; pass --dask-workers N or --dask-scheduler ADDRESS to resume on Dask") if was else None
+        return new, note
+    if was and all(type(old[k]) is type(new[k]) and old[k] == new[k] for k in DASK):
+        return new, None
+    before = _where(old, stored=True, timeout=True) if was else "none (it trained in one process)"
+    return new, f"resuming on Dask with {_where(new, stored=False, timeout=True)}; the run stored {before}"
+
+
+def check_resumed_dask(s: TrainSettings, given: Mapping[str, Any]) -> None:
+    """The Dask flags of a resumed run (``given``: those on the command line, None where not
+    given) checked as a new run's are (:func:`check_settings`), against the run's own
+    settings (``s``, with :func:`placement`'s values)."""
+    _check_dask(s, {**{k: getattr(s, k) for k in FIELDS if k not in DASK},
+                    **{k: v for k, v in given.items() if v is not None}})
+
+
 def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
     --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""

@@ -111,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
     with signals.stopping(report=lambda: "nothing was printed"):  # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N
         rec = _record(args.model)
         model, params, vocab = _loaded(args.model, rec)
+        if args.prime is None and (len(rec["first"]) != 1 or rec["first"] not in vocab.chars):
+            first = rec["first"] if len(rec["first"]) <= 20 else rec["first"][:20] + "..."
+            raise AppError(f"--model: {os.path.join(args.model, 'text.json')!r} holds first {first!r}, expected one "
+                           "character of its vocabulary (the file was edited by hand?); restore it, or give --prime "
+                           "TEXT", code=1)
         prime = rec["first"] if args.prime is None else args.prime
         try:
             text = T.sample(model, params, vocab, prime=prime, length=args.length, temperature=args.temperature,

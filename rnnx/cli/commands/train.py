@@ -75,9 +75,10 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "(--backend jax; on one CPU start with XLA_FLAGS=--xla_force_host_platform_device_count=N); "
                    "the same numbers as one device")
     t.add_argument("--dask-workers", type=int, metavar="N", help="data parallel on a Dask LocalCluster of N worker "
-                   "processes (--backend numpy or cupy; needs rnnx[dask]): every batch in N parts, the optimizer here")
+                   "processes (--backend numpy or cupy; needs rnnx[dask]): every batch in N parts, the optimizer here; "
+                   "with --resume too (a resumed run never takes its Dask settings from its folder)")
     t.add_argument("--dask-scheduler", metavar="ADDRESS", help="data parallel on a running Dask cluster "
-                   "(tcp://HOST:PORT): every batch in one part per worker")
+                   "(tcp://HOST:PORT): every batch in one part per worker; with --resume too")
     t.add_argument("--dask-timeout", type=float, metavar="S", help="with --dask-*: seconds to reach the scheduler, "
                    "and to wait for one update's result (default 60)")
     t.add_argument("--coordinator", metavar="HOST:PORT", help="a multi-process run (jax.distributed): process 0 "
@@ -93,7 +94,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    "are the probe batch (default 32)")
     t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with --epochs N: "
-                   "extend it to N epochs, also a finished one; a text run: --max-updates N or --epochs N)")
+                   "extend it to N epochs, also a finished one; a text run: --max-updates N or --epochs N); in this "
+                   "process, or on Dask with --dask-workers N / --dask-scheduler ADDRESS given again")
     t.add_argument("--overwrite", action="store_true", help="let a new run use an --out folder that holds files "
                    "(a previous run's files there are replaced; other files stay)")
     t.add_argument("--allow-changed-data", action="store_true", help="with --resume: continue on a CSV that "
@@ -138,6 +140,8 @@ def _multi_process(args: argparse.Namespace) -> int | None:
         raise AppError("--coordinator: a multi-process run splits every batch over the devices of all processes; "
                        "expected --backend jax --devices N")
     explicit = args.coordinator != "auto"
+    if explicit:
+        _check_port(args.coordinator)
     if explicit and (args.num_processes is None or args.process_id is None):
         raise AppError(f"--coordinator: {args.coordinator} needs --num-processes N and --process-id I (or "
                        "--coordinator auto under SLURM / Open MPI)")
@@ -162,6 +166,13 @@ def _multi_process(args: argparse.Namespace) -> int | None:
     except Unavailable as e:
         raise AppError(f"--{e}") from None
     return _process_index(xp)
+
+
+def _check_port(address: str) -> None:
+    """``--coordinator HOST:PORT``: a host and a port from 1 to 65535 (before anything starts)."""
+    host, _, port = address.rpartition(":")
+    if not host.strip("[]") or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise AppError(f"--coordinator: expected HOST:PORT with a port from 1 to 65535, got {address!r}")
 
 
 def _process_index(xp) -> int:
@@ -190,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from rnnx.cli import app
-    from rnnx.cli.settings import resolve
+    from rnnx.cli.settings import DASK, resolve
 
     from rnnx.cli import panel_app, text_app
 
@@ -205,8 +216,8 @@ def _run(args: argparse.Namespace) -> int:
         flag = "--" + sorted(extra)[0].replace("_", "-")
         raise AppError(f"{flag}: applies to a character model (--text FILE) only")
     given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS, *_OTHER_RUNS)}
-    if args.resume is not None:
-        extra = sorted(k for k, v in given.items() if v is not None and k != "epochs")
+    if args.resume is not None:  # --dask-*: where a resumed run trains comes from the command line only
+        extra = sorted(k for k, v in given.items() if v is not None and k not in ("epochs", *DASK))
         if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
             extra.append("out")  # the run stays in its folder
         extra += [k for k in ("overwrite", "no_early_stopping", "no_clip") if getattr(args, k)]
@@ -214,7 +225,8 @@ def _run(args: argparse.Namespace) -> int:
             raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
                            + ", ".join("--" + k.replace("_", "-") for k in extra))
         if panel_app.holds_run(args.resume): return panel_app.resume_panel(args)  # noqa: E701 (classification)
-        m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data)
+        m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
+                       dask={k: getattr(args, k) for k in DASK})
         if m.get("finished"):
             print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
                   f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
