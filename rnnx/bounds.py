@@ -53,7 +53,7 @@ import sys
 from typing import Any, NamedTuple
 
 __all__ = ["TooLarge", "Estimate", "available_memory", "human", "param_counts", "param_copies", "optimizer_slots",
-           "estimate", "check_training", "check_bytes"]
+           "estimate", "check_training", "check_bytes", "largest"]
 
 #: Bytes per element of the Python list a parameter is drawn into (a float object + its pointer).
 PY_FLOAT_BYTES = sys.getsizeof(0.0) + struct.calcsize("P")
@@ -173,7 +173,7 @@ def estimate(model: Any, *, batch_size: int, steps: int, sequences: int | None =
                     fixed + extra_bytes)
 
 
-def _largest(ok: Any, lo: int, hi: int) -> int | None:
+def largest(ok: Any, lo: int, hi: int) -> int | None:
     """The largest v in [lo, hi] with ``ok(v)``, ``ok`` true up to a point; None if none."""
     if lo > hi or not ok(lo):
         return None
@@ -213,7 +213,7 @@ def check_training(model: Any, *, batch_size: int, steps: int, sequences: int, i
                        f"{e.params} parameters ({e.copies} copies: parameters, gradients and optimizer state) in "
                        f"{dtype}; {have}; expected a smaller model", name=names[0], needed=e.total_bytes,
                        available=avail)
-    top = _largest(lambda v: size(v).total_bytes <= avail, 1, min(batch_size, sequences) - 1)
+    top = largest(lambda v: size(v).total_bytes <= avail, 1, min(batch_size, sequences) - 1)
     if top is not None:
         raise TooLarge(f"{names[1]}: {batch_size} sequences of {steps} steps {need} for the activations "
                        f"(forward cache and backward pass) and {e.params} parameters in {dtype}; {have}; expected at most about {top}",

@@ -119,16 +119,6 @@ def _about(v: int) -> int:
     return v // step * step
 
 
-def _largest(ok: Callable[[int], bool], lo: int, hi: int) -> int | None:
-    """The largest v in [lo, hi] with ``ok(v)``, ``ok`` true up to a point; None if none."""
-    if lo > hi or not ok(lo):
-        return None
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid - 1)
-    return lo
-
-
 def _valid(s: TrainSettings) -> bool:
     try:
         _two_layer_model(s)
@@ -152,7 +142,7 @@ def _max_fit(s: TrainSettings, field: str, fits: Callable[[TrainSettings], bool]
     """The largest value of ``field`` below the given one that ``fits``, the others as they
     are; None when no value does."""
     given = getattr(s, field)
-    return _largest(lambda v: fits(dataclasses.replace(s, **{field: v})), _smallest_valid(s, field), given - 1)
+    return lib.largest(lambda v: fits(dataclasses.replace(s, **{field: v})), _smallest_valid(s, field), given - 1)
 
 
 def _check_layers(s: TrainSettings) -> None:
@@ -257,7 +247,7 @@ def _pick(sizes: list[tuple[str, str, str, int, int]], need: Callable[[dict[str,
     none alone fits."""
     best, ratio = (sizes[0][1], sizes[0][2], sizes[0][3], None), -1.0
     for key, flag, unit, given, default in sizes:
-        top = _largest(lambda v, k=key: need({k: v}) <= avail, 1, given - 1)
+        top = lib.largest(lambda v, k=key: need({k: v}) <= avail, 1, given - 1)
         if top is not None and given / default > ratio:
             best, ratio = (flag, unit, given, top), given / default
     return best
