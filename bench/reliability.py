@@ -1207,11 +1207,15 @@ def summarise(results, kl, wall) -> dict:
             viol.append(dict(category=c["cat"], command=r["cmd"], exit=r["rc"], problems=bad, wall_s=round(r["wall_s"], 2),
                              stderr=r["stderr"].strip()[-1500:], note=c.get("note")))
     nonzero = [(c, r, b) for c, r, b in results if (r["rc"] if not isinstance(r["rc"], list) else max(r["rc"])) != 0]
-    one_line = sum(1 for c, r, b in nonzero if len([x for x in r["stderr"].splitlines() if x.strip()]) == 1
-                   and "Traceback" not in r["stderr"] and "internal error" not in r["stderr"])
+    def one_line(r):  # one line of rnnx's own (not the harness's note on a command it killed)
+        return (len([x for x in r["stderr"].splitlines() if x.strip()]) == 1 and "Traceback" not in r["stderr"]
+                and "internal error" not in r["stderr"] and "[reliability.py: killed" not in r["stderr"])
+
+    one_line_count = sum(1 for c, r, b in nonzero if one_line(r))
     return dict(
         cases=len(results), per_category=cats,
-        failed_or_refused=len(nonzero), clean_one_line_errors=one_line,
+        failed_or_refused=len(nonzero), clean_one_line_errors=one_line_count,
+        not_one_line=[dict(command=r["cmd"], exit=r["rc"], stderr=r["stderr"].strip()[-600:]) for c, r, b in nonzero if not one_line(r)],
         tracebacks=sum("Traceback" in r["stderr"] for _, r, _ in results),
         internal_errors=sum("internal error" in r["stderr"] for _, r, _ in results),
         commands_that_modified_files=sum(bool(r["changed"]) for _, r, _ in results),
