@@ -1,8 +1,11 @@
 """Careless and hostile use of the ``rnnx`` command line, counted.
 
-Run (from the repository root, about 3-4 minutes on 2 cores):
+Run (from the repository root, about 4-6 minutes on 2 cores):
 
-    python bench/reliability.py [--json docs/reliability-tally.json] [--kills N]
+    python bench/reliability.py [--json docs/reliability-tally.json] [--kills N] [--only CATEGORY[,CATEGORY]]
+
+(``--only``: the cases of the categories whose names contain one of the words; cases that
+need a fixture an earlier category made make it themselves, e.g. ``once_run("po")``.)
 
 It makes a temporary working folder, trains one base run there (``--preset seed001``) and
 a few small fixtures, then runs every case of :data:`CASES` as a real subprocess
@@ -15,9 +18,16 @@ the exit status and stderr, and checks:
   (c) no "Traceback" on stderr;
   (d) no "internal error" on stderr (every case here is a user mistake, not an rnnx bug);
   (e) the sha256 and mode of every file under the working folder are unchanged after a
-      refused or failed command (after a successful one, outside its own outputs);
-  (f) no ``.tmp-*`` file is left anywhere under the working folder;
-  (g) no pickle ran: the marker file a crafted pickle's ``__reduce__`` would create is absent;
+      refused or failed command (after a successful one, outside its own outputs); a file
+      that existed before and changed or vanished (or one a case's ``unchanged`` check
+      names) is counted as a "file lost";
+  (f) no rnnx temporary (``.rnnx-tmp-<pid>-<16 hex>-<name>``, or ``*.tmp``) is left anywhere
+      under the working folder (a user's ``.tmp-*`` file is not one);
+  (g) no code ran because a file said so: the marker file a crafted pickle's ``__reduce__``
+      would create is absent, and for a case with ``listen=True`` no connection reached the
+      listening TCP socket the harness opened on 127.0.0.1 before the case (its port is the
+      global ``PORT`` while the case's setup runs, for a file to name; the pending
+      connections are counted with non-blocking ``accept`` after the case);
 plus each case's own check (``check``: e.g. a finished run resumed rewrites nothing).
 
 Then a SIGKILL loop: ``rnnx train --preset seed001 --epochs 70 --quiet`` killed at seeded
@@ -25,8 +35,9 @@ random moments (``--kills``, default 20) and resumed until finished, its ``model
 parameters compared bit for bit with an uninterrupted run (``rnnx.io.checkpoint.load``).
 
 At the end it prints a table (cases per category, clean one-line errors, tracebacks,
-"internal error", files modified by failed/refused commands, temporaries left, kills
-survived) and every case that violated a check, and writes the same as JSON with --json.
+"internal error", files modified by failed/refused commands, files lost, code run by a file
+(pickles run + connections made because a file said so), temporaries left, kills survived)
+and every case that violated a check, and writes the same as JSON with --json.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -52,6 +64,7 @@ import numpy as np
 PY = sys.executable
 W = ""  # the working folder (set in main)
 MARKER = ""  # a crafted pickle's __reduce__ creates this file
+PORT = 0  # the port of the listening socket of a case with listen=True (set before its setup)
 TIMEOUT = 30.0
 
 
@@ -183,8 +196,12 @@ def snapshot(root: str) -> dict[str, tuple]:
 
 
 def temporaries(root: str) -> list[str]:
+    """rnnx's own temporaries left under ``root`` (regular files named
+    ``.rnnx-tmp-<pid>-<16 hex>-<name>``), and any ``*.tmp``; a user's ``.tmp-*`` is not one."""
+    from rnnx.io.atomic import is_temporary
+
     return sorted(os.path.relpath(os.path.join(d, n), root) for d, _, fs in os.walk(root)
-                  for n in fs if n.startswith(".tmp-") or n.endswith(".tmp"))
+                  for n in fs if is_temporary(d, n) or n.endswith(".tmp"))
 
 
 def metrics(run: str) -> dict:
@@ -194,9 +211,12 @@ def metrics(run: str) -> dict:
 
 # -- case checks (each returns a list of problems) ---------------------------------------------------
 def unchanged(*paths: str):
-    """The listed files must exist afterwards with their old content (even on success)."""
+    """The listed files must exist afterwards with their old content (even on success); each
+    that does not is also a file lost."""
     def check(r):
-        return [f"{x} changed or vanished" for x in paths if r["before"].get(x) != r["after"].get(x)]
+        lost = [x for x in paths if r["before"].get(x) != r["after"].get(x)]
+        r.setdefault("lost_by_check", []).extend(lost)
+        return [f"{x} changed or vanished" for x in lost]
     return check
 
 
@@ -311,7 +331,7 @@ def deep_json(n: int) -> str:
 def stale_tmp(run: str):
     def f():
         copy_run(run, "early")
-        write(f"{run}/.tmp-999999-deadbeef-checkpoint.npz", b"half a write")
+        write(f"{run}/.rnnx-tmp-999999-deadbeefdeadbeef-checkpoint.npz", b"half a write")
     return f
 
 
@@ -320,6 +340,155 @@ def mutate_csv(path: str):
         with open(p(path), "a") as fh:
             fh.write("999,0.5\n")
     return f
+
+
+def checkpoint_settings(dst: str, src: str = "base", **settings):
+    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz meta ``settings`` get
+    ``settings`` (a callable value is called during setup: one naming ``PORT``, say)."""
+    def f():
+        copy_run(dst, src)
+        with np.load(p(dst, "checkpoint.npz")) as z:
+            members = {k: z[k] for k in z.files}
+        m = json.loads(str(members["meta"]))
+        m["settings"].update({k: v() if callable(v) else v for k, v in settings.items()})
+        members["meta"] = np.asarray(json.dumps(m))
+        np.savez(p(dst, "checkpoint.npz"), **members)
+    return f
+
+
+def here() -> str:
+    """The address of the case's listening socket (``listen=True``), as a Dask scheduler's."""
+    return f"tcp://127.0.0.1:{PORT}"
+
+
+# -- issue 27: lock, outputs, temporaries, non-regular inputs (items 2, 3, 8, 9b) ------------------
+SECRET = "api_key=SECRET-TOKEN-0123456789\n"
+
+
+def fifo(name: str):
+    """A FIFO at ``name`` (nobody writes it: a reader would wait forever)."""
+    def f():
+        if not os.path.lexists(p(name)):
+            os.makedirs(os.path.dirname(p(name)) or W, exist_ok=True)
+            os.mkfifo(p(name))
+    return f
+
+
+def lock_link(run: str, src: str | None = "early"):
+    """``run`` (a copy of ``src``, or an empty folder) whose .rnnx.lock is a symbolic link to
+    ``victim-<run>.txt`` outside it, a file holding a secret."""
+    def f():
+        if src:
+            copy_run(run, src)
+        else:
+            os.makedirs(p(run))
+        write(f"victim-{run}.txt", SECRET)
+        os.chmod(p(f"victim-{run}.txt"), 0o600)
+        os.symlink(f"../victim-{run}.txt", p(run, ".rnnx.lock"))
+    return f
+
+
+def lock_fifo(run: str):
+    def f():
+        os.makedirs(p(run))
+        os.mkfifo(p(run, ".rnnx.lock"))
+    return f
+
+
+def lock_dir(run: str):
+    def f():
+        os.makedirs(p(run, ".rnnx.lock"))
+        write(f"{run}/.rnnx.lock/inside", "x")
+    return f
+
+
+def good_ts(name: str = "good.ts"):
+    return mk(name, "@problemName t\n@timeStamps false\n@univariate true\n@equalLength true\n"
+              "@classLabel true a b\n@data\n" + "".join(f"1,2,3,{i},5,6,7,8:{'ab'[i % 2]}\n" for i in range(12)))
+
+
+def once_run(dst: str, src: str = "base"):
+    """A copy of the fixture ``src`` at ``dst``, made by the first case that needs it."""
+    return lambda: os.path.lexists(p(dst)) or copy_run(dst, src)
+
+
+def user_tmp(run: str):
+    """A run whose folder holds a user's file and a folder named like temporaries."""
+    def f():
+        copy_run(run, "early")
+        write(f"{run}/.tmp-999999-notes.txt", "my notes")
+        os.makedirs(p(run, ".rnnx-tmp-999999-0123456789abcdef-checkpoint.npz"))
+        write(f"{run}/.rnnx-tmp-999999-0123456789abcdef-checkpoint.npz/inside", "mine")
+    return f
+
+
+B = ["bench", "--sizes", "2,4,3,5", "--cells", "lstm", "--repeat", "1", "--warmup", "1", "--no-anchors",
+     "--backend", "numpy"]
+F_TRAIN = [*T, "--epochs", "1", "--out", "fo"]
+
+
+# -- issue 27: bounds of every run kind, .ts values (items 4, 10) ----------------------------------
+def small_npz(name: str = "cases.npz") -> None:
+    """A 20 KB classification .npz: 40 cases of 30 steps, 2 features, two classes."""
+    rng = np.random.default_rng(0)
+    b = io.BytesIO()
+    np.savez(b, x=rng.normal(size=(40, 30, 2)), y=np.arange(40) % 2)
+    write(name, b.getvalue())
+
+
+def int8_npz(name: str, shape=(2040, 1024, 1024)) -> None:
+    """The issue's 2 MB deflated int8 .npz: x int8 of 2 GiB (16 GiB as float64) behind a
+    valid header, zeros streamed through deflate (a few seconds), y (N,) int64."""
+    n = int(np.prod(shape))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|i1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(p(name), "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("y.npy", npy(np.arange(shape[0]) % 2))
+        with z.open("x.npy", "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            chunk = bytes(2**24)
+            for _ in range(n // len(chunk)):
+                f.write(chunk)
+            f.write(bytes(n % len(chunk)))
+
+
+def wide_text(name: str, n: int = 70000) -> None:
+    """A UTF-8 text of ``n`` distinct characters (CJK and beyond, no surrogates)."""
+    write(name, "".join(chr(c) for c in range(0x4E00, 0x4E00 + n + 2048) if not 0xD800 <= c < 0xE000)[:n])
+
+
+TS_HEAD = ("@problemName t\n@timeStamps false\n@missing true\n@univariate true\n@equalLength false\n"
+           "@classLabel true a b\n@data\n")
+
+
+# -- issue 27: signals of every long command, results near 1.7e308 (items 5, 6) --------------------
+def text_run(dst: str):
+    """A finished character-model run in ``dst`` (for rnnx sample)."""
+    def f():
+        write(f"{dst}.txt", "the quick brown fox jumps over the lazy dog. " * 20)
+        pr = subprocess.run([PY, "-m", "rnnx", *T, "--text", f"{dst}.txt", "--hidden", "8", "--seq-len", "10",
+                             "--streams", "2", "--max-updates", "5", "--out", dst], cwd=W, capture_output=True, text=True)
+        if pr.returncode:
+            sys.exit(f"setup failed: rnnx train --text: {pr.stderr}")
+    return f
+
+
+def metrics_null_and_finished(run: str):
+    """metrics.json exists with null (not finite) MSEs, and the checkpoint is marked finished."""
+    def check(r):
+        from rnnx.io import checkpoint
+
+        bad = []
+        m = metrics(run)
+        if m.get("test_mse") is not None:
+            bad.append(f"{run}/metrics.json test_mse {m.get('test_mse')!r}, expected null (it overflows)")
+        if not checkpoint.load(p(run, "checkpoint.npz"))[0].get("finished"):
+            bad.append(f"{run}/checkpoint.npz not marked finished")
+        return bad
+    return check
+
+
+BIG_CSV = "t,v\n" + "".join(f"{i},{float(1.79e308 * (0.999 + 0.001 * np.sin(i)))!r}\n" for i in range(200))
 
 
 LOAD_OK = ("cr-window", "cr-nan-params")  # rnnx load only describes a file: these may load
@@ -358,7 +527,7 @@ CASES: list[dict] = [
     dict(cat="resume", argv=[*T, "--resume", "rs12", "--epochs", "6", "--allow-changed-data"], expect="ok", changes=["rs12"]),
     dict(cat="resume", argv=[*T, "--resume", "rs13", "--epochs", "6"], setup=chain(mkrun("rs13", "relcsv"), lambda: None), expect="ok", changes=["rs13"], note="run trained in sub/ with a relative --csv, resumed from the parent folder"),
     dict(cat="resume", argv=[*T, "--resume", "rs14", "--epochs", "6"], setup=chain(mkrun("rs14", "csvrun2"), lambda: os.unlink(p("fixtures/data2.csv"))), expect="refuse", names="data2.csv"),
-    dict(cat="resume", argv=[*T, "--resume", "rs15", "--epochs", "20"], setup=stale_tmp("rs15"), expect="ok", changes=["rs15"], check=absent("rs15/.tmp-999999-deadbeef-checkpoint.npz")),
+    dict(cat="resume", argv=[*T, "--resume", "rs15", "--epochs", "20"], setup=stale_tmp("rs15"), expect="ok", changes=["rs15"], check=absent("rs15/.rnnx-tmp-999999-deadbeefdeadbeef-checkpoint.npz")),
     dict(cat="resume", argv=[*T, "--resume", "rs16", "--epochs", "20"], setup=chain(mkrun("rs16", "early"), mk("rs16/.rnnx.lock", "pid 999999\n")), expect="ok", changes=["rs16"]),
     dict(cat="resume", argv=[*T, "--resume", "rs17", "--allow-changed-data"], setup=mkrun("rs17"), expect="nochange", note="--allow-changed-data on a preset run"),
     dict(cat="resume", argv=[*T, "--resume", "rs18", "--epochs", "20"], setup=passwd_checkpoint("rs18"), expect="refuse", names="/etc/passwd", check=stderr_lacks("root:x:", "/bin/bash", "daemon")),
@@ -568,7 +737,120 @@ CASES: list[dict] = [
       for s in SIG],
     *[dict(cat="signals", argv=[*T, "--preset", "seed001", "--out", f"sg-early{t}"], signal=signal.SIGINT, signal_at=t, expect=130,
            changes=[f"sg-early{t}"], note=f"Ctrl-C {t} s into start-up") for t in (0.05, 0.1, 0.2, 0.4)],
-    dict(cat="signals", argv=["forecast", "--model", "po", "--steps", "100000", "--out", "sg-f.csv"], signal=signal.SIGTERM, signal_at=1.0, expect="signal-or-ok", changes=["sg-f.csv", "sg-f.png"]),
+    dict(cat="signals", argv=["forecast", "--model", "po", "--steps", "100000", "--out", "sg-f.csv"], setup=once_run("po"), signal=signal.SIGTERM, signal_at=1.0, expect=143, changes=["sg-f.csv", "sg-f.png"],
+         check=both(stderr_has("stopped by SIGTERM; nothing was written"), absent("sg-f.csv", "sg-f.png"))),
+    # ---- issue 27 item 1: a stored address is never connected to (check (g) counts connections) ----
+    dict(cat="stored addresses", argv=[*T, "--resume", "dk1", "--epochs", "85"], listen=True,
+         setup=checkpoint_settings("dk1", dask_scheduler=here, dask_timeout=10.0), expect="ok", changes=["dk1"],
+         check=epochs_are("dk1", 85), note="checkpoint.npz names a listening socket as its Dask scheduler; resume runs here, connects nowhere"),
+    # ---- issue 27 item 2: the lock file ----
+    dict(cat="lock", argv=[*T, "--resume", "lk1", "--epochs", "20"], setup=lock_link("lk1"), expect="refuse",
+         names=".rnnx.lock", check=both(unchanged("victim-lk1.txt", "lk1/.rnnx.lock"), stderr_lacks("SECRET"))),
+    dict(cat="lock", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "lk2"], setup=lock_link("lk2", None),
+         expect="refuse", names=".rnnx.lock", check=both(unchanged("victim-lk2.txt", "lk2/.rnnx.lock"), stderr_lacks("SECRET"))),
+    dict(cat="lock", argv=["predict", "--model", "lk3"], setup=lock_link("lk3"), expect="refuse", names=".rnnx.lock",
+         check=both(unchanged("victim-lk3.txt", "lk3/.rnnx.lock"), absent("lk3/predictions.csv"), stderr_lacks("SECRET"))),
+    dict(cat="lock", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "lk4"], setup=lock_fifo("lk4"),
+         expect="refuse", names="FIFO", timeout=300),
+    dict(cat="lock", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "lk5"], setup=lock_dir("lk5"),
+         expect="refuse", names=".rnnx.lock", check=exists("lk5/.rnnx.lock/inside")),
+    dict(cat="lock", argv=[*T, "--resume", "lk6", "--epochs", "20"],
+         setup=chain(mkrun("lk6", "early"), mk("lk6/.rnnx.lock", SECRET)), expect="refuse", names=".rnnx.lock",
+         check=both(unchanged("lk6/.rnnx.lock"), stderr_lacks("SECRET"))),
+    dict(cat="lock", argv=[*T, "--resume", "lk7", "--epochs", "20"],
+         setup=chain(mkrun("lk7", "early"), mk("lk7/.rnnx.lock", "pid 999999 on nowhere since 2020-01-02T03:04:05\n")),
+         expect="ok", changes=["lk7"], check=both(stderr_has("pid 999999 on nowhere"), stderr_lacks("2020-01-02"))),
+    dict(cat="lock", argv=[*T, "--resume", "lk8", "--epochs", "20"],
+         setup=chain(mkrun("lk8", "early"), mk("lk8/.rnnx.lock", "")), expect="ok", changes=["lk8"]),
+    # ---- issue 27 item 3: an existing file is replaced only with --overwrite, never a run's, never twice ----
+    dict(cat="outputs", argv=[*B, "--json", "ou-mine.json"], setup=chain(mkrun("ou"), mk("ou-mine.json", "keep me")),
+         expect="usage", names="--json", check=unchanged("ou-mine.json")),
+    dict(cat="outputs", argv=[*B, "--plot", "ou-mine.json"], expect="usage", names="--plot", check=unchanged("ou-mine.json")),
+    dict(cat="outputs", argv=[*B, "--json", "ou/model.npz", "--overwrite"], expect="usage", names="ou/model.npz",
+         check=unchanged("ou/model.npz")),
+    dict(cat="outputs", argv=[*B, "--json", "ou/metrics.json", "--plot", "ou-b.png", "--overwrite"], expect="usage",
+         names="ou/metrics.json", check=both(unchanged("ou/metrics.json"), absent("ou-b.png"))),
+    dict(cat="outputs", argv=[*B, "--json", "ou-b.out", "--plot", "ou-b.out"], expect="usage", names="same file",
+         check=absent("ou-b.out")),
+    dict(cat="outputs", argv=[*B, "--json", "ou-mine.json", "--plot", "ou-hard.png", "--overwrite"],
+         setup=lambda: os.link(p("ou-mine.json"), p("ou-hard.png")), expect="usage", names="same file",
+         check=unchanged("ou-mine.json")),
+    dict(cat="outputs", argv=["parity", "--backend", "numpy", "--cells", "lstm", "--json", "ou-mine.json"], expect="usage",
+         names="--json", check=unchanged("ou-mine.json")),
+    dict(cat="outputs", argv=["parity", "--backend", "numpy", "--cells", "lstm", "--json", "ou/checkpoint.npz", "--overwrite"],
+         expect="usage", names="ou/checkpoint.npz", check=unchanged("ou/checkpoint.npz")),
+    dict(cat="outputs", argv=["forecast", "--model", "ou", "--steps", "3", "--out", "ou-f.png"], expect="usage",
+         names="same file", check=absent("ou-f.png")),
+    dict(cat="outputs", argv=["diagnose", "--model", "ou", "--out", "ou", "--overwrite"], expect="usage",
+         names="ou/diagnostics.json", check=absent("ou/diagnostics.json")),
+    dict(cat="outputs", argv=["save", "--from-torch", "gru.pt", "--out", "ou/checkpoint.npz", "--overwrite"],
+         expect="usage", names="is a file of the run", check=unchanged("ou/checkpoint.npz")),
+    dict(cat="outputs", argv=[*B, "--json", "ou-mine.json", "--overwrite"], setup=lambda: os.unlink(p("ou-hard.png")),
+         expect="ok", changes=["ou-mine.json"], check=stderr_lacks("Traceback")),
+    # ---- issue 27 item 8: only rnnx's own temporaries are removed ----
+    dict(cat="temporaries", argv=[*T, "--resume", "tm1", "--epochs", "20"], setup=user_tmp("tm1"), expect="ok",
+         changes=["tm1"], check=both(unchanged("tm1/.tmp-999999-notes.txt",
+                                              "tm1/.rnnx-tmp-999999-0123456789abcdef-checkpoint.npz/inside"),
+                                    stderr_lacks("removed"))),
+    dict(cat="temporaries", argv=[*T, "--preset", "seed001", "--epochs", "2", "--out", "tm2"],
+         setup=mk("tm2/.tmp-999999-notes.txt", "mine"), expect="refuse", names="tm2",
+         note="a user's .tmp-* file makes the folder not empty"),
+    # ---- issue 27 item 9b: a FIFO or a device as an input (each would hang or read 1 GiB before) ----
+    *[dict(cat="non-regular inputs", argv=[*argv[:i], bad, *argv[i + 1:]], setup=chain(fifo("in.fifo"), good_ts(), once_run("nr")),
+           expect="refuse", names=flag, check=both(stderr_has(bad, kind), absent("fo")), timeout=300)
+      for bad, kind in (("in.fifo", "FIFO"), ("/dev/zero", "character device"))
+      for argv, flag in (
+          ([*F_TRAIN, "--csv", "{}", "--column", "v"], "--csv"),
+          ([*F_TRAIN, "--npz", "{}"], "--npz"),
+          ([*F_TRAIN, "--ts", "{}"], "--ts"),
+          ([*F_TRAIN, "--ts", "good.ts", "--test-ts", "{}"], "--test-ts"),
+          ([*F_TRAIN, "--text", "{}"], "--text"),
+          (["predict", "--model", "nr", "--csv", "{}", "--column", "v"], "--csv"),
+          (["forecast", "--model", "nr", "--csv", "{}", "--column", "v"], "--csv"),
+          (["load", "{}"], "load: "),
+          (["save", "--from-torch", "{}", "--out", "nr-s.npz"], "--from-torch"))
+      for i in [argv.index("{}")]],
+    dict(cat="non-regular inputs", argv=["predict", "--model", "nr2"],
+         setup=chain(mkrun("nr2"), lambda: os.unlink(p("nr2/model.npz")), fifo("nr2/model.npz")),
+         expect="refuse", names="FIFO", timeout=300),
+    dict(cat="non-regular inputs", argv=["predict", "--model", "nr3"],
+         setup=chain(mkrun("nr3"), lambda: os.unlink(p("nr3/model.npz")), symlink("/dev/zero", "nr3/model.npz")),
+         expect="refuse", names="symbolic link", timeout=300),
+    # ---- issue 27 item 4: bounds of every run kind ----
+    dict(cat="bounds (every run kind)", argv=[*T, "--npz", "bd-cases.npz", "--hidden", "30000", "--out", "bd-npz"], setup=lambda: small_npz("bd-cases.npz"), expect="refuse", names="--hidden", check=both(absent("bd-npz"), faster_than(10))),
+    dict(cat="bounds (every run kind)", argv=[*T, "--text", "bd-t.txt", "--hidden", "30000", "--out", "bd-text"], setup=mk("bd-t.txt", "abcdefghij klmnop\n" * 1000), expect="refuse", names="--hidden", check=both(absent("bd-text"), faster_than(10))),
+    dict(cat="bounds (every run kind)", argv=[*T, "--text", "bd-wide.txt", "--out", "bd-wide"], setup=lambda: wide_text("bd-wide.txt"), expect="refuse", names="--text", check=both(absent("bd-wide"), stderr_has("70000 distinct characters", "MAX_VOCABULARY"))),
+    dict(cat="bounds (every run kind)", argv=[*T, "--npz", "bd-int8.npz", "--out", "bd-int8"], setup=lambda: int8_npz("bd-int8.npz"), expect="refuse", names="bd-int8.npz", check=both(absent("bd-int8"), stderr_has("as float64", "available")), timeout=120, note="refused from the x header; needs < 36 GB available"),
+    dict(cat="bounds (every run kind)", argv=[*T, "--preset", "seed001", "--dask-workers", "500", "--out", "bd-workers"], expect="refuse", names="--dask-workers", check=absent("bd-workers")),
+    dict(cat="bounds (every run kind)", argv=[*T, "--npz", "bd-cases.npz", "--dask-workers", "500", "--out", "bd-workers2"], setup=lambda: small_npz("bd-cases.npz"), expect="refuse", names="--dask-workers", check=absent("bd-workers2")),
+    # ---- issue 27 item 10: .ts, a final inf is a value, not padding ----
+    dict(cat=".ts values", argv=[*T, "--ts", "bd-inf.ts", "--out", "bd-inf"], setup=mk("bd-inf.ts", TS_HEAD + "".join(f"{i},{i + 1},{i + 2}:{'ab'[i % 2]}\n" for i in range(20)) + "1,2,inf:a\n"), expect="refuse", names="bd-inf.ts", check=both(absent("bd-inf"), stderr_has("case 20 channel 0 step 2"))),
+    dict(cat=".ts values", argv=[*T, "--ts", "bd-1e999.ts", "--out", "bd-1e999"], setup=mk("bd-1e999.ts", TS_HEAD + "".join(f"{i},{i + 1},{i + 2}:{'ab'[i % 2]}\n" for i in range(20)) + "1,2,1e999:b\n"), expect="refuse", names="bd-1e999.ts", check=both(absent("bd-1e999"), stderr_has("case 20 channel 0 step 2"))),
+    dict(cat=".ts values", argv=[*T, "--ts", "bd-pad.ts", "--epochs", "2", "--out", "bd-pad"], setup=mk("bd-pad.ts", TS_HEAD + "".join(f"{i},{i + 1},{i + 2}:{'ab'[i % 2]}\n" for i in range(20)) + "1,2,?:a\n3,4,?:b\n"), expect="ok", changes=["bd-pad"], note="NaN ('?') after the last step stays padding"),
+    # ---- issue 27 item 5: every long command stops on a signal (signal_at: seconds after start) ----
+    dict(cat="signals (every command)", argv=["forecast", "--model", "po", "--steps", "100000", "--out", "sg-f2.csv"], setup=once_run("po"),
+         signal=signal.SIGHUP, signal_at=3.0, expect=129, changes=["sg-f2.csv", "sg-f2.png"],
+         check=both(stderr_has("stopped by SIGHUP; nothing was written"), absent("sg-f2.csv", "sg-f2.png"))),
+    dict(cat="signals (every command)", argv=["sample", "--model", "sg-text", "--length", "1000000"], setup=text_run("sg-text"),
+         signal=signal.SIGTERM, signal_at=3.0, expect=143, check=stderr_has("stopped by SIGTERM; nothing was printed")),
+    dict(cat="signals (every command)", argv=["parity", "--backend", "numpy", "--json", "sg-p.json"], signal=signal.SIGTERM, signal_at=3.0,
+         expect=143, changes=["sg-p.json"], check=both(stderr_has("stopped by SIGTERM; nothing was written"), absent("sg-p.json"))),
+    dict(cat="signals (every command)", argv=["bench", "--cells", "rnn", "--sizes", "2,3,2,4", "--backend", "numpy", "--repeat", "1000",
+                                              "--no-anchors", "--json", "sg-b.json", "--plot", "sg-b.png"], signal=signal.SIGINT, signal_at=3.0,
+         expect=130, changes=["sg-b.json", "sg-b.png"],
+         check=both(stderr_has("stopped by SIGINT; nothing was written"), absent("sg-b.json", "sg-b.png"))),
+    dict(cat="signals (every command)", argv=["diagnose", "--compare", "clip", "--preset", "seed001", "--epochs", "5", "--quiet", "--out", "sg-cmp"],
+         signal=signal.SIGTERM, signal_at=6.0, expect=143, changes=["sg-cmp"],
+         check=both(stderr_has("stopped by SIGTERM; ", "of 18 runs finished", "compare.json"), absent("sg-cmp/compare.json"))),
+    dict(cat="signals (every command)", argv=["diagnose", "--compare", "clip", "--preset", "seed001", "--epochs", "5", "--quiet", "--out", "sg-cmp2"],
+         signal=signal.SIGHUP, signal_at=10.0, expect=129, changes=["sg-cmp2"],
+         check=both(stderr_has("stopped by SIGHUP; ", "of 18 runs finished"), absent("sg-cmp2/compare.json"))),
+    # ---- issue 27 item 6: results near the float64 limit (csv_train's --epochs 2, then 3: the last wins) ----
+    dict(cat="results", argv=csv_train("csv/big.csv", "v", "--epochs", "3"), setup=mk("csv/big.csv", BIG_CSV), expect="ok",
+         changes=["out/csv_big.csv"], check=metrics_null_and_finished("out/csv_big.csv")),
+    dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
+        "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
+         note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
 ]
 
 
@@ -604,11 +886,44 @@ def disk_shell(c: dict, d: str) -> str:
     argv = " ".join(shlex.quote(x.replace("DIR", d)) for x in c["argv"])
     return (f"mount -t tmpfs -o size={size} none {d} || exit 99; {c['prep'].replace('DIR', d)} true{ro}; {snap % 'before'}; "
             f"{shlex.quote(PY)} -m rnnx {argv} 2>{d}.err; rc=$?; {snap % 'after'}; "
-            f"(cd {d} && find . -name '.tmp-*' -o -name '*.tmp') > {d}.tmps; exit $rc")
+            f"(cd {d} && find . -name '.rnnx-tmp-*' -o -name '*.tmp') > {d}.tmps; exit $rc")
 
 
 # -- running -----------------------------------------------------------------------------------------
 def run_one(c: dict, n: int) -> dict:
+    global PORT
+    listener = None
+    if c.get("listen"):  # a socket for a file to name: any connection it gets is counted by (g)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        PORT = listener.getsockname()[1]
+    try:
+        r = run_case(c, n)
+    finally:
+        if listener is not None:
+            conns, port = accepted(listener), PORT
+            listener.close()
+            PORT = 0
+    if listener is not None:
+        r["connections"], r["port"] = conns, port
+    return r
+
+
+def accepted(listener: socket.socket) -> int:
+    """How many connections are waiting on ``listener`` (each accepted and closed)."""
+    listener.setblocking(False)
+    n = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return n
+        conn.close()
+        n += 1
+
+
+def run_case(c: dict, n: int) -> dict:
     if c.get("setup"):
         c["setup"]()
     before = snapshot(W)
@@ -636,6 +951,7 @@ def run_one(c: dict, n: int) -> dict:
         else:
             b, a = (set(out.get(x, "").splitlines()) for x in ("before", "after"))
             r["disk_changed"] = sorted({ln.split("  ", 1)[-1][2:] for ln in b ^ a} - set(c.get("keep", [])))
+            r["disk_lost"] = sorted({ln.split("  ", 1)[-1][2:] for ln in b - a} - set(c.get("keep", [])))
             r["disk_tmps"] = out.get("tmps", "").split()
         for x in out:
             os.unlink(p(f"{d}.{x}"))
@@ -735,8 +1051,10 @@ def judge(c: dict, r: dict) -> list[str]:
                      if r["before"].get(k) != r["after"].get(k)
                      and not any(k == a or k.startswith(a.rstrip("/") + "/") for a in allowed)
                      and not k.endswith(".rnnx.lock"))
+    lost = [k for k in changed if k in r["before"]]
     if "disk" in c:
         changed += [f"(in the tmpfs) {x}" for x in r.get("disk_changed", [])]
+        lost += [f"(in the tmpfs) {x}" for x in r.get("disk_lost", [])]
     if changed:
         bad.append(f"(e) files changed: {changed[:6]}{' ...' if len(changed) > 6 else ''}")
     r["changed"] = changed
@@ -747,15 +1065,20 @@ def judge(c: dict, r: dict) -> list[str]:
         for t in temporaries(W):  # count each once
             os.unlink(p(t))
     r["tmps"] = tmps
-    # (g) pickle
+    # (g) code run by a file: a pickle, a connection to the address a file named
     if os.path.exists(MARKER):
         bad.append("(g) a pickle ran")
         os.unlink(MARKER)
+    if r.get("connections"):
+        bad.append(f"(g) {r['connections']} connection(s) to the listening socket a file named (port {r.get('port', '?')})")
     if c.get("check") and not r.get("skipped"):
         try:
             bad += [f"(case) {m}" for m in c["check"](r)]
         except Exception as e:  # the check itself could not look (a file missing)
             bad.append(f"(case) check failed: {type(e).__name__}: {e}")
+    # files lost: a file that was there before, changed or vanished outside the command's outputs,
+    # or one the case's unchanged() check names
+    r["lost"] = sorted(set(lost) | set(r.get("lost_by_check", [])))
     return bad
 
 
@@ -838,13 +1161,17 @@ def main() -> int:
     ap.add_argument("--json", help="write the tally here")
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--keep", action="store_true", help="keep the working folder")
-    ap.add_argument("--only", help="run only the categories containing this word (no kill loop with --kills 0)")
+    ap.add_argument("--only", metavar="CATEGORY[,CATEGORY]",
+                    help="run only the categories whose names contain one of these words (no kill loop with --kills 0)")
     args = ap.parse_args()
     W = tempfile.mkdtemp(prefix="rnnx-reliability-")
     MARKER = os.path.join(W, "PICKLE-RAN")
     t0 = time.monotonic()
     fixtures()
-    cases = [c for c in CASES + disk_cases() if not args.only or args.only in c["cat"]]
+    only = [w.strip() for w in args.only.split(",") if w.strip()] if args.only else []
+    cases = [c for c in CASES + disk_cases() if not only or any(w in c["cat"] for w in only)]
+    if not cases:
+        ap.error(f"--only {args.only!r}: no category matches; categories: {', '.join(dict.fromkeys(c['cat'] for c in CASES + disk_cases()))}")
     results = []
     for n, c in enumerate(cases):
         r = run_one(c, n)
@@ -880,17 +1207,27 @@ def summarise(results, kl, wall) -> dict:
             viol.append(dict(category=c["cat"], command=r["cmd"], exit=r["rc"], problems=bad, wall_s=round(r["wall_s"], 2),
                              stderr=r["stderr"].strip()[-1500:], note=c.get("note")))
     nonzero = [(c, r, b) for c, r, b in results if (r["rc"] if not isinstance(r["rc"], list) else max(r["rc"])) != 0]
-    one_line = sum(1 for c, r, b in nonzero if len([x for x in r["stderr"].splitlines() if x.strip()]) == 1
-                   and "Traceback" not in r["stderr"] and "internal error" not in r["stderr"])
+    def one_line(r):  # one line of rnnx's own (not the harness's note on a command it killed)
+        return (len([x for x in r["stderr"].splitlines() if x.strip()]) == 1 and "Traceback" not in r["stderr"]
+                and "internal error" not in r["stderr"] and "[reliability.py: killed" not in r["stderr"])
+
+    one_line_count = sum(1 for c, r, b in nonzero if one_line(r))
     return dict(
         cases=len(results), per_category=cats,
-        failed_or_refused=len(nonzero), clean_one_line_errors=one_line,
+        failed_or_refused=len(nonzero), clean_one_line_errors=one_line_count,
+        not_one_line=[dict(command=r["cmd"], exit=r["rc"], stderr=r["stderr"].strip()[-600:]) for c, r, b in nonzero if not one_line(r)],
         tracebacks=sum("Traceback" in r["stderr"] for _, r, _ in results),
         internal_errors=sum("internal error" in r["stderr"] for _, r, _ in results),
         commands_that_modified_files=sum(bool(r["changed"]) for _, r, _ in results),
         files_modified=sum(len(r["changed"]) for _, r, _ in results),
+        files_lost=sum(len(r["lost"]) for _, r, _ in results),
+        files_lost_paths=[dict(command=r["cmd"], files=r["lost"]) for _, r, _ in results if r["lost"]],
         commands_leaving_temporaries=sum(bool(r["tmps"]) for _, r, _ in results),
-        pickles_run=sum(any("(g)" in b for b in bad) for _, _, bad in results),
+        temporaries_left=sum(len(r["tmps"]) for _, r, _ in results),
+        pickles_run=sum(any("(g) a pickle ran" in b for b in bad) for _, _, bad in results),
+        connections_made=sum(r.get("connections", 0) for _, r, _ in results),
+        cases_listening=sum("connections" in r for _, r, _ in results),
+        code_run_by_a_file=sum(any(b.startswith("(g)") for b in bad) for _, _, bad in results),
         skipped=[dict(command=r["cmd"], reason=r["skipped"]) for _, r, _ in results if r.get("skipped")],
         cases_with_violations=len(viol), kill_loop=kl,
         exits=dict(sorted(__import__("collections").Counter(str(r["rc"]) for _, r, _ in results).items())), wall_s=round(wall, 1), violations=viol,
@@ -910,8 +1247,12 @@ def print_table(t: dict) -> None:
         ('"internal error" for a user mistake', t["internal_errors"]),
         ("commands that modified files when they should not", t["commands_that_modified_files"]),
         ("  files modified", t["files_modified"]),
+        ("files lost (a user's file changed or vanished)", t["files_lost"]),
+        ("code run by a file (cases)", t["code_run_by_a_file"]),
+        ("  pickles run", t["pickles_run"]),
+        ("  connections to an address a file named", f"{t['connections_made']} ({t['cases_listening']} cases listening)"),
         ("commands leaving temporaries", t["commands_leaving_temporaries"]),
-        ("pickles run", t["pickles_run"]),
+        ("  temporaries left", t["temporaries_left"]),
         ("cases skipped", len(t["skipped"])),
         ("SIGKILLs survived with bit-identical resume / kills", f"{kl['survived_bit_identical']} / {kl['kills']}"),
         ("wall time (s)", t["wall_s"]),
