@@ -361,6 +361,97 @@ def here() -> str:
     return f"tcp://127.0.0.1:{PORT}"
 
 
+# -- issue 27 items 1, 7, 9a, 12: a run folder names no address or process count ---------------------
+GIVEN: dict = {"count": 0}  # a listener for addresses given on the command line (dialling it is right)
+
+
+def given_listener() -> str:
+    """A TCP listener on 127.0.0.1 that accepts each connection, counts it and closes it (a
+    Dask client dialling it fails fast): the address a user gives with --dask-scheduler."""
+    if "address" not in GIVEN:
+        import threading
+
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+
+        def serve():
+            while True:
+                conn, _ = s.accept()
+                GIVEN["count"] += 1
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        GIVEN["sock"], GIVEN["address"] = s, f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return GIVEN["address"]
+
+
+def counted():
+    """Setup step: remember the given listener's count before the command."""
+    GIVEN["before"] = GIVEN["count"]
+
+
+def dialled():
+    def check(r):
+        return [] if GIVEN["count"] > GIVEN.get("before", 0) else ["the --dask-scheduler given was not dialled"]
+    return check
+
+
+def panel_fixture():
+    """fixtures/panel: a finished 2-epoch classification run (--npz, 30 cases of 16 steps), made once."""
+    if os.path.exists(p("fixtures", "panel", "classes.json")):
+        return
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 2
+    t = np.arange(16)
+    x = np.sin(2 * np.pi * np.array([0.05, 0.3])[y][:, None] * t + rng.uniform(0, 6, 30)[:, None])
+    os.makedirs(p("fixtures"), exist_ok=True)
+    np.savez(p("fixtures", "panel.npz"), x=x[..., None], y=np.array(["slow", "fast"])[y])
+    pr = subprocess.run([PY, "-m", "rnnx", *T, "--npz", "fixtures/panel.npz", "--hidden", "4", "--epochs", "2",
+                         "--out", "fixtures/panel"], cwd=W, capture_output=True, text=True)
+    if pr.returncode:
+        sys.exit(f"fixture failed: panel run: {pr.stderr}")
+
+
+def record_settings(dst: str, **changes):
+    """A copy of fixtures/panel whose classes.json stores ``changes`` in its settings (a
+    callable value is called during setup, as in checkpoint_settings)."""
+    def f():
+        panel_fixture()
+        copy_run(dst, "panel")
+        with open(p(dst, "classes.json")) as fh:
+            rec = json.load(fh)
+        rec["settings"].update({k: v() if callable(v) else v for k, v in changes.items()})
+        write(f"{dst}/classes.json", json.dumps(rec))
+    return f
+
+
+def panel_model_misfit(dst: str):
+    """A copy of fixtures/panel whose model.npz is a model of 5 outputs (the run has 2 classes)."""
+    def f():
+        import rnnx
+
+        panel_fixture()
+        copy_run(dst, "panel")
+        m = rnnx.Model("gru", 1, 4, 5)
+        rnnx.save(p(dst, "model.npz"), m, m.init_params(np), overwrite=True)
+    return f
+
+
+def text_first(dst: str, first: str):
+    """A finished 3-update text run whose text.json 'first' is ``first`` (edited by hand)."""
+    def f():
+        write(f"{dst}-src.txt", "hello world, this is text. " * 40)
+        pr = subprocess.run([PY, "-m", "rnnx", *T, "--text", f"{dst}-src.txt", "--max-updates", "3", "--hidden", "8",
+                             "--out", dst], cwd=W, capture_output=True, text=True)
+        if pr.returncode:
+            sys.exit(f"setup failed: text run: {pr.stderr}")
+        with open(p(dst, "text.json")) as fh:
+            rec = json.load(fh)
+        write(f"{dst}/text.json", json.dumps({**rec, "first": first}))
+    return f
+
+
 # -- issue 27: lock, outputs, temporaries, non-regular inputs (items 2, 3, 8, 9b) ------------------
 SECRET = "api_key=SECRET-TOKEN-0123456789\n"
 
@@ -740,6 +831,48 @@ CASES: list[dict] = [
     dict(cat="signals", argv=["forecast", "--model", "po", "--steps", "100000", "--out", "sg-f.csv"], setup=once_run("po"), signal=signal.SIGTERM, signal_at=1.0, expect=143, changes=["sg-f.csv", "sg-f.png"],
          check=both(stderr_has("stopped by SIGTERM; nothing was written"), absent("sg-f.csv", "sg-f.png"))),
     # ---- issue 27 item 1: a stored address is never connected to (check (g) counts connections) ----
+    # ---- --resume: a run folder names no address or process count (issue 27 items 1, 7, 9a, 12) ----
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp1", "--epochs", "20"], listen=True,
+         setup=checkpoint_settings("rp1", "early", dask_scheduler=here, dask_timeout=2.0), expect="ok",
+         changes=["rp1"], check=both(epochs_are("rp1", 20), stderr_has("note: the run trained on Dask (stored --dask-scheduler")),
+         note="an edited checkpoint names a listening Dask scheduler: not dialled, resumed in one process"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp2", "--epochs", "20"],
+         setup=checkpoint_settings("rp2", "early", dask_workers=400), expect="ok", changes=["rp2"],
+         check=both(epochs_are("rp2", 20), stderr_has("stored --dask-workers 400", "resuming in this process")),
+         note="an edited checkpoint asks for 400 Dask workers: none started"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp3", "--epochs", "20", "--dask-scheduler", given_listener(), "--dask-timeout", "2"],
+         setup=chain(mkrun("rp3", "early"), counted), expect="usage", names="--dask-scheduler", check=dialled(),
+         note="--dask-scheduler given again is used; a scheduler that does not answer refuses, nothing changed"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp4", "--epochs", "20", "--dask-timeout", "5"], setup=mkrun("rp4", "early"),
+         expect="usage", names="--dask-timeout"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp5", "--epochs", "20", "--dask-workers", "0"], setup=mkrun("rp5", "early"),
+         expect="usage", names="--dask-workers"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp6", "--dask-workers", "2"], setup=mkrun("rp6"), expect="usage",
+         names="--dask-workers", note="a finished run without --epochs trains nothing: the Dask flag is refused"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp7", "--epochs", "20"], setup=checkpoint_settings("rp7", "early", preset="/etc/passwd"),
+         expect="usage", names="checkpoint.npz", check=stderr_lacks("root:x:"),
+         note="settings.preset a path: a malformed checkpoint, not an internal error"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp8", "--epochs", "3"], listen=True,
+         setup=record_settings("rp8", dask_scheduler=here, dask_timeout=2.0), expect="ok",
+         changes=["rp8"], check=stderr_has("note: the run trained on Dask"),
+         note="a classification run's edited classes.json names a listening scheduler: not dialled"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp9", "--epochs", "3"],
+         setup=record_settings("rp9", dask_workers=400, coordinator="10.0.0.1:1234", num_processes=400), expect="ok",
+         changes=["rp9"], check=stderr_has("stored --dask-workers 400")),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp10", "--epochs", "4"], setup=record_settings("rp10", batch_size=0),
+         expect="usage", names="classes.json", note="a refused resume changes no file (e)"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp11", "--epochs", "4"], setup=record_settings("rp11", lr=-1),
+         expect="usage", names="classes.json"),
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp12", "--epochs", "4", "--dask-scheduler", given_listener(), "--dask-timeout", "2"],
+         setup=chain(record_settings("rp12"), counted), expect="usage", names="--dask-scheduler", check=dialled(),
+         note="classification resume onto a scheduler that does not answer: classes.json not rewritten"),
+    dict(cat="conflicting options", argv=[*T, "--preset", "seed001", "--backend", "jax", "--devices", "2", "--coordinator",
+                                        "localhost:99999", "--num-processes", "2", "--process-id", "0", "--out", "co1"],
+         expect="usage", names="--coordinator", check=absent("co1")),
+    dict(cat="crafted files", argv=["sample", "--model", "tf1"], setup=text_first("tf1", "Z"), expect="runtime",
+         names="text.json", check=stderr_lacks("--prime:")),
+    dict(cat="predict/forecast misuse", argv=["predict", "--model", "pm1"], setup=panel_model_misfit("pm1"),
+         expect="usage", names="model.npz", check=stderr_lacks("object at 0x")),
     dict(cat="stored addresses", argv=[*T, "--resume", "dk1", "--epochs", "85"], listen=True,
          setup=checkpoint_settings("dk1", dask_scheduler=here, dask_timeout=10.0), expect="ok", changes=["dk1"],
          check=epochs_are("dk1", 85), note="checkpoint.npz names a listening socket as its Dask scheduler; resume runs here, connects nowhere"),
@@ -864,6 +997,8 @@ def disk_cases() -> list[dict]:
     c = "full/read-only disk"
     return [
         dict(cat=c, disk="64k", prep="", argv=[*T, "--preset", "seed001", "--out", "DIR/new"], keep=["new/checkpoint.npz"], note="train onto a 64 KiB disk"),
+        dict(cat=c, disk="12k", prep="", argv=[*T, "--preset", "seed001", "--out", "DIR/new"], check=stderr_lacks("--resume"),
+             note="train onto a 12 KiB disk: no checkpoint fits, the run's folder is removed; no --resume advised"),
         dict(cat=c, disk="1m", prep=run + fill, argv=["predict", "--model", "DIR/run", "--out", "DIR/p.csv"]),
         dict(cat=c, disk="1m", prep=run + fill, argv=["predict", "--model", "DIR/run"], note="default --out, full disk"),
         dict(cat=c, disk="1m", prep=run + fill, argv=["forecast", "--model", "DIR/run", "--steps", "2000", "--out", "DIR/f.csv"]),
