@@ -504,14 +504,14 @@ def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, 
     for a in absent:
         print(f"absent: {a['target']}: {a['reason']}")
     backend_of = {r.id: r.backend for r in runners}
-    seen = set()
+    groups: dict = {}  # one line per target and set of needs: the cells, then the dtypes of their rows
     for s in skipped:
-        if (s["target"], s["cell"]) in seen:
-            continue
-        seen.add((s["target"], s["cell"]))
-        dtypes = [x["dtype"] for x in skipped if (x["target"], x["cell"]) == (s["target"], s["cell"])]
-        print(f"skipped: {s['target']} {s['cell']} ({', '.join(dtypes)}): needs "
-              f"{', '.join('xp.' + n for n in s['needs'])} (missing in {backend_of[s['target']]})")
+        cells_, dtypes = groups.setdefault((s["target"], tuple(s["needs"])), ([], []))
+        cells_ += [] if s["cell"] in cells_ else [s["cell"]]
+        dtypes += [] if s["dtype"] in dtypes else [s["dtype"]]
+    for (target, needs), (cells_, dtypes) in groups.items():
+        print(f"skipped: {target} {', '.join(cells_)} ({', '.join(dtypes)}): needs "
+              f"{', '.join('xp.' + n for n in needs)} (missing in {backend_of[target]})")
     for r in runners:
         if r.capabilities:
             print(f"found: {r.id}: float dtypes {r.capabilities['dtypes']} (default {r.capabilities['default_float']}); "
