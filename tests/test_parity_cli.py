@@ -14,9 +14,9 @@ import types
 
 import numpy as np
 import pytest
+from rnnx.backends import Target
 
 from rnnx.cli import main, parity, testing
-from rnnx.backends import Target
 
 
 class _Info:
