@@ -229,7 +229,7 @@ def test_generic_target_ids_from_a_library_with_address_devices(monkeypatch):
     runners = parity.generic_runners("fakexp")
     assert [r.id for r in runners] == ["fakexp-dev0", "fakexp-dev1"]
     assert runners[0].capabilities["devices"] == ["dev0", "dev1"] and runners[0].capabilities["default_device"] == "dev0"
-    assert [r.id for r in parity.generic_runners("fakexp:dev1")] == ["fakexp-dev1"]
+    assert [r.id for r in parity.generic_runners("fakexp@dev1")] == ["fakexp-dev1"]
     assert not any("0x" in json.dumps(r.capabilities) for r in runners)
 
 
@@ -283,7 +283,7 @@ def test_generic_rows_read_back_another_way_when_dlpack_is_refused(monkeypatch, 
         raise BufferError("DLPack export refused")
 
     monkeypatch.setattr(type(xps.asarray(0.0)), "__dlpack__", refuse)
-    runners = parity.generic_runners("array_api_strict:device1")
+    runners = parity.generic_runners("array_api_strict@device1")
     path = tmp_path / "p.json"
     assert parity.report(runners, [], json_path=str(path), cells=("gru",)) == 0
     rows = json.loads(path.read_text())["rows"]
@@ -306,15 +306,16 @@ class _Lacking:
 
 def test_missing_standard_functions_are_named_once_and_rows_skipped(capsys, tmp_path):
     pytest.importorskip("array_api_strict")
-    strict = parity.generic_runners("array_api_strict:CPU_DEVICE")
+    strict = parity.generic_runners("array_api_strict@CPU_DEVICE")
     for r in strict:
         r.xp = _Lacking(r.xp, {"arange", "unstack"})
     path = tmp_path / "p.json"
     assert parity.report([_numpy_runner(), *strict], [], json_path=str(path), cells=("gru",)) == 0
     out = capsys.readouterr().out
-    assert out.count("lacks") == 1
-    assert "missing: array_api_strict lacks arange, unstack (skipped: array_api_strict-CPU_DEVICE)" in out
-    assert "1 target(s) skipped for missing functions" in out
+    assert out.count("needs") == 1
+    assert ("skipped: array_api_strict-CPU_DEVICE gru (float32, float64): needs xp.arange, xp.unstack "
+            "(missing in array_api_strict)") in out
+    assert "2 row(s) skipped for missing functions" in out
     doc = json.loads(path.read_text())
     assert doc["missing"] == [{"namespace": "array_api_strict", "lacks": ["arange", "unstack"],
                                "targets": ["array_api_strict-CPU_DEVICE"]}]
@@ -337,6 +338,7 @@ def test_namespace_uses_is_read_from_the_core_source():
     assert parity.missing_functions(Target("numpy", "cpu").namespace()) == []
     xps = pytest.importorskip("array_api_strict")
     assert parity.missing_functions(xps) == []
+    assert parity.missing_functions(_Lacking(xps, {"linalg"}), parity.row_uses("lstm")) == []  # diagnostics only
 
 
 # -- the file format --------------------------------------------------------------------------------

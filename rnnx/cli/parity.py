@@ -10,10 +10,11 @@ PyTorch's own ``torch.nn`` module (float64, where torch is installed and its spe
 Errors are norm-wise relative, ``||a - b|| / ||b||``; a row fails when any of them breaches
 its tolerance, or when it could not run (its errors are then null and ``error`` says why).
 
-Before any row runs, each library's namespace is probed for the standard functions rnnx
-uses (:func:`namespace_uses`); a library that lacks some is reported once (``missing``) and
-its rows are skipped, like an absent target: parity measures numerical agreement, and such a
-library cannot be measured.  Results of a ``--namespace`` library are read back by DLPack,
+Before any row runs, each library's namespace is probed for the functions that row calls
+(:data:`ROW_USES`, per variant); a row whose namespace lacks some is skipped, naming what it
+needs (``skipped``), and the library is reported once with the names it lacks (``missing``):
+parity measures numerical agreement, and such a row cannot be measured.  A run in which no
+row ran at all is its own failure (:data:`EXIT_NOTHING_RAN`), unless the caller allows it.  Results of a ``--namespace`` library are read back by DLPack,
 else ``to_device`` to the CPU, else the buffer protocol / ``__array__``, else the library's
 own method (``unwrap_numpy`` ...); each row names the way it used (``readback``).
 (A tool module: imports NumPy, and torch when it is there.)
@@ -26,14 +27,20 @@ import functools
 import importlib
 import re
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rnnx import backends
 from rnnx.cli.testing import BATTERY, CELLS, applies, inputs, np, rel_err, run, torch_run  # np: NumPy, lazily
 
-__all__ = ["CELLS", "NAMESPACE_OPTIONAL", "namespace_uses", "Runner", "missing_functions", "readback", "device_labels", "registry_runner",
-           "generic_runners", "probe", "run_parity", "format_table", "collect", "report", "main"]
+__all__ = ["CELLS", "NAMESPACE_OPTIONAL", "namespace_uses", "ROW_USES", "row_uses", "EXIT_NOTHING_RAN", "Runner",
+           "missing_functions", "readback", "device_labels", "registry_runner", "namespace_spec", "generic_runners", "probe",
+           "run_parity", "format_table", "collect", "report", "main"]
+
+#: The exit status of a run in which no row ran (every target absent, or every row skipped
+#: for missing functions): a library's CI must not pass having tested nothing.
+EXIT_NOTHING_RAN = 4
 
 #: Names the core takes from a namespace only after checking that it has them (the native
 #: ``sigmoid``: :func:`rnnx._xp.native_sigmoid`).
@@ -62,9 +69,35 @@ def namespace_uses() -> tuple[str, ...]:
     return tuple(sorted(names - NAMESPACE_OPTIONAL))
 
 
-def missing_functions(xp: Any) -> list[str]:
-    """The names of :func:`namespace_uses` that namespace ``xp`` lacks."""
-    return [n for n in namespace_uses() if not hasattr(xp, n)]
+#: The names every parity row takes from its namespace, whatever its variant.
+_EVERY_ROW = ("__array_namespace_info__", "arange", "asarray", "astype", "concat", "expand_dims", "isdtype",
+              "matrix_transpose", "max", "min", "ones", "permute_dims", "reshape", "stack", "unstack", "where")
+#: What each variant's rows call besides.
+_VARIANT_USES = {
+    "rnn_tanh": ("tanh",), "rnn_relu": (), "rnn_tanh_reference": ("tanh",), "rnn_relu_reference": (),
+    "rnn_sigmoid": ("exp", "finfo"), "rnn_hard_sigmoid": ("clip",), "rnn_linear": (),
+    "lstm": ("exp", "full", "tanh"), "lstm_reference": ("exp", "tanh"), "lstm_proj": ("exp", "full", "tanh"),
+    "lstm_proj_reference": ("exp", "tanh"), "lstm_keras": ("clip", "exp"), "lstm_linear_tanh": ("tanh",),
+    "gru": ("exp", "tanh", "zeros"), "gru_reset_before": ("exp", "tanh"), "gru_reference": ("exp", "tanh"),
+    "gru_reset_before_reference": ("exp", "tanh"), "gru_keras": ("clip", "exp"), "gru_reset_before_keras": ("clip",),
+}
+#: Per variant id, every name its parity rows (forward + BPTT over :data:`BATTERY`, either
+#: dtype) take from the namespace of a library rnnx has no capability record for: what the
+#: probe asks of a namespace before running the row.  tests/test_parity_cli.py runs every
+#: row on a recording namespace and checks that this is exactly what each one took.
+ROW_USES: dict[str, tuple[str, ...]] = {c: tuple(sorted({*_EVERY_ROW, *extra})) for c, extra in _VARIANT_USES.items()}
+
+
+def row_uses(cell: str) -> tuple[str, ...]:
+    """:data:`ROW_USES` of variant ``cell``; every name of :func:`namespace_uses` for a
+    variant that has no entry (a conservative probe, never a row run on a guess)."""
+    return ROW_USES.get(cell) or namespace_uses()
+
+
+def missing_functions(xp: Any, names: tuple[str, ...] | None = None) -> list[str]:
+    """The names of ``names`` (default: every name of :func:`namespace_uses`) that
+    namespace ``xp`` lacks."""
+    return [n for n in (namespace_uses() if names is None else names) if not hasattr(xp, n)]
 
 
 def _worst(errors) -> float:
@@ -212,19 +245,100 @@ def _cpu_device(devices: list, labels: list[str], default: Any) -> Any:
     return default
 
 
+_IDENT = r"[A-Za-z][A-Za-z0-9_]*"
+_DOTTED = rf"{_IDENT}(?:\.{_IDENT})*"
+_SPEC = re.compile(rf"(?P<module>{_DOTTED})(?::(?P<attr>{_DOTTED})(?P<call>\(.*\))?)?(?:@(?P<device>[\w.:+-]+))?",
+                   re.DOTALL)
+_SPEC_FORMS = "MODULE, MODULE:ATTR or MODULE:FACTORY(ARGS), each optionally @DEVICE"
+
+
+def _import(name: str, what: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise ValueError(f"--namespace: cannot import {what}{name!r} ({e})") from None
+
+
+def _argument(node: Any, spec: str) -> Any:
+    """One factory argument: a Python literal, or a dotted name that imports as a module."""
+    import ast
+
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    parts, n = [], node
+    while isinstance(n, ast.Attribute):
+        parts.append(n.attr)
+        n = n.value
+    if isinstance(n, ast.Name) and not any(p.startswith("_") for p in [n.id, *parts]):
+        return _import(".".join([n.id, *reversed(parts)]), "the argument ")
+    raise ValueError(f"--namespace: an argument of {spec!r}, {ast.unparse(node)!r}, is not a Python literal or a "
+                     "module name; expected FACTORY(ARGS) with literals (1, 'a', None, (1, 2)) and module names")
+
+
+def namespace_spec(spec: str) -> tuple[str, Any, str | None]:
+    """``--namespace``'s value as (its name in target ids, the object it names, the device
+    label or None).  ``MODULE`` (an importable module), ``MODULE:ATTR`` (a dotted attribute
+    of it), ``MODULE:FACTORY(ARGS)`` (the result of calling that attribute: ARGS are Python
+    literals, read by ``ast.literal_eval``, or module names, imported; ``KEY=VALUE``
+    too), each optionally followed by ``@DEVICE``: ``marray:masked_namespace(numpy)``,
+    ``array_api_strict@device1``.  Nothing else is evaluated: any other text is refused
+    with ``ValueError`` starting ``--namespace:``."""
+    import ast
+
+    m = _SPEC.fullmatch(spec.strip())
+    if not m:
+        raise ValueError(f"--namespace: expected {_SPEC_FORMS}, got {spec!r}")
+    module, attr, call, device = m.group("module", "attr", "call", "device")
+    obj = _import(module, "")
+    name = module
+    if attr:
+        path = module
+        for part in attr.split("."):
+            path = f"{path}.{part}"
+            if not part.startswith("_") and not hasattr(obj, part) and isinstance(obj, types.ModuleType):
+                with contextlib.suppress(ImportError):  # a submodule not imported by its package
+                    importlib.import_module(path)
+            if part.startswith("_") or not hasattr(obj, part):
+                raise ValueError(f"--namespace: {module!r} has no attribute {attr!r} (a device is named with @: "
+                                 f"{module}@DEVICE)")
+            obj = getattr(obj, part)
+        name = f"{module}:{attr}"
+    if call:
+        try:
+            node = ast.parse(f"f{call}", mode="eval").body
+        except SyntaxError:
+            node = None
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            raise ValueError(f"--namespace: expected {_SPEC_FORMS}, got {spec!r}")
+        if any(k.arg is None for k in node.keywords):
+            raise ValueError(f"--namespace: '**' in {spec!r} is not a Python literal or a module name")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise ValueError(f"--namespace: '*' in {spec!r} is not a Python literal or a module name")
+        args = [_argument(a, spec) for a in node.args]
+        kwargs = {k.arg: _argument(k.value, spec) for k in node.keywords}
+        if not callable(obj):
+            raise ValueError(f"--namespace: {name!r} is not callable ({type(obj).__name__}); expected "
+                             f"{_SPEC_FORMS}")
+        try:
+            obj = obj(*args, **kwargs)
+        except Exception as e:
+            raise ValueError(f"--namespace: {name}{call} raised {type(e).__name__}: {e}") from None
+        name = f"{name}({','.join([*map(ast.unparse, node.args), *map(ast.unparse, node.keywords)])})"
+    return name, obj, device
+
+
 def generic_runners(spec: str) -> list[Runner]:
-    """Any array-API module, ``module`` or ``module:device`` (a label, as in the target ids):
-    devices and dtypes come from its inspection API, arrays are made by ``asarray`` and read
-    back by :func:`readback`."""
+    """Any array-API namespace (:func:`namespace_spec`: a module, a module's attribute or
+    what a factory builds), on every device it reports or on ``@DEVICE`` only (a label, as
+    in the target ids): devices and dtypes come from its inspection API, arrays are made by
+    ``asarray`` and read back by :func:`readback`."""
     import array_api_compat as compat
 
     from rnnx.backends._base import TOLERANCE
 
-    name, _, want_dev = spec.partition(":")
-    try:
-        mod = importlib.import_module(name)
-    except ImportError as e:
-        raise ValueError(f"--namespace: cannot import {name!r} ({e})") from None
+    name, mod, want_dev = namespace_spec(spec)
     try:
         xp = compat.array_namespace(mod.asarray(0.0))
         info = xp.__array_namespace_info__()
@@ -262,13 +376,16 @@ def generic_runners(spec: str) -> list[Runner]:
 
 
 # -- the report -----------------------------------------------------------------------------------------------
-def run_parity(runners: list[Runner], *, cells=CELLS, battery=BATTERY, with_torch: bool = True) -> list[dict]:
-    """One row per runner x dtype x cell."""
+def run_parity(runners: list[Runner], *, cells=CELLS, battery=BATTERY, with_torch: bool = True,
+               skip=frozenset()) -> list[dict]:
+    """One row per runner x dtype x cell, less the (runner id, cell) pairs in ``skip``."""
     refs: dict = {}
     rows = []
     for r in runners:
         for dtype in r.dtypes:
             for cell in cells:
+                if (r.id, cell) in skip:
+                    continue
                 t0 = time.perf_counter()
                 e_out = e_grad = t_out = t_grad = None
                 torch_cmp, error = False, None
@@ -354,55 +471,76 @@ def collect(backend: str | None, namespaces: list[str]) -> tuple[list[Runner], l
     return runners, absent
 
 
-def probe(runners: list[Runner]) -> tuple[list[Runner], list[dict]]:
-    """The runners whose namespace has every name of :func:`namespace_uses`, and one entry
-    per library that lacks some: ``{"namespace", "lacks", "targets"}``."""
-    ok, missing = [], {}
+def probe(runners: list[Runner], cells=CELLS) -> tuple[list[dict], list[dict]]:
+    """The rows that cannot run: one entry per runner x dtype x cell whose namespace lacks
+    a name of :func:`row_uses` of the cell, ``{"target", "dtype", "cell", "needs"}``
+    (``needs``: the names it lacks), and one per library that lacks some,
+    ``{"namespace", "lacks", "targets"}``."""
+    skipped, missing = [], {}
     for r in runners:
-        lacks = missing_functions(r.xp) if r.xp is not None else []
-        if lacks:
-            m = missing.setdefault(r.backend, {"namespace": r.backend, "lacks": lacks, "targets": []})
-            m["targets"].append(r.id)
-        else:
-            ok.append(r)
-    return ok, list(missing.values())
+        if r.xp is None:
+            continue
+        for cell in cells:
+            needs = missing_functions(r.xp, row_uses(cell))
+            if not needs:
+                continue
+            skipped += [{"target": r.id, "dtype": d, "cell": cell, "needs": needs} for d in r.dtypes]
+            m = missing.setdefault(r.backend, {"namespace": r.backend, "lacks": [], "targets": []})
+            m["lacks"] = sorted({*m["lacks"], *needs})
+            if r.id not in m["targets"]:
+                m["targets"].append(r.id)
+    return skipped, list(missing.values())
 
 
-def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, cells=CELLS) -> int:
-    """Probe, run, print the table and write the JSON; 1 when a row failed."""
+def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, cells=CELLS,
+           allow_empty: bool = False) -> int:
+    """Probe, run, print the table and write the JSON; 1 when a row failed,
+    :data:`EXIT_NOTHING_RAN` when no row ran (0 then if ``allow_empty``), else 0."""
     import platform
 
-    runners, missing = probe(runners)
-    rows = run_parity(runners, cells=cells)
+    skipped, missing = probe(runners, cells)
+    rows = run_parity(runners, cells=cells, skip={(s["target"], s["cell"]) for s in skipped})
     print(format_table(rows))
     for a in absent:
         print(f"absent: {a['target']}: {a['reason']}")
-    for m in missing:
-        print(f"missing: {m['namespace']} lacks {', '.join(m['lacks'])} (skipped: {', '.join(m['targets'])})")
+    backend_of = {r.id: r.backend for r in runners}
+    groups: dict = {}  # one line per target and set of needs: the cells, then the dtypes of their rows
+    for s in skipped:
+        cells_, dtypes = groups.setdefault((s["target"], tuple(s["needs"])), ([], []))
+        cells_ += [] if s["cell"] in cells_ else [s["cell"]]
+        dtypes += [] if s["dtype"] in dtypes else [s["dtype"]]
+    for (target, needs), (cells_, dtypes) in groups.items():
+        print(f"skipped: {target} {', '.join(cells_)} ({', '.join(dtypes)}): needs "
+              f"{', '.join('xp.' + n for n in needs)} (missing in {backend_of[target]})")
     for r in runners:
         if r.capabilities:
             print(f"found: {r.id}: float dtypes {r.capabilities['dtypes']} (default {r.capabilities['default_float']}); "
                   f"the library's devices: {', '.join(r.capabilities['devices'])}; read back by "
                   f"{', '.join(sorted({row['readback'] or '-' for row in rows if row['target'] == r.id})) or '-'}")
     failed = [r for r in rows if not r["pass"]]
-    skipped = sum(len(m["targets"]) for m in missing)
     print(f"\nparity rows: {len(rows) - len(failed)} within tolerance, {len(failed)} breached"
-          + (f"; {skipped} target(s) skipped for missing functions" if skipped else ""))
+          + (f"; {len(skipped)} row(s) skipped for missing functions" if skipped else ""))
     e = lambda v: "-" if v is None else f"{v:.2e}"  # noqa: E731
     for r in failed:
         why = r["error"] or (f"out {e(r['ref_out_err'])} grad {e(r['ref_grad_err'])}, torch out "
                              f"{e(r['torch_out_err'])} grad {e(r['torch_grad_err'])} (tolerance {r['tol_out']:.0e} / "
                              f"{r['tol_grad']:.0e})")
         print(f"FAIL: {r['target']} {r['dtype']} {r['cell']}: {why}")
+    if not rows:
+        why = "every target absent or skipped" if (absent or skipped) else "no target selected"
+        print(f"no parity row ran ({why}): " + ("accepted by --allow-empty" if allow_empty else
+                                                f"exit {EXIT_NOTHING_RAN} (--allow-empty accepts it)"))
     if json_path:
         import rnnx
 
         doc = {"rnnx": rnnx.__version__, "python": platform.python_version(), "battery": [vars(s) for s in BATTERY],
-               "cells": list(cells), "rows": rows, "absent": absent, "missing": missing,
+               "cells": list(cells), "rows": rows, "absent": absent, "skipped": skipped, "missing": missing,
                "generic": [{"target": r.id, **r.capabilities} for r in runners if r.capabilities],
                "passed": len(rows) - len(failed), "failed": len(failed)}
         _write_json(json_path, doc)
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return EXIT_NOTHING_RAN if not rows and not allow_empty else 0
 
 
 def _write_json(path: str, doc: dict) -> None:
@@ -416,6 +554,7 @@ def _write_json(path: str, doc: dict) -> None:
     atomic.write_text(path, json.dumps(finite_or_null(doc), indent=2, allow_nan=False) + "\n")
 
 
-def main(*, backend: str | None, namespaces: list[str], json_path: str | None, cells=CELLS) -> int:
+def main(*, backend: str | None, namespaces: list[str], json_path: str | None, cells=CELLS,
+         allow_empty: bool = False) -> int:
     runners, absent = collect(backend, namespaces)
-    return report(runners, absent, json_path=json_path, cells=cells)
+    return report(runners, absent, json_path=json_path, cells=cells, allow_empty=allow_empty)

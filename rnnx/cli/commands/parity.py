@@ -12,10 +12,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from rnnx.cli import parity
 
     p.add_argument("--backend", help="comma-separated backends or targets (default: all available)")
-    p.add_argument("--namespace", action="append", default=[], metavar="MODULE[:DEVICE]",
-                   help="also test any array-API module by import name, e.g. array_api_strict (repeatable)")
+    p.add_argument("--namespace", action="append", default=[], metavar="SPEC",
+                   help="also test any array-API namespace (repeatable): MODULE (array_api_strict), MODULE:ATTR (a "
+                   "namespace attribute of it), or MODULE:FACTORY(ARGS) (what calling it returns; ARGS are Python "
+                   "literals and module names: marray:masked_namespace(numpy)); each optionally @DEVICE "
+                   "(array_api_strict@device1)")
     p.add_argument("--cells", default=",".join(parity.CELLS), help="comma-separated cells")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+    p.add_argument("--allow-empty", action="store_true",
+                   help=f"exit 0, not {parity.EXIT_NOTHING_RAN}, when no row ran (every target absent or skipped)")
+    p.epilog = (f"exit status: 0 when every row that ran is within tolerance, 1 when a row breached its tolerance "
+                f"or could not run, 2 for bad arguments, {parity.EXIT_NOTHING_RAN} when no row ran (every target "
+                f"absent, or every row skipped for functions its namespace lacks; --allow-empty makes that 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file (never a file of a run "
                    "folder)")
 
@@ -32,4 +40,5 @@ def run(args: argparse.Namespace) -> int:
 
         runfolder.check_output("--json", args.json, overwrite=args.overwrite)
     with signals.stopping(outputs=[args.json]):  # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N
-        return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells)
+        return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells,
+                           allow_empty=args.allow_empty)
