@@ -28,7 +28,7 @@ import array_api_compat as compat
 from rnnx import checks, stack
 from rnnx import params as P
 from rnnx._xp import index_dtype, namespace, where
-from rnnx.backends import capabilities
+from rnnx.backends import capabilities, standard_refusal
 from rnnx.cells import CELLS, CellSpec
 from rnnx.cells import spec as cell_spec
 from rnnx.cells.spec import Option, boolean, positive_int
@@ -209,6 +209,9 @@ class Recurrent:
         ``seed`` bit for bit on every backend.  ``dtype`` defaults to the namespace's
         default floating dtype; ``xp`` may be a library or its array-api-compat wrapper."""
         xp = compat.array_namespace(xp.asarray(0.0, device=device))
+        refusal = standard_refusal(xp)  # 2022.12 and older: no inspection API for the default dtype
+        if refusal is not None:
+            raise TypeError(f"xp: {refusal}")
         if dtype is None:
             dtype = xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
         if not xp.isdtype(dtype, "real floating"):

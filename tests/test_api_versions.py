@@ -9,8 +9,10 @@ it lacks."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -24,15 +26,13 @@ xps = pytest.importorskip("array_api_strict")
 
 STRICT = Target("array_api_strict", "device1")
 #: Every standard array-api-strict can be set to, oldest first.
-SUPPORTED = tuple(xps._flags.supported_versions)  # noqa: SLF001 (no public list in array-api-strict)
+SUPPORTED = tuple(xps._flags.supported_versions)  # array-api-strict has no public list of them
 #: The versions rnnx runs under: 2023.12, 2024.12 and the newest array-api-strict has.
 RUNS = tuple(dict.fromkeys(v for v in ("2023.12", "2024.12", SUPPORTED[-1]) if v in SUPPORTED))
 OLDER = tuple(v for v in SUPPORTED if v < "2023.12")
 
 
 def _flags(version):
-    import warnings
-
     with warnings.catch_warnings():  # 2021.12: "the returned namespace is actually version 2022.12"
         warnings.simplefilter("ignore", UserWarning)
         flags = xps.ArrayAPIStrictFlags(api_version=version)
@@ -124,6 +124,8 @@ def test_older_standard_is_refused_in_one_line(older_version):
     assert "\n" not in backends.standard_refusal(xps)
     with pytest.raises(TypeError, match="^x, y: " + want.replace("(", r"\(").replace(")", r"\)")):
         rnnx.fit(rnnx.Model("gru", 2, 3, 1), xps.zeros((4, 3, 2)), xps.zeros((4, 1)), epochs=1)
+    with pytest.raises(TypeError, match="^xp: " + want.replace("(", r"\(").replace(")", r"\)")):
+        rnnx.Model("gru", 2, 3, 1).init_params(xps)
     assert STRICT.unavailable().startswith(want)
     from rnnx.cli import parity
 
@@ -135,7 +137,7 @@ def test_backends_command_states_the_standard():
     """``rnnx backends`` prints the standard each available library claims (a subprocess:
     the version comes from its own environment)."""
     out = subprocess.run([sys.executable, "-m", "rnnx", "backends"], capture_output=True, text=True, timeout=300,
-                         check=False, env={**__import__("os").environ, "ARRAY_API_STRICT_API_VERSION": "2023.12",
+                         check=False, env={**os.environ, "ARRAY_API_STRICT_API_VERSION": "2023.12",
                                            "RNNX_BACKENDS": ""})
     assert out.returncode == 0, out.stderr
     strict = [line for line in out.stdout.splitlines() if line.startswith("array-api-strict-device1")]
