@@ -26,10 +26,12 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, Iterator
 
-from rnnx.backends._base import Capabilities, Unavailable
+from rnnx.backends._base import (MIN_STANDARD, SCALAR_STANDARD, Capabilities, Unavailable, namespace_name,
+                                 standard_note, standard_refusal, standard_version, takes_scalars)
 
 __all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected",
-           "to_numpy", "resolve_device", "versions"]
+           "to_numpy", "resolve_device", "versions", "MIN_STANDARD", "SCALAR_STANDARD", "namespace_name",
+           "standard_version", "standard_refusal", "standard_note", "takes_scalars"]
 
 #: Every backend rnnx knows, in report order.
 NAMES: tuple[str, ...] = ("numpy", "array_api_strict", "torch", "jax", "cupy")
@@ -140,12 +142,13 @@ class Target:
         return get(self.backend)
 
     def unavailable(self) -> str | None:
-        """Why this target cannot run here, or None when it can."""
+        """Why this target cannot run here, or None when it can (its library is missing, the
+        device is, or the library claims a standard older than :data:`MIN_STANDARD`)."""
         try:
             self.module.device(self.device)
         except Unavailable as e:
             return str(e)
-        return None
+        return standard_refusal(self.module.load())
 
     def namespace(self) -> Any:
         """The array-api-compat namespace (raises :class:`Unavailable`)."""

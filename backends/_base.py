@@ -1,5 +1,5 @@
 """Shared pieces of the backend modules: the capability record each one fills, tolerances,
-the import helper, and device-label parsing."""
+the import helper, device-label parsing, and the standard versions rnnx runs on."""
 
 from __future__ import annotations
 
@@ -188,3 +188,61 @@ def version_of(module: str) -> str | None:
         return str(import_module(module).__version__)
     except Exception:  # not installed, or broken: the record says so with null
         return None
+
+
+#: The oldest array API standard rnnx runs on: the first with the inspection API
+#: (``__array_namespace_info__``), where rnnx reads a library's devices and default dtypes.
+MIN_STANDARD = "2023.12"
+#: The first standard whose element-wise functions and ``where`` take Python scalars; under
+#: an older one rnnx passes 0-D arrays of the operand's dtype and device
+#: (:func:`rnnx._xp.operand`).
+SCALAR_STANDARD = "2024.12"
+#: What each standard older than :data:`MIN_STANDARD` lacks of what rnnx uses (2023.12 added
+#: the inspection API, ``clip``, ``maximum``, ``minimum``, ``unstack``; 2022.12 ``isdtype``).
+_LACKS = {"2022.12": "__array_namespace_info__ (devices, default dtypes), clip, maximum, minimum, unstack",
+          "2021.12": "__array_namespace_info__ (devices, default dtypes), clip, maximum, minimum, unstack, isdtype"}
+
+
+def namespace_name(xp: Any) -> str:
+    """The import name of a namespace's library (``array_api_compat.numpy`` -> ``numpy``)."""
+    return str(getattr(xp, "__name__", type(xp).__name__)).removeprefix("array_api_compat.")
+
+
+def standard_version(xp: Any) -> str | None:
+    """The standard version a namespace claims (``xp.__array_api_version__``, "2024.12"), or
+    None when it claims none."""
+    v = getattr(xp, "__array_api_version__", None)
+    return v if isinstance(v, str) else None
+
+
+def takes_scalars(xp: Any) -> bool:
+    """Whether the namespace's element-wise functions and ``where`` take Python scalars
+    (it claims :data:`SCALAR_STANDARD` or newer)."""
+    v = getattr(xp, "__array_api_version__", None)
+    return isinstance(v, str) and v >= SCALAR_STANDARD
+
+
+def standard_refusal(xp: Any) -> str | None:
+    """Why rnnx cannot run on the namespace ``xp``, in one line, or None when it can: a
+    claimed standard older than :data:`MIN_STANDARD` (and what it lacks), or no claimed
+    version and no inspection API."""
+    v = standard_version(xp)
+    if v is not None and v >= MIN_STANDARD:
+        return None
+    if v is None:
+        if callable(getattr(xp, "__array_namespace_info__", None)):
+            return None
+        return (f"{namespace_name(xp)} claims no standard version (no __array_api_version__); rnnx needs "
+                f"{MIN_STANDARD} or newer: it lacks __array_namespace_info__ (devices, default dtypes)")
+    lacks = _LACKS.get(v, _LACKS["2021.12"])
+    return f"{namespace_name(xp)} claims the {v} standard; rnnx needs {MIN_STANDARD} or newer: it lacks {lacks}"
+
+
+def standard_note(xp: Any) -> str:
+    """The standard a usable namespace claims, as ``rnnx backends`` and ``rnnx parity`` state
+    it: "array API standard 2025.12", with what rnnx does for a 2023.12 one."""
+    v = standard_version(xp)
+    note = f"array API standard {v}" if v else "array API standard: none claimed"
+    if not takes_scalars(xp):
+        note += " (functions take no Python scalars: rnnx passes 0-D arrays)"
+    return note

@@ -14,9 +14,9 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx.backends import capabilities
+from rnnx.backends import capabilities, standard_refusal, takes_scalars
 
-__all__ = ["namespace", "keeps_leading_axes", "rows_product", "transposed", "sigmoid", "sigmoid_of_negated", "native_sigmoid", "library_name", "is_traced",
+__all__ = ["namespace", "operand", "where", "keeps_leading_axes", "rows_product", "transposed", "sigmoid", "sigmoid_of_negated", "native_sigmoid", "library_name", "is_traced",
            "zeros_before", "outer_sum", "index_dtype"]
 
 
@@ -38,7 +38,9 @@ def namespace(**arrays: Any) -> Any:
 
     ``None`` values are skipped.  Raises ``TypeError`` naming the arguments when an
     argument is not an array or the arrays come from different libraries, and
-    ``ValueError`` when they live on different devices.
+    ``ValueError`` when they live on different devices; ``TypeError`` too when the library
+    claims a standard older than 2023.12 (:func:`rnnx.backends.standard_refusal`: it lacks
+    the inspection API rnnx reads devices and default dtypes from).
     """
     named = {k: v for k, v in arrays.items() if v is not None}
     for name, a in named.items():
@@ -49,6 +51,9 @@ def namespace(**arrays: Any) -> Any:
     except TypeError:
         _raise_if_mixed(named, library_name, TypeError, "from different libraries", "from one library")
         raise
+    refusal = standard_refusal(xp)
+    if refusal is not None:
+        raise TypeError(f"{', '.join(named)}: {refusal}")
     devices = [compat.device(a) for a in named.values()]  # None for traced JAX arrays
     first = next((d for d in devices if d is not None), None)
     if any(d is not None and d != first for d in devices):
@@ -66,6 +71,33 @@ def _raise_if_mixed(named: dict[str, Any], key: Any, error: type, mixed: str, on
     if len(groups) > 1:
         got = "; ".join(f"{g}: {', '.join(names)}" for g, names in groups.items())
         raise error(f"arrays {mixed} mixed in one call ({got}); expected every array {one}")
+
+
+_SCALARS = (bool, int, float, complex)
+
+
+def operand(value: Any, like: Any, /, *, xp: Any) -> Any:
+    """``value`` as an argument of an element-wise function of ``xp`` (``where``,
+    ``maximum``...) whose other operand is the array ``like``: an array or a Python scalar
+    as it is where ``xp`` claims the 2024.12 standard or newer (whose functions take Python
+    scalars, as weak scalars of the operand's dtype), else (2023.12) the scalar as a 0-D
+    array of ``like``'s dtype on its device.  Nothing is created on the newer standards:
+    a Python scalar stays a scalar where torch and JAX treat it best (no host-to-device copy
+    per call on CUDA; under ``jax.jit`` a literal)."""
+    if not isinstance(value, _SCALARS) or takes_scalars(xp):
+        return value
+    return xp.asarray(value, dtype=like.dtype, device=compat.device(like))
+
+
+def where(condition: Any, x1: Any, x2: Any, /, *, xp: Any) -> Any:
+    """``xp.where(condition, x1, x2)`` where one of ``x1``/``x2`` may be a Python scalar,
+    on every standard rnnx supports: the scalar goes through :func:`operand` with the other
+    as its ``like``."""
+    if isinstance(x1, _SCALARS):
+        x1 = operand(x1, x2, xp=xp)
+    elif isinstance(x2, _SCALARS):
+        x2 = operand(x2, x1, xp=xp)
+    return xp.where(condition, x1, x2)
 
 
 def zeros_before(a: Any, n: int, /, *, xp: Any) -> Any:
@@ -165,7 +197,7 @@ def sigmoid_of_negated(z: Any, /, *, xp: Any) -> Any:
     Past the dtype's bound (z > 88 in float32, where the result is below the smallest normal
     number) ``exp`` takes +inf, so the result is 0 as torch's and JAX's kernels give, and
     ``exp`` never overflows (nor warns)."""
-    return 1.0 / (1.0 + xp.exp(xp.where(z > _exp_bound(z.dtype, xp), math.inf, z)))
+    return 1.0 / (1.0 + xp.exp(where(z > _exp_bound(z.dtype, xp), math.inf, z, xp=xp)))
 
 
 def native_sigmoid(xp: Any) -> Any:

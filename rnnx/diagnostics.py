@@ -27,7 +27,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx._xp import namespace
+from rnnx._xp import namespace, where
 from rnnx.layers import GradientFlow, Recurrent, layer_from_config
 from rnnx.random import uniform
 
@@ -119,8 +119,8 @@ def gate_saturation(model_or_layer: Any, params: dict, x: Any, state0: Any = Non
                 else:
                     valid = xp.astype(mask, y.dtype)  # (T, B, 1)
                     n = xp.sum(valid, axis=(1, 2)) * y.shape[-1]
-                    frac = xp.sum(sat * valid, axis=(1, 2)) / xp.where(n > 0.0, n, 1.0)
-                    per_dir[gate].append(xp.where(n > 0.0, frac, xp.nan))  # NaN: no sequence reaches step t
+                    frac = xp.sum(sat * valid, axis=(1, 2)) / where(n > 0.0, n, 1.0, xp=xp)
+                    per_dir[gate].append(where(n > 0.0, frac, xp.nan, xp=xp))  # NaN: no sequence reaches step t
                 if gate in dead_dir:
                     active = y > 0.0 if mask is None else (y > 0.0) & mask
                     dead_dir[gate].append(xp.logical_not(xp.any(active, axis=(0, 1))))
@@ -237,14 +237,14 @@ def _growth(h: Any, lengths: Any, T: int, *, xp: Any, device: Any) -> Any:
     out = [fw]
     if D == 2:  # reverse direction: the far step is t = length - 1
         far = (xp.astype(xp.arange(T, device=device), dt)[:, None] == n[None, :])  # (T, B)
-        out.append(xp.sum(xp.where(far[None, :, :, None], h[:, 1, ...], 0.0), axis=1))
+        out.append(xp.sum(where(far[None, :, :, None], h[:, 1, ...], 0.0, xp=xp), axis=1))
     p = xp.stack(out, axis=1)  # (L, D, B, K)
     ok = (n > 0.0)[:, None] & (p > 0.0)
-    logs = xp.where(ok, xp.log(xp.where(ok, p, 1.0)), 0.0) / xp.where(n > 0.0, n, 1.0)[:, None]
-    logs = xp.where((n > 0.0)[:, None] & (p <= 0.0), -xp.inf, logs)  # a probe that died: factor 0
+    logs = where(ok, xp.log(where(ok, p, 1.0, xp=xp)), 0.0, xp=xp) / where(n > 0.0, n, 1.0, xp=xp)[:, None]
+    logs = where((n > 0.0)[:, None] & (p <= 0.0), -xp.inf, logs, xp=xp)  # a probe that died: factor 0
     count = xp.sum(xp.astype(n > 0.0, dt)) * K
-    mean = xp.sum(xp.where((n > 0.0)[:, None], logs, 0.0), axis=(2, 3)) / xp.where(count > 0.0, count, 1.0)
-    return xp.where(count > 0.0, xp.exp(mean), xp.nan)
+    mean = xp.sum(where((n > 0.0)[:, None], logs, 0.0, xp=xp), axis=(2, 3)) / where(count > 0.0, count, 1.0, xp=xp)
+    return where(count > 0.0, xp.exp(mean), xp.nan, xp=xp)
 
 
 def _mean_gate(layer: Recurrent, lp: dict, x: Any, state0: Any, lengths: Any, *, gate: int, xp: Any) -> Any:
@@ -261,6 +261,6 @@ def _mean_gate(layer: Recurrent, lp: dict, x: Any, state0: Any, lengths: Any, *,
                 continue
             valid = xp.astype(mask, y.dtype)
             n = xp.sum(valid, axis=(1, 2)) * y.shape[-1]
-            per.append(xp.where(n > 0.0, xp.sum(y * valid, axis=(1, 2)) / xp.where(n > 0.0, n, 1.0), xp.nan))
+            per.append(where(n > 0.0, xp.sum(y * valid, axis=(1, 2)) / where(n > 0.0, n, 1.0, xp=xp), xp.nan, xp=xp))
         out.append(xp.stack(per, axis=0))
     return xp.stack(out, axis=0)

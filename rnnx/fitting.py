@@ -59,7 +59,7 @@ from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
 from rnnx import tbptt as TB
-from rnnx._xp import index_array, index_dtype, namespace
+from rnnx._xp import index_array, index_dtype, namespace, where
 from rnnx.backends import capabilities
 
 __all__ = ["fit", "evaluate", "predict", "FitResult", "FitState", "Batches", "Stopped"]
@@ -193,8 +193,8 @@ def _check_labels(name: str, y: Any, n_classes: int, *, xp: Any, lengths: Any, b
         T = y.shape[1] if batch_first else y.shape[0]
         t = xp.arange(T, device=compat.device(y))
         valid = (t[None, :] < lengths[:, None]) if batch_first else (t[:, None] < lengths[None, :])
-        lo = int(xp.min(xp.where(valid, y, 0)))
-        hi = int(xp.max(xp.where(valid, y, 0)))
+        lo = int(xp.min(where(valid, y, 0, xp=xp)))
+        hi = int(xp.max(where(valid, y, 0, xp=xp)))
     else:
         lo, hi = int(xp.min(y)), int(xp.max(y))
     if lo < 0 or hi >= n_classes:
@@ -210,7 +210,7 @@ def _check_probabilities(name: str, y: Any, *, xp: Any, lengths: Any, batch_firs
         T = y.shape[1] if batch_first else y.shape[0]
         t = xp.arange(T, device=compat.device(y))
         valid = (t[None, :] < lengths[:, None]) if batch_first else (t[:, None] < lengths[None, :])
-        y = xp.where(xp.expand_dims(valid, axis=-1), y, 0.5)
+        y = where(xp.expand_dims(valid, axis=-1), y, 0.5, xp=xp)
     lo, hi = float(xp.min(y)), float(xp.max(y))
     if not (0.0 <= lo and hi <= 1.0):
         raise ValueError(f"{name}: expected targets in [0, 1] for bce-logits, got values in [{lo:g}, {hi:g}]")

@@ -27,8 +27,8 @@ import array_api_compat as compat
 
 from rnnx import checks, stack
 from rnnx import params as P
-from rnnx._xp import index_dtype, namespace
-from rnnx.backends import capabilities
+from rnnx._xp import index_dtype, namespace, where
+from rnnx.backends import capabilities, standard_refusal
 from rnnx.cells import CELLS, CellSpec
 from rnnx.cells import spec as cell_spec
 from rnnx.cells.spec import Option, boolean, positive_int
@@ -209,6 +209,9 @@ class Recurrent:
         ``seed`` bit for bit on every backend.  ``dtype`` defaults to the namespace's
         default floating dtype; ``xp`` may be a library or its array-api-compat wrapper."""
         xp = compat.array_namespace(xp.asarray(0.0, device=device))
+        refusal = standard_refusal(xp)  # 2022.12 and older: no inspection API for the default dtype
+        if refusal is not None:
+            raise TypeError(f"xp: {refusal}")
         if dtype is None:
             dtype = xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
         if not xp.isdtype(dtype, "real floating"):
@@ -304,7 +307,7 @@ class Recurrent:
             lengths = checks.lengths(lengths, batch=None if unbatched else B, steps=T, xp=xp, dtype=it)
             t = xp.arange(T, dtype=it, device=dev)
             mask = xp.expand_dims(xp.expand_dims(t, axis=1) < xp.expand_dims(lengths, axis=0), axis=2)
-            x = xp.where(mask, x, 0.0)  # padding is never read: 0 * NaN there must not reach a gradient
+            x = where(mask, x, 0.0, xp=xp)  # padding is never read: 0 * NaN there must not reach a gradient
         if check_finite:  # x as the caller laid it out (its padding zeroed), so indices are theirs
             x_seen = x_user if mask is None else self._user_layout(x, xp=xp)
             checks.all_finite({"x": x_seen, **_named_state("state0", state0), **self._named_params(params)},
@@ -373,7 +376,7 @@ class Recurrent:
             dy = xp.permute_dims(dy, (1, 0, 2))
         mask = cache.data["mask"]
         if check_finite:  # past a sequence's end dy is never read (as x in forward)
-            dy_seen = dy_user if mask is None else self._user_layout(xp.where(mask, dy, 0.0), xp=xp)
+            dy_seen = dy_user if mask is None else self._user_layout(where(mask, dy, 0.0, xp=xp), xp=xp)
             checks.all_finite({"dy": dy_seen, **_named_state("dstate", dstate), **self._named_params(params)},
                               xp=xp)
         dparams, dx, ds0, *flows = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from rnnx._xp import where
 from rnnx.backends import capabilities
 
 Arrays = tuple[Any, ...]
@@ -131,10 +132,10 @@ def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, 
         prev_t, new_t, saved_t = x_t[off : off + k], x_t[off + k : off + 2 * k], x_t[off + 2 * k :]
         ds_cell = (ds[0] + x_t[0],) + tuple(ds[1:])  # h_t feeds the output and the next step
         if mask is not None:  # padded steps: nothing enters the cell, the state passes through
-            ds_cell = tuple(xp.where(x_t[1], d, 0.0) for d in ds_cell)
+            ds_cell = tuple(where(x_t[1], d, 0.0, xp=xp) for d in ds_cell)
         dprev, da_x, extra = kernel.step_back(ds_cell, prev_t, new_t, saved_t, recb, xp=xp)
         if mask is not None:
-            dprev = tuple(p + xp.where(x_t[1], 0.0, d) for p, d in zip(dprev, ds))
+            dprev = tuple(p + where(x_t[1], 0.0, d, xp=xp) for p, d in zip(dprev, ds))
         if flow is None:
             return dprev, (da_x,) + tuple(extra)
         return dprev, (da_x,) + tuple(extra) + flow(ds_cell)

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx._xp import index_dtype, is_traced, sigmoid
+from rnnx._xp import index_dtype, is_traced, sigmoid, where
 
 __all__ = ["mse", "mae", "huber", "half_sse", "cross_entropy", "bce_logits", "LOSSES", "CLASSIFICATION", "get",
            "target_kind", "count"]
@@ -114,7 +114,7 @@ def _count(mask: Any, pred: Any, xp: Any) -> Any:
     """N = valid positions x O (a 0-d array of pred's dtype), 1 in place of 0 so that a
     sum over nothing divides to 0."""
     n = xp.sum(xp.astype(mask, pred.dtype)) * pred.shape[-1]
-    return xp.where(n > 0, n, 1.0)
+    return where(n > 0, n, 1.0, xp=xp)
 
 
 def _diff(pred: Any, target: Any, mask: Any, xp: Any) -> tuple[Any, Any]:
@@ -124,7 +124,7 @@ def _diff(pred: Any, target: Any, mask: Any, xp: Any) -> tuple[Any, Any]:
     if mask is None:
         return pred - target, math.prod(pred.shape)
     valid = _valid(mask, xp)
-    return xp.where(valid, pred, 0.0) - xp.where(valid, target, 0.0), _count(mask, pred, xp)
+    return where(valid, pred, 0.0, xp=xp) - where(valid, target, 0.0, xp=xp), _count(mask, pred, xp)
 
 
 # -- regression losses ---------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def _labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what:
     if check_values:
         _check_label_range(labels, counted, pred.shape[-1], ignore_index, xp)
     n = xp.sum(xp.astype(counted, pred.dtype))
-    return xp.where(counted, labels, 0), counted, xp.where(n > 0, n, 1.0)
+    return where(counted, labels, 0, xp=xp), counted, where(n > 0, n, 1.0, xp=xp)
 
 
 def _check_label_range(labels: Any, counted: Any, classes: int, ignore_index: int, xp: Any) -> None:
@@ -213,7 +213,7 @@ def _check_label_range(labels: Any, counted: Any, classes: int, ignore_index: in
 def _log_softmax(pred: Any, counted: Any, xp: Any) -> Any:
     """Stable ``log softmax`` over the last axis, ``z - max z - log sum exp(z - max z)``, with
     the logits of uncounted positions replaced by 0 first (padding never reaches it)."""
-    z = xp.where(xp.expand_dims(counted, axis=-1), pred, 0.0)
+    z = where(xp.expand_dims(counted, axis=-1), pred, 0.0, xp=xp)
     s = z - xp.max(z, axis=-1, keepdims=True)
     return s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
 
@@ -225,8 +225,8 @@ def _one_hot(labels: Any, classes: int, xp: Any) -> Any:
 
 def _mean_nll(logp: Any, onehot: Any, counted: Any, n: Any, xp: Any) -> Any:
     """``-sum_counted log p[label] / n``."""
-    nll = -xp.sum(xp.where(onehot, logp, 0.0), axis=-1)
-    return xp.sum(xp.where(counted, nll, 0.0)) / n
+    nll = -xp.sum(where(onehot, logp, 0.0, xp=xp), axis=-1)
+    return xp.sum(where(counted, nll, 0.0, xp=xp)) / n
 
 
 def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
@@ -250,7 +250,7 @@ def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
     labels, counted, n = _labels(pred, target, mask, ignore_index, xp, "cross-entropy", check_values)
     logp = _log_softmax(pred, counted, xp)
     onehot = _one_hot(labels, pred.shape[-1], xp)
-    grad = xp.where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0) / n
+    grad = where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0, xp=xp) / n
     return _mean_nll(logp, onehot, counted, n, xp), grad
 
 
@@ -261,7 +261,7 @@ def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any, check_values: bool =
     valid = None if mask is None else _valid(mask, xp)
     if math.prod(pred.shape) == 0 or not check_values:
         return valid
-    t = target if valid is None else xp.where(valid, target, 0.5)
+    t = target if valid is None else where(valid, target, 0.5, xp=xp)
     lo, hi = xp.min(t), xp.max(t)
     if _concrete(lo):
         lo, hi = float(lo), float(hi)
@@ -285,11 +285,11 @@ def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None, check_value
     if valid is None:
         z, y, n = pred, target, math.prod(pred.shape)
     else:
-        z, y, n = xp.where(valid, pred, 0.0), xp.where(valid, target, 0.0), _count(mask, pred, xp)
-    each = xp.where(z > 0, z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+        z, y, n = where(valid, pred, 0.0, xp=xp), where(valid, target, 0.0, xp=xp), _count(mask, pred, xp)
+    each = where(z > 0, z, 0.0, xp=xp) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
     grad = sigmoid(z, xp=xp) - y
     if valid is not None:
-        each, grad = xp.where(valid, each, 0.0), xp.where(valid, grad, 0.0)
+        each, grad = where(valid, each, 0.0, xp=xp), where(valid, grad, 0.0, xp=xp)
     return xp.sum(each) / n, grad / n
 
 

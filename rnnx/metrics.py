@@ -22,6 +22,7 @@ from typing import Any, Callable
 import array_api_compat as compat
 
 from rnnx import losses as L
+from rnnx._xp import where
 
 __all__ = ["mse", "rmse", "mae", "accuracy", "bpc", "perplexity", "METRICS", "get", "default_metrics"]
 
@@ -76,7 +77,7 @@ def accuracy(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index:
             and tuple(target.shape) == tuple(pred.shape) and pred.ndim > 0):
         return _threshold_accuracy(pred, target, xp=xp, mask=mask)
     labels, counted, n = L._labels(pred, target, mask, ignore_index, xp, "accuracy")
-    z = xp.where(xp.expand_dims(counted, axis=-1), pred, 0.0)
+    z = where(xp.expand_dims(counted, axis=-1), pred, 0.0, xp=xp)
     right = xp.logical_and(xp.astype(xp.argmax(z, axis=-1), labels.dtype) == labels, counted)
     return xp.sum(xp.astype(right, pred.dtype)) / n
 

@@ -21,7 +21,7 @@ import array_api_compat as compat
 
 from rnnx import checks, head, losses
 from rnnx import params as P
-from rnnx._xp import index_dtype, namespace, zeros_before
+from rnnx._xp import index_dtype, namespace, zeros_before, where
 from rnnx.layers import _named_state, check_collect, layer
 
 OBJECTIVES = ("many-to-one", "many-to-many")
@@ -129,7 +129,7 @@ class Model:
         if lengths is None:
             return y[-1, ...], None
         last = self._last_step(y.shape[0], lengths, xp=xp, device=compat.device(y))
-        return xp.sum(xp.where(last, y, 0.0), axis=0), last
+        return xp.sum(where(last, y, 0.0, xp=xp), axis=0), last
 
     @staticmethod
     def _last_step(T: int, lengths: Any, *, xp: Any, device: Any) -> Any:
@@ -209,7 +209,7 @@ class Model:
         xp = namespace(dpred=dpred, w=w)
         dw, db, dh = head.backward(h, pred, w, dpred, self.output_activation, xp=xp)
         if last is not None:  # each sequence's last valid step feeds the head
-            dh = xp.where(last, xp.expand_dims(dh, axis=0), 0.0)
+            dh = where(last, xp.expand_dims(dh, axis=0), 0.0, xp=xp)
         elif self.objective == "many-to-one":  # only the last step feeds the head
             dh = zeros_before(xp.expand_dims(dh, axis=0), lcache.y_shape[0] - 1, xp=xp)
         if collect is None:

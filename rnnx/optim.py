@@ -26,7 +26,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx._xp import index_dtype
+from rnnx._xp import index_dtype, operand
 
 Params = dict[str, Any]
 
@@ -261,5 +261,6 @@ def clip_by_global_norm(grads: Params, max_norm: float, *, xp: Any) -> tuple[Par
     returns ``||g||`` before clipping (0-d)."""
     _positive("clip_norm", max_norm)
     total = global_norm(grads, xp=xp)
-    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    ratio = max_norm / (total + 1e-6)
+    coef = xp.minimum(ratio, operand(1.0, ratio, xp=xp))
     return {k: g * coef for k, g in grads.items()}, total

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable
 
+from rnnx._xp import where
 from rnnx.cells import CELLS
 
 FORMAT = "rnnx-diagnostics"
@@ -47,7 +48,7 @@ WHAT = ("updates", "flow", "cell", "jacobian", "gates")
 def _norm(a: Any, *, xp: Any) -> Any:
     """``||a||`` (0-d) without overflow: ``s * sqrt(sum((a / s)^2))``, ``s = max |a|``."""
     s = xp.max(xp.abs(a))
-    safe = xp.where(s > 0.0, s, 1.0)
+    safe = where(s > 0.0, s, 1.0, xp=xp)
     scaled = a / safe
     return xp.where(s > 0.0, s * xp.sqrt(xp.sum(scaled * scaled)), s)
 
@@ -68,10 +69,10 @@ def update_stats(params: dict, grads: dict, new_params: dict, loss: Any, clipped
     d = {k: _norm(new_params[k] - params[k], xp=xp) for k in keys}
     p_all, d_all = _norm_of(list(p.values()), xp=xp), _norm_of(list(d.values()), xp=xp)
     out = {"loss": loss, "grad_norm": _norm_of(list(g.values()), xp=xp), "clipped": clipped,
-           "update_ratio": d_all / xp.where(p_all > 0.0, p_all, xp.nan)}
+           "update_ratio": d_all / where(p_all > 0.0, p_all, xp.nan, xp=xp)}
     for k in keys:
         out[f"grad_norm/{k}"] = g[k]
-        out[f"update_ratio/{k}"] = d[k] / xp.where(p[k] > 0.0, p[k], xp.nan)
+        out[f"update_ratio/{k}"] = d[k] / where(p[k] > 0.0, p[k], xp.nan, xp=xp)
     return out
 
 
@@ -90,7 +91,7 @@ def _seq_mean(a: Any, valid: Any, *, xp: Any) -> Any:
         a = xp.mean(a, axis=4)
     n = xp.sum(valid, axis=1)  # (T,)
     s = xp.sum(a * valid, axis=3)
-    return xp.where(n > 0.0, s / xp.where(n > 0.0, n, 1.0), xp.nan)
+    return where(n > 0.0, s / where(n > 0.0, n, 1.0, xp=xp), xp.nan, xp=xp)
 
 
 def profile(model, params: dict, x: Any, y: Any, lengths: Any = None, *, loss: Any, what: tuple[str, ...],

@@ -28,7 +28,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx._xp import outer_sum, rows_product
+from rnnx._xp import outer_sum, rows_product, where
 from rnnx.loop import project_in_step, run, run_back
 from rnnx.random import dropout_mask
 
@@ -156,7 +156,7 @@ def forward(kernel, params, keys, x, state0, mask, *, num_layers, num_directions
                     st, (hs[a],), _ = run_d.forward(inp[a:b, ...], st, _sl(mask, a, b), keep=False)
                 final, h = st, xp.concat([hs[a] for a, _ in segs], axis=0)
                 dirs.append({"state0": s0, "bounds": [bounds[a] for a, _ in segs]})
-            outs.append(h if mask is None else xp.where(mask, h, 0.0))
+            outs.append(h if mask is None else where(mask, h, 0.0, xp=xp))
             for j, f in enumerate(final):
                 finals[j].append(f)
         layers.append({"x": inp, "dirs": dirs} if drop is None else {"x": inp, "dirs": dirs, "dropout": drop})

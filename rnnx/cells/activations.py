@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rnnx._xp import sigmoid
+from rnnx._xp import sigmoid, where
 
 __all__ = ["ACTIVATIONS", "NAMES"]
 
@@ -37,11 +37,11 @@ def _sigmoid_back(dy: Any, y: Any, *, xp: Any) -> Any:
 
 
 def _relu(x: Any, *, xp: Any) -> Any:
-    return xp.where(x > 0.0, x, 0.0)
+    return where(x > 0.0, x, 0.0, xp=xp)
 
 
 def _relu_back(dy: Any, y: Any, *, xp: Any) -> Any:
-    return xp.where(y > 0.0, dy, 0.0)  # 1 where x > 0, else 0
+    return where(y > 0.0, dy, 0.0, xp=xp)  # 1 where x > 0, else 0
 
 
 def _hard_sigmoid(x: Any, *, xp: Any) -> Any:
@@ -49,7 +49,7 @@ def _hard_sigmoid(x: Any, *, xp: Any) -> Any:
 
 
 def _hard_sigmoid_back(dy: Any, y: Any, *, xp: Any) -> Any:
-    return xp.where((y > 0.0) & (y < 1.0), dy / 6.0, 0.0)  # slope 1/6 inside, 0 where clipped
+    return where((y > 0.0) & (y < 1.0), dy / 6.0, 0.0, xp=xp)  # slope 1/6 inside, 0 where clipped
 
 
 def _linear(x: Any, *, xp: Any) -> Any:

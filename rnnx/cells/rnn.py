@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from rnnx._xp import transposed
+from rnnx._xp import transposed, where
 from rnnx.cells._common import fused_option, recurrent_grads, standard_shapes, use_fused
 from rnnx.cells.activations import ACTIVATIONS, NAMES
 from rnnx.cells.spec import CellSpec, Kernel, Option, one_of
@@ -41,7 +41,7 @@ def _step_relu(a_x, state, rec, *, xp, save=True):
     """h' = relu(a_x + h W_hh^T), with relu'(0) = 0 as in torch (also under autodiff)."""
     (h,) = state
     a = a_x + h @ rec[0]
-    return (xp.where(a > 0.0, a, 0.0),), ()
+    return (where(a > 0.0, a, 0.0, xp=xp),), ()
 
 
 def _back_tanh(dstate, prev, new, saved, recb, *, xp):
@@ -52,7 +52,7 @@ def _back_tanh(dstate, prev, new, saved, recb, *, xp):
 
 def _back_relu(dstate, prev, new, saved, recb, *, xp):
     (dh,), (h_new,) = dstate, new
-    da = xp.where(h_new > 0.0, dh, 0.0)  # backprop through relu: 1 where a > 0, else 0
+    da = where(h_new > 0.0, dh, 0.0, xp=xp)  # backprop through relu: 1 where a > 0, else 0
     return (da @ recb[0],), da, ()  # backprop into h_prev through W_hh
 
 

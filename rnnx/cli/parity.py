@@ -336,14 +336,18 @@ def generic_runners(spec: str) -> list[Runner]:
     ``asarray`` and read back by :func:`readback`."""
     import array_api_compat as compat
 
+    from rnnx.backends import standard_note, standard_refusal
     from rnnx.backends._base import TOLERANCE
 
     name, mod, want_dev = namespace_spec(spec)
     try:
         xp = compat.array_namespace(mod.asarray(0.0))
-        info = xp.__array_namespace_info__()
+        refusal = standard_refusal(xp)  # 2021.12/2022.12: no inspection API; say so, not "not a namespace"
+        info = xp.__array_namespace_info__() if refusal is None else None
     except Exception as e:
         raise ValueError(f"--namespace: {name!r} is not an array-API namespace ({type(e).__name__}: {e})") from None
+    if refusal is not None:
+        raise ValueError(f"--namespace: {refusal}")
     all_devices = list(info.devices())
     all_labels = device_labels(all_devices)
     default = info.default_device()
@@ -359,7 +363,7 @@ def generic_runners(spec: str) -> list[Runner]:
     for dev, label in chosen:
         floats = [k for k in ("float32", "float64") if k in info.dtypes(device=dev, kind="real floating")]
         caps = {"devices": all_labels, "default_device": default_label or str(default), "dtypes": floats,
-                "default_float": str(info.default_dtypes(device=dev)["real floating"])}
+                "default_float": str(info.default_dtypes(device=dev)["real floating"]), "standard": standard_note(xp)}
         int_dtype = info.default_dtypes(device=dev)["integral"]
 
         def make(dtype, dev=dev, int_dtype=int_dtype):
@@ -514,7 +518,8 @@ def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, 
               f"{', '.join('xp.' + n for n in needs)} (missing in {backend_of[target]})")
     for r in runners:
         if r.capabilities:
-            print(f"found: {r.id}: float dtypes {r.capabilities['dtypes']} (default {r.capabilities['default_float']}); "
+            print(f"found: {r.id}: {r.capabilities['standard']}; float dtypes {r.capabilities['dtypes']} "
+                  f"(default {r.capabilities['default_float']}); "
                   f"the library's devices: {', '.join(r.capabilities['devices'])}; read back by "
                   f"{', '.join(sorted({row['readback'] or '-' for row in rows if row['target'] == r.id})) or '-'}")
     failed = [r for r in rows if not r["pass"]]
