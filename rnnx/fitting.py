@@ -758,7 +758,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
         restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
-        freeze: tuple[str, ...] = (), progress_every: int = 10, checkpoint: str | None = None,
+        freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
         steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
@@ -797,7 +797,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     - ``verbose``: 0 silent, 1 a progress bar (tqdm, reading the loss every
       ``progress_every`` updates), 2 one line per epoch.
     - ``shuffle``: a new order of the training samples every epoch (seeded), else in order.
-    - ``freeze``: parameter names that keep their values.
+    - ``freeze``: parameter names that keep their values: the optimizer never sees them (no
+      weight decay, momentum or Adam step reaches them; they are left out of the clipping).
+      None (the default): the model's own ``model.frozen``, which a converter sets for the
+      parameters its source library does not have (``from_keras``: the ``bias_hh`` of a
+      one-bias layer), else none; ``()`` trains every parameter.
     - ``diagnostics``: an :class:`rnnx.recorder.Recorder`: per update the gradient norms
       before clipping, whether clipped, the update-to-parameter ratios (in the update's own
       program; read once an epoch), and per epoch (and before the first) the gradient flow,
@@ -824,6 +828,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
               seed, model, lengths)
     _positive_int("progress_every", progress_every)
+    freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
     unknown = [k for k in freeze if k not in model.param_shapes()]
     if isinstance(freeze, str) or unknown:
         raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "
