@@ -693,3 +693,29 @@ def test_from_keras_fine_tunes_like_keras(kind, kw, bidirectional, monkeypatch):
     for k, v in want.items():
         err = np.max(np.abs(np.asarray(out.params[k]) - v))
         assert err <= 1e-12, (k, err)
+
+
+def test_from_keras_frozen_names_the_bias_keras_lacks(monkeypatch):
+    """model.frozen: bias_hh of every layer and direction with one Keras bias; none for a
+    reset_after=True GRU or use_bias=False; fit(freeze=()) trains it all the same."""
+    import rnnx
+
+    keras = _keras()
+    L = keras.layers
+
+    def seq(*rec):
+        return keras.Sequential([L.Input((T, I)), *rec, L.Dense(1)])
+
+    lstm = seq(L.Bidirectional(L.LSTM(H, return_sequences=True)), L.Bidirectional(L.LSTM(H, return_sequences=True)))
+    assert from_keras(lstm, xp=np)[0].frozen == ("bias_hh_l0", "bias_hh_l0_reverse", "bias_hh_l1",
+                                                 "bias_hh_l1_reverse")
+    assert from_keras(seq(L.GRU(H, reset_after=False)), xp=np)[0].frozen == ("bias_hh_l0",)
+    assert from_keras(seq(L.SimpleRNN(H)), xp=np)[0].frozen == ("bias_hh_l0",)
+    assert from_keras(seq(L.GRU(H)), xp=np)[0].frozen == ()
+    assert from_keras(seq(L.LSTM(H, use_bias=False)), xp=np)[0].frozen == ()
+    model, params = from_keras(seq(L.LSTM(H)), xp=np)
+    x, y = np.random.default_rng(0).normal(size=(4, T, I)).astype(np.float32), np.zeros((4, 1), np.float32)
+    kept = rnnx.fit(model, x, y, epochs=1, batch_size=2, params=params, shuffle=False, lr=0.1)
+    both = rnnx.fit(model, x, y, epochs=1, batch_size=2, params=params, shuffle=False, lr=0.1, freeze=())
+    assert np.array_equal(kept.params["bias_hh_l0"], params["bias_hh_l0"])
+    assert not np.array_equal(both.params["bias_hh_l0"], params["bias_hh_l0"])

@@ -10,6 +10,9 @@ r, h (PyTorch's r, z, n), GRU ``reset_after=True`` with a (2, 3H) input/recurren
     weight_ih = kernel^T (blocks reordered)   weight_hh = recurrent_kernel^T
     bias_ih   = bias (or bias[0])             bias_hh   = 0 (or bias[1], GRU reset_after)
 
+A converted Model's ``frozen`` lists the ``bias_hh`` keys Keras does not have, which
+:func:`rnnx.fit` then keeps (Keras trains one bias per gate).
+
 Activations (:mod:`rnnx.cells.activations`, Keras 3's definitions): a Keras layer's
 ``activation`` is the cell's ``activation`` option (LSTM: g and the cell-state output; GRU:
 the candidate n) or, for ``SimpleRNN``, the RNN's ``nonlinearity``; ``recurrent_activation``
