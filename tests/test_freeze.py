@@ -73,3 +73,19 @@ def test_step_of_the_subset_leaves_frozen_slots_unchanged(name):
     for slot, d in state["slots"].items():
         if "b" in d:
             assert np.array_equal(d["b"], init["slots"][slot]["b"])
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "jax"])
+@pytest.mark.parametrize("name", ["sgd-momentum-wd", "adam-wd"])
+def test_frozen_run_resumes_bit_for_bit_from_its_checkpoint(name, xp_name, tmp_path):
+    """A checkpoint of a run with frozen parameters (their slots absent or as they were)
+    resumes to the bits of the uninterrupted run."""
+    x, y = _data(xp_name)
+    model = Model("gru", I, H)
+    kw = dict(batch_size=4, optimizer=OPTIMIZERS[name], freeze=FROZEN, clip_norm=0.5, shuffle=True, seed=3, verbose=0)
+    path = str(tmp_path / "run.rnnx")
+    full = rnnx.fit(model, x, y, epochs=4, **kw)
+    rnnx.fit(model, x, y, epochs=2, checkpoint=path, **kw)
+    rest = rnnx.fit(model, x, y, epochs=4, resume=path, **kw)
+    for k, v in full.params.items():
+        assert np.array_equal(np.asarray(rest.params[k]), np.asarray(v)), k

@@ -677,10 +677,10 @@ def test_from_keras_fine_tunes_like_keras(kind, kw, bidirectional, monkeypatch):
         x, y = rng.normal(size=(n, T, I)), rng.normal(size=(n, T, 1) if bidirectional else (n, 1))
         rec = getattr(L, kind)(H, return_sequences=bidirectional, bias_initializer=keras.initializers.RandomUniform(-0.5, 0.5, seed=1),
                                kernel_initializer=keras.initializers.GlorotUniform(seed=2),
-                               recurrent_initializer=keras.initializers.Orthogonal(seed=3), **kw)
+                               recurrent_initializer=keras.initializers.Orthogonal(seed=3), dtype="float64", **kw)
         if bidirectional:
-            rec = L.Bidirectional(rec)
-        km = keras.Sequential([L.Input((T, I)), rec, L.Dense(1)])
+            rec = L.Bidirectional(rec, dtype="float64")
+        km = keras.Sequential([L.Input((T, I), dtype="float64"), rec, L.Dense(1, dtype="float64")])
         model, params = from_keras(km, xp=np)
         km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01, epsilon=0.0), loss="mse")
         km.fit(x, y, batch_size=bs, epochs=epochs, shuffle=False, verbose=0)
