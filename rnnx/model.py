@@ -37,7 +37,8 @@ class Model:
     ``frozen``: the parameter names :func:`rnnx.fit` keeps unchanged when it is given no
     ``freeze`` (default ``()``); a converter sets it for the parameters its source library
     does not have (:func:`rnnx.interop.from_keras`: ``bias_hh`` of a layer with one bias
-    per gate), so fine-tuning trains what the source library trains."""
+    per gate), so fine-tuning trains what the source library trains.  It is not part of
+    :meth:`config`: a Model rebuilt from its config (or a saved file) has ``()``."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int = 1, *,
                  output_activation: str = "none", objective: str = "many-to-one", **options: Any) -> None:
