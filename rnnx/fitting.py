@@ -323,23 +323,45 @@ def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze
                xp: Any) -> Callable:
     """``apply(params, opt_state, grads) -> (params, opt_state, clipped)``: freeze, clip (by
     value, then by global norm, as the CLI always has), one optimizer step; ``clipped`` a
-    0-d bool array (the gradient was clipped).  Frozen parameters get a zero gradient."""
+    0-d bool array (the gradient was clipped).
+
+    A frozen parameter (``freeze``, a static set of names) is left out of the clipping and
+    of the optimizer step: the optimizer never sees it, so no weight decay, momentum or
+    ``0/0`` (Adam with ``eps=0``) reaches it; it comes back as the very same array and its
+    optimizer slots as they were (absent where the optimizer creates slots on its first step)."""
 
     def apply(params, opt_state, grads):
+        params_all, state_all = params, opt_state
         if freeze:
-            grads = {k: (xp.zeros_like(g) if k in freeze else g) for k, g in grads.items()}
-        some = next(iter(grads.values()))
+            params = {k: p for k, p in params.items() if k not in freeze}
+            grads = {k: g for k, g in grads.items() if k not in freeze}
+            opt_state = {**opt_state, "slots": {name: {k: a for k, a in d.items() if k not in freeze}
+                                                for name, d in opt_state["slots"].items()}}
+        some = next(iter(params_all.values()))
         clipped = xp.zeros((), dtype=xp.bool, device=compat.device(some))
-        if clip_value is not None:
+        if clip_value is not None and grads:
             grads, gmax = optim.clip_by_value(grads, clip_value, xp=xp)
             clipped = clipped | (gmax > clip_value)
-        if clip_norm is not None:
+        if clip_norm is not None and grads:
             grads, norm = optim.clip_by_global_norm(grads, clip_norm, xp=xp)
             clipped = clipped | (norm > clip_norm)
         params, opt_state = opt.step(params, grads, opt_state, xp=xp)
+        if freeze:  # the frozen parameters and their slots as they were, in the original order
+            params = {k: (p if k in freeze else params[k]) for k, p in params_all.items()}
+            old_slots = state_all["slots"]
+            opt_state = {**opt_state, "slots": {name: _merge_slots(d, old_slots.get(name, {}), freeze)
+                                                for name, d in opt_state["slots"].items()}}
         return params, opt_state, clipped
 
     return apply
+
+
+def _merge_slots(new: dict, old: dict, freeze: tuple[str, ...]) -> dict:
+    """One optimizer slot after a step of the trainable parameters (``new``) with the frozen
+    parameters' entries of ``old`` put back, in ``old``'s order (then any new keys)."""
+    merged = {k: (old[k] if k in freeze else new[k]) for k in old if k in freeze or k in new}
+    merged.update({k: a for k, a in new.items() if k not in merged})
+    return merged
 
 
 def make_update(model, apply: Callable, loss_fn: Callable, *, stats: Callable | None = None) -> Callable:
@@ -736,7 +758,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
         restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
-        freeze: tuple[str, ...] = (), progress_every: int = 10, checkpoint: str | None = None,
+        freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
         steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
@@ -775,7 +797,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     - ``verbose``: 0 silent, 1 a progress bar (tqdm, reading the loss every
       ``progress_every`` updates), 2 one line per epoch.
     - ``shuffle``: a new order of the training samples every epoch (seeded), else in order.
-    - ``freeze``: parameter names that keep their values.
+    - ``freeze``: parameter names that keep their values: the optimizer never sees them (no
+      weight decay, momentum or Adam step reaches them; they are left out of the clipping).
+      None (the default): the model's own ``model.frozen``, which a converter sets for the
+      parameters its source library does not have (``from_keras``: the ``bias_hh`` of a
+      one-bias layer), else none; ``()`` trains every parameter.
     - ``diagnostics``: an :class:`rnnx.recorder.Recorder`: per update the gradient norms
       before clipping, whether clipped, the update-to-parameter ratios (in the update's own
       program; read once an epoch), and per epoch (and before the first) the gradient flow,
@@ -802,6 +828,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
               seed, model, lengths)
     _positive_int("progress_every", progress_every)
+    freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
     unknown = [k for k in freeze if k not in model.param_shapes()]
     if isinstance(freeze, str) or unknown:
         raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "

@@ -32,7 +32,13 @@ class Model:
     objective="many-to-one", **options)``: ``options`` are every layer option
     (num_layers, bias, batch_first, bidirectional, dropout) and the cell's own
     (:data:`rnnx.cells.CELLS`), passed to :func:`rnnx.layer`; one that does not apply to
-    the cell is an error naming it."""
+    the cell is an error naming it.
+
+    ``frozen``: the parameter names :func:`rnnx.fit` keeps unchanged when it is given no
+    ``freeze`` (default ``()``); a converter sets it for the parameters its source library
+    does not have (:func:`rnnx.interop.from_keras`: ``bias_hh`` of a layer with one bias
+    per gate), so fine-tuning trains what the source library trains.  It is not part of
+    :meth:`config`: a Model rebuilt from its config (or a saved file) has ``()``."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int = 1, *,
                  output_activation: str = "none", objective: str = "many-to-one", **options: Any) -> None:
@@ -48,6 +54,7 @@ class Model:
         self.layer = layer(cell, input_size, hidden_size, **options)
         self.cell, self.output_size = self.layer.spec.name, output_size
         self.output_activation, self.objective = output_activation, objective
+        self.frozen: tuple[str, ...] = ()
 
     def config(self) -> dict:
         """Everything that fixes the parameter shapes and the computation (JSON-able): the

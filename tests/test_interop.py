@@ -647,3 +647,75 @@ def test_from_flax_activations_agree(kind, act, gate):
     for k in ("weight_ih_l0", "weight_hh_l0"):
         assert rel_err(dp[k], gp[k]) <= 1e-12, k
     to_flax(params, cell)  # the same activations: accepted
+
+
+# -- fine-tuning a converted Keras model: Keras's numbers (one bias per gate) -------------------
+KERAS_FINE_TUNE = [("LSTM", {}, False), ("GRU", dict(reset_after=False), False), ("GRU", {}, False),
+                   ("SimpleRNN", {}, False), ("LSTM", {}, True)]
+
+
+@pytest.mark.parametrize("kind,kw,bidirectional", KERAS_FINE_TUNE,
+                         ids=[f"{i}{'-bi' if b else ''}" for i, b in zip(_ids([c[:2] for c in KERAS_FINE_TUNE]),
+                                                                        [c[2] for c in KERAS_FINE_TUNE])])
+def test_from_keras_fine_tunes_like_keras(kind, kw, bidirectional, monkeypatch):
+    """rnnx.fit of a converted Keras model (30 Adam updates, no extra flags) gives the
+    weights Keras's own fit gives, float64: Keras has one bias per gate where rnnx has
+    bias_ih and bias_hh (GRU reset_after=True: two), so the converted Model freezes the
+    bias_hh it lacks (model.frozen); training both moved the effective bias twice as fast
+    (LSTM: 1e-2 off after 30 updates)."""
+    import rnnx
+    from rnnx import optim
+
+    keras = _keras64(monkeypatch)
+    old = keras.config.floatx()
+    keras.config.set_floatx("float64")  # Keras's loss and optimizer variables in float64 too
+    try:
+        L = keras.layers
+        rng = np.random.default_rng(5)
+        n, bs, epochs = 6, 2, 10  # 3 batches a epoch: 30 updates
+        # Bidirectional: many-to-many (from_keras refuses its return_sequences=False)
+        x, y = rng.normal(size=(n, T, I)), rng.normal(size=(n, T, 1) if bidirectional else (n, 1))
+        rec = getattr(L, kind)(H, return_sequences=bidirectional, bias_initializer=keras.initializers.RandomUniform(-0.5, 0.5, seed=1),
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=2),
+                               recurrent_initializer=keras.initializers.Orthogonal(seed=3), dtype="float64", **kw)
+        if bidirectional:
+            rec = L.Bidirectional(rec, dtype="float64")
+        km = keras.Sequential([L.Input((T, I), dtype="float64"), rec, L.Dense(1, dtype="float64")])
+        model, params = from_keras(km, xp=np)
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01, epsilon=0.0), loss="mse")
+        km.fit(x, y, batch_size=bs, epochs=epochs, shuffle=False, verbose=0)
+        _, want = from_keras(km, xp=np)
+    finally:
+        keras.config.set_floatx(old)
+    out = rnnx.fit(model, x, y, epochs=epochs, batch_size=bs, optimizer=optim.Adam(lr=0.01, eps=0.0),
+                   params=params, shuffle=False, verbose=0)
+    assert not np.array_equal(want["weight_ih_l0"], params["weight_ih_l0"])  # Keras trained
+    for k, v in want.items():
+        err = np.max(np.abs(np.asarray(out.params[k]) - v))
+        assert err <= 1e-12, (k, err)
+
+
+def test_from_keras_frozen_names_the_bias_keras_lacks(monkeypatch):
+    """model.frozen: bias_hh of every layer and direction with one Keras bias; none for a
+    reset_after=True GRU or use_bias=False; fit(freeze=()) trains it all the same."""
+    import rnnx
+
+    keras = _keras()
+    L = keras.layers
+
+    def seq(*rec):
+        return keras.Sequential([L.Input((T, I)), *rec, L.Dense(1)])
+
+    lstm = seq(L.Bidirectional(L.LSTM(H, return_sequences=True)), L.Bidirectional(L.LSTM(H, return_sequences=True)))
+    assert from_keras(lstm, xp=np)[0].frozen == ("bias_hh_l0", "bias_hh_l0_reverse", "bias_hh_l1",
+                                                 "bias_hh_l1_reverse")
+    assert from_keras(seq(L.GRU(H, reset_after=False)), xp=np)[0].frozen == ("bias_hh_l0",)
+    assert from_keras(seq(L.SimpleRNN(H)), xp=np)[0].frozen == ("bias_hh_l0",)
+    assert from_keras(seq(L.GRU(H)), xp=np)[0].frozen == ()
+    assert from_keras(seq(L.LSTM(H, use_bias=False)), xp=np)[0].frozen == ()
+    model, params = from_keras(seq(L.LSTM(H)), xp=np)
+    x, y = np.random.default_rng(0).normal(size=(4, T, I)).astype(np.float32), np.zeros((4, 1), np.float32)
+    kept = rnnx.fit(model, x, y, epochs=1, batch_size=2, params=params, shuffle=False, lr=0.1)
+    both = rnnx.fit(model, x, y, epochs=1, batch_size=2, params=params, shuffle=False, lr=0.1, freeze=())
+    assert np.array_equal(kept.params["bias_hh_l0"], params["bias_hh_l0"])
+    assert not np.array_equal(both.params["bias_hh_l0"], params["bias_hh_l0"])

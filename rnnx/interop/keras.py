@@ -10,6 +10,9 @@ r, h (PyTorch's r, z, n), GRU ``reset_after=True`` with a (2, 3H) input/recurren
     weight_ih = kernel^T (blocks reordered)   weight_hh = recurrent_kernel^T
     bias_ih   = bias (or bias[0])             bias_hh   = 0 (or bias[1], GRU reset_after)
 
+A converted Model's ``frozen`` lists the ``bias_hh`` keys Keras does not have, which
+:func:`rnnx.fit` then keeps (Keras trains one bias per gate).
+
 Activations (:mod:`rnnx.cells.activations`, Keras 3's definitions): a Keras layer's
 ``activation`` is the cell's ``activation`` option (LSTM: g and the cell-state output; GRU:
 the candidate n) or, for ``SimpleRNN``, the RNN's ``nonlinearity``; ``recurrent_activation``
@@ -312,6 +315,17 @@ def _head(parsed: dict) -> tuple[dict, dict]:
     return kw, {"weight_hy": kernel.T.copy(), "bias_y": bias}
 
 
+def _one_bias(parsed: dict) -> tuple[str, ...]:
+    """The ``bias_hh`` keys of the layers that have one bias per gate in Keras (all but a GRU
+    with ``reset_after=True``, whose bias is (2, 3H)): Keras trains ``bias_ih`` alone there."""
+    out = []
+    for i, dirs in enumerate(parsed["rec"]):
+        for d, desc in enumerate(dirs):
+            if desc["use_bias"] and desc["weights"][2].ndim == 1:
+                out.append(names(i, d)[3])
+    return tuple(out)
+
+
 def from_keras(obj: Any, *, xp: Any = None, dtype: Any = None, device: Any = None):
     """A Keras recurrent layer, a list of them (stacked), or a ``keras.Sequential`` / list of
     them ending in a ``Dense`` -> ``(layer, params)`` or ``(Model, params)``.
@@ -326,7 +340,10 @@ def from_keras(obj: Any, *, xp: Any = None, dtype: Any = None, device: Any = Non
     ``output_activation`` ``"none"`` (a = None or linear), ``"tanh"`` or ``"sigmoid"``;
     ``objective`` ``"many-to-many"`` when the last recurrent layer has
     ``return_sequences=True`` (the Dense applies at every step), else ``"many-to-one"`` (the
-    last step).  The Model is time-major: ``model.predict(params, x_keras.transpose(1, 0, 2))``
+    last step).  ``model.frozen`` holds the ``bias_hh`` keys that Keras lacks (one bias per
+    gate: LSTM, SimpleRNN, GRU ``reset_after=False``; a ``reset_after=True`` GRU has both), so
+    :func:`rnnx.fit` without ``freeze`` fine-tunes as Keras does (``freeze=()`` trains both
+    biases).  The Model is time-major: ``model.predict(params, x_keras.transpose(1, 0, 2))``
     is Keras's ``model(x_keras)`` transposed to (T, B, O) (many-to-many) or (B, O).
 
     Keras's ``InputLayer`` is skipped; any other layer, a Dense not last, a Dense activation
@@ -337,6 +354,7 @@ def from_keras(obj: Any, *, xp: Any = None, dtype: Any = None, device: Any = Non
         return _recurrent(parsed, xp=xp, dtype=dtype, device=device, batch_first=True)
     kw, head = _head(parsed)
     model, params = _recurrent(parsed, xp=xp, dtype=dtype, device=device, batch_first=False, **kw)
+    model.frozen = _one_bias(parsed)
     params.update(head)
     check_layout(params, model, "from_keras", f"{model.layer!r} + head")
     return model, to_xp(params, xp, dtype, device)
