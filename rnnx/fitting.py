@@ -700,16 +700,31 @@ def _check_model(model: Any) -> None:
                         'rnnx.Model("gru", input_size, hidden_size)')
 
 
-def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resumed: bool, batch_first: bool) -> None:
+def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resumed: bool, batch_first: bool,
+                  validation: tuple[Any, Any, Batches] | None = None) -> None:
     """:func:`fit`'s one-time input checks: at least one sequence; x, floating y (their
-    valid steps, where ``lengths`` pads) and the starting parameters finite
-    (:func:`rnnx.checks.first_non_finite`: one host read when all are, the message naming
-    the array and its first bad element in the caller's layout)."""
+    valid steps, where ``lengths`` pads), ``validation`` (``validation_data``'s x and y with
+    their prepared batches: ``validation_data[0]`` / ``[1]``, likewise) and the starting
+    parameters finite (:func:`rnnx.checks.first_non_finite`: one host read when all are, the
+    message naming the array and its first bad element in the caller's layout)."""
     from rnnx import checks
 
     if data.x.shape[1] == 0:
         raise ValueError(f"x: expected at least one sequence, got shape {tuple(x.shape)}"
                          f"{'' if batch_first else ' (T, B, I)'}")
+    named = _valid_steps("x", "y", x, y, data, xp=xp, batch_first=batch_first)
+    if validation is not None:
+        named += _valid_steps("validation_data[0]", "validation_data[1]", *validation, xp=xp, batch_first=batch_first)
+    named += [(f"{'resume.params' if resumed else 'params'}[{k!r}]", v) for k, v in params.items()]
+    bad = checks.first_non_finite(named, xp=xp)
+    if bad is not None:
+        raise ValueError(bad)
+
+
+def _valid_steps(x_name: str, y_name: str, x: Any, y: Any, data: Batches, *, xp: Any,
+                 batch_first: bool) -> list[tuple[str, Any]]:
+    """``[(x_name, x), (y_name, y)]`` to check, in the caller's layout, the steps past a
+    sequence's length (padding: anything may be there) zeroed; y only when floating."""
     if not compat.is_array_api_obj(y):
         y = data.y
     if data.lengths is not None:  # the steps past a sequence's length are padding: anything may be there
@@ -721,13 +736,10 @@ def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resum
         x = xp.where(valid[..., None], x, xp.zeros((), dtype=x.dtype, device=compat.device(x)))
         if y.ndim == 3:  # many-to-many targets follow x's steps
             y = xp.where(valid[..., None], y, xp.zeros((), dtype=y.dtype, device=compat.device(y)))
-    named = [("x", x)]
+    named = [(x_name, x)]
     if xp.isdtype(data.y.dtype, "real floating"):
-        named.append(("y", y))
-    named += [(f"{'resume.params' if resumed else 'params'}[{k!r}]", v) for k, v in params.items()]
-    bad = checks.first_non_finite(named, xp=xp)
-    if bad is not None:
-        raise ValueError(bad)
+        named.append((y_name, y))
+    return named
 
 
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
@@ -847,7 +859,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
         namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
         st = FitState(params=dict(params), opt_state=opt.init(params))
-    _check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first)
+    _check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first,
+                  validation=None if validation_data is None else (*validation_data[:2], val))
 
     apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
     jit = capabilities(xp).jit

@@ -41,6 +41,20 @@ def test_fit_names_the_non_finite_input(data, where, message):
         rnnx.fit(model, x, y, epochs=1, params=params)
 
 
+@pytest.mark.parametrize("part, index, value", [(0, (1, 4, 0), np.nan), (1, (2, 0), -np.inf)])
+def test_fit_names_non_finite_validation_data(data, part, index, value):
+    """validation_data is checked as x and y are: named ``validation_data[0]`` / ``[1]`` and
+    its first bad element, before any training (the lengths' padding left alone)."""
+    model, x, y = data
+    vx, vy = x[:4].copy(), y[:4].copy()
+    vx[0, 4:, :] = np.nan  # padding past lengths[0] = 4: not data
+    (vx, vy)[part][index] = value
+    shown = "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    with pytest.raises(ValueError, match=rf"^validation_data\[{part}\]: 1 non-finite value \(first {shown} at "
+                                         rf"index \({', '.join(map(str, index))}\)\); expected finite numbers$"):
+        rnnx.fit(model, x, y, validation_data=(vx, vy, np.array([4, 5, 5, 5])), epochs=1)
+
+
 def test_fit_leaves_the_padding_past_lengths_alone(data):
     """NaN in the padded steps (past each sequence's length) is not data: it trains."""
     model, x, y = data
