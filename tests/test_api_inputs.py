@@ -123,3 +123,22 @@ def test_save_refuses_non_finite_parameters(tmp_path):
                                          r"\(5,\)\); expected finite numbers$"):
         rnnx.save(str(path), model, params)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("coordinator", ["h:99999", "h:0", "h:", ":8476", "h:x", "h:８０", "8476", 8476])
+@pytest.mark.parametrize("process_id", [0, 1])
+def test_initialize_refuses_a_bad_coordinator_before_any_socket(monkeypatch, coordinator, process_id):
+    """``rnnx.distributed.initialize``: a coordinator that is not HOST:PORT with a port from
+    1 to 65535 is one ValueError naming it, before any socket is made (a port past 65535 was
+    an OverflowError out of bind, leaking the socket)."""
+    import socket
+
+    jnp = pytest.importorskip("jax.numpy")
+    from rnnx import distributed
+
+    made = []
+    monkeypatch.setattr(socket, "socket", lambda *a, **k: made.append(a) or pytest.fail("a socket was made"))
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: made.append(a) or pytest.fail("a connection"))
+    with pytest.raises(ValueError, match=r"^coordinator: expected HOST:PORT with a port from 1 to 65535, got "):
+        distributed.initialize(jnp, coordinator=coordinator, num_processes=2, process_id=process_id, timeout=1)
+    assert made == []
