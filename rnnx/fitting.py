@@ -277,12 +277,15 @@ def save_state(path: str, model, state: FitState, settings: dict, *, overwrite: 
     checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy, overwrite=overwrite)
 
 
-def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any) -> tuple[FitState, dict]:
+def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
+               nofollow: bool = False) -> tuple[FitState, dict]:
     """A ``fit-state`` file back as (FitState on ``xp``/``device`` in ``dtype``, its settings);
-    a file of another model or kind: ``ValueError`` naming ``resume`` and the file."""
+    a file of another model or kind: ``ValueError`` naming ``resume`` and the file.
+    ``nofollow``: a symbolic link at ``path`` is refused (a file rnnx wrote itself, never as
+    a link): :class:`rnnx.io.checkpoint.CheckpointError`."""
     from rnnx.io import checkpoint
 
-    meta, groups = checkpoint.load(path)
+    meta, groups = checkpoint.load(path, nofollow=nofollow)
     if meta["kind"] != "fit-state":
         raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of rnnx.fit "
                          "(fit(..., checkpoint=PATH))")
@@ -839,7 +842,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
                         early_stopping=early_stopping, dtype=train.x.dtype)
     if isinstance(resume, str):
-        resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype)
+        # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
+        resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
+                                    nofollow=written is None)
         changed = [k for k in run if stored.get(k) != run[k]]
         if changed:
             k = changed[0]

@@ -85,13 +85,16 @@ def _read_record(folder: str, option: str, *, resume: bool = False, own_data: bo
     """``folder/classes.json``, checked for its use (:func:`_record_problem`); every problem
     one AppError line naming the file."""
     from rnnx.cli.errors import os_error
+    from rnnx.io.inputs import NotARegularFile, open_regular
 
     path = os.path.join(folder, CLASSES_FILE)
     try:
-        if os.path.getsize(path) > MAX_RECORD_BYTES:
-            raise AppError(f"{option}: {path!r} is larger than {MAX_RECORD_BYTES} bytes; expected a run's record")
-        with open(path, encoding="utf-8") as f:
-            rec = json.load(f)
+        with open_regular(path, nofollow=True) as f:  # a run's file: never through a link, a FIFO or a device
+            if os.fstat(f.fileno()).st_size > MAX_RECORD_BYTES:
+                raise AppError(f"{option}: {path!r} is larger than {MAX_RECORD_BYTES} bytes; expected a run's record")
+            rec = json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+    except NotARegularFile as e:
+        raise AppError(f"{option}: {path!r} {e.strerror}") from None
     except OSError as e:
         raise AppError(f"{option}: {os_error(e)}", code=1) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -120,7 +123,7 @@ def _read_state(path: str) -> dict:
     from rnnx.io import checkpoint
 
     try:
-        meta, _ = checkpoint.load(path)
+        meta, _ = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
     if meta["kind"] != "fit-state":
@@ -148,7 +151,7 @@ def resume_panel(args: argparse.Namespace) -> int:
     if epochs is not None:
         _positive_int("epochs", epochs)
     ckpt = os.path.join(folder, runfolder.CHECKPOINT)
-    if not os.path.isfile(ckpt):
+    if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
                        "an older rnnx, or stopped before its first checkpoint); start it again with --out")
     _need("matplotlib", "the plots")

@@ -231,7 +231,7 @@ def _kept(out: str) -> int | None:
     from rnnx.io import checkpoint
 
     try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT))[0]["updates"]
+        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["updates"]
     except checkpoint.CheckpointError:
         return None
 
@@ -392,10 +392,10 @@ def is_text_run(folder: str) -> bool:
 
     if not os.path.isdir(folder):
         return False
-    if os.path.isfile(os.path.join(folder, TEXT_FILE)):
+    if os.path.lexists(os.path.join(folder, TEXT_FILE)):  # not a regular file: its reader says what it is
         return True
-    try:
-        return checkpoint.load(os.path.join(folder, CHECKPOINT))[0]["kind"] == T.STATE_KIND
+    try:  # a link or a FIFO here: not read (the resume of a regression run then names it)
+        return checkpoint.load(os.path.join(folder, CHECKPOINT), nofollow=True)[0]["kind"] == T.STATE_KIND
     except checkpoint.CheckpointError:
         return False
 
@@ -419,12 +419,12 @@ def _stored_run(folder: str) -> tuple[Any, dict, dict]:
     from rnnx.io import checkpoint
 
     path = os.path.join(folder, CHECKPOINT)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):  # anything else there: the reader names what it is
         raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (a text run stopped before its first "
                        "checkpoint, or written by an rnnx whose text runs had none): start it again with --text "
                        f"FILE --out {folder} --overwrite")
     try:
-        st, meta = T.load_state(path)
+        st, meta = T.load_state(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
         raise AppError(str(e), code=1) from None
     except ValueError as e:
