@@ -15,9 +15,9 @@ import shutil
 
 import numpy as np
 import pytest
+from test_run_folder_files import one_line, rnnx_run, snapshot
 
 from rnnx.cli import main
-from test_run_folder_files import one_line, rnnx_run, snapshot
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli import panel_app, runfolder, settings
+from rnnx.cli import bounds, panel_app, runfolder, settings
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.panel_app import (_DATA_FLAGS, CLASSES_FILE, DEFAULTS, _data, _model, _need, _positive_int, _RunData,
                                 _summary, _target, _train_in)
@@ -198,6 +198,10 @@ def resume_panel(args: argparse.Namespace) -> int:
                 if data.source[f"{part}sha256"] != record["data"].get(f"{part}sha256"):
                     print(f"rnnx train: note: {data.source[f'{part}path']} changed since the run began "
                           f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
+            tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
+            bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
+                               n_classes=len(data.classes), per_step=data.kind == "per-step",
+                               source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
             model = _model(s, record["input_size"], len(data.classes), data.kind)
             name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
             runfolder.start(folder, lock, fresh=False)  # only now: a refused resume changes no file

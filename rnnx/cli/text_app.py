@@ -464,6 +464,16 @@ def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
                   "sha256": digest}
 
 
+def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
+    """A resumed run against the memory available with its stored settings and model
+    options (:func:`rnnx.cli.bounds.check_text`), as a new run is checked."""
+    from rnnx.cli import bounds, settings
+
+    stored = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    bounds.check_text(s, vocabulary=len(rec["vocabulary"]), source=f"--resume {folder} (its text)",
+                      model_options={k: stored[k] for k in settings.all_options() if k in stored})
+
+
 def resume_text(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a character model's run: continue it with its own
     settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
@@ -487,6 +497,7 @@ def resume_text(args: argparse.Namespace) -> int:
                   f"--resume {folder} --max-updates N")
             return 0
         s.update({k: v for _, k, v in extend})
+        _check_memory(s, rec, meta, folder)  # the whole run, as a new run is: before the text or the model
         text, source = _reload_text(rec, args.allow_changed_data)
         vocab = T.Vocabulary(tuple(rec["vocabulary"]))
         missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)
