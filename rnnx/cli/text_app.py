@@ -470,8 +470,13 @@ def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
     from rnnx.cli import bounds, settings
 
     stored = meta.get("model") if isinstance(meta.get("model"), dict) else {}
-    bounds.check_text(s, vocabulary=len(rec["vocabulary"]), source=f"--resume {folder} (its text)",
-                      model_options={k: stored[k] for k in settings.all_options() if k in stored})
+    try:
+        bounds.check_text(s, vocabulary=len(rec["vocabulary"]), source=f"--resume {folder} (its text)",
+                          model_options={k: stored[k] for k in settings.all_options() if k in stored})
+    except (TypeError, KeyError, ValueError) as e:  # a setting of the wrong type or value: the file, edited
+        raise AppError(f"--resume: {os.path.join(folder, CHECKPOINT)!r} holds settings this rnnx cannot use "
+                       f"({type(e).__name__}: {e}); the file is malformed (edited by hand?), nothing was changed",
+                       code=1) from None
 
 
 def resume_text(args: argparse.Namespace) -> int:
