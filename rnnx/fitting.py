@@ -760,7 +760,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     - ``params``: the starting parameters (default ``model.init_params(xp, seed=seed)`` in
       x's dtype, on x's device); ``resume``: a previous result's ``state``, or the path of a
       ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
-      the same data and settings give the numbers of an uninterrupted run, bit for bit.
+      the same data and settings give the numbers of an uninterrupted run, bit for bit.  A
+      ``resume`` path that is ``checkpoint`` too (fit's own file, never written as a link) is
+      not read through a symbolic link.
     - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
       the end: :func:`save_state`; in a multi-process JAX run by process 0 only.
     - ``steps_per_execution``: updates per compiled call where the update is compiled with a
