@@ -304,8 +304,8 @@ def _reach(address: str, timeout: int) -> None:
         try:
             with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
                 return
-        except OSError as e:
-            why = e.strerror or type(e).__name__
+        except (OSError, OverflowError) as e:  # OverflowError: a port past 65535
+            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
             time.sleep(0.2)
     raise Unavailable(f"coordinator: {address} not reachable within {timeout} s ({why})")
 
@@ -321,12 +321,15 @@ def _gather(address: str, others: int, timeout: int) -> None:
     if not port.isdigit():
         raise Unavailable(f"coordinator: expected HOST:PORT, got {address!r}")
     came, deadline = 0, time.monotonic() + timeout
+    server = None
     try:
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("", int(port)))
-    except OSError as e:
-        raise Unavailable(f"coordinator: cannot serve {address} ({e.strerror or type(e).__name__})") from None
+    except (OSError, OverflowError) as e:  # OverflowError: a port past 65535
+        if server is not None:
+            server.close()  # never left to the garbage collector (a ResourceWarning)
+        raise Unavailable(f"coordinator: cannot serve {address} ({getattr(e, 'strerror', None) or e})") from None
     with server:
         server.listen(max(others, 1))
         while came < others and time.monotonic() < deadline:

@@ -89,6 +89,81 @@ def _check_address(address: Any) -> None:
             from None
 
 
+#: Seconds past ``timeout`` that :func:`_client` waits for Dask's Client, whose own connect
+#: timeout says why it gave up, before giving up on it.
+CONNECT_GRACE = 5.0
+
+
+class _NoAnswer(TimeoutError):
+    """Dask's Client made nothing of the scheduler within ``timeout`` + :data:`CONNECT_GRACE`."""
+
+
+def _silent(address: str, timeout: float) -> str | None:
+    """Why a ``tcp://`` scheduler that accepts connections is not one to connect to: a Dask
+    server writes its handshake as soon as it accepts, and none came within ``timeout``
+    seconds (a peer that accepts and stays silent, which Dask's Client waits for past any
+    timeout).  None: it answered, or it did not accept (left to the Client, which retries
+    until its timeout and says why), or another scheme (TLS: the client speaks first)."""
+    import socket
+    import time
+
+    from distributed.comm import get_address_host_port, parse_address
+
+    full = address if "://" in address else f"tcp://{address}"
+    if parse_address(full)[0] != "tcp":
+        return None
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection(get_address_host_port(full), timeout=timeout)
+    except OSError:
+        return None
+    with sock:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            sock.recv(1)  # a byte of the handshake, or b"" (closed): an answer either way
+        except TimeoutError:
+            return "connected, but no Dask handshake came"
+        except OSError:
+            return None
+    return None
+
+
+def _client(client_type: Any, address: str, timeout: float) -> Any:
+    """``Client(address)`` made in a thread of its own, given up (:class:`_NoAnswer`) when
+    it has neither connected nor failed within ``timeout`` + :data:`CONNECT_GRACE` seconds,
+    whatever the peer does; a Client that connects after that is closed."""
+    import threading
+
+    box: dict[str, Any] = {}
+    lock, done = threading.Lock(), threading.Event()
+
+    def make() -> None:
+        try:
+            c = client_type(address, timeout=timeout, set_as_default=False)
+        except BaseException as e:  # noqa: BLE001 (handed to the caller)
+            box["error"] = e
+        else:
+            with lock:
+                late = box.get("abandoned", False)
+                box["client"] = c
+            if late:
+                c.close()
+        finally:
+            done.set()
+
+    threading.Thread(target=make, name="rnnx-dask-connect", daemon=True).start()
+    if not done.wait(timeout + CONNECT_GRACE):
+        with lock:
+            box["abandoned"] = True
+            c = box.get("client")
+        if c is not None:  # connected just now: not used
+            c.close()
+        raise _NoAnswer("no Dask client connected")
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
+
+
 def _add(a: Any, b: Any) -> Any:
     return a + b
 
@@ -114,12 +189,15 @@ class Session:
         else:
             address = strategy.scheduler
             _check_address(address)
+        why = _silent(address, strategy.timeout) if self.cluster is None else None
         try:
-            self.client = Client(address, timeout=strategy.timeout, set_as_default=False)
+            if why is not None:  # connected, no answer: Dask's Client would wait past any timeout
+                raise TimeoutError(why)
+            self.client = _client(Client, address, strategy.timeout)
         except (OSError, TimeoutError) as e:
             self.close()
             raise WorkersLost(f"dask-scheduler: {address} not reachable within {strategy.timeout:g} s "
-                              f"({type(e).__name__})") from None
+                              f"({e if isinstance(e, _NoAnswer) or why else type(e).__name__})") from None
         n = len(self.client.scheduler_info(n_workers=-1)["workers"])
         if n == 0:
             self.close()

@@ -197,7 +197,17 @@ def initialize(xp: Any, *, coordinator: str | None = None, num_processes: int | 
     if any(given) and not all(given):
         raise ValueError("initialize: give coordinator, num_processes and process_id together, or none of them "
                          "(SLURM / Open MPI detection)")
+    if coordinator is not None:
+        _check_coordinator(coordinator)
     cap.initialize(coordinator, num_processes, process_id, timeout)
+
+
+def _check_coordinator(address: Any) -> None:
+    """``coordinator``: ``HOST:PORT`` with a host and a port from 1 to 65535; ValueError
+    naming it otherwise, before any socket is made."""
+    host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not host.strip("[]") or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"coordinator: expected HOST:PORT with a port from 1 to 65535, got {address!r}")
 
 
 def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_axis: int, index_dtype: Any,

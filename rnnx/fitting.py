@@ -277,12 +277,15 @@ def save_state(path: str, model, state: FitState, settings: dict, *, overwrite: 
     checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy, overwrite=overwrite)
 
 
-def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any) -> tuple[FitState, dict]:
+def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
+               nofollow: bool = False) -> tuple[FitState, dict]:
     """A ``fit-state`` file back as (FitState on ``xp``/``device`` in ``dtype``, its settings);
-    a file of another model or kind: ``ValueError`` naming ``resume`` and the file."""
+    a file of another model or kind: ``ValueError`` naming ``resume`` and the file.
+    ``nofollow``: a symbolic link at ``path`` is refused (a file rnnx wrote itself, never as
+    a link): :class:`rnnx.io.checkpoint.CheckpointError`."""
     from rnnx.io import checkpoint
 
-    meta, groups = checkpoint.load(path)
+    meta, groups = checkpoint.load(path, nofollow=nofollow)
     if meta["kind"] != "fit-state":
         raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of rnnx.fit "
                          "(fit(..., checkpoint=PATH))")
@@ -722,16 +725,31 @@ def _check_model(model: Any) -> None:
                         'rnnx.Model("gru", input_size, hidden_size)')
 
 
-def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resumed: bool, batch_first: bool) -> None:
+def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resumed: bool, batch_first: bool,
+                  validation: tuple[Any, Any, Batches] | None = None) -> None:
     """:func:`fit`'s one-time input checks: at least one sequence; x, floating y (their
-    valid steps, where ``lengths`` pads) and the starting parameters finite
-    (:func:`rnnx.checks.first_non_finite`: one host read when all are, the message naming
-    the array and its first bad element in the caller's layout)."""
+    valid steps, where ``lengths`` pads), ``validation`` (``validation_data``'s x and y with
+    their prepared batches: ``validation_data[0]`` / ``[1]``, likewise) and the starting
+    parameters finite (:func:`rnnx.checks.first_non_finite`: one host read when all are, the
+    message naming the array and its first bad element in the caller's layout)."""
     from rnnx import checks
 
     if data.x.shape[1] == 0:
         raise ValueError(f"x: expected at least one sequence, got shape {tuple(x.shape)}"
                          f"{'' if batch_first else ' (T, B, I)'}")
+    named = _valid_steps("x", "y", x, y, data, xp=xp, batch_first=batch_first)
+    if validation is not None:
+        named += _valid_steps("validation_data[0]", "validation_data[1]", *validation, xp=xp, batch_first=batch_first)
+    named += [(f"{'resume.params' if resumed else 'params'}[{k!r}]", v) for k, v in params.items()]
+    bad = checks.first_non_finite(named, xp=xp)
+    if bad is not None:
+        raise ValueError(bad)
+
+
+def _valid_steps(x_name: str, y_name: str, x: Any, y: Any, data: Batches, *, xp: Any,
+                 batch_first: bool) -> list[tuple[str, Any]]:
+    """``[(x_name, x), (y_name, y)]`` to check, in the caller's layout, the steps past a
+    sequence's length (padding: anything may be there) zeroed; y only when floating."""
     if not compat.is_array_api_obj(y):
         y = data.y
     if data.lengths is not None:  # the steps past a sequence's length are padding: anything may be there
@@ -743,13 +761,10 @@ def _check_inputs(x: Any, y: Any, data: Batches, params: dict, *, xp: Any, resum
         x = xp.where(valid[..., None], x, xp.zeros((), dtype=x.dtype, device=compat.device(x)))
         if y.ndim == 3:  # many-to-many targets follow x's steps
             y = xp.where(valid[..., None], y, xp.zeros((), dtype=y.dtype, device=compat.device(y)))
-    named = [("x", x)]
+    named = [(x_name, x)]
     if xp.isdtype(data.y.dtype, "real floating"):
-        named.append(("y", y))
-    named += [(f"{'resume.params' if resumed else 'params'}[{k!r}]", v) for k, v in params.items()]
-    bad = checks.first_non_finite(named, xp=xp)
-    if bad is not None:
-        raise ValueError(bad)
+        named.append((y_name, y))
+    return named
 
 
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
@@ -767,7 +782,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     - ``params``: the starting parameters (default ``model.init_params(xp, seed=seed)`` in
       x's dtype, on x's device); ``resume``: a previous result's ``state``, or the path of a
       ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
-      the same data and settings give the numbers of an uninterrupted run, bit for bit.
+      the same data and settings give the numbers of an uninterrupted run, bit for bit.  A
+      ``resume`` path that is ``checkpoint`` too (fit's own file, never written as a link) is
+      not read through a symbolic link.
     - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
       the end: :func:`save_state`; in a multi-process JAX run by process 0 only.
     - ``steps_per_execution``: updates per compiled call where the update is compiled with a
@@ -854,7 +871,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
                         early_stopping=early_stopping, dtype=train.x.dtype)
     if isinstance(resume, str):
-        resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype)
+        # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
+        resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
+                                    nofollow=written is None)
         changed = [k for k in run if stored.get(k) != run[k]]
         if changed:
             k = changed[0]
@@ -874,7 +893,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
         namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
         st = FitState(params=dict(params), opt_state=opt.init(params))
-    _check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first)
+    _check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first,
+                  validation=None if validation_data is None else (*validation_data[:2], val))
 
     apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
     jit = capabilities(xp).jit

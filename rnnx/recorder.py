@@ -297,17 +297,20 @@ class Recorder:
 
         atomic.write_text(path, json.dumps(self.to_json(), indent=1) + "\n")
 
-    def load(self, path: str) -> None:
+    def load(self, path: str, *, nofollow: bool = False) -> None:
         """Continue the records of ``path`` (a run resumed): the same settings; its
         updates and epochs kept.  ``ValueError`` naming the file when it is not a
-        diagnostics file of these settings."""
+        diagnostics file of these settings (or not a regular file; with ``nofollow``, a
+        run's own file, a symbolic link too)."""
         import json
 
-        from rnnx.io.inputs import open_regular
+        from rnnx.io.inputs import NotARegularFile, open_regular
 
         try:
-            with open_regular(path) as f:  # a FIFO or a device: refused before a byte is read
+            with open_regular(path, nofollow=nofollow) as f:  # a FIFO or a device: refused before a byte is read
                 d = json.loads(f.read().decode("utf-8"))
+        except NotARegularFile as e:
+            raise ValueError(f"{path!r} {e.strerror}") from None
         except (OSError, ValueError) as e:
             raise ValueError(f"{path!r}: expected the run's diagnostics file, could not read it ({e})") from None
         if not isinstance(d, dict) or d.get("format") != FORMAT or d.get("version") != VERSION:

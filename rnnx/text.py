@@ -452,20 +452,21 @@ def save_state(path: str, model: Any, st: TextState, settings: dict, *, run: dic
     checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy)
 
 
-def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = None, dtype: Any = None
-               ) -> tuple[TextState, dict]:
+def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = None, dtype: Any = None,
+               nofollow: bool = False) -> tuple[TextState, dict]:
     """The ``text-state`` file at ``path`` (:func:`save_state`) as ``(TextState, meta)``, its
     arrays on ``xp`` (default NumPy) and ``device`` in ``dtype`` (default: as stored);
     ``model``: the model it must have been written for (None: any; build it with
     ``rnnx.Model.from_config(meta["model"])``).  A file of another kind or another model:
     ValueError ``resume: '<path>' ...``; a damaged one:
-    :class:`rnnx.io.checkpoint.CheckpointError` naming the file and the field."""
+    :class:`rnnx.io.checkpoint.CheckpointError` naming the file and the field (with
+    ``nofollow``, a run's own file, a symbolic link too)."""
     import numpy as np
 
     from rnnx.io import checkpoint
 
     xp = np if xp is None else xp
-    meta, groups = checkpoint.load(path)
+    meta, groups = checkpoint.load(path, nofollow=nofollow)
     if meta["kind"] != STATE_KIND:
         raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of a character "
                          f"model ({STATE_KIND!r}, written by fit_text(..., checkpoint=PATH))")

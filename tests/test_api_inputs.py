@@ -41,6 +41,20 @@ def test_fit_names_the_non_finite_input(data, where, message):
         rnnx.fit(model, x, y, epochs=1, params=params)
 
 
+@pytest.mark.parametrize("part, index, value", [(0, (1, 4, 0), np.nan), (1, (2, 0), -np.inf)])
+def test_fit_names_non_finite_validation_data(data, part, index, value):
+    """validation_data is checked as x and y are: named ``validation_data[0]`` / ``[1]`` and
+    its first bad element, before any training (the lengths' padding left alone)."""
+    model, x, y = data
+    vx, vy = x[:4].copy(), y[:4].copy()
+    vx[0, 4:, :] = np.nan  # padding past lengths[0] = 4: not data
+    (vx, vy)[part][index] = value
+    shown = "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    with pytest.raises(ValueError, match=rf"^validation_data\[{part}\]: 1 non-finite value \(first {shown} at "
+                                         rf"index \({', '.join(map(str, index))}\)\); expected finite numbers$"):
+        rnnx.fit(model, x, y, validation_data=(vx, vy, np.array([4, 5, 5, 5])), epochs=1)
+
+
 def test_fit_leaves_the_padding_past_lengths_alone(data):
     """NaN in the padded steps (past each sequence's length) is not data: it trains."""
     model, x, y = data
@@ -109,3 +123,22 @@ def test_save_refuses_non_finite_parameters(tmp_path):
                                          r"\(5,\)\); expected finite numbers$"):
         rnnx.save(str(path), model, params)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("coordinator", ["h:99999", "h:0", "h:", ":8476", "h:x", "h:８０", "8476", 8476])
+@pytest.mark.parametrize("process_id", [0, 1])
+def test_initialize_refuses_a_bad_coordinator_before_any_socket(monkeypatch, coordinator, process_id):
+    """``rnnx.distributed.initialize``: a coordinator that is not HOST:PORT with a port from
+    1 to 65535 is one ValueError naming it, before any socket is made (a port past 65535 was
+    an OverflowError out of bind, leaking the socket)."""
+    import socket
+
+    jnp = pytest.importorskip("jax.numpy")
+    from rnnx import distributed
+
+    made = []
+    monkeypatch.setattr(socket, "socket", lambda *a, **k: made.append(a) or pytest.fail("a socket was made"))
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: made.append(a) or pytest.fail("a connection"))
+    with pytest.raises(ValueError, match=r"^coordinator: expected HOST:PORT with a port from 1 to 65535, got "):
+        distributed.initialize(jnp, coordinator=coordinator, num_processes=2, process_id=process_id, timeout=1)
+    assert made == []

@@ -374,3 +374,36 @@ def test_the_estimate_bounds_what_fit_allocates(cell, layers, bidirectional, obj
         tracemalloc.stop()
     est = bounds.estimate(model, batch_size=B, steps=T, sequences=N).total_bytes
     assert peak <= est <= 2 * peak, (peak, est, est / peak)
+
+
+def _files(folder) -> dict:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["classification", "text"])
+def test_a_resumed_run_is_sized_before_its_model(tmp_path, small_memory, capsys, kind):
+    """``train --resume`` of a classification or text run: the whole run checked against the
+    memory available with its stored settings (as a new run is), before its model is built;
+    one line naming --hidden, nothing changed."""
+    out = tmp_path / "run"
+    if kind == "classification":
+        rng = np.random.default_rng(0)
+        path = _npz(tmp_path, x=rng.normal(size=(40, 30, 2)), y=np.arange(40) % 2)
+        assert main(["train", "--npz", path, "--hidden", "200", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+        more, avail = ["--epochs", "2"], 12 * 10**6  # room for its checkpoint's arrays (4 MB, twice), not training (44 MB)
+    else:
+        f = tmp_path / "t.txt"
+        f.write_text("abcdefghij klmnop\n" * 100)
+        assert main(["train", "--text", str(f), "--hidden", "200", "--max-updates", "2", "--out", str(out),
+                     "--quiet"]) == 0
+        more, avail = ["--max-updates", "4"], 2 * 10**6  # its checkpoint 0.4 MB, training 3.9 MB
+    before = _files(out)
+    capsys.readouterr()
+    small_memory(avail)
+    assert main(["train", "--resume", str(out), *more, "--quiet"]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith("rnnx train: error: --hidden: 200 units need about"), err
+    _says_bytes(err, avail)
+    assert _files(out) == before

@@ -409,6 +409,77 @@ def test_rnnx_train_unreachable_dask_scheduler_is_one_line(tmp_path):
                         "(OSError)\n"), r.stderr
 
 
+@pytest.mark.parametrize("kind", ["regression", "classification"])
+def test_rnnx_train_silent_dask_scheduler_is_one_line(tmp_path, kind):
+    """A peer that accepts the connection and never answers (Dask's own Client waited for it
+    past any --dask-timeout): one line, as for an unreachable one; the run is bounded by the
+    subprocess's timeout of minutes, never asserted in seconds."""
+    import socket
+    import threading
+
+    pytest.importorskip("distributed")
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(str(t % 7) for t in range(60)))
+    import numpy as np
+
+    np.savez(tmp_path / "p.npz", x=np.random.default_rng(0).normal(size=(30, 10)), y=np.arange(30) % 2)
+    data = ["--csv", "s.csv", "--column", "v"] if kind == "regression" else ["--npz", "p.npz"]
+    held = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        port = server.getsockname()[1]
+
+        def accept() -> None:  # accepts, reads nothing, writes nothing
+            try:
+                while True:
+                    held.append(server.accept()[0])
+            except OSError:  # the server closed: the test is over
+                pass
+
+        t = threading.Thread(target=accept, daemon=True)
+        t.start()
+        try:
+            r = _rnnx("train", *data, "--dask-scheduler", f"tcp://127.0.0.1:{port}", "--dask-timeout", "2",
+                      "--epochs", "1", "--out", tmp_path / "r", "--quiet", cwd=tmp_path, devices=1)
+        finally:
+            server.shutdown(socket.SHUT_RDWR)
+            for c in held:
+                c.close()
+    t.join(60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"rnnx train: error: --dask-scheduler: tcp://127.0.0.1:{port} not reachable within 2 s "
+                        "(connected, but no Dask handshake came)\n"), r.stderr
+    assert held and not (tmp_path / "r").exists()
+
+
+def test_a_dask_client_that_never_connects_is_given_up_and_closed_when_late(monkeypatch):
+    """Whatever else the peer does, rnnx waits for Dask's Client at most timeout + the grace;
+    one that connects after that is closed, never left open."""
+    import threading
+
+    from rnnx import dask_parallel
+
+    release, made = threading.Event(), []
+
+    class Slow:
+        def __init__(self, address, **kwargs):
+            release.wait(300)
+            made.append(self)
+            self.closed = False
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(dask_parallel, "CONNECT_GRACE", 0.0)
+    with pytest.raises(TimeoutError, match="^no Dask client connected$"):
+        dask_parallel._client(Slow, "tcp://127.0.0.1:1", 0.05)
+    release.set()
+    for t in threading.enumerate():
+        if t.name == "rnnx-dask-connect":
+            t.join(300)
+    assert len(made) == 1 and made[0].closed
+
+
 def test_process_0_whose_peers_never_come_is_one_line_within_the_timeout(tmp_path):
     """JAX's service would abort process 0 (SIGABRT) after its own deadline: rnnx's rendezvous
     says how many came, in one line, after --coordinator-timeout."""

@@ -327,7 +327,7 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
     dask = {k: (dask or {}).get(k) for k in settings.DASK}
     if not os.path.isdir(folder):
         raise AppError(f"--resume: {folder!r} is not a folder holding a run")
-    if not os.path.isfile(os.path.join(folder, CHECKPOINT)):
+    if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: the reader names what it is
         raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
                        "first checkpoint: start it again with --out)")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
@@ -573,7 +573,7 @@ def _need(module: str, what: str) -> None:
 
 def _ckpt_epoch(out: str) -> Any:
     try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT))[0]["epoch"]
+        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["epoch"]
     except checkpoint.CheckpointError:
         return "?"
 

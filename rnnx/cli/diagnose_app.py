@@ -238,7 +238,7 @@ class _Progress:
         done = []
         for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
             try:
-                if checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT))[0].get("finished"):
+                if checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0].get("finished"):
                     done.append(folder)
             except (checkpoint.CheckpointError, OSError):
                 pass
@@ -268,9 +268,11 @@ def _one(app, s: TrainSettings, folder: str, label: str, quiet: bool) -> dict:
               + (f" (failed: {failed})" if failed else ""), flush=True)
     path = os.path.join(folder, "diagnostics.json")
     d = {"updates": [], "epochs": []}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
+    if os.path.lexists(path):
+        from rnnx.io.inputs import open_regular
+
+        with open_regular(path, nofollow=True) as f:  # the run's file rnnx just wrote: never through a link
+            d = json.loads(f.read().decode("utf-8"))
     from rnnx import recorder
 
     return {"variant": label, "seed": s.seed, "folder": folder, "test_mse": m.get("test_mse"),

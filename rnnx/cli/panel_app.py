@@ -133,7 +133,7 @@ def holds_run(folder: str) -> bool:
     """Does ``folder`` hold a classification run (its :data:`CLASSES_FILE`)?  Then
     ``rnnx train --resume`` calls :func:`resume_panel` and ``rnnx predict``
     :func:`rnnx.cli.panel_predict.predict_panel`."""
-    return os.path.isfile(os.path.join(folder, CLASSES_FILE))
+    return os.path.lexists(os.path.join(folder, CLASSES_FILE))  # not a regular file: its reader says what it is
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
 
     record = _read_record(folder, "--model", own_data=own_data)
     path = os.path.join(folder, runfolder.MODEL)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):  # anything else there: the reader names what it is
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
                        f"with: {runfolder.resume_command(folder)}")
     s = record["settings"]
@@ -117,7 +117,8 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
         dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
         xp = target.namespace()
         try:
-            model, params = rnnx.load(path, xp=xp, dtype=getattr(xp, dtype), device=target.device_obj())
+            model, params = rnnx.load(path, xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
+                                      nofollow=True)  # a run's file: never through a link
         except checkpoint.CheckpointError as e:
             raise AppError(str(e)) from None
         classes, per_step = record["classes"], record["labels"] == "per-step"

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli import panel_app, runfolder, settings
+from rnnx.cli import bounds, panel_app, runfolder, settings
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.panel_app import (_DATA_FLAGS, CLASSES_FILE, DEFAULTS, _data, _model, _need, _positive_int, _RunData,
                                 _summary, _target, _train_in)
@@ -85,13 +85,16 @@ def _read_record(folder: str, option: str, *, resume: bool = False, own_data: bo
     """``folder/classes.json``, checked for its use (:func:`_record_problem`); every problem
     one AppError line naming the file."""
     from rnnx.cli.errors import os_error
+    from rnnx.io.inputs import NotARegularFile, open_regular
 
     path = os.path.join(folder, CLASSES_FILE)
     try:
-        if os.path.getsize(path) > MAX_RECORD_BYTES:
-            raise AppError(f"{option}: {path!r} is larger than {MAX_RECORD_BYTES} bytes; expected a run's record")
-        with open(path, encoding="utf-8") as f:
-            rec = json.load(f)
+        with open_regular(path, nofollow=True) as f:  # a run's file: never through a link, a FIFO or a device
+            if os.fstat(f.fileno()).st_size > MAX_RECORD_BYTES:
+                raise AppError(f"{option}: {path!r} is larger than {MAX_RECORD_BYTES} bytes; expected a run's record")
+            rec = json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+    except NotARegularFile as e:
+        raise AppError(f"{option}: {path!r} {e.strerror}") from None
     except OSError as e:
         raise AppError(f"{option}: {os_error(e)}", code=1) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -120,7 +123,7 @@ def _read_state(path: str) -> dict:
     from rnnx.io import checkpoint
 
     try:
-        meta, _ = checkpoint.load(path)
+        meta, _ = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
     if meta["kind"] != "fit-state":
@@ -148,7 +151,7 @@ def resume_panel(args: argparse.Namespace) -> int:
     if epochs is not None:
         _positive_int("epochs", epochs)
     ckpt = os.path.join(folder, runfolder.CHECKPOINT)
-    if not os.path.isfile(ckpt):
+    if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
                        "an older rnnx, or stopped before its first checkpoint); start it again with --out")
     _need("matplotlib", "the plots")
@@ -195,6 +198,10 @@ def resume_panel(args: argparse.Namespace) -> int:
                 if data.source[f"{part}sha256"] != record["data"].get(f"{part}sha256"):
                     print(f"rnnx train: note: {data.source[f'{part}path']} changed since the run began "
                           f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
+            tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
+            bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
+                               n_classes=len(data.classes), per_step=data.kind == "per-step",
+                               source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
             model = _model(s, record["input_size"], len(data.classes), data.kind)
             name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
             runfolder.start(folder, lock, fresh=False)  # only now: a refused resume changes no file

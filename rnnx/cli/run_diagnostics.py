@@ -55,7 +55,7 @@ def probe_error(e: ValueError, windows: str) -> AppError:
 def load(rec: Any, out: str) -> None:
     """A resumed run continues its records (``--resume``); a missing or foreign file is refused."""
     try:
-        rec.load(os.path.join(out, FILE))
+        rec.load(os.path.join(out, FILE), nofollow=True)  # a run's file: never through a link
     except ValueError as e:
         raise AppError(f"--resume: {e}; the run records --diagnostics, so its diagnostics file must be there "
                        "(restore it, or start a new run)") from None

@@ -231,7 +231,7 @@ def _kept(out: str) -> int | None:
     from rnnx.io import checkpoint
 
     try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT))[0]["updates"]
+        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["updates"]
     except checkpoint.CheckpointError:
         return None
 
@@ -392,10 +392,10 @@ def is_text_run(folder: str) -> bool:
 
     if not os.path.isdir(folder):
         return False
-    if os.path.isfile(os.path.join(folder, TEXT_FILE)):
+    if os.path.lexists(os.path.join(folder, TEXT_FILE)):  # not a regular file: its reader says what it is
         return True
-    try:
-        return checkpoint.load(os.path.join(folder, CHECKPOINT))[0]["kind"] == T.STATE_KIND
+    try:  # a link or a FIFO here: not read (the resume of a regression run then names it)
+        return checkpoint.load(os.path.join(folder, CHECKPOINT), nofollow=True)[0]["kind"] == T.STATE_KIND
     except checkpoint.CheckpointError:
         return False
 
@@ -419,12 +419,12 @@ def _stored_run(folder: str) -> tuple[Any, dict, dict]:
     from rnnx.io import checkpoint
 
     path = os.path.join(folder, CHECKPOINT)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):  # anything else there: the reader names what it is
         raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (a text run stopped before its first "
                        "checkpoint, or written by an rnnx whose text runs had none): start it again with --text "
                        f"FILE --out {folder} --overwrite")
     try:
-        st, meta = T.load_state(path)
+        st, meta = T.load_state(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
         raise AppError(str(e), code=1) from None
     except ValueError as e:
@@ -464,6 +464,21 @@ def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
                   "sha256": digest}
 
 
+def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
+    """A resumed run against the memory available with its stored settings and model
+    options (:func:`rnnx.cli.bounds.check_text`), as a new run is checked."""
+    from rnnx.cli import bounds, settings
+
+    stored = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    try:
+        bounds.check_text(s, vocabulary=len(rec["vocabulary"]), source=f"--resume {folder} (its text)",
+                          model_options={k: stored[k] for k in settings.all_options() if k in stored})
+    except (TypeError, KeyError, ValueError) as e:  # a setting of the wrong type or value: the file, edited
+        raise AppError(f"--resume: {os.path.join(folder, CHECKPOINT)!r} holds settings this rnnx cannot use "
+                       f"({type(e).__name__}: {e}); the file is malformed (edited by hand?), nothing was changed",
+                       code=1) from None
+
+
 def resume_text(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a character model's run: continue it with its own
     settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
@@ -487,6 +502,7 @@ def resume_text(args: argparse.Namespace) -> int:
                   f"--resume {folder} --max-updates N")
             return 0
         s.update({k: v for _, k, v in extend})
+        _check_memory(s, rec, meta, folder)  # the whole run, as a new run is: before the text or the model
         text, source = _reload_text(rec, args.allow_changed_data)
         vocab = T.Vocabulary(tuple(rec["vocabulary"]))
         missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)

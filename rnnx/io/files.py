@@ -92,16 +92,18 @@ def _check_xp_dtype(xp: Any, dtype: Any) -> None:
         raise ValueError(f"dtype: expected a real floating dtype (float16, float32, float64), got {dtype!r}")
 
 
-def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, expect: Any = None):
+def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, expect: Any = None,
+         nofollow: bool = False):
     """Read a file written by :func:`save` (or a run's ``model.npz``) -> ``(layer_or_model,
     params)`` on ``xp``.  The file is checked before its arrays are read
     (:func:`rnnx.io.checkpoint.load`); ``expect`` (a layer or model) makes a file of another
     cell or size an error.  Every problem: one :class:`FileFormatError` line naming ``path``.
     ``xp`` must be an array namespace module (TypeError for a name such as ``"numpy"``),
-    ``dtype`` one of its real floating dtypes (ValueError otherwise)."""
+    ``dtype`` one of its real floating dtypes (ValueError otherwise).  ``nofollow`` (a file
+    inside a run folder, which rnnx never writes as a link) refuses a symbolic link."""
     _check_xp_dtype(xp, dtype)
     try:
-        meta, groups = checkpoint.load(path)
+        meta, groups = checkpoint.load(path, nofollow=nofollow)
     except checkpoint.CheckpointError as e:
         raise _as(e, "load") from None
     kind = meta["kind"]

@@ -19,6 +19,8 @@ from rnnx.cli.commands import number
 
 #: The most characters one ``rnnx sample`` draws (each is one forward step and a host read).
 MAX_LENGTH = 1_000_000
+#: The most bytes of a run's ``text.json`` read (its vocabulary and the text's record: far less).
+MAX_TEXT_RECORD = 16 * 2**20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,15 +56,23 @@ def _record(folder: str) -> dict:
     if not os.path.isdir(folder):
         raise AppError(f"--model: {folder!r} is not a folder; expected a run folder written by rnnx train --text")
     path = os.path.join(folder, TEXT_FILE)
-    if not os.path.isfile(path):
-        if os.path.isfile(os.path.join(folder, "checkpoint.npz")) and is_text_run(folder):
+    if not os.path.lexists(path):  # anything else there: the reader below names what it is
+        if os.path.lexists(os.path.join(folder, "checkpoint.npz")) and is_text_run(folder):
             raise AppError(f"--model: {folder!r} holds a character model's run that has not finished (no {TEXT_FILE} "
                            f"yet); finish it with: {resume_command(folder)}")
         raise AppError(f"--model: {folder!r} holds no {TEXT_FILE}: not a character model's run (rnnx train --text "
                        "writes one)")
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
     try:
-        with open(path, encoding="utf-8") as f:
-            rec = json.load(f)
+        with open_regular(path, nofollow=True) as f:  # a run's file: never through a link, a FIFO or a device
+            raw = f.read(MAX_TEXT_RECORD + 1)
+        if len(raw) > MAX_TEXT_RECORD:
+            raise AppError(f"--model: {path!r} is larger than {MAX_TEXT_RECORD} bytes; expected a run's text record",
+                           code=1)
+        rec = json.loads(raw.decode("utf-8"))
+    except NotARegularFile as e:
+        raise AppError(f"--model: {path!r} {e.strerror}", code=1) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise AppError(f"--model: {path!r} cannot be read as JSON ({e})", code=1) from None
     if not isinstance(rec, dict) or rec.get("kind") != "rnnx-text" or not isinstance(rec.get("vocabulary"), str) \
@@ -85,14 +95,15 @@ def _loaded(folder: str, rec: dict):
         vocab = T.Vocabulary(tuple(rec["vocabulary"]))
     except ValueError as e:
         raise AppError(f"--model: {os.path.join(folder, 'text.json')!r}: {e}", code=1) from None
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):  # anything else there: rnnx.load names what it is
         from rnnx.cli.runfolder import resume_command
 
         how = f"finish it with: {resume_command(folder)}" if os.path.isfile(os.path.join(folder, "checkpoint.npz")) \
             else "train it again"
         raise AppError(f"--model: {folder!r} holds no model.npz (a text run stopped before its end: {how})", code=1)
     try:
-        model, params = rnnx.load(path, xp=np, dtype=np.float32 if rec["dtype"] == "float32" else np.float64)
+        model, params = rnnx.load(path, xp=np, dtype=np.float32 if rec["dtype"] == "float32" else np.float64,
+                                  nofollow=True)  # a run's file: never through a link
     except rnnx.io.files.FileFormatError as e:
         raise AppError(f"--model: {e}", code=1) from None
     sizes = (getattr(getattr(model, "layer", None), "input_size", None), getattr(model, "output_size", None))
