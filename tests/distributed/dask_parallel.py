@@ -20,7 +20,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 
 import numpy as np
 
@@ -82,16 +81,22 @@ def check_kill():
     pids = client.run(os.getpid)
 
     def kill():  # a worker process dies (SIGKILL) while updates are in flight
-        time.sleep(1.0)
         addr = sorted(pids)[0]
         os.kill(pids[addr], signal.SIGKILL)
         killed.append(addr)
 
+    threads = []
+
+    def on_epoch(row):  # after epoch 1 (the data is on every worker by then, not on a clock): kill one
+        if row["epoch"] == 1:
+            threads.append(threading.Thread(target=kill))
+            threads[0].start()
+
     try:
-        t = threading.Thread(target=kill)
-        t.start()
-        r = rnnx.fit(MODEL, x, y, lengths=ln, distribution=DaskParallel(c.scheduler_address, shards=3), **kw)
-        t.join()
+        r = rnnx.fit(MODEL, x, y, lengths=ln, distribution=DaskParallel(c.scheduler_address, shards=3),
+                     on_epoch=on_epoch, **kw)
+        for t in threads:
+            t.join()
     finally:
         client.close()
         c.close()
