@@ -56,6 +56,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -436,6 +437,49 @@ def panel_model_misfit(dst: str):
         m = rnnx.Model("gru", 1, 4, 5)
         rnnx.save(p(dst, "model.npz"), m, m.init_params(np), overwrite=True)
     return f
+
+
+# -- issue 27 follow-ups: a run's file that is a link or a FIFO; a silent scheduler --------------------
+def link_out(run: str, name: str):
+    """Setup: ``RUN/NAME`` moved to ``elsewhere/RUN/NAME`` and a symbolic link to it left in its place."""
+    def f():
+        os.makedirs(p("elsewhere", run), exist_ok=True)
+        shutil.copy2(p(run, name), p("elsewhere", run, name))
+        os.unlink(p(run, name))
+        os.symlink(p("elsewhere", run, name), p(run, name))
+    return f
+
+
+def fifo_at(run: str, name: str):
+    """Setup: ``RUN/NAME`` replaced by a FIFO (no writer: a reader would wait forever)."""
+    return lambda: (os.unlink(p(run, name)), os.mkfifo(p(run, name)))
+
+
+def panel_copy(dst: str):
+    """Setup: a copy of fixtures/panel (a finished 2-epoch classification run) in ``dst``."""
+    return chain(panel_fixture, mkrun(dst, "panel"))
+
+
+SILENT: dict = {}
+
+
+def silent_scheduler() -> str:
+    """The address of a TCP server on 127.0.0.1 that accepts connections and never answers (a
+    scheduler Dask's own Client would wait for past any timeout); made once, at import."""
+    if "address" not in SILENT:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        held = SILENT.setdefault("held", [])
+
+        def accept():
+            while True:
+                held.append(server.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        SILENT.update(server=server, address=f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    return SILENT["address"]
+
 
 
 def text_first(dst: str, first: str):
@@ -873,6 +917,22 @@ CASES: list[dict] = [
          names="text.json", check=stderr_lacks("--prime:")),
     dict(cat="predict/forecast misuse", argv=["predict", "--model", "pm1"], setup=panel_model_misfit("pm1"),
          expect="usage", names="model.npz", check=stderr_lacks("object at 0x")),
+    # ---- a run's files are never read through a link or from a FIFO; a silent scheduler is bounded ----
+    # a run's file that is a symbolic link (rnnx never writes one): refused in one line, the link and its target unchanged
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "lk1", "--epochs", "90"], setup=chain(mkrun("lk1"), link_out("lk1", "checkpoint.npz")), expect="refuse", names="lk1/checkpoint.npz", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=["forecast", "--model", "lk2"], setup=chain(mkrun("lk2"), link_out("lk2", "model.npz")), expect="refuse", names="lk2/model.npz", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "lk3", "--epochs", "3"], setup=chain(panel_copy("lk3"), link_out("lk3", "classes.json")), expect="refuse", names="lk3/classes.json", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "lk4", "--epochs", "3"], setup=chain(panel_copy("lk4"), link_out("lk4", "checkpoint.npz")), expect="refuse", names="lk4/checkpoint.npz", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=["predict", "--model", "lk5"], setup=chain(panel_copy("lk5"), link_out("lk5", "model.npz")), expect="refuse", names="lk5/model.npz", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "lk6", "--max-updates", "10"], setup=chain(text_run("lk6"), link_out("lk6", "checkpoint.npz")), expect="refuse", names="lk6/checkpoint.npz", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=["sample", "--model", "lk7"], setup=chain(text_run("lk7"), link_out("lk7", "text.json")), expect="refuse", names="lk7/text.json", check=stderr_has("symbolic link")),
+    dict(cat="run files (links, FIFOs)", argv=["sample", "--model", "lk8"], setup=chain(text_run("lk8"), link_out("lk8", "model.npz")), expect="refuse", names="lk8/model.npz", check=stderr_has("symbolic link")),
+    # a checkpoint that is a FIFO: named as one (was "holds no checkpoint.npz"), without waiting for a writer
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "ff1", "--epochs", "90"], setup=chain(mkrun("ff1"), fifo_at("ff1", "checkpoint.npz")), expect="refuse", names="ff1/checkpoint.npz", check=stderr_has("FIFO")),
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "ff2", "--epochs", "3"], setup=chain(panel_copy("ff2"), fifo_at("ff2", "checkpoint.npz")), expect="refuse", names="ff2/checkpoint.npz", check=stderr_has("FIFO")),
+    dict(cat="run files (links, FIFOs)", argv=[*T, "--resume", "ff3", "--max-updates", "10"], setup=chain(text_run("ff3"), fifo_at("ff3", "checkpoint.npz")), expect="refuse", names="ff3/checkpoint.npz", check=stderr_has("FIFO")),
+    # a Dask scheduler that accepts and never answers: one line within --dask-timeout (was a hang past the harness's timeout)
+    dict(cat="stored addresses", argv=[*T, "--csv", "fixtures/data.csv", "--column", "v", *SMALL, "--dask-scheduler", silent_scheduler(), "--dask-timeout", "2", "--out", "out/silent"], expect="usage", names="--dask-scheduler", check=both(stderr_has("no Dask handshake"), absent("out/silent"))),
     dict(cat="stored addresses", argv=[*T, "--resume", "dk1", "--epochs", "85"], listen=True,
          setup=checkpoint_settings("dk1", dask_scheduler=here, dask_timeout=10.0), expect="ok", changes=["dk1"],
          check=epochs_are("dk1", 85), note="checkpoint.npz names a listening socket as its Dask scheduler; resume runs here, connects nowhere"),
