@@ -120,7 +120,9 @@ class _Recording:
 def test_row_uses_are_what_each_row_calls(monkeypatch):
     """Every row of every variant, run on array-api-strict seen through a recording
     namespace: the names it took are exactly :data:`parity.ROW_USES` of its variant
-    (``__name__``, read once per namespace to find its capability record, excepted)."""
+    (``__name__``, read once per namespace to find its capability record, and
+    ``__array_api_version__``, the standard it claims, checked for the whole namespace by
+    :func:`rnnx.backends.standard_refusal` before any row, excepted)."""
     import array_api_compat
 
     xps = pytest.importorskip("array_api_strict")
@@ -142,7 +144,7 @@ def test_row_uses_are_what_each_row_calls(monkeypatch):
                 if testing.applies(cell, s.H):
                     d = testing.inputs(cell, s, seed=100 + i)
                     testing.run(d["layer"], d, runner.convert(dtype), runner.to_numpy)
-            used = rec.used - {"__name__"}
+            used = rec.used - {"__name__", "__array_api_version__"}
             if used != set(parity.ROW_USES[cell]):
                 wrong[f"{cell} {dtype}"] = sorted(used)
     assert not wrong, f"parity.ROW_USES differs from what these rows called: {wrong}"
