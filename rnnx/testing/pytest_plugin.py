@@ -100,6 +100,7 @@ def failure(record: dict) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("xp", default=None):
+        _rows(config)  # a bad --xp is a usage error before collection
         config.pluginmanager.register(_Tally(config), "rnnx-parity-tally")
 
 
