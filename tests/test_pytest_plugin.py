@@ -104,3 +104,12 @@ def test_without_xp_the_rows_skip_and_a_bad_spec_is_a_usage_error(tmp_path):
     rc, out = _pytest(tmp_path, "--xp", "os:getcwd()")
     assert rc == pytest.ExitCode.USAGE_ERROR, out
     assert "--xp: " in out and "not an array-API namespace" in out, out
+
+
+def test_docs_show_the_two_lines():
+    import pathlib
+
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "parity.md").read_text()
+    assert "## In your library's CI" in doc
+    assert "python -m pytest --pyargs rnnx.testing --xp array_api_strict --junitxml parity.xml" in doc
+    assert "--xp-allow-empty" in doc and "-p rnnx.testing.pytest_plugin" in doc
