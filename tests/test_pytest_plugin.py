@@ -87,6 +87,17 @@ def test_every_row_skipped_fails_the_session_unless_allowed(tmp_path):
     assert "accepted by --xp-allow-empty" in out, out
 
 
+def test_under_xdist_the_rows_count_across_workers(tmp_path):
+    """With -n 2 a worker that got no row does not fail a session whose other worker ran one,
+    and a session in which no worker ran a row still exits 4."""
+    pytest.importorskip("array_api_strict")
+    pytest.importorskip("xdist")
+    rc, out = _pytest(tmp_path, "-n", "2", "--xp", "array_api_strict@CPU_DEVICE", "-k", "gru_keras-float64")
+    assert rc == 0 and "1 passed" in out and "no row ran" not in out, out
+    rc, out = _pytest(tmp_path, "-n", "2", "--xp", "fake_xp:strict(('unstack',))@CPU_DEVICE", "-k", "gru_keras")
+    assert rc == 4 and "no row ran" in out, out
+
+
 def test_breached_row_fails_with_its_numbers(tmp_path):
     pytest.importorskip("array_api_strict")
     rc, out = _pytest(tmp_path, "--xp", "fake_xp:strict(off='tanh')@CPU_DEVICE", "-k", "rnn_tanh-float64")
