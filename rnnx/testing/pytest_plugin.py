@@ -27,6 +27,7 @@ EXIT_NOTHING_RAN = 4
 FIXTURE = "parity_row"
 #: The name of the row test (rnnx/testing/test_parity.py).
 TEST = "test_parity_row"
+_ROWS = pytest.StashKey[list]()
 _NO_XP = ("no --xp given: these are rnnx's parity rows for an array library, run them with "
           "'python -m pytest --pyargs rnnx.testing --xp MODULE'")
 
@@ -42,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _rows(config: pytest.Config) -> list:
     """(id, runner, dtype, cell, needs) per row of every ``--xp`` namespace, built once."""
-    rows = getattr(config, "_rnnx_parity_rows", None)
+    rows = config.stash.get(_ROWS, None)
     if rows is None:
         from rnnx.cli import parity  # the rows and the probe (lazily: NumPy, torch)
 
@@ -57,7 +58,7 @@ def _rows(config: pytest.Config) -> list:
         several = len(config.getoption("xp")) > 1
         rows = [(f"{cell}-{dtype}-{r.id if several else r.device}", r, dtype, cell, needs.get((r.id, dtype, cell)))
                 for r in runners for dtype in r.dtypes for cell in parity.CELLS]
-        config._rnnx_parity_rows = rows
+        config.stash[_ROWS] = rows
     return rows
 
 
