@@ -64,8 +64,11 @@ def test_wheel_ships_backends_as_rnnx_backends(tmp_path):
     names = set(zipfile.ZipFile(whl).namelist())
     for mod in ("__init__", "_base", "numpy", "jax", "torch", "cupy", "array_api_strict"):
         assert f"rnnx/backends/{mod}.py" in names
-    for sub in ("cells/lstm", "interop/keras", "cli/__init__", "cli/bench", "io/files", "loop", "train"):
+    for sub in ("cells/lstm", "interop/keras", "cli/__init__", "cli/bench", "io/files", "loop", "train",
+                "testing/__init__", "testing/namespace", "testing/pytest_plugin", "testing/test_parity"):
         assert f"rnnx/{sub}.py" in names, sub
+    (eps,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "[pytest11]\nrnnx.testing.pytest_plugin = rnnx.testing.pytest_plugin" in zipfile.ZipFile(whl).read(eps).decode()
     assert not any(n.startswith("backends/") for n in names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(whl)],

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import re
 import time
-import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rnnx import backends
 from rnnx.cli.testing import BATTERY, CELLS, applies, inputs, np, rel_err, run, torch_run  # np: NumPy, lazily
+from rnnx.testing.namespace import namespace_spec
 
 __all__ = ["CELLS", "NAMESPACE_OPTIONAL", "namespace_uses", "ROW_USES", "row_uses", "EXIT_NOTHING_RAN", "Runner",
            "missing_functions", "readback", "device_labels", "registry_runner", "namespace_spec", "generic_runners", "probe",
@@ -245,109 +244,26 @@ def _cpu_device(devices: list, labels: list[str], default: Any) -> Any:
     return default
 
 
-_IDENT = r"[A-Za-z][A-Za-z0-9_]*"
-_DOTTED = rf"{_IDENT}(?:\.{_IDENT})*"
-_SPEC = re.compile(rf"(?P<module>{_DOTTED})(?::(?P<attr>{_DOTTED})(?P<call>\(.*\))?)?(?:@(?P<device>[\w.:+-]+))?",
-                   re.DOTALL)
-_SPEC_FORMS = "MODULE, MODULE:ATTR or MODULE:FACTORY(ARGS), each optionally @DEVICE"
-
-
-def _import(name: str, what: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as e:
-        raise ValueError(f"--namespace: cannot import {what}{name!r} ({e})") from None
-
-
-def _argument(node: Any, spec: str) -> Any:
-    """One factory argument: a Python literal, or a dotted name that imports as a module."""
-    import ast
-
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        pass
-    parts, n = [], node
-    while isinstance(n, ast.Attribute):
-        parts.append(n.attr)
-        n = n.value
-    if isinstance(n, ast.Name) and not any(p.startswith("_") for p in [n.id, *parts]):
-        return _import(".".join([n.id, *reversed(parts)]), "the argument ")
-    raise ValueError(f"--namespace: an argument of {spec!r}, {ast.unparse(node)!r}, is not a Python literal or a "
-                     "module name; expected FACTORY(ARGS) with literals (1, 'a', None, (1, 2)) and module names")
-
-
-def namespace_spec(spec: str) -> tuple[str, Any, str | None]:
-    """``--namespace``'s value as (its name in target ids, the object it names, the device
-    label or None).  ``MODULE`` (an importable module), ``MODULE:ATTR`` (a dotted attribute
-    of it), ``MODULE:FACTORY(ARGS)`` (the result of calling that attribute: ARGS are Python
-    literals, read by ``ast.literal_eval``, or module names, imported; ``KEY=VALUE``
-    too), each optionally followed by ``@DEVICE``: ``marray:masked_namespace(numpy)``,
-    ``array_api_strict@device1``.  Nothing else is evaluated: any other text is refused
-    with ``ValueError`` starting ``--namespace:``."""
-    import ast
-
-    m = _SPEC.fullmatch(spec.strip())
-    if not m:
-        raise ValueError(f"--namespace: expected {_SPEC_FORMS}, got {spec!r}")
-    module, attr, call, device = m.group("module", "attr", "call", "device")
-    obj = _import(module, "")
-    name = module
-    if attr:
-        path = module
-        for part in attr.split("."):
-            path = f"{path}.{part}"
-            if not part.startswith("_") and not hasattr(obj, part) and isinstance(obj, types.ModuleType):
-                with contextlib.suppress(ImportError):  # a submodule not imported by its package
-                    importlib.import_module(path)
-            if part.startswith("_") or not hasattr(obj, part):
-                raise ValueError(f"--namespace: {module!r} has no attribute {attr!r} (a device is named with @: "
-                                 f"{module}@DEVICE)")
-            obj = getattr(obj, part)
-        name = f"{module}:{attr}"
-    if call:
-        try:
-            node = ast.parse(f"f{call}", mode="eval").body
-        except SyntaxError:
-            node = None
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-            raise ValueError(f"--namespace: expected {_SPEC_FORMS}, got {spec!r}")
-        if any(k.arg is None for k in node.keywords):
-            raise ValueError(f"--namespace: '**' in {spec!r} is not a Python literal or a module name")
-        if any(isinstance(a, ast.Starred) for a in node.args):
-            raise ValueError(f"--namespace: '*' in {spec!r} is not a Python literal or a module name")
-        args = [_argument(a, spec) for a in node.args]
-        kwargs = {k.arg: _argument(k.value, spec) for k in node.keywords}
-        if not callable(obj):
-            raise ValueError(f"--namespace: {name!r} is not callable ({type(obj).__name__}); expected "
-                             f"{_SPEC_FORMS}")
-        try:
-            obj = obj(*args, **kwargs)
-        except Exception as e:
-            raise ValueError(f"--namespace: {name}{call} raised {type(e).__name__}: {e}") from None
-        name = f"{name}({','.join([*map(ast.unparse, node.args), *map(ast.unparse, node.keywords)])})"
-    return name, obj, device
-
-
-def generic_runners(spec: str) -> list[Runner]:
+def generic_runners(spec: str, *, option: str = "--namespace") -> list[Runner]:
     """Any array-API namespace (:func:`namespace_spec`: a module, a module's attribute or
     what a factory builds), on every device it reports or on ``@DEVICE`` only (a label, as
     in the target ids): devices and dtypes come from its inspection API, arrays are made by
-    ``asarray`` and read back by :func:`readback`."""
+    ``asarray`` and read back by :func:`readback`.  Errors are ``ValueError`` starting
+    with ``option``, the flag that gave ``spec``."""
     import array_api_compat as compat
 
     from rnnx.backends import standard_note, standard_refusal
     from rnnx.backends._base import TOLERANCE
 
-    name, mod, want_dev = namespace_spec(spec)
+    name, mod, want_dev = namespace_spec(spec, option=option)
     try:
         xp = compat.array_namespace(mod.asarray(0.0))
         refusal = standard_refusal(xp)  # 2021.12/2022.12: no inspection API; say so, not "not a namespace"
         info = xp.__array_namespace_info__() if refusal is None else None
     except Exception as e:
-        raise ValueError(f"--namespace: {name!r} is not an array-API namespace ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{option}: {name!r} is not an array-API namespace ({type(e).__name__}: {e})") from None
     if refusal is not None:
-        raise ValueError(f"--namespace: {refusal}")
+        raise ValueError(f"{option}: {refusal}")
     all_devices = list(info.devices())
     all_labels = device_labels(all_devices)
     default = info.default_device()
@@ -358,7 +274,7 @@ def generic_runners(spec: str) -> list[Runner]:
         chosen = [(d, lb) for d, lb in chosen if want_dev in (lb, str(d), repr(d))]
         chosen = chosen or [(d, lb) for d, lb in zip(all_devices, all_labels) if want_dev in lb]
         if not chosen:
-            raise ValueError(f"--namespace: {name!r} has no device {want_dev!r}; it has {', '.join(all_labels)}")
+            raise ValueError(f"{option}: {name!r} has no device {want_dev!r}; it has {', '.join(all_labels)}")
     runners = []
     for dev, label in chosen:
         floats = [k for k in ("float32", "float64") if k in info.dtypes(device=dev, kind="real floating")]
