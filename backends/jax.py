@@ -122,6 +122,19 @@ def staged(x: Any) -> bool:
     return to_concrete is not None and to_concrete() is None
 
 
+def steps(a: Any) -> Any:
+    """The slices ``a[0], ..., a[T-1]``: ``jnp.unstack`` while staged (one program), else
+    one index per step.  Eager, ``jnp.unstack`` (a jitted function) compiles a T-output
+    program per shape: 7.8 s at T=500 against 0.09 s indexing, and under an eager
+    ``jax.vjp`` 7.5 s against 0.6 s (first calls; an eager LSTM forward + backward at
+    T=500, H=16: 28.6 s before)."""
+    if staged(a):
+        import jax.numpy as jnp
+
+        return jnp.unstack(a, axis=0)
+    return [a[t] for t in range(a.shape[0])]
+
+
 def scan(f: Any, carry: Any, xs: tuple, *, reverse: bool = False, xp: Any = None) -> Any:
     """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.loop.scan``): used
     while JAX traces, so the loop compiles once whatever T is.
@@ -378,7 +391,7 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
 
 #: XLA's logistic op (exact in both tails; on CPU as fast as the tanh form), the compiled
 #: scan while tracing, pytrees for the cache, jit for the trainer.
-CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in_step_projection=in_step_projection,
+CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, steps=steps, staged=staged, in_step_projection=in_step_projection,
                             register_pytree=register_pytree, jit=jit, block=block, int64=int64, scope=scope,
                             leading_axes=leading_axes, parallel_devices=parallel_devices, data_parallel=data_parallel, all_sum=all_sum,
                             place=place, process_index=process_index, initialize=initialize)
@@ -386,5 +399,5 @@ CAPABILITIES = Capabilities(NAME, sigmoid=_sigmoid, scan=scan, staged=staged, in
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "CAPABILITIES", "load", "parse_device", "device",
            "versions", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "scan", "staged", "in_step_projection", "jit", "block",
+           "to_numpy", "from_numpy", "synchronize", "scan", "steps", "staged", "in_step_projection", "jit", "block",
            "register_pytree", "int64", "scope", "AXIS", "parallel_devices", "data_parallel", "all_sum", "place"]
