@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Sequence
 
 #: Norm-wise relative tolerances against the float64 NumPy reference (issue #3).
 TOLERANCE = {
@@ -53,6 +53,12 @@ class Capabilities:
     scan(f, carry, xs, *, reverse, xp), or None:
         a compiled time loop with :func:`rnnx.loop.scan`'s semantics (``lax.scan``), used
         only while :attr:`staged` is true.
+    steps(a) -> sequence of arrays, or None:
+        the slices ``a[0], ..., a[T-1]`` along the leading axis that the eager loop
+        (:func:`rnnx.loop.scan`) steps through, where ``xp.unstack`` is slow: eager JAX
+        compiles one T-output program per shape for it (7.8 s at T=500, 108 s at T=2000),
+        so JAX indexes step by step there and unstacks only while :attr:`staged` (one
+        program).  None: one ``xp.unstack(a, axis=0)`` (torch: a view 0.5 us, 1.3 indexing).
     staged(a) -> bool:
         True while the backend builds a program (``jax.jit``): ``a`` has no values.
     in_step_projection() -> bool:
@@ -100,6 +106,7 @@ class Capabilities:
     name: str
     sigmoid: Callable[[Any], Any] | None = None
     scan: Callable[..., Any] | None = None
+    steps: Callable[[Any], Sequence[Any]] | None = None
     staged: Callable[[Any], bool] = _never
     in_step_projection: Callable[[], bool] = _no
     register_pytree: Callable[..., None] | None = None

@@ -147,3 +147,47 @@ def test_one_input_feature_in_step_matches_eager(cls, monkeypatch):
     eager, jitted = both(p, x, dy), jax.jit(both)(p, x, dy)
     for a, b in zip(jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted)):
         assert float(jnp.max(jnp.abs(a - b))) <= 1e-13
+
+
+def test_eager_loop_slices_steps_by_indexing_not_jnp_unstack(monkeypatch):
+    """Eager JAX (issue 28): ``jnp.unstack`` compiles one T-output program per shape (7.8 s
+    at T=500), so the eager loop takes its per-step slices from the backend's ``steps``
+    (indexing); the slices equal ``jnp.unstack``'s, eager LSTM results and ``jax.vjp``
+    through the forward stay as they were, and under ``jax.jit`` (one program) unstack is
+    used and the results equal the eager ones."""
+    import numpy as np
+
+    import rnnx
+    from rnnx.backends import capabilities
+
+    steps = capabilities(jnp).steps
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((5, 2, 3)))
+    want = jnp.unstack(a, axis=0)
+    calls = []
+    unstack = jnp.unstack
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return unstack(*args, **kwargs)
+
+    monkeypatch.setattr(jax.numpy, "unstack", counted)
+    got = steps(a)
+    assert len(got) == len(want) == 5 and calls == []
+    for g, w in zip(got, want):
+        assert g.shape == w.shape == (2, 3) and bool(jnp.all(g == w))
+
+    layer = rnnx.LSTM(3, 4)
+    p = layer.init_params(jnp, seed=2, dtype=jnp.float64)
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((6, 2, 3)))
+    y, state, cache = layer.forward(p, x)
+    dp, dx, ds0 = layer.backward(p, cache, y)
+    y_vjp, vjp = jax.vjp(lambda p, x: layer(p, x)[0], p, x)
+    vjp(y_vjp)
+    assert calls == []  # the eager loop (forward, BPTT, and under an eager vjp) never called jnp.unstack
+    assert float(jnp.max(jnp.abs(y_vjp - y))) == 0.0
+
+    # staged: one program, unstack is cheap there and is what steps uses
+    assert bool(jnp.all(jax.jit(lambda a: jnp.stack(steps(a)))(a) == a)) and calls == [(5, 2, 3)]
+    y_jit, _, cache_jit = jax.jit(layer.forward)(p, x)
+    dp_jit, dx_jit, _ = jax.jit(layer.backward)(p, cache_jit, y_jit)
+    assert float(jnp.max(jnp.abs(y_jit - y))) <= 1e-14 and float(jnp.max(jnp.abs(dx_jit - dx))) <= 1e-13
