@@ -80,6 +80,8 @@ _VARIANT_USES = {
     "gru": ("exp", "tanh", "zeros"), "gru_reset_before": ("exp", "tanh"), "gru_reference": ("exp", "tanh"),
     "gru_reset_before_reference": ("exp", "tanh"), "gru_keras": ("clip", "exp"), "gru_reset_before_keras": ("clip",),
 }
+# a sigmoid (every variant that calls exp) reads its overflow bound with finfo, once per dtype and process
+_VARIANT_USES = {c: (*u, "finfo") if "exp" in u and "finfo" not in u else u for c, u in _VARIANT_USES.items()}
 #: Per variant id, every name its parity rows (forward + BPTT over :data:`BATTERY`, either
 #: dtype) take from the namespace of a library rnnx has no capability record for: what the
 #: probe asks of a namespace before running the row.  tests/test_parity_cli.py runs every
