@@ -485,7 +485,10 @@ def test_sigterm_stops_a_run_that_then_resumes(tmp_path, capsys):
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock, t0 = tmp_path / "r" / ".rnnx.lock", time.monotonic()
     while not (lock.exists() and lock.read_text().startswith(f"pid {proc.pid} ")):
-        assert proc.poll() is None and time.monotonic() - t0 < 600, proc.communicate()  # a stuck start, not a speed bound
+        assert proc.poll() is None, proc.communicate()
+        if time.monotonic() - t0 > 600:  # a timeout of minutes for a stuck start, not a speed bound
+            proc.kill()
+            pytest.fail(f"the run never took its folder's lock: {proc.communicate()}")
         time.sleep(0.01)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)

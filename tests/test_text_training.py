@@ -461,7 +461,9 @@ def test_sigterm_stops_a_text_run_that_resumes_bit_for_bit(text_file, tmp_path, 
                             text=True)
     lock, t0 = tmp_path / "s" / ".rnnx.lock", time.monotonic()
     while not (lock.exists() and lock.read_text().startswith(f"pid {proc.pid} ")) and proc.poll() is None:
-        assert time.monotonic() - t0 < 600  # a stuck start, not a speed bound
+        if time.monotonic() - t0 > 600:  # a timeout of minutes for a stuck start, not a speed bound
+            proc.kill()
+            pytest.fail(f"the run never took its folder's lock: {proc.communicate()}")
         time.sleep(0.01)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
