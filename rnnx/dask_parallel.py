@@ -15,7 +15,8 @@ optimizer.  Per update only parameters, indices and gradient vectors cross the n
 
 Every task is a pure function of its arguments and the tree is fixed by the number of
 parts, so a task lost with its worker is recomputed elsewhere (Dask reschedules it; the
-data have a copy on every worker) with the same result: the run's numbers do not depend on
+data have a copy on every worker, and when Dask's memory manager had reduced them to the one
+lost, the client sends them again and repeats the update) with the same result: the run's numbers do not depend on
 which worker computed what.  When no result comes within ``timeout`` seconds (every worker
 gone), the run stops with :class:`WorkersLost`, after writing the last complete epoch to
 ``fit``'s ``checkpoint``.
@@ -205,7 +206,13 @@ class Session:
         self.shards, self.timeout = strategy.shards or n, strategy.timeout
         self.config, self.loss_name, self.y_axis = model.config(), loss_name, train.y_axis
         # the data once, a copy on every worker (a worker lost keeps nothing from the others)
-        self.data = self.client.scatter([train.x, train.y, train.lengths], broadcast=True, hash=False)
+        self.arrays = (train.x, train.y, train.lengths)
+        self.data = self.client.scatter(list(self.arrays), broadcast=True, hash=False)
+
+    # Dask's active memory manager may drop the broadcast copies down to one (ReduceReplicas);
+    # a worker lost with that copy cancels the update: the client sends the data again and the
+    # update is repeated (a pure function: the same numbers), at most this many times in a row.
+    RESENDS = 3
 
     def loss_and_grad(self, model, params: dict, order: list[int]) -> tuple[Any, dict]:
         """The batch ``order`` (sample indices): its parts on the workers, their sums by a
@@ -215,20 +222,25 @@ class Session:
         k = min(self.shards, len(order))
         size = -(-len(order) // k)
         parts = [order[i:i + size] for i in range(0, len(order), size)]
-        level = [self.client.submit(_part, self.config, params, *self.data, part, self.y_axis, self.loss_name,
-                                    pure=False) for part in parts]
-        while len(level) > 1:  # ((s0 + s1) + (s2 + s3)) + ...: the same tree whatever ran where
-            level = [self.client.submit(_add, level[i], level[i + 1], pure=False) if i + 1 < len(level)
-                     else level[i] for i in range(0, len(level), 2)]
         from distributed.client import FutureCancelledError
 
-        try:
-            summed = level[0].result(timeout=self.timeout)
-        except (TimeoutError, FutureCancelledError) as e:  # no worker left, or the data lost with the last copy
-            left = len(self.client.scheduler_info(n_workers=-1)["workers"])
-            why = f"no update result within {self.timeout:g} s" if isinstance(e, TimeoutError) else \
-                "the update was cancelled: its data were lost with the workers"
-            raise WorkersLost(f"dask: {why} ({left} worker{'s' * (left != 1)} left)") from None
+        for resend in range(self.RESENDS + 1):
+            level = [self.client.submit(_part, self.config, params, *self.data, part, self.y_axis, self.loss_name,
+                                        pure=False) for part in parts]
+            while len(level) > 1:  # ((s0 + s1) + (s2 + s3)) + ...: the same tree whatever ran where
+                level = [self.client.submit(_add, level[i], level[i + 1], pure=False) if i + 1 < len(level)
+                         else level[i] for i in range(0, len(level), 2)]
+            try:
+                summed = level[0].result(timeout=self.timeout)
+                break
+            except (TimeoutError, FutureCancelledError) as e:  # no worker left, or the data lost with its copies
+                left = len(self.client.scheduler_info(n_workers=-1)["workers"])
+                if isinstance(e, FutureCancelledError) and left and resend < self.RESENDS:
+                    self.data = self.client.scatter(list(self.arrays), broadcast=True, hash=False)
+                    continue
+                why = f"no update result within {self.timeout:g} s" if isinstance(e, TimeoutError) else \
+                    "the update was cancelled: its data were lost with the workers"
+                raise WorkersLost(f"dask: {why} ({left} worker{'s' * (left != 1)} left)") from None
         return combine(model, summed)
 
     def close(self) -> None:

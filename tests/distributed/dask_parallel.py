@@ -7,6 +7,9 @@ one process.  Prints one JSON line per check.
   vectors of the tree), the bytes of the data and of one gradient vector;
 - ``kill``: a worker process killed (os._exit) during training: the parameters against an
   uninterrupted run;
+- ``resend``: Dask's memory manager reduces the broadcast data to one copy (as it does every
+  2 s by default), then that copy's worker is killed: the update is repeated on the data sent
+  again, the parameters against an uninterrupted run;
 - ``lost``: every worker gone mid-run: the error and the checkpoint it leaves;
 - ``unreachable``: a scheduler address nobody serves.
 
@@ -20,6 +23,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 
 import numpy as np
 
@@ -104,6 +108,33 @@ def check_kill():
             "epochs": len(r.history)}
 
 
+def check_resend():
+    x, y, ln = data(400)
+    kw = {**KW, "epochs": 3}
+    one = rnnx.fit(MODEL, x, y, lengths=ln, **kw)
+    c, client = cluster(3)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def on_epoch(row):  # between two updates: the data down to one copy, and that copy's worker gone
+        if row["epoch"] == 1:
+            client.amm.run_once()  # ReduceReplicas: what the scheduler does on its own every 2 s
+            holders = {w for k, ws in client.who_has().items() if str(k).startswith("ndarray-") for w in ws}
+            for w in sorted(holders):
+                os.kill(pids[w], signal.SIGKILL)
+                killed.append(w)
+            while set(killed) & set(client.scheduler_info(n_workers=-1)["workers"]):
+                time.sleep(0.05)  # the scheduler has seen them go: the next update finds its data lost
+
+    try:
+        r = rnnx.fit(MODEL, x, y, lengths=ln, distribution=DaskParallel(c.scheduler_address, shards=3),
+                     on_epoch=on_epoch, **kw)
+    finally:
+        client.close()
+        c.close()
+    return {"check": "resend", "killed": len(killed), "diff": worst(r.params, one.params), "epochs": len(r.history)}
+
+
 def check_lost():
     x, y, ln = data(400)
     c, client = cluster(2)
@@ -142,7 +173,7 @@ def check_unreachable():
     return {"check": "unreachable", "message": msg}
 
 
-CHECKS = {"shards": check_shards, "kill": check_kill, "lost": check_lost, "unreachable": check_unreachable}
+CHECKS = {"shards": check_shards, "kill": check_kill, "resend": check_resend, "lost": check_lost, "unreachable": check_unreachable}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(CHECKS):
