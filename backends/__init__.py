@@ -26,12 +26,12 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, Iterator
 
-from rnnx.backends._base import (MIN_STANDARD, SCALAR_STANDARD, Capabilities, Unavailable, namespace_name,
+from rnnx.backends._base import (MIN_STANDARD, SCALAR_STANDARD, TOLERANCE, Capabilities, Unavailable, namespace_name,
                                  standard_note, standard_refusal, standard_version, takes_scalars)
 
 __all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected",
            "to_numpy", "resolve_device", "versions", "MIN_STANDARD", "SCALAR_STANDARD", "namespace_name",
-           "standard_version", "standard_refusal", "standard_note", "takes_scalars"]
+           "standard_version", "standard_refusal", "standard_note", "takes_scalars", "TOLERANCE"]
 
 #: Every backend rnnx knows, in report order.
 NAMES: tuple[str, ...] = ("numpy", "array_api_strict", "torch", "jax", "cupy")

@@ -20,7 +20,7 @@ import pytest
 import rnnx
 from rnnx import backends
 from rnnx.backends import Target
-from rnnx.cli.testing import CELLS, Case, assert_close, data, reference, run_rnnx
+from rnnx.testing.harness import CELLS, Case, assert_close, data, reference, run_rnnx
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -127,10 +127,10 @@ def test_older_standard_is_refused_in_one_line(older_version):
     with pytest.raises(TypeError, match="^xp: " + want.replace("(", r"\(").replace(")", r"\)")):
         rnnx.Model("gru", 2, 3, 1).init_params(xps)
     assert STRICT.unavailable().startswith(want)
-    from rnnx.cli import parity
+    from rnnx.testing import rows as parity_rows
 
     with pytest.raises(ValueError, match=r"^--namespace: " + want.replace("(", r"\(").replace(")", r"\)")):
-        parity.generic_runners("array_api_strict")
+        parity_rows.generic_runners("array_api_strict")
 
 
 def test_backends_command_states_the_standard():

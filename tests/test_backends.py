@@ -9,7 +9,7 @@ import array_api_compat as compat
 import numpy as np
 import pytest
 
-from rnnx.cli.testing import Case, all_cases, assert_close, data, reference, run_rnnx
+from rnnx.testing.harness import Case, all_cases, assert_close, data, reference, run_rnnx
 from conftest import target_params
 
 DTYPES = ("float32", "float64")

@@ -29,7 +29,7 @@ import rnnx
 from rnnx.backends import Target
 from rnnx.cells import CELLS
 from rnnx.cells.activations import ACTIVATIONS
-from rnnx.cli.testing import finite_differences
+from rnnx.testing.harness import finite_differences
 
 NUMPY = Target("numpy", "cpu")
 TORCH = Target("torch", "cpu")
@@ -145,7 +145,7 @@ def loss(layer, d: dict, params, x, s0, lengths=None, **fw) -> float:
 
 def fd(f, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Central differences (EPS) of scalar f with respect to every element of a (in place),
-    and the kink mask: :func:`rnnx.cli.testing.finite_differences`."""
+    and the kink mask: :func:`rnnx.testing.harness.finite_differences`."""
     return finite_differences(f, a, EPS)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx.cli.testing import CELLS, Case, assert_close, data, flatten, reference
+from rnnx.testing.harness import CELLS, Case, assert_close, data, flatten, reference
 from conftest import target_params
 
 OPTIONS = [dict(num_layers=2, bidirectional=True, lengths=True), dict(batch_first=True, bias=False, state0=False)]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnx.cli.testing import classic_cases as all_cases  # its kink rule and zero states know the classic ids
-from rnnx.cli.testing import finite_differences
-from rnnx.cli.testing import data, reference, rel_err
+from rnnx.testing.harness import classic_cases as all_cases  # its kink rule and zero states know the classic ids
+from rnnx.testing.harness import finite_differences
+from rnnx.testing.harness import data, reference, rel_err
 
 EPS = 1e-6
 TOL = 1e-6
@@ -24,7 +24,7 @@ def _loss(layer, d, params, x, s0):
 
 def _fd(f, a):
     """Central differences (EPS) of scalar f with respect to every element of a, and the
-    mask of the elements where f has a kink (:func:`rnnx.cli.testing.finite_differences`)."""
+    mask of the elements where f has a kink (:func:`rnnx.testing.harness.finite_differences`)."""
     return finite_differences(f, a, EPS)
 
 

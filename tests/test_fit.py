@@ -11,7 +11,7 @@ import pytest
 
 import rnnx
 from conftest import target_params
-from rnnx.cli.testing import rel_err
+from rnnx.testing.harness import rel_err
 from rnnx.model import Model
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")

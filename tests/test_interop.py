@@ -12,7 +12,7 @@ import pytest
 
 from rnnx.interop import from_flax, from_keras, from_torch, to_flax, to_keras, to_torch
 from rnnx.interop._common import ConversionError
-from rnnx.cli.testing import rel_err
+from rnnx.testing.harness import rel_err
 
 T, B, I, H = 5, 3, 4, 3
 

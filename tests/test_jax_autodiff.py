@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnx.cli.testing import Case, assert_close, data, flatten, run_rnnx
-from rnnx.cli.testing import hidden_state_cases as all_cases  # its zero states have size H
+from rnnx.testing.harness import Case, assert_close, data, flatten, run_rnnx
+from rnnx.testing.harness import hidden_state_cases as all_cases  # its zero states have size H
 from rnnx.backends import Target
 
 JAX = Target("jax", "cpu")

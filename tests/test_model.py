@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnx.cli.testing import rel_err
+from rnnx.testing.harness import rel_err
 from rnnx import tbptt
 from rnnx.model import Model
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnx.cli.testing import rel_err
+from rnnx.testing.harness import rel_err
 from rnnx import optim
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")

@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAZY_OK = {"plots.py", "__main__.py",
            # host-side data in: CSV tables (and the windows built from them), .npz/.ts panels, text files
            "tables.py", "panel.py", "text.py"}
-LAZY_DIRS = {"interop", "cli", "io"}
+LAZY_DIRS = {"interop", "cli", "io", "testing"}
 ARRAY_LIBS = {"numpy", "jax", "jaxlib", "cupy", "torch", "array_api_strict"}
 
 
@@ -47,6 +47,28 @@ def test_core_imports_no_array_library():
     assert not offenders, offenders
 
 
+def _rnnx_imports(path: pathlib.Path) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names if a.name.startswith("rnnx")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("rnnx"):
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return out
+
+
+def test_lower_layers_never_import_the_cli():
+    """rnnx.testing (for array-library maintainers), io, interop and the core never import
+    rnnx.cli, even lazily: the CLI is the top layer."""
+    offenders = []
+    for path in sorted((ROOT / "rnnx").rglob("*.py")):
+        if "cli" in path.relative_to(ROOT / "rnnx").parts[:-1] or path.name == "__main__.py":
+            continue
+        offenders += [f"{path.relative_to(ROOT)}:{n} imports {m}" for n, m in _rnnx_imports(path)
+                      if m.startswith("rnnx.cli")]
+    assert not offenders, offenders
+
+
 def test_backends_is_the_subpackage_in_this_install():
     import rnnx.backends.numpy as bn
 
@@ -65,7 +87,8 @@ def test_wheel_ships_backends_as_rnnx_backends(tmp_path):
     for mod in ("__init__", "_base", "numpy", "jax", "torch", "cupy", "array_api_strict"):
         assert f"rnnx/backends/{mod}.py" in names
     for sub in ("cells/lstm", "interop/keras", "cli/__init__", "cli/bench", "io/files", "loop", "train",
-                "testing/__init__", "testing/namespace", "testing/pytest_plugin", "testing/test_parity"):
+                "testing/__init__", "testing/namespace", "testing/pytest_plugin", "testing/test_parity",
+                "testing/harness", "testing/rows", "io/jsonfile"):
         assert f"rnnx/{sub}.py" in names, sub
     (eps,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "[pytest11]\nrnnx.testing.pytest_plugin = rnnx.testing.pytest_plugin" in zipfile.ZipFile(whl).read(eps).decode()

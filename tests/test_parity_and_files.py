@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx.cli import testing
 from rnnx.cli import parity
+from rnnx.testing import harness as testing
+from rnnx.testing import rows as parity_rows
 from rnnx.backends import Target
 from rnnx.cli import main
 from rnnx.io.files import FileFormatError
@@ -30,7 +31,7 @@ CPU = [t for t in ("numpy", "array_api_strict", "torch", "jax")
 #: pytest -m long tests/test_parity_and_files.py`` runs all 19 variants on every CPU backend
 #: (about 2 minutes on 2 cores).
 FULL = os.environ.get("RNNX_PARITY") == "full"
-PARITY_CELLS = parity.CELLS if FULL else ("rnn_relu", "lstm_proj", "gru")
+PARITY_CELLS = parity_rows.CELLS if FULL else ("rnn_relu", "lstm_proj", "gru")
 PARITY_TARGETS = CPU if FULL else [t for t in CPU if t != "jax"]
 
 
@@ -60,8 +61,8 @@ def test_cells_are_the_registry_variants(capsys, tmp_path):
     class with its ``torch_kwargs``, and none where those are None."""
     from rnnx.cells import CELLS as SPECS
 
-    assert parity.CELLS == testing.CELLS == tuple(v for s in SPECS.values() for v in s.variants)
-    assert set(testing.CLASSIC_CELLS) | {"lstm_proj"} <= set(parity.CELLS)
+    assert parity_rows.CELLS == testing.CELLS == tuple(v for s in SPECS.values() for v in s.variants)
+    assert set(testing.CLASSIC_CELLS) | {"lstm_proj"} <= set(parity_rows.CELLS)
     assert {c.cell for c in testing.hidden_state_cases()} == {v for v, (_, o) in testing.VARIANTS.items()
                                                               if not o.get("proj_size")}
     if "torch" in CPU:
@@ -118,7 +119,7 @@ def test_a_nan_error_fails_its_row(monkeypatch, capsys):
 
     monkeypatch.setattr(xps, "tanh", tanh)
     ok, bad = np.ones(3), np.array([1.0, np.nan, 1.0])
-    out, grad = parity._errors({"y": ok, "h_n": bad, "dx": ok}, {"y": ok, "h_n": ok, "dx": ok})
+    out, grad = parity_rows._errors({"y": ok, "h_n": bad, "dx": ok}, {"y": ok, "h_n": ok, "dx": ok})
     assert out != out and grad == 0.0  # the NaN after a finite error is kept
     code = parity.main(backend="array-api-strict", namespaces=[], json_path=None, cells=("rnn_tanh",))
     out = capsys.readouterr().out
@@ -149,7 +150,7 @@ def test_parity_bad_arguments(capsys):
 
 
 def _numpy_runner():
-    return parity.registry_runner(Target("numpy", "cpu"))
+    return parity_rows.registry_runner(Target("numpy", "cpu"))
 
 
 def test_crashed_row_reports_null_errors_and_the_reason(tmp_path, capsys):
@@ -193,10 +194,10 @@ def test_device_labels_carry_no_object_address():
     xps = pytest.importorskip("array_api_strict")
     devs = [_FakeDevice(), _FakeDevice(), _NamedDevice("npu0"), *xps.__array_namespace_info__().devices()[:2]]
     assert "0x" in str(devs[0])
-    assert parity.device_labels(devs) == ["dev0", "dev1", "npu0", "CPU_DEVICE", "device1"]
-    assert parity.device_labels([_NamedDevice("cpu"), _NamedDevice("cpu")]) == ["cpu", "cpu-1"]
+    assert parity_rows.device_labels(devs) == ["dev0", "dev1", "npu0", "CPU_DEVICE", "device1"]
+    assert parity_rows.device_labels([_NamedDevice("cpu"), _NamedDevice("cpu")]) == ["cpu", "cpu-1"]
     torch = pytest.importorskip("torch")
-    assert parity.device_labels([torch.device("cpu")]) == ["cpu"]
+    assert parity_rows.device_labels([torch.device("cpu")]) == ["cpu"]
 
 
 def test_generic_target_ids_from_a_library_with_address_devices(monkeypatch):
@@ -226,10 +227,10 @@ def test_generic_target_ids_from_a_library_with_address_devices(monkeypatch):
     fake.asarray = lambda *a, **k: Arr()
     fake.__array_namespace_info__ = Info
     monkeypatch.setitem(sys.modules, "fakexp", fake)
-    runners = parity.generic_runners("fakexp")
+    runners = parity_rows.generic_runners("fakexp")
     assert [r.id for r in runners] == ["fakexp-dev0", "fakexp-dev1"]
     assert runners[0].capabilities["devices"] == ["dev0", "dev1"] and runners[0].capabilities["default_device"] == "dev0"
-    assert [r.id for r in parity.generic_runners("fakexp@dev1")] == ["fakexp-dev1"]
+    assert [r.id for r in parity_rows.generic_runners("fakexp@dev1")] == ["fakexp-dev1"]
     assert not any("0x" in json.dumps(r.capabilities) for r in runners)
 
 
@@ -261,17 +262,17 @@ class _ToCPU(_NoDLPack):
 
 def test_readback_without_dlpack():
     a = np.arange(6.0).reshape(2, 3)
-    got, how = parity.readback(_NoDLPack(a), cpu="the-cpu")
+    got, how = parity_rows.readback(_NoDLPack(a), cpu="the-cpu")
     assert how == "unwrap_numpy()" and np.array_equal(got, a)
-    got, how = parity.readback(_ToCPU(a), cpu="the-cpu")
+    got, how = parity_rows.readback(_ToCPU(a), cpu="the-cpu")
     assert how == "to_device" and np.array_equal(got, a)
-    assert parity.readback(a)[1] == "dlpack"
+    assert parity_rows.readback(a)[1] == "dlpack"
 
     class Nothing(_NoDLPack):
         unwrap_numpy = None
 
     with pytest.raises(TypeError, match="tried dlpack: BufferError: does not support the export.*to_device: ValueError"):
-        parity.readback(Nothing(a), cpu="the-cpu")
+        parity_rows.readback(Nothing(a), cpu="the-cpu")
 
 
 def test_generic_rows_read_back_another_way_when_dlpack_is_refused(monkeypatch, capsys, tmp_path):
@@ -283,13 +284,13 @@ def test_generic_rows_read_back_another_way_when_dlpack_is_refused(monkeypatch, 
         raise BufferError("DLPack export refused")
 
     monkeypatch.setattr(type(xps.asarray(0.0)), "__dlpack__", refuse)
-    runners = parity.generic_runners("array_api_strict@device1")
+    runners = parity_rows.generic_runners("array_api_strict@device1")
     path = tmp_path / "p.json"
     assert parity.report(runners, [], json_path=str(path), cells=("gru",)) == 0
     rows = json.loads(path.read_text())["rows"]
     assert rows and all(r["pass"] and r["readback"] == "to_device" for r in rows)
     assert "read back by to_device" in capsys.readouterr().out
-    assert {r["readback"] for r in parity.run_parity([_numpy_runner()], cells=("gru",), with_torch=False)} == {"backend"}
+    assert {r["readback"] for r in parity_rows.run_parity([_numpy_runner()], cells=("gru",), with_torch=False)} == {"backend"}
 
 
 class _Lacking:
@@ -306,7 +307,7 @@ class _Lacking:
 
 def test_missing_standard_functions_are_named_once_and_rows_skipped(capsys, tmp_path):
     pytest.importorskip("array_api_strict")
-    strict = parity.generic_runners("array_api_strict@CPU_DEVICE")
+    strict = parity_rows.generic_runners("array_api_strict@CPU_DEVICE")
     for r in strict:
         r.xp = _Lacking(r.xp, {"arange", "unstack"})
     path = tmp_path / "p.json"
@@ -328,17 +329,17 @@ def test_namespace_uses_is_read_from_the_core_source():
     import pathlib
     import re
 
-    uses = parity.namespace_uses()
+    uses = parity_rows.namespace_uses()
     root = pathlib.Path(rnnx.__file__).parent
     grep = {m for p in [*root.glob("*.py"), *(root / "cells").glob("*.py")]
             for m in re.findall(r"\bxp\.(\w+)", p.read_text())}
     assert set(uses) <= grep and {"arange", "unstack", "take", "tanh", "matrix_transpose", "isdtype"} <= set(uses)
-    assert not parity.NAMESPACE_OPTIONAL & set(uses)  # the native sigmoid, where a backend has one
-    assert parity.missing_functions(_Lacking(Target("numpy", "cpu").namespace(), {"arange"})) == ["arange"]
-    assert parity.missing_functions(Target("numpy", "cpu").namespace()) == []
+    assert not parity_rows.NAMESPACE_OPTIONAL & set(uses)  # the native sigmoid, where a backend has one
+    assert parity_rows.missing_functions(_Lacking(Target("numpy", "cpu").namespace(), {"arange"})) == ["arange"]
+    assert parity_rows.missing_functions(Target("numpy", "cpu").namespace()) == []
     xps = pytest.importorskip("array_api_strict")
-    assert parity.missing_functions(xps) == []
-    assert parity.missing_functions(_Lacking(xps, {"linalg"}), parity.row_uses("lstm")) == []  # diagnostics only
+    assert parity_rows.missing_functions(xps) == []
+    assert parity_rows.missing_functions(_Lacking(xps, {"linalg"}), parity_rows.row_uses("lstm")) == []  # diagnostics only
 
 
 # -- the file format --------------------------------------------------------------------------------

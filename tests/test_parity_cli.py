@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from rnnx.backends import Target
 
-from rnnx.cli import main, parity, testing
+from rnnx.cli import main, parity
+from rnnx.testing import harness as testing
+from rnnx.testing import rows as parity_rows
 
 
 class _Info:
@@ -92,7 +94,7 @@ def test_no_row_run_exit_status_is_documented(capsys):
 
 def test_report_returns_4_when_every_row_is_skipped(capsys):
     pytest.importorskip("array_api_strict")
-    strict = parity.generic_runners("array_api_strict@CPU_DEVICE")
+    strict = parity_rows.generic_runners("array_api_strict@CPU_DEVICE")
     for r in strict:
         r.xp = _Lacking(r.xp, {"unstack"})  # every row calls it
     assert parity.report(strict, [], json_path=None, cells=("rnn_relu", "gru")) == 4
@@ -119,7 +121,7 @@ class _Recording:
 
 def test_row_uses_are_what_each_row_calls(monkeypatch):
     """Every row of every variant, run on array-api-strict seen through a recording
-    namespace: the names it took are exactly :data:`parity.ROW_USES` of its variant
+    namespace: the names it took are exactly :data:`parity_rows.ROW_USES` of its variant
     (``__name__``, read once per namespace to find its capability record, and
     ``__array_api_version__``, the standard it claims, checked for the whole namespace by
     :func:`rnnx.backends.standard_refusal` before any row, excepted)."""
@@ -136,8 +138,8 @@ def test_row_uses_are_what_each_row_calls(monkeypatch):
     monkeypatch.setattr(array_api_compat, "array_namespace", recording)
     import rnnx._xp
 
-    (runner,) = parity.generic_runners("array_api_strict@CPU_DEVICE")
-    assert set(parity.ROW_USES) == set(testing.CELLS)
+    (runner,) = parity_rows.generic_runners("array_api_strict@CPU_DEVICE")
+    assert set(parity_rows.ROW_USES) == set(testing.CELLS)
     wrong = {}
     for cell in testing.CELLS:
         for dtype in ("float32", "float64"):
@@ -150,17 +152,17 @@ def test_row_uses_are_what_each_row_calls(monkeypatch):
                     d = testing.inputs(cell, s, seed=100 + i)
                     testing.run(d["layer"], d, runner.convert(dtype), runner.to_numpy)
             used = rec.used - {"__name__", "__array_api_version__"}
-            if used != set(parity.ROW_USES[cell]):
+            if used != set(parity_rows.ROW_USES[cell]):
                 wrong[f"{cell} {dtype}"] = sorted(used)
-    assert not wrong, f"parity.ROW_USES differs from what these rows called: {wrong}"
-    assert set().union(*parity.ROW_USES.values()) <= set(parity.namespace_uses())
+    assert not wrong, f"parity_rows.ROW_USES differs from what these rows called: {wrong}"
+    assert set().union(*parity_rows.ROW_USES.values()) <= set(parity_rows.namespace_uses())
 
 
 def test_skipped_rows_name_what_they_need(capsys, tmp_path):
     """A namespace without ``tanh``: the ReLU rows run, the GRU rows are skipped, each
     naming the function it needs and the namespace that lacks it."""
     pytest.importorskip("array_api_strict")
-    strict = parity.generic_runners("array_api_strict@CPU_DEVICE")
+    strict = parity_rows.generic_runners("array_api_strict@CPU_DEVICE")
     for r in strict:
         r.xp = _Lacking(r.xp, {"tanh", "linalg", "nonzero"})
     path = tmp_path / "p.json"
@@ -218,7 +220,7 @@ def _factories(monkeypatch):
 def test_namespace_spec_forms(monkeypatch):
     xps = pytest.importorskip("array_api_strict")
     fac = _factories(monkeypatch)
-    spec = parity.namespace_spec
+    spec = parity_rows.namespace_spec
     assert spec("array_api_strict") == ("array_api_strict", xps, None)
     assert spec("array_api_strict@device1") == ("array_api_strict", xps, "device1")
     fac.strict = xps
@@ -274,11 +276,11 @@ def test_factory_namespace_runs_rows(monkeypatch, capsys):
 def test_marray_masked_namespace_runs():
     """marray's namespace exists only once built around another library's."""
     pytest.importorskip("marray")
-    runners = parity.generic_runners("marray:masked_namespace(numpy)")
+    runners = parity_rows.generic_runners("marray:masked_namespace(numpy)")
     assert [r.id for r in runners] == ["marray:masked_namespace(numpy)-cpu"]
-    rows = parity.run_parity(runners, cells=("gru",), with_torch=False)
+    rows = parity_rows.run_parity(runners, cells=("gru",), with_torch=False)
     assert len(rows) == 2 and all(r["pass"] for r in rows), rows
 
 
 def test_registry_targets_need_nothing_they_lack():
-    assert parity.probe([parity.registry_runner(Target("numpy", "cpu"))], testing.CELLS)[1] == []
+    assert parity_rows.probe([parity_rows.registry_runner(Target("numpy", "cpu"))], testing.CELLS)[1] == []

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnx.cli.testing import Shape, inputs, rel_err, run, torch_run
+from rnnx.testing.harness import Shape, inputs, rel_err, run, torch_run
 
 pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 

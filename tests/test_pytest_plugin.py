@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from rnnx.cli.parity import ROW_USES
-from rnnx.cli.testing import CELLS
+from rnnx.testing.rows import ROW_USES
+from rnnx.testing.harness import CELLS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

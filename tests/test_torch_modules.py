@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnx.cli.testing import B, H, I, assert_close, data, reference
-from rnnx.cli.testing import classic_cases as all_cases  # its torch_run builds modules from the five classic ids
+from rnnx.testing.harness import B, H, I, assert_close, data, reference
+from rnnx.testing.harness import classic_cases as all_cases  # its torch_run builds modules from the five classic ids
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 TOL = 1e-12

@@ -52,6 +52,7 @@ from rnnx.cli.signals import Signals as _Signals
 from rnnx.cli.signals import writing_results
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
+from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
@@ -547,20 +548,9 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                 run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
-                        json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
+                        json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
             save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
     return {**metrics, "out": out}
-
-
-def _finite_or_null(obj: Any) -> Any:
-    """NaN/Inf become null: metrics.json stays strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_null(v) for v in obj]
-    return obj
 
 
 def _need(module: str, what: str) -> None:
@@ -594,7 +584,7 @@ def _versions(target) -> dict:
 
 def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds,
              t_start, source: dict):
-    """metrics.json's record (a number that is not finite is written as null, :func:`_finite_or_null`);
+    """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
     a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
     from rnnx.cli.signals import stage
 

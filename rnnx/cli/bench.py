@@ -486,10 +486,10 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
     for s in doc["skipped"]:
         print(f"skipped: {s}")
     if json_path:
-        from rnnx.cli.app import _finite_or_null
+        from rnnx.io.jsonfile import finite_or_null
         from rnnx.io.atomic import write_text
 
-        write_text(json_path, json.dumps(_finite_or_null(doc), indent=2) + "\n")
+        write_text(json_path, json.dumps(finite_or_null(doc), indent=2) + "\n")
     if plot_path:
         plot(doc, plot_path)
     return 0

@@ -23,6 +23,7 @@ from rnnx.cli import runfolder, signals
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings, check_settings
 from rnnx.io import atomic
+from rnnx.io.jsonfile import finite_or_null
 
 #: The variants of each study: (label, settings changed).
 VARIANTS: dict[str, tuple[tuple[str, dict], ...]] = {
@@ -218,7 +219,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
                   "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
         with sig.writing():  # the three files of the study: a first signal waits for them
             atomic.write_text(os.path.join(out, "compare.json"),
-                              json.dumps(app._finite_or_null(result), indent=1) + "\n")
+                              json.dumps(finite_or_null(result), indent=1) + "\n")
             atomic.write_text(os.path.join(out, "compare.csv"), _csv(table))
             _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
             progress.written = True

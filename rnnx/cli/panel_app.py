@@ -779,9 +779,9 @@ def _history_csv(history: list[dict]) -> str:
 
 
 def _json(obj: Any) -> str:
-    from rnnx.cli.app import _finite_or_null  # NaN/Inf -> null, as regression runs write it
+    from rnnx.io.jsonfile import finite_or_null  # NaN/Inf -> null, as regression runs write it
 
-    return json.dumps(_finite_or_null(obj), indent=2, allow_nan=False) + "\n"
+    return json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"
 
 
 def _record(data: _RunData, s: dict, finished: str | None) -> dict:

@@ -45,7 +45,7 @@ def _rows(config: pytest.Config) -> list:
     """(id, runner, dtype, cell, needs) per row of every ``--xp`` namespace, built once."""
     rows = config.stash.get(_ROWS, None)
     if rows is None:
-        from rnnx.cli import parity  # the rows and the probe (lazily: NumPy, torch)
+        from rnnx.testing import rows as parity  # the rows and the probe (lazily: NumPy, torch)
 
         runners = []
         for spec in config.getoption("xp"):
@@ -82,7 +82,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def run_row(row) -> dict:
     """Run one parity row, ``(runner, dtype, cell)``, and return ``rnnx parity``'s record of
     it (``pass``, ``error``, the errors and tolerances)."""
-    from rnnx.cli import parity
+    from rnnx.testing import rows as parity
 
     runner, dtype, cell = row
     [record] = parity.run_parity([dataclasses.replace(runner, dtypes=(dtype,))], cells=(cell,))

@@ -9,7 +9,7 @@ from rnnx.cli.errors import AppError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from rnnx.cli import parity
+    from rnnx.testing import rows as parity_rows
 
     p.add_argument("--backend", help="comma-separated backends or targets (default: all available)")
     p.add_argument("--namespace", action="append", default=[], metavar="SPEC",
@@ -17,12 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "namespace attribute of it), or MODULE:FACTORY(ARGS) (what calling it returns; ARGS are Python "
                    "literals and module names: marray:masked_namespace(numpy)); each optionally @DEVICE "
                    "(array_api_strict@device1)")
-    p.add_argument("--cells", default=",".join(parity.CELLS), help="comma-separated cells")
+    p.add_argument("--cells", default=",".join(parity_rows.CELLS), help="comma-separated cells")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     p.add_argument("--allow-empty", action="store_true",
-                   help=f"exit 0, not {parity.EXIT_NOTHING_RAN}, when no row ran (every target absent or skipped)")
+                   help=f"exit 0, not {parity_rows.EXIT_NOTHING_RAN}, when no row ran (every target absent or skipped)")
     p.epilog = (f"exit status: 0 when every row that ran is within tolerance, 1 when a row breached its tolerance "
-                f"or could not run, 2 for bad arguments, {parity.EXIT_NOTHING_RAN} when no row ran (every target "
+                f"or could not run, 2 for bad arguments, {parity_rows.EXIT_NOTHING_RAN} when no row ran (every target "
                 f"absent, or every row skipped for functions its namespace lacks; --allow-empty makes that 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file (never a file of a run "
                    "folder)")
@@ -30,11 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import parity, signals
+    from rnnx.testing import rows as parity_rows
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
-    unknown = [c for c in cells if c not in parity.CELLS]
+    unknown = [c for c in cells if c not in parity_rows.CELLS]
     if unknown:
-        raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity.CELLS)}")
+        raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity_rows.CELLS)}")
     if args.json is not None:  # before the parity runs
         from rnnx.cli import runfolder
 

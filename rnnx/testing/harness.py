@@ -33,7 +33,7 @@ from rnnx.cells import CellSpec
 
 class _Lazy:
     """NumPy, imported on its first use: a tool module imports array libraries lazily, as
-    tests/test_package.py requires (``import rnnx.cli.testing`` costs no NumPy import)."""
+    tests/test_package.py requires (``import rnnx.testing.harness`` costs no NumPy import)."""
 
     def __getattr__(self, name: str):
         import numpy
