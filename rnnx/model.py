@@ -38,7 +38,8 @@ class Model:
     ``freeze`` (default ``()``); a converter sets it for the parameters its source library
     does not have (:func:`rnnx.interop.from_keras`: ``bias_hh`` of a layer with one bias
     per gate), so fine-tuning trains what the source library trains.  It is not part of
-    :meth:`config`: a Model rebuilt from its config (or a saved file) has ``()``."""
+    :meth:`config` (a Model rebuilt from its config has ``()``); :func:`rnnx.save` writes it
+    and :func:`rnnx.load` restores it."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int = 1, *,
                  output_activation: str = "none", objective: str = "many-to-one", **options: Any) -> None:

@@ -89,3 +89,28 @@ def test_frozen_run_resumes_bit_for_bit_from_its_checkpoint(name, xp_name, tmp_p
     rest = rnnx.fit(model, x, y, epochs=4, resume=path, **kw)
     for k, v in full.params.items():
         assert np.array_equal(np.asarray(rest.params[k]), np.asarray(v)), k
+
+
+def test_saved_model_keeps_its_frozen_names(tmp_path):
+    """rnnx.save writes Model.frozen and rnnx.load restores it (a converted Keras model saved
+    and fine-tuned later trains what Keras trains); a stored name that is not a parameter of
+    the model is refused in one line naming the field."""
+    from rnnx.io import checkpoint
+    from rnnx.io.schema import FileFormatError
+
+    model = rnnx.Model("gru", 2, 3)
+    model.frozen = ("bias_hh_l0",)
+    params = model.init_params(np, seed=0, dtype=np.float64)
+    rnnx.save(str(tmp_path / "m.npz"), model, params)
+    back, _ = rnnx.load(str(tmp_path / "m.npz"))
+    assert back.frozen == ("bias_hh_l0",)
+    plain = rnnx.Model("gru", 2, 3)
+    rnnx.save(str(tmp_path / "p.npz"), plain, params)
+    assert rnnx.load(str(tmp_path / "p.npz"))[0].frozen == ()
+    meta, groups = checkpoint.load(str(tmp_path / "m.npz"))
+    meta["frozen"] = ["bias_hh_l7"]
+    checkpoint.save(str(tmp_path / "bad.npz"), {k: v for k, v in meta.items() if k not in ("format", "version")},
+                    groups, to_numpy=lambda a: a)
+    with pytest.raises(FileFormatError) as e:
+        rnnx.load(str(tmp_path / "bad.npz"))
+    assert "meta.frozen" in str(e.value) and "bias_hh_l7" in str(e.value) and "\n" not in str(e.value)

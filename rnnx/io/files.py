@@ -42,6 +42,8 @@ def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None, 
     to replace it`` otherwise); see :func:`rnnx.io.checkpoint.save`."""
     if isinstance(layer_or_model, Model):
         meta = {"kind": "rnnx-model", "model": layer_or_model.config()}
+        if getattr(layer_or_model, "frozen", ()):  # what fine-tuning keeps (a converted model's extra biases)
+            meta["frozen"] = list(layer_or_model.frozen)
     elif isinstance(layer_or_model, Recurrent):
         meta = {"kind": "rnnx-layer", "layer": layer_config(layer_or_model)}
     else:
@@ -112,6 +114,7 @@ def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, ex
         what = repr(obj)
     elif kind in ("rnnx-model", "model"):
         obj = Model.from_config(meta["model"])
+        obj.frozen = tuple(meta.get("frozen", ()))
         what = f"{obj.layer!r} + head"
     else:
         raise FileFormatError(f"load: {path!r} holds a {kind!r}, expected an rnnx layer or model file")

@@ -100,6 +100,13 @@ def _str_or_null(v: Any, field: str) -> None:
         raise _Bad(field, f"expected a string or null, got {show(v)}")
 
 
+def _names(v: Any, field: str) -> tuple[str, ...]:
+    """A list of distinct strings (parameter names, checked against the model's once it is built)."""
+    if not isinstance(v, list) or not all(isinstance(n, str) for n in v) or len(set(v)) != len(v):
+        raise _Bad(field, f"expected a list of distinct parameter names, got {show(v)}")
+    return tuple(v)
+
+
 def _best_val(v: Any, field: str) -> None:
     if not _is_number(v) or math.isnan(v):
         raise _Bad(field, f"expected a number (inf allowed), got {show(v)}")
@@ -250,7 +257,7 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
 #: kind -> the fields files written before them lack.
 OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
-    "rnnx-model": {},
+    "rnnx-model": {"frozen": _names},  # Model.frozen, written when not empty
     "model": {"data": _data, "scalers": _scalers, "target_norms": _target_norms},
     "fit-state": {},
     "text-state": {"run": _dict},
@@ -298,6 +305,10 @@ def _check(meta: Any) -> Shapes:
         return Shapes({"params": layer.param_shapes()}, repr(layer))
     model = built["model"]
     shapes, what = model.param_shapes(), f"{model.layer!r} + head"
+    unknown = [n for n in built.get("frozen", ()) if n not in shapes]
+    if unknown:
+        raise _Bad("meta.frozen", f"{show(unknown)} are not parameters of {what}; expected some of "
+                                  f"{', '.join(shapes)}")
     if kind in ("checkpoint", "fit-state"):
         return Shapes({"params": shapes, "best": shapes, OPT: shapes}, what)
     if kind == "text-state":  # the state the streams are carried in: (L*D, streams, n) per component
