@@ -306,20 +306,10 @@ def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
 
 # -- one update -----------------------------------------------------------------------------------
 def _optimizer(optimizer: Any, lr: float | None):
-    """An optimizer object from a name (``"adam"``, ``"sgd"``, ``"adagrad"``; ``lr`` its
-    learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object as it is."""
-    if isinstance(optimizer, str):
-        if optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(optim.OPTIMIZERS)} or an rnnx.optim object, "
-                             f"got {optimizer!r}")
-        cls = optim.OPTIMIZERS[optimizer]
-        return cls() if lr is None else cls(lr=lr)
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "step")):
-        raise TypeError(f"optimizer: expected a name or an rnnx.optim optimizer, got {type(optimizer).__name__}")
-    if lr is not None:
-        raise ValueError(f"lr: set the learning rate on the optimizer object ({type(optimizer).__name__}(lr=...)), "
-                         "not both")
-    return optimizer
+    """:func:`rnnx.optim.make`: an optimizer object from a name (:data:`rnnx.optim.OPTIMIZERS`;
+    ``lr`` its learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object
+    as it is (``lr`` then refused)."""
+    return optim.make(optimizer, lr=lr)
 
 
 def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze: tuple[str, ...] = (),
@@ -803,8 +793,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"cross-entropy"`` (integer
       labels), ``"bce-logits"`` (:mod:`rnnx.losses`); ``metrics``: names of
       :mod:`rnnx.metrics` (default: rmse and mae, or accuracy for a classification loss).
-    - ``optimizer``: ``"adam"`` / ``"sgd"`` / ``"adagrad"`` with ``lr`` (else the
-      optimizer's default), or an :mod:`rnnx.optim` object.
+    - ``optimizer``: ``"adam"`` / ``"sgd"`` / ``"adagrad"`` / ``"rmsprop"`` / ``"adamw"`` with
+      ``lr`` (else the optimizer's default; :func:`rnnx.optim.make`), or an :mod:`rnnx.optim` object.
     - ``clip_value`` then ``clip_norm``: gradient clipping per update.
     - ``tbptt=(k1, k2)``: truncated BPTT (many-to-many, equal lengths).
     - ``early_stopping``: patience in epochs on ``val_loss`` (``loss`` without validation);
