@@ -311,3 +311,31 @@ def test_train_config_builds_every_optimizer_and_refuses_an_unknown_name():
         cfg.make_optimizer()
     with pytest.raises(ValueError, match="optimizer: expected one of"):
         TrainConfig(optimizer="adamax", lr=0.01)
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "jax"])
+@pytest.mark.parametrize("name,hyper", [("rmsprop", {"momentum": 0.5, "centered": True}), ("adamw", {"amsgrad": True})])
+def test_fit_with_the_new_optimizers_by_name_resumes_bit_for_bit(name, hyper, xp_name, tmp_path):
+    """rnnx.fit(optimizer="rmsprop"/"adamw") trains, and its checkpoint (every slot) resumes
+    to the bits of the uninterrupted run; an optimizer object of the same settings too."""
+    import rnnx
+    from rnnx.model import Model
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(12, 5, 2)), rng.normal(size=(12, 1))
+    if xp_name == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        x, y = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    model = Model("gru", 2, 3, 1)
+    kw = dict(batch_size=4, seed=2, optimizer=name, lr=0.01)
+    full = rnnx.fit(model, x, y, epochs=3, **kw)
+    assert full.history[-1]["loss"] < full.history[0]["loss"]
+    path = str(tmp_path / "run.npz")
+    rnnx.fit(model, x, y, epochs=1, checkpoint=path, **kw)
+    rest = rnnx.fit(model, x, y, epochs=3, resume=path, checkpoint=path, **kw)
+    for k in full.params:
+        assert np.array_equal(np.asarray(full.params[k]), np.asarray(rest.params[k])), k
+    obj = rnnx.fit(model, x, y, epochs=3, batch_size=4, seed=2, optimizer=optim.make(name, lr=0.01, **hyper))
+    default = rnnx.fit(model, x, y, epochs=3, **kw)
+    assert any(not np.array_equal(np.asarray(obj.params[k]), np.asarray(default.params[k])) for k in full.params)
