@@ -306,20 +306,10 @@ def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
 
 # -- one update -----------------------------------------------------------------------------------
 def _optimizer(optimizer: Any, lr: float | None):
-    """An optimizer object from a name (``"adam"``, ``"sgd"``, ``"adagrad"``; ``lr`` its
-    learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object as it is."""
-    if isinstance(optimizer, str):
-        if optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(optim.OPTIMIZERS)} or an rnnx.optim object, "
-                             f"got {optimizer!r}")
-        cls = optim.OPTIMIZERS[optimizer]
-        return cls() if lr is None else cls(lr=lr)
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "step")):
-        raise TypeError(f"optimizer: expected a name or an rnnx.optim optimizer, got {type(optimizer).__name__}")
-    if lr is not None:
-        raise ValueError(f"lr: set the learning rate on the optimizer object ({type(optimizer).__name__}(lr=...)), "
-                         "not both")
-    return optimizer
+    """:func:`rnnx.optim.make`: an optimizer object from a name (:data:`rnnx.optim.OPTIMIZERS`;
+    ``lr`` its learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object
+    as it is (``lr`` then refused)."""
+    return optim.make(optimizer, lr=lr)
 
 
 def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze: tuple[str, ...] = (),
@@ -463,14 +453,15 @@ def make_steps(step: Callable, *, scan: Callable, xp: Any) -> Callable:
     return steps
 
 
-def _dask_session(distribution: Any, model, train: Batches, loss_name: str, xp: Any, *, tbptt, diagnostics):
-    """The connected :class:`rnnx.dask_parallel.Session` of a ``DaskParallel``, else None."""
+def _dask_session(distribution: Any, model, train: Batches, loss: Any, xp: Any, *, tbptt, diagnostics):
+    """The connected :class:`rnnx.dask_parallel.Session` of a ``DaskParallel``, else None
+    (``loss``: the spec, options and all, sent to the workers)."""
     from rnnx.dask_parallel import DaskParallel, Session
 
     if not isinstance(distribution, DaskParallel):
         return None
-    distributed.refuse(model, loss_name, tbptt=tbptt, diagnostics=diagnostics, parts="part")
-    return Session(distribution, model, train, loss_name, xp)
+    distributed.refuse(model, loss.name, tbptt=tbptt, diagnostics=diagnostics, parts="part")
+    return Session(distribution, model, train, loss, xp)
 
 
 def _spmd(par, fn: Callable, *, split: tuple) -> Callable:
@@ -599,13 +590,12 @@ def _positive_int(name: str, v: Any) -> None:
         raise ValueError(f"{name}: expected a positive integer, got {v!r}")
 
 
-def _loss(model, loss: str | None) -> tuple[str, Callable]:
-    """The loss name (``"mse"`` unless given) and its function."""
-    name = "mse" if loss is None else loss
-    if not isinstance(name, str):
-        raise TypeError(f"loss: expected a loss name ({', '.join(L.LOSSES)}), got {type(loss).__name__}")
+def _loss(model, loss: Any) -> tuple[str, Callable]:
+    """The loss name (``"mse"`` unless given) and its spec (:func:`rnnx.losses.get`: a name
+    or a spec such as ``Huber(delta=2.0)``); the spec's ``label`` names its options."""
+    spec = L.get("mse" if loss is None else loss)
     # the labels' / targets' range was checked once by prepare(): the loss reads nothing to the host
-    return name, L.get(name, check_values=False) if name in L.CLASSIFICATION else L.get(name)
+    return spec.name, spec.replace(check_values=False) if "check_values" in spec.options else spec
 
 
 def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
@@ -800,11 +790,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       uninterrupted run would.
     - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
       the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
-    - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"cross-entropy"`` (integer
-      labels), ``"bce-logits"`` (:mod:`rnnx.losses`); ``metrics``: names of
+    - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"quantile"``, ``"cross-entropy"``
+      (integer labels), ``"bce-logits"``, or a spec with options (``rnnx.losses.Huber(delta=2.0)``,
+      ``Quantile(q=0.9)``; :mod:`rnnx.losses`); ``metrics``: names of
       :mod:`rnnx.metrics` (default: rmse and mae, or accuracy for a classification loss).
-    - ``optimizer``: ``"adam"`` / ``"sgd"`` / ``"adagrad"`` with ``lr`` (else the
-      optimizer's default), or an :mod:`rnnx.optim` object.
+    - ``optimizer``: ``"adam"`` / ``"sgd"`` / ``"adagrad"`` / ``"rmsprop"`` / ``"adamw"`` with
+      ``lr`` (else the optimizer's default; :func:`rnnx.optim.make`), or an :mod:`rnnx.optim` object.
     - ``clip_value`` then ``clip_norm``: gradient clipping per update.
     - ``tbptt=(k1, k2)``: truncated BPTT (many-to-many, equal lengths).
     - ``early_stopping``: patience in epochs on ``val_loss`` (``loss`` without validation);
@@ -867,7 +858,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     written = -1
     if isinstance(resume, str) and checkpoint is not None and os.path.abspath(resume) == os.path.abspath(checkpoint):
         written = None  # set to the loaded state's epoch below
-    run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_name,
+    run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
                         early_stopping=early_stopping, dtype=train.x.dtype)
     if isinstance(resume, str):
@@ -912,24 +903,24 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                                                          capabilities(xp).scan is not None, train.n // batch_size)
     if compiled and par is None:
         one = make_step(update, y_axis=train.y_axis, index_dtype=it, xp=xp)
-        step = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit, one,
+        step = _compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp, jit, one,
                                 extra=("step", str(it), "stats" if stats is not None else ""))
         if spe > 1:
-            steps = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp, jit,
+            steps = _compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp, jit,
                                      make_steps(one, scan=capabilities(xp).scan, xp=xp),
                                      extra=("steps", str(it)))
     elif compiled:  # data parallel: the same update as one SPMD program over par.devices
         one = distributed.make_step(model, apply, loss_name, loss_fn, y_axis=train.y_axis, index_dtype=it, xp=xp,
                                     all_sum=par.all_sum)
         spmd = functools.partial(_spmd, par)
-        step = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp,
+        step = _compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
                                 functools.partial(spmd, split=(0, None)), one,
                                 extra=("dp-step", str(it), *par.key()), jit_key="dp")
-        padded = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp,
+        padded = _compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
                                   functools.partial(spmd, split=(0, None, 0)), one,
                                   extra=("dp-padded", str(it), *par.key()), jit_key="dp")
         if spe > 1:
-            steps = _compiled_update(model, opt, loss_name, clip_value, clip_norm, tuple(freeze), xp,
+            steps = _compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
                                      functools.partial(spmd, split=(1, None)),
                                      make_steps(one, scan=capabilities(xp).scan, xp=xp),
                                      extra=("dp-steps", str(it), *par.key()), jit_key="dp")
@@ -972,7 +963,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         rec.truncate(st.epoch)
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
             rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
-    dask = _dask_session(distribution, model, train, loss_name, xp, tbptt=tbptt, diagnostics=rec)
+    dask = _dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
 
     def epoch_order(epoch: int) -> tuple:
         """Epoch ``epoch``'s sample order, its index array (one host-to-device copy) and,

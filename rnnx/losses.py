@@ -29,7 +29,6 @@ as ``torch.nn.functional.mse_loss``, ``l1_loss``, ``huber_loss`` (``reduction="m
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable
 
@@ -37,7 +36,8 @@ import array_api_compat as compat
 
 from rnnx._xp import index_dtype, is_traced, sigmoid, where
 
-__all__ = ["mse", "mae", "huber", "half_sse", "cross_entropy", "bce_logits", "LOSSES", "CLASSIFICATION", "get",
+__all__ = ["mse", "mae", "huber", "quantile", "half_sse", "cross_entropy", "bce_logits", "Loss", "MSE", "MAE",
+           "Huber", "Quantile", "HalfSSE", "CrossEntropy", "BCELogits", "SPECS", "LOSSES", "CLASSIFICATION", "get",
            "target_kind", "count"]
 
 
@@ -127,21 +127,58 @@ def _diff(pred: Any, target: Any, mask: Any, xp: Any) -> tuple[Any, Any]:
     return where(valid, pred, 0.0, xp=xp) - where(valid, target, 0.0, xp=xp), _count(mask, pred, xp)
 
 
+def _weights(sample_weight: Any, pred: Any, valid: Any, xp: Any, *, expand: bool = True) -> tuple[Any, Any]:
+    """``(w, N_w)``: the per-sample weights broadcast to ``pred.shape[:-1]`` in pred's dtype,
+    0 where ``valid`` (``pred.shape[:-1]`` bool, or None) is False, with a last axis of 1
+    when ``expand``; and ``N_w = sum(w) * O`` (``O = pred.shape[-1]`` when ``expand``, else
+    1), 1 in place of 0.  Refused (one line): not a real array, a shape that does not
+    broadcast to ``pred.shape[:-1]``, and (read only when concrete) a negative or
+    non-finite weight at a valid position."""
+    _array("sample_weight", sample_weight)
+    if not xp.isdtype(sample_weight.dtype, ("real floating", "integral")):
+        raise TypeError(f"sample_weight: expected real numbers, got dtype {_dtype_name(sample_weight.dtype)}")
+    want = tuple(pred.shape[:-1])
+    got = tuple(sample_weight.shape)
+    if len(got) > len(want) or any(g not in (1, w) for g, w in zip(reversed(got), reversed(want))):
+        raise ValueError(f"sample_weight: expected a shape that broadcasts to {want} (one weight per sample: "
+                         f"({want[-1] if want else 1},)), got {got}")
+    w = xp.broadcast_to(xp.astype(sample_weight, pred.dtype), want)
+    if valid is not None:
+        w = where(valid, w, 0.0, xp=xp)
+    if math.prod(want) and _concrete(w):
+        bad = xp.logical_not(xp.logical_and(xp.isfinite(w), w >= 0))
+        if bool(xp.any(bad)):
+            lo = float(xp.min(where(xp.isfinite(w), w, 0.0, xp=xp)))
+            raise ValueError(f"sample_weight: expected finite weights >= 0, got "
+                             f"{'non-finite values' if bool(xp.any(xp.logical_not(xp.isfinite(w)))) else f'a minimum of {lo:g}'}")
+    n = xp.sum(w) * (pred.shape[-1] if expand else 1)
+    n = where(n > 0, n, 1.0, xp=xp)
+    return (xp.expand_dims(w, axis=-1) if expand else w), n
+
+
 # -- regression losses ---------------------------------------------------------------------------
 
-def mse(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
-    r"""Mean squared error over the valid elements, ``sum d^2 / N``, and its gradient ``2 d / N``."""
+def mse(pred: Any, target: Any, *, xp: Any, mask: Any = None, sample_weight: Any = None) -> tuple[Any, Any]:
+    r"""Mean squared error over the valid elements, ``sum d^2 / N``, and its gradient ``2 d / N``
+    (weighted: ``sum w d^2 / N_w``, ``2 w d / N_w``; module docstring)."""
     d, n = _diff(pred, target, mask, xp)
+    if sample_weight is not None:
+        w, n = _weights(sample_weight, pred, mask, xp)
+        return xp.sum(w * (d * d)) / n, (2.0 / n) * (w * d)
     return xp.sum(d * d) / n, (2.0 / n) * d
 
 
-def mae(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+def mae(pred: Any, target: Any, *, xp: Any, mask: Any = None, sample_weight: Any = None) -> tuple[Any, Any]:
     r"""Mean absolute error ``sum |d| / N`` and its gradient ``sign(d) / N`` (0 at d = 0, as torch)."""
     d, n = _diff(pred, target, mask, xp)
+    if sample_weight is not None:
+        w, n = _weights(sample_weight, pred, mask, xp)
+        return xp.sum(w * xp.abs(d)) / n, (w * xp.sign(d)) / n
     return xp.sum(xp.abs(d)) / n, xp.sign(d) / n
 
 
-def huber(pred: Any, target: Any, *, xp: Any, mask: Any = None, delta: float = 1.0) -> tuple[Any, Any]:
+def huber(pred: Any, target: Any, *, xp: Any, mask: Any = None, delta: float = 1.0,
+          sample_weight: Any = None) -> tuple[Any, Any]:
     r"""Huber loss (``torch.nn.functional.huber_loss``): per element ``0.5 d^2`` where
     ``|d| < delta``, else ``delta * (|d| - 0.5 delta)``, mean over N; gradient
     ``clip(d, -delta, delta) / N``."""
@@ -149,14 +186,61 @@ def huber(pred: Any, target: Any, *, xp: Any, mask: Any = None, delta: float = 1
     d, n = _diff(pred, target, mask, xp)
     a = xp.abs(d)
     value = xp.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    if sample_weight is not None:
+        w, n = _weights(sample_weight, pred, mask, xp)
+        return xp.sum(w * value) / n, (w * xp.where(a <= delta, d, delta * xp.sign(d))) / n
     return xp.sum(value) / n, xp.where(a <= delta, d, delta * xp.sign(d)) / n
 
 
-def half_sse(pred: Any, target: Any, *, xp: Any, mask: Any = None) -> tuple[Any, Any]:
+def _quantiles(q: Any) -> tuple[float, ...]:
+    """``q`` as a tuple of floats, each in (0, 1) (one number, or a non-empty sequence)."""
+    qs = tuple(q) if isinstance(q, (tuple, list)) else (q,)
+    ok = qs and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v < 1.0 for v in qs)
+    if not ok:
+        raise ValueError(f"q: expected a quantile in (0, 1) or a non-empty sequence of them, got {q!r}")
+    return tuple(float(v) for v in qs)
+
+
+def quantile(pred: Any, target: Any, *, xp: Any, mask: Any = None, q: Any = 0.5,
+             sample_weight: Any = None) -> tuple[Any, Any]:
+    r"""Quantile (pinball) loss of level ``q``: with the residual :math:`r = y - \hat y`,
+
+    .. math:: L = \frac1N \sum \max(q\,r, (q - 1)\,r), \qquad
+              \frac{\partial L}{\partial \hat y} = -\frac1N \bigl(q - [r < 0]\bigr)
+              \quad (r \ne 0), \qquad -\frac1N (q - \tfrac12) \quad (r = 0)
+
+    At :math:`r = 0` the two arguments of the max tie and the gradient is their mean, the
+    subgradient torch autograd gives ``torch.maximum(q * r, (q - 1) * r)`` (it splits a tie
+    evenly).  ``q`` = 0.5 is half the MAE.  ``q`` a sequence of K levels: ``pred`` has K
+    outputs on its last axis, output k is scored at level ``q[k]`` (``target`` the same
+    shape: the series repeated per level), as a forecaster of K quantiles is trained."""
+    qs = _quantiles(q)
+    d, n = _diff(pred, target, mask, xp)  # d = pred - target = -r
+    if len(qs) > 1 and pred.shape[-1] != len(qs):
+        raise ValueError(f"q: {len(qs)} quantile levels need pred with {len(qs)} outputs on its last axis, "
+                         f"got shape {tuple(pred.shape)}")
+    qa = qs[0] if len(qs) == 1 else xp.asarray(qs, dtype=pred.dtype, device=compat.device(pred))
+    r = -d
+    value = xp.maximum(qa * r, (qa - 1.0) * r)
+    ones = xp.ones_like(r)
+    grad = -xp.where(r > 0, qa * ones, xp.where(r < 0, (qa - 1.0) * ones, (qa - 0.5) * ones))
+    if mask is not None:
+        grad = where(_valid(mask, xp), grad, 0.0, xp=xp)
+    if sample_weight is not None:
+        w, n = _weights(sample_weight, pred, mask, xp)
+        return xp.sum(w * value) / n, (w * grad) / n
+    return xp.sum(value) / n, grad / n
+
+
+def half_sse(pred: Any, target: Any, *, xp: Any, mask: Any = None, sample_weight: Any = None) -> tuple[Any, Any]:
     r"""``0.5 * sum (pred - target)^2`` over steps and outputs (valid elements only with a
     mask), divided by the batch size B = ``pred.shape[-2]``; its gradient is
     ``(pred - target) / B``.  With one sample this is the loss whose gradient seed 001's
-    listing backpropagates (``dy = y_t - target``)."""
+    listing backpropagates (``dy = y_t - target``).  It divides by B, not by a count, so
+    ``sample_weight`` (a weighted average) is refused."""
+    if sample_weight is not None:
+        raise ValueError("sample_weight: half-sse divides by the batch size, not by a weighted count; expected None "
+                         "(or a loss that averages: mse, mae, huber, quantile, cross-entropy, bce-logits)")
     if compat.is_array_api_obj(pred) and pred.ndim < 2:
         raise ValueError(f"pred: expected at least 2 axes (..., B, O) for half-sse, got shape {tuple(pred.shape)}")
     d, _ = _diff(pred, target, mask, xp)
@@ -230,7 +314,7 @@ def _mean_nll(logp: Any, onehot: Any, counted: Any, n: Any, xp: Any) -> Any:
 
 
 def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
-                  ignore_index: int = -100, check_values: bool = True) -> tuple[Any, Any]:
+                  ignore_index: int = -100, check_values: bool = True, sample_weight: Any = None) -> tuple[Any, Any]:
     r"""Softmax cross-entropy of logits ``pred`` (..., C) against integer class labels
     ``target`` (...) in [0, C), as ``torch.nn.functional.cross_entropy(reduction="mean",
     ignore_index=...)``.
@@ -250,8 +334,12 @@ def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
     labels, counted, n = _labels(pred, target, mask, ignore_index, xp, "cross-entropy", check_values)
     logp = _log_softmax(pred, counted, xp)
     onehot = _one_hot(labels, pred.shape[-1], xp)
-    grad = where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0, xp=xp) / n
-    return _mean_nll(logp, onehot, counted, n, xp), grad
+    each = where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0, xp=xp)
+    if sample_weight is not None:  # weights of the counted positions; n_w their sum
+        w, n = _weights(sample_weight, pred, counted, xp, expand=False)
+        nll = -xp.sum(where(onehot, logp, 0.0, xp=xp), axis=-1)
+        return xp.sum(where(counted, w * nll, 0.0, xp=xp)) / n, (xp.expand_dims(w, axis=-1) * each) / n
+    return _mean_nll(logp, onehot, counted, n, xp), each / n
 
 
 def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any, check_values: bool = True) -> Any:
@@ -270,7 +358,8 @@ def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any, check_values: bool =
     return valid
 
 
-def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None, check_values: bool = True) -> tuple[Any, Any]:
+def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None, check_values: bool = True,
+               sample_weight: Any = None) -> tuple[Any, Any]:
     r"""Binary cross-entropy on logits ``z = pred`` against targets ``y`` in [0, 1] of the same
     shape, as ``torch.nn.functional.binary_cross_entropy_with_logits(reduction="mean")``.
 
@@ -290,17 +379,13 @@ def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None, check_value
     grad = sigmoid(z, xp=xp) - y
     if valid is not None:
         each, grad = where(valid, each, 0.0, xp=xp), where(valid, grad, 0.0, xp=xp)
+    if sample_weight is not None:
+        w, n = _weights(sample_weight, pred, mask, xp)
+        return xp.sum(w * each) / n, (w * grad) / n
     return xp.sum(each) / n, grad / n
 
 
-# -- registry ---------------------------------------------------------------------------------------
-
-LOSSES: dict[str, Callable] = {"mse": mse, "mae": mae, "huber": huber, "half-sse": half_sse,
-                               "cross-entropy": cross_entropy, "bce-logits": bce_logits}
-"""name -> loss function with its default options."""
-
-CLASSIFICATION = ("cross-entropy", "bce-logits")
-"""The losses whose pred is logits."""
+# -- loss specs and the registry ------------------------------------------------------------------
 
 def _check_flag(name: str) -> Callable:
     def check(v: Any) -> None:
@@ -309,37 +394,171 @@ def _check_flag(name: str) -> Callable:
     return check
 
 
-_OPTIONS = {"huber": {"delta": _check_delta},
-            "cross-entropy": {"ignore_index": _check_ignore_index, "check_values": _check_flag("check_values")},
-            "bce-logits": {"check_values": _check_flag("check_values")}}
+class Loss:
+    """A loss with its options: ``spec(pred, target, *, xp, mask=None, sample_weight=None)
+    -> (value, dpred)``.  ``name`` (its :data:`LOSSES` name), ``options`` (every option, the
+    defaults filled in), ``label`` (the name, with the options that differ from the
+    defaults: ``"huber(delta=2.0)"``; what a run records), equality and hash by name and
+    options, a ``repr`` that builds it again.  A subclass sets ``name``, ``fn`` (the loss
+    function), ``target`` (``"float"`` or ``"labels"``), ``logits`` (its pred are logits:
+    a classification loss) and ``checks`` (option -> check); :func:`get` builds one by name."""
+
+    name: str = ""
+    fn: Callable
+    target: str = "float"
+    logits: bool = False
+    checks: dict[str, Callable] = {}
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, **options: Any) -> None:
+        for key, value in options.items():
+            if key not in self.checks:
+                raise TypeError(f"loss {self.name!r}: takes no option {key!r}"
+                                + (f"; expected {', '.join(self.checks)}" if self.checks else ""))
+            self.checks[key](value)
+        self._options = {**self.defaults, **options}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    def replace(self, **options: Any) -> "Loss":
+        """The same loss with ``options`` changed (checked as at construction)."""
+        return type(self)(**{**self._options, **options})
+
+    def __call__(self, pred: Any, target: Any, *, xp: Any, mask: Any = None, sample_weight: Any = None):
+        return type(self).fn(pred, target, xp=xp, mask=mask, sample_weight=sample_weight, **self._options)
+
+    @property
+    def label(self) -> str:
+        changed = {k: v for k, v in self._options.items() if k != "check_values" and v != self.defaults[k]}
+        return self.name if not changed else f"{self.name}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Loss) and (self.name, self._options) == (other.name, other._options)
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self._options.items()))))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._options.items())})"
+
+    def __reduce__(self):  # pickles (a Dask worker gets it) as its class and options
+        return (_build, (self.name, self._options))
+
+
+def _build(name: str, options: dict) -> Loss:
+    return SPECS[name](**options)
+
+
+class MSE(Loss):
+    """:func:`mse` as a spec."""
+    name, fn = "mse", staticmethod(mse)
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class MAE(Loss):
+    """:func:`mae` as a spec."""
+    name, fn = "mae", staticmethod(mae)
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Huber(Loss):
+    """:func:`huber` with its ``delta`` (a number > 0, default 1.0)."""
+    name, fn = "huber", staticmethod(huber)
+    checks, defaults = {"delta": _check_delta}, {"delta": 1.0}
+
+    def __init__(self, delta: float = 1.0) -> None:
+        super().__init__(delta=delta)
+        if isinstance(delta, int):
+            self._options["delta"] = float(delta)
+
+
+class Quantile(Loss):
+    """:func:`quantile` (pinball) at level ``q`` in (0, 1) (default 0.5), or a tuple of
+    levels, one per output."""
+    name, fn = "quantile", staticmethod(quantile)
+    checks, defaults = {"q": _quantiles}, {"q": 0.5}
+
+    def __init__(self, q: Any = 0.5) -> None:
+        super().__init__(q=q)
+        qs = _quantiles(q)
+        self._options["q"] = qs[0] if len(qs) == 1 and not isinstance(q, (tuple, list)) else qs
+
+
+class HalfSSE(Loss):
+    """:func:`half_sse` as a spec."""
+    name, fn = "half-sse", staticmethod(half_sse)
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class CrossEntropy(Loss):
+    """:func:`cross_entropy` with ``ignore_index`` (an int, default -100) and
+    ``check_values`` (default True)."""
+    name, fn, target, logits = "cross-entropy", staticmethod(cross_entropy), "labels", True
+    checks = {"ignore_index": _check_ignore_index, "check_values": _check_flag("check_values")}
+    defaults = {"ignore_index": -100, "check_values": True}
+
+    def __init__(self, ignore_index: int = -100, check_values: bool = True) -> None:
+        super().__init__(ignore_index=ignore_index, check_values=check_values)
+
+
+class BCELogits(Loss):
+    """:func:`bce_logits` with ``check_values`` (default True)."""
+    name, fn, logits = "bce-logits", staticmethod(bce_logits), True
+    checks, defaults = {"check_values": _check_flag("check_values")}, {"check_values": True}
+
+    def __init__(self, check_values: bool = True) -> None:
+        super().__init__(check_values=check_values)
+
+
+SPECS: dict[str, type[Loss]] = {c.name: c for c in (MSE, MAE, Huber, HalfSSE, CrossEntropy, BCELogits, Quantile)}
+"""name -> loss spec class; adding a loss is a function and a class here."""
+
+LOSSES: dict[str, Callable] = {name: c.fn for name, c in SPECS.items()}
+"""name -> loss function with its default options."""
+
+CLASSIFICATION = tuple(name for name, c in SPECS.items() if c.logits)
+"""The losses whose pred is logits."""
 
 
 def _known(name: Any) -> str:
+    if isinstance(name, Loss):
+        return name.name
     if not isinstance(name, str):
-        raise TypeError(f"loss: expected a loss name ({', '.join(LOSSES)}), got {type(name).__name__}")
+        raise TypeError(f"loss: expected a loss name ({', '.join(LOSSES)}) or an rnnx.losses spec, "
+                        f"got {type(name).__name__}")
     if name not in LOSSES:
         raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {name!r}")
     return name
 
 
-def get(name: str, **options: Any) -> Callable:
-    """The loss called ``name``, with ``options`` bound: ``delta`` (huber, a number > 0),
-    ``ignore_index`` (cross-entropy, an int) and ``check_values`` (cross-entropy and
-    bce-logits, a bool).  ValueError for an unknown name or a bad
-    option value; TypeError for an option the loss does not take."""
-    fn = LOSSES[_known(name)]
-    takes = _OPTIONS.get(name, {})
-    for key, value in options.items():
-        if key not in takes:
-            raise TypeError(f"loss {name!r}: takes no option {key!r}")
-        takes[key](value)
-    return functools.partial(fn, **options) if options else fn
+def get(name: Any, **options: Any) -> Loss:
+    """The loss spec called ``name`` with ``options`` (``get("huber", delta=2) ==
+    Huber(delta=2)``), or a spec as it is (with ``options`` changed, if any): ``delta``
+    (huber, a number > 0), ``q`` (quantile), ``ignore_index`` (cross-entropy, an int) and
+    ``check_values`` (cross-entropy and bce-logits, a bool).  ValueError for an unknown name
+    or a bad option value; TypeError for an option the loss does not take."""
+    cls = type(name) if isinstance(name, Loss) else SPECS[_known(name)]
+    for key in options:
+        if key not in cls.checks:
+            raise TypeError(f"loss {cls.name!r}: takes no option {key!r}"
+                            + (f"; expected {', '.join(cls.checks)}" if cls.checks else ""))
+    if isinstance(name, Loss):
+        return name.replace(**options) if options else name
+    return cls(**options)
 
 
 def target_kind(name: str) -> str:
     """``"labels"`` when loss ``name`` takes integer class labels (cross-entropy), else
     ``"float"`` (a float target the shape of pred)."""
-    return "labels" if _known(name) == "cross-entropy" else "float"
+    return SPECS[_known(name)].target
 
 
 def count(name: str, target: Any, *, xp: Any, mask: Any = None, dtype: Any, ignore_index: int = -100) -> Any:

@@ -237,7 +237,154 @@ class Adagrad:
         return new, {"step": t, "slots": {"sum": sums}}
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad}
+def _lerp(a: Any, b: Any, w: float) -> Any:
+    """``torch.lerp(a, b, w)`` for a Python weight, with torch's two forms: ``a + w (b - a)``
+    for ``|w| < 0.5``, else ``b - (b - a) (1 - w)``."""
+    return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1.0 - w)
+
+
+def _flag(name: str, v: Any) -> None:
+    if not isinstance(v, bool):
+        raise TypeError(f"{name}: expected True or False, got {v!r}")
+
+
+@dataclass(frozen=True)
+class RMSprop:
+    """``torch.optim.RMSprop``: with ``g = grad + wd p``,
+    ``v = alpha v + (1 - alpha) g^2``; centered: ``a = lerp(a, g, 1 - alpha)`` and
+    ``s = sqrt(v - a^2) + eps``, else ``s = sqrt(v) + eps``; with momentum
+    ``b = mu b + g / s`` and ``p -= lr b``, else ``p -= lr g / s``.  Slots ``square_avg``,
+    ``momentum_buffer`` (momentum > 0) and ``grad_avg`` (centered), all zeros at first."""
+
+    lr: float = 1e-2
+    alpha: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    centered: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("lr", self.lr)
+        _unit("alpha", self.alpha)
+        _positive("eps", self.eps, allow_zero=True)
+        _positive("weight_decay", self.weight_decay, allow_zero=True)
+        _unit("momentum", self.momentum)
+        _flag("centered", self.centered)
+
+    def init(self, params: Params) -> dict:
+        z = {k: compat.array_namespace(p).zeros_like(p) for k, p in params.items()}
+        slots = {"square_avg": z}
+        if self.momentum > 0:
+            slots["momentum_buffer"] = dict(z)
+        if self.centered:
+            slots["grad_avg"] = dict(z)
+        return {"step": 0, "slots": slots}
+
+    def step(self, params: Params, grads: Params, state: dict, *, xp: Any) -> tuple[Params, dict]:
+        a = self.alpha
+        s = state["slots"]
+        out: dict[str, dict] = {name: {} for name in s}
+        new = {}
+        for k, p in params.items():
+            g = grads[k] if not self.weight_decay else grads[k] + self.weight_decay * p
+            v = a * s["square_avg"][k] + (1.0 - a) * (g * g)
+            out["square_avg"][k] = v
+            if self.centered:
+                ga = _lerp(s["grad_avg"][k], g, 1.0 - a)
+                out["grad_avg"][k] = ga
+                avg = xp.sqrt(v - ga * ga) + self.eps
+            else:
+                avg = xp.sqrt(v) + self.eps
+            if self.momentum > 0:
+                b = self.momentum * s["momentum_buffer"][k] + g / avg
+                out["momentum_buffer"][k] = b
+                new[k] = p - self.lr * b
+            else:
+                new[k] = p - self.lr * (g / avg)
+        return new, {"step": state["step"] + 1, "slots": out}
+
+
+@dataclass(frozen=True)
+class AdamW:
+    """``torch.optim.AdamW`` (Adam with decoupled weight decay): ``p = p (1 - lr wd)`` first,
+    then Adam's step on the raw gradient (``m = lerp(m, g, 1 - b1)``,
+    ``v = b2 v + (1 - b2) g^2``, ``p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``;
+    amsgrad: ``v`` replaced by its running max in the denominator).  Adam's slots."""
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 1e-2
+    amsgrad: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("lr", self.lr)
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2):
+            raise ValueError(f"betas: expected two numbers (b1, b2) in [0, 1), got {self.betas!r}")
+        _unit("betas[0]", self.betas[0])
+        _unit("betas[1]", self.betas[1])
+        _positive("eps", self.eps, allow_zero=True)
+        _positive("weight_decay", self.weight_decay, allow_zero=True)
+        _flag("amsgrad", self.amsgrad)
+
+    def init(self, params: Params) -> dict:
+        return Adam(lr=self.lr, betas=self.betas, eps=self.eps, amsgrad=self.amsgrad).init(params)
+
+    def step(self, params: Params, grads: Params, state: dict, *, xp: Any) -> tuple[Params, dict]:
+        b1, b2 = self.betas
+        t = state["step"] + 1
+        s = state["slots"]
+        out: dict[str, dict] = {name: {} for name in s}
+        new = {}
+        scales = Adam(lr=self.lr, betas=self.betas)._scales
+        decay = 1.0 - self.lr * self.weight_decay
+        for k, p in params.items():
+            if self.weight_decay:
+                p = p * decay
+            step_size, bc2_sqrt = scales(t, p, xp=xp)
+            g = grads[k]
+            m = _lerp(s["exp_avg"][k], g, 1.0 - b1)
+            v = b2 * s["exp_avg_sq"][k] + (1.0 - b2) * (g * g)
+            out["exp_avg"][k], out["exp_avg_sq"][k] = m, v
+            if self.amsgrad:
+                v = xp.maximum(s["max_exp_avg_sq"][k], v)
+                out["max_exp_avg_sq"][k] = v
+            new[k] = p - step_size * (m / (xp.sqrt(v) / bc2_sqrt + self.eps))
+        return new, {"step": t, "slots": out}
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "rmsprop": RMSprop, "adamw": AdamW}
+"""name -> optimizer class (lower case); build one with :func:`make`."""
+
+
+def make(optimizer: Any, **hyper: Any) -> Any:
+    """The optimizer called ``optimizer`` (one of :data:`OPTIMIZERS`, any case: ``"adam"``,
+    ``"AdamW"``) with the hyper-parameters ``hyper`` (its dataclass fields, e.g. ``lr``,
+    ``momentum``; one given as None takes the optimizer's default), or an optimizer object
+    (anything with ``init`` and ``step``) as it is, when no ``hyper`` is given.
+
+    Raises ValueError (``optimizer: ...``) for an unknown name, naming the known ones;
+    TypeError for a hyper-parameter that optimizer does not take, naming the ones it takes,
+    and for something that is neither a name nor an optimizer; ValueError for a bad value
+    (the optimizer's own check) or ``hyper`` given with an optimizer object."""
+    if not isinstance(optimizer, str):
+        if not (hasattr(optimizer, "init") and hasattr(optimizer, "step")):
+            raise TypeError(f"optimizer: expected a name ({', '.join(OPTIMIZERS)}) or an rnnx.optim optimizer, "
+                            f"got {type(optimizer).__name__}")
+        given = sorted(k for k, v in hyper.items() if v is not None)
+        if given:
+            raise ValueError(f"{given[0]}: set it on the optimizer object ({type(optimizer).__name__}"
+                             f"({given[0]}=...)), not both")
+        return optimizer
+    cls = OPTIMIZERS.get(optimizer.lower())
+    if cls is None:
+        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    takes = tuple(cls.__dataclass_fields__)
+    unknown = [k for k in hyper if k not in takes]
+    if unknown:
+        raise TypeError(f"{unknown[0]}: optimizer {optimizer.lower()!r} takes no hyper-parameter {unknown[0]!r}; "
+                        f"expected one of {', '.join(takes)}")
+    return cls(**{k: v for k, v in hyper.items() if v is not None})
 
 
 def clip_by_value(grads: Params, clip: float, *, xp: Any) -> tuple[Params, Any]:

@@ -309,11 +309,11 @@ def summed_cross_entropy(pred: Any, target: Any, *, xp: Any) -> tuple[Any, Any]:
 
 
 def _text_optimizer(optimizer: Any) -> Any:
-    """min-char-rnn's Adagrad (lr=0.1, eps=1e-8) for None, else a name or an rnnx.optim object."""
+    """min-char-rnn's Adagrad (lr=0.1, eps=1e-8) for None, else a name or an rnnx.optim object
+    (:func:`rnnx.optim.make`)."""
     from rnnx import optim
-    from rnnx.fitting import _optimizer
 
-    return optim.Adagrad(lr=0.1, eps=1e-8) if optimizer is None else _optimizer(optimizer, None)
+    return optim.make("adagrad", lr=0.1, eps=1e-8) if optimizer is None else optim.make(optimizer)
 
 
 def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: int) -> tuple[Any, Any, Any, Any]:

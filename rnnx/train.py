@@ -60,8 +60,6 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-        if self.optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(optim.OPTIMIZERS)}, got {self.optimizer!r}")
         for name in ("clip_value", "clip_norm"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
@@ -76,11 +74,15 @@ class TrainConfig:
         self.make_optimizer()
 
     def make_optimizer(self):
-        if self.optimizer == "sgd":
-            return optim.SGD(lr=self.lr, momentum=self.momentum, nesterov=self.nesterov)
-        if self.optimizer == "adam":
-            return optim.Adam(lr=self.lr)
-        return optim.Adagrad(lr=self.lr)
+        """``optim.make(optimizer, lr=lr)``, with ``momentum`` and ``nesterov`` where set
+        (sgd's and rmsprop's momentum; another optimizer refuses them).  An unknown name is a
+        ValueError naming the known ones."""
+        hyper: dict = {"lr": self.lr}
+        if self.momentum:
+            hyper["momentum"] = self.momentum
+        if self.nesterov:
+            hyper["nesterov"] = self.nesterov
+        return optim.make(self.optimizer, **hyper)
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -229,7 +229,7 @@ BAD = [
     (dict(epochs=0), ValueError, "epochs: expected a positive integer, got 0"),
     (dict(batch_size=2.5), ValueError, "batch_size: expected a positive integer, got 2.5"),
     (dict(clip_norm=-1), ValueError, "clip_norm: expected a finite number > 0, got -1"),
-    (dict(optimizer="rmsprop"), ValueError, "optimizer: expected one of sgd, adam, adagrad"),
+    (dict(optimizer="adamax"), ValueError, "optimizer: expected one of sgd, adam, adagrad, rmsprop, adamw"),
     (dict(loss="hinge"), ValueError, "loss: expected one of"),
     (dict(metrics=["r2"]), ValueError, "metric"),
     (dict(restore_best_weights=True), ValueError, "restore_best_weights: applies with early_stopping"),
@@ -401,3 +401,34 @@ def test_an_early_stopped_state_resumes_to_no_further_epoch(tmp_path):
     assert again.stopped == "early-stopped" and len(again.history) == len(res.history)
     for k in res.params:
         assert np.array_equal(res.params[k], again.params[k]), k
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "jax"])
+def test_fit_takes_a_loss_spec_with_its_options(xp_name, tmp_path):
+    """loss=Huber(delta=...) trains with that delta (a compiled update is not reused from
+    "huber"), Huber() is "huber" bit for bit, a checkpoint records the options and resumes
+    only with them; quantile trains by name."""
+    from rnnx import losses as L
+
+    x, y = _sine_task(16)
+    if xp_name == "jax":
+        jnp = pytest.importorskip("jax.numpy")
+        x, y = jnp.asarray(x), jnp.asarray(y)
+    model = Model("gru", 2, 4, 1)
+    kw = dict(batch_size=8, seed=1, epochs=2)
+    named = rnnx.fit(model, x, y, loss="huber", **kw)
+    same = rnnx.fit(model, x, y, loss=L.Huber(), **kw)
+    small = rnnx.fit(model, x, y, loss=L.Huber(delta=0.01), **kw)
+    for k in named.params:
+        assert np.array_equal(np.asarray(named.params[k]), np.asarray(same.params[k])), k
+    assert any(not np.array_equal(np.asarray(named.params[k]), np.asarray(small.params[k])) for k in named.params)
+    path = str(tmp_path / "s.npz")
+    rnnx.fit(model, x, y, loss=L.Huber(delta=0.01), checkpoint=path, **kw)
+    with pytest.raises(ValueError, match=r"^resume: the checkpoint was written with loss='huber\(delta=0.01\)', "
+                                         r"this fit has loss='huber'"):
+        rnnx.fit(model, x, y, loss="huber", resume=path, **{**kw, "epochs": 3})
+    rnnx.fit(model, x, y, loss=L.Huber(delta=0.01), resume=path, **{**kw, "epochs": 3})
+    q = rnnx.fit(model, x, y, loss=L.Quantile(q=0.9), **kw)
+    assert np.isfinite(q.history[-1]["loss"])
+    with pytest.raises(TypeError, match="^loss: expected a loss name"):
+        rnnx.fit(model, x, y, loss=3, **kw)

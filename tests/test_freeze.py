@@ -21,6 +21,10 @@ OPTIMIZERS = {
     "amsgrad-wd": optim.Adam(lr=0.01, weight_decay=0.1, amsgrad=True),
     "adam-eps0": optim.Adam(lr=0.01, eps=0.0),
     "adagrad-wd": optim.Adagrad(lr=0.05, weight_decay=0.1),
+    "rmsprop-wd": optim.RMSprop(lr=0.01, weight_decay=0.1),
+    "rmsprop-centered-momentum-wd": optim.RMSprop(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1),
+    "adamw-wd": optim.AdamW(lr=0.01, weight_decay=0.1),
+    "adamw-amsgrad-eps0": optim.AdamW(lr=0.01, eps=0.0, amsgrad=True),
 }
 
 
@@ -76,7 +80,7 @@ def test_step_of_the_subset_leaves_frozen_slots_unchanged(name):
 
 
 @pytest.mark.parametrize("xp_name", ["numpy", "jax"])
-@pytest.mark.parametrize("name", ["sgd-momentum-wd", "adam-wd"])
+@pytest.mark.parametrize("name", ["sgd-momentum-wd", "adam-wd", "rmsprop-centered-momentum-wd", "adamw-wd"])
 def test_frozen_run_resumes_bit_for_bit_from_its_checkpoint(name, xp_name, tmp_path):
     """A checkpoint of a run with frozen parameters (their slots absent or as they were)
     resumes to the bits of the uninterrupted run."""

@@ -78,6 +78,13 @@ LOSS_CASES = {
                                lambda p, t: F.cross_entropy(p, t, ignore_index=-1)),
     "bce-logits": (L.get("bce-logits"), lambda k: _float_case(k, unit_target=True),
                    lambda p, t: F.binary_cross_entropy_with_logits(p, t)),
+    "quantile": (L.get("quantile"), _float_case, lambda p, t: torch.maximum(0.5 * (t - p), -0.5 * (t - p)).mean()),
+    "quantile-0.9": (L.Quantile(q=0.9), _float_case,
+                     lambda p, t: torch.maximum(0.9 * (t - p), (0.9 - 1) * (t - p)).mean()),
+    "quantile-levels": (L.Quantile(q=(0.1, 0.5, 0.8, 0.95)), _float_case,
+                        lambda p, t: torch.maximum(torch.tensor([0.1, 0.5, 0.8, 0.95], dtype=p.dtype) * (t - p),
+                                                   (torch.tensor([0.1, 0.5, 0.8, 0.95], dtype=p.dtype) - 1) * (t - p)
+                                                   ).mean()),
 }
 
 
@@ -236,7 +243,7 @@ BAD = [
     (lambda: L.get("huber", delta=0), ValueError, "delta: expected a finite number > 0, got 0"),
     (lambda: L.get("mse", delta=1.0), TypeError, "loss 'mse': takes no option 'delta'"),
     (lambda: L.get("x"), ValueError,
-     "loss: expected one of mse, mae, huber, half-sse, cross-entropy, bce-logits, got 'x'"),
+     "loss: expected one of mse, mae, huber, half-sse, cross-entropy, bce-logits, quantile, got 'x'"),
     (lambda: L.target_kind(3), TypeError, "loss: expected a loss name (mse, mae"),
     (lambda: M.get("r2"), ValueError, "metrics: expected one of mse, rmse, mae, accuracy, bpc, perplexity, got 'r2'"),
     (lambda: M.default_metrics("hinge"), ValueError, "loss: expected one of"),
@@ -288,9 +295,9 @@ def test_check_values_false_skips_only_the_value_checks():
 
 
 def test_registry():
-    assert list(L.LOSSES) == ["mse", "mae", "huber", "half-sse", "cross-entropy", "bce-logits"]
-    assert L.get("mse") is L.mse and L.CLASSIFICATION == ("cross-entropy", "bce-logits")
-    assert [L.target_kind(n) for n in L.LOSSES] == ["float"] * 4 + ["labels", "float"]
+    assert list(L.LOSSES) == ["mse", "mae", "huber", "half-sse", "cross-entropy", "bce-logits", "quantile"]
+    assert L.get("mse") == L.MSE() and L.LOSSES["mse"] is L.mse and L.CLASSIFICATION == ("cross-entropy", "bce-logits")
+    assert [L.target_kind(n) for n in L.LOSSES] == ["float"] * 4 + ["labels", "float", "float"]
     assert [M.default_metrics(n) for n in ("mse", "huber", "cross-entropy", "bce-logits")] == [
         ("rmse", "mae"), ("rmse", "mae"), ("accuracy",), ("accuracy",)]
     assert set(M.METRICS) == {"mse", "rmse", "mae", "accuracy", "bpc", "perplexity"}
@@ -348,3 +355,166 @@ def test_metrics_under_jit():
         eager = fn(p, t, xp=xp, mask=m)
         jitted = jax.jit(lambda p, t, m: fn(p, t, xp=xp, mask=m))(p, t, m)
         _close(np.asarray(jitted), np.asarray(eager), rel=1e-14)
+
+
+# -- loss specs, quantile, sample_weight (issue 29 item 2) ---------------------------------------------
+
+def test_specs_equal_names_with_options():
+    assert L.get("huber", delta=2) == L.get(L.Huber(delta=2)) == L.Huber(delta=2.0)
+    assert L.get("huber") == L.Huber() != L.Huber(delta=0.5) and hash(L.get("huber")) == hash(L.Huber())
+    assert repr(L.Huber(delta=2)) == "Huber(delta=2.0)" and eval("L." + repr(L.Quantile(q=(0.1, 0.9)))) == \
+        L.Quantile(q=(0.1, 0.9))
+    assert L.Huber(delta=2).label == "huber(delta=2.0)" and L.Huber().label == "huber"
+    assert L.CrossEntropy(check_values=False).label == "cross-entropy"
+    assert L.get(L.Huber(), delta=3.0) == L.Huber(delta=3.0)
+    import pickle
+    assert pickle.loads(pickle.dumps(L.Quantile(q=0.9))) == L.Quantile(q=0.9)
+    with pytest.raises(ValueError, match=r"^q: expected a quantile in \(0, 1\)"):
+        L.Quantile(q=1.0)
+    with pytest.raises(TypeError, match="^loss 'quantile': takes no option 'delta'; expected q$"):
+        L.get("quantile", delta=1.0)
+    with pytest.raises(ValueError, match="^q: 2 quantile levels need pred with 2 outputs"):
+        L.Quantile(q=(0.1, 0.9))(np.zeros((3, 4)), np.zeros((3, 4)), xp=np)
+
+
+def test_quantile_gradient_at_a_tie_is_torch_autograds():
+    """r = 0: the max's two arguments tie; torch splits the gradient evenly: -(q - 1/2)/N."""
+    import array_api_compat.numpy as xp
+
+    pred = np.asarray([[1.0, 2.0, 3.0]])
+    tgt = np.asarray([[1.0, 2.5, 2.0]])
+    v, g = L.Quantile(q=0.8)(pred, tgt, xp=xp)
+    tp = torch.tensor(pred, requires_grad=True)
+    r = torch.tensor(tgt) - tp
+    torch.maximum(0.8 * r, (0.8 - 1) * r).mean().backward()
+    _close(g, tp.grad.numpy(), rel=1e-15)
+    assert g[0, 0] == pytest.approx(-(0.8 - 0.5) / 3)
+
+
+WEIGHTED = [n for n in LOSS_CASES if n != "half-sse"]
+
+
+def _weights_for(kind, pred):
+    """Per-sample weights (B,), zero for one sample; (T, B) per position for m2m."""
+    r = np.random.default_rng(7)
+    w = r.uniform(0.2, 3.0, size=pred.shape[-2])
+    w[1] = 0.0
+    if kind == "m2m-positions":
+        return r.uniform(0.0, 2.0, size=pred.shape[:-1])
+    return w
+
+
+def _torch_elements(name, p, t, library):
+    """Per-element losses: the rnnx formula in torch ops, or torch.nn.functional's (reduction="none")."""
+    fn = LOSS_CASES[name][0]
+    o = fn.options
+    if name.startswith("cross-entropy"):
+        if library:
+            return F.cross_entropy(p.reshape(-1, C), t.reshape(-1), reduction="none",
+                                   ignore_index=o["ignore_index"]).reshape(t.shape)
+        lab = torch.where(t == o["ignore_index"], 0, t)
+        return -torch.gather(torch.log_softmax(p, dim=-1), -1, lab[..., None])[..., 0]
+    if name == "mse":
+        return F.mse_loss(p, t, reduction="none") if library else (p - t) ** 2
+    if name == "mae":
+        return F.l1_loss(p, t, reduction="none") if library else torch.abs(p - t)
+    if name.startswith("huber"):
+        dlt = o["delta"]
+        if library:
+            return F.huber_loss(p, t, reduction="none", delta=dlt)
+        a = torch.abs(p - t)
+        return torch.where(a < dlt, 0.5 * (p - t) ** 2, dlt * (a - 0.5 * dlt))
+    if name == "bce-logits":
+        if library:
+            return F.binary_cross_entropy_with_logits(p, t, reduction="none")
+        return torch.clamp(p, min=0) - p * t + torch.log1p(torch.exp(-torch.abs(p)))
+    q = torch.tensor(o["q"], dtype=p.dtype)  # quantile: no torch.nn.functional loss: the formula only
+    return torch.maximum(q * (t - p), (q - 1) * (t - p))
+
+
+def _torch_weighted(name, pred, tgt, mask, w, library):
+    """sum(w l) / sum(w valid) (x O for per-element losses) by torch autograd; grad wrt pred."""
+    tp = torch.tensor(pred, requires_grad=True)
+    tt = torch.tensor(tgt)
+    valid = torch.ones(pred.shape[:-1], dtype=torch.bool) if mask is None else torch.tensor(mask)
+    tw = torch.broadcast_to(torch.tensor(w), pred.shape[:-1])
+    labels = name.startswith("cross-entropy")
+    if labels:
+        valid = valid & (tt != LOSS_CASES[name][0].options["ignore_index"])
+    ps = torch.where(valid[..., None], tp, 0.0)
+    ts = torch.where(valid if labels else valid[..., None], tt, 0 if labels else 0.0)
+    each = _torch_elements(name, ps, ts, library)
+    wv = torch.where(valid, tw, 0.0)
+    if labels:
+        value = (wv * torch.where(valid, each, 0.0)).sum() / wv.sum()
+    else:
+        value = (wv[..., None] * torch.where(valid[..., None], each, 0.0)).sum() / (wv.sum() * pred.shape[-1])
+    value.backward()
+    return value.item(), tp.grad.numpy()
+
+
+@pytest.mark.parametrize("kind", ["none", "m2m", "m2o", "m2m-positions"])
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_sample_weight_three_ways(name, kind):
+    """The weighted mean (scikit-learn's weighted average) and its gradient = finite
+    differences (float64), torch autograd of the same formula, and torch.nn.functional's
+    per-element loss (reduction="none") then the weighted mean (where torch has the loss)."""
+    import array_api_compat.numpy as xp
+
+    pred, tgt, mask = _inputs(name, "m2m" if kind == "m2m-positions" else kind)
+    w = _weights_for(kind, pred)
+    fn = LOSS_CASES[name][0]
+    value, grad = fn(pred, tgt, xp=xp, mask=mask, sample_weight=w)
+    for library in (False, True):
+        if library and name.startswith("quantile"):
+            continue
+        tv, tg = _torch_weighted(name, pred, tgt, mask, w, library)
+        _close(value, tv)
+        _close(grad, tg)
+    clean = np.where(np.isfinite(pred), pred, 0.0)
+    _, grad = fn(clean, tgt, xp=xp, mask=mask, sample_weight=w)
+    h, fd = 1e-6, np.zeros_like(clean)
+    for i in np.ndindex(clean.shape):
+        e = np.zeros_like(clean)
+        e[i] = h
+        fd[i] = (float(fn(clean + e, tgt, xp=xp, mask=mask, sample_weight=w)[0])
+                 - float(fn(clean - e, tgt, xp=xp, mask=mask, sample_weight=w)[0])) / (2 * h)
+    _close(grad, fd, rel=1e-7)
+    ones = fn(pred, tgt, xp=xp, mask=mask, sample_weight=np.ones(pred.shape[-2]))
+    plain = fn(pred, tgt, xp=xp, mask=mask)
+    _close(ones[0], plain[0], rel=1e-14)  # unit weights: the unweighted mean
+    _close(ones[1], plain[1], rel=1e-14)
+
+
+@pytest.mark.parametrize("name", ["mse", "cross-entropy", "quantile-levels"])
+def test_sample_weight_under_jit_equals_eager(name):
+    import jax
+
+    target = _jax_target()
+    xp = target.namespace()
+    fn = LOSS_CASES[name][0]
+    pred, tgt, mask = _inputs(name, "m2m")
+    w = _weights_for("m2m", pred)
+    p, t, m, tw = (target.from_numpy(a) for a in (pred, tgt, mask, w))
+    eager = fn(p, t, xp=xp, mask=m, sample_weight=tw)
+    jitted = jax.jit(lambda p, t, m, w: fn(p, t, xp=xp, mask=m, sample_weight=w))(p, t, m, tw)
+    for a, b in zip(jitted, eager):
+        _close(np.asarray(a), np.asarray(b), rel=1e-14)
+
+
+@pytest.mark.parametrize("w,error,message", [
+    (np.asarray([1.0, -0.5, 1.0]), ValueError, "sample_weight: expected finite weights >= 0, got a minimum of -0.5"),
+    (np.asarray([1.0, np.nan, 1.0]), ValueError, "sample_weight: expected finite weights >= 0, got non-finite"),
+    (np.ones(4), ValueError, r"sample_weight: expected a shape that broadcasts to \(5, 3\)"),
+    ([1.0, 1.0, 1.0], TypeError, "sample_weight: expected an array, got list"),
+    (np.asarray([True, False, True]), TypeError, "sample_weight: expected real numbers, got dtype bool"),
+])
+def test_bad_sample_weight_is_one_line(w, error, message):
+    import array_api_compat.numpy as xp
+
+    pred, tgt, _ = _float_case("none")
+    with pytest.raises(error, match="^" + message) as e:
+        L.get("mse")(pred, tgt, xp=xp, sample_weight=w)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="^sample_weight: half-sse divides by the batch size"):
+        L.get("half-sse")(pred, tgt, xp=xp, sample_weight=np.ones(3))

@@ -25,7 +25,23 @@ CASES = [
     ("adam", {"lr": 0.01, "amsgrad": True}),
     ("adagrad", {}),
     ("adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.05, "initial_accumulator_value": 0.1}),
+    ("rmsprop", {}),
+    ("rmsprop", {"lr": 0.005, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.05}),
+    ("rmsprop", {"lr": 0.005, "momentum": 0.9}),
+    ("rmsprop", {"lr": 0.005, "centered": True}),
+    ("rmsprop", {"lr": 0.005, "alpha": 0.3, "momentum": 0.5, "centered": True, "weight_decay": 0.01}),
+    ("adamw", {}),
+    ("adamw", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
+    ("adamw", {"lr": 0.01, "amsgrad": True}),
+    ("adamw", {"lr": 0.01, "betas": (0.3, 0.999), "weight_decay": 0.0}),
 ]
+
+TORCH = {"sgd": "SGD", "adam": "Adam", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adamw": "AdamW"}
+
+
+def _torch_opt(name, params, kw):
+    """torch.optim's optimizer ``name`` on the single-tensor path (as rnnx's, parameter by parameter)."""
+    return getattr(torch.optim, TORCH[name])(params, **kw, foreach=False)
 
 
 @pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(map(str, k))}" for n, k in CASES])
@@ -35,8 +51,7 @@ def test_matches_torch_optim(name, kw):
     grads = [{k: rng.standard_normal(s) for k, s in SHAPES.items()} for _ in range(STEPS)]
     ours = optim.OPTIMIZERS[name](**kw)
     tparams = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    topt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}[name](
-        list(tparams.values()), **kw)
+    topt = _torch_opt(name, list(tparams.values()), kw)
     state = ours.init(params)
     for g in grads:
         params, state = ours.step(params, g, state, xp=xp)
@@ -52,7 +67,8 @@ def test_defaults_are_torchs():
     import inspect
 
     for ours, theirs in ((optim.SGD, torch.optim.SGD), (optim.Adam, torch.optim.Adam),
-                         (optim.Adagrad, torch.optim.Adagrad)):
+                         (optim.Adagrad, torch.optim.Adagrad), (optim.RMSprop, torch.optim.RMSprop),
+                         (optim.AdamW, torch.optim.AdamW)):
         sig = inspect.signature(theirs).parameters
         for f, v in ours.__dataclass_fields__.items():
             assert sig[f].default == v.default, (ours.__name__, f)
@@ -102,8 +118,7 @@ def test_nesterov_needs_momentum():
 
 def _run_torch(name, kw, params, grads):
     tparams = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    topt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}[name](
-        list(tparams.values()), **kw)
+    topt = _torch_opt(name, list(tparams.values()), kw)
     for g in grads:
         for k, p in tparams.items():
             p.grad = torch.tensor(g[k])
@@ -166,7 +181,8 @@ def test_array_step_eager(lib):
     params, grads = _problem(3)
     grads = grads[:5]
     for opt in (optim.SGD(lr=0.05, momentum=0.9, nesterov=True), optim.Adam(lr=0.01, amsgrad=True),
-                optim.Adagrad(lr=0.1, lr_decay=0.01)):
+                optim.Adagrad(lr=0.1, lr_decay=0.01), optim.RMSprop(lr=0.01, momentum=0.9, centered=True),
+                optim.AdamW(lr=0.01, amsgrad=True)):
         p = {k: ns.asarray(v, dtype=ns.float64) for k, v in params.items()}
         dev = next(iter(p.values())).device
         state = optim.as_arrays(opt.init(p), xp=ns, device=dev, params=p)
@@ -234,3 +250,92 @@ def test_clip_under_jit_equals_eager():
 def test_global_norm_empty():
     with pytest.raises(ValueError, match=r"^grads: expected at least one gradient array, got none"):
         optim.global_norm({}, xp=xp)
+
+
+# -- one factory: optim.make (issue 29 item 2) ------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["sgd", "Adam", "ADAGRAD", "RMSprop", "adamw"])
+def test_make_known_names_any_case(name):
+    opt = optim.make(name, lr=0.05)
+    assert type(opt) is optim.OPTIMIZERS[name.lower()] and opt.lr == 0.05
+    assert optim.make(name) == optim.OPTIMIZERS[name.lower()]()  # no hyper-parameters: the defaults
+    assert optim.make(name, lr=None) == optim.OPTIMIZERS[name.lower()]()  # None: the default
+
+
+def test_make_refuses_unknown_name_in_one_line():
+    with pytest.raises(ValueError) as e:
+        optim.make("adamax")
+    msg = str(e.value)
+    assert "\n" not in msg and "'adamax'" in msg
+    assert all(n in msg for n in ("sgd", "adam", "adagrad", "rmsprop", "adamw"))
+
+
+def test_make_refuses_unknown_hyper_parameter_in_one_line():
+    with pytest.raises(TypeError) as e:
+        optim.make("adam", momentum=0.9)
+    msg = str(e.value)
+    assert "\n" not in msg and "'momentum'" in msg and "betas" in msg and "amsgrad" in msg
+    assert optim.make("rmsprop", momentum=0.9).momentum == 0.9  # rmsprop takes it
+
+
+def test_make_passes_an_object_and_refuses_hyper_with_it():
+    opt = optim.RMSprop(lr=0.1)
+    assert optim.make(opt) is opt
+    with pytest.raises(ValueError, match="^lr: set it on the optimizer object"):
+        optim.make(opt, lr=0.2)
+    with pytest.raises(TypeError, match="^optimizer: expected a name"):
+        optim.make(3)
+
+
+@pytest.mark.parametrize("bad", [{"alpha": 1.0}, {"momentum": -0.1}, {"centered": 1}, {"eps": -1.0}])
+def test_rmsprop_bad_values(bad):
+    with pytest.raises((ValueError, TypeError)):
+        optim.RMSprop(**bad)
+
+
+@pytest.mark.parametrize("bad", [{"betas": (0.9,)}, {"weight_decay": -0.01}, {"amsgrad": "yes"}])
+def test_adamw_bad_values(bad):
+    with pytest.raises((ValueError, TypeError)):
+        optim.AdamW(**bad)
+
+
+def test_train_config_builds_every_optimizer_and_refuses_an_unknown_name():
+    """TrainConfig.make_optimizer built Adagrad for any name it did not know (issue 29)."""
+    from rnnx.train import TrainConfig
+
+    for name in optim.OPTIMIZERS:
+        assert type(TrainConfig(optimizer=name, lr=0.01).make_optimizer()) is optim.OPTIMIZERS[name]
+    cfg = TrainConfig(optimizer="adam", lr=0.01)
+    object.__setattr__(cfg, "optimizer", "adamax")  # a name that passed no check (a frozen dataclass)
+    with pytest.raises(ValueError, match="optimizer: expected one of"):
+        cfg.make_optimizer()
+    with pytest.raises(ValueError, match="optimizer: expected one of"):
+        TrainConfig(optimizer="adamax", lr=0.01)
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "jax"])
+@pytest.mark.parametrize("name,hyper", [("rmsprop", {"momentum": 0.5, "centered": True}), ("adamw", {"amsgrad": True})])
+def test_fit_with_the_new_optimizers_by_name_resumes_bit_for_bit(name, hyper, xp_name, tmp_path):
+    """rnnx.fit(optimizer="rmsprop"/"adamw") trains, and its checkpoint (every slot) resumes
+    to the bits of the uninterrupted run; an optimizer object of the same settings too."""
+    import rnnx
+    from rnnx.model import Model
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(12, 5, 2)), rng.normal(size=(12, 1))
+    if xp_name == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        x, y = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    model = Model("gru", 2, 3, 1)
+    kw = dict(batch_size=4, seed=2, optimizer=name, lr=0.01)
+    full = rnnx.fit(model, x, y, epochs=3, **kw)
+    assert full.history[-1]["loss"] < full.history[0]["loss"]
+    path = str(tmp_path / "run.npz")
+    rnnx.fit(model, x, y, epochs=1, checkpoint=path, **kw)
+    rest = rnnx.fit(model, x, y, epochs=3, resume=path, checkpoint=path, **kw)
+    for k in full.params:
+        assert np.array_equal(np.asarray(full.params[k]), np.asarray(rest.params[k])), k
+    obj = rnnx.fit(model, x, y, epochs=3, batch_size=4, seed=2, optimizer=optim.make(name, lr=0.01, **hyper))
+    default = rnnx.fit(model, x, y, epochs=3, **kw)
+    assert any(not np.array_equal(np.asarray(obj.params[k]), np.asarray(default.params[k])) for k in full.params)

@@ -275,7 +275,7 @@ _V = T.Vocabulary.from_text(TEXT).size
     ({"log_every": 0}, None, ValueError, "log_every: expected a positive int"),
     ({"on_update": 3}, None, TypeError, "on_update: expected a function"),
     ({"seed": -1}, None, ValueError, "seed: expected an int >= 0"),
-    ({"optimizer": "rmsprop"}, None, ValueError, "optimizer: expected one of sgd, adam, adagrad"),
+    ({"optimizer": "adamax"}, None, ValueError, "optimizer: expected one of sgd, adam, adagrad, rmsprop, adamw"),
     ({}, ("rnn", _V, 8, _V + 1, "many-to-many"), ValueError, f"model: input_size {_V}, output_size {_V + 1}"),
     ({}, ("rnn", _V, 8, _V, "many-to-one"), ValueError, "model: input_size"),
     ({}, ("rnn", _V - 1, 8, _V - 1, "many-to-many"), ValueError, f"ids: id {_V - 1} is outside [0, {_V - 1})"),

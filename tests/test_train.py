@@ -176,7 +176,7 @@ def test_tbptt_and_other_optimizers_train(tmp_path):
     (dict(lr=float("nan")), "lr: expected a finite learning rate > 0, got nan"),
     (dict(batch_size=0), "batch_size: expected a positive integer, got 0"),
     (dict(epochs=True), "epochs: expected a positive integer, got True"),
-    (dict(optimizer="rmsprop"), "optimizer: expected one of sgd, adam, adagrad, got 'rmsprop'"),
+    (dict(optimizer="adamax"), "optimizer: expected one of sgd, adam, adagrad, rmsprop, adamw, got 'adamax'"),
     (dict(clip_value=-1.0), "clip_value: expected a finite number > 0, got -1.0"),
     (dict(early_stopping=0), "early_stopping: expected a patience >= 1 epoch, got 0"),
 ])

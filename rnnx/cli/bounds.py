@@ -66,13 +66,14 @@ def _two_layer_model(s: TrainSettings) -> Model:
     return model_of(dataclasses.replace(s, layers=min(s.layers, 2)))
 
 
+_SLOTS = {"adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 1}
+"""Slots of the CLI's optimizers (no momentum or centred rmsprop, no amsgrad: the CLI sets neither)."""
+
+
 def optimizer_slots(s: TrainSettings) -> int:
-    """Per-parameter arrays the optimizer keeps: adam 2, adagrad 1, sgd 1 with momentum, else 0."""
-    if s.optimizer == "adam":
-        return 2
-    if s.optimizer == "adagrad":
-        return 1
-    return 1 if s.momentum else 0
+    """Per-parameter arrays the optimizer keeps: adam and adamw 2, adagrad and rmsprop 1, sgd 1
+    with momentum, else 0."""
+    return _SLOTS.get(s.optimizer, 1 if s.momentum else 0)
 
 
 def _transforms(s: Any) -> int:
@@ -273,7 +274,7 @@ def _panel_model(s: dict, n_in: int, n_classes: int, per_step: bool, hidden: int
 
 
 def _optimizer_slots(s: dict) -> int:
-    return {"adam": 2, "adagrad": 1}.get(s["optimizer"], 1 if s.get("momentum") else 0)
+    return _SLOTS.get(s["optimizer"], 1 if s.get("momentum") else 0)
 
 
 def check_panel(s: dict, *, cases: tuple[int, int, int], fitted: int, n_classes: int, per_step: bool,
@@ -368,7 +369,7 @@ def check_text(s: dict, *, vocabulary: int, source: str, model_options: dict | N
             m = model if same else build(v["hidden"], v["layers"])
         except (ValueError, TypeError):  # e.g. --proj-size above a smaller --hidden: not a way out
             return 1 << 80
-        slots = {"adam": 2, "adagrad": 1}.get(s["optimizer"], 0)
+        slots = _SLOTS.get(s["optimizer"], 0)
         return lib.estimate(m, batch_size=v["streams"], steps=v["seq_len"], itemsize=b, slots=slots,
                             transforms=int(s.get("clip_value") is not None), num_layers=v["layers"]).total_bytes
 

@@ -223,8 +223,11 @@ def check_values(s: dict[str, Any], name=flag_for) -> None:
             _positive_number(key, s[key], name)
     if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
         raise AppError(f"{name('seed')}: expected an integer, got {s['seed']!r}")
-    if s["optimizer"] not in ("sgd", "adam", "adagrad"):
-        raise AppError(f"{name('optimizer')}: expected one of sgd, adam, adagrad, got {s['optimizer']!r}")
+    from rnnx.optim import OPTIMIZERS
+
+    if s["optimizer"] not in OPTIMIZERS:
+        raise AppError(f"{name('optimizer')}: expected one of {', '.join(OPTIMIZERS)}, "
+                       f"got {s['optimizer']!r}")
     if s["optimizer"] != "sgd" and (s["momentum"] or s["nesterov"]):
         flag = name("momentum") if s["momentum"] else name("nesterov")
         raise AppError(f"{flag}: applies to --optimizer sgd only, got --optimizer {s['optimizer']}")
@@ -548,8 +551,8 @@ def _optimizer(s: dict):
 
     try:
         if s["optimizer"] == "sgd":
-            return optim.SGD(lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"])
-        return optim.OPTIMIZERS[s["optimizer"]](lr=s["lr"])
+            return optim.make("sgd", lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"])
+        return optim.make(s["optimizer"], lr=s["lr"])
     except (ValueError, TypeError) as e:
         raise _library(e) from None
 

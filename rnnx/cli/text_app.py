@@ -172,9 +172,8 @@ def _optimizer(s: dict):
     from rnnx import optim
 
     if s["optimizer"] == "adagrad":  # min-char-rnn's
-        return optim.Adagrad(lr=0.1 if s["lr"] is None else s["lr"], eps=1e-8)
-    cls = optim.OPTIMIZERS[s["optimizer"]]
-    return cls() if s["lr"] is None else cls(lr=s["lr"])
+        return optim.make("adagrad", lr=0.1 if s["lr"] is None else s["lr"], eps=1e-8)
+    return optim.make(s["optimizer"], lr=s["lr"])
 
 
 class _Reporter:

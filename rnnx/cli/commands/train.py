@@ -45,7 +45,7 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     _model_option_arguments(t, settings)
     t.add_argument("--output-activation", choices=["none", "tanh", "sigmoid"])
     t.add_argument("--objective", choices=["many-to-one", "many-to-many"])
-    t.add_argument("--optimizer", choices=["sgd", "adam", "adagrad"])
+    t.add_argument("--optimizer", choices=["sgd", "adam", "adagrad", "rmsprop", "adamw"])
     t.add_argument("--lr", type=number, help="learning rate (> 0)")
     t.add_argument("--momentum", type=float, help="SGD momentum")
     t.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
