@@ -61,6 +61,7 @@ from rnnx import optim
 from rnnx import tbptt as TB
 from rnnx._xp import index_array, index_dtype, namespace, where
 from rnnx.backends import capabilities
+from rnnx.training import callbacks as C
 
 __all__ = ["fit", "evaluate", "predict", "FitResult", "FitState", "Batches", "Stopped"]
 
@@ -230,6 +231,7 @@ class FitState:
     best_params: dict | None = None
     best_score: float = math.inf
     best_epoch: int = 0
+    callbacks: list = field(default_factory=list)  # each callback's state_dict(), in the order given
 
 
 @dataclass
@@ -272,6 +274,8 @@ def save_state(path: str, model, state: FitState, settings: dict, *, overwrite: 
             "opt_step": opt["step"], "history": state.history,
             "best_score": state.best_score if math.isfinite(state.best_score) else 1e308,
             "best_epoch": state.best_epoch, "settings": settings}
+    if any(state.callbacks):  # files of runs without stateful callbacks stay as they were
+        meta["callbacks"] = state.callbacks
     groups = {"params": state.params, "best": state.best_params or state.params}
     groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items()})
     checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy, overwrite=overwrite)
@@ -300,7 +304,8 @@ def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
             st["slots"][slot] = {k: xp.asarray(v, dtype=dtype, device=device) for k, v in groups[f"opt.{slot}"].items()}
     best = meta["best_score"] if meta["best_score"] < 1e308 else math.inf
     state = FitState(params, st, meta["epoch"], meta["updates"], list(meta["history"]),
-                     arrays(groups["best"]) if meta["best_epoch"] else None, best, meta["best_epoch"])
+                     arrays(groups["best"]) if meta["best_epoch"] else None, best, meta["best_epoch"],
+                     list(meta.get("callbacks", [])))
     return state, meta["settings"]
 
 
@@ -765,7 +770,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
         freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
-        steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None) -> FitResult:
+        steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None,
+        callbacks: Any = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
@@ -802,6 +808,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       ``restore_best_weights`` (default True with it) returns the best epoch's parameters.
     - ``on_epoch(row)``: called after every epoch with its history row; returning True
       stops training ("callback").
+    - ``callbacks``: a list of :class:`rnnx.training.Callback` (hooks ``on_fit_start``,
+      ``on_epoch_end``, ``on_fit_end``; ``run.stop(reason)``; ``state_dict`` kept in the
+      checkpoint), e.g. :class:`rnnx.training.EarlyStopping` with its ``monitor``,
+      ``min_delta`` and ``mode`` (``early_stopping=N`` is ``EarlyStopping(N)``; give one of the two).
     - ``verbose``: 0 silent, 1 a progress bar (tqdm, reading the loss every
       ``progress_every`` updates), 2 one line per epoch.
     - ``shuffle``: a new order of the training samples every epoch (seeded), else in order.
@@ -849,6 +859,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                           itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
                           transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
 
+    cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
+    own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
     _positive_int("checkpoint_every", checkpoint_every)
     if checkpoint is not None and not isinstance(checkpoint, str):
         raise TypeError(f"checkpoint: expected a file path, got {type(checkpoint).__name__}")
@@ -860,7 +872,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         written = None  # set to the loaded state's epoch below
     run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
-                        early_stopping=early_stopping, dtype=train.x.dtype)
+                        early_stopping=_stopper_setting(stopper), dtype=train.x.dtype)
     if isinstance(resume, str):
         # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
         resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
@@ -937,8 +949,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     progress = _Progress(verbose, epochs, n_batches)
     stopped = "done"
     monitor = "val_loss" if val is not None else "loss"
-    if early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
-        stopped = "early-stopped"  # a resumed state that had stopped: the uninterrupted run trains no further
+    view = C.Run(st, monitor)
+    for cb, stored in zip(own, st.callbacks):
+        cb.load_state_dict(stored)
+    for cb in cbs:
+        cb.on_fit_start(view)
+    stopped = view.stopped or "done"
 
     def stop(updates0: int) -> Stopped:
         """The epoch in progress undone; the last complete one kept (and in the checkpoint)."""
@@ -1096,14 +1112,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             if rec is not None:
                 rec.record_epoch(st.epoch, params)
             st.history.append(row)
-            score = row[monitor]
-            if score < st.best_score:
-                st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+            if stopper is None:  # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
+                score = row[monitor]
+                if score < st.best_score:
+                    st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
             progress.end(row)
-            if on_epoch is not None and on_epoch(dict(row)) is True:
-                stopped = "callback"
-            elif early_stopping is not None and st.epoch - st.best_epoch >= early_stopping:
-                stopped = "early-stopped"
+            for cb in cbs:
+                cb.on_epoch_end(view, dict(row))
+            stopped = view.stopped or "done"
+            st.callbacks = [cb.state_dict() for cb in own]
             if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
                                                       or st.epoch % checkpoint_every == 0):
                 save_state(checkpoint, model, st, run)
@@ -1115,5 +1132,46 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
     if compiled:
         st.opt_state = optim.as_python(st.opt_state)
-    restore = early_stopping is not None and restore_best_weights is not False and st.best_params is not None
+    restore = stopper is not None and stopper.restore_best_weights and st.best_params is not None
+    for cb in cbs:
+        cb.on_fit_end(view)
     return FitResult(st.best_params if restore else st.params, st.history, stopped, st.best_epoch, st)
+
+
+def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
+               restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None]:
+    """The run's callbacks in calling order (``on_epoch`` first, then ``callbacks``, then
+    ``EarlyStopping(early_stopping)``) and the one :class:`~rnnx.training.EarlyStopping`."""
+    if callbacks is None:
+        callbacks = []
+    if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks: expected a list of rnnx.training.Callback, got {type(callbacks).__name__}")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, C.Callback):
+            raise TypeError(f"callbacks[{i}]: expected an rnnx.training.Callback (subclass it, or use "
+                            f"LambdaCallback), got {type(cb).__name__}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch: expected a callable taking the history row, got {type(on_epoch).__name__}")
+    stoppers = [cb for cb in callbacks if isinstance(cb, C.EarlyStopping)]
+    if len(stoppers) > 1 or (stoppers and early_stopping is not None):
+        raise ValueError("callbacks: one EarlyStopping per run (it keeps the best epoch); got "
+                         + ("early_stopping=%r and an EarlyStopping callback" % early_stopping if early_stopping
+                            is not None else f"{len(stoppers)}"))
+    cbs = list(callbacks)
+    if on_epoch is not None:
+        cbs.insert(0, C.LambdaCallback(on_epoch_end=lambda run, row: run.stop("callback") if on_epoch(row) is True
+                                       else None))
+    if early_stopping is not None:
+        stoppers = [C.EarlyStopping(early_stopping, restore_best_weights=restore_best_weights is not False)]
+        cbs.append(stoppers[0])
+    return cbs, (stoppers[0] if stoppers else None)
+
+
+def _stopper_setting(stopper: C.EarlyStopping | None) -> Any:
+    """The run setting a resume compares: None, the patience (``early_stopping=N``, as files
+    before callbacks stored it), or every setting of a non-default EarlyStopping."""
+    if stopper is None:
+        return None
+    if stopper.settings() == C.EarlyStopping(stopper.patience).settings():
+        return stopper.patience
+    return stopper.settings()

@@ -359,7 +359,8 @@ BAD_MODEL = {**MODEL.config(), "hidden_size": -3}
 #: kind -> field -> (a value of the wrong type, a value out of range or None, the message of that one)
 FIELD_TABLE = {
     "rnnx-layer": {"layer": ("LSTM", BAD_LAYER, "meta.layer.hidden_size: expected a positive int, got -3")},
-    "rnnx-model": {"model": ([1], BAD_MODEL, "meta.model.hidden_size: expected a positive int, got -3")},
+    "rnnx-model": {"model": ([1], BAD_MODEL, "meta.model.hidden_size: expected a positive int, got -3"),
+                   "frozen": ("bias_hh_l0", ["nope"], "meta.frozen: ['nope'] are not parameters of")},
     "model": {
         "model": (3, {**MODEL.config(), "cell": "xx"}, "meta.model.cell: expected one of"),
         "norm": ("x", [0.0, 0.0], "meta.norm: expected [mean, std]"),
@@ -399,6 +400,7 @@ FIELD_TABLE = {
         "best_score": ("x", float("nan"), "meta.best_score: expected a number (inf allowed), got nan"),
         "best_epoch": (1.5, -1, "meta.best_epoch: expected an int >= 0"),
         "settings": (3, None, None),
+        "callbacks": ({}, [{"seen": 1}, 2], "meta.callbacks: expected a list of JSON objects"),
     },
     "text-state": {
         "model": ("x", {**MODEL.config(), "hidden_size": 0}, "meta.model.hidden_size: expected a positive int"),
@@ -413,7 +415,8 @@ FIELD_TABLE = {
 }
 OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
             ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers"),
-            ("model", "target_norms"), ("checkpoint", "target_norms"), ("text-state", "run")}
+            ("model", "target_norms"), ("checkpoint", "target_norms"), ("text-state", "run"), ("rnnx-model", "frozen"),
+            ("fit-state", "callbacks")}
 
 
 def _set(field, value):

@@ -107,6 +107,12 @@ def _names(v: Any, field: str) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _callback_states(v: Any, field: str) -> None:
+    """fit's callbacks' ``state_dict()``s: a list of JSON objects."""
+    if not isinstance(v, list) or not all(isinstance(d, dict) for d in v):
+        raise _Bad(field, f"expected a list of JSON objects (each callback's state), got {show(v)}")
+
+
 def _best_val(v: Any, field: str) -> None:
     if not _is_number(v) or math.isnan(v):
         raise _Bad(field, f"expected a number (inf allowed), got {show(v)}")
@@ -259,7 +265,7 @@ OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
     "rnnx-model": {"frozen": _names},  # Model.frozen, written when not empty
     "model": {"data": _data, "scalers": _scalers, "target_norms": _target_norms},
-    "fit-state": {},
+    "fit-state": {"callbacks": _callback_states},
     "text-state": {"run": _dict},
     "checkpoint": {"data": _data, "scalers": _scalers, "target_norms": _target_norms, "finished": _str_or_null,
                    "epochs": _int(1), "patience_from": _int(0)},

@@ -1,0 +1,198 @@
+r"""Callbacks: what happens around the training loop, outside the update.
+
+    class Stopper(rnnx.training.Callback):
+        def on_epoch_end(self, run, row):
+            if row["loss"] < 1e-4:
+                run.stop("converged")
+
+    rnnx.fit(model, x, y, callbacks=[Stopper(), EarlyStopping(patience=5, min_delta=1e-4)])
+
+A callback is an object with any of the hooks below (the base class :class:`Callback`
+defines each as doing nothing); the engine calls them in list order:
+
+- ``on_fit_start(run)``: once, before the first epoch of this call (a resumed run too);
+- ``on_epoch_end(run, row)``: after every epoch, with its history row (``epoch``, ``loss``,
+  ``val_*``, ``clipped``, ``seconds``);
+- ``on_fit_end(run)``: once, after the last epoch (not when the run raised);
+- ``state_dict()`` / ``load_state_dict(state)``: a JSON-able dict of the callback's own
+  counters, written into ``fit``'s checkpoint and handed back on resume (PyTorch
+  Lightning's convention), so a resumed run's callbacks continue as the uninterrupted
+  run's would.
+
+``run`` (a :class:`Run`) is the engine's view for callbacks: the epoch and update
+counts, the parameters after the last epoch, the history, the monitored quantity, and
+:meth:`Run.stop`, the one stop flag.  Hooks run on the host between epochs: they may read
+arrays (one sync per epoch), never inside an update.
+
+No callback touches the numbers trained: a run with callbacks that never stop it gives the
+same bits as one without.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+__all__ = ["Callback", "Run", "EarlyStopping", "LambdaCallback", "STOP_REASONS"]
+
+#: ``FitResult.stopped`` of a run that was not stopped by a callback, and the two built-in reasons.
+STOP_REASONS = ("done", "early-stopped", "callback")
+
+
+class Callback:
+    """The hooks, each doing nothing; subclass and override the ones you need."""
+
+    def on_fit_start(self, run: Run) -> None:
+        pass
+
+    def on_epoch_end(self, run: Run, row: dict) -> None:
+        pass
+
+    def on_fit_end(self, run: Run) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        """The callback's counters, JSON-able (numbers, strings, lists, dicts): stored in the
+        checkpoint.  Default: nothing to store."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state``, what :meth:`state_dict` returned in the run resumed."""
+
+
+class Run:
+    """The engine's state as callbacks see it.  ``epoch`` (epochs completed), ``updates``,
+    ``params`` (after the last completed epoch), ``history`` (the rows so far; do not
+    modify), ``monitor`` (``"val_loss"`` with validation data, else ``"loss"``), ``best``
+    (``(score, epoch)`` of the best epoch so far: on ``monitor``, or by the run's
+    :class:`EarlyStopping`, whose score is negated for ``mode="max"``), ``stopped`` (None,
+    or the reason given to :meth:`stop`)."""
+
+    def __init__(self, state: Any, monitor: str) -> None:
+        self._state, self.monitor = state, monitor
+        self.stopped: str | None = None
+
+    @property
+    def epoch(self) -> int:
+        return self._state.epoch
+
+    @property
+    def updates(self) -> int:
+        return self._state.updates
+
+    @property
+    def params(self) -> dict:
+        return self._state.params
+
+    @property
+    def history(self) -> list[dict]:
+        return self._state.history
+
+    @property
+    def best(self) -> tuple[float, int]:
+        return self._state.best_score, self._state.best_epoch
+
+    def stop(self, reason: str = "callback") -> None:
+        """End training after this epoch (its checkpoint is written, as for the last
+        epoch).  ``FitResult.stopped`` is ``reason``; when several callbacks stop the same
+        epoch, a reason other than ``"early-stopped"`` wins (a user's stop is named, as a
+        callable ``on_epoch`` returning True always was)."""
+        if not isinstance(reason, str) or not reason or reason == "done":
+            raise ValueError(f"stop: expected a non-empty reason other than 'done', got {reason!r}")
+        if self.stopped is None or self.stopped == "early-stopped":
+            self.stopped = reason
+
+    def set_best(self, score: float, epoch: int, params: dict) -> None:
+        """Record ``params`` of ``epoch`` as the best so far (what ``restore_best_weights``
+        returns and the checkpoint keeps): :class:`EarlyStopping` calls it with its own
+        rule."""
+        self._state.best_score, self._state.best_epoch, self._state.best_params = score, epoch, params
+
+
+def _number(name: str, v: Any, *, minimum: float, integer: bool = False) -> None:
+    ok = not isinstance(v, bool) and (isinstance(v, int) if integer else isinstance(v, (int, float)))
+    if not ok or not math.isfinite(v) or v < minimum:
+        kind = "an int" if integer else "a finite number"
+        raise ValueError(f"{name}: expected {kind} >= {minimum:g}, got {v!r}")
+
+
+class EarlyStopping(Callback):
+    r"""Stop when ``monitor`` has not improved for ``patience`` epochs; keep the best epoch.
+
+    An epoch improves when its score :math:`s` beats the best so far :math:`b` by more than
+    ``min_delta``: :math:`s < b - \delta` (``mode="min"``) or :math:`s > b + \delta`
+    (``"max"``, e.g. ``val_accuracy``).  Training stops after epoch :math:`e` when
+    :math:`e - e_{best} \ge` ``patience``.  ``monitor``: a history key (``"val_loss"``,
+    ``"val_rmse"``, ``"loss"``...; default the run's: ``val_loss`` with validation data, else
+    ``loss``); ``restore_best_weights``: ``fit`` returns the best epoch's parameters (else
+    the last's).  A history row without ``monitor`` is an error naming the keys it has.
+
+    Its state is the engine's best-epoch record (kept in the checkpoint), so a resumed run
+    stops exactly where the uninterrupted one does; a run that had stopped resumes to no
+    further epoch."""
+
+    def __init__(self, patience: int, *, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
+                 restore_best_weights: bool = True) -> None:
+        _number("patience", patience, minimum=1, integer=True)
+        _number("min_delta", min_delta, minimum=0)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        if monitor is not None and (not isinstance(monitor, str) or not monitor):
+            raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
+        if not isinstance(restore_best_weights, bool):
+            raise TypeError(f"restore_best_weights: expected True or False, got {restore_best_weights!r}")
+        self.patience, self.monitor, self.min_delta, self.mode = patience, monitor, float(min_delta), mode
+        self.restore_best_weights = restore_best_weights
+
+    def __repr__(self) -> str:
+        return (f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r}, min_delta={self.min_delta!r}, "
+                f"mode={self.mode!r}, restore_best_weights={self.restore_best_weights})")
+
+    def settings(self) -> dict:
+        """What a resumed run must share with the run it continues."""
+        return {"patience": self.patience, "monitor": self.monitor, "min_delta": self.min_delta, "mode": self.mode}
+
+    def key(self, run: Run) -> str:
+        return self.monitor or run.monitor
+
+    def _sign(self) -> float:
+        return 1.0 if self.mode == "min" else -1.0
+
+    def on_fit_start(self, run: Run) -> None:
+        if run.epoch - run.best[1] >= self.patience:
+            run.stop("early-stopped")  # a resumed state that had stopped: the uninterrupted run trains no further
+
+    def on_epoch_end(self, run: Run, row: dict) -> None:
+        key = self.key(run)
+        if key not in row:
+            raise ValueError(f"EarlyStopping: monitor {key!r} is not in the history; it has {', '.join(row)}")
+        score = self._sign() * row[key]  # stored as a quantity to minimise (inf: no epoch yet)
+        best, _ = run.best
+        if score < best - self.min_delta:
+            run.set_best(score, run.epoch, run.params)
+        if run.epoch - run.best[1] >= self.patience:
+            run.stop("early-stopped")
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda run, row: ...)``;
+    ``on_fit_start(run)``, ``on_epoch_end(run, row)``, ``on_fit_end(run)``."""
+
+    def __init__(self, *, on_fit_start: Callable | None = None, on_epoch_end: Callable | None = None,
+                 on_fit_end: Callable | None = None) -> None:
+        for name, f in (("on_fit_start", on_fit_start), ("on_epoch_end", on_epoch_end), ("on_fit_end", on_fit_end)):
+            if f is not None and not callable(f):
+                raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
+        self._start, self._epoch, self._end = on_fit_start, on_epoch_end, on_fit_end
+
+    def on_fit_start(self, run: Run) -> None:
+        if self._start is not None:
+            self._start(run)
+
+    def on_epoch_end(self, run: Run, row: dict) -> None:
+        if self._epoch is not None:
+            self._epoch(run, row)
+
+    def on_fit_end(self, run: Run) -> None:
+        if self._end is not None:
+            self._end(run)
