@@ -121,8 +121,9 @@ class _Base:
             raise ValueError(f"backend: {t.id} is not usable here: {why}")
         return t
 
-    def _panel(self, X: Any, name: str = "X") -> tuple[Any, Any, bool]:
-        """X as (x (N, T, I) float64 host array, lengths (N,) or None, ragged), checked as
+    def _panel(self, X: Any, name: str = "X") -> tuple[Any, Any, bool, Any]:
+        """X as (x (N, T, I) float64 host array, lengths (N,) or None, ragged, the number of
+        columns of a 2-D X (a table: one feature per step) or None), checked as
         scikit-learn checks (``check_array``: numbers, real, finite, dense, at least one
         sample and one step): the same in ``fit``, ``partial_fit`` and every prediction."""
         import numpy as np
@@ -143,15 +144,30 @@ class _Base:
             x = np.zeros((len(seqs), int(lengths.max()), feats))
             for i, s in enumerate(seqs):
                 x[i, : s.shape[0]] = s
-            return x, lengths, True
+            return x, lengths, True, None
         if not isinstance(X, np.ndarray) and hasattr(X, "__array_namespace__"):
             X = backends.to_numpy(X)
         x = check_array(X, allow_nd=True, dtype=np.float64, input_name=name)
+        cols = x.shape[1] if x.ndim == 2 else None
         if x.ndim == 2:
             x = x[:, :, None]
         if x.ndim != 3 or 0 in x.shape:
             raise ValueError(f"{name}: expected an array (N, T, I) or (N, T), got shape {x.shape}")
-        return x, None, False
+        return x, None, False, cols
+
+    def _check_width(self, x: Any, cols: Any) -> None:
+        """X against the fitted one: as many features per step; a 2-D X (a table) as many
+        columns as a 2-D X in fit (scikit-learn's check of ``n_features_in_``)."""
+        if x.shape[2] != self._step_features:
+            raise ValueError(f"X: has {x.shape[2]} features per step, expected {self._step_features} (as in fit)")
+        if cols is not None and self._columns is not None and cols != self._columns:
+            raise ValueError(f"X has {cols} features, but {type(self).__name__} is expecting {self._columns} features "
+                             "as input (a 2-D X is a table (n_samples, n_timesteps): give it the columns of fit, or "
+                             "sequences of another length as (n_samples, T, 1))")
+
+    def _set_width(self, x: Any, cols: Any) -> None:
+        self._step_features, self._columns = x.shape[2], cols
+        self.n_features_in_ = x.shape[2] if cols is None else cols
 
     def _valid(self, x: Any, lengths: Any) -> Any:
         import numpy as np
@@ -185,9 +201,8 @@ class _Base:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "params_")
-        x, lengths, ragged = self._panel(X)
-        if x.shape[2] != self.n_features_in_:
-            raise ValueError(f"X: has {x.shape[2]} features per step, expected {self.n_features_in_} (as in fit)")
+        x, lengths, ragged, cols = self._panel(X)
+        self._check_width(x, cols)
         return x, lengths, ragged
 
     def _split(self, n: int, seed: int, strata: Any = None) -> tuple[list[int], list[int]]:
@@ -265,7 +280,6 @@ class _Base:
         earlier = list(self.history_) if (incremental and self._fitted()) else []
         self.model_, self.params_, self.history_ = model, result.params, earlier + list(result.history)
         self.best_epoch_, self.n_epochs_ = result.best_epoch, len(self.history_)
-        self.n_features_in_ = x.shape[2]
         self._target_ = target
         return self
 
@@ -342,9 +356,11 @@ class RNNRegressor(_Base):
             raise ValueError(f"loss: expected one of mse, mae, huber, got {self.loss!r}")
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        x, lengths, ragged = self._panel(X)
+        x, lengths, ragged, cols = self._panel(X)
         yv, per_step, y_1d = self._targets(y, x, lengths, ragged)
         keep = self._fitted() and (incremental or self.warm_start)
+        if keep:
+            self._check_width(x, cols)
         if keep and (per_step != self.per_step_ or yv.shape[-1] != self.n_outputs_):
             raise ValueError(f"y: has {yv.shape[-1]} outputs{' per step' if per_step else ''}, expected "
                              f"{self.n_outputs_}{' per step' if self.per_step_ else ''} (as in the fit continued)")
@@ -360,6 +376,7 @@ class RNNRegressor(_Base):
             z = np.where(mask[..., None], z, 0.0)
         self._train(self._scaled(x, lengths), z, lengths, objective="many-to-many" if per_step else "many-to-one",
                     output_size=yv.shape[-1], loss=self.loss, strata=None, incremental=incremental)
+        self._set_width(x, cols)
         self.n_outputs_, self.per_step_, self._y_1d = yv.shape[-1], per_step, y_1d
         return self
 
@@ -446,11 +463,12 @@ class RNNClassifier(_Base):
 
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        x, lengths, ragged = self._panel(X)
+        x, lengths, ragged, cols = self._panel(X)
         labels, per_step = self._labels(y, x, lengths, ragged)
         valid = self._valid(x, lengths) if per_step else np.ones(x.shape[0], dtype=bool)
         keep = self._fitted() and (incremental or self.warm_start)
         if keep:
+            self._check_width(x, cols)
             if per_step != self.per_step_:
                 raise ValueError(f"y: labels {'per step' if per_step else 'per sequence'}, expected them "
                                  f"{'per step' if self.per_step_ else 'per sequence'} (as in the fit continued)")
@@ -477,6 +495,7 @@ class RNNClassifier(_Base):
         strata = None if per_step else codes.tolist()
         self._train(self._scaled(x, lengths), codes, lengths, objective="many-to-many" if per_step else "many-to-one",
                     output_size=len(self.classes_), loss="cross-entropy", strata=strata, incremental=incremental)
+        self._set_width(x, cols)
         self.per_step_ = per_step
         return self
 
