@@ -4,25 +4,31 @@
     clf.predict(X_test); clf.predict_proba(X_test); clf.score(X_test, y_test)
     sklearn.model_selection.GridSearchCV(clf, {"hidden_size": [32, 64]}).fit(X, y)
 
-X is an array (N, T, I) (or (N, T): one feature), or a list of N arrays (T_i, I) of
-different lengths (padded internally, the lengths kept: many-to-one reads each
-sequence's last valid step).  y: regression targets (N,) / (N, O), or (N, T[, O]) for a
-value at every step; class labels (N,) of any hashable, sortable kind (``classes_``,
-sorted as scikit-learn's ``LabelEncoder``), or (N, T) / a list of (T_i,) per-step labels
-(sequence labelling).
+X is an array (N, T, I), a 2-D table (N, T) of one feature per step (predicting on as many
+columns as it was fitted on: give (N, T, 1) for other lengths), or a list of N arrays
+(T_i, I) of different lengths (padded internally, the lengths kept: many-to-one reads each
+sequence's last valid step).  y: regression targets (N,) / (N, O) (a 2-D y is always
+outputs per sequence), or (N, T, O) for values at every step; class labels (N,) of any
+hashable, sortable kind (``classes_``, sorted as scikit-learn's ``LabelEncoder``), or
+(N, T) / a list of (T_i,) per-step labels (sequence labelling).
 
 They follow scikit-learn's conventions (``__init__`` stores its arguments as given and
 checks nothing; ``fit`` checks and sets the ``*_`` attributes; ``get_params`` /
 ``set_params`` / ``clone``; ``random_state``), so ``GridSearchCV`` and ``cross_val_score``
-work; scikit-learn itself is needed only by those tools (``__sklearn_tags__`` imports it
-when they ask).  Features are standardised on the training data (each feature's mean and
+work, ``pickle``/``joblib`` round-trip them, and they pass scikit-learn's ``check_estimator``
+(tests/test_sklearn_checks.py).  X and y are checked by scikit-learn's own validators
+(``check_array``, ``check_classification_targets``, ``check_is_fitted``) in ``fit``,
+``partial_fit`` and every prediction alike, so scikit-learn is needed (imported when they run).  Features are standardised on the training data (each feature's mean and
 std over the valid steps of every sequence; ``standardize=False`` turns it off);
 regression targets too (``standardize_target``), predictions back in the target's units.
 The defaults (an LSTM of 32 units, Adam at lr 3e-3, clipping at norm 1, at most 200
 epochs, stopping when the training loss has not improved for 20, as scikit-learn's
 ``MLPClassifier`` does) train without tuning; ``validation_fraction`` > 0 holds out that
-fraction (stratified for a classifier) and stops on its loss instead, restoring the best
-epoch's weights.
+fraction (stratified for a classifier; the last samples in their order for a regressor,
+so windows of a series never validate on their past) and stops on its loss instead,
+restoring the best epoch's weights.  ``warm_start`` and ``partial_fit`` continue from the
+fitted weights (the optimizer's state starts afresh each call).  ``fit`` takes no
+``sample_weight``: :func:`rnnx.fit` does not weight samples yet.
 (Not core maths: NumPy is imported inside the functions.)
 """
 
