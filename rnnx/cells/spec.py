@@ -68,6 +68,13 @@ def one_of(*values: Any) -> Callable[[str, Any, Mapping[str, Any], int], None]:
     return check
 
 
+def registered(name: str) -> CellSpec:
+    """The spec registered as ``name`` (:data:`rnnx.cells.CELLS`): how a pickled spec loads."""
+    from rnnx import cells
+
+    return cells.spec(name)
+
+
 def boolean(name: str, v: Any, opts: Mapping[str, Any], hidden_size: int) -> None:
     """A check: the value is True or False."""
     if not isinstance(v, bool):
@@ -123,6 +130,19 @@ class CellSpec:
     keras: str | None
     flax: tuple[str, ...]
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled by its registry name (its functions are the cell module's, not data): a
+        :class:`rnnx.Model` or layer pickles and joblib-dumps; a spec not in
+        :data:`rnnx.cells.CELLS` under its name cannot be pickled (``PicklingError`` naming it)."""
+        from rnnx import cells
+
+        if cells.CELLS.get(self.name) is not self:
+            import pickle
+
+            raise pickle.PicklingError(f"cell: {self.name!r} is not the spec registered in rnnx.cells.CELLS under "
+                                       "that name; only registered cells pickle")
+        return registered, (self.name,)
 
     @property
     def option_names(self) -> tuple[str, ...]:

@@ -1,0 +1,27 @@
+"""scikit-learn's own estimator checks (``sklearn.utils.estimator_checks``) on rnnx.RNNRegressor
+and rnnx.RNNClassifier, one test id per check: every check passes (none is declared not
+applicable).  The instances are small (8 units, 30 epochs: the training checks ask for R^2 >
+0.5 and accuracy > 0.83 on their data) so the whole set stays a few CPU seconds."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import rnnx
+
+pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install 'rnnx[sklearn]'")
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+SMALL = dict(hidden_size=8, epochs=30, lr=0.03, random_state=0)
+
+
+with warnings.catch_warnings():  # the estimators keep scikit-learn optional: they do not inherit BaseEstimator
+    warnings.filterwarnings("ignore", message=r"Estimator RNN\w+ does not inherit from `sklearn.base.BaseEstimator`")
+    checks = parametrize_with_checks([rnnx.RNNRegressor(**SMALL), rnnx.RNNClassifier(**SMALL)])
+
+
+@checks
+def test_sklearn_estimator_check(estimator, check):
+    check(estimator)
