@@ -49,7 +49,11 @@ PUBLISHED = {
     "ItalyPowerDemand": "FCN 96.1% (Fawaz et al. 2019, 'Deep learning for time series classification: a review', "
                         "UCR archive results)",
     "BasicMotions": "not found through the search tool (Ruiz et al. 2021 multivariate bake-off figures)",
+    "GunPoint": "not looked up",
+    "ArrowHead": "not looked up",
 }
+#: The UEA/UCR datasets of ``--only uea`` (sktime bundles them); ``--datasets`` picks some.
+UEA_DATASETS = ("BasicMotions", "ItalyPowerDemand", "GunPoint", "ArrowHead")
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -352,17 +356,21 @@ def torch_gru_classifier(d: dict, seed: int, epochs: int) -> dict:
 
 
 def rnnx_classifier(d: dict, seed: int, epochs: int, **params) -> dict:
-    clf = rnnx.RNNClassifier(hidden_size=64, random_state=seed, epochs=epochs, **params)
+    """rnnx.RNNClassifier with its defaults (rnnx/training/defaults.py's classification row,
+    the ones of ``rnnx train --uea``) but ``epochs`` and ``params``."""
+    clf = rnnx.RNNClassifier(random_state=seed, epochs=epochs, **params)
     t0 = time.perf_counter()
     clf.fit(d["x_tr"], d["y_tr"])
     seconds = time.perf_counter() - t0
     return {"accuracy": clf.score(d["x_te"], d["y_te"]), "epochs": clf.n_epochs_, "seconds": seconds}
 
 
-def uea(seeds: list[int], epochs: int) -> dict:
-    out = {"epochs_budget": epochs, "published": PUBLISHED, "datasets": {}}
+def uea(seeds: list[int], epochs: int, names: tuple[str, ...] = UEA_DATASETS) -> dict:
+    from rnnx.training.defaults import CLASSIFICATION
+
+    out = {"epochs_budget": epochs, "published": PUBLISHED, "datasets": {}, "defaults": CLASSIFICATION.as_dict()}
     t0 = time.perf_counter()
-    for name in ("BasicMotions", "ItalyPowerDemand"):
+    for name in names:
         d = uea_data(name)
         runs = {"rnnx_gru64": [rnnx_classifier(d, s, epochs, cell="gru") for s in seeds],
                 "rnnx_lstm64": [rnnx_classifier(d, s, epochs, cell="lstm") for s in seeds],
@@ -405,11 +413,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--only", choices=("weather", "uea"))
     ap.add_argument("--max-epochs", type=int, default=300, help="weather models' epoch cap (early stopping 20)")
-    ap.add_argument("--uea-epochs", type=int, default=200, help="classifiers' epoch budget (RNNClassifier default)")
+    ap.add_argument("--uea-epochs", type=int, default=300, help="classifiers' epoch budget (RNNClassifier's default)")
+    ap.add_argument("--datasets", default=",".join(UEA_DATASETS), help="UEA/UCR datasets, comma-separated "
+                    f"(default {','.join(UEA_DATASETS)})")
     ap.add_argument("--json", help="write every number here")
     args = ap.parse_args(argv)
     if args.seeds < 1 or args.max_epochs < 1 or args.uea_epochs < 1:
         ap.error("--seeds, --max-epochs, --uea-epochs: expected positive integers")
+    names = tuple(n for n in args.datasets.split(",") if n)
+    if not names or any(n not in UEA_DATASETS for n in names):
+        ap.error(f"--datasets: expected some of {','.join(UEA_DATASETS)}, got {args.datasets!r}")
     seeds = [0] if args.quick else list(range(args.seeds))
     max_epochs, uea_epochs = (3, 3) if args.quick else (args.max_epochs, args.uea_epochs)
     t0 = time.perf_counter()
@@ -419,7 +432,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "weather"):
         out["weather"] = weather(seeds, max_epochs, args.quick)
     if args.only in (None, "uea"):
-        out["uea"] = uea(seeds, uea_epochs)
+        out["uea"] = uea(seeds, uea_epochs, names)
     out["seconds"] = time.perf_counter() - t0
     print(f"\ntotal {out['seconds']:.0f} s")
     if args.json:

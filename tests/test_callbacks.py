@@ -165,3 +165,39 @@ def test_a_users_stop_reason_is_checked():
     with pytest.raises(ValueError, match=r"^stop: expected a non-empty reason other than 'done', got 'done'$"):
         rnnx.fit(MODEL, x, y, epochs=2, callbacks=[LambdaCallback(on_epoch_end=lambda run, row: run.stop("done"))],
                  **KW)
+
+
+def test_start_from_epoch_neither_keeps_nor_stops_before_it():
+    """Keras's ``start_from_epoch``: epochs 1..k are not monitored (no best kept, no stop);
+    from epoch k+1 the rule is the usual one on the rest of the history."""
+    x, y = _data()
+    full = rnnx.fit(MODEL, x, y, epochs=25, **KW)
+    scores = [r["val_loss"] for r in full.history]
+    plain = rnnx.fit(MODEL, x, y, epochs=25, callbacks=[EarlyStopping(2)], **KW)
+    k = len(plain.history)  # a warm-up over the epoch the plain rule stops at
+    assert plain.stopped == "early-stopped" and k < 20
+    stop, best = _expected_stop(scores[k:], 2, 0.0)
+    r = rnnx.fit(MODEL, x, y, epochs=25, callbacks=[EarlyStopping(2, start_from_epoch=k)], **KW)
+    assert (len(r.history), r.best_epoch) == (k + stop, k + best)
+    assert r.best_epoch > k and len(r.history) > k
+
+
+def test_start_from_epoch_resumes_bit_for_bit(tmp_path):
+    x, y = _data()
+    ck = str(tmp_path / "state.npz")
+    whole = rnnx.fit(MODEL, x, y, epochs=25, callbacks=[EarlyStopping(2, start_from_epoch=6)], **KW)
+    part = rnnx.fit(MODEL, x, y, epochs=4, callbacks=[EarlyStopping(2, start_from_epoch=6)], checkpoint=ck, **KW)
+    assert part.stopped == "done"  # 4 epochs, none monitored: no stop, though 4 - 0 >= patience
+    rest = rnnx.fit(MODEL, x, y, epochs=25, callbacks=[EarlyStopping(2, start_from_epoch=6)], resume=ck, **KW)
+    assert (rest.stopped, rest.best_epoch) == (whole.stopped, whole.best_epoch)
+    assert _no_time(rest.history) == _no_time(whole.history)
+    _same(rest.params, whole.params)
+    with pytest.raises(ValueError, match=r"^resume: the checkpoint was written with early_stopping="):
+        rnnx.fit(MODEL, x, y, epochs=25, callbacks=[EarlyStopping(2, start_from_epoch=3)], resume=ck, **KW)
+
+
+def test_start_from_epoch_refuses_bad_values():
+    with pytest.raises(ValueError, match=r"^start_from_epoch: expected an int >= 0, got -1$"):
+        EarlyStopping(2, start_from_epoch=-1)
+    with pytest.raises(ValueError, match=r"^start_from_epoch: expected an int >= 0, got 1.5$"):
+        EarlyStopping(2, start_from_epoch=1.5)

@@ -47,7 +47,7 @@ def test_classifier_protocol_and_string_labels():
     assert np.array_equal(pred, clf.classes_[proba.argmax(axis=1)])
     assert clf.score(X, y) >= 0.9
     assert clf.n_features_in_ == 2 and len(clf.history_) == clf.n_epochs_
-    assert repr(clf) == "RNNClassifier(cell='gru', epochs=100, hidden_size=8, lr=0.01, random_state=0)"
+    assert repr(clf) == "RNNClassifier(epochs=100, hidden_size=8, lr=0.01, random_state=0)"
 
 
 def test_classifier_is_reproducible_for_a_random_state():

@@ -70,22 +70,25 @@ from rnnx.backends import Unavailable
 from rnnx.dask_parallel import WorkersLost
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
 __all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "check_values", "holds_run", "resume_panel",
            "run_panel", "wants_panel"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
-#: The settings of a classification run when not given on the command line.
+#: The settings of a classification run when not given on the command line: the
+#: ``classification`` row of :mod:`rnnx.training.defaults` (the table RNNClassifier reads too).
 DEFAULTS: dict[str, Any] = {
-    "cell": "gru", "hidden": 64, "layers": 1, "bidirectional": False, "optimizer": "adam", "lr": 3e-3,
-    "momentum": 0.0, "nesterov": False, "batch_size": 32, "epochs": 300, "early_stopping": 30,
-    "clip_norm": 1.0, "clip_value": None, "seed": 0, "backend": "numpy", "device": None, "dtype": "float64",
-    "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
+    "cell": _TABLE.cell, "hidden": _TABLE.hidden, "layers": _TABLE.layers, "bidirectional": False,
+    "optimizer": _TABLE.optimizer, "lr": _TABLE.lr, "momentum": 0.0, "nesterov": False,
+    "batch_size": _TABLE.batch_size, "epochs": _TABLE.epochs, "early_stopping": _TABLE.patience,
+    "clip_norm": _TABLE.clip_norm, "clip_value": _TABLE.clip_value, "seed": 0, "backend": "numpy", "device": None,
+    "dtype": "float64", "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
     "dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0,
 }
 _DATA_FLAGS = ("npz", "ts", "uea")
-_SPLIT_NO_TEST, _SPLIT_WITH_TEST = (0.7, 0.15, 0.15), (0.8, 0.2)
+_SPLIT_NO_TEST, _SPLIT_WITH_TEST = _TABLE.split, (round(1.0 - _TABLE.validation, 12), _TABLE.validation)
 _REGRESSION = "applies to regression on a CSV, not to classification"
 #: Flags of ``rnnx train`` that mean nothing to a classification run, and why.
 REFUSED: dict[str, str] = {
@@ -109,9 +112,12 @@ USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_sto
 def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     """The data flags of a classification run: ``--npz``, ``--ts``, ``--test-ts``, ``--uea``."""
     split = (" --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class")
-    g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)", "defaults: --cell gru --hidden 64 "
-                                  "--optimizer adam --lr 3e-3 --batch-size 32 --epochs 300 --early-stopping 30 "
-                                  "--clip-norm 1.0 --checkpoint-every 10; continue a run with --resume DIR")
+    d = DEFAULTS
+    g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)", f"defaults: --cell {d['cell']} "
+                                  f"--hidden {d['hidden']} --optimizer {d['optimizer']} --lr {d['lr']:g} --batch-size "
+                                  f"{d['batch_size']} --epochs {d['epochs']} --early-stopping {d['early_stopping']} "
+                                  f"--clip-norm {d['clip_norm']} --checkpoint-every {d['checkpoint_every']}; continue a "
+                                  "run with --resume DIR")
     g.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
                         "(N, T), y (N,) labels per sequence or (N, T) per step, optional lengths (N,);" + split)
     g.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "

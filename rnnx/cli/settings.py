@@ -20,6 +20,7 @@ from rnnx.cells import spec as cell_spec
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.dataset import PRESETS
 from rnnx.layers import LAYER_OPTIONS
+from rnnx.training.defaults import REGRESSION as _TABLE
 
 #: Layer and cell options that are not model options of a run: they have a setting of
 #: their own (``--layers``, ``--bidirectional``), mean nothing to it (a Model is time-major),
@@ -54,8 +55,8 @@ def defaults_of(cell: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that fixes a run of ``rnnx train`` (the defaults table is the field
-    defaults).  ``model_options`` holds every option of the layer and of the chosen cell
+    """Everything that fixes a run of ``rnnx train`` (the field defaults are the
+    ``regression`` row of :mod:`rnnx.training.defaults`, which RNNRegressor reads too).  ``model_options`` holds every option of the layer and of the chosen cell
     (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of the
     LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
     check values: the library does when the run builds its model, data and trainer."""
@@ -71,7 +72,7 @@ class TrainSettings:
     difference: bool = False
     window: int = 20
     horizon: int = 1
-    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split: tuple[float, float, float] = _TABLE.split  # type: ignore[assignment]
     # where it runs
     backend: str = "numpy"
     device: str | None = None
@@ -81,26 +82,26 @@ class TrainSettings:
     dask_timeout: float = 60.0  # seconds to reach the scheduler, and to wait for one update
     dtype: str = "float64"
     # the model
-    cell: str = "lstm"
-    hidden: int = 32
-    layers: int = 1
+    cell: str = _TABLE.cell
+    hidden: int = _TABLE.hidden
+    layers: int = _TABLE.layers
     bidirectional: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     output_activation: str = "none"
     objective: str = "many-to-one"
     # the training
-    optimizer: str = "adam"
-    lr: float = 1e-3
+    optimizer: str = _TABLE.optimizer
+    lr: float = _TABLE.lr  # type: ignore[assignment]
     momentum: float = 0.0
     nesterov: bool = False
-    batch_size: int = 32
+    batch_size: int = _TABLE.batch_size
     shuffle: bool = True
-    epochs: int = 100
-    clip_value: float | None = None
-    clip_norm: float | None = None
+    epochs: int = _TABLE.epochs
+    clip_value: float | None = _TABLE.clip_value
+    clip_norm: float | None = _TABLE.clip_norm
     tbptt: tuple[int, int] | None = None
     seed: int = 0
-    early_stopping: int | None = None
+    early_stopping: int | None = _TABLE.patience
     checkpoint_every: int = 10
     #: None, or what diagnostics.json records (rnnx.recorder.WHAT; ("all",): everything the cell has)
     diagnostics: tuple[str, ...] | None = None

@@ -55,10 +55,11 @@ from typing import Any
 
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT
+from rnnx.training.defaults import TEXT as _TABLE
 
 TEXT_FILE = "text.json"
 #: The share of the text that trains; the rest gives the validation bits per character.
-TRAIN_SHARE = 0.9
+TRAIN_SHARE = _TABLE.split[0]
 #: History rows: the mean of every this many updates.
 LOG_EVERY = 10
 #: ``--checkpoint-every`` of a text run, in updates, when it is not given.
@@ -69,8 +70,11 @@ SAMPLE_LENGTH = 200
 USED = ("text", "seq_len", "streams", "max_updates", "sample_every", "cell", "hidden", "layers", "optimizer",
         "lr", "epochs", "clip_value", "no_clip", "seed", "backend", "device", "dtype", "out", "overwrite", "quiet",
         "checkpoint_every", "command")
-DEFAULTS = {"cell": "rnn", "hidden": 100, "layers": 1, "optimizer": "adagrad", "lr": None, "epochs": 1,
-            "seq_len": 25, "streams": 1, "clip_value": 5.0, "seed": 0, "backend": "numpy", "dtype": "float64",
+#: A text run's settings when not given: the ``text`` row of :mod:`rnnx.training.defaults`
+#: (``streams`` is its batch size), and the text's own.
+DEFAULTS = {"cell": _TABLE.cell, "hidden": _TABLE.hidden, "layers": _TABLE.layers, "optimizer": _TABLE.optimizer,
+            "lr": _TABLE.lr, "epochs": _TABLE.epochs, "seq_len": 25, "streams": _TABLE.batch_size,
+            "clip_value": _TABLE.clip_value, "seed": 0, "backend": "numpy", "dtype": "float64",
             "checkpoint_every": CHECKPOINT_EVERY}
 
 

@@ -21,12 +21,17 @@ work, ``pickle``/``joblib`` round-trip them, and they pass scikit-learn's ``chec
 ``partial_fit`` and every prediction alike, so scikit-learn is needed (imported when they run).  Features are standardised on the training data (each feature's mean and
 std over the valid steps of every sequence; ``standardize=False`` turns it off);
 regression targets too (``standardize_target``), predictions back in the target's units.
-The defaults (an LSTM of 32 units, Adam at lr 3e-3, clipping at norm 1, at most 200
-epochs, stopping when the training loss has not improved for 20, as scikit-learn's
-``MLPClassifier`` does) train without tuning; ``validation_fraction`` > 0 holds out that
-fraction (stratified for a classifier; the last samples in their order for a regressor,
-so windows of a series never validate on their past) and stops on its loss instead,
-restoring the best epoch's weights.  ``warm_start`` and ``partial_fit`` continue from the
+The defaults are ``rnnx train``'s, from one table (:mod:`rnnx.training.defaults`):
+``RNNClassifier`` as ``rnnx train --uea/--ts/--npz`` (a GRU of 64 units, Adam at lr 3e-3,
+clipping at norm 1, at most 300 epochs, a stratified 20% validation part, stopping when
+its loss has not improved for 30 epochs, the best epoch's weights restored),
+``RNNRegressor`` as ``rnnx train --csv`` (an LSTM of 32 units, Adam at lr 1e-3, 100
+epochs, no clipping, the last 15% of the samples validating, no early stopping: the best
+validation epoch's weights are kept).  ``validation_fraction`` is the share held out
+(stratified for a classifier; the last samples in their order for a regressor, so windows
+of a series never validate on their past; 0: none, and ``early_stopping`` then watches
+the training loss); ``early_stopping=None`` trains every epoch and, with a validation
+part, keeps its best epoch's weights.  ``warm_start`` and ``partial_fit`` continue from the
 fitted weights (the optimizer's state starts afresh each call).  ``fit`` takes no
 ``sample_weight``: :func:`rnnx.fit` does not weight samples yet.
 (Not core maths: NumPy is imported inside the functions.)
@@ -39,6 +44,7 @@ import random
 from typing import Any
 
 from rnnx import backends
+from rnnx.training.defaults import CLASSIFICATION, REGRESSION
 
 __all__ = ["RNNRegressor", "RNNClassifier"]
 
@@ -49,12 +55,11 @@ class _Base:
     _estimator_type: str = ""
     _loss_names: tuple[str, ...] = ()
 
-    def __init__(self, *, cell: str = "lstm", hidden_size: int = 32, num_layers: int = 1, bidirectional: bool = False,
-                 dropout: float = 0.0, epochs: int = 200, batch_size: int = 32, optimizer: str = "adam",
-                 lr: float = 3e-3, clip_norm: float | None = 1.0, early_stopping: int | None = 20,
-                 validation_fraction: float = 0.0, shuffle: bool = True, standardize: bool = True,
-                 backend: str = "numpy", device: str | None = None, dtype: str = "float64",
-                 random_state: Any = None, verbose: int = 0, warm_start: bool = False) -> None:
+    def __init__(self, *, cell: str, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float,
+                 epochs: int, batch_size: int, optimizer: str, lr: float, clip_norm: float | None,
+                 early_stopping: int | None, validation_fraction: float, shuffle: bool, standardize: bool,
+                 backend: str, device: str | None, dtype: str, random_state: Any, verbose: int,
+                 warm_start: bool) -> None:
         self.warm_start = warm_start
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.bidirectional, self.dropout, self.epochs, self.batch_size = bidirectional, dropout, epochs, batch_size
@@ -250,6 +255,7 @@ class _Base:
 
         from rnnx import fitting
         from rnnx.model import Model
+        from rnnx.training import EarlyStopping
 
         seed = self._seed()
         target = self._target()
@@ -278,11 +284,15 @@ class _Base:
         with target.scope():
             xt, yt, lt = arrays(tr)
             val = arrays(va) if va else None
-            result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=1 if incremental else self.epochs,
+            epochs = 1 if incremental else self.epochs
+            patience = None if incremental else self.early_stopping
+            keep_best = None
+            if patience is None and val is not None:  # no early stopping: keep the best validation epoch, as rnnx train
+                keep_best = [EarlyStopping(max(1, epochs), restore_best_weights=True)]
+            result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=epochs,
                                  batch_size=self.batch_size, shuffle=self.shuffle, optimizer=self.optimizer,
-                                 lr=self.lr, loss=loss, clip_norm=self.clip_norm,
-                                 early_stopping=None if incremental else self.early_stopping,
-                                 verbose=self.verbose, seed=seed, params=start)
+                                 lr=self.lr, loss=loss, clip_norm=self.clip_norm, early_stopping=patience,
+                                 verbose=self.verbose, seed=seed, params=start, callbacks=keep_best)
         earlier = list(self.history_) if (incremental and self._fitted()) else []
         self.model_, self.params_, self.history_ = model, result.params, earlier + list(result.history)
         self.best_epoch_, self.n_epochs_ = result.best_epoch, len(self.history_)
@@ -333,11 +343,12 @@ class RNNRegressor(_Base):
 
     _estimator_type = "regressor"
 
-    def __init__(self, *, loss: str = "mse", standardize_target: bool = True, cell: str = "lstm",
-                 hidden_size: int = 32, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 epochs: int = 200, batch_size: int = 32, optimizer: str = "adam", lr: float = 3e-3,
-                 clip_norm: float | None = 1.0, early_stopping: int | None = 20, validation_fraction: float = 0.0,
-                 shuffle: bool = True, standardize: bool = True, backend: str = "numpy", device: str | None = None,
+    def __init__(self, *, loss: str = "mse", standardize_target: bool = True, cell: str = REGRESSION.cell,
+                 hidden_size: int = REGRESSION.hidden, num_layers: int = REGRESSION.layers, bidirectional: bool = False,
+                 dropout: float = 0.0, epochs: int = REGRESSION.epochs, batch_size: int = REGRESSION.batch_size,
+                 optimizer: str = REGRESSION.optimizer, lr: float = REGRESSION.lr,  # type: ignore[assignment]
+                 clip_norm: float | None = REGRESSION.clip_norm, early_stopping: int | None = REGRESSION.patience,
+                 validation_fraction: float = REGRESSION.validation, shuffle: bool = True, standardize: bool = True, backend: str = "numpy", device: str | None = None,
                  dtype: str = "float64", random_state: Any = None, verbose: int = 0, warm_start: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                          dropout=dropout, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
@@ -452,6 +463,21 @@ class RNNClassifier(_Base):
     holds out that fraction of each class (stratified)."""
 
     _estimator_type = "classifier"
+
+    def __init__(self, *, cell: str = CLASSIFICATION.cell, hidden_size: int = CLASSIFICATION.hidden,
+                 num_layers: int = CLASSIFICATION.layers, bidirectional: bool = False, dropout: float = 0.0,
+                 epochs: int = CLASSIFICATION.epochs, batch_size: int = CLASSIFICATION.batch_size,
+                 optimizer: str = CLASSIFICATION.optimizer, lr: float = CLASSIFICATION.lr,  # type: ignore[assignment]
+                 clip_norm: float | None = CLASSIFICATION.clip_norm,
+                 early_stopping: int | None = CLASSIFICATION.patience,
+                 validation_fraction: float = CLASSIFICATION.validation, shuffle: bool = True, standardize: bool = True,
+                 backend: str = "numpy", device: str | None = None, dtype: str = "float64", random_state: Any = None,
+                 verbose: int = 0, warm_start: bool = False) -> None:
+        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                         dropout=dropout, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         clip_norm=clip_norm, early_stopping=early_stopping, validation_fraction=validation_fraction,
+                         shuffle=shuffle, standardize=standardize, backend=backend, device=device, dtype=dtype,
+                         random_state=random_state, verbose=verbose, warm_start=warm_start)
 
     def fit(self, X: Any, y: Any):
         """Train from fresh weights (from the fitted ones with ``warm_start=True``; the

@@ -126,14 +126,17 @@ class EarlyStopping(Callback):
     ``"val_rmse"``, ``"loss"``...; default the run's: ``val_loss`` with validation data, else
     ``loss``); ``restore_best_weights``: ``fit`` returns the best epoch's parameters (else
     the last's).  A history row without ``monitor`` is an error naming the keys it has.
+    ``start_from_epoch`` (Keras's): epochs 1 to it are a warm-up, neither kept as the best
+    nor counted towards a stop (0, the default: every epoch is monitored).
 
     Its state is the engine's best-epoch record (kept in the checkpoint), so a resumed run
     stops exactly where the uninterrupted one does; a run that had stopped resumes to no
     further epoch."""
 
     def __init__(self, patience: int, *, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
-                 restore_best_weights: bool = True) -> None:
+                 restore_best_weights: bool = True, start_from_epoch: int = 0) -> None:
         _number("patience", patience, minimum=1, integer=True)
+        _number("start_from_epoch", start_from_epoch, minimum=0, integer=True)
         _number("min_delta", min_delta, minimum=0)
         if mode not in ("min", "max"):
             raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
@@ -142,15 +145,19 @@ class EarlyStopping(Callback):
         if not isinstance(restore_best_weights, bool):
             raise TypeError(f"restore_best_weights: expected True or False, got {restore_best_weights!r}")
         self.patience, self.monitor, self.min_delta, self.mode = patience, monitor, float(min_delta), mode
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r}, min_delta={self.min_delta!r}, "
-                f"mode={self.mode!r}, restore_best_weights={self.restore_best_weights})")
+                f"mode={self.mode!r}, restore_best_weights={self.restore_best_weights}, "
+                f"start_from_epoch={self.start_from_epoch})")
 
     def settings(self) -> dict:
         """What a resumed run must share with the run it continues."""
-        return {"patience": self.patience, "monitor": self.monitor, "min_delta": self.min_delta, "mode": self.mode}
+        out = {"patience": self.patience, "monitor": self.monitor, "min_delta": self.min_delta, "mode": self.mode}
+        if self.start_from_epoch:  # only when set: files written before it existed still resume
+            out["start_from_epoch"] = self.start_from_epoch
+        return out
 
     def key(self, run: Run) -> str:
         return self.monitor or run.monitor
@@ -159,18 +166,20 @@ class EarlyStopping(Callback):
         return 1.0 if self.mode == "min" else -1.0
 
     def on_fit_start(self, run: Run) -> None:
-        if run.epoch - run.best[1] >= self.patience:
+        if run.epoch > self.start_from_epoch and run.epoch - max(run.best[1], self.start_from_epoch) >= self.patience:
             run.stop("early-stopped")  # a resumed state that had stopped: the uninterrupted run trains no further
 
     def on_epoch_end(self, run: Run, row: dict) -> None:
         key = self.key(run)
         if key not in row:
             raise ValueError(f"EarlyStopping: monitor {key!r} is not in the history; it has {', '.join(row)}")
+        if run.epoch <= self.start_from_epoch:
+            return
         score = self._sign() * row[key]  # stored as a quantity to minimise (inf: no epoch yet)
         best, _ = run.best
         if score < best - self.min_delta:
             run.set_best(score, run.epoch, run.params)
-        if run.epoch - run.best[1] >= self.patience:
+        if run.epoch - max(run.best[1], self.start_from_epoch) >= self.patience:
             run.stop("early-stopped")
 
 
