@@ -158,6 +158,15 @@ def index_dtype(xp: Any, device: Any) -> Any:
     return xp.__array_namespace_info__().default_dtypes(device=device)["integral"]
 
 
+def host_ints(a: Any, /) -> list[int]:
+    """A 1-D integer array's values as Python ints: one read to the host (``tolist``, which
+    NumPy, torch, JAX and CuPy arrays have; element by element otherwise)."""
+    tolist = getattr(a, "tolist", None)
+    if callable(tolist):
+        return [int(v) for v in tolist()]
+    return [int(a[i]) for i in range(a.shape[0])]
+
+
 def index_array(values: list[int], /, *, xp: Any, dtype: Any, device: Any) -> Any:
     """A 1-D integer array of ``values`` (Python ints) in ``dtype`` (a 32- or 64-bit integer
     dtype) on ``device``, handed over as one buffer (``array.array``: the standard's

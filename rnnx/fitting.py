@@ -59,7 +59,7 @@ from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
 from rnnx import tbptt as TB
-from rnnx._xp import index_array, index_dtype, namespace, where
+from rnnx._xp import host_ints, index_array, index_dtype, namespace, where
 from rnnx.backends import capabilities
 from rnnx.training import callbacks as C
 
@@ -113,6 +113,41 @@ class Batches:
         """Samples [a, b) (a < b <= n)."""
         y = self.y[a:b, ...] if self.y_axis == 0 else self.y[:, a:b, ...]
         return Batches(self.x[:, a:b, ...], y, None if self.lengths is None else self.lengths[a:b], self.y_axis)
+
+    def cut(self, steps: int) -> Batches:
+        """The first ``steps`` time steps (x, and y where it has a time axis): what a batch
+        whose sequences are all at most ``steps`` long reads (a view where the library has
+        views)."""
+        if steps >= self.x.shape[0]:
+            return self
+        y = self.y[:steps, ...] if self.y_axis == 1 else self.y
+        return Batches(self.x[:steps, ...], y, self.lengths, self.y_axis)
+
+
+#: Cut lengths of compiled updates go up in steps of this ratio (and multiples of 8), so
+#: that a panel of T steps compiles at most ``2 * ceil(log2(T)) + 1`` programs per batch
+#: shape, each running at most 41% more steps than its batch's longest sequence.
+CUT_RATIO = 2 ** 0.5
+
+
+def cut_length(longest: int, steps: int, *, compiled: bool) -> int:
+    """The time steps a batch whose longest sequence is ``longest`` (of a panel of
+    ``steps``) runs: ``longest`` itself in eager code; where updates are compiled (one
+    program per distinct length), the next of a few lengths (multiples of 8 growing by
+    :data:`CUT_RATIO` from 8, and ``steps``)."""
+    if not compiled or longest >= steps:
+        return min(longest, steps)
+    b = 8
+    while b < longest:
+        b = -(-int(b * CUT_RATIO) // 8) * 8
+    return min(b, steps)
+
+
+def batch_cuts(lengths: list[int], order: list[int], starts: list[tuple[int, int]], steps: int, *,
+               compiled: bool) -> dict[int, int]:
+    """{first sample a: the time steps of the update over samples ``order[a:e]``}, from the
+    host copy of ``lengths`` (no read from the device)."""
+    return {a: cut_length(max(lengths[i] for i in order[a:e]), steps, compiled=compiled) for a, e in starts}
 
 
 def _labels(loss_name: str) -> bool:
@@ -981,6 +1016,19 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
     dask = _dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
 
+    # each batch runs to its own longest sequence (padding is masked: the same loss, the
+    # gradients up to the order of their sums over time): the lengths read to the host once
+    T = int(train.x.shape[0])
+    host_lengths = None
+    if train.lengths is not None and par is None and dask is None and rec is None:
+        host_lengths = host_ints(train.lengths)
+    cut_data: dict[int, Batches] = {}  # the training data cut to each length used (views, or one copy each)
+
+    def cut(steps: int) -> Batches:
+        if steps not in cut_data:
+            cut_data[steps] = train.cut(steps)
+        return cut_data[steps]
+
     def epoch_order(epoch: int) -> tuple:
         """Epoch ``epoch``'s sample order, its index array (one host-to-device copy) and,
         where updates are compiled, each program's indices by first sample (sliced here, so
@@ -993,15 +1041,20 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             perm = index_array(order, xp=xp, dtype=it, device=dev)
             if par is not None:
                 perm = par.place(perm)
-        a = 0
+        a, spans = 0, []
         while compiled and a < train.n:
             if spe > 1 and train.n - a >= spe * batch_size:
                 chunks[a] = xp.reshape(perm[a:a + spe * batch_size], (spe, batch_size))
+                spans.append((a, a + spe * batch_size))
                 a += spe * batch_size
             else:
                 chunks[a] = perm[a:min(a + batch_size, train.n)]
+                spans.append((a, min(a + batch_size, train.n)))
                 a += batch_size
-        return epoch, order, perm, chunks
+        if not compiled:
+            spans = [(a, min(a + batch_size, train.n)) for a in range(0, train.n, batch_size)]
+        cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, T, compiled=compiled)
+        return epoch, order, perm, chunks, cuts
 
     ahead = None  # the next epoch's epoch_order, made while the device computes this one
     if compiled:
@@ -1013,7 +1066,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             t0 = time.perf_counter()
             updates0 = st.updates
             epoch_stats: list = []
-            _, order, perm, chunks = ahead if ahead is not None and ahead[0] == st.epoch else epoch_order(st.epoch)
+            _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == st.epoch else epoch_order(st.epoch)
             ahead = None
             params, opt_state = st.params, st.opt_state
             total, clipped_n, done = None, None, 0
@@ -1025,10 +1078,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 if should_stop is not None and should_stop():
                     raise stop(updates0)
                 before = done
+                src = train if cuts is None else cut(cuts[a])  # this batch's time steps
                 if compiled and spe > 1 and train.n - a >= spe * batch_size:  # spe full batches: one program
                     e = a + spe * batch_size
                     params, opt_state, total, clipped_n = steps(
-                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths, chunks[a],
+                        params, opt_state, total, clipped_n, src.x, src.y, src.lengths, chunks[a],
                         dropout_seeds(spe) if dropout else None)
                     st.updates += spe
                     done += spe
@@ -1043,8 +1097,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     done += 1
                 elif compiled:  # the gather, the update and the sums: one program
                     e = min(a + batch_size, train.n)
-                    params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, train.x,
-                                                                       train.y, train.lengths, chunks[a],
+                    params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, src.x,
+                                                                       src.y, src.lengths, chunks[a],
                                                                        dropout_seed() if dropout else None)
                     epoch_stats += rec_u
                     st.updates += 1
@@ -1056,7 +1110,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         progress.batches(done, float(total) / done)
                     continue
                 e = min(a + batch_size, train.n)
-                b = train.take(perm[a:e], xp=xp) if shuffle else train.part(a, e)
+                b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
                 if tbptt is not None:
                     def tb_update(p, g):
                         nonlocal opt_state, clipped_n
