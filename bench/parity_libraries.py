@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the Markdown table to this file")
     ap.add_argument("--json", help="write the whole result as JSON to this file")
     ap.add_argument("--overwrite", action="store_true", help="replace existing --out/--json files")
+    ap.add_argument("--jobs", type=int, default=1, help="libraries run at once (default 1; their times then "
+                    "include each other's load)")
     a = ap.parse_args(argv)
     names = [lib.name for lib in LIBRARIES]
     chosen = LIBRARIES
@@ -235,14 +237,22 @@ def main(argv: list[str] | None = None) -> int:
             _refuse(f"{flag}: {path!r} exists; pass --overwrite to replace it")
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             _refuse(f"{flag}: the folder of {path!r} does not exist")
+    if a.jobs < 1:
+        _refuse(f"--jobs: expected a positive integer, got {a.jobs}")
     t0 = time.perf_counter()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="rnnx-parity-libs-") as work:
-        for lib in chosen:
-            print(f"{lib.name}: rnnx parity --namespace {lib.spec} ...", file=sys.stderr, flush=True)
-            rows.append(run_one(lib, a.cells, work))
-            print(f"{lib.name}: {rows[-1]['status']} ({rows[-1]['passed']}/{rows[-1]['rows']} rows, "
-                  f"{rows[-1]['seconds']} s)", file=sys.stderr, flush=True)
+
+    def one(lib: Library) -> dict:
+        print(f"{lib.name}: rnnx parity --namespace {lib.spec} ...", file=sys.stderr, flush=True)
+        row = run_one(lib, a.cells, work)
+        print(f"{lib.name}: {row['status']} ({row['passed']}/{row['rows']} rows, {row['seconds']} s)",
+              file=sys.stderr, flush=True)
+        return row
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory(prefix="rnnx-parity-libs-") as work, ThreadPoolExecutor(a.jobs) as pool:
+        rows = list(pool.map(one, sorted(chosen, key=lambda lib: -lib.timeout)))  # the slowest first
+    rows.sort(key=lambda r: [lib.name for lib in chosen].index(r["library"]))
     import rnnx
 
     result = {"rnnx": rnnx.__version__, "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"),

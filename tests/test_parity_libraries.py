@@ -32,6 +32,14 @@ def test_dask_array_runs_rows_and_passes(tmp_path):
     assert len(doc["rows"]) == 2 and all(row["pass"] for row in doc["rows"]) and doc["skipped"] == []
 
 
+def test_ndonnx_runs_rows_and_passes(tmp_path):
+    """ndonnx (eager, minutes per row without onnxruntime): not in the test extra."""
+    pytest.importorskip("ndonnx")
+    r, doc = _parity("ndonnx", "rnn_relu", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert len(doc["rows"]) == 2 and all(row["pass"] for row in doc["rows"]) and doc["skipped"] == []
+
+
 def test_sparse_exits_non_zero_naming_arange(tmp_path):
     pytest.importorskip("sparse")
     r, doc = _parity("sparse", "gru", tmp_path)
@@ -82,6 +90,7 @@ def test_script_reports_an_absent_library(monkeypatch, capsys):
 @pytest.mark.parametrize("argv, says", [
     (["--only", "numpy,tensorflow"], "--only: unknown ['tensorflow']"),
     (["--only", ","], "--only: unknown"),
+    (["--jobs", "0"], "--jobs: expected a positive integer, got 0"),
     (["--cells", "gru;rm"], "--cells: 'gru;rm' is not a comma-separated list"),
 ])
 def test_script_refusals(argv, says, capsys, monkeypatch):
