@@ -117,6 +117,21 @@ def attribute(error: str) -> str:
     return f"`{first}`"
 
 
+def which(rows: list[str], every: list[str]) -> str:
+    """The rows a cause hit, short: ``every row (N)``, else the cells, each with its dtypes
+    where a cell's rows were not all hit (``gru, lstm float32``)."""
+    rows = list(dict.fromkeys(rows))
+    if set(rows) == set(every):
+        return f"every row ({len(rows)})"
+    cells: dict[str, list[str]] = {}
+    for r in rows:
+        cell, dtype = r.split(" ", 1)
+        cells.setdefault(cell, []).append(dtype)
+    alld = {r.split(" ", 1)[0]: {e.split(" ", 1)[1] for e in every if e.split(" ", 1)[0] == r.split(" ", 1)[0]}
+            for r in rows}
+    return ", ".join(c if set(d) == alld[c] else f"{c} {'/'.join(d)}" for c, d in cells.items())
+
+
 def installed(lib: Library) -> list[str]:
     """The modules of ``lib.needs`` that cannot be imported here (none: installed)."""
     absent = []
@@ -166,7 +181,7 @@ def run_one(lib: Library, cells: str | None, workdir: str) -> dict:
         text = (r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}, no output")
         line = next((ln for ln in text.splitlines() if "error" in ln.lower()), text.splitlines()[-1])
         m = re.search(r"claims the (\d{4}\.\d{2}) standard", text)
-        row.update(claims=m.group(1) if m else None, causes=[attribute(line.removeprefix("rnnx: error: "))])
+        row.update(claims=m.group(1) if m else None, causes=[attribute(re.sub(r"^rnnx( \w+)?: error: ", "", line))])
     else:
         rows = doc["rows"]
         row.update(rows=len(rows), passed=sum(1 for x in rows if x["pass"]),
@@ -182,7 +197,8 @@ def run_one(lib: Library, cells: str | None, workdir: str) -> dict:
         for s in doc["skipped"]:
             causes.setdefault(f"lacks {', '.join('`' + n + '`' for n in s['needs'])}", []).append(
                 f"{s['cell']} {s['dtype']}")
-        row["causes"] = [f"{c} ({', '.join(dict.fromkeys(w))})" for c, w in causes.items()]
+        every = [f"{x['cell']} {x['dtype']}" for x in rows] + [f"{x['cell']} {x['dtype']}" for x in doc["skipped"]]
+        row["causes"] = [f"{c} ({which(w, every)})" for c, w in causes.items()]
     got = {0: "pass", 1: "fail", 2: "refused", 4: "empty"}.get(r.returncode, f"exit {r.returncode}")
     row["status"] = got
     return row

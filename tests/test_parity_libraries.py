@@ -119,3 +119,10 @@ def test_script_attributes_known_gaps():
         "[(7, 4, 12), (7, 4, 1)]")
     assert "regular chunks" in mod.attribute("ValueError: Array must have regular chunks, but found chunks=((1, 2),)")
     assert mod.attribute("RuntimeError: something new\nmore") == "`RuntimeError: something new`"
+
+
+def test_script_names_the_rows_a_cause_hit():
+    mod = _script()
+    every = ["gru float32", "gru float64", "lstm float32", "lstm float64"]
+    assert mod.which(every, every) == "every row (4)"
+    assert mod.which(["gru float32", "gru float64", "lstm float64"], every) == "gru, lstm float64"
