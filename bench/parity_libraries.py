@@ -132,6 +132,11 @@ def which(rows: list[str], every: list[str]) -> str:
     return ", ".join(c if set(d) == alld[c] else f"{c} {'/'.join(d)}" for c, d in cells.items())
 
 
+def known(cause: str) -> bool:
+    """Whether ``cause`` is a known gap's (rows hit by it are grouped, whatever their error says)."""
+    return any(cause.startswith(words) for _, words in CAUSES)
+
+
 def installed(lib: Library) -> list[str]:
     """The modules of ``lib.needs`` that cannot be imported here (none: installed)."""
     absent = []
@@ -190,15 +195,20 @@ def run_one(lib: Library, cells: str | None, workdir: str) -> dict:
         claims = {m.group(1) for g in doc["generic"] if (m := re.search(r"(\d{4}\.\d{2})", g.get("standard") or ""))}
         row["claims"] = ", ".join(sorted(claims)) or None
         causes: dict[str, list[str]] = {}
+        targets: dict[str, set] = {}  # a failure's targets, where it hit only some
         for x in rows:
             if not x["pass"]:
                 cause = attribute(x["error"]) if x["error"] else "breached its tolerance"
+                cause = next((c for c in causes if c.split(": `")[0] == cause.split(": `")[0] and known(c)), cause)
                 causes.setdefault(cause, []).append(f"{x['cell']} {x['dtype']}")
+                targets.setdefault(cause, set()).add(x["target"])
         for s in doc["skipped"]:
             causes.setdefault(f"lacks {', '.join('`' + n + '`' for n in s['needs'])}", []).append(
                 f"{s['cell']} {s['dtype']}")
         every = [f"{x['cell']} {x['dtype']}" for x in rows] + [f"{x['cell']} {x['dtype']}" for x in doc["skipped"]]
-        row["causes"] = [f"{c} ({which(w, every)})" for c, w in causes.items()]
+        ids = {x["target"] for x in rows}
+        row["causes"] = [f"{c} ({which(w, every) if targets.get(c, ids) == ids else 'on ' + ', '.join(sorted(t.rsplit('-', 1)[-1] for t in targets[c]))})"
+                         for c, w in causes.items()]
     got = {0: "pass", 1: "fail", 2: "refused", 4: "empty"}.get(r.returncode, f"exit {r.returncode}")
     row["status"] = got
     return row
