@@ -284,3 +284,20 @@ def test_marray_masked_namespace_runs():
 
 def test_registry_targets_need_nothing_they_lack():
     assert parity_rows.probe([parity_rows.registry_runner(Target("numpy", "cpu"))], testing.CELLS)[1] == []
+
+
+def test_a_device_without_values_is_absent_not_failed(tmp_path):
+    """torch's ``meta`` device holds shapes only: ``--namespace array_api_compat:torch`` runs
+    the cpu rows and names meta as absent (it failed every row with "Tensor.item() cannot be
+    called on meta tensors"); ``@meta`` is refused in one line."""
+    pytest.importorskip("torch")
+    r = subprocess.run([sys.executable, "-m", "rnnx", "parity", "--namespace", "array_api_compat:torch",
+                        "--cells", "rnn_relu"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "absent: array_api_compat:torch-meta: the device 'meta' holds shapes, no values" in r.stdout
+    assert "FAIL" not in r.stdout and "array_api_compat:torch-cpu" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "rnnx", "parity", "--namespace", "array_api_compat:torch@meta",
+                        "--cells", "rnn_relu"], capture_output=True, text=True, timeout=600)
+    last = r.stderr.splitlines()[-1]  # (torch's own UserWarning about 'mkldnn' may come before)
+    assert r.returncode == 2 and last.startswith("rnnx parity: error: --namespace: ") and \
+        "holds shapes, no values" in last, r.stderr

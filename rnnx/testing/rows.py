@@ -33,7 +33,7 @@ from rnnx.testing.namespace import namespace_spec
 
 __all__ = ["CELLS", "BATTERY", "NAMESPACE_OPTIONAL", "namespace_uses", "ROW_USES", "row_uses", "EXIT_NOTHING_RAN",
            "Runner", "missing_functions", "readback", "device_labels", "registry_runner", "namespace_spec",
-           "generic_runners", "probe", "run_parity", "collect"]
+           "generic_runners", "probe", "run_parity", "collect", "VALUELESS_DEVICES"]
 
 #: The exit status of a run in which no row ran (every target absent, or every row skipped
 #: for missing functions): a library's CI must not pass having tested nothing.
@@ -244,7 +244,11 @@ def _cpu_device(devices: list, labels: list[str], default: Any) -> Any:
     return default
 
 
-def generic_runners(spec: str, *, option: str = "--namespace") -> list[Runner]:
+#: Device labels that hold shapes and no values (torch's ``meta``): no row can be measured there.
+VALUELESS_DEVICES = frozenset({"meta"})
+
+
+def generic_runners(spec: str, *, option: str = "--namespace", absent: list | None = None) -> list[Runner]:
     """Any array-API namespace (:func:`namespace_spec`: a module, a module's attribute or
     what a factory builds), on every device it reports or on ``@DEVICE`` only (a label, as
     in the target ids): devices and dtypes come from its inspection API, arrays are made by
@@ -268,10 +272,17 @@ def generic_runners(spec: str, *, option: str = "--namespace") -> list[Runner]:
     default = info.default_device()
     default_label = next((lb for d, lb in zip(all_devices, all_labels) if d == default), None)
     cpu = _cpu_device(all_devices, all_labels, default)
-    chosen = list(zip(all_devices, all_labels))
+    chosen = [(d, lb) for d, lb in zip(all_devices, all_labels) if lb not in VALUELESS_DEVICES]
+    if absent is not None and not want_dev:
+        absent += [{"target": f"{name}-{lb}", "reason": f"the device {lb!r} holds shapes, no values"}
+                   for lb in all_labels if lb in VALUELESS_DEVICES]
+    if want_dev in VALUELESS_DEVICES:
+        raise ValueError(f"{option}: {name!r} device {want_dev!r} holds shapes, no values: parity needs numbers; "
+                         f"it has {', '.join(all_labels)}")
     if want_dev:
         chosen = [(d, lb) for d, lb in chosen if want_dev in (lb, str(d), repr(d))]
-        chosen = chosen or [(d, lb) for d, lb in zip(all_devices, all_labels) if want_dev in lb]
+        chosen = chosen or [(d, lb) for d, lb in zip(all_devices, all_labels) if want_dev in lb
+                            and lb not in VALUELESS_DEVICES]
         if not chosen:
             raise ValueError(f"{option}: {name!r} has no device {want_dev!r}; it has {', '.join(all_labels)}")
     runners = []
@@ -372,7 +383,7 @@ def collect(backend: str | None, namespaces: list[str]) -> tuple[list[Runner], l
         else:
             runners.append(registry_runner(t))
     for spec in namespaces:
-        runners += generic_runners(spec)
+        runners += generic_runners(spec, absent=absent)
     return runners, absent
 
 
