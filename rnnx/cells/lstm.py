@@ -56,11 +56,13 @@ def _proj_grad(grads: dict, extra, saved, *, xp) -> dict:
 
 # -- fused ---------------------------------------------------------------------------------------
 def _scale(H: int, *, xp: Any, dtype: Any, device: Any) -> Any:
-    """(4H,) row factors c * [1, 1, 2, 1]: c = 1 with a native sigmoid, -1 without (the
-    step then takes ``1 / (1 + exp(z))`` of the negated rows)."""
-    c = 1.0 if native_sigmoid(xp) is not None else -1.0
-    one = xp.full((H,), c, dtype=dtype, device=device)
-    return xp.concat([one, one, xp.full((H,), 2.0 * c, dtype=dtype, device=device), one])
+    """(4H,) row factors [-1, -1, 1, -1] where the backend has no native sigmoid (the step
+    then takes ``1 / (1 + exp(z))`` of the negated i, f, o rows; the g rows stay as they are,
+    for ``tanh``); None (no factors) with a native sigmoid."""
+    if native_sigmoid(xp) is not None:
+        return None
+    neg = xp.full((H,), -1.0, dtype=dtype, device=device)
+    return xp.concat([neg, neg, xp.full((H,), 1.0, dtype=dtype, device=device), neg])
 
 
 def _prepare(p, *, xp, bias):
@@ -68,9 +70,10 @@ def _prepare(p, *, xp, bias):
 
     w_hh = p["weight_hh"]
     sc = _scale(w_hh.shape[0] // 4, xp=xp, dtype=w_hh.dtype, device=compat.device(w_hh))
-    b_x = (p["bias_ih"] + p["bias_hh"]) * sc if bias else None
+    b_x = None if not bias else (p["bias_ih"] + p["bias_hh"]) if sc is None else (p["bias_ih"] + p["bias_hh"]) * sc
     w_hr = p.get("weight_hr")
-    rec = (transposed(w_hh * xp.expand_dims(sc, axis=1), xp=xp), None if w_hr is None else transposed(w_hr, xp=xp))
+    w_hh_s = w_hh if sc is None else w_hh * xp.expand_dims(sc, axis=1)
+    rec = (transposed(w_hh_s, xp=xp), None if w_hr is None else transposed(w_hr, xp=xp))
     return b_x, rec, sc
 
 
@@ -85,17 +88,19 @@ def _step(a_x, state, rec, *, xp, save=True):
     H = c.shape[-1]
     z = a_x + h @ w_hh_t  # one (B,R)x(R,4H) product for all four gates
     native = native_sigmoid(xp)
-    s = native(z) if native is not None else sigmoid_of_negated(z, xp=xp)
-    i, f, s_g, o = s[..., :H], s[..., H : 2 * H], s[..., 2 * H : 3 * H], s[..., 3 * H :]
-    g = s_g + s_g - 1.0  # tanh(a) = 2 sigmoid(2a) - 1
-    c_new = f * c + i * g
+    s = native(z) if native is not None else sigmoid_of_negated(z, xp=xp)  # i, f, o (the g block unused)
+    i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
+    g = xp.tanh(z[..., 2 * H : 3 * H])  # not 2 sigmoid(2a) - 1: that loses g's relative precision near 0
+    ig = i * g
+    c_new = f * c + ig
     tc = xp.tanh(c_new)
     m = o * tc
     h_new = m if w_hr_t is None else m @ w_hr_t
     if not save:
         return (h_new, c_new), ()
-    ds = s - s * s  # sigmoid' of every gate (the g block: tanh'(a_g) / 4)
-    p = xp.concat([g, c, 4.0 * i, tc], axis=-1) * ds  # what dc (dc, dc, dc, dm) multiplies in da
+    ds = s - s * s  # sigmoid' of the gates i, f, o
+    # what dc (dc, dc, dc, dm) multiplies in da: [g i', c f', i tanh'(a_g) = i - i g^2, tanh(c') o']
+    p = xp.concat([g * ds[..., :H], c * ds[..., H : 2 * H], i - ig * g, tc * ds[..., 3 * H :]], axis=-1)
     q = o - m * tc  # o (1 - tanh(c')^2): dm's way into c'
     return (h_new, c_new), ((p, q, f) if w_hr_t is None else (p, q, f, m))
 
