@@ -56,13 +56,11 @@ def _proj_grad(grads: dict, extra, saved, *, xp) -> dict:
 
 # -- fused ---------------------------------------------------------------------------------------
 def _scale(H: int, *, xp: Any, dtype: Any, device: Any) -> Any:
-    """(4H,) row factors [-1, -1, 1, -1] where the backend has no native sigmoid (the step
-    then takes ``1 / (1 + exp(z))`` of the negated i, f, o rows; the g rows stay as they are,
-    for ``tanh``); None (no factors) with a native sigmoid."""
-    if native_sigmoid(xp) is not None:
-        return None
-    neg = xp.full((H,), -1.0, dtype=dtype, device=device)
-    return xp.concat([neg, neg, xp.full((H,), 1.0, dtype=dtype, device=device), neg])
+    """(4H,) row factors c * [1, 1, 2, 1]: c = 1 with a native sigmoid, -1 without (the
+    step then takes ``1 / (1 + exp(z))`` of the negated rows)."""
+    c = 1.0 if native_sigmoid(xp) is not None else -1.0
+    one = xp.full((H,), c, dtype=dtype, device=device)
+    return xp.concat([one, one, xp.full((H,), 2.0 * c, dtype=dtype, device=device), one])
 
 
 def _prepare(p, *, xp, bias):
@@ -70,10 +68,9 @@ def _prepare(p, *, xp, bias):
 
     w_hh = p["weight_hh"]
     sc = _scale(w_hh.shape[0] // 4, xp=xp, dtype=w_hh.dtype, device=compat.device(w_hh))
-    b_x = None if not bias else (p["bias_ih"] + p["bias_hh"]) if sc is None else (p["bias_ih"] + p["bias_hh"]) * sc
+    b_x = (p["bias_ih"] + p["bias_hh"]) * sc if bias else None
     w_hr = p.get("weight_hr")
-    w_hh_s = w_hh if sc is None else w_hh * xp.expand_dims(sc, axis=1)
-    rec = (transposed(w_hh_s, xp=xp), None if w_hr is None else transposed(w_hr, xp=xp))
+    rec = (transposed(w_hh * xp.expand_dims(sc, axis=1), xp=xp), None if w_hr is None else transposed(w_hr, xp=xp))
     return b_x, rec, sc
 
 
@@ -88,19 +85,20 @@ def _step(a_x, state, rec, *, xp, save=True):
     H = c.shape[-1]
     z = a_x + h @ w_hh_t  # one (B,R)x(R,4H) product for all four gates
     native = native_sigmoid(xp)
-    s = native(z) if native is not None else sigmoid_of_negated(z, xp=xp)  # i, f, o (the g block unused)
+    s = native(z) if native is not None else sigmoid_of_negated(z, xp=xp)
     i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
-    g = xp.tanh(z[..., 2 * H : 3 * H])  # not 2 sigmoid(2a) - 1: that loses g's relative precision near 0
-    ig = i * g
-    c_new = f * c + ig
+    # g = tanh(a_g) from the g rows (2 a_g, or -2 a_g negated; the factor is exact): not as
+    # 2 sigmoid(2 a_g) - 1, whose absolute error ~ float32's eps near g = 0 tripled the output's
+    # float32 error at H = 256 (docs/parity.md); s's g block, sigmoid(2 a_g), stays for tanh'
+    g = xp.tanh(z[..., 2 * H : 3 * H] * (0.5 if native is not None else -0.5))
+    c_new = f * c + i * g
     tc = xp.tanh(c_new)
     m = o * tc
     h_new = m if w_hr_t is None else m @ w_hr_t
     if not save:
         return (h_new, c_new), ()
-    ds = s - s * s  # sigmoid' of the gates i, f, o
-    # what dc (dc, dc, dc, dm) multiplies in da: [g i', c f', i tanh'(a_g) = i - i g^2, tanh(c') o']
-    p = xp.concat([g * ds[..., :H], c * ds[..., H : 2 * H], i - ig * g, tc * ds[..., 3 * H :]], axis=-1)
+    ds = s - s * s  # sigmoid' of every gate (the g block: tanh'(a_g) / 4)
+    p = xp.concat([g, c, 4.0 * i, tc], axis=-1) * ds  # what dc (dc, dc, dc, dm) multiplies in da
     q = o - m * tc  # o (1 - tanh(c')^2): dm's way into c'
     return (h_new, c_new), ((p, q, f) if w_hr_t is None else (p, q, f, m))
 
