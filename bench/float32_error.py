@@ -118,8 +118,10 @@ def errors(got, want) -> tuple[float, float, str]:
     return _rel(got["y"], want["y"]), (g[worst] if g else float("nan")), worst
 
 
-def measure(cells, *, T, B, I, H, seed, backends, grad=True):
-    """Rows ``(cell, implementation, out_err, grad_err, worst_grad, out_ratio, grad_ratio)``."""
+def measure(cells, *, T, B, I, H, seed, backends, grad=True, show=None):
+    """Rows ``(cell, implementation, out_err, grad_err, worst_grad, out_ratio, grad_ratio)``;
+    ``show(row)`` is called on each as it is measured."""
+    show = show or (lambda row: None)
     rows = []
     for cell in cells:
         d = _draw(cell, T, B, I, H, seed)
@@ -135,7 +137,9 @@ def measure(cells, *, T, B, I, H, seed, backends, grad=True):
                 got = run_rnnx(cell, d, backend=backend, fused=fused, grad=grad)
                 o, g, w = errors(got, want)
                 rows.append((cell, f"rnnx-{backend} fused={fused}", o, g, w, o / t_out, g / t_grad))
+                show(rows[-1])
         rows.append((cell, "torch.nn", t_out, t_grad, t_worst, 1.0, 1.0))
+        show(rows[-1])
     return rows
 
 
@@ -157,13 +161,16 @@ def main(argv=None) -> int:
     bad = [c for c in cells if c not in ("rnn", "lstm", "gru")]
     if bad:
         ap.error(f"--cells: expected rnn, lstm, gru, got {bad[0]!r}")
-    rows = measure(cells, T=a.T, B=a.B, I=a.I, H=a.H, seed=a.seed, backends=[b for b in a.backends.split(",") if b],
-                   grad=not a.no_grad)
     print(f"float32 vs float64 of the same implementation, norm-wise relative; T={a.T} B={a.B} I={a.I} H={a.H} "
           f"seed={a.seed}")
     print(f"{'cell':5} {'implementation':24} {'out err':>9} {'/torch':>7} {'grad err':>9} {'/torch':>7}  worst grad")
-    for cell, impl, o, g, w, ro, rg in rows:
-        print(f"{cell:5} {impl:24} {o:9.2e} {ro:7.2f} {g:9.2e} {rg:7.2f}  {w}")
+
+    def show(row):
+        cell, impl, o, g, w, ro, rg = row
+        print(f"{cell:5} {impl:24} {o:9.2e} {ro:7.2f} {g:9.2e} {rg:7.2f}  {w}", flush=True)
+
+    measure(cells, T=a.T, B=a.B, I=a.I, H=a.H, seed=a.seed, backends=[b for b in a.backends.split(",") if b],
+            grad=not a.no_grad, show=show)
     return 0
 
 
