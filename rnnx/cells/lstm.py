@@ -14,12 +14,16 @@ Shapes: x (B, I), h (B, R), c (B, H), W_ih (4H, I), W_hh (4H, R), b_ih, b_hh (4H
 R = P with a projection, else H.
 
 Two kernels.  The reference one is the textbook step above.  The fused one (sigmoid and
-tanh only, ``fused=None`` picks it there) computes every gate with one nonlinearity: with
-``s_g = sigmoid(2 a_g)``, ``g = 2 s_g - 1``, so ``s = sigmoid([a_i, a_f, 2 a_g, a_o])`` holds
-all four.  The factors are folded into the weight rows before the loop (powers of two:
-exact), negated where the backend has no native sigmoid (``s = 1 / (1 + exp(z))`` with
-``z = -[...]``, accurate in the negative tail, :func:`rnnx._xp.sigmoid_of_negated`).  Its
-backward, with ``sigmoid' = s (1 - s)`` and ``tanh'(a_g) = 1 - g^2 = 4 s_g (1 - s_g)``:
+tanh only, ``fused=None`` picks it there) takes one sigmoid of all four gates' rows,
+``s = sigmoid([a_i, a_f, 2 a_g, a_o])``, and ``g = tanh(a_g)`` of the g rows halved; the g
+block of ``s``, ``s_g = sigmoid(2 a_g)``, gives ``tanh'(a_g) = 4 s_g (1 - s_g)`` for the
+backward.  (g is not formed as ``2 s_g - 1``: that equals tanh(a_g) but is exact only to
+float32's absolute precision near g = 0, not its relative one, and tripled the LSTM's
+float32 output error at H = 256: docs/parity.md, ``bench/float32_error.py``.)  The factors
+are folded into the weight rows before the loop (powers of two: exact), negated where the
+backend has no native sigmoid (``s = 1 / (1 + exp(z))`` with ``z = -[...]``, accurate in the
+negative tail, :func:`rnnx._xp.sigmoid_of_negated`).  Its backward, with
+``sigmoid' = s (1 - s)`` and ``tanh'(a_g) = 1 - g^2 = 4 s_g (1 - s_g)``:
 
     dm   = dh  (or dh W_hr)
     dc  += dm o (1 - tanh(c')^2)
@@ -86,8 +90,10 @@ def _step(a_x, state, rec, *, xp, save=True):
     z = a_x + h @ w_hh_t  # one (B,R)x(R,4H) product for all four gates
     native = native_sigmoid(xp)
     s = native(z) if native is not None else sigmoid_of_negated(z, xp=xp)
-    i, f, s_g, o = s[..., :H], s[..., H : 2 * H], s[..., 2 * H : 3 * H], s[..., 3 * H :]
-    g = s_g + s_g - 1.0  # tanh(a) = 2 sigmoid(2a) - 1
+    i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
+    # g = tanh(a_g) from the g rows (2 a_g, or -2 a_g negated; halving is exact), not
+    # 2 sigmoid(2 a_g) - 1 (module docstring); s's g block, sigmoid(2 a_g), serves tanh'(a_g)
+    g = xp.tanh(z[..., 2 * H : 3 * H] * (0.5 if native is not None else -0.5))
     c_new = f * c + i * g
     tc = xp.tanh(c_new)
     m = o * tc
