@@ -287,6 +287,7 @@ def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, l
 
 
 def _loss(model, loss: str) -> tuple[str, Callable]:
-    from rnnx.fitting import _loss as fitting_loss
+    from rnnx.losses import for_training
 
-    return fitting_loss(model, loss)
+    spec = for_training(loss)
+    return spec.name, spec

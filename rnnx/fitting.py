@@ -500,6 +500,7 @@ def _dask_session(distribution: Any, model, train: Batches, loss: Any, xp: Any, 
 
     if not isinstance(distribution, DaskParallel):
         return None
+    loss = L.for_training(loss)  # a name (the CLI's Trainer) or a spec
     distributed.refuse(model, loss.name, tbptt=tbptt, diagnostics=diagnostics, parts="part")
     return Session(distribution, model, train, loss, xp)
 
@@ -633,9 +634,8 @@ def _positive_int(name: str, v: Any) -> None:
 def _loss(model, loss: Any) -> tuple[str, Callable]:
     """The loss name (``"mse"`` unless given) and its spec (:func:`rnnx.losses.get`: a name
     or a spec such as ``Huber(delta=2.0)``); the spec's ``label`` names its options."""
-    spec = L.get("mse" if loss is None else loss)
-    # the labels' / targets' range was checked once by prepare(): the loss reads nothing to the host
-    return spec.name, spec.replace(check_values=False) if "check_values" in spec.options else spec
+    spec = L.for_training(loss)  # the labels' / targets' range was checked once by prepare()
+    return spec.name, spec
 
 
 def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:

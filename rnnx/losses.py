@@ -38,7 +38,7 @@ from rnnx._xp import index_dtype, is_traced, sigmoid, where
 
 __all__ = ["mse", "mae", "huber", "quantile", "half_sse", "cross_entropy", "bce_logits", "Loss", "MSE", "MAE",
            "Huber", "Quantile", "HalfSSE", "CrossEntropy", "BCELogits", "SPECS", "LOSSES", "CLASSIFICATION", "get",
-           "target_kind", "count"]
+           "target_kind", "count", "for_training"]
 
 
 # -- input checks ------------------------------------------------------------------------------
@@ -553,6 +553,14 @@ def get(name: Any, **options: Any) -> Loss:
     if isinstance(name, Loss):
         return name.replace(**options) if options else name
     return cls(**options)
+
+
+def for_training(loss: Any) -> Loss:
+    """The spec a training update calls: :func:`get` of ``loss`` (``"mse"`` for None) with
+    ``check_values=False`` where the loss has that option (the labels' / targets' range is
+    checked once before training, so an update reads nothing back to the host)."""
+    spec = get("mse" if loss is None else loss)
+    return spec.replace(check_values=False) if "check_values" in spec.options else spec
 
 
 def target_kind(name: str) -> str:

@@ -171,7 +171,7 @@ def test_bench_stops_between_rows(tmp_path):
 
 
 def test_parity_stops_between_rows(tmp_path):
-    code, out, err = run_held(tmp_path, "rnnx.cli.parity:_row",
+    code, out, err = run_held(tmp_path, "rnnx.testing.rows:_row",
                               ["parity", "--backend", "numpy", "--cells", "rnn_tanh", "--json", "p.json"],
                               signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, err
