@@ -70,6 +70,7 @@ from rnnx.backends import Unavailable
 from rnnx.dask_parallel import WorkersLost
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.training import EarlyStopping
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
 __all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "check_values", "holds_run", "resume_panel",
@@ -83,10 +84,13 @@ DEFAULTS: dict[str, Any] = {
     "cell": _TABLE.cell, "hidden": _TABLE.hidden, "layers": _TABLE.layers, "bidirectional": False,
     "optimizer": _TABLE.optimizer, "lr": _TABLE.lr, "momentum": 0.0, "nesterov": False,
     "batch_size": _TABLE.batch_size, "epochs": _TABLE.epochs, "early_stopping": _TABLE.patience,
-    "clip_norm": _TABLE.clip_norm, "clip_value": _TABLE.clip_value, "seed": 0, "backend": "numpy", "device": None,
+    "min_epochs": _TABLE.min_epochs, "clip_norm": _TABLE.clip_norm, "clip_value": _TABLE.clip_value, "seed": 0,
+    "backend": "numpy", "device": None,
     "dtype": "float64", "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
     "dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0,
 }
+#: Settings a run folder of an older rnnx lacks, and the value it trained with.
+OLDER_SETTINGS: dict[str, Any] = {"min_epochs": 0}
 _DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = _TABLE.split, (round(1.0 - _TABLE.validation, 12), _TABLE.validation)
 _REGRESSION = "applies to regression on a CSV, not to classification"
@@ -116,6 +120,7 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)", f"defaults: --cell {d['cell']} "
                                   f"--hidden {d['hidden']} --optimizer {d['optimizer']} --lr {d['lr']:g} --batch-size "
                                   f"{d['batch_size']} --epochs {d['epochs']} --early-stopping {d['early_stopping']} "
+                                  f"--min-epochs {d['min_epochs']} "
                                   f"--clip-norm {d['clip_norm']} --checkpoint-every {d['checkpoint_every']}; continue a "
                                   "run with --resume DIR")
     g.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
@@ -195,6 +200,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                 raise AppError(f"--{off.replace('_', '-')}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
                                f"{getattr(args, both[0])} was given too; expected one of them")
             s.update(dict.fromkeys(keys))
+    if s["early_stopping"] is None and getattr(args, "min_epochs", None) is not None:
+        raise AppError(f"--min-epochs: delays early stopping, which --no-early-stopping turned off; expected one of "
+                       "them")
     check_values(s)
     s["model_options"] = _model_options(args, s["cell"])
     from rnnx.cli import run_diagnostics
@@ -223,6 +231,8 @@ def check_values(s: dict[str, Any], name=flag_for) -> None:
         _positive_int(key, s[key], name)
     if s["early_stopping"] is not None:
         _positive_int("early_stopping", s["early_stopping"], name)
+    if isinstance(s["min_epochs"], bool) or not isinstance(s["min_epochs"], int) or s["min_epochs"] < 0:
+        raise AppError(f"{name('min_epochs')}: expected an integer >= 0, got {s['min_epochs']!r}")
     _positive_number("lr", s["lr"], name)
     for key in ("clip_norm", "clip_value"):
         if s[key] is not None:
@@ -610,11 +620,14 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
         if rec is not None and (row["epoch"] % s["checkpoint_every"] == 0 or row["epoch"] >= s["epochs"]):
             run_diagnostics.save(rec, out)
 
+    # early stopping on the validation loss, never before --min-epochs (a run without it: 0, as it trained)
+    stopper = [] if s["early_stopping"] is None else [EarlyStopping(s["early_stopping"],
+                                                                    start_from_epoch=s.get("min_epochs", 0))]
     try:
         return fitting.fit(model, xt, yt, lengths=lt, validation_data=_arrays(target, parts["val"], s["dtype"]),
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
-                           clip_norm=s["clip_norm"], clip_value=s["clip_value"], early_stopping=s["early_stopping"],
+                           clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
                            distribution=app.distribution_for(SimpleNamespace(
@@ -741,7 +754,8 @@ def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str
     ep = [r["epoch"] for r in history]
     ax.plot(ep, [r["loss"] for r in history], label="train loss")
     ax.plot(ep, [r.get("val_loss", float("nan")) for r in history], label="validation loss")
-    ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
+    if best_epoch:  # 0: no epoch was monitored (a run shorter than --min-epochs)
+        ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy (nats)")
     ax.grid(True, alpha=0.3)
@@ -848,9 +862,11 @@ def _target(s: dict):
 
 
 def _summary(m: dict, out: str) -> str:
+    best = f"best val epoch {m['best_epoch']}" if m["best_epoch"] or m["settings"].get("early_stopping") is None \
+        else f"no epoch monitored before --min-epochs {m['settings'].get('min_epochs')}: the last epoch's params"
     return (f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.1f} s on {m['target']} "
             f"{m['dtype']}; test accuracy {m['test_accuracy']:.3f} (majority class "
-            f"{m['majority_class']['test_accuracy']:.3f}, best val epoch {m['best_epoch']}); wrote {out}")
+            f"{m['majority_class']['test_accuracy']:.3f}, {best}); wrote {out}")
 
 
 def run_panel(args: argparse.Namespace) -> int:
@@ -977,7 +993,7 @@ def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, qu
                 "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
                 "model": model.config(), "settings": dict(s), **scores,
                 "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
-                "used_params": "best" if s["early_stopping"] is not None else "final",
+                "used_params": "best" if s["early_stopping"] is not None and result.best_epoch else "final",
                 "seconds_training": seconds, "versions": _versions(target),
             }
             title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"

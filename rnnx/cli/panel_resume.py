@@ -14,8 +14,8 @@ from typing import Any
 
 from rnnx.cli import bounds, panel_app, runfolder, settings
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.panel_app import (_DATA_FLAGS, CLASSES_FILE, DEFAULTS, _data, _model, _need, _positive_int, _RunData,
-                                _summary, _target, _train_in)
+from rnnx.cli.panel_app import (_DATA_FLAGS, CLASSES_FILE, DEFAULTS, OLDER_SETTINGS, _data, _model, _need,
+                                _positive_int, _RunData, _summary, _target, _train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
 #: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
@@ -70,7 +70,8 @@ def _record_problem(rec: Any, *, resume: bool, own_data: bool) -> str | None:
                 key == "std" and min(v) <= 0):
             return f"standardisation.{key}: expected {n} finite numbers{' > 0' if key == 'std' else ''}"
     s = rec.get("settings")
-    need = (*DEFAULTS, "model_options") if resume else ("backend", "device", "dtype")
+    need = (*(k for k in DEFAULTS if k not in OLDER_SETTINGS), "model_options") if resume else \
+        ("backend", "device", "dtype")
     if not isinstance(s, dict) or any(k not in s for k in need):
         missing = [k for k in need if not isinstance(s, dict) or k not in s]
         return f"settings: expected {', '.join(need)}; missing {', '.join(missing)} (written by an older rnnx)"
@@ -170,7 +171,8 @@ def resume_panel(args: argparse.Namespace) -> int:
         if done and epochs is None and flag is not None:
             raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
                            "--epochs N (nothing was changed)")
-        stopped_early = s["early_stopping"] is not None and at - meta["best_epoch"] >= s["early_stopping"]
+        stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
+            at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
         if epochs is not None:
             if epochs < at or (done and epochs == at):
                 raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it "
@@ -218,7 +220,8 @@ def _stored_settings(record: dict, path: str) -> dict[str, Any]:
     checked: a bad one is an AppError naming the file and the setting.  The Dask settings are
     still the file's here: :func:`resume_panel` replaces them with the command line's."""
     stored = record["settings"]
-    s = {k: stored[k] for k in (*DEFAULTS, "model_options")}
+    s = {k: stored[k] if k in stored or k not in OLDER_SETTINGS else OLDER_SETTINGS[k]
+         for k in (*DEFAULTS, "model_options")}
     try:
         panel_app.check_values(s, name=lambda key: f"settings.{key}")
     except AppError as e:

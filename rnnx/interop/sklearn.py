@@ -57,10 +57,10 @@ class _Base:
 
     def __init__(self, *, cell: str, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float,
                  epochs: int, batch_size: int, optimizer: str, lr: float, clip_norm: float | None,
-                 early_stopping: int | None, validation_fraction: float, shuffle: bool, standardize: bool,
-                 backend: str, device: str | None, dtype: str, random_state: Any, verbose: int,
+                 early_stopping: int | None, min_epochs: int, validation_fraction: float, shuffle: bool,
+                 standardize: bool, backend: str, device: str | None, dtype: str, random_state: Any, verbose: int,
                  warm_start: bool) -> None:
-        self.warm_start = warm_start
+        self.warm_start, self.min_epochs = warm_start, min_epochs
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.bidirectional, self.dropout, self.epochs, self.batch_size = bidirectional, dropout, epochs, batch_size
         self.optimizer, self.lr, self.clip_norm, self.early_stopping = optimizer, lr, clip_norm, early_stopping
@@ -286,13 +286,19 @@ class _Base:
             val = arrays(va) if va else None
             epochs = 1 if incremental else self.epochs
             patience = None if incremental else self.early_stopping
-            keep_best = None
-            if patience is None and val is not None:  # no early stopping: keep the best validation epoch, as rnnx train
-                keep_best = [EarlyStopping(max(1, epochs), restore_best_weights=True)]
+            for name, v, low in (("early_stopping", self.early_stopping, 1), ("min_epochs", self.min_epochs, 0)):
+                if (v is not None or name == "min_epochs") and (isinstance(v, bool) or not isinstance(v, int)
+                                                                 or v < low):
+                    raise ValueError(f"{name}: expected an int >= {low}{' or None' if low else ''}, got {v!r}")
+            stopper = []
+            if patience is not None:  # never before min_epochs (as rnnx train --min-epochs)
+                stopper = [EarlyStopping(patience, start_from_epoch=self.min_epochs)]
+            elif val is not None:  # no early stopping: keep the best validation epoch, as rnnx train
+                stopper = [EarlyStopping(max(1, epochs), restore_best_weights=True)]
             result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=epochs,
                                  batch_size=self.batch_size, shuffle=self.shuffle, optimizer=self.optimizer,
-                                 lr=self.lr, loss=loss, clip_norm=self.clip_norm, early_stopping=patience,
-                                 verbose=self.verbose, seed=seed, params=start, callbacks=keep_best)
+                                 lr=self.lr, loss=loss, clip_norm=self.clip_norm, verbose=self.verbose, seed=seed,
+                                 params=start, callbacks=stopper)
         earlier = list(self.history_) if (incremental and self._fitted()) else []
         self.model_, self.params_, self.history_ = model, result.params, earlier + list(result.history)
         self.best_epoch_, self.n_epochs_ = result.best_epoch, len(self.history_)
@@ -348,11 +354,12 @@ class RNNRegressor(_Base):
                  dropout: float = 0.0, epochs: int = REGRESSION.epochs, batch_size: int = REGRESSION.batch_size,
                  optimizer: str = REGRESSION.optimizer, lr: float = REGRESSION.lr,  # type: ignore[assignment]
                  clip_norm: float | None = REGRESSION.clip_norm, early_stopping: int | None = REGRESSION.patience,
-                 validation_fraction: float = REGRESSION.validation, shuffle: bool = True, standardize: bool = True, backend: str = "numpy", device: str | None = None,
+                 min_epochs: int = REGRESSION.min_epochs, validation_fraction: float = REGRESSION.validation, shuffle: bool = True, standardize: bool = True, backend: str = "numpy", device: str | None = None,
                  dtype: str = "float64", random_state: Any = None, verbose: int = 0, warm_start: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                          dropout=dropout, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                         clip_norm=clip_norm, early_stopping=early_stopping, validation_fraction=validation_fraction,
+                         clip_norm=clip_norm, early_stopping=early_stopping, min_epochs=min_epochs,
+                         validation_fraction=validation_fraction,
                          shuffle=shuffle, standardize=standardize, backend=backend, device=device, dtype=dtype,
                          random_state=random_state, verbose=verbose, warm_start=warm_start)
         self.loss, self.standardize_target = loss, standardize_target
@@ -469,13 +476,14 @@ class RNNClassifier(_Base):
                  epochs: int = CLASSIFICATION.epochs, batch_size: int = CLASSIFICATION.batch_size,
                  optimizer: str = CLASSIFICATION.optimizer, lr: float = CLASSIFICATION.lr,  # type: ignore[assignment]
                  clip_norm: float | None = CLASSIFICATION.clip_norm,
-                 early_stopping: int | None = CLASSIFICATION.patience,
+                 early_stopping: int | None = CLASSIFICATION.patience, min_epochs: int = CLASSIFICATION.min_epochs,
                  validation_fraction: float = CLASSIFICATION.validation, shuffle: bool = True, standardize: bool = True,
                  backend: str = "numpy", device: str | None = None, dtype: str = "float64", random_state: Any = None,
                  verbose: int = 0, warm_start: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                          dropout=dropout, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                         clip_norm=clip_norm, early_stopping=early_stopping, validation_fraction=validation_fraction,
+                         clip_norm=clip_norm, early_stopping=early_stopping, min_epochs=min_epochs,
+                         validation_fraction=validation_fraction,
                          shuffle=shuffle, standardize=standardize, backend=backend, device=device, dtype=dtype,
                          random_state=random_state, verbose=verbose, warm_start=warm_start)
 

@@ -13,7 +13,8 @@ from rnnx.cli.commands import backend_arguments, floats, ints, names, number
 from rnnx.cli.errors import AppError
 
 #: Flags of the text and classification runs (rnnx/cli/text_app.py, panel_app.py), not settings of a series run.
-_OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea"}
+_OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea",
+               "min_epochs"}
 #: Flags of the command that are not settings of the run.
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
                 "coordinator", "num_processes", "process_id", "coordinator_timeout")
@@ -60,6 +61,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int)
     t.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without a "
                    "better validation loss, keep the best params")
+    t.add_argument("--min-epochs", type=int, metavar="N", help="classification: early stopping never stops a run "
+                   "before epoch N, nor keeps an epoch before it as the best (Keras's start_from_epoch)")
     t.add_argument("--no-early-stopping", action="store_true", help="train every --epochs epoch (turns a "
                    "preset's early stopping off)")
     t.add_argument("--no-clip", action="store_true", help="no gradient clipping (turns a preset's --clip-norm / "
@@ -211,6 +214,12 @@ def _run(args: argparse.Namespace) -> int:
         return text_app.resume_text(args)  # extends a text run (its own flag checks)
     if getattr(args, "text", None) is not None:
         return text_app.run_text(args)
+    if getattr(args, "min_epochs", None) is not None:
+        if args.resume is not None:
+            raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
+                           "--min-epochs")
+        raise AppError("--min-epochs: applies to classification runs (--npz, --ts, --uea); a series run keeps its "
+                       "best validation epoch")
     extra = _OTHER_RUNS & {k for k, v in vars(args).items() if v is not None and v is not False}
     if extra:
         flag = "--" + sorted(extra)[0].replace("_", "-")
