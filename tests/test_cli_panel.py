@@ -451,7 +451,7 @@ def test_an_early_stopped_run_is_not_extended(tmp_path):
     npz = frequency_npz(tmp_path / "f.npz", n=30)
     out = tmp_path / "r"
     assert main_train(["--npz", npz, "--out", out, "--quiet", "--hidden", "4", "--epochs", "40", "--early-stopping",
-                       "1", "--lr", "0.3"]) == 0
+                       "1", "--min-epochs", "0", "--lr", "0.3"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["stopped"] == "early-stopped" and m["epochs"] < 40
     with pytest.raises(AppError, match=rf"^--epochs: the run in .* stopped early at epoch {m['epochs']} "):
@@ -462,6 +462,14 @@ def test_an_early_stopped_run_is_not_extended(tmp_path):
     assert main_train(["--resume", out, "--quiet"]) == 0
     assert json.loads((out / "metrics.json").read_text())["epochs"] == m["epochs"]
     assert record(out)["finished"] == "early-stopped"
+    # with --min-epochs: stopped after it, and known as stopped when asked to extend
+    late = tmp_path / "late"
+    assert main_train(["--npz", npz, "--out", late, "--quiet", "--hidden", "4", "--epochs", "40", "--early-stopping",
+                       "1", "--min-epochs", "6", "--lr", "0.3"]) == 0
+    m = json.loads((late / "metrics.json").read_text())
+    assert m["stopped"] == "early-stopped" and 7 < m["epochs"] < 40 and m["best_epoch"] > 6, m
+    with pytest.raises(AppError, match=rf"^--epochs: the run in .* stopped early at epoch {m['epochs']} "):
+        main_train(["--resume", late, "--epochs", "50"])
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path):
