@@ -93,12 +93,13 @@ class Stopped(Exception):
 class Batches:
     """Data in the model's layout: x (T, N, I) time-major; y (N, O) / labels (N,)
     (many-to-one, ``y_axis`` 0) or (T, N, O) / labels (T, N) (many-to-many, ``y_axis`` 1);
-    lengths (N,) or None."""
+    lengths (N,) or None; w (N,) the samples' weights (``fit``'s ``sample_weight``) or None."""
 
     x: Any
     y: Any
     lengths: Any = None
     y_axis: int = 0
+    w: Any = None
 
     @property
     def n(self) -> int:
@@ -107,12 +108,14 @@ class Batches:
     def take(self, idx: Any, *, xp: Any) -> Batches:
         """The samples ``idx`` (an integer index array), in that order."""
         return Batches(xp.take(self.x, idx, axis=1), xp.take(self.y, idx, axis=self.y_axis),
-                       None if self.lengths is None else xp.take(self.lengths, idx, axis=0), self.y_axis)
+                       None if self.lengths is None else xp.take(self.lengths, idx, axis=0), self.y_axis,
+                       None if self.w is None else xp.take(self.w, idx, axis=0))
 
     def part(self, a: int, b: int) -> Batches:
         """Samples [a, b) (a < b <= n)."""
         y = self.y[a:b, ...] if self.y_axis == 0 else self.y[:, a:b, ...]
-        return Batches(self.x[:, a:b, ...], y, None if self.lengths is None else self.lengths[a:b], self.y_axis)
+        return Batches(self.x[:, a:b, ...], y, None if self.lengths is None else self.lengths[a:b], self.y_axis,
+                       None if self.w is None else self.w[a:b])
 
     def cut(self, steps: int) -> Batches:
         """The first ``steps`` time steps (x, and y where it has a time axis): what a batch
@@ -121,7 +124,7 @@ class Batches:
         if steps >= self.x.shape[0]:
             return self
         y = self.y[:steps, ...] if self.y_axis == 1 else self.y
-        return Batches(self.x[:steps, ...], y, self.lengths, self.y_axis)
+        return Batches(self.x[:steps, ...], y, self.lengths, self.y_axis, self.w)
 
 
 #: Cut lengths of compiled updates go up in steps of this ratio (and multiples of 8), so
@@ -400,14 +403,14 @@ def _merge_slots(new: dict, old: dict, freeze: tuple[str, ...]) -> dict:
 def make_update(model, apply: Callable, loss_fn: Callable, *, stats: Callable | None = None) -> Callable:
     """The whole update as one pure function of arrays (what ``jax.jit`` compiles)::
 
-        update(params, opt_state, x, y, lengths, seed) -> (params, opt_state, loss, clipped)
+        update(params, opt_state, x, y, lengths, seed, w=None) -> (params, opt_state, loss, clipped)
 
     ``loss_and_grad`` (explicit BPTT) then :func:`make_apply`'s ``apply``.  With ``stats``
     (``stats(params, grads, new_params, loss, clipped) -> dict``, e.g.
     :func:`rnnx.recorder.update_stats`) a fifth result: that dict, formed in the same program."""
 
-    def update(params, opt_state, x, y, lengths, seed):
-        loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed)
+    def update(params, opt_state, x, y, lengths, seed, w=None):  # w: the batch's sample weights
+        loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed, sample_weight=w)
         new, opt_state, clipped = apply(params, opt_state, grads)
         if stats is None:
             return new, opt_state, loss, clipped
@@ -451,16 +454,16 @@ _UPDATES_KEPT = 8
 def make_step(update: Callable, *, y_axis: int, index_dtype: Any, xp: Any) -> Callable:
     """One update of the compiled loop, the batch gathered inside the program::
 
-        step(params, opt_state, total, clipped, x, y, lengths, idx, seed)
+        step(params, opt_state, total, clipped, x, y, lengths, idx, seed, w=None)
             -> (params, opt_state, total + loss, clipped + was_clipped)
 
-    ``x, y, lengths``: the whole training data (time-major), ``idx`` the batch's sample
+    ``x, y, lengths, w``: the whole training data (time-major; w the sample weights or None), ``idx`` the batch's sample
     indices; the loss and clip count are summed in the same program (no dispatch of its own).
     An update with ``stats`` (:func:`make_update`) adds its record as a fifth result."""
 
-    def step(params, opt_state, total, clipped, x, y, lengths, idx, seed):
-        b = Batches(x, y, lengths, y_axis).take(idx, xp=xp)
-        params, opt_state, loss, c, *stats = update(params, opt_state, b.x, b.y, b.lengths, seed)
+    def step(params, opt_state, total, clipped, x, y, lengths, idx, seed, w=None):
+        b = Batches(x, y, lengths, y_axis, w).take(idx, xp=xp)
+        params, opt_state, loss, c, *stats = update(params, opt_state, b.x, b.y, b.lengths, seed, b.w)
         return (params, opt_state, total + loss, clipped + xp.astype(c, index_dtype), *stats)
 
     return step
@@ -475,16 +478,16 @@ def make_steps(step: Callable, *, scan: Callable, xp: Any) -> Callable:
     """K updates of :func:`make_step` as one program (the backend's compiled loop,
     ``lax.scan``; bit-identical to K calls of ``step``)::
 
-        steps(params, opt_state, total, clipped, x, y, lengths, idx, seeds) -> the same four
+        steps(params, opt_state, total, clipped, x, y, lengths, idx, seeds, w=None) -> the same four
 
     ``idx`` (K, batch) the batches' sample indices, ``seeds`` (K,) their dropout seeds or None.
     One dispatch instead of K: on the weather bench (LSTM(4 -> 50), T = 14, B = 64, 16 updates)
     an epoch of 16 jitted calls took 34.9 ms, one scan of them 26.9 ms (median of 15)."""
 
-    def steps(params, opt_state, total, clipped, x, y, lengths, idx, seeds):
+    def steps(params, opt_state, total, clipped, x, y, lengths, idx, seeds, w=None):
         def body(carry, xs):
             s = None if seeds is None else xs[1]
-            return step(*carry, x, y, lengths, xs[0], s), ()
+            return step(*carry, x, y, lengths, xs[0], s, w), ()
 
         carry, _ = scan(body, (params, opt_state, total, clipped), (idx,) if seeds is None else (idx, seeds),
                         reverse=False, xp=xp)
@@ -806,7 +809,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
         steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None,
-        callbacks: Any = None) -> FitResult:
+        callbacks: Any = None, sample_weight: Any = None) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
@@ -843,6 +846,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       ``restore_best_weights`` (default True with it) returns the best epoch's parameters.
     - ``on_epoch(row)``: called after every epoch with its history row; returning True
       stops training ("callback").
+    - ``sample_weight`` (B,): each sample's weight (floats >= 0, not all 0) in the training
+      loss: every update minimises its batch's weighted mean, ``sum_b w_b l_b / sum_b w_b n_b``
+      (scikit-learn's convention; :mod:`rnnx.losses`); with ``validation_split`` the weights
+      split with the samples and the validation scores are unweighted.  Not with ``tbptt`` or
+      ``distribution``.
     - ``callbacks``: a list of :class:`rnnx.training.Callback` (hooks ``on_fit_start``,
       ``on_epoch_end``, ``on_fit_end``; ``run.stop(reason)``; ``state_dict`` kept in the
       checkpoint), e.g. :class:`rnnx.training.EarlyStopping` with its ``monitor``,
@@ -887,6 +895,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "
                          f"got {freeze!r}")
     data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    if sample_weight is not None:
+        data = replace(data, w=_sample_weight(sample_weight, data, x, tbptt=tbptt, distribution=distribution))
     train, val = _validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
     xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
     opt = _optimizer(optimizer, lr)
@@ -908,15 +918,19 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
                         early_stopping=_stopper_setting(stopper), dtype=train.x.dtype)
+    if sample_weight is not None:  # only when given: checkpoints written without it still resume
+        run["sample_weight"] = True
     if isinstance(resume, str):
         # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
         resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
                                     nofollow=written is None)
-        changed = [k for k in run if stored.get(k) != run[k]]
+        # (a setting written only when used, as sample_weight, is compared when either side has it)
+        changed = [k for k in (*run, *(k for k in ("sample_weight",) if k in stored and k not in run))
+                   if stored.get(k) != run.get(k)]
         if changed:
             k = changed[0]
             raise ValueError(f"resume: the checkpoint was written with {k}={stored.get(k)!r}, this fit has "
-                             f"{k}={run[k]!r}; expected the run's own settings to continue it")
+                             f"{k}={run.get(k)!r}; expected the run's own settings to continue it")
     if resume is not None:
         if not isinstance(resume, FitState):
             raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
@@ -1001,6 +1015,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             save_state(checkpoint, model, kept, run)
         return Stopped(kept)
 
+    def weights(b: Batches) -> tuple:
+        """The sample weights as a trailing argument of a compiled step, only when there are
+        some (the data-parallel step, which refuses them, takes none)."""
+        return () if b.w is None else (b.w,)
+
     def dropout_seed():
         s = random.Random(f"{seed}:dropout:{st.updates}").getrandbits(31)
         return xp.asarray(s, dtype=it, device=dev) if compiled else s
@@ -1083,7 +1102,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     e = a + spe * batch_size
                     params, opt_state, total, clipped_n = steps(
                         params, opt_state, total, clipped_n, src.x, src.y, src.lengths, chunks[a],
-                        dropout_seeds(spe) if dropout else None)
+                        dropout_seeds(spe) if dropout else None, *weights(src))
                     st.updates += spe
                     done += spe
                 elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
@@ -1099,7 +1118,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     e = min(a + batch_size, train.n)
                     params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, src.x,
                                                                        src.y, src.lengths, chunks[a],
-                                                                       dropout_seed() if dropout else None)
+                                                                       dropout_seed() if dropout else None,
+                                                                       *weights(src))
                     epoch_stats += rec_u
                     st.updates += 1
                     done += 1
@@ -1134,7 +1154,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         rec_u = []
                     else:
                         params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
-                                                                     dropout_seed() if dropout else None)
+                                                                     dropout_seed() if dropout else None, b.w)
                     epoch_stats += rec_u
                     c = xp.astype(c, it)
                     clipped_n = c if clipped_n is None else clipped_n + c
@@ -1219,6 +1239,27 @@ def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
         stoppers = [C.EarlyStopping(early_stopping, restore_best_weights=restore_best_weights is not False)]
         cbs.append(stoppers[0])
     return cbs, (stoppers[0] if stoppers else None)
+
+
+def _sample_weight(w: Any, data: Batches, x: Any, *, tbptt: Any, distribution: Any) -> Any:
+    """``fit``'s ``sample_weight`` checked (one host read): an array (B,) of real floats >= 0,
+    finite, not all 0, on x's library and device; in x's dtype."""
+    if tbptt is not None or distribution is not None:
+        raise ValueError(f"sample_weight: weights the whole-sequence loss of one process; got it with "
+                         f"{'tbptt' if tbptt is not None else 'distribution'}")
+    xp0 = compat.array_namespace(x)
+    w = _as_array("sample_weight", w, x, xp0)
+    xp = namespace(x=x, sample_weight=w)
+    if w.ndim != 1 or w.shape[0] != data.n:
+        raise ValueError(f"sample_weight: expected shape ({data.n},) (one weight per sequence of x), got "
+                         f"{tuple(w.shape)}")
+    if not (xp.isdtype(w.dtype, "real floating") or xp.isdtype(w.dtype, "integral")):
+        raise TypeError(f"sample_weight: expected real numbers, got dtype {w.dtype}")
+    w = xp.astype(w, x.dtype)
+    if not bool(xp.all(xp.isfinite(w))) or bool(xp.any(w < 0)) or not bool(xp.any(w > 0)):
+        raise ValueError(f"sample_weight: expected finite weights >= 0, not all 0; got values in "
+                         f"[{float(xp.min(w))}, {float(xp.max(w))}]")
+    return w
 
 
 def _stopper_setting(stopper: C.EarlyStopping | None) -> Any:

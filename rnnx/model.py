@@ -228,7 +228,7 @@ class Model:
 
     def loss_and_grad(self, params: dict, x: Any, target: Any, state0: Any = None, *, lengths: Any = None,
                       loss: Any = "mse", mask_steps: int = 0, seed: Any = None, check_finite: bool = False,
-                      collect: Any = None, sample_mask: Any = None):
+                      collect: Any = None, sample_mask: Any = None, sample_weight: Any = None):
         """The loss and its gradient with respect to every parameter, in training mode (with
         ``dropout`` > 0, ``seed`` draws the masks).
 
@@ -241,6 +241,9 @@ class Model:
         reaches back past the new targets).  ``sample_mask`` (B,) bool: a sample whose entry
         is False carries no loss and no gradient (the mean is over the others): the padding
         of a batch that does not split evenly over devices (:mod:`rnnx.distributed`).
+        ``sample_weight`` (B,) floats >= 0: the loss is the weighted mean
+        ``sum_b w_b l_b / sum_b w_b n_b`` (``l_b`` sample b's summed terms, ``n_b`` its
+        counted ones; scikit-learn's convention), passed to the loss spec (:mod:`rnnx.losses`).
         ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
         ``x``, ``state0``, ``target`` (all of it), ``params`` (in :meth:`param_shapes` order)
         before computing, then in ``grads['<key>']`` (same order), ``loss``, ``state``; a
@@ -259,12 +262,13 @@ class Model:
                                            check_finite=False)
         xp = namespace(pred=pred, target=target)
         mask = self.loss_mask(pred.shape[0], lengths, sample_mask, xp=xp, device=compat.device(pred))
+        weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         if mask_steps:
-            value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp,
+            value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp, **weighted,
                               **({} if mask is None else {"mask": mask[mask_steps:, ...]}))
             dpred = zeros_before(dpred, mask_steps, xp=xp)
         else:
-            value, dpred = fn(pred, target, xp=xp, **({} if mask is None else {"mask": mask}))
+            value, dpred = fn(pred, target, xp=xp, **weighted, **({} if mask is None else {"mask": mask}))
         grads, _, _, *flow = self._backward(params, cache, dpred, None, collect)
         if check_finite:
             self._check({**self._named(grads, "grads"), "loss": value, **_named_state("state", state)})
