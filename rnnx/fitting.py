@@ -846,7 +846,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       ``restore_best_weights`` (default True with it) returns the best epoch's parameters.
     - ``on_epoch(row)``: called after every epoch with its history row; returning True
       stops training ("callback").
-    - ``sample_weight`` (B,): each sample's weight (floats >= 0, not all 0) in the training
+    - ``sample_weight`` (B,): each sample's weight (floats >= 0, at least one not 0) in the training
       loss: every update minimises its batch's weighted mean, ``sum_b w_b l_b / sum_b w_b n_b``
       (scikit-learn's convention; :mod:`rnnx.losses`); with ``validation_split`` the weights
       split with the samples and the validation scores are unweighted.  Not with ``tbptt`` or
@@ -1243,7 +1243,7 @@ def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
 
 def _sample_weight(w: Any, data: Batches, x: Any, *, tbptt: Any, distribution: Any) -> Any:
     """``fit``'s ``sample_weight`` checked (one host read): an array (B,) of real floats >= 0,
-    finite, not all 0, on x's library and device; in x's dtype."""
+    finite, at least one not zero, on x's library and device; in x's dtype."""
     if tbptt is not None or distribution is not None:
         raise ValueError(f"sample_weight: weights the whole-sequence loss of one process; got it with "
                          f"{'tbptt' if tbptt is not None else 'distribution'}")
@@ -1257,7 +1257,7 @@ def _sample_weight(w: Any, data: Batches, x: Any, *, tbptt: Any, distribution: A
         raise TypeError(f"sample_weight: expected real numbers, got dtype {w.dtype}")
     w = xp.astype(w, x.dtype)
     if not bool(xp.all(xp.isfinite(w))) or bool(xp.any(w < 0)) or not bool(xp.any(w > 0)):
-        raise ValueError(f"sample_weight: expected finite weights >= 0, not all 0; got values in "
+        raise ValueError(f"sample_weight: expected finite weights >= 0, at least one weight not zero; got values in "
                          f"[{float(xp.min(w))}, {float(xp.max(w))}]")
     return w
 

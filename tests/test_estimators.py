@@ -248,21 +248,30 @@ def test_warm_start_and_partial_fit():
     assert reg.n_epochs_ == 1 and reg.predict(X).shape == (18,)
 
 
-def test_sample_weight_fit_refused_by_signature_score_weighted():
+def test_sample_weight_in_fit_and_score():
+    """fit(sample_weight=) reaches rnnx.fit: weights of 1 are the unweighted fit, other
+    weights change it, bad ones are one line; score takes them too."""
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.utils.validation import has_fit_parameter
 
-    # rnnx.fit takes no per-sample weights yet: fit does not offer the parameter (scikit-learn's own
-    # way to say so: has_fit_parameter), and passing it is a TypeError naming it
     X, y = _waves(18)
+    t = np.arange(18.0)
     for est in (rnnx.RNNClassifier(**TINY), rnnx.RNNRegressor(**TINY)):
-        assert not has_fit_parameter(est, "sample_weight")
-        with pytest.raises(TypeError, match="sample_weight"):
-            est.fit(X, y if est._estimator_type == "classifier" else np.arange(18.0), sample_weight=np.ones(18))
+        target = y if est._estimator_type == "classifier" else t
+        assert has_fit_parameter(est, "sample_weight")
+        plain = clone(est).fit(X, target).decision_function(X) if est._estimator_type == "classifier" else \
+            clone(est).fit(X, target).predict(X)
+        ones = clone(est).fit(X, target, sample_weight=np.ones(18))
+        skew = clone(est).fit(X, target, sample_weight=np.linspace(0.1, 3, 18))
+        out = (lambda e: e.decision_function(X)) if est._estimator_type == "classifier" else (lambda e: e.predict(X))
+        assert np.allclose(out(ones), plain, rtol=1e-10, atol=1e-12)
+        assert not np.allclose(out(skew), plain, rtol=1e-6, atol=1e-9)
+        with pytest.raises(ValueError, match=r"^sample_weight: expected shape \(18,\) \(one weight per sample of X\), "
+                                             r"got \(3,\)$"):
+            clone(est).fit(X, target, sample_weight=np.ones(3))
     w = np.linspace(0.1, 2, 18)
     clf = rnnx.RNNClassifier(**TINY).fit(X, y)
     assert clf.score(X, y, sample_weight=w) == pytest.approx(accuracy_score(y, clf.predict(X), sample_weight=w))
-    t = np.arange(18.0)
     reg = rnnx.RNNRegressor(**TINY).fit(X, t)
     assert reg.score(X, t, sample_weight=w) == pytest.approx(r2_score(t, reg.predict(X), sample_weight=w))
 

@@ -66,8 +66,8 @@ def test_weights_split_with_the_samples_and_resume_bit_for_bit(tmp_path):
 
 @pytest.mark.parametrize("w,exc,msg", [
     (np.ones(5), ValueError, r"^sample_weight: expected shape \(24,\) \(one weight per sequence of x\), got \(5,\)$"),
-    (-np.ones(24), ValueError, r"^sample_weight: expected finite weights >= 0, not all 0"),
-    (np.zeros(24), ValueError, r"^sample_weight: expected finite weights >= 0, not all 0"),
+    (-np.ones(24), ValueError, r"^sample_weight: expected finite weights >= 0, at least one weight not zero"),
+    (np.zeros(24), ValueError, r"^sample_weight: expected finite weights >= 0, at least one weight not zero"),
     (np.full(24, np.nan), ValueError, r"^sample_weight: expected finite weights"),
     ("w", TypeError, r"^sample_weight: expected an array, got str$"),
 ])

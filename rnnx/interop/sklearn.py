@@ -32,8 +32,8 @@ validation epoch's weights are kept).  ``validation_fraction`` is the share held
 of a series never validate on their past; 0: none, and ``early_stopping`` then watches
 the training loss); ``early_stopping=None`` trains every epoch and, with a validation
 part, keeps its best epoch's weights.  ``warm_start`` and ``partial_fit`` continue from the
-fitted weights (the optimizer's state starts afresh each call).  ``fit`` takes no
-``sample_weight``: :func:`rnnx.fit` does not weight samples yet.
+fitted weights (the optimizer's state starts afresh each call).  ``fit`` and
+``partial_fit`` take ``sample_weight``, passed (the training part's) to :func:`rnnx.fit`.
 (Not core maths: NumPy is imported inside the functions.)
 """
 
@@ -245,8 +245,24 @@ class _Base:
                              "to validate; expected at least 1 of each (or validation_fraction=0)")
         return sorted(train), sorted(val)
 
+    @staticmethod
+    def _weights(sample_weight: Any, n: int) -> Any:
+        """``sample_weight`` as float64 (n,), or None: finite, >= 0, at least one not 0 (ValueError naming it)."""
+        import numpy as np
+
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.ndim == 0:
+            w = np.full(n, float(w))
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight: expected shape ({n},) (one weight per sample of X), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+            raise ValueError("sample_weight: expected finite weights >= 0, at least one weight not zero")
+        return w
+
     def _train(self, x: Any, y: Any, lengths: Any, *, objective: str, output_size: int, loss: str, strata: Any,
-               incremental: bool = False):
+               incremental: bool = False, sample_weight: Any = None):
         """Build the model and run :func:`rnnx.fit` on the chosen backend: from fresh weights,
         or (``warm_start`` refitting, ``partial_fit`` after the first call) from ``params_``
         for one more run (``partial_fit``: one epoch over the data given, no validation part,
@@ -295,7 +311,8 @@ class _Base:
                 stopper = [EarlyStopping(patience, start_from_epoch=self.min_epochs)]
             elif val is not None:  # no early stopping: keep the best validation epoch, as rnnx train
                 stopper = [EarlyStopping(max(1, epochs), restore_best_weights=True)]
-            result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=epochs,
+            wt = None if sample_weight is None else target.from_numpy(np.ascontiguousarray(sample_weight[tr], dtype=fdt))
+            result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=epochs, sample_weight=wt,
                                  batch_size=self.batch_size, shuffle=self.shuffle, optimizer=self.optimizer,
                                  lr=self.lr, loss=loss, clip_norm=self.clip_norm, verbose=self.verbose, seed=seed,
                                  params=start, callbacks=stopper)
@@ -364,16 +381,18 @@ class RNNRegressor(_Base):
                          random_state=random_state, verbose=verbose, warm_start=warm_start)
         self.loss, self.standardize_target = loss, standardize_target
 
-    def fit(self, X: Any, y: Any):
-        """Train from fresh weights (from the fitted ones with ``warm_start=True``)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+        """Train from fresh weights (from the fitted ones with ``warm_start=True``);
+        ``sample_weight`` (n_samples,): each sequence's weight in the training loss
+        (:func:`rnnx.fit`'s)."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any):
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None):
         """One epoch over (X, y) from the current weights (fresh ones on the first call,
         which also fixes the feature and target scaling)."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
-    def _fit(self, X: Any, y: Any, *, incremental: bool):
+    def _fit(self, X: Any, y: Any, *, incremental: bool, sample_weight: Any = None):
         import numpy as np
 
         if self.loss not in ("mse", "mae", "huber"):
@@ -399,7 +418,8 @@ class RNNRegressor(_Base):
         if per_step:
             z = np.where(mask[..., None], z, 0.0)
         self._train(self._scaled(x, lengths), z, lengths, objective="many-to-many" if per_step else "many-to-one",
-                    output_size=yv.shape[-1], loss=self.loss, strata=None, incremental=incremental)
+                    output_size=yv.shape[-1], loss=self.loss, strata=None, incremental=incremental,
+                    sample_weight=self._weights(sample_weight, x.shape[0]))
         self._set_width(x, cols)
         self.n_outputs_, self.per_step_, self._y_1d = yv.shape[-1], per_step, y_1d
         return self
@@ -487,18 +507,19 @@ class RNNClassifier(_Base):
                          shuffle=shuffle, standardize=standardize, backend=backend, device=device, dtype=dtype,
                          random_state=random_state, verbose=verbose, warm_start=warm_start)
 
-    def fit(self, X: Any, y: Any):
+    def fit(self, X: Any, y: Any, sample_weight: Any = None):
         """Train from fresh weights (from the fitted ones with ``warm_start=True``; the
-        labels must then be among ``classes_``)."""
-        return self._fit(X, y, incremental=False, classes=None)
+        labels must then be among ``classes_``); ``sample_weight`` (n_samples,): each
+        sequence's weight in the training loss (:func:`rnnx.fit`'s)."""
+        return self._fit(X, y, incremental=False, classes=None, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None):
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None):
         """One epoch over (X, y) from the current weights; ``classes`` (every label that
         will ever be seen) is required on the first call, which also fixes the feature
         scaling, and ignored after it."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
-    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any):
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any, sample_weight: Any = None):
         import numpy as np
 
         if y is None:
@@ -534,7 +555,8 @@ class RNNClassifier(_Base):
             self._fit_scaler(x, lengths)
         strata = None if per_step else codes.tolist()
         self._train(self._scaled(x, lengths), codes, lengths, objective="many-to-many" if per_step else "many-to-one",
-                    output_size=len(self.classes_), loss="cross-entropy", strata=strata, incremental=incremental)
+                    output_size=len(self.classes_), loss="cross-entropy", strata=strata, incremental=incremental,
+                    sample_weight=self._weights(sample_weight, x.shape[0]))
         self._set_width(x, cols)
         self.per_step_ = per_step
         return self
