@@ -371,13 +371,14 @@ class RNNRegressor(_Base):
                  dropout: float = 0.0, epochs: int = REGRESSION.epochs, batch_size: int = REGRESSION.batch_size,
                  optimizer: str = REGRESSION.optimizer, lr: float = REGRESSION.lr,  # type: ignore[assignment]
                  clip_norm: float | None = REGRESSION.clip_norm, early_stopping: int | None = REGRESSION.patience,
-                 min_epochs: int = REGRESSION.min_epochs, validation_fraction: float = REGRESSION.validation, shuffle: bool = True, standardize: bool = True, backend: str = "numpy", device: str | None = None,
+                 min_epochs: int = REGRESSION.min_epochs, validation_fraction: float = REGRESSION.validation,
+                 shuffle: bool = True, standardize: bool = True, backend: str = "numpy", device: str | None = None,
                  dtype: str = "float64", random_state: Any = None, verbose: int = 0, warm_start: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                          dropout=dropout, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                          clip_norm=clip_norm, early_stopping=early_stopping, min_epochs=min_epochs,
-                         validation_fraction=validation_fraction,
-                         shuffle=shuffle, standardize=standardize, backend=backend, device=device, dtype=dtype,
+                         validation_fraction=validation_fraction, shuffle=shuffle, standardize=standardize,
+                         backend=backend, device=device, dtype=dtype,
                          random_state=random_state, verbose=verbose, warm_start=warm_start)
         self.loss, self.standardize_target = loss, standardize_target
 
@@ -503,8 +504,8 @@ class RNNClassifier(_Base):
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                          dropout=dropout, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                          clip_norm=clip_norm, early_stopping=early_stopping, min_epochs=min_epochs,
-                         validation_fraction=validation_fraction,
-                         shuffle=shuffle, standardize=standardize, backend=backend, device=device, dtype=dtype,
+                         validation_fraction=validation_fraction, shuffle=shuffle, standardize=standardize,
+                         backend=backend, device=device, dtype=dtype,
                          random_state=random_state, verbose=verbose, warm_start=warm_start)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None):
