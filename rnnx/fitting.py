@@ -270,6 +270,7 @@ class FitState:
     best_score: float = math.inf
     best_epoch: int = 0
     callbacks: list = field(default_factory=list)  # each callback's state_dict(), in the order given
+    clipped: int = 0  # updates whose gradient was clipped, in all
 
 
 @dataclass
@@ -311,7 +312,7 @@ def save_state(path: str, model, state: FitState, settings: dict, *, overwrite: 
     meta = {"kind": "fit-state", "model": model.config(), "epoch": state.epoch, "updates": state.updates,
             "opt_step": opt["step"], "history": state.history,
             "best_score": state.best_score if math.isfinite(state.best_score) else 1e308,
-            "best_epoch": state.best_epoch, "settings": settings}
+            "best_epoch": state.best_epoch, "settings": settings, "clipped": state.clipped}
     if any(state.callbacks):  # files of runs without stateful callbacks stay as they were
         meta["callbacks"] = state.callbacks
     groups = {"params": state.params, "best": state.best_params or state.params}
@@ -343,7 +344,7 @@ def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
     best = meta["best_score"] if meta["best_score"] < 1e308 else math.inf
     state = FitState(params, st, meta["epoch"], meta["updates"], list(meta["history"]),
                      arrays(groups["best"]) if meta["best_epoch"] else None, best, meta["best_epoch"],
-                     list(meta.get("callbacks", [])))
+                     list(meta.get("callbacks", [])), meta.get("clipped", 0))
     return state, meta["settings"]
 
 
@@ -800,6 +801,73 @@ def _valid_steps(x_name: str, y_name: str, x: Any, y: Any, data: Batches, *, xp:
     return named
 
 
+def _add_metrics(row: dict, extra: Any, cb: Any) -> None:
+    """A callback's ``on_epoch_metrics`` result (None or a dict of new keys) into ``row``."""
+    if extra is None:
+        return
+    if not isinstance(extra, dict):
+        raise TypeError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {type(extra).__name__}; expected a "
+                        "dict of new history keys, or None")
+    taken = [k for k in extra if k in row]
+    if taken:
+        raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {', '.join(map(repr, taken))}, "
+                         "already in the history row; expected new keys")
+    row.update(extra)
+
+
+def _check_monitor(monitor: str, row: dict) -> None:
+    if monitor not in row:
+        raise ValueError(f"monitor: {monitor!r} is not in the history; it has {', '.join(row)}")
+
+
+def _find_non_finite(model, apply: Callable, loss_fn: Callable, train: Batches, order: list[int], params: dict,
+                     opt_state: dict, seeds: list, *, epoch: int, batch_size: int, shuffle: bool, tbptt: Any,
+                     xp: Any) -> str | None:
+    """Replay one epoch eagerly from ``params`` / ``opt_state`` (its sample ``order`` and
+    dropout ``seeds``: the same numbers), every loss, gradient and updated parameter
+    checked; the first non-finite one as ``update k of epoch e: grads['weight_hh_l0']: ...``
+    (:func:`rnnx.checks.first_non_finite`), or None when each is finite."""
+    from rnnx import checks
+
+    names, dev = list(model.param_shapes()), compat.device(train.x)
+    count = [0]
+
+    class _Found(Exception):
+        pass
+
+    def check(arrays: dict, what: str) -> None:
+        bad = checks.first_non_finite([(f"{what}[{k!r}]", arrays[k]) for k in names if k in arrays], xp=xp)
+        if bad is not None:
+            raise _Found(f"update {count[0] + 1} of epoch {epoch}: {bad}")
+
+    def step(p: dict, g: dict) -> dict:
+        nonlocal opt_state
+        check(g, "grads")
+        p, opt_state, _ = apply(p, opt_state, g)
+        check(p, "params")
+        count[0] += 1
+        return p
+
+    try:
+        for j, a in enumerate(range(0, train.n, batch_size)):
+            e = min(a + batch_size, train.n)
+            b = (train.take(index_array(order[a:e], xp=xp, dtype=index_dtype(xp, dev), device=dev), xp=xp)
+                 if shuffle else train.part(a, e))
+            if tbptt is not None:
+                params, _ = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=step, loss=loss_fn,
+                                   seed=seeds[j])
+                continue
+            loss, grads, _ = model.loss_and_grad(params, b.x, b.y, lengths=b.lengths, loss=loss_fn, seed=seeds[j],
+                                                 sample_weight=b.w)
+            if not bool(xp.isfinite(loss)):
+                raise _Found(f"update {count[0] + 1} of epoch {epoch}: the loss is {float(loss)} with finite inputs "
+                             "and parameters")
+            params = step(params, grads)
+    except _Found as found:
+        return str(found)
+    return None
+
+
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
         epochs: int = 10, batch_size: int = 32, shuffle: bool = True, optimizer: Any = "adam", lr: float | None = None,
         loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
@@ -809,7 +877,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
         steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None,
-        callbacks: Any = None, sample_weight: Any = None) -> FitResult:
+        callbacks: Any = None, sample_weight: Any = None, monitor: str | None = None,
+        find_non_finite: bool = False) -> FitResult:
     """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
     shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
 
@@ -907,13 +976,17 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
     own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
     _positive_int("checkpoint_every", checkpoint_every)
-    if checkpoint is not None and not isinstance(checkpoint, str):
-        raise TypeError(f"checkpoint: expected a file path, got {type(checkpoint).__name__}")
+    if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
+        raise TypeError(f"checkpoint: expected a file path or a callable write(state), got {type(checkpoint).__name__}")
+    if monitor is not None and (not isinstance(monitor, str) or not monitor):
+        raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
+    if not isinstance(find_non_finite, bool):
+        raise TypeError(f"find_non_finite: expected True or False, got {find_non_finite!r}")
     if should_stop is not None and not callable(should_stop):
         raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
     # the epoch the checkpoint file holds (a run resumed from that very file: its epoch)
     written = -1
-    if isinstance(resume, str) and checkpoint is not None and os.path.abspath(resume) == os.path.abspath(checkpoint):
+    if isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(checkpoint):
         written = None  # set to the loaded state's epoch below
     run = _run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
@@ -987,6 +1060,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                                      extra=("dp-steps", str(it), *par.key()), jit_key="dp")
     if compiled:
         st.opt_state = optim.as_arrays(st.opt_state, xp=xp, device=dev, params=st.params)
+    local = train  # on the data's device (what a replay of a non-finite epoch runs on)
     if par is not None:
         train = Batches(*par.place((train.x, train.y, train.lengths)), train.y_axis)
         val = None if val is None else Batches(*par.place((val.x, val.y, val.lengths)), val.y_axis)
@@ -997,23 +1071,44 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     n_batches = -(-train.n // batch_size)
     progress = _Progress(verbose, epochs, n_batches)
     stopped = "done"
-    monitor = "val_loss" if val is not None else "loss"
+    monitor = monitor or ("val_loss" if val is not None else "loss")
     view = C.Run(st, monitor)
     for cb, stored in zip(own, st.callbacks):
         cb.load_state_dict(stored)
-    for cb in cbs:
-        cb.on_fit_start(view)
-    stopped = view.stopped or "done"
+
+    def snapshot(state: FitState) -> FitState:
+        """``state`` with its arrays on the data's device and the optimizer's step a Python int."""
+        return replace(state, history=list(state.history), opt_state=optim.as_python(home(state.opt_state)),
+                       params=home(state.params), best_params=home(state.best_params))
+
+    def save(state: FitState) -> None:
+        if callable(checkpoint):  # the caller's writer (the CLI's run folder)
+            checkpoint(snapshot(state))
+        else:
+            save_state(checkpoint, model, state, run)
 
     def stop(updates0: int) -> Stopped:
         """The epoch in progress undone; the last complete one kept (and in the checkpoint)."""
         progress.abort()
         st.updates = updates0
-        kept = replace(st, history=list(st.history), opt_state=optim.as_python(home(st.opt_state)),
-                       params=home(st.params), best_params=home(st.best_params))
+        kept = snapshot(st)
         if checkpoint is not None and written != kept.epoch and writer:
-            save_state(checkpoint, model, kept, run)
+            save(kept)
         return Stopped(kept)
+
+    def explained(epoch: int, value: float, start: tuple, reason: str, plain: str | None) -> NonFiniteLoss:
+        """The error of an epoch that went non-finite: with ``find_non_finite``, the epoch
+        replayed from ``start`` names its first non-finite loss, gradient or parameter (or,
+        none being so, says so and gives ``reason``); else ``plain``."""
+        if not find_non_finite:
+            return NonFiniteLoss(epoch, value, plain)
+        p0, o0, order0, updates0 = start
+        seeds = [random.Random(f"{seed}:dropout:{updates0 + j}").getrandbits(31) if dropout else None
+                 for j in range(n_batches)]  # the epoch's own dropout masks
+        where = _find_non_finite(model, apply, loss_fn, local, order0, home(p0), home(o0), seeds, epoch=epoch,
+                                 batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp)
+        return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
+                             f"but {reason}")
 
     def weights(b: Batches) -> tuple:
         """The sample weights as a trailing argument of a compiled step, only when there are
@@ -1029,11 +1124,19 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         return xp.asarray([random.Random(f"{seed}:dropout:{st.updates + j}").getrandbits(31) for j in range(k)],
                           dtype=it, device=dev)
 
+    dask = _dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
+    try:
+        for cb in cbs:  # the run is set up: training starts now
+            cb.on_fit_start(view)
+    except BaseException:
+        if dask is not None:
+            dask.close()
+        raise
+    stopped = view.stopped or "done"
     if rec is not None:
         rec.truncate(st.epoch)
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
             rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
-    dask = _dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
 
     # each batch runs to its own longest sequence (padding is masked: the same loss, the
     # gradients up to the order of their sums over time): the lengths read to the host once
@@ -1088,6 +1191,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == st.epoch else epoch_order(st.epoch)
             ahead = None
             params, opt_state = st.params, st.opt_state
+            start = (params, opt_state, order, updates0)  # what a replay of this epoch starts from
             total, clipped_n, done = None, None, 0
             if compiled:
                 total, clipped_n = zeros  # arrays are never mutated: the same two every epoch
@@ -1148,7 +1252,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                             value, grads = dask.loss_and_grad(model, params, order[a:e])
                         except WorkersLost as lost:
                             kept = stop(updates0).state
-                            where = f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}" if checkpoint else ""
+                            where = (f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}"
+                                     if isinstance(checkpoint, str) else "")
                             raise WorkersLost(f"{lost}; the run stops{where}") from None
                         params, opt_state, c = apply(params, opt_state, grads)
                         rec_u = []
@@ -1174,14 +1279,23 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
             if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else _finite(params, xp=xp)):
                 progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
-                raise NonFiniteLoss(st.epoch + 1, epoch_loss, None if math.isfinite(epoch_loss) else
-                                    "lower lr, or clip the gradient (clip_norm=1.0)")
+                raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
+                                None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
             st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
             row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
             if val is not None:
                 pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predictor)
                 row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
-            row["clipped"] = (int(clipped_n) if clipped_n is not None else 0) / done
+            n_clipped = int(clipped_n) if clipped_n is not None else 0
+            st.clipped += n_clipped
+            row["clipped"] = n_clipped / done
+            try:
+                for cb in cbs:  # numbers a callback adds to the row, before anything reads it
+                    _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
+            except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
+                raise explained(e.epoch, e.value, start, e.where, e.where) from None
+            if st.epoch == 1 or len(st.history) == 0:
+                _check_monitor(monitor, row)
             row["seconds"] = time.perf_counter() - t0
             if rec is not None:
                 rec.record_epoch(st.epoch, params)
@@ -1197,7 +1311,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             st.callbacks = [cb.state_dict() for cb in own]
             if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
                                                       or st.epoch % checkpoint_every == 0):
-                save_state(checkpoint, model, st, run)
+                save(st)
                 written = st.epoch
     finally:
         if dask is not None:

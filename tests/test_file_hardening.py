@@ -401,6 +401,7 @@ FIELD_TABLE = {
         "best_epoch": (1.5, -1, "meta.best_epoch: expected an int >= 0"),
         "settings": (3, None, None),
         "callbacks": ({}, [{"seen": 1}, 2], "meta.callbacks: expected a list of JSON objects"),
+        "clipped": ("1", -1, "meta.clipped: expected an int >= 0"),
     },
     "text-state": {
         "model": ("x", {**MODEL.config(), "hidden_size": 0}, "meta.model.hidden_size: expected a positive int"),
@@ -416,7 +417,7 @@ FIELD_TABLE = {
 OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
             ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers"),
             ("model", "target_norms"), ("checkpoint", "target_norms"), ("text-state", "run"), ("rnnx-model", "frozen"),
-            ("fit-state", "callbacks")}
+            ("fit-state", "callbacks"), ("fit-state", "clipped")}
 
 
 def _set(field, value):

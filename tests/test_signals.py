@@ -216,7 +216,8 @@ def test_compare_stops_after_the_inner_run_that_was_writing_its_results(tmp_path
 
 
 def test_compare_stopped_inside_an_inner_run_names_the_finished_ones_and_the_resume(tmp_path):
-    code, out, err = run_held(tmp_path, "rnnx.train:Trainer.train_epoch", COMPARE, signal.SIGINT, nth=2)
+    code, out, err = run_held(tmp_path, "rnnx.training.windows:SeriesMetrics.on_fit_start", COMPARE,
+                                 signal.SIGINT, nth=2)
     assert code == 128 + signal.SIGINT, err
     line = one_line(err)
     seed0, seed1 = os.path.join("cmp", "rnn", "seed0"), os.path.join("cmp", "rnn", "seed1")

@@ -79,20 +79,20 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch, extra):
     """Interrupted in epoch 7 (last checkpoint: epoch 4), resumed: same params, bit for bit
     (with dropout: the same masks)."""
     full = train(tmp_path, name="full", preset="seed001", epochs=12, checkpoint_every=4, early_stopping=None, **extra)
-    from rnnx.train import Trainer
+    from rnnx.training.windows import SeriesMetrics
 
-    real = Trainer.train_epoch
+    real = SeriesMetrics.on_epoch_metrics
 
-    def interrupted(self, *args):
-        if self.state.epoch == 6:
+    def interrupted(self, run, row):  # in epoch 7, its updates done, before anything is recorded
+        if run.epoch == 7:
             raise KeyboardInterrupt
-        return real(self, *args)
+        return real(self, run, row)
 
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    monkeypatch.setattr(SeriesMetrics, "on_epoch_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(tmp_path, name="cut", preset="seed001", epochs=12, checkpoint_every=4, **extra)
     assert checkpoint.load(str(tmp_path / "cut" / "checkpoint.npz"))[0]["epoch"] == 4
-    monkeypatch.setattr(Trainer, "train_epoch", real)
+    monkeypatch.setattr(SeriesMetrics, "on_epoch_metrics", real)
     resumed = app.resume(str(tmp_path / "cut"), quiet=True)
     a, b = _params(tmp_path / "full" / "model.npz"), _params(tmp_path / "cut" / "model.npz")
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)

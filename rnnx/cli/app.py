@@ -56,7 +56,10 @@ from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
-from rnnx.train import NonFiniteLoss, Stopped, TrainConfig, Trainer, TrainState
+from rnnx.fitting import FitState, NonFiniteLoss, Stopped, fit
+from rnnx.train import TrainConfig
+from rnnx.training import EarlyStopping, LambdaCallback
+from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
 MAX_FORECAST_STEPS = 1_000_000
@@ -238,15 +241,16 @@ def stored_norms(meta: dict, s: TrainSettings, path: str, option: str) -> tuple[
 
 
 # -- checkpoints --------------------------------------------------------------------------------
-def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: TrainState, target, *,
-                    source: dict, finished: str | None = None) -> None:
-    """``out/checkpoint.npz``: the state after ``st.epoch`` epochs; ``finished``: why the run
+def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: FitState, target, *,
+                    source: dict, patience_from: int, finished: str | None = None) -> None:
+    """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs (the history in
+    the run's columns, :func:`rnnx.training.windows.history_row`); ``finished``: why the run
     ended, once every output file is written."""
     meta = {"kind": "checkpoint", "settings": s.to_json(), "model": model.config(), "epoch": st.epoch,
-            "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_val,
-            "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
+            "opt_step": int(st.opt_state["step"]), "history": [history_row(r) for r in st.history],
+            "best_val": st.best_score, "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
             "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch},
-            "data": source, "finished": finished, "patience_from": st.patience_from}
+            "data": source, "finished": finished, "patience_from": patience_from}
     meta.update(_norm_meta(ds))
     groups = {"params": st.params, "best": st.best_params or st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
@@ -424,14 +428,16 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source, note=note)
 
 
-def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> TrainState:
+def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> tuple[FitState, int]:
+    """The engine's state to start from (new, or the checkpoint's) and the epoch early
+    stopping counts its patience from (an extended run's)."""
     xp, dev, dtype = target.namespace(), target.device_obj(), getattr(target.namespace(), s.dtype)
     if resumed is None:
         if s.init == "normal-0.01":
             params = P.init_normal(xp, model.param_shapes(), std=0.01, seed=s.seed, dtype=dtype, device=dev)
         else:
             params = model.init_params(xp, seed=s.seed, dtype=dtype, device=dev)
-        return TrainState(params, opt.init(params))
+        return FitState(params, opt.init(params)), 0
     meta, groups = resumed
     path = os.path.join(out, CHECKPOINT)
     if not _same_model(meta["model"], model):
@@ -447,75 +453,78 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
     best_val = meta["best_val"]
     if "data" not in meta:  # written before issue 16: the best validation MSE in the series' units
         best_val = best_val / (meta["norm"][1] * meta["norm"][1])
-    return TrainState(params, opt_state, meta["epoch"], meta["history"], best, best_val,
-                      meta["best_epoch"], meta["clipped"], meta["updates"], meta.get("patience_from", 0))
+    state = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, best_val,
+                     meta["best_epoch"], clipped=meta["clipped"])
+    return state, meta.get("patience_from", 0)
 
 
 def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
               ds: Dataset, model: Model, source: dict, *, note: str | None = None) -> dict:
-    """Train in the locked folder ``out`` and write the run's files.  ``note``: where a
+    """Train in the locked folder ``out`` with :func:`rnnx.fit` (the one engine) and write
+    the run's files.  The windows' series-scale MSEs are :class:`~rnnx.training.windows.SeriesMetrics`
+    (early stopping and the best epoch monitor its ``score``), the checkpoint is the run
+    folder's ``checkpoint.npz`` (written by fit's ``checkpoint`` callable), a non-finite epoch
+    is replayed to name its first non-finite number (``find_non_finite``).  ``note``: where a
     resumed run trains against where it trained (:func:`rnnx.cli.settings.placement`),
     printed once the run is placed (a refusal before stays one line)."""
     opt = cfg.make_optimizer()
-    st = _initial_state(target, s, out, resumed, model, opt)
+    st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
-    try:
-        trainer = Trainer(model, ds, cfg, st, target=target, diagnostics=rec, distribution=distribution_for(s))
-    except (backends.Unavailable, WorkersLost) as e:  # more --devices than present; no Dask scheduler there
-        own = f" (the run's own --devices {s.devices})" if resumed is not None and str(e).startswith("devices:") \
-            else ""
-        raise AppError(f"--{e}{own}") from None
-    except ValueError as e:  # the probe batch larger than the training windows; what data parallel refuses
-        flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
-                                                          "--dask-scheduler" if s.dask_scheduler is not None else None)
-        if flag is not None and str(e).startswith(("distribution:", "loss:")):
-            raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
-        if str(e).startswith("dask-scheduler:"):
-            raise AppError(f"--{e}") from None
-        raise run_diagnostics.probe_error(e, "training windows") from None
-    if note is not None:
-        runfolder.say([note])
-    if rec is not None and resumed is not None:
-        run_diagnostics.load(rec, out)
+    scores = WindowScores(model, ds, target)
     bar = None
-    if not quiet:
-        from tqdm import tqdm
+    seen = {"epoch": st.epoch, "started": False}  # the last complete epoch; the run set up
 
-        bar = tqdm(total=cfg.epochs, initial=st.epoch, desc=f"rnnx train {s.name}",
-                   unit="epoch", file=sys.stderr, dynamic_ncols=True)
+    def started(run) -> None:
+        seen["started"] = True
+        if note is not None:
+            runfolder.say([note])
+        if rec is not None and resumed is not None:
+            run_diagnostics.load(rec, out)
+        nonlocal bar
+        if not quiet:
+            from tqdm import tqdm
 
-    def on_epoch(row: dict) -> None:
+            bar = tqdm(total=cfg.epochs, initial=st.epoch, desc=f"rnnx train {s.name}",
+                       unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(run, row: dict) -> None:
+        seen["epoch"] = row["epoch"]
         if bar is not None:
             bar.set_postfix(loss=f"{row['train_mse']:.3g}", val=f"{row['val_mse']:.3g}", refresh=False)
             bar.update(1)
 
-    def ckpt(last: bool) -> None:
+    def ckpt(state: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
-        save_checkpoint(out, s, model, ds, st, target, source=source)
+        save_checkpoint(out, s, model, ds, state, target, source=source, patience_from=patience_from)
 
+    callbacks = [SeriesMetrics(scores), LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch)]
+    if cfg.early_stopping:
+        callbacks.append(EarlyStopping(cfg.early_stopping, monitor="score", patience_from=patience_from))
+    part = ds.parts["train"]
     t0 = time.perf_counter()
     with _Signals() as signals:
         try:
             try:
+                if cfg.check_finite:
+                    scores.check_inputs(st.params)
                 with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    why = trainer.run(on_epoch=on_epoch, checkpoint=ckpt, checkpoint_every=s.checkpoint_every,
-                                      should_stop=signals.stop_requested)
+                    result = fit(model, part.x, part.y, batch_first=False, epochs=cfg.epochs,
+                                 batch_size=cfg.batch_size, shuffle=cfg.shuffle, optimizer=opt, loss=cfg.loss,
+                                 clip_value=cfg.clip_value, clip_norm=cfg.clip_norm, tbptt=cfg.tbptt, seed=cfg.seed,
+                                 freeze=cfg.freeze, resume=st, checkpoint=ckpt,
+                                 checkpoint_every=s.checkpoint_every or cfg.epochs + 1,
+                                 should_stop=signals.stop_requested, diagnostics=rec,
+                                 distribution=distribution_for(s), callbacks=callbacks, monitor="score",
+                                 find_non_finite=cfg.check_finite)
             finally:
-                trainer.close()  # a Dask client and its LocalCluster
                 if bar is not None:
                     bar.close()
         except Stopped as e:
-            signum = signals.pending
-            try:
-                ckpt(False)
-            except _Forced as f:
-                raise AppError(_stopped_message(out, e.epoch, f.signum, written=False), code=128 + f.signum,
-                               label=None) from None
-            raise AppError(_stopped_message(out, e.epoch, signum, written=True), code=128 + signum,
-                           label=None) from None
+            raise AppError(_stopped_message(out, e.state.epoch, signals.pending, written=True),
+                           code=128 + signals.pending, label=None) from None
         except _Forced as f:
-            raise AppError(_stopped_message(out, st.epoch, f.signum, written=False), code=128 + f.signum,
+            raise AppError(_stopped_message(out, seen["epoch"], f.signum, written=False), code=128 + f.signum,
                            label=None) from None
         except NonFiniteLoss as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
@@ -526,11 +535,32 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             where = f" ({e.where})" if e.where else ""
             raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
                            "try --clip-norm 1.0 or a lower --lr", code=3) from None
-        except WorkersLost as e:  # without a checkpoint there is nothing to resume (and a new folder is removed)
+        except (backends.Unavailable, WorkersLost) as e:
+            if not seen["started"]:  # more --devices than present; no Dask scheduler there
+                own = f" (the run's own --devices {s.devices})" if resumed is not None and \
+                    str(e).startswith("devices:") else ""
+                raise AppError(f"--{e}{own}") from None
+            if isinstance(e, backends.Unavailable):
+                raise
+            # without a checkpoint there is nothing to resume (and a new folder is removed)
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
             then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; continue with: " \
                 f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
-            raise AppError(f"{e}; the run stops; {then}", code=1) from None
+            raise AppError(f"{e}; {then}", code=1) from None
+        except ValueError as e:
+            if seen["started"]:
+                raise
+            # the probe batch larger than the training windows; what data parallel refuses
+            flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
+                                                              "--dask-scheduler" if s.dask_scheduler is not None
+                                                              else None)
+            if flag is not None and str(e).startswith(("distribution:", "loss:")):
+                raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
+            if str(e).startswith("dask-scheduler:"):
+                raise AppError(f"--{e}") from None
+            if str(e).startswith("probe_size"):
+                raise run_diagnostics.probe_error(e, "training windows") from None
+            raise
         except OSError as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
             then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; free space or fix permissions, then " \
@@ -538,18 +568,19 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                 "no checkpoint was written; free space or fix permissions, then start the run again"
             raise AppError(f"{os_error(e)}; {then}", code=1) from None
         train_seconds = time.perf_counter() - t0
+        st, why = result.state, result.stopped
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params
         use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
         with writing_results(out, os.path.join(out, CHECKPOINT), signals):
-            metrics = _metrics(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
-            _write_outputs(out, s, model, ds, trainer, use, metrics, target, source)
+            metrics = _metrics(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
+            _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
             if rec is not None:
                 run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
-            save_checkpoint(out, s, model, ds, st, target, source=source, finished=why)
+            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why)
     return {**metrics, "out": out}
 
 
@@ -582,29 +613,29 @@ def _versions(target) -> dict:
     return {**v, **backends.versions(target.backend, target.device)}
 
 
-def _metrics(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target, train_seconds,
-             t_start, source: dict):
+def _metrics(s: TrainSettings, model: Model, cfg: TrainConfig, scores: WindowScores, st: FitState, final: dict,
+             use: dict, why: str, target, train_seconds, t_start, source: dict):
     """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
     a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
     from rnnx.cli.signals import stage
 
     with stage("metrics.json"):
-        return _metrics_of(s, trainer, ds, final, use, why, target, train_seconds, t_start, source)
+        return _metrics_of(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
 
 
-def _metrics_of(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, use: dict, why: str, target,
-                train_seconds, t_start, source: dict):
-    st = trainer.state
+def _metrics_of(s: TrainSettings, model: Model, cfg: TrainConfig, scores: WindowScores, st: FitState, final: dict,
+                use: dict, why: str, target, train_seconds, t_start, source: dict):
+    ds = scores.ds
     m = {
         "preset": s.preset, "csv": s.csv, "column": s.column, "inputs": list(ds.inputs) or None,
         "targets": list(s.targets) if s.table else None, "difference": s.difference,
         "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
-        "model": trainer.model.config(), "train": trainer.cfg.to_json(),
+        "model": model.config(), "train": cfg.to_json(),
         "stopped": why, "epochs": st.epoch, "best_epoch": st.best_epoch,
-        "final": {p: trainer.mse(p, final) for p in ("train", "val", "test")},
-        "best": {p: trainer.mse(p, st.best_params or final) for p in ("train", "val", "test")},
+        "final": {p: scores.mse(p, final) for p in ("train", "val", "test")},
+        "best": {p: scores.mse(p, st.best_params or final) for p in ("train", "val", "test")},
         "used_params": "best" if use is not final else "final",
-        "test_mse": trainer.mse("test", use),
+        "test_mse": scores.mse("test", use),
         "persistence_test_mse": ds.persistence_mse("test"),
         "clipped_updates": st.clipped, "updates": st.updates,
         "clipped_fraction": st.clipped / max(1, st.updates),
@@ -614,25 +645,26 @@ def _metrics_of(s: TrainSettings, trainer: Trainer, ds: Dataset, final: dict, us
         "settings": s.to_json(), "data": source,
     }
     if ds.n_targets > 1:
-        m["per_target"] = _per_target(trainer, ds, final, use, st.best_params or final)
+        m["per_target"] = _per_target(scores, final, use, st.best_params or final)
         m["persistence_test_mse"] = math.fsum(ds.persistence_mse("test", k) for k in range(ds.n_targets)) / ds.n_targets
     return m
 
 
-def _per_target(trainer: Trainer, ds: Dataset, final: dict, use: dict, best: dict) -> dict:
+def _per_target(scores: WindowScores, final: dict, use: dict, best: dict) -> dict:
     """metrics.json's ``per_target`` (a run of several targets): each target's MSEs in its
     own units, as the top-level keys (which are their means over the targets) hold them."""
-    parts = ("train", "val", "test")
-    fin = {p: trainer.mse_per_target(p, final) for p in parts}
-    bst = {p: trainer.mse_per_target(p, best) for p in parts}
-    test = trainer.mse_per_target("test", use)
+    parts, ds = ("train", "val", "test"), scores.ds
+    fin = {p: scores.mse_per_target(p, final) for p in parts}
+    bst = {p: scores.mse_per_target(p, best) for p in parts}
+    test = scores.mse_per_target("test", use)
     return {name: {"test_mse": test[k], "persistence_test_mse": ds.persistence_mse("test", k),
                    "final": {p: fin[p][k] for p in parts}, "best": {p: bst[p][k] for p in parts},
                    "normalisation": {"mean": norm.mean, "std": norm.std}}
             for k, (name, norm) in enumerate(zip(ds.targets, ds.target_norms))}
 
 
-def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metrics, target, source: dict) -> None:
+def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: FitState, use, metrics, target,
+                   source: dict) -> None:
     """history.csv, model.npz and the plots.  A failure names its stage (``writing
     model.npz: ...``, :func:`rnnx.cli.signals.stage`; the run stays resumable); a plot that
     cannot be drawn is left out with a note naming it (:func:`_plot`), never failing the run."""
@@ -640,10 +672,11 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
 
     with stage("history.csv"):
         buf = io.StringIO()
-        if trainer.state.history:
-            w = _csv.DictWriter(buf, fieldnames=list(trainer.state.history[0]))
+        history = [history_row(r) for r in st.history]
+        if history:
+            w = _csv.DictWriter(buf, fieldnames=list(history[0]))
             w.writeheader()
-            w.writerows(trainer.state.history)
+            w.writerows(history)
         atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
     with stage(MODEL):
         meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
@@ -655,7 +688,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     name = s.preset or os.path.basename(str(s.csv))
     title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
     _plot(os.path.join(out, "convergence.png"),
-          lambda path: plots.convergence(trainer.state.history, path, title))
+          lambda path: plots.convergence(history, path, title))
     test = ds.parts["test"]
     if not test.n:
         return
@@ -663,7 +696,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
         _plot(path, lambda path: plots.predictions(
-            xs, test.last_target, trainer.predict("test", use), test.last_input, path,
+            xs, test.last_target, scores.predict("test", use), test.last_input, path,
             f"{name} test part: MSE {metrics['test_mse']:.3g} (persistence {metrics['persistence_test_mse']:.3g})",
             xlabel))
         return
@@ -671,7 +704,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, trainer: Trainer, use, metr
     titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
               for t in ds.targets]
     _plot(path, lambda path: plots.prediction_panels(
-        xs, list(ds.targets), list(test.last_targets), trainer.predict_all("test", use), list(test.last_inputs), path,
+        xs, list(ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
         titles, f"{name} test part", xlabel))
 
 
@@ -817,9 +850,8 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
             except data.DataError as e:  # the series against the model's window: name the one at fault
                 raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
                                f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
-        tr = Trainer(model, ds, TrainConfig(), TrainState(params, {"step": 0, "slots": {}}), target=target)
         test = ds.parts["test"]
-        preds = tr.predict_all("test")
+        preds = WindowScores(model, ds, target).predict_all("test", params)
     with _writing_into(folder, out):
         atomic.write_text(out, _predictions_csv(ds, preds))
     mses = [math.fsum((a - b) * (a - b) for a, b in zip(pred, truth)) / max(1, test.n)

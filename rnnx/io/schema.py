@@ -265,7 +265,7 @@ OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
     "rnnx-model": {"frozen": _names},  # Model.frozen, written when not empty
     "model": {"data": _data, "scalers": _scalers, "target_norms": _target_norms},
-    "fit-state": {"callbacks": _callback_states},
+    "fit-state": {"callbacks": _callback_states, "clipped": _int(0)},
     "text-state": {"run": _dict},
     "checkpoint": {"data": _data, "scalers": _scalers, "target_norms": _target_norms, "finished": _str_or_null,
                    "epochs": _int(1), "patience_from": _int(0)},

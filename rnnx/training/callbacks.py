@@ -10,9 +10,15 @@ r"""Callbacks: what happens around the training loop, outside the update.
 A callback is an object with any of the hooks below (the base class :class:`Callback`
 defines each as doing nothing); the engine calls them in list order:
 
-- ``on_fit_start(run)``: once, before the first epoch of this call (a resumed run too);
+- ``on_fit_start(run)``: once, when the run is set up, before the first epoch of this call
+  (a resumed run too);
+- ``on_epoch_metrics(run, row)``: after every epoch, before anything reads its row: returns
+  a dict of numbers to add to it (new keys), or None.  Early stopping, the best-epoch record
+  and every ``on_epoch_end`` see them (e.g. a score on the series' own scale; ``monitor=``
+  of ``fit`` or of :class:`EarlyStopping` may name one).  Raising
+  :class:`rnnx.fitting.NonFiniteLoss` here ends the run as a loss that went non-finite;
 - ``on_epoch_end(run, row)``: after every epoch, with its history row (``epoch``, ``loss``,
-  ``val_*``, ``clipped``, ``seconds``);
+  ``val_*``, ``clipped``, what ``on_epoch_metrics`` added, ``seconds``);
 - ``on_fit_end(run)``: once, after the last epoch (not when the run raised);
 - ``state_dict()`` / ``load_state_dict(state)``: a JSON-able dict of the callback's own
   counters, written into ``fit``'s checkpoint and handed back on resume (PyTorch
@@ -44,6 +50,9 @@ class Callback:
 
     def on_fit_start(self, run: Run) -> None:
         pass
+
+    def on_epoch_metrics(self, run: Run, row: dict) -> dict | None:
+        return None
 
     def on_epoch_end(self, run: Run, row: dict) -> None:
         pass
@@ -127,16 +136,19 @@ class EarlyStopping(Callback):
     ``loss``); ``restore_best_weights``: ``fit`` returns the best epoch's parameters (else
     the last's).  A history row without ``monitor`` is an error naming the keys it has.
     ``start_from_epoch`` (Keras's): epochs 1 to it are a warm-up, neither kept as the best
-    nor counted towards a stop (0, the default: every epoch is monitored).
+    nor counted towards a stop (0, the default: every epoch is monitored).  ``patience_from``:
+    the patience counts from this epoch even when the best is older (a finished run that is
+    extended: its first new epochs are not a stop at once; 0, the default: from the best).
 
     Its state is the engine's best-epoch record (kept in the checkpoint), so a resumed run
     stops exactly where the uninterrupted one does; a run that had stopped resumes to no
     further epoch."""
 
     def __init__(self, patience: int, *, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
-                 restore_best_weights: bool = True, start_from_epoch: int = 0) -> None:
+                 restore_best_weights: bool = True, start_from_epoch: int = 0, patience_from: int = 0) -> None:
         _number("patience", patience, minimum=1, integer=True)
         _number("start_from_epoch", start_from_epoch, minimum=0, integer=True)
+        _number("patience_from", patience_from, minimum=0, integer=True)
         _number("min_delta", min_delta, minimum=0)
         if mode not in ("min", "max"):
             raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
@@ -146,11 +158,13 @@ class EarlyStopping(Callback):
             raise TypeError(f"restore_best_weights: expected True or False, got {restore_best_weights!r}")
         self.patience, self.monitor, self.min_delta, self.mode = patience, monitor, float(min_delta), mode
         self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+        self.patience_from = patience_from
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r}, min_delta={self.min_delta!r}, "
                 f"mode={self.mode!r}, restore_best_weights={self.restore_best_weights}, "
-                f"start_from_epoch={self.start_from_epoch})")
+                f"start_from_epoch={self.start_from_epoch}"
+                + (f", patience_from={self.patience_from})" if self.patience_from else ")"))
 
     def settings(self) -> dict:
         """What a resumed run must share with the run it continues."""
@@ -165,8 +179,12 @@ class EarlyStopping(Callback):
     def _sign(self) -> float:
         return 1.0 if self.mode == "min" else -1.0
 
+    def _due(self, run: Run) -> bool:
+        """``e - max(e_best, start_from_epoch, patience_from) >= patience``."""
+        return run.epoch - max(run.best[1], self.start_from_epoch, self.patience_from) >= self.patience
+
     def on_fit_start(self, run: Run) -> None:
-        if run.epoch > self.start_from_epoch and run.epoch - max(run.best[1], self.start_from_epoch) >= self.patience:
+        if run.epoch > self.start_from_epoch and self._due(run):
             run.stop("early-stopped")  # a resumed state that had stopped: the uninterrupted run trains no further
 
     def on_epoch_end(self, run: Run, row: dict) -> None:
@@ -179,7 +197,7 @@ class EarlyStopping(Callback):
         best, _ = run.best
         if score < best - self.min_delta:
             run.set_best(score, run.epoch, run.params)
-        if run.epoch - max(run.best[1], self.start_from_epoch) >= self.patience:
+        if self._due(run):
             run.stop("early-stopped")
 
 

@@ -1,0 +1,168 @@
+"""What ``rnnx.fit`` gives a caller that builds a run kind on it (the CLI's windows of a
+series, issue 29): a checkpoint writer, callbacks that add numbers to the epoch's row before
+anything reads it, the monitored key, an epoch that went non-finite replayed to name its
+first non-finite number, the clipped-update count, and early stopping counted from an
+extension."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import rnnx
+from rnnx import fitting
+from rnnx.training import Callback, EarlyStopping
+
+
+def _data(n=24, T=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, T, 2))
+    return x, np.tanh(x.sum(axis=(1, 2)))[:, None]
+
+
+def _model():
+    return rnnx.Model("gru", 2, 5, 1)
+
+
+class Score(Callback):
+    """Adds ``score``: a number derived from the parameters (what the CLI's series MSE is)."""
+
+    def __init__(self, values=None):
+        self.values = values
+
+    def on_epoch_metrics(self, run, row):
+        v = self.values[run.epoch - 1] if self.values else float(np.sum(np.asarray(run.params["weight_ih_l0"]) ** 2))
+        return {"score": v}
+
+
+def test_checkpoint_callable_gets_the_state_a_path_would_hold(tmp_path):
+    x, y = _data()
+    got = []
+    r1 = rnnx.fit(_model(), x, y, epochs=5, batch_size=8, checkpoint=got.append, checkpoint_every=2, seed=1)
+    r2 = rnnx.fit(_model(), x, y, epochs=5, batch_size=8, checkpoint=str(tmp_path / "c.npz"), checkpoint_every=2,
+                  seed=1)
+    assert [s.epoch for s in got] == [2, 4, 5]
+    st, _ = fitting.load_state(str(tmp_path / "c.npz"), _model(), rnnx.optim.make("adam"), xp=np, device="cpu",
+                               dtype=np.float64)
+    last = got[-1]
+    assert last.epoch == st.epoch == 5 and last.updates == st.updates == 15
+    assert all(np.array_equal(last.params[k], st.params[k]) for k in st.params)
+    assert isinstance(last.opt_state["step"], int) and last.opt_state["step"] == st.opt_state["step"]
+    assert all(np.array_equal(r1.params[k], r2.params[k]) for k in r1.params)
+
+
+def test_checkpoint_refuses_what_is_neither_a_path_nor_callable():
+    x, y = _data()
+    with pytest.raises(TypeError, match=r"^checkpoint: expected a file path or a callable write\(state\), got int"):
+        rnnx.fit(_model(), x, y, epochs=1, checkpoint=3)
+
+
+def test_metrics_callback_adds_keys_that_early_stopping_and_the_best_epoch_read():
+    x, y = _data()
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, run, row):
+            seen.append(dict(row))
+
+    scores = [5.0, 4.0, 3.0, 3.5, 3.6, 3.7, 3.8]
+    r = rnnx.fit(_model(), x, y, epochs=7, batch_size=8,
+                 callbacks=[Score(scores), Spy(), EarlyStopping(2, monitor="score")])
+    assert [row["score"] for row in r.history] == scores[:5]
+    assert r.stopped == "early-stopped" and r.best_epoch == 3 and seen[0]["score"] == 5.0
+    assert list(r.history[0])[-2:] == ["score", "seconds"]
+    # without EarlyStopping, fit(monitor=) keeps the best epoch on that key
+    r = rnnx.fit(_model(), x, y, epochs=5, batch_size=8, callbacks=[Score([2.0, 1.0, 3.0, 0.5, 0.7])], monitor="score")
+    assert r.best_epoch == 4 and r.stopped == "done"
+
+
+def test_monitor_that_no_row_has_is_one_line():
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"^monitor: 'score' is not in the history; it has epoch, loss, clipped$"):
+        rnnx.fit(_model(), x, y, epochs=2, monitor="score")
+    with pytest.raises(ValueError, match=r"^monitor: expected a history key"):
+        rnnx.fit(_model(), x, y, epochs=2, monitor="")
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (lambda run, row: [1.0], r"^callbacks: Bad.on_epoch_metrics returned list; expected a dict of new history keys"),
+    (lambda run, row: {"loss": 1.0}, r"^callbacks: Bad.on_epoch_metrics returned 'loss', already in the history row"),
+])
+def test_metrics_callback_returning_something_else_is_refused(bad, msg):
+    class Bad(Callback):
+        def on_epoch_metrics(self, run, row):
+            return bad(run, row)
+
+    x, y = _data()
+    with pytest.raises((TypeError, ValueError), match=msg):
+        rnnx.fit(_model(), x, y, epochs=1, callbacks=[Bad()])
+
+
+def test_clipped_updates_are_counted_in_the_state_and_its_file(tmp_path):
+    x, y = _data()
+    path = str(tmp_path / "c.npz")
+    r = rnnx.fit(_model(), x, y, epochs=3, batch_size=8, clip_norm=1e-3, lr=0.01, checkpoint=path)
+    assert r.state.clipped == 9 == round(sum(row["clipped"] * 3 for row in r.history))
+    st, _ = fitting.load_state(path, _model(), rnnx.optim.make("adam", lr=0.01), xp=np, device="cpu",
+                               dtype=np.float64)
+    assert st.clipped == 9
+    r2 = rnnx.fit(_model(), x, y, epochs=5, batch_size=8, clip_norm=1e-3, lr=0.01, resume=r.state)
+    assert r2.state.clipped == 15
+
+
+def _exploding(find):
+    x, y = _data(n=16)
+    return rnnx.fit(rnnx.Model("rnn", 2, 5, 1, nonlinearity="relu"), x * 50, y, epochs=30, batch_size=4,
+                    optimizer="sgd", lr=50.0, find_non_finite=find)
+
+
+def test_find_non_finite_names_the_first_non_finite_number_of_the_epoch():
+    with np.errstate(all="ignore"), pytest.raises(fitting.NonFiniteLoss) as plain:
+        _exploding(False)
+    with np.errstate(all="ignore"), pytest.raises(fitting.NonFiniteLoss) as found:
+        _exploding(True)
+    assert found.value.epoch == plain.value.epoch
+    where = found.value.where
+    assert where.startswith(f"update ") and f" of epoch {found.value.epoch}: " in where, where
+    assert "non-finite value" in where or "the loss is" in where, where
+    assert plain.value.where is None or "lower lr" in plain.value.where
+
+
+def test_a_metrics_callback_that_finds_overflow_ends_the_run_with_its_reason():
+    class Overflow(Callback):
+        def on_epoch_metrics(self, run, row):
+            if run.epoch == 2:
+                raise fitting.NonFiniteLoss(run.epoch, math.inf, "the predictions on the training windows overflow")
+
+    x, y = _data()
+    with pytest.raises(fitting.NonFiniteLoss) as e:
+        rnnx.fit(_model(), x, y, epochs=4, callbacks=[Overflow()], find_non_finite=True)
+    assert e.value.epoch == 2 and e.value.where == ("every update's loss, gradients and parameters are finite, but the "
+                                                    "predictions on the training windows overflow")
+    with pytest.raises(fitting.NonFiniteLoss) as e:
+        rnnx.fit(_model(), x, y, epochs=4, callbacks=[Overflow()])
+    assert e.value.where == "the predictions on the training windows overflow"
+
+
+def test_find_non_finite_must_be_a_bool():
+    x, y = _data()
+    with pytest.raises(TypeError, match=r"^find_non_finite: expected True or False, got 1$"):
+        rnnx.fit(_model(), x, y, epochs=1, find_non_finite=1)
+
+
+def test_patience_from_counts_an_extended_run_from_where_it_was_extended():
+    x, y = _data()
+    scores = [3.0, 2.0, 2.5, 2.6, 2.7, 2.8, 2.9, 3.0]
+    r = rnnx.fit(_model(), x, y, epochs=8, batch_size=8, callbacks=[Score(scores), EarlyStopping(2, monitor="score")])
+    assert r.stopped == "early-stopped" and r.state.epoch == 4
+    # extended from epoch 4: patience counts from 4, not from the best (epoch 2)
+    again = rnnx.fit(_model(), x, y, epochs=8, batch_size=8, resume=r.state,
+                     callbacks=[Score(scores), EarlyStopping(2, monitor="score", patience_from=4)])
+    assert again.stopped == "early-stopped" and again.state.epoch == 6
+    stays = rnnx.fit(_model(), x, y, epochs=8, batch_size=8, resume=r.state,
+                     callbacks=[Score(scores), EarlyStopping(2, monitor="score")])
+    assert stays.state.epoch == 4  # as the uninterrupted run: no further epoch
+    with pytest.raises(ValueError, match=r"^patience_from: expected an int >= 0, got -1$"):
+        EarlyStopping(2, patience_from=-1)
