@@ -821,10 +821,10 @@ def _check_monitor(monitor: str, row: dict) -> None:
 
 
 def _find_non_finite(model, apply: Callable, loss_fn: Callable, train: Batches, order: list[int], params: dict,
-                     opt_state: dict, seeds: list, *, epoch: int, batch_size: int, shuffle: bool, tbptt: Any,
+                     opt_state: dict, seed_of: Callable, *, epoch: int, batch_size: int, shuffle: bool, tbptt: Any,
                      xp: Any) -> str | None:
-    """Replay one epoch eagerly from ``params`` / ``opt_state`` (its sample ``order`` and
-    dropout ``seeds``: the same numbers), every loss, gradient and updated parameter
+    """Replay one epoch eagerly from ``params`` / ``opt_state`` (its sample ``order``, and
+    ``seed_of(k)`` the dropout seed of a batch after k updates: the same numbers), every loss, gradient and updated parameter
     checked; the first non-finite one as ``update k of epoch e: grads['weight_hh_l0']: ...``
     (:func:`rnnx.checks.first_non_finite`), or None when each is finite."""
     from rnnx import checks
@@ -849,16 +849,16 @@ def _find_non_finite(model, apply: Callable, loss_fn: Callable, train: Batches, 
         return p
 
     try:
-        for j, a in enumerate(range(0, train.n, batch_size)):
+        for a in range(0, train.n, batch_size):
             e = min(a + batch_size, train.n)
             b = (train.take(index_array(order[a:e], xp=xp, dtype=index_dtype(xp, dev), device=dev), xp=xp)
                  if shuffle else train.part(a, e))
             if tbptt is not None:
                 params, _ = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=step, loss=loss_fn,
-                                   seed=seeds[j])
+                                   seed=seed_of(count[0]))
                 continue
-            loss, grads, _ = model.loss_and_grad(params, b.x, b.y, lengths=b.lengths, loss=loss_fn, seed=seeds[j],
-                                                 sample_weight=b.w)
+            loss, grads, _ = model.loss_and_grad(params, b.x, b.y, lengths=b.lengths, loss=loss_fn,
+                                                 seed=seed_of(count[0]), sample_weight=b.w)
             if not bool(xp.isfinite(loss)):
                 raise _Found(f"update {count[0] + 1} of epoch {epoch}: the loss is {float(loss)} with finite inputs "
                              "and parameters")
@@ -1103,9 +1103,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if not find_non_finite:
             return NonFiniteLoss(epoch, value, plain)
         p0, o0, order0, updates0 = start
-        seeds = [random.Random(f"{seed}:dropout:{updates0 + j}").getrandbits(31) if dropout else None
-                 for j in range(n_batches)]  # the epoch's own dropout masks
-        where = _find_non_finite(model, apply, loss_fn, local, order0, home(p0), home(o0), seeds, epoch=epoch,
+        def seed_of(k: int) -> int | None:  # the dropout seed after k updates of the epoch: its own masks
+            return random.Random(f"{seed}:dropout:{updates0 + k}").getrandbits(31) if dropout else None
+
+        where = _find_non_finite(model, apply, loss_fn, local, order0, home(p0), home(o0), seed_of, epoch=epoch,
                                  batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp)
         return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
                              f"but {reason}")
@@ -1236,11 +1237,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 e = min(a + batch_size, train.n)
                 b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
                 if tbptt is not None:
-                    def tb_update(p, g):
+                    def tb_update(p, g):  # one optimizer step per window: each one an update
                         nonlocal opt_state, clipped_n
                         p, opt_state, c = apply(p, opt_state, g)
                         c = xp.astype(c, it)
                         clipped_n = c if clipped_n is None else clipped_n + c
+                        st.updates += 1
                         return p
 
                     params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=tb_update,
@@ -1263,7 +1265,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     epoch_stats += rec_u
                     c = xp.astype(c, it)
                     clipped_n = c if clipped_n is None else clipped_n + c
-                st.updates += 1
+                    st.updates += 1
                 total = value if total is None else total + value
                 done += 1
                 a = e
@@ -1288,7 +1290,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
             n_clipped = int(clipped_n) if clipped_n is not None else 0
             st.clipped += n_clipped
-            row["clipped"] = n_clipped / done
+            row["clipped"] = n_clipped / max(1, st.updates - updates0)  # of the epoch's optimizer steps
             try:
                 for cb in cbs:  # numbers a callback adds to the row, before anything reads it
                     _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)

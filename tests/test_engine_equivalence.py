@@ -1,8 +1,10 @@
-"""The regression CLI's ``Trainer`` (rnnx/train.py) and ``rnnx.fit`` run the same updates:
-the same parameters, bit for bit, for the same settings (shuffle, dropout seeds, clipping,
-optimizers; many-to-one and many-to-many windows; NumPy and JAX).  The guard for moving
-``rnnx train`` onto the one engine (issue 29): after the move this test compares the CLI's
-run with a plain ``rnnx.fit`` of its windows."""
+"""``rnnx train --csv/--preset`` trains through ``rnnx.fit`` (issue 29): a run of the CLI and a
+plain ``rnnx.fit`` of the same windows give the same parameters, bit for bit, for the same
+settings (shuffle, dropout seeds, clipping, optimizers; many-to-one and many-to-many
+windows; NumPy and JAX).  (The CLI's former ``Trainer`` ran the same updates too, bit for
+bit but for JAX's many-to-many: 2.2e-16 after 3 epochs, as it sliced each batch before the
+compiled update where fit gathers it inside; its run folders resume bit for bit on the
+engine: tests/test_train.py.)"""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ import pytest
 
 import rnnx
 from rnnx import backends
-from rnnx.dataset import build, preset_series
-from rnnx.model import Model
-from rnnx.train import TrainConfig, Trainer, TrainState
+from rnnx.cli import app
+from rnnx.cli.settings import resolve
+from rnnx.io import checkpoint
 
 CASES = [
     ("lstm", {}, False, dict(optimizer="adam", lr=0.01, clip_norm=1.0)),
@@ -25,29 +27,29 @@ CASES = [
 
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
 @pytest.mark.parametrize("cell,options,every_step,settings", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_trainer_and_fit_run_the_same_updates(backend, cell, options, every_step, settings):
+def test_the_cli_and_fit_run_the_same_updates(tmp_path, backend, cell, options, every_step, settings):
     target = next((t for t in backends.targets() if t.backend == backend and not t.unavailable()), None)
     if target is None:
         pytest.skip(f"{backend} is not available")
+    layer = {"num_layers": "layers", "dropout": "dropout", "bidirectional": "bidirectional"}
+    cli = {"preset": "seed001", "backend": backend, "cell": cell, "hidden": 6, "window": 10, "epochs": 3,
+           "batch_size": 16, "seed": 3, "objective": "many-to-many" if every_step else "many-to-one",
+           **{layer[k]: v for k, v in options.items()}, **settings}
+    s = resolve(cli, unset=("early_stopping",))  # (the preset's clip_norm stays where settings have none)
+    m = app.train(s, out=str(tmp_path / "run"), quiet=True)
+    assert m["epochs"] == 3 and m["used_params"] == "final"
+    got = checkpoint.load(str(tmp_path / "run" / "model.npz"))[1]["params"]
+
     xp, dev = target.namespace(), target.device_obj()
-    ds = build(preset_series(("sine", 300, 0.1, 0.0)), window=10, horizon=1, split=(0.7, 0.15, 0.15),
-               every_step=every_step, xp=xp, dtype=xp.float64, device=dev)
-    model = Model(cell, 1, 6, 1, objective="many-to-many" if every_step else "many-to-one", **options)
-    cfg = TrainConfig(epochs=3, batch_size=16, seed=3, **settings)
-    p0 = model.init_params(xp, seed=3, dtype=xp.float64, device=dev)
-    trainer = Trainer(model, ds, cfg, TrainState(dict(p0), cfg.make_optimizer().init(p0)), target=target)
-    assert trainer.run() == "done"
+    ds = app.dataset_for(s, app.series_for(s)[0], target)
+    model = app.model_for(s)
     part = ds.parts["train"]
-    fit = {k: v for k, v in settings.items() if k not in ("optimizer", "lr", "momentum")}
-    r = rnnx.fit(model, part.x, part.y, batch_first=False, epochs=3, batch_size=16, seed=3, params=dict(p0),
-                 optimizer=cfg.make_optimizer(), **fit)
-    worst = max(float(np.max(np.abs(backends.to_numpy(r.params[k]) - backends.to_numpy(trainer.state.params[k]))))
-                for k in p0)
-    # bit for bit, but for JAX's many-to-many: fit gathers the batch inside the compiled update
-    # (the Trainer slices it before), and XLA then orders the loss's sums differently
-    # (measured: 2.2e-16 after 3 epochs, 2 of 8 cases) -- the one difference the move onto fit must settle
-    assert worst <= (1e-15 if backend == "jax" and every_step else 0.0), worst
-    # the epoch's mean batch loss: the same sum, except that a compiled run of K updates per
-    # program (fit's steps_per_execution on JAX) may add in another order (measured: 1 ulp)
-    np.testing.assert_allclose([h["loss"] for h in r.history], [h["batch_loss"] for h in trainer.state.history],
-                               rtol=1e-14 if backend == "jax" and every_step else 0, atol=0)
+    opt = rnnx.optim.make(s.optimizer, lr=s.lr, **({"momentum": s.momentum} if s.momentum else {}))
+    r = rnnx.fit(model, part.x, part.y, batch_first=False, epochs=3, batch_size=16, seed=3, shuffle=s.shuffle,
+                 params=model.init_params(xp, seed=3, dtype=xp.float64, device=dev), optimizer=opt,
+                 clip_norm=s.clip_norm, clip_value=s.clip_value)
+    assert sorted(got) == sorted(r.params)
+    for k in got:
+        assert got[k].tobytes() == np.asarray(backends.to_numpy(r.params[k])).tobytes(), k
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert [float(row.split(",")[1]) for row in history[1:]] == [h["loss"] for h in r.history]

@@ -125,7 +125,7 @@ def test_find_non_finite_names_the_first_non_finite_number_of_the_epoch():
         _exploding(True)
     assert found.value.epoch == plain.value.epoch
     where = found.value.where
-    assert where.startswith(f"update ") and f" of epoch {found.value.epoch}: " in where, where
+    assert where.startswith("update ") and f" of epoch {found.value.epoch}: " in where, where
     assert "non-finite value" in where or "the loss is" in where, where
     assert plain.value.where is None or "lower lr" in plain.value.where
 
@@ -166,3 +166,17 @@ def test_patience_from_counts_an_extended_run_from_where_it_was_extended():
     assert stays.state.epoch == 4  # as the uninterrupted run: no further epoch
     with pytest.raises(ValueError, match=r"^patience_from: expected an int >= 0, got -1$"):
         EarlyStopping(2, patience_from=-1)
+
+
+def test_tbptt_counts_each_window_as_an_update():
+    """Truncated BPTT steps the optimizer once per window: ``updates`` (what the dropout seeds
+    count) is the optimizer's step count, and ``clipped`` a fraction of those steps (it
+    counted batches: fractions above 1)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((12, 8, 2))
+    y = np.tanh(np.cumsum(x.sum(axis=2), axis=1))[..., None]
+    model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many")
+    r = rnnx.fit(model, x, y, epochs=2, batch_size=4, tbptt=(2, 2), clip_norm=1e-3)
+    assert r.state.updates == int(r.state.opt_state["step"]) == 2 * 3 * 4  # epochs x batches x windows
+    assert all(0 < row["clipped"] <= 1 for row in r.history)
+    assert r.state.clipped == 24

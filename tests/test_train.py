@@ -212,3 +212,21 @@ def test_dropout_changes_training_only(tmp_path):
     with open(tmp_path / "a" / "history.csv") as f:  # the epoch's mean batch loss is kept
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and all(float(r["batch_loss"]) > 0 for r in rows)
+
+
+@pytest.mark.parametrize("name, cut, full", [("rnn", 4, 12), ("gru", 4, 12), ("tbptt", 3, 6)])
+def test_a_checkpoint_of_the_old_trainer_resumes_bit_for_bit(tmp_path, name, cut, full):
+    """A run folder of rnnx before the CLI trained through rnnx.fit (tests/data/trainer-checkpoints)
+    resumes to the parameters of that rnnx's uninterrupted run (gru: 2 layers with dropout; tbptt:
+    truncated BPTT with dropout and clipping)."""
+    import shutil
+
+    here = os.path.join(os.path.dirname(__file__), "data", "trainer-checkpoints")
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copyfile(os.path.join(here, f"{name}-epoch{cut}.npz"), folder / "checkpoint.npz")
+    result = app.resume(str(folder), quiet=True, epochs=full)
+    assert result["epochs"] == full
+    want = checkpoint.load(os.path.join(here, f"{name}-epoch{full}-model.npz"))[1]["params"]
+    got = checkpoint.load(str(folder / "model.npz"))[1]["params"]
+    assert sorted(got) == sorted(want) and all(got[k].tobytes() == want[k].tobytes() for k in want)
