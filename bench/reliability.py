@@ -228,6 +228,19 @@ def epochs_are(run: str, n: int):
     return check
 
 
+def optimizer_used(run: str, name: str, *slots: str):
+    """The run's metrics.json says optimizer ``name`` and its checkpoint holds that optimizer's
+    state (``opt.<slot>/<param>`` members for each slot): the flag was used, not ignored."""
+    def check(r):
+        got = (metrics(run).get("train") or {}).get("optimizer")
+        with np.load(p(run, "checkpoint.npz")) as z:
+            have = {k.split("/", 1)[0] for k in z.files if k.startswith("opt.")}
+        want = {f"opt.{s}" for s in slots}
+        return ([] if got == name else [f"{run}/metrics.json optimizer {got!r}, expected {name!r}"]) + \
+            ([] if have == want else [f"{run}/checkpoint.npz optimizer state {sorted(have)}, expected {sorted(want)}"])
+    return check
+
+
 def stderr_has(*words: str):
     def check(r):
         return [f"stderr lacks {w!r}" for w in words if w not in r["stderr"]]
@@ -1038,6 +1051,23 @@ CASES: list[dict] = [
     dict(cat="signals (every command)", argv=["diagnose", "--compare", "clip", "--preset", "seed001", "--epochs", "5", "--quiet", "--out", "sg-cmp2"],
          signal=signal.SIGHUP, signal_at=10.0, expect=129, changes=["sg-cmp2"],
          check=both(stderr_has("stopped by SIGHUP; ", "of 18 runs finished"), absent("sg-cmp2/compare.json"))),
+    # ---- issue 29: the optimizers rnnx.optim.make builds (rmsprop, adamw), refusals, --min-epochs by run kind ----
+    dict(cat="optimizers", argv=[*T, "--preset", "seed001", "--optimizer", "rmsprop", "--epochs", "3", "--out", "op-rms"],
+         expect="ok", changes=["op-rms"], check=both(epochs_are("op-rms", 3), optimizer_used("op-rms", "rmsprop", "square_avg"))),
+    dict(cat="optimizers", argv=[*T, "--preset", "seed001", "--optimizer", "adamw", "--epochs", "3", "--out", "op-adamw"],
+         expect="ok", changes=["op-adamw"],
+         check=both(epochs_are("op-adamw", 3), optimizer_used("op-adamw", "adamw", "exp_avg", "exp_avg_sq"))),
+    dict(cat="optimizers", argv=[*T, "--preset", "seed001", "--optimizer", "adamax", "--out", "op-adamax"], expect="usage",
+         names="--optimizer", check=both(stderr_has("adamax"), absent("op-adamax"))),
+    dict(cat="optimizers", argv=[*T, "--preset", "seed001", "--optimizer", "rmsprop", "--momentum", "0.9", "--out", "op-rms-mom"],
+         expect="usage", names="--momentum", check=both(stderr_has("rmsprop"), absent("op-rms-mom")),
+         note="rnnx.optim.RMSprop has momentum; the command passes --momentum to sgd only and says so"),
+    dict(cat="optimizers", argv=[*T, "--preset", "seed001", "--optimizer", "adamw", "--nesterov", "--out", "op-adamw-nest"],
+         expect="usage", names="--nesterov", check=both(stderr_has("adamw"), absent("op-adamw-nest"))),
+    dict(cat="min-epochs", argv=[*T, "--preset", "seed001", "--min-epochs", "5", "--out", "me-series"], expect="usage",
+         names="--min-epochs", check=absent("me-series")),
+    dict(cat="min-epochs", argv=[*T, "--text", "me-t.txt", "--min-epochs", "5", "--out", "me-text"],
+         setup=mk("me-t.txt", "abcdefghij klmnop\n" * 300), expect="usage", names="--min-epochs", check=absent("me-text")),
     # ---- issue 27 item 6: results near the float64 limit (csv_train's --epochs 2, then 3: the last wins) ----
     dict(cat="results", argv=csv_train("csv/big.csv", "v", "--epochs", "3"), setup=mk("csv/big.csv", BIG_CSV), expect="ok",
          changes=["out/csv_big.csv"], check=metrics_null_and_finished("out/csv_big.csv")),

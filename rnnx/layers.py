@@ -33,7 +33,8 @@ from rnnx.cells import CELLS, CellSpec
 from rnnx.cells import spec as cell_spec
 from rnnx.cells.spec import Option, boolean, positive_int
 
-__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "Cache", "GradientFlow", "layer", "layer_from_config", "LAYER_OPTIONS"]
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "Cache", "GradientFlow", "layer", "layer_from_config", "LAYER_OPTIONS",
+           "named_state"]
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ class Recurrent:
         if isinstance(lengths, (list, tuple)):
             lengths = compat.array_namespace(x).asarray(lengths, device=compat.device(x))
         arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
-        xp = namespace(x=x, lengths=lengths, **_named_state("state0", state0), **arrays,
+        xp = namespace(x=x, lengths=lengths, **named_state("state0", state0), **arrays,
                        **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
         _register_for(xp)
         unbatched = checks.x_input(x, input_size=self.input_size, batch_first=self.batch_first, xp=xp)
@@ -310,7 +311,7 @@ class Recurrent:
             x = where(mask, x, 0.0, xp=xp)  # padding is never read: 0 * NaN there must not reach a gradient
         if check_finite:  # x as the caller laid it out (its padding zeroed), so indices are theirs
             x_seen = x_user if mask is None else self._user_layout(x, xp=xp)
-            checks.all_finite({"x": x_seen, **_named_state("state0", state0), **self._named_params(params)},
+            checks.all_finite({"x": x_seen, **named_state("state0", state0), **self._named_params(params)},
                               xp=xp)
         k = stack.segment_length(checkpoint, T)
         y, state, data = stack.forward(self.kernel, params, self._keys, x, s0, mask, num_layers=self.num_layers,
@@ -318,7 +319,7 @@ class Recurrent:
                                        keep=keep, dropout=self.dropout, seed=seed)
         y, state = self._unlayout(y, state, unbatched, xp=xp)
         if check_finite:
-            checks.all_finite({"y": y, **_named_state("state", self._pack(state))}, xp=xp)
+            checks.all_finite({"y": y, **named_state("state", self._pack(state))}, xp=xp)
         return y, self._pack(state), (Cache(data, unbatched, tuple(y.shape), k) if keep else None)
 
     def _unlayout(self, y, state, unbatched, *, xp):
@@ -355,7 +356,7 @@ class Recurrent:
         if collect is not None:
             check_collect(collect)
         x0 = cache.data["layers"][0]["x"]
-        xp = namespace(dy=dy, x=x0, **_named_state("dstate", dstate),
+        xp = namespace(dy=dy, x=x0, **named_state("dstate", dstate),
                        **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
         checks.params(params, self.param_shapes(), dtype=x0.dtype, layer=repr(self))
         checks.shape("dy", dy, cache.y_shape, " (the shape of y)")
@@ -377,7 +378,7 @@ class Recurrent:
         mask = cache.data["mask"]
         if check_finite:  # past a sequence's end dy is never read (as x in forward)
             dy_seen = dy_user if mask is None else self._user_layout(where(mask, dy, 0.0, xp=xp), xp=xp)
-            checks.all_finite({"dy": dy_seen, **_named_state("dstate", dstate), **self._named_params(params)},
+            checks.all_finite({"dy": dy_seen, **named_state("dstate", dstate), **self._named_params(params)},
                               xp=xp)
         dparams, dx, ds0, *flows = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
                                                   num_layers=self.num_layers, num_directions=self.num_directions,
@@ -386,7 +387,7 @@ class Recurrent:
         dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
         if check_finite:
             checks.all_finite({**self._named_params(dparams, "grads"), "dx": dx,
-                               **_named_state("dstate0", self._pack(ds0))}, xp=xp)
+                               **named_state("dstate0", self._pack(ds0))}, xp=xp)
         if collect is None:
             return dparams, dx, self._pack(ds0)
         return dparams, dx, self._pack(ds0), self._flow(flows[0], collect, cache.unbatched, xp=xp)
@@ -415,7 +416,7 @@ def _register_for(xp: Any) -> None:
         register(GradientFlow, data_fields=("h", "c", "x"), meta_fields=("collect",))
 
 
-def _named_state(name: str, s: Any) -> dict[str, Any]:
+def named_state(name: str, s: Any) -> dict[str, Any]:
     """A state argument by name: ``{name: h}``, ``{name[0]: h, name[1]: c}``, or ``{}`` for None."""
     if s is None:
         return {}

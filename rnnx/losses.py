@@ -25,6 +25,10 @@ With :math:`d = \hat y - y` over the N valid elements (valid positions x O outpu
 as ``torch.nn.functional.mse_loss``, ``l1_loss``, ``huber_loss`` (``reduction="mean"``);
 ``half-sse`` is ``0.5 * sum d^2 / B`` (B = ``pred.shape[-2]``), gradient ``d / B``.
 :func:`cross_entropy` and :func:`bce_logits` state theirs.
+
+The parts they are built of, for :mod:`rnnx.metrics` (no gradient): :func:`valid_count`,
+:func:`check_labels`, :func:`log_softmax`, :func:`one_hot`, :func:`mean_nll`,
+:func:`check_binary`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from rnnx._xp import index_dtype, is_traced, sigmoid, where
 
 __all__ = ["mse", "mae", "huber", "quantile", "half_sse", "cross_entropy", "bce_logits", "Loss", "MSE", "MAE",
            "Huber", "Quantile", "HalfSSE", "CrossEntropy", "BCELogits", "SPECS", "LOSSES", "CLASSIFICATION", "get",
-           "target_kind", "count", "for_training"]
+           "target_kind", "count", "for_training",
+           # the parts the losses are built of (rnnx.metrics computes its values with them)
+           "valid_count", "check_labels", "log_softmax", "one_hot", "mean_nll", "check_binary"]
 
 
 # -- input checks ------------------------------------------------------------------------------
@@ -110,21 +116,21 @@ def _valid(mask: Any, xp: Any) -> Any:
     return xp.expand_dims(mask, axis=-1)
 
 
-def _count(mask: Any, pred: Any, xp: Any) -> Any:
-    """N = valid positions x O (a 0-d array of pred's dtype), 1 in place of 0 so that a
-    sum over nothing divides to 0."""
+def valid_count(mask: Any, pred: Any, xp: Any) -> Any:
+    """N = positions where ``mask`` (not None) is True, times O (a 0-d array of pred's
+    dtype), 1 in place of 0 so that a sum over nothing divides to 0."""
     n = xp.sum(xp.astype(mask, pred.dtype)) * pred.shape[-1]
     return where(n > 0, n, 1.0, xp=xp)
 
 
 def _diff(pred: Any, target: Any, mask: Any, xp: Any) -> tuple[Any, Any]:
     """``d = pred - target`` with 0 at masked positions, and N: ``math.prod(shape)`` (an int)
-    without a mask, else :func:`_count`.  Masked values are dropped before the subtraction."""
+    without a mask, else :func:`valid_count`.  Masked values are dropped before the subtraction."""
     _float_pair(pred, target, mask, xp)
     if mask is None:
         return pred - target, math.prod(pred.shape)
     valid = _valid(mask, xp)
-    return where(valid, pred, 0.0, xp=xp) - where(valid, target, 0.0, xp=xp), _count(mask, pred, xp)
+    return where(valid, pred, 0.0, xp=xp) - where(valid, target, 0.0, xp=xp), valid_count(mask, pred, xp)
 
 
 def _weights(sample_weight: Any, pred: Any, valid: Any, xp: Any, *, expand: bool = True) -> tuple[Any, Any]:
@@ -250,7 +256,7 @@ def half_sse(pred: Any, target: Any, *, xp: Any, mask: Any = None, sample_weight
 
 # -- classification ------------------------------------------------------------------------------
 
-def _labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what: str,
+def check_labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, what: str,
             check_values: bool = True) -> tuple[Any, Any, Any]:
     """Check logits ``pred`` (..., C) and integer labels ``target`` (...) (the labels' range
     only with ``check_values``: it reads two values to the host); return
@@ -294,7 +300,7 @@ def _check_label_range(labels: Any, counted: Any, classes: int, ignore_index: in
                          f"got values in [{lo}, {hi}]")
 
 
-def _log_softmax(pred: Any, counted: Any, xp: Any) -> Any:
+def log_softmax(pred: Any, counted: Any, xp: Any) -> Any:
     """Stable ``log softmax`` over the last axis, ``z - max z - log sum exp(z - max z)``, with
     the logits of uncounted positions replaced by 0 first (padding never reaches it)."""
     z = where(xp.expand_dims(counted, axis=-1), pred, 0.0, xp=xp)
@@ -302,12 +308,12 @@ def _log_softmax(pred: Any, counted: Any, xp: Any) -> Any:
     return s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
 
 
-def _one_hot(labels: Any, classes: int, xp: Any) -> Any:
+def one_hot(labels: Any, classes: int, xp: Any) -> Any:
     """(..., C) bool: ``labels[..., None] == arange(C)``."""
     return xp.expand_dims(labels, axis=-1) == xp.arange(classes, dtype=labels.dtype, device=compat.device(labels))
 
 
-def _mean_nll(logp: Any, onehot: Any, counted: Any, n: Any, xp: Any) -> Any:
+def mean_nll(logp: Any, onehot: Any, counted: Any, n: Any, xp: Any) -> Any:
     """``-sum_counted log p[label] / n``."""
     nll = -xp.sum(where(onehot, logp, 0.0, xp=xp), axis=-1)
     return xp.sum(where(counted, nll, 0.0, xp=xp)) / n
@@ -331,18 +337,18 @@ def cross_entropy(pred: Any, target: Any, *, xp: Any, mask: Any = None,
     reads the labels' min and max to the host (a device sync) on every eager call.  False
     skips it (the caller checked the labels once, as :func:`rnnx.fit` does); an out-of-range
     label then counts with a zero one-hot row (its loss is ``log sum exp``, not an error)."""
-    labels, counted, n = _labels(pred, target, mask, ignore_index, xp, "cross-entropy", check_values)
-    logp = _log_softmax(pred, counted, xp)
-    onehot = _one_hot(labels, pred.shape[-1], xp)
+    labels, counted, n = check_labels(pred, target, mask, ignore_index, xp, "cross-entropy", check_values)
+    logp = log_softmax(pred, counted, xp)
+    onehot = one_hot(labels, pred.shape[-1], xp)
     each = where(xp.expand_dims(counted, axis=-1), xp.exp(logp) - xp.astype(onehot, pred.dtype), 0.0, xp=xp)
     if sample_weight is not None:  # weights of the counted positions; n_w their sum
         w, n = _weights(sample_weight, pred, counted, xp, expand=False)
         nll = -xp.sum(where(onehot, logp, 0.0, xp=xp), axis=-1)
         return xp.sum(where(counted, w * nll, 0.0, xp=xp)) / n, (xp.expand_dims(w, axis=-1) * each) / n
-    return _mean_nll(logp, onehot, counted, n, xp), each / n
+    return mean_nll(logp, onehot, counted, n, xp), each / n
 
 
-def _bce_checks(pred: Any, target: Any, mask: Any, xp: Any, check_values: bool = True) -> Any:
+def check_binary(pred: Any, target: Any, mask: Any, xp: Any, check_values: bool = True) -> Any:
     """Check logits and float targets in [0, 1] (valid positions, when concrete); return
     the (..., 1) valid mask or None."""
     _float_pair(pred, target, mask, xp)
@@ -370,11 +376,11 @@ def bce_logits(pred: Any, target: Any, *, xp: Any, mask: Any = None, check_value
     regression losses (valid elements).  ``check_values``: targets outside [0, 1] are a
     ValueError (a host read per eager call); False skips that check, as for
     :func:`cross_entropy`."""
-    valid = _bce_checks(pred, target, mask, xp, check_values)
+    valid = check_binary(pred, target, mask, xp, check_values)
     if valid is None:
         z, y, n = pred, target, math.prod(pred.shape)
     else:
-        z, y, n = where(valid, pred, 0.0, xp=xp), where(valid, target, 0.0, xp=xp), _count(mask, pred, xp)
+        z, y, n = where(valid, pred, 0.0, xp=xp), where(valid, target, 0.0, xp=xp), valid_count(mask, pred, xp)
     each = where(z > 0, z, 0.0, xp=xp) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
     grad = sigmoid(z, xp=xp) - y
     if valid is not None:

@@ -44,9 +44,9 @@ def mae(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int 
 
 def _nats(pred: Any, target: Any, *, xp: Any, mask: Any, ignore_index: int) -> Any:
     """Mean softmax cross-entropy in nats over the counted positions."""
-    labels, counted, n = L._labels(pred, target, mask, ignore_index, xp, "cross-entropy")
-    logp = L._log_softmax(pred, counted, xp)
-    return L._mean_nll(logp, L._one_hot(labels, pred.shape[-1], xp), counted, n, xp)
+    labels, counted, n = L.check_labels(pred, target, mask, ignore_index, xp, "cross-entropy")
+    logp = L.log_softmax(pred, counted, xp)
+    return L.mean_nll(logp, L.one_hot(labels, pred.shape[-1], xp), counted, n, xp)
 
 
 def bpc(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int = -100) -> Any:
@@ -61,12 +61,12 @@ def perplexity(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_inde
 
 def _threshold_accuracy(pred: Any, target: Any, *, xp: Any, mask: Any) -> Any:
     """Share of valid elements with ``(pred > 0) == (target >= 0.5)``."""
-    valid = L._bce_checks(pred, target, mask, xp)
+    valid = L.check_binary(pred, target, mask, xp)
     right = (pred > 0) == (target >= 0.5)
     if valid is None:
         return xp.sum(xp.astype(right, pred.dtype)) / math.prod(pred.shape)
     right = xp.logical_and(right, valid)
-    return xp.sum(xp.astype(right, pred.dtype)) / L._count(mask, pred, xp)
+    return xp.sum(xp.astype(right, pred.dtype)) / L.valid_count(mask, pred, xp)
 
 
 def accuracy(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int = -100) -> Any:
@@ -76,7 +76,7 @@ def accuracy(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index:
     if (compat.is_array_api_obj(pred) and compat.is_array_api_obj(target)
             and tuple(target.shape) == tuple(pred.shape) and pred.ndim > 0):
         return _threshold_accuracy(pred, target, xp=xp, mask=mask)
-    labels, counted, n = L._labels(pred, target, mask, ignore_index, xp, "accuracy")
+    labels, counted, n = L.check_labels(pred, target, mask, ignore_index, xp, "accuracy")
     z = where(xp.expand_dims(counted, axis=-1), pred, 0.0, xp=xp)
     right = xp.logical_and(xp.astype(xp.argmax(z, axis=-1), labels.dtype) == labels, counted)
     return xp.sum(xp.astype(right, pred.dtype)) / n

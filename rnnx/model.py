@@ -22,7 +22,7 @@ import array_api_compat as compat
 from rnnx import checks, head, losses
 from rnnx import params as P
 from rnnx._xp import index_dtype, namespace, zeros_before, where
-from rnnx.layers import _named_state, check_collect, layer
+from rnnx.layers import check_collect, layer, named_state
 
 OBJECTIVES = ("many-to-one", "many-to-many")
 
@@ -113,14 +113,14 @@ class Model:
         pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=train, seed=seed,
                                            check_finite=check_finite)
         if check_finite:
-            self._check({"pred": pred, **_named_state("state", state)})
+            self._check({"pred": pred, **named_state("state", state)})
         return pred, state, cache
 
     def _forward(self, params, x, state0, *, lengths, train, seed, check_finite):
         """:meth:`forward` without the check of its results."""
         lp, w, b = self._split(params)
         if check_finite:
-            self._check({"x": x, **_named_state("state0", state0), **self._named(params)})
+            self._check({"x": x, **named_state("state0", state0), **self._named(params)})
         y, state, cache = self.layer.forward(lp, x, state0, lengths=lengths, train=train, seed=seed)
         xp = namespace(y=y, w=w, b=b)
         h, last = self._read_out(y, lengths, xp=xp)
@@ -182,12 +182,12 @@ class Model:
         ``lengths`` and ``check_finite`` as in :meth:`forward`."""
         lp, w, b = self._split(params)
         if check_finite:
-            self._check({"x": x, **_named_state("state0", state0), **self._named(params)})
+            self._check({"x": x, **named_state("state0", state0), **self._named(params)})
         y, state = self.layer(lp, x, state0, lengths=lengths)
         h, _ = self._read_out(y, lengths, xp=namespace(y=y, w=w, b=b))
         pred = head.forward(h, w, b, self.output_activation, xp=namespace(y=y, w=w, b=b))
         if check_finite:
-            self._check({"pred": pred, **_named_state("state", state)})
+            self._check({"pred": pred, **named_state("state", state)})
         return pred, state
 
     def backward(self, params: dict, cache: tuple, dpred: Any, dstate: Any = None, *,
@@ -204,10 +204,10 @@ class Model:
         if collect is not None:
             check_collect(collect)
         if check_finite:
-            self._check({"dpred": dpred, **_named_state("dstate", dstate), **self._named(params)})
+            self._check({"dpred": dpred, **named_state("dstate", dstate), **self._named(params)})
         grads, dx, ds0, *flow = self._backward(params, cache, dpred, dstate, collect)
         if check_finite:
-            self._check({**self._named(grads, "grads"), "dx": dx, **_named_state("dstate0", ds0)})
+            self._check({**self._named(grads, "grads"), "dx": dx, **named_state("dstate0", ds0)})
         return (grads, dx, ds0, *flow)
 
     def _backward(self, params, cache, dpred, dstate, collect=None):
@@ -257,7 +257,7 @@ class Model:
             check_collect(collect)
         fn = losses.get(loss) if isinstance(loss, str) else loss
         if check_finite:
-            self._check({"x": x, **_named_state("state0", state0), "target": target, **self._named(params)})
+            self._check({"x": x, **named_state("state0", state0), "target": target, **self._named(params)})
         pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=True, seed=seed,
                                            check_finite=False)
         xp = namespace(pred=pred, target=target)
@@ -271,5 +271,5 @@ class Model:
             value, dpred = fn(pred, target, xp=xp, **weighted, **({} if mask is None else {"mask": mask}))
         grads, _, _, *flow = self._backward(params, cache, dpred, None, collect)
         if check_finite:
-            self._check({**self._named(grads, "grads"), "loss": value, **_named_state("state", state)})
+            self._check({**self._named(grads, "grads"), "loss": value, **named_state("state", state)})
         return (value, grads, state, *flow)

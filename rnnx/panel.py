@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnnx import bounds
-from rnnx.data import MAX_CSV_BYTES, DataError, _size
+from rnnx.data import MAX_CSV_BYTES, DataError, size_text
 from rnnx.io import checkpoint as ck
 
 __all__ = [
@@ -169,7 +169,7 @@ def _open_file(path: str, kind: str, limit: int) -> Any:
     size = os.fstat(f.fileno()).st_size
     if size > limit:
         f.close()
-        raise _fail(path, f" is {_size(size)}; expected at most {_size(limit)}")
+        raise _fail(path, f" is {size_text(size)}; expected at most {size_text(limit)}")
     return f
 
 
@@ -188,14 +188,14 @@ def _rewrap(path: str, e: ck.FileFormatError) -> DataError:
 def _check_header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str) -> tuple[tuple, Any]:
     """A member's ``.npy`` header: its shape and dtype, a real number, integer, bool or
     unicode dtype (an object array would need a pickle: refused), sizes matching the zip
-    directory (:func:`rnnx.io.checkpoint._check_size`)."""
-    shape, _, dtype, hlen = ck._header(zf, zi, path)
+    directory (:func:`rnnx.io.checkpoint.check_member_size`)."""
+    shape, _, dtype, hlen = ck.member_header(zf, zi, path)
     if dtype.hasobject:
         raise _fail(path, f": {key} is an object array (pickled Python objects); expected numbers or strings "
                           "saved without pickle (np.savez of a numeric or str array)")
     if dtype.fields is not None or dtype.kind not in "biufU":
         raise _fail(path, f": {key} has dtype {dtype}; expected numbers" + (" or strings" if key == "y" else ""))
-    ck._check_size(zi, path, math.prod(shape) * dtype.itemsize, hlen)
+    ck.check_member_size(zi, path, math.prod(shape) * dtype.itemsize, hlen)
     return shape, dtype
 
 
@@ -209,7 +209,7 @@ def _read_members(path: str, need: tuple[str, ...] = ("x", "y")) -> dict[str, An
     size = os.fstat(f.fileno()).st_size
     try:
         with f, zipfile.ZipFile(f) as zf:
-            members = ck._members(zf, path, size)
+            members = ck.zip_members(zf, path, size)
             unknown = sorted(k for k in members if k not in NPZ_KEYS)
             if unknown:
                 raise _fail(path, f": unknown key(s) {unknown}; expected {', '.join(NPZ_KEYS)}")
@@ -220,7 +220,7 @@ def _read_members(path: str, need: tuple[str, ...] = ("x", "y")) -> dict[str, An
             headers = {k: _check_header(zf, zi, k, path) for k, zi in members.items()}
             total = sum(math.prod(s) * d.itemsize for s, d in headers.values())
             if total > MAX_PANEL_BYTES:
-                raise _fail(path, f" holds {_size(total)} of arrays; expected at most {_size(MAX_PANEL_BYTES)} "
+                raise _fail(path, f" holds {size_text(total)} of arrays; expected at most {size_text(MAX_PANEL_BYTES)} "
                                   "(MAX_PANEL_BYTES)")
             xs = headers["x"][0] if "x" in headers else ()
             if len(xs) in (2, 3):  # as float64 (N, T, I), before any data is read
@@ -233,7 +233,7 @@ def _read_members(path: str, need: tuple[str, ...] = ("x", "y")) -> dict[str, An
         raise
     except ck.FileFormatError as e:
         raise _rewrap(path, e) from None
-    except ck._ZIP_ERRORS as e:
+    except ck.ZIP_ERRORS as e:
         raise _fail(path, f" is not a readable .npz file ({type(e).__name__}: {e})") from None
     return out
 

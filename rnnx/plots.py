@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend, imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,18 +36,18 @@ def save(plt, fig, path: str, *, dpi: int = 110) -> None:
         plt.close(fig)
 
 
-def _plottable(values: list[float]) -> list[float]:
+def plottable(values: list[float]) -> list[float]:
     """NaN (a gap) for what a log axis cannot show: inf, overflowing or non-positive values."""
     return [v if (v == v and 0 < v < 1e100) else float("nan") for v in values]
 
 
 def convergence(history: list[dict], path: str, title: str) -> None:
     """Train and validation MSE per epoch, log scale."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
-    ax.semilogy(ep, _plottable([r["train_mse"] for r in history]), label="train MSE")
-    val = _plottable([r["val_mse"] for r in history])
+    ax.semilogy(ep, plottable([r["train_mse"] for r in history]), label="train MSE")
+    val = plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")
     _finish(plt, fig, ax, path, title=title, xlabel="epoch", ylabel="MSE (series units)", grid="both")
@@ -93,7 +94,7 @@ def predictions(index: list, truth: list[float], pred: list[float], persistence:
                 path: str, title: str, xlabel: str = "series index") -> None:
     """The test part: truth, the model's one-step forecasts and the persistence baseline
     (values near the float64 limit drawn scaled, non-finite ones left out: both said)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     (truth, pred, persistence), unit, dropped = _drawable(truth, pred, persistence)
     ax.plot(index, truth, color="black", lw=2, label="truth")
@@ -126,7 +127,7 @@ def prediction_panels(index: list, names: list[str], truth: list[list[float]], p
                       xlabel: str = "series index") -> None:
     """:func:`predictions` for several targets: one panel per target (``names[k]``, with
     its values ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = _panels(plt, len(names))
     titles = list(titles)
     for i, (ax, name, t, p, b) in enumerate(zip(axes, names, truth, pred, persistence)):
@@ -144,7 +145,7 @@ def prediction_panels(index: list, names: list[str], truth: list[list[float]], p
 def forecast_panels(history_index: list[int], history: list[list[float]], index: list[int],
                     values: list[list[float]], names: list[str], path: str, title: str) -> None:
     """:func:`forecast` for several targets: one panel per target."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = _panels(plt, len(names))
     titles = []
     for ax, name, h, v in zip(axes, names, history, values):
@@ -159,7 +160,7 @@ def forecast_panels(history_index: list[int], history: list[list[float]], index:
 def forecast(history_index: list[int], history: list[float], index: list[int], values: list[float],
              path: str, title: str) -> None:
     """The end of the series and the autoregressive forecast that continues it."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     (history, values), unit, dropped = _drawable(history, values)
     ax.plot(history_index, history, color="black", label="series")
@@ -180,7 +181,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
 
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
     epochs = d.get("epochs") or []
     where = f"layer {layer}, direction {direction}"
@@ -220,7 +221,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         for e, p in chosen:
             back = list(range(len(p)))  # steps back from the final step
             vals = p[::-1] if direction == 0 else p
-            ax.semilogy(back, _plottable([v if v is not None else float("nan") for v in vals]), label=f"epoch {e}")
+            ax.semilogy(back, plottable([v if v is not None else float("nan") for v in vals]), label=f"epoch {e}")
         labels(ax, "steps back from the last", "||v^T dh_T/dh_t||", "both")
     else:
         empty(ax, "no Jacobian profile recorded (--diagnostics jacobian)")
@@ -245,7 +246,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
     ups = d.get("updates") or []
     if ups:
         n = [u["update"] for u in ups]
-        g = _plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups])
+        g = plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups])
         ax.semilogy(n, g, lw=0.8, label="||g|| before clipping")
         cl = [(u["update"], u["grad_norm"]) for u in ups if u["clipped"] and u["grad_norm"] is not None]
         if cl:

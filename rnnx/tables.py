@@ -23,12 +23,12 @@ from rnnx.data import (
     DataChanged,
     DataError,
     Normaliser,
-    _cell_value,
-    _check_sha256,
-    _column_index,
-    _decode,
-    _read_bytes,
-    _records,
+    cell_value,
+    check_sha256,
+    column_index,
+    csv_records,
+    decode,
+    read_bytes,
     split_counts,
     too_short,
 )
@@ -87,12 +87,12 @@ def _names(arg: str, names: Any) -> tuple[str, ...]:
 
 def _locate(path: str, header: list[str] | None, name: str, arg: str) -> int:
     """Where column ``name`` (given as ``arg``) is in the header; an empty header or one that
-    names a column twice is :func:`rnnx.data._column_index`'s error."""
+    names a column twice is :func:`rnnx.data.column_index`'s error."""
     names = [h.strip() for h in header or []]
     if any(names) and name not in names:
         listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         raise DataError(f"{arg}: {path!r} has no column {name!r} (columns: {listed})")
-    return _column_index(path, header, name)
+    return column_index(path, header, name)
 
 
 def _is_missing(cell: str | None) -> bool:
@@ -107,13 +107,13 @@ def _missing_error(path: str, row_no: int, column: str, advice: str) -> DataErro
 def _verified_text(path: str, sha256: str | None) -> tuple[str, str]:
     """The file's text and the sha256 (hex) of its bytes, read once; a digest other than
     ``sha256`` (when given) is :class:`DataChanged`, raised before anything is decoded."""
-    want = _check_sha256(sha256)
-    raw = _read_bytes(path)
+    want = check_sha256(sha256)
+    raw = read_bytes(path)
     got = hashlib.sha256(raw).hexdigest()
     if want not in (None, got):
         raise DataChanged(f"csv: {path!r} changed since the run began (sha256 {got[:12]}... now, "
                           f"{want[:12]}... recorded)")
-    return _decode(path, raw), got
+    return decode(path, raw), got
 
 
 def _check_request(inputs: Any, targets: Any, time_column: Any, missing: Any) -> tuple[tuple[str, ...], ...]:
@@ -139,7 +139,7 @@ def _numbers(path: str, row_no: int, row: list[str], columns: tuple[str, ...], i
     for name, j in zip(columns, idx):
         cell = row[j] if j < len(row) else None
         if not _is_missing(cell):
-            line.append(_cell_value(path, row_no, name, cell))
+            line.append(cell_value(path, row_no, name, cell))
         elif missing == "error":
             raise _missing_error(path, row_no, name, "pass --missing interpolate or --missing drop")
         else:
@@ -164,7 +164,7 @@ def _read_cells(path: str, text: str, columns: tuple[str, ...], n_inputs: int, t
     """Each non-blank data row's numbers in ``columns`` (NaN for a missing cell), its time
     cell (None when missing) and its row number; the first ``n_inputs`` columns are the
     inputs, the rest targets (for the message of a column not in the file)."""
-    records = _records(path, text)
+    records = csv_records(path, text)
     header = next(records, (1, None))[1]
     idx = [_locate(path, header, n, "inputs" if i < n_inputs else "targets") for i, n in enumerate(columns)]
     t_idx = None if time_column is None else _locate(path, header, time_column, "time_column")

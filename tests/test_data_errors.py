@@ -113,9 +113,9 @@ def test_too_large_file_is_refused_before_reading(tmp_path, capsys, monkeypatch)
 
 def test_size_in_messages():
     assert data.MAX_CSV_BYTES == 1 << 30
-    assert data._size(1000) == "1000 bytes"
-    assert data._size(3 << 19) == "1.5 MiB"
-    assert data._size(int(1.2 * (1 << 30))) == "1.2 GiB"
+    assert data.size_text(1000) == "1000 bytes"
+    assert data.size_text(3 << 19) == "1.5 MiB"
+    assert data.size_text(int(1.2 * (1 << 30))) == "1.2 GiB"
 
 
 def test_sha256_mismatch_echoes_nothing_of_the_file(tmp_path):

@@ -261,8 +261,8 @@ def test_fit_checks_labels_once_and_the_updates_read_nothing(monkeypatch, loss, 
 
     reads = []
     monkeypatch.setattr(losses, "_check_label_range", lambda *a: reads.append("labels"))
-    real = losses._bce_checks
-    monkeypatch.setattr(losses, "_bce_checks", lambda p, t, m, xp, check_values=True: (
+    real = losses.check_binary
+    monkeypatch.setattr(losses, "check_binary", lambda p, t, m, xp, check_values=True: (
         reads.append("bce") if check_values else None, real(p, t, m, xp, check_values))[1])
     model = Model("gru", 2, 3, 3)
     x = np.random.default_rng(0).normal(size=(6, 5, 2))

@@ -92,7 +92,7 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
         cases = panel_predict.own_data(record).parts[part]
         if cases.n == 0:
             raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
-        x, y, lengths = panel_app._arrays(target, cases, dtype)
+        x, y, lengths = panel_app.part_arrays(target, cases, dtype)
         b = fitting.prepare(model, x, y, lengths, loss="cross-entropy")
         rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=s["seed"])
         try:
@@ -344,9 +344,9 @@ def _csv(table: list[dict]) -> str:
 def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path: str, base: TrainSettings) -> None:
     """Left: each variant's pre-clip gradient norm per update (first seed), log axis; right:
     each run's test MSE per variant, the mean marked."""
-    from rnnx.plots import _plt, _plottable, save
+    from rnnx.plots import plottable, pyplot, save
 
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     labels = [t["variant"] for t in table]
     for label in labels:
@@ -354,7 +354,7 @@ def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path:
         ups = r["diagnostics"]["updates"]
         if ups:
             a.semilogy([u["update"] for u in ups],
-                       _plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups]),
+                       plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups]),
                        lw=0.8, label=label)
     a.set_xlabel("update")
     a.set_ylabel("global gradient norm before clipping")

@@ -74,7 +74,10 @@ from rnnx.training import EarlyStopping
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
 __all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "check_values", "holds_run", "resume_panel",
-           "run_panel", "wants_panel"]
+           "run_panel", "wants_panel",
+           # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
+           "DATA_FLAGS", "Cases", "RunData", "build_model", "make_target", "need_module", "panel_error", "part_arrays",
+           "positive_int", "read_data", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
@@ -91,7 +94,8 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Settings a run folder of an older rnnx lacks, and the value it trained with.
 OLDER_SETTINGS: dict[str, Any] = {"min_epochs": 0}
-_DATA_FLAGS = ("npz", "ts", "uea")
+#: The flags that name a classification run's data (its record's ``data.kind``).
+DATA_FLAGS = ("npz", "ts", "uea")
 _SPLIT_NO_TEST, _SPLIT_WITH_TEST = _TABLE.split, (round(1.0 - _TABLE.validation, 12), _TABLE.validation)
 _REGRESSION = "applies to regression on a CSV, not to classification"
 #: Flags of ``rnnx train`` that mean nothing to a classification run, and why.
@@ -110,7 +114,7 @@ REFUSED: dict[str, str] = {
 #: What a classification run reads of the parsed command line (any other flag given is refused).
 USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_stopping", "no_clip", "test_ts",
                   "probe_size", "coordinator", "num_processes", "process_id", "coordinator_timeout",
-                  *_DATA_FLAGS, *DEFAULTS})
+                  *DATA_FLAGS, *DEFAULTS})
 
 
 def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,7 +141,7 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
 def wants_panel(args: argparse.Namespace) -> bool:
     """Did the command line ask for a classification run (any of the flags of
     :func:`add_panel_arguments`)?  Then ``rnnx train`` calls :func:`run_panel`."""
-    return any(getattr(args, k, None) is not None for k in (*_DATA_FLAGS, "test_ts"))
+    return any(getattr(args, k, None) is not None for k in (*DATA_FLAGS, "test_ts"))
 
 
 def holds_run(folder: str) -> bool:
@@ -154,7 +158,7 @@ def _given(args: argparse.Namespace, key: str) -> bool:
 
 def _data_flag(args: argparse.Namespace) -> str:
     """The one data flag given (``npz``, ``ts`` or ``uea``); conflicts refused."""
-    given = [k for k in _DATA_FLAGS if _given(args, k)]
+    given = [k for k in DATA_FLAGS if _given(args, k)]
     if _given(args, "test_ts") and "ts" not in given:
         raise AppError("--test-ts: applies with --ts TRAIN.ts (the test cases of that training file)"
                        + (f"; --uea {args.uea} brings its own test cases" if "uea" in given else
@@ -179,7 +183,8 @@ def _refuse_flags(args: argparse.Namespace, flag: str) -> None:
             raise AppError(f"{flag_for(key)}: {why} (--{flag})")
 
 
-def _positive_int(key: str, v: Any, name=flag_for) -> None:
+def positive_int(key: str, v: Any, name=flag_for) -> None:
+    """An AppError naming the flag (``name(key)``) unless ``v`` is an int >= 1 (not a bool)."""
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise AppError(f"{name(key)}: expected a positive integer, got {v!r}")
 
@@ -213,7 +218,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         s["diagnostics"] = list(s["diagnostics"])
     check_dask(s, timeout_given=getattr(args, "dask_timeout", None) is not None)
     if s["devices"] is not None:
-        _positive_int("devices", s["devices"])
+        positive_int("devices", s["devices"])
         if s["backend"] != "jax":
             raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got --backend {s['backend']}")
         if s["diagnostics"] is not None:
@@ -228,9 +233,9 @@ def check_values(s: dict[str, Any], name=flag_for) -> None:
     """The numbers and choices of a classification run's settings ``s`` (AppError naming the
     setting: ``name(key)``, its flag by default)."""
     for key in ("hidden", "layers", "batch_size", "epochs", "checkpoint_every"):
-        _positive_int(key, s[key], name)
+        positive_int(key, s[key], name)
     if s["early_stopping"] is not None:
-        _positive_int("early_stopping", s["early_stopping"], name)
+        positive_int("early_stopping", s["early_stopping"], name)
     if isinstance(s["min_epochs"], bool) or not isinstance(s["min_epochs"], int) or s["min_epochs"] < 0:
         raise AppError(f"{name('min_epochs')}: expected an integer >= 0, got {s['min_epochs']!r}")
     _positive_number("lr", s["lr"], name)
@@ -266,7 +271,7 @@ def check_dask(s: dict[str, Any], *, timeout_given: bool) -> None:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
         raise AppError(f"--dask-timeout: expected a number of seconds > 0, got {t!r}")
     if s["dask_workers"] is not None:
-        _positive_int("dask_workers", s["dask_workers"])
+        positive_int("dask_workers", s["dask_workers"])
     if s["devices"] is not None:
         raise AppError(f"{dask}: Dask workers or JAX --devices, not both; drop one of them")
     if s["backend"] not in ("numpy", "cupy"):
@@ -312,7 +317,7 @@ def _split_fractions(args: argparse.Namespace, has_test: bool, flag: str) -> tup
 
 # -- the data -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Cases:
+class Cases:
     """Cases on the host: ``x`` (N, T, I) float64, ``lengths`` (N,) int64, ``y`` (N,) or
     (N, T) int64 class codes (0 past each length), or None (unlabelled cases to predict on)."""
 
@@ -324,11 +329,11 @@ class _Cases:
     def n(self) -> int:
         return int(self.x.shape[0])
 
-    def take(self, idx: list[int]) -> _Cases:
+    def take(self, idx: list[int]) -> Cases:
         import numpy as np
 
         i = np.asarray(idx, dtype=np.int64)
-        return _Cases(self.x[i], self.lengths[i], self.y[i])
+        return Cases(self.x[i], self.lengths[i], self.y[i])
 
     def valid(self) -> Any:
         """(N, T) bool: step t of case i is within its length."""
@@ -337,7 +342,7 @@ class _Cases:
         return np.arange(self.x.shape[1])[None, :] < self.lengths[:, None]
 
 
-def _panel_error(e: Exception, flag: str) -> AppError:
+def panel_error(e: Exception, flag: str) -> AppError:
     """A :mod:`rnnx.panel` error (``panel: ...``, ``name: ...``) worded with the flag that named the file."""
     text = str(e)
     for head in ("panel: ", "name: "):
@@ -379,7 +384,7 @@ def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, op
             try:
                 paths = [panel.bundled_uea(args.uea, part) for part in ("train", "test")]
             except DataError as e:
-                raise _panel_error(e, flag) from None
+                raise panel_error(e, flag) from None
         else:  # read as given (the messages name the file so), recorded absolute
             paths = [getattr(args, flag), args.test_ts if flag == "ts" else None]
         wants = [None, None]
@@ -397,7 +402,7 @@ def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, op
         try:
             panels.append(None if p is None else read(p))
         except DataError as e:
-            raise _panel_error(e, f.lstrip("-")) from None
+            raise panel_error(e, f.lstrip("-")) from None
     test = files[1] or {}
     source = {"kind": flag, **({"name": args.uea} if flag == "uea" else {}), **files[0],
               "path": os.path.abspath(paths[0]), "test_path": paths[1] and os.path.abspath(paths[1]),
@@ -409,7 +414,7 @@ def _source_text(flag: str, args: argparse.Namespace) -> str:
     return f"--{flag} {getattr(args, flag)}"
 
 
-def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[_Cases, _Cases | None, tuple, str]:
+def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[Cases, Cases | None, tuple, str]:
     """Both panels with class codes of the training panel's classes; (train, test, classes,
     ``"per-sequence"`` or ``"per-step"``)."""
     import numpy as np
@@ -428,7 +433,7 @@ def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[_Cases, _
         raise AppError(f"--{flag}: {train.source!r}: {e}") from None
     if len(classes) < 2:
         raise AppError(f"--{flag}: {train.source!r} has one class ({classes[0]!r}); expected at least two to classify")
-    cases = _Cases(train.x, train.lengths, np.where(valid, codes, 0) if per_step else codes)
+    cases = Cases(train.x, train.lengths, np.where(valid, codes, 0) if per_step else codes)
     if test is None:
         return cases, None, tuple(classes), "per-step" if per_step else "per-sequence"
     test_flag = "uea" if flag == "uea" else "test-ts"
@@ -441,11 +446,11 @@ def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[_Cases, _
     if unseen:
         raise AppError(f"--{test_flag}: class {unseen[0]!r} of {test.source!r} is not among the training cases' "
                        f"classes ({', '.join(map(repr, classes))}); expected only classes seen in training ({where})")
-    return cases, _Cases(test.x, test.lengths, np.asarray([index[v] for v in labels], dtype=np.int64)), \
+    return cases, Cases(test.x, test.lengths, np.asarray([index[v] for v in labels], dtype=np.int64)), \
         tuple(classes), "per-sequence"
 
 
-def _stratified(cases: _Cases, fractions: tuple[float, ...], seed: int, per_step: bool) -> list[list[int]]:
+def _stratified(cases: Cases, fractions: tuple[float, ...], seed: int, per_step: bool) -> list[list[int]]:
     """Case indices of each part (len(fractions) parts, the first training): each class's
     cases shuffled by ``random.Random(f"{seed}:split")``, ``round(n_c * f)`` to every part
     after the first, the rest to training."""
@@ -466,7 +471,7 @@ def _stratified(cases: _Cases, fractions: tuple[float, ...], seed: int, per_step
     return [sorted(p) for p in parts]
 
 
-def _check_parts(parts: list[list[int]], cases: _Cases, classes: tuple, fractions: tuple, per_step: bool,
+def _check_parts(parts: list[list[int]], cases: Cases, classes: tuple, fractions: tuple, per_step: bool,
                  where: str) -> None:
     """Every part holds a case; the training part a case of every class."""
     names = ("train on", "validate", "test")
@@ -484,14 +489,14 @@ def _check_parts(parts: list[list[int]], cases: _Cases, classes: tuple, fraction
                            "train fraction)")
 
 
-def _scaled(p: _Cases, mean: Any, std: Any) -> _Cases:
+def scaled_cases(p: Cases, mean: Any, std: Any) -> Cases:
     """``(x - mean) / std`` at the valid steps of ``p``, 0 past each length."""
     import numpy as np
 
-    return _Cases(np.where(p.valid()[..., None], (p.x - mean) / std, 0.0), p.lengths, p.y)
+    return Cases(np.where(p.valid()[..., None], (p.x - mean) / std, 0.0), p.lengths, p.y)
 
 
-def _standardise(parts: dict[str, _Cases], stats: tuple | None = None) -> tuple[dict[str, _Cases], Any, Any]:
+def _standardise(parts: dict[str, Cases], stats: tuple | None = None) -> tuple[dict[str, Cases], Any, Any]:
     """Each feature's mean and std over the valid steps of the training cases (std 0 -> 1),
     or ``stats`` (a stored run's); every part scaled by them, 0 past each length."""
     import numpy as np
@@ -503,16 +508,16 @@ def _standardise(parts: dict[str, _Cases], stats: tuple | None = None) -> tuple[
         std = np.where(std > 0, std, 1.0)
     else:
         mean, std = (np.asarray(v, dtype=np.float64) for v in stats)
-    return {k: _scaled(p, mean, std) for k, p in parts.items()}, mean, std
+    return {k: scaled_cases(p, mean, std) for k, p in parts.items()}, mean, std
 
 
 @dataclass(frozen=True)
-class _RunData:
+class RunData:
     """A run's standardised parts ``train``/``val``/``test``, its classes, label kind
     (``per-sequence``/``per-step``), the record of its files and split, the
     standardisation, and each test case's row in its file."""
 
-    parts: dict[str, _Cases]
+    parts: dict[str, Cases]
     classes: tuple
     kind: str
     source: dict
@@ -521,8 +526,8 @@ class _RunData:
     test_rows: list[int]
 
 
-def _data(args: argparse.Namespace, flag: str, seed: int, stored: dict | None = None, *, option: str | None = None,
-          allow_changed: bool = False, stats: tuple | None = None) -> _RunData:
+def read_data(args: argparse.Namespace, flag: str, seed: int, stored: dict | None = None, *, option: str | None = None,
+              allow_changed: bool = False, stats: tuple | None = None) -> RunData:
     """Read, encode, split and standardise a run's data: a new run's (the flags of
     ``args``), or, with ``stored`` (a run's data record) and ``stats`` (its mean and std),
     the same cases again from the recorded files once their hashes match."""
@@ -540,7 +545,7 @@ def _data(args: argparse.Namespace, flag: str, seed: int, stored: dict | None = 
     parts, mean, std = _standardise(parts, stats)
     source = {**source, "split": list(fractions), "cases": {k: p.n for k, p in parts.items()}}
     rows = list(range(test_cases.n)) if test_cases is not None else idx[2]
-    return _RunData(parts, classes, kind, source, mean, std, rows)
+    return RunData(parts, classes, kind, source, mean, std, rows)
 
 
 # -- the model and its training -------------------------------------------------------------------
@@ -551,7 +556,9 @@ def _library(e: Exception) -> AppError:
     return AppError(f"{flag_for(head)}: {rest}" if sep and head.isidentifier() else text)
 
 
-def _model(s: dict, n_in: int, n_classes: int, kind: str):
+def build_model(s: dict, n_in: int, n_classes: int, kind: str):
+    """The classifier the settings ``s`` describe: ``n_in`` inputs, ``n_classes`` logits, one
+    per sequence or per step (``kind``)."""
     from rnnx.model import Model
 
     try:
@@ -573,7 +580,7 @@ def _optimizer(s: dict):
         raise _library(e) from None
 
 
-def _arrays(target, p: _Cases, dtype: str) -> tuple[Any, Any, Any]:
+def part_arrays(target, p: Cases, dtype: str) -> tuple[Any, Any, Any]:
     """(x, y, lengths) of a part on the target; y None for unlabelled cases, lengths None
     when every case is full length."""
     import numpy as np
@@ -601,7 +608,7 @@ def _progress(quiet: bool, epochs: int, name: str, initial: int = 0):
     return on_epoch, bar.close
 
 
-def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
+def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
          should_stop, rec=None):
     """:func:`rnnx.fit` with the cross-entropy and the validation part, its state in
     ``out/checkpoint.npz`` every ``checkpoint_every`` epochs (``resumed``: the epoch that
@@ -611,7 +618,7 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
     from rnnx.cli import app, run_diagnostics
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
-    xt, yt, lt = _arrays(target, parts["train"], s["dtype"])
+    xt, yt, lt = part_arrays(target, parts["train"], s["dtype"])
     bar, close = _progress(quiet, s["epochs"], name, resumed or 0)
 
     def on_epoch(row: dict) -> None:
@@ -624,7 +631,7 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
     stopper = [] if s["early_stopping"] is None else [EarlyStopping(s["early_stopping"],
                                                                     start_from_epoch=s.get("min_epochs", 0))]
     try:
-        return fitting.fit(model, xt, yt, lengths=lt, validation_data=_arrays(target, parts["val"], s["dtype"]),
+        return fitting.fit(model, xt, yt, lengths=lt, validation_data=part_arrays(target, parts["val"], s["dtype"]),
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
@@ -657,18 +664,18 @@ def _fit(target, s: dict, model, parts: dict[str, _Cases], quiet: bool, name: st
 
 
 # -- scores ---------------------------------------------------------------------------------------
-def _predicted(target, model, params: dict, p: _Cases, dtype: str) -> Any:
+def _predicted(target, model, params: dict, p: Cases, dtype: str) -> Any:
     """The predicted class codes on the host: (N,) or (N, T)."""
     import numpy as np
 
     from rnnx import fitting
 
-    x, _, lengths = _arrays(target, p, dtype)
+    x, _, lengths = part_arrays(target, p, dtype)
     logits = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)))
     return np.argmax(logits, axis=-1)
 
 
-def _counted(p: _Cases) -> Any:
+def _counted(p: Cases) -> Any:
     """Which labels count: every case (N,), or the valid steps (N, T)."""
     import numpy as np
 
@@ -683,7 +690,7 @@ def _confusion(truth: Any, pred: Any, n_classes: int) -> list[list[int]]:
     return flat.reshape(n_classes, n_classes).tolist()
 
 
-def _scores(target, model, params: dict, parts: dict[str, _Cases], classes: tuple, dtype: str) -> dict:
+def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple, dtype: str) -> dict:
     """Loss and accuracy of every part, the test part's confusion matrix, per-class
     accuracy and the majority-class baseline (the training part's most frequent class)."""
     import numpy as np
@@ -692,7 +699,7 @@ def _scores(target, model, params: dict, parts: dict[str, _Cases], classes: tupl
 
     out: dict[str, Any] = {}
     for k, p in parts.items():
-        x, y, lengths = _arrays(target, p, dtype)
+        x, y, lengths = part_arrays(target, p, dtype)
         out[k] = fitting.evaluate(model, params, x, y, lengths=lengths, loss="cross-entropy", metrics=("accuracy",))
     test = parts["test"]
     counted = _counted(test)
@@ -807,7 +814,7 @@ def _json(obj: Any) -> str:
     return json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"
 
 
-def _record(data: _RunData, s: dict, finished: str | None) -> dict:
+def _record(data: RunData, s: dict, finished: str | None) -> dict:
     """``classes.json``: all that classifying (and resuming) needs besides the parameters."""
     return {"kind": "rnnx-classes", "classes": list(data.classes), "labels": data.kind,
             "input_size": int(data.mean.shape[0]),
@@ -833,7 +840,8 @@ def _write(out: str, target, model, result, metrics: dict, record: dict, title: 
 
 
 # -- the run ----------------------------------------------------------------------------------------
-def _need(module: str, what: str) -> None:
+def need_module(module: str, what: str) -> None:
+    """An AppError saying how to install ``module`` (needed for ``what``) unless it is importable."""
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
@@ -852,7 +860,9 @@ def _default_out(flag: str, args: argparse.Namespace) -> str:
     return os.path.join("runs", stem or flag)
 
 
-def _target(s: dict):
+def make_target(s: dict):
+    """The backend and device the settings ``s`` name (:func:`rnnx.cli.app.target_for`); an
+    AppError when it has no ``s["dtype"]``."""
     from rnnx.cli import app
 
     target = app.target_for(s["backend"], s["device"])
@@ -861,7 +871,8 @@ def _target(s: dict):
     return target
 
 
-def _summary(m: dict, out: str) -> str:
+def run_summary(m: dict, out: str) -> str:
+    """The line ``rnnx train`` prints when a classification run ends (``m``: its metrics)."""
     best = f"best val epoch {m['best_epoch']}" if m["best_epoch"] or m["settings"].get("early_stopping") is None \
         else f"no epoch monitored before --min-epochs {m['settings'].get('min_epochs')}: the last epoch's params"
     return (f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.1f} s on {m['target']} "
@@ -883,13 +894,13 @@ def run_panel(args: argparse.Namespace) -> int:
     overwrite = bool(getattr(args, "overwrite", False))
     runfolder.check_out(out)
     runfolder.check_new(out, overwrite=overwrite)
-    _need("matplotlib", "the plots")
+    need_module("matplotlib", "the plots")
     if not args.quiet:
-        _need("tqdm", "the progress bar (or pass --quiet)")
-    target = _target(s)
+        need_module("tqdm", "the progress bar (or pass --quiet)")
+    target = make_target(s)
     with target.scope():
         m = _prepared(args, flag, s, out, target, overwrite, t_start)
-    print(_summary(m, out))
+    print(run_summary(m, out))
     return 0
 
 
@@ -903,11 +914,11 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
     from rnnx.cli import bounds
     from rnnx.cli.runfolder import Lock
 
-    data = _data(args, flag, s["seed"])
+    data = read_data(args, flag, s["seed"])
     tr = data.parts["train"]
     bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n, n_classes=len(data.classes),
                        per_step=data.kind == "per-step", source=_source_text(flag, args))  # before the model's arrays
-    model = _model(s, int(tr.x.shape[2]), len(data.classes), data.kind)
+    model = build_model(s, int(tr.x.shape[2]), len(data.classes), data.kind)
     _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
     created = not os.path.isdir(out)
     runfolder.make_folder(out)
@@ -917,7 +928,7 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
             runfolder.start(out, lock, fresh=True)
             runfolder.say(lock.notes)
             try:
-                return _train_in(out, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
+                return train_in(out, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
                                  t_start=t_start, resumed=None)
             except BaseException:
                 if not os.path.exists(os.path.join(out, runfolder.CHECKPOINT)):
@@ -931,7 +942,7 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
         raise
 
 
-def _train_in(out: str, target, s: dict, name: str, model, data: _RunData, *, quiet: bool, t_start: float,
+def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quiet: bool, t_start: float,
               resumed: int | None, note: str | None = None) -> dict:
     """In the locked folder ``out``: the record, training (checkpointed; resumed from the
     epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP

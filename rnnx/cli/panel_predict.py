@@ -16,13 +16,13 @@ from typing import Any
 
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError
-from rnnx.cli.panel_app import CLASSES_FILE, _arrays, _Cases, _data, _panel_error, _scaled
-from rnnx.cli.panel_resume import _read_record, _stored_args
+from rnnx.cli.panel_app import CLASSES_FILE, Cases, panel_error, part_arrays, read_data, scaled_cases
+from rnnx.cli.panel_resume import read_record, stored_args
 
 __all__ = ["predict_panel"]
 
 
-def _new_cases(path: str, flag: str, record: dict) -> _Cases:
+def _new_cases(path: str, flag: str, record: dict) -> Cases:
     """The cases of ``--npz``/``--ts`` FILE with class codes of the run's classes: the run's
     number of features, labels of its kind (per sequence or per step), only its classes;
     or unlabelled (an ``.npz`` without ``y``, a ``.ts`` file of ``@classLabel false``):
@@ -36,13 +36,13 @@ def _new_cases(path: str, flag: str, record: dict) -> _Cases:
     try:
         p = (panel.load_npz if flag == "npz" else panel.load_ts)(path, labels="optional")
     except DataError as e:
-        raise _panel_error(e, flag) from None
+        raise panel_error(e, flag) from None
     n_in, want = int(p.x.shape[2]), record["labels"]
     if n_in != record["input_size"]:
         raise AppError(f"--{flag}: {path!r} has {n_in} features per step, the run's model reads "
                        f"{record['input_size']}; expected the same features")
     if p.y is None:
-        return _Cases(p.x, p.lengths, None)
+        return Cases(p.x, p.lengths, None)
     kind = "per-step" if np.ndim(p.y) == 2 else "per-sequence"
     if kind != want:
         raise AppError(f"--{flag}: {path!r} has labels {kind} (y of shape {tuple(np.shape(p.y))}), the run labels "
@@ -56,22 +56,22 @@ def _new_cases(path: str, flag: str, record: dict) -> _Cases:
         raise AppError(f"--{flag}: class {unseen[0]!r} of {path!r} is not among the run's classes "
                        f"({', '.join(map(repr, record['classes']))}); expected only classes it was trained on")
     codes = np.vectorize(lambda v: index.get(str(v), 0), otypes=[np.int64])(labels.astype(object))
-    return _Cases(p.x, p.lengths, np.where(valid, codes, 0) if kind == "per-step" else codes)
+    return Cases(p.x, p.lengths, np.where(valid, codes, 0) if kind == "per-step" else codes)
 
 
-def _probabilities(target, model, params: dict, p: _Cases, dtype: str) -> Any:
+def _probabilities(target, model, params: dict, p: Cases, dtype: str) -> Any:
     """The softmax of the logits on the host, float64: (N, C) or (N, T, C)."""
     import numpy as np
 
     from rnnx import fitting
 
-    x, _, lengths = _arrays(target, p, dtype)
+    x, _, lengths = part_arrays(target, p, dtype)
     z = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)), dtype=np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _predictions_csv(p: _Cases, rows: list[int], prob: Any, classes: list, per_step: bool) -> tuple[str, int, int]:
+def _predictions_csv(p: Cases, rows: list[int], prob: Any, classes: list, per_step: bool) -> tuple[str, int, int]:
     """(the CSV text, the rows written, those right): a row per case (per valid step of it
     with per-step labels): its row in its file, [step,] length, true and predicted class,
     one probability per class.  Unlabelled cases (``p.y`` None): the same columns, ``true``
@@ -106,7 +106,7 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
     from rnnx.cli import app
     from rnnx.io import checkpoint
 
-    record = _read_record(folder, "--model", own_data=own_data)
+    record = read_record(folder, "--model", own_data=own_data)
     path = os.path.join(folder, runfolder.MODEL)
     if not os.path.lexists(path):  # anything else there: the reader names what it is
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
@@ -137,8 +137,8 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
 def own_data(record: dict):
     """The run's own cases (train, val, test parts), standardised as it was trained."""
     std = record["standardisation"]
-    flag, ns = _stored_args(record)
-    return _data(ns, flag, record["settings"]["seed"], record["data"], option="--model",
+    flag, ns = stored_args(record)
+    return read_data(ns, flag, record["settings"]["seed"], record["data"], option="--model",
                  stats=(std["mean"], std["std"]))
 
 
@@ -174,7 +174,7 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
 
             flag, file = ("npz", npz) if npz is not None else ("ts", ts)
             mean, sd = (np.asarray(std[k], dtype=np.float64) for k in ("mean", "std"))
-            cases = _scaled(_new_cases(file, flag, record), mean, sd)
+            cases = scaled_cases(_new_cases(file, flag, record), mean, sd)
             rows, source = list(range(cases.n)), os.path.abspath(file)
         prob = _probabilities(target, model, params, cases, dtype)
     text, counted, right = _predictions_csv(cases, rows, prob, classes, per_step)

@@ -14,8 +14,8 @@ from typing import Any
 
 from rnnx.cli import bounds, panel_app, runfolder, settings
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.panel_app import (_DATA_FLAGS, CLASSES_FILE, DEFAULTS, OLDER_SETTINGS, _data, _model, _need,
-                                _positive_int, _RunData, _summary, _target, _train_in)
+from rnnx.cli.panel_app import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model, make_target,
+                                need_module, positive_int, read_data, run_summary, train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
 #: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
@@ -28,8 +28,8 @@ def _is_sha256(v: Any) -> bool:
 
 def _data_problem(d: Any) -> str | None:
     """What is wrong with a record's ``data`` (None: nothing)."""
-    if not isinstance(d, dict) or d.get("kind") not in _DATA_FLAGS:
-        return f"data: expected an object with kind one of {', '.join(_DATA_FLAGS)}"
+    if not isinstance(d, dict) or d.get("kind") not in DATA_FLAGS:
+        return f"data: expected an object with kind one of {', '.join(DATA_FLAGS)}"
     if not (isinstance(d.get("path"), str) and os.path.isabs(d["path"])) or not _is_sha256(d.get("sha256")):
         return "data: records no absolute path and SHA-256 of its file (written by an older rnnx)"
     if d.get("test_path") is not None and not (isinstance(d["test_path"], str) and os.path.isabs(d["test_path"])
@@ -82,7 +82,7 @@ def _record_problem(rec: Any, *, resume: bool, own_data: bool) -> str | None:
     return _data_problem(rec.get("data")) if own_data else None
 
 
-def _read_record(folder: str, option: str, *, resume: bool = False, own_data: bool = False) -> dict:
+def read_record(folder: str, option: str, *, resume: bool = False, own_data: bool = False) -> dict:
     """``folder/classes.json``, checked for its use (:func:`_record_problem`); every problem
     one AppError line naming the file."""
     from rnnx.cli.errors import os_error
@@ -106,7 +106,7 @@ def _read_record(folder: str, option: str, *, resume: bool = False, own_data: bo
     return rec
 
 
-def _stored_args(record: dict) -> tuple[str, argparse.Namespace]:
+def stored_args(record: dict) -> tuple[str, argparse.Namespace]:
     """(the data flag, the flags) that name a stored run's data, as its command line did."""
     d = record["data"]
     ns = argparse.Namespace(npz=None, ts=None, test_ts=None, uea=None, split=tuple(d["split"]))
@@ -143,24 +143,24 @@ def resume_panel(args: argparse.Namespace) -> int:
     (``args.dask_scheduler`` / ``dask_workers`` / ``dask_timeout``; none: this process), never
     from ``classes.json``, whose stored values are compared in one note line
     (:func:`rnnx.cli.settings.placement`).  A refused resume changes no file: the record is
-    rewritten only once the run has started (:func:`rnnx.cli.panel_app._train_in`).  The
+    rewritten only once the run has started (:func:`rnnx.cli.panel_app.train_in`).  The
     other flags are refused by ``rnnx train``'s parser."""
     from rnnx.cli.runfolder import Lock
 
     t_start = time.perf_counter()
     folder, epochs = args.resume, args.epochs
     if epochs is not None:
-        _positive_int("epochs", epochs)
+        positive_int("epochs", epochs)
     ckpt = os.path.join(folder, runfolder.CHECKPOINT)
     if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
                        "an older rnnx, or stopped before its first checkpoint); start it again with --out")
-    _need("matplotlib", "the plots")
+    need_module("matplotlib", "the plots")
     if not args.quiet:
-        _need("tqdm", "the progress bar (or pass --quiet)")
+        need_module("tqdm", "the progress bar (or pass --quiet)")
     given = {k: getattr(args, k, None) for k in settings.DASK}
     with Lock(folder, option="--resume") as lock:
-        record = _read_record(folder, "--resume", resume=True, own_data=True)
+        record = read_record(folder, "--resume", resume=True, own_data=True)
         meta = _read_state(ckpt)
         s, done, at = _stored_settings(record, os.path.join(folder, CLASSES_FILE)), record.get("finished"), \
             meta["epoch"]
@@ -189,11 +189,11 @@ def resume_panel(args: argparse.Namespace) -> int:
             print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
                   f"nothing was changed; extend it with --resume {folder} --epochs N")
             return 0
-        target = _target(s)
-        flag, ns = _stored_args(record)
+        target = make_target(s)
+        flag, ns = stored_args(record)
         std = record["standardisation"]
         with target.scope():
-            data = _data(ns, flag, s["seed"], record["data"], option="--resume",
+            data = read_data(ns, flag, s["seed"], record["data"], option="--resume",
                          allow_changed=args.allow_changed_data, stats=(std["mean"], std["std"]))
             _same_run(data, record, folder)
             for part in ("", "test_"):
@@ -204,13 +204,13 @@ def resume_panel(args: argparse.Namespace) -> int:
             bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
                                n_classes=len(data.classes), per_step=data.kind == "per-step",
                                source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
-            model = _model(s, record["input_size"], len(data.classes), data.kind)
+            model = build_model(s, record["input_size"], len(data.classes), data.kind)
             name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
             runfolder.start(folder, lock, fresh=False)  # only now: a refused resume changes no file
             runfolder.say(lock.notes)
-            m = _train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
+            m = train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
                           note=note)
-    print(_summary(m, folder))
+    print(run_summary(m, folder))
     return 0
 
 
@@ -230,7 +230,7 @@ def _stored_settings(record: dict, path: str) -> dict[str, Any]:
     return s
 
 
-def _same_run(data: _RunData, record: dict, folder: str) -> None:
+def _same_run(data: RunData, record: dict, folder: str) -> None:
     """The data read again (changed, with --allow-changed-data) still fits the run: its
     classes, label kind and features."""
     n_in = int(data.parts["train"].x.shape[2])

@@ -25,7 +25,9 @@ from rnnx.io import atomic
 from rnnx.io.schema import FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Shapes, show, validate
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "FileTooLarge", "save", "load", "check_params",
-           "float_array", "MAX_META_BYTES", "MAX_MEMBERS", "FLOAT_DTYPES"]
+           "float_array", "MAX_META_BYTES", "MAX_MEMBERS", "FLOAT_DTYPES",
+           # the zip-member checks, shared with rnnx.panel's .npz reader
+           "ZIP_ERRORS", "zip_members", "member_header", "check_member_size"]
 
 #: One error class for every unusable file (``rnnx.io.files.FileFormatError`` is the same).
 CheckpointError = FileFormatError
@@ -46,8 +48,9 @@ MAX_MEMBERS = 4096
 FLOAT_DTYPES = ("float16", "float32", "float64")
 _DEFLATE_MAX_RATIO = 1032  # deflate emits at most 258 bytes per 2 bits it reads
 _NPY_MAGIC = b"\x93NUMPY"
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
-               NotImplementedError, RuntimeError, OverflowError)
+#: What reading a damaged zip file can raise (the readers turn each into one FileFormatError).
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+              NotImplementedError, RuntimeError, OverflowError)
 
 
 # -- save --------------------------------------------------------------------------------------------
@@ -91,7 +94,7 @@ def _corrupt(path: str, e: BaseException) -> FileFormatError:
     return _fail(path, f" is corrupt or truncated ({type(e).__name__}: {e})")
 
 
-def _members(zf: zipfile.ZipFile, path: str, size: int) -> dict[str, zipfile.ZipInfo]:
+def zip_members(zf: zipfile.ZipFile, path: str, size: int) -> dict[str, zipfile.ZipInfo]:
     """The zip directory: at most :data:`MAX_MEMBERS` distinct ``<key>.npy`` members, plain or
     deflated, unencrypted, each within the file and none overlapping another -> {key: info}."""
     infos = zf.infolist()
@@ -139,13 +142,13 @@ def _read_header(f: Any, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, A
     return tuple(shape), fortran, dtype, f.tell()
 
 
-def _header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, Any, int]:
+def member_header(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> tuple[tuple, bool, Any, int]:
     """A member's ``.npy`` header (:func:`_read_header`), no data read."""
     with zf.open(zi) as f:
         return _read_header(f, zi, path)
 
 
-def _check_size(zi: zipfile.ZipInfo, path: str, nbytes: int, hlen: int) -> None:
+def check_member_size(zi: zipfile.ZipInfo, path: str, nbytes: int, hlen: int) -> None:
     """The zip directory's sizes must be the header's: ``file_size`` = header + data, within
     what deflate can expand from ``compress_size``."""
     if zi.file_size != hlen + nbytes:
@@ -170,7 +173,7 @@ def _read_meta(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, path: str) -> Any:
         shape, _, dtype, hlen = _read_header(f, zi, path)
         if dtype.kind != "U" or shape != ():
             raise _fail(path, f": the meta record is a {dtype} array of shape {shape}; expected a unicode string")
-        _check_size(zi, path, dtype.itemsize, hlen)
+        check_member_size(zi, path, dtype.itemsize, hlen)
         data = f.read(dtype.itemsize)
     if len(data) != dtype.itemsize:
         raise _fail(path, " is corrupt or truncated (the meta record ends early)")
@@ -220,12 +223,12 @@ def _check_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, want: tuple
     directory's sizes matching it."""
     import math
 
-    shape, _, dtype, hlen = _header(zf, zi, path)
+    shape, _, dtype, hlen = member_header(zf, zi, path)
     if dtype.kind != "f" or dtype.name not in FLOAT_DTYPES or dtype.fields is not None:
         raise _fail(path, f": array {key} has dtype {dtype}; expected float16, float32 or float64")
     if shape != tuple(want):
         raise _fail(path, f" does not fit {what}: {key} has shape {shape}, expected {tuple(want)}")
-    _check_size(zi, path, math.prod(shape) * dtype.itemsize, hlen)
+    check_member_size(zi, path, math.prod(shape) * dtype.itemsize, hlen)
 
 
 def _read_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str) -> Any:
@@ -285,7 +288,7 @@ def load(path: str, *, nofollow: bool = False) -> tuple[dict, dict[str, dict[str
         size = os.fstat(f.fileno()).st_size
         try:
             with zipfile.ZipFile(f) as zf:
-                members = _members(zf, path, size)
+                members = zip_members(zf, path, size)
                 if "meta" not in members:
                     raise _fail(path, " is not an rnnx checkpoint (no meta record)")
                 meta = _read_meta(zf, members.pop("meta"), path)
@@ -300,7 +303,7 @@ def load(path: str, *, nofollow: bool = False) -> tuple[dict, dict[str, dict[str
                           for g, d in plan.items()}
         except FileFormatError:
             raise
-        except _ZIP_ERRORS as e:
+        except ZIP_ERRORS as e:
             raise _corrupt(path, e) from None
     return meta, groups
 

@@ -71,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, diagnose_app) -> dict:
-    from rnnx.cli.commands.train import _OTHER_RUNS, NOT_SETTINGS
+    from rnnx.cli.commands.train import NOT_SETTINGS, OTHER_RUNS
     from rnnx.cli.settings import resolve
 
-    for k in ("resume", "part", *sorted(_OTHER_RUNS)):
+    for k in ("resume", "part", *sorted(OTHER_RUNS)):
         if getattr(args, k, None) not in (None, False):
             why = ("trains new runs" if k == "resume" else "applies to --model" if k == "part"
                    else "--compare studies regression runs (--preset or --csv)")
@@ -82,7 +82,7 @@ def _compare(args: argparse.Namespace, diagnose_app) -> dict:
     if args.overwrite or args.allow_changed_data:
         raise AppError(f"--{'overwrite' if args.overwrite else 'allow-changed-data'}: --compare writes new run "
                        "folders only (into an --out that is missing or empty)")
-    skip = {"command", *NOT_SETTINGS, *_OTHER_RUNS, "model", "compare", "seeds", "part"}
+    skip = {"command", *NOT_SETTINGS, *OTHER_RUNS, "model", "compare", "seeds", "part"}
     given = {k: v for k, v in vars(args).items() if k not in skip}
     unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
     base = resolve(given, unset)

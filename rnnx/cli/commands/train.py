@@ -13,7 +13,7 @@ from rnnx.cli.commands import backend_arguments, floats, ints, names, number
 from rnnx.cli.errors import AppError
 
 #: Flags of the text and classification runs (rnnx/cli/text_app.py, panel_app.py), not settings of a series run.
-_OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea",
+OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea",
                "min_epochs"}
 #: Flags of the command that are not settings of the run.
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
@@ -220,11 +220,11 @@ def _run(args: argparse.Namespace) -> int:
                            "--min-epochs")
         raise AppError("--min-epochs: applies to classification runs (--npz, --ts, --uea); a series run keeps its "
                        "best validation epoch")
-    extra = _OTHER_RUNS & {k for k, v in vars(args).items() if v is not None and v is not False}
+    extra = OTHER_RUNS & {k for k, v in vars(args).items() if v is not None and v is not False}
     if extra:
         flag = "--" + sorted(extra)[0].replace("_", "-")
         raise AppError(f"{flag}: applies to a character model (--text FILE) only")
-    given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS, *_OTHER_RUNS)}
+    given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS, *OTHER_RUNS)}
     if args.resume is not None:  # --dask-*: where a resumed run trains comes from the command line only
         extra = sorted(k for k, v in given.items() if v is not None and k not in ("epochs", *DASK))
         if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
