@@ -10,7 +10,7 @@
    the cut), against a torch loop of ``pack_padded_sequence`` (the same model, data,
    optimizer and batch order).
 2. Batch 1 (``rnnx train --preset seed001-original``: RNN(1 -> 16), T = 10, 792 windows,
-   SGD, clip_value 1, one update per window, the CLI's Trainer): one epoch's seconds from
+   SGD, clip_value 1, one update per window, rnnx.fit under the CLI): one epoch's seconds from
    its history.csv, against a plain NumPy loop of the same maths written below.
    ``--before DIR`` (a copy of an older tree's ``rnnx/`` package, e.g.
    ``git archive main rnnx | tar -x -C /tmp/before``) adds the same CLI run from DIR.

@@ -137,9 +137,6 @@ def decode(path: str, raw: bytes, what: str = "csv") -> str:
     return text
 
 
-# issue 29: rnnx/text.py (being rewritten) still imports these three by their old names; they go
-# with it (tests/test_package.py PRIVATE_ALLOWED)
-_check_sha256, _read_bytes, _decode = check_sha256, read_bytes, decode
 
 
 def csv_records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:

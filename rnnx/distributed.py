@@ -241,7 +241,7 @@ def make_update(model, apply: Callable, loss_name: str, loss_fn: Callable, *, xp
         update(params, opt_state, x, y, lengths, seed, valid=None) -> (params, opt_state, loss, clipped)
 
     :func:`rnnx.fitting.make_update`'s signature and results, for a batch already cut
-    (``rnnx.Trainer``); ``valid`` the samples' real/padding flags."""
+    (what rnnx.fit does); ``valid`` the samples' real/padding flags."""
 
     def update(params, opt_state, x, y, lengths, seed, valid=None):
         loss, grads = _reduced(model, params, x, y, lengths, valid, loss_name=loss_name, loss_fn=loss_fn, seed=seed,

@@ -504,7 +504,7 @@ def _dask_session(distribution: Any, model, train: Batches, loss: Any, xp: Any, 
 
     if not isinstance(distribution, DaskParallel):
         return None
-    loss = L.for_training(loss)  # a name (the CLI's Trainer) or a spec
+    loss = L.for_training(loss)  # a name (the CLI's settings) or a spec
     distributed.refuse(model, loss.name, tbptt=tbptt, diagnostics=diagnostics, parts="part")
     return Session(distribution, model, train, loss, xp)
 
@@ -1072,7 +1072,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     progress = _Progress(verbose, epochs, n_batches)
     stopped = "done"
     monitor = monitor or ("val_loss" if val is not None else "loss")
-    view = C.Run(st, monitor)
+    view = C.Run(st, monitor, home if par is not None else None)
     for cb, stored in zip(own, st.callbacks):
         cb.load_state_dict(stored)
 

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnx.data import DataChanged, DataError, _check_sha256, _decode, _read_bytes
+from rnnx.data import DataChanged, DataError, check_sha256, decode, read_bytes
 
 __all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextState", "Vocabulary", "bundled_text", "chunks",
            "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
@@ -47,13 +47,13 @@ def read_text_digest(path: str, *, sha256: str | None = None) -> tuple[str, str]
     byte is decoded (its message holds nothing of the file)."""
     import hashlib
 
-    expected = _check_sha256(sha256)
-    raw = _read_bytes(path, "text", limit=MAX_TEXT_BYTES, limit_name="MAX_TEXT_BYTES")
+    expected = check_sha256(sha256)
+    raw = read_bytes(path, "text", limit=MAX_TEXT_BYTES, limit_name="MAX_TEXT_BYTES")
     digest = hashlib.sha256(raw).hexdigest()
     if expected is not None and digest != expected:
         raise DataChanged(f"text: {path!r} changed since the run began "
                           f"(sha256 {digest[:12]}... now, {expected[:12]}... recorded)")
-    text = _decode(path, raw, "text")
+    text = decode(path, raw, "text")
     if not text:
         raise DataError(f"text: {path!r} is empty; expected some text")
     distinct = len(set(text))

@@ -181,7 +181,7 @@ def _numbers(a, b, path=""):
 
 @pytest.mark.distributed
 def test_rnnx_train_devices_4_gives_the_metrics_of_devices_1(tmp_path):
-    """A CSV regression run (Trainer) and (RNNX_DISTRIBUTED=full) a classification run
+    """A CSV regression run (rnnx.fit) and (RNNX_DISTRIBUTED=full) a classification run
     (rnnx.fit, also covered by test_fit_on_four_devices_equals_one...), each with a short
     last batch that does not split over 4 devices (padded and masked)."""
     runs = _two_runs(tmp_path)
@@ -365,7 +365,7 @@ def test_dask_refusals():
 
 @pytest.mark.distributed
 def test_rnnx_train_dask_workers_gives_the_metrics_of_one_process(tmp_path):
-    """`rnnx train --dask-workers 2` (a CSV run through the Trainer, a classification run
+    """`rnnx train --dask-workers 2` (a CSV run and a classification run, both
     through rnnx.fit) = the same run in one process."""
     pytest.importorskip("distributed")
     runs = _two_runs(tmp_path)

@@ -69,25 +69,9 @@ def test_lower_layers_never_import_the_cli():
     assert not offenders, offenders
 
 
-#: Private names of another rnnx module still used, each in a file issue 29 rewrites (the
-#: importer or the owner): ``(importing file, "owner module.name")``.  The test fails on a
-#: new use and on an entry that is no longer used, so the set only shrinks.
-PRIVATE_ALLOWED = {
-    # issue 29: being rewritten (rnnx/text.py, rnnx/train.py import them)
-    ("rnnx/text.py", "rnnx.data._check_sha256"),
-    ("rnnx/text.py", "rnnx.data._decode"),
-    ("rnnx/text.py", "rnnx.data._read_bytes"),
-    ("rnnx/train.py", "rnnx.fitting._recorder"),
-    ("rnnx/train.py", "rnnx.fitting._dask_session"),
-    # issue 29: being rewritten (rnnx/cli/app.py owns them)
-    ("rnnx/cli/diagnose_app.py", "rnnx.cli.app._ckpt_epoch"),
-    ("rnnx/cli/diagnose_app.py", "rnnx.cli.app._series"),
-    ("rnnx/cli/diagnose_app.py", "rnnx.cli.app._table_windows"),
-    ("rnnx/cli/panel_app.py", "rnnx.cli.app._ckpt_epoch"),
-    ("rnnx/cli/panel_app.py", "rnnx.cli.app._stopped_message"),
-    ("rnnx/cli/panel_predict.py", "rnnx.cli.app._out_file"),
-    ("rnnx/cli/panel_predict.py", "rnnx.cli.app._writing_into"),
-}
+#: Private names of another rnnx module still used: ``(importing file, "owner module.name")``.
+#: The test fails on a new use and on an entry that is no longer used, so the set only shrinks.
+PRIVATE_ALLOWED: set[tuple[str, str]] = set()  # none left (issue 29 removed the last 12)
 
 
 def _module_name(path: pathlib.Path) -> str:
@@ -156,8 +140,8 @@ def test_private_uses_scanner_sees_both_forms():
 
 
 def test_no_module_uses_another_modules_private_names():
-    """issue 29: no rnnx module imports or reads another rnnx module's ``_name``; the ones
-    left are in files issue 29 rewrites (:data:`PRIVATE_ALLOWED`), and that list only shrinks."""
+    """issue 29: no rnnx module imports or reads another rnnx module's ``_name``
+    (:data:`PRIVATE_ALLOWED`: none left, and that list only shrinks)."""
     found = {}
     for path in sorted((ROOT / "rnnx").rglob("*.py")):
         for line, name in _private_uses(path):

@@ -375,9 +375,9 @@ def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: b
                        allow_changed_data=allow_changed_data, note=note)
 
 
-def _stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
+def stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
     kept = f"kept epoch {epoch} in {os.path.join(out, CHECKPOINT)}" if written else \
-        f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}"
+        f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}"
     return (f"stopped by {_Signals.NAMES.get(signum, signum)}; {kept}; continue with: "
             f"{runfolder.resume_command(out)}")
 
@@ -521,16 +521,16 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                 if bar is not None:
                     bar.close()
         except Stopped as e:
-            raise AppError(_stopped_message(out, e.state.epoch, signals.pending, written=True),
+            raise AppError(stopped_message(out, e.state.epoch, signals.pending, written=True),
                            code=128 + signals.pending, label=None) from None
         except _Forced as f:
-            raise AppError(_stopped_message(out, seen["epoch"], f.signum, written=False), code=128 + f.signum,
+            raise AppError(stopped_message(out, seen["epoch"], f.signum, written=False), code=128 + f.signum,
                            label=None) from None
         except NonFiniteLoss as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
             with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
                 run_diagnostics.save(rec, out)
-            last = f"the last good checkpoint (epoch {_ckpt_epoch(out)}) is kept in {out}" if kept else \
+            last = f"the last good checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}" if kept else \
                 "no checkpoint had been written yet"
             where = f" ({e.where})" if e.where else ""
             raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
@@ -544,7 +544,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                 raise
             # without a checkpoint there is nothing to resume (and a new folder is removed)
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; continue with: " \
+            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
                 f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
             raise AppError(f"{e}; {then}", code=1) from None
         except ValueError as e:
@@ -563,7 +563,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             raise
         except OSError as e:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            then = f"the last checkpoint (epoch {_ckpt_epoch(out)}) is kept; free space or fix permissions, then " \
+            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; free space or fix permissions, then " \
                 f"continue with: {runfolder.resume_command(out)}" if kept else \
                 "no checkpoint was written; free space or fix permissions, then start the run again"
             raise AppError(f"{os_error(e)}; {then}", code=1) from None
@@ -592,7 +592,7 @@ def _need(module: str, what: str) -> None:
                        "pip install 'rnnx[cli]'")
 
 
-def _ckpt_epoch(out: str) -> Any:
+def checkpoint_epoch(out: str) -> Any:
     try:
         return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["epoch"]
     except checkpoint.CheckpointError:
@@ -747,7 +747,7 @@ def loaded_model(folder: str, backend: str | None, device: str | None):
         yield meta, s, target, dtype, model, params
 
 
-def _series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | None) -> list[float]:
+def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | None) -> list[float]:
     """A new series (``--csv``, ``--column``), or the run's own: a CSV the model file
     records is read only when it is the run's file, unchanged (its SHA-256 matches)."""
     if csv_path:
@@ -762,7 +762,7 @@ def _series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | No
     return series_for(s, meta.get("data"), option="--model")[0]
 
 
-def _out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
+def out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
     """Where ``predict``/``forecast`` write: never over a file of the run (model,
     checkpoint, metrics, history, plots); an existing file that is not the command's own
     earlier output only with ``--overwrite`` (:func:`rnnx.cli.runfolder.check_output`); the
@@ -787,7 +787,7 @@ def _out_file(folder: str, out: str | None, default: str, *, overwrite: bool, al
 
 
 @contextlib.contextmanager
-def _writing_into(folder: str, out: str):
+def writing_into(folder: str, out: str):
     """Hold the run folder's lock while writing into it (not while writing elsewhere)."""
     if os.path.dirname(os.path.realpath(out)) == os.path.realpath(folder):
         with Lock(folder, option="--model"):
@@ -812,7 +812,7 @@ def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, col
     return table_for(s, meta.get("data"), option="--model")[0]
 
 
-def _table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
+def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
                    dtype: str) -> Dataset:
     """The windows a model of named columns predicts: its run's test part, or every window
     of ``csv`` (which must have the run's columns), normalised as it was trained."""
@@ -836,12 +836,12 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
     """One-step forecasts of every window of the run's test part, or of every window of a
     new series (``csv``), normalised as the model was trained."""
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
-        out = _out_file(folder, out, "predictions.csv", overwrite=overwrite)
+        out = out_file(folder, out, "predictions.csv", overwrite=overwrite)
         xp = target.namespace()
         if s.table:
-            ds = _table_windows(folder, meta, s, csv, column, target, dtype)
+            ds = table_windows(folder, meta, s, csv, column, target, dtype)
         else:
-            series = _series(s, meta, csv, column)
+            series = stored_series(s, meta, csv, column)
             try:
                 ds = build(series, window=meta["window"], horizon=meta["horizon"],
                            split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
@@ -852,7 +852,7 @@ def predict(folder: str, *, csv: str | None = None, column: str | None = None, o
                                f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
         test = ds.parts["test"]
         preds = WindowScores(model, ds, target).predict_all("test", params)
-    with _writing_into(folder, out):
+    with writing_into(folder, out):
         atomic.write_text(out, _predictions_csv(ds, preds))
     mses = [math.fsum((a - b) * (a - b) for a, b in zip(pred, truth)) / max(1, test.n)
             for pred, truth in zip(preds, test.last_targets)]
@@ -884,7 +884,7 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_FORECAST_STEPS:
         raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
-        out = _out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
+        out = out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
         ins = s.inputs or s.targets
         if s.table and set(ins) != set(s.targets):
             raise AppError(f"forecast: this model reads {', '.join(ins)} and predicts "
@@ -898,7 +898,7 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
             table = _model_table(folder, meta, s, csv, column)
             hist, values = _forecast_table(folder, meta, s, table, csv, target, dtype, model, params, steps)
             return _write_forecast(folder, out, s.targets, hist, values, steps, meta["window"])
-        series = _series(s, meta, csv, column)
+        series = stored_series(s, meta, csv, column)
         W = meta["window"]
         if len(series) < W:
             raise AppError(f"--csv: {csv!r} has {len(series)} values, the model's window needs {W}" if csv else
@@ -971,7 +971,7 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
     several = len(values) > 1
     header = _csv_row(["index", *names]) if several else "index,forecast"
     body = "".join(",".join([str(n + i), *(f"{v[i]!r}" for v in values)]) + "\n" for i in range(steps))
-    with _writing_into(folder, out):
+    with writing_into(folder, out):
         atomic.write_text(out, header + "\n" + body)
         if several:
             plots.forecast_panels(list(range(n - k, n)), [h[-k:] for h in hist], list(range(n, n + steps)), values,

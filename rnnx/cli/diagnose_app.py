@@ -108,7 +108,7 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
 
 def _measure(app, rec, folder: str, params: dict) -> None:
     """The profile (numbered with the epochs the run's checkpoint holds) and the gradient."""
-    epoch = app._ckpt_epoch(folder)
+    epoch = app.checkpoint_epoch(folder)
     rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
     rec.record_gradient(params)
 
@@ -135,8 +135,8 @@ def _windows(app, folder, meta, s: TrainSettings, csv, column, target, dtype, mo
     from rnnx.dataset import build
 
     if s.table:
-        return app._table_windows(folder, meta, s, csv, column, target, dtype)
-    series = app._series(s, meta, csv, column)
+        return app.table_windows(folder, meta, s, csv, column, target, dtype)
+    series = app.stored_series(s, meta, csv, column)
     xp = target.namespace()
     try:
         return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,

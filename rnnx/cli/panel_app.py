@@ -655,7 +655,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
     except fitting.NonFiniteLoss as e:
         with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
             run_diagnostics.save(rec, out)
-        kept = f"the last good checkpoint (epoch {app._ckpt_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
+        kept = f"the last good checkpoint (epoch {app.checkpoint_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
             else "nothing was written"
         raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
                        "a lower --lr", code=3) from None
@@ -983,18 +983,18 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
             n = signals.pending
             with contextlib.suppress(OSError):
                 run_diagnostics.save(rec, out)
-            raise AppError(app._stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
+            raise AppError(app.stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
         except sig.Forced as f:
             if not os.path.exists(ckpt):
                 raise AppError(f"stopped by {sig.name(f.signum)} before the first checkpoint; nothing was kept",
                                code=128 + f.signum, label=None) from None
-            raise AppError(app._stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
+            raise AppError(app.stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
                            label=None) from None
         except OSError as e:
             if not os.path.exists(ckpt):  # nothing to resume (and a new run's folder is removed)
                 raise AppError(f"{os_error(e)}; no checkpoint was written; free space or fix permissions, then start "
                                "the run again", code=1) from None
-            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app._ckpt_epoch(out)}) is kept; free space or "
+            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app.checkpoint_epoch(out)}) is kept; free space or "
                            f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
         seconds = time.perf_counter() - t0
         with sig.writing_results(out, ckpt, signals):  # the last writes: a first signal now waits for them

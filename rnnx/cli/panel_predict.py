@@ -164,7 +164,7 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     with loaded(folder, backend, device, own_data=npz is None and ts is None) as (record, target, dtype, model,
                                                                                    params):
         classes, per_step = record["classes"], record["labels"] == "per-step"
-        out = app._out_file(folder, out, "predictions.csv", overwrite=overwrite)
+        out = app.out_file(folder, out, "predictions.csv", overwrite=overwrite)
         std = record["standardisation"]
         if npz is None and ts is None:
             data = own_data(record)
@@ -178,7 +178,7 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
             rows, source = list(range(cases.n)), os.path.abspath(file)
         prob = _probabilities(target, model, params, cases, dtype)
     text, counted, right = _predictions_csv(cases, rows, prob, classes, per_step)
-    with app._writing_into(folder, out):
+    with app.writing_into(folder, out):
         atomic.write_text(out, text)
     accuracy = None if cases.y is None else right / counted
     return {"cases": cases.n, **({"steps": counted} if per_step else {}), "accuracy": accuracy,

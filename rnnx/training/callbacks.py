@@ -26,7 +26,7 @@ defines each as doing nothing); the engine calls them in list order:
   run's would.
 
 ``run`` (a :class:`Run`) is the engine's view for callbacks: the epoch and update
-counts, the parameters after the last epoch, the history, the monitored quantity, and
+counts, the parameters after the last epoch (on the data's device), the history, the monitored quantity, and
 :meth:`Run.stop`, the one stop flag.  Hooks run on the host between epochs: they may read
 arrays (one sync per epoch), never inside an update.
 
@@ -77,8 +77,9 @@ class Run:
     :class:`EarlyStopping`, whose score is negated for ``mode="max"``), ``stopped`` (None,
     or the reason given to :meth:`stop`)."""
 
-    def __init__(self, state: Any, monitor: str) -> None:
+    def __init__(self, state: Any, monitor: str, home: Callable | None = None) -> None:
         self._state, self.monitor = state, monitor
+        self._home = home  # the parameters onto the data's device (a data-parallel run's are on its mesh)
         self.stopped: str | None = None
 
     @property
@@ -91,7 +92,8 @@ class Run:
 
     @property
     def params(self) -> dict:
-        return self._state.params
+        p = self._state.params
+        return p if self._home is None else self._home(p)
 
     @property
     def history(self) -> list[dict]:
