@@ -70,7 +70,7 @@ def _part(config: dict, params: dict, x: Any, y: Any, lengths: Any, idx: list[in
     import array_api_compat as compat
 
     from rnnx.distributed import partial_sums
-    from rnnx.fitting import Batches
+    from rnnx.training.sources import Batches
     from rnnx.model import Model
 
     xp = compat.array_namespace(x)

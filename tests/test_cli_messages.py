@@ -39,9 +39,9 @@ def test_a_full_disk_before_the_first_checkpoint_does_not_advise_resume(capsys, 
 
 
 def test_a_full_disk_before_the_first_checkpoint_of_a_classification_run(capsys, tmp_path, monkeypatch):
-    from rnnx import fitting
+    from rnnx.training import state
 
-    monkeypatch.setattr(fitting, "save_state", no_space)
+    monkeypatch.setattr(state, "save_state", no_space)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "f.npz", x=rng.standard_normal((20, 8, 1)), y=np.arange(20) % 2)
     out = tmp_path / "r"

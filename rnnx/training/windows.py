@@ -109,7 +109,7 @@ class SeriesMetrics(Callback):
     ``score``: the validation part's normalised MSE, or the training part's where there is
     no validation part (monitor it: ``fit(monitor="score")``, ``EarlyStopping(monitor="score")``).
     A training MSE that is not finite (predictions that overflow with finite parameters)
-    raises :class:`rnnx.fitting.NonFiniteLoss`."""
+    raises :class:`rnnx.training.state.NonFiniteLoss` (also ``rnnx.fitting.NonFiniteLoss``)."""
 
     def __init__(self, scores: WindowScores) -> None:
         self.scores = scores
@@ -124,7 +124,7 @@ class SeriesMetrics(Callback):
         return _mean(out)
 
     def on_epoch_metrics(self, run: Run, row: dict) -> dict:
-        from rnnx.fitting import NonFiniteLoss
+        from rnnx.training.state import NonFiniteLoss
 
         s = self.scores
         train_zs, val_zs = s.mse_normalised_per_target("train", run.params), s.mse_normalised_per_target("val",

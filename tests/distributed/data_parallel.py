@@ -31,6 +31,7 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import rnnx  # noqa: E402
 from rnnx import distributed, fitting, optim  # noqa: E402
+from rnnx.training import strategies  # noqa: E402
 
 #: 5 cells (rnn tanh and relu, lstm, lstm with a projection, gru) x layers, directions,
 #: lengths, many-to-one / many-to-many, memory checkpointing.
@@ -128,7 +129,8 @@ def check_grads(name: str, spec: dict) -> dict:
     strategy = distributed.DataParallel(4)
     l4, g4 = distributed.loss_and_grad(model, p, x, y, lengths=ln, distribution=strategy)
     par = distributed.plan(strategy, jnp, batch_size=B, tbptt=None, diagnostics=None, model=model, loss_name="mse")
-    name_, fn = fitting._loss(model, "mse")
+    fn = rnnx.losses.for_training("mse")
+    name_ = fn.name
 
     def local(p, x, y, lengths):
         return distributed._reduced(model, p, x, y, lengths, None, loss_name=name_, loss_fn=fn, seed=None, xp=jnp,
@@ -186,12 +188,13 @@ def check_fit(name: str, spec: dict) -> dict:
     # the trainer's update program: the one it compiles (same functions, same arguments)
     par = distributed.plan(strategy, jnp, batch_size=16, tbptt=None, diagnostics=None, model=model,
                            loss_name="mse")
-    name_, fn = fitting._loss(model, "mse")
+    fn = rnnx.losses.for_training("mse")
+    name_ = fn.name
     opt = optim.Adam(lr=0.01)
     apply = fitting.make_apply(opt, clip_value=None, clip_norm=0.3, xp=jnp)
     step = distributed.make_step(model, apply, name_, fn, y_axis=1 if model.objective == "many-to-many" else 0,
                                  index_dtype=jnp.int64, xp=jnp, all_sum=par.all_sum)
-    prog = fitting._spmd(par, step, split=(0, None))
+    prog = strategies.spmd(par, step, split=(0, None))
     p = model.init_params(jnp, seed=5, dtype=jnp.float64, device=jax.devices()[0])
     s = optim.as_arrays(opt.init(p), xp=jnp, device=jax.devices()[0], params=p)
     zero = jnp.zeros((), jnp.float64)

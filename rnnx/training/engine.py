@@ -1,0 +1,774 @@
+r"""The engine: :func:`fit` (one loop over epochs of updates, with callbacks), :func:`evaluate`, :func:`predict`.
+
+    result = rnnx.fit(model, x, y, lengths=None, validation_data=None, validation_split=0.0,
+                      epochs=10, batch_size=32, shuffle=True, optimizer="adam", lr=None,
+                      loss=None, metrics=None, clip_norm=None, clip_value=None, tbptt=None,
+                      early_stopping=None, restore_best_weights=None, on_epoch=None,
+                      verbose=0, seed=0, params=None, resume=None, checkpoint=None,
+                      checkpoint_every=1, should_stop=None, steps_per_execution=None,
+                      diagnostics=None, distribution=None)
+    result.params, result.history        # the trained parameters, one dict per epoch
+    rnnx.evaluate(model, result.params, x_test, y_test)   # {"loss": ..., "rmse": ...}
+    rnnx.predict(model, result.params, x_new)             # (B, O) or (B, T, O)
+
+Arrays of any backend (NumPy, JAX, torch, CuPy, array-api-strict); everything runs on the
+backend and device of ``x``.  Batch-first, as Keras: x (B, T, I); y (B, O) many-to-one or
+(B, T, O) many-to-many (``(B,)`` / ``(B, T)`` when O = 1), or integer class labels (B,) /
+(B, T) for ``loss="cross-entropy"``; ``lengths`` (B,) for padded sequences
+(``batch_first=False``: x (T, B, I), y (T, B, O)).
+
+One update is one function of arrays::
+
+    loss, g = dL/dparams (explicit BPTT, rnnx.model)      g = clip(g)      params, opt = opt.step(...)
+
+compiled as one program where the backend can (``jax.jit``: forward, backward, clipping
+and the optimizer step), and on JAX K consecutive full batches run as one program (a
+``lax.scan`` of the update, ``steps_per_execution``: Keras's name; default up to 32),
+bit-identical to K separate calls.  No value is read back to the host per update: the epoch's loss
+is summed on the device and read once per epoch (and every ``progress_every`` updates by
+the progress bar), so NumPy and torch never sync per update either.
+
+The shuffle of epoch e is drawn from ``random.Random(f"{seed}:{e}")`` and the dropout seed
+of update n from ``f"{seed}:dropout:{n}"``: a run resumed from a :class:`FitState` repeats
+exactly what an uninterrupted one does.
+
+``should_stop`` (a callable, asked before every batch, or every K-batch program on JAX: a
+plain Python call, no array read)
+ends a run early and cleanly: when it returns True, the epoch in progress is undone (its
+updates discarded) and :class:`Stopped` raised with the :class:`FitState` of the last
+complete epoch, already written to ``checkpoint`` when one was given; resuming from it
+repeats the uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+import array_api_compat as compat
+
+from rnnx import bounds, distributed
+from rnnx.dask_parallel import WorkersLost
+from rnnx import losses as L
+from rnnx import metrics as M
+from rnnx import optim
+from rnnx import tbptt as TB
+from rnnx._xp import host_ints, index_array, index_dtype, namespace
+from rnnx.backends import capabilities
+from rnnx.training import callbacks as C
+from rnnx.training import state as S
+from rnnx.training.sources import (Batches, as_array, batch_cuts, check_inputs, prepare, sample_weights,
+                                   split_validation)
+from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state, run_settings
+from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, all_finite_host, compile_if_possible,
+                                      compiled_update, dask_session, make_apply, make_step, make_steps,
+                                      make_update, predictor, replay_epoch, spmd, start_recorder)
+
+__all__ = ["fit", "evaluate", "predict"]
+
+
+
+# -- one update -----------------------------------------------------------------------------------
+def _optimizer(optimizer: Any, lr: float | None):
+    """:func:`rnnx.optim.make`: an optimizer object from a name (:data:`rnnx.optim.OPTIMIZERS`;
+    ``lr`` its learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object
+    as it is (``lr`` then refused)."""
+    return optim.make(optimizer, lr=lr)
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+def _predict_tm(model, params: dict, data: Batches, batch_size: int, *, xp: Any, compiled: Callable) -> Any:
+    """Predictions of every sample, in batches of ``batch_size``, in the model's layout."""
+    outs = []
+    for a in range(0, data.n, batch_size):
+        part = data.part(a, min(a + batch_size, data.n))
+        outs.append(compiled(params, part.x, part.lengths))
+    if len(outs) == 1:
+        return outs[0]
+    return xp.concat(outs, axis=1 if model.objective == "many-to-many" else 0)
+
+
+def _scores(model, pred: Any, data: Batches, loss_fn: Callable, metric_names: tuple[str, ...], *, xp: Any,
+            ignore_index: int = -100) -> dict[str, Any]:
+    """The loss and metrics (0-d arrays) of ``pred`` against ``data`` (masked past lengths)."""
+    mask = None
+    if data.lengths is not None and model.objective == "many-to-many":
+        mask = model.step_mask(pred.shape[0], data.lengths, xp=xp, device=compat.device(pred))
+    kw = {} if mask is None else {"mask": mask}
+    out = {"loss": loss_fn(pred, data.y, xp=xp, **kw)[0]}
+    for name in metric_names:
+        out[name] = M.get(name)(pred, data.y, xp=xp, **kw)
+    return out
+
+
+def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str | None = None,
+             metrics: Any = None, batch_size: int = 256, batch_first: bool = True) -> dict[str, float]:
+    """The loss and metrics of ``params`` on (x, y): ``{"loss": ..., "<metric>": ...}`` as
+    Python floats, each the exact mean over every sample (valid steps only with
+    ``lengths``), not a mean of batch means.  ``loss`` and ``metrics`` default as in
+    :func:`fit`."""
+    loss_name, loss_fn = _loss(model, loss)
+    names = _metrics(metrics, loss_name)
+    data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    _positive_int("batch_size", batch_size)
+    xp = namespace(x=data.x, y=data.y)
+    pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=predictor(model, xp))
+    return {k: float(v) for k, v in _scores(model, pred, data, loss_fn, names, xp=xp).items()}
+
+
+def predict(model, params: dict, x: Any, *, lengths: Any = None, batch_size: int = 256,
+            batch_first: bool = True) -> Any:
+    """The model's output for every sample of x (B, T, I): (B, O) many-to-one, (B, T, O)
+    many-to-many (raw: logits for a classification loss), on x's backend and device."""
+    if not compat.is_array_api_obj(x) or x.ndim != 3:
+        raise ValueError(f"x: expected a 3-D array (B, T, I), got {getattr(x, 'shape', type(x).__name__)}")
+    xp = compat.array_namespace(x)
+    _positive_int("batch_size", batch_size)
+    x_tm = xp.permute_dims(x, (1, 0, 2)) if batch_first else x
+    lengths = as_array("lengths", lengths, x, xp)
+    fake_y = xp.zeros((x_tm.shape[1],), dtype=x.dtype, device=compat.device(x))
+    data = Batches(x_tm, fake_y, lengths, 0)
+    pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=predictor(model, xp))
+    if batch_first and pred.ndim == 3:
+        return xp.permute_dims(pred, (1, 0, 2))
+    return pred
+
+
+def _steps_per_execution(v: Any, compiled: bool, has_scan: bool, n_full: int) -> int:
+    """Updates per compiled call: ``v`` (an int >= 1), or None: up to
+    :data:`AUTO_STEPS_PER_EXECUTION` full batches (1 without a compiled loop).  An int > 1
+    where updates are not compiled (NumPy, torch, array-api-strict; tbptt) is refused: it
+    would change nothing."""
+    if v is None:
+        return max(1, min(AUTO_STEPS_PER_EXECUTION, n_full)) if compiled and has_scan else 1
+    _positive_int("steps_per_execution", v)
+    if v > 1 and not (compiled and has_scan):
+        raise ValueError(f"steps_per_execution: {v} needs a backend that compiles the update with a compiled "
+                         "loop (JAX) and no tbptt; here every update runs on its own: leave it None or 1")
+    return v
+
+
+def _positive_int(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+
+
+def _loss(model, loss: Any) -> tuple[str, Callable]:
+    """The loss name (``"mse"`` unless given) and its spec (:func:`rnnx.losses.get`: a name
+    or a spec such as ``Huber(delta=2.0)``); the spec's ``label`` names its options."""
+    spec = L.for_training(loss)  # the labels' / targets' range was checked once by prepare()
+    return spec.name, spec
+
+
+def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
+    if metrics is None:
+        return tuple(M.default_metrics(loss_name))
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    names = tuple(metrics)
+    for n in names:
+        M.get(n)  # ValueError naming the metrics
+    if len(set(names)) != len(names):
+        raise ValueError(f"metrics: each metric once, got {list(names)}")
+    return names
+
+
+def _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
+              seed, model, lengths) -> None:
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    for name, v in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                  and v > 0):
+            raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+    if early_stopping is not None:
+        _positive_int("early_stopping", early_stopping)
+    elif restore_best_weights is not None:
+        raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
+                         "without it the last epoch's parameters are returned")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if tbptt is not None:
+        if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
+                or tbptt[0] > tbptt[1]):
+            raise ValueError(f"tbptt: expected two integers (k1, k2) with 1 <= k1 <= k2, got {tbptt!r}")
+        if model.objective != "many-to-many":
+            raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
+        if lengths is not None:
+            raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
+
+
+class _Progress:
+    """verbose=1: a tqdm bar per epoch (a line per epoch without tqdm); 2: a line per epoch."""
+
+    def __init__(self, verbose: int, epochs: int, n_batches: int) -> None:
+        self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n_batches, None
+        self.tqdm = None
+        if verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+
+                self.tqdm = tqdm
+            except ImportError:
+                self.verbose = 2
+
+    def start(self, epoch: int) -> None:
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False)
+
+    def batches(self, done: int, loss: float | None) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.refresh()
+
+    def abort(self) -> None:
+        """The epoch in progress is undone: its bar goes, no line is printed."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def end(self, row: dict) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.verbose:
+            parts = " - ".join(f"{k}: {v:.4g}" for k, v in row.items()
+                               if k not in ("epoch", "seconds", "clipped") and isinstance(v, float))
+            print(f"epoch {row['epoch']}/{self.epochs} - {row['seconds']:.2f}s - {parts}", file=sys.stderr)
+
+
+def _check_model(model: Any) -> None:
+    from rnnx.model import Model
+
+    if not isinstance(model, Model):
+        got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
+        raise TypeError(f"model: expected an rnnx.Model, got {got}; build one with "
+                        'rnnx.Model("gru", input_size, hidden_size)')
+
+
+def _add_metrics(row: dict, extra: Any, cb: Any) -> None:
+    """A callback's ``on_epoch_metrics`` result (None or a dict of new keys) into ``row``."""
+    if extra is None:
+        return
+    if not isinstance(extra, dict):
+        raise TypeError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {type(extra).__name__}; expected a "
+                        "dict of new history keys, or None")
+    taken = [k for k in extra if k in row]
+    if taken:
+        raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {', '.join(map(repr, taken))}, "
+                         "already in the history row; expected new keys")
+    row.update(extra)
+
+
+def _check_monitor(monitor: str, row: dict) -> None:
+    if monitor not in row:
+        raise ValueError(f"monitor: {monitor!r} is not in the history; it has {', '.join(row)}")
+
+
+def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
+        epochs: int = 10, batch_size: int = 32, shuffle: bool = True, optimizer: Any = "adam", lr: float | None = None,
+        loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
+        tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
+        restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
+        seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
+        freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
+        checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
+        steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None,
+        callbacks: Any = None, sample_weight: Any = None, monitor: str | None = None,
+        find_non_finite: bool = False) -> FitResult:
+    """Train ``model`` on (x, y) with its explicit gradient; see the module docstring for
+    shapes.  Returns a :class:`FitResult` (``params``, ``history``, ``state``).
+
+    - ``params``: the starting parameters (default ``model.init_params(xp, seed=seed)`` in
+      x's dtype, on x's device); ``resume``: a previous result's ``state``, or the path of a
+      ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
+      the same data and settings give the numbers of an uninterrupted run, bit for bit.  A
+      ``resume`` path that is ``checkpoint`` too (fit's own file, never written as a link) is
+      not read through a symbolic link.
+    - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
+      the end: :func:`save_state`; in a multi-process JAX run by process 0 only.
+    - ``steps_per_execution``: updates per compiled call where the update is compiled with a
+      compiled loop (JAX, no tbptt): None (default) runs up to :data:`AUTO_STEPS_PER_EXECUTION`
+      full batches as one ``lax.scan`` program (the rest, and a short last batch, one at a
+      time); 1 one program per update.  Results are the same bits either way; the progress
+      bar and ``should_stop`` are consulted between programs.  An int > 1 on a backend that
+      runs each update eagerly (NumPy, torch, array-api-strict) is refused.
+    - ``should_stop()``: asked before every batch (every program, see above); True raises :class:`Stopped` with the
+      state of the last complete epoch (the one in progress undone), which ``checkpoint``
+      then holds (written now if ``checkpoint_every`` skipped that epoch).  A state that
+      had stopped early (``early_stopping``) resumes to no further epoch, as the
+      uninterrupted run would.
+    - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
+      the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
+    - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"quantile"``, ``"cross-entropy"``
+      (integer labels), ``"bce-logits"``, or a spec with options (``rnnx.losses.Huber(delta=2.0)``,
+      ``Quantile(q=0.9)``; :mod:`rnnx.losses`); ``metrics``: names of
+      :mod:`rnnx.metrics` (default: rmse and mae, or accuracy for a classification loss).
+    - ``optimizer``: ``"adam"`` / ``"sgd"`` / ``"adagrad"`` / ``"rmsprop"`` / ``"adamw"`` with
+      ``lr`` (else the optimizer's default; :func:`rnnx.optim.make`), or an :mod:`rnnx.optim` object.
+    - ``clip_value`` then ``clip_norm``: gradient clipping per update.
+    - ``tbptt=(k1, k2)``: truncated BPTT (many-to-many, equal lengths).
+    - ``early_stopping``: patience in epochs on ``val_loss`` (``loss`` without validation);
+      ``restore_best_weights`` (default True with it) returns the best epoch's parameters.
+    - ``on_epoch(row)``: called after every epoch with its history row; returning True
+      stops training ("callback").
+    - ``sample_weight`` (B,): each sample's weight (floats >= 0, at least one not 0) in the training
+      loss: every update minimises its batch's weighted mean, ``sum_b w_b l_b / sum_b w_b n_b``
+      (scikit-learn's convention; :mod:`rnnx.losses`); with ``validation_split`` the weights
+      split with the samples and the validation scores are unweighted.  Not with ``tbptt`` or
+      ``distribution``.
+    - ``callbacks``: a list of :class:`rnnx.training.Callback` (hooks ``on_fit_start``,
+      ``on_epoch_end``, ``on_fit_end``; ``run.stop(reason)``; ``state_dict`` kept in the
+      checkpoint), e.g. :class:`rnnx.training.EarlyStopping` with its ``monitor``,
+      ``min_delta`` and ``mode`` (``early_stopping=N`` is ``EarlyStopping(N)``; give one of the two).
+    - ``verbose``: 0 silent, 1 a progress bar (tqdm, reading the loss every
+      ``progress_every`` updates), 2 one line per epoch.
+    - ``shuffle``: a new order of the training samples every epoch (seeded), else in order.
+    - ``freeze``: parameter names that keep their values: the optimizer never sees them (no
+      weight decay, momentum or Adam step reaches them; they are left out of the clipping).
+      None (the default): the model's own ``model.frozen``, which a converter sets for the
+      parameters its source library does not have (``from_keras``: the ``bias_hh`` of a
+      one-bias layer), else none; ``()`` trains every parameter.
+    - ``diagnostics``: an :class:`rnnx.recorder.Recorder`: per update the gradient norms
+      before clipping, whether clipped, the update-to-parameter ratios (in the update's own
+      program; read once an epoch), and per epoch (and before the first) the gradient flow,
+      Jacobian profile and gate saturation on its probe batch.  One program per update
+      (``steps_per_execution`` > 1 refused); not with ``tbptt``.  The numbers trained are
+      the same bits as without it.
+    - ``distribution``: an :class:`rnnx.distributed.DataParallel`: every update's batch split
+      over several devices (JAX), one SPMD program with one all-reduce of the gradients,
+      clipping after it; the numbers of one device (see :mod:`rnnx.distributed`: a short last
+      batch is padded and masked; ``batch_size`` a multiple of the devices).  The returned
+      parameters are on the data's device.  Or an :class:`rnnx.dask_parallel.DaskParallel`
+      (NumPy / CuPy): each batch in parts on Dask workers, the optimizer here
+      (:class:`~rnnx.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
+
+    Checked once before training (one host read, no per-step sync): ``model`` an
+    :class:`rnnx.Model` (TypeError), x with at least one sequence, and x, floating y and the
+    starting parameters finite (ValueError naming the array and its first bad element, as
+    ``x: 1 non-finite value (first nan at index (2, 3, 0)); ...``); so a :class:`NonFiniteLoss`
+    is a loss that diverged from finite inputs.
+    """
+    _check_model(model)
+    loss_name, loss_fn = _loss(model, loss)
+    names = _metrics(metrics, loss_name)
+    _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
+              seed, model, lengths)
+    _positive_int("progress_every", progress_every)
+    freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
+    unknown = [k for k in freeze if k not in model.param_shapes()]
+    if isinstance(freeze, str) or unknown:
+        raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "
+                         f"got {freeze!r}")
+    data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    if sample_weight is not None:
+        data = replace(data, w=sample_weights(sample_weight, data, x, tbptt=tbptt, distribution=distribution))
+    train, val = split_validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
+    xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
+    opt = _optimizer(optimizer, lr)
+    bounds.check_training(model, batch_size=batch_size, steps=int(train.x.shape[0]), sequences=train.n,
+                          itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
+                          transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
+
+    cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
+    own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
+    _positive_int("checkpoint_every", checkpoint_every)
+    if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
+        raise TypeError(f"checkpoint: expected a file path or a callable write(state), got {type(checkpoint).__name__}")
+    if monitor is not None and (not isinstance(monitor, str) or not monitor):
+        raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
+    if not isinstance(find_non_finite, bool):
+        raise TypeError(f"find_non_finite: expected True or False, got {find_non_finite!r}")
+    if should_stop is not None and not callable(should_stop):
+        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
+    # the epoch the checkpoint file holds (a run resumed from that very file: its epoch)
+    written = -1
+    if isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(checkpoint):
+        written = None  # set to the loaded state's epoch below
+    run = run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
+                        clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
+                        early_stopping=_stopper_setting(stopper), dtype=train.x.dtype)
+    if sample_weight is not None:  # only when given: checkpoints written without it still resume
+        run["sample_weight"] = True
+    if isinstance(resume, str):
+        # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
+        resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
+                                    nofollow=written is None)
+        # (a setting written only when used, as sample_weight, is compared when either side has it)
+        changed = [k for k in (*run, *(k for k in ("sample_weight",) if k in stored and k not in run))
+                   if stored.get(k) != run.get(k)]
+        if changed:
+            k = changed[0]
+            raise ValueError(f"resume: the checkpoint was written with {k}={stored.get(k)!r}, this fit has "
+                             f"{k}={run.get(k)!r}; expected the run's own settings to continue it")
+    if resume is not None:
+        if not isinstance(resume, FitState):
+            raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
+                            f"{type(resume).__name__}")
+        if params is not None:
+            raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
+        st = replace(resume, history=list(resume.history))
+        if written is None:
+            written = st.epoch
+    else:
+        if params is None:
+            params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
+        namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
+        st = FitState(params=dict(params), opt_state=opt.init(params))
+    check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first,
+                  validation=None if validation_data is None else (*validation_data[:2], val))
+
+    apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
+    jit = capabilities(xp).jit
+    compiled = jit is not None and tbptt is None
+    rec, stats = start_recorder(diagnostics, model, train, loss_fn, loss_name, tbptt=tbptt, clip_value=clip_value,
+                           clip_norm=clip_norm, freeze=tuple(freeze), steps_per_execution=steps_per_execution,
+                           jit=jit, xp=xp)
+    par = distributed.plan(distribution, xp, batch_size=batch_size, tbptt=tbptt, diagnostics=diagnostics,
+                           model=model, loss_name=loss_name, home=dev)
+    update = make_update(model, apply, loss_fn, stats=stats)
+    it = index_dtype(xp, dev)
+    home = par.home if par is not None else (lambda tree: tree)
+    writer = capabilities(xp).process_index() == 0  # several processes (jax.distributed): process 0 writes
+    spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
+                                                         capabilities(xp).scan is not None, train.n // batch_size)
+    if compiled and par is None:
+        one = make_step(update, y_axis=train.y_axis, index_dtype=it, xp=xp)
+        step = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp, jit, one,
+                                extra=("step", str(it), "stats" if stats is not None else ""))
+        if spe > 1:
+            steps = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp, jit,
+                                     make_steps(one, scan=capabilities(xp).scan, xp=xp),
+                                     extra=("steps", str(it)))
+    elif compiled:  # data parallel: the same update as one SPMD program over par.devices
+        one = distributed.make_step(model, apply, loss_name, loss_fn, y_axis=train.y_axis, index_dtype=it, xp=xp,
+                                    all_sum=par.all_sum)
+        on_mesh = functools.partial(spmd, par)
+        step = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
+                                functools.partial(on_mesh, split=(0, None)), one,
+                                extra=("dp-step", str(it), *par.key()), jit_key="dp")
+        padded = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
+                                  functools.partial(on_mesh, split=(0, None, 0)), one,
+                                  extra=("dp-padded", str(it), *par.key()), jit_key="dp")
+        if spe > 1:
+            steps = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
+                                     functools.partial(on_mesh, split=(1, None)),
+                                     make_steps(one, scan=capabilities(xp).scan, xp=xp),
+                                     extra=("dp-steps", str(it), *par.key()), jit_key="dp")
+    if compiled:
+        st.opt_state = optim.as_arrays(st.opt_state, xp=xp, device=dev, params=st.params)
+    local = train  # on the data's device (what a replay of a non-finite epoch runs on)
+    if par is not None:
+        train = Batches(*par.place((train.x, train.y, train.lengths)), train.y_axis)
+        val = None if val is None else Batches(*par.place((val.x, val.y, val.lengths)), val.y_axis)
+        st.params, st.opt_state = par.place(st.params), par.place(st.opt_state)
+    predict_fn = predictor(model, xp)
+    finite_c = compile_if_possible(functools.partial(all_finite, xp=xp), xp) if compiled else None
+    dropout = model.layer.dropout > 0
+    n_batches = -(-train.n // batch_size)
+    progress = _Progress(verbose, epochs, n_batches)
+    stopped = "done"
+    monitor = monitor or ("val_loss" if val is not None else "loss")
+    view = C.Run(st, monitor, home if par is not None else None)
+    for cb, stored in zip(own, st.callbacks):
+        cb.load_state_dict(stored)
+
+    def snapshot(state: FitState) -> FitState:
+        """``state`` with its arrays on the data's device and the optimizer's step a Python int."""
+        return replace(state, history=list(state.history), opt_state=optim.as_python(home(state.opt_state)),
+                       params=home(state.params), best_params=home(state.best_params))
+
+    def save(state: FitState) -> None:
+        if callable(checkpoint):  # the caller's writer (the CLI's run folder)
+            checkpoint(snapshot(state))
+        else:
+            S.save_state(checkpoint, model, state, run)
+
+    def stop(updates0: int) -> Stopped:
+        """The epoch in progress undone; the last complete one kept (and in the checkpoint)."""
+        progress.abort()
+        st.updates = updates0
+        kept = snapshot(st)
+        if checkpoint is not None and written != kept.epoch and writer:
+            save(kept)
+        return Stopped(kept)
+
+    def explained(epoch: int, value: float, start: tuple, reason: str, plain: str | None) -> NonFiniteLoss:
+        """The error of an epoch that went non-finite: with ``find_non_finite``, the epoch
+        replayed from ``start`` names its first non-finite loss, gradient or parameter (or,
+        none being so, says so and gives ``reason``); else ``plain``."""
+        if not find_non_finite:
+            return NonFiniteLoss(epoch, value, plain)
+        p0, o0, order0, updates0 = start
+        def seed_of(k: int) -> int | None:  # the dropout seed after k updates of the epoch: its own masks
+            return random.Random(f"{seed}:dropout:{updates0 + k}").getrandbits(31) if dropout else None
+
+        where = replay_epoch(model, apply, loss_fn, local, order0, home(p0), home(o0), seed_of, epoch=epoch,
+                                 batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp)
+        return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
+                             f"but {reason}")
+
+    def weights(b: Batches) -> tuple:
+        """The sample weights as a trailing argument of a compiled step, only when there are
+        some (the data-parallel step, which refuses them, takes none)."""
+        return () if b.w is None else (b.w,)
+
+    def dropout_seed():
+        s = random.Random(f"{seed}:dropout:{st.updates}").getrandbits(31)
+        return xp.asarray(s, dtype=it, device=dev) if compiled else s
+
+    def dropout_seeds(k: int):
+        """The seeds of the next k updates, one array: what k calls of dropout_seed give."""
+        return xp.asarray([random.Random(f"{seed}:dropout:{st.updates + j}").getrandbits(31) for j in range(k)],
+                          dtype=it, device=dev)
+
+    dask = dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
+    try:
+        for cb in cbs:  # the run is set up: training starts now
+            cb.on_fit_start(view)
+    except BaseException:
+        if dask is not None:
+            dask.close()
+        raise
+    stopped = view.stopped or "done"
+    if rec is not None:
+        rec.truncate(st.epoch)
+        if not any(r["epoch"] == st.epoch for r in rec.epochs):
+            rec.record_epoch(st.epoch, st.params)  # where training starts (epoch 0: the initial parameters)
+
+    # each batch runs to its own longest sequence (padding is masked: the same loss, the
+    # gradients up to the order of their sums over time): the lengths read to the host once
+    T = int(train.x.shape[0])
+    host_lengths = None
+    if train.lengths is not None and par is None and dask is None and rec is None:
+        host_lengths = host_ints(train.lengths)
+    cut_data: dict[int, Batches] = {}  # the training data cut to each length used (views, or one copy each)
+
+    def cut(steps: int) -> Batches:
+        if steps not in cut_data:
+            cut_data[steps] = train.cut(steps)
+        return cut_data[steps]
+
+    def epoch_order(epoch: int) -> tuple:
+        """Epoch ``epoch``'s sample order, its index array (one host-to-device copy) and,
+        where updates are compiled, each program's indices by first sample (sliced here, so
+        that this host work can run while the device computes the epoch before)."""
+        order = list(range(train.n))
+        if shuffle:
+            random.Random(f"{seed}:{epoch}").shuffle(order)
+        perm, chunks = None, {}
+        if shuffle or compiled:
+            perm = index_array(order, xp=xp, dtype=it, device=dev)
+            if par is not None:
+                perm = par.place(perm)
+        a, spans = 0, []
+        while compiled and a < train.n:
+            if spe > 1 and train.n - a >= spe * batch_size:
+                chunks[a] = xp.reshape(perm[a:a + spe * batch_size], (spe, batch_size))
+                spans.append((a, a + spe * batch_size))
+                a += spe * batch_size
+            else:
+                chunks[a] = perm[a:min(a + batch_size, train.n)]
+                spans.append((a, min(a + batch_size, train.n)))
+                a += batch_size
+        if not compiled:
+            spans = [(a, min(a + batch_size, train.n)) for a in range(0, train.n, batch_size)]
+        cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, T, compiled=compiled)
+        return epoch, order, perm, chunks, cuts
+
+    ahead = None  # the next epoch's epoch_order, made while the device computes this one
+    if compiled:
+        zeros = (xp.zeros((), dtype=train.x.dtype, device=dev), xp.zeros((), dtype=it, device=dev))
+        if par is not None:
+            zeros = par.place(zeros)
+    try:
+        while st.epoch < epochs and stopped == "done":
+            t0 = time.perf_counter()
+            updates0 = st.updates
+            epoch_stats: list = []
+            _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == st.epoch else epoch_order(st.epoch)
+            ahead = None
+            params, opt_state = st.params, st.opt_state
+            start = (params, opt_state, order, updates0)  # what a replay of this epoch starts from
+            total, clipped_n, done = None, None, 0
+            if compiled:
+                total, clipped_n = zeros  # arrays are never mutated: the same two every epoch
+            progress.start(st.epoch + 1)
+            a = 0
+            while a < train.n:
+                if should_stop is not None and should_stop():
+                    raise stop(updates0)
+                before = done
+                src = train if cuts is None else cut(cuts[a])  # this batch's time steps
+                if compiled and spe > 1 and train.n - a >= spe * batch_size:  # spe full batches: one program
+                    e = a + spe * batch_size
+                    params, opt_state, total, clipped_n = steps(
+                        params, opt_state, total, clipped_n, src.x, src.y, src.lengths, chunks[a],
+                        dropout_seeds(spe) if dropout else None, *weights(src))
+                    st.updates += spe
+                    done += spe
+                elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
+                    e = train.n  # a short last batch that does not split evenly: padded, the padding masked
+                    idx, valid = par.pad(order[a:e])
+                    params, opt_state, total, clipped_n = padded(
+                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
+                        par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
+                        par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
+                    st.updates += 1
+                    done += 1
+                elif compiled:  # the gather, the update and the sums: one program
+                    e = min(a + batch_size, train.n)
+                    params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, src.x,
+                                                                       src.y, src.lengths, chunks[a],
+                                                                       dropout_seed() if dropout else None,
+                                                                       *weights(src))
+                    epoch_stats += rec_u
+                    st.updates += 1
+                    done += 1
+                if compiled:
+                    a = e
+                    if progress.bar is not None and (done // progress_every > before // progress_every
+                                                     or done == n_batches):
+                        progress.batches(done, float(total) / done)
+                    continue
+                e = min(a + batch_size, train.n)
+                b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
+                if tbptt is not None:
+                    def tb_update(p, g):  # one optimizer step per window: each one an update
+                        nonlocal opt_state, clipped_n
+                        p, opt_state, c = apply(p, opt_state, g)
+                        c = xp.astype(c, it)
+                        clipped_n = c if clipped_n is None else clipped_n + c
+                        st.updates += 1
+                        return p
+
+                    params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=tb_update,
+                                                   loss=loss_fn, seed=dropout_seed() if dropout else None)
+                    value = sum(window_losses[1:], window_losses[0]) / len(window_losses)
+                else:
+                    if dask is not None:  # the batch's parts on the Dask workers; clip and step here
+                        try:
+                            value, grads = dask.loss_and_grad(model, params, order[a:e])
+                        except WorkersLost as lost:
+                            kept = stop(updates0).state
+                            where = (f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}"
+                                     if isinstance(checkpoint, str) else "")
+                            raise WorkersLost(f"{lost}; the run stops{where}") from None
+                        params, opt_state, c = apply(params, opt_state, grads)
+                        rec_u = []
+                    else:
+                        params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
+                                                                     dropout_seed() if dropout else None, b.w)
+                    epoch_stats += rec_u
+                    c = xp.astype(c, it)
+                    clipped_n = c if clipped_n is None else clipped_n + c
+                    st.updates += 1
+                total = value if total is None else total + value
+                done += 1
+                a = e
+                if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
+                    progress.batches(done, float(total) / done)
+            finite_flag = None
+            if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
+                finite_flag = finite_c(params)
+                if st.epoch + 1 < epochs:
+                    ahead = epoch_order(st.epoch + 1)
+            epoch_loss = float(total) / done  # the one host read of the epoch
+            if rec is not None:  # before the finiteness check: an update that exploded is on record
+                rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
+            if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else all_finite_host(params, xp=xp)):
+                progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
+                raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
+                                None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
+            st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
+            row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
+            if val is not None:
+                pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predict_fn)
+                row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
+            n_clipped = int(clipped_n) if clipped_n is not None else 0
+            st.clipped += n_clipped
+            row["clipped"] = n_clipped / max(1, st.updates - updates0)  # of the epoch's optimizer steps
+            try:
+                for cb in cbs:  # numbers a callback adds to the row, before anything reads it
+                    _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
+            except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
+                raise explained(e.epoch, e.value, start, e.where, e.where) from None
+            if st.epoch == 1 or len(st.history) == 0:
+                _check_monitor(monitor, row)
+            row["seconds"] = time.perf_counter() - t0
+            if rec is not None:
+                rec.record_epoch(st.epoch, params)
+            st.history.append(row)
+            if stopper is None:  # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
+                score = row[monitor]
+                if score < st.best_score:
+                    st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+            progress.end(row)
+            for cb in cbs:
+                cb.on_epoch_end(view, dict(row))
+            stopped = view.stopped or "done"
+            st.callbacks = [cb.state_dict() for cb in own]
+            if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
+                                                      or st.epoch % checkpoint_every == 0):
+                save(st)
+                written = st.epoch
+    finally:
+        if dask is not None:
+            dask.close()
+    if par is not None:
+        st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
+    if compiled:
+        st.opt_state = optim.as_python(st.opt_state)
+    restore = stopper is not None and stopper.restore_best_weights and st.best_params is not None
+    for cb in cbs:
+        cb.on_fit_end(view)
+    return FitResult(st.best_params if restore else st.params, st.history, stopped, st.best_epoch, st)
+
+
+def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
+               restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None]:
+    """The run's callbacks in calling order (``on_epoch`` first, then ``callbacks``, then
+    ``EarlyStopping(early_stopping)``) and the one :class:`~rnnx.training.EarlyStopping`."""
+    if callbacks is None:
+        callbacks = []
+    if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks: expected a list of rnnx.training.Callback, got {type(callbacks).__name__}")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, C.Callback):
+            raise TypeError(f"callbacks[{i}]: expected an rnnx.training.Callback (subclass it, or use "
+                            f"LambdaCallback), got {type(cb).__name__}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch: expected a callable taking the history row, got {type(on_epoch).__name__}")
+    stoppers = [cb for cb in callbacks if isinstance(cb, C.EarlyStopping)]
+    if len(stoppers) > 1 or (stoppers and early_stopping is not None):
+        raise ValueError("callbacks: one EarlyStopping per run (it keeps the best epoch); got "
+                         + ("early_stopping=%r and an EarlyStopping callback" % early_stopping if early_stopping
+                            is not None else f"{len(stoppers)}"))
+    cbs = list(callbacks)
+    if on_epoch is not None:
+        cbs.insert(0, C.LambdaCallback(on_epoch_end=lambda run, row: run.stop("callback") if on_epoch(row) is True
+                                       else None))
+    if early_stopping is not None:
+        stoppers = [C.EarlyStopping(early_stopping, restore_best_weights=restore_best_weights is not False)]
+        cbs.append(stoppers[0])
+    return cbs, (stoppers[0] if stoppers else None)
+
+
+def _stopper_setting(stopper: C.EarlyStopping | None) -> Any:
+    """The run setting a resume compares: None, the patience (``early_stopping=N``, as files
+    before callbacks stored it), or every setting of a non-default EarlyStopping."""
+    if stopper is None:
+        return None
+    if stopper.settings() == C.EarlyStopping(stopper.patience).settings():
+        return stopper.patience
+    return stopper.settings()
