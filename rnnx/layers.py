@@ -303,13 +303,15 @@ class Recurrent:
         return self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=True, seed=seed,
                              check_finite=False, xp=xp)
 
-    def backward_in(self, xp, params, cache, dy, dstate=None, *, collect=None):
+    def backward_in(self, xp, params, cache, dy, dstate=None, *, collect=None, input_grad=True):
         """:meth:`backward` (no finite check) for a caller that resolved ``xp`` as for
         :meth:`forward_in` and whose forward checked these very ``params`` (the cache's):
-        neither is done again."""
+        neither is done again.  ``input_grad=False`` (without ``collect``): dx is not
+        formed, None in its place (one product fewer per direction)."""
         if collect is not None:
             check_collect(collect)
-        return self._backward(params, cache, dy, dstate, check_finite=False, collect=collect, xp=xp)
+        return self._backward(params, cache, dy, dstate, check_finite=False, collect=collect, xp=xp,
+                              input_grad=input_grad)
 
     def _forward(self, params, x, state0, *, lengths, checkpoint, keep, seed, check_finite, xp=None):
         """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
@@ -396,7 +398,7 @@ class Recurrent:
             check_collect(collect)
         return self._backward(params, cache, dy, dstate, check_finite=check_finite, collect=collect)
 
-    def _backward(self, params, cache, dy, dstate, *, check_finite, collect, xp=None):
+    def _backward(self, params, cache, dy, dstate, *, check_finite, collect, xp=None, input_grad=True):
         """:meth:`backward` after its checks of ``cache`` and ``collect``.  ``xp``: the
         namespace a caller resolved from every array of this call, and whose forward already
         checked these very ``params`` (:meth:`rnnx.model.Model.loss_and_grad`): neither is
@@ -430,8 +432,11 @@ class Recurrent:
         dparams, dx, ds0, *flows = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
                                                   num_layers=self.num_layers, num_directions=self.num_directions,
                                                   bias=self.bias, xp=xp, checkpoint=cache.checkpoint,
-                                                  collect=collect)
-        dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
+                                                  collect=collect, input_grad=input_grad)
+        if dx is None:
+            _, ds0 = self._unlayout(dy, ds0, cache.unbatched, xp=xp)
+        else:
+            dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
         if check_finite:
             checks.all_finite({**self._named_params(dparams, "grads"), "dx": dx,
                                **_named_state("dstate0", self._pack(ds0))}, xp=xp)

@@ -220,7 +220,7 @@ class Model:
     def _backward(self, params, cache, dpred, dstate, collect=None, xp=None):
         """:meth:`backward` without checks.  ``xp``: as in :meth:`_forward`, from
         :meth:`loss_and_grad`, whose forward checked these ``params`` (the layer's backward
-        then neither resolves it nor checks them again)."""
+        then neither resolves it nor checks them again, nor forms dx: None in its place)."""
         lp, w, b = self._split(params)
         lcache, h, pred, last = cache
         passed, xp = xp, (namespace(dpred=dpred, w=w) if xp is None else xp)
@@ -232,7 +232,7 @@ class Model:
         if passed is None:
             out = self.layer.backward(lp, lcache, dh, dstate, collect=collect)
         else:
-            out = self.layer.backward_in(xp, lp, lcache, dh, dstate, collect=collect)
+            out = self.layer.backward_in(xp, lp, lcache, dh, dstate, collect=collect, input_grad=False)
         if collect is None:
             dlp, dx, ds0 = out
             return {**dlp, "weight_hy": dw, "bias_y": db}, dx, ds0
