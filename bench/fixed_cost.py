@@ -80,6 +80,8 @@ def _worker(what: str, root: str | None) -> None:
     if what == "cli":
         lengths_speed.batch1_cli(root)  # prints EPOCH_SECONDS
     elif what == "numpy":
+        import numpy  # noqa: F401  (imported before the clock, as in lengths_speed)
+
         t0 = time.perf_counter()
         lengths_speed.batch1_numpy()
         print("SECONDS", time.perf_counter() - t0)
