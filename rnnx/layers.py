@@ -261,6 +261,13 @@ class Recurrent:
             order) before computing, then in ``y`` and ``state``; under ``jax.jit`` it is a
             ``ValueError`` (values of traced arrays cannot be read).
         """
+        self.check_seed(train, seed)
+        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True, seed=seed,
+                             check_finite=check_finite)
+
+    def check_seed(self, train: bool, seed: Any) -> None:
+        """:meth:`forward`'s rules for ``seed`` (dropout masks): an error naming it where a
+        seed is given without dropout in training, or missing, or not an int / 0-d array."""
         if seed is not None and not (train and self.dropout > 0):
             raise ValueError(f"seed: draws dropout masks only with train=True and dropout > 0; got train={train!r}, "
                              f"dropout={self.dropout}")
@@ -271,17 +278,52 @@ class Recurrent:
             if not isinstance(seed, int) or isinstance(seed, bool):
                 if not compat.is_array_api_obj(seed) or seed.ndim != 0:
                     raise TypeError(f"seed: expected an int or an integer array of shape (), got {type(seed).__name__}")
-        return self._forward(params, x, state0, lengths=lengths, checkpoint=checkpoint, keep=True, seed=seed,
-                             check_finite=check_finite)
 
-    def _forward(self, params, x, state0, *, lengths, checkpoint, keep, seed, check_finite):
-        """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
-        stacks only the outputs, not every state and gate activation."""
+    @staticmethod
+    def lengths_array(lengths: Any, x: Any) -> Any:
+        """``lengths`` as :meth:`forward` takes it: a list or tuple becomes an array of
+        ``x``'s library on its device; anything else is returned as it is."""
         if isinstance(lengths, (list, tuple)):
-            lengths = compat.array_namespace(x).asarray(lengths, device=compat.device(x))
+            return compat.array_namespace(x).asarray(lengths, device=compat.device(x))
+        return lengths
+
+    @staticmethod
+    def call_arrays(params: Any, x: Any, state0: Any, lengths: Any, seed: Any) -> dict[str, Any]:
+        """The arrays of a forward call by name (x, lengths, state0, an array seed, every
+        parameter): what :func:`rnnx._xp.namespace` resolves their one namespace from."""
         arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
-        xp = namespace(x=x, lengths=lengths, **named_state("state0", state0), **arrays,
-                       **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
+        return {"x": x, "lengths": lengths, **named_state("state0", state0), **arrays,
+                **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())}}
+
+    def forward_in(self, xp, params, x, state0=None, *, lengths=None, train=False, seed=None):
+        """:meth:`forward` (no checkpoint, no finite check) in the namespace ``xp`` the caller
+        resolved with :func:`rnnx._xp.namespace` from :meth:`call_arrays` of this call (and
+        its own arrays): the layer does not resolve it again (a fixed cost of every update,
+        ~12 us on NumPy).  Every other check of :meth:`forward` is made."""
+        self.check_seed(train, seed)
+        return self._forward(params, x, state0, lengths=lengths, checkpoint=None, keep=True, seed=seed,
+                             check_finite=False, xp=xp)
+
+    def backward_in(self, xp, params, cache, dy, dstate=None, *, collect=None, input_grad=True):
+        """:meth:`backward` (no finite check) for a caller that resolved ``xp`` as for
+        :meth:`forward_in` and whose forward checked these very ``params`` (the cache's):
+        neither is done again.  ``input_grad=False`` (without ``collect``): dx is not
+        formed, None in its place (one product fewer per direction)."""
+        if collect is not None:
+            check_collect(collect)
+        return self._backward(params, cache, dy, dstate, check_finite=False, collect=collect, xp=xp,
+                              input_grad=input_grad)
+
+    def _forward(self, params, x, state0, *, lengths, checkpoint, keep, seed, check_finite, xp=None):
+        """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
+        stacks only the outputs, not every state and gate activation.  ``xp``: the namespace
+        the caller resolved from every array of this call (:meth:`call_arrays` and its own,
+        e.g. :meth:`rnnx.model.Model.loss_and_grad`), so it is not resolved again; None
+        resolves it here."""
+        lengths = self.lengths_array(lengths, x)
+        arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
+        if xp is None:
+            xp = namespace(**self.call_arrays(params, x, state0, lengths, seed))
         _register_for(xp)
         unbatched = checks.x_input(x, input_size=self.input_size, batch_first=self.batch_first, xp=xp)
         checks.params(params, self.param_shapes(), dtype=x.dtype, layer=repr(self))
@@ -355,10 +397,18 @@ class Recurrent:
             raise TypeError(f"cache: expected the Cache returned by forward(), got {type(cache).__name__}")
         if collect is not None:
             check_collect(collect)
+        return self._backward(params, cache, dy, dstate, check_finite=check_finite, collect=collect)
+
+    def _backward(self, params, cache, dy, dstate, *, check_finite, collect, xp=None, input_grad=True):
+        """:meth:`backward` after its checks of ``cache`` and ``collect``.  ``xp``: the
+        namespace a caller resolved from every array of this call, and whose forward already
+        checked these very ``params`` (:meth:`rnnx.model.Model.loss_and_grad`): neither is
+        done again; None does both here."""
         x0 = cache.data["layers"][0]["x"]
-        xp = namespace(dy=dy, x=x0, **named_state("dstate", dstate),
-                       **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
-        checks.params(params, self.param_shapes(), dtype=x0.dtype, layer=repr(self))
+        if xp is None:
+            xp = namespace(dy=dy, x=x0, **named_state("dstate", dstate),
+                           **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
+            checks.params(params, self.param_shapes(), dtype=x0.dtype, layer=repr(self))
         checks.shape("dy", dy, cache.y_shape, " (the shape of y)")
         checks.same_dtype("dy", dy, x0.dtype)
         T, B, _ = x0.shape
@@ -383,8 +433,11 @@ class Recurrent:
         dparams, dx, ds0, *flows = stack.backward(self.kernel, params, self._keys, cache.data, dy, ds,
                                                   num_layers=self.num_layers, num_directions=self.num_directions,
                                                   bias=self.bias, xp=xp, checkpoint=cache.checkpoint,
-                                                  collect=collect)
-        dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
+                                                  collect=collect, input_grad=input_grad)
+        if dx is None:
+            _, ds0 = self._unlayout(dy, ds0, cache.unbatched, xp=xp)
+        else:
+            dx, ds0 = self._unlayout(dx, ds0, cache.unbatched, xp=xp)
         if check_finite:
             checks.all_finite({**self._named_params(dparams, "grads"), "dx": dx,
                                **named_state("dstate0", self._pack(ds0))}, xp=xp)

@@ -92,10 +92,10 @@ class _Direction:
                        project=self.project)
         return run(self.kernel, self.a_x(x), s0, rec, mask=mask, reverse=self.reverse, xp=self.xp, keep=keep)
 
-    def backward(self, x, dy, states, saved, s0, ds, mask, flow=None):
+    def backward(self, x, dy, states, saved, s0, ds, mask, flow=None, input_grad=True):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
-        span's gradients (one product each) and its dx (and, with ``flow``, the per-step
-        flows :func:`rnnx.loop.run_back` formed)."""
+        span's gradients (one product each) and its dx, None with ``input_grad=False`` (and,
+        with ``flow``, the per-step flows :func:`rnnx.loop.run_back` formed)."""
         xp, kernel = self.xp, self.kernel
         recb = kernel.prepare_back(self.p, xp=xp)
         ds0, da_x, extra, prev, *flows = run_back(kernel, dy, states, saved, s0, recb, ds, mask=mask,
@@ -106,7 +106,7 @@ class _Direction:
         if self.bias:
             g["bias_ih"] = db_ih
         g.update(kernel.weight_grads(da_x, tuple(extra), tuple(prev), tuple(saved), xp=xp, bias=self.bias))
-        dx = rows_product(da_x, self.p["weight_ih"], xp=xp)  # dx = da_x W_ih
+        dx = rows_product(da_x, self.p["weight_ih"], xp=xp) if input_grad else None  # dx = da_x W_ih
         if flow is None:
             return ds0, {self.keys[b]: v for b, v in g.items()}, dx
         return ds0, {self.keys[b]: v for b, v in g.items()}, dx, flows[0]
@@ -182,7 +182,7 @@ def flow_function(collect: str, *, xp):
 
 
 def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directions, bias, xp, checkpoint=None,
-             collect=None):
+             collect=None, input_grad=True):
     """Explicit BPTT through :func:`forward`.
 
     dy (T, B, D*R): dL/dy; dstate: tuple of (L*D, B, .), dL/d(final state).
@@ -193,6 +193,9 @@ def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directi
     (L, D, T, B, n) gradients, "x": per layer (D, T, B) norms or (D, T, B, I_l)
     gradients}`` (layer l's input: I_0 = I, else D*R), every direction in forward time
     order (checkpointed segments concatenated).
+
+    ``input_grad=False`` (and no ``collect``): dx is not formed (None in its place), one
+    product fewer per direction for a caller that discards it (:meth:`rnnx.model.Model.loss_and_grad`).
     """
     D, mask, T = num_directions, cache["mask"], dy.shape[0]
     k = segment_length(checkpoint, T)
@@ -207,12 +210,14 @@ def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directi
     for layer in reversed(range(num_layers)):
         lc = cache["layers"][layer]
         inp, din, x_dirs = lc["x"], None, []
+        need_dx = input_grad or layer > 0 or flow is not None
         for d in range(D):
             dc, run_d = lc["dirs"][d], _Direction(kernel, params, keys[layer][d], d == 1, bias, xp=xp)
             ds = tuple(s[layer * D + d, ...] for s in dstate)
             dy_d = dout[..., d * R : (d + 1) * R]
             if k is None:
-                ds, g, dx, *fl = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask, flow)
+                ds, g, dx, *fl = run_d.backward(inp, dy_d, dc["states"], dc["saved"], dc["state0"], ds, mask, flow,
+                                                need_dx)
                 fl = fl[0] if fl else None
             else:  # recompute one segment at a time, last processed first
                 segs = list(enumerate(_segments(T, k)))
@@ -221,13 +226,13 @@ def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directi
                     s_a, m = dc["bounds"][i], _sl(mask, a, b)
                     _, states, saved = run_d.forward(inp[a:b, ...], s_a, m)
                     ds, gi, dxs[a], *fls[a] = run_d.backward(inp[a:b, ...], dy_d[a:b, ...], states, saved, s_a, ds,
-                                                             m, flow)
+                                                             m, flow, need_dx)
                     g = gi if g is None else {key: g[key] + gi[key] for key in g}
-                dx = xp.concat([dxs[a] for _, (a, _) in segs], axis=0)
+                dx = xp.concat([dxs[a] for _, (a, _) in segs], axis=0) if need_dx else None
                 fl = None if flow is None else tuple(
                     xp.concat([fls[a][0][j] for _, (a, _) in segs], axis=0) for j in range(len(ds)))
             grads.update(g)
-            din = dx if din is None else din + dx
+            din = dx if din is None or dx is None else din + dx
             for j, gj in enumerate(ds):
                 dstate0[j][layer * D + d] = gj
                 if fl is not None:
