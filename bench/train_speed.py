@@ -35,7 +35,10 @@ differs, all of it part of what a CLI epoch is: the command's callbacks run in i
 (``SeriesMetrics``: a forward over the 1013 training and 203 validation windows and their MSEs on
 the series' scale every epoch, inside ``seconds``; the progress/epoch callback and the checkpoint
 write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
-time-major (the engine's own layout).  The worker reports the median ``SeriesMetrics`` time
+time-major (the engine's own layout), and ``rnnx.cli.main`` tunes glibc's malloc
+(``rnnx.backends.malloc.tune``), which the ``rnnx-*`` workers do not: on NumPy that alone runs
+``rnnx.fit`` about 1.45x faster here (docs/performance.md), so compare ``cli-numpy`` with
+``rnnx-numpy-f32`` knowing it.  The worker reports the median ``SeriesMetrics`` time
 (``metrics_ms``), the epoch without it (``fit_part_ms``), the wall time from one epoch's answer
 to the next (``wall_ms``: the callbacks after ``seconds`` and any checkpoint included) and a
 checkpoint write (``checkpoint_ms``).  The ratios give the fastest CLI contestant against torch
