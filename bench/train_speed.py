@@ -21,6 +21,30 @@ parts (``--quick`` skips that): forward, backward (loss_and_grad minus forward),
 (update minus loss_and_grad), the batch gather (``Batches.take``) and the rest of an epoch
 (fit's Python loop), each timed alone on a full batch (jitted on JAX).
 
+``cli-numpy`` and ``cli-jax`` train the same windows through the command (issue 29, item 5):
+``rnnx train --csv <vega_datasets' seattle-weather.csv> --time-column date --inputs
+precipitation,temp_max,temp_min,wind --targets temp_max --window 14 --split 0.7,0.15,0.15
+--cell lstm --hidden 50 --batch-size 64 --lr 1e-3 --optimizer adam --dtype float32 --backend
+numpy|jax`` (no early stopping, no clipping, ``--quiet``, a temporary ``--out``), run in the
+worker's process through ``rnnx.cli.main``: the same training windows, split, scaling (each
+column on the training rows), model and batch.  ``rnnx.cli.app.fit`` is wrapped to append one
+callback that answers the coordinator after each epoch, so the epochs interleave with the other
+contestants'.  The time is the epoch's ``seconds`` (history.csv's column, checked against the
+file the run writes), measured by the engine as it measures the ``rnnx-*`` contestants'.  What
+differs, all of it part of what a CLI epoch is: the command's callbacks run in it
+(``SeriesMetrics``: a forward over the 1013 training and 203 validation windows and their MSEs on
+the series' scale every epoch, inside ``seconds``; the progress/epoch callback and the checkpoint
+write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
+time-major (the engine's own layout), and ``rnnx.cli.main`` tunes glibc's malloc
+(``rnnx.backends.malloc.tune``), which the ``rnnx-*`` workers do not: on NumPy that alone runs
+``rnnx.fit`` about 1.45x faster here (docs/performance.md), so compare ``cli-numpy`` with
+``rnnx-numpy-f32`` knowing it.  The worker reports the median ``SeriesMetrics`` time
+(``metrics_ms``), the epoch without it (``fit_part_ms``), the wall time from one epoch's answer
+to the next (``wall_ms``: the callbacks after ``seconds`` and any checkpoint included) and a
+checkpoint write (``checkpoint_ms``).  The ratios give the fastest CLI contestant against torch
+and Keras beside the fastest ``rnnx-*``, and each ``cli-X / rnnx-X-f32``.  Without vega_datasets
+the CLI contestants are left out.
+
 ``--baseline-fitting FILE`` adds rnnx-numpy/jax workers running ``fit`` from FILE (an older
 rnnx/fitting.py, e.g. ``git show af7e84f:rnnx/fitting.py > /tmp/fitting_before.py``) to show
 a change's before/after in the same interleaved run.
@@ -29,6 +53,7 @@ a change's before/after in the same interleaved run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -71,7 +96,7 @@ def _commands():
 
 
 def _say(obj) -> None:
-    print(json.dumps(obj), flush=True)
+    print(json.dumps(obj), file=sys.__stdout__, flush=True)  # the protocol's stream, whatever prints elsewhere
 
 
 def _rnnx_worker(backend: str, dtype: str, threads: int, fitting_file: str | None, profile: bool) -> None:
@@ -118,6 +143,82 @@ def _rnnx_worker(backend: str, dtype: str, threads: int, fitting_file: str | Non
     if profile:
         extra["parts_ms"] = _parts(fit_mod, model, result.params, x, y)
     _say(extra)
+
+
+def _cli_args(backend: str, out: str) -> list[str]:
+    """``rnnx train`` on the weather windows of :func:`data`, as near as its flags allow."""
+    import vega_datasets
+
+    return ["train", "--csv", vega_datasets.local_data.seattle_weather.filepath, "--time-column", "date",
+            "--inputs", ",".join(WEATHER), "--targets", "temp_max", "--window", str(T_STEPS), "--split",
+            "0.7,0.15,0.15", "--cell", "lstm", "--hidden", str(HIDDEN), "--batch-size", str(BATCH), "--lr", str(LR),
+            "--optimizer", "adam", "--dtype", "float32", "--backend", backend, "--epochs", str(10**6),
+            "--no-early-stopping", "--no-clip", "--quiet", "--out", out]
+
+
+def _cli_worker(backend: str) -> None:
+    """``rnnx train --csv`` run in this process (``rnnx.cli.main``); ``rnnx.cli.app.fit`` is
+    wrapped to add one callback (answer the coordinator) to the CLI's own, and to time the
+    CLI's ``SeriesMetrics`` and checkpoint writes, which the command runs as it always does."""
+    import shutil
+    import tempfile
+
+    import rnnx.cli
+    from rnnx.cli import app
+    from rnnx.training import LambdaCallback
+    from rnnx.training.windows import SeriesMetrics
+
+    out = tempfile.mkdtemp(prefix="rnnx-bench-cli-")
+    cmds = _commands()
+    _say({"ready": True, "source": "vega_datasets seattle-weather", "updates": -(-1013 // BATCH)})
+    if next(cmds) != "go":
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    real_fit = app.fit
+    spent = {"metrics": [], "checkpoint": [], "wall": [], "history_s": []}
+    last = [time.perf_counter()]
+
+    def timed(fn, key):
+        def call(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[key].append((time.perf_counter() - t0) * 1e3)
+        return call
+
+    def on_epoch_end(run, row):
+        now = time.perf_counter()
+        spent["wall"].append((now - last[0]) * 1e3)  # from the last answer: the checkpoint write included
+        spent["history_s"].append(row["seconds"])
+        _say({"ms": row["seconds"] * 1e3})
+        if next(cmds) != "go":
+            run.stop("callback")
+        last[0] = time.perf_counter()
+
+    def fit(*a, callbacks, checkpoint, **kw):
+        for cb in callbacks:
+            if isinstance(cb, SeriesMetrics):
+                cb.on_epoch_metrics = timed(cb.on_epoch_metrics, "metrics")
+        return real_fit(*a, callbacks=[*callbacks, LambdaCallback(on_epoch_end=on_epoch_end)],
+                        checkpoint=timed(checkpoint, "checkpoint"), **kw)
+
+    app.fit = fit
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the command's summary line: not the protocol's
+            code = rnnx.cli.main(_cli_args(backend, out))
+        if code != 0:
+            raise SystemExit(f"rnnx train --backend {backend} ended with exit status {code}")
+        with open(os.path.join(out, "history.csv")) as f:  # the epochs' seconds as the run wrote them
+            written = [float(r.split(",")[5]) for r in f.read().splitlines()[1:]]
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if written != spent["history_s"]:
+        raise SystemExit(f"cli worker: history.csv's seconds {written} are not the epochs' {spent['history_s']}")
+    med = statistics.median
+    _say({"metrics_ms": med(spent["metrics"][1:]), "fit_part_ms": med(
+        [s * 1e3 - m for s, m in zip(spent["history_s"][1:], spent["metrics"][1:])]),
+        "wall_ms": med(spent["wall"][1:]), "checkpoint_ms": med(spent["checkpoint"]) if spent["checkpoint"] else 0.0})
 
 
 def _best(fn, n: int = 15) -> float:
@@ -215,6 +316,8 @@ def worker(spec: str, profile: bool) -> None:
     if kind == "rnnx":
         backend, dtype, threads, *fitting_file = rest
         _rnnx_worker(backend, dtype, int(threads), fitting_file[0] if fitting_file else None, profile)
+    elif kind == "cli":
+        _cli_worker(rest[0])
     elif kind == "torch-loop":
         _torch_worker(int(rest[0]) or None, "float32")
     else:
@@ -227,6 +330,10 @@ def contestants(quick: bool, baseline: str | None) -> dict[str, str]:
     c = {"rnnx-numpy-f32": "rnnx:numpy:float32:1", "rnnx-torch-f32": "rnnx:torch:float32:1",
          "rnnx-jax-f32": "rnnx:jax:float32:0", "torch-loop-1thread": "torch-loop:1",
          "keras-jax": "keras"}
+    import importlib.util
+
+    if importlib.util.find_spec("vega_datasets") is not None:  # the command reads the CSV itself
+        c.update({"cli-numpy": "cli:numpy:float32:1", "cli-jax": "cli:jax:float32:0"})
     if not quick:
         c.update({"torch-loop-default-threads": "torch-loop:0", "rnnx-numpy-f32-default-threads": "rnnx:numpy:float32:0",
                   "rnnx-torch-f32-default-threads": "rnnx:torch:float32:0", "rnnx-numpy-f64": "rnnx:numpy:float64:1",
@@ -239,7 +346,7 @@ def contestants(quick: bool, baseline: str | None) -> dict[str, str]:
 
 def _start(spec: str, profile: bool) -> subprocess.Popen:
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-    if spec.startswith("rnnx:") and spec.split(":")[3] == "1":  # BLAS / OpenMP pools of one thread
+    if spec.startswith(("rnnx:", "cli:")) and spec.split(":")[3] == "1":  # BLAS / OpenMP pools of one thread
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = [sys.executable, __file__, "--worker", spec] + (["--profile"] if profile else [])
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -282,6 +389,17 @@ def ratios(res: dict) -> dict:
     for other in ("torch-loop-1thread", "torch-loop-default-threads", "keras-jax"):
         if other in res:
             out[f"{best} / {other}"] = round(rnnx_f32[best] / res[other]["epoch_ms_median"], 3)
+    cli = {k: v["epoch_ms_median"] for k, v in res.items() if k.startswith("cli-")}
+    if cli:
+        fastest = min(cli, key=cli.get)
+        out["cli_fastest"] = fastest
+        for other in ("torch-loop-1thread", "torch-loop-default-threads", "keras-jax"):
+            if other in res:
+                out[f"{fastest} / {other}"] = round(cli[fastest] / res[other]["epoch_ms_median"], 3)
+        for name, ms in cli.items():  # the command against the engine it trains with, backend by backend
+            engine = f"rnnx-{name[len('cli-'):]}-f32"
+            if engine in res:
+                out[f"{name} / {engine}"] = round(ms / res[engine]["epoch_ms_median"], 3)
     if "rnnx-jax-f32-before" in res:
         out["rnnx-jax-f32 / rnnx-jax-f32-before"] = round(
             res["rnnx-jax-f32"]["epoch_ms_median"] / res["rnnx-jax-f32-before"]["epoch_ms_median"], 3)

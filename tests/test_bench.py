@@ -159,3 +159,52 @@ def test_long_dependency_quick(tmp_path):
         curves = run["flow_h_epoch0"] + run["flow_h_end"] + run["train_loss"]
         assert len(run["flow_h_epoch0"]) == 20 and all(math.isfinite(v) for v in curves)
     assert "| lstm | 20 |" in proc.stdout
+
+
+def _train_speed_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("_bench_train_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_train_speed_ratios_report_the_command_beside_the_engine():
+    """bench/train_speed.py's ratios: the fastest ``cli-*`` against torch and Keras beside the
+    fastest ``rnnx-*``, and each ``cli-X`` against the engine on the same backend."""
+    ts = _train_speed_module()
+    res = {k: {"epoch_ms_median": v} for k, v in {"rnnx-numpy-f32": 60.0, "rnnx-jax-f32": 25.0, "torch-loop-1thread": 40.0,
+                                                   "keras-jax": 50.0, "cli-numpy": 45.0, "cli-jax": 30.0}.items()}
+    r = ts.ratios(res)
+    assert r["rnnx_fastest"] == "rnnx-jax-f32" and r["rnnx-jax-f32 / torch-loop-1thread"] == 0.625
+    assert r["cli_fastest"] == "cli-jax" and r["cli-jax / torch-loop-1thread"] == 0.75 and r["cli-jax / keras-jax"] == 0.6
+    assert r["cli-jax / rnnx-jax-f32"] == 1.2 and r["cli-numpy / rnnx-numpy-f32"] == 0.75
+    del res["cli-numpy"], res["cli-jax"]
+    assert not any(k.startswith("cli") for k in ts.ratios(res))
+
+
+def test_train_speed_cli_worker_answers_each_epoch_with_history_seconds():
+    """The ``cli-numpy`` worker trains through ``rnnx train --csv`` in its process and answers
+    every "go" with one epoch's milliseconds (history.csv's seconds, checked by the worker
+    against the file), then its SeriesMetrics / fit / wall / checkpoint medians."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("vega_datasets")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OPENBLAS_NUM_THREADS": "1", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, str(root / "bench" / "train_speed.py"), "--worker", "cli:numpy:float32:1"],
+                          check=False, input="go\ngo\ngo\nstop\n", env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]  # nothing but the protocol on stdout
+    assert lines[0]["ready"] is True and lines[0]["updates"] == 16
+    epochs, extra = lines[1:-1], lines[-1]
+    assert len(epochs) == 3 and all(e["ms"] > 0 for e in epochs)
+    assert set(extra) == {"metrics_ms", "fit_part_ms", "wall_ms", "checkpoint_ms"}
+    assert 0 < extra["metrics_ms"] and 0 < extra["fit_part_ms"] and extra["checkpoint_ms"] > 0
+    assert "rnnx train: 3 epochs" in proc.stderr
