@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnx.data import DataChanged, DataError, check_sha256, decode, read_bytes
+from rnnx.training.callbacks import Callback
 
-__all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextState", "Vocabulary", "bundled_text", "chunks",
+__all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextHistory", "TextState", "Vocabulary", "bundled_text", "chunks",
            "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
            "save_state", "stream_chunks", "summed_cross_entropy"]
 
@@ -334,14 +335,6 @@ def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: in
     return xp, dev, xp.asarray(x, dtype=it, device=dev), xp.asarray(y, dtype=it, device=dev)
 
 
-def _zero_state(layer: Any, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
-    """The layer's zero state for ``batch`` sequences: (L*D, B, n) per state component (a
-    pair for LSTM).  Passed explicitly (not None), so a compiled update is traced once."""
-    lead = layer.num_layers * layer.num_directions
-    parts = tuple(xp.zeros((lead, batch, n), dtype=dtype, device=device) for n in layer.state_sizes)
-    return parts if len(layer.spec.state) > 1 else parts[0]
-
-
 def _compile(fn: Any, xp: Any) -> tuple[Any, bool]:
     from rnnx.backends import capabilities
 
@@ -568,13 +561,9 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
       ``max_updates`` may differ (to extend a run); resuming past this call's end is a
       ValueError.  A run stopped after update k and continued gives the params and history
       of an uninterrupted run bit for bit (NumPy; JAX: the same compiled program)."""
-    import random
 
     import numpy as np
 
-    from rnnx import optim
-    from rnnx._xp import index_dtype
-    from rnnx.fitting import NonFiniteLoss, make_apply
 
     _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update, should_stop, checkpoint,
                     checkpoint_every)
@@ -605,15 +594,11 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     if changed is not None:
         raise ValueError(f"resume: the checkpoint was written with {changed}={stored.get(changed)!r}, this fit has "
                          f"{changed}={run[changed]!r}; expected the run's own settings and ids to continue it")
-    apply = make_apply(opt, clip_value=None if clip_value is None else float(clip_value), clip_norm=None, xp=xp)
+    from rnnx.training import engine
+    from rnnx.training.sources import Stream
+    from rnnx.training.state import FitState
+    from rnnx.training.state import Stopped as EngineStopped
 
-    def update(p, opt_state, x_ids, y_ids, state, drop_seed):
-        x = one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev)
-        loss, grads, state = model.loss_and_grad(p, x, y_ids, state, loss=summed_cross_entropy, seed=drop_seed)
-        p, opt_state, _ = apply(p, opt_state, grads)
-        return p, opt_state, loss / seq_len, state
-
-    update, compiled = _compile(update, xp)
     opt_state = opt.init(params)
     if resume is not None:
         extra = sorted(set(st.opt_state["slots"]) - set(opt_state["slots"]))
@@ -622,80 +607,103 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
                              "expected the run's own optimizer")
         opt_state = {"step": st.opt_state["step"],
                      "slots": {s: st.opt_state["slots"].get(s) or d for s, d in opt_state["slots"].items()}}
-    if compiled:
-        opt_state = optim.as_arrays(opt_state, xp=xp, device=dev, params=params)
-    dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
-    n_chunks, total = x_all.shape[0], epochs * x_all.shape[0]
-    total = total if max_updates is None else min(total, max_updates)
-    zeros = _zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
-    history: list[dict] = []
-    pending: list = []
-    window, count, done, state = None, 0, 0, zeros
+    n_chunks = x_all.shape[0]
+    log = TextHistory(log_every, n_chunks)
+    start = FitState(params, opt_state)
     if resume is not None:
-        if st.updates > total:
-            raise ValueError(f"resume: the state is after {st.updates} updates, more than this run's {total} "
-                             f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
-        history, done, count = list(st.history), st.updates, st.count
-        window = None if st.window is None else xp.asarray(st.window, dtype=dtype, device=dev)
-        if st.state is not None:
-            state = st.state
+        log.rows, log.count = list(st.history), st.count
+        log.window = None if st.window is None else xp.asarray(st.window, dtype=dtype, device=dev)
+        start = FitState(params, opt_state, updates=st.updates, carry=st.state)
+    callbacks = [log]
+    if on_update is not None:
+        callbacks.append(_OnUpdate(on_update))
+    source = Stream(x_all, y_all, lambda x_ids: one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev))
 
-    def drop_seed(n: int) -> Any:
-        if not dropout:
-            return None
-        s = random.Random(f"{seed}:dropout:{n}").getrandbits(31)
-        return xp.asarray(s, dtype=it, device=dev) if compiled else s
+    def text_state(fs: Any) -> TextState:
+        window = fs.callbacks[0]
+        return TextState(fs.params, fs.opt_state, fs.updates, fs.carry, list(log.rows), window["window"],
+                         window["count"])
 
-    def checked(rows: list[dict]) -> list[dict]:
-        bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
-        if bad is not None:
-            raise NonFiniteLoss(bad["epoch"], bad["loss"], f"update {bad['update']}: lower the learning rate "
-                                "or clip the gradient (clip_value)")
-        return rows
-
-    def flush() -> None:
-        history.extend(checked(_rows(pending, n_chunks)))
-        pending.clear()
-
-    def snapshot() -> TextState:
-        flush()
-        w = None if window is None else float(window)
-        if w is not None and not math.isfinite(w):
-            raise NonFiniteLoss((done - 1) // n_chunks + 1, w, f"update {done}: lower the learning rate or clip "
-                                "the gradient (clip_value)")
-        return TextState(params, optim.as_python(opt_state), done, state, list(history), w, count)
-
-    def save(snap: TextState) -> None:
+    def save(fs: Any) -> None:
+        snap = text_state(fs)
         if isinstance(checkpoint, str):
             save_state(checkpoint, model, snap, run)
-        elif checkpoint is not None:
+        else:
             checkpoint(snap, run)
 
-    while done < total:
-        if done % n_chunks == 0:
-            state = zeros
-        if should_stop is not None and should_stop():
-            snap = snapshot()
-            save(snap)
-            raise Stopped(snap)
-        n = done % n_chunks
-        params, opt_state, loss, state = update(params, opt_state, x_all[n], y_all[n], state, drop_seed(done))
-        done += 1
-        window, count = (loss if window is None else window + loss), count + 1
-        if count >= log_every:
-            pending.append((done, window / count))
-            window, count = None, 0
-            if len(pending) >= _FLUSH_EVERY:
-                flush()
-        if checkpoint is not None and done % checkpoint_every == 0 and done < total:
-            save(snapshot())
-        if on_update is not None and on_update(done, params, loss) is True:
-            break
-    tail = [] if window is None else [(done, window / count)]
-    if checkpoint is not None:
-        save(snapshot())
-    flush()
-    return params, history + checked(_rows(tail, n_chunks))
+    try:
+        result = engine.fit_stream(model, source, start, loss=summed_cross_entropy, optimizer=opt, epochs=epochs,
+                                   max_updates=max_updates, clip_value=clip_value, seed=seed, per_step=True,
+                                   callbacks=callbacks, should_stop=should_stop,
+                                   checkpoint=None if checkpoint is None else save, checkpoint_every=checkpoint_every)
+    except EngineStopped as e:
+        raise Stopped(text_state(e.state)) from None
+    return result.params, list(log.rows) + log.tail()
+
+
+class TextHistory(Callback):
+    """:func:`fit_text`'s history as a callback of the engine (:func:`rnnx.training.engine.fit_stream`):
+    one row ``{"update", "epoch", "loss", "bpc"}`` per ``log_every`` updates, the mean of
+    their losses (nats per character, and bits); the losses stay on the device and are read
+    ``256`` rows at a time.  Its state (``window``, the sum of the losses since the last row
+    as a float, and their ``count``) goes into the checkpoint; a non-finite loss is
+    :class:`rnnx.fitting.NonFiniteLoss` naming the update."""
+
+    def __init__(self, log_every: int, n_chunks: int) -> None:
+        self.log_every, self.n_chunks = log_every, n_chunks
+        self.rows: list[dict] = []
+        self.pending: list = []
+        self.window: Any = None
+        self.count, self.done = 0, 0
+
+    def on_update_end(self, run: Any, loss: Any) -> None:
+        self.done = run.updates
+        self.window, self.count = (loss if self.window is None else self.window + loss), self.count + 1
+        if self.count >= self.log_every:
+            self.pending.append((run.updates, self.window / self.count))
+            self.window, self.count = None, 0
+            if len(self.pending) >= _FLUSH_EVERY:
+                self.flush()
+
+    def flush(self) -> None:
+        self.rows.extend(_checked(_rows(self.pending, self.n_chunks)))
+        self.pending.clear()
+
+    def state_dict(self) -> dict:
+        self.flush()
+        w = None if self.window is None else float(self.window)
+        if w is not None and not math.isfinite(w):
+            from rnnx.fitting import NonFiniteLoss
+
+            raise NonFiniteLoss((self.done - 1) // self.n_chunks + 1, w, f"update {self.done}: lower the "
+                                "learning rate or clip the gradient (clip_value)")
+        return {"window": w, "count": self.count}
+
+    def tail(self) -> list[dict]:
+        """The row of the updates since the last one (a run that ends between rows)."""
+        self.flush()
+        return [] if self.window is None else _checked(_rows([(self.done, self.window / self.count)], self.n_chunks))
+
+
+def _checked(rows: list[dict]) -> list[dict]:
+    from rnnx.fitting import NonFiniteLoss
+
+    bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
+    if bad is not None:
+        raise NonFiniteLoss(bad["epoch"], bad["loss"], f"update {bad['update']}: lower the learning rate "
+                            "or clip the gradient (clip_value)")
+    return rows
+
+
+class _OnUpdate(Callback):
+    """``fit_text``'s ``on_update(update, params, loss)`` as a callback: True stops the run."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def on_update_end(self, run: Any, loss: Any) -> None:
+        if self.fn(run.updates, run.params, loss) is True:
+            run.stop("callback")
 
 
 def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, streams: int = 1) -> float:
@@ -713,7 +721,9 @@ def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, stre
         return losses.cross_entropy(pred, y_ids, xp=xp)[0], state
 
     chunk, _ = _compile(chunk, xp)
-    total, state = None, _zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
+    from rnnx.training.engine import zero_state
+
+    total, state = None, zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
     for n in range(x_all.shape[0]):
         value, state = chunk(params, x_all[n], y_all[n], state)
         total = value if total is None else total + value

@@ -180,3 +180,73 @@ def test_tbptt_counts_each_window_as_an_update():
     assert r.state.updates == int(r.state.opt_state["step"]) == 2 * 3 * 4  # epochs x batches x windows
     assert all(0 < row["clipped"] <= 1 for row in r.history)
     assert r.state.clipped == 24
+
+
+def _stream(n_chunks=5, T=4, B=3, seed=2):
+    from rnnx.training.sources import Stream
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_chunks, T, B, 2))
+    y = np.tanh(x.sum(axis=3, keepdims=True))
+    return Stream(x, y, lambda chunk: chunk)
+
+
+def _mse(pred, target, *, xp):
+    return rnnx.losses.get("mse")(pred, target, xp=xp)
+
+
+def test_fit_stream_stops_after_an_update_and_resumes_bit_for_bit():
+    """The engine's loop for a stateful source: a run stopped before update 7 (of 3 passes
+    of 5 chunks) and resumed from its state (carry included) ends with the uninterrupted
+    run's parameters; on_update_end sees every update once; checkpoints at the cadence."""
+    from rnnx.training import engine
+    from rnnx.training.state import FitState, Stopped
+
+    model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many", num_layers=2, dropout=0.2)
+    opt = rnnx.optim.make("adam", lr=0.01)
+    p0 = model.init_params(np, seed=0)
+
+    class Count(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_update_end(self, run, loss):
+            self.seen.append((run.updates, float(loss)))
+
+    kw = dict(loss=_mse, optimizer=opt, epochs=3, clip_value=0.5, seed=4)
+    whole, saved = Count(), []
+    full = engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)), callbacks=[whole],
+                             checkpoint=saved.append, checkpoint_every=4, **kw)
+    assert [u for u, _ in whole.seen] == list(range(1, 16)) and full.state.updates == 15
+    assert [s.updates for s in saved] == [4, 8, 12, 15]
+    calls = iter(range(100))
+    with pytest.raises(Stopped) as e:
+        engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)),
+                          should_stop=lambda: next(calls) == 6, **kw)
+    assert e.value.state.updates == 6 and e.value.state.carry is not None
+    part = Count()
+    again = engine.fit_stream(model, _stream(), e.value.state, callbacks=[part], **kw)
+    assert [u for u, _ in part.seen] == list(range(7, 16))
+    assert [v for _, v in part.seen] == [v for _, v in whole.seen[6:]]
+    assert all(np.array_equal(again.params[k], full.params[k]) for k in full.params)
+
+
+def test_fit_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_its_end():
+    from rnnx.training import engine
+    from rnnx.training.state import FitState
+
+    model = rnnx.Model("rnn", 2, 3, 1, objective="many-to-many")
+    opt = rnnx.optim.make("sgd", lr=1e-300)  # (almost) no learning: every pass computes the same losses
+    p0 = model.init_params(np, seed=0)
+    losses = []
+
+    class Keep(Callback):
+        def on_update_end(self, run, loss):
+            losses.append(float(loss))
+
+    engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)), loss=_mse, optimizer=opt, epochs=2,
+                      callbacks=[Keep()])
+    assert losses[:5] == losses[5:]  # the second pass starts from zeros again
+    with pytest.raises(ValueError, match=r"^resume: the state is after 12 updates, more than this run's 10"):
+        engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0), updates=12), loss=_mse, optimizer=opt,
+                          epochs=2)

@@ -1,5 +1,9 @@
-"""Training: the engine's callbacks (:mod:`rnnx.training.callbacks`).  The engine itself is
-:func:`rnnx.fit` (``rnnx/fitting.py``) while it moves here step by step (issue 29)."""
+"""Training: the engine (:mod:`~rnnx.training.engine`: :func:`rnnx.fit`), its data
+(:mod:`~rnnx.training.sources`), its updates and how they run
+(:mod:`~rnnx.training.strategies`), its state and file (:mod:`~rnnx.training.state`), its
+callbacks (:mod:`~rnnx.training.callbacks`, re-exported here), the defaults the CLI and the
+estimators share (:mod:`~rnnx.training.defaults`) and the series-scale scores of
+``rnnx train --csv`` (:mod:`~rnnx.training.windows`)."""
 
 from rnnx.training.callbacks import STOP_REASONS, Callback, EarlyStopping, LambdaCallback, Run
 

@@ -70,7 +70,7 @@ from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, all_
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
 
-__all__ = ["fit", "evaluate", "predict"]
+__all__ = ["fit", "evaluate", "predict", "fit_stream", "zero_state"]
 
 
 
@@ -772,3 +772,108 @@ def _stopper_setting(stopper: C.EarlyStopping | None) -> Any:
     if stopper.settings() == C.EarlyStopping(stopper.patience).settings():
         return stopper.patience
     return stopper.settings()
+
+
+# -- a stream source: the state carried from update to update -----------------------------------------
+def zero_state(layer, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
+    """The layer's zero state for ``batch`` sequences: (L*D, B, n) per state component (a
+    pair for LSTM).  Passed explicitly (not None), so a compiled update is traced once."""
+    lead = layer.num_layers * layer.num_directions
+    parts = tuple(xp.zeros((lead, batch, n), dtype=dtype, device=device) for n in layer.state_sizes)
+    return parts if len(layer.spec.state) > 1 else parts[0]
+
+
+def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any, epochs: int = 1,
+               max_updates: int | None = None, clip_value: float | None = None, seed: int = 0,
+               per_step: bool = False, callbacks: Any = None, should_stop: Callable[[], bool] | None = None,
+               checkpoint: Callable[[FitState], None] | None = None, checkpoint_every: int = 100) -> FitResult:
+    r"""Train ``model`` on a :class:`~rnnx.training.sources.Stream` (the engine's loop for a
+    stateful source; :func:`rnnx.text.fit_text` builds one from a text).
+
+    Update n (n = ``state.updates``, ...): chunk ``k = n % n_chunks`` of every stream,
+    ``x = source.encode(source.x[k])``, ``loss, g, carry = model.loss_and_grad(params, x,
+    source.y[k], carry, loss=loss, seed=s_n)`` from the carry of update n - 1 (zeros at a
+    pass's start), then :func:`~rnnx.training.strategies.make_apply`'s clip (``clip_value``)
+    and ``optimizer`` step; one compiled program where the backend has ``jit``.  The update's
+    loss is divided by the chunk's T with ``per_step`` (a loss summed over the steps).  The
+    dropout seed ``s_n`` is drawn from ``f"{seed}:dropout:{n}"`` as :func:`fit`'s.
+
+    ``epochs`` passes, at most ``max_updates`` updates in all.  ``state``: the
+    :class:`FitState` to start from (``params``, ``opt_state`` with an int step, ``updates``,
+    ``carry``: the stream state after them, or None).  Callbacks: ``on_fit_start``, then
+    ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the run after
+    it), ``on_fit_end``; their ``state_dict()`` goes into the state handed to ``checkpoint``.
+    ``should_stop()`` is asked before every update: True ends the run after the last complete
+    update (nothing undone: the carry is part of the state), ``checkpoint`` is written with
+    that state and :class:`Stopped` raised.  ``checkpoint(state)`` is also called after every
+    ``checkpoint_every`` updates and at the end.  Returns :class:`FitResult` (``history``:
+    the state's; ``stopped``: "done" or a callback's reason)."""
+    cbs, _ = _callbacks(callbacks, None, None, None)
+    own = list(callbacks or [])
+    for name, v in (("epochs", epochs), ("checkpoint_every", checkpoint_every)):
+        _positive_int(name, v)
+    if max_updates is not None:
+        _positive_int("max_updates", max_updates)
+    xp, dev = compat.array_namespace(source.x), compat.device(source.x)
+    params = state.params
+    dtype = params[next(iter(params))].dtype
+    apply = make_apply(optimizer, clip_value=None if clip_value is None else float(clip_value), clip_norm=None, xp=xp)
+    steps = source.steps
+
+    def update(p, opt_state, x_ids, y_ids, carry, drop_seed):
+        value, grads, carry = model.loss_and_grad(p, source.encode(x_ids), y_ids, carry, loss=loss, seed=drop_seed)
+        p, opt_state, _ = apply(p, opt_state, grads)
+        return p, opt_state, (value / steps if per_step else value), carry
+
+    jit = capabilities(xp).jit
+    compiled = jit is not None
+    update = jit(update) if compiled else update
+    opt_state = optim.as_arrays(state.opt_state, xp=xp, device=dev, params=params) if compiled else state.opt_state
+    dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
+    n_chunks = source.n_chunks
+    total = epochs * n_chunks if max_updates is None else min(epochs * n_chunks, max_updates)
+    if state.updates > total:
+        raise ValueError(f"resume: the state is after {state.updates} updates, more than this run's {total} "
+                         f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
+    zeros = zero_state(model.layer, source.streams, xp=xp, dtype=dtype, device=dev)
+    st = replace(state, history=list(state.history), epoch=state.updates // n_chunks)
+    carry = zeros if st.carry is None else st.carry
+    view = C.Run(st, "loss")
+    for cb, stored in zip(own, st.callbacks):
+        cb.load_state_dict(stored)
+
+    def drop_seed(n: int) -> Any:
+        if not dropout:
+            return None
+        s = random.Random(f"{seed}:dropout:{n}").getrandbits(31)
+        return xp.asarray(s, dtype=it, device=dev) if compiled else s
+
+    def snapshot() -> FitState:
+        st.params, st.carry, st.epoch = params, carry, st.updates // n_chunks
+        st.callbacks = [cb.state_dict() for cb in own]
+        return replace(st, history=list(st.history), opt_state=optim.as_python(opt_state))
+
+    for cb in cbs:
+        cb.on_fit_start(view)
+    while st.updates < total and view.stopped is None:
+        if st.updates % n_chunks == 0:
+            carry = zeros
+        if should_stop is not None and should_stop():
+            snap = snapshot()
+            if checkpoint is not None:
+                checkpoint(snap)
+            raise Stopped(snap)
+        k = st.updates % n_chunks
+        params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
+                                                 drop_seed(st.updates))
+        st.params, st.updates = params, st.updates + 1
+        for cb in cbs:
+            cb.on_update_end(view, value)
+        if checkpoint is not None and st.updates % checkpoint_every == 0 and st.updates < total:
+            checkpoint(snapshot())
+    final = snapshot()
+    if checkpoint is not None:
+        checkpoint(final)
+    for cb in cbs:
+        cb.on_fit_end(view)
+    return FitResult(final.params, final.history, view.stopped or "done", final.best_epoch, final)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import array_api_compat as compat
 
 from rnnx import losses as L
 from rnnx._xp import namespace, where
 
-__all__ = ["Batches", "CUT_RATIO", "cut_length", "batch_cuts", "is_label_loss", "as_array", "prepare", "check_labels", "check_probabilities", "split_validation", "check_inputs", "sample_weights"]
+__all__ = ["Stream", "Batches", "CUT_RATIO", "cut_length", "batch_cuts", "is_label_loss", "as_array", "prepare", "check_labels", "check_probabilities", "split_validation", "check_inputs", "sample_weights"]
 
 
 
@@ -277,3 +277,31 @@ def sample_weights(w: Any, data: Batches, x: Any, *, tbptt: Any, distribution: A
         raise ValueError(f"sample_weight: expected finite weights >= 0, at least one weight not zero; got values in "
                          f"[{float(xp.min(w))}, {float(xp.max(w))}]")
     return w
+
+
+@dataclass(frozen=True)
+class Stream:
+    r"""A stream source (Keras's ``stateful=True``; min-char-rnn's and char-rnn's batches): B
+    parallel streams cut into ``n_chunks`` consecutive chunks of T steps.  Update n reads
+    chunk ``n % n_chunks`` of every stream, from the state the previous chunk ended in (a
+    constant: no gradient flows into it), zeros at each pass's start; nothing is shuffled.
+
+    ``x`` (n_chunks, T, B) what ``encode`` turns into the model's input (T, B, I) inside the
+    update (character ids -> one-hot: the whole text is never one-hot at once); ``y``
+    (n_chunks, T, B[, O]) the targets, on x's device."""
+
+    x: Any
+    y: Any
+    encode: Callable[[Any], Any]
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def steps(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def streams(self) -> int:
+        return int(self.x.shape[2])

@@ -56,6 +56,7 @@ class FitState:
     best_epoch: int = 0
     callbacks: list = field(default_factory=list)  # each callback's state_dict(), in the order given
     clipped: int = 0  # updates whose gradient was clipped, in all
+    carry: Any = None  # a stream source's state after ``updates`` updates (fit_stream), else None
 
 
 @dataclass
