@@ -201,3 +201,26 @@ def test_start_from_epoch_refuses_bad_values():
         EarlyStopping(2, start_from_epoch=-1)
     with pytest.raises(ValueError, match=r"^start_from_epoch: expected an int >= 0, got 1.5$"):
         EarlyStopping(2, start_from_epoch=1.5)
+
+
+def test_progress_bar_counts_epochs_from_where_the_run_starts_and_shows_the_row():
+    """ProgressBar, the one epoch bar of rnnx train (regression and classification): from the
+    resumed epoch to ``epochs``, the postfix from the row's keys, closed at the end."""
+    import io
+
+    from rnnx.training import ProgressBar
+
+    x, y = _data()
+    model = rnnx.Model("gru", x.shape[2], 4, y.shape[1])
+    out = io.StringIO()
+    bar = ProgressBar(6, desc="run", postfix={"loss": ("loss", ".3g"), "gone": ("val_accuracy", ".2f")}, file=out)
+    r = rnnx.fit(model, x, y, epochs=3, callbacks=[bar])
+    text = out.getvalue()
+    assert "run: " in text and "3/6" in text and f"loss={r.history[-1]['loss']:.3g}" in text and "gone=nan" in text
+    assert bar.bar is None  # closed by on_fit_end
+    out2 = io.StringIO()
+    rnnx.fit(model, x, y, epochs=6, resume=r.state,
+             callbacks=[ProgressBar(6, desc="run", postfix={"loss": ("loss", ".3g")}, file=out2)])
+    assert "3/6" in out2.getvalue() and "6/6" in out2.getvalue() and "1/6" not in out2.getvalue()
+    with pytest.raises(ValueError, match=r"^epochs: expected an int >= 1, got 0$"):
+        ProgressBar(0, desc="run")

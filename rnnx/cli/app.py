@@ -58,7 +58,7 @@ from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
 from rnnx.fitting import FitState, NonFiniteLoss, Stopped, fit
 from rnnx.train import TrainConfig
-from rnnx.training import EarlyStopping, LambdaCallback
+from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar
 from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
@@ -471,7 +471,6 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
-    bar = None
     seen = {"epoch": st.epoch, "started": False}  # the last complete epoch; the run set up
 
     def started(run) -> None:
@@ -480,24 +479,18 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             runfolder.say([note])
         if rec is not None and resumed is not None:
             run_diagnostics.load(rec, out)
-        nonlocal bar
-        if not quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.epochs, initial=st.epoch, desc=f"rnnx train {s.name}",
-                       unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
     def on_epoch(run, row: dict) -> None:
         seen["epoch"] = row["epoch"]
-        if bar is not None:
-            bar.set_postfix(loss=f"{row['train_mse']:.3g}", val=f"{row['val_mse']:.3g}", refresh=False)
-            bar.update(1)
 
     def ckpt(state: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
         save_checkpoint(out, s, model, ds, state, target, source=source, patience_from=patience_from)
 
-    callbacks = [SeriesMetrics(scores), LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch)]
+    bar = None if quiet else ProgressBar(cfg.epochs, desc=f"rnnx train {s.name}",
+                                         postfix={"loss": ("train_mse", ".3g"), "val": ("val_mse", ".3g")})
+    callbacks = [SeriesMetrics(scores), LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
+                 *([] if bar is None else [bar])]
     if cfg.early_stopping:
         callbacks.append(EarlyStopping(cfg.early_stopping, monitor="score", patience_from=patience_from))
     part = ds.parts["train"]

@@ -60,7 +60,6 @@ import os
 import platform
 import random
 import shlex
-import sys
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -70,7 +69,7 @@ from rnnx.backends import Unavailable
 from rnnx.dask_parallel import WorkersLost
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.training import EarlyStopping
+from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
 __all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "check_values", "holds_run", "resume_panel",
@@ -591,23 +590,6 @@ def part_arrays(target, p: Cases, dtype: str) -> tuple[Any, Any, Any]:
     return x, y, None if full else target.from_numpy(np.ascontiguousarray(p.lengths))
 
 
-def _progress(quiet: bool, epochs: int, name: str, initial: int = 0):
-    """``(on_epoch, close)``: a tqdm bar over the epochs, from ``initial`` (nothing with ``quiet``)."""
-    if quiet:
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=epochs, initial=initial, desc=f"rnnx train {name}", unit="epoch", file=sys.stderr,
-               dynamic_ncols=True)
-
-    def on_epoch(row: dict) -> None:
-        bar.set_postfix(loss=f"{row['loss']:.3g}", val_acc=f"{row.get('val_accuracy', float('nan')):.3f}",
-                        refresh=False)
-        bar.update(1)
-
-    return on_epoch, bar.close
-
-
 def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
          should_stop, rec=None):
     """:func:`rnnx.fit` with the cross-entropy and the validation part, its state in
@@ -619,17 +601,17 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
     xt, yt, lt = part_arrays(target, parts["train"], s["dtype"])
-    bar, close = _progress(quiet, s["epochs"], name, resumed or 0)
+    bar = None if quiet else ProgressBar(s["epochs"], desc=f"rnnx train {name}",
+                                         postfix={"loss": ("loss", ".3g"), "val_acc": ("val_accuracy", ".3f")})
 
     def on_epoch(row: dict) -> None:
-        if bar is not None:
-            bar(row)
         if rec is not None and (row["epoch"] % s["checkpoint_every"] == 0 or row["epoch"] >= s["epochs"]):
             run_diagnostics.save(rec, out)
 
     # early stopping on the validation loss, never before --min-epochs (a run without it: 0, as it trained)
     stopper = [] if s["early_stopping"] is None else [EarlyStopping(s["early_stopping"],
                                                                     start_from_epoch=s.get("min_epochs", 0))]
+    stopper += [] if bar is None else [bar]
     try:
         return fitting.fit(model, xt, yt, lengths=lt, validation_data=part_arrays(target, parts["val"], s["dtype"]),
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
@@ -660,7 +642,8 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
         raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
                        "a lower --lr", code=3) from None
     finally:
-        close()
+        if bar is not None:
+            bar.close()
 
 
 # -- scores ---------------------------------------------------------------------------------------

@@ -5,6 +5,6 @@ callbacks (:mod:`~rnnx.training.callbacks`, re-exported here), the defaults the 
 estimators share (:mod:`~rnnx.training.defaults`) and the series-scale scores of
 ``rnnx train --csv`` (:mod:`~rnnx.training.windows`)."""
 
-from rnnx.training.callbacks import STOP_REASONS, Callback, EarlyStopping, LambdaCallback, Run
+from rnnx.training.callbacks import STOP_REASONS, Callback, EarlyStopping, LambdaCallback, ProgressBar, Run
 
-__all__ = ["Callback", "Run", "EarlyStopping", "LambdaCallback", "STOP_REASONS"]
+__all__ = ["Callback", "Run", "EarlyStopping", "LambdaCallback", "ProgressBar", "STOP_REASONS"]

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-__all__ = ["Callback", "Run", "EarlyStopping", "LambdaCallback", "STOP_REASONS"]
+__all__ = ["Callback", "Run", "EarlyStopping", "LambdaCallback", "ProgressBar", "STOP_REASONS"]
 
 #: ``FitResult.stopped`` of a run that was not stopped by a callback, and the two built-in reasons.
 STOP_REASONS = ("done", "early-stopped", "callback")
@@ -231,3 +231,42 @@ class LambdaCallback(Callback):
     def on_fit_end(self, run: Run) -> None:
         if self._end is not None:
             self._end(run)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the epochs (what ``rnnx train`` shows): from the run's epoch at
+    ``on_fit_start`` to ``epochs``, one step per epoch, its postfix the row's numbers named by
+    ``postfix`` (label -> ``(history key, format)``; a key the row lacks shows ``nan``).
+    Closed at ``on_fit_end``; call :meth:`close` when the run raised.  tqdm is imported when
+    the run starts (``pip install 'rnnx[cli]'``).
+
+        ProgressBar(300, desc="rnnx train run", postfix={"loss": ("loss", ".3g"),
+                                                          "val_acc": ("val_accuracy", ".3f")})"""
+
+    def __init__(self, epochs: int, *, desc: str, postfix: dict | None = None, file: Any = None) -> None:
+        _number("epochs", epochs, minimum=1, integer=True)
+        self.epochs, self.desc, self.postfix, self.file = epochs, desc, dict(postfix or {}), file
+        self.bar: Any = None
+
+    def on_fit_start(self, run: Run) -> None:
+        import sys
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.epochs, initial=run.epoch, desc=self.desc, unit="epoch",
+                        file=self.file if self.file is not None else sys.stderr, dynamic_ncols=True)
+
+    def on_epoch_end(self, run: Run, row: dict) -> None:
+        if self.bar is None:
+            return
+        shown = {label: format(row.get(key, math.nan), fmt) for label, (key, fmt) in self.postfix.items()}
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update(1)
+
+    def on_fit_end(self, run: Run) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
