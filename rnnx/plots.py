@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the headless Agg backend, imported on first use."""
@@ -41,8 +43,10 @@ def plottable(values: list[float]) -> list[float]:
     return [v if (v == v and 0 < v < 1e100) else float("nan") for v in values]
 
 
-def convergence(history: list[dict], path: str, title: str) -> None:
-    """Train and validation MSE per epoch, log scale."""
+def convergence(history: list[dict], path: str, title: str, best_epoch: int | None = None) -> None:
+    """Train and validation MSE per epoch, log scale; ``best_epoch`` (the epoch of the
+    lowest validation MSE, metrics.json's ``best_epoch``) marked with a vertical line
+    labelled ``best epoch N``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
@@ -50,20 +54,46 @@ def convergence(history: list[dict], path: str, title: str) -> None:
     val = plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")
+    if best_epoch is not None and best_epoch in ep:
+        ax.axvline(best_epoch, color="tab:green", ls=":", lw=1.2, label=f"best epoch {best_epoch}")
+    _integer_ticks(ax.xaxis)
     _finish(plt, fig, ax, path, title=title, xlabel="epoch", ylabel="MSE (series units)", grid="both")
 
 
-def time_axis(index: list[int], labels: tuple[str, ...] | None) -> tuple[list, str]:
+def _integer_ticks(axis) -> None:
+    """Ticks at whole numbers only (epochs, updates): never 79.6 ... 80.4."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def time_axis(index: list[int], labels: tuple[str, ...] | None, name: str | None = None) -> tuple[list, str]:
     """The x values of rows ``index`` and the axis label: the time column's labels as dates
-    when they all parse as ISO dates/times (``--time-column``), else the row indices."""
+    when they all parse as dates/times -- ISO ``2012-01-31`` (a time may follow) or year-first
+    with slashes ``2012/01/31`` -- labelled ``name`` (the time column's, default ``time``),
+    else the row indices labelled ``series index``."""
     if labels:
         import numpy as np
 
         try:
-            return list(np.array([labels[i] for i in index], dtype="datetime64[s]")), "time"
-        except (ValueError, TypeError, IndexError):
-            pass
+            picked = [labels[i].strip() for i in index]
+        except (IndexError, AttributeError):
+            picked = None
+        if picked:
+            iso = [_SLASHED.sub(_iso_date, v) for v in picked]
+            try:
+                return list(np.array(iso, dtype="datetime64[s]")), name or "time"
+            except (ValueError, TypeError):
+                pass
     return list(index), "series index"
+
+
+#: Year-first dates written with slashes (``2012/01/31``, the Seattle weather file's).
+_SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?=$|[ T])")
+
+
+def _iso_date(m: re.Match) -> str:
+    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
 
 
 #: Values beyond this are drawn divided by a power of ten (the axis says which): matplotlib's
@@ -90,19 +120,76 @@ def _dropped_note(dropped: int) -> str:
     return f" [{dropped} non-finite value{'s' if dropped != 1 else ''} not drawn]" if dropped else ""
 
 
-def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
-                path: str, title: str, xlabel: str = "series index") -> None:
-    """The test part: truth, the model's one-step forecasts and the persistence baseline
-    (values near the float64 limit drawn scaled, non-finite ones left out: both said)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+def _one_step(ax, rax, index: list, truth: list[float], pred: list[float], persistence: list[float],
+              target: str) -> int:
+    """One target's test part on ``ax`` (truth, the one-step predictions, persistence; y
+    axis ``target``) and its residuals on ``rax`` (prediction - truth, persistence - truth,
+    zero marked); returns the number of non-finite values not drawn."""
     (truth, pred, persistence), unit, dropped = _drawable(truth, pred, persistence)
-    ax.plot(index, truth, color="black", lw=2, label="truth")
     lim = 1e6 * (1 + max((abs(v) for v in truth if v == v), default=0.0))
-    ax.plot(index, [v if abs(v) < lim else float("nan") for v in pred], color="tab:red", lw=1.2, ls="--",
-            label="rnnx forecast")
+    pred = [v if abs(v) < lim else float("nan") for v in pred]
+    ax.plot(index, truth, color="black", lw=2, label="truth")
+    ax.plot(index, pred, color="tab:red", lw=1.2, ls="--", label="rnnx one-step prediction")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-    _finish(plt, fig, ax, path, title=title + _dropped_note(dropped), xlabel=xlabel, ylabel="value" + unit)
+    ax.set_ylabel(target + unit)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    rax.axhline(0.0, color="black", lw=0.8)
+    rax.plot(index, [b - t for b, t in zip(persistence, truth)], color="tab:gray", lw=0.8, alpha=0.7,
+             label="persistence - truth")
+    rax.plot(index, [p - t for p, t in zip(pred, truth)], color="tab:red", lw=1.0, label="prediction - truth")
+    rax.set_ylabel("prediction - truth" + unit, fontsize="small")
+    rax.grid(True, alpha=0.3)
+    rax.legend(fontsize="x-small", loc="upper left")
+    return dropped
+
+
+def _date_ticks(ax, index: list) -> None:
+    """Concise date ticks when the x values are dates (:func:`time_axis`)."""
+    import numpy as np
+
+    if index and isinstance(index[0], np.datetime64):
+        import matplotlib.dates as mdates
+
+        loc = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+
+
+def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
+                path: str, title: str, xlabel: str = "series index", target: str = "value") -> None:
+    """The test part's one-step predictions (each from the true window before it, not a
+    forecast fed its own output): truth, the model's predictions and the persistence
+    baseline against ``index`` (row indices, or dates from :func:`time_axis`), y axis named
+    ``target``, and under it the residuals (prediction - truth); values near the float64
+    limit drawn scaled, non-finite ones left out: both said."""
+    prediction_panels(index, [target], [truth], [pred], [persistence], path, [""], title, xlabel)
+
+
+def prediction_panels(index: list, names: list[str], truth: list[list[float]], pred: list[list[float]],
+                      persistence: list[list[float]], path: str, titles: list[str], title: str,
+                      xlabel: str = "series index") -> None:
+    """:func:`predictions` for several targets: per target (``names[k]``, with its values
+    ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``) its panel
+    and its residual panel under it; all panels share the x axis."""
+    plt = pyplot()
+    n = len(names)
+    fig, axes = plt.subplots(2 * n, 1, figsize=(9, 3.4 * n + 0.8), layout="constrained", sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1] * n})
+    axes = [row[0] for row in axes]
+    notes = []
+    for k, (name, t, p, b) in enumerate(zip(names, truth, pred, persistence)):
+        ax = axes[2 * k]
+        dropped = _one_step(ax, axes[2 * k + 1], index, t, p, b, name)
+        note = (titles[k] if k < len(titles) else "") + _dropped_note(dropped)
+        if n > 1:
+            ax.set_title(note.strip(), fontsize="medium")
+        else:
+            notes.append(_dropped_note(dropped))
+    _date_ticks(axes[-1], index)
+    axes[-1].set_xlabel(xlabel)
+    fig.suptitle(title + "".join(notes))
+    save(plt, fig, path)
 
 
 def _panels(plt, n: int, width: float = 9):
@@ -120,26 +207,6 @@ def _finish_panels(plt, fig, axes, path: str, *, title: str, xlabel: str, titles
     axes[-1].set_xlabel(xlabel)
     fig.suptitle(title)
     save(plt, fig, path)
-
-
-def prediction_panels(index: list, names: list[str], truth: list[list[float]], pred: list[list[float]],
-                      persistence: list[list[float]], path: str, titles: list[str], title: str,
-                      xlabel: str = "series index") -> None:
-    """:func:`predictions` for several targets: one panel per target (``names[k]``, with
-    its values ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``)."""
-    plt = pyplot()
-    fig, axes = _panels(plt, len(names))
-    titles = list(titles)
-    for i, (ax, name, t, p, b) in enumerate(zip(axes, names, truth, pred, persistence)):
-        (t, p, b), unit, dropped = _drawable(t, p, b)
-        titles[i] += _dropped_note(dropped)
-        ax.plot(index, t, color="black", lw=2, label="truth")
-        lim = 1e6 * (1 + max((abs(v) for v in t if v == v), default=0.0))
-        ax.plot(index, [v if abs(v) < lim else float("nan") for v in p], color="tab:red", lw=1.2, ls="--",
-                label="rnnx forecast")
-        ax.plot(index, b, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-        ax.set_ylabel(name + unit)
-    _finish_panels(plt, fig, axes, path, title=title, xlabel=xlabel, titles=titles)
 
 
 def forecast_panels(history_index: list[int], history: list[list[float]], index: list[int],
