@@ -242,7 +242,10 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
     reaches blank; (2) the Jacobian profile ||v^T dh_T/dh_t|| per epoch against the steps
     back from the last, log axis; (3) the fraction of saturated gates per gate type (mean
     over steps) per epoch; (4) the pre-clip gradient norm per update, log axis, with the
-    clipping threshold and the clipped updates marked.  A panel whose record is absent
+    clipping threshold and the clipped updates marked.  A record of one epoch (``rnnx
+    diagnose --model``: the trained model, measured once) draws (1) and (3) against the step
+    instead, and (4), having no per-update records, the gradient's norm per parameter on the
+    probe batch.  Epoch axes tick whole epochs.  A panel whose record is absent
     (``--diagnostics`` without it) says so."""
     import math
 
@@ -252,6 +255,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
     epochs = d.get("epochs") or []
     where = f"layer {layer}, direction {direction}"
+    once = len(epochs) == 1  # the trained model, measured once: per step, not per epoch
 
     def pick(row: dict, key: str):
         v = row.get(key)
@@ -268,15 +272,24 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         ax.set_xticks([])
         ax.set_yticks([])
 
+    def nan(v):
+        return float("nan") if v is None else v
+
     ax = axes[0][0]
     rows = [pick(r, "flow_h") for r in epochs]
-    if rows and all(r is not None for r in rows):
+    if rows and all(r is not None for r in rows) and once:
+        ax.semilogy(range(len(rows[0])), plottable([nan(v) for v in rows[0]]), marker=".",
+                    label=f"epoch {epochs[0]['epoch']}")
+        labels(ax, "step t", "||dL/dh_t||", "both")
+        _integer_ticks(ax.xaxis)
+    elif rows and all(r is not None for r in rows):
         grid = np.array([[math.log10(v) if v is not None and v > 0 else np.nan for v in r] for r in rows])
         im = ax.imshow(grid, aspect="auto", origin="lower", interpolation="nearest", cmap="viridis",
                        extent=(-0.5, grid.shape[1] - 0.5, epochs[0]["epoch"] - 0.5, epochs[-1]["epoch"] + 0.5))
         fig.colorbar(im, ax=ax, label="log10 ||dL/dh_t||")
         ax.set_xlabel("step t")
         ax.set_ylabel("epoch (0: before training)")
+        _integer_ticks(ax.yaxis)
     else:
         empty(ax, "no gradient flow recorded (--diagnostics flow)")
     ax.set_title(f"gradient flow, mean over the probe batch ({where})")
@@ -288,15 +301,24 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         for e, p in chosen:
             back = list(range(len(p)))  # steps back from the final step
             vals = p[::-1] if direction == 0 else p
-            ax.semilogy(back, plottable([v if v is not None else float("nan") for v in vals]), label=f"epoch {e}")
+            ax.semilogy(back, plottable([nan(v) for v in vals]), label=f"epoch {e}")
         labels(ax, "steps back from the last", "||v^T dh_T/dh_t||", "both")
+        _integer_ticks(ax.xaxis)
     else:
         empty(ax, "no Jacobian profile recorded (--diagnostics jacobian)")
     ax.set_title("Jacobian profile")
 
     ax = axes[1][0]
     sat = [r for r in epochs if r.get("saturated")]
-    if sat:
+    if sat and once:
+        for g, per in sat[0]["saturated"].items():
+            v = per[layer][direction]
+            ax.plot(range(len(v)), [nan(u) for u in v], marker=".", label=f"gate {g}")
+        ax.set_ylim(-0.02, 1.02)
+        labels(ax, "step t", "fraction saturated", "major")
+        _integer_ticks(ax.xaxis)
+        ax.set_title(f"gate saturation per step, epoch {sat[0]['epoch']}")
+    elif sat:
         for g in sat[0]["saturated"]:
             ys = []
             for r in sat:
@@ -305,12 +327,15 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
             ax.plot([r["epoch"] for r in sat], ys, marker=".", label=f"gate {g}")
         ax.set_ylim(-0.02, 1.02)
         labels(ax, "epoch", "fraction saturated", "major")
+        _integer_ticks(ax.xaxis)
+        ax.set_title("gate saturation, mean over steps")
     else:
         empty(ax, "no gate statistics recorded (--diagnostics gates)")
-    ax.set_title("gate saturation, mean over steps")
+        ax.set_title("gate saturation, mean over steps")
 
     ax = axes[1][1]
     ups = d.get("updates") or []
+    grads = (d.get("gradient") or {}).get("grad_norms") or {}
     if ups:
         n = [u["update"] for u in ups]
         g = plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups])
@@ -324,8 +349,19 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         if d.get("clip_norm"):
             ax.axhline(d["clip_norm"], color="r", ls="--", lw=1, label=f"--clip-norm {d['clip_norm']:g}")
         labels(ax, "update", "global gradient norm", "both")
+        _integer_ticks(ax.xaxis)
+        ax.set_title("gradient norm per update")
+    elif grads:  # a trained model measured once (rnnx diagnose --model): its gradient per parameter
+        names = list(grads)[::-1]
+        ax.barh(names, plottable([nan(grads[k]) for k in names]), color="tab:blue")
+        ax.set_xscale("log")
+        ax.set_xlabel("||dL/dW|| on the probe batch")
+        ax.grid(True, which="both", axis="x", alpha=0.3)
+        total = d["gradient"].get("grad_norm")
+        ax.set_title("gradient per parameter" + (f" (global norm {total:.3g})" if total is not None else "")
+                     + "\nno per-update records: a trained model is measured once", fontsize="medium")
     else:
         empty(ax, "no updates recorded (--diagnostics updates)")
-    ax.set_title("gradient norm per update")
+        ax.set_title("gradient norm per update")
     fig.suptitle(title)
     save(plt, fig, path, dpi=100)
