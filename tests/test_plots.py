@@ -82,7 +82,7 @@ def test_predictions_png_is_one_step_names_the_target_dates_its_axis_and_shows_r
     last = np.datetime64(day0 + datetime.timedelta(days=n - 1), "D")  # the test part ends with the file's last day
     assert np.datetime64(xs[-1], "D") == last and np.datetime64(xs[0], "D") == last - (len(xs) - 1)
     assert resid.get_xlabel() == "date" and series.get_shared_x_axes().joined(series, resid)
-    r = [ln for ln in resid.get_lines() if ln.get_label() == "prediction - truth"][0]
+    r = _line(resid, "prediction - truth")
     np.testing.assert_allclose(r.get_ydata(), np.asarray(pred.get_ydata()) - np.asarray(truth.get_ydata()))
     assert "prediction - truth" in resid.get_ylabel()
 

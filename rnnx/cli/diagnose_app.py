@@ -347,7 +347,7 @@ _LOOKS = (("-", "None"), ("--", "o"), (":", "s"), ("-.", "^"), ("--", "v"), (":"
 
 def _same(a: list[float], b: list[float]) -> bool:
     """Two gradient-norm traces that coincide (to 1e-9 relative, NaN matching NaN)."""
-    return len(a) == len(b) and all((x != x and y != y) or math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0)
+    return len(a) == len(b) and all((math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9)
                                     for x, y in zip(a, b))
 
 
