@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the headless Agg backend, imported on first use."""
@@ -41,8 +43,10 @@ def plottable(values: list[float]) -> list[float]:
     return [v if (v == v and 0 < v < 1e100) else float("nan") for v in values]
 
 
-def convergence(history: list[dict], path: str, title: str) -> None:
-    """Train and validation MSE per epoch, log scale."""
+def convergence(history: list[dict], path: str, title: str, best_epoch: int | None = None) -> None:
+    """Train and validation MSE per epoch, log scale; ``best_epoch`` (the epoch of the
+    lowest validation MSE, metrics.json's ``best_epoch``) marked with a vertical line
+    labelled ``best epoch N``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
@@ -50,20 +54,46 @@ def convergence(history: list[dict], path: str, title: str) -> None:
     val = plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")
+    if best_epoch is not None and best_epoch in ep:
+        ax.axvline(best_epoch, color="tab:green", ls=":", lw=1.2, label=f"best epoch {best_epoch}")
+    _integer_ticks(ax.xaxis)
     _finish(plt, fig, ax, path, title=title, xlabel="epoch", ylabel="MSE (series units)", grid="both")
 
 
-def time_axis(index: list[int], labels: tuple[str, ...] | None) -> tuple[list, str]:
+def _integer_ticks(axis) -> None:
+    """Ticks at whole numbers only (epochs, updates): never 79.6 ... 80.4."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def time_axis(index: list[int], labels: tuple[str, ...] | None, name: str | None = None) -> tuple[list, str]:
     """The x values of rows ``index`` and the axis label: the time column's labels as dates
-    when they all parse as ISO dates/times (``--time-column``), else the row indices."""
+    when they all parse as dates/times -- ISO ``2012-01-31`` (a time may follow) or year-first
+    with slashes ``2012/01/31`` -- labelled ``name`` (the time column's, default ``time``),
+    else the row indices labelled ``series index``."""
     if labels:
         import numpy as np
 
         try:
-            return list(np.array([labels[i] for i in index], dtype="datetime64[s]")), "time"
-        except (ValueError, TypeError, IndexError):
-            pass
+            picked = [labels[i].strip() for i in index]
+        except (IndexError, AttributeError):
+            picked = None
+        if picked:
+            iso = [_SLASHED.sub(_iso_date, v) for v in picked]
+            try:
+                return list(np.array(iso, dtype="datetime64[s]")), name or "time"
+            except (ValueError, TypeError):
+                pass
     return list(index), "series index"
+
+
+#: Year-first dates written with slashes (``2012/01/31``, the Seattle weather file's).
+_SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?=$|[ T])")
+
+
+def _iso_date(m: re.Match) -> str:
+    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
 
 
 #: Values beyond this are drawn divided by a power of ten (the axis says which): matplotlib's
@@ -90,19 +120,76 @@ def _dropped_note(dropped: int) -> str:
     return f" [{dropped} non-finite value{'s' if dropped != 1 else ''} not drawn]" if dropped else ""
 
 
-def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
-                path: str, title: str, xlabel: str = "series index") -> None:
-    """The test part: truth, the model's one-step forecasts and the persistence baseline
-    (values near the float64 limit drawn scaled, non-finite ones left out: both said)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+def _one_step(ax, rax, index: list, truth: list[float], pred: list[float], persistence: list[float],
+              target: str) -> int:
+    """One target's test part on ``ax`` (truth, the one-step predictions, persistence; y
+    axis ``target``) and its residuals on ``rax`` (prediction - truth, persistence - truth,
+    zero marked); returns the number of non-finite values not drawn."""
     (truth, pred, persistence), unit, dropped = _drawable(truth, pred, persistence)
-    ax.plot(index, truth, color="black", lw=2, label="truth")
     lim = 1e6 * (1 + max((abs(v) for v in truth if v == v), default=0.0))
-    ax.plot(index, [v if abs(v) < lim else float("nan") for v in pred], color="tab:red", lw=1.2, ls="--",
-            label="rnnx forecast")
+    pred = [v if abs(v) < lim else float("nan") for v in pred]
+    ax.plot(index, truth, color="black", lw=2, label="truth")
+    ax.plot(index, pred, color="tab:red", lw=1.2, ls="--", label="rnnx one-step prediction")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-    _finish(plt, fig, ax, path, title=title + _dropped_note(dropped), xlabel=xlabel, ylabel="value" + unit)
+    ax.set_ylabel(target + unit)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    rax.axhline(0.0, color="black", lw=0.8)
+    rax.plot(index, [b - t for b, t in zip(persistence, truth)], color="tab:gray", lw=0.8, alpha=0.7,
+             label="persistence - truth")
+    rax.plot(index, [p - t for p, t in zip(pred, truth)], color="tab:red", lw=1.0, label="prediction - truth")
+    rax.set_ylabel("prediction - truth" + unit, fontsize="small")
+    rax.grid(True, alpha=0.3)
+    rax.legend(fontsize="x-small", loc="upper left")
+    return dropped
+
+
+def _date_ticks(ax, index: list) -> None:
+    """Concise date ticks when the x values are dates (:func:`time_axis`)."""
+    import numpy as np
+
+    if index and isinstance(index[0], np.datetime64):
+        import matplotlib.dates as mdates
+
+        loc = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+
+
+def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
+                path: str, title: str, xlabel: str = "series index", target: str = "value") -> None:
+    """The test part's one-step predictions (each from the true window before it, not a
+    forecast fed its own output): truth, the model's predictions and the persistence
+    baseline against ``index`` (row indices, or dates from :func:`time_axis`), y axis named
+    ``target``, and under it the residuals (prediction - truth); values near the float64
+    limit drawn scaled, non-finite ones left out: both said."""
+    prediction_panels(index, [target], [truth], [pred], [persistence], path, [""], title, xlabel)
+
+
+def prediction_panels(index: list, names: list[str], truth: list[list[float]], pred: list[list[float]],
+                      persistence: list[list[float]], path: str, titles: list[str], title: str,
+                      xlabel: str = "series index") -> None:
+    """:func:`predictions` for several targets: per target (``names[k]``, with its values
+    ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``) its panel
+    and its residual panel under it; all panels share the x axis."""
+    plt = pyplot()
+    n = len(names)
+    fig, axes = plt.subplots(2 * n, 1, figsize=(9, 3.4 * n + 0.8), layout="constrained", sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1] * n})
+    axes = [row[0] for row in axes]
+    notes = []
+    for k, (name, t, p, b) in enumerate(zip(names, truth, pred, persistence)):
+        ax = axes[2 * k]
+        dropped = _one_step(ax, axes[2 * k + 1], index, t, p, b, name)
+        note = (titles[k] if k < len(titles) else "") + _dropped_note(dropped)
+        if n > 1:
+            ax.set_title(note.strip(), fontsize="medium")
+        else:
+            notes.append(_dropped_note(dropped))
+    _date_ticks(axes[-1], index)
+    axes[-1].set_xlabel(xlabel)
+    fig.suptitle(title + "".join(notes))
+    save(plt, fig, path)
 
 
 def _panels(plt, n: int, width: float = 9):
@@ -120,26 +207,6 @@ def _finish_panels(plt, fig, axes, path: str, *, title: str, xlabel: str, titles
     axes[-1].set_xlabel(xlabel)
     fig.suptitle(title)
     save(plt, fig, path)
-
-
-def prediction_panels(index: list, names: list[str], truth: list[list[float]], pred: list[list[float]],
-                      persistence: list[list[float]], path: str, titles: list[str], title: str,
-                      xlabel: str = "series index") -> None:
-    """:func:`predictions` for several targets: one panel per target (``names[k]``, with
-    its values ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``)."""
-    plt = pyplot()
-    fig, axes = _panels(plt, len(names))
-    titles = list(titles)
-    for i, (ax, name, t, p, b) in enumerate(zip(axes, names, truth, pred, persistence)):
-        (t, p, b), unit, dropped = _drawable(t, p, b)
-        titles[i] += _dropped_note(dropped)
-        ax.plot(index, t, color="black", lw=2, label="truth")
-        lim = 1e6 * (1 + max((abs(v) for v in t if v == v), default=0.0))
-        ax.plot(index, [v if abs(v) < lim else float("nan") for v in p], color="tab:red", lw=1.2, ls="--",
-                label="rnnx forecast")
-        ax.plot(index, b, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-        ax.set_ylabel(name + unit)
-    _finish_panels(plt, fig, axes, path, title=title, xlabel=xlabel, titles=titles)
 
 
 def forecast_panels(history_index: list[int], history: list[list[float]], index: list[int],
@@ -175,7 +242,10 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
     reaches blank; (2) the Jacobian profile ||v^T dh_T/dh_t|| per epoch against the steps
     back from the last, log axis; (3) the fraction of saturated gates per gate type (mean
     over steps) per epoch; (4) the pre-clip gradient norm per update, log axis, with the
-    clipping threshold and the clipped updates marked.  A panel whose record is absent
+    clipping threshold and the clipped updates marked.  A record of one epoch (``rnnx
+    diagnose --model``: the trained model, measured once) draws (1) and (3) against the step
+    instead, and (4), having no per-update records, the gradient's norm per parameter on the
+    probe batch.  Epoch axes tick whole epochs.  A panel whose record is absent
     (``--diagnostics`` without it) says so."""
     import math
 
@@ -185,6 +255,7 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
     epochs = d.get("epochs") or []
     where = f"layer {layer}, direction {direction}"
+    once = len(epochs) == 1  # the trained model, measured once: per step, not per epoch
 
     def pick(row: dict, key: str):
         v = row.get(key)
@@ -201,15 +272,24 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         ax.set_xticks([])
         ax.set_yticks([])
 
+    def nan(v):
+        return float("nan") if v is None else v
+
     ax = axes[0][0]
     rows = [pick(r, "flow_h") for r in epochs]
-    if rows and all(r is not None for r in rows):
+    if rows and all(r is not None for r in rows) and once:
+        ax.semilogy(range(len(rows[0])), plottable([nan(v) for v in rows[0]]), marker=".",
+                    label=f"epoch {epochs[0]['epoch']}")
+        labels(ax, "step t", "||dL/dh_t||", "both")
+        _integer_ticks(ax.xaxis)
+    elif rows and all(r is not None for r in rows):
         grid = np.array([[math.log10(v) if v is not None and v > 0 else np.nan for v in r] for r in rows])
         im = ax.imshow(grid, aspect="auto", origin="lower", interpolation="nearest", cmap="viridis",
                        extent=(-0.5, grid.shape[1] - 0.5, epochs[0]["epoch"] - 0.5, epochs[-1]["epoch"] + 0.5))
         fig.colorbar(im, ax=ax, label="log10 ||dL/dh_t||")
         ax.set_xlabel("step t")
         ax.set_ylabel("epoch (0: before training)")
+        _integer_ticks(ax.yaxis)
     else:
         empty(ax, "no gradient flow recorded (--diagnostics flow)")
     ax.set_title(f"gradient flow, mean over the probe batch ({where})")
@@ -221,15 +301,24 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         for e, p in chosen:
             back = list(range(len(p)))  # steps back from the final step
             vals = p[::-1] if direction == 0 else p
-            ax.semilogy(back, plottable([v if v is not None else float("nan") for v in vals]), label=f"epoch {e}")
+            ax.semilogy(back, plottable([nan(v) for v in vals]), label=f"epoch {e}")
         labels(ax, "steps back from the last", "||v^T dh_T/dh_t||", "both")
+        _integer_ticks(ax.xaxis)
     else:
         empty(ax, "no Jacobian profile recorded (--diagnostics jacobian)")
     ax.set_title("Jacobian profile")
 
     ax = axes[1][0]
     sat = [r for r in epochs if r.get("saturated")]
-    if sat:
+    if sat and once:
+        for g, per in sat[0]["saturated"].items():
+            v = per[layer][direction]
+            ax.plot(range(len(v)), [nan(u) for u in v], marker=".", label=f"gate {g}")
+        ax.set_ylim(-0.02, 1.02)
+        labels(ax, "step t", "fraction saturated", "major")
+        _integer_ticks(ax.xaxis)
+        ax.set_title(f"gate saturation per step, epoch {sat[0]['epoch']}")
+    elif sat:
         for g in sat[0]["saturated"]:
             ys = []
             for r in sat:
@@ -238,12 +327,15 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
             ax.plot([r["epoch"] for r in sat], ys, marker=".", label=f"gate {g}")
         ax.set_ylim(-0.02, 1.02)
         labels(ax, "epoch", "fraction saturated", "major")
+        _integer_ticks(ax.xaxis)
+        ax.set_title("gate saturation, mean over steps")
     else:
         empty(ax, "no gate statistics recorded (--diagnostics gates)")
-    ax.set_title("gate saturation, mean over steps")
+        ax.set_title("gate saturation, mean over steps")
 
     ax = axes[1][1]
     ups = d.get("updates") or []
+    grads = (d.get("gradient") or {}).get("grad_norms") or {}
     if ups:
         n = [u["update"] for u in ups]
         g = plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups])
@@ -257,8 +349,19 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         if d.get("clip_norm"):
             ax.axhline(d["clip_norm"], color="r", ls="--", lw=1, label=f"--clip-norm {d['clip_norm']:g}")
         labels(ax, "update", "global gradient norm", "both")
+        _integer_ticks(ax.xaxis)
+        ax.set_title("gradient norm per update")
+    elif grads:  # a trained model measured once (rnnx diagnose --model): its gradient per parameter
+        names = list(grads)[::-1]
+        ax.barh(names, plottable([nan(grads[k]) for k in names]), color="tab:blue")
+        ax.set_xscale("log")
+        ax.set_xlabel("||dL/dW|| on the probe batch")
+        ax.grid(True, which="both", axis="x", alpha=0.3)
+        total = d["gradient"].get("grad_norm")
+        ax.set_title("gradient per parameter" + (f" (global norm {total:.3g})" if total is not None else "")
+                     + "\nno per-update records: a trained model is measured once", fontsize="medium")
     else:
         empty(ax, "no updates recorded (--diagnostics updates)")
-    ax.set_title("gradient norm per update")
+        ax.set_title("gradient norm per update")
     fig.suptitle(title)
     save(plt, fig, path, dpi=100)

@@ -681,24 +681,25 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     name = s.preset or os.path.basename(str(s.csv))
     title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
     _plot(os.path.join(out, "convergence.png"),
-          lambda path: plots.convergence(history, path, title))
+          lambda path: plots.convergence(history, path, title, metrics.get("best_epoch")))
     test = ds.parts["test"]
     if not test.n:
         return
-    xs, xlabel = plots.time_axis(test.target_index, ds.time)
+    xs, xlabel = plots.time_axis(test.target_index, ds.time, s.time_column)
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
+        target_name = ds.targets[0] if ds.targets else (s.column or name)  # a series preset: its name
         _plot(path, lambda path: plots.predictions(
             xs, test.last_target, scores.predict("test", use), test.last_input, path,
-            f"{name} test part: MSE {metrics['test_mse']:.3g} (persistence {metrics['persistence_test_mse']:.3g})",
-            xlabel))
+            f"{name} test part, one-step predictions: MSE {metrics['test_mse']:.3g} "
+            f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel, target_name))
         return
     per = metrics["per_target"]
     titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
               for t in ds.targets]
     _plot(path, lambda path: plots.prediction_panels(
         xs, list(ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
-        titles, f"{name} test part", xlabel))
+        titles, f"{name} test part, one-step predictions", xlabel))
 
 
 def _plot(path: str, draw) -> None:

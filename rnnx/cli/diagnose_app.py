@@ -341,21 +341,39 @@ def _csv(table: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: How each trace of compare.png is drawn (linestyle, marker): overlapping traces stay apart.
+_LOOKS = (("-", "None"), ("--", "o"), (":", "s"), ("-.", "^"), ("--", "v"), (":", "D"), ("-.", "x"), ("-", "+"))
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    """Two gradient-norm traces that coincide (to 1e-9 relative, NaN matching NaN)."""
+    return len(a) == len(b) and all((math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9)
+                                    for x, y in zip(a, b))
+
+
 def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path: str, base: TrainSettings) -> None:
-    """Left: each variant's pre-clip gradient norm per update (first seed), log axis; right:
-    each run's test MSE per variant, the mean marked."""
+    """Left: each variant's pre-clip gradient norm per update (first seed), log axis, each
+    drawn its own way (linestyle, sparse markers at staggered updates) and a trace that
+    coincides with an earlier one labelled ``(identical to X)``; right: each run's test MSE
+    per variant, the mean marked, in the variant's colour."""
     from rnnx.plots import plottable, pyplot, save
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     labels = [t["variant"] for t in table]
-    for label in labels:
+    drawn: list[tuple[str, list[float]]] = []
+    for i, label in enumerate(labels):
         r = next(r for r in runs if r["variant"] == label)
         ups = r["diagnostics"]["updates"]
         if ups:
-            a.semilogy([u["update"] for u in ups],
-                       plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups]),
-                       lw=0.8, label=label)
+            ys = plottable([u["grad_norm"] if u["grad_norm"] is not None else float("inf") for u in ups])
+            twin = next((other for other, seen in drawn if _same(ys, seen)), None)
+            drawn.append((label, ys))
+            ls, marker = _LOOKS[i % len(_LOOKS)]
+            step = max(1, len(ys) // 12)
+            a.semilogy([u["update"] for u in ups], ys, lw=0.9, color=f"C{i}", ls=ls, marker=marker, ms=5,
+                       markevery=((i * step) // len(labels) % step, step), fillstyle="none",
+                       label=label if twin is None else f"{label} (identical to {twin})")
     a.set_xlabel("update")
     a.set_ylabel("global gradient norm before clipping")
     a.set_title(f"seed {base.seed}")
@@ -363,7 +381,7 @@ def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path:
     a.legend()
     for i, label in enumerate(labels):
         ys = [r["test_mse"] for r in runs if r["variant"] == label and r["test_mse"] is not None]
-        b.plot([i] * len(ys), ys, "o", alpha=0.6)
+        b.plot([i] * len(ys), ys, "o", color=f"C{i}", alpha=0.6)
         t = table[i]
         if t["test_mse_mean"] is not None:
             b.plot([i - 0.25, i + 0.25], [t["test_mse_mean"]] * 2, "k-", lw=2)
