@@ -8,7 +8,7 @@ mapping; a message is rewritten only when the command at hand has the flag.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 
 class AppError(Exception):
@@ -36,6 +36,22 @@ FLAGS: dict[str, str] = {
     "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers", "bidirectional": "--bidirectional",
     "output_activation": "--output-activation", "objective": "--objective",
 }  # any other parameter (the cell and layer options): -- and its name with - for _
+
+def did_you_mean(what: str, given: str, names: Sequence[str], *, quote: bool = False,
+                 otherwise: str | None = None) -> str:
+    """``unknown <what> 'given'; did you mean 'name'?``: the nearest of ``names`` by
+    :func:`difflib.get_close_matches` (as pip's ``get_similar_commands``); none near enough:
+    ``otherwise``, or the list of ``names``.  ``what`` ``argument``: ``unrecognized argument
+    --flag`` (argparse's wording)."""
+    import difflib
+
+    show = repr if quote else str
+    head = f"unrecognized argument {given}" if what == "argument" else f"unknown {what} {show(given)}"
+    near = difflib.get_close_matches(given, names, n=1)
+    if near:
+        return f"{head}; did you mean {show(near[0])}?"
+    return f"{head}; {otherwise or 'expected one of ' + ', '.join(names)}"
+
 
 def os_error(e: OSError) -> str:
     """``'<path>': <reason> (<errno name>)``: an OS error as the one line the user sees."""
