@@ -44,7 +44,7 @@ import rnnx
 from rnnx import backends, data
 from rnnx import params as P
 from rnnx.cli import bounds, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.errors import AppError, os_error, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
@@ -88,7 +88,7 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     try:
         mod = backends.get(backend)
     except ValueError as e:
-        raise AppError(f"--backend: {e}") from None
+        raise AppError(under_flag("--backend", str(e))) from None
     try:
         dev = backends.resolve_device(mod.NAME, device)
     except ValueError as e:

@@ -63,11 +63,22 @@ def os_error(e: OSError) -> str:
 
 
 _PARAM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ")
+_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*): ")  # a parameter, or a flag's name without its --
 
 
 def flag_for(param: str) -> str:
     """The flag of a library parameter (a cell option not in the table: ``--`` + its name)."""
     return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def under_flag(flag: str, message: str, *also: str) -> str:
+    """``<flag>: <message>``, the one prefix: the message's own leading ``<name>: `` is dropped
+    when it is that flag's parameter (``backend: unknown ...`` under ``--backend``) or one of
+    ``also`` (another name the library gives the same value: ``RNNX_BACKENDS``, ``load``)."""
+    m = _NAME.match(message)
+    if m and (flag_for(m[1]) == flag or m[1] in also):
+        message = message[m.end():]
+    return f"{flag}: {message}"
 
 
 def for_cli(message: str, options: Collection[str]) -> str:
