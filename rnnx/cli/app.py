@@ -52,6 +52,7 @@ from rnnx.cli.signals import Signals as _Signals
 from rnnx.cli.signals import writing_results
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
+from rnnx.install import install_command
 from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
@@ -582,7 +583,7 @@ def _need(module: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
-                       "pip install 'rnnx[cli]'")
+                       f"{install_command('cli')}")
 
 
 def checkpoint_epoch(out: str) -> Any:
@@ -992,7 +993,7 @@ def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrit
     try:
         import torch
     except ImportError:
-        raise AppError("save: --from-torch needs torch; install it with: pip install 'rnnx[torch]'") from None
+        raise AppError(f"save: --from-torch needs torch; install it with: {install_command('torch')}") from None
     from rnnx.io.inputs import NotARegularFile, open_regular
 
     try:
