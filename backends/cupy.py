@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, check_index, label_index, parse_label, require, version_of
+from rnnx.install import install_command
 
 NAME = "cupy"
-INSTALL = "pip install 'rnnx[cupy]' (a cupy-cuda12x/13x wheel matching your CUDA driver)"
+INSTALL = f"{install_command('cupy')} (a cupy-cuda12x/13x wheel matching your CUDA driver)"
 DEVICES = ("cuda",)
 #: The label kind of this backend's GPUs.
 GPU = "cuda"

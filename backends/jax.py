@@ -19,9 +19,10 @@ import os
 from typing import Any, Iterable, Iterator
 
 from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, check_index, label_index, parse_label, require, version_of
+from rnnx.install import install_command
 
 NAME = "jax"
-INSTALL = "pip install 'rnnx[jax]'"
+INSTALL = install_command("jax")
 DEVICES = ("cpu", "gpu")
 #: The label kind of this backend's GPUs.
 GPU = "gpu"

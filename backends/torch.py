@@ -14,9 +14,10 @@ import contextlib
 from typing import Any, Iterator
 
 from rnnx.backends._base import TOLERANCE, Capabilities, Unavailable, check_index, parse_label, require
+from rnnx.install import install_command
 
 NAME = "torch"
-INSTALL = "pip install 'rnnx[torch]' (CPU-only build: pip install torch==2.13.0 first)"
+INSTALL = f"{install_command('torch')} (CPU-only build: pip install torch==2.13.0 first)"
 DEVICES = ("cpu", "cuda")
 #: The label kind of this backend's GPUs.
 GPU = "cuda"

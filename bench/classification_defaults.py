@@ -6,7 +6,7 @@ early stopping on UEA/UCR datasets (sktime's bundled copies), 3 seeds, one JSON 
 Variants (``VARIANTS``): A the classification defaults (GRU(64), Adam 3e-3, batch 32, clip
 norm 1, a stratified 20% validation part, patience 30 on its loss); B the same with no stop
 before epoch 100; E no validation part, patience 30 on the training loss; others as named.
-Needs sktime (``pip install 'rnnx[panel]'``)."""
+Needs sktime (``pip install -e '.[panel]'``)."""
 import json, random, sys, time
 import numpy as np
 import rnnx

@@ -23,7 +23,7 @@ gone), the run stops with :class:`WorkersLost`, after writing the last complete 
 
 Dask pays off when one part holds enough work: a LocalCluster of 2 workers measured 78 ms
 per update against 45 ms in one process for ~10 ms parts (issue 19's prototype).
-Needs ``pip install 'rnnx[dask]'``.
+Needs rnnx's ``dask`` extra (from a checkout: ``pip install -e '.[dask]'``; :func:`rnnx.install.install_command`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rnnx.install import install_command
+
 __all__ = ["DaskParallel", "WorkersLost"]
 
-INSTALL = "pip install 'rnnx[dask]'"
+INSTALL = install_command("dask")
 
 
 class WorkersLost(RuntimeError):

@@ -163,6 +163,24 @@ def _short(s: str, n: int = 40) -> str:
     return repr(s) if len(s) <= n else repr(s[:n]) + f"... ({len(s)} characters)"
 
 
+def separator_hint(path: str, names: list[str]) -> str:
+    """``; the file looks ';'-separated ...`` when the header is one name holding a ``;`` or a
+    tab (a CSV written with another separator, as spreadsheets in many locales do); else ``""``."""
+    if len(names) != 1:
+        return ""
+    sep = next((c for c in (";", "\t") if c in names[0]), None)
+    if sep is None:
+        return ""
+    import shlex
+
+    shown = "tab" if sep == "\t" else repr(sep)
+    convert = (f"python -c \"import csv,sys; csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, "
+               f"delimiter={sep!r}))\" < {shlex.quote(path)} > comma.csv")
+    decimals = " (and decimal commas to points)" if sep == ";" else ""
+    return (f"; the file looks {shown}-separated; rnnx reads comma-separated CSV: convert it{decimals}, "
+            f"e.g. {convert}")
+
+
 def column_index(path: str, header: list[str] | None, column: str) -> int:
     """Where ``column`` is in the header; an empty header, a duplicated name or a
     missing column is one DataError."""
@@ -177,7 +195,8 @@ def column_index(path: str, header: list[str] | None, column: str) -> int:
         seen[name] = j
     if column not in seen:
         listed = ", ".join(_short(n) for n in names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
-        raise DataError(f"column: {column!r} is not a column of {path!r}; its columns are [{listed}]")
+        raise DataError(f"column: {column!r} is not a column of {path!r}; its columns are [{listed}]"
+                        f"{separator_hint(path, names)}")
     return seen[column]
 
 

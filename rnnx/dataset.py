@@ -179,7 +179,9 @@ def preset_table(spec: tuple) -> str:
     try:
         from vega_datasets import local_data
     except ImportError:
-        raise D.DataError(f"preset: its data ({name}.csv) comes with {package}: pip install 'rnnx[data]'") from None
+        from rnnx.install import install_command
+
+        raise D.DataError(f"preset: its data ({name}.csv) comes with {package}: {install_command('data')}") from None
     return getattr(local_data, name.replace("-", "_")).filepath
 
 

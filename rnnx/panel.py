@@ -24,6 +24,7 @@ from typing import Any
 
 from rnnx import bounds
 from rnnx.data import MAX_CSV_BYTES, DataError, size_text
+from rnnx.install import install_command
 from rnnx.io import checkpoint as ck
 
 __all__ = [
@@ -49,7 +50,7 @@ MAX_PANEL_BYTES = 1 << 31
 NPZ_KEYS = ("x", "y", "lengths")
 #: The values of the readers' ``labels`` argument.
 LABELS = ("required", "optional")
-_INSTALL = 'pip install "rnnx[panel]"'
+_INSTALL = install_command("panel")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from rnnx.data import (
     csv_records,
     decode,
     read_bytes,
+    separator_hint,
     split_counts,
     too_short,
 )
@@ -91,7 +92,7 @@ def _locate(path: str, header: list[str] | None, name: str, arg: str) -> int:
     names = [h.strip() for h in header or []]
     if any(names) and name not in names:
         listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
-        raise DataError(f"{arg}: {path!r} has no column {name!r} (columns: {listed})")
+        raise DataError(f"{arg}: {path!r} has no column {name!r} (columns: {listed}){separator_hint(path, names)}")
     return column_index(path, header, name)
 
 

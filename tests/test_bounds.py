@@ -19,7 +19,7 @@ from rnnx import bounds, panel
 from rnnx.cli import main
 
 HAS_SKTIME = importlib.util.find_spec("sktime") is not None
-needs_sktime = pytest.mark.skipif(not HAS_SKTIME, reason="sktime is not installed (pip install 'rnnx[panel]')")
+needs_sktime = pytest.mark.skipif(not HAS_SKTIME, reason="sktime is not installed (pip install -e '.[panel]')")
 MiB = 2**20
 
 

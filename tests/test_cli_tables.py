@@ -98,7 +98,7 @@ def test_resume_of_a_table_run_equals_uninterrupted_and_no_shuffle(tmp_path, cap
 
 
 def test_seed004_preset(tmp_path, capsys):
-    pytest.importorskip("vega_datasets", reason="the seed004 preset's data: pip install 'rnnx[data]'")
+    pytest.importorskip("vega_datasets", reason="the seed004 preset's data: pip install -e '.[data]'")
     m, _ = _train(tmp_path, capsys, "--preset", "seed004", "--epochs", "1")
     assert m["inputs"] == ["precipitation", "temp_max", "temp_min", "wind"] and m["targets"] == ["temp_max"]
     assert m["windows"] == {"train": 1013, "val": 217, "test": 217}
@@ -108,7 +108,7 @@ def test_seed004_preset(tmp_path, capsys):
 
 
 def test_seed004_corrected_preset(tmp_path, capsys):
-    pytest.importorskip("vega_datasets", reason="the seed004 preset's data: pip install 'rnnx[data]'")
+    pytest.importorskip("vega_datasets", reason="the seed004 preset's data: pip install -e '.[data]'")
     m, _ = _train(tmp_path, capsys, "--preset", "seed004-corrected", "--epochs", "1")
     assert m["model"]["objective"] == "many-to-one" and m["model"]["activation"] == "tanh"
     assert m["train"]["batch_size"] == 32 and m["train"]["shuffle"] is True and m["train"]["clip_norm"] == 1.0

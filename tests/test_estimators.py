@@ -9,7 +9,7 @@ import pytest
 
 import rnnx
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install 'rnnx[sklearn]'")
+sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install -e '.[sklearn]'")
 from sklearn.base import clone, is_classifier, is_regressor  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score  # noqa: E402

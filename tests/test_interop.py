@@ -172,7 +172,7 @@ def _keras64(monkeypatch):
 
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras", reason="keras is not installed: pip install 'rnnx[keras]'")
+    keras = pytest.importorskip("keras", reason="keras is not installed: pip install -e '.[keras]'")
     if keras.backend.backend() != "jax":
         pytest.skip(f"keras runs on {keras.backend.backend()}; these tests use its JAX backend")
     from rnnx.backends import Target
@@ -498,7 +498,7 @@ def test_keras_sequential_errors(monkeypatch):
 
 # -- Flax ---------------------------------------------------------------------------------------------
 def _flax():
-    pytest.importorskip("flax", reason="flax is not installed: pip install 'rnnx[flax]'")
+    pytest.importorskip("flax", reason="flax is not installed: pip install -e '.[flax]'")
     from rnnx.backends import Target
 
     Target("jax", "cpu").namespace()

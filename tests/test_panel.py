@@ -13,9 +13,10 @@ import pytest
 
 from rnnx import panel
 from rnnx.data import DataError
+from rnnx.install import install_command
 
 HAS_SKTIME = __import__("importlib").util.find_spec("sktime") is not None
-needs_sktime = pytest.mark.skipif(not HAS_SKTIME, reason="sktime is not installed (pip install 'rnnx[panel]')")
+needs_sktime = pytest.mark.skipif(not HAS_SKTIME, reason="sktime is not installed (pip install -e '.[panel]')")
 
 
 # -- pad -------------------------------------------------------------------------------------
@@ -308,7 +309,7 @@ def test_load_ts_without_a_loader(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "aeon.datasets", None)
     with pytest.raises(DataError) as e:
         panel.load_ts(str(f))
-    assert str(e.value) == (f'panel: {str(f)!r}: reading .ts files needs sktime or aeon: pip install "rnnx[panel]"')
+    assert str(e.value) == f"panel: {str(f)!r}: reading .ts files needs sktime or aeon: {install_command('panel')}"
 
 
 @needs_sktime
@@ -327,7 +328,8 @@ def test_bundled_uea_paths_and_errors(monkeypatch):
     with pytest.raises(ValueError, match=r"^split: expected 'train' or 'test', got 'TRAIN'$"):
         panel.bundled_uea("BasicMotions", "TRAIN")
     monkeypatch.setattr(panel.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(DataError, match=r'^name: the bundled UEA/UCR datasets come with sktime: pip install "rnnx\[panel\]"$'):
+    with pytest.raises(DataError, match="^name: the bundled UEA/UCR datasets come with sktime: "
+                       + re.escape(install_command("panel")) + "$"):
         panel.bundled_uea("BasicMotions", "train")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import rnnx
 
-pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install 'rnnx[sklearn]'")
+pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install -e '.[sklearn]'")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 SMALL = dict(hidden_size=8, epochs=30, lr=0.03, random_state=0)

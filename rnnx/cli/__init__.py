@@ -3,6 +3,8 @@
 runs).  Errors go to stderr as one line with a non-zero exit: an :class:`AppError` as it
 is, a library error (ValueError/TypeError naming a parameter) with the parameter's flag
 (:func:`rnnx.cli.errors.for_cli`), a bug as ``internal error`` (``RNNX_DEBUG=1`` raises it).
+A typo'd command or flag gets the nearest name (:func:`rnnx.cli.errors.did_you_mean`, after
+argparse's own abbreviations), one line with exit 2; ``rnnx --version`` prints the version.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import sys
 
 from rnnx.cli.commands import COMMANDS, command_module
-from rnnx.cli.errors import AppError, for_cli, os_error
+from rnnx.cli.errors import AppError, did_you_mean, for_cli, os_error
 
 __all__ = ["AppError", "main"]
 
@@ -33,7 +35,10 @@ def _one_line(text: str) -> str:
 def _parser(command: str | None) -> tuple[_Parser, _Parser | None]:
     """The parser of ``rnnx`` with every command's summary, and the sub-parser of
     ``command`` with its arguments (only its module is imported)."""
+    from rnnx import __version__
+
     p = _Parser(prog="rnnx", description="Recurrent networks with hand-derived BPTT on any array-API backend.")
+    p.add_argument("--version", action="version", version=f"rnnx {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     chosen = None
     for name, info in COMMANDS.items():
@@ -68,6 +73,25 @@ def _out_of_memory(args: argparse.Namespace | None, sub: _Parser | None) -> str:
     return "out of memory; try a smaller " + (f"{', '.join(flags[:-1])} or {flags[-1]}" if len(flags) > 1 else flags[0])
 
 
+def _parse(p: _Parser, sub: _Parser | None, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed; an unknown command or an unknown flag (argparse's abbreviations and
+    ambiguity rules first) is one line naming the nearest command or flag (exit 2)."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        p.error(did_you_mean("command", argv[0], list(COMMANDS), quote=True))
+    first = argv[0].split("=", 1)[0] if argv else ""
+    if first.startswith("-") and not any(o.startswith(first) for o in p.option_strings()):  # before COMMAND
+        p.error(did_you_mean("argument", first, sorted(p.option_strings()), otherwise="see rnnx --help"))
+    args, extras = p.parse_known_args(argv)
+    if extras:
+        parser = sub if sub is not None else p
+        flag = next((e.split("=", 1)[0] for e in extras if e.startswith("-") and e != "-"), None)
+        if flag is None:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        parser.error(did_you_mean("argument", flag, sorted(parser.option_strings()),
+                                  otherwise=f"see {parser.prog} --help"))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``rnnx`` with ``argv`` (default: the process's arguments) and return its exit
     status; every failure is one line on stderr."""
@@ -76,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     name, sub, args = "rnnx", None, None
     try:
         p, sub = _parser(argv[0] if argv and argv[0] in COMMANDS else None)
-        args = p.parse_args(argv)
+        args = _parse(p, sub, argv)
         name = f"rnnx {args.command}"
         from rnnx.backends import malloc
 

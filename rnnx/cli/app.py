@@ -44,7 +44,7 @@ import rnnx
 from rnnx import backends, data
 from rnnx import params as P
 from rnnx.cli import bounds, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.errors import AppError, os_error, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
@@ -52,6 +52,7 @@ from rnnx.cli.signals import Signals as _Signals
 from rnnx.cli.signals import writing_results
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
+from rnnx.install import install_command
 from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
@@ -88,7 +89,7 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     try:
         mod = backends.get(backend)
     except ValueError as e:
-        raise AppError(f"--backend: {e}") from None
+        raise AppError(under_flag("--backend", str(e))) from None
     try:
         dev = backends.resolve_device(mod.NAME, device)
     except ValueError as e:
@@ -582,7 +583,7 @@ def _need(module: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
-                       "pip install 'rnnx[cli]'")
+                       f"{install_command('cli')}")
 
 
 def checkpoint_epoch(out: str) -> Any:
@@ -993,7 +994,7 @@ def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrit
     try:
         import torch
     except ImportError:
-        raise AppError("save: --from-torch needs torch; install it with: pip install 'rnnx[torch]'") from None
+        raise AppError(f"save: --from-torch needs torch; install it with: {install_command('torch')}") from None
     from rnnx.io.inputs import NotARegularFile, open_regular
 
     try:

@@ -8,7 +8,7 @@ mapping; a message is rewritten only when the command at hand has the flag.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 
 class AppError(Exception):
@@ -37,6 +37,22 @@ FLAGS: dict[str, str] = {
     "output_activation": "--output-activation", "objective": "--objective",
 }  # any other parameter (the cell and layer options): -- and its name with - for _
 
+def did_you_mean(what: str, given: str, names: Sequence[str], *, quote: bool = False,
+                 otherwise: str | None = None) -> str:
+    """``unknown <what> 'given'; did you mean 'name'?``: the nearest of ``names`` by
+    :func:`difflib.get_close_matches` (as pip's ``get_similar_commands``); none near enough:
+    ``otherwise``, or the list of ``names``.  ``what`` ``argument``: ``unrecognized argument
+    --flag`` (argparse's wording)."""
+    import difflib
+
+    show = repr if quote else str
+    head = f"unrecognized argument {given}" if what == "argument" else f"unknown {what} {show(given)}"
+    near = difflib.get_close_matches(given, names, n=1)
+    if near:
+        return f"{head}; did you mean {show(near[0])}?"
+    return f"{head}; {otherwise or 'expected one of ' + ', '.join(names)}"
+
+
 def os_error(e: OSError) -> str:
     """``'<path>': <reason> (<errno name>)``: an OS error as the one line the user sees."""
     import errno
@@ -47,11 +63,22 @@ def os_error(e: OSError) -> str:
 
 
 _PARAM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ")
+_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*): ")  # a parameter, or a flag's name without its --
 
 
 def flag_for(param: str) -> str:
     """The flag of a library parameter (a cell option not in the table: ``--`` + its name)."""
     return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def under_flag(flag: str, message: str, *also: str) -> str:
+    """``<flag>: <message>``, the one prefix: the message's own leading ``<name>: `` is dropped
+    when it is that flag's parameter (``backend: unknown ...`` under ``--backend``) or one of
+    ``also`` (another name the library gives the same value: ``RNNX_BACKENDS``, ``load``)."""
+    m = _NAME.match(message)
+    if m and (flag_for(m[1]) == flag or m[1] in also):
+        message = message[m.end():]
+    return f"{flag}: {message}"
 
 
 def for_cli(message: str, options: Collection[str]) -> str:

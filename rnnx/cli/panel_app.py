@@ -69,6 +69,7 @@ from rnnx.backends import Unavailable
 from rnnx.dask_parallel import WorkersLost
 from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.install import install_command
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
@@ -829,7 +830,7 @@ def need_module(module: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
-                       "pip install 'rnnx[cli]'")
+                       f"{install_command('cli')}")
 
 
 def _default_out(flag: str, args: argparse.Namespace) -> str:

@@ -48,6 +48,7 @@ MAX_MEMBERS = 4096
 FLOAT_DTYPES = ("float16", "float32", "float64")
 _DEFLATE_MAX_RATIO = 1032  # deflate emits at most 258 bytes per 2 bits it reads
 _NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"  # every zip archive starts with a "PK.." record (np.savez: a local file header)
 #: What reading a damaged zip file can raise (the readers turn each into one FileFormatError).
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
               NotImplementedError, RuntimeError, OverflowError)
@@ -244,7 +245,8 @@ def _read_array(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, key: str, path: str) -
 def _open(path: str, *, nofollow: bool = False) -> Any:
     """The open file at ``path``; a missing file, a folder, a FIFO or device (refused before
     a byte is read, :func:`rnnx.io.inputs.open_regular`; with ``nofollow`` a symbolic link
-    too), an unreadable file or a bare ``.npy``: :class:`FileFormatError`."""
+    too), an unreadable file, a bare ``.npy``, an empty file or one that does not start as a
+    zip archive (a text file: not an rnnx file at all): :class:`FileFormatError`."""
     from rnnx.io.inputs import NotARegularFile, open_regular
 
     try:
@@ -265,6 +267,10 @@ def _open(path: str, *, nofollow: bool = False) -> Any:
     if start == _NPY_MAGIC:
         f.close()
         raise _fail(path, " is a bare array (.npy), not an rnnx checkpoint")
+    if not start.startswith(_ZIP_MAGIC):  # README.md, a CSV: not a damaged rnnx file but another kind
+        f.close()
+        raise _fail(path, " is empty, not an rnnx file (.npz)" if not start else
+                    " is not an rnnx file (.npz): it is not a zip archive")
     f.seek(0)
     return f
 

@@ -74,6 +74,21 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def check_backends(flag: str, spec: str | None) -> None:
+    """A comma-separated list of backends or targets given as ``flag``: an unknown name is one
+    line under that flag (the library names ``RNNX_BACKENDS``, where the list usually comes
+    from)."""
+    if spec is None:
+        return
+    from rnnx import backends
+    from rnnx.cli.errors import AppError, under_flag
+
+    try:
+        backends.selected(spec)
+    except ValueError as e:
+        raise AppError(under_flag(flag, str(e), "RNNX_BACKENDS")) from None
+
+
 def backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="numpy | jax | torch | cupy | array-api-strict (default numpy)")
     p.add_argument("--device", help="the backend's device: cpu, cuda, gpu, device1 (default: its first)")

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import bench, signals
+    from rnnx.cli.commands import check_backends
+
+    check_backends("--backend", args.backend)
 
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of --json/--plot were written (whole)
     with signals.stopping(outputs=[args.json, args.plot]):

@@ -14,7 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnx import backends
     from rnnx.cli import demo
+    from rnnx.cli.commands import check_backends
 
+    check_backends("--backends", args.backends)
     if args.backends is not None:
         os.environ["RNNX_BACKENDS"] = args.backends
     backends.selected()  # validate the selection before any work

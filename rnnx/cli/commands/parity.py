@@ -30,7 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import parity, signals
+    from rnnx.cli.commands import check_backends
     from rnnx.testing import rows as parity_rows
+
+    check_backends("--backend", args.backend)
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     unknown = [c for c in cells if c not in parity_rows.CELLS]

@@ -88,7 +88,7 @@ def _loaded(folder: str, rec: dict):
 
     import rnnx
     from rnnx import text as T
-    from rnnx.cli.errors import AppError
+    from rnnx.cli.errors import AppError, under_flag
 
     path = os.path.join(folder, "model.npz")
     try:
@@ -105,7 +105,7 @@ def _loaded(folder: str, rec: dict):
         model, params = rnnx.load(path, xp=np, dtype=np.float32 if rec["dtype"] == "float32" else np.float64,
                                   nofollow=True)  # a run's file: never through a link
     except rnnx.io.files.FileFormatError as e:
-        raise AppError(f"--model: {e}", code=1) from None
+        raise AppError(under_flag("--model", str(e), "load"), code=1) from None
     sizes = (getattr(getattr(model, "layer", None), "input_size", None), getattr(model, "output_size", None))
     if sizes != (vocab.size, vocab.size) or getattr(model, "objective", None) != "many-to-many":
         raise AppError(f"--model: {path!r} is not a character model of the {vocab.size} characters of its text.json "
