@@ -194,8 +194,7 @@ def test_install_advice_is_a_command_that_works_from_a_checkout():
     found = [f"{p.relative_to(root)}:{n}" for p in [root / "README.md", *(root / "docs").rglob("*.md"),
                                                      *(root / "rnnx").rglob("*.py"), *(root / "backends").rglob("*.py")]
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if wrong.search(line)]
-    # rnnx/training/callbacks.py's ProgressBar docstring is the engine issue's (29) to reword
-    assert [f for f in found if not f.startswith("rnnx/training/")] == []
+    assert found == []
 
 
 def test_a_preset_without_its_data_package_names_the_extra_and_a_working_command(capsys, tmp_path, monkeypatch):

@@ -346,6 +346,9 @@ def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
     assert (run_dir / "model.npz").read_bytes() == before
     with pytest.raises(AppError, match=r"^--window: does not apply to a character model \(--text\); drop it$"):
         run_text(_args("--text", src, "--window", "5", "--out", str(tmp_path / "x")))
+    for flag in ("--batch-size", "--early-stopping", "--momentum"):  # 0 too: it was taken as "not given" and ignored
+        with pytest.raises(AppError, match=rf"^{flag}: does not apply to a character model \(--text\); drop it$"):
+            run_text(_args("--text", src, flag, "0", "--out", str(tmp_path / "x")))
     with pytest.raises(AppError, match=r"^--seq-len: expected a positive integer, got 0$"):
         run_text(_args("--text", src, "--seq-len", "0", "--out", str(tmp_path / "x")))
     with pytest.raises(AppError, match=r"^--text: 804 characters; the first 90% trains"):

@@ -98,7 +98,7 @@ def _refuse_others(args: argparse.Namespace) -> None:
 
     options = set(settings.all_options())
     for k, v in vars(args).items():
-        if k not in USED and k not in options and v not in (None, False):
+        if k not in USED and k not in options and v is not None and v is not False:
             flag = "--" + k.replace("_", "-")
             raise AppError(f"{flag}: does not apply to a character model (--text); drop it")
 

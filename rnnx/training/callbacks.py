@@ -238,7 +238,7 @@ class ProgressBar(Callback):
     ``on_fit_start`` to ``epochs``, one step per epoch, its postfix the row's numbers named by
     ``postfix`` (label -> ``(history key, format)``; a key the row lacks shows ``nan``).
     Closed at ``on_fit_end``; call :meth:`close` when the run raised.  tqdm is imported when
-    the run starts (``pip install 'rnnx[cli]'``).
+    the run starts (the ``cli`` extra: ``pip install -e '.[cli]'`` from a checkout).
 
         ProgressBar(300, desc="rnnx train run", postfix={"loss": ("loss", ".3g"),
                                                           "val_acc": ("val_accuracy", ".3f")})"""
