@@ -41,7 +41,7 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data
+from rnnx import backends, data, head
 from rnnx import params as P
 from rnnx.cli import bounds, run_diagnostics, runfolder
 from rnnx.cli.errors import AppError, os_error
@@ -179,20 +179,25 @@ def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
                 norms: tuple[data.Normaliser, ...] | None = None, scalers: tuple | None = None) -> Dataset:
     """The windows of the run on its target (``series``: a list of values, or a
     :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
-    ``scalers``, a table run's input columns'): a resumed run's own normalisation."""
+    ``scalers``, a table run's input columns'): a resumed run's own normalisation.  A new
+    run under a bounded ``--output-activation`` scales its targets onto the activation's
+    range (:data:`rnnx.head.RANGES`) instead of standardising them; a resumed run keeps the
+    scaling it stored, whichever it was."""
     xp = target.namespace()
+    scale_to = head.RANGES.get(s.output_activation) if s.normalise else None
     if s.table:
         return build_table(series.values, columns=series.columns, inputs=s.inputs or s.targets,
                            targets=s.targets, window=s.window, horizon=s.horizon, split=s.split,
                            every_step=s.objective == "many-to-many", difference=s.difference,
                            final_target_every_step=s.final_target_every_step, time=series.time, xp=xp,
-                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norms, scalers=scalers)
+                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norms, scalers=scalers,
+                           target_range=scale_to)
     norm = norms[0] if norms else None
     if not s.normalise:
         norm = data.Normaliser(0.0, 1.0)
     return build(series, window=s.window, horizon=s.horizon, split=s.split,
                  every_step=s.objective == "many-to-many", final_target_every_step=s.final_target_every_step,
-                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm)
+                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm, target_range=scale_to)
 
 
 def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
