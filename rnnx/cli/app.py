@@ -725,12 +725,18 @@ def _plot(path: str, draw) -> None:
 
 # -- predict / forecast --------------------------------------------------------------------------------
 @contextlib.contextmanager
-def loaded_model(folder: str, backend: str | None, device: str | None):
+def loaded_model(folder: str, backend: str | None, device: str | None, *, from_checkpoint: bool = False):
     """The model of a run folder, on ``backend`` (default: the run's own) and ``device``,
     inside that backend's precision scope (so it computes as it was trained): yields
-    ``(meta, settings, target, dtype, model, params)``."""
-    path = os.path.join(folder, MODEL)
-    meta, groups, s = _read_run_file(folder, MODEL, "model", "--model", "a model file")
+    ``(meta, settings, target, dtype, model, params)``.  ``from_checkpoint``: the params of
+    the run's last checkpoint instead (a run that did not finish has no model file; ``meta``
+    then has the model file's ``window``, ``horizon`` and ``dtype`` from its settings)."""
+    name, kind, what = (CHECKPOINT, "checkpoint", "a training checkpoint") if from_checkpoint else \
+        (MODEL, "model", "a model file")
+    path = os.path.join(folder, name)
+    meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
+    if from_checkpoint:
+        meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
     target = target_for(backend or s.backend, device if backend else (device or s.device))
     with target.scope():
         dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
