@@ -73,6 +73,7 @@ def test_the_titles_say_where_the_run_stopped(exploded, tmp_path, monkeypatch):
     for t in titles.values():
         assert "stopped: loss inf at epoch 17" in t, t
     assert "history to epoch 10" in titles["convergence"]
+    assert "MSE off the scale from epoch 5" in titles["convergence"]  # beyond 1e100: not drawn
 
 
 def test_without_a_checkpoint_only_the_diagnostics_are_drawn(exploded, tmp_path):

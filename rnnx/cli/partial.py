@@ -59,7 +59,7 @@ def write_partial_results(out: str, error: Any) -> list[str]:
         last = int(meta.get("epoch") or 0)
         if _write(wrote, HISTORY, lambda: _history(out, history, last, error, note)) and history:
             _write(wrote, CONVERGENCE, lambda: _convergence(out, history, f"{head}\n{note}; history to epoch {last} "
-                                                            "(the last checkpoint)"))
+                                                            f"(the last checkpoint){_off_scale(history)}"))
     _write(wrote, FIGURE, lambda: _diagnostics(out, name, note))
     return wrote
 
@@ -95,6 +95,18 @@ def _history(out: str, history: list[dict], last: int, error: Any, note: str) ->
     w.writeheader()
     w.writerows(rows)
     atomic.write_text(os.path.join(out, HISTORY), buf.getvalue())
+
+
+def _off_scale(history: list[dict]) -> str:
+    """``; MSE off the scale from epoch 5``: a log axis leaves out values it cannot show
+    (:func:`rnnx.plots.plottable`), which in an exploding run is its last epochs."""
+    from rnnx import plots
+
+    for r in history:
+        vals = [r.get(k) for k in ("train_mse", "val_mse")]
+        if any(isinstance(v, float) and v == v and plots.plottable([v])[0] != v for v in vals):  # NaN: no val part
+            return f"; MSE off the scale from epoch {r['epoch']}"
+    return ""
 
 
 def _convergence(out: str, history: list[dict], title: str) -> None:
