@@ -304,7 +304,9 @@ def split_counts(n: int, fractions: tuple[float, float, float], *, need_train: b
 
 @dataclass(frozen=True)
 class Normaliser:
-    """``z = (v - mean) / std``, fitted on the training part of the series."""
+    """``z = (v - mean) / std``, fitted on the training part of the series: the mean and
+    standard deviation (:meth:`fit`), or, for a head whose output activation is bounded, an
+    offset and a scale that put the training values inside its range (:meth:`fit_range`)."""
 
     mean: float
     std: float
@@ -331,6 +333,29 @@ class Normaliser:
         s = math.sqrt(math.fsum((x - m) ** 2 for x in u) / len(u))
         std = math.ldexp(s, k)  # 0 when s is 0, or underflows (a spread below 5e-324)
         return cls(math.ldexp(m, k), std if std > 0 else 1.0)
+
+    @classmethod
+    def fit_range(cls, values: list[float], low: float, high: float, fill: float = 0.9) -> Normaliser:
+        """The scaling ``z = (v - mean) / std`` that maps ``min(values)`` and ``max(values)``
+        onto the middle ``fill`` of ``(low, high)`` (0.9: a margin of 5% of the range on each
+        side, for later values a little beyond the training ones): the targets of a head whose
+        output activation is bounded (:data:`rnnx.head.RANGES`).  ``mean`` is then an offset
+        and ``std`` a scale, and every reader of a stored ``[mean, std]`` inverts it unchanged.
+        Constant values get scale 1 (they map onto the range's middle)."""
+        if not values:
+            raise DataError("values: expected at least one value to fit the normalisation, got none")
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"low, high: expected finite low < high, got {low!r}, {high!r}")
+        if not 0.0 < fill <= 1.0:
+            raise ValueError(f"fill: expected a fraction in (0, 1], got {fill!r}")
+        lo, hi = min(values), max(values)
+        half = hi / 2 - lo / 2  # halves first: hi - lo may overflow float64
+        scale = half / (fill * (high - low) / 2) if half > 0 else 1.0
+        offset = (lo / 2 + hi / 2) - (low / 2 + high / 2) * scale  # the range's middle is the values'
+        if not (math.isfinite(scale) and math.isfinite(offset)):
+            raise DataError(f"csv: values from {lo:.3g} to {hi:.3g} are too far apart to scale onto ({low:g}, "
+                            f"{high:g}) in float64; rescale the column")
+        return cls(offset, scale)
 
     def __call__(self, v: Any) -> Any:
         if isinstance(v, list):

@@ -93,17 +93,22 @@ def _check_normalised(series: list[float], norm: D.Normaliser, xp: Any, dtype: A
 
 def build(series: list[float], *, window: int, horizon: int, split: tuple[float, float, float],
           every_step: bool, final_target_every_step: bool = False, xp: Any, dtype: Any, device: Any,
-          norm: D.Normaliser | None = None) -> Dataset:
+          norm: D.Normaliser | None = None, target_range: tuple[float, float] | None = None) -> Dataset:
     """Window the series, split in time order, normalise on the training part, and put
     each part on the backend.  ``final_target_every_step`` reproduces seed 001's quirk:
     every step of a window is trained towards the window's final target.  A given ``norm``
-    (a trained model's) is used as it is, and then the split may leave no training part."""
+    (a trained model's) is used as it is, and then the split may leave no training part.
+    ``target_range``: the range of a bounded output activation (:data:`rnnx.head.RANGES`);
+    the training part is then scaled onto its middle 90%
+    (:meth:`~rnnx.data.Normaliser.fit_range`) instead of standardised, inputs and targets
+    alike (one series, one scaling)."""
     if len(series) < window + horizon:
         raise D.too_short(len(series), window, horizon)
     w = D.windows(series, window, horizon, every_step=every_step and not final_target_every_step)
     n_train, n_val, n_test = D.split_counts(len(w.inputs), split, need_train=norm is None)
     if norm is None:
-        norm = D.Normaliser.fit(series[: w.target_index[n_train - 1] + 1])
+        train = series[: w.target_index[n_train - 1] + 1]
+        norm = D.Normaliser.fit(train) if target_range is None else D.Normaliser.fit_range(train, *target_range)
     _check_normalised(series, norm, xp, dtype)
     ds = Dataset(series, norm, window, horizon)
     bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(w.inputs))}

@@ -14,6 +14,11 @@ from rnnx._xp import outer_sum, rows_product, sigmoid
 
 ACTIVATIONS = ("none", "tanh", "sigmoid")
 
+#: The open range of each bounded activation: a regression run scales its targets inside it
+#: (:meth:`rnnx.data.Normaliser.fit_range`), since standardised targets (beyond +-1 for many
+#: series) are out of tanh's reach, and half of them out of sigmoid's.
+RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+
 
 def forward(h: Any, w: Any, b: Any, activation: str, *, xp: Any) -> Any:
     """y-hat = act(h W^T + b) over any leading axes."""

@@ -469,13 +469,17 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
                 final_target_every_step: bool = False,
                 time: tuple[str, ...] | None = None, xp: Any, dtype: Any, device: Any,
                 norm: Normaliser | Sequence[Normaliser] | None = None,
-                scalers: tuple[Normaliser, ...] | None = None) -> Dataset:
+                scalers: tuple[Normaliser, ...] | None = None,
+                target_range: tuple[float, float] | None = None) -> Dataset:
     """Windows of a table (``values`` (N, C) float64 NumPy, ``columns`` its names): each
     window's ``inputs`` columns and the O ``targets`` columns (or the one ``target``)
     ``horizon`` rows after its end (or at every step), split in time order; each input column
     and each target normalised on the training rows by its own scaler (``norm``: one
     Normaliser per target, or one for one target, and ``scalers``: a trained model's, used as
-    they are).  y is (N, O) many-to-one, (T, N, O) at every step.
+    they are).  y is (N, O) many-to-one, (T, N, O) at every step.  ``target_range``: the range
+    of a bounded output activation (:data:`rnnx.head.RANGES`); each target's training values
+    are then scaled onto its middle 90% (:meth:`rnnx.data.Normaliser.fit_range`) instead of
+    standardised (the inputs stay standardised).
 
     ``difference``: the inputs are the first differences of the input columns and the
     modelled quantity is each target's change over the horizon, ``y[t] - y[t - horizon]``;
@@ -509,10 +513,11 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
     if norms is None:
         fit_rows = (feats if difference else values)[: rows[n_train - 1] + 1 - first]
         scalers = tuple(Normaliser.fit(fit_rows[:, j].tolist()) for j in in_cols)
+        fit = Normaliser.fit if target_range is None else lambda v: Normaliser.fit_range(v, *target_range)
         if difference:
-            norms = tuple(Normaliser.fit(y[:n_train, k].tolist()) for k in range(len(names)))
+            norms = tuple(fit(y[:n_train, k].tolist()) for k in range(len(names)))
         else:
-            norms = tuple(Normaliser.fit(fit_rows[:, j].tolist()) for j in t_cols)
+            norms = tuple(fit(fit_rows[:, j].tolist()) for j in t_cols)
     mean = np.asarray([s.mean for s in scalers])
     std = np.asarray([s.std for s in scalers])
     xz = (x - mean) / std

@@ -73,8 +73,8 @@ def _params(path):
     return checkpoint.load(str(path))[1]["params"]
 
 
-@pytest.mark.parametrize("extra", [{}, {"cell": "gru", "hidden": 8, "layers": 2, "dropout": 0.3}],
-                         ids=["rnn", "gru-dropout"])
+@pytest.mark.parametrize("extra", [{}, {"cell": "gru", "hidden": 8, "layers": 2, "dropout": 0.3},
+                                   {"output_activation": "tanh"}], ids=["rnn", "gru-dropout", "tanh-scaled"])
 def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, monkeypatch, extra):
     """Interrupted in epoch 7 (last checkpoint: epoch 4), resumed: same params, bit for bit
     (with dropout: the same masks)."""

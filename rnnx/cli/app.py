@@ -41,7 +41,7 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data
+from rnnx import backends, data, head
 from rnnx import params as P
 from rnnx.cli import bounds, run_diagnostics, runfolder
 from rnnx.cli.errors import AppError, os_error, under_flag
@@ -180,20 +180,25 @@ def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
                 norms: tuple[data.Normaliser, ...] | None = None, scalers: tuple | None = None) -> Dataset:
     """The windows of the run on its target (``series``: a list of values, or a
     :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
-    ``scalers``, a table run's input columns'): a resumed run's own normalisation."""
+    ``scalers``, a table run's input columns'): a resumed run's own normalisation.  A new
+    run under a bounded ``--output-activation`` scales its targets onto the activation's
+    range (:data:`rnnx.head.RANGES`) instead of standardising them; a resumed run keeps the
+    scaling it stored, whichever it was."""
     xp = target.namespace()
+    scale_to = head.RANGES.get(s.output_activation) if s.normalise else None
     if s.table:
         return build_table(series.values, columns=series.columns, inputs=s.inputs or s.targets,
                            targets=s.targets, window=s.window, horizon=s.horizon, split=s.split,
                            every_step=s.objective == "many-to-many", difference=s.difference,
                            final_target_every_step=s.final_target_every_step, time=series.time, xp=xp,
-                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norms, scalers=scalers)
+                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norms, scalers=scalers,
+                           target_range=scale_to)
     norm = norms[0] if norms else None
     if not s.normalise:
         norm = data.Normaliser(0.0, 1.0)
     return build(series, window=s.window, horizon=s.horizon, split=s.split,
                  every_step=s.objective == "many-to-many", final_target_every_step=s.final_target_every_step,
-                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm)
+                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm, target_range=scale_to)
 
 
 def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
@@ -722,12 +727,18 @@ def _plot(path: str, draw) -> None:
 
 # -- predict / forecast --------------------------------------------------------------------------------
 @contextlib.contextmanager
-def loaded_model(folder: str, backend: str | None, device: str | None):
+def loaded_model(folder: str, backend: str | None, device: str | None, *, from_checkpoint: bool = False):
     """The model of a run folder, on ``backend`` (default: the run's own) and ``device``,
     inside that backend's precision scope (so it computes as it was trained): yields
-    ``(meta, settings, target, dtype, model, params)``."""
-    path = os.path.join(folder, MODEL)
-    meta, groups, s = _read_run_file(folder, MODEL, "model", "--model", "a model file")
+    ``(meta, settings, target, dtype, model, params)``.  ``from_checkpoint``: the params of
+    the run's last checkpoint instead (a run that did not finish has no model file; ``meta``
+    then has the model file's ``window``, ``horizon`` and ``dtype`` from its settings)."""
+    name, kind, what = (CHECKPOINT, "checkpoint", "a training checkpoint") if from_checkpoint else \
+        (MODEL, "model", "a model file")
+    path = os.path.join(folder, name)
+    meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
+    if from_checkpoint:
+        meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
     target = target_for(backend or s.backend, device if backend else (device or s.device))
     with target.scope():
         dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"

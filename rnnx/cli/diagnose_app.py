@@ -17,6 +17,7 @@ import json
 import math
 import os
 import statistics
+import sys
 from typing import Any
 
 from rnnx.cli import runfolder, signals
@@ -63,7 +64,13 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
         _check_out(out, files, overwrite)
         return _diagnose_panel(folder, part, out, files, probe_size, what, backend, device)
     _check_out(out, files, overwrite)
-    with app.loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+    unfinished = _unfinished(folder)
+    if unfinished:
+        epoch = app.checkpoint_epoch(folder)
+        print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
+              f"last checkpoint (epoch {epoch})", file=sys.stderr)
+    with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
+                                                                                     params):
         ds = _windows(app, folder, meta, s, csv, column, target, dtype, model)
         name = "test" if csv else part
         p = ds.parts[name]
@@ -77,8 +84,16 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
         except ValueError as e:
             raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
         _measure(app, rec, folder, params)
-    return _write(rec, folder, name, csv, out, files, f"{s.name}: {model.cell.upper()} H={s.hidden}, trained model, "
+    what = f"last checkpoint (epoch {epoch}) of a run that did not finish" if unfinished else "trained model"
+    return _write(rec, folder, name, csv, out, files, f"{s.name}: {model.cell.upper()} H={s.hidden}, {what}, "
                   f"{name} windows")
+
+
+def _unfinished(folder: str) -> bool:
+    """A run folder without a model file but with a checkpoint (a run stopped by a signal or
+    by a non-finite loss): ``diagnose --model`` reads its last checkpoint."""
+    model, ckpt = (os.path.join(folder, n) for n in (runfolder.MODEL, runfolder.CHECKPOINT))
+    return not os.path.lexists(model) and os.path.isfile(ckpt) and not os.path.islink(ckpt)
 
 
 def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
