@@ -43,7 +43,7 @@ from typing import Any
 import rnnx
 from rnnx import backends, data, head
 from rnnx import params as P
-from rnnx.cli import bounds, run_diagnostics, runfolder
+from rnnx.cli import bounds, partial, run_diagnostics, runfolder
 from rnnx.cli.errors import AppError, os_error, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
@@ -529,10 +529,12 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             kept = os.path.exists(os.path.join(out, CHECKPOINT))
             with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
                 run_diagnostics.save(rec, out)
+            wrote = partial.write_partial_results(out, e)  # history.csv, convergence.png, diagnostics.png up to it
+            shown = f"; {', '.join(wrote)} show the run up to it" if wrote else ""
             last = f"the last good checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}" if kept else \
                 "no checkpoint had been written yet"
             where = f" ({e.where})" if e.where else ""
-            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}; "
+            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}{shown}; "
                            "try --clip-norm 1.0 or a lower --lr", code=3) from None
         except (backends.Unavailable, WorkersLost) as e:
             if not seen["started"]:  # more --devices than present; no Dask scheduler there
