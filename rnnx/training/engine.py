@@ -70,7 +70,12 @@ from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, all_
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
 
-__all__ = ["fit", "evaluate", "predict", "fit_stream", "zero_state"]
+__all__ = ["fit", "evaluate", "predict", "fit_stream", "zero_state", "PARTIAL"]
+
+#: The key of the history row that a state stopped by ``max_updates`` inside an epoch ends
+#: with (that epoch's batches so far; with ``partial_updates``, ``partial_loss_sum`` and
+#: ``partial_clipped``: what its row needs to come out as the uninterrupted run's).
+PARTIAL = "partial_batches"
 
 
 
@@ -179,9 +184,11 @@ def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
     return names
 
 
-def _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
-              seed, model, lengths) -> None:
-    _positive_int("epochs", epochs)
+def _settings(epochs, max_updates, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights,
+              verbose, seed, model, lengths) -> None:
+    for name, v in (("epochs", epochs), ("max_updates", max_updates)):
+        if v is not None:
+            _positive_int(name, v)
     _positive_int("batch_size", batch_size)
     for name, v in (("clip_value", clip_value), ("clip_norm", clip_norm)):
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -276,8 +283,8 @@ def _check_monitor(monitor: str, row: dict) -> None:
 
 
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
-        epochs: int = 10, batch_size: int = 32, shuffle: bool = True, optimizer: Any = "adam", lr: float | None = None,
-        loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
+        epochs: int | None = None, max_updates: int | None = None, batch_size: int = 32, shuffle: bool = True,
+        optimizer: Any = "adam", lr: float | None = None, loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
         tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
         restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
         seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
@@ -362,7 +369,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     _check_model(model)
     loss_name, loss_fn = _loss(model, loss)
     names = _metrics(metrics, loss_name)
-    _settings(epochs, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
+    _settings(epochs, max_updates, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
               seed, model, lengths)
     _positive_int("progress_every", progress_every)
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
@@ -391,10 +398,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         raise TypeError(f"find_non_finite: expected True or False, got {find_non_finite!r}")
     if should_stop is not None and not callable(should_stop):
         raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
-    # the epoch the checkpoint file holds (a run resumed from that very file: its epoch)
-    written = -1
+    # the (epoch, updates) the checkpoint file holds (a run resumed from that very file: its state's)
+    written: tuple | None = (-1, -1)
     if isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(checkpoint):
-        written = None  # set to the loaded state's epoch below
+        written = None  # set to the loaded state's below
     run = run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
                         clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
                         early_stopping=_stopper_setting(stopper), dtype=train.x.dtype)
@@ -419,7 +426,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
         st = replace(resume, history=list(resume.history))
         if written is None:
-            written = st.epoch
+            written = (st.epoch, st.updates)
     else:
         if params is None:
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
@@ -427,6 +434,21 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         st = FitState(params=dict(params), opt_state=opt.init(params))
     check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first,
                   validation=None if validation_data is None else (*validation_data[:2], val))
+    # a state stopped by max_updates inside an epoch: that epoch's progress, kept out of the rows callbacks see
+    partial = st.history.pop() if st.history and PARTIAL in st.history[-1] else None
+    upb = -(-int(train.x.shape[0]) // tbptt[0]) if tbptt is not None else 1  # updates per batch (tbptt: windows)
+    if max_updates is not None and max_updates % upb:
+        raise ValueError(f"max_updates: with tbptt={tuple(tbptt)} every batch makes {upb} updates (one per window); "
+                         f"expected a multiple of {upb}, got {max_updates}")
+    if diagnostics is not None and (max_updates is not None or partial is not None):
+        raise ValueError("diagnostics: recorded by whole epochs; not with max_updates or a state it stopped "
+                         "inside an epoch")
+    if max_updates is not None and st.updates > max_updates:
+        raise ValueError(f"max_updates: the resumed state is after {st.updates} updates, more than "
+                         f"max_updates={max_updates}; expected max_updates >= {st.updates}")
+    limit = math.inf if max_updates is None else max_updates
+    if epochs is None:  # max_updates alone: as many epochs as it takes
+        epochs = 10 if max_updates is None else -(-max_updates // (upb * -(-train.n // batch_size)))
 
     apply = make_apply(opt, clip_value=clip_value, clip_norm=clip_norm, freeze=tuple(freeze), xp=xp)
     jit = capabilities(xp).jit
@@ -484,23 +506,29 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         cb.load_state_dict(stored)
 
     def snapshot(state: FitState) -> FitState:
-        """``state`` with its arrays on the data's device and the optimizer's step a Python int."""
-        return replace(state, history=list(state.history), opt_state=optim.as_python(home(state.opt_state)),
-                       params=home(state.params), best_params=home(state.best_params))
+        """``state`` with its arrays on the data's device, the optimizer's step a Python int
+        and the partial epoch's row (if any) last in its history."""
+        return replace(state, history=[*state.history, *([partial] if partial else [])],
+                       opt_state=optim.as_python(home(state.opt_state)), params=home(state.params),
+                       best_params=home(state.best_params))
 
     def save(state: FitState) -> None:
+        nonlocal written
+        written = (state.epoch, state.updates)
         if callable(checkpoint):  # the caller's writer (the CLI's run folder)
             checkpoint(snapshot(state))
         else:
-            S.save_state(checkpoint, model, state, run)
+            S.save_state(checkpoint, model, replace(state, history=[*state.history, *([partial] if partial else [])]),
+                         run)
 
     def stop(updates0: int) -> Stopped:
-        """The epoch in progress undone; the last complete one kept (and in the checkpoint)."""
+        """The updates since ``updates0`` (the epoch's start, or the partial epoch's point)
+        undone; the state there kept (and in the checkpoint)."""
         progress.abort()
         st.updates = updates0
         kept = snapshot(st)
-        if checkpoint is not None and written != kept.epoch and writer:
-            save(kept)
+        if checkpoint is not None and written != (kept.epoch, kept.updates) and writer:
+            save(st)
         return Stopped(kept)
 
     def explained(epoch: int, value: float, start: tuple, reason: str, plain: str | None) -> NonFiniteLoss:
@@ -509,12 +537,13 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         none being so, says so and gives ``reason``); else ``plain``."""
         if not find_non_finite:
             return NonFiniteLoss(epoch, value, plain)
-        p0, o0, order0, updates0 = start
+        p0, o0, order0, updates0, first, end, k0 = start
+
         def seed_of(k: int) -> int | None:  # the dropout seed after k updates of the epoch: its own masks
             return random.Random(f"{seed}:dropout:{updates0 + k}").getrandbits(31) if dropout else None
 
         where = replay_epoch(model, apply, loss_fn, local, order0, home(p0), home(o0), seed_of, epoch=epoch,
-                                 batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp)
+                             batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp, span=(first, end, k0))
         return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
                              f"but {reason}")
 
@@ -559,10 +588,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             cut_data[steps] = train.cut(steps)
         return cut_data[steps]
 
-    def epoch_order(epoch: int) -> tuple:
+    def span_end(first: int, left: float) -> int:
+        """Where an epoch's batches from sample ``first`` stop with ``left`` updates to go."""
+        return min(train.n, first + min(left, train.n) // upb * batch_size)
+
+    def epoch_order(epoch: int, first: int, end: int) -> tuple:
         """Epoch ``epoch``'s sample order, its index array (one host-to-device copy) and,
-        where updates are compiled, each program's indices by first sample (sliced here, so
-        that this host work can run while the device computes the epoch before)."""
+        where updates are compiled, each program's indices by first sample from ``first`` to
+        ``end`` (sliced here, so that this host work can run while the device computes the
+        epoch before)."""
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{epoch}").shuffle(order)
@@ -571,9 +605,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             perm = index_array(order, xp=xp, dtype=it, device=dev)
             if par is not None:
                 perm = par.place(perm)
-        a, spans = 0, []
-        while compiled and a < train.n:
-            if spe > 1 and train.n - a >= spe * batch_size:
+        a, spans = first, []
+        while compiled and a < end:
+            if spe > 1 and end - a >= spe * batch_size:
                 chunks[a] = xp.reshape(perm[a:a + spe * batch_size], (spe, batch_size))
                 spans.append((a, a + spe * batch_size))
                 a += spe * batch_size
@@ -582,9 +616,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 spans.append((a, min(a + batch_size, train.n)))
                 a += batch_size
         if not compiled:
-            spans = [(a, min(a + batch_size, train.n)) for a in range(0, train.n, batch_size)]
+            spans = [(a, min(a + batch_size, train.n)) for a in range(first, end, batch_size)]
         cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, T, compiled=compiled)
-        return epoch, order, perm, chunks, cuts
+        return (epoch, first, end), order, perm, chunks, cuts
 
     ahead = None  # the next epoch's epoch_order, made while the device computes this one
     if compiled:
@@ -592,25 +626,33 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if par is not None:
             zeros = par.place(zeros)
     try:
-        while st.epoch < epochs and stopped == "done":
+        while st.epoch < epochs and stopped == "done" and st.updates < limit:
             t0 = time.perf_counter()
-            updates0 = st.updates
+            updates0 = st.updates  # what a stop undoes to: the epoch's start, or the partial epoch's point
             epoch_stats: list = []
-            _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == st.epoch else epoch_order(st.epoch)
+            first = done = clipped0 = k0 = 0
+            total, clipped_n = zeros if compiled else (None, None)  # arrays never mutated: the same two every epoch
+            if partial is not None:  # the epoch max_updates stopped in: its sums so far, as they were
+                done, k0, clipped0 = partial["partial_batches"], partial["partial_updates"], partial["partial_clipped"]
+                first = done * batch_size
+                total = xp.asarray(partial["partial_loss_sum"], dtype=train.x.dtype, device=dev)
+                clipped_n = xp.asarray(clipped0, dtype=it, device=dev)
+                if par is not None:
+                    total, clipped_n = par.place((total, clipped_n))
+            end = span_end(first, limit - updates0)
+            key = (st.epoch, first, end)
+            _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
             ahead = None
             params, opt_state = st.params, st.opt_state
-            start = (params, opt_state, order, updates0)  # what a replay of this epoch starts from
-            total, clipped_n, done = None, None, 0
-            if compiled:
-                total, clipped_n = zeros  # arrays are never mutated: the same two every epoch
+            start = (params, opt_state, order, updates0 - k0, first, end, k0)  # what a replay starts from
             progress.start(st.epoch + 1)
-            a = 0
-            while a < train.n:
+            a = first
+            while a < end:
                 if should_stop is not None and should_stop():
                     raise stop(updates0)
                 before = done
                 src = train if cuts is None else cut(cuts[a])  # this batch's time steps
-                if compiled and spe > 1 and train.n - a >= spe * batch_size:  # spe full batches: one program
+                if compiled and spe > 1 and end - a >= spe * batch_size:  # spe full batches: one program
                     e = a + spe * batch_size
                     params, opt_state, total, clipped_n = steps(
                         params, opt_state, total, clipped_n, src.x, src.y, src.lengths, chunks[a],
@@ -681,23 +723,34 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             finite_flag = None
             if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
                 finite_flag = finite_c(params)
-                if st.epoch + 1 < epochs:
-                    ahead = epoch_order(st.epoch + 1)
-            epoch_loss = float(total) / done  # the one host read of the epoch
+                if st.epoch + 1 < epochs and a == train.n and st.updates < limit:
+                    ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
+            loss_sum = float(total)  # the one host read of the epoch
+            epoch_loss = loss_sum / done
             if rec is not None:  # before the finiteness check: an update that exploded is on record
                 rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
             if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else all_finite_host(params, xp=xp)):
                 progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
                 raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
                                 None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
+            n_clipped = int(clipped_n) if clipped_n is not None else 0
+            st.clipped += n_clipped - clipped0
+            if a < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
+                st.params, st.opt_state = params, opt_state
+                partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
+                           "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
+                st.callbacks = [cb.state_dict() for cb in own]
+                progress.abort()
+                if checkpoint is not None and writer:
+                    save(st)
+                break
+            partial = None
             st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
             row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
             if val is not None:
                 pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predict_fn)
                 row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
-            n_clipped = int(clipped_n) if clipped_n is not None else 0
-            st.clipped += n_clipped
-            row["clipped"] = n_clipped / max(1, st.updates - updates0)  # of the epoch's optimizer steps
+            row["clipped"] = n_clipped / max(1, st.updates - updates0 + k0)  # of the epoch's optimizer steps
             try:
                 for cb in cbs:  # numbers a callback adds to the row, before anything reads it
                     _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
@@ -718,10 +771,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                 cb.on_epoch_end(view, dict(row))
             stopped = view.stopped or "done"
             st.callbacks = [cb.state_dict() for cb in own]
-            if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs
+            if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs or st.updates >= limit
                                                       or st.epoch % checkpoint_every == 0):
                 save(st)
-                written = st.epoch
     finally:
         if dask is not None:
             dask.close()
@@ -732,7 +784,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     restore = stopper is not None and stopper.restore_best_weights and st.best_params is not None
     for cb in cbs:
         cb.on_fit_end(view)
-    return FitResult(st.best_params if restore else st.params, st.history, stopped, st.best_epoch, st)
+    history = list(st.history)
+    if partial is not None:
+        st.history.append(partial)
+    return FitResult(st.best_params if restore else st.params, history, stopped, st.best_epoch, st)
 
 
 def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,

@@ -234,15 +234,17 @@ def start_recorder(diagnostics: Any, model, train: Batches, loss_fn: Callable, l
 
 def replay_epoch(model, apply: Callable, loss_fn: Callable, train: Batches, order: list[int], params: dict,
                      opt_state: dict, seed_of: Callable, *, epoch: int, batch_size: int, shuffle: bool, tbptt: Any,
-                     xp: Any) -> str | None:
+                     xp: Any, span: tuple[int, int, int] | None = None) -> str | None:
     """Replay one epoch eagerly from ``params`` / ``opt_state`` (its sample ``order``, and
     ``seed_of(k)`` the dropout seed of a batch after k updates: the same numbers), every loss, gradient and updated parameter
     checked; the first non-finite one as ``update k of epoch e: grads['weight_hh_l0']: ...``
-    (:func:`rnnx.checks.first_non_finite`), or None when each is finite."""
+    (:func:`rnnx.checks.first_non_finite`), or None when each is finite.  ``span``: (first
+    sample, end, updates before ``first``), the part of the epoch run (default: all of it)."""
     from rnnx import checks
 
     names, dev = list(model.param_shapes()), compat.device(train.x)
-    count = [0]
+    first, end, k0 = span or (0, train.n, 0)
+    count = [k0]
 
     class _Found(Exception):
         pass
@@ -261,8 +263,8 @@ def replay_epoch(model, apply: Callable, loss_fn: Callable, train: Batches, orde
         return p
 
     try:
-        for a in range(0, train.n, batch_size):
-            e = min(a + batch_size, train.n)
+        for a in range(first, end, batch_size):
+            e = min(a + batch_size, end)
             b = (train.take(index_array(order[a:e], xp=xp, dtype=index_dtype(xp, dev), device=dev), xp=xp)
                  if shuffle else train.part(a, e))
             if tbptt is not None:
