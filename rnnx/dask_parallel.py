@@ -28,6 +28,7 @@ Needs rnnx's ``dask`` extra (from a checkout: ``pip install -e '.[dask]'``; :fun
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,10 +168,6 @@ def _client(client_type: Any, address: str, timeout: float) -> Any:
     return box["client"]
 
 
-def _add(a: Any, b: Any) -> Any:
-    return a + b
-
-
 class Session:
     """A :class:`DaskParallel` connected for one fit: the client, the data on the workers."""
 
@@ -230,7 +227,7 @@ class Session:
             level = [self.client.submit(_part, self.config, params, *self.data, part, self.y_axis, self.loss_name,
                                         pure=False) for part in parts]
             while len(level) > 1:  # ((s0 + s1) + (s2 + s3)) + ...: the same tree whatever ran where
-                level = [self.client.submit(_add, level[i], level[i + 1], pure=False) if i + 1 < len(level)
+                level = [self.client.submit(operator.add, level[i], level[i + 1], pure=False) if i + 1 < len(level)
                          else level[i] for i in range(0, len(level), 2)]
             try:
                 summed = level[0].result(timeout=self.timeout)

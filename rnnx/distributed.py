@@ -35,6 +35,7 @@ from typing import Any, Callable
 import array_api_compat as compat
 
 from rnnx import losses as L
+from rnnx._xp import namespace
 from rnnx.backends import capabilities
 
 __all__ = ["DataParallel", "Plan", "plan", "loss_and_grad", "partial_sums", "combine", "initialize"]
@@ -166,10 +167,8 @@ def partial_sums(model, params: dict, x: Any, y: Any, *, lengths: Any = None, va
     False).  Sum these over the parts by any means (an all-reduce of torch.distributed, a
     Dask tree reduction) and :func:`combine` gives the batch's (loss, grads), equal to
     ``Model.loss_and_grad`` of the whole batch up to the order of the additions."""
-    from rnnx._xp import namespace
-
-    name, fn = _loss(model, loss)
-    return _sums(model, params, x, y, lengths, valid, loss_name=name, loss_fn=fn, seed=seed, xp=namespace(x=x))
+    fn = L.for_training(loss)
+    return _sums(model, params, x, y, lengths, valid, loss_name=fn.name, loss_fn=fn, seed=seed, xp=namespace(x=x))
 
 
 def _reduced(model, params: dict, x: Any, y: Any, lengths: Any, valid: Any, *, loss_name: str,
@@ -219,7 +218,7 @@ def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_ax
 
     ``x, y, lengths`` the whole training data (every device holds it), ``idx`` this
     device's sample indices, ``valid`` their real/padding flags (None: all real).  The
-    signature of :func:`rnnx.fitting.make_step`'s step, so :func:`rnnx.fitting.make_steps`
+    signature of :func:`rnnx.training.strategies.make_step`'s step, so :func:`~rnnx.training.strategies.make_steps`
     runs K of them as one program."""
     from rnnx.fitting import Batches
 
@@ -233,61 +232,21 @@ def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_ax
     return step
 
 
-def make_update(model, apply: Callable, loss_name: str, loss_fn: Callable, *, xp: Any,
-                all_sum: Callable) -> Callable:
-    """One device's part of a data-parallel update of a given batch (run inside
-    ``Plan.data_parallel``, the batch split)::
-
-        update(params, opt_state, x, y, lengths, seed, valid=None) -> (params, opt_state, loss, clipped)
-
-    :func:`rnnx.fitting.make_update`'s signature and results, for a batch already cut
-    (what rnnx.fit does); ``valid`` the samples' real/padding flags."""
-
-    def update(params, opt_state, x, y, lengths, seed, valid=None):
-        loss, grads = _reduced(model, params, x, y, lengths, valid, loss_name=loss_name, loss_fn=loss_fn, seed=seed,
-                               xp=xp, all_sum=all_sum)
-        new, opt_state, c = apply(params, opt_state, grads)
-        return new, opt_state, loss, c
-
-    return update
-
-
-def pad_batch(plan: Plan, x: Any, y: Any, *, y_axis: int, xp: Any) -> tuple[Any, Any, Any]:
-    """A time-major batch (x (T, B, I), y along ``y_axis``) padded as :meth:`Plan.pad`
-    pads its indices, and its (B',) real/padding flags; as it is, with flags None, when B
-    already splits over the plan's devices."""
-    idx, valid = plan.pad(list(range(x.shape[1])))
-    if valid is None:
-        return x, y, None
-    dev = compat.device(x)
-    idx = xp.asarray(idx, device=dev)
-    return xp.take(x, idx, axis=1), xp.take(y, idx, axis=y_axis), xp.asarray(valid, dtype=xp.bool, device=dev)
-
-
 def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str = "mse",
                   distribution: DataParallel) -> tuple[Any, dict]:
     """The loss and gradient of :meth:`rnnx.model.Model.loss_and_grad` (time-major x
     (T, B, I)), computed with the batch split over ``distribution``'s devices: one SPMD
     program, one all-reduce.  B must be a multiple of the devices.  Returns (loss, grads)
     on every device (replicated); compiled afresh on every call (for a loop, use ``fit``)."""
-    from rnnx._xp import namespace
-
-    xp = namespace(x=x)
-    name, fn = _loss(model, loss)
+    xp, fn = namespace(x=x), L.for_training(loss)
     par = plan(distribution, xp, batch_size=x.shape[1], tbptt=None, diagnostics=None, model=model,
-               loss_name=name)
+               loss_name=fn.name)
 
     def local(p, x, y, lengths):
-        return _reduced(model, p, x, y, lengths, None, loss_name=name, loss_fn=fn, seed=None, xp=xp,
+        return _reduced(model, p, x, y, lengths, None, loss_name=fn.name, loss_fn=fn, seed=None, xp=xp,
                         all_sum=par.all_sum)
 
     y_axis = 1 if model.objective == "many-to-many" else 0
     run = par.data_parallel(local, par.devices, (None, 1, y_axis, 0))
     return run(*par.place((params, x, y, lengths)))
 
-
-def _loss(model, loss: str) -> tuple[str, Callable]:
-    from rnnx.losses import for_training
-
-    spec = for_training(loss)
-    return spec.name, spec

@@ -20,10 +20,6 @@ from rnnx._xp import namespace, zeros_before
 from rnnx import losses as L
 
 
-def _add(a: dict, b: dict) -> dict:
-    return {k: a[k] + b[k] for k in a}
-
-
 def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: Callable, loss: Any = "mse",
         seed: int | None = None):
     """Run truncated BPTT over one batch of sequences x (T, B, I), target (T, B, O).
@@ -67,7 +63,7 @@ def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: C
         for (a, b), cache in zip(reversed(segs), reversed(caches)):
             # backprop through the later segment first; its dstate0 is dL/d(state at a)
             g, _, dstate = model.backward(params, cache, dpred[a - s : b - s, ...], dstate)
-            grads = g if grads is None else _add(grads, g)
+            grads = g if grads is None else {k: grads[k] + g[k] for k in grads}
         losses.append(value)
         params = update(params, grads)
         state, done, window = carried, e, window + 1

@@ -66,7 +66,7 @@ from rnnx.training import state as S
 from rnnx.training.sources import (Batches, as_array, batch_cuts, check_inputs, prepare, sample_weights,
                                    split_validation)
 from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state, run_settings
-from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, all_finite_host, compile_if_possible,
+from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, compile_if_possible,
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
 
@@ -78,13 +78,13 @@ __all__ = ["fit", "evaluate", "predict", "fit_stream", "zero_state", "PARTIAL"]
 PARTIAL = "partial_batches"
 
 
-
-# -- one update -----------------------------------------------------------------------------------
-def _optimizer(optimizer: Any, lr: float | None):
-    """:func:`rnnx.optim.make`: an optimizer object from a name (:data:`rnnx.optim.OPTIMIZERS`;
-    ``lr`` its learning rate, else the optimizer's default) or an :mod:`rnnx.optim` object
-    as it is (``lr`` then refused)."""
-    return optim.make(optimizer, lr=lr)
+# -- what every update shares, whatever its source --------------------------------------------------
+def _seeds(seed: int, n: int, k: int = 1, *, xp: Any = None, dtype: Any = None, device: Any = None) -> Any:
+    """The dropout seeds of updates n .. n + k - 1 of a run seeded ``seed``, each drawn from
+    ``f"{seed}:dropout:{n}"`` (a resumed run, of any source, draws the uninterrupted run's
+    masks): an int (k = 1, no ``xp``: an eager update), else an index array on ``device``."""
+    s = [random.Random(f"{seed}:dropout:{n + j}").getrandbits(31) for j in range(k)]
+    return s[0] if xp is None else xp.asarray(s if k > 1 else s[0], dtype=dtype, device=device)
 
 
 # -- evaluation -----------------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         data = replace(data, w=sample_weights(sample_weight, data, x, tbptt=tbptt, distribution=distribution))
     train, val = split_validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
     xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
-    opt = _optimizer(optimizer, lr)
+    opt = optim.make(optimizer, lr=lr)  # a name (lr its learning rate, else the default) or an rnnx.optim object
     bounds.check_training(model, batch_size=batch_size, steps=int(train.x.shape[0]), sequences=train.n,
                           itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
                           transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
@@ -464,29 +464,24 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     writer = capabilities(xp).process_index() == 0  # several processes (jax.distributed): process 0 writes
     spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
                                                          capabilities(xp).scan is not None, train.n // batch_size)
+    # the compiled programs (one update; spe updates as one scan), cached by the run's settings
+    cached = functools.partial(compiled_update, model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp)
     if compiled and par is None:
         one = make_step(update, y_axis=train.y_axis, index_dtype=it, xp=xp)
-        step = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp, jit, one,
-                                extra=("step", str(it), "stats" if stats is not None else ""))
+        step = cached(jit, one, extra=("step", str(it), "stats" if stats is not None else ""))
         if spe > 1:
-            steps = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp, jit,
-                                     make_steps(one, scan=capabilities(xp).scan, xp=xp),
-                                     extra=("steps", str(it)))
-    elif compiled:  # data parallel: the same update as one SPMD program over par.devices
+            steps = cached(jit, make_steps(one, scan=capabilities(xp).scan, xp=xp), extra=("steps", str(it)))
+    elif compiled:  # data parallel: the same update as one SPMD program over par.devices (padded: a short batch)
         one = distributed.make_step(model, apply, loss_name, loss_fn, y_axis=train.y_axis, index_dtype=it, xp=xp,
                                     all_sum=par.all_sum)
-        on_mesh = functools.partial(spmd, par)
-        step = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
-                                functools.partial(on_mesh, split=(0, None)), one,
-                                extra=("dp-step", str(it), *par.key()), jit_key="dp")
-        padded = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
-                                  functools.partial(on_mesh, split=(0, None, 0)), one,
-                                  extra=("dp-padded", str(it), *par.key()), jit_key="dp")
+
+        def on_mesh(fn: Callable, name: str, split: tuple) -> Callable:
+            return cached(functools.partial(spmd, par, split=split), fn, extra=(name, str(it), *par.key()),
+                          jit_key="dp")
+
+        step, padded = on_mesh(one, "dp-step", (0, None)), on_mesh(one, "dp-padded", (0, None, 0))
         if spe > 1:
-            steps = compiled_update(model, opt, loss_fn.label, clip_value, clip_norm, tuple(freeze), xp,
-                                     functools.partial(on_mesh, split=(1, None)),
-                                     make_steps(one, scan=capabilities(xp).scan, xp=xp),
-                                     extra=("dp-steps", str(it), *par.key()), jit_key="dp")
+            steps = on_mesh(make_steps(one, scan=capabilities(xp).scan, xp=xp), "dp-steps", (1, None))
     if compiled:
         st.opt_state = optim.as_arrays(st.opt_state, xp=xp, device=dev, params=st.params)
     local = train  # on the data's device (what a replay of a non-finite epoch runs on)
@@ -540,26 +535,25 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         p0, o0, order0, updates0, first, end, k0 = start
 
         def seed_of(k: int) -> int | None:  # the dropout seed after k updates of the epoch: its own masks
-            return random.Random(f"{seed}:dropout:{updates0 + k}").getrandbits(31) if dropout else None
+            return _seeds(seed, updates0 + k) if dropout else None
 
         where = replay_epoch(model, apply, loss_fn, local, order0, home(p0), home(o0), seed_of, epoch=epoch,
                              batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp, span=(first, end, k0))
         return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
                              f"but {reason}")
 
+    def add(total: Any, value: Any) -> Any:  # an eager update's sums start from its first value
+        return value if total is None else total + value
+
     def weights(b: Batches) -> tuple:
         """The sample weights as a trailing argument of a compiled step, only when there are
         some (the data-parallel step, which refuses them, takes none)."""
         return () if b.w is None else (b.w,)
 
-    def dropout_seed():
-        s = random.Random(f"{seed}:dropout:{st.updates}").getrandbits(31)
-        return xp.asarray(s, dtype=it, device=dev) if compiled else s
-
-    def dropout_seeds(k: int):
-        """The seeds of the next k updates, one array: what k calls of dropout_seed give."""
-        return xp.asarray([random.Random(f"{seed}:dropout:{st.updates + j}").getrandbits(31) for j in range(k)],
-                          dtype=it, device=dev)
+    def seeds(k: int = 1) -> Any:
+        """The dropout seeds of the next k updates (None without dropout)."""
+        return _seeds(seed, st.updates, k, **(dict(xp=xp, dtype=it, device=dev) if compiled else {})) if dropout \
+            else None
 
     dask = dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
     try:
@@ -647,78 +641,57 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             start = (params, opt_state, order, updates0 - k0, first, end, k0)  # what a replay starts from
             progress.start(st.epoch + 1)
             a = first
-            while a < end:
+            while a < end:  # one program a pass: its samples [a, e), k updates of nb batches
                 if should_stop is not None and should_stop():
                     raise stop(updates0)
-                before = done
                 src = train if cuts is None else cut(cuts[a])  # this batch's time steps
+                e, k, nb = min(a + batch_size, train.n), 1, 1
                 if compiled and spe > 1 and end - a >= spe * batch_size:  # spe full batches: one program
-                    e = a + spe * batch_size
-                    params, opt_state, total, clipped_n = steps(
-                        params, opt_state, total, clipped_n, src.x, src.y, src.lengths, chunks[a],
-                        dropout_seeds(spe) if dropout else None, *weights(src))
-                    st.updates += spe
-                    done += spe
-                elif par is not None and train.n - a < batch_size and (train.n - a) % par.n:
-                    e = train.n  # a short last batch that does not split evenly: padded, the padding masked
-                    idx, valid = par.pad(order[a:e])
+                    e, k, nb = a + spe * batch_size, spe, spe
+                    params, opt_state, total, clipped_n = steps(params, opt_state, total, clipped_n, src.x, src.y,
+                                                                src.lengths, chunks[a], seeds(spe), *weights(src))
+                elif par is not None and e - a < batch_size and (e - a) % par.n:
+                    idx, valid = par.pad(order[a:e])  # a short last batch that does not split evenly: padded, masked
                     params, opt_state, total, clipped_n = padded(
                         params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
                         par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
                         par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
-                    st.updates += 1
-                    done += 1
                 elif compiled:  # the gather, the update and the sums: one program
-                    e = min(a + batch_size, train.n)
                     params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, src.x,
-                                                                       src.y, src.lengths, chunks[a],
-                                                                       dropout_seed() if dropout else None,
+                                                                       src.y, src.lengths, chunks[a], seeds(),
                                                                        *weights(src))
                     epoch_stats += rec_u
-                    st.updates += 1
-                    done += 1
-                if compiled:
-                    a = e
-                    if progress.bar is not None and (done // progress_every > before // progress_every
-                                                     or done == n_batches):
-                        progress.batches(done, float(total) / done)
-                    continue
-                e = min(a + batch_size, train.n)
-                b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
-                if tbptt is not None:
-                    def tb_update(p, g):  # one optimizer step per window: each one an update
-                        nonlocal opt_state, clipped_n
-                        p, opt_state, c = apply(p, opt_state, g)
-                        c = xp.astype(c, it)
-                        clipped_n = c if clipped_n is None else clipped_n + c
-                        st.updates += 1
-                        return p
-
-                    params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1], update=tb_update,
-                                                   loss=loss_fn, seed=dropout_seed() if dropout else None)
-                    value = sum(window_losses[1:], window_losses[0]) / len(window_losses)
                 else:
-                    if dask is not None:  # the batch's parts on the Dask workers; clip and step here
-                        try:
-                            value, grads = dask.loss_and_grad(model, params, order[a:e])
-                        except WorkersLost as lost:
-                            kept = stop(updates0).state
-                            where = (f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}"
-                                     if isinstance(checkpoint, str) else "")
-                            raise WorkersLost(f"{lost}; the run stops{where}") from None
-                        params, opt_state, c = apply(params, opt_state, grads)
-                        rec_u = []
+                    b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
+                    if tbptt is not None:
+                        def tb_update(p, g):  # one optimizer step per window: each one an update
+                            nonlocal opt_state, clipped_n
+                            p, opt_state, c = apply(p, opt_state, g)
+                            clipped_n = add(clipped_n, xp.astype(c, it))
+                            return p
+
+                        params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1],
+                                                       update=tb_update, loss=loss_fn, seed=seeds())
+                        value, k = sum(window_losses[1:], window_losses[0]) / len(window_losses), len(window_losses)
                     else:
-                        params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
-                                                                     dropout_seed() if dropout else None, b.w)
-                    epoch_stats += rec_u
-                    c = xp.astype(c, it)
-                    clipped_n = c if clipped_n is None else clipped_n + c
-                    st.updates += 1
-                total = value if total is None else total + value
-                done += 1
-                a = e
-                if progress.bar is not None and (done % progress_every == 0 or done == n_batches):
+                        if dask is not None:  # the batch's parts on the Dask workers; clip and step here
+                            try:
+                                value, grads = dask.loss_and_grad(model, params, order[a:e])
+                            except WorkersLost as lost:
+                                kept = stop(updates0).state
+                                where = (f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}"
+                                         if isinstance(checkpoint, str) else "")
+                                raise WorkersLost(f"{lost}; the run stops{where}") from None
+                            params, opt_state, c = apply(params, opt_state, grads)
+                        else:
+                            params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
+                                                                         seeds(), b.w)
+                            epoch_stats += rec_u
+                        clipped_n = add(clipped_n, xp.astype(c, it))
+                    total = add(total, value)
+                st.updates, done, a = st.updates + k, done + nb, e
+                if progress.bar is not None and (done // progress_every > (done - nb) // progress_every
+                                                 or done == n_batches):
                     progress.batches(done, float(total) / done)
             finite_flag = None
             if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
@@ -729,7 +702,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             epoch_loss = loss_sum / done
             if rec is not None:  # before the finiteness check: an update that exploded is on record
                 rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
-            if not math.isfinite(epoch_loss) or not (bool(finite_flag) if compiled else all_finite_host(params, xp=xp)):
+            if not math.isfinite(epoch_loss) or not bool(finite_flag if compiled else all_finite(params, xp=xp)):
                 progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
                 raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
                                 None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
@@ -885,6 +858,7 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
     update = jit(update) if compiled else update
     opt_state = optim.as_arrays(state.opt_state, xp=xp, device=dev, params=params) if compiled else state.opt_state
     dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
+    on = dict(xp=xp, dtype=it, device=dev) if compiled else {}  # a compiled update's seed: an array
     n_chunks = source.n_chunks
     total = epochs * n_chunks if max_updates is None else min(epochs * n_chunks, max_updates)
     if state.updates > total:
@@ -896,12 +870,6 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
     view = C.Run(st, "loss")
     for cb, stored in zip(own, st.callbacks):
         cb.load_state_dict(stored)
-
-    def drop_seed(n: int) -> Any:
-        if not dropout:
-            return None
-        s = random.Random(f"{seed}:dropout:{n}").getrandbits(31)
-        return xp.asarray(s, dtype=it, device=dev) if compiled else s
 
     def snapshot() -> FitState:
         st.params, st.carry, st.epoch = params, carry, st.updates // n_chunks
@@ -920,7 +888,7 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
             raise Stopped(snap)
         k = st.updates % n_chunks
         params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
-                                                 drop_seed(st.updates))
+                                                 _seeds(seed, st.updates, **on) if dropout else None)
         st.params, st.updates = params, st.updates + 1
         for cb in cbs:
             cb.on_update_end(view, value)

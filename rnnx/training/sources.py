@@ -21,7 +21,6 @@ from rnnx._xp import namespace, where
 __all__ = ["Stream", "Batches", "CUT_RATIO", "cut_length", "batch_cuts", "is_label_loss", "as_array", "prepare", "check_labels", "check_probabilities", "split_validation", "check_inputs", "sample_weights"]
 
 
-
 # -- the data ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Batches:

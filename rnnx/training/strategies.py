@@ -26,8 +26,7 @@ from rnnx._xp import index_array, index_dtype
 from rnnx.backends import capabilities
 from rnnx.training.sources import Batches
 
-__all__ = ["make_apply", "make_update", "make_step", "make_steps", "AUTO_STEPS_PER_EXECUTION", "dask_session", "spmd", "compiled_update", "all_finite", "all_finite_host", "compile_if_possible", "predictor", "start_recorder", "replay_epoch"]
-
+__all__ = ["make_apply", "make_update", "make_step", "make_steps", "AUTO_STEPS_PER_EXECUTION", "dask_session", "spmd", "compiled_update", "all_finite", "compile_if_possible", "predictor", "start_recorder", "replay_epoch"]
 
 
 def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze: tuple[str, ...] = (),
@@ -190,12 +189,6 @@ def compiled_update(model, opt, loss_name: str, clip_value, clip_norm, freeze: t
 def all_finite(params: dict, *, xp: Any) -> Any:
     """0-d bool: every parameter finite."""
     return xp.all(xp.stack([xp.all(xp.isfinite(v)) for v in params.values()]))
-
-
-def all_finite_host(params: dict, *, xp: Any) -> bool:
-    """Whether every parameter is finite, one host read per parameter (where the update is
-    compiled, ``fit`` queues :func:`all_finite` as one program instead)."""
-    return all(bool(xp.all(xp.isfinite(p))) for p in params.values())
 
 
 def compile_if_possible(fn: Callable, xp: Any) -> Callable:
