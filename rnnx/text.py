@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnx.data import DataChanged, DataError, check_sha256, decode, read_bytes
-from rnnx.training.callbacks import Callback
+from rnnx.training.callbacks import Callback, LambdaCallback
 
 __all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextHistory", "TextState", "Vocabulary", "bundled_text", "chunks",
            "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
@@ -564,7 +564,6 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
 
     import numpy as np
 
-
     _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update, should_stop, checkpoint,
                     checkpoint_every)
     stored = None
@@ -599,7 +598,8 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     from rnnx.training.state import FitState
     from rnnx.training.state import Stopped as EngineStopped
 
-    opt_state = opt.init(params)
+    opt_state, log = opt.init(params), TextHistory(log_every, x_all.shape[0])
+    start = FitState(params, opt_state)
     if resume is not None:
         extra = sorted(set(st.opt_state["slots"]) - set(opt_state["slots"]))
         if extra:
@@ -607,16 +607,13 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
                              "expected the run's own optimizer")
         opt_state = {"step": st.opt_state["step"],
                      "slots": {s: st.opt_state["slots"].get(s) or d for s, d in opt_state["slots"].items()}}
-    n_chunks = x_all.shape[0]
-    log = TextHistory(log_every, n_chunks)
-    start = FitState(params, opt_state)
-    if resume is not None:
         log.rows, log.count = list(st.history), st.count
         log.window = None if st.window is None else xp.asarray(st.window, dtype=dtype, device=dev)
         start = FitState(params, opt_state, updates=st.updates, carry=st.state)
     callbacks = [log]
     if on_update is not None:
-        callbacks.append(_OnUpdate(on_update))
+        callbacks.append(LambdaCallback(on_update_end=lambda run, loss: run.stop("callback")
+                                        if on_update(run.updates, run.params, loss) is True else None))
     source = Stream(x_all, y_all, lambda x_ids: one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev))
 
     def text_state(fs: Any) -> TextState:
@@ -672,11 +669,8 @@ class TextHistory(Callback):
     def state_dict(self) -> dict:
         self.flush()
         w = None if self.window is None else float(self.window)
-        if w is not None and not math.isfinite(w):
-            from rnnx.fitting import NonFiniteLoss
-
-            raise NonFiniteLoss((self.done - 1) // self.n_chunks + 1, w, f"update {self.done}: lower the "
-                                "learning rate or clip the gradient (clip_value)")
+        if w is not None:  # a sum gone non-finite: NonFiniteLoss naming its last update
+            _checked([{"update": self.done, "epoch": (self.done - 1) // self.n_chunks + 1, "loss": w}])
         return {"window": w, "count": self.count}
 
     def tail(self) -> list[dict]:
@@ -693,17 +687,6 @@ def _checked(rows: list[dict]) -> list[dict]:
         raise NonFiniteLoss(bad["epoch"], bad["loss"], f"update {bad['update']}: lower the learning rate "
                             "or clip the gradient (clip_value)")
     return rows
-
-
-class _OnUpdate(Callback):
-    """``fit_text``'s ``on_update(update, params, loss)`` as a callback: True stops the run."""
-
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
-
-    def on_update_end(self, run: Any, loss: Any) -> None:
-        if self.fn(run.updates, run.params, loss) is True:
-            run.stop("callback")
 
 
 def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, streams: int = 1) -> float:

@@ -250,3 +250,26 @@ def test_fit_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_its_e
     with pytest.raises(ValueError, match=r"^resume: the state is after 12 updates, more than this run's 10"):
         engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0), updates=12), loss=_mse, optimizer=opt,
                           epochs=2)
+
+
+def test_a_lambda_callback_takes_on_update_end_and_stops_a_stream_run():
+    """LambdaCallback(on_update_end=f): f(run, loss) after every update of a stream source;
+    run.stop() in it ends the run after that update (what fit_text's on_update does)."""
+    from rnnx.training import LambdaCallback, engine
+    from rnnx.training.state import FitState
+
+    model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many")
+    opt = rnnx.optim.make("adam", lr=0.01)
+    p0 = model.init_params(np, seed=0)
+    seen = []
+
+    def f(run, loss):
+        seen.append(run.updates)
+        if run.updates == 3:
+            run.stop("callback")
+
+    r = engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)), loss=_mse, optimizer=opt, epochs=2,
+                          callbacks=[LambdaCallback(on_update_end=f)])
+    assert seen == [1, 2, 3] and r.stopped == "callback" and r.state.updates == 3
+    with pytest.raises(TypeError, match=r"^on_update_end: expected a callable, got int$"):
+        LambdaCallback(on_update_end=1)

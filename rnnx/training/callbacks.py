@@ -211,14 +211,15 @@ class EarlyStopping(Callback):
 
 class LambdaCallback(Callback):
     """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda run, row: ...)``;
-    ``on_fit_start(run)``, ``on_epoch_end(run, row)``, ``on_fit_end(run)``."""
+    ``on_fit_start(run)``, ``on_epoch_end(run, row)``, ``on_update_end(run, loss)``, ``on_fit_end(run)``."""
 
     def __init__(self, *, on_fit_start: Callable | None = None, on_epoch_end: Callable | None = None,
-                 on_fit_end: Callable | None = None) -> None:
-        for name, f in (("on_fit_start", on_fit_start), ("on_epoch_end", on_epoch_end), ("on_fit_end", on_fit_end)):
+                 on_fit_end: Callable | None = None, on_update_end: Callable | None = None) -> None:
+        for name, f in (("on_fit_start", on_fit_start), ("on_epoch_end", on_epoch_end), ("on_fit_end", on_fit_end),
+                        ("on_update_end", on_update_end)):
             if f is not None and not callable(f):
                 raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
-        self._start, self._epoch, self._end = on_fit_start, on_epoch_end, on_fit_end
+        self._start, self._epoch, self._end, self._update = on_fit_start, on_epoch_end, on_fit_end, on_update_end
 
     def on_fit_start(self, run: Run) -> None:
         if self._start is not None:
@@ -227,6 +228,10 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, run: Run, row: dict) -> None:
         if self._epoch is not None:
             self._epoch(run, row)
+
+    def on_update_end(self, run: Run, loss: Any) -> None:
+        if self._update is not None:
+            self._update(run, loss)
 
     def on_fit_end(self, run: Run) -> None:
         if self._end is not None:

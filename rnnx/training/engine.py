@@ -1,12 +1,7 @@
-r"""The engine: :func:`fit` (one loop over epochs of updates, with callbacks), :func:`evaluate`, :func:`predict`.
+r"""The engine: :func:`fit` (one loop over epochs of updates, ``epochs`` or ``max_updates``, with
+callbacks), :func:`evaluate`, :func:`predict`, and :func:`fit_stream` (the loop over a stream source).
 
-    result = rnnx.fit(model, x, y, lengths=None, validation_data=None, validation_split=0.0,
-                      epochs=10, batch_size=32, shuffle=True, optimizer="adam", lr=None,
-                      loss=None, metrics=None, clip_norm=None, clip_value=None, tbptt=None,
-                      early_stopping=None, restore_best_weights=None, on_epoch=None,
-                      verbose=0, seed=0, params=None, resume=None, checkpoint=None,
-                      checkpoint_every=1, should_stop=None, steps_per_execution=None,
-                      diagnostics=None, distribution=None)
+    result = rnnx.fit(model, x, y, epochs=10, batch_size=32, validation_split=0.2, ...)
     result.params, result.history        # the trained parameters, one dict per epoch
     rnnx.evaluate(model, result.params, x_test, y_test)   # {"loss": ..., "rmse": ...}
     rnnx.predict(model, result.params, x_new)             # (B, O) or (B, T, O)
@@ -118,7 +113,8 @@ def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: 
     Python floats, each the exact mean over every sample (valid steps only with
     ``lengths``), not a mean of batch means.  ``loss`` and ``metrics`` default as in
     :func:`fit`."""
-    loss_name, loss_fn = _loss(model, loss)
+    loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
+    loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
     data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
     _positive_int("batch_size", batch_size)
@@ -162,13 +158,6 @@ def _steps_per_execution(v: Any, compiled: bool, has_scan: bool, n_full: int) ->
 def _positive_int(name: str, v: Any) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-
-
-def _loss(model, loss: Any) -> tuple[str, Callable]:
-    """The loss name (``"mse"`` unless given) and its spec (:func:`rnnx.losses.get`: a name
-    or a spec such as ``Huber(delta=2.0)``); the spec's ``label`` names its options."""
-    spec = L.for_training(loss)  # the labels' / targets' range was checked once by prepare()
-    return spec.name, spec
 
 
 def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
@@ -232,11 +221,10 @@ class _Progress:
         if self.tqdm is not None:
             self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False)
 
-    def batches(self, done: int, loss: float | None) -> None:
+    def batches(self, done: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.n = done
-            if loss is not None:
-                self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
             self.bar.refresh()
 
     def abort(self) -> None:
@@ -246,8 +234,7 @@ class _Progress:
             self.bar = None
 
     def end(self, row: dict) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.abort()
         if self.verbose:
             parts = " - ".join(f"{k}: {v:.4g}" for k, v in row.items()
                                if k not in ("epoch", "seconds", "clipped") and isinstance(v, float))
@@ -275,11 +262,6 @@ def _add_metrics(row: dict, extra: Any, cb: Any) -> None:
         raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {', '.join(map(repr, taken))}, "
                          "already in the history row; expected new keys")
     row.update(extra)
-
-
-def _check_monitor(monitor: str, row: dict) -> None:
-    if monitor not in row:
-        raise ValueError(f"monitor: {monitor!r} is not in the history; it has {', '.join(row)}")
 
 
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
@@ -367,7 +349,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     is a loss that diverged from finite inputs.
     """
     _check_model(model)
-    loss_name, loss_fn = _loss(model, loss)
+    loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
+    loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
     _settings(epochs, max_updates, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
               seed, model, lengths)
@@ -494,7 +477,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     dropout = model.layer.dropout > 0
     n_batches = -(-train.n // batch_size)
     progress = _Progress(verbose, epochs, n_batches)
-    stopped = "done"
     monitor = monitor or ("val_loss" if val is not None else "loss")
     view = C.Run(st, monitor, home if par is not None else None)
     for cb, stored in zip(own, st.callbacks):
@@ -552,7 +534,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     def seeds(k: int = 1) -> Any:
         """The dropout seeds of the next k updates (None without dropout)."""
-        return _seeds(seed, st.updates, k, **(dict(xp=xp, dtype=it, device=dev) if compiled else {})) if dropout \
+        return _seeds(seed, st.updates, k, **({"xp": xp, "dtype": it, "device": dev} if compiled else {})) if dropout \
             else None
 
     dask = dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
@@ -575,12 +557,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     host_lengths = None
     if train.lengths is not None and par is None and dask is None and rec is None:
         host_lengths = host_ints(train.lengths)
-    cut_data: dict[int, Batches] = {}  # the training data cut to each length used (views, or one copy each)
-
-    def cut(steps: int) -> Batches:
-        if steps not in cut_data:
-            cut_data[steps] = train.cut(steps)
-        return cut_data[steps]
+    cut = functools.cache(train.cut)  # the training data cut to each length used (views, or one copy each)
 
     def span_end(first: int, left: float) -> int:
         """Where an epoch's batches from sample ``first`` stop with ``left`` updates to go."""
@@ -615,24 +592,24 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         return (epoch, first, end), order, perm, chunks, cuts
 
     ahead = None  # the next epoch's epoch_order, made while the device computes this one
-    if compiled:
-        zeros = (xp.zeros((), dtype=train.x.dtype, device=dev), xp.zeros((), dtype=it, device=dev))
-        if par is not None:
-            zeros = par.place(zeros)
+
+    def sums(loss: float, clipped: int) -> tuple:
+        """An epoch's running loss sum and clip count as arrays of the compiled step (placed)."""
+        pair = (xp.asarray(loss, dtype=train.x.dtype, device=dev), xp.asarray(clipped, dtype=it, device=dev))
+        return pair if par is None else par.place(pair)
+
+    zeros = sums(0.0, 0) if compiled else (None, None)  # arrays never mutated: the same two every epoch
     try:
         while st.epoch < epochs and stopped == "done" and st.updates < limit:
             t0 = time.perf_counter()
             updates0 = st.updates  # what a stop undoes to: the epoch's start, or the partial epoch's point
             epoch_stats: list = []
             first = done = clipped0 = k0 = 0
-            total, clipped_n = zeros if compiled else (None, None)  # arrays never mutated: the same two every epoch
+            total, clipped_n = zeros
             if partial is not None:  # the epoch max_updates stopped in: its sums so far, as they were
                 done, k0, clipped0 = partial["partial_batches"], partial["partial_updates"], partial["partial_clipped"]
                 first = done * batch_size
-                total = xp.asarray(partial["partial_loss_sum"], dtype=train.x.dtype, device=dev)
-                clipped_n = xp.asarray(clipped0, dtype=it, device=dev)
-                if par is not None:
-                    total, clipped_n = par.place((total, clipped_n))
+                total, clipped_n = sums(partial["partial_loss_sum"], clipped0)
             end = span_end(first, limit - updates0)
             key = (st.epoch, first, end)
             _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
@@ -729,8 +706,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
             except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
                 raise explained(e.epoch, e.value, start, e.where, e.where) from None
-            if st.epoch == 1 or len(st.history) == 0:
-                _check_monitor(monitor, row)
+            if (st.epoch == 1 or len(st.history) == 0) and monitor not in row:
+                raise ValueError(f"monitor: {monitor!r} is not in the history; it has {', '.join(row)}")
             row["seconds"] = time.perf_counter() - t0
             if rec is not None:
                 rec.record_epoch(st.epoch, params)
@@ -853,12 +830,11 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
         p, opt_state, _ = apply(p, opt_state, grads)
         return p, opt_state, (value / steps if per_step else value), carry
 
-    jit = capabilities(xp).jit
-    compiled = jit is not None
-    update = jit(update) if compiled else update
+    compiled = capabilities(xp).jit is not None
+    update = compile_if_possible(update, xp)
     opt_state = optim.as_arrays(state.opt_state, xp=xp, device=dev, params=params) if compiled else state.opt_state
     dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
-    on = dict(xp=xp, dtype=it, device=dev) if compiled else {}  # a compiled update's seed: an array
+    on = {"xp": xp, "dtype": it, "device": dev} if compiled else {}  # a compiled update's seed: an array
     n_chunks = source.n_chunks
     total = epochs * n_chunks if max_updates is None else min(epochs * n_chunks, max_updates)
     if state.updates > total:
@@ -871,10 +847,14 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
     for cb, stored in zip(own, st.callbacks):
         cb.load_state_dict(stored)
 
-    def snapshot() -> FitState:
+    def kept() -> FitState:
+        """The state now (the optimizer's step a Python int), handed to ``checkpoint``."""
         st.params, st.carry, st.epoch = params, carry, st.updates // n_chunks
         st.callbacks = [cb.state_dict() for cb in own]
-        return replace(st, history=list(st.history), opt_state=optim.as_python(opt_state))
+        snap = replace(st, history=list(st.history), opt_state=optim.as_python(opt_state))
+        if checkpoint is not None:
+            checkpoint(snap)
+        return snap
 
     for cb in cbs:
         cb.on_fit_start(view)
@@ -882,10 +862,7 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
         if st.updates % n_chunks == 0:
             carry = zeros
         if should_stop is not None and should_stop():
-            snap = snapshot()
-            if checkpoint is not None:
-                checkpoint(snap)
-            raise Stopped(snap)
+            raise Stopped(kept())
         k = st.updates % n_chunks
         params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
                                                  _seeds(seed, st.updates, **on) if dropout else None)
@@ -893,10 +870,8 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
         for cb in cbs:
             cb.on_update_end(view, value)
         if checkpoint is not None and st.updates % checkpoint_every == 0 and st.updates < total:
-            checkpoint(snapshot())
-    final = snapshot()
-    if checkpoint is not None:
-        checkpoint(final)
+            kept()
+    final = kept()
     for cb in cbs:
         cb.on_fit_end(view)
     return FitResult(final.params, final.history, view.stopped or "done", final.best_epoch, final)
