@@ -586,9 +586,8 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
     opt = _text_optimizer(optimizer)
     v, dtype = model.layer.input_size, params["weight_hy"].dtype
-    run = None
-    if checkpoint is not None or stored is not None:
-        run = _fit_settings(opt, seq_len, streams, clip_value, seed, log_every, dtype, _host_ids(ids, v))
+    run = None if checkpoint is None and stored is None else _fit_settings(opt, seq_len, streams, clip_value, seed,
+                                                                           log_every, dtype, _host_ids(ids, v))
     changed = None if stored is None else next((k for k in run if stored.get(k) != run[k]), None)
     if changed is not None:
         raise ValueError(f"resume: the checkpoint was written with {changed}={stored.get(changed)!r}, this fit has "

@@ -163,9 +163,7 @@ def _positive_int(name: str, v: Any) -> None:
 def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
     if metrics is None:
         return tuple(M.default_metrics(loss_name))
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    names = tuple(metrics)
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     for n in names:
         M.get(n)  # ValueError naming the metrics
     if len(set(names)) != len(names):
@@ -207,8 +205,7 @@ class _Progress:
     """verbose=1: a tqdm bar per epoch (a line per epoch without tqdm); 2: a line per epoch."""
 
     def __init__(self, verbose: int, epochs: int, n_batches: int) -> None:
-        self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n_batches, None
-        self.tqdm = None
+        self.verbose, self.epochs, self.n, self.bar, self.tqdm = verbose, epochs, n_batches, None, None
         if verbose == 1:
             try:
                 from tqdm.auto import tqdm
@@ -281,7 +278,14 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     - ``params``: the starting parameters (default ``model.init_params(xp, seed=seed)`` in
       x's dtype, on x's device); ``resume``: a previous result's ``state``, or the path of a
       ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
-      the same data and settings give the numbers of an uninterrupted run, bit for bit.  A
+      the same data and settings give the numbers of an uninterrupted run, bit for bit.
+    - ``epochs`` (default 10) and ``max_updates`` (optimizer updates in all; each window of
+      ``tbptt`` is one, so there a multiple of the windows per batch): the run ends at
+      whichever comes first (``max_updates`` alone: no epoch limit).  Ending inside an epoch,
+      the state (and ``checkpoint``) keeps that epoch's progress as a last history row (key
+      :data:`PARTIAL`; not in ``FitResult.history``, not seen by callbacks), so a resume with
+      a larger ``max_updates`` or ``epochs`` ends that epoch as the uninterrupted run, bit for
+      bit.  Not with ``diagnostics``.  A
       ``resume`` path that is ``checkpoint`` too (fit's own file, never written as a link) is
       not read through a symbolic link.
     - ``checkpoint``: a path written (atomically) every ``checkpoint_every`` epochs and at
@@ -293,7 +297,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       bar and ``should_stop`` are consulted between programs.  An int > 1 on a backend that
       runs each update eagerly (NumPy, torch, array-api-strict) is refused.
     - ``should_stop()``: asked before every batch (every program, see above); True raises :class:`Stopped` with the
-      state of the last complete epoch (the one in progress undone), which ``checkpoint``
+      state of the last complete epoch (the one in progress undone; a state resumed inside
+      an epoch: back to that point), which ``checkpoint``
       then holds (written now if ``checkpoint_every`` skipped that epoch).  A state that
       had stopped early (``early_stopping``) resumes to no further epoch, as the
       uninterrupted run would.
@@ -744,8 +749,7 @@ def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
                restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None]:
     """The run's callbacks in calling order (``on_epoch`` first, then ``callbacks``, then
     ``EarlyStopping(early_stopping)``) and the one :class:`~rnnx.training.EarlyStopping`."""
-    if callbacks is None:
-        callbacks = []
+    callbacks = [] if callbacks is None else callbacks
     if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
         raise TypeError(f"callbacks: expected a list of rnnx.training.Callback, got {type(callbacks).__name__}")
     for i, cb in enumerate(callbacks):

@@ -13,12 +13,14 @@ eager, checked replay of an epoch that went non-finite (:func:`replay_epoch`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx import distributed
+from rnnx import checks, distributed
 from rnnx import losses as L
 from rnnx import optim
 from rnnx import tbptt as TB
@@ -170,9 +172,6 @@ def compiled_update(model, opt, loss_name: str, clip_value, clip_norm, freeze: t
     (``repr`` of a frozen dataclass, as those of :mod:`rnnx.optim`: all its settings; any other
     optimizer object is compiled afresh, its attributes may change), loss, clipping, freeze
     and namespace."""
-    import dataclasses
-    import json
-
     if not (dataclasses.is_dataclass(opt) and type(opt).__dataclass_params__.frozen):
         return jit(update)
     key = (json.dumps(model.config(), sort_keys=True), repr(opt), loss_name, clip_value, clip_norm, freeze,
@@ -233,8 +232,6 @@ def replay_epoch(model, apply: Callable, loss_fn: Callable, train: Batches, orde
     checked; the first non-finite one as ``update k of epoch e: grads['weight_hh_l0']: ...``
     (:func:`rnnx.checks.first_non_finite`), or None when each is finite.  ``span``: (first
     sample, end, updates before ``first``), the part of the epoch run (default: all of it)."""
-    from rnnx import checks
-
     names, dev = list(model.param_shapes()), compat.device(train.x)
     first, end, k0 = span or (0, train.n, 0)
     count = [k0]
