@@ -44,7 +44,7 @@ import rnnx
 from rnnx import backends, data, head
 from rnnx import params as P
 from rnnx.cli import bounds, partial, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, os_error, under_flag
+from rnnx.cli.errors import AppError, flag_for, os_error, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
@@ -101,28 +101,10 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     return t
 
 
-def series_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
-               allow_changed: bool = False) -> tuple[list[float], dict]:
-    """The run's series and the record of where it came from (``data`` in checkpoints and
-    model files: a preset, or a CSV's absolute path, size and SHA-256).  With ``record`` (a
-    stored run's), the CSV must be the file the run was given and unchanged: its bytes are
-    hashed before any is parsed (``allow_changed``: a changed file is read as it is now)."""
-    if s.csv is None:
-        return preset_series(PRESETS[s.preset]["series"]), {"kind": "preset", "path": None, "sha256": None,
-                                                            "bytes": None}
-    path, want = os.path.abspath(s.csv), None
-    if record is not None and record.get("kind") == "csv":
-        if record.get("path") != path:
-            raise AppError(f"{option}: the file records its data as {record.get('path')!r} but its settings as "
-                           f"{path!r}; expected the same file (the file was edited by hand?)")
-        want = None if allow_changed else record.get("sha256")
-    try:
-        values, digest = data.read_csv(path, s.column, sha256=want)
-    except data.DataChanged as e:
-        if option == "--resume":
-            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
-        raise AppError(f"{option}: {e}; predict on it as it is now with --csv {path} --column {s.column}") from None
-    return values, {"kind": "csv", "path": path, "sha256": digest, "bytes": os.path.getsize(path)}
+def series_for(s: TrainSettings) -> tuple[list[float], dict]:
+    """The series of a series preset and the record of where it came from (``data`` in
+    checkpoints and model files).  A CSV column is a run of one target (:func:`table_for`)."""
+    return preset_series(PRESETS[s.preset]["series"]), {"kind": "preset", "path": None, "sha256": None, "bytes": None}
 
 
 def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
@@ -279,6 +261,8 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
         s = TrainSettings.from_json(meta.get("settings") or {})
     except (ValueError, TypeError) as e:
         raise AppError(f"{option}: {path!r} holds settings this rnnx cannot read ({e})") from None
+    if s.table and "scalers" not in meta and (meta.get("settings") or {}).get("column") is not None:
+        meta = {**meta, "scalers": [meta.get("norm")]}  # a --column run's file: its one input is its target
     if s.preset is not None and (not isinstance(s.preset, str) or s.preset not in PRESETS):
         shown = repr(s.preset) if len(repr(s.preset)) <= 80 else repr(s.preset)[:77] + "..."
         raise AppError(f"{option}: {path!r} holds settings.preset {shown}, not one of rnnx's presets "
@@ -394,11 +378,13 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
     meta = resumed[0] if resumed is not None else None
-    load = table_for if s.table else series_for
-    series, source = load(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
-                          allow_changed=allow_changed_data)
+    if s.table:
+        series, source = table_for(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
+                                   allow_changed=allow_changed_data)
+    else:
+        series, source = series_for(s)
     if s.csv is not None:
-        bounds.check_fits(s, series_length=len(series.values) if s.table else len(series))
+        bounds.check_fits(s, series_length=len(series.values))
     if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
         print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
               f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
@@ -628,7 +614,7 @@ def _metrics_of(s: TrainSettings, model: Model, cfg: TrainConfig, scores: Window
                 use: dict, why: str, target, train_seconds, t_start, source: dict):
     ds = scores.ds
     m = {
-        "preset": s.preset, "csv": s.csv, "column": s.column, "inputs": list(ds.inputs) or None,
+        "preset": s.preset, "csv": s.csv, "inputs": list(ds.inputs) or None,
         "targets": list(s.targets) if s.table else None, "difference": s.difference,
         "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
         "model": model.config(), "train": cfg.to_json(),
@@ -696,7 +682,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     xs, xlabel = plots.time_axis(test.target_index, ds.time, s.time_column)
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
-        target_name = ds.targets[0] if ds.targets else (s.column or name)  # a series preset: its name
+        target_name = ds.targets[0] if ds.targets else name  # a series preset: its name
         _plot(path, lambda path: plots.predictions(
             xs, test.last_target, scores.predict("test", use), test.last_input, path,
             f"{name} test part, one-step predictions: MSE {metrics['test_mse']:.3g} "
@@ -755,19 +741,50 @@ def loaded_model(folder: str, backend: str | None, device: str | None, *, from_c
         yield meta, s, target, dtype, model, params
 
 
-def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | None) -> list[float]:
-    """A new series (``--csv``, ``--column``), or the run's own: a CSV the model file
-    records is read only when it is the run's file, unchanged (its SHA-256 matches)."""
-    if csv_path:
-        if not column:
+#: The data flags of ``train`` that ``predict``/``forecast``/``diagnose --model`` take too (``--column
+#: NAME`` is ``--targets NAME``): each given must be the model's (``--missing``: how a new ``--csv`` is read).
+DATA_FLAGS = ("targets", "inputs", "time_column", "missing")
+
+
+def _flag_value(v: Any) -> str:
+    return ",".join(v) if isinstance(v, (tuple, list)) else str(v)
+
+
+def check_columns(s: TrainSettings, columns: dict | None, csv: str | None) -> str:
+    """The data flags given to a command on a trained model (:data:`DATA_FLAGS`, None: not
+    given) against the model's own; returns the missing-value policy to read ``csv`` with.
+    A model of a series preset reads one column of a new ``--csv`` (``--targets``/``--column``)."""
+    given = {k: v for k, v in (columns or {}).items() if v is not None}
+    if not s.table:  # a series preset: --column/--targets names the column of a new series
+        other = next((k for k in given if k != "targets"), None)
+        if other is not None:
+            raise AppError(f"{flag_for(other)}: applies to a model of named columns; this model of the series preset "
+                           f"{s.preset} reads one column: give --csv FILE --column NAME")
+        if "targets" in given and len(given["targets"]) != 1:
+            raise AppError(f"--targets: this model of the series preset {s.preset} reads one column; got "
+                           f"{_flag_value(given['targets'])}")
+        if "targets" in given and not csv:
+            raise AppError("--column: applies with --csv only (without it the run's own data is used)")
+        if csv and "targets" not in given:
             raise AppError("--column: required with --csv (the name of the column to predict)")
-        return data.load_csv(csv_path, column)
-    if column:
-        raise AppError("--column: applies with --csv only (without it the run's own data is used)")
-    if s.csv is not None and not (meta.get("data") or {}).get("sha256"):
-        raise AppError(f"--model: this model file (written by an older rnnx) records no checksum of its data "
-                       f"{s.csv!r}; pass --csv FILE --column NAME")
-    return series_for(s, meta.get("data"), option="--model")[0]
+        return "error"
+    own = {"targets": s.targets, "inputs": s.inputs or s.targets, "time_column": s.time_column, "missing": s.missing}
+    for k, v in given.items():
+        if k == "missing" and csv:
+            continue  # how the new file is read
+        if (tuple(v) if isinstance(v, (tuple, list)) else v) != own[k]:
+            how = "reads" if k in ("inputs", "time_column", "missing") else "predicts"
+            raise AppError(f"{flag_for(k)}: this model {how} {flag_for(k)} {_flag_value(own[k]) if own[k] else 'none'} "
+                           f"(as it was trained), got {_flag_value(v)}; give its own or leave the flag out")
+    return given.get("missing", s.missing)
+
+
+def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: dict | None) -> list[float]:
+    """A new series (``--csv`` and its ``--column``), or the run's own (a series preset's)."""
+    check_columns(s, columns, csv_path)
+    if csv_path:
+        return data.load_csv(csv_path, columns["targets"][0])
+    return series_for(s)[0]
 
 
 def out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
@@ -804,27 +821,25 @@ def writing_into(folder: str, out: str):
         yield
 
 
-def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None) -> Any:
+def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
     """The table a model of named columns reads: ``csv`` (which must have the run's
     columns), or its run's own file, unchanged (its SHA-256 matches)."""
     from rnnx import tables
 
-    if column:
-        raise AppError(f"--column: this model reads the columns {', '.join(s.inputs or s.targets)} (its --inputs); "
-                       "give --csv FILE with those columns, without --column")
+    missing = check_columns(s, columns, csv)
     if csv:
         return tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
-                                 missing=s.missing)
+                                 missing=missing)
     if not (meta.get("data") or {}).get("sha256"):
         raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
     return table_for(s, meta.get("data"), option="--model")[0]
 
 
-def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
+def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
                    dtype: str) -> Dataset:
     """The windows a model of named columns predicts: its run's test part, or every window
     of ``csv`` (which must have the run's columns), normalised as it was trained."""
-    table = _model_table(folder, meta, s, csv, column)
+    table = _model_table(folder, meta, s, csv, columns)
     xp = target.namespace()
     try:
         return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
@@ -839,17 +854,18 @@ def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, co
                        f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
 
 
-def predict(folder: str, *, csv: str | None = None, column: str | None = None, out: str | None = None,
+def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
             backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
-    new series (``csv``), normalised as the model was trained."""
+    new series (``csv``), normalised as the model was trained.  ``columns``: the data flags
+    given (:func:`check_columns`)."""
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = out_file(folder, out, "predictions.csv", overwrite=overwrite)
         xp = target.namespace()
         if s.table:
-            ds = table_windows(folder, meta, s, csv, column, target, dtype)
+            ds = table_windows(folder, meta, s, csv, columns, target, dtype)
         else:
-            series = stored_series(s, meta, csv, column)
+            series = stored_series(s, meta, csv, columns)
             try:
                 ds = build(series, window=meta["window"], horizon=meta["horizon"],
                            split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
@@ -885,7 +901,7 @@ def _predictions_csv(ds: Dataset, preds: list[list[float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: str | None = None,
+def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: dict | None = None,
              out: str | None = None, backend: str | None = None, device: str | None = None,
              overwrite: bool = False) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back."""
@@ -903,10 +919,10 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
             raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                            f"{meta['horizon']}")
         if s.table:
-            table = _model_table(folder, meta, s, csv, column)
+            table = _model_table(folder, meta, s, csv, columns)
             hist, values = _forecast_table(folder, meta, s, table, csv, target, dtype, model, params, steps)
             return _write_forecast(folder, out, s.targets, hist, values, steps, meta["window"])
-        series = stored_series(s, meta, csv, column)
+        series = stored_series(s, meta, csv, columns)
         W = meta["window"]
         if len(series) < W:
             raise AppError(f"--csv: {csv!r} has {len(series)} values, the model's window needs {W}" if csv else
