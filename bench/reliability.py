@@ -812,6 +812,38 @@ def norm_in_range(run: str, low: float, high: float):
 
 
 # -- cases --------------------------------------------------------------------------------------------
+# ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
+def column_run(dst: str, name: str = "col/d.csv"):
+    """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
+    def f():
+        dated_csv(name, fmt="%Y-%m-%d")()
+        subprocess.run([PY, "-m", "rnnx", *T, "--csv", name, "--column", "v", "--time-column", "date", *SMALL,
+                        "--out", dst], cwd=W, check=True, capture_output=True, timeout=300)
+    return f
+
+
+COLUMN_CASES = [
+    # --column NAME with --time-column/--difference/--missing: accepted (they were refused before)
+    dict(cat="columns", argv=[*T, "--csv", "cl/d.csv", "--column", "v", "--time-column", "date", "--difference",
+                              "--missing", "drop", *SMALL, "--out", "cl-diff"], setup=dated_csv("cl/d.csv", fmt="%Y-%m-%d"),
+         expect="ok", changes=["cl-diff"], check=exists("cl-diff/model.npz", "cl-diff/predictions.png")),
+    # a forecast in one try: the flags train took, given again
+    dict(cat="columns", argv=["forecast", "--model", "cl-run", "--csv", "col/d.csv", "--column", "v", "--time-column",
+                              "date", "--steps", "3"], setup=column_run("cl-run"), expect="ok",
+         changes=["cl-run/forecast.csv", "cl-run/forecast.png"], check=unchanged("cl-run/model.npz")),
+    dict(cat="columns", argv=["predict", "--model", "cl-run2", "--targets", "v", "--time-column", "date"],
+         setup=column_run("cl-run2", "col2/d.csv"), expect="ok", changes=["cl-run2/predictions.csv"]),
+    # another column than the model's, both --column and --targets, a model's flag on a series preset: one line
+    dict(cat="columns", argv=["forecast", "--model", "cl-run3", "--targets", "date"],
+         setup=column_run("cl-run3", "col3/d.csv"), expect="usage", names="--targets"),
+    dict(cat="columns", argv=["predict", "--model", "cl-run4", "--column", "v", "--targets", "v"],
+         setup=column_run("cl-run4", "col4/d.csv"), expect="usage", names="--targets"),
+    dict(cat="columns", argv=["forecast", "--model", "cl-base", "--csv", "cl5.csv", "--column", "v", "--time-column",
+                              "t"], setup=chain(mkrun("cl-base"), mk("cl5.csv", series_csv())), expect="usage",
+         names="--time-column"),
+]
+
+
 OUTACT_CASES = [
     # a run that explodes: exit 3, one line, and its history, convergence and diagnostics plots up to it
     dict(cat="bounds", argv=[*T, *EXPLODE, "--out", "ex1"], expect=3, changes=["ex1"],
@@ -1270,7 +1302,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES,
 ]
 
 
