@@ -43,17 +43,24 @@ def namespace(**arrays: Any) -> Any:
     the inspection API rnnx reads devices and default dtypes from).
     """
     named = {k: v for k, v in arrays.items() if v is not None}
-    for name, a in named.items():
-        if not compat.is_array_api_obj(a):
-            raise TypeError(f"{name}: expected an array, got {type(a).__name__}")
-    try:  # one call for all the arrays; the grouping below only runs to name the culprits
-        xp = compat.array_namespace(*named.values())
+    try:  # one call for all the arrays; the checks below only run to name the culprits
+        if any(isinstance(a, _SCALARS) for a in named.values()):  # array_namespace skips Python scalars
+            raise TypeError
+        # array_namespace's answer depends on an array's type alone (and, for a NumPy array,
+        # on its dtype's type: JAX's float0 gradients): one array of each pair asked, not all
+        firsts = {(type(a), type(getattr(a, "dtype", None))): a for a in named.values()}
+        xp = compat.array_namespace(*firsts.values())
     except TypeError:
+        for name, a in named.items():
+            if not compat.is_array_api_obj(a):
+                raise TypeError(f"{name}: expected an array, got {type(a).__name__}") from None
         _raise_if_mixed(named, library_name, TypeError, "from different libraries", "from one library")
         raise
     refusal = standard_refusal(xp)
     if refusal is not None:
         raise TypeError(f"{', '.join(named)}: {refusal}")
+    if capabilities(xp).one_device:  # every array of the library is on its one device (NumPy)
+        return xp
     devices = [compat.device(a) for a in named.values()]  # None for traced JAX arrays
     first = next((d for d in devices if d is not None), None)
     if any(d is not None and d != first for d in devices):
@@ -140,14 +147,15 @@ def outer_sum(da: Any, v: Any, *, xp: Any, bias: bool = True) -> tuple[Any, Any 
     ``bias=False``: ``(dW, None)`` from ``v^T da`` alone (no ones column: nothing computed
     that is not a gradient)."""
     K = v.shape[-1]
-    v1 = v if not bias else xp.concat([v, xp.ones((*v.shape[:-1], 1), dtype=v.dtype, device=compat.device(v))],
-                                      axis=-1)
+    # the ones column: ones_like of a (..., 1) slice (dtype and device of v in one call)
+    v1 = v if not bias else xp.concat([v, xp.ones_like(v[..., :1])], axis=-1)
     if v.ndim > 2 and keeps_leading_axes(v, xp):
         lead = tuple(range(v.ndim - 1))
         m = xp.tensordot(v1, da, axes=(lead, lead))
-    else:
-        m = xp.matrix_transpose(xp.reshape(v1, (-1, v1.shape[-1]))) @ xp.reshape(da, (-1, da.shape[-1]))
-    return xp.matrix_transpose(m[:K, :]), (m[K, :] if bias else None)
+    else:  # 2-D operands: the attribute ``.T`` (no wrapper call), the same view as matrix_transpose
+        v2 = v1 if v1.ndim == 2 else xp.reshape(v1, (-1, v1.shape[-1]))
+        m = v2.T @ (da if da.ndim == 2 else xp.reshape(da, (-1, da.shape[-1])))
+    return m[:K, :].T, (m[K, :] if bias else None)
 
 
 def index_dtype(xp: Any, device: Any) -> Any:

@@ -326,7 +326,7 @@ class Recurrent:
             xp = namespace(**self.call_arrays(params, x, state0, lengths, seed))
         _register_for(xp)
         unbatched = checks.x_input(x, input_size=self.input_size, batch_first=self.batch_first, xp=xp)
-        checks.params(params, self.param_shapes(), dtype=x.dtype, layer=repr(self))
+        checks.params(params, self._shapes, dtype=x.dtype, layer=self)
         x_user = x
         if arrays and not xp.isdtype(seed.dtype, "integral"):
             raise TypeError(f"seed: expected an integer array, got dtype {seed.dtype}")
@@ -408,7 +408,7 @@ class Recurrent:
         if xp is None:
             xp = namespace(dy=dy, x=x0, **named_state("dstate", dstate),
                            **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
-            checks.params(params, self.param_shapes(), dtype=x0.dtype, layer=repr(self))
+            checks.params(params, self._shapes, dtype=x0.dtype, layer=self)
         checks.shape("dy", dy, cache.y_shape, " (the shape of y)")
         checks.same_dtype("dy", dy, x0.dtype)
         T, B, _ = x0.shape
