@@ -44,7 +44,8 @@ def namespace(**arrays: Any) -> Any:
     """
     named = {k: v for k, v in arrays.items() if v is not None}
     try:  # one call for all the arrays; the checks below only run to name the culprits
-        if any(isinstance(a, _SCALARS) for a in named.values()):  # array_namespace skips Python scalars
+        # array_namespace skips Python scalars (not NumPy's, float subclasses that are arrays)
+        if any(isinstance(a, _SCALARS) and not compat.is_array_api_obj(a) for a in named.values()):
             raise TypeError
         # array_namespace's answer depends on an array's type alone (and, for a NumPy array,
         # on its dtype's type: JAX's float0 gradients): one array of each pair asked, not all

@@ -130,3 +130,8 @@ def test_fixed_cost_before_imports_the_older_backends(tmp_path):
     shadow = fc.shadow_tree(str(tree), str(tmp_path / "shadow"))
     fc.check_root(shadow)
     assert (pathlib.Path(shadow) / "rnnx" / "backends" / "numpy.py").is_file()
+
+
+def test_namespace_takes_a_numpy_scalar():
+    """A NumPy scalar (``np.float64`` subclasses float) is an array to array_api_compat."""
+    assert namespace(a=np.zeros(2), b=np.float64(1.0)) is xp
