@@ -293,7 +293,7 @@ class Recurrent:
         parameter): what :func:`rnnx._xp.namespace` resolves their one namespace from."""
         arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
         return {"x": x, "lengths": lengths, **named_state("state0", state0), **arrays,
-                **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())}}
+                **{_param_name(k): v for k, v in (params.items() if hasattr(params, "items") else ())}}
 
     def forward_in(self, xp, params, x, state0=None, *, lengths=None, train=False, seed=None):
         """:meth:`forward` (no checkpoint, no finite check) in the namespace ``xp`` the caller
@@ -454,6 +454,20 @@ class Recurrent:
         x = xp.stack(xs, axis=0) if collect == "norms" else xs
         c = state[self.spec.state.index("c")] if "c" in self.spec.state else None
         return GradientFlow(h=state[0], c=c, x=x, collect=collect)
+
+
+_PARAM_NAMES: dict[Any, str] = {}
+
+
+def _param_name(key: Any) -> str:
+    """``params['<key>']``, formed once per key (every update names every parameter)."""
+    try:
+        return _PARAM_NAMES[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable key, named afresh
+        name = f"params[{key!r}]"
+        if isinstance(key, str) and len(_PARAM_NAMES) < 4096:
+            _PARAM_NAMES[key] = name
+        return name
 
 
 def check_collect(collect: Any) -> None:
