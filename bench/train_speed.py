@@ -32,9 +32,9 @@ callback that answers the coordinator after each epoch, so the epochs interleave
 contestants'.  The time is the epoch's ``seconds`` (history.csv's column, checked against the
 file the run writes), measured by the engine as it measures the ``rnnx-*`` contestants'.  What
 differs, all of it part of what a CLI epoch is: the command's callbacks run in it
-(``SeriesMetrics``: a forward over the 1013 training and 203 validation windows and their MSEs on
-the series' scale every epoch, inside ``seconds``; the progress/epoch callback and the checkpoint
-write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
+(``SeriesMetrics``: a forward over the 217 validation windows and their MSE on the series' scale
+every epoch, and over the 1013 training windows at epochs 1, 10, 20, ..., inside ``seconds``; the
+progress/epoch callback and the checkpoint write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
 time-major (the engine's own layout), and ``rnnx.cli.main`` tunes glibc's malloc
 (``rnnx.backends.malloc.tune``), which the ``rnnx-*`` workers do not: on NumPy that alone runs
 ``rnnx.fit`` about 1.45x faster here (docs/performance.md), so compare ``cli-numpy`` with
