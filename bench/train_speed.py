@@ -13,7 +13,8 @@ Every contestant is a worker process (its own thread settings: rnnx on NumPy and
 one BLAS/OpenMP/torch thread, and at the default count in the full run, Keras on the JAX backend
 without touching this process) that runs one epoch each time it is told to; the epochs are
 interleaved round-robin (warm-up epoch, then ``--repeats`` rounds), so the load of a shared
-machine falls on every contestant alike: compare the ratios (``ratios``, of the median epochs; ``ratios_min``, of the fastest, the epochs the load disturbed least).  Per contestant: the median and
+machine falls on every contestant alike: compare the ratios (``ratios``: of the median epochs;
+``ratios_min``: of the fastest, the epochs the load disturbed least).  Per contestant: the median and
 min epoch (ms), the median per update (epoch / 16), and the warm-up epoch minus the median
 (compile / first-call cost).  The rnnx workers also time a second whole ``rnnx.fit(epochs=1)``
 call (setup and, on JAX, the compile of fresh jitted updates) and split one update into its
