@@ -64,6 +64,9 @@ from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
 MAX_FORECAST_STEPS = 1_000_000
+# history.csv's train_mse (a forward over every training window) at epochs 1, 10, 20, ..., the last and
+# the best; batch_loss and val_mse are every epoch's (docs/training.md, "The run folder")
+TRAIN_MSE_EVERY = 10
 
 __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
 
@@ -480,8 +483,9 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         save_checkpoint(out, s, model, ds, state, target, source=source, patience_from=patience_from)
 
     bar = None if quiet else ProgressBar(cfg.epochs, desc=f"rnnx train {s.name}",
-                                         postfix={"loss": ("train_mse", ".3g"), "val": ("val_mse", ".3g")})
-    callbacks = [SeriesMetrics(scores), LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
+                                         postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
+    series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
+    callbacks = [series, LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
                  *([] if bar is None else [bar])]
     if cfg.early_stopping:
         callbacks.append(EarlyStopping(cfg.early_stopping, monitor="score", patience_from=patience_from))
@@ -560,6 +564,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         final = st.params
         use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
         with writing_results(out, os.path.join(out, CHECKPOINT), signals):
+            _fill_train_mse(series, st, final)
             metrics = _metrics(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
             if rec is not None:
@@ -569,6 +574,17 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                         json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
             save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why)
     return {**metrics, "out": out}
+
+
+def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
+    """history.csv's ``train_mse`` at the run's last epoch (``final``) and its best epoch
+    (``st.best_params``), where :class:`SeriesMetrics` left them out (it computes the
+    training windows' MSE every :data:`TRAIN_MSE_EVERY` epochs)."""
+    by_epoch = {r["epoch"]: r for r in st.history}
+    if st.epoch in by_epoch:
+        series.fill(by_epoch[st.epoch], final)
+    if st.best_params is not None and st.best_epoch in by_epoch:
+        series.fill(by_epoch[st.best_epoch], st.best_params)
 
 
 def _need(module: str, what: str) -> None:
