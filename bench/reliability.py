@@ -812,6 +812,59 @@ def norm_in_range(run: str, low: float, high: float):
 
 
 # -- cases --------------------------------------------------------------------------------------------
+# ---- issue 29 item 5: history.csv's train_mse exact at epochs 1, 10, 20, ..., the last and the best ----
+def history_train_mse(run: str, epochs: int):
+    """history.csv: every epoch's batch_loss and val_mse; train_mse at 1, 10, 20, ..., the last and the best
+    epoch only, the last equal to metrics.json's final train MSE and the best's to its best train MSE."""
+    def check(r):
+        import csv as _csv
+        try:
+            with open(p(run, "history.csv"), newline="") as fh:
+                rows = list(_csv.DictReader(fh))
+            with open(p(run, "metrics.json")) as fh:
+                m = json.load(fh)
+        except (OSError, ValueError) as e:
+            return [f"{run}: {e}"]
+        if [row.get("epoch") for row in rows] != [str(e) for e in range(1, epochs + 1)]:
+            return [f"history.csv's epochs are not 1..{epochs}"]
+        bad = [row["epoch"] for row in rows if not row["batch_loss"] or not row["val_mse"]]
+        have = {int(row["epoch"]): float(row["train_mse"]) for row in rows if row["train_mse"]}
+        want = {1, epochs, m["best_epoch"], *range(10, epochs + 1, 10)}
+        out = [f"epochs {bad} lack batch_loss or val_mse"] if bad else []
+        if set(have) != want:
+            out.append(f"train_mse at epochs {sorted(have)}, expected {sorted(want)}")
+        for e, key in ((epochs, "final"), (m["best_epoch"], "best")):
+            if e in have and not math.isclose(have[e], m[key]["train"], rel_tol=1e-12):
+                out.append(f"train_mse of epoch {e} {have[e]!r} is not metrics.json's {key} train {m[key]['train']!r}")
+        return out
+    return check
+
+
+def history_train_mse_stopped(run: str):
+    """An early-stopped run: history_train_mse over however many epochs it ran (metrics.json's epochs)."""
+    def check(r):
+        try:
+            with open(p(run, "metrics.json")) as fh:
+                n = json.load(fh)["epochs"]
+        except (OSError, ValueError, KeyError) as e:
+            return [f"{run}: {e}"]
+        return history_train_mse(run, n)(r)
+    return check
+
+
+CLIPERF_CASES = [
+    # history.csv's train_mse: exact every 10th epoch, at the last and the best, empty between
+    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "23", "--no-early-stopping", "--out", "tm1"],
+         expect="ok", changes=["tm1"], check=both(exists("tm1/history.csv", "tm1/convergence.png"),
+                                                   history_train_mse("tm1", 23))),
+    # ... and with early stopping: the best epoch's row has it, and the last (patience after it)
+    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "60", "--early-stopping", "3", "--lr", "0.05",
+                              "--out", "tm2"],
+         expect="ok", changes=["tm2"], check=history_train_mse_stopped("tm2")),
+]
+
+
+
 # ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
 def column_run(dst: str, name: str = "col/d.csv"):
     """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
@@ -1302,7 +1355,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES,
 ]
 
 
