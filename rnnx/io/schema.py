@@ -274,8 +274,14 @@ OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
                    "epochs": _int(1), "patience_from": _int(0)},
 }
 COMMON = ("format", "version", "kind")
-#: kind -> the versions of it this rnnx reads (every other kind: :data:`VERSION` only).
+#: kind -> the versions of it this rnnx reads (every other kind: :data:`VERSION` only); the last
+#: is the one written (:func:`current_version`).
 VERSIONS: dict[str, tuple[int, ...]] = {"fit-state": (1, 2)}
+
+
+def current_version(kind: Any) -> int:
+    """The version of ``kind`` this rnnx writes (a record that names none is of it)."""
+    return VERSIONS.get(kind, (VERSION,))[-1] if isinstance(kind, str) else VERSION
 #: (kind, version) -> its required and optional fields, where they are not :data:`FIELDS` and
 #: :data:`OPTIONAL`'s: ``fit-state`` version 2, the one training checkpoint of every run kind
 #: (:func:`rnnx.training.state.save_state`); ``streams`` (the carried state's) with a ``state`` group.
