@@ -15,7 +15,7 @@ from rnnx import optim
 from rnnx.training.sources import Batches
 
 __all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "run_settings", "save_state", "load_state",
-           "read_state", "to_device", "VERSION", "VERSIONS", "KINDS"]
+           "read_state", "to_device", "Stored", "VERSION", "VERSIONS", "KINDS"]
 
 
 
