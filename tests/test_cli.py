@@ -287,6 +287,11 @@ OLD_MODEL = dict(cell="rnn", input_size=1, hidden_size=16, output_size=1, num_la
 def _write_old_layout(folder, settings, model):
     for name in ("checkpoint.npz", "model.npz"):
         meta, groups = checkpoint.load(str(folder / name))
+        if meta["kind"] == "fit-state":  # the checkpoint kind of the series CLI before fit-state version 2
+            meta = {"kind": "checkpoint", "model": meta["model"], "epoch": meta["epoch"], "updates": meta["updates"],
+                    "opt_step": meta["opt_step"], "history": meta["history"], "best_val": meta["best_score"],
+                    "best_epoch": meta["best_epoch"], "clipped": meta["clipped"],
+                    **{k: meta["run"][k] for k in ("norm", "rng")}}
         meta["settings"], meta["model"] = settings, model
         old = {k: v for k, v in meta.items() if k not in ("format", "version", "data", "finished", "patience_from")}
         checkpoint.save(str(folder / name), old, groups, to_numpy=np.asarray)  # the fields before issue 16: none

@@ -270,7 +270,7 @@ def test_one_target_numbers_are_those_before_several_targets(tmp_path, capsys):
         assert fh.readline() == "index,truth,prediction,persistence\n"
     old = {"format", "version", "kind", "model", "norm", "window", "horizon", "dtype", "settings", "data", "scalers"}
     assert set(checkpoint.load(str(tmp_path / "r" / "model.npz"))[0]) == old
-    assert "target_norms" not in checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))[0]
+    assert "target_norms" not in checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))[0]["run"]
 
 
 def test_several_targets_train_predict_and_resume(tmp_path, capsys):

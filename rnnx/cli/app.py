@@ -59,7 +59,7 @@ from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
 from rnnx.fitting import FitState, NonFiniteLoss, Stopped, fit
 from rnnx.train import TrainConfig
-from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar
+from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
 from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
@@ -233,33 +233,83 @@ def stored_norms(meta: dict, s: TrainSettings, path: str, option: str) -> tuple[
 
 # -- checkpoints --------------------------------------------------------------------------------
 def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: FitState, target, *,
-                    source: dict, patience_from: int, finished: str | None = None) -> None:
-    """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs (the history in
-    the run's columns, :func:`rnnx.training.windows.history_row`); ``finished``: why the run
-    ended, once every output file is written."""
-    meta = {"kind": "checkpoint", "settings": s.to_json(), "model": model.config(), "epoch": st.epoch,
-            "opt_step": int(st.opt_state["step"]), "history": [history_row(r) for r in st.history],
-            "best_val": st.best_score, "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
-            "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch},
-            "data": source, "finished": finished, "patience_from": patience_from}
-    meta.update(_norm_meta(ds))
-    groups = {"params": st.params, "best": st.best_params or st.params}
+                    source: dict, patience_from: int, finished: str | None = None,
+                    settings: dict | None = None) -> None:
+    """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs as the one training
+    checkpoint, ``fit-state`` version 2 (:func:`rnnx.training.state.save_state`; the history in
+    the run's columns, :func:`rnnx.training.windows.history_row`; ``settings``: fit's, default
+    ``st.settings``), the run's own record under ``run`` (:func:`run_record`); ``finished``: why
+    the run ended, once every output file is written."""
+    record = run_record(s, ds, st.epoch, source=source, patience_from=patience_from, finished=finished)
+    state.save_state(os.path.join(out, CHECKPOINT), model,
+                     dataclasses.replace(st, history=[history_row(r) for r in st.history]),
+                     settings if settings is not None else (st.settings or {}), run=record,
+                     to_numpy=target.to_numpy)
+
+
+#: ``run.kind`` of a series run's checkpoint (``fit-state`` version 2).
+RUN_KIND = "rnnx-series-run"
+
+
+def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
+               finished: str | None) -> dict:
+    """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
+    (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``), ``rng``, the
+    ``data`` record, ``finished`` and ``patience_from``."""
+    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
+              "rng": {"seed": s.seed, "epoch": epoch}, "data": source, "finished": finished,
+              "patience_from": patience_from}
+    record.update(_norm_meta(ds))
+    return record
+
+
+def checkpoint_record(meta: dict) -> dict:
+    """A run folder's checkpoint record read as one flat dict: a ``fit-state`` file's ``run``
+    record (a series run's TrainSettings under ``settings``, ``finished``, ``data``...) over its
+    meta; an older ``checkpoint`` file's meta as it is."""
+    run = meta.get("run") if meta.get("kind") == "fit-state" else None
+    return {**meta, **run} if isinstance(run, dict) else meta
+
+
+def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
+    """A series run's checkpoint (``fit-state`` version 2, or the ``checkpoint`` kind before it:
+    :func:`rnnx.training.state.read_state`) as (a flat record: the run's own fields and the engine's,
+    ``best_val`` the best score; the array groups ``params``, ``best``, ``opt.<slot>``)."""
+    try:
+        got = state.read_state(path, nofollow=True)  # a run's file: never through a link
+    except checkpoint.CheckpointError as e:
+        if " file, expected a training checkpoint" in str(e):
+            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
+            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
+        raise AppError(str(e)) from None
+    if got.kind != "checkpoint" and got.run.get("kind") != RUN_KIND:
+        raise AppError(f"{option}: {path!r} is the {got.kind} file of another run kind (its run record: "
+                       f"{got.run.get('kind')!r}), expected {what}")
+    st = got.state
+    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "epoch": st.epoch,
+            "updates": st.updates, "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_score,
+            "best_epoch": st.best_epoch, "clipped": st.clipped}
+    groups = {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
-    checkpoint.save(os.path.join(out, CHECKPOINT), meta, groups, to_numpy=target.to_numpy)
+    return meta, groups
 
 
 def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict, TrainSettings]:
-    """Read ``folder/name`` (a file of ``kind``) and the settings it stores; every problem
-    is one AppError line."""
+    """Read ``folder/name`` (a file of ``kind``: ``model``, or ``checkpoint``: the run's training
+    checkpoint, :func:`_read_checkpoint`) and the settings it stores; every problem is one
+    AppError line."""
     path = os.path.join(folder, name)
     if not os.path.isdir(folder):
         raise AppError(f"{option}: {folder!r} is not a folder holding a run")
-    try:
-        meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
-    except checkpoint.CheckpointError as e:
-        raise AppError(str(e)) from None
-    if meta.get("kind") != kind:
-        raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
+    if kind == "checkpoint":
+        meta, groups = _read_checkpoint(path, option, what)
+    else:
+        try:
+            meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
+        except checkpoint.CheckpointError as e:
+            raise AppError(str(e)) from None
+        if meta.get("kind") != kind:
+            raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
     try:
         s = TrainSettings.from_json(meta.get("settings") or {})
     except (ValueError, TypeError) as e:
@@ -445,12 +495,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
         if meta["opt_step"] > 0 or slot == "sum":
             opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
                                         for k, v in groups.get(f"opt.{slot}", {}).items()}
-    best_val = meta["best_val"]
-    if "data" not in meta:  # written before issue 16: the best validation MSE in the series' units
-        best_val = best_val / (meta["norm"][1] * meta["norm"][1])
-    state = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, best_val,
-                     meta["best_epoch"], clipped=meta["clipped"])
-    return state, meta.get("patience_from", 0)
+    # (best_val: the best score, an older file's converted by state.read_state)
+    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, meta["best_val"],
+                  meta["best_epoch"], clipped=meta["clipped"])
+    return st, meta.get("patience_from", 0)
 
 
 def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
@@ -478,9 +526,10 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     def on_epoch(run, row: dict) -> None:
         seen["epoch"] = row["epoch"]
 
-    def ckpt(state: FitState) -> None:
+    def ckpt(fs: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
-        save_checkpoint(out, s, model, ds, state, target, source=source, patience_from=patience_from)
+        seen["settings"] = fs.settings  # fit's run settings, for the last write too
+        save_checkpoint(out, s, model, ds, fs, target, source=source, patience_from=patience_from)
 
     bar = None if quiet else ProgressBar(cfg.epochs, desc=f"rnnx train {s.name}",
                                          postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
@@ -572,7 +621,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
-            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why)
+            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
+                            settings=seen.get("settings") or {})
     return {**metrics, "out": out}
 
 

@@ -250,12 +250,14 @@ class _Progress:
         self.started, self.inner, self.written = 0, None, False
 
     def report(self) -> str:
+        from rnnx.cli import app
         from rnnx.io import checkpoint
 
         done = []
         for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
             try:
-                if checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0].get("finished"):
+                meta = checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0]
+                if app.checkpoint_record(meta).get("finished"):
                     done.append(folder)
             except (checkpoint.CheckpointError, OSError):
                 pass

@@ -489,8 +489,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                        params=home(state.params), best_params=home(state.best_params))
 
     def save(state: FitState) -> None:
-        if callable(checkpoint):  # the caller's writer (the CLI's run folder)
-            checkpoint(snapshot(state))
+        if callable(checkpoint):  # the caller's writer (the CLI's run folder), handed fit's settings too
+            checkpoint(replace(snapshot(state), settings=run))
         else:
             S.save_state(checkpoint, model, state, run)
 
