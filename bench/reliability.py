@@ -321,11 +321,13 @@ def passwd_checkpoint(dst: str):
         with np.load(p(dst, "checkpoint.npz")) as z:
             members = {k: z[k] for k in z.files}
         m = json.loads(str(members["meta"]))
-        m["settings"].update(preset=None, csv="/etc/passwd", column="root")
-        m["data"] = {"kind": "csv", "path": "/etc/passwd", "sha256": "0" * 64, "bytes": 100}
+        run = m["run"] if m.get("kind") == "fit-state" else m  # the run's own record (an older file: the meta)
+        run["settings"].update(preset=None, csv="/etc/passwd", column="root")
+        run["data"] = {"kind": "csv", "path": "/etc/passwd", "sha256": "0" * 64, "bytes": 100}
         members["meta"] = np.asarray(json.dumps(m))
         np.savez(p(dst, "checkpoint.npz"), **members)
     return f
+
 
 
 def torch_evil():
@@ -359,17 +361,20 @@ def mutate_csv(path: str):
 
 
 def checkpoint_settings(dst: str, src: str = "base", **settings):
-    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz meta ``settings`` get
-    ``settings`` (a callable value is called during setup: one naming ``PORT``, say)."""
+    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz stored TrainSettings (meta
+    ``run.settings``; an older file's meta ``settings``) get ``settings`` (a callable value is called
+    during setup: one naming ``PORT``, say)."""
     def f():
         copy_run(dst, src)
         with np.load(p(dst, "checkpoint.npz")) as z:
             members = {k: z[k] for k in z.files}
         m = json.loads(str(members["meta"]))
-        m["settings"].update({k: v() if callable(v) else v for k, v in settings.items()})
+        run = m["run"] if m.get("kind") == "fit-state" else m
+        run["settings"].update({k: v() if callable(v) else v for k, v in settings.items()})
         members["meta"] = np.asarray(json.dumps(m))
         np.savez(p(dst, "checkpoint.npz"), **members)
     return f
+
 
 
 def here() -> str:
@@ -626,16 +631,18 @@ def text_run(dst: str):
 def metrics_null_and_finished(run: str):
     """metrics.json exists with null (not finite) MSEs, and the checkpoint is marked finished."""
     def check(r):
+        from rnnx.cli.app import checkpoint_record
         from rnnx.io import checkpoint
 
         bad = []
         m = metrics(run)
         if m.get("test_mse") is not None:
             bad.append(f"{run}/metrics.json test_mse {m.get('test_mse')!r}, expected null (it overflows)")
-        if not checkpoint.load(p(run, "checkpoint.npz"))[0].get("finished"):
+        if not checkpoint_record(checkpoint.load(p(run, "checkpoint.npz"))[0]).get("finished"):
             bad.append(f"{run}/checkpoint.npz not marked finished")
         return bad
     return check
+
 
 
 BIG_CSV = "t,v\n" + "".join(f"{i},{float(1.79e308 * (0.999 + 0.001 * np.sin(i)))!r}\n" for i in range(200))
@@ -863,6 +870,28 @@ CLIPERF_CASES = [
          expect="ok", changes=["tm2"], check=history_train_mse_stopped("tm2")),
 ]
 
+
+
+# ---- issue 29 item 1: one checkpoint kind with a version ----
+def checkpoint_version(dst: str, version: int, src: str = "base"):
+    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz claims ``version``."""
+    def f():
+        copy_run(dst, src)
+        with np.load(p(dst, "checkpoint.npz")) as z:
+            members = {k: z[k] for k in z.files}
+        m = json.loads(str(members["meta"]))
+        m["version"] = version
+        members["meta"] = np.asarray(json.dumps(m))
+        np.savez(p(dst, "checkpoint.npz"), **members)
+    return f
+
+
+CKPT_CASES = [
+    dict(cat="stored addresses", argv=[*T, "--resume", "cv3", "--epochs", "20"], setup=checkpoint_version("cv3", 3),
+         expect="usage", names="meta.version: expected one of 1, 2, got 3",
+         note="a fit-state of version 3: refused in one line naming the file, the version and the versions known "
+              "(1, 2); nothing written"),
+]
 
 
 # ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
@@ -1355,7 +1384,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES,
 ]
 
 
