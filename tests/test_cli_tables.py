@@ -86,9 +86,13 @@ def test_a_column_run_written_before_column_became_targets_resumes_and_predicts(
     for name in ("checkpoint.npz", "model.npz"):
         path = str(tmp_path / "old" / name)
         meta, groups = checkpoint.load(path)
+        if meta["kind"] == "fit-state":  # the series CLI's checkpoint kind before fit-state version 2
+            meta = {"kind": "checkpoint", **{k: meta[k] for k in ("model", "epoch", "updates", "opt_step", "history",
+                                                                   "best_epoch", "clipped")},
+                    "best_val": meta["best_score"], **{k: v for k, v in meta["run"].items() if k != "kind"}}
+        meta = {k: v for k, v in meta.items() if k not in ("format", "version", "scalers")}
         meta["settings"] = {**{k: v for k, v in meta["settings"].items() if k not in ("targets", "inputs")},
                             "column": "a", "targets": None, "inputs": None}
-        meta.pop("scalers")
         checkpoint.save(path, meta, groups, to_numpy=np.asarray)
     run = str(tmp_path / "old")
     assert main(["forecast", "--model", run, "--steps", "2"]) == 0
