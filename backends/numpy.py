@@ -58,9 +58,21 @@ def synchronize(dev: Any) -> None:
     """NumPy is synchronous."""
 
 
-#: NumPy has no logistic kernel of its own: rnnx forms sigmoid from exp (rnnx._xp).
-CAPABILITIES = Capabilities(NAME)
+def steps(a: Any) -> Any:
+    """The slices ``a[0], ..., a[T-1]`` of an array of 2 or more axes as ``list(a)``: the
+    same views ``numpy.unstack`` returns (it is ``tuple(moveaxis(a, 0, 0))``), formed in C
+    without its axis normalisation and ``moveaxis``: 1.7 against 4.4 us for a (10, 1, 16)
+    array, 4 per update of a one-layer RNN.  A 1-D array goes through ``numpy.unstack``."""
+    if a.ndim > 1:
+        return list(a)
+    import numpy as np
+
+    return np.unstack(a, axis=0)
+
+
+#: NumPy has no logistic kernel of its own: rnnx forms sigmoid from exp (rnnx._xp); one device.
+CAPABILITIES = Capabilities(NAME, steps=steps, one_device=True)
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "load", "parse_device", "device", "versions", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "CAPABILITIES"]
+           "to_numpy", "from_numpy", "synchronize", "steps", "CAPABILITIES"]

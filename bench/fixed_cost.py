@@ -13,7 +13,11 @@ shared machine's load falls on all alike), medians of ``--repeats`` rounds:
   ``rnnx.fitting.make_apply``'s clip and SGD step, what the CLI's Trainer and ``rnnx.fit``
   run per window) over the 792 windows, the fastest of 5 epochs, as microseconds an update;
 - with ``--before DIR`` (an older tree's packages: ``git archive <rev> rnnx backends | tar -x
-  -C DIR``), ``cli`` and ``update`` again from DIR: before/after from the same run.
+  -C DIR``), ``cli`` and ``update`` again from DIR: before/after from the same run.  DIR's
+  ``rnnx/`` and ``backends/`` are copied into one package (``backends`` as ``rnnx/backends``,
+  what the installed tree maps it to) in a temporary folder, and each process is checked to
+  import both from there: the editable install would otherwise give DIR's ``rnnx`` this
+  tree's ``rnnx.backends``.
 
 Printed: the medians, ``batch-1 rnnx train / numpy loop`` (the issue's figure, goal <= 1.5x)
 and, with ``--before``, the before/after ratios.
@@ -25,8 +29,10 @@ import argparse
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,12 +95,38 @@ def _worker(what: str, root: str | None) -> None:
         print("SECONDS", update_us())
 
 
+_WHERE = "import rnnx, rnnx.backends; print(rnnx.__file__); print(rnnx.backends.__file__)"
+
+
+def shadow_tree(before: str, into: str) -> str:
+    """One importable copy of an older tree under ``into``: ``rnnx/`` with ``backends/`` as
+    ``rnnx/backends`` (where the tree has no ``rnnx/backends`` of its own); returns ``into``."""
+    src = Path(before)
+    shutil.copytree(src / "rnnx", Path(into) / "rnnx", ignore=shutil.ignore_patterns("__pycache__"))
+    if (src / "backends").is_dir() and not (Path(into) / "rnnx" / "backends").exists():
+        shutil.copytree(src / "backends", Path(into) / "rnnx" / "backends", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def check_root(root: str) -> None:
+    """Raise SystemExit unless a process run as the contestants are (PYTHONPATH and cwd
+    ``root``) imports ``rnnx`` and ``rnnx.backends`` from ``root``."""
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", _WHERE], env=env, cwd=root, check=True, capture_output=True,
+                         text=True, timeout=300).stdout.split()
+    base = Path(root).resolve()
+    stray = [f for f in out if base not in Path(f).resolve().parents]
+    if stray:
+        raise SystemExit(f"--before: the older tree's packages do not shadow this tree's: imported {stray}")
+
+
 def _run(what: str, root: str | None) -> float:
-    cmd = [sys.executable, __file__, "--worker", what] + (["--root", root] if root else [])
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", what] + (["--root", root] if root else [])
     env = dict(os.environ, **ONE_THREAD)
     if root and what == "update":
-        env["PYTHONPATH"] = root  # the older packages shadow the installed tree
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=900).stdout
+        env["PYTHONPATH"] = root  # the older packages shadow the installed tree (check_root)
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=900,
+                         cwd=root).stdout
     for line in out.splitlines():
         if line.startswith(("SECONDS", "EPOCH_SECONDS")):
             return float(line.split()[1])
@@ -114,9 +146,18 @@ def main() -> None:
         return
     if args.before and not (Path(args.before) / "rnnx").is_dir():
         raise SystemExit(f"--before: expected a folder holding an rnnx/ package, got {args.before!r}")
+    with tempfile.TemporaryDirectory(prefix="fixed-cost-before-") as tmp:
+        before = None
+        if args.before:
+            before = shadow_tree(args.before, tmp)
+            check_root(before)
+        _measure(args, before)
+
+
+def _measure(args: argparse.Namespace, before: str | None) -> None:
     runs = [("cli", None), ("numpy", None), ("update", None)]
-    if args.before:
-        runs += [("cli", args.before), ("update", args.before)]
+    if before:
+        runs += [("cli", before), ("update", before)]
     name = {r: r[0] + ("-before" if r[1] else "") for r in runs}
     times: dict[str, list[float]] = {name[r]: [] for r in runs}
     for k in range(args.repeats):

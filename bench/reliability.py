@@ -321,11 +321,13 @@ def passwd_checkpoint(dst: str):
         with np.load(p(dst, "checkpoint.npz")) as z:
             members = {k: z[k] for k in z.files}
         m = json.loads(str(members["meta"]))
-        m["settings"].update(preset=None, csv="/etc/passwd", column="root")
-        m["data"] = {"kind": "csv", "path": "/etc/passwd", "sha256": "0" * 64, "bytes": 100}
+        run = m["run"] if m.get("kind") == "fit-state" else m  # the run's own record (an older file: the meta)
+        run["settings"].update(preset=None, csv="/etc/passwd", column="root")
+        run["data"] = {"kind": "csv", "path": "/etc/passwd", "sha256": "0" * 64, "bytes": 100}
         members["meta"] = np.asarray(json.dumps(m))
         np.savez(p(dst, "checkpoint.npz"), **members)
     return f
+
 
 
 def torch_evil():
@@ -359,17 +361,20 @@ def mutate_csv(path: str):
 
 
 def checkpoint_settings(dst: str, src: str = "base", **settings):
-    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz meta ``settings`` get
-    ``settings`` (a callable value is called during setup: one naming ``PORT``, say)."""
+    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz stored TrainSettings (meta
+    ``run.settings``; an older file's meta ``settings``) get ``settings`` (a callable value is called
+    during setup: one naming ``PORT``, say)."""
     def f():
         copy_run(dst, src)
         with np.load(p(dst, "checkpoint.npz")) as z:
             members = {k: z[k] for k in z.files}
         m = json.loads(str(members["meta"]))
-        m["settings"].update({k: v() if callable(v) else v for k, v in settings.items()})
+        run = m["run"] if m.get("kind") == "fit-state" else m
+        run["settings"].update({k: v() if callable(v) else v for k, v in settings.items()})
         members["meta"] = np.asarray(json.dumps(m))
         np.savez(p(dst, "checkpoint.npz"), **members)
     return f
+
 
 
 def here() -> str:
@@ -626,16 +631,18 @@ def text_run(dst: str):
 def metrics_null_and_finished(run: str):
     """metrics.json exists with null (not finite) MSEs, and the checkpoint is marked finished."""
     def check(r):
+        from rnnx.cli.app import checkpoint_record
         from rnnx.io import checkpoint
 
         bad = []
         m = metrics(run)
         if m.get("test_mse") is not None:
             bad.append(f"{run}/metrics.json test_mse {m.get('test_mse')!r}, expected null (it overflows)")
-        if not checkpoint.load(p(run, "checkpoint.npz"))[0].get("finished"):
+        if not checkpoint_record(checkpoint.load(p(run, "checkpoint.npz"))[0]).get("finished"):
             bad.append(f"{run}/checkpoint.npz not marked finished")
         return bad
     return check
+
 
 
 BIG_CSV = "t,v\n" + "".join(f"{i},{float(1.79e308 * (0.999 + 0.001 * np.sin(i)))!r}\n" for i in range(200))
@@ -812,6 +819,113 @@ def norm_in_range(run: str, low: float, high: float):
 
 
 # -- cases --------------------------------------------------------------------------------------------
+# ---- issue 29 item 5: history.csv's train_mse exact at epochs 1, 10, 20, ..., the last and the best ----
+def history_train_mse(run: str, epochs: int):
+    """history.csv: every epoch's batch_loss and val_mse; train_mse at 1, 10, 20, ..., the last and the best
+    epoch only, the last equal to metrics.json's final train MSE and the best's to its best train MSE."""
+    def check(r):
+        import csv as _csv
+        try:
+            with open(p(run, "history.csv"), newline="") as fh:
+                rows = list(_csv.DictReader(fh))
+            with open(p(run, "metrics.json")) as fh:
+                m = json.load(fh)
+        except (OSError, ValueError) as e:
+            return [f"{run}: {e}"]
+        if [row.get("epoch") for row in rows] != [str(e) for e in range(1, epochs + 1)]:
+            return [f"history.csv's epochs are not 1..{epochs}"]
+        bad = [row["epoch"] for row in rows if not row["batch_loss"] or not row["val_mse"]]
+        have = {int(row["epoch"]): float(row["train_mse"]) for row in rows if row["train_mse"]}
+        want = {1, epochs, m["best_epoch"], *range(10, epochs + 1, 10)}
+        out = [f"epochs {bad} lack batch_loss or val_mse"] if bad else []
+        if set(have) != want:
+            out.append(f"train_mse at epochs {sorted(have)}, expected {sorted(want)}")
+        for e, key in ((epochs, "final"), (m["best_epoch"], "best")):
+            if e in have and not math.isclose(have[e], m[key]["train"], rel_tol=1e-12):
+                out.append(f"train_mse of epoch {e} {have[e]!r} is not metrics.json's {key} train {m[key]['train']!r}")
+        return out
+    return check
+
+
+def history_train_mse_stopped(run: str):
+    """An early-stopped run: history_train_mse over however many epochs it ran (metrics.json's epochs)."""
+    def check(r):
+        try:
+            with open(p(run, "metrics.json")) as fh:
+                n = json.load(fh)["epochs"]
+        except (OSError, ValueError, KeyError) as e:
+            return [f"{run}: {e}"]
+        return history_train_mse(run, n)(r)
+    return check
+
+
+CLIPERF_CASES = [
+    # history.csv's train_mse: exact every 10th epoch, at the last and the best, empty between
+    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "23", "--no-early-stopping", "--out", "tm1"],
+         expect="ok", changes=["tm1"], check=both(exists("tm1/history.csv", "tm1/convergence.png"),
+                                                   history_train_mse("tm1", 23))),
+    # ... and with early stopping: the best epoch's row has it, and the last (patience after it)
+    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "60", "--early-stopping", "3", "--lr", "0.05",
+                              "--out", "tm2"],
+         expect="ok", changes=["tm2"], check=history_train_mse_stopped("tm2")),
+]
+
+
+
+# ---- issue 29 item 1: one checkpoint kind with a version ----
+def checkpoint_version(dst: str, version: int, src: str = "base"):
+    """A copy of the fixture ``src`` at ``dst`` whose checkpoint.npz claims ``version``."""
+    def f():
+        copy_run(dst, src)
+        with np.load(p(dst, "checkpoint.npz")) as z:
+            members = {k: z[k] for k in z.files}
+        m = json.loads(str(members["meta"]))
+        m["version"] = version
+        members["meta"] = np.asarray(json.dumps(m))
+        np.savez(p(dst, "checkpoint.npz"), **members)
+    return f
+
+
+CKPT_CASES = [
+    dict(cat="stored addresses", argv=[*T, "--resume", "cv3", "--epochs", "20"], setup=checkpoint_version("cv3", 3),
+         expect="usage", names="meta.version: expected one of 1, 2, got 3",
+         note="a fit-state of version 3: refused in one line naming the file, the version and the versions known "
+              "(1, 2); nothing written"),
+]
+
+
+# ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
+def column_run(dst: str, name: str = "col/d.csv"):
+    """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
+    def f():
+        dated_csv(name, fmt="%Y-%m-%d")()
+        subprocess.run([PY, "-m", "rnnx", *T, "--csv", name, "--column", "v", "--time-column", "date", *SMALL,
+                        "--out", dst], cwd=W, check=True, capture_output=True, timeout=300)
+    return f
+
+
+COLUMN_CASES = [
+    # --column NAME with --time-column/--difference/--missing: accepted (they were refused before)
+    dict(cat="columns", argv=[*T, "--csv", "cl/d.csv", "--column", "v", "--time-column", "date", "--difference",
+                              "--missing", "drop", *SMALL, "--out", "cl-diff"], setup=dated_csv("cl/d.csv", fmt="%Y-%m-%d"),
+         expect="ok", changes=["cl-diff"], check=exists("cl-diff/model.npz", "cl-diff/predictions.png")),
+    # a forecast in one try: the flags train took, given again
+    dict(cat="columns", argv=["forecast", "--model", "cl-run", "--csv", "col/d.csv", "--column", "v", "--time-column",
+                              "date", "--steps", "3"], setup=column_run("cl-run"), expect="ok",
+         changes=["cl-run/forecast.csv", "cl-run/forecast.png"], check=unchanged("cl-run/model.npz")),
+    dict(cat="columns", argv=["predict", "--model", "cl-run2", "--targets", "v", "--time-column", "date"],
+         setup=column_run("cl-run2", "col2/d.csv"), expect="ok", changes=["cl-run2/predictions.csv"]),
+    # another column than the model's, both --column and --targets, a model's flag on a series preset: one line
+    dict(cat="columns", argv=["forecast", "--model", "cl-run3", "--targets", "date"],
+         setup=column_run("cl-run3", "col3/d.csv"), expect="usage", names="--targets"),
+    dict(cat="columns", argv=["predict", "--model", "cl-run4", "--column", "v", "--targets", "v"],
+         setup=column_run("cl-run4", "col4/d.csv"), expect="usage", names="--targets"),
+    dict(cat="columns", argv=["forecast", "--model", "cl-base", "--csv", "cl5.csv", "--column", "v", "--time-column",
+                              "t"], setup=chain(mkrun("cl-base"), mk("cl5.csv", series_csv())), expect="usage",
+         names="--time-column"),
+]
+
+
 OUTACT_CASES = [
     # a run that explodes: exit 3, one line, and its history, convergence and diagnostics plots up to it
     dict(cat="bounds", argv=[*T, *EXPLODE, "--out", "ex1"], expect=3, changes=["ex1"],
@@ -1270,7 +1384,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES,
 ]
 
 

@@ -13,7 +13,8 @@ Every contestant is a worker process (its own thread settings: rnnx on NumPy and
 one BLAS/OpenMP/torch thread, and at the default count in the full run, Keras on the JAX backend
 without touching this process) that runs one epoch each time it is told to; the epochs are
 interleaved round-robin (warm-up epoch, then ``--repeats`` rounds), so the load of a shared
-machine falls on every contestant alike: compare the ratios.  Per contestant: the median and
+machine falls on every contestant alike: compare the ratios (``ratios``: of the median epochs;
+``ratios_min``: of the fastest, the epochs the load disturbed least).  Per contestant: the median and
 min epoch (ms), the median per update (epoch / 16), and the warm-up epoch minus the median
 (compile / first-call cost).  The rnnx workers also time a second whole ``rnnx.fit(epochs=1)``
 call (setup and, on JAX, the compile of fresh jitted updates) and split one update into its
@@ -32,9 +33,9 @@ callback that answers the coordinator after each epoch, so the epochs interleave
 contestants'.  The time is the epoch's ``seconds`` (history.csv's column, checked against the
 file the run writes), measured by the engine as it measures the ``rnnx-*`` contestants'.  What
 differs, all of it part of what a CLI epoch is: the command's callbacks run in it
-(``SeriesMetrics``: a forward over the 1013 training and 203 validation windows and their MSEs on
-the series' scale every epoch, inside ``seconds``; the progress/epoch callback and the checkpoint
-write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
+(``SeriesMetrics``: a forward over the 217 validation windows and their MSE on the series' scale
+every epoch, and over the 1013 training windows at epochs 1, 10, 20, ..., inside ``seconds``; the
+progress/epoch callback and the checkpoint write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
 time-major (the engine's own layout), and ``rnnx.cli.main`` tunes glibc's malloc
 (``rnnx.backends.malloc.tune``), which the ``rnnx-*`` workers do not: on NumPy that alone runs
 ``rnnx.fit`` about 1.45x faster here (docs/performance.md), so compare ``cli-numpy`` with
@@ -47,7 +48,10 @@ the CLI contestants are left out.
 
 ``--baseline-fitting FILE`` adds rnnx-numpy/jax workers running ``fit`` from FILE (an older
 rnnx/fitting.py, e.g. ``git show af7e84f:rnnx/fitting.py > /tmp/fitting_before.py``) to show
-a change's before/after in the same interleaved run.
+a change's before/after in the same interleaved run.  ``--baseline-tree DIR`` adds
+``cli-numpy-before`` and ``cli-jax-before``: the command of the rnnx in DIR (a source tree,
+e.g. ``mkdir /tmp/before && git archive HEAD~3 | tar -x -C /tmp/before``; the worker runs with
+``PYTHONPATH=DIR``, and its ``rnnx`` file is reported as ``rnnx_file``), beside this tree's.
 """
 
 from __future__ import annotations
@@ -170,7 +174,8 @@ def _cli_worker(backend: str) -> None:
 
     out = tempfile.mkdtemp(prefix="rnnx-bench-cli-")
     cmds = _commands()
-    _say({"ready": True, "source": "vega_datasets seattle-weather", "updates": -(-1013 // BATCH)})
+    _say({"ready": True, "source": "vega_datasets seattle-weather", "updates": -(-1013 // BATCH),
+          "rnnx_file": rnnx.__file__})
     if next(cmds) != "go":
         shutil.rmtree(out, ignore_errors=True)
         return
@@ -325,7 +330,7 @@ def worker(spec: str, profile: bool) -> None:
 
 
 # -- the coordinator ----------------------------------------------------------------------------------
-def contestants(quick: bool, baseline: str | None) -> dict[str, str]:
+def contestants(quick: bool, baseline: str | None, tree: str | None = None) -> dict[str, str]:
     """name -> worker spec."""
     c = {"rnnx-numpy-f32": "rnnx:numpy:float32:1", "rnnx-torch-f32": "rnnx:torch:float32:1",
          "rnnx-jax-f32": "rnnx:jax:float32:0", "torch-loop-1thread": "torch-loop:1",
@@ -334,6 +339,8 @@ def contestants(quick: bool, baseline: str | None) -> dict[str, str]:
 
     if importlib.util.find_spec("vega_datasets") is not None:  # the command reads the CSV itself
         c.update({"cli-numpy": "cli:numpy:float32:1", "cli-jax": "cli:jax:float32:0"})
+        if tree:
+            c.update({"cli-numpy-before": f"cli:numpy:float32:1:{tree}", "cli-jax-before": f"cli:jax:float32:0:{tree}"})
     if not quick:
         c.update({"torch-loop-default-threads": "torch-loop:0", "rnnx-numpy-f32-default-threads": "rnnx:numpy:float32:0",
                   "rnnx-torch-f32-default-threads": "rnnx:torch:float32:0", "rnnx-numpy-f64": "rnnx:numpy:float64:1",
@@ -348,6 +355,8 @@ def _start(spec: str, profile: bool) -> subprocess.Popen:
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
     if spec.startswith(("rnnx:", "cli:")) and spec.split(":")[3] == "1":  # BLAS / OpenMP pools of one thread
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if spec.startswith("cli:") and len(spec.split(":")) > 4:  # --baseline-tree: that tree's rnnx first
+        env["PYTHONPATH"] = os.pathsep.join([spec.split(":", 4)[4], *filter(None, [env.get("PYTHONPATH")])])
     cmd = [sys.executable, __file__, "--worker", spec] + (["--profile"] if profile else [])
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
@@ -381,31 +390,38 @@ def summary(info: dict, times: list[float], extra: dict) -> dict:
     return out
 
 
-def ratios(res: dict) -> dict:
-    rnnx_f32 = {k: v["epoch_ms_median"] for k, v in res.items() if k.startswith("rnnx-") and "f32" in k
+def ratios(res: dict, key: str = "epoch_ms_median") -> dict:
+    """The ratios of ``key`` (the median epoch; ``"epoch_ms_min"``: the least disturbed one)."""
+    rnnx_f32 = {k: v[key] for k, v in res.items() if k.startswith("rnnx-") and "f32" in k
                 and not k.endswith("before")}
     best = min(rnnx_f32, key=rnnx_f32.get)
     out = {"rnnx_fastest": best}
     for other in ("torch-loop-1thread", "torch-loop-default-threads", "keras-jax"):
         if other in res:
-            out[f"{best} / {other}"] = round(rnnx_f32[best] / res[other]["epoch_ms_median"], 3)
-    cli = {k: v["epoch_ms_median"] for k, v in res.items() if k.startswith("cli-")}
+            out[f"{best} / {other}"] = round(rnnx_f32[best] / res[other][key], 3)
+    cli = {k: v[key] for k, v in res.items() if k.startswith("cli-") and not k.endswith("-before")}
     if cli:
         fastest = min(cli, key=cli.get)
         out["cli_fastest"] = fastest
         for other in ("torch-loop-1thread", "torch-loop-default-threads", "keras-jax"):
             if other in res:
-                out[f"{fastest} / {other}"] = round(cli[fastest] / res[other]["epoch_ms_median"], 3)
+                out[f"{fastest} / {other}"] = round(cli[fastest] / res[other][key], 3)
         for name, ms in cli.items():  # the command against the engine it trains with, backend by backend
             engine = f"rnnx-{name[len('cli-'):]}-f32"
             if engine in res:
-                out[f"{name} / {engine}"] = round(ms / res[engine]["epoch_ms_median"], 3)
+                out[f"{name} / {engine}"] = round(ms / res[engine][key], 3)
+    for name in ("cli-numpy", "cli-jax"):
+        if f"{name}-before" in res and name in res:
+            before = res[f"{name}-before"][key]
+            out[f"{name} / {name}-before"] = round(res[name][key] / before, 3)
+            if "torch-loop-1thread" in res:
+                out[f"{name}-before / torch-loop-1thread"] = round(before / res["torch-loop-1thread"][key], 3)
     if "rnnx-jax-f32-before" in res:
         out["rnnx-jax-f32 / rnnx-jax-f32-before"] = round(
-            res["rnnx-jax-f32"]["epoch_ms_median"] / res["rnnx-jax-f32-before"]["epoch_ms_median"], 3)
+            res["rnnx-jax-f32"][key] / res["rnnx-jax-f32-before"][key], 3)
     if "rnnx-numpy-f32-before" in res:
         out["rnnx-numpy-f32 / rnnx-numpy-f32-before"] = round(
-            res["rnnx-numpy-f32"]["epoch_ms_median"] / res["rnnx-numpy-f32-before"]["epoch_ms_median"], 3)
+            res["rnnx-numpy-f32"][key] / res["rnnx-numpy-f32-before"][key], 3)
     return out
 
 
@@ -415,6 +431,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None, help="timed rounds after the warm-up (default 9; 5 quick)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--baseline-fitting", default=None, help="an older rnnx/fitting.py to compare against")
+    ap.add_argument("--baseline-tree", default=None,
+                    help="an older rnnx source tree whose `rnnx train --csv` runs beside this one's (cli-*-before)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -425,8 +443,14 @@ def main() -> None:
         ap.error(f"--repeats: expected at least 5 rounds, got {repeats}")
     if a.baseline_fitting and not Path(a.baseline_fitting).is_file():
         ap.error(f"--baseline-fitting: {a.baseline_fitting!r} is not a file")
+    if a.baseline_tree and not Path(a.baseline_tree, "rnnx", "cli", "app.py").is_file():
+        ap.error(f"--baseline-tree: {a.baseline_tree!r} is not an rnnx source tree (no rnnx/cli/app.py in it)")
+    if a.baseline_tree and ":" in a.baseline_tree:
+        ap.error(f"--baseline-tree: {a.baseline_tree!r}: expected a folder without ':' in its path")
+    if a.baseline_tree:
+        a.baseline_tree = str(Path(a.baseline_tree).resolve())
     t_start, load_before = time.perf_counter(), loadavg()
-    names = contestants(a.quick, a.baseline_fitting)
+    names = contestants(a.quick, a.baseline_fitting, a.baseline_tree)
     procs = {n: _start(spec, not a.quick) for n, spec in names.items()}
     try:
         info = {n: _ask(p, None) for n, p in procs.items()}
@@ -449,7 +473,7 @@ def main() -> None:
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                        "loadavg_before": load_before, "loadavg_after": loadavg()},
            "goal": "rnnx fastest / torch loop <= 1.0 and / Keras <= 0.8 per epoch",
-           "ratios": ratios(res), "contestants": res, "seconds": round(time.perf_counter() - t_start, 1)}
+           "ratios": ratios(res), "ratios_min": ratios(res, "epoch_ms_min"), "contestants": res, "seconds": round(time.perf_counter() - t_start, 1)}
     text = json.dumps(out, indent=1)
     print(text)
     if a.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnx._xp import outer_sum, rows_product, sigmoid
+from rnnx._xp import matrix_t, outer_sum, rows_product, sigmoid
 
 ACTIVATIONS = ("none", "tanh", "sigmoid")
 
@@ -22,7 +22,7 @@ RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
 
 def forward(h: Any, w: Any, b: Any, activation: str, *, xp: Any) -> Any:
     """y-hat = act(h W^T + b) over any leading axes."""
-    z = rows_product(h, xp.matrix_transpose(w), xp=xp) + b
+    z = rows_product(h, matrix_t(w, xp=xp), xp=xp) + b
     if activation == "tanh":
         return xp.tanh(z)
     if activation == "sigmoid":

@@ -293,7 +293,7 @@ class Recurrent:
         parameter): what :func:`rnnx._xp.namespace` resolves their one namespace from."""
         arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
         return {"x": x, "lengths": lengths, **named_state("state0", state0), **arrays,
-                **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())}}
+                **{_param_name(k): v for k, v in (params.items() if hasattr(params, "items") else ())}}
 
     def forward_in(self, xp, params, x, state0=None, *, lengths=None, train=False, seed=None):
         """:meth:`forward` (no checkpoint, no finite check) in the namespace ``xp`` the caller
@@ -326,7 +326,7 @@ class Recurrent:
             xp = namespace(**self.call_arrays(params, x, state0, lengths, seed))
         _register_for(xp)
         unbatched = checks.x_input(x, input_size=self.input_size, batch_first=self.batch_first, xp=xp)
-        checks.params(params, self.param_shapes(), dtype=x.dtype, layer=repr(self))
+        checks.params(params, self._shapes, dtype=x.dtype, layer=self)
         x_user = x
         if arrays and not xp.isdtype(seed.dtype, "integral"):
             raise TypeError(f"seed: expected an integer array, got dtype {seed.dtype}")
@@ -408,7 +408,7 @@ class Recurrent:
         if xp is None:
             xp = namespace(dy=dy, x=x0, **named_state("dstate", dstate),
                            **{f"params[{k!r}]": v for k, v in (params.items() if hasattr(params, "items") else ())})
-            checks.params(params, self.param_shapes(), dtype=x0.dtype, layer=repr(self))
+            checks.params(params, self._shapes, dtype=x0.dtype, layer=self)
         checks.shape("dy", dy, cache.y_shape, " (the shape of y)")
         checks.same_dtype("dy", dy, x0.dtype)
         T, B, _ = x0.shape
@@ -454,6 +454,20 @@ class Recurrent:
         x = xp.stack(xs, axis=0) if collect == "norms" else xs
         c = state[self.spec.state.index("c")] if "c" in self.spec.state else None
         return GradientFlow(h=state[0], c=c, x=x, collect=collect)
+
+
+_PARAM_NAMES: dict[Any, str] = {}
+
+
+def _param_name(key: Any) -> str:
+    """``params['<key>']``, formed once per key (every update names every parameter)."""
+    try:
+        return _PARAM_NAMES[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable key, named afresh
+        name = f"params[{key!r}]"
+        if isinstance(key, str) and len(_PARAM_NAMES) < 4096:
+            _PARAM_NAMES[key] = name
+        return name
 
 
 def check_collect(collect: Any) -> None:

@@ -59,9 +59,10 @@ def scan(
     steps = [xp.unstack(a, axis=0) if split is None else split(a) for a in xs]  # torch: 0.5 us a view, 1.3 indexing
     x_ts = zip(*steps)  # step t's tuple (xs[0][t], xs[1][t], ...), formed in C
     ys = []
+    append = ys.append
     for x_t in reversed(list(x_ts)) if reverse else x_ts:
         carry, y = f(carry, x_t)
-        ys.append(y)
+        append(y)
     if reverse:
         ys.reverse()
     return carry, tuple(_stack(list(col), xp=xp) for col in zip(*ys))
@@ -96,13 +97,19 @@ def run(kernel, a_x, state0, rec, *, mask, reverse, xp, keep=True, project=None)
     saved is empty.
     """
     k = kernel.kept  # state components BPTT reads (fused LSTM: h only; its c lives on in ``saved``)
+    step = kernel.step
 
     def f(state, x_t):
         a_t = x_t[0] if project is None else project(x_t[0])
-        new, saved = kernel.step(a_t, state, rec, xp=xp, save=keep)
+        new, saved = step(a_t, state, rec, xp=xp, save=keep)
         if mask is not None:  # past a sequence's end, keep its state
             new = tuple(xp.where(x_t[1], n, s) for n, s in zip(new, state))
         return new, (new[:k] + saved if keep else new[:1])
+
+    if mask is None and project is None and keep:  # the common step, with no test made per step
+        def f(state, x_t):  # noqa: F811
+            new, saved = step(x_t[0], state, rec, xp=xp, save=True)
+            return new, new[:k] + saved
 
     xs = (a_x,) if mask is None else (a_x, mask)
     final, ys = scan_for(xs, xp)(f, tuple(state0), xs, reverse=reverse, xp=xp)
@@ -128,18 +135,26 @@ def run_back(kernel, dy, states, saved, state0, recb, dstate, *, mask, reverse, 
     k = kernel.kept
     prev = previous(states, state0[:k], reverse=reverse, xp=xp)
     off = 1 if mask is None else 2
+    step_back = kernel.step_back
 
     def g(ds, x_t):
         prev_t, new_t, saved_t = x_t[off : off + k], x_t[off + k : off + 2 * k], x_t[off + 2 * k :]
         ds_cell = (ds[0] + x_t[0],) + tuple(ds[1:])  # h_t feeds the output and the next step
         if mask is not None:  # padded steps: nothing enters the cell, the state passes through
             ds_cell = tuple(where(x_t[1], d, 0.0, xp=xp) for d in ds_cell)
-        dprev, da_x, extra = kernel.step_back(ds_cell, prev_t, new_t, saved_t, recb, xp=xp)
+        dprev, da_x, extra = step_back(ds_cell, prev_t, new_t, saved_t, recb, xp=xp)
         if mask is not None:
             dprev = tuple(p + where(x_t[1], 0.0, d, xp=xp) for p, d in zip(dprev, ds))
         if flow is None:
             return dprev, (da_x,) + tuple(extra)
         return dprev, (da_x,) + tuple(extra) + flow(ds_cell)
+
+    if mask is None and flow is None:  # the common step: g's arithmetic, no test made per step
+        def g(ds, x_t):  # noqa: F811
+            ds_cell = (ds[0] + x_t[0],) + tuple(ds[1:])
+            dprev, da_x, extra = step_back(ds_cell, x_t[1 : 1 + k], x_t[1 + k : 1 + 2 * k], x_t[1 + 2 * k :], recb,
+                                           xp=xp)
+            return dprev, (da_x,) + tuple(extra)
 
     xs = (dy,) + (() if mask is None else (mask,)) + prev + tuple(states) + tuple(saved)
     dstate0, das = scan_for(xs, xp)(g, tuple(dstate), xs, reverse=not reverse, xp=xp)

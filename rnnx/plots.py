@@ -46,11 +46,15 @@ def plottable(values: list[float]) -> list[float]:
 def convergence(history: list[dict], path: str, title: str, best_epoch: int | None = None) -> None:
     """Train and validation MSE per epoch, log scale; ``best_epoch`` (the epoch of the
     lowest validation MSE, metrics.json's ``best_epoch``) marked with a vertical line
-    labelled ``best epoch N``."""
+    labelled ``best epoch N``.  A row whose ``train_mse`` is None (not computed at that
+    epoch: ``rnnx train`` computes it every 10 epochs and at the last and best) has no
+    training point; the points there are joined and marked."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
-    ax.semilogy(ep, plottable([r["train_mse"] for r in history]), label="train MSE")
+    known = [r for r in history if r["train_mse"] is not None]
+    ax.semilogy([r["epoch"] for r in known], plottable([r["train_mse"] for r in known]), label="train MSE",
+                marker="o" if len(known) < len(history) else None, ms=3)
     val = plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")

@@ -22,13 +22,12 @@ backward holds O(k) of them at once; the price is a second forward pass.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
 import array_api_compat as compat
 
-from rnnx._xp import outer_sum, rows_product, where
+from rnnx._xp import matrix_t, outer_sum, rows_product, where
 from rnnx.loop import project_in_step, run, run_back
 from rnnx.random import dropout_mask
 
@@ -63,15 +62,19 @@ class _Direction:
     def __init__(self, kernel, params, keys: dict[str, str], reverse: bool, bias: bool, *, xp):
         self.kernel, self.xp, self.reverse, self.bias, self.keys = kernel, xp, reverse, bias, keys
         self.p = {base: params[key] for base, key in keys.items()}
+        self._fw_cache: tuple[Any, Any, Any] | None = None
 
-    @functools.cached_property
+    @property
     def _fw(self) -> tuple[Any, Any, Any]:
         """What the forward uses, formed on its first use (a backward pass without
         recomputation needs none of it): W_ih^T times the kernel's exact column factors
-        (if any), the bias folded into the hoisted projection, the recurrent parameters."""
-        b_x, rec, scale = self.kernel.prepare(self.p, xp=self.xp, bias=self.bias)
-        w_ih_t = self.xp.matrix_transpose(self.p["weight_ih"])
-        return (w_ih_t if scale is None else w_ih_t * scale), b_x, rec
+        (if any), the bias folded into the hoisted projection, the recurrent parameters.
+        (A plain attribute test: ``functools.cached_property`` takes a lock on Python 3.11.)"""
+        if self._fw_cache is None:
+            b_x, rec, scale = self.kernel.prepare(self.p, xp=self.xp, bias=self.bias)
+            w_ih_t = matrix_t(self.p["weight_ih"], xp=self.xp)
+            self._fw_cache = (w_ih_t if scale is None else w_ih_t * scale), b_x, rec
+        return self._fw_cache
 
     def a_x(self, x):
         """Hoisted input projection of a span of steps: one product."""
@@ -110,6 +113,12 @@ class _Direction:
         if flow is None:
             return ds0, {self.keys[b]: v for b, v in g.items()}, dx
         return ds0, {self.keys[b]: v for b, v in g.items()}, dx, flows[0]
+
+
+def _stack0(arrays: list, *, xp) -> Any:
+    """``xp.stack(arrays, axis=0)``; one array (one layer, one direction) as
+    ``expand_dims``, the same values without stack's per-array expansion and copy."""
+    return xp.expand_dims(arrays[0], axis=0) if len(arrays) == 1 else xp.stack(arrays, axis=0)
 
 
 def _sl(a, lo, hi):
@@ -161,7 +170,7 @@ def forward(kernel, params, keys, x, state0, mask, *, num_layers, num_directions
                 finals[j].append(f)
         layers.append({"x": inp, "dirs": dirs} if drop is None else {"x": inp, "dirs": dirs, "dropout": drop})
         inp = outs[0] if D == 1 else xp.concat(outs, axis=-1)
-    final_state = tuple(xp.stack(f, axis=0) for f in finals)
+    final_state = tuple(_stack0(f, xp=xp) for f in finals)
     return inp, final_state, ({"layers": layers, "mask": mask} if keep else None)
 
 
@@ -245,7 +254,7 @@ def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directi
             din = din * lc["dropout"]  # back through the mask into the layer below's output
         dout = din
     dparams = {key: grads[key] for key in params}
-    out = dparams, dout, tuple(xp.stack(g, axis=0) for g in dstate0)
+    out = dparams, dout, tuple(_stack0(g, xp=xp) for g in dstate0)
     if flow is None:
         return out
     per_layer = lambda a: xp.reshape(a, (num_layers, D, *a.shape[1:]))  # noqa: E731  (L*D, ...) -> (L, D, ...)

@@ -413,7 +413,8 @@ class Stopped(Exception):
         self.state, self.updates = state, state.updates
 
 
-#: The ``kind`` of a checkpoint file of :func:`fit_text` (:func:`save_state`).
+#: The ``kind`` of the checkpoint file of :func:`fit_text` before it wrote ``fit-state`` version 2
+#: (:func:`load_state` still reads it).
 STATE_KIND = "text-state"
 
 
@@ -422,64 +423,70 @@ def _state_parts(state: Any) -> tuple:
 
 
 def save_state(path: str, model: Any, st: TextState, settings: dict, *, run: dict | None = None) -> None:
-    """``st`` as an rnnx ``text-state`` file at ``path`` (:func:`rnnx.io.checkpoint.save`:
-    written to a temporary file, fsynced and renamed: never half-written).  Arrays: the
-    params, the optimizer's slots (``opt.<slot>``) and the carried state (``state/h``, and
-    ``state/c`` for LSTM); the meta record: the model's configuration, ``updates``,
-    ``opt_step``, ``history``, ``window`` (``[sum, count]``), ``streams``, the run's
-    ``settings`` (what :func:`fit_text` must find unchanged to continue) and ``run``, any
-    JSON object of the caller's (``rnnx train --text`` keeps its own record there)."""
-    from rnnx import backends, optim
-    from rnnx.io import checkpoint
+    """``st`` as the training checkpoint of every run kind, ``fit-state`` version 2
+    (:func:`rnnx.training.state.save_state`: written to a temporary file, fsynced and renamed:
+    never half-written).  Arrays: the params, the optimizer's slots (``opt.<slot>``) and the
+    carried state (``state/h``, and ``state/c`` for LSTM; ``streams`` in the meta record);
+    the meta record: the model's configuration, ``updates``, ``opt_step``, ``history``,
+    ``callbacks`` (one: ``{"window": sum, "count": count}``), the run's ``settings`` (what
+    :func:`fit_text` must find unchanged to continue) and ``run``, any JSON object of the
+    caller's (``rnnx train --text`` keeps its own record there; none: ``{}``)."""
+    from rnnx.training import state as S
 
-    opt = optim.as_python(st.opt_state)
-    names = model.layer.spec.state
-    parts = _state_parts(st.state)
-    meta = {"kind": STATE_KIND, "model": model.config(), "updates": st.updates, "opt_step": opt["step"],
-            "history": st.history, "window": [st.window, st.count], "streams": int(parts[0].shape[1]),
-            "settings": settings}
-    if run is not None:
-        meta["run"] = run
-    groups = {"params": st.params, "state": dict(zip(names, parts))}
-    groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items() if d})
-    checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy)
+    fs = S.FitState(st.params, st.opt_state, 0, st.updates, st.history,
+                    callbacks=[{"window": st.window, "count": st.count}], carry=st.state)
+    S.save_state(path, model, fs, settings, run=run if run is not None else {})
 
 
 def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = None, dtype: Any = None,
                nofollow: bool = False) -> tuple[TextState, dict]:
-    """The ``text-state`` file at ``path`` (:func:`save_state`) as ``(TextState, meta)``, its
-    arrays on ``xp`` (default NumPy) and ``device`` in ``dtype`` (default: as stored);
-    ``model``: the model it must have been written for (None: any; build it with
-    ``rnnx.Model.from_config(meta["model"])``).  A file of another kind or another model:
-    ValueError ``resume: '<path>' ...``; a damaged one:
-    :class:`rnnx.io.checkpoint.CheckpointError` naming the file and the field (with
-    ``nofollow``, a run's own file, a symbolic link too)."""
+    """The checkpoint at ``path`` (:func:`save_state`'s ``fit-state`` version 2 of a character
+    model's run, or an older ``text-state`` file: :func:`rnnx.training.state.read_state`) as
+    ``(TextState, meta)``, its arrays on ``xp`` (default NumPy) and ``device`` in ``dtype``
+    (default: as stored); ``meta``: ``kind`` and ``version`` read, ``model``, ``updates``,
+    ``settings`` and ``run`` (the caller's record, ``{}`` if none).  ``model``: the model it
+    must have been written for (None: any; build it with ``rnnx.Model.from_config(meta["model"])``).
+    A file of another kind, of another model, or without a carried state: ValueError
+    ``resume: '<path>' ...``; a damaged one: :class:`rnnx.io.checkpoint.CheckpointError` naming
+    the file and the field (with ``nofollow``, a run's own file, a symbolic link too)."""
     import numpy as np
 
-    from rnnx.io import checkpoint
+    from rnnx.training import state as S
 
     xp = np if xp is None else xp
-    meta, groups = checkpoint.load(path, nofollow=nofollow)
-    if meta["kind"] != STATE_KIND:
-        raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of a character "
-                         f"model ({STATE_KIND!r}, written by fit_text(..., checkpoint=PATH))")
+    expect = f"the checkpoint of a character model (written by fit_text(..., checkpoint=PATH))"
+    got = S.read_state(path, nofollow=nofollow, expect=expect)
+    fs = got.state
+    if got.kind == "checkpoint" or fs.carry is None or len(fs.callbacks) != 1 \
+            or set(fs.callbacks[0]) != {"window", "count"}:
+        raise ValueError(f"resume: {path!r} is the checkpoint of another run kind ({got.kind} {got.version}, "
+                         f"no carried text state), expected {expect}")
+    w, n = fs.callbacks[0]["window"], fs.callbacks[0]["count"]
+    number = isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+    if isinstance(n, bool) or not isinstance(n, int) or not ((w is None and n == 0) or (number and n >= 1)):
+        from rnnx.io.checkpoint import CheckpointError
+
+        raise CheckpointError(f"checkpoint: {path!r}: meta.callbacks[0]: expected {{'window': sum, 'count': n}}: "
+                              f"a finite number and an int >= 1, or null and 0, got {fs.callbacks[0]!r:.80}")
     from rnnx.model import Model
 
-    stored = Model.from_config(meta["model"])
+    stored = Model.from_config(got.model)
     if model is None:
         model = stored
     elif stored.config() != model.config():
-        raise ValueError(f"resume: {path!r} was written for the model {meta['model']}, not {model.config()}")
+        raise ValueError(f"resume: {path!r} was written for the model {got.model}, not {model.config()}")
 
     def arrays(d: dict) -> dict:
         return {k: xp.asarray(a, device=device) if dtype is None else xp.asarray(a, dtype=dtype, device=device)
                 for k, a in d.items()}
 
-    parts = tuple(arrays(groups["state"])[n] for n in model.layer.spec.state)
-    slots = {g.removeprefix("opt."): arrays(d) for g, d in groups.items() if g.startswith("opt.")}
-    window, count = meta["window"]
-    st = TextState(arrays(groups["params"]), {"step": meta["opt_step"], "slots": slots}, meta["updates"],
-                   parts if len(parts) > 1 else parts[0], list(meta["history"]), window, count)
+    parts = tuple(arrays(dict(enumerate(_state_parts(fs.carry)))).values())
+    slots = {g: arrays(d) for g, d in fs.opt_state["slots"].items()}
+    window = fs.callbacks[0]
+    st = TextState(arrays(fs.params), {"step": fs.opt_state["step"], "slots": slots}, fs.updates,
+                   parts if len(parts) > 1 else parts[0], list(fs.history), window["window"], window["count"])
+    meta = {"kind": got.kind, "version": got.version, "model": got.model, "updates": fs.updates,
+            "settings": got.settings, "run": got.run}
     return st, meta
 
 

@@ -42,12 +42,12 @@ def test_csv_problems(capsys, tmp_path, series_csv):
     (tmp_path / "header.csv").write_text("t,value\n")
     assert "no data rows" in one_line_error(capsys, "train", "--csv", str(tmp_path / "header.csv"), "--column", "value", "--out", out)
     err = one_line_error(capsys, "train", "--csv", str(series_csv), "--column", "price", "--out", out)
-    assert "'price' is not a column" in err and "['t', 'value', 'label']" in err
+    assert err.startswith("rnnx train: error: --column: ") and "has no column 'price' (columns: t, value, label)" in err
     err = one_line_error(capsys, "train", "--csv", str(series_csv), "--column", "label", "--out", out)
     assert "row 2" in err and "'x' is not a number" in err
     bad = tmp_path / "nan.csv"
     bad.write_text("value\n1.0\n2.0\nnan\n3.0\n")
-    assert "row 4" in (e := one_line_error(capsys, "train", "--csv", str(bad), "--column", "value", "--out", out)) and "NaN/Inf" in e
+    assert "row 4" in (e := one_line_error(capsys, "train", "--csv", str(bad), "--column", "value", "--out", out)) and "missing value; pass --missing interpolate" in e
     bad.write_text("value\n1.0\ninf\n")
     assert "row 3" in one_line_error(capsys, "train", "--csv", str(bad), "--column", "value", "--out", out)
     short = tmp_path / "short.csv"
@@ -287,6 +287,11 @@ OLD_MODEL = dict(cell="rnn", input_size=1, hidden_size=16, output_size=1, num_la
 def _write_old_layout(folder, settings, model):
     for name in ("checkpoint.npz", "model.npz"):
         meta, groups = checkpoint.load(str(folder / name))
+        if meta["kind"] == "fit-state":  # the checkpoint kind of the series CLI before fit-state version 2
+            meta = {"kind": "checkpoint", "model": meta["model"], "epoch": meta["epoch"], "updates": meta["updates"],
+                    "opt_step": meta["opt_step"], "history": meta["history"], "best_val": meta["best_score"],
+                    "best_epoch": meta["best_epoch"], "clipped": meta["clipped"],
+                    **{k: meta["run"][k] for k in ("norm", "rng")}}
         meta["settings"], meta["model"] = settings, model
         old = {k: v for k, v in meta.items() if k not in ("format", "version", "data", "finished", "patience_from")}
         checkpoint.save(str(folder / name), old, groups, to_numpy=np.asarray)  # the fields before issue 16: none

@@ -131,7 +131,7 @@ ACCEPTED = [
 def test_still_accepted(given):
     s = resolve(given)
     for k, v in given.items():
-        assert getattr(s, k) == v
+        assert getattr(s, k) == v if k != "column" else s.targets == (v,)  # --column NAME is --targets NAME
 
 
 # -- sizes that do not fit ------------------------------------------------------------------------------

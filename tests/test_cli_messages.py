@@ -176,7 +176,7 @@ def test_a_one_column_csv_gets_no_separator_hint(capsys, tmp_path):
     f = tmp_path / "s.csv"
     f.write_text("value\n" + "".join(f"{i % 7}.5\n" for i in range(60)))
     code, _, err = run(capsys, "train", "--csv", f, "--column", "v", "--out", tmp_path / "o")
-    assert code == 2 and "its columns are ['value']" in err and "separated" not in err
+    assert code == 2 and "has no column 'v' (columns: value)" in err and "separated" not in err
 
 
 def test_install_advice_is_a_command_that_works_from_a_checkout():

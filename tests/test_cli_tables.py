@@ -54,6 +54,82 @@ def test_named_columns_train_predict_and_equal_the_one_column_path(tmp_path, cap
     assert one["persistence_test_mse"] == col["persistence_test_mse"]
 
 
+def test_column_is_targets_of_one_name_with_every_table_flag(tmp_path, capsys):
+    """One series = one target: --column NAME trains what --targets NAME trains (the same
+    files but for the timings), --time-column/--difference/--missing work with it, and the
+    range warning fires for it."""
+    f = _csv(tmp_path / "d.csv", n=300, trend=0.12, gaps=(50,))
+    common = ["--csv", f, "--epochs", "2", "--window", "12", "--hidden", "6", "--time-column", "date",
+              "--missing", "interpolate"]
+    col, err = _train(tmp_path, capsys, *common, "--column", "a", out="c")
+    assert "test values leave the training range" in err and "'a'" in err
+    tgt, _ = _train(tmp_path, capsys, *common, "--targets", "a", out="t")
+    same = lambda m: {k: v for k, v in m.items() if not k.startswith("seconds")}  # noqa: E731
+    assert same(col) == same(tgt)
+    assert col["targets"] == ["a"] and "column" not in col
+    a = np.load(tmp_path / "c" / "model.npz")
+    b = np.load(tmp_path / "t" / "model.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a.files if k.startswith("params/"))
+    d, err = _train(tmp_path, capsys, *common, "--column", "a", "--difference", out="cd")
+    assert d["difference"] is True and "leave the training range" not in err
+
+
+def test_a_column_run_written_before_column_became_targets_resumes_and_predicts(tmp_path, capsys):
+    """Files of a --column run as rnnx wrote them before (settings.column, no targets, no
+    input scalers): resume continues bit for bit, predict and forecast read them."""
+    from rnnx.io import checkpoint
+
+    f = _csv(tmp_path / "d.csv")
+    args = ["--csv", f, "--column", "a", "--window", "12", "--hidden", "4"]
+    _train(tmp_path, capsys, *args, "--epochs", "2", out="old")
+    _train(tmp_path, capsys, *args, "--epochs", "4", out="whole")
+    for name in ("checkpoint.npz", "model.npz"):
+        path = str(tmp_path / "old" / name)
+        meta, groups = checkpoint.load(path)
+        if meta["kind"] == "fit-state":  # the series CLI's checkpoint kind before fit-state version 2
+            meta = {"kind": "checkpoint", **{k: meta[k] for k in ("model", "epoch", "updates", "opt_step", "history",
+                                                                   "best_epoch", "clipped")},
+                    "best_val": meta["best_score"], **{k: v for k, v in meta["run"].items() if k != "kind"}}
+        meta = {k: v for k, v in meta.items() if k not in ("format", "version", "scalers")}
+        meta["settings"] = {**{k: v for k, v in meta["settings"].items() if k not in ("targets", "inputs")},
+                            "column": "a", "targets": None, "inputs": None}
+        checkpoint.save(path, meta, groups, to_numpy=np.asarray)
+    run = str(tmp_path / "old")
+    assert main(["forecast", "--model", run, "--steps", "2"]) == 0
+    assert main(["predict", "--model", run, "--csv", f, "--column", "a"]) == 0
+    assert main(["train", "--resume", run, "--epochs", "4", "--quiet"]) == 0, capsys.readouterr().err
+    a, b = np.load(tmp_path / "old" / "model.npz"), np.load(tmp_path / "whole" / "model.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in b.files if k.startswith("params/"))
+
+
+def test_predict_forecast_and_diagnose_take_the_data_flags_train_took(tmp_path, capsys):
+    """A forecast in one try: the flags given to train are accepted by predict, forecast and
+    diagnose --model when they are the model's; another value is refused in one line."""
+    f = _csv(tmp_path / "d.csv")
+    data = ["--csv", f, "--targets", "a", "--time-column", "date"]
+    _train(tmp_path, capsys, *data, "--epochs", "1", "--window", "12", "--hidden", "4", out="r")
+    run = str(tmp_path / "r")
+    for cmd, extra in (("forecast", ["--steps", "3"]), ("predict", []),
+                       ("diagnose", ["--out", str(tmp_path / "dg")])):
+        for flags in (data, ["--csv", f, "--column", "a", "--time-column", "date"], ["--targets", "a"]):
+            assert main([cmd, "--model", run, *flags, *extra, "--overwrite"]) == 0, capsys.readouterr().err
+            capsys.readouterr()
+    for flags, message in (
+            (["--targets", "b"], "--targets: this model predicts --targets a (as it was trained), got b"),
+            (["--column", "b"], "--targets: this model predicts --targets a (as it was trained), got b"),
+            (["--inputs", "a,b"], "--inputs: this model reads --inputs a (as it was trained), got a,b"),
+            (["--time-column", "notes"], "--time-column: this model reads --time-column date (as it was trained)"),
+            (["--column", "a", "--targets", "a"], "--targets: give --column NAME or --targets NAMES, not both")):
+        assert main(["forecast", "--model", run, *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"rnnx forecast: error: {message}") and err.count("\n") == 1, err
+    _train(tmp_path, capsys, "--preset", "seed001", "--epochs", "1", out="s")
+    assert main(["forecast", "--model", str(tmp_path / "s"), "--csv", f, "--targets", "a", "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "--model", str(tmp_path / "s"), "--csv", f, "--column", "a", "--time-column", "date"]) == 2
+    assert "--time-column: applies to a model of named columns" in capsys.readouterr().err
+
+
 def test_missing_values_policies(tmp_path, capsys):
     f = _csv(tmp_path / "g.csv", gaps=(30, 31, 100))
     args = ["--csv", f, "--inputs", "a,b", "--targets", "a", "--epochs", "1", "--window", "12"]
@@ -122,12 +198,11 @@ REFUSED = [
     (["--csv", "X", "--column", "a", "--targets", "a,b"], "--targets: give --column NAME (one series) or --inputs/"),
     (["--csv", "X", "--targets", "a,b", "--difference", "--objective", "many-to-many"],
      "--difference: models the change to the value after each window (--objective many-to-one)"),
-    (["--csv", "X", "--column", "a", "--difference"], "--difference: applies to a run of named columns"),
-    (["--csv", "X", "--column", "a", "--missing", "drop"], "--missing: applies to a run of named columns"),
     (["--csv", "X", "--targets", "a", "--difference", "--objective", "many-to-many"],
      "--difference: models the change to the value after each window (--objective many-to-one)"),
-    (["--csv", "X", "--column", "a", "--time-column", "date"], "--time-column: applies with --inputs/--targets"),
     (["--targets", "a"], "--targets: names columns of --csv, but no --csv was given (got --targets a)"),
+    (["--preset", "seed001", "--difference"], "--difference: applies to a run of named columns (--csv FILE --targets "
+     "NAME [--inputs ...], or --column NAME); got the series preset seed001"),
     (["--preset", "seed001", "--inputs", "a"], "--inputs: give either --preset or --csv, not both"),
     (["--preset", "seed004", "--targets", "a,b"], "--targets: give either --preset or --csv, not both (--preset "
      "seed004 brings its own data; got --targets a,b)"),
@@ -156,15 +231,17 @@ def test_column_names_flag_refuses_an_empty_name(tmp_path, capsys):
     assert "argument --targets: expected comma-separated column names, got 'a,,b'" in capsys.readouterr().err
 
 
-def test_forecast_and_predict_column_are_refused_for_a_table_model(tmp_path, capsys):
+def test_forecast_of_other_inputs_and_another_column_are_refused_for_a_table_model(tmp_path, capsys):
     f = _csv(tmp_path / "d.csv", n=60)
     _train(tmp_path, capsys, "--csv", f, "--inputs", "a,b", "--targets", "a", "--epochs", "1", "--window", "6")
     assert main(["forecast", "--model", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "forecast: this model reads a, b and predicts a; feeding predictions back needs a model whose inputs " \
            "are exactly its targets" in err and err.count("\n") == 1, err
-    assert main(["predict", "--model", str(tmp_path / "r"), "--csv", f, "--column", "a"]) == 2
-    assert "--column: this model reads the columns a, b" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "r"), "--csv", f, "--column", "b"]) == 2
+    assert "--targets: this model predicts --targets a (as it was trained), got b" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "r"), "--csv", f, "--column", "a", "--inputs", "a,b"]) == 0
+    capsys.readouterr()
     assert main(["predict", "--model", str(tmp_path / "r"), "--csv", f]) == 0
     assert json.loads(capsys.readouterr().out)["windows"] == 60 - 6
 
@@ -197,7 +274,7 @@ def test_one_target_numbers_are_those_before_several_targets(tmp_path, capsys):
         assert fh.readline() == "index,truth,prediction,persistence\n"
     old = {"format", "version", "kind", "model", "norm", "window", "horizon", "dtype", "settings", "data", "scalers"}
     assert set(checkpoint.load(str(tmp_path / "r" / "model.npz"))[0]) == old
-    assert "target_norms" not in checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))[0]
+    assert "target_norms" not in checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))[0]["run"]
 
 
 def test_several_targets_train_predict_and_resume(tmp_path, capsys):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import rnnx.cli
-from rnnx import data
+from rnnx import data, tables
 from rnnx.dataset import build
 
 SECRET = "s3cret-token-7f1d"
@@ -93,8 +93,11 @@ def test_bad_csv_is_one_data_error_and_one_cli_line(name, tmp_path, capsys):
     msg = str(e.value)
     assert "\n" not in msg
     assert re.search(_message_re(pattern, str(f)), msg), msg
+    # the command reads --column NAME as --targets NAME: the table reader's message, under the flag given
+    with pytest.raises(data.DataError) as e:
+        tables.read_table(str(f), inputs=(column,), targets=(column,))
     line = _assert_cli_refuses(capsys, _cli_train(str(f), column, str(tmp_path / "r")), flag, tmp_path / "r")
-    assert line.endswith(msg.split(": ", 1)[1]), line
+    assert line.endswith(str(e.value).split(": ", 1)[1]), line
 
 
 def test_too_large_file_is_refused_before_reading(tmp_path, capsys, monkeypatch):

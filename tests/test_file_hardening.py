@@ -56,7 +56,18 @@ META = {
     "text-state": {**HEAD, "kind": "text-state", "model": MODEL.config(), "updates": 9, "opt_step": 9,
                    "history": [{"update": 5, "epoch": 1, "loss": 2.5, "bpc": 3.6}], "window": [10.5, 4], "streams": 2,
                    "settings": {"seq_len": 25}, "run": {"kind": "rnnx-text-run"}},
+    # the one training checkpoint of every run kind (fit-state version 2), here a stream run's (2 streams)
+    "fit-state-2": {**HEAD, "kind": "fit-state", "version": 2, "model": MODEL.config(), "epoch": 2, "updates": 8,
+                    "opt_step": 8, "history": [{"epoch": 1, "loss": 0.5}], "best_score": 0.25, "best_epoch": 1,
+                    "clipped": 1, "callbacks": [{"window": 1.5, "count": 2}], "settings": {"batch_size": 4},
+                    "run": {"kind": "rnnx-series-run"}, "streams": 2},
 }
+
+
+def fields_of(label: str) -> tuple[dict, dict]:
+    """The schema's (required, optional) fields of the kind (and version) of ``META[label]``."""
+    kind, version = META[label]["kind"], META[label]["version"]
+    return schema.VERSIONED.get((kind, version), (schema.FIELDS[kind], schema.OPTIONAL[kind]))
 
 
 def groups_of(kind: str) -> dict:
@@ -64,8 +75,9 @@ def groups_of(kind: str) -> dict:
         return {"params": LAYER_P}
     if kind in ("checkpoint", "fit-state"):
         return {"params": MODEL_P, "best": MODEL_P, "opt.exp_avg": {"weight_hy": MODEL_P["weight_hy"]}}
-    if kind == "text-state":  # the carried state of 2 streams: (layers, streams, hidden) for h and c
+    if kind in ("text-state", "fit-state-2"):  # the carried state of 2 streams: (layers, streams, hidden), h and c
         return {"params": MODEL_P, "opt.sum": {"weight_hy": MODEL_P["weight_hy"]},
+                **({"best": MODEL_P} if kind == "fit-state-2" else {}),
                 "state": {"h": np.zeros((1, 2, 4)), "c": np.ones((1, 2, 4))}}
     return {"params": MODEL_P}
 
@@ -414,11 +426,25 @@ FIELD_TABLE = {
         "settings": ([], None, None),
         "run": ("x", None, None),
     },
+    "fit-state-2": {
+        "model": ("x", {**MODEL.config(), "num_layers": 0}, "meta.model.num_layers: expected a positive int"),
+        "epoch": ("2", -1, "meta.epoch: expected an int >= 0, got -1"),
+        "updates": (8.0, -1, "meta.updates: expected an int >= 0"),
+        "opt_step": (None, -1, "meta.opt_step: expected an int >= 0"),
+        "history": ("x", [{"loss": [1]}], "meta.history[0].loss: expected a number or null, got [1]"),
+        "best_score": ("x", float("nan"), "meta.best_score: expected a number (inf allowed), got nan"),
+        "best_epoch": (1.5, -1, "meta.best_epoch: expected an int >= 0"),
+        "clipped": ("1", -1, "meta.clipped: expected an int >= 0"),
+        "callbacks": ({}, [{"seen": 1}, "x"], "meta.callbacks: expected a list of JSON objects"),
+        "settings": (3, None, None),
+        "run": ([], None, None),
+        "streams": ("2", 0, "meta.streams: expected an int >= 1, got 0"),
+    },
 }
 OPTIONAL = {("model", "data"), ("checkpoint", "data"), ("checkpoint", "finished"), ("checkpoint", "epochs"),
             ("checkpoint", "patience_from"), ("model", "scalers"), ("checkpoint", "scalers"),
             ("model", "target_norms"), ("checkpoint", "target_norms"), ("text-state", "run"), ("rnnx-model", "frozen"),
-            ("fit-state", "callbacks"), ("fit-state", "clipped")}
+            ("fit-state", "callbacks"), ("fit-state", "clipped"), ("fit-state-2", "streams")}
 
 
 def _set(field, value):
@@ -456,6 +482,15 @@ def _field_cases():
                               ("kind", 3, "meta.kind: expected one of")]:
         change = (lambda m, f=field: m.pop(f)) if value is None else _set(field, value)
         yield pytest.param(_with_meta("rnnx-model", change), msg, id=f"header-{field}-{value}")
+    for label, value, msg in [
+            ("fit-state-2", 3, "meta.version: expected one of 1, 2, got 3 (this rnnx reads fit-state versions 1, 2)"),
+            ("fit-state", 0, "meta.version: expected one of 1, 2, got 0"),
+            ("text-state", 2, "meta.version: expected 1, got 2"),
+            ("fit-state", 2, "meta.clipped: missing"),  # a version 1 record called version 2
+            ("fit-state-2", 1, "meta: unexpected field(s) ['run', 'streams']")]:  # and the other way round
+        yield pytest.param(_with_meta(label, _set("version", value)), msg, id=f"version-{label}-{value}")
+    yield pytest.param(_with_meta("fit-state-2", lambda m: m.pop("streams")), "unexpected array 'state/h'",
+                       id="fit-state-2-state-without-streams")
     yield pytest.param(_with_meta("rnnx-layer", _set("layer", {"type": "LSTMX", "input_size": 2, "hidden_size": 3})),
                        "meta.layer.type: expected 'RNN', 'LSTM' or 'GRU'", id="rnnx-layer-old-type-unknown")
     yield pytest.param(_with_meta("rnnx-model", lambda m: m["model"].pop("hidden_size")),
@@ -509,7 +544,13 @@ def test_the_cases_cover_every_field():
     """Every field of every kind in :mod:`rnnx.io.schema` has its row in the table."""
     for kind in schema.FIELDS:
         assert set(FIELD_TABLE[kind]) == set(schema.FIELDS[kind]) | set(schema.OPTIONAL[kind])
-    assert OPTIONAL == {(k, f) for k, d in schema.OPTIONAL.items() for f in d}
+    for kind, version in schema.VERSIONED:
+        assert META[f"{kind}-{version}"]["version"] == version
+    assert set(FIELD_TABLE) == set(META)
+    for label in META:
+        required, optional = fields_of(label)
+        assert set(FIELD_TABLE[label]) == set(required) | set(optional), label
+    assert OPTIONAL == {(label, f) for label in META for f in fields_of(label)[1]}
 
 
 def test_random_damage_is_a_clean_error_or_a_good_load(tmp_path):
@@ -588,12 +629,13 @@ def test_bomb_fails_fast_and_small(tmp_path, bomb_data):
 # -- files that must load ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", list(META))
 def test_every_kind_loads_with_and_without_its_optional_fields(tmp_path, kind):
-    for drop in ((), tuple(schema.OPTIONAL[kind])):
+    for drop in ((), tuple(fields_of(kind)[1])):
         meta = {k: v for k, v in META[kind].items() if k not in drop}
-        path = write_zip(tmp_path / f"{kind}.npz", members_of(meta, groups_of(kind)))
+        want = {g: d for g, d in groups_of(kind).items() if g != "state" or "streams" in meta}
+        path = write_zip(tmp_path / f"{kind}.npz", members_of(meta, want))
         got, groups = checkpoint.load(path)
-        assert got["kind"] == kind and set(groups) == set(groups_of(kind))
-        assert all(np.array_equal(groups[g][k], v) for g, d in groups_of(kind).items() for k, v in d.items())
+        assert got["kind"] == META[kind]["kind"] and set(groups) == set(want)
+        assert all(np.array_equal(groups[g][k], v) for g, d in want.items() for k, v in d.items())
 
 
 def test_first_format_files_still_load(tmp_path):

@@ -20,7 +20,7 @@ def _train(csv, out, *extra) -> list[str]:
 
 
 def _finished(out) -> bool:
-    return bool(checkpoint.load(str(out / "checkpoint.npz"))[0].get("finished"))
+    return bool(checkpoint.load(str(out / "checkpoint.npz"))[0]["run"].get("finished"))
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def edit_checkpoint(folder, **settings) -> None:
     """Change the stored settings of a regression run's checkpoint.npz (as someone editing it would)."""
     path = str(folder / "checkpoint.npz")
     meta, groups = checkpoint.load(path)
-    meta["settings"].update(settings)
+    meta["run"]["settings"].update(settings)
     checkpoint.save(path, {k: v for k, v in meta.items() if k not in ("format", "version")}, groups,
                     to_numpy=np.asarray)
 
@@ -97,7 +97,7 @@ def test_resume_connects_to_no_scheduler_a_checkpoint_names(capsys, two_epochs, 
     assert err == (f"rnnx train: note: the run trained on Dask (stored --dask-scheduler {address!r}); resuming in "
                    "this process; pass --dask-workers N or --dask-scheduler ADDRESS to resume on Dask\n")
     meta = checkpoint.load(str(two_epochs / "checkpoint.npz"))[0]
-    assert meta["epoch"] == 3 and meta["finished"] == "done" and meta["settings"]["dask_scheduler"] is None
+    assert meta["epoch"] == 3 and meta["run"]["finished"] == "done" and meta["run"]["settings"]["dask_scheduler"] is None
 
 
 def test_a_stored_dask_run_resumes_in_one_process_with_the_same_numbers(capsys, tmp_path, two_epochs, monkeypatch):

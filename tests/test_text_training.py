@@ -207,7 +207,7 @@ def test_stopped_and_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
     with pytest.raises(T.Stopped) as e:
         T.fit_text(m, None, ids, **kw, should_stop=_stop_before(53), checkpoint=ck, checkpoint_every=5)
     st, meta = T.load_state(ck, m)
-    assert e.value.updates == st.updates == 52 and meta["kind"] == "text-state"
+    assert e.value.updates == st.updates == 52 and (meta["kind"], meta["version"]) == ("fit-state", 2)
     assert [r["update"] for r in st.history] == [7, 14, 21, 28, 35, 42, 49] and st.count == 3
     assert _same(st.params, e.value.state.params)
     got, got_hist = T.fit_text(m, None, ids, **kw, resume=ck)

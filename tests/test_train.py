@@ -230,3 +230,63 @@ def test_a_checkpoint_of_the_old_trainer_resumes_bit_for_bit(tmp_path, name, cut
     want = checkpoint.load(os.path.join(here, f"{name}-epoch{full}-model.npz"))[1]["params"]
     got = checkpoint.load(str(folder / "model.npz"))[1]["params"]
     assert sorted(got) == sorted(want) and all(got[k].tobytes() == want[k].tobytes() for k in want)
+
+
+def _history_rows(folder):
+    with open(folder / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_history_train_mse_exact_every_10th_epoch_at_the_last_and_the_best(tmp_path, monkeypatch):
+    """history.csv's ``train_mse`` is the exact MSE over every training window (series units)
+    at epochs 1, 10, 20, ..., the run's last epoch and its best epoch, and empty at the others
+    (``batch_loss`` is every epoch's): the forward over all training windows runs that often,
+    not every epoch.  ``val_mse`` (what the best epoch is chosen by) is every epoch's."""
+    from rnnx.training.windows import WindowScores
+
+    parts = []
+    real = WindowScores.predict_all
+
+    def counted(self, part, params):
+        parts.append(part)
+        return real(self, part, params)
+
+    monkeypatch.setattr(WindowScores, "predict_all", counted)
+    kw = dict(preset="seed001", epochs=23, early_stopping=None)
+    m = train(tmp_path, **kw)
+    assert parts.count("val") >= 23 and parts.count("train") <= 3 + 2 + 2  # epochs 1/10/20, last/best, metrics.json
+    rows = _history_rows(tmp_path / "run")
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 24))
+    assert all(r["batch_loss"] and r["val_mse"] for r in rows)
+    exact = {int(r["epoch"]): float(r["train_mse"]) for r in rows if r["train_mse"]}
+    assert set(exact) == {1, 10, 20, 23, m["best_epoch"]}
+    assert exact[23] == pytest.approx(m["final"]["train"], rel=1e-12)
+    assert exact[m["best_epoch"]] == pytest.approx(m["best"]["train"], rel=1e-12)
+    for n in (1, 10):  # a run that ends there: its final training MSE is the longer run's at that epoch
+        assert exact[n] == pytest.approx(train(tmp_path, f"to{n}", **{**kw, "epochs": n})["final"]["train"], rel=1e-12)
+
+
+def test_series_metrics_train_every():
+    """``SeriesMetrics(scores, train_every=N)``: ``train_mse`` at epochs 1, N, 2N, ... (None
+    between) while ``val_mse`` and ``score`` are every epoch's; without a validation part
+    ``score`` is the training part's, so ``train_mse`` is then every epoch's."""
+    import rnnx
+    from rnnx import data
+    from rnnx.dataset import build
+    from rnnx.training.windows import SeriesMetrics, WindowScores
+
+    target = Target("numpy", "cpu")
+    xp = target.namespace()
+    model = rnnx.Model("lstm", input_size=1, hidden_size=4)
+    for split, every_epoch in (((0.7, 0.1, 0.2), False), ((0.8, 0.0, 0.2), True)):
+        ds = build(data.sine(300, 0.0, 100.0), window=10, horizon=1, split=split, every_step=False, xp=xp,
+                   dtype=xp.float64, device=target.device_obj())
+        scores = WindowScores(model, ds, target)
+        train_part = ds.parts["train"]
+        res = rnnx.fit(model, train_part.x, train_part.y, batch_first=False, epochs=5, batch_size=64, lr=0.01,
+                       callbacks=[SeriesMetrics(scores, train_every=2)], monitor="score")
+        got = [r["train_mse"] is not None for r in res.history]
+        assert got == ([True] * 5 if every_epoch else [True, True, False, True, False])
+        assert all(r["val_mse"] == r["val_mse"] for r in res.history) != every_epoch  # NaN: no validation part
+    with pytest.raises(ValueError, match="train_every"):
+        SeriesMetrics(scores, train_every=0)

@@ -44,7 +44,7 @@ import rnnx
 from rnnx import backends, data, head
 from rnnx import params as P
 from rnnx.cli import bounds, partial, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, os_error, under_flag
+from rnnx.cli.errors import AppError, flag_for, os_error, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
@@ -59,11 +59,14 @@ from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
 from rnnx.fitting import FitState, NonFiniteLoss, Stopped, fit
 from rnnx.train import TrainConfig
-from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar
+from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
 from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
 #: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
 MAX_FORECAST_STEPS = 1_000_000
+# history.csv's train_mse (a forward over every training window) at epochs 1, 10, 20, ..., the last and
+# the best; batch_loss and val_mse are every epoch's (docs/training.md, "The run folder")
+TRAIN_MSE_EVERY = 10
 
 __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
 
@@ -101,28 +104,10 @@ def target_for(backend: str, device: str | None) -> backends.Target:
     return t
 
 
-def series_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
-               allow_changed: bool = False) -> tuple[list[float], dict]:
-    """The run's series and the record of where it came from (``data`` in checkpoints and
-    model files: a preset, or a CSV's absolute path, size and SHA-256).  With ``record`` (a
-    stored run's), the CSV must be the file the run was given and unchanged: its bytes are
-    hashed before any is parsed (``allow_changed``: a changed file is read as it is now)."""
-    if s.csv is None:
-        return preset_series(PRESETS[s.preset]["series"]), {"kind": "preset", "path": None, "sha256": None,
-                                                            "bytes": None}
-    path, want = os.path.abspath(s.csv), None
-    if record is not None and record.get("kind") == "csv":
-        if record.get("path") != path:
-            raise AppError(f"{option}: the file records its data as {record.get('path')!r} but its settings as "
-                           f"{path!r}; expected the same file (the file was edited by hand?)")
-        want = None if allow_changed else record.get("sha256")
-    try:
-        values, digest = data.read_csv(path, s.column, sha256=want)
-    except data.DataChanged as e:
-        if option == "--resume":
-            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
-        raise AppError(f"{option}: {e}; predict on it as it is now with --csv {path} --column {s.column}") from None
-    return values, {"kind": "csv", "path": path, "sha256": digest, "bytes": os.path.getsize(path)}
+def series_for(s: TrainSettings) -> tuple[list[float], dict]:
+    """The series of a series preset and the record of where it came from (``data`` in
+    checkpoints and model files).  A CSV column is a run of one target (:func:`table_for`)."""
+    return preset_series(PRESETS[s.preset]["series"]), {"kind": "preset", "path": None, "sha256": None, "bytes": None}
 
 
 def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
@@ -248,37 +233,89 @@ def stored_norms(meta: dict, s: TrainSettings, path: str, option: str) -> tuple[
 
 # -- checkpoints --------------------------------------------------------------------------------
 def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: FitState, target, *,
-                    source: dict, patience_from: int, finished: str | None = None) -> None:
-    """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs (the history in
-    the run's columns, :func:`rnnx.training.windows.history_row`); ``finished``: why the run
-    ended, once every output file is written."""
-    meta = {"kind": "checkpoint", "settings": s.to_json(), "model": model.config(), "epoch": st.epoch,
-            "opt_step": int(st.opt_state["step"]), "history": [history_row(r) for r in st.history],
-            "best_val": st.best_score, "best_epoch": st.best_epoch, "clipped": st.clipped, "updates": st.updates,
-            "norm": [ds.norm.mean, ds.norm.std], "rng": {"seed": s.seed, "epoch": st.epoch},
-            "data": source, "finished": finished, "patience_from": patience_from}
-    meta.update(_norm_meta(ds))
-    groups = {"params": st.params, "best": st.best_params or st.params}
+                    source: dict, patience_from: int, finished: str | None = None,
+                    settings: dict | None = None) -> None:
+    """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs as the one training
+    checkpoint, ``fit-state`` version 2 (:func:`rnnx.training.state.save_state`; the history in
+    the run's columns, :func:`rnnx.training.windows.history_row`; ``settings``: fit's, default
+    ``st.settings``), the run's own record under ``run`` (:func:`run_record`); ``finished``: why
+    the run ended, once every output file is written."""
+    record = run_record(s, ds, st.epoch, source=source, patience_from=patience_from, finished=finished)
+    state.save_state(os.path.join(out, CHECKPOINT), model,
+                     dataclasses.replace(st, history=[history_row(r) for r in st.history]),
+                     settings if settings is not None else (st.settings or {}), run=record,
+                     to_numpy=target.to_numpy)
+
+
+#: ``run.kind`` of a series run's checkpoint (``fit-state`` version 2).
+RUN_KIND = "rnnx-series-run"
+
+
+def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
+               finished: str | None) -> dict:
+    """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
+    (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``), ``rng``, the
+    ``data`` record, ``finished`` and ``patience_from``."""
+    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
+              "rng": {"seed": s.seed, "epoch": epoch}, "data": source, "finished": finished,
+              "patience_from": patience_from}
+    record.update(_norm_meta(ds))
+    return record
+
+
+def checkpoint_record(meta: dict) -> dict:
+    """A run folder's checkpoint record read as one flat dict: a ``fit-state`` file's ``run``
+    record (a series run's TrainSettings under ``settings``, ``finished``, ``data``...) over its
+    meta; an older ``checkpoint`` file's meta as it is."""
+    run = meta.get("run") if meta.get("kind") == "fit-state" else None
+    return {**meta, **run} if isinstance(run, dict) else meta
+
+
+def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
+    """A series run's checkpoint (``fit-state`` version 2, or the ``checkpoint`` kind before it:
+    :func:`rnnx.training.state.read_state`) as (a flat record: the run's own fields and the engine's,
+    ``best_val`` the best score; the array groups ``params``, ``best``, ``opt.<slot>``)."""
+    try:
+        got = state.read_state(path, nofollow=True)  # a run's file: never through a link
+    except checkpoint.CheckpointError as e:
+        if " file, expected a training checkpoint" in str(e):
+            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
+            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
+        raise AppError(str(e)) from None
+    if got.kind != "checkpoint" and got.run.get("kind") != RUN_KIND:
+        raise AppError(f"{option}: {path!r} is the {got.kind} file of another run kind (its run record: "
+                       f"{got.run.get('kind')!r}), expected {what}")
+    st = got.state
+    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "epoch": st.epoch,
+            "updates": st.updates, "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_score,
+            "best_epoch": st.best_epoch, "clipped": st.clipped}
+    groups = {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
     groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
-    checkpoint.save(os.path.join(out, CHECKPOINT), meta, groups, to_numpy=target.to_numpy)
+    return meta, groups
 
 
 def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict, TrainSettings]:
-    """Read ``folder/name`` (a file of ``kind``) and the settings it stores; every problem
-    is one AppError line."""
+    """Read ``folder/name`` (a file of ``kind``: ``model``, or ``checkpoint``: the run's training
+    checkpoint, :func:`_read_checkpoint`) and the settings it stores; every problem is one
+    AppError line."""
     path = os.path.join(folder, name)
     if not os.path.isdir(folder):
         raise AppError(f"{option}: {folder!r} is not a folder holding a run")
-    try:
-        meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
-    except checkpoint.CheckpointError as e:
-        raise AppError(str(e)) from None
-    if meta.get("kind") != kind:
-        raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
+    if kind == "checkpoint":
+        meta, groups = _read_checkpoint(path, option, what)
+    else:
+        try:
+            meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
+        except checkpoint.CheckpointError as e:
+            raise AppError(str(e)) from None
+        if meta.get("kind") != kind:
+            raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
     try:
         s = TrainSettings.from_json(meta.get("settings") or {})
     except (ValueError, TypeError) as e:
         raise AppError(f"{option}: {path!r} holds settings this rnnx cannot read ({e})") from None
+    if s.table and "scalers" not in meta and (meta.get("settings") or {}).get("column") is not None:
+        meta = {**meta, "scalers": [meta.get("norm")]}  # a --column run's file: its one input is its target
     if s.preset is not None and (not isinstance(s.preset, str) or s.preset not in PRESETS):
         shown = repr(s.preset) if len(repr(s.preset)) <= 80 else repr(s.preset)[:77] + "..."
         raise AppError(f"{option}: {path!r} holds settings.preset {shown}, not one of rnnx's presets "
@@ -394,11 +431,13 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
     meta = resumed[0] if resumed is not None else None
-    load = table_for if s.table else series_for
-    series, source = load(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
-                          allow_changed=allow_changed_data)
+    if s.table:
+        series, source = table_for(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
+                                   allow_changed=allow_changed_data)
+    else:
+        series, source = series_for(s)
     if s.csv is not None:
-        bounds.check_fits(s, series_length=len(series.values) if s.table else len(series))
+        bounds.check_fits(s, series_length=len(series.values))
     if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
         print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
               f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
@@ -456,12 +495,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
         if meta["opt_step"] > 0 or slot == "sum":
             opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
                                         for k, v in groups.get(f"opt.{slot}", {}).items()}
-    best_val = meta["best_val"]
-    if "data" not in meta:  # written before issue 16: the best validation MSE in the series' units
-        best_val = best_val / (meta["norm"][1] * meta["norm"][1])
-    state = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, best_val,
-                     meta["best_epoch"], clipped=meta["clipped"])
-    return state, meta.get("patience_from", 0)
+    # (best_val: the best score, an older file's converted by state.read_state)
+    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, meta["best_val"],
+                  meta["best_epoch"], clipped=meta["clipped"])
+    return st, meta.get("patience_from", 0)
 
 
 def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
@@ -489,13 +526,15 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     def on_epoch(run, row: dict) -> None:
         seen["epoch"] = row["epoch"]
 
-    def ckpt(state: FitState) -> None:
+    def ckpt(fs: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
-        save_checkpoint(out, s, model, ds, state, target, source=source, patience_from=patience_from)
+        seen["settings"] = fs.settings  # fit's run settings, for the last write too
+        save_checkpoint(out, s, model, ds, fs, target, source=source, patience_from=patience_from)
 
     bar = None if quiet else ProgressBar(cfg.epochs, desc=f"rnnx train {s.name}",
-                                         postfix={"loss": ("train_mse", ".3g"), "val": ("val_mse", ".3g")})
-    callbacks = [SeriesMetrics(scores), LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
+                                         postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
+    series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
+    callbacks = [series, LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
                  *([] if bar is None else [bar])]
     if cfg.early_stopping:
         callbacks.append(EarlyStopping(cfg.early_stopping, monitor="score", patience_from=patience_from))
@@ -574,6 +613,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         final = st.params
         use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
         with writing_results(out, os.path.join(out, CHECKPOINT), signals):
+            _fill_train_mse(series, st, final)
             metrics = _metrics(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
             if rec is not None:
@@ -581,8 +621,20 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             metrics["seconds_total"] = time.perf_counter() - t_start
             atomic.write_text(os.path.join(out, "metrics.json"),
                         json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
-            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why)
+            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
+                            settings=seen.get("settings") or {})
     return {**metrics, "out": out}
+
+
+def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
+    """history.csv's ``train_mse`` at the run's last epoch (``final``) and its best epoch
+    (``st.best_params``), where :class:`SeriesMetrics` left them out (it computes the
+    training windows' MSE every :data:`TRAIN_MSE_EVERY` epochs)."""
+    by_epoch = {r["epoch"]: r for r in st.history}
+    if st.epoch in by_epoch:
+        series.fill(by_epoch[st.epoch], final)
+    if st.best_params is not None and st.best_epoch in by_epoch:
+        series.fill(by_epoch[st.best_epoch], st.best_params)
 
 
 def _need(module: str, what: str) -> None:
@@ -628,7 +680,7 @@ def _metrics_of(s: TrainSettings, model: Model, cfg: TrainConfig, scores: Window
                 use: dict, why: str, target, train_seconds, t_start, source: dict):
     ds = scores.ds
     m = {
-        "preset": s.preset, "csv": s.csv, "column": s.column, "inputs": list(ds.inputs) or None,
+        "preset": s.preset, "csv": s.csv, "inputs": list(ds.inputs) or None,
         "targets": list(s.targets) if s.table else None, "difference": s.difference,
         "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
         "model": model.config(), "train": cfg.to_json(),
@@ -696,7 +748,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     xs, xlabel = plots.time_axis(test.target_index, ds.time, s.time_column)
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
-        target_name = ds.targets[0] if ds.targets else (s.column or name)  # a series preset: its name
+        target_name = ds.targets[0] if ds.targets else name  # a series preset: its name
         _plot(path, lambda path: plots.predictions(
             xs, test.last_target, scores.predict("test", use), test.last_input, path,
             f"{name} test part, one-step predictions: MSE {metrics['test_mse']:.3g} "
@@ -755,19 +807,50 @@ def loaded_model(folder: str, backend: str | None, device: str | None, *, from_c
         yield meta, s, target, dtype, model, params
 
 
-def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, column: str | None) -> list[float]:
-    """A new series (``--csv``, ``--column``), or the run's own: a CSV the model file
-    records is read only when it is the run's file, unchanged (its SHA-256 matches)."""
-    if csv_path:
-        if not column:
+#: The data flags of ``train`` that ``predict``/``forecast``/``diagnose --model`` take too (``--column
+#: NAME`` is ``--targets NAME``): each given must be the model's (``--missing``: how a new ``--csv`` is read).
+DATA_FLAGS = ("targets", "inputs", "time_column", "missing")
+
+
+def _flag_value(v: Any) -> str:
+    return ",".join(v) if isinstance(v, (tuple, list)) else str(v)
+
+
+def check_columns(s: TrainSettings, columns: dict | None, csv: str | None) -> str:
+    """The data flags given to a command on a trained model (:data:`DATA_FLAGS`, None: not
+    given) against the model's own; returns the missing-value policy to read ``csv`` with.
+    A model of a series preset reads one column of a new ``--csv`` (``--targets``/``--column``)."""
+    given = {k: v for k, v in (columns or {}).items() if v is not None}
+    if not s.table:  # a series preset: --column/--targets names the column of a new series
+        other = next((k for k in given if k != "targets"), None)
+        if other is not None:
+            raise AppError(f"{flag_for(other)}: applies to a model of named columns; this model of the series preset "
+                           f"{s.preset} reads one column: give --csv FILE --column NAME")
+        if "targets" in given and len(given["targets"]) != 1:
+            raise AppError(f"--targets: this model of the series preset {s.preset} reads one column; got "
+                           f"{_flag_value(given['targets'])}")
+        if "targets" in given and not csv:
+            raise AppError("--column: applies with --csv only (without it the run's own data is used)")
+        if csv and "targets" not in given:
             raise AppError("--column: required with --csv (the name of the column to predict)")
-        return data.load_csv(csv_path, column)
-    if column:
-        raise AppError("--column: applies with --csv only (without it the run's own data is used)")
-    if s.csv is not None and not (meta.get("data") or {}).get("sha256"):
-        raise AppError(f"--model: this model file (written by an older rnnx) records no checksum of its data "
-                       f"{s.csv!r}; pass --csv FILE --column NAME")
-    return series_for(s, meta.get("data"), option="--model")[0]
+        return "error"
+    own = {"targets": s.targets, "inputs": s.inputs or s.targets, "time_column": s.time_column, "missing": s.missing}
+    for k, v in given.items():
+        if k == "missing" and csv:
+            continue  # how the new file is read
+        if (tuple(v) if isinstance(v, (tuple, list)) else v) != own[k]:
+            how = "reads" if k in ("inputs", "time_column", "missing") else "predicts"
+            raise AppError(f"{flag_for(k)}: this model {how} {flag_for(k)} {_flag_value(own[k]) if own[k] else 'none'} "
+                           f"(as it was trained), got {_flag_value(v)}; give its own or leave the flag out")
+    return given.get("missing", s.missing)
+
+
+def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: dict | None) -> list[float]:
+    """A new series (``--csv`` and its ``--column``), or the run's own (a series preset's)."""
+    check_columns(s, columns, csv_path)
+    if csv_path:
+        return data.load_csv(csv_path, columns["targets"][0])
+    return series_for(s)[0]
 
 
 def out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
@@ -804,27 +887,25 @@ def writing_into(folder: str, out: str):
         yield
 
 
-def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None) -> Any:
+def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
     """The table a model of named columns reads: ``csv`` (which must have the run's
     columns), or its run's own file, unchanged (its SHA-256 matches)."""
     from rnnx import tables
 
-    if column:
-        raise AppError(f"--column: this model reads the columns {', '.join(s.inputs or s.targets)} (its --inputs); "
-                       "give --csv FILE with those columns, without --column")
+    missing = check_columns(s, columns, csv)
     if csv:
         return tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
-                                 missing=s.missing)
+                                 missing=missing)
     if not (meta.get("data") or {}).get("sha256"):
         raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
     return table_for(s, meta.get("data"), option="--model")[0]
 
 
-def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, column: str | None, target,
+def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
                    dtype: str) -> Dataset:
     """The windows a model of named columns predicts: its run's test part, or every window
     of ``csv`` (which must have the run's columns), normalised as it was trained."""
-    table = _model_table(folder, meta, s, csv, column)
+    table = _model_table(folder, meta, s, csv, columns)
     xp = target.namespace()
     try:
         return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
@@ -839,17 +920,18 @@ def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, co
                        f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
 
 
-def predict(folder: str, *, csv: str | None = None, column: str | None = None, out: str | None = None,
+def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
             backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
-    new series (``csv``), normalised as the model was trained."""
+    new series (``csv``), normalised as the model was trained.  ``columns``: the data flags
+    given (:func:`check_columns`)."""
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = out_file(folder, out, "predictions.csv", overwrite=overwrite)
         xp = target.namespace()
         if s.table:
-            ds = table_windows(folder, meta, s, csv, column, target, dtype)
+            ds = table_windows(folder, meta, s, csv, columns, target, dtype)
         else:
-            series = stored_series(s, meta, csv, column)
+            series = stored_series(s, meta, csv, columns)
             try:
                 ds = build(series, window=meta["window"], horizon=meta["horizon"],
                            split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
@@ -885,7 +967,7 @@ def _predictions_csv(ds: Dataset, preds: list[list[float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: str | None = None,
+def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: dict | None = None,
              out: str | None = None, backend: str | None = None, device: str | None = None,
              overwrite: bool = False) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back."""
@@ -903,10 +985,10 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, column: st
             raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                            f"{meta['horizon']}")
         if s.table:
-            table = _model_table(folder, meta, s, csv, column)
+            table = _model_table(folder, meta, s, csv, columns)
             hist, values = _forecast_table(folder, meta, s, table, csv, target, dtype, model, params, steps)
             return _write_forecast(folder, out, s.targets, hist, values, steps, meta["window"])
-        series = stored_series(s, meta, csv, column)
+        series = stored_series(s, meta, csv, columns)
         W = meta["window"]
         if len(series) < W:
             raise AppError(f"--csv: {csv!r} has {len(series)} values, the model's window needs {W}" if csv else

@@ -48,7 +48,7 @@ SPREADS = 2.0
 
 
 # -- rnnx diagnose --model DIR --------------------------------------------------------------------
-def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: str, out: str | None,
+def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: str, out: str | None,
                    overwrite: bool, probe_size: int, what: Any, backend: str | None, device: str | None) -> dict:
     """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
     summary printed."""
@@ -58,8 +58,9 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
     out = out if out is not None else os.path.join(folder, "diagnose")
     files = [os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]
     if panel_app.holds_run(folder):
-        if csv is not None or column is not None:
-            raise AppError(f"--{'csv' if csv is not None else 'column'}: {folder!r} is a classification run; "
+        given = [k for k, v in (("csv", csv), *(columns or {}).items()) if v is not None]
+        if given:
+            raise AppError(f"--{given[0].replace('_', '-')}: {folder!r} is a classification run; "
                            "its probe batch comes from its own cases (--part train|val|test)")
         _check_out(out, files, overwrite)
         return _diagnose_panel(folder, part, out, files, probe_size, what, backend, device)
@@ -71,7 +72,7 @@ def diagnose_model(folder: str, *, csv: str | None, column: str | None, part: st
               f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
                                                                                      params):
-        ds = _windows(app, folder, meta, s, csv, column, target, dtype, model)
+        ds = _windows(app, folder, meta, s, csv, columns, target, dtype, model)
         name = "test" if csv else part
         p = ds.parts[name]
         if p.n == 0:
@@ -145,13 +146,13 @@ def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[s
             "growth": sm.get("growth"), "flow_ratio": sm.get("flow_ratio"), "out": out}
 
 
-def _windows(app, folder, meta, s: TrainSettings, csv, column, target, dtype, model):
+def _windows(app, folder, meta, s: TrainSettings, csv, columns, target, dtype, model):
     from rnnx import data
     from rnnx.dataset import build
 
     if s.table:
-        return app.table_windows(folder, meta, s, csv, column, target, dtype)
-    series = app.stored_series(s, meta, csv, column)
+        return app.table_windows(folder, meta, s, csv, columns, target, dtype)
+    series = app.stored_series(s, meta, csv, columns)
     xp = target.namespace()
     try:
         return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
@@ -249,12 +250,14 @@ class _Progress:
         self.started, self.inner, self.written = 0, None, False
 
     def report(self) -> str:
+        from rnnx.cli import app
         from rnnx.io import checkpoint
 
         done = []
         for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
             try:
-                if checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0].get("finished"):
+                meta = checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0]
+                if app.checkpoint_record(meta).get("finished"):
                     done.append(folder)
             except (checkpoint.CheckpointError, OSError):
                 pass

@@ -47,7 +47,9 @@ def write_partial_results(out: str, error: Any) -> list[str]:
     note = stopped_note(error)
     meta = None
     with contextlib.suppress(checkpoint.CheckpointError, *_FAILURES):
-        meta = checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]
+        from rnnx.cli.app import checkpoint_record  # (app imports this module)
+
+        meta = checkpoint_record(checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0])
     name = os.path.basename(os.path.abspath(out))
     if meta is not None:
         head = name

@@ -63,8 +63,7 @@ class TrainSettings:
 
     # the data
     preset: str | None = None
-    csv: str | None = None
-    column: str | None = None
+    csv: str | None = None  # --column NAME is --targets NAME: one series is a run of one target
     inputs: tuple[str, ...] | None = None  # several columns in (--inputs a,b,c --targets c)
     targets: tuple[str, ...] | None = None
     time_column: str | None = None
@@ -140,6 +139,9 @@ class TrainSettings:
         ``model_options``) moves into it; an option that does not apply to the run's cell
         never had an effect and is dropped; missing ones take their defaults."""
         d = dict(d)
+        column = d.pop("column", None)  # a run of one series (--column, before it became --targets NAME):
+        if column is not None and d.get("targets") is None:  # the same windows, bit for bit
+            d["targets"] = [column]
         names = {f.name for f in fields(cls)}
         opts = dict(d.pop("model_options", None) or {})
         for k in [k for k in d if k not in names and k in all_options()]:
@@ -166,7 +168,8 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     """Defaults, then the preset's values, then what ``given`` sets (``None``: not given),
     then ``unset`` (keys of :data:`UNSET`: ``"early_stopping"`` and ``"clip"`` turn a
     preset's early stopping / gradient clipping off; giving the setting too is an error).
-    ``given`` holds field names and model option names (``nonlinearity=...``); an option
+    ``given`` holds field names (``column``: ``targets`` of one name) and model option names
+    (``nonlinearity=...``); an option
     given that the chosen cell does not have is an error naming it.
 
     Refused (:class:`AppError`, code 2, one line naming the flag, what it got and what is
@@ -179,7 +182,7 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     ``--nesterov`` with an optimizer other than sgd, ``--nesterov`` with momentum 0;
     ``--tbptt`` other than K1,K2 with 1 <= K1 <= K2 <= window, or without ``--objective
     many-to-many``, or with ``--bidirectional`` (:func:`check_settings`)."""
-    known = set(FIELDS) | set(all_options())
+    known = set(FIELDS) | set(all_options()) | {"column"}
     extra = sorted(set(given) - known)
     if extra:
         raise TypeError(f"resolve: unknown setting(s) {extra}")
@@ -191,6 +194,8 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
             raise AppError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
         from_preset = {k: v for k, v in PRESETS[preset].items() if k not in ("series", "table")}
     _check_data_source(explicit)
+    if "column" in explicit:  # one series = one target: the run of --targets NAME
+        explicit["targets"] = (explicit.pop("column"),)
     s = {**from_preset, **explicit}
     for key in unset:
         flag, cleared = UNSET[key]
@@ -238,8 +243,6 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
         raise AppError("--targets: required with --inputs (the column(s) to predict)")
     if "column" not in has and "targets" not in has:
         raise AppError("--column: required with --csv (the name of the column to model), or --targets NAMES")
-    if "time_column" in has and "targets" not in has:
-        raise AppError("--time-column: applies with --inputs/--targets (use --targets NAME for one column)")
 
 
 def _origin(field: str, value: Any, s: TrainSettings, explicit: Mapping[str, Any]) -> str:
@@ -357,7 +360,7 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
         for name, used in (("missing", s.missing != "error"), ("difference", s.difference)):
             if used and name in explicit:
                 raise AppError(f"{flag_for(name)}: applies to a run of named columns (--csv FILE --targets NAME "
-                               "[--inputs ...]); got --column / a series preset")
+                               f"[--inputs ...], or --column NAME); got the series preset {s.preset}")
         return
     for name in ("inputs", "targets"):
         cols = getattr(s, name)

@@ -17,7 +17,8 @@ first 90% trains, the last 10% gives the validation bits per character.  The voc
 every character of the whole text.  The run folder (default ``runs/<text name>``), written
 under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this order:
 
-- ``checkpoint.npz`` (:func:`rnnx.text.save_state`, kind ``text-state``) every
+- ``checkpoint.npz`` (:func:`rnnx.text.save_state`: ``fit-state`` version 2, the run's record in
+  ``run``; a folder of an older rnnx has a ``text-state`` file, which resumes too) every
   ``--checkpoint-every`` updates, on a signal and after the last update: the whole training
   state (params, optimizer slots, the streams' carried state, history, the pending loss
   window) and, under ``run``, what ``--resume`` needs: the settings, the text's record
@@ -398,9 +399,11 @@ def is_text_run(folder: str) -> bool:
     if os.path.lexists(os.path.join(folder, TEXT_FILE)):  # not a regular file: its reader says what it is
         return True
     try:  # a link or a FIFO here: not read (the resume of a regression run then names it)
-        return checkpoint.load(os.path.join(folder, CHECKPOINT), nofollow=True)[0]["kind"] == T.STATE_KIND
+        meta = checkpoint.load(os.path.join(folder, CHECKPOINT), nofollow=True)[0]
     except checkpoint.CheckpointError:
         return False
+    return meta["kind"] == T.STATE_KIND or (meta["kind"] == "fit-state" and isinstance(meta.get("run"), dict)
+                                            and meta["run"].get("kind") == "rnnx-text-run")
 
 
 def _refuse_for_resume(args: argparse.Namespace) -> None:

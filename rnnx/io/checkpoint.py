@@ -22,7 +22,8 @@ from typing import Any
 
 from rnnx import bounds
 from rnnx.io import atomic
-from rnnx.io.schema import FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Shapes, show, validate
+from rnnx.io.schema import (FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Shapes, current_version, show,
+                             validate)
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "FileTooLarge", "save", "load", "check_params",
            "float_array", "MAX_META_BYTES", "MAX_MEMBERS", "FLOAT_DTYPES",
@@ -68,7 +69,8 @@ def float_array(where: str, key: str, a: Any) -> Any:
 
 def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: Any,
          overwrite: bool = True) -> None:
-    """Write ``meta`` (plus ``format`` and ``version``) and the array ``groups`` to ``path``
+    """Write ``meta`` (plus ``format``, and ``version`` unless it names one: the version of its
+    kind this rnnx writes, :func:`rnnx.io.schema.current_version`) and the array ``groups`` to ``path``
     atomically: every array is host-transferred by ``to_numpy`` and checked first (not
     float16/32/64: :class:`TypeError` naming it), then written through
     :func:`rnnx.io.atomic.replacing` (a temporary ``.rnnx-tmp-<pid>-<random>-<name>`` beside
@@ -78,7 +80,8 @@ def save(path: str, meta: dict, groups: dict[str, dict[str, Any]], *, to_numpy: 
     read-only disk) removes the temporary and propagates with ``filename`` = ``path``."""
     import numpy as np
 
-    arrays = {"meta": np.asarray(json.dumps({"format": FORMAT, "version": VERSION, **meta}))}
+    arrays = {"meta": np.asarray(json.dumps({"format": FORMAT, "version": current_version(meta.get("kind")),
+                                             **meta}))}
     for g, d in groups.items():
         for k, v in d.items():
             arrays[f"{g}/{k}"] = float_array("groups", f"{g}/{k}", to_numpy(v))

@@ -7,9 +7,10 @@ the shapes the file's arrays must have, ``{group: {name: shape}}``, or raises
 
     checkpoint: 'm.npz': meta.model.hidden_size: expected a positive int, got -3
 
-Every record has ``format`` (:data:`FORMAT`), ``version`` (:data:`VERSION`) and ``kind``;
-the fields of each kind are the tables :data:`FIELDS` (required) and :data:`OPTIONAL` (absent
-from files written before them).  A field this rnnx does not know is an error naming it.
+Every record has ``format`` (:data:`FORMAT`), ``version`` (:data:`VERSION`; a kind of several
+versions, :data:`VERSIONS`: one of them) and ``kind``; the fields of each kind are the tables
+:data:`FIELDS` (required) and :data:`OPTIONAL` (absent from files written before them), or, for
+a later version of a kind, :data:`VERSIONED`.  A field this rnnx does not know is an error naming it.
 Integers are Python ints (not bool); numbers are ints or floats (not bool).  The layer or
 model configuration is checked by building it (:func:`layer_from_config`,
 :meth:`rnnx.model.Model.from_config`), so the library's own checks name the bad option.
@@ -250,13 +251,15 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-model": {"model": _model},
     "model": {"model": _model, "norm": _norm, "window": _int(1), "horizon": _int(1),
               "dtype": _one_of("float32", "float64"), "settings": _dict},
+    # the series CLI's run folder before fit-state version 2 (read, never written)
     "checkpoint": {"settings": _dict, "model": _model, "epoch": _int(0), "opt_step": _int(0),
                    "history": _history, "best_val": _best_val, "best_epoch": _int(0), "clipped": _int(0),
                    "updates": _int(0), "norm": _norm, "rng": _dict},
-    # rnnx.fit(..., checkpoint=PATH): the state to resume from (rnnx.fitting.save_state)
+    # rnnx.fit(..., checkpoint=PATH): the state to resume from, version 1 (version 2, every run kind's
+    # training checkpoint (rnnx.training.state.save_state): VERSIONED)
     "fit-state": {"model": _model, "epoch": _int(0), "updates": _int(0), "opt_step": _int(0),
                   "history": _history, "best_score": _best_val, "best_epoch": _int(0), "settings": _dict},
-    # rnnx.text.fit_text(..., checkpoint=PATH) and rnnx train --text: a character model's run (rnnx.text.save_state)
+    # rnnx.text.fit_text(..., checkpoint=PATH) and rnnx train --text before fit-state version 2 (read, never written)
     "text-state": {"model": _model, "updates": _int(0), "opt_step": _int(0), "history": _history,
                    "window": _window, "streams": _int(1), "settings": _dict},
 }
@@ -271,6 +274,23 @@ OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
                    "epochs": _int(1), "patience_from": _int(0)},
 }
 COMMON = ("format", "version", "kind")
+#: kind -> the versions of it this rnnx reads (every other kind: :data:`VERSION` only); the last
+#: is the one written (:func:`current_version`).
+VERSIONS: dict[str, tuple[int, ...]] = {"fit-state": (1, 2)}
+
+
+def current_version(kind: Any) -> int:
+    """The version of ``kind`` this rnnx writes (a record that names none is of it)."""
+    return VERSIONS.get(kind, (VERSION,))[-1] if isinstance(kind, str) else VERSION
+#: (kind, version) -> its required and optional fields, where they are not :data:`FIELDS` and
+#: :data:`OPTIONAL`'s: ``fit-state`` version 2, the one training checkpoint of every run kind
+#: (:func:`rnnx.training.state.save_state`); ``streams`` (the carried state's) with a ``state`` group.
+VERSIONED: dict[tuple[str, int], tuple[dict[str, Callable[[Any, str], Any]], dict[str, Callable[[Any, str], Any]]]] = {
+    ("fit-state", 2): ({"model": _model, "epoch": _int(0), "updates": _int(0), "opt_step": _int(0),
+                        "history": _history, "best_score": _best_val, "best_epoch": _int(0), "clipped": _int(0),
+                        "callbacks": _callback_states, "settings": _dict, "run": _dict},
+                       {"streams": _int(1)}),
+}
 
 
 def _fields_present(d: dict, field: str, required: tuple[str, ...], optional: tuple[str, ...]) -> None:
@@ -291,16 +311,20 @@ def _header(meta: Any) -> str:
             raise _Bad(f"meta.{k}", "missing" + (" (not an rnnx file)" if k == "format" else ""))
     if meta["format"] != FORMAT or not isinstance(meta["format"], str):
         raise _Bad("meta.format", f"expected {FORMAT!r}, got {show(meta['format'])} (not an rnnx file)")
-    if not _is_int(meta["version"]) or meta["version"] != VERSION:
-        raise _Bad("meta.version", f"expected {VERSION}, got {show(meta['version'])} "
-                                   f"(this rnnx reads version {VERSION})")
     _one_of(*FIELDS)(meta["kind"], "meta.kind")
+    known = VERSIONS.get(meta["kind"], (VERSION,))
+    if not _is_int(meta["version"]) or meta["version"] not in known:
+        if len(known) == 1:
+            raise _Bad("meta.version", f"expected {VERSION}, got {show(meta['version'])} "
+                                       f"(this rnnx reads version {VERSION})")
+        raise _Bad("meta.version", f"expected one of {', '.join(map(str, known))}, got {show(meta['version'])} "
+                                   f"(this rnnx reads {meta['kind']} versions {', '.join(map(str, known))})")
     return meta["kind"]
 
 
 def _check(meta: Any) -> Shapes:
     kind = _header(meta)
-    required, optional = FIELDS[kind], OPTIONAL[kind]
+    required, optional = VERSIONED.get((kind, meta["version"]), (FIELDS[kind], OPTIONAL[kind]))
     _fields_present(meta, "meta", COMMON + tuple(required), tuple(optional))
     built = {}
     for k, check in {**required, **optional}.items():
@@ -316,12 +340,19 @@ def _check(meta: Any) -> Shapes:
         raise _Bad("meta.frozen", f"{show(unknown)} are not parameters of {what}; expected some of "
                                   f"{', '.join(shapes)}")
     if kind in ("checkpoint", "fit-state"):
-        return Shapes({"params": shapes, "best": shapes, OPT: shapes}, what)
+        groups = {"params": shapes, "best": shapes, OPT: shapes}
+        if "streams" in meta:  # a stream run's carried state: (L*D, streams, n) per component
+            groups["state"] = _carried(model, meta["streams"])
+        return Shapes(groups, what)
     if kind == "text-state":  # the state the streams are carried in: (L*D, streams, n) per component
-        layer, lead = model.layer, model.layer.num_layers * model.layer.num_directions
-        state = {n: (lead, meta["streams"], k) for n, k in zip(layer.spec.state, layer.state_sizes)}
-        return Shapes({"params": shapes, OPT: shapes, "state": state}, what)
+        return Shapes({"params": shapes, OPT: shapes, "state": _carried(model, meta["streams"])}, what)
     return Shapes({"params": shapes}, what)
+
+
+def _carried(model: Model, streams: int) -> dict[str, tuple[int, ...]]:
+    """The shapes of the state ``streams`` streams are carried in: (L*D, streams, n) per component."""
+    layer, lead = model.layer, model.layer.num_layers * model.layer.num_directions
+    return {n: (lead, streams, k) for n, k in zip(layer.spec.state, layer.state_sizes)}
 
 
 def validate(meta: object, path: str) -> Shapes:

@@ -497,8 +497,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     def save(state: FitState) -> None:
         nonlocal written
         written = (state.epoch, state.updates)
-        if callable(checkpoint):  # the caller's writer (the CLI's run folder)
-            checkpoint(snapshot(state))
+        if callable(checkpoint):  # the caller's writer (the CLI's run folder), handed fit's settings too
+            checkpoint(replace(snapshot(state), settings=run))
         else:
             S.save_state(checkpoint, model, replace(state, history=[*state.history, *([partial] if partial else [])]),
                          run)

@@ -1,20 +1,21 @@
 r"""The state of a training run and its file: :class:`FitState` (everything needed to
-continue a run bit for bit), :class:`FitResult`, the ``fit-state`` checkpoint
-(:func:`save_state` / :func:`load_state`), and the two ways a run ends early:
+continue a run bit for bit), :class:`FitResult`, the ``fit-state`` checkpoint of every run
+kind (:func:`save_state`; :func:`read_state` / :func:`load_state`, which read the older kinds too), and the two ways a run ends early:
 :class:`NonFiniteLoss`, :class:`Stopped`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 
 from rnnx import optim
 from rnnx.training.sources import Batches
 
-__all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "run_settings", "save_state", "load_state"]
+__all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "run_settings", "save_state", "load_state",
+           "read_state", "to_device", "Stored", "VERSION", "VERSIONS", "KINDS"]
 
 
 
@@ -57,6 +58,8 @@ class FitState:
     callbacks: list = field(default_factory=list)  # each callback's state_dict(), in the order given
     clipped: int = 0  # updates whose gradient was clipped, in all
     carry: Any = None  # a stream source's state after ``updates`` updates (fit_stream), else None
+    run: dict | None = None  # the caller's own record, kept in the checkpoint (save_state's ``run``)
+    settings: dict | None = None  # fit's run_settings, on the state a checkpoint callable is handed
 
 
 @dataclass
@@ -87,48 +90,159 @@ def run_settings(opt, train: Batches, *, batch_size, shuffle, seed, loss, clip_v
             "freeze": list(freeze), "early_stopping": early_stopping, "n_train": train.n, "dtype": str(dtype)}
 
 
-def save_state(path: str, model, state: FitState, settings: dict, *, overwrite: bool = True) -> None:
-    """``state`` as an rnnx ``fit-state`` file (:mod:`rnnx.io.checkpoint`: written to a
-    temporary file and renamed, never half-written): params, the best epoch's params, the
-    optimizer's slots, the counters and history, and the run's ``settings``."""
+#: The version of the ``fit-state`` file :func:`save_state` writes; :func:`read_state` reads these.
+VERSION = 2
+VERSIONS = (1, 2)
+#: The kinds of training checkpoint :func:`read_state` reads: ``fit-state`` (versions 1 and 2), and the
+#: two older kinds it replaced: the series CLI's ``checkpoint`` and :func:`rnnx.text.fit_text`'s ``text-state``.
+KINDS = ("fit-state", "checkpoint", "text-state")
+#: The engine's fields of a ``checkpoint`` file (the series CLI's before version 2); the others are its
+#: run record (its TrainSettings, normalisation, data record, ``finished``, ``patience_from``, ...).
+_CHECKPOINT_ENGINE = ("kind", "format", "version", "model", "epoch", "updates", "opt_step", "history", "best_val",
+                      "best_epoch", "clipped")
+
+
+class Stored(NamedTuple):
+    """What :func:`read_state` read: the ``state`` (arrays on the host), fit's ``settings``, the
+    caller's ``run`` record, the ``model`` configuration it was written for, and the file's
+    ``kind`` and ``version`` (``fit-state`` 2 for the current kind)."""
+
+    state: FitState
+    settings: dict
+    run: dict
+    model: dict
+    kind: str
+    version: int
+
+
+def _carry_parts(carry: Any) -> tuple:
+    return carry if isinstance(carry, tuple) else (carry,)
+
+
+def save_state(path: str, model, state: FitState, settings: dict, *, run: dict | None = None,
+               overwrite: bool = True, to_numpy: Any = None) -> None:
+    """``state`` as an rnnx ``fit-state`` file, version :data:`VERSION` (:mod:`rnnx.io.checkpoint`:
+    written to a temporary file and renamed, never half-written), the one training checkpoint of
+    every run kind.  Arrays: ``params``, ``best`` (the best epoch's params), ``opt.<slot>`` (the
+    optimizer's slots) and, for a stream run (``state.carry``), ``state/<h|c>`` (the carried
+    state of ``streams`` streams).  The meta record: the model's configuration, ``epoch``,
+    ``updates``, ``opt_step``, ``history``, ``best_score``, ``best_epoch``, ``clipped``,
+    ``callbacks`` (each callback's ``state_dict()``), ``settings`` (what must not change to
+    continue the run: :func:`run_settings` for :func:`rnnx.fit`) and ``run``: the caller's own
+    record, any JSON object (``run`` if given, else ``state.run``, else ``{}``).  ``to_numpy``:
+    the host transfer (default :func:`rnnx.backends.to_numpy`)."""
     from rnnx import backends
     from rnnx.io import checkpoint
 
     opt = optim.as_python(state.opt_state)
-    meta = {"kind": "fit-state", "model": model.config(), "epoch": state.epoch, "updates": state.updates,
-            "opt_step": opt["step"], "history": state.history,
+    record = run if run is not None else (state.run if state.run is not None else {})
+    meta = {"kind": "fit-state", "version": VERSION, "model": model.config(), "epoch": state.epoch,
+            "updates": state.updates, "opt_step": opt["step"], "history": state.history,
             "best_score": state.best_score if math.isfinite(state.best_score) else 1e308,
-            "best_epoch": state.best_epoch, "settings": settings, "clipped": state.clipped}
-    if any(state.callbacks):  # files of runs without stateful callbacks stay as they were
-        meta["callbacks"] = state.callbacks
+            "best_epoch": state.best_epoch, "clipped": state.clipped, "callbacks": list(state.callbacks),
+            "settings": settings, "run": record}
     groups = {"params": state.params, "best": state.best_params or state.params}
-    groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items()})
-    checkpoint.save(path, meta, groups, to_numpy=backends.to_numpy, overwrite=overwrite)
+    groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items() if d})
+    if state.carry is not None:
+        parts = _carry_parts(state.carry)
+        meta["streams"] = int(parts[0].shape[1])
+        groups["state"] = dict(zip(model.layer.spec.state, parts))
+    checkpoint.save(path, meta, groups, to_numpy=to_numpy or backends.to_numpy, overwrite=overwrite)
+
+
+def read_state(path: str, *, nofollow: bool = False, expect: str | None = None) -> Stored:
+    """A training checkpoint of any kind this rnnx knows (:data:`KINDS`) as :class:`Stored`
+    (``state``, ``settings``, ``run``, ``model``, ``kind``, ``version``): the state with its arrays on the host (NumPy, as stored; ``carry`` a NumPy array, a
+    tuple of them for LSTM), fit's ``settings`` and the caller's ``run`` record.  The older kinds
+    map onto the same state (:data:`KINDS`; ``expect``: another kind is a ``ValueError``
+    ``resume: '<path>' is a '<kind>' file, expected <expect>``): a ``fit-state`` of version 1 (no callbacks or clipped count: none);
+    the series CLI's ``checkpoint`` (``best_val`` is the best score, the issue-16 conversion of a
+    file without ``data`` applied; every other field is its run record, no fit settings); a
+    ``text-state`` (``updates``, the carried state, the history rows, ``[window, count]`` as the
+    one callback state ``{"window", "count"}``; ``run``: its run record).  Another kind without
+    ``expect``: :class:`rnnx.io.checkpoint.CheckpointError` naming the file and the kinds expected (a file of an
+    unknown version is refused by the reader, naming the versions known).  ``nofollow``: a symbolic
+    link at ``path`` is refused."""
+    from rnnx.io import checkpoint
+
+    meta, groups = checkpoint.load(path, nofollow=nofollow)
+    kind = meta["kind"]
+    if kind not in KINDS:
+        if expect is not None:
+            raise ValueError(f"resume: {path!r} is a {kind!r} file, expected {expect}")
+        raise checkpoint.CheckpointError(f"checkpoint: {path!r} is a {kind!r} file, expected a training checkpoint "
+                                         f"({', '.join(map(repr, KINDS))})")
+    slots = {g.removeprefix("opt."): d for g, d in groups.items() if g.startswith("opt.")}
+    opt_state = {"step": meta["opt_step"], "slots": slots}
+    params = groups["params"]
+    if kind == "text-state":
+        window, count = meta["window"]
+        parts = tuple(groups["state"][n] for n in _state_names(meta["model"]))
+        st = FitState(params, opt_state, 0, meta["updates"], list(meta["history"]),
+                      callbacks=[{"window": window, "count": count}], carry=parts if len(parts) > 1 else parts[0],
+                      run=meta.get("run", {}))
+        return Stored(st, meta["settings"], st.run, meta["model"], kind, meta["version"])
+    if kind == "checkpoint":
+        best = meta["best_val"]
+        if "data" not in meta:  # written before issue 16: the best validation MSE in the series' units
+            best = best / (meta["norm"][1] * meta["norm"][1])
+        run = {k: v for k, v in meta.items() if k not in _CHECKPOINT_ENGINE}
+        st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), groups["best"], best,
+                      meta["best_epoch"], clipped=meta["clipped"], run=run)
+        return Stored(st, {}, run, meta["model"], kind, meta["version"])
+    best = meta["best_score"] if meta["best_score"] < 1e308 else math.inf
+    carry = None
+    if "state" in groups:
+        parts = tuple(groups["state"][n] for n in _state_names(meta["model"]))
+        carry = parts if len(parts) > 1 else parts[0]
+    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]),
+                  groups["best"] if meta["best_epoch"] else None, best, meta["best_epoch"],
+                  list(meta.get("callbacks", [])), meta.get("clipped", 0), carry, run=meta.get("run", {}))
+    return Stored(st, meta["settings"], st.run, meta["model"], kind, meta["version"])
+
+
+def _state_names(config: dict) -> tuple[str, ...]:
+    from rnnx.model import Model
+
+    return tuple(Model.from_config(config).layer.spec.state)
 
 
 def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
                nofollow: bool = False) -> tuple[FitState, dict]:
-    """A ``fit-state`` file back as (FitState on ``xp``/``device`` in ``dtype``, its settings);
-    a file of another model or kind: ``ValueError`` naming ``resume`` and the file.
-    ``nofollow``: a symbolic link at ``path`` is refused (a file rnnx wrote itself, never as
-    a link): :class:`rnnx.io.checkpoint.CheckpointError`."""
+    """A training checkpoint (:func:`read_state`: ``fit-state`` of any version, or an older kind) back
+    as (FitState on ``xp``/``device`` in ``dtype``, its settings), the optimizer state built by
+    ``opt`` and filled from the file's slots; a file of another model or kind: ``ValueError``
+    naming ``resume`` and the file.  ``nofollow``: a symbolic link at ``path`` is refused (a file
+    rnnx wrote itself, never as a link): :class:`rnnx.io.checkpoint.CheckpointError`."""
     from rnnx.io import checkpoint
 
-    meta, groups = checkpoint.load(path, nofollow=nofollow)
-    if meta["kind"] != "fit-state":
-        raise ValueError(f"resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of rnnx.fit "
-                         "(fit(..., checkpoint=PATH))")
-    if meta["model"] != model.config():
-        raise ValueError(f"resume: {path!r} was written for the model {meta['model']}, not {model.config()}")
-    arrays = lambda d: {k: xp.asarray(d[k], dtype=dtype, device=device) for k in model.param_shapes()}  # noqa: E731
-    params = arrays(groups["params"])
-    st = opt.init(params)
-    st["step"] = meta["opt_step"]
+    got = read_state(path, nofollow=nofollow, expect="the checkpoint of rnnx.fit (fit(..., checkpoint=PATH))")
+    if got.model != model.config():
+        raise ValueError(f"resume: {path!r} was written for the model {got.model}, not {model.config()}")
+    return to_device(got.state, model, opt, path=path, xp=xp, device=device, dtype=dtype), got.settings
+
+
+def to_device(host: FitState, model, opt, *, path: str, xp: Any, device: Any, dtype: Any) -> FitState:
+    """A state read by :func:`read_state` on ``xp``/``device`` in ``dtype`` (None: as stored) for
+    ``model`` and ``opt`` (the optimizer's state built by ``opt.init``, each slot the file holds
+    filled from it); params of another model: ``ValueError`` naming ``resume`` and ``path``."""
+    params = host.params
+    if set(params) != set(model.param_shapes()) or any(tuple(params[k].shape) != tuple(s)
+                                                          for k, s in model.param_shapes().items()):
+        raise ValueError(f"resume: {path!r} does not hold the params of {model.config()}")
+
+    def arr(a):
+        return xp.asarray(a, device=device) if dtype is None else xp.asarray(a, dtype=dtype, device=device)
+
+    arrays = lambda d: {k: arr(d[k]) for k in model.param_shapes()}  # noqa: E731
+    p = arrays(params)
+    st = opt.init(p)
+    st["step"] = host.opt_state["step"]
     for slot in st["slots"]:
-        if f"opt.{slot}" in groups:
-            st["slots"][slot] = {k: xp.asarray(v, dtype=dtype, device=device) for k, v in groups[f"opt.{slot}"].items()}
-    best = meta["best_score"] if meta["best_score"] < 1e308 else math.inf
-    state = FitState(params, st, meta["epoch"], meta["updates"], list(meta["history"]),
-                     arrays(groups["best"]) if meta["best_epoch"] else None, best, meta["best_epoch"],
-                     list(meta.get("callbacks", [])), meta.get("clipped", 0))
-    return state, meta["settings"]
+        if slot in host.opt_state["slots"]:
+            st["slots"][slot] = {k: arr(v) for k, v in host.opt_state["slots"][slot].items()}
+    carry = None if host.carry is None else (tuple(arr(a) for a in host.carry) if isinstance(host.carry, tuple)
+                                             else arr(host.carry))
+    return replace(host, params=p, opt_state=st, history=list(host.history),
+                   best_params=None if host.best_params is None else arrays(host.best_params),
+                   callbacks=list(host.callbacks), carry=carry)

@@ -108,11 +108,24 @@ class SeriesMetrics(Callback):
     forecast after each window, on the series' scale: :meth:`WindowScores.mse`) and
     ``score``: the validation part's normalised MSE, or the training part's where there is
     no validation part (monitor it: ``fit(monitor="score")``, ``EarlyStopping(monitor="score")``).
-    A training MSE that is not finite (predictions that overflow with finite parameters)
-    raises :class:`rnnx.training.state.NonFiniteLoss` (also ``rnnx.fitting.NonFiniteLoss``)."""
 
-    def __init__(self, scores: WindowScores) -> None:
-        self.scores = scores
+    ``train_every``: the training part's MSE is a forward over every training window, a
+    third of what an epoch's updates compute; with ``train_every=N`` it is computed at
+    epochs 1, N, 2N, ... and ``train_mse`` is None at the others (:meth:`fill` puts it into
+    a row afterwards, e.g. the run's last and best epochs).  ``val_mse`` and ``score`` are
+    every epoch's, exact (early stopping and the best epoch read them); without a
+    validation part ``score`` is the training part's, so ``train_mse`` is then every
+    epoch's whatever ``train_every`` says.  Default 1: every epoch.
+
+    A training MSE that is not finite (predictions that overflow with finite parameters)
+    raises :class:`rnnx.training.state.NonFiniteLoss` (also ``rnnx.fitting.NonFiniteLoss``)
+    at the epochs it is computed, which include every epoch whose validation MSE is not
+    finite."""
+
+    def __init__(self, scores: WindowScores, *, train_every: int = 1) -> None:
+        if isinstance(train_every, bool) or not isinstance(train_every, int) or train_every < 1:
+            raise ValueError(f"train_every: expected a whole number of epochs >= 1, got {train_every!r}")
+        self.scores, self.train_every = scores, train_every
 
     def _units(self, zs: list[float]) -> float:
         """A history row's MSE: the mean over the targets of each normalised MSE times its
@@ -123,13 +136,26 @@ class SeriesMetrics(Callback):
             out.append(z * var if math.isfinite(z) else z)
         return _mean(out)
 
+    def train_mse(self, params: dict) -> float:
+        """The training part's ``train_mse`` for ``params``, as a row holds it."""
+        return self._units(self.scores.mse_normalised_per_target("train", params))
+
+    def fill(self, row: dict, params: dict) -> None:
+        """Put the exact ``train_mse`` of ``params`` (the parameters after ``row``'s epoch)
+        into ``row`` where it is None (an epoch :meth:`on_epoch_metrics` left out)."""
+        if row.get("train_mse", 0.0) is None:
+            row["train_mse"] = self.train_mse(params)
+
     def on_epoch_metrics(self, run: Run, row: dict) -> dict:
         from rnnx.training.state import NonFiniteLoss
 
         s = self.scores
-        train_zs, val_zs = s.mse_normalised_per_target("train", run.params), s.mse_normalised_per_target("val",
-                                                                                                          run.params)
-        train_z, val_z = _mean(train_zs), _mean(val_zs)
+        val_zs = s.mse_normalised_per_target("val", run.params)
+        val_z = _mean(val_zs)  # NaN without a validation part: the score is then the training part's
+        if math.isfinite(val_z) and run.epoch != 1 and run.epoch % self.train_every:
+            return {"train_mse": None, "val_mse": self._units(val_zs), "score": val_z}
+        train_zs = s.mse_normalised_per_target("train", run.params)
+        train_z = _mean(train_zs)
         if not math.isfinite(train_z):
             raise NonFiniteLoss(run.epoch, train_z, "the predictions on the training windows overflow")
         return {"train_mse": self._units(train_zs), "val_mse": self._units(val_zs),

@@ -94,12 +94,33 @@ def backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="the backend's device: cpu, cuda, gpu, device1 (default: its first)")
 
 
+def data_arguments(p: argparse.ArgumentParser) -> None:
+    """The data flags ``train`` took, for a command on its model: each given must be the
+    model's (:func:`rnnx.cli.app.check_columns`); :func:`columns_of` collects them."""
+    p.add_argument("--column", help="the column of --csv (the same as --targets NAME)")
+    p.add_argument("--targets", type=names, help="the model's target column(s), as given to train")
+    p.add_argument("--inputs", type=names, help="the model's input columns, as given to train")
+    p.add_argument("--time-column", help="the model's time column, as given to train")
+    p.add_argument("--missing", choices=["error", "interpolate", "drop"],
+                   help="blank/NA cells of a new --csv (default: as the run was trained)")
+
+
+def columns_of(args: argparse.Namespace) -> dict:
+    """The data flags of ``args`` (None: not given), ``--column NAME`` as ``targets``."""
+    from rnnx.cli.errors import AppError
+
+    if args.column is not None and args.targets is not None:
+        raise AppError(f"--targets: give --column NAME or --targets NAMES, not both (got --column {args.column})")
+    targets = (args.column,) if args.column is not None else args.targets
+    return {"targets": targets, "inputs": args.inputs, "time_column": args.time_column, "missing": args.missing}
+
+
 def run_folder_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
     """``--model DIR`` and the series and output of ``predict`` / ``forecast`` (``predict``
     adds the new cases of a classification run: ``--npz``, ``--ts``)."""
     p.add_argument("--model", required=True, metavar="DIR", help="a run folder written by rnnx train")
     p.add_argument("--csv", help="a new series for a regression run (default: the run's own data)")
-    p.add_argument("--column", help="the column of --csv")
+    data_arguments(p)
     p.add_argument("--out", help=f"CSV file to write (default DIR/{default_out}); never a file of the run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     backend_arguments(p)

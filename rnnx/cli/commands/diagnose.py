@@ -11,7 +11,7 @@ import json
 from rnnx.cli.errors import AppError
 
 #: What ``--model`` reads; any other flag given with it is refused.
-_MODEL_FLAGS = {"command", "model", "csv", "column", "part", "out", "overwrite", "probe_size", "diagnostics",
+_MODEL_FLAGS = {"command", "model", "csv", "column", "targets", "inputs", "time_column", "missing", "part", "out", "overwrite", "probe_size", "diagnostics",
                 "backend", "device"}
 
 
@@ -48,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
         import os
 
         from rnnx.cli import signals
+        from rnnx.cli.commands import columns_of
 
         out = args.out if args.out is not None else os.path.join(args.model, "diagnose")
         # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of its two files were written (whole)
         with signals.stopping(outputs=[os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]):
-            r = diagnose_app.diagnose_model(args.model, csv=args.csv, column=args.column, part=args.part or "train",
+            r = diagnose_app.diagnose_model(args.model, csv=args.csv, columns=columns_of(args), part=args.part or "train",
                                             out=args.out, overwrite=args.overwrite, probe_size=args.probe_size or 32,
                                             what=args.diagnostics, backend=args.backend, device=args.device)
         print(json.dumps(r))

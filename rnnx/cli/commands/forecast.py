@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnx.cli.commands import run_folder_arguments
+from rnnx.cli.commands import columns_of, run_folder_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or os.path.join(args.model, "forecast.csv")
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of the CSV and its plot were written (whole)
     with signals.stopping(outputs=[out, os.path.splitext(out)[0] + ".png"]):
-        r = app.forecast(args.model, args.steps, csv=args.csv, column=args.column, out=args.out, backend=args.backend, overwrite=args.overwrite,
+        r = app.forecast(args.model, args.steps, csv=args.csv, columns=columns_of(args), out=args.out, backend=args.backend, overwrite=args.overwrite,
                          device=args.device)
     print(json.dumps(r))
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnx.cli.commands import run_folder_arguments
+from rnnx.cli.commands import columns_of, run_folder_arguments
 from rnnx.cli.errors import AppError
 
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N; the CSV is written whole or not at all
     with signals.stopping(outputs=[args.out or os.path.join(args.model, "predictions.csv")]):
         if panel_app.holds_run(args.model):
-            r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, column=args.column,
+            r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, columns=columns_of(args),
                                             out=args.out, backend=args.backend, device=args.device,
                                             overwrite=args.overwrite)
         else:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
                     raise AppError(f"--{flag}: applies to a classification run (a folder holding "
                                    f"{panel_app.CLASSES_FILE}), not {args.model!r}; a regression run predicts on its "
                                    "own data or on --csv FILE --column NAME")
-            r = app.predict(args.model, csv=args.csv, column=args.column, out=args.out, backend=args.backend,
+            r = app.predict(args.model, csv=args.csv, columns=columns_of(args), out=args.out, backend=args.backend,
                             overwrite=args.overwrite, device=args.device)
     print(json.dumps(r))
     return 0

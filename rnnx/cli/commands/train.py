@@ -25,7 +25,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 
     t.add_argument("--preset", help=" | ".join(settings.PRESETS))
     t.add_argument("--csv", help="CSV file with a header row")
-    t.add_argument("--column", help="the column of --csv to model (one series: its past predicts its next value)")
+    t.add_argument("--column", help="the column of --csv to model (one series: its past predicts its next value; "
+                   "the same as --targets NAME)")
     t.add_argument("--inputs", type=names, help="columns of --csv the model reads at each step (default: the "
                    "--targets column)")
     t.add_argument("--targets", type=names, help="the column(s) of --csv to predict (A or A,B), after each window of --inputs")
@@ -244,7 +245,12 @@ def _run(args: argparse.Namespace) -> int:
         if args.allow_changed_data:
             raise AppError("--allow-changed-data: applies with --resume only")
         unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
-        m = app.train(resolve(given, unset), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+        try:
+            m = app.train(resolve(given, unset), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+        except ValueError as e:  # --column NAME is --targets NAME: name the flag the user gave
+            if args.column is None or not str(e).startswith("targets: "):
+                raise
+            raise type(e)("column: " + str(e).removeprefix("targets: ")) from None
     print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
           f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
           f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "

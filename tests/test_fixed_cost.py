@@ -1,0 +1,137 @@
+"""The per-update fixed cost at batch 1 (issue 29 item 5), bounded by the work done, never
+by time: which wrapper calls, device reads, reprs and array slicings one update makes on
+NumPy, and that the bench's --before measures the older tree it is given."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import shutil
+
+import array_api_compat
+import array_api_compat.numpy as xp
+import numpy as np
+import pytest
+
+from rnnx import backends
+from rnnx import losses as L
+from rnnx._xp import namespace
+from rnnx.layers import Recurrent
+from rnnx.model import Model
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _seed001():
+    """seed001-original's update: RNN(1 -> 16) many-to-many, one window of T = 10."""
+    model = Model("rnn", 1, 16, 1, objective="many-to-many")
+    params = model.init_params(xp, seed=0, dtype=xp.float64)
+    rng = np.random.default_rng(0)
+    return model, params, rng.normal(size=(10, 1, 1)), rng.normal(size=(10, 1, 1))
+
+
+def _count(monkeypatch, owner, name):
+    calls = []
+    real = getattr(owner, name)
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_update_steps_through_arrays_without_unstack(monkeypatch):
+    """The eager loop slices its 4 (T, B, .) arrays through NumPy's capability ``steps``
+    (``list(a)``), not ``numpy.unstack`` (moveaxis and axis normalisation, 2.7 us more each)."""
+    model, params, x, y = _seed001()
+    calls = _count(monkeypatch, xp, "unstack")
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    assert calls == []
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 3), (4, 2, 3), (1, 1, 1)])
+def test_numpy_steps_are_unstacks_slices(shape):
+    a = np.arange(float(np.prod(shape))).reshape(shape)
+    got, want = backends.capabilities(xp).steps(a), xp.unstack(a, axis=0)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert type(g) is type(w) and np.shape(g) == np.shape(w) and np.array_equal(g, w)
+
+
+def test_namespace_reads_no_device_on_numpy_and_asks_once_per_type(monkeypatch):
+    arrays = {f"a{i}": np.zeros(3) for i in range(8)}
+    devices = _count(monkeypatch, array_api_compat, "device")
+    seen = []
+    real = array_api_compat.array_namespace
+    monkeypatch.setattr(array_api_compat, "array_namespace", lambda *a, **k: (seen.append(len(a)), real(*a, **k))[1])
+    assert namespace(**arrays) is xp
+    assert devices == [] and seen == [1]
+
+
+def test_namespace_still_names_a_non_array_and_mixed_libraries():
+    with pytest.raises(TypeError, match=r"^b: expected an array, got float$"):
+        namespace(a=np.zeros(2), b=1.0)
+    with pytest.raises(TypeError, match=r"^b: expected an array, got list$"):
+        namespace(a=np.zeros(2), b=[1.0])
+    strict = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match="from different libraries"):
+        namespace(a=np.zeros(2), b=strict.zeros(2))
+
+
+def test_update_builds_no_layer_repr(monkeypatch):
+    """The parameter check forms its message (the layer's repr) only for a bad dict."""
+    model, params, x, y = _seed001()
+    calls = _count(monkeypatch, Recurrent, "__repr__")
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    model.forward(params, x)
+    assert calls == []
+    bad = {**params, "weight_hh_l0": np.zeros((16, 15))}
+    with pytest.raises(ValueError, match=r"params\['weight_hh_l0'\]: expected shape \(16, 16\) for RNN\(1, 16\)"):
+        model.forward(bad, x)
+    assert len(calls) == 1
+
+
+def test_update_calls_no_matrix_transpose_wrapper_on_2d(monkeypatch):
+    """2-D transposes (W_hh^T, W_ih^T, W_hy^T, the gradient products') are the standard ``.T``,
+    not array_api_compat's wrapper (~1 us each, 9 an update before)."""
+    model, params, x, y = _seed001()
+    calls = _count(monkeypatch, xp, "matrix_transpose")
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    assert calls == []
+
+
+def test_update_stacks_no_single_final_state(monkeypatch):
+    """One layer and direction: the final state and dstate0 are expand_dims, not stack."""
+    model, params, x, y = _seed001()
+    calls = _count(monkeypatch, xp, "stack")
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    assert calls == []
+
+
+def _fixed_cost():
+    spec = importlib.util.spec_from_file_location("fixed_cost", ROOT / "bench" / "fixed_cost.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fixed_cost_before_imports_the_older_backends(tmp_path):
+    """``--before DIR``: DIR's rnnx alone on PYTHONPATH imports this tree's rnnx.backends (the
+    editable install maps it); the shadow package imports both from DIR, and check_root says
+    which is which."""
+    fc = _fixed_cost()
+    tree = tmp_path / "before"
+    for name in ("rnnx", "backends"):
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    with pytest.raises(SystemExit, match="do not shadow"):
+        fc.check_root(str(tree))
+    shadow = fc.shadow_tree(str(tree), str(tmp_path / "shadow"))
+    fc.check_root(shadow)
+    assert (pathlib.Path(shadow) / "rnnx" / "backends" / "numpy.py").is_file()
+
+
+def test_namespace_takes_a_numpy_scalar():
+    """A NumPy scalar (``np.float64`` subclasses float) is an array to array_api_compat."""
+    assert namespace(a=np.zeros(2), b=np.float64(1.0)) is xp
