@@ -894,6 +894,50 @@ CKPT_CASES = [
 ]
 
 
+# ---- issue 29 item 1: max_updates, one per-update core (text runs) ----
+def text_split(dst: str, first: int, then: int | None = None):
+    """A text run in ``dst`` of ``first`` updates (then, if given, resumed to ``then``), and an
+    uninterrupted one of ``then or first`` updates in ``dst``-whole (what a check compares)."""
+    def f():
+        write(f"{dst}.txt", "the quick brown fox jumps over the lazy dog. " * 20)
+        common = [PY, "-m", "rnnx", *T, "--text", f"{dst}.txt", "--hidden", "8", "--seq-len", "10", "--streams", "2"]
+        steps = [[*common, "--max-updates", str(first), "--out", dst],
+                 [*common, "--max-updates", str(then or first), "--out", f"{dst}-whole"]]
+        if then is not None:
+            steps.append([PY, "-m", "rnnx", *T, "--resume", dst, "--max-updates", str(then)])
+        for argv in steps:
+            pr = subprocess.run(argv, cwd=W, capture_output=True, text=True)
+            if pr.returncode:
+                sys.exit(f"setup failed: {' '.join(argv[3:])}: {pr.stderr}")
+    return f
+
+
+def same_params(a: str, b: str):
+    """model.npz of runs ``a`` and ``b`` hold the same parameters, bit for bit."""
+    def check(r):
+        with np.load(p(a, "model.npz")) as za, np.load(p(b, "model.npz")) as zb:
+            keys = sorted(k for k in za.files if k.startswith("params"))
+            if keys != sorted(k for k in zb.files if k.startswith("params")):
+                return [f"{a}/model.npz and {b}/model.npz hold different arrays"]
+            bad = [k for k in keys if not np.array_equal(za[k], zb[k])]
+        return [f"{a}/model.npz {k} differs from {b}'s" for k in bad]
+    return check
+
+
+CORE_CASES = [
+    # the resumed run (5 -> 12 updates) equals the uninterrupted one; sampling from it works
+    dict(cat="one engine (max_updates)", argv=["sample", "--model", "mu1", "--length", "20", "--seed", "1"],
+         setup=text_split("mu1", 5, 12), expect="ok", check=same_params("mu1", "mu1-whole")),
+    # a resume to fewer updates than the run has done: one line naming --max-updates, nothing rewritten
+    dict(cat="one engine (max_updates)", argv=[*T, "--resume", "mu2", "--max-updates", "3"],
+         setup=text_split("mu2", 5), expect="usage", names="--max-updates",
+         check=both(stderr_has("expected more to extend it"), unchanged("mu2/model.npz", "mu2/checkpoint.npz"))),
+    # max-updates 0 is refused before anything is made
+    dict(cat="one engine (max_updates)", argv=[*T, "--text", "mu3.txt", "--max-updates", "0", "--out", "mu3"],
+         setup=mk("mu3.txt", "abcabcabc " * 30), expect="usage", names="--max-updates", check=absent("mu3")),
+]
+
+
 # ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
 def column_run(dst: str, name: str = "col/d.csv"):
     """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
@@ -1384,7 +1428,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES,
 ]
 
 
