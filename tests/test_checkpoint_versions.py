@@ -111,3 +111,21 @@ def test_every_run_kind_writes_the_one_kind(tmp_path):
     assert "state" in checkpoint.load(str(tmp_path / "t.npz"))[1]
     run = checkpoint.load(str(tmp_path / "run/checkpoint.npz"))[0]["run"]
     assert run["settings"]["preset"] == "seed001" and run["finished"] == "done" and "norm" in run
+
+
+def test_a_run_that_keeps_no_best_epoch_stores_its_params_once(tmp_path):
+    """The ``best`` group only where a best epoch is kept: a text run writes its parameters
+    once (the file's arrays: params, Adagrad's sums, the carry) and resumes bit for bit; a
+    fit run (it keeps its best epoch) writes both."""
+    vocab = T.Vocabulary.from_text(TEXT)
+    m = rnnx.Model("rnn", vocab.size, 4, vocab.size, objective="many-to-many")
+    data, ck = vocab.encode(TEXT), str(tmp_path / "t.npz")
+    T.fit_text(m, None, data, seq_len=10, max_updates=3, checkpoint=ck)
+    groups = lambda path: {k.split("/")[0] for k in np.load(path).files}  # noqa: E731
+    assert groups(ck) == {"meta", "params", "opt.sum", "state"}  # Adagrad, min-char-rnn's
+    again, _ = T.fit_text(m, None, data, seq_len=10, max_updates=6, checkpoint=ck, resume=ck)
+    whole, _ = T.fit_text(m, None, data, seq_len=10, max_updates=6)
+    assert _same(again, whole)
+    x, y, _, _ = _fit_data()
+    rnnx.fit(rnnx.Model("gru", 2, 5, 1), x, y, epochs=2, batch_size=8, checkpoint=str(tmp_path / "f.npz"))
+    assert {"params", "best"} <= groups(str(tmp_path / "f.npz"))

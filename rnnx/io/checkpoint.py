@@ -213,7 +213,7 @@ def _plan(members: dict[str, zipfile.ZipInfo], expected: Shapes, path: str) -> d
             raise _fail(path, f" does not fit {expected.what}: unexpected array {show(key)}")
         found.setdefault(group, {})[name] = zi
     for group, shapes in expected.items():
-        if group == OPT:
+        if group == OPT or (group in expected.optional and group not in found):
             continue
         missing = [k for k in shapes if k not in found.get(group, {})]
         if missing:

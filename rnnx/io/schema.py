@@ -46,9 +46,10 @@ class Shapes(dict):
     every ``opt.<slot>`` group, each a subset); ``what`` names the layer or model the record
     describes, as error messages name it (``LSTM(1, 4) + head``)."""
 
-    def __init__(self, groups: dict[str, dict[str, tuple[int, ...]]], what: str) -> None:
+    def __init__(self, groups: dict[str, dict[str, tuple[int, ...]]], what: str,
+                 optional: tuple[str, ...] = ()) -> None:
         super().__init__(groups)
-        self.what = what
+        self.what, self.optional = what, optional  # optional: groups a file may leave out
 
 
 _short = reprlib.Repr()
@@ -343,7 +344,8 @@ def _check(meta: Any) -> Shapes:
         groups = {"params": shapes, "best": shapes, OPT: shapes}
         if "streams" in meta:  # a stream run's carried state: (L*D, streams, n) per component
             groups["state"] = _carried(model, meta["streams"])
-        return Shapes(groups, what)
+        # a run that kept no best epoch stores its params once (fit-state version 2)
+        return Shapes(groups, what, ("best",) if kind == "fit-state" and not meta.get("best_epoch") else ())
     if kind == "text-state":  # the state the streams are carried in: (L*D, streams, n) per component
         return Shapes({"params": shapes, OPT: shapes, "state": _carried(model, meta["streams"])}, what)
     return Shapes({"params": shapes}, what)

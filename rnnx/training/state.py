@@ -123,7 +123,7 @@ def save_state(path: str, model, state: FitState, settings: dict, *, run: dict |
                overwrite: bool = True, to_numpy: Any = None) -> None:
     """``state`` as an rnnx ``fit-state`` file, version :data:`VERSION` (:mod:`rnnx.io.checkpoint`:
     written to a temporary file and renamed, never half-written), the one training checkpoint of
-    every run kind.  Arrays: ``params``, ``best`` (the best epoch's params), ``opt.<slot>`` (the
+    every run kind.  Arrays: ``params``, ``best`` (the best epoch's params, when kept), ``opt.<slot>`` (the
     optimizer's slots) and, for a stream run (``state.carry``), ``state/<h|c>`` (the carried
     state of ``streams`` streams).  The meta record: the model's configuration, ``epoch``,
     ``updates``, ``opt_step``, ``history``, ``best_score``, ``best_epoch``, ``clipped``,
@@ -141,7 +141,9 @@ def save_state(path: str, model, state: FitState, settings: dict, *, run: dict |
             "best_score": state.best_score if math.isfinite(state.best_score) else 1e308,
             "best_epoch": state.best_epoch, "clipped": state.clipped, "callbacks": list(state.callbacks),
             "settings": settings, "run": record}
-    groups = {"params": state.params, "best": state.best_params or state.params}
+    groups = {"params": state.params}
+    if state.best_epoch:  # a run that kept no best epoch stores its params once
+        groups["best"] = state.best_params if state.best_params is not None else state.params
     groups.update({f"opt.{slot}": d for slot, d in opt["slots"].items() if d})
     if state.carry is not None:
         parts = _carry_parts(state.carry)
@@ -196,7 +198,7 @@ def read_state(path: str, *, nofollow: bool = False, expect: str | None = None) 
         parts = tuple(groups["state"][n] for n in _state_names(meta["model"]))
         carry = parts if len(parts) > 1 else parts[0]
     st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]),
-                  groups["best"] if meta["best_epoch"] else None, best, meta["best_epoch"],
+                  groups.get("best") if meta["best_epoch"] else None, best, meta["best_epoch"],
                   list(meta.get("callbacks", [])), meta.get("clipped", 0), carry, run=meta.get("run", {}))
     return Stored(st, meta["settings"], st.run, meta["model"], kind, meta["version"])
 
