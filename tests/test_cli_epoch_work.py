@@ -49,6 +49,13 @@ def test_a_jax_run_leaves_malloc_alone(tmp_path, series_csv, calls, capsys):
     assert calls == []
 
 
+@pytest.mark.skipif(bool(Target("jax", "cpu").unavailable()), reason="JAX not installed")
+def test_rnnx_malloc_tuned_tunes_a_jax_run(tmp_path, series_csv, calls, capsys, monkeypatch):
+    monkeypatch.setenv("RNNX_MALLOC", "tuned")
+    assert _train(tmp_path, series_csv, "jax", "jx") == 0, capsys.readouterr().err
+    assert len(calls) == 1
+
+
 def test_a_command_without_a_backend_leaves_malloc_alone(calls, capsys):
     assert main(["backends"]) == 0
     assert calls == []

@@ -24,8 +24,9 @@ __all__ = ["AppError", "main", "tune_memory", "UNTUNED_BACKENDS"]
 #: Backends whose runs keep glibc's malloc at its defaults.  JAX: ``mallopt(M_ARENA_MAX, 1)``
 #: puts XLA's worker threads on the main thread's arena lock, which costs the weather
 #: windows' epoch (LSTM(4 -> 50), batch 64, T = 14) about 1.5 ms of 24 (min of 50 epochs in
-#: fresh processes, docs/performance.md); NumPy's loops (and torch's, unchanged within noise)
-#: keep the tuning, which runs NumPy's epoch about 1.45x faster.
+#: fresh processes, docs/performance.md); it pays only where one compiled call's buffers
+#: are tens of MiB (LSTM (16, 1000, 32, 128): ``RNNX_MALLOC=tuned``).  NumPy's loops (and
+#: torch's, unchanged within noise) keep the tuning, which runs NumPy's epoch about 1.45x faster.
 UNTUNED_BACKENDS = frozenset({"jax"})
 
 
@@ -33,8 +34,9 @@ def tune_memory(backend: str) -> None:
     """Tune glibc's malloc (:func:`rnnx.backends.malloc.tune`, once per process) for a run on
     ``backend`` (a backend's canonical name), unless it is one of :data:`UNTUNED_BACKENDS`;
     called by :func:`rnnx.cli.app.target_for`, where every command's backend is known and
-    before the backend starts its threads.  ``RNNX_MALLOC=default`` leaves malloc alone."""
-    if backend not in UNTUNED_BACKENDS:
+    before the backend starts its threads.  ``RNNX_MALLOC=default`` leaves malloc alone on
+    every backend, ``RNNX_MALLOC=tuned`` tunes it on every backend (JAX too)."""
+    if backend not in UNTUNED_BACKENDS or os.environ.get("RNNX_MALLOC", "").lower() == "tuned":
         from rnnx.backends import malloc
 
         malloc.tune()  # CPU loops: keep freed large blocks instead of re-faulting them every call
