@@ -17,8 +17,10 @@ arena with ``mmap`` whatever the threshold (its heaps stop at 64 MiB), so every 
 next call reuse it: 24,000 -> 540 faults per call, 122 -> 104 ms min (after the in-step
 projection); (64, 100, 128, 512): 38,500 -> 6,400 faults, 346 -> 322 ms; NumPy and torch
 rows unchanged within noise (A/B, min of 7).
-It is process-wide, so rnnx never does it on import: the ``rnnx`` CLI calls :func:`tune`
-(``RNNX_MALLOC=default`` leaves malloc alone), and a program can call
+It is process-wide, so rnnx never does it on import: the ``rnnx`` CLI calls :func:`tune` for
+a run on NumPy, torch or CuPy, not JAX, whose small compiled updates ``M_ARENA_MAX=1`` slows
+(:func:`rnnx.cli.tune_memory`; ``RNNX_MALLOC=default`` leaves malloc alone, ``RNNX_MALLOC=tuned``
+tunes a JAX run too), and a program can call
 ``rnnx.backends.malloc.tune()`` once, before it starts threads.  The cost: freed memory stays
 with the process (up to 256 MiB at the heap's top, plus whatever fragmentation holds below it)
 instead of going back to the OS, and threads share one arena's lock.  Not glibc (macOS,

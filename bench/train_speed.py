@@ -36,10 +36,21 @@ differs, all of it part of what a CLI epoch is: the command's callbacks run in i
 (``SeriesMetrics``: a forward over the 217 validation windows and their MSE on the series' scale
 every epoch, and over the 1013 training windows at epochs 1, 10, 20, ..., inside ``seconds``; the
 progress/epoch callback and the checkpoint write every 10 epochs, after it), its parameters start from its ``--seed 0`` and its arrays are
-time-major (the engine's own layout), and ``rnnx.cli.main`` tunes glibc's malloc
-(``rnnx.backends.malloc.tune``), which the ``rnnx-*`` workers do not: on NumPy that alone runs
-``rnnx.fit`` about 1.45x faster here (docs/performance.md), so compare ``cli-numpy`` with
-``rnnx-numpy-f32`` knowing it.  The worker reports the median ``SeriesMetrics`` time
+time-major (the engine's own layout), and a NumPy run of the command tunes glibc's malloc
+(``rnnx.cli.tune_memory``: ``rnnx.backends.malloc.tune``; a JAX run does not), which the
+``rnnx-*`` workers do not: on NumPy that alone runs ``rnnx.fit`` about 1.45x faster here
+(docs/performance.md), so compare ``cli-numpy`` with ``rnnx-numpy-f32`` knowing it.
+
+What each contestant computes in: the torch loop float32 on one torch thread; ``rnnx-*-f32``
+float32 (NumPy and torch on one BLAS/OpenMP/torch thread; JAX at XLA's own thread count, x64
+off, so int32 batch indices); ``cli-*`` float32 (``--dtype float32``) with the same thread
+settings, JAX inside the command's precision scope (``jax_enable_x64`` on, so int64 batch
+indices, and ``highest`` matmul precision, which XLA's CPU float32 matmuls ignore): the
+parameters, gradients, optimizer state and losses are float32 in every contestant (measured:
+the scope costs ``rnnx.fit`` nothing, docs/performance.md).  Every contestant shuffles every
+epoch and reads the loss back once an epoch; the rnnx ones run the same compiled update
+(``steps_per_execution``: 15 full batches as one ``lax.scan`` program on JAX, then the short
+last batch) with no recompilation after the first epochs (tests/test_cli_epoch_work.py).  The worker reports the median ``SeriesMetrics`` time
 (``metrics_ms``), the epoch without it (``fit_part_ms``), the wall time from one epoch's answer
 to the next (``wall_ms``: the callbacks after ``seconds`` and any checkpoint included) and a
 checkpoint write (``checkpoint_ms``).  The ratios give the fastest CLI contestant against torch

@@ -5,6 +5,8 @@ is, a library error (ValueError/TypeError naming a parameter) with the parameter
 (:func:`rnnx.cli.errors.for_cli`), a bug as ``internal error`` (``RNNX_DEBUG=1`` raises it).
 A typo'd command or flag gets the nearest name (:func:`rnnx.cli.errors.did_you_mean`, after
 argparse's own abbreviations), one line with exit 2; ``rnnx --version`` prints the version.
+glibc's malloc is tuned (:func:`tune_memory`) once a command knows the backend it runs on,
+and only for a backend it helps.
 """
 
 from __future__ import annotations
@@ -17,7 +19,27 @@ import sys
 from rnnx.cli.commands import COMMANDS, command_module
 from rnnx.cli.errors import AppError, did_you_mean, for_cli, os_error
 
-__all__ = ["AppError", "main"]
+__all__ = ["AppError", "main", "tune_memory", "UNTUNED_BACKENDS"]
+
+#: Backends whose runs keep glibc's malloc at its defaults.  JAX: ``mallopt(M_ARENA_MAX, 1)``
+#: puts XLA's worker threads on the main thread's arena lock, which costs the weather
+#: windows' epoch (LSTM(4 -> 50), batch 64, T = 14) about 1.5 ms of 24 (min of 50 epochs in
+#: fresh processes, docs/performance.md); it pays only where one compiled call's buffers
+#: are tens of MiB (LSTM (16, 1000, 32, 128): ``RNNX_MALLOC=tuned``).  NumPy's loops (and
+#: torch's, unchanged within noise) keep the tuning, which runs NumPy's epoch about 1.45x faster.
+UNTUNED_BACKENDS = frozenset({"jax"})
+
+
+def tune_memory(backend: str) -> None:
+    """Tune glibc's malloc (:func:`rnnx.backends.malloc.tune`, once per process) for a run on
+    ``backend`` (a backend's canonical name), unless it is one of :data:`UNTUNED_BACKENDS`;
+    called by :func:`rnnx.cli.app.target_for`, where every command's backend is known and
+    before the backend starts its threads.  ``RNNX_MALLOC=default`` leaves malloc alone on
+    every backend, ``RNNX_MALLOC=tuned`` tunes it on every backend (JAX too)."""
+    if backend not in UNTUNED_BACKENDS or os.environ.get("RNNX_MALLOC", "").lower() == "tuned":
+        from rnnx.backends import malloc
+
+        malloc.tune()  # CPU loops: keep freed large blocks instead of re-faulting them every call
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         p, sub = _parser(argv[0] if argv and argv[0] in COMMANDS else None)
         args = _parse(p, sub, argv)
         name = f"rnnx {args.command}"
-        from rnnx.backends import malloc
-
-        malloc.tune()  # CPU loops: keep freed large blocks instead of re-faulting them every call
         return command_module(args.command).run(args)
     except KeyboardInterrupt:  # Ctrl-C before training has its handlers (start-up, data, plots)
         print(f"{name}: interrupted", file=sys.stderr)

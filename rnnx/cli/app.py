@@ -43,7 +43,7 @@ from typing import Any
 import rnnx
 from rnnx import backends, data, head
 from rnnx import params as P
-from rnnx.cli import bounds, partial, run_diagnostics, runfolder
+from rnnx.cli import bounds, partial, run_diagnostics, runfolder, tune_memory
 from rnnx.cli.errors import AppError, flag_for, os_error, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
@@ -88,11 +88,13 @@ def distribution_for(s: TrainSettings) -> Any:
 
 
 def target_for(backend: str, device: str | None) -> backends.Target:
-    """The backend target, or an AppError saying why it is unusable and how to install it."""
+    """The backend target, or an AppError saying why it is unusable and how to install it;
+    glibc's malloc tuned for it (:func:`rnnx.cli.tune_memory`)."""
     try:
         mod = backends.get(backend)
     except ValueError as e:
         raise AppError(under_flag("--backend", str(e))) from None
+    tune_memory(mod.NAME)  # malloc for this backend's loops, before it starts threads
     try:
         dev = backends.resolve_device(mod.NAME, device)
     except ValueError as e:

@@ -1,0 +1,88 @@
+"""The work of an ``rnnx train`` epoch beyond the engine's (issue 29, item 5; counted, never
+timed).  Where the command tunes glibc's malloc (:func:`rnnx.backends.malloc.tune`): only for
+a run on a backend it helps (NumPy, torch, CuPy), decided once the run's backend is known;
+never for JAX, whose small compiled updates it slows (docs/performance.md), nor for a
+command that runs no backend.  A JAX run compiles its programs in its first epochs and none
+after (the training windows' MSE every 10th epoch and the checkpoint writes included)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+
+from rnnx.backends import Target, malloc
+from rnnx.cli import main
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    seen: list[int] = []
+    monkeypatch.setattr(malloc, "tune", lambda: seen.append(1) or "counted")
+    return seen
+
+
+@pytest.fixture
+def series_csv(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("t,value\n" + "".join(f"{i},{math.sin(0.2 * i)}\n" for i in range(120)))
+    return p
+
+
+def _train(tmp_path, series_csv, backend: str, name: str) -> int:
+    return main(["train", "--csv", str(series_csv), "--column", "value", "--window", "8", "--hidden", "4",
+                 "--epochs", "1", "--backend", backend, "--quiet", "--out", str(tmp_path / name)])
+
+
+def test_a_numpy_run_tunes_malloc_once(tmp_path, series_csv, calls, capsys):
+    assert _train(tmp_path, series_csv, "numpy", "np") == 0, capsys.readouterr().err
+    assert len(calls) == 1
+
+
+@pytest.mark.skipif(bool(Target("jax", "cpu").unavailable()), reason="JAX not installed")
+def test_a_jax_run_leaves_malloc_alone(tmp_path, series_csv, calls, capsys):
+    assert _train(tmp_path, series_csv, "jax", "jx") == 0, capsys.readouterr().err
+    assert calls == []
+    # a resumed JAX run (its backend read from the run's record) leaves it alone too
+    assert main(["train", "--resume", str(tmp_path / "jx"), "--epochs", "2", "--quiet"]) == 0, capsys.readouterr().err
+    assert calls == []
+
+
+@pytest.mark.skipif(bool(Target("jax", "cpu").unavailable()), reason="JAX not installed")
+def test_rnnx_malloc_tuned_tunes_a_jax_run(tmp_path, series_csv, calls, capsys, monkeypatch):
+    monkeypatch.setenv("RNNX_MALLOC", "tuned")
+    assert _train(tmp_path, series_csv, "jax", "jx") == 0, capsys.readouterr().err
+    assert len(calls) == 1
+
+
+def test_a_command_without_a_backend_leaves_malloc_alone(calls, capsys):
+    assert main(["backends"]) == 0
+    assert calls == []
+
+
+@pytest.mark.skipif(bool(Target("jax", "cpu").unavailable()), reason="JAX not installed")
+def test_a_jax_run_compiles_nothing_after_its_first_epochs(tmp_path, series_csv, monkeypatch, caplog):
+    """Every XLA compilation of a 12-epoch run (jax_log_compiles' records), counted at the
+    end of each epoch: none after epoch 2 (epoch 1 computes the training windows' MSE too),
+    though epoch 10 computes it again and writes a checkpoint."""
+    import jax
+
+    from rnnx.cli import app
+    from rnnx.training import LambdaCallback
+
+    compiles: list[int] = []
+
+    def count(run, row) -> None:
+        compiles.append(sum("Compiling" in r.getMessage() for r in caplog.records))
+
+    real_fit = app.fit
+    monkeypatch.setattr(app, "fit", lambda *a, callbacks, **kw: real_fit(
+        *a, callbacks=[*callbacks, LambdaCallback(on_epoch_end=count)], **kw))
+    caplog.set_level(logging.WARNING)
+    with jax.log_compiles(True):
+        assert main(["train", "--csv", str(series_csv), "--column", "value", "--window", "8", "--hidden", "4",
+                     "--epochs", "12", "--checkpoint-every", "10", "--backend", "jax", "--dtype", "float32",
+                     "--quiet", "--out", str(tmp_path / "jx")]) == 0
+    assert len(compiles) == 12 and compiles[0] > 0, compiles
+    assert compiles[2:] == [compiles[1]] * 10, compiles
