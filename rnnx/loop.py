@@ -78,10 +78,11 @@ def _stack(arrays: list, *, xp: Any) -> Any:
 
 
 def previous(states: Arrays, state0: Arrays, *, reverse: bool, xp: Any) -> Arrays:
-    """The state each step started from: s0 then s_0..s_{T-2} (mirrored when reversed)."""
+    """The state each step started from: s0 then s_0..s_{T-2} (mirrored when reversed);
+    s0's new leading axis by indexing (``s0[None, ...]``, a view: no ``expand_dims`` call)."""
     out = []
     for s, s0 in zip(states, state0):
-        s0 = xp.expand_dims(s0, axis=0)
+        s0 = s0[None, ...]
         out.append(xp.concat([s[1:, ...], s0]) if reverse else xp.concat([s0, s[:-1, ...]]))
     return tuple(out)
 

@@ -135,3 +135,13 @@ def test_fixed_cost_before_imports_the_older_backends(tmp_path):
 def test_namespace_takes_a_numpy_scalar():
     """A NumPy scalar (``np.float64`` subclasses float) is an array to array_api_compat."""
     assert namespace(a=np.zeros(2), b=np.float64(1.0)) is xp
+
+
+def test_update_expands_no_dims_through_the_wrapper(monkeypatch):
+    """The final state, dstate0 and the backward's shifted states take their new leading
+    axis by indexing (``a[None, ...]``, a view), not NumPy's ``expand_dims`` (axis
+    normalisation, ~2.5 us each, 3 an update before)."""
+    model, params, x, y = _seed001()
+    calls = _count(monkeypatch, xp, "expand_dims")
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    assert calls == []
