@@ -50,16 +50,23 @@ def namespace(**arrays: Any) -> Any:
         # array_namespace's answer depends on an array's type alone (and, for a NumPy array,
         # on its dtype's type: JAX's float0 gradients): one array of each pair asked, not all
         firsts = {(type(a), type(getattr(a, "dtype", None))): a for a in named.values()}
-        xp = compat.array_namespace(*firsts.values())
+        kinds = tuple(firsts)
+        xp = _NAMESPACES.get(kinds)  # the answer for these kinds before (every update but the first)
+        if xp is None:
+            xp = compat.array_namespace(*firsts.values())
     except TypeError:
         for name, a in named.items():
             if not compat.is_array_api_obj(a):
                 raise TypeError(f"{name}: expected an array, got {type(a).__name__}") from None
         _raise_if_mixed(named, library_name, TypeError, "from different libraries", "from one library")
         raise
-    refusal = standard_refusal(xp)
-    if refusal is not None:
-        raise TypeError(f"{', '.join(named)}: {refusal}")
+    if kinds not in _NAMESPACES:
+        refusal = standard_refusal(xp)
+        if refusal is not None:
+            raise TypeError(f"{', '.join(named)}: {refusal}")
+        if len(_NAMESPACES) >= 256:
+            _NAMESPACES.clear()
+        _NAMESPACES[kinds] = xp
     if capabilities(xp).one_device:  # every array of the library is on its one device (NumPy)
         return xp
     devices = [compat.device(a) for a in named.values()]  # None for traced JAX arrays
@@ -68,6 +75,11 @@ def namespace(**arrays: Any) -> Any:
         on_device = {k: a for k, a in named.items() if compat.device(a) is not None}
         _raise_if_mixed(on_device, lambda a: str(compat.device(a)), ValueError, "on different devices", "on one device")
     return xp
+
+
+#: The namespace :func:`namespace` resolved for a tuple of (array type, dtype type), a
+#: namespace whose standard rnnx takes: ``array_namespace`` answers from those types alone.
+_NAMESPACES: dict[tuple, Any] = {}
 
 
 def _raise_if_mixed(named: dict[str, Any], key: Any, error: type, mixed: str, one: str) -> None:

@@ -61,6 +61,9 @@ def test_numpy_steps_are_unstacks_slices(shape):
 
 
 def test_namespace_reads_no_device_on_numpy_and_asks_once_per_type(monkeypatch):
+    import rnnx._xp
+
+    monkeypatch.setattr(rnnx._xp, "_NAMESPACES", {})  # as on a first call: nothing remembered
     arrays = {f"a{i}": np.zeros(3) for i in range(8)}
     devices = _count(monkeypatch, array_api_compat, "device")
     seen = []
@@ -207,3 +210,37 @@ def test_apply_with_clipping_makes_no_zeros_flag(monkeypatch):
     apply = fitting.make_apply(sgd, clip_value=None, clip_norm=None, xp=xp)
     _, _, clipped = apply(params, sgd.init(params), g)
     assert clipped.dtype == xp.bool and clipped.shape == () and not bool(clipped)
+
+
+def test_namespace_asks_array_namespace_once_per_kind_of_call(monkeypatch):
+    """The namespace of a call is remembered per set of (array type, dtype type): a second
+    call with arrays of the same kinds (every update after the first) asks nothing."""
+    import rnnx._xp
+
+    monkeypatch.setattr(rnnx._xp, "_NAMESPACES", {})
+    seen = []
+    real = array_api_compat.array_namespace
+    monkeypatch.setattr(array_api_compat, "array_namespace", lambda *a, **k: (seen.append(len(a)), real(*a, **k))[1])
+    for _ in range(3):
+        assert namespace(a=np.zeros(3, dtype=np.float32), b=np.ones((2, 2)), c=None) is xp
+    assert seen == [2]
+
+
+def test_update_asks_no_array_test_of_an_absent_seed(monkeypatch):
+    """``seed=None`` (no dropout) is skipped by an ``is None`` test, not
+    ``array_api_compat.is_array_api_obj`` (a chain of library tests, 2 an update before)."""
+    model, params, x, y = _seed001()
+    args = []
+    real = array_api_compat.is_array_api_obj
+    monkeypatch.setattr(array_api_compat, "is_array_api_obj", lambda a: (args.append(a), real(a))[1])
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    assert not [a for a in args if a is None]
+
+
+def test_update_splits_the_parameters_once(monkeypatch):
+    """``loss_and_grad`` splits the layer's parameters from the head's once and hands the
+    parts to its forward and backward (3 dict rebuilds an update before)."""
+    model, params, x, y = _seed001()
+    calls = _count(monkeypatch, Model, "_split")
+    model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
+    assert len(calls) == 1
