@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rnnx._xp import where
+from rnnx._xp import reshaper, where
 from rnnx.backends import capabilities
 
 Arrays = tuple[Any, ...]
@@ -74,7 +74,7 @@ def _stack(arrays: list, *, xp: Any) -> Any:
     a0 = arrays[0]
     if a0.ndim == 0:
         return xp.stack(arrays, axis=0)
-    return xp.reshape(xp.concat(arrays, axis=0), (len(arrays), *a0.shape))
+    return reshaper(xp)(xp.concat(arrays, axis=0), (len(arrays), *a0.shape))
 
 
 def previous(states: Arrays, state0: Arrays, *, reverse: bool, xp: Any) -> Arrays:

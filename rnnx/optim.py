@@ -396,8 +396,10 @@ def clip_by_value(grads: Params, clip: float, *, xp: Any) -> tuple[Params, Any]:
         raise ValueError("grads: expected at least one gradient array, got none")
     # max |g| as one reduction of every gradient flattened: the value of the per-array maxima
     # folded with maximum (max is exact), one max call instead of one per gradient (~3 us each)
-    gmax = xp.max(xp.abs(xp.concat([xp.reshape(g, (-1,)) for g in grads.values()], axis=0)))
-    one_device = capabilities(xp).one_device  # NumPy: no device to read per gradient
+    caps = capabilities(xp)
+    reshape = caps.reshape or xp.reshape  # NumPy: ndarray.reshape, no numpy.reshape dispatch
+    gmax = xp.max(xp.abs(xp.concat([reshape(g, (-1,)) for g in grads.values()], axis=0)))
+    one_device = caps.one_device  # NumPy: no device to read per gradient
     out, bounds = {}, {}
     for k, g in grads.items():  # maximum/minimum with 0-d bounds: xp.clip's bits (NaN kept), without
         key = g.dtype if one_device else (g.dtype, compat.device(g))  # array_api_compat's clip wrapper
