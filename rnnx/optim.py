@@ -400,15 +400,25 @@ def clip_by_value(grads: Params, clip: float, *, xp: Any) -> tuple[Params, Any]:
     reshape = caps.reshape or xp.reshape  # NumPy: ndarray.reshape, no numpy.reshape dispatch
     gmax = xp.max(xp.abs(xp.concat([reshape(g, (-1,)) for g in grads.values()], axis=0)))
     one_device = caps.one_device  # NumPy: no device to read per gradient
-    out, bounds = {}, {}
+    # one device and nothing staged (NumPy): the bounds are plain constants, formed once for
+    # the process (2 asarray calls an update before); elsewhere per call (a traced program's
+    # constants must not outlive it)
+    bounds = _CLIP_BOUNDS if one_device and caps.jit is None else {}
+    out = {}
     for k, g in grads.items():  # maximum/minimum with 0-d bounds: xp.clip's bits (NaN kept), without
-        key = g.dtype if one_device else (g.dtype, compat.device(g))  # array_api_compat's clip wrapper
-        if key not in bounds:  # (22 us against 1 us a (16, 16) array)
-            dev = None if one_device else key[1]
+        key = (clip, g.dtype) if one_device else (clip, g.dtype, compat.device(g))  # array_api_compat's
+        if key not in bounds:  # clip wrapper (22 us against 1 us a (16, 16) array)
+            dev = None if one_device else key[2]
+            if len(bounds) >= 64:
+                bounds.clear()
             bounds[key] = (xp.asarray(-clip, dtype=g.dtype, device=dev), xp.asarray(clip, dtype=g.dtype, device=dev))
         lo, hi = bounds[key]
         out[k] = xp.minimum(xp.maximum(g, lo), hi)
     return out, gmax
+
+
+#: clip_by_value's 0-d bounds per (clip, dtype) on a one-device library that stages nothing (NumPy).
+_CLIP_BOUNDS: dict[tuple, tuple] = {}
 
 
 def global_norm(grads: Params, *, xp: Any) -> Any:

@@ -269,3 +269,21 @@ def test_numpy_reshape_capability_is_numpys_reshape(shape, to):
         got, want = backends.capabilities(xp).reshape(src, to), np.reshape(src, to)
         assert got.shape == want.shape and np.array_equal(got, want)
         assert np.shares_memory(got, src) == np.shares_memory(want, src)
+
+
+def test_clip_by_value_forms_its_numpy_bounds_once(monkeypatch):
+    """On a one-device library (NumPy: no program is staged) the 0-d bounds of a clip value
+    and dtype are formed once for the process, not 2 ``asarray`` calls an update; still
+    their own per dtype."""
+    from rnnx import optim
+
+    g64, g32 = _grads(), _grads(np.float32)
+    optim.clip_by_value(g64, 0.75, xp=xp)
+    calls = _count(monkeypatch, xp, "asarray")
+    for _ in range(3):
+        out, _ = optim.clip_by_value(g64, 0.75, xp=xp)
+    assert calls == []
+    out32, _ = optim.clip_by_value(g32, 0.75, xp=xp)
+    for k in g64:
+        assert out[k].dtype == np.float64 and np.array_equal(out[k], np.clip(g64[k], -0.75, 0.75))
+        assert out32[k].dtype == np.float32 and np.array_equal(out32[k], np.clip(g32[k], np.float32(-0.75), np.float32(0.75)))
