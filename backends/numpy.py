@@ -70,9 +70,15 @@ def steps(a: Any) -> Any:
     return np.unstack(a, axis=0)
 
 
+def reshape(a: Any, shape: tuple) -> Any:
+    """``numpy.reshape(a, shape)`` as the method it dispatches to (the same view or copy),
+    without ``numpy.reshape``'s Python dispatch: 0.12 against 1.0 us."""
+    return a.reshape(shape)
+
+
 #: NumPy has no logistic kernel of its own: rnnx forms sigmoid from exp (rnnx._xp); one device.
-CAPABILITIES = Capabilities(NAME, steps=steps, one_device=True)
+CAPABILITIES = Capabilities(NAME, steps=steps, reshape=reshape, one_device=True)
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "load", "parse_device", "device", "versions", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "steps", "CAPABILITIES"]
+           "to_numpy", "from_numpy", "synchronize", "steps", "reshape", "CAPABILITIES"]

@@ -17,7 +17,7 @@ import array_api_compat as compat
 from rnnx.backends import capabilities, standard_refusal, takes_scalars
 
 __all__ = ["namespace", "operand", "where", "keeps_leading_axes", "rows_product", "transposed", "matrix_t", "sigmoid", "sigmoid_of_negated", "native_sigmoid", "library_name", "is_traced",
-           "zeros_before", "outer_sum", "index_dtype"]
+           "zeros_before", "outer_sum", "index_dtype", "reshaper"]
 
 
 def is_traced(a: Any) -> bool:
@@ -50,16 +50,23 @@ def namespace(**arrays: Any) -> Any:
         # array_namespace's answer depends on an array's type alone (and, for a NumPy array,
         # on its dtype's type: JAX's float0 gradients): one array of each pair asked, not all
         firsts = {(type(a), type(getattr(a, "dtype", None))): a for a in named.values()}
-        xp = compat.array_namespace(*firsts.values())
+        kinds = tuple(firsts)
+        xp = _NAMESPACES.get(kinds)  # the answer for these kinds before (every update but the first)
+        if xp is None:
+            xp = compat.array_namespace(*firsts.values())
     except TypeError:
         for name, a in named.items():
             if not compat.is_array_api_obj(a):
                 raise TypeError(f"{name}: expected an array, got {type(a).__name__}") from None
         _raise_if_mixed(named, library_name, TypeError, "from different libraries", "from one library")
         raise
-    refusal = standard_refusal(xp)
-    if refusal is not None:
-        raise TypeError(f"{', '.join(named)}: {refusal}")
+    if kinds not in _NAMESPACES:
+        refusal = standard_refusal(xp)
+        if refusal is not None:
+            raise TypeError(f"{', '.join(named)}: {refusal}")
+        if len(_NAMESPACES) >= 256:
+            _NAMESPACES.clear()
+        _NAMESPACES[kinds] = xp
     if capabilities(xp).one_device:  # every array of the library is on its one device (NumPy)
         return xp
     devices = [compat.device(a) for a in named.values()]  # None for traced JAX arrays
@@ -68,6 +75,11 @@ def namespace(**arrays: Any) -> Any:
         on_device = {k: a for k, a in named.items() if compat.device(a) is not None}
         _raise_if_mixed(on_device, lambda a: str(compat.device(a)), ValueError, "on different devices", "on one device")
     return xp
+
+
+#: The namespace :func:`namespace` resolved for a tuple of (array type, dtype type), a
+#: namespace whose standard rnnx takes: ``array_namespace`` answers from those types alone.
+_NAMESPACES: dict[tuple, Any] = {}
 
 
 def _raise_if_mixed(named: dict[str, Any], key: Any, error: type, mixed: str, one: str) -> None:
@@ -125,12 +137,23 @@ def keeps_leading_axes(a: Any, xp: Any) -> bool:
     return capabilities(xp).leading_axes(a)
 
 
+def reshaper(xp: Any) -> Any:
+    """``reshape(a, shape)``: the backend's own where its capability record has one (NumPy's
+    ``ndarray.reshape``, without ``numpy.reshape``'s dispatch), else ``xp.reshape``; the
+    same array either way.  Look it up once for several reshapes."""
+    return capabilities(xp).reshape or xp.reshape
+
+
 def rows_product(a: Any, w: Any, *, xp: Any) -> Any:
     """``a @ w`` for a (..., K) and w (K, N) -> (..., N): one 2-D product of the flattened
     rows, or (:func:`keeps_leading_axes`) the product over the leading axes as they are."""
-    if a.ndim == 2 or keeps_leading_axes(a, xp):
+    if a.ndim == 2:
         return a @ w
-    return xp.reshape(xp.reshape(a, (-1, a.shape[-1])) @ w, (*a.shape[:-1], w.shape[-1]))
+    caps = capabilities(xp)
+    if caps.leading_axes(a):
+        return a @ w
+    reshape = caps.reshape or xp.reshape
+    return reshape(reshape(a, (-1, a.shape[-1])) @ w, (*a.shape[:-1], w.shape[-1]))
 
 
 def outer_sum(da: Any, v: Any, *, xp: Any, bias: bool = True) -> tuple[Any, Any | None]:
@@ -150,12 +173,14 @@ def outer_sum(da: Any, v: Any, *, xp: Any, bias: bool = True) -> tuple[Any, Any 
     K = v.shape[-1]
     # the ones column: ones_like of a (..., 1) slice (dtype and device of v in one call)
     v1 = v if not bias else xp.concat([v, xp.ones_like(v[..., :1])], axis=-1)
-    if v.ndim > 2 and keeps_leading_axes(v, xp):
+    caps = capabilities(xp)
+    if v.ndim > 2 and caps.leading_axes(v):
         lead = tuple(range(v.ndim - 1))
         m = xp.tensordot(v1, da, axes=(lead, lead))
     else:  # 2-D operands: the attribute ``.T`` (no wrapper call), the same view as matrix_transpose
-        v2 = v1 if v1.ndim == 2 else xp.reshape(v1, (-1, v1.shape[-1]))
-        m = v2.T @ (da if da.ndim == 2 else xp.reshape(da, (-1, da.shape[-1])))
+        reshape = caps.reshape or xp.reshape
+        v2 = v1 if v1.ndim == 2 else reshape(v1, (-1, v1.shape[-1]))
+        m = v2.T @ (da if da.ndim == 2 else reshape(da, (-1, da.shape[-1])))
     return m[:K, :].T, (m[K, :] if bias else None)
 
 
@@ -196,7 +221,8 @@ def transposed(w: Any, /, *, xp: Any) -> Any:
     order (a reshape through 1-D forces the copy), so a product ``h @ w^T`` repeated every
     step reads contiguous rows: 5-25% faster per step on NumPy/OpenBLAS than the strided view."""
     wt = matrix_t(w, xp=xp)
-    return xp.reshape(xp.reshape(wt, (-1,)), wt.shape)
+    reshape = reshaper(xp)
+    return reshape(reshape(wt, (-1,)), wt.shape)
 
 
 def _exp_bound(dtype: Any, xp: Any) -> float:

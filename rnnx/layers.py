@@ -291,7 +291,7 @@ class Recurrent:
     def call_arrays(params: Any, x: Any, state0: Any, lengths: Any, seed: Any) -> dict[str, Any]:
         """The arrays of a forward call by name (x, lengths, state0, an array seed, every
         parameter): what :func:`rnnx._xp.namespace` resolves their one namespace from."""
-        arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
+        arrays = {"seed": seed} if seed is not None and compat.is_array_api_obj(seed) else {}
         return {"x": x, "lengths": lengths, **named_state("state0", state0), **arrays,
                 **{_param_name(k): v for k, v in (params.items() if hasattr(params, "items") else ())}}
 
@@ -321,7 +321,7 @@ class Recurrent:
         e.g. :meth:`rnnx.model.Model.loss_and_grad`), so it is not resolved again; None
         resolves it here."""
         lengths = self.lengths_array(lengths, x)
-        arrays = {"seed": seed} if compat.is_array_api_obj(seed) else {}
+        arrays = {"seed": seed} if seed is not None and compat.is_array_api_obj(seed) else {}
         if xp is None:
             xp = namespace(**self.call_arrays(params, x, state0, lengths, seed))
         _register_for(xp)

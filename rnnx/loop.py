@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rnnx._xp import where
+from rnnx._xp import reshaper, where
 from rnnx.backends import capabilities
 
 Arrays = tuple[Any, ...]
@@ -74,14 +74,15 @@ def _stack(arrays: list, *, xp: Any) -> Any:
     a0 = arrays[0]
     if a0.ndim == 0:
         return xp.stack(arrays, axis=0)
-    return xp.reshape(xp.concat(arrays, axis=0), (len(arrays), *a0.shape))
+    return reshaper(xp)(xp.concat(arrays, axis=0), (len(arrays), *a0.shape))
 
 
 def previous(states: Arrays, state0: Arrays, *, reverse: bool, xp: Any) -> Arrays:
-    """The state each step started from: s0 then s_0..s_{T-2} (mirrored when reversed)."""
+    """The state each step started from: s0 then s_0..s_{T-2} (mirrored when reversed);
+    s0's new leading axis by indexing (``s0[None, ...]``, a view: no ``expand_dims`` call)."""
     out = []
     for s, s0 in zip(states, state0):
-        s0 = xp.expand_dims(s0, axis=0)
+        s0 = s0[None, ...]
         out.append(xp.concat([s[1:, ...], s0]) if reverse else xp.concat([s0, s[:-1, ...]]))
     return tuple(out)
 

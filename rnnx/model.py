@@ -116,12 +116,12 @@ class Model:
             self._check({"pred": pred, **named_state("state", state)})
         return pred, state, cache
 
-    def _forward(self, params, x, state0, *, lengths, train, seed, check_finite, xp=None):
+    def _forward(self, params, x, state0, *, lengths, train, seed, check_finite, xp=None, parts=None):
         """:meth:`forward` without the check of its results.  ``xp``: the namespace
         :meth:`loss_and_grad` resolved from every array of the call (then not resolved
         again); None resolves it from the layer's arrays, then from its output and the
-        head's parameters."""
-        lp, w, b = self._split(params)
+        head's parameters.  ``parts``: :meth:`_split` of ``params``, where the caller formed it."""
+        lp, w, b = self._split(params) if parts is None else parts
         if check_finite:
             self._check({"x": x, **named_state("state0", state0), **self._named(params)})
         if xp is None:
@@ -217,11 +217,12 @@ class Model:
             self._check({**self._named(grads, "grads"), "dx": dx, **named_state("dstate0", ds0)})
         return (grads, dx, ds0, *flow)
 
-    def _backward(self, params, cache, dpred, dstate, collect=None, xp=None):
+    def _backward(self, params, cache, dpred, dstate, collect=None, xp=None, parts=None):
         """:meth:`backward` without checks.  ``xp``: as in :meth:`_forward`, from
         :meth:`loss_and_grad`, whose forward checked these ``params`` (the layer's backward
-        then neither resolves it nor checks them again, nor forms dx: None in its place)."""
-        lp, w, b = self._split(params)
+        then neither resolves it nor checks them again, nor forms dx: None in its place);
+        ``parts`` as in :meth:`_forward`."""
+        lp, w, b = self._split(params) if parts is None else parts
         lcache, h, pred, last = cache
         passed, xp = xp, (namespace(dpred=dpred, w=w) if xp is None else xp)
         dw, db, dh = head.backward(h, pred, w, dpred, self.output_activation, xp=xp)
@@ -265,7 +266,7 @@ class Model:
         Returns (loss, grads, final state), and the :class:`~rnnx.layers.GradientFlow` with
         ``collect``.
         """
-        self._split(params)
+        parts = self._split(params)  # once: handed to the forward and the backward
         if collect is not None:
             check_collect(collect)
         fn = losses.get(loss) if isinstance(loss, str) else loss
@@ -276,7 +277,7 @@ class Model:
         lengths = self.layer.lengths_array(lengths, x)
         xp = namespace(**self.layer.call_arrays(params, x, state0, lengths, seed), target=target)
         pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=True, seed=seed,
-                                           check_finite=False, xp=xp)
+                                           check_finite=False, xp=xp, parts=parts)
         mask = self.loss_mask(pred.shape[0], lengths, sample_mask, xp=xp, device=compat.device(pred))
         weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         if mask_steps:
@@ -285,7 +286,7 @@ class Model:
             dpred = zeros_before(dpred, mask_steps, xp=xp)
         else:
             value, dpred = fn(pred, target, xp=xp, **weighted, **({} if mask is None else {"mask": mask}))
-        grads, _, _, *flow = self._backward(params, cache, dpred, None, collect, xp=xp)
+        grads, _, _, *flow = self._backward(params, cache, dpred, None, collect, xp=xp, parts=parts)
         if check_finite:
             self._check({**self._named(grads, "grads"), "loss": value, **named_state("state", state)})
         return (value, grads, state, *flow)

@@ -19,7 +19,6 @@ Convert a state with :func:`as_arrays` before a compiled loop and :func:`as_pyth
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import array_api_compat as compat
 
 from rnnx._xp import index_dtype, operand
+from rnnx.backends import capabilities
 
 Params = dict[str, Any]
 
@@ -389,17 +389,36 @@ def make(optimizer: Any, **hyper: Any) -> Any:
 
 
 def clip_by_value(grads: Params, clip: float, *, xp: Any) -> tuple[Params, Any]:
-    """Clamp every element to [-clip, clip]; also returns max |g| before clipping (0-d)."""
+    """Clamp every element to [-clip, clip]; also returns max |g| before clipping (0-d; NaN
+    where any gradient holds a NaN).  Raises ValueError (``grads: ...``) for an empty dict."""
     _positive("clip_value", clip)
-    gmax = functools.reduce(xp.maximum, [xp.max(xp.abs(g)) for g in grads.values()])  # exact: stack+max's value
-    out, bounds = {}, {}
+    if not grads:
+        raise ValueError("grads: expected at least one gradient array, got none")
+    # max |g| as one reduction of every gradient flattened: the value of the per-array maxima
+    # folded with maximum (max is exact), one max call instead of one per gradient (~3 us each)
+    caps = capabilities(xp)
+    reshape = caps.reshape or xp.reshape  # NumPy: ndarray.reshape, no numpy.reshape dispatch
+    gmax = xp.max(xp.abs(xp.concat([reshape(g, (-1,)) for g in grads.values()], axis=0)))
+    one_device = caps.one_device  # NumPy: no device to read per gradient
+    # one device and nothing staged (NumPy): the bounds are plain constants, formed once for
+    # the process (2 asarray calls an update before); elsewhere per call (a traced program's
+    # constants must not outlive it)
+    bounds = _CLIP_BOUNDS if one_device and caps.jit is None else {}
+    out = {}
     for k, g in grads.items():  # maximum/minimum with 0-d bounds: xp.clip's bits (NaN kept), without
-        key = (g.dtype, compat.device(g))  # array_api_compat's clip wrapper (22 us against 1 us a (16, 16) array)
-        if key not in bounds:
-            bounds[key] = (xp.asarray(-clip, dtype=g.dtype, device=key[1]), xp.asarray(clip, dtype=g.dtype, device=key[1]))
+        key = (clip, g.dtype) if one_device else (clip, g.dtype, compat.device(g))  # array_api_compat's
+        if key not in bounds:  # clip wrapper (22 us against 1 us a (16, 16) array)
+            dev = None if one_device else key[2]
+            if len(bounds) >= 64:
+                bounds.clear()
+            bounds[key] = (xp.asarray(-clip, dtype=g.dtype, device=dev), xp.asarray(clip, dtype=g.dtype, device=dev))
         lo, hi = bounds[key]
         out[k] = xp.minimum(xp.maximum(g, lo), hi)
     return out, gmax
+
+
+#: clip_by_value's 0-d bounds per (clip, dtype) on a one-device library that stages nothing (NumPy).
+_CLIP_BOUNDS: dict[tuple, tuple] = {}
 
 
 def global_norm(grads: Params, *, xp: Any) -> Any:

@@ -116,9 +116,10 @@ class _Direction:
 
 
 def _stack0(arrays: list, *, xp) -> Any:
-    """``xp.stack(arrays, axis=0)``; one array (one layer, one direction) as
-    ``expand_dims``, the same values without stack's per-array expansion and copy."""
-    return xp.expand_dims(arrays[0], axis=0) if len(arrays) == 1 else xp.stack(arrays, axis=0)
+    """``xp.stack(arrays, axis=0)``; one array (one layer, one direction) as the view
+    ``a[None, ...]`` (the standard's new axis by indexing), the same values without stack's
+    per-array expansion and copy, nor NumPy's ``expand_dims`` axis normalisation (~2.5 us)."""
+    return arrays[0][None, ...] if len(arrays) == 1 else xp.stack(arrays, axis=0)
 
 
 def _sl(a, lo, hi):

@@ -68,7 +68,7 @@ def namespace_uses() -> tuple[str, ...]:
 
 #: The names every parity row takes from its namespace, whatever its variant.
 _EVERY_ROW = ("__array_namespace_info__", "arange", "asarray", "astype", "concat", "expand_dims", "isdtype",
-              "matrix_transpose", "max", "min", "ones", "permute_dims", "reshape", "stack", "unstack", "where")
+              "max", "min", "ones_like", "permute_dims", "reshape", "stack", "unstack", "where")
 #: What each variant's rows call besides.
 _VARIANT_USES = {
     "rnn_tanh": ("tanh",), "rnn_relu": (), "rnn_tanh_reference": ("tanh",), "rnn_relu_reference": (),

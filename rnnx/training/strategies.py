@@ -49,14 +49,15 @@ def make_apply(opt, *, clip_value: float | None, clip_norm: float | None, freeze
             grads = {k: g for k, g in grads.items() if k not in freeze}
             opt_state = {**opt_state, "slots": {name: {k: a for k, a in d.items() if k not in freeze}
                                                 for name, d in opt_state["slots"].items()}}
-        some = next(iter(params_all.values()))
-        clipped = xp.zeros((), dtype=xp.bool, device=compat.device(some))
+        clipped = None  # the comparisons themselves (no 0-d zeros per update to OR them into)
         if clip_value is not None and grads:
             grads, gmax = optim.clip_by_value(grads, clip_value, xp=xp)
-            clipped = clipped | (gmax > clip_value)
+            clipped = gmax > clip_value
         if clip_norm is not None and grads:
             grads, norm = optim.clip_by_global_norm(grads, clip_norm, xp=xp)
-            clipped = clipped | (norm > clip_norm)
+            clipped = norm > clip_norm if clipped is None else clipped | (norm > clip_norm)
+        if clipped is None:  # nothing clipped: a 0-d False on the parameters' device
+            clipped = xp.zeros((), dtype=xp.bool, device=compat.device(next(iter(params_all.values()))))
         params, opt_state = opt.step(params, grads, opt_state, xp=xp)
         if freeze:  # the frozen parameters and their slots as they were, in the original order
             params = {k: (p if k in freeze else params[k]) for k, p in params_all.items()}
