@@ -938,6 +938,21 @@ CORE_CASES = [
 ]
 
 
+# ---- issue 29 item 5: malloc tuned where it helps (not JAX) ----
+PERFCLI_CASES = [
+    dict(cat="issue 29 speed", argv=[*T, "--preset", "seed001", "--epochs", "2", "--backend", "jax",
+                                     "--dtype", "float32", "--out", "pc-jax"],
+         expect="ok", changes=["pc-jax"], check=epochs_are("pc-jax", 2),
+         note="a JAX run trains without malloc tuning (rnnx.cli.tune_memory skips JAX)"),
+    dict(cat="issue 29 speed", argv=[*T, "--resume", "pc-jax", "--epochs", "3"],
+         expect="ok", changes=["pc-jax"], check=epochs_are("pc-jax", 3),
+         note="its resume: the backend comes from the run's record, target_for decides the tuning"),
+    dict(cat="issue 29 speed", argv=[*T, "--preset", "seed001", "--backend", "jaxx", "--out", "pc-typo"],
+         expect="usage", names="--backend: unknown backend 'jaxx'", check=absent("pc-typo"),
+         note="a bad --backend is refused (one line) before target_for tunes anything; no folder made"),
+]
+
+
 # ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
 def column_run(dst: str, name: str = "col/d.csv"):
     """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
@@ -1428,7 +1443,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES,
 ]
 
 

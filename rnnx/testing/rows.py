@@ -31,7 +31,7 @@ from rnnx import backends
 from rnnx.testing.harness import BATTERY, CELLS, applies, inputs, np, rel_err, run, torch_run  # np: NumPy, lazily
 from rnnx.testing.namespace import namespace_spec
 
-__all__ = ["CELLS", "BATTERY", "NAMESPACE_OPTIONAL", "namespace_uses", "ROW_USES", "row_uses", "EXIT_NOTHING_RAN",
+__all__ = ["CELLS", "BATTERY", "NAMESPACE_OPTIONAL", "NOT_CORE", "core_sources", "namespace_uses", "ROW_USES", "row_uses", "EXIT_NOTHING_RAN",
            "Runner", "missing_functions", "readback", "device_labels", "registry_runner", "namespace_spec",
            "generic_runners", "probe", "run_parity", "collect", "VALUELESS_DEVICES"]
 
@@ -44,12 +44,22 @@ EXIT_NOTHING_RAN = 4
 NAMESPACE_OPTIONAL = frozenset({"sigmoid"})
 
 
+#: The packages of rnnx/ that are not its core (they may import NumPy and the like).
+NOT_CORE = frozenset({"cli", "io", "interop", "testing"})
+
+
+def core_sources(root) -> list:
+    """The core's source files under the package folder ``root`` (a pathlib.Path): rnnx/*.py
+    and every subpackage but :data:`NOT_CORE`."""
+    return [p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in NOT_CORE]
+
+
 @functools.lru_cache(maxsize=None)
 def namespace_uses() -> tuple[str, ...]:
     """Every name rnnx's core takes from an array namespace: each ``xp.<name>`` (and
-    ``self.xp.<name>``) in the code of rnnx/*.py and rnnx/cells/*.py, the CLI, file I/O and
-    interop excluded, less :data:`NAMESPACE_OPTIONAL`.  Read from the source, so a cell that
-    starts using a new function needs no list updated here."""
+    ``self.xp.<name>``) in the code of rnnx/ (every package but :data:`NOT_CORE`: the CLI, file
+    I/O, interop, the testing harness), less :data:`NAMESPACE_OPTIONAL`.  Read from the source,
+    so a cell that starts using a new function needs no list updated here."""
     import ast
     import pathlib
 
@@ -57,7 +67,7 @@ def namespace_uses() -> tuple[str, ...]:
 
     root = pathlib.Path(rnnx.__file__).parent
     names = set()
-    for path in sorted([*root.glob("*.py"), *(root / "cells").glob("*.py")]):
+    for path in sorted(core_sources(root)):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and (
                     (isinstance(node.value, ast.Name) and node.value.id == "xp")
