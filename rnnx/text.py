@@ -454,7 +454,7 @@ def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = No
     from rnnx.training import state as S
 
     xp = np if xp is None else xp
-    expect = f"the checkpoint of a character model (written by fit_text(..., checkpoint=PATH))"
+    expect = "the checkpoint of a character model (written by fit_text(..., checkpoint=PATH))"
     got = S.read_state(path, nofollow=nofollow, expect=expect)
     fs = got.state
     if got.kind == "checkpoint" or fs.carry is None or len(fs.callbacks) != 1 \

@@ -216,7 +216,6 @@ def load_state(path: str, model, opt, *, xp: Any, device: Any, dtype: Any,
     ``opt`` and filled from the file's slots; a file of another model or kind: ``ValueError``
     naming ``resume`` and the file.  ``nofollow``: a symbolic link at ``path`` is refused (a file
     rnnx wrote itself, never as a link): :class:`rnnx.io.checkpoint.CheckpointError`."""
-    from rnnx.io import checkpoint
 
     got = read_state(path, nofollow=nofollow, expect="the checkpoint of rnnx.fit (fit(..., checkpoint=PATH))")
     if got.model != model.config():
