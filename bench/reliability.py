@@ -861,13 +861,13 @@ def history_train_mse_stopped(run: str):
 
 CLIPERF_CASES = [
     # history.csv's train_mse: exact every 10th epoch, at the last and the best, empty between
-    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "23", "--no-early-stopping", "--out", "tm1"],
-         expect="ok", changes=["tm1"], check=both(exists("tm1/history.csv", "tm1/convergence.png"),
-                                                   history_train_mse("tm1", 23))),
+    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "23", "--no-early-stopping", "--out", "tmse1"],
+         expect="ok", changes=["tmse1"], check=both(exists("tmse1/history.csv", "tmse1/convergence.png"),
+                                                   history_train_mse("tmse1", 23))),
     # ... and with early stopping: the best epoch's row has it, and the last (patience after it)
     dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "60", "--early-stopping", "3", "--lr", "0.05",
-                              "--out", "tm2"],
-         expect="ok", changes=["tm2"], check=history_train_mse_stopped("tm2")),
+                              "--out", "tmse2"],
+         expect="ok", changes=["tmse2"], check=history_train_mse_stopped("tmse2")),
 ]
 
 
