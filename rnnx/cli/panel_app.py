@@ -4,7 +4,6 @@
     rnnx train --ts TRAIN.ts --test-ts TEST.ts       # a .ts pair; validation cases from TRAIN.ts
     rnnx train --npz cases.npz --split 0.7,0.15,0.15 # x (N, T, I), y (N,) or (N, T), lengths (N,)
 
-:func:`add_panel_arguments` adds the data flags to ``rnnx train``'s parser and
 :func:`run_panel` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
 the classes sorted), a stratified seeded split, features standardised on the training
 cases (valid steps only), a :class:`rnnx.Model` of ``len(classes)`` logits trained by
@@ -66,14 +65,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from rnnx.backends import Unavailable
-from rnnx.dask_parallel import WorkersLost
-from rnnx.cli import runfolder
+from rnnx.cli import runfolder, table
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.dask_parallel import WorkersLost
 from rnnx.install import install_command
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
-__all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "check_values", "holds_run", "resume_panel",
+__all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_panel",
            "run_panel", "wants_panel",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
            "DATA_FLAGS", "Cases", "RunData", "build_model", "make_target", "need_module", "panel_error", "part_arrays",
@@ -83,15 +82,7 @@ __all__ = ["CLASSES_FILE", "DEFAULTS", "add_panel_arguments", "check_dask", "che
 CLASSES_FILE = "classes.json"
 #: The settings of a classification run when not given on the command line: the
 #: ``classification`` row of :mod:`rnnx.training.defaults` (the table RNNClassifier reads too).
-DEFAULTS: dict[str, Any] = {
-    "cell": _TABLE.cell, "hidden": _TABLE.hidden, "layers": _TABLE.layers, "bidirectional": False,
-    "optimizer": _TABLE.optimizer, "lr": _TABLE.lr, "momentum": 0.0, "nesterov": False,
-    "batch_size": _TABLE.batch_size, "epochs": _TABLE.epochs, "early_stopping": _TABLE.patience,
-    "min_epochs": _TABLE.min_epochs, "clip_norm": _TABLE.clip_norm, "clip_value": _TABLE.clip_value, "seed": 0,
-    "backend": "numpy", "device": None,
-    "dtype": "float64", "shuffle": True, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32, "devices": None,
-    "dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0,
-}
+DEFAULTS: dict[str, Any] = dict(table.DEFAULTS["classification"])
 #: Settings a run folder of an older rnnx lacks, and the value it trained with.
 OLDER_SETTINGS: dict[str, Any] = {"min_epochs": 0}
 #: The flags that name a classification run's data (its record's ``data.kind``).
@@ -112,35 +103,12 @@ REFUSED: dict[str, str] = {
     "text": "is a character model's data; give one data source",
 }
 #: What a classification run reads of the parsed command line (any other flag given is refused).
-USED = frozenset({"command", "out", "overwrite", "quiet", "split", "no_early_stopping", "no_clip", "test_ts",
-                  "probe_size", "coordinator", "num_processes", "process_id", "coordinator_timeout",
-                  *DATA_FLAGS, *DEFAULTS})
-
-
-def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
-    """The data flags of a classification run: ``--npz``, ``--ts``, ``--test-ts``, ``--uea``."""
-    split = (" --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class")
-    d = DEFAULTS
-    g = parser.add_argument_group("sequence classification (--npz, --ts, --uea)", f"defaults: --cell {d['cell']} "
-                                  f"--hidden {d['hidden']} --optimizer {d['optimizer']} --lr {d['lr']:g} --batch-size "
-                                  f"{d['batch_size']} --epochs {d['epochs']} --early-stopping {d['early_stopping']} "
-                                  f"--min-epochs {d['min_epochs']} "
-                                  f"--clip-norm {d['clip_norm']} --checkpoint-every {d['checkpoint_every']}; continue a "
-                                  "run with --resume DIR")
-    g.add_argument("--npz", metavar="FILE", help="classify the sequences of a NumPy .npz: x (N, T, I) or "
-                        "(N, T), y (N,) labels per sequence or (N, T) per step, optional lengths (N,);" + split)
-    g.add_argument("--ts", metavar="TRAIN.ts", help="classify the cases of a UEA/UCR .ts file (needs sktime "
-                        "or aeon); without --test-ts," + split)
-    g.add_argument("--test-ts", metavar="TEST.ts", help="the test cases for --ts (same features, no class "
-                        "unseen in training); --split is then train,val of TRAIN.ts (default 0.8,0.2)")
-    g.add_argument("--uea", metavar="NAME", help="classify a UEA/UCR dataset bundled with sktime "
-                        "(BasicMotions, ItalyPowerDemand, ...; an unknown name lists them) on its own TRAIN/TEST "
-                        "split; --split is train,val of the TRAIN cases (default 0.8,0.2)")
+USED = frozenset({"command", *table.used("classification")})
 
 
 def wants_panel(args: argparse.Namespace) -> bool:
-    """Did the command line ask for a classification run (any of the flags of
-    :func:`add_panel_arguments`)?  Then ``rnnx train`` calls :func:`run_panel`."""
+    """Did the command line ask for a classification run (any of its data flags:
+    ``--npz``, ``--ts``, ``--test-ts``, ``--uea``)?  Then ``rnnx train`` calls :func:`run_panel`."""
     return any(getattr(args, k, None) is not None for k in (*DATA_FLAGS, "test_ts"))
 
 
@@ -206,7 +174,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                                f"{getattr(args, both[0])} was given too; expected one of them")
             s.update(dict.fromkeys(keys))
     if s["early_stopping"] is None and getattr(args, "min_epochs", None) is not None:
-        raise AppError(f"--min-epochs: delays early stopping, which --no-early-stopping turned off; expected one of "
+        raise AppError("--min-epochs: delays early stopping, which --no-early-stopping turned off; expected one of "
                        "them")
     check_values(s)
     s["model_options"] = _model_options(args, s["cell"])
@@ -933,12 +901,10 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     stops before the next batch (the last complete epoch kept), a second at once; during
     the last writes a first signal waits for them."""
     from rnnx import fitting
-    from rnnx.cli import app
+    from rnnx.cli import app, run_diagnostics
     from rnnx.cli import signals as sig
     from rnnx.cli.errors import os_error
     from rnnx.io import atomic
-
-    from rnnx.cli import run_diagnostics
 
     record = _record(data, s, None)
     pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below

@@ -15,48 +15,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from rnnx.cells import CELLS, Option
-from rnnx.cells import spec as cell_spec
+from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of  # noqa: F401 (re-exported)
 from rnnx.dataset import PRESETS
-from rnnx.layers import LAYER_OPTIONS
-from rnnx.training.defaults import REGRESSION as _TABLE
 
-#: Layer and cell options that are not model options of a run: they have a setting of
-#: their own (``--layers``, ``--bidirectional``), mean nothing to it (a Model is time-major),
-#: or choose how rather than what is computed (``fused``: the library picks the kernel).
-_NOT_SETTINGS = ("num_layers", "bidirectional", "batch_first", "fused")
-
-
-def options_of(cell: str) -> tuple[Option, ...]:
-    """The model options a run of ``cell`` carries (``TrainSettings.model_options``): the
-    layer's (``dropout``, ``bias``) and the cell's own (:data:`rnnx.cells.CELLS`)."""
-    spec = cell_spec(cell)  # ValueError naming the cells
-    return tuple(o for o in (*LAYER_OPTIONS, *spec.options) if o.name not in _NOT_SETTINGS)
-
-
-def all_options() -> dict[str, Option]:
-    """Every model option of any cell, by name, in the order the layer and the cells declare
-    them (the first declaration of a name)."""
-    out: dict[str, Option] = {}
-    for cell in CELLS:
-        for o in options_of(cell):
-            out.setdefault(o.name, o)
-    return out
-
-
-def cells_with(option: str) -> tuple[str, ...]:
-    return tuple(c for c in CELLS if any(o.name == option for o in options_of(c)))
-
-
-def defaults_of(cell: str) -> dict[str, Any]:
-    return {o.name: o.default for o in options_of(cell)}
+_D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that fixes a run of ``rnnx train`` (the field defaults are the
-    ``regression`` row of :mod:`rnnx.training.defaults`, which RNNRegressor reads too).  ``model_options`` holds every option of the layer and of the chosen cell
+    ``regression`` row of :data:`rnnx.cli.table.DEFAULTS`: :mod:`rnnx.training.defaults`' row,
+    which RNNRegressor reads too, and the command's own).  ``model_options`` holds every option of the layer and of the chosen cell
     (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of the
     LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
     check values: the library does when the run builds its model, data and trainer."""
@@ -67,44 +38,44 @@ class TrainSettings:
     inputs: tuple[str, ...] | None = None  # several columns in (--inputs a,b,c --targets c)
     targets: tuple[str, ...] | None = None
     time_column: str | None = None
-    missing: str = "error"
-    difference: bool = False
-    window: int = 20
-    horizon: int = 1
-    split: tuple[float, float, float] = _TABLE.split  # type: ignore[assignment]
+    missing: str = _D["missing"]
+    difference: bool = _D["difference"]
+    window: int = _D["window"]
+    horizon: int = _D["horizon"]
+    split: tuple[float, float, float] = _D["split"]  # type: ignore[assignment]
     # where it runs
-    backend: str = "numpy"
+    backend: str = _D["backend"]
     device: str | None = None
     devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
     dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.dask_parallel
     dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
-    dask_timeout: float = 60.0  # seconds to reach the scheduler, and to wait for one update
-    dtype: str = "float64"
+    dask_timeout: float = _D["dask_timeout"]
+    dtype: str = _D["dtype"]
     # the model
-    cell: str = _TABLE.cell
-    hidden: int = _TABLE.hidden
-    layers: int = _TABLE.layers
-    bidirectional: bool = False
+    cell: str = _D["cell"]
+    hidden: int = _D["hidden"]
+    layers: int = _D["layers"]
+    bidirectional: bool = _D["bidirectional"]
     model_options: dict[str, Any] = field(default_factory=dict)
-    output_activation: str = "none"
-    objective: str = "many-to-one"
+    output_activation: str = _D["output_activation"]
+    objective: str = _D["objective"]
     # the training
-    optimizer: str = _TABLE.optimizer
-    lr: float = _TABLE.lr  # type: ignore[assignment]
-    momentum: float = 0.0
-    nesterov: bool = False
-    batch_size: int = _TABLE.batch_size
-    shuffle: bool = True
-    epochs: int = _TABLE.epochs
-    clip_value: float | None = _TABLE.clip_value
-    clip_norm: float | None = _TABLE.clip_norm
+    optimizer: str = _D["optimizer"]
+    lr: float = _D["lr"]  # type: ignore[assignment]
+    momentum: float = _D["momentum"]
+    nesterov: bool = _D["nesterov"]
+    batch_size: int = _D["batch_size"]
+    shuffle: bool = _D["shuffle"]
+    epochs: int = _D["epochs"]
+    clip_value: float | None = _D["clip_value"]
+    clip_norm: float | None = _D["clip_norm"]
     tbptt: tuple[int, int] | None = None
-    seed: int = 0
-    early_stopping: int | None = _TABLE.patience
-    checkpoint_every: int = 10
+    seed: int = _D["seed"]
+    early_stopping: int | None = _D["early_stopping"]
+    checkpoint_every: int = _D["checkpoint_every"]
     #: None, or what diagnostics.json records (rnnx.recorder.WHAT; ("all",): everything the cell has)
     diagnostics: tuple[str, ...] | None = None
-    probe_size: int = 32
+    probe_size: int = _D["probe_size"]
     # set by presets only
     loss: str = "mse"
     init: str = "torch"

@@ -2,8 +2,7 @@
 (:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
 ``rnnx train --resume DIR`` continues one (:func:`resume_text`).
 
-:func:`add_text_arguments` adds the text flags to ``rnnx train``'s parser; :func:`run_text`
-trains from the parsed flags.  Of ``rnnx train``'s other flags it reads the model's
+:func:`run_text` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
 (``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
 ``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
 ``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
@@ -54,6 +53,7 @@ import sys
 import time
 from typing import Any
 
+from rnnx.cli import table
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT
 from rnnx.training.defaults import TEXT as _TABLE
@@ -64,33 +64,14 @@ TRAIN_SHARE = _TABLE.split[0]
 #: History rows: the mean of every this many updates.
 LOG_EVERY = 10
 #: ``--checkpoint-every`` of a text run, in updates, when it is not given.
-CHECKPOINT_EVERY = 1000
+CHECKPOINT_EVERY = table.DEFAULTS["text"]["checkpoint_every"]
 #: Characters of each sample printed by ``--sample-every``.
 SAMPLE_LENGTH = 200
 #: ``rnnx train``'s flags that a text run reads (by their ``args`` names).
-USED = ("text", "seq_len", "streams", "max_updates", "sample_every", "cell", "hidden", "layers", "optimizer",
-        "lr", "epochs", "clip_value", "no_clip", "seed", "backend", "device", "dtype", "out", "overwrite", "quiet",
-        "checkpoint_every", "command")
+USED = frozenset({"command", *table.used("text")})
 #: A text run's settings when not given: the ``text`` row of :mod:`rnnx.training.defaults`
-#: (``streams`` is its batch size), and the text's own.
-DEFAULTS = {"cell": _TABLE.cell, "hidden": _TABLE.hidden, "layers": _TABLE.layers, "optimizer": _TABLE.optimizer,
-            "lr": _TABLE.lr, "epochs": _TABLE.epochs, "seq_len": 25, "streams": _TABLE.batch_size,
-            "clip_value": _TABLE.clip_value, "seed": 0, "backend": "numpy", "dtype": "float64",
-            "checkpoint_every": CHECKPOINT_EVERY}
-
-
-def add_text_arguments(p: argparse.ArgumentParser) -> None:
-    """``--text``, ``--seq-len``, ``--streams``, ``--max-updates``, ``--sample-every``."""
-    g = p.add_argument_group("character model (--text)")
-    g.add_argument("--text", metavar="FILE", help="train a character model on this UTF-8 text file, or on "
-                   "'bundled' (the pydoc topics CPython ships, 465,000 characters)")
-    g.add_argument("--seq-len", type=int, help="characters per update and stream (default 25)")
-    g.add_argument("--streams", type=int, help="contiguous streams of the text read in parallel, the batch "
-                   "(default 1)")
-    g.add_argument("--max-updates", type=int, help="stop after this many updates (default: every chunk of "
-                   "every --epochs)")
-    g.add_argument("--sample-every", type=int, metavar="N", help=f"print a {SAMPLE_LENGTH}-character sample "
-                   "every N updates")
+#: (``streams`` is its batch size), and the text's own (:data:`rnnx.cli.table.DEFAULTS`).
+DEFAULTS = table.DEFAULTS["text"]
 
 
 def _refuse_others(args: argparse.Namespace) -> None:

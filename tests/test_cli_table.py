@@ -1,0 +1,98 @@
+"""One settings table for ``rnnx train`` (issue 30, item 1): rnnx/cli/table.py's rows generate
+the parser (grouped by task and topic, each default shown per task) and say which flags each
+task reads; a flag given to a task that does not read it is refused, one line naming it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from rnnx.cli import main
+from rnnx.training.defaults import CLASSIFICATION, REGRESSION, TEXT
+
+
+def _help(capsys, command="train") -> str:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return capsys.readouterr().out
+
+
+def _flag_help(text: str, flag: str) -> str:
+    """The help of ``flag`` in ``rnnx train --help``, on one line."""
+    m = re.search(rf"^  {re.escape(flag)}(?= [A-Z{{]| {{2}}|\n).*?(?=^  --|^\S|\Z)", text, flags=re.M | re.S)
+    assert m, flag
+    return " ".join(m.group(0).split())
+
+
+@pytest.mark.parametrize("flag,field", [("--hidden", "hidden"), ("--epochs", "epochs"), ("--cell", "cell"),
+                                        ("--optimizer", "optimizer")])
+def test_train_help_shows_each_tasks_default(capsys, flag, field):
+    """Every default of the defaults table is in the flag's help, per task (before, only the
+    classification group's description had some, and no regression default was shown)."""
+    h = _flag_help(_help(capsys), flag)
+    first = getattr(REGRESSION, field)
+    assert f"default {first}" in h, h
+    for task, row in (("classification", CLASSIFICATION), ("text", TEXT)):
+        v = getattr(row, field)
+        assert (f"{task} {v}" in h) == (v != first), h
+
+
+def test_train_help_groups_flags_by_task_and_topic(capsys):
+    """No flag of ``train`` is left in argparse's catch-all group: each is in its task's data
+    group or a topic's (the model, the training, where it runs, the run folder)."""
+    text = _help(capsys)
+    groups = dict(re.findall(r"^(\S[^\n]*):\n(.*?)(?=^\S|\Z)", text, flags=re.M | re.S))
+    assert re.findall(r"^  (?:-\w, )?(--[\w-]+)", groups["options"], flags=re.M) == ["--help"]
+    for title in ("the model", "the training", "where it runs", "the run folder"):
+        assert title in groups, sorted(groups)
+    assert "--min-epochs" in groups["the training"] and "[classification]" in _flag_help(text, "--min-epochs")
+
+
+def test_every_flag_of_train_is_a_row_of_the_table():
+    from rnnx.cli import table
+    from rnnx.cli.commands import train
+
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    assert {a.dest for a in p._actions} - {"help"} == set(table.FLAGS)
+    for name, row in table.FLAGS.items():
+        assert row.tasks and set(row.tasks) <= set(table.TASKS), name
+        assert row.topic == "data" or row.topic in table.TOPICS, name
+
+
+def _argv(row) -> list[str]:
+    """The flag of ``row`` with a value argparse accepts."""
+    from rnnx.cli.commands import floats, ints, names
+
+    flag, a = "--" + row.name.replace("_", "-"), row.arg
+    if a.get("action") is not None or a.get("nargs") == "?":
+        return [flag]
+    if "choices" in a:
+        return [flag, str(a["choices"][-1])]
+    value = {int: "2", float: "0.5", floats: "0.5,0.25,0.25", ints: "2,3", names: "a"}.get(a.get("type"), "0.5")
+    return [flag, value]
+
+
+def _refused(task: str) -> list:
+    from rnnx.cli import table
+
+    return [r for n, r in table.FLAGS.items() if r.topic != "data" and n not in table.used(task)
+            and n not in table.RESUME_ONLY]
+
+
+@pytest.mark.parametrize("task,source", [("text", ["--text", "missing.txt"]), ("classification", ["--npz", "missing.npz"]),
+                                         ("regression", ["--preset", "seed001"])])
+def test_a_flag_the_table_does_not_give_a_task_is_refused_naming_it(capsys, tmp_path, monkeypatch, task, source):
+    """The table's ``tasks`` is what the task reads: each other flag (of a topic, not another
+    task's data) given to it exits 2 with one line that starts with the flag, and writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    rows = _refused(task)
+    assert rows or task == "regression"
+    for row in rows:
+        argv = ["train", *source, *_argv(row), "--out", "out"]
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"rnnx train: error: --{row.name.replace('_', '-')}"), (argv, err)
+    assert not (tmp_path / "out").exists()
