@@ -43,8 +43,9 @@ from typing import Any
 import rnnx
 from rnnx import backends, data, head
 from rnnx import params as P
-from rnnx.cli import bounds, partial, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, flag_for, os_error, under_flag
+from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
+from rnnx.cli.errors import AppError, flag_for, os_error
+from rnnx.cli.run import checkpoint_epoch, distribution_for, out_file, stopped_message, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
@@ -72,38 +73,6 @@ __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "trai
 
 
 # -- what a run is built from ------------------------------------------------------------------
-def distribution_for(s: TrainSettings) -> Any:
-    """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices;
-    ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.dask_parallel.DaskParallel`;
-    else None."""
-    if getattr(s, "dask_scheduler", None) is not None or getattr(s, "dask_workers", None) is not None:
-        from rnnx.dask_parallel import DaskParallel
-
-        return DaskParallel(s.dask_scheduler, s.dask_workers, timeout=getattr(s, "dask_timeout", 60.0))
-    if s.devices is None:
-        return None
-    from rnnx.distributed import DataParallel
-
-    return DataParallel(s.devices)
-
-
-def target_for(backend: str, device: str | None) -> backends.Target:
-    """The backend target, or an AppError saying why it is unusable and how to install it."""
-    try:
-        mod = backends.get(backend)
-    except ValueError as e:
-        raise AppError(under_flag("--backend", str(e))) from None
-    try:
-        dev = backends.resolve_device(mod.NAME, device)
-    except ValueError as e:
-        raise AppError(f"--{e}") from None
-    t = backends.Target(mod.NAME, dev)
-    why = t.unavailable()
-    if why:
-        raise AppError(f"--{'device' if device else 'backend'}: {t.id} is not usable here: {why}")
-    return t
-
-
 def series_for(s: TrainSettings) -> tuple[list[float], dict]:
     """The series of a series preset and the record of where it came from (``data`` in
     checkpoints and model files).  A CSV column is a run of one target (:func:`table_for`)."""
@@ -198,11 +167,6 @@ def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
         msg = tables.range_warning(np.asarray(train.last_targets).T, np.asarray(test.last_targets).T, list(names))
         if msg:
             print(f"rnnx train: {msg}", file=sys.stderr)
-
-
-def _dtype_ok(s: TrainSettings, target: backends.Target) -> None:
-    if s.dtype not in target.dtypes():
-        raise AppError(f"--dtype: {target.id} has no {s.dtype}; expected one of {', '.join(target.dtypes())}")
 
 
 def _norm_meta(ds: Dataset) -> dict:
@@ -352,8 +316,7 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
     replaces a previous run's files there and leaves any other file)."""
     out = out if out is not None else os.path.join(
         "runs", s.preset or os.path.splitext(os.path.basename(str(s.csv)))[0])
-    runfolder.check_out(out)
-    runfolder.check_new(out, overwrite=overwrite)
+    run.check_new(out, overwrite=overwrite)
     if s.csv is not None:  # the run records where its data is, from wherever it is resumed
         s = dataclasses.replace(s, csv=os.path.abspath(s.csv))
     return _run(s, out, None, quiet, overwrite=overwrite)
@@ -399,8 +362,7 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
             if extended:  # early stopping counts its patience from here
                 meta = {**meta, "patience_from": meta["epoch"]}
         elif done:
-            runfolder.start(folder, lock, fresh=False)
-            runfolder.say(lock.notes)
+            run.continue_run(folder, lock)
             return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
                     "best_epoch": meta["best_epoch"]}
         return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
@@ -409,25 +371,16 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
 def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
          lock: Lock | None = None, allow_changed_data: bool = False, note: str | None = None) -> dict:
     t_start = time.perf_counter()
-    _need("matplotlib", "the plots")
-    if not quiet:
-        _need("tqdm", "the progress bar (or pass --quiet)")
+    run.need(quiet=quiet)
     target = target_for(s.backend, s.device)
     with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
         return _run_on(target, s, out, resumed, quiet, t_start, overwrite=overwrite, lock=lock,
                        allow_changed_data=allow_changed_data, note=note)
 
 
-def stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
-    kept = f"kept epoch {epoch} in {os.path.join(out, CHECKPOINT)}" if written else \
-        f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}"
-    return (f"stopped by {_Signals.NAMES.get(signum, signum)}; {kept}; continue with: "
-            f"{runfolder.resume_command(out)}")
-
-
 def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float,
             *, overwrite: bool, lock: Lock | None, allow_changed_data: bool, note: str | None = None) -> dict:
-    _dtype_ok(s, target)
+    run.check_dtype(target, s.dtype)
     cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
     meta = resumed[0] if resumed is not None else None
@@ -455,21 +408,9 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     if cfg.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
     if resumed is None:  # only now, with every input checked, touch the output folder
-        created = not os.path.isdir(out)
-        runfolder.make_folder(out)
-        try:
-            with Lock(out, option="--out") as lock:
-                runfolder.check_new(out, overwrite=overwrite)  # again, under the lock: another run may have been quicker
-                runfolder.start(out, lock, fresh=True)
-                runfolder.say(lock.notes)
-                return _train_in(target, s, out, None, quiet, t_start, cfg, ds, model, source)
-        except BaseException:
-            if created:  # a run that failed before its first checkpoint leaves no empty folder behind
-                with contextlib.suppress(OSError):
-                    os.rmdir(out)
-            raise
-    runfolder.start(out, lock, fresh=False)
-    runfolder.say(lock.notes)
+        return run.new_run(out, overwrite=overwrite,
+                           work=lambda o: _train_in(target, s, o, None, quiet, t_start, cfg, ds, model, source))
+    run.continue_run(out, lock)
     return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source, note=note)
 
 
@@ -635,21 +576,6 @@ def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
         series.fill(by_epoch[st.epoch], final)
     if st.best_params is not None and st.best_epoch in by_epoch:
         series.fill(by_epoch[st.best_epoch], st.best_params)
-
-
-def _need(module: str, what: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
-                       f"{install_command('cli')}")
-
-
-def checkpoint_epoch(out: str) -> Any:
-    try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["epoch"]
-    except checkpoint.CheckpointError:
-        return "?"
 
 
 def _versions(target) -> dict:
@@ -851,40 +777,6 @@ def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: d
     if csv_path:
         return data.load_csv(csv_path, columns["targets"][0])
     return series_for(s)[0]
-
-
-def out_file(folder: str, out: str | None, default: str, *, overwrite: bool, also: tuple[str, ...] = ()) -> str:
-    """Where ``predict``/``forecast`` write: never over a file of the run (model,
-    checkpoint, metrics, history, plots); an existing file that is not the command's own
-    earlier output only with ``--overwrite`` (:func:`rnnx.cli.runfolder.check_output`); the
-    folder must exist.  ``also``: the other files written beside ``out`` (forecast's PNG),
-    checked the same way, and never the same file as ``out``."""
-    out = out if out is not None else os.path.join(folder, default)
-    run_dir = os.path.realpath(folder)
-    paths = [out, *(os.path.splitext(out)[0] + ext for ext in also)]
-    for path in paths:
-        real = os.path.realpath(path) if path.strip() else ""
-        in_run = os.path.dirname(real) == run_dir
-        if in_run and os.path.basename(real) in runfolder.PROTECTED and runfolder.protected(path) is None:
-            raise AppError(f"--out: {path!r} is a file of the run in {folder!r}; choose another name "
-                           "(nothing was written)")
-        runfolder.check_output("--out", path, overwrite=overwrite,
-                               replaceable=in_run and os.path.basename(real) in runfolder.COMMAND_FILES)
-    for path in paths[1:]:
-        if runfolder.same_file(out, path):
-            raise AppError(f"--out: {out!r} would be both the {default.split('.')[0]} CSV and its plot {path!r} "
-                           "(the same file); give --out a name of its own, ending in .csv (nothing was written)")
-    return out
-
-
-@contextlib.contextmanager
-def writing_into(folder: str, out: str):
-    """Hold the run folder's lock while writing into it (not while writing elsewhere)."""
-    if os.path.dirname(os.path.realpath(out)) == os.path.realpath(folder):
-        with Lock(folder, option="--model"):
-            yield
-    else:
-        yield
 
 
 def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:

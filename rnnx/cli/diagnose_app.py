@@ -20,7 +20,7 @@ import statistics
 import sys
 from typing import Any
 
-from rnnx.cli import runfolder, signals
+from rnnx.cli import run, runfolder, signals
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings, check_settings
 from rnnx.io import atomic
@@ -67,7 +67,7 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     _check_out(out, files, overwrite)
     unfinished = _unfinished(folder)
     if unfinished:
-        epoch = app.checkpoint_epoch(folder)
+        epoch = run.checkpoint_epoch(folder)
         print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
               f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
@@ -124,7 +124,7 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
 
 def _measure(app, rec, folder: str, params: dict) -> None:
     """The profile (numbered with the epochs the run's checkpoint holds) and the gradient."""
-    epoch = app.checkpoint_epoch(folder)
+    epoch = run.checkpoint_epoch(folder)
     rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
     rec.record_gradient(params)
 
@@ -132,7 +132,6 @@ def _measure(app, rec, folder: str, params: dict) -> None:
 def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
     """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
     from rnnx import plots, recorder
-
     from rnnx.cli import signals
 
     rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})

@@ -65,17 +65,16 @@ from types import SimpleNamespace
 from typing import Any
 
 from rnnx.backends import Unavailable
-from rnnx.cli import runfolder, table
+from rnnx.cli import run, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.dask_parallel import WorkersLost
-from rnnx.install import install_command
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
 __all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_panel",
            "run_panel", "wants_panel",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
-           "DATA_FLAGS", "Cases", "RunData", "build_model", "make_target", "need_module", "panel_error", "part_arrays",
+           "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
            "positive_int", "read_data", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
@@ -566,7 +565,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
     file holds, continued from it); the divergence of the loss as AppError (exit 3).  ``rec``:
     the run's Recorder (--diagnostics), saved in every epoch that checkpoints, before the checkpoint."""
     from rnnx import fitting
-    from rnnx.cli import app, run_diagnostics
+    from rnnx.cli import run_diagnostics
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
     xt, yt, lt = part_arrays(target, parts["train"], s["dtype"])
@@ -588,7 +587,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
-                           distribution=app.distribution_for(SimpleNamespace(
+                           distribution=run.distribution_for(SimpleNamespace(
                                devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
                                dask_workers=s.get("dask_workers"), dask_timeout=s.get("dask_timeout", 60.0))))
     except (Unavailable, WorkersLost) as e:  # more --devices than present; the Dask scheduler or workers gone
@@ -606,7 +605,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
     except fitting.NonFiniteLoss as e:
         with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
             run_diagnostics.save(rec, out)
-        kept = f"the last good checkpoint (epoch {app.checkpoint_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
+        kept = f"the last good checkpoint (epoch {run.checkpoint_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
             else "nothing was written"
         raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
                        "a lower --lr", code=3) from None
@@ -792,15 +791,6 @@ def _write(out: str, target, model, result, metrics: dict, record: dict, title: 
 
 
 # -- the run ----------------------------------------------------------------------------------------
-def need_module(module: str, what: str) -> None:
-    """An AppError saying how to install ``module`` (needed for ``what``) unless it is importable."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise AppError(f"train: {module} is not installed, needed for {what}; install it with: "
-                       f"{install_command('cli')}")
-
-
 def _default_out(flag: str, args: argparse.Namespace) -> str:
     """``runs/<name>``: the UEA name in lower case, or the data file's name without its
     extension (and a ``_TRAIN`` suffix)."""
@@ -810,17 +800,6 @@ def _default_out(flag: str, args: argparse.Namespace) -> str:
     if stem.upper().endswith("_TRAIN") and len(stem) > 6:
         stem = stem[:-6]
     return os.path.join("runs", stem or flag)
-
-
-def make_target(s: dict):
-    """The backend and device the settings ``s`` name (:func:`rnnx.cli.app.target_for`); an
-    AppError when it has no ``s["dtype"]``."""
-    from rnnx.cli import app
-
-    target = app.target_for(s["backend"], s["device"])
-    if s["dtype"] not in target.dtypes():
-        raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
-    return target
 
 
 def run_summary(m: dict, out: str) -> str:
@@ -844,12 +823,9 @@ def run_panel(args: argparse.Namespace) -> int:
     s = _settings(args)
     out = args.out if args.out is not None else _default_out(flag, args)
     overwrite = bool(getattr(args, "overwrite", False))
-    runfolder.check_out(out)
-    runfolder.check_new(out, overwrite=overwrite)
-    need_module("matplotlib", "the plots")
-    if not args.quiet:
-        need_module("tqdm", "the progress bar (or pass --quiet)")
-    target = make_target(s)
+    run.check_new(out, overwrite=overwrite)
+    run.need(quiet=args.quiet)
+    target = run.target(s["backend"], s["device"], s["dtype"])
     with target.scope():
         m = _prepared(args, flag, s, out, target, overwrite, t_start)
     print(run_summary(m, out))
@@ -864,7 +840,6 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
     """Data and model checked, then the folder made, locked and trained in.  A run that
     fails before its first checkpoint removes its record, and the folder if it created it."""
     from rnnx.cli import bounds
-    from rnnx.cli.runfolder import Lock
 
     data = read_data(args, flag, s["seed"])
     tr = data.parts["train"]
@@ -872,26 +847,9 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
                        per_step=data.kind == "per-step", source=_source_text(flag, args))  # before the model's arrays
     model = build_model(s, int(tr.x.shape[2]), len(data.classes), data.kind)
     _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
-    created = not os.path.isdir(out)
-    runfolder.make_folder(out)
-    try:
-        with Lock(out, option="--out") as lock:
-            runfolder.check_new(out, overwrite=overwrite)  # again, under the lock
-            runfolder.start(out, lock, fresh=True)
-            runfolder.say(lock.notes)
-            try:
-                return train_in(out, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
-                                 t_start=t_start, resumed=None)
-            except BaseException:
-                if not os.path.exists(os.path.join(out, runfolder.CHECKPOINT)):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(out, CLASSES_FILE))
-                raise
-    except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                os.rmdir(out)
-        raise
+    return run.new_run(out, overwrite=overwrite, undo=(CLASSES_FILE,),
+                       work=lambda o: train_in(o, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
+                                               t_start=t_start, resumed=None))
 
 
 def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quiet: bool, t_start: float,
@@ -901,7 +859,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     stops before the next batch (the last complete epoch kept), a second at once; during
     the last writes a first signal waits for them."""
     from rnnx import fitting
-    from rnnx.cli import app, run_diagnostics
+    from rnnx.cli import run_diagnostics
     from rnnx.cli import signals as sig
     from rnnx.cli.errors import os_error
     from rnnx.io import atomic
@@ -933,18 +891,18 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
             n = signals.pending
             with contextlib.suppress(OSError):
                 run_diagnostics.save(rec, out)
-            raise AppError(app.stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
+            raise AppError(run.stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
         except sig.Forced as f:
             if not os.path.exists(ckpt):
                 raise AppError(f"stopped by {sig.name(f.signum)} before the first checkpoint; nothing was kept",
                                code=128 + f.signum, label=None) from None
-            raise AppError(app.stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
+            raise AppError(run.stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
                            label=None) from None
         except OSError as e:
             if not os.path.exists(ckpt):  # nothing to resume (and a new run's folder is removed)
                 raise AppError(f"{os_error(e)}; no checkpoint was written; free space or fix permissions, then start "
                                "the run again", code=1) from None
-            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {app.checkpoint_epoch(out)}) is kept; free space or "
+            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {run.checkpoint_epoch(out)}) is kept; free space or "
                            f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
         seconds = time.perf_counter() - t0
         with sig.writing_results(out, ckpt, signals):  # the last writes: a first signal now waits for them

@@ -103,7 +103,7 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
     be there unchanged)."""
     import rnnx
     from rnnx import checks
-    from rnnx.cli import app
+    from rnnx.cli import run
     from rnnx.io import checkpoint
 
     record = read_record(folder, "--model", own_data=own_data)
@@ -112,7 +112,7 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
                        f"with: {runfolder.resume_command(folder)}")
     s = record["settings"]
-    target = app.target_for(backend or s["backend"], device if backend else (device or s["device"]))
+    target = run.target_for(backend or s["backend"], device if backend else (device or s["device"]))
     with target.scope():
         dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
         xp = target.namespace()
@@ -152,7 +152,7 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     ``@classLabel false``); ``predictions.csv`` (``out``, never a file of the run; ``true``
     empty for unlabelled cases) and the summary: cases, accuracy (None for unlabelled
     cases), where the cases came from, the file written."""
-    from rnnx.cli import app
+    from rnnx.cli import run
     from rnnx.io import atomic
 
     for key, v in (("csv", csv), *(columns or {}).items()):
@@ -164,7 +164,7 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     with loaded(folder, backend, device, own_data=npz is None and ts is None) as (record, target, dtype, model,
                                                                                    params):
         classes, per_step = record["classes"], record["labels"] == "per-step"
-        out = app.out_file(folder, out, "predictions.csv", overwrite=overwrite)
+        out = run.out_file(folder, out, "predictions.csv", overwrite=overwrite)
         std = record["standardisation"]
         if npz is None and ts is None:
             data = own_data(record)
@@ -178,7 +178,7 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
             rows, source = list(range(cases.n)), os.path.abspath(file)
         prob = _probabilities(target, model, params, cases, dtype)
     text, counted, right = _predictions_csv(cases, rows, prob, classes, per_step)
-    with app.writing_into(folder, out):
+    with run.writing_into(folder, out):
         atomic.write_text(out, text)
     accuracy = None if cases.y is None else right / counted
     return {"cases": cases.n, **({"steps": counted} if per_step else {}), "accuracy": accuracy,

@@ -12,10 +12,10 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli import bounds, panel_app, runfolder, settings
+from rnnx.cli import bounds, panel_app, run, runfolder, settings
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.panel_app import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model, make_target,
-                                need_module, positive_int, read_data, run_summary, train_in)
+from rnnx.cli.panel_app import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model, positive_int,
+                                read_data, run_summary, train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
 #: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
@@ -155,9 +155,7 @@ def resume_panel(args: argparse.Namespace) -> int:
     if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
                        "an older rnnx, or stopped before its first checkpoint); start it again with --out")
-    need_module("matplotlib", "the plots")
-    if not args.quiet:
-        need_module("tqdm", "the progress bar (or pass --quiet)")
+    run.need(quiet=args.quiet)
     given = {k: getattr(args, k, None) for k in settings.DASK}
     with Lock(folder, option="--resume") as lock:
         record = read_record(folder, "--resume", resume=True, own_data=True)
@@ -184,12 +182,11 @@ def resume_panel(args: argparse.Namespace) -> int:
                                "--early-stopping or --no-early-stopping (nothing was changed)")
             s["epochs"] = epochs
         elif done:
-            runfolder.start(folder, lock, fresh=False)
-            runfolder.say(lock.notes)
+            run.continue_run(folder, lock)
             print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
                   f"nothing was changed; extend it with --resume {folder} --epochs N")
             return 0
-        target = make_target(s)
+        target = run.target(s["backend"], s["device"], s["dtype"])
         flag, ns = stored_args(record)
         std = record["standardisation"]
         with target.scope():
@@ -206,8 +203,7 @@ def resume_panel(args: argparse.Namespace) -> int:
                                source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
             model = build_model(s, record["input_size"], len(data.classes), data.kind)
             name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
-            runfolder.start(folder, lock, fresh=False)  # only now: a refused resume changes no file
-            runfolder.say(lock.notes)
+            run.continue_run(folder, lock)  # only now: a refused resume changes no file
             m = train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
                           note=note)
     print(run_summary(m, folder))

@@ -42,7 +42,6 @@ run; it refuses a text file whose bytes changed unless ``--allow-changed-data``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import hashlib
 import io
@@ -53,7 +52,7 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli import table
+from rnnx.cli import run, table
 from rnnx.cli.errors import AppError, os_error
 from rnnx.cli.runfolder import CHECKPOINT
 from rnnx.training.defaults import TEXT as _TABLE
@@ -307,27 +306,6 @@ def _total(s: dict, train_ids: Any) -> int:
     return n_chunks * s["epochs"] if s["max_updates"] is None else min(n_chunks * s["epochs"], s["max_updates"])
 
 
-def _run_in_folder(out: str, overwrite: bool, work) -> dict:
-    """``work(out)`` under the folder's lock, the folder checked again there and the
-    previous run's files removed; a folder this call created is removed if ``work`` fails
-    before writing anything into it."""
-    from rnnx.cli import runfolder
-
-    created = not os.path.isdir(out)
-    runfolder.make_folder(out)
-    try:
-        with runfolder.Lock(out, option="--out") as lock:
-            runfolder.check_new(out, overwrite=overwrite)
-            runfolder.start(out, lock, fresh=True)
-            runfolder.say(lock.notes)
-            return work(out)
-    except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                os.rmdir(out)
-        raise
-
-
 def _summary(m: dict, s: dict, out: str) -> None:
     print(f"rnnx train: {m['updates']} updates of {m['chars_per_update']} characters in "
           f"{m['seconds_training']:.2f} s on {m['target']} {s['dtype']}; bits per character: train "
@@ -337,7 +315,6 @@ def _summary(m: dict, s: dict, out: str) -> None:
 def run_text(args: argparse.Namespace) -> int:
     """``rnnx train --text ...``: train, write the run folder, print one summary line."""
     from rnnx import text as T
-    from rnnx.cli import app, runfolder
 
     t_start = time.perf_counter()
     if not getattr(args, "text", None):
@@ -346,9 +323,8 @@ def run_text(args: argparse.Namespace) -> int:
     s = _settings(args)
     name, text, source = _load(args.text)
     out = args.out if args.out is not None else os.path.join("runs", name)
-    runfolder.check_out(out)
-    runfolder.check_new(out, overwrite=args.overwrite)
-    target = app.target_for(s["backend"], s["device"])
+    run.check_new(out, overwrite=args.overwrite)
+    target = run.target_for(s["backend"], s["device"])
     with target.scope():
         if s["dtype"] not in target.dtypes():
             raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
@@ -359,7 +335,7 @@ def run_text(args: argparse.Namespace) -> int:
                           model_options={k: getattr(args, k) for k in settings.all_options()
                                          if getattr(args, k, None) is not None})
         model = _model(s, vocab.size, args)
-        m = _run_in_folder(out, args.overwrite, lambda o: _train_in(o, s, name, text, source, target, t_start,
+        m = run.new_run(out, overwrite=args.overwrite, work=lambda o: _train_in(o, s, name, text, source, target, t_start,
                                                                     model=model, vocab=vocab, quiet=args.quiet))
     _summary(m, s, out)
     return 0
@@ -471,7 +447,7 @@ def resume_text(args: argparse.Namespace) -> int:
     settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
     without them: one line, nothing written."""
     from rnnx import text as T
-    from rnnx.cli import app, runfolder
+    from rnnx.cli import runfolder
     from rnnx.model import Model
 
     t_start = time.perf_counter()
@@ -483,8 +459,7 @@ def resume_text(args: argparse.Namespace) -> int:
         extend = [(f, k, v) for f, k, v in (("--max-updates", "max_updates", args.max_updates),
                                             ("--epochs", "epochs", args.epochs)) if v is not None]
         if rec["finished"] and not extend:
-            runfolder.start(folder, lock, fresh=False)
-            runfolder.say(lock.notes)
+            run.continue_run(folder, lock)
             print(f"rnnx train: {folder} is finished ({st.updates} updates); nothing was changed; extend it with "
                   f"--resume {folder} --max-updates N")
             return 0
@@ -509,7 +484,7 @@ def resume_text(args: argparse.Namespace) -> int:
             raise AppError(f"{flag}: the run in {folder!r} has {st.updates} updates and --epochs {s['epochs']} x "
                            f"{n_chunks} chunks, --max-updates {s['max_updates']} give {total}; expected more to extend "
                            "it (nothing was changed)")
-        target = app.target_for(s["backend"], s["device"])
+        target = run.target_for(s["backend"], s["device"])
         with target.scope():
             dtype = s["dtype"]
             conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
@@ -519,8 +494,7 @@ def resume_text(args: argparse.Namespace) -> int:
                      for n, d in st.opt_state["slots"].items()}
             resumed = T.TextState(conv, {"step": st.opt_state["step"], "slots": slots}, st.updates,
                                   parts if len(parts) > 1 else parts[0], st.history, st.window, st.count)
-            runfolder.start(folder, lock, fresh=False)
-            runfolder.say(lock.notes)
+            run.continue_run(folder, lock)
             m = _train_in(folder, s, rec["name"], text, source, target, t_start,
                           model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
     _summary(m, s, folder)
