@@ -96,3 +96,21 @@ def test_a_flag_the_table_does_not_give_a_task_is_refused_naming_it(capsys, tmp_
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and err.startswith(f"rnnx train: error: --{row.name.replace('_', '-')}"), (argv, err)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("--hidden", "0"), ("--layers", "0"), ("--epochs", "0"), ("--lr", "-1"),
+                                        ("--lr", "nan"), ("--clip-value", "0")])
+def test_every_task_refuses_a_bad_value_in_the_same_words(capsys, tmp_path, monkeypatch, flag, value):
+    """A value is checked once, by the table's kind for its flag (rnnx.cli.table.check): the
+    same line from each task (before, --hidden 0 was 'a positive int' for a regression run
+    and 'a positive integer' for the others; --lr -1 'a finite learning rate > 0' and 'a
+    finite number > 0')."""
+    monkeypatch.chdir(tmp_path)
+    lines = {}
+    for task, source in (("regression", ["--preset", "seed001"]), ("classification", ["--npz", "missing.npz"]),
+                         ("text", ["--text", "missing.txt"])):
+        assert main(["train", *source, flag, value, "--out", "out"]) == 2, task
+        lines[task] = capsys.readouterr().err.strip()
+    assert len(set(lines.values())) == 1, lines
+    assert lines["text"].startswith(f"rnnx train: error: {flag}: expected ") and "\n" not in lines["text"]
+    assert not (tmp_path / "out").exists()

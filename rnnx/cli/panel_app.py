@@ -156,11 +156,6 @@ def positive_int(key: str, v: Any, name=flag_for) -> None:
         raise AppError(f"{name(key)}: expected a positive integer, got {v!r}")
 
 
-def _positive_number(key: str, v: Any, name=flag_for) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise AppError(f"{name(key)}: expected a finite number > 0, got {v!r}")
-
-
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """:data:`DEFAULTS` overlaid with the flags given, ``--no-early-stopping`` / ``--no-clip``
     applied, every number checked (AppError naming the flag)."""
@@ -184,33 +179,14 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if s["diagnostics"] is not None:
         s["diagnostics"] = list(s["diagnostics"])
     check_dask(s, timeout_given=getattr(args, "dask_timeout", None) is not None)
-    if s["devices"] is not None:
-        positive_int("devices", s["devices"])
-        if s["backend"] != "jax":
-            raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got --backend {s['backend']}")
-        if s["diagnostics"] is not None:
-            raise AppError("--devices: --diagnostics are recorded on one device; drop one of them")
-        if s["batch_size"] % s["devices"]:
-            raise AppError(f"--batch-size: {s['batch_size']} does not split over --devices {s['devices']}; "
-                           f"expected a multiple of {s['devices']}")
     return s
 
 
 def check_values(s: dict[str, Any], name=flag_for) -> None:
     """The numbers and choices of a classification run's settings ``s`` (AppError naming the
-    setting: ``name(key)``, its flag by default)."""
-    for key in ("hidden", "layers", "batch_size", "epochs", "checkpoint_every"):
-        positive_int(key, s[key], name)
-    if s["early_stopping"] is not None:
-        positive_int("early_stopping", s["early_stopping"], name)
-    if isinstance(s["min_epochs"], bool) or not isinstance(s["min_epochs"], int) or s["min_epochs"] < 0:
-        raise AppError(f"{name('min_epochs')}: expected an integer >= 0, got {s['min_epochs']!r}")
-    _positive_number("lr", s["lr"], name)
-    for key in ("clip_norm", "clip_value"):
-        if s[key] is not None:
-            _positive_number(key, s[key], name)
-    if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
-        raise AppError(f"{name('seed')}: expected an integer, got {s['seed']!r}")
+    setting: ``name(key)``, its flag by default): :func:`rnnx.cli.table.check`, and the
+    optimizer's name and momentum."""
+    table.check(s, "classification", name=name)
     from rnnx.optim import OPTIMIZERS
 
     if s["optimizer"] not in OPTIMIZERS:
@@ -223,29 +199,13 @@ def check_values(s: dict[str, Any], name=flag_for) -> None:
 
 def check_dask(s: dict[str, Any], *, timeout_given: bool) -> None:
     """``--dask-scheduler`` / ``--dask-workers`` / ``--dask-timeout`` (``timeout_given``: on the
-    command line) against the run's other settings, as :func:`rnnx.cli.settings.check_settings`
-    checks them for a regression run: one of the two, a positive count and timeout, NumPy or
-    CuPy, not with --devices or --diagnostics."""
-    dask = "--dask-scheduler" if s["dask_scheduler"] is not None else \
-        "--dask-workers" if s["dask_workers"] is not None else None
-    if dask is None:
-        if timeout_given:
-            raise AppError("--dask-timeout: applies with --dask-scheduler or --dask-workers only")
-        return
-    if s["dask_scheduler"] is not None and s["dask_workers"] is not None:
-        raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
-    t = s["dask_timeout"]
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
-        raise AppError(f"--dask-timeout: expected a number of seconds > 0, got {t!r}")
-    if s["dask_workers"] is not None:
-        positive_int("dask_workers", s["dask_workers"])
-    if s["devices"] is not None:
-        raise AppError(f"{dask}: Dask workers or JAX --devices, not both; drop one of them")
-    if s["backend"] not in ("numpy", "cupy"):
-        raise AppError(f"{dask}: Dask workers run --backend numpy or cupy, got --backend {s['backend']} (for "
-                       "jax use --devices)")
-    if s["diagnostics"] is not None:
-        raise AppError(f"{dask}: not with --diagnostics; drop one of them")
+    command line) and ``--devices`` against the run's other settings: the checks of a
+    regression run (:func:`rnnx.cli.settings.check_dask`, :func:`~rnnx.cli.settings.check_devices`)."""
+    from rnnx.cli import settings
+
+    given = {k: v for k, v in s.items() if k != "dask_timeout" or timeout_given}  # named as they are, no origin
+    settings.check_dask(SimpleNamespace(**s), given)
+    settings.check_devices(SimpleNamespace(**s), given)
 
 
 def _model_options(args: argparse.Namespace, cell: str) -> dict[str, Any]:

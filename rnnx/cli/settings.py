@@ -216,47 +216,25 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
         raise AppError("--column: required with --csv (the name of the column to model), or --targets NAMES")
 
 
-def _origin(field: str, value: Any, s: TrainSettings, explicit: Mapping[str, Any]) -> str:
+def _origin(field: str, value: Any, s: Any, explicit: Mapping[str, Any]) -> str:
     """``--optimizer adam`` and where it came from: ``(from --preset seed001)``, ``(the default)``."""
     text = f"{flag_for(field)} {value}"
     if field in explicit:
         return text
-    return f"{text} (from --preset {s.preset})" if s.preset is not None else f"{text} (the default)"
-
-
-#: The integer settings that must be >= 1, and how the library words it (the same words here).
-_POSITIVE = {"epochs": "a positive integer", "batch_size": "a positive integer", "window": "a positive length",
-             "horizon": "a positive number of steps", "hidden": "a positive int", "layers": "a positive int"}
+    preset = getattr(s, "preset", None)
+    return f"{text} (from --preset {preset})" if preset is not None else f"{text} (the default)"
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _finite_positive(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-
 def _check_numbers(s: TrainSettings) -> None:
     """Counts >= 1, --checkpoint-every >= 0, --lr and the clips finite and > 0, --momentum
-    in [0, 1), --early-stopping >= 1."""
-    for name, words in _POSITIVE.items():
-        v = getattr(s, name)
-        if not _is_int(v) or v < 1:
-            raise AppError(f"{flag_for(name)}: expected {words}, got {v!r}")
-    if not _is_int(s.checkpoint_every) or s.checkpoint_every < 0:
-        raise AppError(f"--checkpoint-every: expected N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at "
-                       f"the end only), got {s.checkpoint_every!r}")
-    if not _finite_positive(s.lr):
-        raise AppError(f"--lr: expected a finite learning rate > 0, got {s.lr!r}")
-    for name in ("clip_value", "clip_norm"):
-        v = getattr(s, name)
-        if v is not None and not _finite_positive(v):
-            raise AppError(f"{flag_for(name)}: expected a finite number > 0, got {v!r}")
-    if not (isinstance(s.momentum, (int, float)) and 0 <= s.momentum < 1):
-        raise AppError(f"--momentum: expected a number in [0, 1), got {s.momentum!r}")
-    if s.early_stopping is not None and (not _is_int(s.early_stopping) or s.early_stopping < 1):
-        raise AppError(f"--early-stopping: expected a patience >= 1 epoch, got {s.early_stopping!r}")
+    in [0, 1), --early-stopping >= 1: :func:`rnnx.cli.table.check`, as every task's."""
+    from rnnx.cli import table
+
+    table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")
 
 
 def _fractions(split: tuple) -> str:
@@ -357,9 +335,10 @@ def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
-def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
     """--dask-scheduler ADDRESS or --dask-workers N (one of them): NumPy or CuPy workers;
-    not with --devices, --tbptt, --diagnostics."""
+    not with --devices, --tbptt, --diagnostics.  ``s``: a run's settings as attributes (a
+    classification run's too: it has no --tbptt)."""
     if s.dask_scheduler is None and s.dask_workers is None:
         if "dask_timeout" in explicit:
             raise AppError("--dask-timeout: applies with --dask-scheduler or --dask-workers only")
@@ -376,7 +355,7 @@ def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     if s.backend not in ("numpy", "cupy"):
         raise AppError(f"{flag}: Dask workers run --backend numpy or cupy, got "
                        f"{_origin('backend', s.backend, s, explicit)} (for jax use --devices)")
-    for name, given in (("--tbptt", s.tbptt is not None), ("--diagnostics", s.diagnostics is not None)):
+    for name, given in (("--tbptt", getattr(s, "tbptt", None) is not None), ("--diagnostics", s.diagnostics is not None)):
         if given:
             raise AppError(f"{flag}: not with {name}; drop one of them")
 
@@ -431,11 +410,11 @@ def check_resumed_dask(s: TrainSettings, given: Mapping[str, Any]) -> None:
     """The Dask flags of a resumed run (``given``: those on the command line, None where not
     given) checked as a new run's are (:func:`check_settings`), against the run's own
     settings (``s``, with :func:`placement`'s values)."""
-    _check_dask(s, {**{k: getattr(s, k) for k in FIELDS if k not in DASK},
+    check_dask(s, {**{k: getattr(s, k) for k in FIELDS if k not in DASK},
                     **{k: v for k, v in given.items() if v is not None}})
 
 
-def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+def check_devices(s: Any, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
     --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""
     if s.devices is None:
@@ -445,7 +424,7 @@ def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     if s.backend != "jax":
         raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got "
                        f"{_origin('backend', s.backend, s, explicit)}")
-    if s.tbptt is not None:
+    if getattr(s, "tbptt", None) is not None:
         raise AppError("--devices: not with --tbptt (its windows update within a batch); drop one of them")
     if s.diagnostics is not None:
         raise AppError("--devices: --diagnostics are recorded on one device; drop one of them")
@@ -466,5 +445,5 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
     _check_diagnostics(s, explicit)
-    _check_dask(s, explicit)
-    _check_devices(s, explicit)
+    check_dask(s, explicit)
+    check_devices(s, explicit)

@@ -17,11 +17,14 @@ the command has.  To add a flag: a row here, and the task module that reads it.
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from rnnx.cells import CELLS, Option
 from rnnx.cells import spec as cell_spec
 from rnnx.cli.commands import floats, ints, names, number
+from rnnx.cli.errors import AppError, flag_for
 from rnnx.layers import LAYER_OPTIONS
 from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
@@ -269,6 +272,54 @@ def used(task: str) -> frozenset[str]:
     if task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
     return frozenset(n for n, r in FLAGS.items() if task in r.tasks and n not in RESUME_ONLY)
+
+
+# -- the values: checked once, here, for every task ---------------------------------------------------------
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _finite_positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+#: A kind of value: what it must be, and how a refusal words it (the library's words where it has them).
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "count": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "size": (lambda v: _int(v) and v >= 1, "a positive int"),
+    "length": (lambda v: _int(v) and v >= 1, "a positive length"),
+    "steps": (lambda v: _int(v) and v >= 1, "a positive number of steps"),
+    "patience": (lambda v: _int(v) and v >= 1, "a patience >= 1 epoch"),
+    "count0": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "integer": (_int, "an integer"),
+    "every": (lambda v: _int(v) and v >= 0, "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
+    "lr": (_finite_positive, "a finite learning rate > 0"),
+    "positive": (_finite_positive, "a finite number > 0"),
+    "momentum": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                 "a number in [0, 1)"),
+}
+#: The value each flag takes (a kind of :data:`KINDS`, or one per task), in the order they are checked.
+CHECKS: dict[str, str | dict[str, str]] = {
+    "epochs": "count", "batch_size": "count", "window": "length", "horizon": "steps", "hidden": "size",
+    "layers": "size", "seq_len": "count", "streams": "count", "max_updates": "count", "sample_every": "count",
+    "checkpoint_every": {"regression": "every", "classification": "count", "text": "count"},
+    "lr": "lr", "clip_value": "positive", "clip_norm": "positive", "momentum": "momentum",
+    "early_stopping": "patience", "min_epochs": "count0", "seed": {"classification": "integer", "text": "count0"},
+}
+
+
+def check(values: Mapping[str, Any], task: str, *, name: Callable[[str], str] = flag_for) -> None:
+    """Each value of ``values`` (a run's settings; None: not set) that :data:`CHECKS` has
+    for ``task``, checked: one AppError line naming it (``name(key)``: its flag, or where a
+    stored run keeps it), what it got and what it expects."""
+    for key, kind in CHECKS.items():
+        kind = kind.get(task) if isinstance(kind, dict) else kind
+        v = values.get(key)
+        if kind is None or v is None or key not in values:
+            continue
+        ok, words = KINDS[kind]
+        if not ok(v):
+            raise AppError(f"{name(key)}: expected {words}, got {v!r}")
 
 
 # -- the parser ------------------------------------------------------------------------------------------------

@@ -89,11 +89,6 @@ def _choice(args: argparse.Namespace, name: str) -> Any:
     return DEFAULTS[name] if v is None else v
 
 
-def _positive(flag: str, v: Any) -> None:
-    if v is not None and v < 1:
-        raise AppError(f"{flag}: expected a positive integer, got {v}")
-
-
 def _settings(args: argparse.Namespace) -> dict:
     """The run's settings: the flags given over :data:`DEFAULTS`, checked."""
     s = {k: _choice(args, k) for k in DEFAULTS}
@@ -103,14 +98,7 @@ def _settings(args: argparse.Namespace) -> dict:
         s["clip_value"] = None
     s["max_updates"], s["sample_every"] = args.max_updates, args.sample_every
     s["device"] = getattr(args, "device", None)
-    for flag, k in (("--seq-len", "seq_len"), ("--streams", "streams"), ("--epochs", "epochs"),
-                    ("--hidden", "hidden"), ("--layers", "layers"), ("--max-updates", "max_updates"),
-                    ("--sample-every", "sample_every"), ("--checkpoint-every", "checkpoint_every")):
-        _positive(flag, s[k])
-    if s["seed"] < 0:
-        raise AppError(f"--seed: expected an integer >= 0, got {s['seed']}")
-    if s["lr"] is not None and not (math.isfinite(s["lr"]) and s["lr"] > 0):
-        raise AppError(f"--lr: expected a finite number > 0, got {s['lr']}")
+    table.check(s, "text")
     return s
 
 
@@ -371,8 +359,7 @@ def _refuse_for_resume(args: argparse.Namespace) -> None:
     if extra:
         raise AppError("--resume: continues with the run's own settings (only --max-updates or --epochs may extend "
                        "it); drop " + ", ".join("--" + k.replace("_", "-") for k in extra))
-    for flag, v in (("--max-updates", args.max_updates), ("--epochs", args.epochs)):
-        _positive(flag, v)
+    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, "text")
 
 
 def _stored_run(folder: str) -> tuple[Any, dict, dict]:
