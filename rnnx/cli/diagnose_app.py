@@ -53,7 +53,8 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
     summary printed."""
     from rnnx import recorder
-    from rnnx.cli import app, panel_app
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import regression as app
 
     out = out if out is not None else os.path.join(folder, "diagnose")
     files = [os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]
@@ -101,7 +102,9 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
                     backend: str | None, device: str | None) -> dict:
     """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
     from rnnx import fitting, recorder
-    from rnnx.cli import app, panel_app, panel_predict
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import classification_predict as panel_predict
+    from rnnx.cli.tasks import regression as app
 
     with panel_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model, params):
         s = record["settings"]
@@ -179,7 +182,7 @@ def _check_out(out: str, files: list[str], overwrite: bool) -> None:
 def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, out: str | None, quiet: bool) -> dict:
     """Train ``base`` with each variant of ``study`` and ``seeds`` seeds (base.seed, +1, ...),
     every run with diagnostics, and write the table, figure and verdict into ``out``."""
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
 
     if study not in VARIANTS:
         raise AppError(f"--compare: expected one of {', '.join(VARIANTS)}, got {study!r}")
@@ -249,7 +252,7 @@ class _Progress:
         self.started, self.inner, self.written = 0, None, False
 
     def report(self) -> str:
-        from rnnx.cli import app
+        from rnnx.cli.tasks import regression as app
         from rnnx.io import checkpoint
 
         done = []

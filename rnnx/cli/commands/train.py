@@ -12,7 +12,7 @@ import os
 from rnnx.cli import table
 from rnnx.cli.errors import AppError
 
-#: Flags of the text and classification runs (rnnx/cli/text_app.py, panel_app.py), not settings of a series run.
+#: Flags of the text and classification runs (rnnx/cli/tasks/text.py, panel_app.py), not settings of a series run.
 OTHER_RUNS = frozenset(table.FLAGS) - table.used("regression") - set(table.RESUME_ONLY)
 #: Flags of the command that are not settings of the run.
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app, panel_app, text_app
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import regression as app
+    from rnnx.cli.tasks import text as text_app
     from rnnx.cli.settings import DASK, resolve
 
     if panel_app.wants_panel(args):
