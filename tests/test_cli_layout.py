@@ -38,15 +38,6 @@ def test_only_run_py_makes_starts_or_checks_a_run_folder():
     offenders = [f"{name}:{line} calls runfolder.{what}" for files in TASK_FILES.values() for name in files
                  for line, what in _calls(TASKS / name)]
     assert not offenders, offenders
-
-
-def test_the_former_names_are_the_task_modules():
-    """``rnnx.cli.app`` and the other former names are the tasks' module objects (a patch of
-    one is a patch of the other)."""
-    import importlib
-
-    for old, new in FORMER.items():
-        assert importlib.import_module(f"rnnx.cli.{old}") is importlib.import_module(f"rnnx.cli.tasks.{new}"), old
     assert {what for _, what in _calls(CLI / "run.py")} == TRANSACTION
 
 
