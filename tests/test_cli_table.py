@@ -114,3 +114,32 @@ def test_every_task_refuses_a_bad_value_in_the_same_words(capsys, tmp_path, monk
     assert len(set(lines.values())) == 1, lines
     assert lines["text"].startswith(f"rnnx train: error: {flag}: expected ") and "\n" not in lines["text"]
     assert not (tmp_path / "out").exists()
+
+
+def test_diagnose_help_shows_only_what_a_diagnose_run_takes(capsys):
+    """``diagnose --help`` showed every flag of ``train`` (--resume, --coordinator, --text,
+    --npz...); now only a regression run's (what --compare trains) and its own."""
+    text = _help(capsys, "diagnose")
+    shown = set(re.findall(r"^  (--[\w-]+)", text, flags=re.M))
+    for flag in ("--resume", "--allow-changed-data", "--coordinator", "--num-processes", "--text", "--npz", "--uea",
+                 "--min-epochs", "--seq-len"):
+        assert flag not in shown, flag
+    assert {"--model", "--compare", "--preset", "--csv", "--hidden", "--probe-size", "--out"} <= shown
+
+
+@pytest.mark.parametrize("argv", [["--compare", "clip", "--preset", "seed001", "--coordinator", "127.0.0.1:1"],
+                                  ["--compare", "clip", "--preset", "seed001", "--num-processes", "2"],
+                                  ["--model", "run", "--process-id", "0"]])
+def test_diagnose_refuses_the_multi_process_flags(capsys, tmp_path, monkeypatch, argv):
+    """``diagnose --compare ... --coordinator HOST:PORT`` ran its whole study in this process,
+    the flag ignored (an option accepted that did nothing); now one line naming it, nothing
+    written."""
+    monkeypatch.chdir(tmp_path)
+    from rnnx.cli import diagnose_app
+
+    monkeypatch.setattr(diagnose_app, "compare", lambda *a, **k: pytest.fail("the study ran"))
+    assert main(["diagnose", *argv, "--epochs", "1"] if "--compare" in argv else ["diagnose", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    flag = next(a for a in argv if a in ("--coordinator", "--num-processes", "--process-id"))
+    assert err.startswith(f"rnnx diagnose: error: {flag}: ") and "\n" not in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -373,19 +373,24 @@ class _Formatter(argparse.HelpFormatter):
                              break_on_hyphens=False)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, *, tasks: tuple[str, ...] = TASKS, hide: tuple[str, ...] = ()) -> None:
     """``rnnx train``'s flags, every one ``None`` (or False) when not given: one group per
     task's data, then one per topic; each help ends with the defaults of the tasks that read
-    the flag and, where not every task does, which do."""
+    the flag and, where not every task does, which do.  Another command that takes them
+    (``rnnx diagnose --compare``) shows only those of ``tasks`` but not ``hide``: the others
+    are parsed, so that its refusal can say why they do not apply, and left out of its help."""
     p.formatter_class = _Formatter
-    groups = {t: p.add_argument_group(title, "defaults: " + text) for t, (title, text) in _GROUPS.items()}
+    groups = {t: p.add_argument_group(title, "defaults: " + text) for t, (title, text) in _GROUPS.items()
+              if t in tasks}
     groups.update({k: p.add_argument_group(title) for k, title in TOPICS.items()})
     for row in FLAGS.values():
-        g = groups[row.tasks[0] if row.topic == "data" else row.topic]
+        shown = set(row.tasks) & set(tasks) and row.name not in hide
+        g = groups.get(row.tasks[0] if row.topic == "data" else row.topic, groups["run"])
         text = row.help + _shown(row)
-        if row.topic != "data" and row.tasks != ALL:
+        if row.topic != "data" and row.tasks != ALL and tasks == TASKS:
             text += " [" + ", ".join(row.tasks) + "]"
-        g.add_argument("--" + row.name.replace("_", "-"), help=text.replace("%", "%%"), **row.arg)
+        g.add_argument("--" + row.name.replace("_", "-"), help=text.replace("%", "%%") if shown else argparse.SUPPRESS,
+                       **row.arg)
 
 
 #: Every row, by name, in the order ``rnnx train --help`` lists them within each group.
