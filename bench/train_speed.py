@@ -179,7 +179,7 @@ def _cli_worker(backend: str) -> None:
     import tempfile
 
     import rnnx.cli
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
     from rnnx.training import LambdaCallback
     from rnnx.training.windows import SeriesMetrics
 

@@ -1,6 +1,6 @@
 """The training settings of an ``rnnx train --csv/--preset`` run, checked once
 (:class:`TrainConfig`, stored in metrics.json as ``train``).  The run itself is
-:func:`rnnx.fit` (``rnnx/cli/app.py`` hands it these settings with the callbacks of
+:func:`rnnx.fit` (``rnnx/cli/tasks/regression.py`` hands it these settings with the callbacks of
 :mod:`rnnx.training.windows`); the CLI's former ``Trainer`` is gone (issue 29), its run
 folders resume bit for bit on the engine."""
 

@@ -224,7 +224,7 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     (["--csv", "a.csv"], "--csv: is regression data"),
     (["--split", "0.5,0.5"], "--split: expected 3 fractions train,val,test of the cases"),
     (["--split", "0.8,0,0.2"], "--split: expected 3"),
-    (["--lr", "-1"], "--lr: expected a finite number > 0, got -1.0"),
+    (["--lr", "-1"], "--lr: expected a finite learning rate > 0, got -1.0"),  # the one wording of every task
     (["--epochs", "0"], "--epochs: expected a positive integer, got 0"),
     (["--momentum", "0.9"], "--momentum: applies to --optimizer sgd only"),
     (["--no-clip", "--clip-norm", "2"], "--no-clip: turns --clip-norm off"),

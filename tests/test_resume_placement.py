@@ -304,7 +304,7 @@ def test_a_classification_record_with_stored_workers_starts_none(capsys, panel_r
 
 @pytest.mark.parametrize("key, value, text", [
     ("batch_size", 0, "settings.batch_size: expected a positive integer, got 0"),
-    ("lr", -1, "settings.lr: expected a finite number > 0, got -1"),
+    ("lr", -1, "settings.lr: expected a finite learning rate > 0, got -1"),  # the one wording of every task
     ("epochs", "3", "settings.epochs: expected a positive integer, got '3'"),
 ])
 def test_a_refused_classification_resume_changes_no_file(capsys, panel_run, key, value, text):

@@ -54,7 +54,7 @@ _SIZES = (("hidden", "--hidden", "units"), ("layers", "--layers", "layers"),
 
 
 def model_of(s: TrainSettings) -> Model:
-    """The run's model, as ``rnnx.cli.app.model_for`` builds it (no array is allocated)."""
+    """The run's model, as ``rnnx.cli.tasks.regression.model_for`` builds it (no array is allocated)."""
     return Model(s.cell, len(s.inputs or s.targets) if s.table else 1, s.hidden, len(s.targets) if s.table else 1,
                  num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
                  output_activation=s.output_activation, objective=s.objective)

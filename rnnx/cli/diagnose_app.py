@@ -20,7 +20,7 @@ import statistics
 import sys
 from typing import Any
 
-from rnnx.cli import runfolder, signals
+from rnnx.cli import run, runfolder, signals
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings, check_settings
 from rnnx.io import atomic
@@ -53,7 +53,8 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
     summary printed."""
     from rnnx import recorder
-    from rnnx.cli import app, panel_app
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import regression as app
 
     out = out if out is not None else os.path.join(folder, "diagnose")
     files = [os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]
@@ -67,7 +68,7 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     _check_out(out, files, overwrite)
     unfinished = _unfinished(folder)
     if unfinished:
-        epoch = app.checkpoint_epoch(folder)
+        epoch = run.checkpoint_epoch(folder)
         print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
               f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
@@ -101,7 +102,9 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
                     backend: str | None, device: str | None) -> dict:
     """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
     from rnnx import fitting, recorder
-    from rnnx.cli import app, panel_app, panel_predict
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import classification_predict as panel_predict
+    from rnnx.cli.tasks import regression as app
 
     with panel_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model, params):
         s = record["settings"]
@@ -124,7 +127,7 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
 
 def _measure(app, rec, folder: str, params: dict) -> None:
     """The profile (numbered with the epochs the run's checkpoint holds) and the gradient."""
-    epoch = app.checkpoint_epoch(folder)
+    epoch = run.checkpoint_epoch(folder)
     rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
     rec.record_gradient(params)
 
@@ -132,7 +135,6 @@ def _measure(app, rec, folder: str, params: dict) -> None:
 def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
     """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
     from rnnx import plots, recorder
-
     from rnnx.cli import signals
 
     rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
@@ -180,7 +182,7 @@ def _check_out(out: str, files: list[str], overwrite: bool) -> None:
 def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, out: str | None, quiet: bool) -> dict:
     """Train ``base`` with each variant of ``study`` and ``seeds`` seeds (base.seed, +1, ...),
     every run with diagnostics, and write the table, figure and verdict into ``out``."""
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
 
     if study not in VARIANTS:
         raise AppError(f"--compare: expected one of {', '.join(VARIANTS)}, got {study!r}")
@@ -250,7 +252,7 @@ class _Progress:
         self.started, self.inner, self.written = 0, None, False
 
     def report(self) -> str:
-        from rnnx.cli import app
+        from rnnx.cli.tasks import regression as app
         from rnnx.io import checkpoint
 
         done = []

@@ -47,7 +47,7 @@ def write_partial_results(out: str, error: Any) -> list[str]:
     note = stopped_note(error)
     meta = None
     with contextlib.suppress(checkpoint.CheckpointError, *_FAILURES):
-        from rnnx.cli.app import checkpoint_record  # (app imports this module)
+        from rnnx.cli.tasks.regression import checkpoint_record  # (app imports this module)
 
         meta = checkpoint_record(checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0])
     name = os.path.basename(os.path.abspath(out))

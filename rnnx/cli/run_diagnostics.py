@@ -1,5 +1,5 @@
-"""``--diagnostics`` in a run folder, for regression (rnnx/cli/app.py) and classification
-(rnnx/cli/panel_app.py) runs alike: the Recorder of the run's settings, its file
+"""``--diagnostics`` in a run folder, for regression (rnnx/cli/tasks/regression.py) and classification
+(rnnx/cli/tasks/classification.py) runs alike: the Recorder of the run's settings, its file
 ``diagnostics.json`` (written before every checkpoint, so ``--resume`` finds at least the
 checkpoint's epochs), and at the end the figure and the headline numbers."""
 

@@ -15,48 +15,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from rnnx.cells import CELLS, Option
-from rnnx.cells import spec as cell_spec
+from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of  # noqa: F401 (re-exported)
 from rnnx.dataset import PRESETS
-from rnnx.layers import LAYER_OPTIONS
-from rnnx.training.defaults import REGRESSION as _TABLE
 
-#: Layer and cell options that are not model options of a run: they have a setting of
-#: their own (``--layers``, ``--bidirectional``), mean nothing to it (a Model is time-major),
-#: or choose how rather than what is computed (``fused``: the library picks the kernel).
-_NOT_SETTINGS = ("num_layers", "bidirectional", "batch_first", "fused")
-
-
-def options_of(cell: str) -> tuple[Option, ...]:
-    """The model options a run of ``cell`` carries (``TrainSettings.model_options``): the
-    layer's (``dropout``, ``bias``) and the cell's own (:data:`rnnx.cells.CELLS`)."""
-    spec = cell_spec(cell)  # ValueError naming the cells
-    return tuple(o for o in (*LAYER_OPTIONS, *spec.options) if o.name not in _NOT_SETTINGS)
-
-
-def all_options() -> dict[str, Option]:
-    """Every model option of any cell, by name, in the order the layer and the cells declare
-    them (the first declaration of a name)."""
-    out: dict[str, Option] = {}
-    for cell in CELLS:
-        for o in options_of(cell):
-            out.setdefault(o.name, o)
-    return out
-
-
-def cells_with(option: str) -> tuple[str, ...]:
-    return tuple(c for c in CELLS if any(o.name == option for o in options_of(c)))
-
-
-def defaults_of(cell: str) -> dict[str, Any]:
-    return {o.name: o.default for o in options_of(cell)}
+_D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that fixes a run of ``rnnx train`` (the field defaults are the
-    ``regression`` row of :mod:`rnnx.training.defaults`, which RNNRegressor reads too).  ``model_options`` holds every option of the layer and of the chosen cell
+    ``regression`` row of :data:`rnnx.cli.table.DEFAULTS`: :mod:`rnnx.training.defaults`' row,
+    which RNNRegressor reads too, and the command's own).  ``model_options`` holds every option of the layer and of the chosen cell
     (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of the
     LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
     check values: the library does when the run builds its model, data and trainer."""
@@ -67,44 +38,44 @@ class TrainSettings:
     inputs: tuple[str, ...] | None = None  # several columns in (--inputs a,b,c --targets c)
     targets: tuple[str, ...] | None = None
     time_column: str | None = None
-    missing: str = "error"
-    difference: bool = False
-    window: int = 20
-    horizon: int = 1
-    split: tuple[float, float, float] = _TABLE.split  # type: ignore[assignment]
+    missing: str = _D["missing"]
+    difference: bool = _D["difference"]
+    window: int = _D["window"]
+    horizon: int = _D["horizon"]
+    split: tuple[float, float, float] = _D["split"]  # type: ignore[assignment]
     # where it runs
-    backend: str = "numpy"
+    backend: str = _D["backend"]
     device: str | None = None
     devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
     dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.dask_parallel
     dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
-    dask_timeout: float = 60.0  # seconds to reach the scheduler, and to wait for one update
-    dtype: str = "float64"
+    dask_timeout: float = _D["dask_timeout"]
+    dtype: str = _D["dtype"]
     # the model
-    cell: str = _TABLE.cell
-    hidden: int = _TABLE.hidden
-    layers: int = _TABLE.layers
-    bidirectional: bool = False
+    cell: str = _D["cell"]
+    hidden: int = _D["hidden"]
+    layers: int = _D["layers"]
+    bidirectional: bool = _D["bidirectional"]
     model_options: dict[str, Any] = field(default_factory=dict)
-    output_activation: str = "none"
-    objective: str = "many-to-one"
+    output_activation: str = _D["output_activation"]
+    objective: str = _D["objective"]
     # the training
-    optimizer: str = _TABLE.optimizer
-    lr: float = _TABLE.lr  # type: ignore[assignment]
-    momentum: float = 0.0
-    nesterov: bool = False
-    batch_size: int = _TABLE.batch_size
-    shuffle: bool = True
-    epochs: int = _TABLE.epochs
-    clip_value: float | None = _TABLE.clip_value
-    clip_norm: float | None = _TABLE.clip_norm
+    optimizer: str = _D["optimizer"]
+    lr: float = _D["lr"]  # type: ignore[assignment]
+    momentum: float = _D["momentum"]
+    nesterov: bool = _D["nesterov"]
+    batch_size: int = _D["batch_size"]
+    shuffle: bool = _D["shuffle"]
+    epochs: int = _D["epochs"]
+    clip_value: float | None = _D["clip_value"]
+    clip_norm: float | None = _D["clip_norm"]
     tbptt: tuple[int, int] | None = None
-    seed: int = 0
-    early_stopping: int | None = _TABLE.patience
-    checkpoint_every: int = 10
+    seed: int = _D["seed"]
+    early_stopping: int | None = _D["early_stopping"]
+    checkpoint_every: int = _D["checkpoint_every"]
     #: None, or what diagnostics.json records (rnnx.recorder.WHAT; ("all",): everything the cell has)
     diagnostics: tuple[str, ...] | None = None
-    probe_size: int = 32
+    probe_size: int = _D["probe_size"]
     # set by presets only
     loss: str = "mse"
     init: str = "torch"
@@ -245,47 +216,25 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
         raise AppError("--column: required with --csv (the name of the column to model), or --targets NAMES")
 
 
-def _origin(field: str, value: Any, s: TrainSettings, explicit: Mapping[str, Any]) -> str:
+def _origin(field: str, value: Any, s: Any, explicit: Mapping[str, Any]) -> str:
     """``--optimizer adam`` and where it came from: ``(from --preset seed001)``, ``(the default)``."""
     text = f"{flag_for(field)} {value}"
     if field in explicit:
         return text
-    return f"{text} (from --preset {s.preset})" if s.preset is not None else f"{text} (the default)"
-
-
-#: The integer settings that must be >= 1, and how the library words it (the same words here).
-_POSITIVE = {"epochs": "a positive integer", "batch_size": "a positive integer", "window": "a positive length",
-             "horizon": "a positive number of steps", "hidden": "a positive int", "layers": "a positive int"}
+    preset = getattr(s, "preset", None)
+    return f"{text} (from --preset {preset})" if preset is not None else f"{text} (the default)"
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _finite_positive(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-
 def _check_numbers(s: TrainSettings) -> None:
     """Counts >= 1, --checkpoint-every >= 0, --lr and the clips finite and > 0, --momentum
-    in [0, 1), --early-stopping >= 1."""
-    for name, words in _POSITIVE.items():
-        v = getattr(s, name)
-        if not _is_int(v) or v < 1:
-            raise AppError(f"{flag_for(name)}: expected {words}, got {v!r}")
-    if not _is_int(s.checkpoint_every) or s.checkpoint_every < 0:
-        raise AppError(f"--checkpoint-every: expected N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at "
-                       f"the end only), got {s.checkpoint_every!r}")
-    if not _finite_positive(s.lr):
-        raise AppError(f"--lr: expected a finite learning rate > 0, got {s.lr!r}")
-    for name in ("clip_value", "clip_norm"):
-        v = getattr(s, name)
-        if v is not None and not _finite_positive(v):
-            raise AppError(f"{flag_for(name)}: expected a finite number > 0, got {v!r}")
-    if not (isinstance(s.momentum, (int, float)) and 0 <= s.momentum < 1):
-        raise AppError(f"--momentum: expected a number in [0, 1), got {s.momentum!r}")
-    if s.early_stopping is not None and (not _is_int(s.early_stopping) or s.early_stopping < 1):
-        raise AppError(f"--early-stopping: expected a patience >= 1 epoch, got {s.early_stopping!r}")
+    in [0, 1), --early-stopping >= 1: :func:`rnnx.cli.table.check`, as every task's."""
+    from rnnx.cli import table
+
+    table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")
 
 
 def _fractions(split: tuple) -> str:
@@ -386,9 +335,10 @@ def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
-def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
     """--dask-scheduler ADDRESS or --dask-workers N (one of them): NumPy or CuPy workers;
-    not with --devices, --tbptt, --diagnostics."""
+    not with --devices, --tbptt, --diagnostics.  ``s``: a run's settings as attributes (a
+    classification run's too: it has no --tbptt)."""
     if s.dask_scheduler is None and s.dask_workers is None:
         if "dask_timeout" in explicit:
             raise AppError("--dask-timeout: applies with --dask-scheduler or --dask-workers only")
@@ -405,7 +355,7 @@ def _check_dask(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     if s.backend not in ("numpy", "cupy"):
         raise AppError(f"{flag}: Dask workers run --backend numpy or cupy, got "
                        f"{_origin('backend', s.backend, s, explicit)} (for jax use --devices)")
-    for name, given in (("--tbptt", s.tbptt is not None), ("--diagnostics", s.diagnostics is not None)):
+    for name, given in (("--tbptt", getattr(s, "tbptt", None) is not None), ("--diagnostics", s.diagnostics is not None)):
         if given:
             raise AppError(f"{flag}: not with {name}; drop one of them")
 
@@ -460,11 +410,11 @@ def check_resumed_dask(s: TrainSettings, given: Mapping[str, Any]) -> None:
     """The Dask flags of a resumed run (``given``: those on the command line, None where not
     given) checked as a new run's are (:func:`check_settings`), against the run's own
     settings (``s``, with :func:`placement`'s values)."""
-    _check_dask(s, {**{k: getattr(s, k) for k in FIELDS if k not in DASK},
+    check_dask(s, {**{k: getattr(s, k) for k in FIELDS if k not in DASK},
                     **{k: v for k, v in given.items() if v is not None}})
 
 
-def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
+def check_devices(s: Any, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
     --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""
     if s.devices is None:
@@ -474,7 +424,7 @@ def _check_devices(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     if s.backend != "jax":
         raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got "
                        f"{_origin('backend', s.backend, s, explicit)}")
-    if s.tbptt is not None:
+    if getattr(s, "tbptt", None) is not None:
         raise AppError("--devices: not with --tbptt (its windows update within a batch); drop one of them")
     if s.diagnostics is not None:
         raise AppError("--devices: --diagnostics are recorded on one device; drop one of them")
@@ -495,5 +445,5 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
     _check_diagnostics(s, explicit)
-    _check_dask(s, explicit)
-    _check_devices(s, explicit)
+    check_dask(s, explicit)
+    check_devices(s, explicit)

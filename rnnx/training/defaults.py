@@ -12,7 +12,7 @@ One row per kind of run:
 - ``text``: a character model on a text stream (``rnnx train --text``).
 
 Where each is read: :class:`rnnx.cli.settings.TrainSettings`' field defaults (regression),
-``rnnx.cli.panel_app.DEFAULTS`` (classification), ``rnnx.cli.text_app.DEFAULTS`` (text), and
+``rnnx.cli.tasks.classification.DEFAULTS`` (classification), ``rnnx.cli.tasks.text.DEFAULTS`` (text), and
 the estimators' ``__init__`` defaults; ``tests/test_defaults.py`` asserts that every one of
 them is this table's, so they cannot drift apart again.  Each row says *why* in ``why``.
 """

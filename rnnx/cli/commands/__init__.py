@@ -96,7 +96,7 @@ def backend_arguments(p: argparse.ArgumentParser) -> None:
 
 def data_arguments(p: argparse.ArgumentParser) -> None:
     """The data flags ``train`` took, for a command on its model: each given must be the
-    model's (:func:`rnnx.cli.app.check_columns`); :func:`columns_of` collects them."""
+    model's (:func:`rnnx.cli.tasks.regression.check_columns`); :func:`columns_of` collects them."""
     p.add_argument("--column", help="the column of --csv (the same as --targets NAME)")
     p.add_argument("--targets", type=names, help="the model's target column(s), as given to train")
     p.add_argument("--inputs", type=names, help="the model's input columns, as given to train")

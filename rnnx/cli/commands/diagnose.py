@@ -10,13 +10,15 @@ import json
 
 from rnnx.cli.errors import AppError
 
+#: Flags of ``rnnx train`` that ``diagnose`` never takes (refused when given), left out of its help.
+_NOT_HERE = ("coordinator", "num_processes", "process_id", "coordinator_timeout")
 #: What ``--model`` reads; any other flag given with it is refused.
 _MODEL_FLAGS = {"command", "model", "csv", "column", "targets", "inputs", "time_column", "missing", "part", "out", "overwrite", "probe_size", "diagnostics",
                 "backend", "device"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from rnnx.cli.commands import train
+    from rnnx.cli import table
     from rnnx.cli.diagnose_app import MIN_SEEDS, VARIANTS
 
     g = p.add_argument_group("what to diagnose (one of)")
@@ -31,12 +33,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"default {MIN_SEEDS}): --seed, --seed+1, ...")
     g.add_argument("--part", choices=["train", "val", "test"], help="with --model: the part of the run's data "
                    "the probe batch is taken from (default train; with --csv every window of it)")
-    train.add_arguments(p)  # the training flags (--compare) and --csv/--column/--out/--probe-size/--diagnostics
+    # the flags of a regression run (--compare trains them) and --csv/--column/--out/--probe-size/--diagnostics;
+    # another task's, --resume and the multi-process ones are parsed (to be refused, naming why), not shown
+    table.add_arguments(p, tasks=("regression",), hide=(*table.RESUME_ONLY, *_NOT_HERE))
 
 
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import diagnose_app
 
+    here = next((k for k in _NOT_HERE if getattr(args, k) is not None), None)
+    if here is not None:  # accepted by train's parser, never used here: refused, not ignored
+        raise AppError(f"--{here.replace('_', '-')}: rnnx diagnose runs in this process (a multi-process run is "
+                       "rnnx train's); drop it")
     if (args.model is None) == (args.compare is None):
         raise AppError("diagnose: give one of --model DIR (a trained model) or --compare STUDY (train and compare)")
     given = {k for k, v in vars(args).items() if v is not None and v is not False and k != "seeds"}

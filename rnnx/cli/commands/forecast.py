@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from rnnx.cli import app, signals
+    from rnnx.cli import signals
+    from rnnx.cli.tasks import regression as app
 
     out = args.out or os.path.join(args.model, "forecast.csv")
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of the CSV and its plot were written (whole)

@@ -1,5 +1,5 @@
 """``rnnx predict --model DIR``: one-step predictions of a trained model on its test part or
-on a new series; for a classification run (rnnx.cli.panel_app), the class probabilities of
+on a new series; for a classification run (rnnx.cli.tasks.classification), the class probabilities of
 its test cases or of new ones (``--npz``, ``--ts``).  Prints a JSON summary."""
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from rnnx.cli import app, panel_app, panel_predict, signals
+    from rnnx.cli import signals
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import classification_predict as panel_predict
+    from rnnx.cli.tasks import regression as app
 
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N; the CSV is written whole or not at all
     with signals.stopping(outputs=[args.out or os.path.join(args.model, "predictions.csv")]):

@@ -51,7 +51,7 @@ def _record(folder: str) -> dict:
     """The run's ``text.json``, checked: missing folder or file exit 2, a damaged one 1."""
     from rnnx.cli.errors import AppError
     from rnnx.cli.runfolder import resume_command
-    from rnnx.cli.text_app import TEXT_FILE, is_text_run
+    from rnnx.cli.tasks.text import TEXT_FILE, is_text_run
 
     if not os.path.isdir(folder):
         raise AppError(f"--model: {folder!r} is not a folder; expected a run folder written by rnnx train --text")

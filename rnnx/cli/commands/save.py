@@ -1,6 +1,6 @@
 """``rnnx save --from-torch FILE --out FILE.npz [--overwrite]``: a torch.save()d
 nn.RNN/LSTM/GRU or its state dict, converted to an rnnx .npz (the work is
-:func:`rnnx.cli.app.save_from_torch`).  An existing ``--out`` is replaced only with
+:func:`rnnx.cli.tasks.regression.save_from_torch`).  An existing ``--out`` is replaced only with
 ``--overwrite`` (its permission bits kept); the file is written atomically."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def _exists(out: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
     from rnnx.cli.errors import AppError
 
     from rnnx.cli import runfolder

@@ -9,123 +9,19 @@ import contextlib
 import io
 import os
 
-from rnnx.cli.commands import backend_arguments, floats, ints, names, number
+from rnnx.cli import table
 from rnnx.cli.errors import AppError
 
-#: Flags of the text and classification runs (rnnx/cli/text_app.py, panel_app.py), not settings of a series run.
-OTHER_RUNS = {"text", "seq_len", "streams", "max_updates", "sample_every", "npz", "ts", "test_ts", "uea",
-               "min_epochs"}
+#: Flags of the text and classification runs (rnnx/cli/tasks/text.py, panel_app.py), not settings of a series run.
+OTHER_RUNS = frozenset(table.FLAGS) - table.used("regression") - set(table.RESUME_ONLY)
 #: Flags of the command that are not settings of the run.
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
                 "coordinator", "num_processes", "process_id", "coordinator_timeout")
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
-    from rnnx.cli import settings
-
-    t.add_argument("--preset", help=" | ".join(settings.PRESETS))
-    t.add_argument("--csv", help="CSV file with a header row")
-    t.add_argument("--column", help="the column of --csv to model (one series: its past predicts its next value; "
-                   "the same as --targets NAME)")
-    t.add_argument("--inputs", type=names, help="columns of --csv the model reads at each step (default: the "
-                   "--targets column)")
-    t.add_argument("--targets", type=names, help="the column(s) of --csv to predict (A or A,B), after each window of --inputs")
-    t.add_argument("--time-column", help="a column of --csv labelling the rows (dates): the x-axis of the plots")
-    t.add_argument("--missing", choices=["error", "interpolate", "drop"], help="blank/NA cells of the used columns: "
-                   "refuse them naming row and column (default), interpolate linearly, or drop their rows")
-    t.add_argument("--difference", action="store_true", default=None, help="model the change of the target "
-                   "over the horizon from first differences of the inputs; metrics stay in the target's units")
-    t.add_argument("--window", type=int, help="input steps per window")
-    t.add_argument("--horizon", type=int, help="predict this many steps after the window (default 1)")
-    t.add_argument("--split", type=floats, help="train,val,test fractions in time order (default 0.7,0.15,0.15)")
-    backend_arguments(t)
-    t.add_argument("--dtype", choices=["float32", "float64"])
-    t.add_argument("--cell", choices=list(settings.CELLS))
-    t.add_argument("--hidden", type=int, help="hidden units")
-    t.add_argument("--layers", type=int, help="stacked recurrent layers")
-    t.add_argument("--bidirectional", action="store_true", default=None)
-    _model_option_arguments(t, settings)
-    t.add_argument("--output-activation", choices=["none", "tanh", "sigmoid"])
-    t.add_argument("--objective", choices=["many-to-one", "many-to-many"])
-    t.add_argument("--optimizer", choices=["sgd", "adam", "adagrad", "rmsprop", "adamw"])
-    t.add_argument("--lr", type=number, help="learning rate (> 0)")
-    t.add_argument("--momentum", type=float, help="SGD momentum")
-    t.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
-    t.add_argument("--batch-size", type=int, help="windows per update; 1 is per-sample SGD")
-    t.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None, help="a new seeded order of "
-                   "the training windows every epoch (default), or --no-shuffle: in time order, as Keras's "
-                   "shuffle=False")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--clip-value", type=float, help="clip every gradient element to [-v, v]")
-    t.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this")
-    t.add_argument("--tbptt", type=ints, help="K1,K2: truncated BPTT, update every K1 steps through K2 steps")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without a "
-                   "better validation loss, keep the best params")
-    t.add_argument("--min-epochs", type=int, metavar="N", help="classification: early stopping never stops a run "
-                   "before epoch N, nor keeps an epoch before it as the best (Keras's start_from_epoch)")
-    t.add_argument("--no-early-stopping", action="store_true", help="train every --epochs epoch (turns a "
-                   "preset's early stopping off)")
-    t.add_argument("--no-clip", action="store_true", help="no gradient clipping (turns a preset's --clip-norm / "
-                   "--clip-value off)")
-    t.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 10); with "
-                   "--text: every N updates (default 1000)")
-    t.add_argument("--diagnostics", nargs="?", const=("all",), type=names, metavar="WHAT",
-                   help="record gradient diagnostics in diagnostics.json and diagnostics.png: per update the "
-                   "gradient norm before clipping, per-parameter norms, clipping and update/parameter ratio; per "
-                   "epoch on a probe batch ||dL/dh_t||, the Jacobian profile and gate saturation. WHAT: all "
-                   "(default) or some of updates,flow,cell,jacobian,gates (cell: LSTM only)")
-    t.add_argument("--devices", type=int, metavar="N", help="data parallel: split every batch over N devices "
-                   "(--backend jax; on one CPU start with XLA_FLAGS=--xla_force_host_platform_device_count=N); "
-                   "the same numbers as one device")
-    t.add_argument("--dask-workers", type=int, metavar="N", help="data parallel on a Dask LocalCluster of N worker "
-                   "processes (--backend numpy or cupy; needs rnnx[dask]): every batch in N parts, the optimizer here; "
-                   "with --resume too (a resumed run never takes its Dask settings from its folder)")
-    t.add_argument("--dask-scheduler", metavar="ADDRESS", help="data parallel on a running Dask cluster "
-                   "(tcp://HOST:PORT): every batch in one part per worker; with --resume too")
-    t.add_argument("--dask-timeout", type=float, metavar="S", help="with --dask-*: seconds to reach the scheduler, "
-                   "and to wait for one update's result (default 60)")
-    t.add_argument("--coordinator", metavar="HOST:PORT", help="a multi-process run (jax.distributed): process 0 "
-                   "serves HOST:PORT, every process runs the same command with its --process-id; 'auto': "
-                   "detect a SLURM or Open MPI job. Needs --backend jax --devices N; only process 0 writes --out")
-    t.add_argument("--num-processes", type=int, metavar="N", help="with --coordinator HOST:PORT: the number of "
-                   "processes")
-    t.add_argument("--process-id", type=int, metavar="I", help="with --coordinator HOST:PORT: this process's index "
-                   "(0 .. N-1)")
-    t.add_argument("--coordinator-timeout", type=int, metavar="S", help="with --coordinator: seconds to wait for "
-                   "every process (default 60)")
-    t.add_argument("--probe-size", type=int, metavar="N", help="with --diagnostics: the first N training windows "
-                   "are the probe batch (default 32)")
-    t.add_argument("--out", help="output folder (default runs/<preset or csv name>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with --epochs N: "
-                   "extend it to N epochs, also a finished one; a text run: --max-updates N or --epochs N); in this "
-                   "process, or on Dask with --dask-workers N / --dask-scheduler ADDRESS given again")
-    t.add_argument("--overwrite", action="store_true", help="let a new run use an --out folder that holds files "
-                   "(a previous run's files there are replaced; other files stay)")
-    t.add_argument("--allow-changed-data", action="store_true", help="with --resume: continue on a CSV that "
-                   "changed since the run began")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    from rnnx.cli import panel_app, text_app
-
-    panel_app.add_panel_arguments(t)  # --npz / --ts / --uea: sequence classification
-    text_app.add_text_arguments(t)  # --text: a character-level model
-
-
-def _model_option_arguments(t: argparse.ArgumentParser, settings) -> None:
-    """One flag per layer and cell option of the registry (its name with - for _), valid
-    with the cells that have it: a bool is --name/--no-name, a finite set a choice."""
-    for name, o in settings.all_options().items():
-        cells = settings.cells_with(name)
-        defaults = dict.fromkeys(str(settings.defaults_of(c)[name]) for c in cells)
-        where = "" if len(cells) == len(settings.CELLS) else f"--cell {', '.join(cells)}; "
-        text = f"{o.help} ({where}default {' / '.join(defaults)})".replace("%", "%%")
-        flag = "--" + name.replace("_", "-")
-        if o.allowed is not None and set(o.allowed) == {True, False}:
-            t.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif o.allowed is not None:
-            t.add_argument(flag, choices=o.allowed, help=text)
-        else:
-            t.add_argument(flag, type=type(o.default), metavar=name.upper(), help=text)
+    """The flags of :data:`rnnx.cli.table.FLAGS`, grouped by task and topic, defaults shown."""
+    table.add_arguments(t)
 
 
 def _multi_process(args: argparse.Namespace) -> int | None:
@@ -204,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnx.cli import app
+    from rnnx.cli.tasks import classification as panel_app
+    from rnnx.cli.tasks import regression as app
+    from rnnx.cli.tasks import text as text_app
     from rnnx.cli.settings import DASK, resolve
-
-    from rnnx.cli import panel_app, text_app
 
     if panel_app.wants_panel(args):
         return panel_app.run_panel(args)
@@ -234,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         if extra:
             raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
                            + ", ".join("--" + k.replace("_", "-") for k in extra))
-        if panel_app.holds_run(args.resume): return panel_app.resume_panel(args)  # noqa: E701 (classification)
+        if panel_app.holds_run(args.resume): return panel_app.resume_panel(args)
         m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
                        dask={k: getattr(args, k) for k in DASK})
         if m.get("finished"):

@@ -1,0 +1,241 @@
+"""A classification run's record (``classes.json``) read back and checked, and ``rnnx train
+--resume DIR`` of such a run (:mod:`rnnx.cli.tasks.classification` trains it): the data files hashed
+before they are read, the run continued from its ``checkpoint.npz`` with its own settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from typing import Any
+
+from rnnx.cli import bounds, run, runfolder, settings
+from rnnx.cli.tasks import classification as panel_app
+from rnnx.cli.errors import AppError, flag_for
+from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model, positive_int,
+                                read_data, run_summary, train_in)
+
+_HEX64 = frozenset("0123456789abcdef")
+#: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
+MAX_RECORD_BYTES = 16 * 2**20
+
+
+def _is_sha256(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 64 and set(v) <= _HEX64
+
+
+def _data_problem(d: Any) -> str | None:
+    """What is wrong with a record's ``data`` (None: nothing)."""
+    if not isinstance(d, dict) or d.get("kind") not in DATA_FLAGS:
+        return f"data: expected an object with kind one of {', '.join(DATA_FLAGS)}"
+    if not (isinstance(d.get("path"), str) and os.path.isabs(d["path"])) or not _is_sha256(d.get("sha256")):
+        return "data: records no absolute path and SHA-256 of its file (written by an older rnnx)"
+    if d.get("test_path") is not None and not (isinstance(d["test_path"], str) and os.path.isabs(d["test_path"])
+                                               and _is_sha256(d.get("test_sha256"))):
+        return "data: records no absolute path and SHA-256 of its test file"
+    if d["kind"] == "uea" and not isinstance(d.get("name"), str):
+        return "data: records no UEA dataset name"
+    split = d.get("split")
+    if not (isinstance(split, list) and len(split) in (2, 3) and all(_is_number(f) for f in split)):
+        return f"data.split: expected 2 or 3 fractions, got {split!r}"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _record_problem(rec: Any, *, resume: bool, own_data: bool) -> str | None:
+    """What is wrong with a ``classes.json`` for its use (None: nothing): classifying needs
+    the classes, label kind, input size, standardisation and target settings; the run's own
+    cases its data record; resuming every setting too."""
+    if not isinstance(rec, dict) or rec.get("kind") != "rnnx-classes":
+        return "expected a JSON object of kind 'rnnx-classes'"
+    classes = rec.get("classes")
+    if not (isinstance(classes, list) and len(classes) >= 2
+            and all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes)
+            and len({str(c) for c in classes}) == len(classes)):
+        return "classes: expected a list of at least two distinct labels"
+    if rec.get("labels") not in ("per-sequence", "per-step"):
+        return f"labels: expected 'per-sequence' or 'per-step', got {rec.get('labels')!r}"
+    n = rec.get("input_size")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return f"input_size: expected a positive integer, got {n!r}"
+    st = rec.get("standardisation")
+    for key in ("mean", "std"):
+        v = st.get(key) if isinstance(st, dict) else None
+        if not (isinstance(v, list) and len(v) == n and all(_is_number(x) for x in v)) or (
+                key == "std" and min(v) <= 0):
+            return f"standardisation.{key}: expected {n} finite numbers{' > 0' if key == 'std' else ''}"
+    s = rec.get("settings")
+    need = (*(k for k in DEFAULTS if k not in OLDER_SETTINGS), "model_options") if resume else \
+        ("backend", "device", "dtype")
+    if not isinstance(s, dict) or any(k not in s for k in need):
+        missing = [k for k in need if not isinstance(s, dict) or k not in s]
+        return f"settings: expected {', '.join(need)}; missing {', '.join(missing)} (written by an older rnnx)"
+    if resume and not isinstance(s["model_options"], dict):
+        return "settings.model_options: expected an object"
+    if resume and rec.get("finished") not in (None, "done", "early-stopped"):
+        return f"finished: expected null, 'done' or 'early-stopped', got {rec.get('finished')!r}"
+    return _data_problem(rec.get("data")) if own_data else None
+
+
+def read_record(folder: str, option: str, *, resume: bool = False, own_data: bool = False) -> dict:
+    """``folder/classes.json``, checked for its use (:func:`_record_problem`); every problem
+    one AppError line naming the file."""
+    from rnnx.cli.errors import os_error
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
+    path = os.path.join(folder, CLASSES_FILE)
+    try:
+        with open_regular(path, nofollow=True) as f:  # a run's file: never through a link, a FIFO or a device
+            if os.fstat(f.fileno()).st_size > MAX_RECORD_BYTES:
+                raise AppError(f"{option}: {path!r} is larger than {MAX_RECORD_BYTES} bytes; expected a run's record")
+            rec = json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+    except NotARegularFile as e:
+        raise AppError(f"{option}: {path!r} {e.strerror}") from None
+    except OSError as e:
+        raise AppError(f"{option}: {os_error(e)}", code=1) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise AppError(f"{option}: {path!r} is not a readable run record ({type(e).__name__}: {e})") from None
+    why = _record_problem(rec, resume=resume, own_data=own_data)
+    if why:
+        raise AppError(f"{option}: {path!r} is not a classification run's record this rnnx can use: {why}")
+    return rec
+
+
+def stored_args(record: dict) -> tuple[str, argparse.Namespace]:
+    """(the data flag, the flags) that name a stored run's data, as its command line did."""
+    d = record["data"]
+    ns = argparse.Namespace(npz=None, ts=None, test_ts=None, uea=None, split=tuple(d["split"]))
+    flag = d["kind"]
+    if flag == "uea":
+        ns.uea = d["name"]
+    else:
+        setattr(ns, flag, d["path"])
+        ns.test_ts = d.get("test_path")
+    return flag, ns
+
+
+def _read_state(path: str) -> dict:
+    """The record of a classification run's ``checkpoint.npz`` (an rnnx ``fit-state`` file)."""
+    from rnnx.io import checkpoint
+
+    try:
+        meta, _ = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
+    except checkpoint.CheckpointError as e:
+        raise AppError(str(e)) from None
+    if meta["kind"] != "fit-state":
+        raise AppError(f"--resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of a classification "
+                       "run (an rnnx fit-state file)")
+    return meta
+
+
+def resume_panel(args: argparse.Namespace) -> int:
+    """``rnnx train --resume DIR`` of a classification run (:func:`holds_run`): continue it
+    from ``DIR/checkpoint.npz`` with its own settings and data, to its ``--epochs`` or to
+    ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished
+    run without ``--epochs`` is reported and nothing is written.  The data files are
+    hashed before they are read: a changed one is refused unless
+    ``args.allow_changed_data``.  Where it trains comes from the command line only
+    (``args.dask_scheduler`` / ``dask_workers`` / ``dask_timeout``; none: this process), never
+    from ``classes.json``, whose stored values are compared in one note line
+    (:func:`rnnx.cli.settings.placement`).  A refused resume changes no file: the record is
+    rewritten only once the run has started (:func:`rnnx.cli.tasks.classification.train_in`).  The
+    other flags are refused by ``rnnx train``'s parser."""
+    from rnnx.cli.runfolder import Lock
+
+    t_start = time.perf_counter()
+    folder, epochs = args.resume, args.epochs
+    if epochs is not None:
+        positive_int("epochs", epochs)
+    ckpt = os.path.join(folder, runfolder.CHECKPOINT)
+    if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
+        raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
+                       "an older rnnx, or stopped before its first checkpoint); start it again with --out")
+    run.need(quiet=args.quiet)
+    given = {k: getattr(args, k, None) for k in settings.DASK}
+    with Lock(folder, option="--resume") as lock:
+        record = read_record(folder, "--resume", resume=True, own_data=True)
+        meta = _read_state(ckpt)
+        s, done, at = _stored_settings(record, os.path.join(folder, CLASSES_FILE)), record.get("finished"), \
+            meta["epoch"]
+        placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
+        s.update(placed)
+        panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
+        flag = next((flag_for(k) for k, v in given.items() if v is not None), None)
+        if done and epochs is None and flag is not None:
+            raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
+                           "--epochs N (nothing was changed)")
+        stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
+            at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
+        if epochs is not None:
+            if epochs < at or (done and epochs == at):
+                raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it "
+                               "(nothing was changed)")
+            if stopped_early and epochs > at:
+                raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
+                               f"loss in {s['early_stopping']} epochs); more epochs would train none, as an "
+                               "uninterrupted run of as many stops there too; start a new run with a larger "
+                               "--early-stopping or --no-early-stopping (nothing was changed)")
+            s["epochs"] = epochs
+        elif done:
+            run.continue_run(folder, lock)
+            print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
+                  f"nothing was changed; extend it with --resume {folder} --epochs N")
+            return 0
+        target = run.target(s["backend"], s["device"], s["dtype"])
+        flag, ns = stored_args(record)
+        std = record["standardisation"]
+        with target.scope():
+            data = read_data(ns, flag, s["seed"], record["data"], option="--resume",
+                         allow_changed=args.allow_changed_data, stats=(std["mean"], std["std"]))
+            _same_run(data, record, folder)
+            for part in ("", "test_"):
+                if data.source[f"{part}sha256"] != record["data"].get(f"{part}sha256"):
+                    print(f"rnnx train: note: {data.source[f'{part}path']} changed since the run began "
+                          f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
+            tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
+            bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
+                               n_classes=len(data.classes), per_step=data.kind == "per-step",
+                               source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
+            model = build_model(s, record["input_size"], len(data.classes), data.kind)
+            name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
+            run.continue_run(folder, lock)  # only now: a refused resume changes no file
+            m = train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
+                          note=note)
+    print(run_summary(m, folder))
+    return 0
+
+
+def _stored_settings(record: dict, path: str) -> dict[str, Any]:
+    """The settings of a stored run (``record["settings"]``): the keys of :data:`DEFAULTS` and
+    ``model_options``, nothing else of the file (a key it adds is never read), their numbers
+    checked: a bad one is an AppError naming the file and the setting.  The Dask settings are
+    still the file's here: :func:`resume_panel` replaces them with the command line's."""
+    stored = record["settings"]
+    s = {k: stored[k] if k in stored or k not in OLDER_SETTINGS else OLDER_SETTINGS[k]
+         for k in (*DEFAULTS, "model_options")}
+    try:
+        panel_app.check_values(s, name=lambda key: f"settings.{key}")
+    except AppError as e:
+        raise AppError(f"--resume: {path!r} holds {e}; the file is malformed (edited by hand?), nothing was "
+                       "changed") from None
+    return s
+
+
+def _same_run(data: RunData, record: dict, folder: str) -> None:
+    """The data read again (changed, with --allow-changed-data) still fits the run: its
+    classes, label kind and features."""
+    n_in = int(data.parts["train"].x.shape[2])
+    if [str(c) for c in data.classes] != [str(c) for c in record["classes"]] or data.kind != record["labels"]:
+        raise AppError(f"--allow-changed-data: the data of {folder!r} now has the classes {list(data.classes)} "
+                       f"({data.kind}), the run {record['classes']} ({record['labels']}); expected the run's classes "
+                       "to continue it")
+    if n_in != record["input_size"]:
+        raise AppError(f"--allow-changed-data: the data of {folder!r} now has {n_in} features per step, the run "
+                       f"{record['input_size']}; expected the run's features to continue it")
+

@@ -1,0 +1,1011 @@
+"""What ``rnnx train``, ``predict``, ``forecast`` and ``save`` do, apart from parsing:
+:func:`train` (a new run from :class:`~rnnx.cli.settings.TrainSettings`), :func:`resume`,
+:func:`predict` and :func:`forecast` (from a run folder), :func:`save_from_torch`.
+
+A failure of the command's own is an :class:`AppError` worded for the command line; the
+library's errors (a ValueError naming a parameter: ``lr: ...``, ``window: ...``) pass
+through, and the CLI names the flag (:mod:`rnnx.cli.errors`).
+
+A run's folder holds ``checkpoint.npz`` (resumable state), ``model.npz`` (the trained
+model), ``metrics.json``, ``history.csv`` and the PNG plots; every file is written to a
+temporary name and renamed, so nothing already there is ever half-overwritten.  A run
+holds the folder's lock from start to end (:mod:`rnnx.cli.runfolder`); a folder that
+holds anything is reused only with ``--resume`` or ``--overwrite``.
+
+The order of a run's last writes makes every kill recoverable: the last epoch's
+checkpoint, then ``model.npz``, ``history.csv``, the plots and ``metrics.json``, then the
+checkpoint again, marked ``finished``.  ``--resume`` of a finished run rewrites nothing;
+of one killed after its last epoch it writes only what is missing.
+
+A checkpoint records where its data came from: a preset, or the CSV's absolute path,
+size and SHA-256; a resumed run refuses a CSV that changed unless told
+``--allow-changed-data``, and ``predict``/``forecast`` read a run's CSV only after its
+hash matches.  SIGINT, SIGTERM and SIGHUP stop a run at the next batch: the epoch in
+progress is undone, a checkpoint of the last complete one written, and the exit status
+is 128 + the signal's number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv as _csv
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+from typing import Any
+
+import rnnx
+from rnnx import backends, data, head
+from rnnx import params as P
+from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
+from rnnx.cli.errors import AppError, flag_for, os_error
+from rnnx.cli.run import checkpoint_epoch, distribution_for, out_file, stopped_message, target_for, writing_into
+from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
+from rnnx.cli.settings import TrainSettings
+from rnnx.cli.signals import Forced as _Forced
+from rnnx.cli.signals import Signals as _Signals
+from rnnx.cli.signals import writing_results
+from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
+from rnnx.io import atomic, checkpoint
+from rnnx.install import install_command
+from rnnx.io.jsonfile import finite_or_null
+from rnnx.model import Model
+from rnnx.tables import build_table
+from rnnx.dask_parallel import WorkersLost
+from rnnx.fitting import FitState, NonFiniteLoss, Stopped, fit
+from rnnx.train import TrainConfig
+from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
+from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
+
+#: ``rnnx forecast --steps`` at most (each step is one forward pass, host round trip included).
+MAX_FORECAST_STEPS = 1_000_000
+# history.csv's train_mse (a forward over every training window) at epochs 1, 10, 20, ..., the last and
+# the best; batch_loss and val_mse are every epoch's (docs/training.md, "The run folder")
+TRAIN_MSE_EVERY = 10
+
+__all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
+
+
+# -- what a run is built from ------------------------------------------------------------------
+def series_for(s: TrainSettings) -> tuple[list[float], dict]:
+    """The series of a series preset and the record of where it came from (``data`` in
+    checkpoints and model files).  A CSV column is a run of one target (:func:`table_for`)."""
+    return preset_series(PRESETS[s.preset]["series"]), {"kind": "preset", "path": None, "sha256": None, "bytes": None}
+
+
+def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
+              allow_changed: bool = False) -> tuple[Any, dict]:
+    """The named columns of a run (``--csv --targets [--inputs]`` or a preset of a bundled
+    table) as a :class:`rnnx.tables.Table`, and the record of where they came from (as
+    :func:`series_for`; the file's bytes hashed before any is parsed)."""
+    from rnnx import tables
+
+    preset = s.preset is not None
+    if preset:
+        try:
+            path = preset_table(PRESETS[s.preset]["table"])
+        except data.DataError as e:
+            raise AppError(f"--preset {s.preset}: {str(e).removeprefix('preset: ')}") from None
+    else:
+        path = os.path.abspath(s.csv)
+    want = None
+    if record is not None and record.get("sha256"):
+        if record.get("path") not in (None, path):
+            raise AppError(f"{option}: the file records its data as {record.get('path')!r} but its settings as "
+                           f"{path!r}; expected the same file (the file was edited by hand?)")
+        want = None if allow_changed else record.get("sha256")
+    try:
+        table = tables.read_table(path, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
+                                  missing=s.missing, sha256=want)
+    except data.DataChanged as e:
+        if option == "--resume":
+            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+        raise AppError(f"{option}: {e}; predict on a file as it is now with --csv FILE") from None
+    except data.DataError as e:  # the inputs default to the targets: name the flag that was given
+        if s.inputs is None and str(e).startswith("inputs: "):
+            raise data.DataError("targets: " + str(e).removeprefix("inputs: ")) from None
+        raise
+    return table, {"kind": "preset" if preset else "csv", "path": path, "sha256": table.digest,
+                   "bytes": os.path.getsize(path)}
+
+
+def model_for(s: TrainSettings) -> Model:
+    """The run's model: one input per input column (1 for a series), one output per target."""
+    n_in = len(s.inputs or s.targets) if s.table else 1
+    n_out = len(s.targets) if s.table else 1
+    return Model(s.cell, n_in, s.hidden, n_out, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
+                 output_activation=s.output_activation, objective=s.objective)
+
+
+def train_config(s: TrainSettings) -> TrainConfig:
+    return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, optimizer=s.optimizer, lr=s.lr, momentum=s.momentum,
+                       nesterov=s.nesterov, clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt,
+                       loss=s.loss, seed=s.seed, early_stopping=s.early_stopping, freeze=s.freeze,
+                       shuffle=s.shuffle)
+
+
+def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
+                norms: tuple[data.Normaliser, ...] | None = None, scalers: tuple | None = None) -> Dataset:
+    """The windows of the run on its target (``series``: a list of values, or a
+    :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
+    ``scalers``, a table run's input columns'): a resumed run's own normalisation.  A new
+    run under a bounded ``--output-activation`` scales its targets onto the activation's
+    range (:data:`rnnx.head.RANGES`) instead of standardising them; a resumed run keeps the
+    scaling it stored, whichever it was."""
+    xp = target.namespace()
+    scale_to = head.RANGES.get(s.output_activation) if s.normalise else None
+    if s.table:
+        return build_table(series.values, columns=series.columns, inputs=s.inputs or s.targets,
+                           targets=s.targets, window=s.window, horizon=s.horizon, split=s.split,
+                           every_step=s.objective == "many-to-many", difference=s.difference,
+                           final_target_every_step=s.final_target_every_step, time=series.time, xp=xp,
+                           dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norms, scalers=scalers,
+                           target_range=scale_to)
+    norm = norms[0] if norms else None
+    if not s.normalise:
+        norm = data.Normaliser(0.0, 1.0)
+    return build(series, window=s.window, horizon=s.horizon, split=s.split,
+                 every_step=s.objective == "many-to-many", final_target_every_step=s.final_target_every_step,
+                 xp=xp, dtype=getattr(xp, s.dtype), device=target.device_obj(), norm=norm, target_range=scale_to)
+
+
+def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
+    """A test part whose targets leave the training range (a trending series): one line
+    naming each target that does, and that --difference models the change instead."""
+    import numpy as np
+
+    from rnnx import tables
+
+    train, test = ds.parts["train"], ds.parts["test"]
+    if train.n and test.n:
+        msg = tables.range_warning(np.asarray(train.last_targets).T, np.asarray(test.last_targets).T, list(names))
+        if msg:
+            print(f"rnnx train: {msg}", file=sys.stderr)
+
+
+def _norm_meta(ds: Dataset) -> dict:
+    """The normalisation a model file and a checkpoint record: ``norm`` (the first or only
+    target's ``[mean, std]``, as every file has), ``target_norms`` (one ``[mean, std]`` per
+    target: a run of several targets only, so a one-target file is as before) and
+    ``scalers`` (a table run's input columns')."""
+    meta: dict = {"norm": [ds.norm.mean, ds.norm.std]}
+    if ds.n_targets > 1:
+        meta["target_norms"] = [[n.mean, n.std] for n in ds.target_norms]
+    if ds.scalers:
+        meta["scalers"] = [[n.mean, n.std] for n in ds.scalers]
+    return meta
+
+
+def stored_norms(meta: dict, s: TrainSettings, path: str, option: str) -> tuple[data.Normaliser, ...]:
+    """One normaliser per target of a stored run (``target_norms``, else ``norm``: a file of
+    one target, also one written before several targets existed); a count that is not the
+    run's number of targets is one AppError."""
+    stored = meta.get("target_norms")
+    norms = tuple(data.Normaliser(*v) for v in stored) if stored else (data.Normaliser(*meta["norm"]),)
+    want = len(s.targets) if s.table else 1
+    if len(norms) != want:
+        raise AppError(f"{option}: {path!r} holds {len(norms)} target normaliser(s) for the {want} target "
+                       f"column(s) of its settings; expected one per target (the file was edited by hand?)")
+    return norms
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: FitState, target, *,
+                    source: dict, patience_from: int, finished: str | None = None,
+                    settings: dict | None = None) -> None:
+    """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs as the one training
+    checkpoint, ``fit-state`` version 2 (:func:`rnnx.training.state.save_state`; the history in
+    the run's columns, :func:`rnnx.training.windows.history_row`; ``settings``: fit's, default
+    ``st.settings``), the run's own record under ``run`` (:func:`run_record`); ``finished``: why
+    the run ended, once every output file is written."""
+    record = run_record(s, ds, st.epoch, source=source, patience_from=patience_from, finished=finished)
+    state.save_state(os.path.join(out, CHECKPOINT), model,
+                     dataclasses.replace(st, history=[history_row(r) for r in st.history]),
+                     settings if settings is not None else (st.settings or {}), run=record,
+                     to_numpy=target.to_numpy)
+
+
+#: ``run.kind`` of a series run's checkpoint (``fit-state`` version 2).
+RUN_KIND = "rnnx-series-run"
+
+
+def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
+               finished: str | None) -> dict:
+    """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
+    (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``), ``rng``, the
+    ``data`` record, ``finished`` and ``patience_from``."""
+    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
+              "rng": {"seed": s.seed, "epoch": epoch}, "data": source, "finished": finished,
+              "patience_from": patience_from}
+    record.update(_norm_meta(ds))
+    return record
+
+
+def checkpoint_record(meta: dict) -> dict:
+    """A run folder's checkpoint record read as one flat dict: a ``fit-state`` file's ``run``
+    record (a series run's TrainSettings under ``settings``, ``finished``, ``data``...) over its
+    meta; an older ``checkpoint`` file's meta as it is."""
+    run = meta.get("run") if meta.get("kind") == "fit-state" else None
+    return {**meta, **run} if isinstance(run, dict) else meta
+
+
+def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
+    """A series run's checkpoint (``fit-state`` version 2, or the ``checkpoint`` kind before it:
+    :func:`rnnx.training.state.read_state`) as (a flat record: the run's own fields and the engine's,
+    ``best_val`` the best score; the array groups ``params``, ``best``, ``opt.<slot>``)."""
+    try:
+        got = state.read_state(path, nofollow=True)  # a run's file: never through a link
+    except checkpoint.CheckpointError as e:
+        if " file, expected a training checkpoint" in str(e):
+            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
+            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
+        raise AppError(str(e)) from None
+    if got.kind != "checkpoint" and got.run.get("kind") != RUN_KIND:
+        raise AppError(f"{option}: {path!r} is the {got.kind} file of another run kind (its run record: "
+                       f"{got.run.get('kind')!r}), expected {what}")
+    st = got.state
+    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "epoch": st.epoch,
+            "updates": st.updates, "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_score,
+            "best_epoch": st.best_epoch, "clipped": st.clipped}
+    groups = {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
+    groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
+    return meta, groups
+
+
+def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict, TrainSettings]:
+    """Read ``folder/name`` (a file of ``kind``: ``model``, or ``checkpoint``: the run's training
+    checkpoint, :func:`_read_checkpoint`) and the settings it stores; every problem is one
+    AppError line."""
+    path = os.path.join(folder, name)
+    if not os.path.isdir(folder):
+        raise AppError(f"{option}: {folder!r} is not a folder holding a run")
+    if kind == "checkpoint":
+        meta, groups = _read_checkpoint(path, option, what)
+    else:
+        try:
+            meta, groups = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
+        except checkpoint.CheckpointError as e:
+            raise AppError(str(e)) from None
+        if meta.get("kind") != kind:
+            raise AppError(f"{option}: {path!r} is a {meta.get('kind')!r} file, expected {what}")
+    try:
+        s = TrainSettings.from_json(meta.get("settings") or {})
+    except (ValueError, TypeError) as e:
+        raise AppError(f"{option}: {path!r} holds settings this rnnx cannot read ({e})") from None
+    if s.table and "scalers" not in meta and (meta.get("settings") or {}).get("column") is not None:
+        meta = {**meta, "scalers": [meta.get("norm")]}  # a --column run's file: its one input is its target
+    if s.preset is not None and (not isinstance(s.preset, str) or s.preset not in PRESETS):
+        shown = repr(s.preset) if len(repr(s.preset)) <= 80 else repr(s.preset)[:77] + "..."
+        raise AppError(f"{option}: {path!r} holds settings.preset {shown}, not one of rnnx's presets "
+                       f"({', '.join(PRESETS)}); the file is malformed (edited by hand?)")
+    return meta, groups, s
+
+
+def load_run(folder: str) -> tuple[dict, dict, TrainSettings]:
+    return _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
+
+
+def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
+    arrs = groups.get(group, {})
+    try:
+        checkpoint.check_params(path, arrs, model.param_shapes(), f"{model.layer!r} + head")
+    except checkpoint.CheckpointError as e:
+        raise AppError(str(e)) from None
+    return {k: target.from_numpy(arrs[k].astype(dtype)) for k in model.param_shapes()}
+
+
+def _same_model(stored: dict, model: Model) -> bool:
+    """Does a stored ``Model.config()`` describe ``model`` (an older file's config, with
+    fewer keys, read as this version reads it)?"""
+    try:
+        return Model.from_config(stored).config() == model.config()
+    except (ValueError, TypeError):
+        return False
+
+
+# -- train ------------------------------------------------------------------------------------------
+def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overwrite: bool = False) -> dict:
+    """``rnnx train``: a new run in ``out`` (default ``runs/<preset or csv name>``); returns
+    the metrics it wrote.  ``out`` must be missing or empty unless ``overwrite`` (which
+    replaces a previous run's files there and leaves any other file)."""
+    out = out if out is not None else os.path.join(
+        "runs", s.preset or os.path.splitext(os.path.basename(str(s.csv)))[0])
+    run.check_new(out, overwrite=overwrite)
+    if s.csv is not None:  # the run records where its data is, from wherever it is resumed
+        s = dataclasses.replace(s, csv=os.path.abspath(s.csv))
+    return _run(s, out, None, quiet, overwrite=overwrite)
+
+
+def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
+           dask: dict | None = None) -> dict:
+    """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
+    ``epochs`` extends it (also a finished one).  A finished run without ``epochs`` is
+    reported as finished and nothing is written (``{"finished": True, ...}``).
+
+    ``dask``: the command line's ``dask_scheduler`` / ``dask_workers`` / ``dask_timeout``
+    (None: not given).  Where the run trains comes from them only, never from the
+    checkpoint (a file is data: it names no address or process count to use); the stored
+    ones are compared and a difference said in one note line
+    (:func:`rnnx.cli.settings.placement`)."""
+    from rnnx.cli import settings
+
+    dask = {k: (dask or {}).get(k) for k in settings.DASK}
+    if not os.path.isdir(folder):
+        raise AppError(f"--resume: {folder!r} is not a folder holding a run")
+    if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: the reader names what it is
+        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
+                       "first checkpoint: start it again with --out)")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise AppError(f"--epochs: expected a positive integer, got {epochs!r}")
+    with Lock(folder, option="--resume") as lock:
+        meta, groups, s = load_run(folder)
+        placed, note = settings.placement(meta.get("settings") or {}, dask)
+        s = dataclasses.replace(s, **placed)
+        settings.check_resumed_dask(s, dask)
+        done = meta.get("finished")
+        given = next(("--" + k.replace("_", "-") for k, v in dask.items() if v is not None), None)
+        if done and epochs is None and given is not None:
+            raise AppError(f"{given}: the run in {folder!r} is finished ({meta['epoch']} epochs): nothing trains; "
+                           f"extend it with --epochs N (nothing was changed)")
+        if epochs is not None:
+            if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
+                raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
+                               "extend it (nothing was changed)")
+            extended = epochs > s.epochs or bool(done)
+            s = dataclasses.replace(s, epochs=epochs)
+            if extended:  # early stopping counts its patience from here
+                meta = {**meta, "patience_from": meta["epoch"]}
+        elif done:
+            run.continue_run(folder, lock)
+            return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
+                    "best_epoch": meta["best_epoch"]}
+        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
+
+
+def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
+         lock: Lock | None = None, allow_changed_data: bool = False, note: str | None = None) -> dict:
+    t_start = time.perf_counter()
+    run.need(quiet=quiet)
+    target = target_for(s.backend, s.device)
+    with target.scope():  # the backend's precision scope (JAX float64 on, torch no TF32), undone after
+        return _run_on(target, s, out, resumed, quiet, t_start, overwrite=overwrite, lock=lock,
+                       allow_changed_data=allow_changed_data, note=note)
+
+
+def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float,
+            *, overwrite: bool, lock: Lock | None, allow_changed_data: bool, note: str | None = None) -> dict:
+    run.check_dtype(target, s.dtype)
+    cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
+    bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
+    meta = resumed[0] if resumed is not None else None
+    if s.table:
+        series, source = table_for(s, meta.get("data") if meta else None, option="--resume" if meta else "--csv",
+                                   allow_changed=allow_changed_data)
+    else:
+        series, source = series_for(s)
+    if s.csv is not None:
+        bounds.check_fits(s, series_length=len(series.values))
+    if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
+        print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
+              f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
+    norms = stored_norms(meta, s, os.path.join(out, CHECKPOINT), "--resume") if meta is not None else None
+    scalers = tuple(data.Normaliser(*v) for v in meta["scalers"]) if meta is not None and meta.get("scalers") else None
+    try:
+        ds = dataset_for(s, series, target, norms, scalers)
+    except data.DataError as e:  # --window, --horizon, --split against this series: say which series
+        if s.csv is None or not str(e).startswith(("window:", "horizon:", "split:")):
+            raise
+        raise data.DataError(f"{e} (--csv {s.csv})") from None
+    if s.table and not s.difference and resumed is None:
+        _warn_range(ds, s.targets)
+    model = model_for(s)
+    if cfg.tbptt and model.objective != "many-to-many":
+        raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
+    if resumed is None:  # only now, with every input checked, touch the output folder
+        return run.new_run(out, overwrite=overwrite,
+                           work=lambda o: _train_in(target, s, o, None, quiet, t_start, cfg, ds, model, source))
+    run.continue_run(out, lock)
+    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source, note=note)
+
+
+def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> tuple[FitState, int]:
+    """The engine's state to start from (new, or the checkpoint's) and the epoch early
+    stopping counts its patience from (an extended run's)."""
+    xp, dev, dtype = target.namespace(), target.device_obj(), getattr(target.namespace(), s.dtype)
+    if resumed is None:
+        if s.init == "normal-0.01":
+            params = P.init_normal(xp, model.param_shapes(), std=0.01, seed=s.seed, dtype=dtype, device=dev)
+        else:
+            params = model.init_params(xp, seed=s.seed, dtype=dtype, device=dev)
+        return FitState(params, opt.init(params)), 0
+    meta, groups = resumed
+    path = os.path.join(out, CHECKPOINT)
+    if not _same_model(meta["model"], model):
+        raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
+    params = _restore(groups, model, target, s.dtype, path, "params")
+    best = _restore(groups, model, target, s.dtype, path, "best")
+    opt_state = opt.init(params)
+    opt_state["step"] = meta["opt_step"]
+    for slot in opt_state["slots"]:
+        if meta["opt_step"] > 0 or slot == "sum":
+            opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
+                                        for k, v in groups.get(f"opt.{slot}", {}).items()}
+    # (best_val: the best score, an older file's converted by state.read_state)
+    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, meta["best_val"],
+                  meta["best_epoch"], clipped=meta["clipped"])
+    return st, meta.get("patience_from", 0)
+
+
+def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
+              ds: Dataset, model: Model, source: dict, *, note: str | None = None) -> dict:
+    """Train in the locked folder ``out`` with :func:`rnnx.fit` (the one engine) and write
+    the run's files.  The windows' series-scale MSEs are :class:`~rnnx.training.windows.SeriesMetrics`
+    (early stopping and the best epoch monitor its ``score``), the checkpoint is the run
+    folder's ``checkpoint.npz`` (written by fit's ``checkpoint`` callable), a non-finite epoch
+    is replayed to name its first non-finite number (``find_non_finite``).  ``note``: where a
+    resumed run trains against where it trained (:func:`rnnx.cli.settings.placement`),
+    printed once the run is placed (a refusal before stays one line)."""
+    opt = cfg.make_optimizer()
+    st, patience_from = _initial_state(target, s, out, resumed, model, opt)
+    rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
+    scores = WindowScores(model, ds, target)
+    seen = {"epoch": st.epoch, "started": False}  # the last complete epoch; the run set up
+
+    def started(run) -> None:
+        seen["started"] = True
+        if note is not None:
+            runfolder.say([note])
+        if rec is not None and resumed is not None:
+            run_diagnostics.load(rec, out)
+
+    def on_epoch(run, row: dict) -> None:
+        seen["epoch"] = row["epoch"]
+
+    def ckpt(fs: FitState) -> None:
+        run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
+        seen["settings"] = fs.settings  # fit's run settings, for the last write too
+        save_checkpoint(out, s, model, ds, fs, target, source=source, patience_from=patience_from)
+
+    bar = None if quiet else ProgressBar(cfg.epochs, desc=f"rnnx train {s.name}",
+                                         postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
+    series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
+    callbacks = [series, LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
+                 *([] if bar is None else [bar])]
+    if cfg.early_stopping:
+        callbacks.append(EarlyStopping(cfg.early_stopping, monitor="score", patience_from=patience_from))
+    part = ds.parts["train"]
+    t0 = time.perf_counter()
+    with _Signals() as signals:
+        try:
+            try:
+                if cfg.check_finite:
+                    scores.check_inputs(st.params)
+                with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    result = fit(model, part.x, part.y, batch_first=False, epochs=cfg.epochs,
+                                 batch_size=cfg.batch_size, shuffle=cfg.shuffle, optimizer=opt, loss=cfg.loss,
+                                 clip_value=cfg.clip_value, clip_norm=cfg.clip_norm, tbptt=cfg.tbptt, seed=cfg.seed,
+                                 freeze=cfg.freeze, resume=st, checkpoint=ckpt,
+                                 checkpoint_every=s.checkpoint_every or cfg.epochs + 1,
+                                 should_stop=signals.stop_requested, diagnostics=rec,
+                                 distribution=distribution_for(s), callbacks=callbacks, monitor="score",
+                                 find_non_finite=cfg.check_finite)
+            finally:
+                if bar is not None:
+                    bar.close()
+        except Stopped as e:
+            raise AppError(stopped_message(out, e.state.epoch, signals.pending, written=True),
+                           code=128 + signals.pending, label=None) from None
+        except _Forced as f:
+            raise AppError(stopped_message(out, seen["epoch"], f.signum, written=False), code=128 + f.signum,
+                           label=None) from None
+        except NonFiniteLoss as e:
+            kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
+                run_diagnostics.save(rec, out)
+            wrote = partial.write_partial_results(out, e)  # history.csv, convergence.png, diagnostics.png up to it
+            shown = f"; {', '.join(wrote)} show the run up to it" if wrote else ""
+            last = f"the last good checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}" if kept else \
+                "no checkpoint had been written yet"
+            where = f" ({e.where})" if e.where else ""
+            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}{shown}; "
+                           "try --clip-norm 1.0 or a lower --lr", code=3) from None
+        except (backends.Unavailable, WorkersLost) as e:
+            if not seen["started"]:  # more --devices than present; no Dask scheduler there
+                own = f" (the run's own --devices {s.devices})" if resumed is not None and \
+                    str(e).startswith("devices:") else ""
+                raise AppError(f"--{e}{own}") from None
+            if isinstance(e, backends.Unavailable):
+                raise
+            # without a checkpoint there is nothing to resume (and a new folder is removed)
+            kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
+                f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
+            raise AppError(f"{e}; {then}", code=1) from None
+        except ValueError as e:
+            if seen["started"]:
+                raise
+            # the probe batch larger than the training windows; what data parallel refuses
+            flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
+                                                              "--dask-scheduler" if s.dask_scheduler is not None
+                                                              else None)
+            if flag is not None and str(e).startswith(("distribution:", "loss:")):
+                raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
+            if str(e).startswith("dask-scheduler:"):
+                raise AppError(f"--{e}") from None
+            if str(e).startswith("probe_size"):
+                raise run_diagnostics.probe_error(e, "training windows") from None
+            raise
+        except OSError as e:
+            kept = os.path.exists(os.path.join(out, CHECKPOINT))
+            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; free space or fix permissions, then " \
+                f"continue with: {runfolder.resume_command(out)}" if kept else \
+                "no checkpoint was written; free space or fix permissions, then start the run again"
+            raise AppError(f"{os_error(e)}; {then}", code=1) from None
+        train_seconds = time.perf_counter() - t0
+        st, why = result.state, result.stopped
+        # the last writes: a first signal now waits until they are done (well under a second)
+        final = st.params
+        use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
+        with writing_results(out, os.path.join(out, CHECKPOINT), signals):
+            _fill_train_mse(series, st, final)
+            metrics = _metrics(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
+            _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
+            if rec is not None:
+                run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
+            metrics["seconds_total"] = time.perf_counter() - t_start
+            atomic.write_text(os.path.join(out, "metrics.json"),
+                        json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
+            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
+                            settings=seen.get("settings") or {})
+    return {**metrics, "out": out}
+
+
+def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
+    """history.csv's ``train_mse`` at the run's last epoch (``final``) and its best epoch
+    (``st.best_params``), where :class:`SeriesMetrics` left them out (it computes the
+    training windows' MSE every :data:`TRAIN_MSE_EVERY` epochs)."""
+    by_epoch = {r["epoch"]: r for r in st.history}
+    if st.epoch in by_epoch:
+        series.fill(by_epoch[st.epoch], final)
+    if st.best_params is not None and st.best_epoch in by_epoch:
+        series.fill(by_epoch[st.best_epoch], st.best_params)
+
+
+def _versions(target) -> dict:
+    """rnnx, Python, NumPy, array-api-compat and the backend's own (:func:`rnnx.backends.versions`:
+    the library, CUDA and the GPU's name where there is one)."""
+    import importlib.metadata as md
+
+    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
+    for dist in ("numpy", "array-api-compat"):
+        try:
+            v[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return {**v, **backends.versions(target.backend, target.device)}
+
+
+def _metrics(s: TrainSettings, model: Model, cfg: TrainConfig, scores: WindowScores, st: FitState, final: dict,
+             use: dict, why: str, target, train_seconds, t_start, source: dict):
+    """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
+    a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
+    from rnnx.cli.signals import stage
+
+    with stage("metrics.json"):
+        return _metrics_of(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
+
+
+def _metrics_of(s: TrainSettings, model: Model, cfg: TrainConfig, scores: WindowScores, st: FitState, final: dict,
+                use: dict, why: str, target, train_seconds, t_start, source: dict):
+    ds = scores.ds
+    m = {
+        "preset": s.preset, "csv": s.csv, "inputs": list(ds.inputs) or None,
+        "targets": list(s.targets) if s.table else None, "difference": s.difference,
+        "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
+        "model": model.config(), "train": cfg.to_json(),
+        "stopped": why, "epochs": st.epoch, "best_epoch": st.best_epoch,
+        "final": {p: scores.mse(p, final) for p in ("train", "val", "test")},
+        "best": {p: scores.mse(p, st.best_params or final) for p in ("train", "val", "test")},
+        "used_params": "best" if use is not final else "final",
+        "test_mse": scores.mse("test", use),
+        "persistence_test_mse": ds.persistence_mse("test"),
+        "clipped_updates": st.clipped, "updates": st.updates,
+        "clipped_fraction": st.clipped / max(1, st.updates),
+        "seconds_training": train_seconds, "seconds_to_train_end": time.perf_counter() - t_start,
+        "versions": _versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
+        "normalisation": {"mean": ds.norm.mean, "std": ds.norm.std},
+        "settings": s.to_json(), "data": source,
+    }
+    if ds.n_targets > 1:
+        m["per_target"] = _per_target(scores, final, use, st.best_params or final)
+        m["persistence_test_mse"] = math.fsum(ds.persistence_mse("test", k) for k in range(ds.n_targets)) / ds.n_targets
+    return m
+
+
+def _per_target(scores: WindowScores, final: dict, use: dict, best: dict) -> dict:
+    """metrics.json's ``per_target`` (a run of several targets): each target's MSEs in its
+    own units, as the top-level keys (which are their means over the targets) hold them."""
+    parts, ds = ("train", "val", "test"), scores.ds
+    fin = {p: scores.mse_per_target(p, final) for p in parts}
+    bst = {p: scores.mse_per_target(p, best) for p in parts}
+    test = scores.mse_per_target("test", use)
+    return {name: {"test_mse": test[k], "persistence_test_mse": ds.persistence_mse("test", k),
+                   "final": {p: fin[p][k] for p in parts}, "best": {p: bst[p][k] for p in parts},
+                   "normalisation": {"mean": norm.mean, "std": norm.std}}
+            for k, (name, norm) in enumerate(zip(ds.targets, ds.target_norms))}
+
+
+def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: FitState, use, metrics, target,
+                   source: dict) -> None:
+    """history.csv, model.npz and the plots.  A failure names its stage (``writing
+    model.npz: ...``, :func:`rnnx.cli.signals.stage`; the run stays resumable); a plot that
+    cannot be drawn is left out with a note naming it (:func:`_plot`), never failing the run."""
+    from rnnx.cli.signals import stage
+
+    with stage("history.csv"):
+        buf = io.StringIO()
+        history = [history_row(r) for r in st.history]
+        if history:
+            w = _csv.DictWriter(buf, fieldnames=list(history[0]))
+            w.writeheader()
+            w.writerows(history)
+        atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
+    with stage(MODEL):
+        meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
+                "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
+        meta.update(_norm_meta(ds))
+        checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
+    from rnnx import plots
+
+    name = s.preset or os.path.basename(str(s.csv))
+    title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
+    _plot(os.path.join(out, "convergence.png"),
+          lambda path: plots.convergence(history, path, title, metrics.get("best_epoch")))
+    test = ds.parts["test"]
+    if not test.n:
+        return
+    xs, xlabel = plots.time_axis(test.target_index, ds.time, s.time_column)
+    path = os.path.join(out, "predictions.png")
+    if ds.n_targets == 1:
+        target_name = ds.targets[0] if ds.targets else name  # a series preset: its name
+        _plot(path, lambda path: plots.predictions(
+            xs, test.last_target, scores.predict("test", use), test.last_input, path,
+            f"{name} test part, one-step predictions: MSE {metrics['test_mse']:.3g} "
+            f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel, target_name))
+        return
+    per = metrics["per_target"]
+    titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
+              for t in ds.targets]
+    _plot(path, lambda path: plots.prediction_panels(
+        xs, list(ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
+        titles, f"{name} test part, one-step predictions", xlabel))
+
+
+def _plot(path: str, draw) -> None:
+    """``draw(path)``, a plot of the run's results; one that matplotlib cannot draw (a
+    ValueError, OverflowError or FloatingPointError from its range arithmetic) is left out
+    with a note naming it, and an older file of that name removed (it would show another
+    state of the run).  Other failures name the stage (``writing predictions.png: ...``)."""
+    from rnnx.cli.signals import stage
+
+    with stage(os.path.basename(path)):
+        try:
+            draw(path)
+        except (ValueError, OverflowError, FloatingPointError) as e:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            print(f"rnnx train: note: {path} not drawn ({type(e).__name__}: {' '.join(str(e).split())}); the "
+                  "numbers are in metrics.json", file=sys.stderr)
+
+
+# -- predict / forecast --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def loaded_model(folder: str, backend: str | None, device: str | None, *, from_checkpoint: bool = False):
+    """The model of a run folder, on ``backend`` (default: the run's own) and ``device``,
+    inside that backend's precision scope (so it computes as it was trained): yields
+    ``(meta, settings, target, dtype, model, params)``.  ``from_checkpoint``: the params of
+    the run's last checkpoint instead (a run that did not finish has no model file; ``meta``
+    then has the model file's ``window``, ``horizon`` and ``dtype`` from its settings)."""
+    name, kind, what = (CHECKPOINT, "checkpoint", "a training checkpoint") if from_checkpoint else \
+        (MODEL, "model", "a model file")
+    path = os.path.join(folder, name)
+    meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
+    if from_checkpoint:
+        meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
+    target = target_for(backend or s.backend, device if backend else (device or s.device))
+    with target.scope():
+        dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
+        model = Model.from_config(meta["model"])
+        params = _restore(groups, model, target, dtype, path, "params")
+        from rnnx import checks
+
+        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()],
+                                      xp=target.namespace())
+        if bad is not None:
+            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        yield meta, s, target, dtype, model, params
+
+
+#: The data flags of ``train`` that ``predict``/``forecast``/``diagnose --model`` take too (``--column
+#: NAME`` is ``--targets NAME``): each given must be the model's (``--missing``: how a new ``--csv`` is read).
+DATA_FLAGS = ("targets", "inputs", "time_column", "missing")
+
+
+def _flag_value(v: Any) -> str:
+    return ",".join(v) if isinstance(v, (tuple, list)) else str(v)
+
+
+def check_columns(s: TrainSettings, columns: dict | None, csv: str | None) -> str:
+    """The data flags given to a command on a trained model (:data:`DATA_FLAGS`, None: not
+    given) against the model's own; returns the missing-value policy to read ``csv`` with.
+    A model of a series preset reads one column of a new ``--csv`` (``--targets``/``--column``)."""
+    given = {k: v for k, v in (columns or {}).items() if v is not None}
+    if not s.table:  # a series preset: --column/--targets names the column of a new series
+        other = next((k for k in given if k != "targets"), None)
+        if other is not None:
+            raise AppError(f"{flag_for(other)}: applies to a model of named columns; this model of the series preset "
+                           f"{s.preset} reads one column: give --csv FILE --column NAME")
+        if "targets" in given and len(given["targets"]) != 1:
+            raise AppError(f"--targets: this model of the series preset {s.preset} reads one column; got "
+                           f"{_flag_value(given['targets'])}")
+        if "targets" in given and not csv:
+            raise AppError("--column: applies with --csv only (without it the run's own data is used)")
+        if csv and "targets" not in given:
+            raise AppError("--column: required with --csv (the name of the column to predict)")
+        return "error"
+    own = {"targets": s.targets, "inputs": s.inputs or s.targets, "time_column": s.time_column, "missing": s.missing}
+    for k, v in given.items():
+        if k == "missing" and csv:
+            continue  # how the new file is read
+        if (tuple(v) if isinstance(v, (tuple, list)) else v) != own[k]:
+            how = "reads" if k in ("inputs", "time_column", "missing") else "predicts"
+            raise AppError(f"{flag_for(k)}: this model {how} {flag_for(k)} {_flag_value(own[k]) if own[k] else 'none'} "
+                           f"(as it was trained), got {_flag_value(v)}; give its own or leave the flag out")
+    return given.get("missing", s.missing)
+
+
+def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: dict | None) -> list[float]:
+    """A new series (``--csv`` and its ``--column``), or the run's own (a series preset's)."""
+    check_columns(s, columns, csv_path)
+    if csv_path:
+        return data.load_csv(csv_path, columns["targets"][0])
+    return series_for(s)[0]
+
+
+def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
+    """The table a model of named columns reads: ``csv`` (which must have the run's
+    columns), or its run's own file, unchanged (its SHA-256 matches)."""
+    from rnnx import tables
+
+    missing = check_columns(s, columns, csv)
+    if csv:
+        return tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
+                                 missing=missing)
+    if not (meta.get("data") or {}).get("sha256"):
+        raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
+    return table_for(s, meta.get("data"), option="--model")[0]
+
+
+def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
+                   dtype: str) -> Dataset:
+    """The windows a model of named columns predicts: its run's test part, or every window
+    of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    table = _model_table(folder, meta, s, csv, columns)
+    xp = target.namespace()
+    try:
+        return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
+                           window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+                           every_step=s.objective == "many-to-many", difference=s.difference,
+                           final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
+                           dtype=getattr(xp, dtype), device=target.device_obj(),
+                           norm=stored_norms(meta, s, os.path.join(folder, MODEL), "--model"),
+                           scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
+    except data.DataError as e:
+        raise AppError(f"--csv: {csv!r} ({len(table.values)} rows) does not fit the model: {e}" if csv else
+                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+
+
+def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
+            backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
+    """One-step forecasts of every window of the run's test part, or of every window of a
+    new series (``csv``), normalised as the model was trained.  ``columns``: the data flags
+    given (:func:`check_columns`)."""
+    with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        out = out_file(folder, out, "predictions.csv", overwrite=overwrite)
+        xp = target.namespace()
+        if s.table:
+            ds = table_windows(folder, meta, s, csv, columns, target, dtype)
+        else:
+            series = stored_series(s, meta, csv, columns)
+            try:
+                ds = build(series, window=meta["window"], horizon=meta["horizon"],
+                           split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
+                           xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
+                           norm=data.Normaliser(*meta["norm"]))
+            except data.DataError as e:  # the series against the model's window: name the one at fault
+                raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
+                               f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+        test = ds.parts["test"]
+        preds = WindowScores(model, ds, target).predict_all("test", params)
+    with writing_into(folder, out):
+        atomic.write_text(out, _predictions_csv(ds, preds))
+    mses = [math.fsum((a - b) * (a - b) for a, b in zip(pred, truth)) / max(1, test.n)
+            for pred, truth in zip(preds, test.last_targets)]
+    if ds.n_targets == 1:
+        return {"windows": test.n, "mse": mses[0], "persistence_mse": ds.persistence_mse("test"), "out": out}
+    pers = [ds.persistence_mse("test", k) for k in range(ds.n_targets)]
+    per = {t: {"mse": m, "persistence_mse": p} for t, m, p in zip(ds.targets, mses, pers)}
+    return {"windows": test.n, "mse": math.fsum(mses) / len(mses), "persistence_mse": math.fsum(pers) / len(pers),
+            "per_target": per, "out": out}
+
+
+def _predictions_csv(ds: Dataset, preds: list[list[float]]) -> str:
+    """predictions.csv: ``index,truth,prediction,persistence`` for one target; for several,
+    ``index`` then ``<target>,<target>_predicted,<target>_persistence`` for each target."""
+    test = ds.parts["test"]
+    if ds.n_targets == 1:
+        header = ["index,truth,prediction,persistence"]
+    else:
+        header = [_csv_row(["index", *(f"{t}{end}" for t in ds.targets for end in ("", "_predicted", "_persistence"))])]
+    cols = [c for k in range(ds.n_targets) for c in (test.last_targets[k], preds[k], test.last_inputs[k])]
+    lines = header + [",".join([str(i), *(f"{c[j]!r}" for c in cols)]) for j, i in enumerate(test.target_index)]
+    return "\n".join(lines) + "\n"
+
+
+def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: dict | None = None,
+             out: str | None = None, backend: str | None = None, device: str | None = None,
+             overwrite: bool = False) -> dict:
+    """Autoregressive forecast from the end of the series: each prediction is fed back."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_FORECAST_STEPS:
+        raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
+    with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
+        out = out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
+        ins = s.inputs or s.targets
+        if s.table and set(ins) != set(s.targets):
+            raise AppError(f"forecast: this model reads {', '.join(ins)} and predicts "
+                           f"{', '.join(s.targets)}{' changes' if s.difference else ''}; feeding predictions back "
+                           "needs a model whose inputs are exactly its targets (--targets NAMES without --inputs) "
+                           "or of one series (--column NAME); use rnnx predict")
+        if meta["horizon"] != 1:
+            raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
+                           f"{meta['horizon']}")
+        if s.table:
+            table = _model_table(folder, meta, s, csv, columns)
+            hist, values = _forecast_table(folder, meta, s, table, csv, target, dtype, model, params, steps)
+            return _write_forecast(folder, out, s.targets, hist, values, steps, meta["window"])
+        series = stored_series(s, meta, csv, columns)
+        W = meta["window"]
+        if len(series) < W:
+            raise AppError(f"--csv: {csv!r} has {len(series)} values, the model's window needs {W}" if csv else
+                           f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
+                           f"{len(series)} values")
+        norm = data.Normaliser(*meta["norm"])
+        xp, dev = target.namespace(), target.device_obj()
+        hist = [norm(v) for v in series[-W:]]
+        values = []
+        for _ in range(steps):
+            x = xp.reshape(xp.asarray(hist[-W:], dtype=getattr(xp, dtype), device=dev), (W, 1, 1))
+            pred, _, _ = model.forward(params, x)
+            last = pred if pred.ndim == 2 else pred[-1, ...]
+            z = float(target.to_numpy(last).reshape(-1)[0])
+            hist.append(z)
+            values.append(norm.inverse(z))
+    return _write_forecast(folder, out, None, [series], [values], steps, W)
+
+
+def _forecast_table(folder: str, meta: dict, s: TrainSettings, table: Any, csv: str | None, target, dtype: str,
+                    model: Model, params: dict, steps: int) -> tuple[list[list[float]], list[list[float]]]:
+    """Feed a table model's predictions back (its inputs are its targets, in any order):
+    each step's row of the inputs is the previous predictions (``--difference``: the
+    predicted changes, the levels their running sum from the last row); normalised by the
+    run's own scalers.  Returns each target's levels (the table's) and its forecasts."""
+    import numpy as np
+
+    ins = list(s.inputs or s.targets)
+    in_cols = [table.columns.index(c) for c in ins]
+    t_cols = [table.columns.index(c) for c in s.targets]
+    W, n = meta["window"], len(table.values)
+    need = W + 1 if s.difference else W
+    if n < need:
+        raise AppError(f"--csv: {csv!r} has {n} rows, the model's window needs {need}" if csv else
+                       f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
+                       f"{n} rows")
+    norms = stored_norms(meta, s, os.path.join(folder, MODEL), "--model")
+    mean = np.asarray([v[0] for v in meta["scalers"]], dtype=np.float64)
+    std = np.asarray([v[1] for v in meta["scalers"]], dtype=np.float64)
+    levels = np.asarray(table.values, dtype=np.float64)
+    rows = list(np.diff(levels[-W - 1:], axis=0) if s.difference else levels[-W:])  # the model's input rows
+    now = levels[-1].copy()
+    xp, dev = target.namespace(), target.device_obj()
+    values: list[list[float]] = [[] for _ in t_cols]
+    for _ in range(steps):
+        xz = (np.stack(rows[-W:])[:, in_cols] - mean) / std
+        x = xp.reshape(xp.asarray(xz, dtype=getattr(xp, dtype), device=dev), (W, 1, len(ins)))
+        pred, _, _ = model.forward(params, x)
+        z = target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...]).reshape(-1)
+        new = [norm.inverse(float(v)) for norm, v in zip(norms, z.tolist())]  # levels, or changes
+        row = np.zeros_like(now)
+        row[t_cols] = new  # every column is a target: the inputs are the targets
+        now = now + row if s.difference else row
+        rows.append(row)
+        for k, j in enumerate(t_cols):
+            values[k].append(float(now[j]))
+    return [levels[:, j].tolist() for j in t_cols], values
+
+
+def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: list[list[float]],
+                    values: list[list[float]], steps: int, W: int) -> dict:
+    """forecast.csv (``index,forecast`` for one series or target, ``index,<target>,...`` for
+    several) and its plot beside it: the last ``5 * W`` values and the forecast, one panel
+    per target."""
+    from rnnx import plots
+
+    n = len(hist[0])
+    k = min(n, 5 * W)
+    png = os.path.splitext(out)[0] + ".png"
+    several = len(values) > 1
+    header = _csv_row(["index", *names]) if several else "index,forecast"
+    body = "".join(",".join([str(n + i), *(f"{v[i]!r}" for v in values)]) + "\n" for i in range(steps))
+    with writing_into(folder, out):
+        atomic.write_text(out, header + "\n" + body)
+        if several:
+            plots.forecast_panels(list(range(n - k, n)), [h[-k:] for h in hist], list(range(n, n + steps)), values,
+                                  list(names), png, f"{steps}-step autoregressive forecast")
+        else:
+            plots.forecast(list(range(n - k, n)), hist[0][-k:], list(range(n, n + steps)), values[0], png,
+                           f"{steps}-step autoregressive forecast")
+    return {"steps": steps, "values": dict(zip(names, values)) if several else values[0], "out": out, "plot": png}
+
+
+def _csv_row(fields: list[str]) -> str:
+    """One CSV line of ``fields`` (a column name with a comma or quote is quoted), no newline."""
+    buf = io.StringIO()
+    _csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
+
+
+# -- save ------------------------------------------------------------------------------------------------
+def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrite: bool = False):
+    """``rnnx save``: the torch.save()d module or state dict at ``path`` as an rnnx .npz at
+    ``out`` (an existing ``out`` only with ``overwrite``, keeping its permissions); returns
+    the layer."""
+    from rnnx.interop import from_torch
+
+    try:
+        import torch
+    except ImportError:
+        raise AppError(f"save: --from-torch needs torch; install it with: {install_command('torch')}") from None
+    from rnnx.io.inputs import NotARegularFile, open_regular
+
+    try:
+        f = open_regular(path)  # a FIFO or a device: refused before a byte is read
+    except FileNotFoundError:
+        raise AppError(f"--from-torch: {path!r} does not exist") from None
+    except NotARegularFile as e:
+        raise AppError(f"--from-torch: {path!r} {e.strerror}") from None
+    except OSError as e:
+        raise AppError(f"--from-torch: cannot read {path!r} ({e.strerror or e})") from None
+    try:
+        with f:
+            obj = torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
+    if os.path.isdir(out):
+        raise AppError(f"--out: {out!r} is a folder, expected a file name")
+    owner = runfolder.protected(out)
+    if owner is not None:
+        raise AppError(f"--out: {out!r} is a file of the run in {owner!r}; choose another name (nothing was changed)")
+    if os.path.lexists(out) and not overwrite:
+        raise AppError(f"--out: {out!r} exists; pass --overwrite to replace it (nothing was changed)")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise AppError(f"--out: the folder {os.path.dirname(os.path.abspath(out))!r} does not exist")
+    layer, params = from_torch(obj, nonlinearity=nonlinearity)
+    rnnx.save(out, layer, params, overwrite=overwrite)
+    return layer

@@ -1,0 +1,488 @@
+"""``rnnx train --text FILE``: a character-level model trained as min-char-rnn trains one
+(:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
+``rnnx train --resume DIR`` continues one (:func:`resume_text`).
+
+:func:`run_text` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
+(``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
+``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
+``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
+``--quiet``; any other one given is refused, one line naming it.  Defaults where a flag is
+not given: an RNN of 100 units, one layer, Adagrad lr 0.1 (eps 1e-8; another --optimizer:
+its own default lr), 25 characters per update, 1 stream, 1 epoch, clip 5, a checkpoint
+every 1000 updates.
+
+The text (a UTF-8 file, or ``bundled``: :func:`rnnx.text.bundled_text`) is split 90/10: the
+first 90% trains, the last 10% gives the validation bits per character.  The vocabulary is
+every character of the whole text.  The run folder (default ``runs/<text name>``), written
+under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this order:
+
+- ``checkpoint.npz`` (:func:`rnnx.text.save_state`: ``fit-state`` version 2, the run's record in
+  ``run``; a folder of an older rnnx has a ``text-state`` file, which resumes too) every
+  ``--checkpoint-every`` updates, on a signal and after the last update: the whole training
+  state (params, optimizer slots, the streams' carried state, history, the pending loss
+  window) and, under ``run``, what ``--resume`` needs: the settings, the text's record
+  (name, absolute path, bytes, SHA-256), the vocabulary;
+- ``text.json``: ``{"kind": "rnnx-text", "version": 1, "vocabulary": "<characters>",
+  "first": "<the text's first character>", "text": {name, path, bytes, sha256, chars},
+  "seq_len", "streams", "split": 0.9, "dtype"}`` (sha256: of the file's bytes; of the
+  UTF-8 text for ``bundled``);
+- ``model.npz``: :func:`rnnx.save` of the model and its trained parameters;
+- ``history.csv``: ``update,epoch,loss,bpc`` (mean of every 10 updates, nats and bits/char);
+- ``metrics.json`` (a folder with it is complete): train and validation bits per
+  character of the trained model, updates, seconds, settings;
+- ``checkpoint.npz`` again, its record marked ``finished``.
+
+SIGINT, SIGTERM and SIGHUP stop a run before its next update (:mod:`rnnx.cli.signals`): the
+last complete update's state is kept in checkpoint.npz and the exit status is 128 + the
+signal's number; a second signal stops at once.  ``--resume`` continues with the run's own
+settings (``--max-updates``/``--epochs`` may extend it) and bit for bit as an uninterrupted
+run; it refuses a text file whose bytes changed unless ``--allow-changed-data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+import time
+from typing import Any
+
+from rnnx.cli import run, table
+from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.runfolder import CHECKPOINT
+from rnnx.training.defaults import TEXT as _TABLE
+
+TEXT_FILE = "text.json"
+#: The share of the text that trains; the rest gives the validation bits per character.
+TRAIN_SHARE = _TABLE.split[0]
+#: History rows: the mean of every this many updates.
+LOG_EVERY = 10
+#: ``--checkpoint-every`` of a text run, in updates, when it is not given.
+CHECKPOINT_EVERY = table.DEFAULTS["text"]["checkpoint_every"]
+#: Characters of each sample printed by ``--sample-every``.
+SAMPLE_LENGTH = 200
+#: ``rnnx train``'s flags that a text run reads (by their ``args`` names).
+USED = frozenset({"command", *table.used("text")})
+#: A text run's settings when not given: the ``text`` row of :mod:`rnnx.training.defaults`
+#: (``streams`` is its batch size), and the text's own (:data:`rnnx.cli.table.DEFAULTS`).
+DEFAULTS = table.DEFAULTS["text"]
+
+
+def _refuse_others(args: argparse.Namespace) -> None:
+    """A flag of ``rnnx train`` that a text run does not read is refused, not ignored."""
+    from rnnx.cli import settings
+
+    options = set(settings.all_options())
+    for k, v in vars(args).items():
+        if k not in USED and k not in options and v is not None and v is not False:
+            flag = "--" + k.replace("_", "-")
+            raise AppError(f"{flag}: does not apply to a character model (--text); drop it")
+
+
+def _choice(args: argparse.Namespace, name: str) -> Any:
+    v = getattr(args, name, None)
+    return DEFAULTS[name] if v is None else v
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """The run's settings: the flags given over :data:`DEFAULTS`, checked."""
+    s = {k: _choice(args, k) for k in DEFAULTS}
+    if args.no_clip:
+        if args.clip_value is not None:
+            raise AppError("--no-clip: conflicts with --clip-value; give one")
+        s["clip_value"] = None
+    s["max_updates"], s["sample_every"] = args.max_updates, args.sample_every
+    s["device"] = getattr(args, "device", None)
+    table.check(s, "text")
+    return s
+
+
+def _bundled_source(name: str, text: str) -> dict:
+    return {"name": name, "path": None, "bytes": None, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+def _load(text_arg: str) -> tuple[str, str, dict]:
+    """``(name, text, source)`` of ``--text``: a file (source: its name, absolute path, size
+    and the SHA-256 of its bytes), or ``bundled`` (the SHA-256 of the text's UTF-8)."""
+    from rnnx import text as T
+
+    if text_arg == "bundled":
+        name, text = T.bundled_text()
+        return name, text, _bundled_source(name, text)
+    path = os.path.abspath(text_arg)
+    text, digest = T.read_text_digest(text_arg)
+    return os.path.splitext(os.path.basename(text_arg))[0] or "text", text, \
+        {"name": os.path.basename(text_arg), "path": path, "bytes": os.path.getsize(path), "sha256": digest}
+
+
+def _split(ids: Any, seq_len: int, streams: int) -> int:
+    """Where the validation part starts; both parts must hold one chunk (of every stream)."""
+    n = len(ids)
+    cut = int(n * TRAIN_SHARE)
+    need_train, need_val = streams * (seq_len + 1), seq_len + 1
+    if cut < need_train or n - cut < need_val:
+        raise AppError(f"--text: {n} characters; the first {TRAIN_SHARE:.0%} trains and needs at least --streams x "
+                       f"(--seq-len + 1) = {need_train}, the last {1 - TRAIN_SHARE:.0%} validates and needs "
+                       f"--seq-len + 1 = {need_val}; give a longer text or a smaller --seq-len/--streams")
+    return cut
+
+
+def _model(s: dict, vocab_size: int, args: argparse.Namespace):
+    from rnnx.cli import settings
+    from rnnx.model import Model
+
+    options = {k: getattr(args, k) for k in settings.all_options() if getattr(args, k, None) is not None}
+    return Model(s["cell"], vocab_size, s["hidden"], vocab_size, objective="many-to-many", num_layers=s["layers"],
+                 **options)
+
+
+def _optimizer(s: dict):
+    from rnnx import optim
+
+    if s["optimizer"] == "adagrad":  # min-char-rnn's
+        return optim.make("adagrad", lr=0.1 if s["lr"] is None else s["lr"], eps=1e-8)
+    return optim.make(s["optimizer"], lr=s["lr"])
+
+
+class _Reporter:
+    """``on_update`` of :func:`rnnx.text.fit_text`: a progress line on stderr every tenth
+    of the run (unless ``quiet``) and a sample on stdout every ``sample_every`` updates;
+    the loss is read from the device only then."""
+
+    def __init__(self, model, vocab, first: str, s: dict, total: int, quiet: bool) -> None:
+        self.model, self.vocab, self.first, self.s, self.total = model, vocab, first, s, total
+        self.every = None if quiet else max(1, total // 10)
+        self.t0 = time.perf_counter()
+
+    def __call__(self, update: int, params: dict, loss: Any) -> None:
+        from rnnx import text as T
+
+        if self.every is not None and (update % self.every == 0 or update == self.total):
+            print(f"rnnx train: update {update}/{self.total}: {float(loss) / math.log(2.0):.3f} bits/char "
+                  f"({time.perf_counter() - self.t0:.1f} s)", file=sys.stderr)
+        k = self.s["sample_every"]
+        if k and update % k == 0:
+            text = T.sample(self.model, params, self.vocab, prime=self.first, length=SAMPLE_LENGTH,
+                            temperature=1.0, seed=self.s["seed"])
+            print(f"--- sample at update {update} ({float(loss) / math.log(2.0):.3f} bits/char) ---\n{text}",
+                  flush=True)
+
+
+def _history_csv(history: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["update", "epoch", "loss", "bpc"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(history)
+    return buf.getvalue()
+
+
+def _text_record(vocab, text: str, source: dict, s: dict) -> dict:
+    return {"kind": "rnnx-text", "version": 1, "vocabulary": "".join(vocab.chars), "first": text[0],
+            "text": {**source, "chars": len(text)}, "seq_len": s["seq_len"], "streams": s["streams"],
+            "split": TRAIN_SHARE, "dtype": s["dtype"]}
+
+
+def _run_record(s: dict, name: str, vocab, text: str, source: dict) -> dict:
+    """What ``--resume`` needs beside the training state (``run`` in checkpoint.npz): the
+    settings, the text's record (name, path, bytes, SHA-256, characters), the vocabulary."""
+    return {"kind": "rnnx-text-run", "name": name, "settings": s, "text": {**source, "chars": len(text)},
+            "vocabulary": "".join(vocab.chars), "first": text[0], "finished": False}
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _kept(out: str) -> int | None:
+    """The update the checkpoint in ``out`` holds, or None when there is none (or it is unreadable)."""
+    from rnnx.io import checkpoint
+
+    try:
+        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["updates"]
+    except checkpoint.CheckpointError:
+        return None
+
+
+def _forced(out: str, signum: int, when: str = "") -> AppError:
+    """A second signal: the message naming what is kept."""
+    from rnnx.cli import runfolder, signals
+
+    n = _kept(out)
+    kept = f"the last checkpoint (update {n}) is kept in {out}; continue with: {runfolder.resume_command(out)}" \
+        if n is not None else "no checkpoint had been written yet: start the run again"
+    return AppError(f"stopped by {signals.name(signum)}{when}; {kept}", code=128 + signum, label=None)
+
+
+def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
+              quiet: bool, resumed=None) -> dict:
+    """Train (from ``resumed``, a :class:`rnnx.text.TextState`, or afresh) and write the
+    run's files into the locked folder ``out``: checkpoint.npz every ``checkpoint_every``
+    updates, on a signal and at the end; then text.json, model.npz, history.csv,
+    metrics.json and the checkpoint again, marked finished."""
+    import rnnx
+    from rnnx import text as T
+    from rnnx.cli import runfolder, signals
+    from rnnx.fitting import NonFiniteLoss
+    from rnnx.io import atomic
+
+    xp, dev = target.namespace(), target.device_obj()
+    ids = vocab.encode(text)
+    cut = _split(ids, s["seq_len"], s["streams"])
+    params = None if resumed is not None else \
+        model.init_params(xp, seed=s["seed"], dtype=getattr(xp, s["dtype"]), device=dev)
+    total = _total(s, ids[:cut])
+    record = _run_record(s, name, vocab, text, source)
+    path, last = os.path.join(out, CHECKPOINT), {}
+
+    def ckpt(st, settings: dict) -> None:
+        T.save_state(path, model, st, settings, run=record)
+        last.update(state=st, settings=settings)
+
+    report = _Reporter(model, vocab, text[0], s, total, quiet)
+    t0 = time.perf_counter()
+    with signals.Signals() as sig:
+        try:
+            params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
+                                         epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
+                                         clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
+                                         on_update=report, should_stop=sig.stop_requested, checkpoint=ckpt,
+                                         checkpoint_every=s["checkpoint_every"], resume=resumed)
+        except T.Stopped as e:
+            raise AppError(f"stopped by {signals.name(sig.pending)}; kept update {e.updates} in {path}; continue "
+                           f"with: {runfolder.resume_command(out)}", code=128 + sig.pending, label=None) from None
+        except signals.Forced as f:
+            raise _forced(out, f.signum) from None
+        except NonFiniteLoss as e:
+            n = _kept(out)
+            kept = f"the last good checkpoint (update {n}) is kept in {out}" if n is not None else \
+                "nothing was written"
+            raise AppError(f"training diverged: {e}; {kept}", code=3) from None
+        except OSError as e:
+            n = _kept(out)
+            kept = f"the last checkpoint (update {n}) is kept" if n is not None else "no checkpoint was written"
+            raise AppError(f"{os_error(e)}; {kept}; free space or fix permissions, then "
+                           + (f"continue with: {runfolder.resume_command(out)}" if n is not None else
+                              "start the run again"), code=1) from None
+        seconds_training = time.perf_counter() - t0
+        with signals.writing_results(out, path, sig):  # the last writes: a first signal now waits for them
+            val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
+            train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
+            atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
+            rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
+            atomic.write_text(os.path.join(out, "history.csv"), _history_csv(history))
+            metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
+                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": _finite(train_bpc),
+                       "val_bpc": _finite(val_bpc), "updates": last["state"].updates,
+                       "chars_per_update": s["seq_len"] * s["streams"], "seconds_training": seconds_training,
+                       "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
+                       "settings": s}
+            atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+            T.save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
+    return {**metrics, "out": out}
+
+
+def _total(s: dict, train_ids: Any) -> int:
+    """The updates of a run: every chunk of every epoch, at most ``max_updates``."""
+    from rnnx import text as T
+
+    n_chunks = T.stream_chunks(train_ids, seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
+    return n_chunks * s["epochs"] if s["max_updates"] is None else min(n_chunks * s["epochs"], s["max_updates"])
+
+
+def _summary(m: dict, s: dict, out: str) -> None:
+    print(f"rnnx train: {m['updates']} updates of {m['chars_per_update']} characters in "
+          f"{m['seconds_training']:.2f} s on {m['target']} {s['dtype']}; bits per character: train "
+          f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
+
+
+def run_text(args: argparse.Namespace) -> int:
+    """``rnnx train --text ...``: train, write the run folder, print one summary line."""
+    from rnnx import text as T
+
+    t_start = time.perf_counter()
+    if not getattr(args, "text", None):
+        raise AppError("--text: expected a UTF-8 text file or 'bundled', got none")
+    _refuse_others(args)
+    s = _settings(args)
+    name, text, source = _load(args.text)
+    out = args.out if args.out is not None else os.path.join("runs", name)
+    run.check_new(out, overwrite=args.overwrite)
+    target = run.target_for(s["backend"], s["device"])
+    with target.scope():
+        if s["dtype"] not in target.dtypes():
+            raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
+        vocab = T.Vocabulary.from_text(text)
+        from rnnx.cli import bounds, settings
+
+        bounds.check_text(s, vocabulary=vocab.size, source=f"--text {args.text}",  # before the model's arrays
+                          model_options={k: getattr(args, k) for k in settings.all_options()
+                                         if getattr(args, k, None) is not None})
+        model = _model(s, vocab.size, args)
+        m = run.new_run(out, overwrite=args.overwrite, work=lambda o: _train_in(o, s, name, text, source, target, t_start,
+                                                                    model=model, vocab=vocab, quiet=args.quiet))
+    _summary(m, s, out)
+    return 0
+
+
+# -- rnnx train --resume DIR (a text run) -------------------------------------------------------------
+#: The flags ``--resume`` of a text run reads; ``--max-updates`` and ``--epochs`` extend it.
+RESUME_FLAGS = ("command", "resume", "quiet", "allow_changed_data", "max_updates", "epochs", "out")
+
+
+def is_text_run(folder: str) -> bool:
+    """Does ``folder`` hold a character model's run (its text.json, or a text checkpoint)?"""
+    from rnnx import text as T
+    from rnnx.io import checkpoint
+
+    if not os.path.isdir(folder):
+        return False
+    if os.path.lexists(os.path.join(folder, TEXT_FILE)):  # not a regular file: its reader says what it is
+        return True
+    try:  # a link or a FIFO here: not read (the resume of a regression run then names it)
+        meta = checkpoint.load(os.path.join(folder, CHECKPOINT), nofollow=True)[0]
+    except checkpoint.CheckpointError:
+        return False
+    return meta["kind"] == T.STATE_KIND or (meta["kind"] == "fit-state" and isinstance(meta.get("run"), dict)
+                                            and meta["run"].get("kind") == "rnnx-text-run")
+
+
+def _refuse_for_resume(args: argparse.Namespace) -> None:
+    """A resumed run keeps its own settings: any other flag given is refused, one line."""
+    extra = sorted(k for k, v in vars(args).items() if k not in RESUME_FLAGS and v not in (None, False))
+    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        extra.append("out")  # the run stays in its folder
+    if extra:
+        raise AppError("--resume: continues with the run's own settings (only --max-updates or --epochs may extend "
+                       "it); drop " + ", ".join("--" + k.replace("_", "-") for k in extra))
+    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, "text")
+
+
+def _stored_run(folder: str) -> tuple[Any, dict, dict]:
+    """``(TextState on NumPy, meta, run record)`` of the folder's checkpoint; one AppError line
+    for a missing, damaged or foreign one."""
+    from rnnx import text as T
+    from rnnx.io import checkpoint
+
+    path = os.path.join(folder, CHECKPOINT)
+    if not os.path.lexists(path):  # anything else there: the reader names what it is
+        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (a text run stopped before its first "
+                       "checkpoint, or written by an rnnx whose text runs had none): start it again with --text "
+                       f"FILE --out {folder} --overwrite")
+    try:
+        st, meta = T.load_state(path, nofollow=True)  # a run's file: never through a link
+    except checkpoint.CheckpointError as e:
+        raise AppError(str(e), code=1) from None
+    except ValueError as e:
+        raise AppError(f"--resume: {e}") from None
+    rec = meta.get("run")
+    want = {"kind", "name", "settings", "text", "vocabulary", "first", "finished"}
+    if not isinstance(rec, dict) or set(rec) != want or rec["kind"] != "rnnx-text-run" \
+            or not isinstance(rec["settings"], dict) or set(rec["settings"]) != set(_settings_keys()):
+        raise AppError(f"--resume: {path!r} holds no record of an rnnx train --text run (a checkpoint of "
+                       "rnnx.text.fit_text? continue it with fit_text(..., resume=PATH))", code=1)
+    return st, meta, rec
+
+
+def _settings_keys() -> tuple[str, ...]:
+    return (*DEFAULTS, "max_updates", "sample_every", "device")
+
+
+def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
+    """The run's text, read again: a file must be unchanged (its bytes hashed before any is
+    decoded) unless ``allow_changed``; the bundled text must be the one it trained on."""
+    from rnnx import data
+    from rnnx import text as T
+
+    src = rec["text"]
+    if src.get("path") is None:
+        name, text = T.bundled_text()
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if digest != src.get("sha256") and not allow_changed:
+            raise AppError(f"--resume: the bundled text ({name}) of this Python differs from the one the run began "
+                           "on (another CPython version?); resume on it as it is with --allow-changed-data")
+        return text, {**_bundled_source(name, text)}
+    try:
+        text, digest = T.read_text_digest(src["path"], sha256=None if allow_changed else src.get("sha256"))
+    except data.DataChanged as e:
+        raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+    return text, {"name": src.get("name"), "path": src["path"], "bytes": os.path.getsize(src["path"]),
+                  "sha256": digest}
+
+
+def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
+    """A resumed run against the memory available with its stored settings and model
+    options (:func:`rnnx.cli.bounds.check_text`), as a new run is checked."""
+    from rnnx.cli import bounds, settings
+
+    stored = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    try:
+        bounds.check_text(s, vocabulary=len(rec["vocabulary"]), source=f"--resume {folder} (its text)",
+                          model_options={k: stored[k] for k in settings.all_options() if k in stored})
+    except (TypeError, KeyError, ValueError) as e:  # a setting of the wrong type or value: the file, edited
+        raise AppError(f"--resume: {os.path.join(folder, CHECKPOINT)!r} holds settings this rnnx cannot use "
+                       f"({type(e).__name__}: {e}); the file is malformed (edited by hand?), nothing was changed",
+                       code=1) from None
+
+
+def resume_text(args: argparse.Namespace) -> int:
+    """``rnnx train --resume DIR`` of a character model's run: continue it with its own
+    settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
+    without them: one line, nothing written."""
+    from rnnx import text as T
+    from rnnx.cli import runfolder
+    from rnnx.model import Model
+
+    t_start = time.perf_counter()
+    folder = args.resume
+    _refuse_for_resume(args)
+    with runfolder.Lock(folder, option="--resume") as lock:
+        st, meta, rec = _stored_run(folder)
+        s = dict(rec["settings"])
+        extend = [(f, k, v) for f, k, v in (("--max-updates", "max_updates", args.max_updates),
+                                            ("--epochs", "epochs", args.epochs)) if v is not None]
+        if rec["finished"] and not extend:
+            run.continue_run(folder, lock)
+            print(f"rnnx train: {folder} is finished ({st.updates} updates); nothing was changed; extend it with "
+                  f"--resume {folder} --max-updates N")
+            return 0
+        s.update({k: v for _, k, v in extend})
+        _check_memory(s, rec, meta, folder)  # the whole run, as a new run is: before the text or the model
+        text, source = _reload_text(rec, args.allow_changed_data)
+        vocab = T.Vocabulary(tuple(rec["vocabulary"]))
+        missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)
+        if missing is not None:
+            raise AppError(f"--resume: the text now holds {missing!r}, a character outside the run's vocabulary of "
+                           f"{vocab.size}; restore the text it trained on (nothing was changed)")
+        if source["sha256"] != rec["text"].get("sha256"):
+            print(f"rnnx train: note: {source['path'] or source['name']} changed since the run began "
+                  f"(--allow-changed-data): training on it as it is now from update {st.updates + 1}",
+                  file=sys.stderr)
+        ids = vocab.encode(text)
+        train_ids = ids[:_split(ids, s["seq_len"], s["streams"])]
+        total = _total(s, train_ids)
+        if total < st.updates or (rec["finished"] and total == st.updates):
+            flag = extend[0][0] if extend else "--max-updates"
+            n_chunks = T.stream_chunks(train_ids, seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
+            raise AppError(f"{flag}: the run in {folder!r} has {st.updates} updates and --epochs {s['epochs']} x "
+                           f"{n_chunks} chunks, --max-updates {s['max_updates']} give {total}; expected more to extend "
+                           "it (nothing was changed)")
+        target = run.target_for(s["backend"], s["device"])
+        with target.scope():
+            dtype = s["dtype"]
+            conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
+            parts = tuple(target.from_numpy(a.astype(dtype)) for a in
+                          (st.state if isinstance(st.state, tuple) else (st.state,)))
+            slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
+                     for n, d in st.opt_state["slots"].items()}
+            resumed = T.TextState(conv, {"step": st.opt_state["step"], "slots": slots}, st.updates,
+                                  parts if len(parts) > 1 else parts[0], st.history, st.window, st.count)
+            run.continue_run(folder, lock)
+            m = _train_in(folder, s, rec["name"], text, source, target, t_start,
+                          model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
+    _summary(m, s, folder)
+    return 0
