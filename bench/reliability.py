@@ -953,6 +953,51 @@ PERFCLI_CASES = [
 ]
 
 
+# ---- issue 30 item 1: one settings table checks every value once ----
+def text_file(name: str):
+    """A small UTF-8 text for a character model (``--text NAME``)."""
+    return mk(name, "the quick brown fox jumps over the lazy dog. " * 20)
+
+
+ONE_TABLE_CASES = [
+    # one wording per flag, whichever task reads it (before: 'a positive integer' / 'a finite number > 0'
+    # for classification and text, 'a positive int' / 'a finite learning rate > 0' for regression)
+    dict(cat="one table", argv=[*T, "--preset", "seed001", "--hidden", "0", "--out", "ot1"], expect="usage",
+         names="--hidden: expected a positive int, got 0", check=absent("ot1")),
+    dict(cat="one table", argv=[*T, "--npz", "fixtures/panel.npz", "--hidden", "0", "--out", "ot2"],
+         setup=panel_fixture, expect="usage", names="--hidden: expected a positive int, got 0", check=absent("ot2")),
+    dict(cat="one table", argv=[*T, "--text", "ot3.txt", "--hidden", "0", "--out", "ot3"], setup=text_file("ot3.txt"),
+         expect="usage", names="--hidden: expected a positive int, got 0", check=absent("ot3")),
+    dict(cat="one table", argv=[*T, "--npz", "fixtures/panel.npz", "--lr", "-1", "--out", "ot4"], setup=panel_fixture,
+         expect="usage", names="--lr: expected a finite learning rate > 0, got -1.0", check=absent("ot4")),
+    dict(cat="one table", argv=[*T, "--text", "ot5.txt", "--lr", "nan", "--out", "ot5"], setup=text_file("ot5.txt"),
+         expect="usage", names="--lr: expected a finite learning rate > 0, got nan", check=absent("ot5")),
+    # a text run did not check --clip-value itself: the library refused it after the text was read and the
+    # vocabulary built ('expected a finite number > 0 or None'); now the table's check, before anything is read
+    dict(cat="one table", argv=[*T, "--text", "ot6.txt", "--clip-value", "0", "--out", "ot6"],
+         setup=text_file("ot6.txt"), expect="usage", names="--clip-value: expected a finite number > 0, got 0.0",
+         check=absent("ot6")),
+    # classification's --momentum: the table's check (before: the optimizer's, the same words)
+    dict(cat="one table", argv=[*T, "--npz", "fixtures/panel.npz", "--optimizer", "sgd", "--momentum", "1.5",
+                                "--out", "ot7"], setup=panel_fixture, expect="usage",
+         names="--momentum: expected a number in [0, 1), got 1.5", check=absent("ot7")),
+    # a flag the table does not give the task: refused naming it (text has no --bidirectional, --tbptt)
+    dict(cat="one table", argv=[*T, "--text", "ot8.txt", "--bidirectional", "--out", "ot8"],
+         setup=text_file("ot8.txt"), expect="usage", names="--bidirectional: does not apply to a character model",
+         check=absent("ot8")),
+    dict(cat="one table", argv=[*T, "--npz", "fixtures/panel.npz", "--tbptt", "2,3", "--out", "ot9"],
+         setup=panel_fixture, expect="usage", names="--tbptt: applies to regression on a CSV", check=absent("ot9")),
+    # diagnose took --coordinator / --num-processes / --process-id (train's parser) and ignored them: a whole
+    # --compare study ran in this process; now refused before anything runs
+    dict(cat="one table", argv=["diagnose", "--compare", "clip", "--preset", "seed001", "--epochs", "1",
+                                "--coordinator", "127.0.0.1:1", "--out", "ot10"], expect="usage",
+         names="--coordinator: rnnx diagnose runs in this process", check=absent("ot10")),
+    dict(cat="one table", argv=["diagnose", "--compare", "clip", "--preset", "seed001", "--epochs", "1",
+                                "--num-processes", "2", "--out", "ot11"], expect="usage",
+         names="--num-processes: rnnx diagnose runs in this process", check=absent("ot11")),
+]
+
+
 # ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
 def column_run(dst: str, name: str = "col/d.csv"):
     """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
@@ -1443,7 +1488,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES,
 ]
 
 
