@@ -51,22 +51,23 @@ def namespace(**arrays: Any) -> Any:
         # on its dtype's type: JAX's float0 gradients): one array of each pair asked, not all
         firsts = {(type(a), type(getattr(a, "dtype", None))): a for a in named.values()}
         kinds = tuple(firsts)
-        xp = _NAMESPACES.get(kinds)  # the answer for these kinds before (every update but the first)
-        if xp is None:
-            xp = compat.array_namespace(*firsts.values())
+        xp, claimed = _NAMESPACES.get(kinds, (None, None))  # the answer for these kinds before
+        if xp is None or getattr(xp, "__array_api_version__", None) != claimed:  # (a library may change the
+            xp = compat.array_namespace(*firsts.values())  # standard it claims: array-api-strict's flags)
     except TypeError:
         for name, a in named.items():
             if not compat.is_array_api_obj(a):
                 raise TypeError(f"{name}: expected an array, got {type(a).__name__}") from None
         _raise_if_mixed(named, library_name, TypeError, "from different libraries", "from one library")
         raise
-    if kinds not in _NAMESPACES:
+    version = getattr(xp, "__array_api_version__", None)
+    if _NAMESPACES.get(kinds, (None, None)) != (xp, version):
         refusal = standard_refusal(xp)
         if refusal is not None:
             raise TypeError(f"{', '.join(named)}: {refusal}")
         if len(_NAMESPACES) >= 256:
             _NAMESPACES.clear()
-        _NAMESPACES[kinds] = xp
+        _NAMESPACES[kinds] = (xp, version)
     if capabilities(xp).one_device:  # every array of the library is on its one device (NumPy)
         return xp
     devices = [compat.device(a) for a in named.values()]  # None for traced JAX arrays
@@ -78,8 +79,9 @@ def namespace(**arrays: Any) -> Any:
 
 
 #: The namespace :func:`namespace` resolved for a tuple of (array type, dtype type), a
-#: namespace whose standard rnnx takes: ``array_namespace`` answers from those types alone.
-_NAMESPACES: dict[tuple, Any] = {}
+#: namespace whose standard rnnx takes, with the standard it claimed then (``array_namespace``
+#: answers from those types alone; the claim is read again on every call).
+_NAMESPACES: dict[tuple, tuple[Any, Any]] = {}
 
 
 def _raise_if_mixed(named: dict[str, Any], key: Any, error: type, mixed: str, one: str) -> None:

@@ -144,3 +144,19 @@ def test_backends_command_states_the_standard():
     assert strict and "standard 2023.12" in strict[0], out.stdout
     numpy_line = [line for line in out.stdout.splitlines() if line.startswith("numpy-cpu")]
     assert numpy_line and "standard 20" in numpy_line[0], out.stdout
+
+
+def test_a_remembered_namespace_is_checked_again_when_its_library_claims_another_standard():
+    """namespace() remembers its answer per array type; array-api-strict's flags change the
+    standard it claims without changing the type: the claim is read again, and refused."""
+    from rnnx import _xp
+
+    a = xps.zeros((2,))
+    assert _xp.namespace(x=a) is not None  # remembered at the claim of this run's default flags
+    flags = _flags("2022.12")
+    try:
+        with pytest.raises(TypeError, match=r"^x: array_api_strict claims the 2022.12 standard"):
+            _xp.namespace(x=a)
+    finally:
+        flags.__exit__(None, None, None)
+    assert _xp.namespace(x=a) is not None
