@@ -540,7 +540,7 @@ def run_of(path) -> dict:
 
 def test_the_checkpoint_holds_the_run_record(reference):
     """The record classes.json holds (but ``finished``) is the checkpoint's ``run``: the file alone says whose it is."""
-    npz, ref = reference
+    _, ref = reference
     rec, run = record(ref), run_of(ref / "checkpoint.npz")
     assert run["kind"] == "rnnx-classes" and rec["finished"] == "done"
     assert run == {k: v for k, v in rec.items() if k != "finished"}
