@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from rnnx.cli import signals as sig
 from rnnx.cli.commands import predict, train
 from rnnx.cli.errors import AppError
 from rnnx.io import checkpoint
+from rnnx.training import state
 
 HAS_SKTIME = importlib.util.find_spec("sktime") is not None
 needs_sktime = pytest.mark.skipif(not HAS_SKTIME, reason="sktime is not installed (the .ts reader and the UEA data)")
@@ -510,6 +512,112 @@ def test_sigterm_stops_a_run_that_then_resumes(tmp_path, capsys):
     assert not (tmp_path / "r" / "model.npz").exists()
     assert main_train(["--resume", tmp_path / "r", "--epochs", int(m[1]) + 1, "--quiet"]) == 0
     assert f"{int(m[1]) + 1} epochs (done)" in capsys.readouterr().out
+
+
+# -- the run record in the checkpoint ---------------------------------------------------------------------
+OLD_RUN = os.path.join(os.path.dirname(__file__), "data", "classification-run-epoch2")
+OLD_ARGV = ["--quiet", "--hidden", "3", "--epochs", "4", "--batch-size", "8"]  # tests/data/.../README.md
+
+
+def old_folder(tmp_path):
+    """A copy of the folder an older rnnx wrote (its checkpoint's ``run`` empty), its record
+    pointed at a copy of its data (the same bytes): (the data file, the folder)."""
+    npz, out = tmp_path / "f.npz", tmp_path / "old"
+    shutil.copyfile(os.path.join(OLD_RUN, "f.npz"), npz)
+    out.mkdir()
+    for name in ("checkpoint.npz", "classes.json"):
+        shutil.copyfile(os.path.join(OLD_RUN, name), out / name)
+    rec = record(out)
+    assert rec["data"]["sha256"] == sha256(npz)
+    (out / "classes.json").write_text(json.dumps({**rec, "data": {**rec["data"], "path": str(npz)}}))
+    return str(npz), out
+
+
+def run_of(path) -> dict:
+    """The run record of a checkpoint (its ``run``)."""
+    return state.read_state(str(path)).run
+
+
+def test_the_checkpoint_holds_the_run_record(reference):
+    """The record classes.json holds (but ``finished``) is the checkpoint's ``run``: the file alone says whose it is."""
+    _, ref = reference
+    rec, run = record(ref), run_of(ref / "checkpoint.npz")
+    assert run["kind"] == "rnnx-classes" and rec["finished"] == "done"
+    assert run == {k: v for k, v in rec.items() if k != "finished"}
+
+
+def test_an_older_folder_resumes_bit_for_bit(tmp_path, capsys):
+    """A folder of an rnnx before the record was in the checkpoint (``run: {}``): its record
+    read from classes.json, resumed to the same parameters as an uninterrupted run, bit for bit;
+    its checkpoint then holds the record."""
+    npz, old = old_folder(tmp_path)
+    assert run_of(old / "checkpoint.npz") == {} and checkpoint.load(str(old / "checkpoint.npz"))[0]["epoch"] == 2
+    assert main_train(["--resume", old, "--quiet"]) == 0
+    ref = tmp_path / "ref"
+    assert main_train(["--npz", npz, "--out", ref, *OLD_ARGV]) == 0
+    for name in ("model.npz", "checkpoint.npz"):
+        assert params_of(old / name) == params_of(ref / name), name
+    assert history_of(old) == history_of(ref) and record(old)["finished"] == "done"
+    assert run_of(old / "checkpoint.npz") == {k: v for k, v in record(old).items() if k != "finished"}
+
+
+def test_a_new_folder_resumes_bit_for_bit_from_its_checkpoint(tmp_path, monkeypatch):
+    """The same run stopped after epoch 2 by today's rnnx, resumed: the uninterrupted run's params."""
+    npz, _ = old_folder(tmp_path)
+    out, ref = tmp_path / "new", tmp_path / "ref"
+    stop_after(monkeypatch, 3 * 2 + 2)  # 3 batches an epoch: before the 2nd batch of epoch 3
+    with pytest.raises(AppError, match="kept epoch 2 in"):
+        main_train(["--npz", npz, "--out", out, *OLD_ARGV])
+    monkeypatch.undo()
+    assert run_of(out / "checkpoint.npz")["classes"] == record(out)["classes"]
+    assert main_train(["--resume", out, "--quiet"]) == 0
+    assert main_train(["--npz", npz, "--out", ref, *OLD_ARGV]) == 0
+    for name in ("model.npz", "checkpoint.npz"):
+        assert params_of(out / name) == params_of(ref / name), name
+
+
+def edit_run(path, **fields) -> None:
+    """Change the run record of a checkpoint (as someone editing it would)."""
+    meta, groups = checkpoint.load(str(path))
+    meta["run"].update(fields)
+    checkpoint.save(str(path), {k: v for k, v in meta.items() if k not in ("format", "version")}, groups,
+                    to_numpy=np.asarray)
+
+
+@pytest.mark.parametrize("where, change, text", [
+    ("classes.json", lambda r: {"standardisation": {**r["standardisation"], "mean": [r["standardisation"]["mean"][0]
+                                                                                       + 1]}}, "standardisation"),
+    ("classes.json", lambda r: {"classes": ["high", "low", "other"]}, "classes"),
+    ("classes.json", lambda r: {"settings": {**r["settings"], "hidden": 5}}, "settings.hidden"),
+    ("checkpoint.npz", lambda r: {"labels": "per-step"}, "labels"),
+])
+def test_resume_refuses_a_record_that_disagrees_with_its_checkpoint(tmp_path, capsys, where, change, text):
+    npz = frequency_npz(tmp_path / "f.npz", n=30)
+    out = tmp_path / "r"
+    assert main_train(["--npz", npz, "--out", out, *FAST]) == 0
+    if where == "classes.json":
+        (out / where).write_text(json.dumps({**record(out), **change(record(out))}))
+    else:
+        edit_run(out / where, **change(record(out)))
+    before = snapshot(tmp_path)
+    with pytest.raises(AppError) as e:
+        main_train(["--resume", out, "--epochs", "4", "--quiet"])
+    assert str(e.value) == (f"--resume: {str(out / 'checkpoint.npz')!r} and {str(out / 'classes.json')!r} disagree "
+                            f"on {text} (edited by hand?); expected the run's record in both (nothing was changed)")
+    assert snapshot(tmp_path) == before
+
+
+def test_resume_refuses_a_checkpoint_of_another_run_kind(tmp_path):
+    npz = frequency_npz(tmp_path / "f.npz", n=30)
+    out = tmp_path / "r"
+    assert main_train(["--npz", npz, "--out", out, *FAST]) == 0
+    edit_run(out / "checkpoint.npz", kind="rnnx-series-run")
+    before = snapshot(tmp_path)
+    with pytest.raises(AppError, match=r"^--resume: '.*checkpoint\.npz' is the fit-state file of another run kind \(its "
+                                       r"run record: 'rnnx-series-run'\), expected the checkpoint of a classification "
+                                       r"run$"):
+        main_train(["--resume", out, "--epochs", "4", "--quiet"])
+    assert snapshot(tmp_path) == before
 
 
 # -- predict ----------------------------------------------------------------------------------------------

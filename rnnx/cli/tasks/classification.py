@@ -29,7 +29,8 @@ makes every kill recoverable:
 
 1. ``classes.json``: the run's record (classes, label kind, standardisation, settings,
    and the data: each file's absolute path, size and SHA-256), ``finished`` null;
-2. ``checkpoint.npz``: :func:`rnnx.fitting.save_state`'s ``fit-state`` file, every
+2. ``checkpoint.npz``: :func:`rnnx.training.state.save_state`'s ``fit-state`` file, the run's
+   record (``classes.json``'s but ``finished``: :func:`run_record`) under its ``run``, every
    ``--checkpoint-every`` epochs (default 10), at the last epoch, and when a signal stops
    the run;
 3. ``history.csv``, ``model.npz`` (an ``rnnx-model`` file, :func:`rnnx.save`),
@@ -75,7 +76,7 @@ __all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run"
            "run_panel", "wants_panel",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
            "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
-           "positive_int", "read_data", "run_summary", "scaled_cases", "train_in"]
+           "positive_int", "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
@@ -519,15 +520,21 @@ def part_arrays(target, p: Cases, dtype: str) -> tuple[Any, Any, Any]:
 
 
 def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
-         should_stop, rec=None):
+         should_stop, record: dict, rec=None):
     """:func:`rnnx.fit` with the cross-entropy and the validation part, its state in
-    ``out/checkpoint.npz`` every ``checkpoint_every`` epochs (``resumed``: the epoch that
-    file holds, continued from it); the divergence of the loss as AppError (exit 3).  ``rec``:
-    the run's Recorder (--diagnostics), saved in every epoch that checkpoints, before the checkpoint."""
+    ``out/checkpoint.npz`` every ``checkpoint_every`` epochs, with ``record`` (:func:`run_record`)
+    as its ``run`` (``resumed``: the epoch that file holds, continued from it); the divergence
+    of the loss as AppError (exit 3).  ``rec``: the run's Recorder (--diagnostics), saved in
+    every epoch that checkpoints, before the checkpoint."""
     from rnnx import fitting
     from rnnx.cli import run_diagnostics
+    from rnnx.training import state
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
+
+    def write(fs) -> None:  # fit's checkpoint: its state and settings, the run's record under ``run``
+        state.save_state(ckpt, model, fs, fs.settings or {}, run=record, to_numpy=target.to_numpy)
+
     xt, yt, lt = part_arrays(target, parts["train"], s["dtype"])
     bar = None if quiet else ProgressBar(s["epochs"], desc=f"rnnx train {name}",
                                          postfix={"loss": ("loss", ".3g"), "val_acc": ("val_accuracy", ".3f")})
@@ -545,7 +552,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
-                           on_epoch=on_epoch, seed=s["seed"], checkpoint=ckpt, checkpoint_every=s["checkpoint_every"],
+                           on_epoch=on_epoch, seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
                            distribution=run.distribution_for(SimpleNamespace(
                                devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
@@ -733,6 +740,14 @@ def _record(data: RunData, s: dict, finished: str | None) -> dict:
             "settings": s, "data": data.source, "finished": finished}
 
 
+def run_record(record: dict) -> dict:
+    """The run record a classification run keeps under ``run`` of its ``checkpoint.npz``
+    (:func:`rnnx.training.state.save_state`): its ``classes.json`` record (:func:`_record`: kind
+    ``rnnx-classes``, classes, label kind, input size, standardisation, settings, data) less
+    ``finished``, which only ``classes.json`` holds (written there last, once every result is)."""
+    return {k: v for k, v in record.items() if k != "finished"}
+
+
 def _write(out: str, target, model, result, metrics: dict, record: dict, title: str, t_start: float) -> None:
     """The run's files, ``metrics.json`` (with ``seconds_total``: from the command's start
     to it) then ``classes.json`` marked ``finished`` last."""
@@ -846,7 +861,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
 
         try:
             result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
-                          should_stop=should_stop, rec=rec)
+                          should_stop=should_stop, rec=rec, record=run_record(record))
         except fitting.Stopped as e:
             n = signals.pending
             with contextlib.suppress(OSError):

@@ -1,6 +1,8 @@
 """A classification run's record (``classes.json``) read back and checked, and ``rnnx train
 --resume DIR`` of such a run (:mod:`rnnx.cli.tasks.classification` trains it): the data files hashed
-before they are read, the run continued from its ``checkpoint.npz`` with its own settings."""
+before they are read, the run continued from its ``checkpoint.npz`` with its own settings (the
+record that file holds under ``run``, which must agree with ``classes.json``; an older rnnx's
+checkpoint, without one: ``classes.json``'s)."""
 
 from __future__ import annotations
 
@@ -134,9 +136,63 @@ def _read_state(path: str) -> dict:
     return meta
 
 
+#: What a resumed run takes from ``classes.json``, not from its checkpoint's record: what a later
+#: command writes there before its first checkpoint (the marker ``finished``; ``settings.epochs``,
+#: extended by ``--epochs``) or only shows (the Dask settings: never used, :func:`rnnx.cli.settings.placement`).
+_LATEST = ("epochs", *settings.DASK)
+#: The fields of a record a resume reads, compared between the checkpoint's and ``classes.json``
+#: (a field it adds is never read, so never compared); the settings: those of :data:`DEFAULTS`.
+_COMPARED = ("classes", "labels", "input_size", "standardisation")
+_COMPARED_DATA = ("kind", "path", "test_path", "name", "split")  # not its hashes: --allow-changed-data writes them
+
+
+def _disagreement(stored: dict, shown: dict) -> str | None:
+    """The first field a resume reads (``classes``, ..., ``settings.<key>``, ``data.<key>``)
+    where the checkpoint's record ``stored`` and ``classes.json``'s ``shown`` describe another
+    run (None: they agree), the settings of :data:`_LATEST` aside; a setting an older record
+    lacks as :data:`OLDER_SETTINGS` says it trained."""
+    for key in _COMPARED:
+        if stored.get(key) != shown.get(key):
+            return key
+    for part, keys in (("settings", (*DEFAULTS, "model_options")), ("data", _COMPARED_DATA)):
+        a, b = stored[part], shown[part]
+        for key in keys:
+            if key not in _LATEST and a.get(key, OLDER_SETTINGS.get(key)) != b.get(key, OLDER_SETTINGS.get(key)):
+                return f"{part}.{key}"
+    return None
+
+
+def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
+    """The record a classification run resumes with: its checkpoint's ``run`` (``meta``: that
+    file's meta record; :func:`rnnx.cli.tasks.classification.run_record`), checked as
+    ``classes.json`` is (:func:`_record_problem`) and against ``shown`` (``classes.json``'s,
+    already read): a record of another run kind, or one that disagrees with it (the fields of
+    :data:`_LATEST` aside, which, with ``finished``, are taken from it), is an AppError naming
+    the files.  A checkpoint without a record (an rnnx before it kept one: ``run`` empty or
+    absent) resumes with ``shown``."""
+    stored = meta.get("run") or {}
+    if not stored:
+        return shown
+    if not isinstance(stored, dict) or stored.get("kind") != "rnnx-classes":
+        kind = stored.get("kind") if isinstance(stored, dict) else type(stored).__name__
+        raise AppError(f"--resume: {ckpt!r} is the fit-state file of another run kind (its run record: {kind!r}), "
+                       "expected the checkpoint of a classification run")
+    why = _record_problem(stored, resume=True, own_data=True)
+    if why:
+        raise AppError(f"--resume: {ckpt!r} holds a run record this rnnx cannot use: {why}")
+    _stored_settings(stored, ckpt)  # its numbers checked, naming the file
+    where = _disagreement(stored, shown)
+    if where is not None:
+        raise AppError(f"--resume: {ckpt!r} and {classes_path!r} disagree on {where} (edited by hand?); expected "
+                       "the run's record in both (nothing was changed)")
+    latest = {k: shown["settings"][k] for k in _LATEST if k in shown["settings"]}
+    return {**stored, "settings": {**stored["settings"], **latest}, "finished": shown.get("finished")}
+
+
 def resume_panel(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a classification run (:func:`holds_run`): continue it
-    from ``DIR/checkpoint.npz`` with its own settings and data, to its ``--epochs`` or to
+    from ``DIR/checkpoint.npz`` with its own settings and data (the record that file holds,
+    checked against ``classes.json``: :func:`run_of`), to its ``--epochs`` or to
     ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished
     run without ``--epochs`` is reported and nothing is written.  The data files are
     hashed before they are read: a changed one is refused unless
@@ -159,10 +215,13 @@ def resume_panel(args: argparse.Namespace) -> int:
     run.need(quiet=args.quiet)
     given = {k: getattr(args, k, None) for k in settings.DASK}
     with Lock(folder, option="--resume") as lock:
-        record = read_record(folder, "--resume", resume=True, own_data=True)
+        classes_path = os.path.join(folder, CLASSES_FILE)
+        shown = read_record(folder, "--resume", resume=True, own_data=True)
+        _stored_settings(shown, classes_path)  # its numbers checked, naming the file
         meta = _read_state(ckpt)
-        s, done, at = _stored_settings(record, os.path.join(folder, CLASSES_FILE)), record.get("finished"), \
-            meta["epoch"]
+        record = run_of(meta, ckpt, shown, classes_path)  # the checkpoint's record, where it holds one
+        s, done, at = _stored_settings(record, ckpt if record is not shown else classes_path), \
+            record.get("finished"), meta["epoch"]
         placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
         s.update(placed)
         panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
