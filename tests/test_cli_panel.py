@@ -191,10 +191,10 @@ def test_a_seed_fixes_the_run(tmp_path):
 
 
 def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
-    from rnnx.training.state import NonFiniteLoss
+    from rnnx import fitting
 
     def diverging(*args, **kwargs):
-        raise NonFiniteLoss(2, float("nan"))
+        raise fitting.NonFiniteLoss(2, float("nan"))
 
     monkeypatch.setattr(fitting, "fit", diverging)
     npz = frequency_npz(tmp_path / "freq.npz", n=30)
