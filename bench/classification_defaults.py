@@ -10,7 +10,8 @@ Needs sktime (``pip install -e '.[panel]'``)."""
 import json, random, sys, time
 import numpy as np
 import rnnx
-from rnnx import panel, fitting
+from rnnx import panel
+from rnnx.training import engine
 from rnnx.model import Model
 from rnnx.training import EarlyStopping
 
@@ -36,10 +37,10 @@ def run(name, seed, variant, epochs=300):
     cb = EarlyStopping(variant["patience"], start_from_epoch=variant.get("start", 0), monitor=mon, mode=mode,
                        min_delta=variant.get("min_delta", 0.0))
     t0 = time.perf_counter()
-    r = fitting.fit(m, z(tr_.x[tr]), y[tr], validation_data=(z(tr_.x[va]), y[va]) if va else None, epochs=epochs,
+    r = engine.fit(m, z(tr_.x[tr]), y[tr], validation_data=(z(tr_.x[va]), y[va]) if va else None, epochs=epochs,
                     batch_size=32, optimizer="adam", lr=variant.get("lr", 3e-3), loss="cross-entropy", clip_norm=1.0,
                     seed=seed, callbacks=[cb])
-    pred = np.asarray(fitting.predict(m, r.params, z(te_.x))).argmax(-1)
+    pred = np.asarray(engine.predict(m, r.params, z(te_.x))).argmax(-1)
     return {"dataset": name, "seed": seed, "variant": variant, "acc": float(np.mean(pred == yte)),
             "epochs": len(r.history), "best": r.best_epoch, "s": time.perf_counter() - t0}
 

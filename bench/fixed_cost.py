@@ -10,7 +10,7 @@ shared machine's load falls on all alike), medians of ``--repeats`` rounds:
   wall seconds from its history.csv (bench/lengths_speed.py's batch-1 contestant);
 - ``numpy``: the same maths as a plain NumPy loop (``lengths_speed.batch1_numpy``), wall s;
 - ``update``: the same update without the CLI around it (``Model.loss_and_grad`` then
-  ``rnnx.fitting.make_apply``'s clip and SGD step, what the CLI's Trainer and ``rnnx.fit``
+  ``rnnx.training.strategies.make_apply``'s clip and SGD step, what the CLI's Trainer and ``rnnx.fit``
   run per window) over the 792 windows, the fastest of 5 epochs, as microseconds an update;
 - with ``--before DIR`` (an older tree's packages: ``git archive <rev> rnnx backends | tar -x
   -C DIR``), ``cli`` and ``update`` again from DIR: before/after from the same run.  DIR's
@@ -48,14 +48,15 @@ def update_us() -> float:
     import array_api_compat.numpy as xp
     import numpy as np
 
-    from rnnx import fitting, optim
+    from rnnx import optim
+    from rnnx.training.strategies import make_apply
     from rnnx import losses as L
     from rnnx.model import Model
 
     model = Model("rnn", 1, 16, 1, objective="many-to-many")
     params = model.init_params(xp, seed=0, dtype=xp.float64)
     sgd = optim.SGD(lr=0.005)
-    apply = fitting.make_apply(sgd, clip_value=1.0, clip_norm=None, freeze=("bias_hh_l0",), xp=xp)
+    apply = make_apply(sgd, clip_value=1.0, clip_norm=None, freeze=("bias_hh_l0",), xp=xp)
     loss = L.get("half-sse")
     s = np.sin(np.linspace(0.0, 100.0, 1000))
     n = int(0.8 * (1000 - 10))

@@ -51,7 +51,7 @@ def _panel(n: int, seed: int = 0):
 
 def plaid_rnnx(n: int, cut: bool) -> None:
     import rnnx
-    import rnnx.fitting as F
+    from rnnx.training import sources as F
     from rnnx.model import Model
 
     if not cut:

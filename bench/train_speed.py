@@ -116,7 +116,13 @@ def _say(obj) -> None:
 
 def _rnnx_worker(backend: str, dtype: str, threads: int, fitting_file: str | None, profile: bool) -> None:
     import rnnx
-    from rnnx import fitting as fit_mod
+    from types import SimpleNamespace
+
+    from rnnx.training import engine, sources, strategies
+
+    # this tree's engine, under the names an older rnnx/fitting.py (--baseline-fitting) has
+    fit_mod = SimpleNamespace(fit=engine.fit, prepare=sources.prepare, make_update=strategies.make_update,
+                              make_apply=strategies.make_apply)
 
     if fitting_file:
         import importlib.util

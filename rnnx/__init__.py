@@ -18,7 +18,8 @@ _LAZY = {
     "GRU": "rnnx.layers", "LSTM": "rnnx.layers", "RNN": "rnnx.layers", "Cache": "rnnx.layers",
     "Recurrent": "rnnx.layers", "layer": "rnnx.layers", "layer_from_config": "rnnx.layers",
     "Model": "rnnx.model",
-    "fit": "rnnx.fitting", "evaluate": "rnnx.fitting", "predict": "rnnx.fitting", "FitResult": "rnnx.fitting",
+    "fit": "rnnx.training.engine", "evaluate": "rnnx.training.engine", "predict": "rnnx.training.engine",
+    "FitResult": "rnnx.training.state",
     "RNNRegressor": "rnnx.interop.sklearn", "RNNClassifier": "rnnx.interop.sklearn",
 }
 

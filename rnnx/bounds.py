@@ -14,8 +14,8 @@ elements of the largest parameter tensor) is the larger of two peaks:
   ``P b + n (32 + b)``;
 * training: ``copies * P b + 3 n b`` (element-wise temporaries of the optimizer step) plus
   the larger of the training step's activations and one evaluation pass (they do not
-  overlap).  ``copies`` (:func:`param_copies`) counts what rnnx/train.py, rnnx/fitting.py
-  and rnnx/optim.py hold at once during an update: the params, the new params being built,
+  overlap).  ``copies`` (:func:`param_copies`) counts what rnnx/training/engine.py,
+  rnnx/training/strategies.py and rnnx/optim.py hold at once during an update: the params, the new params being built,
   the best params (the state keeps the dict of its best epoch alive), the gradients (one
   more per transform, clipping or freezing, up to two: the caller keeps the raw ones), and
   the optimizer's slots twice (the old and the new state): adam 2 (3 with amsgrad), sgd

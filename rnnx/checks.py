@@ -7,7 +7,7 @@ inputs and parameters before computing and on their results after, raising
 :class:`NonFiniteError` for the first non-finite array in a fixed order;
 :func:`finite_flags` is its device part (no host read; it traces under ``jax.jit``).  The
 trainer checks nothing while the numbers are finite and replays an epoch that went
-non-finite with every array checked (:mod:`rnnx.train`)."""
+non-finite with every array checked (:func:`rnnx.training.strategies.replay_epoch`)."""
 
 from __future__ import annotations
 

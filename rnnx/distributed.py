@@ -220,7 +220,7 @@ def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_ax
     device's sample indices, ``valid`` their real/padding flags (None: all real).  The
     signature of :func:`rnnx.training.strategies.make_step`'s step, so :func:`~rnnx.training.strategies.make_steps`
     runs K of them as one program."""
-    from rnnx.fitting import Batches
+    from rnnx.training.sources import Batches
 
     def step(params, opt_state, total, clipped, x, y, lengths, idx, seed, valid=None):
         b = Batches(x, y, lengths, y_axis).take(idx, xp=xp)

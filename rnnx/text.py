@@ -535,7 +535,7 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     (never the whole text one-hot), runs ``model`` (many-to-many, input and output size V)
     from the state the previous chunk ended in (a constant: no gradient flows into it; zeros
     at each epoch's start), takes :func:`summed_cross_entropy` against the next characters,
-    its explicit BPTT gradient, and :func:`rnnx.fitting.make_apply`'s clip (``clip_value``,
+    its explicit BPTT gradient, and :func:`rnnx.training.strategies.make_apply`'s clip (``clip_value``,
     elementwise, as min-char-rnn's ``np.clip(d, -5, 5)``) and optimizer step (default
     ``Adagrad(lr=0.1, eps=1e-8)``; a name or an :mod:`rnnx.optim` object).  On a backend with
     ``jax.jit`` the update is one compiled program.
@@ -550,7 +550,7 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     and are read ``256`` rows at a time; ``on_update(update, params, loss)`` is called after
     every update with the update's 0-d loss array (nats per character; reading it,
     ``float(loss)``, is a host read) and stops training by returning True.  A NaN/Inf loss
-    raises :class:`rnnx.fitting.NonFiniteLoss`.  Returns ``(params, history)``.
+    raises :class:`rnnx.training.state.NonFiniteLoss`.  Returns ``(params, history)``.
 
     Stopping and continuing (the whole state is a :class:`TextState`):
 
@@ -650,7 +650,7 @@ class TextHistory(Callback):
     their losses (nats per character, and bits); the losses stay on the device and are read
     ``256`` rows at a time.  Its state (``window``, the sum of the losses since the last row
     as a float, and their ``count``) goes into the checkpoint; a non-finite loss is
-    :class:`rnnx.fitting.NonFiniteLoss` naming the update."""
+    :class:`rnnx.training.state.NonFiniteLoss` naming the update."""
 
     def __init__(self, log_every: int, n_chunks: int) -> None:
         self.log_every, self.n_chunks = log_every, n_chunks
@@ -686,7 +686,7 @@ class TextHistory(Callback):
 
 
 def _checked(rows: list[dict]) -> list[dict]:
-    from rnnx.fitting import NonFiniteLoss
+    from rnnx.training.state import NonFiniteLoss
 
     bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
     if bad is not None:

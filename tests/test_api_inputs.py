@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import fitting
+from rnnx.training.state import NonFiniteLoss
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_fit_keeps_its_advice_for_a_loss_that_diverges_from_finite_inputs(data):
     import warnings
 
     model, x, y = data
-    with warnings.catch_warnings(), pytest.raises(fitting.NonFiniteLoss, match="lower lr, or clip the gradient"):
+    with warnings.catch_warnings(), pytest.raises(NonFiniteLoss, match="lower lr, or clip the gradient"):
         warnings.simplefilter("ignore")  # the overflow on the way
         rnnx.fit(model, x, y * 1e200, epochs=3, optimizer="sgd", lr=1e10)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import fitting
+from rnnx.training.state import NonFiniteLoss, load_state
 from rnnx.training import Callback, EarlyStopping
 
 
@@ -44,7 +44,7 @@ def test_checkpoint_callable_gets_the_state_a_path_would_hold(tmp_path):
     r2 = rnnx.fit(_model(), x, y, epochs=5, batch_size=8, checkpoint=str(tmp_path / "c.npz"), checkpoint_every=2,
                   seed=1)
     assert [s.epoch for s in got] == [2, 4, 5]
-    st, _ = fitting.load_state(str(tmp_path / "c.npz"), _model(), rnnx.optim.make("adam"), xp=np, device="cpu",
+    st, _ = load_state(str(tmp_path / "c.npz"), _model(), rnnx.optim.make("adam"), xp=np, device="cpu",
                                dtype=np.float64)
     last = got[-1]
     assert last.epoch == st.epoch == 5 and last.updates == st.updates == 15
@@ -105,7 +105,7 @@ def test_clipped_updates_are_counted_in_the_state_and_its_file(tmp_path):
     path = str(tmp_path / "c.npz")
     r = rnnx.fit(_model(), x, y, epochs=3, batch_size=8, clip_norm=1e-3, lr=0.01, checkpoint=path)
     assert r.state.clipped == 9 == round(sum(row["clipped"] * 3 for row in r.history))
-    st, _ = fitting.load_state(path, _model(), rnnx.optim.make("adam", lr=0.01), xp=np, device="cpu",
+    st, _ = load_state(path, _model(), rnnx.optim.make("adam", lr=0.01), xp=np, device="cpu",
                                dtype=np.float64)
     assert st.clipped == 9
     r2 = rnnx.fit(_model(), x, y, epochs=5, batch_size=8, clip_norm=1e-3, lr=0.01, resume=r.state)
@@ -119,9 +119,9 @@ def _exploding(find):
 
 
 def test_find_non_finite_names_the_first_non_finite_number_of_the_epoch():
-    with np.errstate(all="ignore"), pytest.raises(fitting.NonFiniteLoss) as plain:
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLoss) as plain:
         _exploding(False)
-    with np.errstate(all="ignore"), pytest.raises(fitting.NonFiniteLoss) as found:
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLoss) as found:
         _exploding(True)
     assert found.value.epoch == plain.value.epoch
     where = found.value.where
@@ -134,14 +134,14 @@ def test_a_metrics_callback_that_finds_overflow_ends_the_run_with_its_reason():
     class Overflow(Callback):
         def on_epoch_metrics(self, run, row):
             if run.epoch == 2:
-                raise fitting.NonFiniteLoss(run.epoch, math.inf, "the predictions on the training windows overflow")
+                raise NonFiniteLoss(run.epoch, math.inf, "the predictions on the training windows overflow")
 
     x, y = _data()
-    with pytest.raises(fitting.NonFiniteLoss) as e:
+    with pytest.raises(NonFiniteLoss) as e:
         rnnx.fit(_model(), x, y, epochs=4, callbacks=[Overflow()], find_non_finite=True)
     assert e.value.epoch == 2 and e.value.where == ("every update's loss, gradients and parameters are finite, but the "
                                                     "predictions on the training windows overflow")
-    with pytest.raises(fitting.NonFiniteLoss) as e:
+    with pytest.raises(NonFiniteLoss) as e:
         rnnx.fit(_model(), x, y, epochs=4, callbacks=[Overflow()])
     assert e.value.where == "the predictions on the training windows overflow"
 

@@ -339,7 +339,7 @@ def _stop_at(call: int):
 def test_should_stop_mid_epoch_keeps_the_last_epoch_and_resumes_bit_identical(tmp_path, backend, every):
     """Stopped before the 3rd of 4 batches of epoch 3: epoch 2 kept (in the checkpoint too,
     written then when checkpoint_every skipped it), resumed to the end == uninterrupted."""
-    from rnnx import fitting
+    from rnnx.training.state import Stopped
     from rnnx.io import checkpoint
 
     xp = pytest.importorskip("jax.numpy") if backend == "jax" else np
@@ -356,7 +356,7 @@ def test_should_stop_mid_epoch_keeps_the_last_epoch_and_resumes_bit_identical(tm
     full = rnnx.fit(model, x, y, epochs=4, **kw)
     path = str(tmp_path / "state.npz")
     at = 2 * 2 + 2 if backend == "jax" else 2 * 4 + 3  # before epoch 3's 2nd program / 3rd batch
-    with pytest.raises(fitting.Stopped) as e:
+    with pytest.raises(Stopped) as e:
         rnnx.fit(model, x, y, epochs=4, checkpoint=path, checkpoint_every=every, should_stop=_stop_at(at), **kw)
     st = e.value.state
     assert e.value.epoch == st.epoch == 2 and st.updates == 8 and [r["epoch"] for r in st.history] == [1, 2]

@@ -195,7 +195,8 @@ def test_clip_by_value_refuses_no_gradients():
 def test_apply_with_clipping_makes_no_zeros_flag(monkeypatch):
     """The clipped flag is the comparison itself where a clip is set: no 0-d ``zeros`` (nor the
     device read it needs) per update; without clipping it is still a 0-d False."""
-    from rnnx import fitting, optim
+    from rnnx import optim
+    from rnnx.training.strategies import make_apply
 
     g = _grads()
     params = {k: np.zeros_like(v) for k, v in g.items()}
@@ -203,11 +204,11 @@ def test_apply_with_clipping_makes_no_zeros_flag(monkeypatch):
     zeros = _count(monkeypatch, xp, "zeros")
     devices = _count(monkeypatch, array_api_compat, "device")
     for clip_value, clip_norm, want in ((1.0, None, True), (None, 1.0, True), (1.0, 1.0, True), (100.0, None, False)):
-        apply = fitting.make_apply(sgd, clip_value=clip_value, clip_norm=clip_norm, freeze=("bias_hh_l0",), xp=xp)
+        apply = make_apply(sgd, clip_value=clip_value, clip_norm=clip_norm, freeze=("bias_hh_l0",), xp=xp)
         _, _, clipped = apply(params, sgd.init(params), g)
         assert clipped.dtype == xp.bool and clipped.shape == () and bool(clipped) is want
     assert zeros == [] and devices == []
-    apply = fitting.make_apply(sgd, clip_value=None, clip_norm=None, xp=xp)
+    apply = make_apply(sgd, clip_value=None, clip_norm=None, xp=xp)
     _, _, clipped = apply(params, sgd.init(params), g)
     assert clipped.dtype == xp.bool and clipped.shape == () and not bool(clipped)
 
@@ -251,12 +252,13 @@ def test_update_reshapes_through_numpys_capability(monkeypatch):
     stacked outputs, W_hh^T's copy, the head's rows, clip's flattened gradients) are the
     capability record's ``reshape`` (``ndarray.reshape``, 0.12 us), never ``numpy.reshape``'s
     dispatch (1.0 us; 19 an update before); the same arrays."""
-    from rnnx import fitting, optim
+    from rnnx import optim
+    from rnnx.training.strategies import make_apply
 
     model, params, x, y = _seed001()
     calls = _count(monkeypatch, xp, "reshape")
     sgd = optim.SGD(lr=0.005)
-    apply = fitting.make_apply(sgd, clip_value=1.0, clip_norm=None, freeze=("bias_hh_l0",), xp=xp)
+    apply = make_apply(sgd, clip_value=1.0, clip_norm=None, freeze=("bias_hh_l0",), xp=xp)
     _, grads, _ = model.loss_and_grad(params, x, y, loss=L.get("half-sse"))
     apply(params, sgd.init(params), grads)
     assert calls == []

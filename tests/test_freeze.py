@@ -60,7 +60,7 @@ def test_frozen_parameters_are_untouched_by_every_optimizer(name, xp_name):
 def test_step_of_the_subset_leaves_frozen_slots_unchanged(name):
     """make_apply: the optimizer sees only the trainable parameters; a frozen parameter's
     slots (Adam's moments, Adagrad's sum) stay as they were."""
-    from rnnx.fitting import make_apply
+    from rnnx.training.strategies import make_apply
 
     opt = OPTIMIZERS[name]
     rng = np.random.default_rng(2)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx.fitting import CUT_RATIO, cut_length
+from rnnx.training.sources import CUT_RATIO, cut_length
 from rnnx.model import Model
 
 N, T, I = 24, 60, 3
@@ -87,7 +87,7 @@ def test_cut_batches_train_as_the_whole_panel(monkeypatch, cell, layers, bi, obj
 
 def _uncut_fit(monkeypatch, model, x, y, **kw):
     """rnnx.fit with every batch over all T steps (the cut disabled)."""
-    monkeypatch.setattr(rnnx.fitting.Batches, "cut", lambda self, steps: self)
+    monkeypatch.setattr(rnnx.training.sources.Batches, "cut", lambda self, steps: self)
     try:
         return rnnx.fit(model, x, y, **kw)
     finally:

@@ -103,7 +103,7 @@ def test_a_state_past_max_updates_is_refused_and_should_stop_keeps_the_partial_e
         asked.append(1)
         return len(asked) >= 2
 
-    with pytest.raises(rnnx.fitting.Stopped) as e:
+    with pytest.raises(rnnx.training.state.Stopped) as e:
         rnnx.fit(model, x, y, epochs=3, resume=part.state, should_stop=stop, **kw)
     assert e.value.state.updates == 6 and e.value.state.epoch == 1
     full = rnnx.fit(model, x, y, epochs=3, **kw)

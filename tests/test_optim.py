@@ -3,6 +3,8 @@ gradients: float64, 20 steps, norm-wise relative error <= 1e-12."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -299,18 +301,21 @@ def test_adamw_bad_values(bad):
         optim.AdamW(**bad)
 
 
-def test_train_config_builds_every_optimizer_and_refuses_an_unknown_name():
-    """TrainConfig.make_optimizer built Adagrad for any name it did not know (issue 29)."""
-    from rnnx.train import TrainConfig
+def test_a_regression_run_builds_every_optimizer_and_refuses_an_unknown_name():
+    """The run's optimizer is rnnx.optim.make of its settings (TrainConfig.make_optimizer built
+    Adagrad for any name it did not know, issue 29; TrainConfig is gone)."""
+    from rnnx.cli.settings import resolve
+    from rnnx.cli.tasks.regression import optimizer_for
 
     for name in optim.OPTIMIZERS:
-        assert type(TrainConfig(optimizer=name, lr=0.01).make_optimizer()) is optim.OPTIMIZERS[name]
-    cfg = TrainConfig(optimizer="adam", lr=0.01)
-    object.__setattr__(cfg, "optimizer", "adamax")  # a name that passed no check (a frozen dataclass)
+        assert type(optimizer_for(resolve({"preset": "seed001", "optimizer": name, "lr": 0.01}))) \
+            is optim.OPTIMIZERS[name]
+    sgd = optimizer_for(resolve({"preset": "seed001", "optimizer": "sgd", "lr": 0.01, "momentum": 0.5,
+                                 "nesterov": True}))
+    assert (sgd.lr, sgd.momentum, sgd.nesterov) == (0.01, 0.5, True)
+    s = dataclasses.replace(resolve({"preset": "seed001"}), optimizer="adamax")  # a name that passed no check
     with pytest.raises(ValueError, match="optimizer: expected one of"):
-        cfg.make_optimizer()
-    with pytest.raises(ValueError, match="optimizer: expected one of"):
-        TrainConfig(optimizer="adamax", lr=0.01)
+        optimizer_for(s)
 
 
 @pytest.mark.parametrize("xp_name", ["numpy", "jax"])

@@ -11,7 +11,7 @@ import pytest
 
 from rnnx.cli import main
 from rnnx.io import checkpoint
-from rnnx.fitting import NonFiniteLoss
+from rnnx.training.state import NonFiniteLoss
 
 EXPLODE = ["train", "--preset", "seed001", "--optimizer", "sgd", "--lr", "3", "--nonlinearity", "relu", "--no-clip",
            "--diagnostics", "all", "--quiet"]

@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import diagnostics, fitting, optim, recorder
+from rnnx import diagnostics, optim, recorder
+from rnnx.training import engine
+from rnnx.training.state import NonFiniteLoss
 from rnnx.cli import main
 
 
@@ -54,9 +56,9 @@ def test_off_and_on_train_the_same_bits(backend):
 def _same_bits(x, y):
     model = rnnx.Model("lstm", 3, 6, 1, dropout=0.0)
     kw = dict(epochs=3, batch_size=16, clip_norm=0.3, lr=1e-2, validation_split=0.25)
-    off = fitting.fit(model, x, y, **kw)
+    off = engine.fit(model, x, y, **kw)
     rec = recorder.Recorder(probe_size=8)
-    on = fitting.fit(model, x, y, diagnostics=rec, **kw)
+    on = engine.fit(model, x, y, diagnostics=rec, **kw)
     for k in off.params:
         assert np.array_equal(np.asarray(off.params[k]), np.asarray(on.params[k])), k
     assert [r["loss"] for r in off.history] == [r["loss"] for r in on.history]
@@ -70,7 +72,7 @@ def test_update_record_equals_direct_norms():
     model = rnnx.Model("gru", 3, 5, 1, num_layers=2)
     p0 = model.init_params(np, seed=3, dtype=np.float64)
     rec = recorder.Recorder(probe_size=4)
-    res = fitting.fit(model, x, y, epochs=1, batch_size=20, shuffle=False, params=p0, clip_norm=0.05, lr=0.1,
+    res = engine.fit(model, x, y, epochs=1, batch_size=20, shuffle=False, params=p0, clip_norm=0.05, lr=0.1,
                       optimizer="sgd", diagnostics=rec, freeze=("bias_y",))
     loss, grads, _ = model.loss_and_grad(p0, np.swapaxes(x, 0, 1), y)
     keys = [k for k in model.param_shapes() if k != "bias_y"]
@@ -96,7 +98,7 @@ def test_epoch_profiles_equal_the_library_calls(cell, bidirectional):
     model = rnnx.Model(cell, 3, 4, 1, num_layers=2, bidirectional=bidirectional, **opts)
     p0 = model.init_params(np, seed=1, dtype=np.float64)
     rec = recorder.Recorder(probe_size=10, probes=3, seed=5)
-    fitting.fit(model, x, y, lengths=ln, epochs=1, batch_size=8, params=p0, diagnostics=rec)
+    engine.fit(model, x, y, lengths=ln, epochs=1, batch_size=8, params=p0, diagnostics=rec)
     e0 = rec.epochs[0]
     xb, yb, lb = np.swapaxes(x[:10], 0, 1), y[:10], ln[:10]
     valid = (np.arange(9)[:, None] < lb[None, :]).astype(float)  # (T, B)
@@ -137,9 +139,9 @@ def test_jax_records_what_numpy_records():
         rec = recorder.Recorder(probe_size=8)
         if on_jax:
             with jax.enable_x64(True):
-                fitting.fit(model, jnp.asarray(x), jnp.asarray(y), epochs=2, batch_size=16, diagnostics=rec)
+                engine.fit(model, jnp.asarray(x), jnp.asarray(y), epochs=2, batch_size=16, diagnostics=rec)
         else:
-            fitting.fit(model, x, y, epochs=2, batch_size=16, diagnostics=rec)
+            engine.fit(model, x, y, epochs=2, batch_size=16, diagnostics=rec)
         recs.append(rec.to_json())
     a, b = recs
     for ua, ub in zip(a["updates"], b["updates"]):
@@ -155,17 +157,17 @@ def test_resumed_records_equal_uninterrupted(tmp_path):
     model = rnnx.Model("rnn", 3, 5, 1)
     kw = dict(batch_size=16, clip_value=0.2)
     full = recorder.Recorder(probe_size=8)
-    fitting.fit(model, x, y, epochs=4, diagnostics=full, **kw)
+    engine.fit(model, x, y, epochs=4, diagnostics=full, **kw)
     ck, dj = str(tmp_path / "ck.npz"), str(tmp_path / "d.json")
     first = recorder.Recorder(probe_size=8)
-    fitting.fit(model, x, y, epochs=2, diagnostics=first, checkpoint=ck, **kw)
+    engine.fit(model, x, y, epochs=2, diagnostics=first, checkpoint=ck, **kw)
     first.save(dj)
     first.updates.append({"epoch": 3, "update": 99})  # recorded past the checkpoint (a run cut off): dropped
     first.truncate(2)
     assert json.loads((tmp_path / "d.json").read_text())["updates"] == first.updates
     again = recorder.Recorder(probe_size=8)
     again.load(dj)
-    fitting.fit(model, x, y, epochs=4, diagnostics=again, resume=ck, **kw)
+    engine.fit(model, x, y, epochs=4, diagnostics=again, resume=ck, **kw)
     assert json.dumps(again.to_json()) == json.dumps(full.to_json())
 
 
@@ -182,8 +184,8 @@ def test_an_exploding_update_is_on_record():
     model = rnnx.Model("rnn", 3, 8, 1, nonlinearity="relu")
     p0 = {k: v * 30.0 for k, v in model.init_params(np, seed=0, dtype=np.float64).items()}
     rec = recorder.Recorder(what="updates", probe_size=4)
-    with np.errstate(all="ignore"), pytest.raises(fitting.NonFiniteLoss):
-        fitting.fit(model, 1e3 * x, y, epochs=5, batch_size=4, params=p0, lr=1e3, optimizer="sgd", diagnostics=rec)
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLoss):
+        engine.fit(model, 1e3 * x, y, epochs=5, batch_size=4, params=p0, lr=1e3, optimizer="sgd", diagnostics=rec)
     assert rec.updates and not rec.updates[-1]["finite"]
     assert recorder.summary(rec.to_json())["exploded"] >= 1
     json.dumps(rec.to_json(), allow_nan=False)  # non-finite numbers stored as None
@@ -193,20 +195,20 @@ def test_bad_input_names_the_argument():
     x, y, _ = _data(n=12)
     gru = rnnx.Model("gru", 3, 4, 1)
     with pytest.raises(ValueError, match=r"diagnostics: 'cell' .* LSTM only; this model is GRU"):
-        fitting.fit(gru, x, y, epochs=1, diagnostics=recorder.Recorder(what="flow,cell"))
+        engine.fit(gru, x, y, epochs=1, diagnostics=recorder.Recorder(what="flow,cell"))
     with pytest.raises(ValueError, match=r"diagnostics: expected names from .* got 'weights'"):
         recorder.Recorder(what="weights")
     with pytest.raises(ValueError, match=r"probe_size: expected at most 12 .* got 13"):
-        fitting.fit(gru, x, y, epochs=1, diagnostics=recorder.Recorder(probe_size=13))
+        engine.fit(gru, x, y, epochs=1, diagnostics=recorder.Recorder(probe_size=13))
     with pytest.raises(ValueError, match="probe_size: expected a positive integer, got 0"):
         recorder.Recorder(probe_size=0)
     with pytest.raises(ValueError, match="steps_per_execution: diagnostics record every update"):
-        fitting.fit(gru, x, y, epochs=1, steps_per_execution=4, diagnostics=recorder.Recorder(probe_size=4))
+        engine.fit(gru, x, y, epochs=1, steps_per_execution=4, diagnostics=recorder.Recorder(probe_size=4))
     with pytest.raises(TypeError, match="diagnostics: expected an rnnx.recorder.Recorder, got dict"):
-        fitting.fit(gru, x, y, epochs=1, diagnostics={})
+        engine.fit(gru, x, y, epochs=1, diagnostics={})
     m2m = rnnx.Model("gru", 3, 4, 1, objective="many-to-many")
     with pytest.raises(ValueError, match="diagnostics: not recorded with tbptt"):
-        fitting.fit(m2m, x, np.zeros((12, 12, 1)), epochs=1, tbptt=(4, 4),
+        engine.fit(m2m, x, np.zeros((12, 12, 1)), epochs=1, tbptt=(4, 4),
                     diagnostics=recorder.Recorder(probe_size=4))
 
 
@@ -436,7 +438,7 @@ def test_steps_no_sequence_reaches_are_stated_empty(tmp_path):
     x, y, _ = _data(n=16, T=12)
     ln = np.full(16, 9)
     rec = recorder.Recorder(probe_size=8)
-    fitting.fit(rnnx.Model("lstm", 3, 4, 1), x, y, lengths=ln, epochs=1, batch_size=8, diagnostics=rec)
+    engine.fit(rnnx.Model("lstm", 3, 4, 1), x, y, lengths=ln, epochs=1, batch_size=8, diagnostics=rec)
     for row in rec.epochs:
         for key in ("flow_h", "flow_x", "flow_c", "jacobian", "forget"):
             assert row[key][0][0][9:] == [None] * 3 and None not in row[key][0][0][:9], key

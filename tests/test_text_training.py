@@ -18,7 +18,7 @@ from rnnx import text as T
 from rnnx.cli import main
 from rnnx.cli.errors import AppError
 from rnnx.data import DataError
-from rnnx.fitting import NonFiniteLoss
+from rnnx.training.state import NonFiniteLoss
 
 TEXT = "the cat sat on the mat. the dog ate the hat; a rat ran at the cat.\n" * 12
 

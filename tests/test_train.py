@@ -171,22 +171,60 @@ def test_tbptt_and_other_optimizers_train(tmp_path):
     assert m["epochs"] == 3 and 0 <= m["clipped_fraction"] <= 1
 
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(lr=0), "lr: expected a finite learning rate > 0, got 0"),
-    (dict(lr=float("nan")), "lr: expected a finite learning rate > 0, got nan"),
-    (dict(batch_size=0), "batch_size: expected a positive integer, got 0"),
-    (dict(epochs=True), "epochs: expected a positive integer, got True"),
-    (dict(optimizer="adamax"), "optimizer: expected one of sgd, adam, adagrad, rmsprop, adamw, got 'adamax'"),
-    (dict(clip_value=-1.0), "clip_value: expected a finite number > 0, got -1.0"),
-    (dict(early_stopping=0), "early_stopping: expected a patience >= 1 epoch, got 0"),
+@pytest.mark.parametrize("kw,argv,msg,line", [
+    (dict(lr=0), ["--lr", "0"], "lr: expected a finite number > 0, got 0",
+     "--lr: expected a finite learning rate > 0, got 0.0"),
+    (dict(lr=float("nan")), ["--lr", "nan"], "lr: expected a finite number > 0, got nan",
+     "--lr: expected a finite learning rate > 0, got nan"),
+    (dict(batch_size=0), ["--batch-size", "0"], "batch_size: expected a positive integer, got 0",
+     "--batch-size: expected a positive integer, got 0"),
+    (dict(epochs=True), ["--epochs", "0"], "epochs: expected a positive integer, got True",
+     "--epochs: expected a positive integer, got 0"),
+    (dict(optimizer="adamax"), ["--optimizer", "adamax"],
+     "optimizer: expected one of sgd, adam, adagrad, rmsprop, adamw, got 'adamax'",
+     "argument --optimizer: invalid choice: 'adamax' (choose from 'sgd', 'adam', 'adagrad', 'rmsprop', 'adamw')"),
+    (dict(clip_value=-1.0), ["--clip-value", "-1"], "clip_value: expected a finite number > 0, got -1.0",
+     "--clip-value: expected a finite number > 0, got -1.0"),
+    (dict(early_stopping=0), ["--early-stopping", "0"], "early_stopping: expected a positive integer, got 0",
+     "--early-stopping: expected a patience >= 1 epoch, got 0"),
 ])
-def test_train_config_errors_name_the_parameter(kw, msg):
-    """The library names its parameter (the CLI maps it to the flag: tests/test_cli.py)."""
-    from rnnx.train import TrainConfig
+def test_training_settings_are_refused_once_naming_the_parameter_or_flag(capsys, tmp_path, monkeypatch, kw, argv,
+                                                                         msg, line):
+    """A bad training setting is refused in one line: by rnnx.fit naming its parameter, and by
+    ``rnnx train`` naming the flag (the settings table, rnnx/cli/table.py) before any folder
+    is made.  (These were TrainConfig's checks, a third copy of the two, gone in issue 29.)"""
+    import rnnx
+    from rnnx.cli import main
 
+    x, y = np.zeros((8, 5, 1)), np.zeros((8, 1))
     with pytest.raises(ValueError) as e:
-        TrainConfig(**kw)
+        rnnx.fit(rnnx.Model("rnn", 1, 3, 1), x, y, **{"epochs": 1, "validation_split": 0.25, **kw})
     assert str(e.value) == msg
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["train", "--preset", "seed001", *argv, "--out", "out"])
+    except SystemExit as stop:  # argparse's refusal of a choice
+        code = stop.code
+    assert code == 2
+    assert capsys.readouterr().err == f"rnnx train: error: {line}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_metrics_train_record_is_the_runs_training_settings(tmp_path):
+    """metrics.json's ``train``: the training settings of the run, under the keys it always had
+    (they were TrainConfig's fields; now taken from the run's settings)."""
+    cli = dict(preset="seed001", epochs=1, optimizer="sgd", lr=0.02, momentum=0.5, nesterov=True, clip_norm=2.0,
+               seed=3, batch_size=50)
+    m = train(tmp_path, **cli)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["train"]
+    assert saved == m["train"]
+    assert set(saved) == {"epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "clip_value",
+                          "clip_norm", "tbptt", "loss", "seed", "early_stopping", "freeze", "shuffle", "check_finite"}
+    assert {k: saved[k] for k in cli if k != "preset"} == {k: v for k, v in cli.items() if k != "preset"}
+    s = resolve(cli)
+    assert saved["loss"] == s.loss and saved["shuffle"] is s.shuffle and saved["check_finite"] is True
+    assert saved["clip_value"] is None and saved["tbptt"] is None and saved["freeze"] == [] \
+        and saved["early_stopping"] == s.early_stopping
 
 
 @pytest.mark.parametrize("backend", CPU)

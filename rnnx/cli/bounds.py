@@ -12,7 +12,7 @@ layers.
 
 For ``rnnx train`` of a series, :func:`rnnx.bounds.estimate` gets: the batch capped at the
 training windows when the series length is known, and one evaluation pass over the
-largest part of the windows (rnnx/train.py evaluates a part at once).
+largest part of the windows (rnnx/training/windows.py evaluates a part at once).
 """
 
 from __future__ import annotations

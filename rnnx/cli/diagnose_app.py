@@ -101,7 +101,8 @@ def _unfinished(folder: str) -> bool:
 def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
                     backend: str | None, device: str | None) -> dict:
     """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
-    from rnnx import fitting, recorder
+    from rnnx import recorder
+    from rnnx.training.sources import prepare
     from rnnx.cli.tasks import classification as panel_app
     from rnnx.cli.tasks import classification_predict as panel_predict
     from rnnx.cli.tasks import regression as app
@@ -112,7 +113,7 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
         if cases.n == 0:
             raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
         x, y, lengths = panel_app.part_arrays(target, cases, dtype)
-        b = fitting.prepare(model, x, y, lengths, loss="cross-entropy")
+        b = prepare(model, x, y, lengths, loss="cross-entropy")
         rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=s["seed"])
         try:
             rec.start(model, b.x, b.y, b.lengths, loss="cross-entropy", loss_name="cross-entropy", y_axis=b.y_axis,

@@ -23,10 +23,10 @@ class AppError(Exception):
         self.code, self.label = code, label
 
 
-#: Library parameter -> the flag that sets it (rnnx.train.TrainConfig, rnnx.data,
+#: Library parameter -> the flag that sets it (rnnx.fit, rnnx.optim, rnnx.data,
 #: rnnx.dataset, rnnx.Model).
 FLAGS: dict[str, str] = {
-    # rnnx.train.TrainConfig
+    # rnnx.fit and rnnx.optim
     "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
     "momentum": "--momentum", "nesterov": "--nesterov", "clip_value": "--clip-value", "clip_norm": "--clip-norm",
     "tbptt": "--tbptt", "seed": "--seed", "early_stopping": "--early-stopping",

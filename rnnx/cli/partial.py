@@ -2,7 +2,7 @@
 ``history.csv``, ``convergence.png`` and (with ``--diagnostics``) ``diagnostics.png`` up to
 the explosion, each marked with where the run stopped.
 
-``rnnx train``'s handler of :class:`rnnx.fitting.NonFiniteLoss` calls
+``rnnx train``'s handler of :class:`rnnx.training.state.NonFiniteLoss` calls
 :func:`write_partial_results` after it saved ``diagnostics.json``.  Everything is read back
 from the run folder's own files (never through a link): the history from the last
 checkpoint's ``history`` (the epochs up to that checkpoint; the epochs after it up to the
@@ -30,13 +30,13 @@ _FAILURES = (OSError, ValueError, TypeError, KeyError, OverflowError, FloatingPo
 
 
 def stopped_note(error: Any) -> str:
-    """``stopped: loss inf at epoch 17`` from a :class:`~rnnx.fitting.NonFiniteLoss`."""
+    """``stopped: loss inf at epoch 17`` from a :class:`~rnnx.training.state.NonFiniteLoss`."""
     return f"stopped: loss {error.value} at epoch {error.epoch}"
 
 
 def write_partial_results(out: str, error: Any) -> list[str]:
     """Write the partial results of the run in ``out`` that stopped with ``error`` (a
-    :class:`~rnnx.fitting.NonFiniteLoss`: its ``epoch`` and ``value``); returns the names
+    :class:`~rnnx.training.state.NonFiniteLoss`: its ``epoch`` and ``value``); returns the names
     of the files written, in order (``history.csv``, ``convergence.png``, ``diagnostics.png``;
     one whose source is absent, or that cannot be written, is left out).  Never raises for
     a file it cannot write: the caller's one-line error stays the run's message."""

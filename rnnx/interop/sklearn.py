@@ -269,7 +269,7 @@ class _Base:
         no early stopping); the optimizer's state starts afresh each call."""
         import numpy as np
 
-        from rnnx import fitting
+        from rnnx.training import engine
         from rnnx.model import Model
         from rnnx.training import EarlyStopping
 
@@ -312,7 +312,7 @@ class _Base:
             elif val is not None:  # no early stopping: keep the best validation epoch, as rnnx train
                 stopper = [EarlyStopping(max(1, epochs), restore_best_weights=True)]
             wt = None if sample_weight is None else target.from_numpy(np.ascontiguousarray(sample_weight[tr], dtype=fdt))
-            result = fitting.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=epochs, sample_weight=wt,
+            result = engine.fit(model, xt, yt, lengths=lt, validation_data=val, epochs=epochs, sample_weight=wt,
                                  batch_size=self.batch_size, shuffle=self.shuffle, optimizer=self.optimizer,
                                  lr=self.lr, loss=loss, clip_norm=self.clip_norm, verbose=self.verbose, seed=seed,
                                  params=start, callbacks=stopper)
@@ -326,14 +326,14 @@ class _Base:
         """The model's output on host: (N, O) or (N, T, O)."""
         import numpy as np
 
-        from rnnx import fitting
+        from rnnx.training import engine
 
         t = self._target_
         fdt = np.dtype(self.dtype)
         with t.scope():
             xs = t.from_numpy(np.ascontiguousarray(self._scaled(x, lengths), dtype=fdt))
             ls = None if lengths is None else t.from_numpy(np.ascontiguousarray(lengths))
-            out = fitting.predict(self.model_, self.params_, xs, lengths=ls, batch_size=256)
+            out = engine.predict(self.model_, self.params_, xs, lengths=ls, batch_size=256)
             return np.asarray(t.to_numpy(out), dtype=np.float64)
 
     @staticmethod

@@ -16,7 +16,7 @@ defines each as doing nothing); the engine calls them in list order:
   a dict of numbers to add to it (new keys), or None.  Early stopping, the best-epoch record
   and every ``on_epoch_end`` see them (e.g. a score on the series' own scale; ``monitor=``
   of ``fit`` or of :class:`EarlyStopping` may name one).  Raising
-  :class:`rnnx.fitting.NonFiniteLoss` here ends the run as a loss that went non-finite;
+  :class:`rnnx.training.state.NonFiniteLoss` here ends the run as a loss that went non-finite;
 - ``on_epoch_end(run, row)``: after every epoch, with its history row (``epoch``, ``loss``,
   ``val_*``, ``clipped``, what ``on_epoch_metrics`` added, ``seconds``);
 - ``on_update_end(run, loss)``: after every update of a stream source

@@ -118,7 +118,7 @@ class SeriesMetrics(Callback):
     epoch's whatever ``train_every`` says.  Default 1: every epoch.
 
     A training MSE that is not finite (predictions that overflow with finite parameters)
-    raises :class:`rnnx.training.state.NonFiniteLoss` (also ``rnnx.fitting.NonFiniteLoss``)
+    raises :class:`rnnx.training.state.NonFiniteLoss`
     at the epochs it is computed, which include every epoch whose validation MSE is not
     finite."""
 

@@ -153,7 +153,7 @@ def check_lost():
             msg = None
         except WorkersLost as e:
             msg = str(e).replace(ck, "CHECKPOINT")
-        epoch = rnnx.fitting.load_state(ck, MODEL, optim.Adam(lr=0.01), xp=np, device="cpu",
+        epoch = rnnx.training.state.load_state(ck, MODEL, optim.Adam(lr=0.01), xp=np, device="cpu",
                                         dtype=np.float64)[0].epoch if os.path.exists(ck) else None
     client.close()
     c.close()

@@ -30,7 +30,8 @@ from jax.sharding import Mesh, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import rnnx  # noqa: E402
-from rnnx import distributed, fitting, optim  # noqa: E402
+from rnnx import distributed, optim  # noqa: E402
+from rnnx.training.strategies import make_apply
 from rnnx.training import strategies  # noqa: E402
 
 #: 5 cells (rnn tanh and relu, lstm, lstm with a projection, gru) x layers, directions,
@@ -191,7 +192,7 @@ def check_fit(name: str, spec: dict) -> dict:
     fn = rnnx.losses.for_training("mse")
     name_ = fn.name
     opt = optim.Adam(lr=0.01)
-    apply = fitting.make_apply(opt, clip_value=None, clip_norm=0.3, xp=jnp)
+    apply = make_apply(opt, clip_value=None, clip_norm=0.3, xp=jnp)
     step = distributed.make_step(model, apply, name_, fn, y_axis=1 if model.objective == "many-to-many" else 0,
                                  index_dtype=jnp.int64, xp=jnp, all_sum=par.all_sum)
     prog = strategies.spmd(par, step, split=(0, None))

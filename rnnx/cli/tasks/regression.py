@@ -41,7 +41,7 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data, head
+from rnnx import backends, data, head, optim
 from rnnx import params as P
 from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
 from rnnx.cli.errors import AppError, flag_for, os_error
@@ -58,8 +58,8 @@ from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
-from rnnx.fitting import FitState, NonFiniteLoss, Stopped, fit
-from rnnx.train import TrainConfig
+from rnnx.training.engine import fit
+from rnnx.training.state import FitState, NonFiniteLoss, Stopped
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
 from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
@@ -123,11 +123,26 @@ def model_for(s: TrainSettings) -> Model:
                  output_activation=s.output_activation, objective=s.objective)
 
 
-def train_config(s: TrainSettings) -> TrainConfig:
-    return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, optimizer=s.optimizer, lr=s.lr, momentum=s.momentum,
-                       nesterov=s.nesterov, clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt,
-                       loss=s.loss, seed=s.seed, early_stopping=s.early_stopping, freeze=s.freeze,
-                       shuffle=s.shuffle)
+def optimizer_for(s: TrainSettings) -> Any:
+    """The run's optimizer: :func:`rnnx.optim.make` of ``--optimizer`` and ``--lr``, with
+    ``--momentum`` and ``--nesterov`` where set (the settings table has checked each value,
+    :func:`rnnx.cli.settings.resolve`); an unknown name is a ValueError naming the known ones."""
+    hyper: dict[str, Any] = {"momentum": s.momentum} if s.momentum else {}
+    if s.nesterov:
+        hyper["nesterov"] = True
+    return optim.make(s.optimizer, lr=s.lr, **hyper)
+
+
+#: metrics.json's ``train``: the run's training settings (the record's keys since the first runs)
+TRAIN_RECORD = ("epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "clip_value", "clip_norm", "tbptt",
+                "loss", "seed", "early_stopping", "freeze", "shuffle")
+
+
+def train_record(s: TrainSettings) -> dict[str, Any]:
+    """metrics.json's ``train`` object, from the run's settings (``check_finite``: always on,
+    a non-finite epoch is replayed to name its first non-finite number)."""
+    d = {k: getattr(s, k) for k in TRAIN_RECORD}
+    return {**d, "tbptt": list(s.tbptt) if s.tbptt else None, "freeze": list(s.freeze), "check_finite": True}
 
 
 def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
@@ -381,7 +396,7 @@ def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: b
 def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, t_start: float,
             *, overwrite: bool, lock: Lock | None, allow_changed_data: bool, note: str | None = None) -> dict:
     run.check_dtype(target, s.dtype)
-    cfg = train_config(s)  # library errors (ValueError naming the parameter) go to the CLI as they are
+    opt = optimizer_for(s)  # before the folder is touched (a library ValueError goes to the CLI as it is)
     bounds.check_fits(s)  # before anything is allocated: sizes whose training state cannot fit in memory
     meta = resumed[0] if resumed is not None else None
     if s.table:
@@ -405,13 +420,13 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
     if s.table and not s.difference and resumed is None:
         _warn_range(ds, s.targets)
     model = model_for(s)
-    if cfg.tbptt and model.objective != "many-to-many":
+    if s.tbptt and model.objective != "many-to-many":
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
     if resumed is None:  # only now, with every input checked, touch the output folder
         return run.new_run(out, overwrite=overwrite,
-                           work=lambda o: _train_in(target, s, o, None, quiet, t_start, cfg, ds, model, source))
+                           work=lambda o: _train_in(target, s, o, None, quiet, t_start, opt, ds, model, source))
     run.continue_run(out, lock)
-    return _train_in(target, s, out, resumed, quiet, t_start, cfg, ds, model, source, note=note)
+    return _train_in(target, s, out, resumed, quiet, t_start, opt, ds, model, source, note=note)
 
 
 def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> tuple[FitState, int]:
@@ -442,7 +457,7 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
     return st, meta.get("patience_from", 0)
 
 
-def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, cfg: TrainConfig,
+def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, opt: Any,
               ds: Dataset, model: Model, source: dict, *, note: str | None = None) -> dict:
     """Train in the locked folder ``out`` with :func:`rnnx.fit` (the one engine) and write
     the run's files.  The windows' series-scale MSEs are :class:`~rnnx.training.windows.SeriesMetrics`
@@ -451,7 +466,6 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     is replayed to name its first non-finite number (``find_non_finite``).  ``note``: where a
     resumed run trains against where it trained (:func:`rnnx.cli.settings.placement`),
     printed once the run is placed (a refusal before stays one line)."""
-    opt = cfg.make_optimizer()
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
@@ -472,30 +486,29 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         seen["settings"] = fs.settings  # fit's run settings, for the last write too
         save_checkpoint(out, s, model, ds, fs, target, source=source, patience_from=patience_from)
 
-    bar = None if quiet else ProgressBar(cfg.epochs, desc=f"rnnx train {s.name}",
+    bar = None if quiet else ProgressBar(s.epochs, desc=f"rnnx train {s.name}",
                                          postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
     series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
     callbacks = [series, LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
                  *([] if bar is None else [bar])]
-    if cfg.early_stopping:
-        callbacks.append(EarlyStopping(cfg.early_stopping, monitor="score", patience_from=patience_from))
+    if s.early_stopping:
+        callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
     part = ds.parts["train"]
     t0 = time.perf_counter()
     with _Signals() as signals:
         try:
             try:
-                if cfg.check_finite:
-                    scores.check_inputs(st.params)
+                scores.check_inputs(st.params)
                 with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    result = fit(model, part.x, part.y, batch_first=False, epochs=cfg.epochs,
-                                 batch_size=cfg.batch_size, shuffle=cfg.shuffle, optimizer=opt, loss=cfg.loss,
-                                 clip_value=cfg.clip_value, clip_norm=cfg.clip_norm, tbptt=cfg.tbptt, seed=cfg.seed,
-                                 freeze=cfg.freeze, resume=st, checkpoint=ckpt,
-                                 checkpoint_every=s.checkpoint_every or cfg.epochs + 1,
+                    result = fit(model, part.x, part.y, batch_first=False, epochs=s.epochs,
+                                 batch_size=s.batch_size, shuffle=s.shuffle, optimizer=opt, loss=s.loss,
+                                 clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt, seed=s.seed,
+                                 freeze=s.freeze, resume=st, checkpoint=ckpt,
+                                 checkpoint_every=s.checkpoint_every or s.epochs + 1,
                                  should_stop=signals.stop_requested, diagnostics=rec,
                                  distribution=distribution_for(s), callbacks=callbacks, monitor="score",
-                                 find_non_finite=cfg.check_finite)
+                                 find_non_finite=True)
             finally:
                 if bar is not None:
                     bar.close()
@@ -552,10 +565,10 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         st, why = result.state, result.stopped
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params
-        use = st.best_params if (cfg.early_stopping and st.best_params is not None) else final
+        use = st.best_params if (s.early_stopping and st.best_params is not None) else final
         with writing_results(out, os.path.join(out, CHECKPOINT), signals):
             _fill_train_mse(series, st, final)
-            metrics = _metrics(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
+            metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
             if rec is not None:
                 run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
@@ -592,24 +605,24 @@ def _versions(target) -> dict:
     return {**v, **backends.versions(target.backend, target.device)}
 
 
-def _metrics(s: TrainSettings, model: Model, cfg: TrainConfig, scores: WindowScores, st: FitState, final: dict,
+def _metrics(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
              use: dict, why: str, target, train_seconds, t_start, source: dict):
     """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
     a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
     from rnnx.cli.signals import stage
 
     with stage("metrics.json"):
-        return _metrics_of(s, model, cfg, scores, st, final, use, why, target, train_seconds, t_start, source)
+        return _metrics_of(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
 
 
-def _metrics_of(s: TrainSettings, model: Model, cfg: TrainConfig, scores: WindowScores, st: FitState, final: dict,
+def _metrics_of(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
                 use: dict, why: str, target, train_seconds, t_start, source: dict):
     ds = scores.ds
     m = {
         "preset": s.preset, "csv": s.csv, "inputs": list(ds.inputs) or None,
         "targets": list(s.targets) if s.table else None, "difference": s.difference,
         "backend": target.backend, "device": target.device, "target": target.id, "dtype": s.dtype,
-        "model": model.config(), "train": cfg.to_json(),
+        "model": model.config(), "train": train_record(s),
         "stopped": why, "epochs": st.epoch, "best_epoch": st.best_epoch,
         "final": {p: scores.mse(p, final) for p in ("train", "val", "test")},
         "best": {p: scores.mse(p, st.best_params or final) for p in ("train", "val", "test")},

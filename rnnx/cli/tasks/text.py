@@ -227,7 +227,7 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     import rnnx
     from rnnx import text as T
     from rnnx.cli import runfolder, signals
-    from rnnx.fitting import NonFiniteLoss
+    from rnnx.training.state import NonFiniteLoss
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
