@@ -193,12 +193,13 @@ def test_a_seed_fixes_the_run(tmp_path):
 
 
 def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
-    from rnnx import fitting
+    from rnnx.training import engine
+    from rnnx.training.state import NonFiniteLoss
 
     def diverging(*args, **kwargs):
-        raise fitting.NonFiniteLoss(2, float("nan"))
+        raise NonFiniteLoss(2, float("nan"))
 
-    monkeypatch.setattr(fitting, "fit", diverging)
+    monkeypatch.setattr(engine, "fit", diverging)
     npz = frequency_npz(tmp_path / "freq.npz", n=30)
     out = tmp_path / "div"
     with pytest.raises(AppError) as e:

@@ -526,7 +526,8 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
     as its ``run`` (``resumed``: the epoch that file holds, continued from it); the divergence
     of the loss as AppError (exit 3).  ``rec``: the run's Recorder (--diagnostics), saved in
     every epoch that checkpoints, before the checkpoint."""
-    from rnnx import fitting
+    from rnnx.training import engine
+    from rnnx.training.state import NonFiniteLoss
     from rnnx.cli import run_diagnostics
     from rnnx.training import state
 
@@ -548,7 +549,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                                                                     start_from_epoch=s.get("min_epochs", 0))]
     stopper += [] if bar is None else [bar]
     try:
-        return fitting.fit(model, xt, yt, lengths=lt, validation_data=part_arrays(target, parts["val"], s["dtype"]),
+        return engine.fit(model, xt, yt, lengths=lt, validation_data=part_arrays(target, parts["val"], s["dtype"]),
                            epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
                            optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
@@ -569,7 +570,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
         if rec is not None and str(e).startswith("probe_size:"):
             raise run_diagnostics.probe_error(e, "training cases") from None
         raise
-    except fitting.NonFiniteLoss as e:
+    except NonFiniteLoss as e:
         with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
             run_diagnostics.save(rec, out)
         kept = f"the last good checkpoint (epoch {run.checkpoint_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
@@ -586,10 +587,10 @@ def _predicted(target, model, params: dict, p: Cases, dtype: str) -> Any:
     """The predicted class codes on the host: (N,) or (N, T)."""
     import numpy as np
 
-    from rnnx import fitting
+    from rnnx.training import engine
 
     x, _, lengths = part_arrays(target, p, dtype)
-    logits = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)))
+    logits = np.asarray(target.to_numpy(engine.predict(model, params, x, lengths=lengths)))
     return np.argmax(logits, axis=-1)
 
 
@@ -613,12 +614,12 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
     accuracy and the majority-class baseline (the training part's most frequent class)."""
     import numpy as np
 
-    from rnnx import fitting
+    from rnnx.training import engine
 
     out: dict[str, Any] = {}
     for k, p in parts.items():
         x, y, lengths = part_arrays(target, p, dtype)
-        out[k] = fitting.evaluate(model, params, x, y, lengths=lengths, loss="cross-entropy", metrics=("accuracy",))
+        out[k] = engine.evaluate(model, params, x, y, lengths=lengths, loss="cross-entropy", metrics=("accuracy",))
     test = parts["test"]
     counted = _counted(test)
     truth, pred = test.y[counted], _predicted(target, model, params, test, dtype)[counted]
@@ -833,7 +834,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
     stops before the next batch (the last complete epoch kept), a second at once; during
     the last writes a first signal waits for them."""
-    from rnnx import fitting
+    from rnnx.training.state import Stopped
     from rnnx.cli import run_diagnostics
     from rnnx.cli import signals as sig
     from rnnx.cli.errors import os_error
@@ -862,7 +863,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
         try:
             result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
                           should_stop=should_stop, rec=rec, record=run_record(record))
-        except fitting.Stopped as e:
+        except Stopped as e:
             n = signals.pending
             with contextlib.suppress(OSError):
                 run_diagnostics.save(rec, out)

@@ -63,10 +63,10 @@ def _probabilities(target, model, params: dict, p: Cases, dtype: str) -> Any:
     """The softmax of the logits on the host, float64: (N, C) or (N, T, C)."""
     import numpy as np
 
-    from rnnx import fitting
+    from rnnx.training import engine
 
     x, _, lengths = part_arrays(target, p, dtype)
-    z = np.asarray(target.to_numpy(fitting.predict(model, params, x, lengths=lengths)), dtype=np.float64)
+    z = np.asarray(target.to_numpy(engine.predict(model, params, x, lengths=lengths)), dtype=np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
