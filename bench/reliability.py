@@ -998,6 +998,80 @@ ONE_TABLE_CASES = [
 ]
 
 
+# ---- issue 29 item 1: a classification run's record in its checkpoint; TrainConfig gone ----
+def panel_checkpoint_run(dst: str, settings: dict | None = None, **fields):
+    """A copy of fixtures/panel whose checkpoint.npz run record (meta ``run``) gets ``fields`` and its
+    ``settings`` ``settings`` (a callable value is called during setup: one naming ``PORT``, say)."""
+    def f():
+        panel_fixture()
+        copy_run(dst, "panel")
+        with np.load(p(dst, "checkpoint.npz")) as z:
+            members = {k: z[k] for k in z.files}
+        m = json.loads(str(members["meta"]))
+        m["run"].update({k: v() if callable(v) else v for k, v in fields.items()})
+        m["run"]["settings"].update({k: v() if callable(v) else v for k, v in (settings or {}).items()})
+        members["meta"] = np.asarray(json.dumps(m))
+        np.savez(p(dst, "checkpoint.npz"), **members)
+    return f
+
+
+def record_fields(dst: str, **fields):
+    """A copy of fixtures/panel whose classes.json gets ``fields`` (each a function of the record)."""
+    def f():
+        panel_fixture()
+        copy_run(dst, "panel")
+        with open(p(dst, "classes.json")) as fh:
+            rec = json.load(fh)
+        rec.update({k: v(rec) for k, v in fields.items()})
+        write(f"{dst}/classes.json", json.dumps(rec))
+    return f
+
+
+CASES_PANELRUN = [
+    dict(cat="stored addresses", argv=[*T, "--resume", "rp13", "--epochs", "3"], listen=True,
+         setup=panel_checkpoint_run("rp13", settings={"dask_scheduler": here, "dask_timeout": 2.0}), expect="ok",
+         changes=["rp13"], note="a classification run's checkpoint record names a listening scheduler: not dialled"),
+    dict(cat="crafted files", argv=[*T, "--resume", "rc1", "--epochs", "4"],
+         setup=record_fields("rc1", standardisation=lambda r: {**r["standardisation"],
+                                                               "mean": [v + 1 for v in r["standardisation"]["mean"]]}),
+         expect="usage", names="classes.json", check=stderr_has("disagree on standardisation"),
+         note="classes.json edited against the run's checkpoint record: refused naming both files, nothing changed"),
+    dict(cat="crafted files", argv=[*T, "--resume", "rc2", "--epochs", "4"],
+         setup=panel_checkpoint_run("rc2", classes=["fast", "other"]), expect="usage", names="checkpoint.npz",
+         check=stderr_has("disagree on classes")),
+    dict(cat="crafted files", argv=[*T, "--resume", "rc3", "--epochs", "4"],
+         setup=panel_checkpoint_run("rc3", kind="rnnx-series-run"), expect="usage", names="checkpoint.npz",
+         check=stderr_has("of another run kind")),
+]
+
+
+TRAIN_RECORD_KEYS = {"epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "clip_value", "clip_norm",
+                     "tbptt", "loss", "seed", "early_stopping", "freeze", "shuffle", "check_finite"}
+
+
+def train_record(run: str, **want):
+    """metrics.json's ``train`` has the keys it always had and the values the command gave."""
+    def check(r):
+        t = metrics(run).get("train") or {}
+        bad = [f"{run}/metrics.json train keys {sorted(set(t) ^ TRAIN_RECORD_KEYS)} differ"] \
+            if set(t) != TRAIN_RECORD_KEYS else []
+        bad += [f"{run}/metrics.json train {k}={t.get(k)!r}, expected {v!r}" for k, v in want.items() if t.get(k) != v]
+        return bad
+    return check
+
+
+CASES_TRAINCONFIG = [
+    dict(cat="outputs", argv=[*T, "--preset", "seed001", "--epochs", "1", "--optimizer", "sgd", "--lr", "0.02",
+                              "--momentum", "0.5", "--nesterov", "--clip-norm", "2", "--out", "trec1"],
+         expect="ok", changes=["trec1"],
+         check=train_record("trec1", optimizer="sgd", lr=0.02, momentum=0.5, nesterov=True, clip_norm=2.0,
+                            epochs=1, check_finite=True)),
+    # the optimizer is refused before any folder exists (argparse's choice, one line)
+    dict(cat="one table", argv=[*T, "--preset", "seed001", "--optimizer", "adamax", "--out", "trec2"],
+         expect="usage", names="--optimizer", check=absent("trec2")),
+]
+
+
 # ---- issue 30 item 2: one series = one target; predict/forecast/diagnose take train's data flags ----
 def column_run(dst: str, name: str = "col/d.csv"):
     """``name`` (``date,v`` daily rows) and a finished run ``dst`` of it: ``--column v --time-column date``."""
@@ -1488,7 +1562,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG,
 ]
 
 
