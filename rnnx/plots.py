@@ -53,8 +53,9 @@ def convergence(history: list[dict], path: str, title: str, best_epoch: int | No
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
     known = [r for r in history if r["train_mse"] is not None]
-    ax.semilogy([r["epoch"] for r in known], plottable([r["train_mse"] for r in known]), label="train MSE",
-                marker="o" if len(known) < len(history) else None, ms=3)
+    sparse = len(known) < len(history)
+    ax.semilogy([r["epoch"] for r in known], plottable([r["train_mse"] for r in known]),
+                label="train MSE (at the marked epochs)" if sparse else "train MSE", marker="o" if sparse else None, ms=3)
     val = plottable([r["val_mse"] for r in history])
     if any(v == v for v in val):  # not all NaN
         ax.semilogy(ep, val, label="validation MSE")

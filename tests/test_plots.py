@@ -90,6 +90,13 @@ def test_predictions_png_is_one_step_names_the_target_dates_its_axis_and_shows_r
     (ax,) = conv.axes
     best = _line(ax, f"best epoch {m['best_epoch']}")
     assert list(best.get_xdata()) == [m["best_epoch"]] * 2
+    import csv
+
+    with open(out / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    sparse = any(not r["train_mse"] for r in rows)  # the train MSE at some epochs only: its legend says so
+    train = _line(ax, "train MSE (at the marked epochs)" if sparse else "train MSE")
+    assert list(train.get_xdata()) == [int(r["epoch"]) for r in rows if r["train_mse"]]
 
 
 def test_a_preset_names_itself_on_the_y_axis(tmp_path, figures, capsys):
