@@ -517,17 +517,18 @@ def test_sigterm_stops_a_run_that_then_resumes(tmp_path, capsys):
 
 # -- the run record in the checkpoint ---------------------------------------------------------------------
 OLD_RUN = os.path.join(os.path.dirname(__file__), "data", "classification-run-epoch2")
+V1_RUN = os.path.join(os.path.dirname(__file__), "data", "classification-run-v1-epoch2")  # fit-state version 1
 OLD_ARGV = ["--quiet", "--hidden", "3", "--epochs", "4", "--batch-size", "8"]  # tests/data/.../README.md
 
 
-def old_folder(tmp_path):
-    """A copy of the folder an older rnnx wrote (its checkpoint's ``run`` empty), its record
-    pointed at a copy of its data (the same bytes): (the data file, the folder)."""
+def old_folder(tmp_path, source=OLD_RUN):
+    """A copy of the folder an older rnnx wrote (its checkpoint's ``run`` empty or absent), its
+    record pointed at a copy of its data (the same bytes): (the data file, the folder)."""
     npz, out = tmp_path / "f.npz", tmp_path / "old"
-    shutil.copyfile(os.path.join(OLD_RUN, "f.npz"), npz)
+    shutil.copyfile(os.path.join(source, "f.npz"), npz)
     out.mkdir()
     for name in ("checkpoint.npz", "classes.json"):
-        shutil.copyfile(os.path.join(OLD_RUN, name), out / name)
+        shutil.copyfile(os.path.join(source, name), out / name)
     rec = record(out)
     assert rec["data"]["sha256"] == sha256(npz)
     (out / "classes.json").write_text(json.dumps({**rec, "data": {**rec["data"], "path": str(npz)}}))
@@ -547,12 +548,15 @@ def test_the_checkpoint_holds_the_run_record(reference):
     assert run == {k: v for k, v in rec.items() if k != "finished"}
 
 
-def test_an_older_folder_resumes_bit_for_bit(tmp_path, capsys):
-    """A folder of an rnnx before the record was in the checkpoint (``run: {}``): its record
-    read from classes.json, resumed to the same parameters as an uninterrupted run, bit for bit;
-    its checkpoint then holds the record."""
-    npz, old = old_folder(tmp_path)
-    assert run_of(old / "checkpoint.npz") == {} and checkpoint.load(str(old / "checkpoint.npz"))[0]["epoch"] == 2
+@pytest.mark.parametrize("source, version", [(OLD_RUN, 2), (V1_RUN, 1)], ids=["fit-state-v2-empty-run", "fit-state-v1"])
+def test_an_older_folder_resumes_bit_for_bit(tmp_path, capsys, source, version):
+    """A folder of an rnnx before the record was in the checkpoint (``run: {}``, or a fit-state
+    version 1 file without ``run``): its record read from classes.json, resumed to the same
+    parameters as an uninterrupted run, bit for bit; its checkpoint then holds the record."""
+    npz, old = old_folder(tmp_path, source)
+    meta = checkpoint.load(str(old / "checkpoint.npz"))[0]
+    assert meta["version"] == version and meta["epoch"] == 2 and meta.get("run", {}) == {}
+    assert run_of(old / "checkpoint.npz") == {}
     assert main_train(["--resume", old, "--quiet"]) == 0
     ref = tmp_path / "ref"
     assert main_train(["--npz", npz, "--out", ref, *OLD_ARGV]) == 0
