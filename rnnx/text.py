@@ -336,13 +336,6 @@ def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: in
     return xp, dev, xp.asarray(x, dtype=it, device=dev), xp.asarray(y, dtype=it, device=dev)
 
 
-def _compile(fn: Any, xp: Any) -> tuple[Any, bool]:
-    from rnnx.backends import capabilities
-
-    jit = capabilities(xp).jit
-    return (jit(fn), True) if jit else (fn, False)
-
-
 def _rows(pending: list, n_chunks: int) -> list[dict]:
     """History rows from ``pending`` (update, 0-d mean loss) pairs: one host read for all;
     the epoch of update u (1-based) is ``(u - 1) // n_chunks + 1``."""
@@ -514,7 +507,7 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     if isinstance(resume, str):
         resume, meta = load_state(resume, model)  # NumPy, in the stored dtype
         stored = meta["settings"]
-    if resume is not None and not isinstance(resume, FitState):
+    if resume is not None and not isinstance(resume, TextState):
         raise TypeError(f"resume: expected a TextState (a Stopped's .state, load_state) or a checkpoint path, got "
                         f"{type(resume).__name__}")
     opt = _text_optimizer(optimizer)
@@ -644,8 +637,10 @@ def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, stre
         pred, state = model.predict(p, one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev), state)
         return losses.cross_entropy(pred, y_ids, xp=xp)[0], state
 
-    chunk, _ = _compile(chunk, xp)
     from rnnx.training.engine import zero_state
+    from rnnx.training.strategies import compile_if_possible
+
+    chunk = compile_if_possible(chunk, xp)
 
     total, state = None, zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
     for n in range(x_all.shape[0]):

@@ -235,6 +235,29 @@ def test_checkpoints_are_written_every_n_updates_and_in_memory_resume():
     assert _same(p, seen[-1].params) and h == hist
 
 
+def test_the_text_state_is_the_engines_fit_state(tmp_path):
+    """fit_text's state is the engine's FitState (a TextState reads .state, .window and .count
+    from its carry and callback state): the state a Stopped carries, written by
+    rnnx.training.state.save_state (every run kind's writer), resumes bit for bit."""
+    from rnnx.training import state as S
+
+    vocab, ids = _ids()
+    m = _model("gru", vocab.size)
+    kw = dict(seq_len=10, streams=2, max_updates=23, log_every=10)
+    want, hist = T.fit_text(m, None, ids, **kw)
+    seen = []
+    with pytest.raises(T.Stopped) as e:
+        T.fit_text(m, None, ids, **kw, should_stop=_stop_before(15), checkpoint=lambda st, s: seen.append(s))
+    st = e.value.state
+    assert isinstance(st, S.FitState) and st.state is st.carry and st.carry.shape == (1, 2, 12)
+    assert st.callbacks == [{"window": st.window, "count": 4}] and [r["update"] for r in st.history] == [10]
+    ck = str(tmp_path / "c.npz")
+    S.save_state(ck, m, st, seen[-1])
+    assert S.read_state(ck).state.updates == 14
+    got, got_hist = T.fit_text(m, None, ids, **kw, resume=ck)
+    assert _same(got, want) and got_hist == hist
+
+
 def test_resume_refuses_what_does_not_continue_the_run(tmp_path):
     vocab, ids = _ids()
     m = _model("rnn", vocab.size)
