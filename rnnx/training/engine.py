@@ -804,8 +804,8 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
     ``epochs`` passes, at most ``max_updates`` updates in all.  ``state``: the
     :class:`FitState` to start from (``params``, ``opt_state`` with an int step, ``updates``,
     ``carry``: the stream state after them, or None; params that do not fit ``model`` or a carry
-not of ``source.streams`` streams: one ValueError line naming ``resume``).  Callbacks: ``on_fit_start``, then
-    ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the run after
+    not of ``source.streams`` streams: one ValueError line naming ``resume``).  Callbacks:
+    ``on_fit_start``, then ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the run after
     it), ``on_fit_end``; their ``state_dict()`` goes into the state handed to ``checkpoint``.
     ``should_stop()`` is asked before every update: True ends the run after the last complete
     update (nothing undone: the carry is part of the state), ``checkpoint`` is written with
