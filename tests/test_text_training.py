@@ -258,6 +258,17 @@ def test_the_text_state_is_the_engines_fit_state(tmp_path):
     assert _same(got, want) and got_hist == hist
 
 
+def test_a_resume_with_no_update_left_returns_the_runs_history(tmp_path):
+    """Resumed from its end checkpoint (23 updates, 3 since the last row) with the same
+    max_updates: no update runs and the history is the run's, its last row that of update 23."""
+    vocab, ids = _ids()
+    m = _model("rnn", vocab.size)
+    ck = str(tmp_path / "c.npz")
+    p, hist = T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10, checkpoint=ck)
+    again, h = T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10, resume=ck)
+    assert [r["update"] for r in hist] == [10, 20, 23] and h == hist and _same(again, p)
+
+
 def test_resume_refuses_what_does_not_continue_the_run(tmp_path):
     vocab, ids = _ids()
     m = _model("rnn", vocab.size)
