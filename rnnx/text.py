@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rnnx.data import DataChanged, DataError, check_sha256, decode, read_bytes
 from rnnx.training.callbacks import Callback, LambdaCallback
+from rnnx.training.state import FitState
 
 __all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextHistory", "TextState", "Vocabulary", "bundled_text", "chunks",
            "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
-           "save_state", "stream_chunks", "summed_cross_entropy"]
+           "stream_chunks", "summed_cross_entropy"]
 
 #: The largest text file :func:`read_text` reads (bytes); a larger one is refused unread.
 MAX_TEXT_BYTES = 64 * 2**20
@@ -335,13 +336,6 @@ def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: in
     return xp, dev, xp.asarray(x, dtype=it, device=dev), xp.asarray(y, dtype=it, device=dev)
 
 
-def _compile(fn: Any, xp: Any) -> tuple[Any, bool]:
-    from rnnx.backends import capabilities
-
-    jit = capabilities(xp).jit
-    return (jit(fn), True) if jit else (fn, False)
-
-
 def _rows(pending: list, n_chunks: int) -> list[dict]:
     """History rows from ``pending`` (update, 0-d mean loss) pairs: one host read for all;
     the epoch of update u (1-based) is ``(u - 1) // n_chunks + 1``."""
@@ -379,28 +373,18 @@ def _check_fit_text(epochs: Any, max_updates: Any, clip_value: Any, log_every: A
 
 
 # -- the state of a run: in memory, and as a checkpoint file ---------------------------------------------
-@dataclass
-class TextState:
-    """Everything :func:`fit_text` needs to continue a run exactly where it stopped.
+class TextState(FitState):
+    """:func:`fit_text`'s state: the engine's :class:`rnnx.training.state.FitState` of a stream
+    run (``params``, ``opt_state`` with the step a Python int, ``updates``, ``history``: the rows
+    completed so far, ``carry``: the streams' state after ``updates`` updates, ``callbacks``:
+    ``[{"window", "count"}]``, the sum of the mean losses of the ``count`` updates since the last
+    row, None and 0 at a row's end), with ``state``, ``window`` and ``count`` read from it.  The
+    row of a run that ends between rows is in the history :func:`fit_text` returns, not in the
+    state, so a run extended from its end state writes the rows of an uninterrupted longer run."""
 
-    - ``params``, ``opt_state``: after ``updates`` updates (the step count a Python int);
-    - ``state``: the hidden state the streams were carried to by update ``updates`` (one
-      (L, B, n) array, a pair for LSTM); the next update starts from it unless it starts an
-      epoch (then from zeros);
-    - ``history``: the rows completed so far (each of ``log_every`` updates);
-    - ``window``, ``count``: the sum of the mean losses (nats per character) of the
-      ``count`` updates since the last row, and their number (None and 0 at a row's end).
-      The last row of a run that ends between rows (the mean of those ``count`` updates)
-      is added to the history :func:`fit_text` returns, not to the state, so a run extended
-      from its end state writes the rows an uninterrupted longer run writes."""
-
-    params: dict
-    opt_state: dict
-    updates: int = 0
-    state: Any = None
-    history: list = field(default_factory=list)
-    window: float | None = None
-    count: int = 0
+    state = property(lambda self: self.carry)
+    window = property(lambda self: self.callbacks[0]["window"] if self.callbacks else None)
+    count = property(lambda self: self.callbacks[0]["count"] if self.callbacks else 0)
 
 
 class Stopped(Exception):
@@ -418,31 +402,11 @@ class Stopped(Exception):
 STATE_KIND = "text-state"
 
 
-def _state_parts(state: Any) -> tuple:
-    return state if isinstance(state, tuple) else (state,)
-
-
-def save_state(path: str, model: Any, st: TextState, settings: dict, *, run: dict | None = None) -> None:
-    """``st`` as the training checkpoint of every run kind, ``fit-state`` version 2
-    (:func:`rnnx.training.state.save_state`: written to a temporary file, fsynced and renamed:
-    never half-written).  Arrays: the params, the optimizer's slots (``opt.<slot>``) and the
-    carried state (``state/h``, and ``state/c`` for LSTM; ``streams`` in the meta record);
-    the meta record: the model's configuration, ``updates``, ``opt_step``, ``history``,
-    ``callbacks`` (one: ``{"window": sum, "count": count}``), the run's ``settings`` (what
-    :func:`fit_text` must find unchanged to continue) and ``run``, any JSON object of the
-    caller's (``rnnx train --text`` keeps its own record there; none: ``{}``)."""
-    from rnnx.training import state as S
-
-    fs = S.FitState(st.params, st.opt_state, 0, st.updates, st.history,
-                    callbacks=[{"window": st.window, "count": st.count}], carry=st.state)
-    S.save_state(path, model, fs, settings, run=run if run is not None else {})
-
-
 def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = None, dtype: Any = None,
                nofollow: bool = False) -> tuple[TextState, dict]:
-    """The checkpoint at ``path`` (:func:`save_state`'s ``fit-state`` version 2 of a character
-    model's run, or an older ``text-state`` file: :func:`rnnx.training.state.read_state`) as
-    ``(TextState, meta)``, its arrays on ``xp`` (default NumPy) and ``device`` in ``dtype``
+    """The checkpoint at ``path`` (:func:`rnnx.training.state.save_state`'s ``fit-state`` version 2
+    of a character model's run, or an older ``text-state`` file: :func:`rnnx.training.state.read_state`)
+    as ``(TextState, meta)``, its arrays on ``xp`` (default NumPy) and ``device`` in ``dtype``
     (default: as stored); ``meta``: ``kind`` and ``version`` read, ``model``, ``updates``,
     ``settings`` and ``run`` (the caller's record, ``{}`` if none).  ``model``: the model it
     must have been written for (None: any; build it with ``rnnx.Model.from_config(meta["model"])``).
@@ -451,6 +415,7 @@ def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = No
     the file and the field (with ``nofollow``, a run's own file, a symbolic link too)."""
     import numpy as np
 
+    from rnnx.model import Model
     from rnnx.training import state as S
 
     xp = np if xp is None else xp
@@ -468,59 +433,18 @@ def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = No
 
         raise CheckpointError(f"checkpoint: {path!r}: meta.callbacks[0]: expected {{'window': sum, 'count': n}}: "
                               f"a finite number and an int >= 1, or null and 0, got {fs.callbacks[0]!r:.80}")
-    from rnnx.model import Model
-
-    stored = Model.from_config(got.model)
-    if model is None:
-        model = stored
-    elif stored.config() != model.config():
+    if model is not None and Model.from_config(got.model).config() != model.config():
         raise ValueError(f"resume: {path!r} was written for the model {got.model}, not {model.config()}")
 
-    def arrays(d: dict) -> dict:
-        return {k: xp.asarray(a, device=device) if dtype is None else xp.asarray(a, dtype=dtype, device=device)
-                for k, a in d.items()}
+    def arr(a: Any) -> Any:
+        return xp.asarray(a, device=device) if dtype is None else xp.asarray(a, dtype=dtype, device=device)
 
-    parts = tuple(arrays(dict(enumerate(_state_parts(fs.carry)))).values())
-    slots = {g: arrays(d) for g, d in fs.opt_state["slots"].items()}
-    window = fs.callbacks[0]
-    st = TextState(arrays(fs.params), {"step": fs.opt_state["step"], "slots": slots}, fs.updates,
-                   parts if len(parts) > 1 else parts[0], list(fs.history), window["window"], window["count"])
-    meta = {"kind": got.kind, "version": got.version, "model": got.model, "updates": fs.updates,
-            "settings": got.settings, "run": got.run}
-    return st, meta
-
-
-def _ids_digest(a: Any) -> str:
-    import hashlib
-
-    import numpy as np
-
-    return hashlib.sha256(np.ascontiguousarray(a, dtype="<i8").tobytes()).hexdigest()
-
-
-def _fit_settings(opt: Any, seq_len: int, streams: int, clip_value: Any, seed: int, log_every: int, dtype: Any,
-                  ids: Any) -> dict:
-    """What must not change between a run and its continuation (epochs and max_updates may)."""
-    return {"seq_len": seq_len, "streams": streams, "optimizer": repr(opt),
-            "clip_value": None if clip_value is None else float(clip_value), "seed": seed, "log_every": log_every,
-            "dtype": str(dtype).removeprefix("torch."), "ids": {"n": int(len(ids)), "sha256": _ids_digest(ids)}}
-
-
-def _check_resume(resume: Any, model: Any, streams: int) -> TextState:
-    """``resume`` is a :class:`TextState` of ``model`` for ``streams`` streams."""
-    if not isinstance(resume, TextState):
-        raise TypeError(f"resume: expected a TextState (a Stopped's .state, load_state) or a checkpoint path, got "
-                        f"{type(resume).__name__}")
-    shapes = model.param_shapes()
-    p = resume.params if isinstance(resume.params, dict) else {}
-    if set(p) != set(shapes) or any(tuple(p[k].shape) != s for k, s in shapes.items()):
-        raise ValueError(f"resume: the state's params do not fit {model.layer!r} + head")
-    layer = model.layer
-    want = tuple((layer.num_layers * layer.num_directions, streams, n) for n in layer.state_sizes)
-    got = None if resume.state is None else tuple(tuple(a.shape) for a in _state_parts(resume.state))
-    if got is not None and got != want:
-        raise ValueError(f"resume: the carried state has shapes {got}, expected {want} (streams={streams})")
-    return resume
+    carry = tuple(map(arr, fs.carry)) if isinstance(fs.carry, tuple) else arr(fs.carry)
+    slots = {g: {k: arr(a) for k, a in d.items()} for g, d in fs.opt_state["slots"].items()}
+    st = TextState(**{**vars(fs), "params": {k: arr(a) for k, a in fs.params.items()}, "carry": carry,
+                      "opt_state": {"step": fs.opt_state["step"], "slots": slots}})
+    return st, {"kind": got.kind, "version": got.version, "model": got.model, "updates": fs.updates,
+                "settings": got.settings, "run": got.run}
 
 
 def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, streams: int = 1, epochs: int = 1,
@@ -557,10 +481,10 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     - ``should_stop``: a plain function, called (no array read) before every update; when it
       returns True, training stops after the last complete update: the checkpoint (if any)
       is written with that state, then :class:`Stopped` is raised carrying it.
-    - ``checkpoint``: a path, written (:func:`save_state`, atomically) after every
+    - ``checkpoint``: a path, written (:func:`rnnx.training.state.save_state`, atomically) after every
       ``checkpoint_every`` updates, on a stop and at the end; or a function
       ``checkpoint(state, settings)`` called at those points with the :class:`TextState` and
-      the settings :func:`save_state` stores (it writes what it likes).  Each write reads
+      the settings the file stores (it writes what it likes).  Each write reads
       the pending losses from the device (one host read).
     - ``resume``: a :class:`TextState` or a checkpoint path to continue from (``params``
       must then be None); a path's settings (seq_len, streams, optimizer, clip, seed,
@@ -571,86 +495,80 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
 
     import numpy as np
 
+    from rnnx.training import engine
+    from rnnx.training import state as S
+    from rnnx.training.sources import Stream
+
     _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update, should_stop, checkpoint,
                     checkpoint_every)
-    stored = None
     if resume is not None and params is not None:
         raise ValueError("params: a resumed run continues from its state's params; give one of params, resume")
+    stored = None
     if isinstance(resume, str):
         resume, meta = load_state(resume, model)  # NumPy, in the stored dtype
         stored = meta["settings"]
+    if resume is not None and not isinstance(resume, TextState):
+        raise TypeError(f"resume: expected a TextState (a Stopped's .state, load_state) or a checkpoint path, got "
+                        f"{type(resume).__name__}")
+    opt = _text_optimizer(optimizer)
     if resume is not None:
-        st = _check_resume(resume, model, streams)
-        params = st.params
+        params = resume.params
     elif params is None:
         if hasattr(model, "param_shapes") and all(isinstance(v, int) and v > 0 for v in (seq_len, streams)):
             from rnnx import bounds  # before the parameters are drawn: a model that cannot fit is refused
 
             bounds.check_training(model, batch_size=streams, steps=seq_len, sequences=streams,
-                                  slots=bounds.optimizer_slots(_text_optimizer(optimizer)),
-                                  transforms=int(clip_value is not None), names=("model", "streams", "seq_len"))
+                                  slots=bounds.optimizer_slots(opt), transforms=int(clip_value is not None),
+                                  names=("model", "streams", "seq_len"))
         params = model.init_params(np, seed=seed, dtype=np.float64) if hasattr(model, "init_params") else None
     xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
-    opt = _text_optimizer(optimizer)
     v, dtype = model.layer.input_size, params["weight_hy"].dtype
-    run = None if checkpoint is None and stored is None else _fit_settings(opt, seq_len, streams, clip_value, seed,
-                                                                           log_every, dtype, _host_ids(ids, v))
-    changed = None if stored is None else next((k for k in run if stored.get(k) != run[k]), None)
-    if changed is not None:
-        raise ValueError(f"resume: the checkpoint was written with {changed}={stored.get(changed)!r}, this fit has "
-                         f"{changed}={run[changed]!r}; expected the run's own settings and ids to continue it")
-    from rnnx.training import engine
-    from rnnx.training.sources import Stream
-    from rnnx.training.state import FitState
-    from rnnx.training.state import Stopped as EngineStopped
-
-    opt_state, log = opt.init(params), TextHistory(log_every, x_all.shape[0])
-    start = FitState(params, opt_state)
+    run = None  # what must not change between a run and its continuation (epochs and max_updates may)
+    if checkpoint is not None or stored is not None:
+        run = {"seq_len": seq_len, "streams": streams, "optimizer": repr(opt),
+               "clip_value": None if clip_value is None else float(clip_value), "seed": seed,
+               "log_every": log_every, "dtype": str(dtype).removeprefix("torch."), "ids": _ids_record(ids, v)}
+        S.check_settings(stored, run, "settings and ids")
+    start, log = TextState(params, opt.init(params)), TextHistory(log_every, x_all.shape[0])
     if resume is not None:
-        extra = sorted(set(st.opt_state["slots"]) - set(opt_state["slots"]))
+        extra = sorted(set(resume.opt_state["slots"]) - set(start.opt_state["slots"]))
         if extra:
             raise ValueError(f"resume: the state holds optimizer slots {extra} that {opt!r} does not have; "
                              "expected the run's own optimizer")
-        opt_state = {"step": st.opt_state["step"],
-                     "slots": {s: st.opt_state["slots"].get(s) or d for s, d in opt_state["slots"].items()}}
-        log.rows, log.count = list(st.history), st.count
-        log.window = None if st.window is None else xp.asarray(st.window, dtype=dtype, device=dev)
-        start = FitState(params, opt_state, updates=st.updates, carry=st.state)
-    callbacks = [log]
-    if on_update is not None:
-        callbacks.append(LambdaCallback(on_update_end=lambda run, loss: run.stop("callback")
-                                        if on_update(run.updates, run.params, loss) is True else None))
+        slots = {s: resume.opt_state["slots"].get(s) or d for s, d in start.opt_state["slots"].items()}
+        start = TextState(**{**vars(resume), "opt_state": {"step": resume.opt_state["step"], "slots": slots}})
+    callbacks = [log] if on_update is None else [log, LambdaCallback(
+        on_update_end=lambda run, loss: run.stop("callback") if on_update(run.updates, run.params, loss) is True
+        else None)]
     source = Stream(x_all, y_all, lambda x_ids: one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev))
-
-    def text_state(fs: Any) -> TextState:
-        window = fs.callbacks[0]
-        return TextState(fs.params, fs.opt_state, fs.updates, fs.carry, list(log.rows), window["window"],
-                         window["count"])
-
-    def save(fs: Any) -> None:
-        snap = text_state(fs)
-        if isinstance(checkpoint, str):
-            save_state(checkpoint, model, snap, run)
-        else:
-            checkpoint(snap, run)
-
+    own = lambda fs: replace(fs, callbacks=fs.callbacks[:1])  # noqa: E731 (TextHistory's: on_update keeps none)
+    save = None if checkpoint is None else (lambda fs: checkpoint(own(fs), run) if callable(checkpoint)
+                                            else S.save_state(checkpoint, model, own(fs), run, run={}))
     try:
         result = engine.fit_stream(model, source, start, loss=summed_cross_entropy, optimizer=opt, epochs=epochs,
                                    max_updates=max_updates, clip_value=clip_value, seed=seed, per_step=True,
-                                   callbacks=callbacks, should_stop=should_stop,
-                                   checkpoint=None if checkpoint is None else save, checkpoint_every=checkpoint_every)
-    except EngineStopped as e:
-        raise Stopped(text_state(e.state)) from None
-    return result.params, list(log.rows) + log.tail()
+                                   callbacks=callbacks, should_stop=should_stop, checkpoint=save,
+                                   checkpoint_every=checkpoint_every)
+    except S.Stopped as e:
+        raise Stopped(own(e.state)) from None
+    return result.params, result.history + log.tail()
+
+
+def _ids_record(ids: Any, vocab_size: int) -> dict:
+    """The ids' count and SHA-256 (of their little-endian int64 bytes): a resumed run's must be its own."""
+    import hashlib
+
+    a = _host_ids(ids, vocab_size)
+    return {"n": int(len(a)), "sha256": hashlib.sha256(a.astype("<i8").tobytes()).hexdigest()}
 
 
 class TextHistory(Callback):
     """:func:`fit_text`'s history as a callback of the engine (:func:`rnnx.training.engine.fit_stream`):
     one row ``{"update", "epoch", "loss", "bpc"}`` per ``log_every`` updates, the mean of
-    their losses (nats per character, and bits); the losses stay on the device and are read
-    ``256`` rows at a time.  Its state (``window``, the sum of the losses since the last row
-    as a float, and their ``count``) goes into the checkpoint; a non-finite loss is
-    :class:`rnnx.training.state.NonFiniteLoss` naming the update."""
+    their losses (nats per character, and bits), appended to the run's history; the losses
+    stay on the device and are read ``256`` rows at a time.  Its state (``window``, the sum of
+    the losses since the last row as a float, and their ``count``) goes into the checkpoint; a
+    non-finite loss is :class:`rnnx.training.state.NonFiniteLoss` naming the update."""
 
     def __init__(self, log_every: int, n_chunks: int) -> None:
         self.log_every, self.n_chunks = log_every, n_chunks
@@ -658,6 +576,16 @@ class TextHistory(Callback):
         self.pending: list = []
         self.window: Any = None
         self.count, self.done = 0, 0
+
+    def load_state_dict(self, state: dict) -> None:
+        self.window, self.count = state["window"], state["count"]
+
+    def on_fit_start(self, run: Any) -> None:
+        import array_api_compat as compat
+
+        self.rows, self.done, p = run.history, run.updates, run.params["weight_hy"]
+        if self.window is not None:  # a resumed window: a 0-d array of the params' dtype, as it was summed
+            self.window = compat.array_namespace(p).asarray(self.window, dtype=p.dtype, device=compat.device(p))
 
     def on_update_end(self, run: Any, loss: Any) -> None:
         self.done = run.updates
@@ -709,8 +637,10 @@ def evaluate_text(model: Any, params: dict, ids: Any, *, seq_len: int = 25, stre
         pred, state = model.predict(p, one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev), state)
         return losses.cross_entropy(pred, y_ids, xp=xp)[0], state
 
-    chunk, _ = _compile(chunk, xp)
     from rnnx.training.engine import zero_state
+    from rnnx.training.strategies import compile_if_possible
+
+    chunk = compile_if_possible(chunk, xp)
 
     total, state = None, zero_state(model.layer, streams, xp=xp, dtype=dtype, device=dev)
     for n in range(x_all.shape[0]):

@@ -235,6 +235,40 @@ def test_checkpoints_are_written_every_n_updates_and_in_memory_resume():
     assert _same(p, seen[-1].params) and h == hist
 
 
+def test_the_text_state_is_the_engines_fit_state(tmp_path):
+    """fit_text's state is the engine's FitState (a TextState reads .state, .window and .count
+    from its carry and callback state): the state a Stopped carries, written by
+    rnnx.training.state.save_state (every run kind's writer), resumes bit for bit."""
+    from rnnx.training import state as S
+
+    vocab, ids = _ids()
+    m = _model("gru", vocab.size)
+    kw = dict(seq_len=10, streams=2, max_updates=23, log_every=10)
+    want, hist = T.fit_text(m, None, ids, **kw)
+    seen = []
+    with pytest.raises(T.Stopped) as e:
+        T.fit_text(m, None, ids, **kw, should_stop=_stop_before(15), checkpoint=lambda st, s: seen.append(s))
+    st = e.value.state
+    assert isinstance(st, S.FitState) and st.state is st.carry and st.carry.shape == (1, 2, 12)
+    assert st.callbacks == [{"window": st.window, "count": 4}] and [r["update"] for r in st.history] == [10]
+    ck = str(tmp_path / "c.npz")
+    S.save_state(ck, m, st, seen[-1])
+    assert S.read_state(ck).state.updates == 14
+    got, got_hist = T.fit_text(m, None, ids, **kw, resume=ck)
+    assert _same(got, want) and got_hist == hist
+
+
+def test_a_resume_with_no_update_left_returns_the_runs_history(tmp_path):
+    """Resumed from its end checkpoint (23 updates, 3 since the last row) with the same
+    max_updates: no update runs and the history is the run's, its last row that of update 23."""
+    vocab, ids = _ids()
+    m = _model("rnn", vocab.size)
+    ck = str(tmp_path / "c.npz")
+    p, hist = T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10, checkpoint=ck)
+    again, h = T.fit_text(m, None, ids, seq_len=10, max_updates=23, log_every=10, resume=ck)
+    assert [r["update"] for r in hist] == [10, 20, 23] and h == hist and _same(again, p)
+
+
 def test_resume_refuses_what_does_not_continue_the_run(tmp_path):
     vocab, ids = _ids()
     m = _model("rnn", vocab.size)

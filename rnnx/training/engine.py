@@ -399,13 +399,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
         resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
                                     nofollow=written is None)
-        # (a setting written only when used, as sample_weight, is compared when either side has it)
-        changed = [k for k in (*run, *(k for k in ("sample_weight",) if k in stored and k not in run))
-                   if stored.get(k) != run.get(k)]
-        if changed:
-            k = changed[0]
-            raise ValueError(f"resume: the checkpoint was written with {k}={stored.get(k)!r}, this fit has "
-                             f"{k}={run.get(k)!r}; expected the run's own settings to continue it")
+        S.check_settings(stored, run, optional=("sample_weight",))  # (written only when used)
     if resume is not None:
         if not isinstance(resume, FitState):
             raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
@@ -809,8 +803,9 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
 
     ``epochs`` passes, at most ``max_updates`` updates in all.  ``state``: the
     :class:`FitState` to start from (``params``, ``opt_state`` with an int step, ``updates``,
-    ``carry``: the stream state after them, or None).  Callbacks: ``on_fit_start``, then
-    ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the run after
+    ``carry``: the stream state after them, or None; params that do not fit ``model`` or a carry
+    not of ``source.streams`` streams: one ValueError line naming ``resume``).  Callbacks:
+    ``on_fit_start``, then ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the run after
     it), ``on_fit_end``; their ``state_dict()`` goes into the state handed to ``checkpoint``.
     ``should_stop()`` is asked before every update: True ends the run after the last complete
     update (nothing undone: the carry is part of the state), ``checkpoint`` is written with
@@ -845,6 +840,13 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
         raise ValueError(f"resume: the state is after {state.updates} updates, more than this run's {total} "
                          f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
     zeros = zero_state(model.layer, source.streams, xp=xp, dtype=dtype, device=dev)
+    if set(params) != set(model.param_shapes()) or any(tuple(params[k].shape) != tuple(v)
+                                                       for k, v in model.param_shapes().items()):
+        raise ValueError(f"resume: the state's params do not fit {model.layer!r} + head")
+    shapes = lambda c: tuple(tuple(a.shape) for a in (c if isinstance(c, tuple) else (c,)))  # noqa: E731
+    if state.carry is not None and shapes(state.carry) != shapes(zeros):
+        raise ValueError(f"resume: the carried state has shapes {shapes(state.carry)}, expected {shapes(zeros)} "
+                         f"(streams={source.streams})")
     st = replace(state, history=list(state.history), epoch=state.updates // n_chunks)
     carry = zeros if st.carry is None else st.carry
     view = C.Run(st, "loss")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from rnnx import optim
 from rnnx.training.sources import Batches
 
-__all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "run_settings", "save_state", "load_state",
+__all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "run_settings", "check_settings", "save_state", "load_state",
            "read_state", "to_device", "Stored", "VERSION", "VERSIONS", "KINDS"]
 
 
@@ -88,6 +88,17 @@ def run_settings(opt, train: Batches, *, batch_size, shuffle, seed, loss, clip_v
     return {"batch_size": batch_size, "shuffle": shuffle, "seed": seed, "loss": loss, "optimizer": repr(opt),
             "clip_value": clip_value, "clip_norm": clip_norm, "tbptt": list(tbptt) if tbptt else None,
             "freeze": list(freeze), "early_stopping": early_stopping, "n_train": train.n, "dtype": str(dtype)}
+
+
+def check_settings(stored: dict | None, run: dict, what: str = "settings", *, optional: tuple = ()) -> None:
+    """A resumed run's ``run`` settings are those its checkpoint was written with (``stored``; None:
+    nothing to compare); a setting in ``optional`` (written only when used) is compared when either
+    side has it.  Else one ``ValueError`` line naming ``resume`` and the first setting changed."""
+    keys = [*run, *(k for k in optional if stored is not None and k in stored and k not in run)]
+    k = None if stored is None else next((k for k in keys if stored.get(k) != run.get(k)), None)
+    if k is not None:
+        raise ValueError(f"resume: the checkpoint was written with {k}={stored.get(k)!r}, this fit has "
+                         f"{k}={run.get(k)!r}; expected the run's own {what} to continue it")
 
 
 #: The version of the ``fit-state`` file :func:`save_state` writes; :func:`read_state` reads these.

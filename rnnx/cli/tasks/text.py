@@ -16,7 +16,7 @@ first 90% trains, the last 10% gives the validation bits per character.  The voc
 every character of the whole text.  The run folder (default ``runs/<text name>``), written
 under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this order:
 
-- ``checkpoint.npz`` (:func:`rnnx.text.save_state`: ``fit-state`` version 2, the run's record in
+- ``checkpoint.npz`` (:func:`rnnx.training.state.save_state`: ``fit-state`` version 2, the run's record in
   ``run``; a folder of an older rnnx has a ``text-state`` file, which resumes too) every
   ``--checkpoint-every`` updates, on a signal and after the last update: the whole training
   state (params, optimizer slots, the streams' carried state, history, the pending loss
@@ -50,6 +50,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from rnnx.cli import run, table
@@ -227,7 +228,7 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     import rnnx
     from rnnx import text as T
     from rnnx.cli import runfolder, signals
-    from rnnx.training.state import NonFiniteLoss
+    from rnnx.training.state import NonFiniteLoss, save_state
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
@@ -240,7 +241,7 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     path, last = os.path.join(out, CHECKPOINT), {}
 
     def ckpt(st, settings: dict) -> None:
-        T.save_state(path, model, st, settings, run=record)
+        save_state(path, model, st, settings, run=record)
         last.update(state=st, settings=settings)
 
     report = _Reporter(model, vocab, text[0], s, total, quiet)
@@ -282,7 +283,7 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
                        "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
                        "settings": s}
             atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
-            T.save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
+            save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
     return {**metrics, "out": out}
 
 
@@ -479,8 +480,8 @@ def resume_text(args: argparse.Namespace) -> int:
                           (st.state if isinstance(st.state, tuple) else (st.state,)))
             slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
                      for n, d in st.opt_state["slots"].items()}
-            resumed = T.TextState(conv, {"step": st.opt_state["step"], "slots": slots}, st.updates,
-                                  parts if len(parts) > 1 else parts[0], st.history, st.window, st.count)
+            resumed = replace(st, params=conv, opt_state={"step": st.opt_state["step"], "slots": slots},
+                              carry=parts if len(parts) > 1 else parts[0])
             run.continue_run(folder, lock)
             m = _train_in(folder, s, rec["name"], text, source, target, t_start,
                           model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
