@@ -1027,6 +1027,34 @@ def record_fields(dst: str, **fields):
     return f
 
 
+def text_bad_window(dst: str):
+    """A text run (5 updates) whose checkpoint.npz's TextHistory state (meta.callbacks[0]) holds a
+    count without a window sum: a damaged file, rewritten through rnnx's own checkpoint writer."""
+    def edit():
+        from rnnx.io import checkpoint
+        path = p(dst, "checkpoint.npz")
+        meta, groups = checkpoint.load(path)
+        meta["callbacks"] = [{"window": None, "count": 3}]
+        checkpoint.save(path, meta, groups, to_numpy=np.asarray, overwrite=True)
+    return chain(text_split(dst, 5), edit)
+
+
+STREAM_CASES = [
+    # stopped at 4, resumed to 9, then to 14: the params of one run of 14 updates, bit for bit
+    # (the state handed from resume to resume is the engine's FitState, its window/count a callback's)
+    dict(cat="one engine (text state)", argv=[*T, "--resume", "st1", "--max-updates", "14"],
+         setup=text_split("st1", 4, 9), expect="ok", changes=["st1"],
+         check=lambda r: (subprocess.run([PY, "-m", "rnnx", *T, "--text", "st1.txt", "--hidden", "8", "--seq-len",
+                                          "10", "--streams", "2", "--max-updates", "14", "--out", "st1-w14"],
+                                         cwd=W, capture_output=True, text=True).returncode
+                          and ["the uninterrupted 14-update run failed"]) or same_params("st1", "st1-w14")(r)),
+    # a checkpoint whose history window is damaged: one line naming the file and meta.callbacks[0], nothing changed
+    dict(cat="one engine (text state)", argv=[*T, "--resume", "st2", "--max-updates", "9"],
+         setup=text_bad_window("st2"), expect="runtime", names="meta.callbacks[0]",
+         check=unchanged("st2/checkpoint.npz", "st2/model.npz")),
+]
+
+
 CASES_PANELRUN = [
     dict(cat="stored addresses", argv=[*T, "--resume", "rp13", "--epochs", "3"], listen=True,
          setup=panel_checkpoint_run("rp13", settings={"dask_scheduler": here, "dask_timeout": 2.0}), expect="ok",
@@ -1562,7 +1590,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG, *STREAM_CASES,
 ]
 
 
