@@ -205,8 +205,8 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(AppError) as e:
         run(["--npz", npz, "--out", str(out), *FAST])
     assert e.value.code == 3
-    assert str(e.value) == ("train: the loss became nan at epoch 2; stopped, nothing was written; try --clip-norm 1.0 "
-                            "or a lower --lr")
+    assert str(e.value) == ("train: the loss became nan at epoch 2; stopped, no checkpoint had been written yet; "
+                            "try --clip-norm 1.0 or a lower --lr")
     assert not os.path.exists(out)
 
 

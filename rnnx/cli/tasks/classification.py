@@ -526,10 +526,8 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
     as its ``run`` (``resumed``: the epoch that file holds, continued from it); the divergence
     of the loss as AppError (exit 3).  ``rec``: the run's Recorder (--diagnostics), saved in
     every epoch that checkpoints, before the checkpoint."""
-    from rnnx.training import engine
-    from rnnx.training.state import NonFiniteLoss
     from rnnx.cli import run_diagnostics
-    from rnnx.training import state
+    from rnnx.training import engine, state
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
 
@@ -558,25 +556,8 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                            distribution=run.distribution_for(SimpleNamespace(
                                devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
                                dask_workers=s.get("dask_workers"), dask_timeout=s.get("dask_timeout", 60.0))))
-    except (Unavailable, WorkersLost) as e:  # more --devices than present; the Dask scheduler or workers gone
-        raise AppError(f"--{e}" if str(e).startswith(("devices:", "dask-scheduler:")) else str(e)) from None
-    except ValueError as e:
-        flag = next((f for k, f in (("devices", "--devices"), ("dask_workers", "--dask-workers"),
-                                    ("dask_scheduler", "--dask-scheduler")) if s.get(k) is not None), None)
-        if flag is not None and str(e).startswith(("distribution:", "loss:")):
-            raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
-        if str(e).startswith("dask-scheduler:"):
-            raise AppError(f"--{e}") from None
-        if rec is not None and str(e).startswith("probe_size:"):
-            raise run_diagnostics.probe_error(e, "training cases") from None
-        raise
-    except NonFiniteLoss as e:
-        with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
-            run_diagnostics.save(rec, out)
-        kept = f"the last good checkpoint (epoch {run.checkpoint_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
-            else "nothing was written"
-        raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
-                       "a lower --lr", code=3) from None
+    except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
+        raise run.placement_error(e, s, out, started=False) from None
     finally:
         if bar is not None:
             bar.close()
@@ -834,22 +815,18 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
     stops before the next batch (the last complete epoch kept), a second at once; during
     the last writes a first signal waits for them."""
-    from rnnx.training.state import Stopped
     from rnnx.cli import run_diagnostics
-    from rnnx.cli import signals as sig
-    from rnnx.cli.errors import os_error
     from rnnx.io import atomic
 
     record = _record(data, s, None)
     pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below
     if resumed is None:
         atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
-    ckpt = os.path.join(out, runfolder.CHECKPOINT)
     rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
     t0 = time.perf_counter()
-    with sig.Signals() as signals:
+    with run.training(out, rec=rec) as t:
         def should_stop() -> bool:
             """Before every batch.  First, a resumed run's record (its settings now, ``finished``
             null) is written: only once rnnx.fit has checked the settings and reached any Dask
@@ -858,30 +835,12 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
                 atomic.write_text(os.path.join(out, CLASSES_FILE), _json(pending.pop()))
                 if note is not None:  # where it trains against where it trained: said once it is placed
                     runfolder.say([note])
-            return signals.stop_requested()
+            return t.stop_requested()
 
-        try:
-            result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
-                          should_stop=should_stop, rec=rec, record=run_record(record))
-        except Stopped as e:
-            n = signals.pending
-            with contextlib.suppress(OSError):
-                run_diagnostics.save(rec, out)
-            raise AppError(run.stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
-        except sig.Forced as f:
-            if not os.path.exists(ckpt):
-                raise AppError(f"stopped by {sig.name(f.signum)} before the first checkpoint; nothing was kept",
-                               code=128 + f.signum, label=None) from None
-            raise AppError(run.stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
-                           label=None) from None
-        except OSError as e:
-            if not os.path.exists(ckpt):  # nothing to resume (and a new run's folder is removed)
-                raise AppError(f"{os_error(e)}; no checkpoint was written; free space or fix permissions, then start "
-                               "the run again", code=1) from None
-            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {run.checkpoint_epoch(out)}) is kept; free space or "
-                           f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
+        result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed, should_stop=should_stop,
+                      rec=rec, record=run_record(record))
         seconds = time.perf_counter() - t0
-        with sig.writing_results(out, ckpt, signals):  # the last writes: a first signal now waits for them
+        with t.results():  # the last writes: a first signal now waits for them
             scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
             metrics = {
                 "task": "classification", "labels": data.kind, "data": data.source, "classes": list(data.classes),

@@ -44,13 +44,10 @@ import rnnx
 from rnnx import backends, data, head, optim
 from rnnx import params as P
 from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, flag_for, os_error
-from rnnx.cli.run import checkpoint_epoch, distribution_for, out_file, stopped_message, target_for, writing_into
+from rnnx.cli.errors import AppError, flag_for
+from rnnx.cli.run import distribution_for, out_file, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.settings import TrainSettings
-from rnnx.cli.signals import Forced as _Forced
-from rnnx.cli.signals import Signals as _Signals
-from rnnx.cli.signals import writing_results
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
@@ -59,7 +56,7 @@ from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
-from rnnx.training.state import FitState, NonFiniteLoss, Stopped
+from rnnx.training.state import FitState
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
 from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
@@ -469,7 +466,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
-    seen = {"epoch": st.epoch, "started": False}  # the last complete epoch; the run set up
+    seen = {"started": False}  # the run set up
 
     def started(run) -> None:
         seen["started"] = True
@@ -477,9 +474,6 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             runfolder.say([note])
         if rec is not None and resumed is not None:
             run_diagnostics.load(rec, out)
-
-    def on_epoch(run, row: dict) -> None:
-        seen["epoch"] = row["epoch"]
 
     def ckpt(fs: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
@@ -489,13 +483,13 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     bar = None if quiet else ProgressBar(s.epochs, desc=f"rnnx train {s.name}",
                                          postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
     series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
-    callbacks = [series, LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
+    callbacks = [series, LambdaCallback(on_fit_start=started),
                  *([] if bar is None else [bar])]
     if s.early_stopping:
         callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
     part = ds.parts["train"]
     t0 = time.perf_counter()
-    with _Signals() as signals:
+    with run.training(out, rec=rec, diverged=lambda e: partial.write_partial_results(out, e)) as t:
         try:
             try:
                 scores.check_inputs(st.params)
@@ -506,67 +500,21 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                                  clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt, seed=s.seed,
                                  freeze=s.freeze, resume=st, checkpoint=ckpt,
                                  checkpoint_every=s.checkpoint_every or s.epochs + 1,
-                                 should_stop=signals.stop_requested, diagnostics=rec,
+                                 should_stop=t.stop_requested, diagnostics=rec,
                                  distribution=distribution_for(s), callbacks=callbacks, monitor="score",
                                  find_non_finite=True)
             finally:
                 if bar is not None:
                     bar.close()
-        except Stopped as e:
-            raise AppError(stopped_message(out, e.state.epoch, signals.pending, written=True),
-                           code=128 + signals.pending, label=None) from None
-        except _Forced as f:
-            raise AppError(stopped_message(out, seen["epoch"], f.signum, written=False), code=128 + f.signum,
-                           label=None) from None
-        except NonFiniteLoss as e:
-            kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
-                run_diagnostics.save(rec, out)
-            wrote = partial.write_partial_results(out, e)  # history.csv, convergence.png, diagnostics.png up to it
-            shown = f"; {', '.join(wrote)} show the run up to it" if wrote else ""
-            last = f"the last good checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}" if kept else \
-                "no checkpoint had been written yet"
-            where = f" ({e.where})" if e.where else ""
-            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}{shown}; "
-                           "try --clip-norm 1.0 or a lower --lr", code=3) from None
-        except (backends.Unavailable, WorkersLost) as e:
-            if not seen["started"]:  # more --devices than present; no Dask scheduler there
-                own = f" (the run's own --devices {s.devices})" if resumed is not None and \
-                    str(e).startswith("devices:") else ""
-                raise AppError(f"--{e}{own}") from None
-            if isinstance(e, backends.Unavailable):
-                raise
-            # without a checkpoint there is nothing to resume (and a new folder is removed)
-            kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
-                f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
-            raise AppError(f"{e}; {then}", code=1) from None
-        except ValueError as e:
-            if seen["started"]:
-                raise
-            # the probe batch larger than the training windows; what data parallel refuses
-            flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
-                                                              "--dask-scheduler" if s.dask_scheduler is not None
-                                                              else None)
-            if flag is not None and str(e).startswith(("distribution:", "loss:")):
-                raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
-            if str(e).startswith("dask-scheduler:"):
-                raise AppError(f"--{e}") from None
-            if str(e).startswith("probe_size"):
-                raise run_diagnostics.probe_error(e, "training windows") from None
-            raise
-        except OSError as e:
-            kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; free space or fix permissions, then " \
-                f"continue with: {runfolder.resume_command(out)}" if kept else \
-                "no checkpoint was written; free space or fix permissions, then start the run again"
-            raise AppError(f"{os_error(e)}; {then}", code=1) from None
+        except (backends.Unavailable, WorkersLost, ValueError) as e:
+            raise run.placement_error(e, s, out, started=seen["started"], resumed=resumed is not None,
+                                      what="training windows") from None
         train_seconds = time.perf_counter() - t0
         st, why = result.state, result.stopped
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params
         use = st.best_params if (s.early_stopping and st.best_params is not None) else final
-        with writing_results(out, os.path.join(out, CHECKPOINT), signals):
+        with t.results():
             _fill_train_mse(series, st, final)
             metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)

@@ -53,7 +53,7 @@ import time
 from typing import Any
 
 from rnnx.cli import run, table
-from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.errors import AppError
 from rnnx.cli.runfolder import CHECKPOINT
 from rnnx.training.defaults import TEXT as _TABLE
 
@@ -198,26 +198,6 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _kept(out: str) -> int | None:
-    """The update the checkpoint in ``out`` holds, or None when there is none (or it is unreadable)."""
-    from rnnx.io import checkpoint
-
-    try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["updates"]
-    except checkpoint.CheckpointError:
-        return None
-
-
-def _forced(out: str, signum: int, when: str = "") -> AppError:
-    """A second signal: the message naming what is kept."""
-    from rnnx.cli import runfolder, signals
-
-    n = _kept(out)
-    kept = f"the last checkpoint (update {n}) is kept in {out}; continue with: {runfolder.resume_command(out)}" \
-        if n is not None else "no checkpoint had been written yet: start the run again"
-    return AppError(f"stopped by {signals.name(signum)}{when}; {kept}", code=128 + signum, label=None)
-
-
 def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
               quiet: bool, resumed=None) -> dict:
     """Train (from ``resumed``, a :class:`rnnx.text.TextState`, or afresh) and write the
@@ -226,8 +206,6 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     metrics.json and the checkpoint again, marked finished."""
     import rnnx
     from rnnx import text as T
-    from rnnx.cli import runfolder, signals
-    from rnnx.training.state import NonFiniteLoss
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
@@ -245,31 +223,14 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
 
     report = _Reporter(model, vocab, text[0], s, total, quiet)
     t0 = time.perf_counter()
-    with signals.Signals() as sig:
-        try:
-            params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                         epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
-                                         clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
-                                         on_update=report, should_stop=sig.stop_requested, checkpoint=ckpt,
-                                         checkpoint_every=s["checkpoint_every"], resume=resumed)
-        except T.Stopped as e:
-            raise AppError(f"stopped by {signals.name(sig.pending)}; kept update {e.updates} in {path}; continue "
-                           f"with: {runfolder.resume_command(out)}", code=128 + sig.pending, label=None) from None
-        except signals.Forced as f:
-            raise _forced(out, f.signum) from None
-        except NonFiniteLoss as e:
-            n = _kept(out)
-            kept = f"the last good checkpoint (update {n}) is kept in {out}" if n is not None else \
-                "nothing was written"
-            raise AppError(f"training diverged: {e}; {kept}", code=3) from None
-        except OSError as e:
-            n = _kept(out)
-            kept = f"the last checkpoint (update {n}) is kept" if n is not None else "no checkpoint was written"
-            raise AppError(f"{os_error(e)}; {kept}; free space or fix permissions, then "
-                           + (f"continue with: {runfolder.resume_command(out)}" if n is not None else
-                              "start the run again"), code=1) from None
+    with run.training(out, unit="update", hint="try --clip-value 1.0 or a lower --lr") as t:
+        params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
+                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
+                                     clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
+                                     on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
+                                     checkpoint_every=s["checkpoint_every"], resume=resumed)
         seconds_training = time.perf_counter() - t0
-        with signals.writing_results(out, path, sig):  # the last writes: a first signal now waits for them
+        with t.results():  # the last writes: a first signal now waits for them
             val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
             train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
             atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
