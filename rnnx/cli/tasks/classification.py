@@ -4,7 +4,7 @@
     rnnx train --ts TRAIN.ts --test-ts TEST.ts       # a .ts pair; validation cases from TRAIN.ts
     rnnx train --npz cases.npz --split 0.7,0.15,0.15 # x (N, T, I), y (N,) or (N, T), lengths (N,)
 
-:func:`run_panel` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
+:func:`start_run` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
 the classes sorted), a stratified seeded split, features standardised on the training
 cases (valid steps only), a :class:`rnnx.Model` of ``len(classes)`` logits trained by
 :func:`rnnx.fit` with the cross-entropy, early stopping on the validation loss (best
@@ -37,7 +37,7 @@ makes every kill recoverable:
    ``convergence.png``, ``confusion.png``, ``metrics.json``;
 4. ``classes.json`` again, ``finished`` set (``done`` or ``early-stopped``): the marker.
 
-:func:`resume_panel` (``rnnx train --resume DIR``, in :mod:`rnnx.cli.tasks.classification_resume`) continues such a folder with its own
+:func:`resume_run` (``rnnx train --resume DIR``, in :mod:`rnnx.cli.tasks.classification_resume`) continues such a folder with its own
 settings and data (the files hashed before they are read; a changed one refused unless
 ``--allow-changed-data``); a finished run is reported and nothing written.  SIGINT,
 SIGTERM, SIGHUP stop the run before the next batch (:class:`rnnx.cli.signals.Signals`,
@@ -72,8 +72,8 @@ from rnnx.dask_parallel import WorkersLost
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
-__all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_panel",
-           "run_panel", "wants_panel",
+__all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_run",
+           "start_run", "wants",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
            "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
            "positive_int", "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
@@ -99,22 +99,21 @@ REFUSED: dict[str, str] = {
                      "tbptt"), _REGRESSION),
     "objective": "follows the labels in classification (per sequence: many-to-one, per step: many-to-many)",
     "output_activation": "a classifier outputs logits (the softmax is in the cross-entropy)",
-    "allow_changed_data": "applies with --resume only",
     "text": "is a character model's data; give one data source",
 }
-#: What a classification run reads of the parsed command line (any other flag given is refused).
-USED = frozenset({"command", *table.used("classification")})
+#: The task's name in rnnx.cli.table and rnnx.cli.tasks.REGISTRY.
+TASK = "classification"
 
 
-def wants_panel(args: argparse.Namespace) -> bool:
+def wants(args: argparse.Namespace) -> bool:
     """Did the command line ask for a classification run (any of its data flags:
-    ``--npz``, ``--ts``, ``--test-ts``, ``--uea``)?  Then ``rnnx train`` calls :func:`run_panel`."""
+    ``--npz``, ``--ts``, ``--test-ts``, ``--uea``)?  Then ``rnnx train`` calls :func:`start_run`."""
     return any(getattr(args, k, None) is not None for k in (*DATA_FLAGS, "test_ts"))
 
 
 def holds_run(folder: str) -> bool:
     """Does ``folder`` hold a classification run (its :data:`CLASSES_FILE`)?  Then
-    ``rnnx train --resume`` calls :func:`resume_panel` and ``rnnx predict``
+    ``rnnx train --resume`` calls :func:`resume_run` and ``rnnx predict``
     :func:`rnnx.cli.tasks.classification_predict.predict_panel`."""
     return os.path.lexists(os.path.join(folder, CLASSES_FILE))  # not a regular file: its reader says what it is
 
@@ -137,18 +136,6 @@ def _data_flag(args: argparse.Namespace) -> str:
     if not given:
         raise AppError("train: give --npz FILE, --ts TRAIN.ts or --uea NAME for a classification run")
     return given[0]
-
-
-def _refuse_flags(args: argparse.Namespace, flag: str) -> None:
-    """A flag of ``rnnx train`` that a classification run does not read is refused, not
-    ignored: :data:`REFUSED` says why, any other ``does not apply``."""
-    from rnnx.cli import settings
-
-    read = USED | set(settings.all_options())
-    for key in (*REFUSED, *sorted(vars(args))):
-        if key not in read and _given(args, key):
-            why = REFUSED.get(key, "does not apply to a classification run; drop it")
-            raise AppError(f"{flag_for(key)}: {why} (--{flag})")
 
 
 def positive_int(key: str, v: Any, name=flag_for) -> None:
@@ -768,15 +755,13 @@ def run_summary(m: dict, out: str) -> str:
             f"{m['majority_class']['test_accuracy']:.3f}, {best}); wrote {out}")
 
 
-def run_panel(args: argparse.Namespace) -> int:
+def start_run(args: argparse.Namespace) -> int:
     """``rnnx train --npz FILE | --ts TRAIN.ts [--test-ts TEST.ts] | --uea NAME``: train a
     classifier, write its run folder, print one line; returns 0.  Every refusal is an
     :class:`AppError` (exit 2) naming the flag, raised before the folder is touched."""
     t_start = time.perf_counter()
-    if _given(args, "resume"):
-        raise AppError(f"--resume: {REFUSED['resume']}")
     flag = _data_flag(args)
-    _refuse_flags(args, flag)
+    table.refuse_unused(args, TASK, why=REFUSED, where=f" (--{flag})")  # a flag it does not read: REFUSED says why
     s = _settings(args)
     out = args.out if args.out is not None else _default_out(flag, args)
     overwrite = bool(getattr(args, "overwrite", False))
@@ -857,8 +842,9 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     return metrics
 
 
-def resume_panel(args: argparse.Namespace) -> int:
+def resume_run(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.tasks.classification_resume.resume_panel`."""
-    from rnnx.cli.tasks import classification_resume as panel_resume
+    from rnnx.cli.tasks import classification_resume
 
-    return panel_resume.resume_panel(args)
+    table.refuse_changed(args, TASK)
+    return classification_resume.resume_panel(args)

@@ -27,6 +27,7 @@ is 128 + the signal's number.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv as _csv
 import dataclasses
@@ -43,10 +44,11 @@ from typing import Any
 import rnnx
 from rnnx import backends, data, head, optim
 from rnnx import params as P
-from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
+from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.run import distribution_for, out_file, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
+from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
@@ -67,6 +69,64 @@ MAX_FORECAST_STEPS = 1_000_000
 TRAIN_MSE_EVERY = 10
 
 __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
+
+
+# -- the command line (rnnx.cli.tasks.REGISTRY) -------------------------------------------------------
+#: The task's name in rnnx.cli.table and rnnx.cli.tasks.REGISTRY.
+TASK = "regression"
+#: Why a series run refuses a flag it does not read (any other: the table's words).
+WHY = {"min_epochs": "applies to classification runs (--npz, --ts, --uea); a series run keeps its best validation "
+                     "epoch"}
+
+
+def wants(args: argparse.Namespace) -> bool:
+    """A series run is what ``rnnx train`` does when no other task's data flag is given."""
+    return True
+
+
+def holds_run(folder: str) -> bool:
+    """Does ``folder`` hold a run's checkpoint (a series run's, when no other task claims it)?"""
+    return os.path.lexists(os.path.join(folder, CHECKPOINT))
+
+
+def start_run(args: argparse.Namespace) -> int:
+    """``rnnx train --preset NAME | --csv FILE ...``: a new run from the flags given over the
+    preset and the defaults (:func:`rnnx.cli.settings.resolve`); one summary line."""
+    from rnnx.cli.settings import resolve
+
+    table.refuse_unused(args, TASK, why=WHY)
+    given = {k: v for k, v in vars(args).items() if k in table.used(TASK) and k not in table.NOT_SETTINGS}
+    unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
+    try:
+        m = train(resolve(given, unset), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+    except ValueError as e:  # --column NAME is --targets NAME: name the flag the user gave
+        if args.column is None or not str(e).startswith("targets: "):
+            raise
+        raise type(e)("column: " + str(e).removeprefix("targets: ")) from None
+    return _summary(m)
+
+
+def resume_run(args: argparse.Namespace) -> int:
+    """``rnnx train --resume DIR`` of a series run: :func:`resume` with its own settings
+    (``--epochs`` extends it; ``--dask-*``: where it trains now)."""
+    from rnnx.cli.settings import DASK
+
+    table.refuse_changed(args, TASK)
+    m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
+               dask={k: getattr(args, k) for k in DASK})
+    if m.get("finished"):
+        print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
+              f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
+        return 0
+    return _summary(m)
+
+
+def _summary(m: dict) -> int:
+    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
+          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
+          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
+    return 0
 
 
 # -- what a run is built from ------------------------------------------------------------------
@@ -110,14 +170,6 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
         raise
     return table, {"kind": "preset" if preset else "csv", "path": path, "sha256": table.digest,
                    "bytes": os.path.getsize(path)}
-
-
-def model_for(s: TrainSettings) -> Model:
-    """The run's model: one input per input column (1 for a series), one output per target."""
-    n_in = len(s.inputs or s.targets) if s.table else 1
-    n_out = len(s.targets) if s.table else 1
-    return Model(s.cell, n_in, s.hidden, n_out, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
-                 output_activation=s.output_activation, objective=s.objective)
 
 
 def optimizer_for(s: TrainSettings) -> Any:
@@ -223,10 +275,6 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: F
                      to_numpy=target.to_numpy)
 
 
-#: ``run.kind`` of a series run's checkpoint (``fit-state`` version 2).
-RUN_KIND = "rnnx-series-run"
-
-
 def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
                finished: str | None) -> dict:
     """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
@@ -237,14 +285,6 @@ def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patie
               "patience_from": patience_from}
     record.update(_norm_meta(ds))
     return record
-
-
-def checkpoint_record(meta: dict) -> dict:
-    """A run folder's checkpoint record read as one flat dict: a ``fit-state`` file's ``run``
-    record (a series run's TrainSettings under ``settings``, ``finished``, ``data``...) over its
-    meta; an older ``checkpoint`` file's meta as it is."""
-    run = meta.get("run") if meta.get("kind") == "fit-state" else None
-    return {**meta, **run} if isinstance(run, dict) else meta
 
 
 def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:

@@ -1,8 +1,8 @@
 """``rnnx train --text FILE``: a character-level model trained as min-char-rnn trains one
 (:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
-``rnnx train --resume DIR`` continues one (:func:`resume_text`).
+``rnnx train --resume DIR`` continues one (:func:`resume_run`).
 
-:func:`run_text` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
+:func:`start_run` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
 (``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
 ``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
 ``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
@@ -66,22 +66,11 @@ LOG_EVERY = 10
 CHECKPOINT_EVERY = table.DEFAULTS["text"]["checkpoint_every"]
 #: Characters of each sample printed by ``--sample-every``.
 SAMPLE_LENGTH = 200
-#: ``rnnx train``'s flags that a text run reads (by their ``args`` names).
-USED = frozenset({"command", *table.used("text")})
+#: The task's name in rnnx.cli.table and rnnx.cli.tasks.REGISTRY.
+TASK = "text"
 #: A text run's settings when not given: the ``text`` row of :mod:`rnnx.training.defaults`
 #: (``streams`` is its batch size), and the text's own (:data:`rnnx.cli.table.DEFAULTS`).
 DEFAULTS = table.DEFAULTS["text"]
-
-
-def _refuse_others(args: argparse.Namespace) -> None:
-    """A flag of ``rnnx train`` that a text run does not read is refused, not ignored."""
-    from rnnx.cli import settings
-
-    options = set(settings.all_options())
-    for k, v in vars(args).items():
-        if k not in USED and k not in options and v is not None and v is not False:
-            flag = "--" + k.replace("_", "-")
-            raise AppError(f"{flag}: does not apply to a character model (--text); drop it")
 
 
 def _choice(args: argparse.Namespace, name: str) -> Any:
@@ -261,14 +250,14 @@ def _summary(m: dict, s: dict, out: str) -> None:
           f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
 
 
-def run_text(args: argparse.Namespace) -> int:
+def start_run(args: argparse.Namespace) -> int:
     """``rnnx train --text ...``: train, write the run folder, print one summary line."""
     from rnnx import text as T
 
     t_start = time.perf_counter()
     if not getattr(args, "text", None):
         raise AppError("--text: expected a UTF-8 text file or 'bundled', got none")
-    _refuse_others(args)
+    table.refuse_unused(args, TASK)
     s = _settings(args)
     name, text, source = _load(args.text)
     out = args.out if args.out is not None else os.path.join("runs", name)
@@ -291,11 +280,12 @@ def run_text(args: argparse.Namespace) -> int:
 
 
 # -- rnnx train --resume DIR (a text run) -------------------------------------------------------------
-#: The flags ``--resume`` of a text run reads; ``--max-updates`` and ``--epochs`` extend it.
-RESUME_FLAGS = ("command", "resume", "quiet", "allow_changed_data", "max_updates", "epochs", "out")
+def wants(args: argparse.Namespace) -> bool:
+    """Did the command line ask for a character model (``--text``)?  Then ``rnnx train`` calls :func:`start_run`."""
+    return getattr(args, "text", None) is not None
 
 
-def is_text_run(folder: str) -> bool:
+def holds_run(folder: str) -> bool:
     """Does ``folder`` hold a character model's run (its text.json, or a text checkpoint)?"""
     from rnnx import text as T
     from rnnx.io import checkpoint
@@ -310,17 +300,6 @@ def is_text_run(folder: str) -> bool:
         return False
     return meta["kind"] == T.STATE_KIND or (meta["kind"] == "fit-state" and isinstance(meta.get("run"), dict)
                                             and meta["run"].get("kind") == "rnnx-text-run")
-
-
-def _refuse_for_resume(args: argparse.Namespace) -> None:
-    """A resumed run keeps its own settings: any other flag given is refused, one line."""
-    extra = sorted(k for k, v in vars(args).items() if k not in RESUME_FLAGS and v not in (None, False))
-    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
-        extra.append("out")  # the run stays in its folder
-    if extra:
-        raise AppError("--resume: continues with the run's own settings (only --max-updates or --epochs may extend "
-                       "it); drop " + ", ".join("--" + k.replace("_", "-") for k in extra))
-    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, "text")
 
 
 def _stored_run(folder: str) -> tuple[Any, dict, dict]:
@@ -390,7 +369,7 @@ def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
                        code=1) from None
 
 
-def resume_text(args: argparse.Namespace) -> int:
+def resume_run(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a character model's run: continue it with its own
     settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
     without them: one line, nothing written."""
@@ -400,7 +379,8 @@ def resume_text(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     folder = args.resume
-    _refuse_for_resume(args)
+    table.refuse_changed(args, TASK)
+    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, TASK)
     with runfolder.Lock(folder, option="--resume") as lock:
         st, meta, rec = _stored_run(folder)
         s = dict(rec["settings"])
