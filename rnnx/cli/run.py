@@ -8,10 +8,13 @@ text): the same steps, in the same order, for each.
    again under the lock, the temporaries of killed writes removed, then the task's work; a
    run that fails before its first checkpoint removes what it wrote (its record) and the
    folder if it made it.  :func:`continue_run`: the same, for ``--resume`` of a locked folder.
-3. The task writes its files through :mod:`rnnx.io.atomic`, checkpoint first and the marker
-   of a finished run last (its module says the order); a signal (:mod:`rnnx.cli.signals`)
-   ends the run with one line, :func:`stopped` (exit status 128 + the signal's number), that
-   says what is kept and the command that continues it.
+3. The task trains inside :func:`training`, the one stop/error path of every task: a signal
+   (:mod:`rnnx.cli.signals`) ends the run with one line (exit status 128 + the signal's
+   number) that says what is kept and the command that continues it; a non-finite loss
+   (exit 3) and a disk error (exit 1) are one line each, naming what is kept; an error of
+   where it trains (``--devices``, ``--dask-*``) is :func:`placement_error`'s.  It writes its
+   files through :mod:`rnnx.io.atomic`, checkpoint first and the marker of a finished run
+   last (its module says the order; :meth:`Training.results` around the last writes).
 
 Also here: what a task needs of another's folder-level helpers (:func:`target_for`,
 :func:`distribution_for`, :func:`checkpoint_epoch`), and where ``predict``/``forecast`` may
@@ -31,7 +34,7 @@ from rnnx.cli.errors import AppError, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "kept", "need",
-           "need_module", "new_run", "out_file", "placement_error", "stopped", "stopped_message", "target", "target_for", "training",
+           "need_module", "new_run", "out_file", "placement_error", "stopped", "target", "target_for", "training",
            "writing_into"]
 
 
@@ -276,14 +279,6 @@ def kept(out: str, unit: str = "epoch") -> Any:
 def checkpoint_epoch(out: str) -> Any:
     """The epoch of the run's checkpoint (``?`` where it cannot be read)."""
     return kept(out, "epoch")
-
-
-def stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
-    """``stopped by SIGTERM; kept epoch 3 in DIR/checkpoint.npz; continue with: ...``
-    (``written``: the checkpoint of ``epoch`` was just written; else the last one is kept)."""
-    held = f"kept epoch {epoch} in {os.path.join(out, CHECKPOINT)}" if written else \
-        f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}"
-    return stopped_line(out, signum, held)
 
 
 def stopped_line(out: str, signum: int, kept: str) -> str:
