@@ -35,7 +35,7 @@ from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "kept", "need",
            "need_module", "new_run", "out_file", "placement_error", "stopped", "target", "target_for", "training",
-           "writing_into"]
+           "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -111,6 +111,22 @@ def distribution_for(s: Any) -> Any:
     from rnnx.distributed import DataParallel
 
     return DataParallel(s.devices)
+
+
+def versions(target: Any) -> dict:
+    """metrics.json's ``versions``: rnnx, Python, NumPy, array-api-compat and the backend's own
+    (:func:`rnnx.backends.versions`: the library, CUDA and the GPU's name where there is one)."""
+    import importlib.metadata as md
+    import platform
+
+    import rnnx
+    from rnnx import backends
+
+    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
+    for dist in ("numpy", "array-api-compat"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            v[dist] = md.version(dist)
+    return {**v, **backends.versions(target.backend, target.device)}
 
 
 # -- the folder -----------------------------------------------------------------------------------------------

@@ -51,13 +51,11 @@ fails before its first checkpoint removes its record (and the folder it created)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv as _csv
 import io
 import json
 import math
 import os
-import platform
 import random
 import shlex
 import time
@@ -607,19 +605,6 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
     return out
 
 
-def _versions(target) -> dict:
-    import importlib.metadata as md
-
-    import rnnx
-    from rnnx import backends
-
-    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
-    for dist in ("numpy", "array-api-compat"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            v[dist] = md.version(dist)
-    return {**v, **backends.versions(target.backend, target.device)}
-
-
 # -- the files ------------------------------------------------------------------------------------
 def _plt():
     import matplotlib
@@ -833,7 +818,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
                 "model": model.config(), "settings": dict(s), **scores,
                 "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
                 "used_params": "best" if s["early_stopping"] is not None and result.best_epoch else "final",
-                "seconds_training": seconds, "versions": _versions(target),
+                "seconds_training": seconds, "versions": run.versions(target),
             }
             title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
             if rec is not None:

@@ -35,7 +35,6 @@ import io
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -579,20 +578,6 @@ def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
         series.fill(by_epoch[st.best_epoch], st.best_params)
 
 
-def _versions(target) -> dict:
-    """rnnx, Python, NumPy, array-api-compat and the backend's own (:func:`rnnx.backends.versions`:
-    the library, CUDA and the GPU's name where there is one)."""
-    import importlib.metadata as md
-
-    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
-    for dist in ("numpy", "array-api-compat"):
-        try:
-            v[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return {**v, **backends.versions(target.backend, target.device)}
-
-
 def _metrics(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
              use: dict, why: str, target, train_seconds, t_start, source: dict):
     """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
@@ -620,7 +605,7 @@ def _metrics_of(s: TrainSettings, model: Model, scores: WindowScores, st: FitSta
         "clipped_updates": st.clipped, "updates": st.updates,
         "clipped_fraction": st.clipped / max(1, st.updates),
         "seconds_training": train_seconds, "seconds_to_train_end": time.perf_counter() - t_start,
-        "versions": _versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
+        "versions": run.versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
         "normalisation": {"mean": ds.norm.mean, "std": ds.norm.std},
         "settings": s.to_json(), "data": source,
     }
