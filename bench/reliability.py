@@ -631,7 +631,7 @@ def text_run(dst: str):
 def metrics_null_and_finished(run: str):
     """metrics.json exists with null (not finite) MSEs, and the checkpoint is marked finished."""
     def check(r):
-        from rnnx.cli.app import checkpoint_record
+        from rnnx.cli.runrecord import checkpoint_record
         from rnnx.io import checkpoint
 
         bad = []
@@ -1052,6 +1052,81 @@ STREAM_CASES = [
     dict(cat="one engine (text state)", argv=[*T, "--resume", "st2", "--max-updates", "9"],
          setup=text_bad_window("st2"), expect="runtime", names="meta.callbacks[0]",
          check=unchanged("st2/checkpoint.npz", "st2/model.npz")),
+]
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+def npz_file(name: str):
+    """Setup: ``small_npz(name)``: a 20 KB classification .npz (40 cases of 30 steps, two classes)."""
+    return lambda: small_npz(name)
+
+
+def stopped_line(*words: str):
+    """stderr is one line ``rnnx train: stopped by ...`` holding every one of ``words``."""
+    def check(r):
+        lines = [ln for ln in r["stderr"].splitlines() if ln.strip()]
+        bad = [] if len(lines) == 1 and lines[0].startswith("rnnx train: stopped by ") else \
+            [f"expected one 'rnnx train: stopped by' line, got {lines!r}"]
+        return bad + [f"stderr lacks {w!r}" for w in words if w not in r["stderr"]]
+    return check
+
+
+CR = "one stop/error path (issue 30)"
+LONG_TEXT = ["--hidden", "32", "--seq-len", "25", "--epochs", "100000", "--checkpoint-every", "20"]
+LONG_PANEL = ["--hidden", "32", "--epochs", "5000", "--early-stopping", "5000", "--checkpoint-every", "1"]
+
+CASES_CLIRUN = [
+    # ---- a first signal: every task stops with the same line, naming what it keeps (an epoch, an update) ----
+    dict(cat=CR, argv=[*T, "--text", "cr-t1.txt", *LONG_TEXT, "--out", "cr-t1"], setup=text_file("cr-t1.txt"),
+         signal=signal.SIGTERM, expect=143, changes=["cr-t1"],
+         check=both(stopped_line("kept update", "cr-t1/checkpoint.npz", "continue with: rnnx train --resume cr-t1"),
+                    exists("cr-t1/checkpoint.npz"))),
+    dict(cat=CR, argv=[*T, "--npz", "cr-c1.npz", *LONG_PANEL, "--out", "cr-c1"], setup=npz_file("cr-c1.npz"),
+         signal=signal.SIGTERM, expect=143, changes=["cr-c1"],
+         check=both(stopped_line("kept epoch", "cr-c1/checkpoint.npz", "continue with: rnnx train --resume cr-c1"),
+                    exists("cr-c1/checkpoint.npz"))),
+    # ---- a second signal: stops at once, the last checkpoint kept (or nothing before the first), one line ----
+    *[dict(cat=CR, argv=argv, setup=setup, signal=signal.SIGINT, signal2_at=0.0, expect=130, changes=[out],
+           check=stopped_line("SIGINT"), note="two Ctrl-C at once")
+      for argv, setup, out in (
+          ([*T, "--preset", "seed001", "--epochs", "400", "--early-stopping", "400", "--out", "cr-r2"], None, "cr-r2"),
+          ([*T, "--npz", "cr-c2.npz", *LONG_PANEL, "--out", "cr-c2"], npz_file("cr-c2.npz"), "cr-c2"),
+          ([*T, "--text", "cr-t2.txt", *LONG_TEXT, "--out", "cr-t2"], text_file("cr-t2.txt"), "cr-t2"))],
+    # ---- resume refuses a changed flag, per task: the table's RESUMABLE, one line naming it ----
+    dict(cat=CR, argv=[*T, "--resume", "cr-r3", "--hidden", "8"], setup=mkrun("cr-r3"), expect="usage",
+         names="--hidden", check=both(stderr_has("(only --epochs may extend it); drop --hidden"),
+                                       unchanged("cr-r3/checkpoint.npz", "cr-r3/metrics.json"))),
+    dict(cat=CR, argv=[*T, "--resume", "cr-r4", "--max-updates", "5"], setup=mkrun("cr-r4"), expect="usage",
+         names="--max-updates", check=stderr_has("drop --max-updates"), note="another task's flag on a series resume"),
+    dict(cat=CR, argv=[*T, "--resume", "cr-c3", "--hidden", "8"], setup=panel_copy("cr-c3"), expect="usage",
+         names="--hidden", check=both(stderr_has("(only --epochs may extend it); drop --hidden"),
+                                       unchanged("cr-c3/checkpoint.npz", "cr-c3/classes.json"))),
+    dict(cat=CR, argv=[*T, "--resume", "cr-t3", "--hidden", "8"], setup=text_run("cr-t3"), expect="usage",
+         names="--hidden", check=both(stderr_has("(only --max-updates or --epochs may extend it); drop --hidden"),
+                                       unchanged("cr-t3/checkpoint.npz"))),
+    # ---- a flag a task does not read: the table's words, every task ----
+    dict(cat=CR, argv=[*T, "--preset", "seed001", "--seq-len", "5", "--out", "cr-r5"], expect="usage",
+         names="--seq-len", check=both(stderr_has("does not apply to a series run"), absent("cr-r5"))),
+    dict(cat=CR, argv=[*T, "--npz", "cr-c5.npz", "--seq-len", "5", "--out", "cr-c5"], setup=npz_file("cr-c5.npz"),
+         expect="usage", names="--seq-len", check=both(stderr_has("does not apply to a classification run"),
+                                                        absent("cr-c5"))),
+    dict(cat=CR, argv=[*T, "--text", "cr-t5.txt", "--tbptt", "5", "--out", "cr-t5"], setup=text_file("cr-t5.txt"),
+         expect="usage", names="--tbptt", check=both(stderr_has("does not apply to a character model"), absent("cr-t5"))),
+]
+
+# -- a disk error on each task (append to the list disk_cases() returns; c = "full/read-only disk") --------
+DISK_CASES_CLIRUN = [
+    dict(cat="full/read-only disk", disk="12k", prep="", setup=text_file("dk-t.txt"),
+         argv=[*T, "--text", "dk-t.txt", "--hidden", "64", "--max-updates", "5", "--out", "DIR/new"],
+         check=stderr_has("No space left on device"), note="a text run onto a 12 KiB disk: one line naming the file"),
+    dict(cat="full/read-only disk", disk="12k", prep="", setup=npz_file("dk-c.npz"),
+         argv=[*T, "--npz", "dk-c.npz", "--hidden", "64", "--epochs", "2", "--out", "DIR/new"],
+         check=stderr_has("No space left on device"),
+         note="a classification run onto a 12 KiB disk: one line naming the file"),
+    dict(cat="full/read-only disk", disk="ro", prep="", setup=text_file("dk-t2.txt"),
+         argv=[*T, "--text", "dk-t2.txt", "--max-updates", "5", "--out", "DIR/new"]),
+    dict(cat="full/read-only disk", disk="ro", prep="", setup=npz_file("dk-c2.npz"),
+         argv=[*T, "--npz", "dk-c2.npz", "--epochs", "2", "--out", "DIR/new"]),
 ]
 
 
@@ -1590,7 +1665,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG, *STREAM_CASES,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG, *STREAM_CASES, *CASES_CLIRUN,
 ]
 
 
@@ -1616,6 +1691,7 @@ def disk_cases() -> list[dict]:
         dict(cat=c, disk="ro", prep=run, argv=["predict", "--model", "DIR/run"], note="default --out inside a read-only run"),
         dict(cat=c, disk="ro", prep=early, argv=[*T, "--resume", "DIR/run", "--epochs", "40"]),
         dict(cat=c, disk="ro", prep=run, argv=["load", "DIR/run/model.npz"], expect="ok", note="reading a read-only file is fine"),
+        *DISK_CASES_CLIRUN,
     ]
 
 
@@ -1703,6 +1779,10 @@ def run_case(c: dict, n: int) -> dict:
         if "signal" in c:
             wait_for_training(pr, c)
             pr.send_signal(c["signal"])
+            if "signal2_at" in c:  # a second signal: the run stops at once (rnnx.cli.signals.Forced)
+                time.sleep(c["signal2_at"])
+                if pr.poll() is None:
+                    pr.send_signal(c["signal"])
         try:
             out, err = pr.communicate(input=c.get("stdin"), timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -28,7 +28,7 @@ precipitation,temp_max,temp_min,wind --targets temp_max --window 14 --split 0.7,
 --cell lstm --hidden 50 --batch-size 64 --lr 1e-3 --optimizer adam --dtype float32 --backend
 numpy|jax`` (no early stopping, no clipping, ``--quiet``, a temporary ``--out``), run in the
 worker's process through ``rnnx.cli.main``: the same training windows, split, scaling (each
-column on the training rows), model and batch.  ``rnnx.cli.app.fit`` is wrapped to append one
+column on the training rows), model and batch.  ``rnnx.cli.tasks.regression.fit`` is wrapped to append one
 callback that answers the coordinator after each epoch, so the epochs interleave with the other
 contestants'.  The time is the epoch's ``seconds`` (history.csv's column, checked against the
 file the run writes), measured by the engine as it measures the ``rnnx-*`` contestants'.  What
@@ -178,7 +178,7 @@ def _cli_args(backend: str, out: str) -> list[str]:
 
 
 def _cli_worker(backend: str) -> None:
-    """``rnnx train --csv`` run in this process (``rnnx.cli.main``); ``rnnx.cli.app.fit`` is
+    """``rnnx train --csv`` run in this process (``rnnx.cli.main``); ``rnnx.cli.tasks.regression.fit`` is
     wrapped to add one callback (answer the coordinator) to the CLI's own, and to time the
     CLI's ``SeriesMetrics`` and checkpoint writes, which the command runs as it always does."""
     import shutil
@@ -460,8 +460,8 @@ def main() -> None:
         ap.error(f"--repeats: expected at least 5 rounds, got {repeats}")
     if a.baseline_fitting and not Path(a.baseline_fitting).is_file():
         ap.error(f"--baseline-fitting: {a.baseline_fitting!r} is not a file")
-    if a.baseline_tree and not Path(a.baseline_tree, "rnnx", "cli", "app.py").is_file():
-        ap.error(f"--baseline-tree: {a.baseline_tree!r} is not an rnnx source tree (no rnnx/cli/app.py in it)")
+    if a.baseline_tree and not Path(a.baseline_tree, "rnnx", "cli", "__init__.py").is_file():
+        ap.error(f"--baseline-tree: {a.baseline_tree!r} is not an rnnx source tree (no rnnx/cli/__init__.py in it)")
     if a.baseline_tree and ":" in a.baseline_tree:
         ap.error(f"--baseline-tree: {a.baseline_tree!r}: expected a folder without ':' in its path")
     if a.baseline_tree:

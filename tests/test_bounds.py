@@ -200,7 +200,7 @@ def test_a_classification_run_is_sized_before_its_model(tmp_path, small_memory, 
     top = int(re.search(r"expected at most about (\d+) units$", err)[1])
     assert 64 <= top < 2000 and not out.exists()
     from rnnx.cli import bounds as cli_bounds
-    from rnnx.cli.panel_app import DEFAULTS
+    from rnnx.cli.tasks.classification import DEFAULTS
 
     s = {**DEFAULTS, "model_options": {}}
     with pytest.raises(cli_bounds.AppError) as e:  # 34 cases of 300,000 steps on the device: no setting helps
@@ -284,7 +284,7 @@ def test_a_text_run_is_sized_with_its_vocabulary(tmp_path, small_memory, capsys)
     assert f"the 18 distinct characters of --text {f}" in err and not out.exists()
     _says_bytes(err, avail)
     from rnnx.cli import bounds as cli_bounds
-    from rnnx.cli.text_app import DEFAULTS
+    from rnnx.cli.tasks.text import DEFAULTS
 
     with pytest.raises(cli_bounds.AppError, match=r"^--text x\.txt: its vocabulary of 1114000 characters need about "
                                                   r".* expected a text of fewer distinct characters"):

@@ -100,7 +100,7 @@ def test_every_run_kind_writes_the_one_kind(tmp_path):
     vocab = T.Vocabulary.from_text(TEXT)
     m = rnnx.Model("rnn", vocab.size, 4, vocab.size, objective="many-to-many")
     T.fit_text(m, None, vocab.encode(TEXT), seq_len=10, max_updates=3, checkpoint=str(tmp_path / "t.npz"))
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
     from rnnx.cli.settings import TrainSettings
 
     app.train(TrainSettings(preset="seed001", epochs=1), out=str(tmp_path / "run"))

@@ -213,7 +213,7 @@ def test_model_flags_are_the_registry(capsys):
 
 
 def test_settings_carry_model_options_into_model():
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
     from rnnx.cli.settings import resolve
 
     s = resolve({"preset": "seed001", "cell": "lstm", "hidden": 6, "layers": 2, "dropout": 0.25, "proj_size": 3,

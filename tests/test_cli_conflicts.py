@@ -204,7 +204,7 @@ def test_optimizer_and_clipping_change_the_copies():
 
 def test_param_count_is_the_models():
     """The two-layer extrapolation equals the real model's count, and the model is the run's."""
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
 
     for kw in (dict(), dict(cell="gru", layers=5, bidirectional=True), dict(cell="lstm", layers=3, hidden=8, proj_size=3),
                dict(cell="rnn", layers=4, dropout=0.2, bias=False)):

@@ -68,7 +68,7 @@ def test_a_jax_run_compiles_nothing_after_its_first_epochs(tmp_path, series_csv,
     though epoch 10 computes it again and writes a checkpoint."""
     import jax
 
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
     from rnnx.training import LambdaCallback
 
     compiles: list[int] = []

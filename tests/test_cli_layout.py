@@ -13,9 +13,11 @@ TASKS = CLI / "tasks"
 TASK_FILES = {"regression": ["regression.py"],
               "classification": ["classification.py", "classification_resume.py", "classification_predict.py"],
               "text": ["text.py"]}
-#: The former names of the task modules (rnnx/cli/app.py ...: the same module objects).
-FORMER = {"app": "regression", "panel_app": "classification", "panel_resume": "classification_resume",
-          "panel_predict": "classification_predict", "text_app": "text"}
+#: The former names of the task modules (rnnx/cli/app.py ...), deleted: code imports the tasks' modules.
+FORMER = ("app", "panel_app", "panel_resume", "panel_predict", "text_app")
+#: The shared parts of the CLI that every task uses: none of them imports a task.
+SHARED = ("run.py", "runfolder.py", "partial.py", "bounds.py", "settings.py", "table.py", "signals.py",
+          "run_diagnostics.py", "errors.py", "runrecord.py")
 #: The steps of the transaction, which only rnnx/cli/run.py takes.
 TRANSACTION = {"make_folder", "start", "check_out"}
 
@@ -42,10 +44,9 @@ def test_only_run_py_makes_starts_or_checks_a_run_folder():
 
 
 def _module(dotted: str) -> str:
-    """``rnnx.cli.tasks.text`` -> ``text``, ``rnnx.cli.app.x`` -> ``regression`` (its former name)."""
+    """``rnnx.cli.tasks.text`` -> ``text``, ``rnnx.cli.run`` -> ``run``."""
     parts = dotted.split(".")[2:]
-    name = parts[1] if parts[0] == "tasks" and len(parts) > 1 else parts[0]
-    return FORMER.get(name, name)
+    return parts[1] if parts[0] == "tasks" and len(parts) > 1 else parts[0]
 
 
 def _cli_imports(path: pathlib.Path) -> set[str]:
@@ -75,10 +76,34 @@ def test_tasks_never_import_each_other():
     assert not offenders, offenders
 
 
-def test_the_former_names_are_the_task_modules():
-    """``rnnx.cli.app`` and the other former names are the tasks' module objects (a patch of
-    one is a patch of the other)."""
+def test_the_former_names_are_gone():
+    """``rnnx.cli.app``, ``panel_app``, ``panel_resume``, ``panel_predict``, ``text_app`` were
+    7-line aliases of the tasks' modules; they are deleted (nothing in rnnx, tests, bench or docs
+    imports them)."""
+    assert not [name for name in FORMER if (CLI / f"{name}.py").exists()]
+
+
+def test_the_shared_parts_import_no_task():
+    """partial.py and bounds.py imported the regression task (checkpoint_record, model_for):
+    what they share with it is in a module every part may import (rnnx/cli/runrecord.py)."""
+    owner = {name.removesuffix(".py"): task for task, files in TASK_FILES.items() for name in files}
+    offenders = [f"{name} imports {mod}" for name in SHARED if (CLI / name).exists()
+                 for mod in sorted(_cli_imports(CLI / name)) if mod in owner or mod == "tasks"]
+    assert not offenders, offenders
+
+
+def test_train_picks_its_task_from_the_registry():
+    """``rnnx train`` names no task module: it asks :data:`rnnx.cli.tasks.REGISTRY` (task name ->
+    module with ``TASK``, ``wants``, ``holds_run``, ``start_run``, ``resume_run``), so a new task touches its
+    own module, the registry's line and the table."""
     import importlib
 
-    for old, new in FORMER.items():
-        assert importlib.import_module(f"rnnx.cli.{old}") is importlib.import_module(f"rnnx.cli.tasks.{new}"), old
+    from rnnx.cli import table, tasks
+
+    assert set(tasks.REGISTRY) == {"regression", "classification", "text"} == set(table.TASKS)
+    for name in tasks.REGISTRY:
+        mod = tasks.task(name)
+        assert mod.TASK == name and all(callable(getattr(mod, f)) for f in ("wants", "holds_run", "start_run", "resume_run"))
+    imported = _cli_imports(CLI / "commands" / "train.py")
+    assert not imported & {n.removesuffix(".py") for files in TASK_FILES.values() for n in files}, imported
+    assert importlib.import_module("rnnx.cli.tasks").REGISTRY is tasks.REGISTRY

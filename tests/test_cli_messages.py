@@ -27,7 +27,7 @@ def no_space(path, *args, **kwargs):
 
 
 def test_a_full_disk_before_the_first_checkpoint_does_not_advise_resume(capsys, tmp_path, monkeypatch):
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
 
     monkeypatch.setattr(app, "save_checkpoint", lambda out, *a, **k: no_space(os.path.join(out, "checkpoint.npz")))
     out = tmp_path / "r"

@@ -1,4 +1,4 @@
-"""``rnnx train --npz / --ts / --uea`` (rnnx.cli.panel_app): classification runs, their run
+"""``rnnx train --npz / --ts / --uea`` (rnnx.cli.tasks.classification): classification runs, their run
 folder, determinism, every refusal (one line naming the flag, exit 2, no folder left), the
 checkpoint, ``--resume`` (bit-identical to an uninterrupted run), signals, and
 ``rnnx predict`` of a classification run."""
@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from rnnx.cli import panel_app
+from rnnx.cli.tasks import classification as panel_app
 from rnnx.cli import signals as sig
 from rnnx.cli.commands import predict, train
 from rnnx.cli.errors import AppError
@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
-    return panel_app.run_panel(parser().parse_args(argv))
+    return panel_app.start_run(parser().parse_args(argv))
 
 
 def frequency_npz(path, n: int = 90, t_max: int = 24, seed: int = 0) -> str:
@@ -205,8 +205,8 @@ def test_a_diverging_run_exits_3_and_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(AppError) as e:
         run(["--npz", npz, "--out", str(out), *FAST])
     assert e.value.code == 3
-    assert str(e.value) == ("train: the loss became nan at epoch 2; stopped, nothing was written; try --clip-norm 1.0 "
-                            "or a lower --lr")
+    assert str(e.value) == ("train: the loss became nan at epoch 2; stopped, no checkpoint had been written yet; "
+                            "try --clip-norm 1.0 or a lower --lr")
     assert not os.path.exists(out)
 
 
@@ -246,7 +246,7 @@ def test_a_flag_no_classification_run_reads_is_refused(tmp_path):
     p = parser()
     npz = frequency_npz(tmp_path / "freq.npz", n=12)
     with pytest.raises(AppError, match=r"^--seq-len: does not apply to a classification run; drop it \(--npz\)$"):
-        panel_app.run_panel(p.parse_args(["--npz", npz, "--seq-len", "5", "--out", str(tmp_path / "o")]))
+        panel_app.start_run(p.parse_args(["--npz", npz, "--seq-len", "5", "--out", str(tmp_path / "o")]))
     assert not os.path.exists(tmp_path / "o")
 
 
@@ -333,8 +333,8 @@ def test_a_folder_holding_files_is_refused_and_left_alone(tmp_path):
 
 def test_holds_run_and_wants_panel():
     assert not panel_app.holds_run("/nonexistent")
-    assert panel_app.wants_panel(parser().parse_args(["--test-ts", "x.ts"]))
-    assert not panel_app.wants_panel(parser().parse_args(["--csv", "x.csv", "--column", "a"]))
+    assert panel_app.wants(parser().parse_args(["--test-ts", "x.ts"]))
+    assert not panel_app.wants(parser().parse_args(["--csv", "x.csv", "--column", "a"]))
 
 
 # -- checkpoint, resume, signals ------------------------------------------------------------------------

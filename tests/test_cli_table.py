@@ -143,3 +143,53 @@ def test_diagnose_refuses_the_multi_process_flags(capsys, tmp_path, monkeypatch,
     flag = next(a for a in argv if a in ("--coordinator", "--num-processes", "--process-id"))
     assert err.startswith(f"rnnx diagnose: error: {flag}: ") and "\n" not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("task,source,other", [("text", ["--text", "missing.txt"], "tbptt"),
+                                               ("classification", ["--npz", "missing.npz"], "seq_len"),
+                                               ("regression", ["--preset", "seed001"], "seq_len")])
+def test_a_flag_another_task_reads_is_refused_in_the_tables_words(capsys, tmp_path, monkeypatch, task, source, other):
+    """One refusal path (rnnx.cli.table.refuse_unused): a topic flag of another task is refused by
+    every task in the same form, ``--flag: does not apply to <the run>; drop it`` (before, a
+    series run said ``applies to a character model (--text FILE) only`` of --seq-len and of
+    classification's flags alike)."""
+    from rnnx.cli import table
+
+    monkeypatch.chdir(tmp_path)
+    assert task not in table.FLAGS[other].tasks
+    argv = ["train", *source, *_argv(table.FLAGS[other]), "--out", "out"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    flag = "--" + other.replace("_", "-")
+    assert err.startswith(f"rnnx train: error: {flag}: does not apply to {table.RUNS[task]}; drop it"), err
+
+
+@pytest.mark.parametrize("task", ["regression", "classification", "text"])
+def test_what_a_resumed_run_may_change_is_the_tables(task, tmp_path, monkeypatch):
+    """The resume check of every task is rnnx.cli.table.refuse_changed over RESUMABLE: a flag the
+    table lets a resumed run take passes, any other is named (one line, every such flag)."""
+    from rnnx.cli import table
+    from rnnx.cli.errors import AppError
+
+    ns = argparse.Namespace(command="train", resume="r", out=None, quiet=True, hidden=None, lr=None, epochs=3,
+                            max_updates=None, overwrite=False)
+    table.refuse_changed(ns, task)  # --epochs extends every task's run
+    ns.lr, ns.overwrite = 0.1, True
+    with pytest.raises(AppError, match=r"^--resume: continues with the run's own settings \(only .*--epochs may "
+                                       r"extend it\); drop --lr, --overwrite$"):
+        table.refuse_changed(ns, task)
+    monkeypatch.setitem(table.RESUMABLE, task, (*table.RESUMABLE[task], "lr", "overwrite"))
+    table.refuse_changed(ns, task)
+
+
+def test_every_task_refuses_through_the_table():
+    """No task keeps its own list of the flags it reads or may resume with (USED, RESUME_FLAGS,
+    REFUSED's 'does not apply' catch-all): each calls table.refuse_unused / refuse_changed."""
+    import pathlib
+
+    tasks = pathlib.Path(__file__).resolve().parents[1] / "rnnx" / "cli" / "tasks"
+    for name in ("regression.py", "classification.py", "text.py"):
+        src = (tasks / name).read_text()
+        assert "table.refuse_unused(" in src, name
+        assert "does not apply to" not in src and "RESUME_FLAGS" not in src and "USED =" not in src, name
+    assert "table.refuse_changed(" in (tasks / "classification_resume.py").read_text() + (tasks / "regression.py").read_text()

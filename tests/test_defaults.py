@@ -10,7 +10,9 @@ import inspect
 import pytest
 
 import rnnx
-from rnnx.cli import panel_app, settings, text_app
+from rnnx.cli import settings
+from rnnx.cli.tasks import classification as panel_app
+from rnnx.cli.tasks import text as text_app
 from rnnx.cli.commands import train
 from rnnx.training.defaults import CLASSIFICATION, DEFAULTS, REGRESSION, TEXT
 

@@ -13,7 +13,7 @@ import pytest
 
 import rnnx
 from rnnx import backends
-from rnnx.cli import app
+from rnnx.cli.tasks import regression as app
 from rnnx.cli.settings import resolve
 from rnnx.io import checkpoint
 

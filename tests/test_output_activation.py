@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnx import data, dataset, head, tables
-from rnnx.cli import app
+from rnnx.cli.tasks import regression as app
 from rnnx.cli.settings import resolve
 from rnnx.io import checkpoint
 

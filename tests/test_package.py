@@ -132,10 +132,10 @@ def test_private_uses_scanner_sees_both_forms():
     """The scanner below finds ``from rnnx.x import _y`` (absolute and relative) and
     ``x._y``; it lets a module's own names, dunders and private modules through."""
     source = ("from rnnx.data import _decode, load_csv\nfrom ..losses import _count\nfrom rnnx import _xp, losses as L\n"
-              "from rnnx.cli import app\nimport rnnx.io.checkpoint\nfrom rnnx.cli.probe import _own\n"
+              "from rnnx.cli.tasks import regression as app\nimport rnnx.io.checkpoint\nfrom rnnx.cli.probe import _own\n"
               "x = L._labels, app._series, L.__all__, L.mse\ny = rnnx.io.checkpoint._members, _xp.where, _own\n")
     found = _private_uses(ROOT / "rnnx" / "cli" / "probe.py", source)
-    assert sorted(n for _, n in found) == ["rnnx.cli.app._series", "rnnx.data._decode", "rnnx.io.checkpoint._members",
+    assert sorted(n for _, n in found) == ["rnnx.cli.tasks.regression._series", "rnnx.data._decode", "rnnx.io.checkpoint._members",
                                            "rnnx.losses._count", "rnnx.losses._labels"]
 
 

@@ -205,7 +205,7 @@ COMPARE = ["diagnose", "--compare", "cell", "--preset", "seed001", "--epochs", "
 def test_compare_stops_after_the_inner_run_that_was_writing_its_results(tmp_path):
     """The signal arrives while the first inner run writes its results: that run finishes,
     and the study stops there (it went on with the other 8 runs and exited 0)."""
-    code, out, err = run_held(tmp_path, "rnnx.cli.app:_write_outputs", COMPARE, signal.SIGTERM)
+    code, out, err = run_held(tmp_path, "rnnx.cli.tasks.regression:_write_outputs", COMPARE, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, err
     line = one_line(err)
     assert line.startswith("rnnx diagnose: stopped by SIGTERM; 1 of 9 runs finished: ")

@@ -1,5 +1,5 @@
 """Character-model training (rnnx.text.fit_text / evaluate_text), ``rnnx train --text``
-(rnnx.cli.text_app) and ``rnnx sample``: min-char-rnn's loop with carried state, against
+(rnnx.cli.tasks.text) and ``rnnx sample``: min-char-rnn's loop with carried state, against
 torch autograd and one long forward."""
 
 from __future__ import annotations
@@ -337,12 +337,12 @@ def _args(*argv: str) -> argparse.Namespace:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from rnnx.cli.text_app import run_text
+    from rnnx.cli.tasks.text import start_run
 
     d = tmp_path_factory.mktemp("text")
     (d / "t.txt").write_text(TEXT * 3, encoding="utf-8")
     out = d / "run"
-    assert run_text(_args("--text", str(d / "t.txt"), "--hidden", "16", "--max-updates", "30", "--seq-len", "10",
+    assert start_run(_args("--text", str(d / "t.txt"), "--hidden", "16", "--max-updates", "30", "--seq-len", "10",
                           "--streams", "2", "--quiet", "--out", str(out))) == 0
     return out
 
@@ -371,27 +371,27 @@ def test_sample_is_deterministic_for_a_seed(run_dir, capsys):
 
 
 def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
-    from rnnx.cli.text_app import run_text
+    from rnnx.cli.tasks.text import start_run
 
     src = str(run_dir.parent / "t.txt")
     before = (run_dir / "model.npz").read_bytes()
     with pytest.raises(AppError, match=r"^--out: .* already holds a run \(checkpoint.npz\); continue it with --resume"):
-        run_text(_args("--text", src, "--quiet", "--out", str(run_dir)))
+        start_run(_args("--text", src, "--quiet", "--out", str(run_dir)))
     assert (run_dir / "model.npz").read_bytes() == before
     with pytest.raises(AppError, match=r"^--window: does not apply to a character model \(--text\); drop it$"):
-        run_text(_args("--text", src, "--window", "5", "--out", str(tmp_path / "x")))
+        start_run(_args("--text", src, "--window", "5", "--out", str(tmp_path / "x")))
     for flag in ("--batch-size", "--early-stopping", "--momentum"):  # 0 too: it was taken as "not given" and ignored
         with pytest.raises(AppError, match=rf"^{flag}: does not apply to a character model \(--text\); drop it$"):
-            run_text(_args("--text", src, flag, "0", "--out", str(tmp_path / "x")))
+            start_run(_args("--text", src, flag, "0", "--out", str(tmp_path / "x")))
     with pytest.raises(AppError, match=r"^--seq-len: expected a positive integer, got 0$"):
-        run_text(_args("--text", src, "--seq-len", "0", "--out", str(tmp_path / "x")))
+        start_run(_args("--text", src, "--seq-len", "0", "--out", str(tmp_path / "x")))
     with pytest.raises(AppError, match=r"^--text: 804 characters; the first 90% trains"):
         (tmp_path / "short.txt").write_text(TEXT, encoding="utf-8")
-        run_text(_args("--text", str(tmp_path / "short.txt"), "--streams", "100", "--out", str(tmp_path / "x")))
+        start_run(_args("--text", str(tmp_path / "short.txt"), "--streams", "100", "--out", str(tmp_path / "x")))
     with pytest.raises(AppError, match=r"^--text: expected a UTF-8 text file or 'bundled', got none$"):
-        run_text(_args("--seq-len", "5", "--out", str(tmp_path / "x")))
+        start_run(_args("--seq-len", "5", "--out", str(tmp_path / "x")))
     with pytest.raises(DataError, match=r"^text: file .* does not exist"):
-        run_text(_args("--text", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")))
+        start_run(_args("--text", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")))
     assert not (tmp_path / "x").exists()
 
 

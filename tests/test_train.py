@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from rnnx.cli import app
+from rnnx.cli.tasks import regression as app
 from rnnx.cli.settings import resolve
 from rnnx.io import checkpoint
 from rnnx.backends import Target

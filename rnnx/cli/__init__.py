@@ -33,7 +33,7 @@ UNTUNED_BACKENDS = frozenset({"jax"})
 def tune_memory(backend: str) -> None:
     """Tune glibc's malloc (:func:`rnnx.backends.malloc.tune`, once per process) for a run on
     ``backend`` (a backend's canonical name), unless it is one of :data:`UNTUNED_BACKENDS`;
-    called by :func:`rnnx.cli.app.target_for`, where every command's backend is known and
+    called by :func:`rnnx.cli.run.target_for`, where every command's backend is known and
     before the backend starts its threads.  ``RNNX_MALLOC=default`` leaves malloc alone on
     every backend, ``RNNX_MALLOC=tuned`` tunes it on every backend (JAX too)."""
     if backend not in UNTUNED_BACKENDS or os.environ.get("RNNX_MALLOC", "").lower() == "tuned":

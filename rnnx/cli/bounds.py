@@ -27,6 +27,7 @@ from rnnx import bounds as lib
 from rnnx import data
 from rnnx.bounds import Estimate, available_memory, human  # noqa: F401 -- this module's names since 0.1
 from rnnx.cli.errors import AppError
+from rnnx.cli.runrecord import model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS
 from rnnx.model import Model
@@ -53,11 +54,8 @@ _SIZES = (("hidden", "--hidden", "units"), ("layers", "--layers", "layers"),
           ("batch_size", "--batch-size", "windows per batch"), ("window", "--window", "steps"))
 
 
-def model_of(s: TrainSettings) -> Model:
-    """The run's model, as ``rnnx.cli.tasks.regression.model_for`` builds it (no array is allocated)."""
-    return Model(s.cell, len(s.inputs or s.targets) if s.table else 1, s.hidden, len(s.targets) if s.table else 1,
-                 num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
-                 output_activation=s.output_activation, objective=s.objective)
+#: The run's model from its settings (no array is allocated).
+model_of = model_for
 
 
 def _two_layer_model(s: TrainSettings) -> Model:

@@ -253,14 +253,14 @@ class _Progress:
         self.started, self.inner, self.written = 0, None, False
 
     def report(self) -> str:
-        from rnnx.cli.tasks import regression as app
+        from rnnx.cli.runrecord import checkpoint_record
         from rnnx.io import checkpoint
 
         done = []
         for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
             try:
                 meta = checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0]
-                if app.checkpoint_record(meta).get("finished"):
+                if checkpoint_record(meta).get("finished"):
                     done.append(folder)
             except (checkpoint.CheckpointError, OSError):
                 pass

@@ -22,6 +22,7 @@ import warnings
 from typing import Any
 
 from rnnx.cli.runfolder import CHECKPOINT
+from rnnx.cli.runrecord import checkpoint_record
 from rnnx.cli.run_diagnostics import FIGURE, FILE
 
 HISTORY, CONVERGENCE = "history.csv", "convergence.png"
@@ -47,8 +48,6 @@ def write_partial_results(out: str, error: Any) -> list[str]:
     note = stopped_note(error)
     meta = None
     with contextlib.suppress(checkpoint.CheckpointError, *_FAILURES):
-        from rnnx.cli.tasks.regression import checkpoint_record  # (app imports this module)
-
         meta = checkpoint_record(checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0])
     name = os.path.basename(os.path.abspath(out))
     if meta is not None:

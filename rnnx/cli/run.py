@@ -8,10 +8,13 @@ text): the same steps, in the same order, for each.
    again under the lock, the temporaries of killed writes removed, then the task's work; a
    run that fails before its first checkpoint removes what it wrote (its record) and the
    folder if it made it.  :func:`continue_run`: the same, for ``--resume`` of a locked folder.
-3. The task writes its files through :mod:`rnnx.io.atomic`, checkpoint first and the marker
-   of a finished run last (its module says the order); a signal (:mod:`rnnx.cli.signals`)
-   ends the run with one line, :func:`stopped` (exit status 128 + the signal's number), that
-   says what is kept and the command that continues it.
+3. The task trains inside :func:`training`, the one stop/error path of every task: a signal
+   (:mod:`rnnx.cli.signals`) ends the run with one line (exit status 128 + the signal's
+   number) that says what is kept and the command that continues it; a non-finite loss
+   (exit 3) and a disk error (exit 1) are one line each, naming what is kept; an error of
+   where it trains (``--devices``, ``--dask-*``) is :func:`placement_error`'s.  It writes its
+   files through :mod:`rnnx.io.atomic`, checkpoint first and the marker of a finished run
+   last (its module says the order; :meth:`Training.results` around the last writes).
 
 Also here: what a task needs of another's folder-level helpers (:func:`target_for`,
 :func:`distribution_for`, :func:`checkpoint_epoch`), and where ``predict``/``forecast`` may
@@ -30,8 +33,9 @@ from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["check_new", "checkpoint_epoch", "continue_run", "distribution_for", "need", "need_module", "new_run",
-           "out_file", "stopped", "stopped_message", "target", "target_for", "writing_into"]
+__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "kept", "need",
+           "need_module", "new_run", "out_file", "placement_error", "stopped", "target", "target_for", "training",
+           "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -109,6 +113,22 @@ def distribution_for(s: Any) -> Any:
     return DataParallel(s.devices)
 
 
+def versions(target: Any) -> dict:
+    """metrics.json's ``versions``: rnnx, Python, NumPy, array-api-compat and the backend's own
+    (:func:`rnnx.backends.versions`: the library, CUDA and the GPU's name where there is one)."""
+    import importlib.metadata as md
+    import platform
+
+    import rnnx
+    from rnnx import backends
+
+    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
+    for dist in ("numpy", "array-api-compat"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            v[dist] = md.version(dist)
+    return {**v, **backends.versions(target.backend, target.device)}
+
+
 # -- the folder -----------------------------------------------------------------------------------------------
 def new_run(out: str, *, overwrite: bool, work: Callable[[str], Any], undo: Sequence[str] = ()) -> Any:
     """``work(out)`` in a new run's folder: made, locked, checked again under the lock
@@ -144,23 +164,137 @@ def continue_run(folder: str, lock: Lock, *, fresh: bool = False) -> None:
     runfolder.say(lock.notes)
 
 
-def checkpoint_epoch(out: str) -> Any:
-    """The epoch of the run's checkpoint (``?`` where it cannot be read)."""
+# -- training: a signal, a diverged loss, a disk error -> one line ---------------------------------------------
+class Training:
+    """What :func:`training` yields: the run's :attr:`signals` (:class:`rnnx.cli.signals.Signals`),
+    :meth:`stop_requested` for the trainer's ``should_stop`` and :meth:`results` around the last writes."""
+
+    def __init__(self, out: str, sig: Any) -> None:
+        self.out, self.signals = out, sig
+        self.checkpoint = os.path.join(out, CHECKPOINT)
+
+    def stop_requested(self) -> bool:
+        return self.signals.stop_requested()
+
+    def results(self) -> contextlib.AbstractContextManager:
+        """The last writes, once the trained state is in the checkpoint: a first signal waits for
+        them, a second or a failure there is one line naming the stage and the ``--resume`` that
+        writes them (:func:`rnnx.cli.signals.writing_results`)."""
+        from rnnx.cli import signals
+
+        return signals.writing_results(self.out, self.checkpoint, self.signals)
+
+
+@contextlib.contextmanager
+def training(out: str, *, unit: str = "epoch", hint: str = "try --clip-norm 1.0 or a lower --lr", rec: Any = None,
+             diverged: Callable[[Any], Sequence[str]] | None = None):
+    """``with training(out, unit=...) as t:`` a task's training call and its last writes, in
+    the locked folder ``out``, every task's the same way (``unit``: what its checkpoint counts,
+    ``epoch`` or ``update``):
+
+    - the first SIGINT/SIGTERM/SIGHUP asks the trainer to stop (``should_stop=t.stop_requested``);
+      its checkpoint written, the run ends with ``stopped by SIGTERM; kept epoch N in
+      OUT/checkpoint.npz; continue with: rnnx train --resume OUT``, exit 128 + the signal's number;
+    - a second one stops at once: the last checkpoint kept (or nothing, before the first);
+    - a non-finite loss (:class:`rnnx.training.state.NonFiniteLoss`): ``rec`` (the run's
+      diagnostics recorder) saved, ``diverged(e)`` writes what the task keeps of the run up to it
+      (the names it wrote), exit 3 with the task's ``hint``;
+    - an OSError: the file and the reason, what is kept, exit 1."""
+    from rnnx import text
+    from rnnx.cli import signals
+    from rnnx.cli.errors import os_error
+    from rnnx.training.state import NonFiniteLoss, Stopped
+
+    ckpt = os.path.join(out, CHECKPOINT)
+    with signals.Signals() as sig:
+        try:
+            yield Training(out, sig)
+        except (Stopped, text.Stopped) as e:
+            _save_diagnostics(rec, out)
+            n = e.state.epoch if unit == "epoch" else e.state.updates
+            raise stopped(stopped_line(out, sig.pending, f"kept {unit} {n} in {ckpt}"), sig.pending) from None
+        except signals.Forced as f:
+            if not os.path.exists(ckpt):
+                raise stopped(f"stopped by {signals.name(f.signum)} before the first checkpoint; nothing was kept; "
+                              "start the run again", f.signum) from None
+            raise stopped(stopped_line(out, f.signum, f"the last checkpoint ({unit} {kept(out, unit)}) is kept in "
+                                                      f"{out}"), f.signum) from None
+        except NonFiniteLoss as e:
+            _save_diagnostics(rec, out)  # the updates of the epoch that went non-finite are on record
+            last = f"the last good checkpoint ({unit} {kept(out, unit)}) is kept in {out}" if os.path.exists(ckpt) \
+                else "no checkpoint had been written yet"
+            wrote = list(diverged(e)) if diverged is not None else []
+            shown = f"; {', '.join(wrote)} show the run up to it" if wrote else ""
+            where = f" ({e.where})" if e.where else ""
+            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}{shown}; "
+                           f"{hint}", code=3) from None
+        except OSError as e:
+            then = f"the last checkpoint ({unit} {kept(out, unit)}) is kept; free space or fix permissions, then " \
+                f"continue with: {runfolder.resume_command(out)}" if os.path.exists(ckpt) else \
+                "no checkpoint was written; free space or fix permissions, then start the run again"
+            raise AppError(f"{os_error(e)}; {then}", code=1) from None
+
+
+def placement_error(e: Exception, settings: Any, out: str, *, started: bool, resumed: bool = False,
+                    what: str = "training cases") -> BaseException:
+    """What a task raises for ``e`` from its training call, an error of where the run trains
+    (``--devices``, ``--dask-*``, ``--probe-size``; ``settings``: a mapping or an object with
+    those settings): before the run started (``started`` False), one AppError naming the flag;
+    Dask workers lost after it, one line saying what is kept (exit 1); anything else ``e``."""
+    from rnnx.backends import Unavailable
+
+    get = settings.get if isinstance(settings, dict) else lambda k: getattr(settings, k, None)
+    msg = str(e)
+    if isinstance(e, (ValueError, TypeError)):
+        if started:
+            return e
+        flag = next((f"--{k.replace('_', '-')}" for k in ("devices", "dask_workers", "dask_scheduler")
+                     if get(k) is not None), None)
+        if flag is not None and msg.startswith(("distribution:", "loss:")):
+            return AppError(f"{flag}: {msg.split(': ', 1)[1]}")
+        if msg.startswith("dask-scheduler:"):
+            return AppError(f"--{e}")
+        if msg.startswith("probe_size"):
+            from rnnx.cli import run_diagnostics
+
+            return run_diagnostics.probe_error(e, what)
+        return e
+    if not started:  # more --devices than present; no Dask scheduler there
+        if not msg.startswith(("devices:", "dask-scheduler:")):
+            return AppError(msg)
+        own = f" (the run's own --devices {get('devices')})" if resumed and msg.startswith("devices:") else ""
+        return AppError(f"--{e}{own}")
+    if isinstance(e, Unavailable):
+        return e
+    then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
+        f"{runfolder.resume_command(out)}" if os.path.exists(os.path.join(out, CHECKPOINT)) else \
+        "no checkpoint was written; start the run again"
+    return AppError(f"{e}; {then}", code=1)
+
+
+def _save_diagnostics(rec: Any, out: str) -> None:
+    if rec is not None:
+        from rnnx.cli import run_diagnostics
+
+        with contextlib.suppress(OSError):
+            run_diagnostics.save(rec, out)
+
+
+def kept(out: str, unit: str = "epoch") -> Any:
+    """The epoch (``unit`` ``epoch``) or update (``update``) the run's checkpoint holds (``?``
+    where it cannot be read)."""
     from rnnx.io import checkpoint
 
     try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["epoch"]
-    except checkpoint.CheckpointError:
+        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["epoch" if unit == "epoch" else
+                                                                               "updates"]
+    except (checkpoint.CheckpointError, KeyError):
         return "?"
 
 
-# -- a signal: one line ---------------------------------------------------------------------------------------
-def stopped_message(out: str, epoch: int, signum: int, *, written: bool) -> str:
-    """``stopped by SIGTERM; kept epoch 3 in DIR/checkpoint.npz; continue with: ...``
-    (``written``: the checkpoint of ``epoch`` was just written; else the last one is kept)."""
-    kept = f"kept epoch {epoch} in {os.path.join(out, CHECKPOINT)}" if written else \
-        f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}"
-    return stopped_line(out, signum, kept)
+def checkpoint_epoch(out: str) -> Any:
+    """The epoch of the run's checkpoint (``?`` where it cannot be read)."""
+    return kept(out, "epoch")
 
 
 def stopped_line(out: str, signum: int, kept: str) -> str:

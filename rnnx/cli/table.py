@@ -33,7 +33,10 @@ from rnnx.training.defaults import TEXT as _T
 __all__ = [
     "DEFAULTS",
     "FLAGS",
+    "NOT_SETTINGS",
+    "RESUMABLE",
     "RESUME_ONLY",
+    "RUNS",
     "TASKS",
     "TOPICS",
     "Flag",
@@ -41,7 +44,10 @@ __all__ = [
     "all_options",
     "cells_with",
     "defaults_of",
+    "given",
     "options_of",
+    "refuse_changed",
+    "refuse_unused",
     "used",
 ]
 
@@ -272,6 +278,57 @@ def used(task: str) -> frozenset[str]:
     if task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
     return frozenset(n for n, r in FLAGS.items() if task in r.tasks and n not in RESUME_ONLY)
+
+
+# -- refusals: a flag a task does not use, a setting a resumed run may not change -------------------------------
+#: How a refusal names a run of each task.
+RUNS = {"regression": "a series run (--preset, --csv)", "classification": "a classification run",
+        "text": "a character model (--text)"}
+#: Why a flag no task's new run reads is refused (any task's).
+WHY = {"allow_changed_data": "applies with --resume only",
+       "resume": "continues a run with its own data and settings; give --resume DIR without a data flag"}
+#: The flags a resumed run of each task may take besides --resume, --quiet, --allow-changed-data and --out
+#: (its own folder): first the ones that extend it, then where it trains (never taken from its files).
+RESUMABLE = {"regression": ("epochs", "dask_scheduler", "dask_workers", "dask_timeout"),
+             "classification": ("epochs", "dask_scheduler", "dask_workers", "dask_timeout"),
+             "text": ("max_updates", "epochs")}
+#: The flags that say what the command does, not settings of a run.
+_COMMAND = ("command", "resume", "quiet", "allow_changed_data", "out")
+#: Flags of ``rnnx train`` that are not settings of a new run (what it does, where it writes, its processes).
+NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
+                "coordinator", "num_processes", "process_id", "coordinator_timeout")
+
+
+def given(args: Any) -> list[str]:
+    """The flags (``args`` names) the command line gave: any value but None and False."""
+    return sorted(k for k, v in vars(args).items() if v is not None and v is not False)
+
+
+def refuse_unused(args: Any, task: str, *, why: Mapping[str, str] | None = None, where: str = "") -> None:
+    """A flag given that a new run of ``task`` does not read (its row's tasks,
+    :func:`used`) is refused, not ignored: one AppError line naming it, the task's reason
+    (``why``; :data:`WHY`) or ``does not apply to <the run>; drop it``, then ``where``."""
+    why = {**WHY, **(why or {})}
+    read = used(task) | {"command"}
+    got = given(args)
+    for key in (*why, *got):
+        if key not in read and key in got:
+            raise AppError(f"{flag_for(key)}: {why.get(key, f'does not apply to {RUNS[task]}; drop it')}{where}")
+
+
+def refuse_changed(args: Any, task: str) -> None:
+    """``--resume``: a run continues with its own settings; a flag given that is not one a
+    resumed run of ``task`` may take (:data:`RESUMABLE`), or ``--out`` elsewhere than its
+    folder, is refused, one line naming every such flag."""
+    import os
+
+    extra = [k for k in given(args) if k not in _COMMAND and k not in RESUMABLE[task]]
+    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        extra.append("out")  # the run stays in its folder
+    if extra:
+        extend = " or ".join(flag_for(k) for k in RESUMABLE[task] if not k.startswith("dask_"))
+        raise AppError(f"--resume: continues with the run's own settings (only {extend} may extend it); drop "
+                       + ", ".join(flag_for(k) for k in extra))
 
 
 # -- the values: checked once, here, for every task ---------------------------------------------------------

@@ -80,10 +80,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, diagnose_app) -> dict:
-    from rnnx.cli.commands.train import NOT_SETTINGS, OTHER_RUNS
+    from rnnx.cli import table
     from rnnx.cli.settings import resolve
 
-    for k in ("resume", "part", *sorted(OTHER_RUNS)):
+    others = frozenset(table.FLAGS) - table.used("regression") - set(table.RESUME_ONLY)  # other tasks' flags
+
+    for k in ("resume", "part", *sorted(others)):
         if getattr(args, k, None) not in (None, False):
             why = ("trains new runs" if k == "resume" else "applies to --model" if k == "part"
                    else "--compare studies regression runs (--preset or --csv)")
@@ -91,7 +93,7 @@ def _compare(args: argparse.Namespace, diagnose_app) -> dict:
     if args.overwrite or args.allow_changed_data:
         raise AppError(f"--{'overwrite' if args.overwrite else 'allow-changed-data'}: --compare writes new run "
                        "folders only (into an --out that is missing or empty)")
-    skip = {"command", *NOT_SETTINGS, *OTHER_RUNS, "model", "compare", "seeds", "part"}
+    skip = {"command", *table.NOT_SETTINGS, *others, "model", "compare", "seeds", "part"}
     given = {k: v for k, v in vars(args).items() if k not in skip}
     unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
     base = resolve(given, unset)

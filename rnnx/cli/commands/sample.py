@@ -51,13 +51,13 @@ def _record(folder: str) -> dict:
     """The run's ``text.json``, checked: missing folder or file exit 2, a damaged one 1."""
     from rnnx.cli.errors import AppError
     from rnnx.cli.runfolder import resume_command
-    from rnnx.cli.tasks.text import TEXT_FILE, is_text_run
+    from rnnx.cli.tasks.text import TEXT_FILE, holds_run
 
     if not os.path.isdir(folder):
         raise AppError(f"--model: {folder!r} is not a folder; expected a run folder written by rnnx train --text")
     path = os.path.join(folder, TEXT_FILE)
     if not os.path.lexists(path):  # anything else there: the reader below names what it is
-        if os.path.lexists(os.path.join(folder, "checkpoint.npz")) and is_text_run(folder):
+        if os.path.lexists(os.path.join(folder, "checkpoint.npz")) and holds_run(folder):
             raise AppError(f"--model: {folder!r} holds a character model's run that has not finished (no {TEXT_FILE} "
                            f"yet); finish it with: {resume_command(folder)}")
         raise AppError(f"--model: {folder!r} holds no {TEXT_FILE}: not a character model's run (rnnx train --text "

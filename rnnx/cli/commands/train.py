@@ -7,16 +7,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 
 from rnnx.cli import table
 from rnnx.cli.errors import AppError
-
-#: Flags of the text and classification runs (rnnx/cli/tasks/text.py, panel_app.py), not settings of a series run.
-OTHER_RUNS = frozenset(table.FLAGS) - table.used("regression") - set(table.RESUME_ONLY)
-#: Flags of the command that are not settings of the run.
-NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
-                "coordinator", "num_processes", "process_id", "coordinator_timeout")
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
@@ -100,55 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnx.cli.tasks import classification as panel_app
-    from rnnx.cli.tasks import regression as app
-    from rnnx.cli.tasks import text as text_app
-    from rnnx.cli.settings import DASK, resolve
+    """The task the command line names (:func:`rnnx.cli.tasks.chosen`): a new run, or ``--resume``."""
+    from rnnx.cli import tasks
 
-    if panel_app.wants_panel(args):
-        return panel_app.run_panel(args)
-    if args.resume is not None and text_app.is_text_run(args.resume):  # before the checks below: --max-updates
-        return text_app.resume_text(args)  # extends a text run (its own flag checks)
-    if getattr(args, "text", None) is not None:
-        return text_app.run_text(args)
-    if getattr(args, "min_epochs", None) is not None:
-        if args.resume is not None:
-            raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
-                           "--min-epochs")
-        raise AppError("--min-epochs: applies to classification runs (--npz, --ts, --uea); a series run keeps its "
-                       "best validation epoch")
-    extra = OTHER_RUNS & {k for k, v in vars(args).items() if v is not None and v is not False}
-    if extra:
-        flag = "--" + sorted(extra)[0].replace("_", "-")
-        raise AppError(f"{flag}: applies to a character model (--text FILE) only")
-    given = {k: v for k, v in vars(args).items() if k not in ("command", *NOT_SETTINGS, *OTHER_RUNS)}
-    if args.resume is not None:  # --dask-*: where a resumed run trains comes from the command line only
-        extra = sorted(k for k, v in given.items() if v is not None and k not in ("epochs", *DASK))
-        if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
-            extra.append("out")  # the run stays in its folder
-        extra += [k for k in ("overwrite", "no_early_stopping", "no_clip") if getattr(args, k)]
-        if extra:
-            raise AppError("--resume: continues with the run's own settings (only --epochs may extend it); drop "
-                           + ", ".join("--" + k.replace("_", "-") for k in extra))
-        if panel_app.holds_run(args.resume): return panel_app.resume_panel(args)
-        m = app.resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
-                       dask={k: getattr(args, k) for k in DASK})
-        if m.get("finished"):
-            print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
-                  f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
-            return 0
-    else:
-        if args.allow_changed_data:
-            raise AppError("--allow-changed-data: applies with --resume only")
-        unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
-        try:
-            m = app.train(resolve(given, unset), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
-        except ValueError as e:  # --column NAME is --targets NAME: name the flag the user gave
-            if args.column is None or not str(e).startswith("targets: "):
-                raise
-            raise type(e)("column: " + str(e).removeprefix("targets: ")) from None
-    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
-          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
-          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
-          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
-    return 0
+    mod, resuming = tasks.chosen(args)
+    return mod.resume_run(args) if resuming else mod.start_run(args)

@@ -4,7 +4,7 @@
     rnnx train --ts TRAIN.ts --test-ts TEST.ts       # a .ts pair; validation cases from TRAIN.ts
     rnnx train --npz cases.npz --split 0.7,0.15,0.15 # x (N, T, I), y (N,) or (N, T), lengths (N,)
 
-:func:`run_panel` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
+:func:`start_run` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
 the classes sorted), a stratified seeded split, features standardised on the training
 cases (valid steps only), a :class:`rnnx.Model` of ``len(classes)`` logits trained by
 :func:`rnnx.fit` with the cross-entropy, early stopping on the validation loss (best
@@ -37,7 +37,7 @@ makes every kill recoverable:
    ``convergence.png``, ``confusion.png``, ``metrics.json``;
 4. ``classes.json`` again, ``finished`` set (``done`` or ``early-stopped``): the marker.
 
-:func:`resume_panel` (``rnnx train --resume DIR``, in :mod:`rnnx.cli.tasks.classification_resume`) continues such a folder with its own
+:func:`resume_run` (``rnnx train --resume DIR``, in :mod:`rnnx.cli.tasks.classification_resume`) continues such a folder with its own
 settings and data (the files hashed before they are read; a changed one refused unless
 ``--allow-changed-data``); a finished run is reported and nothing written.  SIGINT,
 SIGTERM, SIGHUP stop the run before the next batch (:class:`rnnx.cli.signals.Signals`,
@@ -51,13 +51,11 @@ fails before its first checkpoint removes its record (and the folder it created)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv as _csv
 import io
 import json
 import math
 import os
-import platform
 import random
 import shlex
 import time
@@ -72,8 +70,8 @@ from rnnx.dask_parallel import WorkersLost
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
-__all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_panel",
-           "run_panel", "wants_panel",
+__all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_run",
+           "start_run", "wants",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
            "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
            "positive_int", "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
@@ -99,22 +97,21 @@ REFUSED: dict[str, str] = {
                      "tbptt"), _REGRESSION),
     "objective": "follows the labels in classification (per sequence: many-to-one, per step: many-to-many)",
     "output_activation": "a classifier outputs logits (the softmax is in the cross-entropy)",
-    "allow_changed_data": "applies with --resume only",
     "text": "is a character model's data; give one data source",
 }
-#: What a classification run reads of the parsed command line (any other flag given is refused).
-USED = frozenset({"command", *table.used("classification")})
+#: The task's name in rnnx.cli.table and rnnx.cli.tasks.REGISTRY.
+TASK = "classification"
 
 
-def wants_panel(args: argparse.Namespace) -> bool:
+def wants(args: argparse.Namespace) -> bool:
     """Did the command line ask for a classification run (any of its data flags:
-    ``--npz``, ``--ts``, ``--test-ts``, ``--uea``)?  Then ``rnnx train`` calls :func:`run_panel`."""
+    ``--npz``, ``--ts``, ``--test-ts``, ``--uea``)?  Then ``rnnx train`` calls :func:`start_run`."""
     return any(getattr(args, k, None) is not None for k in (*DATA_FLAGS, "test_ts"))
 
 
 def holds_run(folder: str) -> bool:
     """Does ``folder`` hold a classification run (its :data:`CLASSES_FILE`)?  Then
-    ``rnnx train --resume`` calls :func:`resume_panel` and ``rnnx predict``
+    ``rnnx train --resume`` calls :func:`resume_run` and ``rnnx predict``
     :func:`rnnx.cli.tasks.classification_predict.predict_panel`."""
     return os.path.lexists(os.path.join(folder, CLASSES_FILE))  # not a regular file: its reader says what it is
 
@@ -137,18 +134,6 @@ def _data_flag(args: argparse.Namespace) -> str:
     if not given:
         raise AppError("train: give --npz FILE, --ts TRAIN.ts or --uea NAME for a classification run")
     return given[0]
-
-
-def _refuse_flags(args: argparse.Namespace, flag: str) -> None:
-    """A flag of ``rnnx train`` that a classification run does not read is refused, not
-    ignored: :data:`REFUSED` says why, any other ``does not apply``."""
-    from rnnx.cli import settings
-
-    read = USED | set(settings.all_options())
-    for key in (*REFUSED, *sorted(vars(args))):
-        if key not in read and _given(args, key):
-            why = REFUSED.get(key, "does not apply to a classification run; drop it")
-            raise AppError(f"{flag_for(key)}: {why} (--{flag})")
 
 
 def positive_int(key: str, v: Any, name=flag_for) -> None:
@@ -526,10 +511,8 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
     as its ``run`` (``resumed``: the epoch that file holds, continued from it); the divergence
     of the loss as AppError (exit 3).  ``rec``: the run's Recorder (--diagnostics), saved in
     every epoch that checkpoints, before the checkpoint."""
-    from rnnx.training import engine
-    from rnnx.training.state import NonFiniteLoss
     from rnnx.cli import run_diagnostics
-    from rnnx.training import state
+    from rnnx.training import engine, state
 
     ckpt = os.path.join(out, runfolder.CHECKPOINT)
 
@@ -558,25 +541,8 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                            distribution=run.distribution_for(SimpleNamespace(
                                devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
                                dask_workers=s.get("dask_workers"), dask_timeout=s.get("dask_timeout", 60.0))))
-    except (Unavailable, WorkersLost) as e:  # more --devices than present; the Dask scheduler or workers gone
-        raise AppError(f"--{e}" if str(e).startswith(("devices:", "dask-scheduler:")) else str(e)) from None
-    except ValueError as e:
-        flag = next((f for k, f in (("devices", "--devices"), ("dask_workers", "--dask-workers"),
-                                    ("dask_scheduler", "--dask-scheduler")) if s.get(k) is not None), None)
-        if flag is not None and str(e).startswith(("distribution:", "loss:")):
-            raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
-        if str(e).startswith("dask-scheduler:"):
-            raise AppError(f"--{e}") from None
-        if rec is not None and str(e).startswith("probe_size:"):
-            raise run_diagnostics.probe_error(e, "training cases") from None
-        raise
-    except NonFiniteLoss as e:
-        with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
-            run_diagnostics.save(rec, out)
-        kept = f"the last good checkpoint (epoch {run.checkpoint_epoch(out)}) is kept in {out}" if os.path.exists(ckpt) \
-            else "nothing was written"
-        raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}; stopped, {kept}; try --clip-norm 1.0 or "
-                       "a lower --lr", code=3) from None
+    except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
+        raise run.placement_error(e, s, out, started=False) from None
     finally:
         if bar is not None:
             bar.close()
@@ -637,19 +603,6 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
         "majority_class": {"class": classes[majority], "test_accuracy": float(np.mean(truth == majority))},
     })
     return out
-
-
-def _versions(target) -> dict:
-    import importlib.metadata as md
-
-    import rnnx
-    from rnnx import backends
-
-    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
-    for dist in ("numpy", "array-api-compat"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            v[dist] = md.version(dist)
-    return {**v, **backends.versions(target.backend, target.device)}
 
 
 # -- the files ------------------------------------------------------------------------------------
@@ -787,15 +740,13 @@ def run_summary(m: dict, out: str) -> str:
             f"{m['majority_class']['test_accuracy']:.3f}, {best}); wrote {out}")
 
 
-def run_panel(args: argparse.Namespace) -> int:
+def start_run(args: argparse.Namespace) -> int:
     """``rnnx train --npz FILE | --ts TRAIN.ts [--test-ts TEST.ts] | --uea NAME``: train a
     classifier, write its run folder, print one line; returns 0.  Every refusal is an
     :class:`AppError` (exit 2) naming the flag, raised before the folder is touched."""
     t_start = time.perf_counter()
-    if _given(args, "resume"):
-        raise AppError(f"--resume: {REFUSED['resume']}")
     flag = _data_flag(args)
-    _refuse_flags(args, flag)
+    table.refuse_unused(args, TASK, why=REFUSED, where=f" (--{flag})")  # a flag it does not read: REFUSED says why
     s = _settings(args)
     out = args.out if args.out is not None else _default_out(flag, args)
     overwrite = bool(getattr(args, "overwrite", False))
@@ -834,22 +785,18 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
     stops before the next batch (the last complete epoch kept), a second at once; during
     the last writes a first signal waits for them."""
-    from rnnx.training.state import Stopped
     from rnnx.cli import run_diagnostics
-    from rnnx.cli import signals as sig
-    from rnnx.cli.errors import os_error
     from rnnx.io import atomic
 
     record = _record(data, s, None)
     pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below
     if resumed is None:
         atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
-    ckpt = os.path.join(out, runfolder.CHECKPOINT)
     rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
     t0 = time.perf_counter()
-    with sig.Signals() as signals:
+    with run.training(out, rec=rec) as t:
         def should_stop() -> bool:
             """Before every batch.  First, a resumed run's record (its settings now, ``finished``
             null) is written: only once rnnx.fit has checked the settings and reached any Dask
@@ -858,30 +805,12 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
                 atomic.write_text(os.path.join(out, CLASSES_FILE), _json(pending.pop()))
                 if note is not None:  # where it trains against where it trained: said once it is placed
                     runfolder.say([note])
-            return signals.stop_requested()
+            return t.stop_requested()
 
-        try:
-            result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed,
-                          should_stop=should_stop, rec=rec, record=run_record(record))
-        except Stopped as e:
-            n = signals.pending
-            with contextlib.suppress(OSError):
-                run_diagnostics.save(rec, out)
-            raise AppError(run.stopped_message(out, e.epoch, n, written=True), code=128 + n, label=None) from None
-        except sig.Forced as f:
-            if not os.path.exists(ckpt):
-                raise AppError(f"stopped by {sig.name(f.signum)} before the first checkpoint; nothing was kept",
-                               code=128 + f.signum, label=None) from None
-            raise AppError(run.stopped_message(out, 0, f.signum, written=False), code=128 + f.signum,
-                           label=None) from None
-        except OSError as e:
-            if not os.path.exists(ckpt):  # nothing to resume (and a new run's folder is removed)
-                raise AppError(f"{os_error(e)}; no checkpoint was written; free space or fix permissions, then start "
-                               "the run again", code=1) from None
-            raise AppError(f"{os_error(e)}; the last checkpoint (epoch {run.checkpoint_epoch(out)}) is kept; free space or "
-                           f"fix permissions, then continue with: {runfolder.resume_command(out)}", code=1) from None
+        result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed, should_stop=should_stop,
+                      rec=rec, record=run_record(record))
         seconds = time.perf_counter() - t0
-        with sig.writing_results(out, ckpt, signals):  # the last writes: a first signal now waits for them
+        with t.results():  # the last writes: a first signal now waits for them
             scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
             metrics = {
                 "task": "classification", "labels": data.kind, "data": data.source, "classes": list(data.classes),
@@ -889,7 +818,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
                 "model": model.config(), "settings": dict(s), **scores,
                 "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
                 "used_params": "best" if s["early_stopping"] is not None and result.best_epoch else "final",
-                "seconds_training": seconds, "versions": _versions(target),
+                "seconds_training": seconds, "versions": run.versions(target),
             }
             title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
             if rec is not None:
@@ -898,8 +827,9 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     return metrics
 
 
-def resume_panel(args: argparse.Namespace) -> int:
+def resume_run(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.tasks.classification_resume.resume_panel`."""
-    from rnnx.cli.tasks import classification_resume as panel_resume
+    from rnnx.cli.tasks import classification_resume
 
-    return panel_resume.resume_panel(args)
+    table.refuse_changed(args, TASK)
+    return classification_resume.resume_panel(args)

@@ -190,7 +190,7 @@ def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
 
 
 def resume_panel(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run (:func:`holds_run`): continue it
+    """``rnnx train --resume DIR`` of a classification run (:func:`rnnx.cli.tasks.classification.holds_run`): continue it
     from ``DIR/checkpoint.npz`` with its own settings and data (the record that file holds,
     checked against ``classes.json``: :func:`run_of`), to its ``--epochs`` or to
     ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished

@@ -27,6 +27,7 @@ is 128 + the signal's number.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv as _csv
 import dataclasses
@@ -34,7 +35,6 @@ import io
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -43,14 +43,12 @@ from typing import Any
 import rnnx
 from rnnx import backends, data, head, optim
 from rnnx import params as P
-from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
-from rnnx.cli.errors import AppError, flag_for, os_error
-from rnnx.cli.run import checkpoint_epoch, distribution_for, out_file, stopped_message, target_for, writing_into
+from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder, table
+from rnnx.cli.errors import AppError, flag_for
+from rnnx.cli.run import distribution_for, out_file, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
+from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
-from rnnx.cli.signals import Forced as _Forced
-from rnnx.cli.signals import Signals as _Signals
-from rnnx.cli.signals import writing_results
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
@@ -59,7 +57,7 @@ from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
-from rnnx.training.state import FitState, NonFiniteLoss, Stopped
+from rnnx.training.state import FitState
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
 from rnnx.training.windows import SeriesMetrics, WindowScores, history_row
 
@@ -70,6 +68,64 @@ MAX_FORECAST_STEPS = 1_000_000
 TRAIN_MSE_EVERY = 10
 
 __all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
+
+
+# -- the command line (rnnx.cli.tasks.REGISTRY) -------------------------------------------------------
+#: The task's name in rnnx.cli.table and rnnx.cli.tasks.REGISTRY.
+TASK = "regression"
+#: Why a series run refuses a flag it does not read (any other: the table's words).
+WHY = {"min_epochs": "applies to classification runs (--npz, --ts, --uea); a series run keeps its best validation "
+                     "epoch"}
+
+
+def wants(args: argparse.Namespace) -> bool:
+    """A series run is what ``rnnx train`` does when no other task's data flag is given."""
+    return True
+
+
+def holds_run(folder: str) -> bool:
+    """Does ``folder`` hold a run's checkpoint (a series run's, when no other task claims it)?"""
+    return os.path.lexists(os.path.join(folder, CHECKPOINT))
+
+
+def start_run(args: argparse.Namespace) -> int:
+    """``rnnx train --preset NAME | --csv FILE ...``: a new run from the flags given over the
+    preset and the defaults (:func:`rnnx.cli.settings.resolve`); one summary line."""
+    from rnnx.cli.settings import resolve
+
+    table.refuse_unused(args, TASK, why=WHY)
+    given = {k: v for k, v in vars(args).items() if k in table.used(TASK) and k not in table.NOT_SETTINGS}
+    unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
+    try:
+        m = train(resolve(given, unset), out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+    except ValueError as e:  # --column NAME is --targets NAME: name the flag the user gave
+        if args.column is None or not str(e).startswith("targets: "):
+            raise
+        raise type(e)("column: " + str(e).removeprefix("targets: ")) from None
+    return _summary(m)
+
+
+def resume_run(args: argparse.Namespace) -> int:
+    """``rnnx train --resume DIR`` of a series run: :func:`resume` with its own settings
+    (``--epochs`` extends it; ``--dask-*``: where it trains now)."""
+    from rnnx.cli.settings import DASK
+
+    table.refuse_changed(args, TASK)
+    m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
+               dask={k: getattr(args, k) for k in DASK})
+    if m.get("finished"):
+        print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
+              f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
+        return 0
+    return _summary(m)
+
+
+def _summary(m: dict) -> int:
+    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
+          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
+          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
+    return 0
 
 
 # -- what a run is built from ------------------------------------------------------------------
@@ -113,14 +169,6 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
         raise
     return table, {"kind": "preset" if preset else "csv", "path": path, "sha256": table.digest,
                    "bytes": os.path.getsize(path)}
-
-
-def model_for(s: TrainSettings) -> Model:
-    """The run's model: one input per input column (1 for a series), one output per target."""
-    n_in = len(s.inputs or s.targets) if s.table else 1
-    n_out = len(s.targets) if s.table else 1
-    return Model(s.cell, n_in, s.hidden, n_out, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
-                 output_activation=s.output_activation, objective=s.objective)
 
 
 def optimizer_for(s: TrainSettings) -> Any:
@@ -226,10 +274,6 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: F
                      to_numpy=target.to_numpy)
 
 
-#: ``run.kind`` of a series run's checkpoint (``fit-state`` version 2).
-RUN_KIND = "rnnx-series-run"
-
-
 def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
                finished: str | None) -> dict:
     """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
@@ -240,14 +284,6 @@ def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patie
               "patience_from": patience_from}
     record.update(_norm_meta(ds))
     return record
-
-
-def checkpoint_record(meta: dict) -> dict:
-    """A run folder's checkpoint record read as one flat dict: a ``fit-state`` file's ``run``
-    record (a series run's TrainSettings under ``settings``, ``finished``, ``data``...) over its
-    meta; an older ``checkpoint`` file's meta as it is."""
-    run = meta.get("run") if meta.get("kind") == "fit-state" else None
-    return {**meta, **run} if isinstance(run, dict) else meta
 
 
 def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
@@ -469,7 +505,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
-    seen = {"epoch": st.epoch, "started": False}  # the last complete epoch; the run set up
+    seen = {"started": False}  # the run set up
 
     def started(run) -> None:
         seen["started"] = True
@@ -477,9 +513,6 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             runfolder.say([note])
         if rec is not None and resumed is not None:
             run_diagnostics.load(rec, out)
-
-    def on_epoch(run, row: dict) -> None:
-        seen["epoch"] = row["epoch"]
 
     def ckpt(fs: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
@@ -489,13 +522,13 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     bar = None if quiet else ProgressBar(s.epochs, desc=f"rnnx train {s.name}",
                                          postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
     series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
-    callbacks = [series, LambdaCallback(on_fit_start=started, on_epoch_end=on_epoch),
+    callbacks = [series, LambdaCallback(on_fit_start=started),
                  *([] if bar is None else [bar])]
     if s.early_stopping:
         callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
     part = ds.parts["train"]
     t0 = time.perf_counter()
-    with _Signals() as signals:
+    with run.training(out, rec=rec, diverged=lambda e: partial.write_partial_results(out, e)) as t:
         try:
             try:
                 scores.check_inputs(st.params)
@@ -506,67 +539,21 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
                                  clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt, seed=s.seed,
                                  freeze=s.freeze, resume=st, checkpoint=ckpt,
                                  checkpoint_every=s.checkpoint_every or s.epochs + 1,
-                                 should_stop=signals.stop_requested, diagnostics=rec,
+                                 should_stop=t.stop_requested, diagnostics=rec,
                                  distribution=distribution_for(s), callbacks=callbacks, monitor="score",
                                  find_non_finite=True)
             finally:
                 if bar is not None:
                     bar.close()
-        except Stopped as e:
-            raise AppError(stopped_message(out, e.state.epoch, signals.pending, written=True),
-                           code=128 + signals.pending, label=None) from None
-        except _Forced as f:
-            raise AppError(stopped_message(out, seen["epoch"], f.signum, written=False), code=128 + f.signum,
-                           label=None) from None
-        except NonFiniteLoss as e:
-            kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            with contextlib.suppress(OSError):  # the updates of the epoch that went non-finite are on record
-                run_diagnostics.save(rec, out)
-            wrote = partial.write_partial_results(out, e)  # history.csv, convergence.png, diagnostics.png up to it
-            shown = f"; {', '.join(wrote)} show the run up to it" if wrote else ""
-            last = f"the last good checkpoint (epoch {checkpoint_epoch(out)}) is kept in {out}" if kept else \
-                "no checkpoint had been written yet"
-            where = f" ({e.where})" if e.where else ""
-            raise AppError(f"train: the loss became {e.value} at epoch {e.epoch}{where}; stopped, {last}{shown}; "
-                           "try --clip-norm 1.0 or a lower --lr", code=3) from None
-        except (backends.Unavailable, WorkersLost) as e:
-            if not seen["started"]:  # more --devices than present; no Dask scheduler there
-                own = f" (the run's own --devices {s.devices})" if resumed is not None and \
-                    str(e).startswith("devices:") else ""
-                raise AppError(f"--{e}{own}") from None
-            if isinstance(e, backends.Unavailable):
-                raise
-            # without a checkpoint there is nothing to resume (and a new folder is removed)
-            kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
-                f"{runfolder.resume_command(out)}" if kept else "no checkpoint was written; start the run again"
-            raise AppError(f"{e}; {then}", code=1) from None
-        except ValueError as e:
-            if seen["started"]:
-                raise
-            # the probe batch larger than the training windows; what data parallel refuses
-            flag = "--devices" if s.devices is not None else ("--dask-workers" if s.dask_workers is not None else
-                                                              "--dask-scheduler" if s.dask_scheduler is not None
-                                                              else None)
-            if flag is not None and str(e).startswith(("distribution:", "loss:")):
-                raise AppError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
-            if str(e).startswith("dask-scheduler:"):
-                raise AppError(f"--{e}") from None
-            if str(e).startswith("probe_size"):
-                raise run_diagnostics.probe_error(e, "training windows") from None
-            raise
-        except OSError as e:
-            kept = os.path.exists(os.path.join(out, CHECKPOINT))
-            then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; free space or fix permissions, then " \
-                f"continue with: {runfolder.resume_command(out)}" if kept else \
-                "no checkpoint was written; free space or fix permissions, then start the run again"
-            raise AppError(f"{os_error(e)}; {then}", code=1) from None
+        except (backends.Unavailable, WorkersLost, ValueError) as e:
+            raise run.placement_error(e, s, out, started=seen["started"], resumed=resumed is not None,
+                                      what="training windows") from None
         train_seconds = time.perf_counter() - t0
         st, why = result.state, result.stopped
         # the last writes: a first signal now waits until they are done (well under a second)
         final = st.params
         use = st.best_params if (s.early_stopping and st.best_params is not None) else final
-        with writing_results(out, os.path.join(out, CHECKPOINT), signals):
+        with t.results():
             _fill_train_mse(series, st, final)
             metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
@@ -589,20 +576,6 @@ def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
         series.fill(by_epoch[st.epoch], final)
     if st.best_params is not None and st.best_epoch in by_epoch:
         series.fill(by_epoch[st.best_epoch], st.best_params)
-
-
-def _versions(target) -> dict:
-    """rnnx, Python, NumPy, array-api-compat and the backend's own (:func:`rnnx.backends.versions`:
-    the library, CUDA and the GPU's name where there is one)."""
-    import importlib.metadata as md
-
-    v = {"rnnx": rnnx.__version__, "python": platform.python_version()}
-    for dist in ("numpy", "array-api-compat"):
-        try:
-            v[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return {**v, **backends.versions(target.backend, target.device)}
 
 
 def _metrics(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
@@ -632,7 +605,7 @@ def _metrics_of(s: TrainSettings, model: Model, scores: WindowScores, st: FitSta
         "clipped_updates": st.clipped, "updates": st.updates,
         "clipped_fraction": st.clipped / max(1, st.updates),
         "seconds_training": train_seconds, "seconds_to_train_end": time.perf_counter() - t_start,
-        "versions": _versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
+        "versions": run.versions(target), "windows": {k: p.n for k, p in ds.parts.items()},
         "normalisation": {"mean": ds.norm.mean, "std": ds.norm.std},
         "settings": s.to_json(), "data": source,
     }

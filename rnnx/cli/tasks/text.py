@@ -1,8 +1,8 @@
 """``rnnx train --text FILE``: a character-level model trained as min-char-rnn trains one
 (:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
-``rnnx train --resume DIR`` continues one (:func:`resume_text`).
+``rnnx train --resume DIR`` continues one (:func:`resume_run`).
 
-:func:`run_text` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
+:func:`start_run` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
 (``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
 ``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
 ``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
@@ -54,7 +54,7 @@ from dataclasses import replace
 from typing import Any
 
 from rnnx.cli import run, table
-from rnnx.cli.errors import AppError, os_error
+from rnnx.cli.errors import AppError
 from rnnx.cli.runfolder import CHECKPOINT
 from rnnx.training.defaults import TEXT as _TABLE
 
@@ -67,22 +67,11 @@ LOG_EVERY = 10
 CHECKPOINT_EVERY = table.DEFAULTS["text"]["checkpoint_every"]
 #: Characters of each sample printed by ``--sample-every``.
 SAMPLE_LENGTH = 200
-#: ``rnnx train``'s flags that a text run reads (by their ``args`` names).
-USED = frozenset({"command", *table.used("text")})
+#: The task's name in rnnx.cli.table and rnnx.cli.tasks.REGISTRY.
+TASK = "text"
 #: A text run's settings when not given: the ``text`` row of :mod:`rnnx.training.defaults`
 #: (``streams`` is its batch size), and the text's own (:data:`rnnx.cli.table.DEFAULTS`).
 DEFAULTS = table.DEFAULTS["text"]
-
-
-def _refuse_others(args: argparse.Namespace) -> None:
-    """A flag of ``rnnx train`` that a text run does not read is refused, not ignored."""
-    from rnnx.cli import settings
-
-    options = set(settings.all_options())
-    for k, v in vars(args).items():
-        if k not in USED and k not in options and v is not None and v is not False:
-            flag = "--" + k.replace("_", "-")
-            raise AppError(f"{flag}: does not apply to a character model (--text); drop it")
 
 
 def _choice(args: argparse.Namespace, name: str) -> Any:
@@ -199,26 +188,6 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _kept(out: str) -> int | None:
-    """The update the checkpoint in ``out`` holds, or None when there is none (or it is unreadable)."""
-    from rnnx.io import checkpoint
-
-    try:
-        return checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0]["updates"]
-    except checkpoint.CheckpointError:
-        return None
-
-
-def _forced(out: str, signum: int, when: str = "") -> AppError:
-    """A second signal: the message naming what is kept."""
-    from rnnx.cli import runfolder, signals
-
-    n = _kept(out)
-    kept = f"the last checkpoint (update {n}) is kept in {out}; continue with: {runfolder.resume_command(out)}" \
-        if n is not None else "no checkpoint had been written yet: start the run again"
-    return AppError(f"stopped by {signals.name(signum)}{when}; {kept}", code=128 + signum, label=None)
-
-
 def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
               quiet: bool, resumed=None) -> dict:
     """Train (from ``resumed``, a :class:`rnnx.text.TextState`, or afresh) and write the
@@ -227,8 +196,7 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     metrics.json and the checkpoint again, marked finished."""
     import rnnx
     from rnnx import text as T
-    from rnnx.cli import runfolder, signals
-    from rnnx.training.state import NonFiniteLoss, save_state
+    from rnnx.training.state import save_state
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
@@ -246,31 +214,14 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
 
     report = _Reporter(model, vocab, text[0], s, total, quiet)
     t0 = time.perf_counter()
-    with signals.Signals() as sig:
-        try:
-            params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                         epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
-                                         clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
-                                         on_update=report, should_stop=sig.stop_requested, checkpoint=ckpt,
-                                         checkpoint_every=s["checkpoint_every"], resume=resumed)
-        except T.Stopped as e:
-            raise AppError(f"stopped by {signals.name(sig.pending)}; kept update {e.updates} in {path}; continue "
-                           f"with: {runfolder.resume_command(out)}", code=128 + sig.pending, label=None) from None
-        except signals.Forced as f:
-            raise _forced(out, f.signum) from None
-        except NonFiniteLoss as e:
-            n = _kept(out)
-            kept = f"the last good checkpoint (update {n}) is kept in {out}" if n is not None else \
-                "nothing was written"
-            raise AppError(f"training diverged: {e}; {kept}", code=3) from None
-        except OSError as e:
-            n = _kept(out)
-            kept = f"the last checkpoint (update {n}) is kept" if n is not None else "no checkpoint was written"
-            raise AppError(f"{os_error(e)}; {kept}; free space or fix permissions, then "
-                           + (f"continue with: {runfolder.resume_command(out)}" if n is not None else
-                              "start the run again"), code=1) from None
+    with run.training(out, unit="update", hint="try --clip-value 1.0 or a lower --lr") as t:
+        params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
+                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
+                                     clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
+                                     on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
+                                     checkpoint_every=s["checkpoint_every"], resume=resumed)
         seconds_training = time.perf_counter() - t0
-        with signals.writing_results(out, path, sig):  # the last writes: a first signal now waits for them
+        with t.results():  # the last writes: a first signal now waits for them
             val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
             train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
             atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
@@ -301,14 +252,14 @@ def _summary(m: dict, s: dict, out: str) -> None:
           f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
 
 
-def run_text(args: argparse.Namespace) -> int:
+def start_run(args: argparse.Namespace) -> int:
     """``rnnx train --text ...``: train, write the run folder, print one summary line."""
     from rnnx import text as T
 
     t_start = time.perf_counter()
     if not getattr(args, "text", None):
         raise AppError("--text: expected a UTF-8 text file or 'bundled', got none")
-    _refuse_others(args)
+    table.refuse_unused(args, TASK)
     s = _settings(args)
     name, text, source = _load(args.text)
     out = args.out if args.out is not None else os.path.join("runs", name)
@@ -331,11 +282,12 @@ def run_text(args: argparse.Namespace) -> int:
 
 
 # -- rnnx train --resume DIR (a text run) -------------------------------------------------------------
-#: The flags ``--resume`` of a text run reads; ``--max-updates`` and ``--epochs`` extend it.
-RESUME_FLAGS = ("command", "resume", "quiet", "allow_changed_data", "max_updates", "epochs", "out")
+def wants(args: argparse.Namespace) -> bool:
+    """Did the command line ask for a character model (``--text``)?  Then ``rnnx train`` calls :func:`start_run`."""
+    return getattr(args, "text", None) is not None
 
 
-def is_text_run(folder: str) -> bool:
+def holds_run(folder: str) -> bool:
     """Does ``folder`` hold a character model's run (its text.json, or a text checkpoint)?"""
     from rnnx import text as T
     from rnnx.io import checkpoint
@@ -350,17 +302,6 @@ def is_text_run(folder: str) -> bool:
         return False
     return meta["kind"] == T.STATE_KIND or (meta["kind"] == "fit-state" and isinstance(meta.get("run"), dict)
                                             and meta["run"].get("kind") == "rnnx-text-run")
-
-
-def _refuse_for_resume(args: argparse.Namespace) -> None:
-    """A resumed run keeps its own settings: any other flag given is refused, one line."""
-    extra = sorted(k for k, v in vars(args).items() if k not in RESUME_FLAGS and v not in (None, False))
-    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
-        extra.append("out")  # the run stays in its folder
-    if extra:
-        raise AppError("--resume: continues with the run's own settings (only --max-updates or --epochs may extend "
-                       "it); drop " + ", ".join("--" + k.replace("_", "-") for k in extra))
-    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, "text")
 
 
 def _stored_run(folder: str) -> tuple[Any, dict, dict]:
@@ -430,7 +371,7 @@ def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
                        code=1) from None
 
 
-def resume_text(args: argparse.Namespace) -> int:
+def resume_run(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a character model's run: continue it with its own
     settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
     without them: one line, nothing written."""
@@ -440,7 +381,8 @@ def resume_text(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     folder = args.resume
-    _refuse_for_resume(args)
+    table.refuse_changed(args, TASK)
+    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, TASK)
     with runfolder.Lock(folder, option="--resume") as lock:
         st, meta, rec = _stored_run(folder)
         s = dict(rec["settings"])
