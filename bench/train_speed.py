@@ -14,8 +14,11 @@ one BLAS/OpenMP/torch thread, and at the default count in the full run, Keras on
 without touching this process) that runs one epoch each time it is told to; the epochs are
 interleaved round-robin (warm-up epoch, then ``--repeats`` rounds), so the load of a shared
 machine falls on every contestant alike: compare the ratios (``ratios``: of the median epochs;
-``ratios_min``: of the fastest, the epochs the load disturbed least).  Per contestant: the median and
-min epoch (ms), the median per update (epoch / 16), and the warm-up epoch minus the median
+``ratios_min``: of the fastest, the epochs the load disturbed least; ``ratios_cpu``: of the median
+CPU time an epoch costs its worker process, ``time.process_time`` from the "go" to the answer,
+every thread of it, XLA's and BLAS's included: what the load changes least, though a contestant
+that spreads an epoch over several threads pays for all of them).  Per contestant: the median and
+min epoch (ms) and CPU ms (``epoch_cpu_ms_*``), the median per update (epoch / 16), and the warm-up epoch minus the median
 (compile / first-call cost).  The rnnx workers also time a second whole ``rnnx.fit(epochs=1)``
 call (setup and, on JAX, the compile of fresh jitted updates) and split one update into its
 parts (``--quick`` skips that): forward, backward (loss_and_grad minus forward), optimizer
@@ -105,9 +108,21 @@ def data(dtype: str):
 
 
 # -- workers: each answers "go" with one epoch's milliseconds ------------------------------------------
+#: The worker's CPU time (process_time: every thread of the process, XLA's included) when it
+#: last read a command: an epoch's ``cpu_ms`` is counted from there to its answer.
+_CPU_AT_COMMAND = [0.0]
+
+
 def _commands():
     for line in sys.stdin:
+        _CPU_AT_COMMAND[0] = time.process_time()
         yield line.strip()
+
+
+def _epoch(ms: float) -> dict:
+    """An epoch's answer: its milliseconds as the contestant measures them, and the CPU
+    milliseconds the worker process spent since it was told to go."""
+    return {"ms": ms, "cpu_ms": (time.process_time() - _CPU_AT_COMMAND[0]) * 1e3}
 
 
 def _say(obj) -> None:
@@ -153,7 +168,7 @@ def _rnnx_worker(backend: str, dtype: str, threads: int, fitting_file: str | Non
         return
 
     def on_epoch(row):
-        _say({"ms": row["seconds"] * 1e3})
+        _say(_epoch(row["seconds"] * 1e3))
         return next(cmds) != "go"
 
     result = fit_mod.fit(model, x, y, epochs=10**6, batch_size=BATCH, shuffle=True, optimizer="adam", lr=LR,
@@ -213,7 +228,7 @@ def _cli_worker(backend: str) -> None:
         now = time.perf_counter()
         spent["wall"].append((now - last[0]) * 1e3)  # from the last answer: the checkpoint write included
         spent["history_s"].append(row["seconds"])
-        _say({"ms": row["seconds"] * 1e3})
+        _say(_epoch(row["seconds"] * 1e3))
         if next(cmds) != "go":
             run.stop("callback")
         last[0] = time.perf_counter()
@@ -311,7 +326,7 @@ def _torch_worker(threads: int | None, dtype: str) -> None:
             loss.backward()
             opt.step()
         float(loss)
-        _say({"ms": (time.perf_counter() - t0) * 1e3})
+        _say(_epoch((time.perf_counter() - t0) * 1e3))
     _say({})
 
 
@@ -329,7 +344,7 @@ def _keras_worker(dtype: str) -> None:
             break
         t0 = time.perf_counter()
         model.fit(x, y, epochs=1, batch_size=BATCH, shuffle=True, verbose=0)
-        _say({"ms": (time.perf_counter() - t0) * 1e3})
+        _say(_epoch((time.perf_counter() - t0) * 1e3))
     _say({})
 
 
@@ -395,10 +410,11 @@ def loadavg() -> list[float]:
         return []
 
 
-def summary(info: dict, times: list[float], extra: dict) -> dict:
+def summary(info: dict, times: list[float], extra: dict, cpu: list[float]) -> dict:
     warm, rest = times[0], times[1:]
     med = statistics.median(rest)
     out = {"epoch_ms_median": round(med, 2), "epoch_ms_min": round(min(rest), 2),
+           "epoch_cpu_ms_median": round(statistics.median(cpu[1:]), 2), "epoch_cpu_ms_min": round(min(cpu[1:]), 2),
            "update_ms_median": round(med / info["updates"], 3), "first_epoch_ms": round(warm, 1),
            "compile_ms": round(max(warm - med, 0.0), 1), "epochs_ms": [round(t, 2) for t in rest]}
     out.update({k: v for k, v in info.items() if k not in ("ready", "source")})
@@ -408,7 +424,8 @@ def summary(info: dict, times: list[float], extra: dict) -> dict:
 
 
 def ratios(res: dict, key: str = "epoch_ms_median") -> dict:
-    """The ratios of ``key`` (the median epoch; ``"epoch_ms_min"``: the least disturbed one)."""
+    """The ratios of ``key`` (the median epoch; ``"epoch_ms_min"``: the least disturbed one;
+    ``"epoch_cpu_ms_median"``: the median CPU time an epoch costs its process)."""
     rnnx_f32 = {k: v[key] for k, v in res.items() if k.startswith("rnnx-") and "f32" in k
                 and not k.endswith("before")}
     best = min(rnnx_f32, key=rnnx_f32.get)
@@ -472,16 +489,19 @@ def main() -> None:
     try:
         info = {n: _ask(p, None) for n, p in procs.items()}
         times: dict[str, list[float]] = {n: [] for n in names}
+        cpu: dict[str, list[float]] = {n: [] for n in names}
         for _ in range(repeats + 1):  # round 0 is the warm-up
             for n, p in procs.items():
-                times[n].append(_ask(p, "go")["ms"])
-                print(f"{n:28s} {times[n][-1]:9.1f} ms", file=sys.stderr)
+                got = _ask(p, "go")
+                times[n].append(got["ms"])
+                cpu[n].append(got["cpu_ms"])
+                print(f"{n:28s} {times[n][-1]:9.1f} ms {cpu[n][-1]:9.1f} cpu ms", file=sys.stderr)
         extra = {n: _ask(p, "stop") for n, p in procs.items()}
     finally:
         for p in procs.values():
             p.stdin.close()
             p.wait(timeout=60)
-    res = {n: summary(info[n], times[n], extra[n]) for n in names}
+    res = {n: summary(info[n], times[n], extra[n], cpu[n]) for n in names}
     sources = sorted({i["source"] for i in info.values()})
     import torch
 
@@ -490,7 +510,8 @@ def main() -> None:
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                        "loadavg_before": load_before, "loadavg_after": loadavg()},
            "goal": "rnnx fastest / torch loop <= 1.0 and / Keras <= 0.8 per epoch",
-           "ratios": ratios(res), "ratios_min": ratios(res, "epoch_ms_min"), "contestants": res, "seconds": round(time.perf_counter() - t_start, 1)}
+           "ratios": ratios(res), "ratios_min": ratios(res, "epoch_ms_min"),
+           "ratios_cpu": ratios(res, "epoch_cpu_ms_median"), "contestants": res, "seconds": round(time.perf_counter() - t_start, 1)}
     text = json.dumps(out, indent=1)
     print(text)
     if a.json:

@@ -186,6 +186,20 @@ def test_train_speed_ratios_report_the_command_beside_the_engine():
     assert not any(k.startswith("cli") for k in ts.ratios(res))
 
 
+def test_train_speed_summary_reports_each_epochs_cpu_time():
+    """Every contestant's summary has the median and fastest CPU milliseconds of its timed
+    epochs (the warm-up left out, as for wall time), and ``ratios`` compares those medians
+    (``ratios_cpu``: what an epoch costs its process, whatever else the machine runs)."""
+    ts = _train_speed_module()
+    out = ts.summary({"updates": 16}, [900.0, 30.0, 20.0, 40.0], {}, [800.0, 25.0, 35.0, 15.0])
+    assert out["epoch_cpu_ms_median"] == 25.0 and out["epoch_cpu_ms_min"] == 15.0
+    assert out["epoch_ms_median"] == 30.0
+    res = {"rnnx-jax-f32": {"epoch_cpu_ms_median": 20.0}, "torch-loop-1thread": {"epoch_cpu_ms_median": 40.0},
+           "cli-jax": {"epoch_cpu_ms_median": 30.0}}
+    r = ts.ratios(res, "epoch_cpu_ms_median")
+    assert r["rnnx-jax-f32 / torch-loop-1thread"] == 0.5 and r["cli-jax / torch-loop-1thread"] == 0.75
+
+
 def test_train_speed_cli_worker_answers_each_epoch_with_history_seconds():
     """The ``cli-numpy`` worker trains through ``rnnx train --csv`` in its process and answers
     every "go" with one epoch's milliseconds (history.csv's seconds, checked by the worker
@@ -205,6 +219,7 @@ def test_train_speed_cli_worker_answers_each_epoch_with_history_seconds():
     assert lines[0]["ready"] is True and lines[0]["updates"] == 16
     epochs, extra = lines[1:-1], lines[-1]
     assert len(epochs) == 3 and all(e["ms"] > 0 for e in epochs)
+    assert all(e["cpu_ms"] > 0 for e in epochs)  # the CPU the worker spent on the epoch
     assert set(extra) == {"metrics_ms", "fit_part_ms", "wall_ms", "checkpoint_ms"}
     assert 0 < extra["metrics_ms"] and 0 < extra["fit_part_ms"] and extra["checkpoint_ms"] > 0
     assert "rnnx train: 3 epochs" in proc.stderr

@@ -86,3 +86,36 @@ def test_a_jax_run_compiles_nothing_after_its_first_epochs(tmp_path, series_csv,
                      "--quiet", "--out", str(tmp_path / "jx")]) == 0
     assert len(compiles) == 12 and compiles[0] > 0, compiles
     assert compiles[2:] == [compiles[1]] * 10, compiles
+
+
+@pytest.mark.skipif(bool(Target("jax", "cpu").unavailable()), reason="JAX not installed")
+def test_a_jax_run_reads_the_device_a_fixed_number_of_times_an_epoch(tmp_path, series_csv, monkeypatch):
+    """No host read per update on the command's JAX path (engine, SeriesMetrics, callbacks):
+    the device-to-host reads of an epoch (``jax.Array._value``: ``float``, ``int``, ``bool``,
+    ``numpy.asarray`` of an array), counted at the end of epochs 2-9 (epoch 1 reads the
+    training windows' MSE too), are the same few with 39 batches an epoch (a 32-update
+    program, then 7 one-update programs) as with 5 (a 4-update program and the short batch)."""
+    from jax._src import array as jax_array
+
+    from rnnx.cli import app
+    from rnnx.training import LambdaCallback
+
+    reads = [0]
+    real = jax_array.ArrayImpl._value
+    monkeypatch.setattr(jax_array.ArrayImpl, "_value", property(
+        lambda self: (reads.__setitem__(0, reads[0] + 1), real.fget(self))[1]))
+    at_end: list[int] = []
+    real_fit = app.fit
+    monkeypatch.setattr(app, "fit", lambda *a, callbacks, **kw: real_fit(
+        *a, callbacks=[*callbacks, LambdaCallback(on_epoch_end=lambda run, row: at_end.append(reads[0]))], **kw))
+
+    def per_epoch(batch: int) -> list[int]:
+        at_end.clear()
+        assert main(["train", "--csv", str(series_csv), "--column", "value", "--window", "8", "--hidden", "4",
+                     "--epochs", "9", "--batch-size", str(batch), "--backend", "jax", "--dtype", "float32",
+                     "--no-early-stopping", "--quiet", "--out", str(tmp_path / f"b{batch}")]) == 0
+        return [b - a for a, b in zip(at_end[:-1], at_end[1:])]
+
+    small, large = per_epoch(2), per_epoch(16)  # 39 and 5 batches of the 78 training windows
+    assert len(small) == 8 and small == large, (small, large)
+    assert max(small) <= 6, small
