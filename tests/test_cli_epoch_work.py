@@ -97,7 +97,7 @@ def test_a_jax_run_reads_the_device_a_fixed_number_of_times_an_epoch(tmp_path, s
     program, then 7 one-update programs) as with 5 (a 4-update program and the short batch)."""
     from jax._src import array as jax_array
 
-    from rnnx.cli import app
+    from rnnx.cli.tasks import regression as app
     from rnnx.training import LambdaCallback
 
     reads = [0]
