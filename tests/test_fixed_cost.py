@@ -380,3 +380,30 @@ def test_ones_column_is_kept_small_and_never_shared_out():
     big = rng.normal(size=(_ONES_MAX + 1, 2))
     dw, db = outer_sum(rng.normal(size=(_ONES_MAX + 1, 2)), big, xp=xp)
     assert dw.shape == (2, 2) and db.shape == (2,)
+
+
+def _bench(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name,flag", [("lengths_speed", "--before"), ("train_speed", "--baseline-tree")])
+def test_other_benches_run_the_older_tree_with_its_own_backends(tmp_path, monkeypatch, name, flag):
+    """bench/lengths_speed.py --before and bench/train_speed.py --baseline-tree measure DIR's
+    rnnx with DIR's backends (one temporary package, as bench/fixed_cost.py), not DIR's rnnx
+    with this tree's rnnx.backends (the editable install's mapping)."""
+    tree = tmp_path / "before"
+    for pkg in ("rnnx", "backends"):
+        shutil.copytree(ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    mod = _bench(name)
+    seen = []
+    monkeypatch.setattr(mod, "_measure", lambda args, *rest: seen.append(
+        (rest[-1] if rest else args.before, (pathlib.Path(rest[-1] if rest else args.before) / "rnnx" / "backends"
+                                             / "numpy.py").is_file())))
+    monkeypatch.setattr("sys.argv", [name, flag, str(tree)] + (["--quick"] if name == "train_speed" else []))
+    mod.main()
+    (root, has_backends), = seen
+    assert has_backends and pathlib.Path(root) != tree  # the shadow package, gone after the run
+    assert not pathlib.Path(root).exists()
