@@ -407,3 +407,26 @@ def test_other_benches_run_the_older_tree_with_its_own_backends(tmp_path, monkey
     (root, has_backends), = seen
     assert has_backends and pathlib.Path(root) != tree  # the shadow package, gone after the run
     assert not pathlib.Path(root).exists()
+
+
+def test_fixed_cost_cpu_clock_times_the_cli_by_its_process_cpu(tmp_path, monkeypatch):
+    """``--clock cpu``: the CLI contestant runs with ``time.perf_counter`` replaced by
+    ``time.process_time`` (history.csv's epoch seconds are CPU seconds), from the tree it is
+    given (PYTHONPATH, cwd), one BLAS thread; its epoch 2 figure is read back."""
+    fc = _fixed_cost()
+    seen = {}
+
+    def run(cmd, *, env, cwd, **kw):
+        seen.update(cmd=cmd, env=env, cwd=cwd)
+        out = pathlib.Path(cmd[-1])
+        out.mkdir(parents=True)
+        (out / "history.csv").write_text("epoch,seconds\n1,0.5\n2,0.25\n")
+
+    monkeypatch.setattr(fc.subprocess, "run", run)
+    assert fc.cli_cpu(str(tmp_path)) == 0.25
+    code = seen["cmd"][2]
+    assert seen["cmd"][1] == "-c" and "time.perf_counter = time.process_time" in code
+    assert code.index("time.perf_counter = time.process_time") < code.index("import rnnx")
+    assert "seed001-original" in code and "'numpy'" in code
+    assert seen["env"]["PYTHONPATH"] == str(tmp_path) and seen["cwd"] == str(tmp_path)
+    assert seen["env"]["OPENBLAS_NUM_THREADS"] == "1"
