@@ -76,9 +76,25 @@ def reshape(a: Any, shape: tuple) -> Any:
     return a.reshape(shape)
 
 
+def zeros(shape: tuple, dtype: Any, device: Any) -> Any:
+    """``array_api_compat.numpy.zeros(shape, dtype=dtype, device=device)``: ``numpy.zeros``
+    itself (the wrapper only checks that ``device`` is None or the one CPU device, where
+    every NumPy array is)."""
+    import numpy as np
+
+    return np.zeros(shape, dtype=dtype)
+
+
+def take(a: Any, indices: Any, axis: int) -> Any:
+    """``numpy.take(a, indices, axis=axis)`` as the method it dispatches to (the same copy),
+    without ``numpy.take``'s Python dispatch: 0.5 against 2.5 us."""
+    return a.take(indices, axis=axis)
+
+
 #: NumPy has no logistic kernel of its own: rnnx forms sigmoid from exp (rnnx._xp); one device.
-CAPABILITIES = Capabilities(NAME, steps=steps, reshape=reshape, one_device=True)
+CAPABILITIES = Capabilities(NAME, steps=steps, reshape=reshape, one_device=True, zeros=zeros, take=take)
 
 
 __all__ = ["NAME", "INSTALL", "DEVICES", "GPU", "TOLERANCE", "load", "parse_device", "device", "versions", "dtypes",
-           "to_numpy", "from_numpy", "synchronize", "steps", "reshape", "CAPABILITIES"]
+           "to_numpy", "from_numpy", "synchronize", "steps", "reshape", "zeros", "take",
+           "CAPABILITIES"]

@@ -12,8 +12,11 @@
 2. Batch 1 (``rnnx train --preset seed001-original``: RNN(1 -> 16), T = 10, 792 windows,
    SGD, clip_value 1, one update per window, rnnx.fit under the CLI): one epoch's seconds from
    its history.csv, against a plain NumPy loop of the same maths written below.
-   ``--before DIR`` (a copy of an older tree's ``rnnx/`` package, e.g.
-   ``git archive main rnnx | tar -x -C /tmp/before``) adds the same CLI run from DIR.
+   ``--before DIR`` (an older tree's packages, e.g. ``git archive main rnnx backends | tar -x
+   -C /tmp/before``) adds the same CLI run from DIR: DIR's ``rnnx/`` and ``backends/`` copied
+   into one package (``backends`` as ``rnnx/backends``) in a temporary folder, checked to
+   import both from there (bench/fixed_cost.py's ``shadow_tree``, ``check_root``: DIR alone
+   on ``PYTHONPATH`` would give DIR's ``rnnx`` this tree's ``rnnx.backends``).
 
 Every contestant runs in its own process with one thread (OMP/MKL/OPENBLAS/torch), one epoch
 a call; the repeats are interleaved round-robin so a shared machine's load falls on all
@@ -178,7 +181,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--before", default=None, help="a folder holding an older rnnx/ package (batch-1 before/after)")
+    ap.add_argument("--before", default=None,
+                    help="a folder holding an older tree's rnnx/ and backends/ (batch-1 before/after)")
     ap.add_argument("--skip-plaid", action="store_true")
     ap.add_argument("--skip-batch1", action="store_true")
     ap.add_argument("--json", default=None)
@@ -187,6 +191,27 @@ def main() -> None:
     if args.worker:
         _worker(args)
         return
+    if args.before and not (Path(args.before) / "rnnx").is_dir():
+        raise SystemExit(f"--before: expected a folder holding an rnnx/ package, got {args.before!r}")
+    with tempfile.TemporaryDirectory(prefix="lengths-speed-before-") as tmp:
+        if args.before:  # DIR's rnnx with DIR's backends as rnnx.backends, in one temporary package
+            fc = _fixed_cost()  # (DIR alone on PYTHONPATH: DIR's rnnx with this tree's rnnx.backends)
+            args.before = fc.shadow_tree(args.before, tmp)
+            fc.check_root(args.before)
+        _measure(args)
+
+
+def _fixed_cost():
+    """bench/fixed_cost.py (its ``shadow_tree`` and ``check_root``), loaded from beside this file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fixed_cost", Path(__file__).resolve().with_name("fixed_cost.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _measure(args: argparse.Namespace) -> None:
     names = []
     if not args.skip_plaid:
         names += ["plaid-rnnx", "plaid-rnnx-nocut", "plaid-torch"]

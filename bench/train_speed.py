@@ -64,8 +64,12 @@ the CLI contestants are left out.
 rnnx/fitting.py, e.g. ``git show af7e84f:rnnx/fitting.py > /tmp/fitting_before.py``) to show
 a change's before/after in the same interleaved run.  ``--baseline-tree DIR`` adds
 ``cli-numpy-before`` and ``cli-jax-before``: the command of the rnnx in DIR (a source tree,
-e.g. ``mkdir /tmp/before && git archive HEAD~3 | tar -x -C /tmp/before``; the worker runs with
-``PYTHONPATH=DIR``, and its ``rnnx`` file is reported as ``rnnx_file``), beside this tree's.
+e.g. ``mkdir /tmp/before && git archive HEAD~3 | tar -x -C /tmp/before``), beside this tree's:
+DIR's ``rnnx/`` and ``backends/`` are copied into one package (``backends`` as ``rnnx/backends``)
+in a temporary folder, checked to import both from there (bench/fixed_cost.py's
+``shadow_tree``, ``check_root``: DIR alone on ``PYTHONPATH`` would give DIR's ``rnnx`` this
+tree's ``rnnx.backends``), and the worker runs with ``PYTHONPATH`` that folder; its files
+are reported as ``rnnx_file`` and ``backends_file``.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -206,8 +211,10 @@ def _cli_worker(backend: str) -> None:
 
     out = tempfile.mkdtemp(prefix="rnnx-bench-cli-")
     cmds = _commands()
+    import rnnx.backends
+
     _say({"ready": True, "source": "vega_datasets seattle-weather", "updates": -(-1013 // BATCH),
-          "rnnx_file": rnnx.__file__})
+          "rnnx_file": rnnx.__file__, "backends_file": rnnx.backends.__file__})
     if next(cmds) != "go":
         shutil.rmtree(out, ignore_errors=True)
         return
@@ -483,8 +490,29 @@ def main() -> None:
         ap.error(f"--baseline-tree: {a.baseline_tree!r}: expected a folder without ':' in its path")
     if a.baseline_tree:
         a.baseline_tree = str(Path(a.baseline_tree).resolve())
+    with contextlib.ExitStack() as stack:
+        tree = None
+        if a.baseline_tree:  # DIR's rnnx with DIR's backends as rnnx.backends, in one temporary package:
+            fc = _fixed_cost()  # DIR alone on PYTHONPATH would run DIR's rnnx with this tree's backends
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="train-speed-before-"))
+            tree = fc.shadow_tree(a.baseline_tree, tmp)
+            fc.check_root(tree)
+        _measure(a, repeats, tree)
+
+
+def _fixed_cost():
+    """bench/fixed_cost.py (its ``shadow_tree`` and ``check_root``), loaded from beside this file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fixed_cost", Path(__file__).resolve().with_name("fixed_cost.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _measure(a: argparse.Namespace, repeats: int, tree: str | None) -> None:
     t_start, load_before = time.perf_counter(), loadavg()
-    names = contestants(a.quick, a.baseline_fitting, a.baseline_tree)
+    names = contestants(a.quick, a.baseline_fitting, tree)
     procs = {n: _start(spec, not a.quick) for n, spec in names.items()}
     try:
         info = {n: _ask(p, None) for n, p in procs.items()}

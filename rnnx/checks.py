@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rnnx._xp import is_traced
+from rnnx._xp import has_dtype, is_traced
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -24,7 +24,7 @@ def _dtype_name(dtype: Any) -> str:
 
 def floating(name: str, a: Any, *, xp: Any) -> None:
     """``a`` must have a real floating dtype."""
-    if not xp.isdtype(a.dtype, "real floating"):
+    if not has_dtype(a.dtype, "real floating", xp=xp):  # remembered per dtype (every update checks x)
         raise TypeError(f"{name}: expected a real floating-point array, got dtype {_dtype_name(a.dtype)}")
 
 

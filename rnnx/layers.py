@@ -27,7 +27,7 @@ import array_api_compat as compat
 
 from rnnx import checks, stack
 from rnnx import params as P
-from rnnx._xp import index_dtype, namespace, where
+from rnnx._xp import index_dtype, namespace, where, zeros_like_of
 from rnnx.backends import capabilities, standard_refusal
 from rnnx.cells import CELLS, CellSpec
 from rnnx.cells import spec as cell_spec
@@ -335,9 +335,8 @@ class Recurrent:
         elif self.batch_first:
             x = xp.permute_dims(x, (1, 0, 2))
         T, B, _ = x.shape
-        dev = compat.device(x)
         if state0 is None:
-            s0 = tuple(xp.zeros(s, dtype=x.dtype, device=dev) for s in self._state_shapes(B))
+            s0 = tuple(zeros_like_of(s, x, xp=xp) for s in self._state_shapes(B))
         else:
             s0 = checks.state("state0", state0, components=self.spec.state, cell=self.spec.title,
                               expected=self._state_shapes(None if unbatched else B), dtype=x.dtype,
@@ -346,6 +345,7 @@ class Recurrent:
                 s0 = tuple(xp.expand_dims(s, axis=1) for s in s0)
         mask = None
         if lengths is not None:
+            dev = compat.device(x)
             it = index_dtype(xp, dev)  # compare in the default integer dtype: a uint8 length never wraps
             lengths = checks.lengths(lengths, batch=None if unbatched else B, steps=T, xp=xp, dtype=it)
             t = xp.arange(T, dtype=it, device=dev)
@@ -413,7 +413,7 @@ class Recurrent:
         checks.same_dtype("dy", dy, x0.dtype)
         T, B, _ = x0.shape
         if dstate is None:
-            ds = tuple(xp.zeros(s, dtype=x0.dtype, device=compat.device(x0)) for s in self._state_shapes(B))
+            ds = tuple(zeros_like_of(s, x0, xp=xp) for s in self._state_shapes(B))
         else:
             ds = checks.state("dstate", dstate, components=self.spec.state, cell=self.spec.title,
                               expected=self._state_shapes(None if cache.unbatched else B), dtype=x0.dtype,

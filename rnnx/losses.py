@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx._xp import index_dtype, is_traced, sigmoid, where
+from rnnx._xp import has_dtype, index_dtype, is_array, is_traced, sigmoid, where
 
 __all__ = ["mse", "mae", "huber", "quantile", "half_sse", "cross_entropy", "bce_logits", "Loss", "MSE", "MAE",
            "Huber", "Quantile", "HalfSSE", "CrossEntropy", "BCELogits", "SPECS", "LOSSES", "CLASSIFICATION", "get",
@@ -54,13 +54,13 @@ def _dtype_name(dtype: Any) -> str:
 
 
 def _array(name: str, a: Any) -> None:
-    if not compat.is_array_api_obj(a):
+    if not is_array(a):  # remembered per type: several checks an update
         raise TypeError(f"{name}: expected an array, got {type(a).__name__}")
 
 
 def _floating(name: str, a: Any, xp: Any) -> None:
     _array(name, a)
-    if not xp.isdtype(a.dtype, "real floating"):
+    if not has_dtype(a.dtype, "real floating", xp=xp):  # remembered per dtype
         raise TypeError(f"{name}: expected a real floating array, got dtype {_dtype_name(a.dtype)}")
 
 
@@ -74,7 +74,7 @@ def _check_mask(mask: Any, pred: Any, xp: Any) -> None:
     if mask is None:
         return
     want = tuple(pred.shape[:-1])
-    if not compat.is_array_api_obj(mask):
+    if not is_array(mask):
         got = type(mask).__name__
     elif mask.dtype != xp.bool or tuple(mask.shape) != want:
         got = f"dtype {_dtype_name(mask.dtype)} shape {tuple(mask.shape)}"
@@ -141,7 +141,7 @@ def _weights(sample_weight: Any, pred: Any, valid: Any, xp: Any, *, expand: bool
     broadcast to ``pred.shape[:-1]``, and (read only when concrete) a negative or
     non-finite weight at a valid position."""
     _array("sample_weight", sample_weight)
-    if not xp.isdtype(sample_weight.dtype, ("real floating", "integral")):
+    if not has_dtype(sample_weight.dtype, ("real floating", "integral"), xp=xp):
         raise TypeError(f"sample_weight: expected real numbers, got dtype {_dtype_name(sample_weight.dtype)}")
     want = tuple(pred.shape[:-1])
     got = tuple(sample_weight.shape)
@@ -247,7 +247,7 @@ def half_sse(pred: Any, target: Any, *, xp: Any, mask: Any = None, sample_weight
     if sample_weight is not None:
         raise ValueError("sample_weight: half-sse divides by the batch size, not by a weighted count; expected None "
                          "(or a loss that averages: mse, mae, huber, quantile, cross-entropy, bce-logits)")
-    if compat.is_array_api_obj(pred) and pred.ndim < 2:
+    if is_array(pred) and pred.ndim < 2:
         raise ValueError(f"pred: expected at least 2 axes (..., B, O) for half-sse, got shape {tuple(pred.shape)}")
     d, _ = _diff(pred, target, mask, xp)
     b = pred.shape[-2]
@@ -267,7 +267,7 @@ def check_labels(pred: Any, target: Any, mask: Any, ignore_index: int, xp: Any, 
     if pred.ndim == 0 or pred.shape[-1] < 1:
         raise ValueError(f"pred: expected at least 1 class on the last axis, got shape {tuple(pred.shape)}")
     _array("target", target)
-    if not xp.isdtype(target.dtype, "integral"):
+    if not has_dtype(target.dtype, "integral", xp=xp):
         raise TypeError(f"target: expected integer class labels for {what}, got dtype {_dtype_name(target.dtype)}")
     if tuple(target.shape) != tuple(pred.shape[:-1]):
         raise ValueError(f"target: expected shape {tuple(pred.shape[:-1])} (pred's without its class axis), "

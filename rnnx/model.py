@@ -278,7 +278,8 @@ class Model:
         xp = namespace(**self.layer.call_arrays(params, x, state0, lengths, seed), target=target)
         pred, state, cache = self._forward(params, x, state0, lengths=lengths, train=True, seed=seed,
                                            check_finite=False, xp=xp, parts=parts)
-        mask = self.loss_mask(pred.shape[0], lengths, sample_mask, xp=xp, device=compat.device(pred))
+        mask = None if lengths is None and sample_mask is None else \
+            self.loss_mask(pred.shape[0], lengths, sample_mask, xp=xp, device=compat.device(pred))  # no device read
         weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         if mask_steps:
             value, dpred = fn(pred[mask_steps:, ...], target[mask_steps:, ...], xp=xp, **weighted,

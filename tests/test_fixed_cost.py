@@ -289,3 +289,144 @@ def test_clip_by_value_forms_its_numpy_bounds_once(monkeypatch):
     for k in g64:
         assert out[k].dtype == np.float64 and np.array_equal(out[k], np.clip(g64[k], -0.75, 0.75))
         assert out32[k].dtype == np.float32 and np.array_equal(out32[k], np.clip(g32[k], np.float32(-0.75), np.float32(0.75)))
+
+
+def _warm_update():
+    """seed001-original's update after one call (what every update after the first does)."""
+    model, params, x, y = _seed001()
+    loss = L.get("half-sse")
+    model.loss_and_grad(params, x, y, loss=loss)
+    return lambda: model.loss_and_grad(params, x, y, loss=loss)
+
+
+def test_update_asks_no_isdtype_nor_array_test_once_warm(monkeypatch):
+    """The dtype checks (the loss's pred and target, the layer's x) are remembered per dtype
+    and the array checks per type: no ``isdtype`` (~1 us on NumPy, 3 an update before) nor
+    ``is_array_api_obj`` (3 an update before) once the update has run."""
+    update = _warm_update()
+    dtypes = _count(monkeypatch, xp, "isdtype")
+    arrays = _count(monkeypatch, array_api_compat, "is_array_api_obj")
+    update()
+    assert dtypes == [] and arrays == []
+
+
+def test_update_forms_no_zeros_nor_ones_through_the_wrapper(monkeypatch):
+    """The zero initial state and final-state gradient are NumPy's own ``zeros`` (the
+    capability record's; 2 wrapper calls an update before) and the 3 ones columns of the
+    weight-gradient products are kept per shape (3 ``ones_like`` an update before)."""
+    update = _warm_update()
+    zeros = _count(monkeypatch, xp, "zeros")
+    ones = _count(monkeypatch, xp, "ones_like")
+    devices = _count(monkeypatch, array_api_compat, "device")
+    update()
+    assert zeros == [] and ones == [] and devices == []
+
+
+def test_update_runs_the_eager_loop_without_scan(monkeypatch):
+    """The forward and backward loops of the common step (no mask) are written out in
+    :func:`rnnx.loop.run` / ``run_back``: no call of the generic ``scan`` and its per-step
+    function (2 an update before)."""
+    import rnnx.loop
+
+    update = _warm_update()
+    calls = _count(monkeypatch, rnnx.loop, "scan")
+    update()
+    assert calls == []
+
+
+def test_batches_take_is_numpys_method(monkeypatch):
+    """A shuffled batch is taken by ``ndarray.take`` (the capability record's), not
+    ``numpy.take``'s dispatch (2 an update before); the same arrays."""
+    from rnnx.training.sources import Batches
+
+    rng = np.random.default_rng(0)
+    data = Batches(rng.normal(size=(10, 7, 2)), rng.normal(size=(10, 7, 1)), np.arange(7) + 3, 1, rng.random(7))
+    idx = np.asarray([4, 0, 6])
+    calls = _count(monkeypatch, xp, "take")
+    got = data.take(idx, xp=xp)
+    assert calls == []
+    for g, w in ((got.x, data.x[:, idx]), (got.y, data.y[:, idx]), (got.lengths, data.lengths[idx]), (got.w, data.w[idx])):
+        assert g.dtype == w.dtype and np.array_equal(g, w) and not np.shares_memory(g, w)
+
+
+def test_has_dtype_and_is_array_answer_as_the_library():
+    from rnnx._xp import has_dtype, is_array
+
+    for dtype in (np.float32, np.float64, np.int8, np.int64, np.bool_, np.complex64):
+        for kind in ("real floating", "integral", ("real floating", "integral"), "bool"):
+            for _ in range(2):  # asked, then remembered
+                assert has_dtype(np.dtype(dtype), kind, xp=xp) is bool(xp.isdtype(np.dtype(dtype), kind))
+    for a in (np.zeros(2), np.float64(1.0), np.zeros((), dtype=np.int32)):
+        assert is_array(a) and is_array(a)
+    for a in (1.0, 1, [1.0], None, "x"):
+        assert not is_array(a)
+    strict = pytest.importorskip("array_api_strict")
+    assert has_dtype(strict.float32, "real floating", xp=strict) and not has_dtype(strict.int8, "real floating", xp=strict)
+    assert is_array(strict.zeros(2))
+
+
+def test_ones_column_is_kept_small_and_never_shared_out():
+    """The kept ones column goes only into ``concat`` (a copy): the gradients of two calls
+    are arrays of their own; a large column is formed afresh."""
+    from rnnx._xp import _ONES_MAX, outer_sum
+
+    rng = np.random.default_rng(1)
+    da, v = rng.normal(size=(10, 1, 4)), rng.normal(size=(10, 1, 3))
+    dw1, db1 = outer_sum(da, v, xp=xp)
+    dw2, db2 = outer_sum(da, v, xp=xp)
+    want = np.concatenate([v.reshape(-1, 3), np.ones((10, 1))], axis=1).T @ da.reshape(-1, 4)
+    assert np.array_equal(dw1, want[:3].T) and np.array_equal(db1, want[3])
+    assert not np.shares_memory(dw1, dw2) and not np.shares_memory(db1, db2)
+    big = rng.normal(size=(_ONES_MAX + 1, 2))
+    dw, db = outer_sum(rng.normal(size=(_ONES_MAX + 1, 2)), big, xp=xp)
+    assert dw.shape == (2, 2) and db.shape == (2,)
+
+
+def _bench(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name,flag", [("lengths_speed", "--before"), ("train_speed", "--baseline-tree")])
+def test_other_benches_run_the_older_tree_with_its_own_backends(tmp_path, monkeypatch, name, flag):
+    """bench/lengths_speed.py --before and bench/train_speed.py --baseline-tree measure DIR's
+    rnnx with DIR's backends (one temporary package, as bench/fixed_cost.py), not DIR's rnnx
+    with this tree's rnnx.backends (the editable install's mapping)."""
+    tree = tmp_path / "before"
+    for pkg in ("rnnx", "backends"):
+        shutil.copytree(ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    mod = _bench(name)
+    seen = []
+    monkeypatch.setattr(mod, "_measure", lambda args, *rest: seen.append(
+        (rest[-1] if rest else args.before, (pathlib.Path(rest[-1] if rest else args.before) / "rnnx" / "backends"
+                                             / "numpy.py").is_file())))
+    monkeypatch.setattr("sys.argv", [name, flag, str(tree)] + (["--quick"] if name == "train_speed" else []))
+    mod.main()
+    (root, has_backends), = seen
+    assert has_backends and pathlib.Path(root) != tree  # the shadow package, gone after the run
+    assert not pathlib.Path(root).exists()
+
+
+def test_fixed_cost_cpu_clock_times_the_cli_by_its_process_cpu(tmp_path, monkeypatch):
+    """``--clock cpu``: the CLI contestant runs with ``time.perf_counter`` replaced by
+    ``time.process_time`` (history.csv's epoch seconds are CPU seconds), from the tree it is
+    given (PYTHONPATH, cwd), one BLAS thread; its epoch 2 figure is read back."""
+    fc = _fixed_cost()
+    seen = {}
+
+    def run(cmd, *, env, cwd, **kw):
+        seen.update(cmd=cmd, env=env, cwd=cwd)
+        out = pathlib.Path(cmd[-1])
+        out.mkdir(parents=True)
+        (out / "history.csv").write_text("epoch,seconds\n1,0.5\n2,0.25\n")
+
+    monkeypatch.setattr(fc.subprocess, "run", run)
+    assert fc.cli_cpu(str(tmp_path)) == 0.25
+    code = seen["cmd"][2]
+    assert seen["cmd"][1] == "-c" and "time.perf_counter = time.process_time" in code
+    assert code.index("time.perf_counter = time.process_time") < code.index("import rnnx")
+    assert "seed001-original" in code and "'numpy'" in code
+    assert seen["env"]["PYTHONPATH"] == str(tmp_path) and seen["cwd"] == str(tmp_path)
+    assert seen["env"]["OPENBLAS_NUM_THREADS"] == "1"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import array_api_compat as compat
 
 from rnnx import losses as L
-from rnnx._xp import namespace, where
+from rnnx._xp import namespace, take, where
 
 __all__ = ["Stream", "Batches", "CUT_RATIO", "cut_length", "batch_cuts", "is_label_loss", "as_array", "prepare", "check_labels", "check_probabilities", "split_validation", "check_inputs", "sample_weights"]
 
@@ -39,10 +39,11 @@ class Batches:
         return self.x.shape[1]
 
     def take(self, idx: Any, *, xp: Any) -> Batches:
-        """The samples ``idx`` (an integer index array), in that order."""
-        return Batches(xp.take(self.x, idx, axis=1), xp.take(self.y, idx, axis=self.y_axis),
-                       None if self.lengths is None else xp.take(self.lengths, idx, axis=0), self.y_axis,
-                       None if self.w is None else xp.take(self.w, idx, axis=0))
+        """The samples ``idx`` (an integer index array), in that order (``xp.take``, through
+        the backend's own where its capability record has one: :func:`rnnx._xp.take`)."""
+        return Batches(take(self.x, idx, axis=1, xp=xp), take(self.y, idx, axis=self.y_axis, xp=xp),
+                       None if self.lengths is None else take(self.lengths, idx, axis=0, xp=xp), self.y_axis,
+                       None if self.w is None else take(self.w, idx, axis=0, xp=xp))
 
     def part(self, a: int, b: int) -> Batches:
         """Samples [a, b) (a < b <= n)."""
