@@ -1130,6 +1130,27 @@ DISK_CASES_CLIRUN = [
 ]
 
 
+def train_first(dst: str, *argv: str):
+    """setup: the run ``dst`` trained once beforehand (``rnnx train --quiet ... --out dst``)."""
+    def f():
+        subprocess.run([PY, "-m", "rnnx", *T, *argv, "--out", dst], cwd=W, check=True, capture_output=True,
+                       timeout=300)
+    return f
+
+
+B1 = ["--preset", "seed001-original", "--epochs", "2", "--backend", "numpy"]
+
+PERFB1_CASES = [
+    # batch 1 on NumPy, twice: the fast paths (kept ones columns, take, zeros) give the same bits every run
+    dict(cat="outputs", setup=train_first("b1a", *B1), argv=[*T, *B1, "--out", "b1b"], expect="ok",
+         changes=["b1a", "b1b"], check=both(exists("b1b/history.csv", "b1b/model.npz"), same_params("b1a", "b1b"))),
+    # the same preset on array-api-strict (no capability fast path): it trains and writes its run
+    dict(cat="outputs", argv=[*T, "--preset", "seed001-original", "--epochs", "1", "--backend", "array-api-strict",
+                              "--out", "b1s"],
+         expect="ok", changes=["b1s"], check=exists("b1s/history.csv", "b1s/model.npz")),
+]
+
+
 CASES_PANELRUN = [
     dict(cat="stored addresses", argv=[*T, "--resume", "rp13", "--epochs", "3"], listen=True,
          setup=panel_checkpoint_run("rp13", settings={"dask_scheduler": here, "dask_timeout": 2.0}), expect="ok",
@@ -1665,7 +1686,7 @@ CASES: list[dict] = [
     dict(cat="results", argv=[*T, "--resume", "out/csv_big.csv"], expect="ok", check=unchanged(
         "out/csv_big.csv/metrics.json", "out/csv_big.csv/checkpoint.npz", "out/csv_big.csv/predictions.png"),
          note="a finished run of 1.79e308 values resumed: says finished, rewrites nothing"),
-    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG, *STREAM_CASES, *CASES_CLIRUN,
+    *NEW_USER_CASES, *PLOT_CASES, *OUTACT_CASES, *COLUMN_CASES, *CLIPERF_CASES, *CKPT_CASES, *CORE_CASES, *PERFCLI_CASES, *ONE_TABLE_CASES, *CASES_PANELRUN, *CASES_TRAINCONFIG, *STREAM_CASES, *CASES_CLIRUN, *PERFB1_CASES,
 ]
 
 
