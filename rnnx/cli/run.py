@@ -33,9 +33,9 @@ from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "kept", "need",
-           "need_module", "new_run", "out_file", "placement_error", "stopped", "target", "target_for", "training",
-           "versions", "writing_into"]
+__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "history_csv", "json_text",
+           "kept", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
+           "target", "target_for", "training", "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -111,6 +111,49 @@ def distribution_for(s: Any) -> Any:
     from rnnx.distributed import DataParallel
 
     return DataParallel(s.devices)
+
+
+def setting(s: Any, key: str, default: Any = None) -> Any:
+    """A run's setting ``key`` from ``s``: a task's settings mapping or an object with them as attributes."""
+    return s.get(key, default) if isinstance(s, dict) else getattr(s, key, default)
+
+
+def optimizer_for(s: Any, **extra: Any) -> Any:
+    """Every task's optimizer: :func:`rnnx.optim.make` of the settings ``s``' ``optimizer`` and
+    ``lr`` (None: the optimizer's own), with ``momentum`` and ``nesterov`` where set and the
+    task's ``extra`` hyper-parameters; an unknown name or a bad value is the library's
+    ValueError naming the parameter (``optimizer: expected one of ...``)."""
+    from rnnx import optim
+
+    hyper = {"momentum": setting(s, "momentum")} if setting(s, "momentum") else {}
+    if setting(s, "nesterov"):
+        hyper["nesterov"] = True
+    return optim.make(setting(s, "optimizer"), lr=setting(s, "lr"), **hyper, **extra)
+
+
+def history_csv(rows: Sequence[dict], fields: Sequence[str] | None = None, *, end: str = "\r\n") -> str:
+    """Every task's ``history.csv``: a header of ``fields`` (default: the first row's keys; no
+    rows and no fields, an empty file), then one line per row, each ending with ``end``."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    fields = list(fields) if fields is not None else list(rows[0]) if rows else None
+    if fields:
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator=end)
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def json_text(obj: Any) -> str:
+    """Every task's ``metrics.json`` (and its other JSON records): indented, a number that is
+    not finite written as null (:func:`rnnx.io.jsonfile.finite_or_null`), a final newline."""
+    import json
+
+    from rnnx.io.jsonfile import finite_or_null
+
+    return json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"
 
 
 def versions(target: Any) -> dict:

@@ -51,9 +51,6 @@ fails before its first checkpoint removes its record (and the folder it created)
 from __future__ import annotations
 
 import argparse
-import csv as _csv
-import io
-import json
 import math
 import os
 import random
@@ -483,12 +480,8 @@ def build_model(s: dict, n_in: int, n_classes: int, kind: str):
 
 
 def _optimizer(s: dict):
-    from rnnx import optim
-
     try:
-        if s["optimizer"] == "sgd":
-            return optim.make("sgd", lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"])
-        return optim.make(s["optimizer"], lr=s["lr"])
+        return run.optimizer_for(s)
     except (ValueError, TypeError) as e:
         raise _library(e) from None
 
@@ -671,21 +664,6 @@ def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: st
     _save_png(plt, fig, path)
 
 
-def _history_csv(history: list[dict]) -> str:
-    buf = io.StringIO()
-    if history:
-        w = _csv.DictWriter(buf, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-    return buf.getvalue()
-
-
-def _json(obj: Any) -> str:
-    from rnnx.io.jsonfile import finite_or_null  # NaN/Inf -> null, as regression runs write it
-
-    return json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"
-
-
 def _record(data: RunData, s: dict, finished: str | None) -> dict:
     """``classes.json``: all that classifying (and resuming) needs besides the parameters."""
     return {"kind": "rnnx-classes", "classes": list(data.classes), "labels": data.kind,
@@ -708,15 +686,15 @@ def _write(out: str, target, model, result, metrics: dict, record: dict, title: 
     import rnnx
     from rnnx.io import atomic
 
-    atomic.write_text(os.path.join(out, "history.csv"), _history_csv(result.history))
+    atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(result.history))
     rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy, overwrite=True)
     plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
     acc = metrics["test_accuracy"]
     plot_confusion(metrics["confusion"]["matrix"], tuple(record["classes"]),
                    os.path.join(out, "confusion.png"), f"{title}\ntest accuracy {acc:.3f}")
     metrics["seconds_total"] = time.perf_counter() - t_start
-    atomic.write_text(os.path.join(out, "metrics.json"), _json(metrics))
-    atomic.write_text(os.path.join(out, CLASSES_FILE), _json({**record, "finished": result.stopped}))
+    atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
+    atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text({**record, "finished": result.stopped}))
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -791,7 +769,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     record = _record(data, s, None)
     pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below
     if resumed is None:
-        atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
+        atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text(record))
     rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
@@ -802,7 +780,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
             null) is written: only once rnnx.fit has checked the settings and reached any Dask
             scheduler, so that a refused resume changes no file."""
             if pending:
-                atomic.write_text(os.path.join(out, CLASSES_FILE), _json(pending.pop()))
+                atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text(pending.pop()))
                 if note is not None:  # where it trains against where it trained: said once it is placed
                     runfolder.say([note])
             return t.stop_requested()

@@ -32,7 +32,6 @@ import contextlib
 import csv as _csv
 import dataclasses
 import io
-import json
 import math
 import os
 import sys
@@ -41,18 +40,17 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data, head, optim
+from rnnx import backends, data, head
 from rnnx import params as P
 from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.run import distribution_for, out_file, target_for, writing_into
+from rnnx.cli.run import distribution_for, optimizer_for, out_file, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
-from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
@@ -169,16 +167,6 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
         raise
     return table, {"kind": "preset" if preset else "csv", "path": path, "sha256": table.digest,
                    "bytes": os.path.getsize(path)}
-
-
-def optimizer_for(s: TrainSettings) -> Any:
-    """The run's optimizer: :func:`rnnx.optim.make` of ``--optimizer`` and ``--lr``, with
-    ``--momentum`` and ``--nesterov`` where set (the settings table has checked each value,
-    :func:`rnnx.cli.settings.resolve`); an unknown name is a ValueError naming the known ones."""
-    hyper: dict[str, Any] = {"momentum": s.momentum} if s.momentum else {}
-    if s.nesterov:
-        hyper["nesterov"] = True
-    return optim.make(s.optimizer, lr=s.lr, **hyper)
 
 
 #: metrics.json's ``train``: the run's training settings (the record's keys since the first runs)
@@ -560,8 +548,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
             if rec is not None:
                 run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
             metrics["seconds_total"] = time.perf_counter() - t_start
-            atomic.write_text(os.path.join(out, "metrics.json"),
-                        json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
+            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
             save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
                             settings=seen.get("settings") or {})
     return {**metrics, "out": out}
@@ -636,13 +623,8 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     from rnnx.cli.signals import stage
 
     with stage("history.csv"):
-        buf = io.StringIO()
         history = [history_row(r) for r in st.history]
-        if history:
-            w = _csv.DictWriter(buf, fieldnames=list(history[0]))
-            w.writeheader()
-            w.writerows(history)
-        atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
+        atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(history))
     with stage(MODEL):
         meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
                 "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}

@@ -42,10 +42,7 @@ run; it refuses a text file whose bytes changed unless ``--allow-changed-data``.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
-import json
 import math
 import os
 import sys
@@ -131,14 +128,6 @@ def _model(s: dict, vocab_size: int, args: argparse.Namespace):
                  **options)
 
 
-def _optimizer(s: dict):
-    from rnnx import optim
-
-    if s["optimizer"] == "adagrad":  # min-char-rnn's
-        return optim.make("adagrad", lr=0.1 if s["lr"] is None else s["lr"], eps=1e-8)
-    return optim.make(s["optimizer"], lr=s["lr"])
-
-
 class _Reporter:
     """``on_update`` of :func:`rnnx.text.fit_text`: a progress line on stderr every tenth
     of the run (unless ``quiet``) and a sample on stdout every ``sample_every`` updates;
@@ -163,14 +152,6 @@ class _Reporter:
                   flush=True)
 
 
-def _history_csv(history: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["update", "epoch", "loss", "bpc"], lineterminator="\n")
-    w.writeheader()
-    w.writerows(history)
-    return buf.getvalue()
-
-
 def _text_record(vocab, text: str, source: dict, s: dict) -> dict:
     return {"kind": "rnnx-text", "version": 1, "vocabulary": "".join(vocab.chars), "first": text[0],
             "text": {**source, "chars": len(text)}, "seq_len": s["seq_len"], "streams": s["streams"],
@@ -182,10 +163,6 @@ def _run_record(s: dict, name: str, vocab, text: str, source: dict) -> dict:
     settings, the text's record (name, path, bytes, SHA-256, characters), the vocabulary."""
     return {"kind": "rnnx-text-run", "name": name, "settings": s, "text": {**source, "chars": len(text)},
             "vocabulary": "".join(vocab.chars), "first": text[0], "finished": False}
-
-
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
 
 
 def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
@@ -213,10 +190,12 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
         last.update(state=st, settings=settings)
 
     report = _Reporter(model, vocab, text[0], s, total, quiet)
+    mcr = s["optimizer"] == "adagrad"  # min-char-rnn's: lr 0.1 where not given, eps 1e-8
+    opt = run.optimizer_for({**s, "lr": 0.1 if mcr and s["lr"] is None else s["lr"]}, **({"eps": 1e-8} if mcr else {}))
     t0 = time.perf_counter()
     with run.training(out, unit="update", hint="try --clip-value 1.0 or a lower --lr") as t:
         params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
+                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=opt,
                                      clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
                                      on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
                                      checkpoint_every=s["checkpoint_every"], resume=resumed)
@@ -224,16 +203,17 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
         with t.results():  # the last writes: a first signal now waits for them
             val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
             train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
-            atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
+            atomic.write_text(os.path.join(out, TEXT_FILE), run.json_text(_text_record(vocab, text, source, s)))
             rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
-            atomic.write_text(os.path.join(out, "history.csv"), _history_csv(history))
+            atomic.write_text(os.path.join(out, "history.csv"),
+                              run.history_csv(history, ["update", "epoch", "loss", "bpc"], end="\n"))
             metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
-                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": _finite(train_bpc),
-                       "val_bpc": _finite(val_bpc), "updates": last["state"].updates,
+                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": train_bpc,
+                       "val_bpc": val_bpc, "updates": last["state"].updates,
                        "chars_per_update": s["seq_len"] * s["streams"], "seconds_training": seconds_training,
                        "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
                        "settings": s}
-            atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
             save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
     return {**metrics, "out": out}
 
