@@ -17,7 +17,7 @@ from typing import Any
 
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of  # noqa: F401 (re-exported)
+from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, turned_off  # noqa: F401
 from rnnx.dataset import PRESETS
 
 _D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
@@ -129,10 +129,9 @@ class TrainSettings:
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings) if f.name != "model_options")
 
 
-#: What ``unset`` may clear: the optional settings a preset can switch on (``--no-early-stopping``,
-#: ``--no-clip``), as (flag, the fields it clears).
-UNSET = {"early_stopping": ("--no-early-stopping", ("early_stopping",)),
-         "clip": ("--no-clip", ("clip_value", "clip_norm"))}
+#: What ``unset`` may clear: the optional settings a preset can switch on, by the switch that
+#: turns them off (:data:`rnnx.cli.table.OFF`).
+UNSET = {"early_stopping": "no_early_stopping", "clip": "no_clip"}
 
 
 def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSettings:
@@ -168,13 +167,7 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     if "column" in explicit:  # one series = one target: the run of --targets NAME
         explicit["targets"] = (explicit.pop("column"),)
     s = {**from_preset, **explicit}
-    for key in unset:
-        flag, cleared = UNSET[key]
-        both = [f for f in cleared if f in explicit]
-        if both:
-            raise AppError(f"{flag}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
-                           f"{explicit[both[0]]} was given too; expected one of them")
-        s.update(dict.fromkeys(cleared))
+    s.update(dict.fromkeys(turned_off([UNSET[key] for key in unset], explicit)))
     cell = s.get("cell", TrainSettings.cell)
     applies = defaults_of(cell)
     for k in all_options():

@@ -46,6 +46,7 @@ __all__ = [
     "defaults_of",
     "given",
     "options_of",
+    "turned_off",
     "refuse_changed",
     "refuse_unused",
     "used",
@@ -297,6 +298,24 @@ _COMMAND = ("command", "resume", "quiet", "allow_changed_data", "out")
 #: Flags of ``rnnx train`` that are not settings of a new run (what it does, where it writes, its processes).
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
                 "coordinator", "num_processes", "process_id", "coordinator_timeout")
+
+
+#: The switches that turn settings off (a preset's or the task's), and the settings each clears.
+OFF = {"no_early_stopping": ("early_stopping",), "no_clip": ("clip_value", "clip_norm")}
+
+
+def turned_off(switches: Any, explicit: Mapping[str, Any]) -> tuple[str, ...]:
+    """The settings the ``switches`` given (keys of :data:`OFF`) clear, for every task; a
+    setting ``explicit`` (what the command line gave; None: not given) holds too is refused,
+    one line naming both flags."""
+    cleared: list[str] = []
+    for switch in switches:
+        both = [k for k in OFF[switch] if explicit.get(k) is not None]
+        if both:
+            raise AppError(f"{flag_for(switch)}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
+                           f"{explicit[both[0]]} was given too; expected one of them")
+        cleared += OFF[switch]
+    return tuple(cleared)
 
 
 def given(args: Any) -> list[str]:

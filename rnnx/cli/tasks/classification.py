@@ -143,13 +143,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """:data:`DEFAULTS` overlaid with the flags given, ``--no-early-stopping`` / ``--no-clip``
     applied, every number checked (AppError naming the flag)."""
     s = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in DEFAULTS.items()}
-    for off, keys in (("no_early_stopping", ("early_stopping",)), ("no_clip", ("clip_norm", "clip_value"))):
-        if getattr(args, off, False):
-            both = [k for k in keys if getattr(args, k, None) is not None]
-            if both:
-                raise AppError(f"--{off.replace('_', '-')}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
-                               f"{getattr(args, both[0])} was given too; expected one of them")
-            s.update(dict.fromkeys(keys))
+    s.update(dict.fromkeys(table.turned_off([k for k in table.OFF if getattr(args, k, False)], vars(args))))
     if s["early_stopping"] is None and getattr(args, "min_epochs", None) is not None:
         raise AppError("--min-epochs: delays early stopping, which --no-early-stopping turned off; expected one of "
                        "them")

@@ -79,10 +79,7 @@ def _choice(args: argparse.Namespace, name: str) -> Any:
 def _settings(args: argparse.Namespace) -> dict:
     """The run's settings: the flags given over :data:`DEFAULTS`, checked."""
     s = {k: _choice(args, k) for k in DEFAULTS}
-    if args.no_clip:
-        if args.clip_value is not None:
-            raise AppError("--no-clip: conflicts with --clip-value; give one")
-        s["clip_value"] = None
+    s.update({k: None for k in table.turned_off(["no_clip"] if args.no_clip else [], vars(args)) if k in s})
     s["max_updates"], s["sample_every"] = args.max_updates, args.sample_every
     s["device"] = getattr(args, "device", None)
     table.check(s, "text")
