@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rnnx.cli import runfolder
-from rnnx.cli.errors import AppError, under_flag
+from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "history_csv", "json_text",
+__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "extending", "finished_line", "history_csv", "json_text",
            "kept", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
            "target", "target_for", "training", "versions", "writing_into"]
 
@@ -198,6 +198,28 @@ def new_run(out: str, *, overwrite: bool, work: Callable[[str], Any], undo: Sequ
             with contextlib.suppress(OSError):
                 os.rmdir(out)
         raise
+
+
+def extending(folder: str, at: int, done: Any, epochs: int | None, dask: dict) -> bool:
+    """``--resume`` of a run that counts epochs (regression, classification), at epoch ``at``,
+    ``done`` its marker (None: not finished), ``epochs`` the ``--epochs`` given, ``dask`` the
+    ``--dask-*`` given (None: not): ``--dask-*`` without ``--epochs`` on a finished run, and
+    ``--epochs`` that adds none, are refused (one line; nothing changed).  Whether nothing
+    trains (a finished run, not extended: :func:`finished_line` says so)."""
+    flag = next((flag_for(k) for k, v in dask.items() if v is not None), None)
+    if done and epochs is None and flag is not None:
+        raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
+                       "--epochs N (nothing was changed)")
+    if epochs is not None and (epochs < at or (done and epochs == at)):
+        raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it (nothing was "
+                       "changed)")
+    return bool(done) and epochs is None
+
+
+def finished_line(folder: str, epochs: int, stopped: str, best: int) -> str:
+    """What ``rnnx train --resume`` of a finished run prints (:func:`extending`)."""
+    return (f"rnnx train: {folder} is finished ({epochs} epochs, {stopped}, best val epoch {best}); nothing was "
+            f"changed; extend it with --resume {folder} --epochs N")
 
 
 def continue_run(folder: str, lock: Lock, *, fresh: bool = False) -> None:

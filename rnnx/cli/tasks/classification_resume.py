@@ -14,11 +14,11 @@ import sys
 import time
 from typing import Any
 
-from rnnx.cli import bounds, run, runfolder, settings
+from rnnx.cli import bounds, run, runfolder, settings, table
 from rnnx.cli.tasks import classification as panel_app
-from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model, positive_int,
-                                read_data, run_summary, train_in)
+from rnnx.cli.errors import AppError
+from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model,
+                                           read_data, run_summary, train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
 #: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
@@ -206,8 +206,7 @@ def resume_panel(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     folder, epochs = args.resume, args.epochs
-    if epochs is not None:
-        positive_int("epochs", epochs)
+    table.check({"epochs": epochs}, "classification")
     ckpt = os.path.join(folder, runfolder.CHECKPOINT)
     if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
@@ -225,27 +224,19 @@ def resume_panel(args: argparse.Namespace) -> int:
         placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
         s.update(placed)
         panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
-        flag = next((flag_for(k) for k, v in given.items() if v is not None), None)
-        if done and epochs is None and flag is not None:
-            raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
-                           "--epochs N (nothing was changed)")
+        if run.extending(folder, at, done, epochs, given):
+            run.continue_run(folder, lock)
+            print(run.finished_line(folder, at, done, meta["best_epoch"]))
+            return 0
         stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
             at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
         if epochs is not None:
-            if epochs < at or (done and epochs == at):
-                raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it "
-                               "(nothing was changed)")
             if stopped_early and epochs > at:
                 raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
                                f"loss in {s['early_stopping']} epochs); more epochs would train none, as an "
                                "uninterrupted run of as many stops there too; start a new run with a larger "
                                "--early-stopping or --no-early-stopping (nothing was changed)")
             s["epochs"] = epochs
-        elif done:
-            run.continue_run(folder, lock)
-            print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
-                  f"nothing was changed; extend it with --resume {folder} --epochs N")
-            return 0
         target = run.target(s["backend"], s["device"], s["dtype"])
         flag, ns = stored_args(record)
         std = record["standardisation"]

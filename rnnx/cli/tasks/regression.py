@@ -112,8 +112,7 @@ def resume_run(args: argparse.Namespace) -> int:
     m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
                dask={k: getattr(args, k) for k in DASK})
     if m.get("finished"):
-        print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
-              f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
+        print(run.finished_line(args.resume, m["epochs"], m["stopped"], m["best_epoch"]))
         return 0
     return _summary(m)
 
@@ -380,30 +379,21 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
     if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: the reader names what it is
         raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
                        "first checkpoint: start it again with --out)")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise AppError(f"--epochs: expected a positive integer, got {epochs!r}")
+    table.check({"epochs": epochs}, TASK)
     with Lock(folder, option="--resume") as lock:
         meta, groups, s = load_run(folder)
         placed, note = settings.placement(meta.get("settings") or {}, dask)
         s = dataclasses.replace(s, **placed)
         settings.check_resumed_dask(s, dask)
         done = meta.get("finished")
-        given = next(("--" + k.replace("_", "-") for k, v in dask.items() if v is not None), None)
-        if done and epochs is None and given is not None:
-            raise AppError(f"{given}: the run in {folder!r} is finished ({meta['epoch']} epochs): nothing trains; "
-                           f"extend it with --epochs N (nothing was changed)")
-        if epochs is not None:
-            if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
-                raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
-                               "extend it (nothing was changed)")
-            extended = epochs > s.epochs or bool(done)
-            s = dataclasses.replace(s, epochs=epochs)
-            if extended:  # early stopping counts its patience from here
-                meta = {**meta, "patience_from": meta["epoch"]}
-        elif done:
+        if run.extending(folder, meta["epoch"], done, epochs, dask):
             run.continue_run(folder, lock)
             return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
                     "best_epoch": meta["best_epoch"]}
+        if epochs is not None:
+            if epochs > s.epochs or done:  # early stopping counts its patience from here
+                meta = {**meta, "patience_from": meta["epoch"]}
+            s = dataclasses.replace(s, epochs=epochs)
         return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
 
 
