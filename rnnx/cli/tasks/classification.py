@@ -22,30 +22,20 @@ The split, ``--split``:
 Each class is split on its own (a seeded shuffle, ``random.Random(f"{seed}:split")``);
 per-step labels are split without strata.
 
-The run folder (``--out``, default ``runs/<name>``) has the guarantees of a regression
-run (:mod:`rnnx.cli.runfolder`: a new or empty folder unless ``--overwrite``, the folder's
-lock held throughout, every file written to a temporary and renamed).  Its write order
-makes every kill recoverable:
+The run folder (``--out``, default ``runs/<name>``) is written as :mod:`rnnx.cli.run` says
+(the lock, signals, errors), in this order:
 
 1. ``classes.json``: the run's record (classes, label kind, standardisation, settings,
    and the data: each file's absolute path, size and SHA-256), ``finished`` null;
-2. ``checkpoint.npz``: :func:`rnnx.training.state.save_state`'s ``fit-state`` file, the run's
-   record (``classes.json``'s but ``finished``: :func:`run_record`) under its ``run``, every
-   ``--checkpoint-every`` epochs (default 10), at the last epoch, and when a signal stops
-   the run;
-3. ``history.csv``, ``model.npz`` (an ``rnnx-model`` file, :func:`rnnx.save`),
-   ``convergence.png``, ``confusion.png``, ``metrics.json``;
+2. ``checkpoint.npz``: a ``fit-state`` file (:func:`rnnx.training.state.save_state`), the
+   record less ``finished`` under its ``run`` (:func:`run_record`), every
+   ``--checkpoint-every`` epochs, at the last epoch and on a signal;
+3. ``history.csv``, ``model.npz`` (:func:`rnnx.save`), ``convergence.png``,
+   ``confusion.png``, ``metrics.json``;
 4. ``classes.json`` again, ``finished`` set (``done`` or ``early-stopped``): the marker.
 
-:func:`resume_run` (``rnnx train --resume DIR``, in :mod:`rnnx.cli.tasks.classification_resume`) continues such a folder with its own
-settings and data (the files hashed before they are read; a changed one refused unless
-``--allow-changed-data``); a finished run is reported and nothing written.  SIGINT,
-SIGTERM, SIGHUP stop the run before the next batch (:class:`rnnx.cli.signals.Signals`,
-``fit(should_stop=)``), the epoch in progress undone and the last complete one in
-``checkpoint.npz``; exit status 128 + the signal's number.  :func:`rnnx.cli.tasks.classification_predict.predict_panel`
-(``rnnx predict --model DIR``) classifies the run's test cases or new ones.  A run that
-fails before its first checkpoint removes its record (and the folder it created).
-(An I/O module: NumPy and matplotlib are imported inside the functions.)
+``--resume``: :mod:`rnnx.cli.tasks.classification_resume`; ``rnnx predict``:
+:mod:`rnnx.cli.tasks.classification_predict`.
 """
 
 from __future__ import annotations

@@ -1,28 +1,12 @@
-"""What ``rnnx train``, ``predict``, ``forecast`` and ``save`` do, apart from parsing:
-:func:`train` (a new run from :class:`~rnnx.cli.settings.TrainSettings`), :func:`resume`,
-:func:`predict` and :func:`forecast` (from a run folder), :func:`save_from_torch`.
+"""The ``regression`` task of ``rnnx train`` (windows of a series or a table: ``--preset``,
+``--csv``) and ``predict`` / ``forecast`` / ``save`` on its runs: :func:`train`, :func:`resume`,
+:func:`predict`, :func:`forecast`, :func:`save_from_torch`.
 
-A failure of the command's own is an :class:`AppError` worded for the command line; the
-library's errors (a ValueError naming a parameter: ``lr: ...``, ``window: ...``) pass
-through, and the CLI names the flag (:mod:`rnnx.cli.errors`).
-
-A run's folder holds ``checkpoint.npz`` (resumable state), ``model.npz`` (the trained
-model), ``metrics.json``, ``history.csv`` and the PNG plots; every file is written to a
-temporary name and renamed, so nothing already there is ever half-overwritten.  A run
-holds the folder's lock from start to end (:mod:`rnnx.cli.runfolder`); a folder that
-holds anything is reused only with ``--resume`` or ``--overwrite``.
-
-The order of a run's last writes makes every kill recoverable: the last epoch's
-checkpoint, then ``model.npz``, ``history.csv``, the plots and ``metrics.json``, then the
-checkpoint again, marked ``finished``.  ``--resume`` of a finished run rewrites nothing;
-of one killed after its last epoch it writes only what is missing.
-
-A checkpoint records where its data came from: a preset, or the CSV's absolute path,
-size and SHA-256; a resumed run refuses a CSV that changed unless told
-``--allow-changed-data``, and ``predict``/``forecast`` read a run's CSV only after its
-hash matches.  SIGINT, SIGTERM and SIGHUP stop a run at the next batch: the epoch in
-progress is undone, a checkpoint of the last complete one written, and the exit status
-is 128 + the signal's number.
+Its folder (``checkpoint.npz``, ``model.npz``, ``metrics.json``, ``history.csv``, the plots) is
+written as :mod:`rnnx.cli.run` says: the lock, the write order, signals and errors, one line
+each.  A checkpoint records where its data came from (a preset, or the CSV's absolute path,
+size and SHA-256): a resumed run refuses a CSV that changed unless ``--allow-changed-data``,
+and ``predict``/``forecast`` read a run's CSV only after its hash matches.
 """
 
 from __future__ import annotations

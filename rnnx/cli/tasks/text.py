@@ -2,19 +2,13 @@
 (:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
 ``rnnx train --resume DIR`` continues one (:func:`resume_run`).
 
-:func:`start_run` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
-(``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
-``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
-``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
-``--quiet``; any other one given is refused, one line naming it.  Defaults where a flag is
-not given: an RNN of 100 units, one layer, Adagrad lr 0.1 (eps 1e-8; another --optimizer:
-its own default lr), 25 characters per update, 1 stream, 1 epoch, clip 5, a checkpoint
-every 1000 updates.
+:func:`start_run` trains from the flags :mod:`rnnx.cli.table` gives the ``text`` task (its
+defaults: :data:`DEFAULTS`, min-char-rnn's); any other flag given is refused, one line.
 
 The text (a UTF-8 file, or ``bundled``: :func:`rnnx.text.bundled_text`) is split 90/10: the
 first 90% trains, the last 10% gives the validation bits per character.  The vocabulary is
-every character of the whole text.  The run folder (default ``runs/<text name>``), written
-under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this order:
+every character of the whole text.  The run folder (default ``runs/<text name>``) is
+written as :mod:`rnnx.cli.run` says (the lock, signals, errors), in this order:
 
 - ``checkpoint.npz`` (:func:`rnnx.training.state.save_state`: ``fit-state`` version 2, the run's record in
   ``run``; a folder of an older rnnx has a ``text-state`` file, which resumes too) every
@@ -32,11 +26,9 @@ under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this
   character of the trained model, updates, seconds, settings;
 - ``checkpoint.npz`` again, its record marked ``finished``.
 
-SIGINT, SIGTERM and SIGHUP stop a run before its next update (:mod:`rnnx.cli.signals`): the
-last complete update's state is kept in checkpoint.npz and the exit status is 128 + the
-signal's number; a second signal stops at once.  ``--resume`` continues with the run's own
-settings (``--max-updates``/``--epochs`` may extend it) and bit for bit as an uninterrupted
-run; it refuses a text file whose bytes changed unless ``--allow-changed-data``.
+``--resume`` continues with the run's own settings (``--max-updates``/``--epochs`` may extend
+it), bit for bit as an uninterrupted run; a text whose bytes changed is refused unless
+``--allow-changed-data``.
 """
 
 from __future__ import annotations
