@@ -583,29 +583,12 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
 
 
 # -- the files ------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_png(plt, fig, path: str) -> None:
-    from rnnx.io import atomic
-
-    try:
-        with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=110, format="png")
-    finally:
-        plt.close(fig)
-
-
 def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str) -> None:
     """Training and validation cross-entropy (left axis) and validation accuracy (right
     axis) per epoch, the best validation epoch marked."""
-    plt = _plt()
+    from rnnx import plots
+
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
     ax.plot(ep, [r["loss"] for r in history], label="train loss")
@@ -623,12 +606,14 @@ def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str
     lines = ax.get_legend_handles_labels(), acc.get_legend_handles_labels()
     ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="center right")
     ax.set_title(title)
-    _save_png(plt, fig, path)
+    plots.save(plt, fig, path)
 
 
 def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: str) -> None:
     """The test confusion matrix: rows the true class, columns the predicted, each cell's count."""
-    plt = _plt()
+    from rnnx import plots
+
+    plt = plots.pyplot()
     n = len(classes)
     size = min(12.0, 4.5 + 0.5 * n)
     fig, ax = plt.subplots(figsize=(size, size), layout="constrained")
@@ -645,7 +630,7 @@ def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: st
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=9)
-    _save_png(plt, fig, path)
+    plots.save(plt, fig, path)
 
 
 def _record(data: RunData, s: dict, finished: str | None) -> dict:
