@@ -73,7 +73,7 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
               f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
                                                                                      params):
-        ds = _windows(app, folder, meta, s, csv, columns, target, dtype, model)
+        ds = app.model_windows(folder, meta, s, csv, columns, target, dtype, model)
         name = "test" if csv else part
         p = ds.parts[name]
         if p.n == 0:
@@ -147,22 +147,6 @@ def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[s
     sm = recorder.summary(d)
     return {"probe_size": d["probe_size"], "part": part, "grad_norm": d["gradient"]["grad_norm"],
             "growth": sm.get("growth"), "flow_ratio": sm.get("flow_ratio"), "out": out}
-
-
-def _windows(app, folder, meta, s: TrainSettings, csv, columns, target, dtype, model):
-    from rnnx import data
-    from rnnx.dataset import build
-
-    if s.table:
-        return app.table_windows(folder, meta, s, csv, columns, target, dtype)
-    series = app.stored_series(s, meta, csv, columns)
-    xp = target.namespace()
-    try:
-        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
-    except data.DataError as e:
-        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}") from None
 
 
 def _check_out(out: str, files: list[str], overwrite: bool) -> None:

@@ -754,6 +754,23 @@ def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, co
                        f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
 
 
+def model_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
+                  dtype: str, model: Model) -> Dataset:
+    """The windows a run's model reads (``predict``, ``diagnose --model``): its run's own, or
+    every window of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    if s.table:
+        return table_windows(folder, meta, s, csv, columns, target, dtype)
+    series = stored_series(s, meta, csv, columns)
+    xp = target.namespace()
+    try:
+        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
+    except data.DataError as e:  # the series against the model's window: name the one at fault
+        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
+                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+
+
 def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
             backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
@@ -761,19 +778,7 @@ def predict(folder: str, *, csv: str | None = None, columns: dict | None = None,
     given (:func:`check_columns`)."""
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = out_file(folder, out, "predictions.csv", overwrite=overwrite)
-        xp = target.namespace()
-        if s.table:
-            ds = table_windows(folder, meta, s, csv, columns, target, dtype)
-        else:
-            series = stored_series(s, meta, csv, columns)
-            try:
-                ds = build(series, window=meta["window"], horizon=meta["horizon"],
-                           split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
-                           xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
-                           norm=data.Normaliser(*meta["norm"]))
-            except data.DataError as e:  # the series against the model's window: name the one at fault
-                raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
-                               f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+        ds = model_windows(folder, meta, s, csv, columns, target, dtype, model)
         test = ds.parts["test"]
         preds = WindowScores(model, ds, target).predict_all("test", params)
     with writing_into(folder, out):
