@@ -34,7 +34,7 @@ from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "extending", "finished_line", "history_csv", "json_text",
-           "kept", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
+           "kept", "model_of", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
            "target", "target_for", "training", "versions", "writing_into"]
 
 
@@ -116,6 +116,16 @@ def distribution_for(s: Any) -> Any:
 def setting(s: Any, key: str, default: Any = None) -> Any:
     """A run's setting ``key`` from ``s``: a task's settings mapping or an object with them as attributes."""
     return s.get(key, default) if isinstance(s, dict) else getattr(s, key, default)
+
+
+def model_of(s: Any, n_in: int, n_out: int, **task: Any) -> Any:
+    """Every task's model (a :class:`rnnx.model.Model`, no array allocated): the settings
+    ``s``' ``cell``, ``hidden``, ``layers``, ``bidirectional`` and ``model_options``, ``n_in``
+    inputs and ``n_out`` outputs, and the ``task``'s own keywords (its objective...)."""
+    from rnnx.model import Model
+
+    return Model(setting(s, "cell"), n_in, setting(s, "hidden"), n_out, num_layers=setting(s, "layers"),
+                 bidirectional=bool(setting(s, "bidirectional")), **(setting(s, "model_options") or {}), **task)
 
 
 def optimizer_for(s: Any, **extra: Any) -> Any:

@@ -453,12 +453,8 @@ def _library(e: Exception) -> AppError:
 def build_model(s: dict, n_in: int, n_classes: int, kind: str):
     """The classifier the settings ``s`` describe: ``n_in`` inputs, ``n_classes`` logits, one
     per sequence or per step (``kind``)."""
-    from rnnx.model import Model
-
     try:
-        return Model(s["cell"], n_in, s["hidden"], n_classes, num_layers=s["layers"],
-                     bidirectional=s["bidirectional"], objective="many-to-many" if kind == "per-step" else "many-to-one",
-                     **s["model_options"])
+        return run.model_of(s, n_in, n_classes, objective="many-to-many" if kind == "per-step" else "many-to-one")
     except (ValueError, TypeError) as e:
         raise _library(e) from None
 

@@ -110,11 +110,9 @@ def _split(ids: Any, seq_len: int, streams: int) -> int:
 
 def _model(s: dict, vocab_size: int, args: argparse.Namespace):
     from rnnx.cli import settings
-    from rnnx.model import Model
 
     options = {k: getattr(args, k) for k in settings.all_options() if getattr(args, k, None) is not None}
-    return Model(s["cell"], vocab_size, s["hidden"], vocab_size, objective="many-to-many", num_layers=s["layers"],
-                 **options)
+    return run.model_of({**s, "model_options": options}, vocab_size, vocab_size, objective="many-to-many")
 
 
 class _Reporter:
