@@ -34,7 +34,7 @@ from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "extending", "finished_line", "history_csv", "json_text",
-           "kept", "model_of", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
+           "check_params", "kept", "model_of", "model_target", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
            "target", "target_for", "training", "versions", "writing_into"]
 
 
@@ -84,6 +84,23 @@ def target_for(backend: str, device: str | None):
     if why:
         raise AppError(f"--{'device' if device else 'backend'}: {t.id} is not usable here: {why}")
     return t
+
+
+def model_target(backend: str | None, device: str | None, s: Any):
+    """Where a command on a trained run (``predict``, ``forecast``, ``diagnose --model``)
+    computes: ``backend``, default the run's own (``s``: its settings), and ``device``, default
+    the run's own where it is the run's backend (:func:`target_for`)."""
+    return target_for(backend or setting(s, "backend"), device if backend else (device or setting(s, "device")))
+
+
+def check_params(path: str, model: Any, params: dict, xp: Any) -> None:
+    """A stored model's parameters ``params`` (of the file ``path``): one AppError naming the
+    first number that is not finite, if any."""
+    from rnnx import checks
+
+    bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
+    if bad is not None:
+        raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
 
 
 def target(backend: str, device: str | None, dtype: str):

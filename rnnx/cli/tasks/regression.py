@@ -661,17 +661,12 @@ def loaded_model(folder: str, backend: str | None, device: str | None, *, from_c
     meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
     if from_checkpoint:
         meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
-    target = target_for(backend or s.backend, device if backend else (device or s.device))
+    target = run.model_target(backend, device, s)
     with target.scope():
         dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
         model = Model.from_config(meta["model"])
         params = _restore(groups, model, target, dtype, path, "params")
-        from rnnx import checks
-
-        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()],
-                                      xp=target.namespace())
-        if bad is not None:
-            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        run.check_params(path, model, params, target.namespace())
         yield meta, s, target, dtype, model, params
 
 
