@@ -87,15 +87,13 @@ def target_for(backend: str, device: str | None):
 
 
 def model_target(backend: str | None, device: str | None, s: Any):
-    """Where a command on a trained run (``predict``, ``forecast``, ``diagnose --model``)
-    computes: ``backend``, default the run's own (``s``: its settings), and ``device``, default
-    the run's own where it is the run's backend (:func:`target_for`)."""
+    """Where ``predict``/``forecast``/``diagnose`` compute on a run (``s``: its settings): its
+    backend and device unless given."""
     return target_for(backend or setting(s, "backend"), device if backend else (device or setting(s, "device")))
 
 
 def check_params(path: str, model: Any, params: dict, xp: Any) -> None:
-    """A stored model's parameters ``params`` (of the file ``path``): one AppError naming the
-    first number that is not finite, if any."""
+    """One AppError naming the first non-finite number of a stored model's ``params``."""
     from rnnx import checks
 
     bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
@@ -131,14 +129,13 @@ def distribution_for(s: Any) -> Any:
 
 
 def setting(s: Any, key: str, default: Any = None) -> Any:
-    """A run's setting ``key`` from ``s``: a task's settings mapping or an object with them as attributes."""
+    """Setting ``key`` of ``s``, a task's settings mapping or object."""
     return s.get(key, default) if isinstance(s, dict) else getattr(s, key, default)
 
 
 def model_of(s: Any, n_in: int, n_out: int, **task: Any) -> Any:
-    """Every task's model (a :class:`rnnx.model.Model`, no array allocated): the settings
-    ``s``' ``cell``, ``hidden``, ``layers``, ``bidirectional`` and ``model_options``, ``n_in``
-    inputs and ``n_out`` outputs, and the ``task``'s own keywords (its objective...)."""
+    """Every task's :class:`rnnx.model.Model` (no array allocated) of its settings ``s``, with
+    ``n_in`` inputs, ``n_out`` outputs and the ``task``'s own keywords (its objective...)."""
     from rnnx.model import Model
 
     return Model(setting(s, "cell"), n_in, setting(s, "hidden"), n_out, num_layers=setting(s, "layers"),
@@ -146,10 +143,8 @@ def model_of(s: Any, n_in: int, n_out: int, **task: Any) -> Any:
 
 
 def optimizer_for(s: Any, **extra: Any) -> Any:
-    """Every task's optimizer: :func:`rnnx.optim.make` of the settings ``s``' ``optimizer`` and
-    ``lr`` (None: the optimizer's own), with ``momentum`` and ``nesterov`` where set and the
-    task's ``extra`` hyper-parameters; an unknown name or a bad value is the library's
-    ValueError naming the parameter (``optimizer: expected one of ...``)."""
+    """Every task's optimizer, :func:`rnnx.optim.make` of its settings ``s`` (``momentum``,
+    ``nesterov`` where set) and ``extra``; a bad one is the library's ValueError naming it."""
     from rnnx import optim
 
     hyper = {"momentum": setting(s, "momentum")} if setting(s, "momentum") else {}
@@ -159,8 +154,7 @@ def optimizer_for(s: Any, **extra: Any) -> Any:
 
 
 def history_csv(rows: Sequence[dict], fields: Sequence[str] | None = None, *, end: str = "\r\n") -> str:
-    """Every task's ``history.csv``: a header of ``fields`` (default: the first row's keys; no
-    rows and no fields, an empty file), then one line per row, each ending with ``end``."""
+    """Every task's ``history.csv``: a header of ``fields`` (default: the first row's keys), the rows."""
     import csv
     import io
 
@@ -174,8 +168,7 @@ def history_csv(rows: Sequence[dict], fields: Sequence[str] | None = None, *, en
 
 
 def json_text(obj: Any) -> str:
-    """Every task's ``metrics.json`` (and its other JSON records): indented, a number that is
-    not finite written as null (:func:`rnnx.io.jsonfile.finite_or_null`), a final newline."""
+    """Every task's JSON files: indented, a non-finite number as null, a final newline."""
     import json
 
     from rnnx.io.jsonfile import finite_or_null
@@ -228,11 +221,8 @@ def new_run(out: str, *, overwrite: bool, work: Callable[[str], Any], undo: Sequ
 
 
 def extending(folder: str, at: int, done: Any, epochs: int | None, dask: dict) -> bool:
-    """``--resume`` of a run that counts epochs (regression, classification), at epoch ``at``,
-    ``done`` its marker (None: not finished), ``epochs`` the ``--epochs`` given, ``dask`` the
-    ``--dask-*`` given (None: not): ``--dask-*`` without ``--epochs`` on a finished run, and
-    ``--epochs`` that adds none, are refused (one line; nothing changed).  Whether nothing
-    trains (a finished run, not extended: :func:`finished_line` says so)."""
+    """``--resume`` of a run at epoch ``at`` (``done``: its finished marker) with the ``--epochs``
+    and ``--dask-*`` given: one that trains nothing refused; True for a finished run not extended."""
     flag = next((flag_for(k) for k, v in dask.items() if v is not None), None)
     if done and epochs is None and flag is not None:
         raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "

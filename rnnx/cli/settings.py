@@ -142,16 +142,8 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     (``nonlinearity=...``); an option
     given that the chosen cell does not have is an error naming it.
 
-    Refused (:class:`AppError`, code 2, one line naming the flag, what it got and what is
-    expected): ``--preset`` with ``--csv``/``--column``, ``--column`` without ``--csv``;
-    counts below 1 (``--epochs``, ``--batch-size``, ``--window``, ``--horizon``,
-    ``--hidden``, ``--layers``), ``--checkpoint-every`` below 0, ``--lr``/``--clip-value``/
-    ``--clip-norm`` not finite and > 0, ``--momentum`` outside [0, 1), ``--early-stopping``
-    below 1; a ``--split`` that is not three fractions in [0, 1] summing to 1 with train and
-    test > 0, or has no validation part under early stopping; ``--momentum`` > 0 or
-    ``--nesterov`` with an optimizer other than sgd, ``--nesterov`` with momentum 0;
-    ``--tbptt`` other than K1,K2 with 1 <= K1 <= K2 <= window, or without ``--objective
-    many-to-many``, or with ``--bidirectional`` (:func:`check_settings`)."""
+    Refused (:class:`AppError`, code 2, one line naming the flag): ``--preset`` with ``--csv``
+    (:func:`_check_data_source`), and what :func:`check_settings` refuses."""
     known = set(FIELDS) | set(all_options()) | {"column"}
     extra = sorted(set(given) - known)
     if extra:

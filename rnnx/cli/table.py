@@ -30,27 +30,9 @@ from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
-__all__ = [
-    "DEFAULTS",
-    "FLAGS",
-    "NOT_SETTINGS",
-    "RESUMABLE",
-    "RESUME_ONLY",
-    "RUNS",
-    "TASKS",
-    "TOPICS",
-    "Flag",
-    "add_arguments",
-    "all_options",
-    "cells_with",
-    "defaults_of",
-    "given",
-    "options_of",
-    "turned_off",
-    "refuse_changed",
-    "refuse_unused",
-    "used",
-]
+__all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "TASKS", "TOPICS", "Flag",
+           "add_arguments", "all_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
+           "refuse_changed", "refuse_unused", "used"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
 TASKS = ("regression", "classification", "text")

@@ -190,18 +190,11 @@ def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
 
 
 def resume_panel(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run (:func:`rnnx.cli.tasks.classification.holds_run`): continue it
-    from ``DIR/checkpoint.npz`` with its own settings and data (the record that file holds,
-    checked against ``classes.json``: :func:`run_of`), to its ``--epochs`` or to
-    ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished
-    run without ``--epochs`` is reported and nothing is written.  The data files are
-    hashed before they are read: a changed one is refused unless
-    ``args.allow_changed_data``.  Where it trains comes from the command line only
-    (``args.dask_scheduler`` / ``dask_workers`` / ``dask_timeout``; none: this process), never
-    from ``classes.json``, whose stored values are compared in one note line
-    (:func:`rnnx.cli.settings.placement`).  A refused resume changes no file: the record is
-    rewritten only once the run has started (:func:`rnnx.cli.tasks.classification.train_in`).  The
-    other flags are refused by ``rnnx train``'s parser."""
+    """``rnnx train --resume DIR`` of a classification run: continued from its checkpoint with its
+    own settings and data (its record, checked against ``classes.json``: :func:`run_of`), to its
+    ``--epochs`` or to ``args.epochs``; one line printed.  The data files are hashed before they
+    are read (a changed one refused unless ``--allow-changed-data``); where it trains comes from
+    the command line only (:func:`rnnx.cli.settings.placement`); a refused resume changes no file."""
     from rnnx.cli.runfolder import Lock
 
     t_start = time.perf_counter()

@@ -347,14 +347,9 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
 def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
            dask: dict | None = None) -> dict:
     """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
-    ``epochs`` extends it (also a finished one).  A finished run without ``epochs`` is
-    reported as finished and nothing is written (``{"finished": True, ...}``).
-
-    ``dask``: the command line's ``dask_scheduler`` / ``dask_workers`` / ``dask_timeout``
-    (None: not given).  Where the run trains comes from them only, never from the
-    checkpoint (a file is data: it names no address or process count to use); the stored
-    ones are compared and a difference said in one note line
-    (:func:`rnnx.cli.settings.placement`)."""
+    ``epochs`` extends it (also a finished one; without it a finished run is reported,
+    ``{"finished": True, ...}``, and nothing written).  ``dask``: the ``--dask-*`` given, where
+    it trains (never the file's: :func:`rnnx.cli.settings.placement`)."""
     from rnnx.cli import settings
 
     dask = {k: (dask or {}).get(k) for k in settings.DASK}
