@@ -17,7 +17,7 @@ from typing import Any
 
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, turned_off  # noqa: F401
+from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
 from rnnx.dataset import PRESETS
 
 _D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
@@ -161,12 +161,8 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     s = {**from_preset, **explicit}
     s.update(dict.fromkeys(turned_off([UNSET[key] for key in unset], explicit)))
     cell = s.get("cell", TrainSettings.cell)
-    applies = defaults_of(cell)
-    for k in all_options():
-        if k in explicit and k not in applies:
-            only = ", ".join(cells_with(k))
-            raise AppError(f"{flag_for(k)}: applies to --cell {only} only, got --cell {cell}")
-    opts = {k: s.get(k, default) for k, default in applies.items()}  # a preset's other cell's: dropped
+    cell_options(explicit, cell)
+    opts = {k: s.get(k, default) for k, default in defaults_of(cell).items()}  # a preset's other cell's: dropped
     settings = TrainSettings(**{k: v for k, v in s.items() if k in FIELDS}, model_options=opts)
     check_settings(settings, explicit)
     return settings

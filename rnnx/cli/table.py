@@ -31,7 +31,7 @@ from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
 __all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "TASKS", "TOPICS", "Flag",
-           "add_arguments", "all_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
+           "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
            "refuse_changed", "refuse_unused", "used"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
@@ -235,6 +235,16 @@ def cells_with(option: str) -> tuple[str, ...]:
 
 def defaults_of(cell: str) -> dict[str, Any]:
     return {o.name: o.default for o in options_of(cell)}
+
+
+def cell_options(given: Mapping[str, Any], cell: str) -> dict[str, Any]:
+    """The layer and cell options ``given`` (None: not given) for every task; one that ``cell``
+    lacks is refused, one line naming it and the cells that have it."""
+    applies = defaults_of(cell)
+    for k in all_options():
+        if given.get(k) is not None and k not in applies:
+            raise AppError(f"{flag_for(k)}: applies to --cell {', '.join(cells_with(k))} only, got --cell {cell}")
+    return {k: given[k] for k in all_options() if given.get(k) is not None}
 
 
 def _option_rows() -> list[Flag]:

@@ -138,7 +138,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         raise AppError("--min-epochs: delays early stopping, which --no-early-stopping turned off; expected one of "
                        "them")
     check_values(s)
-    s["model_options"] = _model_options(args, s["cell"])
+    s["model_options"] = table.cell_options(vars(args), s["cell"])
     from rnnx.cli import run_diagnostics
 
     run_diagnostics.check(s["diagnostics"], s["probe_size"], s["cell"],
@@ -173,24 +173,6 @@ def check_dask(s: dict[str, Any], *, timeout_given: bool) -> None:
     given = {k: v for k, v in s.items() if k != "dask_timeout" or timeout_given}  # named as they are, no origin
     settings.check_dask(SimpleNamespace(**s), given)
     settings.check_devices(SimpleNamespace(**s), given)
-
-
-def _model_options(args: argparse.Namespace, cell: str) -> dict[str, Any]:
-    """The layer and cell options given (``--dropout``, ``--nonlinearity``...), each one the
-    chosen cell has."""
-    from rnnx.cli import settings
-
-    applies = settings.defaults_of(cell)
-    out = {}
-    for name in settings.all_options():
-        v = getattr(args, name, None)
-        if v is None:
-            continue
-        if name not in applies:
-            raise AppError(f"{flag_for(name)}: applies to --cell {', '.join(settings.cells_with(name))} only, got "
-                           f"--cell {cell}")
-        out[name] = v
-    return out
 
 
 def _split_fractions(args: argparse.Namespace, has_test: bool, flag: str) -> tuple[float, ...]:

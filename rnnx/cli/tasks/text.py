@@ -108,13 +108,6 @@ def _split(ids: Any, seq_len: int, streams: int) -> int:
     return cut
 
 
-def _model(s: dict, vocab_size: int, args: argparse.Namespace):
-    from rnnx.cli import settings
-
-    options = {k: getattr(args, k) for k in settings.all_options() if getattr(args, k, None) is not None}
-    return run.model_of({**s, "model_options": options}, vocab_size, vocab_size, objective="many-to-many")
-
-
 class _Reporter:
     """``on_update`` of :func:`rnnx.text.fit_text`: a progress line on stderr every tenth
     of the run (unless ``quiet``) and a sample on stdout every ``sample_every`` updates;
@@ -231,17 +224,15 @@ def start_run(args: argparse.Namespace) -> int:
     name, text, source = _load(args.text)
     out = args.out if args.out is not None else os.path.join("runs", name)
     run.check_new(out, overwrite=args.overwrite)
-    target = run.target_for(s["backend"], s["device"])
+    options = table.cell_options(vars(args), s["cell"])
+    target = run.target(s["backend"], s["device"], s["dtype"])
     with target.scope():
-        if s["dtype"] not in target.dtypes():
-            raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
         vocab = T.Vocabulary.from_text(text)
-        from rnnx.cli import bounds, settings
+        from rnnx.cli import bounds
 
         bounds.check_text(s, vocabulary=vocab.size, source=f"--text {args.text}",  # before the model's arrays
-                          model_options={k: getattr(args, k) for k in settings.all_options()
-                                         if getattr(args, k, None) is not None})
-        model = _model(s, vocab.size, args)
+                          model_options=options)
+        model = run.model_of({**s, "model_options": options}, vocab.size, vocab.size, objective="many-to-many")
         m = run.new_run(out, overwrite=args.overwrite, work=lambda o: _train_in(o, s, name, text, source, target, t_start,
                                                                     model=model, vocab=vocab, quiet=args.quiet))
     _summary(m, s, out)
