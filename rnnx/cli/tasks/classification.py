@@ -61,7 +61,7 @@ __all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run"
            "start_run", "wants",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
            "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
-           "positive_int", "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
+           "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
@@ -121,12 +121,6 @@ def _data_flag(args: argparse.Namespace) -> str:
     if not given:
         raise AppError("train: give --npz FILE, --ts TRAIN.ts or --uea NAME for a classification run")
     return given[0]
-
-
-def positive_int(key: str, v: Any, name=flag_for) -> None:
-    """An AppError naming the flag (``name(key)``) unless ``v`` is an int >= 1 (not a bool)."""
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise AppError(f"{name(key)}: expected a positive integer, got {v!r}")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:

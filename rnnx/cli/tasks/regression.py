@@ -30,6 +30,7 @@ from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.run import distribution_for, optimizer_for, out_file, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
+from rnnx.cli.signals import stage
 from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
@@ -309,10 +310,6 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
     return meta, groups, s
 
 
-def load_run(folder: str) -> tuple[dict, dict, TrainSettings]:
-    return _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
-
-
 def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
     arrs = groups.get(group, {})
     try:
@@ -360,7 +357,7 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
                        "first checkpoint: start it again with --out)")
     table.check({"epochs": epochs}, TASK)
     with Lock(folder, option="--resume") as lock:
-        meta, groups, s = load_run(folder)
+        meta, groups, s = _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
         placed, note = settings.placement(meta.get("settings") or {}, dask)
         s = dataclasses.replace(s, **placed)
         settings.check_resumed_dask(s, dask)
@@ -512,7 +509,8 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         use = st.best_params if (s.early_stopping and st.best_params is not None) else final
         with t.results():
             _fill_train_mse(series, st, final)
-            metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
+            with stage("metrics.json"):
+                metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
             if rec is not None:
                 run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
@@ -536,16 +534,7 @@ def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
 
 def _metrics(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
              use: dict, why: str, target, train_seconds, t_start, source: dict):
-    """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
-    a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
-    from rnnx.cli.signals import stage
-
-    with stage("metrics.json"):
-        return _metrics_of(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
-
-
-def _metrics_of(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
-                use: dict, why: str, target, train_seconds, t_start, source: dict):
+    """metrics.json's record (its failure said as ``writing metrics.json: ...``)."""
     ds = scores.ds
     m = {
         "preset": s.preset, "csv": s.csv, "inputs": list(ds.inputs) or None,
@@ -589,8 +578,6 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     """history.csv, model.npz and the plots.  A failure names its stage (``writing
     model.npz: ...``, :func:`rnnx.cli.signals.stage`; the run stays resumable); a plot that
     cannot be drawn is left out with a note naming it (:func:`_plot`), never failing the run."""
-    from rnnx.cli.signals import stage
-
     with stage("history.csv"):
         history = [history_row(r) for r in st.history]
         atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(history))
@@ -630,8 +617,6 @@ def _plot(path: str, draw) -> None:
     ValueError, OverflowError or FloatingPointError from its range arithmetic) is left out
     with a note naming it, and an older file of that name removed (it would show another
     state of the run).  Other failures name the stage (``writing predictions.png: ...``)."""
-    from rnnx.cli.signals import stage
-
     with stage(os.path.basename(path)):
         try:
             draw(path)
