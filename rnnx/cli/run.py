@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "extending", "finished_line", "history_csv", "json_text",
+__all__ = ["CHANGED", "Training", "changed_note", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "extending", "finished_line", "history_csv", "json_text",
            "check_params", "kept", "model_of", "model_target", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
            "target", "target_for", "training", "versions", "writing_into"]
 
@@ -237,6 +238,18 @@ def finished_line(folder: str, epochs: int, stopped: str, best: int) -> str:
     """What ``rnnx train --resume`` of a finished run prints (:func:`extending`)."""
     return (f"rnnx train: {folder} is finished ({epochs} epochs, {stopped}, best val epoch {best}); nothing was "
             f"changed; extend it with --resume {folder} --epochs N")
+
+
+#: How a refusal of a resumed run's changed data ends (every task's).
+CHANGED = "resume on it as it is now with --allow-changed-data, or restore it"
+
+
+def changed_note(what: Any, recorded: dict, now: dict, unit: str, n: int) -> None:
+    """``--allow-changed-data``: one note line when the file ``what`` now (``now``'s
+    ``sha256``) is not the one the run ``recorded``; it trains on from ``unit`` ``n``."""
+    if now.get("sha256") != recorded.get("sha256"):
+        print(f"rnnx train: note: {what} changed since the run began (--allow-changed-data): training on it as it "
+              f"is now from {unit} {n}", file=sys.stderr)
 
 
 def continue_run(folder: str, lock: Lock, *, fresh: bool = False) -> None:

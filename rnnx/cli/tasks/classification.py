@@ -262,7 +262,7 @@ def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, op
         paths, wants = [stored["path"], stored.get("test_path")], [stored["sha256"], stored.get("test_sha256")]
     flags = [option or flag, option or ("uea" if flag == "uea" else "test_ts")]
     hints = [f"predict on it as it is now with --{'npz' if flag == 'npz' else 'ts'} {shlex.quote(p or '')}"
-             if option == "--model" else "resume on it as it is now with --allow-changed-data, or restore it"
+             if option == "--model" else run.CHANGED
              for p in paths]
     files = [None if p is None else _hashed(p, w, option=option or f"--{flag}", allow_changed=allow_changed, hint=h)
              for p, w, h in zip(paths, wants, hints)]

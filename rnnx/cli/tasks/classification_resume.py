@@ -10,7 +10,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from typing import Any
 
@@ -238,9 +237,8 @@ def resume_panel(args: argparse.Namespace) -> int:
                          allow_changed=args.allow_changed_data, stats=(std["mean"], std["std"]))
             _same_run(data, record, folder)
             for part in ("", "test_"):
-                if data.source[f"{part}sha256"] != record["data"].get(f"{part}sha256"):
-                    print(f"rnnx train: note: {data.source[f'{part}path']} changed since the run began "
-                          f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
+                run.changed_note(data.source[f"{part}path"], {"sha256": record["data"].get(f"{part}sha256")},
+                                 {"sha256": data.source[f"{part}sha256"]}, "epoch", at + 1)
             tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
             bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
                                n_classes=len(data.classes), per_step=data.kind == "per-step",

@@ -143,7 +143,7 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
                                   missing=s.missing, sha256=want)
     except data.DataChanged as e:
         if option == "--resume":
-            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+            raise AppError(f"--resume: {e}; {run.CHANGED}") from None
         raise AppError(f"{option}: {e}; predict on a file as it is now with --csv FILE") from None
     except data.DataError as e:  # the inputs default to the targets: name the flag that was given
         if s.inputs is None and str(e).startswith("inputs: "):
@@ -396,9 +396,8 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
         series, source = series_for(s)
     if s.csv is not None:
         bounds.check_fits(s, series_length=len(series.values))
-    if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
-        print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
-              f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
+    if meta is not None and meta.get("data"):
+        run.changed_note(s.csv, meta["data"], source, "epoch", meta["epoch"] + 1)
     norms = stored_norms(meta, s, os.path.join(out, CHECKPOINT), "--resume") if meta is not None else None
     scalers = tuple(data.Normaliser(*v) for v in meta["scalers"]) if meta is not None and meta.get("scalers") else None
     try:

@@ -309,7 +309,7 @@ def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
     try:
         text, digest = T.read_text_digest(src["path"], sha256=None if allow_changed else src.get("sha256"))
     except data.DataChanged as e:
-        raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+        raise AppError(f"--resume: {e}; {run.CHANGED}") from None
     return text, {"name": src.get("name"), "path": src["path"], "bytes": os.path.getsize(src["path"]),
                   "sha256": digest}
 
@@ -359,10 +359,7 @@ def resume_run(args: argparse.Namespace) -> int:
         if missing is not None:
             raise AppError(f"--resume: the text now holds {missing!r}, a character outside the run's vocabulary of "
                            f"{vocab.size}; restore the text it trained on (nothing was changed)")
-        if source["sha256"] != rec["text"].get("sha256"):
-            print(f"rnnx train: note: {source['path'] or source['name']} changed since the run began "
-                  f"(--allow-changed-data): training on it as it is now from update {st.updates + 1}",
-                  file=sys.stderr)
+        run.changed_note(source["path"] or source["name"], rec["text"], source, "update", st.updates + 1)
         ids = vocab.encode(text)
         train_ids = ids[:_split(ids, s["seq_len"], s["streams"])]
         total = _total(s, train_ids)
