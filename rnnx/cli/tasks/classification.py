@@ -750,5 +750,4 @@ def resume_run(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.tasks.classification_resume.resume_panel`."""
     from rnnx.cli.tasks import classification_resume
 
-    table.refuse_changed(args, TASK)
     return classification_resume.resume_panel(args)

@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from rnnx.cli import bounds, run, runfolder, settings, table
+from rnnx.cli import bounds, run, runfolder, settings
 from rnnx.cli.tasks import classification as panel_app
 from rnnx.cli.errors import AppError
 from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model,
@@ -198,7 +198,6 @@ def resume_panel(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     folder, epochs = args.resume, args.epochs
-    table.check({"epochs": epochs}, "classification")
     ckpt = os.path.join(folder, runfolder.CHECKPOINT)
     if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "

@@ -93,7 +93,6 @@ def resume_run(args: argparse.Namespace) -> int:
     (``--epochs`` extends it; ``--dask-*``: where it trains now)."""
     from rnnx.cli.settings import DASK
 
-    table.refuse_changed(args, TASK)
     m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
                dask={k: getattr(args, k) for k in DASK})
     if m.get("finished"):

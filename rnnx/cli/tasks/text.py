@@ -339,8 +339,6 @@ def resume_run(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     folder = args.resume
-    table.refuse_changed(args, TASK)
-    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, TASK)
     with runfolder.Lock(folder, option="--resume") as lock:
         st, meta, rec = _stored_run(folder)
         s = dict(rec["settings"])
