@@ -67,7 +67,7 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     _check_out(out, files, overwrite)
     unfinished = _unfinished(folder)
     if unfinished:
-        epoch = run.checkpoint_epoch(folder)
+        epoch = run.kept(folder)
         print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
               f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
@@ -124,7 +124,7 @@ def _probe(what: Any, probe_size: int, seed: int, folder: str, target, model, pa
         rec.start(model, x, y, lengths, jit=target.capabilities.jit, **start)
     except ValueError as e:
         raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-    epoch = run.checkpoint_epoch(folder)
+    epoch = run.kept(folder)
     rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
     rec.record_gradient(params)
     return rec

@@ -17,7 +17,7 @@ text): the same steps, in the same order, for each.
    last (its module says the order; :meth:`Training.results` around the last writes).
 
 Also here: what a task needs of another's folder-level helpers (:func:`target_for`,
-:func:`distribution_for`, :func:`checkpoint_epoch`), and where ``predict``/``forecast`` may
+:func:`distribution_for`, :func:`kept`), and where ``predict``/``forecast`` may
 write beside a run (:func:`out_file`, :func:`writing_into`).  A task module imports this
 module, never another task's.
 """
@@ -34,9 +34,10 @@ from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["CHANGED", "Training", "changed_note", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "extending", "finished_line", "history_csv", "json_text",
-           "check_params", "kept", "model_of", "model_target", "need", "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "stopped",
-           "target", "target_for", "training", "versions", "writing_into"]
+__all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "check_params", "continue_run", "distribution_for",
+           "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "model_target", "need",
+           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "setting", "stopped", "target",
+           "target_for", "training", "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -361,7 +362,7 @@ def placement_error(e: Exception, settings: Any, out: str, *, started: bool, res
         return AppError(f"--{e}{own}")
     if isinstance(e, Unavailable):
         return e
-    then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
+    then = f"the last checkpoint (epoch {kept(out)}) is kept; continue with: " \
         f"{runfolder.resume_command(out)}" if os.path.exists(os.path.join(out, CHECKPOINT)) else \
         "no checkpoint was written; start the run again"
     return AppError(f"{e}; {then}", code=1)
@@ -385,11 +386,6 @@ def kept(out: str, unit: str = "epoch") -> Any:
                                                                                "updates"]
     except (checkpoint.CheckpointError, KeyError):
         return "?"
-
-
-def checkpoint_epoch(out: str) -> Any:
-    """The epoch of the run's checkpoint (``?`` where it cannot be read)."""
-    return kept(out, "epoch")
 
 
 def stopped_line(out: str, signum: int, kept: str) -> str:

@@ -210,14 +210,6 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_numbers(s: TrainSettings) -> None:
-    """Counts >= 1, --checkpoint-every >= 0, --lr and the clips finite and > 0, --momentum
-    in [0, 1), --early-stopping >= 1: :func:`rnnx.cli.table.check`, as every task's."""
-    from rnnx.cli import table
-
-    table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")
-
-
 def _fractions(split: tuple) -> str:
     return ",".join(f"{f:g}" if isinstance(f, (int, float)) else repr(f) for f in split)
 
@@ -306,14 +298,6 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
                        f"many-to-one), got {_origin('objective', s.objective, s, explicit)}")
     if s.difference and s.loss != "mse":
         raise AppError(f"--difference: applies to regression with mse, got loss {s.loss}")
-
-
-def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """--diagnostics: names of rnnx.recorder.WHAT (or all) the cell has; not with --tbptt;
-    --probe-size >= 1, with --diagnostics only."""
-    from rnnx.cli import run_diagnostics
-
-    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
 def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
@@ -418,13 +402,15 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     """Refuse (AppError, code 2, naming the flag) settings that are out of range or that
     conflict, so a run refuses them before it creates anything: see :func:`resolve`.
     ``explicit``: what the command line gave, to say where a conflicting value came from."""
+    from rnnx.cli import run_diagnostics, table
+
     explicit = {} if explicit is None else explicit
-    _check_numbers(s)
+    table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")  # as every task's
     _check_split(s)
     _check_early_stopping(s, explicit)
     _check_optimizer(s, explicit)
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
-    _check_diagnostics(s, explicit)
+    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
     check_dask(s, explicit)
     check_devices(s, explicit)
