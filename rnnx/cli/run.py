@@ -118,16 +118,17 @@ def check_dtype(t, dtype: str) -> None:
 def distribution_for(s: Any) -> Any:
     """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices;
     ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.dask_parallel.DaskParallel`;
-    else None (``s``: any object with those settings as attributes)."""
-    if getattr(s, "dask_scheduler", None) is not None or getattr(s, "dask_workers", None) is not None:
+    else None (``s``: a task's settings, :func:`setting`)."""
+    if setting(s, "dask_scheduler") is not None or setting(s, "dask_workers") is not None:
         from rnnx.dask_parallel import DaskParallel
 
-        return DaskParallel(s.dask_scheduler, s.dask_workers, timeout=getattr(s, "dask_timeout", 60.0))
-    if s.devices is None:
+        return DaskParallel(setting(s, "dask_scheduler"), setting(s, "dask_workers"),
+                            timeout=setting(s, "dask_timeout", 60.0))
+    if setting(s, "devices") is None:
         return None
     from rnnx.distributed import DataParallel
 
-    return DataParallel(s.devices)
+    return DataParallel(setting(s, "devices"))
 
 
 def setting(s: Any, key: str, default: Any = None) -> Any:
@@ -339,7 +340,7 @@ def placement_error(e: Exception, settings: Any, out: str, *, started: bool, res
     Dask workers lost after it, one line saying what is kept (exit 1); anything else ``e``."""
     from rnnx.backends import Unavailable
 
-    get = settings.get if isinstance(settings, dict) else lambda k: getattr(settings, k, None)
+    get = lambda k: setting(settings, k)  # noqa: E731
     msg = str(e)
     if isinstance(e, (ValueError, TypeError)):
         if started:

@@ -487,9 +487,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
-                           distribution=run.distribution_for(SimpleNamespace(
-                               devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
-                               dask_workers=s.get("dask_workers"), dask_timeout=s.get("dask_timeout", 60.0))))
+                           distribution=run.distribution_for(s))
     except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
         raise run.placement_error(e, s, out, started=False) from None
     finally:
