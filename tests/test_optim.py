@@ -305,7 +305,7 @@ def test_a_regression_run_builds_every_optimizer_and_refuses_an_unknown_name():
     """The run's optimizer is rnnx.optim.make of its settings (TrainConfig.make_optimizer built
     Adagrad for any name it did not know, issue 29; TrainConfig is gone)."""
     from rnnx.cli.settings import resolve
-    from rnnx.cli.tasks.regression import optimizer_for
+    from rnnx.cli.run import optimizer_for
 
     for name in optim.OPTIMIZERS:
         assert type(optimizer_for(resolve({"preset": "seed001", "optimizer": name, "lr": 0.01}))) \

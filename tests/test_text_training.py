@@ -385,6 +385,11 @@ def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
             start_run(_args("--text", src, flag, "0", "--out", str(tmp_path / "x")))
     with pytest.raises(AppError, match=r"^--seq-len: expected a positive integer, got 0$"):
         start_run(_args("--text", src, "--seq-len", "0", "--out", str(tmp_path / "x")))
+    with pytest.raises(AppError, match=r"^--no-clip: turns --clip-value off, but --clip-value 2.0 was given too; "
+                       r"expected one of them$"):  # every task's words (rnnx.cli.table.turned_off)
+        start_run(_args("--text", src, "--no-clip", "--clip-value", "2", "--out", str(tmp_path / "x")))
+    with pytest.raises(AppError, match=r"^--proj-size: applies to --cell lstm only, got --cell rnn$"):
+        start_run(_args("--text", src, "--proj-size", "2", "--out", str(tmp_path / "x")))  # every task's words
     with pytest.raises(AppError, match=r"^--text: 804 characters; the first 90% trains"):
         (tmp_path / "short.txt").write_text(TEXT, encoding="utf-8")
         start_run(_args("--text", str(tmp_path / "short.txt"), "--streams", "100", "--out", str(tmp_path / "x")))

@@ -418,10 +418,9 @@ def format_rows(rows: list[dict]) -> str:
 
 def plot(doc: dict, path: str) -> None:
     """Bar chart of rnnx/anchor ratios (forward+backward), one group per size and cell."""
-    import matplotlib
+    from rnnx import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     rows = [r for r in doc["rows"] if r["kind"] == "rnnx" and r["pass"] == "forward+backward"]
     groups = sorted({(tuple(r["size"]), r["cell"]) for r in rows}, key=lambda g: (g[1], g[0]))
@@ -441,13 +440,7 @@ def plot(doc: dict, path: str) -> None:
     ax.set_ylabel("time / anchor (JAX: / jax.grad; others: / torch.nn)")
     ax.set_title(f"rnnx forward+backward vs the frameworks ({doc['dtype']}); below 1 is faster")
     ax.legend(fontsize=8)
-    from rnnx.io import atomic
-
-    try:
-        with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    plots.save(plt, fig, path)
 
 
 def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,

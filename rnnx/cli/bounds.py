@@ -27,6 +27,8 @@ from rnnx import bounds as lib
 from rnnx import data
 from rnnx.bounds import Estimate, available_memory, human  # noqa: F401 -- this module's names since 0.1
 from rnnx.cli.errors import AppError
+from rnnx.cli.run import model_of as model_of_settings
+from rnnx.cli.run import setting
 from rnnx.cli.runrecord import model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS
@@ -68,15 +70,14 @@ _SLOTS = {"adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 1}
 """Slots of the CLI's optimizers (no momentum or centred rmsprop, no amsgrad: the CLI sets neither)."""
 
 
-def optimizer_slots(s: TrainSettings) -> int:
-    """Per-parameter arrays the optimizer keeps: adam and adamw 2, adagrad and rmsprop 1, sgd 1
-    with momentum, else 0."""
-    return _SLOTS.get(s.optimizer, 1 if s.momentum else 0)
+def optimizer_slots(s: Any) -> int:
+    """Per-parameter arrays the optimizer of any task's settings ``s`` keeps: adam and adamw 2,
+    adagrad and rmsprop 1, sgd 1 with momentum, else 0."""
+    return _SLOTS.get(setting(s, "optimizer"), 1 if setting(s, "momentum") else 0)
 
 
 def _transforms(s: Any) -> int:
-    get = s.get if isinstance(s, dict) else (lambda k, d=None: getattr(s, k, d))
-    return (get("clip_value") is not None) + (get("clip_norm") is not None) + bool(get("freeze", ()))
+    return (setting(s, "clip_value") is not None) + (setting(s, "clip_norm") is not None) + bool(setting(s, "freeze"))
 
 
 def param_copies(s: TrainSettings) -> int:
@@ -267,12 +268,8 @@ def _tensor_bound(model: Model, hidden: int) -> None:
 
 
 def _panel_model(s: dict, n_in: int, n_classes: int, per_step: bool, hidden: int, layers: int) -> Model:
-    return Model(s["cell"], n_in, hidden, n_classes, num_layers=min(layers, 2), bidirectional=s["bidirectional"],
-                 objective="many-to-many" if per_step else "many-to-one", **s["model_options"])
-
-
-def _optimizer_slots(s: dict) -> int:
-    return _SLOTS.get(s["optimizer"], 1 if s.get("momentum") else 0)
+    return model_of_settings({**s, "hidden": hidden, "layers": min(layers, 2)}, n_in, n_classes,
+                             objective="many-to-many" if per_step else "many-to-one")
 
 
 def check_panel(s: dict, *, cases: tuple[int, int, int], fitted: int, n_classes: int, per_step: bool,
@@ -302,7 +299,7 @@ def check_panel(s: dict, *, cases: tuple[int, int, int], fitted: int, n_classes:
         except (ValueError, TypeError):  # e.g. --proj-size above a smaller --hidden: not a way out
             return 1 << 80
         return lib.estimate(m, batch_size=v["batch_size"], steps=t, sequences=fitted, itemsize=b,
-                            slots=_optimizer_slots(s), transforms=_transforms(s), num_layers=v["layers"],
+                            slots=optimizer_slots(s), transforms=_transforms(s), num_layers=v["layers"],
                             extra_bytes=data_bytes).total_bytes
 
     avail = lib.available_memory() if available_bytes is None else available_bytes
@@ -352,8 +349,8 @@ def check_text(s: dict, *, vocabulary: int, source: str, model_options: dict | N
     _layers_bound(s["layers"])
 
     def build(hidden: int, layers: int) -> Model:
-        return Model(s["cell"], vocabulary, hidden, vocabulary, objective="many-to-many",
-                     num_layers=min(layers, 2), **options)
+        return model_of_settings({**s, "hidden": hidden, "layers": min(layers, 2), "model_options": options},
+                                 vocabulary, vocabulary, objective="many-to-many")
 
     try:
         model = build(s["hidden"], s["layers"])
@@ -367,9 +364,8 @@ def check_text(s: dict, *, vocabulary: int, source: str, model_options: dict | N
             m = model if same else build(v["hidden"], v["layers"])
         except (ValueError, TypeError):  # e.g. --proj-size above a smaller --hidden: not a way out
             return 1 << 80
-        slots = _SLOTS.get(s["optimizer"], 0)
-        return lib.estimate(m, batch_size=v["streams"], steps=v["seq_len"], itemsize=b, slots=slots,
-                            transforms=int(s.get("clip_value") is not None), num_layers=v["layers"]).total_bytes
+        return lib.estimate(m, batch_size=v["streams"], steps=v["seq_len"], itemsize=b, slots=optimizer_slots(s),
+                            transforms=_transforms(s), num_layers=v["layers"]).total_bytes
 
     avail = lib.available_memory() if available_bytes is None else available_bytes
     total = need({})

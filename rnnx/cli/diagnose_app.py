@@ -52,7 +52,6 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
                    overwrite: bool, probe_size: int, what: Any, backend: str | None, device: str | None) -> dict:
     """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
     summary printed."""
-    from rnnx import recorder
     from rnnx.cli.tasks import classification as panel_app
     from rnnx.cli.tasks import regression as app
 
@@ -68,24 +67,19 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     _check_out(out, files, overwrite)
     unfinished = _unfinished(folder)
     if unfinished:
-        epoch = run.checkpoint_epoch(folder)
+        epoch = run.kept(folder)
         print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
               f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
                                                                                      params):
-        ds = _windows(app, folder, meta, s, csv, columns, target, dtype, model)
+        ds = app.model_windows(folder, meta, s, csv, columns, target, dtype, model)
         name = "test" if csv else part
         p = ds.parts[name]
         if p.n == 0:
             raise AppError(f"--part: the run's {name} part holds no windows; choose another part")
-        rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=s.seed)
-        try:
-            rec.start(model, p.x, p.y, None, loss=s.loss, loss_name=s.loss, y_axis=p.y.ndim - 2,
-                      clip_value=s.clip_value, clip_norm=s.clip_norm, jit=target.capabilities.jit,
-                      n_name=f"the {name} windows" if not csv else f"{csv!r}")
-        except ValueError as e:
-            raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-        _measure(app, rec, folder, params)
+        rec = _probe(what, probe_size, s.seed, folder, target, model, params, p.x, p.y, None, loss=s.loss,
+                     loss_name=s.loss, y_axis=p.y.ndim - 2, clip_value=s.clip_value, clip_norm=s.clip_norm,
+                     n_name=f"the {name} windows" if not csv else f"{csv!r}")
     what = f"last checkpoint (epoch {epoch}) of a run that did not finish" if unfinished else "trained model"
     return _write(rec, folder, name, csv, out, files, f"{s.name}: {model.cell.upper()} H={s.hidden}, {what}, "
                   f"{name} windows")
@@ -101,11 +95,9 @@ def _unfinished(folder: str) -> bool:
 def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
                     backend: str | None, device: str | None) -> dict:
     """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
-    from rnnx import recorder
     from rnnx.training.sources import prepare
     from rnnx.cli.tasks import classification as panel_app
     from rnnx.cli.tasks import classification_predict as panel_predict
-    from rnnx.cli.tasks import regression as app
 
     with panel_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model, params):
         s = record["settings"]
@@ -114,23 +106,28 @@ def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_si
             raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
         x, y, lengths = panel_app.part_arrays(target, cases, dtype)
         b = prepare(model, x, y, lengths, loss="cross-entropy")
-        rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=s["seed"])
-        try:
-            rec.start(model, b.x, b.y, b.lengths, loss="cross-entropy", loss_name="cross-entropy", y_axis=b.y_axis,
-                      clip_value=s["clip_value"], clip_norm=s["clip_norm"], jit=target.capabilities.jit,
-                      n_name=f"the {part} cases")
-        except ValueError as e:
-            raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-        _measure(app, rec, folder, params)
+        rec = _probe(what, probe_size, s["seed"], folder, target, model, params, b.x, b.y, b.lengths,
+                     loss="cross-entropy", loss_name="cross-entropy", y_axis=b.y_axis, clip_value=s["clip_value"],
+                     clip_norm=s["clip_norm"], n_name=f"the {part} cases")
     return _write(rec, folder, part, None, out, files, f"{os.path.basename(os.path.abspath(folder))}: "
                   f"{model.cell.upper()}, trained model, {part} cases")
 
 
-def _measure(app, rec, folder: str, params: dict) -> None:
-    """The profile (numbered with the epochs the run's checkpoint holds) and the gradient."""
-    epoch = run.checkpoint_epoch(folder)
+def _probe(what: Any, probe_size: int, seed: int, folder: str, target, model, params: dict, x, y, lengths,
+           **start: Any):
+    """The Recorder of ``what`` on the probe batch (``x``, ``y``, ``lengths``; ``start``: how the
+    run computes its loss), its profile numbered with the epochs of the run's checkpoint."""
+    from rnnx import recorder
+
+    rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=seed)
+    try:
+        rec.start(model, x, y, lengths, jit=target.capabilities.jit, **start)
+    except ValueError as e:
+        raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
+    epoch = run.kept(folder)
     rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
     rec.record_gradient(params)
+    return rec
 
 
 def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
@@ -147,22 +144,6 @@ def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[s
     sm = recorder.summary(d)
     return {"probe_size": d["probe_size"], "part": part, "grad_norm": d["gradient"]["grad_norm"],
             "growth": sm.get("growth"), "flow_ratio": sm.get("flow_ratio"), "out": out}
-
-
-def _windows(app, folder, meta, s: TrainSettings, csv, columns, target, dtype, model):
-    from rnnx import data
-    from rnnx.dataset import build
-
-    if s.table:
-        return app.table_windows(folder, meta, s, csv, columns, target, dtype)
-    series = app.stored_series(s, meta, csv, columns)
-    xp = target.namespace()
-    try:
-        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
-    except data.DataError as e:
-        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}") from None
 
 
 def _check_out(out: str, files: list[str], overwrite: bool) -> None:

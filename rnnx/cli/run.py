@@ -17,7 +17,7 @@ text): the same steps, in the same order, for each.
    last (its module says the order; :meth:`Training.results` around the last writes).
 
 Also here: what a task needs of another's folder-level helpers (:func:`target_for`,
-:func:`distribution_for`, :func:`checkpoint_epoch`), and where ``predict``/``forecast`` may
+:func:`distribution_for`, :func:`kept`), and where ``predict``/``forecast`` may
 write beside a run (:func:`out_file`, :func:`writing_into`).  A task module imports this
 module, never another task's.
 """
@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rnnx.cli import runfolder
-from rnnx.cli.errors import AppError, under_flag
+from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["Training", "check_new", "checkpoint_epoch", "continue_run", "distribution_for", "kept", "need",
-           "need_module", "new_run", "out_file", "placement_error", "stopped", "target", "target_for", "training",
-           "versions", "writing_into"]
+__all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "check_params", "continue_run", "distribution_for",
+           "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "model_target", "need",
+           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "setting", "stopped", "target",
+           "target_for", "training", "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -86,6 +88,21 @@ def target_for(backend: str, device: str | None):
     return t
 
 
+def model_target(backend: str | None, device: str | None, s: Any):
+    """Where ``predict``/``forecast``/``diagnose`` compute on a run (``s``: its settings): its
+    backend and device unless given."""
+    return target_for(backend or setting(s, "backend"), device if backend else (device or setting(s, "device")))
+
+
+def check_params(path: str, model: Any, params: dict, xp: Any) -> None:
+    """One AppError naming the first non-finite number of a stored model's ``params``."""
+    from rnnx import checks
+
+    bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
+    if bad is not None:
+        raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+
+
 def target(backend: str, device: str | None, dtype: str):
     """:func:`target_for`, and an AppError when it has no ``dtype``."""
     t = target_for(backend, device)
@@ -101,16 +118,65 @@ def check_dtype(t, dtype: str) -> None:
 def distribution_for(s: Any) -> Any:
     """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices;
     ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.dask_parallel.DaskParallel`;
-    else None (``s``: any object with those settings as attributes)."""
-    if getattr(s, "dask_scheduler", None) is not None or getattr(s, "dask_workers", None) is not None:
+    else None (``s``: a task's settings, :func:`setting`)."""
+    if setting(s, "dask_scheduler") is not None or setting(s, "dask_workers") is not None:
         from rnnx.dask_parallel import DaskParallel
 
-        return DaskParallel(s.dask_scheduler, s.dask_workers, timeout=getattr(s, "dask_timeout", 60.0))
-    if s.devices is None:
+        return DaskParallel(setting(s, "dask_scheduler"), setting(s, "dask_workers"),
+                            timeout=setting(s, "dask_timeout", 60.0))
+    if setting(s, "devices") is None:
         return None
     from rnnx.distributed import DataParallel
 
-    return DataParallel(s.devices)
+    return DataParallel(setting(s, "devices"))
+
+
+def setting(s: Any, key: str, default: Any = None) -> Any:
+    """Setting ``key`` of ``s``, a task's settings mapping or object."""
+    return s.get(key, default) if isinstance(s, dict) else getattr(s, key, default)
+
+
+def model_of(s: Any, n_in: int, n_out: int, **task: Any) -> Any:
+    """Every task's :class:`rnnx.model.Model` (no array allocated) of its settings ``s``, with
+    ``n_in`` inputs, ``n_out`` outputs and the ``task``'s own keywords (its objective...)."""
+    from rnnx.model import Model
+
+    return Model(setting(s, "cell"), n_in, setting(s, "hidden"), n_out, num_layers=setting(s, "layers"),
+                 bidirectional=bool(setting(s, "bidirectional")), **(setting(s, "model_options") or {}), **task)
+
+
+def optimizer_for(s: Any, **extra: Any) -> Any:
+    """Every task's optimizer, :func:`rnnx.optim.make` of its settings ``s`` (``momentum``,
+    ``nesterov`` where set) and ``extra``; a bad one is the library's ValueError naming it."""
+    from rnnx import optim
+
+    hyper = {"momentum": setting(s, "momentum")} if setting(s, "momentum") else {}
+    if setting(s, "nesterov"):
+        hyper["nesterov"] = True
+    return optim.make(setting(s, "optimizer"), lr=setting(s, "lr"), **hyper, **extra)
+
+
+def history_csv(rows: Sequence[dict], fields: Sequence[str] | None = None, *, end: str = "\r\n") -> str:
+    """Every task's ``history.csv``: a header of ``fields`` (default: the first row's keys), the rows."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    fields = list(fields) if fields is not None else list(rows[0]) if rows else None
+    if fields:
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator=end)
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def json_text(obj: Any) -> str:
+    """Every task's JSON files: indented, a non-finite number as null, a final newline."""
+    import json
+
+    from rnnx.io.jsonfile import finite_or_null
+
+    return json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"
 
 
 def versions(target: Any) -> dict:
@@ -155,6 +221,37 @@ def new_run(out: str, *, overwrite: bool, work: Callable[[str], Any], undo: Sequ
             with contextlib.suppress(OSError):
                 os.rmdir(out)
         raise
+
+
+def extending(folder: str, at: int, done: Any, epochs: int | None, dask: dict) -> bool:
+    """``--resume`` of a run at epoch ``at`` (``done``: its finished marker) with the ``--epochs``
+    and ``--dask-*`` given: one that trains nothing refused; True for a finished run not extended."""
+    flag = next((flag_for(k) for k, v in dask.items() if v is not None), None)
+    if done and epochs is None and flag is not None:
+        raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
+                       "--epochs N (nothing was changed)")
+    if epochs is not None and (epochs < at or (done and epochs == at)):
+        raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it (nothing was "
+                       "changed)")
+    return bool(done) and epochs is None
+
+
+def finished_line(folder: str, epochs: int, stopped: str, best: int) -> str:
+    """What ``rnnx train --resume`` of a finished run prints (:func:`extending`)."""
+    return (f"rnnx train: {folder} is finished ({epochs} epochs, {stopped}, best val epoch {best}); nothing was "
+            f"changed; extend it with --resume {folder} --epochs N")
+
+
+#: How a refusal of a resumed run's changed data ends (every task's).
+CHANGED = "resume on it as it is now with --allow-changed-data, or restore it"
+
+
+def changed_note(what: Any, recorded: dict, now: dict, unit: str, n: int) -> None:
+    """``--allow-changed-data``: one note line when the file ``what`` now (``now``'s
+    ``sha256``) is not the one the run ``recorded``; it trains on from ``unit`` ``n``."""
+    if now.get("sha256") != recorded.get("sha256"):
+        print(f"rnnx train: note: {what} changed since the run began (--allow-changed-data): training on it as it "
+              f"is now from {unit} {n}", file=sys.stderr)
 
 
 def continue_run(folder: str, lock: Lock, *, fresh: bool = False) -> None:
@@ -243,7 +340,7 @@ def placement_error(e: Exception, settings: Any, out: str, *, started: bool, res
     Dask workers lost after it, one line saying what is kept (exit 1); anything else ``e``."""
     from rnnx.backends import Unavailable
 
-    get = settings.get if isinstance(settings, dict) else lambda k: getattr(settings, k, None)
+    get = lambda k: setting(settings, k)  # noqa: E731
     msg = str(e)
     if isinstance(e, (ValueError, TypeError)):
         if started:
@@ -266,7 +363,7 @@ def placement_error(e: Exception, settings: Any, out: str, *, started: bool, res
         return AppError(f"--{e}{own}")
     if isinstance(e, Unavailable):
         return e
-    then = f"the last checkpoint (epoch {checkpoint_epoch(out)}) is kept; continue with: " \
+    then = f"the last checkpoint (epoch {kept(out)}) is kept; continue with: " \
         f"{runfolder.resume_command(out)}" if os.path.exists(os.path.join(out, CHECKPOINT)) else \
         "no checkpoint was written; start the run again"
     return AppError(f"{e}; {then}", code=1)
@@ -290,11 +387,6 @@ def kept(out: str, unit: str = "epoch") -> Any:
                                                                                "updates"]
     except (checkpoint.CheckpointError, KeyError):
         return "?"
-
-
-def checkpoint_epoch(out: str) -> Any:
-    """The epoch of the run's checkpoint (``?`` where it cannot be read)."""
-    return kept(out, "epoch")
 
 
 def stopped_line(out: str, signum: int, kept: str) -> str:

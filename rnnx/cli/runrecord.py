@@ -18,12 +18,10 @@ def model_for(s: Any) -> Any:
     """The run's model (a :class:`rnnx.model.Model`, no array allocated) from its
     :class:`~rnnx.cli.settings.TrainSettings`: one input per input column (1 for a series),
     one output per target."""
-    from rnnx.model import Model
+    from rnnx.cli import run
 
-    n_in = len(s.inputs or s.targets) if s.table else 1
-    n_out = len(s.targets) if s.table else 1
-    return Model(s.cell, n_in, s.hidden, n_out, num_layers=s.layers, bidirectional=s.bidirectional, **s.model_options,
-                 output_activation=s.output_activation, objective=s.objective)
+    return run.model_of(s, len(s.inputs or s.targets) if s.table else 1, len(s.targets) if s.table else 1,
+                        output_activation=s.output_activation, objective=s.objective)
 
 
 def checkpoint_record(meta: dict) -> dict:

@@ -17,7 +17,7 @@ from typing import Any
 
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of  # noqa: F401 (re-exported)
+from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
 from rnnx.dataset import PRESETS
 
 _D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
@@ -129,10 +129,9 @@ class TrainSettings:
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings) if f.name != "model_options")
 
 
-#: What ``unset`` may clear: the optional settings a preset can switch on (``--no-early-stopping``,
-#: ``--no-clip``), as (flag, the fields it clears).
-UNSET = {"early_stopping": ("--no-early-stopping", ("early_stopping",)),
-         "clip": ("--no-clip", ("clip_value", "clip_norm"))}
+#: What ``unset`` may clear: the optional settings a preset can switch on, by the switch that
+#: turns them off (:data:`rnnx.cli.table.OFF`).
+UNSET = {"early_stopping": "no_early_stopping", "clip": "no_clip"}
 
 
 def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSettings:
@@ -143,16 +142,8 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     (``nonlinearity=...``); an option
     given that the chosen cell does not have is an error naming it.
 
-    Refused (:class:`AppError`, code 2, one line naming the flag, what it got and what is
-    expected): ``--preset`` with ``--csv``/``--column``, ``--column`` without ``--csv``;
-    counts below 1 (``--epochs``, ``--batch-size``, ``--window``, ``--horizon``,
-    ``--hidden``, ``--layers``), ``--checkpoint-every`` below 0, ``--lr``/``--clip-value``/
-    ``--clip-norm`` not finite and > 0, ``--momentum`` outside [0, 1), ``--early-stopping``
-    below 1; a ``--split`` that is not three fractions in [0, 1] summing to 1 with train and
-    test > 0, or has no validation part under early stopping; ``--momentum`` > 0 or
-    ``--nesterov`` with an optimizer other than sgd, ``--nesterov`` with momentum 0;
-    ``--tbptt`` other than K1,K2 with 1 <= K1 <= K2 <= window, or without ``--objective
-    many-to-many``, or with ``--bidirectional`` (:func:`check_settings`)."""
+    Refused (:class:`AppError`, code 2, one line naming the flag): ``--preset`` with ``--csv``
+    (:func:`_check_data_source`), and what :func:`check_settings` refuses."""
     known = set(FIELDS) | set(all_options()) | {"column"}
     extra = sorted(set(given) - known)
     if extra:
@@ -168,20 +159,10 @@ def resolve(given: Mapping[str, Any], unset: tuple[str, ...] = ()) -> TrainSetti
     if "column" in explicit:  # one series = one target: the run of --targets NAME
         explicit["targets"] = (explicit.pop("column"),)
     s = {**from_preset, **explicit}
-    for key in unset:
-        flag, cleared = UNSET[key]
-        both = [f for f in cleared if f in explicit]
-        if both:
-            raise AppError(f"{flag}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
-                           f"{explicit[both[0]]} was given too; expected one of them")
-        s.update(dict.fromkeys(cleared))
+    s.update(dict.fromkeys(turned_off([UNSET[key] for key in unset], explicit)))
     cell = s.get("cell", TrainSettings.cell)
-    applies = defaults_of(cell)
-    for k in all_options():
-        if k in explicit and k not in applies:
-            only = ", ".join(cells_with(k))
-            raise AppError(f"{flag_for(k)}: applies to --cell {only} only, got --cell {cell}")
-    opts = {k: s.get(k, default) for k, default in applies.items()}  # a preset's other cell's: dropped
+    cell_options(explicit, cell)
+    opts = {k: s.get(k, default) for k, default in defaults_of(cell).items()}  # a preset's other cell's: dropped
     settings = TrainSettings(**{k: v for k, v in s.items() if k in FIELDS}, model_options=opts)
     check_settings(settings, explicit)
     return settings
@@ -227,14 +208,6 @@ def _origin(field: str, value: Any, s: Any, explicit: Mapping[str, Any]) -> str:
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_numbers(s: TrainSettings) -> None:
-    """Counts >= 1, --checkpoint-every >= 0, --lr and the clips finite and > 0, --momentum
-    in [0, 1), --early-stopping >= 1: :func:`rnnx.cli.table.check`, as every task's."""
-    from rnnx.cli import table
-
-    table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")
 
 
 def _fractions(split: tuple) -> str:
@@ -325,14 +298,6 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
                        f"many-to-one), got {_origin('objective', s.objective, s, explicit)}")
     if s.difference and s.loss != "mse":
         raise AppError(f"--difference: applies to regression with mse, got loss {s.loss}")
-
-
-def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """--diagnostics: names of rnnx.recorder.WHAT (or all) the cell has; not with --tbptt;
-    --probe-size >= 1, with --diagnostics only."""
-    from rnnx.cli import run_diagnostics
-
-    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
 
 
 def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
@@ -437,13 +402,15 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     """Refuse (AppError, code 2, naming the flag) settings that are out of range or that
     conflict, so a run refuses them before it creates anything: see :func:`resolve`.
     ``explicit``: what the command line gave, to say where a conflicting value came from."""
+    from rnnx.cli import run_diagnostics, table
+
     explicit = {} if explicit is None else explicit
-    _check_numbers(s)
+    table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")  # as every task's
     _check_split(s)
     _check_early_stopping(s, explicit)
     _check_optimizer(s, explicit)
     _check_tbptt(s, explicit)
     _check_table(s, explicit)
-    _check_diagnostics(s, explicit)
+    run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
     check_dask(s, explicit)
     check_devices(s, explicit)

@@ -30,26 +30,9 @@ from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
-__all__ = [
-    "DEFAULTS",
-    "FLAGS",
-    "NOT_SETTINGS",
-    "RESUMABLE",
-    "RESUME_ONLY",
-    "RUNS",
-    "TASKS",
-    "TOPICS",
-    "Flag",
-    "add_arguments",
-    "all_options",
-    "cells_with",
-    "defaults_of",
-    "given",
-    "options_of",
-    "refuse_changed",
-    "refuse_unused",
-    "used",
-]
+__all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "TASKS", "TOPICS", "Flag",
+           "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
+           "refuse_changed", "refuse_unused", "used"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
 TASKS = ("regression", "classification", "text")
@@ -254,6 +237,16 @@ def defaults_of(cell: str) -> dict[str, Any]:
     return {o.name: o.default for o in options_of(cell)}
 
 
+def cell_options(given: Mapping[str, Any], cell: str) -> dict[str, Any]:
+    """The layer and cell options ``given`` (None: not given) for every task; one that ``cell``
+    lacks is refused, one line naming it and the cells that have it."""
+    applies = defaults_of(cell)
+    for k in all_options():
+        if given.get(k) is not None and k not in applies:
+            raise AppError(f"{flag_for(k)}: applies to --cell {', '.join(cells_with(k))} only, got --cell {cell}")
+    return {k: given[k] for k in all_options() if given.get(k) is not None}
+
+
 def _option_rows() -> list[Flag]:
     """One flag per layer and cell option (its name with - for _), valid with the cells that
     have it: a bool is --name/--no-name, a finite set a choice; the default per cell."""
@@ -297,6 +290,24 @@ _COMMAND = ("command", "resume", "quiet", "allow_changed_data", "out")
 #: Flags of ``rnnx train`` that are not settings of a new run (what it does, where it writes, its processes).
 NOT_SETTINGS = ("out", "resume", "quiet", "overwrite", "allow_changed_data", "no_early_stopping", "no_clip",
                 "coordinator", "num_processes", "process_id", "coordinator_timeout")
+
+
+#: The switches that turn settings off (a preset's or the task's), and the settings each clears.
+OFF = {"no_early_stopping": ("early_stopping",), "no_clip": ("clip_value", "clip_norm")}
+
+
+def turned_off(switches: Any, explicit: Mapping[str, Any]) -> tuple[str, ...]:
+    """The settings the ``switches`` given (keys of :data:`OFF`) clear, for every task; a
+    setting ``explicit`` (what the command line gave; None: not given) holds too is refused,
+    one line naming both flags."""
+    cleared: list[str] = []
+    for switch in switches:
+        both = [k for k in OFF[switch] if explicit.get(k) is not None]
+        if both:
+            raise AppError(f"{flag_for(switch)}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
+                           f"{explicit[both[0]]} was given too; expected one of them")
+        cleared += OFF[switch]
+    return tuple(cleared)
 
 
 def given(args: Any) -> list[str]:

@@ -93,8 +93,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The task the command line names (:func:`rnnx.cli.tasks.chosen`): a new run, or ``--resume``."""
+    """The task the command line names (:func:`rnnx.cli.tasks.chosen`): a new run, or ``--resume``
+    with only the flags that may extend it (:data:`rnnx.cli.table.RESUMABLE`), checked."""
     from rnnx.cli import tasks
 
     mod, resuming = tasks.chosen(args)
-    return mod.resume_run(args) if resuming else mod.start_run(args)
+    if not resuming:
+        return mod.start_run(args)
+    table.refuse_changed(args, mod.TASK)
+    table.check({k: getattr(args, k) for k in table.RESUMABLE[mod.TASK]}, mod.TASK)
+    return mod.resume_run(args)

@@ -22,38 +22,25 @@ The split, ``--split``:
 Each class is split on its own (a seeded shuffle, ``random.Random(f"{seed}:split")``);
 per-step labels are split without strata.
 
-The run folder (``--out``, default ``runs/<name>``) has the guarantees of a regression
-run (:mod:`rnnx.cli.runfolder`: a new or empty folder unless ``--overwrite``, the folder's
-lock held throughout, every file written to a temporary and renamed).  Its write order
-makes every kill recoverable:
+The run folder (``--out``, default ``runs/<name>``) is written as :mod:`rnnx.cli.run` says
+(the lock, signals, errors), in this order:
 
 1. ``classes.json``: the run's record (classes, label kind, standardisation, settings,
    and the data: each file's absolute path, size and SHA-256), ``finished`` null;
-2. ``checkpoint.npz``: :func:`rnnx.training.state.save_state`'s ``fit-state`` file, the run's
-   record (``classes.json``'s but ``finished``: :func:`run_record`) under its ``run``, every
-   ``--checkpoint-every`` epochs (default 10), at the last epoch, and when a signal stops
-   the run;
-3. ``history.csv``, ``model.npz`` (an ``rnnx-model`` file, :func:`rnnx.save`),
-   ``convergence.png``, ``confusion.png``, ``metrics.json``;
+2. ``checkpoint.npz``: a ``fit-state`` file (:func:`rnnx.training.state.save_state`), the
+   record less ``finished`` under its ``run`` (:func:`run_record`), every
+   ``--checkpoint-every`` epochs, at the last epoch and on a signal;
+3. ``history.csv``, ``model.npz`` (:func:`rnnx.save`), ``convergence.png``,
+   ``confusion.png``, ``metrics.json``;
 4. ``classes.json`` again, ``finished`` set (``done`` or ``early-stopped``): the marker.
 
-:func:`resume_run` (``rnnx train --resume DIR``, in :mod:`rnnx.cli.tasks.classification_resume`) continues such a folder with its own
-settings and data (the files hashed before they are read; a changed one refused unless
-``--allow-changed-data``); a finished run is reported and nothing written.  SIGINT,
-SIGTERM, SIGHUP stop the run before the next batch (:class:`rnnx.cli.signals.Signals`,
-``fit(should_stop=)``), the epoch in progress undone and the last complete one in
-``checkpoint.npz``; exit status 128 + the signal's number.  :func:`rnnx.cli.tasks.classification_predict.predict_panel`
-(``rnnx predict --model DIR``) classifies the run's test cases or new ones.  A run that
-fails before its first checkpoint removes its record (and the folder it created).
-(An I/O module: NumPy and matplotlib are imported inside the functions.)
+``--resume``: :mod:`rnnx.cli.tasks.classification_resume`; ``rnnx predict``:
+:mod:`rnnx.cli.tasks.classification_predict`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv as _csv
-import io
-import json
 import math
 import os
 import random
@@ -74,7 +61,7 @@ __all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run"
            "start_run", "wants",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
            "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
-           "positive_int", "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
+           "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
 CLASSES_FILE = "classes.json"
@@ -136,28 +123,16 @@ def _data_flag(args: argparse.Namespace) -> str:
     return given[0]
 
 
-def positive_int(key: str, v: Any, name=flag_for) -> None:
-    """An AppError naming the flag (``name(key)``) unless ``v`` is an int >= 1 (not a bool)."""
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise AppError(f"{name(key)}: expected a positive integer, got {v!r}")
-
-
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """:data:`DEFAULTS` overlaid with the flags given, ``--no-early-stopping`` / ``--no-clip``
     applied, every number checked (AppError naming the flag)."""
     s = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in DEFAULTS.items()}
-    for off, keys in (("no_early_stopping", ("early_stopping",)), ("no_clip", ("clip_norm", "clip_value"))):
-        if getattr(args, off, False):
-            both = [k for k in keys if getattr(args, k, None) is not None]
-            if both:
-                raise AppError(f"--{off.replace('_', '-')}: turns {flag_for(both[0])} off, but {flag_for(both[0])} "
-                               f"{getattr(args, both[0])} was given too; expected one of them")
-            s.update(dict.fromkeys(keys))
+    s.update(dict.fromkeys(table.turned_off([k for k in table.OFF if getattr(args, k, False)], vars(args))))
     if s["early_stopping"] is None and getattr(args, "min_epochs", None) is not None:
         raise AppError("--min-epochs: delays early stopping, which --no-early-stopping turned off; expected one of "
                        "them")
     check_values(s)
-    s["model_options"] = _model_options(args, s["cell"])
+    s["model_options"] = table.cell_options(vars(args), s["cell"])
     from rnnx.cli import run_diagnostics
 
     run_diagnostics.check(s["diagnostics"], s["probe_size"], s["cell"],
@@ -192,24 +167,6 @@ def check_dask(s: dict[str, Any], *, timeout_given: bool) -> None:
     given = {k: v for k, v in s.items() if k != "dask_timeout" or timeout_given}  # named as they are, no origin
     settings.check_dask(SimpleNamespace(**s), given)
     settings.check_devices(SimpleNamespace(**s), given)
-
-
-def _model_options(args: argparse.Namespace, cell: str) -> dict[str, Any]:
-    """The layer and cell options given (``--dropout``, ``--nonlinearity``...), each one the
-    chosen cell has."""
-    from rnnx.cli import settings
-
-    applies = settings.defaults_of(cell)
-    out = {}
-    for name in settings.all_options():
-        v = getattr(args, name, None)
-        if v is None:
-            continue
-        if name not in applies:
-            raise AppError(f"{flag_for(name)}: applies to --cell {', '.join(settings.cells_with(name))} only, got "
-                           f"--cell {cell}")
-        out[name] = v
-    return out
 
 
 def _split_fractions(args: argparse.Namespace, has_test: bool, flag: str) -> tuple[float, ...]:
@@ -305,7 +262,7 @@ def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, op
         paths, wants = [stored["path"], stored.get("test_path")], [stored["sha256"], stored.get("test_sha256")]
     flags = [option or flag, option or ("uea" if flag == "uea" else "test_ts")]
     hints = [f"predict on it as it is now with --{'npz' if flag == 'npz' else 'ts'} {shlex.quote(p or '')}"
-             if option == "--model" else "resume on it as it is now with --allow-changed-data, or restore it"
+             if option == "--model" else run.CHANGED
              for p in paths]
     files = [None if p is None else _hashed(p, w, option=option or f"--{flag}", allow_changed=allow_changed, hint=h)
              for p, w, h in zip(paths, wants, hints)]
@@ -472,23 +429,15 @@ def _library(e: Exception) -> AppError:
 def build_model(s: dict, n_in: int, n_classes: int, kind: str):
     """The classifier the settings ``s`` describe: ``n_in`` inputs, ``n_classes`` logits, one
     per sequence or per step (``kind``)."""
-    from rnnx.model import Model
-
     try:
-        return Model(s["cell"], n_in, s["hidden"], n_classes, num_layers=s["layers"],
-                     bidirectional=s["bidirectional"], objective="many-to-many" if kind == "per-step" else "many-to-one",
-                     **s["model_options"])
+        return run.model_of(s, n_in, n_classes, objective="many-to-many" if kind == "per-step" else "many-to-one")
     except (ValueError, TypeError) as e:
         raise _library(e) from None
 
 
 def _optimizer(s: dict):
-    from rnnx import optim
-
     try:
-        if s["optimizer"] == "sgd":
-            return optim.make("sgd", lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"])
-        return optim.make(s["optimizer"], lr=s["lr"])
+        return run.optimizer_for(s)
     except (ValueError, TypeError) as e:
         raise _library(e) from None
 
@@ -538,9 +487,7 @@ def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str
                            clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
                            on_epoch=on_epoch, seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
                            resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
-                           distribution=run.distribution_for(SimpleNamespace(
-                               devices=s.get("devices"), dask_scheduler=s.get("dask_scheduler"),
-                               dask_workers=s.get("dask_workers"), dask_timeout=s.get("dask_timeout", 60.0))))
+                           distribution=run.distribution_for(s))
     except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
         raise run.placement_error(e, s, out, started=False) from None
     finally:
@@ -606,29 +553,12 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
 
 
 # -- the files ------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_png(plt, fig, path: str) -> None:
-    from rnnx.io import atomic
-
-    try:
-        with atomic.replacing(path) as f:
-            fig.savefig(f, dpi=110, format="png")
-    finally:
-        plt.close(fig)
-
-
 def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str) -> None:
     """Training and validation cross-entropy (left axis) and validation accuracy (right
     axis) per epoch, the best validation epoch marked."""
-    plt = _plt()
+    from rnnx import plots
+
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ep = [r["epoch"] for r in history]
     ax.plot(ep, [r["loss"] for r in history], label="train loss")
@@ -646,12 +576,14 @@ def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str
     lines = ax.get_legend_handles_labels(), acc.get_legend_handles_labels()
     ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="center right")
     ax.set_title(title)
-    _save_png(plt, fig, path)
+    plots.save(plt, fig, path)
 
 
 def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: str) -> None:
     """The test confusion matrix: rows the true class, columns the predicted, each cell's count."""
-    plt = _plt()
+    from rnnx import plots
+
+    plt = plots.pyplot()
     n = len(classes)
     size = min(12.0, 4.5 + 0.5 * n)
     fig, ax = plt.subplots(figsize=(size, size), layout="constrained")
@@ -668,22 +600,7 @@ def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: st
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=9)
-    _save_png(plt, fig, path)
-
-
-def _history_csv(history: list[dict]) -> str:
-    buf = io.StringIO()
-    if history:
-        w = _csv.DictWriter(buf, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-    return buf.getvalue()
-
-
-def _json(obj: Any) -> str:
-    from rnnx.io.jsonfile import finite_or_null  # NaN/Inf -> null, as regression runs write it
-
-    return json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"
+    plots.save(plt, fig, path)
 
 
 def _record(data: RunData, s: dict, finished: str | None) -> dict:
@@ -708,15 +625,15 @@ def _write(out: str, target, model, result, metrics: dict, record: dict, title: 
     import rnnx
     from rnnx.io import atomic
 
-    atomic.write_text(os.path.join(out, "history.csv"), _history_csv(result.history))
+    atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(result.history))
     rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy, overwrite=True)
     plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
     acc = metrics["test_accuracy"]
     plot_confusion(metrics["confusion"]["matrix"], tuple(record["classes"]),
                    os.path.join(out, "confusion.png"), f"{title}\ntest accuracy {acc:.3f}")
     metrics["seconds_total"] = time.perf_counter() - t_start
-    atomic.write_text(os.path.join(out, "metrics.json"), _json(metrics))
-    atomic.write_text(os.path.join(out, CLASSES_FILE), _json({**record, "finished": result.stopped}))
+    atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
+    atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text({**record, "finished": result.stopped}))
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -791,7 +708,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     record = _record(data, s, None)
     pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below
     if resumed is None:
-        atomic.write_text(os.path.join(out, CLASSES_FILE), _json(record))
+        atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text(record))
     rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
@@ -802,7 +719,7 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
             null) is written: only once rnnx.fit has checked the settings and reached any Dask
             scheduler, so that a refused resume changes no file."""
             if pending:
-                atomic.write_text(os.path.join(out, CLASSES_FILE), _json(pending.pop()))
+                atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text(pending.pop()))
                 if note is not None:  # where it trains against where it trained: said once it is placed
                     runfolder.say([note])
             return t.stop_requested()
@@ -831,5 +748,4 @@ def resume_run(args: argparse.Namespace) -> int:
     """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.tasks.classification_resume.resume_panel`."""
     from rnnx.cli.tasks import classification_resume
 
-    table.refuse_changed(args, TASK)
     return classification_resume.resume_panel(args)

@@ -102,7 +102,6 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
     model file and the parameters checked (``own_data``: the run's data files must still
     be there unchanged)."""
     import rnnx
-    from rnnx import checks
     from rnnx.cli import run
     from rnnx.io import checkpoint
 
@@ -112,7 +111,7 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
                        f"with: {runfolder.resume_command(folder)}")
     s = record["settings"]
-    target = run.target_for(backend or s["backend"], device if backend else (device or s["device"]))
+    target = run.model_target(backend, device, s)
     with target.scope():
         dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
         xp = target.namespace()
@@ -128,9 +127,7 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
                     "outputs" if hasattr(model, "output_size") else f"a {type(model).__name__} without an output head")
             raise AppError(f"--model: {path!r} holds {held}, its {CLASSES_FILE} {len(classes)} classes "
                            f"{record['labels']} of {record['input_size']} feature(s); expected the run's own model")
-        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
-        if bad is not None:
-            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        run.check_params(path, model, params, xp)
         yield record, target, dtype, model, params
 
 

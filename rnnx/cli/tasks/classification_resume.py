@@ -10,15 +10,14 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from typing import Any
 
 from rnnx.cli import bounds, run, runfolder, settings
 from rnnx.cli.tasks import classification as panel_app
-from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model, positive_int,
-                                read_data, run_summary, train_in)
+from rnnx.cli.errors import AppError
+from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model,
+                                           read_data, run_summary, train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
 #: The most bytes of a ``classes.json`` read (a record of a few thousand classes is far less).
@@ -190,24 +189,15 @@ def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
 
 
 def resume_panel(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run (:func:`rnnx.cli.tasks.classification.holds_run`): continue it
-    from ``DIR/checkpoint.npz`` with its own settings and data (the record that file holds,
-    checked against ``classes.json``: :func:`run_of`), to its ``--epochs`` or to
-    ``args.epochs`` (extending a finished run too); print one line, return 0.  A finished
-    run without ``--epochs`` is reported and nothing is written.  The data files are
-    hashed before they are read: a changed one is refused unless
-    ``args.allow_changed_data``.  Where it trains comes from the command line only
-    (``args.dask_scheduler`` / ``dask_workers`` / ``dask_timeout``; none: this process), never
-    from ``classes.json``, whose stored values are compared in one note line
-    (:func:`rnnx.cli.settings.placement`).  A refused resume changes no file: the record is
-    rewritten only once the run has started (:func:`rnnx.cli.tasks.classification.train_in`).  The
-    other flags are refused by ``rnnx train``'s parser."""
+    """``rnnx train --resume DIR`` of a classification run: continued from its checkpoint with its
+    own settings and data (its record, checked against ``classes.json``: :func:`run_of`), to its
+    ``--epochs`` or to ``args.epochs``; one line printed.  The data files are hashed before they
+    are read (a changed one refused unless ``--allow-changed-data``); where it trains comes from
+    the command line only (:func:`rnnx.cli.settings.placement`); a refused resume changes no file."""
     from rnnx.cli.runfolder import Lock
 
     t_start = time.perf_counter()
     folder, epochs = args.resume, args.epochs
-    if epochs is not None:
-        positive_int("epochs", epochs)
     ckpt = os.path.join(folder, runfolder.CHECKPOINT)
     if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
         raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
@@ -225,27 +215,19 @@ def resume_panel(args: argparse.Namespace) -> int:
         placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
         s.update(placed)
         panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
-        flag = next((flag_for(k) for k, v in given.items() if v is not None), None)
-        if done and epochs is None and flag is not None:
-            raise AppError(f"{flag}: the run in {folder!r} is finished ({at} epochs): nothing trains; extend it with "
-                           "--epochs N (nothing was changed)")
+        if run.extending(folder, at, done, epochs, given):
+            run.continue_run(folder, lock)
+            print(run.finished_line(folder, at, done, meta["best_epoch"]))
+            return 0
         stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
             at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
         if epochs is not None:
-            if epochs < at or (done and epochs == at):
-                raise AppError(f"--epochs: the run in {folder!r} has {at} epochs; expected more to extend it "
-                               "(nothing was changed)")
             if stopped_early and epochs > at:
                 raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
                                f"loss in {s['early_stopping']} epochs); more epochs would train none, as an "
                                "uninterrupted run of as many stops there too; start a new run with a larger "
                                "--early-stopping or --no-early-stopping (nothing was changed)")
             s["epochs"] = epochs
-        elif done:
-            run.continue_run(folder, lock)
-            print(f"rnnx train: {folder} is finished ({at} epochs, {done}, best val epoch {meta['best_epoch']}); "
-                  f"nothing was changed; extend it with --resume {folder} --epochs N")
-            return 0
         target = run.target(s["backend"], s["device"], s["dtype"])
         flag, ns = stored_args(record)
         std = record["standardisation"]
@@ -254,9 +236,8 @@ def resume_panel(args: argparse.Namespace) -> int:
                          allow_changed=args.allow_changed_data, stats=(std["mean"], std["std"]))
             _same_run(data, record, folder)
             for part in ("", "test_"):
-                if data.source[f"{part}sha256"] != record["data"].get(f"{part}sha256"):
-                    print(f"rnnx train: note: {data.source[f'{part}path']} changed since the run began "
-                          f"(--allow-changed-data): training on it as it is now from epoch {at + 1}", file=sys.stderr)
+                run.changed_note(data.source[f"{part}path"], {"sha256": record["data"].get(f"{part}sha256")},
+                                 {"sha256": data.source[f"{part}sha256"]}, "epoch", at + 1)
             tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
             bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
                                n_classes=len(data.classes), per_step=data.kind == "per-step",

@@ -1,28 +1,12 @@
-"""What ``rnnx train``, ``predict``, ``forecast`` and ``save`` do, apart from parsing:
-:func:`train` (a new run from :class:`~rnnx.cli.settings.TrainSettings`), :func:`resume`,
-:func:`predict` and :func:`forecast` (from a run folder), :func:`save_from_torch`.
+"""The ``regression`` task of ``rnnx train`` (windows of a series or a table: ``--preset``,
+``--csv``) and ``predict`` / ``forecast`` / ``save`` on its runs: :func:`train`, :func:`resume`,
+:func:`predict`, :func:`forecast`, :func:`save_from_torch`.
 
-A failure of the command's own is an :class:`AppError` worded for the command line; the
-library's errors (a ValueError naming a parameter: ``lr: ...``, ``window: ...``) pass
-through, and the CLI names the flag (:mod:`rnnx.cli.errors`).
-
-A run's folder holds ``checkpoint.npz`` (resumable state), ``model.npz`` (the trained
-model), ``metrics.json``, ``history.csv`` and the PNG plots; every file is written to a
-temporary name and renamed, so nothing already there is ever half-overwritten.  A run
-holds the folder's lock from start to end (:mod:`rnnx.cli.runfolder`); a folder that
-holds anything is reused only with ``--resume`` or ``--overwrite``.
-
-The order of a run's last writes makes every kill recoverable: the last epoch's
-checkpoint, then ``model.npz``, ``history.csv``, the plots and ``metrics.json``, then the
-checkpoint again, marked ``finished``.  ``--resume`` of a finished run rewrites nothing;
-of one killed after its last epoch it writes only what is missing.
-
-A checkpoint records where its data came from: a preset, or the CSV's absolute path,
-size and SHA-256; a resumed run refuses a CSV that changed unless told
-``--allow-changed-data``, and ``predict``/``forecast`` read a run's CSV only after its
-hash matches.  SIGINT, SIGTERM and SIGHUP stop a run at the next batch: the epoch in
-progress is undone, a checkpoint of the last complete one written, and the exit status
-is 128 + the signal's number.
+Its folder (``checkpoint.npz``, ``model.npz``, ``metrics.json``, ``history.csv``, the plots) is
+written as :mod:`rnnx.cli.run` says: the lock, the write order, signals and errors, one line
+each.  A checkpoint records where its data came from (a preset, or the CSV's absolute path,
+size and SHA-256): a resumed run refuses a CSV that changed unless ``--allow-changed-data``,
+and ``predict``/``forecast`` read a run's CSV only after its hash matches.
 """
 
 from __future__ import annotations
@@ -32,7 +16,6 @@ import contextlib
 import csv as _csv
 import dataclasses
 import io
-import json
 import math
 import os
 import sys
@@ -41,18 +24,18 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data, head, optim
+from rnnx import backends, data, head
 from rnnx import params as P
 from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.cli.run import distribution_for, out_file, target_for, writing_into
+from rnnx.cli.run import distribution_for, optimizer_for, out_file, target_for, writing_into
 from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
+from rnnx.cli.signals import stage
 from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
-from rnnx.io.jsonfile import finite_or_null
 from rnnx.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
@@ -110,12 +93,10 @@ def resume_run(args: argparse.Namespace) -> int:
     (``--epochs`` extends it; ``--dask-*``: where it trains now)."""
     from rnnx.cli.settings import DASK
 
-    table.refuse_changed(args, TASK)
     m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
                dask={k: getattr(args, k) for k in DASK})
     if m.get("finished"):
-        print(f"rnnx train: {args.resume} is finished ({m['epochs']} epochs, {m['stopped']}, best val epoch "
-              f"{m['best_epoch']}); nothing was changed; extend it with --resume {args.resume} --epochs N")
+        print(run.finished_line(args.resume, m["epochs"], m["stopped"], m["best_epoch"]))
         return 0
     return _summary(m)
 
@@ -161,7 +142,7 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
                                   missing=s.missing, sha256=want)
     except data.DataChanged as e:
         if option == "--resume":
-            raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+            raise AppError(f"--resume: {e}; {run.CHANGED}") from None
         raise AppError(f"{option}: {e}; predict on a file as it is now with --csv FILE") from None
     except data.DataError as e:  # the inputs default to the targets: name the flag that was given
         if s.inputs is None and str(e).startswith("inputs: "):
@@ -169,16 +150,6 @@ def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--
         raise
     return table, {"kind": "preset" if preset else "csv", "path": path, "sha256": table.digest,
                    "bytes": os.path.getsize(path)}
-
-
-def optimizer_for(s: TrainSettings) -> Any:
-    """The run's optimizer: :func:`rnnx.optim.make` of ``--optimizer`` and ``--lr``, with
-    ``--momentum`` and ``--nesterov`` where set (the settings table has checked each value,
-    :func:`rnnx.cli.settings.resolve`); an unknown name is a ValueError naming the known ones."""
-    hyper: dict[str, Any] = {"momentum": s.momentum} if s.momentum else {}
-    if s.nesterov:
-        hyper["nesterov"] = True
-    return optim.make(s.optimizer, lr=s.lr, **hyper)
 
 
 #: metrics.json's ``train``: the run's training settings (the record's keys since the first runs)
@@ -338,10 +309,6 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
     return meta, groups, s
 
 
-def load_run(folder: str) -> tuple[dict, dict, TrainSettings]:
-    return _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
-
-
 def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
     arrs = groups.get(group, {})
     try:
@@ -376,14 +343,9 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
 def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
            dask: dict | None = None) -> dict:
     """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
-    ``epochs`` extends it (also a finished one).  A finished run without ``epochs`` is
-    reported as finished and nothing is written (``{"finished": True, ...}``).
-
-    ``dask``: the command line's ``dask_scheduler`` / ``dask_workers`` / ``dask_timeout``
-    (None: not given).  Where the run trains comes from them only, never from the
-    checkpoint (a file is data: it names no address or process count to use); the stored
-    ones are compared and a difference said in one note line
-    (:func:`rnnx.cli.settings.placement`)."""
+    ``epochs`` extends it (also a finished one; without it a finished run is reported,
+    ``{"finished": True, ...}``, and nothing written).  ``dask``: the ``--dask-*`` given, where
+    it trains (never the file's: :func:`rnnx.cli.settings.placement`)."""
     from rnnx.cli import settings
 
     dask = {k: (dask or {}).get(k) for k in settings.DASK}
@@ -392,30 +354,21 @@ def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_
     if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: the reader names what it is
         raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
                        "first checkpoint: start it again with --out)")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise AppError(f"--epochs: expected a positive integer, got {epochs!r}")
+    table.check({"epochs": epochs}, TASK)
     with Lock(folder, option="--resume") as lock:
-        meta, groups, s = load_run(folder)
+        meta, groups, s = _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
         placed, note = settings.placement(meta.get("settings") or {}, dask)
         s = dataclasses.replace(s, **placed)
         settings.check_resumed_dask(s, dask)
         done = meta.get("finished")
-        given = next(("--" + k.replace("_", "-") for k, v in dask.items() if v is not None), None)
-        if done and epochs is None and given is not None:
-            raise AppError(f"{given}: the run in {folder!r} is finished ({meta['epoch']} epochs): nothing trains; "
-                           f"extend it with --epochs N (nothing was changed)")
-        if epochs is not None:
-            if epochs < meta["epoch"] or (done and epochs == meta["epoch"]):
-                raise AppError(f"--epochs: the run in {folder!r} has {meta['epoch']} epochs; expected more to "
-                               "extend it (nothing was changed)")
-            extended = epochs > s.epochs or bool(done)
-            s = dataclasses.replace(s, epochs=epochs)
-            if extended:  # early stopping counts its patience from here
-                meta = {**meta, "patience_from": meta["epoch"]}
-        elif done:
+        if run.extending(folder, meta["epoch"], done, epochs, dask):
             run.continue_run(folder, lock)
             return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
                     "best_epoch": meta["best_epoch"]}
+        if epochs is not None:
+            if epochs > s.epochs or done:  # early stopping counts its patience from here
+                meta = {**meta, "patience_from": meta["epoch"]}
+            s = dataclasses.replace(s, epochs=epochs)
         return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
 
 
@@ -442,9 +395,8 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
         series, source = series_for(s)
     if s.csv is not None:
         bounds.check_fits(s, series_length=len(series.values))
-    if meta is not None and meta.get("data") and source.get("sha256") != meta["data"].get("sha256"):
-        print(f"rnnx train: note: {s.csv} changed since the run began (--allow-changed-data): training on it as it "
-              f"is now from epoch {meta['epoch'] + 1}", file=sys.stderr)
+    if meta is not None and meta.get("data"):
+        run.changed_note(s.csv, meta["data"], source, "epoch", meta["epoch"] + 1)
     norms = stored_norms(meta, s, os.path.join(out, CHECKPOINT), "--resume") if meta is not None else None
     scalers = tuple(data.Normaliser(*v) for v in meta["scalers"]) if meta is not None and meta.get("scalers") else None
     try:
@@ -555,13 +507,13 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         use = st.best_params if (s.early_stopping and st.best_params is not None) else final
         with t.results():
             _fill_train_mse(series, st, final)
-            metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
+            with stage("metrics.json"):
+                metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
             _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
             if rec is not None:
                 run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
             metrics["seconds_total"] = time.perf_counter() - t_start
-            atomic.write_text(os.path.join(out, "metrics.json"),
-                        json.dumps(finite_or_null(metrics), indent=2, allow_nan=False) + "\n")
+            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
             save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
                             settings=seen.get("settings") or {})
     return {**metrics, "out": out}
@@ -580,16 +532,7 @@ def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:
 
 def _metrics(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
              use: dict, why: str, target, train_seconds, t_start, source: dict):
-    """metrics.json's record (a number that is not finite is written as null, :func:`rnnx.io.jsonfile.finite_or_null`);
-    a failure says ``writing metrics.json: ...`` (:func:`rnnx.cli.signals.stage`)."""
-    from rnnx.cli.signals import stage
-
-    with stage("metrics.json"):
-        return _metrics_of(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
-
-
-def _metrics_of(s: TrainSettings, model: Model, scores: WindowScores, st: FitState, final: dict,
-                use: dict, why: str, target, train_seconds, t_start, source: dict):
+    """metrics.json's record (its failure said as ``writing metrics.json: ...``)."""
     ds = scores.ds
     m = {
         "preset": s.preset, "csv": s.csv, "inputs": list(ds.inputs) or None,
@@ -633,16 +576,9 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     """history.csv, model.npz and the plots.  A failure names its stage (``writing
     model.npz: ...``, :func:`rnnx.cli.signals.stage`; the run stays resumable); a plot that
     cannot be drawn is left out with a note naming it (:func:`_plot`), never failing the run."""
-    from rnnx.cli.signals import stage
-
     with stage("history.csv"):
-        buf = io.StringIO()
         history = [history_row(r) for r in st.history]
-        if history:
-            w = _csv.DictWriter(buf, fieldnames=list(history[0]))
-            w.writeheader()
-            w.writerows(history)
-        atomic.write_text(os.path.join(out, "history.csv"), buf.getvalue())
+        atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(history))
     with stage(MODEL):
         meta = {"kind": "model", "model": model.config(), "norm": [ds.norm.mean, ds.norm.std], "window": ds.window,
                 "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
@@ -679,8 +615,6 @@ def _plot(path: str, draw) -> None:
     ValueError, OverflowError or FloatingPointError from its range arithmetic) is left out
     with a note naming it, and an older file of that name removed (it would show another
     state of the run).  Other failures name the stage (``writing predictions.png: ...``)."""
-    from rnnx.cli.signals import stage
-
     with stage(os.path.basename(path)):
         try:
             draw(path)
@@ -705,17 +639,12 @@ def loaded_model(folder: str, backend: str | None, device: str | None, *, from_c
     meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
     if from_checkpoint:
         meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
-    target = target_for(backend or s.backend, device if backend else (device or s.device))
+    target = run.model_target(backend, device, s)
     with target.scope():
         dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
         model = Model.from_config(meta["model"])
         params = _restore(groups, model, target, dtype, path, "params")
-        from rnnx import checks
-
-        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()],
-                                      xp=target.namespace())
-        if bad is not None:
-            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
+        run.check_params(path, model, params, target.namespace())
         yield meta, s, target, dtype, model, params
 
 
@@ -798,6 +727,23 @@ def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, co
                        f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
 
 
+def model_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
+                  dtype: str, model: Model) -> Dataset:
+    """The windows a run's model reads (``predict``, ``diagnose --model``): its run's own, or
+    every window of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    if s.table:
+        return table_windows(folder, meta, s, csv, columns, target, dtype)
+    series = stored_series(s, meta, csv, columns)
+    xp = target.namespace()
+    try:
+        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
+                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
+    except data.DataError as e:  # the series against the model's window: name the one at fault
+        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
+                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+
+
 def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
             backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """One-step forecasts of every window of the run's test part, or of every window of a
@@ -805,19 +751,7 @@ def predict(folder: str, *, csv: str | None = None, columns: dict | None = None,
     given (:func:`check_columns`)."""
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = out_file(folder, out, "predictions.csv", overwrite=overwrite)
-        xp = target.namespace()
-        if s.table:
-            ds = table_windows(folder, meta, s, csv, columns, target, dtype)
-        else:
-            series = stored_series(s, meta, csv, columns)
-            try:
-                ds = build(series, window=meta["window"], horizon=meta["horizon"],
-                           split=(0.0, 0.0, 1.0) if csv else s.split, every_step=model.objective == "many-to-many",
-                           xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
-                           norm=data.Normaliser(*meta["norm"]))
-            except data.DataError as e:  # the series against the model's window: name the one at fault
-                raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
-                               f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+        ds = model_windows(folder, meta, s, csv, columns, target, dtype, model)
         test = ds.parts["test"]
         preds = WindowScores(model, ds, target).predict_all("test", params)
     with writing_into(folder, out):

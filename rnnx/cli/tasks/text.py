@@ -2,19 +2,13 @@
 (:func:`rnnx.text.fit_text`), written to a run folder that ``rnnx sample`` reads;
 ``rnnx train --resume DIR`` continues one (:func:`resume_run`).
 
-:func:`start_run` trains from the parsed flags (:mod:`rnnx.cli.table` holds them).  Of ``rnnx train``'s other flags it reads the model's
-(``--cell``, ``--hidden``, ``--layers`` and the cell options), ``--optimizer``/``--lr``,
-``--epochs``, ``--clip-value``/``--no-clip``, ``--seed``, ``--backend``/``--device``/
-``--dtype``, ``--checkpoint-every`` (in updates), ``--out``, ``--overwrite`` and
-``--quiet``; any other one given is refused, one line naming it.  Defaults where a flag is
-not given: an RNN of 100 units, one layer, Adagrad lr 0.1 (eps 1e-8; another --optimizer:
-its own default lr), 25 characters per update, 1 stream, 1 epoch, clip 5, a checkpoint
-every 1000 updates.
+:func:`start_run` trains from the flags :mod:`rnnx.cli.table` gives the ``text`` task (its
+defaults: :data:`DEFAULTS`, min-char-rnn's); any other flag given is refused, one line.
 
 The text (a UTF-8 file, or ``bundled``: :func:`rnnx.text.bundled_text`) is split 90/10: the
 first 90% trains, the last 10% gives the validation bits per character.  The vocabulary is
-every character of the whole text.  The run folder (default ``runs/<text name>``), written
-under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this order:
+every character of the whole text.  The run folder (default ``runs/<text name>``) is
+written as :mod:`rnnx.cli.run` says (the lock, signals, errors), in this order:
 
 - ``checkpoint.npz`` (:func:`rnnx.training.state.save_state`: ``fit-state`` version 2, the run's record in
   ``run``; a folder of an older rnnx has a ``text-state`` file, which resumes too) every
@@ -32,20 +26,15 @@ under its lock (:class:`rnnx.cli.runfolder.Lock`), each file atomically, in this
   character of the trained model, updates, seconds, settings;
 - ``checkpoint.npz`` again, its record marked ``finished``.
 
-SIGINT, SIGTERM and SIGHUP stop a run before its next update (:mod:`rnnx.cli.signals`): the
-last complete update's state is kept in checkpoint.npz and the exit status is 128 + the
-signal's number; a second signal stops at once.  ``--resume`` continues with the run's own
-settings (``--max-updates``/``--epochs`` may extend it) and bit for bit as an uninterrupted
-run; it refuses a text file whose bytes changed unless ``--allow-changed-data``.
+``--resume`` continues with the run's own settings (``--max-updates``/``--epochs`` may extend
+it), bit for bit as an uninterrupted run; a text whose bytes changed is refused unless
+``--allow-changed-data``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
-import json
 import math
 import os
 import sys
@@ -82,10 +71,7 @@ def _choice(args: argparse.Namespace, name: str) -> Any:
 def _settings(args: argparse.Namespace) -> dict:
     """The run's settings: the flags given over :data:`DEFAULTS`, checked."""
     s = {k: _choice(args, k) for k in DEFAULTS}
-    if args.no_clip:
-        if args.clip_value is not None:
-            raise AppError("--no-clip: conflicts with --clip-value; give one")
-        s["clip_value"] = None
+    s.update({k: None for k in table.turned_off(["no_clip"] if args.no_clip else [], vars(args)) if k in s})
     s["max_updates"], s["sample_every"] = args.max_updates, args.sample_every
     s["device"] = getattr(args, "device", None)
     table.check(s, "text")
@@ -122,23 +108,6 @@ def _split(ids: Any, seq_len: int, streams: int) -> int:
     return cut
 
 
-def _model(s: dict, vocab_size: int, args: argparse.Namespace):
-    from rnnx.cli import settings
-    from rnnx.model import Model
-
-    options = {k: getattr(args, k) for k in settings.all_options() if getattr(args, k, None) is not None}
-    return Model(s["cell"], vocab_size, s["hidden"], vocab_size, objective="many-to-many", num_layers=s["layers"],
-                 **options)
-
-
-def _optimizer(s: dict):
-    from rnnx import optim
-
-    if s["optimizer"] == "adagrad":  # min-char-rnn's
-        return optim.make("adagrad", lr=0.1 if s["lr"] is None else s["lr"], eps=1e-8)
-    return optim.make(s["optimizer"], lr=s["lr"])
-
-
 class _Reporter:
     """``on_update`` of :func:`rnnx.text.fit_text`: a progress line on stderr every tenth
     of the run (unless ``quiet``) and a sample on stdout every ``sample_every`` updates;
@@ -163,14 +132,6 @@ class _Reporter:
                   flush=True)
 
 
-def _history_csv(history: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["update", "epoch", "loss", "bpc"], lineterminator="\n")
-    w.writeheader()
-    w.writerows(history)
-    return buf.getvalue()
-
-
 def _text_record(vocab, text: str, source: dict, s: dict) -> dict:
     return {"kind": "rnnx-text", "version": 1, "vocabulary": "".join(vocab.chars), "first": text[0],
             "text": {**source, "chars": len(text)}, "seq_len": s["seq_len"], "streams": s["streams"],
@@ -182,10 +143,6 @@ def _run_record(s: dict, name: str, vocab, text: str, source: dict) -> dict:
     settings, the text's record (name, path, bytes, SHA-256, characters), the vocabulary."""
     return {"kind": "rnnx-text-run", "name": name, "settings": s, "text": {**source, "chars": len(text)},
             "vocabulary": "".join(vocab.chars), "first": text[0], "finished": False}
-
-
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
 
 
 def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
@@ -213,10 +170,12 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
         last.update(state=st, settings=settings)
 
     report = _Reporter(model, vocab, text[0], s, total, quiet)
+    mcr = s["optimizer"] == "adagrad"  # min-char-rnn's: lr 0.1 where not given, eps 1e-8
+    opt = run.optimizer_for({**s, "lr": 0.1 if mcr and s["lr"] is None else s["lr"]}, **({"eps": 1e-8} if mcr else {}))
     t0 = time.perf_counter()
     with run.training(out, unit="update", hint="try --clip-value 1.0 or a lower --lr") as t:
         params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=_optimizer(s),
+                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=opt,
                                      clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
                                      on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
                                      checkpoint_every=s["checkpoint_every"], resume=resumed)
@@ -224,16 +183,17 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
         with t.results():  # the last writes: a first signal now waits for them
             val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
             train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
-            atomic.write_text(os.path.join(out, TEXT_FILE), json.dumps(_text_record(vocab, text, source, s), indent=1))
+            atomic.write_text(os.path.join(out, TEXT_FILE), run.json_text(_text_record(vocab, text, source, s)))
             rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
-            atomic.write_text(os.path.join(out, "history.csv"), _history_csv(history))
+            atomic.write_text(os.path.join(out, "history.csv"),
+                              run.history_csv(history, ["update", "epoch", "loss", "bpc"], end="\n"))
             metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
-                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": _finite(train_bpc),
-                       "val_bpc": _finite(val_bpc), "updates": last["state"].updates,
+                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": train_bpc,
+                       "val_bpc": val_bpc, "updates": last["state"].updates,
                        "chars_per_update": s["seq_len"] * s["streams"], "seconds_training": seconds_training,
                        "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
                        "settings": s}
-            atomic.write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
             save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
     return {**metrics, "out": out}
 
@@ -264,17 +224,15 @@ def start_run(args: argparse.Namespace) -> int:
     name, text, source = _load(args.text)
     out = args.out if args.out is not None else os.path.join("runs", name)
     run.check_new(out, overwrite=args.overwrite)
-    target = run.target_for(s["backend"], s["device"])
+    options = table.cell_options(vars(args), s["cell"])
+    target = run.target(s["backend"], s["device"], s["dtype"])
     with target.scope():
-        if s["dtype"] not in target.dtypes():
-            raise AppError(f"--dtype: {target.id} has no {s['dtype']}; expected one of {', '.join(target.dtypes())}")
         vocab = T.Vocabulary.from_text(text)
-        from rnnx.cli import bounds, settings
+        from rnnx.cli import bounds
 
         bounds.check_text(s, vocabulary=vocab.size, source=f"--text {args.text}",  # before the model's arrays
-                          model_options={k: getattr(args, k) for k in settings.all_options()
-                                         if getattr(args, k, None) is not None})
-        model = _model(s, vocab.size, args)
+                          model_options=options)
+        model = run.model_of({**s, "model_options": options}, vocab.size, vocab.size, objective="many-to-many")
         m = run.new_run(out, overwrite=args.overwrite, work=lambda o: _train_in(o, s, name, text, source, target, t_start,
                                                                     model=model, vocab=vocab, quiet=args.quiet))
     _summary(m, s, out)
@@ -351,7 +309,7 @@ def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
     try:
         text, digest = T.read_text_digest(src["path"], sha256=None if allow_changed else src.get("sha256"))
     except data.DataChanged as e:
-        raise AppError(f"--resume: {e}; resume on it as it is now with --allow-changed-data, or restore it") from None
+        raise AppError(f"--resume: {e}; {run.CHANGED}") from None
     return text, {"name": src.get("name"), "path": src["path"], "bytes": os.path.getsize(src["path"]),
                   "sha256": digest}
 
@@ -381,8 +339,6 @@ def resume_run(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     folder = args.resume
-    table.refuse_changed(args, TASK)
-    table.check({"max_updates": args.max_updates, "epochs": args.epochs}, TASK)
     with runfolder.Lock(folder, option="--resume") as lock:
         st, meta, rec = _stored_run(folder)
         s = dict(rec["settings"])
@@ -401,10 +357,7 @@ def resume_run(args: argparse.Namespace) -> int:
         if missing is not None:
             raise AppError(f"--resume: the text now holds {missing!r}, a character outside the run's vocabulary of "
                            f"{vocab.size}; restore the text it trained on (nothing was changed)")
-        if source["sha256"] != rec["text"].get("sha256"):
-            print(f"rnnx train: note: {source['path'] or source['name']} changed since the run began "
-                  f"(--allow-changed-data): training on it as it is now from update {st.updates + 1}",
-                  file=sys.stderr)
+        run.changed_note(source["path"] or source["name"], rec["text"], source, "update", st.updates + 1)
         ids = vocab.encode(text)
         train_ids = ids[:_split(ids, s["seq_len"], s["streams"])]
         total = _total(s, train_ids)
