@@ -11,7 +11,7 @@ import json, random, sys, time
 import numpy as np
 from rnnx import panel
 from rnnx.training import engine
-from rnnx.model import Model
+from rnnx.nn.model import Model
 from rnnx.training import EarlyStopping
 
 

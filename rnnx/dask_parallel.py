@@ -74,7 +74,7 @@ def _part(config: dict, params: dict, x: Any, y: Any, lengths: Any, idx: list[in
 
     from rnnx.distributed import partial_sums
     from rnnx.training.sources import Batches
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     xp = compat.array_namespace(x)
     b = Batches(x, y, lengths, y_axis).take(xp.asarray(idx, device=compat.device(x)), xp=xp)

@@ -20,7 +20,7 @@ forward, backward, all-reduce, clip, step) is one compiled program (``jax.shard_
 Batches: ``batch_size`` must be a multiple of the number of devices (else a ValueError);
 an epoch's short last batch is padded up to the next multiple with copies of its first
 sample, masked out of the loss and the gradient (``sample_mask`` of
-:meth:`rnnx.model.Model.loss_and_grad`), so every update of every epoch is the one-device
+:meth:`rnnx.nn.model.Model.loss_and_grad`), so every update of every epoch is the one-device
 update.  Refused with a ValueError: a backend without SPMD (only JAX has it), ``tbptt``,
 ``diagnostics``, dropout between layers (its masks are drawn per device) and the
 ``half-sse`` loss (its mean is over the batch size, padding included).
@@ -234,7 +234,7 @@ def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_ax
 
 def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str = "mse",
                   distribution: DataParallel) -> tuple[Any, dict]:
-    """The loss and gradient of :meth:`rnnx.model.Model.loss_and_grad` (time-major x
+    """The loss and gradient of :meth:`rnnx.nn.model.Model.loss_and_grad` (time-major x
     (T, B, I)), computed with the batch split over ``distribution``'s devices: one SPMD
     program, one all-reduce.  B must be a multiple of the devices.  Returns (loss, grads)
     on every device (replicated); compiled afresh on every call (for a loop, use ``fit``)."""

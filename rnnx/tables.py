@@ -477,7 +477,7 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
     and each target normalised on the training rows by its own scaler (``norm``: one
     Normaliser per target, or one for one target, and ``scalers``: a trained model's, used as
     they are).  y is (N, O) many-to-one, (T, N, O) at every step.  ``target_range``: the range
-    of a bounded output activation (:data:`rnnx.head.RANGES`); each target's training values
+    of a bounded output activation (:data:`rnnx.nn.head.RANGES`); each target's training values
     are then scaled onto its middle 90% (:meth:`rnnx.data.Normaliser.fit_range`) instead of
     standardised (the inputs stay standardised).
 

@@ -468,7 +468,7 @@ def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = No
 
         raise CheckpointError(f"checkpoint: {path!r}: meta.callbacks[0]: expected {{'window': sum, 'count': n}}: "
                               f"a finite number and an int >= 1, or null and 0, got {fs.callbacks[0]!r:.80}")
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     stored = Model.from_config(got.model)
     if model is None:

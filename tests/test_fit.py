@@ -12,7 +12,7 @@ import pytest
 import rnnx
 from conftest import target_params
 from rnnx.testing.harness import rel_err
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 T, B, I, H = 7, 5, 3, 4

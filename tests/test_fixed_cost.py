@@ -16,8 +16,8 @@ import pytest
 from rnnx import backends
 from rnnx import losses as L
 from rnnx._xp import namespace
-from rnnx.layers import Recurrent
-from rnnx.model import Model
+from rnnx.nn.layers import Recurrent
+from rnnx.nn.model import Model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

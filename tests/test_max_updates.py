@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 
 def _sine_task(n=40, t=12, seed=0):

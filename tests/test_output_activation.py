@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from rnnx import data, dataset, head, tables
+from rnnx import data, dataset, tables
+from rnnx.nn import head
 from rnnx.cli import app
 from rnnx.cli.settings import resolve
 from rnnx.io import checkpoint

@@ -29,7 +29,7 @@ from rnnx.bounds import Estimate, available_memory, human  # noqa: F401 -- this 
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings
 from rnnx.dataset import PRESETS
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 #: No parameter tensor may hold more elements than this, whatever the memory (index
 #: arithmetic in some backends' kernels is 32-bit).

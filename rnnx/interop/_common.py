@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from rnnx import params as P
+from rnnx.nn import params as P
 from rnnx.cells import CELLS, CellSpec
-from rnnx.layers import layer as rnnx_layer
+from rnnx.nn.layers import layer as rnnx_layer
 
 HEAD_KEYS = ("weight_hy", "bias_y")
 

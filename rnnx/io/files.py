@@ -13,8 +13,8 @@ from typing import Any
 
 from rnnx.io import checkpoint
 from rnnx.io.schema import FileFormatError, layer_from_config
-from rnnx.layers import Recurrent
-from rnnx.model import Model
+from rnnx.nn.layers import Recurrent
+from rnnx.nn.model import Model
 
 __all__ = ["FileFormatError", "layer_config", "layer_from_config", "save", "load"]
 

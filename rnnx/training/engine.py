@@ -14,7 +14,7 @@ backend and device of ``x``.  Batch-first, as Keras: x (B, T, I); y (B, O) many-
 
 One update is one function of arrays::
 
-    loss, g = dL/dparams (explicit BPTT, rnnx.model)      g = clip(g)      params, opt = opt.step(...)
+    loss, g = dL/dparams (explicit BPTT, rnnx.nn.model)      g = clip(g)      params, opt = opt.step(...)
 
 compiled as one program where the backend can (``jax.jit``: forward, backward, clipping
 and the optimizer step), and on JAX K consecutive full batches run as one program (a
@@ -239,7 +239,7 @@ class _Progress:
 
 
 def _check_model(model: Any) -> None:
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     if not isinstance(model, Model):
         got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__

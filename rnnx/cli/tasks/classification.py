@@ -487,7 +487,7 @@ def _library(e: Exception) -> AppError:
 def build_model(s: dict, n_in: int, n_classes: int, kind: str):
     """The classifier the settings ``s`` describe: ``n_in`` inputs, ``n_classes`` logits, one
     per sequence or per step (``kind``)."""
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     try:
         return Model(s["cell"], n_in, s["hidden"], n_classes, num_layers=s["layers"],

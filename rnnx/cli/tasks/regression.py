@@ -41,8 +41,9 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data, head, optim
-from rnnx import params as P
+from rnnx import backends, data, optim
+from rnnx.nn import head
+from rnnx.nn import params as P
 from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder
 from rnnx.cli.errors import AppError, flag_for, os_error
 from rnnx.cli.run import checkpoint_epoch, distribution_for, out_file, stopped_message, target_for, writing_into
@@ -55,7 +56,7 @@ from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
 from rnnx.io.jsonfile import finite_or_null
-from rnnx.model import Model
+from rnnx.nn.model import Model
 from rnnx.tables import build_table
 from rnnx.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
@@ -151,7 +152,7 @@ def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
     :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
     ``scalers``, a table run's input columns'): a resumed run's own normalisation.  A new
     run under a bounded ``--output-activation`` scales its targets onto the activation's
-    range (:data:`rnnx.head.RANGES`) instead of standardising them; a resumed run keeps the
+    range (:data:`rnnx.nn.head.RANGES`) instead of standardising them; a resumed run keeps the
     scaling it stored, whichever it was."""
     xp = target.namespace()
     scale_to = head.RANGES.get(s.output_activation) if s.normalise else None

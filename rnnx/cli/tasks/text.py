@@ -134,7 +134,7 @@ def _split(ids: Any, seq_len: int, streams: int) -> int:
 
 def _model(s: dict, vocab_size: int, args: argparse.Namespace):
     from rnnx.cli import settings
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     options = {k: getattr(args, k) for k in settings.all_options() if getattr(args, k, None) is not None}
     return Model(s["cell"], vocab_size, s["hidden"], vocab_size, objective="many-to-many", num_layers=s["layers"],
@@ -435,7 +435,7 @@ def resume_text(args: argparse.Namespace) -> int:
     without them: one line, nothing written."""
     from rnnx import text as T
     from rnnx.cli import runfolder
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     t_start = time.perf_counter()
     folder = args.resume
