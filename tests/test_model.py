@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnx.testing.harness import rel_err
-from rnnx import tbptt
+from rnnx.training import tbptt
 from rnnx.nn.model import Model
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")

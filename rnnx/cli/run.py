@@ -95,16 +95,16 @@ def check_dtype(t, dtype: str) -> None:
 
 
 def distribution_for(s: Any) -> Any:
-    """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices;
-    ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.dask_parallel.DaskParallel`;
+    """``--devices N``: an :class:`rnnx.training.distributed.DataParallel` over N devices;
+    ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.training.dask_parallel.DaskParallel`;
     else None (``s``: any object with those settings as attributes)."""
     if getattr(s, "dask_scheduler", None) is not None or getattr(s, "dask_workers", None) is not None:
-        from rnnx.dask_parallel import DaskParallel
+        from rnnx.training.dask_parallel import DaskParallel
 
         return DaskParallel(s.dask_scheduler, s.dask_workers, timeout=getattr(s, "dask_timeout", 60.0))
     if s.devices is None:
         return None
-    from rnnx.distributed import DataParallel
+    from rnnx.training.distributed import DataParallel
 
     return DataParallel(s.devices)
 

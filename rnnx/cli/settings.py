@@ -46,8 +46,8 @@ class TrainSettings:
     # where it runs
     backend: str = _D["backend"]
     device: str | None = None
-    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
-    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.dask_parallel
+    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.training.distributed
+    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.training.dask_parallel
     dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
     dask_timeout: float = _D["dask_timeout"]
     dtype: str = _D["dtype"]
@@ -416,7 +416,7 @@ def check_resumed_dask(s: TrainSettings, given: Mapping[str, Any]) -> None:
 
 def check_devices(s: Any, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
-    --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""
+    --batch-size a multiple of N (the rest rnnx.training.distributed checks when the run starts)."""
     if s.devices is None:
         return
     if not _is_int(s.devices) or s.devices < 1:

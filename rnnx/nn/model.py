@@ -255,7 +255,7 @@ class Model:
         first ``mask_steps`` steps carry no loss (used by truncated BPTT, whose window
         reaches back past the new targets).  ``sample_mask`` (B,) bool: a sample whose entry
         is False carries no loss and no gradient (the mean is over the others): the padding
-        of a batch that does not split evenly over devices (:mod:`rnnx.distributed`).
+        of a batch that does not split evenly over devices (:mod:`rnnx.training.distributed`).
         ``sample_weight`` (B,) floats >= 0: the loss is the weighted mean
         ``sum_b w_b l_b / sum_b w_b n_b`` (``l_b`` sample b's summed terms, ``n_b`` its
         counted ones; scikit-learn's convention), passed to the loss spec (:mod:`rnnx.losses`).

@@ -48,12 +48,13 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx import bounds, distributed
-from rnnx.dask_parallel import WorkersLost
+from rnnx import bounds
+from rnnx.training import distributed
+from rnnx.training.dask_parallel import WorkersLost
 from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
-from rnnx import tbptt as TB
+from rnnx.training import tbptt as TB
 from rnnx._xp import host_ints, index_array, index_dtype, namespace
 from rnnx.backends import capabilities
 from rnnx.training import callbacks as C
@@ -339,13 +340,13 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       Jacobian profile and gate saturation on its probe batch.  One program per update
       (``steps_per_execution`` > 1 refused); not with ``tbptt``.  The numbers trained are
       the same bits as without it.
-    - ``distribution``: an :class:`rnnx.distributed.DataParallel`: every update's batch split
+    - ``distribution``: an :class:`rnnx.training.distributed.DataParallel`: every update's batch split
       over several devices (JAX), one SPMD program with one all-reduce of the gradients,
-      clipping after it; the numbers of one device (see :mod:`rnnx.distributed`: a short last
+      clipping after it; the numbers of one device (see :mod:`rnnx.training.distributed`: a short last
       batch is padded and masked; ``batch_size`` a multiple of the devices).  The returned
-      parameters are on the data's device.  Or an :class:`rnnx.dask_parallel.DaskParallel`
+      parameters are on the data's device.  Or an :class:`rnnx.training.dask_parallel.DaskParallel`
       (NumPy / CuPy): each batch in parts on Dask workers, the optimizer here
-      (:class:`~rnnx.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
+      (:class:`~rnnx.training.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
 
     Checked once before training (one host read, no per-step sync): ``model`` an
     :class:`rnnx.Model` (TypeError), x with at least one sequence, and x, floating y and the

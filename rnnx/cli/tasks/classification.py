@@ -68,7 +68,7 @@ from typing import Any
 from rnnx.backends import Unavailable
 from rnnx.cli import run, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.dask_parallel import WorkersLost
+from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 

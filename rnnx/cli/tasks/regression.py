@@ -58,7 +58,7 @@ from rnnx.install import install_command
 from rnnx.io.jsonfile import finite_or_null
 from rnnx.nn.model import Model
 from rnnx.tables import build_table
-from rnnx.dask_parallel import WorkersLost
+from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
 from rnnx.training.state import FitState, NonFiniteLoss, Stopped
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state

@@ -1,6 +1,6 @@
 r"""Data parallel training: each update's batch split over several devices, one SPMD program.
 
-    strategy = rnnx.distributed.DataParallel(4)        # the first 4 devices (None: every one)
+    strategy = rnnx.training.distributed.DataParallel(4)        # the first 4 devices (None: every one)
     result = rnnx.fit(model, x, y, distribution=strategy, batch_size=64, clip_norm=1.0)
 
 The parameters and the optimizer state are replicated; device k gathers its part of the
@@ -115,13 +115,13 @@ def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics
          loss_name: str, home: Any = None) -> Plan | None:
     """The :class:`Plan` of ``distribution`` (None: none) for a fit with these settings;
     a ValueError / TypeError naming the argument for what it cannot do."""
-    from rnnx.dask_parallel import DaskParallel
+    from rnnx.training.dask_parallel import DaskParallel
 
     if distribution is None or isinstance(distribution, DaskParallel):
         return None
     if not isinstance(distribution, DataParallel):
-        raise TypeError(f"distribution: expected rnnx.distributed.DataParallel(devices) or "
-                        f"rnnx.dask_parallel.DaskParallel(...), got {type(distribution).__name__}")
+        raise TypeError(f"distribution: expected rnnx.training.distributed.DataParallel(devices) or "
+                        f"rnnx.training.dask_parallel.DaskParallel(...), got {type(distribution).__name__}")
     cap = capabilities(xp)
     if cap.data_parallel is None or cap.parallel_devices is None or cap.all_sum is None or cap.place is None:
         raise ValueError(f"distribution: data parallel needs a backend with SPMD programs (jax); got {cap.name}")
