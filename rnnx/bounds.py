@@ -3,7 +3,7 @@ r"""Does a run fit this machine?  Sizes a training run from the model's paramete
 anything is allocated, and refuses with :class:`TooLarge` (a ValueError) one that needs
 more memory than is available.  Host-side arithmetic only: no array library is imported.
 :func:`rnnx.fit`, :func:`rnnx.text.fit_text`, the ``.npz``/``.ts`` readers of
-:mod:`rnnx.panel` and :func:`rnnx.io.checkpoint.load` call it; the command line's layer,
+:mod:`rnnx.data.panel` and :func:`rnnx.io.checkpoint.load` call it; the command line's layer,
 :mod:`rnnx.cli.bounds`, names the flag to lower.
 
 The estimate (bytes, ``b`` the dtype's itemsize, ``P`` the parameter count, ``n`` the

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from rnnx import data, dataset, tables
+from rnnx import data
+from rnnx.data import dataset, tables
 from rnnx.nn import head
 from rnnx.cli import app
 from rnnx.cli.settings import resolve

@@ -28,7 +28,7 @@ from rnnx import data
 from rnnx.bounds import Estimate, available_memory, human  # noqa: F401 -- this module's names since 0.1
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings
-from rnnx.dataset import PRESETS
+from rnnx.data.dataset import PRESETS
 from rnnx.nn.model import Model
 
 #: No parameter tensor may hold more elements than this, whatever the memory (index

@@ -151,7 +151,7 @@ def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[s
 
 def _windows(app, folder, meta, s: TrainSettings, csv, columns, target, dtype, model):
     from rnnx import data
-    from rnnx.dataset import build
+    from rnnx.data.dataset import build
 
     if s.table:
         return app.table_windows(folder, meta, s, csv, columns, target, dtype)

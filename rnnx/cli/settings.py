@@ -18,7 +18,7 @@ from typing import Any
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of  # noqa: F401 (re-exported)
-from rnnx.dataset import PRESETS
+from rnnx.data.dataset import PRESETS
 
 _D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
 
@@ -301,7 +301,7 @@ def _check_early_stopping(s: TrainSettings, explicit: Mapping[str, Any]) -> None
 def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--inputs/--targets: distinct column names (any number of targets); --missing: a policy;
     --missing/--difference: for named columns; --difference: many-to-one with mse."""
-    from rnnx.tables import MISSING_POLICIES
+    from rnnx.data.tables import MISSING_POLICIES
 
     if s.missing not in MISSING_POLICIES:
         raise AppError(f"--missing: expected one of {', '.join(MISSING_POLICIES)}, got {s.missing!r}")

@@ -99,7 +99,7 @@ _SWITCH = {"action": "store_true"}
 
 
 def _rows() -> list[Flag]:
-    from rnnx.dataset import PRESETS
+    from rnnx.data.dataset import PRESETS
 
     split = " --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class"
     f = Flag

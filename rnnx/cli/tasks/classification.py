@@ -4,7 +4,7 @@
     rnnx train --ts TRAIN.ts --test-ts TEST.ts       # a .ts pair; validation cases from TRAIN.ts
     rnnx train --npz cases.npz --split 0.7,0.15,0.15 # x (N, T, I), y (N,) or (N, T), lengths (N,)
 
-:func:`run_panel` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
+:func:`run_panel` runs one classification: labels encoded (:func:`rnnx.data.panel.encode_labels`,
 the classes sorted), a stratified seeded split, features standardised on the training
 cases (valid steps only), a :class:`rnnx.Model` of ``len(classes)`` logits trained by
 :func:`rnnx.fit` with the cross-entropy, early stopping on the validation loss (best
@@ -271,7 +271,7 @@ class Cases:
 
 
 def panel_error(e: Exception, flag: str) -> AppError:
-    """A :mod:`rnnx.panel` error (``panel: ...``, ``name: ...``) worded with the flag that named the file."""
+    """A :mod:`rnnx.data.panel` error (``panel: ...``, ``name: ...``) worded with the flag that named the file."""
     text = str(e)
     for head in ("panel: ", "name: "):
         if text.startswith(head):
@@ -304,7 +304,7 @@ def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, op
     each file's absolute path, size and SHA-256).  ``stored``: a run's record, whose files
     are read (named by ``option``) only when their hashes match it (``allow_changed``: as
     they are now)."""
-    from rnnx import panel
+    from rnnx.data import panel
     from rnnx.data import DataError
 
     if stored is None:
@@ -347,7 +347,7 @@ def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[Cases, Ca
     ``"per-sequence"`` or ``"per-step"``)."""
     import numpy as np
 
-    from rnnx import panel
+    from rnnx.data import panel
 
     where = _source_text(flag, args)
     per_step = np.ndim(train.y) == 2

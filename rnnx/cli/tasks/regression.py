@@ -52,12 +52,12 @@ from rnnx.cli.settings import TrainSettings
 from rnnx.cli.signals import Forced as _Forced
 from rnnx.cli.signals import Signals as _Signals
 from rnnx.cli.signals import writing_results
-from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
+from rnnx.data.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
 from rnnx.io.jsonfile import finite_or_null
 from rnnx.nn.model import Model
-from rnnx.tables import build_table
+from rnnx.data.tables import build_table
 from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
 from rnnx.training.state import FitState, NonFiniteLoss, Stopped
@@ -83,9 +83,9 @@ def series_for(s: TrainSettings) -> tuple[list[float], dict]:
 def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
               allow_changed: bool = False) -> tuple[Any, dict]:
     """The named columns of a run (``--csv --targets [--inputs]`` or a preset of a bundled
-    table) as a :class:`rnnx.tables.Table`, and the record of where they came from (as
+    table) as a :class:`rnnx.data.tables.Table`, and the record of where they came from (as
     :func:`series_for`; the file's bytes hashed before any is parsed)."""
-    from rnnx import tables
+    from rnnx.data import tables
 
     preset = s.preset is not None
     if preset:
@@ -149,7 +149,7 @@ def train_record(s: TrainSettings) -> dict[str, Any]:
 def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
                 norms: tuple[data.Normaliser, ...] | None = None, scalers: tuple | None = None) -> Dataset:
     """The windows of the run on its target (``series``: a list of values, or a
-    :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
+    :class:`rnnx.data.tables.Table` for a run of named columns); ``norms`` (one per target, and
     ``scalers``, a table run's input columns'): a resumed run's own normalisation.  A new
     run under a bounded ``--output-activation`` scales its targets onto the activation's
     range (:data:`rnnx.nn.head.RANGES`) instead of standardising them; a resumed run keeps the
@@ -176,7 +176,7 @@ def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
     naming each target that does, and that --difference models the change instead."""
     import numpy as np
 
-    from rnnx import tables
+    from rnnx.data import tables
 
     train, test = ds.parts["train"], ds.parts["test"]
     if train.n and test.n:
@@ -796,7 +796,7 @@ def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: d
 def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
     """The table a model of named columns reads: ``csv`` (which must have the run's
     columns), or its run's own file, unchanged (its SHA-256 matches)."""
-    from rnnx import tables
+    from rnnx.data import tables
 
     missing = check_columns(s, columns, csv)
     if csv:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rnnx.dataset import Dataset
+    from rnnx.data.dataset import Dataset
 
 from rnnx.data import (
     DataChanged,
@@ -528,7 +528,7 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
         if not top <= float(info.max):
             raise DataError(f"csv: the {name} normalise to values up to {top:.3g}, beyond float{info.bits}; "
                               "rescale the column")
-    from rnnx.dataset import Dataset, Part
+    from rnnx.data.dataset import Dataset, Part
 
     ds = Dataset(levels[:, 0].tolist(), norms[0], window, horizon, inputs=tuple(inputs), scalers=tuple(scalers),
                  time=time, targets=names, norms=norms)
