@@ -152,7 +152,7 @@ def test_forecast_stops_before_writing(run, tmp_path):
 
 
 def test_diagnose_model_stops(run, tmp_path):
-    code, out, err = run_held(tmp_path, "rnnx.recorder:Recorder.record_gradient",
+    code, out, err = run_held(tmp_path, "rnnx.diagnostics.recorder:Recorder.record_gradient",
                               ["diagnose", "--model", run, "--out", "d"], signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, err
     assert one_line(err) == "rnnx diagnose: stopped by SIGTERM; nothing was written"

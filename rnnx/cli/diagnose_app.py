@@ -1,6 +1,6 @@
 """What ``rnnx diagnose`` does (docs/diagnostics.md):
 
-- ``--model DIR``: the profiles of a trained model (``rnnx.recorder.profile``: gradient
+- ``--model DIR``: the profiles of a trained model (``rnnx.diagnostics.recorder.profile``: gradient
   flow, Jacobian profile, gate saturation) and its gradient on a probe batch of the run's
   own data (``--part``, default train; a classification run's own cases) or of a new CSV
   (regression), into ``OUT/diagnostics.json``
@@ -52,7 +52,7 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
                    overwrite: bool, probe_size: int, what: Any, backend: str | None, device: str | None) -> dict:
     """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
     summary printed."""
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
     from rnnx.cli.tasks import classification as panel_app
     from rnnx.cli.tasks import regression as app
 
@@ -101,7 +101,7 @@ def _unfinished(folder: str) -> bool:
 def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
                     backend: str | None, device: str | None) -> dict:
     """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
     from rnnx.training.sources import prepare
     from rnnx.cli.tasks import classification as panel_app
     from rnnx.cli.tasks import classification_predict as panel_predict
@@ -135,7 +135,7 @@ def _measure(app, rec, folder: str, params: dict) -> None:
 
 def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
     """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
-    from rnnx import plots, recorder
+    from rnnx.diagnostics import plots, recorder
     from rnnx.cli import signals
 
     rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
@@ -295,7 +295,7 @@ def _one(app, s: TrainSettings, folder: str, label: str, quiet: bool) -> dict:
 
         with open_regular(path, nofollow=True) as f:  # the run's file rnnx just wrote: never through a link
             d = json.loads(f.read().decode("utf-8"))
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     return {"variant": label, "seed": s.seed, "folder": folder, "test_mse": m.get("test_mse"),
             "persistence_test_mse": m.get("persistence_test_mse"), "failed": failed,
@@ -377,7 +377,7 @@ def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path:
     drawn its own way (linestyle, sparse markers at staggered updates) and a trace that
     coincides with an earlier one labelled ``(identical to X)``; right: each run's test MSE
     per variant, the mean marked, in the variant's colour."""
-    from rnnx.plots import plottable, pyplot, save
+    from rnnx.diagnostics.plots import plottable, pyplot, save
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")

@@ -73,7 +73,7 @@ class TrainSettings:
     seed: int = _D["seed"]
     early_stopping: int | None = _D["early_stopping"]
     checkpoint_every: int = _D["checkpoint_every"]
-    #: None, or what diagnostics.json records (rnnx.recorder.WHAT; ("all",): everything the cell has)
+    #: None, or what diagnostics.json records (rnnx.diagnostics.recorder.WHAT; ("all",): everything the cell has)
     diagnostics: tuple[str, ...] | None = None
     probe_size: int = _D["probe_size"]
     # set by presets only
@@ -328,7 +328,7 @@ def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
 
 
 def _check_diagnostics(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """--diagnostics: names of rnnx.recorder.WHAT (or all) the cell has; not with --tbptt;
+    """--diagnostics: names of rnnx.diagnostics.recorder.WHAT (or all) the cell has; not with --tbptt;
     --probe-size >= 1, with --diagnostics only."""
     from rnnx.cli import run_diagnostics
 

@@ -334,7 +334,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       None (the default): the model's own ``model.frozen``, which a converter sets for the
       parameters its source library does not have (``from_keras``: the ``bias_hh`` of a
       one-bias layer), else none; ``()`` trains every parameter.
-    - ``diagnostics``: an :class:`rnnx.recorder.Recorder`: per update the gradient norms
+    - ``diagnostics``: an :class:`rnnx.diagnostics.recorder.Recorder`: per update the gradient norms
       before clipping, whether clipped, the update-to-parameter ratios (in the update's own
       program; read once an epoch), and per epoch (and before the first) the gradient flow,
       Jacobian profile and gate saturation on its probe batch.  One program per update

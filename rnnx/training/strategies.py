@@ -85,7 +85,7 @@ def make_update(model, apply: Callable, loss_fn: Callable, *, stats: Callable | 
 
     ``loss_and_grad`` (explicit BPTT) then :func:`make_apply`'s ``apply``.  With ``stats``
     (``stats(params, grads, new_params, loss, clipped) -> dict``, e.g.
-    :func:`rnnx.recorder.update_stats`) a fifth result: that dict, formed in the same program."""
+    :func:`rnnx.diagnostics.recorder.update_stats`) a fifth result: that dict, formed in the same program."""
 
     def update(params, opt_state, x, y, lengths, seed, w=None):  # w: the batch's sample weights
         loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed, sample_weight=w)
@@ -208,10 +208,10 @@ def start_recorder(diagnostics: Any, model, train: Batches, loss_fn: Callable, l
     statistics function (None when it records no updates)."""
     if diagnostics is None:
         return None, None
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     if not isinstance(diagnostics, recorder.Recorder):
-        raise TypeError(f"diagnostics: expected an rnnx.recorder.Recorder, got {type(diagnostics).__name__}")
+        raise TypeError(f"diagnostics: expected an rnnx.diagnostics.recorder.Recorder, got {type(diagnostics).__name__}")
     if tbptt is not None:
         raise ValueError("diagnostics: not recorded with tbptt (its updates are per window of a batch); "
                          "train without tbptt to record them")

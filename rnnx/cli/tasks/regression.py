@@ -676,7 +676,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
                 "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
         meta.update(_norm_meta(ds))
         checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     name = s.preset or os.path.basename(str(s.csv))
     title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
@@ -959,7 +959,7 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
     """forecast.csv (``index,forecast`` for one series or target, ``index,<target>,...`` for
     several) and its plot beside it: the last ``5 * W`` values and the forecast, one panel
     per target."""
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     n = len(hist[0])
     k = min(n, 5 * W)
