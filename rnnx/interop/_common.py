@@ -43,22 +43,6 @@ def host(a: Any) -> Any:
     return np.array(to_numpy(a), copy=True)
 
 
-def to_xp(params: dict, xp: Any, dtype: Any = None, device: Any = None) -> dict:
-    """Host arrays onto ``xp`` (dtype kept unless given)."""
-    import array_api_compat as compat
-
-    if xp is None:
-        import numpy as np
-
-        xp = np
-    xp = compat.array_namespace(xp.asarray(0.0))
-    out = {}
-    for k, v in params.items():
-        dt = dtype if dtype is not None else getattr(xp, str(v.dtype))
-        out[k] = xp.asarray(v, dtype=dt, device=device, copy=True)
-    return out
-
-
 def blocks(a: Any, order: tuple[int, ...], axis: int) -> Any:
     """Reorder the equal gate blocks of ``a`` along ``axis``: block ``j`` of the result is
     block ``order[j]`` of ``a`` (e.g. Keras z,r,h -> PyTorch r,z,n with order (1, 0, 2))."""

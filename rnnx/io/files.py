@@ -130,6 +130,6 @@ def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, ex
         checkpoint.check_params(path, arrays, obj.param_shapes(), what)
     except checkpoint.CheckpointError as e:
         raise _as(e, "load") from None
-    from rnnx.interop._common import to_xp
+    from rnnx.backends import to_xp
 
     return obj, to_xp(arrays, xp, dtype, device)
