@@ -194,3 +194,27 @@ def test_no_import_cycle_between_packages():
         if v not in index:
             visit(v)
     assert not cycles, f"packages that import each other: {cycles}"
+
+
+#: The packages whose every public module (no leading ``_``) declares its API in ``__all__``.
+DECLARED = ("cells", "nn", "io", "data", "diagnostics", "training")
+
+
+def test_public_modules_declare_all():
+    """issue 30: ``__all__`` declares the public API of every public module of the layers, and
+    each name in it exists."""
+    import importlib
+
+    missing, unknown = [], []
+    for package in DECLARED:
+        for path in sorted((ROOT / "rnnx" / package).glob("*.py")):
+            if path.stem.startswith("_") and path.stem != "__init__":
+                continue
+            module = importlib.import_module(module_name(path))
+            names = getattr(module, "__all__", None)
+            if names is None:
+                missing.append(module.__name__)
+            else:
+                unknown += [f"{module.__name__}.{n}" for n in names if not hasattr(module, n)]
+    assert not missing, f"public modules without __all__: {missing}"
+    assert not unknown, f"__all__ names that are not defined: {unknown}"

@@ -19,6 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["DataError", "sine", "MAX_CSV_BYTES", "DataChanged", "file_digest", "size_text", "check_sha256",
+           "read_bytes", "decode", "csv_records", "separator_hint", "column_index", "cell_value", "read_csv",
+           "load_csv", "Windows", "too_short", "windows", "split_counts", "Normaliser"]
+
 
 class DataError(ValueError):
     """Bad data: the message starts with the parameter (``csv``, ``window``, ...) and names the

@@ -10,6 +10,8 @@ from typing import Any
 
 from rnnx import data as D
 
+__all__ = ["Part", "Dataset", "build", "PRESETS", "preset_table", "preset_series"]
+
 
 @dataclass
 class Part:

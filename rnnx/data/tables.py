@@ -34,6 +34,9 @@ from rnnx.data import (
     too_short,
 )
 
+__all__ = ["MISSING_POLICIES", "Table", "read_table", "difference", "undifference", "range_warning",
+           "ColumnScaler", "windows", "chronological_split", "build_table"]
+
 #: The missing-value policies of :func:`read_table` (``--missing``).
 MISSING_POLICIES = ("error", "interpolate", "drop")
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["pyplot", "save", "plottable", "convergence", "time_axis", "predictions", "prediction_panels",
+           "forecast_panels", "forecast", "diagnostics"]
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the headless Agg backend, imported on first use."""

@@ -39,6 +39,8 @@ from typing import Any, Callable, Iterable
 from rnnx._xp import where
 from rnnx.cells import CELLS
 
+__all__ = ["FORMAT", "VERSION", "WHAT", "update_stats", "profile", "check_what", "Recorder", "summary"]
+
 FORMAT = "rnnx-diagnostics"
 VERSION = 1
 #: What a Recorder can record (``what=``); "cell" needs an LSTM.

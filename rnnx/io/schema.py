@@ -27,6 +27,9 @@ from typing import Any, Callable
 from rnnx.nn.layers import Recurrent, layer_from_config as _layer_from_config
 from rnnx.nn.model import Model
 
+__all__ = ["FORMAT", "VERSION", "OPT", "OPT_GROUP", "FileFormatError", "Shapes", "show", "layer_from_config",
+           "FIELDS", "OPTIONAL", "VERSIONS", "current_version", "VERSIONED", "validate"]
+
 FORMAT = "rnnx-checkpoint"
 VERSION = 1
 #: The group name that stands for every ``opt.<slot>`` group of a checkpoint: each holds a

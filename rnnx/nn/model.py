@@ -25,6 +25,8 @@ from rnnx.nn import params as P
 from rnnx._xp import index_dtype, namespace, zeros_before, where
 from rnnx.nn.layers import check_collect, layer, named_state
 
+__all__ = ["OBJECTIVES", "Model"]
+
 OBJECTIVES = ("many-to-one", "many-to-many")
 
 

@@ -31,6 +31,8 @@ from rnnx._xp import matrix_t, outer_sum, rows_product, where
 from rnnx.nn.loop import project_in_step, run, run_back
 from rnnx.random import dropout_mask
 
+__all__ = ["segment_length", "forward", "COLLECT", "backward", "cache_nbytes"]
+
 
 def _mm_time(a: Any, w_t: Any, *, xp: Any) -> Any:
     """(T, B, K) x (K, N) -> (T, B, N) as one 2-D product (K = 1, e.g. one input feature:
