@@ -218,3 +218,39 @@ def test_public_modules_declare_all():
                 unknown += [f"{module.__name__}.{n}" for n in names if not hasattr(module, n)]
     assert not missing, f"public modules without __all__: {missing}"
     assert not unknown, f"__all__ names that are not defined: {unknown}"
+
+
+def _resolves(ref: str) -> bool:
+    """``rnnx.a.b.name[.attr...]`` is a module, or a public name of its module (in its
+    ``__all__`` where it has one) whose attributes exist."""
+    import importlib
+
+    parts = ref.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            module = importlib.import_module(".".join(parts[:k]))
+            break
+        except ImportError:
+            continue
+    obj, rest = module, parts[k:]
+    if rest and (rest[0].startswith("_") or rest[0] not in getattr(module, "__all__", [rest[0]])):
+        return False
+    for name in rest:
+        if not hasattr(obj, name):
+            return False
+        obj = getattr(obj, name)
+    return True
+
+
+def test_docs_cite_public_names():
+    """issue 30: every ``rnnx.x.y`` that docs/ and README.md cite is a module or a public name
+    of one (no ``_private`` name, nothing a module does not export), so a move or a rename
+    that leaves a doc behind fails here."""
+    import re
+
+    bad = []
+    for path in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for ref in sorted(set(re.findall(r"(?<![\w./-])rnnx(?:\.[A-Za-z_]\w*)+", path.read_text()))):
+            if not _resolves(ref):
+                bad.append(f"{path.relative_to(ROOT)}: {ref}")
+    assert not bad, bad
