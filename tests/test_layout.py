@@ -233,7 +233,8 @@ def _resolves(ref: str) -> bool:
         except ImportError:
             continue
     obj, rest = module, parts[k:]
-    if rest and (rest[0].startswith("_") or rest[0] not in getattr(module, "__all__", [rest[0]])):
+    dunder = bool(rest) and rest[0].startswith("__") and rest[0].endswith("__")
+    if rest and not dunder and (rest[0].startswith("_") or rest[0] not in getattr(module, "__all__", [rest[0]])):
         return False
     for name in rest:
         if not hasattr(obj, name):
