@@ -30,7 +30,7 @@ from rnnx.backends._base import (MIN_STANDARD, SCALAR_STANDARD, TOLERANCE, Capab
                                  standard_note, standard_refusal, standard_version, takes_scalars)
 
 __all__ = ["NAMES", "Target", "Unavailable", "Capabilities", "capabilities", "get", "targets", "selected",
-           "to_numpy", "resolve_device", "versions", "MIN_STANDARD", "SCALAR_STANDARD", "namespace_name",
+           "to_numpy", "to_xp", "resolve_device", "versions", "MIN_STANDARD", "SCALAR_STANDARD", "namespace_name",
            "standard_version", "standard_refusal", "standard_note", "takes_scalars", "TOLERANCE"]
 
 #: Every backend rnnx knows, in report order.
@@ -78,6 +78,24 @@ def to_numpy(a: Any) -> Any:
     if name is None or name == "numpy":
         return np.asarray(a)
     return np.asarray(get(name).to_numpy(a))
+
+
+def to_xp(params: dict, xp: Any, dtype: Any = None, device: Any = None) -> dict:
+    """``{name: host array}`` onto ``xp`` (None: NumPy) and ``device``, copied, each dtype kept
+    unless ``dtype`` is given: the way back of :func:`to_numpy` for loaded files and converted
+    weights (:func:`rnnx.load`, :mod:`rnnx.interop`)."""
+    import array_api_compat as compat
+
+    if xp is None:
+        import numpy as np
+
+        xp = np
+    xp = compat.array_namespace(xp.asarray(0.0))
+    out = {}
+    for k, v in params.items():
+        dt = dtype if dtype is not None else getattr(xp, str(v.dtype))
+        out[k] = xp.asarray(v, dtype=dt, device=device, copy=True)
+    return out
 
 
 def capabilities(xp: Any) -> Capabilities:

@@ -51,11 +51,11 @@ class Capabilities:
         a native, accurate logistic kernel (``torch.sigmoid``, ``jax.nn.sigmoid``); None
         means :func:`rnnx._xp.sigmoid` forms it from ``exp`` (accurate in both tails).
     scan(f, carry, xs, *, reverse, xp), or None:
-        a compiled time loop with :func:`rnnx.loop.scan`'s semantics (``lax.scan``), used
+        a compiled time loop with :func:`rnnx.nn.loop.scan`'s semantics (``lax.scan``), used
         only while :attr:`staged` is true.
     steps(a) -> sequence of arrays, or None:
         the slices ``a[0], ..., a[T-1]`` along the leading axis that the eager loop
-        (:func:`rnnx.loop.scan`) steps through, where ``xp.unstack`` is slow: eager JAX
+        (:func:`rnnx.nn.loop.scan`) steps through, where ``xp.unstack`` is slow: eager JAX
         compiles one T-output program per shape for it (7.8 s at T=500, 108 s at T=2000),
         so JAX indexes step by step there and unstacks only while :attr:`staged` (one
         program).  None: one ``xp.unstack(a, axis=0)`` (torch: a view 0.5 us, 1.3 indexing).

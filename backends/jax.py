@@ -149,7 +149,7 @@ def _take() -> Any:
 
 
 def scan(f: Any, carry: Any, xs: tuple, *, reverse: bool = False, xp: Any = None) -> Any:
-    """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.loop.scan``): used
+    """rnnx's time loop as ``jax.lax.scan`` (same semantics as ``rnnx.nn.loop.scan``): used
     while JAX traces, so the loop compiles once whatever T is.
 
     Inside ``jax.shard_map`` a step's output may vary over mesh axes its initial carry

@@ -9,9 +9,9 @@ before epoch 100; E no validation part, patience 30 on the training loss; others
 Needs sktime (``pip install -e '.[panel]'``)."""
 import json, random, sys, time
 import numpy as np
-from rnnx import panel
+from rnnx.data import panel
 from rnnx.training import engine
-from rnnx.model import Model
+from rnnx.nn.model import Model
 from rnnx.training import EarlyStopping
 
 

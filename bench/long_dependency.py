@@ -12,7 +12,7 @@ mse 1 and accuracy 0.5, so learning shows as the loss dropping well below 1.
 For T in {50, 100, 200} and cell in {rnn, lstm, gru}: ``rnnx.Model(cell, 1, 32, 1)``, Adam
 lr 1e-2, clip_norm 1.0, batch 32, 1024 training sequences (32 updates an epoch), 40 epochs
 (1280 updates), NumPy float64, one BLAS thread (hidden 32: more threads only add overhead on
-a small machine), a :class:`rnnx.recorder.Recorder` (every diagnostic, probe batch 32, 4
+a small machine), a :class:`rnnx.diagnostics.recorder.Recorder` (every diagnostic, probe batch 32, 4
 probes), then 512 fresh test sequences.  float64 rather than JAX float32: the quantities
 measured here underflow in float32 (||dL/dh_0|| of an LSTM at T = 200 at initialisation is
 ~1e-53 of ||dL/dh_{T-1}||, below float32's smallest subnormal 1.4e-45; the Recorder's growth
@@ -31,7 +31,7 @@ the fraction of saturated gates per gate type (layer 0, mean over steps) at epoc
 mean ||dL/dh_t|| curves (layer 0) at epoch 0 and at the end.  ``--plots DIR``: DIR/long-dependency.png,
 the three cells' mean ||dL/dh_t|| against t (log axis), one column per T, epoch 0 above and
 the end below; ``--cell-plots`` also DIR/diagnostics-<cell>-T<T>.png, the 4-panel
-:func:`rnnx.plots.diagnostics` figure of each run (first seed).
+:func:`rnnx.diagnostics.plots.diagnostics` figure of each run (first seed).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def one_run(cell: str, steps: int, seed: int, cfg: dict) -> tuple[dict, dict]:
     import numpy as np
 
     import rnnx
-    from rnnx.recorder import Recorder, summary
+    from rnnx.diagnostics.recorder import Recorder, summary
 
     rng = np.random.default_rng([seed, steps])
     x, y = task(cfg["train"], steps, rng)
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"dh_0/dh_T-1 {_g(row['flow_ratio_epoch0'])} -> {_g(row['flow_ratio_end'])}, "
                       f"clipped {row['clipped']}/{row['updates']} ({row['seconds']:.1f} s)", flush=True)
                 if args.cell_plots and seed == 0:
-                    from rnnx import plots
+                    from rnnx.diagnostics import plots
 
                     plots.diagnostics(d, str(Path(args.plots) / f"diagnostics-{cell}-T{steps}.png"),
                                       f"{cell.upper()}, recall the first input after T = {steps} steps")

@@ -36,8 +36,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported anywhe
 import numpy as np  # noqa: E402  (a bench script, not core maths)
 
 import rnnx  # noqa: E402
-from rnnx import panel, tables  # noqa: E402
-from rnnx.model import Model  # noqa: E402
+from rnnx.data import panel, tables  # noqa: E402
+from rnnx.nn.model import Model  # noqa: E402
 
 WINDOW = 14
 FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]

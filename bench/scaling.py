@@ -40,7 +40,7 @@ def jax_child(devices: int, epochs: int) -> dict:
     import numpy as np
 
     import rnnx
-    from rnnx.distributed import DataParallel
+    from rnnx.training.distributed import DataParallel
 
     s = SHAPE
     x, y = _data(np, s["n"], s["T"], s["I"])
@@ -78,7 +78,7 @@ def dask_run(workers: int, epochs: int) -> dict:
     from distributed import Client, LocalCluster
 
     import rnnx
-    from rnnx.dask_parallel import DaskParallel
+    from rnnx.training.dask_parallel import DaskParallel
 
     s = SHAPE
     x, y = _data(np, s["n"], s["T"], s["I"])

@@ -101,7 +101,7 @@ def data(dtype: str):
         rng = np.random.default_rng(0)
         return (rng.standard_normal((1013, T_STEPS, 4)).astype(dtype),
                 rng.standard_normal((1013, 1)).astype(dtype), "random windows (vega_datasets not installed)")
-    from rnnx import tables
+    from rnnx.data import tables
 
     t = tables.read_table(vega_datasets.local_data.seattle_weather.filepath, inputs=WEATHER,
                           targets=["temp_max"], time_column="date")

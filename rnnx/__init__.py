@@ -1,5 +1,5 @@
 """rnnx: recurrent networks (RNN, LSTM, GRU) with hand-derived BPTT, written once against
-the Python array API standard.  See :mod:`rnnx.layers` for the API and
+the Python array API standard.  See :mod:`rnnx.nn.layers` for the API and
 :data:`rnnx.cells.CELLS` for the cells and their options.
 
 The names below are imported on first use (PEP 562), so that ``import rnnx.cli`` (the
@@ -15,9 +15,9 @@ from typing import Any
 _LAZY = {
     "NonFiniteError": "rnnx.checks",
     "load": "rnnx.io.files", "save": "rnnx.io.files",
-    "GRU": "rnnx.layers", "LSTM": "rnnx.layers", "RNN": "rnnx.layers", "Cache": "rnnx.layers",
-    "Recurrent": "rnnx.layers", "layer": "rnnx.layers", "layer_from_config": "rnnx.layers",
-    "Model": "rnnx.model",
+    "GRU": "rnnx.nn.layers", "LSTM": "rnnx.nn.layers", "RNN": "rnnx.nn.layers", "Cache": "rnnx.nn.layers",
+    "Recurrent": "rnnx.nn.layers", "layer": "rnnx.nn.layers", "layer_from_config": "rnnx.nn.layers",
+    "Model": "rnnx.nn.model",
     "fit": "rnnx.training.engine", "evaluate": "rnnx.training.engine", "predict": "rnnx.training.engine",
     "FitResult": "rnnx.training.state",
     "RNNRegressor": "rnnx.interop.sklearn", "RNNClassifier": "rnnx.interop.sklearn",

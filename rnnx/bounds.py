@@ -3,13 +3,13 @@ r"""Does a run fit this machine?  Sizes a training run from the model's paramete
 anything is allocated, and refuses with :class:`TooLarge` (a ValueError) one that needs
 more memory than is available.  Host-side arithmetic only: no array library is imported.
 :func:`rnnx.fit`, :func:`rnnx.text.fit_text`, the ``.npz``/``.ts`` readers of
-:mod:`rnnx.panel` and :func:`rnnx.io.checkpoint.load` call it; the command line's layer,
+:mod:`rnnx.data.panel` and :func:`rnnx.io.checkpoint.load` call it; the command line's layer,
 :mod:`rnnx.cli.bounds`, names the flag to lower.
 
 The estimate (bytes, ``b`` the dtype's itemsize, ``P`` the parameter count, ``n`` the
 elements of the largest parameter tensor) is the larger of two peaks:
 
-* initialisation: :func:`rnnx.params.init` draws each tensor as a Python list of floats
+* initialisation: :func:`rnnx.nn.params.init` draws each tensor as a Python list of floats
   (``sys.getsizeof(0.0)`` + a pointer each, 32 bytes on CPython) before the array exists:
   ``P b + n (32 + b)``;
 * training: ``copies * P b + 3 n b`` (element-wise temporaries of the optimizer step) plus
@@ -26,8 +26,8 @@ elements of the largest parameter tensor) is the larger of two peaks:
 
   The activations of a batch: ``T * B * D * H * b * (L * (G + S) + K_G * G + K_0)`` (T the
   steps, B the batch, capped at the sequences, L layers, D directions, G gate blocks and S
-  state components of the cell): the forward cache every layer keeps per step (rnnx/stack.py,
-  rnnx/loop.py: ``L * (G + S)``) and the backward pass's per-step arrays of the one layer it
+  state components of the cell): the forward cache every layer keeps per step (rnnx/nn/stack.py,
+  rnnx/nn/loop.py: ``L * (G + S)``) and the backward pass's per-step arrays of the one layer it
   is in (the gate gradients kept for the weight gradients' one product after the loop, the
   lists and their stacked copies, the hoisted projection: ``K_G * G + K_0`` with
   :data:`BACKWARD_PER_GATE` and :data:`BACKWARD_EXTRA`).  Measured as the ``tracemalloc``

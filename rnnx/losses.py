@@ -581,7 +581,7 @@ def count(name: str, target: Any, *, xp: Any, mask: Any = None, dtype: Any, igno
     huber and bce-logits (``target`` the shape of pred), counted labels (mask True and not
     ``ignore_index``) for cross-entropy.  What makes a mean over several batches exact:
     with batch k's mean :math:`L_k = S_k / N_k`, the mean over all of them is
-    :math:`\sum_k N_k L_k / \sum_k N_k` (data parallel, :mod:`rnnx.distributed`).
+    :math:`\sum_k N_k L_k / \sum_k N_k` (data parallel, :mod:`rnnx.training.distributed`).
     half-sse divides by the batch's size, padding included: a ValueError."""
     name = _known(name)
     if name == "half-sse":

@@ -415,7 +415,7 @@ def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = No
     the file and the field (with ``nofollow``, a run's own file, a symbolic link too)."""
     import numpy as np
 
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
     from rnnx.training import state as S
 
     xp = np if xp is None else xp

@@ -128,13 +128,13 @@ def test_save_refuses_non_finite_parameters(tmp_path):
 @pytest.mark.parametrize("coordinator", ["h:99999", "h:0", "h:", ":8476", "h:x", "h:８０", "8476", 8476])
 @pytest.mark.parametrize("process_id", [0, 1])
 def test_initialize_refuses_a_bad_coordinator_before_any_socket(monkeypatch, coordinator, process_id):
-    """``rnnx.distributed.initialize``: a coordinator that is not HOST:PORT with a port from
+    """``rnnx.training.distributed.initialize``: a coordinator that is not HOST:PORT with a port from
     1 to 65535 is one ValueError naming it, before any socket is made (a port past 65535 was
     an OverflowError out of bind, leaking the socket)."""
     import socket
 
     jnp = pytest.importorskip("jax.numpy")
-    from rnnx import distributed
+    from rnnx.training import distributed
 
     made = []
     monkeypatch.setattr(socket, "socket", lambda *a, **k: made.append(a) or pytest.fail("a socket was made"))

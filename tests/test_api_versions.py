@@ -72,7 +72,7 @@ def test_forward_backward_of_each_cell(api_version, cell):
 
 
 def _fit(x, y, lengths, *, model, loss, to):
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     rec = recorder.Recorder(probe_size=4, probes=2, seed=1)
     p0 = {k: to(v) for k, v in model.init_params(np, seed=3, dtype=np.float64).items()}

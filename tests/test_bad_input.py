@@ -183,9 +183,9 @@ def test_constructor_arguments():
 
 
 def test_data_errors_name_the_parameter(tmp_path):
-    """rnnx.data / rnnx.dataset name their parameters (the CLI maps them to flags)."""
+    """rnnx.data / rnnx.data.dataset name their parameters (the CLI maps them to flags)."""
     from rnnx import data
-    from rnnx.dataset import build
+    from rnnx.data.dataset import build
 
     with raises(data.DataError, "csv: file", "does not exist"):
         data.load_csv(str(tmp_path / "no.csv"), "v")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import bounds, panel
+from rnnx import bounds
+from rnnx.data import panel
 from rnnx.cli import main
 
 HAS_SKTIME = importlib.util.find_spec("sktime") is not None

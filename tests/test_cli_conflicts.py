@@ -16,7 +16,7 @@ from rnnx.cli import main
 from rnnx.cli.bounds import MAX_TENSOR_ELEMENTS, check_fits, estimate, human, model_of, param_counts
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import resolve
-from rnnx.dataset import PRESETS
+from rnnx.data.dataset import PRESETS
 
 P = ["--preset", "seed001"]  # adam, many-to-one, window 10, split 0.72,0.08,0.2, early stopping 30
 M2M = [*P, "--objective", "many-to-many"]

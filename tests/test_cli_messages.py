@@ -1,6 +1,6 @@
 """Messages that must tell the truth (issue 27, item 12): a run that fails for a full disk
 before its first checkpoint does not advise ``--resume`` of a folder it removed; ``predict``
-describes a model that does not fit its run in words, not as ``<rnnx.model.Model object at
+describes a model that does not fit its run in words, not as ``<rnnx.nn.model.Model object at
 0x...>``; a ``text.json`` edited by hand is blamed, not ``--prime``."""
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import rnnx.cli
-from rnnx import data, tables
-from rnnx.dataset import build
+from rnnx import data
+from rnnx.data import tables
+from rnnx.data.dataset import build
 
 SECRET = "s3cret-token-7f1d"
 

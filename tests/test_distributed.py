@@ -1,7 +1,7 @@
 """Data parallel on a JAX mesh (issue 19), each check in a fresh process with 4 forced host
 devices (the device count is fixed when JAX starts; ``tests/distributed/data_parallel.py``):
 
-- ``rnnx.distributed.loss_and_grad`` (the batch split over 4 devices, one shard_map
+- ``rnnx.training.distributed.loss_and_grad`` (the batch split over 4 devices, one shard_map
   program) equals one device to <= 1e-13 (float64), and the layer's own BPTT under
   shard_map with a non-zero initial state and memory checkpointing does too;
 - plain ``jax.jit`` of ``Model.loss_and_grad`` on batch-sharded inputs is right and its
@@ -95,14 +95,14 @@ def test_bad_distribution_arguments_are_one_clear_error():
 
     import rnnx
     from rnnx.backends import Unavailable
-    from rnnx.distributed import DataParallel
+    from rnnx.training.distributed import DataParallel
 
     x, y = np.zeros((8, 5, 2)), np.zeros((8, 1))
     model = rnnx.Model("lstm", 2, 3, 1)
     with pytest.raises(ValueError, match=r"^devices: expected a positive integer or None \(every device\), got 0$"):
         DataParallel(0)
-    with pytest.raises(TypeError, match=r"^distribution: expected rnnx.distributed.DataParallel\(devices\) or "
-                                        r"rnnx.dask_parallel.DaskParallel\(...\), got int$"):
+    with pytest.raises(TypeError, match=r"^distribution: expected rnnx.training.distributed.DataParallel\(devices\) or "
+                                        r"rnnx.training.dask_parallel.DaskParallel\(...\), got int$"):
         rnnx.fit(model, jnp.asarray(x), jnp.asarray(y), distribution=4, epochs=1)
     with pytest.raises(ValueError, match=r"^distribution: data parallel needs a backend with SPMD programs \(jax\); "
                                          r"got numpy$"):
@@ -126,7 +126,7 @@ def test_one_device_data_parallel_equals_plain_fit():
     import numpy as np
 
     import rnnx
-    from rnnx.distributed import DataParallel
+    from rnnx.training.distributed import DataParallel
 
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
@@ -350,7 +350,7 @@ def test_dask_refusals():
     import numpy as np
 
     import rnnx
-    from rnnx.dask_parallel import DaskParallel
+    from rnnx.training.dask_parallel import DaskParallel
 
     with pytest.raises(ValueError, match=r"^distribution: DaskParallel takes a scheduler address or a number of "
                                          r"workers, exactly one; got scheduler=None, workers=None$"):
@@ -465,7 +465,7 @@ def test_a_dask_client_that_never_connects_is_given_up_and_closed_when_late(monk
     one that connects after that is closed, never left open."""
     import threading
 
-    from rnnx import dask_parallel
+    from rnnx.training import dask_parallel
 
     release, made = threading.Event(), []
 

@@ -12,7 +12,7 @@ import pytest
 import rnnx
 from conftest import target_params
 from rnnx.testing.harness import rel_err
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 T, B, I, H = 7, 5, 3, 4
@@ -211,7 +211,7 @@ def test_tbptt_in_fit_matches_the_tbptt_module():
     model = Model("rnn", 2, 4, 1, objective="many-to-many")
     p0 = model.init_params(np, seed=0, dtype=np.float64)
     res = rnnx.fit(model, x, y, epochs=1, batch_size=8, optimizer="sgd", lr=0.1, tbptt=(3, 5), params=p0)
-    from rnnx import tbptt
+    from rnnx.training import tbptt
 
     want, _ = tbptt.run(model, p0, np.transpose(x, (1, 0, 2)), np.transpose(y, (1, 0, 2)), k1=3, k2=5,
                         update=lambda p, g: {k: p[k] - 0.1 * g[k] for k in p})

@@ -16,8 +16,8 @@ import pytest
 from rnnx import backends
 from rnnx import losses as L
 from rnnx._xp import namespace
-from rnnx.layers import Recurrent
-from rnnx.model import Model
+from rnnx.nn.layers import Recurrent
+from rnnx.nn.model import Model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -324,12 +324,12 @@ def test_update_forms_no_zeros_nor_ones_through_the_wrapper(monkeypatch):
 
 def test_update_runs_the_eager_loop_without_scan(monkeypatch):
     """The forward and backward loops of the common step (no mask) are written out in
-    :func:`rnnx.loop.run` / ``run_back``: no call of the generic ``scan`` and its per-step
+    :func:`rnnx.nn.loop.run` / ``run_back``: no call of the generic ``scan`` and its per-step
     function (2 an update before)."""
-    import rnnx.loop
+    import rnnx.nn.loop
 
     update = _warm_update()
-    calls = _count(monkeypatch, rnnx.loop, "scan")
+    calls = _count(monkeypatch, rnnx.nn.loop, "scan")
     update()
     assert calls == []
 

@@ -536,7 +536,7 @@ def test_the_import_check_catches_what_it_forbids():
 def test_core_imports_no_backend_module_by_name():
     files = _core_files()
     names = {str(f.relative_to(ROOT)) for f in files}
-    assert {"rnnx/layers.py", "rnnx/loop.py", "rnnx/_xp.py", "rnnx/random.py", "rnnx/stack.py",
+    assert {"rnnx/nn/layers.py", "rnnx/nn/loop.py", "rnnx/_xp.py", "rnnx/random.py", "rnnx/nn/stack.py",
             "rnnx/cells/lstm.py"} <= names, names
     assert not any(n.startswith(("rnnx/cli/", "rnnx/io/", "rnnx/interop/")) for n in names)
     bad = {}

@@ -8,7 +8,7 @@ import pytest
 
 import rnnx
 from rnnx import optim
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 T, B, I, H = 6, 8, 2, 3
 FROZEN = ("bias_hh_l0", "weight_hy")

@@ -11,7 +11,7 @@ import pytest
 
 import rnnx
 from rnnx.training.sources import CUT_RATIO, cut_length
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 N, T, I = 24, 60, 3
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx.model import Model
+from rnnx.nn.model import Model
 
 
 def _sine_task(n=40, t=12, seed=0):
@@ -109,6 +109,6 @@ def test_a_state_past_max_updates_is_refused_and_should_stop_keeps_the_partial_e
     full = rnnx.fit(model, x, y, epochs=3, **kw)
     _same(full, rnnx.fit(model, x, y, epochs=3, resume=e.value.state, **kw))
     with pytest.raises(ValueError, match=r"^diagnostics: "):
-        from rnnx import recorder
+        from rnnx.diagnostics import recorder
 
         rnnx.fit(model, x, y, epochs=3, resume=part.state, diagnostics=recorder.Recorder(), **kw)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rnnx.testing.harness import rel_err
-from rnnx import tbptt
-from rnnx.model import Model
+from rnnx.training import tbptt
+from rnnx.nn.model import Model
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install torch==2.13.0")
 xp = pytest.importorskip("array_api_compat.numpy")
@@ -156,7 +156,7 @@ def test_tbptt_bad_arguments():
 def test_predict_equals_forward_without_a_cache():
     """``Model.predict`` / ``layer(...)`` (inference) keep no cache and give forward's numbers."""
     import rnnx
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     rng = np.random.default_rng(7)
     for cell in ("lstm", "gru", "rnn"):
@@ -182,8 +182,8 @@ def test_loss_and_grad_resolves_the_namespace_once(monkeypatch):
     array namespace once, from every array of the call, and passes it down (it was 5
     calls, ~12 us each on NumPy); the gradients are those of the layer's own path."""
     import rnnx._xp
-    from rnnx import layers as layers_mod
-    from rnnx import model as model_mod
+    from rnnx.nn import layers as layers_mod
+    from rnnx.nn import model as model_mod
 
     m = Model("gru", I, H, O, objective="many-to-many")
     p = m.init_params(xp, seed=0, dtype=xp.float64)

@@ -324,7 +324,7 @@ def test_fit_with_the_new_optimizers_by_name_resumes_bit_for_bit(name, hyper, xp
     """rnnx.fit(optimizer="rmsprop"/"adamw") trains, and its checkpoint (every slot) resumes
     to the bits of the uninterrupted run; an optimizer object of the same settings too."""
     import rnnx
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(12, 5, 2)), rng.normal(size=(12, 1))

@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from rnnx import data, dataset, head, tables
+from rnnx import data
+from rnnx.data import dataset, tables
+from rnnx.nn import head
 from rnnx.cli.tasks import regression as app
 from rnnx.cli.settings import resolve
 from rnnx.io import checkpoint

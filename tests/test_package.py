@@ -175,7 +175,7 @@ def test_wheel_ships_backends_as_rnnx_backends(tmp_path):
     names = set(zipfile.ZipFile(whl).namelist())
     for mod in ("__init__", "_base", "numpy", "jax", "torch", "cupy", "array_api_strict"):
         assert f"rnnx/backends/{mod}.py" in names
-    for sub in ("cells/lstm", "interop/keras", "cli/__init__", "cli/bench", "io/files", "loop", "training/engine", "cli/tasks/regression",
+    for sub in ("cells/lstm", "interop/keras", "cli/__init__", "cli/bench", "io/files", "nn/loop", "training/engine", "cli/tasks/regression",
                 "testing/__init__", "testing/namespace", "testing/pytest_plugin", "testing/test_parity",
                 "testing/harness", "testing/rows", "io/jsonfile"):
         assert f"rnnx/{sub}.py" in names, sub

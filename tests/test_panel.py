@@ -1,4 +1,4 @@
-"""rnnx.panel: pad, .npz and .ts panels, the bundled UEA/UCR datasets, label codes."""
+"""rnnx.data.panel: pad, .npz and .ts panels, the bundled UEA/UCR datasets, label codes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from rnnx import panel
+from rnnx.data import panel
 from rnnx.data import DataError
 from rnnx.install import install_command
 

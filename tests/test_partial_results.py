@@ -66,7 +66,7 @@ def test_write_partial_results_keeps_the_history_up_to_the_explosion(exploded, t
 
 
 def test_the_titles_say_where_the_run_stopped(exploded, tmp_path, monkeypatch):
-    from rnnx import plots
+    from rnnx.diagnostics import plots
     from rnnx.cli import partial
 
     titles = {}

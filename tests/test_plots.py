@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 import rnnx.cli
-from rnnx import plots
+from rnnx.diagnostics import plots
 
 pytest.importorskip("matplotlib")
 
 
 @pytest.fixture
 def figures(monkeypatch):
-    """Every figure rnnx.plots.save writes, by path (the figure object, still inspectable
+    """Every figure rnnx.diagnostics.plots.save writes, by path (the figure object, still inspectable
     after it is closed); the PNG is written as before."""
     drawn: dict[str, object] = {}
     real = plots.save

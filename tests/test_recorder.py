@@ -1,4 +1,4 @@
-"""Training diagnostics (issue 18, item 4): ``rnnx.recorder.Recorder`` in ``rnnx.fit`` and the
+"""Training diagnostics (issue 18, item 4): ``rnnx.diagnostics.recorder.Recorder`` in ``rnnx.fit`` and the
 CLI's trainer (``rnnx train --diagnostics``).
 
 - Off and on train the same bits (NumPy and JAX, fit and the CLI).
@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import rnnx
-from rnnx import diagnostics, optim, recorder
+from rnnx import diagnostics, optim
+from rnnx.diagnostics import recorder
 from rnnx.training import engine
 from rnnx.training.state import NonFiniteLoss
 from rnnx.cli import main
@@ -204,7 +205,7 @@ def test_bad_input_names_the_argument():
         recorder.Recorder(probe_size=0)
     with pytest.raises(ValueError, match="steps_per_execution: diagnostics record every update"):
         engine.fit(gru, x, y, epochs=1, steps_per_execution=4, diagnostics=recorder.Recorder(probe_size=4))
-    with pytest.raises(TypeError, match="diagnostics: expected an rnnx.recorder.Recorder, got dict"):
+    with pytest.raises(TypeError, match="diagnostics: expected an rnnx.diagnostics.recorder.Recorder, got dict"):
         engine.fit(gru, x, y, epochs=1, diagnostics={})
     m2m = rnnx.Model("gru", 3, 4, 1, objective="many-to-many")
     with pytest.raises(ValueError, match="diagnostics: not recorded with tbptt"):
@@ -446,7 +447,7 @@ def test_steps_no_sequence_reaches_are_stated_empty(tmp_path):
     d = rec.to_json()
     json.dumps(d, allow_nan=False)
     assert recorder.summary(d)["flow_ratio"] is None
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     plots.diagnostics(d, str(tmp_path / "d.png"), "padded")
     assert (tmp_path / "d.png").stat().st_size > 10_000

@@ -51,7 +51,7 @@ def test_values_near_the_float64_limit_finish_with_honest_metrics(tmp_path, caps
 
 
 def test_a_plot_that_cannot_be_drawn_is_left_out_with_a_note(sine, tmp_path, capsys, monkeypatch):
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     def cannot(*a, **k):
         raise ValueError("arange: cannot compute length")

@@ -102,7 +102,7 @@ def test_resume_connects_to_no_scheduler_a_checkpoint_names(capsys, two_epochs, 
 
 def test_a_stored_dask_run_resumes_in_one_process_with_the_same_numbers(capsys, tmp_path, two_epochs, monkeypatch):
     """No Dask session is made (none is even constructed) and the run continues as it would have."""
-    from rnnx import dask_parallel
+    from rnnx.training import dask_parallel
 
     made = []
     monkeypatch.setattr(dask_parallel, "Session", lambda *a, **k: made.append(a) or pytest.fail("a Dask session"))
@@ -290,7 +290,7 @@ def test_a_classification_resume_connects_to_no_scheduler_its_record_names(capsy
 
 
 def test_a_classification_record_with_stored_workers_starts_none(capsys, panel_run, monkeypatch):
-    from rnnx import dask_parallel
+    from rnnx.training import dask_parallel
 
     made = []
     monkeypatch.setattr(dask_parallel, "Session", lambda *a, **k: made.append(a) or pytest.fail("a Dask session"))

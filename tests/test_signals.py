@@ -143,7 +143,7 @@ def test_predict_finishes_its_write_then_stops(run, tmp_path):
 
 
 def test_forecast_stops_before_writing(run, tmp_path):
-    code, out, err = run_held(tmp_path, "rnnx.model:Model.forward", ["forecast", "--model", run, "--out", "f.csv",
+    code, out, err = run_held(tmp_path, "rnnx.nn.model:Model.forward", ["forecast", "--model", run, "--out", "f.csv",
                                                                      "--steps", "5"], signal.SIGHUP, nth=2)
     assert code == 128 + signal.SIGHUP, err
     assert one_line(err) == "rnnx forecast: stopped by SIGHUP; nothing was written"
@@ -152,7 +152,7 @@ def test_forecast_stops_before_writing(run, tmp_path):
 
 
 def test_diagnose_model_stops(run, tmp_path):
-    code, out, err = run_held(tmp_path, "rnnx.recorder:Recorder.record_gradient",
+    code, out, err = run_held(tmp_path, "rnnx.diagnostics.recorder:Recorder.record_gradient",
                               ["diagnose", "--model", run, "--out", "d"], signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, err
     assert one_line(err) == "rnnx diagnose: stopped by SIGTERM; nothing was written"

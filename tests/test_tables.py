@@ -1,4 +1,4 @@
-"""rnnx.tables: many-column CSV tables (the Seattle weather file read as pandas reads it),
+"""rnnx.data.tables: many-column CSV tables (the Seattle weather file read as pandas reads it),
 missing-value policies, one-line errors, differencing, the range warning, per-column scaling
 and batch-first windows checked against a direct loop."""
 
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnx import tables as T
+from rnnx.data import tables as T
 from rnnx.data import DataChanged, DataError
 
 WEATHER = ["precipitation", "temp_max", "temp_min", "wind"]

@@ -310,7 +310,7 @@ def test_series_metrics_train_every():
     ``score`` is the training part's, so ``train_mse`` is then every epoch's."""
     import rnnx
     from rnnx import data
-    from rnnx.dataset import build
+    from rnnx.data.dataset import build
     from rnnx.training.windows import SeriesMetrics, WindowScores
 
     target = Target("numpy", "cpu")

@@ -31,6 +31,8 @@ from rnnx.cells._common import fused_option, recurrent_grads, standard_shapes, u
 from rnnx.cells.activations import ACTIVATIONS, NAMES
 from rnnx.cells.spec import CellSpec, Kernel, Option, boolean, one_of
 
+__all__ = ["FUSED", "SPEC"]
+
 
 def _covered(opts: Mapping[str, Any]) -> bool:
     return opts["activation"] == "tanh" and opts["recurrent_activation"] == "sigmoid"

@@ -19,6 +19,8 @@ from rnnx.cells._common import fused_option, recurrent_grads, standard_shapes, u
 from rnnx.cells.activations import ACTIVATIONS, NAMES
 from rnnx.cells.spec import CellSpec, Kernel, Option, one_of
 
+__all__ = ["FUSED", "SPEC"]
+
 FUSED = ("tanh", "relu")
 
 

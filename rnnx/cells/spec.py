@@ -8,7 +8,7 @@ save/load, the converters, the CLI, ``rnnx parity``, ``rnnx bench`` and the test
 cell and option from :data:`rnnx.cells.CELLS`.
 
 A :class:`Kernel` is the maths with the options fixed, the contract of the generic loop
-(:mod:`rnnx.loop`) and of the layer stack (:mod:`rnnx.stack`).  For one layer and
+(:mod:`rnnx.nn.loop`) and of the layer stack (:mod:`rnnx.nn.stack`).  For one layer and
 direction, ``p`` is its parameter dict keyed by base name (``weight_ih``, ``weight_hh``,
 ``bias_ih``, ``bias_hh``, and e.g. ``weight_hr``); the stack owns the input side
 (``a_x = x W_ih^T + b_x`` hoisted before the loop, ``dW_ih``, ``db_ih`` and ``dx`` as one

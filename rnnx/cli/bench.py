@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from rnnx import backends
 from rnnx.cells import CELLS as REGISTRY
-from rnnx.layers import layer as make_layer
+from rnnx.nn.layers import layer as make_layer
 
 DEFAULT_SIZES = ((1, 25, 1, 100), (175, 25, 1, 100), (64, 100, 32, 128), (64, 100, 128, 512), (16, 1000, 32, 128))
 CELLS = ("lstm", "gru", "rnn")  # the default order of the report; any registry cell may be asked for
@@ -418,7 +418,7 @@ def format_rows(rows: list[dict]) -> str:
 
 def plot(doc: dict, path: str) -> None:
     """Bar chart of rnnx/anchor ratios (forward+backward), one group per size and cell."""
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     plt = plots.pyplot()
 

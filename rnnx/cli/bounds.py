@@ -31,8 +31,8 @@ from rnnx.cli.run import model_of as model_of_settings
 from rnnx.cli.run import setting
 from rnnx.cli.runrecord import model_for
 from rnnx.cli.settings import TrainSettings
-from rnnx.dataset import PRESETS
-from rnnx.model import Model
+from rnnx.data.dataset import PRESETS
+from rnnx.nn.model import Model
 
 #: No parameter tensor may hold more elements than this, whatever the memory (index
 #: arithmetic in some backends' kernels is 32-bit).

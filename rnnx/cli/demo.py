@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from rnnx import backends
-from rnnx.layers import LSTM
+from rnnx.nn.layers import LSTM
 
 
 def sine_windows(batch: int, steps: int) -> Any:

@@ -1,6 +1,6 @@
 """What ``rnnx diagnose`` does (docs/diagnostics.md):
 
-- ``--model DIR``: the profiles of a trained model (``rnnx.recorder.profile``: gradient
+- ``--model DIR``: the profiles of a trained model (``rnnx.diagnostics.recorder.profile``: gradient
   flow, Jacobian profile, gate saturation) and its gradient on a probe batch of the run's
   own data (``--part``, default train; a classification run's own cases) or of a new CSV
   (regression), into ``OUT/diagnostics.json``
@@ -117,7 +117,7 @@ def _probe(what: Any, probe_size: int, seed: int, folder: str, target, model, pa
            **start: Any):
     """The Recorder of ``what`` on the probe batch (``x``, ``y``, ``lengths``; ``start``: how the
     run computes its loss), its profile numbered with the epochs of the run's checkpoint."""
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=seed)
     try:
@@ -132,7 +132,7 @@ def _probe(what: Any, probe_size: int, seed: int, folder: str, target, model, pa
 
 def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
     """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
-    from rnnx import plots, recorder
+    from rnnx.diagnostics import plots, recorder
     from rnnx.cli import signals
 
     rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
@@ -276,7 +276,7 @@ def _one(app, s: TrainSettings, folder: str, label: str, quiet: bool) -> dict:
 
         with open_regular(path, nofollow=True) as f:  # the run's file rnnx just wrote: never through a link
             d = json.loads(f.read().decode("utf-8"))
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     return {"variant": label, "seed": s.seed, "folder": folder, "test_mse": m.get("test_mse"),
             "persistence_test_mse": m.get("persistence_test_mse"), "failed": failed,
@@ -358,7 +358,7 @@ def _figure(study: str, runs: list[dict], table: list[dict], verdict: str, path:
     drawn its own way (linestyle, sparse markers at staggered updates) and a trace that
     coincides with an earlier one labelled ``(identical to X)``; right: each run's test MSE
     per variant, the mean marked, in the variant's colour."""
-    from rnnx.plots import plottable, pyplot, save
+    from rnnx.diagnostics.plots import plottable, pyplot, save
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")

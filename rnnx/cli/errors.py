@@ -24,13 +24,13 @@ class AppError(Exception):
 
 
 #: Library parameter -> the flag that sets it (rnnx.fit, rnnx.optim, rnnx.data,
-#: rnnx.dataset, rnnx.Model).
+#: rnnx.data.dataset, rnnx.Model).
 FLAGS: dict[str, str] = {
     # rnnx.fit and rnnx.optim
     "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
     "momentum": "--momentum", "nesterov": "--nesterov", "clip_value": "--clip-value", "clip_norm": "--clip-norm",
     "tbptt": "--tbptt", "seed": "--seed", "early_stopping": "--early-stopping",
-    # rnnx.data, rnnx.dataset
+    # rnnx.data, rnnx.data.dataset
     "csv": "--csv", "column": "--column", "window": "--window", "horizon": "--horizon", "split": "--split",
     # rnnx.Model and its layer
     "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers", "bidirectional": "--bidirectional",

@@ -100,8 +100,8 @@ def _history(out: str, history: list[dict], last: int, error: Any, note: str) ->
 
 def _off_scale(history: list[dict]) -> str:
     """``; MSE off the scale from epoch 5``: a log axis leaves out values it cannot show
-    (:func:`rnnx.plots.plottable`), which in an exploding run is its last epochs."""
-    from rnnx import plots
+    (:func:`rnnx.diagnostics.plots.plottable`), which in an exploding run is its last epochs."""
+    from rnnx.diagnostics import plots
 
     for r in history:
         vals = [r.get(k) for k in ("train_mse", "val_mse")]
@@ -111,7 +111,7 @@ def _off_scale(history: list[dict]) -> str:
 
 
 def _convergence(out: str, history: list[dict], title: str) -> None:
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     plots.convergence([{k: v for k, v in r.items() if k != "note"} for r in history], os.path.join(out, CONVERGENCE),
                       title)
@@ -119,7 +119,7 @@ def _convergence(out: str, history: list[dict], title: str) -> None:
 
 def _diagnostics(out: str, name: str, note: str) -> bool:
     """diagnostics.png from the run's diagnostics.json (False when there is none)."""
-    from rnnx import plots
+    from rnnx.diagnostics import plots
     from rnnx.io.inputs import open_regular
 
     path = os.path.join(out, FILE)

@@ -116,17 +116,17 @@ def check_dtype(t, dtype: str) -> None:
 
 
 def distribution_for(s: Any) -> Any:
-    """``--devices N``: an :class:`rnnx.distributed.DataParallel` over N devices;
-    ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.dask_parallel.DaskParallel`;
+    """``--devices N``: an :class:`rnnx.training.distributed.DataParallel` over N devices;
+    ``--dask-scheduler`` / ``--dask-workers``: an :class:`rnnx.training.dask_parallel.DaskParallel`;
     else None (``s``: a task's settings, :func:`setting`)."""
     if setting(s, "dask_scheduler") is not None or setting(s, "dask_workers") is not None:
-        from rnnx.dask_parallel import DaskParallel
+        from rnnx.training.dask_parallel import DaskParallel
 
         return DaskParallel(setting(s, "dask_scheduler"), setting(s, "dask_workers"),
                             timeout=setting(s, "dask_timeout", 60.0))
     if setting(s, "devices") is None:
         return None
-    from rnnx.distributed import DataParallel
+    from rnnx.training.distributed import DataParallel
 
     return DataParallel(setting(s, "devices"))
 
@@ -137,9 +137,9 @@ def setting(s: Any, key: str, default: Any = None) -> Any:
 
 
 def model_of(s: Any, n_in: int, n_out: int, **task: Any) -> Any:
-    """Every task's :class:`rnnx.model.Model` (no array allocated) of its settings ``s``, with
+    """Every task's :class:`rnnx.nn.model.Model` (no array allocated) of its settings ``s``, with
     ``n_in`` inputs, ``n_out`` outputs and the ``task``'s own keywords (its objective...)."""
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     return Model(setting(s, "cell"), n_in, setting(s, "hidden"), n_out, num_layers=setting(s, "layers"),
                  bidirectional=bool(setting(s, "bidirectional")), **(setting(s, "model_options") or {}), **task)

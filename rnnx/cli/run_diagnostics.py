@@ -15,10 +15,10 @@ FIGURE = "diagnostics.png"
 
 
 def check(what: Any, probe_size: Any, cell: str, *, tbptt: Any = None, probe_given: bool = False) -> None:
-    """``--diagnostics WHAT`` names of rnnx.recorder.WHAT (or all) the cell has, not with
+    """``--diagnostics WHAT`` names of rnnx.diagnostics.recorder.WHAT (or all) the cell has, not with
     --tbptt; ``--probe-size`` a positive integer, given only with --diagnostics (AppError
     naming the flag)."""
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     if what is None:
         if probe_given:
@@ -41,7 +41,7 @@ def recorder_for(what: Any, probe_size: int, seed: int) -> Any:
     """The Recorder of a run (None when ``what`` is None: no --diagnostics)."""
     if what is None:
         return None
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     return recorder.Recorder(None if tuple(what) == ("all",) else tuple(what), probe_size=probe_size, seed=seed)
 
@@ -68,7 +68,7 @@ def save(rec: Any, out: str) -> None:
 
 def finish(rec: Any, out: str, title: str, metrics: dict) -> None:
     """diagnostics.json, diagnostics.png, and the headline numbers into ``metrics``."""
-    from rnnx import plots, recorder
+    from rnnx.diagnostics import plots, recorder
 
     rec.save(os.path.join(out, FILE))
     d = rec.to_json()

@@ -15,7 +15,7 @@ RUN_KIND = "rnnx-series-run"
 
 
 def model_for(s: Any) -> Any:
-    """The run's model (a :class:`rnnx.model.Model`, no array allocated) from its
+    """The run's model (a :class:`rnnx.nn.model.Model`, no array allocated) from its
     :class:`~rnnx.cli.settings.TrainSettings`: one input per input column (1 for a series),
     one output per target."""
     from rnnx.cli import run

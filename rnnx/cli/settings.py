@@ -18,7 +18,7 @@ from typing import Any
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
-from rnnx.dataset import PRESETS
+from rnnx.data.dataset import PRESETS
 
 _D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
 
@@ -46,8 +46,8 @@ class TrainSettings:
     # where it runs
     backend: str = _D["backend"]
     device: str | None = None
-    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.distributed
-    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.dask_parallel
+    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.training.distributed
+    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.training.dask_parallel
     dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
     dask_timeout: float = _D["dask_timeout"]
     dtype: str = _D["dtype"]
@@ -73,7 +73,7 @@ class TrainSettings:
     seed: int = _D["seed"]
     early_stopping: int | None = _D["early_stopping"]
     checkpoint_every: int = _D["checkpoint_every"]
-    #: None, or what diagnostics.json records (rnnx.recorder.WHAT; ("all",): everything the cell has)
+    #: None, or what diagnostics.json records (rnnx.diagnostics.recorder.WHAT; ("all",): everything the cell has)
     diagnostics: tuple[str, ...] | None = None
     probe_size: int = _D["probe_size"]
     # set by presets only
@@ -274,7 +274,7 @@ def _check_early_stopping(s: TrainSettings, explicit: Mapping[str, Any]) -> None
 def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
     """--inputs/--targets: distinct column names (any number of targets); --missing: a policy;
     --missing/--difference: for named columns; --difference: many-to-one with mse."""
-    from rnnx.tables import MISSING_POLICIES
+    from rnnx.data.tables import MISSING_POLICIES
 
     if s.missing not in MISSING_POLICIES:
         raise AppError(f"--missing: expected one of {', '.join(MISSING_POLICIES)}, got {s.missing!r}")
@@ -381,7 +381,7 @@ def check_resumed_dask(s: TrainSettings, given: Mapping[str, Any]) -> None:
 
 def check_devices(s: Any, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
-    --batch-size a multiple of N (the rest rnnx.distributed checks when the run starts)."""
+    --batch-size a multiple of N (the rest rnnx.training.distributed checks when the run starts)."""
     if s.devices is None:
         return
     if not _is_int(s.devices) or s.devices < 1:

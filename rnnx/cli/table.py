@@ -25,7 +25,7 @@ from rnnx.cells import CELLS, Option
 from rnnx.cells import spec as cell_spec
 from rnnx.cli.commands import floats, ints, names, number
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.layers import LAYER_OPTIONS
+from rnnx.nn.layers import LAYER_OPTIONS
 from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
@@ -88,7 +88,7 @@ _SWITCH = {"action": "store_true"}
 
 
 def _rows() -> list[Flag]:
-    from rnnx.dataset import PRESETS
+    from rnnx.data.dataset import PRESETS
 
     split = " --split: train,val,test fractions of the cases (default 0.7,0.15,0.15), stratified by class"
     f = Flag

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from rnnx import params as P
+from rnnx.nn import params as P
 from rnnx.cells import CELLS, CellSpec
-from rnnx.layers import layer as rnnx_layer
+from rnnx.nn.layers import layer as rnnx_layer
 
 HEAD_KEYS = ("weight_hy", "bias_y")
 
@@ -41,22 +41,6 @@ def host(a: Any) -> Any:
             return np.array(a.numpy(), copy=True)
         return np.array(a, copy=True)
     return np.array(to_numpy(a), copy=True)
-
-
-def to_xp(params: dict, xp: Any, dtype: Any = None, device: Any = None) -> dict:
-    """Host arrays onto ``xp`` (dtype kept unless given)."""
-    import array_api_compat as compat
-
-    if xp is None:
-        import numpy as np
-
-        xp = np
-    xp = compat.array_namespace(xp.asarray(0.0))
-    out = {}
-    for k, v in params.items():
-        dt = dtype if dtype is not None else getattr(xp, str(v.dtype))
-        out[k] = xp.asarray(v, dtype=dt, device=device, copy=True)
-    return out
 
 
 def blocks(a: Any, order: tuple[int, ...], axis: int) -> Any:

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnx.backends import to_xp
 from rnnx.cells import CellSpec
-from rnnx.interop._common import ConversionError, check_layout, host, layer_for, spec_of, to_xp
+from rnnx.interop._common import ConversionError, check_layout, host, layer_for, spec_of
 
 W_IH, W_HH, B_IH, B_HH = "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"
 #: Flax function attribute -> the rnnx option it sets (the first the cell has).

@@ -39,6 +39,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from rnnx.backends import to_xp
 from rnnx.cells import CellSpec
 from rnnx.interop._common import (
     ConversionError,
@@ -49,7 +50,6 @@ from rnnx.interop._common import (
     layer_for,
     names,
     spec_of,
-    to_xp,
 )
 
 #: Keras's gate blocks, named like the spec's ``gates``, where they differ from PyTorch's.

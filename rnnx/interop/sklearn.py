@@ -270,7 +270,7 @@ class _Base:
         import numpy as np
 
         from rnnx.training import engine
-        from rnnx.model import Model
+        from rnnx.nn.model import Model
         from rnnx.training import EarlyStopping
 
         seed = self._seed()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from rnnx.backends import to_xp
 from rnnx.cells import CELLS
 from rnnx.interop._common import (
     ConversionError,
@@ -31,7 +32,6 @@ from rnnx.interop._common import (
     host,
     infer_layer,
     layer_for,
-    to_xp,
 )
 
 _LAYER_ATTRS = ("num_layers", "bias", "batch_first", "bidirectional")

@@ -22,6 +22,8 @@ import stat
 from collections.abc import Iterator
 from typing import IO
 
+__all__ = ["PREFIX", "temporary_name", "replacing", "write_text", "owner_pid", "is_temporary", "remove_stale"]
+
 PREFIX = ".rnnx-tmp-"
 #: A temporary's name, exactly: the prefix, the writer's pid, 16 lower-case hex digits, the target's name.
 _TEMPORARY = re.compile(re.escape(PREFIX) + r"([1-9][0-9]{0,9})-[0-9a-f]{16}-(.+)", re.DOTALL)

@@ -27,7 +27,7 @@ from rnnx.io.schema import (FORMAT, OPT, OPT_GROUP, VERSION, FileFormatError, Sh
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "FileFormatError", "FileTooLarge", "save", "load", "check_params",
            "float_array", "MAX_META_BYTES", "MAX_MEMBERS", "FLOAT_DTYPES",
-           # the zip-member checks, shared with rnnx.panel's .npz reader
+           # the zip-member checks, shared with rnnx.data.panel's .npz reader
            "ZIP_ERRORS", "zip_members", "member_header", "check_member_size"]
 
 #: One error class for every unusable file (``rnnx.io.files.FileFormatError`` is the same).

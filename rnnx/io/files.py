@@ -13,8 +13,8 @@ from typing import Any
 
 from rnnx.io import checkpoint
 from rnnx.io.schema import FileFormatError, layer_from_config
-from rnnx.layers import Recurrent
-from rnnx.model import Model
+from rnnx.nn.layers import Recurrent
+from rnnx.nn.model import Model
 
 __all__ = ["FileFormatError", "layer_config", "layer_from_config", "save", "load"]
 
@@ -130,6 +130,6 @@ def load(path: str, *, xp: Any = None, dtype: Any = None, device: Any = None, ex
         checkpoint.check_params(path, arrays, obj.param_shapes(), what)
     except checkpoint.CheckpointError as e:
         raise _as(e, "load") from None
-    from rnnx.interop._common import to_xp
+    from rnnx.backends import to_xp
 
     return obj, to_xp(arrays, xp, dtype, device)

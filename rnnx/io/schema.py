@@ -13,7 +13,7 @@ versions, :data:`VERSIONS`: one of them) and ``kind``; the fields of each kind a
 a later version of a kind, :data:`VERSIONED`.  A field this rnnx does not know is an error naming it.
 Integers are Python ints (not bool); numbers are ints or floats (not bool).  The layer or
 model configuration is checked by building it (:func:`layer_from_config`,
-:meth:`rnnx.model.Model.from_config`), so the library's own checks name the bad option.
+:meth:`rnnx.nn.model.Model.from_config`), so the library's own checks name the bad option.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ import re
 import reprlib
 from typing import Any, Callable
 
-from rnnx.layers import Recurrent, layer_from_config as _layer_from_config
-from rnnx.model import Model
+from rnnx.nn.layers import Recurrent, layer_from_config as _layer_from_config
+from rnnx.nn.model import Model
+
+__all__ = ["FORMAT", "VERSION", "OPT", "OPT_GROUP", "FileFormatError", "Shapes", "show", "layer_from_config",
+           "FIELDS", "OPTIONAL", "VERSIONS", "current_version", "VERSIONED", "validate"]
 
 FORMAT = "rnnx-checkpoint"
 VERSION = 1

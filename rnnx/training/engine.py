@@ -14,7 +14,7 @@ backend and device of ``x``.  Batch-first, as Keras: x (B, T, I); y (B, O) many-
 
 One update is one function of arrays::
 
-    loss, g = dL/dparams (explicit BPTT, rnnx.model)      g = clip(g)      params, opt = opt.step(...)
+    loss, g = dL/dparams (explicit BPTT, rnnx.nn.model)      g = clip(g)      params, opt = opt.step(...)
 
 compiled as one program where the backend can (``jax.jit``: forward, backward, clipping
 and the optimizer step), and on JAX K consecutive full batches run as one program (a
@@ -48,12 +48,13 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx import bounds, distributed
-from rnnx.dask_parallel import WorkersLost
+from rnnx import bounds
+from rnnx.training import distributed
+from rnnx.training.dask_parallel import WorkersLost
 from rnnx import losses as L
 from rnnx import metrics as M
 from rnnx import optim
-from rnnx import tbptt as TB
+from rnnx.training import tbptt as TB
 from rnnx._xp import host_ints, index_array, index_dtype, namespace
 from rnnx.backends import capabilities
 from rnnx.training import callbacks as C
@@ -239,7 +240,7 @@ class _Progress:
 
 
 def _check_model(model: Any) -> None:
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     if not isinstance(model, Model):
         got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
@@ -333,19 +334,19 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       None (the default): the model's own ``model.frozen``, which a converter sets for the
       parameters its source library does not have (``from_keras``: the ``bias_hh`` of a
       one-bias layer), else none; ``()`` trains every parameter.
-    - ``diagnostics``: an :class:`rnnx.recorder.Recorder`: per update the gradient norms
+    - ``diagnostics``: an :class:`rnnx.diagnostics.recorder.Recorder`: per update the gradient norms
       before clipping, whether clipped, the update-to-parameter ratios (in the update's own
       program; read once an epoch), and per epoch (and before the first) the gradient flow,
       Jacobian profile and gate saturation on its probe batch.  One program per update
       (``steps_per_execution`` > 1 refused); not with ``tbptt``.  The numbers trained are
       the same bits as without it.
-    - ``distribution``: an :class:`rnnx.distributed.DataParallel`: every update's batch split
+    - ``distribution``: an :class:`rnnx.training.distributed.DataParallel`: every update's batch split
       over several devices (JAX), one SPMD program with one all-reduce of the gradients,
-      clipping after it; the numbers of one device (see :mod:`rnnx.distributed`: a short last
+      clipping after it; the numbers of one device (see :mod:`rnnx.training.distributed`: a short last
       batch is padded and masked; ``batch_size`` a multiple of the devices).  The returned
-      parameters are on the data's device.  Or an :class:`rnnx.dask_parallel.DaskParallel`
+      parameters are on the data's device.  Or an :class:`rnnx.training.dask_parallel.DaskParallel`
       (NumPy / CuPy): each batch in parts on Dask workers, the optimizer here
-      (:class:`~rnnx.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
+      (:class:`~rnnx.training.dask_parallel.WorkersLost` when they are gone, after the checkpoint).
 
     Checked once before training (one host read, no per-step sync): ``model`` an
     :class:`rnnx.Model` (TypeError), x with at least one sequence, and x, floating y and the

@@ -215,7 +215,7 @@ def read_state(path: str, *, nofollow: bool = False, expect: str | None = None) 
 
 
 def _state_names(config: dict) -> tuple[str, ...]:
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     return tuple(Model.from_config(config).layer.spec.state)
 

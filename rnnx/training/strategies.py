@@ -6,8 +6,8 @@ r"""How an update runs: the pure update function and the ways it is executed.
     steps(...) K updates as one compiled loop (lax.scan)                     make_steps
 
 Compiled where the backend has ``jit`` (:func:`compiled_update`, cached), data parallel as one
-SPMD program (:func:`spmd`, :mod:`rnnx.distributed`), on Dask workers
-(:func:`dask_session`, :mod:`rnnx.dask_parallel`), truncated BPTT (:mod:`rnnx.tbptt`), and the
+SPMD program (:func:`spmd`, :mod:`rnnx.training.distributed`), on Dask workers
+(:func:`dask_session`, :mod:`rnnx.training.dask_parallel`), truncated BPTT (:mod:`rnnx.training.tbptt`), and the
 eager, checked replay of an epoch that went non-finite (:func:`replay_epoch`).
 """
 
@@ -20,10 +20,11 @@ from typing import Any, Callable
 
 import array_api_compat as compat
 
-from rnnx import checks, distributed
+from rnnx import checks
+from rnnx.training import distributed
 from rnnx import losses as L
 from rnnx import optim
-from rnnx import tbptt as TB
+from rnnx.training import tbptt as TB
 from rnnx._xp import index_array, index_dtype
 from rnnx.backends import capabilities
 from rnnx.training.sources import Batches
@@ -84,7 +85,7 @@ def make_update(model, apply: Callable, loss_fn: Callable, *, stats: Callable | 
 
     ``loss_and_grad`` (explicit BPTT) then :func:`make_apply`'s ``apply``.  With ``stats``
     (``stats(params, grads, new_params, loss, clipped) -> dict``, e.g.
-    :func:`rnnx.recorder.update_stats`) a fifth result: that dict, formed in the same program."""
+    :func:`rnnx.diagnostics.recorder.update_stats`) a fifth result: that dict, formed in the same program."""
 
     def update(params, opt_state, x, y, lengths, seed, w=None):  # w: the batch's sample weights
         loss, grads, _ = model.loss_and_grad(params, x, y, lengths=lengths, loss=loss_fn, seed=seed, sample_weight=w)
@@ -151,9 +152,9 @@ def make_steps(step: Callable, *, scan: Callable, xp: Any) -> Callable:
 
 
 def dask_session(distribution: Any, model, train: Batches, loss: Any, xp: Any, *, tbptt, diagnostics):
-    """The connected :class:`rnnx.dask_parallel.Session` of a ``DaskParallel``, else None
+    """The connected :class:`rnnx.training.dask_parallel.Session` of a ``DaskParallel``, else None
     (``loss``: the spec, options and all, sent to the workers)."""
-    from rnnx.dask_parallel import DaskParallel, Session
+    from rnnx.training.dask_parallel import DaskParallel, Session
 
     if not isinstance(distribution, DaskParallel):
         return None
@@ -209,10 +210,10 @@ def start_recorder(diagnostics: Any, model, train: Batches, loss_fn: Callable, l
     statistics function (None when it records no updates)."""
     if diagnostics is None:
         return None, None
-    from rnnx import recorder
+    from rnnx.diagnostics import recorder
 
     if not isinstance(diagnostics, recorder.Recorder):
-        raise TypeError(f"diagnostics: expected an rnnx.recorder.Recorder, got {type(diagnostics).__name__}")
+        raise TypeError(f"diagnostics: expected an rnnx.diagnostics.recorder.Recorder, got {type(diagnostics).__name__}")
     if tbptt is not None:
         raise ValueError("diagnostics: not recorded with tbptt (its updates are per window of a batch); "
                          "train without tbptt to record them")

@@ -1,7 +1,7 @@
 r"""Scores of a table's or series' windows on the series' own scale, and the callback that
 puts them into every epoch's history row (what ``rnnx train --csv/--preset`` monitors).
 
-A :class:`rnnx.dataset.Dataset` holds the windows of a series (or of named columns) with
+A :class:`rnnx.data.dataset.Dataset` holds the windows of a series (or of named columns) with
 each target's normaliser :math:`z = (v - \mu_k) / \sigma_k`.  The model computes in
 :math:`z`; a forecast :math:`\hat z` of target :math:`k` reads :math:`\hat v = \mu_k +
 \sigma_k \hat z` (plus the window's last level under ``--difference``).  Per part

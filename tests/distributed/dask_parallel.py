@@ -29,7 +29,7 @@ import numpy as np
 
 import rnnx
 from rnnx import optim
-from rnnx.dask_parallel import DaskParallel, WorkersLost
+from rnnx.training.dask_parallel import DaskParallel, WorkersLost
 
 
 def data(n=70):

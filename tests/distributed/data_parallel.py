@@ -1,7 +1,7 @@
-"""Run in a fresh process (4 forced host devices, float64): rnnx.distributed against one
+"""Run in a fresh process (4 forced host devices, float64): rnnx.training.distributed against one
 device.  Prints one JSON line per check:
 
-- ``grads``: :func:`rnnx.distributed.loss_and_grad` (batch split over 4 devices) against
+- ``grads``: :func:`rnnx.training.distributed.loss_and_grad` (batch split over 4 devices) against
   ``Model.loss_and_grad`` on one, and the collectives of its compiled program;
 - ``jit``: plain ``jax.jit`` of ``Model.loss_and_grad`` with x batch-sharded and the
   params replicated (no shard_map): the gradients and the program's collectives;
@@ -30,7 +30,8 @@ from jax.sharding import Mesh, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import rnnx  # noqa: E402
-from rnnx import distributed, optim  # noqa: E402
+from rnnx.training import distributed  # noqa: E402
+from rnnx import optim  # noqa: E402
 from rnnx.training.strategies import make_apply
 from rnnx.training import strategies  # noqa: E402
 

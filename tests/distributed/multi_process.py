@@ -16,7 +16,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rnnx  # noqa: E402
-from rnnx import distributed, optim  # noqa: E402
+from rnnx.training import distributed  # noqa: E402
+from rnnx import optim  # noqa: E402
 
 if __name__ == "__main__":
     single = sys.argv[1] == "single"

@@ -49,7 +49,7 @@ def _multi_process(args: argparse.Namespace) -> int | None:
     timeout = 60 if args.coordinator_timeout is None else args.coordinator_timeout
     if timeout < 1:
         raise AppError(f"--coordinator-timeout: expected a positive number of seconds, got {timeout}")
-    from rnnx import distributed
+    from rnnx.training import distributed
     from rnnx.backends import Unavailable, get
 
     try:

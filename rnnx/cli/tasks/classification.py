@@ -4,7 +4,7 @@
     rnnx train --ts TRAIN.ts --test-ts TEST.ts       # a .ts pair; validation cases from TRAIN.ts
     rnnx train --npz cases.npz --split 0.7,0.15,0.15 # x (N, T, I), y (N,) or (N, T), lengths (N,)
 
-:func:`start_run` runs one classification: labels encoded (:func:`rnnx.panel.encode_labels`,
+:func:`start_run` runs one classification: labels encoded (:func:`rnnx.data.panel.encode_labels`,
 the classes sorted), a stratified seeded split, features standardised on the training
 cases (valid steps only), a :class:`rnnx.Model` of ``len(classes)`` logits trained by
 :func:`rnnx.fit` with the cross-entropy, early stopping on the validation loss (best
@@ -53,7 +53,7 @@ from typing import Any
 from rnnx.backends import Unavailable
 from rnnx.cli import run, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.dask_parallel import WorkersLost
+from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
@@ -213,7 +213,7 @@ class Cases:
 
 
 def panel_error(e: Exception, flag: str) -> AppError:
-    """A :mod:`rnnx.panel` error (``panel: ...``, ``name: ...``) worded with the flag that named the file."""
+    """A :mod:`rnnx.data.panel` error (``panel: ...``, ``name: ...``) worded with the flag that named the file."""
     text = str(e)
     for head in ("panel: ", "name: "):
         if text.startswith(head):
@@ -246,7 +246,7 @@ def _load(args: argparse.Namespace, flag: str, stored: dict | None = None, *, op
     each file's absolute path, size and SHA-256).  ``stored``: a run's record, whose files
     are read (named by ``option``) only when their hashes match it (``allow_changed``: as
     they are now)."""
-    from rnnx import panel
+    from rnnx.data import panel
     from rnnx.data import DataError
 
     if stored is None:
@@ -289,7 +289,7 @@ def _encode(train, test, flag: str, args: argparse.Namespace) -> tuple[Cases, Ca
     ``"per-sequence"`` or ``"per-step"``)."""
     import numpy as np
 
-    from rnnx import panel
+    from rnnx.data import panel
 
     where = _source_text(flag, args)
     per_step = np.ndim(train.y) == 2
@@ -556,7 +556,7 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
 def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str) -> None:
     """Training and validation cross-entropy (left axis) and validation accuracy (right
     axis) per epoch, the best validation epoch marked."""
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
@@ -581,7 +581,7 @@ def plot_convergence(history: list[dict], best_epoch: int, path: str, title: str
 
 def plot_confusion(matrix: list[list[int]], classes: tuple, path: str, title: str) -> None:
     """The test confusion matrix: rows the true class, columns the predicted, each cell's count."""
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     plt = plots.pyplot()
     n = len(classes)

@@ -30,7 +30,7 @@ def _new_cases(path: str, flag: str, record: dict) -> Cases:
     else all T steps)."""
     import numpy as np
 
-    from rnnx import panel
+    from rnnx.data import panel
     from rnnx.data import DataError
 
     try:

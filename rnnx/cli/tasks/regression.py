@@ -24,8 +24,9 @@ import warnings
 from typing import Any
 
 import rnnx
-from rnnx import backends, data, head
-from rnnx import params as P
+from rnnx import backends, data
+from rnnx.nn import head
+from rnnx.nn import params as P
 from rnnx.cli import bounds, partial, run, run_diagnostics, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.run import distribution_for, optimizer_for, out_file, target_for, writing_into
@@ -33,12 +34,12 @@ from rnnx.cli.runfolder import CHECKPOINT, MODEL, Lock
 from rnnx.cli.signals import stage
 from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
-from rnnx.dataset import PRESETS, Dataset, build, preset_series, preset_table
+from rnnx.data.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
 from rnnx.install import install_command
-from rnnx.model import Model
-from rnnx.tables import build_table
-from rnnx.dask_parallel import WorkersLost
+from rnnx.nn.model import Model
+from rnnx.data.tables import build_table
+from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
 from rnnx.training.state import FitState
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
@@ -119,9 +120,9 @@ def series_for(s: TrainSettings) -> tuple[list[float], dict]:
 def table_for(s: TrainSettings, record: dict | None = None, *, option: str = "--csv",
               allow_changed: bool = False) -> tuple[Any, dict]:
     """The named columns of a run (``--csv --targets [--inputs]`` or a preset of a bundled
-    table) as a :class:`rnnx.tables.Table`, and the record of where they came from (as
+    table) as a :class:`rnnx.data.tables.Table`, and the record of where they came from (as
     :func:`series_for`; the file's bytes hashed before any is parsed)."""
-    from rnnx import tables
+    from rnnx.data import tables
 
     preset = s.preset is not None
     if preset:
@@ -167,10 +168,10 @@ def train_record(s: TrainSettings) -> dict[str, Any]:
 def dataset_for(s: TrainSettings, series: Any, target: backends.Target,
                 norms: tuple[data.Normaliser, ...] | None = None, scalers: tuple | None = None) -> Dataset:
     """The windows of the run on its target (``series``: a list of values, or a
-    :class:`rnnx.tables.Table` for a run of named columns); ``norms`` (one per target, and
+    :class:`rnnx.data.tables.Table` for a run of named columns); ``norms`` (one per target, and
     ``scalers``, a table run's input columns'): a resumed run's own normalisation.  A new
     run under a bounded ``--output-activation`` scales its targets onto the activation's
-    range (:data:`rnnx.head.RANGES`) instead of standardising them; a resumed run keeps the
+    range (:data:`rnnx.nn.head.RANGES`) instead of standardising them; a resumed run keeps the
     scaling it stored, whichever it was."""
     xp = target.namespace()
     scale_to = head.RANGES.get(s.output_activation) if s.normalise else None
@@ -194,7 +195,7 @@ def _warn_range(ds: Dataset, names: tuple[str, ...]) -> None:
     naming each target that does, and that --difference models the change instead."""
     import numpy as np
 
-    from rnnx import tables
+    from rnnx.data import tables
 
     train, test = ds.parts["train"], ds.parts["test"]
     if train.n and test.n:
@@ -584,7 +585,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
                 "horizon": ds.horizon, "dtype": s.dtype, "settings": s.to_json(), "data": source}
         meta.update(_norm_meta(ds))
         checkpoint.save(os.path.join(out, MODEL), meta, {"params": use}, to_numpy=target.to_numpy)
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     name = s.preset or os.path.basename(str(s.csv))
     title = f"{name}: {model.cell.upper()} H={s.hidden}, {s.backend} {s.dtype}"
@@ -697,7 +698,7 @@ def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: d
 def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
     """The table a model of named columns reads: ``csv`` (which must have the run's
     columns), or its run's own file, unchanged (its SHA-256 matches)."""
-    from rnnx import tables
+    from rnnx.data import tables
 
     missing = check_columns(s, columns, csv)
     if csv:
@@ -865,7 +866,7 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
     """forecast.csv (``index,forecast`` for one series or target, ``index,<target>,...`` for
     several) and its plot beside it: the last ``5 * W`` values and the forecast, one panel
     per target."""
-    from rnnx import plots
+    from rnnx.diagnostics import plots
 
     n = len(hist[0])
     k = min(n, 5 * W)

@@ -335,7 +335,7 @@ def resume_run(args: argparse.Namespace) -> int:
     without them: one line, nothing written."""
     from rnnx import text as T
     from rnnx.cli import runfolder
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     t_start = time.perf_counter()
     folder = args.resume

@@ -19,6 +19,8 @@ import math
 import random
 from typing import Any
 
+__all__ = ["suffix", "key", "names", "layout", "init", "init_normal"]
+
 
 def suffix(direction: int) -> str:
     return "_reverse" if direction else ""

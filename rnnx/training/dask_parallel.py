@@ -1,16 +1,16 @@
 r"""Data parallel on a Dask cluster: NumPy (or CuPy) workers, the optimizer on the client.
 
-    strategy = rnnx.dask_parallel.DaskParallel(workers=2)         # a LocalCluster of 2 processes
-    strategy = rnnx.dask_parallel.DaskParallel("tcp://host:8786")  # a running scheduler
+    strategy = rnnx.training.dask_parallel.DaskParallel(workers=2)         # a LocalCluster of 2 processes
+    strategy = rnnx.training.dask_parallel.DaskParallel("tcp://host:8786")  # a running scheduler
     result = rnnx.fit(model, x, y, distribution=strategy, batch_size=256)
 
 The training data go to every worker once (``scatter(broadcast=True)``).  Each update
 splits its batch's sample indices into ``shards`` parts (default: one per worker) and
 submits one task per part with the parameters and the part's indices; a task gathers its
-samples from the worker's copy of the data and returns :func:`rnnx.distributed.partial_sums`
+samples from the worker's copy of the data and returns :func:`rnnx.training.distributed.partial_sums`
 (``[n_k g_k, n_k L_k, n_k]``, n_params + 2 numbers).  The parts are summed by a fixed
 pairwise tree of tasks on the workers, the one sum comes back, and the client forms the
-batch's loss and gradient (:func:`rnnx.distributed.combine`), clips and steps the
+batch's loss and gradient (:func:`rnnx.training.distributed.combine`), clips and steps the
 optimizer.  Per update only parameters, indices and gradient vectors cross the network.
 
 Every task is a pure function of its arguments and the tree is fixed by the number of
@@ -72,9 +72,9 @@ def _part(config: dict, params: dict, x: Any, y: Any, lengths: Any, idx: list[in
     """On a worker: one part's partial sums (its samples ``idx`` of the worker's data)."""
     import array_api_compat as compat
 
-    from rnnx.distributed import partial_sums
+    from rnnx.training.distributed import partial_sums
     from rnnx.training.sources import Batches
-    from rnnx.model import Model
+    from rnnx.nn.model import Model
 
     xp = compat.array_namespace(x)
     b = Batches(x, y, lengths, y_axis).take(xp.asarray(idx, device=compat.device(x)), xp=xp)
@@ -180,7 +180,7 @@ class Session:
 
         if not (compat.is_numpy_namespace(xp) or compat.is_cupy_namespace(xp)):
             raise ValueError(f"distribution: Dask workers run NumPy or CuPy arrays; got {xp.__name__} (for JAX use "
-                             "rnnx.distributed.DataParallel)")
+                             "rnnx.training.distributed.DataParallel)")
         self.cluster = None
         if strategy.workers is not None:
             self.cluster = LocalCluster(n_workers=strategy.workers, threads_per_worker=1, processes=True,
@@ -215,8 +215,8 @@ class Session:
 
     def loss_and_grad(self, model, params: dict, order: list[int]) -> tuple[Any, dict]:
         """The batch ``order`` (sample indices): its parts on the workers, their sums by a
-        fixed pairwise tree, then :func:`rnnx.distributed.combine` on the client."""
-        from rnnx.distributed import combine
+        fixed pairwise tree, then :func:`rnnx.training.distributed.combine` on the client."""
+        from rnnx.training.distributed import combine
 
         k = min(self.shards, len(order))
         size = -(-len(order) // k)

@@ -28,8 +28,10 @@ from typing import Any
 import array_api_compat as compat
 
 from rnnx._xp import matrix_t, outer_sum, rows_product, where
-from rnnx.loop import project_in_step, run, run_back
+from rnnx.nn.loop import project_in_step, run, run_back
 from rnnx.random import dropout_mask
+
+__all__ = ["segment_length", "forward", "COLLECT", "backward", "cache_nbytes"]
 
 
 def _mm_time(a: Any, w_t: Any, *, xp: Any) -> Any:
@@ -98,7 +100,7 @@ class _Direction:
     def backward(self, x, dy, states, saved, s0, ds, mask, flow=None, input_grad=True):
         """BPTT through a span whose forward gave ``states, saved``; returns dL/d(s0), the
         span's gradients (one product each) and its dx, None with ``input_grad=False`` (and,
-        with ``flow``, the per-step flows :func:`rnnx.loop.run_back` formed)."""
+        with ``flow``, the per-step flows :func:`rnnx.nn.loop.run_back` formed)."""
         xp, kernel = self.xp, self.kernel
         recb = kernel.prepare_back(self.p, xp=xp)
         ds0, da_x, extra, prev, *flows = run_back(kernel, dy, states, saved, s0, recb, ds, mask=mask,
@@ -184,7 +186,7 @@ def _norm(a, *, xp):
 
 
 def flow_function(collect: str, *, xp):
-    """What :func:`rnnx.loop.run_back` keeps per step and state component: each gradient's
+    """What :func:`rnnx.nn.loop.run_back` keeps per step and state component: each gradient's
     norm over its units (``"norms"``, (B,)) or the gradient itself (``"units"``, (B, n))."""
     if collect == "norms":
         return lambda ds: tuple(_norm(d, xp=xp) for d in ds)
@@ -205,7 +207,7 @@ def backward(kernel, params, keys, cache, dy, dstate, *, num_layers, num_directi
     order (checkpointed segments concatenated).
 
     ``input_grad=False`` (and no ``collect``): dx is not formed (None in its place), one
-    product fewer per direction for a caller that discards it (:meth:`rnnx.model.Model.loss_and_grad`).
+    product fewer per direction for a caller that discards it (:meth:`rnnx.nn.model.Model.loss_and_grad`).
     """
     D, mask, T = num_directions, cache["mask"], dy.shape[0]
     k = segment_length(checkpoint, T)

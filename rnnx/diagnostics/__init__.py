@@ -1,6 +1,6 @@
 r"""Diagnostics of a recurrent network's gradients and gates (docs/diagnostics.md).
 
-* :class:`~rnnx.layers.GradientFlow`: the per-step gradient flow ||dL/dh_t||, ||dL/dc_t||,
+* :class:`~rnnx.nn.layers.GradientFlow`: the per-step gradient flow ||dL/dh_t||, ||dL/dc_t||,
   ||dL/dx_t||, collected by the explicit backward pass
   (``layer.backward(..., collect="norms")``, ``Model.loss_and_grad(..., collect=...)``).
 * :func:`gate_saturation`: per gate type, layer, direction and step, the fraction of
@@ -28,7 +28,7 @@ from typing import Any
 import array_api_compat as compat
 
 from rnnx._xp import namespace, where
-from rnnx.layers import GradientFlow, Recurrent, layer_from_config
+from rnnx.nn.layers import GradientFlow, Recurrent, layer_from_config
 from rnnx.random import uniform
 
 __all__ = ["GradientFlow", "GateStats", "gate_saturation", "SATURATION", "JacobianProfile", "jacobian_profile"]
@@ -89,7 +89,7 @@ def _layer_params(model_or_layer: Any, params: Any) -> tuple[Recurrent, dict]:
 
 def gate_saturation(model_or_layer: Any, params: dict, x: Any, state0: Any = None, *,
                     lengths: Any = None) -> GateStats:
-    """Gate statistics of ``model_or_layer`` (a :class:`~rnnx.model.Model` or a recurrent
+    """Gate statistics of ``model_or_layer`` (a :class:`~rnnx.nn.model.Model` or a recurrent
     layer) on ``x`` (its usual layout), from the forward cache of the same network with the
     reference (textbook) kernel, whose cache holds every gate's activation per step
     (LSTM i, f, g, o; GRU r, z, n; RNN h = phi(a)); inference mode (no dropout).
@@ -180,7 +180,7 @@ def jacobian_profile(model_or_layer: Any, params: dict, x: Any, state0: Any = No
     For each layer l and K = ``probes`` random unit vectors v per sequence (drawn from
     ``seed``), one backward pass from dL/d(final h of layer l) = v, dL/dy = 0, runs the
     recurrence backwards: step t receives ``v^T dh_T/dh_t`` (and ``v^T dh_T/dc_t``), whose
-    norms :class:`~rnnx.layers.GradientFlow` collects; repeated multiplication by the step
+    norms :class:`~rnnx.nn.layers.GradientFlow` collects; repeated multiplication by the step
     Jacobians is a power iteration, so after a few steps a probe's norm follows the
     dominant growth.  Cost: one forward and L backward passes at batch B*K.
     """

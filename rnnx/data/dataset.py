@@ -10,6 +10,8 @@ from typing import Any
 
 from rnnx import data as D
 
+__all__ = ["Part", "Dataset", "build", "PRESETS", "preset_table", "preset_series"]
+
 
 @dataclass
 class Part:
@@ -98,7 +100,7 @@ def build(series: list[float], *, window: int, horizon: int, split: tuple[float,
     each part on the backend.  ``final_target_every_step`` reproduces seed 001's quirk:
     every step of a window is trained towards the window's final target.  A given ``norm``
     (a trained model's) is used as it is, and then the split may leave no training part.
-    ``target_range``: the range of a bounded output activation (:data:`rnnx.head.RANGES`);
+    ``target_range``: the range of a bounded output activation (:data:`rnnx.nn.head.RANGES`);
     the training part is then scaled onto its middle 90%
     (:meth:`~rnnx.data.Normaliser.fit_range`) instead of standardised, inputs and targets
     alike (one series, one scaling)."""

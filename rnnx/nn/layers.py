@@ -25,8 +25,9 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx import checks, stack
-from rnnx import params as P
+from rnnx import checks
+from rnnx.nn import stack
+from rnnx.nn import params as P
 from rnnx._xp import index_dtype, namespace, where, zeros_like_of
 from rnnx.backends import capabilities, standard_refusal
 from rnnx.cells import CELLS, CellSpec
@@ -318,7 +319,7 @@ class Recurrent:
         """:meth:`forward`; ``keep=False`` (``__call__``, inference) keeps no cache: the loop
         stacks only the outputs, not every state and gate activation.  ``xp``: the namespace
         the caller resolved from every array of this call (:meth:`call_arrays` and its own,
-        e.g. :meth:`rnnx.model.Model.loss_and_grad`), so it is not resolved again; None
+        e.g. :meth:`rnnx.nn.model.Model.loss_and_grad`), so it is not resolved again; None
         resolves it here."""
         lengths = self.lengths_array(lengths, x)
         arrays = {"seed": seed} if seed is not None and compat.is_array_api_obj(seed) else {}
@@ -402,7 +403,7 @@ class Recurrent:
     def _backward(self, params, cache, dy, dstate, *, check_finite, collect, xp=None, input_grad=True):
         """:meth:`backward` after its checks of ``cache`` and ``collect``.  ``xp``: the
         namespace a caller resolved from every array of this call, and whose forward already
-        checked these very ``params`` (:meth:`rnnx.model.Model.loss_and_grad`): neither is
+        checked these very ``params`` (:meth:`rnnx.nn.model.Model.loss_and_grad`): neither is
         done again; None does both here."""
         x0 = cache.data["layers"][0]["x"]
         if xp is None:
@@ -446,7 +447,7 @@ class Recurrent:
         return dparams, dx, self._pack(ds0), self._flow(flows[0], collect, cache.unbatched, xp=xp)
 
     def _flow(self, raw: dict, collect: str, unbatched: bool, *, xp: Any) -> GradientFlow:
-        """:class:`GradientFlow` from :func:`rnnx.stack.backward`'s raw record (norms of x
+        """:class:`GradientFlow` from :func:`rnnx.nn.stack.backward`'s raw record (norms of x
         stacked over layers; an unbatched x's B axis dropped)."""
         drop = (lambda a: a[:, :, :, 0, ...]) if unbatched else (lambda a: a)  # noqa: E731
         state = tuple(drop(a) for a in raw["state"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rnnx.dataset import Dataset
+    from rnnx.data.dataset import Dataset
 
 from rnnx.data import (
     DataChanged,
@@ -33,6 +33,9 @@ from rnnx.data import (
     split_counts,
     too_short,
 )
+
+__all__ = ["MISSING_POLICIES", "Table", "read_table", "difference", "undifference", "range_warning",
+           "ColumnScaler", "windows", "chronological_split", "build_table"]
 
 #: The missing-value policies of :func:`read_table` (``--missing``).
 MISSING_POLICIES = ("error", "interpolate", "drop")
@@ -477,7 +480,7 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
     and each target normalised on the training rows by its own scaler (``norm``: one
     Normaliser per target, or one for one target, and ``scalers``: a trained model's, used as
     they are).  y is (N, O) many-to-one, (T, N, O) at every step.  ``target_range``: the range
-    of a bounded output activation (:data:`rnnx.head.RANGES`); each target's training values
+    of a bounded output activation (:data:`rnnx.nn.head.RANGES`); each target's training values
     are then scaled onto its middle 90% (:meth:`rnnx.data.Normaliser.fit_range`) instead of
     standardised (the inputs stay standardised).
 
@@ -528,7 +531,7 @@ def build_table(values: Any, *, columns: tuple[str, ...], inputs: tuple[str, ...
         if not top <= float(info.max):
             raise DataError(f"csv: the {name} normalise to values up to {top:.3g}, beyond float{info.bits}; "
                               "rescale the column")
-    from rnnx.dataset import Dataset, Part
+    from rnnx.data.dataset import Dataset, Part
 
     ds = Dataset(levels[:, 0].tolist(), norms[0], window, horizon, inputs=tuple(inputs), scalers=tuple(scalers),
                  time=time, targets=names, norms=norms)

@@ -1,6 +1,6 @@
 r"""Data parallel training: each update's batch split over several devices, one SPMD program.
 
-    strategy = rnnx.distributed.DataParallel(4)        # the first 4 devices (None: every one)
+    strategy = rnnx.training.distributed.DataParallel(4)        # the first 4 devices (None: every one)
     result = rnnx.fit(model, x, y, distribution=strategy, batch_size=64, clip_norm=1.0)
 
 The parameters and the optimizer state are replicated; device k gathers its part of the
@@ -20,7 +20,7 @@ forward, backward, all-reduce, clip, step) is one compiled program (``jax.shard_
 Batches: ``batch_size`` must be a multiple of the number of devices (else a ValueError);
 an epoch's short last batch is padded up to the next multiple with copies of its first
 sample, masked out of the loss and the gradient (``sample_mask`` of
-:meth:`rnnx.model.Model.loss_and_grad`), so every update of every epoch is the one-device
+:meth:`rnnx.nn.model.Model.loss_and_grad`), so every update of every epoch is the one-device
 update.  Refused with a ValueError: a backend without SPMD (only JAX has it), ``tbptt``,
 ``diagnostics``, dropout between layers (its masks are drawn per device) and the
 ``half-sse`` loss (its mean is over the batch size, padding included).
@@ -115,13 +115,13 @@ def plan(distribution: Any, xp: Any, *, batch_size: int, tbptt: Any, diagnostics
          loss_name: str, home: Any = None) -> Plan | None:
     """The :class:`Plan` of ``distribution`` (None: none) for a fit with these settings;
     a ValueError / TypeError naming the argument for what it cannot do."""
-    from rnnx.dask_parallel import DaskParallel
+    from rnnx.training.dask_parallel import DaskParallel
 
     if distribution is None or isinstance(distribution, DaskParallel):
         return None
     if not isinstance(distribution, DataParallel):
-        raise TypeError(f"distribution: expected rnnx.distributed.DataParallel(devices) or "
-                        f"rnnx.dask_parallel.DaskParallel(...), got {type(distribution).__name__}")
+        raise TypeError(f"distribution: expected rnnx.training.distributed.DataParallel(devices) or "
+                        f"rnnx.training.dask_parallel.DaskParallel(...), got {type(distribution).__name__}")
     cap = capabilities(xp)
     if cap.data_parallel is None or cap.parallel_devices is None or cap.all_sum is None or cap.place is None:
         raise ValueError(f"distribution: data parallel needs a backend with SPMD programs (jax); got {cap.name}")
@@ -234,7 +234,7 @@ def make_step(model, apply: Callable, loss_name: str, loss_fn: Callable, *, y_ax
 
 def loss_and_grad(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str = "mse",
                   distribution: DataParallel) -> tuple[Any, dict]:
-    """The loss and gradient of :meth:`rnnx.model.Model.loss_and_grad` (time-major x
+    """The loss and gradient of :meth:`rnnx.nn.model.Model.loss_and_grad` (time-major x
     (T, B, I)), computed with the batch split over ``distribution``'s devices: one SPMD
     program, one all-reduce.  B must be a multiple of the devices.  Returns (loss, grads)
     on every device (replicated); compiled afresh on every call (for a loop, use ``fit``)."""

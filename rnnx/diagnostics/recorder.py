@@ -18,7 +18,7 @@ Per epoch (and before the first, epoch 0), on a fixed probe batch (the first
 reach step t (None where none does):
 
 - ``"flow"``: ``||dL/dh_t||`` and ``||dL/dx_t||`` (L, D, T) from the explicit backward pass
-  (:class:`~rnnx.layers.GradientFlow`); ``"cell"`` (LSTM only): ``||dL/dc_t||``;
+  (:class:`~rnnx.nn.layers.GradientFlow`); ``"cell"`` (LSTM only): ``||dL/dc_t||``;
 - ``"jacobian"``: ``||v^T dh_T/dh_t||`` (L, D, T) over ``probes`` random unit vectors, the
   growth factor per step (L, D), the largest singular value of W_hh (L, D), and the LSTM's
   mean forget gate (L, D, T) (:func:`rnnx.diagnostics.jacobian_profile`);
@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterable
 
 from rnnx._xp import where
 from rnnx.cells import CELLS
+
+__all__ = ["FORMAT", "VERSION", "WHAT", "update_stats", "profile", "check_what", "Recorder", "summary"]
 
 FORMAT = "rnnx-diagnostics"
 VERSION = 1

@@ -12,6 +12,8 @@ from typing import Any
 
 from rnnx._xp import matrix_t, outer_sum, rows_product, sigmoid
 
+__all__ = ["ACTIVATIONS", "RANGES", "forward", "backward"]
+
 ACTIVATIONS = ("none", "tanh", "sigmoid")
 
 #: The open range of each bounded activation: a regression run scales its targets inside it

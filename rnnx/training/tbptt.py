@@ -19,6 +19,8 @@ from typing import Any, Callable
 from rnnx._xp import namespace, zeros_before
 from rnnx import losses as L
 
+__all__ = ["run"]
+
 
 def run(model, params: dict, x: Any, target: Any, *, k1: int, k2: int, update: Callable, loss: Any = "mse",
         seed: int | None = None):

@@ -19,6 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["DataError", "sine", "MAX_CSV_BYTES", "DataChanged", "file_digest", "size_text", "check_sha256",
+           "read_bytes", "decode", "csv_records", "separator_hint", "column_index", "cell_value", "read_csv",
+           "load_csv", "Windows", "too_short", "windows", "split_counts", "Normaliser"]
+
 
 class DataError(ValueError):
     """Bad data: the message starts with the parameter (``csv``, ``window``, ...) and names the
@@ -339,7 +343,7 @@ class Normaliser:
         """The scaling ``z = (v - mean) / std`` that maps ``min(values)`` and ``max(values)``
         onto the middle ``fill`` of ``(low, high)`` (0.9: a margin of 5% of the range on each
         side, for later values a little beyond the training ones): the targets of a head whose
-        output activation is bounded (:data:`rnnx.head.RANGES`).  ``mean`` is then an offset
+        output activation is bounded (:data:`rnnx.nn.head.RANGES`).  ``mean`` is then an offset
         and ``std`` a scale, and every reader of a stored ``[mean, std]`` inverts it unchanged.
         Constant values get scale 1 (they map onto the range's middle)."""
         if not values:

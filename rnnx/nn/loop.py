@@ -20,6 +20,8 @@ from typing import Any, Callable
 from rnnx._xp import reshaper, where
 from rnnx.backends import capabilities
 
+__all__ = ["project_in_step", "scan", "previous", "run", "run_back"]
+
 Arrays = tuple[Any, ...]
 
 

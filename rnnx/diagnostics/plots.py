@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["pyplot", "save", "plottable", "convergence", "time_axis", "predictions", "prediction_panels",
+           "forecast_panels", "forecast", "diagnostics"]
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the headless Agg backend, imported on first use."""
@@ -242,7 +245,7 @@ def forecast(history_index: list[int], history: list[float], index: list[int], v
 
 
 def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: int = 0) -> None:
-    """The four panels of ``diagnostics.json`` (:meth:`rnnx.recorder.Recorder.to_json`), for
+    """The four panels of ``diagnostics.json`` (:meth:`rnnx.diagnostics.recorder.Recorder.to_json`), for
     one layer and direction: (1) log10 ||dL/dh_t|| over (epoch, step), a step no gradient
     reaches blank; (2) the Jacobian profile ||v^T dh_T/dh_t|| per epoch against the steps
     back from the last, log axis; (3) the fraction of saturated gates per gate type (mean

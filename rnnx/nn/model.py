@@ -19,10 +19,13 @@ from typing import Any
 
 import array_api_compat as compat
 
-from rnnx import checks, head, losses
-from rnnx import params as P
+from rnnx import checks, losses
+from rnnx.nn import head
+from rnnx.nn import params as P
 from rnnx._xp import index_dtype, namespace, zeros_before, where
-from rnnx.layers import check_collect, layer, named_state
+from rnnx.nn.layers import check_collect, layer, named_state
+
+__all__ = ["OBJECTIVES", "Model"]
 
 OBJECTIVES = ("many-to-one", "many-to-many")
 
@@ -59,7 +62,7 @@ class Model:
 
     def config(self) -> dict:
         """Everything that fixes the parameter shapes and the computation (JSON-able): the
-        head's settings and every option of the layer (:meth:`rnnx.layers.Recurrent.config`)."""
+        head's settings and every option of the layer (:meth:`rnnx.nn.layers.Recurrent.config`)."""
         return {**self.layer.config(), "output_size": self.output_size,
                 "output_activation": self.output_activation, "objective": self.objective}
 
@@ -105,7 +108,7 @@ class Model:
                 seed: Any = None, check_finite: bool = False) -> tuple[Any, Any, tuple]:
         """x (T, B, I) -> (pred, final state, cache); pred (B, O) or (T, B, O).  ``lengths``
         (B,) integers in [1, T]: padded sequences (see the module docstring).  ``train`` and
-        ``seed``: dropout between layers (:meth:`rnnx.layers.Recurrent.forward`).
+        ``seed``: dropout between layers (:meth:`rnnx.nn.layers.Recurrent.forward`).
 
         ``check_finite=True``: :class:`~rnnx.checks.NonFiniteError` for the first NaN/Inf in
         ``x``, ``state0``, ``params`` (in :meth:`param_shapes` order) before computing, then
@@ -205,7 +208,7 @@ class Model:
         ``dpred``, ``dstate``, ``params`` before computing, then in ``grads['<key>']`` (in
         :meth:`param_shapes` order), ``dx``, ``dstate0``; a ``ValueError`` under ``jax.jit``.
         ``collect`` (None, ``"norms"``, ``"units"``): with one, a fourth result, the
-        recurrent layers' :class:`~rnnx.layers.GradientFlow` (per layer, direction and step
+        recurrent layers' :class:`~rnnx.nn.layers.GradientFlow` (per layer, direction and step
         ||dL/dh_t||, ||dL/dc_t|| for the LSTM, ||dL/dx_t||; O(T*B) extra memory per layer
         and direction for norms); None forms nothing more."""
         if collect is not None:
@@ -254,7 +257,7 @@ class Model:
         first ``mask_steps`` steps carry no loss (used by truncated BPTT, whose window
         reaches back past the new targets).  ``sample_mask`` (B,) bool: a sample whose entry
         is False carries no loss and no gradient (the mean is over the others): the padding
-        of a batch that does not split evenly over devices (:mod:`rnnx.distributed`).
+        of a batch that does not split evenly over devices (:mod:`rnnx.training.distributed`).
         ``sample_weight`` (B,) floats >= 0: the loss is the weighted mean
         ``sum_b w_b l_b / sum_b w_b n_b`` (``l_b`` sample b's summed terms, ``n_b`` its
         counted ones; scikit-learn's convention), passed to the loss spec (:mod:`rnnx.losses`).
@@ -263,7 +266,7 @@ class Model:
         before computing, then in ``grads['<key>']`` (same order), ``loss``, ``state``; a
         ``ValueError`` under ``jax.jit``.  False inspects nothing.
         ``collect`` (None, ``"norms"``, ``"units"``): see :meth:`backward`.
-        Returns (loss, grads, final state), and the :class:`~rnnx.layers.GradientFlow` with
+        Returns (loss, grads, final state), and the :class:`~rnnx.nn.layers.GradientFlow` with
         ``collect``.
         """
         parts = self._split(params)  # once: handed to the forward and the backward
