@@ -83,6 +83,43 @@ def _seeds(seed: int, n: int, k: int = 1, *, xp: Any = None, dtype: Any = None, 
     return s[0] if xp is None else xp.asarray(s if k > 1 else s[0], dtype=dtype, device=device)
 
 
+def _loop(st: FitState, view: C.Run, own: list, cbs: list, *, unit: str, epochs: float, limit: float, every: int,
+          should_stop: Callable[[], bool] | None, epoch: Callable, stop: Callable[[int], Stopped],
+          save: Callable[[], None] | None) -> None:
+    """The one training loop, whatever the source: epochs of programs while ``st.epoch < epochs``,
+    ``st.updates < limit`` and no callback stopped the run.
+
+    ``epoch(updated)`` is a generator over one epoch's programs (each one or more updates):
+    it yields, before each program, the update count a stop keeps (``unit="epoch"``: the
+    epoch's start, its updates undone; ``"update"``: the last complete update, the carry
+    being state), runs the program, counts its updates in ``st`` and, for an ``"update"``
+    source, calls ``updated(loss)`` after every update (the callbacks' ``on_update_end``;
+    ``every`` updates the checkpoint).  ``should_stop()`` is asked at every yield: True raises
+    ``stop(kept)``.  After an ``"epoch"`` source's epoch (or the part of it ``max_updates``
+    allowed) the callbacks' ``state_dict()`` go into ``st`` and ``save()`` writes the checkpoint
+    every ``every`` epochs and when the run ends."""
+    def keep() -> None:
+        st.callbacks = [cb.state_dict() for cb in own]
+
+    def updated(loss: Any) -> None:
+        for cb in cbs:
+            cb.on_update_end(view, loss)
+        if save is not None and st.updates % every == 0 and st.updates < limit and view.stopped is None:
+            save()
+
+    while st.epoch < epochs and view.stopped is None and st.updates < limit:
+        for kept in epoch(updated):
+            if view.stopped is not None:
+                break
+            if should_stop is not None and should_stop():
+                raise stop(kept)
+        if unit == "epoch":
+            keep()
+            if save is not None and (view.stopped is not None or st.epoch >= epochs or st.updates >= limit
+                                     or st.epoch % every == 0):
+                save()
+
+
 # -- evaluation -----------------------------------------------------------------------------------
 def _predict_tm(model, params: dict, data: Batches, batch_size: int, *, xp: Any, compiled: Callable) -> Any:
     """Predictions of every sample, in batches of ``batch_size``, in the model's layout."""
@@ -545,7 +582,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if dask is not None:
             dask.close()
         raise
-    stopped = view.stopped or "done"
     if rec is not None:
         rec.truncate(st.epoch)
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
@@ -599,131 +635,129 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         return pair if par is None else par.place(pair)
 
     zeros = sums(0.0, 0) if compiled else (None, None)  # arrays never mutated: the same two every epoch
-    try:
-        while st.epoch < epochs and stopped == "done" and st.updates < limit:
-            t0 = time.perf_counter()
-            updates0 = st.updates  # what a stop undoes to: the epoch's start, or the partial epoch's point
-            epoch_stats: list = []
-            first = done = clipped0 = k0 = 0
-            total, clipped_n = zeros
-            if partial is not None:  # the epoch max_updates stopped in: its sums so far, as they were
-                done, k0, clipped0 = partial["partial_batches"], partial["partial_updates"], partial["partial_clipped"]
-                first = done * batch_size
-                total, clipped_n = sums(partial["partial_loss_sum"], clipped0)
-            end = span_end(first, limit - updates0)
-            key = (st.epoch, first, end)
-            _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
-            ahead = None
-            params, opt_state = st.params, st.opt_state
-            start = (params, opt_state, order, updates0 - k0, first, end, k0)  # what a replay starts from
-            progress.start(st.epoch + 1)
-            a = first
-            while a < end:  # one program a pass: its samples [a, e), k updates of nb batches
-                if should_stop is not None and should_stop():
-                    raise stop(updates0)
-                src = train if cuts is None else cut(cuts[a])  # this batch's time steps
-                e, k, nb = min(a + batch_size, train.n), 1, 1
-                if compiled and spe > 1 and end - a >= spe * batch_size:  # spe full batches: one program
-                    e, k, nb = a + spe * batch_size, spe, spe
-                    params, opt_state, total, clipped_n = steps(params, opt_state, total, clipped_n, src.x, src.y,
-                                                                src.lengths, chunks[a], seeds(spe), *weights(src))
-                elif par is not None and e - a < batch_size and (e - a) % par.n:
-                    idx, valid = par.pad(order[a:e])  # a short last batch that does not split evenly: padded, masked
-                    params, opt_state, total, clipped_n = padded(
-                        params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
-                        par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
-                        par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
-                elif compiled:  # the gather, the update and the sums: one program
-                    params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, src.x,
-                                                                       src.y, src.lengths, chunks[a], seeds(),
-                                                                       *weights(src))
-                    epoch_stats += rec_u
-                else:
-                    b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
-                    if tbptt is not None:
-                        def tb_update(p, g):  # one optimizer step per window: each one an update
-                            nonlocal opt_state, clipped_n
-                            p, opt_state, c = apply(p, opt_state, g)
-                            clipped_n = add(clipped_n, xp.astype(c, it))
-                            return p
 
-                        params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1],
-                                                       update=tb_update, loss=loss_fn, seed=seeds())
-                        value, k = sum(window_losses[1:], window_losses[0]) / len(window_losses), len(window_losses)
-                    else:
-                        if dask is not None:  # the batch's parts on the Dask workers; clip and step here
-                            try:
-                                value, grads = dask.loss_and_grad(model, params, order[a:e])
-                            except WorkersLost as lost:
-                                kept = stop(updates0).state
-                                where = (f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}"
-                                         if isinstance(checkpoint, str) else "")
-                                raise WorkersLost(f"{lost}; the run stops{where}") from None
-                            params, opt_state, c = apply(params, opt_state, grads)
-                        else:
-                            params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
-                                                                         seeds(), b.w)
-                            epoch_stats += rec_u
+    def programs(updated: Callable) -> Any:
+        """One epoch (from the partial epoch's point, if any): yields before each program."""
+        nonlocal ahead, partial
+        t0 = time.perf_counter()
+        updates0 = st.updates  # what a stop undoes to: the epoch's start, or the partial epoch's point
+        epoch_stats: list = []
+        first = done = clipped0 = k0 = 0
+        total, clipped_n = zeros
+        if partial is not None:  # the epoch max_updates stopped in: its sums so far, as they were
+            done, k0, clipped0 = partial["partial_batches"], partial["partial_updates"], partial["partial_clipped"]
+            first = done * batch_size
+            total, clipped_n = sums(partial["partial_loss_sum"], clipped0)
+        end = span_end(first, limit - updates0)
+        key = (st.epoch, first, end)
+        _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
+        ahead = None
+        params, opt_state = st.params, st.opt_state
+        start = (params, opt_state, order, updates0 - k0, first, end, k0)  # what a replay starts from
+        progress.start(st.epoch + 1)
+        a = first
+        while a < end:  # one program a pass: its samples [a, e), k updates of nb batches
+            yield updates0  # the loop asks should_stop here: a stop undoes the epoch to updates0
+            src = train if cuts is None else cut(cuts[a])  # this batch's time steps
+            e, k, nb = min(a + batch_size, train.n), 1, 1
+            if compiled and spe > 1 and end - a >= spe * batch_size:  # spe full batches: one program
+                e, k, nb = a + spe * batch_size, spe, spe
+                params, opt_state, total, clipped_n = steps(params, opt_state, total, clipped_n, src.x, src.y,
+                                                            src.lengths, chunks[a], seeds(spe), *weights(src))
+            elif par is not None and e - a < batch_size and (e - a) % par.n:
+                idx, valid = par.pad(order[a:e])  # a short last batch that does not split evenly: padded, masked
+                params, opt_state, total, clipped_n = padded(
+                    params, opt_state, total, clipped_n, train.x, train.y, train.lengths,
+                    par.place(index_array(idx, xp=xp, dtype=it, device=dev)), None,
+                    par.place(xp.asarray(valid, dtype=xp.bool, device=dev)))
+            elif compiled:  # the gather, the update and the sums: one program
+                params, opt_state, total, clipped_n, *rec_u = step(params, opt_state, total, clipped_n, src.x,
+                                                                   src.y, src.lengths, chunks[a], seeds(),
+                                                                   *weights(src))
+                epoch_stats += rec_u
+            else:
+                b = src.take(perm[a:e], xp=xp) if shuffle else src.part(a, e)
+                if tbptt is not None:
+                    def tb_update(p, g):  # one optimizer step per window: each one an update
+                        nonlocal opt_state, clipped_n
+                        p, opt_state, c = apply(p, opt_state, g)
                         clipped_n = add(clipped_n, xp.astype(c, it))
-                    total = add(total, value)
-                st.updates, done, a = st.updates + k, done + nb, e
-                if progress.bar is not None and (done // progress_every > (done - nb) // progress_every
-                                                 or done == n_batches):
-                    progress.batches(done, float(total) / done)
-            finite_flag = None
-            if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
-                finite_flag = finite_c(params)
-                if st.epoch + 1 < epochs and a == train.n and st.updates < limit:
-                    ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
-            loss_sum = float(total)  # the one host read of the epoch
-            epoch_loss = loss_sum / done
-            if rec is not None:  # before the finiteness check: an update that exploded is on record
-                rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
-            if not math.isfinite(epoch_loss) or not bool(finite_flag if compiled else all_finite(params, xp=xp)):
-                progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
-                raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
-                                None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
-            n_clipped = int(clipped_n) if clipped_n is not None else 0
-            st.clipped += n_clipped - clipped0
-            if a < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
-                st.params, st.opt_state = params, opt_state
-                partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
-                           "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
-                st.callbacks = [cb.state_dict() for cb in own]
-                progress.abort()
-                if checkpoint is not None and writer:
-                    save(st)
-                break
-            partial = None
-            st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
-            row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
-            if val is not None:
-                pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predict_fn)
-                row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
-            row["clipped"] = n_clipped / max(1, st.updates - updates0 + k0)  # of the epoch's optimizer steps
-            try:
-                for cb in cbs:  # numbers a callback adds to the row, before anything reads it
-                    _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
-            except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
-                raise explained(e.epoch, e.value, start, e.where, e.where) from None
-            if (st.epoch == 1 or len(st.history) == 0) and monitor not in row:
-                raise ValueError(f"monitor: {monitor!r} is not in the history; it has {', '.join(row)}")
-            row["seconds"] = time.perf_counter() - t0
-            if rec is not None:
-                rec.record_epoch(st.epoch, params)
-            st.history.append(row)
-            if stopper is None:  # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
-                score = row[monitor]
-                if score < st.best_score:
-                    st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
-            progress.end(row)
-            for cb in cbs:
-                cb.on_epoch_end(view, dict(row))
-            stopped = view.stopped or "done"
-            st.callbacks = [cb.state_dict() for cb in own]
-            if checkpoint is not None and writer and (stopped != "done" or st.epoch >= epochs or st.updates >= limit
-                                                      or st.epoch % checkpoint_every == 0):
-                save(st)
+                        return p
+
+                    params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1],
+                                                   update=tb_update, loss=loss_fn, seed=seeds())
+                    value, k = sum(window_losses[1:], window_losses[0]) / len(window_losses), len(window_losses)
+                else:
+                    if dask is not None:  # the batch's parts on the Dask workers; clip and step here
+                        try:
+                            value, grads = dask.loss_and_grad(model, params, order[a:e])
+                        except WorkersLost as lost:
+                            kept = stop(updates0).state
+                            where = (f"; its last checkpoint (epoch {kept.epoch}): {checkpoint}"
+                                     if isinstance(checkpoint, str) else "")
+                            raise WorkersLost(f"{lost}; the run stops{where}") from None
+                        params, opt_state, c = apply(params, opt_state, grads)
+                    else:
+                        params, opt_state, value, c, *rec_u = update(params, opt_state, b.x, b.y, b.lengths,
+                                                                     seeds(), b.w)
+                        epoch_stats += rec_u
+                    clipped_n = add(clipped_n, xp.astype(c, it))
+                total = add(total, value)
+            st.updates, done, a = st.updates + k, done + nb, e
+            if progress.bar is not None and (done // progress_every > (done - nb) // progress_every
+                                             or done == n_batches):
+                progress.batches(done, float(total) / done)
+        finite_flag = None
+        if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
+            finite_flag = finite_c(params)
+            if st.epoch + 1 < epochs and a == train.n and st.updates < limit:
+                ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
+        loss_sum = float(total)  # the one host read of the epoch
+        epoch_loss = loss_sum / done
+        if rec is not None:  # before the finiteness check: an update that exploded is on record
+            rec.record_updates(st.epoch + 1, updates0, epoch_stats, xp)
+        if not math.isfinite(epoch_loss) or not bool(finite_flag if compiled else all_finite(params, xp=xp)):
+            progress.end({"epoch": st.epoch + 1, "seconds": time.perf_counter() - t0})
+            raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
+                            None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
+        n_clipped = int(clipped_n) if clipped_n is not None else 0
+        st.clipped += n_clipped - clipped0
+        if a < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
+            st.params, st.opt_state = params, opt_state
+            partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
+                       "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
+            progress.abort()
+            return  # max_updates reached: the loop keeps the callbacks' state and writes the checkpoint
+        partial = None
+        st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
+        row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
+        if val is not None:
+            pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predict_fn)
+            row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
+        row["clipped"] = n_clipped / max(1, st.updates - updates0 + k0)  # of the epoch's optimizer steps
+        try:
+            for cb in cbs:  # numbers a callback adds to the row, before anything reads it
+                _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
+        except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
+            raise explained(e.epoch, e.value, start, e.where, e.where) from None
+        if (st.epoch == 1 or len(st.history) == 0) and monitor not in row:
+            raise ValueError(f"monitor: {monitor!r} is not in the history; it has {', '.join(row)}")
+        row["seconds"] = time.perf_counter() - t0
+        if rec is not None:
+            rec.record_epoch(st.epoch, params)
+        st.history.append(row)
+        if stopper is None:  # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
+            score = row[monitor]
+            if score < st.best_score:
+                st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+        progress.end(row)
+        for cb in cbs:
+            cb.on_epoch_end(view, dict(row))
+
+    try:
+        _loop(st, view, own, cbs, unit="epoch", epochs=epochs, limit=limit, every=checkpoint_every,
+              should_stop=should_stop, epoch=programs, stop=stop,
+              save=(lambda: save(st)) if checkpoint is not None and writer else None)
     finally:
         if dask is not None:
             dask.close()
@@ -737,7 +771,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     history = list(st.history)
     if partial is not None:
         st.history.append(partial)
-    return FitResult(st.best_params if restore else st.params, history, stopped, st.best_epoch, st)
+    return FitResult(st.best_params if restore else st.params, history, view.stopped or "done", st.best_epoch, st)
 
 
 def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
@@ -863,21 +897,25 @@ def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any
             checkpoint(snap)
         return snap
 
+    def programs(updated: Callable) -> Any:
+        """The rest of the pass in progress: one update a program, the carry threaded through."""
+        nonlocal params, opt_state, carry
+        first = st.updates % n_chunks
+        if first == 0:
+            carry = zeros
+        for k in range(first, min(n_chunks, first + total - st.updates)):
+            yield st.updates  # a stop keeps every complete update
+            params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
+                                                     _seeds(seed, st.updates, **on) if dropout else None)
+            st.params, st.updates = params, st.updates + 1
+            updated(value)
+        st.epoch = st.updates // n_chunks
+
     for cb in cbs:
         cb.on_fit_start(view)
-    while st.updates < total and view.stopped is None:
-        if st.updates % n_chunks == 0:
-            carry = zeros
-        if should_stop is not None and should_stop():
-            raise Stopped(kept())
-        k = st.updates % n_chunks
-        params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
-                                                 _seeds(seed, st.updates, **on) if dropout else None)
-        st.params, st.updates = params, st.updates + 1
-        for cb in cbs:
-            cb.on_update_end(view, value)
-        if checkpoint is not None and st.updates % checkpoint_every == 0 and st.updates < total:
-            kept()
+    _loop(st, view, own, cbs, unit="update", epochs=epochs, limit=total, every=checkpoint_every,
+          should_stop=should_stop, epoch=programs, stop=lambda point: Stopped(kept()),
+          save=None if checkpoint is None else kept)
     final = kept()
     for cb in cbs:
         cb.on_fit_end(view)
