@@ -540,15 +540,15 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     callbacks = [log] if on_update is None else [log, LambdaCallback(
         on_update_end=lambda run, loss: run.stop("callback") if on_update(run.updates, run.params, loss) is True
         else None)]
-    source = Stream(x_all, y_all, lambda x_ids: one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev))
+    source = Stream(x_all, y_all, lambda x_ids: one_hot(x_ids, v, xp=xp, dtype=dtype, device=dev), per_step=True)
     own = lambda fs: replace(fs, callbacks=fs.callbacks[:1])  # noqa: E731 (TextHistory's: on_update keeps none)
     save = None if checkpoint is None else (lambda fs: checkpoint(own(fs), run) if callable(checkpoint)
                                             else S.save_state(checkpoint, model, own(fs), run, run={}))
     try:
-        result = engine.fit_stream(model, source, start, loss=summed_cross_entropy, optimizer=opt, epochs=epochs,
-                                   max_updates=max_updates, clip_value=clip_value, seed=seed, per_step=True,
-                                   callbacks=callbacks, should_stop=should_stop, checkpoint=save,
-                                   checkpoint_every=checkpoint_every)
+        result = engine.fit(model, source, None, resume=start, loss=summed_cross_entropy, optimizer=opt,
+                            epochs=epochs, max_updates=max_updates, clip_value=clip_value, seed=seed,
+                            callbacks=callbacks, should_stop=should_stop, checkpoint=save,
+                            checkpoint_every=checkpoint_every)
     except S.Stopped as e:
         raise Stopped(own(e.state)) from None
     return result.params, result.history + log.tail()
@@ -563,7 +563,7 @@ def _ids_record(ids: Any, vocab_size: int) -> dict:
 
 
 class TextHistory(Callback):
-    """:func:`fit_text`'s history as a callback of the engine (:func:`rnnx.training.engine.fit_stream`):
+    """:func:`fit_text`'s history as a callback of the engine (:func:`rnnx.fit` of a stream source):
     one row ``{"update", "epoch", "loss", "bpc"}`` per ``log_every`` updates, the mean of
     their losses (nats per character, and bits), appended to the run's history; the losses
     stay on the device and are read ``256`` rows at a time.  Its state (``window``, the sum of

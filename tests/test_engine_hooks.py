@@ -195,7 +195,7 @@ def _mse(pred, target, *, xp):
     return rnnx.losses.get("mse")(pred, target, xp=xp)
 
 
-def test_fit_stream_stops_after_an_update_and_resumes_bit_for_bit():
+def test_fit_of_a_stream_stops_after_an_update_and_resumes_bit_for_bit():
     """The engine's loop for a stateful source: a run stopped before update 7 (of 3 passes
     of 5 chunks) and resumed from its state (carry included) ends with the uninterrupted
     run's parameters; on_update_end sees every update once; checkpoints at the cadence."""
@@ -215,23 +215,23 @@ def test_fit_stream_stops_after_an_update_and_resumes_bit_for_bit():
 
     kw = dict(loss=_mse, optimizer=opt, epochs=3, clip_value=0.5, seed=4)
     whole, saved = Count(), []
-    full = engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)), callbacks=[whole],
+    full = rnnx.fit(model, _stream(), None, resume=FitState(dict(p0), opt.init(p0)), callbacks=[whole],
                              checkpoint=saved.append, checkpoint_every=4, **kw)
     assert [u for u, _ in whole.seen] == list(range(1, 16)) and full.state.updates == 15
     assert [s.updates for s in saved] == [4, 8, 12, 15]
     calls = iter(range(100))
     with pytest.raises(Stopped) as e:
-        engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)),
+        rnnx.fit(model, _stream(), None, resume=FitState(dict(p0), opt.init(p0)),
                           should_stop=lambda: next(calls) == 6, **kw)
     assert e.value.state.updates == 6 and e.value.state.carry is not None
     part = Count()
-    again = engine.fit_stream(model, _stream(), e.value.state, callbacks=[part], **kw)
+    again = rnnx.fit(model, _stream(), None, resume=e.value.state, callbacks=[part], **kw)
     assert [u for u, _ in part.seen] == list(range(7, 16))
     assert [v for _, v in part.seen] == [v for _, v in whole.seen[6:]]
     assert all(np.array_equal(again.params[k], full.params[k]) for k in full.params)
 
 
-def test_fit_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_its_end():
+def test_fit_of_a_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_its_end():
     from rnnx.training import engine
     from rnnx.training.state import FitState
 
@@ -244,11 +244,11 @@ def test_fit_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_its_e
         def on_update_end(self, run, loss):
             losses.append(float(loss))
 
-    engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)), loss=_mse, optimizer=opt, epochs=2,
+    rnnx.fit(model, _stream(), None, resume=FitState(dict(p0), opt.init(p0)), loss=_mse, optimizer=opt, epochs=2,
                       callbacks=[Keep()])
     assert losses[:5] == losses[5:]  # the second pass starts from zeros again
     with pytest.raises(ValueError, match=r"^resume: the state is after 12 updates, more than this run's 10"):
-        engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0), updates=12), loss=_mse, optimizer=opt,
+        rnnx.fit(model, _stream(), None, resume=FitState(dict(p0), opt.init(p0), updates=12), loss=_mse, optimizer=opt,
                           epochs=2)
 
 
@@ -268,8 +268,27 @@ def test_a_lambda_callback_takes_on_update_end_and_stops_a_stream_run():
         if run.updates == 3:
             run.stop("callback")
 
-    r = engine.fit_stream(model, _stream(), FitState(dict(p0), opt.init(p0)), loss=_mse, optimizer=opt, epochs=2,
+    r = rnnx.fit(model, _stream(), None, resume=FitState(dict(p0), opt.init(p0)), loss=_mse, optimizer=opt, epochs=2,
                           callbacks=[LambdaCallback(on_update_end=f)])
     assert seen == [1, 2, 3] and r.stopped == "callback" and r.state.updates == 3
     with pytest.raises(TypeError, match=r"^on_update_end: expected a callable, got int$"):
         LambdaCallback(on_update_end=1)
+
+
+@pytest.mark.parametrize("option, value", [("batch_size", 8), ("shuffle", False), ("validation_split", 0.2),
+                                           ("tbptt", (2, 2)), ("sample_weight", [1.0]), ("lengths", [4]),
+                                           ("clip_norm", 1.0), ("early_stopping", 3), ("verbose", 1),
+                                           ("steps_per_execution", 1), ("batch_first", False)])
+def test_fit_refuses_an_array_option_given_with_a_stream_source(option, value):
+    """rnnx.fit trains a Stream through the one loop; an option that only means something
+    for arrays (batches, shuffling, validation, tbptt, weights...) is refused in one line
+    naming it, never silently ignored."""
+    from rnnx.training.state import FitState
+
+    model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many")
+    p0 = model.init_params(np, seed=0)
+    opt = rnnx.optim.make("adam", lr=0.01)
+    with pytest.raises(ValueError, match=rf"^{option}: an option of array data \(x, y\); got {option}=.*"
+                                         r"with a stream source"):
+        rnnx.fit(model, _stream(), None, loss=_mse, optimizer=opt, epochs=1,
+                 resume=FitState(dict(p0), opt.init(p0)), **{option: value})

@@ -59,14 +59,14 @@ from rnnx._xp import host_ints, index_array, index_dtype, namespace
 from rnnx.backends import capabilities
 from rnnx.training import callbacks as C
 from rnnx.training import state as S
-from rnnx.training.sources import (Batches, as_array, batch_cuts, check_inputs, prepare, sample_weights,
+from rnnx.training.sources import (Batches, Stream, as_array, batch_cuts, check_inputs, prepare, sample_weights,
                                    split_validation)
 from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state, run_settings
 from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, compile_if_possible,
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
 
-__all__ = ["fit", "evaluate", "predict", "fit_stream", "zero_state", "PARTIAL"]
+__all__ = ["fit", "evaluate", "predict", "zero_state", "PARTIAL"]
 
 #: The key of the history row that a state stopped by ``max_updates`` inside an epoch ends
 #: with (that epoch's batches so far; with ``partial_updates``, ``partial_loss_sum`` and
@@ -299,13 +299,14 @@ def _add_metrics(row: dict, extra: Any, cb: Any) -> None:
     row.update(extra)
 
 
-def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float = 0.0,
-        epochs: int | None = None, max_updates: int | None = None, batch_size: int = 32, shuffle: bool = True,
+def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float | None = None,
+        epochs: int | None = None, max_updates: int | None = None, batch_size: int | None = None,
+        shuffle: bool | None = None,
         optimizer: Any = "adam", lr: float | None = None, loss: str | None = None, metrics: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
         tbptt: tuple[int, int] | None = None, early_stopping: int | None = None,
         restore_best_weights: bool | None = None, on_epoch: Callable[[dict], Any] | None = None, verbose: int = 0,
-        seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool = True,
-        freeze: tuple[str, ...] | None = None, progress_every: int = 10, checkpoint: str | None = None,
+        seed: int = 0, params: dict | None = None, resume: FitState | str | None = None, batch_first: bool | None = None,
+        freeze: tuple[str, ...] | None = None, progress_every: int | None = None, checkpoint: str | None = None,
         checkpoint_every: int = 1, should_stop: Callable[[], bool] | None = None,
         steps_per_execution: int | None = None, diagnostics: Any = None, distribution: Any = None,
         callbacks: Any = None, sample_weight: Any = None, monitor: str | None = None,
@@ -317,6 +318,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       x's dtype, on x's device); ``resume``: a previous result's ``state``, or the path of a
       ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
       the same data and settings give the numbers of an uninterrupted run, bit for bit.
+    - ``x`` a :class:`~rnnx.training.sources.Stream` (y None): its chunks in order, the state
+      carried from update to update (:func:`_fit_stream`; what :func:`rnnx.text.fit_text`
+      runs); the options of array data (``batch_size``, ``shuffle``, ``validation_*``,
+      ``tbptt``, ``sample_weight``, ... left None) are refused with it, in one line naming the option.
     - ``epochs`` (default 10) and ``max_updates`` (optimizer updates in all; each window of
       ``tbptt`` is one, so there a multiple of the windows per batch): the run ends at
       whichever comes first (``max_updates`` alone: no epoch limit).  Ending inside an epoch,
@@ -392,6 +397,25 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     is a loss that diverged from finite inputs.
     """
     _check_model(model)
+    if isinstance(x, Stream):
+        arrays = {"y": y, "lengths": lengths, "validation_data": validation_data, "validation_split": validation_split,
+                  "batch_size": batch_size, "shuffle": shuffle, "metrics": metrics, "clip_norm": clip_norm,
+                  "tbptt": tbptt, "early_stopping": early_stopping, "restore_best_weights": restore_best_weights,
+                  "on_epoch": on_epoch, "verbose": verbose or None, "batch_first": batch_first, "freeze": freeze,
+                  "progress_every": progress_every, "steps_per_execution": steps_per_execution,
+                  "diagnostics": diagnostics, "distribution": distribution, "sample_weight": sample_weight,
+                  "monitor": monitor, "find_non_finite": find_non_finite or None}
+        name = next((k for k, v in arrays.items() if v is not None), None)
+        if name is not None:
+            raise ValueError(f"{name}: an option of array data (x, y); got {name}={arrays[name]!r} with a stream source "
+                             "(rnnx.training.sources.Stream: its chunks in order, the state carried); leave it out")
+        return _fit_stream(model, x, params=params, resume=resume, loss=loss, optimizer=optimizer, lr=lr,
+                           epochs=epochs, max_updates=max_updates, clip_value=clip_value, seed=seed, callbacks=callbacks,
+                           should_stop=should_stop, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    # the array defaults (None: so that one given with a stream is told from one left out)
+    batch_size, shuffle = 32 if batch_size is None else batch_size, True if shuffle is None else shuffle
+    batch_first, progress_every = True if batch_first is None else batch_first, 10 if progress_every is None else progress_every
+    validation_split = 0.0 if validation_split is None else validation_split
     loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
     loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
@@ -821,38 +845,55 @@ def zero_state(layer, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
     return parts if len(layer.spec.state) > 1 else parts[0]
 
 
-def fit_stream(model, source, state: FitState, *, loss: Callable, optimizer: Any, epochs: int = 1,
-               max_updates: int | None = None, clip_value: float | None = None, seed: int = 0,
-               per_step: bool = False, callbacks: Any = None, should_stop: Callable[[], bool] | None = None,
-               checkpoint: Callable[[FitState], None] | None = None, checkpoint_every: int = 100) -> FitResult:
-    r"""Train ``model`` on a :class:`~rnnx.training.sources.Stream` (the engine's loop for a
-    stateful source; :func:`rnnx.text.fit_text` builds one from a text).
+def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState | None, loss: Any, optimizer: Any,
+                lr: float | None, epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int,
+                callbacks: Any, should_stop: Callable[[], bool] | None, checkpoint: Callable[[FitState], None] | None,
+                checkpoint_every: int) -> FitResult:
+    r""":func:`fit` of a :class:`~rnnx.training.sources.Stream` (Keras's ``stateful=True``;
+    :func:`rnnx.text.fit_text` builds one from a text): the one loop with a pass of the chunks
+    as its epoch and one update as its program and its unit.
 
-    Update n (n = ``state.updates``, ...): chunk ``k = n % n_chunks`` of every stream,
+    Update n (n = ``state.updates``): chunk ``k = n % n_chunks`` of every stream,
     ``x = source.encode(source.x[k])``, ``loss, g, carry = model.loss_and_grad(params, x,
     source.y[k], carry, loss=loss, seed=s_n)`` from the carry of update n - 1 (zeros at a
     pass's start), then :func:`~rnnx.training.strategies.make_apply`'s clip (``clip_value``)
-    and ``optimizer`` step; one compiled program where the backend has ``jit``.  The update's
-    loss is divided by the chunk's T with ``per_step`` (a loss summed over the steps).  The
-    dropout seed ``s_n`` is drawn from ``f"{seed}:dropout:{n}"`` as :func:`fit`'s.
+    and the optimizer's step; one compiled program where the backend has ``jit``.  The
+    update's loss is divided by the chunk's T where ``source.per_step`` (a loss summed over
+    the steps).  ``loss``: a name or :mod:`rnnx.losses` spec, or a callable ``loss(pred, target,
+    *, xp) -> (value, dpred)``.
 
-    ``epochs`` passes, at most ``max_updates`` updates in all.  ``state``: the
-    :class:`FitState` to start from (``params``, ``opt_state`` with an int step, ``updates``,
-    ``carry``: the stream state after them, or None; params that do not fit ``model`` or a carry
-    not of ``source.streams`` streams: one ValueError line naming ``resume``).  Callbacks:
-    ``on_fit_start``, then ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the run after
-    it), ``on_fit_end``; their ``state_dict()`` goes into the state handed to ``checkpoint``.
-    ``should_stop()`` is asked before every update: True ends the run after the last complete
-    update (nothing undone: the carry is part of the state), ``checkpoint`` is written with
-    that state and :class:`Stopped` raised.  ``checkpoint(state)`` is also called after every
-    ``checkpoint_every`` updates and at the end.  Returns :class:`FitResult` (``history``:
-    the state's; ``stopped``: "done" or a callback's reason)."""
+    ``resume``: the :class:`FitState` to start from (``params``, ``opt_state`` with an int
+    step, ``updates``, ``carry``: the stream state after them, or None; params that do not
+    fit ``model`` or a carry not of ``source.streams`` streams: one ValueError line naming
+    ``resume``); else ``params`` (default ``model.init_params`` on the source's backend).
+    Callbacks: ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the
+    run after it).  A stop (``should_stop``) keeps the last complete update (nothing undone:
+    the carry is state).  ``checkpoint(state)`` (a callable) is called after every
+    ``checkpoint_every`` updates, on a stop and at the end."""
     cbs, _ = _callbacks(callbacks, None, None, None)
     own = list(callbacks or [])
-    for name, v in (("epochs", epochs), ("checkpoint_every", checkpoint_every)):
-        _positive_int(name, v)
-    if max_updates is not None:
-        _positive_int("max_updates", max_updates)
+    _positive_int("checkpoint_every", checkpoint_every)
+    for name, v in (("epochs", epochs), ("max_updates", max_updates)):
+        if v is not None:
+            _positive_int(name, v)
+    if checkpoint is not None and not callable(checkpoint):
+        raise TypeError(f"checkpoint: a stream run hands its state to a callable write(state), got "
+                        f"{type(checkpoint).__name__}")
+    if resume is not None and not isinstance(resume, FitState):
+        raise TypeError(f"resume: a stream run resumes from a FitState (a Stopped's .state), got "
+                        f"{type(resume).__name__}")
+    if resume is not None and params is not None:
+        raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
+    optimizer = optim.make(optimizer, lr=lr)
+    loss = loss if callable(loss) else L.for_training(loss)
+    per_step = source.per_step
+    if resume is None:
+        if params is None:
+            params = model.init_params(compat.array_namespace(source.y), seed=seed, device=compat.device(source.x))
+        resume = FitState(dict(params), optimizer.init(params))
+    state = resume
+    if epochs is None:  # max_updates alone: as many passes as it takes
+        epochs = 10 if max_updates is None else -(-max_updates // source.n_chunks)
     xp, dev = compat.array_namespace(source.x), compat.device(source.x)
     params = state.params
     dtype = params[next(iter(params))].dtype

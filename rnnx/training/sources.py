@@ -288,11 +288,14 @@ class Stream:
 
     ``x`` (n_chunks, T, B) what ``encode`` turns into the model's input (T, B, I) inside the
     update (character ids -> one-hot: the whole text is never one-hot at once); ``y``
-    (n_chunks, T, B[, O]) the targets, on x's device."""
+    (n_chunks, T, B[, O]) the targets, on x's device; ``per_step``: each update's loss (what
+    callbacks see) divided by T, for a loss summed over the steps.  Trained by :func:`rnnx.fit`
+    (``rnnx.fit(model, stream, None, ...)``)."""
 
     x: Any
     y: Any
     encode: Callable[[Any], Any]
+    per_step: bool = False  # the update's loss divided by T (a loss summed over the steps)
 
     @property
     def n_chunks(self) -> int:
