@@ -73,6 +73,12 @@ __all__ = ["fit", "evaluate", "predict", "zero_state", "PARTIAL"]
 #: ``partial_clipped``: what its row needs to come out as the uninterrupted run's).
 PARTIAL = "partial_batches"
 
+#: :func:`fit`'s options that only array data has: refused with a stream source.
+_ARRAY_ONLY = ("y", "lengths", "validation_data", "validation_split", "batch_size", "shuffle", "metrics", "clip_norm",
+               "tbptt", "early_stopping", "restore_best_weights", "on_epoch", "verbose", "batch_first", "freeze",
+               "progress_every", "steps_per_execution", "diagnostics", "distribution", "sample_weight", "monitor",
+               "find_non_finite")
+
 
 # -- what every update shares, whatever its source --------------------------------------------------
 def _seeds(seed: int, n: int, k: int = 1, *, xp: Any = None, dtype: Any = None, device: Any = None) -> Any:
@@ -87,17 +93,13 @@ def _loop(st: FitState, view: C.Run, own: list, cbs: list, *, unit: str, epochs:
           should_stop: Callable[[], bool] | None, epoch: Callable, stop: Callable[[int], Stopped],
           save: Callable[[], None] | None) -> None:
     """The one training loop, whatever the source: epochs of programs while ``st.epoch < epochs``,
-    ``st.updates < limit`` and no callback stopped the run.
-
-    ``epoch(updated)`` is a generator over one epoch's programs (each one or more updates):
-    it yields, before each program, the update count a stop keeps (``unit="epoch"``: the
-    epoch's start, its updates undone; ``"update"``: the last complete update, the carry
-    being state), runs the program, counts its updates in ``st`` and, for an ``"update"``
-    source, calls ``updated(loss)`` after every update (the callbacks' ``on_update_end``;
-    ``every`` updates the checkpoint).  ``should_stop()`` is asked at every yield: True raises
-    ``stop(kept)``.  After an ``"epoch"`` source's epoch (or the part of it ``max_updates``
-    allowed) the callbacks' ``state_dict()`` go into ``st`` and ``save()`` writes the checkpoint
-    every ``every`` epochs and when the run ends."""
+    ``st.updates < limit`` and no callback stopped the run.  ``epoch(updated)`` is a generator
+    over one epoch's programs; it yields before each the update count a stop keeps (``unit``
+    "epoch": the epoch's start, its updates undone; "update": the last one, the carry being
+    state), where ``should_stop()`` is asked (True: ``raise stop(kept)``); an "update" source
+    calls ``updated(loss)`` after each update (``on_update_end``; ``save()`` every ``every``).  After
+    an "epoch" source's epoch the callbacks' state goes into ``st``, and ``save()`` writes it every
+    ``every`` epochs and at the end."""
     def keep() -> None:
         st.callbacks = [cb.state_dict() for cb in own]
 
@@ -209,11 +211,8 @@ def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
     return names
 
 
-def _settings(epochs, max_updates, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights,
+def _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights,
               verbose, seed, model, lengths) -> None:
-    for name, v in (("epochs", epochs), ("max_updates", max_updates)):
-        if v is not None:
-            _positive_int(name, v)
     _positive_int("batch_size", batch_size)
     for name, v in (("clip_value", clip_value), ("clip_norm", clip_norm)):
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -397,17 +396,17 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     is a loss that diverged from finite inputs.
     """
     _check_model(model)
-    if isinstance(x, Stream):
-        arrays = {"y": y, "lengths": lengths, "validation_data": validation_data, "validation_split": validation_split,
-                  "batch_size": batch_size, "shuffle": shuffle, "metrics": metrics, "clip_norm": clip_norm,
-                  "tbptt": tbptt, "early_stopping": early_stopping, "restore_best_weights": restore_best_weights,
-                  "on_epoch": on_epoch, "verbose": verbose or None, "batch_first": batch_first, "freeze": freeze,
-                  "progress_every": progress_every, "steps_per_execution": steps_per_execution,
-                  "diagnostics": diagnostics, "distribution": distribution, "sample_weight": sample_weight,
-                  "monitor": monitor, "find_non_finite": find_non_finite or None}
-        name = next((k for k, v in arrays.items() if v is not None), None)
+    for name, v in (("epochs", epochs), ("max_updates", max_updates), ("checkpoint_every", checkpoint_every)):
+        if v is not None:
+            _positive_int(name, v)
+    if should_stop is not None and not callable(should_stop):
+        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
+    if isinstance(x, Stream):  # what only array data has is refused, never silently ignored
+        given = locals()
+        name = next((k for k in _ARRAY_ONLY if given[k] is not None and (given[k] or k not in ("verbose",
+                                                                                              "find_non_finite"))), None)
         if name is not None:
-            raise ValueError(f"{name}: an option of array data (x, y); got {name}={arrays[name]!r} with a stream source "
+            raise ValueError(f"{name}: an option of array data (x, y); got {name}={given[name]!r} with a stream source "
                              "(rnnx.training.sources.Stream: its chunks in order, the state carried); leave it out")
         return _fit_stream(model, x, params=params, resume=resume, loss=loss, optimizer=optimizer, lr=lr,
                            epochs=epochs, max_updates=max_updates, clip_value=clip_value, seed=seed, callbacks=callbacks,
@@ -419,7 +418,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
     loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
-    _settings(epochs, max_updates, batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
+    _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
               seed, model, lengths)
     _positive_int("progress_every", progress_every)
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
@@ -439,15 +438,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
     own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
-    _positive_int("checkpoint_every", checkpoint_every)
     if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
         raise TypeError(f"checkpoint: expected a file path or a callable write(state), got {type(checkpoint).__name__}")
     if monitor is not None and (not isinstance(monitor, str) or not monitor):
         raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
     if not isinstance(find_non_finite, bool):
         raise TypeError(f"find_non_finite: expected True or False, got {find_non_finite!r}")
-    if should_stop is not None and not callable(should_stop):
-        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
     # the (epoch, updates) the checkpoint file holds (a run resumed from that very file: its state's)
     written: tuple | None = (-1, -1)
     if isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(checkpoint):
@@ -849,33 +845,16 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
                 lr: float | None, epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int,
                 callbacks: Any, should_stop: Callable[[], bool] | None, checkpoint: Callable[[FitState], None] | None,
                 checkpoint_every: int) -> FitResult:
-    r""":func:`fit` of a :class:`~rnnx.training.sources.Stream` (Keras's ``stateful=True``;
-    :func:`rnnx.text.fit_text` builds one from a text): the one loop with a pass of the chunks
-    as its epoch and one update as its program and its unit.
-
-    Update n (n = ``state.updates``): chunk ``k = n % n_chunks`` of every stream,
-    ``x = source.encode(source.x[k])``, ``loss, g, carry = model.loss_and_grad(params, x,
-    source.y[k], carry, loss=loss, seed=s_n)`` from the carry of update n - 1 (zeros at a
-    pass's start), then :func:`~rnnx.training.strategies.make_apply`'s clip (``clip_value``)
-    and the optimizer's step; one compiled program where the backend has ``jit``.  The
-    update's loss is divided by the chunk's T where ``source.per_step`` (a loss summed over
-    the steps).  ``loss``: a name or :mod:`rnnx.losses` spec, or a callable ``loss(pred, target,
-    *, xp) -> (value, dpred)``.
-
-    ``resume``: the :class:`FitState` to start from (``params``, ``opt_state`` with an int
-    step, ``updates``, ``carry``: the stream state after them, or None; params that do not
-    fit ``model`` or a carry not of ``source.streams`` streams: one ValueError line naming
-    ``resume``); else ``params`` (default ``model.init_params`` on the source's backend).
-    Callbacks: ``on_update_end(run, loss)`` after every update (``run.stop(reason)`` ends the
-    run after it).  A stop (``should_stop``) keeps the last complete update (nothing undone:
-    the carry is state).  ``checkpoint(state)`` (a callable) is called after every
-    ``checkpoint_every`` updates, on a stop and at the end."""
+    r""":func:`fit` of a :class:`~rnnx.training.sources.Stream`: the one loop, a pass of the chunks its
+    epoch, one update its program and unit.  Update n: chunk ``n % n_chunks`` of every stream,
+    ``model.loss_and_grad`` from the carry of update n - 1 (zeros at a pass's start; no gradient
+    flows into it), clip (``clip_value``) and step: one program where the backend compiles.  The
+    loss callbacks see is divided by T where ``source.per_step``; ``loss`` may also be a callable
+    ``loss(pred, target, *, xp) -> (value, dpred)``.  ``resume`` (a :class:`FitState`, ``carry``
+    included) else ``params``; a stop keeps the last complete update (the carry is state);
+    ``checkpoint(state)`` every ``checkpoint_every`` updates, on a stop and at the end."""
     cbs, _ = _callbacks(callbacks, None, None, None)
     own = list(callbacks or [])
-    _positive_int("checkpoint_every", checkpoint_every)
-    for name, v in (("epochs", epochs), ("max_updates", max_updates)):
-        if v is not None:
-            _positive_int(name, v)
     if checkpoint is not None and not callable(checkpoint):
         raise TypeError(f"checkpoint: a stream run hands its state to a callable write(state), got "
                         f"{type(checkpoint).__name__}")
