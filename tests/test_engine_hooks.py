@@ -292,3 +292,20 @@ def test_fit_refuses_an_array_option_given_with_a_stream_source(option, value):
                                          r"with a stream source"):
         rnnx.fit(model, _stream(), None, loss=_mse, optimizer=opt, epochs=1,
                  resume=FitState(dict(p0), opt.init(p0)), **{option: value})
+
+
+def test_fit_of_a_stream_takes_a_callable_checkpoint_and_a_fitstate_resume_only(tmp_path):
+    """A stream run's state is handed to a callable writer (fit_text's file has its own
+    settings), and resumes from a FitState; a path for either is refused in one line.  Without
+    params or resume it starts from model.init_params(seed) on the source's backend."""
+    model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many")
+    with pytest.raises(TypeError, match=r"^checkpoint: a stream run hands its state to a callable write\(state\), "
+                                        r"got str$"):
+        rnnx.fit(model, _stream(), None, loss=_mse, epochs=1, checkpoint=str(tmp_path / "c.npz"))
+    with pytest.raises(TypeError, match=r"^resume: a stream run resumes from a FitState .*got str$"):
+        rnnx.fit(model, _stream(), None, loss=_mse, epochs=1, resume=str(tmp_path / "c.npz"))
+    assert not list(tmp_path.iterdir())
+    a = rnnx.fit(model, _stream(), None, loss=_mse, epochs=1, seed=3)
+    p0 = model.init_params(np, seed=3)
+    b = rnnx.fit(model, _stream(), None, loss="mse", epochs=1, params=p0)
+    assert a.state.updates == 5 and all(np.array_equal(a.params[k], b.params[k]) for k in p0)

@@ -20,7 +20,7 @@ defines each as doing nothing); the engine calls them in list order:
 - ``on_epoch_end(run, row)``: after every epoch, with its history row (``epoch``, ``loss``,
   ``val_*``, ``clipped``, what ``on_epoch_metrics`` added, ``seconds``);
 - ``on_update_end(run, loss)``: after every update of a stream source
-  (:func:`rnnx.training.engine.fit_stream`), with the update's 0-d loss array on the device
+  (:func:`rnnx.fit` of a :class:`~rnnx.training.sources.Stream`), with the update's 0-d loss array on the device
   (reading it is a host read: keep it there, as the text history does);
 - ``on_fit_end(run)``: once, after the last epoch (not when the run raised);
 - ``state_dict()`` / ``load_state_dict(state)``: a JSON-able dict of the callback's own

@@ -1,5 +1,5 @@
 r"""The engine: :func:`fit` (one loop over epochs of updates, ``epochs`` or ``max_updates``, with
-callbacks), :func:`evaluate`, :func:`predict`, and :func:`fit_stream` (the loop over a stream source).
+callbacks; arrays, or a stream source whose state is carried), :func:`evaluate`, :func:`predict`.
 
     result = rnnx.fit(model, x, y, epochs=10, batch_size=32, validation_split=0.2, ...)
     result.params, result.history        # the trained parameters, one dict per epoch
@@ -318,7 +318,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       ``checkpoint`` file, to continue (to ``epochs`` in all, as Keras's ``initial_epoch``);
       the same data and settings give the numbers of an uninterrupted run, bit for bit.
     - ``x`` a :class:`~rnnx.training.sources.Stream` (y None): its chunks in order, the state
-      carried from update to update (:func:`_fit_stream`; what :func:`rnnx.text.fit_text`
+      carried from update to update (``_fit_stream``; what :func:`rnnx.text.fit_text`
       runs); the options of array data (``batch_size``, ``shuffle``, ``validation_*``,
       ``tbptt``, ``sample_weight``, ... left None) are refused with it, in one line naming the option.
     - ``epochs`` (default 10) and ``max_updates`` (optimizer updates in all; each window of

@@ -57,7 +57,7 @@ class FitState:
     best_epoch: int = 0
     callbacks: list = field(default_factory=list)  # each callback's state_dict(), in the order given
     clipped: int = 0  # updates whose gradient was clipped, in all
-    carry: Any = None  # a stream source's state after ``updates`` updates (fit_stream), else None
+    carry: Any = None  # a stream source's state after ``updates`` updates (fit of a Stream), else None
     run: dict | None = None  # the caller's own record, kept in the checkpoint (save_state's ``run``)
     settings: dict | None = None  # fit's run_settings, on the state a checkpoint callable is handed
 
