@@ -100,9 +100,6 @@ def _loop(st: FitState, view: C.Run, own: list, cbs: list, *, unit: str, epochs:
     calls ``updated(loss)`` after each update (``on_update_end``; ``save()`` every ``every``).  After
     an "epoch" source's epoch the callbacks' state goes into ``st``, and ``save()`` writes it every
     ``every`` epochs and at the end."""
-    def keep() -> None:
-        st.callbacks = [cb.state_dict() for cb in own]
-
     def updated(loss: Any) -> None:
         for cb in cbs:
             cb.on_update_end(view, loss)
@@ -116,7 +113,7 @@ def _loop(st: FitState, view: C.Run, own: list, cbs: list, *, unit: str, epochs:
             if should_stop is not None and should_stop():
                 raise stop(kept)
         if unit == "epoch":
-            keep()
+            st.callbacks = [cb.state_dict() for cb in own]
             if save is not None and (view.stopped is not None or st.epoch >= epochs or st.updates >= limit
                                      or st.epoch % every == 0):
                 save()
