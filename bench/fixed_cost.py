@@ -57,7 +57,7 @@ def update_us() -> float:
     from rnnx import optim
     from rnnx.training.strategies import make_apply
     from rnnx import losses as L
-    from rnnx.nn.model import Model
+    from rnnx import Model  # public in every tree --before may name (rnnx.nn.model since the layout)
 
     model = Model("rnn", 1, 16, 1, objective="many-to-many")
     params = model.init_params(xp, seed=0, dtype=xp.float64)

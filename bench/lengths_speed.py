@@ -55,7 +55,7 @@ def _panel(n: int, seed: int = 0):
 def plaid_rnnx(n: int, cut: bool) -> None:
     import rnnx
     from rnnx.training import sources as F
-    from rnnx.nn.model import Model
+    from rnnx import Model  # public in every tree --before may name
 
     if not cut:
         F.Batches.cut = lambda self, steps: self
