@@ -24,7 +24,8 @@ import re
 import reprlib
 from typing import Any, Callable
 
-from rnnx.nn.layers import Recurrent, layer_from_config as _layer_from_config
+from rnnx.nn import layers
+from rnnx.nn.layers import Recurrent
 from rnnx.nn.model import Model
 
 __all__ = ["FORMAT", "VERSION", "OPT", "OPT_GROUP", "FileFormatError", "Shapes", "show", "layer_from_config",
@@ -212,7 +213,7 @@ def _build_layer(cfg: dict) -> Recurrent:
         if kind not in ("RNN", "LSTM", "GRU"):
             raise ValueError(f"type: expected 'RNN', 'LSTM' or 'GRU', got {show(kind)}")
         cfg["cell"] = kind.lower()
-    return _layer_from_config(cfg)
+    return layers.layer_from_config(cfg)
 
 
 _REFUSALS = (TypeError, ValueError, KeyError, AttributeError, OverflowError)
