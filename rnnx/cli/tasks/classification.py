@@ -454,17 +454,6 @@ def part_arrays(target, p: Cases, dtype: str) -> tuple[Any, Any, Any]:
 
 
 # -- scores ---------------------------------------------------------------------------------------
-def _predicted(target, model, params: dict, p: Cases, dtype: str) -> Any:
-    """The predicted class codes on the host: (N,) or (N, T)."""
-    import numpy as np
-
-    from rnnx.training import engine
-
-    x, _, lengths = part_arrays(target, p, dtype)
-    logits = np.asarray(target.to_numpy(engine.predict(model, params, x, lengths=lengths)))
-    return np.argmax(logits, axis=-1)
-
-
 def _counted(p: Cases) -> Any:
     """Which labels count: every case (N,), or the valid steps (N, T)."""
     import numpy as np
@@ -472,17 +461,10 @@ def _counted(p: Cases) -> Any:
     return p.valid() if p.y.ndim == 2 else np.ones(p.y.shape, dtype=bool)
 
 
-def _confusion(truth: Any, pred: Any, n_classes: int) -> list[list[int]]:
-    """``m[i][j]``: the counted labels of class i predicted as class j."""
-    import numpy as np
-
-    flat = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes)
-    return flat.reshape(n_classes, n_classes).tolist()
-
-
 def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple, dtype: str) -> dict:
-    """Loss and accuracy of every part, the test part's confusion matrix, per-class
-    accuracy and the majority-class baseline (the training part's most frequent class)."""
+    """Loss and accuracy of every part, the test part's confusion matrix (``m[i][j]``: the
+    counted labels of class i predicted as class j), per-class accuracy and the
+    majority-class baseline (the training part's most frequent class)."""
     import numpy as np
 
     from rnnx.training import engine
@@ -491,15 +473,17 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
     for k, p in parts.items():
         x, y, lengths = part_arrays(target, p, dtype)
         out[k] = engine.evaluate(model, params, x, y, lengths=lengths, loss="cross-entropy", metrics=("accuracy",))
-    test = parts["test"]
+    test, n = parts["test"], len(classes)
+    x, _, lengths = part_arrays(target, test, dtype)
+    logits = np.asarray(target.to_numpy(engine.predict(model, params, x, lengths=lengths)))
     counted = _counted(test)
-    truth, pred = test.y[counted], _predicted(target, model, params, test, dtype)[counted]
-    matrix = _confusion(truth, pred, len(classes))
+    truth, pred = test.y[counted], np.argmax(logits, axis=-1)[counted]
+    matrix = np.bincount(truth * n + pred, minlength=n * n).reshape(n, n).tolist()
     per_class = [{"class": c, "cases": int(sum(matrix[i])),
                   "accuracy": matrix[i][i] / sum(matrix[i]) if sum(matrix[i]) else None}
                  for i, c in enumerate(classes)]
     tr = parts["train"]
-    majority = int(np.argmax(np.bincount(tr.y[_counted(tr)], minlength=len(classes))))
+    majority = int(np.argmax(np.bincount(tr.y[_counted(tr)], minlength=n)))
     out.update({
         "test_accuracy": out["test"]["accuracy"],
         "per_class_test_accuracy": per_class,

@@ -709,40 +709,34 @@ def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, col
     return table_for(s, meta.get("data"), option="--model")[0]
 
 
-def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
-                   dtype: str) -> Dataset:
-    """The windows a model of named columns predicts: its run's test part, or every window
-    of ``csv`` (which must have the run's columns), normalised as it was trained."""
-    table = _model_table(folder, meta, s, csv, columns)
-    xp = target.namespace()
-    try:
-        return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
-                           window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                           every_step=s.objective == "many-to-many", difference=s.difference,
-                           final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
-                           dtype=getattr(xp, dtype), device=target.device_obj(),
-                           norm=stored_norms(meta, s, os.path.join(folder, MODEL), "--model"),
-                           scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
-    except data.DataError as e:
-        raise AppError(f"--csv: {csv!r} ({len(table.values)} rows) does not fit the model: {e}" if csv else
-                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
-
-
 def model_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
                   dtype: str, model: Model) -> Dataset:
-    """The windows a run's model reads (``predict``, ``diagnose --model``): its run's own, or
-    every window of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    """The windows a run's model reads (``predict``, ``diagnose --model``): its run's test part
+    (a series preset's, or its own table once its SHA-256 matches), or every window of ``csv``
+    (which must have the run's columns), normalised as it was trained."""
+    xp, path = target.namespace(), os.path.join(folder, MODEL)
+    split = (0.0, 0.0, 1.0) if csv else s.split
     if s.table:
-        return table_windows(folder, meta, s, csv, columns, target, dtype)
-    series = stored_series(s, meta, csv, columns)
-    xp = target.namespace()
+        table = _model_table(folder, meta, s, csv, columns)
+        size = f"{len(table.values)} rows"
+        windows = lambda: build_table(  # noqa: E731
+            table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
+            window=meta["window"], horizon=meta["horizon"], split=split, every_step=s.objective == "many-to-many",
+            difference=s.difference, final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
+            dtype=getattr(xp, dtype), device=target.device_obj(), norm=stored_norms(meta, s, path, "--model"),
+            scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
+    else:
+        series = stored_series(s, meta, csv, columns)
+        size = f"{len(series)} values"
+        windows = lambda: build(  # noqa: E731
+            series, window=meta["window"], horizon=meta["horizon"], split=split,
+            every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+            device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
     try:
-        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
-    except data.DataError as e:  # the series against the model's window: name the one at fault
-        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
-                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+        return windows()
+    except data.DataError as e:  # the data against the model's window: name the one at fault
+        raise AppError(f"--csv: {csv!r} ({size}) does not fit the model: {e}" if csv else
+                       f"--model: {path!r} does not fit its run's data: {e}") from None
 
 
 def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
