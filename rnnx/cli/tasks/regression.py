@@ -237,25 +237,17 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: F
     """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs as the one training
     checkpoint, ``fit-state`` version 2 (:func:`rnnx.training.state.save_state`; the history in
     the run's columns, :func:`rnnx.training.windows.history_row`; ``settings``: fit's, default
-    ``st.settings``), the run's own record under ``run`` (:func:`run_record`); ``finished``: why
-    the run ended, once every output file is written."""
-    record = run_record(s, ds, st.epoch, source=source, patience_from=patience_from, finished=finished)
+    ``st.settings``), and under ``run`` what a series run keeps besides the engine's state: its
+    TrainSettings (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``),
+    ``rng``, the ``data`` record, ``finished`` (why the run ended, once every output file is
+    written) and ``patience_from``."""
+    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
+              "rng": {"seed": s.seed, "epoch": st.epoch}, "data": source, "finished": finished,
+              "patience_from": patience_from, **_norm_meta(ds)}
     state.save_state(os.path.join(out, CHECKPOINT), model,
                      dataclasses.replace(st, history=[history_row(r) for r in st.history]),
                      settings if settings is not None else (st.settings or {}), run=record,
                      to_numpy=target.to_numpy)
-
-
-def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
-               finished: str | None) -> dict:
-    """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
-    (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``), ``rng``, the
-    ``data`` record, ``finished`` and ``patience_from``."""
-    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
-              "rng": {"seed": s.seed, "epoch": epoch}, "data": source, "finished": finished,
-              "patience_from": patience_from}
-    record.update(_norm_meta(ds))
-    return record
 
 
 def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
