@@ -25,6 +25,7 @@ repeated within the round, mostly not.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import statistics
@@ -77,15 +78,17 @@ class Row:
 _no_block = backends.Capabilities("").block
 
 
-def _layer(cell: str, I: int, H: int):
-    return make_layer(cell, I, H)
+def _pair(name: str, library: str, kind: str, sync, both, fwd=None, extra: dict | None = None) -> list[Row]:
+    """The forward+backward row of one implementation and (``fwd`` given) its forward row."""
+    return [Row(name, library, kind, f, sync, backward, extra=dict(extra or {}))
+            for f, backward in ((both, True), (fwd, False)) if f is not None]
 
 
 def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=None) -> list[Row]:
     import numpy as np
 
     B, T, I, H = size
-    layer = _layer(cell, I, H)
+    layer = make_layer(cell, I, H)
     xp, dev = t.namespace(), t.device_obj()
     p = layer.init_params(xp, seed=0, dtype=getattr(xp, dtype), device=dev)
     rng = np.random.default_rng(0)
@@ -110,14 +113,12 @@ def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=Non
             caps.block(out)
 
     label = f"rnnx {t.id}" + (f" checkpoint={checkpoint}" if checkpoint else "")
-    rows = [Row(label, t.backend, "rnnx", lambda: both(p, x, dy), sync, True)]
     if not checkpoint:
-        rows.append(Row(label, t.backend, "rnnx", lambda: fwd(p, x), sync, False))
-    else:
-        full = layer.forward(p, x)[2].nbytes
-        seg = layer.forward(p, x, checkpoint=checkpoint)[2].nbytes
-        rows[0].extra = {"cache_bytes": seg, "full_cache_bytes": full}
-    return rows
+        return _pair(label, t.backend, "rnnx", sync, lambda: both(p, x, dy), lambda: fwd(p, x))
+    full = layer.forward(p, x)[2].nbytes
+    seg = layer.forward(p, x, checkpoint=checkpoint)[2].nbytes
+    return _pair(label, t.backend, "rnnx", sync, lambda: both(p, x, dy),
+                 extra={"cache_bytes": seg, "full_cache_bytes": full})
 
 
 class _NoTF32:
@@ -131,38 +132,25 @@ class _NoTF32:
     #: the two switches it turns off, then (where the torch has them) the strings they also set
     FLAGS = ("cudnn.allow_tf32", "cuda.matmul.allow_tf32", "cuda.matmul.fp32_precision", "cudnn.fp32_precision",
              "cudnn.conv.fp32_precision", "cudnn.rnn.fp32_precision")
+    _flags: list | None = None  # (object, name) of the FLAGS this torch has, found on the first entry
 
     def __init__(self, active: bool = True):
-        self.active, self._flags, self._saved = active, None, []
+        self.active, self._saved = active, []
 
     @staticmethod
     def _where(path: str):
+        """(the object holding the flag ``path`` under ``torch.backends``, or None; its name)."""
         import torch
 
-        obj = torch.backends
         *up, name = path.split(".")
-        for part in up:
-            obj = getattr(obj, part)
-        return obj, name
-
-    def _found(self) -> list:
-        if self._flags is None:
-            flags = []
-            for path in self.FLAGS:
-                try:
-                    obj, name = self._where(path)
-                    getattr(obj, name)
-                except AttributeError:  # an older torch has no such flag
-                    continue
-                flags.append((obj, name))
-            self._flags = flags
-        return self._flags
+        return functools.reduce(lambda obj, part: getattr(obj, part, None), up, torch.backends), name
 
     def __enter__(self):
         if self.active:
-            flags = self._found()
-            self._saved = [(obj, name, getattr(obj, name)) for obj, name in flags]
-            for obj, name in flags:
+            if _NoTF32._flags is None:  # an older torch has fewer of them
+                _NoTF32._flags = [(o, n) for o, n in map(self._where, self.FLAGS) if hasattr(o, n)]
+            self._saved = [(obj, name, getattr(obj, name)) for obj, name in _NoTF32._flags]
+            for obj, name, _ in self._saved:
                 if name == "allow_tf32":  # the switches (cuDNN, cuBLAS); torch sets the strings from them
                     setattr(obj, name, False)
         return self
@@ -175,8 +163,11 @@ class _NoTF32:
 
 
 def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
+    """``torch.nn.RNN/LSTM/GRU`` on ``device`` (none on ``cuda`` without a CUDA device)."""
     import torch
 
+    if device != "cpu" and not torch.cuda.is_available():
+        return []
     B, T, I, H = size
     dt = getattr(torch, dtype)
     mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H, dtype=dt, device=device)
@@ -199,9 +190,7 @@ def torch_rows(cell: str, size, dtype: str, device: str = "cpu") -> list[Row]:
             torch.cuda.synchronize()
 
     name = f"torch.nn.{mod.__class__.__name__} ({'cuDNN' if device != 'cpu' else 'CPU'})"
-    extra = {"tf32": False} if device != "cpu" else {}
-    return [Row(name, "torch", "anchor", both, sync, True, extra=dict(extra)),
-            Row(name, "torch", "anchor", fwd, sync, False, extra=dict(extra))]
+    return _pair(name, "torch", "anchor", sync, both, fwd, {"tf32": False} if device != "cpu" else {})
 
 
 def jax_rows(cell: str, size, dtype: str) -> list[Row]:
@@ -242,8 +231,8 @@ def jax_rows(cell: str, size, dtype: str) -> list[Row]:
 
     both = jax.jit(jax.grad(lambda *a: jnp.sum(out(*a) * dy), argnums=(0, 1, 2, 3)))
     fwd = jax.jit(out)
-    return [Row("jax.grad(lax.scan)", "jax", "anchor", lambda: both(w_ih, w_hh, b, x), jax.block_until_ready, True),
-            Row("jax.grad(lax.scan)", "jax", "anchor", lambda: fwd(w_ih, w_hh, b, x), jax.block_until_ready, False)]
+    return _pair("jax.grad(lax.scan)", "jax", "anchor", jax.block_until_ready, lambda: both(w_ih, w_hh, b, x),
+                 lambda: fwd(w_ih, w_hh, b, x))
 
 
 def jax_projection() -> str | None:
@@ -324,16 +313,10 @@ def run(*, cells, sizes, targets, repeat: int, warmup: int, dtype: str, anchors:
                 if checkpoint and t.backend == "numpy":
                     rows += rnnx_rows(t, cell, size, dtype, checkpoint="sqrt")
             if anchors:
-                for name, make in (("torch", lambda: torch_rows(cell, size, dtype)),
-                                   ("torch-cuda", lambda: torch_rows(cell, size, dtype, "cuda")),
-                                   ("jax", lambda: jax_rows(cell, size, dtype))):
+                for name, make, *device in (("torch", torch_rows), ("torch-cuda", torch_rows, "cuda"),
+                                            ("jax", jax_rows)):
                     try:
-                        if name == "torch-cuda":
-                            import torch
-
-                            if not torch.cuda.is_available():
-                                continue
-                        rows += make()
+                        rows += make(cell, size, dtype, *device)
                     except ImportError as e:
                         skipped.append(f"anchor {name}: not installed ({e})")
                     except backends.Unavailable as e:  # installed but not usable here, or missing
@@ -453,12 +436,10 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
     sz = parse_sizes(sizes) if sizes else list(DEFAULT_SIZES)
     if repeat < 1:
         raise ValueError(f"--repeat: expected at least 1, got {repeat}")
-    if not (settle >= 0 and math.isfinite(settle)):
-        raise ValueError(f"--settle: expected seconds >= 0, got {settle}")
-    if not (min_round_ms >= 0 and math.isfinite(min_round_ms)):
-        raise ValueError(f"--min-round-ms: expected milliseconds >= 0, got {min_round_ms}")
-    if not (rewarm_ms >= 0 and math.isfinite(rewarm_ms)):
-        raise ValueError(f"--rewarm-ms: expected milliseconds >= 0, got {rewarm_ms}")
+    for flag, v, unit in (("--settle", settle, "seconds"), ("--min-round-ms", min_round_ms, "milliseconds"),
+                          ("--rewarm-ms", rewarm_ms, "milliseconds")):
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"{flag}: expected {unit} >= 0, got {v}")
     targets = backends.selected(backend or "numpy,torch,jax,cupy")
     usable = []
     for t in targets:

@@ -289,15 +289,13 @@ def _table(study: str, runs: list[dict]) -> list[dict]:
         rs = [r for r in runs if r["variant"] == label]
         sm = [r["summary"] for r in rs]
         mses = [r["test_mse"] for r in rs if r["test_mse"] is not None and math.isfinite(r["test_mse"])]
-        growth = [x["growth"] for x in sm if x.get("growth") is not None]
-        maxes = [x["grad_norm_max"] for x in sm if x["grad_norm_max"] is not None]
-        meds = [x["grad_norm_median"] for x in sm if x["grad_norm_median"] is not None]
-        n_up = sum(x["updates"] for x in sm)
+        growth, maxes, meds = ([x[k] for x in sm if x.get(k) is not None]
+                               for k in ("growth", "grad_norm_max", "grad_norm_median"))
         out.append({
             "variant": label, "seeds": len(rs),
             "grad_norm_max": max(maxes) if maxes else None,
             "grad_norm_median": statistics.median(meds) if meds else None,
-            "clipped": sum(x["clipped"] for x in sm), "updates": n_up,
+            "clipped": sum(x["clipped"] for x in sm), "updates": sum(x["updates"] for x in sm),
             "exploded_runs": sum(1 for r, x in zip(rs, sm) if x["exploded"] or r["failed"]),
             "growth": statistics.fmean(growth) if growth else None,
             "test_mse_mean": statistics.fmean(mses) if mses else None,
@@ -325,13 +323,8 @@ def _verdict(study: str, table: list[dict]) -> str:
         (changed if abs(d) > SPREADS * spread else same).append(
             f"{t['variant']} {t['test_mse_mean']:.4g} vs {base['test_mse_mean']:.4g} (spread {spread:.2g})")
     what = {"clip": "clipping", "cell": "the cell", "output-activation": "the output activation"}[study]
-    ref = f"{base['variant']}"
-    if changed:
-        part2 = (f"{what} changed the test MSE beyond the seed-to-seed spread ({SPREADS:g} sd) against {ref}: "
-                 + "; ".join(changed))
-    else:
-        part2 = f"{what} did not change the test MSE beyond the seed-to-seed spread ({SPREADS:g} sd) against {ref}"
-    return f"{part1}; {part2}"
+    return (f"{part1}; {what} {'changed' if changed else 'did not change'} the test MSE beyond the seed-to-seed "
+            f"spread ({SPREADS:g} sd) against {base['variant']}" + (": " + "; ".join(changed) if changed else ""))
 
 
 def _csv(table: list[dict]) -> str:

@@ -453,60 +453,7 @@ def part_arrays(target, p: Cases, dtype: str) -> tuple[Any, Any, Any]:
     return x, y, None if full else target.from_numpy(np.ascontiguousarray(p.lengths))
 
 
-def _fit(target, s: dict, model, parts: dict[str, Cases], quiet: bool, name: str, *, out: str, resumed: int | None,
-         should_stop, record: dict, rec=None):
-    """:func:`rnnx.fit` with the cross-entropy and the validation part, its state in
-    ``out/checkpoint.npz`` every ``checkpoint_every`` epochs, with ``record`` (:func:`run_record`)
-    as its ``run`` (``resumed``: the epoch that file holds, continued from it); the divergence
-    of the loss as AppError (exit 3).  ``rec``: the run's Recorder (--diagnostics), saved in
-    every epoch that checkpoints, before the checkpoint."""
-    from rnnx.cli import run_diagnostics
-    from rnnx.training import engine, state
-
-    ckpt = os.path.join(out, runfolder.CHECKPOINT)
-
-    def write(fs) -> None:  # fit's checkpoint: its state and settings, the run's record under ``run``
-        state.save_state(ckpt, model, fs, fs.settings or {}, run=record, to_numpy=target.to_numpy)
-
-    xt, yt, lt = part_arrays(target, parts["train"], s["dtype"])
-    bar = None if quiet else ProgressBar(s["epochs"], desc=f"rnnx train {name}",
-                                         postfix={"loss": ("loss", ".3g"), "val_acc": ("val_accuracy", ".3f")})
-
-    def on_epoch(row: dict) -> None:
-        if rec is not None and (row["epoch"] % s["checkpoint_every"] == 0 or row["epoch"] >= s["epochs"]):
-            run_diagnostics.save(rec, out)
-
-    # early stopping on the validation loss, never before --min-epochs (a run without it: 0, as it trained)
-    stopper = [] if s["early_stopping"] is None else [EarlyStopping(s["early_stopping"],
-                                                                    start_from_epoch=s.get("min_epochs", 0))]
-    stopper += [] if bar is None else [bar]
-    try:
-        return engine.fit(model, xt, yt, lengths=lt, validation_data=part_arrays(target, parts["val"], s["dtype"]),
-                           epochs=s["epochs"], batch_size=s["batch_size"], shuffle=s["shuffle"],
-                           optimizer=_optimizer(s), loss="cross-entropy", metrics=("accuracy",),
-                           clip_norm=s["clip_norm"], clip_value=s["clip_value"], callbacks=stopper,
-                           on_epoch=on_epoch, seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
-                           resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
-                           distribution=run.distribution_for(s))
-    except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
-        raise run.placement_error(e, s, out, started=False) from None
-    finally:
-        if bar is not None:
-            bar.close()
-
-
 # -- scores ---------------------------------------------------------------------------------------
-def _predicted(target, model, params: dict, p: Cases, dtype: str) -> Any:
-    """The predicted class codes on the host: (N,) or (N, T)."""
-    import numpy as np
-
-    from rnnx.training import engine
-
-    x, _, lengths = part_arrays(target, p, dtype)
-    logits = np.asarray(target.to_numpy(engine.predict(model, params, x, lengths=lengths)))
-    return np.argmax(logits, axis=-1)
-
-
 def _counted(p: Cases) -> Any:
     """Which labels count: every case (N,), or the valid steps (N, T)."""
     import numpy as np
@@ -514,17 +461,10 @@ def _counted(p: Cases) -> Any:
     return p.valid() if p.y.ndim == 2 else np.ones(p.y.shape, dtype=bool)
 
 
-def _confusion(truth: Any, pred: Any, n_classes: int) -> list[list[int]]:
-    """``m[i][j]``: the counted labels of class i predicted as class j."""
-    import numpy as np
-
-    flat = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes)
-    return flat.reshape(n_classes, n_classes).tolist()
-
-
 def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple, dtype: str) -> dict:
-    """Loss and accuracy of every part, the test part's confusion matrix, per-class
-    accuracy and the majority-class baseline (the training part's most frequent class)."""
+    """Loss and accuracy of every part, the test part's confusion matrix (``m[i][j]``: the
+    counted labels of class i predicted as class j), per-class accuracy and the
+    majority-class baseline (the training part's most frequent class)."""
     import numpy as np
 
     from rnnx.training import engine
@@ -533,15 +473,17 @@ def _scores(target, model, params: dict, parts: dict[str, Cases], classes: tuple
     for k, p in parts.items():
         x, y, lengths = part_arrays(target, p, dtype)
         out[k] = engine.evaluate(model, params, x, y, lengths=lengths, loss="cross-entropy", metrics=("accuracy",))
-    test = parts["test"]
+    test, n = parts["test"], len(classes)
+    x, _, lengths = part_arrays(target, test, dtype)
+    logits = np.asarray(target.to_numpy(engine.predict(model, params, x, lengths=lengths)))
     counted = _counted(test)
-    truth, pred = test.y[counted], _predicted(target, model, params, test, dtype)[counted]
-    matrix = _confusion(truth, pred, len(classes))
+    truth, pred = test.y[counted], np.argmax(logits, axis=-1)[counted]
+    matrix = np.bincount(truth * n + pred, minlength=n * n).reshape(n, n).tolist()
     per_class = [{"class": c, "cases": int(sum(matrix[i])),
                   "accuracy": matrix[i][i] / sum(matrix[i]) if sum(matrix[i]) else None}
                  for i, c in enumerate(classes)]
     tr = parts["train"]
-    majority = int(np.argmax(np.bincount(tr.y[_counted(tr)], minlength=len(classes))))
+    majority = int(np.argmax(np.bincount(tr.y[_counted(tr)], minlength=n)))
     out.update({
         "test_accuracy": out["test"]["accuracy"],
         "per_class_test_accuracy": per_class,
@@ -619,23 +561,6 @@ def run_record(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "finished"}
 
 
-def _write(out: str, target, model, result, metrics: dict, record: dict, title: str, t_start: float) -> None:
-    """The run's files, ``metrics.json`` (with ``seconds_total``: from the command's start
-    to it) then ``classes.json`` marked ``finished`` last."""
-    import rnnx
-    from rnnx.io import atomic
-
-    atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(result.history))
-    rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy, overwrite=True)
-    plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
-    acc = metrics["test_accuracy"]
-    plot_confusion(metrics["confusion"]["matrix"], tuple(record["classes"]),
-                   os.path.join(out, "confusion.png"), f"{title}\ntest accuracy {acc:.3f}")
-    metrics["seconds_total"] = time.perf_counter() - t_start
-    atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
-    atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text({**record, "finished": result.stopped}))
-
-
 # -- the run ----------------------------------------------------------------------------------------
 def _default_out(flag: str, args: argparse.Namespace) -> str:
     """``runs/<name>``: the UEA name in lower case, or the data file's name without its
@@ -697,13 +622,20 @@ def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_sta
 
 
 def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quiet: bool, t_start: float,
-              resumed: int | None, note: str | None = None) -> dict:
-    """In the locked folder ``out``: the record, training (checkpointed; resumed from the
-    epoch ``resumed`` of its checkpoint), then the results.  The first SIGINT/SIGTERM/SIGHUP
-    stops before the next batch (the last complete epoch kept), a second at once; during
-    the last writes a first signal waits for them."""
+             resumed: int | None, note: str | None = None) -> dict:
+    """In the locked folder ``out``: the record, then :func:`rnnx.fit` with the cross-entropy and
+    the validation part, its state in ``out/checkpoint.npz`` every ``checkpoint_every`` epochs with
+    the record (:func:`run_record`) as its ``run`` (``resumed``: the epoch that file holds,
+    continued from it), then the run's files, ``metrics.json`` (with ``seconds_total``: from the
+    command's start to it) then ``classes.json`` marked ``finished`` last.  The divergence of the
+    loss is an AppError (exit 3).  ``--diagnostics``: the run's Recorder, saved in every epoch that
+    checkpoints, before the checkpoint.  The first SIGINT/SIGTERM/SIGHUP stops before the next
+    batch (the last complete epoch kept), a second at once; during the last writes a first
+    signal waits for them."""
+    import rnnx
     from rnnx.cli import run_diagnostics
     from rnnx.io import atomic
+    from rnnx.training import engine, state
 
     record = _record(data, s, None)
     pending = [record] if resumed is not None else []  # a resumed run's record: see should_stop below
@@ -712,6 +644,15 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
     rec = run_diagnostics.recorder_for(s.get("diagnostics"), s.get("probe_size", 32), s["seed"])
     if rec is not None and resumed is not None:
         run_diagnostics.load(rec, out)
+    ckpt = os.path.join(out, runfolder.CHECKPOINT)
+
+    def write(fs) -> None:  # fit's checkpoint: its state and settings, the run's record under ``run``
+        state.save_state(ckpt, model, fs, fs.settings or {}, run=run_record(record), to_numpy=target.to_numpy)
+
+    def on_epoch(row: dict) -> None:
+        if row["epoch"] % s["checkpoint_every"] == 0 or row["epoch"] >= s["epochs"]:
+            run_diagnostics.save(rec, out)
+
     t0 = time.perf_counter()
     with run.training(out, rec=rec) as t:
         def should_stop() -> bool:
@@ -724,8 +665,26 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
                     runfolder.say([note])
             return t.stop_requested()
 
-        result = _fit(target, s, model, data.parts, quiet, name, out=out, resumed=resumed, should_stop=should_stop,
-                      rec=rec, record=run_record(record))
+        xt, yt, lt = part_arrays(target, data.parts["train"], s["dtype"])
+        bar = None if quiet else ProgressBar(s["epochs"], desc=f"rnnx train {name}",
+                                             postfix={"loss": ("loss", ".3g"), "val_acc": ("val_accuracy", ".3f")})
+        # early stopping on the validation loss, never before --min-epochs (a run without it: 0, as it trained)
+        callbacks = [] if s["early_stopping"] is None else [EarlyStopping(s["early_stopping"],
+                                                                          start_from_epoch=s.get("min_epochs", 0))]
+        try:
+            result = engine.fit(model, xt, yt, lengths=lt, epochs=s["epochs"], batch_size=s["batch_size"],
+                                validation_data=part_arrays(target, data.parts["val"], s["dtype"]),
+                                shuffle=s["shuffle"], optimizer=_optimizer(s), loss="cross-entropy",
+                                metrics=("accuracy",), clip_norm=s["clip_norm"], clip_value=s["clip_value"],
+                                callbacks=callbacks + ([] if bar is None else [bar]), on_epoch=on_epoch,
+                                seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
+                                resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
+                                distribution=run.distribution_for(s))
+        except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
+            raise run.placement_error(e, s, out, started=False) from None
+        finally:
+            if bar is not None:
+                bar.close()
         seconds = time.perf_counter() - t0
         with t.results():  # the last writes: a first signal now waits for them
             scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
@@ -740,7 +699,15 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
             title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
             if rec is not None:
                 run_diagnostics.finish(rec, out, f"{name}: {model.cell.upper()} H={s['hidden']}", metrics)
-            _write(out, target, model, result, metrics, record, title, t_start)
+            atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(result.history))
+            rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy,
+                      overwrite=True)
+            plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
+            plot_confusion(metrics["confusion"]["matrix"], data.classes, os.path.join(out, "confusion.png"),
+                           f"{title}\ntest accuracy {metrics['test_accuracy']:.3f}")
+            metrics["seconds_total"] = time.perf_counter() - t_start
+            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
+            atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text({**record, "finished": result.stopped}))
     return metrics
 
 

@@ -237,25 +237,17 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: F
     """``out/checkpoint.npz``: the engine's state after ``st.epoch`` epochs as the one training
     checkpoint, ``fit-state`` version 2 (:func:`rnnx.training.state.save_state`; the history in
     the run's columns, :func:`rnnx.training.windows.history_row`; ``settings``: fit's, default
-    ``st.settings``), the run's own record under ``run`` (:func:`run_record`); ``finished``: why
-    the run ended, once every output file is written."""
-    record = run_record(s, ds, st.epoch, source=source, patience_from=patience_from, finished=finished)
+    ``st.settings``), and under ``run`` what a series run keeps besides the engine's state: its
+    TrainSettings (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``),
+    ``rng``, the ``data`` record, ``finished`` (why the run ended, once every output file is
+    written) and ``patience_from``."""
+    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
+              "rng": {"seed": s.seed, "epoch": st.epoch}, "data": source, "finished": finished,
+              "patience_from": patience_from, **_norm_meta(ds)}
     state.save_state(os.path.join(out, CHECKPOINT), model,
                      dataclasses.replace(st, history=[history_row(r) for r in st.history]),
                      settings if settings is not None else (st.settings or {}), run=record,
                      to_numpy=target.to_numpy)
-
-
-def run_record(s: TrainSettings, ds: Dataset, epoch: int, *, source: dict, patience_from: int,
-               finished: str | None) -> dict:
-    """What a series run keeps in its checkpoint besides the engine's state: its TrainSettings
-    (``settings``), the normalisation (``norm``, ``target_norms``, ``scalers``), ``rng``, the
-    ``data`` record, ``finished`` and ``patience_from``."""
-    record = {"kind": RUN_KIND, "settings": s.to_json(), "norm": [ds.norm.mean, ds.norm.std],
-              "rng": {"seed": s.seed, "epoch": epoch}, "data": source, "finished": finished,
-              "patience_from": patience_from}
-    record.update(_norm_meta(ds))
-    return record
 
 
 def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
@@ -709,40 +701,34 @@ def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, col
     return table_for(s, meta.get("data"), option="--model")[0]
 
 
-def table_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
-                   dtype: str) -> Dataset:
-    """The windows a model of named columns predicts: its run's test part, or every window
-    of ``csv`` (which must have the run's columns), normalised as it was trained."""
-    table = _model_table(folder, meta, s, csv, columns)
-    xp = target.namespace()
-    try:
-        return build_table(table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
-                           window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                           every_step=s.objective == "many-to-many", difference=s.difference,
-                           final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
-                           dtype=getattr(xp, dtype), device=target.device_obj(),
-                           norm=stored_norms(meta, s, os.path.join(folder, MODEL), "--model"),
-                           scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
-    except data.DataError as e:
-        raise AppError(f"--csv: {csv!r} ({len(table.values)} rows) does not fit the model: {e}" if csv else
-                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
-
-
 def model_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
                   dtype: str, model: Model) -> Dataset:
-    """The windows a run's model reads (``predict``, ``diagnose --model``): its run's own, or
-    every window of ``csv`` (which must have the run's columns), normalised as it was trained."""
+    """The windows a run's model reads (``predict``, ``diagnose --model``): its run's test part
+    (a series preset's, or its own table once its SHA-256 matches), or every window of ``csv``
+    (which must have the run's columns), normalised as it was trained."""
+    xp, path = target.namespace(), os.path.join(folder, MODEL)
+    split = (0.0, 0.0, 1.0) if csv else s.split
     if s.table:
-        return table_windows(folder, meta, s, csv, columns, target, dtype)
-    series = stored_series(s, meta, csv, columns)
-    xp = target.namespace()
+        table = _model_table(folder, meta, s, csv, columns)
+        size = f"{len(table.values)} rows"
+        windows = lambda: build_table(  # noqa: E731
+            table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
+            window=meta["window"], horizon=meta["horizon"], split=split, every_step=s.objective == "many-to-many",
+            difference=s.difference, final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
+            dtype=getattr(xp, dtype), device=target.device_obj(), norm=stored_norms(meta, s, path, "--model"),
+            scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
+    else:
+        series = stored_series(s, meta, csv, columns)
+        size = f"{len(series)} values"
+        windows = lambda: build(  # noqa: E731
+            series, window=meta["window"], horizon=meta["horizon"], split=split,
+            every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
+            device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
     try:
-        return build(series, window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split,
-                     every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-                     device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
-    except data.DataError as e:  # the series against the model's window: name the one at fault
-        raise AppError(f"--csv: {csv!r} ({len(series)} values) does not fit the model: {e}" if csv else
-                       f"--model: {os.path.join(folder, MODEL)!r} does not fit its run's data: {e}") from None
+        return windows()
+    except data.DataError as e:  # the data against the model's window: name the one at fault
+        raise AppError(f"--csv: {csv!r} ({size}) does not fit the model: {e}" if csv else
+                       f"--model: {path!r} does not fit its run's data: {e}") from None
 
 
 def predict(folder: str, *, csv: str | None = None, columns: dict | None = None, out: str | None = None,
