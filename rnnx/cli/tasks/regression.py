@@ -1,6 +1,6 @@
 """The ``regression`` task of ``rnnx train`` (windows of a series or a table: ``--preset``,
-``--csv``) and ``predict`` / ``forecast`` / ``save`` on its runs: :func:`train`, :func:`resume`,
-:func:`predict`, :func:`forecast`, :func:`save_from_torch`.
+``--csv``) and ``predict`` / ``forecast`` on its runs: :func:`train`, :func:`resume`,
+:func:`predict`, :func:`forecast`.
 
 Its folder (``checkpoint.npz``, ``model.npz``, ``metrics.json``, ``history.csv``, the plots) is
 written as :mod:`rnnx.cli.run` says: the lock, the write order, signals and errors, one line
@@ -23,7 +23,6 @@ import time
 import warnings
 from typing import Any
 
-import rnnx
 from rnnx import backends, data
 from rnnx.nn import head
 from rnnx.nn import params as P
@@ -36,7 +35,6 @@ from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.data.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
-from rnnx.install import install_command
 from rnnx.nn.model import Model
 from rnnx.data.tables import build_table
 from rnnx.training.dask_parallel import WorkersLost
@@ -51,7 +49,7 @@ MAX_FORECAST_STEPS = 1_000_000
 # the best; batch_loss and val_mse are every epoch's (docs/training.md, "The run folder")
 TRAIN_MSE_EVERY = 10
 
-__all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
+__all__ = ["AppError", "forecast", "predict", "resume", "train"]
 
 
 # -- the command line (rnnx.cli.tasks.REGISTRY) -------------------------------------------------------
@@ -890,43 +888,3 @@ def _csv_row(fields: list[str]) -> str:
     buf = io.StringIO()
     _csv.writer(buf, lineterminator="").writerow(fields)
     return buf.getvalue()
-
-
-# -- save ------------------------------------------------------------------------------------------------
-def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrite: bool = False):
-    """``rnnx save``: the torch.save()d module or state dict at ``path`` as an rnnx .npz at
-    ``out`` (an existing ``out`` only with ``overwrite``, keeping its permissions); returns
-    the layer."""
-    from rnnx.interop import from_torch
-
-    try:
-        import torch
-    except ImportError:
-        raise AppError(f"save: --from-torch needs torch; install it with: {install_command('torch')}") from None
-    from rnnx.io.inputs import NotARegularFile, open_regular
-
-    try:
-        f = open_regular(path)  # a FIFO or a device: refused before a byte is read
-    except FileNotFoundError:
-        raise AppError(f"--from-torch: {path!r} does not exist") from None
-    except NotARegularFile as e:
-        raise AppError(f"--from-torch: {path!r} {e.strerror}") from None
-    except OSError as e:
-        raise AppError(f"--from-torch: cannot read {path!r} ({e.strerror or e})") from None
-    try:
-        with f:
-            obj = torch.load(f, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
-    if os.path.isdir(out):
-        raise AppError(f"--out: {out!r} is a folder, expected a file name")
-    owner = runfolder.protected(out)
-    if owner is not None:
-        raise AppError(f"--out: {out!r} is a file of the run in {owner!r}; choose another name (nothing was changed)")
-    if os.path.lexists(out) and not overwrite:
-        raise AppError(f"--out: {out!r} exists; pass --overwrite to replace it (nothing was changed)")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise AppError(f"--out: the folder {os.path.dirname(os.path.abspath(out))!r} does not exist")
-    layer, params = from_torch(obj, nonlinearity=nonlinearity)
-    rnnx.save(out, layer, params, overwrite=overwrite)
-    return layer
