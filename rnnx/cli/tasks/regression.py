@@ -88,24 +88,21 @@ def start_run(args: argparse.Namespace) -> int:
 
 
 def resume_run(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a series run: :func:`resume` with its own settings
-    (``--epochs`` extends it; ``--dask-*``: where it trains now)."""
-    from rnnx.cli.settings import DASK
-
-    m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
-               dask={k: getattr(args, k) for k in DASK})
-    if m.get("finished"):
-        print(run.finished_line(args.resume, m["epochs"], m["stopped"], m["best_epoch"]))
-        return 0
-    return _summary(m)
+    """``rnnx train --resume DIR`` of a series run: :func:`rnnx.cli.run.resume_run` (:func:`resumed`)."""
+    return run.resume_run(args, sys.modules[__name__])
 
 
 def _summary(m: dict) -> int:
-    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
-          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
-          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
-          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
+    print(summary(m, m["out"]))
     return 0
+
+
+def summary(m: dict, out: str) -> str:
+    """The line ``rnnx train`` prints when a series run ends (``m``: its metrics)."""
+    return (f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
+            f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+            f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
+            f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {out}")
 
 
 # -- what a run is built from ------------------------------------------------------------------
@@ -341,34 +338,38 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
 
 def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
            dask: dict | None = None) -> dict:
-    """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
-    ``epochs`` extends it (also a finished one; without it a finished run is reported,
-    ``{"finished": True, ...}``, and nothing written).  ``dask``: the ``--dask-*`` given, where
-    it trains (never the file's: :func:`rnnx.cli.settings.placement`)."""
+    """``rnnx train --resume``: continue the run in ``folder`` with its own settings
+    (:func:`rnnx.cli.run.resume`); ``epochs`` extends it (also a finished one; without it a
+    finished run is reported, ``{"finished": LINE, ...}``, and nothing written).  ``dask``: the
+    ``--dask-*`` given, where it trains (never the file's: :func:`rnnx.cli.settings.placement`)."""
+    from rnnx.cli.settings import DASK
+
+    args = argparse.Namespace(resume=folder, quiet=quiet, epochs=epochs, allow_changed_data=allow_changed_data,
+                              **{k: (dask or {}).get(k) for k in DASK})
+    got = run.resume(args, sys.modules[__name__])
+    return {"finished": got, "out": folder} if isinstance(got, str) else got
+
+
+def resumed(folder: str, args: argparse.Namespace, lock: Lock) -> dict | str:
+    """A series run's part of :func:`rnnx.cli.run.resume`: its checkpoint read (its record, its
+    own settings; ``--dask-*``: where it trains now), ``--epochs`` extending it (early stopping
+    then counts its patience from the epoch it was at), trained on in the locked folder."""
     from rnnx.cli import settings
 
-    dask = {k: (dask or {}).get(k) for k in settings.DASK}
-    if not os.path.isdir(folder):
-        raise AppError(f"--resume: {folder!r} is not a folder holding a run")
-    if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: the reader names what it is
-        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
-                       "first checkpoint: start it again with --out)")
+    dask, epochs = {k: getattr(args, k, None) for k in settings.DASK}, args.epochs
     table.check({"epochs": epochs}, TASK)
-    with Lock(folder, option="--resume") as lock:
-        meta, groups, s = _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
-        placed, note = settings.placement(meta.get("settings") or {}, dask)
-        s = dataclasses.replace(s, **placed)
-        settings.check_resumed_dask(s, dask)
-        done = meta.get("finished")
-        if run.extending(folder, meta["epoch"], done, epochs, dask):
-            run.continue_run(folder, lock)
-            return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
-                    "best_epoch": meta["best_epoch"]}
-        if epochs is not None:
-            if epochs > s.epochs or done:  # early stopping counts its patience from here
-                meta = {**meta, "patience_from": meta["epoch"]}
-            s = dataclasses.replace(s, epochs=epochs)
-        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
+    meta, groups, s = _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
+    placed, note = settings.placement(meta.get("settings") or {}, dask)
+    s = dataclasses.replace(s, **placed)
+    settings.check_resumed_dask(s, dask)
+    done = meta.get("finished")
+    if run.extending(folder, meta["epoch"], done, epochs, dask):
+        return run.finished_line(folder, f"{meta['epoch']} epochs, {done}, best val epoch {meta['best_epoch']}")
+    if epochs is not None:
+        if epochs > s.epochs or done:  # early stopping counts its patience from here
+            meta = {**meta, "patience_from": meta["epoch"]}
+        s = dataclasses.replace(s, epochs=epochs)
+    return _run(s, folder, (meta, groups), args.quiet, lock=lock, allow_changed_data=args.allow_changed_data, note=note)
 
 
 def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
