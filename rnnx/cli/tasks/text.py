@@ -78,22 +78,30 @@ def _settings(args: argparse.Namespace) -> dict:
     return s
 
 
-def _bundled_source(name: str, text: str) -> dict:
-    return {"name": name, "path": None, "bytes": None, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
-
-
-def _load(text_arg: str) -> tuple[str, str, dict]:
+def _load(text_arg: str | None, stored: dict | None = None, *, allow_changed: bool = False) -> tuple[str, str, dict]:
     """``(name, text, source)`` of ``--text``: a file (source: its name, absolute path, size
-    and the SHA-256 of its bytes), or ``bundled`` (the SHA-256 of the text's UTF-8)."""
+    and the SHA-256 of its bytes), or ``bundled`` (None: the SHA-256 of the text's UTF-8).
+    ``stored``: a resumed run's text record; its file must be unchanged (its bytes hashed
+    before any is decoded) unless ``allow_changed``, and the bundled text the one it trained on."""
+    from rnnx import data
     from rnnx import text as T
 
-    if text_arg == "bundled":
+    want = None if stored is None or allow_changed else stored.get("sha256")
+    if text_arg in ("bundled", None):
         name, text = T.bundled_text()
-        return name, text, _bundled_source(name, text)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if stored is not None and not allow_changed and digest != stored.get("sha256"):
+            raise AppError(f"--resume: the bundled text ({name}) of this Python differs from the one the run began "
+                           "on (another CPython version?); resume on it as it is with --allow-changed-data")
+        return name, text, {"name": name, "path": None, "bytes": None, "sha256": digest}
     path = os.path.abspath(text_arg)
-    text, digest = T.read_text_digest(text_arg)
+    try:
+        text, digest = T.read_text_digest(text_arg, sha256=want)
+    except data.DataChanged as e:
+        raise AppError(f"--resume: {e}; {run.CHANGED}") from None
     return os.path.splitext(os.path.basename(text_arg))[0] or "text", text, \
-        {"name": os.path.basename(text_arg), "path": path, "bytes": os.path.getsize(path), "sha256": digest}
+        {"name": os.path.basename(text_arg) if stored is None else stored.get("name"), "path": path,
+         "bytes": os.path.getsize(path), "sha256": digest}
 
 
 def _split(ids: Any, seq_len: int, streams: int) -> int:
@@ -279,36 +287,11 @@ def _stored_run(folder: str) -> tuple[Any, dict, dict]:
     rec = meta.get("run")
     want = {"kind", "name", "settings", "text", "vocabulary", "first", "finished"}
     if not isinstance(rec, dict) or set(rec) != want or rec["kind"] != "rnnx-text-run" \
-            or not isinstance(rec["settings"], dict) or set(rec["settings"]) != set(_settings_keys()):
+            or not isinstance(rec["settings"], dict) \
+            or set(rec["settings"]) != {*DEFAULTS, "max_updates", "sample_every", "device"}:
         raise AppError(f"--resume: {path!r} holds no record of an rnnx train --text run (a checkpoint of "
                        "rnnx.text.fit_text? continue it with fit_text(..., resume=PATH))", code=1)
     return st, meta, rec
-
-
-def _settings_keys() -> tuple[str, ...]:
-    return (*DEFAULTS, "max_updates", "sample_every", "device")
-
-
-def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
-    """The run's text, read again: a file must be unchanged (its bytes hashed before any is
-    decoded) unless ``allow_changed``; the bundled text must be the one it trained on."""
-    from rnnx import data
-    from rnnx import text as T
-
-    src = rec["text"]
-    if src.get("path") is None:
-        name, text = T.bundled_text()
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        if digest != src.get("sha256") and not allow_changed:
-            raise AppError(f"--resume: the bundled text ({name}) of this Python differs from the one the run began "
-                           "on (another CPython version?); resume on it as it is with --allow-changed-data")
-        return text, {**_bundled_source(name, text)}
-    try:
-        text, digest = T.read_text_digest(src["path"], sha256=None if allow_changed else src.get("sha256"))
-    except data.DataChanged as e:
-        raise AppError(f"--resume: {e}; {run.CHANGED}") from None
-    return text, {"name": src.get("name"), "path": src["path"], "bytes": os.path.getsize(src["path"]),
-                  "sha256": digest}
 
 
 def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
@@ -347,7 +330,7 @@ def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
         return run.finished_line(folder, f"{st.updates} updates", "--max-updates")
     s.update({k: v for _, k, v in extend})
     _check_memory(s, rec, meta, folder)  # the whole run, as a new run is: before the text or the model
-    text, source = _reload_text(rec, args.allow_changed_data)
+    _, text, source = _load(rec["text"].get("path"), rec["text"], allow_changed=args.allow_changed_data)
     vocab = T.Vocabulary(tuple(rec["vocabulary"]))
     missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)
     if missing is not None:
