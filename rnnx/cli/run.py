@@ -36,8 +36,8 @@ from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "check_params", "continue_run", "distribution_for",
            "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "model_target", "need",
-           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "setting", "stopped", "target",
-           "target_for", "training", "versions", "writing_into"]
+           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "resume", "resume_run", "setting",
+           "stopped", "target", "target_for", "training", "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -223,6 +223,33 @@ def new_run(out: str, *, overwrite: bool, work: Callable[[str], Any], undo: Sequ
         raise
 
 
+def resume(args: Any, task: Any) -> dict | str:
+    """``rnnx train --resume DIR``, every task's one path (``args``: the flags, ``task``: the task's
+    module): ``DIR`` must hold a run's checkpoint (else one line: start it again); then, under the
+    folder's lock, ``task.resumed(folder, args, lock)`` reads the run's record once, checks it and
+    the flags against it (a refusal changes no file: the task calls :func:`continue_run` only once
+    every check passed) and trains on, returning its metrics; or it finds a finished run that trains
+    nothing and returns the line to print (:func:`finished_line`), the folder's temporaries removed."""
+    folder = args.resume
+    if not os.path.isdir(folder):
+        raise AppError(f"--resume: {folder!r} is not a folder holding a run")
+    if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: its reader names what it is
+        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, a run of an older rnnx, or "
+                       "one stopped before its first checkpoint); start it again with --out")
+    with Lock(folder, option="--resume") as lock:
+        got = task.resumed(folder, args, lock)
+        if isinstance(got, str):
+            continue_run(folder, lock)
+        return got
+
+
+def resume_run(args: Any, task: Any) -> int:
+    """:func:`resume`, then its one line: the finished run's, or the task's summary (``task.summary``)."""
+    got = resume(args, task)
+    print(got if isinstance(got, str) else task.summary(got, args.resume))
+    return 0
+
+
 def extending(folder: str, at: int, done: Any, epochs: int | None, dask: dict) -> bool:
     """``--resume`` of a run at epoch ``at`` (``done``: its finished marker) with the ``--epochs``
     and ``--dask-*`` given: one that trains nothing refused; True for a finished run not extended."""
@@ -236,10 +263,10 @@ def extending(folder: str, at: int, done: Any, epochs: int | None, dask: dict) -
     return bool(done) and epochs is None
 
 
-def finished_line(folder: str, epochs: int, stopped: str, best: int) -> str:
-    """What ``rnnx train --resume`` of a finished run prints (:func:`extending`)."""
-    return (f"rnnx train: {folder} is finished ({epochs} epochs, {stopped}, best val epoch {best}); nothing was "
-            f"changed; extend it with --resume {folder} --epochs N")
+def finished_line(folder: str, done: str, flag: str = "--epochs") -> str:
+    """What ``rnnx train --resume`` of a finished run prints (``done``: what it did, ``40 epochs, done,
+    best val epoch 39``; ``flag``: the one that extends it)."""
+    return f"rnnx train: {folder} is finished ({done}); nothing was changed; extend it with --resume {folder} {flag} N"
 
 
 #: How a refusal of a resumed run's changed data ends (every task's).

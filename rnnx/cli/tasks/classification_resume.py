@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -189,66 +190,64 @@ def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
 
 
 def resume_panel(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run: continued from its checkpoint with its
-    own settings and data (its record, checked against ``classes.json``: :func:`run_of`), to its
-    ``--epochs`` or to ``args.epochs``; one line printed.  The data files are hashed before they
-    are read (a changed one refused unless ``--allow-changed-data``); where it trains comes from
-    the command line only (:func:`rnnx.cli.settings.placement`); a refused resume changes no file."""
-    from rnnx.cli.runfolder import Lock
+    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.run.resume_run` (:func:`resumed`)."""
+    return run.resume_run(args, sys.modules[__name__])
 
+
+#: The line a resumed classification run ends with.
+summary = run_summary
+
+
+def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
+    """A classification run's part of :func:`rnnx.cli.run.resume`: continued from its checkpoint
+    with its own settings and data (its record, checked against ``classes.json``: :func:`run_of`),
+    to its ``--epochs`` or to ``args.epochs``.  The data files are hashed before they are read (a
+    changed one refused unless ``--allow-changed-data``); where it trains comes from the command
+    line only (:func:`rnnx.cli.settings.placement`); a refused resume changes no file."""
     t_start = time.perf_counter()
-    folder, epochs = args.resume, args.epochs
-    ckpt = os.path.join(folder, runfolder.CHECKPOINT)
-    if not os.path.lexists(ckpt):  # anything else there: its reader names what it is
-        raise AppError(f"--resume: {folder!r} holds a classification run without {runfolder.CHECKPOINT} (written by "
-                       "an older rnnx, or stopped before its first checkpoint); start it again with --out")
+    epochs, ckpt = args.epochs, os.path.join(folder, runfolder.CHECKPOINT)
     run.need(quiet=args.quiet)
     given = {k: getattr(args, k, None) for k in settings.DASK}
-    with Lock(folder, option="--resume") as lock:
-        classes_path = os.path.join(folder, CLASSES_FILE)
-        shown = read_record(folder, "--resume", resume=True, own_data=True)
-        _stored_settings(shown, classes_path)  # its numbers checked, naming the file
-        meta = _read_state(ckpt)
-        record = run_of(meta, ckpt, shown, classes_path)  # the checkpoint's record, where it holds one
-        s, done, at = _stored_settings(record, ckpt if record is not shown else classes_path), \
-            record.get("finished"), meta["epoch"]
-        placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
-        s.update(placed)
-        panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
-        if run.extending(folder, at, done, epochs, given):
-            run.continue_run(folder, lock)
-            print(run.finished_line(folder, at, done, meta["best_epoch"]))
-            return 0
-        stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
-            at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
-        if epochs is not None:
-            if stopped_early and epochs > at:
-                raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
-                               f"loss in {s['early_stopping']} epochs); more epochs would train none, as an "
-                               "uninterrupted run of as many stops there too; start a new run with a larger "
-                               "--early-stopping or --no-early-stopping (nothing was changed)")
-            s["epochs"] = epochs
-        target = run.target(s["backend"], s["device"], s["dtype"])
-        flag, ns = stored_args(record)
-        std = record["standardisation"]
-        with target.scope():
-            data = read_data(ns, flag, s["seed"], record["data"], option="--resume",
+    classes_path = os.path.join(folder, CLASSES_FILE)
+    shown = read_record(folder, "--resume", resume=True, own_data=True)
+    _stored_settings(shown, classes_path)  # its numbers checked, naming the file
+    meta = _read_state(ckpt)
+    record = run_of(meta, ckpt, shown, classes_path)  # the checkpoint's record, where it holds one
+    s, done, at = _stored_settings(record, ckpt if record is not shown else classes_path), \
+        record.get("finished"), meta["epoch"]
+    placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
+    s.update(placed)
+    panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
+    if run.extending(folder, at, done, epochs, given):
+        return run.finished_line(folder, f"{at} epochs, {done}, best val epoch {meta['best_epoch']}")
+    stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
+        at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
+    if epochs is not None:
+        if stopped_early and epochs > at:
+            raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
+                           f"loss in {s['early_stopping']} epochs); more epochs would train none, as an "
+                           "uninterrupted run of as many stops there too; start a new run with a larger "
+                           "--early-stopping or --no-early-stopping (nothing was changed)")
+        s["epochs"] = epochs
+    target = run.target(s["backend"], s["device"], s["dtype"])
+    flag, ns = stored_args(record)
+    std = record["standardisation"]
+    with target.scope():
+        data = read_data(ns, flag, s["seed"], record["data"], option="--resume",
                          allow_changed=args.allow_changed_data, stats=(std["mean"], std["std"]))
-            _same_run(data, record, folder)
-            for part in ("", "test_"):
-                run.changed_note(data.source[f"{part}path"], {"sha256": record["data"].get(f"{part}sha256")},
-                                 {"sha256": data.source[f"{part}sha256"]}, "epoch", at + 1)
-            tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
-            bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
-                               n_classes=len(data.classes), per_step=data.kind == "per-step",
-                               source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
-            model = build_model(s, record["input_size"], len(data.classes), data.kind)
-            name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
-            run.continue_run(folder, lock)  # only now: a refused resume changes no file
-            m = train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
-                          note=note)
-    print(run_summary(m, folder))
-    return 0
+        _same_run(data, record, folder)
+        for part in ("", "test_"):
+            run.changed_note(data.source[f"{part}path"], {"sha256": record["data"].get(f"{part}sha256")},
+                             {"sha256": data.source[f"{part}sha256"]}, "epoch", at + 1)
+        tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
+        bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
+                           n_classes=len(data.classes), per_step=data.kind == "per-step",
+                           source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
+        model = build_model(s, record["input_size"], len(data.classes), data.kind)
+        name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
+        run.continue_run(folder, lock)  # only now: a refused resume changes no file
+        return train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
+                        note=note)
 
 
 def _stored_settings(record: dict, path: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The ``regression`` task of ``rnnx train`` (windows of a series or a table: ``--preset``,
-``--csv``) and ``predict`` / ``forecast`` / ``save`` on its runs: :func:`train`, :func:`resume`,
-:func:`predict`, :func:`forecast`, :func:`save_from_torch`.
+``--csv``) and ``predict`` / ``forecast`` on its runs: :func:`train`, :func:`resume`,
+:func:`predict`, :func:`forecast`.
 
 Its folder (``checkpoint.npz``, ``model.npz``, ``metrics.json``, ``history.csv``, the plots) is
 written as :mod:`rnnx.cli.run` says: the lock, the write order, signals and errors, one line
@@ -23,7 +23,6 @@ import time
 import warnings
 from typing import Any
 
-import rnnx
 from rnnx import backends, data
 from rnnx.nn import head
 from rnnx.nn import params as P
@@ -36,7 +35,6 @@ from rnnx.cli.runrecord import RUN_KIND, model_for
 from rnnx.cli.settings import TrainSettings
 from rnnx.data.dataset import PRESETS, Dataset, build, preset_series, preset_table
 from rnnx.io import atomic, checkpoint
-from rnnx.install import install_command
 from rnnx.nn.model import Model
 from rnnx.data.tables import build_table
 from rnnx.training.dask_parallel import WorkersLost
@@ -51,7 +49,7 @@ MAX_FORECAST_STEPS = 1_000_000
 # the best; batch_loss and val_mse are every epoch's (docs/training.md, "The run folder")
 TRAIN_MSE_EVERY = 10
 
-__all__ = ["AppError", "forecast", "predict", "resume", "save_from_torch", "train"]
+__all__ = ["AppError", "forecast", "predict", "resume", "train"]
 
 
 # -- the command line (rnnx.cli.tasks.REGISTRY) -------------------------------------------------------
@@ -90,24 +88,21 @@ def start_run(args: argparse.Namespace) -> int:
 
 
 def resume_run(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a series run: :func:`resume` with its own settings
-    (``--epochs`` extends it; ``--dask-*``: where it trains now)."""
-    from rnnx.cli.settings import DASK
-
-    m = resume(args.resume, quiet=args.quiet, epochs=args.epochs, allow_changed_data=args.allow_changed_data,
-               dask={k: getattr(args, k) for k in DASK})
-    if m.get("finished"):
-        print(run.finished_line(args.resume, m["epochs"], m["stopped"], m["best_epoch"]))
-        return 0
-    return _summary(m)
+    """``rnnx train --resume DIR`` of a series run: :func:`rnnx.cli.run.resume_run` (:func:`resumed`)."""
+    return run.resume_run(args, sys.modules[__name__])
 
 
 def _summary(m: dict) -> int:
-    print(f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
-          f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
-          f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
-          f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {m['out']}")
+    print(summary(m, m["out"]))
     return 0
+
+
+def summary(m: dict, out: str) -> str:
+    """The line ``rnnx train`` prints when a series run ends (``m``: its metrics)."""
+    return (f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
+            f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
+            f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
+            f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {out}")
 
 
 # -- what a run is built from ------------------------------------------------------------------
@@ -335,34 +330,38 @@ def train(s: TrainSettings, *, out: str | None = None, quiet: bool = True, overw
 
 def resume(folder: str, *, quiet: bool = True, epochs: int | None = None, allow_changed_data: bool = False,
            dask: dict | None = None) -> dict:
-    """``rnnx train --resume``: continue the run in ``folder`` with its own settings;
-    ``epochs`` extends it (also a finished one; without it a finished run is reported,
-    ``{"finished": True, ...}``, and nothing written).  ``dask``: the ``--dask-*`` given, where
-    it trains (never the file's: :func:`rnnx.cli.settings.placement`)."""
+    """``rnnx train --resume``: continue the run in ``folder`` with its own settings
+    (:func:`rnnx.cli.run.resume`); ``epochs`` extends it (also a finished one; without it a
+    finished run is reported, ``{"finished": LINE, ...}``, and nothing written).  ``dask``: the
+    ``--dask-*`` given, where it trains (never the file's: :func:`rnnx.cli.settings.placement`)."""
+    from rnnx.cli.settings import DASK
+
+    args = argparse.Namespace(resume=folder, quiet=quiet, epochs=epochs, allow_changed_data=allow_changed_data,
+                              **{k: (dask or {}).get(k) for k in DASK})
+    got = run.resume(args, sys.modules[__name__])
+    return {"finished": got, "out": folder} if isinstance(got, str) else got
+
+
+def resumed(folder: str, args: argparse.Namespace, lock: Lock) -> dict | str:
+    """A series run's part of :func:`rnnx.cli.run.resume`: its checkpoint read (its record, its
+    own settings; ``--dask-*``: where it trains now), ``--epochs`` extending it (early stopping
+    then counts its patience from the epoch it was at), trained on in the locked folder."""
     from rnnx.cli import settings
 
-    dask = {k: (dask or {}).get(k) for k in settings.DASK}
-    if not os.path.isdir(folder):
-        raise AppError(f"--resume: {folder!r} is not a folder holding a run")
-    if not os.path.lexists(os.path.join(folder, CHECKPOINT)):  # anything else there: the reader names what it is
-        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (not a run folder, or a run killed before its "
-                       "first checkpoint: start it again with --out)")
+    dask, epochs = {k: getattr(args, k, None) for k in settings.DASK}, args.epochs
     table.check({"epochs": epochs}, TASK)
-    with Lock(folder, option="--resume") as lock:
-        meta, groups, s = _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
-        placed, note = settings.placement(meta.get("settings") or {}, dask)
-        s = dataclasses.replace(s, **placed)
-        settings.check_resumed_dask(s, dask)
-        done = meta.get("finished")
-        if run.extending(folder, meta["epoch"], done, epochs, dask):
-            run.continue_run(folder, lock)
-            return {"finished": True, "out": folder, "epochs": meta["epoch"], "stopped": done,
-                    "best_epoch": meta["best_epoch"]}
-        if epochs is not None:
-            if epochs > s.epochs or done:  # early stopping counts its patience from here
-                meta = {**meta, "patience_from": meta["epoch"]}
-            s = dataclasses.replace(s, epochs=epochs)
-        return _run(s, folder, (meta, groups), quiet, lock=lock, allow_changed_data=allow_changed_data, note=note)
+    meta, groups, s = _read_run_file(folder, CHECKPOINT, "checkpoint", "--resume", "a training checkpoint")
+    placed, note = settings.placement(meta.get("settings") or {}, dask)
+    s = dataclasses.replace(s, **placed)
+    settings.check_resumed_dask(s, dask)
+    done = meta.get("finished")
+    if run.extending(folder, meta["epoch"], done, epochs, dask):
+        return run.finished_line(folder, f"{meta['epoch']} epochs, {done}, best val epoch {meta['best_epoch']}")
+    if epochs is not None:
+        if epochs > s.epochs or done:  # early stopping counts its patience from here
+            meta = {**meta, "patience_from": meta["epoch"]}
+        s = dataclasses.replace(s, epochs=epochs)
+    return _run(s, folder, (meta, groups), args.quiet, lock=lock, allow_changed_data=args.allow_changed_data, note=note)
 
 
 def _run(s: TrainSettings, out: str, resumed: tuple[dict, dict] | None, quiet: bool, *, overwrite: bool = False,
@@ -876,43 +875,3 @@ def _csv_row(fields: list[str]) -> str:
     buf = io.StringIO()
     _csv.writer(buf, lineterminator="").writerow(fields)
     return buf.getvalue()
-
-
-# -- save ------------------------------------------------------------------------------------------------
-def save_from_torch(path: str, out: str, *, nonlinearity: str = "tanh", overwrite: bool = False):
-    """``rnnx save``: the torch.save()d module or state dict at ``path`` as an rnnx .npz at
-    ``out`` (an existing ``out`` only with ``overwrite``, keeping its permissions); returns
-    the layer."""
-    from rnnx.interop import from_torch
-
-    try:
-        import torch
-    except ImportError:
-        raise AppError(f"save: --from-torch needs torch; install it with: {install_command('torch')}") from None
-    from rnnx.io.inputs import NotARegularFile, open_regular
-
-    try:
-        f = open_regular(path)  # a FIFO or a device: refused before a byte is read
-    except FileNotFoundError:
-        raise AppError(f"--from-torch: {path!r} does not exist") from None
-    except NotARegularFile as e:
-        raise AppError(f"--from-torch: {path!r} {e.strerror}") from None
-    except OSError as e:
-        raise AppError(f"--from-torch: cannot read {path!r} ({e.strerror or e})") from None
-    try:
-        with f:
-            obj = torch.load(f, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise AppError(f"--from-torch: {path!r} is not a loadable torch file ({type(e).__name__}: {e})") from None
-    if os.path.isdir(out):
-        raise AppError(f"--out: {out!r} is a folder, expected a file name")
-    owner = runfolder.protected(out)
-    if owner is not None:
-        raise AppError(f"--out: {out!r} is a file of the run in {owner!r}; choose another name (nothing was changed)")
-    if os.path.lexists(out) and not overwrite:
-        raise AppError(f"--out: {out!r} exists; pass --overwrite to replace it (nothing was changed)")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise AppError(f"--out: the folder {os.path.dirname(os.path.abspath(out))!r} does not exist")
-    layer, params = from_torch(obj, nonlinearity=nonlinearity)
-    rnnx.save(out, layer, params, overwrite=overwrite)
-    return layer

@@ -78,22 +78,30 @@ def _settings(args: argparse.Namespace) -> dict:
     return s
 
 
-def _bundled_source(name: str, text: str) -> dict:
-    return {"name": name, "path": None, "bytes": None, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
-
-
-def _load(text_arg: str) -> tuple[str, str, dict]:
+def _load(text_arg: str | None, stored: dict | None = None, *, allow_changed: bool = False) -> tuple[str, str, dict]:
     """``(name, text, source)`` of ``--text``: a file (source: its name, absolute path, size
-    and the SHA-256 of its bytes), or ``bundled`` (the SHA-256 of the text's UTF-8)."""
+    and the SHA-256 of its bytes), or ``bundled`` (None: the SHA-256 of the text's UTF-8).
+    ``stored``: a resumed run's text record; its file must be unchanged (its bytes hashed
+    before any is decoded) unless ``allow_changed``, and the bundled text the one it trained on."""
+    from rnnx import data
     from rnnx import text as T
 
-    if text_arg == "bundled":
+    want = None if stored is None or allow_changed else stored.get("sha256")
+    if text_arg in ("bundled", None):
         name, text = T.bundled_text()
-        return name, text, _bundled_source(name, text)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if stored is not None and not allow_changed and digest != stored.get("sha256"):
+            raise AppError(f"--resume: the bundled text ({name}) of this Python differs from the one the run began "
+                           "on (another CPython version?); resume on it as it is with --allow-changed-data")
+        return name, text, {"name": name, "path": None, "bytes": None, "sha256": digest}
     path = os.path.abspath(text_arg)
-    text, digest = T.read_text_digest(text_arg)
+    try:
+        text, digest = T.read_text_digest(text_arg, sha256=want)
+    except data.DataChanged as e:
+        raise AppError(f"--resume: {e}; {run.CHANGED}") from None
     return os.path.splitext(os.path.basename(text_arg))[0] or "text", text, \
-        {"name": os.path.basename(text_arg), "path": path, "bytes": os.path.getsize(path), "sha256": digest}
+        {"name": os.path.basename(text_arg) if stored is None else stored.get("name"), "path": path,
+         "bytes": os.path.getsize(path), "sha256": digest}
 
 
 def _split(ids: Any, seq_len: int, streams: int) -> int:
@@ -206,10 +214,11 @@ def _total(s: dict, train_ids: Any) -> int:
     return n_chunks * s["epochs"] if s["max_updates"] is None else min(n_chunks * s["epochs"], s["max_updates"])
 
 
-def _summary(m: dict, s: dict, out: str) -> None:
-    print(f"rnnx train: {m['updates']} updates of {m['chars_per_update']} characters in "
-          f"{m['seconds_training']:.2f} s on {m['target']} {s['dtype']}; bits per character: train "
-          f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
+def summary(m: dict, out: str) -> str:
+    """The line ``rnnx train`` prints when a text run ends (``m``: its metrics)."""
+    return (f"rnnx train: {m['updates']} updates of {m['chars_per_update']} characters in "
+            f"{m['seconds_training']:.2f} s on {m['target']} {m['settings']['dtype']}; bits per character: train "
+            f"{m['train_bpc']:.3f}, validation {m['val_bpc']:.3f} (vocabulary {m['vocabulary_size']}); wrote {out}")
 
 
 def start_run(args: argparse.Namespace) -> int:
@@ -235,7 +244,7 @@ def start_run(args: argparse.Namespace) -> int:
         model = run.model_of({**s, "model_options": options}, vocab.size, vocab.size, objective="many-to-many")
         m = run.new_run(out, overwrite=args.overwrite, work=lambda o: _train_in(o, s, name, text, source, target, t_start,
                                                                     model=model, vocab=vocab, quiet=args.quiet))
-    _summary(m, s, out)
+    print(summary(m, out))
     return 0
 
 
@@ -264,15 +273,11 @@ def holds_run(folder: str) -> bool:
 
 def _stored_run(folder: str) -> tuple[Any, dict, dict]:
     """``(TextState on NumPy, meta, run record)`` of the folder's checkpoint; one AppError line
-    for a missing, damaged or foreign one."""
+    for a damaged or foreign one."""
     from rnnx import text as T
     from rnnx.io import checkpoint
 
     path = os.path.join(folder, CHECKPOINT)
-    if not os.path.lexists(path):  # anything else there: the reader names what it is
-        raise AppError(f"--resume: {folder!r} holds no {CHECKPOINT} (a text run stopped before its first "
-                       "checkpoint, or written by an rnnx whose text runs had none): start it again with --text "
-                       f"FILE --out {folder} --overwrite")
     try:
         st, meta = T.load_state(path, nofollow=True)  # a run's file: never through a link
     except checkpoint.CheckpointError as e:
@@ -282,36 +287,11 @@ def _stored_run(folder: str) -> tuple[Any, dict, dict]:
     rec = meta.get("run")
     want = {"kind", "name", "settings", "text", "vocabulary", "first", "finished"}
     if not isinstance(rec, dict) or set(rec) != want or rec["kind"] != "rnnx-text-run" \
-            or not isinstance(rec["settings"], dict) or set(rec["settings"]) != set(_settings_keys()):
+            or not isinstance(rec["settings"], dict) \
+            or set(rec["settings"]) != {*DEFAULTS, "max_updates", "sample_every", "device"}:
         raise AppError(f"--resume: {path!r} holds no record of an rnnx train --text run (a checkpoint of "
                        "rnnx.text.fit_text? continue it with fit_text(..., resume=PATH))", code=1)
     return st, meta, rec
-
-
-def _settings_keys() -> tuple[str, ...]:
-    return (*DEFAULTS, "max_updates", "sample_every", "device")
-
-
-def _reload_text(rec: dict, allow_changed: bool) -> tuple[str, dict]:
-    """The run's text, read again: a file must be unchanged (its bytes hashed before any is
-    decoded) unless ``allow_changed``; the bundled text must be the one it trained on."""
-    from rnnx import data
-    from rnnx import text as T
-
-    src = rec["text"]
-    if src.get("path") is None:
-        name, text = T.bundled_text()
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        if digest != src.get("sha256") and not allow_changed:
-            raise AppError(f"--resume: the bundled text ({name}) of this Python differs from the one the run began "
-                           "on (another CPython version?); resume on it as it is with --allow-changed-data")
-        return text, {**_bundled_source(name, text)}
-    try:
-        text, digest = T.read_text_digest(src["path"], sha256=None if allow_changed else src.get("sha256"))
-    except data.DataChanged as e:
-        raise AppError(f"--resume: {e}; {run.CHANGED}") from None
-    return text, {"name": src.get("name"), "path": src["path"], "bytes": os.path.getsize(src["path"]),
-                  "sha256": digest}
 
 
 def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
@@ -330,55 +310,52 @@ def _check_memory(s: dict, rec: dict, meta: dict, folder: str) -> None:
 
 
 def resume_run(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a character model's run: continue it with its own
-    settings (``--max-updates``/``--epochs`` extend it, also a finished one); a finished run
-    without them: one line, nothing written."""
+    """``rnnx train --resume DIR`` of a character model's run: :func:`rnnx.cli.run.resume_run` (:func:`resumed`)."""
+    return run.resume_run(args, sys.modules[__name__])
+
+
+def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
+    """A text run's part of :func:`rnnx.cli.run.resume`: continued with its own settings
+    (``--max-updates``/``--epochs`` extend it, also a finished one; a finished run without
+    them: its line, nothing written)."""
     from rnnx import text as T
-    from rnnx.cli import runfolder
     from rnnx.nn.model import Model
 
     t_start = time.perf_counter()
-    folder = args.resume
-    with runfolder.Lock(folder, option="--resume") as lock:
-        st, meta, rec = _stored_run(folder)
-        s = dict(rec["settings"])
-        extend = [(f, k, v) for f, k, v in (("--max-updates", "max_updates", args.max_updates),
-                                            ("--epochs", "epochs", args.epochs)) if v is not None]
-        if rec["finished"] and not extend:
-            run.continue_run(folder, lock)
-            print(f"rnnx train: {folder} is finished ({st.updates} updates); nothing was changed; extend it with "
-                  f"--resume {folder} --max-updates N")
-            return 0
-        s.update({k: v for _, k, v in extend})
-        _check_memory(s, rec, meta, folder)  # the whole run, as a new run is: before the text or the model
-        text, source = _reload_text(rec, args.allow_changed_data)
-        vocab = T.Vocabulary(tuple(rec["vocabulary"]))
-        missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)
-        if missing is not None:
-            raise AppError(f"--resume: the text now holds {missing!r}, a character outside the run's vocabulary of "
-                           f"{vocab.size}; restore the text it trained on (nothing was changed)")
-        run.changed_note(source["path"] or source["name"], rec["text"], source, "update", st.updates + 1)
-        ids = vocab.encode(text)
-        train_ids = ids[:_split(ids, s["seq_len"], s["streams"])]
-        total = _total(s, train_ids)
-        if total < st.updates or (rec["finished"] and total == st.updates):
-            flag = extend[0][0] if extend else "--max-updates"
-            n_chunks = T.stream_chunks(train_ids, seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
-            raise AppError(f"{flag}: the run in {folder!r} has {st.updates} updates and --epochs {s['epochs']} x "
-                           f"{n_chunks} chunks, --max-updates {s['max_updates']} give {total}; expected more to extend "
-                           "it (nothing was changed)")
-        target = run.target_for(s["backend"], s["device"])
-        with target.scope():
-            dtype = s["dtype"]
-            conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
-            parts = tuple(target.from_numpy(a.astype(dtype)) for a in
-                          (st.state if isinstance(st.state, tuple) else (st.state,)))
-            slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
-                     for n, d in st.opt_state["slots"].items()}
-            resumed = replace(st, params=conv, opt_state={"step": st.opt_state["step"], "slots": slots},
-                              carry=parts if len(parts) > 1 else parts[0])
-            run.continue_run(folder, lock)
-            m = _train_in(folder, s, rec["name"], text, source, target, t_start,
-                          model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
-    _summary(m, s, folder)
-    return 0
+    st, meta, rec = _stored_run(folder)
+    s = dict(rec["settings"])
+    extend = [(f, k, v) for f, k, v in (("--max-updates", "max_updates", args.max_updates),
+                                        ("--epochs", "epochs", args.epochs)) if v is not None]
+    if rec["finished"] and not extend:
+        return run.finished_line(folder, f"{st.updates} updates", "--max-updates")
+    s.update({k: v for _, k, v in extend})
+    _check_memory(s, rec, meta, folder)  # the whole run, as a new run is: before the text or the model
+    _, text, source = _load(rec["text"].get("path"), rec["text"], allow_changed=args.allow_changed_data)
+    vocab = T.Vocabulary(tuple(rec["vocabulary"]))
+    missing = next((c for c in dict.fromkeys(text) if c not in set(vocab.chars)), None)
+    if missing is not None:
+        raise AppError(f"--resume: the text now holds {missing!r}, a character outside the run's vocabulary of "
+                       f"{vocab.size}; restore the text it trained on (nothing was changed)")
+    run.changed_note(source["path"] or source["name"], rec["text"], source, "update", st.updates + 1)
+    ids = vocab.encode(text)
+    train_ids = ids[:_split(ids, s["seq_len"], s["streams"])]
+    total = _total(s, train_ids)
+    if total < st.updates or (rec["finished"] and total == st.updates):
+        flag = extend[0][0] if extend else "--max-updates"
+        n_chunks = T.stream_chunks(train_ids, seq_len=s["seq_len"], streams=s["streams"])[0].shape[0]
+        raise AppError(f"{flag}: the run in {folder!r} has {st.updates} updates and --epochs {s['epochs']} x "
+                       f"{n_chunks} chunks, --max-updates {s['max_updates']} give {total}; expected more to extend "
+                       "it (nothing was changed)")
+    target = run.target_for(s["backend"], s["device"])
+    with target.scope():
+        dtype = s["dtype"]
+        conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
+        parts = tuple(target.from_numpy(a.astype(dtype)) for a in
+                      (st.state if isinstance(st.state, tuple) else (st.state,)))
+        slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
+                 for n, d in st.opt_state["slots"].items()}
+        resumed = replace(st, params=conv, opt_state={"step": st.opt_state["step"], "slots": slots},
+                          carry=parts if len(parts) > 1 else parts[0])
+        run.continue_run(folder, lock)
+        return _train_in(folder, s, rec["name"], text, source, target, t_start,
+                         model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
