@@ -351,15 +351,13 @@ def _rows(pending: list, n_chunks: int) -> list[dict]:
             for (u, _), v in zip(pending, values)]
 
 
-def _check_fit_text(epochs: Any, max_updates: Any, clip_value: Any, log_every: Any, seed: Any,
-                    on_update: Any, should_stop: Any, checkpoint: Any, checkpoint_every: Any) -> None:
+def _check_fit_text(epochs: Any, max_updates: Any, log_every: Any, seed: Any, on_update: Any, should_stop: Any,
+                    checkpoint: Any, checkpoint_every: Any) -> None:
+    """fit_text's own checks (``clip_value``: :func:`rnnx.training.engine.check_options`)."""
     _positive_int("epochs", epochs)
     _positive_int("max_updates", max_updates, none_ok=True)
     _positive_int("log_every", log_every)
     _positive_int("checkpoint_every", checkpoint_every)
-    if clip_value is not None and (isinstance(clip_value, bool) or not isinstance(clip_value, (int, float))
-                                   or not math.isfinite(clip_value) or clip_value <= 0):
-        raise ValueError(f"clip_value: expected a finite number > 0 or None, got {clip_value!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
     if on_update is not None and not callable(on_update):
@@ -452,60 +450,55 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
              log_every: int = 1, on_update: Any = None, should_stop: Any = None, checkpoint: Any = None,
              checkpoint_every: int = 100, resume: Any = None) -> tuple[dict, list[dict]]:
     r"""Train a character model on integer ``ids`` (len N, values in [0, V)) as min-char-rnn
-    does, with ``streams`` = B parallel streams (char-rnn's batches).
+    does, with ``streams`` = B parallel streams (char-rnn's batches): :func:`rnnx.fit` of a
+    :class:`~rnnx.training.sources.Stream` of the :func:`stream_chunks` of the text.
 
-    The text is cut into B contiguous streams (:func:`stream_chunks`); update n reads chunk
-    n of every stream, one-hot (seq_len, B, V) made on the params' backend and device
-    (never the whole text one-hot), runs ``model`` (many-to-many, input and output size V)
-    from the state the previous chunk ended in (a constant: no gradient flows into it; zeros
-    at each epoch's start), takes :func:`summed_cross_entropy` against the next characters,
-    its explicit BPTT gradient, and :func:`rnnx.training.strategies.make_apply`'s clip (``clip_value``,
-    elementwise, as min-char-rnn's ``np.clip(d, -5, 5)``) and optimizer step (default
-    ``Adagrad(lr=0.1, eps=1e-8)``; a name or an :mod:`rnnx.optim` object).  On a backend with
-    ``jax.jit`` the update is one compiled program.
+    Update n reads chunk n of every stream, one-hot (seq_len, B, V) made on the params' backend
+    and device (never the whole text one-hot), runs ``model`` (many-to-many, input and output
+    size V) from the state the previous chunk ended in (a constant: no gradient flows into it;
+    zeros at each epoch's start), takes :func:`summed_cross_entropy` against the next
+    characters, its explicit BPTT gradient, the clip (``clip_value``, elementwise, as
+    min-char-rnn's ``np.clip(d, -5, 5)``) and the optimizer step (default
+    ``Adagrad(lr=0.1, eps=1e-8)``; a name or an :mod:`rnnx.optim` object): one compiled program
+    where the backend has ``jax.jit``.  ``params``: the starting parameters, or None for
+    ``model.init_params`` (NumPy float64, ``seed``); ``epochs``, ``max_updates``, ``seed`` (the
+    dropout masks of update n too), ``should_stop`` and ``checkpoint_every`` (in updates) are
+    :func:`rnnx.fit`'s.
 
-    ``epochs`` passes over the text, at most ``max_updates`` updates in all.  ``params``:
-    the starting parameters, or None for ``model.init_params`` (NumPy float64, ``seed``);
-    ``seed`` also draws the dropout masks of update n (``f"{seed}:dropout:{n}"``).
-
-    History: one row per ``log_every`` updates, ``{"update", "epoch", "loss", "bpc"}``: the
-    mean loss per character of those updates in nats and in bits (= nats / ln 2); a run
-    that ends between rows ends with a row of its last updates.  Losses stay on the device
-    and are read ``256`` rows at a time; ``on_update(update, params, loss)`` is called after
-    every update with the update's 0-d loss array (nats per character; reading it,
-    ``float(loss)``, is a host read) and stops training by returning True.  A NaN/Inf loss
+    History: one row per ``log_every`` updates, ``{"update", "epoch", "loss", "bpc"}``: the mean
+    loss per character of those updates in nats and in bits (= nats / ln 2), read from the
+    device 256 rows at a time; a run that ends between rows ends with a row of its last updates.
+    ``on_update(update, params, loss)`` is called after every update with its 0-d loss
+    (``float(loss)`` is a host read) and stops training by returning True.  A NaN/Inf loss
     raises :class:`rnnx.training.state.NonFiniteLoss`.  Returns ``(params, history)``.
 
-    Stopping and continuing (the whole state is a :class:`TextState`):
+    The whole state is a :class:`TextState`.  A stop (``should_stop`` True) keeps the last complete
+    update: the checkpoint (if any) is written, then :class:`Stopped` raised with it.
+    ``checkpoint``: a path (:func:`rnnx.training.state.save_state`, atomically) or a function
+    ``checkpoint(state, settings)``, every ``checkpoint_every`` updates, on a stop and at the end
+    (each write reads the pending losses).  ``resume``: a :class:`TextState` or a checkpoint path
+    (``params`` None; a path's arrays go to the backend and device of ``ids`` when those are a
+    device array such as JAX's, else NumPy), whose settings (seq_len, streams, optimizer, clip,
+    seed, log_every, dtype and the ids' SHA-256) must be this call's; ``epochs`` and
+    ``max_updates`` may grow.  A run stopped after update k and continued gives the params and
+    history of an uninterrupted run bit for bit (NumPy; JAX: the same compiled program)."""
 
-    - ``should_stop``: a plain function, called (no array read) before every update; when it
-      returns True, training stops after the last complete update: the checkpoint (if any)
-      is written with that state, then :class:`Stopped` is raised carrying it.
-    - ``checkpoint``: a path, written (:func:`rnnx.training.state.save_state`, atomically) after every
-      ``checkpoint_every`` updates, on a stop and at the end; or a function
-      ``checkpoint(state, settings)`` called at those points with the :class:`TextState` and
-      the settings the file stores (it writes what it likes).  Each write reads
-      the pending losses from the device (one host read).
-    - ``resume``: a :class:`TextState` or a checkpoint path to continue from (``params``
-      must then be None); a path's settings (seq_len, streams, optimizer, clip, seed,
-      log_every, dtype and the ids' SHA-256) must be this call's.  ``epochs`` and
-      ``max_updates`` may differ (to extend a run); resuming past this call's end is a
-      ValueError.  A run stopped after update k and continued gives the params and history
-      of an uninterrupted run bit for bit (NumPy; JAX: the same compiled program)."""
-
+    import array_api_compat as compat
     import numpy as np
 
     from rnnx.training import engine
     from rnnx.training import state as S
     from rnnx.training.sources import Stream
 
-    _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update, should_stop, checkpoint,
-                    checkpoint_every)
+    _check_fit_text(epochs, max_updates, log_every, seed, on_update, should_stop, checkpoint, checkpoint_every)
+    engine.check_options(clip_value=clip_value)  # rnnx.fit's check, before the settings record reads it
     if resume is not None and params is not None:
         raise ValueError("params: a resumed run continues from its state's params; give one of params, resume")
     stored = None
-    if isinstance(resume, str):
-        resume, meta = load_state(resume, model)  # NumPy, in the stored dtype
+    if isinstance(resume, str):  # on the ids' backend and device (a device array), else NumPy; the stored dtype
+        on = compat.is_array_api_obj(ids) and not isinstance(ids, np.ndarray)
+        resume, meta = load_state(resume, model, **({"xp": compat.array_namespace(ids), "device": compat.device(ids)}
+                                                     if on else {}))
         stored = meta["settings"]
     if resume is not None and not isinstance(resume, TextState):
         raise TypeError(f"resume: expected a TextState (a Stopped's .state, load_state) or a checkpoint path, got "

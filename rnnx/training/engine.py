@@ -66,7 +66,7 @@ from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, comp
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
 
-__all__ = ["fit", "evaluate", "predict", "zero_state", "PARTIAL"]
+__all__ = ["fit", "evaluate", "predict", "zero_state", "check_options", "PARTIAL"]
 
 #: The key of the history row that a state stopped by ``max_updates`` inside an epoch ends
 #: with (that epoch's batches so far; with ``partial_updates``, ``partial_loss_sum`` and
@@ -208,13 +208,25 @@ def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
     return names
 
 
-def _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights,
-              verbose, seed, model, lengths) -> None:
-    _positive_int("batch_size", batch_size)
+def check_options(*, epochs: Any = None, max_updates: Any = None, checkpoint_every: Any = None, should_stop: Any = None,
+                  clip_value: Any = None, clip_norm: Any = None, seed: Any = 0) -> None:
+    """The checks of :func:`fit`'s options that every source (arrays, a Stream) takes: a bad one
+    is one line naming it (ValueError, TypeError for a non-callable or a seed not an int)."""
+    for name, v in (("epochs", epochs), ("max_updates", max_updates), ("checkpoint_every", checkpoint_every)):
+        if v is not None:
+            _positive_int(name, v)
+    if should_stop is not None and not callable(should_stop):
+        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
     for name, v in (("clip_value", clip_value), ("clip_norm", clip_norm)):
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                   and v > 0):
             raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+
+
+def _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths) -> None:
+    _positive_int("batch_size", batch_size)
     if early_stopping is not None:
         _positive_int("early_stopping", early_stopping)
     elif restore_best_weights is not None:
@@ -222,8 +234,6 @@ def _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_
                          "without it the last epoch's parameters are returned")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if tbptt is not None:
         if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
                 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
@@ -393,11 +403,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     is a loss that diverged from finite inputs.
     """
     _check_model(model)
-    for name, v in (("epochs", epochs), ("max_updates", max_updates), ("checkpoint_every", checkpoint_every)):
-        if v is not None:
-            _positive_int(name, v)
-    if should_stop is not None and not callable(should_stop):
-        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
+    check_options(epochs=epochs, max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
+                  clip_value=clip_value, clip_norm=clip_norm, seed=seed)
     if isinstance(x, Stream):  # what only array data has is refused, never silently ignored
         given = locals()
         name = next((k for k in _ARRAY_ONLY if given[k] is not None and (given[k] or k not in ("verbose",
@@ -415,8 +422,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
     loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
-    _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
-              seed, model, lengths)
+    _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths)
     _positive_int("progress_every", progress_every)
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
     unknown = [k for k in freeze if k not in model.param_shapes()]
