@@ -26,12 +26,10 @@ __all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextHis
 _FLUSH_EVERY = 256
 
 
-def _positive_int(name: str, v: Any, *, none_ok: bool = False) -> None:
-    """``name``: a positive int (or None when ``none_ok``), else one ValueError line."""
-    if none_ok and v is None:
-        return
+def _positive_int(name: str, v: Any) -> None:
+    """``name``: a positive int, else one ValueError line."""
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name}: expected a positive int{' or None' if none_ok else ''}, got {v!r}")
+        raise ValueError(f"{name}: expected a positive int, got {v!r}")
 
 
 def _check_char_model(model: Any) -> int:
@@ -102,20 +100,15 @@ def _rows(pending: list, n_chunks: int) -> list[dict]:
             for (u, _), v in zip(pending, values)]
 
 
-def _check_fit_text(epochs: Any, max_updates: Any, log_every: Any, seed: Any, on_update: Any, should_stop: Any,
-                    checkpoint: Any, checkpoint_every: Any) -> None:
-    """fit_text's own checks (``clip_value``: :func:`rnnx.training.engine.check_options`)."""
+def _check_fit_text(epochs: Any, log_every: Any, seed: Any, on_update: Any, checkpoint: Any) -> None:
+    """fit_text's own checks (those it shares with rnnx.fit: :func:`rnnx.training.engine.check_options`)."""
     _positive_int("epochs", epochs)
-    _positive_int("max_updates", max_updates, none_ok=True)
     _positive_int("log_every", log_every)
-    _positive_int("checkpoint_every", checkpoint_every)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
     if on_update is not None and not callable(on_update):
         raise TypeError(f"on_update: expected a function (update, params, loss) or None, got "
                         f"{type(on_update).__name__}")
-    if should_stop is not None and not callable(should_stop):
-        raise TypeError(f"should_stop: expected a function () -> bool or None, got {type(should_stop).__name__}")
     if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
         raise TypeError(f"checkpoint: expected a file path, a function (state, settings) or None, got "
                         f"{type(checkpoint).__name__}")
@@ -240,8 +233,9 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     from rnnx.training import state as S
     from rnnx.training.sources import Stream
 
-    _check_fit_text(epochs, max_updates, log_every, seed, on_update, should_stop, checkpoint, checkpoint_every)
-    engine.check_options(clip_value=clip_value)  # rnnx.fit's check, before the settings record reads it
+    _check_fit_text(epochs, log_every, seed, on_update, checkpoint)
+    engine.check_options(max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
+                         clip_value=clip_value)  # rnnx.fit's checks, before anything reads them
     if resume is not None and params is not None:
         raise ValueError("params: a resumed run continues from its state's params; give one of params, resume")
     stored = None

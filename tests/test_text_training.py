@@ -300,9 +300,9 @@ def test_resume_refuses_what_does_not_continue_the_run(tmp_path):
         ({"streams": 2, "resume": st}, ValueError, "resume: the carried state has shapes ((1, 1, 12),), expected "
                                                    "((1, 2, 12),) (streams=2)"),
         ({"resume": 3}, TypeError, "resume: expected a TextState"),
-        ({"should_stop": 1}, TypeError, "should_stop: expected a function"),
+        ({"should_stop": 1}, TypeError, "should_stop: expected a callable returning True to stop, got int"),
         ({"checkpoint": 1}, TypeError, "checkpoint: expected a file path, a function (state, settings) or None"),
-        ({"checkpoint_every": 0}, ValueError, "checkpoint_every: expected a positive int, got 0"),
+        ({"checkpoint_every": 0}, ValueError, "checkpoint_every: expected a positive integer, got 0"),
     ]:
         kw = {"seq_len": 10, "resume": ck, **kwargs}
         with pytest.raises(exc) as e:
@@ -321,7 +321,7 @@ _V = T.Vocabulary.from_text(TEXT).size
     ({"seq_len": 2000}, None, DataError, "text: 804 characters, expected at least seq_len + 1 = 2001"),
     ({"streams": 100, "seq_len": 10}, None, DataError, "text: 804 characters make 100 streams of 8, expected"),
     ({"epochs": 0}, None, ValueError, "epochs: expected a positive int"),
-    ({"max_updates": 0}, None, ValueError, "max_updates: expected a positive int or None"),
+    ({"max_updates": 0}, None, ValueError, "max_updates: expected a positive integer, got 0"),
     ({"clip_value": -1.0}, None, ValueError, "clip_value: expected a finite number > 0, got -1.0"),
     ({"clip_value": "5"}, None, ValueError, "clip_value: expected a finite number > 0, got '5'"),
     ({"log_every": 0}, None, ValueError, "log_every: expected a positive int"),

@@ -227,12 +227,10 @@ def sample(model: Any, params: dict, vocab: Vocabulary, *, prime: str, length: i
     return "".join(vocab.chars[k] for k in out)
 
 
-def _positive_int(name: str, v: Any, *, none_ok: bool = False) -> None:
-    """``name``: a positive int (or None when ``none_ok``), else one ValueError line."""
-    if none_ok and v is None:
-        return
+def _positive_int(name: str, v: Any) -> None:
+    """``name``: a positive int, else one ValueError line."""
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name}: expected a positive int{' or None' if none_ok else ''}, got {v!r}")
+        raise ValueError(f"{name}: expected a positive int, got {v!r}")
 
 
 def host_ids(ids: Any, vocab_size: int) -> Any:

@@ -25,14 +25,7 @@ the progress bar), so NumPy and torch never sync per update either.
 
 The shuffle of epoch e is drawn from ``random.Random(f"{seed}:{e}")`` and the dropout seed
 of update n from ``f"{seed}:dropout:{n}"``: a run resumed from a :class:`FitState` repeats
-exactly what an uninterrupted one does.
-
-``should_stop`` (a callable, asked before every batch, or every K-batch program on JAX: a
-plain Python call, no array read)
-ends a run early and cleanly: when it returns True, the epoch in progress is undone (its
-updates discarded) and :class:`Stopped` raised with the :class:`FitState` of the last
-complete epoch, already written to ``checkpoint`` when one was given; resuming from it
-repeats the uninterrupted run bit for bit.
+exactly what an uninterrupted one does (``should_stop``, ``max_updates``: :func:`fit`).
 """
 
 from __future__ import annotations
@@ -345,12 +338,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       time); 1 one program per update.  Results are the same bits either way; the progress
       bar and ``should_stop`` are consulted between programs.  An int > 1 on a backend that
       runs each update eagerly (NumPy, torch, array-api-strict) is refused.
-    - ``should_stop()``: asked before every batch (every program, see above); True raises :class:`Stopped` with the
-      state of the last complete epoch (the one in progress undone; a state resumed inside
-      an epoch: back to that point), which ``checkpoint``
-      then holds (written now if ``checkpoint_every`` skipped that epoch).  A state that
-      had stopped early (``early_stopping``) resumes to no further epoch, as the
-      uninterrupted run would.
+    - ``should_stop()``: a plain call (no array read) before every batch (every program, see
+      above); True raises :class:`Stopped` with the state of the last complete epoch (the one
+      in progress undone, its updates discarded; a state resumed inside an epoch: back to that
+      point), which ``checkpoint`` then holds (written now if ``checkpoint_every`` skipped that
+      epoch); resuming from it repeats the uninterrupted run bit for bit.  A state that had
+      stopped early (``early_stopping``) resumes to no further epoch, as the uninterrupted run would.
     - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
       the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
     - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"quantile"``, ``"cross-entropy"``
