@@ -92,7 +92,13 @@ def _loop(st: FitState, view: C.Run, own: list, cbs: list, *, unit: str, epochs:
     state), where ``should_stop()`` is asked (True: ``raise stop(kept)``); an "update" source
     calls ``updated(loss)`` after each update (``on_update_end``; ``save()`` every ``every``).  After
     an "epoch" source's epoch the callbacks' state goes into ``st``, and ``save()`` writes it every
-    ``every`` epochs and at the end."""
+    ``every`` epochs and at the end.  First ``own`` get their stored state back (``load_state_dict``)
+    and every callback's ``on_fit_start`` runs: the run is set up, training starts."""
+    for cb, stored in zip(own, st.callbacks):
+        cb.load_state_dict(stored)
+    for cb in cbs:
+        cb.on_fit_start(view)
+
     def updated(loss: Any) -> None:
         for cb in cbs:
             cb.on_update_end(view, loss)
@@ -532,8 +538,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     progress = _Progress(verbose, epochs, n_batches)
     monitor = monitor or ("val_loss" if val is not None else "loss")
     view = C.Run(st, monitor, home if par is not None else None)
-    for cb, stored in zip(own, st.callbacks):
-        cb.load_state_dict(stored)
 
     def snapshot(state: FitState) -> FitState:
         """``state`` with its arrays on the data's device, the optimizer's step a Python int
@@ -591,13 +595,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             else None
 
     dask = dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
-    try:
-        for cb in cbs:  # the run is set up: training starts now
-            cb.on_fit_start(view)
-    except BaseException:
-        if dask is not None:
-            dask.close()
-        raise
     if rec is not None:
         rec.truncate(st.epoch)
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
@@ -901,8 +898,6 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     st = replace(state, history=list(state.history), epoch=state.updates // n_chunks)
     carry = zeros if st.carry is None else st.carry
     view = C.Run(st, "loss")
-    for cb, stored in zip(own, st.callbacks):
-        cb.load_state_dict(stored)
 
     def kept() -> FitState:
         """The state now (the optimizer's step a Python int), handed to ``checkpoint``."""
@@ -927,8 +922,6 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
             updated(value)
         st.epoch = st.updates // n_chunks
 
-    for cb in cbs:
-        cb.on_fit_start(view)
     _loop(st, view, own, cbs, unit="update", epochs=epochs, limit=total, every=checkpoint_every,
           should_stop=should_stop, epoch=programs, stop=lambda point: Stopped(kept()),
           save=None if checkpoint is None else kept)
