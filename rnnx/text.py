@@ -1,24 +1,18 @@
-r"""Text for a character-level model: reading a text file, its vocabulary, min-char-rnn's
-chunks, one-hot inputs and sampling from a trained :class:`rnnx.Model`.
-
-A text of characters :math:`c_0 \dots c_{n-1}` becomes ids :math:`k_j` = the index of
-:math:`c_j` in the sorted vocabulary; the model reads one-hot :math:`x_t = e_{k_t}` and its
-logits :math:`z_t` (V,) score the next character: :math:`p(c_{t+1} = v) =
-\mathrm{softmax}(z_t / \tau)_v` at temperature :math:`\tau`.  :func:`fit_text` trains such a
-model as min-char-rnn does (chunks of the text, the state carried from chunk to chunk) and
-:func:`evaluate_text` scores it in bits per character.  File errors are one
-:class:`~rnnx.data.DataError` line starting ``text:`` that names the file.  (An I/O module:
-NumPy is imported inside functions; the one-hot and softmax go through the array namespace.)
+r"""Training and scoring a character model (:func:`fit_text`, :func:`evaluate_text`) on the
+ids of a text, as min-char-rnn does: chunks of the text, the state carried from chunk to
+chunk, scored in bits per character.  The host-side text (file reading, the vocabulary, the
+ids, the chunks, one-hot and sampling) is :mod:`rnnx.data.text`; its public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from rnnx.data import DataChanged, DataError, check_sha256, decode, read_bytes
+from rnnx.data.text import (MAX_TEXT_BYTES, MAX_VOCABULARY, Vocabulary, bundled_text, chunks, host_ids, ids_record,
+                            one_hot, read_text, read_text_digest, sample, stream_chunks)
 from rnnx.training.callbacks import Callback, LambdaCallback
 from rnnx.training.state import FitState
 
@@ -26,221 +20,16 @@ __all__ = ["MAX_TEXT_BYTES", "MAX_VOCABULARY", "STATE_KIND", "Stopped", "TextHis
            "evaluate_text", "fit_text", "load_state", "one_hot", "read_text", "read_text_digest", "sample",
            "stream_chunks", "summed_cross_entropy"]
 
-#: The largest text file :func:`read_text` reads (bytes); a larger one is refused unread.
-MAX_TEXT_BYTES = 64 * 2**20
-#: The most distinct characters a text :func:`read_text` reads may hold: a character model
-#: reads them one-hot and scores every one at every step (its input and output layers grow
-#: with them), so a text of more (1.1 million: every Unicode character) is refused.
-MAX_VOCABULARY = 2**16
-
-
-def read_text(path: str) -> str:
-    """The text of a UTF-8 file (a leading BOM skipped) of at most :data:`MAX_TEXT_BYTES`,
-    read by :mod:`rnnx.data`'s file reader (the one the CSV files go through); a missing,
-    empty, too big, UTF-16 or non-UTF-8 file (the byte, its offset and line named), one
-    holding a NUL byte or more than :data:`MAX_VOCABULARY` distinct characters is one
-    DataError ``text: '<path>' ...``."""
-    return read_text_digest(path)[0]
-
-
-def read_text_digest(path: str, *, sha256: str | None = None) -> tuple[str, str]:
-    """:func:`read_text`'s text and the SHA-256 (hex) of the file's bytes, read once; with
-    ``sha256`` given and different, :class:`rnnx.data.DataChanged` is raised before any
-    byte is decoded (its message holds nothing of the file)."""
-    import hashlib
-
-    expected = check_sha256(sha256)
-    raw = read_bytes(path, "text", limit=MAX_TEXT_BYTES, limit_name="MAX_TEXT_BYTES")
-    digest = hashlib.sha256(raw).hexdigest()
-    if expected is not None and digest != expected:
-        raise DataChanged(f"text: {path!r} changed since the run began "
-                          f"(sha256 {digest[:12]}... now, {expected[:12]}... recorded)")
-    text = decode(path, raw, "text")
-    if not text:
-        raise DataError(f"text: {path!r} is empty; expected some text")
-    distinct = len(set(text))
-    if distinct > MAX_VOCABULARY:
-        raise DataError(f"text: {path!r} has {distinct} distinct characters (the vocabulary of a character model, "
-                        f"read one-hot and scored at every step); expected at most {MAX_VOCABULARY} (MAX_VOCABULARY)")
-    return text, digest
-
-
-def bundled_text() -> tuple[str, str]:
-    """``(name, text)`` of a text every CPython ships: the pydoc topics (the language
-    reference's sections, ``pydoc_data.topics.topics``) joined in sorted key order: about
-    465,000 characters (103 distinct) of English prose and code on CPython 3.11."""
-    from pydoc_data.topics import topics
-
-    return "pydoc_data.topics", "".join(topics[k] for k in sorted(topics))
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The characters of a text, sorted: id ``k`` is ``chars[k]``."""
-
-    chars: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        c = self.chars
-        if not isinstance(c, tuple) or not c or any(not isinstance(s, str) or len(s) != 1 for s in c):
-            raise ValueError(f"chars: expected a non-empty tuple of single characters, got {c!r:.80}")
-        if list(c) != sorted(set(c)):
-            raise ValueError("chars: expected distinct characters in sorted order")
-
-    @classmethod
-    def from_text(cls, text: str) -> Vocabulary:
-        """The sorted distinct characters of ``text`` (non-empty)."""
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"text: expected a non-empty str, got {text!r:.40}")
-        return cls(tuple(sorted(set(text))))
-
-    @property
-    def size(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str, name: str = "text") -> Any:
-        """The ids of ``text`` (len(text),) int64; a character outside the vocabulary is a
-        ValueError starting with ``name`` (the caller's argument)."""
-        import numpy as np
-
-        index = {c: k for k, c in enumerate(self.chars)}
-        missing = next((c for c in text if c not in index), None)
-        if missing is not None:
-            raise ValueError(f"{name}: character {missing!r} is not in the model's vocabulary of "
-                             f"{self.size} characters")
-        return np.array([index[c] for c in text], dtype=np.int64)
-
-    def decode(self, ids: Any) -> str:
-        """The characters of integer ``ids`` (any backend, any shape, read row-major)."""
-        from rnnx.backends import to_numpy
-
-        a = to_numpy(ids).reshape(-1)
-        if a.dtype.kind not in "iu":
-            raise TypeError(f"ids: expected integer ids, got dtype {a.dtype}")
-        bad = (a < 0) | (a >= self.size)
-        if bad.any():
-            raise ValueError(f"ids: {int(a[bad][0])} is outside [0, {self.size}) (the vocabulary)")
-        return "".join(self.chars[k] for k in a.tolist())
-
-    def to_json(self) -> str:
-        """``{"chars": "<the characters in order>"}`` as JSON."""
-        return json.dumps({"chars": "".join(self.chars)})
-
-    @classmethod
-    def from_json(cls, text: str) -> Vocabulary:
-        """The vocabulary :meth:`to_json` wrote; anything else is a ValueError naming ``vocabulary``."""
-        try:
-            d = json.loads(text)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"vocabulary: not JSON ({e})") from None
-        if not isinstance(d, dict) or set(d) != {"chars"} or not isinstance(d["chars"], str):
-            raise ValueError('vocabulary: expected {"chars": "<characters>"}, got ' + f"{text!r:.80}")
-        try:
-            return cls(tuple(d["chars"]))
-        except ValueError as e:
-            raise ValueError(f"vocabulary: {e}") from None
-
-
-def chunks(ids: Any, seq_len: int) -> tuple[Any, Any]:
-    """min-char-rnn's chunks: ``inputs[n] = ids[p : p+L]``, ``targets[n] = ids[p+1 : p+L+1]``
-    for ``p = n L``, n = 0 .. N-1, N = (len(ids) - 1) // L: consecutive, non-overlapping, so
-    the state at the end of chunk n is the state to start chunk n+1 from.  Both (N, L)."""
-    from rnnx.backends import to_numpy
-
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
-        raise ValueError(f"seq_len: expected a positive int, got {seq_len!r}")
-    a = to_numpy(ids).reshape(-1)
-    if len(a) < seq_len + 1:
-        raise DataError(f"text: {len(a)} characters, expected at least seq_len + 1 = {seq_len + 1}")
-    n = (len(a) - 1) // seq_len
-    return a[: n * seq_len].reshape(n, seq_len), a[1 : n * seq_len + 1].reshape(n, seq_len)
-
-
-def one_hot(ids: Any, size: int, *, xp: Any, dtype: Any, device: Any = None) -> Any:
-    """``e[..., v] = 1 if ids[...] == v else 0``: ids (...) -> (..., size) in ``xp``, by
-    comparing ``ids[..., None]`` with ``xp.arange(size)``."""
-    k = xp.asarray(ids, device=device)
-    r = xp.arange(size, dtype=k.dtype, device=device)
-    return xp.astype(xp.expand_dims(k, axis=-1) == r, dtype)
-
-
-def _check_sampling(prime: Any, length: Any, temperature: Any, seed: Any) -> None:
-    """One-line errors for :func:`sample`'s arguments."""
-    if not isinstance(prime, str) or not prime:
-        raise ValueError(f"prime: expected at least one character, got {prime!r:.40}")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ValueError(f"length: expected an int >= 0, got {length!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-            or not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature: expected a finite number > 0, got {temperature!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
-
-
-def _check_model(model: Any, vocab: Vocabulary) -> None:
-    """The model reads and scores the vocabulary's characters at every step."""
-    sizes = (model.layer.input_size, model.output_size)
-    if sizes != (vocab.size, vocab.size) or model.objective != "many-to-many":
-        raise ValueError(f"model: input_size {sizes[0]}, output_size {sizes[1]}, {model.objective}; expected "
-                         f"input and output sizes {vocab.size} (the vocabulary) and many-to-many")
-
-
-def _probabilities(logits: Any, temperature: float, *, xp: Any) -> Any:
-    """``softmax(z / tau)`` of logits (V,), computed as ``exp((z - max z) / tau)`` normalised:
-    no overflow for any tau > 0 (at tau -> 0+ every non-maximal logit gets probability 0)."""
-    e = xp.exp((logits - xp.max(logits)) / temperature)
-    return e / xp.sum(e)
-
-
-def sample(model: Any, params: dict, vocab: Vocabulary, *, prime: str, length: int, temperature: float,
-           seed: int) -> str:
-    """``length`` characters drawn from ``model`` after reading ``prime``: the prime's
-    one-hot (T, 1, V) sets the state, then each step draws the next character from
-    ``softmax(logits / temperature)`` (a NumPy ``default_rng(seed)`` on the host: inverse
-    CDF of one uniform), feeds it back one-hot and carries the state.  The same arguments
-    give the same text; ``temperature`` -> 0+ picks the most likely character.  Arrays are
-    made in the namespace, dtype and device of ``params['weight_hy']``."""
-    import array_api_compat as compat
-    import numpy as np
-
-    from rnnx.backends import to_numpy
-
-    _check_sampling(prime, length, temperature, seed)
-    _check_model(model, vocab)
-    ids = vocab.encode(prime, name="prime")
-    w = params.get("weight_hy") if hasattr(params, "get") else None
-    if w is None:
-        raise ValueError(f"params: expected the model's parameters (a dict with 'weight_hy'), got {type(params).__name__}")
-    xp, device = compat.array_namespace(w), compat.device(w)
-    rng = np.random.default_rng(seed)
-
-    def step(k: Any, state: Any) -> tuple[int, Any]:
-        x = one_hot(xp.asarray([[int(v)] for v in k], device=device), vocab.size, xp=xp, dtype=w.dtype,
-                    device=device)  # (T, 1, V)
-        pred, state = model.predict(params, x, state)
-        cdf = np.cumsum(to_numpy(_probabilities(pred[-1, 0, :], temperature, xp=xp)).astype(np.float64))
-        return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), vocab.size - 1), state
-
-    out: list[int] = []
-    feed, state = ids, None
-    while len(out) < length:
-        k, state = step(feed, state)
-        out.append(k)
-        feed = [k]
-    return "".join(vocab.chars[k] for k in out)
-
 
 # -- training a character model (min-char-rnn's loop) ---------------------------------------------
 #: Loss values kept on the device before one host read turns them into history rows.
 _FLUSH_EVERY = 256
 
 
-def _positive_int(name: str, v: Any, *, none_ok: bool = False) -> None:
-    """``name``: a positive int (or None when ``none_ok``), else one ValueError line."""
-    if none_ok and v is None:
-        return
+def _positive_int(name: str, v: Any) -> None:
+    """``name``: a positive int, else one ValueError line."""
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name}: expected a positive int{' or None' if none_ok else ''}, got {v!r}")
+        raise ValueError(f"{name}: expected a positive int, got {v!r}")
 
 
 def _check_char_model(model: Any) -> int:
@@ -256,46 +45,6 @@ def _check_char_model(model: Any) -> int:
                          f"direction(s), output_activation {model.output_activation!r}; expected input_size = "
                          "output_size (the vocabulary), many-to-many, one direction, output_activation 'none'")
     return v
-
-
-def _host_ids(ids: Any, vocab_size: int) -> Any:
-    """``ids`` as a 1-D NumPy int64 array of values in [0, vocab_size)."""
-    import numpy as np
-
-    from rnnx.backends import to_numpy
-
-    try:
-        a = to_numpy(ids)
-    except (TypeError, ValueError):
-        a = np.asarray(ids)
-    if a.ndim != 1 or a.dtype.kind not in "iu":
-        raise TypeError(f"ids: expected a 1-D array of integer character ids, got shape {tuple(a.shape)} "
-                        f"dtype {a.dtype}")
-    if len(a) and (int(a.min()) < 0 or int(a.max()) >= vocab_size):
-        bad = int(a.min()) if int(a.min()) < 0 else int(a.max())
-        raise ValueError(f"ids: id {bad} is outside [0, {vocab_size}) (the model's input_size, its vocabulary)")
-    return a.astype(np.int64)
-
-
-def stream_chunks(ids: Any, *, seq_len: int, streams: int) -> tuple[Any, Any]:
-    """The text cut into ``streams`` contiguous streams of S = len(ids) // streams ids
-    (the last ``len(ids) % streams`` dropped), each cut by :func:`chunks`: ``inputs[n, :, b]``
-    is chunk n of stream b, ``targets`` the next characters; both (N, seq_len, streams)
-    NumPy int64, N = (S - 1) // seq_len.  Chunk n + 1 of a stream continues chunk n."""
-    import numpy as np
-
-    _positive_int("seq_len", seq_len)
-    _positive_int("streams", streams)
-    a = np.asarray(ids).reshape(-1)
-    if streams == 1:
-        x, y = chunks(a, seq_len)
-        return x[..., None], y[..., None]
-    s = len(a) // streams
-    if s < seq_len + 1:
-        raise DataError(f"text: {len(a)} characters make {streams} streams of {s}, expected at least "
-                        f"seq_len + 1 = {seq_len + 1} characters per stream")
-    parts = [chunks(a[b * s:(b + 1) * s], seq_len) for b in range(streams)]
-    return np.stack([p[0] for p in parts], axis=-1), np.stack([p[1] for p in parts], axis=-1)
 
 
 def summed_cross_entropy(pred: Any, target: Any, *, xp: Any) -> tuple[Any, Any]:
@@ -330,7 +79,7 @@ def _device_chunks(ids: Any, model: Any, params: dict, seq_len: int, streams: in
     if w is None or not compat.is_array_api_obj(w):
         raise ValueError(f"params: expected the model's parameters (a dict with 'weight_hy'), got "
                          f"{type(params).__name__}")
-    x, y = stream_chunks(_host_ids(ids, v), seq_len=seq_len, streams=streams)
+    x, y = stream_chunks(host_ids(ids, v), seq_len=seq_len, streams=streams)
     xp, dev = compat.array_namespace(w), compat.device(w)
     it = index_dtype(xp, dev)
     return xp, dev, xp.asarray(x, dtype=it, device=dev), xp.asarray(y, dtype=it, device=dev)
@@ -351,22 +100,15 @@ def _rows(pending: list, n_chunks: int) -> list[dict]:
             for (u, _), v in zip(pending, values)]
 
 
-def _check_fit_text(epochs: Any, max_updates: Any, clip_value: Any, log_every: Any, seed: Any,
-                    on_update: Any, should_stop: Any, checkpoint: Any, checkpoint_every: Any) -> None:
+def _check_fit_text(epochs: Any, log_every: Any, seed: Any, on_update: Any, checkpoint: Any) -> None:
+    """fit_text's own checks (those it shares with rnnx.fit: :func:`rnnx.training.engine.check_options`)."""
     _positive_int("epochs", epochs)
-    _positive_int("max_updates", max_updates, none_ok=True)
     _positive_int("log_every", log_every)
-    _positive_int("checkpoint_every", checkpoint_every)
-    if clip_value is not None and (isinstance(clip_value, bool) or not isinstance(clip_value, (int, float))
-                                   or not math.isfinite(clip_value) or clip_value <= 0):
-        raise ValueError(f"clip_value: expected a finite number > 0 or None, got {clip_value!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
     if on_update is not None and not callable(on_update):
         raise TypeError(f"on_update: expected a function (update, params, loss) or None, got "
                         f"{type(on_update).__name__}")
-    if should_stop is not None and not callable(should_stop):
-        raise TypeError(f"should_stop: expected a function () -> bool or None, got {type(should_stop).__name__}")
     if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
         raise TypeError(f"checkpoint: expected a file path, a function (state, settings) or None, got "
                         f"{type(checkpoint).__name__}")
@@ -413,12 +155,11 @@ def load_state(path: str, model: Any = None, *, xp: Any = None, device: Any = No
     A file of another kind, of another model, or without a carried state: ValueError
     ``resume: '<path>' ...``; a damaged one: :class:`rnnx.io.checkpoint.CheckpointError` naming
     the file and the field (with ``nofollow``, a run's own file, a symbolic link too)."""
-    import numpy as np
-
+    from rnnx import backends
     from rnnx.nn.model import Model
     from rnnx.training import state as S
 
-    xp = np if xp is None else xp
+    xp = backends.get("numpy").load() if xp is None else xp
     expect = "the checkpoint of a character model (written by fit_text(..., checkpoint=PATH))"
     got = S.read_state(path, nofollow=nofollow, expect=expect)
     fs = got.state
@@ -452,60 +193,56 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
              log_every: int = 1, on_update: Any = None, should_stop: Any = None, checkpoint: Any = None,
              checkpoint_every: int = 100, resume: Any = None) -> tuple[dict, list[dict]]:
     r"""Train a character model on integer ``ids`` (len N, values in [0, V)) as min-char-rnn
-    does, with ``streams`` = B parallel streams (char-rnn's batches).
+    does, with ``streams`` = B parallel streams (char-rnn's batches): :func:`rnnx.fit` of a
+    :class:`~rnnx.training.sources.Stream` of the :func:`stream_chunks` of the text.
 
-    The text is cut into B contiguous streams (:func:`stream_chunks`); update n reads chunk
-    n of every stream, one-hot (seq_len, B, V) made on the params' backend and device
-    (never the whole text one-hot), runs ``model`` (many-to-many, input and output size V)
-    from the state the previous chunk ended in (a constant: no gradient flows into it; zeros
-    at each epoch's start), takes :func:`summed_cross_entropy` against the next characters,
-    its explicit BPTT gradient, and :func:`rnnx.training.strategies.make_apply`'s clip (``clip_value``,
-    elementwise, as min-char-rnn's ``np.clip(d, -5, 5)``) and optimizer step (default
-    ``Adagrad(lr=0.1, eps=1e-8)``; a name or an :mod:`rnnx.optim` object).  On a backend with
-    ``jax.jit`` the update is one compiled program.
+    Update n reads chunk n of every stream, one-hot (seq_len, B, V) made on the params' backend
+    and device (never the whole text one-hot), runs ``model`` (many-to-many, input and output
+    size V) from the state the previous chunk ended in (a constant: no gradient flows into it;
+    zeros at each epoch's start), takes :func:`summed_cross_entropy` against the next
+    characters, its explicit BPTT gradient, the clip (``clip_value``, elementwise, as
+    min-char-rnn's ``np.clip(d, -5, 5)``) and the optimizer step (default
+    ``Adagrad(lr=0.1, eps=1e-8)``; a name or an :mod:`rnnx.optim` object): one compiled program
+    where the backend has ``jax.jit``.  ``params``: the starting parameters, or None for
+    ``model.init_params`` (NumPy float64, ``seed``); ``epochs``, ``max_updates``, ``seed`` (the
+    dropout masks of update n too), ``should_stop`` and ``checkpoint_every`` (in updates) are
+    :func:`rnnx.fit`'s.
 
-    ``epochs`` passes over the text, at most ``max_updates`` updates in all.  ``params``:
-    the starting parameters, or None for ``model.init_params`` (NumPy float64, ``seed``);
-    ``seed`` also draws the dropout masks of update n (``f"{seed}:dropout:{n}"``).
-
-    History: one row per ``log_every`` updates, ``{"update", "epoch", "loss", "bpc"}``: the
-    mean loss per character of those updates in nats and in bits (= nats / ln 2); a run
-    that ends between rows ends with a row of its last updates.  Losses stay on the device
-    and are read ``256`` rows at a time; ``on_update(update, params, loss)`` is called after
-    every update with the update's 0-d loss array (nats per character; reading it,
-    ``float(loss)``, is a host read) and stops training by returning True.  A NaN/Inf loss
+    History: one row per ``log_every`` updates, ``{"update", "epoch", "loss", "bpc"}``: the mean
+    loss per character of those updates in nats and in bits (= nats / ln 2), read from the
+    device 256 rows at a time; a run that ends between rows ends with a row of its last updates.
+    ``on_update(update, params, loss)`` is called after every update with its 0-d loss
+    (``float(loss)`` is a host read) and stops training by returning True.  A NaN/Inf loss
     raises :class:`rnnx.training.state.NonFiniteLoss`.  Returns ``(params, history)``.
 
-    Stopping and continuing (the whole state is a :class:`TextState`):
+    The whole state is a :class:`TextState`.  A stop (``should_stop`` True) keeps the last complete
+    update: the checkpoint (if any) is written, then :class:`Stopped` raised with it.
+    ``checkpoint``: a path (:func:`rnnx.training.state.save_state`, atomically) or a function
+    ``checkpoint(state, settings)``, every ``checkpoint_every`` updates, on a stop and at the end
+    (each write reads the pending losses).  ``resume``: a :class:`TextState` or a checkpoint path
+    (``params`` None; a path's arrays go to the backend and device of ``ids`` when those are a
+    device array such as JAX's, else NumPy), whose settings (seq_len, streams, optimizer, clip,
+    seed, log_every, dtype and the ids' SHA-256) must be this call's; ``epochs`` and
+    ``max_updates`` may grow.  A run stopped after update k and continued gives the params and
+    history of an uninterrupted run bit for bit (NumPy; JAX: the same compiled program)."""
 
-    - ``should_stop``: a plain function, called (no array read) before every update; when it
-      returns True, training stops after the last complete update: the checkpoint (if any)
-      is written with that state, then :class:`Stopped` is raised carrying it.
-    - ``checkpoint``: a path, written (:func:`rnnx.training.state.save_state`, atomically) after every
-      ``checkpoint_every`` updates, on a stop and at the end; or a function
-      ``checkpoint(state, settings)`` called at those points with the :class:`TextState` and
-      the settings the file stores (it writes what it likes).  Each write reads
-      the pending losses from the device (one host read).
-    - ``resume``: a :class:`TextState` or a checkpoint path to continue from (``params``
-      must then be None); a path's settings (seq_len, streams, optimizer, clip, seed,
-      log_every, dtype and the ids' SHA-256) must be this call's.  ``epochs`` and
-      ``max_updates`` may differ (to extend a run); resuming past this call's end is a
-      ValueError.  A run stopped after update k and continued gives the params and history
-      of an uninterrupted run bit for bit (NumPy; JAX: the same compiled program)."""
+    import array_api_compat as compat
 
-    import numpy as np
-
+    from rnnx import backends
     from rnnx.training import engine
     from rnnx.training import state as S
     from rnnx.training.sources import Stream
 
-    _check_fit_text(epochs, max_updates, clip_value, log_every, seed, on_update, should_stop, checkpoint,
-                    checkpoint_every)
+    _check_fit_text(epochs, log_every, seed, on_update, checkpoint)
+    engine.check_options(max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
+                         clip_value=clip_value)  # rnnx.fit's checks, before anything reads them
     if resume is not None and params is not None:
         raise ValueError("params: a resumed run continues from its state's params; give one of params, resume")
     stored = None
-    if isinstance(resume, str):
-        resume, meta = load_state(resume, model)  # NumPy, in the stored dtype
+    if isinstance(resume, str):  # on the ids' backend and device (a device array), else NumPy; the stored dtype
+        on = compat.is_array_api_obj(ids) and not compat.is_numpy_array(ids)
+        resume, meta = load_state(resume, model, **({"xp": compat.array_namespace(ids), "device": compat.device(ids)}
+                                                     if on else {}))
         stored = meta["settings"]
     if resume is not None and not isinstance(resume, TextState):
         raise TypeError(f"resume: expected a TextState (a Stopped's .state, load_state) or a checkpoint path, got "
@@ -520,6 +257,7 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
             bounds.check_training(model, batch_size=streams, steps=seq_len, sequences=streams,
                                   slots=bounds.optimizer_slots(opt), transforms=int(clip_value is not None),
                                   names=("model", "streams", "seq_len"))
+        np = backends.get("numpy").load()
         params = model.init_params(np, seed=seed, dtype=np.float64) if hasattr(model, "init_params") else None
     xp, dev, x_all, y_all = _device_chunks(ids, model, params, seq_len, streams)
     v, dtype = model.layer.input_size, params["weight_hy"].dtype
@@ -527,7 +265,7 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     if checkpoint is not None or stored is not None:
         run = {"seq_len": seq_len, "streams": streams, "optimizer": repr(opt),
                "clip_value": None if clip_value is None else float(clip_value), "seed": seed,
-               "log_every": log_every, "dtype": str(dtype).removeprefix("torch."), "ids": _ids_record(ids, v)}
+               "log_every": log_every, "dtype": str(dtype).removeprefix("torch."), "ids": ids_record(ids, v)}
         S.check_settings(stored, run, "settings and ids")
     start, log = TextState(params, opt.init(params)), TextHistory(log_every, x_all.shape[0])
     if resume is not None:
@@ -552,14 +290,6 @@ def fit_text(model: Any, params: dict | None, ids: Any, *, seq_len: int = 25, st
     except S.Stopped as e:
         raise Stopped(own(e.state)) from None
     return result.params, result.history + log.tail()
-
-
-def _ids_record(ids: Any, vocab_size: int) -> dict:
-    """The ids' count and SHA-256 (of their little-endian int64 bytes): a resumed run's must be its own."""
-    import hashlib
-
-    a = _host_ids(ids, vocab_size)
-    return {"n": int(len(a)), "sha256": hashlib.sha256(a.astype("<i8").tobytes()).hexdigest()}
 
 
 class TextHistory(Callback):

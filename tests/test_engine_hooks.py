@@ -199,7 +199,6 @@ def test_fit_of_a_stream_stops_after_an_update_and_resumes_bit_for_bit():
     """The engine's loop for a stateful source: a run stopped before update 7 (of 3 passes
     of 5 chunks) and resumed from its state (carry included) ends with the uninterrupted
     run's parameters; on_update_end sees every update once; checkpoints at the cadence."""
-    from rnnx.training import engine
     from rnnx.training.state import FitState, Stopped
 
     model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many", num_layers=2, dropout=0.2)
@@ -232,7 +231,6 @@ def test_fit_of_a_stream_stops_after_an_update_and_resumes_bit_for_bit():
 
 
 def test_fit_of_a_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_its_end():
-    from rnnx.training import engine
     from rnnx.training.state import FitState
 
     model = rnnx.Model("rnn", 2, 3, 1, objective="many-to-many")
@@ -255,7 +253,7 @@ def test_fit_of_a_stream_resets_the_carry_at_each_pass_and_refuses_a_state_past_
 def test_a_lambda_callback_takes_on_update_end_and_stops_a_stream_run():
     """LambdaCallback(on_update_end=f): f(run, loss) after every update of a stream source;
     run.stop() in it ends the run after that update (what fit_text's on_update does)."""
-    from rnnx.training import LambdaCallback, engine
+    from rnnx.training import LambdaCallback
     from rnnx.training.state import FitState
 
     model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many")
@@ -309,3 +307,20 @@ def test_fit_of_a_stream_takes_a_callable_checkpoint_and_a_fitstate_resume_only(
     p0 = model.init_params(np, seed=3)
     b = rnnx.fit(model, _stream(), None, loss="mse", epochs=1, params=p0)
     assert a.state.updates == 5 and all(np.array_equal(a.params[k], b.params[k]) for k in p0)
+
+
+@pytest.mark.parametrize("option,value", [("clip_value", -1.0), ("clip_value", 0), ("clip_value", float("nan")),
+                                          ("clip_value", True), ("clip_norm", 0.0), ("clip_norm", float("inf")),
+                                          ("seed", 1.5)])
+def test_fit_checks_the_shared_options_of_a_stream_as_of_arrays(option, value):
+    """clip_value, clip_norm and seed are checked by one validation for both sources: a bad
+    value is the same one line with a stream source as with arrays."""
+    model = rnnx.Model("gru", 2, 4, 1, objective="many-to-many")
+    x = np.zeros((3, 4, 2))
+    messages = []
+    for data in ((_stream(), None), (x, np.zeros((3, 4, 1)))):
+        with pytest.raises((ValueError, TypeError)) as e:
+            rnnx.fit(model, *data, loss=_mse if data[1] is None else "mse", epochs=1, **{option: value})
+        assert str(e.value).startswith(f"{option}: expected ") and "\n" not in str(e.value), str(e.value)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]

@@ -48,7 +48,9 @@ def test_read_text_file_errors(tmp_path, monkeypatch):
         T.read_text(str(tmp_path))
     f = tmp_path / "big.txt"
     f.write_text("x" * 2000)
-    monkeypatch.setattr(T, "MAX_TEXT_BYTES", 1024)
+    from rnnx.data import text as host  # where read_text and its limit live (rnnx.text re-exports them)
+
+    monkeypatch.setattr(host, "MAX_TEXT_BYTES", 1024)
     with pytest.raises(DataError, match=re.escape(f"text: {str(f)!r} is 2.0 KiB; expected at most 1.0 KiB "
                                                   "(MAX_TEXT_BYTES)")):
         T.read_text(str(f))
@@ -200,3 +202,18 @@ def test_sample_refuses_params_that_are_not_a_models(tiny):
     with pytest.raises(ValueError, match=r"^params: expected the model's parameters \(a dict with 'weight_hy'\), "
                                          r"got list$"):
         T.sample(model, [], vocab, prime="h", length=3, temperature=1.0, seed=0)
+
+
+def test_the_training_module_imports_no_array_library():
+    """rnnx/text.py (fit_text, evaluate_text) goes through the array namespace only; the host-side
+    readers that use NumPy (file, vocabulary, ids, chunks, sampling) are rnnx/data/text.py's."""
+    import ast
+    import pathlib
+
+    tree = ast.parse(pathlib.Path(T.__file__).read_text())
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    assert not [m for m in names if m.split(".")[0] in {"numpy", "jax", "torch", "cupy", "array_api_strict"}]
+    from rnnx.data import text as host
+
+    assert T.Vocabulary is host.Vocabulary and T.read_text is host.read_text and T.sample is host.sample

@@ -158,6 +158,23 @@ def test_jax_compiled_updates_equal_numpy():
     assert hr == hj and _same(pr, pj)
 
 
+def test_a_jax_run_resumed_from_a_file_continues_on_jax(tmp_path):
+    """resume=PATH loads the state onto the backend and device of the ids (a JAX array here),
+    not NumPy: the run continues on JAX, bit for bit the uninterrupted JAX run."""
+    jax = pytest.importorskip("jax")
+    vocab, ids = _ids()
+    m = _model("gru", vocab.size)
+    p0 = {k: jax.numpy.asarray(a) for k, a in m.init_params(np, seed=4, dtype=np.float64).items()}
+    kw = dict(seq_len=4, max_updates=9, log_every=2)
+    want, hist = T.fit_text(m, p0, ids, **kw)
+    ck = str(tmp_path / "c.npz")
+    with pytest.raises(T.Stopped):
+        T.fit_text(m, p0, ids, **kw, should_stop=_stop_before(6), checkpoint=ck)
+    got, got_hist = T.fit_text(m, None, jax.numpy.asarray(ids), **kw, resume=ck)
+    assert all(isinstance(a, jax.Array) for a in got.values())
+    assert got_hist == hist and _same(got, want)
+
+
 def test_history_rows_and_on_update_stop():
     vocab, ids = _ids()
     m = _model("rnn", vocab.size)
@@ -283,9 +300,9 @@ def test_resume_refuses_what_does_not_continue_the_run(tmp_path):
         ({"streams": 2, "resume": st}, ValueError, "resume: the carried state has shapes ((1, 1, 12),), expected "
                                                    "((1, 2, 12),) (streams=2)"),
         ({"resume": 3}, TypeError, "resume: expected a TextState"),
-        ({"should_stop": 1}, TypeError, "should_stop: expected a function"),
+        ({"should_stop": 1}, TypeError, "should_stop: expected a callable returning True to stop, got int"),
         ({"checkpoint": 1}, TypeError, "checkpoint: expected a file path, a function (state, settings) or None"),
-        ({"checkpoint_every": 0}, ValueError, "checkpoint_every: expected a positive int, got 0"),
+        ({"checkpoint_every": 0}, ValueError, "checkpoint_every: expected a positive integer, got 0"),
     ]:
         kw = {"seq_len": 10, "resume": ck, **kwargs}
         with pytest.raises(exc) as e:
@@ -304,8 +321,9 @@ _V = T.Vocabulary.from_text(TEXT).size
     ({"seq_len": 2000}, None, DataError, "text: 804 characters, expected at least seq_len + 1 = 2001"),
     ({"streams": 100, "seq_len": 10}, None, DataError, "text: 804 characters make 100 streams of 8, expected"),
     ({"epochs": 0}, None, ValueError, "epochs: expected a positive int"),
-    ({"max_updates": 0}, None, ValueError, "max_updates: expected a positive int or None"),
-    ({"clip_value": -1.0}, None, ValueError, "clip_value: expected a finite number > 0 or None"),
+    ({"max_updates": 0}, None, ValueError, "max_updates: expected a positive integer, got 0"),
+    ({"clip_value": -1.0}, None, ValueError, "clip_value: expected a finite number > 0, got -1.0"),
+    ({"clip_value": "5"}, None, ValueError, "clip_value: expected a finite number > 0, got '5'"),
     ({"log_every": 0}, None, ValueError, "log_every: expected a positive int"),
     ({"on_update": 3}, None, TypeError, "on_update: expected a function"),
     ({"seed": -1}, None, ValueError, "seed: expected an int >= 0"),

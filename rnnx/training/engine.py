@@ -25,14 +25,7 @@ the progress bar), so NumPy and torch never sync per update either.
 
 The shuffle of epoch e is drawn from ``random.Random(f"{seed}:{e}")`` and the dropout seed
 of update n from ``f"{seed}:dropout:{n}"``: a run resumed from a :class:`FitState` repeats
-exactly what an uninterrupted one does.
-
-``should_stop`` (a callable, asked before every batch, or every K-batch program on JAX: a
-plain Python call, no array read)
-ends a run early and cleanly: when it returns True, the epoch in progress is undone (its
-updates discarded) and :class:`Stopped` raised with the :class:`FitState` of the last
-complete epoch, already written to ``checkpoint`` when one was given; resuming from it
-repeats the uninterrupted run bit for bit.
+exactly what an uninterrupted one does (``should_stop``, ``max_updates``: :func:`fit`).
 """
 
 from __future__ import annotations
@@ -66,7 +59,7 @@ from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, comp
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
 
-__all__ = ["fit", "evaluate", "predict", "zero_state", "PARTIAL"]
+__all__ = ["fit", "evaluate", "predict", "zero_state", "check_options", "PARTIAL"]
 
 #: The key of the history row that a state stopped by ``max_updates`` inside an epoch ends
 #: with (that epoch's batches so far; with ``partial_updates``, ``partial_loss_sum`` and
@@ -99,7 +92,13 @@ def _loop(st: FitState, view: C.Run, own: list, cbs: list, *, unit: str, epochs:
     state), where ``should_stop()`` is asked (True: ``raise stop(kept)``); an "update" source
     calls ``updated(loss)`` after each update (``on_update_end``; ``save()`` every ``every``).  After
     an "epoch" source's epoch the callbacks' state goes into ``st``, and ``save()`` writes it every
-    ``every`` epochs and at the end."""
+    ``every`` epochs and at the end.  First ``own`` get their stored state back (``load_state_dict``)
+    and every callback's ``on_fit_start`` runs: the run is set up, training starts."""
+    for cb, stored in zip(own, st.callbacks):
+        cb.load_state_dict(stored)
+    for cb in cbs:
+        cb.on_fit_start(view)
+
     def updated(loss: Any) -> None:
         for cb in cbs:
             cb.on_update_end(view, loss)
@@ -208,13 +207,25 @@ def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
     return names
 
 
-def _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights,
-              verbose, seed, model, lengths) -> None:
-    _positive_int("batch_size", batch_size)
+def check_options(*, epochs: Any = None, max_updates: Any = None, checkpoint_every: Any = None, should_stop: Any = None,
+                  clip_value: Any = None, clip_norm: Any = None, seed: Any = 0) -> None:
+    """The checks of :func:`fit`'s options that every source (arrays, a Stream) takes: a bad one
+    is one line naming it (ValueError, TypeError for a non-callable or a seed not an int)."""
+    for name, v in (("epochs", epochs), ("max_updates", max_updates), ("checkpoint_every", checkpoint_every)):
+        if v is not None:
+            _positive_int(name, v)
+    if should_stop is not None and not callable(should_stop):
+        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
     for name, v in (("clip_value", clip_value), ("clip_norm", clip_norm)):
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                   and v > 0):
             raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+
+
+def _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths) -> None:
+    _positive_int("batch_size", batch_size)
     if early_stopping is not None:
         _positive_int("early_stopping", early_stopping)
     elif restore_best_weights is not None:
@@ -222,8 +233,6 @@ def _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_
                          "without it the last epoch's parameters are returned")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if tbptt is not None:
         if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
                 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
@@ -335,12 +344,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
       time); 1 one program per update.  Results are the same bits either way; the progress
       bar and ``should_stop`` are consulted between programs.  An int > 1 on a backend that
       runs each update eagerly (NumPy, torch, array-api-strict) is refused.
-    - ``should_stop()``: asked before every batch (every program, see above); True raises :class:`Stopped` with the
-      state of the last complete epoch (the one in progress undone; a state resumed inside
-      an epoch: back to that point), which ``checkpoint``
-      then holds (written now if ``checkpoint_every`` skipped that epoch).  A state that
-      had stopped early (``early_stopping``) resumes to no further epoch, as the
-      uninterrupted run would.
+    - ``should_stop()``: a plain call (no array read) before every batch (every program, see
+      above); True raises :class:`Stopped` with the state of the last complete epoch (the one
+      in progress undone, its updates discarded; a state resumed inside an epoch: back to that
+      point), which ``checkpoint`` then holds (written now if ``checkpoint_every`` skipped that
+      epoch); resuming from it repeats the uninterrupted run bit for bit.  A state that had
+      stopped early (``early_stopping``) resumes to no further epoch, as the uninterrupted run would.
     - ``validation_data=(x, y[, lengths])`` or ``validation_split`` (the last fraction of
       the samples); each epoch then reports ``val_loss`` and ``val_<metric>``.
     - ``loss``: ``"mse"`` (default), ``"mae"``, ``"huber"``, ``"quantile"``, ``"cross-entropy"``
@@ -393,11 +402,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     is a loss that diverged from finite inputs.
     """
     _check_model(model)
-    for name, v in (("epochs", epochs), ("max_updates", max_updates), ("checkpoint_every", checkpoint_every)):
-        if v is not None:
-            _positive_int(name, v)
-    if should_stop is not None and not callable(should_stop):
-        raise TypeError(f"should_stop: expected a callable returning True to stop, got {type(should_stop).__name__}")
+    check_options(epochs=epochs, max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
+                  clip_value=clip_value, clip_norm=clip_norm, seed=seed)
     if isinstance(x, Stream):  # what only array data has is refused, never silently ignored
         given = locals()
         name = next((k for k in _ARRAY_ONLY if given[k] is not None and (given[k] or k not in ("verbose",
@@ -415,8 +421,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
     loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
-    _settings(batch_size, clip_value, clip_norm, tbptt, early_stopping, restore_best_weights, verbose,
-              seed, model, lengths)
+    _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths)
     _positive_int("progress_every", progress_every)
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
     unknown = [k for k in freeze if k not in model.param_shapes()]
@@ -533,8 +538,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     progress = _Progress(verbose, epochs, n_batches)
     monitor = monitor or ("val_loss" if val is not None else "loss")
     view = C.Run(st, monitor, home if par is not None else None)
-    for cb, stored in zip(own, st.callbacks):
-        cb.load_state_dict(stored)
 
     def snapshot(state: FitState) -> FitState:
         """``state`` with its arrays on the data's device, the optimizer's step a Python int
@@ -592,13 +595,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             else None
 
     dask = dask_session(distribution, model, train, loss_fn, xp, tbptt=tbptt, diagnostics=rec)
-    try:
-        for cb in cbs:  # the run is set up: training starts now
-            cb.on_fit_start(view)
-    except BaseException:
-        if dask is not None:
-            dask.close()
-        raise
     if rec is not None:
         rec.truncate(st.epoch)
         if not any(r["epoch"] == st.epoch for r in rec.epochs):
@@ -902,8 +898,6 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     st = replace(state, history=list(state.history), epoch=state.updates // n_chunks)
     carry = zeros if st.carry is None else st.carry
     view = C.Run(st, "loss")
-    for cb, stored in zip(own, st.callbacks):
-        cb.load_state_dict(stored)
 
     def kept() -> FitState:
         """The state now (the optimizer's step a Python int), handed to ``checkpoint``."""
@@ -928,8 +922,6 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
             updated(value)
         st.epoch = st.updates // n_chunks
 
-    for cb in cbs:
-        cb.on_fit_start(view)
     _loop(st, view, own, cbs, unit="update", epochs=epochs, limit=total, every=checkpoint_every,
           should_stop=should_stop, epoch=programs, stop=lambda point: Stopped(kept()),
           save=None if checkpoint is None else kept)

@@ -186,32 +186,21 @@ def read_state(path: str, *, nofollow: bool = False, expect: str | None = None) 
         raise checkpoint.CheckpointError(f"checkpoint: {path!r} is a {kind!r} file, expected a training checkpoint "
                                          f"({', '.join(map(repr, KINDS))})")
     slots = {g.removeprefix("opt."): d for g, d in groups.items() if g.startswith("opt.")}
-    opt_state = {"step": meta["opt_step"], "slots": slots}
-    params = groups["params"]
-    if kind == "text-state":
-        window, count = meta["window"]
-        parts = tuple(groups["state"][n] for n in _state_names(meta["model"]))
-        st = FitState(params, opt_state, 0, meta["updates"], list(meta["history"]),
-                      callbacks=[{"window": window, "count": count}], carry=parts if len(parts) > 1 else parts[0],
-                      run=meta.get("run", {}))
-        return Stored(st, meta["settings"], st.run, meta["model"], kind, meta["version"])
-    if kind == "checkpoint":
-        best = meta["best_val"]
-        if "data" not in meta:  # written before issue 16: the best validation MSE in the series' units
-            best = best / (meta["norm"][1] * meta["norm"][1])
-        run = {k: v for k, v in meta.items() if k not in _CHECKPOINT_ENGINE}
-        st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), groups["best"], best,
-                      meta["best_epoch"], clipped=meta["clipped"], run=run)
-        return Stored(st, {}, run, meta["model"], kind, meta["version"])
-    best = meta["best_score"] if meta["best_score"] < 1e308 else math.inf
-    carry = None
-    if "state" in groups:
-        parts = tuple(groups["state"][n] for n in _state_names(meta["model"]))
-        carry = parts if len(parts) > 1 else parts[0]
-    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]),
-                  groups.get("best") if meta["best_epoch"] else None, best, meta["best_epoch"],
-                  list(meta.get("callbacks", [])), meta.get("clipped", 0), carry, run=meta.get("run", {}))
-    return Stored(st, meta["settings"], st.run, meta["model"], kind, meta["version"])
+    parts = tuple(groups["state"][n] for n in _state_names(meta["model"])) if "state" in groups else (None,)
+    best, run, settings, callbacks = math.inf, meta.get("run", {}), meta.get("settings"), meta.get("callbacks", [])
+    if kind == "checkpoint":  # best_val in the series' units before issue 16 (no data record): MSE / scale^2
+        best = meta["best_val"] if "data" in meta else meta["best_val"] / (meta["norm"][1] * meta["norm"][1])
+        run, settings = {k: v for k, v in meta.items() if k not in _CHECKPOINT_ENGINE}, {}
+    elif kind == "text-state":  # [window, count]: its one callback's state
+        callbacks = [dict(zip(("window", "count"), meta["window"]))]
+    elif meta["best_score"] < 1e308:
+        best = meta["best_score"]
+    best_epoch = meta.get("best_epoch", 0)
+    st = FitState(groups["params"], {"step": meta["opt_step"], "slots": slots}, meta.get("epoch", 0), meta["updates"],
+                  list(meta["history"]), groups["best"] if kind == "checkpoint" else
+                  groups.get("best") if best_epoch else None, best, best_epoch, list(callbacks),
+                  0 if kind == "text-state" else meta.get("clipped", 0), parts if len(parts) > 1 else parts[0], run=run)
+    return Stored(st, settings, run, meta["model"], kind, meta["version"])
 
 
 def _state_names(config: dict) -> tuple[str, ...]:
