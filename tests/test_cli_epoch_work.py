@@ -158,3 +158,28 @@ def test_a_jax_run_queues_the_series_forwards_before_its_first_read_of_an_epoch(
         forwards = [i for i, e in enumerate(ev) if e.startswith("forward")]
         assert len(forwards) == (2 if n in (1, 10) else 1), (n, ev)  # 78 training and 17 validation windows
         assert max(forwards) < ev.index("read"), (n, ev)
+
+
+def test_on_epoch_queued_sees_each_whole_epoch_once_with_its_final_parameters():
+    """``Callback.on_epoch_queued(run, params)``: once per whole epoch, before its row (``run``
+    still the epoch before, ``run.updates`` this one's), ``params`` the ones the epoch's row and
+    ``run.params`` then hold; not for an epoch that ``max_updates`` ends inside."""
+    import numpy as np
+
+    import rnnx
+    from rnnx.training import Callback
+
+    seen: list = []
+
+    class Log(Callback):
+        def on_epoch_queued(self, run, params):
+            seen.append(("queued", run.epoch + 1, run.updates, params))
+
+        def on_epoch_end(self, run, row):
+            seen.append(("end", run.epoch, run.updates, run.params))
+
+    x = np.random.default_rng(0).standard_normal((20, 5, 2))
+    rnnx.fit(rnnx.Model("rnn", 2, 3), x, x[:, -1, :1], epochs=3, max_updates=8, batch_size=8, callbacks=[Log()])
+    assert [s[:3] for s in seen] == [
+        ("queued", 1, 3), ("end", 1, 3), ("queued", 2, 6), ("end", 2, 6)]  # epoch 3 stops after 2 of its 3 updates
+    assert seen[0][3] is seen[1][3] and seen[2][3] is seen[3][3]
