@@ -119,3 +119,67 @@ def test_a_jax_run_reads_the_device_a_fixed_number_of_times_an_epoch(tmp_path, s
     small, large = per_epoch(2), per_epoch(16)  # 39 and 5 batches of the 78 training windows
     assert len(small) == 8 and small == large, (small, large)
     assert max(small) <= 6, small
+
+
+@pytest.mark.skipif(bool(Target("jax", "cpu").unavailable()), reason="JAX not installed")
+def test_a_jax_run_queues_the_series_forwards_before_its_first_read_of_an_epoch(tmp_path, series_csv, monkeypatch):
+    """The host waits for the device once an epoch: ``SeriesMetrics``' forwards (the validation
+    windows every epoch, the training windows at epochs 1 and 10) are queued behind the epoch's
+    updates (``on_epoch_queued``) before its first device-to-host read (``jax.Array._value``: the
+    loss sum), not dispatched after it; each forward once (none recomputed after the read).  (No
+    checkpoint between epochs: its write reads the parameters.)"""
+    from jax._src import array as jax_array
+
+    from rnnx.cli.tasks import regression as app
+    from rnnx.training import LambdaCallback
+
+    events: list[str] = []
+    real = jax_array.ArrayImpl._value
+    monkeypatch.setattr(jax_array.ArrayImpl, "_value", property(lambda self: (events.append("read"), real.fget(self))[1]))
+
+    class Logged(app.WindowScores):
+        def __init__(self, *a, **kw) -> None:
+            super().__init__(*a, **kw)
+            forward = self._predict
+            self._predict = lambda p, x: (events.append(f"forward {x.shape[1]}"), forward(p, x))[1]
+
+    monkeypatch.setattr(app, "WindowScores", Logged)
+    real_fit = app.fit
+    monkeypatch.setattr(app, "fit", lambda *a, callbacks, **kw: real_fit(
+        *a, callbacks=[*callbacks, LambdaCallback(on_fit_start=lambda run: events.clear(),  # the reads of set-up
+                                                  on_epoch_end=lambda run, row: events.append("end"))], **kw))
+    assert main(["train", "--csv", str(series_csv), "--column", "value", "--window", "8", "--hidden", "4",
+                 "--epochs", "12", "--batch-size", "8", "--checkpoint-every", "20", "--backend", "jax",
+                 "--dtype", "float32", "--no-early-stopping", "--quiet", "--out", str(tmp_path / "jx")]) == 0
+    ends = [i for i, e in enumerate(events) if e == "end"]
+    epochs = [events[a + 1:b] for a, b in zip([-1, *ends], ends)]  # each epoch's events, training to its row
+    assert len(epochs) == 12
+    for n, ev in enumerate(epochs, 1):
+        forwards = [i for i, e in enumerate(ev) if e.startswith("forward")]
+        assert len(forwards) == (2 if n in (1, 10) else 1), (n, ev)  # 78 training and 17 validation windows
+        assert max(forwards) < ev.index("read"), (n, ev)
+
+
+def test_on_epoch_queued_sees_each_whole_epoch_once_with_its_final_parameters():
+    """``Callback.on_epoch_queued(run, params)``: once per whole epoch, before its row (``run``
+    still the epoch before, ``run.updates`` this one's), ``params`` the ones the epoch's row and
+    ``run.params`` then hold; not for an epoch that ``max_updates`` ends inside."""
+    import numpy as np
+
+    import rnnx
+    from rnnx.training import Callback
+
+    seen: list = []
+
+    class Log(Callback):
+        def on_epoch_queued(self, run, params):
+            seen.append(("queued", run.epoch + 1, run.updates, params))
+
+        def on_epoch_end(self, run, row):
+            seen.append(("end", run.epoch, run.updates, run.params))
+
+    x = np.random.default_rng(0).standard_normal((20, 5, 2))
+    rnnx.fit(rnnx.Model("rnn", 2, 3), x, x[:, -1, :1], epochs=3, max_updates=8, batch_size=8, callbacks=[Log()])
+    assert [s[:3] for s in seen] == [
+        ("queued", 1, 3), ("end", 1, 3), ("queued", 2, 6), ("end", 2, 6)]  # epoch 3 stops after 2 of its 3 updates
+    assert seen[0][3] is seen[1][3] and seen[2][3] is seen[3][3]

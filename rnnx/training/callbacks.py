@@ -12,6 +12,11 @@ defines each as doing nothing); the engine calls them in list order:
 
 - ``on_fit_start(run)``: once, when the run is set up, before the first epoch of this call
   (a resumed run too);
+- ``on_epoch_queued(run, params)``: when an epoch's last update is queued, before the host
+  waits for it (arrays only): ``params`` its parameters (being computed where the backend
+  runs asynchronously, as JAX), ``run`` still the epoch before (``run.epoch + 1`` is this
+  one's; ``run.updates`` counts its updates).  Queue device work on them here, never read
+  them (the epoch may yet go non-finite), so it runs right behind the updates;
 - ``on_epoch_metrics(run, row)``: after every epoch, before anything reads its row: returns
   a dict of numbers to add to it (new keys), or None.  Early stopping, the best-epoch record
   and every ``on_epoch_end`` see them (e.g. a score on the series' own scale; ``monitor=``
@@ -52,6 +57,9 @@ class Callback:
     """The hooks, each doing nothing; subclass and override the ones you need."""
 
     def on_fit_start(self, run: Run) -> None:
+        pass
+
+    def on_epoch_queued(self, run: Run, params: dict) -> None:
         pass
 
     def on_epoch_metrics(self, run: Run, row: dict) -> dict | None:

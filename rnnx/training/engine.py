@@ -723,8 +723,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         finite_flag = None
         if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
             finite_flag = finite_c(params)
-            if st.epoch + 1 < epochs and a == train.n and st.updates < limit:
-                ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
+        if a == train.n and cbs:  # a whole epoch queued: the callbacks' device work behind it, before any read
+            queued = home(params)
+            for cb in cbs:
+                cb.on_epoch_queued(view, queued)
+        if compiled and st.epoch + 1 < epochs and a == train.n and st.updates < limit:
+            ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
         loss_sum = float(total)  # the one host read of the epoch
         epoch_loss = loss_sum / done
         if rec is not None:  # before the finiteness check: an update that exploded is on record

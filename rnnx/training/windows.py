@@ -39,19 +39,28 @@ class WindowScores:
         self.model, self.ds, self.target = model, ds, target
         self.xp = target.namespace()
         jit = target.capabilities.jit
+        self.compiled = jit is not None  # one program per forward, queued without waiting (JAX)
         fwd = lambda p, x: model.predict(p, x)[0]  # noqa: E731
         self._predict = jit(fwd) if jit else fwd
 
-    def predict_all(self, part: str, params: dict) -> list[list[float]]:
+    def forward(self, part: str, params: dict):
+        """The model's outputs (N, O) after each window of ``part`` (None for an empty part),
+        left on the device: compiled, the call returns once the forward is queued."""
+        p = self.ds.parts[part]
+        if p.n == 0:
+            return None
+        pred = self._predict(params, p.x)
+        return pred if pred.ndim == 2 else pred[-1, ...]
+
+    def predict_all(self, part: str, params: dict, out=None) -> list[list[float]]:
         """The forecast of each target after each window of ``part``, one list per target
         (its own units: output k through target k's normaliser, plus its base under
-        ``--difference``)."""
+        ``--difference``); ``out``: :meth:`forward`'s result for ``params``, if queued already."""
         p = self.ds.parts[part]
         norms = self.ds.target_norms
         if p.n == 0:
             return [[] for _ in norms]
-        pred = self._predict(params, p.x)
-        last = self.target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...])
+        last = self.target.to_numpy(self.forward(part, params) if out is None else out)
         out = []
         for k, norm in enumerate(norms):
             col = [norm.inverse(float(v)) for v in last[:, k].tolist()]
@@ -62,18 +71,19 @@ class WindowScores:
         """The forecast of the (first) target after each window (original units)."""
         return self.predict_all(part, params)[0]
 
-    def mse_normalised_per_target(self, part: str, params: dict) -> list[float]:
-        """:math:`\\mathrm{MSE}^z_k` of each target (NaN for an empty part)."""
+    def mse_normalised_per_target(self, part: str, params: dict, out=None) -> list[float]:
+        """:math:`\\mathrm{MSE}^z_k` of each target (NaN for an empty part); ``out`` as in
+        :meth:`predict_all`."""
         p = self.ds.parts[part]
         norms = self.ds.target_norms
         if p.n == 0:
             return [math.nan for _ in norms]
-        out = []
-        for pred, truth, norm in zip(self.predict_all(part, params), p.last_targets, norms):
+        out_k = []
+        for pred, truth, norm in zip(self.predict_all(part, params, out), p.last_targets, norms):
             std = norm.std
             err = [(a - b) / std for a, b in zip(pred, truth)]
-            out.append(math.fsum(e * e for e in err) / p.n)
-        return out
+            out_k.append(math.fsum(e * e for e in err) / p.n)
+        return out_k
 
     def mse_normalised(self, part: str, params: dict) -> float:
         """The mean over the targets of :meth:`mse_normalised_per_target` (the training
@@ -120,12 +130,31 @@ class SeriesMetrics(Callback):
     A training MSE that is not finite (predictions that overflow with finite parameters)
     raises :class:`rnnx.training.state.NonFiniteLoss`
     at the epochs it is computed, which include every epoch whose validation MSE is not
-    finite."""
+    finite.
+
+    Where the forward is compiled (JAX), :meth:`on_epoch_queued` queues the epoch's forwards
+    right behind its updates, so the host waits for the device once an epoch; the numbers
+    are the same bits as computed afterwards (NumPy, torch: computed in
+    :meth:`on_epoch_metrics`)."""
 
     def __init__(self, scores: WindowScores, *, train_every: int = 1) -> None:
         if isinstance(train_every, bool) or not isinstance(train_every, int) or train_every < 1:
             raise ValueError(f"train_every: expected a whole number of epochs >= 1, got {train_every!r}")
         self.scores, self.train_every = scores, train_every
+        self._queued: tuple | None = None  # (epoch, updates, {part: forward}) of the epoch queued
+
+    def _trains(self, epoch: int) -> bool:
+        """Whether ``epoch`` computes the training MSE whatever the validation MSE is."""
+        return epoch == 1 or epoch % self.train_every == 0 or self.scores.ds.parts["val"].n == 0
+
+    def on_fit_start(self, run: Run) -> None:
+        self._queued = None
+
+    def on_epoch_queued(self, run: Run, params: dict) -> None:
+        s = self.scores
+        if s.compiled:
+            parts = ("val", "train") if self._trains(run.epoch + 1) else ("val",)
+            self._queued = (run.epoch + 1, run.updates, {k: s.forward(k, params) for k in parts})
 
     def _units(self, zs: list[float]) -> float:
         """A history row's MSE: the mean over the targets of each normalised MSE times its
@@ -149,12 +178,13 @@ class SeriesMetrics(Callback):
     def on_epoch_metrics(self, run: Run, row: dict) -> dict:
         from rnnx.training.state import NonFiniteLoss
 
-        s = self.scores
-        val_zs = s.mse_normalised_per_target("val", run.params)
+        s, queued, self._queued = self.scores, self._queued, None
+        outs = queued[2] if queued is not None and queued[:2] == (run.epoch, run.updates) else {}
+        val_zs = s.mse_normalised_per_target("val", run.params, outs.get("val"))
         val_z = _mean(val_zs)  # NaN without a validation part: the score is then the training part's
-        if math.isfinite(val_z) and run.epoch != 1 and run.epoch % self.train_every:
+        if math.isfinite(val_z) and not self._trains(run.epoch):
             return {"train_mse": None, "val_mse": self._units(val_zs), "score": val_z}
-        train_zs = s.mse_normalised_per_target("train", run.params)
+        train_zs = s.mse_normalised_per_target("train", run.params, outs.get("train"))
         train_z = _mean(train_zs)
         if not math.isfinite(train_z):
             raise NonFiniteLoss(run.epoch, train_z, "the predictions on the training windows overflow")
