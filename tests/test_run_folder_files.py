@@ -204,7 +204,7 @@ def test_temporary_names_parse_strictly(tmp_path):
     assert atomic.owner_pid(tmp) == os.getpid() and tmp.endswith("-checkpoint.npz"), tmp
     for name in (f".tmp-{DEAD}-notes.txt", f".tmp-{DEAD}-0badc0de-checkpoint.npz", f".rnnx-tmp-{DEAD}-0badc0de-x",
                  f".rnnx-tmp-{DEAD}-0123456789ABCDEF-x", f".rnnx-tmp-0{DEAD}-0123456789abcdef-x",
-                 f".rnnx-tmp-{DEAD}-0123456789abcdef-", f".rnnx-tmp--1-0123456789abcdef-x", "notes.txt"):
+                 f".rnnx-tmp-{DEAD}-0123456789abcdef-", ".rnnx-tmp--1-0123456789abcdef-x", "notes.txt"):
         assert atomic.owner_pid(name) is None, name
     assert atomic.owner_pid(f".rnnx-tmp-{DEAD}-0123456789abcdef-model.npz") == DEAD
 
