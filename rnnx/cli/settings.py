@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields, make_dataclass
 from typing import Any
 
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
@@ -20,68 +20,8 @@ from rnnx.cli.errors import AppError, flag_for
 from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
 from rnnx.data.dataset import PRESETS
 
-_D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that fixes a run of ``rnnx train`` (the field defaults are the
-    ``regression`` row of :data:`rnnx.cli.table.DEFAULTS`: :mod:`rnnx.training.defaults`' row,
-    which RNNRegressor reads too, and the command's own).  ``model_options`` holds every option of the layer and of the chosen cell
-    (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of the
-    LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
-    check values: the library does when the run builds its model, data and trainer."""
-
-    # the data
-    preset: str | None = None
-    csv: str | None = None  # --column NAME is --targets NAME: one series is a run of one target
-    inputs: tuple[str, ...] | None = None  # several columns in (--inputs a,b,c --targets c)
-    targets: tuple[str, ...] | None = None
-    time_column: str | None = None
-    missing: str = _D["missing"]
-    difference: bool = _D["difference"]
-    window: int = _D["window"]
-    horizon: int = _D["horizon"]
-    split: tuple[float, float, float] = _D["split"]  # type: ignore[assignment]
-    # where it runs
-    backend: str = _D["backend"]
-    device: str | None = None
-    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.training.distributed
-    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.training.dask_parallel
-    dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
-    dask_timeout: float = _D["dask_timeout"]
-    dtype: str = _D["dtype"]
-    # the model
-    cell: str = _D["cell"]
-    hidden: int = _D["hidden"]
-    layers: int = _D["layers"]
-    bidirectional: bool = _D["bidirectional"]
-    model_options: dict[str, Any] = field(default_factory=dict)
-    output_activation: str = _D["output_activation"]
-    objective: str = _D["objective"]
-    # the training
-    optimizer: str = _D["optimizer"]
-    lr: float = _D["lr"]  # type: ignore[assignment]
-    momentum: float = _D["momentum"]
-    nesterov: bool = _D["nesterov"]
-    batch_size: int = _D["batch_size"]
-    shuffle: bool = _D["shuffle"]
-    epochs: int = _D["epochs"]
-    clip_value: float | None = _D["clip_value"]
-    clip_norm: float | None = _D["clip_norm"]
-    tbptt: tuple[int, int] | None = None
-    seed: int = _D["seed"]
-    early_stopping: int | None = _D["early_stopping"]
-    checkpoint_every: int = _D["checkpoint_every"]
-    #: None, or what diagnostics.json records (rnnx.diagnostics.recorder.WHAT; ("all",): everything the cell has)
-    diagnostics: tuple[str, ...] | None = None
-    probe_size: int = _D["probe_size"]
-    # set by presets only
-    loss: str = "mse"
-    init: str = "torch"
-    final_target_every_step: bool = False
-    freeze: tuple[str, ...] = ()
-    normalise: bool = True
+class _Settings:
+    """The methods of :class:`TrainSettings` (its fields are generated from the table)."""
 
     def __post_init__(self) -> None:  # JSON gives lists: the sequence fields are tuples
         for name in ("split", "tbptt", "freeze", "inputs", "targets", "diagnostics"):
@@ -123,6 +63,25 @@ class TrainSettings:
         cell = d.get("cell", cls.cell)
         applies = defaults_of(cell)
         return cls(**{**d, "model_options": {**applies, **{k: v for k, v in opts.items() if k in applies}}})
+
+
+#: The settings only a preset sets (no flag), and their values in a run of a CSV.
+PRESET_ONLY = {"loss": "mse", "init": "torch", "final_target_every_step": False, "freeze": (), "normalise": True}
+#: Everything that fixes a run of ``rnnx train``: a frozen dataclass whose fields are the data
+#: source (``--preset``, or ``--csv`` with ``--inputs``/``--targets``/``--time-column``:
+#: ``--column NAME`` is ``--targets NAME``), then the ``regression`` row of
+#: :data:`rnnx.cli.table.DEFAULTS` (:mod:`rnnx.training.defaults`' row, which RNNRegressor
+#: reads too, and the command's own) in its order, ``model_options`` after ``bidirectional``,
+#: and :data:`PRESET_ONLY`.  ``model_options`` holds every option of the layer and of the
+#: chosen cell (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of
+#: the LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
+#: check values: :func:`check_settings` and the library do.
+TrainSettings = make_dataclass("TrainSettings", [
+    *[(k, Any, None) for k in ("preset", "csv", "inputs", "targets", "time_column")],
+    *[f for k, v in DEFAULTS["regression"].items() for f in [(k, Any, v)] + (
+        [("model_options", dict, field(default_factory=dict))] if k == "bidirectional" else [])],
+    *[(k, Any, v) for k, v in PRESET_ONLY.items()]], bases=(_Settings,), frozen=True)
+TrainSettings.__module__ = __name__
 
 
 #: The fields a command line or a preset may set (all but model_options: its options go by name).
