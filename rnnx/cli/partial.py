@@ -14,8 +14,6 @@ written (the run did not finish: ``rnnx diagnose --model`` reads its last checkp
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import warnings
@@ -82,6 +80,7 @@ def _history(out: str, history: list[dict], last: int, error: Any, note: str) ->
     """history.csv: the checkpoint's rows, a ``note`` column, and one row for the epoch
     whose loss became non-finite (its ``batch_loss`` that value), saying which epochs
     between are not on record."""
+    from rnnx.cli import run
     from rnnx.io import atomic
     from rnnx.training.windows import history_row
 
@@ -91,11 +90,7 @@ def _history(out: str, history: list[dict], last: int, error: Any, note: str) ->
            if error.epoch - 1 > last + 1 else
            f"; epoch {last + 1} after the last checkpoint not on record" if error.epoch - 1 == last + 1 else "")
     rows.append({**{k: "" for k in fields}, "epoch": error.epoch, "batch_loss": error.value, "note": note + gap})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    atomic.write_text(os.path.join(out, HISTORY), buf.getvalue())
+    atomic.write_text(os.path.join(out, HISTORY), run.history_csv(rows, fields))
 
 
 def _off_scale(history: list[dict]) -> str:
