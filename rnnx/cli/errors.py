@@ -23,19 +23,10 @@ class AppError(Exception):
         self.code, self.label = code, label
 
 
-#: Library parameter -> the flag that sets it (rnnx.fit, rnnx.optim, rnnx.data,
-#: rnnx.data.dataset, rnnx.Model).
-FLAGS: dict[str, str] = {
-    # rnnx.fit and rnnx.optim
-    "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
-    "momentum": "--momentum", "nesterov": "--nesterov", "clip_value": "--clip-value", "clip_norm": "--clip-norm",
-    "tbptt": "--tbptt", "seed": "--seed", "early_stopping": "--early-stopping",
-    # rnnx.data, rnnx.data.dataset
-    "csv": "--csv", "column": "--column", "window": "--window", "horizon": "--horizon", "split": "--split",
-    # rnnx.Model and its layer
-    "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers", "bidirectional": "--bidirectional",
-    "output_activation": "--output-activation", "objective": "--objective",
-}  # any other parameter (the cell and layer options): -- and its name with - for _
+#: Library parameter -> the flag that sets it, where it is not ``--`` and the parameter's name
+#: with - for _ (``lr`` -> ``--lr``, ``batch_size`` -> ``--batch-size``, a cell option): rnnx.Model's.
+FLAGS: dict[str, str] = {"hidden_size": "--hidden", "num_layers": "--layers"}
+
 
 def did_you_mean(what: str, given: str, names: Sequence[str], *, quote: bool = False,
                  otherwise: str | None = None) -> str:

@@ -69,22 +69,16 @@ def report(runners: list[Runner], absent: list[dict], *, json_path: str | None, 
                                                 f"exit {EXIT_NOTHING_RAN} (--allow-empty accepts it)"))
     if json_path:
         import rnnx
+        from rnnx.io.jsonfile import write_json
 
         doc = {"rnnx": rnnx.__version__, "python": platform.python_version(), "battery": [vars(s) for s in BATTERY],
                "cells": list(cells), "rows": rows, "absent": absent, "skipped": skipped, "missing": missing,
                "generic": [{"target": r.id, **r.capabilities} for r in runners if r.capabilities],
                "passed": len(rows) - len(failed), "failed": len(failed)}
-        _write_json(json_path, doc)
+        write_json(json_path, doc)  # strict JSON (NaN/Inf -> null), written whole or not at all
     if failed:
         return 1
     return EXIT_NOTHING_RAN if not rows and not allow_empty else 0
-
-
-def _write_json(path: str, doc: dict) -> None:
-    """Strict JSON (NaN/Inf -> null), written whole or not at all."""
-    from rnnx.io.jsonfile import write_json
-
-    write_json(path, doc)
 
 
 def main(*, backend: str | None, namespaces: list[str], json_path: str | None, cells=CELLS,

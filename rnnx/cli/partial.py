@@ -14,8 +14,6 @@ written (the run did not finish: ``rnnx diagnose --model`` reads its last checkp
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import warnings
@@ -42,6 +40,7 @@ def write_partial_results(out: str, error: Any) -> list[str]:
     one whose source is absent, or that cannot be written, is left out).  Never raises for
     a file it cannot write: the caller's one-line error stays the run's message."""
     from rnnx.cli.settings import TrainSettings
+    from rnnx.diagnostics import plots
     from rnnx.io import checkpoint
 
     wrote: list[str] = []
@@ -59,8 +58,9 @@ def write_partial_results(out: str, error: Any) -> list[str]:
         history = [dict(r) for r in meta.get("history") or []]
         last = int(meta.get("epoch") or 0)
         if _write(wrote, HISTORY, lambda: _history(out, history, last, error, note)) and history:
-            _write(wrote, CONVERGENCE, lambda: _convergence(out, history, f"{head}\n{note}; history to epoch {last} "
-                                                            f"(the last checkpoint){_off_scale(history)}"))
+            _write(wrote, CONVERGENCE, lambda: plots.convergence(
+                [{k: v for k, v in r.items() if k != "note"} for r in history], os.path.join(out, CONVERGENCE),
+                f"{head}\n{note}; history to epoch {last} (the last checkpoint){_off_scale(history)}"))
     _write(wrote, FIGURE, lambda: _diagnostics(out, name, note))
     return wrote
 
@@ -82,6 +82,7 @@ def _history(out: str, history: list[dict], last: int, error: Any, note: str) ->
     """history.csv: the checkpoint's rows, a ``note`` column, and one row for the epoch
     whose loss became non-finite (its ``batch_loss`` that value), saying which epochs
     between are not on record."""
+    from rnnx.cli import run
     from rnnx.io import atomic
     from rnnx.training.windows import history_row
 
@@ -91,11 +92,7 @@ def _history(out: str, history: list[dict], last: int, error: Any, note: str) ->
            if error.epoch - 1 > last + 1 else
            f"; epoch {last + 1} after the last checkpoint not on record" if error.epoch - 1 == last + 1 else "")
     rows.append({**{k: "" for k in fields}, "epoch": error.epoch, "batch_loss": error.value, "note": note + gap})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    atomic.write_text(os.path.join(out, HISTORY), buf.getvalue())
+    atomic.write_text(os.path.join(out, HISTORY), run.history_csv(rows, fields))
 
 
 def _off_scale(history: list[dict]) -> str:
@@ -108,13 +105,6 @@ def _off_scale(history: list[dict]) -> str:
         if any(isinstance(v, float) and v == v and plots.plottable([v])[0] != v for v in vals):  # NaN: no val part
             return f"; MSE off the scale from epoch {r['epoch']}"
     return ""
-
-
-def _convergence(out: str, history: list[dict], title: str) -> None:
-    from rnnx.diagnostics import plots
-
-    plots.convergence([{k: v for k, v in r.items() if k != "note"} for r in history], os.path.join(out, CONVERGENCE),
-                      title)
 
 
 def _diagnostics(out: str, name: str, note: str) -> bool:

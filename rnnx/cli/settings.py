@@ -11,77 +11,18 @@ reads them back, also those of runs written before ``model_options`` existed (th
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, field, fields, make_dataclass
 from typing import Any
 
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.data.tables import MISSING_POLICIES
 from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
 from rnnx.data.dataset import PRESETS
 
-_D = DEFAULTS["regression"]  # the table's regression row: rnnx.training.defaults.REGRESSION and the command's own
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that fixes a run of ``rnnx train`` (the field defaults are the
-    ``regression`` row of :data:`rnnx.cli.table.DEFAULTS`: :mod:`rnnx.training.defaults`' row,
-    which RNNRegressor reads too, and the command's own).  ``model_options`` holds every option of the layer and of the chosen cell
-    (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of the
-    LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
-    check values: the library does when the run builds its model, data and trainer."""
-
-    # the data
-    preset: str | None = None
-    csv: str | None = None  # --column NAME is --targets NAME: one series is a run of one target
-    inputs: tuple[str, ...] | None = None  # several columns in (--inputs a,b,c --targets c)
-    targets: tuple[str, ...] | None = None
-    time_column: str | None = None
-    missing: str = _D["missing"]
-    difference: bool = _D["difference"]
-    window: int = _D["window"]
-    horizon: int = _D["horizon"]
-    split: tuple[float, float, float] = _D["split"]  # type: ignore[assignment]
-    # where it runs
-    backend: str = _D["backend"]
-    device: str | None = None
-    devices: int | None = None  # data parallel over this many devices (JAX), rnnx.training.distributed
-    dask_scheduler: str | None = None  # data parallel on a Dask cluster (NumPy / CuPy), rnnx.training.dask_parallel
-    dask_workers: int | None = None  # ... or on a LocalCluster of this many workers
-    dask_timeout: float = _D["dask_timeout"]
-    dtype: str = _D["dtype"]
-    # the model
-    cell: str = _D["cell"]
-    hidden: int = _D["hidden"]
-    layers: int = _D["layers"]
-    bidirectional: bool = _D["bidirectional"]
-    model_options: dict[str, Any] = field(default_factory=dict)
-    output_activation: str = _D["output_activation"]
-    objective: str = _D["objective"]
-    # the training
-    optimizer: str = _D["optimizer"]
-    lr: float = _D["lr"]  # type: ignore[assignment]
-    momentum: float = _D["momentum"]
-    nesterov: bool = _D["nesterov"]
-    batch_size: int = _D["batch_size"]
-    shuffle: bool = _D["shuffle"]
-    epochs: int = _D["epochs"]
-    clip_value: float | None = _D["clip_value"]
-    clip_norm: float | None = _D["clip_norm"]
-    tbptt: tuple[int, int] | None = None
-    seed: int = _D["seed"]
-    early_stopping: int | None = _D["early_stopping"]
-    checkpoint_every: int = _D["checkpoint_every"]
-    #: None, or what diagnostics.json records (rnnx.diagnostics.recorder.WHAT; ("all",): everything the cell has)
-    diagnostics: tuple[str, ...] | None = None
-    probe_size: int = _D["probe_size"]
-    # set by presets only
-    loss: str = "mse"
-    init: str = "torch"
-    final_target_every_step: bool = False
-    freeze: tuple[str, ...] = ()
-    normalise: bool = True
+class _Settings:
+    """The methods of :class:`TrainSettings` (its fields are generated from the table)."""
 
     def __post_init__(self) -> None:  # JSON gives lists: the sequence fields are tuples
         for name in ("split", "tbptt", "freeze", "inputs", "targets", "diagnostics"):
@@ -123,6 +64,25 @@ class TrainSettings:
         cell = d.get("cell", cls.cell)
         applies = defaults_of(cell)
         return cls(**{**d, "model_options": {**applies, **{k: v for k, v in opts.items() if k in applies}}})
+
+
+#: The settings only a preset sets (no flag), and their values in a run of a CSV.
+PRESET_ONLY = {"loss": "mse", "init": "torch", "final_target_every_step": False, "freeze": (), "normalise": True}
+#: Everything that fixes a run of ``rnnx train``: a frozen dataclass whose fields are the data
+#: source (``--preset``, or ``--csv`` with ``--inputs``/``--targets``/``--time-column``:
+#: ``--column NAME`` is ``--targets NAME``), then the ``regression`` row of
+#: :data:`rnnx.cli.table.DEFAULTS` (:mod:`rnnx.training.defaults`' row, which RNNRegressor
+#: reads too, and the command's own) in its order, ``model_options`` after ``bidirectional``,
+#: and :data:`PRESET_ONLY`.  ``model_options`` holds every option of the layer and of the
+#: chosen cell (:func:`options_of`: ``dropout``, ``nonlinearity`` of the RNN, ``proj_size`` of
+#: the LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
+#: check values: :func:`check_settings` and the library do.
+TrainSettings = make_dataclass("TrainSettings", [
+    *[(k, Any, None) for k in ("preset", "csv", "inputs", "targets", "time_column")],
+    *[f for k, v in DEFAULTS["regression"].items() for f in [(k, Any, v)] + (
+        [("model_options", dict, field(default_factory=dict))] if k == "bidirectional" else [])],
+    *[(k, Any, v) for k, v in PRESET_ONLY.items()]], bases=(_Settings,), frozen=True)
+TrainSettings.__module__ = __name__
 
 
 #: The fields a command line or a preset may set (all but model_options: its options go by name).
@@ -197,10 +157,10 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
         raise AppError("--column: required with --csv (the name of the column to model), or --targets NAMES")
 
 
-def _origin(field: str, value: Any, s: Any, explicit: Mapping[str, Any]) -> str:
+def _origin(key: str, s: Any, explicit: Mapping[str, Any]) -> str:
     """``--optimizer adam`` and where it came from: ``(from --preset seed001)``, ``(the default)``."""
-    text = f"{flag_for(field)} {value}"
-    if field in explicit:
+    text = f"{flag_for(key)} {getattr(s, key)}"
+    if key in explicit:
         return text
     preset = getattr(s, "preset", None)
     return f"{text} (from --preset {preset})" if preset is not None else f"{text} (the default)"
@@ -214,115 +174,155 @@ def _fractions(split: tuple) -> str:
     return ",".join(f"{f:g}" if isinstance(f, (int, float)) else repr(f) for f in split)
 
 
-def _check_split(s: TrainSettings) -> None:
-    """Three fractions in [0, 1] summing to 1, with a training and a test part."""
-    sp, text = s.split, _fractions(s.split)
-    if (len(sp) != 3 or not all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in sp)
-            or abs(math.fsum(sp) - 1) > 1e-9):
-        raise AppError(f"--split: expected three fractions train,val,test summing to 1, each in [0, 1]; got {text}")
-    if sp[2] == 0:
-        raise AppError(f"--split: {text} leaves no test part; expected a test fraction > 0 (the run ends by "
-                       "evaluating on it)")
-    if sp[0] == 0:
-        raise AppError(f"--split: {text} leaves no training part; expected a train fraction > 0")
+def _twice(cols: Any) -> Any:
+    return next((c for i, c in enumerate(cols) if c in cols[:i]), None)
 
 
-def _check_optimizer(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """--momentum and --nesterov are SGD's; Nesterov needs momentum > 0."""
-    for name, used in (("momentum", s.momentum > 0), ("nesterov", s.nesterov)):
-        if used and s.optimizer != "sgd":
-            got = f"--momentum {s.momentum}" if name == "momentum" else "--nesterov"
-            raise AppError(f"{flag_for(name)}: applies to --optimizer sgd only, got {got} with "
-                           f"{_origin('optimizer', s.optimizer, s, explicit)}")
-    if s.nesterov and s.momentum <= 0:
-        raise AppError(f"--nesterov: needs --momentum > 0 (Nesterov's is a form of momentum), got "
-                       f"{_origin('momentum', s.momentum, s, explicit)}")
+def _dask(s: Any) -> str | None:
+    """The Dask flag a run gives (``--dask-scheduler`` first), or None."""
+    return next((flag_for(k) for k in ("dask_scheduler", "dask_workers") if getattr(s, k) is not None), None)
 
 
-def _check_tbptt(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """K1,K2 with 1 <= K1 <= K2 <= --window, for the many-to-many objective of a one-way layer."""
-    if s.tbptt is None:
-        return
-    tb = s.tbptt
-    if len(tb) != 2 or not all(_is_int(k) for k in tb):
-        raise AppError(f"--tbptt: expected two integers K1,K2 (update every K1 steps, backpropagating through "
-                       f"K2), got {','.join(str(k) for k in tb)}")
-    k1, k2 = tb
-    if not 1 <= k1 <= k2 <= s.window:
-        raise AppError(f"--tbptt: expected 1 <= K1 <= K2 <= --window {s.window}, got K1={k1}, K2={k2}")
-    if s.objective != "many-to-many":
-        raise AppError(f"--tbptt: truncated BPTT needs --objective many-to-many (a target at every step), got "
-                       f"{_origin('objective', s.objective, s, explicit)}")
-    if s.bidirectional:
-        raise AppError("--tbptt: carries the state forward in time, which the reverse direction of "
-                       "--bidirectional cannot use; drop one of them")
+def _tbptt(s: Any) -> bool:
+    return getattr(s, "tbptt", None) is not None
 
 
-def _check_early_stopping(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """Early stopping watches the validation loss: the split needs a validation part."""
-    if s.early_stopping is None or s.split[1] > 0:
-        return
-    split = _fractions(s.split)
-    if "early_stopping" in explicit:
-        raise AppError(f"--early-stopping: watches the validation loss, but --split {split} has no validation "
-                       "part; expected a validation fraction > 0 with it")
-    raise AppError(f"--split: {split} has no validation part, which "
-                   f"{_origin('early_stopping', s.early_stopping, s, explicit)} watches; expected a validation "
-                   "fraction > 0")
+def _coordinated(a: Any) -> list[str]:
+    """The multi-process flags besides --coordinator that the command line ``a`` gave."""
+    return [k for k in ("num_processes", "process_id", "coordinator_timeout") if getattr(a, k) is not None]
 
 
-def _check_table(s: TrainSettings, explicit: Mapping[str, Any]) -> None:
-    """--inputs/--targets: distinct column names (any number of targets); --missing: a policy;
-    --missing/--difference: for named columns; --difference: many-to-one with mse."""
-    from rnnx.data.tables import MISSING_POLICIES
+def _port(address: str) -> bool:
+    """``HOST:PORT`` with a host and a port from 1 to 65535."""
+    host, _, port = address.rpartition(":")
+    return bool(host.strip("[]")) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
 
-    if s.missing not in MISSING_POLICIES:
-        raise AppError(f"--missing: expected one of {', '.join(MISSING_POLICIES)}, got {s.missing!r}")
-    if not s.table:
-        for name, used in (("missing", s.missing != "error"), ("difference", s.difference)):
-            if used and name in explicit:
-                raise AppError(f"{flag_for(name)}: applies to a run of named columns (--csv FILE --targets NAME "
-                               f"[--inputs ...], or --column NAME); got the series preset {s.preset}")
-        return
-    for name in ("inputs", "targets"):
-        cols = getattr(s, name)
-        if name == "inputs" and cols is None:  # the targets' own past
-            continue
-        if not cols or not all(isinstance(c, str) and c for c in cols):
-            raise AppError(f"{flag_for(name)}: expected comma-separated column names, got {','.join(map(str, cols))!r}")
-        twice = next((c for i, c in enumerate(cols) if c in cols[:i]), None)
-        if twice is not None:
-            raise AppError(f"{flag_for(name)}: column {twice!r} listed twice (got {','.join(cols)})")
-    if s.difference and s.objective != "many-to-one":
-        raise AppError(f"--difference: models the change to the value after each window (--objective "
-                       f"many-to-one), got {_origin('objective', s.objective, s, explicit)}")
-    if s.difference and s.loss != "mse":
-        raise AppError(f"--difference: applies to regression with mse, got loss {s.loss}")
+
+#: The settings of a run that are out of range or conflict, refused before it creates anything,
+#: in the order they are checked: ``(flag, refused(s, e), words(s, e))``, ``s`` the settings
+#: (attributes), ``e`` what the command line gave (:func:`_origin` says where a value came from);
+#: ``flag`` a callable of ``s`` where it depends on them.  One AppError line: ``<flag>: <words>``.
+#: A group is checked by :func:`refuse`; ``series`` holds a series run's own (three fractions in
+#: [0, 1] summing to 1 with a training and a test part; early stopping needs a validation part;
+#: --momentum and --nesterov are SGD's; --tbptt K1,K2 within --window for the many-to-many
+#: objective of a one-way layer; distinct column names; --difference many-to-one with mse),
+#: ``dask`` and ``devices`` every run's that trains data parallel, ``coordinator`` the flags of a
+#: multi-process run (``rnnx train --coordinator``).
+RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
+    "series": [
+        ("--split", lambda s, e: len(s.split) != 3 or not all(isinstance(f, (int, float)) and 0 <= f <= 1
+                                                               for f in s.split) or abs(math.fsum(s.split) - 1) > 1e-9,
+         lambda s, e: "expected three fractions train,val,test summing to 1, each in [0, 1]; got "
+         + _fractions(s.split)),
+        ("--split", lambda s, e: s.split[2] == 0, lambda s, e: f"{_fractions(s.split)} leaves no test part; expected a "
+         "test fraction > 0 (the run ends by evaluating on it)"),
+        ("--split", lambda s, e: s.split[0] == 0,
+         lambda s, e: f"{_fractions(s.split)} leaves no training part; expected a train fraction > 0"),
+        ("--early-stopping", lambda s, e: s.early_stopping is not None and not s.split[1] > 0 and "early_stopping" in e,
+         lambda s, e: f"watches the validation loss, but --split {_fractions(s.split)} has no validation part; "
+         "expected a validation fraction > 0 with it"),
+        ("--split", lambda s, e: s.early_stopping is not None and not s.split[1] > 0,
+         lambda s, e: f"{_fractions(s.split)} has no validation part, which {_origin('early_stopping', s, e)} watches; "
+         "expected a validation fraction > 0"),
+        ("--momentum", lambda s, e: s.momentum > 0 and s.optimizer != "sgd", lambda s, e: "applies to --optimizer sgd "
+         f"only, got --momentum {s.momentum} with {_origin('optimizer', s, e)}"),
+        ("--nesterov", lambda s, e: s.nesterov and s.optimizer != "sgd",
+         lambda s, e: f"applies to --optimizer sgd only, got --nesterov with {_origin('optimizer', s, e)}"),
+        ("--nesterov", lambda s, e: s.nesterov and s.momentum <= 0, lambda s, e: "needs --momentum > 0 (Nesterov's is "
+         f"a form of momentum), got {_origin('momentum', s, e)}"),
+        ("--tbptt", lambda s, e: s.tbptt is not None and (len(s.tbptt) != 2 or not all(map(_is_int, s.tbptt))),
+         lambda s, e: "expected two integers K1,K2 (update every K1 steps, backpropagating through K2), got "
+         + ",".join(map(str, s.tbptt))),
+        ("--tbptt", lambda s, e: s.tbptt is not None and not 1 <= s.tbptt[0] <= s.tbptt[1] <= s.window,
+         lambda s, e: f"expected 1 <= K1 <= K2 <= --window {s.window}, got K1={s.tbptt[0]}, K2={s.tbptt[1]}"),
+        ("--tbptt", lambda s, e: s.tbptt is not None and s.objective != "many-to-many", lambda s, e: "truncated BPTT "
+         f"needs --objective many-to-many (a target at every step), got {_origin('objective', s, e)}"),
+        ("--tbptt", lambda s, e: s.tbptt is not None and s.bidirectional, lambda s, e: "carries the state forward in "
+         "time, which the reverse direction of --bidirectional cannot use; drop one of them"),
+        ("--missing", lambda s, e: s.missing not in MISSING_POLICIES,
+         lambda s, e: f"expected one of {', '.join(MISSING_POLICIES)}, got {s.missing!r}"),
+        *[(flag_for(k), lambda s, e, k=k, on=on: not s.table and on(s) and k in e,
+           lambda s, e: "applies to a run of named columns (--csv FILE --targets NAME [--inputs ...], or --column "
+           f"NAME); got the series preset {s.preset}")
+          for k, on in (("missing", lambda s: s.missing != "error"), ("difference", lambda s: s.difference))],
+        *[r for k in ("inputs", "targets") for r in (
+            (flag_for(k), lambda s, e, k=k: s.table and getattr(s, k) is not None and (
+                not getattr(s, k) or not all(isinstance(c, str) and c for c in getattr(s, k))),
+             lambda s, e, k=k: f"expected comma-separated column names, got {','.join(map(str, getattr(s, k)))!r}"),
+            (flag_for(k), lambda s, e, k=k: s.table and getattr(s, k) is not None and _twice(getattr(s, k)) is not None,
+             lambda s, e, k=k: f"column {_twice(getattr(s, k))!r} listed twice (got {','.join(getattr(s, k))})"))],
+        ("--difference", lambda s, e: s.table and s.difference and s.objective != "many-to-one", lambda s, e: "models "
+         f"the change to the value after each window (--objective many-to-one), got {_origin('objective', s, e)}"),
+        ("--difference", lambda s, e: s.table and s.difference and s.loss != "mse",
+         lambda s, e: f"applies to regression with mse, got loss {s.loss}")],
+    "dask": [
+        ("--dask-timeout", lambda s, e: _dask(s) is None and "dask_timeout" in e,
+         lambda s, e: "applies with --dask-scheduler or --dask-workers only"),
+        ("--dask-workers", lambda s, e: s.dask_scheduler is not None and s.dask_workers is not None,
+         lambda s, e: "starts a LocalCluster, --dask-scheduler joins a running one; give one of them"),
+        ("--dask-timeout", lambda s, e: _dask(s) and not (isinstance(s.dask_timeout, (int, float)) and not isinstance(
+            s.dask_timeout, bool) and s.dask_timeout > 0),
+         lambda s, e: f"expected a number of seconds > 0, got {s.dask_timeout!r}"),
+        ("--dask-workers", lambda s, e: s.dask_workers is not None and not (_is_int(s.dask_workers)
+                                                                             and s.dask_workers >= 1),
+         lambda s, e: f"expected a positive integer, got {s.dask_workers!r}"),
+        (_dask, lambda s, e: _dask(s) and s.devices is not None,
+         lambda s, e: "Dask workers or JAX --devices, not both; drop one of them"),
+        (_dask, lambda s, e: _dask(s) and s.backend not in ("numpy", "cupy"), lambda s, e: "Dask workers run --backend "
+         f"numpy or cupy, got {_origin('backend', s, e)} (for jax use --devices)"),
+        (_dask, lambda s, e: _dask(s) and _tbptt(s), lambda s, e: "not with --tbptt; drop one of them"),
+        (_dask, lambda s, e: _dask(s) and s.diagnostics is not None,
+         lambda s, e: "not with --diagnostics; drop one of them")],
+    "devices": [
+        ("--devices", lambda s, e: s.devices is not None and (not _is_int(s.devices) or s.devices < 1),
+         lambda s, e: f"expected a positive integer, got {s.devices!r}"),
+        ("--devices", lambda s, e: s.devices is not None and s.backend != "jax", lambda s, e: "data parallel runs on "
+         f"--backend jax (XLA SPMD), got {_origin('backend', s, e)}"),
+        ("--devices", lambda s, e: s.devices is not None and _tbptt(s),
+         lambda s, e: "not with --tbptt (its windows update within a batch); drop one of them"),
+        ("--devices", lambda s, e: s.devices is not None and s.diagnostics is not None,
+         lambda s, e: "--diagnostics are recorded on one device; drop one of them"),
+        ("--batch-size", lambda s, e: s.devices is not None and s.batch_size % s.devices,
+         lambda s, e: f"{s.batch_size} does not split over --devices {s.devices}; expected a multiple of {s.devices}")],
+    "coordinator": [  # the command line of a multi-process run (``s``: its args)
+        (lambda a: flag_for(_coordinated(a)[0]), lambda a, e: a.coordinator is None and _coordinated(a),
+         lambda a, e: "applies with --coordinator only"),
+        ("--coordinator", lambda a, e: a.coordinator is not None and {getattr(a, "text", None), a.resume} != {None},
+         lambda a, e: "a multi-process run starts a new regression or classification run; not with "
+         + ("--text" if getattr(a, "text", None) is not None else "--resume")),
+        ("--coordinator", lambda a, e: a.coordinator is not None and (a.backend != "jax" or a.devices is None),
+         lambda a, e: "a multi-process run splits every batch over the devices of all processes; expected --backend "
+         "jax --devices N"),
+        ("--coordinator", lambda a, e: a.coordinator not in (None, "auto") and not _port(a.coordinator),
+         lambda a, e: f"expected HOST:PORT with a port from 1 to 65535, got {a.coordinator!r}"),
+        ("--coordinator", lambda a, e: a.coordinator not in (None, "auto") and None in (a.num_processes, a.process_id),
+         lambda a, e: f"{a.coordinator} needs --num-processes N and --process-id I (or --coordinator auto under "
+         "SLURM / Open MPI)"),
+        ("--coordinator", lambda a, e: a.coordinator == "auto" and (a.num_processes, a.process_id) != (None, None),
+         lambda a, e: "auto detects the processes of a SLURM / Open MPI job; drop --num-processes and --process-id"),
+        ("--num-processes", lambda a, e: a.coordinator not in (None, "auto") and a.num_processes < 1,
+         lambda a, e: f"expected a positive integer, got {a.num_processes}"),
+        ("--process-id", lambda a, e: a.coordinator not in (None, "auto") and not 0 <= a.process_id < a.num_processes,
+         lambda a, e: f"expected 0 <= I < --num-processes {a.num_processes}, got {a.process_id}"),
+        ("--coordinator-timeout", lambda a, e: None not in (a.coordinator, a.coordinator_timeout)
+         and a.coordinator_timeout < 1,
+         lambda a, e: f"expected a positive number of seconds, got {a.coordinator_timeout}")],
+}
+
+
+def refuse(group: str, s: Any, explicit: Mapping[str, Any]) -> None:
+    """The first rule of ``RULES[group]`` that refuses the settings ``s`` (``explicit``: what
+    the command line gave, to say where a conflicting value came from): one AppError line."""
+    for flag, refused, words in RULES[group]:
+        if refused(s, explicit):
+            raise AppError(f"{flag(s) if callable(flag) else flag}: {words(s, explicit)}")
 
 
 def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
     """--dask-scheduler ADDRESS or --dask-workers N (one of them): NumPy or CuPy workers;
     not with --devices, --tbptt, --diagnostics.  ``s``: a run's settings as attributes (a
     classification run's too: it has no --tbptt)."""
-    if s.dask_scheduler is None and s.dask_workers is None:
-        if "dask_timeout" in explicit:
-            raise AppError("--dask-timeout: applies with --dask-scheduler or --dask-workers only")
-        return
-    if s.dask_scheduler is not None and s.dask_workers is not None:
-        raise AppError("--dask-workers: starts a LocalCluster, --dask-scheduler joins a running one; give one of them")
-    flag = "--dask-scheduler" if s.dask_scheduler is not None else "--dask-workers"
-    if not (isinstance(s.dask_timeout, (int, float)) and not isinstance(s.dask_timeout, bool) and s.dask_timeout > 0):
-        raise AppError(f"--dask-timeout: expected a number of seconds > 0, got {s.dask_timeout!r}")
-    if s.dask_workers is not None and (not _is_int(s.dask_workers) or s.dask_workers < 1):
-        raise AppError(f"--dask-workers: expected a positive integer, got {s.dask_workers!r}")
-    if s.devices is not None:
-        raise AppError(f"{flag}: Dask workers or JAX --devices, not both; drop one of them")
-    if s.backend not in ("numpy", "cupy"):
-        raise AppError(f"{flag}: Dask workers run --backend numpy or cupy, got "
-                       f"{_origin('backend', s.backend, s, explicit)} (for jax use --devices)")
-    for name, given in (("--tbptt", getattr(s, "tbptt", None) is not None), ("--diagnostics", s.diagnostics is not None)):
-        if given:
-            raise AppError(f"{flag}: not with {name}; drop one of them")
+    refuse("dask", s, explicit)
 
 
 #: The settings that place a run on Dask: a scheduler's address, a number of worker processes
@@ -382,20 +382,7 @@ def check_resumed_dask(s: TrainSettings, given: Mapping[str, Any]) -> None:
 def check_devices(s: Any, explicit: Mapping[str, Any]) -> None:
     """--devices N >= 1: data parallel needs --backend jax, and not --tbptt or --diagnostics;
     --batch-size a multiple of N (the rest rnnx.training.distributed checks when the run starts)."""
-    if s.devices is None:
-        return
-    if not _is_int(s.devices) or s.devices < 1:
-        raise AppError(f"--devices: expected a positive integer, got {s.devices!r}")
-    if s.backend != "jax":
-        raise AppError(f"--devices: data parallel runs on --backend jax (XLA SPMD), got "
-                       f"{_origin('backend', s.backend, s, explicit)}")
-    if getattr(s, "tbptt", None) is not None:
-        raise AppError("--devices: not with --tbptt (its windows update within a batch); drop one of them")
-    if s.diagnostics is not None:
-        raise AppError("--devices: --diagnostics are recorded on one device; drop one of them")
-    if s.batch_size % s.devices:
-        raise AppError(f"--batch-size: {s.batch_size} does not split over --devices {s.devices}; expected a "
-                       f"multiple of {s.devices}")
+    refuse("devices", s, explicit)
 
 
 def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) -> None:
@@ -406,11 +393,7 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
 
     explicit = {} if explicit is None else explicit
     table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")  # as every task's
-    _check_split(s)
-    _check_early_stopping(s, explicit)
-    _check_optimizer(s, explicit)
-    _check_tbptt(s, explicit)
-    _check_table(s, explicit)
+    refuse("series", s, explicit)
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
     check_dask(s, explicit)
     check_devices(s, explicit)

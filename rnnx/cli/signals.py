@@ -65,8 +65,6 @@ class Signals:
     :func:`stopping` uses): the first signal raises :class:`Forced` at once too, except
     during a write (see the module's docstring)."""
 
-    NAMES = NAMES
-
     def __init__(self, *, at_once: bool = False) -> None:
         self.pending: int | None = None
         self.at_once = at_once

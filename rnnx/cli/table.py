@@ -412,18 +412,14 @@ def _shown(row: Flag) -> str:
     return " (" + "; ".join(parts) + ")"
 
 
+#: Each task's data group: its title, the defaults its description lists, and what follows them.
 _GROUPS = {"regression": ("a series or table: --preset, or --csv with --column / --targets (regression)",
-                          " ".join(f"--{k.replace('_', '-')} {_value(DEFAULTS['regression'][k])}"
-                                    for k in ("window", "horizon", "split", "cell", "hidden", "epochs"))),
+                          ("window", "horizon", "split", "cell", "hidden", "epochs"), ""),
            "classification": ("sequence classification (--npz, --ts, --uea)",
-                              " ".join(f"--{k.replace('_', '-')} {_value(DEFAULTS['classification'][k])}"
-                                       for k in ("cell", "hidden", "optimizer", "lr", "batch_size", "epochs",
-                                                 "early_stopping", "min_epochs", "clip_norm", "checkpoint_every"))
-                              + "; continue a run with --resume DIR"),
-           "text": ("character model (--text)", " ".join(
-               f"--{k.replace('_', '-')} {_value(DEFAULTS['text'][k])}"
-               for k in ("cell", "hidden", "optimizer", "seq_len", "streams", "epochs", "clip_value",
-                         "checkpoint_every")) + " (updates)")}
+                              ("cell", "hidden", "optimizer", "lr", "batch_size", "epochs", "early_stopping",
+                               "min_epochs", "clip_norm", "checkpoint_every"), "; continue a run with --resume DIR"),
+           "text": ("character model (--text)", ("cell", "hidden", "optimizer", "seq_len", "streams", "epochs",
+                                                 "clip_value", "checkpoint_every"), " (updates)")}
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -448,8 +444,9 @@ def add_arguments(p: argparse.ArgumentParser, *, tasks: tuple[str, ...] = TASKS,
     (``rnnx diagnose --compare``) shows only those of ``tasks`` but not ``hide``: the others
     are parsed, so that its refusal can say why they do not apply, and left out of its help."""
     p.formatter_class = _Formatter
-    groups = {t: p.add_argument_group(title, "defaults: " + text) for t, (title, text) in _GROUPS.items()
-              if t in tasks}
+    groups = {t: p.add_argument_group(title, "defaults: " + " ".join(f"{flag_for(k)} {_value(DEFAULTS[t][k])}"
+                                                                     for k in keys) + tail)
+              for t, (title, keys, tail) in _GROUPS.items() if t in tasks}
     groups.update({k: p.add_argument_group(title) for k, title in TOPICS.items()})
     for row in FLAGS.values():
         shown = set(row.tasks) & set(tasks) and row.name not in hide
@@ -457,7 +454,7 @@ def add_arguments(p: argparse.ArgumentParser, *, tasks: tuple[str, ...] = TASKS,
         text = row.help + _shown(row)
         if row.topic != "data" and row.tasks != ALL and tasks == TASKS:
             text += " [" + ", ".join(row.tasks) + "]"
-        g.add_argument("--" + row.name.replace("_", "-"), help=text.replace("%", "%%") if shown else argparse.SUPPRESS,
+        g.add_argument(flag_for(row.name), help=text.replace("%", "%%") if shown else argparse.SUPPRESS,
                        **row.arg)
 
 

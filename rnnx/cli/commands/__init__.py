@@ -45,11 +45,20 @@ def command_module(name: str) -> ModuleType:
 
 
 # -- shared by several commands ------------------------------------------------------------------
-def floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+def _typed(convert, expected: str, *, many: bool = True):
+    """An argparse type: ``convert`` of the text (of each comma-separated part when ``many``),
+    else ``expected ..., got '...'``."""
+    def parse(text: str):
+        try:
+            return tuple(convert(v) for v in text.split(",")) if many else convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    return parse
+
+
+floats = _typed(float, "comma-separated numbers")
+ints = _typed(int, "comma-separated integers")
+number = _typed(float, "a number", many=False)
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -58,20 +67,6 @@ def names(text: str) -> tuple[str, ...]:
     if not all(cols):
         raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
     return cols
-
-
-def ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def check_backends(flag: str, spec: str | None) -> None:

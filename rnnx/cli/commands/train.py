@@ -20,35 +20,13 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 def _multi_process(args: argparse.Namespace) -> int | None:
     """``--coordinator``: join the multi-process run (before JAX makes any array) and
     return this process's index; None without it.  AppError for flags that do not fit."""
-    given = [k for k in ("num_processes", "process_id", "coordinator_timeout") if getattr(args, k) is not None]
+    from rnnx.cli import settings
+
+    settings.refuse("coordinator", args, {})  # the flags checked (rnnx.cli.settings.RULES)
     if args.coordinator is None:
-        if given:
-            raise AppError(f"--{given[0].replace('_', '-')}: applies with --coordinator only")
         return None
-    if getattr(args, "text", None) is not None or args.resume is not None:
-        flag = "--text" if getattr(args, "text", None) is not None else "--resume"
-        raise AppError(f"--coordinator: a multi-process run starts a new regression or classification run; "
-                       f"not with {flag}")
-    if args.backend != "jax" or args.devices is None:
-        raise AppError("--coordinator: a multi-process run splits every batch over the devices of all processes; "
-                       "expected --backend jax --devices N")
     explicit = args.coordinator != "auto"
-    if explicit:
-        _check_port(args.coordinator)
-    if explicit and (args.num_processes is None or args.process_id is None):
-        raise AppError(f"--coordinator: {args.coordinator} needs --num-processes N and --process-id I (or "
-                       "--coordinator auto under SLURM / Open MPI)")
-    if not explicit and (args.num_processes is not None or args.process_id is not None):
-        raise AppError("--coordinator: auto detects the processes of a SLURM / Open MPI job; drop --num-processes "
-                       "and --process-id")
-    if explicit and args.num_processes < 1:
-        raise AppError(f"--num-processes: expected a positive integer, got {args.num_processes}")
-    if explicit and not 0 <= args.process_id < args.num_processes:
-        raise AppError(f"--process-id: expected 0 <= I < --num-processes {args.num_processes}, got "
-                       f"{args.process_id}")
     timeout = 60 if args.coordinator_timeout is None else args.coordinator_timeout
-    if timeout < 1:
-        raise AppError(f"--coordinator-timeout: expected a positive number of seconds, got {timeout}")
     from rnnx.training import distributed
     from rnnx.backends import Unavailable, get
 
@@ -59,13 +37,6 @@ def _multi_process(args: argparse.Namespace) -> int | None:
     except Unavailable as e:
         raise AppError(f"--{e}") from None
     return _process_index(xp)
-
-
-def _check_port(address: str) -> None:
-    """``--coordinator HOST:PORT``: a host and a port from 1 to 65535 (before anything starts)."""
-    host, _, port = address.rpartition(":")
-    if not host.strip("[]") or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise AppError(f"--coordinator: expected HOST:PORT with a port from 1 to 65535, got {address!r}")
 
 
 def _process_index(xp) -> int:
