@@ -43,6 +43,9 @@ time-major (the engine's own layout), and a NumPy run of the command tunes glibc
 (``rnnx.cli.tune_memory``: ``rnnx.backends.malloc.tune``; a JAX run does not), which the
 ``rnnx-*`` workers do not: on NumPy that alone runs ``rnnx.fit`` about 1.45x faster here
 (docs/performance.md), so compare ``cli-numpy`` with ``rnnx-numpy-f32`` knowing it.
+``torch-loop-val-1thread`` (with the CLI contestants) is the torch loop plus what the command adds
+every epoch: a no-grad forward over the same 217 validation windows and their MSE, read back once;
+``cli-X / torch-loop-val-1thread`` compares the same work.
 
 What each contestant computes in: the torch loop float32 on one torch thread; ``rnnx-*-f32``
 float32 (NumPy and torch on one BLAS/OpenMP/torch thread; JAX at XLA's own thread count, x64
@@ -93,25 +96,28 @@ WEATHER = ["precipitation", "temp_max", "temp_min", "wind"]
 
 
 # -- the data ---------------------------------------------------------------------------------------
-def data(dtype: str):
-    """(x (1013, 14, 4), y (1013, 1), source): the training windows as NumPy arrays."""
+def data(dtype: str, part: int = 0):
+    """(x (1013, 14, 4), y (1013, 1), source): the training windows as NumPy arrays (``part=1``:
+    the 217 validation windows the command scores every epoch)."""
     import numpy as np
 
     try:
         import vega_datasets
     except ImportError:
         rng = np.random.default_rng(0)
-        return (rng.standard_normal((1013, T_STEPS, 4)).astype(dtype),
-                rng.standard_normal((1013, 1)).astype(dtype), "random windows (vega_datasets not installed)")
+        n = (1013, 217)[part]
+        return (rng.standard_normal((n, T_STEPS, 4)).astype(dtype),
+                rng.standard_normal((n, 1)).astype(dtype), "random windows (vega_datasets not installed)")
     from rnnx.data import tables
 
     t = tables.read_table(vega_datasets.local_data.seattle_weather.filepath, inputs=WEATHER,
                           targets=["temp_max"], time_column="date")
     n_all = t.values.shape[0] - T_STEPS
-    n_train = tables.chronological_split(n_all, (0.7, 0.15, 0.15))[0]
+    n_train, n_val = tables.chronological_split(n_all, (0.7, 0.15, 0.15))[:2]
     v = tables.ColumnScaler.fit(t.values[: n_train + T_STEPS]).transform(t.values)
     x, y, _ = tables.windows(v, input_cols=t.input_index(), target_cols=t.target_index(), window=T_STEPS)
-    return x[:n_train].astype(dtype), y[:n_train].astype(dtype), "vega_datasets seattle-weather"
+    a, b = (0, n_train) if part == 0 else (n_train, n_train + n_val)
+    return x[a:b].astype(dtype), y[a:b].astype(dtype), "vega_datasets seattle-weather"
 
 
 # -- workers: each answers "go" with one epoch's milliseconds ------------------------------------------
@@ -312,7 +318,9 @@ def _parts(fit_mod, model, params, x, y) -> dict:
     return {"forward": t_fwd, "backward": t_lg - t_fwd, "optimizer": t_upd - t_lg, "take": t_take}
 
 
-def _torch_worker(threads: int | None, dtype: str) -> None:
+def _torch_worker(threads: int | None, dtype: str, validate: bool = False) -> None:
+    """The plain torch loop; ``validate``: each epoch also scores the validation windows (a
+    no-grad forward and their MSE, read back once), the work a CLI epoch adds to ``rnnx.fit``'s."""
     import torch
     from torch import nn
 
@@ -320,6 +328,7 @@ def _torch_worker(threads: int | None, dtype: str) -> None:
         torch.set_num_threads(threads)
     x, y, source = data(dtype)
     x, y = torch.asarray(x), torch.asarray(y)
+    xv, yv = (torch.asarray(a) for a in data(dtype, 1)[:2])
     torch.manual_seed(0)
     lstm = nn.LSTM(4, HIDDEN, batch_first=True).to(getattr(torch, dtype))
     head = nn.Linear(HIDDEN, 1).to(getattr(torch, dtype))
@@ -339,6 +348,10 @@ def _torch_worker(threads: int | None, dtype: str) -> None:
             loss.backward()
             opt.step()
         float(loss)
+        if validate:
+            with torch.no_grad():
+                out, _ = lstm(xv)
+                float(nn.functional.mse_loss(head(out[:, -1]), yv))
         _say(_epoch((time.perf_counter() - t0) * 1e3))
     _say({})
 
@@ -369,7 +382,7 @@ def worker(spec: str, profile: bool) -> None:
     elif kind == "cli":
         _cli_worker(rest[0])
     elif kind == "torch-loop":
-        _torch_worker(int(rest[0]) or None, "float32")
+        _torch_worker(int(rest[0]) or None, "float32", rest[1:] == ["val"])
     else:
         _keras_worker("float32")
 
@@ -383,7 +396,8 @@ def contestants(quick: bool, baseline: str | None, tree: str | None = None) -> d
     import importlib.util
 
     if importlib.util.find_spec("vega_datasets") is not None:  # the command reads the CSV itself
-        c.update({"cli-numpy": "cli:numpy:float32:1", "cli-jax": "cli:jax:float32:0"})
+        c.update({"cli-numpy": "cli:numpy:float32:1", "cli-jax": "cli:jax:float32:0",
+                  "torch-loop-val-1thread": "torch-loop:1:val"})
         if tree:
             c.update({"cli-numpy-before": f"cli:numpy:float32:1:{tree}", "cli-jax-before": f"cli:jax:float32:0:{tree}"})
     if not quick:
@@ -450,7 +464,7 @@ def ratios(res: dict, key: str = "epoch_ms_median") -> dict:
     if cli:
         fastest = min(cli, key=cli.get)
         out["cli_fastest"] = fastest
-        for other in ("torch-loop-1thread", "torch-loop-default-threads", "keras-jax"):
+        for other in ("torch-loop-1thread", "torch-loop-val-1thread", "torch-loop-default-threads", "keras-jax"):
             if other in res:
                 out[f"{fastest} / {other}"] = round(cli[fastest] / res[other][key], 3)
         for name, ms in cli.items():  # the command against the engine it trains with, backend by backend

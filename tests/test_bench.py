@@ -182,7 +182,11 @@ def test_train_speed_ratios_report_the_command_beside_the_engine():
     assert r["rnnx_fastest"] == "rnnx-jax-f32" and r["rnnx-jax-f32 / torch-loop-1thread"] == 0.625
     assert r["cli_fastest"] == "cli-jax" and r["cli-jax / torch-loop-1thread"] == 0.75 and r["cli-jax / keras-jax"] == 0.6
     assert r["cli-jax / rnnx-jax-f32"] == 1.2 and r["cli-numpy / rnnx-numpy-f32"] == 0.75
-    del res["cli-numpy"], res["cli-jax"]
+    assert "cli-jax / torch-loop-val-1thread" not in r
+    res["torch-loop-val-1thread"] = {"epoch_ms_median": 48.0}  # the torch loop with the command's validation forward
+    r = ts.ratios(res)
+    assert r["cli-jax / torch-loop-val-1thread"] == 0.625 and "rnnx-jax-f32 / torch-loop-val-1thread" not in r
+    del res["cli-numpy"], res["cli-jax"], res["torch-loop-val-1thread"]
     assert not any(k.startswith("cli") for k in ts.ratios(res))
 
 
