@@ -54,7 +54,7 @@ from rnnx.training import callbacks as C
 from rnnx.training import state as S
 from rnnx.training.sources import (Batches, Stream, as_array, batch_cuts, check_inputs, prepare, sample_weights,
                                    split_validation)
-from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state, run_settings
+from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state
 from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, compile_if_possible,
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
@@ -224,31 +224,11 @@ def check_options(*, epochs: Any = None, max_updates: Any = None, checkpoint_eve
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
 
 
-def _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths) -> None:
-    _positive_int("batch_size", batch_size)
-    if early_stopping is not None:
-        _positive_int("early_stopping", early_stopping)
-    elif restore_best_weights is not None:
-        raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
-                         "without it the last epoch's parameters are returned")
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
-    if tbptt is not None:
-        if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
-                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
-                or tbptt[0] > tbptt[1]):
-            raise ValueError(f"tbptt: expected two integers (k1, k2) with 1 <= k1 <= k2, got {tbptt!r}")
-        if model.objective != "many-to-many":
-            raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
-        if lengths is not None:
-            raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
-
-
 class _Progress:
     """verbose=1: a tqdm bar per epoch (a line per epoch without tqdm); 2: a line per epoch."""
 
-    def __init__(self, verbose: int, epochs: int, n_batches: int) -> None:
-        self.verbose, self.epochs, self.n, self.bar, self.tqdm = verbose, epochs, n_batches, None, None
+    def __init__(self, verbose: int, epochs: int, n_batches: int, every: int) -> None:
+        self.verbose, self.epochs, self.n, self.every, self.bar, self.tqdm = verbose, epochs, n_batches, every, None, None
         if verbose == 1:
             try:
                 from tqdm.auto import tqdm
@@ -261,21 +241,19 @@ class _Progress:
         if self.tqdm is not None:
             self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False)
 
-    def batches(self, done: int, loss: float) -> None:
-        if self.bar is not None:
+    def batches(self, done: int, nb: int, total: Any) -> None:
+        """``nb`` more batches done: the bar's loss (a host read of the sum ``total``) every ``every`` batches."""
+        if self.bar is not None and (done // self.every > (done - nb) // self.every or done == self.n):
             self.bar.n = done
-            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.set_postfix(loss=f"{float(total) / done:.4g}", refresh=False)
             self.bar.refresh()
 
-    def abort(self) -> None:
-        """The epoch in progress is undone: its bar goes, no line is printed."""
+    def end(self, row: dict | None) -> None:
+        """The epoch's bar closed and its line printed (``row`` None: the epoch is undone, no line)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-    def end(self, row: dict) -> None:
-        self.abort()
-        if self.verbose:
+        if self.verbose and row is not None:
             parts = " - ".join(f"{k}: {v:.4g}" for k, v in row.items()
                                if k not in ("epoch", "seconds", "clipped") and isinstance(v, float))
             print(f"epoch {row['epoch']}/{self.epochs} - {row['seconds']:.2f}s - {parts}", file=sys.stderr)
@@ -404,7 +382,16 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     _check_model(model)
     check_options(epochs=epochs, max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
                   clip_value=clip_value, clip_norm=clip_norm, seed=seed)
-    if isinstance(x, Stream):  # what only array data has is refused, never silently ignored
+    stream = isinstance(x, Stream)  # a stream hands its state to a callable and resumes from a FitState only
+    if checkpoint is not None and not (callable(checkpoint) or isinstance(checkpoint, str) and not stream):
+        raise TypeError(f"checkpoint: {'a stream run hands its state to' if stream else 'expected a file path or'} "
+                        f"a callable write(state), got {type(checkpoint).__name__}")
+    if resume is not None and not (isinstance(resume, FitState) or isinstance(resume, str) and not stream):
+        raise TypeError(f"resume: {'a stream run resumes from' if stream else 'expected'} a FitState (a previous "
+                        f"fit's result.state, a Stopped's .state), got {type(resume).__name__}")
+    if resume is not None and params is not None:
+        raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
+    if stream:  # what only array data has is refused, never silently ignored
         given = locals()
         name = next((k for k in _ARRAY_ONLY if given[k] is not None and (given[k] or k not in ("verbose",
                                                                                               "find_non_finite"))), None)
@@ -421,7 +408,23 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
     loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
-    _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths)
+    _positive_int("batch_size", batch_size)
+    if early_stopping is not None:
+        _positive_int("early_stopping", early_stopping)
+    elif restore_best_weights is not None:
+        raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
+                         "without it the last epoch's parameters are returned")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
+    if tbptt is not None:
+        if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
+                or tbptt[0] > tbptt[1]):
+            raise ValueError(f"tbptt: expected two integers (k1, k2) with 1 <= k1 <= k2, got {tbptt!r}")
+        if model.objective != "many-to-many":
+            raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
+        if lengths is not None:
+            raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
     _positive_int("progress_every", progress_every)
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
     unknown = [k for k in freeze if k not in model.param_shapes()]
@@ -440,40 +443,30 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
     own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
-    if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
-        raise TypeError(f"checkpoint: expected a file path or a callable write(state), got {type(checkpoint).__name__}")
     if monitor is not None and (not isinstance(monitor, str) or not monitor):
         raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
     if not isinstance(find_non_finite, bool):
         raise TypeError(f"find_non_finite: expected True or False, got {find_non_finite!r}")
-    # the (epoch, updates) the checkpoint file holds (a run resumed from that very file: its state's)
-    written: tuple | None = (-1, -1)
-    if isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(checkpoint):
-        written = None  # set to the loaded state's below
-    run = run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
-                        clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
-                        early_stopping=_stopper_setting(stopper), dtype=train.x.dtype)
-    if sample_weight is not None:  # only when given: checkpoints written without it still resume
-        run["sample_weight"] = True
+    own_file = isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(
+        checkpoint)  # a run resumed from its own checkpoint file
+    # what must not change between a run and its resumption (the epochs may); sample_weight only when given
+    run = {"batch_size": batch_size, "shuffle": shuffle, "seed": seed, "loss": loss_fn.label, "optimizer": repr(opt),
+           "clip_value": clip_value, "clip_norm": clip_norm, "tbptt": list(tbptt) if tbptt else None,
+           "freeze": list(freeze), "early_stopping": _stopper_setting(stopper), "n_train": train.n,
+           "dtype": str(train.x.dtype), **({"sample_weight": True} if sample_weight is not None else {})}
     if isinstance(resume, str):
         # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
         resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
-                                    nofollow=written is None)
+                                    nofollow=own_file)
         S.check_settings(stored, run, optional=("sample_weight",))  # (written only when used)
     if resume is not None:
-        if not isinstance(resume, FitState):
-            raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
-                            f"{type(resume).__name__}")
-        if params is not None:
-            raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
         st = replace(resume, history=list(resume.history))
-        if written is None:
-            written = (st.epoch, st.updates)
     else:
         if params is None:
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
         namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
         st = FitState(params=dict(params), opt_state=opt.init(params))
+    written = (st.epoch, st.updates) if own_file else (-1, -1)  # the (epoch, updates) the checkpoint file holds
     check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first,
                   validation=None if validation_data is None else (*validation_data[:2], val))
     # a state stopped by max_updates inside an epoch: that epoch's progress, kept out of the rows callbacks see
@@ -534,8 +527,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     predict_fn = predictor(model, xp)
     finite_c = compile_if_possible(functools.partial(all_finite, xp=xp), xp) if compiled else None
     dropout = model.layer.dropout > 0
-    n_batches = -(-train.n // batch_size)
-    progress = _Progress(verbose, epochs, n_batches)
+    progress = _Progress(verbose, epochs, -(-train.n // batch_size), progress_every)
     monitor = monitor or ("val_loss" if val is not None else "loss")
     view = C.Run(st, monitor, home if par is not None else None)
 
@@ -558,7 +550,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     def stop(updates0: int) -> Stopped:
         """The updates since ``updates0`` (the epoch's start, or the partial epoch's point)
         undone; the state there kept (and in the checkpoint)."""
-        progress.abort()
+        progress.end(None)
         st.updates = updates0
         kept = snapshot(st)
         if checkpoint is not None and written != (kept.epoch, kept.updates) and writer:
@@ -717,9 +709,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                     clipped_n = add(clipped_n, xp.astype(c, it))
                 total = add(total, value)
             st.updates, done, a = st.updates + k, done + nb, e
-            if progress.bar is not None and (done // progress_every > (done - nb) // progress_every
-                                             or done == n_batches):
-                progress.batches(done, float(total) / done)
+            progress.batches(done, nb, total)
         finite_flag = None
         if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
             finite_flag = finite_c(params)
@@ -743,7 +733,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             st.params, st.opt_state = params, opt_state
             partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
                        "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
-            progress.abort()
+            progress.end(None)
             return  # max_updates reached: the loop keeps the callbacks' state and writes the checkpoint
         partial = None
         st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
@@ -852,14 +842,6 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     ``checkpoint(state)`` every ``checkpoint_every`` updates, on a stop and at the end."""
     cbs, _ = _callbacks(callbacks, None, None, None)
     own = list(callbacks or [])
-    if checkpoint is not None and not callable(checkpoint):
-        raise TypeError(f"checkpoint: a stream run hands its state to a callable write(state), got "
-                        f"{type(checkpoint).__name__}")
-    if resume is not None and not isinstance(resume, FitState):
-        raise TypeError(f"resume: a stream run resumes from a FitState (a Stopped's .state), got "
-                        f"{type(resume).__name__}")
-    if resume is not None and params is not None:
-        raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
     optimizer = optim.make(optimizer, lr=lr)
     loss = loss if callable(loss) else L.for_training(loss)
     per_step = source.per_step
