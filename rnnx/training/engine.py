@@ -576,9 +576,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     def add(total: Any, value: Any) -> Any:  # an eager update's sums start from its first value
         return value if total is None else total + value
 
-    def weights(b: Batches) -> tuple:
-        """The sample weights as a trailing argument of a compiled step, only when there are
-        some (the data-parallel step, which refuses them, takes none)."""
+    def weights(b: Batches) -> tuple:  # a compiled step's trailing sample weights (the data-parallel step: none)
         return () if b.w is None else (b.w,)
 
     def seeds(k: int = 1) -> Any:
@@ -594,10 +592,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     # each batch runs to its own longest sequence (padding is masked: the same loss, the
     # gradients up to the order of their sums over time): the lengths read to the host once
-    T = int(train.x.shape[0])
-    host_lengths = None
-    if train.lengths is not None and par is None and dask is None and rec is None:
-        host_lengths = host_ints(train.lengths)
+    eager_cuts = train.lengths is not None and par is None and dask is None and rec is None
+    host_lengths = host_ints(train.lengths) if eager_cuts else None
     cut = functools.cache(train.cut)  # the training data cut to each length used (views, or one copy each)
 
     def span_end(first: int, left: float) -> int:
@@ -612,25 +608,21 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{epoch}").shuffle(order)
-        perm, chunks = None, {}
+        perm = None
         if shuffle or compiled:
             perm = index_array(order, xp=xp, dtype=it, device=dev)
             if par is not None:
                 perm = par.place(perm)
         a, spans = first, []
-        while compiled and a < end:
-            if spe > 1 and end - a >= spe * batch_size:
-                chunks[a] = xp.reshape(perm[a:a + spe * batch_size], (spe, batch_size))
-                spans.append((a, a + spe * batch_size))
-                a += spe * batch_size
-            else:
-                chunks[a] = perm[a:min(a + batch_size, train.n)]
-                spans.append((a, min(a + batch_size, train.n)))
-                a += batch_size
-        if not compiled:
-            spans = [(a, min(a + batch_size, train.n)) for a in range(first, end, batch_size)]
-        cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, T, compiled=compiled)
-        return (epoch, first, end), order, perm, chunks, cuts
+        while a < end:  # each program's samples [a, e): spe full batches (compiled), else one batch
+            full = compiled and spe > 1 and end - a >= spe * batch_size
+            spans.append((a, a + spe * batch_size if full else min(a + batch_size, train.n)))
+            a = spans[-1][1]
+        chunks = {a: xp.reshape(perm[a:e], (spe, batch_size)) if e - a > batch_size else perm[a:e]
+                  for a, e in spans} if compiled else {}
+        cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, int(train.x.shape[0]),
+                                                            compiled=compiled)
+        return (epoch, first, end), order, perm, chunks, cuts, spans
 
     ahead = None  # the next epoch's epoch_order, made while the device computes this one
 
@@ -655,18 +647,16 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             total, clipped_n = sums(partial["partial_loss_sum"], clipped0)
         end = span_end(first, limit - updates0)
         key = (st.epoch, first, end)
-        _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
+        _, order, perm, chunks, cuts, spans = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
         ahead = None
         params, opt_state = st.params, st.opt_state
         start = (params, opt_state, order, updates0 - k0, first, end, k0)  # what a replay starts from
         progress.start(st.epoch + 1)
-        a = first
-        while a < end:  # one program a pass: its samples [a, e), k updates of nb batches
+        for a, e in spans:  # one program a pass: its samples [a, e), k updates of nb batches
             yield updates0  # the loop asks should_stop here: a stop undoes the epoch to updates0
             src = train if cuts is None else cut(cuts[a])  # this batch's time steps
-            e, k, nb = min(a + batch_size, train.n), 1, 1
-            if compiled and spe > 1 and end - a >= spe * batch_size:  # spe full batches: one program
-                e, k, nb = a + spe * batch_size, spe, spe
+            k = nb = -(-(e - a) // batch_size)
+            if nb > 1:  # spe full batches: one program
                 params, opt_state, total, clipped_n = steps(params, opt_state, total, clipped_n, src.x, src.y,
                                                             src.lengths, chunks[a], seeds(spe), *weights(src))
             elif par is not None and e - a < batch_size and (e - a) % par.n:
@@ -708,16 +698,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         epoch_stats += rec_u
                     clipped_n = add(clipped_n, xp.astype(c, it))
                 total = add(total, value)
-            st.updates, done, a = st.updates + k, done + nb, e
+            st.updates, done = st.updates + k, done + nb
             progress.batches(done, nb, total)
-        finite_flag = None
-        if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
-            finite_flag = finite_c(params)
-        if a == train.n and cbs:  # a whole epoch queued: the callbacks' device work behind it, before any read
+        # queued behind the epoch's updates, and the next epoch's host work done meanwhile
+        finite_flag = finite_c(params) if compiled else None
+        if end == train.n and cbs:  # a whole epoch queued: the callbacks' device work behind it, before any read
             queued = home(params)
             for cb in cbs:
                 cb.on_epoch_queued(view, queued)
-        if compiled and st.epoch + 1 < epochs and a == train.n and st.updates < limit:
+        if compiled and st.epoch + 1 < epochs and end == train.n and st.updates < limit:
             ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
         loss_sum = float(total)  # the one host read of the epoch
         epoch_loss = loss_sum / done
@@ -729,7 +718,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                             None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
         n_clipped = int(clipped_n) if clipped_n is not None else 0
         st.clipped += n_clipped - clipped0
-        if a < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
+        if end < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
             st.params, st.opt_state = params, opt_state
             partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
                        "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
