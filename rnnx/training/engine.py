@@ -259,29 +259,6 @@ class _Progress:
             print(f"epoch {row['epoch']}/{self.epochs} - {row['seconds']:.2f}s - {parts}", file=sys.stderr)
 
 
-def _check_model(model: Any) -> None:
-    from rnnx.nn.model import Model
-
-    if not isinstance(model, Model):
-        got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
-        raise TypeError(f"model: expected an rnnx.Model, got {got}; build one with "
-                        'rnnx.Model("gru", input_size, hidden_size)')
-
-
-def _add_metrics(row: dict, extra: Any, cb: Any) -> None:
-    """A callback's ``on_epoch_metrics`` result (None or a dict of new keys) into ``row``."""
-    if extra is None:
-        return
-    if not isinstance(extra, dict):
-        raise TypeError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {type(extra).__name__}; expected a "
-                        "dict of new history keys, or None")
-    taken = [k for k in extra if k in row]
-    if taken:
-        raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {', '.join(map(repr, taken))}, "
-                         "already in the history row; expected new keys")
-    row.update(extra)
-
-
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float | None = None,
         epochs: int | None = None, max_updates: int | None = None, batch_size: int | None = None,
         shuffle: bool | None = None,
@@ -379,7 +356,12 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     ``x: 1 non-finite value (first nan at index (2, 3, 0)); ...``); so a :class:`NonFiniteLoss`
     is a loss that diverged from finite inputs.
     """
-    _check_model(model)
+    from rnnx.nn.model import Model
+
+    if not isinstance(model, Model):
+        got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
+        raise TypeError(f"model: expected an rnnx.Model, got {got}; build one with "
+                        'rnnx.Model("gru", input_size, hidden_size)')
     check_options(epochs=epochs, max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
                   clip_value=clip_value, clip_norm=clip_norm, seed=seed)
     stream = isinstance(x, Stream)  # a stream hands its state to a callable and resumes from a FitState only
@@ -408,10 +390,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
     loss_name = loss_fn.name
     names = _metrics(metrics, loss_name)
-    _positive_int("batch_size", batch_size)
-    if early_stopping is not None:
-        _positive_int("early_stopping", early_stopping)
-    elif restore_best_weights is not None:
+    for name, v in (("batch_size", batch_size), ("progress_every", progress_every), ("early_stopping", early_stopping)):
+        if v is not None:
+            _positive_int(name, v)
+    if early_stopping is None and restore_best_weights is not None:
         raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
                          "without it the last epoch's parameters are returned")
     if verbose not in (0, 1, 2):
@@ -425,7 +407,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
         if lengths is not None:
             raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
-    _positive_int("progress_every", progress_every)
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
     unknown = [k for k in freeze if k not in model.param_shapes()]
     if isinstance(freeze, str) or unknown:
@@ -564,10 +545,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if not find_non_finite:
             return NonFiniteLoss(epoch, value, plain)
         p0, o0, order0, updates0, first, end, k0 = start
-
-        def seed_of(k: int) -> int | None:  # the dropout seed after k updates of the epoch: its own masks
-            return _seeds(seed, updates0 + k) if dropout else None
-
+        seed_of = (lambda k: _seeds(seed, updates0 + k)) if dropout else (lambda k: None)  # after k updates: its masks
         where = replay_epoch(model, apply, loss_fn, local, order0, home(p0), home(o0), seed_of, epoch=epoch,
                              batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp, span=(first, end, k0))
         return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
@@ -732,8 +710,16 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
         row["clipped"] = n_clipped / max(1, st.updates - updates0 + k0)  # of the epoch's optimizer steps
         try:
-            for cb in cbs:  # numbers a callback adds to the row, before anything reads it
-                _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
+            for cb in cbs:  # numbers a callback adds to the row (None or a dict of new keys), before anything reads it
+                extra = cb.on_epoch_metrics(view, dict(row))
+                if extra is not None and not isinstance(extra, dict):
+                    raise TypeError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {type(extra).__name__}; "
+                                    "expected a dict of new history keys, or None")
+                taken = [k for k in extra or () if k in row]
+                if taken:
+                    raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned "
+                                     f"{', '.join(map(repr, taken))}, already in the history row; expected new keys")
+                row.update(extra or {})
         except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
             raise explained(e.epoch, e.value, start, e.where, e.where) from None
         if (st.epoch == 1 or len(st.history) == 0) and monitor not in row:
@@ -742,10 +728,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if rec is not None:
             rec.record_epoch(st.epoch, params)
         st.history.append(row)
-        if stopper is None:  # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
-            score = row[monitor]
-            if score < st.best_score:
-                st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+        # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
+        if stopper is None and row[monitor] < st.best_score:
+            st.best_score, st.best_epoch, st.best_params = row[monitor], st.epoch, params
         progress.end(row)
         for cb in cbs:
             cb.on_epoch_end(view, dict(row))
@@ -757,8 +742,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     finally:
         if dask is not None:
             dask.close()
-    if par is not None:
-        st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
+    st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
     if compiled:
         st.opt_state = optim.as_python(st.opt_state)
     restore = stopper is not None and stopper.restore_best_weights and st.best_params is not None
@@ -833,44 +817,41 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     own = list(callbacks or [])
     optimizer = optim.make(optimizer, lr=lr)
     loss = loss if callable(loss) else L.for_training(loss)
-    per_step = source.per_step
     if resume is None:
         if params is None:
             params = model.init_params(compat.array_namespace(source.y), seed=seed, device=compat.device(source.x))
         resume = FitState(dict(params), optimizer.init(params))
-    state = resume
     if epochs is None:  # max_updates alone: as many passes as it takes
         epochs = 10 if max_updates is None else -(-max_updates // source.n_chunks)
     xp, dev = compat.array_namespace(source.x), compat.device(source.x)
-    params = state.params
+    params = resume.params
     dtype = params[next(iter(params))].dtype
     apply = make_apply(optimizer, clip_value=None if clip_value is None else float(clip_value), clip_norm=None, xp=xp)
-    steps = source.steps
 
     def update(p, opt_state, x_ids, y_ids, carry, drop_seed):
         value, grads, carry = model.loss_and_grad(p, source.encode(x_ids), y_ids, carry, loss=loss, seed=drop_seed)
         p, opt_state, _ = apply(p, opt_state, grads)
-        return p, opt_state, (value / steps if per_step else value), carry
+        return p, opt_state, (value / source.steps if source.per_step else value), carry
 
     compiled = capabilities(xp).jit is not None
     update = compile_if_possible(update, xp)
-    opt_state = optim.as_arrays(state.opt_state, xp=xp, device=dev, params=params) if compiled else state.opt_state
+    opt_state = optim.as_arrays(resume.opt_state, xp=xp, device=dev, params=params) if compiled else resume.opt_state
     dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
     on = {"xp": xp, "dtype": it, "device": dev} if compiled else {}  # a compiled update's seed: an array
     n_chunks = source.n_chunks
     total = epochs * n_chunks if max_updates is None else min(epochs * n_chunks, max_updates)
-    if state.updates > total:
-        raise ValueError(f"resume: the state is after {state.updates} updates, more than this run's {total} "
+    if resume.updates > total:
+        raise ValueError(f"resume: the state is after {resume.updates} updates, more than this run's {total} "
                          f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
     zeros = zero_state(model.layer, source.streams, xp=xp, dtype=dtype, device=dev)
     if set(params) != set(model.param_shapes()) or any(tuple(params[k].shape) != tuple(v)
                                                        for k, v in model.param_shapes().items()):
         raise ValueError(f"resume: the state's params do not fit {model.layer!r} + head")
     shapes = lambda c: tuple(tuple(a.shape) for a in (c if isinstance(c, tuple) else (c,)))  # noqa: E731
-    if state.carry is not None and shapes(state.carry) != shapes(zeros):
-        raise ValueError(f"resume: the carried state has shapes {shapes(state.carry)}, expected {shapes(zeros)} "
+    if resume.carry is not None and shapes(resume.carry) != shapes(zeros):
+        raise ValueError(f"resume: the carried state has shapes {shapes(resume.carry)}, expected {shapes(zeros)} "
                          f"(streams={source.streams})")
-    st = replace(state, history=list(state.history), epoch=state.updates // n_chunks)
+    st = replace(resume, history=list(resume.history), epoch=resume.updates // n_chunks)
     carry = zeros if st.carry is None else st.carry
     view = C.Run(st, "loss")
 
