@@ -149,9 +149,8 @@ def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: 
     Python floats, each the exact mean over every sample (valid steps only with
     ``lengths``), not a mean of batch means.  ``loss`` and ``metrics`` default as in
     :func:`fit`."""
-    loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
+    loss_fn, names = _metrics(metrics, loss)
     loss_name = loss_fn.name
-    names = _metrics(metrics, loss_name)
     data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
     _positive_int("batch_size", batch_size)
     xp = namespace(x=data.x, y=data.y)
@@ -196,15 +195,16 @@ def _positive_int(name: str, v: Any) -> None:
         raise ValueError(f"{name}: expected a positive integer, got {v!r}")
 
 
-def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
-    if metrics is None:
-        return tuple(M.default_metrics(loss_name))
-    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+def _metrics(metrics: Any, loss: Any) -> tuple[Callable, tuple[str, ...]]:
+    """The training loss (a name, "mse" unless given, or a spec such as Huber(delta=2.0)) and the metrics' names."""
+    loss_fn = L.for_training(loss)
+    names = tuple(M.default_metrics(loss_fn.name)) if metrics is None else (
+        (metrics,) if isinstance(metrics, str) else tuple(metrics))
     for n in names:
         M.get(n)  # ValueError naming the metrics
     if len(set(names)) != len(names):
         raise ValueError(f"metrics: each metric once, got {list(names)}")
-    return names
+    return loss_fn, names
 
 
 def check_options(*, epochs: Any = None, max_updates: Any = None, checkpoint_every: Any = None, should_stop: Any = None,
@@ -373,6 +373,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         f"fit's result.state, a Stopped's .state), got {type(resume).__name__}")
     if resume is not None and params is not None:
         raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
+    opt = optim.make(optimizer, lr=lr)  # a name (lr its learning rate, else the default) or an rnnx.optim object
     if stream:  # what only array data has is refused, never silently ignored
         given = locals()
         name = next((k for k in _ARRAY_ONLY if given[k] is not None and (given[k] or k not in ("verbose",
@@ -380,16 +381,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if name is not None:
             raise ValueError(f"{name}: an option of array data (x, y); got {name}={given[name]!r} with a stream source "
                              "(rnnx.training.sources.Stream: its chunks in order, the state carried); leave it out")
-        return _fit_stream(model, x, params=params, resume=resume, loss=loss, optimizer=optimizer, lr=lr,
+        return _fit_stream(model, x, params=params, resume=resume, loss=loss, optimizer=opt,
                            epochs=epochs, max_updates=max_updates, clip_value=clip_value, seed=seed, callbacks=callbacks,
                            should_stop=should_stop, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     # the array defaults (None: so that one given with a stream is told from one left out)
     batch_size, shuffle = 32 if batch_size is None else batch_size, True if shuffle is None else shuffle
     batch_first, progress_every = True if batch_first is None else batch_first, 10 if progress_every is None else progress_every
     validation_split = 0.0 if validation_split is None else validation_split
-    loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
+    loss_fn, names = _metrics(metrics, loss)
     loss_name = loss_fn.name
-    names = _metrics(metrics, loss_name)
     for name, v in (("batch_size", batch_size), ("progress_every", progress_every), ("early_stopping", early_stopping)):
         if v is not None:
             _positive_int(name, v)
@@ -417,7 +417,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         data = replace(data, w=sample_weights(sample_weight, data, x, tbptt=tbptt, distribution=distribution))
     train, val = split_validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
     xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
-    opt = optim.make(optimizer, lr=lr)  # a name (lr its learning rate, else the default) or an rnnx.optim object
     bounds.check_training(model, batch_size=batch_size, steps=int(train.x.shape[0]), sequences=train.n,
                           itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
                           transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
@@ -519,14 +518,13 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                        opt_state=optim.as_python(home(state.opt_state)), params=home(state.params),
                        best_params=home(state.best_params))
 
-    def save(state: FitState) -> None:
+    def save() -> None:
         nonlocal written
-        written = (state.epoch, state.updates)
+        written = (st.epoch, st.updates)
         if callable(checkpoint):  # the caller's writer (the CLI's run folder), handed fit's settings too
-            checkpoint(replace(snapshot(state), settings=run))
+            checkpoint(replace(snapshot(st), settings=run))
         else:
-            S.save_state(checkpoint, model, replace(state, history=[*state.history, *([partial] if partial else [])]),
-                         run)
+            S.save_state(checkpoint, model, replace(st, history=[*st.history, *([partial] if partial else [])]), run)
 
     def stop(updates0: int) -> Stopped:
         """The updates since ``updates0`` (the epoch's start, or the partial epoch's point)
@@ -535,7 +533,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         st.updates = updates0
         kept = snapshot(st)
         if checkpoint is not None and written != (kept.epoch, kept.updates) and writer:
-            save(st)
+            save()
         return Stopped(kept)
 
     def explained(epoch: int, value: float, start: tuple, reason: str, plain: str | None) -> NonFiniteLoss:
@@ -738,7 +736,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     try:
         _loop(st, view, own, cbs, unit="epoch", epochs=epochs, limit=limit, every=checkpoint_every,
               should_stop=should_stop, epoch=programs, stop=stop,
-              save=(lambda: save(st)) if checkpoint is not None and writer else None)
+              save=save if checkpoint is not None and writer else None)
     finally:
         if dask is not None:
             dask.close()
@@ -749,8 +747,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     for cb in cbs:
         cb.on_fit_end(view)
     history = list(st.history)
-    if partial is not None:
-        st.history.append(partial)
+    st.history.extend([partial] if partial is not None else [])  # the state keeps the partial epoch's row
     return FitResult(st.best_params if restore else st.params, history, view.stopped or "done", st.best_epoch, st)
 
 
@@ -802,7 +799,7 @@ def zero_state(layer, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
 
 
 def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState | None, loss: Any, optimizer: Any,
-                lr: float | None, epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int,
+                epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int,
                 callbacks: Any, should_stop: Callable[[], bool] | None, checkpoint: Callable[[FitState], None] | None,
                 checkpoint_every: int) -> FitResult:
     r""":func:`fit` of a :class:`~rnnx.training.sources.Stream`: the one loop, a pass of the chunks its
@@ -815,7 +812,6 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     ``checkpoint(state)`` every ``checkpoint_every`` updates, on a stop and at the end."""
     cbs, _ = _callbacks(callbacks, None, None, None)
     own = list(callbacks or [])
-    optimizer = optim.make(optimizer, lr=lr)
     loss = loss if callable(loss) else L.for_training(loss)
     if resume is None:
         if params is None:
