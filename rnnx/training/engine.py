@@ -408,8 +408,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if lengths is not None:
             raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
-    unknown = [k for k in freeze if k not in model.param_shapes()]
-    if isinstance(freeze, str) or unknown:
+    if isinstance(freeze, str) or not set(freeze) <= set(model.param_shapes()):
         raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "
                          f"got {freeze!r}")
     data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
@@ -421,8 +420,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                           itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
                           transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
 
-    cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
-    own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
+    cbs, stopper, own = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
     if monitor is not None and (not isinstance(monitor, str) or not monitor):
         raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
     if not isinstance(find_non_finite, bool):
@@ -752,9 +750,10 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
 
 def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
-               restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None]:
+               restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None, list]:
     """The run's callbacks in calling order (``on_epoch`` first, then ``callbacks``, then
-    ``EarlyStopping(early_stopping)``) and the one :class:`~rnnx.training.EarlyStopping`."""
+    ``EarlyStopping(early_stopping)``), the one :class:`~rnnx.training.EarlyStopping` and the
+    caller's ``callbacks`` (their ``state_dict()``s go into the checkpoint)."""
     callbacks = [] if callbacks is None else callbacks
     if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
         raise TypeError(f"callbacks: expected a list of rnnx.training.Callback, got {type(callbacks).__name__}")
@@ -776,7 +775,7 @@ def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
     if early_stopping is not None:
         stoppers = [C.EarlyStopping(early_stopping, restore_best_weights=restore_best_weights is not False)]
         cbs.append(stoppers[0])
-    return cbs, (stoppers[0] if stoppers else None)
+    return cbs, (stoppers[0] if stoppers else None), list(callbacks)
 
 
 def _stopper_setting(stopper: C.EarlyStopping | None) -> Any:
@@ -810,8 +809,7 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     ``loss(pred, target, *, xp) -> (value, dpred)``.  ``resume`` (a :class:`FitState`, ``carry``
     included) else ``params``; a stop keeps the last complete update (the carry is state);
     ``checkpoint(state)`` every ``checkpoint_every`` updates, on a stop and at the end."""
-    cbs, _ = _callbacks(callbacks, None, None, None)
-    own = list(callbacks or [])
+    cbs, _, own = _callbacks(callbacks, None, None, None)
     loss = loss if callable(loss) else L.for_training(loss)
     if resume is None:
         if params is None:
@@ -832,8 +830,7 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     compiled = capabilities(xp).jit is not None
     update = compile_if_possible(update, xp)
     opt_state = optim.as_arrays(resume.opt_state, xp=xp, device=dev, params=params) if compiled else resume.opt_state
-    dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
-    on = {"xp": xp, "dtype": it, "device": dev} if compiled else {}  # a compiled update's seed: an array
+    on = {"xp": xp, "dtype": index_dtype(xp, dev), "device": dev} if compiled else {}  # a compiled update's seed: an array
     n_chunks = source.n_chunks
     total = epochs * n_chunks if max_updates is None else min(epochs * n_chunks, max_updates)
     if resume.updates > total:
@@ -869,7 +866,7 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
         for k in range(first, min(n_chunks, first + total - st.updates)):
             yield st.updates  # a stop keeps every complete update
             params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
-                                                     _seeds(seed, st.updates, **on) if dropout else None)
+                                                     _seeds(seed, st.updates, **on) if model.layer.dropout > 0 else None)
             st.params, st.updates = params, st.updates + 1
             updated(value)
         st.epoch = st.updates // n_chunks
