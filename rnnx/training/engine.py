@@ -473,7 +473,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                            model=model, loss_name=loss_name, home=dev)
     update = make_update(model, apply, loss_fn, stats=stats)
     it = index_dtype(xp, dev)
-    home = par.home if par is not None else (lambda tree: tree)
+    home, place = (par.home, par.place) if par is not None else ((lambda tree: tree),) * 2  # to/from the devices
     writer = capabilities(xp).process_index() == 0  # several processes (jax.distributed): process 0 writes
     spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
                                                          capabilities(xp).scan is not None, train.n // batch_size)
@@ -582,11 +582,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{epoch}").shuffle(order)
-        perm = None
-        if shuffle or compiled:
-            perm = index_array(order, xp=xp, dtype=it, device=dev)
-            if par is not None:
-                perm = par.place(perm)
+        perm = place(index_array(order, xp=xp, dtype=it, device=dev)) if shuffle or compiled else None
         a, spans = first, []
         while a < end:  # each program's samples [a, e): spe full batches (compiled), else one batch
             full = compiled and spe > 1 and end - a >= spe * batch_size
@@ -602,8 +598,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     def sums(loss: float, clipped: int) -> tuple:
         """An epoch's running loss sum and clip count as arrays of the compiled step (placed)."""
-        pair = (xp.asarray(loss, dtype=train.x.dtype, device=dev), xp.asarray(clipped, dtype=it, device=dev))
-        return pair if par is None else par.place(pair)
+        return place((xp.asarray(loss, dtype=train.x.dtype, device=dev), xp.asarray(clipped, dtype=it, device=dev)))
 
     zeros = sums(0.0, 0) if compiled else (None, None)  # arrays never mutated: the same two every epoch
 
@@ -837,8 +832,7 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
         raise ValueError(f"resume: the state is after {resume.updates} updates, more than this run's {total} "
                          f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
     zeros = zero_state(model.layer, source.streams, xp=xp, dtype=dtype, device=dev)
-    if set(params) != set(model.param_shapes()) or any(tuple(params[k].shape) != tuple(v)
-                                                       for k, v in model.param_shapes().items()):
+    if {k: tuple(v.shape) for k, v in params.items()} != {k: tuple(v) for k, v in model.param_shapes().items()}:
         raise ValueError(f"resume: the state's params do not fit {model.layer!r} + head")
     shapes = lambda c: tuple(tuple(a.shape) for a in (c if isinstance(c, tuple) else (c,)))  # noqa: E731
     if resume.carry is not None and shapes(resume.carry) != shapes(zeros):
