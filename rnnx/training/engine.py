@@ -125,22 +125,16 @@ def _predict_tm(model, params: dict, data: Batches, batch_size: int, *, xp: Any,
     for a in range(0, data.n, batch_size):
         part = data.part(a, min(a + batch_size, data.n))
         outs.append(compiled(params, part.x, part.lengths))
-    if len(outs) == 1:
-        return outs[0]
-    return xp.concat(outs, axis=1 if model.objective == "many-to-many" else 0)
+    return outs[0] if len(outs) == 1 else xp.concat(outs, axis=1 if model.objective == "many-to-many" else 0)
 
 
-def _scores(model, pred: Any, data: Batches, loss_fn: Callable, metric_names: tuple[str, ...], *, xp: Any,
-            ignore_index: int = -100) -> dict[str, Any]:
+def _scores(model, pred: Any, data: Batches, loss_fn: Callable, metric_names: tuple[str, ...], *, xp: Any) -> dict:
     """The loss and metrics (0-d arrays) of ``pred`` against ``data`` (masked past lengths)."""
-    mask = None
+    kw = {}
     if data.lengths is not None and model.objective == "many-to-many":
-        mask = model.step_mask(pred.shape[0], data.lengths, xp=xp, device=compat.device(pred))
-    kw = {} if mask is None else {"mask": mask}
-    out = {"loss": loss_fn(pred, data.y, xp=xp, **kw)[0]}
-    for name in metric_names:
-        out[name] = M.get(name)(pred, data.y, xp=xp, **kw)
-    return out
+        kw["mask"] = model.step_mask(pred.shape[0], data.lengths, xp=xp, device=compat.device(pred))
+    return {"loss": loss_fn(pred, data.y, xp=xp, **kw)[0],
+            **{name: M.get(name)(pred, data.y, xp=xp, **kw) for name in metric_names}}
 
 
 def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str | None = None,
@@ -150,8 +144,7 @@ def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: 
     ``lengths``), not a mean of batch means.  ``loss`` and ``metrics`` default as in
     :func:`fit`."""
     loss_fn, names = _metrics(metrics, loss)
-    loss_name = loss_fn.name
-    data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    data = prepare(model, x, y, lengths, loss=loss_fn.name, batch_first=batch_first)
     _positive_int("batch_size", batch_size)
     xp = namespace(x=data.x, y=data.y)
     pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=predictor(model, xp))
@@ -168,8 +161,7 @@ def predict(model, params: dict, x: Any, *, lengths: Any = None, batch_size: int
     _positive_int("batch_size", batch_size)
     x_tm = xp.permute_dims(x, (1, 0, 2)) if batch_first else x
     lengths = as_array("lengths", lengths, x, xp)
-    fake_y = xp.zeros((x_tm.shape[1],), dtype=x.dtype, device=compat.device(x))
-    data = Batches(x_tm, fake_y, lengths, 0)
+    data = Batches(x_tm, xp.zeros((x_tm.shape[1],), dtype=x.dtype, device=compat.device(x)), lengths, 0)  # no y
     pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=predictor(model, xp))
     if batch_first and pred.ndim == 3:
         return xp.permute_dims(pred, (1, 0, 2))
@@ -232,7 +224,6 @@ class _Progress:
         if verbose == 1:
             try:
                 from tqdm.auto import tqdm
-
                 self.tqdm = tqdm
             except ImportError:
                 self.verbose = 2
@@ -487,11 +478,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     elif compiled:  # data parallel: the same update as one SPMD program over par.devices (padded: a short batch)
         one = distributed.make_step(model, apply, loss_name, loss_fn, y_axis=train.y_axis, index_dtype=it, xp=xp,
                                     all_sum=par.all_sum)
-
-        def on_mesh(fn: Callable, name: str, split: tuple) -> Callable:
-            return cached(functools.partial(spmd, par, split=split), fn, extra=(name, str(it), *par.key()),
-                          jit_key="dp")
-
+        on_mesh = lambda fn, name, split: cached(functools.partial(spmd, par, split=split), fn,  # noqa: E731
+                                                 extra=(name, str(it), *par.key()), jit_key="dp")
         step, padded = on_mesh(one, "dp-step", (0, None)), on_mesh(one, "dp-padded", (0, None, 0))
         if spe > 1:
             steps = on_mesh(make_steps(one, scan=capabilities(xp).scan, xp=xp), "dp-steps", (1, None))
@@ -570,8 +558,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     host_lengths = host_ints(train.lengths) if eager_cuts else None
     cut = functools.cache(train.cut)  # the training data cut to each length used (views, or one copy each)
 
-    def span_end(first: int, left: float) -> int:
-        """Where an epoch's batches from sample ``first`` stop with ``left`` updates to go."""
+    def span_end(first: int, left: float) -> int:  # where the batches from sample ``first`` stop, ``left`` updates to go
         return min(train.n, first + min(left, train.n) // upb * batch_size)
 
     def epoch_order(epoch: int, first: int, end: int) -> tuple:
@@ -596,8 +583,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     ahead = None  # the next epoch's epoch_order, made while the device computes this one
 
-    def sums(loss: float, clipped: int) -> tuple:
-        """An epoch's running loss sum and clip count as arrays of the compiled step (placed)."""
+    def sums(loss: float, clipped: int) -> tuple:  # an epoch's running loss sum and clip count: the step's arrays
         return place((xp.asarray(loss, dtype=train.x.dtype, device=dev), xp.asarray(clipped, dtype=it, device=dev)))
 
     zeros = sums(0.0, 0) if compiled else (None, None)  # arrays never mutated: the same two every epoch
@@ -647,7 +633,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         p, opt_state, c = apply(p, opt_state, g)
                         clipped_n = add(clipped_n, xp.astype(c, it))
                         return p
-
                     params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1],
                                                    update=tb_update, loss=loss_fn, seed=seeds())
                     value, k = sum(window_losses[1:], window_losses[0]) / len(window_losses), len(window_losses)
@@ -686,15 +671,13 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
                             None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
         n_clipped = int(clipped_n) if clipped_n is not None else 0
-        st.clipped += n_clipped - clipped0
+        st.clipped, st.params, st.opt_state = st.clipped + n_clipped - clipped0, params, opt_state
         if end < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
-            st.params, st.opt_state = params, opt_state
             partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
                        "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
             progress.end(None)
             return  # max_updates reached: the loop keeps the callbacks' state and writes the checkpoint
-        partial = None
-        st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
+        partial, st.epoch = None, st.epoch + 1
         row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
         if val is not None:
             pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predict_fn)
@@ -793,9 +776,8 @@ def zero_state(layer, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
 
 
 def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState | None, loss: Any, optimizer: Any,
-                epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int,
-                callbacks: Any, should_stop: Callable[[], bool] | None, checkpoint: Callable[[FitState], None] | None,
-                checkpoint_every: int) -> FitResult:
+                epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int, callbacks: Any,
+                should_stop: Callable | None, checkpoint: Callable | None, checkpoint_every: int) -> FitResult:
     r""":func:`fit` of a :class:`~rnnx.training.sources.Stream`: the one loop, a pass of the chunks its
     epoch, one update its program and unit.  Update n: chunk ``n % n_chunks`` of every stream,
     ``model.loss_and_grad`` from the carry of update n - 1 (zeros at a pass's start; no gradient
