@@ -360,8 +360,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         raise TypeError(f"checkpoint: {'a stream run hands its state to' if stream else 'expected a file path or'} "
                         f"a callable write(state), got {type(checkpoint).__name__}")
     if resume is not None and not (isinstance(resume, FitState) or isinstance(resume, str) and not stream):
-        raise TypeError(f"resume: {'a stream run resumes from' if stream else 'expected'} a FitState (a previous "
-                        f"fit's result.state, a Stopped's .state), got {type(resume).__name__}")
+        raise TypeError(f"resume: {'a stream run resumes from' if stream else 'expected'} a FitState (result.state, "
+                        f"Stopped.state){'' if stream else ' or a checkpoint path'}, got {type(resume).__name__}")
     if resume is not None and params is not None:
         raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
     opt = optim.make(optimizer, lr=lr)  # a name (lr its learning rate, else the default) or an rnnx.optim object
