@@ -301,11 +301,10 @@ class TextHistory(Callback):
     non-finite loss is :class:`rnnx.training.state.NonFiniteLoss` naming the update."""
 
     def __init__(self, log_every: int, n_chunks: int) -> None:
-        self.log_every, self.n_chunks = log_every, n_chunks
+        self.log_every, self.n_chunks, self.count, self.done = log_every, n_chunks, 0, 0
         self.rows: list[dict] = []
         self.pending: list = []
         self.window: Any = None
-        self.count, self.done = 0, 0
 
     def load_state_dict(self, state: dict) -> None:
         self.window, self.count = state["window"], state["count"]

@@ -54,7 +54,7 @@ from rnnx.training import callbacks as C
 from rnnx.training import state as S
 from rnnx.training.sources import (Batches, Stream, as_array, batch_cuts, check_inputs, prepare, sample_weights,
                                    split_validation)
-from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state, run_settings
+from rnnx.training.state import FitResult, FitState, NonFiniteLoss, Stopped, load_state
 from rnnx.training.strategies import (AUTO_STEPS_PER_EXECUTION, all_finite, compile_if_possible,
                                       compiled_update, dask_session, make_apply, make_step, make_steps,
                                       make_update, predictor, replay_epoch, spmd, start_recorder)
@@ -125,22 +125,16 @@ def _predict_tm(model, params: dict, data: Batches, batch_size: int, *, xp: Any,
     for a in range(0, data.n, batch_size):
         part = data.part(a, min(a + batch_size, data.n))
         outs.append(compiled(params, part.x, part.lengths))
-    if len(outs) == 1:
-        return outs[0]
-    return xp.concat(outs, axis=1 if model.objective == "many-to-many" else 0)
+    return outs[0] if len(outs) == 1 else xp.concat(outs, axis=1 if model.objective == "many-to-many" else 0)
 
 
-def _scores(model, pred: Any, data: Batches, loss_fn: Callable, metric_names: tuple[str, ...], *, xp: Any,
-            ignore_index: int = -100) -> dict[str, Any]:
+def _scores(model, pred: Any, data: Batches, loss_fn: Callable, metric_names: tuple[str, ...], *, xp: Any) -> dict:
     """The loss and metrics (0-d arrays) of ``pred`` against ``data`` (masked past lengths)."""
-    mask = None
+    kw = {}
     if data.lengths is not None and model.objective == "many-to-many":
-        mask = model.step_mask(pred.shape[0], data.lengths, xp=xp, device=compat.device(pred))
-    kw = {} if mask is None else {"mask": mask}
-    out = {"loss": loss_fn(pred, data.y, xp=xp, **kw)[0]}
-    for name in metric_names:
-        out[name] = M.get(name)(pred, data.y, xp=xp, **kw)
-    return out
+        kw["mask"] = model.step_mask(pred.shape[0], data.lengths, xp=xp, device=compat.device(pred))
+    return {"loss": loss_fn(pred, data.y, xp=xp, **kw)[0],
+            **{name: M.get(name)(pred, data.y, xp=xp, **kw) for name in metric_names}}
 
 
 def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: str | None = None,
@@ -149,10 +143,8 @@ def evaluate(model, params: dict, x: Any, y: Any, *, lengths: Any = None, loss: 
     Python floats, each the exact mean over every sample (valid steps only with
     ``lengths``), not a mean of batch means.  ``loss`` and ``metrics`` default as in
     :func:`fit`."""
-    loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
-    loss_name = loss_fn.name
-    names = _metrics(metrics, loss_name)
-    data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
+    loss_fn, names = _metrics(metrics, loss)
+    data = prepare(model, x, y, lengths, loss=loss_fn.name, batch_first=batch_first)
     _positive_int("batch_size", batch_size)
     xp = namespace(x=data.x, y=data.y)
     pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=predictor(model, xp))
@@ -169,8 +161,7 @@ def predict(model, params: dict, x: Any, *, lengths: Any = None, batch_size: int
     _positive_int("batch_size", batch_size)
     x_tm = xp.permute_dims(x, (1, 0, 2)) if batch_first else x
     lengths = as_array("lengths", lengths, x, xp)
-    fake_y = xp.zeros((x_tm.shape[1],), dtype=x.dtype, device=compat.device(x))
-    data = Batches(x_tm, fake_y, lengths, 0)
+    data = Batches(x_tm, xp.zeros((x_tm.shape[1],), dtype=x.dtype, device=compat.device(x)), lengths, 0)  # no y
     pred = _predict_tm(model, params, data, batch_size, xp=xp, compiled=predictor(model, xp))
     if batch_first and pred.ndim == 3:
         return xp.permute_dims(pred, (1, 0, 2))
@@ -196,15 +187,16 @@ def _positive_int(name: str, v: Any) -> None:
         raise ValueError(f"{name}: expected a positive integer, got {v!r}")
 
 
-def _metrics(metrics: Any, loss_name: str) -> tuple[str, ...]:
-    if metrics is None:
-        return tuple(M.default_metrics(loss_name))
-    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+def _metrics(metrics: Any, loss: Any) -> tuple[Callable, tuple[str, ...]]:
+    """The training loss (a name, "mse" unless given, or a spec such as Huber(delta=2.0)) and the metrics' names."""
+    loss_fn = L.for_training(loss)
+    names = tuple(M.default_metrics(loss_fn.name)) if metrics is None else (
+        (metrics,) if isinstance(metrics, str) else tuple(metrics))
     for n in names:
         M.get(n)  # ValueError naming the metrics
     if len(set(names)) != len(names):
         raise ValueError(f"metrics: each metric once, got {list(names)}")
-    return names
+    return loss_fn, names
 
 
 def check_options(*, epochs: Any = None, max_updates: Any = None, checkpoint_every: Any = None, should_stop: Any = None,
@@ -224,35 +216,14 @@ def check_options(*, epochs: Any = None, max_updates: Any = None, checkpoint_eve
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
 
 
-def _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths) -> None:
-    _positive_int("batch_size", batch_size)
-    if early_stopping is not None:
-        _positive_int("early_stopping", early_stopping)
-    elif restore_best_weights is not None:
-        raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
-                         "without it the last epoch's parameters are returned")
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
-    if tbptt is not None:
-        if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
-                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
-                or tbptt[0] > tbptt[1]):
-            raise ValueError(f"tbptt: expected two integers (k1, k2) with 1 <= k1 <= k2, got {tbptt!r}")
-        if model.objective != "many-to-many":
-            raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
-        if lengths is not None:
-            raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
-
-
 class _Progress:
     """verbose=1: a tqdm bar per epoch (a line per epoch without tqdm); 2: a line per epoch."""
 
-    def __init__(self, verbose: int, epochs: int, n_batches: int) -> None:
-        self.verbose, self.epochs, self.n, self.bar, self.tqdm = verbose, epochs, n_batches, None, None
+    def __init__(self, verbose: int, epochs: int, n_batches: int, every: int) -> None:
+        self.verbose, self.epochs, self.n, self.every, self.bar, self.tqdm = verbose, epochs, n_batches, every, None, None
         if verbose == 1:
             try:
                 from tqdm.auto import tqdm
-
                 self.tqdm = tqdm
             except ImportError:
                 self.verbose = 2
@@ -261,47 +232,22 @@ class _Progress:
         if self.tqdm is not None:
             self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False)
 
-    def batches(self, done: int, loss: float) -> None:
-        if self.bar is not None:
+    def batches(self, done: int, nb: int, total: Any) -> None:
+        """``nb`` more batches done: the bar's loss (a host read of the sum ``total``) every ``every`` batches."""
+        if self.bar is not None and (done // self.every > (done - nb) // self.every or done == self.n):
             self.bar.n = done
-            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.set_postfix(loss=f"{float(total) / done:.4g}", refresh=False)
             self.bar.refresh()
 
-    def abort(self) -> None:
-        """The epoch in progress is undone: its bar goes, no line is printed."""
+    def end(self, row: dict | None) -> None:
+        """The epoch's bar closed and its line printed (``row`` None: the epoch is undone, no line)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-    def end(self, row: dict) -> None:
-        self.abort()
-        if self.verbose:
+        if self.verbose and row is not None:
             parts = " - ".join(f"{k}: {v:.4g}" for k, v in row.items()
                                if k not in ("epoch", "seconds", "clipped") and isinstance(v, float))
             print(f"epoch {row['epoch']}/{self.epochs} - {row['seconds']:.2f}s - {parts}", file=sys.stderr)
-
-
-def _check_model(model: Any) -> None:
-    from rnnx.nn.model import Model
-
-    if not isinstance(model, Model):
-        got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
-        raise TypeError(f"model: expected an rnnx.Model, got {got}; build one with "
-                        'rnnx.Model("gru", input_size, hidden_size)')
-
-
-def _add_metrics(row: dict, extra: Any, cb: Any) -> None:
-    """A callback's ``on_epoch_metrics`` result (None or a dict of new keys) into ``row``."""
-    if extra is None:
-        return
-    if not isinstance(extra, dict):
-        raise TypeError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {type(extra).__name__}; expected a "
-                        "dict of new history keys, or None")
-    taken = [k for k in extra if k in row]
-    if taken:
-        raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {', '.join(map(repr, taken))}, "
-                         "already in the history row; expected new keys")
-    row.update(extra)
 
 
 def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = None, validation_split: float | None = None,
@@ -401,31 +347,59 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     ``x: 1 non-finite value (first nan at index (2, 3, 0)); ...``); so a :class:`NonFiniteLoss`
     is a loss that diverged from finite inputs.
     """
-    _check_model(model)
+    from rnnx.nn.model import Model
+
+    if not isinstance(model, Model):
+        got = f"{type(model).__name__} {model!r}" if isinstance(model, (str, int, float)) else type(model).__name__
+        raise TypeError(f"model: expected an rnnx.Model, got {got}; build one with "
+                        'rnnx.Model("gru", input_size, hidden_size)')
     check_options(epochs=epochs, max_updates=max_updates, checkpoint_every=checkpoint_every, should_stop=should_stop,
                   clip_value=clip_value, clip_norm=clip_norm, seed=seed)
-    if isinstance(x, Stream):  # what only array data has is refused, never silently ignored
+    stream = isinstance(x, Stream)  # a stream hands its state to a callable and resumes from a FitState only
+    if checkpoint is not None and not (callable(checkpoint) or isinstance(checkpoint, str) and not stream):
+        raise TypeError(f"checkpoint: {'a stream run hands its state to' if stream else 'expected a file path or'} "
+                        f"a callable write(state), got {type(checkpoint).__name__}")
+    if resume is not None and not (isinstance(resume, FitState) or isinstance(resume, str) and not stream):
+        raise TypeError(f"resume: {'a stream run resumes from' if stream else 'expected'} a FitState (result.state, "
+                        f"Stopped.state){'' if stream else ' or a checkpoint path'}, got {type(resume).__name__}")
+    if resume is not None and params is not None:
+        raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
+    opt = optim.make(optimizer, lr=lr)  # a name (lr its learning rate, else the default) or an rnnx.optim object
+    if stream:  # what only array data has is refused, never silently ignored
         given = locals()
         name = next((k for k in _ARRAY_ONLY if given[k] is not None and (given[k] or k not in ("verbose",
                                                                                               "find_non_finite"))), None)
         if name is not None:
             raise ValueError(f"{name}: an option of array data (x, y); got {name}={given[name]!r} with a stream source "
                              "(rnnx.training.sources.Stream: its chunks in order, the state carried); leave it out")
-        return _fit_stream(model, x, params=params, resume=resume, loss=loss, optimizer=optimizer, lr=lr,
+        return _fit_stream(model, x, params=params, resume=resume, loss=loss, optimizer=opt,
                            epochs=epochs, max_updates=max_updates, clip_value=clip_value, seed=seed, callbacks=callbacks,
                            should_stop=should_stop, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     # the array defaults (None: so that one given with a stream is told from one left out)
     batch_size, shuffle = 32 if batch_size is None else batch_size, True if shuffle is None else shuffle
     batch_first, progress_every = True if batch_first is None else batch_first, 10 if progress_every is None else progress_every
     validation_split = 0.0 if validation_split is None else validation_split
-    loss_fn = L.for_training(loss)  # a name ("mse" unless given) or a spec such as Huber(delta=2.0)
+    loss_fn, names = _metrics(metrics, loss)
     loss_name = loss_fn.name
-    names = _metrics(metrics, loss_name)
-    _settings(batch_size, tbptt, early_stopping, restore_best_weights, verbose, model, lengths)
-    _positive_int("progress_every", progress_every)
+    for name, v in (("batch_size", batch_size), ("progress_every", progress_every), ("early_stopping", early_stopping)):
+        if v is not None:
+            _positive_int(name, v)
+    if early_stopping is None and restore_best_weights is not None:
+        raise ValueError("restore_best_weights: applies with early_stopping (a patience in epochs); "
+                         "without it the last epoch's parameters are returned")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose: expected 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
+    if tbptt is not None:
+        if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in tbptt)
+                or tbptt[0] > tbptt[1]):
+            raise ValueError(f"tbptt: expected two integers (k1, k2) with 1 <= k1 <= k2, got {tbptt!r}")
+        if model.objective != "many-to-many":
+            raise ValueError("tbptt: truncated BPTT needs objective='many-to-many' (a target at every step)")
+        if lengths is not None:
+            raise ValueError("tbptt: truncated BPTT runs over whole equal-length sequences; got lengths")
     freeze = tuple(getattr(model, "frozen", ())) if freeze is None else freeze  # a converted model's default
-    unknown = [k for k in freeze if k not in model.param_shapes()]
-    if isinstance(freeze, str) or unknown:
+    if isinstance(freeze, str) or not set(freeze) <= set(model.param_shapes()):
         raise ValueError(f"freeze: expected parameter names of the model ({', '.join(model.param_shapes())}), "
                          f"got {freeze!r}")
     data = prepare(model, x, y, lengths, loss=loss_name, batch_first=batch_first)
@@ -433,47 +407,35 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         data = replace(data, w=sample_weights(sample_weight, data, x, tbptt=tbptt, distribution=distribution))
     train, val = split_validation(model, data, validation_data, validation_split, loss=loss_name, batch_first=batch_first)
     xp, dev = namespace(x=train.x, y=train.y), compat.device(train.x)
-    opt = optim.make(optimizer, lr=lr)  # a name (lr its learning rate, else the default) or an rnnx.optim object
     bounds.check_training(model, batch_size=batch_size, steps=int(train.x.shape[0]), sequences=train.n,
                           itemsize=xp.finfo(train.x.dtype).bits // 8, slots=bounds.optimizer_slots(opt),
                           transforms=(clip_value is not None) + (clip_norm is not None) + bool(freeze))
 
-    cbs, stopper = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
-    own = list(callbacks or [])  # the caller's: their state_dict()s go into the checkpoint
-    if checkpoint is not None and not (isinstance(checkpoint, str) or callable(checkpoint)):
-        raise TypeError(f"checkpoint: expected a file path or a callable write(state), got {type(checkpoint).__name__}")
+    cbs, stopper, own = _callbacks(callbacks, on_epoch, early_stopping, restore_best_weights)
     if monitor is not None and (not isinstance(monitor, str) or not monitor):
         raise ValueError(f"monitor: expected a history key such as 'val_loss', got {monitor!r}")
     if not isinstance(find_non_finite, bool):
         raise TypeError(f"find_non_finite: expected True or False, got {find_non_finite!r}")
-    # the (epoch, updates) the checkpoint file holds (a run resumed from that very file: its state's)
-    written: tuple | None = (-1, -1)
-    if isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(checkpoint):
-        written = None  # set to the loaded state's below
-    run = run_settings(opt, train, batch_size=batch_size, shuffle=shuffle, seed=seed, loss=loss_fn.label,
-                        clip_value=clip_value, clip_norm=clip_norm, tbptt=tbptt, freeze=tuple(freeze),
-                        early_stopping=_stopper_setting(stopper), dtype=train.x.dtype)
-    if sample_weight is not None:  # only when given: checkpoints written without it still resume
-        run["sample_weight"] = True
+    own_file = isinstance(resume, str) and isinstance(checkpoint, str) and os.path.abspath(resume) == os.path.abspath(
+        checkpoint)  # a run resumed from its own checkpoint file
+    # what must not change between a run and its resumption (the epochs may); sample_weight only when given
+    run = {"batch_size": batch_size, "shuffle": shuffle, "seed": seed, "loss": loss_fn.label, "optimizer": repr(opt),
+           "clip_value": clip_value, "clip_norm": clip_norm, "tbptt": list(tbptt) if tbptt else None,
+           "freeze": list(freeze), "early_stopping": _stopper_setting(stopper), "n_train": train.n,
+           "dtype": str(train.x.dtype), **({"sample_weight": True} if sample_weight is not None else {})}
     if isinstance(resume, str):
         # the run's own checkpoint (resume == checkpoint): written by fit, never as a link, so never read through one
         resume, stored = load_state(resume, model, opt, xp=xp, device=dev, dtype=train.x.dtype,
-                                    nofollow=written is None)
+                                    nofollow=own_file)
         S.check_settings(stored, run, optional=("sample_weight",))  # (written only when used)
     if resume is not None:
-        if not isinstance(resume, FitState):
-            raise TypeError(f"resume: expected the FitState of a previous fit (result.state), got "
-                            f"{type(resume).__name__}")
-        if params is not None:
-            raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
         st = replace(resume, history=list(resume.history))
-        if written is None:
-            written = (st.epoch, st.updates)
     else:
         if params is None:
             params = model.init_params(xp, seed=seed, dtype=train.x.dtype, device=dev)
         namespace(x=train.x, **{f"params[{k!r}]": v for k, v in params.items()})
         st = FitState(params=dict(params), opt_state=opt.init(params))
+    written = (st.epoch, st.updates) if own_file else (-1, -1)  # the (epoch, updates) the checkpoint file holds
     check_inputs(x, y, data, st.params, xp=xp, resumed=resume is not None, batch_first=batch_first,
                   validation=None if validation_data is None else (*validation_data[:2], val))
     # a state stopped by max_updates inside an epoch: that epoch's progress, kept out of the rows callbacks see
@@ -502,7 +464,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                            model=model, loss_name=loss_name, home=dev)
     update = make_update(model, apply, loss_fn, stats=stats)
     it = index_dtype(xp, dev)
-    home = par.home if par is not None else (lambda tree: tree)
+    home, place = (par.home, par.place) if par is not None else ((lambda tree: tree),) * 2  # to/from the devices
     writer = capabilities(xp).process_index() == 0  # several processes (jax.distributed): process 0 writes
     spe = 1 if rec is not None else _steps_per_execution(steps_per_execution, compiled,
                                                          capabilities(xp).scan is not None, train.n // batch_size)
@@ -516,11 +478,8 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     elif compiled:  # data parallel: the same update as one SPMD program over par.devices (padded: a short batch)
         one = distributed.make_step(model, apply, loss_name, loss_fn, y_axis=train.y_axis, index_dtype=it, xp=xp,
                                     all_sum=par.all_sum)
-
-        def on_mesh(fn: Callable, name: str, split: tuple) -> Callable:
-            return cached(functools.partial(spmd, par, split=split), fn, extra=(name, str(it), *par.key()),
-                          jit_key="dp")
-
+        on_mesh = lambda fn, name, split: cached(functools.partial(spmd, par, split=split), fn,  # noqa: E731
+                                                 extra=(name, str(it), *par.key()), jit_key="dp")
         step, padded = on_mesh(one, "dp-step", (0, None)), on_mesh(one, "dp-padded", (0, None, 0))
         if spe > 1:
             steps = on_mesh(make_steps(one, scan=capabilities(xp).scan, xp=xp), "dp-steps", (1, None))
@@ -534,8 +493,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     predict_fn = predictor(model, xp)
     finite_c = compile_if_possible(functools.partial(all_finite, xp=xp), xp) if compiled else None
     dropout = model.layer.dropout > 0
-    n_batches = -(-train.n // batch_size)
-    progress = _Progress(verbose, epochs, n_batches)
+    progress = _Progress(verbose, epochs, -(-train.n // batch_size), progress_every)
     monitor = monitor or ("val_loss" if val is not None else "loss")
     view = C.Run(st, monitor, home if par is not None else None)
 
@@ -546,23 +504,22 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                        opt_state=optim.as_python(home(state.opt_state)), params=home(state.params),
                        best_params=home(state.best_params))
 
-    def save(state: FitState) -> None:
+    def save() -> None:
         nonlocal written
-        written = (state.epoch, state.updates)
+        written = (st.epoch, st.updates)
         if callable(checkpoint):  # the caller's writer (the CLI's run folder), handed fit's settings too
-            checkpoint(replace(snapshot(state), settings=run))
+            checkpoint(replace(snapshot(st), settings=run))
         else:
-            S.save_state(checkpoint, model, replace(state, history=[*state.history, *([partial] if partial else [])]),
-                         run)
+            S.save_state(checkpoint, model, replace(st, history=[*st.history, *([partial] if partial else [])]), run)
 
     def stop(updates0: int) -> Stopped:
         """The updates since ``updates0`` (the epoch's start, or the partial epoch's point)
         undone; the state there kept (and in the checkpoint)."""
-        progress.abort()
+        progress.end(None)
         st.updates = updates0
         kept = snapshot(st)
         if checkpoint is not None and written != (kept.epoch, kept.updates) and writer:
-            save(st)
+            save()
         return Stopped(kept)
 
     def explained(epoch: int, value: float, start: tuple, reason: str, plain: str | None) -> NonFiniteLoss:
@@ -572,10 +529,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if not find_non_finite:
             return NonFiniteLoss(epoch, value, plain)
         p0, o0, order0, updates0, first, end, k0 = start
-
-        def seed_of(k: int) -> int | None:  # the dropout seed after k updates of the epoch: its own masks
-            return _seeds(seed, updates0 + k) if dropout else None
-
+        seed_of = (lambda k: _seeds(seed, updates0 + k)) if dropout else (lambda k: None)  # after k updates: its masks
         where = replay_epoch(model, apply, loss_fn, local, order0, home(p0), home(o0), seed_of, epoch=epoch,
                              batch_size=batch_size, shuffle=shuffle, tbptt=tbptt, xp=xp, span=(first, end, k0))
         return NonFiniteLoss(epoch, value, where or "every update's loss, gradients and parameters are finite, "
@@ -584,9 +538,7 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     def add(total: Any, value: Any) -> Any:  # an eager update's sums start from its first value
         return value if total is None else total + value
 
-    def weights(b: Batches) -> tuple:
-        """The sample weights as a trailing argument of a compiled step, only when there are
-        some (the data-parallel step, which refuses them, takes none)."""
+    def weights(b: Batches) -> tuple:  # a compiled step's trailing sample weights (the data-parallel step: none)
         return () if b.w is None else (b.w,)
 
     def seeds(k: int = 1) -> Any:
@@ -602,14 +554,11 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
 
     # each batch runs to its own longest sequence (padding is masked: the same loss, the
     # gradients up to the order of their sums over time): the lengths read to the host once
-    T = int(train.x.shape[0])
-    host_lengths = None
-    if train.lengths is not None and par is None and dask is None and rec is None:
-        host_lengths = host_ints(train.lengths)
+    eager_cuts = train.lengths is not None and par is None and dask is None and rec is None
+    host_lengths = host_ints(train.lengths) if eager_cuts else None
     cut = functools.cache(train.cut)  # the training data cut to each length used (views, or one copy each)
 
-    def span_end(first: int, left: float) -> int:
-        """Where an epoch's batches from sample ``first`` stop with ``left`` updates to go."""
+    def span_end(first: int, left: float) -> int:  # where the batches from sample ``first`` stop, ``left`` updates to go
         return min(train.n, first + min(left, train.n) // upb * batch_size)
 
     def epoch_order(epoch: int, first: int, end: int) -> tuple:
@@ -620,32 +569,22 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         order = list(range(train.n))
         if shuffle:
             random.Random(f"{seed}:{epoch}").shuffle(order)
-        perm, chunks = None, {}
-        if shuffle or compiled:
-            perm = index_array(order, xp=xp, dtype=it, device=dev)
-            if par is not None:
-                perm = par.place(perm)
+        perm = place(index_array(order, xp=xp, dtype=it, device=dev)) if shuffle or compiled else None
         a, spans = first, []
-        while compiled and a < end:
-            if spe > 1 and end - a >= spe * batch_size:
-                chunks[a] = xp.reshape(perm[a:a + spe * batch_size], (spe, batch_size))
-                spans.append((a, a + spe * batch_size))
-                a += spe * batch_size
-            else:
-                chunks[a] = perm[a:min(a + batch_size, train.n)]
-                spans.append((a, min(a + batch_size, train.n)))
-                a += batch_size
-        if not compiled:
-            spans = [(a, min(a + batch_size, train.n)) for a in range(first, end, batch_size)]
-        cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, T, compiled=compiled)
-        return (epoch, first, end), order, perm, chunks, cuts
+        while a < end:  # each program's samples [a, e): spe full batches (compiled), else one batch
+            full = compiled and spe > 1 and end - a >= spe * batch_size
+            spans.append((a, a + spe * batch_size if full else min(a + batch_size, train.n)))
+            a = spans[-1][1]
+        chunks = {a: xp.reshape(perm[a:e], (spe, batch_size)) if e - a > batch_size else perm[a:e]
+                  for a, e in spans} if compiled else {}
+        cuts = None if host_lengths is None else batch_cuts(host_lengths, order, spans, int(train.x.shape[0]),
+                                                            compiled=compiled)
+        return (epoch, first, end), order, perm, chunks, cuts, spans
 
     ahead = None  # the next epoch's epoch_order, made while the device computes this one
 
-    def sums(loss: float, clipped: int) -> tuple:
-        """An epoch's running loss sum and clip count as arrays of the compiled step (placed)."""
-        pair = (xp.asarray(loss, dtype=train.x.dtype, device=dev), xp.asarray(clipped, dtype=it, device=dev))
-        return pair if par is None else par.place(pair)
+    def sums(loss: float, clipped: int) -> tuple:  # an epoch's running loss sum and clip count: the step's arrays
+        return place((xp.asarray(loss, dtype=train.x.dtype, device=dev), xp.asarray(clipped, dtype=it, device=dev)))
 
     zeros = sums(0.0, 0) if compiled else (None, None)  # arrays never mutated: the same two every epoch
 
@@ -663,18 +602,16 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             total, clipped_n = sums(partial["partial_loss_sum"], clipped0)
         end = span_end(first, limit - updates0)
         key = (st.epoch, first, end)
-        _, order, perm, chunks, cuts = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
+        _, order, perm, chunks, cuts, spans = ahead if ahead is not None and ahead[0] == key else epoch_order(*key)
         ahead = None
         params, opt_state = st.params, st.opt_state
         start = (params, opt_state, order, updates0 - k0, first, end, k0)  # what a replay starts from
         progress.start(st.epoch + 1)
-        a = first
-        while a < end:  # one program a pass: its samples [a, e), k updates of nb batches
+        for a, e in spans:  # one program a pass: its samples [a, e), k updates of nb batches
             yield updates0  # the loop asks should_stop here: a stop undoes the epoch to updates0
             src = train if cuts is None else cut(cuts[a])  # this batch's time steps
-            e, k, nb = min(a + batch_size, train.n), 1, 1
-            if compiled and spe > 1 and end - a >= spe * batch_size:  # spe full batches: one program
-                e, k, nb = a + spe * batch_size, spe, spe
+            k = nb = -(-(e - a) // batch_size)
+            if nb > 1:  # spe full batches: one program
                 params, opt_state, total, clipped_n = steps(params, opt_state, total, clipped_n, src.x, src.y,
                                                             src.lengths, chunks[a], seeds(spe), *weights(src))
             elif par is not None and e - a < batch_size and (e - a) % par.n:
@@ -696,7 +633,6 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         p, opt_state, c = apply(p, opt_state, g)
                         clipped_n = add(clipped_n, xp.astype(c, it))
                         return p
-
                     params, window_losses = TB.run(model, params, b.x, b.y, k1=tbptt[0], k2=tbptt[1],
                                                    update=tb_update, loss=loss_fn, seed=seeds())
                     value, k = sum(window_losses[1:], window_losses[0]) / len(window_losses), len(window_losses)
@@ -716,18 +652,15 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
                         epoch_stats += rec_u
                     clipped_n = add(clipped_n, xp.astype(c, it))
                 total = add(total, value)
-            st.updates, done, a = st.updates + k, done + nb, e
-            if progress.bar is not None and (done // progress_every > (done - nb) // progress_every
-                                             or done == n_batches):
-                progress.batches(done, float(total) / done)
-        finite_flag = None
-        if compiled:  # queued behind the epoch's updates, and the next epoch's host work done meanwhile
-            finite_flag = finite_c(params)
-        if a == train.n and cbs:  # a whole epoch queued: the callbacks' device work behind it, before any read
+            st.updates, done = st.updates + k, done + nb
+            progress.batches(done, nb, total)
+        # queued behind the epoch's updates, and the next epoch's host work done meanwhile
+        finite_flag = finite_c(params) if compiled else None
+        if end == train.n and cbs:  # a whole epoch queued: the callbacks' device work behind it, before any read
             queued = home(params)
             for cb in cbs:
                 cb.on_epoch_queued(view, queued)
-        if compiled and st.epoch + 1 < epochs and a == train.n and st.updates < limit:
+        if compiled and st.epoch + 1 < epochs and end == train.n and st.updates < limit:
             ahead = epoch_order(st.epoch + 1, 0, span_end(0, limit - st.updates))
         loss_sum = float(total)  # the one host read of the epoch
         epoch_loss = loss_sum / done
@@ -738,23 +671,29 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
             raise explained(st.epoch + 1, epoch_loss, start, "the sum of the batch losses overflows",
                             None if math.isfinite(epoch_loss) else "lower lr, or clip the gradient (clip_norm=1.0)")
         n_clipped = int(clipped_n) if clipped_n is not None else 0
-        st.clipped += n_clipped - clipped0
-        if a < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
-            st.params, st.opt_state = params, opt_state
+        st.clipped, st.params, st.opt_state = st.clipped + n_clipped - clipped0, params, opt_state
+        if end < train.n:  # max_updates reached inside the epoch: its progress kept in the state, exactly
             partial = {"epoch": st.epoch + 1, PARTIAL: done, "partial_updates": st.updates - updates0 + k0,
                        "partial_loss_sum": loss_sum, "partial_clipped": n_clipped}
-            progress.abort()
+            progress.end(None)
             return  # max_updates reached: the loop keeps the callbacks' state and writes the checkpoint
-        partial = None
-        st.params, st.opt_state, st.epoch = params, opt_state, st.epoch + 1
+        partial, st.epoch = None, st.epoch + 1
         row: dict[str, Any] = {"epoch": st.epoch, "loss": epoch_loss}
         if val is not None:
             pred = _predict_tm(model, params, val, batch_size, xp=xp, compiled=predict_fn)
             row.update({f"val_{k}": float(v) for k, v in _scores(model, pred, val, loss_fn, names, xp=xp).items()})
         row["clipped"] = n_clipped / max(1, st.updates - updates0 + k0)  # of the epoch's optimizer steps
         try:
-            for cb in cbs:  # numbers a callback adds to the row, before anything reads it
-                _add_metrics(row, cb.on_epoch_metrics(view, dict(row)), cb)
+            for cb in cbs:  # numbers a callback adds to the row (None or a dict of new keys), before anything reads it
+                extra = cb.on_epoch_metrics(view, dict(row))
+                if extra is not None and not isinstance(extra, dict):
+                    raise TypeError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned {type(extra).__name__}; "
+                                    "expected a dict of new history keys, or None")
+                taken = [k for k in extra or () if k in row]
+                if taken:
+                    raise ValueError(f"callbacks: {type(cb).__name__}.on_epoch_metrics returned "
+                                     f"{', '.join(map(repr, taken))}, already in the history row; expected new keys")
+                row.update(extra or {})
         except NonFiniteLoss as e:  # e.g. the predictions overflow with finite parameters
             raise explained(e.epoch, e.value, start, e.where, e.where) from None
         if (st.epoch == 1 or len(st.history) == 0) and monitor not in row:
@@ -763,10 +702,9 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
         if rec is not None:
             rec.record_epoch(st.epoch, params)
         st.history.append(row)
-        if stopper is None:  # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
-            score = row[monitor]
-            if score < st.best_score:
-                st.best_score, st.best_epoch, st.best_params = score, st.epoch, params
+        # the best epoch on the run's monitor (EarlyStopping keeps it by its own rule)
+        if stopper is None and row[monitor] < st.best_score:
+            st.best_score, st.best_epoch, st.best_params = row[monitor], st.epoch, params
         progress.end(row)
         for cb in cbs:
             cb.on_epoch_end(view, dict(row))
@@ -774,27 +712,26 @@ def fit(model, x: Any, y: Any, *, lengths: Any = None, validation_data: Any = No
     try:
         _loop(st, view, own, cbs, unit="epoch", epochs=epochs, limit=limit, every=checkpoint_every,
               should_stop=should_stop, epoch=programs, stop=stop,
-              save=(lambda: save(st)) if checkpoint is not None and writer else None)
+              save=save if checkpoint is not None and writer else None)
     finally:
         if dask is not None:
             dask.close()
-    if par is not None:
-        st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
+    st.params, st.best_params, st.opt_state = home(st.params), home(st.best_params), home(st.opt_state)
     if compiled:
         st.opt_state = optim.as_python(st.opt_state)
     restore = stopper is not None and stopper.restore_best_weights and st.best_params is not None
     for cb in cbs:
         cb.on_fit_end(view)
     history = list(st.history)
-    if partial is not None:
-        st.history.append(partial)
+    st.history.extend([partial] if partial is not None else [])  # the state keeps the partial epoch's row
     return FitResult(st.best_params if restore else st.params, history, view.stopped or "done", st.best_epoch, st)
 
 
 def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
-               restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None]:
+               restore_best_weights: bool | None) -> tuple[list, C.EarlyStopping | None, list]:
     """The run's callbacks in calling order (``on_epoch`` first, then ``callbacks``, then
-    ``EarlyStopping(early_stopping)``) and the one :class:`~rnnx.training.EarlyStopping`."""
+    ``EarlyStopping(early_stopping)``), the one :class:`~rnnx.training.EarlyStopping` and the
+    caller's ``callbacks`` (their ``state_dict()``s go into the checkpoint)."""
     callbacks = [] if callbacks is None else callbacks
     if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
         raise TypeError(f"callbacks: expected a list of rnnx.training.Callback, got {type(callbacks).__name__}")
@@ -816,7 +753,7 @@ def _callbacks(callbacks: Any, on_epoch: Any, early_stopping: int | None,
     if early_stopping is not None:
         stoppers = [C.EarlyStopping(early_stopping, restore_best_weights=restore_best_weights is not False)]
         cbs.append(stoppers[0])
-    return cbs, (stoppers[0] if stoppers else None)
+    return cbs, (stoppers[0] if stoppers else None), list(callbacks)
 
 
 def _stopper_setting(stopper: C.EarlyStopping | None) -> Any:
@@ -839,9 +776,8 @@ def zero_state(layer, batch: int, *, xp: Any, dtype: Any, device: Any) -> Any:
 
 
 def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState | None, loss: Any, optimizer: Any,
-                lr: float | None, epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int,
-                callbacks: Any, should_stop: Callable[[], bool] | None, checkpoint: Callable[[FitState], None] | None,
-                checkpoint_every: int) -> FitResult:
+                epochs: int | None, max_updates: int | None, clip_value: float | None, seed: int, callbacks: Any,
+                should_stop: Callable | None, checkpoint: Callable | None, checkpoint_every: int) -> FitResult:
     r""":func:`fit` of a :class:`~rnnx.training.sources.Stream`: the one loop, a pass of the chunks its
     epoch, one update its program and unit.  Update n: chunk ``n % n_chunks`` of every stream,
     ``model.loss_and_grad`` from the carry of update n - 1 (zeros at a pass's start; no gradient
@@ -850,56 +786,41 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
     ``loss(pred, target, *, xp) -> (value, dpred)``.  ``resume`` (a :class:`FitState`, ``carry``
     included) else ``params``; a stop keeps the last complete update (the carry is state);
     ``checkpoint(state)`` every ``checkpoint_every`` updates, on a stop and at the end."""
-    cbs, _ = _callbacks(callbacks, None, None, None)
-    own = list(callbacks or [])
-    if checkpoint is not None and not callable(checkpoint):
-        raise TypeError(f"checkpoint: a stream run hands its state to a callable write(state), got "
-                        f"{type(checkpoint).__name__}")
-    if resume is not None and not isinstance(resume, FitState):
-        raise TypeError(f"resume: a stream run resumes from a FitState (a Stopped's .state), got "
-                        f"{type(resume).__name__}")
-    if resume is not None and params is not None:
-        raise ValueError("params: a resumed run continues from resume.params; give one of params, resume")
-    optimizer = optim.make(optimizer, lr=lr)
+    cbs, _, own = _callbacks(callbacks, None, None, None)
     loss = loss if callable(loss) else L.for_training(loss)
-    per_step = source.per_step
     if resume is None:
         if params is None:
             params = model.init_params(compat.array_namespace(source.y), seed=seed, device=compat.device(source.x))
         resume = FitState(dict(params), optimizer.init(params))
-    state = resume
     if epochs is None:  # max_updates alone: as many passes as it takes
         epochs = 10 if max_updates is None else -(-max_updates // source.n_chunks)
     xp, dev = compat.array_namespace(source.x), compat.device(source.x)
-    params = state.params
+    params = resume.params
     dtype = params[next(iter(params))].dtype
     apply = make_apply(optimizer, clip_value=None if clip_value is None else float(clip_value), clip_norm=None, xp=xp)
-    steps = source.steps
 
     def update(p, opt_state, x_ids, y_ids, carry, drop_seed):
         value, grads, carry = model.loss_and_grad(p, source.encode(x_ids), y_ids, carry, loss=loss, seed=drop_seed)
         p, opt_state, _ = apply(p, opt_state, grads)
-        return p, opt_state, (value / steps if per_step else value), carry
+        return p, opt_state, (value / source.steps if source.per_step else value), carry
 
     compiled = capabilities(xp).jit is not None
     update = compile_if_possible(update, xp)
-    opt_state = optim.as_arrays(state.opt_state, xp=xp, device=dev, params=params) if compiled else state.opt_state
-    dropout, it = model.layer.dropout > 0, index_dtype(xp, dev)
-    on = {"xp": xp, "dtype": it, "device": dev} if compiled else {}  # a compiled update's seed: an array
+    opt_state = optim.as_arrays(resume.opt_state, xp=xp, device=dev, params=params) if compiled else resume.opt_state
+    on = {"xp": xp, "dtype": index_dtype(xp, dev), "device": dev} if compiled else {}  # a compiled update's seed: an array
     n_chunks = source.n_chunks
     total = epochs * n_chunks if max_updates is None else min(epochs * n_chunks, max_updates)
-    if state.updates > total:
-        raise ValueError(f"resume: the state is after {state.updates} updates, more than this run's {total} "
+    if resume.updates > total:
+        raise ValueError(f"resume: the state is after {resume.updates} updates, more than this run's {total} "
                          f"(epochs x {n_chunks} chunks, max_updates); raise epochs or max_updates")
     zeros = zero_state(model.layer, source.streams, xp=xp, dtype=dtype, device=dev)
-    if set(params) != set(model.param_shapes()) or any(tuple(params[k].shape) != tuple(v)
-                                                       for k, v in model.param_shapes().items()):
+    if {k: tuple(v.shape) for k, v in params.items()} != {k: tuple(v) for k, v in model.param_shapes().items()}:
         raise ValueError(f"resume: the state's params do not fit {model.layer!r} + head")
     shapes = lambda c: tuple(tuple(a.shape) for a in (c if isinstance(c, tuple) else (c,)))  # noqa: E731
-    if state.carry is not None and shapes(state.carry) != shapes(zeros):
-        raise ValueError(f"resume: the carried state has shapes {shapes(state.carry)}, expected {shapes(zeros)} "
+    if resume.carry is not None and shapes(resume.carry) != shapes(zeros):
+        raise ValueError(f"resume: the carried state has shapes {shapes(resume.carry)}, expected {shapes(zeros)} "
                          f"(streams={source.streams})")
-    st = replace(state, history=list(state.history), epoch=state.updates // n_chunks)
+    st = replace(resume, history=list(resume.history), epoch=resume.updates // n_chunks)
     carry = zeros if st.carry is None else st.carry
     view = C.Run(st, "loss")
 
@@ -921,7 +842,7 @@ def _fit_stream(model, source: Stream, *, params: dict | None, resume: FitState 
         for k in range(first, min(n_chunks, first + total - st.updates)):
             yield st.updates  # a stop keeps every complete update
             params, opt_state, value, carry = update(params, opt_state, source.x[k], source.y[k], carry,
-                                                     _seeds(seed, st.updates, **on) if dropout else None)
+                                                     _seeds(seed, st.updates, **on) if model.layer.dropout > 0 else None)
             st.params, st.updates = params, st.updates + 1
             updated(value)
         st.epoch = st.updates // n_chunks

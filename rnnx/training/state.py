@@ -10,11 +10,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-
 from rnnx import optim
-from rnnx.training.sources import Batches
 
-__all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "run_settings", "check_settings", "save_state", "load_state",
+__all__ = ["NonFiniteLoss", "Stopped", "FitState", "FitResult", "check_settings", "save_state", "load_state",
            "read_state", "to_device", "Stored", "VERSION", "VERSIONS", "KINDS"]
 
 
@@ -59,7 +57,7 @@ class FitState:
     clipped: int = 0  # updates whose gradient was clipped, in all
     carry: Any = None  # a stream source's state after ``updates`` updates (fit of a Stream), else None
     run: dict | None = None  # the caller's own record, kept in the checkpoint (save_state's ``run``)
-    settings: dict | None = None  # fit's run_settings, on the state a checkpoint callable is handed
+    settings: dict | None = None  # fit's run settings, on the state a checkpoint callable is handed
 
 
 @dataclass
@@ -80,14 +78,6 @@ class FitResult:
         """The history as Keras's ``History.history``: one list per key."""
         keys = dict.fromkeys(k for row in self.history for k in row)
         return {k: [row.get(k) for row in self.history] for k in keys}
-
-
-def run_settings(opt, train: Batches, *, batch_size, shuffle, seed, loss, clip_value, clip_norm, tbptt, freeze,
-                  early_stopping, dtype) -> dict:
-    """What must not change between a run and its resumption (the epochs may)."""
-    return {"batch_size": batch_size, "shuffle": shuffle, "seed": seed, "loss": loss, "optimizer": repr(opt),
-            "clip_value": clip_value, "clip_norm": clip_norm, "tbptt": list(tbptt) if tbptt else None,
-            "freeze": list(freeze), "early_stopping": early_stopping, "n_train": train.n, "dtype": str(dtype)}
 
 
 def check_settings(stored: dict | None, run: dict, what: str = "settings", *, optional: tuple = ()) -> None:
@@ -139,7 +129,7 @@ def save_state(path: str, model, state: FitState, settings: dict, *, run: dict |
     state of ``streams`` streams).  The meta record: the model's configuration, ``epoch``,
     ``updates``, ``opt_step``, ``history``, ``best_score``, ``best_epoch``, ``clipped``,
     ``callbacks`` (each callback's ``state_dict()``), ``settings`` (what must not change to
-    continue the run: :func:`run_settings` for :func:`rnnx.fit`) and ``run``: the caller's own
+    continue the run: :func:`rnnx.fit`'s ``run`` dict) and ``run``: the caller's own
     record, any JSON object (``run`` if given, else ``state.run``, else ``{}``).  ``to_numpy``:
     the host transfer (default :func:`rnnx.backends.to_numpy`)."""
     from rnnx import backends
