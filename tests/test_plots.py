@@ -181,3 +181,24 @@ def test_compare_png_keeps_identical_traces_apart(tmp_path, figures):
     labels = [ln.get_label() for ln in lines]
     assert labels == ["none", "norm=0.1", "norm=1 (identical to norm=0.1)", "norm=10 (identical to none)",
                       "value=0.1 (identical to norm=0.1)", "value=1 (identical to none)"], labels
+
+
+def test_an_exploded_run_keeps_its_titles_on_the_figure_and_says_why_a_panel_is_empty(tmp_path, figures, capsys):
+    """A run that explodes: convergence.png's long note is broken into lines that fit the figure
+    (each <= 78 characters, not clipped at both edges), and ``diagnose --model`` of its last
+    checkpoint says in the gradient-flow and Jacobian panels that every value is off the log
+    scale, and names the parameters whose gradient has no bar, instead of drawing empty axes."""
+    out = tmp_path / "x"
+    assert rnnx.cli.main(["train", "--preset", "seed001", "--optimizer", "sgd", "--lr", "3", "--nonlinearity", "relu",
+                          "--no-clip", "--diagnostics", "--quiet", "--out", str(out)]) == 3
+    capsys.readouterr()
+    title = figures[str(out / "convergence.png")].axes[0].get_title()
+    assert "off the scale from epoch" in title and max(len(line) for line in title.split("\n")) <= 78, title
+    assert rnnx.cli.main(["diagnose", "--model", str(out)]) == 0, capsys.readouterr().err
+    fig = figures[str(out / "diagnose" / "diagnostics.png")]
+    flow, jac, bars = fig.axes[0], fig.axes[1], fig.axes[3]
+    for ax in (flow, jac):  # a dead ReLU's zeros and an overflow: the panel counts what it cannot draw
+        assert any(plots.OFF_SCALE in t.get_text() for t in ax.texts), [t.get_text() for t in ax.texts]
+    for ln in jac.get_lines():  # a lone point left is drawn as a point
+        assert ln.get_marker() == "."
+    assert plots.OFF_SCALE in bars.get_title() and "weight_hh_l0" in bars.get_title(), bars.get_title()

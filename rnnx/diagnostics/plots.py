@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["pyplot", "save", "plottable", "convergence", "time_axis", "predictions", "prediction_panels",
-           "forecast_panels", "forecast", "diagnostics"]
+           "forecast_panels", "forecast", "diagnostics", "wrapped", "OFF_SCALE"]
 
 
 def pyplot():
@@ -24,7 +24,7 @@ def _finish(plt, fig, ax, path: str, *, title: str, xlabel: str, ylabel: str | N
     ax.set_xlabel(xlabel)
     if ylabel:
         ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(wrapped(title))
     ax.grid(True, which=grid, alpha=0.3)
     ax.legend()
     save(plt, fig, path)
@@ -39,6 +39,18 @@ def save(plt, fig, path: str, *, dpi: int = 110) -> None:
             fig.savefig(f, dpi=dpi, format="png")
     finally:
         plt.close(fig)
+
+
+#: What a log-scale panel says of values it cannot show (inf, NaN, > 1e100, <= 0).
+OFF_SCALE = "zero, non-finite or off the log scale"
+
+
+def wrapped(title: str, width: int = 78) -> str:
+    """``title`` with each of its lines broken at ``width`` characters: a long note (an
+    exploding run's) stays inside a 7-inch figure instead of running off both edges."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
 
 
 def plottable(values: list[float]) -> list[float]:
@@ -283,11 +295,22 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
     def nan(v):
         return float("nan") if v is None else v
 
+    def shown(values: list) -> bool:  # does a log axis show any of them?
+        return any(v == v for v in plottable([nan(v) for v in values]))
+
+    def note_off(ax, values: list) -> None:  # the steps a log axis leaves out, counted on the panel
+        off = sum(v != v for v in plottable([nan(v) for v in values]))
+        if off:
+            ax.text(0.02, 0.02, f"{off} of {len(values)} steps {OFF_SCALE}", transform=ax.transAxes, fontsize="small")
+
     ax = axes[0][0]
     rows = [pick(r, "flow_h") for r in epochs]
-    if rows and all(r is not None for r in rows) and once:
+    if rows and all(r is not None for r in rows) and once and not shown(rows[0]):
+        empty(ax, f"epoch {epochs[0]['epoch']}: {OFF_SCALE} at every step")
+    elif rows and all(r is not None for r in rows) and once:
         ax.semilogy(range(len(rows[0])), plottable([nan(v) for v in rows[0]]), marker=".",
                     label=f"epoch {epochs[0]['epoch']}")
+        note_off(ax, rows[0])
         labels(ax, "step t", "||dL/dh_t||", "both")
         _integer_ticks(ax.xaxis)
     elif rows and all(r is not None for r in rows):
@@ -304,12 +327,17 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
 
     ax = axes[0][1]
     prof = [(r["epoch"], pick(r, "jacobian")) for r in epochs if r.get("jacobian") is not None]
-    if prof:
+    if prof and not any(shown(p) for _, p in prof):
+        empty(ax, f"{OFF_SCALE} at every step")
+    elif prof:
         chosen = prof if len(prof) <= 6 else [prof[round(i * (len(prof) - 1) / 5)] for i in range(6)]
         for e, p in chosen:
             back = list(range(len(p)))  # steps back from the final step
             vals = p[::-1] if direction == 0 else p
-            ax.semilogy(back, plottable([nan(v) for v in vals]), label=f"epoch {e}")
+            ax.semilogy(back, plottable([nan(v) for v in vals]), label=f"epoch {e}", marker="." if once else None)
+        if once:  # every step on the axis, a lone point left included
+            note_off(ax, prof[0][1])
+            ax.set_xlim(-0.5, len(prof[0][1]) - 0.5)
         labels(ax, "steps back from the last", "||v^T dh_T/dh_t||", "both")
         _integer_ticks(ax.xaxis)
     else:
@@ -366,8 +394,10 @@ def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: in
         ax.set_xlabel("||dL/dW|| on the probe batch")
         ax.grid(True, which="both", axis="x", alpha=0.3)
         total = d["gradient"].get("grad_norm")
+        off = [k for k in names[::-1] if not shown([grads[k]])]
         ax.set_title("gradient per parameter" + (f" (global norm {total:.3g})" if total is not None else "")
-                     + "\nno per-update records: a trained model is measured once", fontsize="medium")
+                     + "\nno per-update records: a trained model is measured once"
+                     + (f"\n{OFF_SCALE}, no bar:\n{wrapped(', '.join(off), 60)}" if off else ""), fontsize="medium")
     else:
         empty(ax, "no updates recorded (--diagnostics updates)")
         ax.set_title("gradient norm per update")
