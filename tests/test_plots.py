@@ -202,3 +202,25 @@ def test_an_exploded_run_keeps_its_titles_on_the_figure_and_says_why_a_panel_is_
     for ln in jac.get_lines():  # a lone point left is drawn as a point
         assert ln.get_marker() == "."
     assert plots.OFF_SCALE in bars.get_title() and "weight_hh_l0" in bars.get_title(), bars.get_title()
+
+
+@pytest.mark.parametrize("low, high, plain", [(12.0, 36.0, True), (0.002, 0.05, True), (1e-7, 3.0, False)])
+def test_convergence_png_labels_a_narrow_log_axis_in_plain_numbers(tmp_path, figures, low, high, plain):
+    """seed004's 5 epochs (MSE 35 -> 12) read ``3 x 10^1`` / ``2 x 10^1`` on the y axis; a
+    log axis of under three decades is now labelled ``30``, ``20`` (``0.003``), a wide one
+    keeps matplotlib's powers of ten."""
+    ratio = (high / low) ** 0.25
+    history = [{"epoch": e, "train_mse": low * ratio ** (4 - e) * 1.1, "val_mse": low * ratio ** (4 - e)}
+               for e in range(5)]
+    path = str(tmp_path / "convergence.png")
+    plots.convergence(history, path, "t", best_epoch=4)
+    fig = figures[os.path.abspath(path)]
+    fig.canvas.draw()
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels(which="both") if t.get_text()]
+    assert shown, "no y tick labelled"
+    math_text = [t for t in shown if "$" in t or "10^" in t or "times" in t]
+    if plain:
+        assert not math_text, shown
+        assert all(float(t) > 0 for t in shown), shown
+    else:
+        assert math_text, shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["pyplot", "save", "plottable", "convergence", "time_axis", "predictions", "prediction_panels",
-           "forecast_panels", "forecast", "diagnostics", "wrapped", "OFF_SCALE"]
+           "forecast_panels", "forecast", "diagnostics", "wrapped", "plain_log_labels", "OFF_SCALE"]
 
 
 def pyplot():
@@ -77,6 +77,7 @@ def convergence(history: list[dict], path: str, title: str, best_epoch: int | No
     if best_epoch is not None and best_epoch in ep:
         ax.axvline(best_epoch, color="tab:green", ls=":", lw=1.2, label=f"best epoch {best_epoch}")
     _integer_ticks(ax.xaxis)
+    plain_log_labels(ax)
     _finish(plt, fig, ax, path, title=title, xlabel="epoch", ylabel="MSE (series units)", grid="both")
 
 
@@ -85,6 +86,22 @@ def _integer_ticks(axis) -> None:
     from matplotlib.ticker import MaxNLocator
 
     axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plain_log_labels(ax) -> None:
+    """A log y axis spanning under three decades labelled in plain numbers (``20``, ``0.003``)
+    instead of matplotlib's ``2 x 10^1`` on its minor ticks; the ticks labelled stay
+    matplotlib's choice.  Call it once the data are drawn (it reads the y limits)."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class Plain(LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            return f"{x:.4g}" if super().__call__(x, pos) else ""
+
+    lo, hi = ax.get_ylim()
+    if 0 < lo < hi < 1e3 * lo:
+        ax.yaxis.set_major_formatter(Plain())
+        ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False))
 
 
 def time_axis(index: list[int], labels: tuple[str, ...] | None, name: str | None = None) -> tuple[list, str]:
