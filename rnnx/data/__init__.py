@@ -368,3 +368,18 @@ class Normaliser:
 
     def inverse(self, z: Any) -> Any:
         return z * self.std + self.mean
+
+
+# Forecasting building blocks (issue 31), imported last: they use DataError from above.
+from rnnx.data.transforms import (  # noqa: E402
+    BOXCOX_BOUNDS,
+    DIFFERENCING,
+    TRANSFORMS,
+    Differencing,
+    Transform,
+    boxcox_lambda,
+    boxcox_llf,
+)
+
+__all__ += ["TRANSFORMS", "BOXCOX_BOUNDS", "boxcox_llf", "boxcox_lambda", "Transform", "DIFFERENCING",
+            "Differencing"]
