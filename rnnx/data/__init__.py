@@ -386,3 +386,19 @@ __all__ += ["TRANSFORMS", "BOXCOX_BOUNDS", "boxcox_llf", "boxcox_lambda", "Trans
 from rnnx.data.calendar import CALENDAR_FEATURES, FREQUENCIES, SEASONAL_PERIODS, Calendar, infer_calendar  # noqa: E402
 
 __all__ += ["FREQUENCIES", "SEASONAL_PERIODS", "CALENDAR_FEATURES", "Calendar", "infer_calendar"]
+from rnnx.data.accuracy import (  # noqa: E402
+    ACCURACY_METRICS,
+    INTERVAL_LEVELS,
+    accuracy,
+    conformal_intervals,
+    conformal_quantile,
+    mae,
+    mape,
+    mase,
+    naive_scale,
+    rmse,
+    smape,
+)
+
+__all__ += ["ACCURACY_METRICS", "mae", "rmse", "mape", "smape", "naive_scale", "mase", "accuracy",
+            "INTERVAL_LEVELS", "conformal_quantile", "conformal_intervals"]
