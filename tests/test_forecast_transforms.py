@@ -78,10 +78,25 @@ def test_transform_refusals_name_the_argument_and_row():
     with pytest.raises(DataError, match=r"^values: position 1 is 3.0, beyond the Box-Cox range of lambda -0.5; "
                                         r"expected values < 2$"):
         Transform("boxcox", -0.5).inverse([1.0, 3.0])
+    with pytest.raises(DataError, match=r"^values: position 0 is 800.0, whose level is beyond float64; expected "
+                                        r"values the log inverse can take$"):
+        Transform("log").inverse([800.0, 1.0])
+    with pytest.raises(DataError, match=r"^lmbda: expected a finite number, got inf$"):
+        Transform("boxcox", float("inf"))
     with pytest.raises(DataError, match=r"^lmbda: only the boxcox transform has a lambda"):
         Transform("log", 0.5)
     with pytest.raises(DataError, match=r"^state: expected"):
         Transform.from_json({"kind": "log"})
+
+
+@settings(max_examples=80, deadline=None)
+@given(lam=st.floats(-2.0, 2.0), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50),
+       decades=st.floats(-2.0, 2.0))
+def test_boxcox_round_trip(lam, seed, n, decades):
+    v = 10.0 ** (decades + np.random.default_rng(seed).uniform(-1.0, 1.0, n))  # 1e-3 .. 1e3
+    t = Transform("boxcox", lam)
+    back = t.inverse(t.forward(v))
+    assert np.all(np.abs(back - v) <= 1e-12 * v * (1.0 + v ** -lam))
 
 
 def test_differencing_kinds():
