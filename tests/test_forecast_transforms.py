@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnx.data import DataError
-from rnnx.data.transforms import Differencing, Transform, boxcox_lambda, boxcox_llf
+from rnnx.data.transforms import Differencing, Preprocessing, Transform, boxcox_lambda, boxcox_llf
 
 
 def _samples():
@@ -152,3 +152,37 @@ def test_differencing_inverse_per_row_history():
     np.testing.assert_allclose(back, y[:, -8:], rtol=0, atol=1e-12)
     one = d.inverse(d.forward(y[0])[-8:][None, :].repeat(3, axis=0), y[0, :-8])  # one history, 3 rows
     np.testing.assert_allclose(one, np.broadcast_to(y[0, -8:], (3, 8)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("transform", "difference"), [("none", "none"), ("log", "first"), ("boxcox", "seasonal"),
+                                                       ("boxcox", "both"), ("log", "none")])
+def test_preprocessing_chain_and_its_inverse(transform, difference):
+    rng = np.random.default_rng(4)
+    t = np.arange(120)
+    v = (50 + t) * (1.2 + 0.3 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.02, t.size))
+    train = v[:96]
+    p = Preprocessing.fit(train, transform, difference, None if difference in ("none", "first") else 12)
+    tr = Transform(transform).fit(train)
+    diffs = p.differencing.forward(tr.forward(train))
+    assert p.transform == tr and p.mean == pytest.approx(diffs.mean(), rel=1e-12)
+    assert p.std == pytest.approx(diffs.std(), rel=1e-12)
+    z = p.forward(v)
+    np.testing.assert_allclose(z, (p.differencing.forward(tr.forward(v)) - p.mean) / p.std, rtol=1e-15)
+    assert z[: diffs.size].mean() == pytest.approx(0.0, abs=1e-12)
+    back = p.inverse(z[z.size - 24:], v[:96])  # the last 24 levels from their z and the history before them
+    np.testing.assert_allclose(back, v[96:], rtol=1e-12)
+    rows = np.stack([v[o - 30:o] for o in (60, 70, 80)])  # one history per row
+    zs = np.stack([z[o - p.differencing.order:o - p.differencing.order + 5] for o in (60, 70, 80)])
+    np.testing.assert_allclose(p.inverse(zs, rows), np.stack([v[o:o + 5] for o in (60, 70, 80)]), rtol=1e-12)
+    assert Preprocessing.from_json(p.to_json()) == p
+    assert Preprocessing.fit(train, transform, difference, None if difference in ("none", "first") else 12,
+                             scale=False).std == 1.0
+
+
+def test_preprocessing_refusals():
+    with pytest.raises(DataError, match=r"^train: row 3 is 0.0; expected values > 0 for the log transform$"):
+        Preprocessing.fit([1.0, 2.0, 0.0], "log", rows=[1, 2, 3])
+    with pytest.raises(DataError, match=r"^values: differencing with lags \(12,\) needs more than 12 values"):
+        Preprocessing.fit(np.ones(12), "none", "seasonal", 12)
+    with pytest.raises(DataError, match=r"^state: expected"):
+        Preprocessing.from_json({"transform": {"kind": "none", "lambda": None}, "lags": [], "mean": 0.0, "std": 0})

@@ -376,13 +376,14 @@ from rnnx.data.transforms import (  # noqa: E402
     DIFFERENCING,
     TRANSFORMS,
     Differencing,
+    Preprocessing,
     Transform,
     boxcox_lambda,
     boxcox_llf,
 )
 
 __all__ += ["TRANSFORMS", "BOXCOX_BOUNDS", "boxcox_llf", "boxcox_lambda", "Transform", "DIFFERENCING",
-            "Differencing"]
+            "Differencing", "Preprocessing"]
 from rnnx.data.calendar import CALENDAR_FEATURES, FREQUENCIES, SEASONAL_PERIODS, Calendar, infer_calendar  # noqa: E402
 
 __all__ += ["FREQUENCIES", "SEASONAL_PERIODS", "CALENDAR_FEATURES", "Calendar", "infer_calendar"]

@@ -25,7 +25,7 @@ from typing import Any
 from rnnx.data import DataError
 
 __all__ = ["TRANSFORMS", "BOXCOX_BOUNDS", "boxcox_llf", "boxcox_lambda", "Transform", "DIFFERENCING",
-           "Differencing"]
+           "Differencing", "Preprocessing"]
 
 #: The kinds of :class:`Transform`.
 TRANSFORMS = ("none", "log", "boxcox")
@@ -300,3 +300,62 @@ class Differencing:
                 w[..., lag + t] += w[..., t]
             out = w[..., lag:]
         return np.array(out, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The whole chain from levels to what a model learns, fitted on the training part:
+    ``z = (D(T(v)) - mean) / std`` with ``T`` a :class:`Transform`, ``D`` a :class:`Differencing`
+    and ``mean``, ``std`` the :meth:`rnnx.data.Normaliser.fit` statistics of the training part's
+    differences (0 and 1 unscaled).  :meth:`inverse` undoes the three in reverse order."""
+
+    transform: Transform = Transform()
+    differencing: Differencing = Differencing()
+    mean: float = 0.0
+    std: float = 1.0
+
+    @classmethod
+    def fit(cls, train: Any, transform: str = "none", difference: str = "none", period: int | None = None,
+            *, scale: bool = True, rows: Sequence[Any] | None = None) -> Preprocessing:
+        """The chain fitted on the training levels ``train`` (n,): the ``transform`` (``none``, ``log``,
+        ``boxcox``; :meth:`Transform.fit`), the ``difference`` (``none``, ``first``, ``seasonal``,
+        ``both``, with the seasonal ``period``; :meth:`Differencing.of`) and, with ``scale``, the
+        standardisation of the transformed differences; n must exceed the differencing's order."""
+        from rnnx.data import Normaliser
+
+        t = Transform(transform).fit(train, rows)
+        d = Differencing.of(difference, period)
+        if not scale:
+            return cls(t, d)
+        norm = Normaliser.fit(d.forward(t.forward(train, rows)).ravel().tolist())
+        return cls(t, d, norm.mean, norm.std)
+
+    def forward(self, values: Any, rows: Sequence[Any] | None = None) -> Any:
+        """``z`` of the levels ``values`` (..., n): (..., n - K), ``K = differencing.order``."""
+        return (self.differencing.forward(self.transform.forward(values, rows)) - self.mean) / self.std
+
+    def inverse(self, z: Any, history: Any) -> Any:
+        """The levels (..., H) of ``z`` (..., H) (a model's output: the next H scaled differences)
+        following the levels ``history`` (..., >= K): ``T^-1(D^-1(z std + mean, T(history)))``."""
+        import numpy as np
+
+        d = np.asarray(z, dtype=np.float64) * self.std + self.mean
+        return self.transform.inverse(self.differencing.inverse(d, self.transform.forward(history)))
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"transform": ..., "lags": [...], "mean": ..., "std": ...}`` for a checkpoint."""
+        return {"transform": self.transform.to_json(), "lags": list(self.differencing.lags), "mean": self.mean,
+                "std": self.std}
+
+    @classmethod
+    def from_json(cls, state: Any) -> Preprocessing:
+        """The chain :meth:`to_json` wrote; anything else is a DataError."""
+        ok = (isinstance(state, dict) and set(state) == {"transform", "lags", "mean", "std"}
+              and isinstance(state["lags"], list)
+              and all(isinstance(state[k], (int, float)) and not isinstance(state[k], bool)
+                      and math.isfinite(state[k]) for k in ("mean", "std")) and state["std"] > 0)
+        if not ok:
+            raise DataError('state: expected {"transform": ..., "lags": [...], "mean": ..., "std": ...} with a '
+                            f"finite mean and std > 0, got {str(state)[:80]}")
+        return cls(Transform.from_json(state["transform"]), Differencing(tuple(state["lags"])),
+                   float(state["mean"]), float(state["std"]))
