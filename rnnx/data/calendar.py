@@ -262,17 +262,15 @@ def infer_calendar(labels: Sequence[str], rows: Sequence[Any] | None = None, *,
                         f"{_where(bad - 1, rows)} {shown[bad - 1]!r}; expected {expected} "
                         "(a regular column with no gap, repeat or step back)")
     anchor = 0
-    if style == "date" and frequency in _MONTHS and not all(_month_end(p) for p in points):
-        anchor = points[0].day
-        if _month_end(points[0]):  # not every one: the first that is not
-            off: int | None = next(i for i, p in enumerate(points) if not _month_end(p))
-        elif anchor > 28:  # a day some months do not have
-            off = 0
-        else:
-            off = next((i for i, p in enumerate(points) if p.day != anchor), None)
-        if off is not None:
-            first = "a month end" if _month_end(points[0]) else f"day {anchor}"
+    if style == "date" and frequency in _MONTHS:
+        day = points[0].day
+        ends = next((i for i, p in enumerate(points) if not _month_end(p)), None)  # the first not a month end
+        same = next((i for i, p in enumerate(points) if p.day != day), None) if day <= 28 else 0
+        if ends is not None and same is None:
+            anchor = day
+        elif ends is not None:  # neither reading holds: name the row that breaks the one that lasts longer
+            off, like = (ends, "month ends") if ends >= same else (same, f"on day {day}")
             raise DataError(f"{arg}: {_where(off, rows)} is {labels[off].strip()!r}; expected every {frequency} "
-                            "date a month end or every one on the same day of the month from 1 to 28 "
-                            f"(the first is {first})")
+                            f"date a month end or every one on the same day of the month from 1 to 28 (the rows "
+                            f"before are {like})")
     return Calendar(frequency, style, key, points[-1], anchor)
