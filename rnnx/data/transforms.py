@@ -31,6 +31,7 @@ __all__ = ["TRANSFORMS", "BOXCOX_BOUNDS", "boxcox_llf", "boxcox_lambda", "Transf
 TRANSFORMS = ("none", "log", "boxcox")
 #: The interval :func:`boxcox_lambda` searches for the Box-Cox ``lam`` by default.
 BOXCOX_BOUNDS = (-5.0, 5.0)
+_TINY = 1e-19  # a Box-Cox |lambda| below this is taken as 0 (ln v), as scipy.special.boxcox does
 #: The kinds of :class:`Differencing` (:meth:`Differencing.of`).
 DIFFERENCING = ("none", "first", "seasonal", "both")
 
@@ -73,7 +74,7 @@ def boxcox_llf(lmbda: float, values: Any) -> float:
     """The Box-Cox profile log-likelihood of ``lam`` for positive ``values`` (n,), constants dropped:
 
     ``l(lam) = (lam - 1) * sum(ln v) - n/2 * ln(sigma2(lam))``, with ``sigma2(lam)`` the population
-    variance of the transformed values ``y = (v**lam - 1) / lam`` (``ln v`` at ``lam = 0``): the
+    variance of the transformed values ``y = (v**lam - 1) / lam`` (``ln v`` at ``|lam| < 1e-19``): the
     likelihood of ``y ~ N(mu, sigma2)`` maximised over ``mu`` and ``sigma2``, with the Jacobian
     ``prod(v**(lam - 1))``.  The variance is taken in log space, ``ln sigma2 = 2 a_max + ln var(expm1(a -
     a_max)) - 2 ln|lam|`` with ``a = lam ln v``, so no power overflows; ``-inf`` when every value is
@@ -81,7 +82,7 @@ def boxcox_llf(lmbda: float, values: Any) -> float:
     import numpy as np
 
     logv = np.log(_positive("values", values, "Box-Cox")).ravel()
-    if lmbda == 0.0:
+    if abs(lmbda) < _TINY:
         var = float(np.var(logv))
         log_var = math.log(var) if var > 0 else -math.inf
     else:
@@ -131,7 +132,7 @@ def boxcox_lambda(values: Any, bounds: tuple[float, float] = BOXCOX_BOUNDS) -> f
 @dataclass(frozen=True)
 class Transform:
     """A variance-stabilising transform of positive levels: ``kind`` is ``none`` (``y = v``),
-    ``log`` (``y = ln v``) or ``boxcox`` (``y = (v**lmbda - 1) / lmbda``, ``ln v`` at ``lmbda = 0``,
+    ``log`` (``y = ln v``) or ``boxcox`` (``y = (v**lmbda - 1) / lmbda``, ``ln v`` at ``|lmbda| < 1e-19``,
     computed as ``expm1(lmbda ln v) / lmbda``).  ``Transform("boxcox")`` has no ``lmbda`` until
     :meth:`fit` chooses it on the training values; a given ``lmbda`` is kept."""
 
@@ -161,9 +162,11 @@ class Transform:
         return self
 
     def _ready(self) -> float:
+        """The lambda the maths uses: 0 for log and for a Box-Cox ``|lmbda| < 1e-19`` (as SciPy does)."""
         if self.kind == "boxcox" and self.lmbda is None:
             raise DataError("transform: the Box-Cox lambda is not fitted; call fit(train) first")
-        return float(self.lmbda or 0.0)
+        lam = float(self.lmbda or 0.0)
+        return 0.0 if abs(lam) < _TINY else lam
 
     def forward(self, values: Any, rows: Sequence[Any] | None = None) -> Any:
         """``y = f(v)`` elementwise, any shape; ``log``/``boxcox`` refuse a value ``<= 0``."""
