@@ -368,3 +368,38 @@ class Normaliser:
 
     def inverse(self, z: Any) -> Any:
         return z * self.std + self.mean
+
+
+# Forecasting building blocks (issue 31), imported last: they use DataError from above.
+from rnnx.data.transforms import (  # noqa: E402
+    BOXCOX_BOUNDS,
+    DIFFERENCING,
+    TRANSFORMS,
+    Differencing,
+    Preprocessing,
+    Transform,
+    boxcox_lambda,
+    boxcox_llf,
+)
+
+__all__ += ["TRANSFORMS", "BOXCOX_BOUNDS", "boxcox_llf", "boxcox_lambda", "Transform", "DIFFERENCING",
+            "Differencing", "Preprocessing"]
+from rnnx.data.calendar import CALENDAR_FEATURES, FREQUENCIES, SEASONAL_PERIODS, Calendar, infer_calendar  # noqa: E402
+
+__all__ += ["FREQUENCIES", "SEASONAL_PERIODS", "CALENDAR_FEATURES", "Calendar", "infer_calendar"]
+from rnnx.data.accuracy import (  # noqa: E402
+    ACCURACY_METRICS,
+    INTERVAL_LEVELS,
+    accuracy,
+    conformal_intervals,
+    conformal_quantile,
+    mae,
+    mape,
+    mase,
+    naive_scale,
+    rmse,
+    smape,
+)
+
+__all__ += ["ACCURACY_METRICS", "mae", "rmse", "mape", "smape", "naive_scale", "mase", "accuracy",
+            "INTERVAL_LEVELS", "conformal_quantile", "conformal_intervals"]
