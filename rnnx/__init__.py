@@ -21,10 +21,11 @@ _LAZY = {
     "fit": "rnnx.training.engine", "evaluate": "rnnx.training.engine", "predict": "rnnx.training.engine",
     "FitResult": "rnnx.training.state",
     "RNNRegressor": "rnnx.interop.sklearn", "RNNClassifier": "rnnx.interop.sklearn",
+    "Forecaster": "rnnx.forecasting",
 }
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrent", "Cache", "Model", "layer", "layer_from_config", "save", "load",
-           "NonFiniteError", "fit", "evaluate", "predict", "FitResult", "RNNRegressor", "RNNClassifier"]
+           "NonFiniteError", "fit", "evaluate", "predict", "FitResult", "RNNRegressor", "RNNClassifier", "Forecaster"]
 __version__ = "0.1.0"
 
 

@@ -1,0 +1,294 @@
+r"""Forecasting one series: an RNN that outputs the next ``H`` values at once (direct
+multi-step), its preprocessing chosen on a validation part, conformal prediction intervals,
+dated outputs and rolling-origin backtests -- the sktime / Darts habit
+(``Forecaster(horizon).fit(y).predict()``).  Host-side NumPy (imported inside functions) around
+the one engine (:func:`rnnx.fit`).
+
+**Fit** on levels :math:`y_0 \dots y_{n-1}` with horizon :math:`H`:
+
+1. The seasonal period :math:`m`: ``period``, else the time labels' calendar
+   (:func:`rnnx.data.calendar.infer_calendar`: 12 monthly, 4 quarterly, 7 daily, ...), else 1.
+2. Validation: the last :math:`V = H + N_v - 1` observations, so that the :math:`N_v`
+   (``validation``) origins :math:`o = n - V, \dots, n - H` each forecast :math:`y_{o:o+H}` from
+   :math:`y_{:o}`.
+3. Each candidate preprocessing (transform none / log / Box-Cox times differencing none /
+   first / seasonal / both; "auto" tries those the data allow) is fitted on :math:`y_{:n-V}`:
+   :math:`z = (D(T(y)) - \mu) / \sigma` (:class:`rnnx.data.transforms.Preprocessing`).  The
+   model reads windows of :math:`W` steps, each step :math:`[z_t, c_t]` with :math:`c_t` the
+   calendar features of its date (sine and cosine of its phase in the season), and outputs
+   :math:`\hat z_{t+1..t+H}` (many-to-one, ``H`` outputs), trained on MSE with early stopping on
+   the validation windows.  Its score: the RMSE of the level forecasts
+   :math:`T^{-1}(D^{-1}(\hat z \sigma + \mu))` over the validation origins.
+4. The best candidate is refitted on all :math:`n` observations for its best epoch count; its
+   validation residuals :math:`r_{o,h} = y_{o+h} - \hat y_{o+h}` (:math:`N_v \times H`) give
+   split-conformal intervals per horizon step (:func:`rnnx.data.accuracy.conformal_intervals`).
+
+**Predict** the :math:`H` values after the series, their intervals and, with time labels, their
+dates continued at the inferred frequency (:meth:`rnnx.data.calendar.Calendar.future`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+__all__ = ["Forecaster"]
+
+_TRANSFORMS = ("none", "log", "boxcox")
+_DIFFERENCES = ("none", "first", "seasonal", "both")
+
+
+def _labels_of(y: Any, time: Any) -> tuple[list[str] | None, Any]:
+    """The time labels as text (``time``, else a pandas index of ``y``) and the index object to
+    rebuild a frame with (None for plain arrays)."""
+    if time is not None:
+        return [str(v).strip() for v in time], None
+    index = getattr(y, "index", None)
+    if index is None or not hasattr(y, "to_numpy"):
+        return None, None
+    if hasattr(index, "to_timestamp"):  # a PeriodIndex: '1949-01', '1959Q1', '1871'
+        return [str(v) for v in index], index
+    if hasattr(index, "strftime"):  # a DatetimeIndex: dates, or date-times when a time of day shows
+        midnight = all(t.hour == 0 and t.minute == 0 and t.second == 0 for t in index)
+        return list(index.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")), index
+    return None, None
+
+
+def _positive_int(name: str, v: Any, low: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
+    return v
+
+
+class Forecaster:
+    """Direct multi-step RNN forecaster of one series; see the module docstring for the maths.
+
+    - ``horizon`` H: the steps forecast at once (the model's outputs).
+    - ``transform``: "auto" (none, log and Box-Cox where every training value is > 0; chosen on
+      validation) or one of ``none``, ``log``, ``boxcox``; ``difference``: "auto" (none and first,
+      and seasonal and both when there is a season) or one of ``none``, ``first``, ``seasonal``,
+      ``both``; ``period``: the seasonal period (default: the time labels', else 1).
+    - ``window`` W: steps each forecast reads (default ``max(2 m, H, 10)``: two seasons at least).
+    - ``validation``: the validation origins (default 20: 19 is the least that gives a finite 95%
+      conformal interval); ``levels``: the interval coverages (default 80% and 95%).
+    - The model and its training: ``cell``, ``hidden``, ``epochs`` (the most), ``patience`` (early
+      stopping), ``batch_size``, ``lr`` (Adam), ``clip_norm``, ``seed``, ``backend``, ``device``,
+      ``dtype`` as in :func:`rnnx.fit`.
+
+    After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, validation
+    RMSE and best epoch, and the naive and seasonal-naive RMSEs on the same origins),
+    ``preprocessing_``, ``period_``, ``window_``, ``residuals_`` (N_v, H), ``calendar_`` (None
+    without time labels), ``model_``, ``params_``."""
+
+    def __init__(self, horizon: int, *, transform: str = "auto", difference: str = "auto", period: int | None = None,
+                 window: int | None = None, validation: int = 20, levels: tuple[float, ...] = (0.8, 0.95),
+                 cell: str = "lstm", hidden: int = 32, epochs: int = 300, patience: int = 30, batch_size: int = 32,
+                 lr: float = 3e-3, clip_norm: float | None = 1.0, seed: int = 0, backend: str = "numpy",
+                 device: str | None = None, dtype: str = "float64") -> None:
+        self.horizon, self.transform, self.difference, self.period, self.window = horizon, transform, difference, period, window
+        self.validation, self.levels, self.cell, self.hidden, self.epochs = validation, levels, cell, hidden, epochs
+        self.patience, self.batch_size, self.lr, self.clip_norm, self.seed = patience, batch_size, lr, clip_norm, seed
+        self.backend, self.device, self.dtype = backend, device, dtype
+
+    # -- checks -----------------------------------------------------------------------------------
+    def _checked(self) -> None:
+        _positive_int("horizon", self.horizon)
+        _positive_int("validation", self.validation)
+        for name in ("hidden", "epochs", "patience", "batch_size"):
+            _positive_int(name, getattr(self, name))
+        if self.window is not None:
+            _positive_int("window", self.window, 2)
+        if self.period is not None:
+            _positive_int("period", self.period)
+        for name, allowed in (("transform", _TRANSFORMS), ("difference", _DIFFERENCES)):
+            if getattr(self, name) not in ("auto", *allowed):
+                raise ValueError(f"{name}: expected 'auto' or one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        if not isinstance(self.levels, (tuple, list)) or not self.levels or not all(
+                isinstance(v, float) and 0 < v < 1 for v in self.levels):
+            raise ValueError(f"levels: expected a tuple of coverages in (0, 1) such as (0.8, 0.95), got {self.levels!r}")
+        need = max(math.ceil(v / (1 - v)) for v in self.levels)  # the least N with ceil((N+1) v) <= N
+        if self.validation < need:
+            raise ValueError(f"validation: {self.validation} origins give no finite {max(self.levels):g} interval; "
+                             f"expected at least {need} (or lower levels)")
+
+    def _levels_of(self, y: Any) -> Any:
+        import numpy as np
+
+        v = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        if v.ndim != 1 or v.dtype.kind not in "iuf":
+            raise ValueError(f"y: expected one series of numbers (n,), got shape {v.shape} dtype {v.dtype}")
+        v = v.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            raise ValueError(f"y: position {int(bad[0])} is {v[bad[0]]}; expected finite numbers (fill or drop gaps first)")
+        return v
+
+    def _candidates(self, train: Any, m: int) -> list[tuple[str, str]]:
+        ts = (self.transform,) if self.transform != "auto" else (_TRANSFORMS if float(train.min()) > 0 else ("none",))
+        if self.difference != "auto":
+            if self.difference in ("seasonal", "both") and m < 2:
+                raise ValueError(f"difference: {self.difference!r} needs a seasonal period >= 2; got period {m} "
+                                 "(give period=, or time labels with a season)")
+            ds = (self.difference,)
+        else:
+            ds = _DIFFERENCES if m > 1 and len(train) > 4 * m + self.horizon else ("none", "first")
+        return list(itertools.product(ts, ds))
+
+    # -- the pieces ---------------------------------------------------------------------------------
+    def _target(self):
+        from rnnx import backends
+
+        try:
+            mod = backends.get(self.backend)
+            t = backends.Target(mod.NAME, backends.resolve_device(mod.NAME, self.device))
+        except ValueError as e:
+            raise ValueError(f"backend: {e}") from None
+        why = t.unavailable()
+        if why:
+            raise ValueError(f"backend: {t.id} is not usable here: {why}")
+        return t
+
+    def _inputs(self, z: Any, feats: Any, ends: Any) -> Any:
+        """Windows (N, W, 1 + F) ending before positions ``ends`` of ``z`` (each z_t with its row's
+        calendar features)."""
+        import numpy as np
+
+        w = self.window_
+        steps = np.concatenate([z[:, None], feats], axis=1)
+        return np.stack([steps[e - w:e] for e in ends])
+
+    def _train(self, pre: Any, levels: Any, feats: Any, val_origins: Any, epochs: int, seed: int) -> dict:
+        """Train on ``levels`` (the fitted part) with ``pre``; with validation origins (positions in
+        the full series), early stopping on their windows and their level forecasts."""
+        import numpy as np
+
+        from rnnx.nn.model import Model
+        from rnnx.training import EarlyStopping, engine
+
+        k, w, h = pre.differencing.order, self.window_, self.horizon
+        z = pre.forward(levels)  # (n - K,): z[j] belongs to row j + K
+        f = feats[k:len(levels)]
+        ends = np.arange(w, len(z) - h + 1)
+        if ends.size < 1:
+            raise ValueError(f"y: {len(levels)} observations leave no training window of {w} steps + {h} ahead "
+                             f"after {k} differenced away; expected a longer series, or a smaller window/horizon/validation")
+        x = self._inputs(z, f, ends)
+        y = np.stack([z[e:e + h] for e in ends])
+        t, fdt = self._target_, np.dtype(self.dtype)
+        arr = lambda a: t.from_numpy(np.ascontiguousarray(a, dtype=fdt))  # noqa: E731
+        model = Model(self.cell, x.shape[2], self.hidden, h)
+        kw = dict(epochs=epochs, batch_size=self.batch_size, optimizer="adam", lr=self.lr, clip_norm=self.clip_norm,
+                  seed=seed, shuffle=True)
+        with t.scope():
+            val, zv = None, None
+            if val_origins is not None:
+                zv = pre.forward(self._all_levels)  # the same chain over the whole series (fitted on the part)
+                fv = self._feats[k:]
+                xv = self._inputs(zv, fv, val_origins - k)
+                yv = np.stack([zv[o - k:o - k + h] for o in val_origins])
+                val = (arr(xv), arr(yv))
+            stop = [EarlyStopping(self.patience, restore_best_weights=True)] if val is not None else []
+            result = engine.fit(model, arr(x), arr(y), validation_data=val, callbacks=stop, **kw)
+            out = {"model": model, "params": result.params, "best_epoch": result.best_epoch or len(result.history)}
+            if val is not None:
+                pz = np.asarray(t.to_numpy(engine.predict(model, result.params, val[0])), dtype=np.float64)
+                fc = np.stack([pre.inverse(pz[i], self._all_levels[:o]) for i, o in enumerate(val_origins)])
+                out["residuals"] = np.stack([self._all_levels[o:o + h] for o in val_origins]) - fc
+        return out
+
+    # -- the API ------------------------------------------------------------------------------------
+    def fit(self, y: Any, *, time: Any = None) -> Forecaster:
+        """Choose the preprocessing on the validation origins, then refit the best on all of ``y``
+        (n,) (a sequence of numbers, or a pandas Series with a DatetimeIndex / PeriodIndex);
+        ``time``: the labels of its rows as text (ISO dates, ``1959Q1``, ``1949-01``, ``1871``)."""
+        import numpy as np
+
+        from rnnx.data.calendar import infer_calendar
+        from rnnx.data.transforms import Preprocessing
+
+        self._checked()
+        levels = self._levels_of(y)
+        labels, index = _labels_of(y, time)
+        if labels is not None and len(labels) != len(levels):
+            raise ValueError(f"time: {len(labels)} labels for {len(levels)} observations; expected one per observation")
+        cal = infer_calendar(labels, arg="time") if labels is not None else None
+        m = self.period or (cal.period if cal is not None else 1)
+        h, nv = self.horizon, self.validation
+        self.window_ = self.window or max(2 * m, h, 10)
+        self.period_, self.calendar_, self._index, self._labels = m, cal, index, labels
+        feats = cal.features(labels) if cal is not None else np.zeros((len(levels), 0))
+        self._feats, self._all_levels = feats, levels
+        self._target_ = self._target()
+        v = h + nv - 1
+        cut = len(levels) - v
+        origins = np.arange(cut, len(levels) - h + 1)
+        search = []
+        for tr, df in self._candidates(levels[:cut], m):
+            pre = Preprocessing.fit(levels[:cut], tr, df, m if df in ("seasonal", "both") else None)
+            if cut - pre.differencing.order - self.window_ - h + 1 < 1:
+                continue  # too short for this differencing: not a candidate
+            got = self._train(pre, levels[:cut], feats, origins, self.epochs, self.seed)
+            r = got["residuals"]
+            search.append({"transform": tr, "difference": df, "val_rmse": float(np.sqrt(np.mean(r ** 2))),
+                           "best_epoch": int(got["best_epoch"]), "residuals": r})
+        if not search:
+            raise ValueError(f"y: {len(levels)} observations are too few for horizon {h}, window {self.window_} and "
+                             f"{nv} validation origins; expected at least {v + self.window_ + h + 1}")
+        naive = np.stack([levels[o:o + h] - levels[o - 1] for o in origins])
+        snaive = np.stack([levels[o:o + h] - levels[o - m + np.arange(h) % m] for o in origins]) if m > 1 else naive
+        best = min(search, key=lambda s: s["val_rmse"])
+        self.search_ = [{k: v for k, v in s.items() if k != "residuals"} for s in search]
+        self.baselines_ = {"naive": float(np.sqrt(np.mean(naive ** 2))),
+                           "seasonal naive": float(np.sqrt(np.mean(snaive ** 2)))}
+        self.residuals_ = best["residuals"]
+        self.preprocessing_ = Preprocessing.fit(levels, best["transform"], best["difference"],
+                                                m if best["difference"] in ("seasonal", "both") else None)
+        got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed)
+        self.model_, self.params_ = got["model"], got["params"]
+        return self
+
+    def predict(self, horizon: int | None = None) -> Any:
+        """The next ``horizon`` (default H, at most H) values after the fitted series with their
+        intervals: a dict of lists ``{"time", "forecast", "lower_80", "upper_80", ...}`` (``time``:
+        the continued labels, or positions n, n+1, ... without labels), a pandas DataFrame indexed
+        by the future dates when ``fit`` had a pandas Series."""
+        import numpy as np
+
+        from rnnx.data.accuracy import conformal_intervals
+        from rnnx.training import engine
+
+        if not hasattr(self, "params_"):
+            raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
+        h = self.horizon if horizon is None else _positive_int("horizon", horizon)
+        if h > self.horizon:
+            raise ValueError(f"horizon: {h} steps from a model fitted for {self.horizon}; expected <= {self.horizon} "
+                             "(fit with a larger horizon)")
+        pre, lv, t = self.preprocessing_, self._all_levels, self._target_
+        z = pre.forward(lv)
+        x = self._inputs(z, self._feats[pre.differencing.order:], np.array([len(z)]))
+        with t.scope():
+            pz = engine.predict(self.model_, self.params_, t.from_numpy(np.ascontiguousarray(x, dtype=self.dtype)))
+            pz = np.asarray(t.to_numpy(pz), dtype=np.float64)[0]
+        fc = pre.inverse(pz, lv)
+        out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(len(lv), len(lv) + h)),
+               "forecast": fc[:h].tolist()}
+        for level, (lo, hi) in conformal_intervals(fc, self.residuals_, tuple(self.levels)).items():
+            pct = f"{round(level * 100):d}"
+            out[f"lower_{pct}"], out[f"upper_{pct}"] = lo[:h].tolist(), hi[:h].tolist()
+        return self._frame(out)
+
+    def _frame(self, out: dict) -> Any:
+        if self._index is None:
+            return out
+        import pandas as pd
+
+        if hasattr(self._index, "to_timestamp"):
+            index = pd.PeriodIndex(out["time"], freq=self._index.freq)
+        else:
+            index = pd.DatetimeIndex(out["time"])
+        return pd.DataFrame({k: v for k, v in out.items() if k != "time"}, index=index)
