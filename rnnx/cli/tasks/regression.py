@@ -37,7 +37,6 @@ from rnnx.data.dataset import PRESETS, Dataset, build, preset_series, preset_tab
 from rnnx.io import atomic, checkpoint
 from rnnx.nn.model import Model
 from rnnx.data.tables import build_table
-from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
 from rnnx.training.state import FitState
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
@@ -449,66 +448,55 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
-    seen = {"started": False}  # the run set up
-
-    def started(run) -> None:
-        seen["started"] = True
-        if note is not None:
-            runfolder.say([note])
-        if rec is not None and resumed is not None:
-            run_diagnostics.load(rec, out)
+    last: dict = {}  # fit's run settings, for the last write too
 
     def ckpt(fs: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
-        seen["settings"] = fs.settings  # fit's run settings, for the last write too
+        last["settings"] = fs.settings
         save_checkpoint(out, s, model, ds, fs, target, source=source, patience_from=patience_from)
 
     bar = None if quiet else ProgressBar(s.epochs, desc=f"rnnx train {s.name}",
                                          postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
     series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
-    callbacks = [series, LambdaCallback(on_fit_start=started),
-                 *([] if bar is None else [bar])]
-    if s.early_stopping:
-        callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
-    part = ds.parts["train"]
-    t0 = time.perf_counter()
-    with run.training(out, rec=rec, diverged=lambda e: partial.write_partial_results(out, e)) as t:
-        try:
-            try:
-                scores.check_inputs(st.params)
-                with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    result = fit(model, part.x, part.y, batch_first=False, epochs=s.epochs,
-                                 batch_size=s.batch_size, shuffle=s.shuffle, optimizer=opt, loss=s.loss,
-                                 clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt, seed=s.seed,
-                                 freeze=s.freeze, resume=st, checkpoint=ckpt,
-                                 checkpoint_every=s.checkpoint_every or s.epochs + 1,
-                                 should_stop=t.stop_requested, diagnostics=rec,
-                                 distribution=distribution_for(s), callbacks=callbacks, monitor="score",
-                                 find_non_finite=True)
-            finally:
-                if bar is not None:
-                    bar.close()
-        except (backends.Unavailable, WorkersLost, ValueError) as e:
-            raise run.placement_error(e, s, out, started=seen["started"], resumed=resumed is not None,
-                                      what="training windows") from None
-        train_seconds = time.perf_counter() - t0
-        st, why = result.state, result.stopped
-        # the last writes: a first signal now waits until they are done (well under a second)
-        final = st.params
+
+    def train(t, seen: dict):
+        def started(run) -> None:
+            seen["started"] = True
+            if note is not None:
+                runfolder.say([note])
+            if rec is not None and resumed is not None:
+                run_diagnostics.load(rec, out)
+
+        callbacks = [series, LambdaCallback(on_fit_start=started), *([] if bar is None else [bar])]
+        if s.early_stopping:
+            callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
+        part = ds.parts["train"]
+        scores.check_inputs(st.params)
+        with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return fit(model, part.x, part.y, batch_first=False, epochs=s.epochs, batch_size=s.batch_size,
+                       shuffle=s.shuffle, optimizer=opt, loss=s.loss, clip_value=s.clip_value, clip_norm=s.clip_norm,
+                       tbptt=s.tbptt, seed=s.seed, freeze=s.freeze, resume=st, checkpoint=ckpt,
+                       checkpoint_every=s.checkpoint_every or s.epochs + 1, should_stop=t.stop_requested,
+                       diagnostics=rec, distribution=distribution_for(s), callbacks=callbacks, monitor="score",
+                       find_non_finite=True)
+
+    def results(result, train_seconds: float) -> dict:
+        st, final = result.state, result.state.params
         use = st.best_params if (s.early_stopping and st.best_params is not None) else final
-        with t.results():
-            _fill_train_mse(series, st, final)
-            with stage("metrics.json"):
-                metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
-            _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
-            if rec is not None:
-                run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
-            metrics["seconds_total"] = time.perf_counter() - t_start
-            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
-            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
-                            settings=seen.get("settings") or {})
-    return {**metrics, "out": out}
+        _fill_train_mse(series, st, final)
+        with stage("metrics.json"):
+            metrics = _metrics(s, model, scores, st, final, use, result.stopped, target, train_seconds, t_start,
+                               source)
+        _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
+        return metrics
+
+    return run.train_task(out, s, fit=train, results=results, t_start=t_start, rec=rec, bar=bar,
+                          title=f"{s.name}: {model.cell.upper()} H={s.hidden}", resumed=resumed is not None,
+                          what="training windows", diverged=lambda e: partial.write_partial_results(out, e),
+                          finish=lambda r: save_checkpoint(out, s, model, ds, r.state, target, source=source,
+                                                           patience_from=patience_from, finished=r.stopped,
+                                                           settings=last.get("settings") or {}))
 
 
 def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:

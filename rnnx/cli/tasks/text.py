@@ -180,30 +180,31 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     report = _Reporter(model, vocab, text[0], s, total, quiet)
     mcr = s["optimizer"] == "adagrad"  # min-char-rnn's: lr 0.1 where not given, eps 1e-8
     opt = run.optimizer_for({**s, "lr": 0.1 if mcr and s["lr"] is None else s["lr"]}, **({"eps": 1e-8} if mcr else {}))
-    t0 = time.perf_counter()
-    with run.training(out, unit="update", hint="try --clip-value 1.0 or a lower --lr") as t:
-        params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=opt,
-                                     clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
-                                     on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
-                                     checkpoint_every=s["checkpoint_every"], resume=resumed)
-        seconds_training = time.perf_counter() - t0
-        with t.results():  # the last writes: a first signal now waits for them
-            val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
-            train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
-            atomic.write_text(os.path.join(out, TEXT_FILE), run.json_text(_text_record(vocab, text, source, s)))
-            rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
-            atomic.write_text(os.path.join(out, "history.csv"),
-                              run.history_csv(history, ["update", "epoch", "loss", "bpc"], end="\n"))
-            metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
-                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": train_bpc,
-                       "val_bpc": val_bpc, "updates": last["state"].updates,
-                       "chars_per_update": s["seq_len"] * s["streams"], "seconds_training": seconds_training,
-                       "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
-                       "settings": s}
-            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
-            save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
-    return {**metrics, "out": out}
+
+    def results(got, seconds_training: float) -> dict:
+        params, history = got
+        val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
+        train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
+        atomic.write_text(os.path.join(out, TEXT_FILE), run.json_text(_text_record(vocab, text, source, s)))
+        rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
+        atomic.write_text(os.path.join(out, "history.csv"),
+                          run.history_csv(history, ["update", "epoch", "loss", "bpc"], end="\n"))
+        # "seconds" (from the command's start): filled in by run.train_task with metrics.json
+        return {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size, "train_chars": cut,
+                "val_chars": len(ids) - cut, "train_bpc": train_bpc, "val_bpc": val_bpc,
+                "updates": last["state"].updates, "chars_per_update": s["seq_len"] * s["streams"],
+                "seconds_training": seconds_training, "seconds": None, "target": target.id, "model": model.config(),
+                "settings": s}
+
+    return run.train_task(
+        out, s, placed=False, unit="update", hint="try --clip-value 1.0 or a lower --lr", t_start=t_start,
+        total="seconds", results=results,
+        fit=lambda t, seen: T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
+                                       epochs=s["epochs"], max_updates=s["max_updates"], optimizer=opt,
+                                       clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
+                                       on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
+                                       checkpoint_every=s["checkpoint_every"], resume=resumed),
+        finish=lambda got: save_state(path, model, last["state"], last["settings"], run={**record, "finished": True}))
 
 
 def _total(s: dict, train_ids: Any) -> int:
