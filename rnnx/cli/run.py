@@ -36,7 +36,7 @@ from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "check_params", "continue_run", "distribution_for",
            "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "model_target", "need",
-           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "resume", "resume_run", "setting",
+           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "read_checkpoint", "resume", "resume_run", "setting",
            "stopped", "target", "target_for", "train_task", "training", "versions", "writing_into"]
 
 
@@ -279,6 +279,23 @@ def changed_note(what: Any, recorded: dict, now: dict, unit: str, n: int) -> Non
     if now.get("sha256") != recorded.get("sha256"):
         print(f"rnnx train: note: {what} changed since the run began (--allow-changed-data): training on it as it "
               f"is now from {unit} {n}", file=sys.stderr)
+
+
+def read_checkpoint(path: str, option: str, what: str) -> Any:
+    """A run's ``checkpoint.npz`` of any kind this rnnx reads (:func:`rnnx.training.state.read_state`,
+    never through a link: a run's own file), every task's one reader: a file of another kind
+    is one AppError line ``OPTION: 'PATH' is a 'KIND' file, expected WHAT``, a damaged one the
+    reader's line."""
+    from rnnx.io import checkpoint
+    from rnnx.training import state
+
+    try:
+        return state.read_state(path, nofollow=True)
+    except checkpoint.CheckpointError as e:
+        if " file, expected a training checkpoint" in str(e):
+            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
+            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
+        raise AppError(str(e)) from None
 
 
 def continue_run(folder: str, lock: Lock, *, fresh: bool = False) -> None:

@@ -246,25 +246,16 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: F
 
 def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
     """A series run's checkpoint (``fit-state`` version 2, or the ``checkpoint`` kind before it:
-    :func:`rnnx.training.state.read_state`) as (a flat record: the run's own fields and the engine's,
-    ``best_val`` the best score; the array groups ``params``, ``best``, ``opt.<slot>``)."""
-    try:
-        got = state.read_state(path, nofollow=True)  # a run's file: never through a link
-    except checkpoint.CheckpointError as e:
-        if " file, expected a training checkpoint" in str(e):
-            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
-            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
-        raise AppError(str(e)) from None
+    :func:`rnnx.cli.run.read_checkpoint`) as (its run record with ``kind``, ``version``, ``model``,
+    ``epoch``, ``best_epoch`` and the engine's host ``state``; the array groups ``params`` and ``best``)."""
+    got = run.read_checkpoint(path, option, what)
     if got.kind != "checkpoint" and got.run.get("kind") != RUN_KIND:
         raise AppError(f"{option}: {path!r} is the {got.kind} file of another run kind (its run record: "
                        f"{got.run.get('kind')!r}), expected {what}")
     st = got.state
-    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "epoch": st.epoch,
-            "updates": st.updates, "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_score,
-            "best_epoch": st.best_epoch, "clipped": st.clipped}
-    groups = {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
-    groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
-    return meta, groups
+    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "state": st, "epoch": st.epoch,
+            "best_epoch": st.best_epoch}
+    return meta, {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
 
 
 def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict, TrainSettings]:
@@ -296,12 +287,19 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
     return meta, groups, s
 
 
-def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
+def _checked(groups: dict, model: Model, path: str, group: str) -> dict:
+    """The arrays ``groups[group]`` of a stored run, which must be ``model``'s parameters (one AppError line)."""
     arrs = groups.get(group, {})
     try:
         checkpoint.check_params(path, arrs, model.param_shapes(), f"{model.layer!r} + head")
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
+    return arrs
+
+
+def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
+    """:func:`_checked`'s arrays on ``target`` in ``dtype``."""
+    arrs = _checked(groups, model, path, group)
     return {k: target.from_numpy(arrs[k].astype(dtype)) for k in model.param_shapes()}
 
 
@@ -422,17 +420,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
     path = os.path.join(out, CHECKPOINT)
     if not _same_model(meta["model"], model):
         raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
-    params = _restore(groups, model, target, s.dtype, path, "params")
-    best = _restore(groups, model, target, s.dtype, path, "best")
-    opt_state = opt.init(params)
-    opt_state["step"] = meta["opt_step"]
-    for slot in opt_state["slots"]:
-        if meta["opt_step"] > 0 or slot == "sum":
-            opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
-                                        for k, v in groups.get(f"opt.{slot}", {}).items()}
-    # (best_val: the best score, an older file's converted by state.read_state)
-    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, meta["best_val"],
-                  meta["best_epoch"], clipped=meta["clipped"])
+    for group in ("params", "best"):  # each checked: one line naming the file
+        _checked(groups, model, path, group)
+    st = state.to_device(dataclasses.replace(meta["state"], best_params=groups["best"], callbacks=[], run=None), model,
+                         opt, path=path, xp=xp, device=dev, dtype=dtype)  # (best_score: converted by read_state)
     return st, meta.get("patience_from", 0)
 
 

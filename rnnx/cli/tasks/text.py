@@ -39,7 +39,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import replace
 from typing import Any
 
 from rnnx.cli import run, table
@@ -155,13 +154,13 @@ def _run_record(s: dict, name: str, vocab, text: str, source: dict) -> dict:
 
 def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
               quiet: bool, resumed=None) -> dict:
-    """Train (from ``resumed``, a :class:`rnnx.text.TextState`, or afresh) and write the
+    """Train (from ``resumed``, a :class:`rnnx.text.TextState` on the host, or afresh) and write the
     run's files into the locked folder ``out``: checkpoint.npz every ``checkpoint_every``
     updates, on a signal and at the end; then text.json, model.npz, history.csv,
     metrics.json and the checkpoint again, marked finished."""
     import rnnx
     from rnnx import text as T
-    from rnnx.training.state import save_state
+    from rnnx.training.state import save_state, to_device
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
@@ -180,6 +179,8 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     report = _Reporter(model, vocab, text[0], s, total, quiet)
     mcr = s["optimizer"] == "adagrad"  # min-char-rnn's: lr 0.1 where not given, eps 1e-8
     opt = run.optimizer_for({**s, "lr": 0.1 if mcr and s["lr"] is None else s["lr"]}, **({"eps": 1e-8} if mcr else {}))
+    if resumed is not None:  # the checkpoint's state (on the host) on the target, in the run's dtype
+        resumed = to_device(resumed, model, opt, path=path, xp=xp, device=dev, dtype=getattr(xp, s["dtype"]))
 
     def results(got, seconds_training: float) -> dict:
         params, history = got
@@ -349,14 +350,6 @@ def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
                        "it (nothing was changed)")
     target = run.target_for(s["backend"], s["device"])
     with target.scope():
-        dtype = s["dtype"]
-        conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
-        parts = tuple(target.from_numpy(a.astype(dtype)) for a in
-                      (st.state if isinstance(st.state, tuple) else (st.state,)))
-        slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
-                 for n, d in st.opt_state["slots"].items()}
-        resumed = replace(st, params=conv, opt_state={"step": st.opt_state["step"], "slots": slots},
-                          carry=parts if len(parts) > 1 else parts[0])
         run.continue_run(folder, lock)
         return _train_in(folder, s, rec["name"], text, source, target, t_start,
-                         model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
+                         model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=st)
