@@ -58,7 +58,7 @@ from rnnx.training.defaults import CLASSIFICATION as _TABLE
 __all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_run",
            "start_run", "wants",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
-           "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
+           "DATA_FLAGS", "Cases", "RunData", "build_model", "checked_model", "panel_error", "part_arrays",
            "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
@@ -433,6 +433,17 @@ def build_model(s: dict, n_in: int, n_classes: int, kind: str):
         raise _library(e) from None
 
 
+def checked_model(s: dict, data: RunData, n_in: int, source: str):
+    """:func:`build_model` of a run of ``data`` (``n_in`` features), once the whole run fits the
+    memory available (:func:`rnnx.cli.bounds.check_panel`; ``source``: the data, as the refusal names it)."""
+    from rnnx.cli import bounds
+
+    tr = data.parts["train"]
+    bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n, n_classes=len(data.classes),
+                       per_step=data.kind == "per-step", source=source)  # before the model's arrays
+    return build_model(s, n_in, len(data.classes), data.kind)
+
+
 def _optimizer(s: dict):
     try:
         return run.optimizer_for(s)
@@ -606,13 +617,8 @@ def _run_name(flag: str, args: argparse.Namespace) -> str:
 def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_start: float) -> dict:
     """Data and model checked, then the folder made, locked and trained in.  A run that
     fails before its first checkpoint removes its record, and the folder if it created it."""
-    from rnnx.cli import bounds
-
     data = read_data(args, flag, s["seed"])
-    tr = data.parts["train"]
-    bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n, n_classes=len(data.classes),
-                       per_step=data.kind == "per-step", source=_source_text(flag, args))  # before the model's arrays
-    model = build_model(s, int(tr.x.shape[2]), len(data.classes), data.kind)
+    model = checked_model(s, data, int(data.parts["train"].x.shape[2]), _source_text(flag, args))
     _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
     return run.new_run(out, overwrite=overwrite, undo=(CLASSES_FILE,),
                        work=lambda o: train_in(o, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
@@ -705,7 +711,8 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
 
 
 def resume_run(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.tasks.classification_resume.resume_panel`."""
+    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.run.resume_run`
+    (:func:`rnnx.cli.tasks.classification_resume.resumed`)."""
     from rnnx.cli.tasks import classification_resume
 
-    return classification_resume.resume_panel(args)
+    return run.resume_run(args, classification_resume)

@@ -10,14 +10,13 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from typing import Any
 
-from rnnx.cli import bounds, run, runfolder, settings
+from rnnx.cli import run, runfolder, settings
 from rnnx.cli.tasks import classification as panel_app
 from rnnx.cli.errors import AppError
-from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model,
+from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, checked_model,
                                            read_data, run_summary, train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
@@ -183,11 +182,6 @@ def run_of(stored: Any, ckpt: str, shown: dict, classes_path: str) -> dict:
     return {**stored, "settings": {**stored["settings"], **latest}, "finished": shown.get("finished")}
 
 
-def resume_panel(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.run.resume_run` (:func:`resumed`)."""
-    return run.resume_run(args, sys.modules[__name__])
-
-
 #: The line a resumed classification run ends with.
 summary = run_summary
 
@@ -233,11 +227,8 @@ def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
         for part in ("", "test_"):
             run.changed_note(data.source[f"{part}path"], {"sha256": record["data"].get(f"{part}sha256")},
                              {"sha256": data.source[f"{part}sha256"]}, "epoch", at + 1)
-        tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
-        bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
-                           n_classes=len(data.classes), per_step=data.kind == "per-step",
-                           source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
-        model = build_model(s, record["input_size"], len(data.classes), data.kind)
+        model = checked_model(s, data, record["input_size"],
+                              f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
         name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
         run.continue_run(folder, lock)  # only now: a refused resume changes no file
         return train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
@@ -248,7 +239,7 @@ def _stored_settings(record: dict, path: str) -> dict[str, Any]:
     """The settings of a stored run (``record["settings"]``): the keys of :data:`DEFAULTS` and
     ``model_options``, nothing else of the file (a key it adds is never read), their numbers
     checked: a bad one is an AppError naming the file and the setting.  The Dask settings are
-    still the file's here: :func:`resume_panel` replaces them with the command line's."""
+    still the file's here: :func:`resumed` replaces them with the command line's."""
     stored = record["settings"]
     s = {k: stored[k] if k in stored or k not in OLDER_SETTINGS else OLDER_SETTINGS[k]
          for k in (*DEFAULTS, "model_options")}
