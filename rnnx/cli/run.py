@@ -36,8 +36,8 @@ from rnnx.cli.runfolder import CHECKPOINT, Lock
 
 __all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "check_params", "continue_run", "distribution_for",
            "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "model_target", "need",
-           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "resume", "resume_run", "setting",
-           "stopped", "target", "target_for", "training", "versions", "writing_into"]
+           "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "read_checkpoint", "resume", "resume_run", "setting",
+           "stopped", "target", "target_for", "train_task", "training", "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -281,6 +281,23 @@ def changed_note(what: Any, recorded: dict, now: dict, unit: str, n: int) -> Non
               f"is now from {unit} {n}", file=sys.stderr)
 
 
+def read_checkpoint(path: str, option: str, what: str) -> Any:
+    """A run's ``checkpoint.npz`` of any kind this rnnx reads (:func:`rnnx.training.state.read_state`,
+    never through a link: a run's own file), every task's one reader: a file of another kind
+    is one AppError line ``OPTION: 'PATH' is a 'KIND' file, expected WHAT``, a damaged one the
+    reader's line."""
+    from rnnx.io import checkpoint
+    from rnnx.training import state
+
+    try:
+        return state.read_state(path, nofollow=True)
+    except checkpoint.CheckpointError as e:
+        if " file, expected a training checkpoint" in str(e):
+            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
+            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
+        raise AppError(str(e)) from None
+
+
 def continue_run(folder: str, lock: Lock, *, fresh: bool = False) -> None:
     """Under ``lock``: the temporaries of killed writes removed, the lock's notes said (a
     stale lock taken over, the temporaries removed)."""
@@ -357,6 +374,50 @@ def training(out: str, *, unit: str = "epoch", hint: str = "try --clip-norm 1.0 
                 f"continue with: {runfolder.resume_command(out)}" if os.path.exists(ckpt) else \
                 "no checkpoint was written; free space or fix permissions, then start the run again"
             raise AppError(f"{os_error(e)}; {then}", code=1) from None
+
+
+def train_task(out: str, settings: Any, *, fit: Callable[[Any, dict], Any], results: Callable[[Any, float], dict],
+               finish: Callable[[Any], None], t_start: float, rec: Any = None, title: str | None = None,
+               bar: Any = None, resumed: bool = False, what: str = "training cases", placed: bool = True,
+               total: str = "seconds_total", **how: Any) -> dict:
+    """Every task's training and last writes in the locked folder ``out``, inside :func:`training`
+    (``how``: its ``unit``, ``hint``, ``diverged``; ``rec``: the run's diagnostics recorder):
+    ``fit(t, seen)`` trains (``t``: the :class:`Training`; ``seen["started"]`` set once the run is
+    placed), ``bar`` (a progress bar) closed after it; an error of where it trains (``placed``:
+    the task has such settings) is :func:`placement_error`'s.  Then, the last writes inside
+    :meth:`Training.results`: ``results(got, seconds)`` (``got``: what ``fit`` returned,
+    ``seconds``: its wall time) writes the task's files and returns its metrics, ``rec``'s
+    diagnostics finished into them (``title``), ``metrics[total]`` (seconds since ``t_start``)
+    and ``metrics.json`` written, then ``finish(got)`` writes the run's finished marker.
+    Returns the metrics with ``out``."""
+    import time
+
+    from rnnx.backends import Unavailable
+    from rnnx.io import atomic
+    from rnnx.training.dask_parallel import WorkersLost
+
+    t0, seen = time.perf_counter(), {"started": False}
+    with training(out, rec=rec, **how) as t:
+        try:
+            got = fit(t, seen)
+        except (Unavailable, WorkersLost, ValueError) as e:
+            if not placed:
+                raise
+            raise placement_error(e, settings, out, started=seen["started"], resumed=resumed, what=what) from None
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - t0
+        with t.results():  # the last writes: a first signal now waits for them
+            metrics = results(got, seconds)
+            if rec is not None:
+                from rnnx.cli import run_diagnostics
+
+                run_diagnostics.finish(rec, out, title, metrics)
+            metrics[total] = time.perf_counter() - t_start
+            atomic.write_text(os.path.join(out, "metrics.json"), json_text(metrics))
+            finish(got)
+    return {**metrics, "out": out}
 
 
 def placement_error(e: Exception, settings: Any, out: str, *, started: bool, resumed: bool = False,

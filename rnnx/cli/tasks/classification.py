@@ -50,17 +50,15 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from rnnx.backends import Unavailable
 from rnnx.cli import run, runfolder, table
 from rnnx.cli.errors import AppError, flag_for
-from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training import EarlyStopping, ProgressBar
 from rnnx.training.defaults import CLASSIFICATION as _TABLE
 
 __all__ = ["CLASSES_FILE", "DEFAULTS", "check_dask", "check_values", "holds_run", "resume_run",
            "start_run", "wants",
            # the parts resuming (panel_resume), predicting (panel_predict) and diagnosing a run share
-           "DATA_FLAGS", "Cases", "RunData", "build_model", "panel_error", "part_arrays",
+           "DATA_FLAGS", "Cases", "RunData", "build_model", "checked_model", "panel_error", "part_arrays",
            "read_data", "run_record", "run_summary", "scaled_cases", "train_in"]
 
 #: The file of a classification run that names its classes (and marks the folder as one).
@@ -435,6 +433,17 @@ def build_model(s: dict, n_in: int, n_classes: int, kind: str):
         raise _library(e) from None
 
 
+def checked_model(s: dict, data: RunData, n_in: int, source: str):
+    """:func:`build_model` of a run of ``data`` (``n_in`` features), once the whole run fits the
+    memory available (:func:`rnnx.cli.bounds.check_panel`; ``source``: the data, as the refusal names it)."""
+    from rnnx.cli import bounds
+
+    tr = data.parts["train"]
+    bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n, n_classes=len(data.classes),
+                       per_step=data.kind == "per-step", source=source)  # before the model's arrays
+    return build_model(s, n_in, len(data.classes), data.kind)
+
+
 def _optimizer(s: dict):
     try:
         return run.optimizer_for(s)
@@ -608,13 +617,8 @@ def _run_name(flag: str, args: argparse.Namespace) -> str:
 def _prepared(args, flag: str, s: dict, out: str, target, overwrite: bool, t_start: float) -> dict:
     """Data and model checked, then the folder made, locked and trained in.  A run that
     fails before its first checkpoint removes its record, and the folder if it created it."""
-    from rnnx.cli import bounds
-
     data = read_data(args, flag, s["seed"])
-    tr = data.parts["train"]
-    bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n, n_classes=len(data.classes),
-                       per_step=data.kind == "per-step", source=_source_text(flag, args))  # before the model's arrays
-    model = build_model(s, int(tr.x.shape[2]), len(data.classes), data.kind)
+    model = checked_model(s, data, int(data.parts["train"].x.shape[2]), _source_text(flag, args))
     _optimizer(s)  # --lr, --momentum against the optimizer, before the folder is touched
     return run.new_run(out, overwrite=overwrite, undo=(CLASSES_FILE,),
                        work=lambda o: train_in(o, target, s, _run_name(flag, args), model, data, quiet=args.quiet,
@@ -653,8 +657,10 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
         if row["epoch"] % s["checkpoint_every"] == 0 or row["epoch"] >= s["epochs"]:
             run_diagnostics.save(rec, out)
 
-    t0 = time.perf_counter()
-    with run.training(out, rec=rec) as t:
+    bar = None if quiet else ProgressBar(s["epochs"], desc=f"rnnx train {name}",
+                                         postfix={"loss": ("loss", ".3g"), "val_acc": ("val_accuracy", ".3f")})
+
+    def train(t, seen: dict):
         def should_stop() -> bool:
             """Before every batch.  First, a resumed run's record (its settings now, ``finished``
             null) is written: only once rnnx.fit has checked the settings and reached any Dask
@@ -666,53 +672,47 @@ def train_in(out: str, target, s: dict, name: str, model, data: RunData, *, quie
             return t.stop_requested()
 
         xt, yt, lt = part_arrays(target, data.parts["train"], s["dtype"])
-        bar = None if quiet else ProgressBar(s["epochs"], desc=f"rnnx train {name}",
-                                             postfix={"loss": ("loss", ".3g"), "val_acc": ("val_accuracy", ".3f")})
         # early stopping on the validation loss, never before --min-epochs (a run without it: 0, as it trained)
         callbacks = [] if s["early_stopping"] is None else [EarlyStopping(s["early_stopping"],
                                                                           start_from_epoch=s.get("min_epochs", 0))]
-        try:
-            result = engine.fit(model, xt, yt, lengths=lt, epochs=s["epochs"], batch_size=s["batch_size"],
-                                validation_data=part_arrays(target, data.parts["val"], s["dtype"]),
-                                shuffle=s["shuffle"], optimizer=_optimizer(s), loss="cross-entropy",
-                                metrics=("accuracy",), clip_norm=s["clip_norm"], clip_value=s["clip_value"],
-                                callbacks=callbacks + ([] if bar is None else [bar]), on_epoch=on_epoch,
-                                seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
-                                resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
-                                distribution=run.distribution_for(s))
-        except (Unavailable, WorkersLost, ValueError) as e:  # where it trains: --devices, --dask-*, --probe-size
-            raise run.placement_error(e, s, out, started=False) from None
-        finally:
-            if bar is not None:
-                bar.close()
-        seconds = time.perf_counter() - t0
-        with t.results():  # the last writes: a first signal now waits for them
-            scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
-            metrics = {
-                "task": "classification", "labels": data.kind, "data": data.source, "classes": list(data.classes),
-                "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
-                "model": model.config(), "settings": dict(s), **scores,
-                "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
-                "used_params": "best" if s["early_stopping"] is not None and result.best_epoch else "final",
-                "seconds_training": seconds, "versions": run.versions(target),
-            }
-            title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
-            if rec is not None:
-                run_diagnostics.finish(rec, out, f"{name}: {model.cell.upper()} H={s['hidden']}", metrics)
-            atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(result.history))
-            rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy,
-                      overwrite=True)
-            plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
-            plot_confusion(metrics["confusion"]["matrix"], data.classes, os.path.join(out, "confusion.png"),
-                           f"{title}\ntest accuracy {metrics['test_accuracy']:.3f}")
-            metrics["seconds_total"] = time.perf_counter() - t_start
-            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
-            atomic.write_text(os.path.join(out, CLASSES_FILE), run.json_text({**record, "finished": result.stopped}))
-    return metrics
+        return engine.fit(model, xt, yt, lengths=lt, epochs=s["epochs"], batch_size=s["batch_size"],
+                          validation_data=part_arrays(target, data.parts["val"], s["dtype"]),
+                          shuffle=s["shuffle"], optimizer=_optimizer(s), loss="cross-entropy",
+                          metrics=("accuracy",), clip_norm=s["clip_norm"], clip_value=s["clip_value"],
+                          callbacks=callbacks + ([] if bar is None else [bar]), on_epoch=on_epoch,
+                          seed=s["seed"], checkpoint=write, checkpoint_every=s["checkpoint_every"],
+                          resume=None if resumed is None else ckpt, should_stop=should_stop, diagnostics=rec,
+                          distribution=run.distribution_for(s))
+
+    title = f"{name}: {model.cell.upper()} H={s['hidden']}, {target.id} {s['dtype']}"
+
+    def results(result, seconds: float) -> dict:
+        scores = _scores(target, model, result.params, data.parts, data.classes, s["dtype"])
+        metrics = {
+            "task": "classification", "labels": data.kind, "data": data.source, "classes": list(data.classes),
+            "backend": target.backend, "device": target.device, "target": target.id, "dtype": s["dtype"],
+            "model": model.config(), "settings": dict(s), **scores,
+            "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped": result.stopped,
+            "used_params": "best" if s["early_stopping"] is not None and result.best_epoch else "final",
+            "seconds_training": seconds, "versions": run.versions(target),
+        }
+        atomic.write_text(os.path.join(out, "history.csv"), run.history_csv(result.history))
+        rnnx.save(os.path.join(out, runfolder.MODEL), model, result.params, to_numpy=target.to_numpy, overwrite=True)
+        plot_convergence(result.history, result.best_epoch, os.path.join(out, "convergence.png"), title)
+        plot_confusion(metrics["confusion"]["matrix"], data.classes, os.path.join(out, "confusion.png"),
+                       f"{title}\ntest accuracy {metrics['test_accuracy']:.3f}")
+        return metrics
+
+    # where it trains (--devices, --dask-*, --probe-size): an error is named before the run is placed
+    return run.train_task(out, s, fit=train, results=results, t_start=t_start, rec=rec, bar=bar,
+                          title=f"{name}: {model.cell.upper()} H={s['hidden']}",
+                          finish=lambda r: atomic.write_text(os.path.join(out, CLASSES_FILE),
+                                                             run.json_text({**record, "finished": r.stopped})))
 
 
 def resume_run(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.tasks.classification_resume.resume_panel`."""
+    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.run.resume_run`
+    (:func:`rnnx.cli.tasks.classification_resume.resumed`)."""
     from rnnx.cli.tasks import classification_resume
 
-    return classification_resume.resume_panel(args)
+    return run.resume_run(args, classification_resume)

@@ -10,14 +10,13 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from typing import Any
 
-from rnnx.cli import bounds, run, runfolder, settings
+from rnnx.cli import run, runfolder, settings
 from rnnx.cli.tasks import classification as panel_app
 from rnnx.cli.errors import AppError
-from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, build_model,
+from rnnx.cli.tasks.classification import (CLASSES_FILE, DATA_FLAGS, DEFAULTS, OLDER_SETTINGS, RunData, checked_model,
                                            read_data, run_summary, train_in)
 
 _HEX64 = frozenset("0123456789abcdef")
@@ -122,18 +121,13 @@ def stored_args(record: dict) -> tuple[str, argparse.Namespace]:
     return flag, ns
 
 
-def _read_state(path: str) -> dict:
-    """The record of a classification run's ``checkpoint.npz`` (an rnnx ``fit-state`` file)."""
-    from rnnx.io import checkpoint
-
-    try:
-        meta, _ = checkpoint.load(path, nofollow=True)  # a run's file: never through a link
-    except checkpoint.CheckpointError as e:
-        raise AppError(str(e)) from None
-    if meta["kind"] != "fit-state":
-        raise AppError(f"--resume: {path!r} is a {meta['kind']!r} file, expected the checkpoint of a classification "
-                       "run (an rnnx fit-state file)")
-    return meta
+def _read_state(path: str) -> Any:
+    """A classification run's ``checkpoint.npz`` (an rnnx ``fit-state`` file: :func:`rnnx.cli.run.read_checkpoint`)."""
+    what = "the checkpoint of a classification run (an rnnx fit-state file)"
+    got = run.read_checkpoint(path, "--resume", what)
+    if got.kind != "fit-state":
+        raise AppError(f"--resume: {path!r} is a {got.kind!r} file, expected {what}")
+    return got
 
 
 #: What a resumed run takes from ``classes.json``, not from its checkpoint's record: what a later
@@ -162,15 +156,14 @@ def _disagreement(stored: dict, shown: dict) -> str | None:
     return None
 
 
-def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
-    """The record a classification run resumes with: its checkpoint's ``run`` (``meta``: that
-    file's meta record; :func:`rnnx.cli.tasks.classification.run_record`), checked as
+def run_of(stored: Any, ckpt: str, shown: dict, classes_path: str) -> dict:
+    """The record a classification run resumes with: its checkpoint's ``run`` (``stored``:
+    :func:`rnnx.cli.tasks.classification.run_record`), checked as
     ``classes.json`` is (:func:`_record_problem`) and against ``shown`` (``classes.json``'s,
     already read): a record of another run kind, or one that disagrees with it (the fields of
     :data:`_LATEST` aside, which, with ``finished``, are taken from it), is an AppError naming
     the files.  A checkpoint without a record (an rnnx before it kept one: ``run`` empty or
     absent) resumes with ``shown``."""
-    stored = meta.get("run") or {}
     if not stored:
         return shown
     if not isinstance(stored, dict) or stored.get("kind") != "rnnx-classes":
@@ -187,11 +180,6 @@ def run_of(meta: dict, ckpt: str, shown: dict, classes_path: str) -> dict:
                        "the run's record in both (nothing was changed)")
     latest = {k: shown["settings"][k] for k in _LATEST if k in shown["settings"]}
     return {**stored, "settings": {**stored["settings"], **latest}, "finished": shown.get("finished")}
-
-
-def resume_panel(args: argparse.Namespace) -> int:
-    """``rnnx train --resume DIR`` of a classification run: :func:`rnnx.cli.run.resume_run` (:func:`resumed`)."""
-    return run.resume_run(args, sys.modules[__name__])
 
 
 #: The line a resumed classification run ends with.
@@ -211,17 +199,17 @@ def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
     classes_path = os.path.join(folder, CLASSES_FILE)
     shown = read_record(folder, "--resume", resume=True, own_data=True)
     _stored_settings(shown, classes_path)  # its numbers checked, naming the file
-    meta = _read_state(ckpt)
-    record = run_of(meta, ckpt, shown, classes_path)  # the checkpoint's record, where it holds one
+    got = _read_state(ckpt)
+    record = run_of(got.run, ckpt, shown, classes_path)  # the checkpoint's record, where it holds one
     s, done, at = _stored_settings(record, ckpt if record is not shown else classes_path), \
-        record.get("finished"), meta["epoch"]
+        record.get("finished"), got.state.epoch
     placed, note = settings.placement(record["settings"], given)  # never the file's address or worker count
     s.update(placed)
     panel_app.check_dask(s, timeout_given=given["dask_timeout"] is not None)
     if run.extending(folder, at, done, epochs, given):
-        return run.finished_line(folder, f"{at} epochs, {done}, best val epoch {meta['best_epoch']}")
+        return run.finished_line(folder, f"{at} epochs, {done}, best val epoch {got.state.best_epoch}")
     stopped_early = s["early_stopping"] is not None and at > s["min_epochs"] and \
-        at - max(meta["best_epoch"], s["min_epochs"]) >= s["early_stopping"]
+        at - max(got.state.best_epoch, s["min_epochs"]) >= s["early_stopping"]
     if epochs is not None:
         if stopped_early and epochs > at:
             raise AppError(f"--epochs: the run in {folder!r} stopped early at epoch {at} (no better validation "
@@ -239,11 +227,8 @@ def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
         for part in ("", "test_"):
             run.changed_note(data.source[f"{part}path"], {"sha256": record["data"].get(f"{part}sha256")},
                              {"sha256": data.source[f"{part}sha256"]}, "epoch", at + 1)
-        tr = data.parts["train"]  # the whole run against the memory available, as a new run: before the model
-        bounds.check_panel(s, cases=tuple(tr.x.shape), fitted=tr.n + data.parts["val"].n,
-                           n_classes=len(data.classes), per_step=data.kind == "per-step",
-                           source=f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
-        model = build_model(s, record["input_size"], len(data.classes), data.kind)
+        model = checked_model(s, data, record["input_size"],
+                              f"--resume {folder} (its --{flag} {ns.uea if flag == 'uea' else getattr(ns, flag)})")
         name = ns.uea if flag == "uea" else os.path.basename(record["data"]["path"])
         run.continue_run(folder, lock)  # only now: a refused resume changes no file
         return train_in(folder, target, s, name, model, data, quiet=args.quiet, t_start=t_start, resumed=at,
@@ -254,7 +239,7 @@ def _stored_settings(record: dict, path: str) -> dict[str, Any]:
     """The settings of a stored run (``record["settings"]``): the keys of :data:`DEFAULTS` and
     ``model_options``, nothing else of the file (a key it adds is never read), their numbers
     checked: a bad one is an AppError naming the file and the setting.  The Dask settings are
-    still the file's here: :func:`resume_panel` replaces them with the command line's."""
+    still the file's here: :func:`resumed` replaces them with the command line's."""
     stored = record["settings"]
     s = {k: stored[k] if k in stored or k not in OLDER_SETTINGS else OLDER_SETTINGS[k]
          for k in (*DEFAULTS, "model_options")}

@@ -37,7 +37,6 @@ from rnnx.data.dataset import PRESETS, Dataset, build, preset_series, preset_tab
 from rnnx.io import atomic, checkpoint
 from rnnx.nn.model import Model
 from rnnx.data.tables import build_table
-from rnnx.training.dask_parallel import WorkersLost
 from rnnx.training.engine import fit
 from rnnx.training.state import FitState
 from rnnx.training import EarlyStopping, LambdaCallback, ProgressBar, state
@@ -247,25 +246,16 @@ def save_checkpoint(out: str, s: TrainSettings, model: Model, ds: Dataset, st: F
 
 def _read_checkpoint(path: str, option: str, what: str) -> tuple[dict, dict]:
     """A series run's checkpoint (``fit-state`` version 2, or the ``checkpoint`` kind before it:
-    :func:`rnnx.training.state.read_state`) as (a flat record: the run's own fields and the engine's,
-    ``best_val`` the best score; the array groups ``params``, ``best``, ``opt.<slot>``)."""
-    try:
-        got = state.read_state(path, nofollow=True)  # a run's file: never through a link
-    except checkpoint.CheckpointError as e:
-        if " file, expected a training checkpoint" in str(e):
-            kind = str(e).split(" is a ", 1)[1].split(" file", 1)[0]
-            raise AppError(f"{option}: {path!r} is a {kind} file, expected {what}") from None
-        raise AppError(str(e)) from None
+    :func:`rnnx.cli.run.read_checkpoint`) as (its run record with ``kind``, ``version``, ``model``,
+    ``epoch``, ``best_epoch`` and the engine's host ``state``; the array groups ``params`` and ``best``)."""
+    got = run.read_checkpoint(path, option, what)
     if got.kind != "checkpoint" and got.run.get("kind") != RUN_KIND:
         raise AppError(f"{option}: {path!r} is the {got.kind} file of another run kind (its run record: "
                        f"{got.run.get('kind')!r}), expected {what}")
     st = got.state
-    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "epoch": st.epoch,
-            "updates": st.updates, "opt_step": st.opt_state["step"], "history": st.history, "best_val": st.best_score,
-            "best_epoch": st.best_epoch, "clipped": st.clipped}
-    groups = {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
-    groups.update({f"opt.{slot}": d for slot, d in st.opt_state["slots"].items()})
-    return meta, groups
+    meta = {**got.run, "kind": got.kind, "version": got.version, "model": got.model, "state": st, "epoch": st.epoch,
+            "best_epoch": st.best_epoch}
+    return meta, {"params": st.params, "best": st.best_params if st.best_params is not None else st.params}
 
 
 def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) -> tuple[dict, dict, TrainSettings]:
@@ -297,12 +287,19 @@ def _read_run_file(folder: str, name: str, kind: str, option: str, what: str) ->
     return meta, groups, s
 
 
-def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
+def _checked(groups: dict, model: Model, path: str, group: str) -> dict:
+    """The arrays ``groups[group]`` of a stored run, which must be ``model``'s parameters (one AppError line)."""
     arrs = groups.get(group, {})
     try:
         checkpoint.check_params(path, arrs, model.param_shapes(), f"{model.layer!r} + head")
     except checkpoint.CheckpointError as e:
         raise AppError(str(e)) from None
+    return arrs
+
+
+def _restore(groups: dict, model: Model, target, dtype: str, path: str, group: str) -> dict:
+    """:func:`_checked`'s arrays on ``target`` in ``dtype``."""
+    arrs = _checked(groups, model, path, group)
     return {k: target.from_numpy(arrs[k].astype(dtype)) for k in model.param_shapes()}
 
 
@@ -423,17 +420,10 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
     path = os.path.join(out, CHECKPOINT)
     if not _same_model(meta["model"], model):
         raise AppError(f"checkpoint: {path!r} was written for {meta['model']}, not {model.config()}")
-    params = _restore(groups, model, target, s.dtype, path, "params")
-    best = _restore(groups, model, target, s.dtype, path, "best")
-    opt_state = opt.init(params)
-    opt_state["step"] = meta["opt_step"]
-    for slot in opt_state["slots"]:
-        if meta["opt_step"] > 0 or slot == "sum":
-            opt_state["slots"][slot] = {k: target.from_numpy(v.astype(s.dtype))
-                                        for k, v in groups.get(f"opt.{slot}", {}).items()}
-    # (best_val: the best score, an older file's converted by state.read_state)
-    st = FitState(params, opt_state, meta["epoch"], meta["updates"], list(meta["history"]), best, meta["best_val"],
-                  meta["best_epoch"], clipped=meta["clipped"])
+    for group in ("params", "best"):  # each checked: one line naming the file
+        _checked(groups, model, path, group)
+    st = state.to_device(dataclasses.replace(meta["state"], best_params=groups["best"], callbacks=[], run=None), model,
+                         opt, path=path, xp=xp, device=dev, dtype=dtype)  # (best_score: converted by read_state)
     return st, meta.get("patience_from", 0)
 
 
@@ -449,66 +439,55 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
-    seen = {"started": False}  # the run set up
-
-    def started(run) -> None:
-        seen["started"] = True
-        if note is not None:
-            runfolder.say([note])
-        if rec is not None and resumed is not None:
-            run_diagnostics.load(rec, out)
+    last: dict = {}  # fit's run settings, for the last write too
 
     def ckpt(fs: FitState) -> None:
         run_diagnostics.save(rec, out)  # first: the diagnostics file always covers the checkpoint's epochs
-        seen["settings"] = fs.settings  # fit's run settings, for the last write too
+        last["settings"] = fs.settings
         save_checkpoint(out, s, model, ds, fs, target, source=source, patience_from=patience_from)
 
     bar = None if quiet else ProgressBar(s.epochs, desc=f"rnnx train {s.name}",
                                          postfix={"batch_loss": ("loss", ".3g"), "val_mse": ("val_mse", ".3g")})
     series = SeriesMetrics(scores, train_every=TRAIN_MSE_EVERY)
-    callbacks = [series, LambdaCallback(on_fit_start=started),
-                 *([] if bar is None else [bar])]
-    if s.early_stopping:
-        callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
-    part = ds.parts["train"]
-    t0 = time.perf_counter()
-    with run.training(out, rec=rec, diverged=lambda e: partial.write_partial_results(out, e)) as t:
-        try:
-            try:
-                scores.check_inputs(st.params)
-                with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    result = fit(model, part.x, part.y, batch_first=False, epochs=s.epochs,
-                                 batch_size=s.batch_size, shuffle=s.shuffle, optimizer=opt, loss=s.loss,
-                                 clip_value=s.clip_value, clip_norm=s.clip_norm, tbptt=s.tbptt, seed=s.seed,
-                                 freeze=s.freeze, resume=st, checkpoint=ckpt,
-                                 checkpoint_every=s.checkpoint_every or s.epochs + 1,
-                                 should_stop=t.stop_requested, diagnostics=rec,
-                                 distribution=distribution_for(s), callbacks=callbacks, monitor="score",
-                                 find_non_finite=True)
-            finally:
-                if bar is not None:
-                    bar.close()
-        except (backends.Unavailable, WorkersLost, ValueError) as e:
-            raise run.placement_error(e, s, out, started=seen["started"], resumed=resumed is not None,
-                                      what="training windows") from None
-        train_seconds = time.perf_counter() - t0
-        st, why = result.state, result.stopped
-        # the last writes: a first signal now waits until they are done (well under a second)
-        final = st.params
+
+    def train(t, seen: dict):
+        def started(run) -> None:
+            seen["started"] = True
+            if note is not None:
+                runfolder.say([note])
+            if rec is not None and resumed is not None:
+                run_diagnostics.load(rec, out)
+
+        callbacks = [series, LambdaCallback(on_fit_start=started), *([] if bar is None else [bar])]
+        if s.early_stopping:
+            callbacks.append(EarlyStopping(s.early_stopping, monitor="score", patience_from=patience_from))
+        part = ds.parts["train"]
+        scores.check_inputs(st.params)
+        with warnings.catch_warnings():  # overflow on the way to a NaN loss is reported below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return fit(model, part.x, part.y, batch_first=False, epochs=s.epochs, batch_size=s.batch_size,
+                       shuffle=s.shuffle, optimizer=opt, loss=s.loss, clip_value=s.clip_value, clip_norm=s.clip_norm,
+                       tbptt=s.tbptt, seed=s.seed, freeze=s.freeze, resume=st, checkpoint=ckpt,
+                       checkpoint_every=s.checkpoint_every or s.epochs + 1, should_stop=t.stop_requested,
+                       diagnostics=rec, distribution=distribution_for(s), callbacks=callbacks, monitor="score",
+                       find_non_finite=True)
+
+    def results(result, train_seconds: float) -> dict:
+        st, final = result.state, result.state.params
         use = st.best_params if (s.early_stopping and st.best_params is not None) else final
-        with t.results():
-            _fill_train_mse(series, st, final)
-            with stage("metrics.json"):
-                metrics = _metrics(s, model, scores, st, final, use, why, target, train_seconds, t_start, source)
-            _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
-            if rec is not None:
-                run_diagnostics.finish(rec, out, f"{s.name}: {model.cell.upper()} H={s.hidden}", metrics)
-            metrics["seconds_total"] = time.perf_counter() - t_start
-            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
-            save_checkpoint(out, s, model, ds, st, target, source=source, patience_from=patience_from, finished=why,
-                            settings=seen.get("settings") or {})
-    return {**metrics, "out": out}
+        _fill_train_mse(series, st, final)
+        with stage("metrics.json"):
+            metrics = _metrics(s, model, scores, st, final, use, result.stopped, target, train_seconds, t_start,
+                               source)
+        _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
+        return metrics
+
+    return run.train_task(out, s, fit=train, results=results, t_start=t_start, rec=rec, bar=bar,
+                          title=f"{s.name}: {model.cell.upper()} H={s.hidden}", resumed=resumed is not None,
+                          what="training windows", diverged=lambda e: partial.write_partial_results(out, e),
+                          finish=lambda r: save_checkpoint(out, s, model, ds, r.state, target, source=source,
+                                                           patience_from=patience_from, finished=r.stopped,
+                                                           settings=last.get("settings") or {}))
 
 
 def _fill_train_mse(series: SeriesMetrics, st: FitState, final: dict) -> None:

@@ -39,7 +39,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import replace
 from typing import Any
 
 from rnnx.cli import run, table
@@ -155,13 +154,13 @@ def _run_record(s: dict, name: str, vocab, text: str, source: dict) -> dict:
 
 def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_start: float, *, model, vocab,
               quiet: bool, resumed=None) -> dict:
-    """Train (from ``resumed``, a :class:`rnnx.text.TextState`, or afresh) and write the
+    """Train (from ``resumed``, a :class:`rnnx.text.TextState` on the host, or afresh) and write the
     run's files into the locked folder ``out``: checkpoint.npz every ``checkpoint_every``
     updates, on a signal and at the end; then text.json, model.npz, history.csv,
     metrics.json and the checkpoint again, marked finished."""
     import rnnx
     from rnnx import text as T
-    from rnnx.training.state import save_state
+    from rnnx.training.state import save_state, to_device
     from rnnx.io import atomic
 
     xp, dev = target.namespace(), target.device_obj()
@@ -180,30 +179,33 @@ def _train_in(out: str, s: dict, name: str, text: str, source: dict, target, t_s
     report = _Reporter(model, vocab, text[0], s, total, quiet)
     mcr = s["optimizer"] == "adagrad"  # min-char-rnn's: lr 0.1 where not given, eps 1e-8
     opt = run.optimizer_for({**s, "lr": 0.1 if mcr and s["lr"] is None else s["lr"]}, **({"eps": 1e-8} if mcr else {}))
-    t0 = time.perf_counter()
-    with run.training(out, unit="update", hint="try --clip-value 1.0 or a lower --lr") as t:
-        params, history = T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
-                                     epochs=s["epochs"], max_updates=s["max_updates"], optimizer=opt,
-                                     clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
-                                     on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
-                                     checkpoint_every=s["checkpoint_every"], resume=resumed)
-        seconds_training = time.perf_counter() - t0
-        with t.results():  # the last writes: a first signal now waits for them
-            val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
-            train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
-            atomic.write_text(os.path.join(out, TEXT_FILE), run.json_text(_text_record(vocab, text, source, s)))
-            rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
-            atomic.write_text(os.path.join(out, "history.csv"),
-                              run.history_csv(history, ["update", "epoch", "loss", "bpc"], end="\n"))
-            metrics = {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size,
-                       "train_chars": cut, "val_chars": len(ids) - cut, "train_bpc": train_bpc,
-                       "val_bpc": val_bpc, "updates": last["state"].updates,
-                       "chars_per_update": s["seq_len"] * s["streams"], "seconds_training": seconds_training,
-                       "seconds": time.perf_counter() - t_start, "target": target.id, "model": model.config(),
-                       "settings": s}
-            atomic.write_text(os.path.join(out, "metrics.json"), run.json_text(metrics))
-            save_state(path, model, last["state"], last["settings"], run={**record, "finished": True})
-    return {**metrics, "out": out}
+    if resumed is not None:  # the checkpoint's state (on the host) on the target, in the run's dtype
+        resumed = to_device(resumed, model, opt, path=path, xp=xp, device=dev, dtype=getattr(xp, s["dtype"]))
+
+    def results(got, seconds_training: float) -> dict:
+        params, history = got
+        val_bpc = T.evaluate_text(model, params, ids[cut:], seq_len=s["seq_len"], streams=1)
+        train_bpc = T.evaluate_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=1)
+        atomic.write_text(os.path.join(out, TEXT_FILE), run.json_text(_text_record(vocab, text, source, s)))
+        rnnx.save(os.path.join(out, "model.npz"), model, params, to_numpy=target.to_numpy, overwrite=True)
+        atomic.write_text(os.path.join(out, "history.csv"),
+                          run.history_csv(history, ["update", "epoch", "loss", "bpc"], end="\n"))
+        # "seconds" (from the command's start): filled in by run.train_task with metrics.json
+        return {"kind": "text", "text": name, "chars": len(text), "vocabulary_size": vocab.size, "train_chars": cut,
+                "val_chars": len(ids) - cut, "train_bpc": train_bpc, "val_bpc": val_bpc,
+                "updates": last["state"].updates, "chars_per_update": s["seq_len"] * s["streams"],
+                "seconds_training": seconds_training, "seconds": None, "target": target.id, "model": model.config(),
+                "settings": s}
+
+    return run.train_task(
+        out, s, placed=False, unit="update", hint="try --clip-value 1.0 or a lower --lr", t_start=t_start,
+        total="seconds", results=results,
+        fit=lambda t, seen: T.fit_text(model, params, ids[:cut], seq_len=s["seq_len"], streams=s["streams"],
+                                       epochs=s["epochs"], max_updates=s["max_updates"], optimizer=opt,
+                                       clip_value=s["clip_value"], seed=s["seed"], log_every=LOG_EVERY,
+                                       on_update=report, should_stop=t.stop_requested, checkpoint=ckpt,
+                                       checkpoint_every=s["checkpoint_every"], resume=resumed),
+        finish=lambda got: save_state(path, model, last["state"], last["settings"], run={**record, "finished": True}))
 
 
 def _total(s: dict, train_ids: Any) -> int:
@@ -348,14 +350,6 @@ def resumed(folder: str, args: argparse.Namespace, lock: Any) -> dict | str:
                        "it (nothing was changed)")
     target = run.target_for(s["backend"], s["device"])
     with target.scope():
-        dtype = s["dtype"]
-        conv = {k: target.from_numpy(a.astype(dtype)) for k, a in st.params.items()}
-        parts = tuple(target.from_numpy(a.astype(dtype)) for a in
-                      (st.state if isinstance(st.state, tuple) else (st.state,)))
-        slots = {n: {k: target.from_numpy(a.astype(dtype)) for k, a in d.items()}
-                 for n, d in st.opt_state["slots"].items()}
-        resumed = replace(st, params=conv, opt_state={"step": st.opt_state["step"], "slots": slots},
-                          carry=parts if len(parts) > 1 else parts[0])
         run.continue_run(folder, lock)
         return _train_in(folder, s, rec["name"], text, source, target, t_start,
-                         model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=resumed)
+                         model=Model.from_config(meta["model"]), vocab=vocab, quiet=args.quiet, resumed=st)
