@@ -460,3 +460,20 @@ def writing_into(folder: str, out: str):
             yield
     else:
         yield
+
+
+def csv_text(header: Sequence[Any], rows: Any) -> str:
+    """What ``predict``/``forecast`` write (``predictions.csv``, ``forecast.csv``): the line
+    ``header`` then one line per row of ``rows``, ``\\n`` line ends; a field with a comma or a
+    quote is quoted, a float written as its ``repr``."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+__all__ += ["csv_text"]

@@ -9,8 +9,6 @@ JSON summary.  (An I/O module: NumPy is imported inside the functions.)
 from __future__ import annotations
 
 import contextlib
-import csv as _csv
-import io
 import os
 from typing import Any
 
@@ -78,21 +76,16 @@ def _predictions_csv(p: Cases, rows: list[int], prob: Any, classes: list, per_st
     empty, none counted right."""
     import numpy as np
 
-    buf = io.StringIO()
-    w = _csv.writer(buf, lineterminator="\n")
-    w.writerow(["case", *(["step"] if per_step else []), "length", "true", "predicted",
-                *(f"p_{c}" for c in classes)])
+    from rnnx.cli import run
+
     pred = np.argmax(prob, axis=-1)
-    counted = right = 0
-    for i in range(p.n):
-        length = int(p.lengths[i])
-        for t in range(length) if per_step else (None,):
-            at = (i, t) if per_step else (i,)
-            truth, guess = None if p.y is None else int(p.y[at]), int(pred[at])
-            w.writerow([rows[i], *([t] if per_step else []), length, "" if truth is None else classes[truth],
-                        classes[guess], *(repr(float(v)) for v in prob[at])])
-            counted, right = counted + 1, right + (truth == guess)
-    return buf.getvalue(), counted, right
+    at = [(i, t) if per_step else (i,) for i in range(p.n) for t in (range(int(p.lengths[i])) if per_step else (0,))]
+    truth = [None if p.y is None else int(p.y[a]) for a in at]
+    text = run.csv_text(["case", *(["step"] if per_step else []), "length", "true", "predicted",
+                         *(f"p_{c}" for c in classes)],
+                        ([rows[a[0]], *a[1:], int(p.lengths[a[0]]), "" if y is None else classes[y],
+                          classes[int(pred[a])], *(float(v) for v in prob[a])] for a, y in zip(at, truth)))
+    return text, len(at), sum(y == int(pred[a]) for a, y in zip(at, truth))
 
 
 @contextlib.contextmanager

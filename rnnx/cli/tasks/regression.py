@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv as _csv
 import dataclasses
-import io
 import math
 import os
 import sys
@@ -756,13 +754,10 @@ def _predictions_csv(ds: Dataset, preds: list[list[float]]) -> str:
     """predictions.csv: ``index,truth,prediction,persistence`` for one target; for several,
     ``index`` then ``<target>,<target>_predicted,<target>_persistence`` for each target."""
     test = ds.parts["test"]
-    if ds.n_targets == 1:
-        header = ["index,truth,prediction,persistence"]
-    else:
-        header = [_csv_row(["index", *(f"{t}{end}" for t in ds.targets for end in ("", "_predicted", "_persistence"))])]
+    names = ["truth", "prediction", "persistence"] if ds.n_targets == 1 else \
+        [f"{t}{end}" for t in ds.targets for end in ("", "_predicted", "_persistence")]
     cols = [c for k in range(ds.n_targets) for c in (test.last_targets[k], preds[k], test.last_inputs[k])]
-    lines = header + [",".join([str(i), *(f"{c[j]!r}" for c in cols)]) for j, i in enumerate(test.target_index)]
-    return "\n".join(lines) + "\n"
+    return run.csv_text(["index", *names], ([i, *(c[j] for c in cols)] for j, i in enumerate(test.target_index)))
 
 
 def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: dict | None = None,
@@ -857,10 +852,10 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
     k = min(n, 5 * W)
     png = os.path.splitext(out)[0] + ".png"
     several = len(values) > 1
-    header = _csv_row(["index", *names]) if several else "index,forecast"
-    body = "".join(",".join([str(n + i), *(f"{v[i]!r}" for v in values)]) + "\n" for i in range(steps))
+    text = run.csv_text(["index", *(names if several else ["forecast"])],
+                        ([n + i, *(v[i] for v in values)] for i in range(steps)))
     with writing_into(folder, out):
-        atomic.write_text(out, header + "\n" + body)
+        atomic.write_text(out, text)
         if several:
             plots.forecast_panels(list(range(n - k, n)), [h[-k:] for h in hist], list(range(n, n + steps)), values,
                                   list(names), png, f"{steps}-step autoregressive forecast")
@@ -869,9 +864,3 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
                            f"{steps}-step autoregressive forecast")
     return {"steps": steps, "values": dict(zip(names, values)) if several else values[0], "out": out, "plot": png}
 
-
-def _csv_row(fields: list[str]) -> str:
-    """One CSV line of ``fields`` (a column name with a comma or quote is quoted), no newline."""
-    buf = io.StringIO()
-    _csv.writer(buf, lineterminator="").writerow(fields)
-    return buf.getvalue()
