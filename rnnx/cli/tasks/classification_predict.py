@@ -132,9 +132,8 @@ def own_data(record: dict):
                  stats=(std["mean"], std["std"]))
 
 
-def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, csv: str | None = None,
-                  columns: dict | None = None, out: str | None = None, backend: str | None = None,
-                  device: str | None = None, overwrite: bool = False) -> dict:
+def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, out: str | None = None,
+                  backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
     run's own test cases (its data read again only once the files' SHA-256 match its
     record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
@@ -145,10 +144,6 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     from rnnx.cli import run
     from rnnx.io import atomic
 
-    for key, v in (("csv", csv), *(columns or {}).items()):
-        if v is not None:
-            raise AppError(f"--{key.replace('_', '-')}: {folder!r} holds a classification run ({CLASSES_FILE}); give new cases with "
-                           "--npz FILE or --ts FILE, or neither for the run's own test cases")
     if npz is not None and ts is not None:
         raise AppError("--ts: give the new cases in one file, --npz FILE or --ts FILE; got both")
     with loaded(folder, backend, device, own_data=npz is None and ts is None) as (record, target, dtype, model,
