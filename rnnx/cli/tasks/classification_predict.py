@@ -90,10 +90,9 @@ def _predictions_csv(p: Cases, rows: list[int], prob: Any, classes: list, per_st
 
 @contextlib.contextmanager
 def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bool):
-    """The model of a classification run on ``backend`` (default the run's) inside its
-    precision scope: yields ``(record, target, dtype, model, params)``; the record, the
-    model file and the parameters checked (``own_data``: the run's data files must still
-    be there unchanged)."""
+    """The model of a classification run (:func:`rnnx.cli.run.stored_model`): yields ``(record,
+    target, dtype, model, params)``; the record, the model file and the parameters checked
+    (``own_data``: the run's data files must still be there unchanged)."""
     import rnnx
     from rnnx.cli import run
     from rnnx.io import checkpoint
@@ -103,10 +102,8 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
     if not os.path.lexists(path):  # anything else there: the reader names what it is
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
                        f"with: {runfolder.resume_command(folder)}")
-    s = record["settings"]
-    target = run.model_target(backend, device, s)
-    with target.scope():
-        dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
+
+    def restore(target, dtype: str) -> tuple:
         xp = target.namespace()
         try:
             model, params = rnnx.load(path, xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
@@ -120,8 +117,9 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
                     "outputs" if hasattr(model, "output_size") else f"a {type(model).__name__} without an output head")
             raise AppError(f"--model: {path!r} holds {held}, its {CLASSES_FILE} {len(classes)} classes "
                            f"{record['labels']} of {record['input_size']} feature(s); expected the run's own model")
-        run.check_params(path, model, params, xp)
-        yield record, target, dtype, model, params
+        return model, params
+    with run.stored_model(path, record["settings"], record["settings"]["dtype"], restore, backend, device) as got:
+        yield record, *got
 
 
 def own_data(record: dict):

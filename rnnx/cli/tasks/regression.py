@@ -618,9 +618,8 @@ def _plot(path: str, draw) -> None:
 # -- predict / forecast --------------------------------------------------------------------------------
 @contextlib.contextmanager
 def loaded_model(folder: str, backend: str | None, device: str | None, *, from_checkpoint: bool = False):
-    """The model of a run folder, on ``backend`` (default: the run's own) and ``device``,
-    inside that backend's precision scope (so it computes as it was trained): yields
-    ``(meta, settings, target, dtype, model, params)``.  ``from_checkpoint``: the params of
+    """The model of a run folder (:func:`rnnx.cli.run.stored_model`): yields ``(meta, settings,
+    target, dtype, model, params)``.  ``from_checkpoint``: the params of
     the run's last checkpoint instead (a run that did not finish has no model file; ``meta``
     then has the model file's ``window``, ``horizon`` and ``dtype`` from its settings)."""
     name, kind, what = (CHECKPOINT, "checkpoint", "a training checkpoint") if from_checkpoint else \
@@ -629,13 +628,10 @@ def loaded_model(folder: str, backend: str | None, device: str | None, *, from_c
     meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
     if from_checkpoint:
         meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
-    target = run.model_target(backend, device, s)
-    with target.scope():
-        dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
-        model = Model.from_config(meta["model"])
-        params = _restore(groups, model, target, dtype, path, "params")
-        run.check_params(path, model, params, target.namespace())
-        yield meta, s, target, dtype, model, params
+    with run.stored_model(path, s, meta["dtype"], lambda target, dtype: (
+            model := Model.from_config(meta["model"]), _restore(groups, model, target, dtype, path, "params")),
+            backend, device) as got:
+        yield meta, s, *got
 
 
 #: The data flags of ``train`` that ``predict``/``forecast``/``diagnose --model`` take too (``--column
