@@ -521,3 +521,36 @@ def writing_into(folder: str, out: str):
             yield
     else:
         yield
+
+
+def csv_text(header: Sequence[Any], rows: Any) -> str:
+    """What ``predict``/``forecast`` write (``predictions.csv``, ``forecast.csv``): the line
+    ``header`` then one line per row of ``rows``, ``\\n`` line ends; a field with a comma or a
+    quote is quoted, a float written as its ``repr``."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def stored_model(path: str, s: Any, dtype: str, restore: Callable[[Any, str], tuple], backend: str | None,
+                 device: str | None):
+    """The model a run stored in ``path`` where ``predict``/``forecast``/``diagnose --model``
+    compute (:func:`model_target`, ``s`` the run's settings), inside that backend's precision
+    scope so it computes as it was trained: ``restore(target, dtype)`` reads ``(model,
+    params)`` in ``dtype``, the run's own (float32 where the backend has no such dtype);
+    yields ``(target, dtype, model, params)`` once every parameter is finite (:func:`check_params`)."""
+    target = model_target(backend, device, s)
+    with target.scope():
+        dtype = dtype if dtype in target.dtypes() else "float32"
+        model, params = restore(target, dtype)
+        check_params(path, model, params, target.namespace())
+        yield target, dtype, model, params
+
+
+__all__ += ["csv_text", "stored_model"]

@@ -29,17 +29,17 @@ def run(args: argparse.Namespace) -> int:
 
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N; the CSV is written whole or not at all
     with signals.stopping(outputs=[args.out or os.path.join(args.model, "predictions.csv")]):
-        if panel_app.holds_run(args.model):
-            r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, csv=args.csv, columns=columns_of(args),
-                                            out=args.out, backend=args.backend, device=args.device,
-                                            overwrite=args.overwrite)
-        else:
-            for flag in ("npz", "ts"):
-                if getattr(args, flag) is not None:
-                    raise AppError(f"--{flag}: applies to a classification run (a folder holding "
-                                   f"{panel_app.CLASSES_FILE}), not {args.model!r}; a regression run predicts on its "
-                                   "own data or on --csv FILE --column NAME")
-            r = app.predict(args.model, csv=args.csv, columns=columns_of(args), out=args.out, backend=args.backend,
-                            overwrite=args.overwrite, device=args.device)
+        panel, columns = panel_app.holds_run(args.model), columns_of(args)
+        other = (("csv", args.csv), *columns.items()) if panel else (("npz", args.npz), ("ts", args.ts))
+        for key, v in other:  # the data flags of the other kind of run: refused
+            if v is not None:
+                raise AppError(f"--{key.replace('_', '-')}: " + (
+                    f"{args.model!r} holds a classification run ({panel_app.CLASSES_FILE}); give new cases with "
+                    "--npz FILE or --ts FILE, or neither for the run's own test cases" if panel else
+                    f"applies to a classification run (a folder holding {panel_app.CLASSES_FILE}), not "
+                    f"{args.model!r}; a regression run predicts on its own data or on --csv FILE --column NAME"))
+        how = dict(out=args.out, backend=args.backend, device=args.device, overwrite=args.overwrite)
+        r = panel_predict.predict_panel(args.model, npz=args.npz, ts=args.ts, **how) if panel else \
+            app.predict(args.model, csv=args.csv, columns=columns, **how)
     print(json.dumps(r))
     return 0

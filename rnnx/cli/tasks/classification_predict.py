@@ -9,8 +9,6 @@ JSON summary.  (An I/O module: NumPy is imported inside the functions.)
 from __future__ import annotations
 
 import contextlib
-import csv as _csv
-import io
 import os
 from typing import Any
 
@@ -78,29 +76,23 @@ def _predictions_csv(p: Cases, rows: list[int], prob: Any, classes: list, per_st
     empty, none counted right."""
     import numpy as np
 
-    buf = io.StringIO()
-    w = _csv.writer(buf, lineterminator="\n")
-    w.writerow(["case", *(["step"] if per_step else []), "length", "true", "predicted",
-                *(f"p_{c}" for c in classes)])
+    from rnnx.cli import run
+
     pred = np.argmax(prob, axis=-1)
-    counted = right = 0
-    for i in range(p.n):
-        length = int(p.lengths[i])
-        for t in range(length) if per_step else (None,):
-            at = (i, t) if per_step else (i,)
-            truth, guess = None if p.y is None else int(p.y[at]), int(pred[at])
-            w.writerow([rows[i], *([t] if per_step else []), length, "" if truth is None else classes[truth],
-                        classes[guess], *(repr(float(v)) for v in prob[at])])
-            counted, right = counted + 1, right + (truth == guess)
-    return buf.getvalue(), counted, right
+    at = [(i, t) if per_step else (i,) for i in range(p.n) for t in (range(int(p.lengths[i])) if per_step else (0,))]
+    truth = [None if p.y is None else int(p.y[a]) for a in at]
+    text = run.csv_text(["case", *(["step"] if per_step else []), "length", "true", "predicted",
+                         *(f"p_{c}" for c in classes)],
+                        ([rows[a[0]], *a[1:], int(p.lengths[a[0]]), "" if y is None else classes[y],
+                          classes[int(pred[a])], *(float(v) for v in prob[a])] for a, y in zip(at, truth)))
+    return text, len(at), sum(y == int(pred[a]) for a, y in zip(at, truth))
 
 
 @contextlib.contextmanager
 def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bool):
-    """The model of a classification run on ``backend`` (default the run's) inside its
-    precision scope: yields ``(record, target, dtype, model, params)``; the record, the
-    model file and the parameters checked (``own_data``: the run's data files must still
-    be there unchanged)."""
+    """The model of a classification run (:func:`rnnx.cli.run.stored_model`): yields ``(record,
+    target, dtype, model, params)``; the record, the model file and the parameters checked
+    (``own_data``: the run's data files must still be there unchanged)."""
     import rnnx
     from rnnx.cli import run
     from rnnx.io import checkpoint
@@ -110,10 +102,8 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
     if not os.path.lexists(path):  # anything else there: the reader names what it is
         raise AppError(f"--model: {folder!r} holds no {runfolder.MODEL} yet (the run has not finished); finish it "
                        f"with: {runfolder.resume_command(folder)}")
-    s = record["settings"]
-    target = run.model_target(backend, device, s)
-    with target.scope():
-        dtype = s["dtype"] if s["dtype"] in target.dtypes() else "float32"
+
+    def restore(target, dtype: str) -> tuple:
         xp = target.namespace()
         try:
             model, params = rnnx.load(path, xp=xp, dtype=getattr(xp, dtype), device=target.device_obj(),
@@ -127,8 +117,9 @@ def loaded(folder: str, backend: str | None, device: str | None, *, own_data: bo
                     "outputs" if hasattr(model, "output_size") else f"a {type(model).__name__} without an output head")
             raise AppError(f"--model: {path!r} holds {held}, its {CLASSES_FILE} {len(classes)} classes "
                            f"{record['labels']} of {record['input_size']} feature(s); expected the run's own model")
-        run.check_params(path, model, params, xp)
-        yield record, target, dtype, model, params
+        return model, params
+    with run.stored_model(path, record["settings"], record["settings"]["dtype"], restore, backend, device) as got:
+        yield record, *got
 
 
 def own_data(record: dict):
@@ -139,9 +130,8 @@ def own_data(record: dict):
                  stats=(std["mean"], std["std"]))
 
 
-def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, csv: str | None = None,
-                  columns: dict | None = None, out: str | None = None, backend: str | None = None,
-                  device: str | None = None, overwrite: bool = False) -> dict:
+def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None, out: str | None = None,
+                  backend: str | None = None, device: str | None = None, overwrite: bool = False) -> dict:
     """``rnnx predict --model DIR`` of a classification run: the class probabilities of the
     run's own test cases (its data read again only once the files' SHA-256 match its
     record), or of the cases of ``npz``/``ts`` (standardised with the run's mean and std,
@@ -152,10 +142,6 @@ def predict_panel(folder: str, *, npz: str | None = None, ts: str | None = None,
     from rnnx.cli import run
     from rnnx.io import atomic
 
-    for key, v in (("csv", csv), *(columns or {}).items()):
-        if v is not None:
-            raise AppError(f"--{key.replace('_', '-')}: {folder!r} holds a classification run ({CLASSES_FILE}); give new cases with "
-                           "--npz FILE or --ts FILE, or neither for the run's own test cases")
     if npz is not None and ts is not None:
         raise AppError("--ts: give the new cases in one file, --npz FILE or --ts FILE; got both")
     with loaded(folder, backend, device, own_data=npz is None and ts is None) as (record, target, dtype, model,

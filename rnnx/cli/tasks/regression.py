@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv as _csv
 import dataclasses
-import io
 import math
 import os
 import sys
@@ -599,9 +597,8 @@ def _plot(path: str, draw) -> None:
 # -- predict / forecast --------------------------------------------------------------------------------
 @contextlib.contextmanager
 def loaded_model(folder: str, backend: str | None, device: str | None, *, from_checkpoint: bool = False):
-    """The model of a run folder, on ``backend`` (default: the run's own) and ``device``,
-    inside that backend's precision scope (so it computes as it was trained): yields
-    ``(meta, settings, target, dtype, model, params)``.  ``from_checkpoint``: the params of
+    """The model of a run folder (:func:`rnnx.cli.run.stored_model`): yields ``(meta, settings,
+    target, dtype, model, params)``.  ``from_checkpoint``: the params of
     the run's last checkpoint instead (a run that did not finish has no model file; ``meta``
     then has the model file's ``window``, ``horizon`` and ``dtype`` from its settings)."""
     name, kind, what = (CHECKPOINT, "checkpoint", "a training checkpoint") if from_checkpoint else \
@@ -610,13 +607,10 @@ def loaded_model(folder: str, backend: str | None, device: str | None, *, from_c
     meta, groups, s = _read_run_file(folder, name, kind, "--model", what)
     if from_checkpoint:
         meta = {**meta, "window": s.window, "horizon": s.horizon, "dtype": s.dtype}
-    target = run.model_target(backend, device, s)
-    with target.scope():
-        dtype = meta["dtype"] if meta["dtype"] in target.dtypes() else "float32"
-        model = Model.from_config(meta["model"])
-        params = _restore(groups, model, target, dtype, path, "params")
-        run.check_params(path, model, params, target.namespace())
-        yield meta, s, target, dtype, model, params
+    with run.stored_model(path, s, meta["dtype"], lambda target, dtype: (
+            model := Model.from_config(meta["model"]), _restore(groups, model, target, dtype, path, "params")),
+            backend, device) as got:
+        yield meta, s, *got
 
 
 #: The data flags of ``train`` that ``predict``/``forecast``/``diagnose --model`` take too (``--column
@@ -657,23 +651,19 @@ def check_columns(s: TrainSettings, columns: dict | None, csv: str | None) -> st
     return given.get("missing", s.missing)
 
 
-def stored_series(s: TrainSettings, meta: dict, csv_path: str | None, columns: dict | None) -> list[float]:
-    """A new series (``--csv`` and its ``--column``), or the run's own (a series preset's)."""
-    check_columns(s, columns, csv_path)
-    if csv_path:
-        return data.load_csv(csv_path, columns["targets"][0])
-    return series_for(s)[0]
-
-
-def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
-    """The table a model of named columns reads: ``csv`` (which must have the run's
-    columns), or its run's own file, unchanged (its SHA-256 matches)."""
+def _model_data(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None) -> Any:
+    """The data a run's model reads, once the data flags given fit it (:func:`check_columns`):
+    a model of named columns, a table: ``csv`` (which must have the run's columns) or its
+    run's own file, unchanged (its SHA-256 matches); a model of a series preset, a list of
+    floats: ``csv``'s ``--column`` or the preset's series."""
     from rnnx.data import tables
 
     missing = check_columns(s, columns, csv)
     if csv:
         return tables.read_table(csv, inputs=s.inputs or s.targets, targets=s.targets, time_column=s.time_column,
-                                 missing=missing)
+                                 missing=missing) if s.table else data.load_csv(csv, columns["targets"][0])
+    if not s.table:
+        return series_for(s)[0]
     if not (meta.get("data") or {}).get("sha256"):
         raise AppError(f"--model: {os.path.join(folder, MODEL)!r} records no checksum of its data; pass --csv FILE")
     return table_for(s, meta.get("data"), option="--model")[0]
@@ -682,28 +672,20 @@ def _model_table(folder: str, meta: dict, s: TrainSettings, csv: str | None, col
 def model_windows(folder: str, meta: dict, s: TrainSettings, csv: str | None, columns: dict | None, target,
                   dtype: str, model: Model) -> Dataset:
     """The windows a run's model reads (``predict``, ``diagnose --model``): its run's test part
-    (a series preset's, or its own table once its SHA-256 matches), or every window of ``csv``
-    (which must have the run's columns), normalised as it was trained."""
+    (:func:`_model_data`), or every window of ``csv``, normalised as it was trained."""
     xp, path = target.namespace(), os.path.join(folder, MODEL)
-    split = (0.0, 0.0, 1.0) if csv else s.split
-    if s.table:
-        table = _model_table(folder, meta, s, csv, columns)
-        size = f"{len(table.values)} rows"
-        windows = lambda: build_table(  # noqa: E731
-            table.values, columns=table.columns, inputs=s.inputs or s.targets, targets=s.targets,
-            window=meta["window"], horizon=meta["horizon"], split=split, every_step=s.objective == "many-to-many",
-            difference=s.difference, final_target_every_step=s.final_target_every_step, time=table.time, xp=xp,
-            dtype=getattr(xp, dtype), device=target.device_obj(), norm=stored_norms(meta, s, path, "--model"),
-            scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]))
-    else:
-        series = stored_series(s, meta, csv, columns)
-        size = f"{len(series)} values"
-        windows = lambda: build(  # noqa: E731
-            series, window=meta["window"], horizon=meta["horizon"], split=split,
-            every_step=model.objective == "many-to-many", xp=xp, dtype=getattr(xp, dtype),
-            device=target.device_obj(), norm=data.Normaliser(*meta["norm"]))
+    got = _model_data(folder, meta, s, csv, columns)
+    size = f"{len(got.values)} rows" if s.table else f"{len(got)} values"
+    how = dict(window=meta["window"], horizon=meta["horizon"], split=(0.0, 0.0, 1.0) if csv else s.split, xp=xp,
+               dtype=getattr(xp, dtype), device=target.device_obj())
     try:
-        return windows()
+        if s.table:
+            return build_table(got.values, columns=got.columns, inputs=s.inputs or s.targets, targets=s.targets,
+                               every_step=s.objective == "many-to-many", difference=s.difference,
+                               final_target_every_step=s.final_target_every_step, time=got.time,
+                               norm=stored_norms(meta, s, path, "--model"),
+                               scalers=tuple(data.Normaliser(*v) for v in meta["scalers"]), **how)
+        return build(got, every_step=model.objective == "many-to-many", norm=data.Normaliser(*meta["norm"]), **how)
     except data.DataError as e:  # the data against the model's window: name the one at fault
         raise AppError(f"--csv: {csv!r} ({size}) does not fit the model: {e}" if csv else
                        f"--model: {path!r} does not fit its run's data: {e}") from None
@@ -735,19 +717,19 @@ def _predictions_csv(ds: Dataset, preds: list[list[float]]) -> str:
     """predictions.csv: ``index,truth,prediction,persistence`` for one target; for several,
     ``index`` then ``<target>,<target>_predicted,<target>_persistence`` for each target."""
     test = ds.parts["test"]
-    if ds.n_targets == 1:
-        header = ["index,truth,prediction,persistence"]
-    else:
-        header = [_csv_row(["index", *(f"{t}{end}" for t in ds.targets for end in ("", "_predicted", "_persistence"))])]
+    names = ["truth", "prediction", "persistence"] if ds.n_targets == 1 else \
+        [f"{t}{end}" for t in ds.targets for end in ("", "_predicted", "_persistence")]
     cols = [c for k in range(ds.n_targets) for c in (test.last_targets[k], preds[k], test.last_inputs[k])]
-    lines = header + [",".join([str(i), *(f"{c[j]!r}" for c in cols)]) for j, i in enumerate(test.target_index)]
-    return "\n".join(lines) + "\n"
+    return run.csv_text(["index", *names], ([i, *(c[j] for c in cols)] for j, i in enumerate(test.target_index)))
 
 
 def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: dict | None = None,
              out: str | None = None, backend: str | None = None, device: str | None = None,
              overwrite: bool = False) -> dict:
-    """Autoregressive forecast from the end of the series: each prediction is fed back."""
+    """Autoregressive forecast from the end of the series: each prediction is fed back
+    (:func:`_fed_series`, :func:`_fed_table`)."""
+    import numpy as np
+
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_FORECAST_STEPS:
         raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
@@ -761,68 +743,58 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: d
         if meta["horizon"] != 1:
             raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
                            f"{meta['horizon']}")
-        if s.table:
-            table = _model_table(folder, meta, s, csv, columns)
-            hist, values = _forecast_table(folder, meta, s, table, csv, target, dtype, model, params, steps)
-            return _write_forecast(folder, out, s.targets, hist, values, steps, meta["window"])
-        series = stored_series(s, meta, csv, columns)
-        W = meta["window"]
-        if len(series) < W:
-            raise AppError(f"--csv: {csv!r} has {len(series)} values, the model's window needs {W}" if csv else
+        got, W = _model_data(folder, meta, s, csv, columns), meta["window"]
+        n, need, unit = (len(got.values), W + 1 if s.difference else W, "rows") if s.table else (len(got), W, "values")
+        if n < need:
+            raise AppError(f"--csv: {csv!r} has {n} {unit}, the model's window needs {need}" if csv else
                            f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
-                           f"{len(series)} values")
-        norm = data.Normaliser(*meta["norm"])
-        xp, dev = target.namespace(), target.device_obj()
-        hist = [norm(v) for v in series[-W:]]
-        values = []
+                           f"{n} {unit}")
+        hist, inputs, feed = _fed_table(folder, meta, s, got) if s.table else _fed_series(meta, got)
+        xp, dev, values = target.namespace(), target.device_obj(), []
         for _ in range(steps):
-            x = xp.reshape(xp.asarray(hist[-W:], dtype=getattr(xp, dtype), device=dev), (W, 1, 1))
+            x = xp.asarray(np.stack(inputs[-W:])[:, None, :], dtype=getattr(xp, dtype), device=dev)
             pred, _, _ = model.forward(params, x)
-            last = pred if pred.ndim == 2 else pred[-1, ...]
-            z = float(target.to_numpy(last).reshape(-1)[0])
-            hist.append(z)
-            values.append(norm.inverse(z))
-    return _write_forecast(folder, out, None, [series], [values], steps, W)
+            row, levels = feed(target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...]).reshape(-1))
+            inputs.append(row)
+            values.append(levels)
+    return _write_forecast(folder, out, s.targets if s.table else None, hist, [list(v) for v in zip(*values)],
+                           steps, W)
 
 
-def _forecast_table(folder: str, meta: dict, s: TrainSettings, table: Any, csv: str | None, target, dtype: str,
-                    model: Model, params: dict, steps: int) -> tuple[list[list[float]], list[list[float]]]:
-    """Feed a table model's predictions back (its inputs are its targets, in any order):
-    each step's row of the inputs is the previous predictions (``--difference``: the
-    predicted changes, the levels their running sum from the last row); normalised by the
-    run's own scalers.  Returns each target's levels (the table's) and its forecasts."""
+def _fed_series(meta: dict, series: list[float]) -> tuple[list[list[float]], list[Any], Any]:
+    """How :func:`forecast` feeds a series model's predictions back: ``([series], inputs,
+    feed)``, ``inputs`` the last values normalised (one (1,) row each) and ``feed(z)`` of the
+    model's normalised prediction ``z`` (1,): ``(z, [its level])``."""
     import numpy as np
 
-    ins = list(s.inputs or s.targets)
-    in_cols = [table.columns.index(c) for c in ins]
+    norm = data.Normaliser(*meta["norm"])
+    return [series], [np.asarray([norm(v)]) for v in series[-meta["window"]:]], \
+        lambda z: (z[:1], [norm.inverse(float(z[0]))])
+
+
+def _fed_table(folder: str, meta: dict, s: TrainSettings, table: Any) -> tuple[list[list[float]], list[Any], Any]:
+    """How :func:`forecast` feeds a table model's predictions back (its inputs are its
+    targets, in any order): ``(each target's levels, inputs, feed)``.  Each step's row of the
+    inputs is the previous predictions (``--difference``: the predicted changes, the levels
+    their running sum from the last row), normalised by the run's own scalers; ``inputs``
+    the last ``window`` rows so normalised, ``feed(z)`` of the model's normalised
+    predictions ``z`` (one per target): ``(the next input row, each target's level)``."""
+    import numpy as np
+
+    in_cols = [table.columns.index(c) for c in s.inputs or s.targets]
     t_cols = [table.columns.index(c) for c in s.targets]
-    W, n = meta["window"], len(table.values)
-    need = W + 1 if s.difference else W
-    if n < need:
-        raise AppError(f"--csv: {csv!r} has {n} rows, the model's window needs {need}" if csv else
-                       f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
-                       f"{n} rows")
     norms = stored_norms(meta, s, os.path.join(folder, MODEL), "--model")
-    mean = np.asarray([v[0] for v in meta["scalers"]], dtype=np.float64)
-    std = np.asarray([v[1] for v in meta["scalers"]], dtype=np.float64)
-    levels = np.asarray(table.values, dtype=np.float64)
-    rows = list(np.diff(levels[-W - 1:], axis=0) if s.difference else levels[-W:])  # the model's input rows
-    now = levels[-1].copy()
-    xp, dev = target.namespace(), target.device_obj()
-    values: list[list[float]] = [[] for _ in t_cols]
-    for _ in range(steps):
-        xz = (np.stack(rows[-W:])[:, in_cols] - mean) / std
-        x = xp.reshape(xp.asarray(xz, dtype=getattr(xp, dtype), device=dev), (W, 1, len(ins)))
-        pred, _, _ = model.forward(params, x)
-        z = target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...]).reshape(-1)
-        new = [norm.inverse(float(v)) for norm, v in zip(norms, z.tolist())]  # levels, or changes
-        row = np.zeros_like(now)
-        row[t_cols] = new  # every column is a target: the inputs are the targets
-        now = now + row if s.difference else row
-        rows.append(row)
-        for k, j in enumerate(t_cols):
-            values[k].append(float(now[j]))
-    return [levels[:, j].tolist() for j in t_cols], values
+    mean, std = (np.asarray([v[k] for v in meta["scalers"]], dtype=np.float64) for k in (0, 1))
+    levels, W = np.asarray(table.values, dtype=np.float64), meta["window"]
+    rows = np.diff(levels[-W - 1:], axis=0) if s.difference else levels[-W:]  # the model's input rows
+    now = [levels[-1].copy()]
+
+    def feed(z: Any) -> tuple[Any, list[float]]:
+        row = np.zeros_like(now[0])
+        row[t_cols] = [norm.inverse(float(v)) for norm, v in zip(norms, z.tolist())]  # levels, or changes
+        now[0] = now[0] + row if s.difference else row  # every column is a target: the inputs are the targets
+        return (row[in_cols] - mean) / std, [float(now[0][j]) for j in t_cols]
+    return [levels[:, j].tolist() for j in t_cols], list((rows[:, in_cols] - mean) / std), feed
 
 
 def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: list[list[float]],
@@ -836,10 +808,10 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
     k = min(n, 5 * W)
     png = os.path.splitext(out)[0] + ".png"
     several = len(values) > 1
-    header = _csv_row(["index", *names]) if several else "index,forecast"
-    body = "".join(",".join([str(n + i), *(f"{v[i]!r}" for v in values)]) + "\n" for i in range(steps))
+    text = run.csv_text(["index", *(names if several else ["forecast"])],
+                        ([n + i, *(v[i] for v in values)] for i in range(steps)))
     with writing_into(folder, out):
-        atomic.write_text(out, header + "\n" + body)
+        atomic.write_text(out, text)
         if several:
             plots.forecast_panels(list(range(n - k, n)), [h[-k:] for h in hist], list(range(n, n + steps)), values,
                                   list(names), png, f"{steps}-step autoregressive forecast")
@@ -848,9 +820,3 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
                            f"{steps}-step autoregressive forecast")
     return {"steps": steps, "values": dict(zip(names, values)) if several else values[0], "out": out, "plot": png}
 
-
-def _csv_row(fields: list[str]) -> str:
-    """One CSV line of ``fields`` (a column name with a comma or quote is quoted), no newline."""
-    buf = io.StringIO()
-    _csv.writer(buf, lineterminator="").writerow(fields)
-    return buf.getvalue()
