@@ -34,10 +34,10 @@ from rnnx.cli import runfolder
 from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.cli.runfolder import CHECKPOINT, Lock
 
-__all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "check_params", "continue_run", "distribution_for",
-           "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "model_target", "need",
+__all__ = ["CHANGED", "Training", "changed_note", "check_dtype", "check_new", "continue_run", "csv_text", "distribution_for",
+           "extending", "finished_line", "history_csv", "json_text", "kept", "model_of", "need",
            "need_module", "new_run", "optimizer_for", "out_file", "placement_error", "read_checkpoint", "resume", "resume_run", "setting",
-           "stopped", "target", "target_for", "train_task", "training", "versions", "writing_into"]
+           "stopped", "stored_model", "target", "target_for", "train_task", "training", "versions", "writing_into"]
 
 
 # -- before anything is created ----------------------------------------------------------------------------
@@ -86,21 +86,6 @@ def target_for(backend: str, device: str | None):
     if why:
         raise AppError(f"--{'device' if device else 'backend'}: {t.id} is not usable here: {why}")
     return t
-
-
-def model_target(backend: str | None, device: str | None, s: Any):
-    """Where ``predict``/``forecast``/``diagnose`` compute on a run (``s``: its settings): its
-    backend and device unless given."""
-    return target_for(backend or setting(s, "backend"), device if backend else (device or setting(s, "device")))
-
-
-def check_params(path: str, model: Any, params: dict, xp: Any) -> None:
-    """One AppError naming the first non-finite number of a stored model's ``params``."""
-    from rnnx import checks
-
-    bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()], xp=xp)
-    if bad is not None:
-        raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
 
 
 def target(backend: str, device: str | None, dtype: str):
@@ -541,16 +526,19 @@ def csv_text(header: Sequence[Any], rows: Any) -> str:
 def stored_model(path: str, s: Any, dtype: str, restore: Callable[[Any, str], tuple], backend: str | None,
                  device: str | None):
     """The model a run stored in ``path`` where ``predict``/``forecast``/``diagnose --model``
-    compute (:func:`model_target`, ``s`` the run's settings), inside that backend's precision
-    scope so it computes as it was trained: ``restore(target, dtype)`` reads ``(model,
-    params)`` in ``dtype``, the run's own (float32 where the backend has no such dtype);
-    yields ``(target, dtype, model, params)`` once every parameter is finite (:func:`check_params`)."""
-    target = model_target(backend, device, s)
+    compute (the run's backend and device, ``s`` its settings, unless given), inside that
+    backend's precision scope so it computes as it was trained: ``restore(target, dtype)`` reads
+    ``(model, params)`` in ``dtype``, the run's own (float32 where the backend has no such
+    dtype); yields ``(target, dtype, model, params)`` once every parameter is finite (else one
+    AppError naming the first non-finite number)."""
+    from rnnx import checks
+
+    target = target_for(backend or setting(s, "backend"), device if backend else (device or setting(s, "device")))
     with target.scope():
         dtype = dtype if dtype in target.dtypes() else "float32"
         model, params = restore(target, dtype)
-        check_params(path, model, params, target.namespace())
+        bad = checks.first_non_finite([(f"params[{k!r}]", params[k]) for k in model.param_shapes()],
+                                      xp=target.namespace())
+        if bad is not None:
+            raise AppError(f"--model: {path!r} holds non-finite parameters: {bad}")
         yield target, dtype, model, params
-
-
-__all__ += ["csv_text", "stored_model"]
