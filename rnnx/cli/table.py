@@ -30,7 +30,7 @@ from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
-__all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "TASKS", "TOPICS", "Flag",
+__all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "SIZES", "TASKS", "TOPICS", "Flag",
            "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
            "refuse_changed", "refuse_unused", "used"]
 
@@ -39,6 +39,11 @@ TASKS = ("regression", "classification", "text")
 #: The topics, in the order ``rnnx train --help`` lists them (after the tasks' data groups).
 TOPICS = {"model": "the model", "training": "the training", "where": "where it runs",
           "diagnostics": "gradient diagnostics", "run": "the run folder"}
+#: The flags that size a run of each task (what an out-of-memory refusal may name), with the
+#: unit of each value: the first is named when none alone makes the run fit.
+SIZES = {"regression": {"hidden": "units", "layers": "layers", "batch_size": "windows per batch", "window": "steps"},
+         "classification": {"hidden": "units", "layers": "layers", "batch_size": "cases per batch"},
+         "text": {"hidden": "units", "layers": "layers", "seq_len": "steps", "streams": "streams"}}
 #: Flags that continue a run (every task's), not settings a new run reads.
 RESUME_ONLY = ("resume", "allow_changed_data")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from types import ModuleType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class CommandInfo(NamedTuple):
@@ -45,20 +45,34 @@ def command_module(name: str) -> ModuleType:
 
 
 # -- shared by several commands ------------------------------------------------------------------
-def _typed(convert, expected: str, *, many: bool = True):
-    """An argparse type: ``convert`` of the text (of each comma-separated part when ``many``),
-    else ``expected ..., got '...'``."""
+def typed(convert, expected: str, *, many: bool = True, ok=lambda v: True):
+    """An argparse type: ``convert`` of the text (of each comma-separated part when ``many``)
+    for which ``ok`` holds, else ``expected ..., got '...'``."""
     def parse(text: str):
         try:
-            return tuple(convert(v) for v in text.split(",")) if many else convert(text)
+            v = tuple(convert(v) for v in text.split(",")) if many else convert(text)
+            if ok(v):
+                return v
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+            pass
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return parse
 
 
-floats = _typed(float, "comma-separated numbers")
-ints = _typed(int, "comma-separated integers")
-number = _typed(float, "a number", many=False)
+floats = typed(float, "comma-separated numbers")
+ints = typed(int, "comma-separated integers")
+number = typed(float, "a number", many=False)
+
+
+def names_in(allowed) -> Any:
+    """An argparse type: comma-separated names (empty parts dropped), each one of ``allowed``."""
+    def parse(text: str) -> tuple[str, ...]:
+        got = tuple(c.strip() for c in text.split(",") if c.strip())
+        unknown = [c for c in got if c not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; expected some of {', '.join(allowed)}")
+        return got
+    return parse
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -82,6 +96,17 @@ def check_backends(flag: str, spec: str | None) -> None:
         backends.selected(spec)
     except ValueError as e:
         raise AppError(under_flag(flag, str(e), "RNNX_BACKENDS")) from None
+
+
+def check_outputs(outputs: dict[str, str | None], *, overwrite: bool) -> None:
+    """A command's output files (``{"--json": path}``; None: not given), before it runs: each a
+    new file, or an existing one with ``overwrite``, never a file of a run folder, no two one file."""
+    from rnnx.cli import runfolder
+
+    given = [(flag, p) for flag, p in outputs.items() if p is not None]
+    for flag, p in given:
+        runfolder.check_output(flag, p, overwrite=overwrite)
+    runfolder.check_distinct(given)
 
 
 def backend_arguments(p: argparse.ArgumentParser) -> None:
