@@ -70,6 +70,13 @@ def _pair(name: str, library: str, kind: str, sync, both, fwd=None, extra: dict 
             for f, backward in ((both, True), (fwd, False)) if f is not None]
 
 
+def _waiter(t: backends.Target) -> Callable[[Any], Any]:
+    """How to wait for a result on target ``t``: its library's block, else (no way to wait on
+    one result) the device's synchronisation."""
+    block = t.capabilities.block
+    return (lambda out: t.synchronize()) if block is _no_block else block
+
+
 def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=None) -> list[Row]:
     import numpy as np
 
@@ -88,16 +95,9 @@ def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=Non
     def fwd(p, x):
         return layer(p, x)
 
-    caps = t.capabilities
-    if caps.jit is not None:
-        both, fwd = caps.jit(both), caps.jit(fwd)
-
-    def sync(out):
-        if caps.block is _no_block:  # no way to wait on one result: wait for the device
-            t.synchronize()
-        else:
-            caps.block(out)
-
+    if t.capabilities.jit is not None:
+        both, fwd = t.capabilities.jit(both), t.capabilities.jit(fwd)
+    sync = _waiter(t)
     label = f"rnnx {t.id}" + (f" checkpoint={checkpoint}" if checkpoint else "")
     if not checkpoint:
         return _pair(label, t.backend, "rnnx", sync, lambda: both(p, x, dy), lambda: fwd(p, x))
@@ -234,29 +234,17 @@ def jax_projection() -> str | None:
 
 
 def matmul_peak(library: str, n: int = 2048, repeat: int = 3) -> float | None:
-    """Measured float32 GFLOP/s of an n^3 matmul in ``library`` (None if not installed)."""
-    try:
-        if library in ("numpy", "array_api_strict"):
-            import numpy as np
+    """Measured float32 GFLOP/s of an n^3 matmul in ``library`` on the CPU, through its backend
+    (array_api_strict: NumPy's; None if not installed)."""
+    import numpy as np
 
-            a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-            f, sync = (lambda: a @ a), (lambda r: None)
-        elif library == "torch":
-            import torch
-
-            a = torch.randn(n, n)
-            f, sync = (lambda: a @ a), (lambda r: None)
-        elif library == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-            mm = jax.jit(lambda a: a @ a)
-            f, sync = (lambda: mm(a)), jax.block_until_ready
-        else:
-            return None
-    except ImportError:
+    name = {"numpy": "numpy", "array_api_strict": "numpy", "torch": "torch", "jax": "jax"}.get(library)
+    t = backends.Target(name, "cpu") if name else None
+    if t is None or t.unavailable():
         return None
+    a = t.from_numpy(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
+    mm = (t.capabilities.jit or (lambda fn: fn))(lambda a: a @ a)
+    f, sync = (lambda: mm(a)), _waiter(t)
     sync(f())
     best = float("inf")
     for _ in range(repeat):
