@@ -33,7 +33,7 @@ from rnnx.cli.run import model_of as model_of_settings
 from rnnx.cli.run import setting
 from rnnx.cli.runrecord import model_for
 from rnnx.cli.settings import TrainSettings
-from rnnx.cli.table import DEFAULTS, SIZES  # noqa: F401 (SIZES: this module's name since 0.1)
+from rnnx.cli.table import DEFAULTS, SIZES, is_int  # noqa: F401 (SIZES: this module's name since 0.1)
 from rnnx.data.dataset import PRESETS
 
 #: No parameter tensor may hold more elements than this, whatever the memory (index
@@ -208,7 +208,7 @@ def check_workers(workers: Any, param_bytes: int, data_bytes: int = 0, *, availa
     plus their copy of the parameters and gradients (2 x ``param_bytes``) and of the data
     (``data_bytes``) within ``available_bytes`` (default :func:`available_memory`; not
     checked when not known).  Refused before any process starts."""
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+    if not is_int(workers) or workers < 1:
         return  # the settings' own check names it
     cpus = cpus or os.cpu_count() or 1
     top = MAX_WORKERS_PER_CPU * cpus

@@ -18,7 +18,7 @@ from typing import Any
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.data.tables import MISSING_POLICIES
-from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
+from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, is_int, options_of, cell_options, turned_off  # noqa: F401
 from rnnx.data.dataset import PRESETS
 
 class _Settings:
@@ -166,10 +166,6 @@ def _origin(key: str, s: Any, explicit: Mapping[str, Any]) -> str:
     return f"{text} (from --preset {preset})" if preset is not None else f"{text} (the default)"
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _fractions(split: tuple) -> str:
     return ",".join(f"{f:g}" if isinstance(f, (int, float)) else repr(f) for f in split)
 
@@ -230,7 +226,7 @@ RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
          lambda s, e: f"applies to --optimizer sgd only, got --nesterov with {_origin('optimizer', s, e)}"),
         ("--nesterov", lambda s, e: s.nesterov and s.momentum <= 0, lambda s, e: "needs --momentum > 0 (Nesterov's is "
          f"a form of momentum), got {_origin('momentum', s, e)}"),
-        ("--tbptt", lambda s, e: s.tbptt is not None and (len(s.tbptt) != 2 or not all(map(_is_int, s.tbptt))),
+        ("--tbptt", lambda s, e: s.tbptt is not None and (len(s.tbptt) != 2 or not all(map(is_int, s.tbptt))),
          lambda s, e: "expected two integers K1,K2 (update every K1 steps, backpropagating through K2), got "
          + ",".join(map(str, s.tbptt))),
         ("--tbptt", lambda s, e: s.tbptt is not None and not 1 <= s.tbptt[0] <= s.tbptt[1] <= s.window,
@@ -263,7 +259,7 @@ RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
         ("--dask-timeout", lambda s, e: _dask(s) and not (isinstance(s.dask_timeout, (int, float)) and not isinstance(
             s.dask_timeout, bool) and s.dask_timeout > 0),
          lambda s, e: f"expected a number of seconds > 0, got {s.dask_timeout!r}"),
-        ("--dask-workers", lambda s, e: s.dask_workers is not None and not (_is_int(s.dask_workers)
+        ("--dask-workers", lambda s, e: s.dask_workers is not None and not (is_int(s.dask_workers)
                                                                              and s.dask_workers >= 1),
          lambda s, e: f"expected a positive integer, got {s.dask_workers!r}"),
         (_dask, lambda s, e: _dask(s) and s.devices is not None,
@@ -274,7 +270,7 @@ RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
         (_dask, lambda s, e: _dask(s) and s.diagnostics is not None,
          lambda s, e: "not with --diagnostics; drop one of them")],
     "devices": [
-        ("--devices", lambda s, e: s.devices is not None and (not _is_int(s.devices) or s.devices < 1),
+        ("--devices", lambda s, e: s.devices is not None and (not is_int(s.devices) or s.devices < 1),
          lambda s, e: f"expected a positive integer, got {s.devices!r}"),
         ("--devices", lambda s, e: s.devices is not None and s.backend != "jax", lambda s, e: "data parallel runs on "
          f"--backend jax (XLA SPMD), got {_origin('backend', s, e)}"),

@@ -25,13 +25,14 @@ from rnnx.cells import CELLS, Option
 from rnnx.cells import spec as cell_spec
 from rnnx.cli.commands import floats, ints, names, number
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.data.tables import MISSING_POLICIES
 from rnnx.nn.layers import LAYER_OPTIONS
 from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
 __all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "SIZES", "TASKS", "TOPICS", "Flag",
-           "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
+           "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "is_int", "options_of", "turned_off",
            "refuse_changed", "refuse_unused", "used"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
@@ -109,7 +110,7 @@ def _rows() -> list[Flag]:
           {"type": names}),
         f("time_column", R, "data", "a column of --csv labelling the rows (dates): the x-axis of the plots", {}),
         f("missing", R, "data", "blank/NA cells of the used columns: refuse them naming row and column, "
-          "interpolate linearly, or drop their rows", {"choices": ["error", "interpolate", "drop"]}),
+          "interpolate linearly, or drop their rows", {"choices": MISSING_POLICIES}),
         f("difference", R, "data", "model the change of the target over the horizon from first differences of the "
           "inputs; metrics stay in the target's units", _ON),
         f("window", R, "data", "input steps per window", {"type": int}),
@@ -348,7 +349,8 @@ def refuse_changed(args: Any, task: str) -> None:
 
 
 # -- the values: checked once, here, for every task ---------------------------------------------------------
-def _int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An int, not a bool."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -358,14 +360,14 @@ def _finite_positive(v: Any) -> bool:
 
 #: A kind of value: what it must be, and how a refusal words it (the library's words where it has them).
 KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "count": (lambda v: _int(v) and v >= 1, "a positive integer"),
-    "size": (lambda v: _int(v) and v >= 1, "a positive int"),
-    "length": (lambda v: _int(v) and v >= 1, "a positive length"),
-    "steps": (lambda v: _int(v) and v >= 1, "a positive number of steps"),
-    "patience": (lambda v: _int(v) and v >= 1, "a patience >= 1 epoch"),
-    "count0": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
-    "integer": (_int, "an integer"),
-    "every": (lambda v: _int(v) and v >= 0, "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
+    "count": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "size": (lambda v: is_int(v) and v >= 1, "a positive int"),
+    "length": (lambda v: is_int(v) and v >= 1, "a positive length"),
+    "steps": (lambda v: is_int(v) and v >= 1, "a positive number of steps"),
+    "patience": (lambda v: is_int(v) and v >= 1, "a patience >= 1 epoch"),
+    "count0": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "integer": (is_int, "an integer"),
+    "every": (lambda v: is_int(v) and v >= 0, "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
     "lr": (_finite_positive, "a finite learning rate > 0"),
     "positive": (_finite_positive, "a finite number > 0"),
     "momentum": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,

@@ -121,7 +121,9 @@ def data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", type=names, help="the model's target column(s), as given to train")
     p.add_argument("--inputs", type=names, help="the model's input columns, as given to train")
     p.add_argument("--time-column", help="the model's time column, as given to train")
-    p.add_argument("--missing", choices=["error", "interpolate", "drop"],
+    from rnnx.data.tables import MISSING_POLICIES
+
+    p.add_argument("--missing", choices=MISSING_POLICIES,
                    help="blank/NA cells of a new --csv (default: as the run was trained)")
 
 
