@@ -18,7 +18,8 @@ from typing import Any
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.data.tables import MISSING_POLICIES
-from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, is_int, options_of, cell_options, turned_off  # noqa: F401
+from rnnx.cli.table import (DASK, DEFAULTS, all_options, cells_with, defaults_of, is_int, options_of,  # noqa: F401
+                            cell_options, turned_off)
 from rnnx.data.dataset import PRESETS
 
 class _Settings:
@@ -321,10 +322,9 @@ def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
     refuse("dask", s, explicit)
 
 
-#: The settings that place a run on Dask: a scheduler's address, a number of worker processes
-#: and a timeout.  A run that is resumed takes them from its command line, never from the file
-#: it resumes (:func:`placement`): a stored file is data, not instructions.
-DASK: dict[str, Any] = {"dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0}
+# DASK (rnnx.cli.table.DASK): the settings that place a run on Dask.  A run that is resumed takes
+# them from its command line, never from the file it resumes (:func:`placement`): a stored file
+# is data, not instructions.
 
 
 def _shown(v: Any, *, stored: bool) -> str:

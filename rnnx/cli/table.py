@@ -31,9 +31,9 @@ from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
-__all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "SIZES", "TASKS", "TOPICS", "Flag",
-           "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "is_int", "options_of", "turned_off",
-           "refuse_changed", "refuse_unused", "used"]
+__all__ = ["DASK", "DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "SIZES", "TASKS", "TOPICS",
+           "Flag", "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "is_int",
+           "options_of", "turned_off", "refuse_changed", "refuse_unused", "used"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
 TASKS = ("regression", "classification", "text")
@@ -48,24 +48,25 @@ SIZES = {"regression": {"hidden": "units", "layers": "layers", "batch_size": "wi
 #: Flags that continue a run (every task's), not settings a new run reads.
 RESUME_ONLY = ("resume", "allow_changed_data")
 
+#: The settings that place a run on Dask (a scheduler's address, a number of worker processes, a
+#: timeout), the same for every task that has them; a resumed run takes them from its command line.
+DASK: dict[str, Any] = {"dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0}
 #: The settings of each task when a flag is not given (``None``: off, or chosen at run time).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "regression": {
         "missing": "error", "difference": False, "window": 20, "horizon": 1, "split": _R.split, "backend": "numpy",
-        "device": None, "devices": None, "dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0,
-        "dtype": "float64", "cell": _R.cell, "hidden": _R.hidden, "layers": _R.layers, "bidirectional": False,
-        "output_activation": "none", "objective": "many-to-one", "optimizer": _R.optimizer, "lr": _R.lr,
-        "momentum": 0.0, "nesterov": False, "batch_size": _R.batch_size, "shuffle": True, "epochs": _R.epochs,
-        "clip_value": _R.clip_value, "clip_norm": _R.clip_norm, "tbptt": None, "seed": 0,
-        "early_stopping": _R.patience, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32},
+        "device": None, "devices": None, **DASK, "dtype": "float64", "cell": _R.cell, "hidden": _R.hidden,
+        "layers": _R.layers, "bidirectional": False, "output_activation": "none", "objective": "many-to-one",
+        "optimizer": _R.optimizer, "lr": _R.lr, "momentum": 0.0, "nesterov": False, "batch_size": _R.batch_size,
+        "shuffle": True, "epochs": _R.epochs, "clip_value": _R.clip_value, "clip_norm": _R.clip_norm, "tbptt": None,
+        "seed": 0, "early_stopping": _R.patience, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32},
     "classification": {
         "cell": _C.cell, "hidden": _C.hidden, "layers": _C.layers, "bidirectional": False,
         "optimizer": _C.optimizer, "lr": _C.lr, "momentum": 0.0, "nesterov": False,
         "batch_size": _C.batch_size, "epochs": _C.epochs, "early_stopping": _C.patience,
         "min_epochs": _C.min_epochs, "clip_norm": _C.clip_norm, "clip_value": _C.clip_value, "seed": 0,
         "backend": "numpy", "device": None, "dtype": "float64", "shuffle": True, "checkpoint_every": 10,
-        "diagnostics": None, "probe_size": 32, "devices": None, "dask_scheduler": None, "dask_workers": None,
-        "dask_timeout": 60.0},
+        "diagnostics": None, "probe_size": 32, "devices": None, **DASK},
     "text": {
         "cell": _T.cell, "hidden": _T.hidden, "layers": _T.layers, "optimizer": _T.optimizer, "lr": _T.lr,
         "epochs": _T.epochs, "seq_len": 25, "streams": _T.batch_size, "clip_value": _T.clip_value, "seed": 0,
@@ -288,9 +289,7 @@ WHY = {"allow_changed_data": "applies with --resume only",
        "resume": "continues a run with its own data and settings; give --resume DIR without a data flag"}
 #: The flags a resumed run of each task may take besides --resume, --quiet, --allow-changed-data and --out
 #: (its own folder): first the ones that extend it, then where it trains (never taken from its files).
-RESUMABLE = {"regression": ("epochs", "dask_scheduler", "dask_workers", "dask_timeout"),
-             "classification": ("epochs", "dask_scheduler", "dask_workers", "dask_timeout"),
-             "text": ("max_updates", "epochs")}
+RESUMABLE = {"regression": ("epochs", *DASK), "classification": ("epochs", *DASK), "text": ("max_updates", "epochs")}
 #: The flags that say what the command does, not settings of a run.
 _COMMAND = ("command", "resume", "quiet", "allow_changed_data", "out")
 #: Flags of ``rnnx train`` that are not settings of a new run (what it does, where it writes, its processes).
@@ -367,7 +366,8 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "patience": (lambda v: is_int(v) and v >= 1, "a patience >= 1 epoch"),
     "count0": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "integer": (is_int, "an integer"),
-    "every": (lambda v: is_int(v) and v >= 0, "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
+    "every": (lambda v: is_int(v) and v >= 0,
+              "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
     "lr": (_finite_positive, "a finite learning rate > 0"),
     "positive": (_finite_positive, "a finite number > 0"),
     "momentum": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
