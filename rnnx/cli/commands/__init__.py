@@ -62,6 +62,8 @@ def typed(convert, expected: str, *, many: bool = True, ok=lambda v: True):
 floats = typed(float, "comma-separated numbers")
 ints = typed(int, "comma-separated integers")
 number = typed(float, "a number", many=False)
+#: Comma-separated column names (spaces around each stripped), none empty.
+names = typed(str.strip, "comma-separated column names", ok=all)
 
 
 def names_in(allowed) -> Any:
@@ -73,14 +75,6 @@ def names_in(allowed) -> Any:
             raise argparse.ArgumentTypeError(f"unknown {unknown}; expected some of {', '.join(allowed)}")
         return got
     return parse
-
-
-def names(text: str) -> tuple[str, ...]:
-    """Comma-separated column names (spaces around each stripped)."""
-    cols = tuple(c.strip() for c in text.split(","))
-    if not all(cols):
-        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
-    return cols
 
 
 def check_backends(flag: str, spec: str | None) -> None:
