@@ -134,11 +134,11 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
     ``--targets`` (and ``--inputs``: named columns)."""
     has = {k for k in ("preset", "csv", "column", "inputs", "targets", "time_column") if k in explicit}
     csv_only = has & {"csv", "column", "inputs", "targets", "time_column"}
+    got = lambda k: f"{flag_for(k)} {','.join(v) if isinstance(v := explicit[k], tuple) else v}"  # noqa: E731
     if "preset" in has and csv_only:
         key = "csv" if "csv" in has else sorted(csv_only)[0]
-        got = ",".join(explicit[key]) if isinstance(explicit[key], tuple) else explicit[key]
         raise AppError(f"{flag_for(key)}: give either --preset or --csv, not both (--preset {explicit['preset']} "
-                       f"brings its own data; got {flag_for(key)} {got})")
+                       f"brings its own data; got {got(key)})")
     if not has:
         raise AppError("train: give --preset NAME, or --csv FILE with --column NAME (one series) or --targets "
                        "NAMES (and --inputs NAMES)")
@@ -147,8 +147,7 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
     if "csv" not in has:
         key = sorted(has)[0]
         what = "a column" if key in ("column", "time_column") else "columns"
-        raise AppError(f"{flag_for(key)}: names {what} of --csv, but no --csv was given (got {flag_for(key)} "
-                       f"{','.join(explicit[key]) if isinstance(explicit[key], tuple) else explicit[key]})")
+        raise AppError(f"{flag_for(key)}: names {what} of --csv, but no --csv was given (got {got(key)})")
     if "column" in has and has & {"inputs", "targets"}:
         other = "--inputs" if "inputs" in has else "--targets"
         raise AppError(f"{other}: give --column NAME (one series) or --inputs/--targets, not both")
