@@ -423,6 +423,8 @@ def test_train_text_refuses_a_used_folder_and_other_flags(run_dir, tmp_path):
     ("not text", ["--model", "{tmp}"], 2, "--model: '{tmp}' holds no text.json: not a character model's run"),
     ("prime", ["--model", "{run}", "--prime", "Q"], 2, "--prime: character 'Q' is not in the model's vocabulary"),
     ("temperature", ["--model", "{run}", "--temperature", "0"], 2, "--temperature: expected a finite number > 0"),
+    ("seed", ["--model", "{run}", "--seed", "-1"], 2, "--seed: expected an int >= 0, got -1"),  # rnnx.text.sample's
+    ("empty prime", ["--model", "{run}", "--prime", ""], 2, "--prime: expected at least one character, got ''"),
     ("length", ["--model", "{run}", "--length", "-1"], 2, "--length: expected 0 to 1,000,000 characters, got -1"),
     ("damaged", ["--model", "{tmp}/bad"], 1, "--model: '{tmp}/bad/text.json' cannot be read as JSON"),
     ("no model", ["--model", "{tmp}/nomodel"], 1, "--model: '{tmp}/nomodel' holds no model.npz"),

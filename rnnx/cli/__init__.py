@@ -17,7 +17,7 @@ import os
 import sys
 
 from rnnx.cli.commands import COMMANDS, command_module
-from rnnx.cli.errors import AppError, did_you_mean, for_cli, os_error
+from rnnx.cli.errors import AppError, did_you_mean, flag_for, for_cli, os_error
 
 __all__ = ["AppError", "main", "tune_memory", "UNTUNED_BACKENDS"]
 
@@ -71,25 +71,21 @@ def _parser(command: str | None) -> tuple[_Parser, _Parser | None]:
     return p, chosen
 
 
-#: The size flags an out-of-memory message may advise, by the kind of run (only those the
-#: command has are named; a run from a stored folder or model has none to change).
-_SIZE_FLAGS = {"series": ("--hidden", "--layers", "--batch-size", "--window"),
-               "panel": ("--hidden", "--layers", "--batch-size"),
-               "text": ("--hidden", "--layers", "--seq-len", "--streams")}
-
-
 def _out_of_memory(args: argparse.Namespace | None, sub: _Parser | None) -> str:
-    """The out-of-memory line: the size flags of this command and run kind to lower."""
+    """The out-of-memory line: the size flags of this command's task to lower
+    (:data:`rnnx.cli.table.SIZES`; only those the command has: a run from a stored folder or
+    model has none to change)."""
     options = sub.option_strings() if sub is not None else set()
     if args is None or getattr(args, "resume", None) or getattr(args, "model", None):
-        kind = ""
+        task = None
     elif getattr(args, "text", None):
-        kind = "text"
-    elif any(getattr(args, k, None) for k in ("npz", "ts", "uea")):
-        kind = "panel"
+        task = "text"
     else:
-        kind = "series"
-    flags = [f for f in _SIZE_FLAGS.get(kind, ()) if f in options]
+        task = "classification" if any(getattr(args, k, None) for k in ("npz", "ts", "uea")) else "regression"
+    if task is not None:  # (rnnx train imported the table already)
+        from rnnx.cli.table import SIZES
+
+    flags = [f for f in map(flag_for, SIZES[task] if task else ()) if f in options]
     if not flags:
         return "out of memory; free some memory or use a machine with more"
     return "out of memory; try a smaller " + (f"{', '.join(flags[:-1])} or {flags[-1]}" if len(flags) > 1 else flags[0])

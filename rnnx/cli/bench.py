@@ -42,20 +42,6 @@ CELLS = ("lstm", "gru", "rnn")  # the default order of the report; any registry 
 GATES = {name: len(spec.gates) for name, spec in REGISTRY.items()}
 
 
-def parse_sizes(specs: list[str]) -> list[tuple[int, int, int, int]]:
-    """``"B,T,I,H"`` strings -> tuples; ValueError naming a malformed one."""
-    out = []
-    for s in specs:
-        try:
-            v = tuple(int(p) for p in s.split(","))
-        except ValueError:
-            v = ()
-        if len(v) != 4 or min(v) < 1:
-            raise ValueError(f"--sizes: {s!r} is not B,T,I,H with four positive integers")
-        out.append(v)
-    return out
-
-
 def flops(cell: str, B: int, T: int, I: int, H: int, *, backward: bool) -> float:
     """Matmul flops: forward 2*T*B*G*H*(I+H); the backward does twice that (inputs and weights)."""
     f = 2.0 * T * B * GATES[cell] * H * (I + H)
@@ -84,6 +70,13 @@ def _pair(name: str, library: str, kind: str, sync, both, fwd=None, extra: dict 
             for f, backward in ((both, True), (fwd, False)) if f is not None]
 
 
+def _waiter(t: backends.Target) -> Callable[[Any], Any]:
+    """How to wait for a result on target ``t``: its library's block, else (no way to wait on
+    one result) the device's synchronisation."""
+    block = t.capabilities.block
+    return (lambda out: t.synchronize()) if block is _no_block else block
+
+
 def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=None) -> list[Row]:
     import numpy as np
 
@@ -102,16 +95,9 @@ def rnnx_rows(t: backends.Target, cell: str, size, dtype: str, *, checkpoint=Non
     def fwd(p, x):
         return layer(p, x)
 
-    caps = t.capabilities
-    if caps.jit is not None:
-        both, fwd = caps.jit(both), caps.jit(fwd)
-
-    def sync(out):
-        if caps.block is _no_block:  # no way to wait on one result: wait for the device
-            t.synchronize()
-        else:
-            caps.block(out)
-
+    if t.capabilities.jit is not None:
+        both, fwd = t.capabilities.jit(both), t.capabilities.jit(fwd)
+    sync = _waiter(t)
     label = f"rnnx {t.id}" + (f" checkpoint={checkpoint}" if checkpoint else "")
     if not checkpoint:
         return _pair(label, t.backend, "rnnx", sync, lambda: both(p, x, dy), lambda: fwd(p, x))
@@ -248,29 +234,17 @@ def jax_projection() -> str | None:
 
 
 def matmul_peak(library: str, n: int = 2048, repeat: int = 3) -> float | None:
-    """Measured float32 GFLOP/s of an n^3 matmul in ``library`` (None if not installed)."""
-    try:
-        if library in ("numpy", "array_api_strict"):
-            import numpy as np
+    """Measured float32 GFLOP/s of an n^3 matmul in ``library`` on the CPU, through its backend
+    (array_api_strict: NumPy's; None if not installed)."""
+    import numpy as np
 
-            a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-            f, sync = (lambda: a @ a), (lambda r: None)
-        elif library == "torch":
-            import torch
-
-            a = torch.randn(n, n)
-            f, sync = (lambda: a @ a), (lambda r: None)
-        elif library == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-            mm = jax.jit(lambda a: a @ a)
-            f, sync = (lambda: mm(a)), jax.block_until_ready
-        else:
-            return None
-    except ImportError:
+    name = {"numpy": "numpy", "array_api_strict": "numpy", "torch": "torch", "jax": "jax"}.get(library)
+    t = backends.Target(name, "cpu") if name else None
+    if t is None or t.unavailable():
         return None
+    a = t.from_numpy(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
+    mm = (t.capabilities.jit or (lambda fn: fn))(lambda a: a @ a)
+    f, sync = (lambda: mm(a)), _waiter(t)
     sync(f())
     best = float("inf")
     for _ in range(repeat):
@@ -426,20 +400,11 @@ def plot(doc: dict, path: str) -> None:
     plots.save(plt, fig, path)
 
 
-def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repeat: int, warmup: int, dtype: str,
-         json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
-         min_round_ms: float = 20.0, rewarm_ms: float = 50.0, overwrite: bool = False) -> int:
-    check_outputs(json_path, plot_path, overwrite=overwrite)
-    unknown = [c for c in cells if c not in REGISTRY]
-    if unknown:
-        raise ValueError(f"--cells: unknown {unknown}; expected some of {', '.join(REGISTRY)}")
-    sz = parse_sizes(sizes) if sizes else list(DEFAULT_SIZES)
-    if repeat < 1:
-        raise ValueError(f"--repeat: expected at least 1, got {repeat}")
-    for flag, v, unit in (("--settle", settle, "seconds"), ("--min-round-ms", min_round_ms, "milliseconds"),
-                          ("--rewarm-ms", rewarm_ms, "milliseconds")):
-        if not (v >= 0 and math.isfinite(v)):
-            raise ValueError(f"{flag}: expected {unit} >= 0, got {v}")
+def main(*, cells: list[str], sizes: list[tuple[int, int, int, int]], backend: str | None, repeat: int, warmup: int,
+         dtype: str, json_path: str | None, plot_path: str | None, anchors: bool, checkpoint: bool, settle: float = 0.2,
+         min_round_ms: float = 20.0, rewarm_ms: float = 50.0) -> int:
+    """Time ``cells`` at ``sizes`` (B, T, I, H), print the report, write ``json_path`` and
+    ``plot_path``; the arguments are checked by ``rnnx bench`` (its parser, the outputs)."""
     targets = backends.selected(backend or "numpy,torch,jax,cupy")
     usable = []
     for t in targets:
@@ -452,7 +417,7 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         anchors_too = [backends.Target(b, "cpu") for b in ("jax", "torch") if anchors]
         for t in dict.fromkeys(usable + [a for a in anchors_too if not a.unavailable()]):
             scopes.enter_context(t.scope())
-        doc = run(cells=cells, sizes=sz, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype,
+        doc = run(cells=cells, sizes=sizes, targets=usable, repeat=repeat, warmup=warmup, dtype=dtype,
                   anchors=anchors, checkpoint=checkpoint, settle=settle, min_round_ms=min_round_ms,
                   rewarm_ms=rewarm_ms)
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in doc["matmul_peak_gflops"].items() if v)
@@ -468,13 +433,3 @@ def main(*, cells: list[str], sizes: list[str] | None, backend: str | None, repe
         plot(doc, plot_path)
     return 0
 
-
-def check_outputs(json_path: str | None, plot_path: str | None, *, overwrite: bool) -> None:
-    """``--json``/``--plot``, before the bench runs: each a new file, or an existing one
-    with ``overwrite``, never a file of a run folder, never both one file."""
-    from rnnx.cli import runfolder
-
-    outputs = [(flag, p) for flag, p in (("--json", json_path), ("--plot", plot_path)) if p is not None]
-    for flag, p in outputs:
-        runfolder.check_output(flag, p, overwrite=overwrite)
-    runfolder.check_distinct(outputs)

@@ -6,7 +6,7 @@ allocated: :func:`check_fits` (``rnnx train`` of a series: --hidden, --layers,
 cases' shapes are known), :func:`check_panel_data` (the copies of the cases a run makes
 while it standardises them), :func:`check_text` (``--text``, once the vocabulary is known)
 and :func:`check_workers` (``--dask-workers``).  The three kinds of run are one routine
-(:func:`_refuse`) with each kind's sizes (:data:`SIZES`): a run is refused with an
+(:func:`_refuse`) with each kind's sizes (:data:`rnnx.cli.table.SIZES`): a run is refused with an
 :class:`AppError` (exit 2) that needs more memory than is available, has more than
 :data:`MAX_LAYERS` layers, or a parameter tensor above :data:`MAX_TENSOR_ELEMENTS`
 elements whatever the memory.
@@ -33,7 +33,7 @@ from rnnx.cli.run import model_of as model_of_settings
 from rnnx.cli.run import setting
 from rnnx.cli.runrecord import model_for
 from rnnx.cli.settings import TrainSettings
-from rnnx.cli.table import DEFAULTS
+from rnnx.cli.table import DEFAULTS, SIZES, is_int  # noqa: F401 (SIZES: this module's name since 0.1)
 from rnnx.data.dataset import PRESETS
 
 #: No parameter tensor may hold more elements than this, whatever the memory (index
@@ -53,11 +53,6 @@ PANEL_DATA_COPIES = 4
 
 _ITEMSIZE = {"float32": 4, "float64": 8}
 
-#: The settings a refusal may name, per kind of run, with the unit of each value: the first
-#: is named when none alone makes the run fit (and the run has no data to name instead).
-SIZES = {"regression": {"hidden": "units", "layers": "layers", "batch_size": "windows per batch", "window": "steps"},
-         "classification": {"hidden": "units", "layers": "layers", "batch_size": "cases per batch"},
-         "text": {"hidden": "units", "layers": "layers", "seq_len": "steps", "streams": "streams"}}
 _SLOTS = {"adam": 2, "adamw": 2, "adagrad": 1, "rmsprop": 1}
 """Slots of the CLI's optimizers (no momentum or centred rmsprop, no amsgrad: the CLI sets neither)."""
 
@@ -128,7 +123,7 @@ def _refuse(s: Any, task: str, build: Callable[[Any], Any], shape: Callable[[dic
     steps, ...) within ``available_bytes`` (default :func:`available_memory`; not checked
     when not known), at most :data:`MAX_LAYERS` layers, no tensor above
     :data:`MAX_TENSOR_ELEMENTS` elements, and ``--dask-workers`` (:func:`check_workers`, each
-    with ``data_bytes`` of data).  Refused naming the size (:data:`SIZES`) to lower: of those
+    with ``data_bytes`` of data).  Refused naming the size (:data:`rnnx.cli.table.SIZES`) to lower: of those
     that alone make the run fit (the others as they are), the one given furthest above its
     default (``--batch-size 10**7`` rather than the window of 20 that would also fit at 1),
     with the largest value that fits; when none alone does, ``source`` (the data) and
@@ -213,7 +208,7 @@ def check_workers(workers: Any, param_bytes: int, data_bytes: int = 0, *, availa
     plus their copy of the parameters and gradients (2 x ``param_bytes``) and of the data
     (``data_bytes``) within ``available_bytes`` (default :func:`available_memory`; not
     checked when not known).  Refused before any process starts."""
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+    if not is_int(workers) or workers < 1:
         return  # the settings' own check names it
     cpus = cpus or os.cpu_count() or 1
     top = MAX_WORKERS_PER_CPU * cpus

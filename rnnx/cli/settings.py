@@ -18,7 +18,8 @@ from typing import Any
 from rnnx.cells import CELLS  # noqa: F401 (re-exported)
 from rnnx.cli.errors import AppError, flag_for
 from rnnx.data.tables import MISSING_POLICIES
-from rnnx.cli.table import DEFAULTS, all_options, cells_with, defaults_of, options_of, cell_options, turned_off  # noqa: F401
+from rnnx.cli.table import (DASK, DEFAULTS, all_options, cells_with, defaults_of, is_int, options_of,  # noqa: F401
+                            cell_options, turned_off)
 from rnnx.data.dataset import PRESETS
 
 class _Settings:
@@ -133,11 +134,11 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
     ``--targets`` (and ``--inputs``: named columns)."""
     has = {k for k in ("preset", "csv", "column", "inputs", "targets", "time_column") if k in explicit}
     csv_only = has & {"csv", "column", "inputs", "targets", "time_column"}
+    got = lambda k: f"{flag_for(k)} {','.join(v) if isinstance(v := explicit[k], tuple) else v}"  # noqa: E731
     if "preset" in has and csv_only:
         key = "csv" if "csv" in has else sorted(csv_only)[0]
-        got = ",".join(explicit[key]) if isinstance(explicit[key], tuple) else explicit[key]
         raise AppError(f"{flag_for(key)}: give either --preset or --csv, not both (--preset {explicit['preset']} "
-                       f"brings its own data; got {flag_for(key)} {got})")
+                       f"brings its own data; got {got(key)})")
     if not has:
         raise AppError("train: give --preset NAME, or --csv FILE with --column NAME (one series) or --targets "
                        "NAMES (and --inputs NAMES)")
@@ -146,8 +147,7 @@ def _check_data_source(explicit: Mapping[str, Any]) -> None:
     if "csv" not in has:
         key = sorted(has)[0]
         what = "a column" if key in ("column", "time_column") else "columns"
-        raise AppError(f"{flag_for(key)}: names {what} of --csv, but no --csv was given (got {flag_for(key)} "
-                       f"{','.join(explicit[key]) if isinstance(explicit[key], tuple) else explicit[key]})")
+        raise AppError(f"{flag_for(key)}: names {what} of --csv, but no --csv was given (got {got(key)})")
     if "column" in has and has & {"inputs", "targets"}:
         other = "--inputs" if "inputs" in has else "--targets"
         raise AppError(f"{other}: give --column NAME (one series) or --inputs/--targets, not both")
@@ -164,10 +164,6 @@ def _origin(key: str, s: Any, explicit: Mapping[str, Any]) -> str:
         return text
     preset = getattr(s, "preset", None)
     return f"{text} (from --preset {preset})" if preset is not None else f"{text} (the default)"
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _fractions(split: tuple) -> str:
@@ -230,7 +226,7 @@ RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
          lambda s, e: f"applies to --optimizer sgd only, got --nesterov with {_origin('optimizer', s, e)}"),
         ("--nesterov", lambda s, e: s.nesterov and s.momentum <= 0, lambda s, e: "needs --momentum > 0 (Nesterov's is "
          f"a form of momentum), got {_origin('momentum', s, e)}"),
-        ("--tbptt", lambda s, e: s.tbptt is not None and (len(s.tbptt) != 2 or not all(map(_is_int, s.tbptt))),
+        ("--tbptt", lambda s, e: s.tbptt is not None and (len(s.tbptt) != 2 or not all(map(is_int, s.tbptt))),
          lambda s, e: "expected two integers K1,K2 (update every K1 steps, backpropagating through K2), got "
          + ",".join(map(str, s.tbptt))),
         ("--tbptt", lambda s, e: s.tbptt is not None and not 1 <= s.tbptt[0] <= s.tbptt[1] <= s.window,
@@ -263,7 +259,7 @@ RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
         ("--dask-timeout", lambda s, e: _dask(s) and not (isinstance(s.dask_timeout, (int, float)) and not isinstance(
             s.dask_timeout, bool) and s.dask_timeout > 0),
          lambda s, e: f"expected a number of seconds > 0, got {s.dask_timeout!r}"),
-        ("--dask-workers", lambda s, e: s.dask_workers is not None and not (_is_int(s.dask_workers)
+        ("--dask-workers", lambda s, e: s.dask_workers is not None and not (is_int(s.dask_workers)
                                                                              and s.dask_workers >= 1),
          lambda s, e: f"expected a positive integer, got {s.dask_workers!r}"),
         (_dask, lambda s, e: _dask(s) and s.devices is not None,
@@ -274,7 +270,7 @@ RULES: dict[str, list[tuple[Any, Callable[..., Any], Callable[..., str]]]] = {
         (_dask, lambda s, e: _dask(s) and s.diagnostics is not None,
          lambda s, e: "not with --diagnostics; drop one of them")],
     "devices": [
-        ("--devices", lambda s, e: s.devices is not None and (not _is_int(s.devices) or s.devices < 1),
+        ("--devices", lambda s, e: s.devices is not None and (not is_int(s.devices) or s.devices < 1),
          lambda s, e: f"expected a positive integer, got {s.devices!r}"),
         ("--devices", lambda s, e: s.devices is not None and s.backend != "jax", lambda s, e: "data parallel runs on "
          f"--backend jax (XLA SPMD), got {_origin('backend', s, e)}"),
@@ -325,10 +321,9 @@ def check_dask(s: Any, explicit: Mapping[str, Any]) -> None:
     refuse("dask", s, explicit)
 
 
-#: The settings that place a run on Dask: a scheduler's address, a number of worker processes
-#: and a timeout.  A run that is resumed takes them from its command line, never from the file
-#: it resumes (:func:`placement`): a stored file is data, not instructions.
-DASK: dict[str, Any] = {"dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0}
+# DASK (rnnx.cli.table.DASK): the settings that place a run on Dask.  A run that is resumed takes
+# them from its command line, never from the file it resumes (:func:`placement`): a stored file
+# is data, not instructions.
 
 
 def _shown(v: Any, *, stored: bool) -> str:

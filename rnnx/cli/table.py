@@ -25,41 +25,48 @@ from rnnx.cells import CELLS, Option
 from rnnx.cells import spec as cell_spec
 from rnnx.cli.commands import floats, ints, names, number
 from rnnx.cli.errors import AppError, flag_for
+from rnnx.data.tables import MISSING_POLICIES
 from rnnx.nn.layers import LAYER_OPTIONS
 from rnnx.training.defaults import CLASSIFICATION as _C
 from rnnx.training.defaults import REGRESSION as _R
 from rnnx.training.defaults import TEXT as _T
 
-__all__ = ["DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "TASKS", "TOPICS", "Flag",
-           "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "options_of", "turned_off",
-           "refuse_changed", "refuse_unused", "used"]
+__all__ = ["DASK", "DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "SIZES", "TASKS", "TOPICS",
+           "Flag", "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "is_int",
+           "options_of", "turned_off", "refuse_changed", "refuse_unused", "used"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
 TASKS = ("regression", "classification", "text")
 #: The topics, in the order ``rnnx train --help`` lists them (after the tasks' data groups).
 TOPICS = {"model": "the model", "training": "the training", "where": "where it runs",
           "diagnostics": "gradient diagnostics", "run": "the run folder"}
+#: The flags that size a run of each task (what an out-of-memory refusal may name), with the
+#: unit of each value: the first is named when none alone makes the run fit.
+SIZES = {"regression": {"hidden": "units", "layers": "layers", "batch_size": "windows per batch", "window": "steps"},
+         "classification": {"hidden": "units", "layers": "layers", "batch_size": "cases per batch"},
+         "text": {"hidden": "units", "layers": "layers", "seq_len": "steps", "streams": "streams"}}
 #: Flags that continue a run (every task's), not settings a new run reads.
 RESUME_ONLY = ("resume", "allow_changed_data")
 
+#: The settings that place a run on Dask (a scheduler's address, a number of worker processes, a
+#: timeout), the same for every task that has them; a resumed run takes them from its command line.
+DASK: dict[str, Any] = {"dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0}
 #: The settings of each task when a flag is not given (``None``: off, or chosen at run time).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "regression": {
         "missing": "error", "difference": False, "window": 20, "horizon": 1, "split": _R.split, "backend": "numpy",
-        "device": None, "devices": None, "dask_scheduler": None, "dask_workers": None, "dask_timeout": 60.0,
-        "dtype": "float64", "cell": _R.cell, "hidden": _R.hidden, "layers": _R.layers, "bidirectional": False,
-        "output_activation": "none", "objective": "many-to-one", "optimizer": _R.optimizer, "lr": _R.lr,
-        "momentum": 0.0, "nesterov": False, "batch_size": _R.batch_size, "shuffle": True, "epochs": _R.epochs,
-        "clip_value": _R.clip_value, "clip_norm": _R.clip_norm, "tbptt": None, "seed": 0,
-        "early_stopping": _R.patience, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32},
+        "device": None, "devices": None, **DASK, "dtype": "float64", "cell": _R.cell, "hidden": _R.hidden,
+        "layers": _R.layers, "bidirectional": False, "output_activation": "none", "objective": "many-to-one",
+        "optimizer": _R.optimizer, "lr": _R.lr, "momentum": 0.0, "nesterov": False, "batch_size": _R.batch_size,
+        "shuffle": True, "epochs": _R.epochs, "clip_value": _R.clip_value, "clip_norm": _R.clip_norm, "tbptt": None,
+        "seed": 0, "early_stopping": _R.patience, "checkpoint_every": 10, "diagnostics": None, "probe_size": 32},
     "classification": {
         "cell": _C.cell, "hidden": _C.hidden, "layers": _C.layers, "bidirectional": False,
         "optimizer": _C.optimizer, "lr": _C.lr, "momentum": 0.0, "nesterov": False,
         "batch_size": _C.batch_size, "epochs": _C.epochs, "early_stopping": _C.patience,
         "min_epochs": _C.min_epochs, "clip_norm": _C.clip_norm, "clip_value": _C.clip_value, "seed": 0,
         "backend": "numpy", "device": None, "dtype": "float64", "shuffle": True, "checkpoint_every": 10,
-        "diagnostics": None, "probe_size": 32, "devices": None, "dask_scheduler": None, "dask_workers": None,
-        "dask_timeout": 60.0},
+        "diagnostics": None, "probe_size": 32, "devices": None, **DASK},
     "text": {
         "cell": _T.cell, "hidden": _T.hidden, "layers": _T.layers, "optimizer": _T.optimizer, "lr": _T.lr,
         "epochs": _T.epochs, "seq_len": 25, "streams": _T.batch_size, "clip_value": _T.clip_value, "seed": 0,
@@ -104,7 +111,7 @@ def _rows() -> list[Flag]:
           {"type": names}),
         f("time_column", R, "data", "a column of --csv labelling the rows (dates): the x-axis of the plots", {}),
         f("missing", R, "data", "blank/NA cells of the used columns: refuse them naming row and column, "
-          "interpolate linearly, or drop their rows", {"choices": ["error", "interpolate", "drop"]}),
+          "interpolate linearly, or drop their rows", {"choices": MISSING_POLICIES}),
         f("difference", R, "data", "model the change of the target over the horizon from first differences of the "
           "inputs; metrics stay in the target's units", _ON),
         f("window", R, "data", "input steps per window", {"type": int}),
@@ -282,9 +289,7 @@ WHY = {"allow_changed_data": "applies with --resume only",
        "resume": "continues a run with its own data and settings; give --resume DIR without a data flag"}
 #: The flags a resumed run of each task may take besides --resume, --quiet, --allow-changed-data and --out
 #: (its own folder): first the ones that extend it, then where it trains (never taken from its files).
-RESUMABLE = {"regression": ("epochs", "dask_scheduler", "dask_workers", "dask_timeout"),
-             "classification": ("epochs", "dask_scheduler", "dask_workers", "dask_timeout"),
-             "text": ("max_updates", "epochs")}
+RESUMABLE = {"regression": ("epochs", *DASK), "classification": ("epochs", *DASK), "text": ("max_updates", "epochs")}
 #: The flags that say what the command does, not settings of a run.
 _COMMAND = ("command", "resume", "quiet", "allow_changed_data", "out")
 #: Flags of ``rnnx train`` that are not settings of a new run (what it does, where it writes, its processes).
@@ -343,7 +348,8 @@ def refuse_changed(args: Any, task: str) -> None:
 
 
 # -- the values: checked once, here, for every task ---------------------------------------------------------
-def _int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An int, not a bool."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -353,14 +359,15 @@ def _finite_positive(v: Any) -> bool:
 
 #: A kind of value: what it must be, and how a refusal words it (the library's words where it has them).
 KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "count": (lambda v: _int(v) and v >= 1, "a positive integer"),
-    "size": (lambda v: _int(v) and v >= 1, "a positive int"),
-    "length": (lambda v: _int(v) and v >= 1, "a positive length"),
-    "steps": (lambda v: _int(v) and v >= 1, "a positive number of steps"),
-    "patience": (lambda v: _int(v) and v >= 1, "a patience >= 1 epoch"),
-    "count0": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
-    "integer": (_int, "an integer"),
-    "every": (lambda v: _int(v) and v >= 0, "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
+    "count": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "size": (lambda v: is_int(v) and v >= 1, "a positive int"),
+    "length": (lambda v: is_int(v) and v >= 1, "a positive length"),
+    "steps": (lambda v: is_int(v) and v >= 1, "a positive number of steps"),
+    "patience": (lambda v: is_int(v) and v >= 1, "a patience >= 1 epoch"),
+    "count0": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "integer": (is_int, "an integer"),
+    "every": (lambda v: is_int(v) and v >= 0,
+              "N >= 1 (a checkpoint every N epochs) or 0 (a checkpoint at the end only)"),
     "lr": (_finite_positive, "a finite learning rate > 0"),
     "positive": (_finite_positive, "a finite number > 0"),
     "momentum": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,

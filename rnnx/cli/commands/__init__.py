@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from types import ModuleType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class CommandInfo(NamedTuple):
@@ -45,28 +45,36 @@ def command_module(name: str) -> ModuleType:
 
 
 # -- shared by several commands ------------------------------------------------------------------
-def _typed(convert, expected: str, *, many: bool = True):
-    """An argparse type: ``convert`` of the text (of each comma-separated part when ``many``),
-    else ``expected ..., got '...'``."""
+def typed(convert, expected: str, *, many: bool = True, ok=lambda v: True):
+    """An argparse type: ``convert`` of the text (of each comma-separated part when ``many``)
+    for which ``ok`` holds, else ``expected ..., got '...'``."""
     def parse(text: str):
         try:
-            return tuple(convert(v) for v in text.split(",")) if many else convert(text)
+            v = tuple(convert(v) for v in text.split(",")) if many else convert(text)
+            if ok(v):
+                return v
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+            pass
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return parse
 
 
-floats = _typed(float, "comma-separated numbers")
-ints = _typed(int, "comma-separated integers")
-number = _typed(float, "a number", many=False)
+floats = typed(float, "comma-separated numbers")
+ints = typed(int, "comma-separated integers")
+number = typed(float, "a number", many=False)
+#: Comma-separated column names (spaces around each stripped), none empty.
+names = typed(str.strip, "comma-separated column names", ok=all)
 
 
-def names(text: str) -> tuple[str, ...]:
-    """Comma-separated column names (spaces around each stripped)."""
-    cols = tuple(c.strip() for c in text.split(","))
-    if not all(cols):
-        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
-    return cols
+def names_in(allowed) -> Any:
+    """An argparse type: comma-separated names (empty parts dropped), each one of ``allowed``."""
+    def parse(text: str) -> tuple[str, ...]:
+        got = tuple(c.strip() for c in text.split(",") if c.strip())
+        unknown = [c for c in got if c not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; expected some of {', '.join(allowed)}")
+        return got
+    return parse
 
 
 def check_backends(flag: str, spec: str | None) -> None:
@@ -84,6 +92,17 @@ def check_backends(flag: str, spec: str | None) -> None:
         raise AppError(under_flag(flag, str(e), "RNNX_BACKENDS")) from None
 
 
+def check_outputs(outputs: dict[str, str | None], *, overwrite: bool) -> None:
+    """A command's output files (``{"--json": path}``; None: not given), before it runs: each a
+    new file, or an existing one with ``overwrite``, never a file of a run folder, no two one file."""
+    from rnnx.cli import runfolder
+
+    given = [(flag, p) for flag, p in outputs.items() if p is not None]
+    for flag, p in given:
+        runfolder.check_output(flag, p, overwrite=overwrite)
+    runfolder.check_distinct(given)
+
+
 def backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="numpy | jax | torch | cupy | array-api-strict (default numpy)")
     p.add_argument("--device", help="the backend's device: cpu, cuda, gpu, device1 (default: its first)")
@@ -96,7 +115,9 @@ def data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", type=names, help="the model's target column(s), as given to train")
     p.add_argument("--inputs", type=names, help="the model's input columns, as given to train")
     p.add_argument("--time-column", help="the model's time column, as given to train")
-    p.add_argument("--missing", choices=["error", "interpolate", "drop"],
+    from rnnx.data.tables import MISSING_POLICIES
+
+    p.add_argument("--missing", choices=MISSING_POLICIES,
                    help="blank/NA cells of a new --csv (default: as the run was trained)")
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from rnnx.cli.errors import AppError
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from rnnx.cli.commands import names_in
     from rnnx.testing import rows as parity_rows
 
     p.add_argument("--backend", help="comma-separated backends or targets (default: all available)")
@@ -17,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "namespace attribute of it), or MODULE:FACTORY(ARGS) (what calling it returns; ARGS are Python "
                    "literals and module names: marray:masked_namespace(numpy)); each optionally @DEVICE "
                    "(array_api_strict@device1)")
-    p.add_argument("--cells", default=",".join(parity_rows.CELLS), help="comma-separated cells")
+    p.add_argument("--cells", type=names_in(parity_rows.CELLS), default=",".join(parity_rows.CELLS),
+                   help="comma-separated cells")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     p.add_argument("--allow-empty", action="store_true",
                    help=f"exit 0, not {parity_rows.EXIT_NOTHING_RAN}, when no row ran (every target absent or skipped)")
@@ -30,19 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnx.cli import parity, signals
-    from rnnx.cli.commands import check_backends
-    from rnnx.testing import rows as parity_rows
+    from rnnx.cli.commands import check_backends, check_outputs
 
     check_backends("--backend", args.backend)
-
-    cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
-    unknown = [c for c in cells if c not in parity_rows.CELLS]
-    if unknown:
-        raise AppError(f"--cells: unknown {unknown}; expected some of {', '.join(parity_rows.CELLS)}")
-    if args.json is not None:  # before the parity runs
-        from rnnx.cli import runfolder
-
-        runfolder.check_output("--json", args.json, overwrite=args.overwrite)
+    check_outputs({"--json": args.json}, overwrite=args.overwrite)  # before the parity runs
     with signals.stopping(outputs=[args.json]):  # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N
-        return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=cells,
+        return parity.main(backend=args.backend, namespaces=args.namespace, json_path=args.json, cells=args.cells,
                            allow_empty=args.allow_empty)

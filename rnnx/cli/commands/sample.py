@@ -6,7 +6,7 @@ The prime (default: the training text's first character) sets the state; then ea
 character is drawn from ``softmax(logits / temperature)`` with a seeded generator
 (:func:`rnnx.text.sample`): the same flags print the same text.  Every bad input is one
 line: a usage error (unknown folder, not a text run, a prime character outside the
-vocabulary, ``--temperature`` <= 0, ``--length`` < 0) exits 2, a damaged run file 1.
+vocabulary, ``--temperature`` <= 0, ``--length`` < 0: :func:`rnnx.text.sample`'s checks) exits 2, a damaged run file 1.
 """
 
 from __future__ import annotations
@@ -30,21 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "1 more varied ones (default 1)")
     p.add_argument("--prime", help="text read before sampling (default: the training text's first character)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
-
-
-def _check_flags(args: argparse.Namespace) -> None:
-    import math
-
-    from rnnx.cli.errors import AppError
-
-    if args.length < 0 or args.length > MAX_LENGTH:
-        raise AppError(f"--length: expected 0 to {MAX_LENGTH:,} characters, got {args.length}")
-    if not math.isfinite(args.temperature) or args.temperature <= 0:
-        raise AppError(f"--temperature: expected a finite number > 0, got {args.temperature:g}")
-    if args.seed < 0:
-        raise AppError(f"--seed: expected an integer >= 0, got {args.seed}")
-    if args.prime is not None and not args.prime:
-        raise AppError("--prime: expected at least one character, got ''")
 
 
 def _record(folder: str) -> dict:
@@ -118,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.cli import signals
     from rnnx.cli.errors import AppError, for_cli
 
-    _check_flags(args)
+    if not 0 <= args.length <= MAX_LENGTH:  # the rest is rnnx.text.sample's to check
+        raise AppError(f"--length: expected 0 to {MAX_LENGTH:,} characters, got {args.length}")
     with signals.stopping(report=lambda: "nothing was printed"):  # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N
         rec = _record(args.model)
         model, params, vocab = _loaded(args.model, rec)
