@@ -53,17 +53,11 @@ def run(args: argparse.Namespace) -> int:
         if extra or args.seeds != diagnose_app.MIN_SEEDS:
             flag = "--" + (extra[0] if extra else "seeds").replace("_", "-")
             raise AppError(f"{flag}: applies to --compare (the runs it trains), not to --model")
-        import os
-
-        from rnnx.cli import signals
         from rnnx.cli.commands import columns_of
 
-        out = args.out if args.out is not None else os.path.join(args.model, "diagnose")
-        # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of its two files were written (whole)
-        with signals.stopping(outputs=[os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]):
-            r = diagnose_app.diagnose_model(args.model, csv=args.csv, columns=columns_of(args), part=args.part or "train",
-                                            out=args.out, overwrite=args.overwrite, probe_size=args.probe_size or 32,
-                                            what=args.diagnostics, backend=args.backend, device=args.device)
+        r = diagnose_app.diagnose_model(args.model, csv=args.csv, columns=columns_of(args), part=args.part or "train",
+                                        out=args.out, overwrite=args.overwrite, probe_size=args.probe_size or 32,
+                                        what=args.diagnostics, backend=args.backend, device=args.device)
         print(json.dumps(r))
         return 0
     r = _compare(args, diagnose_app)
