@@ -34,13 +34,10 @@ VARIANTS: dict[str, tuple[tuple[str, dict], ...]] = {
              ("norm=10", {"clip_value": None, "clip_norm": 10.0}),
              ("value=0.1", {"clip_value": 0.1, "clip_norm": None}),
              ("value=1", {"clip_value": 1.0, "clip_norm": None})),
-    "cell": (("rnn", {"cell": "rnn", "model_options": {}}), ("lstm", {"cell": "lstm", "model_options": {}}),
-             ("gru", {"cell": "gru", "model_options": {}})),
+    "cell": (("rnn", {"cell": "rnn"}), ("lstm", {"cell": "lstm"}), ("gru", {"cell": "gru"})),
     "output-activation": (("none", {"output_activation": "none"}), ("tanh", {"output_activation": "tanh"}),
                           ("sigmoid", {"output_activation": "sigmoid"})),
 }
-#: The settings each study sets itself: giving one of them too is refused.
-SETS = {"clip": ("clip_value", "clip_norm"), "cell": ("cell",), "output-activation": ("output_activation",)}
 #: Fewer seeds leave no seed-to-seed spread to compare a change with.
 MIN_SEEDS = 3
 #: A change of the mean test MSE beyond this many standard deviations (seed to seed) is a change.
@@ -140,9 +137,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
     every run with diagnostics, and write the table, figure and verdict into ``out``."""
     from rnnx.cli.tasks import regression as app
 
-    if study not in VARIANTS:
-        raise AppError(f"--compare: expected one of {', '.join(VARIANTS)}, got {study!r}")
-    clash = [k for k in SETS[study] if k in explicit]
+    clash = [k for k in VARIANTS[study][0][1] if k in explicit]  # the settings the study sets itself
     if clash:
         raise AppError(f"--compare {study}: sets --{clash[0].replace('_', '-')} itself (each variant); drop it")
     variants = VARIANTS[study]
@@ -172,19 +167,26 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
             check_settings(s)
             plan.append((label, s, os.path.join(out, _safe(label), f"seed{s.seed}")))
     runs: list[dict] = []
-    progress = _Progress(out, [folder for _, _, folder in plan])
+    files = [os.path.join(out, f"compare.{e}") for e in ("json", "csv", "png")]
+    stop = {"inner": "", "written": "not written"}
+
+    def report() -> str:  # how far the study got, for the line of a signal that stopped it
+        done = [r["folder"] for r in runs if not r["failed"]]  # a finished run's train() returned
+        inner = f"; the run in {plan[len(runs)][2]}: {stop['inner']}" if stop["inner"] else ""
+        return f"{len(done)} of {len(plan)} runs finished: {', '.join(done) or 'none'}{inner}; " \
+            f"{', '.join(files)} {stop['written']}"
+
     # SIGINT/SIGTERM/SIGHUP stop the study between its inner runs (an inner run answers them as rnnx train does,
     # and its signal is the study's too): one line naming the runs that finished, exit 128 + N
-    with signals.stopping(report=progress.report) as sig:
+    with signals.stopping(report=report) as sig:
         for label, s, folder in plan:
             sig.check()
-            progress.started += 1
             try:
                 runs.append(_one(app, s, folder, label, quiet))
             except AppError as e:
                 if sig.pending is None:
                     raise
-                progress.inner = str(e)  # that run stopped: where its state is kept and how to continue it
+                stop["inner"] = str(e).split("; ", 1)[-1]  # that run stopped: where its state is and how to go on
                 raise signals.Forced(sig.pending) from None
         sig.check()
         table = _table(study, runs)
@@ -192,32 +194,11 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
         result = {"study": study, "seeds": seeds, "settings": base.to_json(), "variants": table, "verdict": verdict,
                   "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
         with sig.writing():  # the three files of the study: a first signal waits for them
-            atomic.write_text(os.path.join(out, "compare.json"), run.json_text(result))
-            atomic.write_text(os.path.join(out, "compare.csv"), run.history_csv(table, end="\n"))
-            _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
-            progress.written = True
+            atomic.write_text(files[0], run.json_text(result))
+            atomic.write_text(files[1], run.history_csv(table, end="\n"))
+            _figure(study, runs, table, verdict, files[2], base)
+            stop["written"] = "written whole"
     return {**result, "out": out}
-
-
-class _Progress:
-    """How far a study got, for the line of a signal that stopped it."""
-
-    def __init__(self, out: str, folders: list[str]) -> None:
-        self.out, self.folders = out, folders
-        self.started, self.inner, self.written = 0, None, False
-
-    def report(self) -> str:
-        from rnnx.cli.runrecord import read_record
-
-        done = []
-        for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
-            with contextlib.suppress(ValueError, OSError):  # a CheckpointError is a ValueError
-                done += [folder] if read_record(folder).get("finished") else []
-        said = f"{len(done)} of {len(self.folders)} runs finished: {', '.join(done) or 'none'}"
-        if self.inner is not None:
-            said += f"; the run in {self.folders[self.started - 1]}: {self.inner.split('; ', 1)[-1]}"
-        files = ", ".join(os.path.join(self.out, f"compare.{e}") for e in ("json", "csv", "png"))
-        return f"{said}; {files} {'written whole' if self.written else 'not written'}"
 
 
 def _safe(label: str) -> str:

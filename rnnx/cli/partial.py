@@ -20,7 +20,8 @@ from typing import Any
 
 from rnnx.cli import run_diagnostics
 from rnnx.cli.run_diagnostics import FIGURE
-from rnnx.cli.runrecord import read_record
+from rnnx.cli.runfolder import CHECKPOINT
+from rnnx.cli.runrecord import checkpoint_record
 
 HISTORY, CONVERGENCE = "history.csv", "convergence.png"
 #: What a failure to write one partial file is (that file is then left out).
@@ -40,12 +41,13 @@ def write_partial_results(out: str, error: Any) -> list[str]:
     a file it cannot write: the caller's one-line error stays the run's message."""
     from rnnx.cli.settings import TrainSettings
     from rnnx.diagnostics import plots
+    from rnnx.io import checkpoint
 
     wrote: list[str] = []
     note = stopped_note(error)
     meta = None
     with contextlib.suppress(*_FAILURES):  # a CheckpointError is a ValueError
-        meta = read_record(out)
+        meta = checkpoint_record(checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0])
     name = os.path.basename(os.path.abspath(out))
     if meta is not None:
         head = name

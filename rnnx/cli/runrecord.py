@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RUN_KIND", "checkpoint_record", "model_for", "read_record"]
+__all__ = ["RUN_KIND", "checkpoint_record", "model_for"]
 
 #: ``run.kind`` of a series run's checkpoint (``fit-state`` version 2).
 RUN_KIND = "rnnx-series-run"
@@ -30,14 +30,3 @@ def checkpoint_record(meta: dict) -> dict:
     meta; an older ``checkpoint`` file's meta as it is."""
     run = meta.get("run") if meta.get("kind") == "fit-state" else None
     return {**meta, **run} if isinstance(run, dict) else meta
-
-
-def read_record(folder: str) -> dict:
-    """:func:`checkpoint_record` of the checkpoint of the run in ``folder``, read without following a
-    link (a CheckpointError, a ValueError, or an OSError where it cannot be read)."""
-    import os
-
-    from rnnx.cli.runfolder import CHECKPOINT
-    from rnnx.io import checkpoint
-
-    return checkpoint_record(checkpoint.load(os.path.join(folder, CHECKPOINT), nofollow=True)[0])
