@@ -67,13 +67,14 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
     runfolder.check_distinct([("--out", f) for f in files])
     with signals.stopping(outputs=files):
         with (_panel_batch(folder, part, backend, device) if panel else
-              _series_batch(folder, csv, columns, part, backend, device)) as (title, seed, target, model, params, start):
-            rec = run_diagnostics.recorder_for(what or ("all",), probe_size, seed)
+              _series_batch(folder, csv, columns, part, backend, device)) as (title, s, target, model, params, batch):
+            rec = run_diagnostics.recorder_for(what or ("all",), probe_size, run.setting(s, "seed"))
             try:
-                rec.start(model, jit=target.capabilities.jit, **start)
+                rec.start(model, jit=target.capabilities.jit, loss_name=batch["loss"], **batch,
+                          clip_value=run.setting(s, "clip_value"), clip_norm=run.setting(s, "clip_norm"))
             except ValueError as e:
                 raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-            epoch = run.kept(folder)
+            epoch = run.kept(folder)  # the profile is numbered with the epochs of the run's checkpoint
             rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
             rec.record_gradient(params)
         rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
@@ -90,26 +91,26 @@ def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: 
 def _series_batch(folder: str, csv: str | None, columns: dict | None, part: str, backend: str | None,
                   device: str | None) -> Iterator[tuple]:
     """A regression run's model and its probe windows (``part`` of its data, or of ``csv``): yields
-    ``(title, seed, target, model, params, start)`` (``start``: the Recorder's arguments).  A run
-    that did not finish (no model file, a checkpoint: stopped by a signal or a non-finite loss):
-    its last checkpoint, said in a note."""
+    ``(title, settings, target, model, params, batch)`` (``batch``: the Recorder's probe data and
+    loss).  A run that did not finish (no model file, a checkpoint: stopped by a signal or a
+    non-finite loss): its last checkpoint, said in a note."""
     from rnnx.cli.tasks import regression
 
     model_file, ckpt = (os.path.join(folder, n) for n in (runfolder.MODEL, runfolder.CHECKPOINT))
     unfinished = not os.path.lexists(model_file) and os.path.isfile(ckpt) and not os.path.islink(ckpt)
+    epoch = run.kept(folder) if unfinished else None
     if unfinished:
         print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
-              f"last checkpoint (epoch {run.kept(folder)})", file=sys.stderr)
+              f"last checkpoint (epoch {epoch})", file=sys.stderr)
     with regression.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype,
                                                                                             model, params):
         p = regression.model_windows(folder, meta, s, csv, columns, target, dtype, model).parts[part]
         if p.n == 0:
             raise AppError(f"--part: the run's {part} part holds no windows; choose another part")
-        what = f"last checkpoint (epoch {run.kept(folder)}) of a run that did not finish" if unfinished else \
-            "trained model"
-        yield (f"{s.name}: {model.cell.upper()} H={s.hidden}, {what}, {part} windows", s.seed, target, model, params,
-               dict(x=p.x, y=p.y, lengths=None, loss=s.loss, loss_name=s.loss, y_axis=p.y.ndim - 2,
-                    clip_value=s.clip_value, clip_norm=s.clip_norm, n_name=f"{csv!r}" if csv else f"the {part} windows"))
+        what = f"last checkpoint (epoch {epoch}) of a run that did not finish" if unfinished else "trained model"
+        yield (f"{s.name}: {model.cell.upper()} H={s.hidden}, {what}, {part} windows", s, target, model, params,
+               dict(x=p.x, y=p.y, lengths=None, y_axis=p.y.ndim - 2, loss=s.loss,
+                    n_name=f"{csv!r}" if csv else f"the {part} windows"))
 
 
 @contextlib.contextmanager
@@ -120,15 +121,13 @@ def _panel_batch(folder: str, part: str, backend: str | None, device: str | None
 
     with classification_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model,
                                                                                    params):
-        s = record["settings"]
         cases = classification_predict.own_data(record).parts[part]
         if cases.n == 0:
             raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
         b = prepare(model, *classification.part_arrays(target, cases, dtype), loss="cross-entropy")
         yield (f"{os.path.basename(os.path.abspath(folder))}: {model.cell.upper()}, trained model, {part} cases",
-               s["seed"], target, model, params,
-               dict(x=b.x, y=b.y, lengths=b.lengths, loss="cross-entropy", loss_name="cross-entropy", y_axis=b.y_axis,
-                    clip_value=s["clip_value"], clip_norm=s["clip_norm"], n_name=f"the {part} cases"))
+               record["settings"], target, model, params,
+               dict(x=b.x, y=b.y, lengths=b.lengths, y_axis=b.y_axis, loss="cross-entropy", n_name=f"the {part} cases"))
 
 
 # -- rnnx diagnose --compare ----------------------------------------------------------------------
