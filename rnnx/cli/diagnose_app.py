@@ -157,8 +157,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
         raise AppError("--compare: records every update's gradient, which --tbptt's per-window updates are not; "
                        "drop --tbptt")
     out = out if out is not None else os.path.join("runs", f"compare-{study}-{base.preset or 'csv'}")
-    runfolder.check_out(out)
-    runfolder.check_new(out, overwrite=False)
+    run.check_new(out, overwrite=False)
     plan = []
     for label, change in variants:
         for k in range(seeds):
@@ -250,9 +249,8 @@ def _table(study: str, runs: list[dict]) -> list[dict]:
 def _verdict(study: str, table: list[dict]) -> str:
     """One line from the numbers: did any gradient explode; did the variants change the test
     MSE beyond the seed-to-seed spread (SPREADS standard deviations)."""
-    boom = [t["variant"] for t in table if t["exploded_runs"]]
-    part1 = ("gradients exploded (an update above 1e3 x the run's median norm, or non-finite) with: "
-             + ", ".join(f"{t['variant']} ({t['exploded_runs']}/{t['seeds']} runs)" for t in table if t["exploded_runs"])
+    boom = [f"{t['variant']} ({t['exploded_runs']}/{t['seeds']} runs)" for t in table if t["exploded_runs"]]
+    part1 = ("gradients exploded (an update above 1e3 x the run's median norm, or non-finite) with: " + ", ".join(boom)
              if boom else "no gradient exploded (no update above 1e3 x its run's median norm, none non-finite)")
     base = table[0]
     changed, same = [], []
