@@ -37,7 +37,7 @@ RUN_FILES = (CHECKPOINT, MODEL, "metrics.json", "history.csv", "convergence.png"
 #: The files ``predict``/``forecast`` write by default (a rerun replaces them).
 COMMAND_FILES = ("predictions.csv", "forecast.csv", "forecast.png")
 #: What no other command may write over in a run folder: the run's files and its lock.
-PROTECTED = (*RUN_FILES, ".rnnx.lock")
+PROTECTED = (*RUN_FILES, LOCK)
 
 
 def protected(path: str) -> str | None:
