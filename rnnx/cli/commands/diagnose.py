@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, diagnose_app) -> dict:
     from rnnx.cli import table
-    from rnnx.cli.settings import resolve
+    from rnnx.cli.settings import UNSET, resolve
 
     others = frozenset(table.FLAGS) - table.used("regression") - set(table.RESUME_ONLY)  # other tasks' flags
 
@@ -87,10 +87,8 @@ def _compare(args: argparse.Namespace, diagnose_app) -> dict:
     if args.overwrite or args.allow_changed_data:
         raise AppError(f"--{'overwrite' if args.overwrite else 'allow-changed-data'}: --compare writes new run "
                        "folders only (into an --out that is missing or empty)")
-    skip = {"command", *table.NOT_SETTINGS, *others, "model", "compare", "seeds", "part"}
-    given = {k: v for k, v in vars(args).items() if k not in skip}
-    unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
-    base = resolve(given, unset)
+    given = {k: v for k, v in vars(args).items() if k in table.used("regression") and k not in table.NOT_SETTINGS}
+    base = resolve(given, tuple(k for k, flag in UNSET.items() if getattr(args, flag)))  # --no-clip ...
     explicit = {k for k, v in given.items() if v is not None}
     if args.no_clip:
         explicit.add("clip_norm")
