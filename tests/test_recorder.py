@@ -371,6 +371,8 @@ def test_diagnose_unknown_study(capsys):
     (("--compare", "clip", "--npz", "x.npz"), "--npz: --compare studies regression runs"),
     (("--compare", "clip", "--preset", "seed001", "--part", "test"), "--part: applies to --model"),
     (("--model", "nowhere", "--epochs", "3"), "--epochs: applies to --compare"),
+    (("--model", "nowhere", "--seeds", "3"), "--seeds: applies to --compare"),  # its default too: not ignored
+    (("--compare", "clip", "--preset", "seed001", "--overwrite"), "--overwrite: --compare writes new run folders"),
 ])
 def test_diagnose_bad_input(capsys, tmp_path, argv, words):
     code = main(["diagnose", *argv, "--out", str(tmp_path / "o")] if argv else ["diagnose"])

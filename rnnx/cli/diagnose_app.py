@@ -12,19 +12,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import math
 import os
 import statistics
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-from rnnx.cli import run, runfolder, signals
+from rnnx.cli import run, run_diagnostics, runfolder, signals
 from rnnx.cli.errors import AppError
 from rnnx.cli.settings import TrainSettings, check_settings
 from rnnx.io import atomic
-from rnnx.io.jsonfile import finite_or_null
 
 #: The variants of each study: (label, settings changed).
 VARIANTS: dict[str, tuple[tuple[str, dict], ...]] = {
@@ -34,13 +34,10 @@ VARIANTS: dict[str, tuple[tuple[str, dict], ...]] = {
              ("norm=10", {"clip_value": None, "clip_norm": 10.0}),
              ("value=0.1", {"clip_value": 0.1, "clip_norm": None}),
              ("value=1", {"clip_value": 1.0, "clip_norm": None})),
-    "cell": (("rnn", {"cell": "rnn", "model_options": {}}), ("lstm", {"cell": "lstm", "model_options": {}}),
-             ("gru", {"cell": "gru", "model_options": {}})),
+    "cell": (("rnn", {"cell": "rnn"}), ("lstm", {"cell": "lstm"}), ("gru", {"cell": "gru"})),
     "output-activation": (("none", {"output_activation": "none"}), ("tanh", {"output_activation": "tanh"}),
                           ("sigmoid", {"output_activation": "sigmoid"})),
 }
-#: The settings each study sets itself: giving one of them too is refused.
-SETS = {"clip": ("clip_value", "clip_norm"), "cell": ("cell",), "output-activation": ("output_activation",)}
 #: Fewer seeds leave no seed-to-seed spread to compare a change with.
 MIN_SEEDS = 3
 #: A change of the mean test MSE beyond this many standard deviations (seed to seed) is a change.
@@ -50,114 +47,87 @@ SPREADS = 2.0
 # -- rnnx diagnose --model DIR --------------------------------------------------------------------
 def diagnose_model(folder: str, *, csv: str | None, columns: dict | None, part: str, out: str | None,
                    overwrite: bool, probe_size: int, what: Any, backend: str | None, device: str | None) -> dict:
-    """The profiles and gradient of the model in ``folder`` on a probe batch; returns the
-    summary printed."""
-    from rnnx.cli.tasks import classification as panel_app
-    from rnnx.cli.tasks import regression as app
+    """The profiles and gradient of the model in ``folder`` on a probe batch (its run's ``part``;
+    a regression run's: every window of ``csv`` instead, part ``test``) into ``out`` (default
+    ``folder/diagnose``): diagnostics.json and diagnostics.png; returns the summary printed.
+    SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of the two were written (whole)."""
+    from rnnx.cli.tasks import classification
 
     out = out if out is not None else os.path.join(folder, "diagnose")
-    files = [os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]
-    if panel_app.holds_run(folder):
-        given = [k for k, v in (("csv", csv), *(columns or {}).items()) if v is not None]
-        if given:
-            raise AppError(f"--{given[0].replace('_', '-')}: {folder!r} is a classification run; "
-                           "its probe batch comes from its own cases (--part train|val|test)")
-        _check_out(out, files, overwrite)
-        return _diagnose_panel(folder, part, out, files, probe_size, what, backend, device)
-    _check_out(out, files, overwrite)
-    unfinished = _unfinished(folder)
-    if unfinished:
-        epoch = run.kept(folder)
-        print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
-              f"last checkpoint (epoch {epoch})", file=sys.stderr)
-    with app.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype, model,
-                                                                                     params):
-        ds = app.model_windows(folder, meta, s, csv, columns, target, dtype, model)
-        name = "test" if csv else part
-        p = ds.parts[name]
-        if p.n == 0:
-            raise AppError(f"--part: the run's {name} part holds no windows; choose another part")
-        rec = _probe(what, probe_size, s.seed, folder, target, model, params, p.x, p.y, None, loss=s.loss,
-                     loss_name=s.loss, y_axis=p.y.ndim - 2, clip_value=s.clip_value, clip_norm=s.clip_norm,
-                     n_name=f"the {name} windows" if not csv else f"{csv!r}")
-    what = f"last checkpoint (epoch {epoch}) of a run that did not finish" if unfinished else "trained model"
-    return _write(rec, folder, name, csv, out, files, f"{s.name}: {model.cell.upper()} H={s.hidden}, {what}, "
-                  f"{name} windows")
-
-
-def _unfinished(folder: str) -> bool:
-    """A run folder without a model file but with a checkpoint (a run stopped by a signal or
-    by a non-finite loss): ``diagnose --model`` reads its last checkpoint."""
-    model, ckpt = (os.path.join(folder, n) for n in (runfolder.MODEL, runfolder.CHECKPOINT))
-    return not os.path.lexists(model) and os.path.isfile(ckpt) and not os.path.islink(ckpt)
-
-
-def _diagnose_panel(folder: str, part: str, out: str, files: list[str], probe_size: int, what: Any,
-                    backend: str | None, device: str | None) -> dict:
-    """:func:`diagnose_model` of a classification run: the probe batch from its own cases."""
-    from rnnx.training.sources import prepare
-    from rnnx.cli.tasks import classification as panel_app
-    from rnnx.cli.tasks import classification_predict as panel_predict
-
-    with panel_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model, params):
-        s = record["settings"]
-        cases = panel_predict.own_data(record).parts[part]
-        if cases.n == 0:
-            raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
-        x, y, lengths = panel_app.part_arrays(target, cases, dtype)
-        b = prepare(model, x, y, lengths, loss="cross-entropy")
-        rec = _probe(what, probe_size, s["seed"], folder, target, model, params, b.x, b.y, b.lengths,
-                     loss="cross-entropy", loss_name="cross-entropy", y_axis=b.y_axis, clip_value=s["clip_value"],
-                     clip_norm=s["clip_norm"], n_name=f"the {part} cases")
-    return _write(rec, folder, part, None, out, files, f"{os.path.basename(os.path.abspath(folder))}: "
-                  f"{model.cell.upper()}, trained model, {part} cases")
-
-
-def _probe(what: Any, probe_size: int, seed: int, folder: str, target, model, params: dict, x, y, lengths,
-           **start: Any):
-    """The Recorder of ``what`` on the probe batch (``x``, ``y``, ``lengths``; ``start``: how the
-    run computes its loss), its profile numbered with the epochs of the run's checkpoint."""
-    from rnnx.diagnostics import recorder
-
-    rec = recorder.Recorder(None if what in (None, ("all",)) else what, probe_size=probe_size, seed=seed)
-    try:
-        rec.start(model, x, y, lengths, jit=target.capabilities.jit, **start)
-    except ValueError as e:
-        raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
-    epoch = run.kept(folder)
-    rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
-    rec.record_gradient(params)
-    return rec
-
-
-def _write(rec, folder: str, part: str, csv: str | None, out: str, files: list[str], title: str) -> dict:
-    """diagnostics.json and diagnostics.png into ``out``; returns the summary printed."""
-    from rnnx.diagnostics import plots, recorder
-    from rnnx.cli import signals
-
-    rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
-    with signals.writing():  # a first signal waits for both files (rnnx diagnose stops after them)
-        os.makedirs(out, exist_ok=True)
-        rec.save(files[0])
-        d = rec.to_json()
-        plots.diagnostics(d, files[1], title)
-    sm = recorder.summary(d)
+    files = [os.path.join(out, n) for n in (run_diagnostics.FILE, run_diagnostics.FIGURE)]
+    panel, part = classification.holds_run(folder), "test" if csv else part
+    given = [k for k, v in (("csv", csv), *(columns or {}).items()) if v is not None]
+    if panel and given:
+        raise AppError(f"--{given[0].replace('_', '-')}: {folder!r} is a classification run; "
+                       "its probe batch comes from its own cases (--part train|val|test)")
+    runfolder.check_out(out)
+    if os.path.isdir(out):  # never a file of a run, not even with --overwrite; an earlier diagnose's with it
+        for f in files:
+            runfolder.check_output("--out", f, overwrite=overwrite)
+    runfolder.check_distinct([("--out", f) for f in files])
+    with signals.stopping(outputs=files):
+        with (_panel_batch(folder, part, backend, device) if panel else
+              _series_batch(folder, csv, columns, part, backend, device)) as (title, s, target, model, params, batch):
+            rec = run_diagnostics.recorder_for(what or ("all",), probe_size, run.setting(s, "seed"))
+            try:
+                rec.start(model, jit=target.capabilities.jit, loss_name=batch["loss"], **batch,
+                          clip_value=run.setting(s, "clip_value"), clip_norm=run.setting(s, "clip_norm"))
+            except ValueError as e:
+                raise AppError(f"--{str(e).replace('_', '-', 1)}") from None
+            epoch = run.kept(folder)  # the profile is numbered with the epochs of the run's checkpoint
+            rec.record_epoch(epoch if isinstance(epoch, int) else 0, params)
+            rec.record_gradient(params)
+        rec.meta.update({"model_folder": os.path.abspath(folder), "part": part, "csv": csv})
+        metrics: dict = {}
+        with signals.writing():  # a first signal waits for both files (rnnx diagnose stops after them)
+            os.makedirs(out, exist_ok=True)
+            d = run_diagnostics.finish(rec, out, title, metrics)
+    sm = metrics["diagnostics"]
     return {"probe_size": d["probe_size"], "part": part, "grad_norm": d["gradient"]["grad_norm"],
             "growth": sm.get("growth"), "flow_ratio": sm.get("flow_ratio"), "out": out}
 
 
-def _check_out(out: str, files: list[str], overwrite: bool) -> None:
-    runfolder.check_out(out)
-    for f in files:  # never a file of a run, not even with --overwrite
-        owner = runfolder.protected(f)
-        if owner is not None:
-            raise AppError(f"--out: {f!r} is a file of the run in {owner!r}; choose another --out (nothing was "
-                           "written)")
-    runfolder.check_distinct([("--out", f) for f in files])
-    there = [f for f in files if os.path.lexists(f)]
-    if there and not overwrite:
-        raise AppError(f"--out: {there[0]!r} exists (an earlier diagnose); pass --overwrite to replace it, or "
-                       "another --out")
+@contextlib.contextmanager
+def _series_batch(folder: str, csv: str | None, columns: dict | None, part: str, backend: str | None,
+                  device: str | None) -> Iterator[tuple]:
+    """A regression run's model and its probe windows (``part`` of its data, or of ``csv``): yields
+    ``(title, settings, target, model, params, batch)`` (``batch``: the Recorder's probe data and
+    loss).  A run that did not finish (no model file, a checkpoint: stopped by a signal or a
+    non-finite loss): its last checkpoint, said in a note."""
+    from rnnx.cli.tasks import regression
+
+    model_file, ckpt = (os.path.join(folder, n) for n in (runfolder.MODEL, runfolder.CHECKPOINT))
+    unfinished = not os.path.lexists(model_file) and os.path.isfile(ckpt) and not os.path.islink(ckpt)
+    epoch = run.kept(folder) if unfinished else None
+    if unfinished:
+        print(f"rnnx diagnose: note: {folder} holds no {runfolder.MODEL} (the run did not finish); diagnosing its "
+              f"last checkpoint (epoch {epoch})", file=sys.stderr)
+    with regression.loaded_model(folder, backend, device, from_checkpoint=unfinished) as (meta, s, target, dtype,
+                                                                                            model, params):
+        p = regression.model_windows(folder, meta, s, csv, columns, target, dtype, model).parts[part]
+        if p.n == 0:
+            raise AppError(f"--part: the run's {part} part holds no windows; choose another part")
+        what = f"last checkpoint (epoch {epoch}) of a run that did not finish" if unfinished else "trained model"
+        yield (f"{s.name}: {model.cell.upper()} H={s.hidden}, {what}, {part} windows", s, target, model, params,
+               dict(x=p.x, y=p.y, lengths=None, y_axis=p.y.ndim - 2, loss=s.loss,
+                    n_name=f"{csv!r}" if csv else f"the {part} windows"))
+
+
+@contextlib.contextmanager
+def _panel_batch(folder: str, part: str, backend: str | None, device: str | None) -> Iterator[tuple]:
+    """:func:`_series_batch` of a classification run: the probe batch from its own cases."""
+    from rnnx.cli.tasks import classification, classification_predict
+    from rnnx.training.sources import prepare
+
+    with classification_predict.loaded(folder, backend, device, own_data=True) as (record, target, dtype, model,
+                                                                                   params):
+        cases = classification_predict.own_data(record).parts[part]
+        if cases.n == 0:
+            raise AppError(f"--part: the run's {part} part holds no cases; choose another part")
+        b = prepare(model, *classification.part_arrays(target, cases, dtype), loss="cross-entropy")
+        yield (f"{os.path.basename(os.path.abspath(folder))}: {model.cell.upper()}, trained model, {part} cases",
+               record["settings"], target, model, params,
+               dict(x=b.x, y=b.y, lengths=b.lengths, y_axis=b.y_axis, loss="cross-entropy", n_name=f"the {part} cases"))
 
 
 # -- rnnx diagnose --compare ----------------------------------------------------------------------
@@ -166,9 +136,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
     every run with diagnostics, and write the table, figure and verdict into ``out``."""
     from rnnx.cli.tasks import regression as app
 
-    if study not in VARIANTS:
-        raise AppError(f"--compare: expected one of {', '.join(VARIANTS)}, got {study!r}")
-    clash = [k for k in SETS[study] if k in explicit]
+    clash = [k for k in VARIANTS[study][0][1] if k in explicit]  # the settings the study sets itself
     if clash:
         raise AppError(f"--compare {study}: sets --{clash[0].replace('_', '-')} itself (each variant); drop it")
     variants = VARIANTS[study]
@@ -189,8 +157,7 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
         raise AppError("--compare: records every update's gradient, which --tbptt's per-window updates are not; "
                        "drop --tbptt")
     out = out if out is not None else os.path.join("runs", f"compare-{study}-{base.preset or 'csv'}")
-    runfolder.check_out(out)
-    runfolder.check_new(out, overwrite=False)
+    run.check_new(out, overwrite=False)
     plan = []
     for label, change in variants:
         for k in range(seeds):
@@ -198,19 +165,26 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
             check_settings(s)
             plan.append((label, s, os.path.join(out, _safe(label), f"seed{s.seed}")))
     runs: list[dict] = []
-    progress = _Progress(out, [folder for _, _, folder in plan])
+    files = [os.path.join(out, f"compare.{e}") for e in ("json", "csv", "png")]
+    stop = {"inner": "", "written": "not written"}
+
+    def report() -> str:  # how far the study got, for the line of a signal that stopped it
+        done = [r["folder"] for r in runs if not r["failed"]]  # a finished run's train() returned
+        inner = f"; the run in {plan[len(runs)][2]}: {stop['inner']}" if stop["inner"] else ""
+        return f"{len(done)} of {len(plan)} runs finished: {', '.join(done) or 'none'}{inner}; " \
+            f"{', '.join(files)} {stop['written']}"
+
     # SIGINT/SIGTERM/SIGHUP stop the study between its inner runs (an inner run answers them as rnnx train does,
     # and its signal is the study's too): one line naming the runs that finished, exit 128 + N
-    with signals.stopping(report=progress.report) as sig:
+    with signals.stopping(report=report) as sig:
         for label, s, folder in plan:
             sig.check()
-            progress.started += 1
             try:
                 runs.append(_one(app, s, folder, label, quiet))
             except AppError as e:
                 if sig.pending is None:
                     raise
-                progress.inner = str(e)  # that run stopped: where its state is kept and how to continue it
+                stop["inner"] = str(e).split("; ", 1)[-1]  # that run stopped: where its state is and how to go on
                 raise signals.Forced(sig.pending) from None
         sig.check()
         table = _table(study, runs)
@@ -218,38 +192,11 @@ def compare(study: str, base: TrainSettings, explicit: set[str], *, seeds: int, 
         result = {"study": study, "seeds": seeds, "settings": base.to_json(), "variants": table, "verdict": verdict,
                   "runs": [{k: v for k, v in r.items() if k != "diagnostics"} for r in runs]}
         with sig.writing():  # the three files of the study: a first signal waits for them
-            atomic.write_text(os.path.join(out, "compare.json"),
-                              json.dumps(finite_or_null(result), indent=1) + "\n")
-            atomic.write_text(os.path.join(out, "compare.csv"), _csv(table))
-            _figure(study, runs, table, verdict, os.path.join(out, "compare.png"), base)
-            progress.written = True
+            atomic.write_text(files[0], run.json_text(result))
+            atomic.write_text(files[1], run.history_csv(table, end="\n"))
+            _figure(study, runs, table, verdict, files[2], base)
+            stop["written"] = "written whole"
     return {**result, "out": out}
-
-
-class _Progress:
-    """How far a study got, for the line of a signal that stopped it."""
-
-    def __init__(self, out: str, folders: list[str]) -> None:
-        self.out, self.folders = out, folders
-        self.started, self.inner, self.written = 0, None, False
-
-    def report(self) -> str:
-        from rnnx.cli.runrecord import checkpoint_record
-        from rnnx.io import checkpoint
-
-        done = []
-        for folder in self.folders[:self.started]:  # finished: its checkpoint is marked so (the run's last write)
-            try:
-                meta = checkpoint.load(os.path.join(folder, runfolder.CHECKPOINT), nofollow=True)[0]
-                if checkpoint_record(meta).get("finished"):
-                    done.append(folder)
-            except (checkpoint.CheckpointError, OSError):
-                pass
-        said = f"{len(done)} of {len(self.folders)} runs finished: {', '.join(done) or 'none'}"
-        if self.inner is not None:
-            said += f"; the run in {self.folders[self.started - 1]}: {self.inner.split('; ', 1)[-1]}"
-        files = ", ".join(os.path.join(self.out, f"compare.{e}") for e in ("json", "csv", "png"))
-        return f"{said}; {files} {'written whole' if self.written else 'not written'}"
 
 
 def _safe(label: str) -> str:
@@ -269,15 +216,9 @@ def _one(app, s: TrainSettings, folder: str, label: str, quiet: bool) -> dict:
     if not quiet:
         print(f"rnnx diagnose: {label} seed {s.seed}: test MSE {m.get('test_mse', float('nan')):.4g}"
               + (f" (failed: {failed})" if failed else ""), flush=True)
-    path = os.path.join(folder, "diagnostics.json")
-    d = {"updates": [], "epochs": []}
-    if os.path.lexists(path):
-        from rnnx.io.inputs import open_regular
-
-        with open_regular(path, nofollow=True) as f:  # the run's file rnnx just wrote: never through a link
-            d = json.loads(f.read().decode("utf-8"))
     from rnnx.diagnostics import recorder
 
+    d = run_diagnostics.read(folder) or {"updates": [], "epochs": []}
     return {"variant": label, "seed": s.seed, "folder": folder, "test_mse": m.get("test_mse"),
             "persistence_test_mse": m.get("persistence_test_mse"), "failed": failed,
             "summary": recorder.summary(d), "diagnostics": d}
@@ -308,9 +249,8 @@ def _table(study: str, runs: list[dict]) -> list[dict]:
 def _verdict(study: str, table: list[dict]) -> str:
     """One line from the numbers: did any gradient explode; did the variants change the test
     MSE beyond the seed-to-seed spread (SPREADS standard deviations)."""
-    boom = [t["variant"] for t in table if t["exploded_runs"]]
-    part1 = ("gradients exploded (an update above 1e3 x the run's median norm, or non-finite) with: "
-             + ", ".join(f"{t['variant']} ({t['exploded_runs']}/{t['seeds']} runs)" for t in table if t["exploded_runs"])
+    boom = [f"{t['variant']} ({t['exploded_runs']}/{t['seeds']} runs)" for t in table if t["exploded_runs"]]
+    part1 = ("gradients exploded (an update above 1e3 x the run's median norm, or non-finite) with: " + ", ".join(boom)
              if boom else "no gradient exploded (no update above 1e3 x its run's median norm, none non-finite)")
     base = table[0]
     changed, same = [], []
@@ -325,15 +265,6 @@ def _verdict(study: str, table: list[dict]) -> str:
     what = {"clip": "clipping", "cell": "the cell", "output-activation": "the output activation"}[study]
     return (f"{part1}; {what} {'changed' if changed else 'did not change'} the test MSE beyond the seed-to-seed "
             f"spread ({SPREADS:g} sd) against {base['variant']}" + (": " + "; ".join(changed) if changed else ""))
-
-
-def _csv(table: list[dict]) -> str:
-    cols = list(table[0])
-    lines = [",".join(cols)]
-    for t in table:
-        lines.append(",".join("" if t[c] is None else (f"{t[c]!r}" if isinstance(t[c], float) else str(t[c]))
-                              for c in cols))
-    return "\n".join(lines) + "\n"
 
 
 #: How each trace of compare.png is drawn (linestyle, marker): overlapping traces stay apart.

@@ -76,6 +76,4 @@ def for_cli(message: str, options: Collection[str]) -> str:
     """``<param>: ...`` -> ``<flag>: ...`` when ``<flag>`` is one of ``options`` (the
     command's option strings); any other message as it is."""
     m = _PARAM.match(message)
-    if m and flag_for(m[1]) in options:
-        return flag_for(m[1]) + ": " + message[m.end():]
-    return message
+    return under_flag(flag_for(m[1]), message) if m and flag_for(m[1]) in options else message

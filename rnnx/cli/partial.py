@@ -14,14 +14,14 @@ written (the run did not finish: ``rnnx diagnose --model`` reads its last checkp
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import warnings
 from typing import Any
 
+from rnnx.cli import run_diagnostics
+from rnnx.cli.run_diagnostics import FIGURE
 from rnnx.cli.runfolder import CHECKPOINT
 from rnnx.cli.runrecord import checkpoint_record
-from rnnx.cli.run_diagnostics import FIGURE, FILE
 
 HISTORY, CONVERGENCE = "history.csv", "convergence.png"
 #: What a failure to write one partial file is (that file is then left out).
@@ -46,7 +46,7 @@ def write_partial_results(out: str, error: Any) -> list[str]:
     wrote: list[str] = []
     note = stopped_note(error)
     meta = None
-    with contextlib.suppress(checkpoint.CheckpointError, *_FAILURES):
+    with contextlib.suppress(*_FAILURES):  # a CheckpointError is a ValueError
         meta = checkpoint_record(checkpoint.load(os.path.join(out, CHECKPOINT), nofollow=True)[0])
     name = os.path.basename(os.path.abspath(out))
     if meta is not None:
@@ -110,14 +110,9 @@ def _off_scale(history: list[dict]) -> str:
 def _diagnostics(out: str, name: str, note: str) -> bool:
     """diagnostics.png from the run's diagnostics.json (False when there is none)."""
     from rnnx.diagnostics import plots
-    from rnnx.io.inputs import open_regular
 
-    path = os.path.join(out, FILE)
-    if not os.path.lexists(path):
+    d = run_diagnostics.read(out)
+    if d is None:
         return False
-    with open_regular(path, nofollow=True) as f:  # a run's file: never through a link
-        d = json.loads(f.read().decode("utf-8"))
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: not a diagnostics file")
     plots.diagnostics(d, os.path.join(out, FIGURE), f"{name}, probe batch {d.get('probe_size')}\n{note}")
     return True

@@ -61,16 +61,35 @@ def load(rec: Any, out: str) -> None:
                        "(restore it, or start a new run)") from None
 
 
+def read(out: str) -> dict | None:
+    """The run's diagnostics.json in folder ``out`` (never through a link), or None where there
+    is none; ValueError for a file that is not one."""
+    import json
+
+    from rnnx.io.inputs import open_regular
+
+    path = os.path.join(out, FILE)
+    if not os.path.lexists(path):
+        return None
+    with open_regular(path, nofollow=True) as f:
+        d = json.loads(f.read().decode("utf-8"))
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: not a diagnostics file")
+    return d
+
+
 def save(rec: Any, out: str) -> None:
     if rec is not None:
         rec.save(os.path.join(out, FILE))
 
 
-def finish(rec: Any, out: str, title: str, metrics: dict) -> None:
-    """diagnostics.json, diagnostics.png, and the headline numbers into ``metrics``."""
+def finish(rec: Any, out: str, title: str, metrics: dict) -> dict:
+    """diagnostics.json, diagnostics.png (``title``, the probe batch's size), and the headline
+    numbers into ``metrics`` (``diagnostics``); returns the records written."""
     from rnnx.diagnostics import plots, recorder
 
     rec.save(os.path.join(out, FILE))
     d = rec.to_json()
     metrics["diagnostics"] = recorder.summary(d)
     plots.diagnostics(d, os.path.join(out, FIGURE), f"{title}, probe batch {d['probe_size']}")
+    return d

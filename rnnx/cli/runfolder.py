@@ -37,7 +37,7 @@ RUN_FILES = (CHECKPOINT, MODEL, "metrics.json", "history.csv", "convergence.png"
 #: The files ``predict``/``forecast`` write by default (a rerun replaces them).
 COMMAND_FILES = ("predictions.csv", "forecast.csv", "forecast.png")
 #: What no other command may write over in a run folder: the run's files and its lock.
-PROTECTED = (*RUN_FILES, ".rnnx.lock")
+PROTECTED = (*RUN_FILES, LOCK)
 
 
 def protected(path: str) -> str | None:
@@ -157,7 +157,7 @@ class Lock:
                 os.close(fd)
                 if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise AppError(f"{self.option}: {self.folder!r} is in use by another rnnx process "
-                                   f"({_owner(owner if owner else None)}); wait for it to end or choose another "
+                                   f"({_owner(owner or None)}); wait for it to end or choose another "
                                    "folder (nothing was changed)", code=1) from None
                 raise
             if self._same_file(fd):
@@ -192,25 +192,23 @@ class Lock:
         try:
             fd = os.open(self.path, flags, 0o644)
         except OSError as e:
-            try:
-                st = os.lstat(self.path)
-            except OSError:
-                raise type(e)(e.errno, e.strerror, self.path) from None
-            if not stat.S_ISREG(st.st_mode):
-                raise self._refuse(f"is {kind_of(st.st_mode)}, not an rnnx lock file") from None
+            with contextlib.suppress(OSError):  # what is there, if it is not a lock file; else the error itself
+                self._check(os.lstat(self.path))
             raise type(e)(e.errno, e.strerror, self.path) from None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise self._refuse(f"is {kind_of(st.st_mode)}, not an rnnx lock file")
-            if st.st_nlink != 1:
-                raise self._refuse(f"is a hard link ({st.st_nlink} names of one file), not an rnnx lock file")
+            self._check(os.fstat(fd))
         except BaseException:
             os.close(fd)
             raise
         with contextlib.suppress(OSError):
             os.set_blocking(fd, True)
         return fd
+
+    def _check(self, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            raise self._refuse(f"is {kind_of(st.st_mode)}, not an rnnx lock file")
+        if st.st_nlink != 1:
+            raise self._refuse(f"is a hard link ({st.st_nlink} names of one file), not an rnnx lock file")
 
     def _same_file(self, fd: int) -> bool:
         try:

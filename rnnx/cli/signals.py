@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -183,7 +182,7 @@ def writing_results(out: str, state: str, signals: Signals) -> Iterator[None]:
     a first signal that arrived meanwhile is reported once the results are written (by the
     enclosing command instead, when the run is one of its inner runs: ``diagnose --compare``)."""
     from rnnx.cli.errors import AppError, os_error
-    from rnnx.cli.runfolder import resume_command
+    from rnnx.cli.runfolder import resume_command, say
 
     try:
         yield
@@ -200,8 +199,7 @@ def writing_results(out: str, state: str, signals: Signals) -> Iterator[None]:
         raise AppError(f"{' '.join(what.split())}; the trained state is in {state}; write the results with: "
                        f"{resume_command(out)}", code=1) from None
     if signals.pending is not None and signals.outer is None:
-        print(f"rnnx train: note: {name(signals.pending)} arrived while the results were being written; the run "
-              "finished first", file=sys.stderr)
+        say([f"{name(signals.pending)} arrived while the results were being written; the run finished first"])
 
 
 class StageError(Exception):

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "each variant (clip: none, norm 0.1/1/10, value 0.1/1; cell: rnn/lstm/gru; output-activation: "
                    "none/tanh/sigmoid) and --seeds seeds, every run with --diagnostics, a run folder each under "
                    "--out (default runs/compare-<study>-<preset>); then compare.csv/json/png and a verdict")
-    g.add_argument("--seeds", type=int, default=MIN_SEEDS, help=f"with --compare: seeds per variant (>= {MIN_SEEDS}, "
+    g.add_argument("--seeds", type=int, help=f"with --compare: seeds per variant (>= {MIN_SEEDS}, "
                    f"default {MIN_SEEDS}): --seed, --seed+1, ...")
     g.add_argument("--part", choices=["train", "val", "test"], help="with --model: the part of the run's data "
                    "the probe batch is taken from (default train; with --csv every window of it)")
@@ -47,23 +47,17 @@ def run(args: argparse.Namespace) -> int:
                        "rnnx train's); drop it")
     if (args.model is None) == (args.compare is None):
         raise AppError("diagnose: give one of --model DIR (a trained model) or --compare STUDY (train and compare)")
-    given = {k for k, v in vars(args).items() if v is not None and v is not False and k != "seeds"}
     if args.model is not None:
-        extra = sorted(given - _MODEL_FLAGS)
-        if extra or args.seeds != diagnose_app.MIN_SEEDS:
-            flag = "--" + (extra[0] if extra else "seeds").replace("_", "-")
-            raise AppError(f"{flag}: applies to --compare (the runs it trains), not to --model")
-        import os
-
-        from rnnx.cli import signals
+        from rnnx.cli import table
         from rnnx.cli.commands import columns_of
 
-        out = args.out if args.out is not None else os.path.join(args.model, "diagnose")
-        # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N, saying which of its two files were written (whole)
-        with signals.stopping(outputs=[os.path.join(out, n) for n in ("diagnostics.json", "diagnostics.png")]):
-            r = diagnose_app.diagnose_model(args.model, csv=args.csv, columns=columns_of(args), part=args.part or "train",
-                                            out=args.out, overwrite=args.overwrite, probe_size=args.probe_size or 32,
-                                            what=args.diagnostics, backend=args.backend, device=args.device)
+        extra = [k for k in table.given(args) if k not in _MODEL_FLAGS]
+        if extra:
+            raise AppError(f"--{extra[0].replace('_', '-')}: applies to --compare (the runs it trains), not to --model")
+
+        r = diagnose_app.diagnose_model(args.model, csv=args.csv, columns=columns_of(args), part=args.part or "train",
+                                        out=args.out, overwrite=args.overwrite, probe_size=args.probe_size or 32,
+                                        what=args.diagnostics, backend=args.backend, device=args.device)
         print(json.dumps(r))
         return 0
     r = _compare(args, diagnose_app)
@@ -81,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, diagnose_app) -> dict:
     from rnnx.cli import table
-    from rnnx.cli.settings import resolve
+    from rnnx.cli.settings import UNSET, resolve
 
     others = frozenset(table.FLAGS) - table.used("regression") - set(table.RESUME_ONLY)  # other tasks' flags
 
@@ -93,11 +87,10 @@ def _compare(args: argparse.Namespace, diagnose_app) -> dict:
     if args.overwrite or args.allow_changed_data:
         raise AppError(f"--{'overwrite' if args.overwrite else 'allow-changed-data'}: --compare writes new run "
                        "folders only (into an --out that is missing or empty)")
-    skip = {"command", *table.NOT_SETTINGS, *others, "model", "compare", "seeds", "part"}
-    given = {k: v for k, v in vars(args).items() if k not in skip}
-    unset = tuple(k for k, on in (("early_stopping", args.no_early_stopping), ("clip", args.no_clip)) if on)
-    base = resolve(given, unset)
+    given = {k: v for k, v in vars(args).items() if k in table.used("regression") and k not in table.NOT_SETTINGS}
+    base = resolve(given, tuple(k for k, flag in UNSET.items() if getattr(args, flag)))  # --no-clip ...
     explicit = {k for k, v in given.items() if v is not None}
     if args.no_clip:
         explicit.add("clip_norm")
-    return diagnose_app.compare(args.compare, base, explicit, seeds=args.seeds, out=args.out, quiet=args.quiet)
+    seeds = diagnose_app.MIN_SEEDS if args.seeds is None else args.seeds
+    return diagnose_app.compare(args.compare, base, explicit, seeds=seeds, out=args.out, quiet=args.quiet)
