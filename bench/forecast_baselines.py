@@ -11,6 +11,11 @@ the fitted part, period ``m``).
     python bench/forecast_baselines.py                       # co2, airline, nile; rnnx with 3 seeds
     python bench/forecast_baselines.py --series airline --seeds 0 --rnnx-flags "--difference"
     python bench/forecast_baselines.py --no-rnnx --json out.json
+    python bench/forecast_baselines.py --forecaster --series airline --seeds 0,1,2   # rnnx.Forecaster too
+
+``--forecaster`` adds ``rnnx.Forecaster(H, seed=S).fit(series, time=dates).predict()`` (the Python
+API of issue 31: preprocessing chosen on validation, direct multi-step; see docs/forecasting.md),
+with the empirical coverage of its 80% and 95% intervals on the held-out values.
 
 Series (what each is, ``H``, ``m``):
 - ``co2``: Mauna Loa CO2 (statsmodels' weekly record averaged to months, gaps interpolated;
@@ -114,12 +119,23 @@ def rnnx_forecast(csv: str, h: int, seed: int, flags: list[str], work: str) -> t
     return np.array([float(r.split(",")[-1]) for r in rows]), seconds
 
 
+def forecaster(dates: list[str], fitted: np.ndarray, h: int, seed: int) -> tuple[dict, dict]:
+    """``rnnx.Forecaster(h, seed=seed)`` on ``fitted``: its forecast with intervals and what it chose."""
+    import rnnx
+
+    f = rnnx.Forecaster(h, seed=seed).fit(fitted, time=dates)
+    pre = f.preprocessing_
+    return f.predict(), {"transform": pre.transform.kind, "lags": list(pre.differencing.lags), "window": f.window_,
+                         "search": f.search_}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--series", default=",".join(SERIES), help="comma-separated: " + ", ".join(SERIES))
     ap.add_argument("--seeds", default="0,1,2", help="rnnx seeds (default 0,1,2)")
     ap.add_argument("--rnnx-flags", default="", help="more `rnnx train` flags, one string (default: none: the data flags only)")
-    ap.add_argument("--no-rnnx", action="store_true", help="the baselines only")
+    ap.add_argument("--no-rnnx", action="store_true", help="no `rnnx train --csv` runs")
+    ap.add_argument("--forecaster", action="store_true", help="rnnx.Forecaster with each seed too")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args(argv)
     results = {}
@@ -142,12 +158,28 @@ def main(argv: list[str] | None = None) -> int:
                 key = "rnnx" + (f" {a.rnnx_flags}" if a.rnnx_flags else "")
                 rows[key] = {k: float(np.mean([r[k] for r in runs])) for k in ("rmse", "mae", "mase")}
                 rows[key]["runs"] = runs
+        if a.forecaster:
+            runs = []
+            for s in (int(v) for v in a.seeds.split(",")):
+                t0 = time.perf_counter()
+                out, chose = forecaster(dates[:-h], fitted, h, s)
+                fc = np.array(out["forecast"])
+                cover = {lv: float(np.mean((held >= np.array(out[f"lower_{lv}"])) & (held <= np.array(out[f"upper_{lv}"]))))
+                         for lv in ("80", "95")}
+                runs.append({**scores(held, fc, fitted, m), "seed": s, "seconds": time.perf_counter() - t0,
+                             "coverage": cover, **chose})
+            rows["rnnx.Forecaster"] = {k: float(np.mean([r[k] for r in runs])) for k in ("rmse", "mae", "mase")}
+            rows["rnnx.Forecaster"]["runs"] = runs
         best = min((v["rmse"] for k, v in rows.items() if k.startswith(("SARIMA", "ARIMA", "ETS"))), default=math.nan)
         results[name] = {"h": h, "m": m, "n_fitted": len(fitted), "methods": rows, "best_statsmodels_rmse": best}
         print(f"\n{name}: {len(fitted)} observations fitted, {h} steps held out, m = {m}")
         print(f"  {'method':40s} {'RMSE':>9s} {'MAE':>9s} {'MASE':>7s} {'RMSE / best sm':>15s}")
         for k, v in rows.items():
             print(f"  {k:40s} {v['rmse']:9.3f} {v['mae']:9.3f} {v['mase']:7.3f} {v['rmse'] / best:15.2f}")
+        for r in rows.get("rnnx.Forecaster", {}).get("runs", []):
+            print(f"    Forecaster seed {r['seed']}: RMSE {r['rmse']:.3f}, chose {r['transform']} with lags {r['lags']}, "
+                  f"window {r['window']}; test coverage 80% {r['coverage']['80']:.2f}, 95% {r['coverage']['95']:.2f}; "
+                  f"{r['seconds']:.0f} s")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
