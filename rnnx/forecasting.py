@@ -257,30 +257,95 @@ class Forecaster:
         intervals: a dict of lists ``{"time", "forecast", "lower_80", "upper_80", ...}`` (``time``:
         the continued labels, or positions n, n+1, ... without labels), a pandas DataFrame indexed
         by the future dates when ``fit`` had a pandas Series."""
-        import numpy as np
-
-        from rnnx.data.accuracy import conformal_intervals
-        from rnnx.training import engine
-
         if not hasattr(self, "params_"):
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         h = self.horizon if horizon is None else _positive_int("horizon", horizon)
         if h > self.horizon:
             raise ValueError(f"horizon: {h} steps from a model fitted for {self.horizon}; expected <= {self.horizon} "
                              "(fit with a larger horizon)")
-        pre, lv, t = self.preprocessing_, self._all_levels, self._target_
-        z = pre.forward(lv)
-        x = self._inputs(z, self._feats[pre.differencing.order:], np.array([len(z)]))
+        lv = self._all_levels
+        out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(len(lv), len(lv) + h))}
+        for k, v in self._forecast(lv, self._feats).items():
+            out[k] = v[:h].tolist()
+        return self._frame(out)
+
+    def _forecast(self, levels: Any, feats: Any) -> dict:
+        """The H values after the history ``levels`` (its calendar features ``feats``) from the
+        fitted model and preprocessing, with their intervals: ``{"forecast": (H,), "lower_80": ...}``."""
+        import numpy as np
+
+        from rnnx.data.accuracy import conformal_intervals
+        from rnnx.training import engine
+
+        pre, t = self.preprocessing_, self._target_
+        z = pre.forward(levels)
+        x = self._inputs(z, feats[pre.differencing.order:], np.array([len(z)]))
         with t.scope():
             pz = engine.predict(self.model_, self.params_, t.from_numpy(np.ascontiguousarray(x, dtype=self.dtype)))
             pz = np.asarray(t.to_numpy(pz), dtype=np.float64)[0]
-        fc = pre.inverse(pz, lv)
-        out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(len(lv), len(lv) + h)),
-               "forecast": fc[:h].tolist()}
-        for level, (lo, hi) in conformal_intervals(fc, self.residuals_, tuple(self.levels)).items():
+        out = {"forecast": pre.inverse(pz, levels)}
+        for level, (lo, hi) in conformal_intervals(out["forecast"], self.residuals_, tuple(self.levels)).items():
             pct = f"{round(level * 100):d}"
-            out[f"lower_{pct}"], out[f"upper_{pct}"] = lo[:h].tolist(), hi[:h].tolist()
-        return self._frame(out)
+            out[f"lower_{pct}"], out[f"upper_{pct}"] = lo, hi
+        return out
+
+    def get_params(self) -> dict:
+        """The settings given to ``__init__`` (scikit-learn's convention): a fresh, unfitted copy is
+        ``Forecaster(**f.get_params())``."""
+        import inspect
+
+        return {k: getattr(self, k) for k in inspect.signature(Forecaster.__init__).parameters if k != "self"}
+
+    def backtest(self, y: Any, *, time: Any = None, folds: int = 3, step: int | None = None,
+                 refit: bool = True) -> dict:
+        r"""Rolling-origin evaluation on ``y`` (n,): ``folds`` origins
+        :math:`o_k = n - H - (\text{folds} - 1 - k)\,\text{step}` (``step`` default H), each forecasting
+        :math:`y_{o_k : o_k + H}` from :math:`y_{:o_k}` with a copy of this forecaster fitted on
+        :math:`y_{:o_k}` (``refit``) or on :math:`y_{:o_0}` once (``refit=False``: the later origins only
+        read more history).  Returns ``{"origins", "forecast", "actual", "lower_80", "upper_80", ...}``
+        (folds x H lists; ``origins`` the time labels of :math:`o_k`, or positions), ``"by_step"``
+        (``mae``, ``rmse`` per horizon step over the folds), ``"metrics"``
+        (:func:`rnnx.data.accuracy.accuracy` of every value, MASE scaled on :math:`y_{:o_0}`),
+        ``"coverage"`` (each level's share of actual values inside its interval) and ``"chosen"``
+        (each fit's transform and differencing lags)."""
+        import numpy as np
+
+        from rnnx.data.accuracy import accuracy
+
+        _positive_int("folds", folds)
+        h = _positive_int("horizon", self.horizon)
+        step = h if step is None else _positive_int("step", step)
+        if not isinstance(refit, bool):
+            raise TypeError(f"refit: expected True or False, got {refit!r}")
+        levels = self._levels_of(y)
+        labels, _ = _labels_of(y, time)
+        n = len(levels)
+        origins = [n - h - (folds - 1 - k) * step for k in range(folds)]
+        if origins[0] < 1:
+            raise ValueError(f"folds: {folds} origins {step} steps apart, each forecasting {h}, need more than "
+                             f"{h + (folds - 1) * step} observations; got {n}")
+        rows: dict[str, list] = {}
+        chosen, f = [], None
+        for o in origins:
+            if refit or f is None:
+                f = Forecaster(**self.get_params()).fit(levels[:o], time=None if labels is None else labels[:o])
+                pre = f.preprocessing_
+                chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags)})
+            feats = f.calendar_.features(labels[:o]) if f.calendar_ is not None else np.zeros((o, 0))
+            for k, v in f._forecast(levels[:o], feats).items():
+                rows.setdefault(k, []).append(v)
+            rows.setdefault("actual", []).append(levels[o:o + h])
+        fc, act = np.stack(rows["forecast"]), np.stack(rows["actual"])
+        err = act - fc
+        out = {"origins": [labels[o] if labels is not None else o for o in origins],
+               **{k: np.stack(v).tolist() for k, v in rows.items()},
+               "by_step": {"mae": np.mean(np.abs(err), axis=0).tolist(),
+                           "rmse": np.sqrt(np.mean(err ** 2, axis=0)).tolist()},
+               "metrics": accuracy(act, fc, levels[:origins[0]], f.period_), "chosen": chosen}
+        out["coverage"] = {k[len("lower_"):]: float(np.mean((act >= np.stack(rows[k]))
+                                                            & (act <= np.stack(rows["upper_" + k[len("lower_"):]]))))
+                           for k in rows if k.startswith("lower_")}
+        return out
 
     def _frame(self, out: dict) -> Any:
         if self._index is None:

@@ -125,3 +125,23 @@ def test_predict_before_fit_or_beyond_the_horizon_is_refused():
     f = rnnx.Forecaster(3, **FAST, transform="none", difference="first").fit(y, time=labels)
     with pytest.raises(ValueError, match=r"^horizon: 4 steps from a model fitted for 3; expected <= 3"):
         f.predict(4)
+
+
+def test_a_backtest_forecasts_from_each_origin_and_its_last_fold_is_fit_then_predict():
+    y, labels = quarterly(70)
+    kw = dict(FAST, transform="none", difference="first")
+    f = rnnx.Forecaster(4, **kw)
+    bt = f.backtest(y, time=labels, folds=2, step=3)
+    assert bt["origins"] == [labels[63], labels[66]]
+    assert np.array(bt["forecast"]).shape == (2, 4) and np.array(bt["actual"]).tolist() == [
+        y[63:67].tolist(), y[66:70].tolist()]
+    last = rnnx.Forecaster(4, **kw).fit(y[:66], time=labels[:66]).predict()
+    assert bt["forecast"][1] == last["forecast"] and bt["upper_95"][1] == last["upper_95"]
+    err = np.array(bt["actual"]) - np.array(bt["forecast"])
+    assert np.allclose(bt["by_step"]["rmse"], np.sqrt(np.mean(err ** 2, axis=0)))
+    assert set(bt["coverage"]) == {"80", "95"} and all(0 <= v <= 1 for v in bt["coverage"].values())
+    assert [c["origin"] for c in bt["chosen"]] == [63, 66] and not hasattr(f, "params_")  # f itself stays unfitted
+    once = f.backtest(y, time=labels, folds=2, step=3, refit=False)
+    assert len(once["chosen"]) == 1 and once["forecast"][0] == bt["forecast"][0]
+    with pytest.raises(ValueError, match=r"^folds: 30 origins 3 steps apart, each forecasting 4, need more than 91"):
+        f.backtest(y, time=labels, folds=30, step=3)
