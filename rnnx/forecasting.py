@@ -366,6 +366,17 @@ class Forecaster:
                            for k in rows if k.startswith("lower_")}
         return out
 
+    @property
+    def history_(self) -> dict:
+        """The end of the fitted series that :meth:`predict` reads: ``{"time": [...], "levels": [...]}``,
+        its last ``window_ + K`` observations (K the differencing order) with their time labels
+        (positions without labels)."""
+        if not hasattr(self, "params_"):
+            raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
+        tail = self.window_ + self.preprocessing_.differencing.order
+        time = self._labels[-tail:] if self._labels is not None else list(range(self._n - tail, self._n))
+        return {"time": list(time), "levels": self._all_levels[-tail:].tolist()}
+
     # -- the file -----------------------------------------------------------------------------------
     def save(self, path: str, *, overwrite: bool = False) -> None:
         """Write the fitted forecaster to ``path`` (one ``.npz``, atomically: :func:`rnnx.io.checkpoint.save`;
@@ -380,8 +391,7 @@ class Forecaster:
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         from rnnx.io import checkpoint, files
 
-        tail = self.window_ + self.preprocessing_.differencing.order
-        cal, ix = self.calendar_, self._index
+        cal, ix, end = self.calendar_, self._index, self.history_
         state = {
             "settings": {**self.get_params(), "levels": list(self.levels)},
             "preprocessing": self.preprocessing_.to_json(),
@@ -389,7 +399,7 @@ class Forecaster:
                                                   "last": cal.last.isoformat(), "anchor": cal.anchor},
             "period": self.period_, "window": self.window_, "n": self._n,
             "residuals": self.residuals_.tolist(), "search": self.search_, "baselines": self.baselines_,
-            "levels": self._all_levels[-tail:].tolist(), "labels": None if cal is None else self._labels[-tail:],
+            "levels": end["levels"], "labels": None if cal is None else end["time"],
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
         }
         host = files.host_params(path, self.model_, self.params_, self._target_.to_numpy)
