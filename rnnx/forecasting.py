@@ -424,7 +424,8 @@ class Forecaster:
         meta, groups = checkpoint.load(path, nofollow=nofollow)
 
         def bad(field: str, expected: str, got: Any) -> ValueError:
-            return ValueError(f"Forecaster.load: {path!r}: forecaster.{field}: expected {expected}, got {str(got)[:80]}")
+            where = "forecaster" + (f".{field}" if field else "")
+            return ValueError(f"Forecaster.load: {path!r}: {where}: expected {expected}, got {str(got)[:80]}")
 
         if meta["kind"] != "rnnx-forecaster":
             raise ValueError(f"Forecaster.load: {path!r} holds a {meta['kind']!r}, expected an 'rnnx-forecaster' "
@@ -454,16 +455,17 @@ class Forecaster:
         if isinstance(sets["levels"], list):
             sets = {**sets, "levels": tuple(sets["levels"])}
         f = cls(**sets)
+        number = (int, float)
+        kinds = {"cell": (str, "a cell name"), "backend": (str, "a backend name"),
+                 "device": ((str, type(None)), "a device name or null"), "lr": (number, "a finite number > 0"),
+                 "clip_norm": ((*number, type(None)), "a finite number > 0 or null"), "seed": (int, "an int")}
         try:
             f._checked()
-            for k in ("cell", "backend"):
-                if not isinstance(sets[k], str):
-                    raise ValueError(f"{k}: expected a name, got {sets[k]!r}")
-            if sets["lr"] is None or isinstance(sets["lr"], bool) or not isinstance(sets["lr"], (int, float)) \
-                    or not sets["lr"] > 0 or not (sets["clip_norm"] is None or isinstance(sets["clip_norm"], (int, float))) \
-                    or not isinstance(sets["seed"], int) or not (sets["device"] is None or isinstance(sets["device"], str)):
-                raise ValueError(f"lr, clip_norm, seed, device: expected numbers and names, got {sets['lr']!r}, "
-                                 f"{sets['clip_norm']!r}, {sets['seed']!r}, {sets['device']!r}")
+            for k, (types, words) in kinds.items():
+                v = sets[k]
+                if isinstance(v, bool) or not isinstance(v, types) or (
+                        isinstance(v, float) and not (math.isfinite(v) and v > 0)) or (k == "lr" and not v > 0):
+                    raise ValueError(f"{k}: expected {words}, got {v!r}")
         except ValueError as e:
             raise ValueError(f"Forecaster.load: {path!r}: forecaster.settings.{e}") from None
         try:
