@@ -101,12 +101,20 @@ def test_resume_and_bad_forecast_requests_are_refused_in_one_line(quarterly, cap
                         (["forecast", "--model", "run", "--steps", "5"], "rnnx forecast: error: --steps: expected 1 to 4"),
                         (["forecast", "--model", "run", "--csv", "q.csv"], "rnnx forecast: error: --csv: a forecasting "
                                                                           "run forecasts from the end of its own series"),
-                        (["forecast", "--model", "run", "--out", "run/forecaster.npz"], "rnnx forecast: error: --out: ")]:
+                        (["forecast", "--model", "run", "--out", "run/forecaster.npz"], "rnnx forecast: error: --out: "),
+                        (["predict", "--model", "run"], "rnnx predict: error: --model: 'run' holds a forecasting run "
+                                                        "(forecaster.npz), which predicts only its future")]:
         before = {p.name: p.read_bytes() for p in (quarterly / "run").iterdir()}
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and err.startswith(start), err
         assert {p.name: p.read_bytes() for p in (quarterly / "run").iterdir()} == before
+    (quarterly / "run" / "forecaster.npz").rename(quarterly / "elsewhere.npz")
+    (quarterly / "run" / "forecaster.npz").symlink_to(quarterly / "elsewhere.npz")  # rnnx never writes a link there
+    assert main(["forecast", "--model", "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("rnnx forecast: error: --model: ") and "link" in err, err
+    (quarterly / "run" / "forecaster.npz").unlink()
     (quarterly / "run" / "forecaster.npz").write_bytes(b"PK\x03\x04 not a zip")
     assert main(["forecast", "--model", "run"]) == 2
     err = capsys.readouterr().err.strip()
