@@ -55,6 +55,25 @@ def _labels_of(y: Any, time: Any) -> tuple[list[str] | None, Any]:
     return None, None
 
 
+def _index_of(kind: Any, labels: list[str], bad: Any) -> Any:
+    """The pandas index a saved forecaster was fitted with, rebuilt on its last ``labels``
+    (``kind``: null, ``datetime`` or ``period:<frequency alias>``); None without pandas."""
+    import re
+
+    if kind is None:
+        return None
+    if not isinstance(kind, str) or not re.fullmatch(r"datetime|period:[A-Za-z0-9-]{1,12}", kind):
+        raise bad("index", "null, 'datetime' or 'period:<frequency>'", kind)
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    try:
+        return pd.DatetimeIndex(labels) if kind == "datetime" else pd.PeriodIndex(labels, freq=kind[len("period:"):])
+    except (ValueError, TypeError):
+        raise bad("index", "a pandas index of the labels", kind) from None
+
+
 def _positive_int(name: str, v: Any, low: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < low:
         raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
@@ -220,7 +239,7 @@ class Forecaster:
         m = self.period or (cal.period if cal is not None else 1)
         h, nv = self.horizon, self.validation
         self.window_ = self.window or max(2 * m, h, 10)
-        self.period_, self.calendar_, self._index, self._labels = m, cal, index, labels
+        self.period_, self.calendar_, self._index, self._labels, self._n = m, cal, index, labels, len(levels)
         feats = cal.features(labels) if cal is not None else np.zeros((len(levels), 0))
         self._feats, self._all_levels = feats, levels
         self._target_ = self._target()
@@ -263,9 +282,9 @@ class Forecaster:
         if h > self.horizon:
             raise ValueError(f"horizon: {h} steps from a model fitted for {self.horizon}; expected <= {self.horizon} "
                              "(fit with a larger horizon)")
-        lv = self._all_levels
-        out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(len(lv), len(lv) + h))}
-        for k, v in self._forecast(lv, self._feats).items():
+        n = self._n
+        out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(n, n + h))}
+        for k, v in self._forecast(self._all_levels, self._feats).items():
             out[k] = v[:h].tolist()
         return self._frame(out)
 
@@ -346,6 +365,185 @@ class Forecaster:
                                                             & (act <= np.stack(rows["upper_" + k[len("lower_"):]]))))
                            for k in rows if k.startswith("lower_")}
         return out
+
+    @property
+    def history_(self) -> dict:
+        """The end of the fitted series that :meth:`predict` reads: ``{"time": [...], "levels": [...]}``,
+        its last ``window_ + K`` observations (K the differencing order) with their time labels
+        (positions without labels)."""
+        if not hasattr(self, "params_"):
+            raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
+        tail = self.window_ + self.preprocessing_.differencing.order
+        time = self._labels[-tail:] if self._labels is not None else list(range(self._n - tail, self._n))
+        return {"time": list(time), "levels": self._all_levels[-tail:].tolist()}
+
+    # -- the file -----------------------------------------------------------------------------------
+    def save(self, path: str, *, overwrite: bool = False) -> None:
+        """Write the fitted forecaster to ``path`` (one ``.npz``, atomically: :func:`rnnx.io.checkpoint.save`;
+        an existing ``path`` only with ``overwrite``; a link at ``path`` is replaced, never written
+        through): the model's configuration and parameters as :func:`rnnx.save` writes them, and
+        the ``forecaster`` record (JSON): ``settings`` (:meth:`get_params`), ``preprocessing``
+        (:meth:`rnnx.data.transforms.Preprocessing.to_json`), ``calendar`` (its fields, or null),
+        ``period``, ``window``, ``n`` (the observations fitted), ``residuals`` (N_v x H),
+        ``search``, ``baselines``, and the last ``window + K`` levels and time labels (all that
+        :meth:`predict` reads: K the differencing order), and ``index`` (the pandas index kind)."""
+        if not hasattr(self, "params_"):
+            raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
+        from rnnx.io import checkpoint, files
+
+        cal, ix, end = self.calendar_, self._index, self.history_
+        state = {
+            "settings": {**self.get_params(), "levels": list(self.levels)},
+            "preprocessing": self.preprocessing_.to_json(),
+            "calendar": None if cal is None else {"frequency": cal.frequency, "style": cal.style, "key": cal.key,
+                                                  "last": cal.last.isoformat(), "anchor": cal.anchor},
+            "period": self.period_, "window": self.window_, "n": self._n,
+            "residuals": self.residuals_.tolist(), "search": self.search_, "baselines": self.baselines_,
+            "levels": end["levels"], "labels": None if cal is None else end["time"],
+            "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
+        }
+        host = files.host_params(path, self.model_, self.params_, self._target_.to_numpy)
+        checkpoint.save(path, {"kind": "rnnx-forecaster", "model": self.model_.config(), "forecaster": state},
+                        {"params": host}, to_numpy=lambda a: a, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str, backend: str | None = None, device: str | None = None, *,
+             nofollow: bool = False) -> Forecaster:
+        """The forecaster :meth:`save` wrote to ``path``, its model on ``backend`` / ``device``
+        (default: the saved ones); its :meth:`predict` is the saved one's.  The file is data: every
+        field is checked (a missing or malformed one: one :class:`ValueError` line naming ``path``
+        and the field; a damaged file: :class:`rnnx.io.checkpoint.FileFormatError`), nothing in it
+        is run.  ``nofollow`` refuses a symbolic link (a file inside a run folder)."""
+        import numpy as np
+
+        from rnnx.data.calendar import FREQUENCIES, Calendar, infer_calendar
+        from rnnx.data.transforms import Preprocessing
+        from rnnx.io import checkpoint
+        from rnnx.nn.model import Model
+
+        meta, groups = checkpoint.load(path, nofollow=nofollow)
+
+        def bad(field: str, expected: str, got: Any) -> ValueError:
+            where = "forecaster" + (f".{field}" if field else "")
+            return ValueError(f"Forecaster.load: {path!r}: {where}: expected {expected}, got {str(got)[:80]}")
+
+        if meta["kind"] != "rnnx-forecaster":
+            raise ValueError(f"Forecaster.load: {path!r} holds a {meta['kind']!r}, expected an 'rnnx-forecaster' "
+                             "(written by Forecaster.save)")
+        st = meta["forecaster"]
+        fields = ("settings", "preprocessing", "calendar", "period", "window", "n", "residuals", "search",
+                  "baselines", "levels", "labels", "index")
+        if set(st) != set(fields):
+            raise bad("", f"the fields {', '.join(fields)}", sorted(st))
+
+        def number_list(field: str, v: Any, size: int | None = None) -> Any:
+            if not (isinstance(v, list) and (size is None or len(v) == size) and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+                raise bad(field, "a list of " + (f"{size} " if size is not None else "") + "finite numbers", v)
+            return np.array(v, dtype=np.float64)
+
+        def integer(field: str, low: int) -> int:
+            v = st[field]
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise bad(field, f"an int >= {low}", v)
+            return v
+
+        params = list(cls(1).get_params())
+        sets = st["settings"]
+        if not isinstance(sets, dict) or set(sets) != set(params):
+            raise bad("settings", f"the settings {', '.join(params)}", sets)
+        if isinstance(sets["levels"], list):
+            sets = {**sets, "levels": tuple(sets["levels"])}
+        f = cls(**sets)
+        number = (int, float)
+        kinds = {"cell": (str, "a cell name"), "backend": (str, "a backend name"),
+                 "device": ((str, type(None)), "a device name or null"), "lr": (number, "a finite number > 0"),
+                 "clip_norm": ((*number, type(None)), "a finite number > 0 or null"), "seed": (int, "an int")}
+        try:
+            f._checked()
+            for k, (types, words) in kinds.items():
+                v = sets[k]
+                if isinstance(v, bool) or not isinstance(v, types) or (
+                        isinstance(v, float) and not (math.isfinite(v) and v > 0)) or (k == "lr" and not v > 0):
+                    raise ValueError(f"{k}: expected {words}, got {v!r}")
+        except ValueError as e:
+            raise ValueError(f"Forecaster.load: {path!r}: forecaster.settings.{e}") from None
+        try:
+            f.preprocessing_ = Preprocessing.from_json(st["preprocessing"])
+        except ValueError as e:
+            raise ValueError(f"Forecaster.load: {path!r}: forecaster.preprocessing: {e}") from None
+        f.period_, f.window_, f._n = integer("period", 1), integer("window", 2), integer("n", 1)
+        h, nv, k = f.horizon, f.validation, f.preprocessing_.differencing.order
+        rs = st["residuals"]
+        if not isinstance(rs, list) or len(rs) != nv:
+            raise bad("residuals", f"{nv} rows (the validation origins)", rs)
+        f.residuals_ = np.stack([number_list(f"residuals[{i}]", r, h) for i, r in enumerate(rs)])
+        tail = f.window_ + k
+        f._all_levels = number_list("levels", st["levels"], tail)
+        if f._n < tail:
+            raise bad("n", f"an int >= {tail} (the levels kept)", f._n)
+        cal, labels = st["calendar"], st["labels"]
+        f.calendar_, f._index, f._labels = None, None, None
+        if cal is None:
+            if labels is not None or st["index"] is not None:
+                raise bad("labels", "null without a calendar", labels)
+            f._feats = np.zeros((tail, 0))
+        else:
+            keys = ("frequency", "style", "key", "last", "anchor")
+            ok = isinstance(cal, dict) and set(cal) == set(keys) and cal["frequency"] in FREQUENCIES and \
+                cal["style"] in ("datetime", "date", "month", "quarter", "year") and isinstance(cal["key"], str) and \
+                len(cal["key"]) <= 2 and isinstance(cal["last"], str) and isinstance(cal["anchor"], int) and \
+                not isinstance(cal["anchor"], bool) and 0 <= cal["anchor"] <= 31
+            try:
+                import datetime as _dt
+
+                f.calendar_ = Calendar(cal["frequency"], cal["style"], cal["key"],
+                                       _dt.datetime.fromisoformat(cal["last"]), cal["anchor"]) if ok else None
+            except ValueError:
+                ok = False
+            if not ok:
+                raise bad("calendar", "{frequency, style, key, last (ISO), anchor} of a time column", cal)
+            if not (isinstance(labels, list) and len(labels) == tail and all(isinstance(x, str) for x in labels)):
+                raise bad("labels", f"a list of {tail} time labels", labels)
+            try:
+                f._feats = f.calendar_.features(labels)
+                if infer_calendar(labels) != f.calendar_:
+                    raise ValueError("labels")
+            except ValueError:
+                raise bad("labels", f"time labels in the calendar's {cal['style']} format", labels) from None
+            f._labels = labels
+            f._index = _index_of(st["index"], labels, bad)
+        search = st["search"]
+        row = ("transform", "difference", "val_rmse", "best_epoch")
+        if not (isinstance(search, list) and search and all(
+                isinstance(r, dict) and set(r) == set(row) and r["transform"] in _TRANSFORMS
+                and r["difference"] in _DIFFERENCES and isinstance(r["val_rmse"], (int, float))
+                and not isinstance(r["val_rmse"], bool) and isinstance(r["best_epoch"], int)
+                and not isinstance(r["best_epoch"], bool) for r in search)):
+            raise bad("search", "a list of {transform, difference, val_rmse, best_epoch} rows", search)
+        f.search_ = search
+        base = st["baselines"]
+        if not (isinstance(base, dict) and set(base) == {"naive", "seasonal naive"}):
+            raise bad("baselines", "{naive, seasonal naive}", base)
+        for k2, v in base.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(f"baselines.{k2}", "a finite number", v)
+        f.baselines_ = {k2: float(v) for k2, v in base.items()}
+        model = Model.from_config(meta["model"])  # checked by rnnx.io.schema
+        feats = f._feats.shape[1]
+        if (model.layer.input_size, model.output_size) != (1 + feats, h):
+            raise ValueError(f"Forecaster.load: {path!r}: model: {model.layer.input_size} inputs and "
+                             f"{model.output_size} outputs; expected {1 + feats} and {h} (horizon)")
+        arrays = groups.get("params", {})
+        checkpoint.check_params(path, arrays, model.param_shapes(), f"{model.layer!r} + head")
+        if backend is not None:
+            f.backend, f.device = backend, device
+        elif device is not None:
+            f.device = device
+        f._target_ = f._target()
+        with f._target_.scope():
+            f.model_, f.params_ = model, {k2: f._target_.from_numpy(v) for k2, v in arrays.items()}
+        return f
 
     def _frame(self, out: dict) -> Any:
         if self._index is None:

@@ -12,7 +12,7 @@ TASKS = CLI / "tasks"
 #: The modules of each task of ``rnnx train`` (what runs a new run, resumes it, predicts with it).
 TASK_FILES = {"regression": ["regression.py"],
               "classification": ["classification.py", "classification_resume.py", "classification_predict.py"],
-              "text": ["text.py"]}
+              "text": ["text.py"], "forecasting": ["forecasting.py"]}
 #: The former names of the task modules (rnnx/cli/app.py ...), deleted: code imports the tasks' modules.
 FORMER = ("app", "panel_app", "panel_resume", "panel_predict", "text_app")
 #: The shared parts of the CLI that every task uses: none of them imports a task.
@@ -100,7 +100,7 @@ def test_train_picks_its_task_from_the_registry():
 
     from rnnx.cli import table, tasks
 
-    assert set(tasks.REGISTRY) == {"regression", "classification", "text"} == set(table.TASKS)
+    assert set(tasks.REGISTRY) == {"regression", "classification", "text", "forecasting"} == set(table.TASKS)
     for name in tasks.REGISTRY:
         mod = tasks.task(name)
         assert mod.TASK == name and all(callable(getattr(mod, f)) for f in ("wants", "holds_run", "start_run", "resume_run"))

@@ -43,6 +43,7 @@ HEAD = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION}
 META = {
     "rnnx-layer": {**HEAD, "kind": "rnnx-layer", "layer": LAYER.config()},
     "rnnx-model": {**HEAD, "kind": "rnnx-model", "model": MODEL.config()},
+    "rnnx-forecaster": {**HEAD, "kind": "rnnx-forecaster", "model": MODEL.config(), "forecaster": {"period": 4}},
     "model": {**HEAD, "kind": "model", "model": MODEL.config(), "norm": [0.5, 2.0], "window": 10, "horizon": 1,
               "dtype": "float64", "settings": {"preset": "seed001"}, "data": PRESET},
     "checkpoint": {**HEAD, "kind": "checkpoint", "settings": {"preset": "seed001"}, "model": MODEL.config(), "epoch": 2,
@@ -374,6 +375,8 @@ FIELD_TABLE = {
     "rnnx-layer": {"layer": ("LSTM", BAD_LAYER, "meta.layer.hidden_size: expected a positive int, got -3")},
     "rnnx-model": {"model": ([1], BAD_MODEL, "meta.model.hidden_size: expected a positive int, got -3"),
                    "frozen": ("bias_hh_l0", ["nope"], "meta.frozen: ['nope'] are not parameters of")},
+    "rnnx-forecaster": {"model": ({}, BAD_MODEL, "meta.model.hidden_size: expected a positive int, got -3"),
+                        "forecaster": ([], None, None)},
     "model": {
         "model": (3, {**MODEL.config(), "cell": "xx"}, "meta.model.cell: expected one of"),
         "norm": ("x", [0.0, 0.0], "meta.norm: expected [mean, std]"),

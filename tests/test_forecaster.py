@@ -145,3 +145,107 @@ def test_a_backtest_forecasts_from_each_origin_and_its_last_fold_is_fit_then_pre
     assert len(once["chosen"]) == 1 and once["forecast"][0] == bt["forecast"][0]
     with pytest.raises(ValueError, match=r"^folds: 30 origins 3 steps apart, each forecasting 4, need more than 91"):
         f.backtest(y, time=labels, folds=30, step=3)
+
+
+# -- the file: Forecaster.save / Forecaster.load, pickle -----------------------------------------------
+def _fitted(n: int = 60, **kw):
+    y, labels = quarterly(n)
+    return rnnx.Forecaster(3, **{**FAST, "transform": "log", "difference": "both", **kw}).fit(y, time=labels)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_saved_forecaster_loads_back_and_predicts_the_same_bit_for_bit(tmp_path, dtype):
+    f = _fitted(dtype=dtype)
+    path = str(tmp_path / "f.npz")
+    f.save(path)
+    g = rnnx.Forecaster.load(path)
+    assert g.predict() == f.predict() and g.predict(2) == f.predict(2)
+    assert g.get_params() == f.get_params() and g.search_ == f.search_ and g.baselines_ == f.baselines_
+    assert np.array_equal(g.residuals_, f.residuals_) and g.calendar_ == f.calendar_ and g.preprocessing_ == f.preprocessing_
+    assert {k: np.asarray(v).dtype for k, v in g.params_.items()} == {k: np.dtype(dtype) for k in f.params_}
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        f.save(path)
+    f.save(path, overwrite=True)
+    unlabelled = rnnx.Forecaster(3, **FAST, transform="none", difference="first").fit(quarterly(60)[0])
+    unlabelled.save(str(tmp_path / "u.npz"))
+    assert rnnx.Forecaster.load(str(tmp_path / "u.npz")).predict() == unlabelled.predict()  # positions 60, 61, 62
+
+
+def test_save_replaces_a_link_rather_than_writing_through_it(tmp_path):
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep me")
+    link = tmp_path / "f.npz"
+    link.symlink_to(target)
+    f = _fitted()
+    with pytest.raises(FileExistsError):
+        f.save(str(link))
+    f.save(str(link), overwrite=True)
+    assert target.read_text() == "keep me" and not link.is_symlink()
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        rnnx.Forecaster(3).save(str(tmp_path / "g.npz"))
+
+
+def test_a_pandas_fitted_forecaster_loads_back_as_frames(tmp_path):
+    pd = pytest.importorskip("pandas")
+    y, _ = quarterly(60)
+    for index in (pd.period_range("1990Q1", periods=60, freq="Q"), pd.date_range("2001-01-01", periods=60, freq="MS")):
+        f = rnnx.Forecaster(2, **FAST, transform="none", difference="first").fit(pd.Series(y, index=index))
+        f.save(str(tmp_path / "p.npz"), overwrite=True)
+        a, b = f.predict(), rnnx.Forecaster.load(str(tmp_path / "p.npz")).predict()
+        assert isinstance(b, pd.DataFrame)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_a_fitted_forecaster_pickles(tmp_path):
+    import pickle
+
+    f = _fitted()
+    g = pickle.loads(pickle.dumps(f))
+    assert g.predict() == f.predict()
+    joblib = pytest.importorskip("joblib")
+    joblib.dump(f, tmp_path / "f.joblib")
+    assert joblib.load(tmp_path / "f.joblib").predict() == f.predict()
+
+
+def _rewrite(path, change):
+    """The file at ``path`` with its meta record changed by ``change(meta)`` (arrays kept)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        arrays = {n[:-4]: np.load(z.open(n)) for n in z.namelist()}
+    meta = json.loads(str(arrays["meta"]))
+    change(meta)
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["forecaster"].pop("residuals"), r"forecaster: expected the fields settings, .* got \["),
+    (lambda m: m["forecaster"]["settings"].update(horizon=0), r"forecaster\.settings\.horizon: expected an int >= 1, got 0"),
+    (lambda m: m["forecaster"]["settings"].update(colour="red"), r"forecaster\.settings: expected the settings horizon"),
+    (lambda m: m["forecaster"]["settings"].update(lr="fast"), r"forecaster\.settings\.lr: expected a finite number > 0, got 'fast'$"),
+    (lambda m: m["forecaster"]["settings"].update(seed=0.5), r"forecaster\.settings\.seed: expected an int, got 0\.5$"),
+    (lambda m: m["forecaster"].update(preprocessing={"transform": "x"}), r"forecaster\.preprocessing: state: expected"),
+    (lambda m: m["forecaster"].update(window=1), r"forecaster\.window: expected an int >= 2, got 1"),
+    (lambda m: m["forecaster"].update(n=3), r"forecaster\.n: expected an int >= 15"),
+    (lambda m: m["forecaster"]["residuals"].pop(), r"forecaster\.residuals: expected 20 rows"),
+    (lambda m: m["forecaster"]["residuals"][3].__setitem__(1, "nan"), r"forecaster\.residuals\[3\]: expected a list of 3 finite"),
+    (lambda m: m["forecaster"]["levels"].pop(), r"forecaster\.levels: expected a list of 15 finite numbers"),
+    (lambda m: m["forecaster"]["labels"].__setitem__(2, "2013Q4"), r"forecaster\.labels: expected time labels in the calendar's quarter"),
+    (lambda m: m["forecaster"]["labels"].__setitem__(2, "tomorrow"), r"forecaster\.labels: expected time labels"),
+    (lambda m: m["forecaster"]["calendar"].update(frequency="fortnightly"), r"forecaster\.calendar: expected \{frequency"),
+    (lambda m: m["forecaster"]["calendar"].update(last="2019-13-01T00:00:00"), r"forecaster\.calendar: expected"),
+    (lambda m: m["forecaster"].update(index="period:Q; import os"), r"forecaster\.index: expected null, 'datetime' or"),
+    (lambda m: m["forecaster"]["search"][0].update(transform="sqrt"), r"forecaster\.search: expected a list of"),
+    (lambda m: m["forecaster"]["baselines"].update(naive=None), r"forecaster\.baselines\.naive: expected a finite number, got None"),
+    (lambda m: m["forecaster"]["settings"].update(horizon=4), r"forecaster\.residuals\[0\]: expected a list of 4 finite"),
+    (lambda m: m.update(kind="rnnx-model", model=m["model"]) or m.pop("forecaster"), r"holds a 'rnnx-model', expected an 'rnnx-forecaster'"),
+])
+def test_a_damaged_forecaster_file_is_refused_in_one_line_naming_the_field(tmp_path, change, match):
+    path = str(tmp_path / "f.npz")
+    _fitted().save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=match) as e:
+        rnnx.Forecaster.load(path)
+    assert "\n" not in str(e.value) and repr(path) in str(e.value)

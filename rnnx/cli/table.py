@@ -35,8 +35,8 @@ __all__ = ["DASK", "DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONL
            "Flag", "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "is_int",
            "options_of", "turned_off", "refuse_changed", "refuse_unused", "used"]
 
-#: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text).
-TASKS = ("regression", "classification", "text")
+#: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text, --forecast).
+TASKS = ("regression", "classification", "text", "forecasting")
 #: The topics, in the order ``rnnx train --help`` lists them (after the tasks' data groups).
 TOPICS = {"model": "the model", "training": "the training", "where": "where it runs",
           "diagnostics": "gradient diagnostics", "run": "the run folder"}
@@ -71,6 +71,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "cell": _T.cell, "hidden": _T.hidden, "layers": _T.layers, "optimizer": _T.optimizer, "lr": _T.lr,
         "epochs": _T.epochs, "seq_len": 25, "streams": _T.batch_size, "clip_value": _T.clip_value, "seed": 0,
         "backend": "numpy", "dtype": "float64", "checkpoint_every": 1000},
+    "forecasting": {},  # rnnx.Forecaster's own defaults (_forecaster_defaults, below the rows)
 }
 
 
@@ -88,7 +89,7 @@ class Flag(NamedTuple):
     off: str = "off"
 
 
-R, C, T = ("regression",), ("classification",), ("text",)
+R, C, T, F = ("regression",), ("classification",), ("text",), ("forecasting",)
 RC, ALL = R + C, R + C + T
 _ON = {"action": "store_true", "default": None}
 _SWITCH = {"action": "store_true"}
@@ -102,21 +103,31 @@ def _rows() -> list[Flag]:
     return [
         # -- regression: a series or a table of a CSV, or a preset -------------------------------------------
         f("preset", R, "data", " | ".join(PRESETS), {}),
-        f("csv", R, "data", "CSV file with a header row", {}),
+        f("csv", R + F, "data", "CSV file with a header row", {}),
         f("column", R, "data", "the column of --csv to model (one series: its past predicts its next value; the "
           "same as --targets NAME)", {}),
         f("inputs", R, "data", "columns of --csv the model reads at each step (default: the --targets column)",
           {"type": names}),
-        f("targets", R, "data", "the column(s) of --csv to predict (A or A,B), after each window of --inputs",
+        f("targets", R + F, "data", "the column(s) of --csv to predict (A or A,B), after each window of --inputs",
           {"type": names}),
-        f("time_column", R, "data", "a column of --csv labelling the rows (dates): the x-axis of the plots", {}),
-        f("missing", R, "data", "blank/NA cells of the used columns: refuse them naming row and column, "
+        f("time_column", R + F, "data", "a column of --csv labelling the rows (dates): the x-axis of the plots", {}),
+        f("missing", R + F, "data", "blank/NA cells of the used columns: refuse them naming row and column, "
           "interpolate linearly, or drop their rows", {"choices": MISSING_POLICIES}),
         f("difference", R, "data", "model the change of the target over the horizon from first differences of the "
           "inputs; metrics stay in the target's units", _ON),
-        f("window", R, "data", "input steps per window", {"type": int}),
+        f("window", R + F, "data", "input steps per window", {"type": int}),
         f("horizon", R, "data", "predict this many steps after the window", {"type": int}),
         f("split", RC, "data", "train,val,test fractions in time order", {"type": floats}),
+        # -- forecasting: one column of a CSV, H steps at once (rnnx.Forecaster) ----------------------------------
+        f("forecast", F, "data", "forecast the next H values of the one --targets column of --csv at once (an "
+          "rnnx.Forecaster: its preprocessing chosen on 20 validation origins, 80%/95% conformal intervals, "
+          "the --time-column's dates continued)", {"type": int, "metavar": "H"}),
+        f("transform", F, "data", "with --forecast: the transform of the series; auto: chosen on validation among "
+          "none, log and boxcox (the last two for a positive series)", {"choices": ["auto", "none", "log", "boxcox"]}),
+        f("differencing", F, "data", "with --forecast: the differencing; auto: chosen on validation (seasonal and "
+          "both only with a season)", {"choices": ["auto", "none", "first", "seasonal", "both"]}),
+        f("period", F, "data", "with --forecast: the seasonal period (default: the time column's: 12 monthly, "
+          "4 quarterly, ...; else 1)", {"type": int, "metavar": "N"}, "the time column's"),
         # -- classification ------------------------------------------------------------------------------------
         f("npz", C, "data", "classify the sequences of a NumPy .npz: x (N, T, I) or (N, T), y (N,) labels per "
           "sequence or (N, T) per step, optional lengths (N,);" + split, {"metavar": "FILE"}),
@@ -136,8 +147,8 @@ def _rows() -> list[Flag]:
           {"type": int}),
         f("sample_every", T, "data", "print a 200-character sample every N updates", {"type": int, "metavar": "N"}),
         # -- the model -----------------------------------------------------------------------------------------
-        f("cell", ALL, "model", "the recurrent cell", {"choices": list(CELLS)}),
-        f("hidden", ALL, "model", "hidden units", {"type": int}),
+        f("cell", ALL + F, "model", "the recurrent cell", {"choices": list(CELLS)}),
+        f("hidden", ALL + F, "model", "hidden units", {"type": int}),
         f("layers", ALL, "model", "stacked recurrent layers", {"type": int}),
         f("bidirectional", RC, "model", "a second layer reads each sequence backwards", _ON),
         *_option_rows(),
@@ -147,18 +158,18 @@ def _rows() -> list[Flag]:
           {"choices": ["many-to-one", "many-to-many"]}),
         # -- the training --------------------------------------------------------------------------------------
         f("optimizer", ALL, "training", "the optimizer", {"choices": ["sgd", "adam", "adagrad", "rmsprop", "adamw"]}),
-        f("lr", ALL, "training", "learning rate, > 0", {"type": number}, "the optimizer's own (adagrad 0.1)"),
+        f("lr", ALL + F, "training", "learning rate, > 0", {"type": number}, "the optimizer's own (adagrad 0.1)"),
         f("momentum", RC, "training", "SGD momentum", {"type": float}),
         f("nesterov", RC, "training", "Nesterov momentum (SGD)", _ON),
-        f("batch_size", RC, "training", "windows (cases) per update; 1 is per-sample SGD", {"type": int}),
+        f("batch_size", RC + F, "training", "windows (cases) per update; 1 is per-sample SGD", {"type": int}),
         f("shuffle", RC, "training", "a new seeded order of the training windows every epoch, or --no-shuffle: in "
           "time order, as Keras's shuffle=False", {"action": argparse.BooleanOptionalAction, "default": None}),
-        f("epochs", ALL, "training", "epochs (at most, under early stopping)", {"type": int}),
+        f("epochs", ALL + F, "training", "epochs (at most, under early stopping)", {"type": int}),
         f("clip_value", ALL, "training", "clip every gradient element to [-v, v]", {"type": float}),
-        f("clip_norm", RC, "training", "clip the global gradient norm to this", {"type": float}),
+        f("clip_norm", RC + F, "training", "clip the global gradient norm to this", {"type": float}),
         f("tbptt", R, "training", "K1,K2: truncated BPTT, update every K1 steps through K2 steps", {"type": ints}),
-        f("seed", ALL, "training", "the seed of the initial weights, the split and the order", {"type": int}),
-        f("early_stopping", RC, "training", "stop after PATIENCE epochs without a better validation loss, keep "
+        f("seed", ALL + F, "training", "the seed of the initial weights, the split and the order", {"type": int}),
+        f("early_stopping", RC + F, "training", "stop after PATIENCE epochs without a better validation loss, keep "
           "the best params", {"type": int, "metavar": "PATIENCE"}),
         f("min_epochs", C, "training", "early stopping never stops a run before epoch N, nor keeps an epoch before "
           "it as the best (Keras's start_from_epoch)", {"type": int, "metavar": "N"}),
@@ -167,9 +178,9 @@ def _rows() -> list[Flag]:
         f("no_clip", ALL, "training", "no gradient clipping (turns a preset's or the task's --clip-norm / "
           "--clip-value off)", _SWITCH),
         # -- where it runs -------------------------------------------------------------------------------------
-        f("backend", ALL, "where", "numpy | jax | torch | cupy | array-api-strict", {}),
-        f("device", ALL, "where", "the backend's device: cpu, cuda, gpu, device1", {}, "its first"),
-        f("dtype", ALL, "where", "the floating-point type", {"choices": ["float32", "float64"]}),
+        f("backend", ALL + F, "where", "numpy | jax | torch | cupy | array-api-strict", {}),
+        f("device", ALL + F, "where", "the backend's device: cpu, cuda, gpu, device1", {}, "its first"),
+        f("dtype", ALL + F, "where", "the floating-point type", {"choices": ["float32", "float64"]}),
         f("devices", RC, "where", "data parallel: split every batch over N devices (--backend jax; on one CPU "
           "start with XLA_FLAGS=--xla_force_host_platform_device_count=N); the same numbers as one device",
           {"type": int, "metavar": "N"}),
@@ -198,17 +209,17 @@ def _rows() -> list[Flag]:
         f("probe_size", RC, "diagnostics", "with --diagnostics: the first N training windows are the probe batch",
           {"type": int, "metavar": "N"}),
         # -- the run folder ------------------------------------------------------------------------------------
-        f("out", ALL, "run", "output folder (default runs/<preset, csv, data or text name>)", {}),
+        f("out", ALL + F, "run", "output folder (default runs/<preset, csv, data or text name>)", {}),
         f("checkpoint_every", ALL, "run", "checkpoint every N epochs (text: every N updates); regression: 0, at the end only",
           {"type": int, "metavar": "N"}),
         f("resume", ALL, "run", "continue the run in DIR from its checkpoint (with --epochs N: extend it to N "
           "epochs, also a finished one; a text run: --max-updates N or --epochs N); in this process, or on Dask "
           "with --dask-workers N / --dask-scheduler ADDRESS given again", {"metavar": "DIR"}),
-        f("overwrite", ALL, "run", "let a new run use an --out folder that holds files (a previous run's files "
+        f("overwrite", ALL + F, "run", "let a new run use an --out folder that holds files (a previous run's files "
           "there are replaced; other files stay)", _SWITCH),
         f("allow_changed_data", ALL, "run", "with --resume: continue on data that changed since the run began",
           _SWITCH),
-        f("quiet", ALL, "run", "no progress bar", _SWITCH),
+        f("quiet", ALL + F, "run", "no progress bar", _SWITCH),
     ]
 
 
@@ -283,13 +294,14 @@ def used(task: str) -> frozenset[str]:
 # -- refusals: a flag a task does not use, a setting a resumed run may not change -------------------------------
 #: How a refusal names a run of each task.
 RUNS = {"regression": "a series run (--preset, --csv)", "classification": "a classification run",
-        "text": "a character model (--text)"}
+        "text": "a character model (--text)", "forecasting": "a forecasting run (--forecast)"}
 #: Why a flag no task's new run reads is refused (any task's).
 WHY = {"allow_changed_data": "applies with --resume only",
        "resume": "continues a run with its own data and settings; give --resume DIR without a data flag"}
 #: The flags a resumed run of each task may take besides --resume, --quiet, --allow-changed-data and --out
 #: (its own folder): first the ones that extend it, then where it trains (never taken from its files).
-RESUMABLE = {"regression": ("epochs", *DASK), "classification": ("epochs", *DASK), "text": ("max_updates", "epochs")}
+RESUMABLE = {"regression": ("epochs", *DASK), "classification": ("epochs", *DASK), "text": ("max_updates", "epochs"),
+             "forecasting": ("epochs",)}  # a forecasting run is not resumable yet: its task refuses --resume
 #: The flags that say what the command does, not settings of a run.
 _COMMAND = ("command", "resume", "quiet", "allow_changed_data", "out")
 #: Flags of ``rnnx train`` that are not settings of a new run (what it does, where it writes, its processes).
@@ -426,7 +438,9 @@ _GROUPS = {"regression": ("a series or table: --preset, or --csv with --column /
                               ("cell", "hidden", "optimizer", "lr", "batch_size", "epochs", "early_stopping",
                                "min_epochs", "clip_norm", "checkpoint_every"), "; continue a run with --resume DIR"),
            "text": ("character model (--text)", ("cell", "hidden", "optimizer", "seq_len", "streams", "epochs",
-                                                 "clip_value", "checkpoint_every"), " (updates)")}
+                                                 "clip_value", "checkpoint_every"), " (updates)"),
+           "forecasting": ("forecasting one series (--forecast H, with --csv, --targets, --time-column)",
+                           ("transform", "differencing", "cell", "hidden", "epochs"), "")}
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -459,7 +473,7 @@ def add_arguments(p: argparse.ArgumentParser, *, tasks: tuple[str, ...] = TASKS,
         shown = set(row.tasks) & set(tasks) and row.name not in hide
         g = groups.get(row.tasks[0] if row.topic == "data" else row.topic, groups["run"])
         text = row.help + _shown(row)
-        if row.topic != "data" and row.tasks != ALL and tasks == TASKS:
+        if row.topic != "data" and not set(ALL) <= set(row.tasks) and tasks == TASKS:
             text += " [" + ", ".join(row.tasks) + "]"
         g.add_argument(flag_for(row.name), help=text.replace("%", "%%") if shown else argparse.SUPPRESS,
                        **row.arg)
@@ -467,3 +481,18 @@ def add_arguments(p: argparse.ArgumentParser, *, tasks: tuple[str, ...] = TASKS,
 
 #: Every row, by name, in the order ``rnnx train --help`` lists them within each group.
 FLAGS: dict[str, Flag] = {r.name: r for r in _rows()}
+
+
+def _forecaster_defaults() -> dict[str, Any]:
+    """The ``forecasting`` task's defaults: :class:`rnnx.Forecaster`'s (but ``window``: chosen at
+    run time; ``--differencing`` is its ``difference``, ``--early-stopping`` its ``patience``)."""
+    import inspect
+
+    from rnnx.forecasting import Forecaster
+
+    names = {"difference": "differencing", "patience": "early_stopping"}
+    given = {names.get(k, k): p.default for k, p in inspect.signature(Forecaster.__init__).parameters.items()}
+    return {k: v for k, v in given.items() if k in FLAGS and "forecasting" in FLAGS[k].tasks and k != "window"}
+
+
+DEFAULTS["forecasting"].update(missing="error", **_forecaster_defaults())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["pyplot", "save", "plottable", "convergence", "time_axis", "predictions", "prediction_panels",
-           "forecast_panels", "forecast", "diagnostics", "wrapped", "plain_log_labels", "OFF_SCALE"]
+           "forecast_panels", "forecast", "forecast_bands", "diagnostics", "wrapped", "plain_log_labels", "OFF_SCALE"]
 
 
 def pyplot():
@@ -271,6 +271,22 @@ def forecast(history_index: list[int], history: list[float], index: list[int], v
     ax.plot(index, values, color="tab:red", ls="--", marker=".", label="forecast")
     _finish(plt, fig, ax, path, title=title + _dropped_note(dropped), xlabel="series index",
             ylabel=("value" + unit) if unit else None)
+
+
+def forecast_bands(history_x: list, history: list[float], x: list, values: list[float],
+                   bands: dict[str, tuple[list[float], list[float]]], path: str, title: str, *,
+                   xlabel: str = "series index", ylabel: str = "value") -> None:
+    """The series and a direct forecast that continues it, with its prediction intervals shaded
+    (``bands``: level name -> (lower, upper), widest first drawn lightest); ``history_x`` and
+    ``x`` row indices or dates (:func:`time_axis`: concise date ticks)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    ax.plot(history_x, history, color="black", label="series")
+    for alpha, (name, (lo, hi)) in zip((0.18, 0.35, 0.5), sorted(bands.items(), key=lambda b: -float(b[0]))):
+        ax.fill_between(x, lo, hi, color="tab:red", alpha=alpha, lw=0, label=f"{name}% interval")
+    ax.plot(x, values, color="tab:red", ls="--", marker=".", label="forecast")
+    _date_ticks(ax, list(history_x))
+    _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
 
 
 def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: int = 0) -> None:

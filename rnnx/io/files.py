@@ -16,7 +16,7 @@ from rnnx.io.schema import FileFormatError, layer_from_config
 from rnnx.nn.layers import Recurrent
 from rnnx.nn.model import Model
 
-__all__ = ["FileFormatError", "layer_config", "layer_from_config", "save", "load"]
+__all__ = ["FileFormatError", "layer_config", "layer_from_config", "save", "load", "host_params"]
 
 
 def layer_config(layer: Recurrent) -> dict:
@@ -48,6 +48,14 @@ def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None, 
         meta = {"kind": "rnnx-layer", "layer": layer_config(layer_or_model)}
     else:
         raise TypeError(f"layer_or_model: expected an rnnx RNN/LSTM/GRU or Model, got {type(layer_or_model).__name__}")
+    checkpoint.save(path, meta, {"params": host_params(path, layer_or_model, params, to_numpy)},
+                    to_numpy=lambda a: a, overwrite=overwrite)
+
+
+def host_params(path: str, layer_or_model: Any, params: dict, to_numpy: Any = None) -> dict:
+    """``params`` of ``layer_or_model`` on the host, checked as :func:`save` checks them before
+    writing ``path``: float16/32/64 (TypeError), the keys and shapes of
+    ``layer_or_model.param_shapes()`` (:class:`FileFormatError`), finite (ValueError)."""
     if not hasattr(params, "items"):
         raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
     if to_numpy is None:
@@ -65,7 +73,7 @@ def save(path: str, layer_or_model: Any, params: dict, *, to_numpy: Any = None, 
     bad = checks.first_non_finite([(f"params[{k!r}]", v) for k, v in host.items()], xp=np)
     if bad is not None:  # a model that cannot predict: refused here, not found out when it is loaded
         raise ValueError(bad)
-    checkpoint.save(path, meta, {"params": host}, to_numpy=lambda a: a, overwrite=overwrite)
+    return host
 
 
 def _check_xp_dtype(xp: Any, dtype: Any) -> None:

@@ -254,6 +254,8 @@ def layer_from_config(cfg: dict) -> Recurrent:
 FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {"layer": _layer},
     "rnnx-model": {"model": _model},
+    # rnnx.Forecaster.save: the model and the forecaster's state (checked field by field by Forecaster.load)
+    "rnnx-forecaster": {"model": _model, "forecaster": _dict},
     "model": {"model": _model, "norm": _norm, "window": _int(1), "horizon": _int(1),
               "dtype": _one_of("float32", "float64"), "settings": _dict},
     # the series CLI's run folder before fit-state version 2 (read, never written)
@@ -272,6 +274,7 @@ FIELDS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
 OPTIONAL: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "rnnx-layer": {},
     "rnnx-model": {"frozen": _names},  # Model.frozen, written when not empty
+    "rnnx-forecaster": {},
     "model": {"data": _data, "scalers": _scalers, "target_norms": _target_norms},
     "fit-state": {"callbacks": _callback_states, "clipped": _int(0)},
     "text-state": {"run": _dict},

@@ -25,8 +25,12 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.cli import signals
     from rnnx.cli.tasks import classification as panel_app
     from rnnx.cli.tasks import classification_predict as panel_predict
+    from rnnx.cli.tasks import forecasting
     from rnnx.cli.tasks import regression as app
 
+    if forecasting.holds_run(args.model):
+        raise AppError(f"--model: {args.model!r} holds a forecasting run ({forecasting.FORECASTER}), which predicts "
+                       f"only its future: use rnnx forecast --model {args.model}")
     # SIGINT/SIGTERM/SIGHUP: one line, exit 128 + N; the CSV is written whole or not at all
     with signals.stopping(outputs=[args.out or os.path.join(args.model, "predictions.csv")]):
         panel, columns = panel_app.holds_run(args.model), columns_of(args)

@@ -5,7 +5,9 @@ of the others (a task module imports no other task's: tests/test_cli_layout.py).
   and ``predict`` / ``forecast`` / ``save`` on such a run;
 - :mod:`~rnnx.cli.tasks.classification` (with ``classification_resume`` and
   ``classification_predict``): labelled panels (``--npz``, ``--ts``, ``--uea``);
-- :mod:`~rnnx.cli.tasks.text`: a character model (``--text``), which ``rnnx sample`` reads.
+- :mod:`~rnnx.cli.tasks.text`: a character model (``--text``), which ``rnnx sample`` reads;
+- :mod:`~rnnx.cli.tasks.forecasting`: an :class:`rnnx.Forecaster` of one column (``--forecast H``),
+  and ``forecast`` on such a run.
 
 :data:`REGISTRY` is how ``rnnx train`` finds them (:func:`chosen`): each module has ``TASK``
 (its name in :mod:`rnnx.cli.table`), ``wants(args)`` (its data flag was given),
@@ -23,8 +25,8 @@ from types import ModuleType
 from typing import Any
 
 #: Task name -> its module, in the order ``rnnx train`` asks them (the last one: the default).
-REGISTRY = {"classification": "rnnx.cli.tasks.classification", "text": "rnnx.cli.tasks.text",
-            "regression": "rnnx.cli.tasks.regression"}
+REGISTRY = {"forecasting": "rnnx.cli.tasks.forecasting", "classification": "rnnx.cli.tasks.classification",
+            "text": "rnnx.cli.tasks.text", "regression": "rnnx.cli.tasks.regression"}
 
 
 def task(name: str) -> ModuleType:

@@ -1,0 +1,121 @@
+"""``rnnx train --csv F --targets COL --time-column T --forecast H`` and ``rnnx forecast`` on such a
+run (issue 31): the run folder's files, the dates continued, nested intervals, refusals in one
+line.  Tiny models (--epochs 3 --hidden 4) on an 80-row quarterly CSV: the wiring is tested here."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import rnnx
+from rnnx.cli import main
+
+pytest.importorskip("matplotlib")
+TINY = ["--epochs", "3", "--hidden", "4", "--quiet"]
+
+
+@pytest.fixture
+def quarterly(tmp_path, monkeypatch):
+    """An 80-row CSV (quarter, sales): a trend and a season of 4, 2000Q1 .. 2019Q4."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    t = np.arange(80)
+    y = 50 + 0.5 * t + 5 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.5, 80)
+    (tmp_path / "q.csv").write_text("quarter,sales\n" + "".join(
+        f"{2000 + i // 4}Q{i % 4 + 1},{float(v)!r}\n" for i, v in enumerate(y)))
+    return tmp_path
+
+
+def _rows(path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _train(*extra: str) -> int:
+    return main(["train", "--csv", "q.csv", "--targets", "sales", "--time-column", "quarter", "--forecast", "4",
+                 *TINY, "--out", "run", *extra])
+
+
+def test_a_forecasting_run_writes_its_files_dates_continued_and_nested_intervals(quarterly, capsys):
+    assert _train() == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("rnnx train: forecasting sales: chose transform ")
+    assert "4 steps 2020Q1 .. 2020Q4; wrote run" in out[0]
+    run = quarterly / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["forecast.csv", "forecast.png", "forecaster.npz", "metrics.json"]
+    rows = _rows(run / "forecast.csv")
+    assert rows[0] == ["quarter", "forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
+    assert [r[0] for r in rows[1:]] == ["2020Q1", "2020Q2", "2020Q3", "2020Q4"]
+    v = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+    fc, lo80, hi80, lo95, hi95 = v.T
+    assert np.all(lo95 <= lo80) and np.all(lo80 < fc) and np.all(fc < hi80) and np.all(hi80 <= hi95)
+    m = json.loads((run / "metrics.json").read_text())
+    assert len(m["search"]) == 12 and set(m["baselines"]) == {"naive", "seasonal_naive"}
+    assert m["chosen"] == min(m["search"], key=lambda r: r["val_rmse"]) and m["period"] == 4 and m["horizon"] == 4
+    f = rnnx.Forecaster.load(str(run / "forecaster.npz"))
+    assert f.predict()["forecast"] == fc.tolist()  # the CSV holds the saved forecaster's forecast, exactly
+
+
+def test_rnnx_forecast_on_the_run_equals_the_trains_forecast(quarterly, capsys):
+    assert _train() == 0
+    trained = (quarterly / "run" / "forecast.csv").read_text()
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+    assert (quarterly / "again.csv").read_text() == trained and (quarterly / "again.png").stat().st_size > 0
+    assert main(["forecast", "--model", "run"]) == 0  # its own forecast.csv, replaced by the same
+    assert (quarterly / "run" / "forecast.csv").read_text() == trained
+    assert main(["forecast", "--model", "run", "--steps", "2", "--out", "two.csv"]) == 0
+    assert (quarterly / "two.csv").read_text().splitlines() == trained.splitlines()[:3]
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["time"] == ["2020Q1", "2020Q2"]
+
+
+@pytest.mark.parametrize("argv, start", [
+    (["--forecast", "4", "--csv", "q.csv"], "--targets: --forecast forecasts one column of --csv; got none"),
+    (["--forecast", "4", "--csv", "q.csv", "--targets", "sales,quarter"], "--targets: --forecast forecasts one column"),
+    (["--forecast", "4"], "--forecast: needs --csv FILE and --targets COLUMN"),
+    (["--forecast", "0", "--csv", "q.csv", "--targets", "sales"], "--forecast: expected a positive number of steps, got 0"),
+    (["--forecast", "4", "--csv", "q.csv", "--targets", "sales", "--layers", "2"],
+     "--layers: does not apply to a forecasting run (--forecast); drop it"),
+    (["--forecast", "4", "--csv", "q.csv", "--targets", "sales", "--hidden", "0"], "--hidden: expected a positive int, got 0"),
+    (["--forecast", "4", "--csv", "q.csv", "--targets", "sales", "--differencing", "seasonal"],
+     "--differencing: 'seasonal' needs a seasonal period >= 2"),
+    (["--forecast", "50", "--csv", "q.csv", "--targets", "sales"], "--targets: 80 observations are too few for horizon 50"),
+    (["--forecast", "4", "--csv", "q.csv", "--targets", "sales", "--time-column", "day"], "--time-column: "),
+    (["--transform", "log", "--csv", "q.csv", "--targets", "sales"], "--transform: does not apply to a series run"),
+])
+def test_bad_forecasting_runs_are_refused_in_one_line_and_write_nothing(quarterly, capsys, argv, start):
+    assert main(["train", *TINY, *argv, "--out", "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"rnnx train: error: {start}"), err
+    assert not (quarterly / "run").exists()
+
+
+def test_resume_and_bad_forecast_requests_are_refused_in_one_line(quarterly, capsys):
+    assert _train() == 0
+    capsys.readouterr()
+    for argv, start in [(["train", "--resume", "run"], "rnnx train: error: --resume: 'run' holds a forecasting run "
+                                                       "(--forecast), which cannot be resumed yet"),
+                        (["forecast", "--model", "run", "--steps", "5"], "rnnx forecast: error: --steps: expected 1 to 4"),
+                        (["forecast", "--model", "run", "--csv", "q.csv"], "rnnx forecast: error: --csv: a forecasting "
+                                                                          "run forecasts from the end of its own series"),
+                        (["forecast", "--model", "run", "--out", "run/forecaster.npz"], "rnnx forecast: error: --out: "),
+                        (["predict", "--model", "run"], "rnnx predict: error: --model: 'run' holds a forecasting run "
+                                                        "(forecaster.npz), which predicts only its future")]:
+        before = {p.name: p.read_bytes() for p in (quarterly / "run").iterdir()}
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(start), err
+        assert {p.name: p.read_bytes() for p in (quarterly / "run").iterdir()} == before
+    (quarterly / "run" / "forecaster.npz").rename(quarterly / "elsewhere.npz")
+    (quarterly / "run" / "forecaster.npz").symlink_to(quarterly / "elsewhere.npz")  # rnnx never writes a link there
+    assert main(["forecast", "--model", "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("rnnx forecast: error: --model: ") and "link" in err, err
+    (quarterly / "run" / "forecaster.npz").unlink()
+    (quarterly / "run" / "forecaster.npz").write_bytes(b"PK\x03\x04 not a zip")
+    assert main(["forecast", "--model", "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("rnnx forecast: error: --model: ") and "forecaster.npz" in err, err
