@@ -21,7 +21,7 @@ _LAZY = {
     "fit": "rnnx.training.engine", "evaluate": "rnnx.training.engine", "predict": "rnnx.training.engine",
     "FitResult": "rnnx.training.state",
     "RNNRegressor": "rnnx.interop.sklearn", "RNNClassifier": "rnnx.interop.sklearn",
-    "Forecaster": "rnnx.forecasting",
+    "Forecaster": "rnnx.interop.forecaster",
 }
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrent", "Cache", "Model", "layer", "layer_from_config", "save", "load",

@@ -22,8 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: The top-level modules of rnnx/ and their layer (a new one must be given one here).
 TOP_LEVEL = {"_xp": "base", "checks": "base", "random": "base", "losses": "base", "metrics": "base",
-             "optim": "base", "bounds": "base", "install": "base", "text": "text", "forecasting": "forecasting",
-             "__main__": "cli"}
+             "optim": "base", "bounds": "base", "install": "base", "text": "text", "__main__": "cli"}
 #: The subpackages of rnnx/ and their layer.
 PACKAGES = {"backends": "base", "cells": "cells", "nn": "nn", "io": "io", "diagnostics": "diagnostics",
             "training": "training", "data": "data", "interop": "interop", "testing": "testing", "cli": "cli"}
@@ -39,11 +38,10 @@ ALLOWED = {
     "training": _BELOW_TRAINING,
     "data": {"base", "io", "data"},
     "text": _BELOW_TRAINING | {"data", "text"},
-    "forecasting": _BELOW_TRAINING | {"data", "forecasting"},
-    "interop": _BELOW_TRAINING | {"interop", "api"},
+    "interop": _BELOW_TRAINING | {"data", "interop", "api"},
     "testing": _BELOW_TRAINING | {"interop", "testing", "api"},
-    "api": set(PACKAGES.values()) - {"cli"} | {"text", "forecasting"},
-    "cli": set(PACKAGES.values()) | {"text", "forecasting", "api"},
+    "api": set(PACKAGES.values()) - {"cli"} | {"text"},
+    "cli": set(PACKAGES.values()) | {"text", "api"},
 }
 #: Layers that import no data/, io/, interop/ or cli/ module but for EXCEPTIONS.
 CORE = {"base", "cells", "nn", "training"}

@@ -18,7 +18,7 @@ from rnnx import backends
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Modules allowed to import an array library, lazily (inside functions): the CLI and its
 #: tools, plotting, file I/O and the weight converters; never the maths.
-LAZY_OK = {"plots.py", "__main__.py", "forecasting.py", "transforms.py", "calendar.py", "accuracy.py",
+LAZY_OK = {"plots.py", "__main__.py", "transforms.py", "calendar.py", "accuracy.py",
            # host-side data in: CSV tables (and the windows built from them), .npz/.ts panels, text files
            "tables.py", "panel.py", "text.py"}
 LAZY_DIRS = {"interop", "cli", "io", "testing"}

@@ -488,7 +488,7 @@ def _forecaster_defaults() -> dict[str, Any]:
     run time; ``--differencing`` is its ``difference``, ``--early-stopping`` its ``patience``)."""
     import inspect
 
-    from rnnx.forecasting import Forecaster
+    from rnnx.interop.forecaster import Forecaster
 
     names = {"difference": "differencing", "patience": "early_stopping"}
     given = {names.get(k, k): p.default for k, p in inspect.signature(Forecaster.__init__).parameters.items()}

@@ -1,5 +1,6 @@
-"""Shared pieces of the converters: host arrays, gate-block permutations, shape checks, and
-the registry look-ups (every cell kind and option comes from :data:`rnnx.cells.CELLS`).
+"""Shared pieces of the converters and estimators: host arrays, gate-block permutations, shape
+checks, the target an estimator computes on, and the registry look-ups (every cell kind and
+option comes from :data:`rnnx.cells.CELLS`).
 
 A converter finds the rnnx cell of a foreign layer by the spec's counterpart names
 (``spec.torch``, ``spec.keras``, ``spec.flax``) and a bare PyTorch state dict's cell by its
@@ -17,6 +18,22 @@ from rnnx.cells import CELLS, CellSpec
 from rnnx.nn.layers import layer as rnnx_layer
 
 HEAD_KEYS = ("weight_hy", "bias_y")
+
+
+def usable_target(backend: str, device: str | None) -> Any:
+    """The :class:`rnnx.backends.Target` an estimator (``backend=``, ``device=``) computes on,
+    or one ValueError starting ``backend:`` saying why it cannot be used here."""
+    from rnnx import backends
+
+    try:
+        mod = backends.get(backend)
+        t = backends.Target(mod.NAME, backends.resolve_device(mod.NAME, device))
+    except ValueError as e:
+        raise ValueError(f"backend: {e}") from None
+    why = t.unavailable()
+    if why:
+        raise ValueError(f"backend: {t.id} is not usable here: {why}")
+    return t
 
 
 class ConversionError(ValueError):

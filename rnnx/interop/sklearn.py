@@ -44,6 +44,7 @@ import random
 from typing import Any
 
 from rnnx import backends
+from rnnx.interop._common import usable_target
 from rnnx.training.defaults import CLASSIFICATION, REGRESSION
 
 __all__ = ["RNNRegressor", "RNNClassifier"]
@@ -122,15 +123,7 @@ class _Base:
         return int(rs) if isinstance(rs, int) else int(rs.randint(2**31))
 
     def _target(self):
-        try:
-            mod = backends.get(self.backend)
-            t = backends.Target(mod.NAME, backends.resolve_device(mod.NAME, self.device))
-        except ValueError as e:
-            raise ValueError(f"backend: {e}") from None
-        why = t.unavailable()
-        if why:
-            raise ValueError(f"backend: {t.id} is not usable here: {why}")
-        return t
+        return usable_target(self.backend, self.device)
 
     def _panel(self, X: Any, name: str = "X") -> tuple[Any, Any, bool, Any]:
         """X as (x (N, T, I) float64 host array, lengths (N,) or None, ragged, the number of

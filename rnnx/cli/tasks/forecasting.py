@@ -66,7 +66,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _fitted(s: dict, horizon: int, values: Any, time: Any) -> Any:
     """:class:`rnnx.Forecaster` fitted on ``values`` (n,), its refusals under this command's flags."""
-    from rnnx.forecasting import Forecaster
+    from rnnx.interop.forecaster import Forecaster
 
     f = Forecaster(horizon, transform=s["transform"], difference=s["differencing"], period=s["period"],
                    window=s["window"], cell=s["cell"], hidden=s["hidden"], epochs=s["epochs"],
@@ -162,7 +162,7 @@ def forecast(folder: str, steps: int | None = None, *, out: str | None = None, b
              device: str | None = None, overwrite: bool = False) -> dict:
     """``rnnx forecast --model DIR`` of a forecasting run: ``steps`` (default and at most its H)
     from the end of its stored series, written as the run wrote its own forecast.csv and .png."""
-    from rnnx.forecasting import Forecaster
+    from rnnx.interop.forecaster import Forecaster
 
     path = os.path.join(folder, FORECASTER)
     try:

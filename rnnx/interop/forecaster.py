@@ -33,6 +33,8 @@ import itertools
 import math
 from typing import Any
 
+from rnnx.interop._common import usable_target
+
 __all__ = ["Forecaster"]
 
 _TRANSFORMS = ("none", "log", "boxcox")
@@ -159,19 +161,6 @@ class Forecaster:
         return list(itertools.product(ts, ds))
 
     # -- the pieces ---------------------------------------------------------------------------------
-    def _target(self):
-        from rnnx import backends
-
-        try:
-            mod = backends.get(self.backend)
-            t = backends.Target(mod.NAME, backends.resolve_device(mod.NAME, self.device))
-        except ValueError as e:
-            raise ValueError(f"backend: {e}") from None
-        why = t.unavailable()
-        if why:
-            raise ValueError(f"backend: {t.id} is not usable here: {why}")
-        return t
-
     def _inputs(self, z: Any, feats: Any, ends: Any) -> Any:
         """Windows (N, W, 1 + F) ending before positions ``ends`` of ``z`` (each z_t with its row's
         calendar features)."""
@@ -242,7 +231,7 @@ class Forecaster:
         self.period_, self.calendar_, self._index, self._labels, self._n = m, cal, index, labels, len(levels)
         feats = cal.features(labels) if cal is not None else np.zeros((len(levels), 0))
         self._feats, self._all_levels = feats, levels
-        self._target_ = self._target()
+        self._target_ = usable_target(self.backend, self.device)
         v = h + nv - 1
         cut = len(levels) - v
         origins = np.arange(cut, len(levels) - h + 1)
@@ -540,7 +529,7 @@ class Forecaster:
             f.backend, f.device = backend, device
         elif device is not None:
             f.device = device
-        f._target_ = f._target()
+        f._target_ = usable_target(f.backend, f.device)
         with f._target_.scope():
             f.model_, f.params_ = model, {k2: f._target_.from_numpy(v) for k2, v in arrays.items()}
         return f
