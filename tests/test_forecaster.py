@@ -249,3 +249,39 @@ def test_a_damaged_forecaster_file_is_refused_in_one_line_naming_the_field(tmp_p
     with pytest.raises(ValueError, match=match) as e:
         rnnx.Forecaster.load(path)
     assert "\n" not in str(e.value) and repr(path) in str(e.value)
+
+
+def test_covariates_are_read_beside_the_series_scaled_on_the_fitted_part(tmp_path):
+    pd = pytest.importorskip("pandas")
+    y, labels = quarterly(70)
+    rng = np.random.default_rng(1)
+    cov = pd.DataFrame({"lead": np.r_[y[1:], y[-1]] + rng.normal(0, 1, 70), "noise": rng.normal(5, 2, 70)})
+    kw = dict(FAST, transform="none", difference="first")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels, covariates=cov)
+    assert f.covariates_["names"] == ["lead", "noise"]
+    cut = 70 - (4 + 20 - 1)
+    assert np.allclose(f.covariates_["mean"], cov.to_numpy()[:cut].mean(axis=0))
+    assert f.model_.layer.input_size == 1 + 2 + 2  # z, sin/cos of the quarter, two covariates
+    pre = f.preprocessing_
+    scaled = (cov.to_numpy() - f.covariates_["mean"]) / f.covariates_["std"]
+    steps = np.concatenate([pre.forward(y)[:, None], f.calendar_.features(labels)[1:], scaled[1:]], axis=1)
+    zhat = np.asarray(rnnx.predict(f.model_, f.params_, steps[None, -f.window_:]))[0]
+    assert np.array_equal(np.array(f.predict()["forecast"]), pre.inverse(zhat, y))
+    f.save(str(tmp_path / "f.npz"))
+    assert rnnx.Forecaster.load(str(tmp_path / "f.npz")).predict() == f.predict()
+    bt = rnnx.Forecaster(4, **kw).backtest(y, time=labels, covariates=cov, folds=2, step=2)
+    last = rnnx.Forecaster(4, **kw).fit(y[:66], time=labels[:66], covariates=cov[:66]).predict()
+    assert bt["forecast"][1] == last["forecast"]
+    without = rnnx.Forecaster(4, **kw).fit(y, time=labels).predict()
+    assert without["forecast"] != f.predict()["forecast"]
+
+
+@pytest.mark.parametrize("cov, match", [
+    (np.zeros((59, 1)), r"^covariates: expected numbers of shape \(60, K\), one row per observation, got shape \(59, 1\)"),
+    (np.where(np.arange(60)[:, None] == 9, np.nan, np.ones((60, 2))), r"^covariates: row 9 column 0 is nan; expected finite"),
+    (np.array([["a"]] * 60), r"^covariates: expected numbers of shape \(60, K\)"),
+])
+def test_bad_covariates_are_refused_in_one_line(cov, match):
+    y, labels = quarterly(60)
+    with pytest.raises(ValueError, match=match):
+        rnnx.Forecaster(3, **FAST).fit(y, time=labels, covariates=cov)

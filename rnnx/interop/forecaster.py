@@ -149,6 +149,37 @@ class Forecaster:
             raise ValueError(f"y: position {int(bad[0])} is {v[bad[0]]}; expected finite numbers (fill or drop gaps first)")
         return v
 
+    @staticmethod
+    def _covariates_of(covariates: Any, n: int) -> tuple[Any, list[str]]:
+        """Past-observed covariates as (n, K) float64 and their names (a DataFrame's columns, else
+        ``x0``, ``x1``, ...); None: (n, 0)."""
+        import numpy as np
+
+        if covariates is None:
+            return np.zeros((n, 0)), []
+        names = [str(c) for c in covariates.columns] if hasattr(covariates, "columns") else None
+        c = np.asarray(covariates.to_numpy() if hasattr(covariates, "to_numpy") else covariates)
+        if c.ndim == 1:
+            c = c[:, None]
+        if c.ndim != 2 or c.shape[0] != n or c.dtype.kind not in "iuf":
+            raise ValueError(f"covariates: expected numbers of shape ({n}, K), one row per observation, got shape "
+                             f"{c.shape} dtype {c.dtype}")
+        c = c.astype(np.float64)
+        bad = np.argwhere(~np.isfinite(c))
+        if bad.size:
+            raise ValueError(f"covariates: row {int(bad[0][0])} column {int(bad[0][1])} is {c[tuple(bad[0])]}; "
+                             "expected finite numbers (fill or drop gaps first)")
+        return c, names or [f"x{i}" for i in range(c.shape[1])]
+
+    def _features(self, labels: Any, cov: Any) -> Any:
+        """Each row's step features after z: its calendar features, then its covariates
+        standardised with the fitted part's mean and std (``covariates_``)."""
+        import numpy as np
+
+        cal = self.calendar_.features(labels) if self.calendar_ is not None else np.zeros((len(cov), 0))
+        st = self.covariates_
+        return np.concatenate([cal, (cov - np.array(st["mean"])) / np.array(st["std"])], axis=1)
+
     def _candidates(self, train: Any, m: int) -> list[tuple[str, str]]:
         ts = (self.transform,) if self.transform != "auto" else (_TRANSFORMS if float(train.min()) > 0 else ("none",))
         if self.difference != "auto":
@@ -210,10 +241,13 @@ class Forecaster:
         return out
 
     # -- the API ------------------------------------------------------------------------------------
-    def fit(self, y: Any, *, time: Any = None) -> Forecaster:
+    def fit(self, y: Any, *, time: Any = None, covariates: Any = None) -> Forecaster:
         """Choose the preprocessing on the validation origins, then refit the best on all of ``y``
         (n,) (a sequence of numbers, or a pandas Series with a DatetimeIndex / PeriodIndex);
-        ``time``: the labels of its rows as text (ISO dates, ``1959Q1``, ``1949-01``, ``1871``)."""
+        ``time``: the labels of its rows as text (ISO dates, ``1959Q1``, ``1949-01``, ``1871``);
+        ``covariates`` (n, K) (an array or a DataFrame): past-observed columns read beside the
+        series in every window (each standardised with the mean and std of the rows before the
+        validation part); a forecast needs none of their future values."""
         import numpy as np
 
         from rnnx.data.calendar import infer_calendar
@@ -229,11 +263,14 @@ class Forecaster:
         h, nv = self.horizon, self.validation
         self.window_ = self.window or max(2 * m, h, 10)
         self.period_, self.calendar_, self._index, self._labels, self._n = m, cal, index, labels, len(levels)
-        feats = cal.features(labels) if cal is not None else np.zeros((len(levels), 0))
-        self._feats, self._all_levels = feats, levels
-        self._target_ = usable_target(self.backend, self.device)
+        cov, names = self._covariates_of(covariates, len(levels))
         v = h + nv - 1
         cut = len(levels) - v
+        mean, std = cov[:max(cut, 1)].mean(axis=0), cov[:max(cut, 1)].std(axis=0)
+        self.covariates_ = {"names": names, "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+        feats = self._features(labels, cov)
+        self._feats, self._all_levels, self._cov = feats, levels, cov
+        self._target_ = usable_target(self.backend, self.device)
         origins = np.arange(cut, len(levels) - h + 1)
         search = []
         for tr, df in self._candidates(levels[:cut], m):
@@ -304,7 +341,7 @@ class Forecaster:
 
         return {k: getattr(self, k) for k in inspect.signature(Forecaster.__init__).parameters if k != "self"}
 
-    def backtest(self, y: Any, *, time: Any = None, folds: int = 3, step: int | None = None,
+    def backtest(self, y: Any, *, time: Any = None, covariates: Any = None, folds: int = 3, step: int | None = None,
                  refit: bool = True) -> dict:
         r"""Rolling-origin evaluation on ``y`` (n,): ``folds`` origins
         :math:`o_k = n - H - (\text{folds} - 1 - k)\,\text{step}` (``step`` default H), each forecasting
@@ -327,6 +364,8 @@ class Forecaster:
             raise TypeError(f"refit: expected True or False, got {refit!r}")
         levels = self._levels_of(y)
         labels, _ = _labels_of(y, time)
+        cov = self._covariates_of(covariates, len(levels))[0]
+        cov_given = covariates
         n = len(levels)
         origins = [n - h - (folds - 1 - k) * step for k in range(folds)]
         if origins[0] < 1:
@@ -336,11 +375,11 @@ class Forecaster:
         chosen, f = [], None
         for o in origins:
             if refit or f is None:
-                f = Forecaster(**self.get_params()).fit(levels[:o], time=None if labels is None else labels[:o])
+                f = Forecaster(**self.get_params()).fit(levels[:o], time=None if labels is None else labels[:o],
+                                                        covariates=None if cov_given is None else cov[:o])
                 pre = f.preprocessing_
                 chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags)})
-            feats = f.calendar_.features(labels[:o]) if f.calendar_ is not None else np.zeros((o, 0))
-            for k, v in f._forecast(levels[:o], feats).items():
+            for k, v in f._forecast(levels[:o], f._features(None if labels is None else labels[:o], cov[:o])).items():
                 rows.setdefault(k, []).append(v)
             rows.setdefault("actual", []).append(levels[o:o + h])
         fc, act = np.stack(rows["forecast"]), np.stack(rows["actual"])
@@ -375,7 +414,9 @@ class Forecaster:
         (:meth:`rnnx.data.transforms.Preprocessing.to_json`), ``calendar`` (its fields, or null),
         ``period``, ``window``, ``n`` (the observations fitted), ``residuals`` (N_v x H),
         ``search``, ``baselines``, and the last ``window + K`` levels and time labels (all that
-        :meth:`predict` reads: K the differencing order), and ``index`` (the pandas index kind)."""
+        :meth:`predict` reads: K the differencing order), ``covariates`` (their names, the mean
+        and std they were scaled with, their last ``window + K`` rows) and ``index`` (the pandas
+        index kind)."""
         if not hasattr(self, "params_"):
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         from rnnx.io import checkpoint, files
@@ -389,6 +430,7 @@ class Forecaster:
             "period": self.period_, "window": self.window_, "n": self._n,
             "residuals": self.residuals_.tolist(), "search": self.search_, "baselines": self.baselines_,
             "levels": end["levels"], "labels": None if cal is None else end["time"],
+            "covariates": {**self.covariates_, "tail": self._cov[len(self._cov) - len(end["levels"]):].tolist()},
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
         }
         host = files.host_params(path, self.model_, self.params_, self._target_.to_numpy)
@@ -421,7 +463,7 @@ class Forecaster:
                              "(written by Forecaster.save)")
         st = meta["forecaster"]
         fields = ("settings", "preprocessing", "calendar", "period", "window", "n", "residuals", "search",
-                  "baselines", "levels", "labels", "index")
+                  "baselines", "levels", "labels", "covariates", "index")
         if set(st) != set(fields):
             raise bad("", f"the fields {', '.join(fields)}", sorted(st))
 
@@ -502,6 +544,20 @@ class Forecaster:
                 raise bad("labels", f"time labels in the calendar's {cal['style']} format", labels) from None
             f._labels = labels
             f._index = _index_of(st["index"], labels, bad)
+        cv = st["covariates"]
+        if not (isinstance(cv, dict) and set(cv) == {"names", "mean", "std", "tail"} and isinstance(cv["names"], list)
+                and all(isinstance(x, str) for x in cv["names"]) and isinstance(cv["tail"], list)
+                and len(cv["tail"]) == tail):
+            raise bad("covariates", f"{{names, mean, std, tail}} with {tail} rows in tail", cv)
+        kc = len(cv["names"])
+        std = number_list("covariates.std", cv["std"], kc)
+        if np.any(std <= 0):
+            raise bad("covariates.std", "numbers > 0", cv["std"])
+        f.covariates_ = {"names": list(cv["names"]), "mean": number_list("covariates.mean", cv["mean"], kc).tolist(),
+                         "std": std.tolist()}
+        cov_tail = np.stack([number_list(f"covariates.tail[{i}]", r, kc) for i, r in enumerate(cv["tail"])]) \
+            if kc else np.zeros((tail, 0))
+        f._cov, f._feats = cov_tail, f._features(f._labels, cov_tail)
         search = st["search"]
         row = ("transform", "difference", "val_rmse", "best_epoch")
         if not (isinstance(search, list) and search and all(
