@@ -119,3 +119,26 @@ def test_resume_and_bad_forecast_requests_are_refused_in_one_line(quarterly, cap
     assert main(["forecast", "--model", "run"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("rnnx forecast: error: --model: ") and "forecaster.npz" in err, err
+
+
+def test_inputs_other_than_the_target_are_the_forecasters_covariates(quarterly, capsys):
+    rows = (quarterly / "q.csv").read_text().splitlines()
+    lead = [float(r.split(",")[1]) for r in rows[2:]] + [0.0]
+    (quarterly / "q2.csv").write_text("quarter,sales,lead\n" + "".join(
+        f"{r},{v!r}\n" for r, v in zip(rows[1:], lead)))
+    argv = ["train", "--csv", "q2.csv", "--targets", "sales", "--time-column", "quarter", "--forecast", "4", *TINY,
+            "--transform", "none", "--differencing", "first"]
+    assert main([*argv, "--inputs", "lead,sales", "--out", "run"]) == 0
+    m = json.loads((quarterly / "run" / "metrics.json").read_text())
+    assert m["covariates"] == ["lead"]
+    f = rnnx.Forecaster.load(str(quarterly / "run" / "forecaster.npz"))
+    assert f.covariates_["names"] == ["x0"] and f.model_.layer.input_size == 1 + 2 + 1
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+    assert (quarterly / "again.csv").read_text() == (quarterly / "run" / "forecast.csv").read_text()
+    assert main([*argv, "--out", "alone"]) == 0  # without --inputs: the series alone, another forecast
+    assert json.loads((quarterly / "alone" / "metrics.json").read_text())["covariates"] == []
+    assert (quarterly / "alone" / "forecast.csv").read_text() != (quarterly / "run" / "forecast.csv").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--inputs", "nope", "--out", "bad"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "nope" in err and not (quarterly / "bad").exists()

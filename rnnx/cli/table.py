@@ -106,8 +106,8 @@ def _rows() -> list[Flag]:
         f("csv", R + F, "data", "CSV file with a header row", {}),
         f("column", R, "data", "the column of --csv to model (one series: its past predicts its next value; the "
           "same as --targets NAME)", {}),
-        f("inputs", R, "data", "columns of --csv the model reads at each step (default: the --targets column)",
-          {"type": names}),
+        f("inputs", R + F, "data", "columns of --csv the model reads at each step (default: the --targets column; "
+          "with --forecast the others are past-observed covariates)", {"type": names}),
         f("targets", R + F, "data", "the column(s) of --csv to predict (A or A,B), after each window of --inputs",
           {"type": names}),
         f("time_column", R + F, "data", "a column of --csv labelling the rows (dates): the x-axis of the plots", {}),

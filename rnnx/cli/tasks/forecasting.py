@@ -1,5 +1,6 @@
-"""The ``forecasting`` task of ``rnnx train`` (``--forecast H --csv FILE --targets COLUMN``): an
-:class:`rnnx.Forecaster` of one column, and ``rnnx forecast`` on its runs (:func:`forecast`).
+"""The ``forecasting`` task of ``rnnx train`` (``--forecast H --csv FILE --targets COLUMN [--inputs
+A,B]``): an :class:`rnnx.Forecaster` of one column (the other ``--inputs``: past-observed covariates),
+and ``rnnx forecast`` on its runs (:func:`forecast`).
 
 Its folder, written through :func:`rnnx.cli.run.new_run` once the forecaster is fitted:
 ``forecaster.npz`` (:meth:`rnnx.Forecaster.save`), ``metrics.json`` (the search: each candidate
@@ -64,8 +65,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {**s, "window": args.window}
 
 
-def _fitted(s: dict, horizon: int, values: Any, time: Any) -> Any:
-    """:class:`rnnx.Forecaster` fitted on ``values`` (n,), its refusals under this command's flags."""
+def _fitted(s: dict, horizon: int, values: Any, time: Any, covariates: Any = None) -> Any:
+    """:class:`rnnx.Forecaster` fitted on ``values`` (n,) (with ``covariates`` (n, K): the
+    ``--inputs`` other than the target), its refusals under this command's flags."""
     from rnnx.interop.forecaster import Forecaster
 
     f = Forecaster(horizon, transform=s["transform"], difference=s["differencing"], period=s["period"],
@@ -73,7 +75,7 @@ def _fitted(s: dict, horizon: int, values: Any, time: Any) -> Any:
                    patience=s["early_stopping"], batch_size=s["batch_size"], lr=s["lr"], clip_norm=s["clip_norm"],
                    seed=s["seed"], backend=s["backend"], device=s["device"], dtype=s["dtype"])
     try:
-        return f.fit(values, time=time)
+        return f.fit(values, time=time, covariates=covariates)
     except ValueError as e:
         name, _, rest = str(e).partition(": ")
         if name in _FLAG_OF:  # the library's name of a setting this command calls otherwise
@@ -93,13 +95,17 @@ def start_run(args: argparse.Namespace) -> int:
     run.need(quiet=True)
     target = run.target(s["backend"], s["device"], s["dtype"])
     path = os.path.abspath(args.csv)
-    tab = tables.read_table(path, inputs=args.targets, targets=args.targets, time_column=args.time_column,
+    column = args.targets[0]
+    others = [c for c in (args.inputs or ()) if c != column]  # past-observed covariates
+    tab = tables.read_table(path, inputs=[column, *others], targets=args.targets, time_column=args.time_column,
                             missing=s["missing"])
-    f = _fitted(s, args.forecast, tab.values[:, 0], tab.time)
-    column, chosen = args.targets[0], min(f.search_, key=lambda r: r["val_rmse"])
+    ins = tab.input_index()
+    f = _fitted(s, args.forecast, tab.values[:, tab.target_index()[0]], tab.time,
+                tab.values[:, ins[1:]] if others else None)
+    chosen = min(f.search_, key=lambda r: r["val_rmse"])
     metrics = {"kind": "rnnx-forecasting-run", "column": column, "time_column": args.time_column,
                "rows": len(tab.values), "horizon": f.horizon, "period": f.period_, "window": f.window_,
-               "validation_origins": f.validation, "search": f.search_,
+               "validation_origins": f.validation, "covariates": others, "search": f.search_,
                "baselines": {k.replace(" ", "_"): v for k, v in f.baselines_.items()},
                "chosen": chosen, "settings": {**f.get_params(), "levels": list(f.levels)},
                "data": {"kind": "csv", "path": path, "sha256": tab.digest, "bytes": os.path.getsize(path)},
@@ -109,7 +115,7 @@ def start_run(args: argparse.Namespace) -> int:
         f.save(os.path.join(folder, FORECASTER), overwrite=True)
         atomic.write_text(os.path.join(folder, "metrics.json"), run.json_text(metrics))
         history = {"time": list(tab.time) if tab.time is not None else list(range(len(tab.values))),
-                   "levels": tab.values[:, 0].tolist()}
+                   "levels": tab.values[:, tab.target_index()[0]].tolist()}
         return _write_forecast(os.path.join(folder, "forecast.csv"), f, f.horizon, history, column, args.time_column)
 
     if not args.quiet:
