@@ -40,6 +40,11 @@ def test_a_dated_series_gets_dated_forecasts_nested_intervals_and_the_best_candi
     assert np.all(lo95 <= lo80) and np.all(lo80 < fc) and np.all(fc < hi80) and np.all(hi80 <= hi95)
     assert set(f.baselines_) == {"naive", "seasonal naive"}
     assert f.predict(2)["forecast"] == out["forecast"][:2]
+    from rnnx.data.accuracy import accuracy  # the chosen candidate's validation forecasts, scored
+
+    actual = np.stack([y[o:o + 4] for o in range(80 - 23, 80 - 3)])
+    assert f.accuracy_ == accuracy(actual, actual - f.residuals_, y[:80 - 23], 4)
+    assert math.isclose(f.accuracy_["rmse"], best["val_rmse"])
 
 
 def test_the_same_seed_gives_the_same_forecast_bit_for_bit():
@@ -161,6 +166,7 @@ def test_a_saved_forecaster_loads_back_and_predicts_the_same_bit_for_bit(tmp_pat
     g = rnnx.Forecaster.load(path)
     assert g.predict() == f.predict() and g.predict(2) == f.predict(2)
     assert g.get_params() == f.get_params() and g.search_ == f.search_ and g.baselines_ == f.baselines_
+    assert g.accuracy_ == f.accuracy_
     assert np.array_equal(g.residuals_, f.residuals_) and g.calendar_ == f.calendar_ and g.preprocessing_ == f.preprocessing_
     assert {k: np.asarray(v).dtype for k, v in g.params_.items()} == {k: np.dtype(dtype) for k in f.params_}
     with pytest.raises(FileExistsError, match="pass overwrite=True"):
@@ -239,6 +245,7 @@ def _rewrite(path, change):
     (lambda m: m["forecaster"].update(index="period:Q; import os"), r"forecaster\.index: expected null, 'datetime' or"),
     (lambda m: m["forecaster"]["search"][0].update(transform="sqrt"), r"forecaster\.search: expected a list of"),
     (lambda m: m["forecaster"]["baselines"].update(naive=None), r"forecaster\.baselines\.naive: expected a finite number, got None"),
+    (lambda m: m["forecaster"]["accuracy"].update(mase="1"), r"forecaster\.accuracy: expected \{mae, rmse, mape, smape, mase\}"),
     (lambda m: m["forecaster"]["settings"].update(horizon=4), r"forecaster\.residuals\[0\]: expected a list of 4 finite"),
     (lambda m: m.update(kind="rnnx-model", model=m["model"]) or m.pop("forecaster"), r"holds a 'rnnx-model', expected an 'rnnx-forecaster'"),
 ])

@@ -99,7 +99,9 @@ class Forecaster:
 
     After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, validation
     RMSE and best epoch, and the naive and seasonal-naive RMSEs on the same origins),
-    ``preprocessing_``, ``period_``, ``window_``, ``residuals_`` (N_v, H), ``calendar_`` (None
+    ``preprocessing_``, ``period_``, ``window_``, ``residuals_`` (N_v, H) (actual - forecast at each
+    validation origin), ``accuracy_`` (the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
+    those forecasts: :func:`rnnx.data.accuracy.accuracy`), ``calendar_`` (None
     without time labels), ``model_``, ``params_``."""
 
     def __init__(self, horizon: int, *, transform: str = "auto", difference: str = "auto", period: int | None = None,
@@ -250,6 +252,7 @@ class Forecaster:
         validation part); a forecast needs none of their future values."""
         import numpy as np
 
+        from rnnx.data.accuracy import accuracy
         from rnnx.data.calendar import infer_calendar
         from rnnx.data.transforms import Preprocessing
 
@@ -291,6 +294,8 @@ class Forecaster:
         self.baselines_ = {"naive": float(np.sqrt(np.mean(naive ** 2))),
                            "seasonal naive": float(np.sqrt(np.mean(snaive ** 2)))}
         self.residuals_ = best["residuals"]
+        actual = np.stack([levels[o:o + h] for o in origins])
+        self.accuracy_ = accuracy(actual, actual - best["residuals"], levels[:cut], m)
         self.preprocessing_ = Preprocessing.fit(levels, best["transform"], best["difference"],
                                                 m if best["difference"] in ("seasonal", "both") else None)
         got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed)
@@ -413,7 +418,7 @@ class Forecaster:
         the ``forecaster`` record (JSON): ``settings`` (:meth:`get_params`), ``preprocessing``
         (:meth:`rnnx.data.transforms.Preprocessing.to_json`), ``calendar`` (its fields, or null),
         ``period``, ``window``, ``n`` (the observations fitted), ``residuals`` (N_v x H),
-        ``search``, ``baselines``, and the last ``window + K`` levels and time labels (all that
+        ``search``, ``baselines``, ``accuracy``, and the last ``window + K`` levels and time labels (all that
         :meth:`predict` reads: K the differencing order), ``covariates`` (their names, the mean
         and std they were scaled with, their last ``window + K`` rows) and ``index`` (the pandas
         index kind)."""
@@ -429,6 +434,7 @@ class Forecaster:
                                                   "last": cal.last.isoformat(), "anchor": cal.anchor},
             "period": self.period_, "window": self.window_, "n": self._n,
             "residuals": self.residuals_.tolist(), "search": self.search_, "baselines": self.baselines_,
+            "accuracy": self.accuracy_,
             "levels": end["levels"], "labels": None if cal is None else end["time"],
             "covariates": {**self.covariates_, "tail": self._cov[len(self._cov) - len(end["levels"]):].tolist()},
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
@@ -463,7 +469,7 @@ class Forecaster:
                              "(written by Forecaster.save)")
         st = meta["forecaster"]
         fields = ("settings", "preprocessing", "calendar", "period", "window", "n", "residuals", "search",
-                  "baselines", "levels", "labels", "covariates", "index")
+                  "baselines", "accuracy", "levels", "labels", "covariates", "index")
         if set(st) != set(fields):
             raise bad("", f"the fields {', '.join(fields)}", sorted(st))
 
@@ -574,6 +580,12 @@ class Forecaster:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise bad(f"baselines.{k2}", "a finite number", v)
         f.baselines_ = {k2: float(v) for k2, v in base.items()}
+        acc = st["accuracy"]
+        if not (isinstance(acc, dict) and set(acc) == {"mae", "rmse", "mape", "smape", "mase"} and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+                for v in acc.values())):
+            raise bad("accuracy", "{mae, rmse, mape, smape, mase}: finite numbers or null", acc)
+        f.accuracy_ = {k2: None if v is None else float(v) for k2, v in acc.items()}
         model = Model.from_config(meta["model"])  # checked by rnnx.io.schema
         feats = f._feats.shape[1]
         if (model.layer.input_size, model.output_size) != (1 + feats, h):
