@@ -211,7 +211,7 @@ def test_backtest_writes_its_rows_errors_by_step_and_a_summary_line(quarterly, c
     assert b["by_step"]["seasonal_naive_mae"] == pytest.approx(np.abs(actual - snaive).mean(axis=0).tolist())
     assert b["coverage"]["95"] == pytest.approx(float(np.mean((actual >= lo95) & (actual <= hi95))))
     assert len(out) == 2 and out[1].startswith("rnnx train: forecasting backtest: 3 origins 4 steps apart "
-                                               "(refitted at each; 2017Q1 .. 2019Q1): "), out
+                                               "(2017Q1 .. 2019Q1), refitted at each origin: "), out
     assert f"RMSE {b['metrics']['rmse']:.4g}, MASE {b['metrics']['mase']:.4g}" in out[1]
     assert f"interval coverage {b['coverage']['80']:.0%} (80% nominal), " in out[1]
 
@@ -224,7 +224,13 @@ def test_backtest_fit_once_fits_at_the_first_origin_only(quarterly, capsys):
     assert len(b["chosen"]) == 1 and b["chosen"][0]["origin"] == 74  # one fit, on the rows before 2018Q3
     assert len(_backtest_rows(quarterly / "run" / "backtest.csv")) == 2 * 4
     assert len(b["by_step"]["mae"]) == len(b["by_step"]["seasonal_naive_mae"]) == 4
-    assert "2 origins 2 steps apart (fitted once at the first; 2018Q3 .. 2019Q1)" in out[1], out
+    assert "2 origins 2 steps apart (2018Q3 .. 2019Q1), fitted once at the first origin: " in out[1], out
+    for argv, words in ((["--backtest", "2", "--backtest-step", "1"], ("2 origins 1 step apart (2018Q4 .. 2019Q1), "
+                                                                      "refitted at each origin: ")),
+                        (["--backtest", "1"], "1 origin (2019Q1), fitted on the history before it: ")):
+        assert _train(*argv, "--transform", "none", "--differencing", "seasonal", "--overwrite") == 0
+        line = capsys.readouterr().out.strip().splitlines()[1]
+        assert line.startswith(f"rnnx train: forecasting backtest: {words}"), line
 
 
 @pytest.mark.parametrize("argv, start", [

@@ -148,12 +148,25 @@ def start_run(args: argparse.Namespace) -> int:
           f"{chosen['difference']} (validation {_accuracy_text(f.accuracy_)}; RMSE of {base}); {f.horizon} steps "
           f"{got['time'][0]} .. {got['time'][-1]}; wrote {out}")
     if bt is not None:
-        m, refit = bt["metrics"], "refitted at each" if bt["refit"] else "fitted once at the first"
+        m = bt["metrics"]
         cover = ", ".join(f"{v:.0%} ({k}% nominal)" for k, v in bt["coverage"].items())
-        print(f"rnnx train: forecasting backtest: {bt['folds']} origins {bt['step']} steps apart ({refit}; "
-              f"{bt['origins'][0]} .. {bt['origins'][-1]}): RMSE {m['rmse']:.4g}, MASE {_number(m['mase'])}, "
+        print(f"rnnx train: forecasting backtest: {_origins(bt)}: RMSE {m['rmse']:.4g}, MASE {_number(m['mase'])}, "
               f"MAE {m['mae']:.4g}; interval coverage {cover}; wrote backtest.csv, backtest.png")
     return 0
+
+
+def _apart(folds: int, step: int) -> str:
+    """``3 origins 4 steps apart``, ``1 origin``, ``2 origins 1 step apart``."""
+    return "1 origin" if folds == 1 else f"{folds} origins {step} step{'s' if step > 1 else ''} apart"
+
+
+def _origins(bt: dict) -> str:
+    """A backtest's origins in words: ``3 origins 4 steps apart (2017Q1 .. 2019Q1), refitted at each origin``."""
+    o = bt["origins"]
+    if bt["folds"] == 1:
+        return f"1 origin ({o[0]}), fitted on the history before it"
+    how = "refitted at each origin" if bt["refit"] else "fitted once at the first origin"
+    return f"{_apart(bt['folds'], bt['step'])} ({o[0]} .. {o[-1]}), {how}"
 
 
 def _number(v: float | None, unit: str = "") -> str:
@@ -191,7 +204,7 @@ def _backtest(f: Any, s: dict, values: Any, time: Any, covariates: Any) -> dict:
         if name == "folds":
             raise AppError(f"--backtest: {rest}; expected fewer folds or a smaller --backtest-step") from None
         if name == "y":  # the fit at the first origin: the history before it is too short
-            raise AppError(f"--backtest: {folds} origins {step} steps apart leave {first} observations before the "
+            raise AppError(f"--backtest: {_apart(folds, step)} leave {first} observations before the "
                            f"first to fit on, too few ({rest}); expected fewer folds or a smaller --backtest-step")                 from None
         if name in _FLAG_OF:
             raise AppError(f"{_FLAG_OF[name]}: {rest}") from None
@@ -220,11 +233,9 @@ def _write_backtest(folder: str, bt: dict, column: str, time_column: str | None)
                          bt["forecast"][k][j], *(bt[b][k][j] for b in bounds)])
     header = ["origin", "step", time_column or "index", "actual", "forecast", *bounds]
     atomic.write_text(os.path.join(folder, "backtest.csv"), run.csv_text(header, rows))
-    how = "refitted at each origin" if bt["refit"] else "fitted once at the first origin"
     by = bt["by_step"]
     plots.backtest_steps(by["mae"], by["rmse"], by["seasonal_naive_mae"], os.path.join(folder, "backtest.png"),
-                         f"Backtest errors by horizon step: {bt['folds']} origins {bt['step']} steps apart "
-                         f"({bt['origins'][0]} .. {bt['origins'][-1]}), {how}", ylabel=f"error ({column})",
+                         f"Backtest errors by horizon step: {_origins(bt)}", ylabel=f"error ({column})",
                          reference=f"seasonal naive MAE (m = {bt['period']})" if bt["period"] > 1 else "naive MAE")
 
 
