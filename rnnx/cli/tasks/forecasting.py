@@ -204,8 +204,9 @@ def _backtest(f: Any, s: dict, values: Any, time: Any, covariates: Any) -> dict:
         if name == "folds":
             raise AppError(f"--backtest: {rest}; expected fewer folds or a smaller --backtest-step") from None
         if name == "y":  # the fit at the first origin: the history before it is too short
-            raise AppError(f"--backtest: {_apart(folds, step)} leave {first} observations before the "
-                           f"first to fit on, too few ({rest}); expected fewer folds or a smaller --backtest-step")                 from None
+            too_few = (f"--backtest: {_apart(folds, step)} {'leaves' if folds == 1 else 'leave'} {first} observations "
+                       f"before the first to fit on, too few ({rest})")
+            raise AppError(f"{too_few}; expected fewer folds or a smaller --backtest-step") from None
         if name in _FLAG_OF:
             raise AppError(f"{_FLAG_OF[name]}: {rest}") from None
         raise
