@@ -142,3 +142,130 @@ def test_inputs_other_than_the_target_are_the_forecasters_covariates(quarterly, 
     assert main([*argv, "--inputs", "nope", "--out", "bad"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "nope" in err and not (quarterly / "bad").exists()
+
+
+def _line(acc: dict) -> str:
+    """The summary's words for a forecaster's accuracy_ (n/a for an undefined metric)."""
+    def g(k: str, unit: str = "") -> str:
+        return "n/a" if acc[k] is None else f"{acc[k]:.4g}{unit}"
+
+    return f"MAE {g('mae')}, RMSE {g('rmse')}, MAPE {g('mape', '%')}, sMAPE {g('smape', '%')}, MASE {g('mase')}"
+
+
+def test_the_validation_accuracy_is_in_metrics_json_and_the_summary_line(quarterly, capsys):
+    assert _train() == 0
+    line = capsys.readouterr().out.strip()
+    m = json.loads((quarterly / "run" / "metrics.json").read_text())
+    acc = rnnx.Forecaster.load(str(quarterly / "run" / "forecaster.npz")).accuracy_
+    assert m["validation_accuracy"] == acc and set(acc) == {"mae", "rmse", "mape", "smape", "mase"}
+    assert all(isinstance(v, float) for v in acc.values()) and acc["rmse"] == pytest.approx(m["chosen"]["val_rmse"])
+    assert f"(validation {_line(acc)}; RMSE of naive " in line, line
+
+
+def test_an_undefined_metric_is_null_in_metrics_json_and_n_a_in_the_summary(quarterly, capsys):
+    rng = np.random.default_rng(1)  # a season of 4 through 0 exactly: no percentage error at the zeros
+    y = [0.0 if i % 2 == 0 else (5.0 if i % 4 == 1 else -5.0) + float(rng.normal(0, 0.3)) for i in range(60)]
+    (quarterly / "z.csv").write_text("v\n" + "".join(f"{v!r}\n" for v in y))
+    assert main(["train", "--csv", "z.csv", "--targets", "v", "--forecast", "2", "--period", "4", *TINY,
+                 "--transform", "none", "--differencing", "seasonal", "--out", "run"]) == 0
+    line = capsys.readouterr().out.strip()
+    acc = json.loads((quarterly / "run" / "metrics.json").read_text())["validation_accuracy"]
+    assert acc["mape"] is None and acc["smape"] is not None and acc["mase"] is not None
+    assert f"(validation {_line(acc)}; " in line and "MAPE n/a, sMAPE " in line, line
+
+
+def _backtest_rows(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_backtest_writes_its_rows_errors_by_step_and_a_summary_line(quarterly, capsys):
+    assert _train("--backtest", "3") == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    run = quarterly / "run"
+    assert {"backtest.csv", "backtest.png"} <= {p.name for p in run.iterdir()}
+    assert (run / "backtest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _rows(run / "backtest.csv")[0] == ["origin", "step", "quarter", "actual", "forecast", "lower_80",
+                                              "upper_80", "lower_95", "upper_95"]
+    rows = _backtest_rows(run / "backtest.csv")
+    assert len(rows) == 3 * 4  # folds x H
+    origins = [80 - 4 - (3 - 1 - k) * 4 for k in range(3)]  # n - H - (folds - 1 - k) step, step = H
+    def label(i: int) -> str:
+        return f"{2000 + i // 4}Q{i % 4 + 1}"
+
+    assert [(r["origin"], r["step"], r["quarter"]) for r in rows] == [
+        (label(o), str(j + 1), label(o + j)) for o in origins for j in range(4)]
+    y = np.array([float(r[1]) for r in _rows(quarterly / "q.csv")[1:]])
+    actual = np.array([float(r["actual"]) for r in rows]).reshape(3, 4)
+    assert actual.tolist() == [y[o:o + 4].tolist() for o in origins]
+    fc = np.array([float(r["forecast"]) for r in rows]).reshape(3, 4)
+    lo95, hi95 = (np.array([float(r[k]) for r in rows]).reshape(3, 4) for k in ("lower_95", "upper_95"))
+    assert np.all(lo95 < fc) and np.all(fc < hi95)
+    b = json.loads((run / "metrics.json").read_text())["backtest"]
+    assert set(b) == {"folds", "step", "refit", "origins", "metrics", "by_step", "coverage", "chosen"}
+    assert (b["folds"], b["step"], b["refit"], b["origins"]) == (3, 4, True, [label(o) for o in origins])
+    assert len(b["chosen"]) == 3 and set(b["coverage"]) == {"80", "95"}
+    assert b["by_step"]["mae"] == pytest.approx(np.abs(actual - fc).mean(axis=0).tolist())
+    assert b["by_step"]["rmse"] == pytest.approx(np.sqrt(((actual - fc) ** 2).mean(axis=0)).tolist())
+    snaive = np.stack([y[o - 4 + np.arange(4) % 4] for o in origins])  # the value a season before each
+    assert b["by_step"]["seasonal_naive_mae"] == pytest.approx(np.abs(actual - snaive).mean(axis=0).tolist())
+    assert b["coverage"]["95"] == pytest.approx(float(np.mean((actual >= lo95) & (actual <= hi95))))
+    assert len(out) == 2 and out[1].startswith("rnnx train: forecasting backtest: 3 origins 4 steps apart "
+                                               "(2017Q1 .. 2019Q1), refitted at each origin: "), out
+    assert f"RMSE {b['metrics']['rmse']:.4g}, MASE {b['metrics']['mase']:.4g}" in out[1]
+    assert f"interval coverage {b['coverage']['80']:.0%} (80% nominal), " in out[1]
+
+
+def test_backtest_fit_once_fits_at_the_first_origin_only(quarterly, capsys):
+    assert _train("--backtest", "2", "--backtest-step", "2", "--backtest-fit-once") == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    b = json.loads((quarterly / "run" / "metrics.json").read_text())["backtest"]
+    assert (b["folds"], b["step"], b["refit"], b["origins"]) == (2, 2, False, ["2018Q3", "2019Q1"])
+    assert len(b["chosen"]) == 1 and b["chosen"][0]["origin"] == 74  # one fit, on the rows before 2018Q3
+    assert len(_backtest_rows(quarterly / "run" / "backtest.csv")) == 2 * 4
+    assert len(b["by_step"]["mae"]) == len(b["by_step"]["seasonal_naive_mae"]) == 4
+    assert "2 origins 2 steps apart (2018Q3 .. 2019Q1), fitted once at the first origin: " in out[1], out
+    for argv, words in ((["--backtest", "2", "--backtest-step", "1"], ("2 origins 1 step apart (2018Q4 .. 2019Q1), "
+                                                                      "refitted at each origin: ")),
+                        (["--backtest", "1"], "1 origin (2019Q1), fitted on the history before it: ")):
+        assert _train(*argv, "--transform", "none", "--differencing", "seasonal", "--overwrite") == 0
+        line = capsys.readouterr().out.strip().splitlines()[1]
+        assert line.startswith(f"rnnx train: forecasting backtest: {words}"), line
+
+
+@pytest.mark.parametrize("argv, start", [
+    (["--backtest", "0"], "--backtest: expected a positive integer, got 0"),
+    (["--backtest", "2", "--backtest-step", "0"], "--backtest-step: expected a positive integer, got 0"),
+    (["--backtest-step", "2"], "--backtest-step: applies with --backtest FOLDS only; drop it, or give --backtest"),
+    (["--backtest-fit-once"], "--backtest-fit-once: applies with --backtest FOLDS only"),
+    (["--backtest", "30"], ("--backtest: 30 origins 4 steps apart, each forecasting 4, need more than 120 "
+                            "observations; got 80; expected fewer folds or a smaller --backtest-step")),
+    (["--backtest", "12"], ("--backtest: 12 origins 4 steps apart leave 32 observations before the first to fit on, "
+                            "too few (32 observations are too few")),
+])
+def test_bad_backtests_are_refused_in_one_line_and_write_nothing(quarterly, capsys, argv, start):
+    assert _train(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"rnnx train: error: {start}"), err
+    assert not (quarterly / "run").exists()
+
+
+@pytest.mark.parametrize("flag", [["--backtest", "2"], ["--backtest-step", "2"], ["--backtest-fit-once"]])
+def test_backtest_flags_are_refused_by_a_series_run(quarterly, capsys, flag):
+    assert main(["train", "--csv", "q.csv", "--targets", "sales", *TINY, *flag, "--out", "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"rnnx train: error: {flag[0]}: does not apply to a series run (--preset, --csv); drop it", err
+    assert not (quarterly / "run").exists()
+
+
+def test_a_failed_backtest_run_leaves_no_backtest_files(quarterly, capsys, monkeypatch):
+    from rnnx.diagnostics import plots
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    (quarterly / "run").mkdir()
+    (quarterly / "run" / "notes.txt").write_text("mine")
+    monkeypatch.setattr(plots, "backtest_steps", full)
+    assert _train("--backtest", "2", "--overwrite") != 0
+    assert sorted(p.name for p in (quarterly / "run").iterdir()) == ["notes.txt"]  # backtest.csv too: undone

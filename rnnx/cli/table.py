@@ -128,6 +128,13 @@ def _rows() -> list[Flag]:
           "both only with a season)", {"choices": ["auto", "none", "first", "seasonal", "both"]}),
         f("period", F, "data", "with --forecast: the seasonal period (default: the time column's: 12 monthly, "
           "4 quarterly, ...; else 1)", {"type": int, "metavar": "N"}, "the time column's"),
+        f("backtest", F, "data", "with --forecast: also a rolling-origin backtest (rnnx.Forecaster.backtest): FOLDS "
+          "origins at the end of the series, --backtest-step apart, each forecasting H steps from the history "
+          "before it; writes backtest.csv, backtest.png and metrics.json's backtest", {"type": int, "metavar": "FOLDS"}),
+        f("backtest_step", F, "data", "with --backtest: the steps between two origins", {"type": int, "metavar": "S"},
+          "H, the --forecast steps"),
+        f("backtest_fit_once", F, "data", "with --backtest: fit once, at the first origin (the later origins only "
+          "read more history), instead of refitting at every origin (default: refit at every origin)", _ON),
         # -- classification ------------------------------------------------------------------------------------
         f("npz", C, "data", "classify the sequences of a NumPy .npz: x (N, T, I) or (N, T), y (N,) labels per "
           "sequence or (N, T) per step, optional lengths (N,);" + split, {"metavar": "FILE"}),
@@ -392,6 +399,7 @@ CHECKS: dict[str, str | dict[str, str]] = {
     "checkpoint_every": {"regression": "every", "classification": "count", "text": "count"},
     "lr": "lr", "clip_value": "positive", "clip_norm": "positive", "momentum": "momentum",
     "early_stopping": "patience", "min_epochs": "count0", "seed": {"classification": "integer", "text": "count0"},
+    "backtest": "count", "backtest_step": "count",
 }
 
 
@@ -495,4 +503,5 @@ def _forecaster_defaults() -> dict[str, Any]:
     return {k: v for k, v in given.items() if k in FLAGS and "forecasting" in FLAGS[k].tasks and k != "window"}
 
 
-DEFAULTS["forecasting"].update(missing="error", **_forecaster_defaults())
+DEFAULTS["forecasting"].update(missing="error", **_forecaster_defaults(), backtest=None, backtest_step=None,
+                               backtest_fit_once=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["pyplot", "save", "plottable", "convergence", "time_axis", "predictions", "prediction_panels",
-           "forecast_panels", "forecast", "forecast_bands", "diagnostics", "wrapped", "plain_log_labels", "OFF_SCALE"]
+           "forecast_panels", "forecast", "forecast_bands", "backtest_steps", "diagnostics", "wrapped",
+           "plain_log_labels", "OFF_SCALE"]
 
 
 def pyplot():
@@ -287,6 +288,22 @@ def forecast_bands(history_x: list, history: list[float], x: list, values: list[
     ax.plot(x, values, color="tab:red", ls="--", marker=".", label="forecast")
     _date_ticks(ax, list(history_x))
     _finish(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
+
+
+def backtest_steps(mae: list[float], rmse: list[float], reference_mae: list[float], path: str, title: str, *,
+                   reference: str = "seasonal naive MAE", ylabel: str = "error") -> None:
+    """A rolling-origin backtest's errors by horizon step ``h = 1 .. H``: its MAE and RMSE per
+    step over the origins (bars side by side) and a baseline's MAE per step from the same origins
+    (``reference_mae``, a dashed line): where the bars rise above the line the model loses to it."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    steps = list(range(1, len(mae) + 1))
+    ax.bar([s - 0.2 for s in steps], mae, width=0.4, color="tab:blue", label="MAE")
+    ax.bar([s + 0.2 for s in steps], rmse, width=0.4, color="tab:orange", label="RMSE")
+    ax.plot(steps, reference_mae, color="black", ls="--", marker="x", label=reference)
+    ax.set_xticks(steps)
+    ax.set_ylim(bottom=0)
+    _finish(plt, fig, ax, path, title=title, xlabel="horizon step", ylabel=ylabel, grid="major")
 
 
 def diagnostics(d: dict, path: str, title: str, *, layer: int = 0, direction: int = 0) -> None:

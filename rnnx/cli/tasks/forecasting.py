@@ -5,8 +5,14 @@ and ``rnnx forecast`` on its runs (:func:`forecast`).
 Its folder, written through :func:`rnnx.cli.run.new_run` once the forecaster is fitted:
 ``forecaster.npz`` (:meth:`rnnx.Forecaster.save`), ``metrics.json`` (the search: each candidate
 preprocessing's validation RMSE, the naive and seasonal-naive RMSEs on the same origins, the
-choice), ``forecast.csv`` (``<time column>,forecast,lower_80,upper_80,lower_95,upper_95``, the
-dates continued) and ``forecast.png`` (the series, the forecast and its shaded intervals).  Such a
+choice, and ``validation_accuracy``: the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
+its validation forecasts, :attr:`rnnx.Forecaster.accuracy_`), ``forecast.csv`` (``<time
+column>,forecast,lower_80,upper_80,lower_95,upper_95``, the dates continued) and ``forecast.png``
+(the series, the forecast and its shaded intervals).  With ``--backtest FOLDS`` (``--backtest-step
+S``, default H; ``--backtest-fit-once``) also a rolling-origin backtest
+(:meth:`rnnx.Forecaster.backtest`): ``backtest.csv`` (``origin,step,<time column>,actual,forecast,
+lower_80,upper_80,lower_95,upper_95``, FOLDS x H rows), ``backtest.png`` (MAE and RMSE by horizon
+step beside the seasonal-naive MAE from the same origins) and metrics.json's ``backtest``.  Such a
 run is not resumable yet: ``--resume`` is refused.
 """
 
@@ -19,7 +25,7 @@ import re
 from typing import Any
 
 from rnnx.cli import run, table
-from rnnx.cli.errors import AppError, under_flag
+from rnnx.cli.errors import AppError, flag_for, under_flag
 from rnnx.io import atomic
 
 __all__ = ["FILES", "FORECASTER", "TASK", "forecast", "holds_run", "resume_run", "start_run", "wants"]
@@ -28,7 +34,7 @@ __all__ = ["FILES", "FORECASTER", "TASK", "forecast", "holds_run", "resume_run",
 TASK = "forecasting"
 FORECASTER = "forecaster.npz"
 #: What a run writes (removed again if it fails before it is done).
-FILES = (FORECASTER, "metrics.json", "forecast.csv", "forecast.png")
+FILES = (FORECASTER, "metrics.json", "forecast.csv", "forecast.png", "backtest.csv", "backtest.png")
 #: rnnx.Forecaster's parameters whose flag is not ``--`` + their name.
 _FLAG_OF = {"horizon": "--forecast", "difference": "--differencing", "patience": "--early-stopping",
             "y": "--targets", "time": "--time-column"}
@@ -61,6 +67,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.targets is None or len(args.targets) != 1:
         got = "none" if args.targets is None else ",".join(args.targets)
         raise AppError(f"--targets: --forecast forecasts one column of --csv; got {got}; expected one column name")
+    if args.backtest is None:
+        for k in ("backtest_step", "backtest_fit_once"):
+            if getattr(args, k) not in (None, False):
+                raise AppError(f"{flag_for(k)}: applies with --backtest FOLDS only; drop it, or give --backtest")
     s = {k: d if getattr(args, k) is None else getattr(args, k) for k, d in table.DEFAULTS[TASK].items()}
     return {**s, "window": args.window}
 
@@ -103,20 +113,30 @@ def start_run(args: argparse.Namespace) -> int:
     f = _fitted(s, args.forecast, tab.values[:, tab.target_index()[0]], tab.time,
                 tab.values[:, ins[1:]] if others else None)
     chosen = min(f.search_, key=lambda r: r["val_rmse"])
+    bt = None
+    if s["backtest"] is not None:
+        bt = _backtest(f, s, tab.values[:, tab.target_index()[0]], tab.time, tab.values[:, ins[1:]] if others else None)
     metrics = {"kind": "rnnx-forecasting-run", "column": column, "time_column": args.time_column,
                "rows": len(tab.values), "horizon": f.horizon, "period": f.period_, "window": f.window_,
                "validation_origins": f.validation, "covariates": others, "search": f.search_,
                "baselines": {k.replace(" ", "_"): v for k, v in f.baselines_.items()},
-               "chosen": chosen, "settings": {**f.get_params(), "levels": list(f.levels)},
+               "chosen": chosen, "validation_accuracy": f.accuracy_,
+               "settings": {**f.get_params(), "levels": list(f.levels)},
                "data": {"kind": "csv", "path": path, "sha256": tab.digest, "bytes": os.path.getsize(path)},
                "target": target.id, "versions": run.versions(target)}
+    if bt is not None:
+        metrics["backtest"] = {k: bt[k] for k in ("folds", "step", "refit", "origins", "metrics", "by_step",
+                                                  "coverage", "chosen")}
 
     def work(folder: str) -> dict:
         f.save(os.path.join(folder, FORECASTER), overwrite=True)
         atomic.write_text(os.path.join(folder, "metrics.json"), run.json_text(metrics))
         history = {"time": list(tab.time) if tab.time is not None else list(range(len(tab.values))),
                    "levels": tab.values[:, tab.target_index()[0]].tolist()}
-        return _write_forecast(os.path.join(folder, "forecast.csv"), f, f.horizon, history, column, args.time_column)
+        got = _write_forecast(os.path.join(folder, "forecast.csv"), f, f.horizon, history, column, args.time_column)
+        if bt is not None:
+            _write_backtest(folder, bt, column, args.time_column)
+        return got
 
     if not args.quiet:
         for r in f.search_:
@@ -125,9 +145,99 @@ def start_run(args: argparse.Namespace) -> int:
     got = run.new_run(out, overwrite=args.overwrite, work=work, undo=FILES)
     base = ", ".join(f"{k} {v:.4g}" for k, v in f.baselines_.items())
     print(f"rnnx train: forecasting {column}: chose transform {chosen['transform']}, differencing "
-          f"{chosen['difference']} (validation RMSE {chosen['val_rmse']:.4g}; {base}); {f.horizon} steps "
+          f"{chosen['difference']} (validation {_accuracy_text(f.accuracy_)}; RMSE of {base}); {f.horizon} steps "
           f"{got['time'][0]} .. {got['time'][-1]}; wrote {out}")
+    if bt is not None:
+        m = bt["metrics"]
+        cover = ", ".join(f"{v:.0%} ({k}% nominal)" for k, v in bt["coverage"].items())
+        print(f"rnnx train: forecasting backtest: {_origins(bt)}: RMSE {m['rmse']:.4g}, MASE {_number(m['mase'])}, "
+              f"MAE {m['mae']:.4g}; interval coverage {cover}; wrote backtest.csv, backtest.png")
     return 0
+
+
+def _apart(folds: int, step: int) -> str:
+    """``3 origins 4 steps apart``, ``1 origin``, ``2 origins 1 step apart``."""
+    return "1 origin" if folds == 1 else f"{folds} origins {step} step{'s' if step > 1 else ''} apart"
+
+
+def _origins(bt: dict) -> str:
+    """A backtest's origins in words: ``3 origins 4 steps apart (2017Q1 .. 2019Q1), refitted at each origin``."""
+    o = bt["origins"]
+    if bt["folds"] == 1:
+        return f"1 origin ({o[0]}), fitted on the history before it"
+    how = "refitted at each origin" if bt["refit"] else "fitted once at the first origin"
+    return f"{_apart(bt['folds'], bt['step'])} ({o[0]} .. {o[-1]}), {how}"
+
+
+def _number(v: float | None, unit: str = "") -> str:
+    """``v`` to 4 significant digits (then ``unit``), or ``n/a`` for an undefined metric (None)."""
+    return "n/a" if v is None else f"{v:.4g}{unit}"
+
+
+def _accuracy_text(acc: dict) -> str:
+    """``MAE 1.2, RMSE 1.5, MAPE 2.1%, sMAPE 2%, MASE 0.81`` of :attr:`rnnx.Forecaster.accuracy_`."""
+    return (f"MAE {_number(acc['mae'])}, RMSE {_number(acc['rmse'])}, MAPE {_number(acc['mape'], '%')}, "
+            f"sMAPE {_number(acc['smape'], '%')}, MASE {_number(acc['mase'])}")
+
+
+def _backtest(f: Any, s: dict, values: Any, time: Any, covariates: Any) -> dict:
+    r"""``--backtest FOLDS``: :meth:`rnnx.Forecaster.backtest` of a fresh copy of ``f`` on the
+    series ``values`` (n,), with the origins' positions :math:`o_k = n - H - (F - 1 - k) S`
+    (``positions``) and, per horizon step :math:`j = 0 \dots H-1`, the seasonal-naive MAE over the
+    same origins (``by_step["seasonal_naive_mae"]``: :math:`\hat y_{o+j} = y_{o - m + (j \bmod m)}`,
+    :math:`m` = ``f.period_``; :math:`m = 1`: the naive :math:`y_{o-1}`).  The library's refusals
+    in this command's words: a backtest too long for the series names ``--backtest``."""
+    import numpy as np
+
+    from rnnx.interop.forecaster import Forecaster
+
+    folds, h = s["backtest"], f.horizon
+    step = h if s["backtest_step"] is None else s["backtest_step"]
+    refit = not s["backtest_fit_once"]
+    n = len(values)
+    first = n - h - (folds - 1) * step
+    try:
+        bt = Forecaster(**f.get_params()).backtest(values, time=time, covariates=covariates, folds=folds, step=step,
+                                                   refit=refit)
+    except ValueError as e:
+        name, _, rest = str(e).partition(": ")
+        if name == "folds":
+            raise AppError(f"--backtest: {rest}; expected fewer folds or a smaller --backtest-step") from None
+        if name == "y":  # the fit at the first origin: the history before it is too short
+            too_few = (f"--backtest: {_apart(folds, step)} {'leaves' if folds == 1 else 'leave'} {first} observations "
+                       f"before the first to fit on, too few ({rest})")
+            raise AppError(f"{too_few}; expected fewer folds or a smaller --backtest-step") from None
+        if name in _FLAG_OF:
+            raise AppError(f"{_FLAG_OF[name]}: {rest}") from None
+        raise
+    positions = [first + k * step for k in range(folds)]
+    y, m = np.asarray(values, dtype=np.float64), f.period_
+    snaive = np.stack([y[o - m + np.arange(h) % m] for o in positions])
+    err = np.abs(np.asarray(bt["actual"]) - snaive)
+    bt["by_step"] = {**bt["by_step"], "seasonal_naive_mae": err.mean(axis=0).tolist()}
+    return {**bt, "folds": folds, "step": step, "refit": refit, "positions": positions, "period": m,
+            "time": None if time is None else list(time)}
+
+
+def _write_backtest(folder: str, bt: dict, column: str, time_column: str | None) -> None:
+    """backtest.csv (one row per origin and horizon step: the origin's label, the step 1..H, the
+    label of the value forecast, the actual value, the forecast and its interval bounds) and
+    backtest.png (:func:`rnnx.diagnostics.plots.backtest_steps`) in ``folder``."""
+    from rnnx.diagnostics import plots
+
+    time = bt["time"]
+    bounds = [k for k in bt if k.startswith(("lower_", "upper_"))]
+    rows = []
+    for k, o in enumerate(bt["positions"]):
+        for j in range(len(bt["forecast"][k])):
+            rows.append([bt["origins"][k], j + 1, time[o + j] if time is not None else o + j, bt["actual"][k][j],
+                         bt["forecast"][k][j], *(bt[b][k][j] for b in bounds)])
+    header = ["origin", "step", time_column or "index", "actual", "forecast", *bounds]
+    atomic.write_text(os.path.join(folder, "backtest.csv"), run.csv_text(header, rows))
+    by = bt["by_step"]
+    plots.backtest_steps(by["mae"], by["rmse"], by["seasonal_naive_mae"], os.path.join(folder, "backtest.png"),
+                         f"Backtest errors by horizon step: {_origins(bt)}", ylabel=f"error ({column})",
+                         reference=f"seasonal naive MAE (m = {bt['period']})" if bt["period"] > 1 else "naive MAE")
 
 
 def _iso(label: Any) -> Any:
