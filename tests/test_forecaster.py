@@ -292,3 +292,116 @@ def test_bad_covariates_are_refused_in_one_line(cov, match):
     y, labels = quarterly(60)
     with pytest.raises(ValueError, match=match):
         rnnx.Forecaster(3, **FAST).fit(y, time=labels, covariates=cov)
+
+
+# -- strategies: direct (H outputs) or recursive (one output applied H times) ------------------------------
+def _by_hand(f, y, labels, h):
+    """The recursive forecast computed here: the one-step model applied ``h`` times, each time the
+    window dropping its oldest step and taking the forecast z with the next date's calendar features."""
+    pre = f.preprocessing_
+    z = pre.forward(y)
+    x = np.concatenate([z[:, None], f.calendar_.features(labels)[pre.differencing.order:]], axis=1)[None, -f.window_:]
+    ahead = f.calendar_.features(f.calendar_.future(h))
+    zs = []
+    for j in range(h):
+        p = float(np.asarray(rnnx.predict(f.model_, f.params_, x))[0, 0])
+        zs.append(p)
+        x = np.concatenate([x[:, 1:], np.r_[p, ahead[j]][None, None]], axis=1)
+    return pre.inverse(np.array(zs), y)
+
+
+def test_a_recursive_forecast_applies_the_one_step_model_h_times():
+    y, labels = quarterly(70)
+    kw = dict(FAST, transform="log", difference="seasonal", strategy="recursive")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels)
+    assert f.strategy_ == "recursive" and f.model_.output_size == 1 and f.model_.layer.input_size == 3
+    assert [(s["transform"], s["difference"], s["strategy"]) for s in f.search_] == [("log", "seasonal", "recursive")]
+    assert f.residuals_.shape == (20, 4) and math.isclose(f.search_[0]["val_rmse"], float(np.sqrt(np.mean(f.residuals_ ** 2))))
+    out = f.predict()
+    assert np.array_equal(np.array(out["forecast"]), _by_hand(f, y, labels, 4))
+    assert f.predict(2)["forecast"] == out["forecast"][:2] and out["time"] == ["2017Q3", "2017Q4", "2018Q1", "2018Q2"]
+    direct = rnnx.Forecaster(4, **{**kw, "strategy": "direct"}).fit(y, time=labels)
+    assert direct.model_.output_size == 4 and direct.predict()["forecast"] != out["forecast"]
+    bt = rnnx.Forecaster(4, **kw).backtest(y, time=labels, folds=2, step=3)
+    assert bt["forecast"][1] == rnnx.Forecaster(4, **kw).fit(y[:66], time=labels[:66]).predict()["forecast"]
+    assert [c["strategy"] for c in bt["chosen"]] == ["recursive", "recursive"]
+    plain = rnnx.Forecaster(3, **FAST, transform="none", difference="first", strategy="recursive").fit(y)
+    assert plain.calendar_ is None and plain.model_.layer.input_size == 1 and len(plain.predict()["forecast"]) == 3
+
+
+def test_auto_adds_one_recursive_model_on_the_best_preprocessing_and_keeps_the_better():
+    y, labels = quarterly(70)
+    kept = set()
+    for difference, n in (("auto", 4), ("none", 1)):  # here recursive wins the first, direct the second
+        f = rnnx.Forecaster(4, **FAST, transform="none", difference=difference, strategy="auto").fit(y, time=labels)
+        direct, rec = f.search_[:-1], f.search_[-1]
+        assert [s["strategy"] for s in direct] == ["direct"] * n and rec["strategy"] == "recursive"
+        top = min(direct, key=lambda s: s["val_rmse"])
+        assert (rec["transform"], rec["difference"]) == (top["transform"], top["difference"])
+        best = min(f.search_, key=lambda s: s["val_rmse"])
+        assert f.strategy_ == best["strategy"] and f.model_.output_size == (1 if best is rec else 4)
+        assert math.isclose(best["val_rmse"], float(np.sqrt(np.mean(f.residuals_ ** 2))))
+        assert math.isclose(f.accuracy_["rmse"], best["val_rmse"])
+        kept.add(f.strategy_)
+    assert kept == {"direct", "recursive"}
+    cov = np.random.default_rng(1).normal(size=(70, 1))  # past-observed covariates: auto means direct
+    g = rnnx.Forecaster(4, **FAST, transform="none", difference="first", strategy="auto").fit(y, time=labels, covariates=cov)
+    assert [s["strategy"] for s in g.search_] == ["direct"] and g.strategy_ == "direct"
+
+
+def test_strategy_refusals_in_one_line():
+    y, labels = quarterly(60)
+    with pytest.raises(ValueError, match=r"^strategy: expected 'auto' or one of direct, recursive, got 'sideways'$"):
+        rnnx.Forecaster(3, **FAST, strategy="sideways").fit(y, time=labels)
+    with pytest.raises(ValueError, match=r"^strategy: 'recursive' feeds its own forecasts back and past-observed "
+                                         r"covariates have no future values; expected 'direct' or 'auto'") as e:
+        rnnx.Forecaster(3, **FAST, strategy="recursive").fit(y, time=labels, covariates=np.ones((60, 1)))
+    assert "\n" not in str(e.value)
+    f = rnnx.Forecaster(3, **FAST, transform="none", difference="first", strategy="recursive").fit(y, time=labels)
+    with pytest.raises(ValueError, match=r"^horizon: 4 steps from a model fitted for 3; expected <= 3 \(the conformal "
+                                         r"intervals are calibrated on 3 steps, for either strategy"):
+        f.predict(4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_saved_recursive_forecaster_loads_back_and_predicts_the_same_bit_for_bit(tmp_path, dtype):
+    f = _fitted(dtype=dtype, strategy="recursive")
+    path = str(tmp_path / "r.npz")
+    f.save(path)
+    g = rnnx.Forecaster.load(path)
+    assert g.strategy_ == "recursive" and g.get_params() == f.get_params() and g.search_ == f.search_
+    assert g.predict() == f.predict() and g.predict(2) == f.predict(2)
+
+
+def test_a_file_written_before_the_strategies_loads_as_direct(tmp_path):
+    path = str(tmp_path / "f.npz")
+    f = _fitted()
+    f.save(path)
+
+    def old(m):
+        st = m["forecaster"]
+        del st["strategy"], st["settings"]["strategy"]
+        for r in st["search"]:
+            del r["strategy"]
+
+    _rewrite(path, old)
+    g = rnnx.Forecaster.load(path)
+    assert g.strategy == g.strategy_ == "direct" and g.search_ == f.search_ and g.predict() == f.predict()
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["forecaster"].update(strategy="sideways"), r"forecaster\.strategy: expected one of direct, recursive"),
+    (lambda m: m["forecaster"].update(strategy="direct") or m["forecaster"]["settings"].update(strategy="direct"),
+     r"model: 3 inputs and 1 outputs; expected 3 and 3 \(horizon\)$"),
+    (lambda m: m["forecaster"]["settings"].update(strategy="direct"),
+     r"forecaster\.strategy: expected one of direct, recursive that settings\.strategy 'direct' allows"),
+    (lambda m: m["forecaster"]["settings"].update(strategy="upward"), r"forecaster\.settings\.strategy: expected 'auto'"),
+    (lambda m: m["forecaster"]["search"][0].update(strategy="both"), r"forecaster\.search: expected a list of"),
+])
+def test_a_damaged_recursive_forecaster_file_is_refused_in_one_line(tmp_path, change, match):
+    path = str(tmp_path / "r.npz")
+    _fitted(strategy="recursive").save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=match) as e:
+        rnnx.Forecaster.load(path)
+    assert "\n" not in str(e.value) and repr(path) in str(e.value)

@@ -1,5 +1,5 @@
 r"""Forecasting one series: an RNN that outputs the next ``H`` values at once (direct
-multi-step), its preprocessing chosen on a validation part, conformal prediction intervals,
+multi-step) or one value applied ``H`` times (recursive), its preprocessing chosen on a validation part, conformal prediction intervals,
 dated outputs and rolling-origin backtests -- the sktime / Darts habit
 (``Forecaster(horizon).fit(y).predict()``).  Host-side NumPy (imported inside functions) around
 the one engine (:func:`rnnx.fit`).
@@ -19,6 +19,12 @@ the one engine (:func:`rnnx.fit`).
    :math:`\hat z_{t+1..t+H}` (many-to-one, ``H`` outputs), trained on MSE with early stopping on
    the validation windows.  Its score: the RMSE of the level forecasts
    :math:`T^{-1}(D^{-1}(\hat z \sigma + \mu))` over the validation origins.
+   ``strategy="recursive"``: the model outputs :math:`\hat z_{t+1}` only (trained on the same
+   windows, target :math:`z_{t+1}`); a forecast applies it :math:`H` times, each time dropping the
+   window's oldest step and appending :math:`[\hat z_{t+j}, c_{t+j}]` (the next date's calendar
+   features: they are known ahead; past-observed covariates are not, so ``covariates=`` needs
+   ``direct``).  ``"auto"``: the search above with direct, then one recursive model on the best
+   preprocessing, scored the same way; the lower validation RMSE is kept (``strategy_``).
 4. The best candidate is refitted on all :math:`n` observations for its best epoch count; its
    validation residuals :math:`r_{o,h} = y_{o+h} - \hat y_{o+h}` (:math:`N_v \times H`) give
    split-conformal intervals per horizon step (:func:`rnnx.data.accuracy.conformal_intervals`).
@@ -39,6 +45,7 @@ __all__ = ["Forecaster"]
 
 _TRANSFORMS = ("none", "log", "boxcox")
 _DIFFERENCES = ("none", "first", "seasonal", "both")
+_STRATEGIES = ("direct", "recursive")
 
 
 def _labels_of(y: Any, time: Any) -> tuple[list[str] | None, Any]:
@@ -83,9 +90,11 @@ def _positive_int(name: str, v: Any, low: int = 1) -> int:
 
 
 class Forecaster:
-    """Direct multi-step RNN forecaster of one series; see the module docstring for the maths.
+    """Direct or recursive multi-step RNN forecaster of one series; see the module docstring for the maths.
 
-    - ``horizon`` H: the steps forecast at once (the model's outputs).
+    - ``horizon`` H: the steps forecast (direct: the model's outputs).
+    - ``strategy``: "direct" (default: H outputs), "recursive" (one output fed back H times; not
+      with ``covariates=``) or "auto" (the better on validation; direct with ``covariates=``).
     - ``transform``: "auto" (none, log and Box-Cox where every training value is > 0; chosen on
       validation) or one of ``none``, ``log``, ``boxcox``; ``difference``: "auto" (none and first,
       and seasonal and both when there is a season) or one of ``none``, ``first``, ``seasonal``,
@@ -97,8 +106,9 @@ class Forecaster:
       stopping), ``batch_size``, ``lr`` (Adam), ``clip_norm``, ``seed``, ``backend``, ``device``,
       ``dtype`` as in :func:`rnnx.fit`.
 
-    After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, validation
-    RMSE and best epoch, and the naive and seasonal-naive RMSEs on the same origins),
+    After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, strategy,
+    validation RMSE and best epoch; with "auto" the recursive row last), ``strategy_`` (the one
+    chosen), ``baselines_`` (the naive and seasonal-naive RMSEs on the same origins),
     ``preprocessing_``, ``period_``, ``window_``, ``residuals_`` (N_v, H) (actual - forecast at each
     validation origin), ``accuracy_`` (the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
     those forecasts: :func:`rnnx.data.accuracy.accuracy`), ``calendar_`` (None
@@ -108,7 +118,8 @@ class Forecaster:
                  window: int | None = None, validation: int = 20, levels: tuple[float, ...] = (0.8, 0.95),
                  cell: str = "lstm", hidden: int = 32, epochs: int = 300, patience: int = 30, batch_size: int = 32,
                  lr: float = 3e-3, clip_norm: float | None = 1.0, seed: int = 0, backend: str = "numpy",
-                 device: str | None = None, dtype: str = "float64") -> None:
+                 device: str | None = None, dtype: str = "float64", strategy: str = "direct") -> None:
+        self.strategy = strategy
         self.horizon, self.transform, self.difference, self.period, self.window = horizon, transform, difference, period, window
         self.validation, self.levels, self.cell, self.hidden, self.epochs = validation, levels, cell, hidden, epochs
         self.patience, self.batch_size, self.lr, self.clip_norm, self.seed = patience, batch_size, lr, clip_norm, seed
@@ -124,7 +135,7 @@ class Forecaster:
             _positive_int("window", self.window, 2)
         if self.period is not None:
             _positive_int("period", self.period)
-        for name, allowed in (("transform", _TRANSFORMS), ("difference", _DIFFERENCES)):
+        for name, allowed in (("transform", _TRANSFORMS), ("difference", _DIFFERENCES), ("strategy", _STRATEGIES)):
             if getattr(self, name) not in ("auto", *allowed):
                 raise ValueError(f"{name}: expected 'auto' or one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.dtype not in ("float32", "float64"):
@@ -203,9 +214,36 @@ class Forecaster:
         steps = np.concatenate([z[:, None], feats], axis=1)
         return np.stack([steps[e - w:e] for e in ends])
 
-    def _train(self, pre: Any, levels: Any, feats: Any, val_origins: Any, epochs: int, seed: int) -> dict:
+    def _zhat(self, model: Any, params: Any, x: Any, ahead: Any, strategy: str) -> Any:
+        r"""The model's z forecasts (N, H) float64 from windows ``x`` (N, W, 1 + F): direct, its H
+        outputs; recursive, its one output applied H times, each time the window dropping its
+        oldest step and taking :math:`[\hat z_{t+j}, a_j]` (``ahead`` (N, H, F): the step features of
+        the H rows forecast)."""
+        import numpy as np
+
+        from rnnx.training import engine
+
+        t = self._target_  # the caller holds its scope
+
+        def run(a: Any) -> Any:
+            p = engine.predict(model, params, t.from_numpy(np.ascontiguousarray(a, dtype=self.dtype)))
+            return np.asarray(t.to_numpy(p), dtype=np.float64)
+
+        if strategy == "direct":
+            return run(x)
+        zs = []
+        for j in range(self.horizon):
+            p = run(x)[:, 0]  # the next step's z for every window
+            zs.append(p)
+            x = np.concatenate([x[:, 1:], np.concatenate([p[:, None], ahead[:, j]], axis=1)[:, None]], axis=1)
+        return np.stack(zs, axis=1)
+
+    def _train(self, pre: Any, levels: Any, feats: Any, val_origins: Any, epochs: int, seed: int,
+               strategy: str = "direct") -> dict:
         """Train on ``levels`` (the fitted part) with ``pre``; with validation origins (positions in
-        the full series), early stopping on their windows and their level forecasts."""
+        the full series), early stopping on their windows and their level forecasts.  ``strategy``
+        "direct": H outputs, targets :math:`z_{t+1..t+H}`; "recursive": one output, target
+        :math:`z_{t+1}` of the same windows, validation forecasts by :meth:`_zhat`."""
         import numpy as np
 
         from rnnx.nn.model import Model
@@ -219,10 +257,11 @@ class Forecaster:
             raise ValueError(f"y: {len(levels)} observations leave no training window of {w} steps + {h} ahead "
                              f"after {k} differenced away; expected a longer series, or a smaller window/horizon/validation")
         x = self._inputs(z, f, ends)
-        y = np.stack([z[e:e + h] for e in ends])
+        out_size = h if strategy == "direct" else 1
+        y = np.stack([z[e:e + out_size] for e in ends])
         t, fdt = self._target_, np.dtype(self.dtype)
         arr = lambda a: t.from_numpy(np.ascontiguousarray(a, dtype=fdt))  # noqa: E731
-        model = Model(self.cell, x.shape[2], self.hidden, h)
+        model = Model(self.cell, x.shape[2], self.hidden, out_size)
         kw = dict(epochs=epochs, batch_size=self.batch_size, optimizer="adam", lr=self.lr, clip_norm=self.clip_norm,
                   seed=seed, shuffle=True)
         with t.scope():
@@ -231,13 +270,17 @@ class Forecaster:
                 zv = pre.forward(self._all_levels)  # the same chain over the whole series (fitted on the part)
                 fv = self._feats[k:]
                 xv = self._inputs(zv, fv, val_origins - k)
-                yv = np.stack([zv[o - k:o - k + h] for o in val_origins])
+                yv = np.stack([zv[o - k:o - k + out_size] for o in val_origins])
                 val = (arr(xv), arr(yv))
             stop = [EarlyStopping(self.patience, restore_best_weights=True)] if val is not None else []
             result = engine.fit(model, arr(x), arr(y), validation_data=val, callbacks=stop, **kw)
             out = {"model": model, "params": result.params, "best_epoch": result.best_epoch or len(result.history)}
-            if val is not None:
+            if val is not None and strategy == "direct":
                 pz = np.asarray(t.to_numpy(engine.predict(model, result.params, val[0])), dtype=np.float64)
+            elif val is not None:
+                pz = self._zhat(model, result.params, xv, np.stack([fv[o - k:o - k + h] for o in val_origins]),
+                                strategy)
+            if val is not None:
                 fc = np.stack([pre.inverse(pz[i], self._all_levels[:o]) for i, o in enumerate(val_origins)])
                 out["residuals"] = np.stack([self._all_levels[o:o + h] for o in val_origins]) - fc
         return out
@@ -267,6 +310,9 @@ class Forecaster:
         self.window_ = self.window or max(2 * m, h, 10)
         self.period_, self.calendar_, self._index, self._labels, self._n = m, cal, index, labels, len(levels)
         cov, names = self._covariates_of(covariates, len(levels))
+        if self.strategy == "recursive" and cov.shape[1]:
+            raise ValueError("strategy: 'recursive' feeds its own forecasts back and past-observed covariates have no "
+                             "future values; expected 'direct' or 'auto' (which means direct) with covariates=")
         v = h + nv - 1
         cut = len(levels) - v
         mean, std = cov[:max(cut, 1)].mean(axis=0), cov[:max(cut, 1)].std(axis=0)
@@ -276,21 +322,30 @@ class Forecaster:
         self._target_ = usable_target(self.backend, self.device)
         origins = np.arange(cut, len(levels) - h + 1)
         search = []
+        first = "recursive" if self.strategy == "recursive" else "direct"  # the preprocessing search's strategy
+
+        def scored(pre: Any, tr: str, df: str, strategy: str) -> dict:
+            got = self._train(pre, levels[:cut], feats, origins, self.epochs, self.seed, strategy)
+            r = got["residuals"]
+            return {"transform": tr, "difference": df, "strategy": strategy, "val_rmse": float(np.sqrt(np.mean(r ** 2))),
+                    "best_epoch": int(got["best_epoch"]), "residuals": r, "pre": pre}
+
         for tr, df in self._candidates(levels[:cut], m):
             pre = Preprocessing.fit(levels[:cut], tr, df, m if df in ("seasonal", "both") else None)
             if cut - pre.differencing.order - self.window_ - h + 1 < 1:
                 continue  # too short for this differencing: not a candidate
-            got = self._train(pre, levels[:cut], feats, origins, self.epochs, self.seed)
-            r = got["residuals"]
-            search.append({"transform": tr, "difference": df, "val_rmse": float(np.sqrt(np.mean(r ** 2))),
-                           "best_epoch": int(got["best_epoch"]), "residuals": r})
+            search.append(scored(pre, tr, df, first))
+        if search and self.strategy == "auto" and not cov.shape[1] and h > 1:  # H = 1: recursive is direct
+            top = min(search, key=lambda s: s["val_rmse"])
+            search.append(scored(top["pre"], top["transform"], top["difference"], "recursive"))
         if not search:
             raise ValueError(f"y: {len(levels)} observations are too few for horizon {h}, window {self.window_} and "
                              f"{nv} validation origins; expected at least {v + self.window_ + h + 1}")
         naive = np.stack([levels[o:o + h] - levels[o - 1] for o in origins])
         snaive = np.stack([levels[o:o + h] - levels[o - m + np.arange(h) % m] for o in origins]) if m > 1 else naive
         best = min(search, key=lambda s: s["val_rmse"])
-        self.search_ = [{k: v for k, v in s.items() if k != "residuals"} for s in search]
+        self.search_ = [{k: v for k, v in s.items() if k not in ("residuals", "pre")} for s in search]
+        self.strategy_ = best["strategy"]
         self.baselines_ = {"naive": float(np.sqrt(np.mean(naive ** 2))),
                            "seasonal naive": float(np.sqrt(np.mean(snaive ** 2)))}
         self.residuals_ = best["residuals"]
@@ -298,7 +353,7 @@ class Forecaster:
         self.accuracy_ = accuracy(actual, actual - best["residuals"], levels[:cut], m)
         self.preprocessing_ = Preprocessing.fit(levels, best["transform"], best["difference"],
                                                 m if best["difference"] in ("seasonal", "both") else None)
-        got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed)
+        got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed, self.strategy_)
         self.model_, self.params_ = got["model"], got["params"]
         return self
 
@@ -307,32 +362,36 @@ class Forecaster:
         intervals: a dict of lists ``{"time", "forecast", "lower_80", "upper_80", ...}`` (``time``:
         the continued labels, or positions n, n+1, ... without labels), a pandas DataFrame indexed
         by the future dates when ``fit`` had a pandas Series."""
+        import numpy as np
+
         if not hasattr(self, "params_"):
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         h = self.horizon if horizon is None else _positive_int("horizon", horizon)
         if h > self.horizon:
             raise ValueError(f"horizon: {h} steps from a model fitted for {self.horizon}; expected <= {self.horizon} "
-                             "(fit with a larger horizon)")
+                             f"(the conformal intervals are calibrated on {self.horizon} steps, for either strategy; "
+                             "fit with a larger horizon)")
         n = self._n
         out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(n, n + h))}
-        for k, v in self._forecast(self._all_levels, self._feats).items():
+        ahead = self._features(list(self.calendar_.future(self.horizon)) if self.calendar_ is not None else None,
+                               np.zeros((self.horizon, self._cov.shape[1])))
+        for k, v in self._forecast(self._all_levels, self._feats, ahead).items():
             out[k] = v[:h].tolist()
         return self._frame(out)
 
-    def _forecast(self, levels: Any, feats: Any) -> dict:
-        """The H values after the history ``levels`` (its calendar features ``feats``) from the
-        fitted model and preprocessing, with their intervals: ``{"forecast": (H,), "lower_80": ...}``."""
+    def _forecast(self, levels: Any, feats: Any, ahead: Any) -> dict:
+        """The H values after the history ``levels`` (its step features ``feats``) from the
+        fitted model and preprocessing, with their intervals: ``{"forecast": (H,), "lower_80": ...}``;
+        ``ahead`` (H, F): the step features of the H rows forecast (read by the recursive strategy)."""
         import numpy as np
 
         from rnnx.data.accuracy import conformal_intervals
-        from rnnx.training import engine
 
         pre, t = self.preprocessing_, self._target_
         z = pre.forward(levels)
         x = self._inputs(z, feats[pre.differencing.order:], np.array([len(z)]))
         with t.scope():
-            pz = engine.predict(self.model_, self.params_, t.from_numpy(np.ascontiguousarray(x, dtype=self.dtype)))
-            pz = np.asarray(t.to_numpy(pz), dtype=np.float64)[0]
+            pz = self._zhat(self.model_, self.params_, x, ahead[None], self.strategy_)[0]
         out = {"forecast": pre.inverse(pz, levels)}
         for level, (lo, hi) in conformal_intervals(out["forecast"], self.residuals_, tuple(self.levels)).items():
             pct = f"{round(level * 100):d}"
@@ -383,8 +442,11 @@ class Forecaster:
                 f = Forecaster(**self.get_params()).fit(levels[:o], time=None if labels is None else labels[:o],
                                                         covariates=None if cov_given is None else cov[:o])
                 pre = f.preprocessing_
-                chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags)})
-            for k, v in f._forecast(levels[:o], f._features(None if labels is None else labels[:o], cov[:o])).items():
+                chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags),
+                               "strategy": f.strategy_})
+            ahead = f._features(None if labels is None else labels[o:o + h], cov[o:o + h])
+            for k, v in f._forecast(levels[:o], f._features(None if labels is None else labels[:o], cov[:o]),
+                                    ahead).items():
                 rows.setdefault(k, []).append(v)
             rows.setdefault("actual", []).append(levels[o:o + h])
         fc, act = np.stack(rows["forecast"]), np.stack(rows["actual"])
@@ -418,7 +480,7 @@ class Forecaster:
         the ``forecaster`` record (JSON): ``settings`` (:meth:`get_params`), ``preprocessing``
         (:meth:`rnnx.data.transforms.Preprocessing.to_json`), ``calendar`` (its fields, or null),
         ``period``, ``window``, ``n`` (the observations fitted), ``residuals`` (N_v x H),
-        ``search``, ``baselines``, ``accuracy``, and the last ``window + K`` levels and time labels (all that
+        ``search``, ``baselines``, ``accuracy``, ``strategy`` (the chosen one), and the last ``window + K`` levels and time labels (all that
         :meth:`predict` reads: K the differencing order), ``covariates`` (their names, the mean
         and std they were scaled with, their last ``window + K`` rows) and ``index`` (the pandas
         index kind)."""
@@ -434,7 +496,7 @@ class Forecaster:
                                                   "last": cal.last.isoformat(), "anchor": cal.anchor},
             "period": self.period_, "window": self.window_, "n": self._n,
             "residuals": self.residuals_.tolist(), "search": self.search_, "baselines": self.baselines_,
-            "accuracy": self.accuracy_,
+            "accuracy": self.accuracy_, "strategy": self.strategy_,
             "levels": end["levels"], "labels": None if cal is None else end["time"],
             "covariates": {**self.covariates_, "tail": self._cov[len(self._cov) - len(end["levels"]):].tolist()},
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
@@ -469,7 +531,10 @@ class Forecaster:
                              "(written by Forecaster.save)")
         st = meta["forecaster"]
         fields = ("settings", "preprocessing", "calendar", "period", "window", "n", "residuals", "search",
-                  "baselines", "accuracy", "levels", "labels", "covariates", "index")
+                  "baselines", "accuracy", "strategy", "levels", "labels", "covariates", "index")
+        if isinstance(st, dict) and "strategy" not in st and isinstance(st.get("settings"), dict) and \
+                "strategy" not in st["settings"]:  # written before the strategies: direct
+            st = {**st, "strategy": "direct", "settings": {**st["settings"], "strategy": "direct"}}
         if set(st) != set(fields):
             raise bad("", f"the fields {', '.join(fields)}", sorted(st))
 
@@ -510,6 +575,10 @@ class Forecaster:
         except ValueError as e:
             raise ValueError(f"Forecaster.load: {path!r}: forecaster.preprocessing: {e}") from None
         f.period_, f.window_, f._n = integer("period", 1), integer("window", 2), integer("n", 1)
+        if st["strategy"] not in _STRATEGIES or f.strategy not in ("auto", st["strategy"]):
+            raise bad("strategy", f"one of {', '.join(_STRATEGIES)} that settings.strategy {f.strategy!r} allows",
+                      st["strategy"])
+        f.strategy_ = st["strategy"]
         h, nv, k = f.horizon, f.validation, f.preprocessing_.differencing.order
         rs = st["residuals"]
         if not isinstance(rs, list) or len(rs) != nv:
@@ -565,13 +634,16 @@ class Forecaster:
             if kc else np.zeros((tail, 0))
         f._cov, f._feats = cov_tail, f._features(f._labels, cov_tail)
         search = st["search"]
-        row = ("transform", "difference", "val_rmse", "best_epoch")
+        if isinstance(search, list) and all(isinstance(r, dict) and "strategy" not in r for r in search):
+            search = [{**r, "strategy": "direct"} for r in search]  # written before the strategies
+        row = ("transform", "difference", "strategy", "val_rmse", "best_epoch")
         if not (isinstance(search, list) and search and all(
                 isinstance(r, dict) and set(r) == set(row) and r["transform"] in _TRANSFORMS
-                and r["difference"] in _DIFFERENCES and isinstance(r["val_rmse"], (int, float))
+                and r["difference"] in _DIFFERENCES and r["strategy"] in _STRATEGIES
+                and isinstance(r["val_rmse"], (int, float))
                 and not isinstance(r["val_rmse"], bool) and isinstance(r["best_epoch"], int)
                 and not isinstance(r["best_epoch"], bool) for r in search)):
-            raise bad("search", "a list of {transform, difference, val_rmse, best_epoch} rows", search)
+            raise bad("search", "a list of {transform, difference, strategy, val_rmse, best_epoch} rows", search)
         f.search_ = search
         base = st["baselines"]
         if not (isinstance(base, dict) and set(base) == {"naive", "seasonal naive"}):
@@ -588,9 +660,11 @@ class Forecaster:
         f.accuracy_ = {k2: None if v is None else float(v) for k2, v in acc.items()}
         model = Model.from_config(meta["model"])  # checked by rnnx.io.schema
         feats = f._feats.shape[1]
-        if (model.layer.input_size, model.output_size) != (1 + feats, h):
+        outs = h if f.strategy_ == "direct" else 1
+        if (model.layer.input_size, model.output_size) != (1 + feats, outs):
             raise ValueError(f"Forecaster.load: {path!r}: model: {model.layer.input_size} inputs and "
-                             f"{model.output_size} outputs; expected {1 + feats} and {h} (horizon)")
+                             f"{model.output_size} outputs; expected {1 + feats} and {outs} "
+                             f"({'horizon' if f.strategy_ == 'direct' else 'one step: recursive'})")
         arrays = groups.get("params", {})
         checkpoint.check_params(path, arrays, model.param_shapes(), f"{model.layer!r} + head")
         if backend is not None:
