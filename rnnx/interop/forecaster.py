@@ -163,8 +163,9 @@ class Forecaster:
         return v
 
     @staticmethod
-    def _covariates_of(covariates: Any, n: int) -> tuple[Any, list[str]]:
-        """Past-observed covariates as (n, K) float64 and their names (a DataFrame's columns, else
+    def _covariates_of(covariates: Any, n: int, arg: str = "covariates",
+                       rows: str = "one row per observation") -> tuple[Any, list[str]]:
+        """Covariates (``arg``) as (n, K) float64 and their names (a DataFrame's columns, else
         ``x0``, ``x1``, ...); None: (n, 0)."""
         import numpy as np
 
@@ -175,23 +176,32 @@ class Forecaster:
         if c.ndim == 1:
             c = c[:, None]
         if c.ndim != 2 or c.shape[0] != n or c.dtype.kind not in "iuf":
-            raise ValueError(f"covariates: expected numbers of shape ({n}, K), one row per observation, got shape "
-                             f"{c.shape} dtype {c.dtype}")
+            raise ValueError(f"{arg}: expected numbers of shape ({n}, K), {rows}, got shape {c.shape} dtype {c.dtype}")
         c = c.astype(np.float64)
         bad = np.argwhere(~np.isfinite(c))
         if bad.size:
-            raise ValueError(f"covariates: row {int(bad[0][0])} column {int(bad[0][1])} is {c[tuple(bad[0])]}; "
+            raise ValueError(f"{arg}: row {int(bad[0][0])} column {int(bad[0][1])} is {c[tuple(bad[0])]}; "
                              "expected finite numbers (fill or drop gaps first)")
         return c, names or [f"x{i}" for i in range(c.shape[1])]
 
-    def _features(self, labels: Any, cov: Any) -> Any:
-        """Each row's step features after z: its calendar features, then its covariates
-        standardised with the fitted part's mean and std (``covariates_``)."""
+    def _features(self, labels: Any, cov: Any, fut: Any = None) -> Any:
+        """Each row's step features after z (and the future flag): its calendar features, then its
+        past-observed covariates ``cov`` and, when fitted with them, its future-known covariates
+        ``fut``, each standardised with the fitted part's mean and std (``covariates_``,
+        ``future_covariates_``)."""
         import numpy as np
 
         cal = self.calendar_.features(labels) if self.calendar_ is not None else np.zeros((len(cov), 0))
-        st = self.covariates_
-        return np.concatenate([cal, (cov - np.array(st["mean"])) / np.array(st["std"])], axis=1)
+        st, fs = self.covariates_, self.future_covariates_
+        parts = [cal, (cov - np.array(st["mean"])) / np.array(st["std"])]
+        if fs is not None:
+            parts.append((fut - np.array(fs["mean"])) / np.array(fs["std"]))
+        return np.concatenate(parts, axis=1)
+
+    def _lead(self, strategy: str) -> int:
+        """The future steps each window ends with: none without future-known covariates, else H
+        (direct) or 1 (recursive)."""
+        return 0 if self.future_covariates_ is None else self.horizon if strategy == "direct" else 1
 
     def _candidates(self, train: Any, m: int) -> list[tuple[str, str]]:
         ts = (self.transform,) if self.transform != "auto" else (_TRANSFORMS if float(train.min()) > 0 else ("none",))
@@ -205,20 +215,41 @@ class Forecaster:
         return list(itertools.product(ts, ds))
 
     # -- the pieces ---------------------------------------------------------------------------------
-    def _inputs(self, z: Any, feats: Any, ends: Any) -> Any:
-        """Windows (N, W, 1 + F) ending before positions ``ends`` of ``z`` (each z_t with its row's
-        calendar features)."""
+    def _inputs(self, z: Any, feats: Any, ends: Any, lead: int = 0) -> Any:
+        """Windows (N, W, 1 + F) ending before positions ``ends`` of ``z`` (each step z_t with its
+        row's features ``feats``).  With ``lead`` L > 0 (future-known covariates) each step is
+        :math:`[z_t, 0, f_t]` and the window goes on with the L rows after it as
+        :math:`[0, 1, f_{e+j}]` (z unknown, flag 1, past-observed covariates zeroed): (N, W + L,
+        2 + F); ``feats`` then reaches L rows past ``z`` where a window ends at its end."""
         import numpy as np
 
-        w = self.window_
-        steps = np.concatenate([z[:, None], feats], axis=1)
-        return np.stack([steps[e - w:e] for e in ends])
+        w, n = self.window_, len(z)
+        if not lead:
+            steps = np.concatenate([z[:, None], feats[:n]], axis=1)
+            return np.stack([steps[e - w:e] for e in ends])
+        past = np.concatenate([z[:, None], np.zeros((n, 1)), feats[:n]], axis=1)
+        ahead = self._ahead_rows(feats)
+        return np.stack([np.concatenate([past[e - w:e], ahead[e:e + lead]]) for e in ends])
 
-    def _zhat(self, model: Any, params: Any, x: Any, ahead: Any, strategy: str) -> Any:
+    def _ahead_rows(self, feats: Any) -> Any:
+        """Future steps :math:`[0, 1, f]` of feature rows ``feats`` (..., F), the past-observed
+        covariates' columns zeroed (their future is unknown)."""
+        import numpy as np
+
+        kp, kf = len(self.covariates_["names"]), len(self.future_covariates_["names"])
+        keep = np.ones(feats.shape[-1])
+        keep[feats.shape[-1] - kf - kp:feats.shape[-1] - kf] = 0.0
+        lead = np.zeros((*feats.shape[:-1], 2))
+        lead[..., 1] = 1.0
+        return np.concatenate([lead, feats * keep], axis=-1)
+
+    def _zhat(self, model: Any, params: Any, x: Any, ahead: Any, strategy: str, lead: int = 0) -> Any:
         r"""The model's z forecasts (N, H) float64 from windows ``x`` (N, W, 1 + F): direct, its H
         outputs; recursive, its one output applied H times, each time the window dropping its
         oldest step and taking :math:`[\hat z_{t+j}, a_j]` (``ahead`` (N, H, F): the step features of
-        the H rows forecast)."""
+        the H rows forecast).  With future-known covariates (``lead`` 1) the window's last step is
+        the next row's :math:`[0, 1, a_j]` and the forecast row joins the history as
+        :math:`[\hat z_{t+j}, 0, a_j]`."""
         import numpy as np
 
         from rnnx.training import engine
@@ -231,11 +262,15 @@ class Forecaster:
 
         if strategy == "direct":
             return run(x)
-        zs = []
-        for j in range(self.horizon):
+        zs, h = [], self.horizon
+        for j in range(h):
             p = run(x)[:, 0]  # the next step's z for every window
             zs.append(p)
-            x = np.concatenate([x[:, 1:], np.concatenate([p[:, None], ahead[:, j]], axis=1)[:, None]], axis=1)
+            if not lead:
+                x = np.concatenate([x[:, 1:], np.concatenate([p[:, None], ahead[:, j]], axis=1)[:, None]], axis=1)
+            elif j + 1 < h:  # drop the oldest step and the old future step; the forecast row, then the next one
+                row = np.concatenate([p[:, None], np.zeros((len(p), 1)), ahead[:, j]], axis=1)
+                x = np.concatenate([x[:, 1:-1], row[:, None], self._ahead_rows(ahead[:, j + 1])[:, None]], axis=1)
         return np.stack(zs, axis=1)
 
     def _train(self, pre: Any, levels: Any, feats: Any, val_origins: Any, epochs: int, seed: int,
@@ -256,7 +291,8 @@ class Forecaster:
         if ends.size < 1:
             raise ValueError(f"y: {len(levels)} observations leave no training window of {w} steps + {h} ahead "
                              f"after {k} differenced away; expected a longer series, or a smaller window/horizon/validation")
-        x = self._inputs(z, f, ends)
+        lead = self._lead(strategy)
+        x = self._inputs(z, f, ends, lead)
         out_size = h if strategy == "direct" else 1
         y = np.stack([z[e:e + out_size] for e in ends])
         t, fdt = self._target_, np.dtype(self.dtype)
@@ -269,7 +305,7 @@ class Forecaster:
             if val_origins is not None:
                 zv = pre.forward(self._all_levels)  # the same chain over the whole series (fitted on the part)
                 fv = self._feats[k:]
-                xv = self._inputs(zv, fv, val_origins - k)
+                xv = self._inputs(zv, fv, val_origins - k, lead)
                 yv = np.stack([zv[o - k:o - k + out_size] for o in val_origins])
                 val = (arr(xv), arr(yv))
             stop = [EarlyStopping(self.patience, restore_best_weights=True)] if val is not None else []
@@ -279,20 +315,23 @@ class Forecaster:
                 pz = np.asarray(t.to_numpy(engine.predict(model, result.params, val[0])), dtype=np.float64)
             elif val is not None:
                 pz = self._zhat(model, result.params, xv, np.stack([fv[o - k:o - k + h] for o in val_origins]),
-                                strategy)
+                                strategy, lead)
             if val is not None:
                 fc = np.stack([pre.inverse(pz[i], self._all_levels[:o]) for i, o in enumerate(val_origins)])
                 out["residuals"] = np.stack([self._all_levels[o:o + h] for o in val_origins]) - fc
         return out
 
     # -- the API ------------------------------------------------------------------------------------
-    def fit(self, y: Any, *, time: Any = None, covariates: Any = None) -> Forecaster:
+    def fit(self, y: Any, *, time: Any = None, covariates: Any = None, future_covariates: Any = None) -> Forecaster:
         """Choose the preprocessing on the validation origins, then refit the best on all of ``y``
         (n,) (a sequence of numbers, or a pandas Series with a DatetimeIndex / PeriodIndex);
         ``time``: the labels of its rows as text (ISO dates, ``1959Q1``, ``1949-01``, ``1871``);
         ``covariates`` (n, K) (an array or a DataFrame): past-observed columns read beside the
         series in every window (each standardised with the mean and std of the rows before the
-        validation part); a forecast needs none of their future values."""
+        validation part); a forecast needs none of their future values.  ``future_covariates``
+        (n, K_f): columns known ahead (prices, holidays, a weather forecast), scaled the same way;
+        every window then ends with the rows it forecasts (:meth:`_inputs`), and :meth:`predict`
+        needs their values for the next dates."""
         import numpy as np
 
         from rnnx.data.accuracy import accuracy
@@ -315,10 +354,16 @@ class Forecaster:
                              "future values; expected 'direct' or 'auto' (which means direct) with covariates=")
         v = h + nv - 1
         cut = len(levels) - v
-        mean, std = cov[:max(cut, 1)].mean(axis=0), cov[:max(cut, 1)].std(axis=0)
-        self.covariates_ = {"names": names, "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
-        feats = self._features(labels, cov)
-        self._feats, self._all_levels, self._cov = feats, levels, cov
+        fut, fnames = self._covariates_of(future_covariates, len(levels), "future_covariates")
+
+        def scaling(c: Any, names: list[str]) -> dict:
+            mean, std = c[:max(cut, 1)].mean(axis=0), c[:max(cut, 1)].std(axis=0)
+            return {"names": names, "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+        self.covariates_ = scaling(cov, names)
+        self.future_covariates_ = scaling(fut, fnames) if fut.shape[1] else None
+        feats = self._features(labels, cov, fut)
+        self._feats, self._all_levels, self._cov, self._fut = feats, levels, cov, fut
         self._target_ = usable_target(self.backend, self.device)
         origins = np.arange(cut, len(levels) - h + 1)
         search = []
@@ -357,11 +402,13 @@ class Forecaster:
         self.model_, self.params_ = got["model"], got["params"]
         return self
 
-    def predict(self, horizon: int | None = None) -> Any:
+    def predict(self, horizon: int | None = None, *, future_covariates: Any = None) -> Any:
         """The next ``horizon`` (default H, at most H) values after the fitted series with their
         intervals: a dict of lists ``{"time", "forecast", "lower_80", "upper_80", ...}`` (``time``:
         the continued labels, or positions n, n+1, ... without labels), a pandas DataFrame indexed
-        by the future dates when ``fit`` had a pandas Series."""
+        by the future dates when ``fit`` had a pandas Series.  ``future_covariates`` (h, K_f):
+        required when fitted with future-known covariates (their values on the next dates; a
+        direct model reads all H rows, so it needs (H, K_f)), refused otherwise."""
         import numpy as np
 
         if not hasattr(self, "params_"):
@@ -373,25 +420,52 @@ class Forecaster:
                              "fit with a larger horizon)")
         n = self._n
         out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(n, n + h))}
+        fut = self._future_of(future_covariates, h)
         ahead = self._features(list(self.calendar_.future(self.horizon)) if self.calendar_ is not None else None,
-                               np.zeros((self.horizon, self._cov.shape[1])))
+                               np.zeros((self.horizon, self._cov.shape[1])), fut)
         for k, v in self._forecast(self._all_levels, self._feats, ahead).items():
             out[k] = v[:h].tolist()
         return self._frame(out)
 
+    def _future_of(self, values: Any, h: int) -> Any:
+        """``predict``'s future covariates as (H, K_f) float64: h to H rows given (H for a direct
+        model), the rows after h (not read by a recursive model's first h steps) filled with the
+        fitted mean; (H, 0) without future covariates."""
+        import numpy as np
+
+        fs, big = self.future_covariates_, self.horizon
+        if fs is None:
+            if values is not None:
+                raise ValueError("future_covariates: this Forecaster was fitted without future covariates; expected None")
+            return np.zeros((big, 0))
+        need = big if self.strategy_ == "direct" else h
+        rows = len(values) if values is not None and np.ndim(values) >= 1 else None
+        if rows is None or not need <= rows <= big:
+            got = "None" if values is None else f"shape {np.shape(values)}"
+            why = f"a direct model reads all {big} future steps" if self.strategy_ == "direct" else "one per step"
+            raise ValueError(f"future_covariates: expected {need if need == big else f'{need} to {big}'} rows of "
+                             f"{', '.join(fs['names'])}, the values on the next dates ({why}), got {got}")
+        c, names = self._covariates_of(values, rows, "future_covariates", "one row per future date")
+        if c.shape[1] != len(fs["names"]) or (hasattr(values, "columns") and names != fs["names"]):
+            raise ValueError(f"future_covariates: expected the columns {', '.join(fs['names'])} (as fitted), got "
+                             f"{', '.join(names)}")
+        return np.concatenate([c, np.tile(np.array(fs["mean"]), (big - rows, 1))])
+
     def _forecast(self, levels: Any, feats: Any, ahead: Any) -> dict:
         """The H values after the history ``levels`` (its step features ``feats``) from the
         fitted model and preprocessing, with their intervals: ``{"forecast": (H,), "lower_80": ...}``;
-        ``ahead`` (H, F): the step features of the H rows forecast (read by the recursive strategy)."""
+        ``ahead`` (H, F): the step features of the H rows forecast (read by the recursive strategy
+        and with future-known covariates)."""
         import numpy as np
 
         from rnnx.data.accuracy import conformal_intervals
 
         pre, t = self.preprocessing_, self._target_
         z = pre.forward(levels)
-        x = self._inputs(z, feats[pre.differencing.order:], np.array([len(z)]))
+        lead = self._lead(self.strategy_)
+        x = self._inputs(z, np.concatenate([feats[pre.differencing.order:], ahead]), np.array([len(z)]), lead)
         with t.scope():
-            pz = self._zhat(self.model_, self.params_, x, ahead[None], self.strategy_)[0]
+            pz = self._zhat(self.model_, self.params_, x, ahead[None], self.strategy_, lead)[0]
         out = {"forecast": pre.inverse(pz, levels)}
         for level, (lo, hi) in conformal_intervals(out["forecast"], self.residuals_, tuple(self.levels)).items():
             pct = f"{round(level * 100):d}"
@@ -405,8 +479,8 @@ class Forecaster:
 
         return {k: getattr(self, k) for k in inspect.signature(Forecaster.__init__).parameters if k != "self"}
 
-    def backtest(self, y: Any, *, time: Any = None, covariates: Any = None, folds: int = 3, step: int | None = None,
-                 refit: bool = True) -> dict:
+    def backtest(self, y: Any, *, time: Any = None, covariates: Any = None, future_covariates: Any = None,
+                 folds: int = 3, step: int | None = None, refit: bool = True) -> dict:
         r"""Rolling-origin evaluation on ``y`` (n,): ``folds`` origins
         :math:`o_k = n - H - (\text{folds} - 1 - k)\,\text{step}` (``step`` default H), each forecasting
         :math:`y_{o_k : o_k + H}` from :math:`y_{:o_k}` with a copy of this forecaster fitted on
@@ -416,7 +490,8 @@ class Forecaster:
         (``mae``, ``rmse`` per horizon step over the folds), ``"metrics"``
         (:func:`rnnx.data.accuracy.accuracy` of every value, MASE scaled on :math:`y_{:o_0}`),
         ``"coverage"`` (each level's share of actual values inside its interval) and ``"chosen"``
-        (each fit's transform and differencing lags)."""
+        (each fit's transform, differencing lags and strategy).  ``covariates`` and
+        ``future_covariates`` (n, K) are sliced as ``y`` (a fold's future covariates: its actual rows)."""
         import numpy as np
 
         from rnnx.data.accuracy import accuracy
@@ -429,7 +504,8 @@ class Forecaster:
         levels = self._levels_of(y)
         labels, _ = _labels_of(y, time)
         cov = self._covariates_of(covariates, len(levels))[0]
-        cov_given = covariates
+        fut = self._covariates_of(future_covariates, len(levels), "future_covariates")[0]
+        cov_given, fut_given = covariates, future_covariates
         n = len(levels)
         origins = [n - h - (folds - 1 - k) * step for k in range(folds)]
         if origins[0] < 1:
@@ -440,13 +516,14 @@ class Forecaster:
         for o in origins:
             if refit or f is None:
                 f = Forecaster(**self.get_params()).fit(levels[:o], time=None if labels is None else labels[:o],
-                                                        covariates=None if cov_given is None else cov[:o])
+                                                        covariates=None if cov_given is None else cov[:o],
+                                                        future_covariates=None if fut_given is None else fut[:o])
                 pre = f.preprocessing_
                 chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags),
                                "strategy": f.strategy_})
-            ahead = f._features(None if labels is None else labels[o:o + h], cov[o:o + h])
-            for k, v in f._forecast(levels[:o], f._features(None if labels is None else labels[:o], cov[:o]),
-                                    ahead).items():
+            ahead = f._features(None if labels is None else labels[o:o + h], cov[o:o + h], fut[o:o + h])
+            past = f._features(None if labels is None else labels[:o], cov[:o], fut[:o])
+            for k, v in f._forecast(levels[:o], past, ahead).items():
                 rows.setdefault(k, []).append(v)
             rows.setdefault("actual", []).append(levels[o:o + h])
         fc, act = np.stack(rows["forecast"]), np.stack(rows["actual"])
@@ -482,8 +559,8 @@ class Forecaster:
         ``period``, ``window``, ``n`` (the observations fitted), ``residuals`` (N_v x H),
         ``search``, ``baselines``, ``accuracy``, ``strategy`` (the chosen one), and the last ``window + K`` levels and time labels (all that
         :meth:`predict` reads: K the differencing order), ``covariates`` (their names, the mean
-        and std they were scaled with, their last ``window + K`` rows) and ``index`` (the pandas
-        index kind)."""
+        and std they were scaled with, their last ``window + K`` rows), ``future_covariates`` (the
+        same, or null) and ``index`` (the pandas index kind)."""
         if not hasattr(self, "params_"):
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         from rnnx.io import checkpoint, files
@@ -499,6 +576,8 @@ class Forecaster:
             "accuracy": self.accuracy_, "strategy": self.strategy_,
             "levels": end["levels"], "labels": None if cal is None else end["time"],
             "covariates": {**self.covariates_, "tail": self._cov[len(self._cov) - len(end["levels"]):].tolist()},
+            "future_covariates": None if self.future_covariates_ is None else {
+                **self.future_covariates_, "tail": self._fut[len(self._fut) - len(end["levels"]):].tolist()},
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
         }
         host = files.host_params(path, self.model_, self.params_, self._target_.to_numpy)
@@ -531,10 +610,12 @@ class Forecaster:
                              "(written by Forecaster.save)")
         st = meta["forecaster"]
         fields = ("settings", "preprocessing", "calendar", "period", "window", "n", "residuals", "search",
-                  "baselines", "accuracy", "strategy", "levels", "labels", "covariates", "index")
+                  "baselines", "accuracy", "strategy", "levels", "labels", "covariates", "future_covariates", "index")
         if isinstance(st, dict) and "strategy" not in st and isinstance(st.get("settings"), dict) and \
                 "strategy" not in st["settings"]:  # written before the strategies: direct
             st = {**st, "strategy": "direct", "settings": {**st["settings"], "strategy": "direct"}}
+        if isinstance(st, dict) and "future_covariates" not in st:  # written before them: none
+            st = {**st, "future_covariates": None}
         if set(st) != set(fields):
             raise bad("", f"the fields {', '.join(fields)}", sorted(st))
 
@@ -619,20 +700,32 @@ class Forecaster:
                 raise bad("labels", f"time labels in the calendar's {cal['style']} format", labels) from None
             f._labels = labels
             f._index = _index_of(st["index"], labels, bad)
-        cv = st["covariates"]
-        if not (isinstance(cv, dict) and set(cv) == {"names", "mean", "std", "tail"} and isinstance(cv["names"], list)
-                and all(isinstance(x, str) for x in cv["names"]) and isinstance(cv["tail"], list)
-                and len(cv["tail"]) == tail):
-            raise bad("covariates", f"{{names, mean, std, tail}} with {tail} rows in tail", cv)
-        kc = len(cv["names"])
-        std = number_list("covariates.std", cv["std"], kc)
-        if np.any(std <= 0):
-            raise bad("covariates.std", "numbers > 0", cv["std"])
-        f.covariates_ = {"names": list(cv["names"]), "mean": number_list("covariates.mean", cv["mean"], kc).tolist(),
-                         "std": std.tolist()}
-        cov_tail = np.stack([number_list(f"covariates.tail[{i}]", r, kc) for i, r in enumerate(cv["tail"])]) \
-            if kc else np.zeros((tail, 0))
-        f._cov, f._feats = cov_tail, f._features(f._labels, cov_tail)
+        def columns(field: str) -> tuple[dict, Any]:
+            cv = st[field]
+            if not (isinstance(cv, dict) and set(cv) == {"names", "mean", "std", "tail"} and isinstance(cv["names"], list)
+                    and all(isinstance(x, str) for x in cv["names"]) and isinstance(cv["tail"], list)
+                    and len(cv["tail"]) == tail):
+                raise bad(field, f"{{names, mean, std, tail}} with {tail} rows in tail", cv)
+            kc = len(cv["names"])
+            std = number_list(f"{field}.std", cv["std"], kc)
+            if np.any(std <= 0):
+                raise bad(f"{field}.std", "numbers > 0", cv["std"])
+            stats = {"names": list(cv["names"]), "mean": number_list(f"{field}.mean", cv["mean"], kc).tolist(),
+                     "std": std.tolist()}
+            rows = np.stack([number_list(f"{field}.tail[{i}]", r, kc) for i, r in enumerate(cv["tail"])]) \
+                if kc else np.zeros((tail, 0))
+            return stats, rows
+
+        f.covariates_, cov_tail = columns("covariates")
+        f.future_covariates_, fut_tail = None, np.zeros((tail, 0))
+        if st["future_covariates"] is not None:
+            f.future_covariates_, fut_tail = columns("future_covariates")
+            if not f.future_covariates_["names"]:
+                raise bad("future_covariates", "null or at least one column", st["future_covariates"])
+        if f.strategy_ == "recursive" and f.covariates_["names"]:
+            raise bad("strategy", "direct with past-observed covariates", f.strategy_)
+        f._cov, f._fut = cov_tail, fut_tail
+        f._feats = f._features(f._labels, cov_tail, fut_tail)
         search = st["search"]
         if isinstance(search, list) and all(isinstance(r, dict) and "strategy" not in r for r in search):
             search = [{**r, "strategy": "direct"} for r in search]  # written before the strategies
@@ -660,10 +753,10 @@ class Forecaster:
         f.accuracy_ = {k2: None if v is None else float(v) for k2, v in acc.items()}
         model = Model.from_config(meta["model"])  # checked by rnnx.io.schema
         feats = f._feats.shape[1]
-        outs = h if f.strategy_ == "direct" else 1
-        if (model.layer.input_size, model.output_size) != (1 + feats, outs):
+        outs, ins = h if f.strategy_ == "direct" else 1, 1 + feats + (f.future_covariates_ is not None)
+        if (model.layer.input_size, model.output_size) != (ins, outs):
             raise ValueError(f"Forecaster.load: {path!r}: model: {model.layer.input_size} inputs and "
-                             f"{model.output_size} outputs; expected {1 + feats} and {outs} "
+                             f"{model.output_size} outputs; expected {ins} and {outs} "
                              f"({'horizon' if f.strategy_ == 'direct' else 'one step: recursive'})")
         arrays = groups.get("params", {})
         checkpoint.check_params(path, arrays, model.param_shapes(), f"{model.layer!r} + head")
