@@ -405,3 +405,109 @@ def test_a_damaged_recursive_forecaster_file_is_refused_in_one_line(tmp_path, ch
     with pytest.raises(ValueError, match=match) as e:
         rnnx.Forecaster.load(path)
     assert "\n" not in str(e.value) and repr(path) in str(e.value)
+
+
+# -- future-known covariates: values known for the forecast dates too ----------------------------------
+def _promoted(n: int = 70):
+    """The quarterly series plus 8 on the rows of a known-ahead 0/1 promotion column."""
+    y, labels = quarterly(n)
+    promo = (np.random.default_rng(3).random(n + 8) < 0.3).astype(float)
+    return y + 8 * promo[:n], labels, promo[:, None]
+
+
+def test_future_covariates_direct_windows_end_with_the_h_rows_forecast(tmp_path):
+    y, labels, promo = _promoted()
+    kw = dict(FAST, transform="none", difference="first")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels, future_covariates=promo[:70])
+    assert f.strategy_ == "direct" and f.future_covariates_["names"] == ["x0"]
+    assert f.model_.layer.input_size == 1 + 1 + 2 + 1  # z, the future flag, sin/cos of the quarter, promo
+    fs = f.future_covariates_
+    assert np.allclose(fs["mean"], promo[:70 - 23].mean(axis=0))
+    pre = f.preprocessing_
+    cal = f.calendar_.features(labels + list(f.calendar_.future(4)))
+    xs = (promo[:74] - fs["mean"]) / fs["std"]
+    z = pre.forward(y)
+    past = np.concatenate([z[:, None], np.zeros((69, 1)), cal[1:70], xs[1:70]], axis=1)[-f.window_:]
+    ahead = np.concatenate([np.zeros((4, 1)), np.ones((4, 1)), cal[70:], xs[70:]], axis=1)
+    zhat = np.asarray(rnnx.predict(f.model_, f.params_, np.concatenate([past, ahead])[None]))[0]
+    out = f.predict(future_covariates=promo[70:74])
+    assert np.array_equal(np.array(out["forecast"]), pre.inverse(zhat, y))
+    assert f.predict(2, future_covariates=promo[70:74])["forecast"] == out["forecast"][:2]
+    assert f.predict(future_covariates=1 - promo[70:74])["forecast"] != out["forecast"]
+    f.save(str(tmp_path / "f.npz"))
+    g = rnnx.Forecaster.load(str(tmp_path / "f.npz"))
+    assert g.future_covariates_ == f.future_covariates_ and g.predict(future_covariates=promo[70:74]) == out
+    bt = rnnx.Forecaster(4, **kw).backtest(y, time=labels, future_covariates=promo[:70], folds=2, step=3)
+    last = rnnx.Forecaster(4, **kw).fit(y[:66], time=labels[:66], future_covariates=promo[:66])
+    assert bt["forecast"][1] == last.predict(future_covariates=promo[66:70])["forecast"]
+
+
+def test_future_covariates_recursive_each_row_carries_its_dates_values(tmp_path):
+    y, labels, promo = _promoted()
+    kw = dict(FAST, transform="none", difference="first", strategy="recursive")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels, future_covariates=promo[:70])
+    assert f.strategy_ == "recursive" and f.model_.output_size == 1 and f.model_.layer.input_size == 5
+    pre, fs = f.preprocessing_, f.future_covariates_
+    cal = f.calendar_.features(labels + list(f.calendar_.future(4)))
+    rows = np.concatenate([cal, (promo[:74] - fs["mean"]) / fs["std"]], axis=1)  # every row's features
+    z = pre.forward(y)
+    x = np.concatenate([np.concatenate([z[:, None], np.zeros((69, 1)), rows[1:70]], axis=1)[-f.window_:],
+                        np.r_[0.0, 1.0, rows[70]][None]])  # the window, then the row forecast (flag 1)
+    zs = []
+    for j in range(4):
+        p = float(np.asarray(rnnx.predict(f.model_, f.params_, x[None]))[0, 0])
+        zs.append(p)
+        if j < 3:
+            x = np.concatenate([x[1:-1], np.r_[p, 0.0, rows[70 + j]][None], np.r_[0.0, 1.0, rows[71 + j]][None]])
+    out = f.predict(future_covariates=promo[70:74])
+    assert np.array_equal(np.array(out["forecast"]), pre.inverse(np.array(zs), y))
+    assert f.predict(2, future_covariates=promo[70:72])["forecast"] == out["forecast"][:2]  # h rows do for h steps
+    f.save(str(tmp_path / "r.npz"))
+    assert rnnx.Forecaster.load(str(tmp_path / "r.npz")).predict(future_covariates=promo[70:74]) == out
+    auto = rnnx.Forecaster(4, **{**kw, "strategy": "auto"}).fit(y, time=labels, future_covariates=promo[:70])
+    assert [s["strategy"] for s in auto.search_] == ["direct", "recursive"]
+
+
+def test_future_covariates_refusals_in_one_line():
+    y, labels, promo = _promoted(60)
+    kw = dict(FAST, transform="none", difference="first")
+    with pytest.raises(ValueError, match=r"^future_covariates: expected numbers of shape \(60, K\), one row per "
+                                         r"observation, got shape \(59, 1\)"):
+        rnnx.Forecaster(3, **kw).fit(y, time=labels, future_covariates=promo[:59])
+    f = rnnx.Forecaster(3, **kw).fit(y, time=labels, future_covariates=promo[:60])
+    cases = [
+        ({}, (r"^future_covariates: expected 3 rows of x0, the values on the next dates \(a direct model reads all 3 "
+              r"future steps\), got None$")),
+        ({"h": 2, "future_covariates": promo[60:62]}, r"^future_covariates: expected 3 rows of x0, .* got shape \(2, 1\)$"),
+        ({"future_covariates": np.ones((3, 2))}, r"^future_covariates: expected the columns x0 \(as fitted\), got x0, x1$"),
+        ({"future_covariates": np.full((3, 1), np.nan)}, r"^future_covariates: row 0 column 0 is nan; expected finite"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match) as e:
+            f.predict(call.pop("h", None), **call)
+        assert "\n" not in str(e.value)
+    r = rnnx.Forecaster(3, **kw, strategy="recursive").fit(y, time=labels, future_covariates=promo[:60])
+    with pytest.raises(ValueError, match=r"^future_covariates: expected 2 to 3 rows of x0, .*\(one per step\), got "
+                                         r"shape \(1, 1\)$"):
+        r.predict(2, future_covariates=promo[60:61])
+    plain = rnnx.Forecaster(3, **kw).fit(y, time=labels)
+    with pytest.raises(ValueError, match=r"^future_covariates: this Forecaster was fitted without future covariates; "
+                                         r"expected None$"):
+        plain.predict(future_covariates=promo[60:63])
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["forecaster"]["future_covariates"].update(std=[0.0]), r"forecaster\.future_covariates\.std: expected numbers > 0"),
+    (lambda m: m["forecaster"]["future_covariates"]["tail"].pop(), r"forecaster\.future_covariates: expected \{names, mean, std, tail\}"),
+    (lambda m: m["forecaster"].update(future_covariates=None), r"model: 5 inputs and 3 outputs; expected 3 and 3 \(horizon\)$"),
+    (lambda m: m["forecaster"]["future_covariates"].update(names=[], mean=[], std=[], tail=[[]] * 15),
+     r"forecaster\.future_covariates: expected null or at least one column"),
+])
+def test_a_damaged_future_covariates_record_is_refused_in_one_line(tmp_path, change, match):
+    y, labels, promo = _promoted(60)
+    path = str(tmp_path / "f.npz")
+    rnnx.Forecaster(3, **FAST, transform="log", difference="both").fit(y, time=labels, future_covariates=promo[:60]).save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=match) as e:
+        rnnx.Forecaster.load(path)
+    assert "\n" not in str(e.value) and repr(path) in str(e.value)

@@ -25,6 +25,9 @@ the one engine (:func:`rnnx.fit`).
    features: they are known ahead; past-observed covariates are not, so ``covariates=`` needs
    ``direct``).  ``"auto"``: the search above with direct, then one recursive model on the best
    preprocessing, scored the same way; the lower validation RMSE is kept (``strategy_``).
+   Future-known covariates :math:`x^f` (``future_covariates=``): each history step is
+   :math:`[z_t, 0, c_t, x_t, x^f_t]` and the window goes on with the :math:`L` rows it forecasts
+   (:math:`L = H` direct, 1 recursive) as :math:`[0, 1, c_{t+j}, 0, x^f_{t+j}]`.
 4. The best candidate is refitted on all :math:`n` observations for its best epoch count; its
    validation residuals :math:`r_{o,h} = y_{o+h} - \hat y_{o+h}` (:math:`N_v \times H`) give
    split-conformal intervals per horizon step (:func:`rnnx.data.accuracy.conformal_intervals`).
@@ -112,7 +115,8 @@ class Forecaster:
     ``preprocessing_``, ``period_``, ``window_``, ``residuals_`` (N_v, H) (actual - forecast at each
     validation origin), ``accuracy_`` (the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
     those forecasts: :func:`rnnx.data.accuracy.accuracy`), ``calendar_`` (None
-    without time labels), ``model_``, ``params_``."""
+    without time labels), ``covariates_`` and ``future_covariates_`` (names, mean, std; the
+    latter None without them), ``model_``, ``params_``."""
 
     def __init__(self, horizon: int, *, transform: str = "auto", difference: str = "auto", period: int | None = None,
                  window: int | None = None, validation: int = 20, levels: tuple[float, ...] = (0.8, 0.95),
