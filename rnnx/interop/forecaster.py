@@ -282,7 +282,8 @@ class Forecaster:
         """Train on ``levels`` (the fitted part) with ``pre``; with validation origins (positions in
         the full series), early stopping on their windows and their level forecasts.  ``strategy``
         "direct": H outputs, targets :math:`z_{t+1..t+H}`; "recursive": one output, target
-        :math:`z_{t+1}` of the same windows, validation forecasts by :meth:`_zhat`."""
+        :math:`z_{t+1}` of the same windows (early stopping on the one-step validation loss), its
+        H-step validation forecasts by :meth:`_zhat`."""
         import numpy as np
 
         from rnnx.nn.model import Model
