@@ -292,3 +292,222 @@ def test_bad_covariates_are_refused_in_one_line(cov, match):
     y, labels = quarterly(60)
     with pytest.raises(ValueError, match=match):
         rnnx.Forecaster(3, **FAST).fit(y, time=labels, covariates=cov)
+
+
+# -- strategies: direct (H outputs) or recursive (one output applied H times) ------------------------------
+def _by_hand(f, y, labels, h):
+    """The recursive forecast computed here: the one-step model applied ``h`` times, each time the
+    window dropping its oldest step and taking the forecast z with the next date's calendar features."""
+    pre = f.preprocessing_
+    z = pre.forward(y)
+    x = np.concatenate([z[:, None], f.calendar_.features(labels)[pre.differencing.order:]], axis=1)[None, -f.window_:]
+    ahead = f.calendar_.features(f.calendar_.future(h))
+    zs = []
+    for j in range(h):
+        p = float(np.asarray(rnnx.predict(f.model_, f.params_, x))[0, 0])
+        zs.append(p)
+        x = np.concatenate([x[:, 1:], np.r_[p, ahead[j]][None, None]], axis=1)
+    return pre.inverse(np.array(zs), y)
+
+
+def test_a_recursive_forecast_applies_the_one_step_model_h_times():
+    y, labels = quarterly(70)
+    kw = dict(FAST, transform="log", difference="seasonal", strategy="recursive")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels)
+    assert f.strategy_ == "recursive" and f.model_.output_size == 1 and f.model_.layer.input_size == 3
+    assert [(s["transform"], s["difference"], s["strategy"]) for s in f.search_] == [("log", "seasonal", "recursive")]
+    assert f.residuals_.shape == (20, 4) and math.isclose(f.search_[0]["val_rmse"], float(np.sqrt(np.mean(f.residuals_ ** 2))))
+    out = f.predict()
+    assert np.array_equal(np.array(out["forecast"]), _by_hand(f, y, labels, 4))
+    assert f.predict(2)["forecast"] == out["forecast"][:2] and out["time"] == ["2017Q3", "2017Q4", "2018Q1", "2018Q2"]
+    direct = rnnx.Forecaster(4, **{**kw, "strategy": "direct"}).fit(y, time=labels)
+    assert direct.model_.output_size == 4 and direct.predict()["forecast"] != out["forecast"]
+    bt = rnnx.Forecaster(4, **kw).backtest(y, time=labels, folds=2, step=3)
+    assert bt["forecast"][1] == rnnx.Forecaster(4, **kw).fit(y[:66], time=labels[:66]).predict()["forecast"]
+    assert [c["strategy"] for c in bt["chosen"]] == ["recursive", "recursive"]
+    plain = rnnx.Forecaster(3, **FAST, transform="none", difference="first", strategy="recursive").fit(y)
+    assert plain.calendar_ is None and plain.model_.layer.input_size == 1 and len(plain.predict()["forecast"]) == 3
+
+
+def test_auto_adds_one_recursive_model_on_the_best_preprocessing_and_keeps_the_better():
+    y, labels = quarterly(70)
+    kept = set()
+    for difference, n in (("auto", 4), ("none", 1)):  # here recursive wins the first, direct the second
+        f = rnnx.Forecaster(4, **FAST, transform="none", difference=difference, strategy="auto").fit(y, time=labels)
+        direct, rec = f.search_[:-1], f.search_[-1]
+        assert [s["strategy"] for s in direct] == ["direct"] * n and rec["strategy"] == "recursive"
+        top = min(direct, key=lambda s: s["val_rmse"])
+        assert (rec["transform"], rec["difference"]) == (top["transform"], top["difference"])
+        best = min(f.search_, key=lambda s: s["val_rmse"])
+        assert f.strategy_ == best["strategy"] and f.model_.output_size == (1 if best is rec else 4)
+        assert math.isclose(best["val_rmse"], float(np.sqrt(np.mean(f.residuals_ ** 2))))
+        assert math.isclose(f.accuracy_["rmse"], best["val_rmse"])
+        kept.add(f.strategy_)
+    assert kept == {"direct", "recursive"}
+    cov = np.random.default_rng(1).normal(size=(70, 1))  # past-observed covariates: auto means direct
+    g = rnnx.Forecaster(4, **FAST, transform="none", difference="first", strategy="auto").fit(y, time=labels, covariates=cov)
+    assert [s["strategy"] for s in g.search_] == ["direct"] and g.strategy_ == "direct"
+
+
+def test_strategy_refusals_in_one_line():
+    y, labels = quarterly(60)
+    with pytest.raises(ValueError, match=r"^strategy: expected 'auto' or one of direct, recursive, got 'sideways'$"):
+        rnnx.Forecaster(3, **FAST, strategy="sideways").fit(y, time=labels)
+    with pytest.raises(ValueError, match=r"^strategy: 'recursive' feeds its own forecasts back and past-observed "
+                                         r"covariates have no future values; expected 'direct' or 'auto'") as e:
+        rnnx.Forecaster(3, **FAST, strategy="recursive").fit(y, time=labels, covariates=np.ones((60, 1)))
+    assert "\n" not in str(e.value)
+    f = rnnx.Forecaster(3, **FAST, transform="none", difference="first", strategy="recursive").fit(y, time=labels)
+    with pytest.raises(ValueError, match=r"^horizon: 4 steps from a model fitted for 3; expected <= 3 \(the conformal "
+                                         r"intervals are calibrated on 3 steps, for either strategy"):
+        f.predict(4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_saved_recursive_forecaster_loads_back_and_predicts_the_same_bit_for_bit(tmp_path, dtype):
+    f = _fitted(dtype=dtype, strategy="recursive")
+    path = str(tmp_path / "r.npz")
+    f.save(path)
+    g = rnnx.Forecaster.load(path)
+    assert g.strategy_ == "recursive" and g.get_params() == f.get_params() and g.search_ == f.search_
+    assert g.predict() == f.predict() and g.predict(2) == f.predict(2)
+
+
+def test_a_file_written_before_the_strategies_loads_as_direct(tmp_path):
+    path = str(tmp_path / "f.npz")
+    f = _fitted()
+    f.save(path)
+
+    def old(m):
+        st = m["forecaster"]
+        del st["strategy"], st["settings"]["strategy"]
+        for r in st["search"]:
+            del r["strategy"]
+
+    _rewrite(path, old)
+    g = rnnx.Forecaster.load(path)
+    assert g.strategy == g.strategy_ == "direct" and g.search_ == f.search_ and g.predict() == f.predict()
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["forecaster"].update(strategy="sideways"), r"forecaster\.strategy: expected one of direct, recursive"),
+    (lambda m: m["forecaster"].update(strategy="direct") or m["forecaster"]["settings"].update(strategy="direct"),
+     r"model: 3 inputs and 1 outputs; expected 3 and 3 \(horizon\)$"),
+    (lambda m: m["forecaster"]["settings"].update(strategy="direct"),
+     r"forecaster\.strategy: expected one of direct, recursive that settings\.strategy 'direct' allows"),
+    (lambda m: m["forecaster"]["settings"].update(strategy="upward"), r"forecaster\.settings\.strategy: expected 'auto'"),
+    (lambda m: m["forecaster"]["search"][0].update(strategy="both"), r"forecaster\.search: expected a list of"),
+])
+def test_a_damaged_recursive_forecaster_file_is_refused_in_one_line(tmp_path, change, match):
+    path = str(tmp_path / "r.npz")
+    _fitted(strategy="recursive").save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=match) as e:
+        rnnx.Forecaster.load(path)
+    assert "\n" not in str(e.value) and repr(path) in str(e.value)
+
+
+# -- future-known covariates: values known for the forecast dates too ----------------------------------
+def _promoted(n: int = 70):
+    """The quarterly series plus 8 on the rows of a known-ahead 0/1 promotion column."""
+    y, labels = quarterly(n)
+    promo = (np.random.default_rng(3).random(n + 8) < 0.3).astype(float)
+    return y + 8 * promo[:n], labels, promo[:, None]
+
+
+def test_future_covariates_direct_windows_end_with_the_h_rows_forecast(tmp_path):
+    y, labels, promo = _promoted()
+    kw = dict(FAST, transform="none", difference="first")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels, future_covariates=promo[:70])
+    assert f.strategy_ == "direct" and f.future_covariates_["names"] == ["x0"]
+    assert f.model_.layer.input_size == 1 + 1 + 2 + 1  # z, the future flag, sin/cos of the quarter, promo
+    fs = f.future_covariates_
+    assert np.allclose(fs["mean"], promo[:70 - 23].mean(axis=0))
+    pre = f.preprocessing_
+    cal = f.calendar_.features(labels + list(f.calendar_.future(4)))
+    xs = (promo[:74] - fs["mean"]) / fs["std"]
+    z = pre.forward(y)
+    past = np.concatenate([z[:, None], np.zeros((69, 1)), cal[1:70], xs[1:70]], axis=1)[-f.window_:]
+    ahead = np.concatenate([np.zeros((4, 1)), np.ones((4, 1)), cal[70:], xs[70:]], axis=1)
+    zhat = np.asarray(rnnx.predict(f.model_, f.params_, np.concatenate([past, ahead])[None]))[0]
+    out = f.predict(future_covariates=promo[70:74])
+    assert np.array_equal(np.array(out["forecast"]), pre.inverse(zhat, y))
+    assert f.predict(2, future_covariates=promo[70:74])["forecast"] == out["forecast"][:2]
+    assert f.predict(future_covariates=1 - promo[70:74])["forecast"] != out["forecast"]
+    f.save(str(tmp_path / "f.npz"))
+    g = rnnx.Forecaster.load(str(tmp_path / "f.npz"))
+    assert g.future_covariates_ == f.future_covariates_ and g.predict(future_covariates=promo[70:74]) == out
+    bt = rnnx.Forecaster(4, **kw).backtest(y, time=labels, future_covariates=promo[:70], folds=2, step=3)
+    last = rnnx.Forecaster(4, **kw).fit(y[:66], time=labels[:66], future_covariates=promo[:66])
+    assert bt["forecast"][1] == last.predict(future_covariates=promo[66:70])["forecast"]
+
+
+def test_future_covariates_recursive_each_row_carries_its_dates_values(tmp_path):
+    y, labels, promo = _promoted()
+    kw = dict(FAST, transform="none", difference="first", strategy="recursive")
+    f = rnnx.Forecaster(4, **kw).fit(y, time=labels, future_covariates=promo[:70])
+    assert f.strategy_ == "recursive" and f.model_.output_size == 1 and f.model_.layer.input_size == 5
+    pre, fs = f.preprocessing_, f.future_covariates_
+    cal = f.calendar_.features(labels + list(f.calendar_.future(4)))
+    rows = np.concatenate([cal, (promo[:74] - fs["mean"]) / fs["std"]], axis=1)  # every row's features
+    z = pre.forward(y)
+    x = np.concatenate([np.concatenate([z[:, None], np.zeros((69, 1)), rows[1:70]], axis=1)[-f.window_:],
+                        np.r_[0.0, 1.0, rows[70]][None]])  # the window, then the row forecast (flag 1)
+    zs = []
+    for j in range(4):
+        p = float(np.asarray(rnnx.predict(f.model_, f.params_, x[None]))[0, 0])
+        zs.append(p)
+        if j < 3:
+            x = np.concatenate([x[1:-1], np.r_[p, 0.0, rows[70 + j]][None], np.r_[0.0, 1.0, rows[71 + j]][None]])
+    out = f.predict(future_covariates=promo[70:74])
+    assert np.array_equal(np.array(out["forecast"]), pre.inverse(np.array(zs), y))
+    assert f.predict(2, future_covariates=promo[70:72])["forecast"] == out["forecast"][:2]  # h rows do for h steps
+    f.save(str(tmp_path / "r.npz"))
+    assert rnnx.Forecaster.load(str(tmp_path / "r.npz")).predict(future_covariates=promo[70:74]) == out
+    auto = rnnx.Forecaster(4, **{**kw, "strategy": "auto"}).fit(y, time=labels, future_covariates=promo[:70])
+    assert [s["strategy"] for s in auto.search_] == ["direct", "recursive"]
+
+
+def test_future_covariates_refusals_in_one_line():
+    y, labels, promo = _promoted(60)
+    kw = dict(FAST, transform="none", difference="first")
+    with pytest.raises(ValueError, match=r"^future_covariates: expected numbers of shape \(60, K\), one row per "
+                                         r"observation, got shape \(59, 1\)"):
+        rnnx.Forecaster(3, **kw).fit(y, time=labels, future_covariates=promo[:59])
+    f = rnnx.Forecaster(3, **kw).fit(y, time=labels, future_covariates=promo[:60])
+    cases = [
+        ({}, (r"^future_covariates: expected 3 rows of x0, the values on the next dates \(a direct model reads all 3 "
+              r"future steps\), got None$")),
+        ({"h": 2, "future_covariates": promo[60:62]}, r"^future_covariates: expected 3 rows of x0, .* got shape \(2, 1\)$"),
+        ({"future_covariates": np.ones((3, 2))}, r"^future_covariates: expected the columns x0 \(as fitted\), got x0, x1$"),
+        ({"future_covariates": np.full((3, 1), np.nan)}, r"^future_covariates: row 0 column 0 is nan; expected finite"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match) as e:
+            f.predict(call.pop("h", None), **call)
+        assert "\n" not in str(e.value)
+    r = rnnx.Forecaster(3, **kw, strategy="recursive").fit(y, time=labels, future_covariates=promo[:60])
+    with pytest.raises(ValueError, match=r"^future_covariates: expected 2 to 3 rows of x0, .*\(one per step\), got "
+                                         r"shape \(1, 1\)$"):
+        r.predict(2, future_covariates=promo[60:61])
+    plain = rnnx.Forecaster(3, **kw).fit(y, time=labels)
+    with pytest.raises(ValueError, match=r"^future_covariates: this Forecaster was fitted without future covariates; "
+                                         r"expected None$"):
+        plain.predict(future_covariates=promo[60:63])
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["forecaster"]["future_covariates"].update(std=[0.0]), r"forecaster\.future_covariates\.std: expected numbers > 0"),
+    (lambda m: m["forecaster"]["future_covariates"]["tail"].pop(), r"forecaster\.future_covariates: expected \{names, mean, std, tail\}"),
+    (lambda m: m["forecaster"].update(future_covariates=None), r"model: 5 inputs and 3 outputs; expected 3 and 3 \(horizon\)$"),
+    (lambda m: m["forecaster"]["future_covariates"].update(names=[], mean=[], std=[], tail=[[]] * 15),
+     r"forecaster\.future_covariates: expected null or at least one column"),
+])
+def test_a_damaged_future_covariates_record_is_refused_in_one_line(tmp_path, change, match):
+    y, labels, promo = _promoted(60)
+    path = str(tmp_path / "f.npz")
+    rnnx.Forecaster(3, **FAST, transform="log", difference="both").fit(y, time=labels, future_covariates=promo[:60]).save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=match) as e:
+        rnnx.Forecaster.load(path)
+    assert "\n" not in str(e.value) and repr(path) in str(e.value)

@@ -1,5 +1,5 @@
 r"""Forecasting one series: an RNN that outputs the next ``H`` values at once (direct
-multi-step), its preprocessing chosen on a validation part, conformal prediction intervals,
+multi-step) or one value applied ``H`` times (recursive), its preprocessing chosen on a validation part, conformal prediction intervals,
 dated outputs and rolling-origin backtests -- the sktime / Darts habit
 (``Forecaster(horizon).fit(y).predict()``).  Host-side NumPy (imported inside functions) around
 the one engine (:func:`rnnx.fit`).
@@ -19,6 +19,15 @@ the one engine (:func:`rnnx.fit`).
    :math:`\hat z_{t+1..t+H}` (many-to-one, ``H`` outputs), trained on MSE with early stopping on
    the validation windows.  Its score: the RMSE of the level forecasts
    :math:`T^{-1}(D^{-1}(\hat z \sigma + \mu))` over the validation origins.
+   ``strategy="recursive"``: the model outputs :math:`\hat z_{t+1}` only (trained on the same
+   windows, target :math:`z_{t+1}`); a forecast applies it :math:`H` times, each time dropping the
+   window's oldest step and appending :math:`[\hat z_{t+j}, c_{t+j}]` (the next date's calendar
+   features: they are known ahead; past-observed covariates are not, so ``covariates=`` needs
+   ``direct``).  ``"auto"``: the search above with direct, then one recursive model on the best
+   preprocessing, scored the same way; the lower validation RMSE is kept (``strategy_``).
+   Future-known covariates :math:`x^f` (``future_covariates=``): each history step is
+   :math:`[z_t, 0, c_t, x_t, x^f_t]` and the window goes on with the :math:`L` rows it forecasts
+   (:math:`L = H` direct, 1 recursive) as :math:`[0, 1, c_{t+j}, 0, x^f_{t+j}]`.
 4. The best candidate is refitted on all :math:`n` observations for its best epoch count; its
    validation residuals :math:`r_{o,h} = y_{o+h} - \hat y_{o+h}` (:math:`N_v \times H`) give
    split-conformal intervals per horizon step (:func:`rnnx.data.accuracy.conformal_intervals`).
@@ -39,6 +48,7 @@ __all__ = ["Forecaster"]
 
 _TRANSFORMS = ("none", "log", "boxcox")
 _DIFFERENCES = ("none", "first", "seasonal", "both")
+_STRATEGIES = ("direct", "recursive")
 
 
 def _labels_of(y: Any, time: Any) -> tuple[list[str] | None, Any]:
@@ -83,9 +93,11 @@ def _positive_int(name: str, v: Any, low: int = 1) -> int:
 
 
 class Forecaster:
-    """Direct multi-step RNN forecaster of one series; see the module docstring for the maths.
+    """Direct or recursive multi-step RNN forecaster of one series; see the module docstring for the maths.
 
-    - ``horizon`` H: the steps forecast at once (the model's outputs).
+    - ``horizon`` H: the steps forecast (direct: the model's outputs).
+    - ``strategy``: "direct" (default: H outputs), "recursive" (one output fed back H times; not
+      with ``covariates=``) or "auto" (the better on validation; direct with ``covariates=``).
     - ``transform``: "auto" (none, log and Box-Cox where every training value is > 0; chosen on
       validation) or one of ``none``, ``log``, ``boxcox``; ``difference``: "auto" (none and first,
       and seasonal and both when there is a season) or one of ``none``, ``first``, ``seasonal``,
@@ -97,18 +109,21 @@ class Forecaster:
       stopping), ``batch_size``, ``lr`` (Adam), ``clip_norm``, ``seed``, ``backend``, ``device``,
       ``dtype`` as in :func:`rnnx.fit`.
 
-    After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, validation
-    RMSE and best epoch, and the naive and seasonal-naive RMSEs on the same origins),
+    After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, strategy,
+    validation RMSE and best epoch; with "auto" the recursive row last), ``strategy_`` (the one
+    chosen), ``baselines_`` (the naive and seasonal-naive RMSEs on the same origins),
     ``preprocessing_``, ``period_``, ``window_``, ``residuals_`` (N_v, H) (actual - forecast at each
     validation origin), ``accuracy_`` (the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
     those forecasts: :func:`rnnx.data.accuracy.accuracy`), ``calendar_`` (None
-    without time labels), ``model_``, ``params_``."""
+    without time labels), ``covariates_`` and ``future_covariates_`` (names, mean, std; the
+    latter None without them), ``model_``, ``params_``."""
 
     def __init__(self, horizon: int, *, transform: str = "auto", difference: str = "auto", period: int | None = None,
                  window: int | None = None, validation: int = 20, levels: tuple[float, ...] = (0.8, 0.95),
                  cell: str = "lstm", hidden: int = 32, epochs: int = 300, patience: int = 30, batch_size: int = 32,
                  lr: float = 3e-3, clip_norm: float | None = 1.0, seed: int = 0, backend: str = "numpy",
-                 device: str | None = None, dtype: str = "float64") -> None:
+                 device: str | None = None, dtype: str = "float64", strategy: str = "direct") -> None:
+        self.strategy = strategy
         self.horizon, self.transform, self.difference, self.period, self.window = horizon, transform, difference, period, window
         self.validation, self.levels, self.cell, self.hidden, self.epochs = validation, levels, cell, hidden, epochs
         self.patience, self.batch_size, self.lr, self.clip_norm, self.seed = patience, batch_size, lr, clip_norm, seed
@@ -124,7 +139,7 @@ class Forecaster:
             _positive_int("window", self.window, 2)
         if self.period is not None:
             _positive_int("period", self.period)
-        for name, allowed in (("transform", _TRANSFORMS), ("difference", _DIFFERENCES)):
+        for name, allowed in (("transform", _TRANSFORMS), ("difference", _DIFFERENCES), ("strategy", _STRATEGIES)):
             if getattr(self, name) not in ("auto", *allowed):
                 raise ValueError(f"{name}: expected 'auto' or one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.dtype not in ("float32", "float64"):
@@ -152,8 +167,9 @@ class Forecaster:
         return v
 
     @staticmethod
-    def _covariates_of(covariates: Any, n: int) -> tuple[Any, list[str]]:
-        """Past-observed covariates as (n, K) float64 and their names (a DataFrame's columns, else
+    def _covariates_of(covariates: Any, n: int, arg: str = "covariates",
+                       rows: str = "one row per observation") -> tuple[Any, list[str]]:
+        """Covariates (``arg``) as (n, K) float64 and their names (a DataFrame's columns, else
         ``x0``, ``x1``, ...); None: (n, 0)."""
         import numpy as np
 
@@ -164,23 +180,32 @@ class Forecaster:
         if c.ndim == 1:
             c = c[:, None]
         if c.ndim != 2 or c.shape[0] != n or c.dtype.kind not in "iuf":
-            raise ValueError(f"covariates: expected numbers of shape ({n}, K), one row per observation, got shape "
-                             f"{c.shape} dtype {c.dtype}")
+            raise ValueError(f"{arg}: expected numbers of shape ({n}, K), {rows}, got shape {c.shape} dtype {c.dtype}")
         c = c.astype(np.float64)
         bad = np.argwhere(~np.isfinite(c))
         if bad.size:
-            raise ValueError(f"covariates: row {int(bad[0][0])} column {int(bad[0][1])} is {c[tuple(bad[0])]}; "
+            raise ValueError(f"{arg}: row {int(bad[0][0])} column {int(bad[0][1])} is {c[tuple(bad[0])]}; "
                              "expected finite numbers (fill or drop gaps first)")
         return c, names or [f"x{i}" for i in range(c.shape[1])]
 
-    def _features(self, labels: Any, cov: Any) -> Any:
-        """Each row's step features after z: its calendar features, then its covariates
-        standardised with the fitted part's mean and std (``covariates_``)."""
+    def _features(self, labels: Any, cov: Any, fut: Any = None) -> Any:
+        """Each row's step features after z (and the future flag): its calendar features, then its
+        past-observed covariates ``cov`` and, when fitted with them, its future-known covariates
+        ``fut``, each standardised with the fitted part's mean and std (``covariates_``,
+        ``future_covariates_``)."""
         import numpy as np
 
         cal = self.calendar_.features(labels) if self.calendar_ is not None else np.zeros((len(cov), 0))
-        st = self.covariates_
-        return np.concatenate([cal, (cov - np.array(st["mean"])) / np.array(st["std"])], axis=1)
+        st, fs = self.covariates_, self.future_covariates_
+        parts = [cal, (cov - np.array(st["mean"])) / np.array(st["std"])]
+        if fs is not None:
+            parts.append((fut - np.array(fs["mean"])) / np.array(fs["std"]))
+        return np.concatenate(parts, axis=1)
+
+    def _lead(self, strategy: str) -> int:
+        """The future steps each window ends with: none without future-known covariates, else H
+        (direct) or 1 (recursive)."""
+        return 0 if self.future_covariates_ is None else self.horizon if strategy == "direct" else 1
 
     def _candidates(self, train: Any, m: int) -> list[tuple[str, str]]:
         ts = (self.transform,) if self.transform != "auto" else (_TRANSFORMS if float(train.min()) > 0 else ("none",))
@@ -194,18 +219,71 @@ class Forecaster:
         return list(itertools.product(ts, ds))
 
     # -- the pieces ---------------------------------------------------------------------------------
-    def _inputs(self, z: Any, feats: Any, ends: Any) -> Any:
-        """Windows (N, W, 1 + F) ending before positions ``ends`` of ``z`` (each z_t with its row's
-        calendar features)."""
+    def _inputs(self, z: Any, feats: Any, ends: Any, lead: int = 0) -> Any:
+        """Windows (N, W, 1 + F) ending before positions ``ends`` of ``z`` (each step z_t with its
+        row's features ``feats``).  With ``lead`` L > 0 (future-known covariates) each step is
+        :math:`[z_t, 0, f_t]` and the window goes on with the L rows after it as
+        :math:`[0, 1, f_{e+j}]` (z unknown, flag 1, past-observed covariates zeroed): (N, W + L,
+        2 + F); ``feats`` then reaches L rows past ``z`` where a window ends at its end."""
         import numpy as np
 
-        w = self.window_
-        steps = np.concatenate([z[:, None], feats], axis=1)
-        return np.stack([steps[e - w:e] for e in ends])
+        w, n = self.window_, len(z)
+        if not lead:
+            steps = np.concatenate([z[:, None], feats[:n]], axis=1)
+            return np.stack([steps[e - w:e] for e in ends])
+        past = np.concatenate([z[:, None], np.zeros((n, 1)), feats[:n]], axis=1)
+        ahead = self._ahead_rows(feats)
+        return np.stack([np.concatenate([past[e - w:e], ahead[e:e + lead]]) for e in ends])
 
-    def _train(self, pre: Any, levels: Any, feats: Any, val_origins: Any, epochs: int, seed: int) -> dict:
+    def _ahead_rows(self, feats: Any) -> Any:
+        """Future steps :math:`[0, 1, f]` of feature rows ``feats`` (..., F), the past-observed
+        covariates' columns zeroed (their future is unknown)."""
+        import numpy as np
+
+        kp, kf = len(self.covariates_["names"]), len(self.future_covariates_["names"])
+        keep = np.ones(feats.shape[-1])
+        keep[feats.shape[-1] - kf - kp:feats.shape[-1] - kf] = 0.0
+        lead = np.zeros((*feats.shape[:-1], 2))
+        lead[..., 1] = 1.0
+        return np.concatenate([lead, feats * keep], axis=-1)
+
+    def _zhat(self, model: Any, params: Any, x: Any, ahead: Any, strategy: str, lead: int = 0) -> Any:
+        r"""The model's z forecasts (N, H) float64 from windows ``x`` (N, W, 1 + F): direct, its H
+        outputs; recursive, its one output applied H times, each time the window dropping its
+        oldest step and taking :math:`[\hat z_{t+j}, a_j]` (``ahead`` (N, H, F): the step features of
+        the H rows forecast).  With future-known covariates (``lead`` 1) the window's last step is
+        the next row's :math:`[0, 1, a_j]` and the forecast row joins the history as
+        :math:`[\hat z_{t+j}, 0, a_j]`."""
+        import numpy as np
+
+        from rnnx.training import engine
+
+        t = self._target_  # the caller holds its scope
+
+        def run(a: Any) -> Any:
+            p = engine.predict(model, params, t.from_numpy(np.ascontiguousarray(a, dtype=self.dtype)))
+            return np.asarray(t.to_numpy(p), dtype=np.float64)
+
+        if strategy == "direct":
+            return run(x)
+        zs, h = [], self.horizon
+        for j in range(h):
+            p = run(x)[:, 0]  # the next step's z for every window
+            zs.append(p)
+            if not lead:
+                x = np.concatenate([x[:, 1:], np.concatenate([p[:, None], ahead[:, j]], axis=1)[:, None]], axis=1)
+            elif j + 1 < h:  # drop the oldest step and the old future step; the forecast row, then the next one
+                row = np.concatenate([p[:, None], np.zeros((len(p), 1)), ahead[:, j]], axis=1)
+                x = np.concatenate([x[:, 1:-1], row[:, None], self._ahead_rows(ahead[:, j + 1])[:, None]], axis=1)
+        return np.stack(zs, axis=1)
+
+    def _train(self, pre: Any, levels: Any, feats: Any, val_origins: Any, epochs: int, seed: int,
+               strategy: str = "direct") -> dict:
         """Train on ``levels`` (the fitted part) with ``pre``; with validation origins (positions in
-        the full series), early stopping on their windows and their level forecasts."""
+        the full series), early stopping on their windows and their level forecasts.  ``strategy``
+        "direct": H outputs, targets :math:`z_{t+1..t+H}`; "recursive": one output, target
+        :math:`z_{t+1}` of the same windows (early stopping on the one-step validation loss), its
+        H-step validation forecasts by :meth:`_zhat`."""
         import numpy as np
 
         from rnnx.nn.model import Model
@@ -218,11 +296,13 @@ class Forecaster:
         if ends.size < 1:
             raise ValueError(f"y: {len(levels)} observations leave no training window of {w} steps + {h} ahead "
                              f"after {k} differenced away; expected a longer series, or a smaller window/horizon/validation")
-        x = self._inputs(z, f, ends)
-        y = np.stack([z[e:e + h] for e in ends])
+        lead = self._lead(strategy)
+        x = self._inputs(z, f, ends, lead)
+        out_size = h if strategy == "direct" else 1
+        y = np.stack([z[e:e + out_size] for e in ends])
         t, fdt = self._target_, np.dtype(self.dtype)
         arr = lambda a: t.from_numpy(np.ascontiguousarray(a, dtype=fdt))  # noqa: E731
-        model = Model(self.cell, x.shape[2], self.hidden, h)
+        model = Model(self.cell, x.shape[2], self.hidden, out_size)
         kw = dict(epochs=epochs, batch_size=self.batch_size, optimizer="adam", lr=self.lr, clip_norm=self.clip_norm,
                   seed=seed, shuffle=True)
         with t.scope():
@@ -230,26 +310,33 @@ class Forecaster:
             if val_origins is not None:
                 zv = pre.forward(self._all_levels)  # the same chain over the whole series (fitted on the part)
                 fv = self._feats[k:]
-                xv = self._inputs(zv, fv, val_origins - k)
-                yv = np.stack([zv[o - k:o - k + h] for o in val_origins])
+                xv = self._inputs(zv, fv, val_origins - k, lead)
+                yv = np.stack([zv[o - k:o - k + out_size] for o in val_origins])
                 val = (arr(xv), arr(yv))
             stop = [EarlyStopping(self.patience, restore_best_weights=True)] if val is not None else []
             result = engine.fit(model, arr(x), arr(y), validation_data=val, callbacks=stop, **kw)
             out = {"model": model, "params": result.params, "best_epoch": result.best_epoch or len(result.history)}
-            if val is not None:
+            if val is not None and strategy == "direct":
                 pz = np.asarray(t.to_numpy(engine.predict(model, result.params, val[0])), dtype=np.float64)
+            elif val is not None:
+                pz = self._zhat(model, result.params, xv, np.stack([fv[o - k:o - k + h] for o in val_origins]),
+                                strategy, lead)
+            if val is not None:
                 fc = np.stack([pre.inverse(pz[i], self._all_levels[:o]) for i, o in enumerate(val_origins)])
                 out["residuals"] = np.stack([self._all_levels[o:o + h] for o in val_origins]) - fc
         return out
 
     # -- the API ------------------------------------------------------------------------------------
-    def fit(self, y: Any, *, time: Any = None, covariates: Any = None) -> Forecaster:
+    def fit(self, y: Any, *, time: Any = None, covariates: Any = None, future_covariates: Any = None) -> Forecaster:
         """Choose the preprocessing on the validation origins, then refit the best on all of ``y``
         (n,) (a sequence of numbers, or a pandas Series with a DatetimeIndex / PeriodIndex);
         ``time``: the labels of its rows as text (ISO dates, ``1959Q1``, ``1949-01``, ``1871``);
         ``covariates`` (n, K) (an array or a DataFrame): past-observed columns read beside the
         series in every window (each standardised with the mean and std of the rows before the
-        validation part); a forecast needs none of their future values."""
+        validation part); a forecast needs none of their future values.  ``future_covariates``
+        (n, K_f): columns known ahead (prices, holidays, a weather forecast), scaled the same way;
+        every window then ends with the rows it forecasts (:meth:`_inputs`), and :meth:`predict`
+        needs their values for the next dates."""
         import numpy as np
 
         from rnnx.data.accuracy import accuracy
@@ -267,30 +354,48 @@ class Forecaster:
         self.window_ = self.window or max(2 * m, h, 10)
         self.period_, self.calendar_, self._index, self._labels, self._n = m, cal, index, labels, len(levels)
         cov, names = self._covariates_of(covariates, len(levels))
+        if self.strategy == "recursive" and cov.shape[1]:
+            raise ValueError("strategy: 'recursive' feeds its own forecasts back and past-observed covariates have no "
+                             "future values; expected 'direct' or 'auto' (which means direct) with covariates=")
         v = h + nv - 1
         cut = len(levels) - v
-        mean, std = cov[:max(cut, 1)].mean(axis=0), cov[:max(cut, 1)].std(axis=0)
-        self.covariates_ = {"names": names, "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
-        feats = self._features(labels, cov)
-        self._feats, self._all_levels, self._cov = feats, levels, cov
+        fut, fnames = self._covariates_of(future_covariates, len(levels), "future_covariates")
+
+        def scaling(c: Any, names: list[str]) -> dict:
+            mean, std = c[:max(cut, 1)].mean(axis=0), c[:max(cut, 1)].std(axis=0)
+            return {"names": names, "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+        self.covariates_ = scaling(cov, names)
+        self.future_covariates_ = scaling(fut, fnames) if fut.shape[1] else None
+        feats = self._features(labels, cov, fut)
+        self._feats, self._all_levels, self._cov, self._fut = feats, levels, cov, fut
         self._target_ = usable_target(self.backend, self.device)
         origins = np.arange(cut, len(levels) - h + 1)
         search = []
+        first = "recursive" if self.strategy == "recursive" else "direct"  # the preprocessing search's strategy
+
+        def scored(pre: Any, tr: str, df: str, strategy: str) -> dict:
+            got = self._train(pre, levels[:cut], feats, origins, self.epochs, self.seed, strategy)
+            r = got["residuals"]
+            return {"transform": tr, "difference": df, "strategy": strategy, "val_rmse": float(np.sqrt(np.mean(r ** 2))),
+                    "best_epoch": int(got["best_epoch"]), "residuals": r, "pre": pre}
+
         for tr, df in self._candidates(levels[:cut], m):
             pre = Preprocessing.fit(levels[:cut], tr, df, m if df in ("seasonal", "both") else None)
             if cut - pre.differencing.order - self.window_ - h + 1 < 1:
                 continue  # too short for this differencing: not a candidate
-            got = self._train(pre, levels[:cut], feats, origins, self.epochs, self.seed)
-            r = got["residuals"]
-            search.append({"transform": tr, "difference": df, "val_rmse": float(np.sqrt(np.mean(r ** 2))),
-                           "best_epoch": int(got["best_epoch"]), "residuals": r})
+            search.append(scored(pre, tr, df, first))
+        if search and self.strategy == "auto" and not cov.shape[1] and h > 1:  # H = 1: recursive is direct
+            top = min(search, key=lambda s: s["val_rmse"])
+            search.append(scored(top["pre"], top["transform"], top["difference"], "recursive"))
         if not search:
             raise ValueError(f"y: {len(levels)} observations are too few for horizon {h}, window {self.window_} and "
                              f"{nv} validation origins; expected at least {v + self.window_ + h + 1}")
         naive = np.stack([levels[o:o + h] - levels[o - 1] for o in origins])
         snaive = np.stack([levels[o:o + h] - levels[o - m + np.arange(h) % m] for o in origins]) if m > 1 else naive
         best = min(search, key=lambda s: s["val_rmse"])
-        self.search_ = [{k: v for k, v in s.items() if k != "residuals"} for s in search]
+        self.search_ = [{k: v for k, v in s.items() if k not in ("residuals", "pre")} for s in search]
+        self.strategy_ = best["strategy"]
         self.baselines_ = {"naive": float(np.sqrt(np.mean(naive ** 2))),
                            "seasonal naive": float(np.sqrt(np.mean(snaive ** 2)))}
         self.residuals_ = best["residuals"]
@@ -298,41 +403,74 @@ class Forecaster:
         self.accuracy_ = accuracy(actual, actual - best["residuals"], levels[:cut], m)
         self.preprocessing_ = Preprocessing.fit(levels, best["transform"], best["difference"],
                                                 m if best["difference"] in ("seasonal", "both") else None)
-        got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed)
+        got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed, self.strategy_)
         self.model_, self.params_ = got["model"], got["params"]
         return self
 
-    def predict(self, horizon: int | None = None) -> Any:
+    def predict(self, horizon: int | None = None, *, future_covariates: Any = None) -> Any:
         """The next ``horizon`` (default H, at most H) values after the fitted series with their
         intervals: a dict of lists ``{"time", "forecast", "lower_80", "upper_80", ...}`` (``time``:
         the continued labels, or positions n, n+1, ... without labels), a pandas DataFrame indexed
-        by the future dates when ``fit`` had a pandas Series."""
+        by the future dates when ``fit`` had a pandas Series.  ``future_covariates`` (h, K_f):
+        required when fitted with future-known covariates (their values on the next dates; a
+        direct model reads all H rows, so it needs (H, K_f)), refused otherwise."""
+        import numpy as np
+
         if not hasattr(self, "params_"):
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         h = self.horizon if horizon is None else _positive_int("horizon", horizon)
         if h > self.horizon:
             raise ValueError(f"horizon: {h} steps from a model fitted for {self.horizon}; expected <= {self.horizon} "
-                             "(fit with a larger horizon)")
+                             f"(the conformal intervals are calibrated on {self.horizon} steps, for either strategy; "
+                             "fit with a larger horizon)")
         n = self._n
         out = {"time": list(self.calendar_.future(h)) if self.calendar_ is not None else list(range(n, n + h))}
-        for k, v in self._forecast(self._all_levels, self._feats).items():
+        fut = self._future_of(future_covariates, h)
+        ahead = self._features(list(self.calendar_.future(self.horizon)) if self.calendar_ is not None else None,
+                               np.zeros((self.horizon, self._cov.shape[1])), fut)
+        for k, v in self._forecast(self._all_levels, self._feats, ahead).items():
             out[k] = v[:h].tolist()
         return self._frame(out)
 
-    def _forecast(self, levels: Any, feats: Any) -> dict:
-        """The H values after the history ``levels`` (its calendar features ``feats``) from the
-        fitted model and preprocessing, with their intervals: ``{"forecast": (H,), "lower_80": ...}``."""
+    def _future_of(self, values: Any, h: int) -> Any:
+        """``predict``'s future covariates as (H, K_f) float64: h to H rows given (H for a direct
+        model), the rows after h (not read by a recursive model's first h steps) filled with the
+        fitted mean; (H, 0) without future covariates."""
+        import numpy as np
+
+        fs, big = self.future_covariates_, self.horizon
+        if fs is None:
+            if values is not None:
+                raise ValueError("future_covariates: this Forecaster was fitted without future covariates; expected None")
+            return np.zeros((big, 0))
+        need = big if self.strategy_ == "direct" else h
+        rows = len(values) if values is not None and np.ndim(values) >= 1 else None
+        if rows is None or not need <= rows <= big:
+            got = "None" if values is None else f"shape {np.shape(values)}"
+            why = f"a direct model reads all {big} future steps" if self.strategy_ == "direct" else "one per step"
+            raise ValueError(f"future_covariates: expected {need if need == big else f'{need} to {big}'} rows of "
+                             f"{', '.join(fs['names'])}, the values on the next dates ({why}), got {got}")
+        c, names = self._covariates_of(values, rows, "future_covariates", "one row per future date")
+        if c.shape[1] != len(fs["names"]) or (hasattr(values, "columns") and names != fs["names"]):
+            raise ValueError(f"future_covariates: expected the columns {', '.join(fs['names'])} (as fitted), got "
+                             f"{', '.join(names)}")
+        return np.concatenate([c, np.tile(np.array(fs["mean"]), (big - rows, 1))])
+
+    def _forecast(self, levels: Any, feats: Any, ahead: Any) -> dict:
+        """The H values after the history ``levels`` (its step features ``feats``) from the
+        fitted model and preprocessing, with their intervals: ``{"forecast": (H,), "lower_80": ...}``;
+        ``ahead`` (H, F): the step features of the H rows forecast (read by the recursive strategy
+        and with future-known covariates)."""
         import numpy as np
 
         from rnnx.data.accuracy import conformal_intervals
-        from rnnx.training import engine
 
         pre, t = self.preprocessing_, self._target_
         z = pre.forward(levels)
-        x = self._inputs(z, feats[pre.differencing.order:], np.array([len(z)]))
+        lead = self._lead(self.strategy_)
+        x = self._inputs(z, np.concatenate([feats[pre.differencing.order:], ahead]), np.array([len(z)]), lead)
         with t.scope():
-            pz = engine.predict(self.model_, self.params_, t.from_numpy(np.ascontiguousarray(x, dtype=self.dtype)))
-            pz = np.asarray(t.to_numpy(pz), dtype=np.float64)[0]
+            pz = self._zhat(self.model_, self.params_, x, ahead[None], self.strategy_, lead)[0]
         out = {"forecast": pre.inverse(pz, levels)}
         for level, (lo, hi) in conformal_intervals(out["forecast"], self.residuals_, tuple(self.levels)).items():
             pct = f"{round(level * 100):d}"
@@ -346,8 +484,8 @@ class Forecaster:
 
         return {k: getattr(self, k) for k in inspect.signature(Forecaster.__init__).parameters if k != "self"}
 
-    def backtest(self, y: Any, *, time: Any = None, covariates: Any = None, folds: int = 3, step: int | None = None,
-                 refit: bool = True) -> dict:
+    def backtest(self, y: Any, *, time: Any = None, covariates: Any = None, future_covariates: Any = None,
+                 folds: int = 3, step: int | None = None, refit: bool = True) -> dict:
         r"""Rolling-origin evaluation on ``y`` (n,): ``folds`` origins
         :math:`o_k = n - H - (\text{folds} - 1 - k)\,\text{step}` (``step`` default H), each forecasting
         :math:`y_{o_k : o_k + H}` from :math:`y_{:o_k}` with a copy of this forecaster fitted on
@@ -357,7 +495,8 @@ class Forecaster:
         (``mae``, ``rmse`` per horizon step over the folds), ``"metrics"``
         (:func:`rnnx.data.accuracy.accuracy` of every value, MASE scaled on :math:`y_{:o_0}`),
         ``"coverage"`` (each level's share of actual values inside its interval) and ``"chosen"``
-        (each fit's transform and differencing lags)."""
+        (each fit's transform, differencing lags and strategy).  ``covariates`` and
+        ``future_covariates`` (n, K) are sliced as ``y`` (a fold's future covariates: its actual rows)."""
         import numpy as np
 
         from rnnx.data.accuracy import accuracy
@@ -370,7 +509,8 @@ class Forecaster:
         levels = self._levels_of(y)
         labels, _ = _labels_of(y, time)
         cov = self._covariates_of(covariates, len(levels))[0]
-        cov_given = covariates
+        fut = self._covariates_of(future_covariates, len(levels), "future_covariates")[0]
+        cov_given, fut_given = covariates, future_covariates
         n = len(levels)
         origins = [n - h - (folds - 1 - k) * step for k in range(folds)]
         if origins[0] < 1:
@@ -381,10 +521,14 @@ class Forecaster:
         for o in origins:
             if refit or f is None:
                 f = Forecaster(**self.get_params()).fit(levels[:o], time=None if labels is None else labels[:o],
-                                                        covariates=None if cov_given is None else cov[:o])
+                                                        covariates=None if cov_given is None else cov[:o],
+                                                        future_covariates=None if fut_given is None else fut[:o])
                 pre = f.preprocessing_
-                chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags)})
-            for k, v in f._forecast(levels[:o], f._features(None if labels is None else labels[:o], cov[:o])).items():
+                chosen.append({"origin": o, "transform": pre.transform.kind, "lags": list(pre.differencing.lags),
+                               "strategy": f.strategy_})
+            ahead = f._features(None if labels is None else labels[o:o + h], cov[o:o + h], fut[o:o + h])
+            past = f._features(None if labels is None else labels[:o], cov[:o], fut[:o])
+            for k, v in f._forecast(levels[:o], past, ahead).items():
                 rows.setdefault(k, []).append(v)
             rows.setdefault("actual", []).append(levels[o:o + h])
         fc, act = np.stack(rows["forecast"]), np.stack(rows["actual"])
@@ -418,10 +562,10 @@ class Forecaster:
         the ``forecaster`` record (JSON): ``settings`` (:meth:`get_params`), ``preprocessing``
         (:meth:`rnnx.data.transforms.Preprocessing.to_json`), ``calendar`` (its fields, or null),
         ``period``, ``window``, ``n`` (the observations fitted), ``residuals`` (N_v x H),
-        ``search``, ``baselines``, ``accuracy``, and the last ``window + K`` levels and time labels (all that
+        ``search``, ``baselines``, ``accuracy``, ``strategy`` (the chosen one), and the last ``window + K`` levels and time labels (all that
         :meth:`predict` reads: K the differencing order), ``covariates`` (their names, the mean
-        and std they were scaled with, their last ``window + K`` rows) and ``index`` (the pandas
-        index kind)."""
+        and std they were scaled with, their last ``window + K`` rows), ``future_covariates`` (the
+        same, or null) and ``index`` (the pandas index kind)."""
         if not hasattr(self, "params_"):
             raise RuntimeError("This Forecaster is not fitted yet: call fit(y) first")
         from rnnx.io import checkpoint, files
@@ -434,9 +578,11 @@ class Forecaster:
                                                   "last": cal.last.isoformat(), "anchor": cal.anchor},
             "period": self.period_, "window": self.window_, "n": self._n,
             "residuals": self.residuals_.tolist(), "search": self.search_, "baselines": self.baselines_,
-            "accuracy": self.accuracy_,
+            "accuracy": self.accuracy_, "strategy": self.strategy_,
             "levels": end["levels"], "labels": None if cal is None else end["time"],
             "covariates": {**self.covariates_, "tail": self._cov[len(self._cov) - len(end["levels"]):].tolist()},
+            "future_covariates": None if self.future_covariates_ is None else {
+                **self.future_covariates_, "tail": self._fut[len(self._fut) - len(end["levels"]):].tolist()},
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
         }
         host = files.host_params(path, self.model_, self.params_, self._target_.to_numpy)
@@ -469,7 +615,12 @@ class Forecaster:
                              "(written by Forecaster.save)")
         st = meta["forecaster"]
         fields = ("settings", "preprocessing", "calendar", "period", "window", "n", "residuals", "search",
-                  "baselines", "accuracy", "levels", "labels", "covariates", "index")
+                  "baselines", "accuracy", "strategy", "levels", "labels", "covariates", "future_covariates", "index")
+        if isinstance(st, dict) and "strategy" not in st and isinstance(st.get("settings"), dict) and \
+                "strategy" not in st["settings"]:  # written before the strategies: direct
+            st = {**st, "strategy": "direct", "settings": {**st["settings"], "strategy": "direct"}}
+        if isinstance(st, dict) and "future_covariates" not in st:  # written before them: none
+            st = {**st, "future_covariates": None}
         if set(st) != set(fields):
             raise bad("", f"the fields {', '.join(fields)}", sorted(st))
 
@@ -510,6 +661,10 @@ class Forecaster:
         except ValueError as e:
             raise ValueError(f"Forecaster.load: {path!r}: forecaster.preprocessing: {e}") from None
         f.period_, f.window_, f._n = integer("period", 1), integer("window", 2), integer("n", 1)
+        if st["strategy"] not in _STRATEGIES or f.strategy not in ("auto", st["strategy"]):
+            raise bad("strategy", f"one of {', '.join(_STRATEGIES)} that settings.strategy {f.strategy!r} allows",
+                      st["strategy"])
+        f.strategy_ = st["strategy"]
         h, nv, k = f.horizon, f.validation, f.preprocessing_.differencing.order
         rs = st["residuals"]
         if not isinstance(rs, list) or len(rs) != nv:
@@ -550,28 +705,43 @@ class Forecaster:
                 raise bad("labels", f"time labels in the calendar's {cal['style']} format", labels) from None
             f._labels = labels
             f._index = _index_of(st["index"], labels, bad)
-        cv = st["covariates"]
-        if not (isinstance(cv, dict) and set(cv) == {"names", "mean", "std", "tail"} and isinstance(cv["names"], list)
-                and all(isinstance(x, str) for x in cv["names"]) and isinstance(cv["tail"], list)
-                and len(cv["tail"]) == tail):
-            raise bad("covariates", f"{{names, mean, std, tail}} with {tail} rows in tail", cv)
-        kc = len(cv["names"])
-        std = number_list("covariates.std", cv["std"], kc)
-        if np.any(std <= 0):
-            raise bad("covariates.std", "numbers > 0", cv["std"])
-        f.covariates_ = {"names": list(cv["names"]), "mean": number_list("covariates.mean", cv["mean"], kc).tolist(),
-                         "std": std.tolist()}
-        cov_tail = np.stack([number_list(f"covariates.tail[{i}]", r, kc) for i, r in enumerate(cv["tail"])]) \
-            if kc else np.zeros((tail, 0))
-        f._cov, f._feats = cov_tail, f._features(f._labels, cov_tail)
+        def columns(field: str) -> tuple[dict, Any]:
+            cv = st[field]
+            if not (isinstance(cv, dict) and set(cv) == {"names", "mean", "std", "tail"} and isinstance(cv["names"], list)
+                    and all(isinstance(x, str) for x in cv["names"]) and isinstance(cv["tail"], list)
+                    and len(cv["tail"]) == tail):
+                raise bad(field, f"{{names, mean, std, tail}} with {tail} rows in tail", cv)
+            kc = len(cv["names"])
+            std = number_list(f"{field}.std", cv["std"], kc)
+            if np.any(std <= 0):
+                raise bad(f"{field}.std", "numbers > 0", cv["std"])
+            stats = {"names": list(cv["names"]), "mean": number_list(f"{field}.mean", cv["mean"], kc).tolist(),
+                     "std": std.tolist()}
+            rows = np.stack([number_list(f"{field}.tail[{i}]", r, kc) for i, r in enumerate(cv["tail"])]) \
+                if kc else np.zeros((tail, 0))
+            return stats, rows
+
+        f.covariates_, cov_tail = columns("covariates")
+        f.future_covariates_, fut_tail = None, np.zeros((tail, 0))
+        if st["future_covariates"] is not None:
+            f.future_covariates_, fut_tail = columns("future_covariates")
+            if not f.future_covariates_["names"]:
+                raise bad("future_covariates", "null or at least one column", st["future_covariates"])
+        if f.strategy_ == "recursive" and f.covariates_["names"]:
+            raise bad("strategy", "direct with past-observed covariates", f.strategy_)
+        f._cov, f._fut = cov_tail, fut_tail
+        f._feats = f._features(f._labels, cov_tail, fut_tail)
         search = st["search"]
-        row = ("transform", "difference", "val_rmse", "best_epoch")
+        if isinstance(search, list) and all(isinstance(r, dict) and "strategy" not in r for r in search):
+            search = [{**r, "strategy": "direct"} for r in search]  # written before the strategies
+        row = ("transform", "difference", "strategy", "val_rmse", "best_epoch")
         if not (isinstance(search, list) and search and all(
                 isinstance(r, dict) and set(r) == set(row) and r["transform"] in _TRANSFORMS
-                and r["difference"] in _DIFFERENCES and isinstance(r["val_rmse"], (int, float))
+                and r["difference"] in _DIFFERENCES and r["strategy"] in _STRATEGIES
+                and isinstance(r["val_rmse"], (int, float))
                 and not isinstance(r["val_rmse"], bool) and isinstance(r["best_epoch"], int)
                 and not isinstance(r["best_epoch"], bool) for r in search)):
-            raise bad("search", "a list of {transform, difference, val_rmse, best_epoch} rows", search)
+            raise bad("search", "a list of {transform, difference, strategy, val_rmse, best_epoch} rows", search)
         f.search_ = search
         base = st["baselines"]
         if not (isinstance(base, dict) and set(base) == {"naive", "seasonal naive"}):
@@ -588,9 +758,11 @@ class Forecaster:
         f.accuracy_ = {k2: None if v is None else float(v) for k2, v in acc.items()}
         model = Model.from_config(meta["model"])  # checked by rnnx.io.schema
         feats = f._feats.shape[1]
-        if (model.layer.input_size, model.output_size) != (1 + feats, h):
+        outs, ins = h if f.strategy_ == "direct" else 1, 1 + feats + (f.future_covariates_ is not None)
+        if (model.layer.input_size, model.output_size) != (ins, outs):
             raise ValueError(f"Forecaster.load: {path!r}: model: {model.layer.input_size} inputs and "
-                             f"{model.output_size} outputs; expected {1 + feats} and {h} (horizon)")
+                             f"{model.output_size} outputs; expected {ins} and {outs} "
+                             f"({'horizon' if f.strategy_ == 'direct' else 'one step: recursive'})")
         arrays = groups.get("params", {})
         checkpoint.check_params(path, arrays, model.param_shapes(), f"{model.layer!r} + head")
         if backend is not None:
