@@ -53,7 +53,8 @@ def test_a_forecasting_run_writes_its_files_dates_continued_and_nested_intervals
     fc, lo80, hi80, lo95, hi95 = v.T
     assert np.all(lo95 <= lo80) and np.all(lo80 < fc) and np.all(fc < hi80) and np.all(hi80 <= hi95)
     m = json.loads((run / "metrics.json").read_text())
-    assert len(m["search"]) == 12 and set(m["baselines"]) == {"naive", "seasonal_naive"}
+    assert [r["strategy"] for r in m["search"]] == ["direct"] * 12 + ["recursive"]  # --strategy auto
+    assert set(m["baselines"]) == {"naive", "seasonal_naive"}
     assert m["chosen"] == min(m["search"], key=lambda r: r["val_rmse"]) and m["period"] == 4 and m["horizon"] == 4
     f = rnnx.Forecaster.load(str(run / "forecaster.npz"))
     assert f.predict()["forecast"] == fc.tolist()  # the CSV holds the saved forecaster's forecast, exactly

@@ -29,9 +29,13 @@ def test_a_dated_series_gets_dated_forecasts_nested_intervals_and_the_best_candi
     out = f.predict()
     assert out["time"] == ["2020Q1", "2020Q2", "2020Q3", "2020Q4"]
     assert f.period_ == 4 and f.window_ == 10
-    assert [(s["transform"], s["difference"]) for s in f.search_] == [
-        (t, d) for t in ("none", "log", "boxcox") for d in ("none", "first", "seasonal", "both")]
+    grid = [(t, d) for t in ("none", "log", "boxcox") for d in ("none", "first", "seasonal", "both")]
+    assert [(s["transform"], s["difference"], s["strategy"]) for s in f.search_[:12]] == [(*c, "direct") for c in grid]
+    top = min(f.search_[:12], key=lambda s: s["val_rmse"])  # then the recursive model on the best preprocessing
+    assert len(f.search_) == 13 and f.search_[12]["strategy"] == "recursive" and (
+        f.search_[12]["transform"], f.search_[12]["difference"]) == (top["transform"], top["difference"])
     best = min(f.search_, key=lambda s: s["val_rmse"])
+    assert f.strategy_ == best["strategy"]
     assert (f.preprocessing_.transform.kind, f.preprocessing_.differencing.lags) == (
         best["transform"], {"none": (), "first": (1,), "seasonal": (4,), "both": (1, 4)}[best["difference"]])
     assert f.residuals_.shape == (20, 4)
@@ -60,7 +64,7 @@ def test_the_same_seed_gives_the_same_forecast_bit_for_bit():
 def test_the_forecast_is_the_models_output_inverted_through_the_chosen_preprocessing():
     """predict() = T^-1(D^-1(z_hat sigma + mu)) of the refitted model's output on the last window."""
     y, labels = quarterly(70)
-    f = rnnx.Forecaster(4, **FAST, transform="log", difference="seasonal").fit(y, time=labels)
+    f = rnnx.Forecaster(4, **FAST, transform="log", difference="seasonal", strategy="direct").fit(y, time=labels)
     pre = f.preprocessing_
     z = pre.forward(y)
     feats = f.calendar_.features(labels)[pre.differencing.order:]
@@ -74,7 +78,7 @@ def test_without_labels_the_positions_continue_and_no_season_is_assumed():
     y, _ = quarterly(60)
     f = rnnx.Forecaster(3, **FAST, transform="none").fit(list(y))
     assert f.period_ == 1 and f.calendar_ is None
-    assert [s["difference"] for s in f.search_] == ["none", "first"]
+    assert [s["difference"] for s in f.search_ if s["strategy"] == "direct"] == ["none", "first"]
     assert f.predict()["time"] == [60, 61, 62]
     g = rnnx.Forecaster(3, **FAST, transform="none", difference="seasonal", period=4).fit(y)
     assert g.search_[0]["difference"] == "seasonal" and g.period_ == 4
@@ -83,7 +87,7 @@ def test_without_labels_the_positions_continue_and_no_season_is_assumed():
 def test_a_series_with_values_at_or_below_zero_is_not_log_transformed():
     y, labels = quarterly(60)
     f = rnnx.Forecaster(3, **FAST, difference="first").fit(y - 60, time=labels)
-    assert [s["transform"] for s in f.search_] == ["none"]
+    assert [s["transform"] for s in f.search_ if s["strategy"] == "direct"] == ["none"]
 
 
 def test_pandas_series_come_back_as_frames_indexed_by_the_next_dates():
@@ -375,7 +379,7 @@ def test_a_saved_recursive_forecaster_loads_back_and_predicts_the_same_bit_for_b
 
 def test_a_file_written_before_the_strategies_loads_as_direct(tmp_path):
     path = str(tmp_path / "f.npz")
-    f = _fitted()
+    f = _fitted(strategy="direct")
     f.save(path)
 
     def old(m):

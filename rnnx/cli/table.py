@@ -128,6 +128,9 @@ def _rows() -> list[Flag]:
           "both only with a season)", {"choices": ["auto", "none", "first", "seasonal", "both"]}),
         f("period", F, "data", "with --forecast: the seasonal period (default: the time column's: 12 monthly, "
           "4 quarterly, ...; else 1)", {"type": int, "metavar": "N"}, "the time column's"),
+        f("strategy", F, "data", "with --forecast: direct (the model outputs the H steps at once), recursive (one "
+          "step fed back H times; not with --inputs) or auto: the better on validation (direct with --inputs)",
+          {"choices": ["auto", "direct", "recursive"]}),
         f("backtest", F, "data", "with --forecast: also a rolling-origin backtest (rnnx.Forecaster.backtest): FOLDS "
           "origins at the end of the series, --backtest-step apart, each forecasting H steps from the history "
           "before it; writes backtest.csv, backtest.png and metrics.json's backtest", {"type": int, "metavar": "FOLDS"}),

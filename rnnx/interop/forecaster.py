@@ -96,8 +96,9 @@ class Forecaster:
     """Direct or recursive multi-step RNN forecaster of one series; see the module docstring for the maths.
 
     - ``horizon`` H: the steps forecast (direct: the model's outputs).
-    - ``strategy``: "direct" (default: H outputs), "recursive" (one output fed back H times; not
-      with ``covariates=``) or "auto" (the better on validation; direct with ``covariates=``).
+    - ``strategy``: "auto" (default: the better of the two on validation; direct with
+      ``covariates=``), "direct" (H outputs) or "recursive" (one output fed back H times; not with
+      ``covariates=``).
     - ``transform``: "auto" (none, log and Box-Cox where every training value is > 0; chosen on
       validation) or one of ``none``, ``log``, ``boxcox``; ``difference``: "auto" (none and first,
       and seasonal and both when there is a season) or one of ``none``, ``first``, ``seasonal``,
@@ -122,7 +123,7 @@ class Forecaster:
                  window: int | None = None, validation: int = 20, levels: tuple[float, ...] = (0.8, 0.95),
                  cell: str = "lstm", hidden: int = 32, epochs: int = 300, patience: int = 30, batch_size: int = 32,
                  lr: float = 3e-3, clip_norm: float | None = 1.0, seed: int = 0, backend: str = "numpy",
-                 device: str | None = None, dtype: str = "float64", strategy: str = "direct") -> None:
+                 device: str | None = None, dtype: str = "float64", strategy: str = "auto") -> None:
         self.strategy = strategy
         self.horizon, self.transform, self.difference, self.period, self.window = horizon, transform, difference, period, window
         self.validation, self.levels, self.cell, self.hidden, self.epochs = validation, levels, cell, hidden, epochs

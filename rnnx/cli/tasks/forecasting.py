@@ -37,7 +37,7 @@ FORECASTER = "forecaster.npz"
 FILES = (FORECASTER, "metrics.json", "forecast.csv", "forecast.png", "backtest.csv", "backtest.png")
 #: rnnx.Forecaster's parameters whose flag is not ``--`` + their name.
 _FLAG_OF = {"horizon": "--forecast", "difference": "--differencing", "patience": "--early-stopping",
-            "y": "--targets", "time": "--time-column"}
+            "y": "--targets", "time": "--time-column", "covariates": "--inputs"}
 
 
 def wants(args: argparse.Namespace) -> bool:
@@ -83,7 +83,7 @@ def _fitted(s: dict, horizon: int, values: Any, time: Any, covariates: Any = Non
     f = Forecaster(horizon, transform=s["transform"], difference=s["differencing"], period=s["period"],
                    window=s["window"], cell=s["cell"], hidden=s["hidden"], epochs=s["epochs"],
                    patience=s["early_stopping"], batch_size=s["batch_size"], lr=s["lr"], clip_norm=s["clip_norm"],
-                   seed=s["seed"], backend=s["backend"], device=s["device"], dtype=s["dtype"])
+                   seed=s["seed"], backend=s["backend"], device=s["device"], dtype=s["dtype"], strategy=s["strategy"])
     try:
         return f.fit(values, time=time, covariates=covariates)
     except ValueError as e:
@@ -145,7 +145,7 @@ def start_run(args: argparse.Namespace) -> int:
     got = run.new_run(out, overwrite=args.overwrite, work=work, undo=FILES)
     base = ", ".join(f"{k} {v:.4g}" for k, v in f.baselines_.items())
     print(f"rnnx train: forecasting {column}: chose transform {chosen['transform']}, differencing "
-          f"{chosen['difference']} (validation {_accuracy_text(f.accuracy_)}; RMSE of {base}); {f.horizon} steps "
+          f"{chosen['difference']}, {chosen['strategy']} (validation {_accuracy_text(f.accuracy_)}; RMSE of {base}); {f.horizon} steps "
           f"{got['time'][0]} .. {got['time'][-1]}; wrote {out}")
     if bt is not None:
         m = bt["metrics"]
