@@ -515,3 +515,37 @@ def test_a_damaged_future_covariates_record_is_refused_in_one_line(tmp_path, cha
     with pytest.raises(ValueError, match=match) as e:
         rnnx.Forecaster.load(path)
     assert "\n" not in str(e.value) and repr(path) in str(e.value)
+
+
+# -- ensemble= ---------------------------------------------------------------------------------------
+def test_an_ensemble_forecasts_the_mean_of_its_members_refitted_with_consecutive_seeds(tmp_path):
+    """ensemble=k: the chosen candidate refitted with seeds s, s+1, ...; the forecast is
+    T^-1(D^-1(mean_i z_hat_i)); member 0 is the single model's fit (ensemble=1) bit for bit."""
+    y, labels = quarterly(60)
+    kw = dict(FAST, transform="log", difference="first", strategy="direct")
+    one = rnnx.Forecaster(3, **kw).fit(y, time=labels)
+    f = rnnx.Forecaster(3, **kw, ensemble=3).fit(y, time=labels)
+    assert len(f.members_) == 3 and f.params_ is f.members_[0]
+    assert all(np.array_equal(np.asarray(f.params_[k]), np.asarray(one.params_[k])) for k in one.params_)
+    assert not np.array_equal(np.asarray(f.members_[1]["weight_hh_l0"]), np.asarray(f.members_[0]["weight_hh_l0"]))
+    pre = f.preprocessing_
+    z = pre.forward(y)
+    x = np.concatenate([z[:, None], f.calendar_.features(labels)[pre.differencing.order:]], axis=1)[None, -f.window_:]
+    zbar = np.mean([np.asarray(rnnx.predict(f.model_, p, x))[0] for p in f.members_], axis=0)
+    assert np.allclose(f.predict()["forecast"], pre.inverse(zbar, y), rtol=1e-12)
+    assert f.predict()["forecast"] != one.predict()["forecast"]
+    path = str(tmp_path / "e.npz")
+    f.save(path)
+    g = rnnx.Forecaster.load(path)
+    assert g.ensemble == 3 and len(g.members_) == 3 and g.predict() == f.predict()
+    _rewrite(path, lambda m: m["forecaster"]["settings"].update(ensemble=2))  # a member more than it says
+    with pytest.raises(ValueError, match=r"unexpected array 'member2/"):
+        rnnx.Forecaster.load(path)
+    _rewrite(path, lambda m: m["forecaster"]["settings"].update(ensemble=4))  # a member fewer
+    with pytest.raises(ValueError, match=r"member3"):
+        rnnx.Forecaster.load(path)
+    _rewrite(path, lambda m: m["forecaster"]["settings"].update(ensemble="3"))
+    with pytest.raises(ValueError, match=r"settings\.ensemble: expected an int from 1 to 1000, got '3'"):
+        rnnx.Forecaster.load(path)
+    with pytest.raises(ValueError, match=r"^ensemble: expected an int >= 1, got 0$"):
+        rnnx.Forecaster(3, ensemble=0).fit(y, time=labels)

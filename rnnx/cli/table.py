@@ -131,6 +131,8 @@ def _rows() -> list[Flag]:
         f("strategy", F, "data", "with --forecast: direct (the model outputs the H steps at once), recursive (one "
           "step fed back H times; not with --inputs) or auto: the better on validation (direct with --inputs)",
           {"choices": ["auto", "direct", "recursive"]}),
+        f("ensemble", F, "model", "with --forecast: refit the chosen model this many times (seeds --seed, "
+          "--seed + 1, ...) and forecast their mean", {"type": int, "metavar": "K"}),
         f("backtest", F, "data", "with --forecast: also a rolling-origin backtest (rnnx.Forecaster.backtest): FOLDS "
           "origins at the end of the series, --backtest-step apart, each forecasting H steps from the history "
           "before it; writes backtest.csv, backtest.png and metrics.json's backtest", {"type": int, "metavar": "FOLDS"}),
@@ -402,7 +404,7 @@ CHECKS: dict[str, str | dict[str, str]] = {
     "checkpoint_every": {"regression": "every", "classification": "count", "text": "count"},
     "lr": "lr", "clip_value": "positive", "clip_norm": "positive", "momentum": "momentum",
     "early_stopping": "patience", "min_epochs": "count0", "seed": {"classification": "integer", "text": "count0"},
-    "backtest": "count", "backtest_step": "count",
+    "backtest": "count", "backtest_step": "count", "ensemble": "count",
 }
 
 

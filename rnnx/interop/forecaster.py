@@ -108,7 +108,8 @@ class Forecaster:
       conformal interval); ``levels``: the interval coverages (default 80% and 95%).
     - The model and its training: ``cell``, ``hidden``, ``epochs`` (the most), ``patience`` (early
       stopping), ``batch_size``, ``lr`` (Adam), ``clip_norm``, ``seed``, ``backend``, ``device``,
-      ``dtype`` as in :func:`rnnx.fit`.
+      ``dtype`` as in :func:`rnnx.fit`; ``ensemble``: the chosen candidate is refitted this many
+      times (seeds ``seed``, ``seed + 1``, ...) and the forecast is the members' mean (default 1).
 
     After :meth:`fit`: ``search_`` (a row per candidate: its transform, differencing, strategy,
     validation RMSE and best epoch; with "auto" the recursive row last), ``strategy_`` (the one
@@ -117,14 +118,16 @@ class Forecaster:
     validation origin), ``accuracy_`` (the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
     those forecasts: :func:`rnnx.data.accuracy.accuracy`), ``calendar_`` (None
     without time labels), ``covariates_`` and ``future_covariates_`` (names, mean, std; the
-    latter None without them), ``model_``, ``params_``."""
+    latter None without them), ``model_``, ``members_`` (each member's parameters: ``ensemble``
+    models of the chosen candidate refitted with seeds ``seed``, ``seed + 1``, ...; a forecast is
+    their mean z forecast, inverted), ``params_`` (the first member's)."""
 
     def __init__(self, horizon: int, *, transform: str = "auto", difference: str = "auto", period: int | None = None,
                  window: int | None = None, validation: int = 20, levels: tuple[float, ...] = (0.8, 0.95),
                  cell: str = "lstm", hidden: int = 32, epochs: int = 300, patience: int = 30, batch_size: int = 32,
                  lr: float = 3e-3, clip_norm: float | None = 1.0, seed: int = 0, backend: str = "numpy",
-                 device: str | None = None, dtype: str = "float64", strategy: str = "auto") -> None:
-        self.strategy = strategy
+                 device: str | None = None, dtype: str = "float64", strategy: str = "auto", ensemble: int = 1) -> None:
+        self.strategy, self.ensemble = strategy, ensemble
         self.horizon, self.transform, self.difference, self.period, self.window = horizon, transform, difference, period, window
         self.validation, self.levels, self.cell, self.hidden, self.epochs = validation, levels, cell, hidden, epochs
         self.patience, self.batch_size, self.lr, self.clip_norm, self.seed = patience, batch_size, lr, clip_norm, seed
@@ -134,7 +137,7 @@ class Forecaster:
     def _checked(self) -> None:
         _positive_int("horizon", self.horizon)
         _positive_int("validation", self.validation)
-        for name in ("hidden", "epochs", "patience", "batch_size"):
+        for name in ("hidden", "epochs", "patience", "batch_size", "ensemble"):
             _positive_int(name, getattr(self, name))
         if self.window is not None:
             _positive_int("window", self.window, 2)
@@ -404,8 +407,12 @@ class Forecaster:
         self.accuracy_ = accuracy(actual, actual - best["residuals"], levels[:cut], m)
         self.preprocessing_ = Preprocessing.fit(levels, best["transform"], best["difference"],
                                                 m if best["difference"] in ("seasonal", "both") else None)
-        got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed, self.strategy_)
-        self.model_, self.params_ = got["model"], got["params"]
+        self.members_ = []
+        for i in range(self.ensemble):  # member i: seed + i, the chosen candidate's epochs on all of y
+            got = self._train(self.preprocessing_, levels, feats, None, best["best_epoch"], self.seed + i,
+                              self.strategy_)
+            self.members_.append(got["params"])
+        self.model_, self.params_ = got["model"], self.members_[0]
         return self
 
     def predict(self, horizon: int | None = None, *, future_covariates: Any = None) -> Any:
@@ -471,7 +478,8 @@ class Forecaster:
         lead = self._lead(self.strategy_)
         x = self._inputs(z, np.concatenate([feats[pre.differencing.order:], ahead]), np.array([len(z)]), lead)
         with t.scope():
-            pz = self._zhat(self.model_, self.params_, x, ahead[None], self.strategy_, lead)[0]
+            pz = np.mean([self._zhat(self.model_, p, x, ahead[None], self.strategy_, lead)[0] for p in self.members_],
+                         axis=0)  # the members' mean z forecast (one member: its own)
         out = {"forecast": pre.inverse(pz, levels)}
         for level, (lo, hi) in conformal_intervals(out["forecast"], self.residuals_, tuple(self.levels)).items():
             pct = f"{round(level * 100):d}"
@@ -586,9 +594,10 @@ class Forecaster:
                 **self.future_covariates_, "tail": self._fut[len(self._fut) - len(end["levels"]):].tolist()},
             "index": None if ix is None else ("period:" + ix.freqstr if hasattr(ix, "to_timestamp") else "datetime"),
         }
-        host = files.host_params(path, self.model_, self.params_, self._target_.to_numpy)
+        groups = {("params" if i == 0 else f"member{i}"): files.host_params(path, self.model_, p, self._target_.to_numpy)
+                  for i, p in enumerate(self.members_)}
         checkpoint.save(path, {"kind": "rnnx-forecaster", "model": self.model_.config(), "forecaster": state},
-                        {"params": host}, to_numpy=lambda a: a, overwrite=overwrite)
+                        groups, to_numpy=lambda a: a, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str, backend: str | None = None, device: str | None = None, *,
@@ -620,6 +629,8 @@ class Forecaster:
         if isinstance(st, dict) and "strategy" not in st and isinstance(st.get("settings"), dict) and \
                 "strategy" not in st["settings"]:  # written before the strategies: direct
             st = {**st, "strategy": "direct", "settings": {**st["settings"], "strategy": "direct"}}
+        if isinstance(st, dict) and isinstance(st.get("settings"), dict) and "ensemble" not in st["settings"]:
+            st = {**st, "settings": {**st["settings"], "ensemble": 1}}  # written before ensembles: one model
         if isinstance(st, dict) and "future_covariates" not in st:  # written before them: none
             st = {**st, "future_covariates": None}
         if set(st) != set(fields):
@@ -764,15 +775,20 @@ class Forecaster:
             raise ValueError(f"Forecaster.load: {path!r}: model: {model.layer.input_size} inputs and "
                              f"{model.output_size} outputs; expected {ins} and {outs} "
                              f"({'horizon' if f.strategy_ == 'direct' else 'one step: recursive'})")
-        arrays = groups.get("params", {})
-        checkpoint.check_params(path, arrays, model.param_shapes(), f"{model.layer!r} + head")
+        names = ["params", *(f"member{i}" for i in range(1, f.ensemble))]
+        if sorted(groups) != sorted(names):
+            raise ValueError(f"Forecaster.load: {path!r}: expected the parameter groups {', '.join(names)} "
+                             f"(settings.ensemble {f.ensemble}), got {', '.join(sorted(groups)) or 'none'}")
+        for g in names:
+            checkpoint.check_params(path, groups[g], model.param_shapes(), f"{model.layer!r} + head")
         if backend is not None:
             f.backend, f.device = backend, device
         elif device is not None:
             f.device = device
         f._target_ = usable_target(f.backend, f.device)
         with f._target_.scope():
-            f.model_, f.params_ = model, {k2: f._target_.from_numpy(v) for k2, v in arrays.items()}
+            f.members_ = [{k2: f._target_.from_numpy(v) for k2, v in groups[g].items()} for g in names]
+        f.model_, f.params_ = model, f.members_[0]
         return f
 
     def _frame(self, out: dict) -> Any:

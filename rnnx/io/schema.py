@@ -353,6 +353,12 @@ def _check(meta: Any) -> Shapes:
             groups["state"] = _carried(model, meta["streams"])
         # a run that kept no best epoch stores its params once (fit-state version 2)
         return Shapes(groups, what, ("best",) if kind == "fit-state" and not meta.get("best_epoch") else ())
+    if kind == "rnnx-forecaster":  # settings.ensemble members: params, member1, member2, ...
+        sets = meta["forecaster"].get("settings")  # checked a JSON object above
+        k = sets.get("ensemble", 1) if isinstance(sets, dict) else 1
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+            raise _Bad("meta.forecaster.settings.ensemble", f"expected an int from 1 to 1000, got {show(k)}")
+        return Shapes({"params": shapes, **{f"member{i}": shapes for i in range(1, k)}}, what)
     if kind == "text-state":  # the state the streams are carried in: (L*D, streams, n) per component
         return Shapes({"params": shapes, OPT: shapes, "state": _carried(model, meta["streams"])}, what)
     return Shapes({"params": shapes}, what)

@@ -83,7 +83,7 @@ def _fitted(s: dict, horizon: int, values: Any, time: Any, covariates: Any = Non
     f = Forecaster(horizon, transform=s["transform"], difference=s["differencing"], period=s["period"],
                    window=s["window"], cell=s["cell"], hidden=s["hidden"], epochs=s["epochs"],
                    patience=s["early_stopping"], batch_size=s["batch_size"], lr=s["lr"], clip_norm=s["clip_norm"],
-                   seed=s["seed"], backend=s["backend"], device=s["device"], dtype=s["dtype"], strategy=s["strategy"])
+                   seed=s["seed"], backend=s["backend"], device=s["device"], dtype=s["dtype"], strategy=s["strategy"], ensemble=s["ensemble"])
     try:
         return f.fit(values, time=time, covariates=covariates)
     except ValueError as e:
