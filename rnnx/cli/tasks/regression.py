@@ -597,7 +597,7 @@ def accuracy_record(s: TrainSettings, model: Model, scores: WindowScores, use: d
     - ``multistep``: the same five of the forecast from the test origin (the first test target's
       row ``o``): the model reads only the rows before ``o`` and each prediction is fed back
       (:func:`fed_back`, as ``rnnx forecast`` from a series ending at row ``o - 1``) for every test
-      row; ``{"origin", "origin_time", "steps", <metrics>}``, or None with ``multistep_note``
+      row; ``{"origin", "origin_time", "steps", <metrics>, "seconds"}``, or None with ``multistep_note``
       saying why (several targets, or feeding back undefined: :func:`feedback_refusal`)."""
     ds = scores.ds
     train, test = ds.parts["train"], ds.parts["test"]
@@ -632,9 +632,11 @@ def accuracy_record(s: TrainSettings, model: Model, scores: WindowScores, use: d
                                                                          columns=data_.columns))
     else:
         _, inputs, feed = _fed_series(meta, levels[0][:o])
+    t0 = time.perf_counter()
     steps = fed_back(model, use, target, s.dtype, ds.window, inputs, feed, test.n)
     out["multistep"] = {"origin": o, "origin_time": ds.time[o] if ds.time is not None else None, "steps": test.n,
-                        **_scored(test.last_target, [v[0] for v in steps], levels[0][:end], m)}
+                        **_scored(test.last_target, [v[0] for v in steps], levels[0][:end], m),
+                        "seconds": time.perf_counter() - t0}
     return out
 
 
