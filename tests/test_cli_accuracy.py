@@ -136,3 +136,22 @@ def test_runs_that_cannot_feed_back_say_why_and_several_targets_report_each(tmp_
     for k in ACCURACY_METRICS:
         assert math.isclose(m["test_accuracy"][k], (each["a"][k] + each["b"][k]) / 2, rel_tol=1e-12)
     _line_shows(out, m["test_accuracy"])
+
+
+def test_a_training_part_shorter_than_the_season_leaves_mase_out(tmp_path, capsys):
+    f, a, _ = _csv(tmp_path / "d.csv", n=24)
+    m, out = _train(tmp_path, capsys, "--csv", f, "--targets", "a", "--time-column", "date", "--window", "2",
+                    "--split", "0.3,0.2,0.5", "--epochs", "1", "--hidden", "3")
+    end = m["windows"]["train"] + 2
+    assert end <= 12 and m["seasonal_period"]["m"] == 12
+    for got in (m["test_accuracy"], m["multistep"]):
+        assert got["mase"] is None and got["note"] == \
+            f"mase: train: expected more than m=12 values for the seasonal-naive scale, got {end}"
+        assert got["mae"] > 0 and got["smape"] > 0
+    assert main(["predict", "--model", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    pred = tmp_path / "r" / "predictions.csv"
+    want = accuracy(_column(pred, 1), _column(pred, 2), a[:end], 1)
+    for k in ("mae", "rmse", "mape", "smape"):
+        assert math.isclose(m["test_accuracy"][k], want[k], rel_tol=1e-12)
+    assert "MASE n/a (m=12)" in out

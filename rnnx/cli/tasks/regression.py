@@ -571,18 +571,21 @@ def _season(s: TrainSettings, ds: Dataset) -> tuple[int, str]:
 
 
 def _scored(actual: list[float], forecast: list[float], train: list[float], m: int) -> dict:
-    """:func:`rnnx.data.accuracy.accuracy` of a test forecast (original scale); where it cannot
-    be scored (a non-finite forecast, a training part of m values or fewer) every metric is None
-    and ``note`` says why."""
+    """:func:`rnnx.data.accuracy.accuracy` of a test forecast (original scale) and ``note`` where
+    a metric cannot be had: a training part of m values or fewer leaves MASE None, a non-finite
+    forecast every metric."""
     import numpy as np
 
     from rnnx.data.accuracy import ACCURACY_METRICS, accuracy
 
-    try:
-        with np.errstate(all="ignore"):  # errors beyond float64 read as inf, as the MSEs do
+    with np.errstate(all="ignore"):  # errors beyond float64 read as inf, as the MSEs do
+        try:
             return accuracy(actual, forecast, train, m)
-    except data.DataError as e:
-        return {**dict.fromkeys(ACCURACY_METRICS), "note": str(e)}
+        except data.DataError as e:
+            if not str(e).startswith("train: "):
+                return {**dict.fromkeys(ACCURACY_METRICS), "note": str(e)}
+            # the pair is checked before the training series: only MASE's scale is missing
+            return {**accuracy(actual, forecast, [0.0, 1.0], 1), "mase": None, "note": f"mase: {e}"}
 
 
 def accuracy_record(s: TrainSettings, model: Model, scores: WindowScores, use: dict, target, data_: Any) -> dict:
