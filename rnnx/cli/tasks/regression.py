@@ -594,14 +594,15 @@ def accuracy_record(s: TrainSettings, model: Model, scores: WindowScores, use: d
     - ``test_accuracy``: MAE, RMSE, MAPE, sMAPE, MASE of the one-step predictions after each test
       window (those of ``rnnx predict``); MASE's scale is the seasonal-naive in-sample MAE
       :math:`\frac1{n-m}\sum_{t\ge m} |y_t - y_{t-m}|` of the levels from the first row to the last
-      training target's; with several targets each is in ``per_target`` and the top level holds
-      their means (None where a target's is);
+      training target's; with several targets each is in ``per_target_accuracy`` and the top
+      level holds their means (None where a target's is);
     - ``seasonal_period``: ``{"m", "from"}`` (:func:`_season`);
     - ``multistep``: the same five of the forecast from the test origin (the first test target's
       row ``o``): the model reads only the rows before ``o`` and each prediction is fed back
       (:func:`fed_back`, as ``rnnx forecast`` from a series ending at row ``o - 1``) for every test
-      row; ``{"origin", "origin_time", "steps", <metrics>, "seconds"}``, or None with ``multistep_note``
-      saying why (several targets, or feeding back undefined: :func:`feedback_refusal`)."""
+      row; ``{"origin", "origin_time", "steps", <metrics>}`` (its wall time: ``seconds_multistep``),
+      or None with ``multistep_note`` saying why (several targets, or feeding back undefined:
+      :func:`feedback_refusal`)."""
     ds = scores.ds
     train, test = ds.parts["train"], ds.parts["test"]
     m, why_m = _season(s, ds)
@@ -638,8 +639,8 @@ def accuracy_record(s: TrainSettings, model: Model, scores: WindowScores, use: d
     t0 = time.perf_counter()
     steps = fed_back(model, use, target, s.dtype, ds.window, inputs, feed, test.n)
     out["multistep"] = {"origin": o, "origin_time": ds.time[o] if ds.time is not None else None, "steps": test.n,
-                        **_scored(test.last_target, [v[0] for v in steps], levels[0][:end], m),
-                        "seconds": time.perf_counter() - t0}
+                        **_scored(test.last_target, [v[0] for v in steps], levels[0][:end], m)}
+    out["seconds_multistep"] = time.perf_counter() - t0  # a timing: top level, as seconds_training
     return out
 
 
