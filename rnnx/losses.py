@@ -28,7 +28,7 @@ as ``torch.nn.functional.mse_loss``, ``l1_loss``, ``huber_loss`` (``reduction="m
 
 The parts they are built of, for :mod:`rnnx.metrics` (no gradient): :func:`valid_count`,
 :func:`check_labels`, :func:`log_softmax`, :func:`one_hot`, :func:`mean_nll`,
-:func:`check_binary`.
+:func:`check_binary`, :func:`check_pair`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ __all__ = ["mse", "mae", "huber", "quantile", "half_sse", "cross_entropy", "bce_
            "Huber", "Quantile", "HalfSSE", "CrossEntropy", "BCELogits", "SPECS", "LOSSES", "CLASSIFICATION", "get",
            "target_kind", "count", "for_training",
            # the parts the losses are built of (rnnx.metrics computes its values with them)
-           "valid_count", "check_labels", "log_softmax", "one_hot", "mean_nll", "check_binary"]
+           "valid_count", "check_labels", "log_softmax", "one_hot", "mean_nll", "check_binary",
+           "check_pair"]
 
 
 # -- input checks ------------------------------------------------------------------------------
@@ -114,6 +115,13 @@ def _float_pair(pred: Any, target: Any, mask: Any, xp: Any) -> None:
 def _valid(mask: Any, xp: Any) -> Any:
     """(..., 1) bool: the mask broadcast over the last axis."""
     return xp.expand_dims(mask, axis=-1)
+
+
+def check_pair(pred: Any, target: Any, mask: Any, xp: Any) -> Any:
+    """Check float ``pred`` and ``target`` of one shape and ``mask`` (None or bool
+    ``pred.shape[:-1]``), as the regression losses do; return the (..., 1) valid mask or None."""
+    _float_pair(pred, target, mask, xp)
+    return None if mask is None else _valid(mask, xp)
 
 
 def valid_count(mask: Any, pred: Any, xp: Any) -> Any:

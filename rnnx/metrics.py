@@ -6,6 +6,11 @@ this one signature; ``ignore_index`` applies to integer labels only: accuracy's 
 bpc and perplexity).
 
 - ``mse``, ``mae``: as the losses; ``rmse = sqrt(mse)``.
+- ``mape`` and ``smape``, in percent, over the N valid elements with ``a`` the target and ``f``
+  the prediction (:func:`rnnx.data.accuracy.mape` / ``smape``'s definitions, on any backend):
+  ``MAPE = 100/N sum |a - f| / |a|`` (NaN when a counted target is 0: undefined there, where
+  :func:`rnnx.data.accuracy.accuracy` says None) and ``sMAPE = 100/N sum 2 |a - f| / (|a| + |f|)``
+  on the 0-200 scale, a term with ``a = f = 0`` counting 0.
 - ``accuracy``: integer labels (...) against logits (..., C): the share of counted positions
   where ``argmax(pred, axis=-1) == target`` (ties go to the first maximum).  A float target
   of pred's own shape (binary / multi-label, the ``bce-logits`` target): the share of valid
@@ -24,7 +29,7 @@ import array_api_compat as compat
 from rnnx import losses as L
 from rnnx._xp import where
 
-__all__ = ["mse", "rmse", "mae", "accuracy", "bpc", "perplexity", "METRICS", "get", "default_metrics"]
+__all__ = ["mse", "rmse", "mae", "mape", "smape", "accuracy", "bpc", "perplexity", "METRICS", "get", "default_metrics"]
 
 
 def mse(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int = -100) -> Any:
@@ -40,6 +45,34 @@ def rmse(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int
 def mae(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int = -100) -> Any:
     """Mean absolute error over the valid elements (:func:`rnnx.losses.mae`'s value)."""
     return L.mae(pred, target, xp=xp, mask=mask)[0]
+
+
+def _percent(pred: Any, target: Any, term: Callable, *, xp: Any, mask: Any) -> Any:
+    """``100/N sum term(f, a)`` over the valid elements (N as for :func:`mae`); masked
+    positions read ``a = f = 1`` before ``term`` (so NaN padding never reaches it) and count 0."""
+    valid = L.check_pair(pred, target, mask, xp)
+    if valid is None:
+        return 100.0 * (xp.sum(term(pred, target)) / math.prod(pred.shape))
+    f, a = where(valid, pred, 1.0, xp=xp), where(valid, target, 1.0, xp=xp)
+    return 100.0 * (xp.sum(where(valid, term(f, a), 0.0, xp=xp)) / L.valid_count(mask, pred, xp))
+
+
+def mape(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int = -100) -> Any:
+    """Mean absolute percentage error, in percent: ``100 * mean(|a - f| / |a|)`` (``a`` the
+    target); NaN when a counted target is 0."""
+    def term(f: Any, a: Any) -> Any:
+        size = xp.abs(a)
+        return where(size > 0, xp.abs(a - f) / where(size > 0, size, 1.0, xp=xp), math.nan, xp=xp)
+    return _percent(pred, target, term, xp=xp, mask=mask)
+
+
+def smape(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index: int = -100) -> Any:
+    """Symmetric MAPE, in percent on the 0-200 scale: ``100 * mean(2 |a - f| / (|a| + |f|))``, a
+    term with ``a = f = 0`` counting 0."""
+    def term(f: Any, a: Any) -> Any:
+        den = xp.abs(a) + xp.abs(f)
+        return where(den > 0, 2.0 * xp.abs(a - f) / where(den > 0, den, 1.0, xp=xp), 0.0, xp=xp)
+    return _percent(pred, target, term, xp=xp, mask=mask)
 
 
 def _nats(pred: Any, target: Any, *, xp: Any, mask: Any, ignore_index: int) -> Any:
@@ -82,8 +115,8 @@ def accuracy(pred: Any, target: Any, *, xp: Any, mask: Any = None, ignore_index:
     return xp.sum(xp.astype(right, pred.dtype)) / n
 
 
-METRICS: dict[str, Callable] = {"mse": mse, "rmse": rmse, "mae": mae, "accuracy": accuracy, "bpc": bpc,
-                                "perplexity": perplexity}
+METRICS: dict[str, Callable] = {"mse": mse, "rmse": rmse, "mae": mae, "mape": mape, "smape": smape,
+                                "accuracy": accuracy, "bpc": bpc, "perplexity": perplexity}
 """name -> metric function."""
 
 

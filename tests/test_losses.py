@@ -245,7 +245,7 @@ BAD = [
     (lambda: L.get("x"), ValueError,
      "loss: expected one of mse, mae, huber, half-sse, cross-entropy, bce-logits, quantile, got 'x'"),
     (lambda: L.target_kind(3), TypeError, "loss: expected a loss name (mse, mae"),
-    (lambda: M.get("r2"), ValueError, "metrics: expected one of mse, rmse, mae, accuracy, bpc, perplexity, got 'r2'"),
+    (lambda: M.get("r2"), ValueError, "metrics: expected one of mse, rmse, mae, mape, smape, accuracy, bpc, perplexity, got 'r2'"),
     (lambda: M.default_metrics("hinge"), ValueError, "loss: expected one of"),
     (lambda: M.accuracy(P, LAB.astype(np.float32), xp=_np()), TypeError,
      "target: expected integer class labels for accuracy, got dtype float32"),
@@ -300,7 +300,7 @@ def test_registry():
     assert [L.target_kind(n) for n in L.LOSSES] == ["float"] * 4 + ["labels", "float", "float"]
     assert [M.default_metrics(n) for n in ("mse", "huber", "cross-entropy", "bce-logits")] == [
         ("rmse", "mae"), ("rmse", "mae"), ("accuracy",), ("accuracy",)]
-    assert set(M.METRICS) == {"mse", "rmse", "mae", "accuracy", "bpc", "perplexity"}
+    assert set(M.METRICS) == {"mse", "rmse", "mae", "mape", "smape", "accuracy", "bpc", "perplexity"}
 
 
 @pytest.mark.parametrize("target", target_params())
@@ -348,13 +348,65 @@ def test_metrics_under_jit():
     args = [target.from_numpy(a) for a in (logits, labels, mask)]
     for name in M.METRICS:
         fn = M.get(name)
-        if name in ("mse", "rmse", "mae"):
+        if name in ("mse", "rmse", "mae", "mape", "smape"):
             p, t, m = [target.from_numpy(a) for a in _float_case("m2m")]
         else:
             p, t, m = args
         eager = fn(p, t, xp=xp, mask=m)
         jitted = jax.jit(lambda p, t, m: fn(p, t, xp=xp, mask=m))(p, t, m)
         _close(np.asarray(jitted), np.asarray(eager), rel=1e-14)
+
+
+# -- issue 31 item 4: MAPE and sMAPE on every backend, as rnnx.data.accuracy defines them ----------------
+
+@pytest.mark.parametrize("target", target_params())
+def test_mape_smape_equal_the_host_accuracy_functions(target):
+    from rnnx.data import accuracy as A  # the function (the module's others are imported by name)
+    from rnnx.data.accuracy import mape as host_mape
+    from rnnx.data.accuracy import smape as host_smape
+
+    if "float64" not in target.dtypes():
+        pytest.skip(f"{target.id} has no float64")
+    xp, f = target.namespace(), target.from_numpy
+
+    def run(name, p, t, mask=None):
+        m = None if mask is None else f(mask)
+        return float(target.to_numpy(M.get(name)(f(p), f(t), xp=xp, mask=m)))
+
+    for kind in MASKS:
+        pred, tgt, mask = _float_case(kind, seed=3)
+        sel = np.ones(tgt.shape, dtype=bool) if mask is None else mask[..., None] & np.ones(tgt.shape, dtype=bool)
+        a, p = tgt[sel], pred[sel]  # the valid elements: NaN/Inf padding never reaches the value
+        assert math.isclose(run("mape", pred, tgt, mask), host_mape(a, p), rel_tol=1e-13)
+        assert math.isclose(run("smape", pred, tgt, mask), host_smape(a, p), rel_tol=1e-13)
+    # sMAPE: a = f = 0 counts 0, a 0 against a non-zero 200; MAPE: undefined (NaN) at a counted target of 0
+    a, p = np.asarray([[0.0], [0.0], [2.0]]), np.asarray([[0.0], [1.0], [1.0]])
+    assert math.isclose(run("smape", p, a), host_smape(a[:, 0], p[:, 0]), rel_tol=1e-15)
+    assert math.isclose(run("smape", p, a), 100 * (0 + 2 + 2 / 3) / 3, rel_tol=1e-15)
+    assert math.isnan(run("mape", p, a)) and A(a[:, 0], p[:, 0], [1.0, 2.0])["mape"] is None
+    assert math.isclose(run("mape", p, a, np.asarray([False, False, True])), 50.0, rel_tol=1e-15)  # 0s masked
+
+
+def test_evaluate_and_fit_report_mape_and_smape():
+    import rnnx
+    from rnnx.data.accuracy import mae as host_mae
+    from rnnx.data.accuracy import mape as host_mape
+    from rnnx.data.accuracy import smape as host_smape
+
+    r = np.random.default_rng(0)
+    x, y = r.normal(size=(12, 5, 2)), 3.0 + r.random(size=(12, 1))
+    model = rnnx.Model("gru", 2, 4, 1)
+    params = model.init_params(np, seed=0, dtype=np.float64)
+    ev = rnnx.evaluate(model, params, x, y, metrics=["mae", "rmse", "mape", "smape"])
+    pred = rnnx.predict(model, params, x)
+    assert math.isclose(ev["mape"], host_mape(y[:, 0], pred[:, 0]), rel_tol=1e-13)
+    assert math.isclose(ev["smape"], host_smape(y[:, 0], pred[:, 0]), rel_tol=1e-13)
+    assert math.isclose(ev["mae"], host_mae(y[:, 0], pred[:, 0]), rel_tol=1e-13)
+    res = rnnx.fit(model, x, y, epochs=2, batch_size=4, metrics=["mape", "smape"], validation_data=(x, y), seed=0)
+    row = res.history[-1]
+    got = rnnx.evaluate(model, res.params, x, y, metrics=["mape", "smape"])
+    assert math.isclose(row["val_mape"], got["mape"], rel_tol=1e-12)
+    assert math.isclose(row["val_smape"], got["smape"], rel_tol=1e-12)
 
 
 # -- loss specs, quantile, sample_weight (issue 29 item 2) ---------------------------------------------

@@ -95,11 +95,30 @@ def _summary(m: dict) -> int:
 
 
 def summary(m: dict, out: str) -> str:
-    """The line ``rnnx train`` prints when a series run ends (``m``: its metrics)."""
+    """The line ``rnnx train`` prints when a series run ends (``m``: its metrics): the test MSE,
+    the one-step test accuracy and the multi-step one from the test origin
+    (:func:`accuracy_record`)."""
     return (f"rnnx train: {m['epochs']} epochs ({m['stopped']}) in {m['seconds_training']:.2f} s on "
             f"{m['target']} {m['dtype']}; test MSE {m['test_mse']:.3g} "
             f"(persistence {m['persistence_test_mse']:.3g}, best val epoch {m['best_epoch']}); "
-            f"clipped {m['clipped_updates']}/{m['updates']} updates; wrote {out}")
+            f"{_accuracy_text(m)}clipped {m['clipped_updates']}/{m['updates']} updates; wrote {out}")
+
+
+def _accuracy_text(m: dict) -> str:
+    """``test MAE .. RMSE .. MAPE ..% sMAPE ..% MASE .. (m=M); N steps fed back from the test
+    origin: MAE .. ...; `` (empty for metrics without ``test_accuracy``)."""
+    def five(a: dict) -> str:
+        def num(k: str, unit: str = "") -> str:
+            return f"{k.upper().replace('SM', 'sM')} " + ("n/a" if a.get(k) is None else f"{a[k]:.3g}{unit}")
+        return " ".join((num("mae"), num("rmse"), num("mape", "%"), num("smape", "%"), num("mase")))
+
+    if not m.get("test_accuracy"):
+        return ""
+    text = f"test {five(m['test_accuracy'])} (m={m['seasonal_period']['m']}); "
+    multi = m.get("multistep")
+    if multi is None:
+        return text + "no multi-step test forecast (metrics.json: multistep_note); "
+    return text + f"{multi['steps']} steps fed back from the test origin: {five(multi)}; "
 
 
 # -- what a run is built from ------------------------------------------------------------------
@@ -399,9 +418,10 @@ def _run_on(target, s: TrainSettings, out: str, resumed: tuple[dict, dict] | Non
         raise AppError("--tbptt: truncated BPTT needs --objective many-to-many (a target at every step)")
     if resumed is None:  # only now, with every input checked, touch the output folder
         return run.new_run(out, overwrite=overwrite,
-                           work=lambda o: _train_in(target, s, o, None, quiet, t_start, opt, ds, model, source))
+                           work=lambda o: _train_in(target, s, o, None, quiet, t_start, opt, ds, model, source,
+                                                    data_=series))
     run.continue_run(out, lock)
-    return _train_in(target, s, out, resumed, quiet, t_start, opt, ds, model, source, note=note)
+    return _train_in(target, s, out, resumed, quiet, t_start, opt, ds, model, source, note=note, data_=series)
 
 
 def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, opt) -> tuple[FitState, int]:
@@ -426,14 +446,15 @@ def _initial_state(target, s: TrainSettings, out: str, resumed, model: Model, op
 
 
 def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start: float, opt: Any,
-              ds: Dataset, model: Model, source: dict, *, note: str | None = None) -> dict:
+              ds: Dataset, model: Model, source: dict, *, note: str | None = None, data_: Any = None) -> dict:
     """Train in the locked folder ``out`` with :func:`rnnx.fit` (the one engine) and write
     the run's files.  The windows' series-scale MSEs are :class:`~rnnx.training.windows.SeriesMetrics`
     (early stopping and the best epoch monitor its ``score``), the checkpoint is the run
     folder's ``checkpoint.npz`` (written by fit's ``checkpoint`` callable), a non-finite epoch
     is replayed to name its first non-finite number (``find_non_finite``).  ``note``: where a
     resumed run trains against where it trained (:func:`rnnx.cli.settings.placement`),
-    printed once the run is placed (a refusal before stays one line)."""
+    printed once the run is placed (a refusal before stays one line).  ``data_``: the run's
+    series (a list) or table, for the test part's accuracy (:func:`accuracy_record`)."""
     st, patience_from = _initial_state(target, s, out, resumed, model, opt)
     rec = run_diagnostics.recorder_for(s.diagnostics, s.probe_size, s.seed)
     scores = WindowScores(model, ds, target)
@@ -477,6 +498,7 @@ def _train_in(target, s: TrainSettings, out: str, resumed, quiet: bool, t_start:
         with stage("metrics.json"):
             metrics = _metrics(s, model, scores, st, final, use, result.stopped, target, train_seconds, t_start,
                                source)
+            metrics.update(accuracy_record(s, model, scores, use, target, data_))
         _write_outputs(out, s, model, ds, scores, st, use, metrics, target, source)
         return metrics
 
@@ -525,6 +547,101 @@ def _metrics(s: TrainSettings, model: Model, scores: WindowScores, st: FitState,
         m["per_target"] = _per_target(scores, final, use, st.best_params or final)
         m["persistence_test_mse"] = math.fsum(ds.persistence_mse("test", k) for k in range(ds.n_targets)) / ds.n_targets
     return m
+
+
+def _levels(ds: Dataset, data_: Any, k: int) -> list[float]:
+    """Target ``k``'s levels at every row of the run's data (a series: the series)."""
+    if not ds.targets:
+        return list(ds.series)
+    return [float(v) for v in data_.values[:, list(data_.columns).index(ds.targets[k])]]
+
+
+def _season(s: TrainSettings, ds: Dataset) -> tuple[int, str]:
+    """MASE's seasonal period m and where it came from: the time column's calendar
+    (:func:`rnnx.data.calendar.infer_calendar`), else 1 (the naive forecast)."""
+    from rnnx.data.calendar import infer_calendar
+
+    if ds.time is None:
+        return 1, "no --time-column"
+    try:
+        cal = infer_calendar(list(ds.time))
+    except data.DataError as e:
+        return 1, f"--time-column {s.time_column}: no regular calendar ({e})"
+    return cal.period, f"--time-column {s.time_column}: {cal.frequency}"
+
+
+def _scored(actual: list[float], forecast: list[float], train: list[float], m: int) -> dict:
+    """:func:`rnnx.data.accuracy.accuracy` of a test forecast (original scale) and ``note`` where
+    a metric cannot be had: a training part of m values or fewer leaves MASE None, a non-finite
+    forecast every metric."""
+    import numpy as np
+
+    from rnnx.data.accuracy import ACCURACY_METRICS, accuracy
+
+    with np.errstate(all="ignore"):  # errors beyond float64 read as inf, as the MSEs do
+        try:
+            return accuracy(actual, forecast, train, m)
+        except data.DataError as e:
+            if not str(e).startswith("train: "):
+                return {**dict.fromkeys(ACCURACY_METRICS), "note": str(e)}
+            # the pair is checked before the training series: only MASE's scale is missing
+            return {**accuracy(actual, forecast, [0.0, 1.0], 1), "mase": None, "note": f"mase: {e}"}
+
+
+def accuracy_record(s: TrainSettings, model: Model, scores: WindowScores, use: dict, target, data_: Any) -> dict:
+    r"""metrics.json's test-part accuracy, each target in its own levels (:mod:`rnnx.data.accuracy`):
+
+    - ``test_accuracy``: MAE, RMSE, MAPE, sMAPE, MASE of the one-step predictions after each test
+      window (those of ``rnnx predict``); MASE's scale is the seasonal-naive in-sample MAE
+      :math:`\frac1{n-m}\sum_{t\ge m} |y_t - y_{t-m}|` of the levels from the first row to the last
+      training target's; with several targets each is in ``per_target_accuracy`` and the top
+      level holds their means (None where a target's is);
+    - ``seasonal_period``: ``{"m", "from"}`` (:func:`_season`);
+    - ``multistep``: the same five of the forecast from the test origin (the first test target's
+      row ``o``): the model reads only the rows before ``o`` and each prediction is fed back
+      (:func:`fed_back`, as ``rnnx forecast`` from a series ending at row ``o - 1``) for every test
+      row; ``{"origin", "origin_time", "steps", <metrics>}`` (its wall time: ``seconds_multistep``),
+      or None with ``multistep_note`` saying why (several targets, or feeding back undefined:
+      :func:`feedback_refusal`)."""
+    ds = scores.ds
+    train, test = ds.parts["train"], ds.parts["test"]
+    m, why_m = _season(s, ds)
+    out: dict = {"seasonal_period": {"m": m, "from": why_m}, "test_accuracy": None, "multistep": None}
+    if not test.n or not train.n:
+        out["multistep_note"] = "no test part" if not test.n else "no training part"
+        return out
+    end = train.target_index[-1] + 1
+    levels = [_levels(ds, data_, k) for k in range(ds.n_targets)]
+    one = [_scored(truth, pred, lv[:end], m)
+           for truth, pred, lv in zip(test.last_targets, scores.predict_all("test", use), levels)]
+    if ds.n_targets == 1:
+        out["test_accuracy"] = one[0]
+    else:
+        names = list(one[0])
+        out["test_accuracy"] = {k: None if any(a.get(k) is None for a in one) else
+                                math.fsum(a[k] for a in one) / len(one) for k in names if k != "note"}
+        out["per_target_accuracy"] = dict(zip(ds.targets, one))
+    why = "a run of several targets" if ds.n_targets > 1 else feedback_refusal(s, ds.horizon)
+    o = test.target_index[0]
+    if why is None and test.target_index != list(range(o, o + test.n)):
+        why = "the test part's rows are not consecutive"
+    if why is not None:
+        out["multistep_note"] = why
+        return out
+    meta = {"window": ds.window, **_norm_meta(ds)}
+    if s.table:
+        import types
+
+        _, inputs, feed = _fed_table("", meta, s, types.SimpleNamespace(values=data_.values[:o],
+                                                                         columns=data_.columns))
+    else:
+        _, inputs, feed = _fed_series(meta, levels[0][:o])
+    t0 = time.perf_counter()
+    steps = fed_back(model, use, target, s.dtype, ds.window, inputs, feed, test.n)
+    out["multistep"] = {"origin": o, "origin_time": ds.time[o] if ds.time is not None else None, "steps": test.n,
+                        **_scored(test.last_target, [v[0] for v in steps], levels[0][:end], m)}
+    out["seconds_multistep"] = time.perf_counter() - t0  # a timing: top level, as seconds_training
+    return out
 
 
 def _per_target(scores: WindowScores, final: dict, use: dict, best: dict) -> dict:
@@ -727,22 +844,14 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: d
              out: str | None = None, backend: str | None = None, device: str | None = None,
              overwrite: bool = False) -> dict:
     """Autoregressive forecast from the end of the series: each prediction is fed back
-    (:func:`_fed_series`, :func:`_fed_table`)."""
-    import numpy as np
-
+    (:func:`fed_back` with :func:`_fed_series` or :func:`_fed_table`)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_FORECAST_STEPS:
         raise AppError(f"--steps: expected a number of steps from 1 to {MAX_FORECAST_STEPS}, got {steps}")
     with loaded_model(folder, backend, device) as (meta, s, target, dtype, model, params):
         out = out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
-        ins = s.inputs or s.targets
-        if s.table and set(ins) != set(s.targets):
-            raise AppError(f"forecast: this model reads {', '.join(ins)} and predicts "
-                           f"{', '.join(s.targets)}{' changes' if s.difference else ''}; feeding predictions back "
-                           "needs a model whose inputs are exactly its targets (--targets NAMES without --inputs) "
-                           "or of one series (--column NAME); use rnnx predict")
-        if meta["horizon"] != 1:
-            raise AppError(f"forecast: feeding predictions back needs a horizon-1 model, this one has horizon "
-                           f"{meta['horizon']}")
+        why = feedback_refusal(s, meta["horizon"])
+        if why is not None:
+            raise AppError(f"forecast: {why}")
         got, W = _model_data(folder, meta, s, csv, columns), meta["window"]
         n, need, unit = (len(got.values), W + 1 if s.difference else W, "rows") if s.table else (len(got), W, "values")
         if n < need:
@@ -750,15 +859,43 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: d
                            f"--model: {os.path.join(folder, MODEL)!r} has a window of {W} steps, its run's data "
                            f"{n} {unit}")
         hist, inputs, feed = _fed_table(folder, meta, s, got) if s.table else _fed_series(meta, got)
-        xp, dev, values = target.namespace(), target.device_obj(), []
-        for _ in range(steps):
-            x = xp.asarray(np.stack(inputs[-W:])[:, None, :], dtype=getattr(xp, dtype), device=dev)
-            pred, _, _ = model.forward(params, x)
-            row, levels = feed(target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...]).reshape(-1))
-            inputs.append(row)
-            values.append(levels)
+        values = fed_back(model, params, target, dtype, W, inputs, feed, steps)
     return _write_forecast(folder, out, s.targets if s.table else None, hist, [list(v) for v in zip(*values)],
                            steps, W)
+
+
+def feedback_refusal(s: TrainSettings, horizon: int) -> str | None:
+    """Why feeding a run's predictions back is not defined for its settings ``s`` and
+    ``horizon`` (``rnnx forecast`` refuses with these words; a run leaves its multi-step test
+    forecast out with them), None where it is: a series, or a table whose inputs are its
+    targets, at horizon 1."""
+    ins = s.inputs or s.targets
+    if s.table and set(ins) != set(s.targets):
+        return (f"this model reads {', '.join(ins)} and predicts {', '.join(s.targets)}"
+                f"{' changes' if s.difference else ''}; feeding predictions back needs a model whose inputs are "
+                "exactly its targets (--targets NAMES without --inputs) or of one series (--column NAME); "
+                "use rnnx predict")
+    if horizon != 1:
+        return f"feeding predictions back needs a horizon-1 model, this one has horizon {horizon}"
+    return None
+
+
+def fed_back(model: Model, params: dict, target, dtype: str, window: int, inputs: list[Any], feed: Any,
+             steps: int) -> list[list[float]]:
+    """The ``steps``-step autoregressive forecast: the model reads the last ``window`` rows of
+    ``inputs`` (each (I,), normalised; a (W, 1, I) batch of one), ``feed`` (:func:`_fed_series`,
+    :func:`_fed_table`) turns its normalised prediction (O,) into the next input row, appended,
+    and each target's level; returns those levels, one list per step."""
+    import numpy as np
+
+    xp, dev, values = target.namespace(), target.device_obj(), []
+    for _ in range(steps):
+        x = xp.asarray(np.stack(inputs[-window:])[:, None, :], dtype=getattr(xp, dtype), device=dev)
+        pred, _, _ = model.forward(params, x)
+        row, levels = feed(target.to_numpy(pred if pred.ndim == 2 else pred[-1, ...]).reshape(-1))
+        inputs.append(row)
+        values.append(levels)
+    return values
 
 
 def _fed_series(meta: dict, series: list[float]) -> tuple[list[list[float]], list[Any], Any]:
