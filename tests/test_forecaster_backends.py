@@ -53,7 +53,10 @@ def test_forecaster_on_each_backend_equals_numpy(target, numpy_forecast):
     f = rnnx.Forecaster(3, backend=target.backend, device=target.device, **SMALL).fit(y, time=labels)
     got = f.predict()
     assert got["time"] == numpy_forecast["time"] == ["2006-01", "2006-02", "2006-03"]
-    assert [(c["transform"], c["difference"]) for c in f.search_] == [("none", "first")]  # one candidate
+    assert [(c["transform"], c["difference"], c["strategy"]) for c in f.search_] == [
+        ("none", "first", "direct"), ("none", "first", "recursive")]  # one preprocessing, both strategies
+    assert [c["val_rmse"] for c in f.search_] == pytest.approx([c["val_rmse"] for c in _numpy_fitted().search_],
+                                                               rel=1e-10)
     for key, ref in numpy_forecast.items():
         if key == "time":
             continue
