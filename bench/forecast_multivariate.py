@@ -23,6 +23,8 @@ have picked it in advance: the bar rnnx is held to).
 Series:
 - ``seattle``: Seattle's daily weather 2012-2015 (vega_datasets' bundled copy): temp_max, the
   covariates temp_min, precipitation, wind; H = 7, 52 weekly origins (the last year), m = 7.
+- ``seattle-next-day``: the same, H = 1 (the next day's temp_max, seed004's question), 364 daily
+  origins (the last year).
 - ``macro-unemp`` / ``macro-realgdp``: statsmodels' US macrodata 1959Q1-2009Q3: the target and
   the other eleven columns as covariates; H = 4, 40 quarterly origins one apart, m = 4.
 
@@ -43,6 +45,8 @@ MACRO = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1", "
          "realint"]
 SERIES = {"seattle": {"h": 7, "folds": 52, "step": 7, "target": "temp_max",
                       "covariates": ["temp_min", "precipitation", "wind"]},
+          "seattle-next-day": {"h": 1, "folds": 364, "step": 1, "target": "temp_max",
+                               "covariates": ["temp_min", "precipitation", "wind"]},
           "macro-unemp": {"h": 4, "folds": 40, "step": 1, "target": "unemp"},
           "macro-realgdp": {"h": 4, "folds": 40, "step": 1, "target": "realgdp"}}
 
@@ -50,7 +54,7 @@ SERIES = {"seattle": {"h": 7, "folds": 52, "step": 7, "target": "temp_max",
 def load(name: str) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     """(time labels, target (n,), covariates (n, K), covariate names) of a series."""
     spec = SERIES[name]
-    if name == "seattle":
+    if name.startswith("seattle"):
         try:
             from vega_datasets import data
         except ImportError:

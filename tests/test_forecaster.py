@@ -12,7 +12,7 @@ import pytest
 import rnnx
 from rnnx.data.transforms import Preprocessing
 
-FAST = dict(hidden=4, epochs=3, patience=2, batch_size=16)
+FAST = dict(hidden=4, epochs=3, patience=2, batch_size=16, ensemble=1)
 
 
 def quarterly(n: int = 80, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -524,7 +524,7 @@ def test_an_ensemble_forecasts_the_mean_of_its_members_refitted_with_consecutive
     y, labels = quarterly(60)
     kw = dict(FAST, transform="log", difference="first", strategy="direct")
     one = rnnx.Forecaster(3, **kw).fit(y, time=labels)
-    f = rnnx.Forecaster(3, **kw, ensemble=3).fit(y, time=labels)
+    f = rnnx.Forecaster(3, **{**kw, "ensemble": 3}).fit(y, time=labels)
     assert len(f.members_) == 3 and f.params_ is f.members_[0]
     assert all(np.array_equal(np.asarray(f.params_[k]), np.asarray(one.params_[k])) for k in one.params_)
     assert not np.array_equal(np.asarray(f.members_[1]["weight_hh_l0"]), np.asarray(f.members_[0]["weight_hh_l0"]))
@@ -549,3 +549,21 @@ def test_an_ensemble_forecasts_the_mean_of_its_members_refitted_with_consecutive
         rnnx.Forecaster.load(path)
     with pytest.raises(ValueError, match=r"^ensemble: expected an int >= 1, got 0$"):
         rnnx.Forecaster(3, ensemble=0).fit(y, time=labels)
+    assert rnnx.Forecaster(3).ensemble == 5  # the default
+
+
+def test_the_default_validation_part_grows_with_the_series_and_is_kept_on_load(tmp_path):
+    """validation=None: max(20, min(100, n // 10)) origins; the file keeps them (residuals rows)."""
+    short = rnnx.Forecaster(2, **FAST, transform="none", difference="first").fit(quarterly(120)[0])
+    assert short.validation is None and short.validation_ == 20 and short.residuals_.shape == (20, 2)
+    y, labels = quarterly(300)
+    f = rnnx.Forecaster(2, **FAST, transform="none", difference="first").fit(y, time=labels)
+    assert f.validation_ == 30 and f.residuals_.shape == (30, 2)
+    assert rnnx.Forecaster(2, **FAST, transform="none", difference="first", validation=25).fit(
+        y, time=labels).residuals_.shape == (25, 2)
+    path = str(tmp_path / "f.npz")
+    f.save(path)
+    assert rnnx.Forecaster.load(path).validation_ == 30
+    _rewrite(path, lambda m: m["forecaster"].update(n=250))  # 25 origins for 250 observations, not 30
+    with pytest.raises(ValueError, match=r"forecaster\.residuals: expected 25 rows"):
+        rnnx.Forecaster.load(path)

@@ -118,7 +118,7 @@ def start_run(args: argparse.Namespace) -> int:
         bt = _backtest(f, s, tab.values[:, tab.target_index()[0]], tab.time, tab.values[:, ins[1:]] if others else None)
     metrics = {"kind": "rnnx-forecasting-run", "column": column, "time_column": args.time_column,
                "rows": len(tab.values), "horizon": f.horizon, "period": f.period_, "window": f.window_,
-               "validation_origins": f.validation, "covariates": others, "search": f.search_,
+               "validation_origins": f.validation_, "covariates": others, "search": f.search_,
                "baselines": {k.replace(" ", "_"): v for k, v in f.baselines_.items()},
                "chosen": chosen, "validation_accuracy": f.accuracy_,
                "settings": {**f.get_params(), "levels": list(f.levels)},
