@@ -302,7 +302,8 @@ def backtest_steps(mae: list[float], rmse: list[float], reference_mae: list[floa
     ax.bar([s + 0.2 for s in steps], rmse, width=0.4, color="tab:orange", label="RMSE")
     ax.plot(steps, reference_mae, color="black", ls="--", marker="x", label=reference)
     ax.set_xticks(steps)
-    ax.set_ylim(bottom=0)
+    top = max(v for v in (*mae, *rmse, *reference_mae) if v == v)  # NaN-free: the legend's row above the data
+    ax.set_ylim(0, 1.3 * top if top > 0 else 1.0)
     _finish(plt, fig, ax, path, title=title, xlabel="horizon step", ylabel=ylabel, grid="major")
 
 
