@@ -298,10 +298,12 @@ def _train_future(*extra: str, csv_name: str = "p.csv") -> int:
                  "--future-inputs", "promo", *TINY, "--out", "run", *extra])
 
 
-def test_future_inputs_forecast_from_the_trailing_rows_and_rnnx_forecast_reproduces_it(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_future_inputs_forecast_from_the_trailing_rows_and_rnnx_forecast_reproduces_it(tmp_path, monkeypatch, capsys,
+                                                                                       strategy):
     monkeypatch.chdir(tmp_path)
     promo = _promo_csv(tmp_path / "p.csv", ahead=6)  # 6 future rows given, the first H = 4 read
-    assert _train_future() == 0
+    assert _train_future("--strategy", strategy) == 0
     assert "4 steps 2020Q1 .. 2020Q4; wrote run" in capsys.readouterr().out
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["forecast.csv", "forecast.png", "forecaster.npz", "future.csv",
@@ -358,22 +360,22 @@ def _blank(i: int, j: int):
 
 
 @pytest.mark.parametrize("make, extra, start", [
-    (dict(ahead=2), [], "--future-inputs: '{p}' has 2 rows after the last sales value (row 81); a 4-step forecast "
-                        "(--forecast 4) reads promo on the next 4 dates; expected at least 4 such rows"),
-    (dict(ahead=0), [], "--future-inputs: '{p}' has 0 rows after the last sales value (row 81)"),
-    (dict(edit=lambda rows: rows[81].__setitem__(0, "2020Q3")), [],
+    ({"ahead": 2}, [], ("--future-inputs: '{p}' has 2 rows after the last sales value (row 81); a 4-step forecast "
+                        "(--forecast 4) reads promo on the next 4 dates; expected at least 4 such rows")),
+    ({"ahead": 0}, [], "--future-inputs: '{p}' has 0 rows after the last sales value (row 81)"),
+    ({"edit": lambda rows: rows[81].__setitem__(0, "2020Q3")}, [],
      "--future-inputs: '{p}' row 83 is dated '2020Q3'; expected '2020Q2', the step after '2020Q1'"),
-    (dict(edit=_blank(82, 2)), [], "--future-inputs: '{p}' row 84, column 'promo': missing value in a future row"),
-    (dict(edit=_blank(82, 0)), [], "--future-inputs: '{p}' row 84, column 'quarter': missing date in a future row"),
-    (dict(edit=lambda rows: rows[81].__setitem__(2, "yes")), [], "--future-inputs: '{p}' row 83, column 'promo': "
-                                                                 "'yes' is not a number"),
-    (dict(edit=_blank(40, 1)), [], "--future-inputs: '{p}' row 42, column 'sales': missing value before the last "
-                                   "sales value (row 81); only the future rows after it may leave it empty"),
-    (dict(edit=_blank(40, 2)), [], "--csv: '{p}' row 42, column 'promo': missing value; pass --missing interpolate"),
-    (dict(), ["--inputs", "price,promo"], "--future-inputs: 'promo' is also in --inputs (past-observed"),
-    (dict(), ["--future-inputs", "sales"], "--future-inputs: 'sales' is the --targets column"),
-    (dict(), ["--future-inputs", "promo,nope"], "--future-inputs: '{p}' has no column 'nope' (columns: quarter, "
-                                                "sales, promo, price)"),
+    ({"edit": _blank(82, 2)}, [], "--future-inputs: '{p}' row 84, column 'promo': missing value in a future row"),
+    ({"edit": _blank(82, 0)}, [], "--future-inputs: '{p}' row 84, column 'quarter': missing date in a future row"),
+    ({"edit": lambda rows: rows[81].__setitem__(2, "yes")}, [], ("--future-inputs: '{p}' row 83, column 'promo': "
+                                                                 "'yes' is not a number")),
+    ({"edit": _blank(40, 1)}, [], ("--future-inputs: '{p}' row 42, column 'sales': missing value before the last "
+                                   "sales value (row 81); only the future rows after it may leave it empty")),
+    ({"edit": _blank(40, 2)}, [], "--csv: '{p}' row 42, column 'promo': missing value; pass --missing interpolate"),
+    ({}, ["--inputs", "price,promo"], "--future-inputs: 'promo' is also in --inputs (past-observed"),
+    ({}, ["--future-inputs", "sales"], "--future-inputs: 'sales' is the --targets column"),
+    ({}, ["--future-inputs", "promo,nope"], ("--future-inputs: '{p}' has no column 'nope' (columns: quarter, "
+                                                "sales, promo, price)")),
 ])
 def test_bad_future_frames_are_refused_in_one_line_naming_the_flag(tmp_path, monkeypatch, capsys, make, extra, start):
     monkeypatch.chdir(tmp_path)
@@ -394,12 +396,12 @@ def test_future_inputs_is_refused_without_forecast(tmp_path, monkeypatch, capsys
 
 @pytest.mark.parametrize("damage, words", [
     (lambda p: p.unlink(), "future.csv' does not exist; the forecaster reads future inputs (promo)"),
-    (lambda p: p.write_text("quarter,promo\n2020Q1,1.0\n"), "future.csv': expected 4 rows (one per date forecast), "
-                                                            "got 1"),
-    (lambda p: p.write_text(p.read_text().replace("2020Q2", "2020Q3")), "future.csv' row 3: expected 2 cells "
-                                                                        "dated '2020Q2'"),
-    (lambda p: p.write_text(p.read_text().replace("quarter,promo", "quarter,price")), "future.csv': expected the "
-                                                                                      "header quarter,promo"),
+    (lambda p: p.write_text("quarter,promo\n2020Q1,1.0\n"), ("future.csv': expected 4 rows (one per date forecast), "
+                                                            "got 1")),
+    (lambda p: p.write_text(p.read_text().replace("2020Q2", "2020Q3")), ("future.csv' row 3: expected 2 cells "
+                                                                        "dated '2020Q2'")),
+    (lambda p: p.write_text(p.read_text().replace("quarter,promo", "quarter,price")), ("future.csv': expected the "
+                                                                                      "header quarter,promo")),
     (lambda p: p.write_text(p.read_text().replace("2020Q4,", "2020Q4,x")), "'x"),
 ])
 def test_rnnx_forecast_checks_the_runs_future_file(tmp_path, monkeypatch, capsys, damage, words):
