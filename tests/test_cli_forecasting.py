@@ -403,6 +403,8 @@ def test_future_inputs_is_refused_without_forecast(tmp_path, monkeypatch, capsys
     (lambda p: p.write_text(p.read_text().replace("quarter,promo", "quarter,price")), ("future.csv': expected the "
                                                                                       "header quarter,promo")),
     (lambda p: p.write_text(p.read_text().replace("2020Q4,", "2020Q4,x")), "'x"),
+    (lambda p: (p.rename(p.parent.parent / "elsewhere.csv"), p.symlink_to(p.parent.parent / "elsewhere.csv")),
+     "link"),  # rnnx never writes a link there
 ])
 def test_rnnx_forecast_checks_the_runs_future_file(tmp_path, monkeypatch, capsys, damage, words):
     monkeypatch.chdir(tmp_path)
@@ -414,3 +416,35 @@ def test_rnnx_forecast_checks_the_runs_future_file(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("rnnx forecast: error: --model: ") and words in err, err
     assert not (tmp_path / "again.csv").exists()
+
+
+def test_future_inputs_without_a_time_column_under_missing_drop(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _promo_csv(tmp_path / "p.csv", edit=_blank(10, 1))  # a history row without sales: dropped
+    (tmp_path / "n.csv").write_text("\n".join(",".join(r.split(",")[1:3]) for r in
+                                              (tmp_path / "p.csv").read_text().splitlines()) + "\n")
+    assert main(["train", "--csv", "n.csv", "--targets", "sales", "--forecast", "4", "--future-inputs", "promo",
+                 "--missing", "drop", *TINY, "--out", "run"]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (m["rows"], m["future_rows"], m["time_column"]) == (79, 4, None)
+    assert [r[0] for r in _rows(tmp_path / "run" / "forecast.csv")[1:]] == ["79", "80", "81", "82"]
+    assert [r[0] for r in _rows(tmp_path / "run" / "future.csv")] == ["index", "79", "80", "81", "82"]
+    assert main(["forecast", "--model", "run", "--steps", "3", "--out", "three.csv"]) == 0
+    assert (tmp_path / "three.csv").read_text().splitlines() == \
+        (tmp_path / "run" / "forecast.csv").read_text().splitlines()[:4]
+
+
+def test_rnnx_forecast_reads_a_run_recorded_before_future_inputs(quarterly, capsys):
+    assert _train() == 0
+    path = quarterly / "run" / "metrics.json"
+    m = json.loads(path.read_text())
+    del m["future_covariates"], m["future_rows"]  # as a run written before them
+    path.write_text(json.dumps(m))
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+    assert (quarterly / "again.csv").read_text() == (quarterly / "run" / "forecast.csv").read_text()
+    m["future_covariates"] = "promo"
+    path.write_text(json.dumps(m))
+    capsys.readouterr()
+    assert main(["forecast", "--model", "run", "--out", "again.csv", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnnx forecast: error: --model: ") and "future_covariates: expected a list" in err, err
