@@ -374,6 +374,7 @@ def _blank(i: int, j: int):
     ({"edit": _blank(40, 2)}, [], "--csv: '{p}' row 42, column 'promo': missing value; pass --missing interpolate"),
     ({}, ["--inputs", "price,promo"], "--future-inputs: 'promo' is also in --inputs (past-observed"),
     ({}, ["--future-inputs", "sales"], "--future-inputs: 'sales' is the --targets column"),
+    ({}, ["--future-inputs", "promo,promo"], "--future-inputs: 'promo' listed twice; expected each column once"),
     ({}, ["--future-inputs", "promo,nope"], ("--future-inputs: '{p}' has no column 'nope' (columns: quarter, "
                                                 "sales, promo, price)")),
 ])

@@ -84,7 +84,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(args, k) not in (None, False):
                 raise AppError(f"{flag_for(k)}: applies with --backtest FOLDS only; drop it, or give --backtest")
     future = args.future_inputs or ()
-    for c in future:
+    for i, c in enumerate(future):
+        if c in future[:i]:
+            raise AppError(f"--future-inputs: {c!r} listed twice; expected each column once")
         if c == args.targets[0]:
             raise AppError(f"--future-inputs: {c!r} is the --targets column, the series forecast; expected other "
                            "columns of --csv, known ahead")
