@@ -270,3 +270,182 @@ def test_a_failed_backtest_run_leaves_no_backtest_files(quarterly, capsys, monke
     monkeypatch.setattr(plots, "backtest_steps", full)
     assert _train("--backtest", "2", "--overwrite") != 0
     assert sorted(p.name for p in (quarterly / "run").iterdir()) == ["notes.txt"]  # backtest.csv too: undone
+
+
+# -- --future-inputs: columns known ahead, given for the next dates after the last target value ----------------
+def _label(i: int) -> str:
+    return f"{2000 + i // 4}Q{i % 4 + 1}"
+
+
+def _promo_csv(path, n: int = 80, ahead: int = 4, *, edit=None) -> list[float]:
+    """``quarter,sales,promo,price``: sales jump by 8 when the 0/1 promo is 1; the ``ahead`` rows after
+    the last sales value carry the quarter and promo with sales (and the past-observed price) empty.
+    ``edit(rows)`` may change the data rows (lists of cells) first.  Returns the promo column."""
+    rng = np.random.default_rng(2)
+    promo = (rng.random(n + ahead) < 0.3).astype(float)
+    t = np.arange(n)
+    y = 50 + 0.5 * t + 5 * np.sin(2 * np.pi * t / 4) + 8 * promo[:n] + rng.normal(0, 0.5, n)
+    rows = [[_label(i), repr(float(y[i])) if i < n else "", repr(float(promo[i])),
+             repr(float(rng.normal())) if i < n else ""] for i in range(n + ahead)]
+    if edit is not None:
+        edit(rows)
+    path.write_text("quarter,sales,promo,price\n" + "".join(",".join(r) + "\n" for r in rows))
+    return promo.tolist()
+
+
+def _train_future(*extra: str, csv_name: str = "p.csv") -> int:
+    return main(["train", "--csv", csv_name, "--targets", "sales", "--time-column", "quarter", "--forecast", "4",
+                 "--future-inputs", "promo", *TINY, "--out", "run", *extra])
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_future_inputs_forecast_from_the_trailing_rows_and_rnnx_forecast_reproduces_it(tmp_path, monkeypatch, capsys,
+                                                                                       strategy):
+    monkeypatch.chdir(tmp_path)
+    promo = _promo_csv(tmp_path / "p.csv", ahead=6)  # 6 future rows given, the first H = 4 read
+    assert _train_future("--strategy", strategy) == 0
+    assert "4 steps 2020Q1 .. 2020Q4; wrote run" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["forecast.csv", "forecast.png", "forecaster.npz", "future.csv",
+                                                     "metrics.json"]
+    rows = _rows(run / "forecast.csv")
+    assert [r[0] for r in rows[1:]] == ["2020Q1", "2020Q2", "2020Q3", "2020Q4"]
+    assert _rows(run / "future.csv") == [["quarter", "promo"], *([_label(80 + i), repr(promo[80 + i])]
+                                                                 for i in range(4))]
+    m = json.loads((run / "metrics.json").read_text())
+    assert (m["future_covariates"], m["covariates"], m["rows"], m["future_rows"]) == (["promo"], [], 80, 6)
+    f = rnnx.Forecaster.load(str(run / "forecaster.npz"))
+    assert f.future_covariates_ is not None and f.model_.layer.input_size == 1 + 1 + 2 + 1  # z, flag, quarter, promo
+    fc = [float(r[1]) for r in rows[1:]]
+    assert f.predict(future_covariates=np.array(promo[80:84])[:, None])["forecast"] == fc
+    other = f.predict(future_covariates=1 - np.array(promo[80:84])[:, None])["forecast"]
+    assert other != fc  # the forecast reads the promo values given
+    trained = (run / "forecast.csv").read_text()
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+    assert (tmp_path / "again.csv").read_text() == trained
+    assert main(["forecast", "--model", "run", "--steps", "2", "--out", "two.csv"]) == 0
+    assert (tmp_path / "two.csv").read_text().splitlines() == trained.splitlines()[:3]
+    capsys.readouterr()
+    assert main(["forecast", "--model", "run", "--out", "run/future.csv", "--overwrite"]) == 2  # a file of the run
+    assert capsys.readouterr().err.startswith("rnnx forecast: error: --out: ")
+
+
+def test_future_inputs_with_past_observed_inputs_interpolated_gaps_and_a_backtest(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    def gaps(rows):
+        rows[10][1] = ""  # a sales gap in the history: --missing interpolate fills it
+        rows[20][2] = "NA"
+
+    _promo_csv(tmp_path / "p.csv", edit=gaps)
+    assert _train_future("--inputs", "price", "--missing", "interpolate", "--backtest", "2") == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (m["future_covariates"], m["covariates"], m["rows"]) == (["promo"], ["price"], 80)
+    assert m["backtest"]["folds"] == 2 and len(_backtest_rows(tmp_path / "run" / "backtest.csv")) == 2 * 4
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "run" / "forecast.csv").read_text()
+
+
+def test_a_run_without_future_inputs_has_no_future_file(quarterly, capsys):
+    assert _train() == 0
+    m = json.loads((quarterly / "run" / "metrics.json").read_text())
+    assert m["future_covariates"] == [] and m["future_rows"] == 0
+    assert not (quarterly / "run" / "future.csv").exists()
+
+
+def _blank(i: int, j: int):
+    def edit(rows):
+        rows[i][j] = ""
+    return edit
+
+
+@pytest.mark.parametrize("make, extra, start", [
+    ({"ahead": 2}, [], ("--future-inputs: '{p}' has 2 rows after the last sales value (row 81); a 4-step forecast "
+                        "(--forecast 4) reads promo on the next 4 dates; expected at least 4 such rows")),
+    ({"ahead": 0}, [], "--future-inputs: '{p}' has 0 rows after the last sales value (row 81)"),
+    ({"edit": lambda rows: rows[81].__setitem__(0, "2020Q3")}, [],
+     "--future-inputs: '{p}' row 83 is dated '2020Q3'; expected '2020Q2', the step after '2020Q1'"),
+    ({"edit": _blank(82, 2)}, [], "--future-inputs: '{p}' row 84, column 'promo': missing value in a future row"),
+    ({"edit": _blank(82, 0)}, [], "--future-inputs: '{p}' row 84, column 'quarter': missing date in a future row"),
+    ({"edit": lambda rows: rows[81].__setitem__(2, "yes")}, [], ("--future-inputs: '{p}' row 83, column 'promo': "
+                                                                 "'yes' is not a number")),
+    ({"edit": _blank(40, 1)}, [], ("--future-inputs: '{p}' row 42, column 'sales': missing value before the last "
+                                   "sales value (row 81); only the future rows after it may leave it empty")),
+    ({"edit": _blank(40, 2)}, [], "--csv: '{p}' row 42, column 'promo': missing value; pass --missing interpolate"),
+    ({}, ["--inputs", "price,promo"], "--future-inputs: 'promo' is also in --inputs (past-observed"),
+    ({}, ["--future-inputs", "sales"], "--future-inputs: 'sales' is the --targets column"),
+    ({}, ["--future-inputs", "promo,promo"], "--future-inputs: 'promo' listed twice; expected each column once"),
+    ({}, ["--future-inputs", "promo,nope"], ("--future-inputs: '{p}' has no column 'nope' (columns: quarter, "
+                                                "sales, promo, price)")),
+])
+def test_bad_future_frames_are_refused_in_one_line_naming_the_flag(tmp_path, monkeypatch, capsys, make, extra, start):
+    monkeypatch.chdir(tmp_path)
+    _promo_csv(tmp_path / "p.csv", **make)
+    assert _train_future(*extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("rnnx train: error: " + start.format(p=tmp_path / "p.csv")), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_future_inputs_is_refused_without_forecast(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _promo_csv(tmp_path / "p.csv")
+    assert main(["train", "--csv", "p.csv", "--targets", "sales", "--future-inputs", "promo", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "rnnx train: error: --future-inputs: does not apply to a series run (--preset, --csv); drop it"
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda p: p.unlink(), "future.csv' does not exist; the forecaster reads future inputs (promo)"),
+    (lambda p: p.write_text("quarter,promo\n2020Q1,1.0\n"), ("future.csv': expected 4 rows (one per date forecast), "
+                                                            "got 1")),
+    (lambda p: p.write_text(p.read_text().replace("2020Q2", "2020Q3")), ("future.csv' row 3: expected 2 cells "
+                                                                        "dated '2020Q2'")),
+    (lambda p: p.write_text(p.read_text().replace("quarter,promo", "quarter,price")), ("future.csv': expected the "
+                                                                                      "header quarter,promo")),
+    (lambda p: p.write_text(p.read_text().replace("2020Q4,", "2020Q4,x")), "'x"),
+    (lambda p: (p.rename(p.parent.parent / "elsewhere.csv"), p.symlink_to(p.parent.parent / "elsewhere.csv")),
+     "link"),  # rnnx never writes a link there
+])
+def test_rnnx_forecast_checks_the_runs_future_file(tmp_path, monkeypatch, capsys, damage, words):
+    monkeypatch.chdir(tmp_path)
+    _promo_csv(tmp_path / "p.csv")
+    assert _train_future() == 0
+    damage(tmp_path / "run" / "future.csv")
+    capsys.readouterr()
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("rnnx forecast: error: --model: ") and words in err, err
+    assert not (tmp_path / "again.csv").exists()
+
+
+def test_future_inputs_without_a_time_column_under_missing_drop(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _promo_csv(tmp_path / "p.csv", edit=_blank(10, 1))  # a history row without sales: dropped
+    (tmp_path / "n.csv").write_text("\n".join(",".join(r.split(",")[1:3]) for r in
+                                              (tmp_path / "p.csv").read_text().splitlines()) + "\n")
+    assert main(["train", "--csv", "n.csv", "--targets", "sales", "--forecast", "4", "--future-inputs", "promo",
+                 "--missing", "drop", *TINY, "--out", "run"]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (m["rows"], m["future_rows"], m["time_column"]) == (79, 4, None)
+    assert [r[0] for r in _rows(tmp_path / "run" / "forecast.csv")[1:]] == ["79", "80", "81", "82"]
+    assert [r[0] for r in _rows(tmp_path / "run" / "future.csv")] == ["index", "79", "80", "81", "82"]
+    assert main(["forecast", "--model", "run", "--steps", "3", "--out", "three.csv"]) == 0
+    assert (tmp_path / "three.csv").read_text().splitlines() == \
+        (tmp_path / "run" / "forecast.csv").read_text().splitlines()[:4]
+
+
+def test_rnnx_forecast_reads_a_run_recorded_before_future_inputs(quarterly, capsys):
+    assert _train() == 0
+    path = quarterly / "run" / "metrics.json"
+    m = json.loads(path.read_text())
+    del m["future_covariates"], m["future_rows"]  # as a run written before them
+    path.write_text(json.dumps(m))
+    assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+    assert (quarterly / "again.csv").read_text() == (quarterly / "run" / "forecast.csv").read_text()
+    m["future_covariates"] = "promo"
+    path.write_text(json.dumps(m))
+    capsys.readouterr()
+    assert main(["forecast", "--model", "run", "--out", "again.csv", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnnx forecast: error: --model: ") and "future_covariates: expected a list" in err, err

@@ -33,7 +33,7 @@ CHECKPOINT, MODEL = "checkpoint.npz", "model.npz"
 #: The files ``rnnx train`` writes; ``predict``/``forecast`` never write over these.
 RUN_FILES = (CHECKPOINT, MODEL, "metrics.json", "history.csv", "convergence.png", "predictions.png",
              "classes.json", "confusion.png", "text.json",  # classification and text runs
-             "forecaster.npz",  # forecasting runs
+             "forecaster.npz", "future.csv",  # forecasting runs (future.csv: with --future-inputs)
              "diagnostics.json", "diagnostics.png")  # --diagnostics
 #: The files ``predict``/``forecast`` write by default (a rerun replaces them).
 COMMAND_FILES = ("predictions.csv", "forecast.csv", "forecast.png")

@@ -133,6 +133,10 @@ def _rows() -> list[Flag]:
           {"choices": ["auto", "direct", "recursive"]}),
         f("ensemble", F, "model", "with --forecast: refit the chosen model this many times (seeds --seed, "
           "--seed + 1, ...) and forecast their mean", {"type": int, "metavar": "K"}),
+        f("future_inputs", F, "data", "with --forecast: columns of --csv known ahead (future-known covariates: "
+          "prices, promotions, holidays); the CSV goes on after the last --targets value with the rows of the next "
+          "dates, the target empty and these columns filled (at least H rows); not also in --inputs",
+          {"type": names, "metavar": "A,B"}),
         f("backtest", F, "data", "with --forecast: also a rolling-origin backtest (rnnx.Forecaster.backtest): FOLDS "
           "origins at the end of the series, --backtest-step apart, each forecasting H steps from the history "
           "before it; writes backtest.csv, backtest.png and metrics.json's backtest", {"type": int, "metavar": "FOLDS"}),
