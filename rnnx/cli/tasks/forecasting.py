@@ -171,8 +171,8 @@ def start_run(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         for r in f.search_:
-            print(f"  transform {r['transform']:6s} differencing {r['difference']:8s} validation RMSE "
-                  f"{r['val_rmse']:.6g} (best epoch {r['best_epoch']})")
+            print(f"  transform {r['transform']:6s} differencing {r['difference']:8s} {r['strategy']:9s} "
+                  f"validation RMSE {r['val_rmse']:.6g} (best epoch {r['best_epoch']})")
     got = run.new_run(out, overwrite=args.overwrite, work=work, undo=FILES)
     base = ", ".join(f"{k} {v:.4g}" for k, v in f.baselines_.items())
     print(f"rnnx train: forecasting {column}: chose transform {chosen['transform']}, differencing "
