@@ -26,7 +26,7 @@ Series (what each is, ``H``, ``m``):
 - ``nile``: the Nile's yearly volume 1871-1970 (statsmodels), H = 10, m = 1; ARIMA(1,1,1),
   ETS simple (level only).
 
-Needs statsmodels (``pip install statsmodels``) and, for airline, sktime (the ``panel`` extra).
+Needs ``pip install -e '.[forecast-bench]'`` (statsmodels; sktime for airline).
 """
 
 from __future__ import annotations
