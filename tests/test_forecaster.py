@@ -553,17 +553,19 @@ def test_an_ensemble_forecasts_the_mean_of_its_members_refitted_with_consecutive
 
 
 def test_the_default_validation_part_grows_with_the_series_and_is_kept_on_load(tmp_path):
-    """validation=None: max(20, min(100, n // 10)) origins; the file keeps them (residuals rows)."""
+    """validation=None: max(20, min(100, n // 10 - H + 1)) origins; the file keeps them (residuals rows)."""
     short = rnnx.Forecaster(2, **FAST, transform="none", difference="first").fit(quarterly(120)[0])
     assert short.validation is None and short.validation_ == 20 and short.residuals_.shape == (20, 2)
     y, labels = quarterly(300)
     f = rnnx.Forecaster(2, **FAST, transform="none", difference="first").fit(y, time=labels)
-    assert f.validation_ == 30 and f.residuals_.shape == (30, 2)
+    assert f.validation_ == 29 and f.residuals_.shape == (29, 2)
+    assert rnnx.Forecaster(12, **FAST, transform="none", difference="first").fit(
+        y, time=labels).validation_ == 20  # 30 - 12 + 1 = 19 origins: 20
     assert rnnx.Forecaster(2, **FAST, transform="none", difference="first", validation=25).fit(
         y, time=labels).residuals_.shape == (25, 2)
     path = str(tmp_path / "f.npz")
     f.save(path)
-    assert rnnx.Forecaster.load(path).validation_ == 30
-    _rewrite(path, lambda m: m["forecaster"].update(n=250))  # 25 origins for 250 observations, not 30
-    with pytest.raises(ValueError, match=r"forecaster\.residuals: expected 25 rows"):
+    assert rnnx.Forecaster.load(path).validation_ == 29
+    _rewrite(path, lambda m: m["forecaster"].update(n=250))  # 24 origins for 250 observations, not 29
+    with pytest.raises(ValueError, match=r"forecaster\.residuals: expected 24 rows"):
         rnnx.Forecaster.load(path)

@@ -104,8 +104,8 @@ class Forecaster:
       and seasonal and both when there is a season) or one of ``none``, ``first``, ``seasonal``,
       ``both``; ``period``: the seasonal period (default: the time labels', else 1).
     - ``window`` W: steps each forecast reads (default ``max(2 m, H, 10)``: two seasons at least).
-    - ``validation``: the validation origins (default ``max(20, min(100, n // 10))`` for ``n``
-      observations: 20 at least, 19 being the least that gives a finite 95% conformal interval,
+    - ``validation``: the validation origins (default ``max(20, min(100, n // 10 - H + 1))`` for
+      ``n`` observations: the validation part a tenth of the series at most, 20 origins at least, 19 being the least that gives a finite 95% conformal interval,
       and more on a long series, where 20 consecutive origins choose by chance; ``validation_``
       after fit); ``levels``: the interval coverages (default 80% and 95%).
     - The model and its training: ``cell``, ``hidden``, ``epochs`` (the most), ``patience`` (early
@@ -167,8 +167,10 @@ class Forecaster:
 
     def _origins_for(self, n: int) -> int:
         """The validation origins of a fit on ``n`` observations: ``validation``, or by default
-        ``max(20, min(100, n // 10))`` (and the least with finite intervals, for high levels)."""
-        return self.validation or max(20, self._least_origins(), min(100, n // 10))
+        ``max(20, min(100, n // 10 - H + 1))``: the validation part (``H + V - 1`` rows) a tenth of
+        the series at most, but 20 origins at least (and the least with finite intervals, for high
+        levels)."""
+        return self.validation or max(20, self._least_origins(), min(100, n // 10 - self.horizon + 1))
 
     def _levels_of(self, y: Any) -> Any:
         import numpy as np
