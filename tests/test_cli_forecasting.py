@@ -159,7 +159,7 @@ def test_the_validation_accuracy_is_in_metrics_json_and_the_summary_line(quarter
     m = json.loads((quarterly / "run" / "metrics.json").read_text())
     acc = rnnx.Forecaster.load(str(quarterly / "run" / "forecaster.npz")).accuracy_
     assert m["validation_accuracy"] == acc and set(acc) == {"mae", "rmse", "mape", "smape", "mase"}
-    assert all(isinstance(v, float) for v in acc.values()) and acc["rmse"] == pytest.approx(m["chosen"]["val_rmse"])
+    assert all(isinstance(v, float) for v in acc.values()) and acc["rmse"] == pytest.approx(m["chosen"]["score"])
     assert f"(validation {_line(acc)}; RMSE of naive " in line, line
 
 

@@ -51,6 +51,31 @@ def test_a_dated_series_gets_dated_forecasts_nested_intervals_and_the_best_candi
     assert math.isclose(f.accuracy_["rmse"], best["val_rmse"])
 
 
+def test_the_three_best_candidates_are_scored_again_by_the_mean_forecast_of_two_runs():
+    """ensemble >= 2: the three lowest one-run validation RMSEs are finalists, each run again with seed
+    s + 1; its score is the RMSE of the two runs' mean forecast (each run as a one-candidate fit of
+    that preprocessing with that seed), the lowest score is chosen, its residuals are that mean's and
+    the members train for the runs' mean best epoch."""
+    y, labels = quarterly(70)
+    kw = dict(FAST, epochs=6, patience=3, transform="none", strategy="direct")
+    f = rnnx.Forecaster(4, **{**kw, "ensemble": 2}, seed=3).fit(y, time=labels)
+    rows = f.search_
+    assert [r["difference"] for r in rows] == ["none", "first", "seasonal", "both"]
+    finalists = sorted(rows, key=lambda r: r["val_rmse"])[:3]
+    assert [r["runs"] for r in rows] == [2 if r in finalists else 1 for r in rows]
+    for r in rows:
+        one = [rnnx.Forecaster(4, **{**kw, "difference": r["difference"]}, seed=s).fit(y, time=labels)
+               for s in ((3, 4) if r["runs"] == 2 else (3,))]
+        assert r["val_rmse"] == one[0].search_[0]["val_rmse"]
+        mean = np.mean([g.residuals_ for g in one], axis=0)
+        assert r["score"] == pytest.approx(float(np.sqrt(np.mean(mean ** 2))), rel=1e-12)
+        assert r["best_epoch"] == max(1, round(np.mean([g.search_[0]["best_epoch"] for g in one])))
+        if r["chosen"]:
+            np.testing.assert_allclose(f.residuals_, mean, rtol=1e-12)
+    assert sum(r["chosen"] for r in rows) == 1 and f.chosen_ == min(finalists, key=lambda r: r["score"])
+    assert rnnx.Forecaster(4, **kw).fit(y, time=labels).search_[0]["runs"] == 1  # ensemble=1: one run each
+
+
 def test_the_same_seed_gives_the_same_forecast_bit_for_bit():
     y, labels = quarterly(60)
     kw = dict(FAST, transform="log", difference="first")
@@ -154,6 +179,26 @@ def test_a_backtest_forecasts_from_each_origin_and_its_last_fold_is_fit_then_pre
     assert len(once["chosen"]) == 1 and once["forecast"][0] == bt["forecast"][0]
     with pytest.raises(ValueError, match=r"^folds: 30 origins 3 steps apart, each forecasting 4, need more than 91"):
         f.backtest(y, time=labels, folds=30, step=3)
+
+
+def test_a_fit_once_backtest_calibrates_later_intervals_on_the_errors_already_observed():
+    """Origins 63 and 66, H 4, fitted once on y[:63]: at origin 66 the first fold's steps 0-2 (y[63:66])
+    are observed, step 3 (y[66]) is not; each step's half-width is the k-th smallest |score| of the
+    latest N_v scores (the validation residuals in origin order, then those errors), k = ceil((N_v + 1)
+    level)."""
+    y, labels = quarterly(70)
+    kw = dict(FAST, transform="none", difference="first")
+    once = rnnx.Forecaster(4, **kw).backtest(y, time=labels, folds=2, step=3, refit=False)
+    f = rnnx.Forecaster(4, **kw).fit(y[:63], time=labels[:63])
+    err0 = np.array(once["actual"][0]) - np.array(once["forecast"][0])
+    for level in ("80", "95"):
+        half = np.array(once["upper_" + level]) - np.array(once["forecast"])
+        first = np.sort(np.abs(f.residuals_), axis=0)[int(np.ceil((len(f.residuals_) + 1) * int(level) / 100)) - 1]
+        np.testing.assert_allclose(half[0], first, rtol=1e-12)  # the first origin: validation residuals only
+        for i in range(4):
+            scores = np.abs(np.concatenate([f.residuals_[:, i], err0[i:i + 1] if i < 3 else []]))[-len(f.residuals_):]
+            k = int(np.ceil((len(scores) + 1) * int(level) / 100))
+            assert half[1][i] == pytest.approx(np.sort(scores)[k - 1], rel=1e-12), (level, i)
 
 
 # -- the file: Forecaster.save / Forecaster.load, pickle -----------------------------------------------
@@ -395,8 +440,14 @@ def test_a_file_written_before_the_strategies_loads_as_direct(tmp_path):
 
 @pytest.mark.parametrize("change, match", [
     (lambda m: m["forecaster"].update(strategy="sideways"), r"forecaster\.strategy: expected one of direct, recursive"),
-    (lambda m: m["forecaster"].update(strategy="direct") or m["forecaster"]["settings"].update(strategy="direct"),
+    (lambda m: m["forecaster"].update(strategy="direct") or m["forecaster"]["settings"].update(strategy="direct")
+     or [r.update(strategy="direct") for r in m["forecaster"]["search"]],
      r"model: 3 inputs and 1 outputs; expected 3 and 3 \(horizon\)$"),
+    (lambda m: m["forecaster"].update(strategy="direct") or m["forecaster"]["settings"].update(strategy="direct"),
+     r"forecaster\.search: expected its chosen row's strategy to be the file's strategy 'direct', got \{"),
+    (lambda m: m["forecaster"]["search"][0].update(chosen=not m["forecaster"]["search"][0]["chosen"]),
+     r"forecaster\.search: expected a list of \{transform, difference, strategy, val_rmse, best_epoch, runs, score, "
+     r"chosen\} rows, one of them chosen"),
     (lambda m: m["forecaster"]["settings"].update(strategy="direct"),
      r"forecaster\.strategy: expected one of direct, recursive that settings\.strategy 'direct' allows"),
     (lambda m: m["forecaster"]["settings"].update(strategy="upward"), r"forecaster\.settings\.strategy: expected 'auto'"),

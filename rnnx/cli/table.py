@@ -120,7 +120,7 @@ def _rows() -> list[Flag]:
         f("split", RC, "data", "train,val,test fractions in time order", {"type": floats}),
         # -- forecasting: one column of a CSV, H steps at once (rnnx.Forecaster) ----------------------------------
         f("forecast", F, "data", "forecast the next H values of the one --targets column of --csv at once (an "
-          "rnnx.Forecaster: its preprocessing chosen on 20 validation origins, 80%/95% conformal intervals, "
+          "rnnx.Forecaster: its preprocessing chosen on 20-100 validation origins, 80%/95% conformal intervals, "
           "the --time-column's dates continued)", {"type": int, "metavar": "H"}),
         f("transform", F, "data", "with --forecast: the transform of the series; auto: chosen on validation among "
           "none, log and boxcox (the last two for a positive series)", {"choices": ["auto", "none", "log", "boxcox"]}),

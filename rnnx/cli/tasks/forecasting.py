@@ -136,7 +136,7 @@ def start_run(args: argparse.Namespace) -> int:
     values, time, cov, fut = data["values"], data["time"], data["covariates"], data["future"]
     ahead = data["ahead"]
     f = _fitted(s, args.forecast, values, time, cov, fut)
-    chosen = min(f.search_, key=lambda r: r["val_rmse"])
+    chosen = f.chosen_
     bt = None
     if s["backtest"] is not None:
         bt = _backtest(f, s, values, time, cov, fut)
@@ -171,8 +171,10 @@ def start_run(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         for r in f.search_:
+            again = f"; mean of {r['runs']} runs {r['score']:.6g}" if r["runs"] > 1 else ""
             print(f"  transform {r['transform']:6s} differencing {r['difference']:8s} {r['strategy']:9s} "
-                  f"validation RMSE {r['val_rmse']:.6g} (best epoch {r['best_epoch']})")
+                  f"validation RMSE {r['val_rmse']:.6g}{again} (best epoch {r['best_epoch']})"
+                  + (" <- chosen" if r["chosen"] else ""))
     got = run.new_run(out, overwrite=args.overwrite, work=work, undo=FILES)
     base = ", ".join(f"{k} {v:.4g}" for k, v in f.baselines_.items())
     print(f"rnnx train: forecasting {column}: chose transform {chosen['transform']}, differencing "
