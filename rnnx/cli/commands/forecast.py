@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    import sys
 
     from rnnx.cli import signals
     from rnnx.cli.errors import AppError
@@ -36,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
             r = forecasting.forecast(args.model, args.steps, out=args.out, backend=args.backend, device=args.device,
                                      overwrite=args.overwrite)
         else:
-            r = app.forecast(args.model, 50 if args.steps is None else args.steps, csv=args.csv,
-                             columns=columns_of(args), out=args.out, backend=args.backend, overwrite=args.overwrite,
-                             device=args.device)
+            steps = 50 if args.steps is None else args.steps
+            r = app.forecast(args.model, steps, csv=args.csv, columns=columns_of(args), out=args.out,
+                             backend=args.backend, overwrite=args.overwrite, device=args.device)
+            print(f"rnnx forecast: a one-step model fed its own predictions {steps} times; for a model of the "
+                  f"{steps} steps at once, its preprocessing chosen on validation and prediction intervals: rnnx "
+                  f"train --csv FILE --targets COLUMN --time-column DATE --forecast {steps} (docs/forecasting.md)",
+                  file=sys.stderr)
     print(json.dumps(r))
     return 0
