@@ -99,6 +99,28 @@ def test_predictions_png_is_one_step_names_the_target_dates_its_axis_and_shows_r
     assert list(train.get_xdata()) == [int(r["epoch"]) for r in rows if r["train_mse"]]
 
 
+def test_units_name_the_value_axes_of_predictions_and_forecast_and_a_wrong_count_is_refused(dated, tmp_path, figures,
+                                                                                             capsys):
+    f, _, _ = dated
+    out = tmp_path / "u"
+    assert rnnx.cli.main(["train", "--csv", str(f), "--targets", "level", "--time-column", "date", "--units", "m",
+                          "--epochs", "2", "--hidden", "4", "--quiet", "--out", str(out)]) == 0, capsys.readouterr().err
+    series, _ = figures[str(out / "predictions.png")].axes
+    assert series.get_ylabel() == "level (m)"
+    assert rnnx.cli.main(["forecast", "--model", str(out), "--steps", "3"]) == 0, capsys.readouterr().err
+    (ax,) = figures[str(out / "forecast.png")].axes
+    assert ax.get_ylabel() == "level (m)"
+    capsys.readouterr()
+    assert rnnx.cli.main(["train", "--csv", str(f), "--targets", "level", "--units", "m,s", "--epochs", "1",
+                          "--out", str(tmp_path / "bad")]) == 2
+    assert capsys.readouterr().err == ("rnnx train: error: --units: 2 units (m,s) for 1 target (level); expected one per "
+                                       "--targets column\n")
+    assert not (tmp_path / "bad").exists()
+    assert rnnx.cli.main(["train", "--preset", "seed004", "--epochs", "1", "--quiet", "--out", str(tmp_path / "w")]) == 0
+    series, _ = figures[str(tmp_path / "w" / "predictions.png")].axes
+    assert series.get_ylabel() == "temp_max (degC)"  # the preset's unit
+
+
 def test_a_preset_names_itself_on_the_y_axis(tmp_path, figures, capsys):
     out = tmp_path / "p"
     assert rnnx.cli.main(["train", "--preset", "seed001", "--epochs", "2", "--quiet", "--out", str(out)]) == 0, \

@@ -79,7 +79,7 @@ PRESET_ONLY = {"loss": "mse", "init": "torch", "final_target_every_step": False,
 #: the LSTM, ...), given or default, as :class:`rnnx.Model` takes them.  The dataclass does not
 #: check values: :func:`check_settings` and the library do.
 TrainSettings = make_dataclass("TrainSettings", [
-    *[(k, Any, None) for k in ("preset", "csv", "inputs", "targets", "time_column")],
+    *[(k, Any, None) for k in ("preset", "csv", "inputs", "targets", "time_column", "units")],
     *[f for k, v in DEFAULTS["regression"].items() for f in [(k, Any, v)] + (
         [("model_options", dict, field(default_factory=dict))] if k == "bidirectional" else [])],
     *[(k, Any, v) for k, v in PRESET_ONLY.items()]], bases=(_Settings,), frozen=True)
@@ -389,6 +389,10 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     explicit = {} if explicit is None else explicit
     table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")  # as every task's
     refuse("series", s, explicit)
+    if s.units is not None and len(s.units) != len(s.targets or ("",)):
+        what = ", ".join(s.targets) if s.targets else "the series"
+        raise AppError(f"--units: {len(s.units)} units ({','.join(s.units)}) for {len(s.targets or ('',))} "
+                       f"target{'s' if len(s.targets or ()) > 1 else ''} ({what}); expected one per --targets column")
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
     check_dask(s, explicit)
     check_devices(s, explicit)

@@ -167,7 +167,7 @@ PRESETS["seed004"] = dict(
     # sequence output trains every step towards the window's target (Keras broadcasts the
     # (N, 1) target over the 14 steps); early stopping (patience 20) keeps the best epoch.
     table=("vega_datasets", "seattle-weather"), inputs=("precipitation", "temp_max", "temp_min", "wind"),
-    targets=("temp_max",), time_column="date", missing="error", window=14, horizon=1, split=(0.7, 0.15, 0.15),
+    targets=("temp_max",), units=("degC",), time_column="date", missing="error", window=14, horizon=1, split=(0.7, 0.15, 0.15),
     cell="lstm", hidden=50, layers=1, activation="sigmoid", objective="many-to-many", final_target_every_step=True,
     optimizer="adam", lr=1e-3, batch_size=4, shuffle=False, epochs=300, early_stopping=20)
 

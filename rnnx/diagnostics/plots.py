@@ -263,15 +263,16 @@ def forecast_panels(history_index: list[int], history: list[list[float]], index:
 
 
 def forecast(history_index: list[int], history: list[float], index: list[int], values: list[float],
-             path: str, title: str) -> None:
-    """The end of the series and the autoregressive forecast that continues it."""
+             path: str, title: str, name: str = "value") -> None:
+    """The end of the series and the autoregressive forecast that continues it; ``name`` labels the
+    value axis."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     (history, values), unit, dropped = _drawable(history, values)
     ax.plot(history_index, history, color="black", label="series")
     ax.plot(index, values, color="tab:red", ls="--", marker=".", label="forecast")
     _finish(plt, fig, ax, path, title=title + _dropped_note(dropped), xlabel="series index",
-            ylabel=("value" + unit) if unit else None)
+            ylabel=name + unit if unit or name != "value" else None)
 
 
 def forecast_bands(history_x: list, history: list[float], x: list, values: list[float],

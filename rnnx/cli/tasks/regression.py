@@ -682,7 +682,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     xs, xlabel = plots.time_axis(test.target_index, ds.time, s.time_column)
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
-        target_name = ds.targets[0] if ds.targets else name  # a series preset: its name
+        target_name = _axis_names(s, ds.targets if ds.targets else (name,))[0]  # a series preset: its name
         _plot(path, lambda path: plots.predictions(
             xs, test.last_target, scores.predict("test", use), test.last_input, path,
             f"{name} test part, one-step predictions: MSE {metrics['test_mse']:.3g} "
@@ -692,8 +692,14 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
               for t in ds.targets]
     _plot(path, lambda path: plots.prediction_panels(
-        xs, list(ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
+        xs, _axis_names(s, ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
         titles, f"{name} test part, one-step predictions", xlabel))
+
+
+def _axis_names(s: TrainSettings, names: tuple[str, ...]) -> list[str]:
+    """The targets' names for the value axes: ``temp_max (degC)`` with ``--units degC``."""
+    units = s.units or ("",) * len(names)
+    return [f"{n} ({u})" if u else n for n, u in zip(names, units)]
 
 
 def _plot(path: str, draw) -> None:
@@ -861,7 +867,7 @@ def forecast(folder: str, steps: int = 50, *, csv: str | None = None, columns: d
         hist, inputs, feed = _fed_table(folder, meta, s, got) if s.table else _fed_series(meta, got)
         values = fed_back(model, params, target, dtype, W, inputs, feed, steps)
     return _write_forecast(folder, out, s.targets if s.table else None, hist, [list(v) for v in zip(*values)],
-                           steps, W)
+                           steps, W, _axis_names(s, s.targets if s.table else ("value",)))
 
 
 def feedback_refusal(s: TrainSettings, horizon: int) -> str | None:
@@ -935,10 +941,10 @@ def _fed_table(folder: str, meta: dict, s: TrainSettings, table: Any) -> tuple[l
 
 
 def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: list[list[float]],
-                    values: list[list[float]], steps: int, W: int) -> dict:
+                    values: list[list[float]], steps: int, W: int, axes: list[str]) -> dict:
     """forecast.csv (``index,forecast`` for one series or target, ``index,<target>,...`` for
     several) and its plot beside it: the last ``5 * W`` values and the forecast, one panel
-    per target."""
+    per target, its value axis ``axes[k]`` (:func:`_axis_names`)."""
     from rnnx.diagnostics import plots
 
     n = len(hist[0])
@@ -951,9 +957,9 @@ def _write_forecast(folder: str, out: str, names: tuple[str, ...] | None, hist: 
         atomic.write_text(out, text)
         if several:
             plots.forecast_panels(list(range(n - k, n)), [h[-k:] for h in hist], list(range(n, n + steps)), values,
-                                  list(names), png, f"{steps}-step autoregressive forecast")
+                                  axes, png, f"{steps}-step autoregressive forecast")
         else:
             plots.forecast(list(range(n - k, n)), hist[0][-k:], list(range(n, n + steps)), values[0], png,
-                           f"{steps}-step autoregressive forecast")
+                           f"{steps}-step autoregressive forecast", axes[0])
     return {"steps": steps, "values": dict(zip(names, values)) if several else values[0], "out": out, "plot": png}
 
