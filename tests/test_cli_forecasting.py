@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -55,9 +56,33 @@ def test_a_forecasting_run_writes_its_files_dates_continued_and_nested_intervals
     m = json.loads((run / "metrics.json").read_text())
     assert [r["strategy"] for r in m["search"]] == ["direct"] * 12 + ["recursive"]  # --strategy auto
     assert set(m["baselines"]) == {"naive", "seasonal_naive"}
-    assert m["chosen"] == min(m["search"], key=lambda r: r["val_rmse"]) and m["period"] == 4 and m["horizon"] == 4
+    finalists = sorted(m["search"][:12], key=lambda r: r["val_rmse"])[:3] + m["search"][12:]
+    assert [r["runs"] for r in m["search"]] == [2 if r in finalists else 1 for r in m["search"]]  # ensemble 5
+    assert m["chosen"] == min(finalists, key=lambda r: r["score"]) and m["chosen"]["chosen"]
+    assert m["period"] == 4 and m["horizon"] == 4 and m["unit"] is None
     f = rnnx.Forecaster.load(str(run / "forecaster.npz"))
     assert f.predict()["forecast"] == fc.tolist()  # the CSV holds the saved forecaster's forecast, exactly
+
+
+def test_units_name_the_forecast_and_backtest_axes_and_rnnx_forecast_keeps_it(quarterly, capsys):
+    from rnnx.diagnostics import plots
+
+    drawn = {}
+    real = plots.save
+    plots.save = lambda plt, fig, path, **kw: (drawn.__setitem__(os.path.basename(path), [a.get_ylabel() for a in fig.axes]),
+                                              real(plt, fig, path, **kw))
+    try:
+        assert _train("--units", "kEUR", "--ensemble", "1", "--backtest", "2", "--backtest-fit-once") == 0
+        assert json.loads((quarterly / "run" / "metrics.json").read_text())["unit"] == "kEUR"
+        assert drawn == {"forecast.png": ["sales (kEUR)"], "backtest.png": ["error (sales (kEUR))"]}
+        assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
+        assert drawn["again.png"] == ["sales (kEUR)"]
+    finally:
+        plots.save = real
+    capsys.readouterr()
+    assert _train("--units", "kEUR,m", "--out", "other") == 2
+    assert capsys.readouterr().err == ("rnnx train: error: --units: 2 units (kEUR,m) for 1 target (sales); expected "
+                                       "one per --targets column\n")
 
 
 def test_rnnx_forecast_on_the_run_equals_the_trains_forecast(quarterly, capsys):

@@ -111,8 +111,8 @@ def _rows() -> list[Flag]:
         f("targets", R + F, "data", "the column(s) of --csv to predict (A or A,B), after each window of --inputs",
           {"type": names}),
         f("time_column", R + F, "data", "a column of --csv labelling the rows (dates): the x-axis of the plots", {}),
-        f("units", R, "data", "the unit of each --targets column (degC, or degC,mm for two), on the value axes of "
-          "the plots (predictions.png, forecast.png)", {"type": names}),
+        f("units", R + F, "data", "the unit of each --targets column (degC, or degC,mm for two), on the value axes "
+          "of the plots (predictions.png, forecast.png, backtest.png)", {"type": names}),
         f("missing", R + F, "data", "blank/NA cells of the used columns: refuse them naming row and column, "
           "interpolate linearly, or drop their rows", {"choices": MISSING_POLICIES}),
         f("difference", R, "data", "model the change of the target over the horizon from first differences of the "

@@ -83,6 +83,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         for k in ("backtest_step", "backtest_fit_once"):
             if getattr(args, k) not in (None, False):
                 raise AppError(f"{flag_for(k)}: applies with --backtest FOLDS only; drop it, or give --backtest")
+    if args.units is not None and len(args.units) != 1:
+        raise AppError(f"--units: {len(args.units)} units ({','.join(args.units)}) for 1 target "
+                       f"({args.targets[0]}); expected one per --targets column")
     future = args.future_inputs or ()
     for i, c in enumerate(future):
         if c in future[:i]:
@@ -140,7 +143,8 @@ def start_run(args: argparse.Namespace) -> int:
     bt = None
     if s["backtest"] is not None:
         bt = _backtest(f, s, values, time, cov, fut)
-    metrics = {"kind": "rnnx-forecasting-run", "column": column, "time_column": args.time_column,
+    unit = args.units[0] if args.units else None
+    metrics = {"kind": "rnnx-forecasting-run", "column": column, "unit": unit, "time_column": args.time_column,
                "rows": len(values), "horizon": f.horizon, "period": f.period_, "window": f.window_,
                "validation_origins": f.validation_, "covariates": others, "future_covariates": future,
                "future_rows": 0 if ahead is None else ahead["given"], "search": f.search_,
@@ -164,9 +168,9 @@ def start_run(args: argparse.Namespace) -> int:
             atomic.write_text(os.path.join(folder, FUTURE), run.csv_text(
                 [args.time_column or "index", *future], ([t, *r] for t, r in zip(ahead["time"], rows.tolist()))))
         got = _write_forecast(os.path.join(folder, "forecast.csv"), f, f.horizon, history, column, args.time_column,
-                              rows)
+                              rows, unit)
         if bt is not None:
-            _write_backtest(folder, bt, column, args.time_column)
+            _write_backtest(folder, bt, column, args.time_column, unit)
         return got
 
     if not args.quiet:
@@ -376,7 +380,7 @@ def _backtest(f: Any, s: dict, values: Any, time: Any, covariates: Any, future: 
             "time": None if time is None else list(time)}
 
 
-def _write_backtest(folder: str, bt: dict, column: str, time_column: str | None) -> None:
+def _write_backtest(folder: str, bt: dict, column: str, time_column: str | None, unit: str | None = None) -> None:
     """backtest.csv (one row per origin and horizon step: the origin's label, the step 1..H, the
     label of the value forecast, the actual value, the forecast and its interval bounds) and
     backtest.png (:func:`rnnx.diagnostics.plots.backtest_steps`) in ``folder``."""
@@ -393,7 +397,7 @@ def _write_backtest(folder: str, bt: dict, column: str, time_column: str | None)
     atomic.write_text(os.path.join(folder, "backtest.csv"), run.csv_text(header, rows))
     by = bt["by_step"]
     plots.backtest_steps(by["mae"], by["rmse"], by["seasonal_naive_mae"], os.path.join(folder, "backtest.png"),
-                         f"Backtest errors by horizon step: {_origins(bt)}", ylabel=f"error ({column})",
+                         f"Backtest errors by horizon step: {_origins(bt)}", ylabel=f"error ({_named(column, unit)})",
                          reference=f"seasonal naive MAE (m = {bt['period']})" if bt["period"] > 1 else "naive MAE")
 
 
@@ -408,8 +412,13 @@ def _iso(label: Any) -> Any:
     return f"{m[1]}-{m[2] or '01'}-01" if m else text
 
 
+def _named(column: str, unit: str | None) -> str:
+    """The column's name on a value axis: ``co2 (ppm)`` with ``--units ppm``."""
+    return f"{column} ({unit})" if unit else column
+
+
 def _write_forecast(out: str, f: Any, steps: int, history: dict, column: str, time_column: str | None,
-                    future: Any = None) -> dict:
+                    future: Any = None, unit: str | None = None) -> dict:
     """``out`` (forecast.csv: the time label, the forecast and its interval bounds per step) and
     its plot beside it (the last ``5 W`` values of ``history`` then the forecast and its shaded
     intervals, dates on the axis when the labels are dates, quarters, months or years);
@@ -428,7 +437,7 @@ def _write_forecast(out: str, f: Any, steps: int, history: dict, column: str, ti
     plots.forecast_bands(xs[:k], history["levels"][-k:], xs[k:], got["forecast"], bands,
                          os.path.splitext(out)[0] + ".png", f"{steps}-step forecast with "
                          + " and ".join(f"{b}%" for b in bands) + " conformal intervals", xlabel=xlabel,
-                         ylabel=column)
+                         ylabel=_named(column, unit))
     return {"steps": steps, "time": got["time"], "forecast": got["forecast"], "out": out,
             "plot": os.path.splitext(out)[0] + ".png"}
 
@@ -448,11 +457,11 @@ def forecast(folder: str, steps: int | None = None, *, out: str | None = None, b
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= f.horizon:
         raise AppError(f"--steps: expected 1 to {f.horizon} (the run forecasts {f.horizon} steps at once; train "
                        f"with a larger --forecast for more), got {steps}")
-    column, time_column, names = _columns(folder)
+    column, time_column, names, unit = _columns(folder)
     future = None if f.future_covariates_ is None else _stored_future(folder, f, names, time_column)
     out = run.out_file(folder, out, "forecast.csv", overwrite=overwrite, also=(".png",))
     with run.writing_into(folder, out):  # the run folder's lock while writing into it
-        return _write_forecast(out, f, steps, f.history_, column, time_column, future)
+        return _write_forecast(out, f, steps, f.history_, column, time_column, future, unit)
 
 
 def _stored_future(folder: str, f: Any, names: list[str], time_column: str | None) -> Any:
@@ -502,20 +511,23 @@ def _stored_future(folder: str, f: Any, names: list[str], time_column: str | Non
     return np.array(out, dtype=np.float64)
 
 
-def _columns(folder: str) -> tuple[str, str | None, list[str]]:
+def _columns(folder: str) -> tuple[str, str | None, list[str], str | None]:
     """The names of the column forecast, of the time column (or None) and of the future inputs
-    (``future_covariates``; none for a run written before them) that the run recorded in its
-    metrics.json (data: checked, never run)."""
+    (``future_covariates``; none for a run written before them), and the column's unit (None
+    without ``--units``), that the run recorded in its metrics.json (data: checked, never run)."""
     path = os.path.join(folder, "metrics.json")
     try:
         with open(path, encoding="utf-8") as fh:
             rec = json.loads(fh.read(1 << 22))
         names = rec["column"], rec["time_column"]
         future = rec.get("future_covariates", [])
+        unit = rec.get("unit")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise AppError(f"--model: {path!r} is not a forecasting run's metrics.json ({type(e).__name__})") from None
     if not isinstance(names[0], str) or not (names[1] is None or isinstance(names[1], str)):
         raise AppError(f"--model: {path!r}: column, time_column: expected column names, got {str(names)[:60]}")
     if not (isinstance(future, list) and all(isinstance(c, str) for c in future)):
         raise AppError(f"--model: {path!r}: future_covariates: expected a list of column names, got {str(future)[:60]}")
-    return (*names, future)
+    if not (unit is None or (isinstance(unit, str) and len(unit) <= 100)):
+        raise AppError(f"--model: {path!r}: unit: expected null or a short text, got {str(unit)[:60]}")
+    return (*names, future, unit)
