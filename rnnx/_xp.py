@@ -17,7 +17,7 @@ import array_api_compat as compat
 
 from rnnx.backends import capabilities, standard_refusal, takes_scalars
 
-__all__ = ["namespace", "operand", "where", "keeps_leading_axes", "rows_product", "transposed", "matrix_t", "sigmoid", "sigmoid_of_negated", "native_sigmoid", "library_name", "is_traced",
+__all__ = ["namespace", "operand", "where", "rows_product", "transposed", "matrix_t", "sigmoid", "sigmoid_of_negated", "native_sigmoid", "library_name", "is_traced",
            "zeros_before", "outer_sum", "index_dtype", "reshaper", "zeros_like_of", "take", "is_array", "has_dtype"]
 
 
@@ -204,17 +204,6 @@ def zeros_before(a: Any, n: int, /, *, xp: Any) -> Any:
     return xp.concat([zeros, a], axis=0)
 
 
-def keeps_leading_axes(a: Any, xp: Any) -> bool:
-    """Whether products over ``a`` (T, B, .) contract its leading axes as they are
-    (:attr:`~rnnx.backends.Capabilities.leading_axes`: JAX with several devices, outside
-    ``shard_map``) instead of through a (T*B, .) reshape: under XLA's SPMD partitioner a
-    reshape that merges a batch-sharded axis into another forces an all-gather of the
-    whole array; contracting both axes leaves the partial sums local and one all-reduce of
-    the (small) result.  On one device the reshaped 2-D product is faster (XLA CPU, LSTM
-    (16, 1000, 32, 128) forward + backward: 82 ms against 91 with ``tensordot``)."""
-    return capabilities(xp).leading_axes(a)
-
-
 def reshaper(xp: Any) -> Any:
     """``reshape(a, shape)``: the backend's own where its capability record has one (NumPy's
     ``ndarray.reshape``, without ``numpy.reshape``'s dispatch), else ``xp.reshape``; the
@@ -224,7 +213,13 @@ def reshaper(xp: Any) -> Any:
 
 def rows_product(a: Any, w: Any, *, xp: Any) -> Any:
     """``a @ w`` for a (..., K) and w (K, N) -> (..., N): one 2-D product of the flattened
-    rows, or (:func:`keeps_leading_axes`) the product over the leading axes as they are."""
+    rows, or the product over the leading axes as they are where the capability record says so
+    (:attr:`~rnnx.backends.Capabilities.leading_axes`: JAX with several devices, outside
+    ``shard_map``): under XLA's SPMD partitioner a reshape that merges a batch-sharded axis
+    into another forces an all-gather of the whole array, while contracting both axes leaves
+    the partial sums local and one all-reduce of the (small) result.  On one device the
+    reshaped 2-D product is faster (XLA CPU, LSTM (16, 1000, 32, 128) forward + backward: 82 ms
+    against 91 with ``tensordot``)."""
     if a.ndim == 2:
         return a @ w
     caps = capabilities(xp)
@@ -238,7 +233,7 @@ def outer_sum(da: Any, v: Any, *, xp: Any, bias: bool = True) -> tuple[Any, Any 
     """``dW = sum_n da_n^T v_n`` (G, K) and ``db = sum_n da_n`` (G,) over every leading
     position n (time and batch: da (..., G), v (..., K)) from one product:
     ``[v, 1]^T da`` (K+1, G) (da (N, G), v (N, K) flattened, N = T*B; with
-    :func:`keeps_leading_axes`, ``tensordot`` over the leading axes as they are).
+    :attr:`~rnnx.backends.Capabilities.leading_axes`, ``tensordot`` over the leading axes as they are).
 
     The ones column turns the bias sums into the product's last row, and makes XLA CPU hand
     the product to its GEMM with the narrow operand ``v`` transposed: measured here (jax 0.10.2,
