@@ -12,6 +12,7 @@ the fitted part, period ``m``).
     python bench/forecast_baselines.py --series airline --seeds 0 --rnnx-flags "--difference"
     python bench/forecast_baselines.py --no-rnnx --json out.json
     python bench/forecast_baselines.py --forecaster --series airline --seeds 0,1,2   # rnnx.Forecaster too
+    python bench/forecast_baselines.py --no-rnnx --forecaster --series airline --coverage-folds 20  # + coverage over 20 x H
 
 ``--forecaster`` adds ``rnnx.Forecaster(H, seed=S).fit(series, time=dates).predict()`` (the Python
 API of issue 31: preprocessing chosen on validation, direct multi-step; see docs/forecasting.md),
@@ -136,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rnnx-flags", default="", help="more `rnnx train` flags, one string (default: none: the data flags only)")
     ap.add_argument("--no-rnnx", action="store_true", help="no `rnnx train --csv` runs")
     ap.add_argument("--forecaster", action="store_true", help="rnnx.Forecaster with each seed too")
+    ap.add_argument("--coverage-folds", type=int, default=0, metavar="K",
+                    help="with --forecaster: also a fit-once rolling backtest of K origins, 1 step apart, ending at "
+                         "the held-out part's origin (Forecaster.backtest(refit=False): intervals recalibrated on "
+                         "the errors already observed), for the intervals' coverage over K x H values")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args(argv)
     results = {}
@@ -170,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
                              "coverage": cover, **chose})
             rows["rnnx.Forecaster"] = {k: float(np.mean([r[k] for r in runs])) for k in ("rmse", "mae", "mase")}
             rows["rnnx.Forecaster"]["runs"] = runs
+            if a.coverage_folds:
+                import rnnx
+
+                for r in runs:  # the last fold is the held-out part's origin, from a fit K - 1 steps earlier
+                    bt = rnnx.Forecaster(h, seed=r["seed"]).backtest(y, time=dates, folds=a.coverage_folds, step=1,
+                                                                     refit=False)
+                    r["backtest"] = {"folds": a.coverage_folds, "coverage": bt["coverage"], **bt["metrics"]}
         best = min((v["rmse"] for k, v in rows.items() if k.startswith(("SARIMA", "ARIMA", "ETS"))), default=math.nan)
         results[name] = {"h": h, "m": m, "n_fitted": len(fitted), "methods": rows, "best_statsmodels_rmse": best}
         print(f"\n{name}: {len(fitted)} observations fitted, {h} steps held out, m = {m}")
@@ -180,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    Forecaster seed {r['seed']}: RMSE {r['rmse']:.3f}, chose {r['transform']} with lags {r['lags']}, "
                   f"window {r['window']}; test coverage 80% {r['coverage']['80']:.2f}, 95% {r['coverage']['95']:.2f}; "
                   f"{r['seconds']:.0f} s")
+            if "backtest" in r:
+                b = r["backtest"]
+                print(f"      backtest, {b['folds']} origins 1 step apart fitted once: RMSE {b['rmse']:.3f}; coverage "
+                      f"80% {b['coverage']['80']:.3f}, 95% {b['coverage']['95']:.3f} over {b['folds'] * h} values")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
