@@ -177,8 +177,8 @@ def test_predict_and_forecast_problems(capsys, tmp_path, finished_run):
     assert "--steps" in one_line_error(capsys, "forecast", "--model", str(finished_run), "--steps", "0")
     code, out, err = run(capsys, "forecast", "--model", str(finished_run), "--steps", "5")
     assert code == 0 and '"steps": 5' in out
-    assert err == ("rnnx forecast: a one-step model fed its own predictions 5 times; for a model of the 5 steps at "
-                   "once, its preprocessing chosen on validation and prediction intervals: rnnx train --csv FILE "
+    assert err == ("rnnx forecast: note: a one-step model fed its own predictions 5 times; for a model of the 5 steps "
+                   "at once, its preprocessing chosen on validation and prediction intervals: rnnx train --csv FILE "
                    "--targets COLUMN --time-column DATE --forecast 5 (docs/forecasting.md)\n")
 
 

@@ -244,7 +244,8 @@ def test_predict_forecast_and_diagnose_read_no_placement_from_a_model_file(capsy
                     groups, to_numpy=np.asarray)
     for argv in (["predict"], ["forecast", "--steps", "3"], ["diagnose", "--diagnostics", "updates"]):
         code, _, err = run(capsys, *argv, "--model", two_epochs)
-        assert code == 0 and err == "", (argv, err)
+        hint = "rnnx forecast: note: a one-step model fed its own predictions 3 times; "  # its one note
+        assert code == 0 and [ln for ln in err.splitlines() if not ln.startswith(hint)] == [], (argv, err)
     assert accepted() == 0
 
 

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             steps = 50 if args.steps is None else args.steps
             r = app.forecast(args.model, steps, csv=args.csv, columns=columns_of(args), out=args.out,
                              backend=args.backend, overwrite=args.overwrite, device=args.device)
-            print(f"rnnx forecast: a one-step model fed its own predictions {steps} times; for a model of the "
+            print(f"rnnx forecast: note: a one-step model fed its own predictions {steps} times; for a model of the "
                   f"{steps} steps at once, its preprocessing chosen on validation and prediction intervals: rnnx "
                   f"train --csv FILE --targets COLUMN --time-column DATE --forecast {steps} (docs/forecasting.md)",
                   file=sys.stderr)
