@@ -74,7 +74,7 @@ def test_units_name_the_forecast_and_backtest_axes_and_rnnx_forecast_keeps_it(qu
     try:
         assert _train("--units", "kEUR", "--ensemble", "1", "--backtest", "2", "--backtest-fit-once") == 0
         assert json.loads((quarterly / "run" / "metrics.json").read_text())["unit"] == "kEUR"
-        assert drawn == {"forecast.png": ["sales (kEUR)"], "backtest.png": ["error (sales (kEUR))"]}
+        assert drawn == {"forecast.png": ["sales (kEUR)"], "backtest.png": ["error (sales, kEUR)"]}
         assert main(["forecast", "--model", "run", "--out", "again.csv"]) == 0
         assert drawn["again.png"] == ["sales (kEUR)"]
     finally:

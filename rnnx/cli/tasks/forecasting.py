@@ -397,7 +397,8 @@ def _write_backtest(folder: str, bt: dict, column: str, time_column: str | None,
     atomic.write_text(os.path.join(folder, "backtest.csv"), run.csv_text(header, rows))
     by = bt["by_step"]
     plots.backtest_steps(by["mae"], by["rmse"], by["seasonal_naive_mae"], os.path.join(folder, "backtest.png"),
-                         f"Backtest errors by horizon step: {_origins(bt)}", ylabel=f"error ({_named(column, unit)})",
+                         f"Backtest errors by horizon step: {_origins(bt)}",
+                         ylabel=f"error ({column}, {unit})" if unit else f"error ({column})",
                          reference=f"seasonal naive MAE (m = {bt['period']})" if bt["period"] > 1 else "naive MAE")
 
 
