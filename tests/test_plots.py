@@ -105,8 +105,8 @@ def test_units_name_the_value_axes_of_predictions_and_forecast_and_a_wrong_count
     out = tmp_path / "u"
     assert rnnx.cli.main(["train", "--csv", str(f), "--targets", "level", "--time-column", "date", "--units", "m",
                           "--epochs", "2", "--hidden", "4", "--quiet", "--out", str(out)]) == 0, capsys.readouterr().err
-    series, _ = figures[str(out / "predictions.png")].axes
-    assert series.get_ylabel() == "level (m)"
+    series, resid = figures[str(out / "predictions.png")].axes
+    assert series.get_ylabel() == "level (m)" and resid.get_ylabel() == "prediction - truth (m)"
     assert rnnx.cli.main(["forecast", "--model", str(out), "--steps", "3"]) == 0, capsys.readouterr().err
     (ax,) = figures[str(out / "forecast.png")].axes
     assert ax.get_ylabel() == "level (m)"
@@ -119,6 +119,12 @@ def test_units_name_the_value_axes_of_predictions_and_forecast_and_a_wrong_count
     assert rnnx.cli.main(["train", "--preset", "seed004", "--epochs", "1", "--quiet", "--out", str(tmp_path / "w")]) == 0
     series, _ = figures[str(tmp_path / "w" / "predictions.png")].axes
     assert series.get_ylabel() == "temp_max (degC)"  # the preset's unit
+    two = tmp_path / "two.csv"
+    two.write_text("a,b\n" + "".join(f"{math.sin(i / 5):.5f},{math.cos(i / 7):.5f}\n" for i in range(120)))
+    assert rnnx.cli.main(["train", "--csv", str(two), "--targets", "a,b", "--units", "m,s", "--epochs", "1",
+                          "--hidden", "4", "--quiet", "--out", str(tmp_path / "ab")]) == 0, capsys.readouterr().err
+    assert [ax.get_ylabel() for ax in figures[str(tmp_path / "ab" / "predictions.png")].axes] == [
+        "a (m)", "prediction - truth (m)", "b (s)", "prediction - truth (s)"]
 
 
 def test_a_preset_names_itself_on_the_y_axis(tmp_path, figures, capsys):

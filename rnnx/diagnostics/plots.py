@@ -159,24 +159,26 @@ def _dropped_note(dropped: int) -> str:
 
 
 def _one_step(ax, rax, index: list, truth: list[float], pred: list[float], persistence: list[float],
-              target: str) -> int:
+              target: str, measure: str = "") -> int:
     """One target's test part on ``ax`` (truth, the one-step predictions, persistence; y
-    axis ``target``) and its residuals on ``rax`` (prediction - truth, persistence - truth,
-    zero marked); returns the number of non-finite values not drawn."""
+    axis ``target (measure)``, ``measure`` its unit or nothing) and its residuals on ``rax``
+    (prediction - truth, persistence - truth, zero marked; in the same unit); returns the
+    number of non-finite values not drawn."""
     (truth, pred, persistence), unit, dropped = _drawable(truth, pred, persistence)
     lim = 1e6 * (1 + max((abs(v) for v in truth if v == v), default=0.0))
     pred = [v if abs(v) < lim else float("nan") for v in pred]
     ax.plot(index, truth, color="black", lw=2, label="truth")
     ax.plot(index, pred, color="tab:red", lw=1.2, ls="--", label="rnnx one-step prediction")
     ax.plot(index, persistence, color="tab:gray", lw=0.8, alpha=0.7, label="persistence (last value)")
-    ax.set_ylabel(target + unit)
+    of = f" ({measure})" if measure else ""
+    ax.set_ylabel(target + of + unit)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     rax.axhline(0.0, color="black", lw=0.8)
     rax.plot(index, [b - t for b, t in zip(persistence, truth)], color="tab:gray", lw=0.8, alpha=0.7,
              label="persistence - truth")
     rax.plot(index, [p - t for p, t in zip(pred, truth)], color="tab:red", lw=1.0, label="prediction - truth")
-    rax.set_ylabel("prediction - truth" + unit, fontsize="small")
+    rax.set_ylabel("prediction - truth" + of + unit, fontsize="small")
     rax.grid(True, alpha=0.3)
     rax.legend(fontsize="x-small", loc="upper left")
     return dropped
@@ -195,19 +197,19 @@ def _date_ticks(ax, index: list) -> None:
 
 
 def predictions(index: list, truth: list[float], pred: list[float], persistence: list[float],
-                path: str, title: str, xlabel: str = "series index", target: str = "value") -> None:
+                path: str, title: str, xlabel: str = "series index", target: str = "value", unit: str = "") -> None:
     """The test part's one-step predictions (each from the true window before it, not a
     forecast fed its own output): truth, the model's predictions and the persistence
     baseline against ``index`` (row indices, or dates from :func:`time_axis`), y axis named
     ``target``, and under it the residuals (prediction - truth); values near the float64
     limit drawn scaled, non-finite ones left out: both said."""
-    prediction_panels(index, [target], [truth], [pred], [persistence], path, [""], title, xlabel)
+    prediction_panels(index, [target], [truth], [pred], [persistence], path, [""], title, xlabel, [unit])
 
 
 def prediction_panels(index: list, names: list[str], truth: list[list[float]], pred: list[list[float]],
                       persistence: list[list[float]], path: str, titles: list[str], title: str,
-                      xlabel: str = "series index") -> None:
-    """:func:`predictions` for several targets: per target (``names[k]``, with its values
+                      xlabel: str = "series index", units: list[str] | None = None) -> None:
+    """:func:`predictions` for several targets: per target (``names[k]`` in ``units[k]``, with its values
     ``truth[k]``, ``pred[k]``, ``persistence[k]`` and panel title ``titles[k]``) its panel
     and its residual panel under it; all panels share the x axis."""
     plt = pyplot()
@@ -218,7 +220,7 @@ def prediction_panels(index: list, names: list[str], truth: list[list[float]], p
     notes = []
     for k, (name, t, p, b) in enumerate(zip(names, truth, pred, persistence)):
         ax = axes[2 * k]
-        dropped = _one_step(ax, axes[2 * k + 1], index, t, p, b, name)
+        dropped = _one_step(ax, axes[2 * k + 1], index, t, p, b, name, (units or [""] * n)[k])
         note = (titles[k] if k < len(titles) else "") + _dropped_note(dropped)
         if n > 1:
             ax.set_title(note.strip(), fontsize="medium")

@@ -682,18 +682,18 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
     xs, xlabel = plots.time_axis(test.target_index, ds.time, s.time_column)
     path = os.path.join(out, "predictions.png")
     if ds.n_targets == 1:
-        target_name = _axis_names(s, ds.targets if ds.targets else (name,))[0]  # a series preset: its name
+        target_name = ds.targets[0] if ds.targets else name  # a series preset: its name
         _plot(path, lambda path: plots.predictions(
             xs, test.last_target, scores.predict("test", use), test.last_input, path,
             f"{name} test part, one-step predictions: MSE {metrics['test_mse']:.3g} "
-            f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel, target_name))
+            f"(persistence {metrics['persistence_test_mse']:.3g})", xlabel, target_name, (s.units or ("",))[0]))
         return
     per = metrics["per_target"]
     titles = [f"{t}: test MSE {per[t]['test_mse']:.3g} (persistence {per[t]['persistence_test_mse']:.3g})"
               for t in ds.targets]
     _plot(path, lambda path: plots.prediction_panels(
-        xs, _axis_names(s, ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
-        titles, f"{name} test part, one-step predictions", xlabel))
+        xs, list(ds.targets), list(test.last_targets), scores.predict_all("test", use), list(test.last_inputs), path,
+        titles, f"{name} test part, one-step predictions", xlabel, list(s.units or ("",) * ds.n_targets)))
 
 
 def _axis_names(s: TrainSettings, names: tuple[str, ...]) -> list[str]:
