@@ -4,8 +4,9 @@ and ``rnnx forecast`` on its runs (:func:`forecast`).
 
 Its folder, written through :func:`rnnx.cli.run.new_run` once the forecaster is fitted:
 ``forecaster.npz`` (:meth:`rnnx.Forecaster.save`), ``metrics.json`` (the search: each candidate
-preprocessing's validation RMSE, the naive and seasonal-naive RMSEs on the same origins, the
-choice, and ``validation_accuracy``: the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
+preprocessing's validation RMSE and, for the finalists, the score of two runs' mean forecast; the
+naive and seasonal-naive RMSEs on the same origins; the choice (:attr:`rnnx.Forecaster.chosen_`);
+the column's ``unit`` (``--units``, or null); and ``validation_accuracy``: the chosen candidate's MAE, RMSE, MAPE, sMAPE and MASE over
 its validation forecasts, :attr:`rnnx.Forecaster.accuracy_`), ``forecast.csv`` (``<time
 column>,forecast,lower_80,upper_80,lower_95,upper_95``, the dates continued) and ``forecast.png``
 (the series, the forecast and its shaded intervals).  With ``--backtest FOLDS`` (``--backtest-step
