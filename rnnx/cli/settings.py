@@ -389,10 +389,7 @@ def check_settings(s: TrainSettings, explicit: Mapping[str, Any] | None = None) 
     explicit = {} if explicit is None else explicit
     table.check({k: getattr(s, k) for k in table.CHECKS if hasattr(s, k)}, "regression")  # as every task's
     refuse("series", s, explicit)
-    if s.units is not None and len(s.units) != len(s.targets or ("",)):
-        what = ", ".join(s.targets) if s.targets else "the series"
-        raise AppError(f"--units: {len(s.units)} units ({','.join(s.units)}) for {len(s.targets or ('',))} "
-                       f"target{'s' if len(s.targets or ()) > 1 else ''} ({what}); expected one per --targets column")
+    table.check_units(s.units, s.targets)
     run_diagnostics.check(s.diagnostics, s.probe_size, s.cell, tbptt=s.tbptt, probe_given="probe_size" in explicit)
     check_dask(s, explicit)
     check_devices(s, explicit)

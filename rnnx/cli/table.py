@@ -33,7 +33,7 @@ from rnnx.training.defaults import TEXT as _T
 
 __all__ = ["DASK", "DEFAULTS", "FLAGS", "NOT_SETTINGS", "RESUMABLE", "RESUME_ONLY", "RUNS", "SIZES", "TASKS", "TOPICS",
            "Flag", "add_arguments", "all_options", "cell_options", "cells_with", "defaults_of", "given", "is_int",
-           "options_of", "turned_off", "refuse_changed", "refuse_unused", "used"]
+           "options_of", "turned_off", "refuse_changed", "refuse_unused", "used", "check_units", "with_unit"]
 
 #: The tasks of ``rnnx train`` (the data flag that chooses each: none, --npz/--ts/--uea, --text, --forecast).
 TASKS = ("regression", "classification", "text", "forecasting")
@@ -516,3 +516,17 @@ def _forecaster_defaults() -> dict[str, Any]:
 
 DEFAULTS["forecasting"].update(missing="error", **_forecaster_defaults(), backtest=None, backtest_step=None,
                                backtest_fit_once=False)
+
+
+def check_units(units: tuple[str, ...] | None, targets: tuple[str, ...] | None) -> None:
+    """``--units``: one per target (``targets`` None: one series); else one AppError line."""
+    n = len(targets or ("",))
+    if units is not None and len(units) != n:
+        what = ", ".join(targets) if targets else "the series"
+        raise AppError(f"--units: {len(units)} units ({','.join(units)}) for {n} target{'s' if n > 1 else ''} "
+                       f"({what}); expected one per --targets column")
+
+
+def with_unit(name: str, unit: str | None) -> str:
+    """A column's name on a plot's value axis: ``temp_max (degC)`` with ``--units degC``."""
+    return f"{name} ({unit})" if unit else name

@@ -53,8 +53,9 @@ _TRANSFORMS = ("none", "log", "boxcox")
 _DIFFERENCES = ("none", "first", "seasonal", "both")
 _STRATEGIES = ("direct", "recursive")
 #: The candidates (lowest validation RMSE of one run) scored again as the mean of two runs before one
-#: is chosen: a single run's score varies with its seed (CO2, H 48: a log + seasonal model early-stopped
-#: at epoch 8 outscored none + first, 0.785 vs 0.808, and lost on test, 1.21 vs 0.69).
+#: is chosen: a single run's score varies with its seed and even the BLAS thread count (CO2, H 48,
+#: seed 0: none + first 0.808 with two threads, 0.694 with one), and the mean of runs is what the
+#: ensemble forecasts (docs/forecasting.md).
 _FINALISTS = 3
 
 

@@ -84,9 +84,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         for k in ("backtest_step", "backtest_fit_once"):
             if getattr(args, k) not in (None, False):
                 raise AppError(f"{flag_for(k)}: applies with --backtest FOLDS only; drop it, or give --backtest")
-    if args.units is not None and len(args.units) != 1:
-        raise AppError(f"--units: {len(args.units)} units ({','.join(args.units)}) for 1 target "
-                       f"({args.targets[0]}); expected one per --targets column")
+    table.check_units(args.units, args.targets)
     future = args.future_inputs or ()
     for i, c in enumerate(future):
         if c in future[:i]:
@@ -414,11 +412,6 @@ def _iso(label: Any) -> Any:
     return f"{m[1]}-{m[2] or '01'}-01" if m else text
 
 
-def _named(column: str, unit: str | None) -> str:
-    """The column's name on a value axis: ``co2 (ppm)`` with ``--units ppm``."""
-    return f"{column} ({unit})" if unit else column
-
-
 def _write_forecast(out: str, f: Any, steps: int, history: dict, column: str, time_column: str | None,
                     future: Any = None, unit: str | None = None) -> dict:
     """``out`` (forecast.csv: the time label, the forecast and its interval bounds per step) and
@@ -439,7 +432,7 @@ def _write_forecast(out: str, f: Any, steps: int, history: dict, column: str, ti
     plots.forecast_bands(xs[:k], history["levels"][-k:], xs[k:], got["forecast"], bands,
                          os.path.splitext(out)[0] + ".png", f"{steps}-step forecast with "
                          + " and ".join(f"{b}%" for b in bands) + " conformal intervals", xlabel=xlabel,
-                         ylabel=_named(column, unit))
+                         ylabel=table.with_unit(column, unit))
     return {"steps": steps, "time": got["time"], "forecast": got["forecast"], "out": out,
             "plot": os.path.splitext(out)[0] + ".png"}
 

@@ -698,8 +698,7 @@ def _write_outputs(out, s: TrainSettings, model, ds, scores: WindowScores, st: F
 
 def _axis_names(s: TrainSettings, names: tuple[str, ...]) -> list[str]:
     """The targets' names for the value axes: ``temp_max (degC)`` with ``--units degC``."""
-    units = s.units or ("",) * len(names)
-    return [f"{n} ({u})" if u else n for n, u in zip(names, units)]
+    return [table.with_unit(n, u) for n, u in zip(names, s.units or ("",) * len(names))]
 
 
 def _plot(path: str, draw) -> None:
